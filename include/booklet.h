@@ -1,0 +1,248 @@
+/*
+ * libbooklet: read and write booklet stores (the .blt format of the Python
+ * booklet package, format v5; v3 and v4 are read and updated in place).
+ *
+ * A store is one file holding a persistent hash table of byte-string keys
+ * and values.  Every function returns 0 or a count on success and a
+ * negative errno on failure; blt_errmsg() then gives one line that names
+ * the file or key and the cause.  Damage in a file is -EUCLEAN (broken
+ * structure) and never a crash, a hang or an assert.
+ *
+ * Thread safety: every function may be called on one struct blt from many
+ * threads at once.  Readers (get, find, read, exists, iterators) run in
+ * parallel; writers take turns and hold out readers only while they change
+ * the file's pointers.
+ */
+#ifndef BOOKLET_H
+#define BOOKLET_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+struct blt;
+struct blt_iter;
+
+/* Open modes, booklet's 'r', 'w', 'c' and 'n'. */
+#define BLT_RDONLY 0 /* 'r': read only, shared lock */
+#define BLT_RDWR 1   /* 'w': read and write, exclusive lock */
+#define BLT_CREATE 2 /* 'c': as BLT_RDWR, creating a missing store */
+#define BLT_TRUNC 3  /* 'n': as BLT_CREATE, emptying an existing store */
+
+/* Timestamps are microseconds since the Unix epoch. */
+#define BLT_NOW (-1)	 /* as an argument: the current time */
+#define BLT_NO_TS (-1)	 /* as a result: the store keeps no timestamps */
+#define BLT_TS_MAX ((INT64_C(1) << 56) - 1)
+
+#define BLT_KEY_MAX 65535u
+#define BLT_VALUE_MAX 4294967295u
+#define BLT_DEFAULT_BUCKETS 12007u
+
+/* Serializer codes stored in the header (booklet's registry). */
+#define BLT_SER_CUSTOM 0
+#define BLT_SER_NONE 1 /* raw bytes */
+#define BLT_SER_STR 2
+#define BLT_SER_BYTES 32
+#define BLT_SER_MAX 32
+
+/* How a store is created.  Ignored for an existing store, whose header
+ * decides; only lock_timeout and write_buffer apply to every open. */
+struct blt_options {
+	int fixed;		   /* 1: fixed-length values of value_len bytes */
+	uint32_t value_len;	   /* fixed stores only */
+	int timestamps;		   /* variable stores: keep a timestamp per key */
+	uint32_t n_buckets;	   /* initial index size */
+	uint16_t key_serializer;   /* code, see BLT_SER_* */
+	uint16_t value_serializer; /* code; fixed stores always store 0 */
+	double lock_timeout;	   /* seconds; < 0 waits forever, 0 fails at once */
+	size_t write_buffer;	   /* bytes of puts kept in memory before a flush */
+};
+
+/* What blt_stat() reports. */
+struct blt_stat {
+	unsigned version;	   /* format version in the header */
+	int fixed;		   /* 1 for a fixed-length store */
+	uint32_t value_len;	   /* fixed stores */
+	int timestamps;		   /* 1 when keys carry timestamps */
+	uint16_t key_serializer;   /* header codes */
+	uint16_t value_serializer;
+	uint64_t n_keys;	   /* live user keys */
+	uint32_t n_buckets;
+	uint64_t index_offset;	   /* effective offsets (format §1) */
+	uint64_t first_data;
+	uint64_t file_bytes;	   /* size of the file */
+	uint64_t live_bytes;	   /* bytes of live blocks, internal ones included */
+	uint64_t dead_bytes;	   /* bytes of tombstones and skip blocks */
+	int64_t created;	   /* file creation time, µs */
+	unsigned char uuid[16];
+};
+
+/* Where the value of one live key lies; see blt_find(). */
+struct blt_entry {
+	uint64_t value_off; /* file offset of the value bytes */
+	uint64_t value_len;
+	int64_t timestamp;  /* µs, or BLT_NO_TS */
+	uint64_t gen;	    /* layout generation the offset belongs to */
+};
+
+/* One item of a scan.  key and value point into the store's memory map and
+ * stay valid until the next blt_iter_next() or blt_iter_free() on the same
+ * iterator, whatever other threads do to the store meanwhile. */
+struct blt_item {
+	const unsigned char *key;
+	size_t klen;
+	const unsigned char *value;
+	size_t vlen;
+	int64_t timestamp; /* µs, or BLT_NO_TS */
+	uint64_t offset;   /* file offset of the block */
+};
+
+/* What prune drops besides dead blocks: live keys older than older_than
+ * (µs, 0 for no age limit) that are not among the keep keys. */
+struct blt_prune_opts {
+	int64_t older_than;
+	size_t n_keep;
+	const unsigned char *const *keep; /* n_keep keys ... */
+	const size_t *keep_len;		  /* ... and their lengths */
+};
+
+/* Fill o with the defaults of the Python booklet: variable length, raw byte
+ * keys and values, timestamps on, 12007 buckets, wait for the lock forever,
+ * a 4 MiB write buffer. */
+void blt_options_default(struct blt_options *o);
+
+/* Open the store at path in mode (BLT_RDONLY ... BLT_TRUNC).  opt may be
+ * NULL for the defaults.  On success the caller owns *out; see blt_close().
+ * Errors: -ENOENT (missing, without BLT_CREATE), -EWOULDBLOCK (locked by
+ * another process past lock_timeout), -EUCLEAN (not a booklet store, or
+ * damaged), -EPROTONOSUPPORT (a format version we do not read), -EINVAL
+ * (bad options), or the errno of the failing system call.  A store that was
+ * not closed cleanly is recovered when opened for writing (BLT_RECOVERED is
+ * then set in blt_flags()). */
+int blt_open(const char *path, int mode, const struct blt_options *opt,
+    struct blt **out);
+
+/* Write what is buffered, make it durable, release the lock and free db.
+ * Safe on NULL.  Returns the error of the final sync, if any; db is freed
+ * either way. */
+int blt_close(struct blt *db);
+
+/* Write buffered puts into the file and link them, so that they survive a
+ * crash of this process, and update the header.  No fsync. */
+int blt_flush(struct blt *db);
+
+/* blt_flush(), then fsync: everything written so far survives a power cut. */
+int blt_sync(struct blt *db);
+
+/* Store value under key with timestamp ts (µs, or BLT_NOW).  The put is
+ * buffered; readers in this process see it at once.  Errors: -EINVAL (key
+ * too long, wrong length for a fixed store, an internal key, bad
+ * timestamp), -EFBIG (value over BLT_VALUE_MAX), -EROFS (read-only). */
+int blt_put(struct blt *db, const void *key, size_t klen, const void *value,
+    size_t vlen, int64_t ts);
+
+/* Copy up to cap bytes of key's value into buf and return the value's full
+ * length (which may exceed cap).  *ts (if not NULL) gets the timestamp.
+ * Errors: -ENOENT when the key is missing. */
+ssize_t blt_get(struct blt *db, const void *key, size_t klen, void *buf,
+    size_t cap, int64_t *ts);
+
+/* Copy up to n bytes of key's value starting at byte off into buf; returns
+ * the bytes copied (0 at or past the end).  -ENOENT when missing. */
+ssize_t blt_read(struct blt *db, const void *key, size_t klen, uint64_t off,
+    void *buf, size_t n);
+
+/* Fill *e with where key's value lies in the file.  The offset stays right
+ * while blt_generation() returns e->gen (a prune or clear moves values). */
+int blt_find(struct blt *db, const void *key, size_t klen,
+    struct blt_entry *e);
+
+/* 1 if key is live, 0 if not, or a negative errno. */
+int blt_exists(struct blt *db, const void *key, size_t klen);
+
+/* Delete key.  -ENOENT if it is missing. */
+int blt_del(struct blt *db, const void *key, size_t klen);
+
+/* Get or set key's timestamp.  -ENOTSUP for a store without timestamps. */
+int blt_get_timestamp(struct blt *db, const void *key, size_t klen,
+    int64_t *ts);
+int blt_set_timestamp(struct blt *db, const void *key, size_t klen,
+    int64_t ts);
+
+/* Number of live user keys (metadata and reserved slots not counted),
+ * buffered puts included. */
+uint64_t blt_count(struct blt *db);
+
+/* Changes whenever values move in the file (prune, clear). */
+uint64_t blt_generation(struct blt *db);
+
+/* The path the store was opened with (owned by db). */
+const char *blt_path(struct blt *db);
+
+/* Fill *st.  Live and dead bytes come from a scan the first time and are
+ * kept up to date afterwards. */
+int blt_stat(struct blt *db, struct blt_stat *st);
+
+/* Start a scan of live user keys in file order.  Keys put after the scan
+ * started may or may not be seen; a key deleted before the scan reaches it
+ * is not.  A prune or clear in between ends the scan with -ESTALE. */
+int blt_iter_create(struct blt *db, struct blt_iter **out);
+
+/* Fill *item with the next live key: 1, 0 at the end, or a negative errno. */
+int blt_iter_next(struct blt_iter *it, struct blt_item *item);
+
+/* Free it; safe on NULL. */
+void blt_iter_free(struct blt_iter *it);
+
+/* Metadata: a JSON text kept beside the keys (variable stores only).
+ * blt_get_meta() works as blt_get(); -ENOENT when none is set. */
+ssize_t blt_get_meta(struct blt *db, void *buf, size_t cap, int64_t *ts);
+int blt_set_meta(struct blt *db, const void *json, size_t len, int64_t ts);
+
+/* Reserved slots 1 and 2: raw bytes for applications (variable stores). */
+ssize_t blt_get_reserved(struct blt *db, int slot, void *buf, size_t cap,
+    int64_t *ts);
+int blt_set_reserved(struct blt *db, int slot, const void *data, size_t len,
+    int64_t ts);
+
+/* Grow the index to n_buckets (0: the next size in booklet's sequence).
+ * Auto-reindex happens by itself on flush, exactly when booklet does it. */
+int blt_reindex(struct blt *db, uint32_t n_buckets);
+
+/* Compact the store: write a new file holding only live blocks (minus
+ * those opts drops; opts may be NULL), fsync it and rename it into place.
+ * Returns the number of blocks removed, as booklet counts them. */
+int64_t blt_prune(struct blt *db, const struct blt_prune_opts *opts);
+
+/* Remove every key, the metadata and the reserved slots. */
+int blt_clear(struct blt *db);
+
+/* Flags for blt_check(). */
+#define BLT_CHECK_REPAIR 1 /* rebuild the index from the data blocks */
+
+/* Called by blt_check() for every problem found: offset (or 0) and text. */
+typedef void blt_report_fn(void *arg, uint64_t offset, const char *problem);
+
+/* Verify the store at path (it must not be open in this process).  report
+ * (may be NULL) hears of each problem.  Returns the number of problems
+ * found (0 for a sound store) or a negative errno if the file could not be
+ * checked at all.  With BLT_CHECK_REPAIR the index and header are rebuilt
+ * from a scan of the data blocks, and the return value counts the problems
+ * that were found before the repair. */
+int blt_check(const char *path, int flags, blt_report_fn *report, void *arg);
+
+/* Flags of an open store. */
+#define BLT_RECOVERED 1 /* recovered from an unclean close when opened */
+#define BLT_READONLY 2
+int blt_flags(struct blt *db);
+
+/* The message of the last failure in this thread. */
+const char *blt_errmsg(void);
+
+/* The current time in µs since the epoch. */
+int64_t blt_now(void);
+
+/* The name of a serializer code ("str", "uint4", ...), or "unknown". */
+const char *blt_serializer_name(unsigned code);
+
+#endif

@@ -1,0 +1,146 @@
+/*
+ * block.c: the data block (§5) — parsing one from untrusted bytes with every
+ * length checked against the end of its region, encoding a new one, and
+ * the skip blocks that cover abandoned indexes (§5.6).
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <stdlib.h>
+
+#include "internal.h"
+
+/* Bytes of a block's fixed part: everything before the key. */
+static uint64_t
+block_head_len(const struct blt *db)
+{
+	return db->h.fixed ? FIX_FIXED_LEN : VAR_FIXED_LEN + db->h.ts_len;
+}
+
+/* Parse the block at off of the bytes at base, which must end by end.
+ * Returns 0, or -EUCLEAN with a message when it does not fit. */
+int
+block_parse(const struct blt *db, const unsigned char *base, uint64_t off,
+    uint64_t end, struct block *b)
+{
+	uint64_t head = block_head_len(db);
+	const unsigned char *p = base + off;
+
+	if (off > end || end - off < head)
+		return err_set(-EUCLEAN,
+		    "%s: damaged block at %llu: its header runs past %llu",
+		    db->path, (unsigned long long)off, (unsigned long long)end);
+	b->off = off;
+	b->digest = p;
+	b->next = le_get(p + 13, PTR_LEN);
+	b->klen = (size_t)le_get(p + 19, 2);
+	b->vlen = db->h.fixed ? db->h.value_len : le_get(p + 21, 4);
+	b->ts = db->h.ts_len ? (int64_t)le_get(p + VAR_FIXED_LEN, TS_LEN)
+			     : BLT_NO_TS;
+	b->size = head + b->klen + b->vlen;
+	if (end - off < b->size)
+		return err_set(-EUCLEAN,
+		    "%s: damaged block at %llu: key of %zu and value of %llu "
+		    "bytes run past %llu",
+		    db->path, (unsigned long long)off, b->klen,
+		    (unsigned long long)b->vlen, (unsigned long long)end);
+	b->key = p + head;
+	b->value = b->key + b->klen;
+	return 0;
+}
+
+/* Bytes of a block holding a key of klen and a value of vlen. */
+size_t
+block_size(const struct blt *db, size_t klen, uint64_t vlen)
+{
+	return (size_t)(block_head_len(db) + klen + vlen);
+}
+
+/* Encode a block into out (block_size() bytes). */
+void
+block_encode(const struct blt *db, unsigned char *out,
+    const unsigned char *digest, uint64_t next, const void *key, size_t klen,
+    const void *value, uint64_t vlen, int64_t ts)
+{
+	unsigned char *p = out;
+
+	memcpy(p, digest, HASH_LEN);
+	le_put(p + 13, next, PTR_LEN);
+	le_put(p + 19, klen, 2);
+	p += FIX_FIXED_LEN;
+	if (!db->h.fixed) {
+		le_put(p, vlen, 4);
+		p += 4;
+		if (db->h.ts_len) {
+			le_put(p, (uint64_t)ts, TS_LEN);
+			p += TS_LEN;
+		}
+	}
+	if (klen)
+		memcpy(p, key, klen);
+	if (vlen)
+		memcpy(p + klen, value, (size_t)vlen);
+}
+
+/* Write zero bytes over [off, off + len). */
+static int
+block_zero(struct blt *db, uint64_t off, uint64_t len)
+{
+	enum { CHUNK = 1 << 16 };
+	unsigned char *zero;
+	int rc = 0;
+
+	if ((zero = calloc(1, CHUNK)) == NULL)
+		return err_oom(db->path);
+	while (len > 0 && rc == 0) {
+		size_t n = len < CHUNK ? (size_t)len : CHUNK;
+
+		rc = io_write(db, off, zero, n);
+		off += n;
+		len -= n;
+	}
+	free(zero);
+	return rc;
+}
+
+/* The smallest range a skip block can cover (§5.6, §16.2 item 2). */
+static uint64_t
+block_skip_min(const struct blt *db)
+{
+	return block_head_len(db) + 1 + (db->h.fixed ? db->h.value_len : 0);
+}
+
+/* Cover the dead range [off, off + len) with tombstones a scan steps over
+ * (§5.6): as many blocks as the length fields need, which is one for every
+ * variable index; the reference's single fixed block overflows (§16.2). */
+int
+block_skip_fill(struct blt *db, uint64_t off, uint64_t len)
+{
+	uint64_t head = block_head_len(db), v = db->h.fixed ? db->h.value_len : 0;
+	uint64_t most = head + (db->h.fixed ? 65535 + v : UINT64_C(1) + UINT32_MAX);
+	uint64_t n = (len + most - 1) / most;
+	unsigned char h[VAR_FIXED_LEN + TS_LEN] = {0};
+	int rc;
+
+	if (len < block_skip_min(db))
+		return err_set(-EINVAL,
+		    "%s: a dead range of %llu bytes at %llu is too small for "
+		    "a skip block",
+		    db->path, (unsigned long long)len, (unsigned long long)off);
+	if ((rc = block_zero(db, off, len)) < 0)
+		return rc;
+	for (uint64_t i = 0; i < n; i++) {
+		uint64_t size = len / n + (i < len % n);
+
+		if (db->h.fixed) {
+			le_put(h + 19, size - head - v, 2);
+		} else {
+			le_put(h + 19, 1, 2);
+			le_put(h + 21, size - head - 1, 4);
+		}
+		if ((rc = io_write(db, off, h, (size_t)head)) < 0)
+			return rc;
+		off += size;
+	}
+	return 0;
+}

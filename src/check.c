@@ -1,0 +1,322 @@
+/*
+ * check.c verifies everything a reader relies on (§15) and repairs what can
+ * be repaired.
+ *
+ * The check scans every data block (each must fit its region, and a live
+ * block's digest must be the hash of its key), notes each live block by
+ * digest (two live blocks of one key are a problem), then walks every
+ * bucket chain: pointers in bounds, no loops, no tombstones, every block in
+ * its right bucket, every live block reached exactly once.  Last come the
+ * key count and our journal.
+ *
+ * The repair rebuilds the index from the data blocks: a damaged stretch of
+ * a region is covered by skip blocks up to the next block that proves
+ * itself whole (its digest is the hash of its key), a torn tail is cut,
+ * and the chains are rebuilt as after an unclean close (store.c).
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "internal.h"
+
+/* Live blocks by digest: an open-addressing table of offsets. */
+struct check_set {
+	uint64_t *off; /* 0 = empty */
+	unsigned char *seen;
+	size_t cap, n;
+};
+
+struct check {
+	struct blt *db;
+	blt_report_fn *report;
+	void *arg;
+	int problems;
+	int stopped; /* the scan met damage it did not repair */
+	struct check_set live;
+};
+
+static void
+check_problem(struct check *c, uint64_t off, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void
+check_problem(struct check *c, uint64_t off, const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	va_end(ap);
+	c->problems++;
+	if (c->report != NULL)
+		c->report(c->arg, off, msg);
+}
+
+static size_t
+check_slot(const struct check_set *s, const unsigned char *base,
+    const unsigned char *digest)
+{
+	size_t mask = s->cap - 1, i = (size_t)le_get(digest, 8) & mask;
+
+	while (s->off[i] != 0 && memcmp(base + s->off[i], digest, HASH_LEN))
+		i = (i + 1) & mask;
+	return i;
+}
+
+/* Note the live block at off; returns the offset of an earlier live block
+ * of the same key, 0 if none, or -ENOMEM. */
+static int64_t
+check_note(struct check *c, const unsigned char *base, uint64_t off)
+{
+	struct check_set *s = &c->live;
+	size_t i;
+
+	if ((s->n + 1) * 2 > s->cap) {
+		struct check_set g = {NULL, NULL, s->cap ? s->cap * 2 : 4096, 0};
+
+		if ((g.off = calloc(g.cap, sizeof *g.off)) == NULL ||
+		    (g.seen = calloc(g.cap, 1)) == NULL) {
+			free(g.off);
+			return err_oom(c->db->path);
+		}
+		for (size_t j = 0; j < s->cap; j++)
+			if (s->off[j] != 0)
+				g.off[check_slot(&g, base, base + s->off[j])] =
+				    s->off[j];
+		g.n = s->n;
+		free(s->off);
+		free(s->seen);
+		*s = g;
+	}
+	i = check_slot(s, base, base + off);
+	if (s->off[i] != 0)
+		return (int64_t)s->off[i];
+	s->off[i] = off;
+	s->n++;
+	return 0;
+}
+
+/* Does the block at off prove itself whole: its digest is its key's hash,
+ * or it is an all-zero skip block? */
+static int
+check_whole(const struct blt *db, const unsigned char *base, uint64_t off,
+    uint64_t end, struct block *b)
+{
+	static const unsigned char zero[HASH_LEN];
+	unsigned char d[HASH_LEN];
+
+	if (block_parse(db, base, off, end, b) < 0)
+		return 0;
+	if (b->next == PTR_TOMBSTONE && memcmp(b->digest, zero, HASH_LEN) == 0)
+		return 1;
+	hash_digest(b->key, b->klen, d);
+	return memcmp(d, b->digest, HASH_LEN) == 0;
+}
+
+/* Pass 1: scan every block; with repair, cover damage with skip blocks or
+ * cut a torn tail.  Returns 0, or an error that stops the check. */
+static int
+check_scan(struct check *c, int repair)
+{
+	struct blt *db = c->db;
+	const unsigned char *base = db->map->base;
+	struct scan s;
+	struct block b;
+	int rc;
+
+	scan_init(&s, db, base, db->h.index_off, db->h.n_buckets,
+	    db->h.first_data, db->size);
+	s.all = 1;
+	for (;;) {
+		uint64_t bad, q;
+
+		if ((rc = scan_next(&s, &b)) == 0)
+			return 0;
+		if (rc > 0) {
+			int64_t other;
+
+			if (b.next == PTR_TOMBSTONE)
+				continue;
+			if (!check_whole(db, base, b.off, s.end, &b)) {
+				check_problem(c, b.off,
+				    "live block whose digest is not the hash "
+				    "of its key");
+				if (repair && (rc = io_put_ptr(db, b.off + 13,
+						   PTR_TOMBSTONE)) < 0)
+					return rc;
+				continue;
+			}
+			if ((other = check_note(c, base, b.off)) < 0)
+				return (int)other;
+			if (other > 0)
+				check_problem(c, b.off,
+				    "second live block of key %s (the first "
+				    "is at %lld)",
+				    err_key(b.key, b.klen), (long long)other);
+			continue;
+		}
+		if (rc != -EUCLEAN)
+			return rc;
+		bad = s.pos;
+		check_problem(c, bad, "%s", blt_errmsg());
+		if (!repair) {
+			c->stopped = 1; /* nothing after it can be parsed */
+			return 0;
+		}
+		for (q = bad + 1; q < s.end; q++)
+			if (check_whole(db, base, q, s.end, &b))
+				break;
+		if (q >= s.end && s.end == db->size && s.next_end == 0) {
+			check_problem(c, bad, "cut the torn end of the file");
+			return io_truncate(db, bad);
+		}
+		if ((rc = block_skip_fill(db, bad, q - bad)) < 0)
+			return rc;
+		s.pos = q;
+	}
+}
+
+/* Pass 2: walk every chain. */
+static void
+check_chains(struct check *c)
+{
+	struct blt *db = c->db;
+	const unsigned char *base = db->map->base;
+	uint64_t reached = 0;
+
+	for (uint64_t bkt = 0; bkt < db->h.n_buckets; bkt++) {
+		uint64_t from = db->h.index_off + bkt * PTR_LEN;
+		uint64_t p = io_get_ptr(db, from);
+
+		while (p > PTR_END) {
+			size_t i;
+
+			if (p < HEADER_LEN || p + FIX_FIXED_LEN > db->size) {
+				check_problem(c, from,
+				    "pointer to %llu lies outside the file",
+				    (unsigned long long)p);
+				break;
+			}
+			i = check_slot(&c->live, base, base + p);
+			if (c->live.off[i] != p) {
+				check_problem(c, from,
+				    "bucket %llu leads to %llu, which is not "
+				    "a live block",
+				    (unsigned long long)bkt,
+				    (unsigned long long)p);
+				break;
+			}
+			if (c->live.seen[i]++) {
+				check_problem(c, from,
+				    "the chain of bucket %llu reaches %llu a "
+				    "second time",
+				    (unsigned long long)bkt,
+				    (unsigned long long)p);
+				break;
+			}
+			reached++;
+			if (hash_bucket(base + p, db->h.n_buckets) != bkt)
+				check_problem(c, p,
+				    "block is in the chain of bucket %llu, "
+				    "not of its own",
+				    (unsigned long long)bkt);
+			from = p + 13;
+			p = io_get_ptr(db, from);
+		}
+	}
+	if (reached == c->live.n)
+		return;
+	for (size_t i = 0; i < c->live.cap; i++)
+		if (c->live.off[i] != 0 && !c->live.seen[i])
+			check_problem(c, c->live.off[i],
+			    "live block not reachable from its bucket");
+}
+
+/* Pass 3: the key count and the journal. */
+static void
+check_header(struct check *c)
+{
+	struct blt *db = c->db;
+	const unsigned char *base = db->map->base;
+	uint64_t users = 0, j[5];
+
+	for (size_t i = 0; i < c->live.cap; i++) {
+		struct block b;
+
+		if (c->live.off[i] != 0 &&
+		    block_parse(db, base, c->live.off[i], db->size, &b) == 0 &&
+		    (db->h.fixed || !hash_internal_key(b.key, b.klen)))
+			users++;
+	}
+	if (db->h.n_keys_raw == NKEYS_UNCLEAN)
+		check_problem(c, 33, "not closed cleanly (the key count is "
+				     "the unclean sentinel)");
+	else if (db->h.n_keys_raw != users)
+		check_problem(c, 33, "the header counts %u keys, there are %llu",
+		    db->h.n_keys_raw, (unsigned long long)users);
+	if (hdr_journal_read(base, j) != 0)
+		check_problem(c, JOURNAL_OFF, "an interrupted reindex");
+}
+
+/* Verify (and with BLT_CHECK_REPAIR repair) the store at path. */
+int
+blt_check(const char *path, int flags, blt_report_fn *report, void *arg)
+{
+	int repair = flags & BLT_CHECK_REPAIR;
+	struct check c = {0};
+	uint64_t j[5];
+	struct blt *db;
+	int rc;
+
+	if ((db = calloc(1, sizeof *db)) == NULL)
+		return err_oom(path);
+	db->fd = -1;
+	db->rdonly = !repair;
+	db->lock_timeout = 0;
+	pthread_rwlock_init(&db->lock, NULL);
+	if ((db->path = strdup(path)) == NULL) {
+		rc = err_oom(path);
+		goto out;
+	}
+	c.db = db;
+	c.report = report;
+	c.arg = arg;
+	if ((rc = io_open(db, path, repair ? BLT_RDWR : BLT_RDONLY)) < 0 ||
+	    (rc = io_map_cover(db, db->size)) < 0 ||
+	    (rc = hdr_parse(db, db->map->base)) < 0)
+		goto out;
+	if (repair) {
+		db->dirty = 1;
+		if ((rc = hdr_write_nkeys(db, NKEYS_UNCLEAN)) < 0 ||
+		    (rc = io_sync(db)) < 0)
+			goto out;
+		if (hdr_journal_read(db->map->base, j) == JOURNAL_REINDEX) {
+			check_problem(&c, JOURNAL_OFF,
+			    "finished an interrupted reindex");
+			if ((rc = reindex_finish(db, j)) < 0)
+				goto out;
+		}
+	}
+	if ((rc = check_scan(&c, repair)) < 0)
+		goto out;
+	if (!c.stopped) {
+		check_chains(&c);
+		check_header(&c);
+	}
+	if (repair && (rc = store_recover(db)) < 0)
+		goto out;
+	rc = c.problems;
+out:
+	free(c.live.off);
+	free(c.live.seen);
+	io_close(db);
+	pthread_rwlock_destroy(&db->lock);
+	free(db->path);
+	free(db);
+	return rc;
+}

@@ -1,0 +1,65 @@
+/*
+ * err.c owns the one-line error message that goes with every negative errno
+ * the library returns.  It is kept per thread, like errno, so that the
+ * daemon's threads never see each other's messages.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+
+#include "internal.h"
+
+static _Thread_local char err_msg[1024];
+
+/* Record a message naming the file or key and the cause; return rc. */
+int
+err_set(int rc, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(err_msg, sizeof err_msg, fmt, ap);
+	va_end(ap);
+	return rc;
+}
+
+/* Record that memory ran out while working on path; return -ENOMEM. */
+int
+err_oom(const char *path)
+{
+	return err_set(-ENOMEM, "%s: out of memory", path);
+}
+
+/* The message of the last failure in this thread. */
+const char *
+blt_errmsg(void)
+{
+	return err_msg;
+}
+
+/* A printable rendering of key for messages: its text with non-printable
+ * bytes as \xNN, cut after 80 bytes.  Valid until the next call in this
+ * thread. */
+const char *
+err_key(const void *key, size_t klen)
+{
+	static _Thread_local char out[80 * 4 + 8];
+	const unsigned char *k = key;
+	size_t o = 0;
+
+	out[o++] = '\'';
+	for (size_t i = 0; i < klen && i < 80; i++) {
+		if (k[i] >= 0x20 && k[i] < 0x7f && k[i] != '\\' && k[i] != '\'')
+			out[o++] = (char)k[i];
+		else
+			o += (size_t)snprintf(out + o, sizeof out - o, "\\x%02x",
+			    k[i]);
+	}
+	out[o++] = '\'';
+	if (klen > 80)
+		o += (size_t)snprintf(out + o, sizeof out - o, "...");
+	out[o] = '\0';
+	return out;
+}

@@ -1,0 +1,47 @@
+/*
+ * hash.c: key digests and bucket selection (§3), and the three internal
+ * keys (§6.3) that scans hide and counts leave out.
+ */
+#include "config.h"
+
+#include <blake2.h>
+
+#include "internal.h"
+
+const char *const hash_internal_keys[3] = {
+	"adb01ebc1ba3433eb043527", /* metadata */
+	"7c40d2ea915b4f3a8e6d201", /* reserved slot 1 */
+	"f19a5c3d7e2b48069ab34c5", /* reserved slot 2 */
+};
+
+/* BLAKE2s with a 13-byte output over the serialized key (§3). */
+void
+hash_digest(const void *key, size_t klen, unsigned char out[HASH_LEN])
+{
+	static const unsigned char empty;
+
+	blake2s(out, klen ? key : &empty, NULL, HASH_LEN, klen, 0);
+}
+
+/* The digest as a 104-bit little-endian integer, modulo n (§3). */
+uint32_t
+hash_bucket(const unsigned char d[HASH_LEN], uint32_t n)
+{
+	uint64_t r = 0;
+
+	for (int i = HASH_LEN - 1; i >= 0; i--)
+		r = (r * 256 + d[i]) % n;
+	return (uint32_t)r;
+}
+
+/* 1 when key is the metadata key or a reserved slot's key. */
+int
+hash_internal_key(const void *key, size_t klen)
+{
+	if (klen != INTERNAL_KEY_LEN)
+		return 0;
+	for (int i = 0; i < 3; i++)
+		if (memcmp(key, hash_internal_keys[i], INTERNAL_KEY_LEN) == 0)
+			return 1;
+	return 0;
+}

@@ -1,0 +1,237 @@
+/*
+ * header.c reads and writes the 200-byte header (§2): parsing with the
+ * legacy encodings of v3 and v4, building a fresh one, the fields that
+ * change while a store is open (n_buckets, layout offsets, n_keys), and our
+ * reindex journal in the bytes the reference never reads.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <sys/random.h>
+
+#include "internal.h"
+
+static const unsigned char header_var_magic[16] = {0x4f, 0x7e, 0x8a, 0x3f,
+    0xe7, 0x5c, 0x47, 0x50, 0xad, 0x43, 0x0a, 0x72, 0x8f, 0xe3, 0x1c, 0xfe};
+static const unsigned char header_fix_magic[16] = {0x04, 0xd3, 0xb2, 0x94,
+    0xf2, 0x10, 0x41, 0x62, 0x95, 0x8d, 0x04, 0x00, 0x73, 0x8c, 0x9e, 0x0a};
+static const unsigned char header_journal_magic[8] = "bltfsJ1";
+
+/* booklet's bucket growth chain (§8). */
+static const uint32_t header_growth[] = {12007, 144013, 1728017, 20736017};
+
+/* The next index size after n, or 0 when the index stops growing (§8). */
+uint32_t
+hdr_next_buckets(uint32_t n)
+{
+	for (size_t i = 0; i < sizeof header_growth / sizeof *header_growth;
+	     i++)
+		if (header_growth[i] > n)
+			return header_growth[i];
+	return 0;
+}
+
+/* Parse the header b of db->path (whose size is db->size) into db->h. */
+int
+hdr_parse(struct blt *db, const unsigned char *b)
+{
+	struct hdr *h = &db->h;
+	uint64_t raw_io, raw_fd, index_end;
+
+	if (db->size < HEADER_LEN)
+		return err_set(-EUCLEAN,
+		    "%s: not a booklet store: %llu bytes is shorter than the "
+		    "200-byte header",
+		    db->path, (unsigned long long)db->size);
+	if (memcmp(b, header_var_magic, 16) == 0)
+		h->fixed = 0;
+	else if (memcmp(b, header_fix_magic, 16) == 0)
+		h->fixed = 1;
+	else
+		return err_set(-EUCLEAN,
+		    "%s: not a booklet store: unknown file type in bytes 0-15",
+		    db->path);
+	h->version = (unsigned)le_get(b + 16, 2);
+	if (h->version < 3)
+		return err_set(-EPROTONOSUPPORT,
+		    "%s: format version %u is too old (3 to 5 are read)",
+		    db->path, h->version);
+	if (h->version > 5)
+		return err_set(-EPROTONOSUPPORT,
+		    "%s: format version %u is newer than this library (3 to "
+		    "5 are read)",
+		    db->path, h->version);
+	if (h->version == 3 && le_get(b + 25, 4) != 0)
+		return err_set(-EPROTONOSUPPORT,
+		    "%s: a version 3 store of booklet 0.3 (an older layout "
+		    "that is not read)",
+		    db->path);
+	if (b[18] != PTR_LEN || b[19] != 2 || b[20] != (h->fixed ? 0 : 4))
+		return err_set(-EUCLEAN,
+		    "%s: damaged header: field widths %u/%u/%u in bytes 18-20 "
+		    "are not booklet's",
+		    db->path, b[18], b[19], b[20]);
+	h->n_buckets = (uint32_t)le_get(b + 21, 4);
+	if (h->n_buckets == 0)
+		return err_set(-EUCLEAN,
+		    "%s: damaged header: zero buckets in bytes 21-24",
+		    db->path);
+	h->value_ser = h->fixed ? 0 : (uint16_t)le_get(b + 29, 2);
+	h->key_ser = (uint16_t)le_get(b + 31, 2);
+	h->n_keys_raw = (uint32_t)le_get(b + 33, 4);
+	h->value_len = h->fixed ? (uint32_t)le_get(b + 37, 4) : 0;
+	h->ts_len = h->fixed || h->version == 3 || b[41] == 0 ? 0 : TS_LEN;
+	if (h->version == 3) {
+		h->created = 0;
+		memset(h->uuid, 0, sizeof h->uuid);
+	} else {
+		h->created = (int64_t)le_get(b + 42, 7);
+		memcpy(h->uuid, b + 49, 16);
+	}
+	raw_io = le_get(b + 65, PTR_LEN);
+	raw_fd = le_get(b + 71, PTR_LEN);
+	if (raw_io == LEGACY_ABSENT)
+		raw_io = 0;
+	if (raw_fd == LEGACY_ABSENT)
+		raw_fd = 0;
+	h->index_off = raw_io ? raw_io : HEADER_LEN;
+	index_end = h->index_off + (uint64_t)PTR_LEN * h->n_buckets;
+	h->first_data = raw_fd ? raw_fd : HEADER_LEN + (uint64_t)PTR_LEN *
+							   h->n_buckets;
+	if (h->index_off < HEADER_LEN || index_end > db->size)
+		return err_set(-EUCLEAN,
+		    "%s: damaged header: the index of %u buckets at %llu runs "
+		    "past the end of the file (%llu bytes)",
+		    db->path, h->n_buckets, (unsigned long long)h->index_off,
+		    (unsigned long long)db->size);
+	if (h->first_data < HEADER_LEN || h->first_data > db->size ||
+	    (h->index_off == HEADER_LEN ? h->first_data < index_end
+					: h->first_data > h->index_off))
+		return err_set(-EUCLEAN,
+		    "%s: damaged header: first data block position %llu does "
+		    "not fit the index at %llu",
+		    db->path, (unsigned long long)h->first_data,
+		    (unsigned long long)h->index_off);
+	return 0;
+}
+
+/* Build a fresh header for options o (§2.3). */
+void
+hdr_build(unsigned char *b, const struct blt_options *o)
+{
+	memset(b, 0, HEADER_LEN);
+	memcpy(b, o->fixed ? header_fix_magic : header_var_magic, 16);
+	le_put(b + 16, 5, 2);
+	b[18] = PTR_LEN;
+	b[19] = 2;
+	b[20] = o->fixed ? 0 : 4;
+	le_put(b + 21, o->n_buckets, 4);
+	le_put(b + 29, o->fixed ? 0 : o->value_serializer, 2);
+	le_put(b + 31, o->key_serializer, 2);
+	le_put(b + 37, o->fixed ? o->value_len : 0, 4);
+	b[41] = !o->fixed && o->timestamps;
+	le_put(b + 42, (uint64_t)blt_now(), 7);
+	if (getrandom(b + 49, 16, 0) != 16)
+		for (int i = 0; i < 16; i++)
+			b[49 + i] = (unsigned char)rand();
+	b[49 + 6] = (unsigned char)((b[49 + 6] & 0x0f) | 0x80); /* v8 */
+	b[49 + 8] = (unsigned char)((b[49 + 8] & 0x3f) | 0x80);
+}
+
+/* Write n_buckets and the layout offsets of db->h; the standard layout is
+ * written as 0/0 like the reference does. */
+int
+hdr_write_layout(struct blt *db)
+{
+	const struct hdr *h = &db->h;
+	unsigned char b[PTR_LEN * 2], n[4];
+	int standard = h->index_off == HEADER_LEN &&
+		       h->first_data == HEADER_LEN + (uint64_t)PTR_LEN * h->n_buckets;
+	int rc;
+
+	le_put(n, h->n_buckets, 4);
+	le_put(b, standard ? 0 : h->index_off, PTR_LEN);
+	le_put(b + PTR_LEN, standard ? 0 : h->first_data, PTR_LEN);
+	if ((rc = io_write(db, 21, n, 4)) < 0)
+		return rc;
+	return io_write(db, 65, b, sizeof b);
+}
+
+/* Write n to the n_keys field (bytes 33-36). */
+int
+hdr_write_nkeys(struct blt *db, uint32_t n)
+{
+	unsigned char b[4];
+
+	le_put(b, n, 4);
+	return io_write(db, 33, b, 4);
+}
+
+/* Before the first change after a clean point, put the unclean-close
+ * sentinel on disk and make it durable, so that a crash at any later moment
+ * makes the next open recover (§7.8). */
+int
+hdr_mark_dirty(struct blt *db)
+{
+	int rc;
+
+	if (db->dirty)
+		return 0;
+	if ((rc = hdr_write_nkeys(db, NKEYS_UNCLEAN)) < 0 ||
+	    (rc = io_sync(db)) < 0)
+		return rc;
+	db->dirty = 1;
+	return 0;
+}
+
+/* Record an operation in progress: op, then five numbers whose meaning the
+ * op defines.  Durable when this returns. */
+int
+hdr_journal_write(struct blt *db, int op, uint64_t a, uint32_t b, uint64_t c,
+    uint32_t d, uint64_t e)
+{
+	unsigned char j[JOURNAL_LEN] = {0};
+	int rc;
+
+	memcpy(j, header_journal_magic, 8);
+	j[8] = (unsigned char)op;
+	le_put(j + 9, a, 6);
+	le_put(j + 15, b, 4);
+	le_put(j + 19, c, 6);
+	le_put(j + 25, d, 4);
+	le_put(j + 29, e, 6);
+	hash_digest(j, 35, j + 35);
+	if ((rc = io_write(db, JOURNAL_OFF, j, sizeof j)) < 0)
+		return rc;
+	return io_sync(db);
+}
+
+/* Read the journal of header b into v; returns its op or 0 for none. */
+int
+hdr_journal_read(const unsigned char *b, uint64_t v[5])
+{
+	const unsigned char *j = b + JOURNAL_OFF;
+	unsigned char d[HASH_LEN];
+
+	if (memcmp(j, header_journal_magic, 8) != 0)
+		return 0;
+	hash_digest(j, 35, d);
+	if (memcmp(d, j + 35, HASH_LEN) != 0)
+		return 0;
+	v[0] = le_get(j + 9, 6);
+	v[1] = le_get(j + 15, 4);
+	v[2] = le_get(j + 19, 6);
+	v[3] = le_get(j + 25, 4);
+	v[4] = le_get(j + 29, 6);
+	return j[8];
+}
+
+/* Forget the operation in progress. */
+int
+hdr_journal_clear(struct blt *db)
+{
+	static const unsigned char zero[JOURNAL_LEN];
+
+	return io_write(db, JOURNAL_OFF, zero, sizeof zero);
+}

@@ -1,0 +1,140 @@
+/*
+ * index.c: the bucket index and its chains (§4, §6.2, §7.2, §7.3) — finding
+ * a key's live block, linking a newly written block in, and unlinking one.
+ * Every pointer read from the file is checked before it is followed, and
+ * every walk is bounded, so a damaged or looping chain is an error, never a
+ * hang or a wild read.  Callers hold the store's lock.
+ */
+#include "config.h"
+
+#include <errno.h>
+
+#include "internal.h"
+
+/* The offset of the bucket slot for digest. */
+static uint64_t
+index_slot(const struct blt *db, const unsigned char *digest)
+{
+	return db->h.index_off +
+	       (uint64_t)PTR_LEN * hash_bucket(digest, db->h.n_buckets);
+}
+
+/* The most hops a sound chain can take: one per possible block. */
+static uint64_t
+index_max_hops(const struct blt *db)
+{
+	return db->size / FIX_FIXED_LEN + 1;
+}
+
+/* Check that a chain pointer p can hold a block's digest and next field. */
+static int
+index_bad_ptr(const struct blt *db, uint64_t p, uint64_t from)
+{
+	if (p >= HEADER_LEN && p + FIX_FIXED_LEN <= db->size)
+		return 0;
+	return err_set(-EUCLEAN,
+	    "%s: damaged chain: pointer at %llu leads to %llu, outside the "
+	    "file of %llu bytes",
+	    db->path, (unsigned long long)from, (unsigned long long)p,
+	    (unsigned long long)db->size);
+}
+
+static int
+index_loop(const struct blt *db, uint64_t slot)
+{
+	return err_set(-EUCLEAN, "%s: damaged chain: the chain of bucket %llu "
+				 "loops",
+	    db->path,
+	    (unsigned long long)((slot - db->h.index_off) / PTR_LEN));
+}
+
+/* Find digest's live block.  Returns 1 and fills *b (and *prev, the offset
+ * of the pointer that leads to it, if prev is not NULL), 0 when the key is
+ * missing, or -EUCLEAN for a damaged chain. */
+int
+index_find(struct blt *db, const unsigned char *digest, struct block *b,
+    uint64_t *prev)
+{
+	uint64_t slot = index_slot(db, digest), from = slot;
+	uint64_t p = io_get_ptr(db, slot), hops = index_max_hops(db);
+	const unsigned char *base = db->map->base;
+	int rc;
+
+	while (p > PTR_END) {
+		uint64_t nxt;
+
+		if ((rc = index_bad_ptr(db, p, from)) < 0)
+			return rc;
+		if (hops-- == 0)
+			return index_loop(db, slot);
+		nxt = le_get(base + p + 13, PTR_LEN);
+		if (nxt == PTR_TOMBSTONE)
+			return 0;
+		if (memcmp(base + p, digest, HASH_LEN) == 0) {
+			if ((rc = block_parse(db, base, p, db->size, b)) < 0)
+				return rc;
+			if (prev != NULL)
+				*prev = from;
+			return 1;
+		}
+		from = p + 13;
+		p = nxt;
+	}
+	return 0;
+}
+
+/* Link the block at q, already written with its next pointer set to 1,
+ * into digest's chain (§7.2): a new key goes to the tail, an overwrite
+ * takes the old block's place and tombstones it.  Returns 1 for a new key,
+ * 0 for an overwrite (with *old filled if old is not NULL), or an error. */
+int
+index_link(struct blt *db, const unsigned char *digest, uint64_t q,
+    struct block *old)
+{
+	uint64_t slot = index_slot(db, digest), prev = slot;
+	uint64_t p = io_get_ptr(db, slot), hops = index_max_hops(db);
+	const unsigned char *base = db->map->base;
+	int rc;
+
+	if (p <= PTR_END)
+		return (rc = io_put_ptr(db, slot, q)) < 0 ? rc : 1;
+	for (;;) {
+		uint64_t nxt;
+
+		if ((rc = index_bad_ptr(db, p, prev)) < 0)
+			return rc;
+		if (hops-- == 0)
+			return index_loop(db, slot);
+		nxt = le_get(base + p + 13, PTR_LEN);
+		if (nxt == PTR_TOMBSTONE) /* a chain cut by a crash */
+			return (rc = io_put_ptr(db, prev, q)) < 0 ? rc : 1;
+		if (memcmp(base + p, digest, HASH_LEN) == 0) {
+			if (old != NULL &&
+			    (rc = block_parse(db, base, p, db->size, old)) < 0)
+				return rc;
+			if ((rc = io_put_ptr(db, p + 13, PTR_TOMBSTONE)) < 0 ||
+			    (rc = io_put_ptr(db, prev, q)) < 0)
+				return rc;
+			if (nxt > PTR_END &&
+			    (rc = io_put_ptr(db, q + 13, nxt)) < 0)
+				return rc;
+			return 0;
+		}
+		if (nxt == PTR_END)
+			return (rc = io_put_ptr(db, p + 13, q)) < 0 ? rc : 1;
+		prev = p + 13;
+		p = nxt;
+	}
+}
+
+/* Tombstone block b and unlink it from its chain; prev is the offset of
+ * the pointer that led to it (§7.3). */
+int
+index_unlink(struct blt *db, struct block *b, uint64_t prev)
+{
+	int rc;
+
+	if ((rc = io_put_ptr(db, b->off + 13, PTR_TOMBSTONE)) < 0)
+		return rc;
+	return io_put_ptr(db, prev, b->next);
+}

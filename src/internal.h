@@ -1,0 +1,234 @@
+/*
+ * libbooklet's internal index: constants of the format, the store handle,
+ * and one prototype block per source file, in file order.  Section numbers
+ * (§) refer to booklet-format.md.
+ */
+#ifndef BLT_INTERNAL_H
+#define BLT_INTERNAL_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <string.h>
+#include <sys/types.h>
+
+#include "booklet.h"
+
+/* §0 */
+#define HEADER_LEN 200
+#define PTR_LEN 6
+#define HASH_LEN 13
+#define TS_LEN 7
+#define PTR_TOMBSTONE 0
+#define PTR_END 1
+#define NKEYS_UNCLEAN 0xFFFFFFFFu
+#define LEGACY_ABSENT UINT64_C(0x303030303030)
+#define PTR_MAX ((UINT64_C(1) << 48) - 1)
+#define VAR_FIXED_LEN 25 /* digest, next, key length, value length */
+#define FIX_FIXED_LEN 21 /* digest, next, key length */
+#define INTERNAL_KEY_LEN 23
+
+/* Our journal in the header bytes the reference never reads (§2.1: 77..199
+ * are unused), so an interrupted reindex can be finished on open. */
+#define JOURNAL_OFF 77
+#define JOURNAL_LEN 48
+#define JOURNAL_REINDEX 1
+
+struct io_map;
+
+/* The header as parsed (§2) plus the effective layout (§1). */
+struct hdr {
+	unsigned version;
+	int fixed;
+	unsigned ts_len; /* 7 or 0 */
+	uint32_t value_len;
+	uint32_t n_buckets;
+	uint16_t key_ser;
+	uint16_t value_ser;
+	uint32_t n_keys_raw; /* as stored; NKEYS_UNCLEAN after a crash */
+	int64_t created;
+	unsigned char uuid[16];
+	uint64_t index_off;  /* effective */
+	uint64_t first_data; /* effective */
+};
+
+/* One parsed data block (§5). */
+struct block {
+	uint64_t off;
+	uint64_t size;
+	const unsigned char *digest;
+	uint64_t next;
+	const unsigned char *key;
+	size_t klen;
+	const unsigned char *value;
+	uint64_t vlen;
+	int64_t ts; /* BLT_NO_TS when the store has none */
+};
+
+/* A put waiting in the write buffer. */
+struct pend {
+	unsigned char digest[HASH_LEN];
+	uint64_t boff; /* offset of the block inside the buffer */
+};
+
+/* A read-only or read-write mapping of the store file, possibly longer than
+ * the file so that it follows the file as it grows.  Counted references
+ * keep it alive while iterators borrow from it. */
+struct io_map {
+	unsigned char *base;
+	size_t len;
+	atomic_int refs;
+};
+
+struct blt {
+	char *path;
+	int fd;
+	int rdonly;
+	int flags; /* BLT_RECOVERED ... */
+	pthread_rwlock_t lock;
+
+	struct io_map *map;
+	uint64_t size; /* bytes in the file (the buffer not included) */
+	uint64_t gen;
+	struct hdr h;
+	uint64_t n_keys; /* live user keys in the file */
+	int dirty;	 /* NKEYS_UNCLEAN is on disk */
+
+	/* write buffer (§7.1) and an open-addressing set of its digests */
+	unsigned char *buf;
+	size_t buf_len, buf_cap, buf_limit;
+	struct pend *pend;
+	size_t n_pend, pend_cap;
+	uint32_t *pset; /* index + 1 into pend, 0 = empty */
+	size_t pset_cap;
+
+	int usage_known;
+	uint64_t live_bytes, dead_bytes;
+	double lock_timeout;
+};
+
+/* Read a little-endian integer of n bytes. */
+static inline uint64_t
+le_get(const unsigned char *p, unsigned n)
+{
+	uint64_t v = 0;
+
+	while (n-- > 0)
+		v = v << 8 | p[n];
+	return v;
+}
+
+/* Write v as a little-endian integer of n bytes. */
+static inline void
+le_put(unsigned char *p, uint64_t v, unsigned n)
+{
+	for (unsigned i = 0; i < n; i++, v >>= 8)
+		p[i] = (unsigned char)v;
+}
+
+/* err.c */
+int err_set(int rc, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+int err_oom(const char *path);
+const char *err_key(const void *key, size_t klen);
+
+/* hash.c */
+void hash_digest(const void *key, size_t klen, unsigned char out[HASH_LEN]);
+uint32_t hash_bucket(const unsigned char d[HASH_LEN], uint32_t n);
+int hash_internal_key(const void *key, size_t klen);
+extern const char *const hash_internal_keys[3];
+
+/* io.c */
+int io_open(struct blt *db, const char *path, int mode);
+int io_map_cover(struct blt *db, uint64_t end);
+void io_map_unref(struct io_map *m);
+struct io_map *io_map_ref(struct io_map *m);
+int io_append(struct blt *db, const void *buf, size_t len);
+int io_fill(struct blt *db, uint64_t off, uint64_t count, uint64_t ptr);
+int io_write(struct blt *db, uint64_t off, const void *buf, size_t len);
+int io_put_ptr(struct blt *db, uint64_t off, uint64_t v);
+int io_sync(struct blt *db);
+int io_truncate(struct blt *db, uint64_t len);
+void io_close(struct blt *db);
+int io_lock(int fd, const char *path, int exclusive, double timeout);
+typedef int io_hook_fn(void *arg, int op, uint64_t off, size_t len);
+void io_set_hook(io_hook_fn *fn, void *arg);
+#define IO_OP_WRITE 1
+#define IO_OP_SYNC 2
+#define IO_OP_TRUNCATE 3
+
+static inline uint64_t
+io_get_ptr(const struct blt *db, uint64_t off)
+{
+	return le_get(db->map->base + off, PTR_LEN);
+}
+
+/* header.c */
+int hdr_parse(struct blt *db, const unsigned char *b);
+void hdr_build(unsigned char *b, const struct blt_options *o);
+int hdr_write_layout(struct blt *db);
+int hdr_write_nkeys(struct blt *db, uint32_t n);
+int hdr_mark_dirty(struct blt *db);
+int hdr_journal_write(struct blt *db, int op, uint64_t a, uint32_t b,
+    uint64_t c, uint32_t d, uint64_t e);
+int hdr_journal_read(const unsigned char *b, uint64_t v[5]);
+int hdr_journal_clear(struct blt *db);
+uint32_t hdr_next_buckets(uint32_t n);
+
+/* block.c */
+int block_parse(const struct blt *db, const unsigned char *base,
+    uint64_t off, uint64_t end, struct block *b);
+size_t block_size(const struct blt *db, size_t klen, uint64_t vlen);
+void block_encode(const struct blt *db, unsigned char *out,
+    const unsigned char *digest, uint64_t next, const void *key, size_t klen,
+    const void *value, uint64_t vlen, int64_t ts);
+int block_skip_fill(struct blt *db, uint64_t off, uint64_t len);
+
+/* index.c */
+int index_find(struct blt *db, const unsigned char *digest, struct block *b,
+    uint64_t *prev);
+int index_link(struct blt *db, const unsigned char *digest, uint64_t q,
+    struct block *old);
+int index_unlink(struct blt *db, struct block *b, uint64_t prev);
+
+/* scan.c */
+struct scan {
+	const struct blt *db;
+	const unsigned char *base;
+	uint64_t pos, end;
+	uint64_t next_start, next_end; /* the second region, or 0 0 */
+	int all; /* return tombstones too */
+};
+void scan_init(struct scan *s, const struct blt *db, const unsigned char *base,
+    uint64_t index_off, uint32_t n_buckets, uint64_t first_data,
+    uint64_t eof);
+int scan_next(struct scan *s, struct block *b);
+int scan_usage(struct blt *db);
+
+/* write.c */
+int write_flush(struct blt *db, int durable);
+int write_pending_find(const struct blt *db, const unsigned char *digest,
+    struct block *b);
+void write_free(struct blt *db);
+int write_check_key(struct blt *db, const void *key, size_t klen);
+int write_block(struct blt *db, const unsigned char *digest, const void *key,
+    size_t klen, const void *value, uint64_t vlen, int64_t ts);
+int write_del_locked(struct blt *db, const void *key, size_t klen,
+    int quiet);
+int64_t write_timestamp(int64_t ts);
+void write_discard(struct blt *db);
+
+/* reindex.c */
+int reindex_run(struct blt *db, uint32_t n1);
+int reindex_auto(struct blt *db);
+int reindex_finish(struct blt *db, const uint64_t j[5]);
+
+/* prune.c */
+int64_t prune_run(struct blt *db, const struct blt_prune_opts *o,
+    uint32_t n_buckets, int clear);
+
+/* store.c */
+int store_recover(struct blt *db);
+int store_rebuild_index(struct blt *db);
+
+#endif

@@ -1,0 +1,286 @@
+/*
+ * io.c alone touches the store file: opening and locking it, mapping it,
+ * appending blocks, updating pointers, truncating and syncing.
+ *
+ * Reads go through a shared memory map that is longer than the file, so it
+ * follows the file as it grows without a remap per append; when the file
+ * outgrows the window a larger map replaces it, and the old one lives on
+ * until the last iterator that borrows from it lets go.  Appends use
+ * pwrite(); the 6-byte pointer updates of linking are stores into the map
+ * of a writable store, which costs no system call.
+ *
+ * Tests can install a hook that sees every write and sync before it
+ * happens and may fail it, to simulate full disks and power cuts.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <sys/file.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+#define IO_WINDOW_MIN (UINT64_C(64) << 20)
+
+static io_hook_fn *io_hook;
+static void *io_hook_arg;
+
+/* Install (or with NULL remove) the test hook called before each write. */
+void
+io_set_hook(io_hook_fn *fn, void *arg)
+{
+	io_hook = fn;
+	io_hook_arg = arg;
+}
+
+static int
+io_hooked(struct blt *db, int op, uint64_t off, size_t len)
+{
+	int rc;
+
+	if (io_hook == NULL || (rc = io_hook(io_hook_arg, op, off, len)) >= 0)
+		return 0;
+	return err_set(rc, "%s: %s failed at offset %llu: %s", db->path,
+	    op == IO_OP_SYNC ? "sync" : "write", (unsigned long long)off,
+	    strerror(-rc));
+}
+
+static void
+io_sleep_ms(long ms)
+{
+	struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+
+	nanosleep(&ts, NULL);
+}
+
+/* Take booklet's flock (§12): shared for readers, exclusive for writers.
+ * timeout < 0 waits forever, 0 fails at once, > 0 polls until it passes. */
+int
+io_lock(int fd, const char *path, int exclusive, double timeout)
+{
+	int op = exclusive ? LOCK_EX : LOCK_SH;
+	struct timespec start, now;
+
+	clock_gettime(CLOCK_MONOTONIC, &start);
+	for (;;) {
+		if (flock(fd, op | LOCK_NB) == 0)
+			return 0;
+		if (errno != EWOULDBLOCK && errno != EINTR)
+			return err_set(-errno, "%s: cannot lock: %s", path,
+			    strerror(errno));
+		if (timeout < 0) {
+			if (flock(fd, op) == 0)
+				return 0;
+			if (errno == EINTR)
+				continue;
+			return err_set(-errno, "%s: cannot lock: %s", path,
+			    strerror(errno));
+		}
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		if (now.tv_sec - start.tv_sec +
+			(now.tv_nsec - start.tv_nsec) / 1e9 >=
+		    timeout)
+			return err_set(-EWOULDBLOCK,
+			    "%s: locked by another process (%s lock not "
+			    "granted within %g s)",
+			    path, exclusive ? "exclusive" : "shared", timeout);
+		io_sleep_ms(50 + rand() % 50);
+	}
+}
+
+/* Open and lock path for mode; sets db->fd and db->size. */
+int
+io_open(struct blt *db, const char *path, int mode)
+{
+	int oflags = O_CLOEXEC | (mode == BLT_RDONLY ? O_RDONLY : O_RDWR);
+	struct stat st;
+	int rc;
+
+	if (mode >= BLT_CREATE)
+		oflags |= O_CREAT;
+	if ((db->fd = open(path, oflags, 0644)) == -1)
+		return err_set(-errno, "%s: %s", path, strerror(errno));
+	if ((rc = io_lock(db->fd, path, mode != BLT_RDONLY,
+		 db->lock_timeout)) < 0)
+		return rc;
+	if (fstat(db->fd, &st) == -1)
+		return err_set(-errno, "%s: %s", path, strerror(errno));
+	if (!S_ISREG(st.st_mode))
+		return err_set(-EUCLEAN, "%s: not a regular file", path);
+	db->size = (uint64_t)st.st_size;
+	return 0;
+}
+
+/* Take a reference on m. */
+struct io_map *
+io_map_ref(struct io_map *m)
+{
+	atomic_fetch_add(&m->refs, 1);
+	return m;
+}
+
+/* Drop a reference on m (NULL is fine); the last one unmaps it. */
+void
+io_map_unref(struct io_map *m)
+{
+	if (m == NULL || atomic_fetch_sub(&m->refs, 1) != 1)
+		return;
+	munmap(m->base, m->len);
+	free(m);
+}
+
+/* Make sure the map covers [0, end); the caller holds the write lock or is
+ * opening the store. */
+int
+io_map_cover(struct blt *db, uint64_t end)
+{
+	int prot = PROT_READ | (db->rdonly ? 0 : PROT_WRITE);
+	uint64_t len = IO_WINDOW_MIN;
+	struct io_map *m;
+	void *base;
+
+	if (db->map != NULL && db->map->len >= end)
+		return 0;
+	while (len < end * 2)
+		len *= 2;
+	if (len > SIZE_MAX)
+		return err_set(-EFBIG, "%s: too large to map", db->path);
+	base = mmap(NULL, (size_t)len, prot, MAP_SHARED, db->fd, 0);
+	if (base == MAP_FAILED)
+		return err_set(-errno, "%s: cannot map %llu bytes: %s",
+		    db->path, (unsigned long long)len, strerror(errno));
+	if ((m = malloc(sizeof *m)) == NULL) {
+		munmap(base, (size_t)len);
+		return err_oom(db->path);
+	}
+	m->base = base;
+	m->len = (size_t)len;
+	atomic_init(&m->refs, 1);
+	io_map_unref(db->map);
+	db->map = m;
+	return 0;
+}
+
+/* pwrite all of buf at off, growing the recorded size and the map. */
+int
+io_write(struct blt *db, uint64_t off, const void *buf, size_t len)
+{
+	const unsigned char *p = buf;
+	size_t done = 0;
+	int rc;
+
+	if ((rc = io_hooked(db, IO_OP_WRITE, off, len)) < 0)
+		return rc;
+	while (done < len) {
+		ssize_t n = pwrite(db->fd, p + done, len - done,
+		    (off_t)(off + done));
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return err_set(n < 0 ? -errno : -EIO,
+			    "%s: write of %zu bytes at %llu failed: %s",
+			    db->path, len, (unsigned long long)off,
+			    n < 0 ? strerror(errno) : "no progress");
+		done += (size_t)n;
+	}
+	if (off + len > db->size)
+		db->size = off + len;
+	return io_map_cover(db, db->size);
+}
+
+/* Append buf at the end of the file. */
+int
+io_append(struct blt *db, const void *buf, size_t len)
+{
+	if (db->size + len > PTR_MAX)
+		return err_set(-EFBIG, "%s: the format's 2^48-byte limit "
+				       "would be passed",
+		    db->path);
+	return io_write(db, db->size, buf, len);
+}
+
+/* Write count copies of the pointer ptr at off (a fresh index), streamed in
+ * chunks so that a huge index needs no huge buffer (§2.3). */
+int
+io_fill(struct blt *db, uint64_t off, uint64_t count, uint64_t ptr)
+{
+	enum { CHUNK = 10922 }; /* pointers per 64 KiB */
+	unsigned char *chunk;
+	int rc = 0;
+
+	if ((chunk = malloc(CHUNK * PTR_LEN)) == NULL)
+		return err_oom(db->path);
+	for (size_t i = 0; i < CHUNK; i++)
+		le_put(chunk + i * PTR_LEN, ptr, PTR_LEN);
+	while (count > 0 && rc == 0) {
+		size_t n = count < CHUNK ? (size_t)count : CHUNK;
+
+		rc = io_write(db, off, chunk, n * PTR_LEN);
+		off += n * PTR_LEN;
+		count -= n;
+	}
+	free(chunk);
+	return rc;
+}
+
+/* Store a 6-byte pointer at off, which lies inside the file. */
+int
+io_put_ptr(struct blt *db, uint64_t off, uint64_t v)
+{
+	int rc;
+
+	if (off + PTR_LEN > db->size)
+		return err_set(-EUCLEAN, "%s: pointer at %llu lies past the "
+					 "end of the file",
+		    db->path, (unsigned long long)off);
+	if ((rc = io_hooked(db, IO_OP_WRITE, off, PTR_LEN)) < 0)
+		return rc;
+	le_put(db->map->base + off, v, PTR_LEN);
+	return 0;
+}
+
+/* Make everything written so far durable (the map's stores included). */
+int
+io_sync(struct blt *db)
+{
+	int rc;
+
+	if ((rc = io_hooked(db, IO_OP_SYNC, 0, 0)) < 0)
+		return rc;
+	if (fdatasync(db->fd) == -1)
+		return err_set(-errno, "%s: fsync: %s", db->path,
+		    strerror(errno));
+	return 0;
+}
+
+/* Cut the file to len bytes. */
+int
+io_truncate(struct blt *db, uint64_t len)
+{
+	int rc;
+
+	if ((rc = io_hooked(db, IO_OP_TRUNCATE, len, 0)) < 0)
+		return rc;
+	if (ftruncate(db->fd, (off_t)len) == -1)
+		return err_set(-errno, "%s: truncate: %s", db->path,
+		    strerror(errno));
+	db->size = len;
+	return 0;
+}
+
+/* Unmap and close; the lock goes with the descriptor. */
+void
+io_close(struct blt *db)
+{
+	io_map_unref(db->map);
+	db->map = NULL;
+	if (db->fd >= 0)
+		close(db->fd);
+	db->fd = -1;
+}

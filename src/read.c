@@ -1,0 +1,197 @@
+/*
+ * read.c: lookups — get, read, find, exists, timestamps — and the counts
+ * and statistics of an open store.  Lookups hold the read lock only, so
+ * any number of threads look up at once, with no system call: the chain is
+ * walked in the memory map, or in the write buffer for a key put since the
+ * last flush.
+ */
+#include "config.h"
+
+#include <errno.h>
+
+#include "internal.h"
+
+/* Find key's newest block, in the buffer or in the file; the caller holds
+ * the lock.  Returns 1, 0 when missing, or an error. */
+static int
+read_lookup(struct blt *db, const void *key, size_t klen, struct block *b)
+{
+	unsigned char digest[HASH_LEN];
+
+	if (klen > BLT_KEY_MAX)
+		return 0;
+	hash_digest(key, klen, digest);
+	if (write_pending_find(db, digest, b))
+		return 1;
+	return index_find(db, digest, b, NULL);
+}
+
+static int
+read_missing(struct blt *db)
+{
+	return err_set(-ENOENT, "%s: key not found", db->path);
+}
+
+/* Copy up to cap bytes of key's value. */
+ssize_t
+blt_get(struct blt *db, const void *key, size_t klen, void *buf, size_t cap,
+    int64_t *ts)
+{
+	struct block b;
+	ssize_t rc;
+
+	pthread_rwlock_rdlock(&db->lock);
+	if ((rc = read_lookup(db, key, klen, &b)) == 0) {
+		rc = read_missing(db);
+	} else if (rc > 0) {
+		memcpy(buf, b.value, b.vlen < cap ? (size_t)b.vlen : cap);
+		if (ts != NULL)
+			*ts = b.ts;
+		rc = (ssize_t)b.vlen;
+	}
+	pthread_rwlock_unlock(&db->lock);
+	return rc;
+}
+
+/* Copy up to n bytes of key's value from off. */
+ssize_t
+blt_read(struct blt *db, const void *key, size_t klen, uint64_t off,
+    void *buf, size_t n)
+{
+	struct block b;
+	ssize_t rc;
+
+	pthread_rwlock_rdlock(&db->lock);
+	if ((rc = read_lookup(db, key, klen, &b)) == 0) {
+		rc = read_missing(db);
+	} else if (rc > 0) {
+		uint64_t left = off < b.vlen ? b.vlen - off : 0;
+
+		if (left < n)
+			n = (size_t)left;
+		if (n > 0)
+			memcpy(buf, b.value + off, n);
+		rc = (ssize_t)n;
+	}
+	pthread_rwlock_unlock(&db->lock);
+	return rc;
+}
+
+/* Where key's value lies in the file; flushes the buffer there first. */
+int
+blt_find(struct blt *db, const void *key, size_t klen, struct blt_entry *e)
+{
+	struct block b;
+	int rc = 0;
+
+	pthread_rwlock_rdlock(&db->lock);
+	if (db->n_pend > 0) {
+		/* Upgrade: flush and look up under the write lock. */
+		pthread_rwlock_unlock(&db->lock);
+		pthread_rwlock_wrlock(&db->lock);
+		rc = write_flush(db, 0);
+	}
+	if (rc == 0 && (rc = read_lookup(db, key, klen, &b)) > 0) {
+		e->value_off = (uint64_t)(b.value - db->map->base);
+		e->value_len = b.vlen;
+		e->timestamp = b.ts;
+		e->gen = db->gen;
+		rc = 0;
+	} else if (rc == 0) {
+		rc = read_missing(db);
+	}
+	pthread_rwlock_unlock(&db->lock);
+	return rc;
+}
+
+/* 1 if key is live. */
+int
+blt_exists(struct blt *db, const void *key, size_t klen)
+{
+	struct block b;
+	int rc;
+
+	pthread_rwlock_rdlock(&db->lock);
+	rc = read_lookup(db, key, klen, &b);
+	pthread_rwlock_unlock(&db->lock);
+	return rc;
+}
+
+/* key's timestamp. */
+int
+blt_get_timestamp(struct blt *db, const void *key, size_t klen, int64_t *ts)
+{
+	struct block b;
+	int rc;
+
+	if (!db->h.ts_len)
+		return err_set(-ENOTSUP, "%s: the store keeps no timestamps",
+		    db->path);
+	pthread_rwlock_rdlock(&db->lock);
+	if ((rc = read_lookup(db, key, klen, &b)) > 0)
+		*ts = b.ts;
+	pthread_rwlock_unlock(&db->lock);
+	return rc == 0 ? read_missing(db) : rc < 0 ? rc : 0;
+}
+
+/* Live user keys; unlike the reference's len() (§16.2 item 6) this counts
+ * buffered puts, by flushing them. */
+uint64_t
+blt_count(struct blt *db)
+{
+	uint64_t n;
+
+	pthread_rwlock_wrlock(&db->lock);
+	if (db->n_pend > 0)
+		(void)write_flush(db, 0); /* on failure the puts are gone */
+	n = db->n_keys;
+	pthread_rwlock_unlock(&db->lock);
+	return n;
+}
+
+/* The layout generation. */
+uint64_t
+blt_generation(struct blt *db)
+{
+	uint64_t g;
+
+	pthread_rwlock_rdlock(&db->lock);
+	g = db->gen;
+	pthread_rwlock_unlock(&db->lock);
+	return g;
+}
+
+/* Statistics of the store; flushes the buffer first. */
+int
+blt_stat(struct blt *db, struct blt_stat *st)
+{
+	const struct hdr *h = &db->h;
+	int rc = 0;
+
+	pthread_rwlock_wrlock(&db->lock);
+	if (!db->rdonly)
+		rc = write_flush(db, 0);
+	if (rc == 0 && !db->usage_known)
+		rc = scan_usage(db);
+	if (rc == 0) {
+		memset(st, 0, sizeof *st);
+		st->version = h->version;
+		st->fixed = h->fixed;
+		st->value_len = h->value_len;
+		st->timestamps = h->ts_len != 0;
+		st->key_serializer = h->key_ser;
+		st->value_serializer = h->value_ser;
+		st->n_keys = db->n_keys;
+		st->n_buckets = h->n_buckets;
+		st->index_offset = h->index_off;
+		st->first_data = h->first_data;
+		st->file_bytes = db->size;
+		st->live_bytes = db->live_bytes;
+		st->dead_bytes = db->size - HEADER_LEN -
+				 (uint64_t)PTR_LEN * h->n_buckets - db->live_bytes;
+		st->created = h->created;
+		memcpy(st->uuid, h->uuid, sizeof st->uuid);
+	}
+	pthread_rwlock_unlock(&db->lock);
+	return rc;
+}

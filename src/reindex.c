@@ -1,0 +1,161 @@
+/*
+ * reindex.c grows the bucket index (§8): a new index at the end of the
+ * file, the chains rewired into it as the reference does, the header
+ * switched, and an abandoned relocated index covered by skip blocks.
+ *
+ * The reference is not crash-safe here (§7.9).  We record the operation in
+ * our header journal first and fsync between the steps, so that the next
+ * open knows which index the file was being moved to and can finish or
+ * undo the move (reindex_finish), then rebuild the chains from the data.
+ */
+#include "config.h"
+
+#include <errno.h>
+
+#include "internal.h"
+
+/* Rewire every chain of the index at i0 (n0 buckets) into the empty index
+ * at i1 (n1 buckets), pushing each block at its new bucket's head (§8). */
+static int
+reindex_rewire(struct blt *db, uint64_t i0, uint32_t n0, uint64_t i1,
+    uint32_t n1)
+{
+	const unsigned char *base = db->map->base;
+	uint64_t hops = db->size / FIX_FIXED_LEN + 1;
+	int rc;
+
+	for (uint64_t bkt = 0; bkt < n0; bkt++) {
+		uint64_t p = io_get_ptr(db, i0 + bkt * PTR_LEN);
+
+		while (p > PTR_END) {
+			uint64_t nxt, s, head;
+
+			if (p < HEADER_LEN || p + FIX_FIXED_LEN > db->size ||
+			    hops-- == 0)
+				return err_set(-EUCLEAN,
+				    "%s: damaged chain in bucket %llu at %llu; "
+				    "run blt check --repair",
+				    db->path, (unsigned long long)bkt,
+				    (unsigned long long)p);
+			nxt = le_get(base + p + 13, PTR_LEN);
+			if (nxt == PTR_TOMBSTONE)
+				break;
+			s = i1 + (uint64_t)PTR_LEN * hash_bucket(base + p, n1);
+			head = io_get_ptr(db, s);
+			if ((rc = io_put_ptr(db, s, p)) < 0 ||
+			    (rc = io_put_ptr(db, p + 13,
+				 head > PTR_END ? head : PTR_END)) < 0)
+				return rc;
+			if (nxt == PTR_END)
+				break;
+			p = nxt;
+		}
+	}
+	return 0;
+}
+
+/* The smallest dead index a skip block can cover (§16.2 item 2). */
+static int
+reindex_skip_fits(const struct blt *db, uint32_t n0)
+{
+	uint64_t min = db->h.fixed ? FIX_FIXED_LEN + 1 + db->h.value_len
+				   : VAR_FIXED_LEN + db->h.ts_len + 1;
+
+	return (uint64_t)PTR_LEN * n0 >= min;
+}
+
+/* Grow the index to n1 buckets; the caller holds the write lock and has
+ * flushed the buffer. */
+int
+reindex_run(struct blt *db, uint32_t n1)
+{
+	uint64_t i0 = db->h.index_off, e0 = db->size;
+	uint32_t n0 = db->h.n_buckets;
+	int rc;
+
+	if (i0 != HEADER_LEN && !reindex_skip_fits(db, n0)) {
+		/* No skip block fits the old index: compact instead. */
+		int64_t removed = prune_run(db, NULL, n1, 0);
+
+		return removed < 0 ? (int)removed : 0;
+	}
+	if ((rc = hdr_mark_dirty(db)) < 0 ||
+	    (rc = hdr_journal_write(db, JOURNAL_REINDEX, i0, n0, e0, n1,
+		 db->h.first_data)) < 0 ||
+	    (rc = io_fill(db, e0, n1, PTR_END)) < 0 ||
+	    (rc = reindex_rewire(db, i0, n0, e0, n1)) < 0 ||
+	    (rc = io_sync(db)) < 0)
+		return rc;
+	db->h.n_buckets = n1;
+	db->h.index_off = e0;
+	if ((rc = hdr_write_layout(db)) < 0 || (rc = io_sync(db)) < 0)
+		return rc;
+	if (i0 != HEADER_LEN &&
+	    ((rc = block_skip_fill(db, i0, (uint64_t)PTR_LEN * n0)) < 0 ||
+		(rc = io_sync(db)) < 0))
+		return rc;
+	return hdr_journal_clear(db);
+}
+
+/* Reindex when the reference would: more keys than buckets, and a next
+ * size in the growth chain (§8). */
+int
+reindex_auto(struct blt *db)
+{
+	uint32_t n1;
+
+	if (db->n_keys <= db->h.n_buckets ||
+	    (n1 = hdr_next_buckets(db->h.n_buckets)) == 0)
+		return 0;
+	return reindex_run(db, n1);
+}
+
+/* Finish or undo a reindex that a crash interrupted, from the journal j
+ * (old index, old size, new index offset, new size, first data).  The
+ * caller then rebuilds the chains of whichever index the header names. */
+int
+reindex_finish(struct blt *db, const uint64_t j[5])
+{
+	uint64_t i0 = j[0], e0 = j[2];
+	uint32_t n0 = (uint32_t)j[1], n1 = (uint32_t)j[3];
+	int rc;
+
+	if (db->h.n_buckets == n0 && db->h.index_off == i0) {
+		/* The header still names the old index: drop the new one. */
+		if (e0 < db->size && (rc = io_truncate(db, e0)) < 0)
+			return rc;
+	} else if (db->h.n_buckets == n1 && db->h.index_off == e0) {
+		if (i0 != HEADER_LEN &&
+		    (rc = block_skip_fill(db, i0, (uint64_t)PTR_LEN * n0)) < 0)
+			return rc;
+	}
+	if ((rc = hdr_journal_clear(db)) < 0)
+		return rc;
+	return io_sync(db);
+}
+
+/* Grow the index to n_buckets, or to the next size when 0. */
+int
+blt_reindex(struct blt *db, uint32_t n_buckets)
+{
+	int rc;
+
+	if (db->rdonly)
+		return err_set(-EROFS, "%s: opened read-only", db->path);
+	pthread_rwlock_wrlock(&db->lock);
+	if (n_buckets == 0 &&
+	    (n_buckets = hdr_next_buckets(db->h.n_buckets)) == 0)
+		rc = err_set(-EINVAL,
+		    "%s: the index has %u buckets, the largest size booklet "
+		    "grows to; give --buckets",
+		    db->path, db->h.n_buckets);
+	else if (n_buckets <= db->h.n_buckets)
+		rc = err_set(-EINVAL,
+		    "%s: reindex grows the index: %u buckets is not more than "
+		    "the %u it has",
+		    db->path, n_buckets, db->h.n_buckets);
+	else if ((rc = write_flush(db, 0)) == 0)
+		rc = reindex_run(db, n_buckets);
+	pthread_rwlock_unlock(&db->lock);
+	return rc;
+}

@@ -1,0 +1,80 @@
+/*
+ * scan.c: the sequential scan of the data regions (§6.3).  A scan walks
+ * block after block from the start of each region, so it reads only what
+ * lies before the region's end, and a block that does not fit is reported
+ * as damage rather than followed.  It returns every live block; callers
+ * decide about internal keys.
+ */
+#include "config.h"
+
+#include <errno.h>
+
+#include "internal.h"
+
+/* Prepare s to walk the regions of a store whose index of n_buckets lies
+ * at index_off, whose data starts at first_data and whose file ends at
+ * eof, over the bytes at base. */
+void
+scan_init(struct scan *s, const struct blt *db, const unsigned char *base,
+    uint64_t index_off, uint32_t n_buckets, uint64_t first_data, uint64_t eof)
+{
+	uint64_t index_end = index_off + (uint64_t)PTR_LEN * n_buckets;
+
+	s->db = db;
+	s->base = base;
+	s->pos = first_data;
+	s->all = 0;
+	if (index_off == HEADER_LEN) {
+		s->end = eof;
+		s->next_start = s->next_end = 0;
+	} else {
+		s->end = index_off;
+		s->next_start = index_end;
+		s->next_end = eof;
+	}
+}
+
+/* The next live block: 1, 0 at the end, or -EUCLEAN for a block that does
+ * not fit its region (s->pos then names it). */
+int
+scan_next(struct scan *s, struct block *b)
+{
+	int rc;
+
+	for (;;) {
+		if (s->pos >= s->end) {
+			if (s->next_end <= s->next_start)
+				return 0;
+			s->pos = s->next_start;
+			s->end = s->next_end;
+			s->next_start = s->next_end = 0;
+			continue;
+		}
+		if ((rc = block_parse(s->db, s->base, s->pos, s->end, b)) < 0)
+			return rc;
+		s->pos += b->size;
+		if (b->next != PTR_TOMBSTONE || s->all)
+			return 1;
+	}
+}
+
+/* Count the bytes of live blocks, for blt_stat(); the caller holds the
+ * write lock. */
+int
+scan_usage(struct blt *db)
+{
+	struct scan s;
+	struct block b;
+	uint64_t live = 0;
+	int rc;
+
+	scan_init(&s, db, db->map->base, db->h.index_off, db->h.n_buckets,
+	    db->h.first_data, db->size);
+	while ((rc = scan_next(&s, &b)) > 0)
+		live += b.size;
+	if (rc < 0)
+		return rc;
+	db->live_bytes = live;
+	db->usage_known = 1;
+	return 0;
+}

@@ -1,0 +1,402 @@
+/*
+ * write.c: puts, deletes and timestamps, the write buffer and its flush.
+ *
+ * Puts collect encoded blocks in memory (§7.1); readers in this process
+ * find them there through a small hash set of their digests.  A flush makes
+ * them part of the file in three steps, so that a crash at any point loses
+ * at most what was not yet synced and never shows a half-written value:
+ *
+ *   1. append the blocks with next pointer 0: to every reader they are
+ *      tombstones, whatever of them reached the disk;
+ *   2. set each new block's next pointer to 1: it is live and complete;
+ *   3. link each one into its chain exactly as the reference does (§7.2).
+ *
+ * A durable flush (blt_sync) puts an fsync after each step.  Before the
+ * first change after a clean point the header's key count is set to the
+ * unclean sentinel (§7.8), so that a crash in step 3 (or in a delete, whose
+ * two pointer writes cannot be atomic) is repaired by the next open.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <stdlib.h>
+
+#include "internal.h"
+
+/* Say no to writes on a read-only store. */
+static int
+write_refuse_rdonly(struct blt *db)
+{
+	return err_set(-EROFS, "%s: opened read-only", db->path);
+}
+
+/* Check a user key for a put or delete. */
+int
+write_check_key(struct blt *db, const void *key, size_t klen)
+{
+	if (klen > BLT_KEY_MAX)
+		return err_set(-EINVAL,
+		    "%s: key of %zu bytes is longer than the format's %u",
+		    db->path, klen, BLT_KEY_MAX);
+	if (!db->h.fixed && hash_internal_key(key, klen))
+		return err_set(-EINVAL,
+		    "%s: key %s is reserved for booklet's metadata and slots",
+		    db->path, err_key(key, klen));
+	return 0;
+}
+
+/* The timestamp to store for ts: now for BLT_NOW, checked otherwise. */
+int64_t
+write_timestamp(int64_t ts)
+{
+	if (ts == BLT_NOW)
+		return blt_now();
+	return ts;
+}
+
+static uint64_t
+write_pset_hash(const unsigned char *digest)
+{
+	return le_get(digest, 8);
+}
+
+/* Find digest's slot in the pending set: its entry or the empty slot. */
+static size_t
+write_pset_slot(const struct blt *db, const unsigned char *digest)
+{
+	size_t mask = db->pset_cap - 1;
+	size_t i = (size_t)write_pset_hash(digest) & mask;
+
+	while (db->pset[i] != 0 &&
+	       memcmp(db->pend[db->pset[i] - 1].digest, digest, HASH_LEN) != 0)
+		i = (i + 1) & mask;
+	return i;
+}
+
+/* Make room for one more pending entry, growing the set to stay at most
+ * half full. */
+static int
+write_pend_grow(struct blt *db)
+{
+	if (db->n_pend == db->pend_cap) {
+		size_t cap = db->pend_cap ? db->pend_cap * 2 : 1024;
+		struct pend *p = realloc(db->pend, cap * sizeof *p);
+
+		if (p == NULL)
+			return err_oom(db->path);
+		db->pend = p;
+		db->pend_cap = cap;
+	}
+	if ((db->n_pend + 1) * 2 > db->pset_cap) {
+		size_t cap = db->pset_cap ? db->pset_cap * 2 : 2048;
+		uint32_t *set = calloc(cap, sizeof *set);
+
+		if (set == NULL)
+			return err_oom(db->path);
+		free(db->pset);
+		db->pset = set;
+		db->pset_cap = cap;
+		for (size_t i = 0; i < db->n_pend; i++)
+			db->pset[write_pset_slot(db, db->pend[i].digest)] =
+			    (uint32_t)(i + 1);
+	}
+	return 0;
+}
+
+/* Find digest among the buffered puts; 1 and *b (offsets relative to the
+ * buffer) when it is there. */
+int
+write_pending_find(const struct blt *db, const unsigned char *digest,
+    struct block *b)
+{
+	size_t i;
+
+	if (db->n_pend == 0)
+		return 0;
+	i = write_pset_slot(db, digest);
+	if (db->pset[i] == 0)
+		return 0;
+	return block_parse(db, db->buf, db->pend[db->pset[i] - 1].boff,
+		   db->buf_len, b) == 0;
+}
+
+/* Drop the buffered puts. */
+void
+write_discard(struct blt *db)
+{
+	if (db->n_pend > 0)
+		memset(db->pset, 0, db->pset_cap * sizeof *db->pset);
+	db->n_pend = 0;
+	db->buf_len = 0;
+}
+
+/* Free the write buffer. */
+void
+write_free(struct blt *db)
+{
+	free(db->buf);
+	free(db->pend);
+	free(db->pset);
+	db->buf = NULL;
+	db->pend = NULL;
+	db->pset = NULL;
+}
+
+/* Step 3 for one block: link the live block at q and count it. */
+static int
+write_link(struct blt *db, const unsigned char *digest, uint64_t q)
+{
+	struct block old, b;
+	int rc;
+
+	if ((rc = block_parse(db, db->map->base, q, db->size, &b)) < 0)
+		return rc;
+	old.size = 0;
+	if ((rc = index_link(db, digest, q, &old)) < 0)
+		return rc;
+	if (rc == 1 && (db->h.fixed || !hash_internal_key(b.key, b.klen)))
+		db->n_keys++;
+	if (db->usage_known)
+		db->live_bytes += b.size - old.size;
+	return 0;
+}
+
+/* Write the buffered puts into the file and link them (see the top of the
+ * file); with durable, fsync after each step.  The caller holds the write
+ * lock. */
+int
+write_flush(struct blt *db, int durable)
+{
+	uint64_t base = db->size;
+	int rc;
+
+	if (db->n_pend == 0)
+		return durable ? io_sync(db) : 0;
+	if ((rc = hdr_mark_dirty(db)) < 0 ||
+	    (rc = io_append(db, db->buf, db->buf_len)) < 0 ||
+	    (durable && (rc = io_sync(db)) < 0))
+		goto out;
+	for (size_t i = 0; i < db->n_pend; i++)
+		if ((rc = io_put_ptr(db, base + db->pend[i].boff + 13,
+			 PTR_END)) < 0)
+			goto out;
+	if (durable && (rc = io_sync(db)) < 0)
+		goto out;
+	for (size_t i = 0; i < db->n_pend; i++)
+		if ((rc = write_link(db, db->pend[i].digest,
+			 base + db->pend[i].boff)) < 0)
+			goto out;
+	write_discard(db);
+	if ((rc = reindex_auto(db)) < 0)
+		return rc;
+	return durable ? io_sync(db) : 0;
+out:
+	/* What did not reach the file stays lost; the store is marked unclean
+	 * and the next open repairs whatever step 3 left half done. */
+	write_discard(db);
+	return rc;
+}
+
+/* Write a block too large for the buffer straight to the file, through
+ * the same three steps. */
+static int
+write_direct(struct blt *db, const unsigned char *digest, const void *key,
+    size_t klen, const void *value, uint64_t vlen, int64_t ts)
+{
+	size_t head = block_size(db, klen, 0);
+	uint64_t q;
+	unsigned char *h;
+	int rc;
+
+	if ((rc = write_flush(db, 0)) < 0 || (rc = hdr_mark_dirty(db)) < 0)
+		return rc;
+	if ((h = malloc(head)) == NULL)
+		return err_oom(db->path);
+	block_encode(db, h, digest, PTR_TOMBSTONE, key, klen, NULL, 0, ts);
+	if (!db->h.fixed)
+		le_put(h + 21, vlen, 4);
+	q = db->size;
+	if ((rc = io_append(db, h, head)) == 0 &&
+	    (rc = io_append(db, value, (size_t)vlen)) == 0 &&
+	    (rc = io_put_ptr(db, q + 13, PTR_END)) == 0 &&
+	    (rc = write_link(db, digest, q)) == 0)
+		rc = reindex_auto(db);
+	free(h);
+	return rc;
+}
+
+/* Buffer a block for digest; the caller holds the write lock and has
+ * checked the arguments. */
+int
+write_block(struct blt *db, const unsigned char *digest, const void *key,
+    size_t klen, const void *value, uint64_t vlen, int64_t ts)
+{
+	size_t size = block_size(db, klen, vlen);
+	int rc;
+
+	if (size > db->buf_limit)
+		return write_direct(db, digest, key, klen, value, vlen, ts);
+	if (db->buf_len + size > db->buf_limit && (rc = write_flush(db, 0)) < 0)
+		return rc;
+	if (db->buf_len + size > db->buf_cap) {
+		size_t cap = db->buf_cap ? db->buf_cap : 65536;
+		unsigned char *p;
+
+		while (cap < db->buf_len + size)
+			cap *= 2;
+		if ((p = realloc(db->buf, cap)) == NULL)
+			return err_oom(db->path);
+		db->buf = p;
+		db->buf_cap = cap;
+	}
+	if ((rc = write_pend_grow(db)) < 0)
+		return rc;
+	block_encode(db, db->buf + db->buf_len, digest, PTR_TOMBSTONE, key,
+	    klen, value, vlen, ts);
+	memcpy(db->pend[db->n_pend].digest, digest, HASH_LEN);
+	db->pend[db->n_pend].boff = db->buf_len;
+	db->pset[write_pset_slot(db, digest)] = (uint32_t)++db->n_pend;
+	db->buf_len += size;
+	return 0;
+}
+
+/* Store value under key. */
+int
+blt_put(struct blt *db, const void *key, size_t klen, const void *value,
+    size_t vlen, int64_t ts)
+{
+	unsigned char digest[HASH_LEN];
+	int rc;
+
+	if (db->rdonly)
+		return write_refuse_rdonly(db);
+	if ((rc = write_check_key(db, key, klen)) < 0)
+		return rc;
+	if (db->h.fixed && vlen != db->h.value_len)
+		return err_set(-EINVAL,
+		    "%s: key %s: a value of %zu bytes in a store of fixed "
+		    "%u-byte values",
+		    db->path, err_key(key, klen), vlen, db->h.value_len);
+	if ((uint64_t)vlen > BLT_VALUE_MAX)
+		return err_set(-EFBIG,
+		    "%s: key %s: a value of %zu bytes is over the format's "
+		    "limit of %u",
+		    db->path, err_key(key, klen), vlen, BLT_VALUE_MAX);
+	ts = write_timestamp(ts);
+	if (db->h.ts_len && (ts < 0 || ts > BLT_TS_MAX))
+		return err_set(-EINVAL, "%s: key %s: timestamp %lld is out of "
+					"range",
+		    db->path, err_key(key, klen), (long long)ts);
+	hash_digest(key, klen, digest);
+	pthread_rwlock_wrlock(&db->lock);
+	rc = write_block(db, digest, key, klen, value, vlen, ts);
+	pthread_rwlock_unlock(&db->lock);
+	return rc;
+}
+
+/* Delete key with the write lock held; quiet leaves a missing key without
+ * a message (for callers that expect it). */
+int
+write_del_locked(struct blt *db, const void *key, size_t klen, int quiet)
+{
+	unsigned char digest[HASH_LEN];
+	struct block b, pb;
+	uint64_t prev;
+	int rc;
+
+	hash_digest(key, klen, digest);
+	if (write_pending_find(db, digest, &pb) && (rc = write_flush(db, 0)) < 0)
+		return rc;
+	if ((rc = index_find(db, digest, &b, &prev)) < 0)
+		return rc;
+	if (rc == 0)
+		return quiet ? -ENOENT
+			     : err_set(-ENOENT, "%s: key %s: not found",
+				   db->path, err_key(key, klen));
+	if ((rc = hdr_mark_dirty(db)) < 0 ||
+	    (rc = index_unlink(db, &b, prev)) < 0)
+		return rc;
+	if (db->h.fixed || !hash_internal_key(b.key, b.klen))
+		db->n_keys--;
+	if (db->usage_known)
+		db->live_bytes -= b.size;
+	return 0;
+}
+
+/* Delete key. */
+int
+blt_del(struct blt *db, const void *key, size_t klen)
+{
+	int rc;
+
+	if (db->rdonly)
+		return write_refuse_rdonly(db);
+	if (klen > BLT_KEY_MAX)
+		return err_set(-ENOENT, "%s: key of %zu bytes: not found",
+		    db->path, klen);
+	pthread_rwlock_wrlock(&db->lock);
+	rc = write_del_locked(db, key, klen, 0);
+	pthread_rwlock_unlock(&db->lock);
+	return rc;
+}
+
+/* Overwrite key's timestamp in place (§7.5). */
+int
+blt_set_timestamp(struct blt *db, const void *key, size_t klen, int64_t ts)
+{
+	unsigned char digest[HASH_LEN], t[TS_LEN];
+	struct block b;
+	int rc;
+
+	if (db->rdonly)
+		return write_refuse_rdonly(db);
+	if (!db->h.ts_len)
+		return err_set(-ENOTSUP, "%s: the store keeps no timestamps",
+		    db->path);
+	ts = write_timestamp(ts);
+	if (ts < 0 || ts > BLT_TS_MAX)
+		return err_set(-EINVAL, "%s: timestamp %lld is out of range",
+		    db->path, (long long)ts);
+	hash_digest(key, klen, digest);
+	le_put(t, (uint64_t)ts, TS_LEN);
+	pthread_rwlock_wrlock(&db->lock);
+	if (write_pending_find(db, digest, &b)) {
+		memcpy(db->buf + b.off + VAR_FIXED_LEN, t, TS_LEN);
+		rc = 0;
+	} else if ((rc = index_find(db, digest, &b, NULL)) == 0) {
+		rc = err_set(-ENOENT, "%s: key %s: not found", db->path,
+		    err_key(key, klen));
+	} else if (rc > 0) {
+		rc = io_write(db, b.off + VAR_FIXED_LEN, t, TS_LEN);
+	}
+	pthread_rwlock_unlock(&db->lock);
+	return rc;
+}
+
+/* Flush the buffer into the file (survives a crash of this process). */
+int
+blt_flush(struct blt *db)
+{
+	int rc;
+
+	if (db->rdonly)
+		return 0;
+	pthread_rwlock_wrlock(&db->lock);
+	rc = write_flush(db, 0);
+	pthread_rwlock_unlock(&db->lock);
+	return rc;
+}
+
+/* Flush and fsync (survives a power cut). */
+int
+blt_sync(struct blt *db)
+{
+	int rc;
+
+	if (db->rdonly)
+		return 0;
+	pthread_rwlock_wrlock(&db->lock);
+	rc = write_flush(db, 1);
+	pthread_rwlock_unlock(&db->lock);
+	return rc;
+}

@@ -1,0 +1,472 @@
+/*
+ * check_engine.c: the engine against the format document's worked examples
+ * (§17, byte for byte where the reference's output is deterministic) and
+ * against an in-memory model under random operations.
+ */
+#include "config.h"
+
+#include <check.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "booklet.h"
+#include "internal.h"
+#include "testutil.h"
+
+#define T0 INT64_C(1700000000000000)
+
+static char path[PATH_MAX];
+
+static void
+setup(void)
+{
+	tu_tmpstore(path, sizeof path);
+}
+
+static void
+teardown(void)
+{
+	tu_rmstore(path);
+}
+
+static struct blt *
+open_new(int fixed, uint32_t value_len, uint32_t n_buckets, uint16_t kser)
+{
+	struct blt_options o;
+	struct blt *db;
+
+	blt_options_default(&o);
+	o.fixed = fixed;
+	o.value_len = value_len;
+	o.n_buckets = n_buckets;
+	o.key_serializer = kser;
+	ck_assert_msg(blt_open(path, BLT_TRUNC, &o, &db) == 0, "%s",
+	    blt_errmsg());
+	return db;
+}
+
+static struct blt *
+reopen(int mode)
+{
+	struct blt *db;
+
+	ck_assert_msg(blt_open(path, mode, NULL, &db) == 0, "%s", blt_errmsg());
+	return db;
+}
+
+static void
+put(struct blt *db, const char *k, const char *v, int64_t ts)
+{
+	ck_assert_msg(blt_put(db, k, strlen(k), v, strlen(v), ts) == 0, "%s",
+	    blt_errmsg());
+}
+
+/* The whole file; the caller frees it. */
+static unsigned char *
+slurp(size_t *len)
+{
+	struct stat st;
+	unsigned char *b;
+	int fd = open(path, O_RDONLY);
+
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(fstat(fd, &st), 0);
+	b = malloc((size_t)st.st_size + 1);
+	ck_assert_int_eq(pread(fd, b, (size_t)st.st_size, 0), st.st_size);
+	close(fd);
+	*len = (size_t)st.st_size;
+	return b;
+}
+
+/* §17.1: stage 1 of the worked example, every byte after the header's
+ * creation time and uuid. */
+static const char stage1_tail_hex[] =
+    "0100000000002c0100000000e600000000000100000000000100000000002639"
+    "98f76a81ad95141bf25fde09010000000001000200000001401e18240a066242"
+    "31f134ca6e53b9d92e36286609ba01000000000001000200000002401e18240a"
+    "0665453198bffdaaf3946389080dd51a1201000000000001000200000003401e"
+    "18240a06614131";
+
+START_TEST(worked_example_stage1_is_byte_identical)
+{
+	struct blt *db = open_new(0, 0, 5, BLT_SER_STR);
+	unsigned char *b, want[200];
+	size_t len, n;
+
+	put(db, "b", "B1", T0 + 1);
+	put(db, "e", "E1", T0 + 2);
+	put(db, "a", "A1", T0 + 3);
+	ck_assert_int_eq(blt_close(db), 0);
+	b = slurp(&len);
+	ck_assert_uint_eq(len, 335);
+	ck_assert_int_eq(memcmp(b, "\x4f\x7e\x8a\x3f\xe7\x5c\x47\x50\xad\x43"
+				   "\x0a\x72\x8f\xe3\x1c\xfe\x05\x00\x06\x02"
+				   "\x04\x05\x00\x00\x00\x00\x00\x00\x00\x01"
+				   "\x00\x02\x00\x03\x00\x00\x00",
+			     37),
+	    0);
+	n = tu_unhex(stage1_tail_hex, want, sizeof want);
+	ck_assert_int_eq(memcmp(b + 200, want, n), 0);
+	ck_assert_uint_eq(200 + n, 335);
+	for (size_t i = 65; i < 200; i++)
+		ck_assert_int_eq(b[i], 0);
+	free(b);
+}
+END_TEST
+
+START_TEST(overwrite_delete_meta_and_prune_match_the_worked_example)
+{
+	struct blt *db = open_new(0, 0, 5, BLT_SER_STR);
+	unsigned char *b, buf[64];
+	size_t len;
+	int64_t ts;
+
+	put(db, "b", "B1", T0 + 1);
+	put(db, "e", "E1", T0 + 2);
+	put(db, "a", "A1", T0 + 3);
+	ck_assert_int_eq(blt_close(db), 0);
+	db = reopen(BLT_RDWR);
+	put(db, "b", "B2", T0 + 4);
+	ck_assert_int_eq(blt_close(db), 0);
+	db = reopen(BLT_RDWR);
+	ck_assert_int_eq(blt_del(db, "e", 1), 0);
+	ck_assert_int_eq(blt_close(db), 0);
+	db = reopen(BLT_RDWR);
+	ck_assert_int_eq(blt_set_meta(db, "{\"x\":1}", 7, T0 + 5), 0);
+	ck_assert_int_eq(blt_set_reserved(db, 1, "R", 1, T0 + 6), 0);
+	ck_assert_int_eq(blt_close(db), 0);
+	b = slurp(&len);
+	ck_assert_uint_eq(len, 488);
+	/* §17.2-17.4: slot 2 -> 335, new b's next -> end, e tombstoned,
+	 * metadata at 370 and slot 1 at 432 hang off slots 3 and 4. */
+	ck_assert_uint_eq(le_get(b + 212, 6), 335);
+	ck_assert_uint_eq(le_get(b + 243, 6), 0);
+	ck_assert_uint_eq(le_get(b + 278, 6), 0);
+	ck_assert_uint_eq(le_get(b + 348, 6), 1);
+	ck_assert_uint_eq(le_get(b + 218, 6), 370);
+	ck_assert_uint_eq(le_get(b + 224, 6), 432);
+	ck_assert_uint_eq(le_get(b + 33, 4), 2);
+	free(b);
+
+	db = reopen(BLT_RDWR);
+	ck_assert_uint_eq(blt_count(db), 2);
+	ck_assert_int_eq(blt_get_meta(db, buf, sizeof buf, &ts), 7);
+	ck_assert_int_eq(memcmp(buf, "{\"x\":1}", 7), 0);
+	ck_assert_int_eq(ts, T0 + 5);
+	ck_assert_int_eq(blt_prune(db, NULL), 2);
+	ck_assert_int_eq(blt_close(db), 0);
+	b = slurp(&len);
+	/* §17.5 */
+	ck_assert_uint_eq(len, 418);
+	ck_assert_uint_eq(le_get(b + 65, 6), 388);
+	ck_assert_uint_eq(le_get(b + 71, 6), 200);
+	ck_assert_uint_eq(le_get(b + 388, 6), 1);
+	ck_assert_uint_eq(le_get(b + 394, 6), 200);
+	ck_assert_uint_eq(le_get(b + 400, 6), 235);
+	ck_assert_uint_eq(le_get(b + 406, 6), 270);
+	ck_assert_uint_eq(le_get(b + 412, 6), 332);
+	free(b);
+
+	db = reopen(BLT_RDWR);
+	put(db, "c", "C1", T0 + 7);
+	ck_assert_int_eq(blt_close(db), 0);
+	b = slurp(&len);
+	ck_assert_uint_eq(len, 453);
+	ck_assert_uint_eq(le_get(b + 388, 6), 418);
+	free(b);
+
+	db = reopen(BLT_RDWR);
+	ck_assert_int_eq(blt_clear(db), 0);
+	ck_assert_int_eq(blt_get_meta(db, buf, sizeof buf, NULL), -ENOENT);
+	ck_assert_int_eq(blt_close(db), 0);
+	b = slurp(&len);
+	ck_assert_uint_eq(len, 230);
+	ck_assert_uint_eq(le_get(b + 33, 4), 0);
+	ck_assert_uint_eq(le_get(b + 65, 6), 0);
+	free(b);
+}
+END_TEST
+
+START_TEST(fixed_overwrite_appends_as_the_reference_does)
+{
+	struct blt *db = open_new(1, 4, 5, BLT_SER_STR);
+	unsigned char *b, v[4];
+	size_t len;
+
+	put(db, "b", "BBB1", BLT_NOW);
+	put(db, "e", "EEE1", BLT_NOW);
+	ck_assert_int_eq(blt_close(db), 0);
+	db = reopen(BLT_RDWR);
+	put(db, "b", "BBB2", BLT_NOW);
+	ck_assert_int_eq(blt_put(db, "x", 1, "12345", 5, BLT_NOW), -EINVAL);
+	ck_assert_int_eq(blt_close(db), 0);
+	b = slurp(&len);
+	/* §17.6 */
+	ck_assert_uint_eq(len, 308);
+	ck_assert_uint_eq(le_get(b + 212, 6), 282);
+	ck_assert_uint_eq(le_get(b + 230 + 13, 6), 0);
+	ck_assert_uint_eq(le_get(b + 282 + 13, 6), 256);
+	ck_assert_int_eq(b[20], 0);
+	ck_assert_uint_eq(le_get(b + 37, 4), 4);
+	free(b);
+	db = reopen(BLT_RDONLY);
+	ck_assert_int_eq(blt_get(db, "b", 1, v, 4, NULL), 4);
+	ck_assert_int_eq(memcmp(v, "BBB2", 4), 0);
+	ck_assert_int_eq(blt_close(db), 0);
+}
+END_TEST
+
+START_TEST(auto_reindex_twice_matches_the_reference_layout)
+{
+	struct blt *db = open_new(0, 0, 5, BLT_SER_STR);
+	unsigned char *b;
+	char k[16];
+	size_t len;
+
+	for (int i = 0; i < 6; i++) {
+		snprintf(k, sizeof k, "k%d", i);
+		ck_assert_int_eq(blt_put(db, k, strlen(k), "v", 1, T0), 0);
+	}
+	ck_assert_int_eq(blt_close(db), 0);
+	b = slurp(&len);
+	/* §17.7: 12007 buckets at 440, data from 230. */
+	ck_assert_uint_eq(len, 72482);
+	ck_assert_uint_eq(le_get(b + 21, 4), 12007);
+	ck_assert_uint_eq(le_get(b + 65, 6), 440);
+	ck_assert_uint_eq(le_get(b + 71, 6), 230);
+	free(b);
+	db = reopen(BLT_RDWR);
+	for (int i = 6; i < 12008; i++) {
+		snprintf(k, sizeof k, "k%d", i);
+		ck_assert_int_eq(blt_put(db, k, strlen(k), "v", 1, T0), 0);
+	}
+	ck_assert_int_eq(blt_close(db), 0);
+	b = slurp(&len);
+	ck_assert_uint_eq(le_get(b + 21, 4), 144013);
+	ck_assert_uint_eq(le_get(b + 65, 6), 529474);
+	ck_assert_uint_eq(le_get(b + 71, 6), 230);
+	/* The old index at 440 is one variable skip block (Appendix A). */
+	ck_assert_uint_eq(le_get(b + 440 + 13, 6), 0);
+	ck_assert_uint_eq(le_get(b + 440 + 19, 2), 1);
+	ck_assert_uint_eq(le_get(b + 440 + 21, 4), 72009);
+	free(b);
+	db = reopen(BLT_RDONLY);
+	ck_assert_uint_eq(blt_count(db), 12008);
+	ck_assert_int_eq(blt_exists(db, "k0", 2), 1);
+	ck_assert_int_eq(blt_exists(db, "k12007", 6), 1);
+	ck_assert_int_eq(blt_close(db), 0);
+	ck_assert_int_eq(blt_check(path, 0, NULL, NULL), 0);
+}
+END_TEST
+
+START_TEST(fixed_second_reindex_tiles_the_dead_index)
+{
+	struct blt *db = open_new(1, 16, 5, BLT_SER_NONE);
+	unsigned char v[16] = "0123456789abcdef";
+	char k[16];
+
+	for (int i = 0; i < 12010; i++) {
+		snprintf(k, sizeof k, "k%d", i);
+		ck_assert_int_eq(blt_put(db, k, strlen(k), v, 16, BLT_NOW), 0);
+		if (i == 10)
+			ck_assert_int_eq(blt_flush(db), 0);
+	}
+	ck_assert_int_eq(blt_close(db), 0);
+	ck_assert_int_eq(blt_check(path, 0, NULL, NULL), 0);
+	db = reopen(BLT_RDONLY);
+	ck_assert_uint_eq(blt_count(db), 12010);
+	ck_assert_int_eq(blt_close(db), 0);
+}
+END_TEST
+
+/* A model: keys k0..kN-1 with their current value (or none). */
+struct model {
+	int n;
+	char **val;
+	int64_t *ts;
+};
+
+static void
+model_check(struct blt *db, const struct model *m)
+{
+	struct blt_iter *it;
+	struct blt_item item;
+	char k[32], buf[256];
+	uint64_t live = 0, seen = 0;
+	int rc;
+
+	for (int i = 0; i < m->n; i++) {
+		ssize_t len;
+		int64_t ts;
+
+		snprintf(k, sizeof k, "key/%d", i);
+		len = blt_get(db, k, strlen(k), buf, sizeof buf, &ts);
+		if (m->val[i] == NULL) {
+			ck_assert_msg(len == -ENOENT, "%s present", k);
+			continue;
+		}
+		live++;
+		ck_assert_msg(len == (ssize_t)strlen(m->val[i]), "%s: %zd %s",
+		    k, len, blt_errmsg());
+		ck_assert_int_eq(memcmp(buf, m->val[i], (size_t)len), 0);
+		ck_assert_int_eq(ts, m->ts[i]);
+	}
+	ck_assert_uint_eq(blt_count(db), live);
+	ck_assert_int_eq(blt_iter_create(db, &it), 0);
+	while ((rc = blt_iter_next(it, &item)) > 0)
+		seen++;
+	ck_assert_int_eq(rc, 0);
+	ck_assert_uint_eq(seen, live);
+	blt_iter_free(it);
+}
+
+START_TEST(random_operations_match_a_model)
+{
+	unsigned seed = tu_seed();
+	struct model m = {3000, calloc(3000, sizeof(char *)),
+	    calloc(3000, sizeof(int64_t))};
+	struct blt_options o;
+	struct blt *db;
+
+	blt_options_default(&o);
+	o.n_buckets = 7;
+	o.write_buffer = 4096;
+	ck_assert_int_eq(blt_open(path, BLT_TRUNC, &o, &db), 0);
+	for (int step = 0; step < 40000; step++) {
+		int op = rand_r(&seed) % 100, i = rand_r(&seed) % m.n;
+		char k[32], v[64];
+
+		snprintf(k, sizeof k, "key/%d", i);
+		if (op < 55) {
+			snprintf(v, sizeof v, "value %d of %d %.*s", step, i,
+			    rand_r(&seed) % 40, "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx");
+			put(db, k, v, T0 + step);
+			free(m.val[i]);
+			m.val[i] = strdup(v);
+			m.ts[i] = T0 + step;
+		} else if (op < 80) {
+			int rc = blt_del(db, k, strlen(k));
+
+			ck_assert_int_eq(rc, m.val[i] ? 0 : -ENOENT);
+			free(m.val[i]);
+			m.val[i] = NULL;
+		} else if (op < 90) {
+			ck_assert_int_eq(blt_exists(db, k, strlen(k)),
+			    m.val[i] != NULL);
+		} else if (op < 97) {
+			ck_assert_int_eq(blt_sync(db), 0);
+		} else if (op < 99) {
+			ck_assert_int_eq(blt_close(db), 0);
+			ck_assert_int_eq(blt_check(path, 0, NULL, NULL), 0);
+			db = reopen(BLT_RDWR);
+		} else {
+			ck_assert_int_ge(blt_prune(db, NULL), 0);
+		}
+		if (step % 5000 == 0)
+			model_check(db, &m);
+	}
+	model_check(db, &m);
+	ck_assert_int_eq(blt_close(db), 0);
+	ck_assert_int_eq(blt_check(path, 0, NULL, NULL), 0);
+	db = reopen(BLT_RDONLY);
+	model_check(db, &m);
+	ck_assert_int_eq(blt_close(db), 0);
+	for (int i = 0; i < m.n; i++)
+		free(m.val[i]);
+	free(m.val);
+	free(m.ts);
+}
+END_TEST
+
+START_TEST(prune_drops_old_keys_but_keeps_the_keep_list_and_metadata)
+{
+	struct blt *db = open_new(0, 0, 12007, BLT_SER_STR);
+	const unsigned char *keep[] = {(const unsigned char *)"old2"};
+	size_t keep_len[] = {4};
+	struct blt_prune_opts po = {T0 + 100, 1, keep, keep_len};
+	unsigned char buf[16];
+
+	put(db, "old1", "1", T0);
+	put(db, "old2", "2", T0 + 1);
+	put(db, "new", "3", T0 + 200);
+	ck_assert_int_eq(blt_set_meta(db, "{}", 2, T0), 0);
+	ck_assert_int_eq(blt_prune(db, &po), 1);
+	ck_assert_int_eq(blt_exists(db, "old1", 4), 0);
+	ck_assert_int_eq(blt_exists(db, "old2", 4), 1);
+	ck_assert_int_eq(blt_exists(db, "new", 3), 1);
+	ck_assert_int_eq(blt_get_meta(db, buf, sizeof buf, NULL), 2);
+	ck_assert_uint_eq(blt_count(db), 2);
+	ck_assert_int_eq(blt_close(db), 0);
+	ck_assert_int_eq(blt_check(path, 0, NULL, NULL), 0);
+}
+END_TEST
+
+START_TEST(reads_see_buffered_puts_and_empty_values)
+{
+	struct blt *db = open_new(0, 0, 12007, BLT_SER_NONE);
+	struct blt_entry e;
+	char buf[8];
+
+	ck_assert_int_eq(blt_put(db, "", 0, "", 0, BLT_NOW), 0);
+	ck_assert_int_eq(blt_get(db, "", 0, buf, sizeof buf, NULL), 0);
+	ck_assert_int_eq(blt_exists(db, "", 0), 1);
+	put(db, "k", "hello", BLT_NOW);
+	ck_assert_int_eq(blt_read(db, "k", 1, 1, buf, 3), 3);
+	ck_assert_int_eq(memcmp(buf, "ell", 3), 0);
+	ck_assert_int_eq(blt_read(db, "k", 1, 9, buf, 3), 0);
+	ck_assert_int_eq(blt_find(db, "k", 1, &e), 0);
+	ck_assert_uint_eq(e.value_len, 5);
+	ck_assert_int_eq(blt_get(db, "nope", 4, buf, 8, NULL), -ENOENT);
+	ck_assert_int_eq(blt_put(db, "adb01ebc1ba3433eb043527", 23, "x", 1,
+			     BLT_NOW),
+	    -EINVAL);
+	ck_assert_int_eq(blt_close(db), 0);
+}
+END_TEST
+
+START_TEST(a_second_writer_is_refused_with_a_clear_message)
+{
+	struct blt *db = open_new(0, 0, 12007, BLT_SER_NONE), *db2;
+	struct blt_options o;
+
+	blt_options_default(&o);
+	o.lock_timeout = 0;
+	ck_assert_int_eq(blt_open(path, BLT_RDWR, &o, &db2), -EWOULDBLOCK);
+	ck_assert_ptr_nonnull(strstr(blt_errmsg(), "locked"));
+	ck_assert_int_eq(blt_close(db), 0);
+}
+END_TEST
+
+static Suite *
+engine_suite(void)
+{
+	Suite *s = suite_create("engine");
+	TCase *tc = tcase_create("format");
+
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_set_timeout(tc, 120);
+	tcase_add_test(tc, worked_example_stage1_is_byte_identical);
+	tcase_add_test(tc,
+	    overwrite_delete_meta_and_prune_match_the_worked_example);
+	tcase_add_test(tc, fixed_overwrite_appends_as_the_reference_does);
+	tcase_add_test(tc, auto_reindex_twice_matches_the_reference_layout);
+	tcase_add_test(tc, fixed_second_reindex_tiles_the_dead_index);
+	tcase_add_test(tc, random_operations_match_a_model);
+	tcase_add_test(tc,
+	    prune_drops_old_keys_but_keeps_the_keep_list_and_metadata);
+	tcase_add_test(tc, reads_see_buffered_puts_and_empty_values);
+	tcase_add_test(tc, a_second_writer_is_refused_with_a_clear_message);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int
+main(void)
+{
+	return tu_run(engine_suite());
+}

@@ -1,0 +1,123 @@
+/*
+ * testutil.c: see testutil.h.
+ */
+#include "config.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "testutil.h"
+
+/* Make a fresh temporary directory and put a store path inside it. */
+void
+tu_tmpstore(char *path, size_t size)
+{
+	char dir[] = "/tmp/blt-test-XXXXXX";
+
+	if (mkdtemp(dir) == NULL) {
+		perror("mkdtemp");
+		exit(2);
+	}
+	snprintf(path, size, "%s/store.blt", dir);
+}
+
+/* Remove the store at path, files beside it, and its directory. */
+void
+tu_rmstore(const char *path)
+{
+	char dir[PATH_MAX], *slash;
+	struct dirent *e;
+	DIR *d;
+
+	snprintf(dir, sizeof dir, "%s", path);
+	if ((slash = strrchr(dir, '/')) == NULL)
+		return;
+	*slash = '\0';
+	if ((d = opendir(dir)) == NULL)
+		return;
+	while ((e = readdir(d)) != NULL)
+		if (strcmp(e->d_name, ".") && strcmp(e->d_name, ".."))
+			unlinkat(dirfd(d), e->d_name, 0);
+	closedir(d);
+	rmdir(dir);
+}
+
+/* Decode hex into out. */
+size_t
+tu_unhex(const char *hex, unsigned char *out, size_t cap)
+{
+	size_t n = 0;
+
+	while (hex[0] && hex[1] && n < cap) {
+		unsigned v;
+
+		sscanf(hex, "%2x", &v);
+		out[n++] = (unsigned char)v;
+		hex += 2;
+	}
+	return n;
+}
+
+/* The seed for randomized tests. */
+unsigned
+tu_seed(void)
+{
+	const char *env = getenv("BLT_SEED");
+	unsigned seed = env ? (unsigned)strtoul(env, NULL, 0)
+			    : (unsigned)time(NULL) ^ (unsigned)getpid();
+
+	fprintf(stderr, "BLT_SEED=%u\n", seed);
+	return seed;
+}
+
+/* The directory of the reference fixtures. */
+const char *
+tu_fixtures(void)
+{
+	const char *env = getenv("FIXTURES_DIR");
+
+	return env ? env : FIXTURES_DIR;
+}
+
+/* Copy file from to to. */
+int
+tu_copy(const char *from, const char *to)
+{
+	char buf[65536];
+	int in = open(from, O_RDONLY), out;
+	ssize_t n;
+
+	if (in < 0)
+		return -1;
+	if ((out = open(to, O_WRONLY | O_CREAT | O_TRUNC, 0644)) < 0) {
+		close(in);
+		return -1;
+	}
+	while ((n = read(in, buf, sizeof buf)) > 0)
+		if (write(out, buf, (size_t)n) != n) {
+			n = -1;
+			break;
+		}
+	close(in);
+	close(out);
+	return n < 0 ? -1 : 0;
+}
+
+/* Run suite s. */
+int
+tu_run(Suite *s)
+{
+	SRunner *sr = srunner_create(s);
+	int failed;
+
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}

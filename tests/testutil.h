@@ -1,0 +1,32 @@
+/*
+ * testutil.h: helpers shared by the Check suites — temporary stores, hex,
+ * seeds, and the runner every suite's main() calls.
+ */
+#ifndef BLT_TESTUTIL_H
+#define BLT_TESTUTIL_H
+
+#include <check.h>
+#include <stddef.h>
+
+/* Make a fresh temporary directory and put a store path inside it. */
+void tu_tmpstore(char *path, size_t size);
+
+/* Remove the store at path, files beside it, and its directory. */
+void tu_rmstore(const char *path);
+
+/* Decode hex into out (at most cap bytes); returns the bytes written. */
+size_t tu_unhex(const char *hex, unsigned char *out, size_t cap);
+
+/* The seed for randomized tests: $BLT_SEED or the time; printed. */
+unsigned tu_seed(void);
+
+/* The directory of the reference fixtures. */
+const char *tu_fixtures(void);
+
+/* Copy file from to to; 0 or -1. */
+int tu_copy(const char *from, const char *to);
+
+/* Run suite s and return main()'s exit status. */
+int tu_run(Suite *s);
+
+#endif
