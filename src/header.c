@@ -139,23 +139,23 @@ hdr_build(unsigned char *b, const struct blt_options *o)
 	b[49 + 8] = (unsigned char)((b[49 + 8] & 0x3f) | 0x80);
 }
 
-/* Write n_buckets and the layout offsets of db->h; the standard layout is
- * written as 0/0 like the reference does. */
+/* Write n_buckets and the layout offsets of db->h in one write of bytes
+ * 21-76, all in the first sector, so that a crash leaves the old layout or
+ * the new one, never a mix.  The standard layout is written as 0/0 like the
+ * reference does. */
 int
 hdr_write_layout(struct blt *db)
 {
 	const struct hdr *h = &db->h;
-	unsigned char b[PTR_LEN * 2], n[4];
+	unsigned char b[77 - 21];
 	int standard = h->index_off == HEADER_LEN &&
 		       h->first_data == HEADER_LEN + (uint64_t)PTR_LEN * h->n_buckets;
-	int rc;
 
-	le_put(n, h->n_buckets, 4);
-	le_put(b, standard ? 0 : h->index_off, PTR_LEN);
-	le_put(b + PTR_LEN, standard ? 0 : h->first_data, PTR_LEN);
-	if ((rc = io_write(db, 21, n, 4)) < 0)
-		return rc;
-	return io_write(db, 65, b, sizeof b);
+	memcpy(b, db->map->base + 21, sizeof b);
+	le_put(b, h->n_buckets, 4);
+	le_put(b + 65 - 21, standard ? 0 : h->index_off, PTR_LEN);
+	le_put(b + 71 - 21, standard ? 0 : h->first_data, PTR_LEN);
+	return io_write(db, 21, b, sizeof b);
 }
 
 /* Write n to the n_keys field (bytes 33-36). */

@@ -151,7 +151,8 @@ int io_sync(struct blt *db);
 int io_truncate(struct blt *db, uint64_t len);
 void io_close(struct blt *db);
 int io_lock(int fd, const char *path, int exclusive, double timeout);
-typedef int io_hook_fn(void *arg, int op, uint64_t off, size_t len);
+/* Called before every write, truncate and sync of the store's files. */
+typedef int io_hook_fn(void *arg, int op, int fd, uint64_t off, size_t len);
 void io_set_hook(io_hook_fn *fn, void *arg);
 #define IO_OP_WRITE 1
 #define IO_OP_SYNC 2

@@ -43,7 +43,7 @@ io_hooked(struct blt *db, int op, uint64_t off, size_t len)
 {
 	int rc;
 
-	if (io_hook == NULL || (rc = io_hook(io_hook_arg, op, off, len)) >= 0)
+	if (io_hook == NULL || (rc = io_hook(io_hook_arg, op, db->fd, off, len)) >= 0)
 		return 0;
 	return err_set(rc, "%s: %s failed at offset %llu: %s", db->path,
 	    op == IO_OP_SYNC ? "sync" : "write", (unsigned long long)off,

@@ -14,12 +14,15 @@
 
 #include "testutil.h"
 
-/* Make a fresh temporary directory and put a store path inside it. */
+/* Make a fresh temporary directory (in $TMPDIR, else /tmp) and put a store
+ * path inside it. */
 void
 tu_tmpstore(char *path, size_t size)
 {
-	char dir[] = "/tmp/blt-test-XXXXXX";
+	const char *tmp = getenv("TMPDIR");
+	char dir[PATH_MAX];
 
+	snprintf(dir, sizeof dir, "%s/blt-test-XXXXXX", tmp ? tmp : "/tmp");
 	if (mkdtemp(dir) == NULL) {
 		perror("mkdtemp");
 		exit(2);

@@ -1,0 +1,554 @@
+/*
+ * check_crash.c: crashes at every kind of moment lose nothing that was
+ * committed.
+ *
+ * A forked writer runs a seeded random workload (puts, overwrites,
+ * deletes, flushes, syncs, reindexes, prunes, clears, reopens) and dies
+ * with SIGKILL right before its Nth write or fsync, N chosen at random: the
+ * engine's I/O hook counts them.  Two models of the crash:
+ *
+ *   kill   the process dies; every write it made is in the page cache, so
+ *          a flush is as good as a sync;
+ *   power  the power fails: the hook keeps an undo log of every write
+ *          since the last fsync of each file and rolls the file back to
+ *          its last fsync, then replays a random prefix of those writes
+ *          with the last one torn at a 512-byte sector boundary (SQLite's
+ *          crash model: sectors are written whole).
+ *
+ * The writer reports every commit point it passes through a pipe.  The
+ * parent replays the same workload in a model, reopens the store (which
+ * recovers it) and checks every key: a key untouched since the last commit
+ * point has exactly its committed value and timestamp; any other key
+ * holds its committed value or one written later, or is absent if it was
+ * absent or deleted since — never anything else.  Then blt_check must find
+ * nothing wrong.
+ *
+ * BLT_CRASH_ITERATIONS sets the number of crashes per model (default 150).
+ */
+#include "config.h"
+
+#include <check.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "booklet.h"
+#include "internal.h"
+#include "testutil.h"
+
+#define N_KEYS 120
+#define N_OPS 400
+#define T0 INT64_C(1600000000000000)
+
+enum op {
+	OP_PUT,
+	OP_DEL,
+	OP_FLUSH,
+	OP_SYNC,
+	OP_REINDEX,
+	OP_PRUNE,
+	OP_CLEAR,
+	OP_REOPEN,
+	OP_META,
+};
+
+struct step {
+	enum op op;
+	int key;
+	int vlen;
+};
+
+/* The workload of a seed: the same for the writer and the model. */
+static void
+workload(unsigned seed, struct step *w)
+{
+	for (int i = 0; i < N_OPS; i++) {
+		int r = rand_r(&seed) % 1000;
+
+		w[i].key = rand_r(&seed) % N_KEYS;
+		w[i].vlen = rand_r(&seed) % 300;
+		w[i].op = r < 600   ? OP_PUT
+			  : r < 760 ? OP_DEL
+			  : r < 830 ? OP_FLUSH
+			  : r < 900 ? OP_SYNC
+			  : r < 915 ? OP_REINDEX
+			  : r < 945 ? OP_PRUNE
+			  : r < 950 ? OP_CLEAR
+			  : r < 975 ? OP_REOPEN
+				    : OP_META;
+	}
+}
+
+/* The value that step i writes: unique per step, so it names the step. */
+static int
+value_of(int i, int vlen, char *buf)
+{
+	int n = snprintf(buf, 64, "step %d;", i);
+
+	for (int j = n; j < vlen; j++)
+		buf[j] = (char)('a' + (i + j) % 26);
+	return vlen > n ? vlen : n;
+}
+
+/* --- the writer's crash hook ------------------------------------------ */
+
+struct undo {
+	int fd;
+	ino_t ino;
+	uint64_t off, old_size;
+	size_t len;
+	unsigned char *old, *new;
+};
+
+static struct crash {
+	long countdown; /* writes and syncs left before the crash */
+	int power;
+	unsigned seed;
+	struct undo *log;
+	size_t n, cap;
+} crash;
+
+static ino_t
+crash_ino(int fd)
+{
+	struct stat st;
+
+	return fstat(fd, &st) == 0 ? st.st_ino : 0;
+}
+
+/* Capture what the previous write left, for a replay. */
+static void
+crash_capture_last(void)
+{
+	struct undo *u;
+
+	if (crash.n == 0 || crash.log[crash.n - 1].new != NULL)
+		return;
+	u = &crash.log[crash.n - 1];
+	u->new = malloc(u->len + 1);
+	if (pread(u->fd, u->new, u->len, (off_t)u->off) != (ssize_t)u->len)
+		memset(u->new, 0, u->len);
+}
+
+/* Roll every file back to its last fsync, replay a random prefix of the
+ * writes since, the last of them torn in half. */
+static void
+crash_power_cut(void)
+{
+	size_t k;
+
+	crash_capture_last();
+	for (size_t i = crash.n; i-- > 0;) {
+		struct undo *u = &crash.log[i];
+
+		if (crash_ino(u->fd) != u->ino)
+			continue;
+		if (u->off < u->old_size)
+			(void)!pwrite(u->fd, u->old,
+			    u->old_size - u->off < u->len
+				? (size_t)(u->old_size - u->off)
+				: u->len,
+			    (off_t)u->off);
+		(void)!ftruncate(u->fd, (off_t)u->old_size);
+	}
+	k = crash.n ? (size_t)rand_r(&crash.seed) % (crash.n + 1) : 0;
+	for (size_t i = 0; i < k; i++) {
+		struct undo *u = &crash.log[i];
+		size_t len = u->len;
+
+		if (i + 1 == k) { /* torn, at a sector boundary */
+			uint64_t cut = (u->off + u->len / 2) & ~UINT64_C(511);
+
+			len = cut > u->off ? (size_t)(cut - u->off) : 0;
+		}
+
+		if (crash_ino(u->fd) == u->ino && u->new != NULL)
+			(void)!pwrite(u->fd, u->new, len, (off_t)u->off);
+	}
+}
+
+static int
+crash_hook(void *arg, int op, int fd, uint64_t off, size_t len)
+{
+	struct stat st;
+	struct undo *u;
+
+	(void)arg;
+	if (crash.countdown-- == 0) {
+		if (crash.power)
+			crash_power_cut();
+		raise(SIGKILL);
+	}
+	if (!crash.power)
+		return 0;
+	crash_capture_last();
+	if (op == IO_OP_SYNC) {
+		size_t kept = 0;
+
+		for (size_t i = 0; i < crash.n; i++) {
+			if (crash.log[i].fd == fd) {
+				free(crash.log[i].old);
+				free(crash.log[i].new);
+			} else {
+				crash.log[kept++] = crash.log[i];
+			}
+		}
+		crash.n = kept;
+		return 0;
+	}
+	if (fstat(fd, &st) != 0)
+		return 0;
+	if (op == IO_OP_TRUNCATE) { /* keep what the cut drops */
+		len = off < (uint64_t)st.st_size ? (size_t)(st.st_size - off) : 0;
+	}
+	if (crash.n == crash.cap) {
+		crash.cap = crash.cap ? crash.cap * 2 : 256;
+		crash.log = realloc(crash.log, crash.cap * sizeof *crash.log);
+	}
+	u = &crash.log[crash.n++];
+	u->fd = fd;
+	u->ino = st.st_ino;
+	u->off = off;
+	u->len = len;
+	u->old_size = (uint64_t)st.st_size;
+	u->old = calloc(1, len + 1);
+	(void)!pread(fd, u->old, len, (off_t)off);
+	u->new = op == IO_OP_TRUNCATE ? calloc(1, 1) : NULL;
+	if (op == IO_OP_TRUNCATE)
+		u->len = 0;
+	return 0;
+}
+
+/* --- the writer -------------------------------------------------------- */
+
+/* Run the workload; returns 0, or the step that failed plus one. */
+static int
+writer(const char *path, const struct step *w, int report)
+{
+	struct blt_options o;
+	struct blt *db;
+	char v[512];
+
+	blt_options_default(&o);
+	o.write_buffer = 2048;
+	if (blt_open(path, BLT_RDWR, &o, &db) < 0)
+		return 1;
+	for (int i = 0; i < N_OPS; i++) {
+		char k[16];
+		int rc = 0, commit = 0;
+
+		snprintf(k, sizeof k, "key%03d", w[i].key);
+		switch (w[i].op) {
+		case OP_PUT:
+			rc = blt_put(db, k, strlen(k), v,
+			    (size_t)value_of(i, w[i].vlen, v), T0 + i);
+			break;
+		case OP_DEL:
+			rc = blt_del(db, k, strlen(k));
+			rc = rc == -ENOENT ? 0 : rc;
+			break;
+		case OP_FLUSH:
+			rc = blt_flush(db);
+			commit = 1; /* for a kill; a power cut needs a sync */
+			break;
+		case OP_SYNC:
+			rc = blt_sync(db);
+			commit = 2;
+			break;
+		case OP_REINDEX: /* to 12007, then 144013 buckets at most */
+			rc = blt_reindex(db, blt_count(db) < 40 ? 12007 : 144013);
+			commit = rc == 0 ? 2 : 0; /* refused: nothing synced */
+			rc = rc == -EINVAL ? 0 : rc;
+			break;
+		case OP_PRUNE:
+			rc = blt_prune(db, NULL) < 0 ? -1 : 0;
+			commit = 2;
+			break;
+		case OP_CLEAR:
+			rc = blt_clear(db);
+			commit = 2;
+			break;
+		case OP_REOPEN:
+			rc = blt_close(db);
+			if (rc == 0)
+				rc = blt_open(path, BLT_RDWR, &o, &db);
+			commit = 2;
+			break;
+		case OP_META:
+			rc = blt_set_meta(db, "{\"step\":1}", 10, T0 + i);
+			break;
+		}
+		if (rc < 0) {
+			fprintf(stderr, "step %d (op %d): %s\n", i, (int)w[i].op,
+			    blt_errmsg());
+			return i + 1;
+		}
+		if (commit == 2 || (commit == 1 && !crash.power)) {
+			int32_t idx = i;
+
+			(void)!write(report, &idx, sizeof idx);
+		}
+	}
+	return blt_close(db) < 0 ? N_OPS : 0;
+}
+
+/* --- the model --------------------------------------------------------- */
+
+struct allowed {
+	int committed;	 /* step that wrote the committed value, -1: absent */
+	int touched;	 /* changed after the commit point */
+	int may_absent;	 /* absent is allowed */
+	int steps[N_OPS]; /* later values allowed */
+	int n_steps;
+};
+
+static void
+model(const struct step *w, int commit, struct allowed *a)
+{
+	int cur[N_KEYS];
+
+	for (int k = 0; k < N_KEYS; k++)
+		cur[k] = -1;
+	for (int i = 0; i < N_OPS; i++) {
+		if (i == commit + 1)
+			for (int k = 0; k < N_KEYS; k++) {
+				a[k].committed = cur[k];
+				a[k].touched = 0;
+				a[k].may_absent = cur[k] == -1;
+				a[k].n_steps = 0;
+			}
+		if (w[i].op == OP_PUT)
+			cur[w[i].key] = i;
+		else if (w[i].op == OP_DEL)
+			cur[w[i].key] = -1;
+		else if (w[i].op == OP_CLEAR)
+			for (int k = 0; k < N_KEYS; k++)
+				cur[k] = -1;
+		if (i <= commit)
+			continue;
+		if (w[i].op == OP_PUT) {
+			struct allowed *x = &a[w[i].key];
+
+			x->touched = 1;
+			x->steps[x->n_steps++] = i;
+		} else if (w[i].op == OP_DEL) {
+			a[w[i].key].touched = 1;
+			a[w[i].key].may_absent = 1;
+		} else if (w[i].op == OP_CLEAR) {
+			for (int k = 0; k < N_KEYS; k++) {
+				a[k].touched = 1;
+				a[k].may_absent = 1;
+			}
+		}
+	}
+	if (commit + 1 >= N_OPS)
+		for (int k = 0; k < N_KEYS; k++) {
+			a[k].committed = cur[k];
+			a[k].touched = 0;
+			a[k].may_absent = cur[k] == -1;
+			a[k].n_steps = 0;
+		}
+}
+
+/* Does the store hold for key k one of the allowed values? */
+static void
+verify_key(struct blt *db, const struct step *w, int k,
+    const struct allowed *a, unsigned seed, long at)
+{
+	char key[16], got[512], want[512];
+	int64_t ts;
+	ssize_t n;
+
+	snprintf(key, sizeof key, "key%03d", k);
+	n = blt_get(db, key, strlen(key), got, sizeof got, &ts);
+	ck_assert_msg(n >= 0 || n == -ENOENT, "seed %u crash %ld: %s: %s",
+	    seed, at, key, blt_errmsg());
+	if (n == -ENOENT) {
+		ck_assert_msg(a->may_absent,
+		    "seed %u crash %ld: %s lost (committed step %d)", seed, at,
+		    key, a->committed);
+		return;
+	}
+	if (a->committed >= 0 && ts == T0 + a->committed) {
+		int len = value_of(a->committed, w[a->committed].vlen, want);
+
+		ck_assert_msg(n == len && memcmp(got, want, (size_t)len) == 0,
+		    "seed %u crash %ld: %s: committed value corrupt", seed, at,
+		    key);
+		return;
+	}
+	ck_assert_msg(a->touched,
+	    "seed %u crash %ld: %s: has step %lld, committed was step %d", seed,
+	    at, key, (long long)(ts - T0), a->committed);
+	for (int i = 0; i < a->n_steps; i++) {
+		int s = a->steps[i], len;
+
+		if (ts != T0 + s)
+			continue;
+		len = value_of(s, w[s].vlen, want);
+		ck_assert_msg(n == len && memcmp(got, want, (size_t)len) == 0,
+		    "seed %u crash %ld: %s: value of step %d corrupt", seed, at,
+		    key, s);
+		return;
+	}
+	ck_assert_msg(0,
+	    "seed %u crash %ld: %s holds a value never written (step %lld, "
+	    "%zd bytes, committed step %d)",
+	    seed, at, key, (long long)(ts - T0), n, a->committed);
+}
+
+static void
+print_problem(void *arg, uint64_t off, const char *problem)
+{
+	(void)arg;
+	fprintf(stderr, "  at %llu: %s\n", (unsigned long long)off, problem);
+}
+
+static void
+crash_once(int power, unsigned seed, long at)
+{
+	static struct step w[N_OPS];
+	static struct allowed a[N_KEYS];
+	char path[PATH_MAX];
+	struct blt_options o;
+	struct blt *db;
+	int pipefd[2], status, commit = -1;
+	int32_t idx;
+	pid_t pid;
+
+	tu_tmpstore(path, sizeof path);
+	blt_options_default(&o);
+	o.n_buckets = 7; /* reindex early and often */
+	ck_assert_int_eq(blt_open(path, BLT_TRUNC, &o, &db), 0);
+	ck_assert_int_eq(blt_close(db), 0);
+	workload(seed, w);
+	if (getenv("BLT_CRASH_TRACE") != NULL)
+		for (int i = 0; i < N_OPS; i++)
+			fprintf(stderr, "%d: op %d key %d\n", i, (int)w[i].op,
+			    w[i].key);
+	ck_assert_int_eq(pipe(pipefd), 0);
+	if ((pid = fork()) == 0) {
+		close(pipefd[0]);
+		crash.countdown = at;
+		crash.power = power;
+		crash.seed = seed;
+		io_set_hook(crash_hook, NULL);
+		_exit(writer(path, w, pipefd[1]) ? 4 : 0);
+	}
+	close(pipefd[1]);
+	while (read(pipefd[0], &idx, sizeof idx) == sizeof idx)
+		commit = idx;
+	close(pipefd[0]);
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	ck_assert_msg((WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL) ||
+		(WIFEXITED(status) && WEXITSTATUS(status) == 0),
+	    "seed %u crash %ld: writer failed with status %d", seed, at,
+	    status);
+	if (WIFEXITED(status))
+		commit = N_OPS; /* it finished and closed */
+	model(w, commit, a);
+	if (getenv("BLT_CRASH_KEEP") != NULL) {
+		char keep[PATH_MAX + 16];
+
+		snprintf(keep, sizeof keep, "%s.crashed", path);
+		tu_copy(path, keep);
+		fprintf(stderr, "crashed store kept at %s (last commit %d)\n",
+		    keep, commit);
+	}
+
+	ck_assert_msg(blt_open(path, BLT_RDWR, NULL, &db) == 0,
+	    "seed %u crash %ld: reopen: %s", seed, at, blt_errmsg());
+	for (int k = 0; k < N_KEYS; k++)
+		verify_key(db, w, k, &a[k], seed, at);
+	ck_assert_int_eq(blt_close(db), 0);
+	ck_assert_msg(blt_check(path, 0, print_problem, NULL) == 0,
+	    "seed %u crash %ld: blt_check found problems after recovery", seed,
+	    at);
+	tu_rmstore(path);
+}
+
+/* How many writes and syncs the workload of seed makes in all. */
+static long
+count_io(unsigned seed)
+{
+	static struct step w[N_OPS];
+	char path[PATH_MAX];
+	struct blt_options o;
+	struct blt *db;
+	int devnull = open("/dev/null", O_WRONLY);
+
+	tu_tmpstore(path, sizeof path);
+	blt_options_default(&o);
+	o.n_buckets = 7;
+	ck_assert_int_eq(blt_open(path, BLT_TRUNC, &o, &db), 0);
+	ck_assert_int_eq(blt_close(db), 0);
+	workload(seed, w);
+	crash.countdown = LONG_MAX;
+	crash.power = 0;
+	io_set_hook(crash_hook, NULL);
+	ck_assert_int_eq(writer(path, w, devnull), 0);
+	io_set_hook(NULL, NULL);
+	close(devnull);
+	tu_rmstore(path);
+	return LONG_MAX - crash.countdown;
+}
+
+static void
+crash_many(int power)
+{
+	const char *env = getenv("BLT_CRASH_ITERATIONS");
+	long iterations = env ? strtol(env, NULL, 10) : 150;
+	unsigned seed = tu_seed();
+
+	for (long i = 0; i < iterations; i++) {
+		unsigned s = seed + (unsigned)i;
+		long total = count_io(s);
+		unsigned r = s * 2654435761u;
+
+		const char *at = getenv("BLT_CRASH_AT");
+
+		crash_once(power, s,
+		    at ? strtol(at, NULL, 10)
+		       : total > 0 ? (long)(r % (unsigned)total) : 0);
+	}
+	fprintf(stderr, "%s: %ld crashes, seeds %u..%u\n",
+	    power ? "power" : "kill", iterations, seed,
+	    seed + (unsigned)iterations - 1);
+}
+
+START_TEST(a_killed_writer_loses_nothing_it_flushed)
+{
+	crash_many(0);
+}
+END_TEST
+
+START_TEST(a_power_cut_loses_nothing_that_was_synced)
+{
+	crash_many(1);
+}
+END_TEST
+
+static Suite *
+crash_suite(void)
+{
+	Suite *s = suite_create("crash");
+	TCase *tc = tcase_create("crash");
+
+	tcase_set_timeout(tc, 1800);
+	tcase_add_test(tc, a_killed_writer_loses_nothing_it_flushed);
+	tcase_add_test(tc, a_power_cut_loses_nothing_that_was_synced);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int
+main(void)
+{
+	return tu_run(crash_suite());
+}
