@@ -674,7 +674,7 @@ cli_int_decode(
 	return 1;
 }
 
-/* Stat the store once; blt_stat() gives the serializers and flags. */
+/* Read the header's facts once: serializers and flags (no scan). */
 static int
 cli_info(struct cli *c)
 {
@@ -682,7 +682,7 @@ cli_info(struct cli *c)
 
 	if (c->have_st)
 		return CLI_OK;
-	if ((rc = blt_stat(c->db, &c->st)) < 0)
+	if ((rc = blt_info(c->db, &c->st)) < 0)
 		return cli_fail(c->store, rc);
 	c->have_st = 1;
 	return CLI_OK;
@@ -1495,9 +1495,10 @@ cli_stat(struct cli *c)
 	const unsigned char *path = (const unsigned char *)c->store;
 	int rc, i;
 
-	if ((rc = cli_open(c, BLT_RDONLY)) != CLI_OK ||
-	    (rc = cli_info(c)) != CLI_OK)
+	if ((rc = cli_open(c, BLT_RDONLY)) != CLI_OK)
 		return rc;
+	if ((rc = blt_stat(c->db, &c->st)) < 0)
+		return cli_fail(c->store, rc);
 	printf("{\n  \"path\": ");
 	if (cli_utf8_valid(path, strlen(c->store)))
 		cli_json_put_str(stdout, path, strlen(c->store));
@@ -1664,7 +1665,9 @@ static const char cli_help_put[] =
     "  --timestamp TIME       the key's timestamp (default: now)\n"
     "  --timeout SECONDS      fail if the store stays locked this long\n"
     "                         (default: wait)\n"
-    "  -h, --help             show this help\n";
+    "  -h, --help             show this help\n\n"
+    "TIME is microseconds since the epoch, ISO-8601 with Z or a UTC offset\n"
+    "(2024-01-02T03:04:05.123456Z), or now.\n";
 
 static const char cli_help_get[] =
     "usage: blt get [options] STORE KEY\n"
@@ -1741,7 +1744,9 @@ static const char cli_help_prune[] =
     "  -e, --escaped          KEY uses the backslash escapes of ls\n"
     "  --timeout SECONDS      fail if the store stays locked this long\n"
     "                         (default: wait)\n"
-    "  -h, --help             show this help\n";
+    "  -h, --help             show this help\n\n"
+    "TIME is microseconds since the epoch, ISO-8601 with Z or a UTC offset\n"
+    "(2024-01-02T03:04:05.123456Z), or now.\n";
 
 static const char cli_help_reindex[] =
     "usage: blt reindex [options] STORE\n"

@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <string.h>
 
 #include "internal.h"
 
@@ -23,6 +24,21 @@ err_set(int rc, const char *fmt, ...)
 	vsnprintf(err_msg, sizeof err_msg, fmt, ap);
 	va_end(ap);
 	return rc;
+}
+
+/* Record "PATH: key not found" and return -ENOENT, without printf: a
+ * miss is a normal outcome of a lookup and must stay cheap. */
+int
+err_missing(const char *path)
+{
+	static const char tail[] = ": key not found";
+	size_t n = strlen(path);
+
+	if (n > sizeof err_msg - sizeof tail)
+		n = sizeof err_msg - sizeof tail;
+	memcpy(err_msg, path, n);
+	memcpy(err_msg + n, tail, sizeof tail);
+	return -ENOENT;
 }
 
 /* Record that memory ran out while working on path; return -ENOMEM. */

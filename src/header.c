@@ -153,8 +153,8 @@ hdr_write_layout(struct blt *db)
 
 	memcpy(b, db->map->base + 21, sizeof b);
 	le_put(b, h->n_buckets, 4);
-	le_put(b + 65 - 21, standard ? 0 : h->index_off, PTR_LEN);
-	le_put(b + 71 - 21, standard ? 0 : h->first_data, PTR_LEN);
+	le_put(b + (65 - 21), standard ? 0 : h->index_off, PTR_LEN);
+	le_put(b + (71 - 21), standard ? 0 : h->first_data, PTR_LEN);
 	return io_write(db, 21, b, sizeof b);
 }
 

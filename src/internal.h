@@ -130,6 +130,7 @@ le_put(unsigned char *p, uint64_t v, unsigned n)
 int err_set(int rc, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 int err_oom(const char *path);
+int err_missing(const char *path);
 const char *err_key(const void *key, size_t klen);
 
 /* hash.c */
@@ -231,5 +232,18 @@ int64_t prune_run(struct blt *db, const struct blt_prune_opts *o,
 /* store.c */
 int store_recover(struct blt *db);
 int store_rebuild_index(struct blt *db);
+
+/* map.c, map-worker.c: the messages between blt_map() and its workers over
+ * a socket.  Each is a header (u32 items or MAP_HELLO, u32 code, u64 body
+ * length, little-endian) and a body.  Requests hold per item u32 key
+ * length, u32 value length, key, value; replies hold per item u32 outcome
+ * (MAP_R_*), u32 length and the new value or an error message.  A worker
+ * first says hello: code 0, or an errno and a message in the body. */
+#define MAP_WORKER_ARG "--blt-map-worker"
+#define MAP_HDR_LEN 16
+#define MAP_HELLO 0xFFFFFFFFu
+#define MAP_R_WRITE 0
+#define MAP_R_SKIP 1
+#define MAP_R_ERROR 2
 
 #endif

@@ -108,31 +108,81 @@ prune_copy(struct blt *db, struct blt *nb, const struct blt_prune_opts *o)
 	return rc < 0 ? rc : removed;
 }
 
-/* Pass 2: write the index after the data of nb and link every block. */
+/* Link the block at q into the chain of its bucket, whose head is at
+ * slot in the in-memory index: at the tail, as LINK does (§7.2); a second
+ * block of one key (only in a damaged input) replaces the first. */
+static int
+prune_link_one(struct blt *nb, unsigned char *slot, const struct block *b)
+{
+	const unsigned char *base = nb->map->base;
+	uint64_t p = le_get(slot, PTR_LEN), prev = 0;
+	uint64_t hops = nb->size / FIX_FIXED_LEN + 1;
+	int rc;
+
+	if (p <= PTR_END) {
+		le_put(slot, b->off, PTR_LEN);
+		return 1;
+	}
+	for (;;) {
+		uint64_t nxt = le_get(base + p + 13, PTR_LEN);
+
+		if (hops-- == 0)
+			return err_set(-EUCLEAN, "%s: a chain loops", nb->path);
+		if (memcmp(base + p, b->digest, HASH_LEN) == 0) {
+			if ((rc = io_put_ptr(nb, p + 13, PTR_TOMBSTONE)) < 0 ||
+			    (nxt > PTR_END &&
+				(rc = io_put_ptr(nb, b->off + 13, nxt)) < 0))
+				return rc;
+			if (prev == 0)
+				le_put(slot, b->off, PTR_LEN);
+			else if ((rc = io_put_ptr(nb, prev, b->off)) < 0)
+				return rc;
+			return 0;
+		}
+		if (nxt <= PTR_END)
+			return (rc = io_put_ptr(nb, p + 13, b->off)) < 0 ? rc : 1;
+		prev = p + 13;
+		p = nxt;
+	}
+}
+
+/* Pass 2: link every block of nb into an index built in memory, then write
+ * the index after the data in one go (the reference links through the file,
+ * which faults in the new index page by page).  Returns the user keys. */
 static int64_t
 prune_link(struct blt *nb, uint32_t n_buckets)
 {
 	uint64_t end = nb->size;
 	int64_t n_keys = 0;
+	unsigned char *index;
 	struct scan s;
 	struct block b;
 	int rc;
 
+	if ((index = malloc((size_t)n_buckets * PTR_LEN)) == NULL)
+		return err_oom(nb->path);
+	for (uint32_t i = 0; i < n_buckets; i++)
+		le_put(index + (size_t)i * PTR_LEN, PTR_END, PTR_LEN);
 	nb->h.n_buckets = n_buckets;
 	nb->h.index_off = end > HEADER_LEN ? end : HEADER_LEN;
 	nb->h.first_data = end > HEADER_LEN
 			       ? HEADER_LEN
 			       : HEADER_LEN + (uint64_t)PTR_LEN * n_buckets;
-	if ((rc = io_fill(nb, nb->h.index_off, n_buckets, PTR_END)) < 0)
-		return rc;
 	scan_init(&s, nb, nb->map->base, nb->h.index_off, n_buckets,
 	    nb->h.first_data, end);
 	while ((rc = scan_next(&s, &b)) > 0) {
-		if ((rc = index_link(nb, b.digest, b.off, NULL)) < 0)
-			return rc;
+		unsigned char *slot =
+		    index + (size_t)hash_bucket(b.digest, n_buckets) * PTR_LEN;
+
+		if ((rc = prune_link_one(nb, slot, &b)) < 0)
+			break;
 		if (rc == 1 && (nb->h.fixed || !hash_internal_key(b.key, b.klen)))
 			n_keys++;
 	}
+	if (rc == 0)
+		rc = io_write(nb, nb->h.index_off, index,
+		    (size_t)n_buckets * PTR_LEN);
+	free(index);
 	return rc < 0 ? rc : n_keys;
 }
 

@@ -29,7 +29,7 @@ read_lookup(struct blt *db, const void *key, size_t klen, struct block *b)
 static int
 read_missing(struct blt *db)
 {
-	return err_set(-ENOENT, "%s: key not found", db->path);
+	return err_missing(db->path);
 }
 
 /* Copy up to cap bytes of key's value. */
@@ -161,11 +161,42 @@ blt_generation(struct blt *db)
 	return g;
 }
 
+/* Copy the header's facts into *st; the caller holds the lock. */
+static void
+read_info(const struct blt *db, struct blt_stat *st)
+{
+	const struct hdr *h = &db->h;
+
+	memset(st, 0, sizeof *st);
+	st->version = h->version;
+	st->fixed = h->fixed;
+	st->value_len = h->value_len;
+	st->timestamps = h->ts_len != 0;
+	st->key_serializer = h->key_ser;
+	st->value_serializer = h->value_ser;
+	st->n_keys = db->n_keys;
+	st->n_buckets = h->n_buckets;
+	st->index_offset = h->index_off;
+	st->first_data = h->first_data;
+	st->file_bytes = db->size;
+	st->created = h->created;
+	memcpy(st->uuid, h->uuid, sizeof st->uuid);
+}
+
+/* The header's facts, without a scan or a flush. */
+int
+blt_info(struct blt *db, struct blt_stat *st)
+{
+	pthread_rwlock_rdlock(&db->lock);
+	read_info(db, st);
+	pthread_rwlock_unlock(&db->lock);
+	return 0;
+}
+
 /* Statistics of the store; flushes the buffer first. */
 int
 blt_stat(struct blt *db, struct blt_stat *st)
 {
-	const struct hdr *h = &db->h;
 	int rc = 0;
 
 	pthread_rwlock_wrlock(&db->lock);
@@ -174,23 +205,11 @@ blt_stat(struct blt *db, struct blt_stat *st)
 	if (rc == 0 && !db->usage_known)
 		rc = scan_usage(db);
 	if (rc == 0) {
-		memset(st, 0, sizeof *st);
-		st->version = h->version;
-		st->fixed = h->fixed;
-		st->value_len = h->value_len;
-		st->timestamps = h->ts_len != 0;
-		st->key_serializer = h->key_ser;
-		st->value_serializer = h->value_ser;
-		st->n_keys = db->n_keys;
-		st->n_buckets = h->n_buckets;
-		st->index_offset = h->index_off;
-		st->first_data = h->first_data;
-		st->file_bytes = db->size;
+		read_info(db, st);
 		st->live_bytes = db->live_bytes;
 		st->dead_bytes = db->size - HEADER_LEN -
-				 (uint64_t)PTR_LEN * h->n_buckets - db->live_bytes;
-		st->created = h->created;
-		memcpy(st->uuid, h->uuid, sizeof st->uuid);
+				 (uint64_t)PTR_LEN * db->h.n_buckets -
+				 db->live_bytes;
 	}
 	pthread_rwlock_unlock(&db->lock);
 	return rc;

@@ -1,0 +1,321 @@
+/*
+ * bltfs: the daemon's internal header.  It pins the FUSE API version and
+ * reads like an index: one prototype block per source file of fs/.
+ *
+ * path.c maps keys to paths and back (doc/keys.md has the scheme); inode.c
+ * keeps the directory index the FUSE operations in ops.c serve from, so that
+ * no operation ever scans the store.
+ */
+#ifndef FS_H
+#define FS_H
+
+#define FUSE_USE_VERSION 310
+
+#include <pthread.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include <fuse_lowlevel.h>
+
+#include "booklet.h"
+
+/* path.c */
+
+/* Longest name of one path component, as Linux allows. */
+#define PATH_NAME_MAX 255
+
+/* The escape character, U+201B SINGLE HIGH-REVERSED-9 QUOTATION MARK, in
+ * UTF-8.  Every escape in a name starts with it (doc/keys.md). */
+#define PATH_ESC "\xe2\x80\x9b"
+#define PATH_ESC_LEN 3
+
+/* The name of the file whose key is its directory's own path (the key "dir"
+ * when keys "dir/..." exist too); it is listed inside that directory. */
+#define PATH_SELF PATH_ESC "."
+#define PATH_SELF_LEN 4
+
+/* Default name of the control directory in the mount root. */
+#define PATH_CTL_DEFAULT ".bltfs"
+
+/* How keys of one mount map to names: fixed at mount time. */
+struct path_conf {
+	unsigned key_ser; /* the store's key serializer code */
+	int flat;       /* 1: no directory splitting (-o flat, integer keys) */
+	int int_width;  /* integer keys: bytes per key, else 0 */
+	int int_signed; /* integer keys: two's complement */
+	char ctl[PATH_NAME_MAX + 1]; /* control directory name */
+	size_t ctl_len;
+};
+
+/* Kinds of path components, see struct path_walk. */
+#define PATH_DIR 1  /* a directory: the key continues below it */
+#define PATH_CONT 2 /* a piece of a segment over 255 bytes: a directory */
+#define PATH_LEAF 3 /* the name of the key itself: a file */
+
+/* Walks the components of one key's path, root first.  Fill it with
+ * path_walk_start(), then call path_walk_next() until it returns 0.  The
+ * key is borrowed for the whole walk. */
+struct path_walk {
+	const struct path_conf *pc;
+	const unsigned char *key;
+	size_t klen;
+	size_t end;     /* key bytes the walk covers (a marker's '/' is not) */
+	size_t seg;     /* start of the current segment */
+	size_t seg_end; /* end of the current segment */
+	size_t pos;     /* next byte of the segment to encode */
+	size_t left;    /* encoded bytes of the segment not yet emitted */
+	int depth;      /* segments done so far (0: at the root) */
+	int mode;       /* how the current segment is encoded */
+	int marker;     /* the key is a directory marker */
+	int done;
+	int kind; /* PATH_DIR, PATH_CONT or PATH_LEAF */
+	size_t nlen;
+	char name[PATH_NAME_MAX + 1]; /* NUL-terminated */
+};
+
+/* Set up pc for a store with key serializer key_ser; flat as -o flat; ctl
+ * the control directory's name (NULL: PATH_CTL_DEFAULT).  Integer
+ * serializers force flat.  -EINVAL (message set) for a bad ctl name. */
+int path_conf_init(
+    struct path_conf *pc, unsigned key_ser, int flat, const char *ctl);
+
+/* 1 if a key of klen bytes whose value is vlen bytes is a directory marker
+ * (it ends in '/', its value is empty, the mount is not flat). */
+int path_is_marker(
+    const struct path_conf *pc, const void *key, size_t klen, uint64_t vlen);
+
+/* Start walking the path of key; marker as path_is_marker() says. */
+void path_walk_start(struct path_walk *w, const struct path_conf *pc,
+    const void *key, size_t klen, int marker);
+
+/* The next component into w->name/nlen/kind: 1, or 0 after the last one. */
+int path_walk_next(struct path_walk *w);
+
+/* Decode one name into raw key bytes at out (room for nlen + 8 bytes)
+ * and its kind: PATH_LEAF (plain; also for directories), PATH_CONT (a
+ * continuation piece) or 0 for PATH_SELF.  Returns the byte count or
+ * -EINVAL (message set) for a name that no key can have; whether the name
+ * is canonical where it stands is for the caller (see inode_child_key()). */
+ssize_t path_decode_name(const struct path_conf *pc, const char *name,
+    size_t nlen, unsigned char *out, int *kind);
+
+/* The whole path of key ("a/b/c"), NUL-terminated, for messages, tests and
+ * the ctl interface; the caller frees *out.  -ENOMEM. */
+int path_of_key(const struct path_conf *pc, const void *key, size_t klen,
+    int marker, char **out, size_t *len);
+
+/* The message of the last path_* or inode_* failure in this thread. */
+const char *path_errmsg(void);
+
+/* Record a message for path_errmsg() and return rc (shared with inode.c). */
+int path_err(int rc, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/* inode.c */
+
+/* The directory index: a tree of nodes made from the list of keys.  Every
+ * function takes the tree's lock itself (readers in parallel, writers one at
+ * a time, and ahead of new readers).  inode_readdir() calls its callback
+ * without the lock; inode_walk_keys() holds the read lock around its
+ * callback, which must not call any inode_* function.  Nodes are named by
+ * nodeid, the number the kernel knows them by: INODE_ROOT for the root, stable
+ * for the mount's life while the kernel holds a lookup reference (see
+ * inode_forget()). */
+struct inode_tree;
+
+#define INODE_ROOT 1 /* FUSE_ROOT_ID */
+
+/* Node types. */
+#define INODE_FILE 1 /* a key */
+#define INODE_DIR 2  /* a directory: implied by keys below it, or a marker */
+
+/* Node flags. */
+#define INODE_MARKER 1 /* a directory with a marker key ("dir/", empty) */
+#define INODE_CONT 2   /* a continuation piece of a long segment */
+#define INODE_SELF 4   /* the file PATH_SELF: its key is its dir's path */
+#define INODE_GONE 8   /* removed from the tree, kept for the kernel */
+
+/* What the tree knows of one node, copied out under the lock. */
+struct inode_info {
+	uint64_t nodeid;    /* for fuse_entry_param.ino and later calls */
+	uint64_t ino;       /* st_ino: small, never reused within a mount */
+	uint64_t parent;    /* nodeid of the parent (the root's is the root) */
+	int type;           /* INODE_FILE or INODE_DIR */
+	unsigned flags;     /* INODE_* flags */
+	uint32_t nlink;     /* 1 for files, 2 + subdirectories for dirs */
+	uint64_t nchildren; /* entries of a directory */
+};
+
+/* A name that changed without the kernel asking (a key added or removed by
+ * a job, a file moved into its directory as PATH_SELF).  The caller should
+ * pass it to fuse_lowlevel_notify_inval_entry() once the call returned. */
+struct inode_stale {
+	int valid;       /* 0: nothing to tell */
+	uint64_t parent; /* nodeid of the directory */
+	uint64_t nodeid; /* the node that had the name */
+	size_t nlen;
+	char name[PATH_NAME_MAX + 1];
+};
+
+/* One entry for inode_readdir(); off is the offset of the next entry.
+ * Return 0 to go on, 1 if it did not fit (the entry is not counted). */
+typedef int inode_dirent_fn(void *arg, const char *name, size_t nlen,
+    const struct inode_info *info, off_t off);
+
+/* One key of a subtree for inode_walk_keys(): a file's key, or a marker key
+ * (type INODE_DIR).  The key is borrowed until the callback returns; a
+ * nonzero return stops the walk and is returned. */
+typedef int inode_key_fn(
+    void *arg, const unsigned char *key, size_t klen, int type);
+
+/* Create an empty tree (just the root) using pc (copied); size_hint is the
+ * expected number of keys (0 if unknown).  -ENOMEM. */
+int inode_tree_create(
+    const struct path_conf *pc, size_t size_hint, struct inode_tree **out);
+
+/* One key for inode_tree_build(): set *key (borrowed until the next call),
+ * *klen and *vlen (the value's length) and return 1; 0 at the end, or a
+ * negative errno to stop the build. */
+typedef int inode_next_fn(
+    void *arg, const void **key, size_t *klen, uint64_t *vlen);
+
+/* Build a tree from every key next gives (a scan of the store at mount
+ * time): the same tree as inode_tree_create() and inode_put_key() for each
+ * key, several times faster for a large store.  Returns next's error,
+ * -ENOMEM or -EINVAL (a key over BLT_KEY_MAX). */
+int inode_tree_build(const struct path_conf *pc, size_t size_hint,
+    inode_next_fn *next, void *arg, struct inode_tree **out);
+
+/* Free the tree and every node; safe on NULL. */
+void inode_tree_free(struct inode_tree *t);
+
+/* The mapping the tree uses (borrowed for the tree's life). */
+const struct path_conf *inode_conf(struct inode_tree *t);
+
+/* Record that key exists with a value of vlen bytes (a mount scan, a put, a
+ * job's write): adds its node and the directories above it, or turns a
+ * marker into a file and back as vlen says.  O(path length).  out (may be
+ * NULL) gets the node; stale (may be NULL) a name that moved.  -ENOMEM,
+ * -EINVAL (key longer than BLT_KEY_MAX). */
+int inode_put_key(struct inode_tree *t, const void *key, size_t klen,
+    uint64_t vlen, struct inode_info *out, struct inode_stale *stale);
+
+/* Record that key is gone: removes its file node, or the marker flag of its
+ * directory (directories stay until inode_rmdir()).  -ENOENT if the tree
+ * has no such key. */
+int inode_del_key(struct inode_tree *t, const void *key, size_t klen,
+    struct inode_stale *stale);
+
+/* Find name in directory parent; with ref, count a lookup reference (FUSE
+ * lookup, create, mkdir).  -ENOENT, -ENOTDIR. */
+int inode_lookup(struct inode_tree *t, uint64_t parent, const char *name,
+    size_t nlen, int ref, struct inode_info *out);
+
+/* What the tree knows of nodeid.  -ESTALE for a node no longer in the tree
+ * (still valid until forgotten, with INODE_GONE set in out). */
+int inode_stat(struct inode_tree *t, uint64_t nodeid, struct inode_info *out);
+
+/* Drop n lookup references (FUSE forget); frees a removed node at 0. */
+void inode_forget(struct inode_tree *t, uint64_t nodeid, uint64_t n);
+
+/* The key of nodeid: a file's key, or a directory's marker key ("dir/",
+ * "" for the root).  The caller frees *key.  -ESTALE for a removed node,
+ * -EINVAL for a continuation piece (it has no key of its own). */
+int inode_key(
+    struct inode_tree *t, uint64_t nodeid, unsigned char **key, size_t *klen);
+
+/* The key that a new child name of parent would have: a file's key for
+ * INODE_FILE, the marker key for INODE_DIR.  Checks that the name is the
+ * one the key would be listed as: -EINVAL (message names the reason) if
+ * not, -EPERM for a directory in a flat mount, -ENAMETOOLONG.  The caller
+ * frees *key. */
+int inode_child_key(struct inode_tree *t, uint64_t parent, const char *name,
+    size_t nlen, int type, unsigned char **key, size_t *klen);
+
+/* List directory dir from offset off: ".", "..", then the entries in the
+ * order they were added.  Offsets stay valid while entries come and go.
+ * With plus, each entry fn accepted gains a lookup reference (readdirplus).
+ * Returns 0 or -ENOTDIR, -ESTALE. */
+int inode_readdir(struct inode_tree *t, uint64_t dir, off_t off, int plus,
+    inode_dirent_fn *fn, void *arg);
+
+/* Every key at and below nodeid (a file: its key; a directory: its marker,
+ * its PATH_SELF file and everything below), for renaming or removing a
+ * subtree in the store.  Returns 0, fn's nonzero return, or -ESTALE. */
+int inode_walk_keys(
+    struct inode_tree *t, uint64_t nodeid, inode_key_fn *fn, void *arg);
+
+/* Move name in parent to newname in newparent, keeping the node (and the
+ * nodeids below it): the keys of the whole subtree change with it.  flags
+ * as renameat2(): RENAME_NOREPLACE gives -EEXIST; RENAME_EXCHANGE is
+ * -EINVAL.  An existing target is replaced as rename(2) says (-EISDIR,
+ * -ENOTDIR, -ENOTEMPTY); stale (may be NULL) gets the replaced node.  The
+ * store must be changed first: see inode_walk_keys().  -EINVAL also for a
+ * name the new key would not be listed as (see inode_child_key()). */
+int inode_rename(struct inode_tree *t, uint64_t parent, const char *name,
+    size_t nlen, uint64_t newparent, const char *newname, size_t newnlen,
+    unsigned flags, struct inode_stale *stale);
+
+/* Remove the empty directory name from parent (its marker key, if any, must
+ * be deleted from the store first).  -ENOTEMPTY, -ENOTDIR, -ENOENT, -EBUSY
+ * for the root. */
+int inode_rmdir(
+    struct inode_tree *t, uint64_t parent, const char *name, size_t nlen);
+
+/* Number of keys in the tree (files and markers). */
+uint64_t inode_count(struct inode_tree *t);
+
+/* main.c */
+
+struct handle_set;
+
+/* The mount: what every operation shares.  Set up before the session
+ * starts; only wlock and what it guards change afterwards. */
+struct fs {
+	struct blt *db;
+	struct inode_tree *tree;
+	struct fuse_session *se;
+	struct handle_set *handles;
+	pthread_mutex_t wlock; /* one change of the store and names at a time */
+	int ro;
+	int timestamps; /* the store keeps a timestamp per key */
+	uid_t uid;      /* owner and mode bits shown for every node */
+	gid_t gid;
+	mode_t umask;
+	double timeout; /* entry and attribute timeouts, seconds */
+	int64_t mtime;  /* µs: for directories and untimed keys */
+	size_t spill;   /* write buffer bytes kept in memory per file */
+};
+
+/* Log one line: stderr in the foreground, syslog once daemonized. */
+void fs_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* ops.c */
+
+/* The operations table for fuse_session_new(); userdata is struct fs. */
+extern const struct fuse_lowlevel_ops ops_table;
+
+/* handle.c */
+
+/* An open file: reads from the store, or from its own write buffer once it
+ * was written to; handle_commit() stores the buffer as one put. */
+struct handle;
+
+/* Write buffers past this size move from memory to a temporary file. */
+#define HANDLE_SPILL (8u << 20)
+
+int handle_set_create(struct fs *fs, struct handle_set **out);
+void handle_set_free(struct handle_set *s);
+int handle_create(
+    struct fs *fs, uint64_t nodeid, int flags, int fresh, struct handle **out);
+void handle_free(struct handle *h);
+ssize_t handle_read(struct handle *h, void *buf, size_t n, uint64_t off);
+int handle_write(struct handle *h, const void *buf, size_t n, uint64_t off);
+int handle_truncate(struct handle *h, uint64_t size);
+int handle_commit(struct handle *h);
+int handle_find(struct fs *fs, uint64_t nodeid, uint64_t *size, int64_t *ts);
+int handle_set_time(struct fs *fs, uint64_t nodeid, int64_t ts);
+int handle_commit_all(struct fs *fs);
+
+#endif

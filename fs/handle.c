@@ -1,0 +1,548 @@
+/*
+ * Open files and their write buffers.
+ *
+ * A file opened for reading reads straight from the store.  A file that is
+ * written to gets a private copy of its value on the first change (or an
+ * empty one when it was created or opened with O_TRUNC): in memory up to
+ * fs->spill bytes, then in an unlinked temporary file beside the store.
+ * handle_commit() stores the whole copy with one blt_put() and flushes, so
+ * other readers see the old value until the writer closes or fsyncs
+ * (close-to-open consistency) and a value is never half written.
+ *
+ * Every handle is registered in a set by nodeid, so that stat and utimensat
+ * on a file that is being written see and change the pending value, and so
+ * that shutdown can commit files the kernel never released.  Size, dirty
+ * flag and timestamp are atomics: the set is read under the directory
+ * index's lock (readdirplus), where taking a handle's lock could wait on a
+ * commit.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "fs.h"
+
+#define HANDLE_BUCKETS 256
+#define HANDLE_MIN_CAP 65536
+
+struct handle {
+	struct fs *fs;
+	uint64_t nodeid;
+	pthread_mutex_t lock; /* the buffer; held across a commit */
+	int writable;
+	int loaded; /* the buffer holds the whole value */
+	unsigned char *mem;
+	size_t cap;
+	int fd; /* spill file, or -1 */
+	_Atomic uint64_t size;
+	_Atomic int dirty;   /* the buffer differs from the store */
+	_Atomic int64_t ts;  /* timestamp of the next commit */
+	struct handle *next; /* same bucket of the set */
+};
+
+struct handle_set {
+	pthread_mutex_t lock;
+	atomic_int nwritable; /* stat skips the lock while this is 0 */
+	char *dir;            /* where spill files go: the store's directory */
+	struct handle *bucket[HANDLE_BUCKETS];
+};
+
+static struct handle **
+handle_bucket(struct handle_set *s, uint64_t nodeid)
+{
+	uint64_t h = nodeid * UINT64_C(0x9e3779b97f4a7c15);
+
+	return &s->bucket[h >> 56];
+}
+
+/* Create the registry of open files of fs's store.  -ENOMEM. */
+int
+handle_set_create(struct fs *fs, struct handle_set **out)
+{
+	struct handle_set *s;
+	const char *path = blt_path(fs->db), *slash;
+
+	if ((s = calloc(1, sizeof *s)) == NULL)
+		return -ENOMEM;
+	slash = strrchr(path, '/');
+	if (slash == NULL)
+		s->dir = strdup(".");
+	else if (slash == path)
+		s->dir = strdup("/");
+	else
+		s->dir = strndup(path, (size_t)(slash - path));
+	if (s->dir == NULL) {
+		free(s);
+		return -ENOMEM;
+	}
+	pthread_mutex_init(&s->lock, NULL);
+	atomic_init(&s->nwritable, 0);
+	*out = s;
+	return 0;
+}
+
+/* Free the registry; its handles must be gone (handle_commit_all()). */
+void
+handle_set_free(struct handle_set *s)
+{
+	if (s == NULL)
+		return;
+	pthread_mutex_destroy(&s->lock);
+	free(s->dir);
+	free(s);
+}
+
+/* Open nodeid.  flags are open(2)'s; fresh says the file starts empty and
+ * must be stored on close even if nothing is written (create, O_TRUNC).
+ * The caller owns *out; see handle_free().  -ENOMEM. */
+int
+handle_create(
+    struct fs *fs, uint64_t nodeid, int flags, int fresh, struct handle **out)
+{
+	struct handle_set *s = fs->handles;
+	struct handle *h, **b;
+
+	if ((h = calloc(1, sizeof *h)) == NULL)
+		return -ENOMEM;
+	h->fs = fs;
+	h->nodeid = nodeid;
+	h->fd = -1;
+	h->writable = (flags & O_ACCMODE) != O_RDONLY;
+	pthread_mutex_init(&h->lock, NULL);
+	atomic_init(&h->size, 0);
+	atomic_init(&h->dirty, 0);
+	atomic_init(&h->ts, BLT_NOW);
+	if (h->writable && (fresh || (flags & O_TRUNC))) {
+		h->loaded = 1;
+		atomic_store(&h->dirty, 1);
+	}
+	if (h->writable)
+		atomic_fetch_add(&s->nwritable, 1);
+	pthread_mutex_lock(&s->lock);
+	b = handle_bucket(s, nodeid);
+	h->next = *b;
+	*b = h;
+	pthread_mutex_unlock(&s->lock);
+	*out = h;
+	return 0;
+}
+
+/* Forget h without storing anything; safe on NULL. */
+void
+handle_free(struct handle *h)
+{
+	struct handle_set *s;
+	struct handle **p;
+
+	if (h == NULL)
+		return;
+	s = h->fs->handles;
+	pthread_mutex_lock(&s->lock);
+	for (p = handle_bucket(s, h->nodeid); *p != NULL; p = &(*p)->next)
+		if (*p == h) {
+			*p = h->next;
+			break;
+		}
+	pthread_mutex_unlock(&s->lock);
+	if (h->writable)
+		atomic_fetch_sub(&s->nwritable, 1);
+	if (h->fd != -1)
+		close(h->fd);
+	free(h->mem);
+	pthread_mutex_destroy(&h->lock);
+	free(h);
+}
+
+/* An unlinked temporary file in the store's directory, so that a big value
+ * needs disk space where the store is, not memory. */
+static int
+handle_spill_open(struct handle *h)
+{
+	const char *dir = h->fs->handles->dir;
+	char tmpl[PATH_MAX];
+	int fd;
+
+	fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+	if (fd != -1)
+		return fd;
+	/* file systems without O_TMPFILE */
+	if (snprintf(tmpl, sizeof tmpl, "%s/.bltfs-spill-XXXXXX", dir) >=
+	    (int)sizeof tmpl)
+		return -ENAMETOOLONG;
+	if ((fd = mkostemp(tmpl, O_CLOEXEC)) == -1) {
+		fs_log("spill file in %s: %s", dir, strerror(errno));
+		return -errno;
+	}
+	unlink(tmpl);
+	return fd;
+}
+
+static int
+handle_pwrite(int fd, const void *buf, size_t n, uint64_t off)
+{
+	const unsigned char *p = buf;
+	ssize_t w;
+
+	while (n > 0) {
+		if ((w = pwrite(fd, p, n, (off_t)off)) == -1) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		p += w;
+		n -= (size_t)w;
+		off += (uint64_t)w;
+	}
+	return 0;
+}
+
+/* Move the in-memory buffer to a spill file. */
+static int
+handle_spill(struct handle *h)
+{
+	int fd, rc;
+
+	if (h->fd != -1)
+		return 0;
+	if ((fd = handle_spill_open(h)) < 0)
+		return fd;
+	if ((rc = handle_pwrite(fd, h->mem, atomic_load(&h->size), 0)) < 0) {
+		close(fd);
+		return rc;
+	}
+	h->fd = fd;
+	free(h->mem);
+	h->mem = NULL;
+	h->cap = 0;
+	return 0;
+}
+
+/* Make room for a value of size bytes, zero-filled past the current size. */
+static int
+handle_reserve(struct handle *h, uint64_t size)
+{
+	uint64_t cur = atomic_load(&h->size);
+	unsigned char *m;
+	size_t cap;
+	int rc;
+
+	if (size > BLT_VALUE_MAX)
+		return -EFBIG;
+	if (h->fd == -1 && size > h->fs->spill && (rc = handle_spill(h)) < 0)
+		return rc;
+	if (h->fd != -1)
+		return 0; /* pwrite and ftruncate fill holes with zeros */
+	if (size > h->cap) {
+		cap = h->cap ? h->cap : HANDLE_MIN_CAP;
+		while (cap < size)
+			cap *= 2;
+		if (cap > h->fs->spill)
+			cap = h->fs->spill;
+		if ((m = realloc(h->mem, cap)) == NULL)
+			return -ENOMEM;
+		h->mem = m;
+		h->cap = cap;
+	}
+	if (size > cur)
+		memset(h->mem + cur, 0, size - cur);
+	return 0;
+}
+
+/* The key the file has now: it may have been renamed since it was opened.
+ * -ESTALE once it is removed. */
+static int
+handle_key(struct handle *h, unsigned char **key, size_t *klen)
+{
+	return inode_key(h->fs->tree, h->nodeid, key, klen);
+}
+
+/* Copy the stored value into the buffer before the first change. */
+static int
+handle_load(struct handle *h)
+{
+	unsigned char *key, *map, none;
+	size_t klen;
+	ssize_t len, got;
+	int rc;
+
+	if ((rc = handle_key(h, &key, &klen)) < 0)
+		return rc;
+	/* a commit through another handle may change the value between the
+	 * two calls: then the length differs and we read again */
+	for (;;) {
+		len = blt_get(h->fs->db, key, klen, &none, 0, NULL);
+		if (len == -ENOENT)
+			len = 0; /* created, not yet stored */
+		if (len < 0) {
+			rc = (int)len;
+			fs_log("%s", blt_errmsg());
+			break;
+		}
+		atomic_store(&h->size, 0);
+		if ((rc = handle_reserve(h, (uint64_t)len)) < 0)
+			break;
+		if (len == 0) {
+			got = 0;
+		} else if (h->fd == -1) {
+			got = blt_get(
+			    h->fs->db, key, klen, h->mem, (size_t)len, NULL);
+		} else {
+			if (ftruncate(h->fd, len) == -1) {
+				rc = -errno;
+				break;
+			}
+			map = mmap(NULL, (size_t)len, PROT_READ | PROT_WRITE,
+			    MAP_SHARED, h->fd, 0);
+			if (map == MAP_FAILED) {
+				rc = -errno;
+				break;
+			}
+			got = blt_get(
+			    h->fs->db, key, klen, map, (size_t)len, NULL);
+			munmap(map, (size_t)len);
+		}
+		if (got == -ENOENT)
+			got = 0;
+		if (got < 0) {
+			rc = (int)got;
+			fs_log("%s", blt_errmsg());
+			break;
+		}
+		if (got == len) {
+			atomic_store(&h->size, (uint64_t)len);
+			h->loaded = 1;
+			break;
+		}
+	}
+	free(key);
+	return rc;
+}
+
+/* Read up to n bytes at off: from the buffer of a file being written, from
+ * the store otherwise.  Returns the byte count (0 at the end). */
+ssize_t
+handle_read(struct handle *h, void *buf, size_t n, uint64_t off)
+{
+	unsigned char *key;
+	uint64_t size;
+	size_t klen;
+	ssize_t r;
+	int rc;
+
+	if (h->writable) {
+		pthread_mutex_lock(&h->lock);
+		if (h->loaded) {
+			size = atomic_load(&h->size);
+			n = off >= size ? 0 : size - off < n ? size - off : n;
+			if (n == 0)
+				r = 0;
+			else if (h->fd == -1) {
+				memcpy(buf, h->mem + off, n);
+				r = (ssize_t)n;
+			} else if ((r = pread(h->fd, buf, n, (off_t)off)) == -1)
+				r = -errno;
+			pthread_mutex_unlock(&h->lock);
+			return r;
+		}
+		pthread_mutex_unlock(&h->lock);
+	}
+	if ((rc = handle_key(h, &key, &klen)) < 0)
+		return rc;
+	r = blt_read(h->fs->db, key, klen, off, buf, n);
+	free(key);
+	if (r == -ENOENT)
+		return 0; /* created elsewhere and not yet stored: empty */
+	return r;
+}
+
+/* Write n bytes at off into the buffer.  -EFBIG past the format's limit,
+ * -ENOMEM, -ENOSPC or another errno of the spill file. */
+int
+handle_write(struct handle *h, const void *buf, size_t n, uint64_t off)
+{
+	uint64_t end = off + n;
+	int rc = 0;
+
+	if (off > BLT_VALUE_MAX || n > BLT_VALUE_MAX - off)
+		return -EFBIG;
+	pthread_mutex_lock(&h->lock);
+	if (!h->loaded && (rc = handle_load(h)) < 0)
+		goto out;
+	if (end > atomic_load(&h->size) && (rc = handle_reserve(h, end)) < 0)
+		goto out;
+	if (h->fd == -1)
+		memcpy(h->mem + off, buf, n);
+	else if ((rc = handle_pwrite(h->fd, buf, n, off)) < 0)
+		goto out;
+	if (end > atomic_load(&h->size))
+		atomic_store(&h->size, end);
+	atomic_store(&h->ts, BLT_NOW);
+	atomic_store(&h->dirty, 1);
+out:
+	pthread_mutex_unlock(&h->lock);
+	return rc;
+}
+
+/* Cut or extend the buffer to size bytes (ftruncate, O_TRUNC).  -EFBIG. */
+int
+handle_truncate(struct handle *h, uint64_t size)
+{
+	int rc = 0;
+
+	if (size > BLT_VALUE_MAX)
+		return -EFBIG;
+	pthread_mutex_lock(&h->lock);
+	if (!h->loaded) {
+		if (size == 0) {
+			h->loaded = 1;
+			atomic_store(&h->size, 0);
+		} else if ((rc = handle_load(h)) < 0)
+			goto out;
+	}
+	if ((rc = handle_reserve(h, size)) < 0)
+		goto out;
+	if (h->fd != -1 && ftruncate(h->fd, (off_t)size) == -1) {
+		rc = -errno;
+		goto out;
+	}
+	atomic_store(&h->size, size);
+	atomic_store(&h->ts, BLT_NOW);
+	atomic_store(&h->dirty, 1);
+out:
+	pthread_mutex_unlock(&h->lock);
+	return rc;
+}
+
+/* Store the value of a changed file (one put) and flush, so that it
+ * survives a crash of the daemon.  Returns 1 if the store changed, 0 if
+ * there was nothing to do, or a negative errno (the buffer stays dirty, so
+ * a later flush or release tries again).  A file removed meanwhile loses
+ * its writes, as on any file system. */
+int
+handle_commit(struct handle *h)
+{
+	struct fs *fs = h->fs;
+	unsigned char *key = NULL;
+	const void *val = "";
+	void *map = NULL;
+	uint64_t size;
+	size_t klen;
+	int rc;
+
+	pthread_mutex_lock(&h->lock);
+	if (!atomic_load(&h->dirty)) {
+		pthread_mutex_unlock(&h->lock);
+		return 0;
+	}
+	size = atomic_load(&h->size);
+	if (h->fd != -1 && size > 0) {
+		map = mmap(NULL, size, PROT_READ, MAP_SHARED, h->fd, 0);
+		if (map == MAP_FAILED) {
+			rc = -errno;
+			fs_log("committing a spilled file: %s", strerror(-rc));
+			pthread_mutex_unlock(&h->lock);
+			return rc;
+		}
+		val = map;
+	} else if (size > 0)
+		val = h->mem;
+	/* the key is read under the write lock so that a rename or unlink
+	 * cannot slip in between it and the put */
+	pthread_mutex_lock(&fs->wlock);
+	if ((rc = handle_key(h, &key, &klen)) == -ESTALE) {
+		atomic_store(&h->dirty, 0);
+		rc = 0;
+		goto unlock;
+	}
+	if (rc < 0)
+		goto unlock;
+	if ((rc = blt_put(fs->db, key, klen, val, size, atomic_load(&h->ts))) <
+	        0 ||
+	    (rc = blt_flush(fs->db)) < 0) {
+		fs_log("%s", blt_errmsg());
+		goto unlock;
+	}
+	atomic_store(&h->dirty, 0);
+	rc = 1;
+unlock:
+	pthread_mutex_unlock(&fs->wlock);
+	if (map != NULL)
+		munmap(map, size);
+	pthread_mutex_unlock(&h->lock);
+	free(key);
+	return rc;
+}
+
+/* If a handle of nodeid holds unstored changes, give the size and
+ * timestamp the file will have and return 1; else 0.  Takes no handle's
+ * lock, so it may be called under the directory index's lock. */
+int
+handle_find(struct fs *fs, uint64_t nodeid, uint64_t *size, int64_t *ts)
+{
+	struct handle_set *s = fs->handles;
+	struct handle *h;
+	int found = 0;
+
+	if (atomic_load(&s->nwritable) == 0)
+		return 0;
+	pthread_mutex_lock(&s->lock);
+	for (h = *handle_bucket(s, nodeid); h != NULL; h = h->next)
+		if (h->nodeid == nodeid && atomic_load(&h->dirty)) {
+			*size = atomic_load(&h->size);
+			*ts = atomic_load(&h->ts);
+			found = 1;
+			break;
+		}
+	pthread_mutex_unlock(&s->lock);
+	return found;
+}
+
+/* Give the pending changes of nodeid the timestamp ts (utimensat on a file
+ * being written, as cp -p does before it closes).  Returns the number of
+ * handles changed. */
+int
+handle_set_time(struct fs *fs, uint64_t nodeid, int64_t ts)
+{
+	struct handle_set *s = fs->handles;
+	struct handle *h;
+	int n = 0;
+
+	if (atomic_load(&s->nwritable) == 0)
+		return 0;
+	pthread_mutex_lock(&s->lock);
+	for (h = *handle_bucket(s, nodeid); h != NULL; h = h->next)
+		if (h->nodeid == nodeid && atomic_load(&h->dirty)) {
+			atomic_store(&h->ts, ts);
+			n++;
+		}
+	pthread_mutex_unlock(&s->lock);
+	return n;
+}
+
+/* At shutdown: commit and free every handle the kernel did not release.
+ * Returns the first error. */
+int
+handle_commit_all(struct fs *fs)
+{
+	struct handle_set *s = fs->handles;
+	struct handle *h;
+	int rc, first = 0;
+	size_t i;
+
+	for (i = 0; i < HANDLE_BUCKETS; i++)
+		while ((h = s->bucket[i]) != NULL) {
+			if ((rc = handle_commit(h)) < 0 && first == 0)
+				first = rc;
+			handle_free(h);
+		}
+	return first;
+}

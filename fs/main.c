@@ -1,0 +1,441 @@
+/*
+ * bltfs's entry point: options, startup, the session loop and shutdown.
+ *
+ * Startup opens the store, builds the directory index from one scan and
+ * mounts; only then is the mount announced as ready (the parent of a
+ * daemon exits 0, and -o ready_fd=N gets one byte).  Anything that fails
+ * before that point is reported on stderr with a non-zero exit, so a bad
+ * store never leaves a half-made mount behind.  To keep that promise while
+ * daemonizing, the daemon forks first and does all of the work in the
+ * child, whose parent waits for the verdict on a pipe: the store's lock is
+ * taken by the process that keeps it.
+ *
+ * Shutdown (unmount, or SIGINT/SIGTERM/SIGHUP) commits what open files
+ * still hold and closes the store, which flushes and syncs it.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <syslog.h>
+#include <unistd.h>
+
+#include "fs.h"
+
+/* How long to wait for the store's lock: long enough for a daemon that was
+ * just unmounted to finish closing, short enough to report a store that is
+ * in use by another writer. */
+#define MAIN_LOCK_WAIT 2.0
+
+/* Entry and attribute timeouts: the daemon is the only one changing the
+ * store while it is mounted, and it tells the kernel when names or values
+ * change behind its back. */
+#define MAIN_TIMEOUT 86400.0
+
+struct main_conf {
+	char *store;
+	int nonopt;
+	int ro;
+	int flat;
+	unsigned uid, gid, umask;
+	int set_uid, set_gid, set_umask;
+	char *ctl;
+	int ready_fd;
+	int show_help;
+	int fsname;
+};
+
+enum {
+	MAIN_KEY_RO,
+	MAIN_KEY_RW,
+	MAIN_KEY_HELP,
+	MAIN_KEY_FSNAME,
+};
+
+static const struct fuse_opt main_opts[] = {
+    {"flat", offsetof(struct main_conf, flat), 1},
+    {"uid=%u", offsetof(struct main_conf, uid), 1},
+    {"uid=", offsetof(struct main_conf, set_uid), 1},
+    {"gid=%u", offsetof(struct main_conf, gid), 1},
+    {"gid=", offsetof(struct main_conf, set_gid), 1},
+    {"umask=%o", offsetof(struct main_conf, umask), 1},
+    {"umask=", offsetof(struct main_conf, set_umask), 1},
+    {"ctl=%s", offsetof(struct main_conf, ctl), 1},
+    {"ready_fd=%d", offsetof(struct main_conf, ready_fd), 1},
+    FUSE_OPT_KEY("ro", MAIN_KEY_RO),
+    FUSE_OPT_KEY("rw", MAIN_KEY_RW),
+    FUSE_OPT_KEY("fsname=", MAIN_KEY_FSNAME),
+    FUSE_OPT_KEY("-h", MAIN_KEY_HELP),
+    FUSE_OPT_KEY("--help", MAIN_KEY_HELP),
+    FUSE_OPT_END,
+};
+
+static int main_daemonized;
+
+/* Log one line (stderr in the foreground, syslog once daemonized). */
+void
+fs_log(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	if (main_daemonized)
+		vsyslog(LOG_ERR, fmt, ap);
+	else {
+		fputs("bltfs: ", stderr);
+		vfprintf(stderr, fmt, ap);
+		fputc('\n', stderr);
+	}
+	va_end(ap);
+}
+
+static void
+main_usage(const char *prog)
+{
+	printf("usage: %s STORE MOUNTPOINT [options]\n\n", prog);
+	printf("Mount the booklet store STORE (created if missing) at "
+	       "MOUNTPOINT.\n\n"
+	       "bltfs options:\n"
+	       "    -o ro                  read-only, with a shared lock\n"
+	       "    -o flat                no directories: every key in "
+	       "the root\n"
+	       "    -o uid=N, -o gid=N     owner of every file\n"
+	       "    -o umask=M             mode of files and directories "
+	       "(octal, default 022)\n"
+	       "    -o ctl=NAME            name of the control directory "
+	       "(default .bltfs)\n"
+	       "    -o ready_fd=N          write one byte to fd N once "
+	       "mounted\n\n");
+	fuse_cmdline_help();
+	fuse_lowlevel_help();
+}
+
+static int
+main_opt_proc(void *data, const char *arg, int key, struct fuse_args *out)
+{
+	struct main_conf *c = data;
+
+	switch (key) {
+	case FUSE_OPT_KEY_NONOPT:
+		if (c->nonopt++ == 0) {
+			if ((c->store = strdup(arg)) == NULL)
+				return -1;
+			return 0;
+		}
+		return 1; /* the mount point, for fuse_parse_cmdline() */
+	case MAIN_KEY_RO:
+		c->ro = 1;
+		return 1; /* the kernel refuses writes too */
+	case MAIN_KEY_RW:
+		c->ro = 0;
+		return 1;
+	case MAIN_KEY_HELP:
+		c->show_help = 1;
+		return 0;
+	case MAIN_KEY_FSNAME:
+		c->fsname = 1;
+		return 1;
+	}
+	return 1;
+}
+
+/* The store's absolute path: the daemon changes directory, and the engine
+ * renames files next to the store (prune). */
+static char *
+main_abspath(const char *path)
+{
+	char cwd[PATH_MAX], *out;
+
+	if (path[0] == '/')
+		return strdup(path);
+	if (getcwd(cwd, sizeof cwd) == NULL)
+		return NULL;
+	if ((out = malloc(strlen(cwd) + strlen(path) + 2)) == NULL)
+		return NULL;
+	sprintf(out, "%s/%s", cwd, path);
+	return out;
+}
+
+/* Name the mount after the store, as df and /proc/mounts show it. */
+static int
+main_fsname(struct fuse_args *args, const char *store)
+{
+	char *name, *opts = NULL;
+	int rc = -1;
+
+	if ((name = malloc(strlen(store) + sizeof "fsname=")) == NULL)
+		return -1;
+	sprintf(name, "fsname=%s", store);
+	if (fuse_opt_add_opt_escaped(&opts, name) == 0 &&
+	    fuse_opt_add_arg(args, "-o") == 0 &&
+	    fuse_opt_add_arg(args, opts) == 0)
+		rc = 0;
+	free(opts);
+	free(name);
+	return rc;
+}
+
+/* Fork; the parent waits for the child to mount and exits with its
+ * verdict.  Returns the write end of the pipe the child reports on. */
+static int
+main_fork(void)
+{
+	int p[2], status;
+	char c;
+	pid_t pid;
+
+	if (pipe(p) == -1) {
+		fs_log("pipe: %s", strerror(errno));
+		exit(1);
+	}
+	if ((pid = fork()) == -1) {
+		fs_log("fork: %s", strerror(errno));
+		exit(1);
+	}
+	if (pid == 0) {
+		close(p[0]);
+		if (setsid() == -1)
+			fs_log("setsid: %s", strerror(errno));
+		return p[1];
+	}
+	close(p[1]);
+	if (read(p[0], &c, 1) == 1)
+		_exit(0);
+	/* the child failed before it was ready, and said why on stderr */
+	if (waitpid(pid, &status, 0) == pid && WIFEXITED(status) &&
+	    WEXITSTATUS(status) != 0)
+		_exit(WEXITSTATUS(status));
+	_exit(1);
+}
+
+/* Leave the terminal: the daemon's output goes to syslog from now on. */
+static void
+main_detach(void)
+{
+	int fd;
+
+	if (chdir("/") == -1)
+		fs_log("chdir /: %s", strerror(errno));
+	if ((fd = open("/dev/null", O_RDWR)) != -1) {
+		dup2(fd, 0);
+		dup2(fd, 1);
+		dup2(fd, 2);
+		if (fd > 2)
+			close(fd);
+	}
+	openlog("bltfs", LOG_PID, LOG_DAEMON);
+	main_daemonized = 1;
+}
+
+/* Tell whoever waits that the mount is ready. */
+static void
+main_ready(int fd)
+{
+	if (fd < 0)
+		return;
+	if (write(fd, "1", 1) != 1)
+		fs_log("ready fd %d: %s", fd, strerror(errno));
+	close(fd);
+}
+
+/* Fill the directory index from one scan of the store. */
+static int
+main_load_tree(struct fs *fs, const struct path_conf *pc)
+{
+	struct blt_iter *it;
+	struct blt_item item;
+	int rc;
+
+	if ((rc = inode_tree_create(pc, blt_count(fs->db), &fs->tree)) < 0) {
+		fs_log("%s: %s", blt_path(fs->db), path_errmsg());
+		return rc;
+	}
+	if ((rc = blt_iter_create(fs->db, &it)) < 0) {
+		fs_log("%s", blt_errmsg());
+		return rc;
+	}
+	while ((rc = blt_iter_next(it, &item)) == 1) {
+		rc = inode_put_key(
+		    fs->tree, item.key, item.klen, item.vlen, NULL, NULL);
+		if (rc < 0) {
+			fs_log("%s: %s", blt_path(fs->db), path_errmsg());
+			goto out;
+		}
+	}
+	if (rc < 0)
+		fs_log("%s", blt_errmsg());
+out:
+	blt_iter_free(it);
+	return rc;
+}
+
+/* Open the store and set up everything the operations use. */
+static int
+main_open(struct fs *fs, const struct main_conf *c)
+{
+	struct blt_options o;
+	struct blt_stat st;
+	struct path_conf pc;
+	struct stat sb;
+	int rc;
+
+	blt_options_default(&o);
+	o.lock_timeout = MAIN_LOCK_WAIT;
+	rc = blt_open(c->store, c->ro ? BLT_RDONLY : BLT_CREATE, &o, &fs->db);
+	if (rc < 0) {
+		fs_log("%s", blt_errmsg());
+		return rc;
+	}
+	if ((rc = blt_stat(fs->db, &st)) < 0) {
+		fs_log("%s", blt_errmsg());
+		return rc;
+	}
+	if ((rc = path_conf_init(&pc, st.key_serializer, c->flat, c->ctl)) <
+	    0) {
+		fs_log("%s", path_errmsg());
+		return rc;
+	}
+	fs->ro = c->ro;
+	fs->uid = c->set_uid ? (uid_t)c->uid : getuid();
+	fs->gid = c->set_gid ? (gid_t)c->gid : getgid();
+	fs->umask = c->set_umask ? (mode_t)(c->umask & 0777) : 022;
+	fs->timeout = MAIN_TIMEOUT;
+	fs->timestamps = st.timestamps;
+	fs->spill = HANDLE_SPILL;
+	/* what directories, and keys of stores without timestamps, show */
+	if (stat(c->store, &sb) == 0)
+		fs->mtime = (int64_t)sb.st_mtim.tv_sec * 1000000 +
+		            sb.st_mtim.tv_nsec / 1000;
+	else
+		fs->mtime = blt_now();
+	if ((rc = handle_set_create(fs, &fs->handles)) < 0) {
+		fs_log("out of memory");
+		return rc;
+	}
+	return main_load_tree(fs, &pc);
+}
+
+/* Close the store and free what main_open() made; returns the store's
+ * final error, if any. */
+static int
+main_close(struct fs *fs)
+{
+	int rc = 0;
+
+	if (fs->handles != NULL && handle_commit_all(fs) < 0)
+		rc = -EIO;
+	handle_set_free(fs->handles);
+	inode_tree_free(fs->tree);
+	if (fs->db != NULL && blt_close(fs->db) < 0) {
+		fs_log("closing the store: %s", blt_errmsg());
+		rc = -EIO;
+	}
+	return rc;
+}
+
+static int
+main_loop(struct fuse_session *se, const struct fuse_cmdline_opts *o)
+{
+	struct fuse_loop_config cfg;
+
+	if (o->singlethread)
+		return fuse_session_loop(se);
+	memset(&cfg, 0, sizeof cfg);
+	cfg.clone_fd = o->clone_fd;
+	/* UINT_MAX means "not given"; libfuse's own default is 10 */
+	cfg.max_idle_threads =
+	    o->max_idle_threads == UINT_MAX ? 10 : o->max_idle_threads;
+	return fuse_session_loop_mt(se, &cfg);
+}
+
+int
+main(int argc, char **argv)
+{
+	struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
+	struct fuse_cmdline_opts o;
+	struct main_conf c;
+	struct fs fs;
+	char *abs;
+	int ready = -1, rc, status = 1;
+
+	memset(&c, 0, sizeof c);
+	memset(&o, 0, sizeof o);
+	memset(&fs, 0, sizeof fs);
+	c.ready_fd = -1;
+	if (fuse_opt_parse(&args, &c, main_opts, main_opt_proc) == -1 ||
+	    fuse_parse_cmdline(&args, &o) == -1)
+		goto out;
+	if (c.show_help) {
+		main_usage(argv[0]);
+		status = 0;
+		goto out;
+	}
+	if (o.show_version) {
+		printf("bltfs %s, libfuse %s\n", PACKAGE_VERSION,
+		    fuse_pkgversion());
+		fuse_lowlevel_version();
+		status = 0;
+		goto out;
+	}
+	if (c.store == NULL || o.mountpoint == NULL) {
+		fprintf(
+		    stderr, "usage: %s STORE MOUNTPOINT [options]\n", argv[0]);
+		status = 2;
+		goto out;
+	}
+	if ((abs = main_abspath(c.store)) == NULL) {
+		fs_log("%s: %s", c.store, strerror(errno));
+		goto out;
+	}
+	free(c.store);
+	c.store = abs;
+	/* the kernel checks permissions against the modes we show */
+	if (fuse_opt_add_arg(&args, "-odefault_permissions") == -1 ||
+	    (!c.fsname && main_fsname(&args, c.store) < 0))
+		goto out;
+
+	if (!o.foreground)
+		ready = main_fork();
+	if (pthread_mutex_init(&fs.wlock, NULL) != 0)
+		goto out;
+	if (main_open(&fs, &c) < 0)
+		goto close;
+	fs.se = fuse_session_new(&args, &ops_table, sizeof ops_table, &fs);
+	if (fs.se == NULL)
+		goto close;
+	if (fuse_set_signal_handlers(fs.se) == -1)
+		goto destroy;
+	if (fuse_session_mount(fs.se, o.mountpoint) == -1)
+		goto signals;
+	if (!o.foreground)
+		main_detach();
+	main_ready(ready);
+	main_ready(c.ready_fd);
+	rc = main_loop(fs.se, &o);
+	status = rc < 0 ? 1 : 0;
+	if (rc < 0)
+		fs_log("%s: session ended: %s", o.mountpoint, strerror(-rc));
+	fuse_session_unmount(fs.se);
+      signals:
+	fuse_remove_signal_handlers(fs.se);
+destroy:
+	fuse_session_destroy(fs.se);
+close:
+	if (main_close(&fs) < 0)
+		status = 1;
+	pthread_mutex_destroy(&fs.wlock);
+out:
+	free(c.store);
+	free(c.ctl);
+	free(o.mountpoint);
+	fuse_opt_free_args(&args);
+	return status;
+}

@@ -1,0 +1,1131 @@
+/*
+ * The FUSE low-level operations: thin handlers that turn kernel requests
+ * into calls on the directory index (inode.c), open files (handle.c) and
+ * the store.
+ *
+ * Names are resolved by the index alone; the store is read for a file's
+ * size and timestamp (blt_find) and its bytes.  Every change of the store
+ * or of names (commit, create, mkdir, unlink, rmdir, rename, setattr) holds
+ * fs->wlock, so the index and the store change together and a commit
+ * cannot put a value under a name a rename just left.  Reads take no lock
+ * of ours.  Each change is flushed before the reply, so that what the
+ * kernel was told survives a crash of the daemon.
+ *
+ * The kernel keeps file contents cached across opens (keep_cache) and names
+ * and attributes for long; a commit that changed a value invalidates the
+ * file's cached pages before close or fsync returns.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <unistd.h>
+
+#include "fs.h"
+
+#ifndef RENAME_NOREPLACE
+#define RENAME_NOREPLACE 1
+#endif
+
+/* st_blksize: cp and friends read and write in pieces of this size, one
+ * request each. */
+#define OPS_BLKSIZE 131072
+
+static struct fs *
+ops_fs(fuse_req_t req)
+{
+	return fuse_req_userdata(req);
+}
+
+static struct handle *
+ops_handle(const struct fuse_file_info *fi)
+{
+	return (struct handle *)(uintptr_t)fi->fh;
+}
+
+static void
+ops_timespec(int64_t us, struct timespec *ts)
+{
+	int64_t s = us / 1000000, r = us % 1000000;
+
+	if (r < 0) {
+		s--;
+		r += 1000000;
+	}
+	ts->tv_sec = (time_t)s;
+	ts->tv_nsec = (long)(r * 1000);
+}
+
+/* Size and timestamp of a file node: from a pending write, else from the
+ * store.  A file that is in the index but not yet stored is empty. */
+static int
+ops_file_attr(struct fs *fs, uint64_t nodeid, uint64_t *size, int64_t *ts)
+{
+	struct blt_entry e;
+	unsigned char *key;
+	size_t klen;
+	int rc;
+
+	if (handle_find(fs, nodeid, size, ts)) {
+		if (*ts == BLT_NOW)
+			*ts = blt_now();
+		return 0;
+	}
+	*size = 0;
+	*ts = fs->mtime;
+	if ((rc = inode_key(fs->tree, nodeid, &key, &klen)) < 0)
+		return rc == -ESTALE ? 0 : rc; /* removed: an empty file */
+	rc = blt_find(fs->db, key, klen, &e);
+	free(key);
+	if (rc == -ENOENT)
+		return 0;
+	if (rc < 0) {
+		fs_log("%s", blt_errmsg());
+		return rc;
+	}
+	*size = e.value_len;
+	if (e.timestamp != BLT_NO_TS)
+		*ts = e.timestamp;
+	return 0;
+}
+
+/* Fill st for the node in: mode and owner from the mount options. */
+static int
+ops_stat(struct fs *fs, const struct inode_info *in, struct stat *st)
+{
+	uint64_t size = 0;
+	int64_t ts = fs->mtime;
+	int rc;
+
+	memset(st, 0, sizeof *st);
+	st->st_ino = in->ino;
+	st->st_nlink = in->nlink;
+	st->st_uid = fs->uid;
+	st->st_gid = fs->gid;
+	st->st_blksize = OPS_BLKSIZE;
+	if (in->type == INODE_DIR)
+		st->st_mode = S_IFDIR | (0777 & ~fs->umask);
+	else {
+		st->st_mode = S_IFREG | (0666 & ~fs->umask);
+		if ((rc = ops_file_attr(fs, in->nodeid, &size, &ts)) < 0)
+			return rc;
+		if (in->flags & INODE_GONE)
+			st->st_nlink = 0;
+	}
+	st->st_size = (off_t)size;
+	st->st_blocks = (blkcnt_t)((size + 511) / 512);
+	ops_timespec(ts, &st->st_mtim);
+	st->st_atim = st->st_mtim;
+	st->st_ctim = st->st_mtim;
+	return 0;
+}
+
+static int
+ops_entry(
+    struct fs *fs, const struct inode_info *in, struct fuse_entry_param *e)
+{
+	memset(e, 0, sizeof *e);
+	e->ino = in->nodeid;
+	e->generation = in->ino;
+	e->attr_timeout = fs->timeout;
+	e->entry_timeout = fs->timeout;
+	return ops_stat(fs, in, &e->attr);
+}
+
+/* Reply with the entry of in, which holds a lookup reference for the
+ * kernel; the reference is dropped if the reply cannot be made. */
+static void
+ops_reply_entry(fuse_req_t req, struct fs *fs, const struct inode_info *in)
+{
+	struct fuse_entry_param e;
+	int rc;
+
+	if ((rc = ops_entry(fs, in, &e)) < 0) {
+		inode_forget(fs->tree, in->nodeid, 1);
+		fuse_reply_err(req, -rc);
+		return;
+	}
+	if (fuse_reply_entry(req, &e) != 0)
+		inode_forget(fs->tree, in->nodeid, 1);
+}
+
+/* Tell the kernel about a name the index moved by itself (a file that
+ * became a directory's PATH_SELF, and back), unless it is the very name
+ * the kernel just changed.  Called after the reply: the kernel holds the
+ * directory's lock until then. */
+static void
+ops_stale(struct fs *fs, const struct inode_stale *s, uint64_t parent,
+    const char *name)
+{
+	if (!s->valid)
+		return;
+	if (s->parent == parent && strlen(name) == s->nlen &&
+	    memcmp(name, s->name, s->nlen) == 0)
+		return;
+	fuse_lowlevel_notify_inval_entry(fs->se, s->parent, s->name, s->nlen);
+}
+
+/* Drop the kernel's cached pages and attributes of a changed file. */
+static void
+ops_inval(struct fs *fs, uint64_t nodeid)
+{
+	int rc;
+
+	rc = fuse_lowlevel_notify_inval_inode(fs->se, nodeid, 0, 0);
+	if (rc < 0 && rc != -ENOENT)
+		fs_log("invalidating node %llu: %s", (unsigned long long)nodeid,
+		    strerror(-rc));
+}
+
+/* Log the message of an unexpected failure of the index or the store. */
+static int
+ops_fail(int rc, const char *msg)
+{
+	if (rc != -ENOENT && rc != -EEXIST && rc != -ENOTEMPTY &&
+	    rc != -ENOTDIR && rc != -EISDIR)
+		fs_log("%s", msg);
+	return rc;
+}
+
+static void
+op_init(void *userdata, struct fuse_conn_info *conn)
+{
+	/* open(O_TRUNC) reaches us, so the old value stays readable until
+	 * the new one is committed */
+	if (conn->capable & FUSE_CAP_ATOMIC_O_TRUNC)
+		conn->want |= FUSE_CAP_ATOMIC_O_TRUNC;
+	if (conn->capable & FUSE_CAP_READDIRPLUS)
+		conn->want |= FUSE_CAP_READDIRPLUS | FUSE_CAP_READDIRPLUS_AUTO;
+	if (conn->capable & FUSE_CAP_PARALLEL_DIROPS)
+		conn->want |= FUSE_CAP_PARALLEL_DIROPS;
+	/* we invalidate when a value changes; mtime alone says nothing */
+	conn->want &= ~FUSE_CAP_AUTO_INVAL_DATA;
+	conn->time_gran = 1000; /* timestamps are microseconds */
+}
+
+/* The control directory (/.bltfs): fs/ctl.c will answer its lookup. */
+static int
+ops_ctl_lookup(struct fs *fs, struct inode_info *out)
+{
+	return -ENOENT;
+}
+
+static int
+ops_is_ctl(struct fs *fs, uint64_t parent, const char *name)
+{
+	const struct path_conf *pc = inode_conf(fs->tree);
+
+	return parent == INODE_ROOT && pc->ctl_len > 0 &&
+	       strlen(name) == pc->ctl_len &&
+	       memcmp(name, pc->ctl, pc->ctl_len) == 0;
+}
+
+static void
+op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	struct fs *fs = ops_fs(req);
+	struct fuse_entry_param e;
+	struct inode_info in;
+	int rc;
+
+	if (ops_is_ctl(fs, parent, name))
+		rc = ops_ctl_lookup(fs, &in);
+	else
+		rc = inode_lookup(fs->tree, parent, name, strlen(name), 1, &in);
+	if (rc == -ENOENT) {
+		/* cached: every other change of names comes through us */
+		memset(&e, 0, sizeof e);
+		e.entry_timeout = fs->timeout;
+		fuse_reply_entry(req, &e);
+		return;
+	}
+	if (rc < 0) {
+		fuse_reply_err(req, -rc);
+		return;
+	}
+	ops_reply_entry(req, fs, &in);
+}
+
+static void
+op_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup)
+{
+	inode_forget(ops_fs(req)->tree, ino, nlookup);
+	fuse_reply_none(req);
+}
+
+static void
+op_forget_multi(fuse_req_t req, size_t count, struct fuse_forget_data *f)
+{
+	struct fs *fs = ops_fs(req);
+	size_t i;
+
+	for (i = 0; i < count; i++)
+		inode_forget(fs->tree, f[i].ino, f[i].nlookup);
+	fuse_reply_none(req);
+}
+
+static void
+op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct fs *fs = ops_fs(req);
+	struct inode_info in;
+	struct stat st;
+	int rc;
+
+	if ((rc = inode_stat(fs->tree, ino, &in)) < 0 && rc != -ESTALE) {
+		fuse_reply_err(req, -rc);
+		return;
+	}
+	if ((rc = ops_stat(fs, &in, &st)) < 0) {
+		fuse_reply_err(req, -rc);
+		return;
+	}
+	fuse_reply_attr(req, &st, fs->timeout);
+}
+
+/* Set a stored file's timestamp (utimensat without an open writer). */
+static int
+ops_set_time(struct fs *fs, uint64_t nodeid, int64_t ts)
+{
+	unsigned char *key;
+	size_t klen;
+	int rc;
+
+	if (handle_set_time(fs, nodeid, ts) > 0)
+		return 0;
+	if (!fs->timestamps)
+		return 0; /* nowhere to keep it: ignored, see bltfs(1) */
+	pthread_mutex_lock(&fs->wlock);
+	if ((rc = inode_key(fs->tree, nodeid, &key, &klen)) < 0)
+		goto out;
+	rc = blt_set_timestamp(fs->db, key, klen, ts);
+	if (rc == 0)
+		rc = blt_flush(fs->db);
+	if (rc == -ENOENT)
+		rc = 0; /* created, not yet stored: the commit sets it */
+	else if (rc < 0)
+		fs_log("%s", blt_errmsg());
+	free(key);
+out:
+	pthread_mutex_unlock(&fs->wlock);
+	return rc;
+}
+
+/* Truncate a file that the caller has not open (truncate(2)): as if it
+ * were opened, cut and closed. */
+static int
+ops_truncate(struct fs *fs, uint64_t nodeid, uint64_t size)
+{
+	struct handle *h;
+	int rc;
+
+	if ((rc = handle_create(fs, nodeid, O_WRONLY, 0, &h)) < 0)
+		return rc;
+	if ((rc = handle_truncate(h, size)) == 0)
+		rc = handle_commit(h);
+	handle_free(h);
+	return rc < 0 ? rc : 0;
+}
+
+/* Whether in is a file with writes not yet stored.  rsync gives the
+ * temporary file it writes mode 0700 and fails if it cannot: a mode change
+ * of a file being written is accepted, and not kept (bltfs(1)). */
+static int
+ops_being_written(struct fs *fs, const struct inode_info *in)
+{
+	uint64_t size;
+	int64_t ts;
+
+	return in->type == INODE_FILE &&
+	       handle_find(fs, in->nodeid, &size, &ts);
+}
+
+static void
+op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
+    struct fuse_file_info *fi)
+{
+	struct fs *fs = ops_fs(req);
+	struct inode_info in;
+	struct stat st;
+	int64_t ts;
+	int rc;
+
+	if ((rc = inode_stat(fs->tree, ino, &in)) < 0 && rc != -ESTALE)
+		goto fail;
+	if ((rc = ops_stat(fs, &in, &st)) < 0)
+		goto fail;
+	/* modes and owners are the mount's: changing them is refused, but
+	 * setting what is already there succeeds (cp -p, rsync -a) */
+	rc = -EPERM;
+	if ((to_set & FUSE_SET_ATTR_MODE) &&
+	    (attr->st_mode & 07777) != (st.st_mode & 07777) &&
+	    !ops_being_written(fs, &in))
+		goto fail;
+	if ((to_set & FUSE_SET_ATTR_UID) && attr->st_uid != fs->uid)
+		goto fail;
+	if ((to_set & FUSE_SET_ATTR_GID) && attr->st_gid != fs->gid)
+		goto fail;
+	rc = -EROFS;
+	if (fs->ro && (to_set & (FUSE_SET_ATTR_SIZE | FUSE_SET_ATTR_MTIME |
+	                            FUSE_SET_ATTR_MTIME_NOW)))
+		goto fail;
+	if (to_set & FUSE_SET_ATTR_SIZE) {
+		rc = -EISDIR;
+		if (in.type == INODE_DIR)
+			goto fail;
+		if (fi != NULL && fi->fh != 0)
+			rc = handle_truncate(
+			    ops_handle(fi), (uint64_t)attr->st_size);
+		else
+			rc = ops_truncate(fs, ino, (uint64_t)attr->st_size);
+		if (rc < 0)
+			goto fail;
+	}
+	if ((to_set & (FUSE_SET_ATTR_MTIME | FUSE_SET_ATTR_MTIME_NOW)) &&
+	    in.type == INODE_FILE) {
+		if (to_set & FUSE_SET_ATTR_MTIME_NOW)
+			ts = blt_now();
+		else
+			ts = (int64_t)attr->st_mtim.tv_sec * 1000000 +
+			     attr->st_mtim.tv_nsec / 1000;
+		if (ts < 0 || ts > BLT_TS_MAX) {
+			rc = -EINVAL;
+			goto fail;
+		}
+		if ((rc = ops_set_time(fs, ino, ts)) < 0)
+			goto fail;
+	}
+	if ((rc = ops_stat(fs, &in, &st)) < 0)
+		goto fail;
+	fuse_reply_attr(req, &st, fs->timeout);
+	return;
+fail:
+	fuse_reply_err(req, -rc);
+}
+
+static void
+op_readlink(fuse_req_t req, fuse_ino_t ino)
+{
+	fuse_reply_err(req, EINVAL);
+}
+
+/* Add a file or a directory marker named name under parent to the index
+ * (and a marker to the store); *in gets it with a lookup reference. */
+static int
+ops_new_node(struct fs *fs, uint64_t parent, const char *name, int type,
+    int excl, int *existed, struct inode_info *in, struct inode_stale *s)
+{
+	unsigned char *key = NULL;
+	size_t klen, nlen = strlen(name);
+	int rc;
+
+	s->valid = 0;
+	*existed = 0;
+	if (fs->ro)
+		return -EROFS;
+	if (ops_is_ctl(fs, parent, name))
+		return -EEXIST;
+	pthread_mutex_lock(&fs->wlock);
+	if ((rc = inode_lookup(fs->tree, parent, name, nlen, 0, in)) == 0) {
+		*existed = 1;
+		rc = excl ? -EEXIST : in->type != type ? -EISDIR : 0;
+		if (rc == 0)
+			rc = inode_lookup(fs->tree, parent, name, nlen, 1, in);
+		goto out;
+	}
+	if (rc != -ENOENT)
+		goto out;
+	if ((rc = inode_child_key(
+	         fs->tree, parent, name, nlen, type, &key, &klen)) < 0) {
+		ops_fail(rc, path_errmsg());
+		goto out;
+	}
+	if (type == INODE_DIR &&
+	    ((rc = blt_put(fs->db, key, klen, "", 0, BLT_NOW)) < 0 ||
+	        (rc = blt_flush(fs->db)) < 0)) {
+		fs_log("%s", blt_errmsg());
+		goto out;
+	}
+	/* a new file reaches the store when it is closed */
+	if ((rc = inode_put_key(fs->tree, key, klen, 0, NULL, s)) < 0 ||
+	    (rc = inode_lookup(fs->tree, parent, name, nlen, 1, in)) < 0)
+		ops_fail(rc, path_errmsg());
+out:
+	pthread_mutex_unlock(&fs->wlock);
+	free(key);
+	return rc;
+}
+
+static void
+op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode)
+{
+	struct fs *fs = ops_fs(req);
+	struct inode_stale s;
+	struct inode_info in;
+	int existed, rc;
+
+	rc = ops_new_node(fs, parent, name, INODE_DIR, 1, &existed, &in, &s);
+	if (rc < 0) {
+		fuse_reply_err(req, -rc);
+		return;
+	}
+	ops_reply_entry(req, fs, &in);
+	ops_stale(fs, &s, parent, name);
+}
+
+static void
+op_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
+    dev_t rdev)
+{
+	struct fs *fs = ops_fs(req);
+	struct inode_stale s;
+	struct inode_info in;
+	struct handle *h;
+	int existed, rc;
+
+	if (!S_ISREG(mode)) {
+		fuse_reply_err(req, EPERM); /* devices, fifos, sockets */
+		return;
+	}
+	rc = ops_new_node(fs, parent, name, INODE_FILE, 1, &existed, &in, &s);
+	if (rc < 0) {
+		fuse_reply_err(req, -rc);
+		return;
+	}
+	/* mknod has no close: store the empty file now */
+	if ((rc = handle_create(fs, in.nodeid, O_WRONLY, 1, &h)) == 0) {
+		rc = handle_commit(h);
+		handle_free(h);
+	}
+	if (rc < 0) {
+		inode_forget(fs->tree, in.nodeid, 1);
+		fuse_reply_err(req, -rc);
+		return;
+	}
+	ops_reply_entry(req, fs, &in);
+	ops_stale(fs, &s, parent, name);
+}
+
+static void
+op_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	struct fs *fs = ops_fs(req);
+	unsigned char *key = NULL;
+	struct inode_stale s = {0};
+	struct inode_info in;
+	size_t klen;
+	int rc;
+
+	if (fs->ro) {
+		fuse_reply_err(req, EROFS);
+		return;
+	}
+	pthread_mutex_lock(&fs->wlock);
+	if ((rc = inode_lookup(fs->tree, parent, name, strlen(name), 0, &in)) <
+	    0)
+		goto out;
+	rc = -EISDIR;
+	if (in.type != INODE_FILE)
+		goto out;
+	if ((rc = inode_key(fs->tree, in.nodeid, &key, &klen)) < 0)
+		goto out;
+	rc = blt_del(fs->db, key, klen);
+	if (rc == 0)
+		rc = blt_flush(fs->db);
+	if (rc == -ENOENT)
+		rc = 0; /* created and not yet stored */
+	if (rc < 0) {
+		fs_log("%s", blt_errmsg());
+		goto out;
+	}
+	if ((rc = inode_del_key(fs->tree, key, klen, &s)) < 0)
+		ops_fail(rc, path_errmsg());
+out:
+	pthread_mutex_unlock(&fs->wlock);
+	free(key);
+	fuse_reply_err(req, -rc);
+	if (rc == 0)
+		ops_stale(fs, &s, parent, name);
+}
+
+static void
+op_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	struct fs *fs = ops_fs(req);
+	unsigned char *key = NULL;
+	struct inode_info in;
+	size_t klen, nlen = strlen(name);
+	int rc;
+
+	if (fs->ro) {
+		fuse_reply_err(req, EROFS);
+		return;
+	}
+	pthread_mutex_lock(&fs->wlock);
+	if ((rc = inode_lookup(fs->tree, parent, name, nlen, 0, &in)) < 0)
+		goto out;
+	rc = -ENOTDIR;
+	if (in.type != INODE_DIR)
+		goto out;
+	rc = -ENOTEMPTY;
+	if (in.nchildren > 0)
+		goto out;
+	if (in.flags & INODE_MARKER) {
+		if ((rc = inode_key(fs->tree, in.nodeid, &key, &klen)) < 0)
+			goto out;
+		rc = blt_del(fs->db, key, klen);
+		if (rc == 0)
+			rc = blt_flush(fs->db);
+		if (rc < 0 && rc != -ENOENT) {
+			fs_log("%s", blt_errmsg());
+			goto out;
+		}
+	}
+	if ((rc = inode_rmdir(fs->tree, parent, name, nlen)) < 0)
+		ops_fail(rc, path_errmsg());
+out:
+	pthread_mutex_unlock(&fs->wlock);
+	free(key);
+	fuse_reply_err(req, -rc);
+}
+
+static void
+op_symlink(
+    fuse_req_t req, const char *link, fuse_ino_t parent, const char *name)
+{
+	fuse_reply_err(req, EPERM);
+}
+
+static void
+op_link(
+    fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char *newname)
+{
+	fuse_reply_err(req, EPERM);
+}
+
+/* The keys a rename moves: each old key and the new key it becomes. */
+struct ops_move {
+	const unsigned char *oldp, *newp; /* the prefixes that swap */
+	size_t oldplen, newplen;
+	struct ops_pair {
+		unsigned char *old, *new;
+		size_t olen, nlen;
+	} * v;
+	size_t n, cap;
+};
+
+static int
+ops_move_add(void *arg, const unsigned char *key, size_t klen, int type)
+{
+	struct ops_move *m = arg;
+	struct ops_pair *p;
+	size_t keep, tail;
+
+	if (klen >= m->oldplen && memcmp(key, m->oldp, m->oldplen) == 0) {
+		keep = m->newplen;
+		tail = klen - m->oldplen;
+	} else if (m->oldplen > 0 && klen == m->oldplen - 1 &&
+	           memcmp(key, m->oldp, klen) == 0 && m->newplen > 0) {
+		keep = m->newplen - 1; /* a directory's own key, "dir" */
+		tail = 0;
+	} else
+		return path_err(-EINVAL, "rename: a key outside the subtree");
+	if (keep + tail > BLT_KEY_MAX)
+		return path_err(-ENAMETOOLONG,
+		    "rename: a key would be %zu "
+		    "bytes long",
+		    keep + tail);
+	if (m->n == m->cap) {
+		size_t cap = m->cap ? m->cap * 2 : 16;
+
+		if ((p = realloc(m->v, cap * sizeof *p)) == NULL)
+			return -ENOMEM;
+		m->v = p;
+		m->cap = cap;
+	}
+	p = &m->v[m->n];
+	p->olen = klen;
+	p->nlen = keep + tail;
+	if ((p->old = malloc(klen + 1)) == NULL ||
+	    (p->new = malloc(p->nlen + 1)) == NULL) {
+		free(p->old);
+		return -ENOMEM;
+	}
+	memcpy(p->old, key, klen);
+	memcpy(p->new, m->newp, keep);
+	memcpy(p->new + keep, key + klen - tail, tail);
+	m->n++;
+	return 0;
+}
+
+static void
+ops_move_free(struct ops_move *m)
+{
+	size_t i;
+
+	for (i = 0; i < m->n; i++) {
+		free(m->v[i].old);
+		free(m->v[i].new);
+	}
+	free(m->v);
+}
+
+/* Copy every moved key's value to its new key (keeping its timestamp),
+ * flush, then delete the old keys and flush again: at any moment of a
+ * crash each key exists under its old or its new name. */
+static int
+ops_move_store(struct fs *fs, struct ops_move *m)
+{
+	struct blt_entry e;
+	unsigned char *buf;
+	size_t i, done;
+	ssize_t len;
+	int rc = 0;
+
+	for (done = 0; done < m->n; done++) {
+		struct ops_pair *p = &m->v[done];
+
+		if ((rc = blt_find(fs->db, p->old, p->olen, &e)) == -ENOENT)
+			continue; /* created, not yet stored */
+		if (rc < 0)
+			break;
+		if ((buf = malloc(e.value_len ? e.value_len : 1)) == NULL) {
+			rc = -ENOMEM;
+			break;
+		}
+		len = blt_get(
+		    fs->db, p->old, p->olen, buf, e.value_len, &e.timestamp);
+		if (len >= 0 && (uint64_t)len != e.value_len)
+			len = -EAGAIN; /* we hold wlock: cannot happen */
+		rc =
+		    len < 0
+		        ? (int)len
+		        : blt_put(fs->db, p->new, p->nlen, buf, e.value_len,
+		              e.timestamp == BLT_NO_TS ? BLT_NOW : e.timestamp);
+		free(buf);
+		if (rc < 0)
+			break;
+	}
+	if (rc == 0)
+		rc = blt_flush(fs->db);
+	if (rc < 0) {
+		fs_log("rename: %s", blt_errmsg());
+		/* undo: the old keys are all still there */
+		for (i = 0; i < done && i < m->n; i++)
+			blt_del(fs->db, m->v[i].new, m->v[i].nlen);
+		blt_flush(fs->db);
+		return rc;
+	}
+	for (i = 0; i < m->n; i++) {
+		rc = blt_del(fs->db, m->v[i].old, m->v[i].olen);
+		if (rc < 0 && rc != -ENOENT)
+			break;
+		rc = 0;
+	}
+	if (rc == 0)
+		rc = blt_flush(fs->db);
+	if (rc < 0)
+		fs_log("rename: %s", blt_errmsg());
+	return rc;
+}
+
+/* 1 if node a is b or above it. */
+static int
+ops_is_ancestor(struct fs *fs, uint64_t a, uint64_t b)
+{
+	struct inode_info in;
+
+	for (;;) {
+		if (a == b)
+			return 1;
+		if (b == INODE_ROOT || inode_stat(fs->tree, b, &in) < 0)
+			return 0;
+		b = in.parent;
+	}
+}
+
+/* The index could not follow a rename the store made: bring it in line
+ * key by key (nodeids below are lost, but names and store agree). */
+static void
+ops_move_index(struct fs *fs, struct ops_move *m)
+{
+	size_t i;
+
+	for (i = 0; i < m->n; i++) {
+		inode_del_key(fs->tree, m->v[i].old, m->v[i].olen, NULL);
+		inode_put_key(
+		    fs->tree, m->v[i].new, m->v[i].nlen, 1, NULL, NULL);
+	}
+}
+
+static int
+ops_rename(struct fs *fs, uint64_t parent, const char *name, uint64_t newparent,
+    const char *newname, unsigned flags)
+{
+	size_t nlen = strlen(name), newnlen = strlen(newname);
+	unsigned char *oldp = NULL, *newp = NULL, *dkey = NULL;
+	struct ops_move m = {0};
+	struct inode_info src, dst;
+	size_t dklen;
+	int rc, have_dst;
+
+	if (flags & ~(unsigned)RENAME_NOREPLACE)
+		return -EINVAL; /* RENAME_EXCHANGE, RENAME_WHITEOUT */
+	if (ops_is_ctl(fs, newparent, newname))
+		return -EEXIST;
+	if ((rc = inode_lookup(fs->tree, parent, name, nlen, 0, &src)) < 0)
+		return rc;
+	have_dst =
+	    inode_lookup(fs->tree, newparent, newname, newnlen, 0, &dst) == 0;
+	if (have_dst) {
+		if (dst.nodeid == src.nodeid)
+			return 0;
+		if (flags & RENAME_NOREPLACE)
+			return -EEXIST;
+		if (src.type == INODE_DIR && dst.type != INODE_DIR)
+			return -ENOTDIR;
+		if (src.type != INODE_DIR && dst.type == INODE_DIR)
+			return -EISDIR;
+		if (dst.type == INODE_DIR && dst.nchildren > 0)
+			return -ENOTEMPTY;
+	}
+	if (src.type == INODE_DIR && ops_is_ancestor(fs, src.nodeid, newparent))
+		return -EINVAL;
+	if ((rc = inode_key(fs->tree, src.nodeid, &oldp, &m.oldplen)) < 0 ||
+	    (rc = inode_child_key(fs->tree, newparent, newname, newnlen,
+	         src.type, &newp, &m.newplen)) < 0) {
+		ops_fail(rc, path_errmsg());
+		goto out;
+	}
+	m.oldp = oldp;
+	m.newp = newp;
+	if ((rc = inode_walk_keys(fs->tree, src.nodeid, ops_move_add, &m)) <
+	    0) {
+		ops_fail(rc, path_errmsg());
+		goto out;
+	}
+	/* an empty directory that is replaced takes its marker along */
+	if (have_dst && dst.type == INODE_DIR && (dst.flags & INODE_MARKER)) {
+		if ((rc = inode_key(fs->tree, dst.nodeid, &dkey, &dklen)) < 0)
+			goto out;
+		if ((rc = blt_del(fs->db, dkey, dklen)) < 0 && rc != -ENOENT) {
+			fs_log("%s", blt_errmsg());
+			goto out;
+		}
+	}
+	if ((rc = ops_move_store(fs, &m)) < 0)
+		goto out;
+	if ((rc = inode_rename(fs->tree, parent, name, nlen, newparent, newname,
+	         newnlen, flags, NULL)) < 0) {
+		fs_log("rename: the store moved but the index did not: %s",
+		    path_errmsg());
+		ops_move_index(fs, &m);
+		rc = 0;
+	}
+out:
+	ops_move_free(&m);
+	free(oldp);
+	free(newp);
+	free(dkey);
+	return rc;
+}
+
+static void
+op_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
+    fuse_ino_t newparent, const char *newname, unsigned int flags)
+{
+	struct fs *fs = ops_fs(req);
+	int rc;
+
+	if (fs->ro) {
+		fuse_reply_err(req, EROFS);
+		return;
+	}
+	pthread_mutex_lock(&fs->wlock);
+	rc = ops_rename(fs, parent, name, newparent, newname, flags);
+	pthread_mutex_unlock(&fs->wlock);
+	fuse_reply_err(req, -rc);
+}
+
+static void
+op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct fs *fs = ops_fs(req);
+	struct handle *h;
+	int rc;
+
+	if (fs->ro && (fi->flags & (O_ACCMODE | O_TRUNC)) != O_RDONLY) {
+		fuse_reply_err(req, EROFS);
+		return;
+	}
+	if ((rc = handle_create(fs, ino, fi->flags, 0, &h)) < 0) {
+		fuse_reply_err(req, -rc);
+		return;
+	}
+	fi->fh = (uintptr_t)h;
+	fi->keep_cache = 1;
+	/* closing a file opened for reading commits nothing: spare the
+	 * kernel a round trip on every close */
+	fi->noflush = (fi->flags & O_ACCMODE) == O_RDONLY;
+	if (fuse_reply_open(req, fi) != 0)
+		handle_free(h);
+}
+
+static void
+op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
+    struct fuse_file_info *fi)
+{
+	struct fs *fs = ops_fs(req);
+	struct fuse_entry_param e;
+	struct inode_stale s;
+	struct inode_info in;
+	struct handle *h;
+	int existed, rc;
+
+	rc = ops_new_node(fs, parent, name, INODE_FILE,
+	    (fi->flags & O_EXCL) != 0, &existed, &in, &s);
+	if (rc < 0) {
+		fuse_reply_err(req, -rc);
+		return;
+	}
+	if ((rc = handle_create(fs, in.nodeid, fi->flags, !existed, &h)) < 0 ||
+	    (rc = ops_entry(fs, &in, &e)) < 0) {
+		if (rc == 0)
+			handle_free(h);
+		inode_forget(fs->tree, in.nodeid, 1);
+		fuse_reply_err(req, -rc);
+		return;
+	}
+	fi->fh = (uintptr_t)h;
+	fi->keep_cache = 1;
+	if (fuse_reply_create(req, &e, fi) != 0) {
+		handle_free(h);
+		inode_forget(fs->tree, in.nodeid, 1);
+		return;
+	}
+	ops_stale(fs, &s, parent, name);
+}
+
+static void
+op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+    struct fuse_file_info *fi)
+{
+	unsigned char *buf;
+	ssize_t n;
+
+	if ((buf = malloc(size ? size : 1)) == NULL) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	n = handle_read(ops_handle(fi), buf, size, (uint64_t)off);
+	if (n < 0)
+		fuse_reply_err(req, (int)-n);
+	else
+		fuse_reply_buf(req, (const char *)buf, (size_t)n);
+	free(buf);
+}
+
+static void
+op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size,
+    off_t off, struct fuse_file_info *fi)
+{
+	int rc;
+
+	if ((rc = handle_write(ops_handle(fi), buf, size, (uint64_t)off)) < 0)
+		fuse_reply_err(req, -rc);
+	else
+		fuse_reply_write(req, size);
+}
+
+/* Commit what fi holds; invalidate the kernel's copy if the value
+ * changed. */
+static int
+ops_commit(struct fs *fs, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	int rc;
+
+	/* after a failed commit too: the kernel holds bytes the store
+	 * refused */
+	if ((rc = handle_commit(ops_handle(fi))) != 0)
+		ops_inval(fs, ino);
+	return rc < 0 ? rc : 0;
+}
+
+static void
+op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	fuse_reply_err(req, -ops_commit(ops_fs(req), ino, fi));
+}
+
+static void
+op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	/* normally committed by flush already; writes through a shared
+	 * mapping can still arrive after it */
+	ops_commit(ops_fs(req), ino, fi);
+	handle_free(ops_handle(fi));
+	fuse_reply_err(req, 0);
+}
+
+static void
+op_fsync(
+    fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi)
+{
+	struct fs *fs = ops_fs(req);
+	int rc;
+
+	if ((rc = ops_commit(fs, ino, fi)) == 0 && !fs->ro &&
+	    (rc = blt_sync(fs->db)) < 0)
+		fs_log("%s", blt_errmsg());
+	fuse_reply_err(req, -rc);
+}
+
+static void
+op_fsyncdir(
+    fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi)
+{
+	struct fs *fs = ops_fs(req);
+	int rc = 0;
+
+	if (!fs->ro && (rc = blt_sync(fs->db)) < 0)
+		fs_log("%s", blt_errmsg());
+	fuse_reply_err(req, -rc);
+}
+
+struct ops_dir {
+	fuse_req_t req;
+	struct fs *fs;
+	char *buf;
+	size_t size, len;
+	int plus;
+};
+
+static int
+ops_dirent(void *arg, const char *name, size_t nlen,
+    const struct inode_info *info, off_t off)
+{
+	struct ops_dir *d = arg;
+	struct fuse_entry_param e;
+	size_t need;
+	int dots =
+	    name[0] == '.' && (nlen == 1 || (nlen == 2 && name[1] == '.'));
+
+	if (!d->plus) {
+		memset(&e.attr, 0, sizeof e.attr);
+		e.attr.st_ino = info->ino;
+		e.attr.st_mode = info->type == INODE_DIR ? S_IFDIR : S_IFREG;
+		need = fuse_add_direntry(d->req, d->buf + d->len,
+		    d->size - d->len, name, &e.attr, off);
+	} else {
+		if (dots) {
+			/* no lookup reference: the kernel skips these */
+			memset(&e, 0, sizeof e);
+			e.attr.st_ino = info->ino;
+			e.attr.st_mode = S_IFDIR;
+		} else if (ops_entry(d->fs, info, &e) < 0)
+			return 1; /* stop here; the kernel asks again */
+		need = fuse_add_direntry_plus(
+		    d->req, d->buf + d->len, d->size - d->len, name, &e, off);
+	}
+	if (need > d->size - d->len)
+		return 1;
+	d->len += need;
+	return 0;
+}
+
+static void
+ops_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, int plus)
+{
+	struct ops_dir d = {req, ops_fs(req), NULL, size, 0, plus};
+	int rc;
+
+	if ((d.buf = malloc(size ? size : 1)) == NULL) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	rc = inode_readdir(d.fs->tree, ino, off, plus, ops_dirent, &d);
+	if (rc < 0)
+		fuse_reply_err(req, -rc);
+	else
+		fuse_reply_buf(req, d.buf, d.len);
+	free(d.buf);
+}
+
+static void
+op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	/* the kernel may keep listings: it drops them itself when it
+	 * changes the directory, and we tell it when anyone else does */
+	fi->cache_readdir = 1;
+	fi->keep_cache = 1;
+	fuse_reply_open(req, fi);
+}
+
+static void
+op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+    struct fuse_file_info *fi)
+{
+	ops_readdir(req, ino, size, off, 0);
+}
+
+static void
+op_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+    struct fuse_file_info *fi)
+{
+	ops_readdir(req, ino, size, off, 1);
+}
+
+static void
+op_statfs(fuse_req_t req, fuse_ino_t ino)
+{
+	struct fs *fs = ops_fs(req);
+	struct blt_stat bs;
+	struct statvfs sv;
+
+	memset(&sv, 0, sizeof sv);
+	/* space is that of the file system under the store */
+	if (statvfs(blt_path(fs->db), &sv) == -1)
+		memset(&sv, 0, sizeof sv);
+	if (blt_stat(fs->db, &bs) < 0)
+		bs.n_keys = blt_count(fs->db);
+	sv.f_files = bs.n_keys;
+	sv.f_ffree = 0;
+	sv.f_favail = 0;
+	sv.f_namemax = PATH_NAME_MAX;
+	fuse_reply_statfs(req, &sv);
+}
+
+/* The operations table passed to fuse_session_new(). */
+const struct fuse_lowlevel_ops ops_table = {
+    .init = op_init,
+    .lookup = op_lookup,
+    .forget = op_forget,
+    .forget_multi = op_forget_multi,
+    .getattr = op_getattr,
+    .setattr = op_setattr,
+    .readlink = op_readlink,
+    .mknod = op_mknod,
+    .mkdir = op_mkdir,
+    .unlink = op_unlink,
+    .rmdir = op_rmdir,
+    .symlink = op_symlink,
+    .link = op_link,
+    .rename = op_rename,
+    .open = op_open,
+    .create = op_create,
+    .read = op_read,
+    .write = op_write,
+    .flush = op_flush,
+    .release = op_release,
+    .fsync = op_fsync,
+    .fsyncdir = op_fsyncdir,
+    .opendir = op_opendir,
+    .readdir = op_readdir,
+    .readdirplus = op_readdirplus,
+    .statfs = op_statfs,
+};

@@ -1,0 +1,619 @@
+/*
+ * map-worker.c: the worker side of blt_map().  A worker is a fresh process
+ * (an exec'd program whose main() calls blt_map_worker_main()), so that the
+ * caller may be multi-threaded and a plugin that crashes takes only its
+ * worker down.  It reads batches of items from its parent on fd 0, runs the
+ * command or the plugin on each item in turn and writes one reply per batch
+ * on fd 1 (the messages are described in internal.h).
+ *
+ * For --exec, each item runs /bin/sh -c CMD through posix_spawn (a vfork
+ * underneath) with the value on a pipe as stdin, stdout on another pipe and
+ * stderr in a memory file that is read back only when the item fails.
+ */
+#include "config.h"
+
+#include <dlfcn.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+extern char **environ;
+
+/* Bytes of a failed command's stderr that go into its error message. */
+#define MAP_WORKER_STDERR 400
+
+struct map_worker {
+	const char *cmd;  /* --exec, or NULL */
+	blt_map_fn *fn;	  /* --plugin */
+	void *lib;
+	const char *spec; /* as given, for messages */
+
+	unsigned char *req; /* the request being served */
+	size_t req_cap;
+	unsigned char *rep; /* its reply, header first */
+	size_t rep_len, rep_cap;
+
+	char **envp; /* environ without our names, then ours, then NULL */
+	char *store_var;
+	size_t env_key; /* index of BLT_KEY= in envp; BLT_KEY_HEX= follows */
+	char *key_var, *hex_var;
+	size_t key_var_cap, hex_var_cap;
+	int errfd; /* the commands' stderr */
+	posix_spawnattr_t attr;
+	unsigned char *out; /* a command's stdout */
+	size_t out_len, out_cap;
+};
+
+/* The command running now, for the SIGTERM handler. */
+static volatile pid_t map_worker_child;
+
+/* On SIGTERM (a cancelled map) take the running command along. */
+static void
+map_worker_on_term(int sig)
+{
+	if (map_worker_child > 0)
+		kill(map_worker_child, SIGTERM);
+	_exit(128 + sig);
+}
+
+/* Read exactly n bytes: 1, 0 on end of file before the first byte, -1 on
+ * an error or a short read. */
+static int
+map_worker_read_full(int fd, void *buf, size_t n)
+{
+	unsigned char *p = buf;
+	size_t done = 0;
+	ssize_t r;
+
+	while (done < n) {
+		r = read(fd, p + done, n - done);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			return r == 0 && done == 0 ? 0 : -1;
+		done += (size_t)r;
+	}
+	return 1;
+}
+
+/* Write all n bytes; 0 or -1. */
+static int
+map_worker_write_full(int fd, const void *buf, size_t n)
+{
+	const unsigned char *p = buf;
+	ssize_t r;
+
+	while (n > 0) {
+		r = write(fd, p, n);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0)
+			return -1;
+		p += r;
+		n -= (size_t)r;
+	}
+	return 0;
+}
+
+/* Make room for n more bytes at the end of *buf; 0 or -1. */
+static int
+map_worker_grow(unsigned char **buf, size_t *cap, size_t len, size_t n)
+{
+	size_t c = *cap ? *cap : 65536;
+	unsigned char *p;
+
+	if (len + n <= *cap)
+		return 0;
+	while (c < len + n)
+		c *= 2;
+	if ((p = realloc(*buf, c)) == NULL)
+		return -1;
+	*buf = p;
+	*cap = c;
+	return 0;
+}
+
+/* Append one outcome to the reply; 0 or -1 when memory runs out. */
+static int
+map_worker_reply(struct map_worker *w, uint32_t outcome, const void *data,
+    size_t len)
+{
+	if (map_worker_grow(&w->rep, &w->rep_cap, w->rep_len, 8 + len) < 0)
+		return -1;
+	le_put(w->rep + w->rep_len, outcome, 4);
+	le_put(w->rep + w->rep_len + 4, len, 4);
+	if (len > 0)
+		memcpy(w->rep + w->rep_len + 8, data, len);
+	w->rep_len += 8 + len;
+	return 0;
+}
+
+/* Append an error outcome with a printf-style message. */
+static int
+map_worker_fail(struct map_worker *w, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static int
+map_worker_fail(struct map_worker *w, const char *fmt, ...)
+{
+	char msg[1024];
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(msg, sizeof msg, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		n = 0;
+	if ((size_t)n >= sizeof msg)
+		n = sizeof msg - 1;
+	return map_worker_reply(w, MAP_R_ERROR, msg, (size_t)n);
+}
+
+/* Set "NAME=" followed by text of n bytes in *var (grown as needed). */
+static int
+map_worker_setvar(char **var, size_t *cap, const char *name, size_t n)
+{
+	size_t need = strlen(name) + n + 1;
+	char *p;
+
+	if (need > *cap) {
+		if ((p = realloc(*var, need)) == NULL)
+			return -1;
+		*var = p;
+		*cap = need;
+	}
+	strcpy(*var, name);
+	return 0;
+}
+
+/* Put BLT_KEY (the key up to its first NUL) and BLT_KEY_HEX in the
+ * environment the next command gets. */
+static int
+map_worker_key_env(struct map_worker *w, const unsigned char *key,
+    size_t klen)
+{
+	static const char hex[] = "0123456789abcdef";
+	const unsigned char *nul = memchr(key, 0, klen);
+	size_t text = nul ? (size_t)(nul - key) : klen;
+	char *p;
+
+	if (map_worker_setvar(&w->key_var, &w->key_var_cap, "BLT_KEY=",
+		text) < 0 ||
+	    map_worker_setvar(&w->hex_var, &w->hex_var_cap, "BLT_KEY_HEX=",
+		2 * klen) < 0)
+		return -1;
+	p = w->key_var + strlen("BLT_KEY=");
+	memcpy(p, key, text);
+	p[text] = '\0';
+	p = w->hex_var + strlen("BLT_KEY_HEX=");
+	for (size_t i = 0; i < klen; i++) {
+		*p++ = hex[key[i] >> 4];
+		*p++ = hex[key[i] & 15];
+	}
+	*p = '\0';
+	w->envp[w->env_key] = w->key_var;
+	w->envp[w->env_key + 1] = w->hex_var;
+	return 0;
+}
+
+/* Feed value to the command on fd in and collect its stdout from fd out
+ * until it closes it.  Small values fit the pipe and need no poll. */
+static int
+map_worker_pump(struct map_worker *w, int *inp, int *outp,
+    const unsigned char *value, size_t vlen)
+{
+	struct pollfd pfd[2];
+	int in = *inp, out = *outp;
+	size_t sent = 0;
+	ssize_t r;
+
+	/* Whatever this closes, the caller must not close again. */
+	*inp = *outp = -1;
+	w->out_len = 0;
+	if (vlen <= 4096) {
+		/* One page always fits an empty pipe: this cannot block. */
+		r = vlen > 0 ? write(in, value, vlen) : 0;
+		close(in);
+		in = -1;
+		if (r < 0 && errno != EPIPE)
+			goto fail;
+	} else if (fcntl(in, F_SETFL, O_NONBLOCK) == -1 ||
+	    fcntl(out, F_SETFL, O_NONBLOCK) == -1) {
+		goto fail;
+	}
+	while (out != -1) {
+		if (in != -1) {
+			pfd[0].fd = in;
+			pfd[0].events = POLLOUT;
+			pfd[1].fd = out;
+			pfd[1].events = POLLIN;
+			if (poll(pfd, 2, -1) == -1) {
+				if (errno == EINTR)
+					continue;
+				goto fail;
+			}
+			if (pfd[0].revents) {
+				r = write(in, value + sent, vlen - sent);
+				if (r > 0)
+					sent += (size_t)r;
+				if ((r < 0 && errno != EAGAIN &&
+					errno != EINTR) ||
+				    sent == vlen) {
+					close(in);
+					in = -1;
+				}
+			}
+			if (!pfd[1].revents)
+				continue;
+		}
+		if (map_worker_grow(&w->out, &w->out_cap, w->out_len, 65536) < 0)
+			goto fail;
+		r = read(out, w->out + w->out_len, w->out_cap - w->out_len);
+		if (r > 0) {
+			w->out_len += (size_t)r;
+		} else if (r == 0) {
+			out = -1;
+		} else if (errno == EAGAIN || errno == EINTR) {
+			if (in == -1) {
+				pfd[0].fd = out;
+				pfd[0].events = POLLIN;
+				poll(pfd, 1, -1);
+			}
+		} else {
+			goto fail;
+		}
+	}
+	return 0;
+fail:
+	r = errno;
+	if (in != -1)
+		close(in);
+	if (out != -1)
+		close(out);
+	errno = (int)r;
+	return -1;
+}
+
+/* Append the start of what the command wrote to stderr to msg, then empty
+ * the stderr file for the next command. */
+static void
+map_worker_stderr(struct map_worker *w, char *msg, size_t cap, int keep)
+{
+	off_t n = lseek(w->errfd, 0, SEEK_CUR);
+	char buf[MAP_WORKER_STDERR + 1];
+	size_t len = strlen(msg);
+	ssize_t r;
+
+	if (n <= 0)
+		return;
+	if (keep) {
+		r = pread(w->errfd, buf,
+		    n < MAP_WORKER_STDERR ? (size_t)n : MAP_WORKER_STDERR, 0);
+		while (r > 0 && (buf[r - 1] == '\n' || buf[r - 1] == ' '))
+			r--;
+		if (r > 0)
+			snprintf(msg + len, cap - len, ": %.*s%s", (int)r, buf,
+			    n > MAP_WORKER_STDERR ? "..." : "");
+	}
+	if (ftruncate(w->errfd, 0) == -1 || lseek(w->errfd, 0, SEEK_SET) == -1)
+		return;
+}
+
+/* Run the command on one item and append its outcome. */
+static int
+map_worker_exec(struct map_worker *w, const unsigned char *key, size_t klen,
+    const unsigned char *value, size_t vlen)
+{
+	char *argv[] = {(char *)"/bin/sh", (char *)"-c", (char *)w->cmd, NULL};
+	posix_spawn_file_actions_t fa;
+	int in[2], out[2], status, e, pumped;
+	char msg[1024];
+	pid_t pid;
+
+	if (map_worker_key_env(w, key, klen) < 0)
+		return -1;
+	if (pipe2(in, O_CLOEXEC) == -1)
+		return map_worker_fail(w, "pipe: %s", strerror(errno));
+	if (pipe2(out, O_CLOEXEC) == -1) {
+		e = errno;
+		close(in[0]);
+		close(in[1]);
+		return map_worker_fail(w, "pipe: %s", strerror(e));
+	}
+	posix_spawn_file_actions_init(&fa);
+	posix_spawn_file_actions_adddup2(&fa, in[0], 0);
+	posix_spawn_file_actions_adddup2(&fa, out[1], 1);
+	posix_spawn_file_actions_adddup2(&fa, w->errfd, 2);
+	e = posix_spawn(&pid, "/bin/sh", &fa, &w->attr, argv, w->envp);
+	posix_spawn_file_actions_destroy(&fa);
+	close(in[0]);
+	close(out[1]);
+	if (e != 0) {
+		close(in[1]);
+		close(out[0]);
+		return map_worker_fail(w, "/bin/sh: %s", strerror(e));
+	}
+	map_worker_child = pid;
+	pumped = map_worker_pump(w, &in[1], &out[0], value, vlen);
+	e = errno;
+	if (pumped < 0)
+		kill(pid, SIGKILL);
+	while (waitpid(pid, &status, 0) == -1)
+		if (errno != EINTR)
+			return map_worker_fail(w, "waitpid: %s",
+			    strerror(errno));
+	map_worker_child = 0;
+	if (pumped < 0)
+		return map_worker_fail(w, "talking to the command: %s",
+		    strerror(e));
+	if (WIFEXITED(status) && WEXITSTATUS(status) == 0) {
+		map_worker_stderr(w, msg, sizeof msg, 0);
+		if (w->out_len > UINT32_MAX)
+			return map_worker_fail(w,
+			    "%zu bytes of output are over the format's limit",
+			    w->out_len);
+		return map_worker_reply(w, MAP_R_WRITE, w->out, w->out_len);
+	}
+	if (WIFEXITED(status) && WEXITSTATUS(status) == BLT_MAP_SKIP) {
+		map_worker_stderr(w, msg, sizeof msg, 0);
+		return map_worker_reply(w, MAP_R_SKIP, NULL, 0);
+	}
+	if (WIFEXITED(status))
+		snprintf(msg, sizeof msg, "exit status %d",
+		    WEXITSTATUS(status));
+	else
+		snprintf(msg, sizeof msg, "killed by signal %d (%s)",
+		    WTERMSIG(status), strsignal(WTERMSIG(status)));
+	map_worker_stderr(w, msg, sizeof msg, 1);
+	return map_worker_reply(w, MAP_R_ERROR, msg, strlen(msg));
+}
+
+/* Call the plugin on one item and append its outcome. */
+static int
+map_worker_call(struct map_worker *w, const unsigned char *key, size_t klen,
+    const unsigned char *value, size_t vlen)
+{
+	struct blt_map_out out;
+	int rc;
+
+	out.value = value;
+	out.vlen = vlen;
+	out.to_free = NULL;
+	out.err[0] = '\0';
+	rc = w->fn(key, klen, value, vlen, &out);
+	out.err[sizeof out.err - 1] = '\0';
+	if (rc == 0 && out.vlen > UINT32_MAX)
+		rc = map_worker_fail(w,
+		    "%s: a result of %zu bytes is over the format's limit",
+		    w->spec, out.vlen);
+	else if (rc == 0)
+		rc = map_worker_reply(w, MAP_R_WRITE, out.value, out.vlen);
+	else if (rc == BLT_MAP_SKIP)
+		rc = map_worker_reply(w, MAP_R_SKIP, NULL, 0);
+	else if (out.err[0] != '\0')
+		rc = map_worker_fail(w, "%s: %s", w->spec, out.err);
+	else if (rc < 0)
+		rc = map_worker_fail(w, "%s: %s", w->spec, strerror(-rc));
+	else
+		rc = map_worker_fail(w, "%s: returned %d", w->spec, rc);
+	free(out.to_free);
+	return rc;
+}
+
+/* Serve one request of n items in body; 0, or -1 for a request that does
+ * not parse or memory running out. */
+static int
+map_worker_serve(struct map_worker *w, uint32_t n, size_t len)
+{
+	const unsigned char *p = w->req, *end = w->req + len;
+	uint64_t klen, vlen;
+	int rc;
+
+	w->rep_len = MAP_HDR_LEN;
+	for (uint32_t i = 0; i < n; i++) {
+		if (end - p < 8)
+			return -1;
+		klen = le_get(p, 4);
+		vlen = le_get(p + 4, 4);
+		p += 8;
+		if ((uint64_t)(end - p) < klen + vlen)
+			return -1;
+		if (w->cmd != NULL)
+			rc = map_worker_exec(w, p, (size_t)klen, p + klen,
+			    (size_t)vlen);
+		else
+			rc = map_worker_call(w, p, (size_t)klen, p + klen,
+			    (size_t)vlen);
+		if (rc < 0)
+			return -1;
+		p += klen + vlen;
+	}
+	le_put(w->rep, n, 4);
+	le_put(w->rep + 4, 0, 4);
+	le_put(w->rep + 8, w->rep_len - MAP_HDR_LEN, 8);
+	return 0;
+}
+
+/* Tell the parent whether we are ready: code 0, or an errno and why. */
+static int
+map_worker_hello(int code, const char *msg)
+{
+	unsigned char h[MAP_HDR_LEN + 512];
+	size_t n = msg ? strlen(msg) : 0;
+
+	if (n > sizeof h - MAP_HDR_LEN)
+		n = sizeof h - MAP_HDR_LEN;
+	le_put(h, MAP_HELLO, 4);
+	le_put(h + 4, (uint64_t)code, 4);
+	le_put(h + 8, n, 8);
+	memcpy(h + MAP_HDR_LEN, msg ? msg : "", n);
+	return map_worker_write_full(1, h, MAP_HDR_LEN + n);
+}
+
+/* Load the plugin "LIB:SYMBOL"; 0, or a message in msg. */
+static int
+map_worker_load(struct map_worker *w, const char *spec, char *msg,
+    size_t cap)
+{
+	const char *colon = strrchr(spec, ':');
+	char lib[4096];
+	void *sym;
+
+	if (colon == NULL || colon == spec || colon[1] == '\0' ||
+	    (size_t)(colon - spec) >= sizeof lib) {
+		snprintf(msg, cap, "plugin %s: not LIB.so:SYMBOL", spec);
+		return -1;
+	}
+	memcpy(lib, spec, (size_t)(colon - spec));
+	lib[colon - spec] = '\0';
+	if ((w->lib = dlopen(lib, RTLD_NOW | RTLD_LOCAL)) == NULL) {
+		snprintf(msg, cap, "plugin %.300s: %s", lib, dlerror());
+		return -1;
+	}
+	dlerror();
+	sym = dlsym(w->lib, colon + 1);
+	if (sym == NULL) {
+		snprintf(msg, cap, "plugin %.300s: no symbol %.100s", lib,
+		    colon + 1);
+		return -1;
+	}
+	/* POSIX lets a data pointer from dlsym() be a function pointer. */
+	memcpy(&w->fn, &sym, sizeof w->fn);
+	return 0;
+}
+
+/* Prepare the environment, stderr file and spawn attributes of --exec. */
+static int
+map_worker_exec_init(struct map_worker *w, const char *store, char *msg,
+    size_t cap)
+{
+	static const int sigs[] = {SIGPIPE, SIGTERM, SIGINT, SIGHUP, SIGQUIT,
+	    SIGCHLD, SIGUSR1, SIGUSR2};
+	sigset_t def, none;
+	size_t n = 0, k = 0;
+	char *sv;
+
+	while (environ[n] != NULL)
+		n++;
+	if ((w->envp = calloc(n + 4, sizeof *w->envp)) == NULL ||
+	    (sv = w->store_var = malloc(strlen(store) + sizeof "BLT_STORE=")) ==
+		NULL) {
+		snprintf(msg, cap, "out of memory");
+		return -1;
+	}
+	for (size_t i = 0; i < n; i++)
+		if (strncmp(environ[i], "BLT_KEY=", 8) != 0 &&
+		    strncmp(environ[i], "BLT_KEY_HEX=", 12) != 0 &&
+		    strncmp(environ[i], "BLT_STORE=", 10) != 0)
+			w->envp[k++] = environ[i];
+	sprintf(sv, "BLT_STORE=%s", store);
+	w->envp[k++] = sv;
+	w->env_key = k;
+	if ((w->errfd = memfd_create("blt-map-stderr", MFD_CLOEXEC)) == -1) {
+		snprintf(msg, cap, "memfd_create: %s", strerror(errno));
+		return -1;
+	}
+	sigemptyset(&def);
+	sigemptyset(&none);
+	for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++)
+		sigaddset(&def, sigs[i]);
+	posix_spawnattr_init(&w->attr);
+	posix_spawnattr_setsigdefault(&w->attr, &def);
+	posix_spawnattr_setsigmask(&w->attr, &none);
+	posix_spawnattr_setflags(&w->attr,
+	    POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK);
+	return 0;
+}
+
+/* Free what the worker holds (it is about to exit, but leak checkers
+ * watch workers too). */
+static void
+map_worker_free(struct map_worker *w)
+{
+	free(w->req);
+	free(w->rep);
+	free(w->out);
+	free(w->key_var);
+	free(w->hex_var);
+	free(w->envp);
+	free(w->store_var);
+	if (w->errfd >= 0) {
+		posix_spawnattr_destroy(&w->attr);
+		close(w->errfd);
+	}
+	/* The plugin stays loaded: it may keep buffers in static variables,
+	 * which unloading would turn into leaks. */
+}
+
+/* Run as a map worker when argv says so:
+ * PROG --blt-map-worker exec|plugin CMD|LIB:SYMBOL STORE. */
+int
+blt_map_worker_main(int argc, char **argv)
+{
+	struct map_worker w;
+	unsigned char h[MAP_HDR_LEN];
+	char msg[512];
+	uint64_t len;
+	int rc, status = 0;
+
+	if (argc < 2 || strcmp(argv[1], MAP_WORKER_ARG) != 0)
+		return -1;
+	memset(&w, 0, sizeof w);
+	w.errfd = -1;
+	/* Whatever the parent leaked past exec must not reach the commands
+	 * (a store's fd, /dev/fuse); a missing stderr must not be taken by a
+	 * pipe that dup2() would then clobber. */
+	close_range(3, ~0U, 0);
+	if (fcntl(2, F_GETFD) == -1 && open("/dev/null", O_WRONLY) != 2)
+		return 2;
+	signal(SIGPIPE, SIG_IGN);
+	signal(SIGTERM, map_worker_on_term);
+	if (argc != 5 || (strcmp(argv[2], "exec") != 0 &&
+			     strcmp(argv[2], "plugin") != 0)) {
+		map_worker_hello(EINVAL, "bad worker arguments");
+		return 2;
+	}
+	w.spec = argv[3];
+	if (strcmp(argv[2], "exec") == 0) {
+		w.cmd = argv[3];
+		rc = map_worker_exec_init(&w, argv[4], msg, sizeof msg);
+		if (rc < 0)
+			map_worker_hello(ENOMEM, msg);
+	} else {
+		rc = map_worker_load(&w, argv[3], msg, sizeof msg);
+		if (rc < 0)
+			map_worker_hello(ELIBACC, msg);
+	}
+	if (rc < 0 || map_worker_hello(0, NULL) < 0) {
+		map_worker_free(&w);
+		return 2;
+	}
+	while ((rc = map_worker_read_full(0, h, sizeof h)) == 1) {
+		len = le_get(h + 8, 8);
+		if (len > SIZE_MAX / 2 ||
+		    map_worker_grow(&w.req, &w.req_cap, 0, (size_t)len) < 0 ||
+		    map_worker_read_full(0, w.req, (size_t)len) != 1 ||
+		    map_worker_serve(&w, (uint32_t)le_get(h, 4),
+			(size_t)len) < 0 ||
+		    map_worker_write_full(1, w.rep, w.rep_len) < 0) {
+			status = 2;
+			break;
+		}
+	}
+	if (rc < 0)
+		status = 2;
+	map_worker_free(&w);
+	return status;
+}

@@ -1,0 +1,882 @@
+/*
+ * map.c: blt_map(), the parent side of a map.  One loop in the caller's
+ * thread does three things as each becomes possible: it reads items from
+ * the store into batches for workers that have room (at most MAP_DEPTH
+ * batches in flight each, so memory and the distance between reading and
+ * writing stay bounded), it writes batches out on each worker's socket
+ * without blocking, and it stores the results of each reply as it comes.
+ * The workers (map-worker.c) are spawned with posix_spawn, never a bare
+ * fork, because the caller may be the multi-threaded daemon.
+ *
+ * A worker that dies takes its unanswered batches with it: their items are
+ * sent again one per batch to its replacement, so that the one item that
+ * kills a worker again is found and counted as an error and the others
+ * still get done (they may thus run twice).
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <sched.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+extern char **environ;
+
+#define MAP_DEPTH 2		    /* batches in flight per worker */
+#define MAP_BATCH_BYTES 262144	    /* a batch ends past this size ... */
+#define MAP_EXEC_ITEMS 8	    /* ... or with this many commands */
+#define MAP_PLUGIN_ITEMS 2048	    /* ... or plugin calls */
+#define MAP_TICK_MS 200		    /* progress is called at least this often */
+#define MAP_MAX_WORKERS 1024
+
+/* A request: the message as sent, kept until its reply is stored. */
+struct map_batch {
+	unsigned char *buf;
+	size_t len, cap;
+	uint32_t n;
+	struct map_batch *next;
+};
+
+/* One worker process and its socket. */
+struct map_proc {
+	pid_t pid; /* -1 when there is none */
+	int fd;
+	int hello;			 /* it said it is ready */
+	struct map_batch *q[MAP_DEPTH]; /* in flight, oldest first */
+	unsigned nq, nsent;		 /* batches queued, of them sent */
+	size_t off;			 /* bytes of q[nsent] sent */
+	unsigned char *in;		 /* bytes of replies received */
+	size_t in_len, in_cap;
+};
+
+struct map {
+	struct blt *db, *out;
+	const struct blt_map_opts *o;
+	struct blt_map_stats *st;
+	char *argv[6];
+	unsigned batch_items;
+	struct blt_iter *it;
+	size_t next_key;  /* in o->keys */
+	int src_done;	  /* no more items to read */
+	int src_rc;	  /* why: 0 or the scan's error ... */
+	char src_msg[1024]; /* ... and its message */
+	unsigned char *vbuf; /* a value read by key */
+	size_t vbuf_cap;
+	struct map_batch *spare;		/* free batches */
+	struct map_batch *retry, **retry_tail; /* single items to send again */
+	struct map_proc *procs;
+	unsigned n_procs;
+	unsigned char *okey; /* an output key made from the template */
+	size_t okey_cap;
+	int64_t last_progress;
+};
+
+/* Milliseconds of the monotonic clock. */
+static int64_t
+map_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* The number of CPUs this process may run on. */
+static unsigned
+map_cpus(void)
+{
+	cpu_set_t set;
+	long n;
+
+	if (sched_getaffinity(0, sizeof set, &set) == 0 && CPU_COUNT(&set) > 0)
+		return (unsigned)CPU_COUNT(&set);
+	n = sysconf(_SC_NPROCESSORS_ONLN);
+	return n > 0 ? (unsigned)n : 1;
+}
+
+/* Count an item as failed and keep the first few failures. */
+static void
+map_item_error(struct map *m, const unsigned char *key, size_t klen,
+    const char *msg, size_t mlen)
+{
+	struct blt_map_stats *st = m->st;
+	struct blt_map_error *e;
+
+	st->errors++;
+	st->processed++;
+	if (st->n_errors >= BLT_MAP_ERRORS)
+		return;
+	e = &st->first_errors[st->n_errors++];
+	e->klen = klen;
+	memcpy(e->key, key, klen < sizeof e->key ? klen : sizeof e->key);
+	if (mlen >= sizeof e->msg)
+		mlen = sizeof e->msg - 1;
+	memcpy(e->msg, msg, mlen);
+	e->msg[mlen] = '\0';
+}
+
+/* A batch with room for cap bytes and an empty header. */
+static struct map_batch *
+map_batch_get(struct map *m)
+{
+	struct map_batch *b = m->spare;
+
+	if (b != NULL) {
+		m->spare = b->next;
+	} else if ((b = calloc(1, sizeof *b)) == NULL) {
+		return NULL;
+	}
+	b->next = NULL;
+	b->len = MAP_HDR_LEN;
+	b->n = 0;
+	return b;
+}
+
+/* Give b back for reuse. */
+static void
+map_batch_put(struct map *m, struct map_batch *b)
+{
+	b->next = m->spare;
+	m->spare = b;
+}
+
+/* Make room for n more bytes in b. */
+static int
+map_batch_grow(struct map_batch *b, size_t n)
+{
+	size_t cap = b->cap ? b->cap : 65536;
+	unsigned char *p;
+
+	if (b->len + n <= b->cap)
+		return 0;
+	while (cap < b->len + n)
+		cap *= 2;
+	if ((p = realloc(b->buf, cap)) == NULL)
+		return -1;
+	b->buf = p;
+	b->cap = cap;
+	return 0;
+}
+
+/* Append an item to b. */
+static int
+map_batch_add(struct map_batch *b, const unsigned char *key, size_t klen,
+    const unsigned char *value, size_t vlen)
+{
+	if (map_batch_grow(b, 8 + klen + vlen) < 0)
+		return -1;
+	le_put(b->buf + b->len, klen, 4);
+	le_put(b->buf + b->len + 4, vlen, 4);
+	memcpy(b->buf + b->len + 8, key, klen);
+	memcpy(b->buf + b->len + 8 + klen, value, vlen);
+	b->len += 8 + klen + vlen;
+	b->n++;
+	return 0;
+}
+
+/* Write b's header once its items are in. */
+static void
+map_batch_seal(struct map_batch *b)
+{
+	le_put(b->buf, b->n, 4);
+	le_put(b->buf + 4, 0, 4);
+	le_put(b->buf + 8, b->len - MAP_HDR_LEN, 8);
+}
+
+/* The next item from a list of keys into b: 1, or 0 at the end.  A key
+ * that cannot be read fails as an item and is not sent. */
+static int
+map_read_key(struct map *m, struct map_batch *b)
+{
+	const struct blt_map_opts *o = m->o;
+	const unsigned char *key;
+	size_t klen;
+	ssize_t n;
+
+	if (m->vbuf == NULL) {
+		/* blt_get() wants a buffer even to learn a length. */
+		if ((m->vbuf = malloc(4096)) == NULL)
+			return err_oom(blt_path(m->db));
+		m->vbuf_cap = 4096;
+	}
+	while (m->next_key < o->n_keys) {
+		key = o->keys[m->next_key];
+		klen = o->key_lens[m->next_key++];
+		for (;;) {
+			n = blt_get(m->db, key, klen, m->vbuf, m->vbuf_cap,
+			    NULL);
+			if (n < 0 || (size_t)n <= m->vbuf_cap)
+				break;
+			free(m->vbuf);
+			m->vbuf_cap = 0;
+			if ((m->vbuf = malloc((size_t)n)) == NULL)
+				return err_oom(blt_path(m->db));
+			m->vbuf_cap = (size_t)n;
+		}
+		if (n < 0) {
+			map_item_error(m, key, klen, blt_errmsg(),
+			    strlen(blt_errmsg()));
+			continue;
+		}
+		m->st->read++;
+		if (map_batch_add(b, key, klen, m->vbuf, (size_t)n) < 0)
+			return err_oom(blt_path(m->db));
+		return 1;
+	}
+	return 0;
+}
+
+/* The next item of the scan under the prefix into b: 1, 0 at the end, or
+ * the scan's error. */
+static int
+map_read_scan(struct map *m, struct map_batch *b)
+{
+	const struct blt_map_opts *o = m->o;
+	struct blt_item item;
+	int rc;
+
+	while ((rc = blt_iter_next(m->it, &item)) > 0) {
+		if (item.klen < o->prefix_len ||
+		    (o->prefix_len > 0 &&
+			memcmp(item.key, o->prefix, o->prefix_len) != 0))
+			continue;
+		m->st->read++;
+		if (map_batch_add(b, item.key, item.klen, item.value,
+			item.vlen) < 0)
+			return err_oom(blt_path(m->db));
+		return 1;
+	}
+	return rc;
+}
+
+/* A new batch of items from the store, or NULL when there are none (then
+ * m->src_done is set) or memory ran out (*rc then says so). */
+static struct map_batch *
+map_read_batch(struct map *m, int *rc)
+{
+	struct map_batch *b;
+	int r = 1;
+
+	*rc = 0;
+	if (m->src_done)
+		return NULL;
+	if ((b = map_batch_get(m)) == NULL || map_batch_grow(b, 0) < 0) {
+		*rc = err_oom(blt_path(m->db));
+		return NULL;
+	}
+	while (b->n < m->batch_items && b->len < MAP_BATCH_BYTES) {
+		r = m->o->keys ? map_read_key(m, b) : map_read_scan(m, b);
+		if (r <= 0)
+			break;
+	}
+	if (r == -ENOMEM) {
+		*rc = r;
+		map_batch_put(m, b);
+		return NULL;
+	}
+	if (r <= 0) {
+		m->src_done = 1;
+		m->src_rc = r;
+		if (r < 0)
+			snprintf(m->src_msg, sizeof m->src_msg, "%s",
+			    blt_errmsg());
+	}
+	if (b->n == 0) {
+		map_batch_put(m, b);
+		return NULL;
+	}
+	map_batch_seal(b);
+	return b;
+}
+
+/* Start a worker in p. */
+static int
+map_spawn(struct map *m, struct map_proc *p)
+{
+	static const int sigs[] = {SIGPIPE, SIGTERM, SIGINT, SIGHUP, SIGQUIT,
+	    SIGCHLD, SIGUSR1, SIGUSR2};
+	const char *exe = m->o->worker_exe ? m->o->worker_exe : "/proc/self/exe";
+	posix_spawn_file_actions_t fa;
+	posix_spawnattr_t attr;
+	sigset_t def, none;
+	int sv[2], fd, e;
+
+	p->pid = -1;
+	p->fd = -1;
+	p->hello = 0;
+	p->nq = p->nsent = 0;
+	p->off = 0;
+	p->in_len = 0;
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == -1)
+		return err_set(-errno, "%s: map: socketpair: %s",
+		    blt_path(m->db), strerror(errno));
+	/* dup2() onto itself would keep close-on-exec: keep clear of 0-2. */
+	if (sv[1] < 3) {
+		fd = fcntl(sv[1], F_DUPFD_CLOEXEC, 3);
+		e = errno;
+		close(sv[1]);
+		if (fd == -1) {
+			close(sv[0]);
+			return err_set(-e, "%s: map: %s", blt_path(m->db),
+			    strerror(e));
+		}
+		sv[1] = fd;
+	}
+	sigemptyset(&def);
+	sigemptyset(&none);
+	for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++)
+		sigaddset(&def, sigs[i]);
+	posix_spawnattr_init(&attr);
+	posix_spawnattr_setsigdefault(&attr, &def);
+	posix_spawnattr_setsigmask(&attr, &none);
+	posix_spawnattr_setflags(&attr,
+	    POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK);
+	posix_spawn_file_actions_init(&fa);
+	posix_spawn_file_actions_adddup2(&fa, sv[1], 0);
+	posix_spawn_file_actions_adddup2(&fa, sv[1], 1);
+	e = posix_spawn(&p->pid, exe, &fa, &attr, m->argv, environ);
+	posix_spawn_file_actions_destroy(&fa);
+	posix_spawnattr_destroy(&attr);
+	close(sv[1]);
+	if (e != 0) {
+		p->pid = -1;
+		close(sv[0]);
+		return err_set(-e, "%s: map: cannot start the worker %s: %s",
+		    blt_path(m->db), exe, strerror(e));
+	}
+	p->fd = sv[0];
+	return 0;
+}
+
+/* Stop p's process (kill it unless it may finish by itself) and reap it;
+ * returns its wait status, or -1. */
+static int
+map_reap(struct map_proc *p, int sig)
+{
+	int status = -1;
+
+	if (p->fd != -1)
+		close(p->fd);
+	p->fd = -1;
+	if (p->pid <= 0)
+		return -1;
+	if (sig != 0)
+		kill(p->pid, sig);
+	while (waitpid(p->pid, &status, 0) == -1 && errno == EINTR)
+		;
+	p->pid = -1;
+	return status;
+}
+
+/* Put back p's batches in flight: nothing of them is done. */
+static void
+map_drop_queue(struct map *m, struct map_proc *p)
+{
+	for (unsigned i = 0; i < p->nq; i++)
+		if (p->q[i] != NULL)
+			map_batch_put(m, p->q[i]);
+	p->nq = p->nsent = 0;
+	p->off = 0;
+}
+
+/* Queue one item of a dead worker's batch to be sent again alone. */
+static int
+map_retry_item(struct map *m, const unsigned char *item, size_t len)
+{
+	struct map_batch *b = map_batch_get(m);
+
+	if (b == NULL || map_batch_grow(b, len) < 0)
+		return err_oom(blt_path(m->db));
+	memcpy(b->buf + b->len, item, len);
+	b->len += len;
+	b->n = 1;
+	map_batch_seal(b);
+	*m->retry_tail = b;
+	m->retry_tail = &b->next;
+	return 0;
+}
+
+/* p's worker has died or broken the protocol: reap it, fail the item it
+ * died on or queue its items again, and start a replacement. */
+static int
+map_proc_died(struct map *m, struct map_proc *p)
+{
+	const char *path = blt_path(m->db);
+	int status = map_reap(p, SIGKILL), rc = 0;
+	char why[128];
+
+	if (status == -1)
+		snprintf(why, sizeof why, "its worker vanished");
+	else if (WIFSIGNALED(status))
+		snprintf(why, sizeof why, "its worker was killed by signal %d "
+					  "(%s)",
+		    WTERMSIG(status), strsignal(WTERMSIG(status)));
+	else
+		snprintf(why, sizeof why, "its worker exited with status %d",
+		    WEXITSTATUS(status));
+	if (!p->hello) {
+		map_drop_queue(m, p);
+		return err_set(-ENOEXEC,
+		    "%s: map: the worker program %s ended before it started (%s):"
+		    " its main() must call blt_map_worker_main()",
+		    path, m->o->worker_exe ? m->o->worker_exe : "/proc/self/exe",
+		    why + strlen("its worker "));
+	}
+	/* It died on its oldest batch; the later ones never started. */
+	for (unsigned i = 0; i < p->nq && rc == 0; i++) {
+		struct map_batch *b = p->q[i];
+		const unsigned char *q = b->buf + MAP_HDR_LEN;
+
+		if (i > 0) {
+			*m->retry_tail = b;
+			m->retry_tail = &b->next;
+			p->q[i] = NULL;
+			continue;
+		}
+		for (uint32_t j = 0; j < b->n && rc == 0; j++) {
+			size_t klen = (size_t)le_get(q, 4);
+			size_t len = 8 + klen + (size_t)le_get(q + 4, 4);
+
+			if (b->n == 1)
+				map_item_error(m, q + 8, klen, why,
+				    strlen(why));
+			else
+				rc = map_retry_item(m, q, len);
+			q += len;
+		}
+	}
+	map_drop_queue(m, p);
+	m->st->restarts++;
+	if (rc == 0)
+		rc = map_spawn(m, p);
+	return rc;
+}
+
+/* Make the output key for key from the template into m->okey. */
+static int
+map_out_key(struct map *m, const unsigned char *key, size_t klen,
+    const unsigned char **out, size_t *olen)
+{
+	const char *t = m->o->to, *s;
+	size_t len = 0, need = 0;
+	unsigned char *p;
+
+	if (t == NULL) {
+		*out = key;
+		*olen = klen;
+		return 0;
+	}
+	for (s = t; *s; s++) {
+		if (strncmp(s, "{key}", 5) == 0) {
+			need += klen;
+			s += 4;
+		} else {
+			need++;
+		}
+	}
+	if (need > m->okey_cap) {
+		if ((p = realloc(m->okey, need)) == NULL)
+			return err_oom(blt_path(m->db));
+		m->okey = p;
+		m->okey_cap = need;
+	}
+	for (s = t; *s; s++) {
+		if (strncmp(s, "{key}", 5) == 0) {
+			memcpy(m->okey + len, key, klen);
+			len += klen;
+			s += 4;
+		} else {
+			m->okey[len++] = (unsigned char)*s;
+		}
+	}
+	*out = m->okey;
+	*olen = len;
+	return 0;
+}
+
+/* Store the outcomes of reply body (n items) for request b.  Returns 0, or
+ * a store's error, or -EPROTO for a reply that does not match. */
+static int
+map_commit(struct map *m, struct map_batch *b, const unsigned char *body,
+    size_t blen, uint32_t n)
+{
+	const struct blt_map_opts *o = m->o;
+	const unsigned char *q = b->buf + MAP_HDR_LEN, *r = body;
+	const unsigned char *end = body + blen, *key, *okey = NULL;
+	size_t klen, olen = 0, len;
+	uint32_t what;
+	int64_t ts = blt_now(); /* one clock reading per batch is enough */
+	int rc;
+
+	if (n != b->n)
+		return -EPROTO;
+	for (uint32_t i = 0; i < n; i++) {
+		klen = (size_t)le_get(q, 4);
+		key = q + 8;
+		q += 8 + klen + le_get(q + 4, 4);
+		if (end - r < 8 || (size_t)(end - r - 8) < le_get(r + 4, 4))
+			return -EPROTO;
+		what = (uint32_t)le_get(r, 4);
+		len = (size_t)le_get(r + 4, 4);
+		r += 8;
+		if (what == MAP_R_SKIP) {
+			m->st->skipped++;
+			m->st->processed++;
+		} else if (what != MAP_R_WRITE) {
+			map_item_error(m, key, klen, (const char *)r, len);
+		} else {
+			if ((rc = map_out_key(m, key, klen, &okey, &olen)) < 0)
+				return rc;
+			rc = blt_put(m->out, okey, olen, r, len, ts);
+			/* A result the store refuses fails its item; a store
+			 * that fails ends the map. */
+			if (rc == -EINVAL || rc == -EFBIG) {
+				map_item_error(m, key, klen, blt_errmsg(),
+				    strlen(blt_errmsg()));
+			} else if (rc < 0) {
+				return rc;
+			} else {
+				m->st->written++;
+				m->st->processed++;
+				if (o->written != NULL)
+					o->written(o->arg, okey, olen, len, ts);
+			}
+		}
+		r += len;
+	}
+	return r == end ? 0 : -EPROTO;
+}
+
+/* Take in what p's worker sent: hellos and replies, each stored as soon as
+ * it is whole.  Returns 0, 1 when p's worker is gone (or broke the
+ * protocol), or an error that ends the map. */
+static int
+map_receive(struct map *m, struct map_proc *p, int *committed)
+{
+	unsigned char *h;
+	uint64_t blen;
+	uint32_t n;
+	ssize_t r;
+	int rc;
+
+	for (;;) {
+		size_t want = 65536;
+
+		if (p->in_len >= MAP_HDR_LEN) {
+			blen = le_get(p->in + 8, 8);
+			if (blen > SIZE_MAX / 4)
+				return 1;
+			if (MAP_HDR_LEN + blen > p->in_len + want)
+				want = MAP_HDR_LEN + (size_t)blen - p->in_len;
+		}
+		if (p->in_len + want > p->in_cap) {
+			size_t cap = p->in_cap ? p->in_cap : 65536;
+			unsigned char *np;
+
+			while (cap < p->in_len + want)
+				cap *= 2;
+			if ((np = realloc(p->in, cap)) == NULL)
+				return err_oom(blt_path(m->db));
+			p->in = np;
+			p->in_cap = cap;
+		}
+		r = recv(p->fd, p->in + p->in_len, p->in_cap - p->in_len,
+		    MSG_DONTWAIT);
+		if (r == 0)
+			return 1;
+		if (r < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno == EAGAIN || errno == EWOULDBLOCK)
+				return 0;
+			return 1;
+		}
+		p->in_len += (size_t)r;
+		while (p->in_len >= MAP_HDR_LEN) {
+			h = p->in;
+			n = (uint32_t)le_get(h, 4);
+			blen = le_get(h + 8, 8);
+			if (p->in_len - MAP_HDR_LEN < blen)
+				break;
+			if (n == MAP_HELLO) {
+				int code = (int)le_get(h + 4, 4);
+
+				if (code != 0)
+					return err_set(-code, "%s: map: %.*s",
+					    blt_path(m->db), (int)blen,
+					    (const char *)h + MAP_HDR_LEN);
+				p->hello = 1;
+			} else {
+				if (p->nsent == 0)
+					return 1;
+				rc = map_commit(m, p->q[0], h + MAP_HDR_LEN,
+				    (size_t)blen, n);
+				if (rc == -EPROTO)
+					return 1;
+				if (rc < 0)
+					return rc;
+				map_batch_put(m, p->q[0]);
+				memmove(p->q, p->q + 1,
+				    (p->nq - 1) * sizeof p->q[0]);
+				p->nq--;
+				p->nsent--;
+				*committed = 1;
+			}
+			p->in_len -= MAP_HDR_LEN + (size_t)blen;
+			memmove(p->in, p->in + MAP_HDR_LEN + blen, p->in_len);
+		}
+	}
+}
+
+/* Write what p may take of its queued batches.  Returns 0, or 1 when its
+ * worker is gone. */
+static int
+map_send(struct map_proc *p)
+{
+	struct map_batch *b;
+	ssize_t r;
+
+	while (p->nsent < p->nq) {
+		b = p->q[p->nsent];
+		r = send(p->fd, b->buf + p->off, b->len - p->off,
+		    MSG_DONTWAIT | MSG_NOSIGNAL);
+		if (r < 0) {
+			if (errno == EINTR)
+				continue;
+			return errno == EAGAIN || errno == EWOULDBLOCK ? 0 : 1;
+		}
+		p->off += (size_t)r;
+		if (p->off == b->len) {
+			p->nsent++;
+			p->off = 0;
+		}
+	}
+	return 0;
+}
+
+/* Give each worker with room a batch: items to retry first, then new ones
+ * from the store. */
+static int
+map_feed(struct map *m)
+{
+	struct map_batch *b;
+	int rc;
+
+	for (unsigned i = 0; i < m->n_procs; i++) {
+		struct map_proc *p = &m->procs[i];
+
+		while (p->pid > 0 && p->nq < MAP_DEPTH) {
+			if ((b = m->retry) != NULL) {
+				if ((m->retry = b->next) == NULL)
+					m->retry_tail = &m->retry;
+				b->next = NULL;
+			} else if ((b = map_read_batch(m, &rc)) == NULL) {
+				return rc;
+			}
+			p->q[p->nq++] = b;
+		}
+	}
+	return 0;
+}
+
+/* Tell the caller how far we are; -ECANCELED if it wants us to stop. */
+static int
+map_progress(struct map *m, int force)
+{
+	int64_t now;
+
+	if (m->o->progress == NULL)
+		return 0;
+	now = map_ms();
+	if (!force && now - m->last_progress < MAP_TICK_MS)
+		return 0;
+	m->last_progress = now;
+	if (m->o->progress(m->o->arg, m->st) != 0)
+		return err_set(-ECANCELED, "%s: map cancelled",
+		    blt_path(m->db));
+	return 0;
+}
+
+/* The loop: feed, send, receive and store until every item is done. */
+static int
+map_run(struct map *m)
+{
+	struct pollfd *pfd;
+	int rc = 0, busy, committed;
+
+	if ((pfd = calloc(m->n_procs, sizeof *pfd)) == NULL)
+		return err_oom(blt_path(m->db));
+	for (;;) {
+		if ((rc = map_feed(m)) < 0)
+			break;
+		busy = 0;
+		for (unsigned i = 0; i < m->n_procs; i++) {
+			struct map_proc *p = &m->procs[i];
+
+			pfd[i].fd = p->fd;
+			pfd[i].events = POLLIN;
+			pfd[i].revents = 0;
+			if (p->nsent < p->nq)
+				pfd[i].events |= POLLOUT;
+			busy |= p->nq > 0;
+		}
+		if (!busy)
+			break;
+		if (poll(pfd, m->n_procs, MAP_TICK_MS) == -1 && errno != EINTR) {
+			rc = err_set(-errno, "%s: map: poll: %s",
+			    blt_path(m->db), strerror(errno));
+			break;
+		}
+		committed = 0;
+		for (unsigned i = 0; i < m->n_procs && rc == 0; i++) {
+			struct map_proc *p = &m->procs[i];
+			int gone = 0;
+
+			if (pfd[i].revents & POLLOUT)
+				gone = map_send(p);
+			/* A worker that is gone may have left replies. */
+			if (gone || (pfd[i].revents & ~POLLOUT)) {
+				if ((rc = map_receive(m, p, &committed)) < 0)
+					break;
+				gone |= rc;
+			}
+			rc = gone ? map_proc_died(m, p) : 0;
+		}
+		if (rc == 0)
+			rc = map_progress(m, committed);
+		if (rc < 0)
+			break;
+	}
+	free(pfd);
+	return rc;
+}
+
+/* Check o and fill in m. */
+static int
+map_setup(struct map *m, struct blt *db, const struct blt_map_opts *o)
+{
+	const char *path = blt_path(db);
+
+	m->db = db;
+	m->out = o->out ? o->out : db;
+	m->o = o;
+	m->retry_tail = &m->retry;
+	if ((o->exec == NULL) == (o->plugin == NULL))
+		return err_set(-EINVAL,
+		    "%s: map: give either a command or a plugin", path);
+	if (o->plugin != NULL && (strrchr(o->plugin, ':') == NULL ||
+				     strrchr(o->plugin, ':')[1] == '\0'))
+		return err_set(-EINVAL, "%s: map: plugin %s is not LIB:SYMBOL",
+		    path, o->plugin);
+	if (o->to != NULL && strstr(o->to, "{key}") == NULL)
+		return err_set(-EINVAL,
+		    "%s: map: the output template %s has no {key}", path,
+		    o->to);
+	if (o->n_keys > 0 && (o->keys == NULL || o->key_lens == NULL))
+		return err_set(-EINVAL, "%s: map: keys without their lengths",
+		    path);
+	if (o->prefix_len > 0 && o->prefix == NULL)
+		return err_set(-EINVAL, "%s: map: a prefix length without a "
+					"prefix",
+		    path);
+	if (blt_flags(m->out) & BLT_READONLY)
+		return err_set(-EROFS, "%s: map: the store is open read-only",
+		    blt_path(m->out));
+	m->argv[0] = (char *)"blt-map-worker";
+	m->argv[1] = (char *)MAP_WORKER_ARG;
+	m->argv[2] = (char *)(o->exec ? "exec" : "plugin");
+	m->argv[3] = (char *)(o->exec ? o->exec : o->plugin);
+	m->argv[4] = (char *)path;
+	m->argv[5] = NULL;
+	m->batch_items = o->exec ? MAP_EXEC_ITEMS : MAP_PLUGIN_ITEMS;
+	m->n_procs = o->workers ? o->workers : map_cpus();
+	if (m->n_procs > MAP_MAX_WORKERS)
+		m->n_procs = MAP_MAX_WORKERS;
+	m->st->workers = m->n_procs;
+	if (o->keys != NULL)
+		m->st->total = o->n_keys;
+	else if (o->prefix_len == 0)
+		m->st->total = blt_count(db);
+	if ((m->procs = calloc(m->n_procs, sizeof *m->procs)) == NULL)
+		return err_oom(path);
+	for (unsigned i = 0; i < m->n_procs; i++) {
+		m->procs[i].pid = -1;
+		m->procs[i].fd = -1;
+	}
+	return 0;
+}
+
+/* Free what m holds; its workers are gone. */
+static void
+map_free(struct map *m)
+{
+	struct map_batch *b;
+
+	for (unsigned i = 0; m->procs != NULL && i < m->n_procs; i++) {
+		map_drop_queue(m, &m->procs[i]);
+		free(m->procs[i].in);
+	}
+	free(m->procs);
+	while ((b = m->retry) != NULL) {
+		m->retry = b->next;
+		map_batch_put(m, b);
+	}
+	while ((b = m->spare) != NULL) {
+		m->spare = b->next;
+		free(b->buf);
+		free(b);
+	}
+	blt_iter_free(m->it);
+	free(m->vbuf);
+	free(m->okey);
+}
+
+/* Map over db's selected items; see booklet.h. */
+int
+blt_map(struct blt *db, const struct blt_map_opts *o,
+    struct blt_map_stats *st)
+{
+	struct map m;
+	char msg[1024];
+	int rc, frc, sig;
+
+	memset(st, 0, sizeof *st);
+	memset(&m, 0, sizeof m);
+	m.st = st;
+	if ((rc = map_setup(&m, db, o)) < 0)
+		goto out;
+	if (o->keys == NULL && (rc = blt_iter_create(db, &m.it)) < 0)
+		goto out;
+	for (unsigned i = 0; i < m.n_procs && rc == 0; i++)
+		rc = map_spawn(&m, &m.procs[i]);
+	if (rc == 0)
+		rc = map_run(&m);
+	if (rc == 0 && m.src_rc < 0)
+		rc = err_set(m.src_rc, "%s", m.src_msg);
+out:
+	/* After a clean end the workers exit when their socket closes; after
+	 * an error or a cancel they are stopped, with their commands. */
+	snprintf(msg, sizeof msg, "%s", blt_errmsg());
+	sig = rc == 0 ? 0 : o->exec ? SIGTERM : SIGKILL;
+	for (unsigned i = 0; m.procs != NULL && i < m.n_procs; i++)
+		map_reap(&m.procs[i], sig);
+	map_free(&m);
+	frc = m.out != NULL ? blt_flush(m.out) : 0;
+	if (rc == 0 && frc < 0)
+		return frc;
+	if (rc < 0)
+		err_set(rc, "%s", msg);
+	if (rc == 0 && o->progress != NULL)
+		o->progress(o->arg, st);
+	return rc;
+}

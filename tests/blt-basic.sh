@@ -1,0 +1,191 @@
+#!/bin/sh
+# blt create/put/get/del/ls/stat on fresh stores: binary values through
+# files and stdin, exit statuses, key spellings, and usage errors.
+. "${top_srcdir:-$(dirname "$0")/..}/tests/blt-lib.sh"
+
+s=$tmp/s.blt
+
+# create refuses to clobber; --force empties.
+"$BLT" create "$s"
+expect 2 "$BLT" create "$s"
+err_has "$s"
+err_has "already exists"
+"$BLT" put "$s" k </dev/null
+"$BLT" create --force "$s"
+[ -z "$("$BLT" ls "$s")" ] || fail "create --force left keys"
+
+# Binary values, exactly, from a file and from stdin; no newline added.
+py "$tmp/bin" <<'EOF'
+import sys
+with open(sys.argv[1], "wb") as f:
+    f.write(bytes(range(256)) * 300 + b"\0\n")
+EOF
+"$BLT" put "$s" file.bin "$tmp/bin"
+"$BLT" get "$s" file.bin >"$tmp/out"
+cmp "$tmp/bin" "$tmp/out" || fail "value from a file differs"
+"$BLT" put "$s" stdin.bin <"$tmp/bin"
+"$BLT" get "$s" stdin.bin >"$tmp/out"
+cmp "$tmp/bin" "$tmp/out" || fail "value from stdin differs"
+"$BLT" put "$s" dash.bin - <"$tmp/bin"
+"$BLT" get "$s" dash.bin | cmp - "$tmp/bin" || fail "value from - differs"
+printf 'no newline' | "$BLT" put "$s" text
+[ "$("$BLT" get "$s" text | od -An -c | tr -d ' \n')" = "nonewline" ] ||
+	fail "get changed a text value"
+"$BLT" put "$s" empty </dev/null
+"$BLT" get "$s" empty >"$tmp/out"
+[ ! -s "$tmp/out" ] || fail "empty value is not empty"
+
+# Overwrite, delete, missing keys.
+echo one | "$BLT" put "$s" k
+echo two | "$BLT" put "$s" k
+[ "$("$BLT" get "$s" k)" = two ] || fail "overwrite"
+expect 1 "$BLT" get "$s" nope
+err_has "$s"
+err_has "nope"
+"$BLT" del "$s" k
+expect 1 "$BLT" get "$s" k
+expect 1 "$BLT" del "$s" k text
+expect 1 "$BLT" get "$s" text
+"$BLT" del -f "$s" k
+expect 2 "$BLT" get "$tmp/missing.blt" k
+err_has "$tmp/missing.blt"
+
+# ls: file order, prefixes, escapes, hex, NUL-terminated.
+"$BLT" create --force "$s"
+for k in a/1 a/2 b 'with space'; do
+	echo "$k" | "$BLT" put "$s" "$k"
+done
+nl='
+'
+echo x | "$BLT" put "$s" "line${nl}break"
+printf 'tab\there' | "$BLT" put -- "$s" "$(printf 'tab\there')"
+echo x | "$BLT" put -x "$s" ff00
+echo x | "$BLT" put "$s" 'back\slash'
+echo x | "$BLT" put -- "$s" -dash
+cat >"$tmp/want" <<'EOF'
+a/1
+a/2
+b
+with space
+line\nbreak
+tab\there
+\xff\x00
+back\\slash
+-dash
+EOF
+"$BLT" ls "$s" >"$tmp/out"
+diff "$tmp/want" "$tmp/out" || fail "ls output"
+[ "$("$BLT" ls "$s" a/ | tr '\n' ' ')" = "a/1 a/2 " ] || fail "ls PREFIX"
+[ "$("$BLT" ls -x "$s" ff)" = ff00 ] || fail "ls --hex PREFIX"
+[ "$("$BLT" ls -0 "$s" line | od -An -c | tr -d ' \n')" = 'line\nbreak\0' ] ||
+	fail "ls -0"
+# Every key ls prints reads back with --escaped.
+"$BLT" ls "$s" | while IFS= read -r k; do
+	"$BLT" get -e -- "$s" "$k" >/dev/null || fail "get -e '$k'"
+done
+[ "$("$BLT" ls -l "$s" a/1 | cut -f1)" = 4 ] || fail "ls -l length"
+expect 2 "$BLT" get -e "$s" 'bad\q'
+err_has "escape"
+expect 2 "$BLT" get -x "$s" abc
+err_has "hex"
+
+# Timestamps: µs integers, ISO-8601 with an offset; naive times refused.
+"$BLT" put --timestamp 2024-01-02T03:04:05.123456Z "$s" t1 </dev/null
+"$BLT" put --timestamp 2024-01-02T05:04:05.123456+02:00 "$s" t2 </dev/null
+"$BLT" put --timestamp 1704164645123456 "$s" t3 </dev/null
+"$BLT" put --timestamp 0 "$s" t4 </dev/null
+for k in t1 t2 t3; do
+	[ "$("$BLT" ls -l "$s" "$k" | cut -f2)" = 2024-01-02T03:04:05.123456Z ] ||
+		fail "timestamp of $k: $("$BLT" ls -l "$s" "$k")"
+done
+[ "$("$BLT" ls -l "$s" t4 | cut -f2)" = 1970-01-01T00:00:00.000000Z ] ||
+	fail "timestamp 0"
+"$BLT" dump "$s" | grep -qF '"key_hex": "7433", "value_hex": "", "timestamp": 1704164645123456}' ||
+	fail "dump timestamp"
+expect 2 "$BLT" put --timestamp 2024-01-02T03:04:05 "$s" t </dev/null
+err_has "UTC offset"
+expect 2 "$BLT" put --timestamp 2024-01-02 "$s" t </dev/null
+expect 2 "$BLT" put --timestamp 2024-02-30T00:00:00Z "$s" t </dev/null
+expect 2 "$BLT" put --timestamp yesterday "$s" t </dev/null
+
+# stat is JSON with the promised fields.
+"$BLT" stat "$s" >"$tmp/stat.json"
+python3 -m json.tool "$tmp/stat.json" >/dev/null || fail "stat is not JSON"
+py "$tmp/stat.json" <<'EOF'
+import json, sys
+with open(sys.argv[1]) as f:
+    st = json.load(f)
+for k in ("format_version", "kind", "key_serializer", "key_serializer_code",
+          "value_serializer", "value_serializer_code", "keys", "buckets",
+          "index_offset", "file_bytes", "live_bytes", "dead_bytes"):
+    assert k in st, k
+assert st["keys"] == 13, st["keys"]
+assert st["kind"] == "variable" and st["timestamps"] is True
+assert st["key_serializer_code"] == 1 and st["buckets"] == 12007, st
+EOF
+
+# Integer keys are decimal, encoded as the store's serializer.
+i=$tmp/int.blt
+"$BLT" create --key-serializer uint4 --value-serializer str "$i"
+for k in 0 1 4294967295; do
+	echo "v$k" | "$BLT" put "$i" "$k"
+done
+[ "$("$BLT" ls "$i" | tr '\n' ' ')" = "0 1 4294967295 " ] || fail "uint4 ls"
+[ "$("$BLT" get "$i" 4294967295)" = v4294967295 ] || fail "uint4 get"
+[ "$("$BLT" get -x "$i" 01000000)" = v1 ] || fail "uint4 get --hex"
+expect 2 "$BLT" put "$i" 4294967296 </dev/null
+err_has "uint4"
+expect 2 "$BLT" put "$i" -1 </dev/null
+expect 2 "$BLT" put "$i" abc </dev/null
+"$BLT" stat "$i" | grep -q '"key_serializer_code": 10' || fail "uint4 code"
+"$BLT" create --key-serializer 15 "$tmp/i8.blt"
+echo min | "$BLT" put "$tmp/i8.blt" -- -9223372036854775808
+[ "$("$BLT" ls "$tmp/i8.blt")" = -9223372036854775808 ] || fail "int8 ls"
+"$BLT" dump "$tmp/i8.blt" | grep -q '"key_hex": "0000000000000080"' ||
+	fail "int8 encoding"
+"$BLT" create --key-serializer int1 "$tmp/i1.blt"
+echo x | "$BLT" put "$tmp/i1.blt" -- -128
+expect 2 "$BLT" put "$tmp/i1.blt" 128 </dev/null
+
+# Fixed-length and timestamp-less stores.
+f=$tmp/fixed.blt
+"$BLT" create --fixed 4 "$f"
+printf abcd | "$BLT" put "$f" k
+[ "$("$BLT" get "$f" k)" = abcd ] || fail "fixed get"
+expect 2 "$BLT" put "$f" k2 <"$tmp/bin"
+err_has "$f"
+"$BLT" stat "$f" | grep -q '"kind": "fixed"' || fail "fixed kind"
+[ "$("$BLT" ls -l "$f" | cut -f2)" = - ] || fail "fixed ls -l"
+n=$tmp/nots.blt
+"$BLT" create --no-timestamps "$n"
+echo x | "$BLT" put "$n" k
+expect 2 "$BLT" put --timestamp 0 "$n" k </dev/null
+err_has "timestamps"
+"$BLT" dump "$n" | grep -q '"timestamp": null}$' || fail "no-timestamps dump"
+
+# Usage errors exit 2 with a message; help exits 0.
+expect 2 "$BLT"
+expect 2 "$BLT" frobnicate
+err_has frobnicate
+expect 2 "$BLT" get "$s"
+err_has "missing"
+expect 2 "$BLT" get "$s" a b
+expect 2 "$BLT" get --bogus "$s" a
+err_has "--bogus"
+expect 2 "$BLT" get --timeout "$s" a
+expect 2 "$BLT" get --timeout -1 "$s" a
+expect 2 "$BLT" ls --fixed 3 "$s"
+expect 2 "$BLT" create --fixed 4 --value-serializer str "$tmp/x.blt"
+expect 2 "$BLT" create --key-serializer nosuch "$tmp/x.blt"
+expect 2 "$BLT" load --fixed 4 "$tmp/x.blt" </dev/null
+err_has "--create"
+expect 2 "$BLT" prune --keep a "$s"
+expect 2 "$BLT" map "$s"
+err_has "not yet implemented"
+[ ! -e "$tmp/x.blt" ] || fail "a usage error created a store"
+"$BLT" --help | grep -q "blt dump" || fail "blt --help"
+for c in create put get del ls dump load stat check prune reindex map; do
+	"$BLT" "$c" --help | grep -q "^usage: blt $c" || fail "blt $c --help"
+	"$BLT" help "$c" | grep -q "^usage: blt $c" || fail "blt help $c"
+done
+exit 0

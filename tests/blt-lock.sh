@@ -1,0 +1,56 @@
+#!/bin/sh
+# blt honours booklet's file locks: with --timeout it gives up on a store
+# another process holds, readers share, and by default it waits.  A Python
+# process holds the lock (flock, as booklet takes it) and says when through
+# a FIFO, so nothing here sleeps.
+. "${top_srcdir:-$(dirname "$0")/..}/tests/blt-lib.sh"
+
+s=$tmp/s.blt
+"$BLT" create "$s"
+echo v | "$BLT" put "$s" k
+
+# hold MODE: lock $s (ex or sh) in the background until release is called.
+hold()
+{
+	rm -f "$tmp/ready" "$tmp/release"
+	mkfifo "$tmp/ready" "$tmp/release"
+	python3 -c '
+import fcntl, sys
+f = open(sys.argv[1], "rb")
+fcntl.flock(f, fcntl.LOCK_EX if sys.argv[2] == "ex" else fcntl.LOCK_SH)
+print("locked", flush=True)
+sys.stdin.read()
+' "$s" "$1" <"$tmp/release" >"$tmp/ready" &
+	holder=$!
+	exec 3>"$tmp/release"
+	read -r line <"$tmp/ready"
+	[ "$line" = locked ] || fail "the lock holder did not start"
+}
+
+# release: let the holder go and wait for it.
+release()
+{
+	exec 3>&-
+	wait "$holder"
+}
+
+hold ex
+expect 2 "$BLT" get --timeout 0 "$s" k
+err_has "$s"
+expect 2 "$BLT" put --timeout 0.05 "$s" k2 </dev/null
+err_has "$s"
+expect 2 "$BLT" ls --timeout 0 "$s"
+# Without --timeout, put waits for the lock and then succeeds.  It must not
+# inherit the FIFO, or the holder would never see its end.
+echo waited | "$BLT" put "$s" k3 3>&- &
+putter=$!
+release
+wait "$putter" || fail "put after waiting for the lock"
+[ "$("$BLT" get --timeout 0 "$s" k3)" = waited ] || fail "waited put lost"
+
+hold sh
+[ "$("$BLT" get --timeout 0 "$s" k)" = v ] || fail "readers do not share"
+expect 2 "$BLT" del --timeout 0 "$s" k
+release
+"$BLT" del --timeout 0 "$s" k
+exit 0

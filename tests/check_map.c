@@ -1,0 +1,680 @@
+/*
+ * check_map.c: blt_map() with commands and plugins, into the same store,
+ * under a key template and into a second store; skips, errors, crashing
+ * plugins, cancels, and keys changing while a map runs.  The workers are
+ * this program run again: main() hands them to blt_map_worker_main().
+ */
+#include "config.h"
+
+#include <check.h>
+#include <errno.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "booklet.h"
+#include "testutil.h"
+
+#define N_ITEMS 10000
+
+static char path[PATH_MAX], path2[PATH_MAX];
+
+static void
+setup(void)
+{
+	tu_tmpstore(path, sizeof path);
+	snprintf(path2, sizeof path2, "%.*s/out.blt",
+	    (int)(strrchr(path, '/') - path), path);
+}
+
+static void
+teardown(void)
+{
+	tu_rmstore(path);
+}
+
+static struct blt *
+open_store(const char *p, int mode)
+{
+	struct blt *db;
+
+	ck_assert_msg(blt_open(p, mode, NULL, &db) == 0, "%s", blt_errmsg());
+	return db;
+}
+
+/* The value the fill puts under key number i. */
+static size_t
+value_of(int i, char *buf, size_t cap)
+{
+	return (size_t)snprintf(buf, cap, "value %d of the map test", i);
+}
+
+/* A new store at path with n keys "k<i>", plus names from extra. */
+static struct blt *
+fill(int n, const char *const *extra)
+{
+	struct blt *db = open_store(path, BLT_TRUNC);
+	char k[64], v[128];
+
+	for (int i = 0; i < n; i++) {
+		int kl = snprintf(k, sizeof k, "k%d", i);
+
+		ck_assert_int_eq(blt_put(db, k, (size_t)kl, v,
+				     value_of(i, v, sizeof v), BLT_NOW),
+		    0);
+	}
+	for (; extra != NULL && *extra != NULL; extra++)
+		ck_assert_int_eq(blt_put(db, *extra, strlen(*extra), "abc", 3,
+				     BLT_NOW),
+		    0);
+	return db;
+}
+
+/* key's value as a string (static), or NULL if it is missing. */
+static const char *
+get(struct blt *db, const char *key)
+{
+	static char buf[4096];
+	ssize_t n = blt_get(db, key, strlen(key), buf, sizeof buf - 1, NULL);
+
+	if (n == -ENOENT)
+		return NULL;
+	ck_assert_msg(n >= 0, "%s", blt_errmsg());
+	buf[n] = '\0';
+	return buf;
+}
+
+/* The value k<i> has after an upper-casing map. */
+static const char *
+upper_of(int i)
+{
+	static char buf[128];
+
+	value_of(i, buf, sizeof buf);
+	for (char *p = buf; *p; p++)
+		if (*p >= 'a' && *p <= 'z')
+			*p -= 32;
+	return buf;
+}
+
+static const char *
+lower_of(int i)
+{
+	static char buf[128];
+
+	value_of(i, buf, sizeof buf);
+	return buf;
+}
+
+/* Close db, check the file, reopen it and return it. */
+static struct blt *
+close_check_reopen(struct blt *db, const char *p)
+{
+	ck_assert_int_eq(blt_close(db), 0);
+	ck_assert_msg(blt_check(p, 0, NULL, NULL) == 0, "%s: check failed",
+	    p);
+	return open_store(p, BLT_RDWR);
+}
+
+static void
+assert_counts(const struct blt_map_stats *st, uint64_t written,
+    uint64_t skipped, uint64_t errors)
+{
+	ck_assert_uint_eq(st->written, written);
+	ck_assert_uint_eq(st->skipped, skipped);
+	ck_assert_uint_eq(st->errors, errors);
+	ck_assert_uint_eq(st->processed, written + skipped + errors);
+}
+
+static void
+map_ok(struct blt *db, const struct blt_map_opts *o, struct blt_map_stats *st)
+{
+	int rc = blt_map(db, o, st);
+
+	ck_assert_msg(rc == 0, "map: %d %s", rc, blt_errmsg());
+}
+
+static char plugin[PATH_MAX + 64];
+
+static const char *
+plugin_sym(const char *sym)
+{
+	snprintf(plugin, sizeof plugin, "%s:%s", PLUGIN_TEST, sym);
+	return plugin;
+}
+
+START_TEST(exec_upper_cases_every_value_in_place)
+{
+	struct blt *db = fill(N_ITEMS, NULL);
+	struct blt_map_opts o = {.exec = "tr a-z A-Z", .workers = 4};
+	struct blt_map_stats st;
+	char k[32];
+
+	map_ok(db, &o, &st);
+	assert_counts(&st, N_ITEMS, 0, 0);
+	ck_assert_uint_eq(st.total, N_ITEMS);
+	ck_assert_uint_eq(st.workers, 4);
+	db = close_check_reopen(db, path);
+	ck_assert_uint_eq(blt_count(db), N_ITEMS);
+	for (int i = 0; i < N_ITEMS; i++) {
+		snprintf(k, sizeof k, "k%d", i);
+		ck_assert_str_eq(get(db, k), upper_of(i));
+	}
+	blt_close(db);
+}
+END_TEST
+
+START_TEST(plugin_upper_cases_every_value_in_place)
+{
+	struct blt *db = fill(3 * N_ITEMS, NULL);
+	struct blt_map_opts o = {.plugin = plugin_sym("plugin_upper")};
+	struct blt_map_stats st;
+	char k[32];
+
+	map_ok(db, &o, &st);
+	assert_counts(&st, 3 * N_ITEMS, 0, 0);
+	ck_assert_uint_eq(st.restarts, 0);
+	db = close_check_reopen(db, path);
+	ck_assert_uint_eq(blt_count(db), 3 * N_ITEMS);
+	for (int i = 0; i < 3 * N_ITEMS; i++) {
+		snprintf(k, sizeof k, "k%d", i);
+		ck_assert_str_eq(get(db, k), upper_of(i));
+	}
+	blt_close(db);
+}
+END_TEST
+
+START_TEST(plugin_may_hand_over_a_malloced_result)
+{
+	struct blt *db = fill(100, NULL);
+	struct blt_map_opts o = {.plugin = plugin_sym("plugin_reverse")};
+	struct blt_map_stats st;
+
+	map_ok(db, &o, &st);
+	assert_counts(&st, 100, 0, 0);
+	ck_assert_str_eq(get(db, "k7"), "tset pam eht fo 7 eulav");
+	blt_close(db);
+}
+END_TEST
+
+START_TEST(map_into_another_store_leaves_the_source)
+{
+	struct blt *db = fill(N_ITEMS, NULL), *out;
+	struct blt_map_opts o = {.plugin = plugin_sym("plugin_upper")};
+	struct blt_map_stats st;
+	char k[32];
+
+	out = open_store(path2, BLT_TRUNC);
+	o.out = out;
+	map_ok(db, &o, &st);
+	assert_counts(&st, N_ITEMS, 0, 0);
+	db = close_check_reopen(db, path);
+	out = close_check_reopen(out, path2);
+	ck_assert_uint_eq(blt_count(out), N_ITEMS);
+	for (int i = 0; i < N_ITEMS; i++) {
+		snprintf(k, sizeof k, "k%d", i);
+		ck_assert_str_eq(get(db, k), lower_of(i));
+		ck_assert_str_eq(get(out, k), upper_of(i));
+	}
+	blt_close(db);
+	blt_close(out);
+}
+END_TEST
+
+START_TEST(key_template_writes_new_keys_beside_the_old)
+{
+	struct blt *db = fill(N_ITEMS, NULL);
+	struct blt_map_opts o = {.plugin = plugin_sym("plugin_upper"),
+	    .to = "up/{key}.txt"};
+	struct blt_map_stats st;
+	char k[64];
+
+	map_ok(db, &o, &st);
+	assert_counts(&st, N_ITEMS, 0, 0);
+	db = close_check_reopen(db, path);
+	ck_assert_uint_eq(blt_count(db), 2 * N_ITEMS);
+	for (int i = 0; i < N_ITEMS; i++) {
+		snprintf(k, sizeof k, "k%d", i);
+		ck_assert_str_eq(get(db, k), lower_of(i));
+		snprintf(k, sizeof k, "up/k%d.txt", i);
+		ck_assert_str_eq(get(db, k), upper_of(i));
+	}
+	blt_close(db);
+}
+END_TEST
+
+START_TEST(template_without_key_is_einval)
+{
+	struct blt *db = fill(10, NULL);
+	struct blt_map_opts o = {.exec = "cat", .to = "same"};
+	struct blt_map_stats st;
+
+	ck_assert_int_eq(blt_map(db, &o, &st), -EINVAL);
+	ck_assert_ptr_nonnull(strstr(blt_errmsg(), "{key}"));
+	o.to = NULL;
+	o.plugin = "x.so:f";
+	ck_assert_int_eq(blt_map(db, &o, &st), -EINVAL);
+	blt_close(db);
+}
+END_TEST
+
+START_TEST(exec_skips_and_errors_leave_items_as_they_were)
+{
+	static const char *const extra[] = {"skip1", "skip2", "skip3", "err1",
+	    "err2", NULL};
+	struct blt *db = fill(1000, extra);
+	struct blt_map_opts o = {.exec =
+				     "case $BLT_KEY in skip*) exit 125;; "
+				     "err*) echo \"bad $BLT_KEY\" >&2; exit 1;; "
+				     "esac; tr a-z A-Z"};
+	struct blt_map_stats st;
+
+	map_ok(db, &o, &st);
+	assert_counts(&st, 1000, 3, 2);
+	ck_assert_uint_eq(st.n_errors, 2);
+	for (unsigned i = 0; i < 2; i++) {
+		const struct blt_map_error *e = &st.first_errors[i];
+
+		ck_assert_uint_eq(e->klen, 4);
+		ck_assert_msg(memcmp(e->key, "err", 3) == 0, "key %.4s",
+		    e->key);
+		ck_assert_msg(strstr(e->msg, "exit status 1") != NULL &&
+			strstr(e->msg, "bad err") != NULL,
+		    "message: %s", e->msg);
+	}
+	db = close_check_reopen(db, path);
+	for (int i = 0; extra[i] != NULL; i++)
+		ck_assert_str_eq(get(db, extra[i]), "abc");
+	ck_assert_str_eq(get(db, "k5"), upper_of(5));
+	blt_close(db);
+}
+END_TEST
+
+START_TEST(plugin_skips_and_errors_are_counted)
+{
+	static const char *const extra[] = {"skip1", "err1", "err2", NULL};
+	struct blt *db = fill(100, extra);
+	struct blt_map_opts o = {.plugin = plugin_sym("plugin_verdict")};
+	struct blt_map_stats st;
+
+	map_ok(db, &o, &st);
+	assert_counts(&st, 100, 1, 2);
+	ck_assert_ptr_nonnull(
+	    strstr(st.first_errors[0].msg, "refused by plugin_verdict"));
+	blt_close(db);
+}
+END_TEST
+
+START_TEST(crashing_plugin_fails_its_items_only)
+{
+	static const char *const extra[] = {"crash-a", "crash-b", "crash-c",
+	    NULL};
+	struct blt *db = fill(N_ITEMS, extra);
+	struct blt_map_opts o = {.plugin = plugin_sym("plugin_crash"),
+	    .workers = 2};
+	struct blt_map_stats st;
+	char k[32];
+
+	map_ok(db, &o, &st);
+	assert_counts(&st, N_ITEMS, 0, 3);
+	ck_assert_uint_ge(st.restarts, 3);
+	for (unsigned i = 0; i < 3; i++) {
+		ck_assert_msg(memcmp(st.first_errors[i].key, "crash-", 6) == 0,
+		    "key %.7s", st.first_errors[i].key);
+		ck_assert_ptr_nonnull(strstr(st.first_errors[i].msg, "worker"));
+	}
+	db = close_check_reopen(db, path);
+	for (int i = 0; extra[i] != NULL; i++)
+		ck_assert_str_eq(get(db, extra[i]), "abc");
+	for (int i = 0; i < N_ITEMS; i++) {
+		snprintf(k, sizeof k, "k%d", i);
+		ck_assert_str_eq(get(db, k), upper_of(i));
+	}
+	blt_close(db);
+}
+END_TEST
+
+/* Cancel once at least this many results are stored. */
+static int
+cancel_after(void *arg, const struct blt_map_stats *st)
+{
+	return st->written >= *(uint64_t *)arg;
+}
+
+START_TEST(cancel_keeps_what_was_written_and_counts_it)
+{
+	struct blt *db = fill(N_ITEMS, NULL);
+	uint64_t limit = 50;
+	struct blt_map_opts o = {.exec = "tr a-z A-Z", .progress = cancel_after,
+	    .arg = &limit};
+	struct blt_map_stats st;
+	uint64_t upper = 0;
+	char k[32];
+
+	ck_assert_int_eq(blt_map(db, &o, &st), -ECANCELED);
+	ck_assert_uint_ge(st.written, limit);
+	ck_assert_uint_lt(st.written, N_ITEMS);
+	ck_assert_uint_eq(st.processed, st.written);
+	db = close_check_reopen(db, path);
+	ck_assert_uint_eq(blt_count(db), N_ITEMS);
+	for (int i = 0; i < N_ITEMS; i++) {
+		const char *v;
+
+		snprintf(k, sizeof k, "k%d", i);
+		v = get(db, k);
+		if (strcmp(v, upper_of(i)) == 0)
+			upper++;
+		else
+			ck_assert_str_eq(v, lower_of(i));
+	}
+	ck_assert_uint_eq(upper, st.written);
+	blt_close(db);
+}
+END_TEST
+
+/* A second thread that changes keys while the map runs: it starts once the
+ * first results are stored and the map waits until it is halfway. */
+struct churn {
+	struct blt *db;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	int go, halfway;
+};
+
+static void *
+churn_run(void *arg)
+{
+	struct churn *c = arg;
+	char k[32];
+
+	pthread_mutex_lock(&c->mu);
+	while (!c->go)
+		pthread_cond_wait(&c->cv, &c->mu);
+	pthread_mutex_unlock(&c->mu);
+	for (int i = 0; i < 2000; i++) {
+		int kl = snprintf(k, sizeof k, "new%d", i);
+
+		ck_assert_int_eq(blt_put(c->db, k, (size_t)kl, "fresh", 5,
+				     BLT_NOW),
+		    0);
+		kl = snprintf(k, sizeof k, "k%d", N_ITEMS - 1 - i);
+		ck_assert_int_eq(blt_del(c->db, k, (size_t)kl), 0);
+		if (i == 1000) {
+			pthread_mutex_lock(&c->mu);
+			c->halfway = 1;
+			pthread_cond_signal(&c->cv);
+			pthread_mutex_unlock(&c->mu);
+		}
+	}
+	return NULL;
+}
+
+static void
+churn_written(void *arg, const unsigned char *key, size_t klen, size_t vlen,
+    int64_t ts)
+{
+	struct churn *c = arg;
+
+	pthread_mutex_lock(&c->mu);
+	if (!c->go) {
+		c->go = 1;
+		pthread_cond_signal(&c->cv);
+		while (!c->halfway)
+			pthread_cond_wait(&c->cv, &c->mu);
+	}
+	pthread_mutex_unlock(&c->mu);
+}
+
+START_TEST(keys_changing_under_a_running_map)
+{
+	struct blt *db = fill(N_ITEMS, NULL);
+	struct churn c = {.db = db};
+	struct blt_map_opts o = {.exec = "tr a-z A-Z", .written = churn_written,
+	    .arg = &c};
+	struct blt_map_stats st;
+	pthread_t t;
+	char k[32];
+
+	pthread_mutex_init(&c.mu, NULL);
+	pthread_cond_init(&c.cv, NULL);
+	ck_assert_int_eq(pthread_create(&t, NULL, churn_run, &c), 0);
+	map_ok(db, &o, &st);
+	ck_assert_int_eq(pthread_join(t, NULL), 0);
+	ck_assert_uint_eq(st.errors, 0);
+	ck_assert_uint_eq(st.processed, st.written);
+	ck_assert_uint_le(st.written, N_ITEMS);
+	ck_assert_uint_ge(st.written, N_ITEMS - 2000);
+	db = close_check_reopen(db, path);
+	for (int i = 0; i < N_ITEMS; i++) {
+		const char *v;
+
+		snprintf(k, sizeof k, "k%d", i);
+		v = get(db, k);
+		/* Deleted keys may come back if the map had read them. */
+		if (i < N_ITEMS - 2000)
+			ck_assert_str_eq(v, upper_of(i));
+		else if (v != NULL)
+			ck_assert_str_eq(v, upper_of(i));
+	}
+	for (int i = 0; i < 2000; i++) {
+		snprintf(k, sizeof k, "new%d", i);
+		ck_assert_ptr_nonnull(get(db, k));
+	}
+	blt_close(db);
+	pthread_mutex_destroy(&c.mu);
+	pthread_cond_destroy(&c.cv);
+}
+END_TEST
+
+struct prune_arg {
+	int done;
+	struct blt *db;
+};
+
+/* Compact the store under the map when the first result arrives. */
+static void
+prune_on_first(void *arg, const unsigned char *key, size_t klen,
+    size_t vlen, int64_t ts)
+{
+	struct prune_arg *a = arg;
+
+	if (!a->done) {
+		a->done = 1;
+		ck_assert_msg(blt_prune(a->db, NULL) >= 0, "%s", blt_errmsg());
+	}
+}
+
+START_TEST(prune_during_the_scan_ends_the_map_with_estale)
+{
+	struct blt *db = fill(2000, NULL);
+	struct prune_arg a = {.db = db};
+	struct blt_map_opts o = {.exec = "cat", .workers = 2,
+	    .written = prune_on_first, .arg = &a};
+	struct blt_map_stats st;
+
+	ck_assert_int_eq(blt_map(db, &o, &st), -ESTALE);
+	ck_assert_uint_eq(st.errors, 0);
+	ck_assert_uint_lt(st.read, 2000);
+	ck_assert_uint_eq(st.processed, st.read);
+	db = close_check_reopen(db, path);
+	ck_assert_uint_eq(blt_count(db), 2000);
+	blt_close(db);
+}
+END_TEST
+
+START_TEST(prefix_selects_a_directory)
+{
+	static const char *const extra[] = {"dir/a", "dir/b", "dir/sub/c",
+	    "dirt", "other/dir/x", NULL};
+	struct blt *db = fill(100, extra);
+	struct blt_map_opts o = {.exec = "tr a-z A-Z", .prefix = "dir/",
+	    .prefix_len = 4};
+	struct blt_map_stats st;
+
+	map_ok(db, &o, &st);
+	assert_counts(&st, 3, 0, 0);
+	ck_assert_str_eq(get(db, "dir/a"), "ABC");
+	ck_assert_str_eq(get(db, "dir/sub/c"), "ABC");
+	ck_assert_str_eq(get(db, "dirt"), "abc");
+	ck_assert_str_eq(get(db, "other/dir/x"), "abc");
+	ck_assert_str_eq(get(db, "k1"), lower_of(1));
+	blt_close(db);
+}
+END_TEST
+
+START_TEST(key_list_selects_those_keys_and_fails_missing_ones)
+{
+	static const unsigned char *const keys[] = {
+	    (const unsigned char *)"k1", (const unsigned char *)"k22",
+	    (const unsigned char *)"nope"};
+	static const size_t lens[] = {2, 3, 4};
+	struct blt *db = fill(100, NULL);
+	struct blt_map_opts o = {.plugin = plugin_sym("plugin_upper"),
+	    .keys = keys, .key_lens = lens, .n_keys = 3};
+	struct blt_map_stats st;
+
+	map_ok(db, &o, &st);
+	assert_counts(&st, 2, 0, 1);
+	ck_assert_uint_eq(st.total, 3);
+	ck_assert_int_eq(memcmp(st.first_errors[0].key, "nope", 4), 0);
+	ck_assert_ptr_nonnull(strstr(st.first_errors[0].msg, "not found"));
+	ck_assert_str_eq(get(db, "k1"), upper_of(1));
+	ck_assert_str_eq(get(db, "k22"), upper_of(22));
+	ck_assert_str_eq(get(db, "k2"), lower_of(2));
+	blt_close(db);
+}
+END_TEST
+
+START_TEST(commands_see_key_hex_and_store_in_environment)
+{
+	struct blt *db = open_store(path, BLT_TRUNC);
+	struct blt_map_opts o = {
+	    .exec = "printf '%s|%s|%s' \"$BLT_KEY\" \"$BLT_KEY_HEX\" "
+		    "\"$BLT_STORE\""};
+	struct blt_map_stats st;
+	char want[PATH_MAX + 32], got[PATH_MAX + 32];
+	ssize_t n;
+
+	ck_assert_int_eq(blt_put(db, "a\0b", 3, "x", 1, BLT_NOW), 0);
+	ck_assert_int_eq(blt_put(db, "plain", 5, "x", 1, BLT_NOW), 0);
+	map_ok(db, &o, &st);
+	assert_counts(&st, 2, 0, 0);
+	n = blt_get(db, "a\0b", 3, got, sizeof got - 1, NULL);
+	ck_assert_int_ge(n, 0);
+	got[n] = '\0';
+	snprintf(want, sizeof want, "a|610062|%s", path);
+	ck_assert_str_eq(got, want);
+	snprintf(want, sizeof want, "plain|706c61696e|%s", path);
+	ck_assert_str_eq(get(db, "plain"), want);
+	blt_close(db);
+}
+END_TEST
+
+START_TEST(large_values_pass_through_commands)
+{
+	struct blt *db = open_store(path, BLT_TRUNC);
+	struct blt_map_opts o = {.exec = "tr a-z A-Z"};
+	struct blt_map_stats st;
+	size_t len = 3 * 1024 * 1024 + 17;
+	char *v = malloc(len), *got = malloc(len);
+
+	for (size_t i = 0; i < len; i++)
+		v[i] = (char)('a' + i % 26);
+	ck_assert_int_eq(blt_put(db, "big", 3, v, len, BLT_NOW), 0);
+	ck_assert_int_eq(blt_put(db, "small", 5, "abc", 3, BLT_NOW), 0);
+	map_ok(db, &o, &st);
+	assert_counts(&st, 2, 0, 0);
+	ck_assert_int_eq(blt_get(db, "big", 3, got, len, NULL), (ssize_t)len);
+	for (size_t i = 0; i < len; i++)
+		v[i] = (char)('A' + i % 26);
+	ck_assert_int_eq(memcmp(v, got, len), 0);
+	free(v);
+	free(got);
+	blt_close(db);
+}
+END_TEST
+
+START_TEST(worker_program_without_the_hook_is_enoexec)
+{
+	struct blt *db = fill(10, NULL);
+	struct blt_map_opts o = {.exec = "cat", .worker_exe = "/bin/true"};
+	struct blt_map_stats st;
+
+	ck_assert_int_eq(blt_map(db, &o, &st), -ENOEXEC);
+	ck_assert_ptr_nonnull(strstr(blt_errmsg(), "blt_map_worker_main"));
+	ck_assert_str_eq(get(db, "k1"), lower_of(1));
+	blt_close(db);
+}
+END_TEST
+
+START_TEST(missing_plugin_is_elibacc)
+{
+	struct blt *db = fill(10, NULL);
+	struct blt_map_opts o = {.plugin = "/nonexistent/p.so:f"};
+	struct blt_map_stats st;
+
+	ck_assert_int_eq(blt_map(db, &o, &st), -ELIBACC);
+	ck_assert_ptr_nonnull(strstr(blt_errmsg(), "/nonexistent/p.so"));
+	o.plugin = plugin_sym("no_such_symbol");
+	ck_assert_int_eq(blt_map(db, &o, &st), -ELIBACC);
+	ck_assert_ptr_nonnull(strstr(blt_errmsg(), "no_such_symbol"));
+	blt_close(db);
+}
+END_TEST
+
+START_TEST(read_only_store_is_erofs)
+{
+	struct blt *db = fill(10, NULL);
+	struct blt_map_opts o = {.exec = "cat"};
+	struct blt_map_stats st;
+
+	blt_close(db);
+	db = open_store(path, BLT_RDONLY);
+	ck_assert_int_eq(blt_map(db, &o, &st), -EROFS);
+	blt_close(db);
+}
+END_TEST
+
+static Suite *
+map_suite(void)
+{
+	Suite *s = suite_create("map");
+	TCase *tc = tcase_create("map");
+
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_set_timeout(tc, 600);
+	tcase_add_test(tc, exec_upper_cases_every_value_in_place);
+	tcase_add_test(tc, plugin_upper_cases_every_value_in_place);
+	tcase_add_test(tc, plugin_may_hand_over_a_malloced_result);
+	tcase_add_test(tc, map_into_another_store_leaves_the_source);
+	tcase_add_test(tc, key_template_writes_new_keys_beside_the_old);
+	tcase_add_test(tc, template_without_key_is_einval);
+	tcase_add_test(tc, exec_skips_and_errors_leave_items_as_they_were);
+	tcase_add_test(tc, plugin_skips_and_errors_are_counted);
+	tcase_add_test(tc, crashing_plugin_fails_its_items_only);
+	tcase_add_test(tc, cancel_keeps_what_was_written_and_counts_it);
+	tcase_add_test(tc, keys_changing_under_a_running_map);
+	tcase_add_test(tc, prune_during_the_scan_ends_the_map_with_estale);
+	tcase_add_test(tc, prefix_selects_a_directory);
+	tcase_add_test(tc, key_list_selects_those_keys_and_fails_missing_ones);
+	tcase_add_test(tc, commands_see_key_hex_and_store_in_environment);
+	tcase_add_test(tc, large_values_pass_through_commands);
+	tcase_add_test(tc, worker_program_without_the_hook_is_enoexec);
+	tcase_add_test(tc, missing_plugin_is_elibacc);
+	tcase_add_test(tc, read_only_store_is_erofs);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int
+main(int argc, char **argv)
+{
+	int rc;
+
+	/* The map's workers are this program run again. */
+	if ((rc = blt_map_worker_main(argc, argv)) >= 0)
+		return rc;
+	return tu_run(map_suite());
+}

@@ -1,0 +1,191 @@
+# Sourced by the mount-*.sh tests: finds bltfs and the fixtures, makes a
+# temporary directory, and mounts and unmounts for real.
+#
+# bltfs_mount starts the daemon in the foreground (-f) in the background of
+# this shell and waits, without sleeping, for the byte it writes to
+# -o ready_fd once the mount is up (or for the end of file it leaves if it
+# fails).  bltfs_umount unmounts and waits for the daemon, whose exit status
+# must be 0, so that a sanitizer or leak report fails the test.  The EXIT
+# trap unmounts whatever is still mounted, also when a test fails.
+#
+# make check sets top_builddir, top_srcdir and FIXTURES_DIR; the fallbacks
+# let a test run by hand from the source tree.
+set -eu
+
+here=$(cd "$(dirname "$0")" && pwd)
+: "${top_srcdir:=$here/..}"
+: "${top_builddir:=$top_srcdir}"
+: "${FIXTURES_DIR:=$top_srcdir/../shared/fixtures}"
+BLTFS=$top_builddir/fs/bltfs
+BLT=$top_builddir/src/blt
+MOUNT_CHECK=$top_builddir/tests/mount_check
+# 99: the test could not run at all; 77: skipped (no FUSE here).
+[ -x "$BLTFS" ] || { echo "bltfs not built: $BLTFS" >&2; exit 99; }
+[ -x "$MOUNT_CHECK" ] || { echo "not built: $MOUNT_CHECK" >&2; exit 99; }
+[ -d "$FIXTURES_DIR" ] || { echo "no fixtures: $FIXTURES_DIR" >&2; exit 99; }
+[ -c /dev/fuse ] || { echo "no /dev/fuse: skipped" >&2; exit 77; }
+command -v fusermount3 >/dev/null ||
+	{ echo "no fusermount3: skipped" >&2; exit 77; }
+
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/bltfs-test.XXXXXX")
+tmp=$(cd "$tmp" && pwd -P) # as /proc/self/mounts spells it
+# one "PID MOUNTPOINT" line per daemon started and not yet waited for
+daemons=$tmp/daemons
+: >"$daemons"
+nmount=0
+
+fail()
+{
+	echo "FAIL: $*" >&2
+	exit 1
+}
+
+# is_mounted DIR: DIR (a path under $tmp) is a FUSE mount point now, even
+# one whose daemon is gone.
+is_mounted()
+{
+	grep -qF " $1 fuse" /proc/self/mounts
+}
+
+cleanup()
+{
+	status=$?
+	set +e
+	while read -r pid mnt; do
+		if is_mounted "$mnt"; then
+			fusermount3 -u "$mnt" 2>/dev/null ||
+				fusermount3 -uz "$mnt"
+		fi
+		[ "$pid" != 0 ] || continue # a daemon not ours to wait for
+		wait "$pid"
+		rc=$?
+		if [ "$rc" != 0 ]; then
+			echo "bltfs for $mnt exited with $rc:" >&2
+			cat "$tmp/log.$pid" >&2
+			[ "$status" != 0 ] || status=1
+		fi
+	done <"$daemons"
+	rm -rf "$tmp"
+	exit "$status"
+}
+trap cleanup EXIT
+trap 'exit 1' HUP INT TERM
+
+# bltfs_start STORE MNT [ARGS...]: start a daemon; sets $pid and $log.
+# The caller reads the ready byte from $tmp/ready.
+bltfs_start()
+{
+	store=$1
+	mnt=$2
+	shift 2
+	mkdir -p "$mnt"
+	nmount=$((nmount + 1))
+	rm -f "$tmp/ready"
+	mkfifo "$tmp/ready"
+	"$BLTFS" "$store" "$mnt" -f -o ready_fd=3 "$@" \
+	    3>"$tmp/ready" 2>"$tmp/log.start" &
+	pid=$!
+}
+
+# bltfs_mount STORE MNT [ARGS...]: mount STORE at MNT and wait until it is
+# ready; fails the test if bltfs gives up.
+bltfs_mount()
+{
+	bltfs_start "$@"
+	ready=$(head -c 1 "$tmp/ready")
+	mv "$tmp/log.start" "$tmp/log.$pid"
+	echo "$pid $2" >>"$daemons"
+	if [ "$ready" != 1 ]; then
+		cat "$tmp/log.$pid" >&2
+		fail "bltfs $* did not mount"
+	fi
+}
+
+# bltfs_mount_fails STORE MNT [ARGS...]: bltfs must refuse to mount, with a
+# non-zero exit and a message; the message is left in $tmp/err.
+bltfs_mount_fails()
+{
+	bltfs_start "$@"
+	ready=$(head -c 1 "$tmp/ready")
+	if [ "$ready" = 1 ]; then
+		echo "$pid $2" >>"$daemons"
+		fail "bltfs $* mounted, but should have failed"
+	fi
+	set +e
+	wait "$pid"
+	rc=$?
+	set -e
+	mv "$tmp/log.start" "$tmp/err"
+	[ "$rc" != 0 ] || fail "bltfs $* failed with exit status 0"
+	[ -s "$tmp/err" ] || fail "bltfs $* failed without a message"
+}
+
+# bltfs_umount MNT: unmount, wait for the daemon and require a clean exit.
+bltfs_umount()
+{
+	line=$(grep " $1\$" "$daemons" | tail -n 1)
+	[ -n "$line" ] || fail "no daemon for $1"
+	upid=${line%% *}
+	fusermount3 -u "$1"
+	set +e
+	wait "$upid"
+	rc=$?
+	set -e
+	grep -v "^$upid " "$daemons" >"$daemons.new" || true
+	mv "$daemons.new" "$daemons"
+	if [ "$rc" != 0 ]; then
+		cat "$tmp/log.$upid" >&2
+		fail "bltfs for $1 exited with $rc"
+	fi
+}
+
+# bltfs_term MNT: SIGTERM the daemon of MNT, which must unmount, close the
+# store and exit 0.
+bltfs_term()
+{
+	line=$(grep " $1\$" "$daemons" | tail -n 1)
+	tpid=${line%% *}
+	kill -TERM "$tpid"
+	set +e
+	wait "$tpid"
+	rc=$?
+	set -e
+	grep -v "^$tpid " "$daemons" >"$daemons.new" || true
+	mv "$daemons.new" "$daemons"
+	[ "$rc" = 0 ] || fail "bltfs for $1 exited with $rc after SIGTERM"
+	! is_mounted "$1" || fail "$1 still mounted after SIGTERM"
+}
+
+# bltfs_kill MNT: SIGKILL the daemon of MNT.  The mount stays, failing
+# every access with ENOTCONN, until fusermount3 -u (or the EXIT trap).
+bltfs_kill()
+{
+	line=$(grep " $1\$" "$daemons" | tail -n 1)
+	kpid=${line%% *}
+	kill -KILL "$kpid"
+	set +e
+	wait "$kpid" 2>/dev/null
+	set -e
+	grep -v "^$kpid " "$daemons" >"$daemons.new" || true
+	echo "0 $1" >>"$daemons.new"
+	mv "$daemons.new" "$daemons"
+}
+
+# check_store STORE: blt check finds no problem (when blt is built).
+check_store()
+{
+	[ -x "$BLT" ] || return 0
+	"$BLT" check "$1" >"$tmp/check.out" 2>&1 || {
+		cat "$tmp/check.out" >&2
+		fail "blt check $1"
+	}
+}
+
+# same_tree A B: diff -r finds no difference.
+same_tree()
+{
+	diff -r "$1" "$2" >"$tmp/diff.out" 2>&1 || {
+		head -n 40 "$tmp/diff.out" >&2
+		fail "$1 and $2 differ"
+	}
+}

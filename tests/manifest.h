@@ -1,0 +1,157 @@
+/*
+ * Test support: the reference fixtures' JSON manifests (see
+ * /work/shared/fixtures/README.md), the JSON reader they need and SHA-256.
+ *
+ * manifest.c parses a manifest into a struct manifest whose items are sorted
+ * by raw key bytes and decoded from hex, checking on the way that the
+ * manifest is self-consistent (n_keys, value lengths and digests, the
+ * timestamp flag), so that a suite comparing a store with it compares with
+ * what the reference wrote and not with a misread file.  sha256.c hashes
+ * values, since manifests give only a digest for values of 4096 bytes and
+ * more.
+ *
+ * Failures return a negative errno and leave one line naming the file and
+ * the cause in manifest_errmsg(), as the engine does with blt_errmsg().
+ */
+#ifndef MANIFEST_H
+#define MANIFEST_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* sha256.c */
+#define SHA256_LEN 32
+
+struct sha256 {
+	uint32_t h[8];
+	uint64_t len;
+	unsigned char buf[64];
+	size_t fill;
+};
+
+void sha256_init(struct sha256 *s);
+void sha256_update(struct sha256 *s, const void *data, size_t n);
+void sha256_final(struct sha256 *s, unsigned char out[SHA256_LEN]);
+void sha256(const void *data, size_t n, unsigned char out[SHA256_LEN]);
+
+/* manifest.c: JSON */
+enum manifest_json_type {
+	MANIFEST_JSON_NULL,
+	MANIFEST_JSON_FALSE,
+	MANIFEST_JSON_TRUE,
+	MANIFEST_JSON_NUMBER,
+	MANIFEST_JSON_STRING,
+	MANIFEST_JSON_ARRAY,
+	MANIFEST_JSON_OBJECT
+};
+
+/* One JSON value.  Strings are decoded to UTF-8 (they may hold NUL bytes,
+ * hence len; str is NUL-terminated too).  Numbers keep their source text in
+ * str, so 64-bit integers survive, and their value as a double in num.
+ * Arrays and objects hold n kids; an object's kids carry their member name
+ * in key/klen, in document order (a repeated name: the last one counts). */
+struct manifest_json {
+	enum manifest_json_type type;
+	char *key;
+	size_t klen;
+	char *str;
+	size_t len;
+	double num;
+	struct manifest_json *kids;
+	size_t n;
+};
+
+/* Parse len bytes of JSON text (RFC 8259; one value, surrounding white
+ * space allowed).  On success the caller owns *out; see
+ * manifest_json_free().  Errors: -EBADMSG (malformed text; the message
+ * gives line and column), -ENOMEM. */
+int manifest_json_parse(
+    const char *text, size_t len, struct manifest_json **out);
+
+/* Free a tree from manifest_json_parse(); safe on NULL. */
+void manifest_json_free(struct manifest_json *v);
+
+/* The member name of object obj (NULL if obj is not an object, or has no
+ * such member).  The result is borrowed from obj. */
+const struct manifest_json *manifest_json_get(
+    const struct manifest_json *obj, const char *name);
+
+/* 1 if a and b are the same JSON value: objects as sets of members (order
+ * ignored), numbers equal as text or as doubles.  Otherwise 0, and where
+ * (if not NULL) gets a path to the first difference such as
+ * "$.nested.list[2]". */
+int manifest_json_equal(const struct manifest_json *a,
+    const struct manifest_json *b, char *where, size_t wsize);
+
+/* manifest.c: manifests */
+#define MANIFEST_NO_TS INT64_C(-1) /* timestamp_us null: no timestamps */
+
+struct manifest_item {
+	const char *key_hex; /* as in the manifest (borrowed from the tree) */
+	unsigned char *key;
+	size_t klen;
+	unsigned char *value; /* NULL when only the digest is given */
+	uint64_t value_len;
+	unsigned char sha256[SHA256_LEN];
+	int64_t timestamp; /* µs, or MANIFEST_NO_TS */
+};
+
+/* The "layout" section: for information, as the reference read the file. */
+struct manifest_layout {
+	unsigned format_version;
+	uint32_t n_buckets;
+	uint64_t header_n_keys;
+	uint64_t index_offset; /* effective values ... */
+	uint64_t first_data;
+	uint64_t index_offset_raw; /* ... and as stored */
+	uint64_t first_data_raw;
+	uint64_t file_size;
+	int64_t file_timestamp; /* µs */
+	unsigned char uuid[16];
+};
+
+struct manifest {
+	char *path;       /* the manifest's own path */
+	const char *file; /* the .blt file's name, e.g. "fixed.blt" */
+	uint64_t n_keys;
+	int fixed;                    /* 1 for "fixed" */
+	uint32_t value_len;           /* fixed stores; 0 otherwise */
+	const char *key_serializer;   /* name, or NULL for null */
+	const char *value_serializer; /* name, or NULL for null */
+	unsigned key_serializer_code;
+	unsigned value_serializer_code;
+	int timestamps;
+	const struct manifest_json *metadata; /* NULL when null */
+	int reserved_set[2];                  /* slots 1 and 2 */
+	unsigned char *reserved[2];
+	size_t reserved_len[2];
+	struct manifest_layout layout;
+	size_t n_items; /* sorted by raw key bytes, keys unique */
+	struct manifest_item *items;
+	struct manifest_json *root; /* the whole document */
+};
+
+/* Read and check the manifest at path.  On success the caller owns *out;
+ * see manifest_free().  Errors: the errno of a failed read, -EBADMSG (not
+ * JSON, or a field missing, of the wrong type or inconsistent: the message
+ * names it), -ENOMEM. */
+int manifest_load(const char *path, struct manifest **out);
+
+/* Free a manifest; safe on NULL. */
+void manifest_free(struct manifest *m);
+
+/* The item with key key, or NULL; borrowed from m. */
+const struct manifest_item *manifest_find(
+    const struct manifest *m, const void *key, size_t klen);
+
+/* Decode 2n hex digits at hex into n bytes at out: 0, or -EBADMSG. */
+int manifest_unhex(const char *hex, size_t n, unsigned char *out);
+
+/* Write the hex of n bytes at p into buf (size bufsz), shortened with "..."
+ * if it does not fit; returns buf, for messages. */
+char *manifest_hex(const void *p, size_t n, char *buf, size_t bufsz);
+
+/* The message of the last failure in this thread. */
+const char *manifest_errmsg(void);
+
+#endif

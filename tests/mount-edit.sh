@@ -1,0 +1,190 @@
+#!/bin/sh
+# Edits through the mount (sed -i, >>, truncate, partial overwrites,
+# renames of files and directories, mkdir and rmdir) give the same tree as
+# the same steps in a plain directory, before and after a remount.  Also:
+# the errors a mount gives for what it cannot do, and readers of one file
+# going on while another is held open by a writer.
+. "${top_srcdir:-$(dirname "$0")/..}/tests/lib.sh"
+
+head -c 100000 /dev/urandom >"$tmp/rand"
+head -c 9000000 /dev/urandom >"$tmp/big" # past the 8 MiB write buffer
+
+# steps DIR: the same edits, in a plain directory or a mount.
+steps()
+{
+	d=$1
+	mkdir -p "$d/docs/sub" "$d/empty" "$d/gone" "$d/keep/deep/er"
+	printf 'alpha\nbeta\ngamma\n' >"$d/docs/a.txt"
+	sed -i 's/beta/BETA/' "$d/docs/a.txt"
+	printf 'delta\n' >>"$d/docs/a.txt"
+	printf 'epsilon\n' >>"$d/docs/a.txt"
+	seq 1 5000 >"$d/docs/sub/b.txt"
+	truncate -s 5000 "$d/docs/sub/b.txt"
+	truncate -s 20000 "$d/docs/sub/b.txt"
+	cp "$tmp/rand" "$d/docs/sub/r.bin"
+	dd if=/dev/zero of="$d/docs/sub/r.bin" bs=100 seek=5 count=3 \
+	    conv=notrunc 2>/dev/null
+	cp "$tmp/big" "$d/keep/deep/er/big"
+	dd if=/dev/zero of="$d/keep/deep/er/big" bs=4096 seek=2000 count=3 \
+	    conv=notrunc 2>/dev/null
+	printf 'tail' >>"$d/keep/deep/er/big"
+	python3 - "$d/docs/rw" <<'PY'
+import os, sys
+with open(sys.argv[1], "w+b") as f:
+    f.write(b"0123456789" * 10)
+    f.seek(5)
+    f.write(b"abc")
+    f.flush()
+    f.seek(0)
+    assert f.read(10) == b"01234abc89", "read back through the same file"
+    f.truncate(50)
+    os.fsync(f.fileno())
+    f.seek(0, 2)
+    f.write(b"end")
+PY
+	mv "$d/docs/a.txt" "$d/docs/a2.txt"
+	mv "$d/docs/sub" "$d/moved"
+	mv "$d/moved" "$d/keep/sub2"
+	mv "$d/keep" "$d/kept"
+	rmdir "$d/gone"
+	mkdir "$d/new"
+	rmdir "$d/new"
+	printf 'data\n' >"$d/docs/trunc"
+	: >"$d/docs/trunc"
+	printf 'over\n' >"$d/over1"
+	printf 'target\n' >"$d/over2"
+	mv "$d/over1" "$d/over2"
+	mkdir "$d/edir1" "$d/edir2"
+	mv "$d/edir1" "$d/edir2"
+	rm "$d/kept/sub2/b.txt"
+	touch -d '2010-10-10 10:10:10.654321' "$d/docs/a2.txt"
+	touch "$d/empty.file"
+}
+
+mkdir "$tmp/plain"
+steps "$tmp/plain"
+store=$tmp/s.blt
+bltfs_mount "$store" "$tmp/m"
+steps "$tmp/m"
+same_tree "$tmp/plain" "$tmp/m"
+[ "$(stat -c %y "$tmp/m/docs/a2.txt")" = \
+    "2010-10-10 10:10:10.654321000 +0000" ] ||
+	fail "utimensat: $(stat -c %y "$tmp/m/docs/a2.txt")"
+
+# What the mount refuses, and how.
+m=$tmp/m
+expect_fail()
+{
+	if "$@" 2>"$tmp/err"; then
+		fail "succeeded: $*"
+	fi
+	grep -q "$want" "$tmp/err" || fail "$* said: $(cat "$tmp/err")"
+}
+want="Directory not empty"
+expect_fail rmdir "$m/kept"
+want="Operation not permitted"
+expect_fail ln "$m/over2" "$m/hardlink"
+expect_fail ln -s over2 "$m/symlink"
+expect_fail mkfifo "$m/fifo"
+expect_fail chmod 0600 "$m/over2"
+expect_fail chmod 0700 "$m/kept"
+chmod 0644 "$m/over2"
+chmod 0755 "$m/kept"
+chown "$(id -u):$(id -g)" "$m/over2"
+want="File exists"
+expect_fail mkdir "$m/kept"
+# rename(2) itself, since mv checks some of these before it asks
+rename_fails()
+{
+	python3 - "$@" <<'PY'
+import errno, os, sys
+try:
+    os.rename(sys.argv[1], sys.argv[2])
+except OSError as e:
+    if e.errno != getattr(errno, sys.argv[3]):
+        sys.exit("rename %s %s: %s, wanted %s" % (sys.argv[1], sys.argv[2],
+                 errno.errorcode[e.errno], sys.argv[3]))
+else:
+    sys.exit("rename %s %s succeeded" % (sys.argv[1], sys.argv[2]))
+PY
+}
+rename_fails "$m/kept" "$m/over2" ENOTDIR
+rename_fails "$m/over2" "$m/kept" EISDIR
+rename_fails "$m/kept" "$m/kept/deep/into" EINVAL
+rename_fails "$m/edir2" "$m/kept" ENOTEMPTY
+rename_fails "$m/nothing" "$m/else" ENOENT
+# Values stop at the format's limit, 4 GiB - 1 bytes.
+want="File too large"
+expect_fail truncate -s 4294967296 "$m/over2"
+python3 - "$m/over2" <<'PY'
+import errno, os, sys
+fd = os.open(sys.argv[1], os.O_WRONLY)
+try:
+    os.pwrite(fd, b"x", 1 << 32)
+    sys.exit("a write past 4 GiB succeeded")
+except OSError as e:
+    if e.errno != errno.EFBIG:
+        raise
+os.close(fd)
+PY
+[ ! -e "$m/hardlink" ] && [ ! -e "$m/symlink" ] && [ ! -e "$m/fifo" ] ||
+	fail "a refused node exists"
+
+# A writer that holds a file open does not keep readers of other files
+# (or of that file's old value) waiting: cat blocks on a fifo meanwhile.
+mkfifo "$tmp/fifo"
+cat "$tmp/fifo" >"$m/slow" &
+writer=$!
+exec 7>"$tmp/fifo"
+printf 'first half ' >&7
+cmp "$tmp/m/kept/deep/er/big" "$tmp/plain/kept/deep/er/big"
+cat "$m/docs/a2.txt" >/dev/null
+ls -l "$m" >/dev/null
+printf 'second half\n' >&7
+exec 7>&-
+wait "$writer"
+printf 'first half second half\n' >"$tmp/plain/slow"
+
+# Concurrent writers of their own files and readers of the others.
+i=0
+pids=
+while [ $i -lt 8 ]; do
+	(
+		j=0
+		while [ $j -lt 20 ]; do
+			seq $i $((i + j * 100)) >"$m/conc$i"
+			cmp -s "$m/docs/a2.txt" "$tmp/plain/docs/a2.txt" ||
+				exit 1
+			j=$((j + 1))
+		done
+	) &
+	pids="$pids $!"
+	i=$((i + 1))
+done
+for job in $pids; do
+	wait "$job" || fail "a concurrent writer or reader failed"
+done
+i=0
+while [ $i -lt 8 ]; do
+	seq $i $((i + 19 * 100)) >"$tmp/plain/conc$i"
+	i=$((i + 1))
+done
+same_tree "$tmp/plain" "$m"
+
+bltfs_umount "$m"
+check_store "$store"
+bltfs_mount "$store" "$m"
+same_tree "$tmp/plain" "$m"
+[ "$(stat -c %y "$m/docs/a2.txt")" = "2010-10-10 10:10:10.654321000 +0000" ] ||
+	fail "utimensat after remount: $(stat -c %y "$m/docs/a2.txt")"
+bltfs_umount "$m"
+
+# SIGTERM unmounts and closes cleanly too.
+bltfs_mount "$store" "$m"
+printf 'last\n' >"$m/last"
+printf 'last\n' >"$tmp/plain/last"
+bltfs_term "$m"
+check_store "$store"
+bltfs_mount "$store" "$m" -o ro
+same_tree "$tmp/plain" "$m"
+bltfs_umount "$m"
