@@ -291,6 +291,13 @@ struct fs {
 /* Log one line: stderr in the foreground, syslog once daemonized. */
 void fs_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
+/* move.c */
+
+/* Rename name in parent to newname in newparent (a file or a whole subtree)
+ * in the store, crash-safely, then in the index.  Holds: fs->wlock. */
+int move_rename(struct fs *fs, uint64_t parent, const char *name,
+    uint64_t newparent, const char *newname, unsigned flags);
+
 /* ops.c */
 
 /* The operations table for fuse_session_new(); userdata is struct fs. */

@@ -226,9 +226,10 @@ handle_spill(struct handle *h)
 	return 0;
 }
 
-/* Make room for a value of size bytes, zero-filled past the current size. */
+/* Make room for a value of size bytes; the bytes from the current size to
+ * zero_end (a hole the caller does not fill) become zeros. */
 static int
-handle_reserve(struct handle *h, uint64_t size)
+handle_reserve(struct handle *h, uint64_t size, uint64_t zero_end)
 {
 	uint64_t cur = atomic_load(&h->size);
 	unsigned char *m;
@@ -252,8 +253,8 @@ handle_reserve(struct handle *h, uint64_t size)
 		h->mem = m;
 		h->cap = cap;
 	}
-	if (size > cur)
-		memset(h->mem + cur, 0, size - cur);
+	if (zero_end > cur)
+		memset(h->mem + cur, 0, zero_end - cur);
 	return 0;
 }
 
@@ -288,7 +289,7 @@ handle_load(struct handle *h)
 			break;
 		}
 		atomic_store(&h->size, 0);
-		if ((rc = handle_reserve(h, (uint64_t)len)) < 0)
+		if ((rc = handle_reserve(h, (uint64_t)len, 0)) < 0)
 			break;
 		if (len == 0) {
 			got = 0;
@@ -377,7 +378,8 @@ handle_write(struct handle *h, const void *buf, size_t n, uint64_t off)
 	pthread_mutex_lock(&h->lock);
 	if (!h->loaded && (rc = handle_load(h)) < 0)
 		goto out;
-	if (end > atomic_load(&h->size) && (rc = handle_reserve(h, end)) < 0)
+	if (end > atomic_load(&h->size) &&
+	    (rc = handle_reserve(h, end, off)) < 0)
 		goto out;
 	if (h->fd == -1)
 		memcpy(h->mem + off, buf, n);
@@ -408,7 +410,7 @@ handle_truncate(struct handle *h, uint64_t size)
 		} else if ((rc = handle_load(h)) < 0)
 			goto out;
 	}
-	if ((rc = handle_reserve(h, size)) < 0)
+	if ((rc = handle_reserve(h, size, size)) < 0)
 		goto out;
 	if (h->fd != -1 && ftruncate(h->fd, (off_t)size) == -1) {
 		rc = -errno;

@@ -356,6 +356,7 @@ main_loop(struct fuse_session *se, const struct fuse_cmdline_opts *o)
 	return fuse_session_loop_mt(se, &cfg);
 }
 
+/* bltfs STORE MOUNTPOINT [options]: see bltfs(1). */
 int
 main(int argc, char **argv)
 {

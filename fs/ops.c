@@ -4,12 +4,12 @@
  * the store.
  *
  * Names are resolved by the index alone; the store is read for a file's
- * size and timestamp (blt_find) and its bytes.  Every change of the store
- * or of names (commit, create, mkdir, unlink, rmdir, rename, setattr) holds
- * fs->wlock, so the index and the store change together and a commit
- * cannot put a value under a name a rename just left.  Reads take no lock
- * of ours.  Each change is flushed before the reply, so that what the
- * kernel was told survives a crash of the daemon.
+ * size and timestamp (blt_find) and its bytes.  Renames are move.c's.
+ * Every change of the store or of names (commit, create, mkdir, unlink,
+ * rmdir, rename, setattr) holds fs->wlock, so the index and the store change
+ * together and a commit cannot put a value under a name a rename just left.
+ * Reads take no lock of ours.  Each change is flushed before the reply, so that
+ * what the kernel was told survives a crash of the daemon.
  *
  * The kernel keeps file contents cached across opens (keep_cache) and names
  * and attributes for long; a commit that changed a value invalidates the
@@ -28,13 +28,9 @@
 
 #include "fs.h"
 
-#ifndef RENAME_NOREPLACE
-#define RENAME_NOREPLACE 1
-#endif
-
-/* st_blksize: cp and friends read and write in pieces of this size, one
- * request each. */
-#define OPS_BLKSIZE 131072
+/* st_blksize: cp and friends read and write in pieces of this size, and
+ * the kernel reads ahead as far; 1 MiB is the most one request carries. */
+#define OPS_BLKSIZE (1u << 20)
 
 static struct fs *
 ops_fs(fuse_req_t req)
@@ -206,6 +202,7 @@ op_init(void *userdata, struct fuse_conn_info *conn)
 	/* we invalidate when a value changes; mtime alone says nothing */
 	conn->want &= ~FUSE_CAP_AUTO_INVAL_DATA;
 	conn->time_gran = 1000; /* timestamps are microseconds */
+	conn->max_readahead = OPS_BLKSIZE;
 }
 
 /* The control directory (/.bltfs): fs/ctl.c will answer its lookup. */
@@ -608,233 +605,6 @@ op_link(
 	fuse_reply_err(req, EPERM);
 }
 
-/* The keys a rename moves: each old key and the new key it becomes. */
-struct ops_move {
-	const unsigned char *oldp, *newp; /* the prefixes that swap */
-	size_t oldplen, newplen;
-	struct ops_pair {
-		unsigned char *old, *new;
-		size_t olen, nlen;
-	} * v;
-	size_t n, cap;
-};
-
-static int
-ops_move_add(void *arg, const unsigned char *key, size_t klen, int type)
-{
-	struct ops_move *m = arg;
-	struct ops_pair *p;
-	size_t keep, tail;
-
-	if (klen >= m->oldplen && memcmp(key, m->oldp, m->oldplen) == 0) {
-		keep = m->newplen;
-		tail = klen - m->oldplen;
-	} else if (m->oldplen > 0 && klen == m->oldplen - 1 &&
-	           memcmp(key, m->oldp, klen) == 0 && m->newplen > 0) {
-		keep = m->newplen - 1; /* a directory's own key, "dir" */
-		tail = 0;
-	} else
-		return path_err(-EINVAL, "rename: a key outside the subtree");
-	if (keep + tail > BLT_KEY_MAX)
-		return path_err(-ENAMETOOLONG,
-		    "rename: a key would be %zu "
-		    "bytes long",
-		    keep + tail);
-	if (m->n == m->cap) {
-		size_t cap = m->cap ? m->cap * 2 : 16;
-
-		if ((p = realloc(m->v, cap * sizeof *p)) == NULL)
-			return -ENOMEM;
-		m->v = p;
-		m->cap = cap;
-	}
-	p = &m->v[m->n];
-	p->olen = klen;
-	p->nlen = keep + tail;
-	if ((p->old = malloc(klen + 1)) == NULL ||
-	    (p->new = malloc(p->nlen + 1)) == NULL) {
-		free(p->old);
-		return -ENOMEM;
-	}
-	memcpy(p->old, key, klen);
-	memcpy(p->new, m->newp, keep);
-	memcpy(p->new + keep, key + klen - tail, tail);
-	m->n++;
-	return 0;
-}
-
-static void
-ops_move_free(struct ops_move *m)
-{
-	size_t i;
-
-	for (i = 0; i < m->n; i++) {
-		free(m->v[i].old);
-		free(m->v[i].new);
-	}
-	free(m->v);
-}
-
-/* Copy every moved key's value to its new key (keeping its timestamp),
- * flush, then delete the old keys and flush again: at any moment of a
- * crash each key exists under its old or its new name. */
-static int
-ops_move_store(struct fs *fs, struct ops_move *m)
-{
-	struct blt_entry e;
-	unsigned char *buf;
-	size_t i, done;
-	ssize_t len;
-	int rc = 0;
-
-	for (done = 0; done < m->n; done++) {
-		struct ops_pair *p = &m->v[done];
-
-		if ((rc = blt_find(fs->db, p->old, p->olen, &e)) == -ENOENT)
-			continue; /* created, not yet stored */
-		if (rc < 0)
-			break;
-		if ((buf = malloc(e.value_len ? e.value_len : 1)) == NULL) {
-			rc = -ENOMEM;
-			break;
-		}
-		len = blt_get(
-		    fs->db, p->old, p->olen, buf, e.value_len, &e.timestamp);
-		if (len >= 0 && (uint64_t)len != e.value_len)
-			len = -EAGAIN; /* we hold wlock: cannot happen */
-		rc =
-		    len < 0
-		        ? (int)len
-		        : blt_put(fs->db, p->new, p->nlen, buf, e.value_len,
-		              e.timestamp == BLT_NO_TS ? BLT_NOW : e.timestamp);
-		free(buf);
-		if (rc < 0)
-			break;
-	}
-	if (rc == 0)
-		rc = blt_flush(fs->db);
-	if (rc < 0) {
-		fs_log("rename: %s", blt_errmsg());
-		/* undo: the old keys are all still there */
-		for (i = 0; i < done && i < m->n; i++)
-			blt_del(fs->db, m->v[i].new, m->v[i].nlen);
-		blt_flush(fs->db);
-		return rc;
-	}
-	for (i = 0; i < m->n; i++) {
-		rc = blt_del(fs->db, m->v[i].old, m->v[i].olen);
-		if (rc < 0 && rc != -ENOENT)
-			break;
-		rc = 0;
-	}
-	if (rc == 0)
-		rc = blt_flush(fs->db);
-	if (rc < 0)
-		fs_log("rename: %s", blt_errmsg());
-	return rc;
-}
-
-/* 1 if node a is b or above it. */
-static int
-ops_is_ancestor(struct fs *fs, uint64_t a, uint64_t b)
-{
-	struct inode_info in;
-
-	for (;;) {
-		if (a == b)
-			return 1;
-		if (b == INODE_ROOT || inode_stat(fs->tree, b, &in) < 0)
-			return 0;
-		b = in.parent;
-	}
-}
-
-/* The index could not follow a rename the store made: bring it in line
- * key by key (nodeids below are lost, but names and store agree). */
-static void
-ops_move_index(struct fs *fs, struct ops_move *m)
-{
-	size_t i;
-
-	for (i = 0; i < m->n; i++) {
-		inode_del_key(fs->tree, m->v[i].old, m->v[i].olen, NULL);
-		inode_put_key(
-		    fs->tree, m->v[i].new, m->v[i].nlen, 1, NULL, NULL);
-	}
-}
-
-static int
-ops_rename(struct fs *fs, uint64_t parent, const char *name, uint64_t newparent,
-    const char *newname, unsigned flags)
-{
-	size_t nlen = strlen(name), newnlen = strlen(newname);
-	unsigned char *oldp = NULL, *newp = NULL, *dkey = NULL;
-	struct ops_move m = {0};
-	struct inode_info src, dst;
-	size_t dklen;
-	int rc, have_dst;
-
-	if (flags & ~(unsigned)RENAME_NOREPLACE)
-		return -EINVAL; /* RENAME_EXCHANGE, RENAME_WHITEOUT */
-	if (ops_is_ctl(fs, newparent, newname))
-		return -EEXIST;
-	if ((rc = inode_lookup(fs->tree, parent, name, nlen, 0, &src)) < 0)
-		return rc;
-	have_dst =
-	    inode_lookup(fs->tree, newparent, newname, newnlen, 0, &dst) == 0;
-	if (have_dst) {
-		if (dst.nodeid == src.nodeid)
-			return 0;
-		if (flags & RENAME_NOREPLACE)
-			return -EEXIST;
-		if (src.type == INODE_DIR && dst.type != INODE_DIR)
-			return -ENOTDIR;
-		if (src.type != INODE_DIR && dst.type == INODE_DIR)
-			return -EISDIR;
-		if (dst.type == INODE_DIR && dst.nchildren > 0)
-			return -ENOTEMPTY;
-	}
-	if (src.type == INODE_DIR && ops_is_ancestor(fs, src.nodeid, newparent))
-		return -EINVAL;
-	if ((rc = inode_key(fs->tree, src.nodeid, &oldp, &m.oldplen)) < 0 ||
-	    (rc = inode_child_key(fs->tree, newparent, newname, newnlen,
-	         src.type, &newp, &m.newplen)) < 0) {
-		ops_fail(rc, path_errmsg());
-		goto out;
-	}
-	m.oldp = oldp;
-	m.newp = newp;
-	if ((rc = inode_walk_keys(fs->tree, src.nodeid, ops_move_add, &m)) <
-	    0) {
-		ops_fail(rc, path_errmsg());
-		goto out;
-	}
-	/* an empty directory that is replaced takes its marker along */
-	if (have_dst && dst.type == INODE_DIR && (dst.flags & INODE_MARKER)) {
-		if ((rc = inode_key(fs->tree, dst.nodeid, &dkey, &dklen)) < 0)
-			goto out;
-		if ((rc = blt_del(fs->db, dkey, dklen)) < 0 && rc != -ENOENT) {
-			fs_log("%s", blt_errmsg());
-			goto out;
-		}
-	}
-	if ((rc = ops_move_store(fs, &m)) < 0)
-		goto out;
-	if ((rc = inode_rename(fs->tree, parent, name, nlen, newparent, newname,
-	         newnlen, flags, NULL)) < 0) {
-		fs_log("rename: the store moved but the index did not: %s",
-		    path_errmsg());
-		ops_move_index(fs, &m);
-		rc = 0;
-	}
-out:
-	ops_move_free(&m);
-	free(oldp);
-	free(newp);
-	free(dkey);
-	return rc;
-}
-
 static void
 op_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
     fuse_ino_t newparent, const char *newname, unsigned int flags)
@@ -846,8 +616,12 @@ op_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 		fuse_reply_err(req, EROFS);
 		return;
 	}
+	if (ops_is_ctl(fs, newparent, newname)) {
+		fuse_reply_err(req, EEXIST);
+		return;
+	}
 	pthread_mutex_lock(&fs->wlock);
-	rc = ops_rename(fs, parent, name, newparent, newname, flags);
+	rc = move_rename(fs, parent, name, newparent, newname, flags);
 	pthread_mutex_unlock(&fs->wlock);
 	fuse_reply_err(req, -rc);
 }

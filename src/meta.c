@@ -25,7 +25,8 @@ meta_get(struct blt *db, const char *ikey, void *buf, size_t cap, int64_t *ts)
 	pthread_rwlock_rdlock(&db->lock);
 	if (write_pending_find(db, digest, &b) ||
 	    (rc = index_find(db, digest, &b, NULL)) > 0) {
-		memcpy(buf, b.value, b.vlen < cap ? (size_t)b.vlen : cap);
+		if (cap > 0 && b.vlen > 0)
+			memcpy(buf, b.value, b.vlen < cap ? (size_t)b.vlen : cap);
 		if (ts != NULL)
 			*ts = b.ts;
 		rc = (ssize_t)b.vlen;

@@ -44,7 +44,8 @@ blt_get(struct blt *db, const void *key, size_t klen, void *buf, size_t cap,
 	if ((rc = read_lookup(db, key, klen, &b)) == 0) {
 		rc = read_missing(db);
 	} else if (rc > 0) {
-		memcpy(buf, b.value, b.vlen < cap ? (size_t)b.vlen : cap);
+		if (cap > 0 && b.vlen > 0)
+			memcpy(buf, b.value, b.vlen < cap ? (size_t)b.vlen : cap);
 		if (ts != NULL)
 			*ts = b.ts;
 		rc = (ssize_t)b.vlen;

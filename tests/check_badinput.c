@@ -1041,6 +1041,49 @@ START_TEST(value_length_past_the_end_is_euclean)
 }
 END_TEST
 
+/* A value length a few bytes short leaves a gap too small for a skip
+ * block between the block and the next one; the repair must still give a
+ * sound store keeping what lies before the damage.  With at_region_end, the
+ * gap is the last bytes before a relocated index. */
+static void
+bad_short_value(const char *name, int at_region_end)
+{
+	struct manifest *m = bad_manifest(name);
+	const struct bad_block *blk = NULL;
+	struct bad_damage d = {0};
+	struct bad_layout l;
+	struct bad_result r;
+
+	bad_copy_fixture(name, path);
+	bad_layout_load(path, m, &l);
+	for (size_t i = l.n / 2; i < l.n && blk == NULL; i++)
+		if (l.b[i].item->value_len >= 4 &&
+		    (!at_region_end || l.b[i].end == l.st.index_offset))
+			blk = &l.b[i];
+	ck_assert_msg(blk != NULL, "%s: no block to damage", name);
+	bad_poke_le(path, blk->off + 21, blk->item->value_len - 3, 4);
+	bad_damage_add(&d, blk->off, UINT64_MAX);
+	d.enoent_ok = 1;
+	bad_read(path, m, &d, &r);
+	bad_check_finds(path);
+	ck_assert_int_ge(bad_repair(path, &l, &d), 1);
+	bad_layout_free(&l);
+	manifest_free(m);
+}
+
+START_TEST(value_length_a_few_bytes_short_is_repaired)
+{
+	bad_short_value("no_timestamps.blt", 0);
+	bad_short_value("small_str_bytes.blt", 0);
+}
+END_TEST
+
+START_TEST(value_length_short_before_a_relocated_index_is_repaired)
+{
+	bad_short_value("reindexed.blt", 1);
+}
+END_TEST
+
 /* A key length one byte off still fits the file, so the block parses; a get
  * must notice that the block does not hold the key it was asked for, rather
  * than return the key's last byte and the value short of its last. */
@@ -1233,6 +1276,9 @@ badinput_suite(void)
 	tcase_add_test(tc, stray_bucket_pointer_in_an_empty_store_is_found);
 	tcase_add_test(tc, key_length_past_the_end_is_euclean);
 	tcase_add_test(tc, value_length_past_the_end_is_euclean);
+	tcase_add_test(tc, value_length_a_few_bytes_short_is_repaired);
+	tcase_add_test(tc,
+	    value_length_short_before_a_relocated_index_is_repaired);
 	tcase_add_test(tc,
 	    key_length_off_by_one_is_euclean_not_a_shifted_value);
 	tcase_add_test(tc, flipped_timestamp_flag_never_returns_garbage);

@@ -41,6 +41,10 @@ with open(sys.argv[1], "w+b") as f:
     os.fsync(f.fileno())
     f.seek(0, 2)
     f.write(b"end")
+    f.seek(5000)
+    f.write(b"after a hole")
+    f.truncate(3000)
+    f.truncate(4000)
 PY
 	mv "$d/docs/a.txt" "$d/docs/a2.txt"
 	mv "$d/docs/sub" "$d/moved"

@@ -43,7 +43,13 @@ copy_in()
 	esac
 }
 
-for tool in cp cpp rsync tar; do
+tools="cp cpp tar"
+if command -v rsync >/dev/null; then
+	tools="$tools rsync"
+else
+	echo "rsync not installed: its copy is not tested" >&2
+fi
+for tool in $tools; do
 	store=$tmp/$tool.blt
 	bltfs_mount "$store" "$tmp/m"
 	copy_in $tool "$tmp/m"

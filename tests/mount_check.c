@@ -222,6 +222,7 @@ out:
 	check_names_free(&got);
 }
 
+/* mount_check [-F] MANIFEST.json MOUNTDIR: see the top of this file. */
 int
 main(int argc, char **argv)
 {
