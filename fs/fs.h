@@ -14,6 +14,7 @@
 #include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <sys/types.h>
 
 #include <fuse_lowlevel.h>
@@ -145,6 +146,10 @@ struct inode_info {
 	unsigned flags;     /* INODE_* flags */
 	uint32_t nlink;     /* 1 for files, 2 + subdirectories for dirs */
 	uint64_t nchildren; /* entries of a directory */
+	int attr;           /* a file whose size and ts the tree knows */
+	uint64_t size;      /* with attr: the value's length */
+	int64_t ts;         /* with attr: its timestamp, or BLT_NO_TS */
+	uint32_t aver;      /* for inode_fill_attr() */
 };
 
 /* A name that changed without the kernel asking (a key added or removed by
@@ -187,8 +192,35 @@ typedef int inode_next_fn(
 int inode_tree_build(const struct path_conf *pc, size_t size_hint,
     inode_next_fn *next, void *arg, struct inode_tree **out);
 
+/* As inode_next_fn, with the value's timestamp (BLT_NO_TS for a store
+ * without timestamps) in *ts, or INODE_TS_UNKNOWN if not known. */
+typedef int inode_item_fn(void *arg, const void **key, size_t *klen,
+    uint64_t *vlen, int64_t *ts);
+
+#define INODE_TS_UNKNOWN INT64_MIN
+
+/* inode_tree_build() that also keeps the size and timestamp of each file
+ * (struct inode_info's attr), so that stat and readdirplus need not ask
+ * the store. */
+int inode_tree_load(const struct path_conf *pc, size_t size_hint,
+    inode_item_fn *next, void *arg, struct inode_tree **out);
+
 /* Free the tree and every node; safe on NULL. */
 void inode_tree_free(struct inode_tree *t);
+
+/* The size and timestamp a file's value has now (a commit): its info gets
+ * attr.  inode_put_key() drops them (the caller did not say the ts). */
+void inode_set_attr(
+    struct inode_tree *t, uint64_t nodeid, uint64_t size, int64_t ts);
+
+/* The size and timestamp the store gave for a file whose info had no
+ * attr, with the aver that info had: kept only if nothing changed the
+ * node since. */
+void inode_fill_attr(struct inode_tree *t, uint64_t nodeid, uint32_t aver,
+    uint64_t size, int64_t ts);
+
+/* Drop what the tree knows of nodeid's size and timestamp. */
+void inode_forget_attr(struct inode_tree *t, uint64_t nodeid);
 
 /* The mapping the tree uses (borrowed for the tree's life). */
 const struct path_conf *inode_conf(struct inode_tree *t);
@@ -286,6 +318,9 @@ struct fs {
 	double timeout; /* entry and attribute timeouts, seconds */
 	int64_t mtime;  /* µs: for directories and untimed keys */
 	size_t spill;   /* write buffer bytes kept in memory per file */
+	int rfd;        /* the store opened for reads by splice, or -1 */
+	uint64_t rgen;  /* blt_generation() when rfd was opened */
+	struct ctl *ctl; /* the control directory and the job runner */
 };
 
 /* Log one line: stderr in the foreground, syslog once daemonized. */
@@ -322,7 +357,103 @@ int handle_write(struct handle *h, const void *buf, size_t n, uint64_t off);
 int handle_truncate(struct handle *h, uint64_t size);
 int handle_commit(struct handle *h);
 int handle_find(struct fs *fs, uint64_t nodeid, uint64_t *size, int64_t *ts);
+int handle_locate(struct handle *h, struct blt_entry *e);
 int handle_set_time(struct fs *fs, uint64_t nodeid, int64_t ts);
 int handle_commit_all(struct fs *fs);
+
+/* ctl.c */
+
+/* The control directory (/.bltfs) and the ioctls of bltfs.h.  Its nodes
+ * are not in the directory index: ctl_ops() wraps the operations table so
+ * that requests for them never reach ops.c. */
+struct ctl;
+
+/* Set up the control interface of fs and start its job runner.  Messages
+ * via path_errmsg().  -ENOMEM, or pthread_create's error. */
+int ctl_create(struct fs *fs, struct ctl **out);
+
+/* Cancel what the job runner does and wait for it: once this returns, no
+ * job touches the store or the kernel any more.  Safe on NULL, and twice. */
+void ctl_stop(struct ctl *c);
+
+/* Stop (see ctl_stop()) and free; safe on NULL. */
+void ctl_free(struct ctl *c);
+
+/* The table to give fuse_session_new(): base, with the control nodes and
+ * the ioctls answered by ctl.c.  Userdata is struct fs, as for base. */
+const struct fuse_lowlevel_ops *ctl_ops(const struct fuse_lowlevel_ops *base);
+
+/* job.c */
+
+/* One job runner per mount runs the jobs started through ctl.c, one at a
+ * time, in order, in a thread of its own. */
+struct job_runner;
+struct bltfs_job;
+struct bltfs_status;
+
+/* What a job is to do: filled in by ctl.c from a command; job_submit()
+ * takes over every pointer. */
+struct job_spec {
+	int kind;           /* BLTFS_JOB_* */
+	char *text;         /* the command as given, for jobs/ID */
+	int64_t older_than; /* prune: µs, 0 for no age limit */
+	size_t n_keep;      /* prune: keys kept whatever their age */
+	unsigned char **keep;
+	size_t *keep_len;
+	uint32_t buckets; /* reindex: 0 for booklet's next size */
+	char *exec;       /* map: a command or "LIB.so:SYMBOL" */
+	char *plugin;
+	char *to;          /* map: output key template, or NULL */
+	char *out;         /* map: output store (absolute path), or NULL */
+	unsigned workers;  /* map: 0 for one per CPU */
+	size_t n_keys;     /* map: the selected keys */
+	unsigned char **keys;
+	size_t *key_lens;
+};
+
+/* Free what s points to (not s); safe on a zeroed spec. */
+void job_spec_free(struct job_spec *s);
+
+/* Start the runner of fs.  -ENOMEM or pthread_create's error. */
+int job_runner_create(struct fs *fs, struct job_runner **out);
+
+/* Cancel the queued jobs and the running one (a prune or reindex runs to
+ * its end) and join the thread.  Safe on NULL, and twice. */
+void job_runner_stop(struct job_runner *r);
+
+/* Stop, then free every job; safe on NULL. */
+void job_runner_free(struct job_runner *r);
+
+/* Queue a job; takes s's pointers (also on failure) and zeroes s.  *id
+ * gets its number.  -ESHUTDOWN once stopped. */
+int job_submit(struct job_runner *r, struct job_spec *s, uint64_t *id);
+
+/* Cancel job id: a queued job at once, a running map as soon as it sees
+ * it.  -ENOENT (no such job), -EALREADY (finished), -EBUSY (a running
+ * prune or reindex, which cannot stop half-way); message set. */
+int job_cancel(struct job_runner *r, uint64_t id);
+
+/* Fill *out (its id set) with what job out->id did so far.  -ENOENT. */
+int job_get(struct job_runner *r, struct bltfs_job *out);
+
+/* jobs/ID: the job's JSON, NUL-terminated; the caller frees *out.
+ * -ENOENT, -ENOMEM. */
+int job_json(struct job_runner *r, uint64_t id, char **out, size_t *len);
+
+/* The ids of the jobs the runner knows, oldest first; the caller frees
+ * *ids.  -ENOMEM. */
+int job_ids(struct job_runner *r, uint64_t **ids, size_t *n);
+
+/* The runner's part of status: running, queued and last_job. */
+void job_status(struct job_runner *r, struct bltfs_status *st);
+
+/* Write the unfinished jobs as a JSON array to f, for status. */
+void job_status_json(struct job_runner *r, FILE *f);
+
+/* client.c */
+
+/* bltfs ctl MOUNT COMMAND [--wait] [--json]: argv[0] is "ctl".  Returns
+ * the exit status (bltfs(1), EXIT STATUS). */
+int client_main(int argc, char **argv);
 
 #endif

@@ -45,6 +45,7 @@ struct handle {
 	int fd; /* spill file, or -1 */
 	_Atomic uint64_t size;
 	_Atomic int dirty;   /* the buffer differs from the store */
+	_Atomic int shared;  /* another handle of the node existed meanwhile */
 	_Atomic int64_t ts;  /* timestamp of the next commit */
 	struct handle *next; /* same bucket of the set */
 };
@@ -109,7 +110,7 @@ handle_create(
     struct fs *fs, uint64_t nodeid, int flags, int fresh, struct handle **out)
 {
 	struct handle_set *s = fs->handles;
-	struct handle *h, **b;
+	struct handle *h, *o, **b;
 
 	if ((h = calloc(1, sizeof *h)) == NULL)
 		return -ENOMEM;
@@ -120,6 +121,7 @@ handle_create(
 	pthread_mutex_init(&h->lock, NULL);
 	atomic_init(&h->size, 0);
 	atomic_init(&h->dirty, 0);
+	atomic_init(&h->shared, 0);
 	atomic_init(&h->ts, BLT_NOW);
 	if (h->writable && (fresh || (flags & O_TRUNC))) {
 		h->loaded = 1;
@@ -129,6 +131,11 @@ handle_create(
 		atomic_fetch_add(&s->nwritable, 1);
 	pthread_mutex_lock(&s->lock);
 	b = handle_bucket(s, nodeid);
+	for (o = *b; o != NULL; o = o->next)
+		if (o->nodeid == nodeid) {
+			atomic_store(&o->shared, 1);
+			atomic_store(&h->shared, 1);
+		}
 	h->next = *b;
 	*b = h;
 	pthread_mutex_unlock(&s->lock);
@@ -365,6 +372,31 @@ handle_read(struct handle *h, void *buf, size_t n, uint64_t off)
 	return r;
 }
 
+/* Where h's value lies in the store, so that a read can be spliced from
+ * the store file: 0 with *e filled, 1 if h reads from its own buffer
+ * (handle_read() then), -ENOENT for a file not stored yet (empty), or
+ * another negative errno. */
+int
+handle_locate(struct handle *h, struct blt_entry *e)
+{
+	unsigned char *key;
+	size_t klen;
+	int rc;
+
+	if (h->writable) {
+		pthread_mutex_lock(&h->lock);
+		rc = h->loaded;
+		pthread_mutex_unlock(&h->lock);
+		if (rc)
+			return 1;
+	}
+	if ((rc = handle_key(h, &key, &klen)) < 0)
+		return rc;
+	rc = blt_find(h->fs->db, key, klen, e);
+	free(key);
+	return rc;
+}
+
 /* Write n bytes at off into the buffer.  -EFBIG past the format's limit,
  * -ENOMEM, -ENOSPC or another errno of the spill file. */
 int
@@ -425,7 +457,9 @@ out:
 }
 
 /* Store the value of a changed file (one put) and flush, so that it
- * survives a crash of the daemon.  Returns 1 if the store changed, 0 if
+ * survives a crash of the daemon.  Returns 1 if the store changed, 2 if it
+ * did and h was the only handle of its file all along (so the kernel's
+ * cached pages, written through h alone, hold the stored value), 0 if
  * there was nothing to do, or a negative errno (the buffer stays dirty, so
  * a later flush or release tries again).  A file removed meanwhile loses
  * its writes, as on any file system. */
@@ -437,6 +471,7 @@ handle_commit(struct handle *h)
 	const void *val = "";
 	void *map = NULL;
 	uint64_t size;
+	int64_t ts;
 	size_t klen;
 	int rc;
 
@@ -467,14 +502,24 @@ handle_commit(struct handle *h)
 	}
 	if (rc < 0)
 		goto unlock;
-	if ((rc = blt_put(fs->db, key, klen, val, size, atomic_load(&h->ts))) <
-	        0 ||
-	    (rc = blt_flush(fs->db)) < 0) {
+	/* the time is taken here, so that the index can keep it (stat and
+	 * readdirplus then need no lookup in the store) */
+	ts = fs->timestamps ? atomic_load(&h->ts) : BLT_NOW;
+	if (ts == BLT_NOW && fs->timestamps)
+		ts = blt_now();
+	if ((rc = blt_put(fs->db, key, klen, val, size, ts)) < 0) {
+		fs_log("%s", blt_errmsg());
+		goto unlock;
+	}
+	/* before dirty is cleared: stat goes by one or the other */
+	inode_set_attr(
+	    fs->tree, h->nodeid, size, fs->timestamps ? ts : BLT_NO_TS);
+	if ((rc = blt_flush(fs->db)) < 0) {
 		fs_log("%s", blt_errmsg());
 		goto unlock;
 	}
 	atomic_store(&h->dirty, 0);
-	rc = 1;
+	rc = atomic_load(&h->shared) ? 1 : 2;
 unlock:
 	pthread_mutex_unlock(&fs->wlock);
 	if (map != NULL)

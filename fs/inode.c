@@ -37,7 +37,8 @@
 #define INODE_INLINE_NAME 8  /* names at least this long fit in place */
 #define INODE_HEAP_NAME 0x80 /* node->flags: name was allocated apart */
 #define INODE_ARENA 0x40     /* node->flags: allocated from the arena */
-#define INODE_PRIVATE (INODE_HEAP_NAME | INODE_ARENA)
+#define INODE_ATTR 0x20      /* node->flags: size and ts are known */
+#define INODE_PRIVATE (INODE_HEAP_NAME | INODE_ARENA | INODE_ATTR)
 #define INODE_CHUNK (1u << 20) /* arena chunk size */
 #define INODE_PREFETCH 16      /* how far ahead inode_settle() prefetches */
 #define INODE_HUGE ((size_t)2 << 20) /* huge page size */
@@ -67,6 +68,9 @@ struct inode {
 	uint64_t nlookup; /* atomic */
 	uint64_t cookie;  /* position in the parent's listing */
 	char *name;
+	uint64_t size; /* a file's value length, with INODE_ATTR */
+	int64_t ts;    /* its timestamp (BLT_NO_TS: none), with INODE_ATTR */
+	uint32_t aver; /* bumped whenever size and ts change or are dropped */
 	uint32_t hash;
 	uint16_t nlen;
 	uint16_t ncap;
@@ -450,6 +454,18 @@ inode_fill(struct inode_tree *t, const struct inode *n, struct inode_info *o)
 	o->flags = n->flags & ~INODE_PRIVATE;
 	o->nlink = n->type == INODE_DIR ? 2 + n->dir->nsubdirs : 1;
 	o->nchildren = n->dir != NULL ? n->dir->live : 0;
+	o->attr = (n->flags & INODE_ATTR) != 0;
+	o->size = n->size;
+	o->ts = n->ts;
+	o->aver = n->aver;
+}
+
+/* Forget what n's size and timestamp were: its value changed. */
+static void
+inode_drop_attr(struct inode *n)
+{
+	n->flags &= ~INODE_ATTR;
+	n->aver++;
 }
 
 /* Create an empty tree (just the root). */
@@ -611,6 +627,7 @@ inode_put_locked(struct inode_tree *t, const void *key, size_t klen,
 			}
 			n = self;
 		}
+		inode_drop_attr(n); /* a new value, or a new file */
 		if (!t->pc.flat && klen > 0 &&
 		    ((const unsigned char *)key)[klen - 1] == '/' &&
 		    (cur->flags & INODE_MARKER)) {
@@ -666,7 +683,7 @@ struct inode_pending {
  * into their directory's listing, for inode_settle() to index in bulk. */
 static int
 inode_build_key(struct inode_tree *t, const void *key, size_t klen,
-    uint64_t vlen, struct inode_pending *pend)
+    uint64_t vlen, int64_t ts, struct inode_pending *pend)
 {
 	int marker = path_is_marker(&t->pc, key, klen, vlen);
 	struct inode *cur = t->root, *n;
@@ -694,6 +711,11 @@ inode_build_key(struct inode_tree *t, const void *key, size_t klen,
 			if (inode_link(cur, n) < 0) {
 				inode_free_node(n);
 				goto nomem;
+			}
+			if (ts != INODE_TS_UNKNOWN) {
+				n->size = vlen;
+				n->ts = ts;
+				n->flags |= INODE_ATTR;
 			}
 			pend->v[pend->n++] = n;
 			t->nkeys++;
@@ -785,16 +807,17 @@ inode_settle(struct inode_tree *t, struct inode_pending *pend)
 	return 0;
 }
 
-/* Build a tree from every key next gives. */
+/* Build a tree from every item next gives. */
 int
-inode_tree_build(const struct path_conf *pc, size_t size_hint,
-    inode_next_fn *next, void *arg, struct inode_tree **out)
+inode_tree_load(const struct path_conf *pc, size_t size_hint,
+    inode_item_fn *next, void *arg, struct inode_tree **out)
 {
 	struct inode_pending pend = {0};
 	struct inode_tree *t;
 	const void *key;
 	size_t klen;
 	uint64_t vlen;
+	int64_t ts;
 	int rc;
 
 	*out = NULL;
@@ -803,8 +826,8 @@ inode_tree_build(const struct path_conf *pc, size_t size_hint,
 	(void)size_hint;
 	if ((rc = inode_tree_create(pc, 0, &t)) < 0)
 		return rc;
-	while ((rc = next(arg, &key, &klen, &vlen)) > 0)
-		if ((rc = inode_build_key(t, key, klen, vlen, &pend)) < 0)
+	while ((rc = next(arg, &key, &klen, &vlen, &ts)) > 0)
+		if ((rc = inode_build_key(t, key, klen, vlen, ts, &pend)) < 0)
 			break;
 	if (rc == 0)
 		rc = inode_settle(t, &pend);
@@ -815,6 +838,32 @@ inode_tree_build(const struct path_conf *pc, size_t size_hint,
 	}
 	*out = t;
 	return 0;
+}
+
+/* inode_tree_build()'s callback as an inode_item_fn: no timestamps. */
+struct inode_keys_only {
+	inode_next_fn *next;
+	void *arg;
+};
+
+static int
+inode_next_item(void *arg, const void **key, size_t *klen, uint64_t *vlen,
+    int64_t *ts)
+{
+	struct inode_keys_only *k = arg;
+
+	*ts = INODE_TS_UNKNOWN;
+	return k->next(k->arg, key, klen, vlen);
+}
+
+/* Build a tree from every key next gives. */
+int
+inode_tree_build(const struct path_conf *pc, size_t size_hint,
+    inode_next_fn *next, void *arg, struct inode_tree **out)
+{
+	struct inode_keys_only k = {next, arg};
+
+	return inode_tree_load(pc, size_hint, inode_next_item, &k, out);
 }
 
 /* The node of the path of key (marker: its directory), or NULL. */
@@ -1450,6 +1499,55 @@ inode_rmdir(
 	}
 	pthread_rwlock_unlock(&t->lock);
 	return rc;
+}
+
+/* Record the size and timestamp of file nodeid's new value. */
+void
+inode_set_attr(
+    struct inode_tree *t, uint64_t nodeid, uint64_t size, int64_t ts)
+{
+	struct inode *n;
+
+	pthread_rwlock_wrlock(&t->lock);
+	n = inode_of(t, nodeid);
+	if (n->type == INODE_FILE && !(n->flags & INODE_GONE)) {
+		n->size = size;
+		n->ts = ts;
+		n->flags |= INODE_ATTR;
+		n->aver++;
+	}
+	pthread_rwlock_unlock(&t->lock);
+}
+
+/* Keep what a stat of the store said, unless the node changed since. */
+void
+inode_fill_attr(struct inode_tree *t, uint64_t nodeid, uint32_t aver,
+    uint64_t size, int64_t ts)
+{
+	struct inode *n;
+
+	pthread_rwlock_wrlock(&t->lock);
+	n = inode_of(t, nodeid);
+	if (n->type == INODE_FILE && !(n->flags & (INODE_GONE | INODE_ATTR)) &&
+	    n->aver == aver) {
+		n->size = size;
+		n->ts = ts;
+		n->flags |= INODE_ATTR;
+	}
+	pthread_rwlock_unlock(&t->lock);
+}
+
+/* Forget the size and timestamp of nodeid. */
+void
+inode_forget_attr(struct inode_tree *t, uint64_t nodeid)
+{
+	struct inode *n;
+
+	pthread_rwlock_wrlock(&t->lock);
+	n = inode_of(t, nodeid);
+	if (!(n->flags & INODE_GONE))
+		inode_drop_attr(n);
+	pthread_rwlock_unlock(&t->lock);
 }
 
 /* Number of keys in the tree. */

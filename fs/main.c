@@ -246,34 +246,49 @@ main_ready(int fd)
 	close(fd);
 }
 
-/* Fill the directory index from one scan of the store. */
+/* The scan inode_tree_load() reads keys from; rc keeps the scan's own
+ * error apart from the index's. */
+struct main_scan {
+	struct blt_iter *it;
+	int rc;
+};
+
+static int
+main_next_key(
+    void *arg, const void **key, size_t *klen, uint64_t *vlen, int64_t *ts)
+{
+	struct main_scan *sc = arg;
+	struct blt_item item;
+
+	if ((sc->rc = blt_iter_next(sc->it, &item)) != 1)
+		return sc->rc;
+	*key = item.key;
+	*klen = item.klen;
+	*vlen = item.vlen;
+	*ts = item.timestamp;
+	return 1;
+}
+
+/* Fill the directory index from one scan of the store, with the bulk
+ * builder (a mount of a million keys costs a fraction of a second), and
+ * keep each file's size and timestamp: stat needs no lookup in the store. */
 static int
 main_load_tree(struct fs *fs, const struct path_conf *pc)
 {
-	struct blt_iter *it;
-	struct blt_item item;
+	struct main_scan sc = {NULL, 0};
 	int rc;
 
-	if ((rc = inode_tree_create(pc, blt_count(fs->db), &fs->tree)) < 0) {
+	if ((rc = blt_iter_create(fs->db, &sc.it)) < 0) {
+		fs_log("%s", blt_errmsg());
+		return rc;
+	}
+	rc = inode_tree_load(
+	    pc, blt_count(fs->db), main_next_key, &sc, &fs->tree);
+	if (rc < 0 && sc.rc < 0)
+		fs_log("%s", blt_errmsg());
+	else if (rc < 0)
 		fs_log("%s: %s", blt_path(fs->db), path_errmsg());
-		return rc;
-	}
-	if ((rc = blt_iter_create(fs->db, &it)) < 0) {
-		fs_log("%s", blt_errmsg());
-		return rc;
-	}
-	while ((rc = blt_iter_next(it, &item)) == 1) {
-		rc = inode_put_key(
-		    fs->tree, item.key, item.klen, item.vlen, NULL, NULL);
-		if (rc < 0) {
-			fs_log("%s: %s", blt_path(fs->db), path_errmsg());
-			goto out;
-		}
-	}
-	if (rc < 0)
-		fs_log("%s", blt_errmsg());
-out:
-	blt_iter_free(it);
+	blt_iter_free(sc.it);
 	return rc;
 }
 
@@ -367,6 +382,11 @@ main(int argc, char **argv)
 	char *abs;
 	int ready = -1, rc, status = 1;
 
+	/* map workers are copies of this program (blt_map()) */
+	if ((rc = blt_map_worker_main(argc, argv)) >= 0)
+		return rc;
+	if (argc > 1 && strcmp(argv[1], "ctl") == 0)
+		return client_main(argc - 1, argv + 1);
 	memset(&c, 0, sizeof c);
 	memset(&o, 0, sizeof o);
 	memset(&fs, 0, sizeof fs);
@@ -409,7 +429,12 @@ main(int argc, char **argv)
 		goto out;
 	if (main_open(&fs, &c) < 0)
 		goto close;
-	fs.se = fuse_session_new(&args, &ops_table, sizeof ops_table, &fs);
+	if (ctl_create(&fs, &fs.ctl) < 0) {
+		fs_log("%s", path_errmsg());
+		goto close;
+	}
+	fs.se = fuse_session_new(
+	    &args, ctl_ops(&ops_table), sizeof ops_table, &fs);
 	if (fs.se == NULL)
 		goto close;
 	if (fuse_set_signal_handlers(fs.se) == -1)
@@ -421,6 +446,7 @@ main(int argc, char **argv)
 	main_ready(ready);
 	main_ready(c.ready_fd);
 	rc = main_loop(fs.se, &o);
+	ctl_stop(fs.ctl); /* no job may touch the session past here */
 	status = rc < 0 ? 1 : 0;
 	if (rc < 0)
 		fs_log("%s: session ended: %s", o.mountpoint, strerror(-rc));
@@ -430,6 +456,7 @@ main(int argc, char **argv)
 destroy:
 	fuse_session_destroy(fs.se);
 close:
+	ctl_free(fs.ctl);
 	if (main_close(&fs) < 0)
 		status = 1;
 	pthread_mutex_destroy(&fs.wlock);

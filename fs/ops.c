@@ -57,24 +57,32 @@ ops_timespec(int64_t us, struct timespec *ts)
 	ts->tv_nsec = (long)(r * 1000);
 }
 
-/* Size and timestamp of a file node: from a pending write, else from the
- * store.  A file that is in the index but not yet stored is empty. */
+/* Size and timestamp of a file node: from a pending write, else from what
+ * the index knows, else from the store (and the index keeps it).  A file
+ * that is in the index but not yet stored is empty. */
 static int
-ops_file_attr(struct fs *fs, uint64_t nodeid, uint64_t *size, int64_t *ts)
+ops_file_attr(struct fs *fs, const struct inode_info *in, uint64_t *size,
+    int64_t *ts)
 {
 	struct blt_entry e;
 	unsigned char *key;
 	size_t klen;
 	int rc;
 
-	if (handle_find(fs, nodeid, size, ts)) {
+	if (handle_find(fs, in->nodeid, size, ts)) {
 		if (*ts == BLT_NOW)
 			*ts = blt_now();
 		return 0;
 	}
 	*size = 0;
 	*ts = fs->mtime;
-	if ((rc = inode_key(fs->tree, nodeid, &key, &klen)) < 0)
+	if (in->attr) {
+		*size = in->size;
+		if (in->ts != BLT_NO_TS)
+			*ts = in->ts;
+		return 0;
+	}
+	if ((rc = inode_key(fs->tree, in->nodeid, &key, &klen)) < 0)
 		return rc == -ESTALE ? 0 : rc; /* removed: an empty file */
 	rc = blt_find(fs->db, key, klen, &e);
 	free(key);
@@ -84,6 +92,8 @@ ops_file_attr(struct fs *fs, uint64_t nodeid, uint64_t *size, int64_t *ts)
 		fs_log("%s", blt_errmsg());
 		return rc;
 	}
+	inode_fill_attr(
+	    fs->tree, in->nodeid, in->aver, e.value_len, e.timestamp);
 	*size = e.value_len;
 	if (e.timestamp != BLT_NO_TS)
 		*ts = e.timestamp;
@@ -108,7 +118,7 @@ ops_stat(struct fs *fs, const struct inode_info *in, struct stat *st)
 		st->st_mode = S_IFDIR | (0777 & ~fs->umask);
 	else {
 		st->st_mode = S_IFREG | (0666 & ~fs->umask);
-		if ((rc = ops_file_attr(fs, in->nodeid, &size, &ts)) < 0)
+		if ((rc = ops_file_attr(fs, in, &size, &ts)) < 0)
 			return rc;
 		if (in->flags & INODE_GONE)
 			st->st_nlink = 0;
@@ -166,13 +176,15 @@ ops_stale(struct fs *fs, const struct inode_stale *s, uint64_t parent,
 	fuse_lowlevel_notify_inval_entry(fs->se, s->parent, s->name, s->nlen);
 }
 
-/* Drop the kernel's cached pages and attributes of a changed file. */
+/* Drop the kernel's cached pages and attributes of a changed file (only
+ * the attributes with pages 0). */
 static void
-ops_inval(struct fs *fs, uint64_t nodeid)
+ops_inval(struct fs *fs, uint64_t nodeid, int pages)
 {
 	int rc;
 
-	rc = fuse_lowlevel_notify_inval_inode(fs->se, nodeid, 0, 0);
+	rc = fuse_lowlevel_notify_inval_inode(
+	    fs->se, nodeid, pages ? 0 : -1, 0);
 	if (rc < 0 && rc != -ENOENT)
 		fs_log("invalidating node %llu: %s", (unsigned long long)nodeid,
 		    strerror(-rc));
@@ -191,6 +203,17 @@ ops_fail(int rc, const char *msg)
 static void
 op_init(void *userdata, struct fuse_conn_info *conn)
 {
+	struct fs *fs = userdata;
+
+	/* reads are spliced from the store file (ops_read_splice()); the
+	 * generation tells whether the file is still the store's */
+	fs->rgen = blt_generation(fs->db);
+	fs->rfd = open(blt_path(fs->db), O_RDONLY | O_CLOEXEC);
+	if (fs->rfd == -1)
+		fs_log("%s: %s (reads are copied instead)", blt_path(fs->db),
+		    strerror(errno));
+	if (conn->capable & FUSE_CAP_SPLICE_WRITE)
+		conn->want |= FUSE_CAP_SPLICE_WRITE;
 	/* open(O_TRUNC) reaches us, so the old value stays readable until
 	 * the new one is committed */
 	if (conn->capable & FUSE_CAP_ATOMIC_O_TRUNC)
@@ -203,6 +226,16 @@ op_init(void *userdata, struct fuse_conn_info *conn)
 	conn->want &= ~FUSE_CAP_AUTO_INVAL_DATA;
 	conn->time_gran = 1000; /* timestamps are microseconds */
 	conn->max_readahead = OPS_BLKSIZE;
+}
+
+static void
+op_destroy(void *userdata)
+{
+	struct fs *fs = userdata;
+
+	if (fs->rfd >= 0)
+		close(fs->rfd);
+	fs->rfd = -1;
 }
 
 /* The control directory (/.bltfs): fs/ctl.c will answer its lookup. */
@@ -303,6 +336,7 @@ ops_set_time(struct fs *fs, uint64_t nodeid, int64_t ts)
 	rc = blt_set_timestamp(fs->db, key, klen, ts);
 	if (rc == 0)
 		rc = blt_flush(fs->db);
+	inode_forget_attr(fs->tree, nodeid);
 	if (rc == -ENOENT)
 		rc = 0; /* created, not yet stored: the commit sets it */
 	else if (rc < 0)
@@ -397,6 +431,9 @@ op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
 		if ((rc = ops_set_time(fs, ino, ts)) < 0)
 			goto fail;
 	}
+	/* again: the size and time the index knows may have changed */
+	if ((rc = inode_stat(fs->tree, ino, &in)) < 0 && rc != -ESTALE)
+		goto fail;
 	if ((rc = ops_stat(fs, &in, &st)) < 0)
 		goto fail;
 	fuse_reply_attr(req, &st, fs->timeout);
@@ -685,12 +722,92 @@ op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
 	ops_stale(fs, &s, parent, name);
 }
 
+/* Guards fs->rfd and fs->rgen: held for reading across a spliced reply,
+ * for writing to open the store file again.  One mount per process. */
+static pthread_rwlock_t ops_rlock = PTHREAD_RWLOCK_INITIALIZER;
+
+/* Open the store file for spliced reads; after a prune, the file that took
+ * its place (and let go of the old one, which would keep its space). */
+static void
+ops_open_rfd(struct fs *fs, uint64_t seen)
+{
+	uint64_t gen;
+	int fd;
+
+	pthread_rwlock_wrlock(&ops_rlock);
+	if (fs->rfd >= 0 && fs->rgen == seen) {
+		/* the generation first: a file newer than its label only
+		 * costs another reopen, an older one would give wrong bytes */
+		gen = blt_generation(fs->db);
+		fd = open(blt_path(fs->db), O_RDONLY | O_CLOEXEC);
+		if (fd == -1) {
+			fs_log("%s: %s (reads are copied instead)",
+			    blt_path(fs->db), strerror(errno));
+		}
+		close(fs->rfd);
+		fs->rfd = fd;
+		fs->rgen = gen;
+	}
+	pthread_rwlock_unlock(&ops_rlock);
+}
+
+/* Reply to a read with bytes of the store file itself: libfuse splices
+ * them from the page cache into the reply, with no copy through this
+ * process.  Only while the file rfd opened is the store's (a prune puts a
+ * new file in its place and changes the generation).  Returns 0 if it
+ * replied, 1 if the caller must read the usual way. */
+static int
+ops_read_splice(fuse_req_t req, struct fs *fs, struct handle *h, size_t size,
+    off_t off)
+{
+	struct fuse_bufvec bv = FUSE_BUFVEC_INIT(0);
+	struct blt_entry e;
+	uint64_t seen;
+	int rc;
+
+	if ((rc = handle_locate(h, &e)) == 1)
+		return 1;
+	if (rc == -ENOENT) {
+		fuse_reply_buf(req, NULL, 0); /* created, not yet stored */
+		return 0;
+	}
+	if (rc < 0) {
+		fuse_reply_err(req, -rc);
+		return 0;
+	}
+	pthread_rwlock_rdlock(&ops_rlock);
+	if (fs->rfd < 0 || e.gen != fs->rgen) {
+		seen = fs->rgen;
+		pthread_rwlock_unlock(&ops_rlock);
+		if (e.gen > seen)
+			ops_open_rfd(fs, seen);
+		return 1;
+	}
+	if ((uint64_t)off >= e.value_len)
+		size = 0;
+	else if (e.value_len - (uint64_t)off < size)
+		size = (size_t)(e.value_len - (uint64_t)off);
+	bv.buf[0].size = size;
+	bv.buf[0].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK | FUSE_BUF_FD_RETRY;
+	bv.buf[0].fd = fs->rfd;
+	bv.buf[0].pos = (off_t)(e.value_off + (uint64_t)off);
+	/* a prune meanwhile leaves these bytes where they are in the file
+	 * rfd still holds: it writes a new file */
+	if ((rc = fuse_reply_data(req, &bv, 0)) < 0)
+		fs_log("read reply: %s", strerror(-rc));
+	pthread_rwlock_unlock(&ops_rlock);
+	return 0;
+}
+
 static void
 op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
     struct fuse_file_info *fi)
 {
 	unsigned char *buf;
 	ssize_t n;
+
+	if (ops_read_splice(req, ops_fs(req), ops_handle(fi), size, off) == 0)
+		return;
 
 	if ((buf = malloc(size ? size : 1)) == NULL) {
 		fuse_reply_err(req, ENOMEM);
@@ -724,9 +841,11 @@ ops_commit(struct fs *fs, fuse_ino_t ino, struct fuse_file_info *fi)
 	int rc;
 
 	/* after a failed commit too: the kernel holds bytes the store
-	 * refused */
+	 * refused.  The pages of a file only one handle wrote are what was
+	 * stored, and stay cached (cp -r and then reading the copy); its
+	 * mtime is the commit's. */
 	if ((rc = handle_commit(ops_handle(fi))) != 0)
-		ops_inval(fs, ino);
+		ops_inval(fs, ino, rc != 2);
 	return rc < 0 ? rc : 0;
 }
 
@@ -877,6 +996,7 @@ op_statfs(fuse_req_t req, fuse_ino_t ino)
 /* The operations table passed to fuse_session_new(). */
 const struct fuse_lowlevel_ops ops_table = {
     .init = op_init,
+    .destroy = op_destroy,
     .lookup = op_lookup,
     .forget = op_forget,
     .forget_multi = op_forget_multi,

@@ -37,6 +37,7 @@ struct blt_iter;
 #define BLT_KEY_MAX 65535u
 #define BLT_VALUE_MAX 4294967295u
 #define BLT_DEFAULT_BUCKETS 12007u
+#define BLT_GROW UINT32_MAX /* blt_prune_opts.n_buckets: the next size */
 
 /* Serializer codes stored in the header (booklet's registry). */
 #define BLT_SER_CUSTOM 0
@@ -99,12 +100,16 @@ struct blt_item {
 };
 
 /* What prune drops besides dead blocks: live keys older than older_than
- * (µs, 0 for no age limit) that are not among the keep keys. */
+ * (µs, 0 for no age limit) that are not among the keep keys.  n_buckets
+ * other than 0 grows the index of the new file — to that many buckets
+ * (more than it has, or -EINVAL) or, with BLT_GROW, to booklet's next size:
+ * a reindex that, like a prune, never holds up readers. */
 struct blt_prune_opts {
 	int64_t older_than;
 	size_t n_keep;
 	const unsigned char *const *keep; /* n_keep keys ... */
 	const size_t *keep_len;		  /* ... and their lengths */
+	uint32_t n_buckets;
 };
 
 /* Fill o with the defaults of the Python booklet: variable length, raw byte
@@ -216,7 +221,10 @@ int blt_reindex(struct blt *db, uint32_t n_buckets);
 
 /* Compact the store: write a new file holding only live blocks (minus
  * those opts drops; opts may be NULL), fsync it and rename it into place.
- * Returns the number of blocks removed, as booklet counts them. */
+ * Readers and writers carry on meanwhile: the copy is made under short
+ * read locks, and what changed during it is carried over while the write
+ * lock is held for the swap.  Returns the number of blocks removed, as
+ * booklet counts them. */
 int64_t blt_prune(struct blt *db, const struct blt_prune_opts *opts);
 
 /* Remove every key, the metadata and the reserved slots. */
@@ -289,14 +297,14 @@ typedef int blt_map_fn(const unsigned char *key, size_t klen,
 /* One failed item: the first bytes of its key and what went wrong. */
 struct blt_map_error {
 	unsigned char key[256]; /* the first min(klen, 256) bytes */
-	size_t klen;		/* the key's full length */
-	char msg[512];		/* the cause, with the command's stderr */
+	size_t klen;            /* the key's full length */
+	char msg[512];          /* the cause, with the command's stderr */
 };
 
 /* What a map did so far.  processed = written + skipped + errors. */
 struct blt_map_stats {
-	uint64_t total;	    /* items selected, when known at the start, or 0 */
-	uint64_t read;	    /* items read from the store and sent to workers */
+	uint64_t total;     /* items selected, when known at the start, or 0 */
+	uint64_t read;      /* items read from the store and sent to workers */
 	uint64_t processed; /* items whose outcome is final */
 	uint64_t written;   /* results stored */
 	uint64_t skipped;   /* BLT_MAP_SKIP */
@@ -312,9 +320,10 @@ struct blt_map_stats {
 typedef int blt_map_progress_fn(void *arg, const struct blt_map_stats *st);
 
 /* Called from blt_map()'s thread after each result is stored (in out when
- * it is set), with the key, the value's length and its timestamp. */
-typedef void blt_map_written_fn(void *arg, const unsigned char *key,
-    size_t klen, size_t vlen, int64_t ts);
+ * it is set), with the key it was stored under (valid during the call), the
+ * value's length and its timestamp. */
+typedef void blt_map_written_fn(
+    void *arg, const unsigned char *key, size_t klen, size_t vlen, int64_t ts);
 
 /* What to map; zero it, then set exec or plugin.  Selection: keys (with
  * key_lens and n_keys) if set, else the keys beginning with prefix (a
@@ -327,13 +336,13 @@ struct blt_map_opts {
 	const unsigned char *const *keys;
 	const size_t *key_lens;
 	size_t n_keys;
-	const char *to;	       /* output key template ("{key}.gz"), or NULL */
-	struct blt *out;       /* output store open for writing, or NULL */
-	unsigned workers;      /* 0: one per CPU */
+	const char *to;         /* output key template ("{key}.gz"), or NULL */
+	struct blt *out;        /* output store open for writing, or NULL */
+	unsigned workers;       /* 0: one per CPU */
 	const char *worker_exe; /* worker program, NULL: /proc/self/exe */
 	blt_map_progress_fn *progress; /* may be NULL */
 	blt_map_written_fn *written;   /* may be NULL */
-	void *arg;		       /* for progress and written */
+	void *arg;                     /* for progress and written */
 };
 
 /* Map over db's selected items as o says, storing results in o->out (or
@@ -345,8 +354,8 @@ struct blt_map_opts {
  * options), -EROFS, -ECANCELED (progress asked to stop), -ESTALE (db was
  * pruned or cleared meanwhile), -ENOEXEC (the worker program does not run
  * map workers), -ELIBACC (the plugin does not load), or a store's error. */
-int blt_map(struct blt *db, const struct blt_map_opts *o,
-    struct blt_map_stats *st);
+int blt_map(
+    struct blt *db, const struct blt_map_opts *o, struct blt_map_stats *st);
 
 /* In a worker process: if argv[1] is the worker mark blt_map() spawns
  * workers with, serve the parent and return the exit status for main() to

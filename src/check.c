@@ -101,21 +101,70 @@ check_note(struct check *c, const unsigned char *base, uint64_t off)
 	return 0;
 }
 
-/* Does the block at off prove itself whole: its digest is its key's hash,
- * or it is an all-zero skip block? */
+/* Does the block at off parse and prove itself whole (scan_whole)? */
 static int
 check_whole(const struct blt *db, const unsigned char *base, uint64_t off,
     uint64_t end, struct block *b)
 {
-	static const unsigned char zero[HASH_LEN];
-	unsigned char d[HASH_LEN];
+	return block_parse(db, base, off, end, b) == 0 && scan_whole(b);
+}
 
-	if (block_parse(db, base, off, end, b) < 0)
-		return 0;
-	if (b->next == PTR_TOMBSTONE && memcmp(b->digest, zero, HASH_LEN) == 0)
-		return 1;
-	hash_digest(b->key, b->klen, d);
-	return memcmp(d, b->digest, HASH_LEN) == 0;
+/* Cover the stray bytes [bad, q) of a region that starts at start and
+ * whose last whole block before bad is at prev (0 if none): with skip
+ * blocks, or, when they are too few for one, by growing the block before
+ * them (a value length a few bytes short is the usual cause), by moving
+ * the first data block, or by covering the next block too.  Returns how
+ * many bytes past q were covered, or an error. */
+static int
+check_cover(struct check *c, uint64_t start, uint64_t prev, uint64_t bad,
+    uint64_t q)
+{
+	struct blt *db = c->db;
+	const unsigned char *base = db->map->base;
+	uint64_t gap = q - bad, min = block_size(db, 1, 0) +
+				      (db->h.fixed ? db->h.value_len : 0);
+	struct block b;
+	unsigned char n[4];
+
+	if (gap >= min)
+		return block_skip_fill(db, bad, gap) < 0 ? -EIO : 0;
+	if (prev != 0 && block_parse(db, base, prev, bad, &b) == 0) {
+		if (!db->h.fixed && b.vlen + gap <= UINT32_MAX) {
+			le_put(n, b.vlen + gap, 4);
+			check_problem(c, prev, "grew the block by %llu stray bytes",
+			    (unsigned long long)gap);
+			return io_write(db, prev + 21, n, 4) < 0 ? -EIO : 0;
+		}
+		if (b.klen + gap <= BLT_KEY_MAX) { /* fixed: it is lost */
+			le_put(n, b.klen + gap, 2);
+			check_problem(c, prev,
+			    "dropped the block to cover %llu stray bytes",
+			    (unsigned long long)gap);
+			if (io_put_ptr(db, prev + 13, PTR_TOMBSTONE) < 0 ||
+			    io_write(db, prev + 19, n, 2) < 0)
+				return -EIO;
+			return 0;
+		}
+	}
+	if (bad == start && start == db->h.first_data) {
+		check_problem(c, bad, "moved the first data block past %llu "
+				      "stray bytes",
+		    (unsigned long long)gap);
+		db->h.first_data = q;
+		return hdr_write_layout(db) < 0 ? -EIO : 0;
+	}
+	/* The start of the region after the index: nothing to grow or move,
+	 * so the skip block takes the next block too. */
+	if (block_parse(db, base, q, db->size, &b) == 0) {
+		check_problem(c, q, "dropped the block to cover %llu stray bytes "
+				    "before it",
+		    (unsigned long long)gap);
+		return block_skip_fill(db, bad, gap + b.size) < 0
+			   ? -EIO
+			   : (int)(gap + b.size);
+	}
+	return err_set(-EUCLEAN, "%s: cannot cover %llu stray bytes at %llu",
+	    db->path, (unsigned long long)gap, (unsigned long long)bad);
 }
 
 /* Pass 1: scan every block; with repair, cover damage with skip blocks or
@@ -125,6 +174,7 @@ check_scan(struct check *c, int repair)
 {
 	struct blt *db = c->db;
 	const unsigned char *base = db->map->base;
+	uint64_t prev = 0, start, end;
 	struct scan s;
 	struct block b;
 	int rc;
@@ -132,14 +182,24 @@ check_scan(struct check *c, int repair)
 	scan_init(&s, db, base, db->h.index_off, db->h.n_buckets,
 	    db->h.first_data, db->size);
 	s.all = 1;
+	s.lax = 1; /* next pointers are judged here */
+	start = s.pos;
 	for (;;) {
 		uint64_t bad, q;
 
-		if ((rc = scan_next(&s, &b)) == 0)
+		end = s.end;
+		rc = scan_next(&s, &b);
+		if (s.end != end) { /* entered the region after the index */
+			start = db->h.index_off +
+				(uint64_t)PTR_LEN * db->h.n_buckets;
+			prev = 0;
+		}
+		if (rc == 0)
 			return 0;
 		if (rc > 0) {
 			int64_t other;
 
+			prev = b.off;
 			if (b.next == PTR_TOMBSTONE)
 				continue;
 			if (!check_whole(db, base, b.off, s.end, &b)) {
@@ -151,6 +211,10 @@ check_scan(struct check *c, int repair)
 					return rc;
 				continue;
 			}
+			if (scan_bad_next(db, &b))
+				check_problem(c, b.off,
+				    "next pointer %llu lies outside the file",
+				    (unsigned long long)b.next);
 			if ((other = check_note(c, base, b.off)) < 0)
 				return (int)other;
 			if (other > 0)
@@ -175,10 +239,97 @@ check_scan(struct check *c, int repair)
 			check_problem(c, bad, "cut the torn end of the file");
 			return io_truncate(db, bad);
 		}
-		if ((rc = block_skip_fill(db, bad, q - bad)) < 0)
+		if ((rc = check_cover(c, start, prev, bad, q)) < 0)
 			return rc;
-		s.pos = q;
+		s.pos = q + (uint64_t)rc;
 	}
+}
+
+/* Does the first live block of the first region prove itself whole? */
+static int
+check_first_whole(struct blt *db)
+{
+	struct scan s;
+	struct block b;
+
+	scan_init(&s, db, db->map->base, db->h.index_off, db->h.n_buckets,
+	    db->h.first_data, db->size);
+	s.lax = 1;
+	while (scan_next(&s, &b) > 0)
+		return scan_whole(&b);
+	return 1; /* nothing live, or nothing that parses: no verdict */
+}
+
+/* A variable store whose timestamp flag (byte 41) is wrong has every
+ * block shifted by 7 bytes.  When the first live block only proves itself
+ * whole under the other setting, fix the flag. */
+static int
+check_ts_flag(struct check *c)
+{
+	struct blt *db = c->db;
+	unsigned char flag;
+
+	if (db->h.fixed || db->h.version == 3 || check_first_whole(db))
+		return 0;
+	db->h.ts_len ^= TS_LEN;
+	if (!check_first_whole(db)) {
+		db->h.ts_len ^= TS_LEN;
+		return 0;
+	}
+	flag = db->h.ts_len != 0;
+	check_problem(c, 41, "the timestamp flag was wrong: set it to %u",
+	    flag);
+	return io_write(db, 41, &flag, 1);
+}
+
+/* Does each data region of db start with a whole block (or end at once)? */
+static int
+check_regions_start_whole(struct blt *db)
+{
+	uint64_t index_end = db->h.index_off + (uint64_t)PTR_LEN * db->h.n_buckets;
+	uint64_t starts[2] = {db->h.first_data, index_end};
+	uint64_t ends[2] = {db->h.index_off == HEADER_LEN ? db->size
+							  : db->h.index_off,
+	    db->size};
+	struct block b;
+
+	if (index_end > db->size)
+		return 0;
+	for (int i = 0; i < (db->h.index_off == HEADER_LEN ? 1 : 2); i++)
+		if (starts[i] < ends[i] &&
+		    !check_whole(db, db->map->base, starts[i], ends[i], &b))
+			return 0;
+	return 1;
+}
+
+/* A bucket count that is off moves the regions after the index: when a
+ * region does not start with a whole block, try booklet's index sizes and
+ * keep the first under which every region does. */
+static int
+check_n_buckets(struct check *c)
+{
+	struct blt *db = c->db;
+	uint32_t was = db->h.n_buckets, n = 0;
+	uint64_t fd = db->h.first_data;
+	int standard_fd = db->h.index_off == HEADER_LEN &&
+			  fd == HEADER_LEN + (uint64_t)PTR_LEN * was;
+
+	if (check_regions_start_whole(db))
+		return 0;
+	while ((n = hdr_next_buckets(n)) != 0) {
+		db->h.n_buckets = n;
+		if (standard_fd)
+			db->h.first_data = HEADER_LEN + (uint64_t)PTR_LEN * n;
+		if (n != was && check_regions_start_whole(db)) {
+			check_problem(c, 21,
+			    "the bucket count was %u, the data says %u: fixed",
+			    was, n);
+			return hdr_write_layout(db);
+		}
+	}
+	db->h.n_buckets = was;
+	db->h.first_data = fd;
+	return 0;
 }
 
 /* Pass 2: walk every chain. */
@@ -196,6 +347,14 @@ check_chains(struct check *c)
 		while (p > PTR_END) {
 			size_t i;
 
+			if (c->live.cap == 0) {
+				check_problem(c, from,
+				    "bucket %llu leads to %llu in a store "
+				    "without live blocks",
+				    (unsigned long long)bkt,
+				    (unsigned long long)p);
+				break;
+			}
 			if (p < HEADER_LEN || p + FIX_FIXED_LEN > db->size) {
 				check_problem(c, from,
 				    "pointer to %llu lies outside the file",
@@ -302,6 +461,9 @@ blt_check(const char *path, int flags, blt_report_fn *report, void *arg)
 				goto out;
 		}
 	}
+	if (repair &&
+	    ((rc = check_ts_flag(&c)) < 0 || (rc = check_n_buckets(&c)) < 0))
+		goto out;
 	if ((rc = check_scan(&c, repair)) < 0)
 		goto out;
 	if (!c.stopped) {

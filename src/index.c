@@ -48,12 +48,15 @@ index_loop(const struct blt *db, uint64_t slot)
 	    (unsigned long long)((slot - db->h.index_off) / PTR_LEN));
 }
 
-/* Find digest's live block.  Returns 1 and fills *b (and *prev, the offset
- * of the pointer that leads to it, if prev is not NULL), 0 when the key is
- * missing, or -EUCLEAN for a damaged chain. */
+/* Find the live block of key, whose digest is digest.  Returns 1 and
+ * fills *b (and *prev, the offset of the pointer that leads to it, if prev
+ * is not NULL), 0 when the key is missing, or -EUCLEAN for a damaged chain.
+ * The key bytes of a block with the right digest are compared too: the
+ * reference trusts the digest alone, but a damaged chain can lead into the
+ * middle of a value that happens to hold those 13 bytes. */
 int
-index_find(struct blt *db, const unsigned char *digest, struct block *b,
-    uint64_t *prev)
+index_find(struct blt *db, const unsigned char *digest, const void *key,
+    size_t klen, struct block *b, uint64_t *prev)
 {
 	uint64_t slot = index_slot(db, digest), from = slot;
 	uint64_t p = io_get_ptr(db, slot), hops = index_max_hops(db);
@@ -73,6 +76,13 @@ index_find(struct blt *db, const unsigned char *digest, struct block *b,
 		if (memcmp(base + p, digest, HASH_LEN) == 0) {
 			if ((rc = block_parse(db, base, p, db->size, b)) < 0)
 				return rc;
+			if (b->klen != klen ||
+			    (klen > 0 && memcmp(b->key, key, klen) != 0))
+				return err_set(-EUCLEAN,
+				    "%s: damaged chain: the block at %llu has "
+				    "the digest of key %s but not its bytes",
+				    db->path, (unsigned long long)p,
+				    err_key(key, klen));
 			if (prev != NULL)
 				*prev = from;
 			return 1;

@@ -104,6 +104,8 @@ struct blt {
 
 	int usage_known;
 	uint64_t live_bytes, dead_bytes;
+	pthread_mutex_t prune_lock; /* one online prune at a time */
+	int defer_reindex;	    /* set while a prune copies the file */
 	double lock_timeout;
 };
 
@@ -187,8 +189,8 @@ void block_encode(const struct blt *db, unsigned char *out,
 int block_skip_fill(struct blt *db, uint64_t off, uint64_t len);
 
 /* index.c */
-int index_find(struct blt *db, const unsigned char *digest, struct block *b,
-    uint64_t *prev);
+int index_find(struct blt *db, const unsigned char *digest, const void *key,
+    size_t klen, struct block *b, uint64_t *prev);
 int index_link(struct blt *db, const unsigned char *digest, uint64_t q,
     struct block *old);
 int index_unlink(struct blt *db, struct block *b, uint64_t prev);
@@ -199,12 +201,16 @@ struct scan {
 	const unsigned char *base;
 	uint64_t pos, end;
 	uint64_t next_start, next_end; /* the second region, or 0 0 */
-	int all; /* return tombstones too */
+	int all;  /* return tombstones too */
+	int lax;  /* return live blocks whose next pointer is out of range */
+	int fresh; /* no live block of this region checked yet */
 };
 void scan_init(struct scan *s, const struct blt *db, const unsigned char *base,
     uint64_t index_off, uint32_t n_buckets, uint64_t first_data,
     uint64_t eof);
 int scan_next(struct scan *s, struct block *b);
+int scan_bad_next(const struct blt *db, const struct block *b);
+int scan_whole(const struct block *b);
 int scan_usage(struct blt *db);
 
 /* write.c */
@@ -228,6 +234,7 @@ int reindex_finish(struct blt *db, const uint64_t j[5]);
 /* prune.c */
 int64_t prune_run(struct blt *db, const struct blt_prune_opts *o,
     uint32_t n_buckets, int clear);
+int64_t prune_online(struct blt *db, const struct blt_prune_opts *o);
 
 /* store.c */
 int store_recover(struct blt *db);

@@ -34,8 +34,8 @@ extern char **environ;
 #define MAP_WORKER_STDERR 400
 
 struct map_worker {
-	const char *cmd;  /* --exec, or NULL */
-	blt_map_fn *fn;	  /* --plugin */
+	const char *cmd; /* --exec, or NULL */
+	blt_map_fn *fn;  /* --plugin */
 	void *lib;
 	const char *spec; /* as given, for messages */
 
@@ -126,8 +126,8 @@ map_worker_grow(unsigned char **buf, size_t *cap, size_t len, size_t n)
 
 /* Append one outcome to the reply; 0 or -1 when memory runs out. */
 static int
-map_worker_reply(struct map_worker *w, uint32_t outcome, const void *data,
-    size_t len)
+map_worker_reply(
+    struct map_worker *w, uint32_t outcome, const void *data, size_t len)
 {
 	if (map_worker_grow(&w->rep, &w->rep_cap, w->rep_len, 8 + len) < 0)
 		return -1;
@@ -140,8 +140,7 @@ map_worker_reply(struct map_worker *w, uint32_t outcome, const void *data,
 }
 
 /* Append an error outcome with a printf-style message. */
-static int
-map_worker_fail(struct map_worker *w, const char *fmt, ...)
+static int map_worker_fail(struct map_worker *w, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
 static int
@@ -181,18 +180,17 @@ map_worker_setvar(char **var, size_t *cap, const char *name, size_t n)
 /* Put BLT_KEY (the key up to its first NUL) and BLT_KEY_HEX in the
  * environment the next command gets. */
 static int
-map_worker_key_env(struct map_worker *w, const unsigned char *key,
-    size_t klen)
+map_worker_key_env(struct map_worker *w, const unsigned char *key, size_t klen)
 {
 	static const char hex[] = "0123456789abcdef";
 	const unsigned char *nul = memchr(key, 0, klen);
 	size_t text = nul ? (size_t)(nul - key) : klen;
 	char *p;
 
-	if (map_worker_setvar(&w->key_var, &w->key_var_cap, "BLT_KEY=",
-		text) < 0 ||
-	    map_worker_setvar(&w->hex_var, &w->hex_var_cap, "BLT_KEY_HEX=",
-		2 * klen) < 0)
+	if (map_worker_setvar(&w->key_var, &w->key_var_cap, "BLT_KEY=", text) <
+	        0 ||
+	    map_worker_setvar(
+	        &w->hex_var, &w->hex_var_cap, "BLT_KEY_HEX=", 2 * klen) < 0)
 		return -1;
 	p = w->key_var + strlen("BLT_KEY=");
 	memcpy(p, key, text);
@@ -230,7 +228,7 @@ map_worker_pump(struct map_worker *w, int *inp, int *outp,
 		if (r < 0 && errno != EPIPE)
 			goto fail;
 	} else if (fcntl(in, F_SETFL, O_NONBLOCK) == -1 ||
-	    fcntl(out, F_SETFL, O_NONBLOCK) == -1) {
+	           fcntl(out, F_SETFL, O_NONBLOCK) == -1) {
 		goto fail;
 	}
 	while (out != -1) {
@@ -249,7 +247,7 @@ map_worker_pump(struct map_worker *w, int *inp, int *outp,
 				if (r > 0)
 					sent += (size_t)r;
 				if ((r < 0 && errno != EAGAIN &&
-					errno != EINTR) ||
+				        errno != EINTR) ||
 				    sent == vlen) {
 					close(in);
 					in = -1;
@@ -258,7 +256,8 @@ map_worker_pump(struct map_worker *w, int *inp, int *outp,
 			if (!pfd[1].revents)
 				continue;
 		}
-		if (map_worker_grow(&w->out, &w->out_cap, w->out_len, 65536) < 0)
+		if (map_worker_grow(&w->out, &w->out_cap, w->out_len, 65536) <
+		    0)
 			goto fail;
 		r = read(out, w->out + w->out_len, w->out_cap - w->out_len);
 		if (r > 0) {
@@ -352,12 +351,12 @@ map_worker_exec(struct map_worker *w, const unsigned char *key, size_t klen,
 		kill(pid, SIGKILL);
 	while (waitpid(pid, &status, 0) == -1)
 		if (errno != EINTR)
-			return map_worker_fail(w, "waitpid: %s",
-			    strerror(errno));
+			return map_worker_fail(
+			    w, "waitpid: %s", strerror(errno));
 	map_worker_child = 0;
 	if (pumped < 0)
-		return map_worker_fail(w, "talking to the command: %s",
-		    strerror(e));
+		return map_worker_fail(
+		    w, "talking to the command: %s", strerror(e));
 	if (WIFEXITED(status) && WEXITSTATUS(status) == 0) {
 		map_worker_stderr(w, msg, sizeof msg, 0);
 		if (w->out_len > UINT32_MAX)
@@ -371,8 +370,8 @@ map_worker_exec(struct map_worker *w, const unsigned char *key, size_t klen,
 		return map_worker_reply(w, MAP_R_SKIP, NULL, 0);
 	}
 	if (WIFEXITED(status))
-		snprintf(msg, sizeof msg, "exit status %d",
-		    WEXITSTATUS(status));
+		snprintf(
+		    msg, sizeof msg, "exit status %d", WEXITSTATUS(status));
 	else
 		snprintf(msg, sizeof msg, "killed by signal %d (%s)",
 		    WTERMSIG(status), strsignal(WTERMSIG(status)));
@@ -431,11 +430,11 @@ map_worker_serve(struct map_worker *w, uint32_t n, size_t len)
 		if ((uint64_t)(end - p) < klen + vlen)
 			return -1;
 		if (w->cmd != NULL)
-			rc = map_worker_exec(w, p, (size_t)klen, p + klen,
-			    (size_t)vlen);
+			rc = map_worker_exec(
+			    w, p, (size_t)klen, p + klen, (size_t)vlen);
 		else
-			rc = map_worker_call(w, p, (size_t)klen, p + klen,
-			    (size_t)vlen);
+			rc = map_worker_call(
+			    w, p, (size_t)klen, p + klen, (size_t)vlen);
 		if (rc < 0)
 			return -1;
 		p += klen + vlen;
@@ -464,8 +463,7 @@ map_worker_hello(int code, const char *msg)
 
 /* Load the plugin "LIB:SYMBOL"; 0, or a message in msg. */
 static int
-map_worker_load(struct map_worker *w, const char *spec, char *msg,
-    size_t cap)
+map_worker_load(struct map_worker *w, const char *spec, char *msg, size_t cap)
 {
 	const char *colon = strrchr(spec, ':');
 	char lib[4096];
@@ -496,8 +494,8 @@ map_worker_load(struct map_worker *w, const char *spec, char *msg,
 
 /* Prepare the environment, stderr file and spawn attributes of --exec. */
 static int
-map_worker_exec_init(struct map_worker *w, const char *store, char *msg,
-    size_t cap)
+map_worker_exec_init(
+    struct map_worker *w, const char *store, char *msg, size_t cap)
 {
 	static const int sigs[] = {SIGPIPE, SIGTERM, SIGINT, SIGHUP, SIGQUIT,
 	    SIGCHLD, SIGUSR1, SIGUSR2};
@@ -509,7 +507,7 @@ map_worker_exec_init(struct map_worker *w, const char *store, char *msg,
 		n++;
 	if ((w->envp = calloc(n + 4, sizeof *w->envp)) == NULL ||
 	    (sv = w->store_var = malloc(strlen(store) + sizeof "BLT_STORE=")) ==
-		NULL) {
+	        NULL) {
 		snprintf(msg, cap, "out of memory");
 		return -1;
 	}
@@ -532,8 +530,8 @@ map_worker_exec_init(struct map_worker *w, const char *store, char *msg,
 	posix_spawnattr_init(&w->attr);
 	posix_spawnattr_setsigdefault(&w->attr, &def);
 	posix_spawnattr_setsigmask(&w->attr, &none);
-	posix_spawnattr_setflags(&w->attr,
-	    POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK);
+	posix_spawnattr_setflags(
+	    &w->attr, POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK);
 	return 0;
 }
 
@@ -580,8 +578,8 @@ blt_map_worker_main(int argc, char **argv)
 		return 2;
 	signal(SIGPIPE, SIG_IGN);
 	signal(SIGTERM, map_worker_on_term);
-	if (argc != 5 || (strcmp(argv[2], "exec") != 0 &&
-			     strcmp(argv[2], "plugin") != 0)) {
+	if (argc != 5 ||
+	    (strcmp(argv[2], "exec") != 0 && strcmp(argv[2], "plugin") != 0)) {
 		map_worker_hello(EINVAL, "bad worker arguments");
 		return 2;
 	}
@@ -605,8 +603,8 @@ blt_map_worker_main(int argc, char **argv)
 		if (len > SIZE_MAX / 2 ||
 		    map_worker_grow(&w.req, &w.req_cap, 0, (size_t)len) < 0 ||
 		    map_worker_read_full(0, w.req, (size_t)len) != 1 ||
-		    map_worker_serve(&w, (uint32_t)le_get(h, 4),
-			(size_t)len) < 0 ||
+		    map_worker_serve(&w, (uint32_t)le_get(h, 4), (size_t)len) <
+		        0 ||
 		    map_worker_write_full(1, w.rep, w.rep_len) < 0) {
 			status = 2;
 			break;

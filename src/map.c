@@ -32,11 +32,11 @@
 
 extern char **environ;
 
-#define MAP_DEPTH 2		    /* batches in flight per worker */
-#define MAP_BATCH_BYTES 262144	    /* a batch ends past this size ... */
-#define MAP_EXEC_ITEMS 8	    /* ... or with this many commands */
-#define MAP_PLUGIN_ITEMS 2048	    /* ... or plugin calls */
-#define MAP_TICK_MS 200		    /* progress is called at least this often */
+#define MAP_DEPTH 2            /* batches in flight per worker */
+#define MAP_BATCH_BYTES 262144 /* a batch ends past this size ... */
+#define MAP_EXEC_ITEMS 8       /* ... or with this many commands */
+#define MAP_PLUGIN_ITEMS 2048  /* ... or plugin calls */
+#define MAP_TICK_MS 200        /* progress is called at least this often */
 #define MAP_MAX_WORKERS 1024
 
 /* A request: the message as sent, kept until its reply is stored. */
@@ -51,11 +51,11 @@ struct map_batch {
 struct map_proc {
 	pid_t pid; /* -1 when there is none */
 	int fd;
-	int hello;			 /* it said it is ready */
+	int hello;                      /* it said it is ready */
 	struct map_batch *q[MAP_DEPTH]; /* in flight, oldest first */
-	unsigned nq, nsent;		 /* batches queued, of them sent */
-	size_t off;			 /* bytes of q[nsent] sent */
-	unsigned char *in;		 /* bytes of replies received */
+	unsigned nq, nsent;             /* batches queued, of them sent */
+	size_t off;                     /* bytes of q[nsent] sent */
+	unsigned char *in;              /* bytes of replies received */
 	size_t in_len, in_cap;
 };
 
@@ -66,13 +66,13 @@ struct map {
 	char *argv[6];
 	unsigned batch_items;
 	struct blt_iter *it;
-	size_t next_key;  /* in o->keys */
-	int src_done;	  /* no more items to read */
-	int src_rc;	  /* why: 0 or the scan's error ... */
-	char src_msg[1024]; /* ... and its message */
+	size_t next_key;     /* in o->keys */
+	int src_done;        /* no more items to read */
+	int src_rc;          /* why: 0 or the scan's error ... */
+	char src_msg[1024];  /* ... and its message */
 	unsigned char *vbuf; /* a value read by key */
 	size_t vbuf_cap;
-	struct map_batch *spare;		/* free batches */
+	struct map_batch *spare;               /* free batches */
 	struct map_batch *retry, **retry_tail; /* single items to send again */
 	struct map_proc *procs;
 	unsigned n_procs;
@@ -213,8 +213,8 @@ map_read_key(struct map *m, struct map_batch *b)
 		key = o->keys[m->next_key];
 		klen = o->key_lens[m->next_key++];
 		for (;;) {
-			n = blt_get(m->db, key, klen, m->vbuf, m->vbuf_cap,
-			    NULL);
+			n = blt_get(
+			    m->db, key, klen, m->vbuf, m->vbuf_cap, NULL);
 			if (n < 0 || (size_t)n <= m->vbuf_cap)
 				break;
 			free(m->vbuf);
@@ -224,8 +224,8 @@ map_read_key(struct map *m, struct map_batch *b)
 			m->vbuf_cap = (size_t)n;
 		}
 		if (n < 0) {
-			map_item_error(m, key, klen, blt_errmsg(),
-			    strlen(blt_errmsg()));
+			map_item_error(
+			    m, key, klen, blt_errmsg(), strlen(blt_errmsg()));
 			continue;
 		}
 		m->st->read++;
@@ -248,11 +248,11 @@ map_read_scan(struct map *m, struct map_batch *b)
 	while ((rc = blt_iter_next(m->it, &item)) > 0) {
 		if (item.klen < o->prefix_len ||
 		    (o->prefix_len > 0 &&
-			memcmp(item.key, o->prefix, o->prefix_len) != 0))
+		        memcmp(item.key, o->prefix, o->prefix_len) != 0))
 			continue;
 		m->st->read++;
-		if (map_batch_add(b, item.key, item.klen, item.value,
-			item.vlen) < 0)
+		if (map_batch_add(
+		        b, item.key, item.klen, item.value, item.vlen) < 0)
 			return err_oom(blt_path(m->db));
 		return 1;
 	}
@@ -288,8 +288,8 @@ map_read_batch(struct map *m, int *rc)
 		m->src_done = 1;
 		m->src_rc = r;
 		if (r < 0)
-			snprintf(m->src_msg, sizeof m->src_msg, "%s",
-			    blt_errmsg());
+			snprintf(
+			    m->src_msg, sizeof m->src_msg, "%s", blt_errmsg());
 	}
 	if (b->n == 0) {
 		map_batch_put(m, b);
@@ -305,7 +305,8 @@ map_spawn(struct map *m, struct map_proc *p)
 {
 	static const int sigs[] = {SIGPIPE, SIGTERM, SIGINT, SIGHUP, SIGQUIT,
 	    SIGCHLD, SIGUSR1, SIGUSR2};
-	const char *exe = m->o->worker_exe ? m->o->worker_exe : "/proc/self/exe";
+	const char *exe =
+	    m->o->worker_exe ? m->o->worker_exe : "/proc/self/exe";
 	posix_spawn_file_actions_t fa;
 	posix_spawnattr_t attr;
 	sigset_t def, none;
@@ -327,8 +328,8 @@ map_spawn(struct map *m, struct map_proc *p)
 		close(sv[1]);
 		if (fd == -1) {
 			close(sv[0]);
-			return err_set(-e, "%s: map: %s", blt_path(m->db),
-			    strerror(e));
+			return err_set(
+			    -e, "%s: map: %s", blt_path(m->db), strerror(e));
 		}
 		sv[1] = fd;
 	}
@@ -339,8 +340,8 @@ map_spawn(struct map *m, struct map_proc *p)
 	posix_spawnattr_init(&attr);
 	posix_spawnattr_setsigdefault(&attr, &def);
 	posix_spawnattr_setsigmask(&attr, &none);
-	posix_spawnattr_setflags(&attr,
-	    POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK);
+	posix_spawnattr_setflags(
+	    &attr, POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK);
 	posix_spawn_file_actions_init(&fa);
 	posix_spawn_file_actions_adddup2(&fa, sv[1], 0);
 	posix_spawn_file_actions_adddup2(&fa, sv[1], 1);
@@ -418,8 +419,9 @@ map_proc_died(struct map *m, struct map_proc *p)
 	if (status == -1)
 		snprintf(why, sizeof why, "its worker vanished");
 	else if (WIFSIGNALED(status))
-		snprintf(why, sizeof why, "its worker was killed by signal %d "
-					  "(%s)",
+		snprintf(why, sizeof why,
+		    "its worker was killed by signal %d "
+		    "(%s)",
 		    WTERMSIG(status), strsignal(WTERMSIG(status)));
 	else
 		snprintf(why, sizeof why, "its worker exited with status %d",
@@ -427,9 +429,10 @@ map_proc_died(struct map *m, struct map_proc *p)
 	if (!p->hello) {
 		map_drop_queue(m, p);
 		return err_set(-ENOEXEC,
-		    "%s: map: the worker program %s ended before it started (%s):"
-		    " its main() must call blt_map_worker_main()",
-		    path, m->o->worker_exe ? m->o->worker_exe : "/proc/self/exe",
+		    "%s: map: the worker program %s ended before it started "
+		    "(%s): its main() must call blt_map_worker_main()",
+		    path,
+		    m->o->worker_exe ? m->o->worker_exe : "/proc/self/exe",
 		    why + strlen("its worker "));
 	}
 	/* It died on its oldest batch; the later ones never started. */
@@ -448,8 +451,8 @@ map_proc_died(struct map *m, struct map_proc *p)
 			size_t len = 8 + klen + (size_t)le_get(q + 4, 4);
 
 			if (b->n == 1)
-				map_item_error(m, q + 8, klen, why,
-				    strlen(why));
+				map_item_error(
+				    m, q + 8, klen, why, strlen(why));
 			else
 				rc = map_retry_item(m, q, len);
 			q += len;
@@ -518,14 +521,21 @@ map_commit(struct map *m, struct map_batch *b, const unsigned char *body,
 	int64_t ts = blt_now(); /* one clock reading per batch is enough */
 	int rc;
 
+	/* Check the whole reply first: a worker gone wrong stores nothing. */
 	if (n != b->n)
 		return -EPROTO;
+	for (uint32_t i = 0; i < n; i++) {
+		if (end - r < 8 || (size_t)(end - r - 8) < le_get(r + 4, 4))
+			return -EPROTO;
+		r += 8 + le_get(r + 4, 4);
+	}
+	if (r != end)
+		return -EPROTO;
+	r = body;
 	for (uint32_t i = 0; i < n; i++) {
 		klen = (size_t)le_get(q, 4);
 		key = q + 8;
 		q += 8 + klen + le_get(q + 4, 4);
-		if (end - r < 8 || (size_t)(end - r - 8) < le_get(r + 4, 4))
-			return -EPROTO;
 		what = (uint32_t)le_get(r, 4);
 		len = (size_t)le_get(r + 4, 4);
 		r += 8;
@@ -554,7 +564,7 @@ map_commit(struct map *m, struct map_batch *b, const unsigned char *body,
 		}
 		r += len;
 	}
-	return r == end ? 0 : -EPROTO;
+	return 0;
 }
 
 /* Take in what p's worker sent: hellos and replies, each stored as soon as
@@ -702,8 +712,8 @@ map_progress(struct map *m, int force)
 		return 0;
 	m->last_progress = now;
 	if (m->o->progress(m->o->arg, m->st) != 0)
-		return err_set(-ECANCELED, "%s: map cancelled",
-		    blt_path(m->db));
+		return err_set(
+		    -ECANCELED, "%s: map cancelled", blt_path(m->db));
 	return 0;
 }
 
@@ -732,7 +742,8 @@ map_run(struct map *m)
 		}
 		if (!busy)
 			break;
-		if (poll(pfd, m->n_procs, MAP_TICK_MS) == -1 && errno != EINTR) {
+		if (poll(pfd, m->n_procs, MAP_TICK_MS) == -1 &&
+		    errno != EINTR) {
 			rc = err_set(-errno, "%s: map: poll: %s",
 			    blt_path(m->db), strerror(errno));
 			break;
@@ -775,7 +786,7 @@ map_setup(struct map *m, struct blt *db, const struct blt_map_opts *o)
 		return err_set(-EINVAL,
 		    "%s: map: give either a command or a plugin", path);
 	if (o->plugin != NULL && (strrchr(o->plugin, ':') == NULL ||
-				     strrchr(o->plugin, ':')[1] == '\0'))
+	                             strrchr(o->plugin, ':')[1] == '\0'))
 		return err_set(-EINVAL, "%s: map: plugin %s is not LIB:SYMBOL",
 		    path, o->plugin);
 	if (o->to != NULL && strstr(o->to, "{key}") == NULL)
@@ -783,11 +794,12 @@ map_setup(struct map *m, struct blt *db, const struct blt_map_opts *o)
 		    "%s: map: the output template %s has no {key}", path,
 		    o->to);
 	if (o->n_keys > 0 && (o->keys == NULL || o->key_lens == NULL))
-		return err_set(-EINVAL, "%s: map: keys without their lengths",
-		    path);
+		return err_set(
+		    -EINVAL, "%s: map: keys without their lengths", path);
 	if (o->prefix_len > 0 && o->prefix == NULL)
-		return err_set(-EINVAL, "%s: map: a prefix length without a "
-					"prefix",
+		return err_set(-EINVAL,
+		    "%s: map: a prefix length without a "
+		    "prefix",
 		    path);
 	if (blt_flags(m->out) & BLT_READONLY)
 		return err_set(-EROFS, "%s: map: the store is open read-only",
@@ -843,8 +855,7 @@ map_free(struct map *m)
 
 /* Map over db's selected items; see booklet.h. */
 int
-blt_map(struct blt *db, const struct blt_map_opts *o,
-    struct blt_map_stats *st)
+blt_map(struct blt *db, const struct blt_map_opts *o, struct blt_map_stats *st)
 {
 	struct map m;
 	char msg[1024];

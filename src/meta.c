@@ -24,7 +24,8 @@ meta_get(struct blt *db, const char *ikey, void *buf, size_t cap, int64_t *ts)
 	hash_digest(ikey, INTERNAL_KEY_LEN, digest);
 	pthread_rwlock_rdlock(&db->lock);
 	if (write_pending_find(db, digest, &b) ||
-	    (rc = index_find(db, digest, &b, NULL)) > 0) {
+	    (rc = index_find(db, digest, ikey, INTERNAL_KEY_LEN, &b, NULL)) >
+		0) {
 		if (cap > 0 && b.vlen > 0)
 			memcpy(buf, b.value, b.vlen < cap ? (size_t)b.vlen : cap);
 		if (ts != NULL)

@@ -58,15 +58,46 @@ prune_drops(const struct blt *db, const struct blt_prune_opts *o,
 				   prune_digest_cmp) == NULL;
 }
 
-/* Pass 1: copy the kept blocks of db to the end of nb, with next pointers
- * set to 1.  Returns the number of blocks removed. */
+/* Where pass 1 put each block it kept, for the catch-up of an online
+ * prune: old offsets ascend, as the scan does. */
+struct prune_moves {
+	uint64_t (*m)[2]; /* old offset, new offset */
+	size_t n, cap;
+};
+
+static int
+prune_note_move(struct blt *db, struct prune_moves *mv, uint64_t from,
+    uint64_t to)
+{
+	if (mv == NULL)
+		return 0;
+	if (mv->n == mv->cap) {
+		size_t cap = mv->cap ? mv->cap * 2 : 4096;
+		uint64_t(*m)[2] = realloc(mv->m, cap * sizeof *m);
+
+		if (m == NULL)
+			return err_oom(db->path);
+		mv->m = m;
+		mv->cap = cap;
+	}
+	mv->m[mv->n][0] = from;
+	mv->m[mv->n][1] = to;
+	mv->n++;
+	return 0;
+}
+
+/* Pass 1: copy the kept blocks of db's regions as s walks them to the end
+ * of nb, with next pointers set to 1.  With mv (an online prune) the read
+ * lock is taken a few thousand blocks at a time, and every move is noted.
+ * Returns the number of blocks removed. */
 static int64_t
-prune_copy(struct blt *db, struct blt *nb, const struct blt_prune_opts *o)
+prune_copy(struct blt *db, struct blt *nb, const struct blt_prune_opts *o,
+    struct scan *sp, struct prune_moves *mv)
 {
 	unsigned char *keep, *out;
-	size_t used = 0;
+	size_t used = 0, steps = 0;
 	int64_t removed = 0;
-	struct scan s;
+	struct scan s = *sp;
 	struct block b;
 	int rc;
 
@@ -76,31 +107,40 @@ prune_copy(struct blt *db, struct blt *nb, const struct blt_prune_opts *o)
 		free(keep);
 		return err_oom(db->path);
 	}
-	scan_init(&s, db, db->map->base, db->h.index_off, db->h.n_buckets,
-	    db->h.first_data, db->size);
 	s.all = 1;
+	if (mv != NULL)
+		pthread_rwlock_rdlock(&db->lock);
 	while ((rc = scan_next(&s, &b)) > 0) {
+		if (mv != NULL && ++steps % 4096 == 0) {
+			/* let writers in now and then */
+			pthread_rwlock_unlock(&db->lock);
+			pthread_rwlock_rdlock(&db->lock);
+		}
 		if (b.next == PTR_TOMBSTONE || prune_drops(db, o, keep, &b)) {
 			removed++;
 			continue;
 		}
+		if ((rc = prune_note_move(db, mv, b.off, nb->size + used)) < 0)
+			break;
 		if (used + b.size > PRUNE_CHUNK) {
 			if ((rc = io_append(nb, out, used)) < 0)
 				break;
 			used = 0;
 		}
 		if (b.size > PRUNE_CHUNK) {
-			if ((rc = io_append(nb, db->map->base + b.off,
+			if ((rc = io_append(nb, s.base + b.off,
 				 (size_t)b.size)) < 0 ||
 			    (rc = io_put_ptr(nb, nb->size - b.size + 13,
 				 PTR_END)) < 0)
 				break;
 			continue;
 		}
-		memcpy(out + used, db->map->base + b.off, (size_t)b.size);
+		memcpy(out + used, s.base + b.off, (size_t)b.size);
 		le_put(out + used + 13, PTR_END, PTR_LEN);
 		used += (size_t)b.size;
 	}
+	if (mv != NULL)
+		pthread_rwlock_unlock(&db->lock);
 	if (rc == 0 && used > 0)
 		rc = io_append(nb, out, used);
 	free(out);
@@ -233,20 +273,69 @@ prune_create(struct blt *db, struct blt *nb)
 	return io_write(nb, 0, hdr, HEADER_LEN);
 }
 
+/* Finish the new file nb holding n_keys user keys, make it durable and put
+ * it in db's place; the caller holds db's write lock.  On failure nb is
+ * removed. */
+static int
+prune_commit(struct blt *db, struct blt *nb, int64_t n_keys)
+{
+	int rc;
+
+	if ((rc = hdr_write_layout(nb)) < 0 ||
+	    (rc = hdr_write_nkeys(nb, (uint32_t)n_keys)) < 0 ||
+	    (rc = io_sync(nb)) < 0)
+		return rc;
+	if (rename(nb->path, db->path) == -1)
+		return err_set(-errno, "%s: cannot rename %s into place: %s",
+		    db->path, nb->path, strerror(errno));
+	rc = prune_sync_dir(db->path);
+	io_close(db);
+	db->fd = nb->fd;
+	db->map = nb->map;
+	db->size = nb->size;
+	/* Only the layout changes: the rest of the header is read without
+	 * the lock (by blt_put's argument checks) and must not be written. */
+	db->h.n_buckets = nb->h.n_buckets;
+	db->h.index_off = nb->h.index_off;
+	db->h.first_data = nb->h.first_data;
+	db->n_keys = (uint64_t)n_keys;
+	db->dirty = 0;
+	db->gen++;
+	db->usage_known = 0;
+	free(nb->path);
+	nb->path = NULL;
+	nb->map = NULL;
+	nb->fd = -1;
+	return rc;
+}
+
+static void
+prune_discard(struct blt *nb)
+{
+	if (nb->path != NULL)
+		unlink(nb->path);
+	free(nb->path);
+	io_close(nb);
+}
+
 /* Write a compacted copy of db (or, with clear, an empty one) with an
- * index of n_buckets, and put it in db's place.  The caller holds the
- * write lock and has flushed the buffer.  Returns the blocks removed. */
+ * index of n_buckets, and put it in db's place, all under the write lock
+ * the caller holds (it has flushed the buffer).  Returns the blocks
+ * removed. */
 int64_t
 prune_run(struct blt *db, const struct blt_prune_opts *o, uint32_t n_buckets,
     int clear)
 {
 	struct blt nb;
+	struct scan s;
 	int64_t removed = 0, n_keys = 0;
 	int rc;
 
 	if ((rc = prune_create(db, &nb)) < 0)
 		goto fail;
-	if (!clear && (removed = prune_copy(db, &nb, o)) < 0) {
+	scan_init(&s, db, db->map->base, db->h.index_off, db->h.n_buckets,
+	    db->h.first_data, db->size);
+	if (!clear && (removed = prune_copy(db, &nb, o, &s, NULL)) < 0) {
 		rc = (int)removed;
 		goto fail;
 	}
@@ -254,36 +343,122 @@ prune_run(struct blt *db, const struct blt_prune_opts *o, uint32_t n_buckets,
 		rc = (int)n_keys;
 		goto fail;
 	}
-	if ((rc = hdr_write_layout(&nb)) < 0 ||
-	    (rc = hdr_write_nkeys(&nb, (uint32_t)n_keys)) < 0 ||
-	    (rc = io_sync(&nb)) < 0)
+	if ((rc = prune_commit(db, &nb, n_keys)) < 0)
 		goto fail;
-	if (rename(nb.path, db->path) == -1) {
-		rc = err_set(-errno, "%s: cannot rename %s into place: %s",
-		    db->path, nb.path, strerror(errno));
-		goto fail;
-	}
-	rc = prune_sync_dir(db->path);
-	io_close(db);
-	db->fd = nb.fd;
-	db->map = nb.map;
-	db->size = nb.size;
-	db->h = nb.h;
-	db->n_keys = (uint64_t)n_keys;
-	db->dirty = 0;
-	db->gen++;
-	db->live_bytes = nb.h.first_data == HEADER_LEN
-			     ? nb.h.index_off - HEADER_LEN
-			     : 0;
-	db->usage_known = 1;
-	free(nb.path);
-	return rc < 0 ? rc : removed;
+	return removed;
 fail:
-	if (nb.path != NULL)
-		unlink(nb.path);
-	free(nb.path);
-	io_close(&nb);
+	prune_discard(&nb);
 	return rc;
+}
+
+/* Carry over to nb what writers did to db while it was copied; db's write
+ * lock is held.  Copies whose originals died are unlinked, timestamps set
+ * meanwhile are copied, and blocks appended since eof0 are appended and
+ * linked.  Adjusts *n_keys and *removed. */
+static int
+prune_catch_up(struct blt *db, struct blt *nb, const struct prune_moves *mv,
+    uint64_t eof0, int64_t *n_keys, int64_t *removed)
+{
+	const unsigned char *base = db->map->base;
+	struct block b, nbk;
+	struct scan s;
+	uint64_t prev;
+	int rc;
+
+	for (size_t i = 0; i < mv->n; i++) {
+		uint64_t from = mv->m[i][0], to = mv->m[i][1];
+
+		if (le_get(base + from + 13, PTR_LEN) != PTR_TOMBSTONE) {
+			if (db->h.ts_len &&
+			    memcmp(base + from + VAR_FIXED_LEN,
+				nb->map->base + to + VAR_FIXED_LEN, TS_LEN) &&
+			    (rc = io_write(nb, to + VAR_FIXED_LEN,
+				 base + from + VAR_FIXED_LEN, TS_LEN)) < 0)
+				return rc;
+			continue;
+		}
+		if ((rc = block_parse(nb, nb->map->base, to, nb->size, &b)) < 0 ||
+		    (rc = index_find(nb, b.digest, b.key, b.klen, &nbk, &prev)) <
+			0)
+			return rc;
+		if (rc == 0 || nbk.off != to)
+			continue;
+		if ((rc = index_unlink(nb, &nbk, prev)) < 0)
+			return rc;
+		if (nb->h.fixed || !hash_internal_key(b.key, b.klen))
+			(*n_keys)--;
+		(*removed)++;
+	}
+	scan_init(&s, db, base, HEADER_LEN, 0, eof0, db->size);
+	while ((rc = scan_next(&s, &b)) > 0) {
+		uint64_t q = nb->size;
+
+		if ((rc = io_append(nb, base + b.off, (size_t)b.size)) < 0 ||
+		    (rc = io_put_ptr(nb, q + 13, PTR_END)) < 0 ||
+		    (rc = index_link(nb, b.digest, q, NULL)) < 0)
+			return rc;
+		if (rc == 1 && (nb->h.fixed || !hash_internal_key(b.key, b.klen)))
+			(*n_keys)++;
+	}
+	return rc;
+}
+
+/* Compact db while readers and writers go on; see blt_prune(). */
+int64_t
+prune_online(struct blt *db, const struct blt_prune_opts *o)
+{
+	struct prune_moves mv = {NULL, 0, 0};
+	struct io_map *snap = NULL;
+	struct blt nb;
+	struct scan s;
+	uint64_t eof0 = 0;
+	uint32_t n_buckets = 0;
+	int64_t removed = 0, n_keys = 0;
+	int rc;
+
+	memset(&nb, 0, sizeof nb);
+	nb.fd = -1;
+	pthread_rwlock_wrlock(&db->lock);
+	n_buckets = o == NULL || o->n_buckets == 0 ? db->h.n_buckets
+		    : o->n_buckets == BLT_GROW ? hdr_next_buckets(db->h.n_buckets)
+					       : o->n_buckets;
+	if (n_buckets <= db->h.n_buckets && n_buckets != db->h.n_buckets)
+		rc = err_set(-EINVAL, "%s: the index has %u buckets already",
+		    db->path, db->h.n_buckets);
+	else if (n_buckets == db->h.n_buckets && o != NULL && o->n_buckets != 0)
+		rc = err_set(-EINVAL,
+		    "%s: the index has %u buckets; growing needs more",
+		    db->path, db->h.n_buckets);
+	else if ((rc = write_flush(db, 0)) == 0 &&
+		 (rc = prune_create(db, &nb)) == 0) {
+		db->defer_reindex = 1; /* the appended range holds blocks only */
+		snap = io_map_ref(db->map);
+		eof0 = db->size;
+		scan_init(&s, db, snap->base, db->h.index_off,
+		    db->h.n_buckets, db->h.first_data, eof0);
+	}
+	pthread_rwlock_unlock(&db->lock);
+	if (rc < 0) {
+		prune_discard(&nb);
+		return rc;
+	}
+	if ((removed = prune_copy(db, &nb, o, &s, &mv)) < 0)
+		rc = (int)removed;
+	else if ((n_keys = prune_link(&nb, n_buckets)) < 0)
+		rc = (int)n_keys;
+	else
+		rc = io_sync(&nb); /* the bulk, outside the lock */
+	io_map_unref(snap);
+	pthread_rwlock_wrlock(&db->lock);
+	db->defer_reindex = 0;
+	if (rc == 0 && (rc = write_flush(db, 0)) == 0 &&
+	    (rc = prune_catch_up(db, &nb, &mv, eof0, &n_keys, &removed)) == 0 &&
+	    (rc = prune_commit(db, &nb, n_keys)) == 0)
+		rc = reindex_auto(db);
+	pthread_rwlock_unlock(&db->lock);
+	free(mv.m);
+	prune_discard(&nb);
+	return rc < 0 ? rc : removed;
 }
 
 /* Compact the store. */
@@ -294,10 +469,9 @@ blt_prune(struct blt *db, const struct blt_prune_opts *opts)
 
 	if (db->rdonly)
 		return err_set(-EROFS, "%s: opened read-only", db->path);
-	pthread_rwlock_wrlock(&db->lock);
-	if ((rc = write_flush(db, 0)) == 0)
-		rc = prune_run(db, opts, db->h.n_buckets, 0);
-	pthread_rwlock_unlock(&db->lock);
+	pthread_mutex_lock(&db->prune_lock);
+	rc = prune_online(db, opts);
+	pthread_mutex_unlock(&db->prune_lock);
 	return rc;
 }
 
@@ -310,9 +484,11 @@ blt_clear(struct blt *db)
 
 	if (db->rdonly)
 		return err_set(-EROFS, "%s: opened read-only", db->path);
+	pthread_mutex_lock(&db->prune_lock);
 	pthread_rwlock_wrlock(&db->lock);
 	write_discard(db);
 	rc = prune_run(db, NULL, db->h.n_buckets, 1);
 	pthread_rwlock_unlock(&db->lock);
+	pthread_mutex_unlock(&db->prune_lock);
 	return rc < 0 ? (int)rc : 0;
 }

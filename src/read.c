@@ -23,7 +23,7 @@ read_lookup(struct blt *db, const void *key, size_t klen, struct block *b)
 	hash_digest(key, klen, digest);
 	if (write_pending_find(db, digest, b))
 		return 1;
-	return index_find(db, digest, b, NULL);
+	return index_find(db, digest, key, klen, b, NULL);
 }
 
 static int

@@ -104,7 +104,7 @@ reindex_auto(struct blt *db)
 {
 	uint32_t n1;
 
-	if (db->n_keys <= db->h.n_buckets ||
+	if (db->defer_reindex || db->n_keys <= db->h.n_buckets ||
 	    (n1 = hdr_next_buckets(db->h.n_buckets)) == 0)
 		return 0;
 	return reindex_run(db, n1);
@@ -142,6 +142,7 @@ blt_reindex(struct blt *db, uint32_t n_buckets)
 
 	if (db->rdonly)
 		return err_set(-EROFS, "%s: opened read-only", db->path);
+	pthread_mutex_lock(&db->prune_lock);
 	pthread_rwlock_wrlock(&db->lock);
 	if (n_buckets == 0 &&
 	    (n_buckets = hdr_next_buckets(db->h.n_buckets)) == 0)
@@ -157,5 +158,6 @@ blt_reindex(struct blt *db, uint32_t n_buckets)
 	else if ((rc = write_flush(db, 0)) == 0)
 		rc = reindex_run(db, n_buckets);
 	pthread_rwlock_unlock(&db->lock);
+	pthread_mutex_unlock(&db->prune_lock);
 	return rc;
 }

@@ -11,6 +11,9 @@
 
 #include "internal.h"
 
+/* Keys up to this long are not hashed by a scan (see scan_whole). */
+#define SCAN_SHORT_KEY 128
+
 /* Prepare s to walk the regions of a store whose index of n_buckets lies
  * at index_off, whose data starts at first_data and whose file ends at
  * eof, over the bytes at base. */
@@ -24,6 +27,8 @@ scan_init(struct scan *s, const struct blt *db, const unsigned char *base,
 	s->base = base;
 	s->pos = first_data;
 	s->all = 0;
+	s->lax = 0;
+	s->fresh = 1;
 	if (index_off == HEADER_LEN) {
 		s->end = eof;
 		s->next_start = s->next_end = 0;
@@ -32,6 +37,35 @@ scan_init(struct scan *s, const struct blt *db, const unsigned char *base,
 		s->next_start = index_end;
 		s->next_end = eof;
 	}
+}
+
+/* Does b prove itself whole: its digest is its key's hash, or it is an
+ * all-zero skip block (§5.6)?  A hash per block would halve the speed of
+ * a scan, so scans hash only where damage shows: the first live block of
+ * each region (a wrong header flag or value length shifts every block),
+ * and blocks with long keys — a scan thrown off by a damaged length reads
+ * random key lengths, almost all long, while real keys are short.  With
+ * the range check of every next pointer, a misread block is caught before
+ * it is returned; blt_check() hashes every block. */
+int
+scan_whole(const struct block *b)
+{
+	static const unsigned char zero[HASH_LEN];
+	unsigned char d[HASH_LEN];
+
+	if (b->next == PTR_TOMBSTONE && memcmp(b->digest, zero, HASH_LEN) == 0)
+		return 1;
+	hash_digest(b->key, b->klen, d);
+	return memcmp(d, b->digest, HASH_LEN) == 0;
+}
+
+/* Is b's next pointer one no sound block has?  A misparsed block (say, a
+ * flipped timestamp flag shifts every field) rarely passes this. */
+int
+scan_bad_next(const struct blt *db, const struct block *b)
+{
+	return b->next > PTR_END &&
+	       (b->next < HEADER_LEN || b->next + FIX_FIXED_LEN > db->size);
 }
 
 /* The next live block: 1, 0 at the end, or -EUCLEAN for a block that does
@@ -48,10 +82,27 @@ scan_next(struct scan *s, struct block *b)
 			s->pos = s->next_start;
 			s->end = s->next_end;
 			s->next_start = s->next_end = 0;
+			s->fresh = 1;
 			continue;
 		}
 		if ((rc = block_parse(s->db, s->base, s->pos, s->end, b)) < 0)
 			return rc;
+		if (!s->lax && b->next != PTR_TOMBSTONE &&
+		    (s->fresh || b->klen > SCAN_SHORT_KEY)) {
+			if (!scan_whole(b))
+				return err_set(-EUCLEAN,
+				    "%s: damaged block at %llu: it does not "
+				    "hold its key's digest%s",
+				    s->db->path, (unsigned long long)b->off,
+				    s->fresh ? " (is the header right?)" : "");
+			s->fresh = 0;
+		}
+		if (!s->lax && scan_bad_next(s->db, b))
+			return err_set(-EUCLEAN,
+			    "%s: damaged block at %llu: next pointer %llu lies "
+			    "outside the file",
+			    s->db->path, (unsigned long long)b->off,
+			    (unsigned long long)b->next);
 		s->pos += b->size;
 		if (b->next != PTR_TOMBSTONE || s->all)
 			return 1;

@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "internal.h"
 
@@ -90,6 +91,7 @@ store_rebuild_index(struct blt *db)
 	db->usage_known = 0;
 	scan_init(&s, db, base, db->h.index_off, db->h.n_buckets,
 	    db->h.first_data, db->size);
+	s.lax = 1; /* every next pointer is rewritten here */
 	while ((rc = scan_next(&s, &b)) > 0) {
 		hash_digest(b.key, b.klen, d);
 		if (memcmp(d, b.digest, HASH_LEN) != 0) {
@@ -132,6 +134,18 @@ store_recover(struct blt *db)
 	return 0;
 }
 
+/* Remove the new file of a prune that a crash interrupted before its
+ * rename: the store itself is whole, the leftover is garbage. */
+static void
+store_drop_leftover(struct blt *db)
+{
+	char tmp[4096];
+
+	if ((size_t)snprintf(tmp, sizeof tmp, "%s.bltfs-tmp", db->path) <
+	    sizeof tmp)
+		(void)unlink(tmp);
+}
+
 /* Open the store at path. */
 int
 blt_open(const char *path, int mode, const struct blt_options *opt,
@@ -158,6 +172,7 @@ blt_open(const char *path, int mode, const struct blt_options *opt,
 		return err_oom(path);
 	}
 	pthread_rwlock_init(&db->lock, NULL);
+	pthread_mutex_init(&db->prune_lock, NULL);
 	db->rdonly = mode == BLT_RDONLY;
 	db->flags = db->rdonly ? BLT_READONLY : 0;
 	db->lock_timeout = opt->lock_timeout;
@@ -172,6 +187,8 @@ blt_open(const char *path, int mode, const struct blt_options *opt,
 	if ((rc = io_map_cover(db, db->size)) < 0 ||
 	    (rc = hdr_parse(db, db->map->base)) < 0)
 		goto fail;
+	if (!db->rdonly)
+		store_drop_leftover(db);
 	db->n_keys = db->h.n_keys_raw;
 	if (db->h.n_keys_raw == NKEYS_UNCLEAN) {
 		if (db->rdonly) {
@@ -217,6 +234,7 @@ blt_close(struct blt *db)
 	io_close(db);
 	write_free(db);
 	pthread_rwlock_destroy(&db->lock);
+	pthread_mutex_destroy(&db->prune_lock);
 	free(db->path);
 	free(db);
 	return rc;

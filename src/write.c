@@ -307,7 +307,7 @@ write_del_locked(struct blt *db, const void *key, size_t klen, int quiet)
 	hash_digest(key, klen, digest);
 	if (write_pending_find(db, digest, &pb) && (rc = write_flush(db, 0)) < 0)
 		return rc;
-	if ((rc = index_find(db, digest, &b, &prev)) < 0)
+	if ((rc = index_find(db, digest, key, klen, &b, &prev)) < 0)
 		return rc;
 	if (rc == 0)
 		return quiet ? -ENOENT
@@ -363,7 +363,7 @@ blt_set_timestamp(struct blt *db, const void *key, size_t klen, int64_t ts)
 	if (write_pending_find(db, digest, &b)) {
 		memcpy(db->buf + b.off + VAR_FIXED_LEN, t, TS_LEN);
 		rc = 0;
-	} else if ((rc = index_find(db, digest, &b, NULL)) == 0) {
+	} else if ((rc = index_find(db, digest, key, klen, &b, NULL)) == 0) {
 		rc = err_set(-ENOENT, "%s: key %s: not found", db->path,
 		    err_key(key, klen));
 	} else if (rc > 0) {

@@ -181,7 +181,7 @@ expect 2 "$BLT" load --fixed 4 "$tmp/x.blt" </dev/null
 err_has "--create"
 expect 2 "$BLT" prune --keep a "$s"
 expect 2 "$BLT" map "$s"
-err_has "not yet implemented"
+err_has "give one of --exec and --plugin"
 [ ! -e "$tmp/x.blt" ] || fail "a usage error created a store"
 "$BLT" --help | grep -q "blt dump" || fail "blt --help"
 for c in create put get del ls dump load stat check prune reindex map; do

@@ -144,8 +144,8 @@ bad_peek_le(const char *p, uint64_t off, unsigned n)
 static void
 bad_truncate(const char *p, uint64_t len)
 {
-	ck_assert_msg(truncate(p, (off_t)len) == 0, "%s: %s", p,
-	    strerror(errno));
+	ck_assert_msg(
+	    truncate(p, (off_t)len) == 0, "%s: %s", p, strerror(errno));
 }
 
 /* --- messages and reports -------------------------------------------- */
@@ -156,10 +156,10 @@ bad_assert_msg(const char *p, const char *word)
 {
 	const char *m = blt_errmsg();
 
-	ck_assert_msg(strstr(m, p) != NULL, "message does not name %s: %s", p,
-	    m);
-	ck_assert_msg(strstr(m, word) != NULL, "message does not say '%s': %s",
-	    word, m);
+	ck_assert_msg(
+	    strstr(m, p) != NULL, "message does not name %s: %s", p, m);
+	ck_assert_msg(
+	    strstr(m, word) != NULL, "message does not say '%s': %s", word, m);
 }
 
 struct bad_report {
@@ -206,8 +206,8 @@ bad_check_finds(const char *p)
 	ck_assert_msg(rc >= 1, "%s: check finds %d problems (%s)", p, rc,
 	    rc < 0 ? blt_errmsg() : "");
 	ck_assert_int_eq(rc, r.n);
-	ck_assert_msg(r.with_offset >= 1, "%s: no problem has an offset: %s",
-	    p, r.first);
+	ck_assert_msg(
+	    r.with_offset >= 1, "%s: no problem has an offset: %s", p, r.first);
 }
 
 /* Opening p fails with rc and a message naming p and word, for readers,
@@ -225,8 +225,9 @@ bad_open_fails(const char *p, int rc, const char *word)
 	for (size_t i = 0; i < sizeof modes / sizeof *modes; i++) {
 		int got = blt_open(p, modes[i], NULL, &db);
 
-		ck_assert_msg(got == rc, "open mode %d of %s gives %d (%s), not %d",
-		    modes[i], p, got, blt_errmsg(), rc);
+		ck_assert_msg(got == rc,
+		    "open mode %d of %s gives %d (%s), not %d", modes[i], p,
+		    got, blt_errmsg(), rc);
 		ck_assert_ptr_null(db);
 		bad_assert_msg(p, word);
 	}
@@ -317,8 +318,8 @@ bad_damage_global(const struct bad_damage *d, uint64_t head)
 
 /* Does a returned value agree with manifest item it? */
 static int
-bad_same(const struct manifest_item *it, const void *v, uint64_t vlen,
-    int64_t ts)
+bad_same(
+    const struct manifest_item *it, const void *v, uint64_t vlen, int64_t ts)
 {
 	unsigned char d[SHA256_LEN];
 
@@ -341,12 +342,22 @@ struct bad_result {
 static void
 bad_assert_error(const char *p, int rc, int enoent_ok, const char *what)
 {
-	ck_assert_msg(rc == -EUCLEAN || (enoent_ok && rc == -ENOENT),
-	    "%s: %s gives %d (%s)", p, what, rc, blt_errmsg());
-	if (rc == -EUCLEAN)
-		ck_assert_msg(strstr(blt_errmsg(), p) != NULL,
-		    "%s: %s: the message does not name the file: %s", p, what,
-		    blt_errmsg());
+	static const char *const causes[] = {"damaged", "not a booklet store",
+	    "past", "outside", "loops", "version", "not closed cleanly"};
+	const char *m = blt_errmsg();
+	int named = 0;
+
+	ck_assert_msg(rc == -EUCLEAN || (enoent_ok && rc == -ENOENT) ||
+	                  (rc == -EPROTONOSUPPORT && strstr(what, "open")),
+	    "%s: %s gives %d (%s)", p, what, rc, m);
+	if (rc == -ENOENT)
+		return;
+	ck_assert_msg(strstr(m, p) != NULL,
+	    "%s: %s: the message does not name the file: %s", p, what, m);
+	for (size_t i = 0; i < sizeof causes / sizeof *causes; i++)
+		named |= strstr(m, causes[i]) != NULL;
+	ck_assert_msg(
+	    named, "%s: %s: the message names no cause: %s", p, what, m);
 }
 
 /* Read the store at p as a reader would: open, stat, scan and a get of
@@ -363,19 +374,15 @@ bad_read(const char *p, const struct manifest *m, const struct bad_damage *d,
 	struct blt_iter *it;
 	struct blt_item item;
 	struct blt *db;
+	int rc;
 
 	memset(r, 0, sizeof *r);
 	if ((r->open_rc = blt_open(p, BLT_RDONLY, NULL, &db)) < 0) {
-		ck_assert_msg(r->open_rc == -EUCLEAN ||
-				  r->open_rc == -EPROTONOSUPPORT,
-		    "%s: open gives %d (%s)", p, r->open_rc, blt_errmsg());
-		ck_assert_msg(strstr(blt_errmsg(), p) != NULL,
-		    "%s: the open message does not name the file: %s", p,
-		    blt_errmsg());
+		bad_assert_error(p, r->open_rc, 0, "open");
 		return;
 	}
-	if (blt_stat(db, &st) < 0)
-		bad_assert_error(p, -EUCLEAN, 0, "stat");
+	if ((rc = blt_stat(db, &st)) < 0)
+		bad_assert_error(p, rc, 0, "stat");
 
 	ck_assert_int_eq(blt_iter_create(db, &it), 0);
 	while ((r->scan_rc = blt_iter_next(it, &item)) > 0) {
@@ -406,8 +413,8 @@ bad_read(const char *p, const struct manifest *m, const struct bad_damage *d,
 		ssize_t n;
 
 		ck_assert(buf != NULL);
-		n = blt_get(db, mi->key, mi->klen, buf, (size_t)mi->value_len,
-		    &ts);
+		n = blt_get(
+		    db, mi->key, mi->klen, buf, (size_t)mi->value_len, &ts);
 		if (n < 0) {
 			bad_assert_error(p, (int)n, d->enoent_ok, "a get");
 			if (n == -EUCLEAN)
@@ -419,10 +426,11 @@ bad_read(const char *p, const struct manifest *m, const struct bad_damage *d,
 		} else if (!global) {
 			uint64_t lo;
 
-			ck_assert_int_eq(blt_find(db, mi->key, mi->klen, &e), 0);
+			ck_assert_int_eq(
+			    blt_find(db, mi->key, mi->klen, &e), 0);
 			lo = e.value_off - head - mi->klen;
-			ck_assert_msg(bad_damage_hits(d, lo,
-					  e.value_off + e.value_len),
+			ck_assert_msg(
+			    bad_damage_hits(d, lo, e.value_off + e.value_len),
 			    "%s: get of key %s gives %zd bytes from %llu, not "
 			    "what the store holds (damage at %s)",
 			    p, mi->key_hex, n, (unsigned long long)e.value_off,
@@ -457,8 +465,8 @@ bad_layout_load(const char *p, const struct manifest *m, struct bad_layout *l)
 	struct blt *db;
 	int rc;
 
-	ck_assert_msg(blt_open(p, BLT_RDONLY, NULL, &db) == 0, "%s",
-	    blt_errmsg());
+	ck_assert_msg(
+	    blt_open(p, BLT_RDONLY, NULL, &db) == 0, "%s", blt_errmsg());
 	ck_assert_int_eq(blt_stat(db, &l->st), 0);
 	ck_assert((l->b = calloc(m->n_items + 1, sizeof *l->b)) != NULL);
 	l->n = 0;
@@ -494,8 +502,8 @@ bad_layout_free(struct bad_layout *l)
  * l whose block the damage did not touch, with its value.  Returns the
  * problems the repair reported. */
 static int
-bad_repair(const char *p, const struct bad_layout *l,
-    const struct bad_damage *d)
+bad_repair(
+    const char *p, const struct bad_layout *l, const struct bad_damage *d)
 {
 	struct bad_report r;
 	struct blt_iter *it;
@@ -512,8 +520,8 @@ bad_repair(const char *p, const struct bad_layout *l,
 	ck_assert_int_eq(blt_iter_create(db, &it), 0);
 	while ((rc = blt_iter_next(it, &item)) > 0)
 		;
-	ck_assert_msg(rc == 0, "repaired store does not scan: %s",
-	    blt_errmsg());
+	ck_assert_msg(
+	    rc == 0, "repaired store does not scan: %s", blt_errmsg());
 	blt_iter_free(it);
 	for (size_t i = 0; i < l->n; i++) {
 		const struct manifest_item *mi = l->b[i].item;
@@ -525,8 +533,8 @@ bad_repair(const char *p, const struct bad_layout *l,
 			free(buf);
 			continue;
 		}
-		n = blt_get(db, mi->key, mi->klen, buf, (size_t)mi->value_len,
-		    &ts);
+		n = blt_get(
+		    db, mi->key, mi->klen, buf, (size_t)mi->value_len, &ts);
 		ck_assert_msg(n >= 0 && bad_same(mi, buf, (uint64_t)n, ts),
 		    "%s: repaired store lost key %s at %llu (%zd: %s)", copy,
 		    mi->key_hex, (unsigned long long)l->b[i].off, n,
@@ -571,7 +579,8 @@ START_TEST(text_file_is_not_a_booklet_store)
 	char text[4096];
 
 	for (size_t i = 0; i < sizeof text; i++)
-		text[i] = "All work and no play makes Jack a dull boy.\n"[i % 44];
+		text[i] =
+		    "All work and no play makes Jack a dull boy.\n"[i % 44];
 	bad_write_file(path, text, sizeof text);
 	bad_open_fails(path, -EUCLEAN, "not a booklet store");
 }
@@ -682,8 +691,8 @@ END_TEST
  * returned as an item. */
 START_TEST(shrunk_bucket_count_never_returns_garbage)
 {
-	static const char *const names[] = {"no_timestamps.blt", "fixed.blt",
-	    "metadata.blt"};
+	static const char *const names[] = {
+	    "no_timestamps.blt", "fixed.blt", "metadata.blt"};
 
 	for (size_t i = 0; i < sizeof names / sizeof *names; i++) {
 		struct manifest *m = bad_manifest(names[i]);
@@ -755,7 +764,7 @@ bad_truncations(const char *name, size_t stride)
 			bad_truncate(path, t);
 			bad_read(path, m, &d, &r);
 			ck_assert_msg(!cut || r.open_rc < 0 || r.scan_rc < 0 ||
-					  r.euclean > 0,
+			                  r.euclean > 0,
 			    "%s cut at %llu: no read notices", name,
 			    (unsigned long long)t);
 			if (r.open_rc == 0 && cut) {
@@ -850,8 +859,8 @@ bad_item(const struct manifest *m, const struct blt_stat *st, size_t skip,
  * repair must keep every untouched item. */
 static void
 bad_chain_damage(const char *name, const struct manifest *m,
-    const struct bad_layout *l, const void *key, size_t klen,
-    const char *word, const struct bad_damage *d)
+    const struct bad_layout *l, const void *key, size_t klen, const char *word,
+    const struct bad_damage *d)
 {
 	struct bad_result r;
 	unsigned char buf[64];
@@ -859,7 +868,8 @@ bad_chain_damage(const char *name, const struct manifest *m,
 	int64_t ts;
 
 	ck_assert_int_eq(blt_open(path, BLT_RDONLY, NULL, &db), 0);
-	ck_assert_int_eq(blt_get(db, key, klen, buf, sizeof buf, &ts), -EUCLEAN);
+	ck_assert_int_eq(
+	    blt_get(db, key, klen, buf, sizeof buf, &ts), -EUCLEAN);
 	bad_assert_msg(path, word);
 	ck_assert_int_eq(blt_exists(db, key, klen), -EUCLEAN);
 	blt_close(db);
@@ -994,8 +1004,8 @@ END_TEST
 /* Set the field at off (within block blk of fixture name) to v, then the
  * block's key must read as damage naming "past", and so must the scan. */
 static void
-bad_length_damage(const char *name, size_t which, unsigned field,
-    unsigned width, uint64_t v)
+bad_length_damage(
+    const char *name, size_t which, unsigned field, unsigned width, uint64_t v)
 {
 	struct manifest *m = bad_manifest(name);
 	const struct bad_block *blk;
@@ -1012,8 +1022,8 @@ bad_length_damage(const char *name, size_t which, unsigned field,
 	bad_poke_le(path, blk->off + field, v, width);
 	bad_damage_add(&d, blk->off + field, blk->off + field + width);
 	ck_assert_int_eq(blt_open(path, BLT_RDONLY, NULL, &db), 0);
-	ck_assert_int_eq(blt_get(db, blk->item->key, blk->item->klen, buf,
-			     sizeof buf, &ts),
+	ck_assert_int_eq(
+	    blt_get(db, blk->item->key, blk->item->klen, buf, sizeof buf, &ts),
 	    -EUCLEAN);
 	bad_assert_msg(path, "past");
 	blt_close(db);
@@ -1084,13 +1094,47 @@ START_TEST(value_length_short_before_a_relocated_index_is_repaired)
 }
 END_TEST
 
+/* A bucket count a little too large makes a relocated index end inside the
+ * first block after it, so the second data region starts with a few stray
+ * bytes, too few for a skip block, and there is no block of that region
+ * before them to absorb them.  The repair must still give a sound store
+ * that keeps every block but that first one. */
+START_TEST(bucket_count_grown_into_the_data_after_a_relocated_index_is_repaired)
+{
+	const char *name = "reindexed.blt";
+	struct manifest *m = bad_manifest(name);
+	struct bad_damage d = {0};
+	struct bad_layout l;
+	struct bad_result r;
+	uint64_t index_end, first, size;
+
+	bad_copy_fixture(name, path);
+	bad_layout_load(path, m, &l);
+	index_end = l.st.index_offset + (uint64_t)PTR_LEN * l.st.n_buckets;
+	ck_assert_uint_gt(l.st.file_bytes, index_end + FIX_FIXED_LEN);
+	first = index_end;
+	size = bad_head_len(path) + bad_peek_le(path, first + 19, 2) +
+	       bad_peek_le(path, first + 21, 4);
+	/* End the index 2 to 7 bytes before the end of the first block. */
+	bad_poke_le(path, 21, l.st.n_buckets + (size - 2) / PTR_LEN, 4);
+	bad_damage_add(&d, 21, 25);
+	bad_damage_add(&d, first, first + size);
+	d.enoent_ok = 1;
+	bad_read(path, m, &d, &r);
+	bad_check_finds(path);
+	ck_assert_int_ge(bad_repair(path, &l, &d), 1);
+	bad_layout_free(&l);
+	manifest_free(m);
+}
+END_TEST
+
 /* A key length one byte off still fits the file, so the block parses; a get
  * must notice that the block does not hold the key it was asked for, rather
  * than return the key's last byte and the value short of its last. */
 START_TEST(key_length_off_by_one_is_euclean_not_a_shifted_value)
 {
-	static const char *const names[] = {"no_timestamps.blt", "fixed.blt",
-	    "small_str_bytes.blt"};
+	static const char *const names[] = {
+	    "no_timestamps.blt", "fixed.blt", "small_str_bytes.blt"};
 
 	for (size_t i = 0; i < sizeof names / sizeof *names; i++) {
 		for (int delta = -1; delta <= 1; delta += 2) {
@@ -1129,8 +1173,8 @@ END_TEST
  * block is read 7 bytes off.  Nothing read that way may be returned. */
 START_TEST(flipped_timestamp_flag_never_returns_garbage)
 {
-	static const char *const names[] = {"no_timestamps.blt",
-	    "small_str_bytes.blt", "v4_genuine.blt"};
+	static const char *const names[] = {
+	    "no_timestamps.blt", "small_str_bytes.blt", "v4_genuine.blt"};
 
 	for (size_t i = 0; i < sizeof names / sizeof *names; i++) {
 		struct manifest *m = bad_manifest(names[i]);
@@ -1184,8 +1228,8 @@ START_TEST(random_byte_flips_never_crash_or_lie)
 		bad_layout_load(src, m[i], &l[i]);
 	}
 	for (int round = 0; round < ROUNDS; round++) {
-		size_t f = (size_t)rand() % N, index_end = HEADER_LEN +
-							     PTR_LEN * 12007;
+		size_t f = (size_t)rand() % N,
+		       index_end = HEADER_LEN + PTR_LEN * 12007;
 		unsigned char *b = malloc(size[f]);
 		struct bad_damage d = {0}, before = {0};
 		struct bad_result r;
@@ -1203,8 +1247,8 @@ START_TEST(random_byte_flips_never_crash_or_lie)
 			if (where == 0) /* header */
 				at = (size_t)rand() % HEADER_LEN;
 			else if (where <= 2) /* index */
-				at = HEADER_LEN + (size_t)rand() %
-						      (index_end - HEADER_LEN);
+				at = HEADER_LEN +
+				     (size_t)rand() % (index_end - HEADER_LEN);
 			else /* data */
 				at = index_end +
 				     (size_t)rand() % (size[f] - index_end);
@@ -1221,9 +1265,10 @@ START_TEST(random_byte_flips_never_crash_or_lie)
 		if (bad_check(path, 0, &rep) > 0 && !header)
 			bad_repair(path, &l[f], &before);
 		if (round % 50 == 0)
-			fprintf(stderr, "round %d (%s): open %d scan %d, %zu "
-					"scanned, %zu got, %zu euclean, %zu "
-					"enoent\n",
+			fprintf(stderr,
+			    "round %d (%s): open %d scan %d, %zu "
+			    "scanned, %zu got, %zu euclean, %zu "
+			    "enoent\n",
 			    round, names[f], r.open_rc, r.scan_rc, r.scanned,
 			    r.got, r.euclean, r.enoent);
 	}
@@ -1266,21 +1311,22 @@ badinput_suite(void)
 	tcase_add_test(tc, truncated_variable_store_is_an_error_never_garbage);
 	tcase_add_test(tc, truncated_fixed_store_is_an_error_never_garbage);
 	tcase_add_test(tc, truncated_v4_store_is_an_error_never_garbage);
-	tcase_add_test(tc,
-	    truncated_reindexed_store_is_an_error_never_garbage);
+	tcase_add_test(tc, truncated_reindexed_store_is_an_error_never_garbage);
 	tcase_add_test(tc, bucket_pointer_past_eof_is_euclean);
 	tcase_add_test(tc, bucket_pointer_into_the_header_is_euclean);
 	tcase_add_test(tc, chain_that_leads_to_itself_loops_with_euclean);
-	tcase_add_test(tc,
-	    chain_of_two_blocks_that_lead_to_each_other_loops_with_euclean);
+	tcase_add_test(
+	    tc, chain_of_two_blocks_that_lead_to_each_other_loops_with_euclean);
 	tcase_add_test(tc, stray_bucket_pointer_in_an_empty_store_is_found);
 	tcase_add_test(tc, key_length_past_the_end_is_euclean);
 	tcase_add_test(tc, value_length_past_the_end_is_euclean);
 	tcase_add_test(tc, value_length_a_few_bytes_short_is_repaired);
+	tcase_add_test(
+	    tc, value_length_short_before_a_relocated_index_is_repaired);
+	tcase_add_test(
+	    tc, key_length_off_by_one_is_euclean_not_a_shifted_value);
 	tcase_add_test(tc,
-	    value_length_short_before_a_relocated_index_is_repaired);
-	tcase_add_test(tc,
-	    key_length_off_by_one_is_euclean_not_a_shifted_value);
+	    bucket_count_grown_into_the_data_after_a_relocated_index_is_repaired);
 	tcase_add_test(tc, flipped_timestamp_flag_never_returns_garbage);
 	tcase_add_test(tc, random_byte_flips_never_crash_or_lie);
 	suite_add_tcase(s, tc);

@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/stat.h>
@@ -388,7 +389,7 @@ START_TEST(prune_drops_old_keys_but_keeps_the_keep_list_and_metadata)
 	struct blt *db = open_new(0, 0, 12007, BLT_SER_STR);
 	const unsigned char *keep[] = {(const unsigned char *)"old2"};
 	size_t keep_len[] = {4};
-	struct blt_prune_opts po = {T0 + 100, 1, keep, keep_len};
+	struct blt_prune_opts po = {T0 + 100, 1, keep, keep_len, 0};
 	unsigned char buf[16];
 
 	put(db, "old1", "1", T0);
@@ -442,6 +443,119 @@ START_TEST(a_second_writer_is_refused_with_a_clear_message)
 }
 END_TEST
 
+/* Online prune: a writer and a reader run while another thread prunes. */
+struct online {
+	struct blt *db;
+	int stop;
+	char *val[500];
+	int64_t ts[500];
+	unsigned seed;
+	long reads;
+};
+
+static void *
+online_writer(void *arg)
+{
+	struct online *on = arg;
+
+	for (int step = 0; step < 20000; step++) {
+		int i = rand_r(&on->seed) % 500, op = rand_r(&on->seed) % 10;
+		char k[16], v[48];
+
+		snprintf(k, sizeof k, "w/%d", i);
+		if (op < 6) {
+			snprintf(v, sizeof v, "v%d", step);
+			ck_assert_int_eq(blt_put(on->db, k, strlen(k), v,
+					     strlen(v), T0 + step),
+			    0);
+			free(on->val[i]);
+			on->val[i] = strdup(v);
+			on->ts[i] = T0 + step;
+		} else if (op < 9) {
+			int rc = blt_del(on->db, k, strlen(k));
+
+			ck_assert_int_eq(rc, on->val[i] ? 0 : -ENOENT);
+			free(on->val[i]);
+			on->val[i] = NULL;
+		} else if (on->val[i] != NULL) {
+			ck_assert_int_eq(blt_set_timestamp(on->db, k, strlen(k),
+					     T0 + 100000 + step),
+			    0);
+			on->ts[i] = T0 + 100000 + step;
+		}
+	}
+	return NULL;
+}
+
+static void *
+online_reader(void *arg)
+{
+	struct online *on = arg;
+	char k[16], buf[32];
+
+	while (!__atomic_load_n(&on->stop, __ATOMIC_ACQUIRE)) {
+		int i = rand() % 200;
+
+		snprintf(k, sizeof k, "stable/%d", i);
+		ck_assert_msg(blt_get(on->db, k, strlen(k), buf, sizeof buf,
+				  NULL) == (ssize_t)strlen(k),
+		    "%s: %s", k, blt_errmsg());
+		on->reads++;
+	}
+	return NULL;
+}
+
+START_TEST(prune_while_others_read_and_write_keeps_every_change)
+{
+	struct online on = {.db = open_new(0, 0, 12007, BLT_SER_STR)};
+	pthread_t w, r;
+	char k[16];
+	int prunes = 0;
+
+	on.seed = tu_seed();
+	for (int i = 0; i < 200; i++) {
+		snprintf(k, sizeof k, "stable/%d", i);
+		put(on.db, k, k, T0);
+	}
+	ck_assert_int_eq(pthread_create(&w, NULL, online_writer, &on), 0);
+	ck_assert_int_eq(pthread_create(&r, NULL, online_reader, &on), 0);
+	for (;;) {
+		ck_assert_msg(blt_prune(on.db, NULL) >= 0, "%s", blt_errmsg());
+		prunes++;
+		if (pthread_tryjoin_np(w, NULL) == 0)
+			break;
+	}
+	__atomic_store_n(&on.stop, 1, __ATOMIC_RELEASE);
+	pthread_join(r, NULL);
+	fprintf(stderr, "online prune: %d prunes, %ld reads\n", prunes,
+	    on.reads);
+	for (int pass = 0; pass < 2; pass++) {
+		for (int i = 0; i < 500; i++) {
+			char buf[48];
+			int64_t ts;
+			ssize_t n;
+
+			snprintf(k, sizeof k, "w/%d", i);
+			n = blt_get(on.db, k, strlen(k), buf, sizeof buf, &ts);
+			if (on.val[i] == NULL) {
+				ck_assert_msg(n == -ENOENT, "%s present", k);
+				continue;
+			}
+			ck_assert_msg(n == (ssize_t)strlen(on.val[i]) &&
+				memcmp(buf, on.val[i], (size_t)n) == 0,
+			    "%s: %zd", k, n);
+			ck_assert_int_eq(ts, on.ts[i]);
+		}
+		ck_assert_int_eq(blt_close(on.db), 0);
+		ck_assert_int_eq(blt_check(path, 0, NULL, NULL), 0);
+		on.db = reopen(BLT_RDWR);
+	}
+	ck_assert_int_eq(blt_close(on.db), 0);
+	for (int i = 0; i < 500; i++)
+		free(on.val[i]);
+}
+END_TEST
+
 static Suite *
 engine_suite(void)
 {
@@ -461,6 +575,8 @@ engine_suite(void)
 	    prune_drops_old_keys_but_keeps_the_keep_list_and_metadata);
 	tcase_add_test(tc, reads_see_buffered_puts_and_empty_values);
 	tcase_add_test(tc, a_second_writer_is_refused_with_a_clear_message);
+	tcase_add_test(tc,
+	    prune_while_others_read_and_write_keeps_every_change);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -681,7 +681,7 @@ fx_get_internal(struct fx *f, int slot, unsigned char **out)
 static void
 fx_check_meta(struct fx *f)
 {
-	struct manifest_json *got;
+	struct json *got;
 	unsigned char *text;
 	char where[256];
 	ssize_t r;
@@ -700,17 +700,17 @@ fx_check_meta(struct fx *f)
 		fx_problem(f, "blt_get_meta: %zd %s", r, blt_errmsg());
 		return;
 	}
-	if ((rc = manifest_json_parse((const char *)text, (size_t)r, &got)) < 0)
+	if ((rc = json_parse((const char *)text, (size_t)r, JSON_SURROGATES, &got)) < 0)
 		fx_problem(f,
 		    "blt_get_meta gives %zd bytes that are not JSON (%s): %.*s",
-		    r, manifest_errmsg(), (int)(r < 200 ? r : 200), text);
-	else if (!manifest_json_equal(f->m->metadata, got, where, sizeof where))
+		    r, json_errmsg(), (int)(r < 200 ? r : 200), text);
+	else if (!json_equal(f->m->metadata, got, where, sizeof where))
 		fx_problem(f,
 		    "blt_get_meta differs from the manifest's "
 		    "metadata at %s: %.*s",
 		    where, (int)(r < 200 ? r : 200), text);
 	if (rc == 0)
-		manifest_json_free(got);
+		json_free(got);
 	free(text);
 }
 

@@ -1,7 +1,8 @@
 /*
- * Unit tests of the test support in manifest.c and sha256.c: the JSON
- * reader (what it accepts, what it rejects and how it says so), semantic
- * JSON comparison, SHA-256 against the FIPS 180-4 examples, and the
+ * Unit tests of src/json.c, which the tools and the test support share:
+ * the JSON reader (what it accepts, what it rejects and how it says so),
+ * semantic JSON comparison and the writers; then of manifest.c and
+ * sha256.c: SHA-256 against the FIPS 180-4 examples, and the
  * manifest checks that keep a broken manifest from being blamed on the
  * engine.  None of this needs the engine.
  */
@@ -17,14 +18,14 @@
 #include "manifest.h"
 
 /* Parse text (a C string) and fail the test if that does not work. */
-static struct manifest_json *
+static struct json *
 json_ok(const char *text)
 {
-	struct manifest_json *v;
-	int rc = manifest_json_parse(text, strlen(text), &v);
+	struct json *v;
+	int rc = json_parse(text, strlen(text), JSON_SURROGATES, &v);
 
 	ck_assert_msg(
-	    rc == 0, "parse of %s failed: %d %s", text, rc, manifest_errmsg());
+	    rc == 0, "parse of %s failed: %d %s", text, rc, json_errmsg());
 	return v;
 }
 
@@ -32,11 +33,11 @@ json_ok(const char *text)
 static int
 json_same(const char *a, const char *b, char *where, size_t wsize)
 {
-	struct manifest_json *x = json_ok(a), *y = json_ok(b);
-	int eq = manifest_json_equal(x, y, where, wsize);
+	struct json *x = json_ok(a), *y = json_ok(b);
+	int eq = json_equal(x, y, where, wsize);
 
-	manifest_json_free(x);
-	manifest_json_free(y);
+	json_free(x);
+	json_free(y);
 	return eq;
 }
 
@@ -53,26 +54,26 @@ START_TEST(json_scalars_parse_to_their_types)
 {
 	static const struct {
 		const char *text;
-		enum manifest_json_type type;
-	} cases[] = {{"null", MANIFEST_JSON_NULL},
-	    {" true ", MANIFEST_JSON_TRUE}, {"false", MANIFEST_JSON_FALSE},
-	    {"-12.5e+3", MANIFEST_JSON_NUMBER}, {"\"x\"", MANIFEST_JSON_STRING},
-	    {"[]", MANIFEST_JSON_ARRAY}, {"\r\n\t{}", MANIFEST_JSON_OBJECT}};
-	struct manifest_json *v;
+		enum json_type type;
+	} cases[] = {{"null", JSON_NULL},
+	    {" true ", JSON_TRUE}, {"false", JSON_FALSE},
+	    {"-12.5e+3", JSON_NUMBER}, {"\"x\"", JSON_STRING},
+	    {"[]", JSON_ARRAY}, {"\r\n\t{}", JSON_OBJECT}};
+	struct json *v;
 	size_t i;
 
 	for (i = 0; i < sizeof cases / sizeof cases[0]; i++) {
 		v = json_ok(cases[i].text);
 		ck_assert_msg(v->type == cases[i].type, "%s: type %d",
 		    cases[i].text, (int)v->type);
-		manifest_json_free(v);
+		json_free(v);
 	}
 }
 END_TEST
 
 START_TEST(json_numbers_keep_their_text)
 {
-	struct manifest_json *v;
+	struct json *v;
 
 	/* above 2^53: only the text is exact */
 	v = json_ok("[1795215804768507, 72057594037927935, -0, 0.5, 1E2]");
@@ -82,13 +83,13 @@ START_TEST(json_numbers_keep_their_text)
 	ck_assert_str_eq(v->kids[2].str, "-0");
 	ck_assert(v->kids[3].num == 0.5);
 	ck_assert(v->kids[4].num == 100.0);
-	manifest_json_free(v);
+	json_free(v);
 }
 END_TEST
 
 START_TEST(json_string_escapes_decode_to_utf8)
 {
-	struct manifest_json *v;
+	struct json *v;
 
 	v = json_ok("\"a\\u0000b\\\"\\\\\\/\\b\\f\\n\\r\\t\\u00e9\\ud83d\\ude00"
 	            "\\ud800x\"");
@@ -96,12 +97,12 @@ START_TEST(json_string_escapes_decode_to_utf8)
 	ck_assert_mem_eq(v->str,
 	    "a\0b\"\\/\b\f\n\r\t\xc3\xa9\xf0\x9f\x98\x80\xed\xa0\x80x", 21);
 	ck_assert_int_eq(v->str[v->len], '\0');
-	manifest_json_free(v);
+	json_free(v);
 
 	/* raw UTF-8 passes through unchanged */
 	v = json_ok("\"h\xc3\xa9llo \xe6\x97\xa5\xf0\x9f\x98\x80\"");
 	ck_assert_str_eq(v->str, "h\xc3\xa9llo \xe6\x97\xa5\xf0\x9f\x98\x80");
-	manifest_json_free(v);
+	json_free(v);
 }
 END_TEST
 
@@ -113,51 +114,86 @@ START_TEST(json_malformed_text_is_ebadmsg)
 	    "\"\\x\"", "\"\\u12\"", "\"\\u12g4\"", "\"tab\there\"", "\"\xff\"",
 	    "\"\xc0\xaf\"", "\"\xed\xa0\x80\"", "\"\xf4\x90\x80\x80\"",
 	    "\"\xe2\x82\"", "[1] x", "{} {}", "[\"a\",]", "/* c */ 1"};
-	struct manifest_json *v;
+	struct json *v;
 	size_t i;
 	int rc;
 
 	for (i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-		v = (struct manifest_json *)&v;
-		rc = manifest_json_parse(bad[i], strlen(bad[i]), &v);
+		v = (struct json *)&v;
+		rc = json_parse(bad[i], strlen(bad[i]), JSON_SURROGATES, &v);
 		ck_assert_msg(
 		    rc == -EBADMSG, "case %zu (%s) gave %d", i, bad[i], rc);
 		ck_assert_msg(v == NULL, "case %zu: *out set on failure", i);
-		ck_assert_msg(strstr(manifest_errmsg(), "line ") != NULL,
+		ck_assert_msg(strstr(json_errmsg(), "line ") != NULL,
 		    "case %zu: message without a position: %s", i,
-		    manifest_errmsg());
+		    json_errmsg());
 	}
 }
 END_TEST
 
 START_TEST(json_text_is_bounded_by_len_not_nul)
 {
-	struct manifest_json *v;
+	struct json *v;
 
 	/* the byte after len is never looked at */
-	ck_assert_int_eq(manifest_json_parse("[1]]", 3, &v), 0);
+	ck_assert_int_eq(json_parse("[1]]", 3, JSON_SURROGATES, &v), 0);
 	ck_assert_uint_eq(v->n, 1);
-	manifest_json_free(v);
-	ck_assert_int_eq(manifest_json_parse("tru", 3, &v), -EBADMSG);
-	ck_assert_int_eq(manifest_json_parse("\"ab\"", 3, &v), -EBADMSG);
-	ck_assert_int_eq(manifest_json_parse("[1]\0", 4, &v), -EBADMSG);
+	json_free(v);
+	ck_assert_int_eq(json_parse("tru", 3, JSON_SURROGATES, &v), -EBADMSG);
+	ck_assert_int_eq(json_parse("\"ab\"", 3, JSON_SURROGATES, &v), -EBADMSG);
+	ck_assert_int_eq(json_parse("[1]\0", 4, JSON_SURROGATES, &v), -EBADMSG);
+}
+END_TEST
+
+START_TEST(json_lone_surrogate_needs_the_flag)
+{
+	struct json *v;
+
+	ck_assert_int_eq(json_parse("\"\\udc00\"", 8, 0, &v), -EBADMSG);
+	ck_assert_msg(strstr(json_errmsg(), "lone surrogate") != NULL, "%s",
+	    json_errmsg());
+	ck_assert_int_eq(json_parse("\"\\ud800x\"", 9, 0, &v), -EBADMSG);
+	/* a pair is fine either way */
+	ck_assert_int_eq(json_parse("\"\\ud83d\\ude00\"", 14, 0, &v), 0);
+	ck_assert_mem_eq(v->str, "\xf0\x9f\x98\x80", 5);
+	json_free(v);
+}
+END_TEST
+
+START_TEST(json_writers_escape_what_cannot_be_seen)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	unsigned char b[4];
+	FILE *f = open_memstream(&buf, &len);
+
+	ck_assert_ptr_nonnull(f);
+	json_put_str(f, "a\"\\\n\x01\xc3\xa9\xff\xe2\x80\x8b", 11);
+	json_put_hex(f, "\x01\xab", 2);
+	ck_assert_int_eq(fclose(f), 0);
+	ck_assert_str_eq(buf,
+	    "\"a\\\"\\\\\\n\\u0001\xc3\xa9\\ufffd\\u200b\"01ab");
+	free(buf);
+	ck_assert_int_eq(json_unhex("00fFa5", 6, b), 3);
+	ck_assert_int_eq(json_unhex("0g", 2, b), -1);
+	ck_assert_int_eq(json_unhex("abc", 3, b), -1);
 }
 END_TEST
 
 START_TEST(json_error_names_line_and_column)
 {
-	struct manifest_json *v;
+	struct json *v;
 	const char *text = "{\n \"a\": 1,\n \"b\": ?\n}";
 
-	ck_assert_int_eq(manifest_json_parse(text, strlen(text), &v), -EBADMSG);
-	ck_assert_msg(strstr(manifest_errmsg(), "line 3 column 7") != NULL,
-	    "message: %s", manifest_errmsg());
+	ck_assert_int_eq(json_parse(text, strlen(text), JSON_SURROGATES, &v), -EBADMSG);
+	ck_assert_msg(strstr(json_errmsg(), "line 3 column 7") != NULL,
+	    "message: %s", json_errmsg());
 }
 END_TEST
 
 START_TEST(json_nesting_is_limited)
 {
-	struct manifest_json *v;
+	struct json *v;
 	size_t n = 100000, i;
 	char *text = malloc(2 * n + 1);
 
@@ -167,27 +203,27 @@ START_TEST(json_nesting_is_limited)
 		text[n + i] = ']';
 	}
 	/* deep but allowed */
-	ck_assert_int_eq(manifest_json_parse(text + n - 500, 1000, &v), 0);
-	manifest_json_free(v);
+	ck_assert_int_eq(json_parse(text + n - 500, 1000, JSON_SURROGATES, &v), 0);
+	json_free(v);
 	/* far too deep for a recursive parser without a limit */
-	ck_assert_int_eq(manifest_json_parse(text, 2 * n, &v), -EBADMSG);
+	ck_assert_int_eq(json_parse(text, 2 * n, JSON_SURROGATES, &v), -EBADMSG);
 	ck_assert_ptr_null(v);
-	ck_assert_msg(strstr(manifest_errmsg(), "nested") != NULL, "%s",
-	    manifest_errmsg());
+	ck_assert_msg(strstr(json_errmsg(), "nested") != NULL, "%s",
+	    json_errmsg());
 	free(text);
 }
 END_TEST
 
 START_TEST(json_get_finds_the_last_of_a_repeated_member)
 {
-	struct manifest_json *v = json_ok("{\"a\":1,\"b\":2,\"a\":3}");
-	const struct manifest_json *a;
+	struct json *v = json_ok("{\"a\":1,\"b\":2,\"a\":3}");
+	const struct json *a;
 
-	ck_assert_ptr_nonnull(a = manifest_json_get(v, "a"));
+	ck_assert_ptr_nonnull(a = json_get(v, "a"));
 	ck_assert_str_eq(a->str, "3");
-	ck_assert_ptr_null(manifest_json_get(v, "c"));
-	ck_assert_ptr_null(manifest_json_get(&v->kids[0], "a"));
-	manifest_json_free(v);
+	ck_assert_ptr_null(json_get(v, "c"));
+	ck_assert_ptr_null(json_get(&v->kids[0], "a"));
+	json_free(v);
 }
 END_TEST
 
@@ -497,6 +533,8 @@ json_suite(void)
 	tcase_add_test(tc, json_string_escapes_decode_to_utf8);
 	tcase_add_test(tc, json_malformed_text_is_ebadmsg);
 	tcase_add_test(tc, json_text_is_bounded_by_len_not_nul);
+	tcase_add_test(tc, json_lone_surrogate_needs_the_flag);
+	tcase_add_test(tc, json_writers_escape_what_cannot_be_seen);
 	tcase_add_test(tc, json_error_names_line_and_column);
 	tcase_add_test(tc, json_nesting_is_limited);
 	tcase_add_test(tc, json_get_finds_the_last_of_a_repeated_member);

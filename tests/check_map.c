@@ -62,13 +62,12 @@ fill(int n, const char *const *extra)
 		int kl = snprintf(k, sizeof k, "k%d", i);
 
 		ck_assert_int_eq(blt_put(db, k, (size_t)kl, v,
-				     value_of(i, v, sizeof v), BLT_NOW),
+		                     value_of(i, v, sizeof v), BLT_NOW),
 		    0);
 	}
 	for (; extra != NULL && *extra != NULL; extra++)
-		ck_assert_int_eq(blt_put(db, *extra, strlen(*extra), "abc", 3,
-				     BLT_NOW),
-		    0);
+		ck_assert_int_eq(
+		    blt_put(db, *extra, strlen(*extra), "abc", 3, BLT_NOW), 0);
 	return db;
 }
 
@@ -113,8 +112,7 @@ static struct blt *
 close_check_reopen(struct blt *db, const char *p)
 {
 	ck_assert_int_eq(blt_close(db), 0);
-	ck_assert_msg(blt_check(p, 0, NULL, NULL) == 0, "%s: check failed",
-	    p);
+	ck_assert_msg(blt_check(p, 0, NULL, NULL) == 0, "%s: check failed", p);
 	return open_store(p, BLT_RDWR);
 }
 
@@ -226,8 +224,8 @@ END_TEST
 START_TEST(key_template_writes_new_keys_beside_the_old)
 {
 	struct blt *db = fill(N_ITEMS, NULL);
-	struct blt_map_opts o = {.plugin = plugin_sym("plugin_upper"),
-	    .to = "up/{key}.txt"};
+	struct blt_map_opts o = {
+	    .plugin = plugin_sym("plugin_upper"), .to = "up/{key}.txt"};
 	struct blt_map_stats st;
 	char k[64];
 
@@ -262,13 +260,13 @@ END_TEST
 
 START_TEST(exec_skips_and_errors_leave_items_as_they_were)
 {
-	static const char *const extra[] = {"skip1", "skip2", "skip3", "err1",
-	    "err2", NULL};
+	static const char *const extra[] = {
+	    "skip1", "skip2", "skip3", "err1", "err2", NULL};
 	struct blt *db = fill(1000, extra);
-	struct blt_map_opts o = {.exec =
-				     "case $BLT_KEY in skip*) exit 125;; "
-				     "err*) echo \"bad $BLT_KEY\" >&2; exit 1;; "
-				     "esac; tr a-z A-Z"};
+	struct blt_map_opts o = {
+	    .exec = "case $BLT_KEY in skip*) exit 125;; "
+	            "err*) echo \"bad $BLT_KEY\" >&2; exit 1;; "
+	            "esac; tr a-z A-Z"};
 	struct blt_map_stats st;
 
 	map_ok(db, &o, &st);
@@ -278,10 +276,10 @@ START_TEST(exec_skips_and_errors_leave_items_as_they_were)
 		const struct blt_map_error *e = &st.first_errors[i];
 
 		ck_assert_uint_eq(e->klen, 4);
-		ck_assert_msg(memcmp(e->key, "err", 3) == 0, "key %.4s",
-		    e->key);
+		ck_assert_msg(
+		    memcmp(e->key, "err", 3) == 0, "key %.4s", e->key);
 		ck_assert_msg(strstr(e->msg, "exit status 1") != NULL &&
-			strstr(e->msg, "bad err") != NULL,
+		                  strstr(e->msg, "bad err") != NULL,
 		    "message: %s", e->msg);
 	}
 	db = close_check_reopen(db, path);
@@ -309,11 +307,11 @@ END_TEST
 
 START_TEST(crashing_plugin_fails_its_items_only)
 {
-	static const char *const extra[] = {"crash-a", "crash-b", "crash-c",
-	    NULL};
+	static const char *const extra[] = {
+	    "crash-a", "crash-b", "crash-c", NULL};
 	struct blt *db = fill(N_ITEMS, extra);
-	struct blt_map_opts o = {.plugin = plugin_sym("plugin_crash"),
-	    .workers = 2};
+	struct blt_map_opts o = {
+	    .plugin = plugin_sym("plugin_crash"), .workers = 2};
 	struct blt_map_stats st;
 	char k[32];
 
@@ -347,8 +345,8 @@ START_TEST(cancel_keeps_what_was_written_and_counts_it)
 {
 	struct blt *db = fill(N_ITEMS, NULL);
 	uint64_t limit = 50;
-	struct blt_map_opts o = {.exec = "tr a-z A-Z", .progress = cancel_after,
-	    .arg = &limit};
+	struct blt_map_opts o = {
+	    .exec = "tr a-z A-Z", .progress = cancel_after, .arg = &limit};
 	struct blt_map_stats st;
 	uint64_t upper = 0;
 	char k[32];
@@ -396,9 +394,8 @@ churn_run(void *arg)
 	for (int i = 0; i < 2000; i++) {
 		int kl = snprintf(k, sizeof k, "new%d", i);
 
-		ck_assert_int_eq(blt_put(c->db, k, (size_t)kl, "fresh", 5,
-				     BLT_NOW),
-		    0);
+		ck_assert_int_eq(
+		    blt_put(c->db, k, (size_t)kl, "fresh", 5, BLT_NOW), 0);
 		kl = snprintf(k, sizeof k, "k%d", N_ITEMS - 1 - i);
 		ck_assert_int_eq(blt_del(c->db, k, (size_t)kl), 0);
 		if (i == 1000) {
@@ -412,8 +409,8 @@ churn_run(void *arg)
 }
 
 static void
-churn_written(void *arg, const unsigned char *key, size_t klen, size_t vlen,
-    int64_t ts)
+churn_written(
+    void *arg, const unsigned char *key, size_t klen, size_t vlen, int64_t ts)
 {
 	struct churn *c = arg;
 
@@ -431,8 +428,8 @@ START_TEST(keys_changing_under_a_running_map)
 {
 	struct blt *db = fill(N_ITEMS, NULL);
 	struct churn c = {.db = db};
-	struct blt_map_opts o = {.exec = "tr a-z A-Z", .written = churn_written,
-	    .arg = &c};
+	struct blt_map_opts o = {
+	    .exec = "tr a-z A-Z", .written = churn_written, .arg = &c};
 	struct blt_map_stats st;
 	pthread_t t;
 	char k[32];
@@ -475,8 +472,8 @@ struct prune_arg {
 
 /* Compact the store under the map when the first result arrives. */
 static void
-prune_on_first(void *arg, const unsigned char *key, size_t klen,
-    size_t vlen, int64_t ts)
+prune_on_first(
+    void *arg, const unsigned char *key, size_t klen, size_t vlen, int64_t ts)
 {
 	struct prune_arg *a = arg;
 
@@ -490,8 +487,8 @@ START_TEST(prune_during_the_scan_ends_the_map_with_estale)
 {
 	struct blt *db = fill(2000, NULL);
 	struct prune_arg a = {.db = db};
-	struct blt_map_opts o = {.exec = "cat", .workers = 2,
-	    .written = prune_on_first, .arg = &a};
+	struct blt_map_opts o = {
+	    .exec = "cat", .workers = 2, .written = prune_on_first, .arg = &a};
 	struct blt_map_stats st;
 
 	ck_assert_int_eq(blt_map(db, &o, &st), -ESTALE);
@@ -506,11 +503,11 @@ END_TEST
 
 START_TEST(prefix_selects_a_directory)
 {
-	static const char *const extra[] = {"dir/a", "dir/b", "dir/sub/c",
-	    "dirt", "other/dir/x", NULL};
+	static const char *const extra[] = {
+	    "dir/a", "dir/b", "dir/sub/c", "dirt", "other/dir/x", NULL};
 	struct blt *db = fill(100, extra);
-	struct blt_map_opts o = {.exec = "tr a-z A-Z", .prefix = "dir/",
-	    .prefix_len = 4};
+	struct blt_map_opts o = {
+	    .exec = "tr a-z A-Z", .prefix = "dir/", .prefix_len = 4};
 	struct blt_map_stats st;
 
 	map_ok(db, &o, &st);
@@ -526,13 +523,14 @@ END_TEST
 
 START_TEST(key_list_selects_those_keys_and_fails_missing_ones)
 {
-	static const unsigned char *const keys[] = {
-	    (const unsigned char *)"k1", (const unsigned char *)"k22",
-	    (const unsigned char *)"nope"};
+	static const unsigned char *const keys[] = {(const unsigned char *)"k1",
+	    (const unsigned char *)"k22", (const unsigned char *)"nope"};
 	static const size_t lens[] = {2, 3, 4};
 	struct blt *db = fill(100, NULL);
 	struct blt_map_opts o = {.plugin = plugin_sym("plugin_upper"),
-	    .keys = keys, .key_lens = lens, .n_keys = 3};
+	    .keys = keys,
+	    .key_lens = lens,
+	    .n_keys = 3};
 	struct blt_map_stats st;
 
 	map_ok(db, &o, &st);
@@ -552,7 +550,7 @@ START_TEST(commands_see_key_hex_and_store_in_environment)
 	struct blt *db = open_store(path, BLT_TRUNC);
 	struct blt_map_opts o = {
 	    .exec = "printf '%s|%s|%s' \"$BLT_KEY\" \"$BLT_KEY_HEX\" "
-		    "\"$BLT_STORE\""};
+	            "\"$BLT_STORE\""};
 	struct blt_map_stats st;
 	char want[PATH_MAX + 32], got[PATH_MAX + 32];
 	ssize_t n;

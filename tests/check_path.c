@@ -728,10 +728,10 @@ START_TEST(uint4_fixture_listed_as_decimals)
 	snprintf(path, sizeof path, "%s/uint4_keys.json", FIXTURES_DIR);
 	ck_assert_msg(manifest_load(path, &m) == 0, "%s", manifest_errmsg());
 	for (i = 0; i < m->n_items; i++) {
-		const struct manifest_json *it, *dec;
+		const struct json *it, *dec;
 
-		it = &manifest_json_get(m->root, "items")->kids[i];
-		dec = manifest_json_get(it, "key_decoded");
+		it = &json_get(m->root, "items")->kids[i];
+		dec = json_get(it, "key_decoded");
 		ck_assert_ptr_nonnull(dec);
 		ck_assert_int_eq(path_of_key(&pc, m->items[i].key,
 		                     m->items[i].klen, 0, &p, &len),

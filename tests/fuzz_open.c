@@ -134,8 +134,8 @@ fuzz_digest_at(int fd, uint64_t off, const void *key, size_t klen)
 
 /* A get of key succeeded: its value must be the one of key's own block. */
 static void
-fuzz_found(struct blt *db, int fd, const void *key, size_t klen,
-    const char *path)
+fuzz_found(
+    struct blt *db, int fd, const void *key, size_t klen, const char *path)
 {
 	struct blt_entry e;
 
@@ -215,14 +215,14 @@ fuzz_gets(struct blt *db, int fd, const struct fuzz_keys *ks, int strict,
 		n = blt_get(db, k->key, k->klen, buf, k->vlen, &ts);
 		if (n >= 0)
 			fuzz_found(db, fd, k->key, k->klen, path);
-		if (strict && (n != (ssize_t)k->vlen ||
-				  memcmp(buf, k->value, k->vlen) != 0 ||
-				  ts != k->ts))
-			fuzz_fail("sound store", "a get differs from the scan",
-			    path);
+		if (strict &&
+		    (n != (ssize_t)k->vlen ||
+		        memcmp(buf, k->value, k->vlen) != 0 || ts != k->ts))
+			fuzz_fail(
+			    "sound store", "a get differs from the scan", path);
 		free(buf);
-		n = blt_read(db, k->key, k->klen, k->vlen / 2, part,
-		    sizeof part);
+		n = blt_read(
+		    db, k->key, k->klen, k->vlen / 2, part, sizeof part);
 		if (strict && n < 0)
 			fuzz_fail("sound store", "a read fails", path);
 		if (blt_exists(db, k->key, k->klen) != 1 && strict)
@@ -238,14 +238,14 @@ fuzz_gets(struct blt *db, int fd, const struct fuzz_keys *ks, int strict,
 static void
 fuzz_misses(struct blt *db, int fd, const char *path)
 {
-	static const char *const miss[] = {"", "fuzz/missing", "a",
-	    "adb01ebc1ba3433eb043527"};
+	static const char *const miss[] = {
+	    "", "fuzz/missing", "a", "adb01ebc1ba3433eb043527"};
 	unsigned char buf[64];
 	int64_t ts;
 
 	for (size_t i = 0; i < sizeof miss / sizeof *miss; i++)
 		if (blt_get(db, miss[i], strlen(miss[i]), buf, sizeof buf,
-			&ts) >= 0)
+		        &ts) >= 0)
 			fuzz_found(db, fd, miss[i], strlen(miss[i]), path);
 	(void)blt_get_meta(db, buf, sizeof buf, &ts);
 	(void)blt_get_reserved(db, 1, buf, sizeof buf, &ts);
@@ -277,8 +277,8 @@ fuzz_read(const char *path, int fd, int strict, const char *stage)
 	rc = fuzz_scan(db, fd, ks, path);
 	if (strict && rc != 0)
 		fuzz_fail(stage, "the scan does not reach the end", path);
-	if (strict && (ks->scanned != blt_count(db) ||
-			  ks->scanned != st.n_keys))
+	if (strict &&
+	    (ks->scanned != blt_count(db) || ks->scanned != st.n_keys))
 		fuzz_fail(stage, "the scan and the key count disagree", path);
 	fuzz_gets(db, fd, ks, strict, path);
 	fuzz_misses(db, fd, path);
@@ -310,8 +310,8 @@ fuzz_check(const char *path, int flags)
 	int rc = blt_check(path, flags, fuzz_report, &r);
 
 	if (rc >= 0 && rc != r.n)
-		fuzz_fail("check", "returned count differs from the reports",
-		    path);
+		fuzz_fail(
+		    "check", "returned count differs from the reports", path);
 	return rc;
 }
 
@@ -334,8 +334,8 @@ fuzz_write(const uint8_t *data, size_t size, int sound)
 	if (fuzz_dir[0] == '\0') {
 		snprintf(fuzz_dir, sizeof fuzz_dir, "/dev/shm/blt-fuzz-XXXXXX");
 		if (mkdtemp(fuzz_dir) == NULL) {
-			snprintf(fuzz_dir, sizeof fuzz_dir,
-			    "/tmp/blt-fuzz-XXXXXX");
+			snprintf(
+			    fuzz_dir, sizeof fuzz_dir, "/tmp/blt-fuzz-XXXXXX");
 			if (mkdtemp(fuzz_dir) == NULL) {
 				perror("mkdtemp");
 				abort();
@@ -383,7 +383,8 @@ fuzz_write(const uint8_t *data, size_t size, int sound)
 	(void)blt_set_meta(db, "{\"fuzz\": 1}", 11, BLT_NOW);
 	(void)blt_reindex(db, st.n_buckets + 3);
 	(void)blt_prune(db, NULL);
-	(void)blt_put(db, "fuzz/after", 10, val, vlen, BLT_NOW);
+	if (vlen <= sizeof val - 1)
+		(void)blt_put(db, "fuzz/after", 10, val, vlen, BLT_NOW);
 	blt_close(db);
 	if (sound && fuzz_check(path, 0) != 0)
 		fuzz_fail("write", "writes left a sound store unsound", path);
@@ -405,15 +406,21 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	fd2 = fuzz_memfd(data, size, copy, sizeof copy);
 	if ((rc = fuzz_check(copy, BLT_CHECK_REPAIR)) >= 0) {
 		if (sound && rc != 0)
-			fuzz_fail("repair", "repair finds problems that the "
-					    "check did not", copy);
+			fuzz_fail("repair",
+			    "repair finds problems that the "
+			    "check did not",
+			    copy);
 		fuzz_read(copy, fd2, 1, "repaired store");
 		if (fuzz_check(copy, 0) != 0)
-			fuzz_fail("repair", "a repaired store still has "
-					    "problems", copy);
+			fuzz_fail("repair",
+			    "a repaired store still has "
+			    "problems",
+			    copy);
 	} else if (checked >= 0) {
-		fuzz_fail("repair", "repair fails on a store that the check "
-				    "could read", copy);
+		fuzz_fail("repair",
+		    "repair fails on a store that the check "
+		    "could read",
+		    copy);
 	}
 	close(fd2);
 	close(fd);

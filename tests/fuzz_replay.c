@@ -1,9 +1,10 @@
 /*
  * fuzz_replay.c: runs the libFuzzer target of fuzz_open.c over every file
  * of the corpus directories given as arguments (default: the seeds in
- * tests/fuzz-corpus; single files are replayed too), so that make check replays the corpus, and every
- * reproducer added to it, with any compiler.  A broken engine claim aborts
- * inside the target; the file being replayed is printed first.
+ * tests/fuzz-corpus; single files are replayed too), so that make check replays
+ * the corpus, and every reproducer added to it, with any compiler.  A broken
+ * engine claim aborts inside the target; the file being replayed is printed
+ * first.
  */
 #include "config.h"
 

@@ -1,12 +1,8 @@
 /*
- * The fixture manifests and the JSON reader they need.
+ * The fixture manifests.
  *
- * The reader builds a tree of struct manifest_json (RFC 8259, strict: no
- * trailing commas, comments, NaN or invalid UTF-8; escapes decoded, NUL
- * allowed inside strings; numbers kept as text because timestamps and
- * offsets do not all fit a double).  Nesting is limited so that a hostile
- * file cannot exhaust the stack.  manifest_load() then walks the tree of one
- * manifest into a struct manifest, checking each field's type and the
+ * json_parse() (src/json.c) reads a manifest into a tree; manifest_load()
+ * then walks it into a struct manifest, checking each field's type and the
  * manifest's own consistency, and decodes keys and values from hex.
  */
 #include "config.h"
@@ -22,23 +18,13 @@
 
 #include "manifest.h"
 
-#define MANIFEST_DEPTH_MAX 512   /* nesting of arrays and objects */
 #define MANIFEST_INLINE_MAX 4096 /* values this long come as a digest */
 #define MANIFEST_FORMAT "blt-fixture-manifest/1"
 
 static _Thread_local char manifest_msg[1024];
 
-struct manifest_parser {
-	const char *start;
-	const char *p;
-	const char *end;
-	int depth;
-};
-
 static int manifest_err(int rc, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
-static int manifest_parse_value(
-    struct manifest_parser *ps, struct manifest_json *v);
 
 /* Record the message for manifest_errmsg() and return rc. */
 static int
@@ -62,584 +48,12 @@ manifest_errmsg(void)
 	return manifest_msg;
 }
 
-/* A parse error at the parser's position, as "line L column C: why". */
-static int
-manifest_parse_err(const struct manifest_parser *ps, const char *why)
-{
-	const char *q;
-	size_t line = 1, col = 1;
-
-	for (q = ps->start; q < ps->p; q++) {
-		if (*q == '\n') {
-			line++;
-			col = 1;
-		} else
-			col++;
-	}
-	if (ps->p >= ps->end)
-		return manifest_err(-EBADMSG,
-		    "line %zu column %zu: %s (at end of text)", line, col, why);
-	return manifest_err(-EBADMSG, "line %zu column %zu: %s (at '%c')", line,
-	    col, why,
-	    (unsigned char)*ps->p >= 0x20 && (unsigned char)*ps->p < 0x7f
-	        ? *ps->p
-	        : '?');
-}
-
-static void
-manifest_skip_space(struct manifest_parser *ps)
-{
-	while (ps->p < ps->end && (*ps->p == ' ' || *ps->p == '\t' ||
-	                              *ps->p == '\n' || *ps->p == '\r'))
-		ps->p++;
-}
-
-/* The length of the valid UTF-8 sequence at p (before end), or 0: no
- * overlong forms, no surrogates, nothing above U+10FFFF. */
-static size_t
-manifest_utf8_len(const unsigned char *p, const unsigned char *end)
-{
-	size_t n, i;
-	unsigned lo = 0x80, hi = 0xbf;
-
-	if (p[0] < 0x80)
-		return 1;
-	if (p[0] >= 0xc2 && p[0] <= 0xdf)
-		n = 2;
-	else if (p[0] >= 0xe0 && p[0] <= 0xef) {
-		n = 3;
-		if (p[0] == 0xe0)
-			lo = 0xa0;
-		else if (p[0] == 0xed)
-			hi = 0x9f;
-	} else if (p[0] >= 0xf0 && p[0] <= 0xf4) {
-		n = 4;
-		if (p[0] == 0xf0)
-			lo = 0x90;
-		else if (p[0] == 0xf4)
-			hi = 0x8f;
-	} else
-		return 0;
-	if ((size_t)(end - p) < n)
-		return 0;
-	if (p[1] < lo || p[1] > hi)
-		return 0;
-	for (i = 2; i < n; i++)
-		if (p[i] < 0x80 || p[i] > 0xbf)
-			return 0;
-	return n;
-}
-
-static int
-manifest_hexval(int c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
-/* Read the 4 hex digits of a \u escape at ps->p; -1 if they are not. */
-static long
-manifest_parse_u4(struct manifest_parser *ps)
-{
-	long u = 0;
-	int i, d;
-
-	if (ps->end - ps->p < 4)
-		return -1;
-	for (i = 0; i < 4; i++) {
-		if ((d = manifest_hexval((unsigned char)ps->p[i])) < 0)
-			return -1;
-		u = u << 4 | d;
-	}
-	ps->p += 4;
-	return u;
-}
-
-/* Append code point u as UTF-8.  Lone surrogates (which Python's json
- * writes for strings that are not valid Unicode) come out as their 3-byte
- * forms rather than failing the whole document. */
-static char *
-manifest_put_utf8(char *o, unsigned long u)
-{
-	if (u < 0x80)
-		*o++ = (char)u;
-	else if (u < 0x800) {
-		*o++ = (char)(0xc0 | u >> 6);
-		*o++ = (char)(0x80 | (u & 0x3f));
-	} else if (u < 0x10000) {
-		*o++ = (char)(0xe0 | u >> 12);
-		*o++ = (char)(0x80 | (u >> 6 & 0x3f));
-		*o++ = (char)(0x80 | (u & 0x3f));
-	} else {
-		*o++ = (char)(0xf0 | u >> 18);
-		*o++ = (char)(0x80 | (u >> 12 & 0x3f));
-		*o++ = (char)(0x80 | (u >> 6 & 0x3f));
-		*o++ = (char)(0x80 | (u & 0x3f));
-	}
-	return o;
-}
-
-/* Parse a string at ps->p (on its opening quote) into *out and *outlen.
- * The decoded form is never longer than the source, which sizes the
- * buffer before decoding. */
-static int
-manifest_parse_string(struct manifest_parser *ps, char **out, size_t *outlen)
-{
-	const char *q;
-	char *buf, *o;
-	long u, lo;
-	size_t n;
-
-	ps->p++;
-	for (q = ps->p; q < ps->end && *q != '"'; q++)
-		if (*q == '\\' && q + 1 < ps->end)
-			q++;
-	if (q >= ps->end)
-		return manifest_parse_err(ps, "unterminated string");
-	if ((buf = malloc((size_t)(q - ps->p) + 1)) == NULL)
-		return manifest_err(-ENOMEM, "out of memory");
-	o = buf;
-	while (*ps->p != '"') {
-		unsigned char c = (unsigned char)*ps->p;
-
-		if (c < 0x20) {
-			free(buf);
-			return manifest_parse_err(
-			    ps, "control character in string");
-		}
-		if (c >= 0x80) {
-			n = manifest_utf8_len((const unsigned char *)ps->p,
-			    (const unsigned char *)ps->end);
-			if (n == 0) {
-				free(buf);
-				return manifest_parse_err(
-				    ps, "invalid UTF-8 in string");
-			}
-			memcpy(o, ps->p, n);
-			o += n;
-			ps->p += n;
-			continue;
-		}
-		if (c != '\\') {
-			*o++ = (char)c;
-			ps->p++;
-			continue;
-		}
-		ps->p++;
-		switch (*ps->p++) {
-		case '"':
-			*o++ = '"';
-			break;
-		case '\\':
-			*o++ = '\\';
-			break;
-		case '/':
-			*o++ = '/';
-			break;
-		case 'b':
-			*o++ = '\b';
-			break;
-		case 'f':
-			*o++ = '\f';
-			break;
-		case 'n':
-			*o++ = '\n';
-			break;
-		case 'r':
-			*o++ = '\r';
-			break;
-		case 't':
-			*o++ = '\t';
-			break;
-		case 'u':
-			if ((u = manifest_parse_u4(ps)) < 0) {
-				free(buf);
-				return manifest_parse_err(ps, "bad \\u escape");
-			}
-			/* a high surrogate followed by a low one is a pair */
-			if (u >= 0xd800 && u <= 0xdbff &&
-			    ps->end - ps->p >= 6 && ps->p[0] == '\\' &&
-			    ps->p[1] == 'u') {
-				struct manifest_parser peek = *ps;
-
-				peek.p += 2;
-				lo = manifest_parse_u4(&peek);
-				if (lo >= 0xdc00 && lo <= 0xdfff) {
-					u = 0x10000 + ((u - 0xd800) << 10) +
-					    (lo - 0xdc00);
-					ps->p = peek.p;
-				}
-			}
-			o = manifest_put_utf8(o, (unsigned long)u);
-			break;
-		default:
-			ps->p--;
-			free(buf);
-			return manifest_parse_err(ps, "bad escape in string");
-		}
-	}
-	ps->p++;
-	*o = '\0';
-	*out = buf;
-	*outlen = (size_t)(o - buf);
-	return 0;
-}
-
-static int
-manifest_is_digit(const struct manifest_parser *ps)
-{
-	return ps->p < ps->end && *ps->p >= '0' && *ps->p <= '9';
-}
-
-/* Parse a number, keeping its text: -?(0|[1-9]d*)(.d+)?([eE][+-]?d+)? */
-static int
-manifest_parse_number(struct manifest_parser *ps, struct manifest_json *v)
-{
-	const char *s = ps->p;
-
-	if (ps->p < ps->end && *ps->p == '-')
-		ps->p++;
-	if (!manifest_is_digit(ps))
-		return manifest_parse_err(ps, "expected a digit");
-	if (*ps->p++ != '0')
-		while (manifest_is_digit(ps))
-			ps->p++;
-	if (ps->p < ps->end && *ps->p == '.') {
-		ps->p++;
-		if (!manifest_is_digit(ps))
-			return manifest_parse_err(
-			    ps, "expected a digit after '.'");
-		while (manifest_is_digit(ps))
-			ps->p++;
-	}
-	if (ps->p < ps->end && (*ps->p == 'e' || *ps->p == 'E')) {
-		ps->p++;
-		if (ps->p < ps->end && (*ps->p == '+' || *ps->p == '-'))
-			ps->p++;
-		if (!manifest_is_digit(ps))
-			return manifest_parse_err(
-			    ps, "expected a digit in the exponent");
-		while (manifest_is_digit(ps))
-			ps->p++;
-	}
-	v->len = (size_t)(ps->p - s);
-	if ((v->str = malloc(v->len + 1)) == NULL)
-		return manifest_err(-ENOMEM, "out of memory");
-	memcpy(v->str, s, v->len);
-	v->str[v->len] = '\0';
-	v->num = strtod(v->str, NULL);
-	v->type = MANIFEST_JSON_NUMBER;
-	return 0;
-}
-
-/* Make room for one more kid of v; returns it, zeroed, or NULL. */
-static struct manifest_json *
-manifest_add_kid(struct manifest_json *v, size_t *cap)
-{
-	struct manifest_json *k;
-	size_t ncap;
-
-	if (v->n == *cap) {
-		ncap = *cap ? *cap * 2 : 4;
-		if ((k = realloc(v->kids, ncap * sizeof *k)) == NULL)
-			return NULL;
-		v->kids = k;
-		*cap = ncap;
-	}
-	k = &v->kids[v->n++];
-	memset(k, 0, sizeof *k);
-	return k;
-}
-
-/* Parse an array or object at ps->p (on its bracket); close is ']' or '}'. */
-static int
-manifest_parse_container(
-    struct manifest_parser *ps, struct manifest_json *v, char close)
-{
-	struct manifest_json *k;
-	size_t cap = 0;
-	int rc;
-
-	v->type = close == ']' ? MANIFEST_JSON_ARRAY : MANIFEST_JSON_OBJECT;
-	if (++ps->depth > MANIFEST_DEPTH_MAX)
-		return manifest_parse_err(ps, "nested too deeply");
-	ps->p++;
-	manifest_skip_space(ps);
-	if (ps->p < ps->end && *ps->p == close) {
-		ps->p++;
-		ps->depth--;
-		return 0;
-	}
-	for (;;) {
-		if ((k = manifest_add_kid(v, &cap)) == NULL)
-			return manifest_err(-ENOMEM, "out of memory");
-		manifest_skip_space(ps);
-		if (close == '}') {
-			if (ps->p >= ps->end || *ps->p != '"')
-				return manifest_parse_err(
-				    ps, "expected a member name");
-			if ((rc = manifest_parse_string(
-			         ps, &k->key, &k->klen)) < 0)
-				return rc;
-			manifest_skip_space(ps);
-			if (ps->p >= ps->end || *ps->p != ':')
-				return manifest_parse_err(ps, "expected ':'");
-			ps->p++;
-		}
-		if ((rc = manifest_parse_value(ps, k)) < 0)
-			return rc;
-		manifest_skip_space(ps);
-		if (ps->p < ps->end && *ps->p == ',') {
-			ps->p++;
-			continue;
-		}
-		if (ps->p < ps->end && *ps->p == close) {
-			ps->p++;
-			ps->depth--;
-			return 0;
-		}
-		return manifest_parse_err(ps, close == ']'
-		                                  ? "expected ',' or ']'"
-		                                  : "expected ',' or '}'");
-	}
-}
-
-/* Match the literal word (true, false, null) at ps->p. */
-static int
-manifest_parse_word(struct manifest_parser *ps, const char *word,
-    struct manifest_json *v, enum manifest_json_type type)
-{
-	size_t n = strlen(word);
-
-	if ((size_t)(ps->end - ps->p) < n || memcmp(ps->p, word, n) != 0)
-		return manifest_parse_err(ps, "expected a value");
-	ps->p += n;
-	v->type = type;
-	return 0;
-}
-
-/* Parse one value into v, which the caller has zeroed.  On failure v may
- * hold parts, which manifest_json_free() of the root releases. */
-static int
-manifest_parse_value(struct manifest_parser *ps, struct manifest_json *v)
-{
-	manifest_skip_space(ps);
-	if (ps->p >= ps->end)
-		return manifest_parse_err(ps, "expected a value");
-	switch (*ps->p) {
-	case '{':
-		return manifest_parse_container(ps, v, '}');
-	case '[':
-		return manifest_parse_container(ps, v, ']');
-	case '"':
-		v->type = MANIFEST_JSON_STRING;
-		return manifest_parse_string(ps, &v->str, &v->len);
-	case 't':
-		return manifest_parse_word(ps, "true", v, MANIFEST_JSON_TRUE);
-	case 'f':
-		return manifest_parse_word(ps, "false", v, MANIFEST_JSON_FALSE);
-	case 'n':
-		return manifest_parse_word(ps, "null", v, MANIFEST_JSON_NULL);
-	default:
-		if (*ps->p != '-' && (*ps->p < '0' || *ps->p > '9'))
-			return manifest_parse_err(ps, "expected a value");
-		return manifest_parse_number(ps, v);
-	}
-}
-
-static void
-manifest_json_clear(struct manifest_json *v)
-{
-	size_t i;
-
-	for (i = 0; i < v->n; i++)
-		manifest_json_clear(&v->kids[i]);
-	free(v->kids);
-	free(v->key);
-	free(v->str);
-}
-
-/* Free a tree from manifest_json_parse(); safe on NULL. */
-void
-manifest_json_free(struct manifest_json *v)
-{
-	if (v == NULL)
-		return;
-	manifest_json_clear(v);
-	free(v);
-}
-
-/* Parse len bytes of JSON text into a tree the caller owns. */
-int
-manifest_json_parse(const char *text, size_t len, struct manifest_json **out)
-{
-	struct manifest_parser ps = {text, text, text + len, 0};
-	struct manifest_json *v;
-	int rc;
-
-	*out = NULL;
-	if ((v = calloc(1, sizeof *v)) == NULL)
-		return manifest_err(-ENOMEM, "out of memory");
-	if ((rc = manifest_parse_value(&ps, v)) < 0) {
-		manifest_json_free(v);
-		return rc;
-	}
-	manifest_skip_space(&ps);
-	if (ps.p != ps.end) {
-		rc = manifest_parse_err(&ps, "text after the value");
-		manifest_json_free(v);
-		return rc;
-	}
-	*out = v;
-	return 0;
-}
-
-/* The member named name/len of obj, the last if repeated, or NULL. */
-static const struct manifest_json *
-manifest_json_member(
-    const struct manifest_json *obj, const char *name, size_t len)
-{
-	size_t i;
-
-	if (obj == NULL || obj->type != MANIFEST_JSON_OBJECT)
-		return NULL;
-	for (i = obj->n; i-- > 0;)
-		if (obj->kids[i].klen == len &&
-		    memcmp(obj->kids[i].key, name, len) == 0)
-			return &obj->kids[i];
-	return NULL;
-}
-
-/* The member name of object obj, or NULL. */
-const struct manifest_json *
-manifest_json_get(const struct manifest_json *obj, const char *name)
-{
-	return manifest_json_member(obj, name, strlen(name));
-}
-
-/* Append printf output to the path in where (size wsize) at pos. */
-static void manifest_path_add(char *where, size_t wsize, size_t pos,
-    const char *fmt, ...) __attribute__((format(printf, 4, 5)));
-
-static void
-manifest_path_add(char *where, size_t wsize, size_t pos, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (where == NULL || pos >= wsize)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(where + pos, wsize - pos, fmt, ap);
-	va_end(ap);
-}
-
-/* Count the members of obj that a lookup by name would find (the last of a
- * repeated name). */
-static size_t
-manifest_json_live_members(const struct manifest_json *obj)
-{
-	size_t i, n = 0;
-
-	for (i = 0; i < obj->n; i++)
-		if (manifest_json_member(obj, obj->kids[i].key,
-		        obj->kids[i].klen) == &obj->kids[i])
-			n++;
-	return n;
-}
-
-static int
-manifest_json_eq(const struct manifest_json *a, const struct manifest_json *b,
-    char *where, size_t wsize, size_t pos)
-{
-	const struct manifest_json *bm;
-	size_t i, len;
-
-	if (where != NULL && pos < wsize)
-		where[pos] = '\0';
-	if (a->type != b->type)
-		return 0;
-	switch (a->type) {
-	case MANIFEST_JSON_NULL:
-	case MANIFEST_JSON_FALSE:
-	case MANIFEST_JSON_TRUE:
-		return 1;
-	case MANIFEST_JSON_NUMBER:
-		return (a->len == b->len &&
-		           memcmp(a->str, b->str, a->len) == 0) ||
-		       a->num == b->num;
-	case MANIFEST_JSON_STRING:
-		return a->len == b->len && memcmp(a->str, b->str, a->len) == 0;
-	case MANIFEST_JSON_ARRAY:
-		if (a->n != b->n)
-			return 0;
-		for (i = 0; i < a->n; i++) {
-			manifest_path_add(where, wsize, pos, "[%zu]", i);
-			len = where != NULL ? strlen(where) : 0;
-			if (!manifest_json_eq(
-			        &a->kids[i], &b->kids[i], where, wsize, len))
-				return 0;
-		}
-		break;
-	case MANIFEST_JSON_OBJECT:
-		for (i = 0; i < a->n; i++) {
-			if (manifest_json_member(a, a->kids[i].key,
-			        a->kids[i].klen) != &a->kids[i])
-				continue;
-			manifest_path_add(where, wsize, pos, ".%.*s",
-			    (int)a->kids[i].klen, a->kids[i].key);
-			len = where != NULL ? strlen(where) : 0;
-			bm = manifest_json_member(
-			    b, a->kids[i].key, a->kids[i].klen);
-			if (bm == NULL)
-				return 0;
-			if (!manifest_json_eq(
-			        &a->kids[i], bm, where, wsize, len))
-				return 0;
-		}
-		if (where != NULL && pos < wsize)
-			where[pos] = '\0';
-		/* every member of a is in b; equal counts leave b no extra */
-		if (manifest_json_live_members(a) !=
-		    manifest_json_live_members(b))
-			return 0;
-		break;
-	}
-	if (where != NULL && pos < wsize)
-		where[pos] = '\0';
-	return 1;
-}
-
-/* 1 if a and b are the same JSON value, else 0 with a path in where. */
-int
-manifest_json_equal(const struct manifest_json *a,
-    const struct manifest_json *b, char *where, size_t wsize)
-{
-	if (where != NULL && wsize > 0)
-		snprintf(where, wsize, "$");
-	return manifest_json_eq(a, b, where, wsize, 1);
-}
-
 /* Decode 2n hex digits at hex into n bytes at out. */
 int
 manifest_unhex(const char *hex, size_t n, unsigned char *out)
 {
-	size_t i;
-	int hi, lo;
-
-	for (i = 0; i < n; i++) {
-		hi = manifest_hexval((unsigned char)hex[2 * i]);
-		lo = hi < 0 ? -1
-		            : manifest_hexval((unsigned char)hex[2 * i + 1]);
-		if (hi < 0 || lo < 0)
-			return manifest_err(
-			    -EBADMSG, "bad hex digit at %zu", 2 * i);
-		out[i] = (unsigned char)(hi << 4 | lo);
-	}
+	if (json_unhex(hex, 2 * n, out) < 0)
+		return manifest_err(-EBADMSG, "bad hex digits");
 	return 0;
 }
 
@@ -712,27 +126,6 @@ fail:
 	return rc;
 }
 
-static const char *
-manifest_type_name(enum manifest_json_type t)
-{
-	switch (t) {
-	case MANIFEST_JSON_NULL:
-		return "null";
-	case MANIFEST_JSON_FALSE:
-	case MANIFEST_JSON_TRUE:
-		return "a boolean";
-	case MANIFEST_JSON_NUMBER:
-		return "a number";
-	case MANIFEST_JSON_STRING:
-		return "a string";
-	case MANIFEST_JSON_ARRAY:
-		return "an array";
-	case MANIFEST_JSON_OBJECT:
-		return "an object";
-	}
-	return "?";
-}
-
 /* Where a field lives, for messages: "items[3].value_len" and the like. */
 struct manifest_ctx {
 	const char *path;
@@ -742,71 +135,43 @@ struct manifest_ctx {
 /* The member name of obj, which must exist; *out may be NULL when the
  * member is null and nullable is set. */
 static int
-manifest_field(const struct manifest_ctx *c, const struct manifest_json *obj,
-    const char *name, enum manifest_json_type type, int nullable,
-    const struct manifest_json **out)
+manifest_field(const struct manifest_ctx *c, const struct json *obj,
+    const char *name, enum json_type type, int nullable,
+    const struct json **out)
 {
-	const struct manifest_json *v = manifest_json_get(obj, name);
+	const struct json *v = json_get(obj, name);
 
 	*out = NULL;
 	if (v == NULL)
 		return manifest_err(
 		    -EBADMSG, "%s: %s%s missing", c->path, c->where, name);
-	if (v->type == MANIFEST_JSON_NULL && nullable)
+	if (v->type == JSON_NULL && nullable)
 		return 0;
 	if (v->type == type ||
-	    (type == MANIFEST_JSON_TRUE && v->type == MANIFEST_JSON_FALSE)) {
+	    (type == JSON_TRUE && v->type == JSON_FALSE)) {
 		*out = v;
 		return 0;
 	}
 	return manifest_err(-EBADMSG, "%s: %s%s is %s, not %s%s", c->path,
-	    c->where, name, manifest_type_name(v->type),
-	    manifest_type_name(type), nullable ? " or null" : "");
+	    c->where, name, json_type_name(v->type),
+	    json_type_name(type), nullable ? " or null" : "");
 }
 
 /* An integer field between min and max (inclusive), from its text. */
 static int
 manifest_int_field(const struct manifest_ctx *c,
-    const struct manifest_json *obj, const char *name, int nullable,
+    const struct json *obj, const char *name, int nullable,
     int64_t min, uint64_t max, int *isnull, int64_t *sval, uint64_t *uval)
 {
-	const struct manifest_json *v;
-	const char *s;
-	uint64_t u = 0;
-	int64_t s64;
-	int neg, rc;
+	const struct json *v;
+	int rc;
 
-	if ((rc = manifest_field(
-	         c, obj, name, MANIFEST_JSON_NUMBER, nullable, &v)) < 0)
+	if ((rc = manifest_field(c, obj, name, JSON_NUMBER, nullable, &v)) < 0)
 		return rc;
 	if (isnull != NULL)
 		*isnull = v == NULL;
-	if (v == NULL)
+	if (v == NULL || json_int(v, min, max, sval, uval) == 0)
 		return 0;
-	s = v->str;
-	neg = *s == '-';
-	s += neg;
-	for (; *s >= '0' && *s <= '9'; s++) {
-		if (u > (UINT64_MAX - (uint64_t)(*s - '0')) / 10)
-			goto bad;
-		u = u * 10 + (uint64_t)(*s - '0');
-	}
-	if (*s != '\0')
-		goto bad; /* a fraction or an exponent */
-	if (neg && u > (uint64_t)INT64_MAX + 1)
-		goto bad;
-	if (neg)
-		s64 = u == (uint64_t)INT64_MAX + 1 ? INT64_MIN : -(int64_t)u;
-	else
-		s64 = u > (uint64_t)INT64_MAX ? INT64_MAX : (int64_t)u;
-	if ((neg && s64 < min) || (!neg && u > max))
-		goto bad;
-	if (uval != NULL)
-		*uval = neg ? 0 : u;
-	if (sval != NULL)
-		*sval = s64;
-	return 0;
-bad:
 	return manifest_err(-EBADMSG,
 	    "%s: %s%s is %s, not an integer in [%lld, %llu]", c->path, c->where,
 	    name, v->str, (long long)min, (unsigned long long)max);
@@ -815,16 +180,16 @@ bad:
 /* A hex string field decoded into a new buffer (*out NULL when null). */
 static int
 manifest_hex_field(const struct manifest_ctx *c,
-    const struct manifest_json *obj, const char *name, int nullable,
+    const struct json *obj, const char *name, int nullable,
     unsigned char **out, size_t *outlen)
 {
-	const struct manifest_json *v;
+	const struct json *v;
 	int rc;
 
 	*out = NULL;
 	*outlen = 0;
 	if ((rc = manifest_field(
-	         c, obj, name, MANIFEST_JSON_STRING, nullable, &v)) < 0 ||
+	         c, obj, name, JSON_STRING, nullable, &v)) < 0 ||
 	    v == NULL)
 		return rc;
 	if (v->len % 2 != 0)
@@ -846,13 +211,13 @@ manifest_hex_field(const struct manifest_ctx *c,
 /* A hex field that must decode to exactly n bytes at out. */
 static int
 manifest_fixed_hex_field(const struct manifest_ctx *c,
-    const struct manifest_json *obj, const char *name, unsigned char *out,
+    const struct json *obj, const char *name, unsigned char *out,
     size_t n)
 {
-	const struct manifest_json *v;
+	const struct json *v;
 	int rc;
 
-	if ((rc = manifest_field(c, obj, name, MANIFEST_JSON_STRING, 0, &v)) <
+	if ((rc = manifest_field(c, obj, name, JSON_STRING, 0, &v)) <
 	    0)
 		return rc;
 	if (v->len != 2 * n || manifest_unhex(v->str, n, out) < 0)
@@ -876,10 +241,10 @@ manifest_item_cmp(const void *a, const void *b)
 /* Fill item i from its JSON object and check it against itself and the
  * file-level fields. */
 static int
-manifest_load_item(struct manifest *m, const struct manifest_json *j, size_t i)
+manifest_load_item(struct manifest *m, const struct json *j, size_t i)
 {
 	struct manifest_item *it = &m->items[i];
-	const struct manifest_json *v;
+	const struct json *v;
 	unsigned char digest[SHA256_LEN];
 	char where[64];
 	struct manifest_ctx c = {m->path, where};
@@ -888,12 +253,12 @@ manifest_load_item(struct manifest *m, const struct manifest_json *j, size_t i)
 
 	snprintf(where, sizeof where, "items[%zu].", i);
 	it->timestamp = MANIFEST_NO_TS;
-	if (j->type != MANIFEST_JSON_OBJECT)
+	if (j->type != JSON_OBJECT)
 		return manifest_err(-EBADMSG,
 		    "%s: items[%zu] is %s, not an object", m->path, i,
-		    manifest_type_name(j->type));
+		    json_type_name(j->type));
 	if ((rc = manifest_field(
-	         &c, j, "key_hex", MANIFEST_JSON_STRING, 0, &v)) < 0)
+	         &c, j, "key_hex", JSON_STRING, 0, &v)) < 0)
 		return rc;
 	it->key_hex = v->str;
 	if ((rc = manifest_hex_field(
@@ -943,8 +308,8 @@ manifest_load_item(struct manifest *m, const struct manifest_json *j, size_t i)
 		    "%s: %svalue_len %llu in a fixed store of %u-byte values",
 		    m->path, where, (unsigned long long)it->value_len,
 		    (unsigned)m->value_len);
-	if ((v = manifest_json_get(j, "key_text")) != NULL &&
-	    v->type == MANIFEST_JSON_STRING &&
+	if ((v = json_get(j, "key_text")) != NULL &&
+	    v->type == JSON_STRING &&
 	    (v->len != it->klen ||
 	        (v->len > 0 && memcmp(v->str, it->key, v->len) != 0)))
 		return manifest_err(-EBADMSG,
@@ -953,17 +318,17 @@ manifest_load_item(struct manifest *m, const struct manifest_json *j, size_t i)
 }
 
 static int
-manifest_load_layout(struct manifest *m, const struct manifest_json *root)
+manifest_load_layout(struct manifest *m, const struct json *root)
 {
 	char where[] = "layout.";
 	struct manifest_ctx c = {m->path, where};
 	struct manifest_layout *l = &m->layout;
-	const struct manifest_json *j;
+	const struct json *j;
 	uint64_t u;
 	int rc;
 
 	if ((rc = manifest_field(
-	         &c, root, "layout", MANIFEST_JSON_OBJECT, 0, &j)) < 0)
+	         &c, root, "layout", JSON_OBJECT, 0, &j)) < 0)
 		return rc;
 	if ((rc = manifest_int_field(
 	         &c, j, "format_version", 0, 0, 65535, NULL, NULL, &u)) < 0)
@@ -992,15 +357,15 @@ manifest_load_layout(struct manifest *m, const struct manifest_json *root)
 }
 
 static int
-manifest_load_reserved(struct manifest *m, const struct manifest_json *root)
+manifest_load_reserved(struct manifest *m, const struct json *root)
 {
 	char where[] = "reserved.";
 	struct manifest_ctx c = {m->path, where};
-	const struct manifest_json *j;
+	const struct json *j;
 	int rc, slot;
 
 	if ((rc = manifest_field(
-	         &c, root, "reserved", MANIFEST_JSON_OBJECT, 0, &j)) < 0)
+	         &c, root, "reserved", JSON_OBJECT, 0, &j)) < 0)
 		return rc;
 	for (slot = 0; slot < 2; slot++) {
 		if ((rc = manifest_hex_field(&c, j, slot == 0 ? "1" : "2", 1,
@@ -1013,29 +378,29 @@ manifest_load_reserved(struct manifest *m, const struct manifest_json *root)
 
 /* The file-level fields of README.md's "Manifest layout". */
 static int
-manifest_load_fields(struct manifest *m, const struct manifest_json *root)
+manifest_load_fields(struct manifest *m, const struct json *root)
 {
 	struct manifest_ctx c = {m->path, ""};
-	const struct manifest_json *v;
+	const struct json *v;
 	uint64_t u;
 	int isnull, rc;
 
 	if ((rc = manifest_field(
-	         &c, root, "format", MANIFEST_JSON_STRING, 0, &v)) < 0)
+	         &c, root, "format", JSON_STRING, 0, &v)) < 0)
 		return rc;
 	if (strcmp(v->str, MANIFEST_FORMAT) != 0)
 		return manifest_err(-EBADMSG,
 		    "%s: format is \"%s\", not \"%s\"", m->path, v->str,
 		    MANIFEST_FORMAT);
 	if ((rc = manifest_field(
-	         &c, root, "file", MANIFEST_JSON_STRING, 0, &v)) < 0)
+	         &c, root, "file", JSON_STRING, 0, &v)) < 0)
 		return rc;
 	m->file = v->str;
 	if ((rc = manifest_int_field(&c, root, "n_keys", 0, 0, UINT64_MAX, NULL,
 	         NULL, &m->n_keys)) < 0)
 		return rc;
 	if ((rc = manifest_field(&c, root, "variable_or_fixed",
-	         MANIFEST_JSON_STRING, 0, &v)) < 0)
+	         JSON_STRING, 0, &v)) < 0)
 		return rc;
 	if (strcmp(v->str, "fixed") == 0)
 		m->fixed = 1;
@@ -1050,11 +415,11 @@ manifest_load_fields(struct manifest *m, const struct manifest_json *root)
 		return manifest_err(-EBADMSG,
 		    "%s: value_len is set for a variable store", m->path);
 	if ((rc = manifest_field(
-	         &c, root, "key_serializer", MANIFEST_JSON_STRING, 1, &v)) < 0)
+	         &c, root, "key_serializer", JSON_STRING, 1, &v)) < 0)
 		return rc;
 	m->key_serializer = v != NULL ? v->str : NULL;
 	if ((rc = manifest_field(&c, root, "value_serializer",
-	         MANIFEST_JSON_STRING, 1, &v)) < 0)
+	         JSON_STRING, 1, &v)) < 0)
 		return rc;
 	m->value_serializer = v != NULL ? v->str : NULL;
 	if ((rc = manifest_int_field(&c, root, "key_serializer_code", 0, 0,
@@ -1066,28 +431,28 @@ manifest_load_fields(struct manifest *m, const struct manifest_json *root)
 		return rc;
 	m->value_serializer_code = (unsigned)u;
 	if ((rc = manifest_field(
-	         &c, root, "timestamps", MANIFEST_JSON_TRUE, 0, &v)) < 0)
+	         &c, root, "timestamps", JSON_TRUE, 0, &v)) < 0)
 		return rc;
-	m->timestamps = v->type == MANIFEST_JSON_TRUE;
-	if ((v = manifest_json_get(root, "metadata")) == NULL)
+	m->timestamps = v->type == JSON_TRUE;
+	if ((v = json_get(root, "metadata")) == NULL)
 		return manifest_err(-EBADMSG, "%s: metadata missing", m->path);
-	m->metadata = v->type == MANIFEST_JSON_NULL ? NULL : v;
+	m->metadata = v->type == JSON_NULL ? NULL : v;
 	if ((rc = manifest_load_reserved(m, root)) < 0)
 		return rc;
 	return manifest_load_layout(m, root);
 }
 
 static int
-manifest_load_items(struct manifest *m, const struct manifest_json *root)
+manifest_load_items(struct manifest *m, const struct json *root)
 {
 	struct manifest_ctx c = {m->path, ""};
-	const struct manifest_json *items;
+	const struct json *items;
 	char hex[80];
 	size_t i;
 	int rc;
 
 	if ((rc = manifest_field(
-	         &c, root, "items", MANIFEST_JSON_ARRAY, 0, &items)) < 0)
+	         &c, root, "items", JSON_ARRAY, 0, &items)) < 0)
 		return rc;
 	if (items->n != m->n_keys)
 		return manifest_err(-EBADMSG,
@@ -1130,13 +495,13 @@ manifest_load(const char *path, struct manifest **out)
 	}
 	if ((rc = manifest_read_file(path, &text, &len)) < 0)
 		goto fail;
-	if ((rc = manifest_json_parse(text, len, &m->root)) < 0) {
-		rc = manifest_err(rc, "%s: %s", path, manifest_errmsg());
+	if ((rc = json_parse(text, len, JSON_SURROGATES, &m->root)) < 0) {
+		rc = manifest_err(rc, "%s: %s", path, json_errmsg());
 		goto fail;
 	}
 	free(text);
 	text = NULL;
-	if (m->root->type != MANIFEST_JSON_OBJECT) {
+	if (m->root->type != JSON_OBJECT) {
 		rc = manifest_err(-EBADMSG, "%s: not a JSON object", path);
 		goto fail;
 	}
@@ -1166,7 +531,7 @@ manifest_free(struct manifest *m)
 	free(m->items);
 	free(m->reserved[0]);
 	free(m->reserved[1]);
-	manifest_json_free(m->root);
+	json_free(m->root);
 	free(m->path);
 	free(m);
 }

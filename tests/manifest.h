@@ -1,6 +1,6 @@
 /*
  * Test support: the reference fixtures' JSON manifests (see
- * /work/shared/fixtures/README.md), the JSON reader they need and SHA-256.
+ * /work/shared/fixtures/README.md) and SHA-256.
  *
  * manifest.c parses a manifest into a struct manifest whose items are sorted
  * by raw key bytes and decoded from hex, checking on the way that the
@@ -19,6 +19,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "json.h" /* src/json.c: the reader manifests are parsed with */
+
 /* sha256.c */
 #define SHA256_LEN 32
 
@@ -33,55 +35,6 @@ void sha256_init(struct sha256 *s);
 void sha256_update(struct sha256 *s, const void *data, size_t n);
 void sha256_final(struct sha256 *s, unsigned char out[SHA256_LEN]);
 void sha256(const void *data, size_t n, unsigned char out[SHA256_LEN]);
-
-/* manifest.c: JSON */
-enum manifest_json_type {
-	MANIFEST_JSON_NULL,
-	MANIFEST_JSON_FALSE,
-	MANIFEST_JSON_TRUE,
-	MANIFEST_JSON_NUMBER,
-	MANIFEST_JSON_STRING,
-	MANIFEST_JSON_ARRAY,
-	MANIFEST_JSON_OBJECT
-};
-
-/* One JSON value.  Strings are decoded to UTF-8 (they may hold NUL bytes,
- * hence len; str is NUL-terminated too).  Numbers keep their source text in
- * str, so 64-bit integers survive, and their value as a double in num.
- * Arrays and objects hold n kids; an object's kids carry their member name
- * in key/klen, in document order (a repeated name: the last one counts). */
-struct manifest_json {
-	enum manifest_json_type type;
-	char *key;
-	size_t klen;
-	char *str;
-	size_t len;
-	double num;
-	struct manifest_json *kids;
-	size_t n;
-};
-
-/* Parse len bytes of JSON text (RFC 8259; one value, surrounding white
- * space allowed).  On success the caller owns *out; see
- * manifest_json_free().  Errors: -EBADMSG (malformed text; the message
- * gives line and column), -ENOMEM. */
-int manifest_json_parse(
-    const char *text, size_t len, struct manifest_json **out);
-
-/* Free a tree from manifest_json_parse(); safe on NULL. */
-void manifest_json_free(struct manifest_json *v);
-
-/* The member name of object obj (NULL if obj is not an object, or has no
- * such member).  The result is borrowed from obj. */
-const struct manifest_json *manifest_json_get(
-    const struct manifest_json *obj, const char *name);
-
-/* 1 if a and b are the same JSON value: objects as sets of members (order
- * ignored), numbers equal as text or as doubles.  Otherwise 0, and where
- * (if not NULL) gets a path to the first difference such as
- * "$.nested.list[2]". */
-int manifest_json_equal(const struct manifest_json *a,
-    const struct manifest_json *b, char *where, size_t wsize);
 
 /* manifest.c: manifests */
 #define MANIFEST_NO_TS INT64_C(-1) /* timestamp_us null: no timestamps */
@@ -121,14 +74,14 @@ struct manifest {
 	unsigned key_serializer_code;
 	unsigned value_serializer_code;
 	int timestamps;
-	const struct manifest_json *metadata; /* NULL when null */
+	const struct json *metadata; /* NULL when null */
 	int reserved_set[2];                  /* slots 1 and 2 */
 	unsigned char *reserved[2];
 	size_t reserved_len[2];
 	struct manifest_layout layout;
 	size_t n_items; /* sorted by raw key bytes, keys unique */
 	struct manifest_item *items;
-	struct manifest_json *root; /* the whole document */
+	struct json *root; /* the whole document */
 };
 
 /* Read and check the manifest at path.  On success the caller owns *out;

@@ -34,8 +34,8 @@ plugin_has(const unsigned char *key, size_t klen, const char *word)
 
 /* The value in capitals, in a buffer kept from call to call. */
 int
-plugin_upper(const unsigned char *key, size_t klen,
-    const unsigned char *value, size_t vlen, struct blt_map_out *out)
+plugin_upper(const unsigned char *key, size_t klen, const unsigned char *value,
+    size_t vlen, struct blt_map_out *out)
 {
 	static unsigned char *buf;
 	static size_t cap;
@@ -50,7 +50,7 @@ plugin_upper(const unsigned char *key, size_t klen,
 	}
 	for (size_t i = 0; i < vlen; i++)
 		buf[i] = value[i] >= 'a' && value[i] <= 'z' ? value[i] - 32
-							    : value[i];
+		                                            : value[i];
 	out->value = buf;
 	out->vlen = vlen;
 	return 0;
@@ -58,8 +58,8 @@ plugin_upper(const unsigned char *key, size_t klen,
 
 /* As plugin_upper, but a key containing "crash" kills the worker. */
 int
-plugin_crash(const unsigned char *key, size_t klen,
-    const unsigned char *value, size_t vlen, struct blt_map_out *out)
+plugin_crash(const unsigned char *key, size_t klen, const unsigned char *value,
+    size_t vlen, struct blt_map_out *out)
 {
 	if (plugin_has(key, klen, "crash"))
 		raise(SIGSEGV);

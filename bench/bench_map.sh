@@ -1,0 +1,121 @@
+#!/bin/sh
+# bench_map.sh: blt map against xargs -P, and a trivial plugin's rate.
+#
+#   bench_map.sh BLT PLUGIN_SO [-n ITEMS] [-p PLUGIN_ITEMS] [-j WORKERS]
+#                [-c COMMAND] [-r REPS] [-d DIR]
+#
+# 1. --exec: ITEMS small values (default 10000), once as files and once
+#    in a store, both in DIR (default /dev/shm, a tmpfs).  xargs -P WORKERS
+#    runs "sh -c 'COMMAND < FILE > OUT/FILE'" per file; blt map runs
+#    COMMAND per value with WORKERS workers.  The two alternate REPS times
+#    (default 2) and the best time of each is kept.  Target: blt map's
+#    throughput at least 0.9x that of xargs.  -n 0 skips this part.
+# 2. --plugin: PLUGIN_ITEMS values (default 1000000) mapped in place by
+#    PLUGIN_SO:plugin_identity with 2 workers, pinned to 2 CPUs when the
+#    machine has more.  Target: at least 1,000,000 items/s.
+# See doc/benchmarks.md, section Map.
+set -eu
+
+[ $# -ge 2 ] || {
+	echo "usage: $0 BLT PLUGIN_SO [-n N] [-p N] [-j N] [-c CMD] [-r N] [-d DIR]" >&2
+	exit 2
+}
+blt=$1
+plugin=$2
+shift 2
+case $blt in /*) ;; *) blt=$PWD/$blt ;; esac
+case $plugin in /*) ;; *) plugin=$PWD/$plugin ;; esac
+n=10000 np=1000000 reps=2 cmd='tr a-z A-Z'
+jobs=$(nproc)
+dir=/dev/shm
+[ -d "$dir" ] && [ -w "$dir" ] || dir=${TMPDIR:-/tmp}
+while getopts n:p:j:c:r:d: opt; do
+	case $opt in
+	n) n=$OPTARG ;;
+	p) np=$OPTARG ;;
+	j) jobs=$OPTARG ;;
+	c) cmd=$OPTARG ;;
+	r) reps=$OPTARG ;;
+	d) dir=$OPTARG ;;
+	*) exit 2 ;;
+	esac
+done
+
+work=$(mktemp -d "$dir/bench-map.XXXXXX")
+trap 'rm -rf "$work"' EXIT
+
+now() { date +%s.%N; }
+# elapsed START: seconds since START
+elapsed() { echo "$(now) $1" | awk '{ printf "%.3f", $1 - $2 }'; }
+# field NAME: a number from blt map's JSON report on stdin
+field() { sed -n "s/.*\"$1\": \\([0-9.]*\\).*/\\1/p"; }
+
+echo "bench_map: $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) CPUs:" \
+    "$(sed -n 's/^model name[^:]*: //p' /proc/cpuinfo | head -1)"
+echo "load average: $(cut -d' ' -f1-3 /proc/loadavg)"
+df -T "$work" | tail -1 | awk '{ print "directory: " $7 " (" $2 ")" }'
+
+# --- 1. --exec against xargs -P (-n 0 skips it) ----------------------------
+[ "$n" -gt 0 ] && {
+mkdir "$work/files" "$work/out"
+awk -v n="$n" -v d="$work/files" -v j="$work/items.jsonl" 'BEGIN {
+	for (i = 0; i < n; i++) {
+		v = sprintf("value number %d of the map benchmark, in lower case", i)
+		f = d "/v" i
+		print v > f
+		close(f)
+		printf "{\"key\": \"v%d\", \"value\": \"%s\\n\"}\n", i, v > j
+	}
+}'
+"$blt" load -c "$work/exec.blt" "$work/items.jsonl"
+
+best_x= best_m=
+r=0
+while [ "$r" -lt "$reps" ]; do
+	r=$((r + 1))
+	t0=$(now)
+	(cd "$work/files" && ls | xargs -P "$jobs" -n 1 \
+	    sh -c "$cmd"' < "$1" > ../out/"$1"' sh)
+	tx=$(elapsed "$t0")
+	# Each rep maps the values the previous one wrote: same sizes.
+	t0=$(now)
+	"$blt" map "$work/exec.blt" --exec "$cmd" --workers "$jobs" \
+	    > "$work/exec.json"
+	tm=$(elapsed "$t0")
+	echo "  rep $r: xargs -P $jobs ${tx}s, blt map --workers $jobs ${tm}s"
+	best_x=$(echo "$tx ${best_x:-$tx}" | awk '{ print ($1 < $2) ? $1 : $2 }')
+	best_m=$(echo "$tm ${best_m:-$tm}" | awk '{ print ($1 < $2) ? $1 : $2 }')
+done
+# The results must agree.
+"$blt" get "$work/exec.blt" v7 > "$work/v7.map"
+cmp -s "$work/v7.map" "$work/out/v7" || {
+	echo "bench_map: blt map and xargs disagree on v7" >&2
+	exit 1
+}
+echo "--exec '$cmd', $n values, $jobs workers (best of $reps):"
+echo "$n $best_x $best_m" | awk '{
+	printf "  xargs -P:  %8.3f s  %8.0f items/s\n", $2, $1 / $2
+	printf "  blt map:   %8.3f s  %8.0f items/s\n", $3, $1 / $3
+	printf "  ratio blt map / xargs: %.2fx (target >= 0.90): %s\n", \
+	    $2 / $3, ($2 / $3 >= 0.9) ? "ok" : "MISSED"
+}'
+}
+
+# --- 2. --plugin, trivial function, 2 workers on 2 CPUs -------------------
+awk -v n="$np" 'BEGIN {
+	for (i = 0; i < n; i++)
+		printf "{\"key\": \"key%08d\", \"value\": \"value %d of the map benchmark\"}\n", i, i
+}' > "$work/plugin.jsonl"
+"$blt" load -c "$work/plugin.blt" "$work/plugin.jsonl"
+rm -f "$work/plugin.jsonl"
+pin=
+[ "$(nproc)" -gt 2 ] && command -v taskset > /dev/null && pin="taskset -c 0,1"
+$pin "$blt" map "$work/plugin.blt" --plugin "$plugin:plugin_identity" \
+    --workers 2 > "$work/plugin.json"
+secs=$(field seconds < "$work/plugin.json")
+done_=$(field processed < "$work/plugin.json")
+echo "--plugin plugin_identity, $np values, 2 workers${pin:+ ($pin)}:"
+echo "$done_ $secs" | awk '{
+	printf "  %d items in %.3f s: %.0f items/s (target >= 1000000): %s\n", \
+	    $1, $2, $1 / $2, ($1 / $2 >= 1000000) ? "ok" : "MISSED"
+}'

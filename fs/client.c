@@ -1,0 +1,549 @@
+/*
+ * bltfs ctl: send one command to a mount and, with --wait, follow the job
+ * it started to its end (bltfs(1), CONTROL INTERFACE).
+ *
+ * The command goes by ioctl (bltfs.h) on the mount's root, or, where the
+ * kernel passes no ioctls, through the control file.  Paths the daemon
+ * cannot resolve itself are made absolute here: plugins, --keys files and
+ * output stores (the daemon runs elsewhere), and paths inside the mount,
+ * which the daemon takes relative to the mount's root.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "bltfs.h"
+#include "fs.h"
+#include "json.h"
+
+/* Exit statuses (bltfs(1)). */
+#define CLIENT_OK 0
+#define CLIENT_REFUSED 1
+#define CLIENT_USAGE 2
+#define CLIENT_FAILED 3
+#define CLIENT_ITEMS 4
+#define CLIENT_CANCELLED 5
+
+#define CLIENT_POLL_MS 100
+
+struct client {
+	const char *mount;
+	char root[PATH_MAX]; /* the mount point, resolved */
+	char ctl[256];       /* the control directory's name */
+	int fd;              /* the mount's root */
+	int use_file;        /* the kernel passes no ioctls */
+	int wait, json;
+};
+
+static const char *const client_states[] = {
+    "", "queued", "running", "done", "failed", "cancelled"};
+static const char *const client_kinds[] = {
+    "", "prune", "reindex", "sync", "map"};
+
+static int
+client_usage(const char *why)
+{
+	if (why != NULL)
+		fprintf(stderr, "bltfs ctl: %s\n", why);
+	fprintf(stderr,
+	    "usage: bltfs ctl MOUNT COMMAND [ARGS...] [--wait] [--json] "
+	    "[--ctl NAME]\n"
+	    "commands:\n"
+	    "  prune [--older-than TIME] [--keep PATH]...\n"
+	    "  reindex [--buckets N]\n"
+	    "  sync\n"
+	    "  map (--exec CMD | --plugin LIB.so:SYMBOL) [--keys FILE]\n"
+	    "      [--to TEMPLATE] [--out STORE] [--workers N] [PATH...]\n"
+	    "  cancel ID\n"
+	    "  status            print the status JSON\n"
+	    "  job ID            print a job's JSON (with --wait: at its "
+	    "end)\n");
+	return CLIENT_USAGE;
+}
+
+/* A growing string. */
+struct client_buf {
+	char *s;
+	size_t len, cap;
+};
+
+static int
+client_put(struct client_buf *b, const char *s, size_t n)
+{
+	if (b->len + n + 1 > b->cap) {
+		size_t cap = (b->len + n + 1) * 2;
+		char *p = realloc(b->s, cap);
+
+		if (p == NULL)
+			return -1;
+		b->s = p;
+		b->cap = cap;
+	}
+	memcpy(b->s + b->len, s, n);
+	b->len += n;
+	b->s[b->len] = '\0';
+	return 0;
+}
+
+/* Append word in single quotes, as the daemon splits commands like sh. */
+static int
+client_word(struct client_buf *b, const char *w)
+{
+	if (b->len > 0 && client_put(b, " ", 1) < 0)
+		return -1;
+	/* plain words stay plain, so that jobs/ID shows them as typed */
+	if (*w != '\0' &&
+	    strspn(w, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmn"
+	              "opqrstuvwxyz0123456789_./:=@%+,{}-") == strlen(w))
+		return client_put(b, w, strlen(w));
+	if (client_put(b, "'", 1) < 0)
+		return -1;
+	for (; *w != '\0'; w++)
+		if (*w == '\'' ? client_put(b, "'\\''", 4) < 0
+		               : client_put(b, w, 1) < 0)
+			return -1;
+	return client_put(b, "'", 1);
+}
+
+/* path made absolute, lexically (it need not exist). */
+static int
+client_abs(const char *path, char *out, size_t cap)
+{
+	char cwd[PATH_MAX];
+
+	if (path[0] == '/')
+		return snprintf(out, cap, "%s", path) < (int)cap ? 0 : -1;
+	if (getcwd(cwd, sizeof cwd) == NULL)
+		return -1;
+	return snprintf(out, cap, "%s/%s", cwd, path) < (int)cap ? 0 : -1;
+}
+
+/* A path in the mount: relative to its root if it lies below the mount
+ * point, else as given (already relative to the root). */
+static const char *
+client_in_mount(struct client *c, const char *path, char *tmp, size_t cap)
+{
+	size_t n = strlen(c->root);
+
+	if (client_abs(path, tmp, cap) < 0)
+		return path;
+	if (strncmp(tmp, c->root, n) == 0 && (tmp[n] == '/' || tmp[n] == '\0'))
+		return tmp[n] == '\0' ? "/" : tmp + n;
+	return path;
+}
+
+/* Build the command text from argv, making paths fit for the daemon. */
+static int
+client_command(struct client *c, int argc, char **argv, struct client_buf *b)
+{
+	static const char *const local[] = {"--keys", "--out", "--plugin"};
+	static const char *const valued[] = {
+	    "--exec", "--to", "--workers", "--older-than", "--buckets"};
+	char tmp[PATH_MAX + 64], val[PATH_MAX + 64];
+	const char *v;
+	int map = strcmp(argv[0], "map") == 0, rest = 0;
+	size_t i, n;
+
+	if (client_word(b, argv[0]) < 0)
+		return -1;
+	for (int a = 1; a < argc; a++) {
+		const char *w = argv[a], *eq = strchr(w, '=');
+		int kind = 0; /* 1 local file, 2 mount path, 3 other value */
+
+		n = eq != NULL && w[0] == '-' ? (size_t)(eq - w) : strlen(w);
+		for (i = 0; !rest && i < 3; i++)
+			if (strlen(local[i]) == n &&
+			    strncmp(w, local[i], n) == 0)
+				kind = 1;
+		if (!rest && n == 6 && strncmp(w, "--keep", 6) == 0)
+			kind = 2;
+		for (i = 0; !rest && i < 5; i++)
+			if (strlen(valued[i]) == n &&
+			    strncmp(w, valued[i], n) == 0)
+				kind = 3;
+		if (kind == 0) {
+			if (strcmp(w, "--") == 0)
+				rest = 1;
+			else if (map && (rest || w[0] != '-'))
+				w = client_in_mount(c, w, tmp, sizeof tmp);
+			if (client_word(b, w) < 0)
+				return -1;
+			continue;
+		}
+		if (eq != NULL && w[0] == '-')
+			v = eq + 1;
+		else if (a + 1 < argc)
+			v = argv[++a];
+		else
+			v = NULL;
+		snprintf(tmp, sizeof tmp, "%.*s", (int)n, w);
+		if (client_word(b, tmp) < 0)
+			return -1;
+		if (v == NULL)
+			continue; /* the daemon says what is missing */
+		if (kind == 1 && strchr(v, '/') == NULL && n == 8 &&
+		    strncmp(w, "--plugin", 8) == 0)
+			kind = 3; /* a library for dlopen to look up */
+		if (kind == 1 && client_abs(v, val, sizeof val) == 0)
+			v = val;
+		else if (kind == 2)
+			v = client_in_mount(c, v, val, sizeof val);
+		if (client_word(b, v) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+/* Read all of path; NULL with errno set. */
+static char *
+client_slurp(const char *path)
+{
+	struct client_buf b = {0};
+	char chunk[4096];
+	ssize_t n;
+	int fd;
+
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
+		return NULL;
+	while ((n = read(fd, chunk, sizeof chunk)) > 0)
+		if (client_put(&b, chunk, (size_t)n) < 0) {
+			n = -1;
+			break;
+		}
+	close(fd);
+	if (n < 0 || (b.s == NULL && client_put(&b, "", 0) < 0)) {
+		free(b.s);
+		return NULL;
+	}
+	return b.s;
+}
+
+static void
+client_path(struct client *c, char *out, size_t cap, const char *rest)
+{
+	snprintf(out, cap, "%s/%s/%s", c->root, c->ctl, rest);
+}
+
+/* Send text; fill *cmd with the reply.  Returns 0 or the errno. */
+static int
+client_send(struct client *c, const char *text, struct bltfs_cmd *cmd)
+{
+	char path[PATH_MAX + 300];
+	ssize_t n;
+	int fd, err = 0;
+
+	memset(cmd, 0, sizeof *cmd);
+	if (strlen(text) >= sizeof cmd->text) {
+		snprintf(cmd->text, sizeof cmd->text,
+		    "error: a command of more than %zu bytes\n",
+		    sizeof cmd->text - 1);
+		return E2BIG;
+	}
+	if (!c->use_file) {
+		strcpy(cmd->text, text);
+		if (ioctl(c->fd, BLTFS_IOC_CMD, cmd) == 0)
+			return 0;
+		err = errno;
+		if (cmd->text[0] != '\0' && strcmp(cmd->text, text) != 0)
+			return err; /* the daemon refused, and said why */
+		if (err != ENOTTY && err != ENOSYS)
+			return err;
+		c->use_file = 1;
+		memset(cmd, 0, sizeof *cmd);
+	}
+	client_path(c, path, sizeof path, "ctl");
+	if ((fd = open(path, O_RDWR | O_CLOEXEC)) == -1)
+		return errno;
+	if (write(fd, text, strlen(text)) == -1)
+		err = errno;
+	n = read(fd, cmd->text, sizeof cmd->text - 1);
+	close(fd);
+	if (n < 0)
+		return err ? err : errno;
+	cmd->text[n] = '\0';
+	if (err == 0)
+		sscanf(cmd->text, "job %" SCNu64, &cmd->job);
+	return err;
+}
+
+/* The index of v's string in names[1..max], or 0. */
+static uint32_t
+client_name(const struct json *v, const char *const *names, uint32_t max)
+{
+	for (uint32_t i = 1; v != NULL && v->type == JSON_STRING && i <= max;
+	     i++)
+		if (strcmp(v->str, names[i]) == 0)
+			return i;
+	return 0;
+}
+
+/* What job id did so far: by ioctl, or from jobs/ID.  Returns 0 or the
+ * errno. */
+static int
+client_job(struct client *c, uint64_t id, struct bltfs_job *j)
+{
+	char path[PATH_MAX + 300], name[32], *json;
+	const struct json *m;
+	struct json *v;
+	int rc;
+
+	memset(j, 0, sizeof *j);
+	j->id = id;
+	if (!c->use_file) {
+		if (ioctl(c->fd, BLTFS_IOC_JOB, j) == 0)
+			return 0;
+		if (errno != ENOTTY && errno != ENOSYS)
+			return errno;
+		c->use_file = 1;
+	}
+	snprintf(name, sizeof name, "jobs/%" PRIu64, id);
+	client_path(c, path, sizeof path, name);
+	if ((json = client_slurp(path)) == NULL)
+		return errno;
+	rc = json_parse(json, strlen(json), 0, &v);
+	free(json);
+	if (rc < 0)
+		return -rc;
+	j->state = client_name(
+	    json_get(v, "state"), client_states, BLTFS_STATE_CANCELLED);
+	j->kind = client_name(json_get(v, "kind"), client_kinds, BLTFS_JOB_MAP);
+	json_int(json_get(v, "done"), 0, UINT64_MAX, NULL, &j->done);
+	json_int(json_get(v, "total"), 0, UINT64_MAX, NULL, &j->total);
+	json_int(json_get(json_get(v, "stats"), "errors"), 0, UINT64_MAX, NULL,
+	    &j->errors);
+	m = json_get(json_get(v, "error"), "message");
+	if (m != NULL && m->type == JSON_STRING)
+		snprintf(j->message, sizeof j->message, "%s", m->str);
+	json_free(v);
+	return 0;
+}
+
+static void
+client_progress(const struct bltfs_job *j, int tty, uint64_t *last_done,
+    uint32_t *last_state, time_t *last_line)
+{
+	char bar[41];
+	unsigned pct = 0, w = 40, fill;
+	time_t now = time(NULL);
+
+	if (j->total > 0)
+		pct = (unsigned)(j->done * 100 / j->total);
+	if (pct > 100)
+		pct = 100;
+	if (tty) {
+		fill = pct * w / 100;
+		memset(bar, '#', fill);
+		memset(bar + fill, '.', w - fill);
+		bar[w] = '\0';
+		fprintf(stderr,
+		    "\rjob %" PRIu64 " %-7s [%s] %3u%% %" PRIu64 "/%" PRIu64
+		    " %s",
+		    j->id, client_kinds[j->kind % 5], bar, pct, j->done,
+		    j->total, client_states[j->state % 6]);
+		if (j->state >= BLTFS_STATE_DONE)
+			fputc('\n', stderr);
+		fflush(stderr);
+		return;
+	}
+	/* plain lines for logs: on a change of state, else once a second */
+	if (j->state == *last_state &&
+	    (j->done == *last_done || now == *last_line))
+		return;
+	fprintf(stderr, "job %" PRIu64 ": %s %s %" PRIu64 "/%" PRIu64 "\n",
+	    j->id, client_kinds[j->kind % 5], client_states[j->state % 6],
+	    j->done, j->total);
+	*last_done = j->done;
+	*last_state = j->state;
+	*last_line = now;
+}
+
+/* Follow job id to its end; the exit status it gives. */
+static int
+client_wait(struct client *c, uint64_t id, struct bltfs_job *j)
+{
+	struct timespec ts = {0, CLIENT_POLL_MS * 1000000L};
+	uint64_t last_done = UINT64_MAX;
+	uint32_t last_state = 0;
+	time_t last_line = 0;
+	int tty = isatty(2), err;
+
+	for (;;) {
+		if ((err = client_job(c, id, j)) != 0) {
+			fprintf(stderr, "bltfs ctl: job %" PRIu64 ": %s\n", id,
+			    strerror(err));
+			return CLIENT_REFUSED;
+		}
+		client_progress(j, tty, &last_done, &last_state, &last_line);
+		if (j->state >= BLTFS_STATE_DONE)
+			break;
+		nanosleep(&ts, NULL);
+	}
+	return CLIENT_OK;
+}
+
+static int
+client_status_of(const struct bltfs_job *j)
+{
+	switch (j->state) {
+	case BLTFS_STATE_DONE:
+		return j->errors > 0 ? CLIENT_ITEMS : CLIENT_OK;
+	case BLTFS_STATE_FAILED:
+		fprintf(stderr, "bltfs ctl: job %" PRIu64 " failed: %s\n",
+		    j->id, j->message);
+		return CLIENT_FAILED;
+	case BLTFS_STATE_CANCELLED:
+		return CLIENT_CANCELLED;
+	}
+	return CLIENT_OK;
+}
+
+static int
+client_print_file(struct client *c, const char *rest)
+{
+	char path[PATH_MAX + 300], *s;
+
+	client_path(c, path, sizeof path, rest);
+	if ((s = client_slurp(path)) == NULL) {
+		fprintf(stderr, "bltfs ctl: %s: %s\n", path, strerror(errno));
+		return CLIENT_REFUSED;
+	}
+	fputs(s, stdout);
+	free(s);
+	return CLIENT_OK;
+}
+
+/* Open the mount and learn its control directory's name. */
+static int
+client_open(struct client *c)
+{
+	struct bltfs_status st;
+
+	if (realpath(c->mount, c->root) == NULL ||
+	    (c->fd = open(c->root, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1) {
+		fprintf(
+		    stderr, "bltfs ctl: %s: %s\n", c->mount, strerror(errno));
+		return -1;
+	}
+	if (strcmp(c->root, "/") == 0)
+		c->root[0] = '\0';
+	memset(&st, 0, sizeof st);
+	if (ioctl(c->fd, BLTFS_IOC_STATUS, &st) == 0) {
+		if (c->ctl[0] == '\0')
+			snprintf(c->ctl, sizeof c->ctl, "%s", st.ctl);
+		return 0;
+	}
+	if (errno == ENOTTY || errno == ENOSYS) {
+		c->use_file = 1;
+		if (c->ctl[0] == '\0')
+			strcpy(c->ctl, PATH_CTL_DEFAULT);
+		return 0;
+	}
+	fprintf(stderr, "bltfs ctl: %s: not a bltfs mount? %s\n", c->mount,
+	    strerror(errno));
+	return -1;
+}
+
+/* bltfs ctl: see bltfs(1). */
+int
+client_main(int argc, char **argv)
+{
+	struct client c;
+	struct client_buf text = {0};
+	struct bltfs_cmd cmd;
+	struct bltfs_job j;
+	char **words, name[32];
+	int n = 0, err, status = CLIENT_OK;
+	uint64_t id = 0;
+
+	memset(&c, 0, sizeof c);
+	c.fd = -1;
+	if ((words = calloc((size_t)argc + 1, sizeof *words)) == NULL)
+		return CLIENT_REFUSED;
+	for (int a = 1; a < argc; a++) {
+		if (strcmp(argv[a], "--wait") == 0)
+			c.wait = 1;
+		else if (strcmp(argv[a], "--json") == 0)
+			c.json = 1;
+		else if (strcmp(argv[a], "--ctl") == 0 && a + 1 < argc)
+			snprintf(c.ctl, sizeof c.ctl, "%s", argv[++a]);
+		else if (strcmp(argv[a], "-h") == 0 ||
+		         strcmp(argv[a], "--help") == 0) {
+			free(words);
+			client_usage(NULL);
+			return CLIENT_OK;
+		} else
+			words[n++] = argv[a];
+	}
+	if (n < 2) {
+		free(words);
+		return client_usage("give a mount point and a command");
+	}
+	c.mount = words[0];
+	if (client_open(&c) < 0) {
+		status = CLIENT_REFUSED;
+		goto out;
+	}
+	if (strcmp(words[1], "status") == 0) {
+		status = n == 2 ? client_print_file(&c, "status")
+		                : client_usage("status takes no arguments");
+		goto out;
+	}
+	if (strcmp(words[1], "job") == 0) {
+		c.json = 1;
+		if (n != 3 || sscanf(words[2], "%" SCNu64, &id) != 1) {
+			status = client_usage("job takes one job number");
+			goto out;
+		}
+	} else {
+		if (client_command(&c, n - 1, words + 1, &text) < 0) {
+			fprintf(stderr, "bltfs ctl: out of memory\n");
+			status = CLIENT_REFUSED;
+			goto out;
+		}
+		if ((err = client_send(&c, text.s, &cmd)) != 0) {
+			if (strncmp(cmd.text, "error: ", 7) == 0)
+				fprintf(stderr, "bltfs ctl: %s", cmd.text + 7);
+			else
+				fprintf(stderr, "bltfs ctl: %s: %s\n", c.mount,
+				    strerror(err));
+			status = CLIENT_REFUSED;
+			goto out;
+		}
+		id = cmd.job;
+		if (id == 0 && strcmp(words[1], "cancel") == 0 && n == 3)
+			sscanf(words[2], "%" SCNu64, &id);
+		if (!c.json)
+			fputs(cmd.text, stdout);
+	}
+	if (id == 0)
+		goto out;
+	if (c.wait)
+		status = client_wait(&c, id, &j);
+	else if ((err = client_job(&c, id, &j)) != 0) {
+		fprintf(stderr, "bltfs ctl: job %" PRIu64 ": %s\n", id,
+		    strerror(err));
+		status = CLIENT_REFUSED;
+	}
+	if (status == CLIENT_OK && c.json) {
+		snprintf(name, sizeof name, "jobs/%" PRIu64, id);
+		status = client_print_file(&c, name);
+	}
+	if (status == CLIENT_OK && c.wait)
+		status = client_status_of(&j);
+out:
+	if (c.fd != -1)
+		close(c.fd);
+	free(text.s);
+	free(words);
+	return status;
+}

@@ -1,0 +1,562 @@
+/*
+ * The commands of the control interface, whichever way they come: a write
+ * to the ctl file or the BLTFS_IOC_CMD ioctl (ctl.c carries both).  A
+ * command is one line split into words as sh(1) would; prune, reindex, map
+ * and sync become a job_spec for the job runner (job.c), cancel stops one.
+ * Paths in commands are paths of the mount, resolved through the directory
+ * index.  The status replies are made here too.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bltfs.h"
+#include "fs.h"
+#include "ctl.h"
+#include "json.h"
+#include "timearg.h"
+
+#define CTL_MAX_ARGS 256 /* words in one command */
+
+struct ctl_args {
+	char *v[CTL_MAX_ARGS];
+	int n;
+	char *buf;
+};
+
+static void
+ctl_args_free(struct ctl_args *a)
+{
+	free(a->buf);
+}
+
+/* Split a command into words as sh(1) would: blanks separate them, and
+ * single quotes, double quotes and backslashes quote. */
+static int
+ctl_split(const char *text, struct ctl_args *a)
+{
+	const char *p = text;
+	char *o;
+
+	memset(a, 0, sizeof *a);
+	if ((a->buf = malloc(strlen(text) + 1)) == NULL)
+		return path_err(-ENOMEM, "out of memory");
+	o = a->buf;
+	for (;;) {
+		while (*p == ' ' || *p == '\t')
+			p++;
+		if (*p == '\0' || *p == '\n')
+			break;
+		if (a->n == CTL_MAX_ARGS)
+			return path_err(
+			    -E2BIG, "more than %d words", CTL_MAX_ARGS);
+		a->v[a->n++] = o;
+		while (*p != '\0' && *p != ' ' && *p != '\t' && *p != '\n') {
+			if (*p == '\'') {
+				for (p++; *p != '\'' && *p != '\0'; p++)
+					*o++ = *p;
+				if (*p++ != '\'')
+					return path_err(-EINVAL,
+					    "a quote (') is not closed");
+			} else if (*p == '"') {
+				for (p++; *p != '"' && *p != '\0'; p++) {
+					if (*p == '\\' && p[1] != '\0' &&
+					    strchr("\"\\$`", p[1]) != NULL)
+						p++;
+					*o++ = *p;
+				}
+				if (*p++ != '"')
+					return path_err(-EINVAL,
+					    "a quote (\") is not closed");
+			} else if (*p == '\\' && p[1] != '\0') {
+				*o++ = p[1];
+				p += 2;
+			} else
+				*o++ = *p++;
+		}
+		*o++ = '\0';
+	}
+	while (*p == '\n')
+		p++;
+	if (*p != '\0')
+		return path_err(
+		    -EINVAL, "one command per write: a second line follows");
+	if (a->n == 0)
+		return path_err(-EINVAL,
+		    "no command: give prune, reindex, sync, map or cancel");
+	return 0;
+}
+
+/* The node at path in the mount ("a/b", "/a/b", "" or "/" for the root). */
+static int
+ctl_resolve(struct fs *fs, const char *path, struct inode_info *out)
+{
+	const char *p = path, *e;
+	uint64_t node = INODE_ROOT;
+	int rc;
+
+	if ((rc = inode_stat(fs->tree, INODE_ROOT, out)) < 0)
+		return path_err(rc, "%s: %s", path, strerror(-rc));
+	while (*p != '\0') {
+		while (*p == '/')
+			p++;
+		if (*p == '\0')
+			break;
+		e = strchr(p, '/');
+		if (e == NULL)
+			e = p + strlen(p);
+		if (e - p == 2 && p[0] == '.' && p[1] == '.')
+			return path_err(-EINVAL,
+			    "%s: '..' is not allowed in a path of the mount",
+			    path);
+		if (!(e - p == 1 && p[0] == '.')) {
+			rc = inode_lookup(
+			    fs->tree, node, p, (size_t)(e - p), 0, out);
+			if (rc < 0)
+				return path_err(rc, "%s: %s in the mount", path,
+				    rc == -ENOENT ? "no such file or directory"
+				                  : strerror(-rc));
+			node = out->nodeid;
+		}
+		p = e;
+	}
+	return 0;
+}
+
+struct ctl_keys {
+	unsigned char **v;
+	size_t *len;
+	size_t n, cap;
+};
+
+static int
+ctl_keys_add(void *arg, const unsigned char *key, size_t klen, int type)
+{
+	struct ctl_keys *k = arg;
+
+	if (type != INODE_FILE)
+		return 0; /* directory markers are not values to map */
+	if (k->n == k->cap) {
+		size_t cap = k->cap ? k->cap * 2 : 256;
+		unsigned char **v;
+		size_t *len;
+
+		if ((v = realloc(k->v, cap * sizeof *v)) == NULL)
+			return -ENOMEM;
+		k->v = v;
+		if ((len = realloc(k->len, cap * sizeof *len)) == NULL)
+			return -ENOMEM;
+		k->len = len;
+		k->cap = cap;
+	}
+	if ((k->v[k->n] = malloc(klen ? klen : 1)) == NULL)
+		return -ENOMEM;
+	memcpy(k->v[k->n], key, klen);
+	k->len[k->n++] = klen;
+	return 0;
+}
+
+/* Add the keys of the files at and below path. */
+static int
+ctl_select(struct fs *fs, const char *path, int dirs, struct ctl_keys *k)
+{
+	struct inode_info in;
+	int rc;
+
+	if ((rc = ctl_resolve(fs, path, &in)) < 0)
+		return rc;
+	if (in.type == INODE_DIR && !dirs)
+		return path_err(-EISDIR, "%s: a directory, not a file", path);
+	rc = inode_walk_keys(fs->tree, in.nodeid, ctl_keys_add, k);
+	if (rc == -ENOMEM)
+		return path_err(rc, "out of memory");
+	if (rc < 0)
+		return path_err(rc, "%s: %s", path, strerror(-rc));
+	return 0;
+}
+
+/* --keys FILE: one path of the mount per line. */
+static int
+ctl_select_file(struct fs *fs, const char *file, struct ctl_keys *k)
+{
+	char *line = NULL;
+	size_t cap = 0, no = 0;
+	ssize_t n;
+	FILE *f;
+	int rc = 0;
+
+	if (file[0] != '/')
+		return path_err(-EINVAL,
+		    "map: --keys %s: give an absolute path (bltfs ctl makes "
+		    "one)",
+		    file);
+	if ((f = fopen(file, "re")) == NULL)
+		return path_err(
+		    -errno, "map: --keys %s: %s", file, strerror(errno));
+	while ((n = getline(&line, &cap, f)) > 0) {
+		no++;
+		if (line[n - 1] == '\n')
+			line[--n] = '\0';
+		if (n == 0)
+			continue;
+		if ((rc = ctl_select(fs, line, 0, k)) < 0) {
+			rc = path_err(rc, "map: --keys %s, line %zu: %s", file,
+			    no, path_errmsg());
+			break;
+		}
+	}
+	if (rc == 0 && ferror(f))
+		rc = path_err(-EIO, "map: --keys %s: read error", file);
+	free(line);
+	fclose(f);
+	return rc;
+}
+
+/* The value of option a->v[*i] (as --opt VALUE or --opt=VALUE), or NULL
+ * with a message if it has none. */
+static const char *
+ctl_optarg(struct ctl_args *a, int *i, const char *name)
+{
+	size_t n = strlen(name);
+	const char *w = a->v[*i];
+
+	if (strncmp(w, name, n) == 0 && w[n] == '=')
+		return w + n + 1;
+	if (*i + 1 >= a->n) {
+		path_err(-EINVAL, "%s: %s needs a value", a->v[0], name);
+		return NULL;
+	}
+	return a->v[++*i];
+}
+
+/* Is a->v[i] the option name (alone or as name=...)? */
+static int
+ctl_is_opt(struct ctl_args *a, int i, const char *name)
+{
+	size_t n = strlen(name);
+
+	return strncmp(a->v[i], name, n) == 0 &&
+	       (a->v[i][n] == '\0' || a->v[i][n] == '=');
+}
+
+static int
+ctl_dup(char **dst, const char *s)
+{
+	free(*dst);
+	if ((*dst = strdup(s)) == NULL)
+		return path_err(-ENOMEM, "out of memory");
+	return 0;
+}
+
+static int
+ctl_unknown(struct ctl_args *a, int i)
+{
+	if (a->v[i][0] == '-')
+		return path_err(-EINVAL,
+		    "%s: unknown option %s (bltfs(1), JOBS)", a->v[0], a->v[i]);
+	return path_err(
+	    -EINVAL, "%s: unexpected argument '%s'", a->v[0], a->v[i]);
+}
+
+static int
+ctl_parse_prune(struct fs *fs, struct ctl_args *a, struct job_spec *s)
+{
+	struct ctl_keys k = {0};
+	const char *v, *why;
+	int have_older = 0, rc = 0;
+
+	for (int i = 1; i < a->n && rc == 0; i++) {
+		if (ctl_is_opt(a, i, "--older-than")) {
+			if ((v = ctl_optarg(a, &i, "--older-than")) == NULL)
+				return -EINVAL;
+			if ((why = timearg_parse(v, TIMEARG_AGE, &s->older_than)) != NULL)
+				return path_err(-EINVAL,
+				    "prune: --older-than %s: %s", v, why);
+			have_older = 1;
+		} else if (ctl_is_opt(a, i, "--keep")) {
+			if ((v = ctl_optarg(a, &i, "--keep")) == NULL)
+				return -EINVAL;
+			if ((rc = ctl_select(fs, v, 0, &k)) < 0)
+				rc = path_err(
+				    rc, "prune: --keep %s", path_errmsg());
+		} else
+			rc = ctl_unknown(a, i);
+	}
+	s->keep = k.v;
+	s->keep_len = k.len;
+	s->n_keep = k.n;
+	if (rc == 0 && k.n > 0 && !have_older)
+		rc = path_err(-EINVAL, "prune: --keep needs --older-than");
+	if (rc == 0 && have_older && s->older_than == 0)
+		s->older_than = 1; /* 0 would mean no age limit */
+	if (rc == 0 && have_older && !fs->timestamps)
+		rc = path_err(-EINVAL,
+		    "prune: --older-than: the store keeps no timestamps");
+	return rc;
+}
+
+static int
+ctl_parse_reindex(struct ctl_args *a, struct job_spec *s)
+{
+	const char *v;
+	uint64_t n;
+
+	for (int i = 1; i < a->n; i++) {
+		if (!ctl_is_opt(a, i, "--buckets"))
+			return ctl_unknown(a, i);
+		if ((v = ctl_optarg(a, &i, "--buckets")) == NULL)
+			return -EINVAL;
+		if (timearg_number(v, UINT32_MAX, &n) < 0 || n == 0)
+			return path_err(-EINVAL,
+			    "reindex: --buckets %s: expected a number from 1 "
+			    "to %" PRIu32,
+			    v, UINT32_MAX);
+		s->buckets = (uint32_t)n;
+	}
+	return 0;
+}
+
+static int
+ctl_parse_map(struct fs *fs, struct ctl_args *a, struct job_spec *s)
+{
+	struct ctl_keys k = {0};
+	const char *v;
+	uint64_t n;
+	int paths = 0, keys_file = 0, rc = 0;
+
+	for (int i = 1; i < a->n && rc == 0; i++) {
+		if (ctl_is_opt(a, i, "--exec")) {
+			if ((v = ctl_optarg(a, &i, "--exec")) == NULL)
+				rc = -EINVAL;
+			else if (*v == '\0')
+				rc = path_err(
+				    -EINVAL, "map: --exec needs a command");
+			else
+				rc = ctl_dup(&s->exec, v);
+		} else if (ctl_is_opt(a, i, "--plugin")) {
+			if ((v = ctl_optarg(a, &i, "--plugin")) == NULL)
+				rc = -EINVAL;
+			else if (strrchr(v, ':') == NULL ||
+			         strrchr(v, ':')[1] == '\0')
+				rc = path_err(-EINVAL,
+				    "map: --plugin %s: expected LIB.so:SYMBOL",
+				    v);
+			else if (v[0] != '/' && strchr(v, '/') != NULL)
+				rc = path_err(-EINVAL,
+				    "map: --plugin %s: give an absolute path "
+				    "(bltfs ctl makes one)",
+				    v);
+			else
+				rc = ctl_dup(&s->plugin, v);
+		} else if (ctl_is_opt(a, i, "--keys")) {
+			if ((v = ctl_optarg(a, &i, "--keys")) == NULL)
+				rc = -EINVAL;
+			else
+				rc = ctl_select_file(fs, v, &k);
+			keys_file = 1;
+		} else if (ctl_is_opt(a, i, "--to")) {
+			if ((v = ctl_optarg(a, &i, "--to")) == NULL)
+				rc = -EINVAL;
+			else if (strstr(v, "{key}") == NULL)
+				rc = path_err(-EINVAL,
+				    "map: --to %s: the template has no {key}",
+				    v);
+			else
+				rc = ctl_dup(&s->to, v);
+		} else if (ctl_is_opt(a, i, "--out")) {
+			if ((v = ctl_optarg(a, &i, "--out")) == NULL)
+				rc = -EINVAL;
+			else if (v[0] != '/')
+				rc = path_err(-EINVAL,
+				    "map: --out %s: give an absolute path "
+				    "(bltfs ctl makes one)",
+				    v);
+			else
+				rc = ctl_dup(&s->out, v);
+		} else if (ctl_is_opt(a, i, "--workers")) {
+			if ((v = ctl_optarg(a, &i, "--workers")) == NULL)
+				rc = -EINVAL;
+			else if (timearg_number(v, 1024, &n) < 0 || n == 0)
+				rc = path_err(-EINVAL,
+				    "map: --workers %s: expected a number from "
+				    "1 to 1024",
+				    v);
+			else
+				s->workers = (unsigned)n;
+		} else if (a->v[i][0] == '-' && strcmp(a->v[i], "-") != 0 &&
+		           strcmp(a->v[i], "--") != 0) {
+			rc = ctl_unknown(a, i);
+		} else {
+			if (strcmp(a->v[i], "--") == 0 && ++i >= a->n)
+				break;
+			rc = ctl_select(fs, a->v[i], 1, &k);
+			paths = 1;
+		}
+	}
+	if (rc == 0 && (s->exec == NULL) == (s->plugin == NULL))
+		rc = path_err(-EINVAL,
+		    "map: give either --exec CMD or --plugin LIB.so:SYMBOL");
+	if (rc == 0 && !paths && !keys_file)
+		rc = ctl_select(fs, "/", 1, &k);
+	s->keys = k.v;
+	s->key_lens = k.len;
+	s->n_keys = k.n;
+	return rc;
+}
+
+/* Run one command for the user uid: fill reply (cap bytes) and *job.
+ * Returns 0 or a negative errno; the reply then says what is wrong. */
+int
+ctl_command(struct fs *fs, uid_t uid, const char *text, char *reply, size_t cap,
+    uint64_t *job)
+{
+	struct ctl *c = fs->ctl;
+	struct job_spec s;
+	struct ctl_args a;
+	const char *cmd;
+	uint64_t id;
+	int rc;
+
+	memset(&s, 0, sizeof s);
+	*job = 0;
+	if ((rc = ctl_split(text, &a)) < 0)
+		goto out;
+	cmd = a.v[0];
+	if (strcmp(cmd, "prune") == 0)
+		s.kind = BLTFS_JOB_PRUNE;
+	else if (strcmp(cmd, "reindex") == 0)
+		s.kind = BLTFS_JOB_REINDEX;
+	else if (strcmp(cmd, "sync") == 0)
+		s.kind = BLTFS_JOB_SYNC;
+	else if (strcmp(cmd, "map") == 0)
+		s.kind = BLTFS_JOB_MAP;
+	else if (strcmp(cmd, "cancel") != 0) {
+		rc = path_err(-EINVAL,
+		    "unknown command '%s': give prune, reindex, sync, map or "
+		    "cancel",
+		    cmd);
+		goto out;
+	}
+	if (uid != 0 && uid != c->owner) {
+		rc = path_err(-EPERM,
+		    "%s: only the user who mounted the store (uid %u) or root "
+		    "may start or cancel jobs",
+		    cmd, (unsigned)c->owner);
+		goto out;
+	}
+	if (s.kind == 0) {
+		if (a.n != 2 || timearg_number(a.v[1], UINT64_MAX, &id) < 0) {
+			rc = path_err(-EINVAL, "cancel: give one job number");
+			goto out;
+		}
+		if ((rc = job_cancel(c->jobs, id)) == 0)
+			snprintf(reply, cap, "job %" PRIu64 " cancelled\n", id);
+		goto out;
+	}
+	if (fs->ro && s.kind != BLTFS_JOB_SYNC) {
+		rc =
+		    path_err(-EROFS, "%s: the store is mounted read-only", cmd);
+		goto out;
+	}
+	if (s.kind == BLTFS_JOB_PRUNE)
+		rc = ctl_parse_prune(fs, &a, &s);
+	else if (s.kind == BLTFS_JOB_REINDEX)
+		rc = ctl_parse_reindex(&a, &s);
+	else if (s.kind == BLTFS_JOB_MAP)
+		rc = ctl_parse_map(fs, &a, &s);
+	else if (a.n > 1)
+		rc = ctl_unknown(&a, 1);
+	if (rc < 0)
+		goto out;
+	if ((s.text = strndup(text, strcspn(text, "\n"))) == NULL) {
+		rc = path_err(-ENOMEM, "out of memory");
+		goto out;
+	}
+	if ((rc = job_submit(c->jobs, &s, &id)) < 0)
+		goto out;
+	*job = id;
+	snprintf(reply, cap, "job %" PRIu64 " started\n", id);
+out:
+	if (rc < 0) {
+		snprintf(reply, cap, "error: %s\n", path_errmsg());
+		if (rc == -ENOMEM || rc == -E2BIG)
+			fs_log("ctl: %s", path_errmsg());
+	}
+	job_spec_free(&s);
+	ctl_args_free(&a);
+	return rc;
+}
+
+/* --- status ----------------------------------------------------------- */
+
+/* The numbers of the status ioctl. */
+int
+ctl_status(struct fs *fs, struct bltfs_status *out)
+{
+	struct blt_stat st;
+	int rc;
+
+	memset(out, 0, sizeof *out);
+	if ((rc = blt_stat(fs->db, &st)) < 0) {
+		fs_log("status: %s", blt_errmsg());
+		return rc;
+	}
+	out->version = st.version;
+	out->n_buckets = st.n_buckets;
+	out->n_keys = st.n_keys;
+	out->file_bytes = st.file_bytes;
+	out->live_bytes = st.live_bytes;
+	out->dead_bytes = st.dead_bytes;
+	out->ro = (uint32_t)fs->ro;
+	snprintf(out->ctl, sizeof out->ctl, "%s", inode_conf(fs->tree)->ctl);
+	job_status(fs->ctl->jobs, out);
+	return 0;
+}
+
+/* The contents of the status file, in a buffer the caller frees. */
+int
+ctl_status_json(struct fs *fs, char **out, size_t *len)
+{
+	const struct path_conf *pc = inode_conf(fs->tree);
+	struct bltfs_status s;
+	const char *path = blt_path(fs->db);
+	FILE *f;
+	int rc;
+
+	if ((rc = ctl_status(fs, &s)) < 0)
+		return rc;
+	if ((f = open_memstream(out, len)) == NULL)
+		return -ENOMEM;
+	fputs("{\n  \"store\": ", f);
+	json_put_str(f, path, strlen(path));
+	fprintf(f,
+	    ",\n  \"version\": %" PRIu32 ",\n  \"keys\": %" PRIu64
+	    ",\n  \"buckets\": %" PRIu32 ",\n  \"file_bytes\": %" PRIu64
+	    ",\n  \"live_bytes\": %" PRIu64 ",\n  \"dead_bytes\": %" PRIu64
+	    ",\n  \"generation\": %" PRIu64 ",\n",
+	    s.version, s.n_keys, s.n_buckets, s.file_bytes, s.live_bytes,
+	    s.dead_bytes, blt_generation(fs->db));
+	fprintf(f,
+	    "  \"options\": {\"ro\": %s, \"flat\": %s, \"uid\": %u, "
+	    "\"gid\": %u, \"umask\": \"%03o\", \"ctl\": ",
+	    fs->ro ? "true" : "false", pc->flat ? "true" : "false",
+	    (unsigned)fs->uid, (unsigned)fs->gid, (unsigned)fs->umask);
+	json_put_str(f, pc->ctl, pc->ctl_len);
+	fprintf(f,
+	    ", \"owner\": %u},\n  \"last_job\": %" PRIu64 ",\n  \"jobs\": ",
+	    (unsigned)fs->ctl->owner, s.last_job);
+	job_status_json(fs->ctl->jobs, f);
+	fputs("\n}\n", f);
+	if (fclose(f) != 0) {
+		free(*out);
+		return -ENOMEM;
+	}
+	return 0;
+}
+

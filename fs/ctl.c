@@ -1,0 +1,882 @@
+/*
+ * The control interface: the control directory (/.bltfs, -o ctl=NAME) and
+ * the ioctls of bltfs.h, both of which run the same commands.
+ *
+ * The control directory is not in the directory index.  Its nodes have
+ * nodeids with the top bit set, which no node of the index (whose nodeids
+ * are addresses) can have, and ctl_ops() wraps the operations table of
+ * ops.c so that every request for them is answered here and never reaches
+ * ops.c: a new operation that takes a nodeid must be wrapped here too.
+ * They are reachable by name and never listed in the root, so cp -r, tar
+ * and rsync of a mount never copy them:
+ *
+ *	NAME/ctl	a transaction file: each write is one command, and
+ *			reads on the same open file give its reply
+ *	NAME/status	JSON about the store, the mount and the jobs
+ *	NAME/jobs/ID	JSON about one job (job.c)
+ *
+ * The contents of status and jobs/ID are made when they are opened, and
+ * every control file is direct_io, so each open sees the present.
+ *
+ * Only the user who mounted (or root) may run commands: a map runs commands
+ * as the daemon's user.  Anyone else gets EPERM, from the write or the
+ * ioctl, whatever the modes and -o allow_other say; reading status and jobs
+ * is open to anyone who may enter the mount.
+ */
+#include "config.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "bltfs.h"
+#include "fs.h"
+#include "ctl.h"
+#include "timearg.h"
+
+#define CTL_BIT (UINT64_C(1) << 63)
+#define CTL_JOB_BIT (UINT64_C(1) << 62)
+#define CTL_DIR (CTL_BIT | 1)
+#define CTL_CTL (CTL_BIT | 2)
+#define CTL_STATUS (CTL_BIT | 3)
+#define CTL_JOBS (CTL_BIT | 4)
+
+/* An open control file: the reply to the last command (ctl), or the
+ * snapshot made at open (status, jobs/ID). */
+struct ctl_file {
+	uint64_t node;
+	pthread_mutex_t lock;
+	char *buf;
+	size_t len;
+	size_t pos; /* ctl: the reply is read from here on */
+};
+
+static const struct fuse_lowlevel_ops *ctl_base;
+static struct fuse_lowlevel_ops ctl_table;
+
+static struct fs *
+ctl_fs(fuse_req_t req)
+{
+	return fuse_req_userdata(req);
+}
+
+static int
+ctl_is(uint64_t nodeid)
+{
+	return (nodeid & CTL_BIT) != 0;
+}
+
+/* Set up the control interface of fs. */
+int
+ctl_create(struct fs *fs, struct ctl **out)
+{
+	struct ctl *c;
+	int rc;
+
+	if ((c = calloc(1, sizeof *c)) == NULL)
+		return path_err(-ENOMEM, "control interface: out of memory");
+	c->fs = fs;
+	c->owner = getuid();
+	if ((rc = job_runner_create(fs, &c->jobs)) < 0) {
+		free(c);
+		return rc;
+	}
+	*out = c;
+	return 0;
+}
+
+/* Stop the job runner. */
+void
+ctl_stop(struct ctl *c)
+{
+	if (c != NULL)
+		job_runner_stop(c->jobs);
+}
+
+/* Stop and free. */
+void
+ctl_free(struct ctl *c)
+{
+	if (c == NULL)
+		return;
+	job_runner_free(c->jobs);
+	free(c);
+}
+
+/* --- nodes ------------------------------------------------------------ */
+
+static uint64_t
+ctl_job_node(uint64_t id)
+{
+	return CTL_BIT | CTL_JOB_BIT | id;
+}
+
+static int
+ctl_stat(struct fs *fs, uint64_t node, struct stat *st)
+{
+	memset(st, 0, sizeof *st);
+	st->st_ino = node;
+	st->st_uid = fs->uid;
+	st->st_gid = fs->gid;
+	if (node == CTL_DIR || node == CTL_JOBS) {
+		st->st_mode = S_IFDIR | 0555;
+		st->st_nlink = node == CTL_DIR ? 3 : 2;
+	} else if (node == CTL_CTL) {
+		/* anyone may open it: the daemon decides who may write */
+		st->st_mode = S_IFREG | 0666;
+		st->st_nlink = 1;
+	} else if (node == CTL_STATUS || (node & CTL_JOB_BIT)) {
+		st->st_mode = S_IFREG | 0444;
+		st->st_nlink = 1;
+	} else
+		return -ENOENT;
+	st->st_blksize = 4096;
+	st->st_mtim.tv_sec = time(NULL);
+	st->st_atim = st->st_mtim;
+	st->st_ctim = st->st_mtim;
+	return 0;
+}
+
+static int
+ctl_job_exists(struct fs *fs, uint64_t id)
+{
+	struct bltfs_job j;
+
+	j.id = id;
+	return job_get(fs->ctl->jobs, &j) == 0;
+}
+
+static void
+ctl_reply_entry(fuse_req_t req, struct fs *fs, uint64_t node)
+{
+	struct fuse_entry_param e;
+	int rc;
+
+	memset(&e, 0, sizeof e);
+	e.ino = node;
+	e.generation = 1;
+	/* no caching: jobs come and go, and status changes all the time */
+	if ((rc = ctl_stat(fs, node, &e.attr)) < 0)
+		fuse_reply_err(req, -rc);
+	else
+		fuse_reply_entry(req, &e);
+}
+
+static int
+ctl_is_ctl_name(struct fs *fs, const char *name)
+{
+	const struct path_conf *pc = inode_conf(fs->tree);
+
+	return pc->ctl_len > 0 && strlen(name) == pc->ctl_len &&
+	       memcmp(name, pc->ctl, pc->ctl_len) == 0;
+}
+
+static void
+ctl_op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	struct fs *fs = ctl_fs(req);
+	uint64_t id;
+
+	if (parent == INODE_ROOT && ctl_is_ctl_name(fs, name)) {
+		ctl_reply_entry(req, fs, CTL_DIR);
+		return;
+	}
+	if (!ctl_is(parent)) {
+		ctl_base->lookup(req, parent, name);
+		return;
+	}
+	if (parent == CTL_DIR && strcmp(name, "ctl") == 0)
+		ctl_reply_entry(req, fs, CTL_CTL);
+	else if (parent == CTL_DIR && strcmp(name, "status") == 0)
+		ctl_reply_entry(req, fs, CTL_STATUS);
+	else if (parent == CTL_DIR && strcmp(name, "jobs") == 0)
+		ctl_reply_entry(req, fs, CTL_JOBS);
+	else if (parent == CTL_JOBS && name[0] != '0' &&
+	         timearg_number(name, CTL_JOB_BIT - 1, &id) == 0 &&
+	         ctl_job_exists(fs, id))
+		ctl_reply_entry(req, fs, ctl_job_node(id));
+	else if (parent == CTL_DIR || parent == CTL_JOBS)
+		fuse_reply_err(req, ENOENT);
+	else
+		fuse_reply_err(req, ENOTDIR);
+}
+
+static void
+ctl_op_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup)
+{
+	/* the control nodes live as long as the mount */
+	if (ctl_is(ino))
+		fuse_reply_none(req);
+	else
+		ctl_base->forget(req, ino, nlookup);
+}
+
+static void
+ctl_op_forget_multi(fuse_req_t req, size_t count, struct fuse_forget_data *f)
+{
+	size_t i, n = 0;
+
+	for (i = 0; i < count; i++)
+		if (!ctl_is(f[i].ino))
+			f[n++] = f[i];
+	if (n == 0)
+		fuse_reply_none(req);
+	else
+		ctl_base->forget_multi(req, n, f);
+}
+
+static void
+ctl_op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct stat st;
+	int rc;
+
+	if (!ctl_is(ino)) {
+		ctl_base->getattr(req, ino, fi);
+		return;
+	}
+	if ((rc = ctl_stat(ctl_fs(req), ino, &st)) < 0)
+		fuse_reply_err(req, -rc);
+	else
+		fuse_reply_attr(req, &st, 0);
+}
+
+static void
+ctl_op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
+    struct fuse_file_info *fi)
+{
+	struct stat st;
+
+	if (!ctl_is(ino)) {
+		ctl_base->setattr(req, ino, attr, to_set, fi);
+		return;
+	}
+	/* `echo cmd > ctl` may truncate first: nothing to cut */
+	if (ino != CTL_CTL || (to_set & ~FUSE_SET_ATTR_SIZE) != 0) {
+		fuse_reply_err(req, EPERM);
+		return;
+	}
+	ctl_stat(ctl_fs(req), ino, &st);
+	fuse_reply_attr(req, &st, 0);
+}
+
+static struct ctl_file *
+ctl_file(const struct fuse_file_info *fi)
+{
+	return (struct ctl_file *)(uintptr_t)fi->fh;
+}
+
+static void
+ctl_op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct fs *fs = ctl_fs(req);
+	struct ctl_file *f;
+	int rc = 0;
+
+	if (!ctl_is(ino)) {
+		ctl_base->open(req, ino, fi);
+		return;
+	}
+	if (ino == CTL_DIR || ino == CTL_JOBS) {
+		fuse_reply_err(req, EISDIR);
+		return;
+	}
+	if (ino != CTL_CTL && (fi->flags & O_ACCMODE) != O_RDONLY) {
+		fuse_reply_err(req, EACCES);
+		return;
+	}
+	if ((f = calloc(1, sizeof *f)) == NULL) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	f->node = ino;
+	pthread_mutex_init(&f->lock, NULL);
+	if (ino == CTL_STATUS)
+		rc = ctl_status_json(fs, &f->buf, &f->len);
+	else if (ino != CTL_CTL)
+		rc = job_json(fs->ctl->jobs, ino & ~(CTL_BIT | CTL_JOB_BIT),
+		    &f->buf, &f->len);
+	if (rc < 0) {
+		pthread_mutex_destroy(&f->lock);
+		free(f);
+		fuse_reply_err(req, -rc);
+		return;
+	}
+	fi->fh = (uintptr_t)f;
+	fi->direct_io = 1;
+	fi->keep_cache = 0;
+	fi->nonseekable = ino == CTL_CTL;
+	if (fuse_reply_open(req, fi) != 0) {
+		free(f->buf);
+		pthread_mutex_destroy(&f->lock);
+		free(f);
+	}
+}
+
+static void
+ctl_op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+    struct fuse_file_info *fi)
+{
+	struct ctl_file *f;
+	size_t start, n;
+	char *copy;
+
+	if (!ctl_is(ino)) {
+		ctl_base->read(req, ino, size, off, fi);
+		return;
+	}
+	f = ctl_file(fi);
+	pthread_mutex_lock(&f->lock);
+	/* the reply of a transaction file is read from its start, wherever
+	 * the write left the file's offset */
+	start = f->node == CTL_CTL       ? f->pos
+	        : (uint64_t)off < f->len ? (size_t)off
+	                                 : f->len;
+	n = f->len - start < size ? f->len - start : size;
+	/* replied from a copy, after the unlock: once the reader has its
+	 * bytes it may close, and the release free f, before we return */
+	if ((copy = malloc(n ? n : 1)) != NULL) {
+		memcpy(copy, n > 0 ? f->buf + start : "", n);
+		if (f->node == CTL_CTL)
+			f->pos += n;
+	}
+	pthread_mutex_unlock(&f->lock);
+	if (copy == NULL)
+		fuse_reply_err(req, ENOMEM);
+	else
+		fuse_reply_buf(req, copy, n);
+	free(copy);
+}
+
+/* One command written to ctl: run it and keep the reply for reads. */
+static void
+ctl_write(fuse_req_t req, struct ctl_file *f, const char *buf, size_t size)
+{
+	struct fs *fs = ctl_fs(req);
+	char *text, reply[BLTFS_TEXT_MAX];
+	uint64_t job;
+	int rc;
+
+	if (f->node != CTL_CTL) {
+		fuse_reply_err(req, EBADF);
+		return;
+	}
+	if (size >= BLTFS_TEXT_MAX) {
+		path_err(-EINVAL, "a command of more than %d bytes",
+		    BLTFS_TEXT_MAX - 1);
+		snprintf(reply, sizeof reply, "error: %s\n", path_errmsg());
+		rc = -EINVAL;
+	} else if ((text = strndup(buf, size)) == NULL) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	} else if (strlen(text) != size) {
+		free(text);
+		path_err(-EINVAL, "a command with a NUL byte");
+		snprintf(reply, sizeof reply, "error: %s\n", path_errmsg());
+		rc = -EINVAL;
+	} else {
+		rc = ctl_command(fs, fuse_req_ctx(req)->uid, text, reply,
+		    sizeof reply, &job);
+		free(text);
+	}
+	pthread_mutex_lock(&f->lock);
+	free(f->buf);
+	f->buf = strdup(reply);
+	f->len = f->buf != NULL ? strlen(f->buf) : 0;
+	f->pos = 0;
+	pthread_mutex_unlock(&f->lock);
+	if (rc < 0)
+		fuse_reply_err(req, -rc);
+	else
+		fuse_reply_write(req, size);
+}
+
+static void
+ctl_op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size,
+    off_t off, struct fuse_file_info *fi)
+{
+	if (!ctl_is(ino))
+		ctl_base->write(req, ino, buf, size, off, fi);
+	else
+		ctl_write(req, ctl_file(fi), buf, size);
+}
+
+static void
+ctl_op_write_buf(fuse_req_t req, fuse_ino_t ino, struct fuse_bufvec *bufv,
+    off_t off, struct fuse_file_info *fi)
+{
+	struct fuse_bufvec dst = FUSE_BUFVEC_INIT(fuse_buf_size(bufv));
+	char *mem;
+	ssize_t n;
+
+	if (!ctl_is(ino)) {
+		ctl_base->write_buf(req, ino, bufv, off, fi);
+		return;
+	}
+	if ((mem = malloc(dst.buf[0].size + 1)) == NULL) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	dst.buf[0].mem = mem;
+	if ((n = fuse_buf_copy(&dst, bufv, 0)) < 0)
+		fuse_reply_err(req, (int)-n);
+	else
+		ctl_write(req, ctl_file(fi), mem, (size_t)n);
+	free(mem);
+}
+
+static void
+ctl_op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	if (!ctl_is(ino))
+		ctl_base->flush(req, ino, fi);
+	else
+		fuse_reply_err(req, 0);
+}
+
+static void
+ctl_op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct ctl_file *f;
+
+	if (!ctl_is(ino)) {
+		ctl_base->release(req, ino, fi);
+		return;
+	}
+	f = ctl_file(fi);
+	free(f->buf);
+	pthread_mutex_destroy(&f->lock);
+	free(f);
+	fuse_reply_err(req, 0);
+}
+
+static void
+ctl_op_fsync(
+    fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi)
+{
+	if (!ctl_is(ino))
+		ctl_base->fsync(req, ino, datasync, fi);
+	else
+		fuse_reply_err(req, 0);
+}
+
+static void
+ctl_op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	if (!ctl_is(ino)) {
+		if (ctl_base->opendir != NULL)
+			ctl_base->opendir(req, ino, fi);
+		else
+			fuse_reply_open(req, fi);
+		return;
+	}
+	if (ino != CTL_DIR && ino != CTL_JOBS) {
+		fuse_reply_err(req, ENOTDIR);
+		return;
+	}
+	fi->fh = 0;
+	fuse_reply_open(req, fi);
+}
+
+static void
+ctl_op_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	if (!ctl_is(ino) && ctl_base->releasedir != NULL)
+		ctl_base->releasedir(req, ino, fi);
+	else
+		fuse_reply_err(req, 0);
+}
+
+static void
+ctl_op_fsyncdir(
+    fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi)
+{
+	if (!ctl_is(ino))
+		ctl_base->fsyncdir(req, ino, datasync, fi);
+	else
+		fuse_reply_err(req, 0);
+}
+
+/* Add one entry; 1 when the buffer is full. */
+static int
+ctl_dirent(fuse_req_t req, struct fs *fs, char *buf, size_t size, size_t *len,
+    const char *name, uint64_t node, off_t next, int plus)
+{
+	struct fuse_entry_param e;
+	size_t need;
+
+	memset(&e, 0, sizeof e);
+	ctl_stat(fs, node, &e.attr);
+	if (plus) {
+		/* "." and ".." take no lookup reference */
+		if (strcmp(name, ".") != 0 && strcmp(name, "..") != 0)
+			e.ino = node;
+		need = fuse_add_direntry_plus(
+		    req, buf + *len, size - *len, name, &e, next);
+	} else
+		need = fuse_add_direntry(
+		    req, buf + *len, size - *len, name, &e.attr, next);
+	if (need > size - *len)
+		return 1;
+	*len += need;
+	return 0;
+}
+
+static void
+ctl_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+    struct fuse_file_info *fi, int plus)
+{
+	static const char *const names[] = {".", "..", "ctl", "status", "jobs"};
+	static const uint64_t nodes[] = {
+	    CTL_DIR, INODE_ROOT, CTL_CTL, CTL_STATUS, CTL_JOBS};
+	struct fs *fs = ctl_fs(req);
+	uint64_t *ids = NULL;
+	size_t n = 0, len = 0, i;
+	char *buf, name[32];
+
+	if (!ctl_is(ino)) {
+		if (plus)
+			ctl_base->readdirplus(req, ino, size, off, fi);
+		else
+			ctl_base->readdir(req, ino, size, off, fi);
+		return;
+	}
+	if ((buf = malloc(size ? size : 1)) == NULL) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	if (ino == CTL_DIR) {
+		for (i = (size_t)off; i < 5; i++)
+			if (ctl_dirent(req, fs, buf, size, &len, names[i],
+			        nodes[i], (off_t)i + 1, plus))
+				break;
+	} else if (job_ids(fs->ctl->jobs, &ids, &n) < 0) {
+		free(buf);
+		fuse_reply_err(req, ENOMEM);
+		return;
+	} else {
+		/* offsets: 1 and 2 after the dots, then a job's id + 2 */
+		if (off < 1 && ctl_dirent(req, fs, buf, size, &len, ".",
+		                   CTL_JOBS, 1, plus))
+			goto done;
+		if (off < 2 && ctl_dirent(req, fs, buf, size, &len, "..",
+		                   CTL_DIR, 2, plus))
+			goto done;
+		for (i = 0; i < n; i++) {
+			if ((off_t)(ids[i] + 2) <= off)
+				continue;
+			snprintf(name, sizeof name, "%" PRIu64, ids[i]);
+			if (ctl_dirent(req, fs, buf, size, &len, name,
+			        ctl_job_node(ids[i]), (off_t)(ids[i] + 2),
+			        plus))
+				break;
+		}
+	}
+done:
+	fuse_reply_buf(req, buf, len);
+	free(buf);
+	free(ids);
+}
+
+static void
+ctl_op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+    struct fuse_file_info *fi)
+{
+	ctl_readdir(req, ino, size, off, fi, 0);
+}
+
+static void
+ctl_op_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+    struct fuse_file_info *fi)
+{
+	ctl_readdir(req, ino, size, off, fi, 1);
+}
+
+/* Names in the control directory cannot be made, removed or renamed. */
+static int
+ctl_refuse(fuse_req_t req, fuse_ino_t parent)
+{
+	if (!ctl_is(parent))
+		return 0;
+	fuse_reply_err(req, EPERM);
+	return 1;
+}
+
+static void
+ctl_op_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
+    dev_t rdev)
+{
+	if (!ctl_refuse(req, parent))
+		ctl_base->mknod(req, parent, name, mode, rdev);
+}
+
+static void
+ctl_op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode)
+{
+	if (!ctl_refuse(req, parent))
+		ctl_base->mkdir(req, parent, name, mode);
+}
+
+static void
+ctl_op_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	if (ctl_refuse(req, parent))
+		return;
+	if (parent == INODE_ROOT && ctl_is_ctl_name(ctl_fs(req), name))
+		fuse_reply_err(req, EISDIR);
+	else
+		ctl_base->unlink(req, parent, name);
+}
+
+static void
+ctl_op_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	if (ctl_refuse(req, parent))
+		return;
+	if (parent == INODE_ROOT && ctl_is_ctl_name(ctl_fs(req), name))
+		fuse_reply_err(req, EPERM);
+	else
+		ctl_base->rmdir(req, parent, name);
+}
+
+static void
+ctl_op_symlink(
+    fuse_req_t req, const char *link, fuse_ino_t parent, const char *name)
+{
+	if (!ctl_refuse(req, parent))
+		ctl_base->symlink(req, link, parent, name);
+}
+
+static void
+ctl_op_link(
+    fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char *newname)
+{
+	if (!ctl_refuse(req, ino) && !ctl_refuse(req, newparent))
+		ctl_base->link(req, ino, newparent, newname);
+}
+
+static void
+ctl_op_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
+    fuse_ino_t newparent, const char *newname, unsigned int flags)
+{
+	if (ctl_refuse(req, parent) || ctl_refuse(req, newparent))
+		return;
+	if (parent == INODE_ROOT && ctl_is_ctl_name(ctl_fs(req), name))
+		fuse_reply_err(req, EPERM);
+	else
+		ctl_base->rename(req, parent, name, newparent, newname, flags);
+}
+
+static void
+ctl_op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
+    struct fuse_file_info *fi)
+{
+	if (!ctl_refuse(req, parent))
+		ctl_base->create(req, parent, name, mode, fi);
+}
+
+static void
+ctl_op_readlink(fuse_req_t req, fuse_ino_t ino)
+{
+	if (ctl_is(ino))
+		fuse_reply_err(req, EINVAL);
+	else
+		ctl_base->readlink(req, ino);
+}
+
+static void
+ctl_op_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence,
+    struct fuse_file_info *fi)
+{
+	if (ctl_is(ino))
+		fuse_reply_err(req, ESPIPE);
+	else
+		ctl_base->lseek(req, ino, off, whence, fi);
+}
+
+static void
+ctl_op_copy_file_range(fuse_req_t req, fuse_ino_t ino_in, off_t off_in,
+    struct fuse_file_info *fi_in, fuse_ino_t ino_out, off_t off_out,
+    struct fuse_file_info *fi_out, size_t len, int flags)
+{
+	if (ctl_is(ino_in) || ctl_is(ino_out))
+		fuse_reply_err(req, EXDEV); /* the caller copies by hand */
+	else
+		ctl_base->copy_file_range(req, ino_in, off_in, fi_in, ino_out,
+		    off_out, fi_out, len, flags);
+}
+
+static void
+ctl_op_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t offset,
+    off_t length, struct fuse_file_info *fi)
+{
+	if (ctl_is(ino))
+		fuse_reply_err(req, EOPNOTSUPP);
+	else
+		ctl_base->fallocate(req, ino, mode, offset, length, fi);
+}
+
+static void
+ctl_op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
+{
+	if (ctl_is(ino))
+		fuse_reply_err(req, ENODATA);
+	else
+		ctl_base->getxattr(req, ino, name, size);
+}
+
+static void
+ctl_op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
+{
+	if (!ctl_is(ino))
+		ctl_base->listxattr(req, ino, size);
+	else if (size == 0)
+		fuse_reply_xattr(req, 0);
+	else
+		fuse_reply_buf(req, NULL, 0);
+}
+
+static void
+ctl_op_access(fuse_req_t req, fuse_ino_t ino, int mask)
+{
+	if (ctl_is(ino))
+		fuse_reply_err(req, 0);
+	else
+		ctl_base->access(req, ino, mask);
+}
+
+/* --- ioctls ----------------------------------------------------------- */
+
+static void
+ctl_op_ioctl(fuse_req_t req, fuse_ino_t ino, unsigned int cmd, void *arg,
+    struct fuse_file_info *fi, unsigned flags, const void *in_buf,
+    size_t in_bufsz, size_t out_bufsz)
+{
+	struct fs *fs = ctl_fs(req);
+	union {
+		struct bltfs_cmd c;
+		struct bltfs_job j;
+		struct bltfs_status s;
+	} * u;
+	char reply[BLTFS_TEXT_MAX];
+	uint64_t job;
+	int rc;
+
+	/* every other request, lsattr's and chattr's among them */
+	if (cmd != BLTFS_IOC_CMD && cmd != BLTFS_IOC_JOB &&
+	    cmd != BLTFS_IOC_STATUS) {
+		fuse_reply_err(req, ENOTTY);
+		return;
+	}
+	if (out_bufsz != _IOC_SIZE(cmd) ||
+	    ((_IOC_DIR(cmd) & _IOC_WRITE) && in_bufsz != _IOC_SIZE(cmd))) {
+		fuse_reply_err(req, EINVAL);
+		return;
+	}
+	if ((u = calloc(1, sizeof *u)) == NULL) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	switch (cmd) {
+	case BLTFS_IOC_CMD:
+		memcpy(&u->c, in_buf, sizeof u->c);
+		u->c.text[sizeof u->c.text - 1] = '\0';
+		rc = ctl_command(fs, fuse_req_ctx(req)->uid, u->c.text, reply,
+		    sizeof reply, &job);
+		memset(&u->c, 0, sizeof u->c);
+		snprintf(u->c.text, sizeof u->c.text, "%s", reply);
+		u->c.status = rc;
+		u->c.job = job;
+		/* a failed command: the ioctl fails, the reply says why */
+		fuse_reply_ioctl(req, rc < 0 ? rc : 0, &u->c, sizeof u->c);
+		break;
+	case BLTFS_IOC_JOB:
+		memcpy(&u->j, in_buf, sizeof u->j);
+		if ((rc = job_get(fs->ctl->jobs, &u->j)) < 0)
+			fuse_reply_err(req, -rc);
+		else
+			fuse_reply_ioctl(req, 0, &u->j, sizeof u->j);
+		break;
+	case BLTFS_IOC_STATUS:
+		if ((rc = ctl_status(fs, &u->s)) < 0)
+			fuse_reply_err(req, -rc);
+		else
+			fuse_reply_ioctl(req, 0, &u->s, sizeof u->s);
+		break;
+	}
+	free(u);
+}
+
+/* The operations table with the control interface. */
+const struct fuse_lowlevel_ops *
+ctl_ops(const struct fuse_lowlevel_ops *base)
+{
+	struct fuse_lowlevel_ops *t = &ctl_table;
+
+	ctl_base = base;
+	*t = *base;
+	t->lookup = ctl_op_lookup;
+	t->forget = ctl_op_forget;
+	if (base->forget_multi != NULL)
+		t->forget_multi = ctl_op_forget_multi;
+	t->getattr = ctl_op_getattr;
+	t->open = ctl_op_open;
+	t->read = ctl_op_read;
+	t->write = ctl_op_write;
+	t->flush = ctl_op_flush;
+	t->release = ctl_op_release;
+	t->opendir = ctl_op_opendir;
+	t->readdir = ctl_op_readdir;
+	t->releasedir = ctl_op_releasedir;
+	t->ioctl = ctl_op_ioctl;
+	/* the rest only where ops.c answers them */
+	if (base->setattr != NULL)
+		t->setattr = ctl_op_setattr;
+	if (base->readlink != NULL)
+		t->readlink = ctl_op_readlink;
+	if (base->mknod != NULL)
+		t->mknod = ctl_op_mknod;
+	if (base->mkdir != NULL)
+		t->mkdir = ctl_op_mkdir;
+	if (base->unlink != NULL)
+		t->unlink = ctl_op_unlink;
+	if (base->rmdir != NULL)
+		t->rmdir = ctl_op_rmdir;
+	if (base->symlink != NULL)
+		t->symlink = ctl_op_symlink;
+	if (base->link != NULL)
+		t->link = ctl_op_link;
+	if (base->rename != NULL)
+		t->rename = ctl_op_rename;
+	if (base->create != NULL)
+		t->create = ctl_op_create;
+	if (base->fsync != NULL)
+		t->fsync = ctl_op_fsync;
+	if (base->fsyncdir != NULL)
+		t->fsyncdir = ctl_op_fsyncdir;
+	if (base->readdirplus != NULL)
+		t->readdirplus = ctl_op_readdirplus;
+	if (base->write_buf != NULL)
+		t->write_buf = ctl_op_write_buf;
+	if (base->lseek != NULL)
+		t->lseek = ctl_op_lseek;
+	if (base->copy_file_range != NULL)
+		t->copy_file_range = ctl_op_copy_file_range;
+	if (base->fallocate != NULL)
+		t->fallocate = ctl_op_fallocate;
+	if (base->getxattr != NULL)
+		t->getxattr = ctl_op_getxattr;
+	if (base->listxattr != NULL)
+		t->listxattr = ctl_op_listxattr;
+	if (base->access != NULL)
+		t->access = ctl_op_access;
+	return t;
+}

@@ -1,0 +1,34 @@
+/*
+ * What the two halves of the control interface share: ctl.c (the control
+ * directory's nodes and the ioctls) and ctl-cmd.c (the commands and the
+ * status replies).  fs.h declares what the rest of the daemon sees.
+ */
+#ifndef CTL_H
+#define CTL_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+struct bltfs_status;
+struct fs;
+struct job_runner;
+
+struct ctl {
+	struct fs *fs;
+	struct job_runner *jobs;
+	uid_t owner; /* the user who mounted */
+};
+
+/* ctl-cmd.c */
+/* Run the command text for user uid: the reply (cap bytes) says what
+ * happened, *job is the job started (or 0).  0 or a negative errno. */
+int ctl_command(struct fs *fs, uid_t uid, const char *text, char *reply,
+    size_t cap, uint64_t *job);
+/* Fill *out for the BLTFS_IOC_STATUS ioctl: 0 or a negative errno. */
+int ctl_status(struct fs *fs, struct bltfs_status *out);
+/* The status file's JSON in *out (*len bytes), which the caller frees: 0,
+ * or a negative errno. */
+int ctl_status_json(struct fs *fs, char **out, size_t *len);
+
+#endif

@@ -1,0 +1,971 @@
+/*
+ * The job runner: one thread per mount that runs the jobs ctl.c starts
+ * (prune, reindex, sync, map), one at a time and in order, with the
+ * engine's own calls, while the mount keeps serving.
+ *
+ * A job never holds fs->wlock while the engine works: the engine lets
+ * readers and writers through except while it swaps its index or file.
+ * What a job changes behind the kernel's back is told to the directory
+ * index and to the kernel afterwards:
+ *  - each key a map stores in the mounted store goes into the index under
+ *    fs->wlock (so that it changes in step with the operations of ops.c);
+ *    then, with no lock held, the kernel drops its cached pages and
+ *    attributes of a key that existed, or the negative entry of the first
+ *    new name on the path of a key that did not;
+ *  - the keys a prune --older-than removes are found before it runs (the
+ *    live keys it will drop: older, and not kept); those gone once it has
+ *    run leave the index, and the kernel forgets their names.
+ * The notify calls come from this thread, never from a request handler,
+ * and with no lock held that a request handler could wait for.
+ *
+ * Jobs stay known (jobs/ID) until JOB_KEEP newer ones have finished.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "bltfs.h"
+#include "fs.h"
+#include "json.h"
+
+#define JOB_KEEP 100      /* finished jobs kept */
+#define JOB_LOCK_WAIT 2.0 /* seconds to wait for an output store's lock */
+
+struct job {
+	uint64_t id;
+	struct job_spec s;
+	int state;         /* BLTFS_STATE_* */
+	atomic_int cancel; /* asked to stop */
+	int error;         /* negative errno of a failed job */
+	char msg[512];
+	struct blt_map_stats st; /* map: as of the last progress call */
+	uint64_t done, total;
+	int64_t removed;       /* prune: blocks */
+	uint64_t keys_removed; /* prune: keys dropped for their age */
+	uint32_t buckets[2];   /* reindex: before and after */
+	int64_t created, started, finished;
+	struct job *next;
+};
+
+struct job_runner {
+	struct fs *fs;
+	pthread_mutex_t lock; /* everything below and every job's fields */
+	pthread_cond_t cond;
+	struct job *head, *tail; /* by id */
+	struct job *running;
+	uint64_t last_id;
+	int stop;
+	int joined;
+	pthread_t thread;
+};
+
+/* A change the kernel must hear of once the locks are released. */
+struct job_note {
+	int entry;       /* 1: name in parent, 0: node's contents */
+	uint64_t parent; /* entry */
+	uint64_t node;   /* contents */
+	size_t nlen;
+	char name[PATH_NAME_MAX + 1];
+};
+
+struct job_notes {
+	struct job_note *v;
+	size_t n, cap;
+};
+
+static const char *const job_kinds[] = {"", "prune", "reindex", "sync", "map"};
+static const char *const job_states[] = {
+    "", "queued", "running", "done", "failed", "cancelled"};
+
+/* Free what s points to (not s). */
+void
+job_spec_free(struct job_spec *s)
+{
+	size_t i;
+
+	if (s == NULL)
+		return;
+	for (i = 0; i < s->n_keep; i++)
+		free(s->keep[i]);
+	for (i = 0; i < s->n_keys; i++)
+		free(s->keys[i]);
+	free(s->keep);
+	free(s->keep_len);
+	free(s->keys);
+	free(s->key_lens);
+	free(s->text);
+	free(s->exec);
+	free(s->plugin);
+	free(s->to);
+	free(s->out);
+	memset(s, 0, sizeof *s);
+}
+
+static void
+job_free(struct job *j)
+{
+	job_spec_free(&j->s);
+	free(j);
+}
+
+static struct job_note *
+job_note_add(struct job_notes *ns)
+{
+	struct job_note *v;
+
+	if (ns->n == ns->cap) {
+		size_t cap = ns->cap ? ns->cap * 2 : 16;
+
+		if ((v = realloc(ns->v, cap * sizeof *v)) == NULL)
+			return NULL;
+		ns->v = v;
+		ns->cap = cap;
+	}
+	return &ns->v[ns->n++];
+}
+
+/* Tell the kernel; called with no lock held.  ENOENT only says the kernel
+ * did not know the node or name. */
+static void
+job_notify(struct fs *fs, struct job_notes *ns)
+{
+	struct job_note *n;
+	int rc;
+
+	for (size_t i = 0; i < ns->n; i++) {
+		n = &ns->v[i];
+		if (n->entry)
+			rc = fuse_lowlevel_notify_inval_entry(
+			    fs->se, n->parent, n->name, n->nlen);
+		else
+			rc = fuse_lowlevel_notify_inval_inode(
+			    fs->se, n->node, 0, 0);
+		if (rc < 0 && rc != -ENOENT && rc != -ENOTCONN)
+			fs_log("job: telling the kernel of a change: %s",
+			    strerror(-rc));
+	}
+	ns->n = 0;
+}
+
+static void
+job_note_entry(
+    struct job_notes *ns, uint64_t parent, const char *name, size_t nlen)
+{
+	struct job_note *n;
+
+	if ((n = job_note_add(ns)) == NULL)
+		return; /* the kernel's cache may stay stale: logged below */
+	n->entry = 1;
+	n->parent = parent;
+	n->nlen = nlen;
+	memcpy(n->name, name, nlen);
+	n->name[nlen] = '\0';
+}
+
+static void
+job_note_stale(struct job_notes *ns, const struct inode_stale *s)
+{
+	if (s->valid)
+		job_note_entry(ns, s->parent, s->name, s->nlen);
+}
+
+/* Where key is in the index.  Returns 1 with the leaf's nodeid, parent and
+ * name if every name on its path exists; else 0 with the parent and name
+ * of the first that does not.  Holds: fs->wlock. */
+static int
+job_locate(struct inode_tree *t, const void *key, size_t klen, int marker,
+    uint64_t *node, struct job_note *where)
+{
+	struct path_walk w;
+	struct inode_info in;
+	uint64_t parent = INODE_ROOT;
+	int any = 0;
+
+	path_walk_start(&w, inode_conf(t), key, klen, marker);
+	while (path_walk_next(&w)) {
+		where->parent = parent;
+		where->nlen = w.nlen;
+		memcpy(where->name, w.name, w.nlen + 1);
+		if (inode_lookup(t, parent, w.name, w.nlen, 0, &in) < 0)
+			return 0;
+		parent = in.nodeid;
+		any = 1;
+	}
+	if (!any)
+		return 0;
+	/* a file whose path is also a directory lives inside it */
+	if (!marker && in.type == INODE_DIR) {
+		if (inode_lookup(
+		        t, in.nodeid, PATH_SELF, PATH_SELF_LEN, 0, &in) < 0)
+			return 0;
+		where->parent = parent;
+		where->nlen = PATH_SELF_LEN;
+		memcpy(where->name, PATH_SELF, PATH_SELF_LEN + 1);
+	}
+	*node = in.nodeid;
+	return 1;
+}
+
+/* A map stored key in the mounted store: the index learns it, and the
+ * kernel drops what it knew of the name or of the old value. */
+static void
+job_learn_key(struct fs *fs, const unsigned char *key, size_t klen,
+    uint64_t vlen, struct job_notes *ns)
+{
+	struct inode_stale stale = {0};
+	struct inode_info info;
+	struct job_note where;
+	uint64_t node;
+	int found, marker, rc;
+
+	marker = path_is_marker(inode_conf(fs->tree), key, klen, vlen);
+	pthread_mutex_lock(&fs->wlock);
+	/* an unlink or rename may have taken it away since */
+	if (blt_exists(fs->db, key, klen) != 1) {
+		pthread_mutex_unlock(&fs->wlock);
+		return;
+	}
+	found = job_locate(fs->tree, key, klen, marker, &node, &where);
+	rc = inode_put_key(fs->tree, key, klen, vlen, &info, &stale);
+	pthread_mutex_unlock(&fs->wlock);
+	if (rc < 0) {
+		fs_log("map: %s", path_errmsg());
+		return;
+	}
+	if (found) {
+		struct job_note *n = job_note_add(ns);
+
+		if (n != NULL) {
+			n->entry = 0;
+			n->node = info.nodeid;
+		}
+	} else
+		job_note_entry(ns, where.parent, where.name, where.nlen);
+	job_note_stale(ns, &stale);
+}
+
+/* Copy what a job's fields say into *out.  Holds: r->lock. */
+static void
+job_fill(const struct job *j, struct bltfs_job *out)
+{
+	memset(out, 0, sizeof *out);
+	out->id = j->id;
+	out->kind = (uint32_t)j->s.kind;
+	out->state = (uint32_t)j->state;
+	out->error = j->error;
+	out->workers = j->st.workers;
+	out->done = j->done;
+	out->total = j->total;
+	out->written = j->st.written;
+	out->skipped = j->st.skipped;
+	out->errors = j->st.errors;
+	out->restarts = j->st.restarts;
+	out->removed = j->removed > 0 ? (uint64_t)j->removed : 0;
+	out->created = j->created;
+	out->started = j->started;
+	out->finished = j->finished;
+	snprintf(out->message, sizeof out->message, "%s", j->msg);
+}
+
+/* --- prune ---------------------------------------------------------- */
+
+struct job_keys {
+	unsigned char **v;
+	size_t *len;
+	size_t n, cap;
+};
+
+static void
+job_keys_free(struct job_keys *k)
+{
+	for (size_t i = 0; i < k->n; i++)
+		free(k->v[i]);
+	free(k->v);
+	free(k->len);
+}
+
+static int
+job_keys_add(struct job_keys *k, const unsigned char *key, size_t klen)
+{
+	if (k->n == k->cap) {
+		size_t cap = k->cap ? k->cap * 2 : 64;
+		unsigned char **v = realloc(k->v, cap * sizeof *v);
+		size_t *len;
+
+		if (v == NULL)
+			return -ENOMEM;
+		k->v = v;
+		if ((len = realloc(k->len, cap * sizeof *len)) == NULL)
+			return -ENOMEM;
+		k->len = len;
+		k->cap = cap;
+	}
+	if ((k->v[k->n] = malloc(klen ? klen : 1)) == NULL)
+		return -ENOMEM;
+	memcpy(k->v[k->n], key, klen);
+	k->len[k->n++] = klen;
+	return 0;
+}
+
+static int
+job_kept(const struct job_spec *s, const unsigned char *key, size_t klen)
+{
+	for (size_t i = 0; i < s->n_keep; i++)
+		if (s->keep_len[i] == klen &&
+		    memcmp(s->keep[i], key, klen) == 0)
+			return 1;
+	return 0;
+}
+
+/* The live keys a prune with s's age limit will drop. */
+static int
+job_prune_candidates(
+    struct fs *fs, const struct job_spec *s, struct job_keys *out)
+{
+	struct blt_iter *it;
+	struct blt_item item;
+	int rc;
+
+	if ((rc = blt_iter_create(fs->db, &it)) < 0)
+		return rc;
+	while ((rc = blt_iter_next(it, &item)) == 1)
+		if (item.timestamp != BLT_NO_TS &&
+		    item.timestamp < s->older_than &&
+		    !job_kept(s, item.key, item.klen) &&
+		    (rc = job_keys_add(out, item.key, item.klen)) < 0)
+			break;
+	blt_iter_free(it);
+	if (rc == -ENOMEM)
+		return path_err(rc, "prune: out of memory");
+	return rc;
+}
+
+static int
+job_prune(struct job_runner *r, struct job *j)
+{
+	struct fs *fs = r->fs;
+	struct job_spec *s = &j->s;
+	struct blt_prune_opts po = {s->older_than, s->n_keep,
+	    (const unsigned char *const *)s->keep, s->keep_len, 0};
+	struct job_keys cand = {0};
+	struct job_notes ns = {0};
+	struct job_note where;
+	struct inode_stale stale;
+	uint64_t node, gone = 0;
+	int64_t removed;
+	int rc = 0;
+
+	if (s->older_than > 0 && (rc = job_prune_candidates(fs, s, &cand)) < 0)
+		goto out;
+	removed = blt_prune(fs->db, s->older_than > 0 ? &po : NULL);
+	if (removed < 0) {
+		rc = (int)removed;
+		goto out;
+	}
+	pthread_mutex_lock(&r->lock);
+	j->removed = removed;
+	pthread_mutex_unlock(&r->lock);
+	/* rewritten or removed since the scan: not ours to remove */
+	pthread_mutex_lock(&fs->wlock);
+	for (size_t i = 0; i < cand.n; i++) {
+		if (blt_exists(fs->db, cand.v[i], cand.len[i]) != 0)
+			continue;
+		memset(&stale, 0, sizeof stale);
+		if (!job_locate(fs->tree, cand.v[i], cand.len[i],
+		        path_is_marker(
+		            inode_conf(fs->tree), cand.v[i], cand.len[i], 0),
+		        &node, &where))
+			continue;
+		if (inode_del_key(fs->tree, cand.v[i], cand.len[i], &stale) < 0)
+			continue;
+		gone++;
+		job_note_entry(&ns, where.parent, where.name, where.nlen);
+		job_note_stale(&ns, &stale);
+	}
+	pthread_mutex_unlock(&fs->wlock);
+	job_notify(fs, &ns);
+	pthread_mutex_lock(&r->lock);
+	j->keys_removed = gone;
+	pthread_mutex_unlock(&r->lock);
+out:
+	job_keys_free(&cand);
+	free(ns.v);
+	return rc;
+}
+
+/* --- map ------------------------------------------------------------- */
+
+struct job_map {
+	struct job_runner *r;
+	struct job *j;
+	int same; /* results go to the mounted store */
+	struct job_notes ns;
+};
+
+static int
+job_map_progress(void *arg, const struct blt_map_stats *st)
+{
+	struct job_map *m = arg;
+
+	/* what written() gathered since the last call */
+	job_notify(m->r->fs, &m->ns);
+	pthread_mutex_lock(&m->r->lock);
+	m->j->st = *st;
+	m->j->done = st->processed;
+	if (st->total > 0)
+		m->j->total = st->total;
+	pthread_mutex_unlock(&m->r->lock);
+	return atomic_load(&m->j->cancel);
+}
+
+static void
+job_map_written(
+    void *arg, const unsigned char *key, size_t klen, size_t vlen, int64_t ts)
+{
+	struct job_map *m = arg;
+
+	if (m->same)
+		job_learn_key(m->r->fs, key, klen, vlen, &m->ns);
+}
+
+/* Is path the store file fs has mounted? */
+static int
+job_is_mounted_store(struct fs *fs, const char *path)
+{
+	struct stat a, b;
+
+	return stat(path, &a) == 0 && stat(blt_path(fs->db), &b) == 0 &&
+	       a.st_dev == b.st_dev && a.st_ino == b.st_ino;
+}
+
+static int
+job_map(struct job_runner *r, struct job *j)
+{
+	struct fs *fs = r->fs;
+	struct job_spec *s = &j->s;
+	struct job_map m = {r, j, 1, {0}};
+	struct blt_map_opts o;
+	struct blt_map_stats st;
+	struct blt_options bo;
+	struct blt *out = NULL;
+	int rc, crc;
+
+	memset(&o, 0, sizeof o);
+	if (s->out != NULL) {
+		if (job_is_mounted_store(fs, s->out))
+			return path_err(-EINVAL,
+			    "map: --out %s is the mounted store; leave --out "
+			    "out to write into it",
+			    s->out);
+		blt_options_default(&bo);
+		bo.lock_timeout = JOB_LOCK_WAIT;
+		if ((rc = blt_open(s->out, BLT_CREATE, &bo, &out)) < 0)
+			return path_err(rc, "map: %s", blt_errmsg());
+		m.same = 0;
+	}
+	o.exec = s->exec;
+	o.plugin = s->plugin;
+	o.keys = (const unsigned char *const *)s->keys;
+	o.key_lens = s->key_lens;
+	o.n_keys = s->n_keys;
+	o.to = s->to;
+	o.out = out;
+	o.workers = s->workers;
+	o.progress = job_map_progress;
+	o.written = job_map_written;
+	o.arg = &m;
+	rc = blt_map(fs->db, &o, &st);
+	if (rc < 0)
+		path_err(rc, "%s", blt_errmsg());
+	job_notify(fs, &m.ns);
+	free(m.ns.v);
+	pthread_mutex_lock(&r->lock);
+	j->st = st;
+	j->done = st.processed;
+	pthread_mutex_unlock(&r->lock);
+	if (out != NULL && (crc = blt_close(out)) < 0 && rc == 0)
+		rc = path_err(crc, "map: %s", blt_errmsg());
+	return rc;
+}
+
+/* --- the runner ------------------------------------------------------- */
+
+static int
+job_run(struct job_runner *r, struct job *j)
+{
+	struct fs *fs = r->fs;
+	struct blt_prune_opts po = {0};
+	struct blt_stat st;
+	int rc;
+
+	switch (j->s.kind) {
+	case BLTFS_JOB_PRUNE:
+		return job_prune(r, j);
+	case BLTFS_JOB_REINDEX:
+		if ((rc = blt_info(fs->db, &st)) < 0)
+			return path_err(rc, "%s", blt_errmsg());
+		pthread_mutex_lock(&r->lock);
+		j->buckets[0] = st.n_buckets;
+		pthread_mutex_unlock(&r->lock);
+		/* A compacting copy with a larger index: readers are never
+		 * held up, as they would be by blt_reindex's rewiring. */
+		po.n_buckets = j->s.buckets ? j->s.buckets : BLT_GROW;
+		if ((rc = (int)blt_prune(fs->db, &po)) < 0 ||
+		    (rc = blt_info(fs->db, &st)) < 0)
+			return path_err(rc, "%s", blt_errmsg());
+		pthread_mutex_lock(&r->lock);
+		j->buckets[1] = st.n_buckets;
+		pthread_mutex_unlock(&r->lock);
+		return 0;
+	case BLTFS_JOB_SYNC:
+		if ((rc = blt_sync(fs->db)) < 0)
+			return path_err(rc, "%s", blt_errmsg());
+		return 0;
+	case BLTFS_JOB_MAP:
+		return job_map(r, j);
+	}
+	return path_err(-EINVAL, "job %" PRIu64 ": unknown kind", j->id);
+}
+
+/* Forget the oldest finished jobs past JOB_KEEP.  Holds: r->lock. */
+static void
+job_trim(struct job_runner *r)
+{
+	struct job **p, *j;
+	size_t finished = 0;
+
+	for (j = r->head; j != NULL; j = j->next)
+		finished += j->state >= BLTFS_STATE_DONE;
+	for (p = &r->head; *p != NULL && finished > JOB_KEEP;) {
+		j = *p;
+		if (j->state < BLTFS_STATE_DONE) {
+			p = &j->next;
+			continue;
+		}
+		*p = j->next;
+		if (r->tail == j) {
+			r->tail = NULL;
+			for (struct job *t = r->head; t != NULL; t = t->next)
+				r->tail = t;
+		}
+		job_free(j);
+		finished--;
+	}
+}
+
+static void *
+job_main(void *arg)
+{
+	struct job_runner *r = arg;
+	struct job *j;
+	int rc;
+
+	pthread_mutex_lock(&r->lock);
+	for (;;) {
+		for (j = r->head; j != NULL; j = j->next)
+			if (j->state == BLTFS_STATE_QUEUED)
+				break;
+		if (r->stop)
+			break;
+		if (j == NULL) {
+			pthread_cond_wait(&r->cond, &r->lock);
+			continue;
+		}
+		j->state = BLTFS_STATE_RUNNING;
+		j->started = blt_now();
+		j->total = j->s.kind == BLTFS_JOB_MAP ? j->s.n_keys : 1;
+		r->running = j;
+		pthread_mutex_unlock(&r->lock);
+		rc = job_run(r, j);
+		pthread_mutex_lock(&r->lock);
+		r->running = NULL;
+		j->finished = blt_now();
+		if (rc == -ECANCELED && atomic_load(&j->cancel)) {
+			j->state = BLTFS_STATE_CANCELLED;
+			snprintf(j->msg, sizeof j->msg, "cancelled");
+		} else if (rc < 0) {
+			j->state = BLTFS_STATE_FAILED;
+			j->error = rc;
+			snprintf(j->msg, sizeof j->msg, "%s", path_errmsg());
+			fs_log("job %" PRIu64 " (%s): %s", j->id,
+			    job_kinds[j->s.kind], j->msg);
+		} else {
+			j->state = BLTFS_STATE_DONE;
+			if (j->s.kind != BLTFS_JOB_MAP)
+				j->done = 1;
+		}
+		job_trim(r);
+	}
+	pthread_mutex_unlock(&r->lock);
+	return NULL;
+}
+
+/* Start the runner of fs. */
+int
+job_runner_create(struct fs *fs, struct job_runner **out)
+{
+	struct job_runner *r;
+	int rc;
+
+	if ((r = calloc(1, sizeof *r)) == NULL)
+		return path_err(-ENOMEM, "job runner: out of memory");
+	r->fs = fs;
+	pthread_mutex_init(&r->lock, NULL);
+	pthread_cond_init(&r->cond, NULL);
+	if ((rc = pthread_create(&r->thread, NULL, job_main, r)) != 0) {
+		pthread_cond_destroy(&r->cond);
+		pthread_mutex_destroy(&r->lock);
+		free(r);
+		return path_err(-rc, "job runner: %s", strerror(rc));
+	}
+	*out = r;
+	return 0;
+}
+
+/* Cancel everything and join the runner's thread. */
+void
+job_runner_stop(struct job_runner *r)
+{
+	struct job *j;
+
+	if (r == NULL || r->joined)
+		return;
+	pthread_mutex_lock(&r->lock);
+	r->stop = 1;
+	for (j = r->head; j != NULL; j = j->next) {
+		atomic_store(&j->cancel, 1);
+		if (j->state == BLTFS_STATE_QUEUED) {
+			j->state = BLTFS_STATE_CANCELLED;
+			snprintf(j->msg, sizeof j->msg, "cancelled: unmounted");
+		}
+	}
+	pthread_cond_signal(&r->cond);
+	pthread_mutex_unlock(&r->lock);
+	pthread_join(r->thread, NULL);
+	r->joined = 1;
+}
+
+/* Stop, then free every job. */
+void
+job_runner_free(struct job_runner *r)
+{
+	struct job *j;
+
+	if (r == NULL)
+		return;
+	job_runner_stop(r);
+	while ((j = r->head) != NULL) {
+		r->head = j->next;
+		job_free(j);
+	}
+	pthread_cond_destroy(&r->cond);
+	pthread_mutex_destroy(&r->lock);
+	free(r);
+}
+
+/* Queue a job built from s. */
+int
+job_submit(struct job_runner *r, struct job_spec *s, uint64_t *id)
+{
+	struct job *j;
+
+	if ((j = calloc(1, sizeof *j)) == NULL) {
+		job_spec_free(s);
+		return path_err(-ENOMEM, "out of memory");
+	}
+	j->s = *s;
+	memset(s, 0, sizeof *s);
+	j->state = BLTFS_STATE_QUEUED;
+	atomic_init(&j->cancel, 0);
+	j->created = blt_now();
+	pthread_mutex_lock(&r->lock);
+	if (r->stop) {
+		pthread_mutex_unlock(&r->lock);
+		job_free(j);
+		return path_err(-ESHUTDOWN, "the mount is going away");
+	}
+	j->id = ++r->last_id;
+	if (r->tail != NULL)
+		r->tail->next = j;
+	else
+		r->head = j;
+	r->tail = j;
+	*id = j->id;
+	pthread_cond_signal(&r->cond);
+	pthread_mutex_unlock(&r->lock);
+	return 0;
+}
+
+static struct job *
+job_find(struct job_runner *r, uint64_t id)
+{
+	struct job *j;
+
+	for (j = r->head; j != NULL; j = j->next)
+		if (j->id == id)
+			return j;
+	return NULL;
+}
+
+/* Cancel job id. */
+int
+job_cancel(struct job_runner *r, uint64_t id)
+{
+	struct job *j;
+	int rc = 0;
+
+	pthread_mutex_lock(&r->lock);
+	if ((j = job_find(r, id)) == NULL) {
+		rc = path_err(-ENOENT, "cancel: no job %" PRIu64, id);
+	} else if (j->state >= BLTFS_STATE_DONE) {
+		rc =
+		    path_err(-EALREADY, "cancel: job %" PRIu64 " is %s already",
+		        id, job_states[j->state]);
+	} else if (j->state == BLTFS_STATE_QUEUED) {
+		atomic_store(&j->cancel, 1);
+		j->state = BLTFS_STATE_CANCELLED;
+		j->finished = blt_now();
+		snprintf(j->msg, sizeof j->msg, "cancelled");
+	} else if (j->s.kind != BLTFS_JOB_MAP) {
+		rc = path_err(-EBUSY,
+		    "cancel: job %" PRIu64 " is a running %s, which cannot be "
+		    "stopped half-way",
+		    id, job_kinds[j->s.kind]);
+	} else {
+		atomic_store(&j->cancel, 1);
+	}
+	pthread_mutex_unlock(&r->lock);
+	return rc;
+}
+
+/* Fill *out with job out->id. */
+int
+job_get(struct job_runner *r, struct bltfs_job *out)
+{
+	struct job *j;
+	uint64_t id = out->id;
+
+	pthread_mutex_lock(&r->lock);
+	if ((j = job_find(r, id)) == NULL) {
+		pthread_mutex_unlock(&r->lock);
+		return -ENOENT;
+	}
+	job_fill(j, out);
+	pthread_mutex_unlock(&r->lock);
+	return 0;
+}
+
+/* A key as the path it is listed under, and as hex.  n of its klen bytes
+ * are known (a map keeps the first 256). */
+static void
+job_json_key(FILE *f, const struct path_conf *pc, const unsigned char *key,
+    size_t n, size_t klen)
+{
+	char *path;
+	size_t plen;
+
+	fputs("\"key\": ", f);
+	if (n == klen && path_of_key(pc, key, klen, 0, &path, &plen) == 0) {
+		json_put_str(f, path, plen);
+		free(path);
+	} else
+		fputs("null", f);
+	fputs(", \"key_hex\": ", f);
+	fputc('"', f);
+	json_put_hex(f, key, n);
+	fputc('"', f);
+	fprintf(f, ", \"key_len\": %zu", klen);
+}
+
+static const char *
+job_errno_name(int e)
+{
+	switch (e) {
+	case ENOENT:
+		return "ENOENT";
+	case EINVAL:
+		return "EINVAL";
+	case EROFS:
+		return "EROFS";
+	case ECANCELED:
+		return "ECANCELED";
+	case ESTALE:
+		return "ESTALE";
+	case ENOEXEC:
+		return "ENOEXEC";
+	case ELIBACC:
+		return "ELIBACC";
+	case EUCLEAN:
+		return "EUCLEAN";
+	case ENOMEM:
+		return "ENOMEM";
+	case ENOSPC:
+		return "ENOSPC";
+	case EWOULDBLOCK:
+		return "EWOULDBLOCK";
+	case EIO:
+		return "EIO";
+	case EPERM:
+		return "EPERM";
+	case EACCES:
+		return "EACCES";
+	}
+	return "";
+}
+
+/* The JSON of one job.  Holds: r->lock. */
+static void
+job_json_write(FILE *f, struct job_runner *r, const struct job *j)
+{
+	const struct path_conf *pc = inode_conf(r->fs->tree);
+	int64_t end = j->finished ? j->finished : blt_now();
+
+	fprintf(f, "{\n  \"id\": %" PRIu64 ",\n  \"kind\": \"%s\",\n", j->id,
+	    job_kinds[j->s.kind]);
+	fprintf(
+	    f, "  \"state\": \"%s\",\n  \"command\": ", job_states[j->state]);
+	json_put_str(f, j->s.text, j->s.text ? strlen(j->s.text) : 0);
+	fprintf(f, ",\n  \"done\": %" PRIu64 ",\n  \"total\": %" PRIu64 ",\n",
+	    j->done, j->total);
+	fputs("  \"stats\": {", f);
+	switch (j->s.kind) {
+	case BLTFS_JOB_MAP:
+		fprintf(f,
+		    "\"read\": %" PRIu64 ", \"processed\": %" PRIu64
+		    ", \"written\": %" PRIu64 ", \"skipped\": %" PRIu64
+		    ", \"errors\": %" PRIu64 ", \"restarts\": %" PRIu64
+		    ", \"workers\": %u",
+		    j->st.read, j->st.processed, j->st.written, j->st.skipped,
+		    j->st.errors, j->st.restarts, j->st.workers);
+		break;
+	case BLTFS_JOB_PRUNE:
+		fprintf(f,
+		    "\"blocks_removed\": %" PRId64
+		    ", \"keys_removed\": %" PRIu64,
+		    j->removed, j->keys_removed);
+		break;
+	case BLTFS_JOB_REINDEX:
+		fprintf(f,
+		    "\"buckets_before\": %" PRIu32
+		    ", \"buckets_after\": %" PRIu32,
+		    j->buckets[0], j->buckets[1]);
+		break;
+	}
+	fputs("},\n", f);
+	fprintf(f,
+	    "  \"created\": %" PRId64 ",\n  \"started\": %" PRId64
+	    ",\n  \"finished\": %" PRId64 ",\n  \"seconds\": %.3f,\n",
+	    j->created, j->started, j->finished,
+	    j->started ? (double)(end - j->started) / 1e6 : 0.0);
+	fputs("  \"error\": ", f);
+	if (j->state == BLTFS_STATE_FAILED) {
+		fprintf(f, "{\"errno\": %d, \"name\": \"%s\", \"message\": ",
+		    -j->error, job_errno_name(-j->error));
+		json_put_str(f, j->msg, strlen(j->msg));
+		fputs("}", f);
+	} else
+		fputs("null", f);
+	fputs(",\n  \"first_errors\": [", f);
+	for (unsigned i = 0; i < j->st.n_errors && i < BLT_MAP_ERRORS; i++) {
+		const struct blt_map_error *e = &j->st.first_errors[i];
+		size_t n = e->klen < sizeof e->key ? e->klen : sizeof e->key;
+
+		fputs(i ? ",\n    {" : "\n    {", f);
+		job_json_key(f, pc, e->key, n, e->klen);
+		fputs(", \"message\": ", f);
+		json_put_str(f, e->msg, strnlen(e->msg, sizeof e->msg));
+		fputs("}", f);
+	}
+	fputs(j->st.n_errors ? "\n  ]\n}\n" : "]\n}\n", f);
+}
+
+/* jobs/ID. */
+int
+job_json(struct job_runner *r, uint64_t id, char **out, size_t *len)
+{
+	struct job *j;
+	FILE *f;
+
+	if ((f = open_memstream(out, len)) == NULL)
+		return -ENOMEM;
+	pthread_mutex_lock(&r->lock);
+	if ((j = job_find(r, id)) != NULL)
+		job_json_write(f, r, j);
+	pthread_mutex_unlock(&r->lock);
+	if (fclose(f) != 0) {
+		free(*out);
+		return -ENOMEM;
+	}
+	if (j == NULL) {
+		free(*out);
+		return -ENOENT;
+	}
+	return 0;
+}
+
+/* The ids of the jobs the runner knows. */
+int
+job_ids(struct job_runner *r, uint64_t **ids, size_t *n)
+{
+	struct job *j;
+	size_t k = 0;
+
+	pthread_mutex_lock(&r->lock);
+	for (j = r->head; j != NULL; j = j->next)
+		k++;
+	if ((*ids = calloc(k ? k : 1, sizeof **ids)) == NULL) {
+		pthread_mutex_unlock(&r->lock);
+		return -ENOMEM;
+	}
+	k = 0;
+	for (j = r->head; j != NULL; j = j->next)
+		(*ids)[k++] = j->id;
+	pthread_mutex_unlock(&r->lock);
+	*n = k;
+	return 0;
+}
+
+/* The runner's part of status. */
+void
+job_status(struct job_runner *r, struct bltfs_status *st)
+{
+	struct job *j;
+
+	pthread_mutex_lock(&r->lock);
+	st->running = r->running != NULL ? r->running->id : 0;
+	st->queued = 0;
+	for (j = r->head; j != NULL; j = j->next)
+		st->queued += j->state == BLTFS_STATE_QUEUED;
+	st->last_job = r->last_id;
+	pthread_mutex_unlock(&r->lock);
+}
+
+/* The unfinished jobs as a JSON array. */
+void
+job_status_json(struct job_runner *r, FILE *f)
+{
+	struct job *j;
+	int first = 1;
+
+	pthread_mutex_lock(&r->lock);
+	fputc('[', f);
+	for (j = r->head; j != NULL; j = j->next) {
+		if (j->state >= BLTFS_STATE_DONE)
+			continue;
+		fprintf(f,
+		    "%s\n    {\"id\": %" PRIu64 ", \"kind\": \"%s\", "
+		    "\"state\": \"%s\", \"done\": %" PRIu64
+		    ", \"total\": %" PRIu64 "}",
+		    first ? "" : ",", j->id, job_kinds[j->s.kind],
+		    job_states[j->state], j->done, j->total);
+		first = 0;
+	}
+	fputs(first ? "]" : "\n  ]", f);
+	pthread_mutex_unlock(&r->lock);
+}

@@ -1,0 +1,232 @@
+/*
+ * blt dump and blt load: one JSON object per item and line, the format
+ * doc/blt.1 describes.  dump writes "key" (when it is UTF-8), "key_hex",
+ * "value_hex" and "timestamp"; load reads those back, and "value" text and
+ * ISO-8601 timestamps for hand-written input, and skips other fields.
+ * Hex is decoded in place in the parsed line, so a large value costs no
+ * extra copy.
+ */
+#include "config.h"
+
+#include <sys/types.h>
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "booklet.h"
+#include "blt.h"
+#include "json.h"
+#include "timearg.h"
+
+/* One line of input; the bytes point into its parsed tree. */
+struct cli_record {
+	unsigned char *key;
+	size_t klen;
+	int have_key;
+	unsigned char *text; /* "key" */
+	size_t tlen;
+	int have_text;
+	unsigned char *value;
+	size_t vlen;
+	int have_value;
+	int64_t ts;
+	int have_ts;
+};
+
+/* blt dump: every item as one JSON object per line. */
+int
+cli_dump(struct cli *c)
+{
+	struct blt_iter *it;
+	struct blt_item item;
+	int rc;
+
+	if ((rc = cli_open(c, BLT_RDONLY)) != CLI_OK)
+		return rc;
+	if ((rc = blt_iter_create(c->db, &it)) < 0)
+		return cli_fail(c->store, rc);
+	while ((rc = blt_iter_next(it, &item)) > 0) {
+		fputs("{\"key\": ", stdout);
+		if (json_utf8_valid(item.key, item.klen))
+			json_put_str(stdout, item.key, item.klen);
+		else
+			fputs("null", stdout);
+		fputs(", \"key_hex\": \"", stdout);
+		json_put_hex(stdout, item.key, item.klen);
+		fputs("\", \"value_hex\": \"", stdout);
+		json_put_hex(stdout, item.value, item.vlen);
+		if (item.timestamp == BLT_NO_TS)
+			fputs("\", \"timestamp\": null}\n", stdout);
+		else
+			printf("\", \"timestamp\": %" PRId64 "}\n",
+			    item.timestamp);
+		if (ferror(stdout))
+			break;
+	}
+	blt_iter_free(it);
+	if (rc < 0)
+		return cli_fail(c->store, rc);
+	return cli_flush_stdout();
+}
+
+/* 1 if member v is named name (names may hold NUL bytes). */
+static int
+cli_record_is(const struct json *v, const char *name)
+{
+	return v->klen == strlen(name) && memcmp(v->key, name, v->klen) == 0;
+}
+
+/* The string v as bytes; NULL, or why not. */
+static const char *
+cli_record_str(struct json *v, unsigned char **out, size_t *len)
+{
+	if (v->type != JSON_STRING)
+		return "expected a string";
+	*out = (unsigned char *)v->str;
+	*len = v->len;
+	return NULL;
+}
+
+/* The hex string v decoded in place; NULL, or why not. */
+static const char *
+cli_record_hex(struct json *v, unsigned char **out, size_t *len)
+{
+	ssize_t r;
+
+	if (v->type != JSON_STRING)
+		return "expected a string";
+	if ((r = json_unhex(v->str, v->len, (unsigned char *)v->str)) < 0)
+		return "bad hex digits";
+	*out = (unsigned char *)v->str;
+	*len = (size_t)r;
+	return NULL;
+}
+
+/* A timestamp: null, microseconds, or TIME as a string. */
+static const char *
+cli_record_ts(const struct json *v, struct cli_record *r)
+{
+	if (v->type == JSON_NULL)
+		return NULL;
+	r->have_ts = 1;
+	if (v->type == JSON_STRING) {
+		if (strlen(v->str) != v->len)
+			return "bad timestamp";
+		return timearg_parse(v->str, 0, &r->ts);
+	}
+	if (json_int(v, 0, BLT_TS_MAX, &r->ts, NULL) < 0)
+		return "timestamp is not a whole number of microseconds in "
+		       "range";
+	return NULL;
+}
+
+/* Read the fields of one line of dump output into r; NULL, or why not. */
+static const char *
+cli_record_read(struct json *obj, struct cli_record *r)
+{
+	const char *why = NULL;
+	struct json *v;
+	size_t i;
+
+	memset(r, 0, sizeof *r);
+	if (obj->type != JSON_OBJECT)
+		return "expected a JSON object";
+	for (i = 0; i < obj->n && why == NULL; i++) {
+		v = &obj->kids[i];
+		if (cli_record_is(v, "key")) {
+			/* null says nothing beyond key_hex. */
+			if (r->have_text++)
+				return "duplicate field";
+			if (v->type != JSON_NULL)
+				why = cli_record_str(v, &r->text, &r->tlen);
+		} else if (cli_record_is(v, "key_hex")) {
+			if (r->have_key++)
+				return "duplicate field";
+			why = cli_record_hex(v, &r->key, &r->klen);
+		} else if (cli_record_is(v, "value_hex")) {
+			if (r->have_value++)
+				return "duplicate value";
+			why = cli_record_hex(v, &r->value, &r->vlen);
+		} else if (cli_record_is(v, "value")) {
+			if (r->have_value++)
+				return "duplicate value";
+			why = cli_record_str(v, &r->value, &r->vlen);
+		} else if (cli_record_is(v, "timestamp")) {
+			if (r->have_ts)
+				return "duplicate field";
+			why = cli_record_ts(v, r);
+		}
+	}
+	if (why != NULL)
+		return why;
+	if (r->have_key) {
+		if (r->text != NULL &&
+		    (r->tlen != r->klen || memcmp(r->text, r->key, r->klen)))
+			return "key and key_hex differ";
+	} else if (r->text != NULL) {
+		r->key = r->text;
+		r->klen = r->tlen;
+	} else
+		return "no key_hex";
+	if (!r->have_value)
+		return "no value_hex";
+	return NULL;
+}
+
+/* blt load: put the items of dump output (JSON Lines) into the store. */
+int
+cli_load(struct cli *c)
+{
+	const char *src = c->nargs > 1 ? c->args[1] : "-";
+	const char *name = strcmp(src, "-") == 0 ? "stdin" : src;
+	struct cli_record r;
+	struct json *obj = NULL;
+	const char *why;
+	FILE *in = stdin;
+	char *line = NULL;
+	size_t cap = 0;
+	uintmax_t lineno = 0;
+	ssize_t len;
+	int rc;
+
+	if (strcmp(src, "-") != 0 && (in = fopen(src, "re")) == NULL)
+		return cli_syserr(src, errno);
+	if ((rc = cli_open(c, c->create ? BLT_CREATE : BLT_RDWR)) != CLI_OK ||
+	    (rc = cli_info(c)) != CLI_OK)
+		goto out;
+	while ((len = getline(&line, &cap, in)) != -1) {
+		lineno++;
+		if (strspn(line, " \t\r\n") == (size_t)len)
+			continue;
+		json_free(obj);
+		if ((rc = json_parse(line, (size_t)len, 0, &obj)) == -ENOMEM) {
+			rc = cli_syserr(name, ENOMEM);
+			goto out;
+		}
+		why = rc < 0 ? json_errmsg() : cli_record_read(obj, &r);
+		if (why != NULL) {
+			fprintf(stderr, "blt: %s:%ju: %s\n", name, lineno, why);
+			rc = CLI_ERROR;
+			goto out;
+		}
+		/* A store without timestamps drops them, as booklet does. */
+		rc = blt_put(c->db, r.key, r.klen, r.value, r.vlen,
+		    r.have_ts && c->st.timestamps ? r.ts : BLT_NOW);
+		if (rc < 0) {
+			rc = cli_fail(c->store, rc);
+			fprintf(stderr, "blt: %s:%ju: item not stored\n", name,
+			    lineno);
+			goto out;
+		}
+	}
+	rc = ferror(in) ? cli_syserr(name, EIO) : CLI_OK;
+out:
+	json_free(obj);
+	free(line);
+	if (in != stdin)
+		fclose(in);
+	return rc;
+}

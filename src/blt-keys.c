@@ -1,0 +1,251 @@
+/*
+ * How blt spells keys on its command line and in its output: verbatim
+ * bytes, decimal numbers for the integer serializers (codes 6..15), hex
+ * with --hex, or the backslash escapes that ls prints with --escaped.
+ * cli_key() reads them; cli_key_show() writes them.  doc/blt.1 describes
+ * each spelling.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "booklet.h"
+#include "blt.h"
+#include "json.h"
+#include "timearg.h"
+
+/* Write bytes the way ls shows keys, which cli_unescape() reverses: as
+ * json_put_str() would inside the quotes, but with \xhh for what is not
+ * UTF-8 and for ASCII controls.  Plain runs go out in one piece. */
+void
+cli_put_escaped(FILE *f, const unsigned char *p, size_t n)
+{
+	size_t i, len, run = 0;
+	uint32_t c;
+	char esc[8];
+
+	for (i = 0; i < n; i += len) {
+		esc[0] = '\0';
+		if ((len = json_utf8_decode(p + i, n - i, &c)) == 0) {
+			snprintf(esc, sizeof esc, "\\x%02x", p[i]);
+			len = 1;
+		} else if (c == '\\')
+			strcpy(esc, "\\\\");
+		else if (c == '\n')
+			strcpy(esc, "\\n");
+		else if (c == '\t')
+			strcpy(esc, "\\t");
+		else if (c == '\r')
+			strcpy(esc, "\\r");
+		else if (c < 0x80 && json_invisible(c))
+			snprintf(esc, sizeof esc, "\\x%02x", (unsigned)c);
+		else if (json_invisible(c))
+			snprintf(esc, sizeof esc, "\\u%04x", (unsigned)c);
+		if (esc[0] == '\0')
+			continue;
+		fwrite(p + run, 1, i - run, f);
+		fputs(esc, f);
+		run = i + len;
+	}
+	fwrite(p + run, 1, n - run, f);
+}
+
+/* Decode the escapes of cli_put_escaped() from s into out (which may be s
+ * itself: the output is never longer); the length or -1. */
+static ssize_t
+cli_unescape(const char *s, unsigned char *out)
+{
+	size_t o = 0;
+	unsigned char b[2];
+	uint32_t c;
+	size_t n;
+
+	while (*s != '\0') {
+		if (*s != '\\') {
+			out[o++] = (unsigned char)*s++;
+			continue;
+		}
+		switch (s[1]) {
+		case '\\':
+			out[o++] = '\\';
+			break;
+		case 'n':
+			out[o++] = '\n';
+			break;
+		case 't':
+			out[o++] = '\t';
+			break;
+		case 'r':
+			out[o++] = '\r';
+			break;
+		case 'x':
+		case 'u':
+			n = s[1] == 'x' ? 2 : 4;
+			if (strspn(s + 2, "0123456789abcdefABCDEF") < n ||
+			    json_unhex(s + 2, n, b) < 0)
+				return -1;
+			c = n == 2 ? b[0] : (uint32_t)b[0] << 8 | b[1];
+			if (n == 2)
+				out[o++] = (unsigned char)c;
+			else if (c >= 0xd800 && c <= 0xdfff)
+				return -1;
+			else
+				o += json_utf8_encode(c, out + o);
+			s += n;
+			break;
+		default:
+			return -1;
+		}
+		s += 2;
+	}
+	return (ssize_t)o;
+}
+
+
+/* Width in bytes of an integer key serializer (codes 6..15), or 0. */
+int
+cli_int_width(unsigned code)
+{
+	static const int width[] = {1, 1, 2, 2, 4, 4, 5, 5, 8, 8};
+
+	return code >= 6 && code <= 15 ? width[code - 6] : 0;
+}
+
+static int
+cli_int_signed(unsigned code)
+{
+	return code >= 6 && code <= 15 && (code - 6) % 2 == 1;
+}
+
+/* Encode decimal s as the store's integer serializer (little-endian, two's
+ * complement); the width, or -1 when s is not a number in range. */
+static int
+cli_int_encode(unsigned code, const char *s, unsigned char *out)
+{
+	int w = cli_int_width(code), i, neg = 0;
+	uint64_t mag, max, v;
+
+	if (*s == '-') {
+		neg = 1;
+		s++;
+	}
+	if (timearg_number(s, UINT64_MAX, &mag) < 0)
+		return -1;
+	if (cli_int_signed(code))
+		max = (UINT64_C(1) << (8 * w - 1)) - (neg ? 0 : 1);
+	else
+		max = neg      ? 0
+		      : w == 8 ? UINT64_MAX
+		               : (UINT64_C(1) << 8 * w) - 1;
+	if (mag > max)
+		return -1;
+	v = neg ? 0 - mag : mag;
+	for (i = 0; i < w; i++)
+		out[i] = (unsigned char)(v >> 8 * i);
+	return w;
+}
+
+/* Write an integer key as decimal into buf; 0 if k is not one. */
+int
+cli_int_decode(
+    unsigned code, const unsigned char *k, size_t klen, char *buf, size_t n)
+{
+	int w = cli_int_width(code), i;
+	uint64_t v = 0;
+
+	if (w == 0 || klen != (size_t)w)
+		return 0;
+	for (i = 0; i < w; i++)
+		v |= (uint64_t)k[i] << 8 * i;
+	if (cli_int_signed(code) && v >> (8 * w - 1) != 0) {
+		if (w < 8)
+			v |= UINT64_MAX << 8 * w;
+		snprintf(buf, n, "-%" PRIu64, 0 - v);
+	} else
+		snprintf(buf, n, "%" PRIu64, v);
+	return 1;
+}
+
+/* Turn a key argument into the key's bytes in a fresh buffer: hex with
+ * --hex, escapes with --escaped, decimal for integer serializers, else the
+ * argument's bytes. */
+int
+cli_key(struct cli *c, const char *arg, unsigned char **out, size_t *len)
+{
+	size_t n = strlen(arg);
+	unsigned char *buf;
+	const char *why;
+	unsigned code = 0;
+	ssize_t r;
+	int rc;
+
+	if (!c->hex && !c->escaped) {
+		if ((rc = cli_info(c)) != CLI_OK)
+			return rc;
+		code = c->st.key_serializer;
+	}
+	if ((buf = malloc(n + 8)) == NULL)
+		return cli_syserr(c->store, ENOMEM);
+	if (c->hex) {
+		r = json_unhex(arg, n, buf);
+		why = "not an even number of hex digits";
+	} else if (c->escaped) {
+		r = cli_unescape(arg, buf);
+		why = "bad backslash escape";
+	} else if (cli_int_width(code) != 0) {
+		r = cli_int_encode(code, arg, buf);
+		why = NULL;
+	} else {
+		memcpy(buf, arg, n);
+		r = (ssize_t)n;
+		why = NULL;
+	}
+	if (r < 0) {
+		free(buf);
+		fprintf(stderr, "blt: %s: key '", c->store);
+		cli_put_escaped(stderr, (const unsigned char *)arg, n);
+		if (why != NULL)
+			fprintf(stderr, "': %s\n", why);
+		else
+			fprintf(stderr, "': not a %s number in range\n",
+			    blt_serializer_name(code));
+		return CLI_ERROR;
+	}
+	*out = buf;
+	*len = (size_t)r;
+	return CLI_OK;
+}
+
+/* Show a key: hex, decimal for integer keys, raw bytes for -0, else text
+ * with escapes. */
+void
+cli_key_show(struct cli *c, FILE *f, const unsigned char *k, size_t klen)
+{
+	char num[32];
+
+	if (c->hex)
+		json_put_hex(f, k, klen);
+	else if (!c->escaped &&
+	         cli_int_decode(c->st.key_serializer, k, klen, num, sizeof num))
+		fputs(num, f);
+	else if (c->nul)
+		fwrite(k, 1, klen, f);
+	else
+		cli_put_escaped(f, k, klen);
+}
+
+/* The message for a key that is not in the store; returns 1. */
+int
+cli_missing(struct cli *c, const char *arg)
+{
+	fprintf(stderr, "blt: %s: ", c->store);
+	cli_put_escaped(stderr, (const unsigned char *)arg, strlen(arg));
+	fprintf(stderr, ": no such key\n");
+	return CLI_MISSING;
+}
+

@@ -1,0 +1,291 @@
+/*
+ * blt map: runs a command or a plugin over the selected values with
+ * blt_map() and prints its counts as one JSON line.  Its options are its
+ * own, so main() hands it the raw arguments and it parses them here.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "booklet.h"
+#include "blt.h"
+#include "json.h"
+#include "timearg.h"
+
+static const struct option cli_map_longopts[] = {
+    {"help", no_argument, NULL, 'h'},
+    {"exec", required_argument, NULL, 'E'},
+    {"plugin", required_argument, NULL, 'P'},
+    {"prefix", required_argument, NULL, 'p'},
+    {"keys", required_argument, NULL, 'k'},
+    {"to", required_argument, NULL, 't'},
+    {"out", required_argument, NULL, 'o'},
+    {"workers", required_argument, NULL, 'j'},
+    {"hex", no_argument, NULL, 'x'},
+    {"escaped", no_argument, NULL, 'e'},
+    {"null", no_argument, NULL, '0'},
+    {"timeout", required_argument, NULL, CLI_L_TIMEOUT},
+    {NULL, 0, NULL, 0},
+};
+
+/* Read the keys of --keys FILE ('-': standard input), one per line or
+ * NUL-terminated with --null, in the spellings of cli_key(). */
+static int
+cli_map_keys(struct cli *c, const char *file, unsigned char ***keys,
+    size_t **lens, size_t *n)
+{
+	unsigned char *buf, **k = NULL, **nk;
+	size_t len, cap = 0, *l = NULL, *nl;
+	char sep = c->nul ? '\0' : '\n', *p, *end, *e;
+	int fd = 0, rc;
+
+	if (strcmp(file, "-") != 0 && (fd = open(file, O_RDONLY)) == -1)
+		return cli_syserr(file, errno);
+	rc = cli_slurp(fd, file, &buf, &len);
+	if (fd != 0)
+		close(fd);
+	if (rc != CLI_OK)
+		return rc;
+	*n = 0;
+	for (p = (char *)buf, end = p + len; p < end; p = e + 1) {
+		if ((e = memchr(p, sep, (size_t)(end - p))) == NULL)
+			e = end; /* the last key may lack its terminator */
+		if (*n == cap) {
+			cap = cap ? cap * 2 : 256;
+			nk = realloc(k, cap * sizeof *k);
+			nl = nk ? realloc(l, cap * sizeof *l) : NULL;
+			if (nk != NULL)
+				k = nk;
+			if (nl == NULL) {
+				rc = cli_syserr(file, ENOMEM);
+				break;
+			}
+			l = nl;
+		}
+		if (e == end) {
+			/* cli_key() wants a string: copy the unterminated
+			 * tail (buf has no room after it). */
+			char *t = strndup(p, (size_t)(e - p));
+
+			if (t == NULL) {
+				rc = cli_syserr(file, ENOMEM);
+				break;
+			}
+			rc = cli_key(c, t, &k[*n], &l[*n]);
+			free(t);
+		} else {
+			*e = '\0';
+			rc = cli_key(c, p, &k[*n], &l[*n]);
+		}
+		if (rc != CLI_OK)
+			break;
+		(*n)++;
+	}
+	free(buf);
+	*keys = k;
+	*lens = l;
+	return rc;
+}
+
+/* Print the stats as one JSON line. */
+static void
+cli_map_report(const struct blt_map_stats *st, double secs)
+{
+	printf("{\"processed\": %" PRIu64 ", \"written\": %" PRIu64
+	       ", \"skipped\": %" PRIu64 ", \"errors\": %" PRIu64
+	       ", \"read\": %" PRIu64 ", \"total\": %" PRIu64
+	       ", \"workers\": %u, \"restarts\": %" PRIu64
+	       ", \"seconds\": %.3f, \"first_errors\": [",
+	    st->processed, st->written, st->skipped, st->errors, st->read,
+	    st->total, st->workers, st->restarts, secs);
+	for (unsigned i = 0; i < st->n_errors; i++) {
+		const struct blt_map_error *e = &st->first_errors[i];
+		size_t kl = e->klen < sizeof e->key ? e->klen : sizeof e->key;
+
+		fputs(i ? ", {\"key\": " : "{\"key\": ", stdout);
+		if (kl == e->klen && json_utf8_valid(e->key, kl))
+			json_put_str(stdout, e->key, kl);
+		else
+			fputs("null", stdout);
+		fputs(", \"key_hex\": \"", stdout);
+		json_put_hex(stdout, e->key, kl);
+		printf("\", \"key_len\": %zu, \"error\": ", e->klen);
+		if (json_utf8_valid(
+		        (const unsigned char *)e->msg, strlen(e->msg)))
+			json_put_str(stdout, (const unsigned char *)e->msg,
+			    strlen(e->msg));
+		else
+			fputs("\"(not UTF-8)\"", stdout);
+		putchar('}');
+	}
+	fputs("]}\n", stdout);
+}
+
+static const unsigned char *const cli_map_none;
+
+/* blt map: run a command or plugin over values; 1 if any item failed. */
+int
+cli_map(struct cli *c)
+{
+	struct blt_map_opts o;
+	struct blt_map_stats st;
+	struct blt_options bo;
+	struct blt_stat ss;
+	struct timespec t0, t1;
+	const char *keys_file = NULL, *prefix = NULL, *out_path = NULL;
+	unsigned char **keys = NULL, *pre = NULL;
+	size_t *lens = NULL, n_keys = 0, pre_len = 0;
+	struct blt *out = NULL;
+	uint64_t v;
+	int ch, prev, rc, mrc;
+
+	memset(&o, 0, sizeof o);
+	opterr = 0;
+	optind = 0; /* c->args[-1] is "map", which getopt skips */
+	for (;;) {
+		prev = optind ? optind : 1;
+		ch = getopt_long(
+		    c->nargs + 1, c->args - 1, ":hxe0", cli_map_longopts, NULL);
+		if (ch == -1)
+			break;
+		switch (ch) {
+		case 'h':
+			fputs(c->cmd->help, stdout);
+			return CLI_OK;
+		case 'E':
+			o.exec = optarg;
+			break;
+		case 'P':
+			o.plugin = optarg;
+			break;
+		case 'p':
+			prefix = optarg;
+			break;
+		case 'k':
+			keys_file = optarg;
+			break;
+		case 't':
+			o.to = optarg;
+			break;
+		case 'o':
+			out_path = optarg;
+			break;
+		case 'j':
+			if (timearg_number(optarg, 1024, &v) < 0 || v == 0)
+				return cli_usage(
+				    c, "bad --workers '%s'", optarg);
+			o.workers = (unsigned)v;
+			break;
+		case 'x':
+			c->hex = 1;
+			break;
+		case 'e':
+			c->escaped = 1;
+			break;
+		case '0':
+			c->nul = 1;
+			break;
+		case CLI_L_TIMEOUT: {
+			char *end;
+
+			errno = 0;
+			c->timeout = strtod(optarg, &end);
+			if (*optarg == '\0' || *end != '\0' || errno != 0 ||
+			    !isfinite(c->timeout) || c->timeout < 0)
+				return cli_usage(
+				    c, "bad --timeout '%s'", optarg);
+			break;
+		}
+		case ':':
+			return cli_usage(c, "option %s needs an argument",
+			    c->args[optind - 2]);
+		default:
+			if (optopt != 0 && optopt < 256)
+				return cli_usage(
+				    c, "unknown option -%c", optopt);
+			return cli_usage(
+			    c, "unknown option %s", c->args[prev - 1]);
+		}
+	}
+	c->args += optind - 1;
+	c->nargs -= optind - 1;
+	if (c->nargs < 1)
+		return cli_usage(c, "missing STORE");
+	if (c->nargs > 1)
+		return cli_usage(c, "too many operands");
+	c->store = c->args[0];
+	if ((o.exec == NULL) == (o.plugin == NULL))
+		return cli_usage(c, "give one of --exec and --plugin");
+	if (prefix != NULL && keys_file != NULL)
+		return cli_usage(c, "--prefix and --keys exclude each other");
+	if (c->hex && c->escaped)
+		return cli_usage(c, "--hex and --escaped exclude each other");
+	if ((rc = cli_open(c, BLT_RDWR)) != CLI_OK)
+		return rc;
+	if (prefix != NULL) {
+		if ((rc = cli_key(c, prefix, &pre, &pre_len)) != CLI_OK)
+			return rc;
+		o.prefix = pre;
+		o.prefix_len = pre_len;
+	}
+	if (keys_file != NULL) {
+		rc = cli_map_keys(c, keys_file, &keys, &lens, &n_keys);
+		if (rc != CLI_OK)
+			goto out;
+		o.keys = (const unsigned char *const *)keys;
+		o.key_lens = lens;
+		o.n_keys = n_keys;
+		if (keys == NULL) /* an empty list selects nothing */
+			o.keys = &cli_map_none;
+	}
+	if (out_path != NULL) {
+		/* A new output store takes the source's serializers. */
+		if ((rc = blt_stat(c->db, &ss)) < 0) {
+			rc = cli_fail(c->store, rc);
+			goto out;
+		}
+		blt_options_default(&bo);
+		bo.timestamps = ss.timestamps;
+		bo.key_serializer = ss.key_serializer;
+		if (!ss.fixed)
+			bo.value_serializer = ss.value_serializer;
+		bo.lock_timeout = c->timeout;
+		if ((rc = blt_open(out_path, BLT_CREATE, &bo, &out)) < 0) {
+			rc = cli_fail(out_path, rc);
+			goto out;
+		}
+		o.out = out;
+	}
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	mrc = blt_map(c->db, &o, &st);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	cli_map_report(&st, (double)(t1.tv_sec - t0.tv_sec) +
+	                        (double)(t1.tv_nsec - t0.tv_nsec) / 1e9);
+	if (mrc < 0)
+		rc = cli_fail(c->store, mrc);
+	else
+		rc = st.errors > 0 ? CLI_MISSING : CLI_OK;
+	if (cli_flush_stdout() != CLI_OK)
+		rc = CLI_ERROR;
+	if (out != NULL && (mrc = blt_close(out)) < 0 && rc != CLI_ERROR)
+		rc = cli_fail(out_path, mrc);
+	out = NULL;
+out:
+	blt_close(out);
+	for (size_t i = 0; i < n_keys; i++)
+		free(keys[i]);
+	free(keys);
+	free(lens);
+	free(pre);
+	return rc;
+}
+

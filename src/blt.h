@@ -1,0 +1,152 @@
+/*
+ * blt, the command-line tool: what its files share.  blt.c parses the
+ * command line into one struct cli and dispatches; each command talks to
+ * the store through the public API of booklet.h only.
+ *
+ *   blt.c        options, help texts, main(), and the helpers every
+ *                command uses (errors, opening the store)
+ *   blt-keys.c   how keys are spelled on the command line and shown
+ *   blt-cmd.c    create, put, get, del, ls, stat, check, prune, reindex
+ *   blt-dump.c   dump and load (JSON Lines, read with json.c)
+ *   blt-map.c    map, which parses its own options
+ *
+ * Names take the prefix cli_ because blt_ is the library's namespace.
+ */
+#ifndef BLT_H
+#define BLT_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "booklet.h"
+
+#define CLI_OK 0
+#define CLI_MISSING 1 /* a missing key, or check found problems */
+#define CLI_ERROR 2   /* bad usage and every other failure */
+
+#define CLI_CHUNK 65536 /* bytes per read of a value for get */
+
+/* Which options a command accepts. */
+#define CLI_O_TIMEOUT 0x001
+#define CLI_O_HEX 0x002
+#define CLI_O_ESCAPED 0x004
+#define CLI_O_MAKE 0x008 /* creation options: --fixed ... */
+#define CLI_O_CREATE 0x010
+#define CLI_O_FORCE 0x020
+#define CLI_O_TIMESTAMP 0x040
+#define CLI_O_PRUNE 0x080 /* --older-than, --keep */
+#define CLI_O_BUCKETS 0x100
+#define CLI_O_REPAIR 0x200
+#define CLI_O_LIST 0x400 /* -0, -l */
+
+/* getopt values of the options without a short form. */
+enum {
+	CLI_L_TIMEOUT = 256,
+	CLI_L_FIXED,
+	CLI_L_NO_TS,
+	CLI_L_BUCKETS,
+	CLI_L_KEY_SER,
+	CLI_L_VALUE_SER,
+	CLI_L_TIMESTAMP,
+	CLI_L_OLDER,
+	CLI_L_KEEP,
+	CLI_L_REPAIR
+};
+
+struct cli;
+
+struct cli_cmd {
+	const char *name;
+	int (*run)(struct cli *);
+	int opts;     /* CLI_O_* */
+	int min_args; /* operands, STORE included */
+	int max_args;
+	const char *help; /* see cli_help_create */
+};
+
+/* One invocation: the parsed command line and the open store. */
+struct cli {
+	const struct cli_cmd *cmd;
+	char **args; /* operands; args[0] is the store */
+	int nargs;
+	const char *store;
+
+	double timeout;
+	int hex;
+	int escaped;
+	int nul;
+	int longfmt;
+	int force;
+	int create;
+	int repair;
+	int have_ts;
+	int64_t ts;
+	int have_older;
+	int64_t older;
+	char **keep;
+	size_t n_keep;
+	int have_buckets;
+	uint32_t buckets;
+	struct blt_options make; /* for create and load --create */
+	int make_set;            /* a creation option was given */
+	int value_ser_set;
+
+	struct blt *db;
+	struct blt_stat st;
+	int have_st;
+};
+
+/* blt.c */
+/* Report rc from the library for name (a store or file); returns 2. */
+int cli_fail(const char *name, int rc);
+/* Report errno err for name; returns 2. */
+int cli_syserr(const char *name, int err);
+/* Report a usage error of c's command; returns 2. */
+int cli_usage(struct cli *c, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+/* Flush standard output: CLI_OK, or 2 after a message. */
+int cli_flush_stdout(void);
+/* Read the header's facts into c->st once (no scan): CLI_OK or 2. */
+int cli_info(struct cli *c);
+/* Open c->store into c->db with mode (BLT_RDONLY ...): CLI_OK or 2. */
+int cli_open(struct cli *c, int mode);
+
+/* blt-keys.c */
+/* Write bytes the way ls shows keys. */
+void cli_put_escaped(FILE *f, const unsigned char *p, size_t n);
+/* Width in bytes of an integer key serializer (codes 6..15), or 0. */
+int cli_int_width(unsigned code);
+/* Write an integer key as decimal into buf; 0 if k is not one. */
+int cli_int_decode(
+    unsigned code, const unsigned char *k, size_t klen, char *buf, size_t n);
+/* Turn a key argument into its bytes in a buffer the caller frees:
+ * CLI_OK, or 2 after a message. */
+int cli_key(struct cli *c, const char *arg, unsigned char **out, size_t *len);
+/* Show a key in the spelling c's options ask for. */
+void cli_key_show(struct cli *c, FILE *f, const unsigned char *k, size_t klen);
+/* The message for a key that is not in the store; returns 1. */
+int cli_missing(struct cli *c, const char *arg);
+
+/* blt-cmd.c */
+/* Read all of fd (named name) into a buffer the caller frees: CLI_OK, or
+ * 2 after a message. */
+int cli_slurp(int fd, const char *name, unsigned char **out, size_t *len);
+int cli_create(struct cli *c);
+int cli_put(struct cli *c);
+int cli_get(struct cli *c);
+int cli_del(struct cli *c);
+int cli_ls(struct cli *c);
+int cli_stat(struct cli *c);
+int cli_check(struct cli *c);
+int cli_prune(struct cli *c);
+int cli_reindex(struct cli *c);
+
+/* blt-dump.c */
+int cli_dump(struct cli *c);
+int cli_load(struct cli *c);
+
+/* blt-map.c */
+int cli_map(struct cli *c);
+
+#endif

@@ -1,0 +1,124 @@
+#!/bin/sh
+# blt map: commands and plugins over all keys, a prefix and a key list,
+# into the same store, under a template and into a second store; the JSON
+# report and the exit status (0, 1 with failed items, 2 on usage errors).
+. "${top_srcdir:-$(dirname "$0")/..}/tests/blt-lib.sh"
+
+PLUGIN=$top_builddir/tests/plugin_test.so
+[ -f "$PLUGIN" ] || { echo "not built: $PLUGIN" >&2; exit 99; }
+
+# report FIELD: a number from the last expect's JSON report.
+report()
+{
+	py "$tmp/out" "$1" <<'EOF'
+import json, sys
+with open(sys.argv[1]) as f:
+    lines = f.read().splitlines()
+if len(lines) != 1:
+    sys.exit("report: %d lines" % len(lines))
+print(json.loads(lines[0])[sys.argv[2]])
+EOF
+}
+
+# counts W S E: the report says W written, S skipped, E errors.
+counts()
+{
+	got="$(report written) $(report skipped) $(report errors)"
+	[ "$got" = "$1 $2 $3" ] || fail "counts $got, wanted $1 $2 $3"
+	[ "$(report processed)" = $(($1 + $2 + $3)) ] || fail "processed"
+}
+
+# value STORE KEY WANT: KEY holds WANT (and a newline).
+value()
+{
+	got=$("$BLT" get "$1" "$2") || fail "get $2"
+	[ "$got" = "$3" ] || fail "$2 is '$got', wanted '$3'"
+}
+
+s=$tmp/s.blt
+py >"$tmp/items.jsonl" <<'EOF'
+import json
+for i in range(300):
+    print(json.dumps({"key": "k%d" % i, "value": "value %d\n" % i}))
+for k in ["dir/a", "dir/b", "dirt", "skip/1", "err/1", "crash-me"]:
+    print(json.dumps({"key": k, "value": "abc\n"}))
+EOF
+"$BLT" load -c "$s" "$tmp/items.jsonl"
+
+# Every key, in place.
+expect 0 "$BLT" map "$s" --exec 'tr a-z A-Z' --workers 3
+counts 306 0 0
+[ "$(report workers)" = 3 ] || fail "workers"
+value "$s" k7 "VALUE 7"
+value "$s" dir/a "ABC"
+expect 0 "$BLT" check "$s"
+
+# Skips (125) and errors leave their items; the report names the error.
+expect 1 "$BLT" map "$s" --exec \
+    'case $BLT_KEY in skip/*) exit 125;; err/*) echo nope >&2; exit 1;; esac
+     tr A-Z a-z'
+counts 304 1 1
+py "$tmp/out" <<'EOF'
+import json, sys
+r = json.load(open(sys.argv[1]))
+e = r["first_errors"]
+assert len(e) == 1, e
+assert e[0]["key"] == "err/1" and e[0]["key_hex"] == b"err/1".hex(), e
+assert "exit status 1" in e[0]["error"] and "nope" in e[0]["error"], e
+EOF
+value "$s" k7 "value 7"
+value "$s" skip/1 "ABC"
+value "$s" err/1 "ABC"
+
+# A prefix, under a template.
+expect 0 "$BLT" map "$s" --exec 'tr a-z A-Z' --prefix dir/ --to 'up/{key}'
+counts 2 0 0
+value "$s" up/dir/a "ABC"
+value "$s" dir/a "abc"
+expect 1 "$BLT" get "$s" up/dirt
+expect 0 "$BLT" check "$s"
+
+# A key list from a file and from stdin, hex and NUL-terminated.
+printf 'k1\nk2\nmissing\n' >"$tmp/keys"
+expect 1 "$BLT" map "$s" --keys "$tmp/keys" --exec 'tr a-z A-Z'
+counts 2 0 1
+value "$s" k1 "VALUE 1"
+value "$s" k3 "value 3"
+printf '6b33\0006b34\000' >"$tmp/keys0"
+expect 0 "$BLT" map "$s" --keys - -0 --hex --exec 'tr a-z A-Z' <"$tmp/keys0"
+counts 2 0 0
+value "$s" k4 "VALUE 4"
+
+# A plugin into a second store; the source stays.
+o=$tmp/o.blt
+expect 0 "$BLT" map "$s" --plugin "$PLUGIN:plugin_upper" --out "$o" \
+    --prefix k
+counts 300 0 0
+value "$o" k9 "VALUE 9"
+value "$s" k9 "value 9"
+expect 0 "$BLT" check "$o"
+
+# A crashing plugin fails its item only.
+expect 1 "$BLT" map "$s" --plugin "$PLUGIN:plugin_crash" --workers 2
+counts 307 0 1
+[ "$(report restarts)" -ge 1 ] || fail "no restart"
+grep -q '"key": "crash-me"' "$tmp/out" || fail "crash-me not reported"
+value "$s" crash-me "abc"
+value "$s" k11 "VALUE 11"
+expect 0 "$BLT" check "$s"
+
+# Usage and setup errors exit with 2.
+expect 2 "$BLT" map "$s"
+err_has "give one of --exec and --plugin"
+expect 2 "$BLT" map "$s" --exec cat --plugin x.so:f
+expect 2 "$BLT" map "$s" --exec cat --workers 0
+expect 2 "$BLT" map "$s" --exec cat --prefix a --keys "$tmp/keys"
+expect 2 "$BLT" map "$s" --exec cat --bogus
+expect 2 "$BLT" map "$s" --exec cat --to same
+err_has "{key}"
+expect 2 "$BLT" map "$s" --plugin /nonexistent.so:f
+err_has "/nonexistent.so"
+expect 2 "$BLT" map "$tmp/none.blt" --exec cat
+expect 0 "$BLT" map --help
+grep -q "usage: blt map" "$tmp/out" || fail "help"
+exit 0

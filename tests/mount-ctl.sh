@@ -1,0 +1,298 @@
+#!/bin/sh
+# The control interface: the control directory is reachable and never
+# listed; every command works through the ctl file, through the ioctls of
+# include/bltfs.h and through `bltfs ctl`; wrong commands are refused with
+# a message; status and jobs/ID are JSON; lsattr's ioctls get ENOTTY; only
+# the mounting user or root may run commands (EPERM for another user, also
+# with -o allow_other); -o ctl=NAME moves the directory.
+. "${top_srcdir:-$(dirname "$0")/..}/tests/lib.sh"
+
+store=$tmp/s.blt
+m=$tmp/m
+chmod 755 "$tmp" # another user must reach the mount
+bltfs_mount "$store" "$m" -o allow_other
+mkdir -p "$m/docs/sub"
+for i in 1 2 3 4 5; do
+	printf 'value %s\n' "$i" >"$m/docs/f$i"
+done
+printf 'deep\n' >"$m/docs/sub/d"
+
+# A small client in Python: the ctl file, the ioctls, and job polling.
+# Usage: py MOUNT file|ioctl|ioctl-on-file|job|status|badioctl [COMMAND]
+cat >"$tmp/ctl.py" <<'PY'
+import errno, fcntl, json, os, struct, sys, time
+
+mnt, how = sys.argv[1], sys.argv[2]
+arg = sys.argv[3] if len(sys.argv) > 3 else ""
+ctl = os.environ.get("CTL", ".bltfs")
+CMD = "=4096siIQ"
+JOB = "=QIIiIQQQQQQQqqq512s"
+STATUS = "=IIQQQQQIIQ256s"
+
+def ioc(dirn, nr, size):
+    return (dirn << 30) | (size << 16) | (0xB1 << 8) | nr
+
+IOC_CMD = ioc(3, 1, struct.calcsize(CMD))
+IOC_JOB = ioc(3, 2, struct.calcsize(JOB))
+IOC_STATUS = ioc(2, 3, struct.calcsize(STATUS))
+
+def cmd_ioctl(path, text):
+    fd = os.open(path, os.O_RDONLY)
+    buf = bytearray(struct.pack(CMD, text.encode(), 0, 0, 0))
+    try:
+        fcntl.ioctl(fd, IOC_CMD, buf)
+        err = 0
+    except OSError as e:
+        err = e.errno
+    os.close(fd)
+    reply, status, _, job = struct.unpack(CMD, bytes(buf))
+    return err, reply.split(b"\0")[0].decode(), status, job
+
+def job_state(jid):
+    with open(os.path.join(mnt, ctl, "jobs", str(jid))) as f:
+        return json.load(f)
+
+if how == "file":
+    fd = os.open(os.path.join(mnt, ctl, "ctl"), os.O_RDWR)
+    err = 0
+    try:
+        os.write(fd, arg.encode() + b"\n")
+    except OSError as e:
+        err = e.errno
+    reply = os.read(fd, 4096).decode()
+    os.close(fd)
+    print(errno.errorcode.get(err, "OK"), reply.strip())
+elif how in ("ioctl", "ioctl-on-file"):
+    path = mnt if how == "ioctl" else os.path.join(mnt, "docs", "f1")
+    err, reply, status, job = cmd_ioctl(path, arg)
+    assert status == -err, (status, err)
+    print(errno.errorcode.get(err, "OK"), reply.strip())
+elif how == "job":
+    # wait (bounded) for the end of job arg, by ioctl; print its state
+    fd = os.open(mnt, os.O_RDONLY)
+    for _ in range(3000):
+        buf = bytearray(struct.pack(JOB, int(arg), 0, 0, 0, 0, *[0] * 10,
+                                    b""))
+        fcntl.ioctl(fd, IOC_JOB, buf)
+        f = struct.unpack(JOB, bytes(buf))
+        if f[2] >= 3:
+            break
+        time.sleep(0.01)
+    os.close(fd)
+    states = ["", "queued", "running", "done", "failed", "cancelled"]
+    j = job_state(arg)
+    assert j["state"] == states[f[2]], (j, f)
+    assert j["id"] == int(arg) and j["done"] == f[5] and j["total"] == f[6]
+    print(j["state"])
+elif how == "status":
+    fd = os.open(mnt, os.O_RDONLY)
+    buf = bytearray(struct.calcsize(STATUS))
+    fcntl.ioctl(fd, IOC_STATUS, buf)
+    os.close(fd)
+    s = struct.unpack(STATUS, bytes(buf))
+    with open(os.path.join(mnt, ctl, "status")) as f:
+        j = json.load(f)
+    for k in ("store", "version", "keys", "buckets", "file_bytes",
+              "live_bytes", "dead_bytes", "options", "jobs"):
+        assert k in j, k
+    assert (j["version"], j["buckets"], j["keys"]) == (s[0], s[1], s[2]), \
+        (j, s)
+    assert s[10].split(b"\0")[0].decode() == ctl
+    print(j["keys"], j["buckets"])
+elif how == "badioctl":
+    # our magic with an unknown number, and lsattr's FS_IOC_GETFLAGS
+    for path in (mnt, os.path.join(mnt, "docs", "f1")):
+        fd = os.open(path, os.O_RDONLY)
+        for req in (ioc(2, 99, 8), 0x80086601):
+            try:
+                fcntl.ioctl(fd, req, bytearray(8))
+                print("ioctl", hex(req), "on", path, "succeeded")
+                sys.exit(1)
+            except OSError as e:
+                if e.errno not in (errno.ENOTTY, errno.EOPNOTSUPP):
+                    raise
+        os.close(fd)
+    print("ENOTTY")
+PY
+py()
+{
+	python3 "$tmp/ctl.py" "$@"
+}
+
+# expect WANT GOT: GOT (one line) must begin with WANT.
+expect()
+{
+	case $2 in
+	"$1"*) ;;
+	*) fail "expected '$1...', got '$2'" ;;
+	esac
+}
+
+# The control directory: there, but not listed.
+[ -d "$m/.bltfs" ] || fail "no .bltfs"
+ls -a "$m" | grep -qx .bltfs && fail ".bltfs is listed"
+find "$m" | grep -q "/\.bltfs" && fail "find sees .bltfs"
+[ "$(ls "$m/.bltfs" | tr '\n' ' ')" = "ctl jobs status " ] ||
+	fail "ls .bltfs: $(ls "$m/.bltfs")"
+mkdir "$m/.bltfs/x" 2>/dev/null && fail "mkdir in .bltfs"
+rm -rf "$m/.bltfs" 2>/dev/null && fail "rm -rf .bltfs"
+py "$m" status >/dev/null
+
+# Each command through the ctl file.
+out=$(py "$m" file sync)
+expect "OK job 1 started" "$out"
+[ "$(py "$m" job 1)" = done ] || fail "sync job"
+out=$(py "$m" file "reindex --buckets 20011")
+expect "OK job 2 started" "$out"
+[ "$(py "$m" job 2)" = done ] || fail "reindex job"
+[ "$(py "$m" status | cut -d' ' -f2)" = 20011 ] ||
+	fail "status: $(py "$m" status)"
+expect "OK job 3 started" "$(py "$m" file prune)"
+[ "$(py "$m" job 3)" = done ] || fail "prune job"
+expect "OK job 4 started" "$(py "$m" file "map --exec 'tr a-z A-Z' docs/sub")"
+[ "$(py "$m" job 4)" = done ] || fail "map job"
+[ "$(cat "$m/docs/sub/d")" = DEEP ] || fail "map: $(cat "$m/docs/sub/d")"
+expect "EALREADY error: cancel: job 4 is done already" \
+    "$(py "$m" file "cancel 4")"
+expect "ENOENT error: cancel: no job 99" "$(py "$m" file "cancel 99")"
+
+# Wrong commands say what is wrong.
+expect "EINVAL error: unknown command 'frobnicate'" \
+    "$(py "$m" file frobnicate)"
+expect "EINVAL error: reindex: unknown option --bukets" \
+    "$(py "$m" file "reindex --bukets 5")"
+expect "EINVAL error: reindex: --buckets x: expected a number" \
+    "$(py "$m" file "reindex --buckets x")"
+expect "EINVAL error: prune: --older-than yesterday: expected" \
+    "$(py "$m" file "prune --older-than yesterday")"
+expect "EINVAL error: prune: --keep needs --older-than" \
+    "$(py "$m" file "prune --keep docs/f1")"
+expect "EINVAL error: map: give either --exec CMD or --plugin" \
+    "$(py "$m" file "map docs")"
+expect "ENOENT error: nope: no such file or directory in the mount" \
+    "$(py "$m" file "map --exec cat nope")"
+expect "EINVAL error: map: --to x: the template has no {key}" \
+    "$(py "$m" file "map --exec cat --to x")"
+expect "EINVAL error: a quote (') is not closed" \
+    "$(py "$m" file "map --exec 'cat")"
+expect "EINVAL error: sync: unexpected argument 'now'" \
+    "$(py "$m" file "sync now")"
+
+# The same through the ioctls, on the root and on a file.
+expect "OK job 5 started" "$(py "$m" ioctl sync)"
+[ "$(py "$m" job 5)" = done ] || fail "sync by ioctl"
+expect "OK job 6 started" "$(py "$m" ioctl-on-file "reindex")"
+[ "$(py "$m" job 6)" = done ] || fail "reindex by ioctl"
+expect "OK job 7 started" "$(py "$m" ioctl "prune")"
+[ "$(py "$m" job 7)" = done ] || fail "prune by ioctl"
+expect "OK job 8 started" "$(py "$m" ioctl "map --exec 'tr A-Z a-z' docs/sub/d")"
+[ "$(py "$m" job 8)" = done ] || fail "map by ioctl"
+[ "$(cat "$m/docs/sub/d")" = deep ] || fail "map by ioctl"
+expect "EINVAL error: unknown command 'bad'" "$(py "$m" ioctl bad)"
+expect "EALREADY error: cancel: job 8 is done already" \
+    "$(py "$m" ioctl-on-file "cancel 8")"
+[ "$(py "$m" badioctl)" = ENOTTY ] || fail "unknown ioctls"
+if command -v lsattr >/dev/null; then
+	lsattr "$m/docs/f1" >/dev/null 2>&1 && fail "lsattr succeeded"
+	chattr +i "$m/docs/f1" 2>/dev/null && fail "chattr succeeded"
+fi
+
+# The same through bltfs ctl; its exit statuses.
+"$BLTFS" ctl "$m" sync --wait >"$tmp/out" 2>"$tmp/err" ||
+	fail "bltfs ctl sync: $(cat "$tmp/err")"
+expect "job 9 started" "$(cat "$tmp/out")"
+"$BLTFS" ctl "$m" reindex --buckets 500009 --wait >/dev/null 2>"$tmp/err" ||
+	fail "bltfs ctl reindex: $(cat "$tmp/err")"
+[ "$(py "$m" status | cut -d' ' -f2)" = 500009 ] ||
+	fail "status: $(py "$m" status)"
+"$BLTFS" ctl "$m" prune --wait --json >"$tmp/out" 2>/dev/null ||
+	fail "bltfs ctl prune"
+python3 -c 'import json,sys; j=json.load(open(sys.argv[1])); assert j["kind"]=="prune" and j["state"]=="done", j' "$tmp/out" ||
+	fail "bltfs ctl --json: $(cat "$tmp/out")"
+(cd "$m/docs" && "$BLTFS" ctl "$m" map --exec 'tr a-z A-Z' f1 f2 --wait) \
+    >/dev/null 2>&1 || fail "bltfs ctl map"
+[ "$(cat "$m/docs/f1" "$m/docs/f2" "$m/docs/f3")" = "VALUE 1
+VALUE 2
+value 3" ] || fail "bltfs ctl map: $(cat "$m/docs/f1" "$m/docs/f3")"
+set +e
+"$BLTFS" ctl "$m" frobnicate 2>"$tmp/err"
+rc=$?
+"$BLTFS" ctl "$m" map --exec false docs --wait 2>/dev/null >/dev/null
+rc2=$?
+"$BLTFS" ctl 2>/dev/null
+rc3=$?
+set -e
+[ "$rc" = 1 ] || fail "bltfs ctl frobnicate exited $rc"
+expect "bltfs ctl: unknown command 'frobnicate'" "$(cat "$tmp/err")"
+[ "$rc2" = 4 ] || fail "a map whose items fail exited $rc2"
+[ "$rc3" = 2 ] || fail "bltfs ctl without arguments exited $rc3"
+"$BLTFS" ctl "$m" status >"$tmp/out"
+python3 -m json.tool "$tmp/out" >/dev/null || fail "status is not JSON"
+"$BLTFS" ctl "$m" job 9 >"$tmp/out"
+python3 -m json.tool "$tmp/out" >/dev/null || fail "job 9 is not JSON"
+ls "$m/.bltfs/jobs" | grep -qx 9 || fail "jobs/ lists no 9"
+
+# Another user may read status, but not run commands: EPERM.
+# (python3 as found by root may live where the user cannot go)
+syspy=/usr/bin/python3
+if [ "$(id -u)" = 0 ] && command -v setpriv >/dev/null &&
+    [ -x "$syspy" ]; then
+	user=bltfs-test
+	id "$user" >/dev/null 2>&1 ||
+		useradd -M -r -s /usr/sbin/nologin "$user" 2>/dev/null ||
+		useradd -M "$user"
+	uid=$(id -u "$user")
+	gid=$(id -g "$user")
+	as_user()
+	{
+		setpriv --reuid="$uid" --regid="$gid" --clear-groups "$@"
+	}
+	as_user cat "$m/.bltfs/status" >/dev/null || fail "status as $user"
+	as_user cat "$m/docs/f1" >/dev/null || fail "read as $user"
+	expect "EPERM error: sync: only the user who mounted" \
+	    "$(as_user "$syspy" "$tmp/ctl.py" "$m" file sync)"
+	expect "EPERM error: prune: only the user who mounted" \
+	    "$(as_user "$syspy" "$tmp/ctl.py" "$m" ioctl prune)"
+	expect "EPERM error: cancel: only the user who mounted" \
+	    "$(as_user "$syspy" "$tmp/ctl.py" "$m" ioctl-on-file "cancel 1")"
+	set +e
+	as_user "$BLTFS" ctl "$m" sync 2>"$tmp/err"
+	rc=$?
+	set -e
+	[ "$rc" = 1 ] || fail "bltfs ctl as $user exited $rc"
+	grep -q "only the user who mounted" "$tmp/err" ||
+		fail "bltfs ctl as $user: $(cat "$tmp/err")"
+	last=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["last_job"])' "$m/.bltfs/status")
+	[ "$last" = 13 ] || fail "$user started a job: last_job $last"
+else
+	echo "not root, or no setpriv: the EPERM checks are skipped" >&2
+fi
+bltfs_umount "$m"
+check_store "$store"
+
+# -o ctl=NAME: the directory moves, and .bltfs is an ordinary name.
+bltfs_mount "$store" "$m" -o ctl=_control
+[ -e "$m/.bltfs" ] && fail ".bltfs with -o ctl=_control"
+mkdir "$m/.bltfs"
+printf 'plain\n' >"$m/.bltfs/file"
+ls -a "$m" | grep -qx .bltfs || fail "the key .bltfs is not listed"
+ls -a "$m" | grep -q _control && fail "_control is listed"
+expect "OK job 1 started" "$(CTL=_control py "$m" file sync)"
+[ "$(CTL=_control py "$m" job 1)" = done ] || fail "sync with ctl=_control"
+"$BLTFS" ctl "$m" sync --wait >/dev/null 2>&1 ||
+	fail "bltfs ctl with -o ctl=_control"
+bltfs_umount "$m"
+check_store "$store"
+
+# The results in a fresh mount.
+bltfs_mount "$store" "$m" -o ro
+# the key .bltfs/file clashes with the control directory: escaped
+f=$(find "$m" -name file)
+case $f in "$m/.bltfs/"* | "") fail "the key .bltfs/file is at '$f'" ;; esac
+[ "$(cat "$m/docs/f1" "$m/docs/sub/d" "$f")" = "VALUE 1
+deep
+plain" ] || fail "after a remount"
+expect "EROFS error: prune: the store is mounted read-only" \
+    "$(py "$m" ioctl prune)"
+bltfs_umount "$m"
+echo "mount-ctl: ok"

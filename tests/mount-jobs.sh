@@ -1,0 +1,235 @@
+#!/bin/sh
+# Jobs on a live mount: map over 10,000 values with a command and with a
+# plugin, into the same store, into another store and under a key
+# template; skips, errors and a crashing plugin; cancel; prune (with
+# --older-than and --keep) and reindex while a reader and a writer use the
+# mount.  After each step the mount must equal a model (a plain directory
+# given the same changes), without a remount: the kernel's caches and the
+# directory index follow every job.  Then the stores open in a fresh mount
+# and pass blt check.
+. "${top_srcdir:-$(dirname "$0")/..}/tests/lib.sh"
+
+PLUGIN=$top_builddir/tests/plugin_test.so
+[ -f "$PLUGIN" ] || { echo "not built: $PLUGIN" >&2; exit 99; }
+[ -x "$BLT" ] || { echo "not built: $BLT" >&2; exit 99; }
+
+store=$tmp/s.blt
+m=$tmp/m
+model=$tmp/model
+
+# The items: 10,000 under all/, and a few small sets.
+python3 - "$tmp/items" "$model" <<'PY'
+import json, os, sys
+out, model = sys.argv[1], sys.argv[2]
+items = {}
+for i in range(10000):
+    items["all/d%02d/k%04d" % (i // 100, i)] = "value %d of %s\n" % (i, "abc" * (i % 7))
+for n in ("ok1", "ok2", "skip1", "skip2", "err1", "err2"):
+    items["verdict/" + n] = "verdict %s\n" % n
+for n in ("ok1", "ok2", "crash1", "ok3"):
+    items["boom/" + n] = "boom %s\n" % n
+for n in ("a1", "a2", "a3", "keep1"):
+    items["old/" + n] = "old %s\n" % n
+with open(out, "w") as f:
+    for k, v in items.items():
+        f.write(json.dumps({"key": k, "value": v}) + "\n")
+        p = os.path.join(model, k)
+        os.makedirs(os.path.dirname(p), exist_ok=True)
+        with open(p, "w") as g:
+            g.write(v)
+PY
+"$BLT" load -c "$store" "$tmp/items"
+
+# ctl ARGS...: bltfs ctl on the mount; its exit status must be 0.
+ctl()
+{
+	"$BLTFS" ctl "$m" "$@" >"$tmp/ctl.out" 2>"$tmp/ctl.err" ||
+		fail "bltfs ctl $*: $(cat "$tmp/ctl.err" "$tmp/ctl.out")"
+}
+
+# ctl_status WANT ARGS...: bltfs ctl must exit with WANT.
+ctl_status()
+{
+	want=$1
+	shift
+	set +e
+	"$BLTFS" ctl "$m" "$@" >"$tmp/ctl.out" 2>"$tmp/ctl.err"
+	rc=$?
+	set -e
+	[ "$rc" = "$want" ] ||
+		fail "bltfs ctl $* exited $rc, not $want: $(cat "$tmp/ctl.err")"
+}
+
+# field NAME: a field of the job JSON in $tmp/ctl.out (stats included).
+field()
+{
+	python3 -c 'import json,sys
+j = json.load(open(sys.argv[1]))
+print(j["stats"].get(sys.argv[2], j.get(sys.argv[2])))' "$tmp/ctl.out" "$1"
+}
+
+# model_map DIR PYEXPR: apply PYEXPR (of v, the value) to the model's
+# files under DIR.
+model_map()
+{
+	python3 - "$model/$1" "$2" <<'PY'
+import os, sys
+for root, _, files in os.walk(sys.argv[1]):
+    for n in files:
+        p = os.path.join(root, n)
+        v = open(p).read()
+        v = eval(sys.argv[2])
+        open(p, "w").write(v)
+PY
+}
+
+bltfs_mount "$store" "$m"
+same_tree "$model" "$m"
+cat "$m/all/d00/k0001" "$m/all/d99/k9999" >/dev/null # in the page cache
+
+# 1. A command over 10,000 values, in place.
+ctl map --exec 'tr a-z A-Z' all --wait --json
+[ "$(field written)" = 10000 ] || fail "map all: $(cat "$tmp/ctl.out")"
+[ "$(field total)" = 10000 ] || fail "map all: total $(field total)"
+model_map all 'v.upper()'
+same_tree "$model" "$m"
+
+# 2. A plugin, into the same store under a key template: new names show
+# up even where the kernel had been told there was nothing.
+test ! -e "$m/all/d01/k0100.rev" || fail "k0100.rev before the map"
+ctl map --plugin "$PLUGIN:plugin_reverse" --to '{key}.rev' all/d01 --wait \
+    --json
+[ "$(field written)" = 100 ] || fail "map --to: $(cat "$tmp/ctl.out")"
+python3 - "$model/all/d01" <<'PY'
+import os, sys
+d = sys.argv[1]
+for n in os.listdir(d):
+    open(os.path.join(d, n + ".rev"), "w").write(open(os.path.join(d, n)).read()[::-1])
+PY
+test -e "$m/all/d01/k0100.rev" || fail "no k0100.rev after the map"
+same_tree "$model" "$m"
+
+# 3. Into another store, chosen by a list of paths.
+(cd "$m" && ls all/d02/* | head -n 50) >"$tmp/keys"
+ls "$m/all/d03" | sed 's|^|all/d03/|' | head -n 20 >>"$tmp/keys"
+ctl map --plugin "$PLUGIN:plugin_reverse" --keys "$tmp/keys" \
+    --out "$tmp/out.blt" --workers 3 --wait --json
+[ "$(field written)" = 70 ] || fail "map --out: $(cat "$tmp/ctl.out")"
+[ "$(field workers)" = 3 ] || fail "map --workers: $(field workers)"
+same_tree "$model" "$m" # unchanged
+mkdir "$tmp/outmodel"
+python3 - "$model" "$tmp/outmodel" "$tmp/keys" <<'PY'
+import os, sys
+model, out = sys.argv[1], sys.argv[2]
+for k in open(sys.argv[3]).read().split():
+    p = os.path.join(out, k)
+    os.makedirs(os.path.dirname(p), exist_ok=True)
+    open(p, "w").write(open(os.path.join(model, k)).read()[::-1])
+PY
+
+# 4. Skips and errors: a plugin's verdicts, and a command's exit status.
+ctl_status 4 map --plugin "$PLUGIN:plugin_verdict" verdict --wait --json
+[ "$(field written) $(field skipped) $(field errors)" = "2 2 2" ] ||
+	fail "verdicts: $(cat "$tmp/ctl.out")"
+python3 - "$tmp/ctl.out" <<'PY' || fail "first_errors: $(cat "$tmp/ctl.out")"
+import json, sys
+j = json.load(open(sys.argv[1]))
+e = j["first_errors"]
+assert sorted(x["key"] for x in e) == ["verdict/err1", "verdict/err2"], e
+assert all("refused by plugin_verdict" in x["message"] for x in e), e
+assert j["state"] == "done" and j["error"] is None, j
+PY
+ctl_status 4 map --exec \
+    'case $BLT_KEY in *skip*) exit 125;; *err*) echo bad "$BLT_KEY" >&2; exit 3;; esac; tr a-z A-Z' \
+    verdict --wait --json
+[ "$(field written) $(field skipped) $(field errors)" = "2 2 2" ] ||
+	fail "exec verdicts: $(cat "$tmp/ctl.out")"
+grep -q 'bad verdict/err1' "$tmp/ctl.out" || fail "no stderr in the errors"
+for n in ok1 ok2; do
+	tr a-z A-Z <"$model/verdict/$n" >"$tmp/v" && mv "$tmp/v" "$model/verdict/$n"
+done
+same_tree "$model" "$m"
+
+# 5. A plugin that crashes on one item: the rest is done.
+ctl_status 4 map --plugin "$PLUGIN:plugin_crash" boom --workers 2 --wait \
+    --json
+[ "$(field written) $(field errors)" = "3 1" ] ||
+	fail "crash: $(cat "$tmp/ctl.out")"
+[ "$(field restarts)" -ge 1 ] || fail "crash: no restart"
+for n in ok1 ok2 ok3; do
+	tr a-z A-Z <"$model/boom/$n" >"$tmp/v" && mv "$tmp/v" "$model/boom/$n"
+done
+same_tree "$model" "$m"
+
+# 6. Cancel a map whose commands take long; nothing changes.
+ctl map --exec 'sleep 60; cat' --workers 2 all/d04
+id=$(sed -n 's/^job \([0-9]*\) started$/\1/p' "$tmp/ctl.out")
+[ -n "$id" ] || fail "no job id: $(cat "$tmp/ctl.out")"
+ctl cancel "$id"
+ctl_status 5 job "$id" --wait
+python3 -c 'import json,sys; assert json.load(open(sys.argv[1]))["state"] == "cancelled"' \
+    "$tmp/ctl.out" || fail "cancel: $(cat "$tmp/ctl.out")"
+same_tree "$model" "$m"
+
+# 7. Prune and reindex while a reader and a writer use the mount.
+touch -d '2001-02-03 04:05:06' "$m/old/a1" "$m/old/a2" "$m/old/a3" \
+    "$m/old/keep1"
+stat "$m/old/a1" >/dev/null # the kernel knows the name
+mkdir "$m/w" "$model/w"
+(
+	while [ ! -e "$tmp/stop" ]; do
+		for f in "$model"/all/d05/*; do
+			cmp -s "$f" "$m/all/d05/${f##*/}" ||
+				echo "read ${f##*/}" >>"$tmp/reader.fail"
+		done
+	done
+) &
+reader=$!
+(
+	for i in $(seq 1 300); do
+		for d in "$m/w" "$model/w"; do
+			echo "write $i" >"$d/f$i"
+			[ $((i % 3)) != 0 ] || echo "again $i" >>"$d/f$((i - 1))"
+			[ $((i % 5)) != 0 ] || rm "$d/f$((i - 2))"
+		done
+	done
+	touch "$tmp/written"
+) &
+writer=$!
+ctl prune --older-than 2010-01-01T00:00:00Z --keep old/keep1 --wait --json
+[ "$(field keys_removed)" = 3 ] || fail "prune: $(cat "$tmp/ctl.out")"
+rm "$model/old/a1" "$model/old/a2" "$model/old/a3"
+touch -d '2001-02-03 04:05:06' "$model/old/keep1"
+test ! -e "$m/old/a1" || fail "old/a1 is still there after the prune"
+[ "$(ls "$m/old")" = keep1 ] || fail "old/: $(ls "$m/old")"
+ctl reindex --buckets 200003 --wait
+ctl prune --wait
+ctl reindex --wait
+ctl sync --wait
+wait "$writer" || fail "the writer failed"
+touch "$tmp/stop"
+wait "$reader" || fail "the reader failed"
+[ ! -s "$tmp/reader.fail" ] || fail "reads went wrong: $(head "$tmp/reader.fail")"
+same_tree "$model" "$m"
+"$BLTFS" ctl "$m" status >"$tmp/status"
+python3 - "$tmp/status" "$model" <<'PY' || fail "status: $(cat "$tmp/status")"
+import json, os, sys
+s = json.load(open(sys.argv[1]))
+n = sum(len(f) for _, _, f in os.walk(sys.argv[2]))
+assert s["buckets"] > 200003 and s["jobs"] == [], s
+assert s["keys"] == n + 1, (s["keys"], n) # and the marker of w/
+PY
+bltfs_umount "$m"
+check_store "$store"
+check_store "$tmp/out.blt"
+
+# The results in fresh mounts.
+bltfs_mount "$store" "$m" -o ro
+same_tree "$model" "$m"
+[ "$(stat -c %Y "$m/old/keep1")" = "$(stat -c %Y "$model/old/keep1")" ] ||
+	fail "old/keep1 lost its timestamp"
+bltfs_umount "$m"
+bltfs_mount "$tmp/out.blt" "$m" -o ro
+same_tree "$tmp/outmodel" "$m"
+bltfs_umount "$m"
+echo "mount-jobs: ok"
