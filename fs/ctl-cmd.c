@@ -129,42 +129,19 @@ ctl_resolve(struct fs *fs, const char *path, struct inode_info *out)
 	return 0;
 }
 
-struct ctl_keys {
-	unsigned char **v;
-	size_t *len;
-	size_t n, cap;
-};
-
+/* An inode_walk_keys() callback: collect the keys of files in arg, a
+ * struct job_keys. */
 static int
 ctl_keys_add(void *arg, const unsigned char *key, size_t klen, int type)
 {
-	struct ctl_keys *k = arg;
-
 	if (type != INODE_FILE)
 		return 0; /* directory markers are not values to map */
-	if (k->n == k->cap) {
-		size_t cap = k->cap ? k->cap * 2 : 256;
-		unsigned char **v;
-		size_t *len;
-
-		if ((v = realloc(k->v, cap * sizeof *v)) == NULL)
-			return -ENOMEM;
-		k->v = v;
-		if ((len = realloc(k->len, cap * sizeof *len)) == NULL)
-			return -ENOMEM;
-		k->len = len;
-		k->cap = cap;
-	}
-	if ((k->v[k->n] = malloc(klen ? klen : 1)) == NULL)
-		return -ENOMEM;
-	memcpy(k->v[k->n], key, klen);
-	k->len[k->n++] = klen;
-	return 0;
+	return job_keys_add(arg, key, klen);
 }
 
 /* Add the keys of the files at and below path. */
 static int
-ctl_select(struct fs *fs, const char *path, int dirs, struct ctl_keys *k)
+ctl_select(struct fs *fs, const char *path, int dirs, struct job_keys *k)
 {
 	struct inode_info in;
 	int rc;
@@ -183,7 +160,7 @@ ctl_select(struct fs *fs, const char *path, int dirs, struct ctl_keys *k)
 
 /* --keys FILE: one path of the mount per line. */
 static int
-ctl_select_file(struct fs *fs, const char *file, struct ctl_keys *k)
+ctl_select_file(struct fs *fs, const char *file, struct job_keys *k)
 {
 	char *line = NULL;
 	size_t cap = 0, no = 0;
@@ -267,7 +244,7 @@ ctl_unknown(struct ctl_args *a, int i)
 static int
 ctl_parse_prune(struct fs *fs, struct ctl_args *a, struct job_spec *s)
 {
-	struct ctl_keys k = {0};
+	struct job_keys k = {0};
 	const char *v, *why;
 	int have_older = 0, rc = 0;
 
@@ -275,7 +252,8 @@ ctl_parse_prune(struct fs *fs, struct ctl_args *a, struct job_spec *s)
 		if (ctl_is_opt(a, i, "--older-than")) {
 			if ((v = ctl_optarg(a, &i, "--older-than")) == NULL)
 				return -EINVAL;
-			if ((why = timearg_parse(v, TIMEARG_AGE, &s->older_than)) != NULL)
+			if ((why = timearg_parse(
+			         v, TIMEARG_AGE, &s->older_than)) != NULL)
 				return path_err(-EINVAL,
 				    "prune: --older-than %s: %s", v, why);
 			have_older = 1;
@@ -325,7 +303,7 @@ ctl_parse_reindex(struct ctl_args *a, struct job_spec *s)
 static int
 ctl_parse_map(struct fs *fs, struct ctl_args *a, struct job_spec *s)
 {
-	struct ctl_keys k = {0};
+	struct job_keys k = {0};
 	const char *v;
 	uint64_t n;
 	int paths = 0, keys_file = 0, rc = 0;
@@ -559,4 +537,3 @@ ctl_status_json(struct fs *fs, char **out, size_t *len)
 	}
 	return 0;
 }
-

@@ -414,6 +414,17 @@ struct job_spec {
 /* Free what s points to (not s); safe on a zeroed spec. */
 void job_spec_free(struct job_spec *s);
 
+/* A growing list of keys, as job_spec holds them (keys/key_lens, or
+ * keep/keep_len); a zeroed one is empty. */
+struct job_keys {
+	unsigned char **v;
+	size_t *len;
+	size_t n, cap;
+};
+
+/* Append a copy of key to k: 0 or -ENOMEM (k stays valid). */
+int job_keys_add(struct job_keys *k, const unsigned char *key, size_t klen);
+
 /* Start the runner of fs.  -ENOMEM or pthread_create's error. */
 int job_runner_create(struct fs *fs, struct job_runner **out);
 

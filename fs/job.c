@@ -275,12 +275,6 @@ job_fill(const struct job *j, struct bltfs_job *out)
 
 /* --- prune ---------------------------------------------------------- */
 
-struct job_keys {
-	unsigned char **v;
-	size_t *len;
-	size_t n, cap;
-};
-
 static void
 job_keys_free(struct job_keys *k)
 {
@@ -290,7 +284,8 @@ job_keys_free(struct job_keys *k)
 	free(k->len);
 }
 
-static int
+/* Append a copy of key to k. */
+int
 job_keys_add(struct job_keys *k, const unsigned char *key, size_t klen)
 {
 	if (k->n == k->cap) {

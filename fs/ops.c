@@ -28,9 +28,13 @@
 
 #include "fs.h"
 
-/* st_blksize: cp and friends read and write in pieces of this size, and
- * the kernel reads ahead as far; 1 MiB is the most one request carries. */
-#define OPS_BLKSIZE (1u << 20)
+/* st_blksize: cat and cp read and write in pieces of this size, with a
+ * buffer they allocate (and fault in) per file.  128 KiB, the least they
+ * use anyway: 1 MiB made cat of 1 MiB files 2x slower and cp of them 1.6x
+ * (doc/benchmarks.md).  The kernel reads ahead up to max_readahead, set in
+ * op_init(), whatever this says. */
+#define OPS_BLKSIZE (1u << 17)
+#define OPS_READAHEAD (1u << 20)
 
 static struct fs *
 ops_fs(fuse_req_t req)
@@ -225,7 +229,7 @@ op_init(void *userdata, struct fuse_conn_info *conn)
 	/* we invalidate when a value changes; mtime alone says nothing */
 	conn->want &= ~FUSE_CAP_AUTO_INVAL_DATA;
 	conn->time_gran = 1000; /* timestamps are microseconds */
-	conn->max_readahead = OPS_BLKSIZE;
+	conn->max_readahead = OPS_READAHEAD;
 }
 
 static void

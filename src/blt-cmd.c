@@ -60,7 +60,6 @@ cli_slurp(int fd, const char *name, unsigned char **out, size_t *len)
 	return CLI_OK;
 }
 
-
 /* blt create: a new empty store; an existing file needs --force. */
 int
 cli_create(struct cli *c)
@@ -401,4 +400,3 @@ cli_reindex(struct cli *c)
 		return cli_fail(c->store, rc);
 	return CLI_OK;
 }
-

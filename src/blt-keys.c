@@ -106,7 +106,6 @@ cli_unescape(const char *s, unsigned char *out)
 	return (ssize_t)o;
 }
 
-
 /* Width in bytes of an integer key serializer (codes 6..15), or 0. */
 int
 cli_int_width(unsigned code)
@@ -248,4 +247,3 @@ cli_missing(struct cli *c, const char *arg)
 	fprintf(stderr, ": no such key\n");
 	return CLI_MISSING;
 }
-

@@ -9,7 +9,6 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <inttypes.h>
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -157,6 +156,11 @@ cli_map(struct cli *c)
 		    c->nargs + 1, c->args - 1, ":hxe0", cli_map_longopts, NULL);
 		if (ch == -1)
 			break;
+		if ((rc = cli_opt_shared(c, ch, optarg)) >= 0) {
+			if (rc != CLI_OK)
+				return rc;
+			continue;
+		}
 		switch (ch) {
 		case 'h':
 			fputs(c->cmd->help, stdout);
@@ -185,26 +189,6 @@ cli_map(struct cli *c)
 				    c, "bad --workers '%s'", optarg);
 			o.workers = (unsigned)v;
 			break;
-		case 'x':
-			c->hex = 1;
-			break;
-		case 'e':
-			c->escaped = 1;
-			break;
-		case '0':
-			c->nul = 1;
-			break;
-		case CLI_L_TIMEOUT: {
-			char *end;
-
-			errno = 0;
-			c->timeout = strtod(optarg, &end);
-			if (*optarg == '\0' || *end != '\0' || errno != 0 ||
-			    !isfinite(c->timeout) || c->timeout < 0)
-				return cli_usage(
-				    c, "bad --timeout '%s'", optarg);
-			break;
-		}
 		case ':':
 			return cli_usage(c, "option %s needs an argument",
 			    c->args[optind - 2]);
@@ -288,4 +272,3 @@ out:
 	free(pre);
 	return rc;
 }
-

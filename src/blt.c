@@ -95,7 +95,6 @@ cli_flush_stdout(void)
 	return CLI_OK;
 }
 
-
 /* Read the header's facts once: serializers and flags (no scan). */
 int
 cli_info(struct cli *c)
@@ -126,7 +125,6 @@ cli_open(struct cli *c, int mode)
 		return cli_fail(c->store, rc);
 	return CLI_OK;
 }
-
 
 /*
  * Help texts: the first line is the synopsis that blt --help lists.
@@ -376,6 +374,34 @@ cli_opt_group(int ch)
 	return 0;
 }
 
+/* The options every command that takes them reads alike: -x, -e, -0 and
+ * --timeout.  CLI_OK, or 2 after a usage message; -1 if ch is another. */
+int
+cli_opt_shared(struct cli *c, int ch, const char *arg)
+{
+	char *end;
+
+	switch (ch) {
+	case 'x':
+		c->hex = 1;
+		return CLI_OK;
+	case 'e':
+		c->escaped = 1;
+		return CLI_OK;
+	case '0':
+		c->nul = 1;
+		return CLI_OK;
+	case CLI_L_TIMEOUT:
+		errno = 0;
+		c->timeout = strtod(arg, &end);
+		if (*arg == '\0' || *end != '\0' || errno != 0 ||
+		    !isfinite(c->timeout) || c->timeout < 0)
+			return cli_usage(c, "bad --timeout '%s'", arg);
+		return CLI_OK;
+	}
+	return -1;
+}
+
 /* Parse the options of c->cmd; 0 to go on, -1 after --help, else the
  * exit status of a usage error. */
 static int
@@ -384,7 +410,7 @@ cli_getopt(struct cli *c, int argc, char **argv)
 	const char *why;
 	char **nkeep;
 	uint64_t v;
-	int ch, prev;
+	int ch, prev, rc;
 
 	opterr = 0;
 	for (;;) {
@@ -408,16 +434,12 @@ cli_getopt(struct cli *c, int argc, char **argv)
 			    argv[optind - 1]);
 		if (cli_opt_group(ch) & c->cmd->opts & CLI_O_MAKE)
 			c->make_set = 1;
+		if ((rc = cli_opt_shared(c, ch, optarg)) >= 0) {
+			if (rc != CLI_OK)
+				return rc;
+			continue;
+		}
 		switch (ch) {
-		case 'x':
-			c->hex = 1;
-			break;
-		case 'e':
-			c->escaped = 1;
-			break;
-		case '0':
-			c->nul = 1;
-			break;
 		case 'l':
 			c->longfmt = 1;
 			break;
@@ -427,17 +449,6 @@ cli_getopt(struct cli *c, int argc, char **argv)
 		case 'c':
 			c->create = 1;
 			break;
-		case CLI_L_TIMEOUT: {
-			char *end;
-
-			errno = 0;
-			c->timeout = strtod(optarg, &end);
-			if (*optarg == '\0' || *end != '\0' || errno != 0 ||
-			    !isfinite(c->timeout) || c->timeout < 0)
-				return cli_usage(
-				    c, "bad --timeout '%s'", optarg);
-			break;
-		}
 		case CLI_L_FIXED:
 			if (timearg_number(optarg, UINT32_MAX, &v) < 0)
 				return cli_usage(
@@ -450,7 +461,8 @@ cli_getopt(struct cli *c, int argc, char **argv)
 			c->make.timestamps = 0;
 			break;
 		case CLI_L_BUCKETS:
-			if (timearg_number(optarg, UINT32_MAX, &v) < 0 || v == 0)
+			if (timearg_number(optarg, UINT32_MAX, &v) < 0 ||
+			    v == 0)
 				return cli_usage(
 				    c, "bad --buckets '%s'", optarg);
 			c->have_buckets = 1;
@@ -468,14 +480,11 @@ cli_getopt(struct cli *c, int argc, char **argv)
 				c->value_ser_set = 1;
 			break;
 		case CLI_L_TIMESTAMP:
-			c->have_ts = 1;
-			if ((why = timearg_parse(optarg, 0, &c->ts)) != NULL)
-				return cli_usage(
-				    c, "bad time '%s': %s", optarg, why);
-			break;
 		case CLI_L_OLDER:
-			c->have_older = 1;
-			if ((why = timearg_parse(optarg, 0, &c->older)) != NULL)
+			*(ch == CLI_L_OLDER ? &c->have_older : &c->have_ts) = 1;
+			why = timearg_parse(
+			    optarg, 0, ch == CLI_L_OLDER ? &c->older : &c->ts);
+			if (why != NULL)
 				return cli_usage(
 				    c, "bad time '%s': %s", optarg, why);
 			break;
@@ -572,4 +581,3 @@ main(int argc, char **argv)
 	free(c.keep);
 	return rc;
 }
-

@@ -107,6 +107,9 @@ int cli_usage(struct cli *c, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 /* Flush standard output: CLI_OK, or 2 after a message. */
 int cli_flush_stdout(void);
+/* Handle -x, -e, -0 or --timeout: CLI_OK, 2 after a usage message, or -1
+ * when ch is another option. */
+int cli_opt_shared(struct cli *c, int ch, const char *arg);
 /* Read the header's facts into c->st once (no scan): CLI_OK or 2. */
 int cli_info(struct cli *c);
 /* Open c->store into c->db with mode (BLT_RDONLY ...): CLI_OK or 2. */

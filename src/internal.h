@@ -89,6 +89,7 @@ struct blt {
 
 	struct io_map *map;
 	uint64_t size; /* bytes in the file (the buffer not included) */
+	uint64_t trusted; /* blocks below: written or verified by us (atomic) */
 	uint64_t gen;
 	struct hdr h;
 	uint64_t n_keys; /* live user keys in the file */
@@ -204,6 +205,7 @@ struct scan {
 	int all;  /* return tombstones too */
 	int lax;  /* return live blocks whose next pointer is out of range */
 	int fresh; /* no live block of this region checked yet */
+	uint64_t trusted; /* db->trusted when the scan started */
 };
 void scan_init(struct scan *s, const struct blt *db, const unsigned char *base,
     uint64_t index_off, uint32_t n_buckets, uint64_t first_data,
@@ -211,6 +213,7 @@ void scan_init(struct scan *s, const struct blt *db, const unsigned char *base,
 int scan_next(struct scan *s, struct block *b);
 int scan_bad_next(const struct blt *db, const struct block *b);
 int scan_whole(const struct block *b);
+void scan_trust(struct blt *db, uint64_t end);
 int scan_usage(struct blt *db);
 
 /* write.c */

@@ -189,8 +189,12 @@ io_write(struct blt *db, uint64_t off, const void *buf, size_t len)
 			    n < 0 ? strerror(errno) : "no progress");
 		done += (size_t)n;
 	}
-	if (off + len > db->size)
+	if (off + len > db->size) {
+		/* What we append is whole; it extends the verified prefix. */
+		if (__atomic_load_n(&db->trusted, __ATOMIC_RELAXED) >= db->size)
+			scan_trust(db, off + len);
 		db->size = off + len;
+	}
 	return io_map_cover(db, db->size);
 }
 
@@ -271,6 +275,8 @@ io_truncate(struct blt *db, uint64_t len)
 		return err_set(-errno, "%s: truncate: %s", db->path,
 		    strerror(errno));
 	db->size = len;
+	if (__atomic_load_n(&db->trusted, __ATOMIC_RELAXED) > len)
+		__atomic_store_n(&db->trusted, len, __ATOMIC_RELAXED);
 	return 0;
 }
 

@@ -16,6 +16,7 @@ struct blt_iter {
 	struct blt *db;
 	struct io_map *map;
 	uint64_t gen;
+	uint64_t eof; /* the end of the last region */
 	struct scan scan;
 };
 
@@ -36,6 +37,7 @@ blt_iter_create(struct blt *db, struct blt_iter **out)
 		it->db = db;
 		it->map = io_map_ref(db->map);
 		it->gen = db->gen;
+		it->eof = db->size;
 		scan_init(&it->scan, db, it->map->base, db->h.index_off,
 		    db->h.n_buckets, db->h.first_data, db->size);
 	}
@@ -65,6 +67,8 @@ blt_iter_next(struct blt_iter *it, struct blt_item *item)
 	while ((rc = scan_next(&it->scan, &b)) > 0)
 		if (db->h.fixed || !hash_internal_key(b.key, b.klen))
 			break;
+	if (rc == 0)
+		scan_trust(db, it->eof); /* every block of the scan checked */
 	if (rc > 0) {
 		item->key = b.key;
 		item->klen = b.klen;

@@ -10,7 +10,7 @@
  * so that hostile text cannot exhaust the stack.
  *
  * The writers below the reader escape what a terminal would act on, which
- * blt shares for the escapes of ls (blt-text.c).
+ * blt shares for the escapes of ls (blt-keys.c).
  */
 #include "config.h"
 
@@ -136,8 +136,7 @@ json_parse_u(struct json_parser *ps, uint32_t *cp)
 	    (lo = json_u4(ps->p + 2, ps->end)) >= 0xdc00 && lo <= 0xdfff) {
 		u = 0x10000 + ((u - 0xd800) << 10) + (lo - 0xdc00);
 		ps->p += 6;
-	} else if (u >= 0xd800 && u <= 0xdfff &&
-	           !(ps->flags & JSON_SURROGATES))
+	} else if (u >= 0xd800 && u <= 0xdfff && !(ps->flags & JSON_SURROGATES))
 		return json_parse_err(ps, "lone surrogate");
 	*cp = (uint32_t)u;
 	return 0;
@@ -161,7 +160,8 @@ json_parse_string(struct json_parser *ps, char **out, size_t *outlen)
 		if (c == '"')
 			break;
 		if (c < 0x20)
-			return json_parse_err(ps, "control character in string");
+			return json_parse_err(
+			    ps, "control character in string");
 		if (c >= 0x80) {
 			n = json_utf8_decode((const unsigned char *)ps->p,
 			    (size_t)(ps->end - ps->p), &c);
@@ -491,8 +491,8 @@ json_live_members(const struct json *obj)
 }
 
 static int
-json_eq(const struct json *a, const struct json *b, char *where,
-    size_t wsize, size_t pos)
+json_eq(const struct json *a, const struct json *b, char *where, size_t wsize,
+    size_t pos)
 {
 	const struct json *bm;
 	size_t i, len;

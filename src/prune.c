@@ -293,6 +293,8 @@ prune_commit(struct blt *db, struct blt *nb, int64_t n_keys)
 	db->fd = nb->fd;
 	db->map = nb->map;
 	db->size = nb->size;
+	__atomic_store_n(&db->trusted,
+	    __atomic_load_n(&nb->trusted, __ATOMIC_RELAXED), __ATOMIC_RELAXED);
 	/* Only the layout changes: the rest of the header is read without
 	 * the lock (by blt_put's argument checks) and must not be written. */
 	db->h.n_buckets = nb->h.n_buckets;

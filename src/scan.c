@@ -11,9 +11,6 @@
 
 #include "internal.h"
 
-/* Keys up to this long are not hashed by a scan (see scan_whole). */
-#define SCAN_SHORT_KEY 128
-
 /* Prepare s to walk the regions of a store whose index of n_buckets lies
  * at index_off, whose data starts at first_data and whose file ends at
  * eof, over the bytes at base. */
@@ -29,6 +26,7 @@ scan_init(struct scan *s, const struct blt *db, const unsigned char *base,
 	s->all = 0;
 	s->lax = 0;
 	s->fresh = 1;
+	s->trusted = __atomic_load_n(&db->trusted, __ATOMIC_RELAXED);
 	if (index_off == HEADER_LEN) {
 		s->end = eof;
 		s->next_start = s->next_end = 0;
@@ -40,13 +38,13 @@ scan_init(struct scan *s, const struct blt *db, const unsigned char *base,
 }
 
 /* Does b prove itself whole: its digest is its key's hash, or it is an
- * all-zero skip block (§5.6)?  A hash per block would halve the speed of
- * a scan, so scans hash only where damage shows: the first live block of
- * each region (a wrong header flag or value length shifts every block),
- * and blocks with long keys — a scan thrown off by a damaged length reads
- * random key lengths, almost all long, while real keys are short.  With
- * the range check of every next pointer, a misread block is caught before
- * it is returned; blt_check() hashes every block. */
+ * all-zero skip block (§5.6)?  Scans ask this of every live block before
+ * they return it: the digest is the only checksum the format has, and a
+ * damaged length field in mid-region throws a scan off onto bytes that
+ * are not blocks — they must be an error, never an item.  Blocks are
+ * immutable but for their next pointer and timestamp, so each needs the
+ * hash once per process: below db->trusted lie only blocks this process
+ * wrote or has verified (scan_trust). */
 int
 scan_whole(const struct block *b)
 {
@@ -57,6 +55,17 @@ scan_whole(const struct block *b)
 		return 1;
 	hash_digest(b->key, b->klen, d);
 	return memcmp(d, b->digest, HASH_LEN) == 0;
+}
+
+/* Everything below end is now written or verified by this process. */
+void
+scan_trust(struct blt *db, uint64_t end)
+{
+	uint64_t cur = __atomic_load_n(&db->trusted, __ATOMIC_RELAXED);
+
+	while (cur < end && !__atomic_compare_exchange_n(&db->trusted, &cur,
+				end, 0, __ATOMIC_RELAXED, __ATOMIC_RELAXED))
+		;
 }
 
 /* Is b's next pointer one no sound block has?  A misparsed block (say, a
@@ -88,7 +97,7 @@ scan_next(struct scan *s, struct block *b)
 		if ((rc = block_parse(s->db, s->base, s->pos, s->end, b)) < 0)
 			return rc;
 		if (!s->lax && b->next != PTR_TOMBSTONE &&
-		    (s->fresh || b->klen > SCAN_SHORT_KEY)) {
+		    b->off + b->size > s->trusted) {
 			if (!scan_whole(b))
 				return err_set(-EUCLEAN,
 				    "%s: damaged block at %llu: it does not "

@@ -109,8 +109,10 @@ store_rebuild_index(struct blt *db)
 	if (rc == -EUCLEAN && s.end == db->size && s.next_end == 0) {
 		/* A block that runs past the end of the last region is a torn
 		 * append: cut it off. */
-		return io_truncate(db, s.pos);
+		rc = io_truncate(db, s.pos);
 	}
+	if (rc == 0)
+		scan_trust(db, db->size); /* every live block was hashed */
 	return rc;
 }
 

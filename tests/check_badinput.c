@@ -316,6 +316,21 @@ bad_damage_global(const struct bad_damage *d, uint64_t head)
 	return head == FIX_FIXED_LEN && bad_damage_hits(d, 37, 41);
 }
 
+/* Does the block at off of the file p start with the digest of key? */
+static int
+bad_digest_at(const char *p, uint64_t off, const void *key, size_t klen)
+{
+	unsigned char d[HASH_LEN], b[HASH_LEN];
+	int fd = open(p, O_RDONLY), same;
+
+	ck_assert(fd >= 0);
+	hash_digest(key, klen, d);
+	same = pread(fd, b, sizeof b, (off_t)off) == (ssize_t)sizeof b &&
+	       memcmp(b, d, HASH_LEN) == 0;
+	close(fd);
+	return same;
+}
+
 /* Does a returned value agree with manifest item it? */
 static int
 bad_same(
@@ -391,6 +406,13 @@ bad_read(const char *p, const struct manifest *m, const struct bad_damage *d,
 		uint64_t end = item.offset + head + item.klen + item.vlen;
 
 		r->scanned++;
+		/* A key's digest is there to be checked: a scan never lists a
+		 * key that does not match it, damaged block or not. */
+		ck_assert_msg(
+		    bad_digest_at(p, item.offset, item.key, item.klen),
+		    "%s: the scan lists the block at %llu, whose digest is not "
+		    "the hash of its key (damage at %s)",
+		    p, (unsigned long long)item.offset, bad_damage_str(d));
 		if (mi != NULL &&
 		    bad_same(mi, item.value, item.vlen, item.timestamp))
 			continue;
@@ -868,8 +890,8 @@ bad_chain_damage(const char *name, const struct manifest *m,
 	int64_t ts;
 
 	ck_assert_int_eq(blt_open(path, BLT_RDONLY, NULL, &db), 0);
-	ck_assert_int_eq(
-	    blt_get(db, key, klen, buf, sizeof buf, &ts), -EUCLEAN);
+	ck_assert_msg(blt_get(db, key, klen, buf, sizeof buf, &ts) == -EUCLEAN,
+	    "%s: a get through the damaged chain gives %s", name, blt_errmsg());
 	bad_assert_msg(path, word);
 	ck_assert_int_eq(blt_exists(db, key, klen), -EUCLEAN);
 	blt_close(db);
@@ -1128,6 +1150,43 @@ START_TEST(bucket_count_grown_into_the_data_after_a_relocated_index_is_repaired)
 }
 END_TEST
 
+/* A flipped byte in a key leaves a block that parses but whose digest no
+ * longer matches: a scan must not list the damaged key, and a get of the
+ * real key must not return the block. */
+START_TEST(flipped_key_byte_is_never_listed)
+{
+	static const char *const names[] = {
+	    "no_timestamps.blt", "fixed.blt", "tricky_keys.blt"};
+
+	for (size_t i = 0; i < sizeof names / sizeof *names; i++) {
+		struct manifest *m = bad_manifest(names[i]);
+		const struct bad_block *blk;
+		struct bad_damage d = {0};
+		struct bad_layout l;
+		struct bad_result r;
+		uint64_t at;
+		unsigned char c;
+
+		bad_copy_fixture(names[i], path);
+		bad_layout_load(path, m, &l);
+		blk = &l.b[l.n / 3];
+		ck_assert_uint_gt(blk->item->klen, 0);
+		at = blk->end - blk->item->value_len - 1; /* last key byte */
+		c = (unsigned char)(bad_peek_le(path, at, 1) ^ 0x20);
+		bad_poke(path, at, &c, 1);
+		bad_damage_add(&d, at, at + 1);
+		d.enoent_ok = 1;
+		bad_read(path, m, &d, &r);
+		ck_assert_msg(
+		    r.scan_rc < 0, "%s: the scan ends without error", names[i]);
+		bad_check_finds(path);
+		ck_assert_int_ge(bad_repair(path, &l, &d), 1);
+		bad_layout_free(&l);
+		manifest_free(m);
+	}
+}
+END_TEST
+
 /* A key length one byte off still fits the file, so the block parses; a get
  * must notice that the block does not hold the key it was asked for, rather
  * than return the key's last byte and the value short of its last. */
@@ -1328,6 +1387,7 @@ badinput_suite(void)
 	tcase_add_test(tc,
 	    bucket_count_grown_into_the_data_after_a_relocated_index_is_repaired);
 	tcase_add_test(tc, flipped_timestamp_flag_never_returns_garbage);
+	tcase_add_test(tc, flipped_key_byte_is_never_listed);
 	tcase_add_test(tc, random_byte_flips_never_crash_or_lie);
 	suite_add_tcase(s, tc);
 	return s;

@@ -700,7 +700,8 @@ fx_check_meta(struct fx *f)
 		fx_problem(f, "blt_get_meta: %zd %s", r, blt_errmsg());
 		return;
 	}
-	if ((rc = json_parse((const char *)text, (size_t)r, JSON_SURROGATES, &got)) < 0)
+	if ((rc = json_parse(
+	         (const char *)text, (size_t)r, JSON_SURROGATES, &got)) < 0)
 		fx_problem(f,
 		    "blt_get_meta gives %zd bytes that are not JSON (%s): %.*s",
 		    r, json_errmsg(), (int)(r < 200 ? r : 200), text);

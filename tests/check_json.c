@@ -55,10 +55,10 @@ START_TEST(json_scalars_parse_to_their_types)
 	static const struct {
 		const char *text;
 		enum json_type type;
-	} cases[] = {{"null", JSON_NULL},
-	    {" true ", JSON_TRUE}, {"false", JSON_FALSE},
-	    {"-12.5e+3", JSON_NUMBER}, {"\"x\"", JSON_STRING},
-	    {"[]", JSON_ARRAY}, {"\r\n\t{}", JSON_OBJECT}};
+	} cases[] = {{"null", JSON_NULL}, {" true ", JSON_TRUE},
+	    {"false", JSON_FALSE}, {"-12.5e+3", JSON_NUMBER},
+	    {"\"x\"", JSON_STRING}, {"[]", JSON_ARRAY},
+	    {"\r\n\t{}", JSON_OBJECT}};
 	struct json *v;
 	size_t i;
 
@@ -140,7 +140,8 @@ START_TEST(json_text_is_bounded_by_len_not_nul)
 	ck_assert_uint_eq(v->n, 1);
 	json_free(v);
 	ck_assert_int_eq(json_parse("tru", 3, JSON_SURROGATES, &v), -EBADMSG);
-	ck_assert_int_eq(json_parse("\"ab\"", 3, JSON_SURROGATES, &v), -EBADMSG);
+	ck_assert_int_eq(
+	    json_parse("\"ab\"", 3, JSON_SURROGATES, &v), -EBADMSG);
 	ck_assert_int_eq(json_parse("[1]\0", 4, JSON_SURROGATES, &v), -EBADMSG);
 }
 END_TEST
@@ -171,8 +172,8 @@ START_TEST(json_writers_escape_what_cannot_be_seen)
 	json_put_str(f, "a\"\\\n\x01\xc3\xa9\xff\xe2\x80\x8b", 11);
 	json_put_hex(f, "\x01\xab", 2);
 	ck_assert_int_eq(fclose(f), 0);
-	ck_assert_str_eq(buf,
-	    "\"a\\\"\\\\\\n\\u0001\xc3\xa9\\ufffd\\u200b\"01ab");
+	ck_assert_str_eq(
+	    buf, "\"a\\\"\\\\\\n\\u0001\xc3\xa9\\ufffd\\u200b\"01ab");
 	free(buf);
 	ck_assert_int_eq(json_unhex("00fFa5", 6, b), 3);
 	ck_assert_int_eq(json_unhex("0g", 2, b), -1);
@@ -185,7 +186,8 @@ START_TEST(json_error_names_line_and_column)
 	struct json *v;
 	const char *text = "{\n \"a\": 1,\n \"b\": ?\n}";
 
-	ck_assert_int_eq(json_parse(text, strlen(text), JSON_SURROGATES, &v), -EBADMSG);
+	ck_assert_int_eq(
+	    json_parse(text, strlen(text), JSON_SURROGATES, &v), -EBADMSG);
 	ck_assert_msg(strstr(json_errmsg(), "line 3 column 7") != NULL,
 	    "message: %s", json_errmsg());
 }
@@ -203,13 +205,15 @@ START_TEST(json_nesting_is_limited)
 		text[n + i] = ']';
 	}
 	/* deep but allowed */
-	ck_assert_int_eq(json_parse(text + n - 500, 1000, JSON_SURROGATES, &v), 0);
+	ck_assert_int_eq(
+	    json_parse(text + n - 500, 1000, JSON_SURROGATES, &v), 0);
 	json_free(v);
 	/* far too deep for a recursive parser without a limit */
-	ck_assert_int_eq(json_parse(text, 2 * n, JSON_SURROGATES, &v), -EBADMSG);
+	ck_assert_int_eq(
+	    json_parse(text, 2 * n, JSON_SURROGATES, &v), -EBADMSG);
 	ck_assert_ptr_null(v);
-	ck_assert_msg(strstr(json_errmsg(), "nested") != NULL, "%s",
-	    json_errmsg());
+	ck_assert_msg(
+	    strstr(json_errmsg(), "nested") != NULL, "%s", json_errmsg());
 	free(text);
 }
 END_TEST

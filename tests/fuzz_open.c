@@ -19,9 +19,10 @@
  *
  * The read-only stages read the input from an in-memory file (memfd) through
  * its /proc/self/fd path; the writer's session needs a directory for
- * prune's rename, so it works in a temporary directory on /dev/shm.
- * tests/fuzz_replay.c calls LLVMFuzzerTestOneInput() over the seed corpus
- * when libFuzzer is not available.
+ * prune's rename, so it works in a temporary directory on /dev/shm (or
+ * /tmp), made and removed for each input.
+ * tests/fuzz_replay.c calls LLVMFuzzerTestOneInput() over the corpus in
+ * make check, with any compiler.
  */
 #include "config.h"
 
@@ -68,13 +69,12 @@ fuzz_fail(const char *stage, const char *what, const char *path)
 	abort();
 }
 
+/* Remove the writer's directory and what prune may leave in it. */
 static void
 fuzz_rmdir(void)
 {
 	char p[PATH_MAX + 32];
 
-	if (fuzz_dir[0] == '\0')
-		return;
 	snprintf(p, sizeof p, "%s/w.blt", fuzz_dir);
 	unlink(p);
 	snprintf(p, sizeof p, "%s/w.blt.bltfs-tmp", fuzz_dir);
@@ -315,40 +315,20 @@ fuzz_check(const char *path, int flags)
 	return rc;
 }
 
-/* A writer's session on a copy of the input: a put, an overwrite, a
+/* A writer's session on the store at path: a put, an overwrite, a
  * delete, metadata, a reindex and a prune.  On a sound store these must
  * leave it sound whatever they return. */
 static void
-fuzz_write(const uint8_t *data, size_t size, int sound)
+fuzz_session(const char *path, int sound)
 {
 	static const char val[] = "fuzz value 0123456789abcdef";
-	char path[PATH_MAX + 16];
 	struct blt_options o;
 	struct blt_stat st;
 	struct blt_iter *it;
 	struct blt_item item;
 	struct blt *db;
 	size_t vlen;
-	FILE *f;
 
-	if (fuzz_dir[0] == '\0') {
-		snprintf(fuzz_dir, sizeof fuzz_dir, "/dev/shm/blt-fuzz-XXXXXX");
-		if (mkdtemp(fuzz_dir) == NULL) {
-			snprintf(
-			    fuzz_dir, sizeof fuzz_dir, "/tmp/blt-fuzz-XXXXXX");
-			if (mkdtemp(fuzz_dir) == NULL) {
-				perror("mkdtemp");
-				abort();
-			}
-		}
-		atexit(fuzz_rmdir);
-	}
-	snprintf(path, sizeof path, "%s/w.blt", fuzz_dir);
-	if ((f = fopen(path, "wb")) == NULL ||
-	    fwrite(data, 1, size, f) != size || fclose(f) != 0) {
-		perror(path);
-		abort();
-	}
 	fuzz_options(&o);
 	memset(&st, 0, sizeof st);
 	if (blt_open(path, BLT_RDWR, &o, &db) < 0) {
@@ -388,6 +368,33 @@ fuzz_write(const uint8_t *data, size_t size, int sound)
 	blt_close(db);
 	if (sound && fuzz_check(path, 0) != 0)
 		fuzz_fail("write", "writes left a sound store unsound", path);
+}
+
+/* Run the writer's session on a copy of the input in a fresh directory,
+ * removed afterwards unless the session failed (then it is kept for a
+ * look). */
+static void
+fuzz_write(const uint8_t *data, size_t size, int sound)
+{
+	char path[PATH_MAX + 16];
+	FILE *f;
+
+	snprintf(fuzz_dir, sizeof fuzz_dir, "/dev/shm/blt-fuzz-XXXXXX");
+	if (mkdtemp(fuzz_dir) == NULL) {
+		snprintf(fuzz_dir, sizeof fuzz_dir, "/tmp/blt-fuzz-XXXXXX");
+		if (mkdtemp(fuzz_dir) == NULL) {
+			perror("mkdtemp");
+			abort();
+		}
+	}
+	snprintf(path, sizeof path, "%s/w.blt", fuzz_dir);
+	if ((f = fopen(path, "wb")) == NULL ||
+	    fwrite(data, 1, size, f) != size || fclose(f) != 0) {
+		perror(path);
+		abort();
+	}
+	fuzz_session(path, sound);
+	fuzz_rmdir();
 }
 
 /* libFuzzer's entry: one input is one store file. */

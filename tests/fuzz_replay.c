@@ -1,10 +1,12 @@
 /*
  * fuzz_replay.c: runs the libFuzzer target of fuzz_open.c over every file
  * of the corpus directories given as arguments (default: the seeds in
- * tests/fuzz-corpus; single files are replayed too), so that make check replays
- * the corpus, and every reproducer added to it, with any compiler.  A broken
- * engine claim aborts inside the target; the file being replayed is printed
- * first.
+ * tests/fuzz-corpus; single files are replayed too), so that make check
+ * replays the corpus, and every reproducer added to it, with any compiler.
+ *
+ * A broken engine claim aborts inside the target, and so does a crash; each
+ * input runs in a child process so that one failure does not hide the
+ * next, and every failing input is named at the end.
  */
 #include "config.h"
 
@@ -15,8 +17,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+static int replay_total, replay_failed;
 
 /* Read the whole file at path; NULL if it is not a readable regular file. */
 static unsigned char *
@@ -41,12 +47,42 @@ replay_load(const char *path, size_t *size)
 	return buf;
 }
 
-/* Replay every regular file in dir; returns how many, or -1. */
+/* Replay the file at path in a child; returns 0 if it was not a file. */
+static int
+replay_file(const char *path)
+{
+	unsigned char *data;
+	size_t size;
+	pid_t pid;
+	int status;
+
+	if ((data = replay_load(path, &size)) == NULL)
+		return 0;
+	fflush(NULL);
+	if ((pid = fork()) == -1) {
+		perror("fork");
+		exit(2);
+	}
+	if (pid == 0) {
+		LLVMFuzzerTestOneInput(data, size);
+		exit(0);
+	}
+	free(data);
+	replay_total++;
+	if (waitpid(pid, &status, 0) == -1 || !WIFEXITED(status) ||
+	    WEXITSTATUS(status) != 0) {
+		fprintf(stderr, "FAIL %s (%zu bytes)\n", path, size);
+		replay_failed++;
+	}
+	return 1;
+}
+
+/* Replay every regular file in dir; -1 if dir cannot be read. */
 static int
 replay_dir(const char *dir)
 {
 	struct dirent **names;
-	int n, done = 0;
+	int n;
 
 	if ((n = scandir(dir, &names, NULL, alphasort)) < 0) {
 		perror(dir);
@@ -54,50 +90,27 @@ replay_dir(const char *dir)
 	}
 	for (int i = 0; i < n; i++) {
 		char path[PATH_MAX];
-		unsigned char *data;
-		size_t size;
 
 		snprintf(path, sizeof path, "%s/%s", dir, names[i]->d_name);
 		free(names[i]);
-		if ((data = replay_load(path, &size)) == NULL)
-			continue;
-		fprintf(stderr, "replay %s (%zu bytes)\n", path, size);
-		LLVMFuzzerTestOneInput(data, size);
-		free(data);
-		done++;
+		replay_file(path);
 	}
 	free(names);
-	return done;
+	return 0;
 }
 
 int
 main(int argc, char **argv)
 {
 	const char *def[] = {NULL, FUZZ_CORPUS};
-	int total = 0;
 
 	if (argc < 2) {
 		argv = (char **)def;
 		argc = 2;
 	}
-	for (int i = 1; i < argc; i++) {
-		unsigned char *data;
-		size_t size;
-		int n;
-
-		if ((data = replay_load(argv[i], &size)) != NULL) {
-			/* A single file, such as a crash reproducer. */
-			LLVMFuzzerTestOneInput(data, size);
-			free(data);
-			total++;
-			continue;
-		}
-		n = replay_dir(argv[i]);
-
-		if (n < 0)
+	for (int i = 1; i < argc; i++)
+		if (!replay_file(argv[i]) && replay_dir(argv[i]) < 0)
 			return 2;
-		total += n;
-	}
-	printf("replayed %d inputs\n", total);
-	return total > 0 ? 0 : 1;
+	printf("replayed %d inputs, %d failed\n", replay_total, replay_failed);
+	return replay_total > 0 && replay_failed == 0 ? 0 : 1;
 }

@@ -147,21 +147,20 @@ manifest_field(const struct manifest_ctx *c, const struct json *obj,
 		    -EBADMSG, "%s: %s%s missing", c->path, c->where, name);
 	if (v->type == JSON_NULL && nullable)
 		return 0;
-	if (v->type == type ||
-	    (type == JSON_TRUE && v->type == JSON_FALSE)) {
+	if (v->type == type || (type == JSON_TRUE && v->type == JSON_FALSE)) {
 		*out = v;
 		return 0;
 	}
 	return manifest_err(-EBADMSG, "%s: %s%s is %s, not %s%s", c->path,
-	    c->where, name, json_type_name(v->type),
-	    json_type_name(type), nullable ? " or null" : "");
+	    c->where, name, json_type_name(v->type), json_type_name(type),
+	    nullable ? " or null" : "");
 }
 
 /* An integer field between min and max (inclusive), from its text. */
 static int
-manifest_int_field(const struct manifest_ctx *c,
-    const struct json *obj, const char *name, int nullable,
-    int64_t min, uint64_t max, int *isnull, int64_t *sval, uint64_t *uval)
+manifest_int_field(const struct manifest_ctx *c, const struct json *obj,
+    const char *name, int nullable, int64_t min, uint64_t max, int *isnull,
+    int64_t *sval, uint64_t *uval)
 {
 	const struct json *v;
 	int rc;
@@ -179,17 +178,16 @@ manifest_int_field(const struct manifest_ctx *c,
 
 /* A hex string field decoded into a new buffer (*out NULL when null). */
 static int
-manifest_hex_field(const struct manifest_ctx *c,
-    const struct json *obj, const char *name, int nullable,
-    unsigned char **out, size_t *outlen)
+manifest_hex_field(const struct manifest_ctx *c, const struct json *obj,
+    const char *name, int nullable, unsigned char **out, size_t *outlen)
 {
 	const struct json *v;
 	int rc;
 
 	*out = NULL;
 	*outlen = 0;
-	if ((rc = manifest_field(
-	         c, obj, name, JSON_STRING, nullable, &v)) < 0 ||
+	if ((rc = manifest_field(c, obj, name, JSON_STRING, nullable, &v)) <
+	        0 ||
 	    v == NULL)
 		return rc;
 	if (v->len % 2 != 0)
@@ -210,15 +208,13 @@ manifest_hex_field(const struct manifest_ctx *c,
 
 /* A hex field that must decode to exactly n bytes at out. */
 static int
-manifest_fixed_hex_field(const struct manifest_ctx *c,
-    const struct json *obj, const char *name, unsigned char *out,
-    size_t n)
+manifest_fixed_hex_field(const struct manifest_ctx *c, const struct json *obj,
+    const char *name, unsigned char *out, size_t n)
 {
 	const struct json *v;
 	int rc;
 
-	if ((rc = manifest_field(c, obj, name, JSON_STRING, 0, &v)) <
-	    0)
+	if ((rc = manifest_field(c, obj, name, JSON_STRING, 0, &v)) < 0)
 		return rc;
 	if (v->len != 2 * n || manifest_unhex(v->str, n, out) < 0)
 		return manifest_err(-EBADMSG, "%s: %s%s is not %zu hex bytes",
@@ -257,8 +253,7 @@ manifest_load_item(struct manifest *m, const struct json *j, size_t i)
 		return manifest_err(-EBADMSG,
 		    "%s: items[%zu] is %s, not an object", m->path, i,
 		    json_type_name(j->type));
-	if ((rc = manifest_field(
-	         &c, j, "key_hex", JSON_STRING, 0, &v)) < 0)
+	if ((rc = manifest_field(&c, j, "key_hex", JSON_STRING, 0, &v)) < 0)
 		return rc;
 	it->key_hex = v->str;
 	if ((rc = manifest_hex_field(
@@ -308,8 +303,7 @@ manifest_load_item(struct manifest *m, const struct json *j, size_t i)
 		    "%s: %svalue_len %llu in a fixed store of %u-byte values",
 		    m->path, where, (unsigned long long)it->value_len,
 		    (unsigned)m->value_len);
-	if ((v = json_get(j, "key_text")) != NULL &&
-	    v->type == JSON_STRING &&
+	if ((v = json_get(j, "key_text")) != NULL && v->type == JSON_STRING &&
 	    (v->len != it->klen ||
 	        (v->len > 0 && memcmp(v->str, it->key, v->len) != 0)))
 		return manifest_err(-EBADMSG,
@@ -327,8 +321,7 @@ manifest_load_layout(struct manifest *m, const struct json *root)
 	uint64_t u;
 	int rc;
 
-	if ((rc = manifest_field(
-	         &c, root, "layout", JSON_OBJECT, 0, &j)) < 0)
+	if ((rc = manifest_field(&c, root, "layout", JSON_OBJECT, 0, &j)) < 0)
 		return rc;
 	if ((rc = manifest_int_field(
 	         &c, j, "format_version", 0, 0, 65535, NULL, NULL, &u)) < 0)
@@ -364,8 +357,7 @@ manifest_load_reserved(struct manifest *m, const struct json *root)
 	const struct json *j;
 	int rc, slot;
 
-	if ((rc = manifest_field(
-	         &c, root, "reserved", JSON_OBJECT, 0, &j)) < 0)
+	if ((rc = manifest_field(&c, root, "reserved", JSON_OBJECT, 0, &j)) < 0)
 		return rc;
 	for (slot = 0; slot < 2; slot++) {
 		if ((rc = manifest_hex_field(&c, j, slot == 0 ? "1" : "2", 1,
@@ -385,22 +377,20 @@ manifest_load_fields(struct manifest *m, const struct json *root)
 	uint64_t u;
 	int isnull, rc;
 
-	if ((rc = manifest_field(
-	         &c, root, "format", JSON_STRING, 0, &v)) < 0)
+	if ((rc = manifest_field(&c, root, "format", JSON_STRING, 0, &v)) < 0)
 		return rc;
 	if (strcmp(v->str, MANIFEST_FORMAT) != 0)
 		return manifest_err(-EBADMSG,
 		    "%s: format is \"%s\", not \"%s\"", m->path, v->str,
 		    MANIFEST_FORMAT);
-	if ((rc = manifest_field(
-	         &c, root, "file", JSON_STRING, 0, &v)) < 0)
+	if ((rc = manifest_field(&c, root, "file", JSON_STRING, 0, &v)) < 0)
 		return rc;
 	m->file = v->str;
 	if ((rc = manifest_int_field(&c, root, "n_keys", 0, 0, UINT64_MAX, NULL,
 	         NULL, &m->n_keys)) < 0)
 		return rc;
-	if ((rc = manifest_field(&c, root, "variable_or_fixed",
-	         JSON_STRING, 0, &v)) < 0)
+	if ((rc = manifest_field(
+	         &c, root, "variable_or_fixed", JSON_STRING, 0, &v)) < 0)
 		return rc;
 	if (strcmp(v->str, "fixed") == 0)
 		m->fixed = 1;
@@ -418,8 +408,8 @@ manifest_load_fields(struct manifest *m, const struct json *root)
 	         &c, root, "key_serializer", JSON_STRING, 1, &v)) < 0)
 		return rc;
 	m->key_serializer = v != NULL ? v->str : NULL;
-	if ((rc = manifest_field(&c, root, "value_serializer",
-	         JSON_STRING, 1, &v)) < 0)
+	if ((rc = manifest_field(
+	         &c, root, "value_serializer", JSON_STRING, 1, &v)) < 0)
 		return rc;
 	m->value_serializer = v != NULL ? v->str : NULL;
 	if ((rc = manifest_int_field(&c, root, "key_serializer_code", 0, 0,
@@ -430,8 +420,7 @@ manifest_load_fields(struct manifest *m, const struct json *root)
 	         65535, NULL, NULL, &u)) < 0)
 		return rc;
 	m->value_serializer_code = (unsigned)u;
-	if ((rc = manifest_field(
-	         &c, root, "timestamps", JSON_TRUE, 0, &v)) < 0)
+	if ((rc = manifest_field(&c, root, "timestamps", JSON_TRUE, 0, &v)) < 0)
 		return rc;
 	m->timestamps = v->type == JSON_TRUE;
 	if ((v = json_get(root, "metadata")) == NULL)
@@ -451,8 +440,7 @@ manifest_load_items(struct manifest *m, const struct json *root)
 	size_t i;
 	int rc;
 
-	if ((rc = manifest_field(
-	         &c, root, "items", JSON_ARRAY, 0, &items)) < 0)
+	if ((rc = manifest_field(&c, root, "items", JSON_ARRAY, 0, &items)) < 0)
 		return rc;
 	if (items->n != m->n_keys)
 		return manifest_err(-EBADMSG,

@@ -75,7 +75,7 @@ struct manifest {
 	unsigned value_serializer_code;
 	int timestamps;
 	const struct json *metadata; /* NULL when null */
-	int reserved_set[2];                  /* slots 1 and 2 */
+	int reserved_set[2];         /* slots 1 and 2 */
 	unsigned char *reserved[2];
 	size_t reserved_len[2];
 	struct manifest_layout layout;
