@@ -161,6 +161,7 @@ void io_set_hook(io_hook_fn *fn, void *arg);
 #define IO_OP_WRITE 1
 #define IO_OP_SYNC 2
 #define IO_OP_TRUNCATE 3
+#define IO_OP_CLOSE 4
 
 static inline uint64_t
 io_get_ptr(const struct blt *db, uint64_t off)

@@ -286,6 +286,8 @@ io_close(struct blt *db)
 {
 	io_map_unref(db->map);
 	db->map = NULL;
+	if (db->fd >= 0 && io_hook != NULL)
+		(void)io_hook(io_hook_arg, IO_OP_CLOSE, db->fd, 0, 0);
 	if (db->fd >= 0)
 		close(db->fd);
 	db->fd = -1;

@@ -180,7 +180,11 @@ crash_hook(void *arg, int op, int fd, uint64_t off, size_t len)
 	struct undo *u;
 
 	(void)arg;
-	if (crash.countdown-- == 0) {
+	if (op == IO_OP_CLOSE) {
+		/* Closed unsynced only when a prune renamed a new file over
+		 * it: its log is moot, and its inode number may come back. */
+		op = IO_OP_SYNC;
+	} else if (crash.countdown-- == 0) {
 		if (crash.power)
 			crash_power_cut();
 		raise(SIGKILL);
