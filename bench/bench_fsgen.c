@@ -171,11 +171,12 @@ gen_usage(void)
 	exit(2);
 }
 
+/* bench_fsgen tree|store|keys TARGET [options]: see the top of the file. */
 int
 main(int argc, char **argv)
 {
-	struct gen g = {1, 100, 1000, 1000, 1u << 20, 1000000, NULL, NULL,
-	    NULL};
+	struct gen g = {
+	    1, 100, 1000, 1000, 1u << 20, 1000000, NULL, NULL, NULL};
 	struct blt_options o;
 	const char *mode, *target;
 	int i;
@@ -184,7 +185,7 @@ main(int argc, char **argv)
 		gen_usage();
 	mode = argv[1];
 	target = argv[2];
-	for (i = 3; i < argc; i++) {
+	for (i = 3; i < argc; i += 2) {
 		unsigned long long v;
 
 		if (i + 1 >= argc)
@@ -204,7 +205,6 @@ main(int argc, char **argv)
 			g.nkeys = v;
 		else
 			gen_usage();
-		i++;
 	}
 	if ((g.buf = malloc(g.big_size > 4096 ? g.big_size : 4096)) == NULL)
 		gen_die("buffer", strerror(ENOMEM));

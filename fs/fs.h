@@ -194,8 +194,8 @@ int inode_tree_build(const struct path_conf *pc, size_t size_hint,
 
 /* As inode_next_fn, with the value's timestamp (BLT_NO_TS for a store
  * without timestamps) in *ts, or INODE_TS_UNKNOWN if not known. */
-typedef int inode_item_fn(void *arg, const void **key, size_t *klen,
-    uint64_t *vlen, int64_t *ts);
+typedef int inode_item_fn(
+    void *arg, const void **key, size_t *klen, uint64_t *vlen, int64_t *ts);
 
 #define INODE_TS_UNKNOWN INT64_MIN
 
@@ -315,11 +315,11 @@ struct fs {
 	uid_t uid;      /* owner and mode bits shown for every node */
 	gid_t gid;
 	mode_t umask;
-	double timeout; /* entry and attribute timeouts, seconds */
-	int64_t mtime;  /* µs: for directories and untimed keys */
-	size_t spill;   /* write buffer bytes kept in memory per file */
-	int rfd;        /* the store opened for reads by splice, or -1 */
-	uint64_t rgen;  /* blt_generation() when rfd was opened */
+	double timeout;  /* entry and attribute timeouts, seconds */
+	int64_t mtime;   /* µs: for directories and untimed keys */
+	size_t spill;    /* write buffer bytes kept in memory per file */
+	int rfd;         /* the store opened for reads by splice, or -1 */
+	uint64_t rgen;   /* blt_generation() when rfd was opened */
 	struct ctl *ctl; /* the control directory and the job runner */
 };
 
@@ -403,10 +403,10 @@ struct job_spec {
 	uint32_t buckets; /* reindex: 0 for booklet's next size */
 	char *exec;       /* map: a command or "LIB.so:SYMBOL" */
 	char *plugin;
-	char *to;          /* map: output key template, or NULL */
-	char *out;         /* map: output store (absolute path), or NULL */
-	unsigned workers;  /* map: 0 for one per CPU */
-	size_t n_keys;     /* map: the selected keys */
+	char *to;         /* map: output key template, or NULL */
+	char *out;        /* map: output store (absolute path), or NULL */
+	unsigned workers; /* map: 0 for one per CPU */
+	size_t n_keys;    /* map: the selected keys */
 	unsigned char **keys;
 	size_t *key_lens;
 };

@@ -847,8 +847,8 @@ struct inode_keys_only {
 };
 
 static int
-inode_next_item(void *arg, const void **key, size_t *klen, uint64_t *vlen,
-    int64_t *ts)
+inode_next_item(
+    void *arg, const void **key, size_t *klen, uint64_t *vlen, int64_t *ts)
 {
 	struct inode_keys_only *k = arg;
 
@@ -1503,8 +1503,7 @@ inode_rmdir(
 
 /* Record the size and timestamp of file nodeid's new value. */
 void
-inode_set_attr(
-    struct inode_tree *t, uint64_t nodeid, uint64_t size, int64_t ts)
+inode_set_attr(struct inode_tree *t, uint64_t nodeid, uint64_t size, int64_t ts)
 {
 	struct inode *n;
 

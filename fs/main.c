@@ -433,8 +433,8 @@ main(int argc, char **argv)
 		fs_log("%s", path_errmsg());
 		goto close;
 	}
-	fs.se = fuse_session_new(
-	    &args, ctl_ops(&ops_table), sizeof ops_table, &fs);
+	fs.se =
+	    fuse_session_new(&args, ctl_ops(&ops_table), sizeof ops_table, &fs);
 	if (fs.se == NULL)
 		goto close;
 	if (fuse_set_signal_handlers(fs.se) == -1)

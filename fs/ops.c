@@ -65,8 +65,8 @@ ops_timespec(int64_t us, struct timespec *ts)
  * the index knows, else from the store (and the index keeps it).  A file
  * that is in the index but not yet stored is empty. */
 static int
-ops_file_attr(struct fs *fs, const struct inode_info *in, uint64_t *size,
-    int64_t *ts)
+ops_file_attr(
+    struct fs *fs, const struct inode_info *in, uint64_t *size, int64_t *ts)
 {
 	struct blt_entry e;
 	unsigned char *key;
@@ -187,8 +187,8 @@ ops_inval(struct fs *fs, uint64_t nodeid, int pages)
 {
 	int rc;
 
-	rc = fuse_lowlevel_notify_inval_inode(
-	    fs->se, nodeid, pages ? 0 : -1, 0);
+	rc =
+	    fuse_lowlevel_notify_inval_inode(fs->se, nodeid, pages ? 0 : -1, 0);
 	if (rc < 0 && rc != -ENOENT)
 		fs_log("invalidating node %llu: %s", (unsigned long long)nodeid,
 		    strerror(-rc));
@@ -761,8 +761,8 @@ ops_open_rfd(struct fs *fs, uint64_t seen)
  * new file in its place and changes the generation).  Returns 0 if it
  * replied, 1 if the caller must read the usual way. */
 static int
-ops_read_splice(fuse_req_t req, struct fs *fs, struct handle *h, size_t size,
-    off_t off)
+ops_read_splice(
+    fuse_req_t req, struct fs *fs, struct handle *h, size_t size, off_t off)
 {
 	struct fuse_bufvec bv = FUSE_BUFVEC_INIT(0);
 	struct blt_entry e;

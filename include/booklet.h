@@ -30,8 +30,8 @@ struct blt_iter;
 #define BLT_TRUNC 3  /* 'n': as BLT_CREATE, emptying an existing store */
 
 /* Timestamps are microseconds since the Unix epoch. */
-#define BLT_NOW (-1)	 /* as an argument: the current time */
-#define BLT_NO_TS (-1)	 /* as a result: the store keeps no timestamps */
+#define BLT_NOW (-1)   /* as an argument: the current time */
+#define BLT_NO_TS (-1) /* as a result: the store keeps no timestamps */
 #define BLT_TS_MAX ((INT64_C(1) << 56) - 1)
 
 #define BLT_KEY_MAX 65535u
@@ -49,33 +49,33 @@ struct blt_iter;
 /* How a store is created.  Ignored for an existing store, whose header
  * decides; only lock_timeout and write_buffer apply to every open. */
 struct blt_options {
-	int fixed;		   /* 1: fixed-length values of value_len bytes */
-	uint32_t value_len;	   /* fixed stores only */
-	int timestamps;		   /* variable stores: keep a timestamp per key */
-	uint32_t n_buckets;	   /* initial index size */
-	uint16_t key_serializer;   /* code, see BLT_SER_* */
+	int fixed;               /* 1: fixed-length values of value_len bytes */
+	uint32_t value_len;      /* fixed stores only */
+	int timestamps;          /* variable stores: keep a timestamp per key */
+	uint32_t n_buckets;      /* initial index size */
+	uint16_t key_serializer; /* code, see BLT_SER_* */
 	uint16_t value_serializer; /* code; fixed stores always store 0 */
-	double lock_timeout;	   /* seconds; < 0 waits forever, 0 fails at once */
-	size_t write_buffer;	   /* bytes of puts kept in memory before a flush */
+	double lock_timeout; /* seconds; < 0 waits forever, 0 fails at once */
+	size_t write_buffer; /* bytes of puts kept in memory before a flush */
 };
 
 /* What blt_stat() reports. */
 struct blt_stat {
-	unsigned version;	   /* format version in the header */
-	int fixed;		   /* 1 for a fixed-length store */
-	uint32_t value_len;	   /* fixed stores */
-	int timestamps;		   /* 1 when keys carry timestamps */
-	uint16_t key_serializer;   /* header codes */
+	unsigned version;        /* format version in the header */
+	int fixed;               /* 1 for a fixed-length store */
+	uint32_t value_len;      /* fixed stores */
+	int timestamps;          /* 1 when keys carry timestamps */
+	uint16_t key_serializer; /* header codes */
 	uint16_t value_serializer;
-	uint64_t n_keys;	   /* live user keys */
+	uint64_t n_keys; /* live user keys */
 	uint32_t n_buckets;
-	uint64_t index_offset;	   /* effective offsets (format §1) */
+	uint64_t index_offset; /* effective offsets (format §1) */
 	uint64_t first_data;
-	uint64_t file_bytes;	   /* size of the file */
-	uint64_t live_bytes;	   /* bytes of live blocks, internal ones included */
-	uint64_t dead_bytes;	   /* what a prune reclaims: tombstones, skip
-				      blocks, abandoned index space */
-	int64_t created;	   /* file creation time, µs */
+	uint64_t file_bytes; /* size of the file */
+	uint64_t live_bytes; /* bytes of live blocks, internal ones included */
+	uint64_t dead_bytes; /* what a prune reclaims: tombstones, skip
+	                        blocks, abandoned index space */
+	int64_t created;     /* file creation time, µs */
 	unsigned char uuid[16];
 };
 
@@ -83,8 +83,8 @@ struct blt_stat {
 struct blt_entry {
 	uint64_t value_off; /* file offset of the value bytes */
 	uint64_t value_len;
-	int64_t timestamp;  /* µs, or BLT_NO_TS */
-	uint64_t gen;	    /* layout generation the offset belongs to */
+	int64_t timestamp; /* µs, or BLT_NO_TS */
+	uint64_t gen;      /* layout generation the offset belongs to */
 };
 
 /* One item of a scan.  key and value point into the store's memory map and
@@ -108,7 +108,7 @@ struct blt_prune_opts {
 	int64_t older_than;
 	size_t n_keep;
 	const unsigned char *const *keep; /* n_keep keys ... */
-	const size_t *keep_len;		  /* ... and their lengths */
+	const size_t *keep_len;           /* ... and their lengths */
 	uint32_t n_buckets;
 };
 
@@ -160,8 +160,7 @@ ssize_t blt_read(struct blt *db, const void *key, size_t klen, uint64_t off,
 
 /* Fill *e with where key's value lies in the file.  The offset stays right
  * while blt_generation() returns e->gen (a prune or clear moves values). */
-int blt_find(struct blt *db, const void *key, size_t klen,
-    struct blt_entry *e);
+int blt_find(struct blt *db, const void *key, size_t klen, struct blt_entry *e);
 
 /* 1 if key is live, 0 if not, or a negative errno. */
 int blt_exists(struct blt *db, const void *key, size_t klen);
@@ -170,10 +169,9 @@ int blt_exists(struct blt *db, const void *key, size_t klen);
 int blt_del(struct blt *db, const void *key, size_t klen);
 
 /* Get or set key's timestamp.  -ENOTSUP for a store without timestamps. */
-int blt_get_timestamp(struct blt *db, const void *key, size_t klen,
-    int64_t *ts);
-int blt_set_timestamp(struct blt *db, const void *key, size_t klen,
-    int64_t ts);
+int blt_get_timestamp(
+    struct blt *db, const void *key, size_t klen, int64_t *ts);
+int blt_set_timestamp(struct blt *db, const void *key, size_t klen, int64_t ts);
 
 /* Number of live user keys (metadata and reserved slots not counted),
  * buffered puts included. */
@@ -210,10 +208,10 @@ ssize_t blt_get_meta(struct blt *db, void *buf, size_t cap, int64_t *ts);
 int blt_set_meta(struct blt *db, const void *json, size_t len, int64_t ts);
 
 /* Reserved slots 1 and 2: raw bytes for applications (variable stores). */
-ssize_t blt_get_reserved(struct blt *db, int slot, void *buf, size_t cap,
-    int64_t *ts);
-int blt_set_reserved(struct blt *db, int slot, const void *data, size_t len,
-    int64_t ts);
+ssize_t blt_get_reserved(
+    struct blt *db, int slot, void *buf, size_t cap, int64_t *ts);
+int blt_set_reserved(
+    struct blt *db, int slot, const void *data, size_t len, int64_t ts);
 
 /* Grow the index to n_buckets (0: the next size in booklet's sequence).
  * Auto-reindex happens by itself on flush, exactly when booklet does it. */

@@ -36,7 +36,7 @@ block_parse(const struct blt *db, const unsigned char *base, uint64_t off,
 	b->klen = (size_t)le_get(p + 19, 2);
 	b->vlen = db->h.fixed ? db->h.value_len : le_get(p + 21, 4);
 	b->ts = db->h.ts_len ? (int64_t)le_get(p + VAR_FIXED_LEN, TS_LEN)
-			     : BLT_NO_TS;
+	                     : BLT_NO_TS;
 	b->size = head + b->klen + b->vlen;
 	if (end - off < b->size)
 		return err_set(-EUCLEAN,
@@ -116,8 +116,10 @@ block_skip_min(const struct blt *db)
 int
 block_skip_fill(struct blt *db, uint64_t off, uint64_t len)
 {
-	uint64_t head = block_head_len(db), v = db->h.fixed ? db->h.value_len : 0;
-	uint64_t most = head + (db->h.fixed ? 65535 + v : UINT64_C(1) + UINT32_MAX);
+	uint64_t head = block_head_len(db),
+	         v = db->h.fixed ? db->h.value_len : 0;
+	uint64_t most =
+	    head + (db->h.fixed ? 65535 + v : UINT64_C(1) + UINT32_MAX);
 	uint64_t n = (len + most - 1) / most;
 	unsigned char h[VAR_FIXED_LEN + TS_LEN] = {0};
 	int rc;

@@ -39,8 +39,7 @@ struct check {
 	struct check_set live;
 };
 
-static void
-check_problem(struct check *c, uint64_t off, const char *fmt, ...)
+static void check_problem(struct check *c, uint64_t off, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
 static void
@@ -77,7 +76,8 @@ check_note(struct check *c, const unsigned char *base, uint64_t off)
 	size_t i;
 
 	if ((s->n + 1) * 2 > s->cap) {
-		struct check_set g = {NULL, NULL, s->cap ? s->cap * 2 : 4096, 0};
+		struct check_set g = {
+		    NULL, NULL, s->cap ? s->cap * 2 : 4096, 0};
 
 		if ((g.off = calloc(g.cap, sizeof *g.off)) == NULL ||
 		    (g.seen = calloc(g.cap, 1)) == NULL) {
@@ -116,13 +116,13 @@ check_whole(const struct blt *db, const unsigned char *base, uint64_t off,
  * the first data block, or by covering the next block too.  Returns how
  * many bytes past q were covered, or an error. */
 static int
-check_cover(struct check *c, uint64_t start, uint64_t prev, uint64_t bad,
-    uint64_t q)
+check_cover(
+    struct check *c, uint64_t start, uint64_t prev, uint64_t bad, uint64_t q)
 {
 	struct blt *db = c->db;
 	const unsigned char *base = db->map->base;
 	uint64_t gap = q - bad, min = block_size(db, 1, 0) +
-				      (db->h.fixed ? db->h.value_len : 0);
+	                              (db->h.fixed ? db->h.value_len : 0);
 	struct block b;
 	unsigned char n[4];
 
@@ -131,7 +131,8 @@ check_cover(struct check *c, uint64_t start, uint64_t prev, uint64_t bad,
 	if (prev != 0 && block_parse(db, base, prev, bad, &b) == 0) {
 		if (!db->h.fixed && b.vlen + gap <= UINT32_MAX) {
 			le_put(n, b.vlen + gap, 4);
-			check_problem(c, prev, "grew the block by %llu stray bytes",
+			check_problem(c, prev,
+			    "grew the block by %llu stray bytes",
 			    (unsigned long long)gap);
 			return io_write(db, prev + 21, n, 4) < 0 ? -EIO : 0;
 		}
@@ -147,8 +148,9 @@ check_cover(struct check *c, uint64_t start, uint64_t prev, uint64_t bad,
 		}
 	}
 	if (bad == start && start == db->h.first_data) {
-		check_problem(c, bad, "moved the first data block past %llu "
-				      "stray bytes",
+		check_problem(c, bad,
+		    "moved the first data block past %llu "
+		    "stray bytes",
 		    (unsigned long long)gap);
 		db->h.first_data = q;
 		return hdr_write_layout(db) < 0 ? -EIO : 0;
@@ -156,12 +158,13 @@ check_cover(struct check *c, uint64_t start, uint64_t prev, uint64_t bad,
 	/* The start of the region after the index: nothing to grow or move,
 	 * so the skip block takes the next block too. */
 	if (block_parse(db, base, q, db->size, &b) == 0) {
-		check_problem(c, q, "dropped the block to cover %llu stray bytes "
-				    "before it",
+		check_problem(c, q,
+		    "dropped the block to cover %llu stray bytes "
+		    "before it",
 		    (unsigned long long)gap);
 		return block_skip_fill(db, bad, gap + b.size) < 0
-			   ? -EIO
-			   : (int)(gap + b.size);
+		           ? -EIO
+		           : (int)(gap + b.size);
 	}
 	return err_set(-EUCLEAN, "%s: cannot cover %llu stray bytes at %llu",
 	    db->path, (unsigned long long)gap, (unsigned long long)bad);
@@ -191,7 +194,7 @@ check_scan(struct check *c, int repair)
 		rc = scan_next(&s, &b);
 		if (s.end != end) { /* entered the region after the index */
 			start = db->h.index_off +
-				(uint64_t)PTR_LEN * db->h.n_buckets;
+			        (uint64_t)PTR_LEN * db->h.n_buckets;
 			prev = 0;
 		}
 		if (rc == 0)
@@ -207,7 +210,7 @@ check_scan(struct check *c, int repair)
 				    "live block whose digest is not the hash "
 				    "of its key");
 				if (repair && (rc = io_put_ptr(db, b.off + 13,
-						   PTR_TOMBSTONE)) < 0)
+				                   PTR_TOMBSTONE)) < 0)
 					return rc;
 				continue;
 			}
@@ -277,8 +280,8 @@ check_ts_flag(struct check *c)
 		return 0;
 	}
 	flag = db->h.ts_len != 0;
-	check_problem(c, 41, "the timestamp flag was wrong: set it to %u",
-	    flag);
+	check_problem(
+	    c, 41, "the timestamp flag was wrong: set it to %u", flag);
 	return io_write(db, 41, &flag, 1);
 }
 
@@ -286,10 +289,11 @@ check_ts_flag(struct check *c)
 static int
 check_regions_start_whole(struct blt *db)
 {
-	uint64_t index_end = db->h.index_off + (uint64_t)PTR_LEN * db->h.n_buckets;
+	uint64_t index_end =
+	    db->h.index_off + (uint64_t)PTR_LEN * db->h.n_buckets;
 	uint64_t starts[2] = {db->h.first_data, index_end};
-	uint64_t ends[2] = {db->h.index_off == HEADER_LEN ? db->size
-							  : db->h.index_off,
+	uint64_t ends[2] = {
+	    db->h.index_off == HEADER_LEN ? db->size : db->h.index_off,
 	    db->size};
 	struct block b;
 
@@ -312,7 +316,7 @@ check_n_buckets(struct check *c)
 	uint32_t was = db->h.n_buckets, n = 0;
 	uint64_t fd = db->h.first_data;
 	int standard_fd = db->h.index_off == HEADER_LEN &&
-			  fd == HEADER_LEN + (uint64_t)PTR_LEN * was;
+	                  fd == HEADER_LEN + (uint64_t)PTR_LEN * was;
 
 	if (check_regions_start_whole(db))
 		return 0;
@@ -413,10 +417,12 @@ check_header(struct check *c)
 			users++;
 	}
 	if (db->h.n_keys_raw == NKEYS_UNCLEAN)
-		check_problem(c, 33, "not closed cleanly (the key count is "
-				     "the unclean sentinel)");
+		check_problem(c, 33,
+		    "not closed cleanly (the key count is "
+		    "the unclean sentinel)");
 	else if (db->h.n_keys_raw != users)
-		check_problem(c, 33, "the header counts %u keys, there are %llu",
+		check_problem(c, 33,
+		    "the header counts %u keys, there are %llu",
 		    db->h.n_keys_raw, (unsigned long long)users);
 	if (hdr_journal_read(base, j) != 0)
 		check_problem(c, JOURNAL_OFF, "an interrupted reindex");
@@ -455,8 +461,8 @@ blt_check(const char *path, int flags, blt_report_fn *report, void *arg)
 		    (rc = io_sync(db)) < 0)
 			goto out;
 		if (hdr_journal_read(db->map->base, j) == JOURNAL_REINDEX) {
-			check_problem(&c, JOURNAL_OFF,
-			    "finished an interrupted reindex");
+			check_problem(
+			    &c, JOURNAL_OFF, "finished an interrupted reindex");
 			if ((rc = reindex_finish(db, j)) < 0)
 				goto out;
 		}

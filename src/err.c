@@ -70,8 +70,8 @@ err_key(const void *key, size_t klen)
 		if (k[i] >= 0x20 && k[i] < 0x7f && k[i] != '\\' && k[i] != '\'')
 			out[o++] = (char)k[i];
 		else
-			o += (size_t)snprintf(out + o, sizeof out - o, "\\x%02x",
-			    k[i]);
+			o += (size_t)snprintf(
+			    out + o, sizeof out - o, "\\x%02x", k[i]);
 	}
 	out[o++] = '\'';
 	if (klen > 80)

@@ -10,9 +10,9 @@
 #include "internal.h"
 
 const char *const hash_internal_keys[3] = {
-	"adb01ebc1ba3433eb043527", /* metadata */
-	"7c40d2ea915b4f3a8e6d201", /* reserved slot 1 */
-	"f19a5c3d7e2b48069ab34c5", /* reserved slot 2 */
+    "adb01ebc1ba3433eb043527", /* metadata */
+    "7c40d2ea915b4f3a8e6d201", /* reserved slot 1 */
+    "f19a5c3d7e2b48069ab34c5", /* reserved slot 2 */
 };
 
 /* A BLAKE2s state set up for 13-byte digests, copied for every hash: the

@@ -12,10 +12,10 @@
 
 #include "internal.h"
 
-static const unsigned char header_var_magic[16] = {0x4f, 0x7e, 0x8a, 0x3f,
-    0xe7, 0x5c, 0x47, 0x50, 0xad, 0x43, 0x0a, 0x72, 0x8f, 0xe3, 0x1c, 0xfe};
-static const unsigned char header_fix_magic[16] = {0x04, 0xd3, 0xb2, 0x94,
-    0xf2, 0x10, 0x41, 0x62, 0x95, 0x8d, 0x04, 0x00, 0x73, 0x8c, 0x9e, 0x0a};
+static const unsigned char header_var_magic[16] = {0x4f, 0x7e, 0x8a, 0x3f, 0xe7,
+    0x5c, 0x47, 0x50, 0xad, 0x43, 0x0a, 0x72, 0x8f, 0xe3, 0x1c, 0xfe};
+static const unsigned char header_fix_magic[16] = {0x04, 0xd3, 0xb2, 0x94, 0xf2,
+    0x10, 0x41, 0x62, 0x95, 0x8d, 0x04, 0x00, 0x73, 0x8c, 0x9e, 0x0a};
 static const unsigned char header_journal_magic[8] = "bltfsJ1";
 
 /* booklet's bucket growth chain (§8). */
@@ -97,8 +97,8 @@ hdr_parse(struct blt *db, const unsigned char *b)
 		raw_fd = 0;
 	h->index_off = raw_io ? raw_io : HEADER_LEN;
 	index_end = h->index_off + (uint64_t)PTR_LEN * h->n_buckets;
-	h->first_data = raw_fd ? raw_fd : HEADER_LEN + (uint64_t)PTR_LEN *
-							   h->n_buckets;
+	h->first_data =
+	    raw_fd ? raw_fd : HEADER_LEN + (uint64_t)PTR_LEN * h->n_buckets;
 	if (h->index_off < HEADER_LEN || index_end > db->size)
 		return err_set(-EUCLEAN,
 		    "%s: damaged header: the index of %u buckets at %llu runs "
@@ -107,7 +107,7 @@ hdr_parse(struct blt *db, const unsigned char *b)
 		    (unsigned long long)db->size);
 	if (h->first_data < HEADER_LEN || h->first_data > db->size ||
 	    (h->index_off == HEADER_LEN ? h->first_data < index_end
-					: h->first_data > h->index_off))
+	                                : h->first_data > h->index_off))
 		return err_set(-EUCLEAN,
 		    "%s: damaged header: first data block position %llu does "
 		    "not fit the index at %llu",
@@ -148,8 +148,9 @@ hdr_write_layout(struct blt *db)
 {
 	const struct hdr *h = &db->h;
 	unsigned char b[77 - 21];
-	int standard = h->index_off == HEADER_LEN &&
-		       h->first_data == HEADER_LEN + (uint64_t)PTR_LEN * h->n_buckets;
+	int standard =
+	    h->index_off == HEADER_LEN &&
+	    h->first_data == HEADER_LEN + (uint64_t)PTR_LEN * h->n_buckets;
 
 	memcpy(b, db->map->base + 21, sizeof b);
 	le_put(b, h->n_buckets, 4);

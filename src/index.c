@@ -42,10 +42,10 @@ index_bad_ptr(const struct blt *db, uint64_t p, uint64_t from)
 static int
 index_loop(const struct blt *db, uint64_t slot)
 {
-	return err_set(-EUCLEAN, "%s: damaged chain: the chain of bucket %llu "
-				 "loops",
-	    db->path,
-	    (unsigned long long)((slot - db->h.index_off) / PTR_LEN));
+	return err_set(-EUCLEAN,
+	    "%s: damaged chain: the chain of bucket %llu "
+	    "loops",
+	    db->path, (unsigned long long)((slot - db->h.index_off) / PTR_LEN));
 }
 
 /* Find the live block of key, whose digest is digest.  Returns 1 and
@@ -98,8 +98,8 @@ index_find(struct blt *db, const unsigned char *digest, const void *key,
  * takes the old block's place and tombstones it.  Returns 1 for a new key,
  * 0 for an overwrite (with *old filled if old is not NULL), or an error. */
 int
-index_link(struct blt *db, const unsigned char *digest, uint64_t q,
-    struct block *old)
+index_link(
+    struct blt *db, const unsigned char *digest, uint64_t q, struct block *old)
 {
 	uint64_t slot = index_slot(db, digest), prev = slot;
 	uint64_t p = io_get_ptr(db, slot), hops = index_max_hops(db);

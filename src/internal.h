@@ -88,12 +88,12 @@ struct blt {
 	pthread_rwlock_t lock;
 
 	struct io_map *map;
-	uint64_t size; /* bytes in the file (the buffer not included) */
+	uint64_t size;    /* bytes in the file (the buffer not included) */
 	uint64_t trusted; /* blocks below: written or verified by us (atomic) */
 	uint64_t gen;
 	struct hdr h;
 	uint64_t n_keys; /* live user keys in the file */
-	int dirty;	 /* NKEYS_UNCLEAN is on disk */
+	int dirty;       /* NKEYS_UNCLEAN is on disk */
 
 	/* write buffer (§7.1) and an open-addressing set of its digests */
 	unsigned char *buf;
@@ -106,7 +106,7 @@ struct blt {
 	int usage_known;
 	uint64_t live_bytes, dead_bytes;
 	pthread_mutex_t prune_lock; /* one online prune at a time */
-	int defer_reindex;	    /* set while a prune copies the file */
+	int defer_reindex;          /* set while a prune copies the file */
 	double lock_timeout;
 };
 
@@ -130,8 +130,7 @@ le_put(unsigned char *p, uint64_t v, unsigned n)
 }
 
 /* err.c */
-int err_set(int rc, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
+int err_set(int rc, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 int err_oom(const char *path);
 int err_missing(const char *path);
 const char *err_key(const void *key, size_t klen);
@@ -182,8 +181,8 @@ int hdr_journal_clear(struct blt *db);
 uint32_t hdr_next_buckets(uint32_t n);
 
 /* block.c */
-int block_parse(const struct blt *db, const unsigned char *base,
-    uint64_t off, uint64_t end, struct block *b);
+int block_parse(const struct blt *db, const unsigned char *base, uint64_t off,
+    uint64_t end, struct block *b);
 size_t block_size(const struct blt *db, size_t klen, uint64_t vlen);
 void block_encode(const struct blt *db, unsigned char *out,
     const unsigned char *digest, uint64_t next, const void *key, size_t klen,
@@ -193,8 +192,8 @@ int block_skip_fill(struct blt *db, uint64_t off, uint64_t len);
 /* index.c */
 int index_find(struct blt *db, const unsigned char *digest, const void *key,
     size_t klen, struct block *b, uint64_t *prev);
-int index_link(struct blt *db, const unsigned char *digest, uint64_t q,
-    struct block *old);
+int index_link(
+    struct blt *db, const unsigned char *digest, uint64_t q, struct block *old);
 int index_unlink(struct blt *db, struct block *b, uint64_t prev);
 
 /* scan.c */
@@ -203,14 +202,13 @@ struct scan {
 	const unsigned char *base;
 	uint64_t pos, end;
 	uint64_t next_start, next_end; /* the second region, or 0 0 */
-	int all;  /* return tombstones too */
-	int lax;  /* return live blocks whose next pointer is out of range */
+	int all;                       /* return tombstones too */
+	int lax;   /* return live blocks whose next pointer is out of range */
 	int fresh; /* no live block of this region checked yet */
 	uint64_t trusted; /* db->trusted when the scan started */
 };
 void scan_init(struct scan *s, const struct blt *db, const unsigned char *base,
-    uint64_t index_off, uint32_t n_buckets, uint64_t first_data,
-    uint64_t eof);
+    uint64_t index_off, uint32_t n_buckets, uint64_t first_data, uint64_t eof);
 int scan_next(struct scan *s, struct block *b);
 int scan_bad_next(const struct blt *db, const struct block *b);
 int scan_whole(const struct block *b);
@@ -219,14 +217,13 @@ int scan_usage(struct blt *db);
 
 /* write.c */
 int write_flush(struct blt *db, int durable);
-int write_pending_find(const struct blt *db, const unsigned char *digest,
-    struct block *b);
+int write_pending_find(
+    const struct blt *db, const unsigned char *digest, struct block *b);
 void write_free(struct blt *db);
 int write_check_key(struct blt *db, const void *key, size_t klen);
 int write_block(struct blt *db, const unsigned char *digest, const void *key,
     size_t klen, const void *value, uint64_t vlen, int64_t ts);
-int write_del_locked(struct blt *db, const void *key, size_t klen,
-    int quiet);
+int write_del_locked(struct blt *db, const void *key, size_t klen, int quiet);
 int64_t write_timestamp(int64_t ts);
 void write_discard(struct blt *db);
 

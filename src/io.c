@@ -43,7 +43,8 @@ io_hooked(struct blt *db, int op, uint64_t off, size_t len)
 {
 	int rc;
 
-	if (io_hook == NULL || (rc = io_hook(io_hook_arg, op, db->fd, off, len)) >= 0)
+	if (io_hook == NULL ||
+	    (rc = io_hook(io_hook_arg, op, db->fd, off, len)) >= 0)
 		return 0;
 	return err_set(rc, "%s: %s failed at offset %llu: %s", db->path,
 	    op == IO_OP_SYNC ? "sync" : "write", (unsigned long long)off,
@@ -83,7 +84,7 @@ io_lock(int fd, const char *path, int exclusive, double timeout)
 		}
 		clock_gettime(CLOCK_MONOTONIC, &now);
 		if (now.tv_sec - start.tv_sec +
-			(now.tv_nsec - start.tv_nsec) / 1e9 >=
+		        (now.tv_nsec - start.tv_nsec) / 1e9 >=
 		    timeout)
 			return err_set(-EWOULDBLOCK,
 			    "%s: locked by another process (%s lock not "
@@ -105,8 +106,8 @@ io_open(struct blt *db, const char *path, int mode)
 		oflags |= O_CREAT;
 	if ((db->fd = open(path, oflags, 0644)) == -1)
 		return err_set(-errno, "%s: %s", path, strerror(errno));
-	if ((rc = io_lock(db->fd, path, mode != BLT_RDONLY,
-		 db->lock_timeout)) < 0)
+	if ((rc = io_lock(db->fd, path, mode != BLT_RDONLY, db->lock_timeout)) <
+	    0)
 		return rc;
 	if (fstat(db->fd, &st) == -1)
 		return err_set(-errno, "%s: %s", path, strerror(errno));
@@ -177,8 +178,8 @@ io_write(struct blt *db, uint64_t off, const void *buf, size_t len)
 	if ((rc = io_hooked(db, IO_OP_WRITE, off, len)) < 0)
 		return rc;
 	while (done < len) {
-		ssize_t n = pwrite(db->fd, p + done, len - done,
-		    (off_t)(off + done));
+		ssize_t n =
+		    pwrite(db->fd, p + done, len - done, (off_t)(off + done));
 
 		if (n < 0 && errno == EINTR)
 			continue;
@@ -203,8 +204,9 @@ int
 io_append(struct blt *db, const void *buf, size_t len)
 {
 	if (db->size + len > PTR_MAX)
-		return err_set(-EFBIG, "%s: the format's 2^48-byte limit "
-				       "would be passed",
+		return err_set(-EFBIG,
+		    "%s: the format's 2^48-byte limit "
+		    "would be passed",
 		    db->path);
 	return io_write(db, db->size, buf, len);
 }
@@ -240,8 +242,9 @@ io_put_ptr(struct blt *db, uint64_t off, uint64_t v)
 	int rc;
 
 	if (off + PTR_LEN > db->size)
-		return err_set(-EUCLEAN, "%s: pointer at %llu lies past the "
-					 "end of the file",
+		return err_set(-EUCLEAN,
+		    "%s: pointer at %llu lies past the "
+		    "end of the file",
 		    db->path, (unsigned long long)off);
 	if ((rc = io_hooked(db, IO_OP_WRITE, off, PTR_LEN)) < 0)
 		return rc;
@@ -258,8 +261,8 @@ io_sync(struct blt *db)
 	if ((rc = io_hooked(db, IO_OP_SYNC, 0, 0)) < 0)
 		return rc;
 	if (fdatasync(db->fd) == -1)
-		return err_set(-errno, "%s: fsync: %s", db->path,
-		    strerror(errno));
+		return err_set(
+		    -errno, "%s: fsync: %s", db->path, strerror(errno));
 	return 0;
 }
 
@@ -272,8 +275,8 @@ io_truncate(struct blt *db, uint64_t len)
 	if ((rc = io_hooked(db, IO_OP_TRUNCATE, len, 0)) < 0)
 		return rc;
 	if (ftruncate(db->fd, (off_t)len) == -1)
-		return err_set(-errno, "%s: truncate: %s", db->path,
-		    strerror(errno));
+		return err_set(
+		    -errno, "%s: truncate: %s", db->path, strerror(errno));
 	db->size = len;
 	if (__atomic_load_n(&db->trusted, __ATOMIC_RELAXED) > len)
 		__atomic_store_n(&db->trusted, len, __ATOMIC_RELAXED);

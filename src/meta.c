@@ -18,16 +18,18 @@ meta_get(struct blt *db, const char *ikey, void *buf, size_t cap, int64_t *ts)
 	ssize_t rc = 0;
 
 	if (db->h.fixed)
-		return err_set(-ENOENT, "%s: a fixed-length store has no "
-					"metadata or reserved slots",
+		return err_set(-ENOENT,
+		    "%s: a fixed-length store has no "
+		    "metadata or reserved slots",
 		    db->path);
 	hash_digest(ikey, INTERNAL_KEY_LEN, digest);
 	pthread_rwlock_rdlock(&db->lock);
 	if (write_pending_find(db, digest, &b) ||
 	    (rc = index_find(db, digest, ikey, INTERNAL_KEY_LEN, &b, NULL)) >
-		0) {
+	        0) {
 		if (cap > 0 && b.vlen > 0)
-			memcpy(buf, b.value, b.vlen < cap ? (size_t)b.vlen : cap);
+			memcpy(
+			    buf, b.value, b.vlen < cap ? (size_t)b.vlen : cap);
 		if (ts != NULL)
 			*ts = b.ts;
 		rc = (ssize_t)b.vlen;
@@ -40,8 +42,8 @@ meta_get(struct blt *db, const char *ikey, void *buf, size_t cap, int64_t *ts)
 
 /* Store data under internal key ikey. */
 static int
-meta_put(struct blt *db, const char *ikey, const void *data, size_t len,
-    int64_t ts)
+meta_put(
+    struct blt *db, const char *ikey, const void *data, size_t len, int64_t ts)
 {
 	unsigned char digest[HASH_LEN];
 	int rc;
@@ -49,12 +51,13 @@ meta_put(struct blt *db, const char *ikey, const void *data, size_t len,
 	if (db->rdonly)
 		return err_set(-EROFS, "%s: opened read-only", db->path);
 	if (db->h.fixed)
-		return err_set(-ENOTSUP, "%s: a fixed-length store has no "
-					 "metadata or reserved slots",
+		return err_set(-ENOTSUP,
+		    "%s: a fixed-length store has no "
+		    "metadata or reserved slots",
 		    db->path);
 	if ((uint64_t)len > BLT_VALUE_MAX)
-		return err_set(-EFBIG, "%s: %zu bytes are too many", db->path,
-		    len);
+		return err_set(
+		    -EFBIG, "%s: %zu bytes are too many", db->path, len);
 	ts = write_timestamp(ts);
 	if (db->h.ts_len && (ts < 0 || ts > BLT_TS_MAX))
 		return err_set(-EINVAL, "%s: timestamp %lld is out of range",
@@ -71,8 +74,8 @@ meta_slot(struct blt *db, int slot)
 {
 	if (slot == 1 || slot == 2)
 		return 0;
-	return err_set(-EINVAL, "%s: reserved slot %d: slots are 1 and 2",
-	    db->path, slot);
+	return err_set(
+	    -EINVAL, "%s: reserved slot %d: slots are 1 and 2", db->path, slot);
 }
 
 /* The metadata JSON text. */
@@ -91,8 +94,7 @@ blt_set_meta(struct blt *db, const void *json, size_t len, int64_t ts)
 
 /* Read reserved slot 1 or 2. */
 ssize_t
-blt_get_reserved(struct blt *db, int slot, void *buf, size_t cap,
-    int64_t *ts)
+blt_get_reserved(struct blt *db, int slot, void *buf, size_t cap, int64_t *ts)
 {
 	int rc;
 
@@ -103,8 +105,8 @@ blt_get_reserved(struct blt *db, int slot, void *buf, size_t cap,
 
 /* Write reserved slot 1 or 2. */
 int
-blt_set_reserved(struct blt *db, int slot, const void *data, size_t len,
-    int64_t ts)
+blt_set_reserved(
+    struct blt *db, int slot, const void *data, size_t len, int64_t ts)
 {
 	int rc;
 

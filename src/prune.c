@@ -29,8 +29,8 @@ prune_digest_cmp(const void *a, const void *b)
 
 /* Sorted digests of the keep keys, for a binary search per block. */
 static int
-prune_keep_digests(struct blt *db, const struct blt_prune_opts *o,
-    unsigned char **out)
+prune_keep_digests(
+    struct blt *db, const struct blt_prune_opts *o, unsigned char **out)
 {
 	unsigned char *d;
 
@@ -55,7 +55,7 @@ prune_drops(const struct blt *db, const struct blt_prune_opts *o,
 	    b->ts >= o->older_than || hash_internal_key(b->key, b->klen))
 		return 0;
 	return keep == NULL || bsearch(b->digest, keep, o->n_keep, HASH_LEN,
-				   prune_digest_cmp) == NULL;
+	                           prune_digest_cmp) == NULL;
 }
 
 /* Where pass 1 put each block it kept, for the catch-up of an online
@@ -66,8 +66,8 @@ struct prune_moves {
 };
 
 static int
-prune_note_move(struct blt *db, struct prune_moves *mv, uint64_t from,
-    uint64_t to)
+prune_note_move(
+    struct blt *db, struct prune_moves *mv, uint64_t from, uint64_t to)
 {
 	if (mv == NULL)
 		return 0;
@@ -128,10 +128,10 @@ prune_copy(struct blt *db, struct blt *nb, const struct blt_prune_opts *o,
 			used = 0;
 		}
 		if (b.size > PRUNE_CHUNK) {
-			if ((rc = io_append(nb, s.base + b.off,
-				 (size_t)b.size)) < 0 ||
-			    (rc = io_put_ptr(nb, nb->size - b.size + 13,
-				 PTR_END)) < 0)
+			if ((rc = io_append(
+			         nb, s.base + b.off, (size_t)b.size)) < 0 ||
+			    (rc = io_put_ptr(
+			         nb, nb->size - b.size + 13, PTR_END)) < 0)
 				break;
 			continue;
 		}
@@ -171,7 +171,7 @@ prune_link_one(struct blt *nb, unsigned char *slot, const struct block *b)
 		if (memcmp(base + p, b->digest, HASH_LEN) == 0) {
 			if ((rc = io_put_ptr(nb, p + 13, PTR_TOMBSTONE)) < 0 ||
 			    (nxt > PTR_END &&
-				(rc = io_put_ptr(nb, b->off + 13, nxt)) < 0))
+			        (rc = io_put_ptr(nb, b->off + 13, nxt)) < 0))
 				return rc;
 			if (prev == 0)
 				le_put(slot, b->off, PTR_LEN);
@@ -180,7 +180,8 @@ prune_link_one(struct blt *nb, unsigned char *slot, const struct block *b)
 			return 0;
 		}
 		if (nxt <= PTR_END)
-			return (rc = io_put_ptr(nb, p + 13, b->off)) < 0 ? rc : 1;
+			return (rc = io_put_ptr(nb, p + 13, b->off)) < 0 ? rc
+			                                                 : 1;
 		prev = p + 13;
 		p = nxt;
 	}
@@ -206,8 +207,8 @@ prune_link(struct blt *nb, uint32_t n_buckets)
 	nb->h.n_buckets = n_buckets;
 	nb->h.index_off = end > HEADER_LEN ? end : HEADER_LEN;
 	nb->h.first_data = end > HEADER_LEN
-			       ? HEADER_LEN
-			       : HEADER_LEN + (uint64_t)PTR_LEN * n_buckets;
+	                       ? HEADER_LEN
+	                       : HEADER_LEN + (uint64_t)PTR_LEN * n_buckets;
 	scan_init(&s, nb, nb->map->base, nb->h.index_off, n_buckets,
 	    nb->h.first_data, end);
 	while ((rc = scan_next(&s, &b)) > 0) {
@@ -216,12 +217,13 @@ prune_link(struct blt *nb, uint32_t n_buckets)
 
 		if ((rc = prune_link_one(nb, slot, &b)) < 0)
 			break;
-		if (rc == 1 && (nb->h.fixed || !hash_internal_key(b.key, b.klen)))
+		if (rc == 1 &&
+		    (nb->h.fixed || !hash_internal_key(b.key, b.klen)))
 			n_keys++;
 	}
 	if (rc == 0)
-		rc = io_write(nb, nb->h.index_off, index,
-		    (size_t)n_buckets * PTR_LEN);
+		rc = io_write(
+		    nb, nb->h.index_off, index, (size_t)n_buckets * PTR_LEN);
 	free(index);
 	return rc < 0 ? rc : n_keys;
 }
@@ -266,8 +268,8 @@ prune_create(struct blt *db, struct blt *nb)
 	if (fstat(db->fd, &st) == 0)
 		(void)fchmod(nb->fd, st.st_mode & 07777);
 	if (flock(nb->fd, LOCK_EX | LOCK_NB) == -1)
-		return err_set(-errno, "%s: cannot lock: %s", nb->path,
-		    strerror(errno));
+		return err_set(
+		    -errno, "%s: cannot lock: %s", nb->path, strerror(errno));
 	memcpy(hdr, db->map->base, HEADER_LEN);
 	memset(hdr + JOURNAL_OFF, 0, JOURNAL_LEN);
 	return io_write(nb, 0, hdr, HEADER_LEN);
@@ -373,15 +375,16 @@ prune_catch_up(struct blt *db, struct blt *nb, const struct prune_moves *mv,
 		if (le_get(base + from + 13, PTR_LEN) != PTR_TOMBSTONE) {
 			if (db->h.ts_len &&
 			    memcmp(base + from + VAR_FIXED_LEN,
-				nb->map->base + to + VAR_FIXED_LEN, TS_LEN) &&
+			        nb->map->base + to + VAR_FIXED_LEN, TS_LEN) &&
 			    (rc = io_write(nb, to + VAR_FIXED_LEN,
-				 base + from + VAR_FIXED_LEN, TS_LEN)) < 0)
+			         base + from + VAR_FIXED_LEN, TS_LEN)) < 0)
 				return rc;
 			continue;
 		}
-		if ((rc = block_parse(nb, nb->map->base, to, nb->size, &b)) < 0 ||
-		    (rc = index_find(nb, b.digest, b.key, b.klen, &nbk, &prev)) <
-			0)
+		if ((rc = block_parse(nb, nb->map->base, to, nb->size, &b)) <
+		        0 ||
+		    (rc = index_find(
+		         nb, b.digest, b.key, b.klen, &nbk, &prev)) < 0)
 			return rc;
 		if (rc == 0 || nbk.off != to)
 			continue;
@@ -399,7 +402,8 @@ prune_catch_up(struct blt *db, struct blt *nb, const struct prune_moves *mv,
 		    (rc = io_put_ptr(nb, q + 13, PTR_END)) < 0 ||
 		    (rc = index_link(nb, b.digest, q, NULL)) < 0)
 			return rc;
-		if (rc == 1 && (nb->h.fixed || !hash_internal_key(b.key, b.klen)))
+		if (rc == 1 &&
+		    (nb->h.fixed || !hash_internal_key(b.key, b.klen)))
 			(*n_keys)++;
 	}
 	return rc;
@@ -422,8 +426,9 @@ prune_online(struct blt *db, const struct blt_prune_opts *o)
 	nb.fd = -1;
 	pthread_rwlock_wrlock(&db->lock);
 	n_buckets = o == NULL || o->n_buckets == 0 ? db->h.n_buckets
-		    : o->n_buckets == BLT_GROW ? hdr_next_buckets(db->h.n_buckets)
-					       : o->n_buckets;
+	            : o->n_buckets == BLT_GROW
+	                ? hdr_next_buckets(db->h.n_buckets)
+	                : o->n_buckets;
 	if (n_buckets <= db->h.n_buckets && n_buckets != db->h.n_buckets)
 		rc = err_set(-EINVAL, "%s: the index has %u buckets already",
 		    db->path, db->h.n_buckets);
@@ -432,12 +437,13 @@ prune_online(struct blt *db, const struct blt_prune_opts *o)
 		    "%s: the index has %u buckets; growing needs more",
 		    db->path, db->h.n_buckets);
 	else if ((rc = write_flush(db, 0)) == 0 &&
-		 (rc = prune_create(db, &nb)) == 0) {
-		db->defer_reindex = 1; /* the appended range holds blocks only */
+	         (rc = prune_create(db, &nb)) == 0) {
+		db->defer_reindex =
+		    1; /* the appended range holds blocks only */
 		snap = io_map_ref(db->map);
 		eof0 = db->size;
-		scan_init(&s, db, snap->base, db->h.index_off,
-		    db->h.n_buckets, db->h.first_data, eof0);
+		scan_init(&s, db, snap->base, db->h.index_off, db->h.n_buckets,
+		    db->h.first_data, eof0);
 	}
 	pthread_rwlock_unlock(&db->lock);
 	if (rc < 0) {

@@ -45,7 +45,8 @@ blt_get(struct blt *db, const void *key, size_t klen, void *buf, size_t cap,
 		rc = read_missing(db);
 	} else if (rc > 0) {
 		if (cap > 0 && b.vlen > 0)
-			memcpy(buf, b.value, b.vlen < cap ? (size_t)b.vlen : cap);
+			memcpy(
+			    buf, b.value, b.vlen < cap ? (size_t)b.vlen : cap);
 		if (ts != NULL)
 			*ts = b.ts;
 		rc = (ssize_t)b.vlen;
@@ -56,8 +57,8 @@ blt_get(struct blt *db, const void *key, size_t klen, void *buf, size_t cap,
 
 /* Copy up to n bytes of key's value from off. */
 ssize_t
-blt_read(struct blt *db, const void *key, size_t klen, uint64_t off,
-    void *buf, size_t n)
+blt_read(struct blt *db, const void *key, size_t klen, uint64_t off, void *buf,
+    size_t n)
 {
 	struct block b;
 	ssize_t rc;
@@ -126,8 +127,8 @@ blt_get_timestamp(struct blt *db, const void *key, size_t klen, int64_t *ts)
 	int rc;
 
 	if (!db->h.ts_len)
-		return err_set(-ENOTSUP, "%s: the store keeps no timestamps",
-		    db->path);
+		return err_set(
+		    -ENOTSUP, "%s: the store keeps no timestamps", db->path);
 	pthread_rwlock_rdlock(&db->lock);
 	if ((rc = read_lookup(db, key, klen, &b)) > 0)
 		*ts = b.ts;
@@ -209,8 +210,8 @@ blt_stat(struct blt *db, struct blt_stat *st)
 		read_info(db, st);
 		st->live_bytes = db->live_bytes;
 		st->dead_bytes = db->size - HEADER_LEN -
-				 (uint64_t)PTR_LEN * db->h.n_buckets -
-				 db->live_bytes;
+		                 (uint64_t)PTR_LEN * db->h.n_buckets -
+		                 db->live_bytes;
 	}
 	pthread_rwlock_unlock(&db->lock);
 	return rc;

@@ -17,8 +17,8 @@
 /* Rewire every chain of the index at i0 (n0 buckets) into the empty index
  * at i1 (n1 buckets), pushing each block at its new bucket's head (§8). */
 static int
-reindex_rewire(struct blt *db, uint64_t i0, uint32_t n0, uint64_t i1,
-    uint32_t n1)
+reindex_rewire(
+    struct blt *db, uint64_t i0, uint32_t n0, uint64_t i1, uint32_t n1)
 {
 	const unsigned char *base = db->map->base;
 	uint64_t hops = db->size / FIX_FIXED_LEN + 1;
@@ -44,7 +44,7 @@ reindex_rewire(struct blt *db, uint64_t i0, uint32_t n0, uint64_t i1,
 			head = io_get_ptr(db, s);
 			if ((rc = io_put_ptr(db, s, p)) < 0 ||
 			    (rc = io_put_ptr(db, p + 13,
-				 head > PTR_END ? head : PTR_END)) < 0)
+			         head > PTR_END ? head : PTR_END)) < 0)
 				return rc;
 			if (nxt == PTR_END)
 				break;
@@ -59,7 +59,7 @@ static int
 reindex_skip_fits(const struct blt *db, uint32_t n0)
 {
 	uint64_t min = db->h.fixed ? FIX_FIXED_LEN + 1 + db->h.value_len
-				   : VAR_FIXED_LEN + db->h.ts_len + 1;
+	                           : VAR_FIXED_LEN + db->h.ts_len + 1;
 
 	return (uint64_t)PTR_LEN * n0 >= min;
 }
@@ -80,8 +80,8 @@ reindex_run(struct blt *db, uint32_t n1)
 		return removed < 0 ? (int)removed : 0;
 	}
 	if ((rc = hdr_mark_dirty(db)) < 0 ||
-	    (rc = hdr_journal_write(db, JOURNAL_REINDEX, i0, n0, e0, n1,
-		 db->h.first_data)) < 0 ||
+	    (rc = hdr_journal_write(
+	         db, JOURNAL_REINDEX, i0, n0, e0, n1, db->h.first_data)) < 0 ||
 	    (rc = io_fill(db, e0, n1, PTR_END)) < 0 ||
 	    (rc = reindex_rewire(db, i0, n0, e0, n1)) < 0 ||
 	    (rc = io_sync(db)) < 0)
@@ -92,7 +92,7 @@ reindex_run(struct blt *db, uint32_t n1)
 		return rc;
 	if (i0 != HEADER_LEN &&
 	    ((rc = block_skip_fill(db, i0, (uint64_t)PTR_LEN * n0)) < 0 ||
-		(rc = io_sync(db)) < 0))
+	        (rc = io_sync(db)) < 0))
 		return rc;
 	return hdr_journal_clear(db);
 }

@@ -64,7 +64,7 @@ scan_trust(struct blt *db, uint64_t end)
 	uint64_t cur = __atomic_load_n(&db->trusted, __ATOMIC_RELAXED);
 
 	while (cur < end && !__atomic_compare_exchange_n(&db->trusted, &cur,
-				end, 0, __ATOMIC_RELAXED, __ATOMIC_RELAXED))
+	                        end, 0, __ATOMIC_RELAXED, __ATOMIC_RELAXED))
 		;
 }
 

@@ -48,14 +48,13 @@ static int
 store_check_options(const char *path, const struct blt_options *o)
 {
 	if (o->n_buckets == 0)
-		return err_set(-EINVAL, "%s: an index needs at least 1 bucket",
-		    path);
+		return err_set(
+		    -EINVAL, "%s: an index needs at least 1 bucket", path);
 	if (o->key_serializer > BLT_SER_MAX ||
 	    o->value_serializer > BLT_SER_MAX)
-		return err_set(-EINVAL, "%s: unknown serializer code %u",
-		    path,
+		return err_set(-EINVAL, "%s: unknown serializer code %u", path,
 		    o->key_serializer > BLT_SER_MAX ? o->key_serializer
-						    : o->value_serializer);
+		                                    : o->value_serializer);
 	return 0;
 }
 
@@ -96,14 +95,16 @@ store_rebuild_index(struct blt *db)
 		hash_digest(b.key, b.klen, d);
 		if (memcmp(d, b.digest, HASH_LEN) != 0) {
 			/* Not a block we wrote whole: never make it live. */
-			if ((rc = io_put_ptr(db, b.off + 13, PTR_TOMBSTONE)) < 0)
+			if ((rc = io_put_ptr(db, b.off + 13, PTR_TOMBSTONE)) <
+			    0)
 				return rc;
 			continue;
 		}
 		if ((rc = io_put_ptr(db, b.off + 13, PTR_END)) < 0 ||
 		    (rc = index_link(db, b.digest, b.off, NULL)) < 0)
 			return rc;
-		if (rc == 1 && (db->h.fixed || !hash_internal_key(b.key, b.klen)))
+		if (rc == 1 &&
+		    (db->h.fixed || !hash_internal_key(b.key, b.klen)))
 			db->n_keys++;
 	}
 	if (rc == -EUCLEAN && s.end == db->size && s.next_end == 0) {
@@ -150,8 +151,8 @@ store_drop_leftover(struct blt *db)
 
 /* Open the store at path. */
 int
-blt_open(const char *path, int mode, const struct blt_options *opt,
-    struct blt **out)
+blt_open(
+    const char *path, int mode, const struct blt_options *opt, struct blt **out)
 {
 	struct blt_options defaults;
 	struct blt *db;
@@ -205,15 +206,14 @@ blt_open(const char *path, int mode, const struct blt_options *opt,
 	}
 	*out = db;
 	return 0;
-fail:
-	{
-		char msg[1024];
+fail : {
+	char msg[1024];
 
-		snprintf(msg, sizeof msg, "%s", blt_errmsg());
-		db->rdonly = 1; /* nothing to write back */
-		blt_close(db);
-		err_set(rc, "%s", msg);
-	}
+	snprintf(msg, sizeof msg, "%s", blt_errmsg());
+	db->rdonly = 1; /* nothing to write back */
+	blt_close(db);
+	err_set(rc, "%s", msg);
+}
 	return rc;
 }
 

@@ -106,8 +106,8 @@ write_pend_grow(struct blt *db)
 /* Find digest among the buffered puts; 1 and *b (offsets relative to the
  * buffer) when it is there. */
 int
-write_pending_find(const struct blt *db, const unsigned char *digest,
-    struct block *b)
+write_pending_find(
+    const struct blt *db, const unsigned char *digest, struct block *b)
 {
 	size_t i;
 
@@ -117,7 +117,7 @@ write_pending_find(const struct blt *db, const unsigned char *digest,
 	if (db->pset[i] == 0)
 		return 0;
 	return block_parse(db, db->buf, db->pend[db->pset[i] - 1].boff,
-		   db->buf_len, b) == 0;
+	           db->buf_len, b) == 0;
 }
 
 /* Drop the buffered puts. */
@@ -177,14 +177,14 @@ write_flush(struct blt *db, int durable)
 	    (durable && (rc = io_sync(db)) < 0))
 		goto out;
 	for (size_t i = 0; i < db->n_pend; i++)
-		if ((rc = io_put_ptr(db, base + db->pend[i].boff + 13,
-			 PTR_END)) < 0)
+		if ((rc = io_put_ptr(
+		         db, base + db->pend[i].boff + 13, PTR_END)) < 0)
 			goto out;
 	if (durable && (rc = io_sync(db)) < 0)
 		goto out;
 	for (size_t i = 0; i < db->n_pend; i++)
-		if ((rc = write_link(db, db->pend[i].digest,
-			 base + db->pend[i].boff)) < 0)
+		if ((rc = write_link(
+		         db, db->pend[i].digest, base + db->pend[i].boff)) < 0)
 			goto out;
 	write_discard(db);
 	if ((rc = reindex_auto(db)) < 0)
@@ -284,8 +284,9 @@ blt_put(struct blt *db, const void *key, size_t klen, const void *value,
 		    db->path, err_key(key, klen), vlen, BLT_VALUE_MAX);
 	ts = write_timestamp(ts);
 	if (db->h.ts_len && (ts < 0 || ts > BLT_TS_MAX))
-		return err_set(-EINVAL, "%s: key %s: timestamp %lld is out of "
-					"range",
+		return err_set(-EINVAL,
+		    "%s: key %s: timestamp %lld is out of "
+		    "range",
 		    db->path, err_key(key, klen), (long long)ts);
 	hash_digest(key, klen, digest);
 	pthread_rwlock_wrlock(&db->lock);
@@ -305,14 +306,15 @@ write_del_locked(struct blt *db, const void *key, size_t klen, int quiet)
 	int rc;
 
 	hash_digest(key, klen, digest);
-	if (write_pending_find(db, digest, &pb) && (rc = write_flush(db, 0)) < 0)
+	if (write_pending_find(db, digest, &pb) &&
+	    (rc = write_flush(db, 0)) < 0)
 		return rc;
 	if ((rc = index_find(db, digest, key, klen, &b, &prev)) < 0)
 		return rc;
 	if (rc == 0)
 		return quiet ? -ENOENT
-			     : err_set(-ENOENT, "%s: key %s: not found",
-				   db->path, err_key(key, klen));
+		             : err_set(-ENOENT, "%s: key %s: not found",
+		                   db->path, err_key(key, klen));
 	if ((rc = hdr_mark_dirty(db)) < 0 ||
 	    (rc = index_unlink(db, &b, prev)) < 0)
 		return rc;
@@ -332,8 +334,8 @@ blt_del(struct blt *db, const void *key, size_t klen)
 	if (db->rdonly)
 		return write_refuse_rdonly(db);
 	if (klen > BLT_KEY_MAX)
-		return err_set(-ENOENT, "%s: key of %zu bytes: not found",
-		    db->path, klen);
+		return err_set(
+		    -ENOENT, "%s: key of %zu bytes: not found", db->path, klen);
 	pthread_rwlock_wrlock(&db->lock);
 	rc = write_del_locked(db, key, klen, 0);
 	pthread_rwlock_unlock(&db->lock);
@@ -351,8 +353,8 @@ blt_set_timestamp(struct blt *db, const void *key, size_t klen, int64_t ts)
 	if (db->rdonly)
 		return write_refuse_rdonly(db);
 	if (!db->h.ts_len)
-		return err_set(-ENOTSUP, "%s: the store keeps no timestamps",
-		    db->path);
+		return err_set(
+		    -ENOTSUP, "%s: the store keeps no timestamps", db->path);
 	ts = write_timestamp(ts);
 	if (ts < 0 || ts > BLT_TS_MAX)
 		return err_set(-EINVAL, "%s: timestamp %lld is out of range",

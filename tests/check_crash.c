@@ -74,14 +74,14 @@ workload(unsigned seed, struct step *w)
 		w[i].key = rand_r(&seed) % N_KEYS;
 		w[i].vlen = rand_r(&seed) % 300;
 		w[i].op = r < 600   ? OP_PUT
-			  : r < 760 ? OP_DEL
-			  : r < 830 ? OP_FLUSH
-			  : r < 900 ? OP_SYNC
-			  : r < 915 ? OP_REINDEX
-			  : r < 945 ? OP_PRUNE
-			  : r < 950 ? OP_CLEAR
-			  : r < 975 ? OP_REOPEN
-				    : OP_META;
+		          : r < 760 ? OP_DEL
+		          : r < 830 ? OP_FLUSH
+		          : r < 900 ? OP_SYNC
+		          : r < 915 ? OP_REINDEX
+		          : r < 945 ? OP_PRUNE
+		          : r < 950 ? OP_CLEAR
+		          : r < 975 ? OP_REOPEN
+		                    : OP_META;
 	}
 }
 
@@ -152,8 +152,8 @@ crash_power_cut(void)
 		if (u->off < u->old_size)
 			(void)!pwrite(u->fd, u->old,
 			    u->old_size - u->off < u->len
-				? (size_t)(u->old_size - u->off)
-				: u->len,
+			        ? (size_t)(u->old_size - u->off)
+			        : u->len,
 			    (off_t)u->off);
 		(void)!ftruncate(u->fd, (off_t)u->old_size);
 	}
@@ -209,7 +209,8 @@ crash_hook(void *arg, int op, int fd, uint64_t off, size_t len)
 	if (fstat(fd, &st) != 0)
 		return 0;
 	if (op == IO_OP_TRUNCATE) { /* keep what the cut drops */
-		len = off < (uint64_t)st.st_size ? (size_t)(st.st_size - off) : 0;
+		len =
+		    off < (uint64_t)st.st_size ? (size_t)(st.st_size - off) : 0;
 	}
 	if (crash.n == crash.cap) {
 		crash.cap = crash.cap ? crash.cap * 2 : 256;
@@ -266,7 +267,8 @@ writer(const char *path, const struct step *w, int report)
 			commit = 2;
 			break;
 		case OP_REINDEX: /* to 12007, then 144013 buckets at most */
-			rc = blt_reindex(db, blt_count(db) < 40 ? 12007 : 144013);
+			rc = blt_reindex(
+			    db, blt_count(db) < 40 ? 12007 : 144013);
 			commit = rc == 0 ? 2 : 0; /* refused: nothing synced */
 			rc = rc == -EINVAL ? 0 : rc;
 			break;
@@ -289,8 +291,8 @@ writer(const char *path, const struct step *w, int report)
 			break;
 		}
 		if (rc < 0) {
-			fprintf(stderr, "step %d (op %d): %s\n", i, (int)w[i].op,
-			    blt_errmsg());
+			fprintf(stderr, "step %d (op %d): %s\n", i,
+			    (int)w[i].op, blt_errmsg());
 			return i + 1;
 		}
 		if (commit == 2 || (commit == 1 && !crash.power)) {
@@ -305,9 +307,9 @@ writer(const char *path, const struct step *w, int report)
 /* --- the model --------------------------------------------------------- */
 
 struct allowed {
-	int committed;	 /* step that wrote the committed value, -1: absent */
-	int touched;	 /* changed after the commit point */
-	int may_absent;	 /* absent is allowed */
+	int committed;    /* step that wrote the committed value, -1: absent */
+	int touched;      /* changed after the commit point */
+	int may_absent;   /* absent is allowed */
 	int steps[N_OPS]; /* later values allowed */
 	int n_steps;
 };
@@ -362,8 +364,8 @@ model(const struct step *w, int commit, struct allowed *a)
 
 /* Does the store hold for key k one of the allowed values? */
 static void
-verify_key(struct blt *db, const struct step *w, int k,
-    const struct allowed *a, unsigned seed, long at)
+verify_key(struct blt *db, const struct step *w, int k, const struct allowed *a,
+    unsigned seed, long at)
 {
 	char key[16], got[512], want[512];
 	int64_t ts;
@@ -371,8 +373,8 @@ verify_key(struct blt *db, const struct step *w, int k,
 
 	snprintf(key, sizeof key, "key%03d", k);
 	n = blt_get(db, key, strlen(key), got, sizeof got, &ts);
-	ck_assert_msg(n >= 0 || n == -ENOENT, "seed %u crash %ld: %s: %s",
-	    seed, at, key, blt_errmsg());
+	ck_assert_msg(n >= 0 || n == -ENOENT, "seed %u crash %ld: %s: %s", seed,
+	    at, key, blt_errmsg());
 	if (n == -ENOENT) {
 		ck_assert_msg(a->may_absent,
 		    "seed %u crash %ld: %s lost (committed step %d)", seed, at,
@@ -451,7 +453,7 @@ crash_once(int power, unsigned seed, long at)
 	close(pipefd[0]);
 	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
 	ck_assert_msg((WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL) ||
-		(WIFEXITED(status) && WEXITSTATUS(status) == 0),
+	                  (WIFEXITED(status) && WEXITSTATUS(status) == 0),
 	    "seed %u crash %ld: writer failed with status %d", seed, at,
 	    status);
 	if (WIFEXITED(status))
@@ -518,8 +520,9 @@ crash_many(int power)
 		const char *at = getenv("BLT_CRASH_AT");
 
 		crash_once(power, s,
-		    at ? strtol(at, NULL, 10)
-		       : total > 0 ? (long)(r % (unsigned)total) : 0);
+		    at          ? strtol(at, NULL, 10)
+		    : total > 0 ? (long)(r % (unsigned)total)
+		                : 0);
 	}
 	fprintf(stderr, "%s: %ld crashes, seeds %u..%u\n",
 	    power ? "power" : "kill", iterations, seed,

@@ -46,8 +46,8 @@ open_new(int fixed, uint32_t value_len, uint32_t n_buckets, uint16_t kser)
 	o.value_len = value_len;
 	o.n_buckets = n_buckets;
 	o.key_serializer = kser;
-	ck_assert_msg(blt_open(path, BLT_TRUNC, &o, &db) == 0, "%s",
-	    blt_errmsg());
+	ck_assert_msg(
+	    blt_open(path, BLT_TRUNC, &o, &db) == 0, "%s", blt_errmsg());
 	return db;
 }
 
@@ -105,11 +105,12 @@ START_TEST(worked_example_stage1_is_byte_identical)
 	ck_assert_int_eq(blt_close(db), 0);
 	b = slurp(&len);
 	ck_assert_uint_eq(len, 335);
-	ck_assert_int_eq(memcmp(b, "\x4f\x7e\x8a\x3f\xe7\x5c\x47\x50\xad\x43"
-				   "\x0a\x72\x8f\xe3\x1c\xfe\x05\x00\x06\x02"
-				   "\x04\x05\x00\x00\x00\x00\x00\x00\x00\x01"
-				   "\x00\x02\x00\x03\x00\x00\x00",
-			     37),
+	ck_assert_int_eq(memcmp(b,
+	                     "\x4f\x7e\x8a\x3f\xe7\x5c\x47\x50\xad\x43"
+	                     "\x0a\x72\x8f\xe3\x1c\xfe\x05\x00\x06\x02"
+	                     "\x04\x05\x00\x00\x00\x00\x00\x00\x00\x01"
+	                     "\x00\x02\x00\x03\x00\x00\x00",
+	                     37),
 	    0);
 	n = tu_unhex(stage1_tail_hex, want, sizeof want);
 	ck_assert_int_eq(memcmp(b + 200, want, n), 0);
@@ -329,8 +330,8 @@ model_check(struct blt *db, const struct model *m)
 START_TEST(random_operations_match_a_model)
 {
 	unsigned seed = tu_seed();
-	struct model m = {3000, calloc(3000, sizeof(char *)),
-	    calloc(3000, sizeof(int64_t))};
+	struct model m = {
+	    3000, calloc(3000, sizeof(char *)), calloc(3000, sizeof(int64_t))};
 	struct blt_options o;
 	struct blt *db;
 
@@ -345,7 +346,8 @@ START_TEST(random_operations_match_a_model)
 		snprintf(k, sizeof k, "key/%d", i);
 		if (op < 55) {
 			snprintf(v, sizeof v, "value %d of %d %.*s", step, i,
-			    rand_r(&seed) % 40, "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx");
+			    rand_r(&seed) % 40,
+			    "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx");
 			put(db, k, v, T0 + step);
 			free(m.val[i]);
 			m.val[i] = strdup(v);
@@ -357,8 +359,8 @@ START_TEST(random_operations_match_a_model)
 			free(m.val[i]);
 			m.val[i] = NULL;
 		} else if (op < 90) {
-			ck_assert_int_eq(blt_exists(db, k, strlen(k)),
-			    m.val[i] != NULL);
+			ck_assert_int_eq(
+			    blt_exists(db, k, strlen(k)), m.val[i] != NULL);
 		} else if (op < 97) {
 			ck_assert_int_eq(blt_sync(db), 0);
 		} else if (op < 99) {
@@ -423,8 +425,8 @@ START_TEST(reads_see_buffered_puts_and_empty_values)
 	ck_assert_int_eq(blt_find(db, "k", 1, &e), 0);
 	ck_assert_uint_eq(e.value_len, 5);
 	ck_assert_int_eq(blt_get(db, "nope", 4, buf, 8, NULL), -ENOENT);
-	ck_assert_int_eq(blt_put(db, "adb01ebc1ba3433eb043527", 23, "x", 1,
-			     BLT_NOW),
+	ck_assert_int_eq(
+	    blt_put(db, "adb01ebc1ba3433eb043527", 23, "x", 1, BLT_NOW),
 	    -EINVAL);
 	ck_assert_int_eq(blt_close(db), 0);
 }
@@ -466,7 +468,7 @@ online_writer(void *arg)
 		if (op < 6) {
 			snprintf(v, sizeof v, "v%d", step);
 			ck_assert_int_eq(blt_put(on->db, k, strlen(k), v,
-					     strlen(v), T0 + step),
+			                     strlen(v), T0 + step),
 			    0);
 			free(on->val[i]);
 			on->val[i] = strdup(v);
@@ -479,7 +481,7 @@ online_writer(void *arg)
 			on->val[i] = NULL;
 		} else if (on->val[i] != NULL) {
 			ck_assert_int_eq(blt_set_timestamp(on->db, k, strlen(k),
-					     T0 + 100000 + step),
+			                     T0 + 100000 + step),
 			    0);
 			on->ts[i] = T0 + 100000 + step;
 		}
@@ -498,7 +500,7 @@ online_reader(void *arg)
 
 		snprintf(k, sizeof k, "stable/%d", i);
 		ck_assert_msg(blt_get(on->db, k, strlen(k), buf, sizeof buf,
-				  NULL) == (ssize_t)strlen(k),
+		                  NULL) == (ssize_t)strlen(k),
 		    "%s: %s", k, blt_errmsg());
 		on->reads++;
 	}
@@ -527,8 +529,8 @@ START_TEST(prune_while_others_read_and_write_keeps_every_change)
 	}
 	__atomic_store_n(&on.stop, 1, __ATOMIC_RELEASE);
 	pthread_join(r, NULL);
-	fprintf(stderr, "online prune: %d prunes, %ld reads\n", prunes,
-	    on.reads);
+	fprintf(
+	    stderr, "online prune: %d prunes, %ld reads\n", prunes, on.reads);
 	for (int pass = 0; pass < 2; pass++) {
 		for (int i = 0; i < 500; i++) {
 			char buf[48];
@@ -541,8 +543,9 @@ START_TEST(prune_while_others_read_and_write_keeps_every_change)
 				ck_assert_msg(n == -ENOENT, "%s present", k);
 				continue;
 			}
-			ck_assert_msg(n == (ssize_t)strlen(on.val[i]) &&
-				memcmp(buf, on.val[i], (size_t)n) == 0,
+			ck_assert_msg(
+			    n == (ssize_t)strlen(on.val[i]) &&
+			        memcmp(buf, on.val[i], (size_t)n) == 0,
 			    "%s: %zd", k, n);
 			ck_assert_int_eq(ts, on.ts[i]);
 		}
@@ -565,18 +568,18 @@ engine_suite(void)
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_set_timeout(tc, 120);
 	tcase_add_test(tc, worked_example_stage1_is_byte_identical);
-	tcase_add_test(tc,
-	    overwrite_delete_meta_and_prune_match_the_worked_example);
+	tcase_add_test(
+	    tc, overwrite_delete_meta_and_prune_match_the_worked_example);
 	tcase_add_test(tc, fixed_overwrite_appends_as_the_reference_does);
 	tcase_add_test(tc, auto_reindex_twice_matches_the_reference_layout);
 	tcase_add_test(tc, fixed_second_reindex_tiles_the_dead_index);
 	tcase_add_test(tc, random_operations_match_a_model);
-	tcase_add_test(tc,
-	    prune_drops_old_keys_but_keeps_the_keep_list_and_metadata);
+	tcase_add_test(
+	    tc, prune_drops_old_keys_but_keeps_the_keep_list_and_metadata);
 	tcase_add_test(tc, reads_see_buffered_puts_and_empty_values);
 	tcase_add_test(tc, a_second_writer_is_refused_with_a_clear_message);
-	tcase_add_test(tc,
-	    prune_while_others_read_and_write_keeps_every_change);
+	tcase_add_test(
+	    tc, prune_while_others_read_and_write_keeps_every_change);
 	suite_add_tcase(s, tc);
 	return s;
 }

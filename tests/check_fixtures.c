@@ -244,7 +244,7 @@ fx_check_bytes(struct fx *f, const struct blt_stat *st, uint64_t size)
 	/* Bytes between the header and the first data block that are not
 	 * the current index: an index abandoned by a reindex. */
 	abandoned = l->first_data - 200 -
-		    (l->index_offset == 200 ? 6 * (uint64_t)l->n_buckets : 0);
+	            (l->index_offset == 200 ? 6 * (uint64_t)l->n_buckets : 0);
 	regions =
 	    l->index_offset == 200
 	        ? size - l->first_data

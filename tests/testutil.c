@@ -73,7 +73,7 @@ tu_seed(void)
 {
 	const char *env = getenv("BLT_SEED");
 	unsigned seed = env ? (unsigned)strtoul(env, NULL, 0)
-			    : (unsigned)time(NULL) ^ (unsigned)getpid();
+	                    : (unsigned)time(NULL) ^ (unsigned)getpid();
 
 	fprintf(stderr, "BLT_SEED=%u\n", seed);
 	return seed;
