@@ -173,10 +173,7 @@ ctl_reply_entry(fuse_req_t req, struct fs *fs, uint64_t node)
 static int
 ctl_is_ctl_name(struct fs *fs, const char *name)
 {
-	const struct path_conf *pc = inode_conf(fs->tree);
-
-	return pc->ctl_len > 0 && strlen(name) == pc->ctl_len &&
-	       memcmp(name, pc->ctl, pc->ctl_len) == 0;
+	return path_is_ctl(inode_conf(fs->tree), name, strlen(name));
 }
 
 static void

@@ -78,6 +78,7 @@ struct path_walk {
 /* Set up pc for a store with key serializer key_ser; flat as -o flat; ctl
  * the control directory's name (NULL: PATH_CTL_DEFAULT).  Integer
  * serializers force flat.  -EINVAL (message set) for a bad ctl name. */
+int path_is_ctl(const struct path_conf *pc, const char *name, size_t len);
 int path_conf_init(
     struct path_conf *pc, unsigned key_ser, int flat, const char *ctl);
 

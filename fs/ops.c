@@ -242,21 +242,13 @@ op_destroy(void *userdata)
 	fs->rfd = -1;
 }
 
-/* The control directory (/.bltfs): fs/ctl.c will answer its lookup. */
-static int
-ops_ctl_lookup(struct fs *fs, struct inode_info *out)
-{
-	return -ENOENT;
-}
-
+/* Is name in parent the control directory?  Its own requests never get
+ * here (fs/ctl.c answers them first); creating or renaming onto it does. */
 static int
 ops_is_ctl(struct fs *fs, uint64_t parent, const char *name)
 {
-	const struct path_conf *pc = inode_conf(fs->tree);
-
-	return parent == INODE_ROOT && pc->ctl_len > 0 &&
-	       strlen(name) == pc->ctl_len &&
-	       memcmp(name, pc->ctl, pc->ctl_len) == 0;
+	return parent == INODE_ROOT &&
+	       path_is_ctl(inode_conf(fs->tree), name, strlen(name));
 }
 
 static void
@@ -267,10 +259,7 @@ op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 	struct inode_info in;
 	int rc;
 
-	if (ops_is_ctl(fs, parent, name))
-		rc = ops_ctl_lookup(fs, &in);
-	else
-		rc = inode_lookup(fs->tree, parent, name, strlen(name), 1, &in);
+	rc = inode_lookup(fs->tree, parent, name, strlen(name), 1, &in);
 	if (rc == -ENOENT) {
 		/* cached: every other change of names comes through us */
 		memset(&e, 0, sizeof e);

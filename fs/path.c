@@ -445,6 +445,14 @@ path_decode_name(const struct path_conf *pc, const char *name, size_t nlen,
 	return (ssize_t)o;
 }
 
+/* Is name (len bytes) the control directory's name? */
+int
+path_is_ctl(const struct path_conf *pc, const char *name, size_t len)
+{
+	return pc->ctl_len > 0 && len == pc->ctl_len &&
+	       memcmp(name, pc->ctl, len) == 0;
+}
+
 /* The whole path of key, for messages, tests and the ctl interface. */
 int
 path_of_key(const struct path_conf *pc, const void *key, size_t klen,

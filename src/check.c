@@ -35,7 +35,8 @@ struct check {
 	blt_report_fn *report;
 	void *arg;
 	int problems;
-	int stopped; /* the scan met damage it did not repair */
+	int stopped;    /* the scan met damage it did not repair */
+	uint64_t users; /* live user keys the scan found */
 	struct check_set live;
 };
 
@@ -220,6 +221,9 @@ check_scan(struct check *c, int repair)
 				    (unsigned long long)b.next);
 			if ((other = check_note(c, base, b.off)) < 0)
 				return (int)other;
+			if (other == 0 &&
+			    (db->h.fixed || !hash_internal_key(b.key, b.klen)))
+				c->users++;
 			if (other > 0)
 				check_problem(c, b.off,
 				    "second live block of key %s (the first "
@@ -406,16 +410,8 @@ check_header(struct check *c)
 {
 	struct blt *db = c->db;
 	const unsigned char *base = db->map->base;
-	uint64_t users = 0, j[5];
+	uint64_t users = c->users, j[5];
 
-	for (size_t i = 0; i < c->live.cap; i++) {
-		struct block b;
-
-		if (c->live.off[i] != 0 &&
-		    block_parse(db, base, c->live.off[i], db->size, &b) == 0 &&
-		    (db->h.fixed || !hash_internal_key(b.key, b.klen)))
-			users++;
-	}
 	if (db->h.n_keys_raw == NKEYS_UNCLEAN)
 		check_problem(c, 33,
 		    "not closed cleanly (the key count is "

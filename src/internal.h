@@ -104,7 +104,7 @@ struct blt {
 	size_t pset_cap;
 
 	int usage_known;
-	uint64_t live_bytes, dead_bytes;
+	uint64_t live_bytes;        /* dead bytes derive from it (blt_stat) */
 	pthread_mutex_t prune_lock; /* one online prune at a time */
 	int defer_reindex;          /* set while a prune copies the file */
 	double lock_timeout;

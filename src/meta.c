@@ -9,34 +9,20 @@
 
 #include "internal.h"
 
-/* Look up internal key ikey and copy up to cap bytes of its value. */
+/* Look up internal key ikey and copy up to cap bytes of its value: an
+ * ordinary lookup of its key bytes. */
 static ssize_t
 meta_get(struct blt *db, const char *ikey, void *buf, size_t cap, int64_t *ts)
 {
-	unsigned char digest[HASH_LEN];
-	struct block b;
-	ssize_t rc = 0;
+	ssize_t rc;
 
 	if (db->h.fixed)
 		return err_set(-ENOENT,
-		    "%s: a fixed-length store has no "
-		    "metadata or reserved slots",
+		    "%s: a fixed-length store has no metadata or reserved "
+		    "slots",
 		    db->path);
-	hash_digest(ikey, INTERNAL_KEY_LEN, digest);
-	pthread_rwlock_rdlock(&db->lock);
-	if (write_pending_find(db, digest, &b) ||
-	    (rc = index_find(db, digest, ikey, INTERNAL_KEY_LEN, &b, NULL)) >
-	        0) {
-		if (cap > 0 && b.vlen > 0)
-			memcpy(
-			    buf, b.value, b.vlen < cap ? (size_t)b.vlen : cap);
-		if (ts != NULL)
-			*ts = b.ts;
-		rc = (ssize_t)b.vlen;
-	} else if (rc == 0) {
-		rc = err_set(-ENOENT, "%s: not set", db->path);
-	}
-	pthread_rwlock_unlock(&db->lock);
+	if ((rc = blt_get(db, ikey, INTERNAL_KEY_LEN, buf, cap, ts)) == -ENOENT)
+		return err_set(-ENOENT, "%s: not set", db->path);
 	return rc;
 }
 
