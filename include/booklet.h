@@ -234,7 +234,8 @@ int blt_clear(struct blt *db);
 /* Called by blt_check() for every problem found: offset (or 0) and text. */
 typedef void blt_report_fn(void *arg, uint64_t offset, const char *problem);
 
-/* Verify the store at path (it must not be open in this process).  report
+/* Verify the store at path (it must not be open in this process).  A store
+ * another process holds fails at once with -EWOULDBLOCK.  report
  * (may be NULL) hears of each problem.  Returns the number of problems
  * found (0 for a sound store) or a negative errno if the file could not be
  * checked at all.  With BLT_CHECK_REPAIR the index and header are rebuilt

@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "booklet.h"
@@ -323,15 +324,28 @@ cli_check_report(void *arg, uint64_t offset, const char *problem)
 	chk->shown++;
 }
 
-/* blt check: verify (or --repair) the store; 1 if problems were found. */
+/* blt check: verify (or --repair) the store; 1 if problems were found.
+ * blt_check() fails at once on a locked store; like every other command,
+ * check waits for the lock as --timeout says (by default, as long as it
+ * takes: a daemon that was just unmounted may still be closing it). */
 int
 cli_check(struct cli *c)
 {
 	struct cli_check chk = {c->store, 0};
+	struct timespec start, now, pause = {0, 50000000};
 	int rc;
 
-	rc = blt_check(
-	    c->store, c->repair ? BLT_CHECK_REPAIR : 0, cli_check_report, &chk);
+	clock_gettime(CLOCK_MONOTONIC, &start);
+	while ((rc = blt_check(c->store, c->repair ? BLT_CHECK_REPAIR : 0,
+	            cli_check_report, &chk)) == -EWOULDBLOCK) {
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		if (c->timeout >= 0 &&
+		    now.tv_sec - start.tv_sec +
+		            (now.tv_nsec - start.tv_nsec) / 1e9 >=
+		        c->timeout)
+			break;
+		nanosleep(&pause, NULL);
+	}
 	if (cli_flush_stdout() != CLI_OK)
 		return CLI_ERROR;
 	if (rc < 0)

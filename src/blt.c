@@ -217,10 +217,12 @@ static const char cli_help_stat[] =
     "  -h, --help             show this help\n";
 
 static const char cli_help_check[] =
-    "usage: blt check [--repair] STORE\n"
+    "usage: blt check [--repair] [--timeout SECONDS] STORE\n"
     "Verify the store; print each problem and exit with status 1 if there\n"
     "are any.\n\n"
     "  --repair               rebuild the index from the data blocks\n"
+    "  --timeout SECONDS      fail if the store stays locked this long\n"
+    "                         (default: wait)\n"
     "  -h, --help             show this help\n";
 
 static const char cli_help_prune[] =
@@ -284,7 +286,7 @@ static const struct cli_cmd cli_cmds[] = {
     {"load", cli_load, CLI_O_CREATE | CLI_O_MAKE | CLI_O_TIMEOUT, 1, 2,
         cli_help_load},
     {"stat", cli_stat, CLI_O_TIMEOUT, 1, 1, cli_help_stat},
-    {"check", cli_check, CLI_O_REPAIR, 1, 1, cli_help_check},
+    {"check", cli_check, CLI_O_REPAIR | CLI_O_TIMEOUT, 1, 1, cli_help_check},
     {"prune", cli_prune,
         CLI_O_PRUNE | CLI_O_HEX | CLI_O_ESCAPED | CLI_O_TIMEOUT, 1, 1,
         cli_help_prune},

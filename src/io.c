@@ -82,6 +82,9 @@ io_lock(int fd, const char *path, int exclusive, double timeout)
 			return err_set(-errno, "%s: cannot lock: %s", path,
 			    strerror(errno));
 		}
+		if (timeout == 0)
+			return err_set(-EWOULDBLOCK,
+			    "%s: locked by another process", path);
 		clock_gettime(CLOCK_MONOTONIC, &now);
 		if (now.tv_sec - start.tv_sec +
 		        (now.tv_nsec - start.tv_nsec) / 1e9 >=

@@ -48,6 +48,16 @@ release
 wait "$putter" || fail "put after waiting for the lock"
 [ "$("$BLT" get --timeout 0 "$s" k3)" = waited ] || fail "waited put lost"
 
+# check waits for the lock like the others (a daemon that was just
+# unmounted may still be closing the store), and gives up with --timeout.
+hold ex
+expect 2 "$BLT" check --timeout 0.05 "$s"
+err_has "locked by another process"
+"$BLT" check "$s" 3>&- >"$tmp/check.out" &
+checker=$!
+release
+wait "$checker" || fail "check after waiting for the lock"
+
 hold sh
 [ "$("$BLT" get --timeout 0 "$s" k)" = v ] || fail "readers do not share"
 expect 2 "$BLT" del --timeout 0 "$s" k
