@@ -15,7 +15,9 @@
  * and run once.  After each write workload every key is read back from
  * both stores, untimed, and compared with what it should hold.
  *
- * Prune has no LMDB equivalent.  It is compared with a compacting copy of
+ * Prune runs twice, each time on a store with half its blocks dead: after
+ * the overwrite (every key's old value) and after the delete (half the
+ * keys).  It has no LMDB equivalent and is compared with a compacting copy of
  * the LMDB environment (mdb_env_copyfd2 with MDB_CP_COMPACT, which is what
  * mdb_env_copy2 calls) into a new file that is then fsynced, since
  * blt_prune also writes a new file and fsyncs it.
@@ -45,6 +47,7 @@
 #include "booklet.h"
 
 #define BENCH_KLEN 12
+#define BENCH_MANY 64 /* keys per call of blt_get_many() */
 /* Values are cut from a pool of random bytes that stays in the L2 cache,
  * so that fetching them costs the harness next to nothing. */
 #define BENCH_POOL (1u << 20)
@@ -52,9 +55,11 @@
 enum bench_op {
 	OP_PUT,
 	OP_GET,
+	OP_GET_MANY,
 	OP_MISS,
 	OP_SCAN,
 	OP_OVERWRITE,
+	OP_PRUNE_OW,
 	OP_DEL,
 	OP_PRUNE,
 	OP_COUNT
@@ -69,11 +74,13 @@ static const struct {
 } bench_ops[OP_COUNT] = {
     [OP_PUT] = {"bulk put + sync", 37e3},
     [OP_GET] = {"random get (hit)", 240e3},
+    [OP_GET_MANY] = {"random get, 64 per call", 240e3},
     [OP_MISS] = {"get (miss)", 0},
     [OP_SCAN] = {"full scan", 390e3},
     [OP_OVERWRITE] = {"overwrite + sync", 0},
+    [OP_PRUNE_OW] = {"prune after overwrite", 71e3},
     [OP_DEL] = {"delete half + sync", 0},
-    [OP_PRUNE] = {"prune / compact copy", 71e3},
+    [OP_PRUNE] = {"prune after delete half", 71e3},
 };
 
 static const char *const bench_sides[SIDE_COUNT] = {"libbooklet", "LMDB"};
@@ -271,6 +278,46 @@ bench_blt_put(struct bench *b, int gen, uint64_t *ops)
 	return 0;
 }
 
+/* blt_get_many()'s callback: copy the value out, as blt_get() does. */
+static int
+bench_blt_got(
+    void *arg, size_t i, const void *value, size_t vlen, int64_t ts, int err)
+{
+	struct bench *b = arg;
+
+	(void)ts;
+	if (err < 0)
+		return bench_fail(
+		    b, "blt_get_many: key %zu: %s", i, blt_errmsg());
+	if (vlen != b->vlen)
+		return bench_fail(
+		    b, "blt_get_many: key %zu: length %zu", i, vlen);
+	memcpy(b->buf, value, vlen);
+	b->sink += b->buf[0];
+	return 0;
+}
+
+/* The read order again, BENCH_MANY keys per call of blt_get_many(). */
+static int
+bench_blt_get_many(struct bench *b, uint64_t *ops)
+{
+	const void *keys[BENCH_MANY];
+	size_t lens[BENCH_MANY];
+
+	for (size_t i = 0; i < b->n; i += BENCH_MANY) {
+		size_t m = b->n - i < BENCH_MANY ? b->n - i : BENCH_MANY;
+
+		for (size_t j = 0; j < m; j++) {
+			keys[j] = b->shuf + (i + j) * BENCH_KLEN;
+			lens[j] = BENCH_KLEN;
+		}
+		if (blt_get_many(b->blt, m, keys, lens, bench_blt_got, b) != 0)
+			return -1;
+		*ops += m;
+	}
+	return 0;
+}
+
 static int
 bench_blt_get(
     struct bench *b, const unsigned char *keys, int hit, uint64_t *ops)
@@ -335,13 +382,13 @@ bench_blt_del(struct bench *b, uint64_t *ops)
 }
 
 static int
-bench_blt_prune(struct bench *b, uint64_t *ops)
+bench_blt_prune(struct bench *b, int deleted, uint64_t *ops)
 {
 	int64_t rc;
 
 	if ((rc = blt_prune(b->blt, NULL)) < 0)
 		return bench_blt_err(b, "blt_prune", rc);
-	*ops = b->n - b->n / 2;
+	*ops = deleted ? b->n - b->n / 2 : b->n;
 	return 0;
 }
 
@@ -544,7 +591,7 @@ bench_mdb_del(struct bench *b, uint64_t *ops)
 
 /* A compacting copy into a new file, made durable like blt_prune's. */
 static int
-bench_mdb_compact(struct bench *b, uint64_t *ops)
+bench_mdb_compact(struct bench *b, int deleted, uint64_t *ops)
 {
 	int fd, rc;
 
@@ -562,7 +609,7 @@ bench_mdb_compact(struct bench *b, uint64_t *ops)
 		    b, "%s: fsync: %s", b->mdb_copy, strerror(rc));
 	}
 	close(fd);
-	*ops = b->n - b->n / 2;
+	*ops = deleted ? b->n - b->n / 2 : b->n;
 	return 0;
 }
 
@@ -622,6 +669,9 @@ bench_pass(struct bench *b, enum bench_op op, enum bench_side s, uint64_t *ops)
 	case OP_GET:
 		return blt ? bench_blt_get(b, b->shuf, 1, ops)
 		           : bench_mdb_get(b, b->shuf, 1, ops);
+	case OP_GET_MANY: /* LMDB has no batch lookup: the same loop */
+		return blt ? bench_blt_get_many(b, ops)
+		           : bench_mdb_get(b, b->shuf, 1, ops);
 	case OP_MISS:
 		return blt ? bench_blt_get(b, b->miss, 0, ops)
 		           : bench_mdb_get(b, b->miss, 0, ops);
@@ -632,9 +682,10 @@ bench_pass(struct bench *b, enum bench_op op, enum bench_side s, uint64_t *ops)
 		           : bench_mdb_put(b, 1, ops);
 	case OP_DEL:
 		return blt ? bench_blt_del(b, ops) : bench_mdb_del(b, ops);
+	case OP_PRUNE_OW:
 	case OP_PRUNE:
-		return blt ? bench_blt_prune(b, ops)
-		           : bench_mdb_compact(b, ops);
+		return blt ? bench_blt_prune(b, op == OP_PRUNE, ops)
+		           : bench_mdb_compact(b, op == OP_PRUNE, ops);
 	default:
 		return bench_fail(b, "no such workload");
 	}
@@ -664,7 +715,8 @@ bench_failed(struct bench *b, enum bench_op op, enum bench_side s)
 static void
 bench_run(struct bench *b, enum bench_op op)
 {
-	int reads = op == OP_GET || op == OP_MISS || op == OP_SCAN;
+	int reads =
+	    op == OP_GET || op == OP_GET_MANY || op == OP_MISS || op == OP_SCAN;
 	int reps = reads ? b->reps : 1, i, s;
 	double t0, dt, best[SIDE_COUNT] = {0};
 	uint64_t n, ops[SIDE_COUNT] = {0};

@@ -153,6 +153,21 @@ int blt_put(struct blt *db, const void *key, size_t klen, const void *value,
 ssize_t blt_get(struct blt *db, const void *key, size_t klen, void *buf,
     size_t cap, int64_t *ts);
 
+/* What blt_get_many() passes its callback for key i of the batch: the
+ * value in place (readable during the call only) and its timestamp, or an
+ * error in err (-ENOENT for a missing key).  A non-zero return stops the
+ * batch, and blt_get_many() returns it. */
+typedef int blt_get_fn(
+    void *arg, size_t i, const void *value, size_t vlen, int64_t ts, int err);
+
+/* Look up n keys and call fn for each, in order.  For random keys this is
+ * several times faster than n calls of blt_get(): the keys are taken a few
+ * at a time, and the memory reads of their lookups overlap instead of
+ * waiting one after another.  fn runs under the store's read lock: it must
+ * not change db.  Returns 0, or what fn returned. */
+int blt_get_many(struct blt *db, size_t n, const void *const *keys,
+    const size_t *klens, blt_get_fn *fn, void *arg);
+
 /* Copy up to n bytes of key's value starting at byte off into buf; returns
  * the bytes copied (0 at or past the end).  -ENOENT when missing. */
 ssize_t blt_read(struct blt *db, const void *key, size_t klen, uint64_t off,

@@ -12,7 +12,7 @@
 #include "internal.h"
 
 /* The offset of the bucket slot for digest. */
-static uint64_t
+uint64_t
 index_slot(const struct blt *db, const unsigned char *digest)
 {
 	return db->h.index_off +
@@ -48,18 +48,19 @@ index_loop(const struct blt *db, uint64_t slot)
 	    db->path, (unsigned long long)((slot - db->h.index_off) / PTR_LEN));
 }
 
-/* Find the live block of key, whose digest is digest.  Returns 1 and
+/* Find the live block of key, whose digest is digest, along the chain
+ * that starts at p, read from the bucket slot at slot.  Returns 1 and
  * fills *b (and *prev, the offset of the pointer that leads to it, if prev
  * is not NULL), 0 when the key is missing, or -EUCLEAN for a damaged chain.
  * The key bytes of a block with the right digest are compared too: the
  * reference trusts the digest alone, but a damaged chain can lead into the
  * middle of a value that happens to hold those 13 bytes. */
 int
-index_find(struct blt *db, const unsigned char *digest, const void *key,
-    size_t klen, struct block *b, uint64_t *prev)
+index_walk(struct blt *db, uint64_t slot, uint64_t p,
+    const unsigned char *digest, const void *key, size_t klen, struct block *b,
+    uint64_t *prev)
 {
-	uint64_t slot = index_slot(db, digest), from = slot;
-	uint64_t p = io_get_ptr(db, slot), hops = index_max_hops(db);
+	uint64_t from = slot, hops = index_max_hops(db);
 	const unsigned char *base = db->map->base;
 	int rc;
 
@@ -91,6 +92,17 @@ index_find(struct blt *db, const unsigned char *digest, const void *key,
 		p = nxt;
 	}
 	return 0;
+}
+
+/* index_walk() from digest's bucket. */
+int
+index_find(struct blt *db, const unsigned char *digest, const void *key,
+    size_t klen, struct block *b, uint64_t *prev)
+{
+	uint64_t slot = index_slot(db, digest);
+
+	return index_walk(
+	    db, slot, io_get_ptr(db, slot), digest, key, klen, b, prev);
 }
 
 /* Link the block at q, already written with its next pointer set to 1,

@@ -107,6 +107,8 @@ struct blt {
 	uint64_t live_bytes;        /* dead bytes derive from it (blt_stat) */
 	pthread_mutex_t prune_lock; /* one online prune at a time */
 	int defer_reindex;          /* set while a prune copies the file */
+	uint64_t ts_writes;         /* timestamps set in the file, for a prune's
+	                               catch-up */
 	double lock_timeout;
 };
 
@@ -190,6 +192,10 @@ void block_encode(const struct blt *db, unsigned char *out,
 int block_skip_fill(struct blt *db, uint64_t off, uint64_t len);
 
 /* index.c */
+uint64_t index_slot(const struct blt *db, const unsigned char *digest);
+int index_walk(struct blt *db, uint64_t slot, uint64_t p,
+    const unsigned char *digest, const void *key, size_t klen, struct block *b,
+    uint64_t *prev);
 int index_find(struct blt *db, const unsigned char *digest, const void *key,
     size_t klen, struct block *b, uint64_t *prev);
 int index_link(

@@ -66,13 +66,11 @@ struct map {
 	char *argv[6];
 	unsigned batch_items;
 	struct blt_iter *it;
-	size_t next_key;     /* in o->keys */
-	int src_done;        /* no more items to read */
-	int src_rc;          /* why: 0 or the scan's error ... */
-	char src_msg[1024];  /* ... and its message */
-	unsigned char *vbuf; /* a value read by key */
-	size_t vbuf_cap;
-	struct map_batch *spare;               /* free batches */
+	size_t next_key;         /* in o->keys */
+	int src_done;            /* no more items to read */
+	int src_rc;              /* why: 0 or the scan's error ... */
+	char src_msg[1024];      /* ... and its message */
+	struct map_batch *spare; /* free batches */
 	struct map_batch *retry, **retry_tail; /* single items to send again */
 	struct map_proc *procs;
 	unsigned n_procs;
@@ -193,47 +191,60 @@ map_batch_seal(struct map_batch *b)
 	le_put(b->buf + 8, b->len - MAP_HDR_LEN, 8);
 }
 
-/* The next item from a list of keys into b: 1, or 0 at the end.  A key
- * that cannot be read fails as an item and is not sent. */
+/* blt_get_many()'s callback for map_read_keys(): add key first + i to the
+ * batch, or fail it as an item when it cannot be read (it is not sent). */
+struct map_keys {
+	struct map *m;
+	struct map_batch *b;
+	size_t first, done;
+};
+
 static int
-map_read_key(struct map *m, struct map_batch *b)
+map_key_got(
+    void *arg, size_t i, const void *value, size_t vlen, int64_t ts, int err)
+{
+	struct map_keys *k = arg;
+	const struct blt_map_opts *o = k->m->o;
+	const unsigned char *key = o->keys[k->first + i];
+	size_t klen = o->key_lens[k->first + i];
+
+	(void)ts;
+	k->done = i + 1;
+	if (err < 0) {
+		map_item_error(
+		    k->m, key, klen, blt_errmsg(), strlen(blt_errmsg()));
+		return 0;
+	}
+	k->m->st->read++;
+	if (map_batch_add(k->b, key, klen, value, vlen) < 0)
+		return err_oom(blt_path(k->m->db));
+	return k->b->len >= MAP_BATCH_BYTES; /* the batch is full */
+}
+
+/* The next items from a list of keys into b, looked up together: 1, or 0
+ * at the end. */
+static int
+map_read_keys(struct map *m, struct map_batch *b)
 {
 	const struct blt_map_opts *o = m->o;
-	const unsigned char *key;
-	size_t klen;
-	ssize_t n;
+	struct map_keys k = {m, b, m->next_key, 0};
+	size_t n = o->n_keys - m->next_key;
+	const void **keys;
+	int rc;
 
-	if (m->vbuf == NULL) {
-		/* blt_get() wants a buffer even to learn a length. */
-		if ((m->vbuf = malloc(4096)) == NULL)
-			return err_oom(blt_path(m->db));
-		m->vbuf_cap = 4096;
-	}
-	while (m->next_key < o->n_keys) {
-		key = o->keys[m->next_key];
-		klen = o->key_lens[m->next_key++];
-		for (;;) {
-			n = blt_get(
-			    m->db, key, klen, m->vbuf, m->vbuf_cap, NULL);
-			if (n < 0 || (size_t)n <= m->vbuf_cap)
-				break;
-			free(m->vbuf);
-			m->vbuf_cap = 0;
-			if ((m->vbuf = malloc((size_t)n)) == NULL)
-				return err_oom(blt_path(m->db));
-			m->vbuf_cap = (size_t)n;
-		}
-		if (n < 0) {
-			map_item_error(
-			    m, key, klen, blt_errmsg(), strlen(blt_errmsg()));
-			continue;
-		}
-		m->st->read++;
-		if (map_batch_add(b, key, klen, m->vbuf, (size_t)n) < 0)
-			return err_oom(blt_path(m->db));
-		return 1;
-	}
-	return 0;
+	if (n == 0)
+		return 0;
+	if (n > m->batch_items - b->n)
+		n = m->batch_items - b->n;
+	if ((keys = malloc(n * sizeof *keys)) == NULL)
+		return err_oom(blt_path(m->db));
+	for (size_t i = 0; i < n; i++)
+		keys[i] = o->keys[k.first + i];
+	rc = blt_get_many(
+	    m->db, n, keys, o->key_lens + k.first, map_key_got, &k);
+	free(keys);
+	m->next_key += k.done;
+	return rc < 0 ? rc : 1;
 }
 
 /* The next item of the scan under the prefix into b: 1, 0 at the end, or
@@ -275,7 +286,7 @@ map_read_batch(struct map *m, int *rc)
 		return NULL;
 	}
 	while (b->n < m->batch_items && b->len < MAP_BATCH_BYTES) {
-		r = m->o->keys ? map_read_key(m, b) : map_read_scan(m, b);
+		r = m->o->keys ? map_read_keys(m, b) : map_read_scan(m, b);
 		if (r <= 0)
 			break;
 	}
@@ -849,7 +860,6 @@ map_free(struct map *m)
 		free(b);
 	}
 	blt_iter_free(m->it);
-	free(m->vbuf);
 	free(m->okey);
 }
 

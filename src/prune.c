@@ -58,174 +58,210 @@ prune_drops(const struct blt *db, const struct blt_prune_opts *o,
 	                           prune_digest_cmp) == NULL;
 }
 
-/* Where pass 1 put each block it kept, for the catch-up of an online
- * prune: old offsets ascend, as the scan does. */
-struct prune_moves {
-	uint64_t (*m)[2]; /* old offset, new offset */
+/* What pass 1 decides, all in memory: the blocks kept, where each goes in
+ * the new file, and the chains of the new index.  Pass 2 then writes every
+ * block once, with its final next pointer.  (Linking through the new
+ * file's map after the copy took a write fault on a page per collision and
+ * cost as much as the copy itself.)  The moves also serve the catch-up of
+ * an online prune. */
+struct prune_plan {
+	uint64_t (*m)[2]; /* old offset, new offset; both ascend */
+	uint32_t *next;   /* per block: the next of its chain + 1, 0 at the
+	                     end, PRUNE_DEAD when a later copy replaced it */
+	uint32_t *head;   /* per bucket: the first block of its chain + 1 */
 	size_t n, cap;
+	uint32_t n_buckets;
+	uint64_t end; /* the new file's size when the blocks are written */
+	int64_t n_keys, removed;
 };
 
-static int
-prune_note_move(
-    struct blt *db, struct prune_moves *mv, uint64_t from, uint64_t to)
-{
-	if (mv == NULL)
-		return 0;
-	if (mv->n == mv->cap) {
-		size_t cap = mv->cap ? mv->cap * 2 : 4096;
-		uint64_t(*m)[2] = realloc(mv->m, cap * sizeof *m);
+#define PRUNE_DEAD UINT32_MAX
 
-		if (m == NULL)
-			return err_oom(db->path);
-		mv->m = m;
-		mv->cap = cap;
-	}
-	mv->m[mv->n][0] = from;
-	mv->m[mv->n][1] = to;
-	mv->n++;
+static int
+prune_plan_init(struct blt *db, struct prune_plan *pl, uint32_t n_buckets)
+{
+	memset(pl, 0, sizeof *pl);
+	pl->n_buckets = n_buckets;
+	pl->end = HEADER_LEN;
+	if ((pl->head = calloc(n_buckets, sizeof *pl->head)) == NULL)
+		return err_oom(db->path);
 	return 0;
 }
 
-/* Pass 1: copy the kept blocks of db's regions as s walks them to the end
- * of nb, with next pointers set to 1.  With mv (an online prune) the read
- * lock is taken a few thousand blocks at a time, and every move is noted.
- * Returns the number of blocks removed. */
-static int64_t
-prune_copy(struct blt *db, struct blt *nb, const struct blt_prune_opts *o,
-    struct scan *sp, struct prune_moves *mv)
+static void
+prune_plan_free(struct prune_plan *pl)
 {
-	unsigned char *keep, *out;
-	size_t used = 0, steps = 0;
-	int64_t removed = 0;
+	free(pl->m);
+	free(pl->next);
+	free(pl->head);
+}
+
+/* Link kept block i (b) into its chain: at the tail, as LINK does (§7.2);
+ * a second block of one key (only in a damaged input) takes the first
+ * one's place.  base maps db, where the digests of the blocks lie.
+ * Returns 1 for a new key, 0 for a replaced one. */
+static int
+prune_plan_link(struct prune_plan *pl, const unsigned char *base, uint32_t i,
+    const struct block *b)
+{
+	uint32_t *at = pl->head + hash_bucket(b->digest, pl->n_buckets);
+
+	while (*at != 0) {
+		uint32_t j = *at - 1;
+
+		if (memcmp(base + pl->m[j][0], b->digest, HASH_LEN) == 0) {
+			pl->next[i] = pl->next[j];
+			pl->next[j] = PRUNE_DEAD;
+			*at = i + 1;
+			return 0;
+		}
+		at = pl->next + j;
+	}
+	*at = i + 1;
+	pl->next[i] = 0;
+	return 1;
+}
+
+/* Add block b to the plan. */
+static int
+prune_plan_add(struct blt *db, struct prune_plan *pl, const unsigned char *base,
+    const struct block *b)
+{
+	if (pl->n == pl->cap) {
+		size_t cap = pl->cap ? pl->cap * 2 : 4096;
+		uint64_t(*m)[2] = realloc(pl->m, cap * sizeof *m);
+		uint32_t *next;
+
+		if (m == NULL)
+			return err_oom(db->path);
+		pl->m = m;
+		if ((next = realloc(pl->next, cap * sizeof *next)) == NULL)
+			return err_oom(db->path);
+		pl->next = next;
+		pl->cap = cap;
+	}
+	if (pl->n >= PRUNE_DEAD - 1)
+		return err_set(
+		    -EFBIG, "%s: too many blocks to compact", db->path);
+	if (pl->end + b->size > PTR_MAX)
+		return err_set(-EFBIG,
+		    "%s: the format's 2^48-byte limit would be passed",
+		    db->path);
+	pl->m[pl->n][0] = b->off;
+	pl->m[pl->n][1] = pl->end;
+	pl->end += b->size;
+	if (prune_plan_link(pl, base, (uint32_t)pl->n, b) == 1 &&
+	    (db->h.fixed || !hash_internal_key(b->key, b->klen)))
+		pl->n_keys++;
+	pl->n++;
+	return 0;
+}
+
+/* With online set, let writers in now and then: the read lock is held a
+ * few thousand blocks at a time. */
+static void
+prune_breathe(struct blt *db, int online, size_t step)
+{
+	if (online && step % 4096 == 4095) {
+		pthread_rwlock_unlock(&db->lock);
+		pthread_rwlock_rdlock(&db->lock);
+	}
+}
+
+/* Pass 1: plan the kept blocks of db's regions as s walks them. */
+static int
+prune_plan(struct blt *db, const struct blt_prune_opts *o, struct scan *sp,
+    int online, struct prune_plan *pl)
+{
+	unsigned char *keep;
+	size_t steps = 0;
 	struct scan s = *sp;
 	struct block b;
 	int rc;
 
 	if ((rc = prune_keep_digests(db, o, &keep)) < 0)
 		return rc;
-	if ((out = malloc(PRUNE_CHUNK)) == NULL) {
-		free(keep);
-		return err_oom(db->path);
-	}
 	s.all = 1;
-	if (mv != NULL)
+	if (online)
 		pthread_rwlock_rdlock(&db->lock);
 	while ((rc = scan_next(&s, &b)) > 0) {
-		if (mv != NULL && ++steps % 4096 == 0) {
-			/* let writers in now and then */
-			pthread_rwlock_unlock(&db->lock);
-			pthread_rwlock_rdlock(&db->lock);
-		}
-		if (b.next == PTR_TOMBSTONE || prune_drops(db, o, keep, &b)) {
-			removed++;
-			continue;
-		}
-		if ((rc = prune_note_move(db, mv, b.off, nb->size + used)) < 0)
+		prune_breathe(db, online, steps++);
+		if (b.next == PTR_TOMBSTONE || prune_drops(db, o, keep, &b))
+			pl->removed++;
+		else if ((rc = prune_plan_add(db, pl, s.base, &b)) < 0)
 			break;
-		if (used + b.size > PRUNE_CHUNK) {
+	}
+	if (online)
+		pthread_rwlock_unlock(&db->lock);
+	free(keep);
+	return rc;
+}
+
+/* The next pointer pass 2 gives block i. */
+static uint64_t
+prune_plan_next(const struct prune_plan *pl, size_t i)
+{
+	if (pl->next[i] == PRUNE_DEAD)
+		return PTR_TOMBSTONE;
+	return pl->next[i] == 0 ? PTR_END : pl->m[pl->next[i] - 1][1];
+}
+
+/* Pass 2: copy the planned blocks from base (db's map) to the end of nb
+ * with their next pointers, then write the index after them. */
+static int
+prune_write(struct blt *db, struct blt *nb, const struct prune_plan *pl,
+    const unsigned char *base, int online)
+{
+	size_t used = 0, ilen = (size_t)pl->n_buckets * PTR_LEN;
+	unsigned char *out;
+	int rc = 0;
+
+	if ((out = malloc(PRUNE_CHUNK > ilen ? PRUNE_CHUNK : ilen)) == NULL)
+		return err_oom(db->path);
+	if (online)
+		pthread_rwlock_rdlock(&db->lock);
+	for (size_t i = 0; i < pl->n && rc == 0; i++) {
+		uint64_t to = pl->m[i][1];
+		uint64_t size =
+		    (i + 1 < pl->n ? pl->m[i + 1][1] : pl->end) - to;
+		const unsigned char *from = base + pl->m[i][0];
+
+		prune_breathe(db, online, i);
+		if (used + size > PRUNE_CHUNK) {
 			if ((rc = io_append(nb, out, used)) < 0)
 				break;
 			used = 0;
 		}
-		if (b.size > PRUNE_CHUNK) {
-			if ((rc = io_append(
-			         nb, s.base + b.off, (size_t)b.size)) < 0 ||
-			    (rc = io_put_ptr(
-			         nb, nb->size - b.size + 13, PTR_END)) < 0)
-				break;
+		if (size > PRUNE_CHUNK) {
+			if ((rc = io_append(nb, from, (size_t)size)) == 0)
+				rc = io_put_ptr(
+				    nb, to + 13, prune_plan_next(pl, i));
 			continue;
 		}
-		memcpy(out + used, s.base + b.off, (size_t)b.size);
-		le_put(out + used + 13, PTR_END, PTR_LEN);
-		used += (size_t)b.size;
+		memcpy(out + used, from, (size_t)size);
+		le_put(out + used + 13, prune_plan_next(pl, i), PTR_LEN);
+		used += (size_t)size;
 	}
-	if (mv != NULL)
+	if (online)
 		pthread_rwlock_unlock(&db->lock);
 	if (rc == 0 && used > 0)
 		rc = io_append(nb, out, used);
+	if (rc == 0) {
+		/* an empty store keeps its index at 200 (§9) */
+		nb->h.n_buckets = pl->n_buckets;
+		nb->h.index_off = nb->size;
+		nb->h.first_data = nb->size > HEADER_LEN
+		                       ? HEADER_LEN
+		                       : HEADER_LEN + (uint64_t)ilen;
+		for (uint32_t k = 0; k < pl->n_buckets; k++)
+			le_put(out + (size_t)k * PTR_LEN,
+			    pl->head[k] == 0 ? PTR_END
+			                     : pl->m[pl->head[k] - 1][1],
+			    PTR_LEN);
+		rc = io_write(nb, nb->h.index_off, out, ilen);
+	}
 	free(out);
-	free(keep);
-	return rc < 0 ? rc : removed;
-}
-
-/* Link the block at q into the chain of its bucket, whose head is at
- * slot in the in-memory index: at the tail, as LINK does (§7.2); a second
- * block of one key (only in a damaged input) replaces the first. */
-static int
-prune_link_one(struct blt *nb, unsigned char *slot, const struct block *b)
-{
-	const unsigned char *base = nb->map->base;
-	uint64_t p = le_get(slot, PTR_LEN), prev = 0;
-	uint64_t hops = nb->size / FIX_FIXED_LEN + 1;
-	int rc;
-
-	if (p <= PTR_END) {
-		le_put(slot, b->off, PTR_LEN);
-		return 1;
-	}
-	for (;;) {
-		uint64_t nxt = le_get(base + p + 13, PTR_LEN);
-
-		if (hops-- == 0)
-			return err_set(-EUCLEAN, "%s: a chain loops", nb->path);
-		if (memcmp(base + p, b->digest, HASH_LEN) == 0) {
-			if ((rc = io_put_ptr(nb, p + 13, PTR_TOMBSTONE)) < 0 ||
-			    (nxt > PTR_END &&
-			        (rc = io_put_ptr(nb, b->off + 13, nxt)) < 0))
-				return rc;
-			if (prev == 0)
-				le_put(slot, b->off, PTR_LEN);
-			else if ((rc = io_put_ptr(nb, prev, b->off)) < 0)
-				return rc;
-			return 0;
-		}
-		if (nxt <= PTR_END)
-			return (rc = io_put_ptr(nb, p + 13, b->off)) < 0 ? rc
-			                                                 : 1;
-		prev = p + 13;
-		p = nxt;
-	}
-}
-
-/* Pass 2: link every block of nb into an index built in memory, then write
- * the index after the data in one go (the reference links through the file,
- * which faults in the new index page by page).  Returns the user keys. */
-static int64_t
-prune_link(struct blt *nb, uint32_t n_buckets)
-{
-	uint64_t end = nb->size;
-	int64_t n_keys = 0;
-	unsigned char *index;
-	struct scan s;
-	struct block b;
-	int rc;
-
-	if ((index = malloc((size_t)n_buckets * PTR_LEN)) == NULL)
-		return err_oom(nb->path);
-	for (uint32_t i = 0; i < n_buckets; i++)
-		le_put(index + (size_t)i * PTR_LEN, PTR_END, PTR_LEN);
-	nb->h.n_buckets = n_buckets;
-	nb->h.index_off = end > HEADER_LEN ? end : HEADER_LEN;
-	nb->h.first_data = end > HEADER_LEN
-	                       ? HEADER_LEN
-	                       : HEADER_LEN + (uint64_t)PTR_LEN * n_buckets;
-	scan_init(&s, nb, nb->map->base, nb->h.index_off, n_buckets,
-	    nb->h.first_data, end);
-	while ((rc = scan_next(&s, &b)) > 0) {
-		unsigned char *slot =
-		    index + (size_t)hash_bucket(b.digest, n_buckets) * PTR_LEN;
-
-		if ((rc = prune_link_one(nb, slot, &b)) < 0)
-			break;
-		if (rc == 1 &&
-		    (nb->h.fixed || !hash_internal_key(b.key, b.klen)))
-			n_keys++;
-	}
-	if (rc == 0)
-		rc = io_write(
-		    nb, nb->h.index_off, index, (size_t)n_buckets * PTR_LEN);
-	free(index);
-	return rc < 0 ? rc : n_keys;
+	return rc;
 }
 
 /* fsync the directory holding path, so that a rename in it is durable. */
@@ -276,12 +312,15 @@ prune_create(struct blt *db, struct blt *nb)
 }
 
 /* Finish the new file nb holding n_keys user keys, make it durable and put
- * it in db's place; the caller holds db's write lock.  On failure nb is
- * removed. */
+ * it in db's place; the caller holds db's write lock.  nb is left holding
+ * the old file, for prune_discard() to let go of once the caller has
+ * dropped the lock: freeing the pages of a big file takes a while (a tenth
+ * of a second for 460 MiB), and writers should not wait for it. */
 static int
 prune_commit(struct blt *db, struct blt *nb, int64_t n_keys)
 {
-	int rc;
+	struct io_map *map = db->map;
+	int rc, fd = db->fd;
 
 	if ((rc = hdr_write_layout(nb)) < 0 ||
 	    (rc = hdr_write_nkeys(nb, (uint32_t)n_keys)) < 0 ||
@@ -291,7 +330,6 @@ prune_commit(struct blt *db, struct blt *nb, int64_t n_keys)
 		return err_set(-errno, "%s: cannot rename %s into place: %s",
 		    db->path, nb->path, strerror(errno));
 	rc = prune_sync_dir(db->path);
-	io_close(db);
 	db->fd = nb->fd;
 	db->map = nb->map;
 	db->size = nb->size;
@@ -308,8 +346,8 @@ prune_commit(struct blt *db, struct blt *nb, int64_t n_keys)
 	db->usage_known = 0;
 	free(nb->path);
 	nb->path = NULL;
-	nb->map = NULL;
-	nb->fd = -1;
+	nb->map = map;
+	nb->fd = fd;
 	return rc;
 }
 
@@ -330,38 +368,33 @@ int64_t
 prune_run(struct blt *db, const struct blt_prune_opts *o, uint32_t n_buckets,
     int clear)
 {
+	struct prune_plan pl;
 	struct blt nb;
 	struct scan s;
-	int64_t removed = 0, n_keys = 0;
 	int rc;
 
-	if ((rc = prune_create(db, &nb)) < 0)
-		goto fail;
-	scan_init(&s, db, db->map->base, db->h.index_off, db->h.n_buckets,
-	    db->h.first_data, db->size);
-	if (!clear && (removed = prune_copy(db, &nb, o, &s, NULL)) < 0) {
-		rc = (int)removed;
-		goto fail;
+	if ((rc = prune_plan_init(db, &pl, n_buckets)) < 0)
+		return rc;
+	if ((rc = prune_create(db, &nb)) == 0) {
+		scan_init(&s, db, db->map->base, db->h.index_off,
+		    db->h.n_buckets, db->h.first_data, db->size);
+		if (!clear)
+			rc = prune_plan(db, o, &s, 0, &pl);
 	}
-	if ((n_keys = prune_link(&nb, n_buckets)) < 0) {
-		rc = (int)n_keys;
-		goto fail;
-	}
-	if ((rc = prune_commit(db, &nb, n_keys)) < 0)
-		goto fail;
-	return removed;
-fail:
+	if (rc == 0 && (rc = prune_write(db, &nb, &pl, db->map->base, 0)) == 0)
+		rc = prune_commit(db, &nb, pl.n_keys);
 	prune_discard(&nb);
-	return rc;
+	prune_plan_free(&pl);
+	return rc < 0 ? rc : pl.removed;
 }
 
 /* Carry over to nb what writers did to db while it was copied; db's write
  * lock is held.  Copies whose originals died are unlinked, timestamps set
- * meanwhile are copied, and blocks appended since eof0 are appended and
- * linked.  Adjusts *n_keys and *removed. */
+ * meanwhile (db->ts_writes moved on from ts_writes0) are copied, and blocks
+ * appended since eof0 are appended and linked.  Adjusts the plan's counts. */
 static int
-prune_catch_up(struct blt *db, struct blt *nb, const struct prune_moves *mv,
-    uint64_t eof0, int64_t *n_keys, int64_t *removed)
+prune_catch_up(struct blt *db, struct blt *nb, struct prune_plan *pl,
+    uint64_t eof0, uint64_t ts_writes0)
 {
 	const unsigned char *base = db->map->base;
 	struct block b, nbk;
@@ -369,11 +402,11 @@ prune_catch_up(struct blt *db, struct blt *nb, const struct prune_moves *mv,
 	uint64_t prev;
 	int rc;
 
-	for (size_t i = 0; i < mv->n; i++) {
-		uint64_t from = mv->m[i][0], to = mv->m[i][1];
+	for (size_t i = 0; i < pl->n; i++) {
+		uint64_t from = pl->m[i][0], to = pl->m[i][1];
 
 		if (le_get(base + from + 13, PTR_LEN) != PTR_TOMBSTONE) {
-			if (db->h.ts_len &&
+			if (db->ts_writes != ts_writes0 &&
 			    memcmp(base + from + VAR_FIXED_LEN,
 			        nb->map->base + to + VAR_FIXED_LEN, TS_LEN) &&
 			    (rc = io_write(nb, to + VAR_FIXED_LEN,
@@ -391,8 +424,8 @@ prune_catch_up(struct blt *db, struct blt *nb, const struct prune_moves *mv,
 		if ((rc = index_unlink(nb, &nbk, prev)) < 0)
 			return rc;
 		if (nb->h.fixed || !hash_internal_key(b.key, b.klen))
-			(*n_keys)--;
-		(*removed)++;
+			pl->n_keys--;
+		pl->removed++;
 	}
 	scan_init(&s, db, base, HEADER_LEN, 0, eof0, db->size);
 	while ((rc = scan_next(&s, &b)) > 0) {
@@ -404,7 +437,7 @@ prune_catch_up(struct blt *db, struct blt *nb, const struct prune_moves *mv,
 			return rc;
 		if (rc == 1 &&
 		    (nb->h.fixed || !hash_internal_key(b.key, b.klen)))
-			(*n_keys)++;
+			pl->n_keys++;
 	}
 	return rc;
 }
@@ -413,15 +446,15 @@ prune_catch_up(struct blt *db, struct blt *nb, const struct prune_moves *mv,
 int64_t
 prune_online(struct blt *db, const struct blt_prune_opts *o)
 {
-	struct prune_moves mv = {NULL, 0, 0};
+	struct prune_plan pl;
 	struct io_map *snap = NULL;
 	struct blt nb;
 	struct scan s;
-	uint64_t eof0 = 0;
+	uint64_t eof0 = 0, ts_writes0 = 0;
 	uint32_t n_buckets = 0;
-	int64_t removed = 0, n_keys = 0;
 	int rc;
 
+	memset(&pl, 0, sizeof pl);
 	memset(&nb, 0, sizeof nb);
 	nb.fd = -1;
 	pthread_rwlock_wrlock(&db->lock);
@@ -437,36 +470,36 @@ prune_online(struct blt *db, const struct blt_prune_opts *o)
 		    "%s: the index has %u buckets; growing needs more",
 		    db->path, db->h.n_buckets);
 	else if ((rc = write_flush(db, 0)) == 0 &&
+	         (rc = prune_plan_init(db, &pl, n_buckets)) == 0 &&
 	         (rc = prune_create(db, &nb)) == 0) {
 		db->defer_reindex =
 		    1; /* the appended range holds blocks only */
 		snap = io_map_ref(db->map);
 		eof0 = db->size;
+		ts_writes0 = db->ts_writes;
 		scan_init(&s, db, snap->base, db->h.index_off, db->h.n_buckets,
 		    db->h.first_data, eof0);
 	}
 	pthread_rwlock_unlock(&db->lock);
 	if (rc < 0) {
+		prune_plan_free(&pl);
 		prune_discard(&nb);
 		return rc;
 	}
-	if ((removed = prune_copy(db, &nb, o, &s, &mv)) < 0)
-		rc = (int)removed;
-	else if ((n_keys = prune_link(&nb, n_buckets)) < 0)
-		rc = (int)n_keys;
-	else
+	if ((rc = prune_plan(db, o, &s, 1, &pl)) == 0 &&
+	    (rc = prune_write(db, &nb, &pl, snap->base, 1)) == 0)
 		rc = io_sync(&nb); /* the bulk, outside the lock */
 	io_map_unref(snap);
 	pthread_rwlock_wrlock(&db->lock);
 	db->defer_reindex = 0;
 	if (rc == 0 && (rc = write_flush(db, 0)) == 0 &&
-	    (rc = prune_catch_up(db, &nb, &mv, eof0, &n_keys, &removed)) == 0 &&
-	    (rc = prune_commit(db, &nb, n_keys)) == 0)
+	    (rc = prune_catch_up(db, &nb, &pl, eof0, ts_writes0)) == 0 &&
+	    (rc = prune_commit(db, &nb, pl.n_keys)) == 0)
 		rc = reindex_auto(db);
 	pthread_rwlock_unlock(&db->lock);
-	free(mv.m);
+	prune_plan_free(&pl);
 	prune_discard(&nb);
-	return rc < 0 ? rc : removed;
+	return rc < 0 ? rc : pl.removed;
 }
 
 /* Compact the store. */

@@ -55,6 +55,126 @@ blt_get(struct blt *db, const void *key, size_t klen, void *buf, size_t cap,
 	return rc;
 }
 
+/* blt_get_many() takes its keys READ_CHUNK at a time under one hold of the
+ * read lock, and each chunk READ_GROUP at a time through four steps: hash
+ * the keys and prefetch their bucket slots; read the slots and prefetch the
+ * first blocks; prefetch the second blocks of chains whose first block is
+ * another key's; finish.  The steps run as a pipeline, a group behind each
+ * other, so that between a prefetch and the read it serves lies the
+ * hashing of a group: time enough for the memory to answer. */
+#define READ_GROUP 8
+#define READ_CHUNK 256
+
+/* Bytes of a block prefetched: its head, and the value of a small one. */
+#define READ_AHEAD 256
+
+struct read_lookup {
+	unsigned char digest[HASH_LEN];
+	uint64_t slot, p;
+};
+
+static void
+read_prefetch_block(const struct blt *db, uint64_t p)
+{
+	if (p > PTR_END && p + READ_AHEAD <= db->size)
+		for (uint64_t a = p & ~UINT64_C(63); a < p + READ_AHEAD;
+		     a += 64)
+			__builtin_prefetch(db->map->base + a);
+}
+
+/* Run step (0 to 2) for one key. */
+static void
+read_step(struct blt *db, int step, const void *key, size_t klen,
+    struct read_lookup *l)
+{
+	const unsigned char *base = db->map->base;
+
+	if (klen > BLT_KEY_MAX)
+		return;
+	switch (step) {
+	case 0:
+		hash_digest(key, klen, l->digest);
+		l->slot = index_slot(db, l->digest);
+		__builtin_prefetch(base + l->slot);
+		break;
+	case 1:
+		l->p = io_get_ptr(db, l->slot);
+		read_prefetch_block(db, l->p);
+		break;
+	default: /* a quarter of the keys are not first in their chain */
+		if (l->p > PTR_END && l->p + FIX_FIXED_LEN <= db->size &&
+		    memcmp(base + l->p, l->digest, HASH_LEN) != 0)
+			read_prefetch_block(
+			    db, le_get(base + l->p + 13, PTR_LEN));
+	}
+}
+
+/* The last step for one key: look it up and hand the result to fn. */
+static int
+read_finish(struct blt *db, const void *key, size_t klen,
+    const struct read_lookup *l, size_t i, blt_get_fn *fn, void *arg)
+{
+	struct block b;
+	int rc = 0;
+
+	if (klen > BLT_KEY_MAX)
+		rc = 0;
+	else if (write_pending_find(db, l->digest, &b))
+		rc = 1;
+	else
+		rc = index_walk(
+		    db, l->slot, l->p, l->digest, key, klen, &b, NULL);
+	if (rc > 0)
+		return fn(arg, i, b.value, (size_t)b.vlen, b.ts, 0);
+	return fn(arg, i, NULL, 0, BLT_NO_TS, rc == 0 ? read_missing(db) : rc);
+}
+
+/* Look up keys [first, first + n), n <= READ_CHUNK; the caller holds the
+ * read lock. */
+static int
+read_chunk(struct blt *db, size_t first, size_t n, const void *const *keys,
+    const size_t *klens, blt_get_fn *fn, void *arg)
+{
+	struct read_lookup l[READ_CHUNK];
+	size_t groups = (n + READ_GROUP - 1) / READ_GROUP;
+	int rc = 0;
+
+	for (size_t t = 0; t < groups + 3 && rc == 0; t++) {
+		for (int step = 0; step < 4 && rc == 0; step++) {
+			size_t g = t - (size_t)step, a = g * READ_GROUP;
+			size_t end = a + READ_GROUP < n ? a + READ_GROUP : n;
+
+			if (t < (size_t)step || g >= groups)
+				continue;
+			for (size_t i = a; i < end && rc == 0; i++)
+				if (step < 3)
+					read_step(db, step, keys[first + i],
+					    klens[first + i], &l[i]);
+				else
+					rc = read_finish(db, keys[first + i],
+					    klens[first + i], &l[i], first + i,
+					    fn, arg);
+		}
+	}
+	return rc;
+}
+
+int
+blt_get_many(struct blt *db, size_t n, const void *const *keys,
+    const size_t *klens, blt_get_fn *fn, void *arg)
+{
+	int rc = 0;
+
+	for (size_t c = 0; c < n && rc == 0; c += READ_CHUNK) {
+		/* the lock is let go between chunks, for writers */
+		pthread_rwlock_rdlock(&db->lock);
+		rc = read_chunk(db, c, n - c < READ_CHUNK ? n - c : READ_CHUNK,
+		    keys, klens, fn, arg);
+		pthread_rwlock_unlock(&db->lock);
+	}
+	return rc;
+}
+
 /* Copy up to n bytes of key's value from off. */
 ssize_t
 blt_read(struct blt *db, const void *key, size_t klen, uint64_t off, void *buf,

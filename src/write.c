@@ -370,6 +370,7 @@ blt_set_timestamp(struct blt *db, const void *key, size_t klen, int64_t ts)
 		    err_key(key, klen));
 	} else if (rc > 0) {
 		rc = io_write(db, b.off + VAR_FIXED_LEN, t, TS_LEN);
+		db->ts_writes++;
 	}
 	pthread_rwlock_unlock(&db->lock);
 	return rc;

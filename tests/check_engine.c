@@ -293,6 +293,45 @@ struct model {
 	int64_t *ts;
 };
 
+/* blt_get_many()'s callback for model_check(): key i as the model says. */
+static int
+model_got(
+    void *arg, size_t i, const void *value, size_t vlen, int64_t ts, int err)
+{
+	const struct model *m = arg;
+
+	if (m->val[i] == NULL) {
+		ck_assert_msg(err == -ENOENT, "key/%zu: present (%d)", i, err);
+		return 0;
+	}
+	ck_assert_msg(err == 0, "key/%zu: %d %s", i, err, blt_errmsg());
+	ck_assert_uint_eq(vlen, strlen(m->val[i]));
+	ck_assert_int_eq(memcmp(value, m->val[i], vlen), 0);
+	ck_assert_int_eq(ts, m->ts[i]);
+	return 0;
+}
+
+/* Every key of the model in one call of blt_get_many(). */
+static void
+model_check_many(struct blt *db, const struct model *m)
+{
+	char(*k)[32] = malloc((size_t)m->n * sizeof *k);
+	const void **keys = malloc((size_t)m->n * sizeof *keys);
+	size_t *lens = malloc((size_t)m->n * sizeof *lens);
+
+	for (int i = 0; i < m->n; i++) {
+		snprintf(k[i], sizeof k[i], "key/%d", i);
+		keys[i] = k[i];
+		lens[i] = strlen(k[i]);
+	}
+	ck_assert_int_eq(
+	    blt_get_many(db, (size_t)m->n, keys, lens, model_got, (void *)m),
+	    0);
+	free(k);
+	free(keys);
+	free(lens);
+}
+
 static void
 model_check(struct blt *db, const struct model *m)
 {
@@ -318,6 +357,7 @@ model_check(struct blt *db, const struct model *m)
 		ck_assert_int_eq(memcmp(buf, m->val[i], (size_t)len), 0);
 		ck_assert_int_eq(ts, m->ts[i]);
 	}
+	model_check_many(db, m);
 	ck_assert_uint_eq(blt_count(db), live);
 	ck_assert_int_eq(blt_iter_create(db, &it), 0);
 	while ((rc = blt_iter_next(it, &item)) > 0)
@@ -341,7 +381,7 @@ START_TEST(random_operations_match_a_model)
 	ck_assert_int_eq(blt_open(path, BLT_TRUNC, &o, &db), 0);
 	for (int step = 0; step < 40000; step++) {
 		int op = rand_r(&seed) % 100, i = rand_r(&seed) % m.n;
-		char k[32], v[64];
+		char k[32], v[96];
 
 		snprintf(k, sizeof k, "key/%d", i);
 		if (op < 55) {
@@ -428,6 +468,56 @@ START_TEST(reads_see_buffered_puts_and_empty_values)
 	ck_assert_int_eq(
 	    blt_put(db, "adb01ebc1ba3433eb043527", 23, "x", 1, BLT_NOW),
 	    -EINVAL);
+	ck_assert_int_eq(blt_close(db), 0);
+}
+END_TEST
+
+/* blt_get_many()'s callback: record what each key gave; stop at "stop". */
+struct many {
+	int err[8];
+	char val[8][8];
+	int calls;
+};
+
+static int
+many_got(
+    void *arg, size_t i, const void *value, size_t vlen, int64_t ts, int err)
+{
+	struct many *r = arg;
+
+	(void)ts;
+	r->calls++;
+	r->err[i] = err;
+	if (err == 0)
+		memcpy(r->val[i], value, vlen < 7 ? vlen : 7);
+	return err == 0 && vlen == 4 && memcmp(value, "stop", 4) == 0 ? 42 : 0;
+}
+
+START_TEST(get_many_answers_every_key_in_order_and_stops_when_asked)
+{
+	struct blt *db = open_new(0, 0, 12007, BLT_SER_NONE);
+	static char huge[BLT_KEY_MAX + 1];
+	const void *keys[] = {"a", "nope", huge, "b", "c", "d"};
+	size_t lens[] = {1, 4, sizeof huge, 1, 1, 1};
+	struct many r;
+
+	put(db, "a", "1", BLT_NOW);
+	ck_assert_int_eq(blt_sync(db), 0);
+	put(db, "b", "2", BLT_NOW); /* still in the write buffer */
+	put(db, "c", "stop", BLT_NOW);
+	put(db, "d", "4", BLT_NOW);
+	memset(&r, 0, sizeof r);
+	ck_assert_int_eq(blt_get_many(db, 0, keys, lens, many_got, &r), 0);
+	ck_assert_int_eq(r.calls, 0);
+	ck_assert_int_eq(blt_get_many(db, 6, keys, lens, many_got, &r), 42);
+	ck_assert_int_eq(r.calls, 5);
+	ck_assert_int_eq(r.err[0], 0);
+	ck_assert_str_eq(r.val[0], "1");
+	ck_assert_int_eq(r.err[1], -ENOENT);
+	ck_assert_int_eq(r.err[2], -ENOENT);
+	ck_assert_int_eq(r.err[3], 0);
+	ck_assert_str_eq(r.val[3], "2");
+	ck_assert_str_eq(r.val[4], "stop");
 	ck_assert_int_eq(blt_close(db), 0);
 }
 END_TEST
@@ -578,6 +668,8 @@ engine_suite(void)
 	    tc, prune_drops_old_keys_but_keeps_the_keep_list_and_metadata);
 	tcase_add_test(tc, reads_see_buffered_puts_and_empty_values);
 	tcase_add_test(tc, a_second_writer_is_refused_with_a_clear_message);
+	tcase_add_test(
+	    tc, get_many_answers_every_key_in_order_and_stops_when_asked);
 	tcase_add_test(
 	    tc, prune_while_others_read_and_write_keeps_every_change);
 	suite_add_tcase(s, tc);

@@ -545,6 +545,40 @@ START_TEST(key_list_selects_those_keys_and_fails_missing_ones)
 }
 END_TEST
 
+/* More keys than a batch holds, every third of them missing. */
+START_TEST(a_long_key_list_is_read_in_batches_in_its_order)
+{
+	enum { N = 6000 };
+	struct blt *db = fill(4000, NULL);
+	unsigned char **keys = calloc(N, sizeof *keys);
+	size_t *lens = calloc(N, sizeof *lens);
+	struct blt_map_opts o = {.plugin = plugin_sym("plugin_upper"),
+	    .keys = (const unsigned char *const *)keys,
+	    .key_lens = lens,
+	    .n_keys = N};
+	struct blt_map_stats st;
+	char k[16];
+
+	for (int i = 0; i < N; i++) {
+		snprintf(k, sizeof k, i % 3 == 2 ? "gone%d" : "k%d", i);
+		keys[i] = (unsigned char *)strdup(k);
+		lens[i] = strlen(k);
+	}
+	map_ok(db, &o, &st);
+	assert_counts(
+	    &st, 2 * N / 3 - (N - 4000) * 2 / 3, 0, N / 3 + (N - 4000) * 2 / 3);
+	ck_assert_int_eq(memcmp(st.first_errors[0].key, "gone2", 5), 0);
+	ck_assert_str_eq(get(db, "k0"), upper_of(0));
+	ck_assert_str_eq(get(db, "k3999"), upper_of(3999));
+	ck_assert_str_eq(get(db, "k3998"), lower_of(3998));
+	for (int i = 0; i < N; i++)
+		free(keys[i]);
+	free(keys);
+	free(lens);
+	blt_close(db);
+}
+END_TEST
+
 START_TEST(commands_see_key_hex_and_store_in_environment)
 {
 	struct blt *db = open_store(path, BLT_TRUNC);
@@ -657,6 +691,7 @@ map_suite(void)
 	tcase_add_test(tc, prune_during_the_scan_ends_the_map_with_estale);
 	tcase_add_test(tc, prefix_selects_a_directory);
 	tcase_add_test(tc, key_list_selects_those_keys_and_fails_missing_ones);
+	tcase_add_test(tc, a_long_key_list_is_read_in_batches_in_its_order);
 	tcase_add_test(tc, commands_see_key_hex_and_store_in_environment);
 	tcase_add_test(tc, large_values_pass_through_commands);
 	tcase_add_test(tc, worker_program_without_the_hook_is_enoexec);
