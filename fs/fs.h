@@ -327,6 +327,13 @@ struct fs {
 /* Log one line: stderr in the foreground, syslog once daemonized. */
 void fs_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
+/* loop.c */
+
+/* Serve the session until it ends, with up to max_threads threads, the
+ * one reading requests spinning spin_us µs before it blocks.  Returns 0 or
+ * a negative errno. */
+int loop_run(struct fuse_session *se, unsigned max_threads, unsigned spin_us);
+
 /* move.c */
 
 /* Rename name in parent to newname in newparent (a file or a whole subtree)

@@ -35,6 +35,12 @@
  * in use by another writer. */
 #define MAIN_LOCK_WAIT 2.0
 
+/* Threads serving requests, unless -o max_threads says otherwise. */
+#define MAIN_THREADS 10
+
+/* µs the thread reading requests spins before it sleeps (-o spin=). */
+#define MAIN_SPIN 50
+
 /* Entry and attribute timeouts: the daemon is the only one changing the
  * store while it is mounted, and it tells the kernel when names or values
  * change behind its back. */
@@ -49,6 +55,7 @@ struct main_conf {
 	int set_uid, set_gid, set_umask;
 	char *ctl;
 	int ready_fd;
+	unsigned spin;
 	int show_help;
 	int fsname;
 };
@@ -70,6 +77,7 @@ static const struct fuse_opt main_opts[] = {
     {"umask=", offsetof(struct main_conf, set_umask), 1},
     {"ctl=%s", offsetof(struct main_conf, ctl), 1},
     {"ready_fd=%d", offsetof(struct main_conf, ready_fd), 1},
+    {"spin=%u", offsetof(struct main_conf, spin), 1},
     FUSE_OPT_KEY("ro", MAIN_KEY_RO),
     FUSE_OPT_KEY("rw", MAIN_KEY_RW),
     FUSE_OPT_KEY("fsname=", MAIN_KEY_FSNAME),
@@ -113,7 +121,11 @@ main_usage(const char *prog)
 	       "    -o ctl=NAME            name of the control directory "
 	       "(default .bltfs)\n"
 	       "    -o ready_fd=N          write one byte to fd N once "
-	       "mounted\n\n");
+	       "mounted\n"
+	       "    -o spin=US             wait for requests spinning this "
+	       "long\n"
+	       "                           before sleeping (default 50; 0: "
+	       "never spin)\n\n");
 	fuse_cmdline_help();
 	fuse_lowlevel_help();
 }
@@ -357,18 +369,15 @@ main_close(struct fs *fs)
 }
 
 static int
-main_loop(struct fuse_session *se, const struct fuse_cmdline_opts *o)
+main_loop(struct fuse_session *se, const struct fuse_cmdline_opts *o,
+    const struct main_conf *c)
 {
-	struct fuse_loop_config cfg;
+	unsigned threads = o->max_threads;
 
-	if (o->singlethread)
-		return fuse_session_loop(se);
-	memset(&cfg, 0, sizeof cfg);
-	cfg.clone_fd = o->clone_fd;
-	/* UINT_MAX means "not given"; libfuse's own default is 10 */
-	cfg.max_idle_threads =
-	    o->max_idle_threads == UINT_MAX ? 10 : o->max_idle_threads;
-	return fuse_session_loop_mt(se, &cfg);
+	/* libfuse's "not given" is UINT_MAX or 0, by version */
+	if (threads == 0 || threads == UINT_MAX)
+		threads = MAIN_THREADS;
+	return loop_run(se, o->singlethread ? 1 : threads, c->spin);
 }
 
 /* bltfs STORE MOUNTPOINT [options]: see bltfs(1). */
@@ -391,6 +400,7 @@ main(int argc, char **argv)
 	memset(&o, 0, sizeof o);
 	memset(&fs, 0, sizeof fs);
 	c.ready_fd = -1;
+	c.spin = MAIN_SPIN;
 	if (fuse_opt_parse(&args, &c, main_opts, main_opt_proc) == -1 ||
 	    fuse_parse_cmdline(&args, &o) == -1)
 		goto out;
@@ -445,7 +455,7 @@ main(int argc, char **argv)
 		main_detach();
 	main_ready(ready);
 	main_ready(c.ready_fd);
-	rc = main_loop(fs.se, &o);
+	rc = main_loop(fs.se, &o, &c);
 	ctl_stop(fs.ctl); /* no job may touch the session past here */
 	status = rc < 0 ? 1 : 0;
 	if (rc < 0)

@@ -1,0 +1,242 @@
+/*
+ * loop.c: the session loop, a leader/followers pool of threads.
+ *
+ * One thread at a time, the leader, reads requests from /dev/fuse.  A
+ * request that is done in memory (opening a file for reading, closing it,
+ * forgetting inodes) the leader answers itself and goes on leading.  Before
+ * any other request, which may wait for the store's lock or for the disk,
+ * it hands the lead to a follower, so the mount keeps answering while that
+ * request is served.
+ *
+ * The leader spins for a while (-o spin=µs) before it blocks in read():
+ * on a virtual machine, waking a thread whose CPU went idle costs more than
+ * serving an open or a close, and a cat of many small files is a stream of
+ * those.  Spinning yields the CPU to anything else that wants it and stops
+ * once the mount has been idle for the spin time.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/fuse.h>
+#include <poll.h>
+#include <pthread.h>
+#include <sched.h>
+#include <semaphore.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "fs.h"
+
+struct loop_worker {
+	pthread_t thread;
+	struct fuse_buf buf;
+	struct loop *loop;
+};
+
+struct loop {
+	struct fuse_session *se;
+	unsigned spin_us;
+	unsigned max_threads;
+	pthread_mutex_t lock;
+	pthread_cond_t turn; /* followers wait here for the lead */
+	int has_leader;
+	int done;      /* the session ended: threads leave */
+	int error;     /* why, if it failed */
+	unsigned idle; /* followers waiting */
+	unsigned n;    /* threads started */
+	struct loop_worker *w;
+	sem_t finished; /* posted when done is set */
+};
+
+/* Can the leader answer this request itself?  Only requests served from
+ * memory, never waiting for the store's lock: a read-only open and its
+ * release (noflush spares them a flush), and forgets. */
+static int
+loop_quick(const struct fuse_buf *buf)
+{
+	const struct fuse_in_header *in = buf->mem;
+	const void *arg = in + 1;
+
+	if (buf->size < sizeof *in)
+		return 0;
+	switch (in->opcode) {
+	case FUSE_FORGET:
+	case FUSE_BATCH_FORGET:
+		return 1;
+	case FUSE_OPEN: {
+		const struct fuse_open_in *o = arg;
+
+		return buf->size >= sizeof *in + sizeof *o &&
+		       (o->flags & (O_ACCMODE | O_TRUNC)) == O_RDONLY;
+	}
+	case FUSE_RELEASE: {
+		const struct fuse_release_in *r = arg;
+
+		return buf->size >= sizeof *in + sizeof *r &&
+		       (r->flags & O_ACCMODE) == O_RDONLY;
+	}
+	default:
+		return 0;
+	}
+}
+
+static uint64_t
+loop_now_us(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (uint64_t)t.tv_sec * 1000000 + (uint64_t)t.tv_nsec / 1000;
+}
+
+/* The next request, after spinning for one if spin_us says so.  Only the
+ * leader reads, and only while reading may it be cancelled. */
+static int
+loop_receive(struct loop *l, struct loop_worker *w)
+{
+	int fd = fuse_session_fd(l->se), rc;
+
+	if (l->spin_us > 0) {
+		uint64_t end = loop_now_us() + l->spin_us;
+		struct pollfd p = {.fd = fd, .events = POLLIN};
+
+		while (poll(&p, 1, 0) == 0 && loop_now_us() < end)
+			sched_yield();
+	}
+	pthread_setcancelstate(PTHREAD_CANCEL_ENABLE, NULL);
+	rc = fuse_session_receive_buf(l->se, &w->buf);
+	pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, NULL);
+	return rc;
+}
+
+/* End the loop: every thread leaves once its request is done. */
+static void
+loop_finish(struct loop *l, int error)
+{
+	if (l->done)
+		return;
+	l->done = 1;
+	l->error = error;
+	pthread_cond_broadcast(&l->turn);
+	sem_post(&l->finished);
+}
+
+static void *loop_work(void *arg);
+
+/* Give the lead to a waiting follower, or to a new thread; l->lock held.
+ * With neither, the lead waits until a thread is free. */
+static void
+loop_hand_over(struct loop *l)
+{
+	struct loop_worker *w;
+
+	l->has_leader = 0;
+	if (l->idle > 0) {
+		pthread_cond_signal(&l->turn);
+		return;
+	}
+	if (l->n == l->max_threads)
+		return;
+	w = &l->w[l->n];
+	w->loop = l;
+	if (pthread_create(&w->thread, NULL, loop_work, w) == 0)
+		l->n++;
+}
+
+static void *
+loop_work(void *arg)
+{
+	struct loop_worker *w = arg;
+	struct loop *l = w->loop;
+	int rc, quick;
+
+	pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, NULL);
+	pthread_mutex_lock(&l->lock);
+	for (;;) {
+		while (l->has_leader && !l->done) {
+			l->idle++;
+			pthread_cond_wait(&l->turn, &l->lock);
+			l->idle--;
+		}
+		if (l->done)
+			break;
+		l->has_leader = 1;
+		pthread_mutex_unlock(&l->lock);
+		rc = loop_receive(l, w);
+		pthread_mutex_lock(&l->lock);
+		if (rc == -EINTR) {
+			/* a signal: fuse_session_exited() says if it ends
+			 * the session */
+			l->has_leader = 0;
+			if (fuse_session_exited(l->se))
+				loop_finish(l, 0);
+			continue;
+		}
+		if (rc <= 0 || fuse_session_exited(l->se)) {
+			/* 0: unmounted */
+			l->has_leader = 0;
+			loop_finish(l, rc < 0 ? rc : 0);
+			break;
+		}
+		quick = loop_quick(&w->buf) || l->max_threads == 1;
+		if (!quick)
+			loop_hand_over(l);
+		pthread_mutex_unlock(&l->lock);
+		fuse_session_process_buf(l->se, &w->buf);
+		pthread_mutex_lock(&l->lock);
+		if (quick)
+			l->has_leader = 0; /* and take it again at once */
+	}
+	pthread_mutex_unlock(&l->lock);
+	return NULL;
+}
+
+/* Serve the session until it ends, with up to max_threads threads (1:
+ * every request in turn) spinning spin_us before they block.  Returns 0,
+ * or a negative errno when reading a request failed. */
+int
+loop_run(struct fuse_session *se, unsigned max_threads, unsigned spin_us)
+{
+	struct loop l = {.se = se, .spin_us = spin_us};
+	sigset_t all, old;
+	int rc;
+
+	l.max_threads = max_threads > 0 ? max_threads : 1;
+	if ((l.w = calloc(l.max_threads, sizeof *l.w)) == NULL)
+		return -ENOMEM;
+	pthread_mutex_init(&l.lock, NULL);
+	pthread_cond_init(&l.turn, NULL);
+	sem_init(&l.finished, 0, 0);
+	/* the signals that end the session reach this thread, whose wait
+	 * they interrupt, not a worker busy with a request */
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, &old);
+	pthread_mutex_lock(&l.lock);
+	loop_hand_over(&l);
+	rc = l.n == 1 ? 0 : -EAGAIN;
+	pthread_mutex_unlock(&l.lock);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	while (
+	    rc == 0 && sem_wait(&l.finished) == -1 && !fuse_session_exited(se))
+		;
+	pthread_mutex_lock(&l.lock);
+	loop_finish(&l, rc);
+	/* a leader blocked in read() leaves by cancellation; the others see
+	 * done once their request is answered */
+	for (unsigned i = 0; i < l.n; i++)
+		pthread_cancel(l.w[i].thread);
+	pthread_mutex_unlock(&l.lock);
+	for (unsigned i = 0; i < l.n; i++) {
+		pthread_join(l.w[i].thread, NULL);
+		free(l.w[i].buf.mem);
+	}
+	rc = l.error;
+	sem_destroy(&l.finished);
+	pthread_cond_destroy(&l.turn);
+	pthread_mutex_destroy(&l.lock);
+	free(l.w);
+	return rc;
+}
