@@ -36,6 +36,14 @@
 #define OPS_BLKSIZE (1u << 17)
 #define OPS_READAHEAD (1u << 20)
 
+/* Bytes of a READDIRPLUS reply, about 30 entries, whatever the kernel
+ * offers (128 KiB on Linux 6.18).  Every entry in it becomes an inode in
+ * the kernel, which costs 3 µs whether or not anyone looks at it; the rest
+ * of the directory comes by plain READDIR, and a name is looked up when it
+ * is used.  A first find of 1,000,000 keys took 3.2 s with full replies
+ * and 0.7 s with these; a first ls -l of 1,000 files took the same. */
+#define OPS_PLUS_MAX 4096u
+
 static struct fs *
 ops_fs(fuse_req_t req)
 {
@@ -927,8 +935,12 @@ ops_dirent(void *arg, const char *name, size_t nlen,
 static void
 ops_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, int plus)
 {
-	struct ops_dir d = {req, ops_fs(req), NULL, size, 0, plus};
+	struct ops_dir d;
 	int rc;
+
+	if (plus && size > OPS_PLUS_MAX)
+		size = OPS_PLUS_MAX;
+	d = (struct ops_dir){req, ops_fs(req), NULL, size, 0, plus};
 
 	if ((d.buf = malloc(size ? size : 1)) == NULL) {
 		fuse_reply_err(req, ENOMEM);
