@@ -1,0 +1,111 @@
+/*
+ * crashpoint.so: preloaded into bltfs by tests/mount-rename-crash.sh to kill
+ * it at a chosen write.  Every pwrite, fsync, fdatasync and ftruncate of
+ * the process is counted; with BLT_KILL_AT=N the process SIGKILLs itself
+ * just before call N, so calls 1 to N-1 are all that happened.  With
+ * BLT_COUNT_TO=FILE the count is written to FILE when the process exits
+ * normally, which tells the test how many crash points there are.
+ */
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/types.h>
+#include <unistd.h>
+
+static long crash_calls;
+
+static void
+crash_point(void)
+{
+	static long at = -2;
+
+	if (at == -2) {
+		const char *s = getenv("BLT_KILL_AT");
+
+		at = s != NULL ? atol(s) : -1;
+	}
+	if (++crash_calls == at)
+		raise(SIGKILL);
+}
+
+/* The next definition of name: libc's. */
+static void *
+crash_real(const char *name)
+{
+	void *f = dlsym(RTLD_NEXT, name);
+
+	if (f == NULL)
+		abort();
+	return f;
+}
+
+ssize_t
+pwrite(int fd, const void *buf, size_t n, off_t off)
+{
+	static ssize_t (*real)(int, const void *, size_t, off_t);
+
+	if (real == NULL)
+		real = (ssize_t(*)(int, const void *, size_t, off_t))crash_real(
+		    "pwrite");
+	crash_point();
+	return real(fd, buf, n, off);
+}
+
+ssize_t
+pwrite64(int fd, const void *buf, size_t n, off_t off)
+{
+	static ssize_t (*real)(int, const void *, size_t, off_t);
+
+	if (real == NULL)
+		real = (ssize_t(*)(int, const void *, size_t, off_t))crash_real(
+		    "pwrite64");
+	crash_point();
+	return real(fd, buf, n, off);
+}
+
+int
+fdatasync(int fd)
+{
+	static int (*real)(int);
+
+	if (real == NULL)
+		real = (int (*)(int))crash_real("fdatasync");
+	crash_point();
+	return real(fd);
+}
+
+int
+fsync(int fd)
+{
+	static int (*real)(int);
+
+	if (real == NULL)
+		real = (int (*)(int))crash_real("fsync");
+	crash_point();
+	return real(fd);
+}
+
+int
+ftruncate(int fd, off_t len)
+{
+	static int (*real)(int, off_t);
+
+	if (real == NULL)
+		real = (int (*)(int, off_t))crash_real("ftruncate");
+	crash_point();
+	return real(fd, len);
+}
+
+__attribute__((destructor)) static void
+crash_report(void)
+{
+	const char *to = getenv("BLT_COUNT_TO");
+	FILE *f;
+
+	if (to != NULL && (f = fopen(to, "w")) != NULL) {
+		fprintf(f, "%ld\n", crash_calls);
+		fclose(f);
+	}
+}
