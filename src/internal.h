@@ -153,6 +153,7 @@ int io_fill(struct blt *db, uint64_t off, uint64_t count, uint64_t ptr);
 int io_write(struct blt *db, uint64_t off, const void *buf, size_t len);
 int io_put_ptr(struct blt *db, uint64_t off, uint64_t v);
 int io_sync(struct blt *db);
+void io_start_writeback(struct blt *db, uint64_t off, uint64_t len);
 int io_truncate(struct blt *db, uint64_t len);
 void io_close(struct blt *db);
 int io_lock(int fd, const char *path, int exclusive, double timeout);

@@ -255,6 +255,16 @@ io_put_ptr(struct blt *db, uint64_t off, uint64_t v)
 	return 0;
 }
 
+/* Start writing [off, off + len) to the disk without waiting for it, so
+ * that a later io_sync() of a big file has less left to wait for.  Only a
+ * hint: errors show at io_sync(). */
+void
+io_start_writeback(struct blt *db, uint64_t off, uint64_t len)
+{
+	(void)sync_file_range(
+	    db->fd, (off_t)off, (off_t)len, SYNC_FILE_RANGE_WRITE);
+}
+
 /* Make everything written so far durable (the map's stores included). */
 int
 io_sync(struct blt *db)

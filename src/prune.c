@@ -64,12 +64,21 @@ prune_drops(const struct blt *db, const struct blt_prune_opts *o,
  * file's map after the copy took a write fault on a page per collision and
  * cost as much as the copy itself.)  The moves also serve the catch-up of
  * an online prune. */
+/* Blocks a plan holds before it links them: the bucket heads of the next
+ * ones are prefetched meanwhile, a random read each in an index of
+ * megabytes. */
+#define PRUNE_LAG 16
+
 struct prune_plan {
 	uint64_t (*m)[2]; /* old offset, new offset; both ascend */
 	uint32_t *next;   /* per block: the next of its chain + 1, 0 at the
 	                     end, PRUNE_DEAD when a later copy replaced it */
+	uint32_t *fp;     /* per block: 4 bytes of its digest, so that a
+	                     chain is walked without reading db */
 	uint32_t *head;   /* per bucket: the first block of its chain + 1 */
 	size_t n, cap;
+	size_t linked; /* blocks linked; the rest wait in ring */
+	struct block ring[PRUNE_LAG];
 	uint32_t n_buckets;
 	uint64_t end; /* the new file's size when the blocks are written */
 	int64_t n_keys, removed;
@@ -93,53 +102,83 @@ prune_plan_free(struct prune_plan *pl)
 {
 	free(pl->m);
 	free(pl->next);
+	free(pl->fp);
 	free(pl->head);
 }
 
-/* Link kept block i (b) into its chain: at the tail, as LINK does (§7.2);
- * a second block of one key (only in a damaged input) takes the first
- * one's place.  base maps db, where the digests of the blocks lie.
- * Returns 1 for a new key, 0 for a replaced one. */
-static int
-prune_plan_link(struct prune_plan *pl, const unsigned char *base, uint32_t i,
-    const struct block *b)
+static uint32_t
+prune_fp(const unsigned char *digest)
+{
+	return (uint32_t)le_get(digest, 4);
+}
+
+/* Link planned block i (b) into its chain: at the tail, as LINK does
+ * (§7.2); a second block of one key (only in a damaged input) takes the
+ * first one's place.  base maps db, where the digests of the blocks lie. */
+static void
+prune_plan_link(struct blt *db, struct prune_plan *pl,
+    const unsigned char *base, uint32_t i, const struct block *b)
 {
 	uint32_t *at = pl->head + hash_bucket(b->digest, pl->n_buckets);
 
 	while (*at != 0) {
 		uint32_t j = *at - 1;
 
-		if (memcmp(base + pl->m[j][0], b->digest, HASH_LEN) == 0) {
+		if (pl->fp[j] == pl->fp[i] &&
+		    memcmp(base + pl->m[j][0], b->digest, HASH_LEN) == 0) {
 			pl->next[i] = pl->next[j];
 			pl->next[j] = PRUNE_DEAD;
 			*at = i + 1;
-			return 0;
+			return;
 		}
 		at = pl->next + j;
 	}
 	*at = i + 1;
 	pl->next[i] = 0;
-	return 1;
+	if (db->h.fixed || !hash_internal_key(b->key, b->klen))
+		pl->n_keys++;
 }
 
-/* Add block b to the plan. */
+/* Link the planned blocks that wait, up to all but keep of them. */
+static void
+prune_plan_catch_up(struct blt *db, struct prune_plan *pl,
+    const unsigned char *base, size_t keep)
+{
+	for (; pl->linked + keep < pl->n; pl->linked++)
+		prune_plan_link(db, pl, base, (uint32_t)pl->linked,
+		    &pl->ring[pl->linked % PRUNE_LAG]);
+}
+
+/* Make room for one more block in the plan. */
+static int
+prune_plan_grow(struct blt *db, struct prune_plan *pl)
+{
+	size_t cap = pl->cap ? pl->cap * 2 : 4096;
+	uint64_t(*m)[2];
+	uint32_t *next, *fp;
+
+	if ((m = realloc(pl->m, cap * sizeof *m)) == NULL)
+		return err_oom(db->path);
+	pl->m = m;
+	if ((next = realloc(pl->next, cap * sizeof *next)) == NULL)
+		return err_oom(db->path);
+	pl->next = next;
+	if ((fp = realloc(pl->fp, cap * sizeof *fp)) == NULL)
+		return err_oom(db->path);
+	pl->fp = fp;
+	pl->cap = cap;
+	return 0;
+}
+
+/* Add block b to the plan; it is linked PRUNE_LAG blocks later. */
 static int
 prune_plan_add(struct blt *db, struct prune_plan *pl, const unsigned char *base,
     const struct block *b)
 {
-	if (pl->n == pl->cap) {
-		size_t cap = pl->cap ? pl->cap * 2 : 4096;
-		uint64_t(*m)[2] = realloc(pl->m, cap * sizeof *m);
-		uint32_t *next;
+	int rc;
 
-		if (m == NULL)
-			return err_oom(db->path);
-		pl->m = m;
-		if ((next = realloc(pl->next, cap * sizeof *next)) == NULL)
-			return err_oom(db->path);
-		pl->next = next;
-		pl->cap = cap;
-	}
+	if (pl->n == pl->cap && (rc = prune_plan_grow(db, pl)) < 0)
+		return rc;
 	if (pl->n >= PRUNE_DEAD - 1)
 		return err_set(
 		    -EFBIG, "%s: too many blocks to compact", db->path);
@@ -149,11 +188,12 @@ prune_plan_add(struct blt *db, struct prune_plan *pl, const unsigned char *base,
 		    db->path);
 	pl->m[pl->n][0] = b->off;
 	pl->m[pl->n][1] = pl->end;
+	pl->fp[pl->n] = prune_fp(b->digest);
 	pl->end += b->size;
-	if (prune_plan_link(pl, base, (uint32_t)pl->n, b) == 1 &&
-	    (db->h.fixed || !hash_internal_key(b->key, b->klen)))
-		pl->n_keys++;
+	pl->ring[pl->n % PRUNE_LAG] = *b;
+	__builtin_prefetch(pl->head + hash_bucket(b->digest, pl->n_buckets));
 	pl->n++;
+	prune_plan_catch_up(db, pl, base, PRUNE_LAG - 1);
 	return 0;
 }
 
@@ -191,6 +231,8 @@ prune_plan(struct blt *db, const struct blt_prune_opts *o, struct scan *sp,
 		else if ((rc = prune_plan_add(db, pl, s.base, &b)) < 0)
 			break;
 	}
+	if (rc == 0)
+		prune_plan_catch_up(db, pl, s.base, 0);
 	if (online)
 		pthread_rwlock_unlock(&db->lock);
 	free(keep);
@@ -230,6 +272,9 @@ prune_write(struct blt *db, struct blt *nb, const struct prune_plan *pl,
 		if (used + size > PRUNE_CHUNK) {
 			if ((rc = io_append(nb, out, used)) < 0)
 				break;
+			/* the fsync at the end then waits for the last
+			 * chunks only */
+			io_start_writeback(nb, nb->size - used, used);
 			used = 0;
 		}
 		if (size > PRUNE_CHUNK) {

@@ -449,6 +449,42 @@ START_TEST(prune_drops_old_keys_but_keeps_the_keep_list_and_metadata)
 }
 END_TEST
 
+/* A damaged store where one key has two live blocks (a copy of its block
+ * with another value appended by hand): prune keeps the later one, as an
+ * overwrite would have, and counts the key once. */
+START_TEST(prune_keeps_the_later_of_two_live_blocks_of_a_key)
+{
+	struct blt *db = open_new(0, 0, 12007, BLT_SER_STR);
+	unsigned char blk[64];
+	struct blt_entry e;
+	char buf[8];
+	off_t end;
+	size_t head = VAR_FIXED_LEN + TS_LEN, size = head + 1 + 3;
+	int fd;
+
+	put(db, "k", "one", T0);
+	put(db, "other", "x", T0);
+	ck_assert_int_eq(blt_find(db, "k", 1, &e), 0);
+	ck_assert_int_eq(blt_close(db), 0);
+	fd = open(path, O_RDWR);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(
+	    pread(fd, blk, size, (off_t)e.value_off - (off_t)head - 1),
+	    (ssize_t)size);
+	memcpy(blk + head + 1, "two", 3);
+	end = lseek(fd, 0, SEEK_END);
+	ck_assert_int_eq(pwrite(fd, blk, size, end), (ssize_t)size);
+	close(fd);
+	db = reopen(BLT_RDWR);
+	ck_assert_int_eq(blt_prune(db, NULL), 0);
+	ck_assert_int_eq(blt_get(db, "k", 1, buf, sizeof buf, NULL), 3);
+	ck_assert_int_eq(memcmp(buf, "two", 3), 0);
+	ck_assert_uint_eq(blt_count(db), 2);
+	ck_assert_int_eq(blt_close(db), 0);
+	ck_assert_int_eq(blt_check(path, 0, NULL, NULL), 0);
+}
+END_TEST
+
 START_TEST(reads_see_buffered_puts_and_empty_values)
 {
 	struct blt *db = open_new(0, 0, 12007, BLT_SER_NONE);
@@ -667,6 +703,7 @@ engine_suite(void)
 	tcase_add_test(
 	    tc, prune_drops_old_keys_but_keeps_the_keep_list_and_metadata);
 	tcase_add_test(tc, reads_see_buffered_puts_and_empty_values);
+	tcase_add_test(tc, prune_keeps_the_later_of_two_live_blocks_of_a_key);
 	tcase_add_test(tc, a_second_writer_is_refused_with_a_clear_message);
 	tcase_add_test(
 	    tc, get_many_answers_every_key_in_order_and_stops_when_asked);
