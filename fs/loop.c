@@ -42,11 +42,12 @@ struct loop {
 	unsigned max_threads;
 	pthread_mutex_t lock;
 	pthread_cond_t turn; /* followers wait here for the lead */
-	int has_leader;
-	int done;      /* the session ended: threads leave */
-	int error;     /* why, if it failed */
-	unsigned idle; /* followers waiting */
-	unsigned n;    /* threads started */
+	int has_leader; /* written under lock, read by a spinning follower */
+	int spinning;   /* a follower spins for the lead */
+	int done;       /* the session ended: threads leave */
+	int error;      /* why, if it failed */
+	unsigned idle;  /* followers waiting */
+	unsigned n;     /* threads started */
 	struct loop_worker *w;
 	sem_t finished; /* posted when done is set */
 };
@@ -118,13 +119,40 @@ loop_finish(struct loop *l, int error)
 {
 	if (l->done)
 		return;
-	l->done = 1;
+	__atomic_store_n(&l->done, 1, __ATOMIC_RELEASE);
 	l->error = error;
 	pthread_cond_broadcast(&l->turn);
 	sem_post(&l->finished);
 }
 
 static void *loop_work(void *arg);
+
+/* A follower that has just served a request watches for the lead for
+ * spin_us before it sleeps (one at a time; l->lock held, and let go
+ * meanwhile): with a stream of requests that each need a hand-over, the
+ * lead then passes between two busy threads without a wake-up. */
+static void
+loop_follow(struct loop *l)
+{
+	uint64_t end;
+
+	if (l->spin_us > 0 && !l->spinning) {
+		l->spinning = 1;
+		pthread_mutex_unlock(&l->lock);
+		end = loop_now_us() + l->spin_us;
+		while (__atomic_load_n(&l->has_leader, __ATOMIC_ACQUIRE) &&
+		       !__atomic_load_n(&l->done, __ATOMIC_ACQUIRE) &&
+		       loop_now_us() < end)
+			sched_yield();
+		pthread_mutex_lock(&l->lock);
+		l->spinning = 0;
+		if (!l->has_leader || l->done)
+			return;
+	}
+	l->idle++;
+	pthread_cond_wait(&l->turn, &l->lock);
+	l->idle--;
+}
 
 /* Give the lead to a waiting follower, or to a new thread; l->lock held.
  * With neither, the lead waits until a thread is free. */
@@ -133,7 +161,9 @@ loop_hand_over(struct loop *l)
 {
 	struct loop_worker *w;
 
-	l->has_leader = 0;
+	__atomic_store_n(&l->has_leader, 0, __ATOMIC_RELEASE);
+	if (l->spinning)
+		return; /* it takes the lead without being woken */
 	if (l->idle > 0) {
 		pthread_cond_signal(&l->turn);
 		return;
@@ -151,44 +181,47 @@ loop_work(void *arg)
 {
 	struct loop_worker *w = arg;
 	struct loop *l = w->loop;
-	int rc, quick;
+	int rc, lead = 0;
 
 	pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, NULL);
 	pthread_mutex_lock(&l->lock);
 	for (;;) {
-		while (l->has_leader && !l->done) {
-			l->idle++;
-			pthread_cond_wait(&l->turn, &l->lock);
-			l->idle--;
+		if (!lead) {
+			while (l->has_leader && !l->done)
+				loop_follow(l);
+			if (l->done)
+				break;
+			__atomic_store_n(&l->has_leader, 1, __ATOMIC_RELEASE);
 		}
-		if (l->done)
-			break;
-		l->has_leader = 1;
 		pthread_mutex_unlock(&l->lock);
 		rc = loop_receive(l, w);
 		pthread_mutex_lock(&l->lock);
 		if (rc == -EINTR) {
 			/* a signal: fuse_session_exited() says if it ends
-			 * the session */
-			l->has_leader = 0;
-			if (fuse_session_exited(l->se))
+			 * the session; else lead on */
+			lead = !fuse_session_exited(l->se);
+			if (!lead) {
+				__atomic_store_n(
+				    &l->has_leader, 0, __ATOMIC_RELEASE);
 				loop_finish(l, 0);
+			}
 			continue;
 		}
 		if (rc <= 0 || fuse_session_exited(l->se)) {
 			/* 0: unmounted */
-			l->has_leader = 0;
+			__atomic_store_n(&l->has_leader, 0, __ATOMIC_RELEASE);
 			loop_finish(l, rc < 0 ? rc : 0);
 			break;
 		}
-		quick = loop_quick(&w->buf) || l->max_threads == 1;
-		if (!quick)
+		/* a quick request is served by the leader, who leads on */
+		lead = loop_quick(&w->buf) || l->max_threads == 1;
+		if (!lead)
 			loop_hand_over(l);
 		pthread_mutex_unlock(&l->lock);
 		fuse_session_process_buf(l->se, &w->buf);
 		pthread_mutex_lock(&l->lock);
-		if (quick)
-			l->has_leader = 0; /* and take it again at once */
+		if (l->done)
+			break;
 	}
 	pthread_mutex_unlock(&l->lock);
 	return NULL;

@@ -26,6 +26,15 @@ index_max_hops(const struct blt *db)
 	return db->size / FIX_FIXED_LEN + 1;
 }
 
+/* Has a walk taken more hops than a sound chain can?  The bound costs a
+ * division, so it is worked out only for walks longer than booklet's
+ * chains ever get. */
+static int
+index_too_long(const struct blt *db, uint64_t hops)
+{
+	return hops > 64 && hops > index_max_hops(db);
+}
+
 /* Check that a chain pointer p can hold a block's digest and next field. */
 static int
 index_bad_ptr(const struct blt *db, uint64_t p, uint64_t from)
@@ -60,7 +69,7 @@ index_walk(struct blt *db, uint64_t slot, uint64_t p,
     const unsigned char *digest, const void *key, size_t klen, struct block *b,
     uint64_t *prev)
 {
-	uint64_t from = slot, hops = index_max_hops(db);
+	uint64_t from = slot, hops = 0;
 	const unsigned char *base = db->map->base;
 	int rc;
 
@@ -69,7 +78,7 @@ index_walk(struct blt *db, uint64_t slot, uint64_t p,
 
 		if ((rc = index_bad_ptr(db, p, from)) < 0)
 			return rc;
-		if (hops-- == 0)
+		if (index_too_long(db, ++hops))
 			return index_loop(db, slot);
 		nxt = le_get(base + p + 13, PTR_LEN);
 		if (nxt == PTR_TOMBSTONE)
@@ -114,7 +123,7 @@ index_link(
     struct blt *db, const unsigned char *digest, uint64_t q, struct block *old)
 {
 	uint64_t slot = index_slot(db, digest), prev = slot;
-	uint64_t p = io_get_ptr(db, slot), hops = index_max_hops(db);
+	uint64_t p = io_get_ptr(db, slot), hops = 0;
 	const unsigned char *base = db->map->base;
 	int rc;
 
@@ -125,7 +134,7 @@ index_link(
 
 		if ((rc = index_bad_ptr(db, p, prev)) < 0)
 			return rc;
-		if (hops-- == 0)
+		if (index_too_long(db, ++hops))
 			return index_loop(db, slot);
 		nxt = le_get(base + p + 13, PTR_LEN);
 		if (nxt == PTR_TOMBSTONE) /* a chain cut by a crash */

@@ -234,6 +234,47 @@ fuzz_gets(struct blt *db, int fd, const struct fuzz_keys *ks, int strict,
 	}
 }
 
+/* blt_get_many()'s view of the kept keys, checked by fuzz_got(). */
+struct fuzz_many {
+	const struct fuzz_keys *ks;
+	struct blt *db;
+	int fd, strict;
+	const char *path;
+};
+
+static int
+fuzz_got(
+    void *arg, size_t i, const void *value, size_t vlen, int64_t ts, int err)
+{
+	const struct fuzz_many *fm = arg;
+	const struct fuzz_key *k = &fm->ks->k[i];
+
+	if (err == 0)
+		fuzz_found(fm->db, fm->fd, k->key, k->klen, fm->path);
+	if (fm->strict &&
+	    (err != 0 || vlen != k->vlen ||
+	        memcmp(value, k->value, vlen) != 0 || ts != k->ts))
+		fuzz_fail(
+		    "sound store", "get_many differs from the scan", fm->path);
+	return 0;
+}
+
+/* The kept keys again, all in one blt_get_many(). */
+static void
+fuzz_get_many(struct blt *db, int fd, const struct fuzz_keys *ks, int strict,
+    const char *path)
+{
+	struct fuzz_many fm = {ks, db, fd, strict, path};
+	const void *keys[FUZZ_MAX_KEYS];
+	size_t lens[FUZZ_MAX_KEYS];
+
+	for (size_t i = 0; i < ks->n; i++) {
+		keys[i] = ks->k[i].key;
+		lens[i] = ks->k[i].klen;
+	}
+	(void)blt_get_many(db, ks->n, keys, lens, fuzz_got, &fm);
+}
+
 /* Keys that no small store holds, and the internal slots. */
 static void
 fuzz_misses(struct blt *db, int fd, const char *path)
@@ -281,6 +322,7 @@ fuzz_read(const char *path, int fd, int strict, const char *stage)
 	    (ks->scanned != blt_count(db) || ks->scanned != st.n_keys))
 		fuzz_fail(stage, "the scan and the key count disagree", path);
 	fuzz_gets(db, fd, ks, strict, path);
+	fuzz_get_many(db, fd, ks, strict, path);
 	fuzz_misses(db, fd, path);
 	fuzz_keys_free(ks);
 	free(ks);
