@@ -19,40 +19,34 @@
 #include "json.h"
 #include "timearg.h"
 
-/* Write bytes the way ls shows keys, which cli_unescape() reverses: as
- * json_put_str() would inside the quotes, but with \xhh for what is not
- * UTF-8 and for ASCII controls.  Plain runs go out in one piece. */
+/* The escapes of cli_put_escaped(): json_put_str()'s inside the quotes,
+ * but \xhh for what is not UTF-8 and for ASCII controls. */
+static void
+cli_escape(
+    const unsigned char *p, size_t len, uint32_t c, char esc[JSON_ESCAPE_MAX])
+{
+	(void)len;
+	if (c == UINT32_MAX)
+		snprintf(esc, JSON_ESCAPE_MAX, "\\x%02x", p[0]);
+	else if (c == '\\')
+		strcpy(esc, "\\\\");
+	else if (c == '\n')
+		strcpy(esc, "\\n");
+	else if (c == '\t')
+		strcpy(esc, "\\t");
+	else if (c == '\r')
+		strcpy(esc, "\\r");
+	else if (c < 0x80 && json_invisible(c))
+		snprintf(esc, JSON_ESCAPE_MAX, "\\x%02x", (unsigned)c);
+	else if (json_invisible(c))
+		snprintf(esc, JSON_ESCAPE_MAX, "\\u%04x", (unsigned)c);
+}
+
+/* Write bytes the way ls shows keys, which cli_unescape() reverses. */
 void
 cli_put_escaped(FILE *f, const unsigned char *p, size_t n)
 {
-	size_t i, len, run = 0;
-	uint32_t c;
-	char esc[8];
-
-	for (i = 0; i < n; i += len) {
-		esc[0] = '\0';
-		if ((len = json_utf8_decode(p + i, n - i, &c)) == 0) {
-			snprintf(esc, sizeof esc, "\\x%02x", p[i]);
-			len = 1;
-		} else if (c == '\\')
-			strcpy(esc, "\\\\");
-		else if (c == '\n')
-			strcpy(esc, "\\n");
-		else if (c == '\t')
-			strcpy(esc, "\\t");
-		else if (c == '\r')
-			strcpy(esc, "\\r");
-		else if (c < 0x80 && json_invisible(c))
-			snprintf(esc, sizeof esc, "\\x%02x", (unsigned)c);
-		else if (json_invisible(c))
-			snprintf(esc, sizeof esc, "\\u%04x", (unsigned)c);
-		if (esc[0] == '\0')
-			continue;
-		fwrite(p + run, 1, i - run, f);
-		fputs(esc, f);
-		run = i + len;
-	}
-	fwrite(p + run, 1, n - run, f);
+	json_put_escaped(f, p, n, cli_escape);
 }
 
 /* Decode the escapes of cli_put_escaped() from s into out (which may be s

@@ -713,31 +713,20 @@ json_invisible(uint32_t c)
 
 /* Write n bytes at p as a JSON string; plain runs go out in one piece. */
 void
-json_put_str(FILE *f, const void *p, size_t n)
+json_put_escaped(FILE *f, const void *p, size_t n, json_escape_fn *escape)
 {
 	const unsigned char *b = p;
 	size_t i, len, run = 0;
 	uint32_t c;
-	char esc[8];
+	char esc[JSON_ESCAPE_MAX];
 
-	putc('"', f);
 	for (i = 0; i < n; i += len) {
 		esc[0] = '\0';
 		if ((len = json_utf8_decode(b + i, n - i, &c)) == 0) {
-			strcpy(esc, "\\ufffd");
 			len = 1;
-		} else if (c == '\\')
-			strcpy(esc, "\\\\");
-		else if (c == '"')
-			strcpy(esc, "\\\"");
-		else if (c == '\n')
-			strcpy(esc, "\\n");
-		else if (c == '\t')
-			strcpy(esc, "\\t");
-		else if (c == '\r')
-			strcpy(esc, "\\r");
-		else if (json_invisible(c))
-			snprintf(esc, sizeof esc, "\\u%04x", (unsigned)c);
+			c = UINT32_MAX;
+		}
+		escape(b + i, len, c, esc);
 		if (esc[0] == '\0')
 			continue;
 		fwrite(b + run, 1, i - run, f);
@@ -745,6 +734,36 @@ json_put_str(FILE *f, const void *p, size_t n)
 		run = i + len;
 	}
 	fwrite(b + run, 1, n - run, f);
+}
+
+/* JSON's escapes: U+FFFD for what is not UTF-8, \u for the invisible. */
+static void
+json_escape_str(
+    const unsigned char *p, size_t len, uint32_t c, char esc[JSON_ESCAPE_MAX])
+{
+	(void)p;
+	(void)len;
+	if (c == UINT32_MAX)
+		strcpy(esc, "\\ufffd");
+	else if (c == '\\')
+		strcpy(esc, "\\\\");
+	else if (c == '"')
+		strcpy(esc, "\\\"");
+	else if (c == '\n')
+		strcpy(esc, "\\n");
+	else if (c == '\t')
+		strcpy(esc, "\\t");
+	else if (c == '\r')
+		strcpy(esc, "\\r");
+	else if (json_invisible(c))
+		snprintf(esc, JSON_ESCAPE_MAX, "\\u%04x", (unsigned)c);
+}
+
+void
+json_put_str(FILE *f, const void *p, size_t n)
+{
+	putc('"', f);
+	json_put_escaped(f, p, n, json_escape_str);
 	putc('"', f);
 }
 

@@ -97,6 +97,18 @@ size_t json_utf8_encode(uint32_t c, unsigned char *out);
  * invisible format characters (bidi overrides, zero widths, BOM). */
 int json_invisible(uint32_t c);
 
+#define JSON_ESCAPE_MAX 12 /* bytes of an escape with its NUL */
+
+/* What json_put_escaped() writes instead of the character c (len bytes at
+ * p; c is UINT32_MAX for a byte that is not valid UTF-8): an escape in
+ * esc, or nothing (esc[0] left 0) to keep the bytes as they are. */
+typedef void json_escape_fn(
+    const unsigned char *p, size_t len, uint32_t c, char esc[JSON_ESCAPE_MAX]);
+
+/* Write n bytes at p, each character as escape says.  Runs of kept bytes
+ * go out in one piece. */
+void json_put_escaped(FILE *f, const void *p, size_t n, json_escape_fn *escape);
+
 /* Write n bytes at p as a JSON string with its quotes.  Controls and
  * invisible characters become \u escapes; a byte that is not valid UTF-8
  * becomes U+FFFD, so callers wanting to keep such bytes check with
