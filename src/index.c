@@ -115,14 +115,16 @@ index_find(struct blt *db, const unsigned char *digest, const void *key,
 }
 
 /* Link the block at q, already written with its next pointer set to 1,
- * into digest's chain (§7.2): a new key goes to the tail, an overwrite
+ * into digest's chain, whose bucket slot is at slot (index_slot(); callers
+ * that prefetch it have worked it out already) (§7.2): a new key goes to
+ * the tail, an overwrite
  * takes the old block's place and tombstones it.  Returns 1 for a new key,
  * 0 for an overwrite (with *old filled if old is not NULL), or an error. */
 int
-index_link(
-    struct blt *db, const unsigned char *digest, uint64_t q, struct block *old)
+index_link(struct blt *db, uint64_t slot, const unsigned char *digest,
+    uint64_t q, struct block *old)
 {
-	uint64_t slot = index_slot(db, digest), prev = slot;
+	uint64_t prev = slot;
 	uint64_t p = io_get_ptr(db, slot), hops = 0;
 	const unsigned char *base = db->map->base;
 	int rc;

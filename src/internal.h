@@ -225,8 +225,8 @@ int index_walk(struct blt *db, uint64_t slot, uint64_t p,
     uint64_t *prev);
 int index_find(struct blt *db, const unsigned char *digest, const void *key,
     size_t klen, struct block *b, uint64_t *prev);
-int index_link(
-    struct blt *db, const unsigned char *digest, uint64_t q, struct block *old);
+int index_link(struct blt *db, uint64_t slot, const unsigned char *digest,
+    uint64_t q, struct block *old);
 int index_unlink(struct blt *db, struct block *b, uint64_t prev);
 
 /* scan.c */

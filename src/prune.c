@@ -79,6 +79,7 @@ struct prune_plan {
 	size_t n, cap;
 	size_t linked; /* blocks linked; the rest wait in ring */
 	struct block ring[PRUNE_LAG];
+	uint32_t ring_bucket[PRUNE_LAG];
 	uint32_t n_buckets;
 	uint64_t end; /* the new file's size when the blocks are written */
 	int64_t n_keys, removed;
@@ -112,14 +113,16 @@ prune_fp(const unsigned char *digest)
 	return (uint32_t)le_get(digest, 4);
 }
 
-/* Link planned block i (b) into its chain: at the tail, as LINK does
- * (§7.2); a second block of one key (only in a damaged input) takes the
- * first one's place.  base maps db, where the digests of the blocks lie. */
+/* Link planned block i (b, in bucket) into its chain: at the tail, as LINK
+ * does (§7.2); a second block of one key (only in a damaged input) takes
+ * the first one's place.  base maps db, where the digests of the blocks
+ * lie. */
 static void
 prune_plan_link(struct blt *db, struct prune_plan *pl,
-    const unsigned char *base, uint32_t i, const struct block *b)
+    const unsigned char *base, uint32_t i, const struct block *b,
+    uint32_t bucket)
 {
-	uint32_t *at = pl->head + hash_bucket(b->digest, pl->n_buckets);
+	uint32_t *at = pl->head + bucket;
 
 	while (*at != 0) {
 		uint32_t j = *at - 1;
@@ -146,7 +149,8 @@ prune_plan_catch_up(struct blt *db, struct prune_plan *pl,
 {
 	for (; pl->linked + keep < pl->n; pl->linked++)
 		prune_plan_link(db, pl, base, (uint32_t)pl->linked,
-		    &pl->ring[pl->linked % PRUNE_LAG]);
+		    &pl->ring[pl->linked % PRUNE_LAG],
+		    pl->ring_bucket[pl->linked % PRUNE_LAG]);
 }
 
 /* Make room for one more block in the plan. */
@@ -191,7 +195,9 @@ prune_plan_add(struct blt *db, struct prune_plan *pl, const unsigned char *base,
 	pl->fp[pl->n] = prune_fp(b->digest);
 	pl->end += b->size;
 	pl->ring[pl->n % PRUNE_LAG] = *b;
-	__builtin_prefetch(pl->head + hash_bucket(b->digest, pl->n_buckets));
+	pl->ring_bucket[pl->n % PRUNE_LAG] =
+	    hash_bucket(b->digest, pl->n_buckets);
+	__builtin_prefetch(pl->head + pl->ring_bucket[pl->n % PRUNE_LAG]);
 	pl->n++;
 	prune_plan_catch_up(db, pl, base, PRUNE_LAG - 1);
 	return 0;
@@ -478,7 +484,8 @@ prune_catch_up(struct blt *db, struct blt *nb, struct prune_plan *pl,
 
 		if ((rc = io_append(nb, base + b.off, (size_t)b.size)) < 0 ||
 		    (rc = io_put_ptr(nb, q + 13, PTR_END)) < 0 ||
-		    (rc = index_link(nb, b.digest, q, NULL)) < 0)
+		    (rc = index_link(
+		         nb, index_slot(nb, b.digest), b.digest, q, NULL)) < 0)
 			return rc;
 		if (rc == 1 &&
 		    (nb->h.fixed || !hash_internal_key(b.key, b.klen)))

@@ -101,7 +101,8 @@ store_rebuild_index(struct blt *db)
 			continue;
 		}
 		if ((rc = io_put_ptr(db, b.off + 13, PTR_END)) < 0 ||
-		    (rc = index_link(db, b.digest, b.off, NULL)) < 0)
+		    (rc = index_link(db, index_slot(db, b.digest), b.digest,
+		         b.off, NULL)) < 0)
 			return rc;
 		if (rc == 1 &&
 		    (db->h.fixed || !hash_internal_key(b.key, b.klen)))

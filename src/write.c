@@ -144,7 +144,8 @@ write_free(struct blt *db)
 
 /* Step 3 for one block: link the live block at q and count it. */
 static int
-write_link(struct blt *db, const unsigned char *digest, uint64_t q)
+write_link(
+    struct blt *db, uint64_t slot, const unsigned char *digest, uint64_t q)
 {
 	struct block old, b;
 	int rc;
@@ -152,7 +153,7 @@ write_link(struct blt *db, const unsigned char *digest, uint64_t q)
 	if ((rc = block_parse(db, db->map->base, q, db->size, &b)) < 0)
 		return rc;
 	old.size = 0;
-	if ((rc = index_link(db, digest, q, &old)) < 0)
+	if ((rc = index_link(db, slot, digest, q, &old)) < 0)
 		return rc;
 	if (rc == 1 && (db->h.fixed || !hash_internal_key(b.key, b.klen)))
 		db->n_keys++;
@@ -166,23 +167,30 @@ write_link(struct blt *db, const unsigned char *digest, uint64_t q)
  * WRITE_AHEAD and the chain head of block i + WRITE_AHEAD / 2 (whose slot
  * was fetched meanwhile) are prefetched.  Only hints: the links made in
  * between may change the chains.  Overwrite of 1,000,000 keys: 0.79 to
- * 0.85 M puts/s without, 0.93 to 0.98 M with. */
+ * 0.85 M puts/s without, 0.93 to 0.98 M with.  The slots wait in a ring,
+ * worked out once per block. */
 #define WRITE_AHEAD 8
 
+/* Work out block i's slot into the ring and prefetch it. */
 static void
-write_prefetch(struct blt *db, size_t i)
+write_slot_ahead(struct blt *db, uint64_t ring[WRITE_AHEAD], size_t i)
 {
-	const unsigned char *base = db->map->base;
+	if (i < db->n_pend) {
+		ring[i % WRITE_AHEAD] = index_slot(db, db->pend[i].digest);
+		__builtin_prefetch(db->map->base + ring[i % WRITE_AHEAD], 1);
+	}
+}
+
+/* Prefetch the chain head of block i, whose slot is in the ring. */
+static void
+write_head_ahead(struct blt *db, const uint64_t ring[WRITE_AHEAD], size_t i)
+{
 	uint64_t p;
 
-	if (i + WRITE_AHEAD < db->n_pend)
-		__builtin_prefetch(
-		    base + index_slot(db, db->pend[i + WRITE_AHEAD].digest), 1);
-	if (i + WRITE_AHEAD / 2 < db->n_pend) {
-		p = io_get_ptr(
-		    db, index_slot(db, db->pend[i + WRITE_AHEAD / 2].digest));
+	if (i < db->n_pend) {
+		p = io_get_ptr(db, ring[i % WRITE_AHEAD]);
 		if (p > PTR_END && p + FIX_FIXED_LEN <= db->size)
-			__builtin_prefetch(base + p, 1);
+			__builtin_prefetch(db->map->base + p, 1);
 	}
 }
 
@@ -192,7 +200,7 @@ write_prefetch(struct blt *db, size_t i)
 int
 write_flush(struct blt *db, int durable)
 {
-	uint64_t base = db->size;
+	uint64_t base = db->size, ring[WRITE_AHEAD];
 	int rc;
 
 	if (db->n_pend == 0)
@@ -207,10 +215,15 @@ write_flush(struct blt *db, int durable)
 			goto out;
 	if (durable && (rc = io_sync(db)) < 0)
 		goto out;
+	for (size_t i = 0; i < WRITE_AHEAD; i++)
+		write_slot_ahead(db, ring, i);
 	for (size_t i = 0; i < db->n_pend; i++) {
-		write_prefetch(db, i);
-		if ((rc = write_link(
-		         db, db->pend[i].digest, base + db->pend[i].boff)) < 0)
+		uint64_t slot = ring[i % WRITE_AHEAD];
+
+		write_slot_ahead(db, ring, i + WRITE_AHEAD);
+		write_head_ahead(db, ring, i + WRITE_AHEAD / 2);
+		if ((rc = write_link(db, slot, db->pend[i].digest,
+		         base + db->pend[i].boff)) < 0)
 			goto out;
 	}
 	write_discard(db);
@@ -246,7 +259,7 @@ write_direct(struct blt *db, const unsigned char *digest, const void *key,
 	if ((rc = io_append(db, h, head)) == 0 &&
 	    (rc = io_append(db, value, (size_t)vlen)) == 0 &&
 	    (rc = io_put_ptr(db, q + 13, PTR_END)) == 0 &&
-	    (rc = write_link(db, digest, q)) == 0)
+	    (rc = write_link(db, index_slot(db, digest), digest, q)) == 0)
 		rc = reindex_auto(db);
 	free(h);
 	return rc;
