@@ -259,10 +259,22 @@ bench_blt_open(struct bench *b)
 	return 0;
 }
 
+/* End a libbooklet write workload: blt_sync, timed on its own. */
+static int
+bench_blt_sync(struct bench *b)
+{
+	double t0 = bench_now();
+	int rc;
+
+	if ((rc = blt_sync(b->blt)) < 0)
+		return bench_blt_err(b, "blt_sync", rc);
+	b->commit[SIDE_BLT] = bench_now() - t0;
+	return 0;
+}
+
 static int
 bench_blt_put(struct bench *b, int gen, uint64_t *ops)
 {
-	double t0;
 	size_t i;
 	int rc;
 
@@ -270,10 +282,8 @@ bench_blt_put(struct bench *b, int gen, uint64_t *ops)
 		if ((rc = blt_put(b->blt, bench_key(b, i), BENCH_KLEN,
 		         bench_value(b, i, gen), b->vlen, BLT_NOW)) < 0)
 			return bench_blt_err(b, "blt_put", rc);
-	t0 = bench_now();
-	if ((rc = blt_sync(b->blt)) < 0)
-		return bench_blt_err(b, "blt_sync", rc);
-	b->commit[SIDE_BLT] = bench_now() - t0;
+	if ((rc = bench_blt_sync(b)) < 0)
+		return rc;
 	*ops = b->n;
 	return 0;
 }
@@ -365,7 +375,6 @@ bench_blt_scan(struct bench *b, uint64_t *ops)
 static int
 bench_blt_del(struct bench *b, uint64_t *ops)
 {
-	double t0;
 	size_t i;
 	int rc;
 
@@ -373,10 +382,8 @@ bench_blt_del(struct bench *b, uint64_t *ops)
 		if ((rc = blt_del(
 		         b->blt, b->shuf + i * BENCH_KLEN, BENCH_KLEN)) < 0)
 			return bench_blt_err(b, "blt_del", rc);
-	t0 = bench_now();
-	if ((rc = blt_sync(b->blt)) < 0)
-		return bench_blt_err(b, "blt_sync", rc);
-	b->commit[SIDE_BLT] = bench_now() - t0;
+	if ((rc = bench_blt_sync(b)) < 0)
+		return rc;
 	*ops = b->n / 2;
 	return 0;
 }
@@ -468,10 +475,22 @@ bench_mdb_open(struct bench *b)
 	return 0;
 }
 
+/* End an LMDB write workload: commit txn, timed on its own. */
+static int
+bench_mdb_commit(struct bench *b, MDB_txn *txn)
+{
+	double t0 = bench_now();
+	int rc;
+
+	if ((rc = mdb_txn_commit(txn)) != 0)
+		return bench_mdb_err(b, "mdb_txn_commit", rc);
+	b->commit[SIDE_MDB] = bench_now() - t0;
+	return 0;
+}
+
 static int
 bench_mdb_put(struct bench *b, int gen, uint64_t *ops)
 {
-	double t0;
 	MDB_val k = {BENCH_KLEN, NULL}, v = {b->vlen, NULL};
 	MDB_txn *txn;
 	size_t i;
@@ -487,10 +506,8 @@ bench_mdb_put(struct bench *b, int gen, uint64_t *ops)
 			return bench_mdb_err(b, "mdb_put", rc);
 		}
 	}
-	t0 = bench_now();
-	if ((rc = mdb_txn_commit(txn)) != 0)
-		return bench_mdb_err(b, "mdb_txn_commit", rc);
-	b->commit[SIDE_MDB] = bench_now() - t0;
+	if ((rc = bench_mdb_commit(b, txn)) < 0)
+		return rc;
 	*ops = b->n;
 	return 0;
 }
@@ -566,7 +583,6 @@ bench_mdb_scan(struct bench *b, uint64_t *ops)
 static int
 bench_mdb_del(struct bench *b, uint64_t *ops)
 {
-	double t0;
 	MDB_val k = {BENCH_KLEN, NULL};
 	MDB_txn *txn;
 	size_t i;
@@ -581,10 +597,8 @@ bench_mdb_del(struct bench *b, uint64_t *ops)
 			return bench_mdb_err(b, "mdb_del", rc);
 		}
 	}
-	t0 = bench_now();
-	if ((rc = mdb_txn_commit(txn)) != 0)
-		return bench_mdb_err(b, "mdb_txn_commit", rc);
-	b->commit[SIDE_MDB] = bench_now() - t0;
+	if ((rc = bench_mdb_commit(b, txn)) < 0)
+		return rc;
 	*ops = b->n / 2;
 	return 0;
 }

@@ -397,6 +397,15 @@ handle_locate(struct handle *h, struct blt_entry *e)
 	return rc;
 }
 
+/* The buffer of h now holds size bytes, changed just now; h->lock held. */
+static void
+handle_changed(struct handle *h, uint64_t size)
+{
+	atomic_store(&h->size, size);
+	atomic_store(&h->ts, BLT_NOW);
+	atomic_store(&h->dirty, 1);
+}
+
 /* Write n bytes at off into the buffer.  -EFBIG past the format's limit,
  * -ENOMEM, -ENOSPC or another errno of the spill file. */
 int
@@ -417,10 +426,9 @@ handle_write(struct handle *h, const void *buf, size_t n, uint64_t off)
 		memcpy(h->mem + off, buf, n);
 	else if ((rc = handle_pwrite(h->fd, buf, n, off)) < 0)
 		goto out;
-	if (end > atomic_load(&h->size))
-		atomic_store(&h->size, end);
-	atomic_store(&h->ts, BLT_NOW);
-	atomic_store(&h->dirty, 1);
+	if (end < atomic_load(&h->size))
+		end = atomic_load(&h->size); /* a write inside keeps the size */
+	handle_changed(h, end);
 out:
 	pthread_mutex_unlock(&h->lock);
 	return rc;
@@ -448,9 +456,7 @@ handle_truncate(struct handle *h, uint64_t size)
 		rc = -errno;
 		goto out;
 	}
-	atomic_store(&h->size, size);
-	atomic_store(&h->ts, BLT_NOW);
-	atomic_store(&h->dirty, 1);
+	handle_changed(h, size);
 out:
 	pthread_mutex_unlock(&h->lock);
 	return rc;
