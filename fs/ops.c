@@ -391,11 +391,16 @@ op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
 		goto fail;
 	if ((rc = ops_stat(fs, &in, &st)) < 0)
 		goto fail;
-	/* modes and owners are the mount's: changing them is refused, but
-	 * setting what is already there succeeds (cp -p, rsync -a) */
+	/* modes and owners are the mount's and are not stored.  Setting what
+	 * is there succeeds (cp -p, rsync -a), and so does a mode that takes
+	 * no permission away (rsync -a of an executable asks for 0755 on a
+	 * file shown 0644): the file is no less open than asked.  A mode that
+	 * would take one away is refused, so that nobody believes a file
+	 * private when it is not; except while the file is being written
+	 * (rsync's temporary files), where it is accepted and not kept. */
 	rc = -EPERM;
 	if ((to_set & FUSE_SET_ATTR_MODE) &&
-	    (attr->st_mode & 07777) != (st.st_mode & 07777) &&
+	    (st.st_mode & 07777 & ~attr->st_mode) != 0 &&
 	    !ops_being_written(fs, &in))
 		goto fail;
 	if ((to_set & FUSE_SET_ATTR_UID) && attr->st_uid != fs->uid)

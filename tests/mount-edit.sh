@@ -94,6 +94,8 @@ expect_fail chmod 0600 "$m/over2"
 expect_fail chmod 0700 "$m/kept"
 chmod 0644 "$m/over2"
 chmod 0755 "$m/kept"
+chmod 0755 "$m/over2" # takes nothing away: accepted, not kept
+[ "$(stat -c %a "$m/over2")" = 644 ] || fail "a chmod was kept"
 chown "$(id -u):$(id -g)" "$m/over2"
 want="File exists"
 expect_fail mkdir "$m/kept"

@@ -22,6 +22,8 @@ newline"
 printf 'percent\n' >"$src/100%"
 printf 'unicode\n' >"$src/naïve café 日本語 😀"
 printf 'dash\n' >"$src/-dash"
+printf '#!/bin/sh\necho run\n' >"$src/run.sh"
+chmod 0755 "$src/run.sh" # cp -p and rsync -a ask for 0755: not kept
 printf 'dots\n' >"$src/dots/...."
 printf 'hidden\n' >"$src/dots/.hidden"
 printf 'long\n' >"$src/$(printf '%0255d' 0)"
