@@ -28,18 +28,9 @@ cli_escape(
 	(void)len;
 	if (c == UINT32_MAX)
 		snprintf(esc, JSON_ESCAPE_MAX, "\\x%02x", p[0]);
-	else if (c == '\\')
-		strcpy(esc, "\\\\");
-	else if (c == '\n')
-		strcpy(esc, "\\n");
-	else if (c == '\t')
-		strcpy(esc, "\\t");
-	else if (c == '\r')
-		strcpy(esc, "\\r");
-	else if (c < 0x80 && json_invisible(c))
-		snprintf(esc, JSON_ESCAPE_MAX, "\\x%02x", (unsigned)c);
-	else if (json_invisible(c))
-		snprintf(esc, JSON_ESCAPE_MAX, "\\u%04x", (unsigned)c);
+	else if (!json_escape_common(c, esc) && json_invisible(c))
+		snprintf(esc, JSON_ESCAPE_MAX, c < 0x80 ? "\\x%02x" : "\\u%04x",
+		    (unsigned)c);
 }
 
 /* Write bytes the way ls shows keys, which cli_unescape() reverses. */

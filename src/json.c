@@ -736,6 +736,35 @@ json_put_escaped(FILE *f, const void *p, size_t n, json_escape_fn *escape)
 	fwrite(b + run, 1, n - run, f);
 }
 
+/* The escapes JSON and blt's key spelling share: backslash, newline, tab
+ * and carriage return.  1 if c is one of them (esc filled). */
+int
+json_escape_common(uint32_t c, char esc[JSON_ESCAPE_MAX])
+{
+	char e;
+
+	switch (c) {
+	case '\\':
+		e = '\\';
+		break;
+	case '\n':
+		e = 'n';
+		break;
+	case '\t':
+		e = 't';
+		break;
+	case '\r':
+		e = 'r';
+		break;
+	default:
+		return 0;
+	}
+	esc[0] = '\\';
+	esc[1] = e;
+	esc[2] = '\0';
+	return 1;
+}
+
 /* JSON's escapes: U+FFFD for what is not UTF-8, \u for the invisible. */
 static void
 json_escape_str(
@@ -745,17 +774,9 @@ json_escape_str(
 	(void)len;
 	if (c == UINT32_MAX)
 		strcpy(esc, "\\ufffd");
-	else if (c == '\\')
-		strcpy(esc, "\\\\");
 	else if (c == '"')
 		strcpy(esc, "\\\"");
-	else if (c == '\n')
-		strcpy(esc, "\\n");
-	else if (c == '\t')
-		strcpy(esc, "\\t");
-	else if (c == '\r')
-		strcpy(esc, "\\r");
-	else if (json_invisible(c))
+	else if (!json_escape_common(c, esc) && json_invisible(c))
 		snprintf(esc, JSON_ESCAPE_MAX, "\\u%04x", (unsigned)c);
 }
 

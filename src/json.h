@@ -109,6 +109,10 @@ typedef void json_escape_fn(
  * go out in one piece. */
 void json_put_escaped(FILE *f, const void *p, size_t n, json_escape_fn *escape);
 
+/* The escapes JSON and blt's key spelling share: backslash, newline, tab
+ * and carriage return.  1 if c is one of them (esc filled). */
+int json_escape_common(uint32_t c, char esc[JSON_ESCAPE_MAX]);
+
 /* Write n bytes at p as a JSON string with its quotes.  Controls and
  * invisible characters become \u escapes; a byte that is not valid UTF-8
  * becomes U+FFFD, so callers wanting to keep such bytes check with
