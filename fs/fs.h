@@ -249,6 +249,13 @@ int inode_lookup(struct inode_tree *t, uint64_t parent, const char *name,
  * (still valid until forgotten, with INODE_GONE set in out). */
 int inode_stat(struct inode_tree *t, uint64_t nodeid, struct inode_info *out);
 
+/* Was directory dir opened for listing before?  Marks it as opened. */
+int inode_listed_before(struct inode_tree *t, uint64_t dir);
+
+/* Has the kernel looked up a child of directory dir (inode_lookup() with
+ * ref) since the tree was made? */
+int inode_children_looked_up(struct inode_tree *t, uint64_t dir);
+
 /* Drop n lookup references (FUSE forget); frees a removed node at 0. */
 void inode_forget(struct inode_tree *t, uint64_t nodeid, uint64_t n);
 
@@ -268,8 +275,10 @@ int inode_child_key(struct inode_tree *t, uint64_t parent, const char *name,
 
 /* List directory dir from offset off: ".", "..", then the entries in the
  * order they were added.  Offsets stay valid while entries come and go.
- * With plus, each entry fn accepted gains a lookup reference (readdirplus).
- * Returns 0 or -ENOTDIR, -ESTALE. */
+ * With plus, each entry fn accepted gains a lookup reference (readdirplus),
+ * and every node stays alive while fn sees it; without, fn sees a copy, and
+ * the node it names may be gone when the caller looks at it.  Returns 0 or
+ * -ENOTDIR, -ESTALE. */
 int inode_readdir(struct inode_tree *t, uint64_t dir, off_t off, int plus,
     inode_dirent_fn *fn, void *arg);
 

@@ -58,7 +58,12 @@ struct inode_dir {
 	size_t live;       /* entries */
 	uint64_t next;     /* next cookie */
 	uint32_t nsubdirs; /* for nlink */
+	uint8_t seen;      /* INODE_SEEN_* (atomic) */
 };
+
+/* What the kernel has done with a directory, for how to answer it. */
+#define INODE_SEEN_LISTED 1 /* opened for listing */
+#define INODE_SEEN_LOOKUP 2 /* a child looked up */
 
 struct inode {
 	struct inode *parent;  /* NULL when gone: then the gone list's prev */
@@ -922,6 +927,23 @@ out:
 	return rc;
 }
 
+/* Mark directory d as seen so; returns how it was seen before (as all of
+ * INODE_SEEN_* for a node that is not a directory).  Loading first keeps
+ * the cache line shared when nothing changes. */
+static unsigned
+inode_seen(struct inode *d, unsigned what)
+{
+	unsigned before;
+
+	if (d->type != INODE_DIR)
+		return INODE_SEEN_LISTED | INODE_SEEN_LOOKUP;
+	before = __atomic_load_n(&d->dir->seen, __ATOMIC_RELAXED);
+	if ((before & what) != what)
+		before = __atomic_fetch_or(
+		    &d->dir->seen, (uint8_t)what, __ATOMIC_RELAXED);
+	return before;
+}
+
 /* Find name in directory parent. */
 int
 inode_lookup(struct inode_tree *t, uint64_t parent, const char *name,
@@ -937,8 +959,10 @@ inode_lookup(struct inode_tree *t, uint64_t parent, const char *name,
 	else if ((n = inode_find(t, p, name, nlen)) == NULL)
 		rc = -ENOENT;
 	else {
-		if (ref)
+		if (ref) {
 			__atomic_add_fetch(&n->nlookup, 1, __ATOMIC_RELAXED);
+			inode_seen(p, INODE_SEEN_LOOKUP);
+		}
 		inode_fill(t, n, out);
 	}
 	pthread_rwlock_unlock(&t->lock);
@@ -959,6 +983,29 @@ inode_stat(struct inode_tree *t, uint64_t nodeid, struct inode_info *out)
 		rc = -ESTALE;
 	pthread_rwlock_unlock(&t->lock);
 	return rc;
+}
+
+int
+inode_listed_before(struct inode_tree *t, uint64_t dir)
+{
+	int before;
+
+	pthread_rwlock_rdlock(&t->lock);
+	before =
+	    inode_seen(inode_of(t, dir), INODE_SEEN_LISTED) & INODE_SEEN_LISTED;
+	pthread_rwlock_unlock(&t->lock);
+	return before;
+}
+
+int
+inode_children_looked_up(struct inode_tree *t, uint64_t dir)
+{
+	int yes;
+
+	pthread_rwlock_rdlock(&t->lock);
+	yes = inode_seen(inode_of(t, dir), 0) & INODE_SEEN_LOOKUP;
+	pthread_rwlock_unlock(&t->lock);
+	return yes;
 }
 
 /* Drop n lookup references. */
@@ -1203,14 +1250,16 @@ struct inode_batch {
 	uint8_t nlen[INODE_BATCH];
 	char name[INODE_BATCH][PATH_NAME_MAX + 1];
 	int n;
+	int plus;
 };
 
 static void
 inode_batch_add(struct inode_tree *t, struct inode_batch *b,
     const struct inode *n, const char *name, size_t nlen, off_t off)
 {
-	/* a reference keeps the node alive until fn has seen it */
-	if (n != t->root)
+	/* with plus, a reference keeps the node alive until fn has given it
+	 * to the kernel or let it go; fn sees nothing but copies else */
+	if (b->plus && n != t->root)
 		__atomic_add_fetch(
 		    (uint64_t *)&n->nlookup, 1, __ATOMIC_RELAXED);
 	inode_fill(t, n, &b->info[b->n]);
@@ -1233,6 +1282,7 @@ inode_readdir(struct inode_tree *t, uint64_t dir, off_t off, int plus,
 
 	if ((b = malloc(sizeof *b)) == NULL)
 		return path_err(-ENOMEM, "readdir: out of memory");
+	b->plus = plus;
 	while (!stop) {
 		b->n = 0;
 		pthread_rwlock_rdlock(&t->lock);
@@ -1268,7 +1318,7 @@ inode_readdir(struct inode_tree *t, uint64_t dir, off_t off, int plus,
 				if (!stop)
 					off = b->off[i];
 			}
-			if (!keep)
+			if (plus && !keep)
 				inode_forget(t, b->info[i].nodeid, 1);
 		}
 	}

@@ -264,6 +264,34 @@ START_TEST(readdir_plus_counts_references)
 }
 END_TEST
 
+/* How the kernel has used a directory decides how it is answered: the
+ * listing is kept from its second opening, and readdirplus gives
+ * attributes where a child was looked up (by the kernel: with ref). */
+START_TEST(directories_remember_how_they_were_used)
+{
+	static const char *const keys[] = {"d/f", "g/f", NULL};
+	struct inode_tree *t = tree(0, keys);
+	struct inode_info in;
+	uint64_t d = node(t, "d"), g = node(t, "g");
+
+	ck_assert_int_eq(inode_listed_before(t, d), 0);
+	ck_assert_int_eq(inode_listed_before(t, d), 1);
+	ck_assert_int_eq(inode_listed_before(t, g), 0);
+
+	/* lookups of our own (no ref) do not count */
+	ck_assert_int_eq(lookup_path(t, "d/f", 0, &in), 0);
+	ck_assert_int_eq(inode_children_looked_up(t, d), 0);
+	ck_assert_int_eq(lookup_path(t, "d/f", 1, &in), 0);
+	ck_assert_int_ne(inode_children_looked_up(t, d), 0);
+	ck_assert_int_eq(inode_children_looked_up(t, g), 0);
+	/* the root had d looked up with a ref on the way */
+	ck_assert_int_ne(inode_children_looked_up(t, INODE_ROOT), 0);
+	inode_forget(t, d, 1);
+	inode_forget(t, in.nodeid, 1);
+	inode_tree_free(t);
+}
+END_TEST
+
 START_TEST(forget_frees_removed_nodes)
 {
 	static const char *const keys[] = {"a/b", "c", NULL};
@@ -732,6 +760,7 @@ inode_suite(void)
 	tcase_add_test(tc, readdir_offsets_survive_changes);
 	tcase_add_test(tc, readdir_offsets_survive_compaction);
 	tcase_add_test(tc, readdir_plus_counts_references);
+	tcase_add_test(tc, directories_remember_how_they_were_used);
 	tcase_add_test(tc, forget_frees_removed_nodes);
 	tcase_add_test(tc, directories_stay_until_rmdir);
 	tcase_add_test(tc, mkdir_marker_and_file_transitions);

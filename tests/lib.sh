@@ -182,6 +182,20 @@ check_store()
 }
 
 # same_tree A B: diff -r finds no difference.
+# same_types A B: find, going by the types in the listings (d_type), sees
+# the same files and directories in A and B.
+same_types()
+{
+	for side in a:"$1" b:"$2"; do
+		(cd "${side#?:}" && find . -type d -printf 'd %p\n' -o \
+		    -type f -printf 'f %p\n' | sort) >"$tmp/types.${side%%:*}"
+	done
+	cmp -s "$tmp/types.a" "$tmp/types.b" || {
+		diff "$tmp/types.a" "$tmp/types.b" | head -n 40 >&2
+		fail "find sees other types in $1 and $2"
+	}
+}
+
 same_tree()
 {
 	diff -r "$1" "$2" >"$tmp/diff.out" 2>&1 || {

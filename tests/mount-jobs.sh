@@ -97,6 +97,8 @@ same_tree "$model" "$m"
 # 2. A plugin, into the same store under a key template: new names show
 # up even where the kernel had been told there was nothing.
 test ! -e "$m/all/d01/k0100.rev" || fail "k0100.rev before the map"
+ls "$m/all/d01" >/dev/null # twice, so that the kernel keeps the listing
+ls "$m/all/d01" | grep -q '\.rev$' && fail "a .rev name before the map"
 ctl map --plugin "$PLUGIN:plugin_reverse" --to '{key}.rev' all/d01 --wait \
     --json
 [ "$(field written)" = 100 ] || fail "map --to: $(cat "$tmp/ctl.out")"
@@ -107,6 +109,8 @@ for n in os.listdir(d):
     open(os.path.join(d, n + ".rev"), "w").write(open(os.path.join(d, n)).read()[::-1])
 PY
 test -e "$m/all/d01/k0100.rev" || fail "no k0100.rev after the map"
+[ "$(ls "$m/all/d01" | grep -c '\.rev$')" = 100 ] ||
+	fail "the listing of all/d01 lacks the map's names"
 same_tree "$model" "$m"
 
 # 3. Into another store, chosen by a list of paths.
