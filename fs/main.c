@@ -58,6 +58,7 @@ struct main_conf {
 	unsigned spin;
 	int show_help;
 	int fsname;
+	int others; /* allow_other or allow_root */
 };
 
 enum {
@@ -65,6 +66,7 @@ enum {
 	MAIN_KEY_RW,
 	MAIN_KEY_HELP,
 	MAIN_KEY_FSNAME,
+	MAIN_KEY_OTHERS,
 };
 
 static const struct fuse_opt main_opts[] = {
@@ -81,6 +83,8 @@ static const struct fuse_opt main_opts[] = {
     FUSE_OPT_KEY("ro", MAIN_KEY_RO),
     FUSE_OPT_KEY("rw", MAIN_KEY_RW),
     FUSE_OPT_KEY("fsname=", MAIN_KEY_FSNAME),
+    FUSE_OPT_KEY("allow_other", MAIN_KEY_OTHERS),
+    FUSE_OPT_KEY("allow_root", MAIN_KEY_OTHERS),
     FUSE_OPT_KEY("-h", MAIN_KEY_HELP),
     FUSE_OPT_KEY("--help", MAIN_KEY_HELP),
     FUSE_OPT_END,
@@ -155,8 +159,25 @@ main_opt_proc(void *data, const char *arg, int key, struct fuse_args *out)
 	case MAIN_KEY_FSNAME:
 		c->fsname = 1;
 		return 1;
+	case MAIN_KEY_OTHERS:
+		c->others = 1;
+		return 1;
 	}
 	return 1;
+}
+
+/* Must the kernel check permissions against the modes we show?  Only if
+ * they can say no to someone it lets in: other users (allow_other,
+ * allow_root), or the mounting user, the only one let in otherwise, when
+ * uid= makes it someone else or umask= takes an owner's permission away.
+ * The checks are not free: the kernel drops a directory's attributes
+ * whenever it changes, and checking the next path through it asks for
+ * them again, a GETATTR after every file a copy creates. */
+static int
+main_kernel_checks(const struct main_conf *c)
+{
+	return c->others || (c->set_uid && c->uid != getuid()) ||
+	       (c->set_umask && (c->umask & 0700) != 0);
 }
 
 /* The store's absolute path: the daemon changes directory, and the engine
@@ -428,8 +449,8 @@ main(int argc, char **argv)
 	}
 	free(c.store);
 	c.store = abs;
-	/* the kernel checks permissions against the modes we show */
-	if (fuse_opt_add_arg(&args, "-odefault_permissions") == -1 ||
+	if ((main_kernel_checks(&c) &&
+	        fuse_opt_add_arg(&args, "-odefault_permissions") == -1) ||
 	    (!c.fsname && main_fsname(&args, c.store) < 0))
 		goto out;
 

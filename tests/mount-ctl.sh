@@ -249,6 +249,11 @@ if [ "$(id -u)" = 0 ] && command -v setpriv >/dev/null &&
 	}
 	as_user cat "$m/.bltfs/status" >/dev/null || fail "status as $user"
 	as_user cat "$m/docs/f1" >/dev/null || fail "read as $user"
+	# the kernel checks the modes (0644) for other users
+	as_user sh -c "echo x >>'$m/docs/f1'" 2>/dev/null &&
+		fail "$user wrote a file of mode 0644"
+	as_user touch "$m/docs/new" 2>/dev/null &&
+		fail "$user made a file in a directory of mode 0755"
 	expect "EPERM error: sync: only the user who mounted" \
 	    "$(as_user "$syspy" "$tmp/ctl.py" "$m" file sync)"
 	expect "EPERM error: prune: only the user who mounted" \

@@ -194,3 +194,27 @@ check_store "$store"
 bltfs_mount "$store" "$m" -o ro
 same_tree "$tmp/plain" "$m"
 bltfs_umount "$m"
+
+# The kernel checks the modes it shows only where they can say no to
+# someone it lets in (see bltfs(1), -o umask): not on a plain mount, whose
+# owner may do everything; with modes that take the owner's writing away,
+# and with allow_other, it does.
+checks_of()
+{
+	bltfs_mount "$store" "$m" "$@"
+	if awk -v m="$m" '$2 == m { print $4 }' /proc/mounts |
+	    grep -q default_permissions; then
+		echo on
+	else
+		echo off
+	fi
+	bltfs_umount "$m"
+}
+[ "$(checks_of)" = off ] || fail "kernel checks on a plain mount"
+[ "$(checks_of -o umask=022)" = off ] || fail "kernel checks with umask=022"
+[ "$(checks_of -o umask=0277)" = on ] || fail "no kernel checks with umask=0277"
+[ "$(checks_of -o allow_other)" = on ] ||
+	fail "no kernel checks with allow_other"
+[ "$(checks_of -o uid=$(($(id -u) + 1)))" = on ] ||
+	fail "no kernel checks with another uid"
+
