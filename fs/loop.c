@@ -12,7 +12,9 @@
  * on a virtual machine, waking a thread whose CPU went idle costs more than
  * serving an open or a close, and a cat of many small files is a stream of
  * those.  Spinning yields the CPU to anything else that wants it and stops
- * once the mount has been idle for the spin time.
+ * once the mount has been idle for the spin time.  It is skipped while
+ * most requests come further apart than that (reading files of a
+ * megabyte, say), where it would only take a CPU from the reader.
  */
 #include "config.h"
 
@@ -47,6 +49,9 @@ struct loop {
 	int done;       /* the session ended: threads leave */
 	int error;      /* why, if it failed */
 	unsigned idle;  /* followers waiting */
+	unsigned hits;  /* how often a request came within the spin time,
+	                 * of LOOP_HITS_ONE, on average (written by the
+	                 * leader, atomic) */
 	unsigned n;     /* threads started */
 	struct loop_worker *w;
 	sem_t finished; /* posted when done is set */
@@ -93,23 +98,40 @@ loop_now_us(void)
 	return (uint64_t)t.tv_sec * 1000000 + (uint64_t)t.tv_nsec / 1000;
 }
 
+/* The average of hits moves an eighth of the way each time; below three
+ * quarters, waiting spins no more (reading files of a megabyte, every
+ * other request comes after the reader has copied one). */
+#define LOOP_HITS_ONE 1024u
+
+/* Whether waiting for the next request should spin first. */
+static int
+loop_spins(struct loop *l)
+{
+	return l->spin_us > 0 && __atomic_load_n(&l->hits, __ATOMIC_RELAXED) >=
+	                             LOOP_HITS_ONE / 4 * 3;
+}
+
 /* The next request, after spinning for one if spin_us says so.  Only the
  * leader reads, and only while reading may it be cancelled. */
 static int
 loop_receive(struct loop *l, struct loop_worker *w)
 {
 	int fd = fuse_session_fd(l->se), rc;
+	uint64_t start = loop_now_us();
+	unsigned hit;
 
-	if (l->spin_us > 0) {
-		uint64_t end = loop_now_us() + l->spin_us;
+	if (loop_spins(l)) {
 		struct pollfd p = {.fd = fd, .events = POLLIN};
 
-		while (poll(&p, 1, 0) == 0 && loop_now_us() < end)
+		while (
+		    poll(&p, 1, 0) == 0 && loop_now_us() < start + l->spin_us)
 			sched_yield();
 	}
 	pthread_setcancelstate(PTHREAD_CANCEL_ENABLE, NULL);
 	rc = fuse_session_receive_buf(l->se, &w->buf);
 	pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, NULL);
+	hit = loop_now_us() - start <= l->spin_us ? LOOP_HITS_ONE : 0;
+	__atomic_store_n(&l->hits, (7 * l->hits + hit) / 8, __ATOMIC_RELAXED);
 	return rc;
 }
 
@@ -136,7 +158,7 @@ loop_follow(struct loop *l)
 {
 	uint64_t end;
 
-	if (l->spin_us > 0 && !l->spinning) {
+	if (loop_spins(l) && !l->spinning) {
 		l->spinning = 1;
 		pthread_mutex_unlock(&l->lock);
 		end = loop_now_us() + l->spin_us;
@@ -233,7 +255,7 @@ loop_work(void *arg)
 int
 loop_run(struct fuse_session *se, unsigned max_threads, unsigned spin_us)
 {
-	struct loop l = {.se = se, .spin_us = spin_us};
+	struct loop l = {.se = se, .spin_us = spin_us, .hits = LOOP_HITS_ONE};
 	sigset_t all, old;
 	int rc;
 
