@@ -249,12 +249,14 @@ int inode_lookup(struct inode_tree *t, uint64_t parent, const char *name,
  * (still valid until forgotten, with INODE_GONE set in out). */
 int inode_stat(struct inode_tree *t, uint64_t nodeid, struct inode_info *out);
 
-/* Was directory dir opened for listing before?  Marks it as opened. */
-int inode_listed_before(struct inode_tree *t, uint64_t dir);
+/* How the kernel has used a directory, which decides how to answer it. */
+#define INODE_SEEN_LISTED 1 /* opened for listing */
+#define INODE_SEEN_LOOKUP 2 /* a child looked up (inode_lookup() with ref) */
 
-/* Has the kernel looked up a child of directory dir (inode_lookup() with
- * ref) since the tree was made? */
-int inode_children_looked_up(struct inode_tree *t, uint64_t dir);
+/* Mark directory dir as used so (0: no new use), and return how it was used
+ * before: INODE_SEEN_* bits, all of them for a node that is not a
+ * directory. */
+unsigned inode_dir_seen(struct inode_tree *t, uint64_t dir, unsigned how);
 
 /* Drop n lookup references (FUSE forget); frees a removed node at 0. */
 void inode_forget(struct inode_tree *t, uint64_t nodeid, uint64_t n);

@@ -61,10 +61,6 @@ struct inode_dir {
 	uint8_t seen;      /* INODE_SEEN_* (atomic) */
 };
 
-/* What the kernel has done with a directory, for how to answer it. */
-#define INODE_SEEN_LISTED 1 /* opened for listing */
-#define INODE_SEEN_LOOKUP 2 /* a child looked up */
-
 struct inode {
 	struct inode *parent;  /* NULL when gone: then the gone list's prev */
 	struct inode *hnext;   /* the gone list's next when gone */
@@ -985,27 +981,15 @@ inode_stat(struct inode_tree *t, uint64_t nodeid, struct inode_info *out)
 	return rc;
 }
 
-int
-inode_listed_before(struct inode_tree *t, uint64_t dir)
+unsigned
+inode_dir_seen(struct inode_tree *t, uint64_t dir, unsigned how)
 {
-	int before;
+	unsigned before;
 
 	pthread_rwlock_rdlock(&t->lock);
-	before =
-	    inode_seen(inode_of(t, dir), INODE_SEEN_LISTED) & INODE_SEEN_LISTED;
+	before = inode_seen(inode_of(t, dir), how);
 	pthread_rwlock_unlock(&t->lock);
 	return before;
-}
-
-int
-inode_children_looked_up(struct inode_tree *t, uint64_t dir)
-{
-	int yes;
-
-	pthread_rwlock_rdlock(&t->lock);
-	yes = inode_seen(inode_of(t, dir), 0) & INODE_SEEN_LOOKUP;
-	pthread_rwlock_unlock(&t->lock);
-	return yes;
 }
 
 /* Drop n lookup references. */

@@ -951,7 +951,8 @@ ops_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, int plus)
 	 * for more attributes as soon as those it got are used, or names
 	 * without them are looked up. */
 	if (plus) {
-		d.attrs = inode_children_looked_up(d.fs->tree, ino);
+		d.attrs = (inode_dir_seen(d.fs->tree, ino, 0) &
+		              INODE_SEEN_LOOKUP) != 0;
 		if (d.size > OPS_PLUS_MAX)
 			d.size = size = OPS_PLUS_MAX;
 	}
@@ -977,7 +978,9 @@ op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	 * lookup per entry (a first find of 100,000 names took 1.4x as long),
 	 * which a directory listed once, by a walk or a backup, never earns
 	 * back. */
-	fi->cache_readdir = inode_listed_before(ops_fs(req)->tree, ino);
+	fi->cache_readdir =
+	    (inode_dir_seen(ops_fs(req)->tree, ino, INODE_SEEN_LISTED) &
+	        INODE_SEEN_LISTED) != 0;
 	fi->keep_cache = 1;
 	fuse_reply_open(req, fi);
 }

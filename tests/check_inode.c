@@ -274,18 +274,22 @@ START_TEST(directories_remember_how_they_were_used)
 	struct inode_info in;
 	uint64_t d = node(t, "d"), g = node(t, "g");
 
-	ck_assert_int_eq(inode_listed_before(t, d), 0);
-	ck_assert_int_eq(inode_listed_before(t, d), 1);
-	ck_assert_int_eq(inode_listed_before(t, g), 0);
+	ck_assert_uint_eq(inode_dir_seen(t, d, INODE_SEEN_LISTED), 0);
+	ck_assert_uint_eq(inode_dir_seen(t, d, 0), INODE_SEEN_LISTED);
+	ck_assert_uint_eq(inode_dir_seen(t, g, INODE_SEEN_LISTED), 0);
 
 	/* lookups of our own (no ref) do not count */
 	ck_assert_int_eq(lookup_path(t, "d/f", 0, &in), 0);
-	ck_assert_int_eq(inode_children_looked_up(t, d), 0);
+	ck_assert_uint_eq(inode_dir_seen(t, d, 0), INODE_SEEN_LISTED);
 	ck_assert_int_eq(lookup_path(t, "d/f", 1, &in), 0);
-	ck_assert_int_ne(inode_children_looked_up(t, d), 0);
-	ck_assert_int_eq(inode_children_looked_up(t, g), 0);
+	ck_assert_uint_eq(
+	    inode_dir_seen(t, d, 0), INODE_SEEN_LISTED | INODE_SEEN_LOOKUP);
+	ck_assert_uint_eq(inode_dir_seen(t, g, 0), INODE_SEEN_LISTED);
 	/* the root had d looked up with a ref on the way */
-	ck_assert_int_ne(inode_children_looked_up(t, INODE_ROOT), 0);
+	ck_assert_uint_eq(inode_dir_seen(t, INODE_ROOT, 0), INODE_SEEN_LOOKUP);
+	/* a file is taken as seen every way */
+	ck_assert_uint_eq(inode_dir_seen(t, in.nodeid, 0),
+	    INODE_SEEN_LISTED | INODE_SEEN_LOOKUP);
 	inode_forget(t, d, 1);
 	inode_forget(t, in.nodeid, 1);
 	inode_tree_free(t);
