@@ -24,7 +24,10 @@
 # mount with the kernel's caches dropped (echo 3 > drop_caches, as root);
 # the tmpfs tree, the squashfs image and the store themselves stay in
 # memory, being on tmpfs, so "first" means the mount's own caches are
-# cold.  "warm" workloads run after the same command ran once.
+# cold.  "second" is the run right after such a first one.  "warm"
+# workloads run after the same command ran twice: bltfs has the kernel
+# keep a directory's listing from its second opening on, so the second
+# run pays for filling that cache and later ones are served from it.
 set -eu
 
 usage()
@@ -272,7 +275,8 @@ cmd_of()
 	tar*) echo 'tar cf - . | cat >/dev/null' ;; # tar skips /dev/null
 	esac
 }
-first="find (first);ls (first);ls -l (first);cat all (first);cat 1 MiB (first)"
+first="find (first);find (second);ls (first);ls -l (first);cat all (first)"
+first="$first;cat 1 MiB (first)"
 warm="find;ls;ls -l;cat all;grep -r;tar c;cat 1 MiB"
 
 rep=1
@@ -298,7 +302,13 @@ while [ $rep -le "$reps" ]; do
 			unset IFS
 			for f in $fss; do
 				remount $f
-				run "$w" $f "$(root_of $f)" "$(cmd_of "$w")"
+				c=$(cmd_of "$w")
+				case $w in
+				*"(second)")
+					(cd "$(root_of $f)" && sh -c "$c") \
+					    >/dev/null 2>&1 ;;
+				esac
+				run "$w" $f "$(root_of $f)" "$c"
 			done
 			IFS=';'
 		done
@@ -310,8 +320,11 @@ while [ $rep -le "$reps" ]; do
 			unset IFS
 			for f in $fss; do
 				c=$(cmd_of "$w")
-				# once to warm up, then timed
-				(cd "$(root_of $f)" && sh -c "$c") >/dev/null 2>&1
+				# twice to warm up, then timed
+				for k in 1 2; do
+					(cd "$(root_of $f)" && sh -c "$c") \
+					    >/dev/null 2>&1
+				done
 				run "$w" $f "$(root_of $f)" "$c"
 			done
 			IFS=';'
@@ -359,6 +372,7 @@ if has keys && [ "$keys" -gt 0 ]; then
 		blt_mount "$work/keys.blt" "$BL"
 		record "keys: mount" bltfs $mount_ns
 		run "keys: find (first)" bltfs "$BL" 'find . | wc -l'
+		run "keys: find (second)" bltfs "$BL" 'find . | wc -l'
 		run "keys: find" bltfs "$BL" 'find . | wc -l'
 		blt_umount "$BL"
 		record "keys: unmount" bltfs $umount_ns
@@ -419,7 +433,7 @@ END {
 		m = t["keys: mount", "bltfs"] / 1e9
 		print "  many-key store mounted in under 1 s: " (m < 1 ? "met" : "MISSED") sprintf(" (%.3f s)", m)
 		m = t["keys: find (first)", "bltfs"] / 1e9
-		print "  many-key store walked by find in about 1 s (<= 1.2 s): " (m <= 1.2 ? "met" : "MISSED") sprintf(" (%.3f s first, %.3f s warm)", m, t["keys: find", "bltfs"] / 1e9)
+		print "  many-key store walked by find in about 1 s (<= 1.2 s): " (m <= 1.2 ? "met" : "MISSED") sprintf(" (%.3f s first, %.3f s second, %.3f s warm)", m, t["keys: find (second)", "bltfs"] / 1e9, t["keys: find", "bltfs"] / 1e9)
 	}
 	split("ls -l (first):ls (first);ls -l:ls", lp, ";")
 	for (i in lp) {

@@ -1242,7 +1242,7 @@ inode_batch_add(struct inode_tree *t, struct inode_batch *b,
     const struct inode *n, const char *name, size_t nlen, off_t off)
 {
 	/* with plus, a reference keeps the node alive until fn has given it
-	 * to the kernel or let it go; fn sees nothing but copies else */
+	 * to the kernel or let it go; without, fn sees only copies */
 	if (b->plus && n != t->root)
 		__atomic_add_fetch(
 		    (uint64_t *)&n->nlookup, 1, __ATOMIC_RELAXED);
