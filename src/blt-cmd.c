@@ -308,6 +308,7 @@ cli_stat(struct cli *c)
 struct cli_check {
 	const char *store;
 	int shown;
+	int waited; /* tries that found the store locked */
 };
 
 static void
@@ -331,13 +332,15 @@ cli_check_report(void *arg, uint64_t offset, const char *problem)
 int
 cli_check(struct cli *c)
 {
-	struct cli_check chk = {c->store, 0};
+	struct cli_check chk = {c->store, 0, 0};
 	struct timespec start, now, pause = {0, 50000000};
 	int rc;
 
 	clock_gettime(CLOCK_MONOTONIC, &start);
 	while ((rc = blt_check(c->store, c->repair ? BLT_CHECK_REPAIR : 0,
 	            cli_check_report, &chk)) == -EWOULDBLOCK) {
+		if (c->timeout != 0 && chk.waited++ == 0)
+			cli_say_waiting(c->store, c->timeout);
 		clock_gettime(CLOCK_MONOTONIC, &now);
 		if (c->timeout >= 0 &&
 		    now.tv_sec - start.tv_sec +

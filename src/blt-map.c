@@ -242,8 +242,8 @@ cli_map(struct cli *c)
 		bo.key_serializer = ss.key_serializer;
 		if (!ss.fixed)
 			bo.value_serializer = ss.value_serializer;
-		bo.lock_timeout = c->timeout;
-		if ((rc = blt_open(out_path, BLT_CREATE, &bo, &out)) < 0) {
+		if ((rc = cli_open_store(
+		         out_path, BLT_CREATE, &bo, c->timeout, &out)) < 0) {
 			rc = cli_fail(out_path, rc);
 			goto out;
 		}

@@ -109,6 +109,35 @@ cli_info(struct cli *c)
 	return CLI_OK;
 }
 
+void
+cli_say_waiting(const char *path, double timeout)
+{
+	fprintf(stderr,
+	    "blt: %s: locked by another process (a bltfs mount of it?); ",
+	    path);
+	if (timeout < 0)
+		fprintf(stderr, "waiting (--timeout SECONDS gives up)\n");
+	else
+		fprintf(stderr, "waiting up to %g s\n", timeout);
+}
+
+int
+cli_open_store(const char *path, int mode, struct blt_options *o,
+    double timeout, struct blt **out)
+{
+	int rc;
+
+	/* one try first, so that a wait is said before it starts */
+	o->lock_timeout = 0;
+	rc = blt_open(path, mode, o, out);
+	if (rc == -EWOULDBLOCK && timeout != 0) {
+		cli_say_waiting(path, timeout);
+		o->lock_timeout = timeout;
+		rc = blt_open(path, mode, o, out);
+	}
+	return rc;
+}
+
 /* Open c->store with mode; the options of create apply to BLT_CREATE. */
 int
 cli_open(struct cli *c, int mode)
@@ -120,8 +149,7 @@ cli_open(struct cli *c, int mode)
 		o = c->make;
 	else
 		blt_options_default(&o);
-	o.lock_timeout = c->timeout;
-	if ((rc = blt_open(c->store, mode, &o, &c->db)) < 0)
+	if ((rc = cli_open_store(c->store, mode, &o, c->timeout, &c->db)) < 0)
 		return cli_fail(c->store, rc);
 	return CLI_OK;
 }

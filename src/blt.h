@@ -114,6 +114,13 @@ int cli_opt_shared(struct cli *c, int ch, const char *arg);
 int cli_info(struct cli *c);
 /* Open c->store into c->db with mode (BLT_RDONLY ...): CLI_OK or 2. */
 int cli_open(struct cli *c, int mode);
+/* blt_open() with options o, waiting up to timeout seconds (< 0: for ever)
+ * for a locked store, and saying so on stderr when it has to wait. */
+int cli_open_store(const char *path, int mode, struct blt_options *o,
+    double timeout, struct blt **out);
+/* Say on stderr that path is locked and blt waits for it, up to timeout
+ * seconds (< 0: for ever). */
+void cli_say_waiting(const char *path, double timeout);
 
 /* blt-keys.c */
 /* Write bytes the way ls shows keys. */

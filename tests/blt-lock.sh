@@ -40,12 +40,21 @@ err_has "$s"
 expect 2 "$BLT" put --timeout 0.05 "$s" k2 </dev/null
 err_has "$s"
 expect 2 "$BLT" ls --timeout 0 "$s"
-# Without --timeout, put waits for the lock and then succeeds.  It must not
-# inherit the FIFO, or the holder would never see its end.
-echo waited | "$BLT" put "$s" k3 3>&- &
+# Without --timeout, put says that it waits for the lock (the cue to let go
+# of it), waits, and then succeeds.  It must not inherit the FIFO, or the
+# holder would never see its end.
+mkfifo "$tmp/said"
+echo waited | "$BLT" put "$s" k3 3>&- 2>"$tmp/said" &
 putter=$!
+exec 4<"$tmp/said"
+read -r said <&4
+case $said in
+*"$s: locked by another process"*"waiting (--timeout SECONDS gives up)") ;;
+*) fail "put did not say it waits: $said" ;;
+esac
 release
 wait "$putter" || fail "put after waiting for the lock"
+exec 4<&-
 [ "$("$BLT" get --timeout 0 "$s" k3)" = waited ] || fail "waited put lost"
 
 # check waits for the lock like the others (a daemon that was just
@@ -53,7 +62,8 @@ wait "$putter" || fail "put after waiting for the lock"
 hold ex
 expect 2 "$BLT" check --timeout 0.05 "$s"
 err_has "locked by another process"
-"$BLT" check "$s" 3>&- >"$tmp/check.out" &
+err_has "waiting up to 0.05 s"
+"$BLT" check "$s" 3>&- >"$tmp/check.out" 2>"$tmp/check.err" &
 checker=$!
 release
 wait "$checker" || fail "check after waiting for the lock"
