@@ -131,7 +131,8 @@ loop_receive(struct loop *l, struct loop_worker *w)
 	rc = fuse_session_receive_buf(l->se, &w->buf);
 	pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, NULL);
 	hit = loop_now_us() - start <= l->spin_us ? LOOP_HITS_ONE : 0;
-	__atomic_store_n(&l->hits, (7 * l->hits + hit) / 8, __ATOMIC_RELAXED);
+	hit += 7 * __atomic_load_n(&l->hits, __ATOMIC_RELAXED);
+	__atomic_store_n(&l->hits, hit / 8, __ATOMIC_RELAXED);
 	return rc;
 }
 
