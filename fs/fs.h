@@ -278,9 +278,10 @@ int inode_child_key(struct inode_tree *t, uint64_t parent, const char *name,
 /* List directory dir from offset off: ".", "..", then the entries in the
  * order they were added.  Offsets stay valid while entries come and go.
  * With plus, each entry fn accepted gains a lookup reference (readdirplus),
- * and every node stays alive while fn sees it; without, fn sees a copy, and
- * the node it names may be gone when the caller looks at it.  Returns 0 or
- * -ENOTDIR, -ESTALE. */
+ * and fn runs without the tree's lock, so it may call inode_* functions.
+ * Without, fn runs under the read lock, must not call them, and the node an
+ * entry names may be gone once fn has returned.  Returns 0 or -ENOTDIR,
+ * -ESTALE. */
 int inode_readdir(struct inode_tree *t, uint64_t dir, off_t off, int plus,
     inode_dirent_fn *fn, void *arg);
 

@@ -1227,7 +1227,10 @@ inode_child_key(struct inode_tree *t, uint64_t parent, const char *name,
 
 #define INODE_BATCH 64 /* entries inode_readdir() copies per locking */
 
-/* A batch of entries copied out for inode_readdir(). */
+/* A batch of entries for inode_readdir().  With plus, they are copied out
+ * with a reference each, so that fn runs without the lock and may look
+ * things up.  Without, fn sees each entry at once, under the read lock,
+ * and n counts them. */
 struct inode_batch {
 	struct inode_info info[INODE_BATCH];
 	off_t off[INODE_BATCH];
@@ -1235,15 +1238,32 @@ struct inode_batch {
 	char name[INODE_BATCH][PATH_NAME_MAX + 1];
 	int n;
 	int plus;
+	int stop;   /* fn said stop (without plus) */
+	off_t last; /* the offset of the last entry fn took (without plus) */
+	inode_dirent_fn *fn;
+	void *arg;
 };
 
 static void
 inode_batch_add(struct inode_tree *t, struct inode_batch *b,
     const struct inode *n, const char *name, size_t nlen, off_t off)
 {
-	/* with plus, a reference keeps the node alive until fn has given it
-	 * to the kernel or let it go; without, fn sees only copies */
-	if (b->plus && n != t->root)
+	if (!b->plus) {
+		struct inode_info info;
+
+		if (b->stop)
+			return;
+		inode_fill(t, n, &info);
+		b->n++;
+		if (b->fn(b->arg, name, nlen, &info, off) != 0)
+			b->stop = 1;
+		else
+			b->last = off;
+		return;
+	}
+	/* a reference keeps the node alive until fn has given it to the
+	 * kernel or let it go */
+	if (n != t->root)
 		__atomic_add_fetch(
 		    (uint64_t *)&n->nlookup, 1, __ATOMIC_RELAXED);
 	inode_fill(t, n, &b->info[b->n]);
@@ -1253,8 +1273,7 @@ inode_batch_add(struct inode_tree *t, struct inode_batch *b,
 	b->off[b->n++] = off;
 }
 
-/* List directory dir from offset off.  Entries are copied out a batch at a
- * time and fn runs without the lock, so that it may look things up. */
+/* List directory dir from offset off, INODE_BATCH entries per locking. */
 int
 inode_readdir(struct inode_tree *t, uint64_t dir, off_t off, int plus,
     inode_dirent_fn *fn, void *arg)
@@ -1267,6 +1286,9 @@ inode_readdir(struct inode_tree *t, uint64_t dir, off_t off, int plus,
 	if ((b = malloc(sizeof *b)) == NULL)
 		return path_err(-ENOMEM, "readdir: out of memory");
 	b->plus = plus;
+	b->stop = 0;
+	b->fn = fn;
+	b->arg = arg;
 	while (!stop) {
 		b->n = 0;
 		pthread_rwlock_rdlock(&t->lock);
@@ -1284,13 +1306,18 @@ inode_readdir(struct inode_tree *t, uint64_t dir, off_t off, int plus,
 			                                            : d->parent,
 			    "..", 2, 2);
 		s = inode_slot_find(d->dir, (uint64_t)(off < 2 ? 2 : off) + 1);
-		for (; s < d->dir->n && b->n < INODE_BATCH; s++)
+		for (; s < d->dir->n && b->n < INODE_BATCH && !b->stop; s++)
 			if ((n = d->dir->v[s].node) != NULL)
 				inode_batch_add(t, b, n, n->name, n->nlen,
 				    (off_t)d->dir->v[s].cookie);
 		pthread_rwlock_unlock(&t->lock);
 		if (b->n == 0)
 			break;
+		if (!plus) {
+			stop = b->stop;
+			off = b->last;
+			continue;
+		}
 		for (i = 0; i < b->n; i++) {
 			keep = 0;
 			if (!stop) {
@@ -1298,11 +1325,11 @@ inode_readdir(struct inode_tree *t, uint64_t dir, off_t off, int plus,
 				           &b->info[i], b->off[i]) != 0;
 				/* readdirplus keeps what the kernel got,
 				 * except for "." and ".." */
-				keep = !stop && plus && b->off[i] > 2;
+				keep = !stop && b->off[i] > 2;
 				if (!stop)
 					off = b->off[i];
 			}
-			if (plus && !keep)
+			if (!keep)
 				inode_forget(t, b->info[i].nodeid, 1);
 		}
 	}

@@ -920,8 +920,12 @@ ops_dirent(void *arg, const char *name, size_t nlen,
 		if (ops_entry(d->fs, info, &e) < 0)
 			return 1; /* stop here; the kernel asks again */
 	} else {
-		/* a plus entry of node 0 is a plain one: no lookup reference */
-		memset(&e, 0, sizeof e);
+		/* a plus entry of node 0 is a plain one: no lookup reference.
+		 * (Copied from a zeroed one: memset's rep stos was two thirds
+		 * of this function's time in a first find.) */
+		static const struct fuse_entry_param zero;
+
+		e = zero;
 		e.attr.st_ino = info->ino;
 		e.attr.st_mode = info->type == INODE_DIR ? S_IFDIR : S_IFREG;
 	}
