@@ -42,9 +42,10 @@ err_has "$s"
 expect 2 "$BLT" ls --timeout 0 "$s"
 # Without --timeout, put says that it waits for the lock (the cue to let go
 # of it), waits, and then succeeds.  It must not inherit the FIFO, or the
-# holder would never see its end.
+# holder would never see its end; timeout(1) only bounds a put that never
+# says it, which would otherwise hang the test.
 mkfifo "$tmp/said"
-echo waited | "$BLT" put "$s" k3 3>&- 2>"$tmp/said" &
+echo waited | timeout 120 "$BLT" put "$s" k3 3>&- 2>"$tmp/said" &
 putter=$!
 exec 4<"$tmp/said"
 read -r said <&4
