@@ -958,10 +958,10 @@ ops_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, int plus)
 		d.attrs = (inode_dir_seen(d.fs->tree, ino, 0) &
 		              INODE_SEEN_LOOKUP) != 0;
 		if (d.size > OPS_PLUS_MAX)
-			d.size = size = OPS_PLUS_MAX;
+			d.size = OPS_PLUS_MAX;
 	}
 
-	if ((d.buf = malloc(size ? size : 1)) == NULL) {
+	if ((d.buf = malloc(d.size ? d.size : 1)) == NULL) {
 		fuse_reply_err(req, ENOMEM);
 		return;
 	}
