@@ -41,54 +41,28 @@ crash_real(const char *name)
 	return f;
 }
 
-ssize_t
-pwrite(int fd, const void *buf, size_t n, off_t off)
-{
-	static ssize_t (*real)(int, const void *, size_t, off_t);
+/* Define name, with parameters params and libc's arguments args, as a
+ * crash point in front of libc's name. */
+#define CRASH_WRAP(ret, name, params, args)                                    \
+	ret name params                                                        \
+	{                                                                      \
+		static ret(*real) params;                                      \
+                                                                               \
+		if (real == NULL)                                              \
+			real = (ret(*) params)crash_real(#name);               \
+		crash_point();                                                 \
+		return real args;                                              \
+	}
 
-	if (real == NULL)
-		real = (ssize_t(*)(int, const void *, size_t, off_t))crash_real(
-		    "pwrite");
-	crash_point();
-	return real(fd, buf, n, off);
-}
+CRASH_WRAP(ssize_t, pwrite, (int fd, const void *buf, size_t n, off_t off),
+    (fd, buf, n, off))
+CRASH_WRAP(int, fdatasync, (int fd), (fd))
+CRASH_WRAP(int, fsync, (int fd), (fd))
+CRASH_WRAP(int, ftruncate, (int fd, off_t len), (fd, len))
 
 /* The same call on a 64-bit system, where off_t has 64 bits already. */
 ssize_t pwrite64(int fd, const void *buf, size_t n, off_t off)
     __attribute__((alias("pwrite")));
-
-int
-fdatasync(int fd)
-{
-	static int (*real)(int);
-
-	if (real == NULL)
-		real = (int (*)(int))crash_real("fdatasync");
-	crash_point();
-	return real(fd);
-}
-
-int
-fsync(int fd)
-{
-	static int (*real)(int);
-
-	if (real == NULL)
-		real = (int (*)(int))crash_real("fsync");
-	crash_point();
-	return real(fd);
-}
-
-int
-ftruncate(int fd, off_t len)
-{
-	static int (*real)(int, off_t);
-
-	if (real == NULL)
-		real = (int (*)(int, off_t))crash_real("ftruncate");
-	crash_point();
-	return real(fd, len);
-}
 
 __attribute__((destructor)) static void
 crash_report(void)
