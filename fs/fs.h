@@ -379,6 +379,8 @@ int handle_commit(struct handle *h);
 int handle_find(struct fs *fs, uint64_t nodeid, uint64_t *size, int64_t *ts);
 int handle_locate(struct handle *h, struct blt_entry *e);
 int handle_set_time(struct fs *fs, uint64_t nodeid, int64_t ts);
+int handle_keep(struct fs *fs, uint64_t nodeid);
+int handle_unkept(struct fs *fs, uint64_t nodeid);
 int handle_commit_all(struct fs *fs);
 
 /* ctl.c */

@@ -38,8 +38,11 @@ struct handle {
 	struct fs *fs;
 	uint64_t nodeid;
 	pthread_mutex_t lock; /* the buffer; held across a commit */
-	int writable;
-	int loaded; /* the buffer holds the whole value */
+	int writable;         /* has a buffer: opened for writing, or made empty
+	                       * by its open (created, O_TRUNC) even if read-only */
+	_Atomic int loaded;   /* the buffer holds the whole value */
+	_Atomic int kept; /* read-only, and given a buffer by handle_keep() */
+	_Atomic int refs; /* the set's, and handle_keep()'s while it works */
 	unsigned char *mem;
 	size_t cap;
 	int fd; /* spill file, or -1 */
@@ -117,13 +120,17 @@ handle_create(
 	h->fs = fs;
 	h->nodeid = nodeid;
 	h->fd = -1;
-	h->writable = (flags & O_ACCMODE) != O_RDONLY;
+	h->writable =
+	    (flags & O_ACCMODE) != O_RDONLY || fresh || (flags & O_TRUNC);
 	pthread_mutex_init(&h->lock, NULL);
 	atomic_init(&h->size, 0);
 	atomic_init(&h->dirty, 0);
 	atomic_init(&h->shared, 0);
 	atomic_init(&h->ts, BLT_NOW);
-	if (h->writable && (fresh || (flags & O_TRUNC))) {
+	atomic_init(&h->loaded, 0);
+	atomic_init(&h->kept, 0);
+	atomic_init(&h->refs, 1);
+	if (fresh || (flags & O_TRUNC)) {
 		h->loaded = 1;
 		atomic_store(&h->dirty, 1);
 	}
@@ -141,6 +148,18 @@ handle_create(
 	pthread_mutex_unlock(&s->lock);
 	*out = h;
 	return 0;
+}
+
+static void
+handle_unref(struct handle *h)
+{
+	if (atomic_fetch_sub(&h->refs, 1) != 1)
+		return;
+	if (h->fd != -1)
+		close(h->fd);
+	free(h->mem);
+	pthread_mutex_destroy(&h->lock);
+	free(h);
 }
 
 /* Forget h without storing anything; safe on NULL. */
@@ -162,11 +181,7 @@ handle_free(struct handle *h)
 	pthread_mutex_unlock(&s->lock);
 	if (h->writable)
 		atomic_fetch_sub(&s->nwritable, 1);
-	if (h->fd != -1)
-		close(h->fd);
-	free(h->mem);
-	pthread_mutex_destroy(&h->lock);
-	free(h);
+	handle_unref(h);
 }
 
 /* An unlinked temporary file in the store's directory, so that a big value
@@ -346,7 +361,7 @@ handle_read(struct handle *h, void *buf, size_t n, uint64_t off)
 	ssize_t r;
 	int rc;
 
-	if (h->writable) {
+	if (h->writable || h->kept) {
 		pthread_mutex_lock(&h->lock);
 		if (h->loaded) {
 			size = atomic_load(&h->size);
@@ -383,13 +398,8 @@ handle_locate(struct handle *h, struct blt_entry *e)
 	size_t klen;
 	int rc;
 
-	if (h->writable) {
-		pthread_mutex_lock(&h->lock);
-		rc = h->loaded;
-		pthread_mutex_unlock(&h->lock);
-		if (rc)
-			return 1;
-	}
+	if ((h->writable || h->kept) && h->loaded)
+		return 1;
 	if ((rc = handle_key(h, &key, &klen)) < 0)
 		return rc;
 	rc = blt_find(h->fs->db, key, klen, e);
@@ -533,6 +543,66 @@ unlock:
 	pthread_mutex_unlock(&h->lock);
 	free(key);
 	return rc;
+}
+
+/* Handles of nodeid that read from the store, with a reference each; at
+ * most cap.  Returns how many. */
+static size_t
+handle_unloaded(struct fs *fs, uint64_t nodeid, struct handle **v, size_t cap)
+{
+	struct handle_set *s = fs->handles;
+	struct handle *h;
+	size_t n = 0;
+
+	pthread_mutex_lock(&s->lock);
+	for (h = *handle_bucket(s, nodeid); h != NULL && n < cap; h = h->next)
+		if (h->nodeid == nodeid && !h->loaded) {
+			atomic_fetch_add(&h->refs, 1);
+			v[n++] = h;
+		}
+	pthread_mutex_unlock(&s->lock);
+	return n;
+}
+
+/* nodeid is about to lose its name (unlink, or a rename onto it).  Give
+ * every open handle of it that still reads from the store a copy of the
+ * value, so that its reads and writes go on as on any file system until
+ * it is closed (what it writes is then dropped).  Call without fs->wlock:
+ * a commit holds its handle's lock while it waits for that.  Returns 0 or
+ * the first error. */
+int
+handle_keep(struct fs *fs, uint64_t nodeid)
+{
+	struct handle *v[16];
+	size_t n;
+	int rc = 0, first = 0;
+
+	while (first == 0 &&
+	       (n = handle_unloaded(fs, nodeid, v, sizeof v / sizeof v[0])) > 0)
+		for (size_t i = 0; i < n; i++) {
+			pthread_mutex_lock(&v[i]->lock);
+			if (!v[i]->loaded && (rc = handle_load(v[i])) < 0 &&
+			    first == 0)
+				first = rc;
+			if (rc == 0 && !v[i]->writable)
+				v[i]->kept = 1;
+			pthread_mutex_unlock(&v[i]->lock);
+			handle_unref(v[i]);
+		}
+	return first;
+}
+
+/* 1 if a handle of nodeid still reads from the store (one opened after
+ * handle_keep()); takes no handle's lock. */
+int
+handle_unkept(struct fs *fs, uint64_t nodeid)
+{
+	struct handle *h;
+
+	if (handle_unloaded(fs, nodeid, &h, 1) == 0)
+		return 0;
+	handle_unref(h);
+	return 1;
 }
 
 /* If a handle of nodeid holds unstored changes, give the size and

@@ -552,6 +552,35 @@ op_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
 	ops_stale(fs, &s, parent, name);
 }
 
+/* Take fs->wlock to remove name from parent, or to rename another file
+ * onto it.  First the file it names, if any, gives its open handles a copy
+ * of its value (handle_keep()), which cannot be done under the lock; a
+ * handle opened meanwhile is found under it, and the copying goes again. */
+static void
+ops_lock_to_remove(struct fs *fs, uint64_t parent, const char *name)
+{
+	size_t nlen = strlen(name);
+	struct inode_info in;
+
+	for (;;) {
+		int kept = 1;
+
+		if (inode_lookup(fs->tree, parent, name, nlen, 0, &in) == 0 &&
+		    in.type == INODE_FILE) {
+			if ((kept = handle_keep(fs, in.nodeid)) < 0)
+				fs_log("keeping open files of %s: %s", name,
+				    strerror(-kept));
+		}
+		pthread_mutex_lock(&fs->wlock);
+		/* after a failed copy, the handles read what is left */
+		if (kept < 0 ||
+		    inode_lookup(fs->tree, parent, name, nlen, 0, &in) < 0 ||
+		    in.type != INODE_FILE || !handle_unkept(fs, in.nodeid))
+			return;
+		pthread_mutex_unlock(&fs->wlock);
+	}
+}
+
 static void
 op_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
@@ -566,7 +595,7 @@ op_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
 		fuse_reply_err(req, EROFS);
 		return;
 	}
-	pthread_mutex_lock(&fs->wlock);
+	ops_lock_to_remove(fs, parent, name);
 	if ((rc = inode_lookup(fs->tree, parent, name, strlen(name), 0, &in)) <
 	    0)
 		goto out;
@@ -664,7 +693,7 @@ op_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 		fuse_reply_err(req, EEXIST);
 		return;
 	}
-	pthread_mutex_lock(&fs->wlock);
+	ops_lock_to_remove(fs, newparent, newname);
 	rc = move_rename(fs, parent, name, newparent, newname, flags);
 	pthread_mutex_unlock(&fs->wlock);
 	fuse_reply_err(req, -rc);
@@ -689,7 +718,7 @@ op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	fi->keep_cache = 1;
 	/* closing a file opened for reading commits nothing: spare the
 	 * kernel a round trip on every close */
-	fi->noflush = (fi->flags & O_ACCMODE) == O_RDONLY;
+	fi->noflush = (fi->flags & (O_ACCMODE | O_TRUNC)) == O_RDONLY;
 	if (fuse_reply_open(req, fi) != 0)
 		handle_free(h);
 }
