@@ -1,0 +1,80 @@
+#!/bin/sh
+# Random file operations (tests/mount_fsx.c) on a mount and on a plain
+# directory side by side: every result the same, and after a remount, and
+# read-only, the same trees; the store passes blt check.  Seeds 1 to 8, run
+# at the same time, or FSX_SEEDS="S ..." (FSX_OPS operations each).
+. "${top_srcdir:-$(dirname "$0")/..}/tests/lib.sh"
+
+FSX=$top_builddir/tests/mount_fsx
+[ -x "$FSX" ] || { echo "not built: $FSX" >&2; exit 99; }
+seeds=${FSX_SEEDS:-1 2 3 4 5 6 7 8}
+ops=${FSX_OPS:-4000}
+
+store=$tmp/s.blt
+m=$tmp/m
+bltfs_mount "$store" "$m"
+
+# Cases the random runs found, by name: a file created by a read-only open
+# is stored, and files that lose their name while open (unlink, a rename
+# onto them) are read and written to the end, as in a plain directory.
+cases()
+{
+	python3 - "$1" <<'PY'
+import os, sys
+d = sys.argv[1]
+p = lambda n: os.path.join(d, n)
+def put(n, b):
+    with open(p(n), "wb") as f:
+        f.write(b)
+os.close(os.open(p("created"), os.O_CREAT | os.O_RDONLY))
+put("old", b"old value\n")
+os.close(os.open(p("empty"), os.O_CREAT | os.O_RDONLY))
+os.rename(p("empty"), p("old"))
+put("gone", b"0123456789" * 1000)
+r = os.open(p("gone"), os.O_RDONLY)
+w = os.open(p("gone"), os.O_WRONLY)
+os.unlink(p("gone"))
+os.pwrite(w, b"written", 3)
+os.close(w)
+print(len(os.read(r, 100000)), os.fstat(r).st_size)
+os.close(r)
+put("a", b"A" * 5000)
+put("b", b"B" * 7)
+r = os.open(p("b"), os.O_RDONLY)
+os.rename(p("a"), p("b"))
+print(os.read(r, 100), sorted(os.listdir(d)))
+os.close(r)
+PY
+}
+mkdir "$tmp/ref" "$m/cases"
+cases "$tmp/ref" >"$tmp/cases.ref"
+cases "$m/cases" >"$tmp/cases.out"
+cmp "$tmp/cases.ref" "$tmp/cases.out" || {
+	diff "$tmp/cases.ref" "$tmp/cases.out" >&2
+	fail "files that lose their names while open"
+}
+same_tree "$tmp/ref" "$m/cases"
+# all seeds at once, each in a directory of its own: the daemon serves
+# them from several threads
+pids=
+for s in $seeds; do
+	mkdir "$tmp/ref.$s" "$m/seed$s"
+	"$FSX" -s "$s" -n "$ops" "$tmp/ref.$s" "$m/seed$s" &
+	pids="$pids $!:$s"
+done
+for p in $pids; do
+	wait "${p%:*}" || fail "mount_fsx seed ${p#*:}"
+done
+bltfs_umount "$m"
+check_store "$store"
+
+for opts in rw ro; do
+	bltfs_mount "$store" "$m" -o "$opts"
+	for s in $seeds; do
+		"$FSX" -c "$tmp/ref.$s" "$m/seed$s" ||
+			fail "seed $s differs after a remount ($opts)"
+	done
+	same_tree "$tmp/ref" "$m/cases"
+
+	bltfs_umount "$m"
+done

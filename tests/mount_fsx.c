@@ -1,0 +1,632 @@
+/*
+ * mount_fsx: random file operations on a mount and on a plain directory
+ * side by side; every result must be the same on both.
+ *
+ *   mount_fsx [-s SEED] [-n OPS] REFDIR MOUNTDIR
+ *   mount_fsx -c REFDIR MOUNTDIR      (compare the trees only)
+ *
+ * In the spirit of fsx: a few open files at a time, written, read back,
+ * truncated, synced and closed in random order, through write(2), pwrite
+ * and shared mappings; meanwhile truncate, unlink, rename, mkdir and rmdir
+ * by path.  Return values, errno and every byte read must agree.  A path is
+ * open through one descriptor at a time and is truncated or read by path
+ * only while it is not open, so the result is what close-to-open
+ * consistency promises (bltfs(1)) and a plain directory gives as well.
+ * Open files may be unlinked, renamed, or replaced by a rename, and are
+ * then read, written and closed like any other.  At
+ * the end, and with -c, the two trees must hold the same names, types and
+ * bytes.  On a difference it prints the seed and the last operations, and
+ * exits 1.
+ */
+#include "config.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define FSX_SLOTS 3
+#define FSX_LOG 3000
+#define FSX_MAX_WRITE 70000
+#define FSX_MAX_SIZE (1u << 20)
+
+static const char *const fsx_dirs[] = {"a", "a/b", "c"};
+#define FSX_NDIRS (sizeof fsx_dirs / sizeof fsx_dirs[0])
+/* every file name in the root and each directory */
+static const char *const fsx_files[] = {"x", "y", "z"};
+#define FSX_NFILES (sizeof fsx_files / sizeof fsx_files[0])
+#define FSX_NPATHS ((FSX_NDIRS + 1) * FSX_NFILES)
+#define FSX_GONE FSX_NPATHS /* the path of an open file whose name went */
+
+struct fsx_slot {
+	int path; /* index of the open path, FSX_GONE, or -1: free */
+	int fd[2];
+	int flags;
+};
+
+static struct {
+	int dirfd[2]; /* reference, mount */
+	const char *root[2];
+	uint64_t seed, rng;
+	unsigned long op;
+	struct fsx_slot slot[FSX_SLOTS];
+	const struct fsx_slot *cur; /* the slot of the operation, if any */
+	char log[FSX_LOG][160];
+	unsigned char *buf[2], *data;
+} fsx;
+
+static uint64_t
+fsx_rand(void)
+{
+	uint64_t x = fsx.rng;
+
+	x ^= x << 13;
+	x ^= x >> 7;
+	x ^= x << 17;
+	return fsx.rng = x;
+}
+
+static unsigned
+fsx_below(unsigned n)
+{
+	return n ? (unsigned)(fsx_rand() % n) : 0;
+}
+
+static void
+fsx_path(int i, char *out, size_t cap)
+{
+	int d = i / (int)FSX_NFILES;
+
+	if (i == FSX_GONE)
+		snprintf(out, cap, "(removed)");
+	else if (d == 0)
+		snprintf(out, cap, "%s", fsx_files[i % FSX_NFILES]);
+	else
+		snprintf(out, cap, "%s/%s", fsx_dirs[d - 1],
+		    fsx_files[i % FSX_NFILES]);
+}
+
+static void
+fsx_note(const char *fmt, ...)
+{
+	char *line = fsx.log[fsx.op % FSX_LOG];
+	size_t n = 0;
+	va_list ap;
+
+	if (fsx.cur != NULL && fsx.cur->path >= 0) {
+		line[0] = '[';
+		fsx_path(fsx.cur->path, line + 1, sizeof fsx.log[0] - 3);
+		n = strlen(line);
+		memcpy(line + n, "] ", 3);
+		n += 2;
+	}
+	va_start(ap, fmt);
+	vsnprintf(line + n, sizeof fsx.log[0] - n, fmt, ap);
+	va_end(ap);
+}
+
+static void
+fsx_fail(const char *fmt, ...)
+{
+	va_list ap;
+	unsigned long first = fsx.op >= FSX_LOG ? fsx.op - FSX_LOG + 1 : 0;
+
+	fprintf(stderr,
+	    "mount_fsx: seed %" PRIu64 ", operation %lu: ", fsx.seed, fsx.op);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputs("\nlast operations:\n", stderr);
+	for (unsigned long i = first; i <= fsx.op; i++)
+		fprintf(stderr, "  %lu: %s\n", i, fsx.log[i % FSX_LOG]);
+	exit(1);
+}
+
+/* The result of one call on each side: its return value, or -errno. */
+static long
+fsx_rc(long rc)
+{
+	return rc < 0 ? -errno : rc;
+}
+
+/* Both sides must have returned the same.  POSIX lets a rename onto a
+ * directory that is not empty fail with either of two errors. */
+static void
+fsx_same(const char *what, long r0, long r1)
+{
+	if (r0 == -EEXIST)
+		r0 = -ENOTEMPTY;
+	if (r1 == -EEXIST)
+		r1 = -ENOTEMPTY;
+	if (r0 != r1)
+		fsx_fail("%s: %ld (%s) on the directory, %ld (%s) on the mount",
+		    what, r0, r0 < 0 ? strerror((int)-r0) : "ok", r1,
+		    r1 < 0 ? strerror((int)-r1) : "ok");
+}
+
+static int
+fsx_is_open(int path)
+{
+	for (int i = 0; i < FSX_SLOTS; i++)
+		if (fsx.slot[i].path == path)
+			return 1;
+	return 0;
+}
+
+static void
+fsx_bytes(
+    const char *what, const unsigned char *a, const unsigned char *b, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (a[i] != b[i])
+			fsx_fail("%s: byte %zu is %#x on the directory, %#x "
+			         "on the mount",
+			    what, i, a[i], b[i]);
+}
+
+static void
+fsx_sizes(const char *what, struct fsx_slot *s)
+{
+	struct stat st[2];
+
+	for (int k = 0; k < 2; k++)
+		if (fstat(s->fd[k], &st[k]) != 0)
+			fsx_fail("%s: fstat: %s", what, strerror(errno));
+	if (st[0].st_size != st[1].st_size)
+		fsx_fail("%s: size %lld on the directory, %lld on the mount",
+		    what, (long long)st[0].st_size, (long long)st[1].st_size);
+}
+
+static off_t
+fsx_size(struct fsx_slot *s)
+{
+	struct stat st;
+
+	if (fstat(s->fd[0], &st) != 0)
+		fsx_fail("fstat: %s", strerror(errno));
+	return st.st_size;
+}
+
+static void
+fsx_open(struct fsx_slot *s)
+{
+	static const int modes[] = {O_RDONLY, O_WRONLY, O_RDWR};
+	static const int extra[] = {0, O_CREAT, O_CREAT | O_TRUNC, O_TRUNC,
+	    O_APPEND, O_CREAT | O_APPEND, O_CREAT | O_EXCL};
+	char p[64];
+	int path, flags, fd[2];
+
+	do
+		path = (int)fsx_below(FSX_NPATHS);
+	while (fsx_is_open(path));
+	flags = modes[fsx_below(3)] | extra[fsx_below(7)];
+	if ((flags & O_ACCMODE) == O_RDONLY)
+		flags &= ~O_APPEND;
+	fsx_path(path, p, sizeof p);
+	fsx_note("open %s flags %#x", p, flags);
+	for (int k = 0; k < 2; k++)
+		fd[k] = (int)fsx_rc(openat(fsx.dirfd[k], p, flags, 0644));
+	if ((fd[0] < 0) != (fd[1] < 0))
+		fsx_same("open", fd[0] < 0 ? fd[0] : 0, fd[1] < 0 ? fd[1] : 0);
+	if (fd[0] < 0) {
+		fsx_same("open", fd[0], fd[1]);
+		return;
+	}
+	*s = (struct fsx_slot){path, {fd[0], fd[1]}, flags};
+	fsx_sizes("open", s);
+}
+
+static void
+fsx_write(struct fsx_slot *s)
+{
+	off_t size = fsx_size(s), off;
+	size_t n = 1 + fsx_below(fsx_below(8) ? 4000 : FSX_MAX_WRITE);
+	int how = (int)fsx_below(3);
+	long r[2];
+
+	off = fsx_below((unsigned)size + 5000);
+	if ((uint64_t)off + n > FSX_MAX_SIZE)
+		off = 0;
+	for (size_t i = 0; i < n; i++)
+		fsx.data[i] = (unsigned char)fsx_rand();
+	fsx_note("%s %zu at %lld", how ? "pwrite" : "write", n, (long long)off);
+	for (int k = 0; k < 2; k++) {
+		if (how)
+			r[k] = fsx_rc(pwrite(s->fd[k], fsx.data, n, off));
+		else if (lseek(s->fd[k], off, SEEK_SET) < 0)
+			r[k] = -errno;
+		else
+			r[k] = fsx_rc(write(s->fd[k], fsx.data, n));
+	}
+	fsx_same("write", r[0], r[1]);
+	fsx_sizes("write", s);
+}
+
+static void
+fsx_read(struct fsx_slot *s)
+{
+	off_t size = fsx_size(s), off = fsx_below((unsigned)size + 100);
+	size_t n = fsx_below(fsx_below(4) ? 5000 : FSX_MAX_SIZE);
+	long r[2];
+
+	fsx_note("pread %zu at %lld", n, (long long)off);
+	for (int k = 0; k < 2; k++)
+		r[k] = fsx_rc(pread(s->fd[k], fsx.buf[k], n, off));
+	fsx_same("pread", r[0], r[1]);
+	if (r[0] > 0)
+		fsx_bytes("pread", fsx.buf[0], fsx.buf[1], (size_t)r[0]);
+}
+
+static void
+fsx_ftruncate(struct fsx_slot *s)
+{
+	off_t size = fsx_size(s), to = fsx_below((unsigned)size * 2 + 100);
+	long r[2];
+
+	fsx_note("ftruncate to %lld", (long long)to);
+	for (int k = 0; k < 2; k++)
+		r[k] = fsx_rc(ftruncate(s->fd[k], to));
+	fsx_same("ftruncate", r[0], r[1]);
+	fsx_sizes("ftruncate", s);
+}
+
+/* Change a few bytes through a shared mapping of the file. */
+static void
+fsx_mapwrite(struct fsx_slot *s)
+{
+	off_t size = fsx_size(s);
+	size_t len = (size_t)size;
+	unsigned char *m[2];
+	unsigned n = 1 + fsx_below(20);
+
+	if ((s->flags & O_ACCMODE) != O_RDWR || size == 0)
+		return;
+	fsx_note("mmap write %u bytes", n);
+	for (int k = 0; k < 2; k++) {
+		m[k] = mmap(
+		    NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, s->fd[k], 0);
+		if (m[k] == MAP_FAILED)
+			fsx_fail("mmap: %s", strerror(errno));
+	}
+	fsx_bytes("mmap", m[0], m[1], len);
+	for (unsigned i = 0; i < n; i++) {
+		size_t at = fsx_below((unsigned)len);
+		unsigned char v = (unsigned char)fsx_rand();
+
+		m[0][at] = m[1][at] = v;
+	}
+	for (int k = 0; k < 2; k++)
+		munmap(m[k], len);
+}
+
+static void
+fsx_close(struct fsx_slot *s)
+{
+	long r[2];
+
+	if (fsx_below(3) == 0) {
+		fsx_note("fsync");
+		for (int k = 0; k < 2; k++)
+			r[k] = fsx_rc(fsync(s->fd[k]));
+		fsx_same("fsync", r[0], r[1]);
+	}
+	fsx_note("close");
+	for (int k = 0; k < 2; k++)
+		r[k] = fsx_rc(close(s->fd[k]));
+	fsx_same("close", r[0], r[1]);
+	s->path = -1;
+}
+
+/* Whole-file reads of a path no descriptor has open, through read(2) and
+ * through a private mapping. */
+static void
+fsx_cat(const char *p)
+{
+	long r[2], n[2] = {0, 0};
+	int fd[2];
+
+	fsx_note("cat %s", p);
+	for (int k = 0; k < 2; k++)
+		fd[k] = (int)fsx_rc(openat(fsx.dirfd[k], p, O_RDONLY));
+	fsx_same("open to read", fd[0] < 0 ? fd[0] : 0, fd[1] < 0 ? fd[1] : 0);
+	if (fd[0] < 0)
+		return;
+	for (int k = 0; k < 2; k++) {
+		while ((r[k] = fsx_rc(read(fd[k], fsx.buf[k] + n[k],
+		            FSX_MAX_SIZE + 1 - (size_t)n[k]))) > 0)
+			n[k] += r[k];
+		if (r[k] < 0)
+			fsx_fail("read %s: %s", p, strerror((int)-r[k]));
+	}
+	fsx_same("bytes read", n[0], n[1]);
+	fsx_bytes(p, fsx.buf[0], fsx.buf[1], (size_t)n[0]);
+	if (n[1] > 0) {
+		void *m =
+		    mmap(NULL, (size_t)n[1], PROT_READ, MAP_PRIVATE, fd[1], 0);
+
+		if (m == MAP_FAILED)
+			fsx_fail("mmap %s: %s", p, strerror(errno));
+		fsx_bytes(p, fsx.buf[0], m, (size_t)n[1]);
+		munmap(m, (size_t)n[1]);
+	}
+	for (int k = 0; k < 2; k++)
+		close(fd[k]);
+}
+
+/* The file open as path now has the path to. */
+static void
+fsx_moved(int path, int to)
+{
+	for (int i = 0; i < FSX_SLOTS; i++)
+		if (fsx.slot[i].path == path)
+			fsx.slot[i].path = to;
+}
+
+/* An operation on names. */
+static void
+fsx_names(void)
+{
+	char p[64], q[64];
+	int a = (int)fsx_below(FSX_NPATHS), b = (int)fsx_below(FSX_NPATHS);
+	int d = (int)fsx_below(FSX_NDIRS), e = (int)fsx_below(FSX_NDIRS);
+	long r[2];
+
+	fsx_path(a, p, sizeof p);
+	fsx_path(b, q, sizeof q);
+	switch (fsx_below(7)) {
+	case 0: {
+		if (fsx_is_open(a))
+			return;
+		off_t to = fsx_below(fsx_below(2) ? 100 : 20000);
+
+		fsx_note("truncate %s to %lld", p, (long long)to);
+		for (int k = 0; k < 2; k++) {
+			int fd = openat(fsx.dirfd[k], p, O_WRONLY);
+
+			r[k] = fd < 0 ? -errno : fsx_rc(ftruncate(fd, to));
+			if (fd >= 0 && close(fd) != 0 && r[k] == 0)
+				r[k] = -errno;
+		}
+		fsx_same("truncate", r[0], r[1]);
+		return;
+	}
+	case 1:
+		fsx_note("unlink %s", p);
+		for (int k = 0; k < 2; k++)
+			r[k] = fsx_rc(unlinkat(fsx.dirfd[k], p, 0));
+		fsx_same("unlink", r[0], r[1]);
+		if (r[0] == 0)
+			fsx_moved(a, FSX_GONE);
+		return;
+	case 2:
+		fsx_note("rename %s %s", p, q);
+		for (int k = 0; k < 2; k++)
+			r[k] =
+			    fsx_rc(renameat(fsx.dirfd[k], p, fsx.dirfd[k], q));
+		fsx_same("rename", r[0], r[1]);
+		if (r[0] == 0 && a != b) {
+			fsx_moved(b, FSX_GONE);
+			fsx_moved(a, b);
+		}
+		return;
+	case 3:
+		/* whole directories, with what they hold; not while any of
+		 * it is open */
+		for (int i = 0; i < FSX_SLOTS; i++)
+			if (fsx.slot[i].path >= 0)
+				return;
+		fsx_note("rename %s %s", fsx_dirs[d], fsx_dirs[e]);
+		for (int k = 0; k < 2; k++)
+			r[k] = fsx_rc(renameat(fsx.dirfd[k], fsx_dirs[d],
+			    fsx.dirfd[k], fsx_dirs[e]));
+		fsx_same("rename", r[0], r[1]);
+		return;
+	case 4:
+		fsx_note("mkdir %s", fsx_dirs[d]);
+		for (int k = 0; k < 2; k++)
+			r[k] = fsx_rc(mkdirat(fsx.dirfd[k], fsx_dirs[d], 0755));
+		fsx_same("mkdir", r[0], r[1]);
+		return;
+	case 5:
+		for (int i = 0; i < FSX_SLOTS; i++)
+			if (fsx.slot[i].path >= 0)
+				return;
+		fsx_note("rmdir %s", fsx_dirs[d]);
+		for (int k = 0; k < 2; k++)
+			r[k] = fsx_rc(
+			    unlinkat(fsx.dirfd[k], fsx_dirs[d], AT_REMOVEDIR));
+		fsx_same("rmdir", r[0], r[1]);
+		return;
+	default:
+		if (!fsx_is_open(a))
+			fsx_cat(p);
+	}
+}
+
+static void
+fsx_step(void)
+{
+	struct fsx_slot *s = &fsx.slot[fsx_below(FSX_SLOTS)];
+	int w;
+
+	fsx.cur = s;
+	if (s->path < 0) {
+		if (fsx_below(3) == 0) {
+			fsx.cur = NULL;
+			fsx_names();
+		} else
+			fsx_open(s);
+		return;
+	}
+	w = (s->flags & O_ACCMODE) != O_RDONLY;
+	switch (fsx_below(8)) {
+	case 0:
+	case 1:
+	case 2:
+		if (w) {
+			fsx_write(s);
+			return;
+		}
+		/* fall through */
+	case 3:
+		if ((s->flags & O_ACCMODE) != O_WRONLY)
+			fsx_read(s);
+		return;
+	case 4:
+		if (w)
+			fsx_ftruncate(s);
+		return;
+	case 5:
+		fsx_mapwrite(s);
+		return;
+	case 6:
+		fsx.cur = NULL;
+		fsx_names();
+		return;
+	default:
+		fsx_close(s);
+	}
+}
+
+static int
+fsx_by_name(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* The same names, types and bytes under dir on both sides. */
+static void
+fsx_compare(const char *dir)
+{
+	char **names[2] = {NULL, NULL}, p[128];
+	size_t n[2] = {0, 0};
+
+	for (int k = 0; k < 2; k++) {
+		int fd = openat(
+		    fsx.dirfd[k], *dir ? dir : ".", O_RDONLY | O_DIRECTORY);
+		DIR *d = fd < 0 ? NULL : fdopendir(fd);
+		struct dirent *de;
+
+		if (d == NULL)
+			fsx_fail("open directory %s/%s: %s", fsx.root[k], dir,
+			    strerror(errno));
+		while ((de = readdir(d)) != NULL) {
+			if (strcmp(de->d_name, ".") == 0 ||
+			    strcmp(de->d_name, "..") == 0)
+				continue;
+			names[k] =
+			    realloc(names[k], (n[k] + 1) * sizeof(char *));
+			if (names[k] == NULL ||
+			    (names[k][n[k]++] = strdup(de->d_name)) == NULL)
+				fsx_fail("out of memory");
+		}
+		closedir(d);
+		qsort(names[k], n[k], sizeof(char *), fsx_by_name);
+	}
+	fsx_note("compare %s/", dir);
+	if (n[0] != n[1])
+		fsx_fail("%s/ lists %zu names in the directory, %zu on the "
+		         "mount",
+		    dir, n[0], n[1]);
+	for (size_t i = 0; i < n[0]; i++) {
+		struct stat st[2];
+
+		if (strcmp(names[0][i], names[1][i]) != 0)
+			fsx_fail("%s/ lists %s in the directory, %s on the "
+			         "mount",
+			    dir, names[0][i], names[1][i]);
+		snprintf(
+		    p, sizeof p, "%s%s%s", dir, *dir ? "/" : "", names[0][i]);
+		for (int k = 0; k < 2; k++)
+			if (fstatat(fsx.dirfd[k], p, &st[k],
+			        AT_SYMLINK_NOFOLLOW) != 0)
+				fsx_fail("stat %s: %s", p, strerror(errno));
+		if ((st[0].st_mode & S_IFMT) != (st[1].st_mode & S_IFMT))
+			fsx_fail("%s has another type on the mount", p);
+		if (S_ISDIR(st[0].st_mode)) {
+			fsx_compare(p);
+		} else {
+			if (st[0].st_size != st[1].st_size)
+				fsx_fail("%s: size %lld on the directory, "
+				         "%lld on the mount",
+				    p, (long long)st[0].st_size,
+				    (long long)st[1].st_size);
+			fsx_cat(p);
+		}
+		free(names[0][i]);
+		free(names[1][i]);
+	}
+	free(names[0]);
+	free(names[1]);
+}
+
+int
+main(int argc, char **argv)
+{
+	unsigned long ops = 2000;
+	int c, compare_only = 0;
+
+	fsx.seed = 1;
+	while ((c = getopt(argc, argv, "cs:n:")) != -1) {
+		switch (c) {
+		case 'c':
+			compare_only = 1;
+			break;
+		case 's':
+			fsx.seed = strtoull(optarg, NULL, 10);
+			break;
+		case 'n':
+			ops = strtoul(optarg, NULL, 10);
+			break;
+		default:
+			goto usage;
+		}
+	}
+	if (argc - optind != 2)
+		goto usage;
+	fsx.rng = fsx.seed * 0x9e3779b97f4a7c15u + 1;
+	for (int k = 0; k < 2; k++) {
+		fsx.root[k] = argv[optind + k];
+		fsx.dirfd[k] = open(fsx.root[k], O_RDONLY | O_DIRECTORY);
+		if (fsx.dirfd[k] < 0) {
+			fprintf(stderr, "mount_fsx: %s: %s\n", fsx.root[k],
+			    strerror(errno));
+			return 2;
+		}
+		fsx.buf[k] = malloc(FSX_MAX_SIZE + 1);
+	}
+	fsx.data = malloc(FSX_MAX_WRITE);
+	if (!fsx.buf[0] || !fsx.buf[1] || !fsx.data)
+		return 2;
+	for (int i = 0; i < FSX_SLOTS; i++)
+		fsx.slot[i].path = -1;
+	if (!compare_only) {
+		printf("mount_fsx: seed %" PRIu64 ", %lu operations\n",
+		    fsx.seed, ops);
+		for (fsx.op = 0; fsx.op < ops; fsx.op++)
+			fsx_step();
+		for (int i = 0; i < FSX_SLOTS; i++)
+			if ((fsx.cur = &fsx.slot[i])->path >= 0)
+				fsx_close(&fsx.slot[i]);
+		fsx.cur = NULL;
+	}
+	fsx_compare("");
+	for (int k = 0; k < 2; k++) {
+		close(fsx.dirfd[k]);
+		free(fsx.buf[k]);
+	}
+	free(fsx.data);
+	return 0;
+usage:
+	fputs("usage: mount_fsx [-s SEED] [-n OPS] REFDIR MOUNTDIR\n"
+	      "       mount_fsx -c REFDIR MOUNTDIR\n",
+	    stderr);
+	return 2;
+}
