@@ -2,7 +2,8 @@
 # Random file operations (tests/mount_fsx.c) on a mount and on a plain
 # directory side by side: every result the same, and after a remount, and
 # read-only, the same trees; the store passes blt check.  Seeds 1 to 8, run
-# at the same time, or FSX_SEEDS="S ..." (FSX_OPS operations each).
+# at the same time while the store is pruned, or FSX_SEEDS="S ..." (FSX_OPS
+# operations each).
 . "${top_srcdir:-$(dirname "$0")/..}/tests/lib.sh"
 
 FSX=$top_builddir/tests/mount_fsx
@@ -54,17 +55,29 @@ cmp "$tmp/cases.ref" "$tmp/cases.out" || {
 	fail "files that lose their names while open"
 }
 same_tree "$tmp/ref" "$m/cases"
-# all seeds at once, each in a directory of its own: the daemon serves
-# them from several threads
+# All seeds at once, each in a directory of its own, so that the daemon
+# serves them from several threads; and prunes, one after the other, until
+# they are done: a prune moves every value to a new file under them.
 pids=
 for s in $seeds; do
 	mkdir "$tmp/ref.$s" "$m/seed$s"
 	"$FSX" -s "$s" -n "$ops" "$tmp/ref.$s" "$m/seed$s" &
 	pids="$pids $!:$s"
 done
+(
+	while [ ! -e "$tmp/fsx.done" ]; do
+		"$BLTFS" ctl "$m" prune --wait >"$tmp/prune.out" 2>&1 || {
+			cat "$tmp/prune.out" >&2
+			exit 1
+		}
+	done
+) &
+pruner=$!
 for p in $pids; do
 	wait "${p%:*}" || fail "mount_fsx seed ${p#*:}"
 done
+: >"$tmp/fsx.done"
+wait "$pruner" || fail "a prune failed during the random operations"
 bltfs_umount "$m"
 check_store "$store"
 
