@@ -2,7 +2,7 @@
  * mount_fsx: random file operations on a mount and on a plain directory
  * side by side; every result must be the same on both.
  *
- *   mount_fsx [-s SEED] [-n OPS] REFDIR MOUNTDIR
+ *   mount_fsx [-v] [-s SEED] [-n OPS] REFDIR MOUNTDIR
  *   mount_fsx -c REFDIR MOUNTDIR      (compare the trees only)
  *
  * In the spirit of fsx: a few open files at a time, written, read back,
@@ -12,11 +12,12 @@
  * open through one descriptor at a time and is truncated or read by path
  * only while it is not open, so the result is what close-to-open
  * consistency promises (bltfs(1)) and a plain directory gives as well.
- * Open files may be unlinked, renamed, or replaced by a rename, and are
- * then read, written and closed like any other.  At
+ * Open files may be unlinked, renamed, replaced by a rename or moved with
+ * their directory, and are then read, written and closed like any other.
+ * At
  * the end, and with -c, the two trees must hold the same names, types and
  * bytes.  On a difference it prints the seed and the last operations, and
- * exits 1.
+ * exits 1.  -v prints every operation as it goes.
  */
 #include "config.h"
 
@@ -43,10 +44,10 @@ static const char *const fsx_dirs[] = {"a", "a/b", "c"};
 static const char *const fsx_files[] = {"x", "y", "z"};
 #define FSX_NFILES (sizeof fsx_files / sizeof fsx_files[0])
 #define FSX_NPATHS ((FSX_NDIRS + 1) * FSX_NFILES)
-#define FSX_GONE FSX_NPATHS /* the path of an open file whose name went */
 
 struct fsx_slot {
-	int path; /* index of the open path, FSX_GONE, or -1: free */
+	int used;
+	char path[64]; /* where the open file is now; "" once unlinked */
 	int fd[2];
 	int flags;
 };
@@ -55,6 +56,7 @@ static struct {
 	int dirfd[2]; /* reference, mount */
 	const char *root[2];
 	uint64_t seed, rng;
+	int verbose;
 	unsigned long op;
 	struct fsx_slot slot[FSX_SLOTS];
 	const struct fsx_slot *cur; /* the slot of the operation, if any */
@@ -84,9 +86,7 @@ fsx_path(int i, char *out, size_t cap)
 {
 	int d = i / (int)FSX_NFILES;
 
-	if (i == FSX_GONE)
-		snprintf(out, cap, "(removed)");
-	else if (d == 0)
+	if (d == 0)
 		snprintf(out, cap, "%s", fsx_files[i % FSX_NFILES]);
 	else
 		snprintf(out, cap, "%s/%s", fsx_dirs[d - 1],
@@ -100,16 +100,14 @@ fsx_note(const char *fmt, ...)
 	size_t n = 0;
 	va_list ap;
 
-	if (fsx.cur != NULL && fsx.cur->path >= 0) {
-		line[0] = '[';
-		fsx_path(fsx.cur->path, line + 1, sizeof fsx.log[0] - 3);
-		n = strlen(line);
-		memcpy(line + n, "] ", 3);
-		n += 2;
-	}
+	if (fsx.cur != NULL && fsx.cur->used)
+		n = (size_t)snprintf(line, sizeof fsx.log[0], "[%s] ",
+		    *fsx.cur->path ? fsx.cur->path : "(unlinked)");
 	va_start(ap, fmt);
 	vsnprintf(line + n, sizeof fsx.log[0] - n, fmt, ap);
 	va_end(ap);
+	if (fsx.verbose)
+		printf("%lu: %s\n", fsx.op, line);
 }
 
 static void
@@ -151,13 +149,13 @@ fsx_same(const char *what, long r0, long r1)
 		    r1 < 0 ? strerror((int)-r1) : "ok");
 }
 
-static int
-fsx_is_open(int path)
+static struct fsx_slot *
+fsx_open_as(const char *path)
 {
 	for (int i = 0; i < FSX_SLOTS; i++)
-		if (fsx.slot[i].path == path)
-			return 1;
-	return 0;
+		if (fsx.slot[i].used && strcmp(fsx.slot[i].path, path) == 0)
+			return &fsx.slot[i];
+	return NULL;
 }
 
 static void
@@ -201,15 +199,14 @@ fsx_open(struct fsx_slot *s)
 	static const int extra[] = {0, O_CREAT, O_CREAT | O_TRUNC, O_TRUNC,
 	    O_APPEND, O_CREAT | O_APPEND, O_CREAT | O_EXCL};
 	char p[64];
-	int path, flags, fd[2];
+	int flags, fd[2];
 
 	do
-		path = (int)fsx_below(FSX_NPATHS);
-	while (fsx_is_open(path));
+		fsx_path((int)fsx_below(FSX_NPATHS), p, sizeof p);
+	while (fsx_open_as(p) != NULL);
 	flags = modes[fsx_below(3)] | extra[fsx_below(7)];
 	if ((flags & O_ACCMODE) == O_RDONLY)
 		flags &= ~O_APPEND;
-	fsx_path(path, p, sizeof p);
 	fsx_note("open %s flags %#x", p, flags);
 	for (int k = 0; k < 2; k++)
 		fd[k] = (int)fsx_rc(openat(fsx.dirfd[k], p, flags, 0644));
@@ -219,7 +216,8 @@ fsx_open(struct fsx_slot *s)
 		fsx_same("open", fd[0], fd[1]);
 		return;
 	}
-	*s = (struct fsx_slot){path, {fd[0], fd[1]}, flags};
+	*s = (struct fsx_slot){1, "", {fd[0], fd[1]}, flags};
+	memcpy(s->path, p, sizeof p);
 	fsx_sizes("open", s);
 }
 
@@ -321,7 +319,7 @@ fsx_close(struct fsx_slot *s)
 	for (int k = 0; k < 2; k++)
 		r[k] = fsx_rc(close(s->fd[k]));
 	fsx_same("close", r[0], r[1]);
-	s->path = -1;
+	s->used = 0;
 }
 
 /* Whole-file reads of a path no descriptor has open, through read(2) and
@@ -360,13 +358,31 @@ fsx_cat(const char *p)
 		close(fd[k]);
 }
 
-/* The file open as path now has the path to. */
+/* rename from to (a file or a directory) succeeded: the open files follow;
+ * one that to named is unlinked.  to == NULL: from was unlinked. */
 static void
-fsx_moved(int path, int to)
+fsx_moved(const char *from, const char *to)
 {
-	for (int i = 0; i < FSX_SLOTS; i++)
-		if (fsx.slot[i].path == path)
-			fsx.slot[i].path = to;
+	size_t n = strlen(from);
+	char p[64];
+
+	for (int i = 0; i < FSX_SLOTS; i++) {
+		struct fsx_slot *s = &fsx.slot[i];
+
+		if (!s->used || !*s->path)
+			continue;
+		if (to != NULL && strcmp(s->path, to) == 0) {
+			*s->path = '\0';
+		} else if (strncmp(s->path, from, n) == 0 &&
+		           (s->path[n] == '\0' || s->path[n] == '/')) {
+			if (to == NULL) {
+				*s->path = '\0';
+				continue;
+			}
+			snprintf(p, sizeof p, "%s%s", to, s->path + n);
+			memcpy(s->path, p, sizeof p);
+		}
+	}
 }
 
 /* An operation on names. */
@@ -382,7 +398,7 @@ fsx_names(void)
 	fsx_path(b, q, sizeof q);
 	switch (fsx_below(7)) {
 	case 0: {
-		if (fsx_is_open(a))
+		if (fsx_open_as(p) != NULL)
 			return;
 		off_t to = fsx_below(fsx_below(2) ? 100 : 20000);
 
@@ -403,7 +419,7 @@ fsx_names(void)
 			r[k] = fsx_rc(unlinkat(fsx.dirfd[k], p, 0));
 		fsx_same("unlink", r[0], r[1]);
 		if (r[0] == 0)
-			fsx_moved(a, FSX_GONE);
+			fsx_moved(p, NULL);
 		return;
 	case 2:
 		fsx_note("rename %s %s", p, q);
@@ -411,22 +427,18 @@ fsx_names(void)
 			r[k] =
 			    fsx_rc(renameat(fsx.dirfd[k], p, fsx.dirfd[k], q));
 		fsx_same("rename", r[0], r[1]);
-		if (r[0] == 0 && a != b) {
-			fsx_moved(b, FSX_GONE);
-			fsx_moved(a, b);
-		}
+		if (r[0] == 0 && a != b)
+			fsx_moved(p, q);
 		return;
 	case 3:
-		/* whole directories, with what they hold; not while any of
-		 * it is open */
-		for (int i = 0; i < FSX_SLOTS; i++)
-			if (fsx.slot[i].path >= 0)
-				return;
+		/* whole directories, with what they hold, open or not */
 		fsx_note("rename %s %s", fsx_dirs[d], fsx_dirs[e]);
 		for (int k = 0; k < 2; k++)
 			r[k] = fsx_rc(renameat(fsx.dirfd[k], fsx_dirs[d],
 			    fsx.dirfd[k], fsx_dirs[e]));
 		fsx_same("rename", r[0], r[1]);
+		if (r[0] == 0 && d != e)
+			fsx_moved(fsx_dirs[d], fsx_dirs[e]);
 		return;
 	case 4:
 		fsx_note("mkdir %s", fsx_dirs[d]);
@@ -435,9 +447,6 @@ fsx_names(void)
 		fsx_same("mkdir", r[0], r[1]);
 		return;
 	case 5:
-		for (int i = 0; i < FSX_SLOTS; i++)
-			if (fsx.slot[i].path >= 0)
-				return;
 		fsx_note("rmdir %s", fsx_dirs[d]);
 		for (int k = 0; k < 2; k++)
 			r[k] = fsx_rc(
@@ -445,7 +454,7 @@ fsx_names(void)
 		fsx_same("rmdir", r[0], r[1]);
 		return;
 	default:
-		if (!fsx_is_open(a))
+		if (fsx_open_as(p) == NULL)
 			fsx_cat(p);
 	}
 }
@@ -457,7 +466,7 @@ fsx_step(void)
 	int w;
 
 	fsx.cur = s;
-	if (s->path < 0) {
+	if (!s->used) {
 		if (fsx_below(3) == 0) {
 			fsx.cur = NULL;
 			fsx_names();
@@ -574,8 +583,11 @@ main(int argc, char **argv)
 	int c, compare_only = 0;
 
 	fsx.seed = 1;
-	while ((c = getopt(argc, argv, "cs:n:")) != -1) {
+	while ((c = getopt(argc, argv, "cs:n:v")) != -1) {
 		switch (c) {
+		case 'v':
+			fsx.verbose = 1;
+			break;
 		case 'c':
 			compare_only = 1;
 			break;
@@ -605,15 +617,13 @@ main(int argc, char **argv)
 	fsx.data = malloc(FSX_MAX_WRITE);
 	if (!fsx.buf[0] || !fsx.buf[1] || !fsx.data)
 		return 2;
-	for (int i = 0; i < FSX_SLOTS; i++)
-		fsx.slot[i].path = -1;
 	if (!compare_only) {
 		printf("mount_fsx: seed %" PRIu64 ", %lu operations\n",
 		    fsx.seed, ops);
 		for (fsx.op = 0; fsx.op < ops; fsx.op++)
 			fsx_step();
 		for (int i = 0; i < FSX_SLOTS; i++)
-			if ((fsx.cur = &fsx.slot[i])->path >= 0)
+			if ((fsx.cur = &fsx.slot[i])->used)
 				fsx_close(&fsx.slot[i]);
 		fsx.cur = NULL;
 	}
@@ -625,7 +635,7 @@ main(int argc, char **argv)
 	free(fsx.data);
 	return 0;
 usage:
-	fputs("usage: mount_fsx [-s SEED] [-n OPS] REFDIR MOUNTDIR\n"
+	fputs("usage: mount_fsx [-v] [-s SEED] [-n OPS] REFDIR MOUNTDIR\n"
 	      "       mount_fsx -c REFDIR MOUNTDIR\n",
 	    stderr);
 	return 2;
