@@ -56,6 +56,7 @@ struct main_conf {
 	char *ctl;
 	int ready_fd;
 	unsigned spin;
+	unsigned long spill;
 	int show_help;
 	int fsname;
 	int others; /* allow_other or allow_root */
@@ -80,6 +81,7 @@ static const struct fuse_opt main_opts[] = {
     {"ctl=%s", offsetof(struct main_conf, ctl), 1},
     {"ready_fd=%d", offsetof(struct main_conf, ready_fd), 1},
     {"spin=%u", offsetof(struct main_conf, spin), 1},
+    {"spill=%lu", offsetof(struct main_conf, spill), 1},
     FUSE_OPT_KEY("ro", MAIN_KEY_RO),
     FUSE_OPT_KEY("rw", MAIN_KEY_RW),
     FUSE_OPT_KEY("fsname=", MAIN_KEY_FSNAME),
@@ -129,7 +131,11 @@ main_usage(const char *prog)
 	       "    -o spin=US             wait for requests spinning this "
 	       "long\n"
 	       "                           before sleeping (default 50; 0: "
-	       "never spin)\n\n");
+	       "never spin)\n"
+	       "    -o spill=BYTES         bytes an open file holds in memory "
+	       "before\n"
+	       "                           its writes go to a temporary file "
+	       "(default 8M)\n\n");
 	fuse_cmdline_help();
 	fuse_lowlevel_help();
 }
@@ -357,7 +363,7 @@ main_open(struct fs *fs, const struct main_conf *c)
 	fs->umask = c->set_umask ? (mode_t)(c->umask & 0777) : 022;
 	fs->timeout = MAIN_TIMEOUT;
 	fs->timestamps = st.timestamps;
-	fs->spill = HANDLE_SPILL;
+	fs->spill = c->spill;
 	/* what directories, and keys of stores without timestamps, show */
 	if (stat(c->store, &sb) == 0)
 		fs->mtime = (int64_t)sb.st_mtim.tv_sec * 1000000 +
@@ -422,6 +428,7 @@ main(int argc, char **argv)
 	memset(&fs, 0, sizeof fs);
 	c.ready_fd = -1;
 	c.spin = MAIN_SPIN;
+	c.spill = HANDLE_SPILL;
 	if (fuse_opt_parse(&args, &c, main_opts, main_opt_proc) == -1 ||
 	    fuse_parse_cmdline(&args, &o) == -1)
 		goto out;

@@ -13,7 +13,8 @@ ops=${FSX_OPS:-4000}
 
 store=$tmp/s.blt
 m=$tmp/m
-bltfs_mount "$store" "$m"
+# files past 64 KiB go to temporary files while they are written
+bltfs_mount "$store" "$m" -o spill=65536
 
 # Cases the random runs found, by name: a file created by a read-only open
 # is stored, and files that lose their name while open (unlink, a rename
