@@ -217,7 +217,7 @@ move_rename(struct fs *fs, uint64_t parent, const char *name,
 	unsigned char *oldp = NULL, *newp = NULL, *dkey = NULL;
 	struct inode_info src, dst, *pdst = NULL;
 	struct move m = {0};
-	int rc;
+	int rc, drop;
 
 	if ((rc = inode_lookup(fs->tree, parent, name, nlen, 0, &src)) < 0)
 		return rc;
@@ -240,8 +240,19 @@ move_rename(struct fs *fs, uint64_t parent, const char *name,
 		fs_log("%s", path_errmsg());
 		goto out;
 	}
-	/* an empty directory that is replaced takes its marker along */
-	if (pdst != NULL && (dst.flags & INODE_MARKER)) {
+	/* an empty directory that is replaced takes its marker along; so
+	 * does a file replaced by one whose value is not stored yet (created
+	 * and still open), or its key would show the old value under the new
+	 * file's name until that is closed, and for good after a crash */
+	drop = pdst != NULL && (dst.flags & INODE_MARKER);
+	if (pdst != NULL && src.type == INODE_FILE && dst.type == INODE_FILE) {
+		if ((rc = blt_exists(fs->db, oldp, m.oldplen)) < 0) {
+			fs_log("%s", blt_errmsg());
+			goto out;
+		}
+		drop = rc == 0;
+	}
+	if (drop) {
 		if ((rc = inode_key(fs->tree, dst.nodeid, &dkey, &dklen)) < 0)
 			goto out;
 		if ((rc = blt_del(fs->db, dkey, dklen)) < 0 && rc != -ENOENT) {

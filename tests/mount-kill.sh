@@ -59,3 +59,37 @@ while read -r i; do
 done <"$tmp/done"
 bltfs_umount "$m"
 check_store "$store"
+
+# A file renamed onto another while its writer still has it open replaces
+# it at once: readers see none of the other file's bytes, and after a
+# SIGKILL before the writer's close neither file is there (the new one was
+# never stored).  The writer says when it has renamed, then waits for a
+# line that never comes.
+bltfs_mount "$store" "$m"
+printf 'old value\n' >"$m/replaced"
+mkfifo "$tmp/renamed" "$tmp/hold"
+python3 - "$m" >"$tmp/renamed" <"$tmp/hold" <<'PY' &
+import os, sys
+m = sys.argv[1]
+fd = os.open(m + "/incoming", os.O_CREAT | os.O_WRONLY)
+os.write(fd, b"new")
+os.rename(m + "/incoming", m + "/replaced")
+print(open(m + "/replaced", "rb").read().decode() or "(empty)", flush=True)
+sys.stdin.readline()
+PY
+writer=$!
+exec 8<"$tmp/renamed" 9>"$tmp/hold"
+read -r seen <&8
+exec 8<&-
+[ "$seen" = "(empty)" ] || fail "the replaced file read as '$seen'"
+bltfs_kill "$m"
+exec 9>&-
+wait "$writer" || true
+fusermount3 -u "$m"
+grep -v "^0 " "$daemons" >"$daemons.new" || true
+mv "$daemons.new" "$daemons"
+bltfs_mount "$store" "$m"
+[ ! -e "$m/replaced" ] && [ ! -e "$m/incoming" ] ||
+	fail "a file renamed onto, or its replacement, is there after a crash"
+bltfs_umount "$m"
+check_store "$store"
