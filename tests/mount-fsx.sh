@@ -92,3 +92,41 @@ for opts in rw ro; do
 
 	bltfs_umount "$m"
 done
+
+# A SIGKILL in the middle: the same random runs, in new directories, stop
+# with files still open (mount_fsx -k), and the plain directories then hold
+# what was last stored of each; once every run says "ready", the daemon is
+# killed.  After a remount the mount must show just that.
+bltfs_mount "$store" "$m" -o spill=65536
+mkfifo "$tmp/kin" "$tmp/kout"
+pids=
+for s in $seeds; do
+	mkdir "$tmp/kref.$s" "$m/kill$s"
+	"$FSX" -k -s "$s" -n "$ops" "$tmp/kref.$s" "$m/kill$s" \
+	    <"$tmp/kin" >"$tmp/kout" &
+	pids="$pids $!:$s"
+done
+exec 9>"$tmp/kin" 8<"$tmp/kout"
+for s in $seeds; do
+	while read -r line <&8; do
+		case $line in
+		ready) break ;;
+		failed) fail "mount_fsx -k failed (see above)" ;;
+		esac
+	done
+done
+bltfs_kill "$m"
+exec 9>&- 8<&-
+for p in $pids; do
+	wait "${p%:*}" || fail "mount_fsx -k seed ${p#*:}"
+done
+fusermount3 -u "$m"
+grep -v "^0 " "$daemons" >"$daemons.new" || true
+mv "$daemons.new" "$daemons"
+bltfs_mount "$store" "$m"
+for s in $seeds; do
+	"$FSX" -c "$tmp/kref.$s" "$m/kill$s" ||
+		fail "seed $s: after a crash the mount is not as last stored"
+done
+bltfs_umount "$m"
+check_store "$store"

@@ -2,7 +2,7 @@
  * mount_fsx: random file operations on a mount and on a plain directory
  * side by side; every result must be the same on both.
  *
- *   mount_fsx [-v] [-s SEED] [-n OPS] REFDIR MOUNTDIR
+ *   mount_fsx [-v] [-k] [-s SEED] [-n OPS] REFDIR MOUNTDIR
  *   mount_fsx -c REFDIR MOUNTDIR      (compare the trees only)
  *
  * In the spirit of fsx: a few open files at a time, written, read back,
@@ -18,6 +18,13 @@
  * the end, and with -c, the two trees must hold the same names, types and
  * bytes.  On a difference it prints the seed and the last operations, and
  * exits 1.  -v prints every operation as it goes.
+ *
+ * -k: for a crash of the daemon.  After the operations, the files still
+ * open are not closed: in the plain directory each gets back the value it
+ * had when it was last stored (its open, or its last fsync), or goes if it
+ * was never stored, which is what the mount must show after a SIGKILL and
+ * a remount.  Then "ready" is printed (or "failed", if the runs differed),
+ * and mount_fsx waits for the end of its standard input before it exits.
  */
 #include "config.h"
 
@@ -50,13 +57,16 @@ struct fsx_slot {
 	char path[64]; /* where the open file is now; "" once unlinked */
 	int fd[2];
 	int flags;
+	unsigned char *stored; /* the value the store has, if it has one */
+	size_t stored_len;
+	int is_stored;
 };
 
 static struct {
 	int dirfd[2]; /* reference, mount */
 	const char *root[2];
 	uint64_t seed, rng;
-	int verbose;
+	int verbose, crash;
 	unsigned long op;
 	struct fsx_slot slot[FSX_SLOTS];
 	const struct fsx_slot *cur; /* the slot of the operation, if any */
@@ -124,6 +134,8 @@ fsx_fail(const char *fmt, ...)
 	fputs("\nlast operations:\n", stderr);
 	for (unsigned long i = first; i <= fsx.op; i++)
 		fprintf(stderr, "  %lu: %s\n", i, fsx.log[i % FSX_LOG]);
+	if (fsx.crash)
+		printf("failed\n");
 	exit(1);
 }
 
@@ -192,14 +204,37 @@ fsx_size(struct fsx_slot *s)
 	return st.st_size;
 }
 
+/* The value of p in the plain directory, if it is a file there. */
+static int
+fsx_slurp(const char *p, unsigned char **out, size_t *len)
+{
+	int fd = openat(fsx.dirfd[0], p, O_RDONLY);
+	size_t n = 0;
+	ssize_t r;
+
+	*out = NULL;
+	*len = 0;
+	if (fd < 0)
+		return 0;
+	if ((*out = malloc(FSX_MAX_SIZE + 1)) == NULL)
+		fsx_fail("out of memory");
+	while ((r = read(fd, *out + n, FSX_MAX_SIZE + 1 - n)) > 0)
+		n += (size_t)r;
+	close(fd);
+	*len = n;
+	return 1;
+}
+
 static void
 fsx_open(struct fsx_slot *s)
 {
 	static const int modes[] = {O_RDONLY, O_WRONLY, O_RDWR};
 	static const int extra[] = {0, O_CREAT, O_CREAT | O_TRUNC, O_TRUNC,
 	    O_APPEND, O_CREAT | O_APPEND, O_CREAT | O_EXCL};
+	unsigned char *stored;
+	size_t stored_len;
 	char p[64];
-	int flags, fd[2];
+	int flags, fd[2], is_stored;
 
 	do
 		fsx_path((int)fsx_below(FSX_NPATHS), p, sizeof p);
@@ -208,15 +243,18 @@ fsx_open(struct fsx_slot *s)
 	if ((flags & O_ACCMODE) == O_RDONLY)
 		flags &= ~O_APPEND;
 	fsx_note("open %s flags %#x", p, flags);
+	is_stored = fsx_slurp(p, &stored, &stored_len);
 	for (int k = 0; k < 2; k++)
 		fd[k] = (int)fsx_rc(openat(fsx.dirfd[k], p, flags, 0644));
 	if ((fd[0] < 0) != (fd[1] < 0))
 		fsx_same("open", fd[0] < 0 ? fd[0] : 0, fd[1] < 0 ? fd[1] : 0);
 	if (fd[0] < 0) {
 		fsx_same("open", fd[0], fd[1]);
+		free(stored);
 		return;
 	}
-	*s = (struct fsx_slot){1, "", {fd[0], fd[1]}, flags};
+	*s = (struct fsx_slot){
+	    1, "", {fd[0], fd[1]}, flags, stored, stored_len, is_stored};
 	memcpy(s->path, p, sizeof p);
 	fsx_sizes("open", s);
 }
@@ -304,22 +342,63 @@ fsx_mapwrite(struct fsx_slot *s)
 		munmap(m[k], len);
 }
 
+/* fsync stores the value, as close does. */
+static void
+fsx_fsync(struct fsx_slot *s)
+{
+	long r[2];
+
+	fsx_note("fsync");
+	for (int k = 0; k < 2; k++)
+		r[k] = fsx_rc(fsync(s->fd[k]));
+	fsx_same("fsync", r[0], r[1]);
+	if (*s->path) {
+		free(s->stored);
+		s->is_stored = fsx_slurp(s->path, &s->stored, &s->stored_len);
+	}
+}
+
 static void
 fsx_close(struct fsx_slot *s)
 {
 	long r[2];
 
-	if (fsx_below(3) == 0) {
-		fsx_note("fsync");
-		for (int k = 0; k < 2; k++)
-			r[k] = fsx_rc(fsync(s->fd[k]));
-		fsx_same("fsync", r[0], r[1]);
-	}
+	if (fsx_below(3) == 0)
+		fsx_fsync(s);
 	fsx_note("close");
 	for (int k = 0; k < 2; k++)
 		r[k] = fsx_rc(close(s->fd[k]));
 	fsx_same("close", r[0], r[1]);
+	free(s->stored);
+	s->stored = NULL;
 	s->used = 0;
+}
+
+/* -k: the plain directory as the mount must be after a crash now. */
+static void
+fsx_crash(void)
+{
+	for (int i = 0; i < FSX_SLOTS; i++) {
+		struct fsx_slot *s = &fsx.slot[i];
+		int fd;
+
+		if (!s->used || !*s->path)
+			continue;
+		fsx_note("crash: %s back to %zu bytes%s", s->path,
+		    s->stored_len, s->is_stored ? "" : " (gone)");
+		if (!s->is_stored) {
+			if (unlinkat(fsx.dirfd[0], s->path, 0) != 0)
+				fsx_fail(
+				    "unlink %s: %s", s->path, strerror(errno));
+			continue;
+		}
+		fd = openat(fsx.dirfd[0], s->path, O_WRONLY | O_TRUNC);
+		if (fd < 0 ||
+		    (s->stored_len > 0 && write(fd, s->stored, s->stored_len) !=
+		                              (ssize_t)s->stored_len))
+			fsx_fail("restore %s: %s", s->path, strerror(errno));
+		close(fd);
+	}
 }
 
 /* Whole-file reads of a path no descriptor has open, through read(2) and
@@ -475,7 +554,7 @@ fsx_step(void)
 		return;
 	}
 	w = (s->flags & O_ACCMODE) != O_RDONLY;
-	switch (fsx_below(8)) {
+	switch (fsx_below(9)) {
 	case 0:
 	case 1:
 	case 2:
@@ -499,6 +578,12 @@ fsx_step(void)
 		fsx.cur = NULL;
 		fsx_names();
 		return;
+	case 7:
+		if (w && fsx_below(2) == 0) {
+			fsx_fsync(s);
+			return;
+		}
+		/* fall through */
 	default:
 		fsx_close(s);
 	}
@@ -583,8 +668,11 @@ main(int argc, char **argv)
 	int c, compare_only = 0;
 
 	fsx.seed = 1;
-	while ((c = getopt(argc, argv, "cs:n:v")) != -1) {
+	while ((c = getopt(argc, argv, "cks:n:v")) != -1) {
 		switch (c) {
+		case 'k':
+			fsx.crash = 1;
+			break;
 		case 'v':
 			fsx.verbose = 1;
 			break;
@@ -622,6 +710,17 @@ main(int argc, char **argv)
 		    fsx.seed, ops);
 		for (fsx.op = 0; fsx.op < ops; fsx.op++)
 			fsx_step();
+		fsx.cur = NULL;
+		if (fsx.crash) {
+			char byte;
+
+			fsx_crash();
+			printf("ready\n");
+			fflush(stdout);
+			while (read(0, &byte, 1) > 0)
+				;
+			return 0;
+		}
 		for (int i = 0; i < FSX_SLOTS; i++)
 			if ((fsx.cur = &fsx.slot[i])->used)
 				fsx_close(&fsx.slot[i]);
@@ -635,7 +734,7 @@ main(int argc, char **argv)
 	free(fsx.data);
 	return 0;
 usage:
-	fputs("usage: mount_fsx [-v] [-s SEED] [-n OPS] REFDIR MOUNTDIR\n"
+	fputs("usage: mount_fsx [-v] [-k] [-s SEED] [-n OPS] REFDIR MOUNTDIR\n"
 	      "       mount_fsx -c REFDIR MOUNTDIR\n",
 	    stderr);
 	return 2;
