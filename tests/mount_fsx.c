@@ -8,7 +8,10 @@
  * In the spirit of fsx: a few open files at a time, written, read back,
  * truncated, synced and closed in random order, through write(2), pwrite
  * and shared mappings; meanwhile truncate, unlink, rename, mkdir and rmdir
- * by path.  Return values, errno and every byte read must agree.  A path is
+ * by path, and utimensat of closed files.  Return values, errno and every
+ * byte read must agree, and so must the modification time of every file
+ * whose time was set that way and not changed since (on the plain
+ * directory, a time before 2020 says so).  A path is
  * open through one descriptor at a time and is truncated or read by path
  * only while it is not open, so the result is what close-to-open
  * consistency promises (bltfs(1)) and a plain directory gives as well.
@@ -44,6 +47,10 @@
 #define FSX_LOG 3000
 #define FSX_MAX_WRITE 70000
 #define FSX_MAX_SIZE (1u << 20)
+/* utimensat sets times from 2001 on, and anything that changes a file
+ * sets the time it happens: a time before this is one set and kept */
+#define FSX_SET_FROM 978307200   /* 2001-01-01 */
+#define FSX_SET_UNTIL 1577836800 /* 2020-01-01 */
 
 static const char *const fsx_dirs[] = {"a", "a/b", "c"};
 #define FSX_NDIRS (sizeof fsx_dirs / sizeof fsx_dirs[0])
@@ -402,10 +409,11 @@ fsx_crash(void)
 }
 
 /* Whole-file reads of a path no descriptor has open, through read(2) and
- * through a private mapping. */
+ * through a private mapping; and its time, if one was set and kept. */
 static void
 fsx_cat(const char *p)
 {
+	struct stat st[2];
 	long r[2], n[2] = {0, 0};
 	int fd[2];
 
@@ -424,6 +432,16 @@ fsx_cat(const char *p)
 	}
 	fsx_same("bytes read", n[0], n[1]);
 	fsx_bytes(p, fsx.buf[0], fsx.buf[1], (size_t)n[0]);
+	for (int k = 0; k < 2; k++)
+		if (fstat(fd[k], &st[k]) != 0)
+			fsx_fail("fstat %s: %s", p, strerror(errno));
+	if (st[0].st_mtim.tv_sec < FSX_SET_UNTIL &&
+	    (st[0].st_mtim.tv_sec != st[1].st_mtim.tv_sec ||
+	        st[0].st_mtim.tv_nsec != st[1].st_mtim.tv_nsec))
+		fsx_fail("%s: modified at %lld.%09ld in the directory, "
+		         "%lld.%09ld on the mount",
+		    p, (long long)st[0].st_mtim.tv_sec, st[0].st_mtim.tv_nsec,
+		    (long long)st[1].st_mtim.tv_sec, st[1].st_mtim.tv_nsec);
 	if (n[1] > 0) {
 		void *m =
 		    mmap(NULL, (size_t)n[1], PROT_READ, MAP_PRIVATE, fd[1], 0);
@@ -475,7 +493,7 @@ fsx_names(void)
 
 	fsx_path(a, p, sizeof p);
 	fsx_path(b, q, sizeof q);
-	switch (fsx_below(7)) {
+	switch (fsx_below(8)) {
 	case 0: {
 		if (fsx_open_as(p) != NULL)
 			return;
@@ -532,6 +550,20 @@ fsx_names(void)
 			    unlinkat(fsx.dirfd[k], fsx_dirs[d], AT_REMOVEDIR));
 		fsx_same("rmdir", r[0], r[1]);
 		return;
+	case 6: {
+		struct timespec t[2] = {{.tv_nsec = UTIME_OMIT},
+		    {FSX_SET_FROM + fsx_below(FSX_SET_UNTIL - FSX_SET_FROM),
+		        1000 * (long)fsx_below(1000000)}};
+
+		if (fsx_open_as(p) != NULL)
+			return;
+		fsx_note("utimensat %s %lld.%09ld", p, (long long)t[1].tv_sec,
+		    t[1].tv_nsec);
+		for (int k = 0; k < 2; k++)
+			r[k] = fsx_rc(utimensat(fsx.dirfd[k], p, t, 0));
+		fsx_same("utimensat", r[0], r[1]);
+		return;
+	}
 	default:
 		if (fsx_open_as(p) == NULL)
 			fsx_cat(p);
