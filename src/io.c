@@ -202,16 +202,23 @@ io_write(struct blt *db, uint64_t off, const void *buf, size_t len)
 	return io_map_cover(db, db->size);
 }
 
-/* Append buf at the end of the file. */
+/* Append buf at the end of the file.  If that fails (a full disk, say),
+ * what part of buf reached the file is cut off again: the next append
+ * must start where this one did, or the torn block would swallow it. */
 int
 io_append(struct blt *db, const void *buf, size_t len)
 {
+	uint64_t end = db->size;
+	int rc;
+
 	if (db->size + len > PTR_MAX)
 		return err_set(-EFBIG,
 		    "%s: the format's 2^48-byte limit "
 		    "would be passed",
 		    db->path);
-	return io_write(db, db->size, buf, len);
+	if ((rc = io_write(db, end, buf, len)) < 0)
+		(void)io_truncate(db, end); /* keeps rc's message if it works */
+	return rc;
 }
 
 /* Write count copies of the pointer ptr at off (a fresh index), streamed in

@@ -65,9 +65,10 @@ reindex_skip_fits(const struct blt *db, uint32_t n0)
 }
 
 /* Grow the index to n1 buckets; the caller holds the write lock and has
- * flushed the buffer. */
-int
-reindex_run(struct blt *db, uint32_t n1)
+ * flushed the buffer.  A failure that left the store as it was (no room
+ * for the new index) sets *undone if undone is not NULL. */
+static int
+reindex_grow(struct blt *db, uint32_t n1, int *undone)
 {
 	uint64_t i0 = db->h.index_off, e0 = db->size;
 	uint32_t n0 = db->h.n_buckets;
@@ -81,9 +82,19 @@ reindex_run(struct blt *db, uint32_t n1)
 	}
 	if ((rc = hdr_mark_dirty(db)) < 0 ||
 	    (rc = hdr_journal_write(
-	         db, JOURNAL_REINDEX, i0, n0, e0, n1, db->h.first_data)) < 0 ||
-	    (rc = io_fill(db, e0, n1, PTR_END)) < 0 ||
-	    (rc = reindex_rewire(db, i0, n0, e0, n1)) < 0 ||
+	         db, JOURNAL_REINDEX, i0, n0, e0, n1, db->h.first_data)) < 0)
+		return rc;
+	if ((rc = io_fill(db, e0, n1, PTR_END)) < 0) {
+		/* the disk is full, say: nothing links into the new index
+		 * yet, so it goes and the old one stays.  Left in place, it
+		 * would lie under the next appends, and the journal's undo
+		 * at the next open would cut those off with it. */
+		if (io_truncate(db, e0) == 0 && hdr_journal_clear(db) == 0 &&
+		    undone != NULL)
+			*undone = 1;
+		return rc;
+	}
+	if ((rc = reindex_rewire(db, i0, n0, e0, n1)) < 0 ||
 	    (rc = io_sync(db)) < 0)
 		return rc;
 	db->h.n_buckets = n1;
@@ -97,17 +108,27 @@ reindex_run(struct blt *db, uint32_t n1)
 	return hdr_journal_clear(db);
 }
 
+int
+reindex_run(struct blt *db, uint32_t n1)
+{
+	return reindex_grow(db, n1, NULL);
+}
+
 /* Reindex when the reference would: more keys than buckets, and a next
- * size in the growth chain (§8). */
+ * size in the growth chain (§8).  Only chains get longer when there is no
+ * room for the bigger index: the store stays sound, the puts that led here
+ * are stored, and the next flush tries again. */
 int
 reindex_auto(struct blt *db)
 {
 	uint32_t n1;
+	int rc, undone = 0;
 
 	if (db->defer_reindex || db->n_keys <= db->h.n_buckets ||
 	    (n1 = hdr_next_buckets(db->h.n_buckets)) == 0)
 		return 0;
-	return reindex_run(db, n1);
+	rc = reindex_grow(db, n1, &undone);
+	return undone ? 0 : rc;
 }
 
 /* Finish or undo a reindex that a crash interrupted, from the journal j

@@ -257,9 +257,10 @@ write_direct(struct blt *db, const unsigned char *digest, const void *key,
 		le_put(h + 21, vlen, 4);
 	q = db->size;
 	if ((rc = io_append(db, h, head)) == 0 &&
-	    (rc = io_append(db, value, (size_t)vlen)) == 0 &&
-	    (rc = io_put_ptr(db, q + 13, PTR_END)) == 0 &&
-	    (rc = write_link(db, index_slot(db, digest), digest, q)) == 0)
+	    (rc = io_append(db, value, (size_t)vlen)) < 0)
+		(void)io_truncate(db, q); /* a head without its value */
+	else if (rc == 0 && (rc = io_put_ptr(db, q + 13, PTR_END)) == 0 &&
+	         (rc = write_link(db, index_slot(db, digest), digest, q)) == 0)
 		rc = reindex_auto(db);
 	free(h);
 	return rc;

@@ -10,8 +10,10 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -508,6 +510,77 @@ START_TEST(reads_see_buffered_puts_and_empty_values)
 }
 END_TEST
 
+/* A full disk, made by the file size limit, which fails a write the same
+ * way part of the way through (SIGXFSZ ignored: EFBIG).  A value too big for
+ * the write buffer and a buffered flush fail and are not stored; an index
+ * that cannot grow leaves the chains longer and the puts stored.  Once
+ * there is room again, puts work, and the store reopens with every key that
+ * was stored and checks clean: nothing torn lies under the later appends. */
+START_TEST(a_full_disk_fails_puts_and_loses_nothing)
+{
+	static unsigned char big[1 << 20];
+	struct blt *db = open_new(0, 0, 12007, BLT_SER_NONE);
+	struct rlimit lim, saved;
+	struct stat st;
+	char k[32], v[32], got[32];
+	int i, rc, stored = 0;
+
+	signal(SIGXFSZ, SIG_IGN);
+	for (i = 0; i < 100; i++) {
+		snprintf(k, sizeof k, "before%d", i);
+		put(db, k, "kept", T0);
+	}
+	ck_assert_int_eq(blt_sync(db), 0);
+	ck_assert_int_eq(stat(path, &st), 0);
+	ck_assert_int_eq(getrlimit(RLIMIT_FSIZE, &saved), 0);
+	/* room for 12,000 small keys, not for the next index (864 KB) */
+	lim = saved;
+	lim.rlim_cur = (rlim_t)st.st_size + 800000;
+	ck_assert_int_eq(setrlimit(RLIMIT_FSIZE, &lim), 0);
+
+	memset(big, 'b', sizeof big);
+	rc = blt_put(db, "big", 3, big, sizeof big, T0);
+	ck_assert_int_eq(rc < 0 ? rc : blt_flush(db), -EFBIG);
+	ck_assert_int_eq(blt_exists(db, "big", 3), 0);
+	/* past 12,007 keys the index would grow: it cannot, and the puts
+	 * still go in, until the data itself finds no room */
+	for (i = 0; i < 20000; i++) {
+		snprintf(k, sizeof k, "key%05d", i);
+		snprintf(v, sizeof v, "value %d", i);
+		if ((rc = blt_put(db, k, strlen(k), v, strlen(v), T0)) == 0)
+			rc = blt_flush(db);
+		if (rc < 0)
+			break;
+		stored++;
+	}
+	ck_assert_int_eq(rc, -EFBIG);
+	ck_assert_int_gt(stored, 12007);
+	ck_assert_int_eq(blt_exists(db, k, strlen(k)), 0);
+
+	ck_assert_int_eq(setrlimit(RLIMIT_FSIZE, &saved), 0);
+	put(db, "after", "room again", T0);
+	ck_assert_int_eq(blt_close(db), 0);
+
+	ck_assert_msg(blt_check(path, 0, NULL, NULL) == 0, "%s", blt_errmsg());
+	db = reopen(BLT_RDONLY);
+	for (i = 0; i < 100; i++) {
+		snprintf(k, sizeof k, "before%d", i);
+		ck_assert_int_eq(blt_exists(db, k, strlen(k)), 1);
+	}
+	for (i = 0; i < stored; i++) {
+		snprintf(k, sizeof k, "key%05d", i);
+		snprintf(v, sizeof v, "value %d", i);
+		ck_assert_int_eq(
+		    blt_get(db, k, strlen(k), got, sizeof got, NULL),
+		    (ssize_t)strlen(v));
+		ck_assert_int_eq(memcmp(got, v, strlen(v)), 0);
+	}
+	ck_assert_int_eq(blt_exists(db, "after", 5), 1);
+	ck_assert_int_eq(blt_exists(db, "big", 3), 0);
+	ck_assert_int_eq(blt_close(db), 0);
+}
+END_TEST
+
 /* blt_get_many()'s callback: record what each key gave; stop at "stop". */
 struct many {
 	int err[8];
@@ -705,6 +778,7 @@ engine_suite(void)
 	tcase_add_test(tc, reads_see_buffered_puts_and_empty_values);
 	tcase_add_test(tc, prune_keeps_the_later_of_two_live_blocks_of_a_key);
 	tcase_add_test(tc, a_second_writer_is_refused_with_a_clear_message);
+	tcase_add_test(tc, a_full_disk_fails_puts_and_loses_nothing);
 	tcase_add_test(
 	    tc, get_many_answers_every_key_in_order_and_stops_when_asked);
 	tcase_add_test(
