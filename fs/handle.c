@@ -33,6 +33,9 @@
 
 #define HANDLE_BUCKETS 256
 #define HANDLE_MIN_CAP 65536
+/* Files whose name went most recently, remembered for opens of them that
+ * were on their way (handle_orphan()) */
+#define HANDLE_ORPHANS 64
 
 struct handle {
 	struct fs *fs;
@@ -43,6 +46,8 @@ struct handle {
 	_Atomic int loaded;   /* the buffer holds the whole value */
 	_Atomic int kept; /* read-only, and given a buffer by handle_keep() */
 	_Atomic int refs; /* the set's, and handle_keep()'s while it works */
+	int pinned;       /* reads pin, the value of a removed file */
+	struct blt_entry pin;
 	unsigned char *mem;
 	size_t cap;
 	int fd; /* spill file, or -1 */
@@ -58,6 +63,12 @@ struct handle_set {
 	atomic_int nwritable; /* stat skips the lock while this is 0 */
 	char *dir;            /* where spill files go: the store's directory */
 	struct handle *bucket[HANDLE_BUCKETS];
+	struct handle_orphan {
+		uint64_t nodeid;
+		int stored; /* e holds where its value was */
+		struct blt_entry e;
+	} orphan[HANDLE_ORPHANS];
+	unsigned norphans; /* ever recorded; the ring holds the last ones */
 };
 
 static struct handle **
@@ -361,6 +372,9 @@ handle_read(struct handle *h, void *buf, size_t n, uint64_t off)
 	ssize_t r;
 	int rc;
 
+	if (h->pinned)
+		return -ESTALE; /* read where it was, by splice, or not at all
+		                 */
 	if (h->writable || h->kept) {
 		pthread_mutex_lock(&h->lock);
 		if (h->loaded) {
@@ -398,6 +412,10 @@ handle_locate(struct handle *h, struct blt_entry *e)
 	size_t klen;
 	int rc;
 
+	if (h->pinned) {
+		*e = h->pin;
+		return 0;
+	}
 	if ((h->writable || h->kept) && h->loaded)
 		return 1;
 	if ((rc = handle_key(h, &key, &klen)) < 0)
@@ -523,17 +541,16 @@ handle_commit(struct handle *h)
 	ts = fs->timestamps ? atomic_load(&h->ts) : BLT_NOW;
 	if (ts == BLT_NOW && fs->timestamps)
 		ts = blt_now();
-	if ((rc = blt_put(fs->db, key, klen, val, size, ts)) < 0) {
+	if ((rc = blt_put(fs->db, key, klen, val, size, ts)) < 0 ||
+	    (rc = blt_flush(fs->db)) < 0) {
+		/* the put is only buffered until the flush: a full disk
+		 * fails it there, and the index keeps the old size */
 		fs_log("%s", blt_errmsg());
 		goto unlock;
 	}
 	/* before dirty is cleared: stat goes by one or the other */
 	inode_set_attr(
 	    fs->tree, h->nodeid, size, fs->timestamps ? ts : BLT_NO_TS);
-	if ((rc = blt_flush(fs->db)) < 0) {
-		fs_log("%s", blt_errmsg());
-		goto unlock;
-	}
 	atomic_store(&h->dirty, 0);
 	rc = atomic_load(&h->shared) ? 1 : 2;
 unlock:
@@ -603,6 +620,57 @@ handle_unkept(struct fs *fs, uint64_t nodeid)
 		return 0;
 	handle_unref(h);
 	return 1;
+}
+
+/* nodeid's name is about to go (unlink, or a rename onto it; the caller
+ * holds fs->wlock).  Remember where its value lies in the store file: an
+ * open of it that the kernel started before can still read it there (the
+ * bytes stay until a prune), as on a file system whose file lives on while
+ * it is open. */
+void
+handle_orphan(struct fs *fs, uint64_t nodeid)
+{
+	struct handle_set *s = fs->handles;
+	struct handle_orphan o = {nodeid, 0, {0, 0, 0, 0}};
+	unsigned char *key;
+	size_t klen;
+
+	if (inode_key(fs->tree, nodeid, &key, &klen) == 0) {
+		o.stored = blt_find(fs->db, key, klen, &o.e) == 0;
+		free(key);
+	}
+	pthread_mutex_lock(&s->lock);
+	s->orphan[s->norphans++ % HANDLE_ORPHANS] = o;
+	pthread_mutex_unlock(&s->lock);
+}
+
+/* h, opened for reading, is of a file removed since the kernel looked it
+ * up: read the value it had, where handle_orphan() saw it.  -ESTALE if
+ * that is not known. */
+int
+handle_pin(struct handle *h)
+{
+	struct handle_set *s = h->fs->handles;
+	int rc = -ESTALE;
+
+	if (h->writable)
+		return rc;
+	pthread_mutex_lock(&s->lock);
+	for (unsigned i = 0; i < HANDLE_ORPHANS && i < s->norphans; i++) {
+		const struct handle_orphan *o =
+		    &s->orphan[(s->norphans - 1 - i) % HANDLE_ORPHANS];
+
+		if (o->nodeid == h->nodeid) {
+			if (o->stored) {
+				h->pin = o->e;
+				h->pinned = 1;
+				rc = 0;
+			}
+			break; /* the newest record of the node speaks */
+		}
+	}
+	pthread_mutex_unlock(&s->lock);
+	return rc;
 }
 
 /* If a handle of nodeid holds unstored changes, give the size and

@@ -18,6 +18,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -423,6 +424,10 @@ main(int argc, char **argv)
 		return rc;
 	if (argc > 1 && strcmp(argv[1], "ctl") == 0)
 		return client_main(argc - 1, argv + 1);
+	/* past a file size limit (ulimit -f), writes of the store fail with
+	 * EFBIG and are refused like those on a full disk: the signal that
+	 * would come with them must not end the mount */
+	signal(SIGXFSZ, SIG_IGN);
 	memset(&c, 0, sizeof c);
 	memset(&o, 0, sizeof o);
 	memset(&fs, 0, sizeof fs);

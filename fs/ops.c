@@ -604,6 +604,7 @@ op_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
 		goto out;
 	if ((rc = inode_key(fs->tree, in.nodeid, &key, &klen)) < 0)
 		goto out;
+	handle_orphan(fs, in.nodeid);
 	rc = blt_del(fs->db, key, klen);
 	if (rc == 0)
 		rc = blt_flush(fs->db);
@@ -703,6 +704,7 @@ static void
 op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct fs *fs = ops_fs(req);
+	struct inode_info in;
 	struct handle *h;
 	int rc;
 
@@ -712,6 +714,17 @@ op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	}
 	if ((rc = handle_create(fs, ino, fi->flags, 0, &h)) < 0) {
 		fuse_reply_err(req, -rc);
+		return;
+	}
+	/* The name the kernel looked up was replaced or removed before this
+	 * open came.  A reader reads the value the file had, where it still
+	 * lies (handle_pin()); otherwise ESTALE has the kernel look the path
+	 * up again, and open what the name is now.  Checked once h is in the
+	 * set, so that a removal from now on gives h a copy of the value
+	 * (handle_keep()). */
+	if (inode_stat(fs->tree, ino, &in) == -ESTALE && handle_pin(h) < 0) {
+		handle_free(h);
+		fuse_reply_err(req, ESTALE);
 		return;
 	}
 	fi->fh = (uintptr_t)h;
@@ -894,10 +907,17 @@ op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 static void
 op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
+	struct fs *fs = ops_fs(req);
+	int rc;
+
 	/* normally committed by flush already; writes through a shared
 	 * mapping can still arrive after it */
-	ops_commit(ops_fs(req), ino, fi);
+	rc = ops_commit(fs, ino, fi);
 	handle_free(ops_handle(fi));
+	/* writes the store refused (its disk is full, say) are gone with the
+	 * handle: the size the kernel has may be theirs */
+	if (rc < 0)
+		ops_inval(fs, ino, 1);
 	fuse_reply_err(req, 0);
 }
 
