@@ -360,7 +360,7 @@ job_prune(struct job_runner *r, struct job *j)
 		goto out;
 	removed = blt_prune(fs->db, s->older_than > 0 ? &po : NULL);
 	if (removed < 0) {
-		rc = (int)removed;
+		rc = path_err((int)removed, "%s", blt_errmsg());
 		goto out;
 	}
 	pthread_mutex_lock(&r->lock);

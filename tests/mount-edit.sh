@@ -281,6 +281,15 @@ if command -v prlimit >/dev/null; then
 		fail "a failed overwrite changed the file"
 	[ ! -s "$m/full-new" ] || fail "a failed new file is not empty"
 	printf 'small\n' >"$m/full-small"
+	# a prune with no room for its copy fails, says why, and changes
+	# nothing
+	prlimit --pid "$pid" --fsize=1000:unlimited
+	! "$BLTFS" ctl "$m" prune --wait >"$tmp/prune.out" 2>&1 ||
+		fail "a prune with no room for its copy succeeded"
+	grep -q "failed: $store.*File too large" "$tmp/prune.out" || {
+		cat "$tmp/prune.out" >&2
+		fail "a failed prune does not say why"
+	}
 	prlimit --pid "$pid" --fsize=unlimited:unlimited
 	cp "$tmp/three-mb" "$m/full-new"
 	bltfs_umount "$m"
