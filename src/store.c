@@ -16,6 +16,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -227,11 +228,27 @@ blt_close(struct blt *db)
 	if (db == NULL)
 		return 0;
 	if (!db->rdonly && db->fd >= 0) {
+		uint64_t size = db->size;
+		struct stat st;
+		int clean;
+
 		pthread_rwlock_wrlock(&db->lock);
 		rc = write_flush(db, 1);
-		if (rc == 0 && db->dirty &&
-		    (rc = hdr_write_nkeys(db, (uint32_t)db->n_keys)) == 0)
-			rc = io_sync(db);
+		/* A last flush whose append failed (a full disk) and was cut
+		 * back changed nothing: the store is still sound, and closing
+		 * it clean keeps it readable by readers, which refuse an
+		 * unclean store.  The puts it carried are lost; rc says so. */
+		clean =
+		    rc == 0 || (db->size == size && fstat(db->fd, &st) == 0 &&
+		                   (uint64_t)st.st_size == size);
+		if (clean && db->dirty) {
+			int crc = hdr_write_nkeys(db, (uint32_t)db->n_keys);
+
+			if (crc == 0)
+				crc = io_sync(db);
+			if (rc == 0)
+				rc = crc;
+		}
 		pthread_rwlock_unlock(&db->lock);
 	}
 	io_close(db);

@@ -511,14 +511,15 @@ START_TEST(reads_see_buffered_puts_and_empty_values)
 END_TEST
 
 /* A full disk, made by the file size limit, which fails a write the same
- * way part of the way through (SIGXFSZ ignored: EFBIG).  A value too big for
- * the write buffer and a buffered flush fail and are not stored; an index
- * that cannot grow leaves the chains longer and the puts stored.  Once
- * there is room again, puts work, and the store reopens with every key that
- * was stored and checks clean: nothing torn lies under the later appends. */
+ * way part of the way through (SIGXFSZ ignored: EFBIG).  A big value and
+ * a buffered flush fail and are not stored; an index that cannot grow
+ * leaves the chains longer and the puts stored.  Once there is room again,
+ * puts work, and the store reopens with every key that was stored and
+ * checks clean: nothing torn lies under the later appends.  A close that
+ * fails the same way leaves the store clean. */
 START_TEST(a_full_disk_fails_puts_and_loses_nothing)
 {
-	static unsigned char big[1 << 20];
+	static unsigned char big[5 << 20]; /* past the 4 MiB write buffer */
 	struct blt *db = open_new(0, 0, 12007, BLT_SER_NONE);
 	struct rlimit lim, saved;
 	struct stat st;
@@ -561,6 +562,14 @@ START_TEST(a_full_disk_fails_puts_and_loses_nothing)
 	put(db, "after", "room again", T0);
 	ck_assert_int_eq(blt_close(db), 0);
 
+	/* a close whose last flush finds no room fails, and leaves the
+	 * store clean: readers, which refuse an unclean one, open it */
+	db = reopen(BLT_RDWR);
+	ck_assert_int_eq(setrlimit(RLIMIT_FSIZE, &lim), 0);
+	ck_assert_int_eq(blt_put(db, "late", 4, big, 1 << 20, T0), 0);
+	ck_assert_int_eq(blt_close(db), -EFBIG);
+	ck_assert_int_eq(setrlimit(RLIMIT_FSIZE, &saved), 0);
+
 	ck_assert_msg(blt_check(path, 0, NULL, NULL) == 0, "%s", blt_errmsg());
 	db = reopen(BLT_RDONLY);
 	for (i = 0; i < 100; i++) {
@@ -577,6 +586,7 @@ START_TEST(a_full_disk_fails_puts_and_loses_nothing)
 	}
 	ck_assert_int_eq(blt_exists(db, "after", 5), 1);
 	ck_assert_int_eq(blt_exists(db, "big", 3), 0);
+	ck_assert_int_eq(blt_exists(db, "late", 4), 0);
 	ck_assert_int_eq(blt_close(db), 0);
 }
 END_TEST
