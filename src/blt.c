@@ -16,6 +16,7 @@
 #include <getopt.h>
 #include <inttypes.h>
 #include <math.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -563,6 +564,10 @@ main(int argc, char **argv)
 	/* blt map's workers are blt run again. */
 	if ((rc = blt_map_worker_main(argc, argv)) >= 0)
 		return rc;
+	/* past a file size limit (ulimit -f) a write fails with EFBIG, which
+	 * is reported and leaves the store sound, where the signal would
+	 * kill blt in the middle of it */
+	signal(SIGXFSZ, SIG_IGN);
 	if (argc < 2) {
 		cli_help_all(stderr);
 		return CLI_ERROR;

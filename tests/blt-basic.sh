@@ -183,6 +183,22 @@ expect 2 "$BLT" prune --keep a "$s"
 expect 2 "$BLT" map "$s"
 err_has "give one of --exec and --plugin"
 [ ! -e "$tmp/x.blt" ] || fail "a usage error created a store"
+
+# A full disk, made by a file size limit: the put fails and says why, and
+# the store stays as it was, readable and sound.
+if command -v prlimit >/dev/null; then
+	"$BLT" create "$tmp/full.blt"
+	echo kept | "$BLT" put "$tmp/full.blt" kept
+	head -c 3000000 /dev/zero >"$tmp/three-mb"
+	expect 2 prlimit --fsize=1000000 "$BLT" put "$tmp/full.blt" big \
+	    "$tmp/three-mb"
+	err_has "$tmp/full.blt: write of"
+	err_has "File too large"
+	[ "$("$BLT" get "$tmp/full.blt" kept)" = kept ] ||
+		fail "a failed put lost a key"
+	expect 1 "$BLT" get "$tmp/full.blt" big
+	expect 0 "$BLT" check "$tmp/full.blt"
+fi
 "$BLT" --help | grep -q "blt dump" || fail "blt --help"
 for c in create put get del ls dump load stat check prune reindex map; do
 	"$BLT" "$c" --help | grep -q "^usage: blt $c" || fail "blt $c --help"
