@@ -46,7 +46,7 @@ struct handle {
 	_Atomic int loaded;   /* the buffer holds the whole value */
 	_Atomic int kept; /* read-only, and given a buffer by handle_keep() */
 	_Atomic int refs; /* the set's, and handle_keep()'s while it works */
-	int pinned;       /* reads pin, the value of a removed file */
+	int pinned;       /* reads the value a removed file had, at pin */
 	struct blt_entry pin;
 	unsigned char *mem;
 	size_t cap;
@@ -372,9 +372,9 @@ handle_read(struct handle *h, void *buf, size_t n, uint64_t off)
 	ssize_t r;
 	int rc;
 
+	/* a pinned value is read where it lies, by splice, or not at all */
 	if (h->pinned)
-		return -ESTALE; /* read where it was, by splice, or not at all
-		                 */
+		return -ESTALE;
 	if (h->writable || h->kept) {
 		pthread_mutex_lock(&h->lock);
 		if (h->loaded) {
@@ -592,17 +592,20 @@ handle_keep(struct fs *fs, uint64_t nodeid)
 {
 	struct handle *v[16];
 	size_t n;
-	int rc = 0, first = 0;
+	int first = 0;
 
 	while (first == 0 &&
 	       (n = handle_unloaded(fs, nodeid, v, sizeof v / sizeof v[0])) > 0)
 		for (size_t i = 0; i < n; i++) {
+			int rc = 0;
+
 			pthread_mutex_lock(&v[i]->lock);
-			if (!v[i]->loaded && (rc = handle_load(v[i])) < 0 &&
-			    first == 0)
-				first = rc;
+			if (!v[i]->loaded)
+				rc = handle_load(v[i]);
 			if (rc == 0 && !v[i]->writable)
 				v[i]->kept = 1;
+			else if (rc < 0 && first == 0)
+				first = rc;
 			pthread_mutex_unlock(&v[i]->lock);
 			handle_unref(v[i]);
 		}
