@@ -228,11 +228,12 @@ blt_close(struct blt *db)
 	if (db == NULL)
 		return 0;
 	if (!db->rdonly && db->fd >= 0) {
-		uint64_t size = db->size;
+		uint64_t size;
 		struct stat st;
 		int clean;
 
 		pthread_rwlock_wrlock(&db->lock);
+		size = db->size;
 		rc = write_flush(db, 1);
 		/* A last flush whose append failed (a full disk) and was cut
 		 * back changed nothing: the store is still sound, and closing
