@@ -130,3 +130,15 @@ for s in $seeds; do
 done
 bltfs_umount "$m"
 check_store "$store"
+
+# A flat mount (-o flat: no directories) gives the same results for files
+# in the root, before and after a remount.
+flat=$tmp/flat.blt
+mkdir "$tmp/fref"
+bltfs_mount "$flat" "$m" -o flat
+"$FSX" -F -s 1 -n "$ops" "$tmp/fref" "$m" || fail "mount_fsx -F"
+bltfs_umount "$m"
+bltfs_mount "$flat" "$m" -o flat
+"$FSX" -F -c "$tmp/fref" "$m" || fail "the flat mount differs after a remount"
+bltfs_umount "$m"
+check_store "$flat"

@@ -2,7 +2,7 @@
  * mount_fsx: random file operations on a mount and on a plain directory
  * side by side; every result must be the same on both.
  *
- *   mount_fsx [-v] [-k] [-s SEED] [-n OPS] REFDIR MOUNTDIR
+ *   mount_fsx [-v] [-k] [-F] [-s SEED] [-n OPS] REFDIR MOUNTDIR
  *   mount_fsx -c REFDIR MOUNTDIR      (compare the trees only)
  *
  * In the spirit of fsx: a few open files at a time, written, read back,
@@ -20,7 +20,8 @@
  * At
  * the end, and with -c, the two trees must hold the same names, types and
  * bytes.  On a difference it prints the seed and the last operations, and
- * exits 1.  -v prints every operation as it goes.
+ * exits 1.  -v prints every operation as it goes.  -F: the mount is
+ * -o flat, which has no directories: files in the root only.
  *
  * -k: for a crash of the daemon.  After the operations, the files still
  * open are not closed: in the plain directory each gets back the value it
@@ -73,7 +74,7 @@ static struct {
 	int dirfd[2]; /* reference, mount */
 	const char *root[2];
 	uint64_t seed, rng;
-	int verbose, crash;
+	int verbose, crash, flat;
 	unsigned long op;
 	struct fsx_slot slot[FSX_SLOTS];
 	const struct fsx_slot *cur; /* the slot of the operation, if any */
@@ -108,6 +109,13 @@ fsx_path(int i, char *out, size_t cap)
 	else
 		snprintf(out, cap, "%s/%s", fsx_dirs[d - 1],
 		    fsx_files[i % FSX_NFILES]);
+}
+
+/* A path of a file to work on: in a flat mount, the root's only. */
+static int
+fsx_any_path(void)
+{
+	return (int)fsx_below(fsx.flat ? FSX_NFILES : FSX_NPATHS);
 }
 
 static void
@@ -244,7 +252,7 @@ fsx_open(struct fsx_slot *s)
 	int flags, fd[2], is_stored;
 
 	do
-		fsx_path((int)fsx_below(FSX_NPATHS), p, sizeof p);
+		fsx_path(fsx_any_path(), p, sizeof p);
 	while (fsx_open_as(p) != NULL);
 	flags = modes[fsx_below(3)] | extra[fsx_below(7)];
 	if ((flags & O_ACCMODE) == O_RDONLY)
@@ -487,7 +495,7 @@ static void
 fsx_names(void)
 {
 	char p[64], q[64];
-	int a = (int)fsx_below(FSX_NPATHS), b = (int)fsx_below(FSX_NPATHS);
+	int a = fsx_any_path(), b = fsx_any_path();
 	int d = (int)fsx_below(FSX_NDIRS), e = (int)fsx_below(FSX_NDIRS);
 	long r[2];
 
@@ -529,6 +537,8 @@ fsx_names(void)
 		return;
 	case 3:
 		/* whole directories, with what they hold, open or not */
+		if (fsx.flat)
+			return;
 		fsx_note("rename %s %s", fsx_dirs[d], fsx_dirs[e]);
 		for (int k = 0; k < 2; k++)
 			r[k] = fsx_rc(renameat(fsx.dirfd[k], fsx_dirs[d],
@@ -538,12 +548,16 @@ fsx_names(void)
 			fsx_moved(fsx_dirs[d], fsx_dirs[e]);
 		return;
 	case 4:
+		if (fsx.flat)
+			return;
 		fsx_note("mkdir %s", fsx_dirs[d]);
 		for (int k = 0; k < 2; k++)
 			r[k] = fsx_rc(mkdirat(fsx.dirfd[k], fsx_dirs[d], 0755));
 		fsx_same("mkdir", r[0], r[1]);
 		return;
 	case 5:
+		if (fsx.flat)
+			return;
 		fsx_note("rmdir %s", fsx_dirs[d]);
 		for (int k = 0; k < 2; k++)
 			r[k] = fsx_rc(
@@ -700,8 +714,11 @@ main(int argc, char **argv)
 	int c, compare_only = 0;
 
 	fsx.seed = 1;
-	while ((c = getopt(argc, argv, "cks:n:v")) != -1) {
+	while ((c = getopt(argc, argv, "cFks:n:v")) != -1) {
 		switch (c) {
+		case 'F':
+			fsx.flat = 1;
+			break;
 		case 'k':
 			fsx.crash = 1;
 			break;
@@ -766,7 +783,8 @@ main(int argc, char **argv)
 	free(fsx.data);
 	return 0;
 usage:
-	fputs("usage: mount_fsx [-v] [-k] [-s SEED] [-n OPS] REFDIR MOUNTDIR\n"
+	fputs("usage: mount_fsx [-v] [-k] [-F] [-s SEED] [-n OPS] REFDIR "
+	      "MOUNTDIR\n"
 	      "       mount_fsx -c REFDIR MOUNTDIR\n",
 	    stderr);
 	return 2;
