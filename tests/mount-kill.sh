@@ -63,20 +63,22 @@ check_store "$store"
 # A file renamed onto another while its writer still has it open replaces
 # it at once: readers see none of the other file's bytes, and after a
 # SIGKILL before the writer's close neither file is there (the new one was
-# never stored).  The writer says when it has renamed, then waits for a
-# line that never comes.
+# never stored).  The writer says when it has renamed, then waits, its
+# file open, for the end of its standard input, which comes after the
+# kill.  (Its script is a file: python3 - would read it from that input.)
 bltfs_mount "$store" "$m"
 printf 'old value\n' >"$m/replaced"
 mkfifo "$tmp/renamed" "$tmp/hold"
-python3 - "$m" >"$tmp/renamed" <"$tmp/hold" <<'PY' &
+cat >"$tmp/writer.py" <<'PY'
 import os, sys
 m = sys.argv[1]
 fd = os.open(m + "/incoming", os.O_CREAT | os.O_WRONLY)
 os.write(fd, b"new")
 os.rename(m + "/incoming", m + "/replaced")
 print(open(m + "/replaced", "rb").read().decode() or "(empty)", flush=True)
-sys.stdin.readline()
+sys.stdin.read()
 PY
+python3 "$tmp/writer.py" "$m" >"$tmp/renamed" <"$tmp/hold" &
 writer=$!
 exec 8<"$tmp/renamed" 9>"$tmp/hold"
 read -r seen <&8
@@ -89,7 +91,9 @@ fusermount3 -u "$m"
 grep -v "^0 " "$daemons" >"$daemons.new" || true
 mv "$daemons.new" "$daemons"
 bltfs_mount "$store" "$m"
-[ ! -e "$m/replaced" ] && [ ! -e "$m/incoming" ] ||
-	fail "a file renamed onto, or its replacement, is there after a crash"
+for f in replaced incoming; do
+	[ ! -e "$m/$f" ] ||
+		fail "$f is there after a crash, holding '$(cat "$m/$f")'"
+done
 bltfs_umount "$m"
 check_store "$store"
