@@ -94,6 +94,8 @@ struct blt {
 	struct hdr h;
 	uint64_t n_keys; /* live user keys in the file */
 	int dirty;       /* NKEYS_UNCLEAN is on disk */
+	int torn; /* a failed append left bytes that could not be cut off:
+	           * nothing more is written until the store is reopened */
 
 	/* write buffer (§7.1) and an open-addressing set of its digests */
 	unsigned char *buf;
@@ -181,6 +183,7 @@ int io_put_ptr(struct blt *db, uint64_t off, uint64_t v);
 int io_sync(struct blt *db);
 void io_start_writeback(struct blt *db, uint64_t off, uint64_t len);
 int io_truncate(struct blt *db, uint64_t len);
+void io_cut_back(struct blt *db, uint64_t len);
 void io_close(struct blt *db);
 int io_lock(int fd, const char *path, int exclusive, double timeout);
 /* Called before every write, truncate and sync of the store's files. */

@@ -16,6 +16,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <sys/file.h>
 #include <sys/mman.h>
@@ -170,6 +171,15 @@ io_map_cover(struct blt *db, uint64_t end)
 	return 0;
 }
 
+static int
+io_torn(const struct blt *db)
+{
+	return err_set(-EIO,
+	    "%s: a write failed and what it left could not be cut off; "
+	    "reopen the store to recover it",
+	    db->path);
+}
+
 /* pwrite all of buf at off, growing the recorded size and the map. */
 int
 io_write(struct blt *db, uint64_t off, const void *buf, size_t len)
@@ -178,6 +188,8 @@ io_write(struct blt *db, uint64_t off, const void *buf, size_t len)
 	size_t done = 0;
 	int rc;
 
+	if (db->torn)
+		return io_torn(db);
 	if ((rc = io_hooked(db, IO_OP_WRITE, off, len)) < 0)
 		return rc;
 	while (done < len) {
@@ -217,8 +229,23 @@ io_append(struct blt *db, const void *buf, size_t len)
 		    "would be passed",
 		    db->path);
 	if ((rc = io_write(db, end, buf, len)) < 0)
-		(void)io_truncate(db, end); /* keeps rc's message if it works */
+		io_cut_back(db, end);
 	return rc;
+}
+
+/* After a failed write at the end of the file, cut it back to len bytes,
+ * keeping the failure's message.  If even that fails, the bytes left would
+ * lie under the next appends: the store takes no more writes (db->torn),
+ * stays marked unclean, and its next open cuts the torn tail. */
+void
+io_cut_back(struct blt *db, uint64_t len)
+{
+	char msg[1024];
+
+	snprintf(msg, sizeof msg, "%s", blt_errmsg());
+	if (io_truncate(db, len) < 0)
+		db->torn = 1;
+	(void)err_set(-EIO, "%s", msg); /* the message; callers keep rc */
 }
 
 /* Write count copies of the pointer ptr at off (a fresh index), streamed in
@@ -251,6 +278,8 @@ io_put_ptr(struct blt *db, uint64_t off, uint64_t v)
 {
 	int rc;
 
+	if (db->torn)
+		return io_torn(db);
 	if (off + PTR_LEN > db->size)
 		return err_set(-EUCLEAN,
 		    "%s: pointer at %llu lies past the "

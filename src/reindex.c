@@ -89,8 +89,10 @@ reindex_grow(struct blt *db, uint32_t n1, int *undone)
 		 * yet, so it goes and the old one stays.  Left in place, it
 		 * would lie under the next appends, and the journal's undo
 		 * at the next open would cut those off with it. */
-		if (io_truncate(db, e0) == 0 && hdr_journal_clear(db) == 0 &&
-		    undone != NULL)
+		io_cut_back(db, e0);
+		if (!db->torn && hdr_journal_clear(db) < 0)
+			db->torn = 1; /* its undo would cut later appends */
+		else if (!db->torn && undone != NULL)
 			*undone = 1;
 		return rc;
 	}

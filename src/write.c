@@ -258,7 +258,7 @@ write_direct(struct blt *db, const unsigned char *digest, const void *key,
 	q = db->size;
 	if ((rc = io_append(db, h, head)) == 0 &&
 	    (rc = io_append(db, value, (size_t)vlen)) < 0)
-		(void)io_truncate(db, q); /* a head without its value */
+		io_cut_back(db, q); /* a head without its value */
 	else if (rc == 0 && (rc = io_put_ptr(db, q + 13, PTR_END)) == 0 &&
 	         (rc = write_link(db, index_slot(db, digest), digest, q)) == 0)
 		rc = reindex_auto(db);

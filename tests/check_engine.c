@@ -591,6 +591,58 @@ START_TEST(a_full_disk_fails_puts_and_loses_nothing)
 }
 END_TEST
 
+static int
+fail_truncates(void *arg, int op, int fd, uint64_t off, size_t len)
+{
+	(void)arg;
+	(void)fd;
+	(void)off;
+	(void)len;
+	return op == IO_OP_TRUNCATE ? -EIO : 0;
+}
+
+/* A full disk whose file cannot even be cut back (the truncate fails too):
+ * the torn bytes stay, so the store takes no more writes and says why,
+ * stays unclean, and its next open cuts the torn tail and keeps every key
+ * stored before. */
+START_TEST(a_torn_append_that_cannot_be_cut_stops_writes)
+{
+	static unsigned char big[5 << 20];
+	struct blt *db = open_new(0, 0, 12007, BLT_SER_NONE);
+	struct rlimit lim, saved;
+	struct stat st;
+	int rc;
+
+	signal(SIGXFSZ, SIG_IGN);
+	put(db, "kept", "before", T0);
+	ck_assert_int_eq(blt_sync(db), 0);
+	ck_assert_int_eq(stat(path, &st), 0);
+	ck_assert_int_eq(getrlimit(RLIMIT_FSIZE, &saved), 0);
+	lim = saved;
+	lim.rlim_cur = (rlim_t)st.st_size + 100000;
+	ck_assert_int_eq(setrlimit(RLIMIT_FSIZE, &lim), 0);
+	io_set_hook(fail_truncates, NULL);
+	ck_assert_int_eq(blt_put(db, "big", 3, big, sizeof big, T0), -EFBIG);
+	io_set_hook(NULL, NULL);
+	ck_assert_int_eq(setrlimit(RLIMIT_FSIZE, &saved), 0);
+
+	if ((rc = blt_put(db, "after", 5, "x", 1, T0)) == 0)
+		rc = blt_flush(db);
+	ck_assert_int_eq(rc, -EIO);
+	ck_assert_msg(strstr(blt_errmsg(), "reopen the store") != NULL, "%s",
+	    blt_errmsg());
+	ck_assert_int_lt(blt_close(db), 0);
+
+	db = reopen(BLT_RDWR);
+	ck_assert(blt_flags(db) & BLT_RECOVERED);
+	ck_assert_int_eq(blt_exists(db, "kept", 4), 1);
+	ck_assert_int_eq(blt_exists(db, "big", 3), 0);
+	ck_assert_int_eq(blt_exists(db, "after", 5), 0);
+	ck_assert_int_eq(blt_close(db), 0);
+	ck_assert_msg(blt_check(path, 0, NULL, NULL) == 0, "%s", blt_errmsg());
+}
+END_TEST
+
 /* blt_get_many()'s callback: record what each key gave; stop at "stop". */
 struct many {
 	int err[8];
@@ -789,6 +841,7 @@ engine_suite(void)
 	tcase_add_test(tc, prune_keeps_the_later_of_two_live_blocks_of_a_key);
 	tcase_add_test(tc, a_second_writer_is_refused_with_a_clear_message);
 	tcase_add_test(tc, a_full_disk_fails_puts_and_loses_nothing);
+	tcase_add_test(tc, a_torn_append_that_cannot_be_cut_stops_writes);
 	tcase_add_test(
 	    tc, get_many_answers_every_key_in_order_and_stops_when_asked);
 	tcase_add_test(
