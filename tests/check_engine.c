@@ -510,6 +510,24 @@ START_TEST(reads_see_buffered_puts_and_empty_values)
 }
 END_TEST
 
+/* Let the store's file grow by room more bytes, as a full disk would: a
+ * write past that fails with EFBIG part of the way through (SIGXFSZ is
+ * ignored).  *saved gets the limit to put back. */
+static void
+limit_file_size(struct blt *db, rlim_t room, struct rlimit *saved)
+{
+	struct rlimit lim;
+	struct stat st;
+
+	signal(SIGXFSZ, SIG_IGN);
+	ck_assert_int_eq(blt_sync(db), 0);
+	ck_assert_int_eq(stat(path, &st), 0);
+	ck_assert_int_eq(getrlimit(RLIMIT_FSIZE, saved), 0);
+	lim = *saved;
+	lim.rlim_cur = (rlim_t)st.st_size + room;
+	ck_assert_int_eq(setrlimit(RLIMIT_FSIZE, &lim), 0);
+}
+
 /* A full disk, made by the file size limit, which fails a write the same
  * way part of the way through (SIGXFSZ ignored: EFBIG).  A big value and
  * a buffered flush fail and are not stored; an index that cannot grow
@@ -521,23 +539,16 @@ START_TEST(a_full_disk_fails_puts_and_loses_nothing)
 {
 	static unsigned char big[5 << 20]; /* past the 4 MiB write buffer */
 	struct blt *db = open_new(0, 0, 12007, BLT_SER_NONE);
-	struct rlimit lim, saved;
-	struct stat st;
+	struct rlimit saved;
 	char k[32], v[32], got[32];
 	int i, rc, stored = 0;
 
-	signal(SIGXFSZ, SIG_IGN);
 	for (i = 0; i < 100; i++) {
 		snprintf(k, sizeof k, "before%d", i);
 		put(db, k, "kept", T0);
 	}
-	ck_assert_int_eq(blt_sync(db), 0);
-	ck_assert_int_eq(stat(path, &st), 0);
-	ck_assert_int_eq(getrlimit(RLIMIT_FSIZE, &saved), 0);
 	/* room for 12,000 small keys, not for the next index (864 KB) */
-	lim = saved;
-	lim.rlim_cur = (rlim_t)st.st_size + 800000;
-	ck_assert_int_eq(setrlimit(RLIMIT_FSIZE, &lim), 0);
+	limit_file_size(db, 800000, &saved);
 
 	memset(big, 'b', sizeof big);
 	rc = blt_put(db, "big", 3, big, sizeof big, T0);
@@ -565,7 +576,7 @@ START_TEST(a_full_disk_fails_puts_and_loses_nothing)
 	/* a close whose last flush finds no room fails, and leaves the
 	 * store clean: readers, which refuse an unclean one, open it */
 	db = reopen(BLT_RDWR);
-	ck_assert_int_eq(setrlimit(RLIMIT_FSIZE, &lim), 0);
+	limit_file_size(db, 0, &saved);
 	ck_assert_int_eq(blt_put(db, "late", 4, big, 1 << 20, T0), 0);
 	ck_assert_int_eq(blt_close(db), -EFBIG);
 	ck_assert_int_eq(setrlimit(RLIMIT_FSIZE, &saved), 0);
@@ -609,18 +620,11 @@ START_TEST(a_torn_append_that_cannot_be_cut_stops_writes)
 {
 	static unsigned char big[5 << 20];
 	struct blt *db = open_new(0, 0, 12007, BLT_SER_NONE);
-	struct rlimit lim, saved;
-	struct stat st;
+	struct rlimit saved;
 	int rc;
 
-	signal(SIGXFSZ, SIG_IGN);
 	put(db, "kept", "before", T0);
-	ck_assert_int_eq(blt_sync(db), 0);
-	ck_assert_int_eq(stat(path, &st), 0);
-	ck_assert_int_eq(getrlimit(RLIMIT_FSIZE, &saved), 0);
-	lim = saved;
-	lim.rlim_cur = (rlim_t)st.st_size + 100000;
-	ck_assert_int_eq(setrlimit(RLIMIT_FSIZE, &lim), 0);
+	limit_file_size(db, 100000, &saved);
 	io_set_hook(fail_truncates, NULL);
 	ck_assert_int_eq(blt_put(db, "big", 3, big, sizeof big, T0), -EFBIG);
 	io_set_hook(NULL, NULL);
