@@ -323,6 +323,10 @@ struct fs {
 	struct fuse_session *se;
 	struct handle_set *handles;
 	pthread_mutex_t wlock; /* one change of the store and names at a time */
+	/* odd while an unlink or rename changes the store and then the
+	 * names, whose key may meanwhile name another value: readers by key
+	 * wait for it to be even and unchanged (handle_removal()) */
+	_Atomic unsigned removals;
 	int ro;
 	int timestamps; /* the store keeps a timestamp per key */
 	uid_t uid;      /* owner and mode bits shown for every node */
@@ -380,6 +384,7 @@ int handle_find(struct fs *fs, uint64_t nodeid, uint64_t *size, int64_t *ts);
 int handle_locate(struct handle *h, struct blt_entry *e);
 int handle_set_time(struct fs *fs, uint64_t nodeid, int64_t ts);
 int handle_keep(struct fs *fs, uint64_t nodeid);
+void handle_removal(struct fs *fs);
 void handle_orphan(struct fs *fs, uint64_t nodeid);
 int handle_pin(struct handle *h);
 int handle_unkept(struct fs *fs, uint64_t nodeid);

@@ -22,6 +22,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -44,9 +45,10 @@ struct handle {
 	int writable;         /* has a buffer: opened for writing, or made empty
 	                       * by its open (created, O_TRUNC) even if read-only */
 	_Atomic int loaded;   /* the buffer holds the whole value */
-	_Atomic int kept; /* read-only, and given a buffer by handle_keep() */
-	_Atomic int refs; /* the set's, and handle_keep()'s while it works */
-	int pinned;       /* reads the value a removed file had, at pin */
+	_Atomic int kept;   /* read-only, and given a buffer by handle_keep() */
+	_Atomic int refs;   /* the set's, and handle_keep()'s while it works */
+	_Atomic int pinned; /* reads the value a removed file had, at pin
+	                     * (written before pinned is set) */
 	struct blt_entry pin;
 	unsigned char *mem;
 	size_t cap;
@@ -141,6 +143,7 @@ handle_create(
 	atomic_init(&h->loaded, 0);
 	atomic_init(&h->kept, 0);
 	atomic_init(&h->refs, 1);
+	atomic_init(&h->pinned, 0);
 	if (fresh || (flags & O_TRUNC)) {
 		h->loaded = 1;
 		atomic_store(&h->dirty, 1);
@@ -401,6 +404,29 @@ handle_read(struct handle *h, void *buf, size_t n, uint64_t off)
 	return r;
 }
 
+/* The key of h's node and where its value lies, read while no removal
+ * changes them (see handle_removal()).  -ESTALE once the node has no
+ * name. */
+static int
+handle_stable_find(struct handle *h, struct blt_entry *e)
+{
+	unsigned char *key;
+	size_t klen;
+	unsigned seen;
+	int rc;
+
+	for (;;) {
+		while ((seen = atomic_load(&h->fs->removals)) & 1)
+			sched_yield();
+		if ((rc = handle_key(h, &key, &klen)) < 0)
+			return rc;
+		rc = blt_find(h->fs->db, key, klen, e);
+		free(key);
+		if (atomic_load(&h->fs->removals) == seen)
+			return rc;
+	}
+}
+
 /* Where h's value lies in the store, so that a read can be spliced from
  * the store file: 0 with *e filled, 1 if h reads from its own buffer
  * (handle_read() then), -ENOENT for a file not stored yet (empty), or
@@ -408,8 +434,6 @@ handle_read(struct handle *h, void *buf, size_t n, uint64_t off)
 int
 handle_locate(struct handle *h, struct blt_entry *e)
 {
-	unsigned char *key;
-	size_t klen;
 	int rc;
 
 	if (h->pinned) {
@@ -418,10 +442,15 @@ handle_locate(struct handle *h, struct blt_entry *e)
 	}
 	if ((h->writable || h->kept) && h->loaded)
 		return 1;
-	if ((rc = handle_key(h, &key, &klen)) < 0)
-		return rc;
-	rc = blt_find(h->fs->db, key, klen, e);
-	free(key);
+	if ((rc = handle_stable_find(h, e)) == -ESTALE) {
+		/* removed after the open passed its check: the removal noted
+		 * where the value was before */
+		pthread_mutex_lock(&h->lock);
+		rc = h->pinned ? 0 : handle_pin(h);
+		pthread_mutex_unlock(&h->lock);
+		if (rc == 0)
+			*e = h->pin;
+	}
 	return rc;
 }
 
@@ -560,6 +589,15 @@ unlock:
 	pthread_mutex_unlock(&h->lock);
 	free(key);
 	return rc;
+}
+
+/* Called, with fs->wlock held, before an unlink or rename changes the
+ * store and the names, and again once both have changed: in between, the
+ * count is odd, and a key may lead to a value that is not its node's. */
+void
+handle_removal(struct fs *fs)
+{
+	atomic_fetch_add(&fs->removals, 1);
 }
 
 /* Handles of nodeid that read from the store, with a reference each; at

@@ -605,17 +605,17 @@ op_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
 	if ((rc = inode_key(fs->tree, in.nodeid, &key, &klen)) < 0)
 		goto out;
 	handle_orphan(fs, in.nodeid);
+	handle_removal(fs);
 	rc = blt_del(fs->db, key, klen);
 	if (rc == 0)
 		rc = blt_flush(fs->db);
 	if (rc == -ENOENT)
 		rc = 0; /* created and not yet stored */
-	if (rc < 0) {
+	if (rc < 0)
 		fs_log("%s", blt_errmsg());
-		goto out;
-	}
-	if ((rc = inode_del_key(fs->tree, key, klen, &s)) < 0)
+	else if ((rc = inode_del_key(fs->tree, key, klen, &s)) < 0)
 		ops_fail(rc, path_errmsg());
+	handle_removal(fs);
 out:
 	pthread_mutex_unlock(&fs->wlock);
 	free(key);
@@ -695,7 +695,9 @@ op_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 		return;
 	}
 	ops_lock_to_remove(fs, newparent, newname);
+	handle_removal(fs);
 	rc = move_rename(fs, parent, name, newparent, newname, flags);
+	handle_removal(fs);
 	pthread_mutex_unlock(&fs->wlock);
 	fuse_reply_err(req, -rc);
 }
@@ -721,7 +723,8 @@ op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	 * lies (handle_pin()); otherwise ESTALE has the kernel look the path
 	 * up again, and open what the name is now.  Checked once h is in the
 	 * set, so that a removal from now on gives h a copy of the value
-	 * (handle_keep()). */
+	 * (handle_keep()); one already under way when h joined the set is
+	 * found by h's first read (handle_locate()). */
 	if (inode_stat(fs->tree, ino, &in) == -ESTALE && handle_pin(h) < 0) {
 		handle_free(h);
 		fuse_reply_err(req, ESTALE);
