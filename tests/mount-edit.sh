@@ -177,49 +177,6 @@ while [ $i -lt 8 ]; do
 done
 same_tree "$tmp/plain" "$m"
 
-# Replacing a file by writing another and renaming it over (how editors and
-# config tools save): readers that open it meanwhile get the old file or
-# the new one whole, never a mix.  Each version starts with the SHA-256 of
-# the rest.
-python3 - "$m" <<'PY' || fail "a reader saw a file half replaced"
-import hashlib, multiprocessing, os, random, sys
-d = sys.argv[1]
-N = 60
-def version(i):
-    r = random.Random(i)
-    body = r.randbytes(r.randrange(1, 300000))
-    return hashlib.sha256(body).hexdigest().encode() + b"\n" + body
-def writer():
-    for i in range(N):
-        tmp = os.path.join(d, ".replace.%d" % (i % 3))
-        with open(tmp, "wb") as f:
-            f.write(version(i))
-        os.rename(tmp, os.path.join(d, "replaced"))
-def reader(_):
-    torn = []
-    for _ in range(3 * N):
-        with open(os.path.join(d, "replaced"), "rb") as f:
-            data = f.read()
-            size = os.fstat(f.fileno()).st_size
-        head, _, body = data.partition(b"\n")
-        if hashlib.sha256(body).hexdigest().encode() != head:
-            torn.append("read %d bytes of a file of %d, starting %r"
-                        % (len(data), size, data[:20]))
-    return torn
-if __name__ == "__main__":
-    with open(os.path.join(d, "replaced"), "wb") as f:
-        f.write(version(-1))
-    w = multiprocessing.Process(target=writer)
-    w.start()
-    with multiprocessing.Pool(3) as pool:
-        torn = sum(pool.map(reader, range(3)), [])
-    w.join()
-    for t in torn[:5]:
-        print(t, file=sys.stderr)
-    sys.exit(1 if torn or w.exitcode else 0)
-PY
-rm "$m/replaced"
-
 bltfs_umount "$m"
 check_store "$store"
 bltfs_mount "$store" "$m"

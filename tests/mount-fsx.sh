@@ -18,7 +18,8 @@ bltfs_mount "$store" "$m" -o spill=65536
 
 # Cases the random runs found, by name: a file created by a read-only open
 # is stored, and files that lose their name while open (unlink, a rename
-# onto them) are read and written to the end, as in a plain directory.
+# onto them) are read and written to the end, as in a plain directory,
+# also by an open that comes after the rename.
 cases()
 {
 	python3 - "$1" <<'PY'
@@ -45,6 +46,16 @@ put("b", b"B" * 7)
 r = os.open(p("b"), os.O_RDONLY)
 os.rename(p("a"), p("b"))
 print(os.read(r, 100), sorted(os.listdir(d)))
+os.close(r)
+# an open of the replaced file itself (through /proc), its pages dropped
+put("pinned", b"first value")
+r = os.open(p("pinned"), os.O_RDONLY)
+put("pinned.new", b"second")
+os.rename(p("pinned.new"), p("pinned"))
+r2 = os.open("/proc/self/fd/%d" % r, os.O_RDONLY)
+os.posix_fadvise(r2, 0, 0, os.POSIX_FADV_DONTNEED)
+print(os.read(r2, 100))
+os.close(r2)
 os.close(r)
 PY
 }
