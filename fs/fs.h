@@ -325,7 +325,7 @@ struct fs {
 	pthread_mutex_t wlock; /* one change of the store and names at a time */
 	/* odd while an unlink or rename changes the store and then the
 	 * names, whose key may meanwhile name another value: readers by key
-	 * wait for it to be even and unchanged (handle_removal()) */
+	 * wait for it to be even and unchanged (ops.c, handle.c) */
 	_Atomic unsigned removals;
 	int ro;
 	int timestamps; /* the store keeps a timestamp per key */
@@ -384,7 +384,6 @@ int handle_find(struct fs *fs, uint64_t nodeid, uint64_t *size, int64_t *ts);
 int handle_locate(struct handle *h, struct blt_entry *e);
 int handle_set_time(struct fs *fs, uint64_t nodeid, int64_t ts);
 int handle_keep(struct fs *fs, uint64_t nodeid);
-void handle_removal(struct fs *fs);
 void handle_orphan(struct fs *fs, uint64_t nodeid);
 int handle_pin(struct handle *h);
 int handle_unkept(struct fs *fs, uint64_t nodeid);

@@ -404,9 +404,9 @@ handle_read(struct handle *h, void *buf, size_t n, uint64_t off)
 	return r;
 }
 
-/* The key of h's node and where its value lies, read while no removal
- * changes them (see handle_removal()).  -ESTALE once the node has no
- * name. */
+/* The key of h's node and where its value lies, read while no unlink or
+ * rename changes them (fs->removals is odd while one does).  -ESTALE once
+ * the node has no name. */
 static int
 handle_stable_find(struct handle *h, struct blt_entry *e)
 {
@@ -589,15 +589,6 @@ unlock:
 	pthread_mutex_unlock(&h->lock);
 	free(key);
 	return rc;
-}
-
-/* Called, with fs->wlock held, before an unlink or rename changes the
- * store and the names, and again once both have changed: in between, the
- * count is odd, and a key may lead to a value that is not its node's. */
-void
-handle_removal(struct fs *fs)
-{
-	atomic_fetch_add(&fs->removals, 1);
 }
 
 /* Handles of nodeid that read from the store, with a reference each; at

@@ -228,8 +228,6 @@ move_rename(struct fs *fs, uint64_t parent, const char *name,
 	}
 	if ((rc = move_check(fs, &src, pdst, newparent, flags)) < 0)
 		return rc;
-	if (pdst != NULL && dst.type == INODE_FILE)
-		handle_orphan(fs, dst.nodeid);
 	if ((rc = inode_key(fs->tree, src.nodeid, &oldp, &m.oldplen)) < 0 ||
 	    (rc = inode_child_key(fs->tree, newparent, newname, newnlen,
 	         src.type, &newp, &m.newplen)) < 0) {

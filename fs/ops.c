@@ -19,6 +19,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -552,15 +553,21 @@ op_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
 	ops_stale(fs, &s, parent, name);
 }
 
-/* Take fs->wlock to remove name from parent, or to rename another file
- * onto it.  First the file it names, if any, gives its open handles a copy
- * of its value (handle_keep()), which cannot be done under the lock; a
- * handle opened meanwhile is found under it, and the copying goes again. */
+/* Begin removing name from parent, or renaming another file onto it: take
+ * fs->wlock, with the file it names, if any, ready to lose its name.
+ *  - Its open handles get a copy of its value (handle_keep()), which
+ *    cannot be done under the lock; a handle opened meanwhile is found
+ *    under it, and the copying goes again.
+ *  - Where its value lies is noted for opens of it still on their way
+ *    (handle_orphan()).
+ *  - fs->removals turns odd, so that reads by key wait until
+ *    ops_remove_end(): the store changes before the names do. */
 static void
-ops_lock_to_remove(struct fs *fs, uint64_t parent, const char *name)
+ops_remove_begin(struct fs *fs, uint64_t parent, const char *name)
 {
 	size_t nlen = strlen(name);
 	struct inode_info in;
+	int file;
 
 	for (;;) {
 		int kept = 1;
@@ -572,13 +579,24 @@ ops_lock_to_remove(struct fs *fs, uint64_t parent, const char *name)
 				    strerror(-kept));
 		}
 		pthread_mutex_lock(&fs->wlock);
+		file =
+		    inode_lookup(fs->tree, parent, name, nlen, 0, &in) == 0 &&
+		    in.type == INODE_FILE;
 		/* after a failed copy, the handles read what is left */
-		if (kept < 0 ||
-		    inode_lookup(fs->tree, parent, name, nlen, 0, &in) < 0 ||
-		    in.type != INODE_FILE || !handle_unkept(fs, in.nodeid))
-			return;
+		if (kept < 0 || !file || !handle_unkept(fs, in.nodeid))
+			break;
 		pthread_mutex_unlock(&fs->wlock);
 	}
+	if (file)
+		handle_orphan(fs, in.nodeid);
+	atomic_fetch_add(&fs->removals, 1);
+}
+
+static void
+ops_remove_end(struct fs *fs)
+{
+	atomic_fetch_add(&fs->removals, 1);
+	pthread_mutex_unlock(&fs->wlock);
 }
 
 static void
@@ -595,7 +613,7 @@ op_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
 		fuse_reply_err(req, EROFS);
 		return;
 	}
-	ops_lock_to_remove(fs, parent, name);
+	ops_remove_begin(fs, parent, name);
 	if ((rc = inode_lookup(fs->tree, parent, name, strlen(name), 0, &in)) <
 	    0)
 		goto out;
@@ -604,8 +622,6 @@ op_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
 		goto out;
 	if ((rc = inode_key(fs->tree, in.nodeid, &key, &klen)) < 0)
 		goto out;
-	handle_orphan(fs, in.nodeid);
-	handle_removal(fs);
 	rc = blt_del(fs->db, key, klen);
 	if (rc == 0)
 		rc = blt_flush(fs->db);
@@ -615,9 +631,8 @@ op_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
 		fs_log("%s", blt_errmsg());
 	else if ((rc = inode_del_key(fs->tree, key, klen, &s)) < 0)
 		ops_fail(rc, path_errmsg());
-	handle_removal(fs);
 out:
-	pthread_mutex_unlock(&fs->wlock);
+	ops_remove_end(fs);
 	free(key);
 	fuse_reply_err(req, -rc);
 	if (rc == 0)
@@ -694,11 +709,9 @@ op_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 		fuse_reply_err(req, EEXIST);
 		return;
 	}
-	ops_lock_to_remove(fs, newparent, newname);
-	handle_removal(fs);
+	ops_remove_begin(fs, newparent, newname);
 	rc = move_rename(fs, parent, name, newparent, newname, flags);
-	handle_removal(fs);
-	pthread_mutex_unlock(&fs->wlock);
+	ops_remove_end(fs);
 	fuse_reply_err(req, -rc);
 }
 
