@@ -264,7 +264,7 @@ int64_t write_timestamp(int64_t ts);
 void write_discard(struct blt *db);
 
 /* reindex.c */
-int reindex_run(struct blt *db, uint32_t n1);
+int reindex_run(struct blt *db, uint32_t n1, int *undone);
 int reindex_auto(struct blt *db);
 int reindex_finish(struct blt *db, const uint64_t j[5]);
 

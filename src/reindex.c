@@ -67,8 +67,8 @@ reindex_skip_fits(const struct blt *db, uint32_t n0)
 /* Grow the index to n1 buckets; the caller holds the write lock and has
  * flushed the buffer.  A failure that left the store as it was (no room
  * for the new index) sets *undone if undone is not NULL. */
-static int
-reindex_grow(struct blt *db, uint32_t n1, int *undone)
+int
+reindex_run(struct blt *db, uint32_t n1, int *undone)
 {
 	uint64_t i0 = db->h.index_off, e0 = db->size;
 	uint32_t n0 = db->h.n_buckets;
@@ -110,12 +110,6 @@ reindex_grow(struct blt *db, uint32_t n1, int *undone)
 	return hdr_journal_clear(db);
 }
 
-int
-reindex_run(struct blt *db, uint32_t n1)
-{
-	return reindex_grow(db, n1, NULL);
-}
-
 /* Reindex when the reference would: more keys than buckets, and a next
  * size in the growth chain (§8).  Only chains get longer when there is no
  * room for the bigger index: the store stays sound, the puts that led here
@@ -129,7 +123,7 @@ reindex_auto(struct blt *db)
 	if (db->defer_reindex || db->n_keys <= db->h.n_buckets ||
 	    (n1 = hdr_next_buckets(db->h.n_buckets)) == 0)
 		return 0;
-	rc = reindex_grow(db, n1, &undone);
+	rc = reindex_run(db, n1, &undone);
 	return undone ? 0 : rc;
 }
 
@@ -179,7 +173,7 @@ blt_reindex(struct blt *db, uint32_t n_buckets)
 		    "the %u it has",
 		    db->path, n_buckets, db->h.n_buckets);
 	else if ((rc = write_flush(db, 0)) == 0)
-		rc = reindex_run(db, n_buckets);
+		rc = reindex_run(db, n_buckets, NULL);
 	pthread_rwlock_unlock(&db->lock);
 	pthread_mutex_unlock(&db->prune_lock);
 	return rc;
