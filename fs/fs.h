@@ -114,6 +114,24 @@ const char *path_errmsg(void);
 int path_err(int rc, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
+/* ino.c */
+
+/* A set of inode numbers: those of nodes that moved away from the place
+ * their number was made for (see fs/ino.c).  Zeroed is empty. */
+struct ino_set {
+	uint64_t *v; /* open addressing; 0 empty, 1 removed */
+	size_t cap;  /* a power of two, or 0 */
+	size_t n;    /* numbers in the set */
+	size_t used; /* slots not empty (numbers and removed ones) */
+};
+
+uint64_t ino_home(uint64_t parent, int type, const char *name, size_t nlen);
+int ino_set_has(const struct ino_set *s, uint64_t ino);
+int ino_set_add(struct ino_set *s, uint64_t ino);
+void ino_set_del(struct ino_set *s, uint64_t ino);
+uint64_t ino_set_free_from(const struct ino_set *s, uint64_t ino);
+void ino_set_free(struct ino_set *s);
+
 /* inode.c */
 
 /* The directory index: a tree of nodes made from the list of keys.  Every
@@ -141,7 +159,9 @@ struct inode_tree;
 /* What the tree knows of one node, copied out under the lock. */
 struct inode_info {
 	uint64_t nodeid;    /* for fuse_entry_param.ino and later calls */
-	uint64_t ino;       /* st_ino: small, never reused within a mount */
+	uint64_t ino;       /* st_ino: a hash of the path (fs/ino.c), unique
+	                     * among the nodes of the mount */
+	uint32_t gen;       /* generation: tells nodes at one nodeid apart */
 	uint64_t parent;    /* nodeid of the parent (the root's is the root) */
 	int type;           /* INODE_FILE or INODE_DIR */
 	unsigned flags;     /* INODE_* flags */

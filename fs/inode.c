@@ -16,8 +16,8 @@
  * A node's nodeid (the number the kernel knows it by) is its address, the
  * root's FUSE_ROOT_ID: the kernel only passes nodeids it holds a lookup
  * reference to, and a node removed from the tree is kept (INODE_GONE, on a
- * list of its own) until its references are forgotten.  st_ino comes from a
- * counter instead, so it is small and never reused.
+ * list of its own) until its references are forgotten.  st_ino is a hash
+ * of the node's place instead, the same on every mount (fs/ino.c).
  *
  * One rwlock guards everything.  Lookup reference counts change under the
  * read lock with atomic operations; all other changes take the write lock.
@@ -38,7 +38,8 @@
 #define INODE_HEAP_NAME 0x80 /* node->flags: name was allocated apart */
 #define INODE_ARENA 0x40     /* node->flags: allocated from the arena */
 #define INODE_ATTR 0x20      /* node->flags: size and ts are known */
-#define INODE_PRIVATE (INODE_HEAP_NAME | INODE_ARENA | INODE_ATTR)
+#define INODE_AWAY 0x10 /* node->flags: its ino is in the tree's away set */
+#define INODE_PRIVATE (INODE_HEAP_NAME | INODE_ARENA | INODE_ATTR | INODE_AWAY)
 #define INODE_CHUNK (1u << 20) /* arena chunk size */
 #define INODE_PREFETCH 16      /* how far ahead inode_settle() prefetches */
 #define INODE_HUGE ((size_t)2 << 20) /* huge page size */
@@ -73,6 +74,7 @@ struct inode {
 	int64_t ts;    /* its timestamp (BLT_NO_TS: none), with INODE_ATTR */
 	uint32_t aver; /* bumped whenever size and ts change or are dropped */
 	uint32_t hash;
+	uint32_t gen; /* the mount's count of nodes made, when it was made */
 	uint16_t nlen;
 	uint16_t ncap;
 	uint8_t type;
@@ -104,8 +106,9 @@ struct inode_tree {
 	struct inode_bucket *buckets; /* open addressing, linear probing */
 	size_t nbuckets;              /* a power of two, at most half full */
 	size_t nnodes;
-	struct inode *gone; /* removed nodes the kernel still holds */
-	uint64_t next_ino;
+	struct inode *gone;  /* removed nodes the kernel still holds */
+	struct ino_set away; /* numbers not of their node's place (ino.c) */
+	uint32_t next_gen;
 	uint64_t nkeys;
 };
 
@@ -274,9 +277,10 @@ inode_arena_alloc(struct inode_tree *t, size_t size)
 	return p;
 }
 
+/* A node named name in parent (NULL: the root), numbered for that place. */
 static struct inode *
-inode_alloc(
-    struct inode_tree *t, const char *name, size_t nlen, int type, int arena)
+inode_alloc(struct inode_tree *t, const struct inode *parent, const char *name,
+    size_t nlen, int type, int arena)
 {
 	size_t cap = nlen < INODE_INLINE_NAME ? INODE_INLINE_NAME : nlen;
 	struct inode *n;
@@ -300,7 +304,9 @@ inode_alloc(
 	}
 	if (n->dir != NULL)
 		n->dir->next = 3; /* 1 and 2 are "." and ".." */
-	n->ino = t->next_ino++;
+	n->ino = parent == NULL ? INODE_ROOT
+	                        : ino_home(parent->ino, type, name, nlen);
+	n->gen = t->next_gen++;
 	return n;
 }
 
@@ -316,6 +322,33 @@ inode_free_node(struct inode *n)
 		free(n->name);
 	if (!(n->flags & INODE_ARENA))
 		free(n);
+}
+
+/* n is where it now stands: its number goes into the away set if it was
+ * made for another place, and out of it if it is home again.  Out of
+ * memory, the number stays out of the set, and a new node at n's old place
+ * may share it. */
+static void
+inode_moved(struct inode_tree *t, struct inode *n)
+{
+	int home =
+	    n->ino == ino_home(n->parent->ino, n->type, n->name, n->nlen);
+
+	if (home && (n->flags & INODE_AWAY)) {
+		ino_set_del(&t->away, n->ino);
+		n->flags &= ~INODE_AWAY;
+	} else if (!home && !(n->flags & INODE_AWAY) &&
+	           ino_set_add(&t->away, n->ino) == 0)
+		n->flags |= INODE_AWAY;
+}
+
+/* n is freed: its number is free again. */
+static void
+inode_free_ino(struct inode_tree *t, struct inode *n)
+{
+	if (n->flags & INODE_AWAY)
+		ino_set_del(&t->away, n->ino);
+	inode_free_node(n);
 }
 
 /* Append n to the listing of directory parent. */
@@ -414,9 +447,14 @@ inode_retire(struct inode_tree *t, struct inode *n, struct inode_stale *stale)
 {
 	n->flags |= INODE_GONE;
 	if (__atomic_load_n(&n->nlookup, __ATOMIC_ACQUIRE) == 0) {
-		inode_free_node(n);
+		inode_free_ino(t, n);
 		return;
 	}
+	/* an open file keeps its number: a new file of its name gets
+	 * another, as on a file system that frees an inode only at the
+	 * last close */
+	if (!(n->flags & INODE_AWAY) && ino_set_add(&t->away, n->ino) == 0)
+		n->flags |= INODE_AWAY;
 	n->parent = NULL;
 	n->hnext = t->gone;
 	if (t->gone != NULL)
@@ -446,6 +484,7 @@ inode_fill(struct inode_tree *t, const struct inode *n, struct inode_info *o)
 	memset(o, 0, sizeof *o);
 	o->nodeid = inode_nodeid(t, n);
 	o->ino = n->ino;
+	o->gen = n->gen;
 	o->parent = n->parent != NULL && !(n->flags & INODE_GONE)
 	                ? inode_nodeid(t, n->parent)
 	                : INODE_ROOT;
@@ -485,10 +524,9 @@ inode_tree_create(
 	if ((t = calloc(1, sizeof *t)) == NULL)
 		return path_err(-ENOMEM, "directory index: out of memory");
 	t->pc = *pc;
-	t->next_ino = 1;
 	t->nbuckets = nb;
 	if ((t->buckets = inode_table_alloc(nb)) == NULL ||
-	    (t->root = inode_alloc(t, "", 0, INODE_DIR, 0)) == NULL) {
+	    (t->root = inode_alloc(t, NULL, "", 0, INODE_DIR, 0)) == NULL) {
 		free(t->buckets);
 		free(t);
 		return path_err(-ENOMEM, "directory index: out of memory");
@@ -531,6 +569,7 @@ inode_tree_free(struct inode_tree *t)
 		free(c);
 	}
 	free(t->buckets);
+	ino_set_free(&t->away);
 	pthread_rwlock_destroy(&t->lock);
 	free(t);
 }
@@ -548,11 +587,20 @@ inode_new_child(struct inode_tree *t, struct inode *parent, const char *name,
 {
 	struct inode *n;
 
-	if ((n = inode_alloc(t, name, nlen, type, 0)) == NULL)
+	if ((n = inode_alloc(t, parent, name, nlen, type, 0)) == NULL)
 		return NULL;
 	n->flags |= (uint8_t)flags;
+	if (ino_set_has(&t->away, n->ino)) {
+		/* a node that moved away from here still has this number */
+		n->ino = ino_set_free_from(&t->away, n->ino);
+		if (ino_set_add(&t->away, n->ino) < 0) {
+			inode_free_node(n);
+			return NULL;
+		}
+		n->flags |= INODE_AWAY;
+	}
 	if (inode_attach(t, parent, n) < 0) {
-		inode_free_node(n);
+		inode_free_ino(t, n);
 		return NULL;
 	}
 	return n;
@@ -576,6 +624,7 @@ inode_file_to_dir(
 	f->flags |= INODE_SELF;
 	if (inode_attach(t, d, f) < 0)
 		goto fail;
+	inode_moved(t, f); /* an open file keeps its number */
 	return d;
 fail:
 	/* out of memory half-way: the file is lost from view until a
@@ -706,8 +755,8 @@ inode_build_key(struct inode_tree *t, const void *key, size_t klen,
 				pend->v = v;
 				pend->cap = cap;
 			}
-			if ((n = inode_alloc(
-			         t, w.name, w.nlen, INODE_FILE, 1)) == NULL)
+			if ((n = inode_alloc(t, cur, w.name, w.nlen, INODE_FILE,
+			         1)) == NULL)
 				goto nomem;
 			if (inode_link(cur, n) < 0) {
 				inode_free_node(n);
@@ -725,7 +774,7 @@ inode_build_key(struct inode_tree *t, const void *key, size_t klen,
 		if ((n = inode_find(t, cur, w.name, w.nlen)) == NULL) {
 			/* from the heap, so that directories sit together */
 			if ((n = inode_alloc(
-			         t, w.name, w.nlen, INODE_DIR, 0)) == NULL)
+			         t, cur, w.name, w.nlen, INODE_DIR, 0)) == NULL)
 				goto nomem;
 			if (w.kind == PATH_CONT)
 				n->flags |= INODE_CONT;
@@ -775,6 +824,7 @@ inode_settle_one(struct inode_tree *t, struct inode *f)
 			return;
 		}
 		f->hash = inode_hash(d, f->name, f->nlen);
+		f->ino = ino_home(d->ino, INODE_FILE, f->name, f->nlen);
 		inode_table_add(t->buckets, t->nbuckets, f);
 		t->nnodes++;
 		return;
@@ -1018,7 +1068,7 @@ inode_forget(struct inode_tree *t, uint64_t nodeid, uint64_t n)
 		t->gone = node->hnext;
 	if (node->hnext != NULL)
 		node->hnext->parent = node->parent;
-	inode_free_node(node);
+	inode_free_ino(t, node);
 	pthread_rwlock_unlock(&t->lock);
 }
 
@@ -1529,6 +1579,7 @@ inode_rename(struct inode_tree *t, uint64_t parent, const char *name,
 	if (newnlen == PATH_SELF_LEN &&
 	    memcmp(newname, PATH_SELF, newnlen) == 0)
 		src->flags |= INODE_SELF;
+	inode_moved(t, src);
 out:
 	pthread_rwlock_unlock(&t->lock);
 	return rc;

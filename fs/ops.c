@@ -151,7 +151,7 @@ ops_entry(
 {
 	memset(e, 0, sizeof *e);
 	e->ino = in->nodeid;
-	e->generation = in->ino;
+	e->generation = in->gen;
 	e->attr_timeout = fs->timeout;
 	e->entry_timeout = fs->timeout;
 	return ops_stat(fs, in, &e->attr);

@@ -166,6 +166,205 @@ START_TEST(inode_numbers_are_stable_and_unique)
 }
 END_TEST
 
+/* inode_tree_build() of a NULL-ended list, as a mount builds its tree. */
+static int
+list_next(void *arg, const void **key, size_t *klen, uint64_t *vlen)
+{
+	const char *const **k = arg;
+	size_t len;
+
+	if (**k == NULL)
+		return 0;
+	len = strlen(**k);
+	*key = **k;
+	*klen = len;
+	*vlen = len > 0 && (**k)[len - 1] == '/' ? 0 : 1;
+	(*k)++;
+	return 1;
+}
+
+static struct inode_tree *
+built(const char *const *keys)
+{
+	struct path_conf pc;
+	struct inode_tree *t;
+
+	ck_assert_int_eq(path_conf_init(&pc, BLT_SER_STR, 0, NULL), 0);
+	ck_assert_int_eq(inode_tree_build(&pc, 0, list_next, &keys, &t), 0);
+	return t;
+}
+
+static uint64_t
+ino_of(struct inode_tree *t, const char *path)
+{
+	struct inode_info in;
+
+	ck_assert_msg(lookup_path(t, path, 0, &in) == 0, "%s: missing", path);
+	return in.ino;
+}
+
+START_TEST(inode_numbers_survive_other_keys_changing)
+{
+	static const char *const before[] = {
+	    "a/b/c", "a/b/d", "a/e", "f", "g/", "h/i", NULL};
+	/* a later mount: keys gone, new ones, rewritten ones at the end of
+	 * the scan, and "f" now also a directory (its file inside it) */
+	static const char *const after[] = {
+	    "n/1", "a/e", "h/i", "g/", "a/b/d", "f/x", "f", "m", NULL};
+	static const char *const same[] = {
+	    "a", "a/b", "a/b/d", "a/e", "g", "h", "h/i", NULL};
+	struct inode_tree *t1 = built(before), *t2 = built(after);
+	struct inode_tree *t3 = tree(0, before);
+
+	for (const char *const *p = same; *p != NULL; p++)
+		ck_assert_msg(ino_of(t1, *p) == ino_of(t2, *p),
+		    "%s: %llu, then %llu", *p,
+		    (unsigned long long)ino_of(t1, *p),
+		    (unsigned long long)ino_of(t2, *p));
+	/* puts after the mount number as the mount's build does */
+	for (const char *const *p = before; *p != NULL; p++)
+		ck_assert_uint_eq(ino_of(t1, *p), ino_of(t3, *p));
+	ck_assert_uint_ne(ino_of(t2, "f"), ino_of(t1, "f")); /* a dir now */
+	inode_tree_free(t1);
+	inode_tree_free(t2);
+	inode_tree_free(t3);
+}
+END_TEST
+
+/* Every number the tree shows below dir, appended to v. */
+struct numbers {
+	uint64_t v[256];
+	uint64_t dirs[256];
+	int n, ndirs;
+};
+
+static int
+take_number(void *arg, const char *name, size_t nlen,
+    const struct inode_info *info, off_t off)
+{
+	struct numbers *w = arg;
+
+	(void)off;
+	if ((nlen == 1 && name[0] == '.') ||
+	    (nlen == 2 && memcmp(name, "..", 2) == 0))
+		return 0;
+	if (w->n >= 256 || w->ndirs >= 256)
+		abort();
+	w->v[w->n++] = info->ino;
+	if (info->type == INODE_DIR)
+		w->dirs[w->ndirs++] = info->nodeid;
+	return 0;
+}
+
+static void
+assert_unique_numbers(struct inode_tree *t, const uint64_t *held, int nheld)
+{
+	struct numbers w = {.n = 0, .ndirs = 1};
+	int i, j;
+
+	w.dirs[0] = INODE_ROOT;
+	for (i = 0; i < w.ndirs; i++)
+		ck_assert_int_eq(
+		    inode_readdir(t, w.dirs[i], 0, 0, take_number, &w), 0);
+	for (i = 0; i < w.n; i++) {
+		ck_assert_uint_gt(w.v[i], 1);
+		for (j = i + 1; j < w.n; j++)
+			ck_assert_msg(w.v[i] != w.v[j],
+			    "two nodes numbered %llu",
+			    (unsigned long long)w.v[i]);
+		for (j = 0; j < nheld; j++)
+			ck_assert_msg(w.v[i] != held[j],
+			    "a node has the number of a "
+			    "removed one still held");
+	}
+}
+
+START_TEST(moved_nodes_keep_their_numbers)
+{
+	static const char *const keys[] = {"d/f", "d/g", "e", NULL};
+	static const char *const names[] = {"a", "b", "c", "d", "e", "f"};
+	struct inode_tree *t = tree(0, keys);
+	uint64_t f = ino_of(t, "d/f"), d = ino_of(t, "d");
+	uint64_t held[64], heldnode[64];
+	struct inode_info in;
+	int nheld = 0, step;
+
+	/* a renamed file keeps its number; a new one where it was does not
+	 * take it */
+	ck_assert_int_eq(
+	    inode_rename(t, node(t, "d"), "f", 1, INODE_ROOT, "x", 1, 0, NULL),
+	    0);
+	ck_assert_uint_eq(ino_of(t, "x"), f);
+	ck_assert_int_eq(inode_put_key(t, "d/f", 3, 1, NULL, NULL), 0);
+	ck_assert_uint_ne(ino_of(t, "d/f"), f);
+	/* so does a directory, and what is in it */
+	ck_assert_int_eq(
+	    inode_rename(t, INODE_ROOT, "d", 1, INODE_ROOT, "d2", 2, 0, NULL),
+	    0);
+	ck_assert_uint_eq(ino_of(t, "d2"), d);
+	ck_assert_int_eq(inode_put_key(t, "d/f", 3, 1, NULL, NULL), 0);
+	ck_assert_uint_ne(ino_of(t, "d"), d);
+	assert_unique_numbers(t, NULL, 0);
+	/* a removed file still held keeps its number from new files; once
+	 * forgotten, a new file of its name has it again */
+	ck_assert_int_eq(lookup_path(t, "e", 1, &in), 0);
+	ck_assert_int_eq(inode_del_key(t, "e", 1, NULL), 0);
+	ck_assert_int_eq(inode_put_key(t, "e", 1, 1, NULL, NULL), 0);
+	ck_assert_uint_ne(ino_of(t, "e"), in.ino);
+	ck_assert_int_eq(inode_del_key(t, "e", 1, NULL), 0);
+	inode_forget(t, in.nodeid, 1);
+	ck_assert_int_eq(inode_put_key(t, "e", 1, 1, NULL, NULL), 0);
+	ck_assert_uint_eq(ino_of(t, "e"), in.ino);
+
+	/* random puts, removals, renames and held nodes: never two nodes
+	 * with one number */
+	srand(7);
+	for (step = 0; step < 4000; step++) {
+		char a[8], b[8];
+		const char *n1 = names[rand() % 6], *n2 = names[rand() % 6];
+		int op = rand() % 6;
+
+		snprintf(a, sizeof a, "%s/%s", names[rand() % 3], n1);
+		snprintf(b, sizeof b, "%s/%s", names[rand() % 3], n2);
+		if (op == 0)
+			inode_put_key(t, a, strlen(a), 1, NULL, NULL);
+		else if (op == 1)
+			inode_del_key(t, a, strlen(a), NULL);
+		else if (op == 2 &&
+		         lookup_path(t, names[rand() % 3], 0, &in) == 0) {
+			uint64_t from = in.nodeid;
+
+			if (lookup_path(t, names[rand() % 3], 0, &in) == 0)
+				inode_rename(
+				    t, from, n1, 1, in.nodeid, n2, 1, 0, NULL);
+		} else if (op == 3)
+			inode_rename(
+			    t, INODE_ROOT, n1, 1, INODE_ROOT, n2, 1, 0, NULL);
+		else if (op == 4 && nheld < 64 &&
+		         lookup_path(t, a, 1, &in) == 0) {
+			held[nheld] = in.ino;
+			heldnode[nheld++] = in.nodeid;
+		} else if (op == 5 && nheld > 0) {
+			nheld--;
+			inode_forget(t, heldnode[nheld], 1);
+		}
+		/* numbers of held nodes that are gone stay theirs */
+		{
+			uint64_t gone[64];
+			int ngone = 0;
+
+			for (int i = 0; i < nheld; i++)
+				if (inode_stat(t, heldnode[i], &in) == -ESTALE)
+					gone[ngone++] = held[i];
+			assert_unique_numbers(t, gone, ngone);
+		}
+	}
+	while (nheld > 0)
+		inode_forget(t, heldnode[--nheld], 1);
+	inode_tree_free(t);
+}
+END_TEST
+
 START_TEST(readdir_offsets_survive_changes)
 {
 	static const char *const keys[] = {
@@ -761,6 +960,8 @@ inode_suite(void)
 	tcase_set_timeout(tc, 120);
 	tcase_add_test(tc, build_and_lookup);
 	tcase_add_test(tc, inode_numbers_are_stable_and_unique);
+	tcase_add_test(tc, inode_numbers_survive_other_keys_changing);
+	tcase_add_test(tc, moved_nodes_keep_their_numbers);
 	tcase_add_test(tc, readdir_offsets_survive_changes);
 	tcase_add_test(tc, readdir_offsets_survive_compaction);
 	tcase_add_test(tc, readdir_plus_counts_references);
