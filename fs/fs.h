@@ -287,6 +287,19 @@ void inode_forget(struct inode_tree *t, uint64_t nodeid, uint64_t n);
 int inode_key(
     struct inode_tree *t, uint64_t nodeid, unsigned char **key, size_t *klen);
 
+/* inode_key() for a read of the store by key, with the version of the
+ * node's path: -EAGAIN while an unlink or rename (inode_move_mark())
+ * changes it or a directory above it; after the read, inode_key_still()
+ * says whether the key still named the node's value throughout. */
+int inode_key_version(struct inode_tree *t, uint64_t nodeid,
+    unsigned char **key, size_t *klen, uint64_t *ver);
+int inode_key_still(struct inode_tree *t, uint64_t nodeid, uint64_t ver);
+
+/* Begin, then end, a change of the keys at and below nodeid (an unlink
+ * or rename, which changes the store before the index); the caller holds
+ * a lookup reference on the node meanwhile. */
+void inode_move_mark(struct inode_tree *t, uint64_t nodeid);
+
 /* The key that a new child name of parent would have: a file's key for
  * INODE_FILE, the marker key for INODE_DIR.  Checks that the name is the
  * one the key would be listed as: -EINVAL (message names the reason) if
@@ -343,10 +356,6 @@ struct fs {
 	struct fuse_session *se;
 	struct handle_set *handles;
 	pthread_mutex_t wlock; /* one change of the store and names at a time */
-	/* odd while an unlink or rename changes the store and then the
-	 * names, whose key may meanwhile name another value: readers by key
-	 * wait for it to be even and unchanged (ops.c, handle.c) */
-	_Atomic unsigned removals;
 	int ro;
 	int timestamps; /* the store keeps a timestamp per key */
 	uid_t uid;      /* owner and mode bits shown for every node */
@@ -408,6 +417,11 @@ void handle_orphan(struct fs *fs, uint64_t nodeid);
 int handle_pin(struct handle *h);
 int handle_unkept(struct fs *fs, uint64_t nodeid);
 int handle_commit_all(struct fs *fs);
+
+/* Where the value of a file lies in the store, read by its key while no
+ * unlink or rename changes that key.  -ESTALE once the file has no name,
+ * -ENOENT if it is not stored yet. */
+int node_find(struct fs *fs, uint64_t nodeid, struct blt_entry *e);
 
 /* ctl.c */
 

@@ -302,20 +302,63 @@ handle_key(struct handle *h, unsigned char **key, size_t *klen)
 	return inode_key(h->fs->tree, h->nodeid, key, klen);
 }
 
+/* The key of nodeid for a read of the store, waiting out an unlink or
+ * rename that is changing it (the store changes before the names do); the
+ * read is good if node_key_still() says so afterwards.  -ESTALE once the
+ * node has no name. */
+static int
+node_key(struct fs *fs, uint64_t nodeid, unsigned char **key, size_t *klen,
+    uint64_t *ver)
+{
+	int rc;
+
+	while ((rc = inode_key_version(fs->tree, nodeid, key, klen, ver)) ==
+	       -EAGAIN)
+		sched_yield();
+	return rc;
+}
+
+static int
+node_key_still(struct fs *fs, uint64_t nodeid, unsigned char *key, uint64_t ver)
+{
+	free(key);
+	return inode_key_still(fs->tree, nodeid, ver);
+}
+
+/* Where the value of nodeid lies in the store, read while no unlink or
+ * rename changes its key.  -ESTALE once the node has no name, -ENOENT for
+ * a file not stored yet. */
+int
+node_find(struct fs *fs, uint64_t nodeid, struct blt_entry *e)
+{
+	unsigned char *key;
+	uint64_t ver;
+	size_t klen;
+	int rc;
+
+	do {
+		if ((rc = node_key(fs, nodeid, &key, &klen, &ver)) < 0)
+			return rc;
+		rc = blt_find(fs->db, key, klen, e);
+	} while (!node_key_still(fs, nodeid, key, ver));
+	return rc;
+}
+
 /* Copy the stored value into the buffer before the first change. */
 static int
 handle_load(struct handle *h)
 {
 	unsigned char *key, *map, none;
+	uint64_t ver;
 	size_t klen;
 	ssize_t len, got;
 	int rc;
 
-	if ((rc = handle_key(h, &key, &klen)) < 0)
-		return rc;
 	/* a commit through another handle may change the value between the
 	 * two calls: then the length differs and we read again */
 	for (;;) {
+		if ((rc = node_key(h->fs, h->nodeid, &key, &klen, &ver)) < 0)
+			return rc;
 		len = blt_get(h->fs->db, key, klen, &none, 0, NULL);
 		if (len == -ENOENT)
 			len = 0; /* created, not yet stored */
@@ -354,10 +397,12 @@ handle_load(struct handle *h)
 			fs_log("%s", blt_errmsg());
 			break;
 		}
+		if (!node_key_still(h->fs, h->nodeid, key, ver))
+			continue; /* renamed or removed meanwhile: again */
 		if (got == len) {
 			atomic_store(&h->size, (uint64_t)len);
 			h->loaded = 1;
-			break;
+			return 0;
 		}
 	}
 	free(key);
@@ -370,7 +415,7 @@ ssize_t
 handle_read(struct handle *h, void *buf, size_t n, uint64_t off)
 {
 	unsigned char *key;
-	uint64_t size;
+	uint64_t size, ver;
 	size_t klen;
 	ssize_t r;
 	int rc;
@@ -395,36 +440,14 @@ handle_read(struct handle *h, void *buf, size_t n, uint64_t off)
 		}
 		pthread_mutex_unlock(&h->lock);
 	}
-	if ((rc = handle_key(h, &key, &klen)) < 0)
-		return rc;
-	r = blt_read(h->fs->db, key, klen, off, buf, n);
-	free(key);
+	do {
+		if ((rc = node_key(h->fs, h->nodeid, &key, &klen, &ver)) < 0)
+			return rc;
+		r = blt_read(h->fs->db, key, klen, off, buf, n);
+	} while (!node_key_still(h->fs, h->nodeid, key, ver));
 	if (r == -ENOENT)
 		return 0; /* created elsewhere and not yet stored: empty */
 	return r;
-}
-
-/* The key of h's node and where its value lies, read while no unlink or
- * rename changes them (fs->removals is odd while one does).  -ESTALE once
- * the node has no name. */
-static int
-handle_stable_find(struct handle *h, struct blt_entry *e)
-{
-	unsigned char *key;
-	size_t klen;
-	unsigned seen;
-	int rc;
-
-	for (;;) {
-		while ((seen = atomic_load(&h->fs->removals)) & 1)
-			sched_yield();
-		if ((rc = handle_key(h, &key, &klen)) < 0)
-			return rc;
-		rc = blt_find(h->fs->db, key, klen, e);
-		free(key);
-		if (atomic_load(&h->fs->removals) == seen)
-			return rc;
-	}
 }
 
 /* Where h's value lies in the store, so that a read can be spliced from
@@ -442,7 +465,7 @@ handle_locate(struct handle *h, struct blt_entry *e)
 	}
 	if ((h->writable || h->kept) && h->loaded)
 		return 1;
-	if ((rc = handle_stable_find(h, e)) == -ESTALE) {
+	if ((rc = node_find(h->fs, h->nodeid, e)) == -ESTALE) {
 		/* removed after the open passed its check: the removal noted
 		 * where the value was before */
 		pthread_mutex_lock(&h->lock);

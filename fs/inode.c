@@ -74,7 +74,9 @@ struct inode {
 	int64_t ts;    /* its timestamp (BLT_NO_TS: none), with INODE_ATTR */
 	uint32_t aver; /* bumped whenever size and ts change or are dropped */
 	uint32_t hash;
-	uint32_t gen; /* the mount's count of nodes made, when it was made */
+	uint32_t gen;   /* the mount's count of nodes made, when it was made */
+	uint32_t moves; /* odd while an unlink or rename changes its key or
+	                 * the keys below it (atomic; inode_move_mark()) */
 	uint16_t nlen;
 	uint16_t ncap;
 	uint8_t type;
@@ -1143,6 +1145,73 @@ inode_key(
 		rc = inode_key_locked(t, n, key, klen);
 	pthread_rwlock_unlock(&t->lock);
 	return rc;
+}
+
+/* The version of n's path: the sum of the moves of n and its directories,
+ * or -EAGAIN while one of them moves. */
+static int
+inode_path_version(struct inode_tree *t, const struct inode *n, uint64_t *ver)
+{
+	uint64_t sum = 0;
+	uint32_t m;
+
+	for (; n != NULL; n = n == t->root ? NULL : n->parent) {
+		m = __atomic_load_n(&n->moves, __ATOMIC_ACQUIRE);
+		if (m & 1)
+			return -EAGAIN;
+		sum += m;
+	}
+	*ver = sum;
+	return 0;
+}
+
+/* inode_key() with the version of the node's path, for reads of the
+ * store by key that must not see an unlink or rename half done (its
+ * store changes come before its index changes): -EAGAIN while one
+ * changes this node or a directory above it; check the version again
+ * after reading (inode_key_still()). */
+int
+inode_key_version(struct inode_tree *t, uint64_t nodeid, unsigned char **key,
+    size_t *klen, uint64_t *ver)
+{
+	struct inode *n;
+	int rc;
+
+	pthread_rwlock_rdlock(&t->lock);
+	n = inode_of(t, nodeid);
+	if (n->flags & INODE_GONE)
+		rc = path_err(-ESTALE, "'%s': removed", n->name);
+	else if ((rc = inode_path_version(t, n, ver)) == 0)
+		rc = inode_key_locked(t, n, key, klen);
+	pthread_rwlock_unlock(&t->lock);
+	return rc;
+}
+
+/* 1 if nodeid still has the key and path version inode_key_version()
+ * gave, so that what was read by that key was its value. */
+int
+inode_key_still(struct inode_tree *t, uint64_t nodeid, uint64_t ver)
+{
+	struct inode *n;
+	uint64_t now;
+	int same;
+
+	pthread_rwlock_rdlock(&t->lock);
+	n = inode_of(t, nodeid);
+	same = !(n->flags & INODE_GONE) &&
+	       inode_path_version(t, n, &now) == 0 && now == ver;
+	pthread_rwlock_unlock(&t->lock);
+	return same;
+}
+
+/* Begin, or end, an unlink or rename that changes the key of nodeid and
+ * the keys below it; the caller holds a lookup reference on it. */
+void
+inode_move_mark(struct inode_tree *t, uint64_t nodeid)
+{
+	pthread_rwlock_rdlock(&t->lock);
+	__atomic_fetch_add(&inode_of(t, nodeid)->moves, 1, __ATOMIC_ACQ_REL);
+	pthread_rwlock_unlock(&t->lock);
 }
 
 /* Whether name is the one key (of type, built by the caller) would be

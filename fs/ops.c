@@ -79,8 +79,6 @@ ops_file_attr(
     struct fs *fs, const struct inode_info *in, uint64_t *size, int64_t *ts)
 {
 	struct blt_entry e;
-	unsigned char *key;
-	size_t klen;
 	int rc;
 
 	if (handle_find(fs, in->nodeid, size, ts)) {
@@ -96,12 +94,8 @@ ops_file_attr(
 			*ts = in->ts;
 		return 0;
 	}
-	if ((rc = inode_key(fs->tree, in->nodeid, &key, &klen)) < 0)
-		return rc == -ESTALE ? 0 : rc; /* removed: an empty file */
-	rc = blt_find(fs->db, key, klen, &e);
-	free(key);
-	if (rc == -ENOENT)
-		return 0;
+	if ((rc = node_find(fs, in->nodeid, &e)) == -ENOENT || rc == -ESTALE)
+		return 0; /* not stored yet, or removed: an empty file */
 	if (rc < 0) {
 		fs_log("%s", blt_errmsg());
 		return rc;
@@ -553,17 +547,44 @@ op_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
 	ops_stale(fs, &s, parent, name);
 }
 
-/* Begin removing name from parent, or renaming another file onto it: take
- * fs->wlock, with the file it names, if any, ready to lose its name.
+/* The nodes an unlink or rename marks as moving, for ops_remove_end(). */
+struct ops_removal {
+	uint64_t node[2];
+	int n;
+};
+
+/* Mark the node name in parent as moving (inode_move_mark()), holding a
+ * reference so that it outlives its removal until ops_remove_end(). */
+static void
+ops_mark(
+    struct fs *fs, uint64_t parent, const char *name, struct ops_removal *r)
+{
+	struct inode_info in;
+
+	if (inode_lookup(fs->tree, parent, name, strlen(name), 1, &in) < 0)
+		return;
+	if (r->n > 0 && r->node[0] == in.nodeid) {
+		inode_forget(fs->tree, in.nodeid, 1); /* marked once */
+		return;
+	}
+	inode_move_mark(fs->tree, in.nodeid);
+	r->node[r->n++] = in.nodeid;
+}
+
+/* Begin removing name from parent, or renaming another file (srcname in
+ * srcparent; NULL for an unlink) onto it: take fs->wlock, with the file
+ * name names, if any, ready to lose its name.
  *  - Its open handles get a copy of its value (handle_keep()), which
  *    cannot be done under the lock; a handle opened meanwhile is found
  *    under it, and the copying goes again.
  *  - Where its value lies is noted for opens of it still on their way
  *    (handle_orphan()).
- *  - fs->removals turns odd, so that reads by key wait until
- *    ops_remove_end(): the store changes before the names do. */
+ *  - It and the node renamed are marked as moving until ops_remove_end(),
+ *    so that reads by key of them and of what lies below them wait: the
+ *    store changes before the names do.  Reads of other files go on. */
 static void
-ops_remove_begin(struct fs *fs, uint64_t parent, const char *name)
+ops_remove_begin(struct fs *fs, uint64_t parent, const char *name,
+    uint64_t srcparent, const char *srcname, struct ops_removal *r)
 {
 	size_t nlen = strlen(name);
 	struct inode_info in;
@@ -589,13 +610,19 @@ ops_remove_begin(struct fs *fs, uint64_t parent, const char *name)
 	}
 	if (file)
 		handle_orphan(fs, in.nodeid);
-	atomic_fetch_add(&fs->removals, 1);
+	r->n = 0;
+	ops_mark(fs, parent, name, r);
+	if (srcname != NULL)
+		ops_mark(fs, srcparent, srcname, r);
 }
 
 static void
-ops_remove_end(struct fs *fs)
+ops_remove_end(struct fs *fs, struct ops_removal *r)
 {
-	atomic_fetch_add(&fs->removals, 1);
+	for (int i = 0; i < r->n; i++) {
+		inode_move_mark(fs->tree, r->node[i]);
+		inode_forget(fs->tree, r->node[i], 1);
+	}
 	pthread_mutex_unlock(&fs->wlock);
 }
 
@@ -605,6 +632,7 @@ op_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
 	struct fs *fs = ops_fs(req);
 	unsigned char *key = NULL;
 	struct inode_stale s = {0};
+	struct ops_removal r;
 	struct inode_info in;
 	size_t klen;
 	int rc;
@@ -613,7 +641,7 @@ op_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
 		fuse_reply_err(req, EROFS);
 		return;
 	}
-	ops_remove_begin(fs, parent, name);
+	ops_remove_begin(fs, parent, name, 0, NULL, &r);
 	if ((rc = inode_lookup(fs->tree, parent, name, strlen(name), 0, &in)) <
 	    0)
 		goto out;
@@ -632,7 +660,7 @@ op_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
 	else if ((rc = inode_del_key(fs->tree, key, klen, &s)) < 0)
 		ops_fail(rc, path_errmsg());
 out:
-	ops_remove_end(fs);
+	ops_remove_end(fs, &r);
 	free(key);
 	fuse_reply_err(req, -rc);
 	if (rc == 0)
@@ -699,6 +727,7 @@ op_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
     fuse_ino_t newparent, const char *newname, unsigned int flags)
 {
 	struct fs *fs = ops_fs(req);
+	struct ops_removal r;
 	int rc;
 
 	if (fs->ro) {
@@ -709,9 +738,9 @@ op_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 		fuse_reply_err(req, EEXIST);
 		return;
 	}
-	ops_remove_begin(fs, newparent, newname);
+	ops_remove_begin(fs, newparent, newname, parent, name, &r);
 	rc = move_rename(fs, parent, name, newparent, newname, flags);
-	ops_remove_end(fs);
+	ops_remove_end(fs, &r);
 	fuse_reply_err(req, -rc);
 }
 

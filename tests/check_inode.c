@@ -365,6 +365,48 @@ START_TEST(moved_nodes_keep_their_numbers)
 }
 END_TEST
 
+/* 0 with the key of path and its version, or -EAGAIN while it moves */
+static int
+key_version(struct inode_tree *t, const char *path, uint64_t *ver)
+{
+	unsigned char *key;
+	size_t klen;
+	int rc;
+
+	if ((rc = inode_key_version(t, node(t, path), &key, &klen, ver)) == 0) {
+		ck_assert_msg(
+		    klen == strlen(path) && memcmp(key, path, klen) == 0,
+		    "%s: key '%.*s'", path, (int)klen, key);
+		free(key);
+	}
+	return rc;
+}
+
+START_TEST(a_move_holds_reads_below_it_only)
+{
+	static const char *const keys[] = {"a/x", "a/b/y", "c/z", NULL};
+	struct inode_tree *t = tree(0, keys);
+	struct inode_info a;
+	uint64_t vx, vz, v;
+
+	ck_assert_int_eq(key_version(t, "a/x", &vx), 0);
+	ck_assert_int_eq(lookup_path(t, "a", 1, &a), 0);
+	inode_move_mark(t, a.nodeid); /* an unlink or rename of a begins */
+	ck_assert_int_eq(key_version(t, "a/x", &v), -EAGAIN);
+	ck_assert_int_eq(key_version(t, "a/b/y", &v), -EAGAIN);
+	ck_assert_int_eq(key_version(t, "c/z", &vz), 0);
+	ck_assert(!inode_key_still(t, node(t, "a/x"), vx));
+	inode_move_mark(t, a.nodeid); /* and ends */
+	ck_assert_int_eq(key_version(t, "a/x", &v), 0);
+	/* a read by key that a whole move overlapped is done again */
+	ck_assert(!inode_key_still(t, node(t, "a/x"), vx));
+	ck_assert(inode_key_still(t, node(t, "a/x"), v));
+	ck_assert(inode_key_still(t, node(t, "c/z"), vz));
+	inode_forget(t, a.nodeid, 1);
+	inode_tree_free(t);
+}
+END_TEST
+
 START_TEST(readdir_offsets_survive_changes)
 {
 	static const char *const keys[] = {
@@ -962,6 +1004,7 @@ inode_suite(void)
 	tcase_add_test(tc, inode_numbers_are_stable_and_unique);
 	tcase_add_test(tc, inode_numbers_survive_other_keys_changing);
 	tcase_add_test(tc, moved_nodes_keep_their_numbers);
+	tcase_add_test(tc, a_move_holds_reads_below_it_only);
 	tcase_add_test(tc, readdir_offsets_survive_changes);
 	tcase_add_test(tc, readdir_offsets_survive_compaction);
 	tcase_add_test(tc, readdir_plus_counts_references);
