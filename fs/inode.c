@@ -128,33 +128,13 @@ inode_nodeid(struct inode_tree *t, const struct inode *n)
 	return n == t->root ? INODE_ROOT : (uint64_t)(uintptr_t)n;
 }
 
-/* A hash of (parent, name): multiply-mix over 8-byte words, then the
- * finalizer of MurmurHash3 so that every input bit reaches the low bits
- * the table indexes with. */
+/* A hash of (parent, name) for the table (ino_hash_name()). */
 static uint32_t
 inode_hash(const struct inode *parent, const char *name, size_t nlen)
 {
-	const uint64_t m = UINT64_C(0x9e3779b97f4a7c15);
-	uint64_t h = (uint64_t)(uintptr_t)parent * m ^ nlen, w;
-	size_t i;
-
-	for (i = 0; i + 8 <= nlen; i += 8) {
-		memcpy(&w, name + i, 8);
-		h = (h ^ w) * m;
-		h ^= h >> 32;
-	}
-	if (i < nlen) {
-		w = 0;
-		memcpy(&w, name + i, nlen - i);
-		h = (h ^ w) * m;
-		h ^= h >> 32;
-	}
-	h ^= h >> 33;
-	h *= UINT64_C(0xff51afd7ed558ccd);
-	h ^= h >> 33;
-	h *= UINT64_C(0xc4ceb9fe1a85ec53);
-	h ^= h >> 33;
-	return (uint32_t)h;
+	return (uint32_t)ino_hash_name(
+	    (uint64_t)(uintptr_t)parent * UINT64_C(0x9e3779b97f4a7c15) ^ nlen,
+	    name, nlen);
 }
 
 static struct inode *
@@ -1125,28 +1105,6 @@ inode_key_locked(struct inode_tree *t, const struct inode *n,
 	return 0;
 }
 
-/* The key of nodeid. */
-int
-inode_key(
-    struct inode_tree *t, uint64_t nodeid, unsigned char **key, size_t *klen)
-{
-	struct inode *n;
-	int rc;
-
-	pthread_rwlock_rdlock(&t->lock);
-	n = inode_of(t, nodeid);
-	if (n->flags & INODE_GONE)
-		rc = path_err(-ESTALE, "'%s': removed", n->name);
-	else if (n->flags & INODE_CONT)
-		rc = path_err(-EINVAL,
-		    "'%s': a piece of a long name has no key of its own",
-		    n->name);
-	else
-		rc = inode_key_locked(t, n, key, klen);
-	pthread_rwlock_unlock(&t->lock);
-	return rc;
-}
-
 /* The version of n's path: the sum of the moves of n and its directories,
  * or -EAGAIN while one of them moves. */
 static int
@@ -1165,13 +1123,9 @@ inode_path_version(struct inode_tree *t, const struct inode *n, uint64_t *ver)
 	return 0;
 }
 
-/* inode_key() with the version of the node's path, for reads of the
- * store by key that must not see an unlink or rename half done (its
- * store changes come before its index changes): -EAGAIN while one
- * changes this node or a directory above it; check the version again
- * after reading (inode_key_still()). */
-int
-inode_key_version(struct inode_tree *t, uint64_t nodeid, unsigned char **key,
+/* The key of nodeid, and with ver the version of its path. */
+static int
+inode_key_get(struct inode_tree *t, uint64_t nodeid, unsigned char **key,
     size_t *klen, uint64_t *ver)
 {
 	struct inode *n;
@@ -1181,10 +1135,34 @@ inode_key_version(struct inode_tree *t, uint64_t nodeid, unsigned char **key,
 	n = inode_of(t, nodeid);
 	if (n->flags & INODE_GONE)
 		rc = path_err(-ESTALE, "'%s': removed", n->name);
-	else if ((rc = inode_path_version(t, n, ver)) == 0)
+	else if (n->flags & INODE_CONT)
+		rc = path_err(-EINVAL,
+		    "'%s': a piece of a long name has no key of its own",
+		    n->name);
+	else if (ver == NULL || (rc = inode_path_version(t, n, ver)) == 0)
 		rc = inode_key_locked(t, n, key, klen);
 	pthread_rwlock_unlock(&t->lock);
 	return rc;
+}
+
+/* The key of nodeid. */
+int
+inode_key(
+    struct inode_tree *t, uint64_t nodeid, unsigned char **key, size_t *klen)
+{
+	return inode_key_get(t, nodeid, key, klen, NULL);
+}
+
+/* inode_key() with the version of the node's path, for reads of the
+ * store by key that must not see an unlink or rename half done (its
+ * store changes come before its index changes): -EAGAIN while one
+ * changes this node or a directory above it; check the version again
+ * after reading (inode_key_still()). */
+int
+inode_key_version(struct inode_tree *t, uint64_t nodeid, unsigned char **key,
+    size_t *klen, uint64_t *ver)
+{
+	return inode_key_get(t, nodeid, key, klen, ver);
 }
 
 /* 1 if nodeid still has the key and path version inode_key_version()
