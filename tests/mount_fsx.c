@@ -668,7 +668,8 @@ fsx_compare(const char *dir)
 				fsx_fail("out of memory");
 		}
 		closedir(d);
-		qsort(names[k], n[k], sizeof(char *), fsx_by_name);
+		if (n[k] > 1) /* an empty directory has no array at all */
+			qsort(names[k], n[k], sizeof(char *), fsx_by_name);
 	}
 	fsx_note("compare %s/", dir);
 	if (n[0] != n[1])
