@@ -232,6 +232,50 @@ if __name__ == "__main__":
 PY
 rm "$m/replaced"
 
+# Files inside a directory that is renamed back and forth, read through
+# descriptors opened before (O_DIRECT, so that every read asks the daemon,
+# which reads them by key): never empty, never another value, while the
+# store copies the keys to their new names and deletes the old ones
+# before the names change.  (A daemon whose reads did not wait for the
+# rename failed it about one run in three.)
+mkdir "$m/swing"
+python3 - "$m" <<'PY' || fail "a read inside a directory being renamed went wrong"
+import mmap, multiprocessing, os, sys
+d = sys.argv[1]
+vals = [bytes([65 + i]) * (50000 + 4096 * i) for i in range(3)]
+for i, v in enumerate(vals):
+    with open(os.path.join(d, "swing", "f%d" % i), "wb") as f:
+        f.write(v)
+fds = [os.open(os.path.join(d, "swing", "f%d" % i), os.O_RDONLY | os.O_DIRECT)
+       for i in range(3)]
+def reader(i, done, bad):
+    buf = mmap.mmap(-1, 1 << 20)
+    while not done.is_set():
+        n = os.preadv(fds[i], [buf], 0)
+        if buf[:n] != vals[i]:
+            with bad.get_lock():
+                bad.value += 1
+if __name__ == "__main__":
+    ctx = multiprocessing.get_context("fork")
+    done, bad = ctx.Event(), ctx.Value("i", 0)
+    readers = [ctx.Process(target=reader, args=(i, done, bad))
+               for i in range(3)]
+    for r in readers:
+        r.start()
+    names = ["swing", "swung"]
+    for k in range(1000):
+        os.rename(os.path.join(d, names[k % 2]),
+                  os.path.join(d, names[(k + 1) % 2]))
+    done.set()
+    for r in readers:
+        r.join()
+    bad = bad.value + sum(r.exitcode != 0 for r in readers)
+    if bad:
+        print("bad reads: %d" % bad, file=sys.stderr)
+    sys.exit(1 if bad else 0)
+PY
+rm -r "$m/swing"
+
 bltfs_umount "$m"
 check_store "$store"
 bltfs_mount "$store" "$m"
