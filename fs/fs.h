@@ -424,6 +424,10 @@ int handle_commit_all(struct fs *fs);
  * -ENOENT if it is not stored yet. */
 int node_find(struct fs *fs, uint64_t nodeid, struct blt_entry *e);
 
+/* Wake the reads by key waiting for an unlink or rename, which has just
+ * unmarked its nodes. */
+void node_moves_ended(void);
+
 /* ctl.c */
 
 /* The control directory (/.bltfs) and the ioctls of bltfs.h.  Its nodes

@@ -22,7 +22,6 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <pthread.h>
-#include <sched.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -302,6 +301,11 @@ handle_key(struct handle *h, unsigned char **key, size_t *klen)
 	return inode_key(h->fs->tree, h->nodeid, key, klen);
 }
 
+/* Reads by key that wait for an unlink or rename sleep here until one
+ * ends (node_moves_ended()).  One mount per process. */
+static pthread_mutex_t node_move_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t node_move_done = PTHREAD_COND_INITIALIZER;
+
 /* The key of nodeid for a read of the store, waiting out an unlink or
  * rename that is changing it (the store changes before the names do); the
  * read is good if node_key_still() says so afterwards.  -ESTALE once the
@@ -312,10 +316,25 @@ node_key(struct fs *fs, uint64_t nodeid, unsigned char **key, size_t *klen,
 {
 	int rc;
 
+	if ((rc = inode_key_version(fs->tree, nodeid, key, klen, ver)) !=
+	    -EAGAIN)
+		return rc;
+	pthread_mutex_lock(&node_move_lock);
 	while ((rc = inode_key_version(fs->tree, nodeid, key, klen, ver)) ==
 	       -EAGAIN)
-		sched_yield();
+		pthread_cond_wait(&node_move_done, &node_move_lock);
+	pthread_mutex_unlock(&node_move_lock);
 	return rc;
+}
+
+/* An unlink or rename has unmarked its nodes (inode_move_mark()): wake
+ * the reads that wait for it to look again. */
+void
+node_moves_ended(void)
+{
+	pthread_mutex_lock(&node_move_lock);
+	pthread_cond_broadcast(&node_move_done);
+	pthread_mutex_unlock(&node_move_lock);
 }
 
 static int

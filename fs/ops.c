@@ -623,6 +623,8 @@ ops_remove_end(struct fs *fs, struct ops_removal *r)
 		inode_move_mark(fs->tree, r->node[i]);
 		inode_forget(fs->tree, r->node[i], 1);
 	}
+	if (r->n > 0)
+		node_moves_ended();
 	pthread_mutex_unlock(&fs->wlock);
 }
 
