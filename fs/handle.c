@@ -337,6 +337,8 @@ node_moves_ended(void)
 	pthread_mutex_unlock(&node_move_lock);
 }
 
+/* Free the key node_key() gave; 1 if what was read by it is nodeid's
+ * value (no unlink or rename of its path came or went meanwhile). */
 static int
 node_key_still(struct fs *fs, uint64_t nodeid, unsigned char *key, uint64_t ver)
 {

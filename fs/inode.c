@@ -306,6 +306,19 @@ inode_free_node(struct inode *n)
 		free(n);
 }
 
+/* Keep n's number from new nodes at the place it was made for: put it in
+ * the away set.  -ENOMEM. */
+static int
+inode_away(struct inode_tree *t, struct inode *n)
+{
+	if (n->flags & INODE_AWAY)
+		return 0;
+	if (ino_set_add(&t->away, n->ino) < 0)
+		return -ENOMEM;
+	n->flags |= INODE_AWAY;
+	return 0;
+}
+
 /* n is where it now stands: its number goes into the away set if it was
  * made for another place, and out of it if it is home again.  Out of
  * memory, the number stays out of the set, and a new node at n's old place
@@ -313,15 +326,12 @@ inode_free_node(struct inode *n)
 static void
 inode_moved(struct inode_tree *t, struct inode *n)
 {
-	int home =
-	    n->ino == ino_home(n->parent->ino, n->type, n->name, n->nlen);
-
-	if (home && (n->flags & INODE_AWAY)) {
+	if (n->ino != ino_home(n->parent->ino, n->type, n->name, n->nlen))
+		(void)inode_away(t, n);
+	else if (n->flags & INODE_AWAY) {
 		ino_set_del(&t->away, n->ino);
 		n->flags &= ~INODE_AWAY;
-	} else if (!home && !(n->flags & INODE_AWAY) &&
-	           ino_set_add(&t->away, n->ino) == 0)
-		n->flags |= INODE_AWAY;
+	}
 }
 
 /* n is freed: its number is free again. */
@@ -435,8 +445,7 @@ inode_retire(struct inode_tree *t, struct inode *n, struct inode_stale *stale)
 	/* an open file keeps its number: a new file of its name gets
 	 * another, as on a file system that frees an inode only at the
 	 * last close */
-	if (!(n->flags & INODE_AWAY) && ino_set_add(&t->away, n->ino) == 0)
-		n->flags |= INODE_AWAY;
+	(void)inode_away(t, n);
 	n->parent = NULL;
 	n->hnext = t->gone;
 	if (t->gone != NULL)
@@ -575,11 +584,10 @@ inode_new_child(struct inode_tree *t, struct inode *parent, const char *name,
 	if (ino_set_has(&t->away, n->ino)) {
 		/* a node that moved away from here still has this number */
 		n->ino = ino_set_free_from(&t->away, n->ino);
-		if (ino_set_add(&t->away, n->ino) < 0) {
+		if (inode_away(t, n) < 0) {
 			inode_free_node(n);
 			return NULL;
 		}
-		n->flags |= INODE_AWAY;
 	}
 	if (inode_attach(t, parent, n) < 0) {
 		inode_free_ino(t, n);
@@ -1108,12 +1116,12 @@ inode_key_locked(struct inode_tree *t, const struct inode *n,
 /* The version of n's path: the sum of the moves of n and its directories,
  * or -EAGAIN while one of them moves. */
 static int
-inode_path_version(struct inode_tree *t, const struct inode *n, uint64_t *ver)
+inode_path_version(const struct inode *n, uint64_t *ver)
 {
 	uint64_t sum = 0;
 	uint32_t m;
 
-	for (; n != NULL; n = n == t->root ? NULL : n->parent) {
+	for (; n != NULL; n = n->parent) { /* the root has no parent */
 		m = __atomic_load_n(&n->moves, __ATOMIC_ACQUIRE);
 		if (m & 1)
 			return -EAGAIN;
@@ -1139,7 +1147,7 @@ inode_key_get(struct inode_tree *t, uint64_t nodeid, unsigned char **key,
 		rc = path_err(-EINVAL,
 		    "'%s': a piece of a long name has no key of its own",
 		    n->name);
-	else if (ver == NULL || (rc = inode_path_version(t, n, ver)) == 0)
+	else if (ver == NULL || (rc = inode_path_version(n, ver)) == 0)
 		rc = inode_key_locked(t, n, key, klen);
 	pthread_rwlock_unlock(&t->lock);
 	return rc;
@@ -1176,8 +1184,8 @@ inode_key_still(struct inode_tree *t, uint64_t nodeid, uint64_t ver)
 
 	pthread_rwlock_rdlock(&t->lock);
 	n = inode_of(t, nodeid);
-	same = !(n->flags & INODE_GONE) &&
-	       inode_path_version(t, n, &now) == 0 && now == ver;
+	same = !(n->flags & INODE_GONE) && inode_path_version(n, &now) == 0 &&
+	       now == ver;
 	pthread_rwlock_unlock(&t->lock);
 	return same;
 }
