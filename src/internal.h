@@ -179,6 +179,9 @@ struct io_map *io_map_ref(struct io_map *m);
 int io_append(struct blt *db, const void *buf, size_t len);
 int io_fill(struct blt *db, uint64_t off, uint64_t count, uint64_t ptr);
 int io_write(struct blt *db, uint64_t off, const void *buf, size_t len);
+int io_pwrite(
+    struct blt *db, int fd, uint64_t off, const void *buf, size_t len);
+int io_reserve(struct blt *db, const void *head, size_t hlen, uint64_t size);
 int io_put_ptr(struct blt *db, uint64_t off, uint64_t v);
 int io_sync(struct blt *db);
 void io_start_writeback(struct blt *db, uint64_t off, uint64_t len);

@@ -40,16 +40,22 @@ io_set_hook(io_hook_fn *fn, void *arg)
 }
 
 static int
-io_hooked(struct blt *db, int op, uint64_t off, size_t len)
+io_hook_call(struct blt *db, int op, int fd, uint64_t off, size_t len)
 {
 	int rc;
 
 	if (io_hook == NULL ||
-	    (rc = io_hook(io_hook_arg, op, db->fd, off, len)) >= 0)
+	    (rc = io_hook(io_hook_arg, op, fd, off, len)) >= 0)
 		return 0;
 	return err_set(rc, "%s: %s failed at offset %llu: %s", db->path,
 	    op == IO_OP_SYNC ? "sync" : "write", (unsigned long long)off,
 	    strerror(-rc));
+}
+
+static int
+io_hooked(struct blt *db, int op, uint64_t off, size_t len)
+{
+	return io_hook_call(db, op, db->fd, off, len);
 }
 
 static void
@@ -180,21 +186,23 @@ io_torn(const struct blt *db)
 	    db->path);
 }
 
-/* pwrite all of buf at off, growing the recorded size and the map. */
+/* pwrite all of buf at off through fd, the store's descriptor or a
+ * duplicate of it.  A writer filling a reserved block (io_reserve) calls
+ * this without the write lock, through a duplicate taken under it, since a
+ * prune may close the original meanwhile; nothing of db but its path is
+ * read. */
 int
-io_write(struct blt *db, uint64_t off, const void *buf, size_t len)
+io_pwrite(struct blt *db, int fd, uint64_t off, const void *buf, size_t len)
 {
 	const unsigned char *p = buf;
 	size_t done = 0;
 	int rc;
 
-	if (db->torn)
-		return io_torn(db);
-	if ((rc = io_hooked(db, IO_OP_WRITE, off, len)) < 0)
+	if ((rc = io_hook_call(db, IO_OP_WRITE, fd, off, len)) < 0)
 		return rc;
 	while (done < len) {
 		ssize_t n =
-		    pwrite(db->fd, p + done, len - done, (off_t)(off + done));
+		    pwrite(fd, p + done, len - done, (off_t)(off + done));
 
 		if (n < 0 && errno == EINTR)
 			continue;
@@ -205,13 +213,34 @@ io_write(struct blt *db, uint64_t off, const void *buf, size_t len)
 			    n < 0 ? strerror(errno) : "no progress");
 		done += (size_t)n;
 	}
-	if (off + len > db->size) {
-		/* What we append is whole; it extends the verified prefix. */
-		if (__atomic_load_n(&db->trusted, __ATOMIC_RELAXED) >= db->size)
-			scan_trust(db, off + len);
-		db->size = off + len;
-	}
+	return 0;
+}
+
+/* Note that the file now ends at end: what we append (or reserve, for a
+ * block whose head we wrote) is whole, so it extends the verified prefix;
+ * grow the map to cover it. */
+static int
+io_grown(struct blt *db, uint64_t end)
+{
+	if (end <= db->size)
+		return 0;
+	if (__atomic_load_n(&db->trusted, __ATOMIC_RELAXED) >= db->size)
+		scan_trust(db, end);
+	db->size = end;
 	return io_map_cover(db, db->size);
+}
+
+/* pwrite all of buf at off, growing the recorded size and the map. */
+int
+io_write(struct blt *db, uint64_t off, const void *buf, size_t len)
+{
+	int rc;
+
+	if (db->torn)
+		return io_torn(db);
+	if ((rc = io_pwrite(db, db->fd, off, buf, len)) < 0)
+		return rc;
+	return io_grown(db, off + len);
 }
 
 /* Append buf at the end of the file.  If that fails (a full disk, say),
@@ -230,6 +259,33 @@ io_append(struct blt *db, const void *buf, size_t len)
 		    db->path);
 	if ((rc = io_write(db, end, buf, len)) < 0)
 		io_cut_back(db, end);
+	return rc;
+}
+
+/* Append the head of a block of size bytes and let the file grow past
+ * the rest, which the caller writes later (io_pwrite) while appends go on
+ * after it.  The file grows with a hole, not with allocated zeros: on
+ * tmpfs those would cost as much as writing the value under the lock.
+ * The growth is no hooked write: a crash that loses it leaves a torn
+ * tail, which the next open cuts as it would an interrupted append. */
+int
+io_reserve(struct blt *db, const void *head, size_t hlen, uint64_t size)
+{
+	uint64_t q = db->size;
+	int rc;
+
+	if (q + size > PTR_MAX)
+		return err_set(-EFBIG,
+		    "%s: the format's 2^48-byte limit would be passed",
+		    db->path);
+	if ((rc = io_append(db, head, hlen)) < 0)
+		return rc;
+	if (ftruncate(db->fd, (off_t)(q + size)) == -1)
+		rc = err_set(-errno, "%s: cannot grow to %llu bytes: %s",
+		    db->path, (unsigned long long)(q + size), strerror(errno));
+	if (rc == 0 && (rc = io_grown(db, q + size)) == 0)
+		return 0;
+	io_cut_back(db, q);
 	return rc;
 }
 

@@ -15,11 +15,17 @@
  * first change after a clean point the header's key count is set to the
  * unclean sentinel (§7.8), so that a crash in step 3 (or in a delete, whose
  * two pointer writes cannot be atomic) is repaired by the next open.
+ *
+ * A block too big for the buffer goes through the same steps on its own
+ * (write_direct), and its value is written without the write lock: a
+ * gigabyte written under it would stall every reader of the store.
  */
 #include "config.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 #include "internal.h"
 
@@ -237,31 +243,73 @@ out:
 	return rc;
 }
 
+/* One try of write_direct(): reserve the block's place with its head,
+ * write its value (without the write lock when unlocked), then make it
+ * live.  Returns 1 when a prune or clear replaced the file while the lock
+ * was let go: the value went into the old file, and the block must be
+ * written again. */
+static int
+write_direct_try(struct blt *db, const unsigned char *digest,
+    const unsigned char *h, size_t head, const void *value, uint64_t vlen,
+    int unlocked)
+{
+	uint64_t q = db->size, gen = db->gen;
+	int rc, fd = db->fd;
+
+	if ((rc = hdr_mark_dirty(db)) < 0 ||
+	    (rc = io_reserve(db, h, head, head + vlen)) < 0)
+		return rc;
+	if (unlocked && (fd = fcntl(db->fd, F_DUPFD_CLOEXEC, 0)) == -1) {
+		fd = db->fd;
+		unlocked = 0;
+	}
+	if (unlocked)
+		pthread_rwlock_unlock(&db->lock);
+	rc = io_pwrite(db, fd, q + head, value, (size_t)vlen);
+	if (unlocked) {
+		close(fd);
+		pthread_rwlock_wrlock(&db->lock);
+	}
+	if (db->gen != gen)
+		return 1;
+	if (rc < 0) {
+		/* the block stays a tombstone, dead bytes for the next prune;
+		 * at the end of the file it is cut off again */
+		if (db->size == q + head + vlen)
+			io_cut_back(db, q);
+		return rc;
+	}
+	if ((rc = hdr_mark_dirty(db)) < 0 ||
+	    (rc = io_put_ptr(db, q + 13, PTR_END)) < 0 ||
+	    (rc = write_link(db, index_slot(db, digest), digest, q)) < 0)
+		return rc;
+	return reindex_auto(db);
+}
+
 /* Write a block too large for the buffer straight to the file, through
- * the same three steps. */
+ * the same three steps.  Its value, megabytes or more, is written without
+ * the write lock, so that reads and buffered puts go on meanwhile: the
+ * head goes first, as a tombstone that scans step over and later appends
+ * go past, and only the link, under the lock again, makes the block live.
+ * The caller holds the write lock. */
 static int
 write_direct(struct blt *db, const unsigned char *digest, const void *key,
     size_t klen, const void *value, uint64_t vlen, int64_t ts)
 {
 	size_t head = block_size(db, klen, 0);
-	uint64_t q;
 	unsigned char *h;
 	int rc;
 
-	if ((rc = write_flush(db, 0)) < 0 || (rc = hdr_mark_dirty(db)) < 0)
+	if ((rc = write_flush(db, 0)) < 0)
 		return rc;
 	if ((h = malloc(head)) == NULL)
 		return err_oom(db->path);
 	block_encode(db, h, digest, PTR_TOMBSTONE, key, klen, NULL, 0, ts);
 	if (!db->h.fixed)
 		le_put(h + 21, vlen, 4);
-	q = db->size;
-	if ((rc = io_append(db, h, head)) == 0 &&
-	    (rc = io_append(db, value, (size_t)vlen)) < 0)
-		io_cut_back(db, q); /* a head without its value */
-	else if (rc == 0 && (rc = io_put_ptr(db, q + 13, PTR_END)) == 0 &&
-	         (rc = write_link(db, index_slot(db, digest), digest, q)) == 0)
-		rc = reindex_auto(db);
+	rc = write_direct_try(db, digest, h, head, value, vlen, 1);
+	if (rc == 1) /* the second try keeps the lock: no prune can slip in */
+		rc = write_direct_try(db, digest, h, head, value, vlen, 0);
 	free(h);
 	return rc;
 }

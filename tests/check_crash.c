@@ -45,6 +45,7 @@
 #define N_KEYS 120
 #define N_OPS 400
 #define T0 INT64_C(1600000000000000)
+#define VALUE_MAX 4096
 
 enum op {
 	OP_PUT,
@@ -73,6 +74,9 @@ workload(unsigned seed, struct step *w)
 
 		w[i].key = rand_r(&seed) % N_KEYS;
 		w[i].vlen = rand_r(&seed) % 300;
+		if (w[i].vlen < 15) /* past the writer's 2 KiB buffer: the
+		                       engine writes it unbuffered */
+			w[i].vlen = 2100 + w[i].vlen * 100;
 		w[i].op = r < 600   ? OP_PUT
 		          : r < 760 ? OP_DEL
 		          : r < 830 ? OP_FLUSH
@@ -192,11 +196,14 @@ crash_hook(void *arg, int op, int fd, uint64_t off, size_t len)
 	if (!crash.power)
 		return 0;
 	crash_capture_last();
-	if (op == IO_OP_SYNC) {
+	if (fstat(fd, &st) != 0)
+		return 0;
+	if (op == IO_OP_SYNC) { /* whatever descriptor wrote to the file */
 		size_t kept = 0;
 
 		for (size_t i = 0; i < crash.n; i++) {
-			if (crash.log[i].fd == fd) {
+			if (crash.log[i].ino == st.st_ino) {
+				close(crash.log[i].fd);
 				free(crash.log[i].old);
 				free(crash.log[i].new);
 			} else {
@@ -206,8 +213,6 @@ crash_hook(void *arg, int op, int fd, uint64_t off, size_t len)
 		crash.n = kept;
 		return 0;
 	}
-	if (fstat(fd, &st) != 0)
-		return 0;
 	if (op == IO_OP_TRUNCATE) { /* keep what the cut drops */
 		len =
 		    off < (uint64_t)st.st_size ? (size_t)(st.st_size - off) : 0;
@@ -217,7 +222,9 @@ crash_hook(void *arg, int op, int fd, uint64_t off, size_t len)
 		crash.log = realloc(crash.log, crash.cap * sizeof *crash.log);
 	}
 	u = &crash.log[crash.n++];
-	u->fd = fd;
+	/* a descriptor of our own: the engine writes big values through a
+	 * duplicate that it closes right after */
+	u->fd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
 	u->ino = st.st_ino;
 	u->off = off;
 	u->len = len;
@@ -238,7 +245,7 @@ writer(const char *path, const struct step *w, int report)
 {
 	struct blt_options o;
 	struct blt *db;
-	char v[512];
+	char v[VALUE_MAX];
 
 	blt_options_default(&o);
 	o.write_buffer = 2048;
@@ -367,7 +374,7 @@ static void
 verify_key(struct blt *db, const struct step *w, int k, const struct allowed *a,
     unsigned seed, long at)
 {
-	char key[16], got[512], want[512];
+	char key[16], got[VALUE_MAX], want[VALUE_MAX];
 	int64_t ts;
 	ssize_t n;
 

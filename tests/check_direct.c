@@ -1,0 +1,298 @@
+/*
+ * check_direct.c: a value too big for the write buffer is written to the
+ * file without the engine's write lock, so reads, small puts, prunes and
+ * clears go on while it is written; and a write that fails half-way
+ * leaves the store as it was.
+ *
+ * The engine's I/O hook holds the big value's write until the test has
+ * done what it wants meanwhile.  A write that still held the lock would
+ * leave the test waiting forever, and Check's timeout fails it.
+ */
+#include "config.h"
+
+#include <check.h>
+#include <errno.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+
+#include "booklet.h"
+#include "internal.h"
+#include "testutil.h"
+
+#define BIG (1u << 20)
+
+static char path[PATH_MAX];
+static unsigned char big[BIG];
+
+/* The hook holds the first write of exactly BIG bytes (the value; its
+ * head is written apart) until released, then fails it with fail. */
+static struct hold {
+	pthread_mutex_t m;
+	pthread_cond_t c;
+	int held, released, fail;
+} hold = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0, 0};
+
+static int
+hold_hook(void *arg, int op, int fd, uint64_t off, size_t len)
+{
+	int rc = 0;
+
+	(void)arg;
+	(void)fd;
+	(void)off;
+	if (op != IO_OP_WRITE || len != BIG)
+		return 0;
+	pthread_mutex_lock(&hold.m);
+	if (!hold.held) {
+		hold.held = 1;
+		pthread_cond_broadcast(&hold.c);
+		while (!hold.released)
+			pthread_cond_wait(&hold.c, &hold.m);
+		rc = -hold.fail;
+	}
+	pthread_mutex_unlock(&hold.m);
+	return rc;
+}
+
+struct writer {
+	struct blt *db;
+	pthread_t t;
+	int rc;
+	char msg[1024]; /* the put's message: each thread has its own */
+};
+
+static void *
+big_put(void *arg)
+{
+	struct writer *w = arg;
+
+	w->rc = blt_put(w->db, "big", 3, big, BIG, BLT_NOW);
+	snprintf(w->msg, sizeof w->msg, "%s", blt_errmsg());
+	return NULL;
+}
+
+/* Start putting the big value and return once its write is held. */
+static void
+start_big_put(struct writer *w, struct blt *db, int fail)
+{
+	hold.held = hold.released = 0;
+	hold.fail = fail;
+	io_set_hook(hold_hook, NULL);
+	w->db = db;
+	ck_assert_int_eq(pthread_create(&w->t, NULL, big_put, w), 0);
+	pthread_mutex_lock(&hold.m);
+	while (!hold.held)
+		pthread_cond_wait(&hold.c, &hold.m);
+	pthread_mutex_unlock(&hold.m);
+}
+
+/* Let the held write go on; the put's result. */
+static int
+finish_big_put(struct writer *w)
+{
+	pthread_mutex_lock(&hold.m);
+	hold.released = 1;
+	pthread_cond_broadcast(&hold.c);
+	pthread_mutex_unlock(&hold.m);
+	ck_assert_int_eq(pthread_join(w->t, NULL), 0);
+	io_set_hook(NULL, NULL);
+	return w->rc;
+}
+
+static void
+setup(void)
+{
+	struct blt_options o;
+	struct blt *db;
+
+	for (size_t i = 0; i < BIG; i++)
+		big[i] = (unsigned char)(i * 7 + i / 4096);
+	tu_tmpstore(path, sizeof path);
+	blt_options_default(&o);
+	o.write_buffer = 64 << 10;
+	ck_assert_msg(
+	    blt_open(path, BLT_TRUNC, &o, &db) == 0, "%s", blt_errmsg());
+	for (int i = 0; i < 100; i++) {
+		char k[16];
+
+		snprintf(k, sizeof k, "k%03d", i);
+		ck_assert_int_eq(blt_put(db, k, strlen(k), k, strlen(k), 1), 0);
+	}
+	ck_assert_int_eq(blt_put(db, "big", 3, "old", 3, 1), 0);
+	ck_assert_int_eq(blt_close(db), 0);
+}
+
+static void
+teardown(void)
+{
+	tu_rmstore(path);
+}
+
+static struct blt *
+open_store(void)
+{
+	struct blt_options o;
+	struct blt *db;
+
+	blt_options_default(&o);
+	o.write_buffer = 64 << 10;
+	ck_assert_msg(
+	    blt_open(path, BLT_RDWR, &o, &db) == 0, "%s", blt_errmsg());
+	return db;
+}
+
+/* key holds the value v of vlen bytes. */
+static void
+expect(struct blt *db, const char *key, const void *v, size_t vlen)
+{
+	static unsigned char got[BIG];
+	ssize_t n = blt_get(db, key, strlen(key), got, sizeof got, NULL);
+
+	ck_assert_msg(n >= 0, "%s: %s", key, blt_errmsg());
+	ck_assert_msg((size_t)n == vlen && memcmp(got, v, vlen) == 0,
+	    "%s: %zd bytes, not the %zu expected", key, n, vlen);
+}
+
+static size_t
+count_keys(struct blt *db)
+{
+	struct blt_iter *it;
+	struct blt_item item;
+	size_t n = 0;
+	int rc;
+
+	ck_assert_int_eq(blt_iter_create(db, &it), 0);
+	while ((rc = blt_iter_next(it, &item)) > 0)
+		n++;
+	ck_assert_int_eq(rc, 0);
+	blt_iter_free(it);
+	return n;
+}
+
+/* Reopened, the store passes blt check and holds big's value v. */
+static void
+expect_after_reopen(const void *v, size_t vlen)
+{
+	struct blt *db;
+
+	ck_assert_msg(blt_check(path, 0, NULL, NULL) == 0, "%s", blt_errmsg());
+	ck_assert_msg(
+	    blt_open(path, BLT_RDONLY, NULL, &db) == 0, "%s", blt_errmsg());
+	expect(db, "big", v, vlen);
+	expect(db, "k042", "k042", 4);
+	ck_assert_int_eq(blt_close(db), 0);
+}
+
+START_TEST(reads_and_small_puts_go_on_while_a_big_value_is_written)
+{
+	struct blt *db = open_store();
+	struct writer w;
+
+	start_big_put(&w, db, 0);
+	expect(db, "k042", "k042", 4);
+	expect(db, "big", "old", 3); /* until the new value is whole */
+	ck_assert_int_eq(blt_put(db, "small", 5, "s", 1, BLT_NOW), 0);
+	ck_assert_int_eq(blt_flush(db), 0); /* appended past the big block */
+	ck_assert_uint_eq(count_keys(db), 102);
+	ck_assert_int_eq(finish_big_put(&w), 0);
+	expect(db, "big", big, BIG);
+	expect(db, "small", "s", 1);
+	ck_assert_uint_eq(count_keys(db), 102);
+	ck_assert_int_eq(blt_close(db), 0);
+	expect_after_reopen(big, BIG);
+}
+END_TEST
+
+/* A prune or clear that replaces the file while the value is written
+ * takes the old file with it: the put writes its block again. */
+START_TEST(a_prune_or_clear_meanwhile_does_not_lose_the_big_value)
+{
+	struct blt *db = open_store();
+	struct writer w;
+
+	for (int i = 0; i < 50; i++) {
+		char k[16];
+
+		snprintf(k, sizeof k, "k%03d", i * 2 + 1);
+		ck_assert_int_eq(blt_del(db, k, strlen(k)), 0);
+	}
+	start_big_put(&w, db, 0);
+	/* the deleted blocks, and the big one's place: dead until linked */
+	ck_assert_int_eq(blt_prune(db, NULL), 51);
+	expect(db, "big", "old", 3);
+	ck_assert_int_eq(finish_big_put(&w), 0);
+	expect(db, "big", big, BIG);
+	ck_assert_uint_eq(count_keys(db), 51);
+	ck_assert_int_eq(blt_close(db), 0);
+	expect_after_reopen(big, BIG);
+
+	db = open_store();
+	start_big_put(&w, db, 0);
+	ck_assert_int_eq(blt_clear(db), 0);
+	ck_assert_int_eq(finish_big_put(&w), 0);
+	ck_assert_uint_eq(count_keys(db), 1);
+	expect(db, "big", big, BIG);
+	ck_assert_int_eq(blt_close(db), 0);
+}
+END_TEST
+
+static off_t
+file_size(void)
+{
+	struct stat st;
+
+	ck_assert_int_eq(stat(path, &st), 0);
+	return st.st_size;
+}
+
+/* A full disk half-way through the value: the put fails naming the store,
+ * the key keeps its old value, and the block's bytes are cut off again
+ * when nothing was appended after them (dead bytes for the next prune
+ * otherwise). */
+START_TEST(a_big_value_that_fails_half_way_leaves_the_old_one)
+{
+	struct blt *db = open_store();
+	off_t before = file_size();
+	struct writer w;
+
+	start_big_put(&w, db, ENOSPC);
+	ck_assert_int_eq(finish_big_put(&w), -ENOSPC);
+	ck_assert_msg(strstr(w.msg, path) != NULL, "%s", w.msg);
+	ck_assert_int_eq(file_size(), before);
+	expect(db, "big", "old", 3);
+
+	start_big_put(&w, db, ENOSPC);
+	ck_assert_int_eq(blt_put(db, "small", 5, "s", 1, BLT_NOW), 0);
+	ck_assert_int_eq(blt_flush(db), 0);
+	ck_assert_int_eq(finish_big_put(&w), -ENOSPC);
+	expect(db, "big", "old", 3);
+	expect(db, "small", "s", 1);
+	ck_assert_int_eq(blt_close(db), 0);
+	expect_after_reopen("old", 3);
+}
+END_TEST
+
+static Suite *
+direct_suite(void)
+{
+	Suite *s = suite_create("direct");
+	TCase *tc = tcase_create("unlocked");
+
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(
+	    tc, reads_and_small_puts_go_on_while_a_big_value_is_written);
+	tcase_add_test(
+	    tc, a_prune_or_clear_meanwhile_does_not_lose_the_big_value);
+	tcase_add_test(tc, a_big_value_that_fails_half_way_leaves_the_old_one);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int
+main(void)
+{
+	return tu_run(direct_suite());
+}
