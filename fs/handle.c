@@ -308,7 +308,7 @@ static pthread_cond_t node_move_done = PTHREAD_COND_INITIALIZER;
 
 /* The key of nodeid for a read of the store, waiting out an unlink or
  * rename that is changing it (the store changes before the names do); the
- * read is good if node_key_still() says so afterwards.  -ESTALE once the
+ * read is good unless node_read_again() says otherwise.  -ESTALE once the
  * node has no name. */
 static int
 node_key(struct fs *fs, uint64_t nodeid, unsigned char **key, size_t *klen,
@@ -337,13 +337,26 @@ node_moves_ended(void)
 	pthread_mutex_unlock(&node_move_lock);
 }
 
-/* Free the key node_key() gave; 1 if what was read by it is nodeid's
- * value (no unlink or rename of its path came or went meanwhile). */
+/* Free the key node_key() gave; 1 if the read by it that returned rc must
+ * be done again: an unlink or rename of its path came or went meanwhile,
+ * or the key was missing while a prune --older-than runs.  Such a prune
+ * drops keys from the store before their names leave the index, and a
+ * file it evicts must not read as empty in between: the read waits for
+ * the names, then finds the node gone (-ESTALE) or the key there. */
 static int
-node_key_still(struct fs *fs, uint64_t nodeid, unsigned char *key, uint64_t ver)
+node_read_again(
+    struct fs *fs, uint64_t nodeid, unsigned char *key, uint64_t ver, int rc)
 {
 	free(key);
-	return inode_key_still(fs->tree, nodeid, ver);
+	if (!inode_key_still(fs->tree, nodeid, ver))
+		return 1;
+	if (rc != -ENOENT || atomic_load(&fs->evicting) == 0)
+		return 0;
+	pthread_mutex_lock(&node_move_lock);
+	while (atomic_load(&fs->evicting) != 0)
+		pthread_cond_wait(&node_move_done, &node_move_lock);
+	pthread_mutex_unlock(&node_move_lock);
+	return 1;
 }
 
 /* Where the value of nodeid lies in the store, read while no unlink or
@@ -361,7 +374,7 @@ node_find(struct fs *fs, uint64_t nodeid, struct blt_entry *e)
 		if ((rc = node_key(fs, nodeid, &key, &klen, &ver)) < 0)
 			return rc;
 		rc = blt_find(fs->db, key, klen, e);
-	} while (!node_key_still(fs, nodeid, key, ver));
+	} while (node_read_again(fs, nodeid, key, ver, rc));
 	return rc;
 }
 
@@ -373,7 +386,7 @@ handle_load(struct handle *h)
 	uint64_t ver;
 	size_t klen;
 	ssize_t len, got;
-	int rc;
+	int rc, missing;
 
 	/* a commit through another handle may change the value between the
 	 * two calls: then the length differs and we read again */
@@ -381,7 +394,7 @@ handle_load(struct handle *h)
 		if ((rc = node_key(h->fs, h->nodeid, &key, &klen, &ver)) < 0)
 			return rc;
 		len = blt_get(h->fs->db, key, klen, &none, 0, NULL);
-		if (len == -ENOENT)
+		if ((missing = len == -ENOENT))
 			len = 0; /* created, not yet stored */
 		if (len < 0) {
 			rc = (int)len;
@@ -411,14 +424,17 @@ handle_load(struct handle *h)
 			    h->fs->db, key, klen, map, (size_t)len, NULL);
 			munmap(map, (size_t)len);
 		}
-		if (got == -ENOENT)
+		if (got == -ENOENT) {
+			missing = 1;
 			got = 0;
+		}
 		if (got < 0) {
 			rc = (int)got;
 			fs_log("%s", blt_errmsg());
 			break;
 		}
-		if (!node_key_still(h->fs, h->nodeid, key, ver))
+		if (node_read_again(
+		        h->fs, h->nodeid, key, ver, missing ? -ENOENT : 0))
 			continue; /* renamed or removed meanwhile: again */
 		if (got == len) {
 			atomic_store(&h->size, (uint64_t)len);
@@ -465,7 +481,7 @@ handle_read(struct handle *h, void *buf, size_t n, uint64_t off)
 		if ((rc = node_key(h->fs, h->nodeid, &key, &klen, &ver)) < 0)
 			return rc;
 		r = blt_read(h->fs->db, key, klen, off, buf, n);
-	} while (!node_key_still(h->fs, h->nodeid, key, ver));
+	} while (node_read_again(h->fs, h->nodeid, key, ver, (int)r));
 	if (r == -ENOENT)
 		return 0; /* created elsewhere and not yet stored: empty */
 	return r;

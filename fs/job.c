@@ -341,6 +341,16 @@ job_prune_candidates(
 	return rc;
 }
 
+/* The names of the keys a prune evicted have left the index: wake the
+ * reads that missed those keys meanwhile.  Before the kernel is told, so
+ * that no request handler waits on this while the kernel waits on it. */
+static void
+job_evicted(struct fs *fs)
+{
+	if (atomic_exchange(&fs->evicting, 0))
+		node_moves_ended();
+}
+
 static int
 job_prune(struct job_runner *r, struct job *j)
 {
@@ -358,6 +368,9 @@ job_prune(struct job_runner *r, struct job *j)
 
 	if (s->older_than > 0 && (rc = job_prune_candidates(fs, s, &cand)) < 0)
 		goto out;
+	/* reads that miss a key wait until the names below follow the store
+	 * (node_read_again()) */
+	atomic_store(&fs->evicting, cand.n > 0);
 	removed = blt_prune(fs->db, s->older_than > 0 ? &po : NULL);
 	if (removed < 0) {
 		rc = path_err((int)removed, "%s", blt_errmsg());
@@ -384,11 +397,13 @@ job_prune(struct job_runner *r, struct job *j)
 		job_note_stale(&ns, &stale);
 	}
 	pthread_mutex_unlock(&fs->wlock);
+	job_evicted(fs);
 	job_notify(fs, &ns);
 	pthread_mutex_lock(&r->lock);
 	j->keys_removed = gone;
 	pthread_mutex_unlock(&r->lock);
 out:
+	job_evicted(fs);
 	job_keys_free(&cand);
 	free(ns.v);
 	return rc;
