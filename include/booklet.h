@@ -180,6 +180,24 @@ int blt_find(struct blt *db, const void *key, size_t klen, struct blt_entry *e);
 /* 1 if key is live, 0 if not, or a negative errno. */
 int blt_exists(struct blt *db, const void *key, size_t klen);
 
+/* A put in steps, for a value big enough that writing it should hold up
+ * nothing else (blt_put() takes them by itself for a value larger than
+ * the write buffer).  blt_put_begin() checks the arguments as blt_put()
+ * does and makes room for the value at the end of the file;
+ * blt_put_fill() writes the value there, holding no lock, so readers and
+ * writers of the store go on meanwhile; blt_put_end() makes it the key's
+ * value and blt_put_cancel() leaves the key as it was, each freeing p.
+ * Until the end the key keeps its old value.  value must stay valid until
+ * blt_put_end(), which writes it again if a prune or clear replaced the
+ * file in between.  Like a buffered put, the end survives a crash of the
+ * process once blt_flush() returns, a power cut once blt_sync() does. */
+struct blt_put_op;
+int blt_put_begin(struct blt *db, const void *key, size_t klen, size_t vlen,
+    int64_t ts, struct blt_put_op **p);
+int blt_put_fill(struct blt_put_op *p, const void *value);
+int blt_put_end(struct blt_put_op *p);
+void blt_put_cancel(struct blt_put_op *p);
+
 /* Delete key.  -ENOENT if it is missing. */
 int blt_del(struct blt *db, const void *key, size_t klen);
 

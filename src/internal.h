@@ -263,6 +263,19 @@ int write_check_key(struct blt *db, const void *key, size_t klen);
 int write_block(struct blt *db, const unsigned char *digest, const void *key,
     size_t klen, const void *value, uint64_t vlen, int64_t ts);
 int write_del_locked(struct blt *db, const void *key, size_t klen, int quiet);
+int write_link(
+    struct blt *db, uint64_t slot, const unsigned char *digest, uint64_t q);
+int write_check_put(
+    struct blt *db, const void *key, size_t klen, uint64_t vlen, int64_t *ts);
+
+/* put.c */
+int put_begin_locked(struct blt *db, const unsigned char *digest,
+    const void *key, size_t klen, uint64_t vlen, int64_t ts,
+    struct blt_put_op **out);
+int put_fill(struct blt_put_op *p, const void *value);
+int put_end_locked(struct blt_put_op *p);
+int put_direct(struct blt *db, const unsigned char *digest, const void *key,
+    size_t klen, const void *value, uint64_t vlen, int64_t ts);
 int64_t write_timestamp(int64_t ts);
 void write_discard(struct blt *db);
 

@@ -16,16 +16,13 @@
  * unclean sentinel (§7.8), so that a crash in step 3 (or in a delete, whose
  * two pointer writes cannot be atomic) is repaired by the next open.
  *
- * A block too big for the buffer goes through the same steps on its own
- * (write_direct), and its value is written without the write lock: a
- * gigabyte written under it would stall every reader of the store.
+ * A block too big for the buffer goes through the same steps on its own,
+ * with its value written without the write lock (put.c).
  */
 #include "config.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <stdlib.h>
-#include <unistd.h>
 
 #include "internal.h"
 
@@ -149,7 +146,7 @@ write_free(struct blt *db)
 }
 
 /* Step 3 for one block: link the live block at q and count it. */
-static int
+int
 write_link(
     struct blt *db, uint64_t slot, const unsigned char *digest, uint64_t q)
 {
@@ -243,77 +240,6 @@ out:
 	return rc;
 }
 
-/* One try of write_direct(): reserve the block's place with its head,
- * write its value (without the write lock when unlocked), then make it
- * live.  Returns 1 when a prune or clear replaced the file while the lock
- * was let go: the value went into the old file, and the block must be
- * written again. */
-static int
-write_direct_try(struct blt *db, const unsigned char *digest,
-    const unsigned char *h, size_t head, const void *value, uint64_t vlen,
-    int unlocked)
-{
-	uint64_t q = db->size, gen = db->gen;
-	int rc, fd = db->fd;
-
-	if ((rc = hdr_mark_dirty(db)) < 0 ||
-	    (rc = io_reserve(db, h, head, head + vlen)) < 0)
-		return rc;
-	if (unlocked && (fd = fcntl(db->fd, F_DUPFD_CLOEXEC, 0)) == -1) {
-		fd = db->fd;
-		unlocked = 0;
-	}
-	if (unlocked)
-		pthread_rwlock_unlock(&db->lock);
-	rc = io_pwrite(db, fd, q + head, value, (size_t)vlen);
-	if (unlocked) {
-		close(fd);
-		pthread_rwlock_wrlock(&db->lock);
-	}
-	if (db->gen != gen)
-		return 1;
-	if (rc < 0) {
-		/* the block stays a tombstone, dead bytes for the next prune;
-		 * at the end of the file it is cut off again */
-		if (db->size == q + head + vlen)
-			io_cut_back(db, q);
-		return rc;
-	}
-	if ((rc = hdr_mark_dirty(db)) < 0 ||
-	    (rc = io_put_ptr(db, q + 13, PTR_END)) < 0 ||
-	    (rc = write_link(db, index_slot(db, digest), digest, q)) < 0)
-		return rc;
-	return reindex_auto(db);
-}
-
-/* Write a block too large for the buffer straight to the file, through
- * the same three steps.  Its value, megabytes or more, is written without
- * the write lock, so that reads and buffered puts go on meanwhile: the
- * head goes first, as a tombstone that scans step over and later appends
- * go past, and only the link, under the lock again, makes the block live.
- * The caller holds the write lock. */
-static int
-write_direct(struct blt *db, const unsigned char *digest, const void *key,
-    size_t klen, const void *value, uint64_t vlen, int64_t ts)
-{
-	size_t head = block_size(db, klen, 0);
-	unsigned char *h;
-	int rc;
-
-	if ((rc = write_flush(db, 0)) < 0)
-		return rc;
-	if ((h = malloc(head)) == NULL)
-		return err_oom(db->path);
-	block_encode(db, h, digest, PTR_TOMBSTONE, key, klen, NULL, 0, ts);
-	if (!db->h.fixed)
-		le_put(h + 21, vlen, 4);
-	rc = write_direct_try(db, digest, h, head, value, vlen, 1);
-	if (rc == 1) /* the second try keeps the lock: no prune can slip in */
-		rc = write_direct_try(db, digest, h, head, value, vlen, 0);
-	free(h);
-	return rc;
-}
-
 /* Buffer a block for digest; the caller holds the write lock and has
  * checked the arguments. */
 int
@@ -324,7 +250,7 @@ write_block(struct blt *db, const unsigned char *digest, const void *key,
 	int rc;
 
 	if (size > db->buf_limit)
-		return write_direct(db, digest, key, klen, value, vlen, ts);
+		return put_direct(db, digest, key, klen, value, vlen, ts);
 	if (db->buf_len + size > db->buf_limit && (rc = write_flush(db, 0)) < 0)
 		return rc;
 	if (db->buf_len + size > db->buf_cap) {
@@ -349,12 +275,11 @@ write_block(struct blt *db, const unsigned char *digest, const void *key,
 	return 0;
 }
 
-/* Store value under key. */
+/* Check the arguments of a put, and set *ts to the time to store. */
 int
-blt_put(struct blt *db, const void *key, size_t klen, const void *value,
-    size_t vlen, int64_t ts)
+write_check_put(
+    struct blt *db, const void *key, size_t klen, uint64_t vlen, int64_t *ts)
 {
-	unsigned char digest[HASH_LEN];
 	int rc;
 
 	if (db->rdonly)
@@ -363,20 +288,34 @@ blt_put(struct blt *db, const void *key, size_t klen, const void *value,
 		return rc;
 	if (db->h.fixed && vlen != db->h.value_len)
 		return err_set(-EINVAL,
-		    "%s: key %s: a value of %zu bytes in a store of fixed "
+		    "%s: key %s: a value of %llu bytes in a store of fixed "
 		    "%u-byte values",
-		    db->path, err_key(key, klen), vlen, db->h.value_len);
-	if ((uint64_t)vlen > BLT_VALUE_MAX)
+		    db->path, err_key(key, klen), (unsigned long long)vlen,
+		    db->h.value_len);
+	if (vlen > BLT_VALUE_MAX)
 		return err_set(-EFBIG,
-		    "%s: key %s: a value of %zu bytes is over the format's "
+		    "%s: key %s: a value of %llu bytes is over the format's "
 		    "limit of %u",
-		    db->path, err_key(key, klen), vlen, BLT_VALUE_MAX);
-	ts = write_timestamp(ts);
-	if (db->h.ts_len && (ts < 0 || ts > BLT_TS_MAX))
+		    db->path, err_key(key, klen), (unsigned long long)vlen,
+		    BLT_VALUE_MAX);
+	*ts = write_timestamp(*ts);
+	if (db->h.ts_len && (*ts < 0 || *ts > BLT_TS_MAX))
 		return err_set(-EINVAL,
-		    "%s: key %s: timestamp %lld is out of "
-		    "range",
-		    db->path, err_key(key, klen), (long long)ts);
+		    "%s: key %s: timestamp %lld is out of range", db->path,
+		    err_key(key, klen), (long long)*ts);
+	return 0;
+}
+
+/* Store value under key. */
+int
+blt_put(struct blt *db, const void *key, size_t klen, const void *value,
+    size_t vlen, int64_t ts)
+{
+	unsigned char digest[HASH_LEN];
+	int rc;
+
+	if ((rc = write_check_put(db, key, klen, vlen, &ts)) < 0)
+		return rc;
 	hash_digest(key, klen, digest);
 	pthread_rwlock_wrlock(&db->lock);
 	rc = write_block(db, digest, key, klen, value, vlen, ts);

@@ -2,7 +2,8 @@
  * check_direct.c: a value too big for the write buffer is written to the
  * file without the engine's write lock, so reads, small puts, prunes and
  * clears go on while it is written; and a write that fails half-way
- * leaves the store as it was.
+ * leaves the store as it was.  The same for the steps of blt_put_begin(),
+ * which callers take apart.
  *
  * The engine's I/O hook holds the big value's write until the test has
  * done what it wants meanwhile.  A write that still held the lock would
@@ -27,8 +28,9 @@
 static char path[PATH_MAX];
 static unsigned char big[BIG];
 
-/* The hook holds the first write of exactly BIG bytes (the value; its
- * head is written apart) until released, then fails it with fail. */
+/* The hook holds the first write of 64 KiB or more (a piece of the value;
+ * its head and the small puts are written apart) until released, then
+ * fails it with fail. */
 static struct hold {
 	pthread_mutex_t m;
 	pthread_cond_t c;
@@ -43,7 +45,7 @@ hold_hook(void *arg, int op, int fd, uint64_t off, size_t len)
 	(void)arg;
 	(void)fd;
 	(void)off;
-	if (op != IO_OP_WRITE || len != BIG)
+	if (op != IO_OP_WRITE || len < 65536)
 		return 0;
 	pthread_mutex_lock(&hold.m);
 	if (!hold.held) {
@@ -275,6 +277,48 @@ START_TEST(a_big_value_that_fails_half_way_leaves_the_old_one)
 }
 END_TEST
 
+/* The steps taken apart: the key keeps its old value until the end, a
+ * put made in between is replaced by the end, a cancel leaves the file as
+ * it was, and an end without a value is refused. */
+START_TEST(a_put_in_steps_takes_effect_at_its_end)
+{
+	struct blt *db = open_store();
+	struct blt_put_op *p;
+	off_t before;
+
+	ck_assert_int_eq(blt_put_begin(db, "big", 3, BIG, BLT_NOW, &p), 0);
+	ck_assert_int_eq(blt_put_fill(p, big), 0);
+	expect(db, "big", "old", 3);
+	ck_assert_int_eq(blt_put(db, "big", 3, "between", 7, BLT_NOW), 0);
+	ck_assert_int_eq(blt_flush(db), 0);
+	expect(db, "big", "between", 7);
+	ck_assert_int_eq(blt_put_end(p), 0);
+	expect(db, "big", big, BIG);
+	ck_assert_uint_eq(count_keys(db), 101);
+
+	ck_assert_int_eq(blt_flush(db), 0);
+	before = file_size();
+	ck_assert_int_eq(blt_put_begin(db, "big", 3, BIG, BLT_NOW, &p), 0);
+	ck_assert_int_gt(file_size(), before);
+	ck_assert_int_eq(blt_put_fill(p, big), 0);
+	blt_put_cancel(p);
+	ck_assert_int_eq(file_size(), before);
+	expect(db, "big", big, BIG);
+
+	ck_assert_int_eq(blt_put_begin(db, "k001", 4, 10, BLT_NOW, &p), 0);
+	ck_assert_int_eq(blt_put_end(p), -EINVAL);
+	expect(db, "k001", "k001", 4);
+	ck_assert_int_eq(blt_close(db), 0);
+	expect_after_reopen(big, BIG);
+
+	ck_assert_msg(
+	    blt_open(path, BLT_RDONLY, NULL, &db) == 0, "%s", blt_errmsg());
+	ck_assert_int_eq(blt_put_begin(db, "big", 3, 1, BLT_NOW, &p), -EROFS);
+	ck_assert_ptr_null(p);
+	ck_assert_int_eq(blt_close(db), 0);
+}
+END_TEST
+
 static Suite *
 direct_suite(void)
 {
@@ -287,6 +331,7 @@ direct_suite(void)
 	tcase_add_test(
 	    tc, a_prune_or_clear_meanwhile_does_not_lose_the_big_value);
 	tcase_add_test(tc, a_big_value_that_fails_half_way_leaves_the_old_one);
+	tcase_add_test(tc, a_put_in_steps_takes_effect_at_its_end);
 	suite_add_tcase(s, tc);
 	return s;
 }
