@@ -1,19 +1,22 @@
 /*
- * bench_stall: how long reads of small files stall while a big file is
- * written beside them.
+ * bench_stall: how long reads and creates of small files stall while a
+ * big file is written beside them.
  *
  *   bench_stall make DIR N        N files of 1,000 bytes in DIR/r/
  *   bench_stall run DIR N MIB     write DIR/big (MIB MiB, closed at the
- *                                 end) while a thread opens, reads and
- *                                 closes DIR/r/ files in turn
+ *                                 end) while one thread reads DIR/r/
+ *                                 files in turn and another creates files
+ *                                 in DIR/w/
  *
- * "run" prints one line: the writer's time (write and close) and the
- * reader's latencies (median, 99th percentile, slowest).  After each pass
- * over the files the reader drops the kernel's caches (as root; skipped
- * otherwise), so that on a FUSE mount the next pass asks the daemon.  A
- * writer that held up the daemon's store while it committed the big file
- * shows as a slowest read as long as the commit.
+ * "run" prints one line: the writer's time (write and close), then the
+ * latencies (median, 99th percentile, slowest) of a thread that reads the
+ * small files in turn and of one that creates new files of 1,000 bytes
+ * (removed at the end).  The reads use O_DIRECT where the file system
+ * takes it, so that on a FUSE mount each asks the daemon.  A daemon that
+ * held up its store or its names while it committed the big file shows as
+ * a slowest read or create as long as the commit.
  */
+#define _GNU_SOURCE /* O_DIRECT */
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -64,50 +67,77 @@ make_files(const char *dir, long n)
 	}
 }
 
-struct reader {
+/* One thread's work beside the big write, and how long each step took. */
+struct side {
 	const char *dir;
 	long n;
-	atomic_int stop;
+	int creates; /* 0: read DIR/r/ files; 1: create files in DIR/w/ */
+	atomic_int *stop;
 	double *lat;
 	size_t n_lat, cap;
 };
 
 static void
-drop_caches(void)
+side_note(struct side *s, double t)
 {
-	int fd = open("/proc/sys/vm/drop_caches", O_WRONLY);
-
-	if (fd != -1) {
-		(void)!write(fd, "1", 1);
-		close(fd);
+	if (s->n_lat == s->cap) {
+		s->cap = s->cap ? s->cap * 2 : 65536;
+		if ((s->lat = realloc(s->lat, s->cap * sizeof *s->lat)) == NULL)
+			die("realloc", "latencies");
 	}
+	s->lat[s->n_lat++] = now() - t;
+}
+
+/* Open, read and close one of the small files; with O_DIRECT where the
+ * file system takes it (not tmpfs), so that on a FUSE mount every read
+ * asks the daemon. */
+static void
+side_read(struct side *s, long i)
+{
+	static _Alignas(4096) char buf[4096];
+	char p[4096];
+	int fd;
+
+	snprintf(p, sizeof p, "%s/r/f%06ld", s->dir, i % s->n);
+	if ((fd = open(p, O_RDONLY | O_DIRECT)) == -1 && errno == EINVAL)
+		fd = open(p, O_RDONLY);
+	if (fd == -1)
+		die("open", p);
+	while (read(fd, buf, sizeof buf) > 0)
+		;
+	close(fd);
+}
+
+/* Create, write and close a new file of 1,000 bytes. */
+static void
+side_create(struct side *s, long i)
+{
+	char p[4096], v[1000];
+	int fd;
+
+	memset(v, 'w', sizeof v);
+	snprintf(p, sizeof p, "%s/w/f%06ld", s->dir, i);
+	if ((fd = open(p, O_WRONLY | O_CREAT | O_TRUNC, 0644)) == -1)
+		die("create", p);
+	if (write(fd, v, sizeof v) != (ssize_t)sizeof v)
+		die("write", p);
+	if (close(fd) == -1)
+		die("close", p);
 }
 
 static void *
-read_files(void *arg)
+side_run(void *arg)
 {
-	struct reader *r = arg;
-	char p[4096], buf[4096];
+	struct side *s = arg;
 
-	for (long i = 0; !atomic_load(&r->stop); i++) {
+	for (long i = 0; !atomic_load(s->stop); i++) {
 		double t = now();
-		int fd;
 
-		snprintf(p, sizeof p, "%s/r/f%06ld", r->dir, i % r->n);
-		if ((fd = open(p, O_RDONLY)) == -1)
-			die("open", p);
-		while (read(fd, buf, sizeof buf) > 0)
-			;
-		close(fd);
-		if (r->n_lat == r->cap) {
-			r->cap = r->cap ? r->cap * 2 : 65536;
-			if ((r->lat = realloc(
-			         r->lat, r->cap * sizeof *r->lat)) == NULL)
-				die("realloc", "latencies");
-		}
-		r->lat[r->n_lat++] = now() - t;
-		if ((i + 1) % r->n == 0)
-			drop_caches();
+		if (s->creates)
+			side_create(s, i);
+		else
+			side_read(s, i);
+		side_note(s, t);
 	}
 	return NULL;
 }
@@ -121,20 +151,55 @@ cmp_double(const void *a, const void *b)
 }
 
 static void
+side_print(struct side *s, const char *what)
+{
+	if (s->n_lat == 0) {
+		printf(", no %s finished", what);
+		return;
+	}
+	qsort(s->lat, s->n_lat, sizeof *s->lat, cmp_double);
+	printf("; %zu %s: p50 %.3f ms, p99 %.2f ms, max %.1f ms", s->n_lat,
+	    what, s->lat[s->n_lat / 2] * 1e3, s->lat[s->n_lat * 99 / 100] * 1e3,
+	    s->lat[s->n_lat - 1] * 1e3);
+	free(s->lat);
+}
+
+/* Remove DIR/w/ and what the creating side made in it. */
+static void
+clean_created(const char *dir, size_t n)
+{
+	char p[4096];
+
+	for (size_t i = 0; i < n; i++) {
+		snprintf(p, sizeof p, "%s/w/f%06zu", dir, i);
+		if (unlink(p) == -1)
+			die("unlink", p);
+	}
+	snprintf(p, sizeof p, "%s/w", dir);
+	if (rmdir(p) == -1)
+		die("rmdir", p);
+}
+
+static void
 run(const char *dir, long n, long mib)
 {
-	struct reader r = {.dir = dir, .n = n};
+	atomic_int stop = 0;
+	struct side rd = {.dir = dir, .n = n, .stop = &stop};
+	struct side cr = {.dir = dir, .n = n, .creates = 1, .stop = &stop};
 	static char chunk[1 << 20];
 	char p[4096];
-	pthread_t t;
+	pthread_t tr, tc;
 	double t0, w;
 	int fd;
 
 	memset(chunk, 'b', sizeof chunk);
+	snprintf(p, sizeof p, "%s/w", dir);
+	if (mkdir(p, 0755) == -1)
+		die("mkdir", p);
 	snprintf(p, sizeof p, "%s/big", dir);
-	drop_caches();
-	if (pthread_create(&t, NULL, read_files, &r) != 0)
-		die("start", "reader");
+	if (pthread_create(&tr, NULL, side_run, &rd) != 0 ||
+	    pthread_create(&tc, NULL, side_run, &cr) != 0)
+		die("start", "threads");
 	t0 = now();
 	if ((fd = open(p, O_WRONLY | O_CREAT | O_TRUNC, 0644)) == -1)
 		die("create", p);
@@ -144,20 +209,16 @@ run(const char *dir, long n, long mib)
 	if (close(fd) == -1)
 		die("close", p);
 	w = now() - t0;
-	atomic_store(&r.stop, 1);
-	pthread_join(t, NULL);
+	atomic_store(&stop, 1);
+	pthread_join(tr, NULL);
+	pthread_join(tc, NULL);
 	if (unlink(p) == -1)
 		die("unlink", p);
-	if (r.n_lat == 0) {
-		printf("write %.2f s, no read finished meanwhile\n", w);
-		return;
-	}
-	qsort(r.lat, r.n_lat, sizeof *r.lat, cmp_double);
-	printf("write %.2f s, %zu reads, p50 %.3f ms, p99 %.2f ms, "
-	       "max %.1f ms\n",
-	    w, r.n_lat, r.lat[r.n_lat / 2] * 1e3,
-	    r.lat[r.n_lat * 99 / 100] * 1e3, r.lat[r.n_lat - 1] * 1e3);
-	free(r.lat);
+	clean_created(dir, cr.n_lat);
+	printf("write %.2f s", w);
+	side_print(&rd, "reads");
+	side_print(&cr, "creates");
+	printf("\n");
 }
 
 int

@@ -1,18 +1,18 @@
 #!/bin/sh
-# Reads of small files while a big file is written beside them, on tmpfs
-# and on bltfs (and on a second bltfs build, to compare revisions); prints
-# the slowest reads.  See doc/benchmarks.md, section "Reads during a big
-# write".
+# Reads and creates of small files while a big file is written beside
+# them, on tmpfs and on bltfs (and on a second bltfs build, to compare
+# revisions); prints their latencies.  See doc/benchmarks.md, section
+# "Reads during a big write".
 #
 # usage: bench_stall.sh BENCH_STALL BLTFS [options]
 #   -r N          repetitions (3)
 #   --files N     small files read in turn (5000)
 #   --mib N       size of the big file in MiB (1024)
-#   --old BLTFS   another bltfs to run the same way (say, of main)
+#   --old BLTFS   another bltfs to run the same way (say, of main);
+#                 repeatable, labelled old1, old2, ...
 #
-# The store and the tmpfs tree live in a new directory in /dev/shm.  Run
-# as root: the reader drops the kernel's caches after each pass, so that
-# its reads reach the daemon.
+# The store and the tmpfs tree live in a new directory in /dev/shm.  The
+# reads use O_DIRECT on the mount, so that each reaches the daemon.
 set -eu
 
 [ $# -ge 2 ] || { sed -n '7,11p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
@@ -26,7 +26,7 @@ while [ $# -gt 0 ]; do
 	-r) reps=$2; shift ;;
 	--files) files=$2; shift ;;
 	--mib) mib=$2; shift ;;
-	--old) old=$(abs "$2"); shift ;;
+	--old) old="$old $(abs "$2")"; shift ;;
 	*) echo "bench_stall.sh: unknown option $1" >&2; exit 2 ;;
 	esac
 	shift
@@ -54,9 +54,13 @@ bltfs_run()
 	fusermount3 -u "$mnt"
 }
 
-echo "reads of $files files of 1,000 bytes while $mib MiB are written"
+echo "reads of $files files and creates of new ones (1,000 bytes) while $mib MiB are written"
 for i in $(seq "$reps"); do
 	printf '%-10s %s\n' tmpfs "$("$STALL" run "$work/tmpfs" "$files" "$mib")"
 	bltfs_run bltfs "$BLTFS"
-	[ -z "$old" ] || bltfs_run "bltfs-old" "$old"
+	k=0
+	for o in $old; do
+		k=$((k + 1))
+		bltfs_run "old$k" "$o"
+	done
 done

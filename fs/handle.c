@@ -579,6 +579,52 @@ out:
 	return rc;
 }
 
+/* A value of this many bytes or more is stored in steps (blt_put_begin()),
+ * and fs->wlock is let go while it is written: a gigabyte being stored
+ * then holds up no other file's creation, commit or rename. */
+#define HANDLE_PUT_APART (1u << 20)
+
+/* Store h's value of size bytes under *key in steps, fs->wlock let go
+ * while the value is written.  If the file was renamed meanwhile, *key
+ * becomes its new key and 0 says that the value is still to be put; 1
+ * says that it is stored; -ESTALE that the file was removed meanwhile.
+ * fs->wlock and h->lock are held. */
+static int
+handle_put_apart(struct handle *h, const void *val, uint64_t size, int64_t ts,
+    unsigned char **key, size_t *klen)
+{
+	struct fs *fs = h->fs;
+	struct blt_put_op *op;
+	unsigned char *now;
+	size_t nlen;
+	int rc;
+
+	if ((rc = blt_put_begin(fs->db, *key, *klen, size, ts, &op)) < 0) {
+		fs_log("%s", blt_errmsg());
+		return rc;
+	}
+	pthread_mutex_unlock(&fs->wlock);
+	(void)blt_put_fill(op, val);
+	pthread_mutex_lock(&fs->wlock);
+	if ((rc = handle_key(h, &now, &nlen)) < 0) {
+		blt_put_cancel(op);
+		return rc;
+	}
+	if (nlen == *klen && memcmp(now, *key, nlen) == 0) {
+		free(now);
+		if ((rc = blt_put_end(op)) < 0) {
+			fs_log("%s", blt_errmsg());
+			return rc;
+		}
+		return 1;
+	}
+	blt_put_cancel(op); /* renamed: stored under the new name instead */
+	free(*key);
+	*key = now;
+	*klen = nlen;
+	return 0;
+}
+
 /* Store the value of a changed file (one put) and flush, so that it
  * survives a crash of the daemon.  Returns 1 if the store changed, 2 if it
  * did and h was the only handle of its file all along (so the kernel's
@@ -618,19 +664,21 @@ handle_commit(struct handle *h)
 	/* the key is read under the write lock so that a rename or unlink
 	 * cannot slip in between it and the put */
 	pthread_mutex_lock(&fs->wlock);
-	if ((rc = handle_key(h, &key, &klen)) == -ESTALE) {
+	/* the time is taken here, so that the index can keep it (stat and
+	 * readdirplus then need no lookup in the store) */
+	ts = fs->timestamps ? atomic_load(&h->ts) : BLT_NOW;
+	if (ts == BLT_NOW && fs->timestamps)
+		ts = blt_now();
+	if ((rc = handle_key(h, &key, &klen)) == 0 && size >= HANDLE_PUT_APART)
+		rc = handle_put_apart(h, val, size, ts, &key, &klen);
+	if (rc == -ESTALE) {
 		atomic_store(&h->dirty, 0);
 		rc = 0;
 		goto unlock;
 	}
 	if (rc < 0)
 		goto unlock;
-	/* the time is taken here, so that the index can keep it (stat and
-	 * readdirplus then need no lookup in the store) */
-	ts = fs->timestamps ? atomic_load(&h->ts) : BLT_NOW;
-	if (ts == BLT_NOW && fs->timestamps)
-		ts = blt_now();
-	if ((rc = blt_put(fs->db, key, klen, val, size, ts)) < 0 ||
+	if ((rc == 0 && (rc = blt_put(fs->db, key, klen, val, size, ts)) < 0) ||
 	    (rc = blt_flush(fs->db)) < 0) {
 		/* the put is only buffered until the flush: a full disk
 		 * fails it there, and the index keeps the old size */

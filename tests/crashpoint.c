@@ -5,16 +5,67 @@
  * just before call N, so calls 1 to N-1 are all that happened.  With
  * BLT_COUNT_TO=FILE the count is written to FILE when the process exits
  * normally, which tells the test how many crash points there are.
+ *
+ * With BLT_HOLD_BYTES=N, BLT_HOLD_FILE=STORE and BLT_HOLD_FIFO=PATH, the
+ * first pwrite of N bytes or more to the file STORE is held instead, for
+ * tests/mount-hold.sh: the thread making it writes a line to the FIFO
+ * PATH.held (so the test knows), then reads the FIFO PATH.go to its end
+ * (until the test lets it go), then writes.
  */
 #define _GNU_SOURCE
 #include <dlfcn.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/types.h>
 #include <unistd.h>
 
 static long crash_calls;
+
+/* Is fd open on the file path? */
+static int
+crash_is_file(int fd, const char *path)
+{
+	char link[64], got[4096];
+	ssize_t n;
+
+	snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
+	if ((n = readlink(link, got, sizeof got - 1)) < 0)
+		return 0;
+	got[n] = 0;
+	return strcmp(got, path) == 0;
+}
+
+/* Hold the first write of BLT_HOLD_BYTES or more to BLT_HOLD_FILE until
+ * the test says. */
+static void
+crash_hold(int fd, size_t n)
+{
+	static int held;
+	const char *bytes = getenv("BLT_HOLD_BYTES");
+	const char *file = getenv("BLT_HOLD_FILE");
+	const char *fifo = getenv("BLT_HOLD_FIFO");
+	char path[4096], c;
+	int f;
+
+	if (bytes == NULL || file == NULL || fifo == NULL ||
+	    n < (size_t)atol(bytes) || !crash_is_file(fd, file) ||
+	    __atomic_exchange_n(&held, 1, __ATOMIC_SEQ_CST))
+		return;
+	snprintf(path, sizeof path, "%s.held", fifo);
+	if ((f = open(path, O_WRONLY)) != -1) {
+		(void)!write(f, "held\n", 5);
+		close(f);
+	}
+	snprintf(path, sizeof path, "%s.go", fifo);
+	if ((f = open(path, O_RDONLY)) != -1) {
+		while (read(f, &c, 1) > 0)
+			;
+		close(f);
+	}
+}
 
 static void
 crash_point(void)
@@ -54,8 +105,19 @@ crash_real(const char *name)
 		return real args;                                              \
 	}
 
-CRASH_WRAP(ssize_t, pwrite, (int fd, const void *buf, size_t n, off_t off),
-    (fd, buf, n, off))
+/* pwrite, with its hold */
+ssize_t
+pwrite(int fd, const void *buf, size_t n, off_t off)
+{
+	static ssize_t (*real)(int, const void *, size_t, off_t);
+
+	if (real == NULL)
+		real = (ssize_t(*)(int, const void *, size_t, off_t))crash_real(
+		    "pwrite");
+	crash_point();
+	crash_hold(fd, n);
+	return real(fd, buf, n, off);
+}
 CRASH_WRAP(int, fdatasync, (int fd), (fd))
 CRASH_WRAP(int, fsync, (int fd), (fd))
 CRASH_WRAP(int, ftruncate, (int fd, off_t len), (fd, len))
