@@ -45,25 +45,33 @@ die(const char *what, const char *path)
 	exit(1);
 }
 
+/* Create the file p holding 1,000 bytes of c. */
+static void
+write_small(const char *p, char c)
+{
+	char v[1000];
+	int fd;
+
+	memset(v, c, sizeof v);
+	if ((fd = open(p, O_WRONLY | O_CREAT | O_TRUNC, 0644)) == -1)
+		die("create", p);
+	if (write(fd, v, sizeof v) != (ssize_t)sizeof v)
+		die("write", p);
+	if (close(fd) == -1)
+		die("close", p);
+}
+
 static void
 make_files(const char *dir, long n)
 {
-	char p[4096], v[1000];
+	char p[4096];
 
-	memset(v, 'x', sizeof v);
 	snprintf(p, sizeof p, "%s/r", dir);
 	if (mkdir(p, 0755) == -1 && errno != EEXIST)
 		die("mkdir", p);
 	for (long i = 0; i < n; i++) {
-		int fd;
-
 		snprintf(p, sizeof p, "%s/r/f%06ld", dir, i);
-		if ((fd = open(p, O_WRONLY | O_CREAT | O_TRUNC, 0644)) == -1)
-			die("create", p);
-		if (write(fd, v, sizeof v) != (ssize_t)sizeof v)
-			die("write", p);
-		if (close(fd) == -1)
-			die("close", p);
+		write_small(p, 'x');
 	}
 }
 
@@ -112,17 +120,10 @@ side_read(struct side *s, long i)
 static void
 side_create(struct side *s, long i)
 {
-	char p[4096], v[1000];
-	int fd;
+	char p[4096];
 
-	memset(v, 'w', sizeof v);
 	snprintf(p, sizeof p, "%s/w/f%06ld", s->dir, i);
-	if ((fd = open(p, O_WRONLY | O_CREAT | O_TRUNC, 0644)) == -1)
-		die("create", p);
-	if (write(fd, v, sizeof v) != (ssize_t)sizeof v)
-		die("write", p);
-	if (close(fd) == -1)
-		die("close", p);
+	write_small(p, 'w');
 }
 
 static void *

@@ -265,8 +265,8 @@ int write_block(struct blt *db, const unsigned char *digest, const void *key,
 int write_del_locked(struct blt *db, const void *key, size_t klen, int quiet);
 int write_link(
     struct blt *db, uint64_t slot, const unsigned char *digest, uint64_t q);
-int write_check_put(
-    struct blt *db, const void *key, size_t klen, uint64_t vlen, int64_t *ts);
+int write_put_args(struct blt *db, const void *key, size_t klen, uint64_t vlen,
+    int64_t *ts, unsigned char digest[HASH_LEN]);
 
 /* put.c */
 int put_begin_locked(struct blt *db, const unsigned char *digest,

@@ -209,9 +209,8 @@ blt_put_begin(struct blt *db, const void *key, size_t klen, size_t vlen,
 	int rc;
 
 	*out = NULL;
-	if ((rc = write_check_put(db, key, klen, vlen, &ts)) < 0)
+	if ((rc = write_put_args(db, key, klen, vlen, &ts, digest)) < 0)
 		return rc;
-	hash_digest(key, klen, digest);
 	pthread_rwlock_wrlock(&db->lock);
 	rc = put_begin_locked(db, digest, key, klen, vlen, ts, out);
 	pthread_rwlock_unlock(&db->lock);

@@ -275,10 +275,11 @@ write_block(struct blt *db, const unsigned char *digest, const void *key,
 	return 0;
 }
 
-/* Check the arguments of a put, and set *ts to the time to store. */
+/* Check the arguments of a put; set *ts to the time to store and fill
+ * digest with the key's. */
 int
-write_check_put(
-    struct blt *db, const void *key, size_t klen, uint64_t vlen, int64_t *ts)
+write_put_args(struct blt *db, const void *key, size_t klen, uint64_t vlen,
+    int64_t *ts, unsigned char digest[HASH_LEN])
 {
 	int rc;
 
@@ -303,6 +304,7 @@ write_check_put(
 		return err_set(-EINVAL,
 		    "%s: key %s: timestamp %lld is out of range", db->path,
 		    err_key(key, klen), (long long)*ts);
+	hash_digest(key, klen, digest);
 	return 0;
 }
 
@@ -314,9 +316,8 @@ blt_put(struct blt *db, const void *key, size_t klen, const void *value,
 	unsigned char digest[HASH_LEN];
 	int rc;
 
-	if ((rc = write_check_put(db, key, klen, vlen, &ts)) < 0)
+	if ((rc = write_put_args(db, key, klen, vlen, &ts, digest)) < 0)
 		return rc;
-	hash_digest(key, klen, digest);
 	pthread_rwlock_wrlock(&db->lock);
 	rc = write_block(db, digest, key, klen, value, vlen, ts);
 	pthread_rwlock_unlock(&db->lock);

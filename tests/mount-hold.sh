@@ -71,21 +71,36 @@ within()
 	what=$1
 	shift
 	rm -f "$tmp/late"
+	"$@" &
+	step=$!
 	(
 		trap 'kill "$nap" 2>/dev/null; exit 0' TERM
 		sleep 60 &
 		nap=$!
 		wait "$nap"
 		: >"$tmp/late"
+		hold_stacks "$step" >&2
 		echo go >"$hold.go"
 	) &
 	dog=$!
 	st=0
-	"$@" || st=$?
+	wait "$step" || st=$?
 	kill "$dog" 2>/dev/null || true
 	wait "$dog" 2>/dev/null || true
 	[ ! -e "$tmp/late" ] || fail "$what: held up by a file being stored"
 	[ "$st" = 0 ] || fail "$what: failed ($st)"
+}
+
+# hold_stacks PID: where the step PID and the daemon's threads wait
+hold_stacks()
+{
+	dpid=$(tail -n 1 "$daemons")
+	dpid=${dpid%% *}
+	for t in /proc/"$1" /proc/"$1"/task/* /proc/"$dpid"/task/*; do
+		[ -d "$t" ] || continue
+		echo "== $t: $(cat "$t/comm" 2>/dev/null) $(cat "$t/wchan" 2>/dev/null)"
+		cat "$t/stack" 2>/dev/null || true
+	done
 }
 
 # 1. Everything else goes on while the value is written.
