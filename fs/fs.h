@@ -363,14 +363,14 @@ struct fs {
 	uid_t uid;      /* owner and mode bits shown for every node */
 	gid_t gid;
 	mode_t umask;
-	double timeout;      /* entry and attribute timeouts, seconds */
-	int64_t mtime;       /* µs: for directories and untimed keys */
-	size_t spill;        /* write buffer bytes kept in memory per file */
-	int rfd;             /* the store opened for reads by splice, or -1 */
-	uint64_t rgen;       /* blt_generation() when rfd was opened */
-	struct ctl *ctl;     /* the control directory and the job runner */
-	atomic_int evicting; /* a prune --older-than is dropping keys whose
-	                        names are still in the index */
+	double timeout;        /* entry and attribute timeouts, seconds */
+	int64_t mtime;         /* µs: for directories and untimed keys */
+	size_t spill;          /* write buffer bytes kept in memory per file */
+	int rfd;               /* the store opened for reads by splice, or -1 */
+	uint64_t rgen;         /* blt_generation() when rfd was opened */
+	struct ctl *ctl;       /* the control directory and the job runner */
+	atomic_uint evict_seq; /* odd while a prune --older-than drops keys
+	                          whose names are still in the index */
 };
 
 /* Log one line: stderr in the foreground, syslog once daemonized. */
@@ -428,7 +428,7 @@ int handle_commit_all(struct fs *fs);
 int node_find(struct fs *fs, uint64_t nodeid, struct blt_entry *e);
 
 /* Wake the reads by key waiting for an unlink or rename, which has just
- * unmarked its nodes, or for a prune that evicts keys (fs->evicting). */
+ * unmarked its nodes, or for a prune that evicts keys (fs->evict_seq). */
 void node_moves_ended(void);
 
 /* ctl.c */

@@ -306,28 +306,38 @@ handle_key(struct handle *h, unsigned char **key, size_t *klen)
 static pthread_mutex_t node_move_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t node_move_done = PTHREAD_COND_INITIALIZER;
 
+/* A read of the store by a node's key: the key, and what tells afterwards
+ * whether the read must be done again (node_read_again()). */
+struct node_read {
+	unsigned char *key;
+	size_t klen;
+	uint64_t ver;   /* of the node's path: unlinks and renames */
+	unsigned evict; /* fs->evict_seq: odd while a prune evicts keys */
+};
+
 /* The key of nodeid for a read of the store, waiting out an unlink or
  * rename that is changing it (the store changes before the names do); the
  * read is good unless node_read_again() says otherwise.  -ESTALE once the
  * node has no name. */
 static int
-node_key(struct fs *fs, uint64_t nodeid, unsigned char **key, size_t *klen,
-    uint64_t *ver)
+node_key(struct fs *fs, uint64_t nodeid, struct node_read *r)
 {
 	int rc;
 
-	if ((rc = inode_key_version(fs->tree, nodeid, key, klen, ver)) !=
-	    -EAGAIN)
+	r->evict = atomic_load(&fs->evict_seq);
+	if ((rc = inode_key_version(
+	         fs->tree, nodeid, &r->key, &r->klen, &r->ver)) != -EAGAIN)
 		return rc;
 	pthread_mutex_lock(&node_move_lock);
-	while ((rc = inode_key_version(fs->tree, nodeid, key, klen, ver)) ==
-	       -EAGAIN)
+	while ((rc = inode_key_version(
+	            fs->tree, nodeid, &r->key, &r->klen, &r->ver)) == -EAGAIN)
 		pthread_cond_wait(&node_move_done, &node_move_lock);
 	pthread_mutex_unlock(&node_move_lock);
 	return rc;
 }
 
-/* An unlink or rename has unmarked its nodes (inode_move_mark()): wake
+/* An unlink or rename has unmarked its nodes (inode_move_mark()), or a
+ * prune has taken the names of the keys it evicted out of the index: wake
  * the reads that wait for it to look again. */
 void
 node_moves_ended(void)
@@ -339,21 +349,22 @@ node_moves_ended(void)
 
 /* Free the key node_key() gave; 1 if the read by it that returned rc must
  * be done again: an unlink or rename of its path came or went meanwhile,
- * or the key was missing while a prune --older-than runs.  Such a prune
- * drops keys from the store before their names leave the index, and a
- * file it evicts must not read as empty in between: the read waits for
+ * or the key was missing and a prune --older-than ran meanwhile.  Such a
+ * prune drops keys from the store before their names leave the index, and
+ * a file it evicts must not read as empty in between: the read waits for
  * the names, then finds the node gone (-ESTALE) or the key there. */
 static int
-node_read_again(
-    struct fs *fs, uint64_t nodeid, unsigned char *key, uint64_t ver, int rc)
+node_read_again(struct fs *fs, uint64_t nodeid, struct node_read *r, int rc)
 {
-	free(key);
-	if (!inode_key_still(fs->tree, nodeid, ver))
+	free(r->key);
+	r->key = NULL;
+	if (!inode_key_still(fs->tree, nodeid, r->ver))
 		return 1;
-	if (rc != -ENOENT || atomic_load(&fs->evicting) == 0)
+	if (rc != -ENOENT ||
+	    ((r->evict & 1) == 0 && atomic_load(&fs->evict_seq) == r->evict))
 		return 0;
 	pthread_mutex_lock(&node_move_lock);
-	while (atomic_load(&fs->evicting) != 0)
+	while (atomic_load(&fs->evict_seq) & 1)
 		pthread_cond_wait(&node_move_done, &node_move_lock);
 	pthread_mutex_unlock(&node_move_lock);
 	return 1;
@@ -365,16 +376,14 @@ node_read_again(
 int
 node_find(struct fs *fs, uint64_t nodeid, struct blt_entry *e)
 {
-	unsigned char *key;
-	uint64_t ver;
-	size_t klen;
+	struct node_read r;
 	int rc;
 
 	do {
-		if ((rc = node_key(fs, nodeid, &key, &klen, &ver)) < 0)
+		if ((rc = node_key(fs, nodeid, &r)) < 0)
 			return rc;
-		rc = blt_find(fs->db, key, klen, e);
-	} while (node_read_again(fs, nodeid, key, ver, rc));
+		rc = blt_find(fs->db, r.key, r.klen, e);
+	} while (node_read_again(fs, nodeid, &r, rc));
 	return rc;
 }
 
@@ -382,18 +391,17 @@ node_find(struct fs *fs, uint64_t nodeid, struct blt_entry *e)
 static int
 handle_load(struct handle *h)
 {
-	unsigned char *key, *map, none;
-	uint64_t ver;
-	size_t klen;
+	unsigned char *map, none;
+	struct node_read r;
 	ssize_t len, got;
 	int rc, missing;
 
 	/* a commit through another handle may change the value between the
 	 * two calls: then the length differs and we read again */
 	for (;;) {
-		if ((rc = node_key(h->fs, h->nodeid, &key, &klen, &ver)) < 0)
+		if ((rc = node_key(h->fs, h->nodeid, &r)) < 0)
 			return rc;
-		len = blt_get(h->fs->db, key, klen, &none, 0, NULL);
+		len = blt_get(h->fs->db, r.key, r.klen, &none, 0, NULL);
 		if ((missing = len == -ENOENT))
 			len = 0; /* created, not yet stored */
 		if (len < 0) {
@@ -407,8 +415,8 @@ handle_load(struct handle *h)
 		if (len == 0) {
 			got = 0;
 		} else if (h->fd == -1) {
-			got = blt_get(
-			    h->fs->db, key, klen, h->mem, (size_t)len, NULL);
+			got = blt_get(h->fs->db, r.key, r.klen, h->mem,
+			    (size_t)len, NULL);
 		} else {
 			if (ftruncate(h->fd, len) == -1) {
 				rc = -errno;
@@ -421,7 +429,7 @@ handle_load(struct handle *h)
 				break;
 			}
 			got = blt_get(
-			    h->fs->db, key, klen, map, (size_t)len, NULL);
+			    h->fs->db, r.key, r.klen, map, (size_t)len, NULL);
 			munmap(map, (size_t)len);
 		}
 		if (got == -ENOENT) {
@@ -434,7 +442,7 @@ handle_load(struct handle *h)
 			break;
 		}
 		if (node_read_again(
-		        h->fs, h->nodeid, key, ver, missing ? -ENOENT : 0))
+		        h->fs, h->nodeid, &r, missing ? -ENOENT : 0))
 			continue; /* renamed or removed meanwhile: again */
 		if (got == len) {
 			atomic_store(&h->size, (uint64_t)len);
@@ -442,7 +450,7 @@ handle_load(struct handle *h)
 			return 0;
 		}
 	}
-	free(key);
+	free(r.key);
 	return rc;
 }
 
@@ -451,9 +459,8 @@ handle_load(struct handle *h)
 ssize_t
 handle_read(struct handle *h, void *buf, size_t n, uint64_t off)
 {
-	unsigned char *key;
-	uint64_t size, ver;
-	size_t klen;
+	struct node_read nr;
+	uint64_t size;
 	ssize_t r;
 	int rc;
 
@@ -478,10 +485,10 @@ handle_read(struct handle *h, void *buf, size_t n, uint64_t off)
 		pthread_mutex_unlock(&h->lock);
 	}
 	do {
-		if ((rc = node_key(h->fs, h->nodeid, &key, &klen, &ver)) < 0)
+		if ((rc = node_key(h->fs, h->nodeid, &nr)) < 0)
 			return rc;
-		r = blt_read(h->fs->db, key, klen, off, buf, n);
-	} while (node_read_again(h->fs, h->nodeid, key, ver, (int)r));
+		r = blt_read(h->fs->db, nr.key, nr.klen, off, buf, n);
+	} while (node_read_again(h->fs, h->nodeid, &nr, (int)r));
 	if (r == -ENOENT)
 		return 0; /* created elsewhere and not yet stored: empty */
 	return r;

@@ -347,8 +347,10 @@ job_prune_candidates(
 static void
 job_evicted(struct fs *fs)
 {
-	if (atomic_exchange(&fs->evicting, 0))
+	if (atomic_load(&fs->evict_seq) & 1) {
+		atomic_fetch_add(&fs->evict_seq, 1);
 		node_moves_ended();
+	}
 }
 
 static int
@@ -370,7 +372,8 @@ job_prune(struct job_runner *r, struct job *j)
 		goto out;
 	/* reads that miss a key wait until the names below follow the store
 	 * (node_read_again()) */
-	atomic_store(&fs->evicting, cand.n > 0);
+	if (cand.n > 0)
+		atomic_fetch_add(&fs->evict_seq, 1);
 	removed = blt_prune(fs->db, s->older_than > 0 ? &po : NULL);
 	if (removed < 0) {
 		rc = path_err((int)removed, "%s", blt_errmsg());

@@ -431,7 +431,7 @@ main(int argc, char **argv)
 	memset(&c, 0, sizeof c);
 	memset(&o, 0, sizeof o);
 	memset(&fs, 0, sizeof fs);
-	atomic_init(&fs.evicting, 0);
+	atomic_init(&fs.evict_seq, 0);
 	c.ready_fd = -1;
 	c.spin = MAIN_SPIN;
 	c.spill = HANDLE_SPILL;

@@ -208,6 +208,30 @@ ops_fail(int rc, const char *msg)
 	return rc;
 }
 
+/* Open the store file for reads by splice (ops_read_splice()), and set
+ * *gen to its generation.  The same generation before and after the open,
+ * or the file may not be the one of its label: a prune renames its new
+ * file into place and then counts a generation, both under the engine's
+ * lock, which blt_generation() waits for.  An entry of one generation
+ * read from the file of another gives another key's bytes. */
+static int
+ops_rfd_open(struct fs *fs, uint64_t *gen)
+{
+	int fd;
+
+	for (;;) {
+		*gen = blt_generation(fs->db);
+		fd = open(blt_path(fs->db), O_RDONLY | O_CLOEXEC);
+		if (fd == -1 || blt_generation(fs->db) == *gen)
+			break;
+		close(fd);
+	}
+	if (fd == -1)
+		fs_log("%s: %s (reads are copied instead)", blt_path(fs->db),
+		    strerror(errno));
+	return fd;
+}
+
 static void
 op_init(void *userdata, struct fuse_conn_info *conn)
 {
@@ -215,11 +239,7 @@ op_init(void *userdata, struct fuse_conn_info *conn)
 
 	/* reads are spliced from the store file (ops_read_splice()); the
 	 * generation tells whether the file is still the store's */
-	fs->rgen = blt_generation(fs->db);
-	fs->rfd = open(blt_path(fs->db), O_RDONLY | O_CLOEXEC);
-	if (fs->rfd == -1)
-		fs_log("%s: %s (reads are copied instead)", blt_path(fs->db),
-		    strerror(errno));
+	fs->rfd = ops_rfd_open(fs, &fs->rgen);
 	if (conn->capable & FUSE_CAP_SPLICE_WRITE)
 		conn->want |= FUSE_CAP_SPLICE_WRITE;
 	/* open(O_TRUNC) reaches us, so the old value stays readable until
@@ -832,14 +852,7 @@ ops_open_rfd(struct fs *fs, uint64_t seen)
 
 	pthread_rwlock_wrlock(&ops_rlock);
 	if (fs->rfd >= 0 && fs->rgen == seen) {
-		/* the generation first: a file newer than its label only
-		 * costs another reopen, an older one would give wrong bytes */
-		gen = blt_generation(fs->db);
-		fd = open(blt_path(fs->db), O_RDONLY | O_CLOEXEC);
-		if (fd == -1) {
-			fs_log("%s: %s (reads are copied instead)",
-			    blt_path(fs->db), strerror(errno));
-		}
+		fd = ops_rfd_open(fs, &gen);
 		close(fs->rfd);
 		fs->rfd = fd;
 		fs->rgen = gen;

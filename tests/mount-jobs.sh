@@ -248,6 +248,8 @@ def reader(fd, v, done, bad):
                 with bad.get_lock(): bad.value += 1
             return
         if buf[:n] != v:
+            print("read %d bytes of %d: %r" % (n, len(v), buf[:min(n, 16)]),
+                  file=sys.stderr)
             with bad.get_lock(): bad.value += 1
             return
 if __name__ == "__main__":
