@@ -103,13 +103,12 @@ put_begin_locked(struct blt *db, const unsigned char *digest, const void *key,
 	if ((rc = write_flush(db, 0)) < 0)
 		return rc;
 	if ((p = calloc(1, sizeof *p)) == NULL ||
-	    (p->head = malloc(block_size(db, klen, 0))) == NULL) {
+	    (p->head = malloc(p->hlen = block_size(db, klen, 0))) == NULL) {
 		free(p);
 		return err_oom(db->path);
 	}
 	p->db = db;
 	p->fd = -1;
-	p->hlen = block_size(db, klen, 0);
 	p->vlen = vlen;
 	memcpy(p->digest, digest, HASH_LEN);
 	block_encode(
@@ -124,11 +123,12 @@ put_begin_locked(struct blt *db, const unsigned char *digest, const void *key,
 	return 0;
 }
 
-/* The value is written a mebibyte per call: the kernel lets one write to
- * a file run at a time, and the append of another put (made under the
+/* The value is written 256 KiB per call: the kernel lets one write to a
+ * file run at a time, and the append of another put (made under the
  * engine's lock, which readers then wait for) would otherwise wait for
  * the whole value.  Writing a gigabyte in one call held every reader of
- * the mount for 0.6 to 3.8 s; in chunks, 70 ms at most. */
+ * the mount for 0.6 to 3.8 s; in pieces of 256 KiB, 90 ms at most
+ * (bench/bench_stall.sh). */
 #define PUT_CHUNK (256u << 10)
 
 /* Write p's value into its place; no lock is needed. */
