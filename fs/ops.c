@@ -208,27 +208,19 @@ ops_fail(int rc, const char *msg)
 	return rc;
 }
 
-/* Open the store file for reads by splice (ops_read_splice()), and set
- * *gen to its generation.  The same generation before and after the open,
- * or the file may not be the one of its label: a prune renames its new
- * file into place and then counts a generation, both under the engine's
- * lock, which blt_generation() waits for.  An entry of one generation
- * read from the file of another gives another key's bytes. */
+/* The store file for reads by splice (ops_read_splice()), with *gen set
+ * to its generation; -1 if there is none (reads are copied then).  The
+ * engine gives the two together: an entry of one generation read from the
+ * file of another would give another key's bytes. */
 static int
 ops_rfd_open(struct fs *fs, uint64_t *gen)
 {
-	int fd;
+	int fd = blt_dup_fd(fs->db, gen);
 
-	for (;;) {
-		*gen = blt_generation(fs->db);
-		fd = open(blt_path(fs->db), O_RDONLY | O_CLOEXEC);
-		if (fd == -1 || blt_generation(fs->db) == *gen)
-			break;
-		close(fd);
+	if (fd < 0) {
+		fs_log("%s (reads are copied instead)", blt_errmsg());
+		return -1;
 	}
-	if (fd == -1)
-		fs_log("%s: %s (reads are copied instead)", blt_path(fs->db),
-		    strerror(errno));
 	return fd;
 }
 

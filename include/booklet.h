@@ -213,6 +213,14 @@ uint64_t blt_count(struct blt *db);
 /* Changes whenever values move in the file (prune, clear). */
 uint64_t blt_generation(struct blt *db);
 
+/* A new descriptor (close-on-exec) of the file the store is in now, and
+ * in *gen its generation: taken together under the lock, so that the two
+ * always belong to each other, though a prune may meanwhile put a new
+ * file in the store's place.  For reading values where blt_find() says
+ * they lie (positional reads only: the file offset is shared).  The
+ * caller closes it; a negative errno on failure. */
+int blt_dup_fd(struct blt *db, uint64_t *gen);
+
 /* The path the store was opened with (owned by db). */
 const char *blt_path(struct blt *db);
 

@@ -182,6 +182,7 @@ int io_write(struct blt *db, uint64_t off, const void *buf, size_t len);
 int io_pwrite(
     struct blt *db, int fd, uint64_t off, const void *buf, size_t len);
 int io_reserve(struct blt *db, const void *head, size_t hlen, uint64_t size);
+int io_dup(struct blt *db);
 int io_put_ptr(struct blt *db, uint64_t off, uint64_t v);
 int io_sync(struct blt *db);
 void io_start_writeback(struct blt *db, uint64_t off, uint64_t len);

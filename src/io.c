@@ -243,6 +243,21 @@ io_write(struct blt *db, uint64_t off, const void *buf, size_t len)
 	return io_grown(db, off + len);
 }
 
+/* A duplicate of the store's descriptor, or a negative errno with the
+ * message set.  It stays open on this file when a prune puts a new one in
+ * place and closes db->fd. */
+int
+io_dup(struct blt *db)
+{
+	int fd = fcntl(db->fd, F_DUPFD_CLOEXEC, 0);
+
+	if (fd == -1)
+		return err_set(-errno,
+		    "%s: cannot duplicate its descriptor: %s", db->path,
+		    strerror(errno));
+	return fd;
+}
+
 /* Append buf at the end of the file.  If that fails (a full disk, say),
  * what part of buf reached the file is cut off again: the next append
  * must start where this one did, or the torn block would swallow it. */

@@ -28,7 +28,6 @@
 #include "config.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <stdlib.h>
 #include <unistd.h>
 
@@ -74,9 +73,9 @@ put_place(struct blt_put_op *p)
 	if ((rc = hdr_mark_dirty(db)) < 0 ||
 	    (rc = io_reserve(db, p->head, p->hlen, p->hlen + p->vlen)) < 0)
 		return rc;
-	if ((p->fd = fcntl(db->fd, F_DUPFD_CLOEXEC, 0)) == -1) {
-		rc = err_set(-errno, "%s: cannot duplicate its descriptor: %s",
-		    db->path, strerror(errno));
+	if ((p->fd = io_dup(db)) < 0) {
+		rc = p->fd;
+		p->fd = -1;
 		put_unplace(p);
 		return rc;
 	}

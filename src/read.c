@@ -284,6 +284,19 @@ blt_generation(struct blt *db)
 	return g;
 }
 
+/* A descriptor of the store's file and its generation, taken together. */
+int
+blt_dup_fd(struct blt *db, uint64_t *gen)
+{
+	int fd;
+
+	pthread_rwlock_rdlock(&db->lock);
+	*gen = db->gen;
+	fd = io_dup(db);
+	pthread_rwlock_unlock(&db->lock);
+	return fd;
+}
+
 /* Copy the header's facts into *st; the caller holds the lock. */
 static void
 read_info(const struct blt *db, struct blt_stat *st)

@@ -697,6 +697,48 @@ START_TEST(get_many_answers_every_key_in_order_and_stops_when_asked)
 }
 END_TEST
 
+/* A descriptor from blt_dup_fd() reads a value where blt_find() of the
+ * same generation says it lies, before a prune and after it (from the old
+ * file, which the prune replaced, and from the new one). */
+static void
+expect_at(int fd, const struct blt_entry *e, const char *v)
+{
+	char got[64];
+
+	ck_assert_uint_eq(e->value_len, strlen(v));
+	ck_assert_int_eq(pread(fd, got, e->value_len, (off_t)e->value_off),
+	    (ssize_t)e->value_len);
+	ck_assert_int_eq(memcmp(got, v, e->value_len), 0);
+}
+
+START_TEST(a_duplicate_descriptor_matches_its_generation)
+{
+	struct blt *db = open_new(0, 0, 12007, BLT_SER_NONE);
+	struct blt_entry before, after;
+	uint64_t g0, g1;
+	int fd0, fd1;
+
+	put(db, "gone", "dropped by the prune", T0);
+	put(db, "kept", "moves in the prune", T0);
+	ck_assert_int_eq(blt_flush(db), 0);
+	ck_assert_int_eq(blt_del(db, "gone", 4), 0);
+	ck_assert_int_ge(fd0 = blt_dup_fd(db, &g0), 0);
+	ck_assert_int_eq(blt_find(db, "kept", 4, &before), 0);
+	ck_assert_uint_eq(before.gen, g0);
+	ck_assert_int_eq(blt_prune(db, NULL), 1);
+	ck_assert_int_ge(fd1 = blt_dup_fd(db, &g1), 0);
+	ck_assert_int_eq(blt_find(db, "kept", 4, &after), 0);
+	ck_assert_uint_eq(after.gen, g1);
+	ck_assert_uint_ne(g1, g0);
+	ck_assert_uint_ne(after.value_off, before.value_off);
+	expect_at(fd0, &before, "moves in the prune");
+	expect_at(fd1, &after, "moves in the prune");
+	close(fd0);
+	close(fd1);
+	ck_assert_int_eq(blt_close(db), 0);
+}
+END_TEST
+
 START_TEST(a_second_writer_is_refused_with_a_clear_message)
 {
 	struct blt *db = open_new(0, 0, 12007, BLT_SER_NONE), *db2;
@@ -843,6 +885,7 @@ engine_suite(void)
 	    tc, prune_drops_old_keys_but_keeps_the_keep_list_and_metadata);
 	tcase_add_test(tc, reads_see_buffered_puts_and_empty_values);
 	tcase_add_test(tc, prune_keeps_the_later_of_two_live_blocks_of_a_key);
+	tcase_add_test(tc, a_duplicate_descriptor_matches_its_generation);
 	tcase_add_test(tc, a_second_writer_is_refused_with_a_clear_message);
 	tcase_add_test(tc, a_full_disk_fails_puts_and_loses_nothing);
 	tcase_add_test(tc, a_torn_append_that_cannot_be_cut_stops_writes);
