@@ -65,38 +65,57 @@ release()
 # held.  A request the daemon has taken cannot be interrupted, not even by
 # SIGKILL, so a step that waits for the held write would hang the test: a
 # watchdog lets the write go after 60 s, the step then ends, and the test
-# fails.
+# fails.  The step and the watchdog each say on a pipe when they are done,
+# and the first line read decides.  The watchdog is killed once the step
+# is done, but a signal that reaches a subshell before it has set its trap
+# can be lost (dash), and the watchdog then goes on: its line goes to a
+# pipe nobody reads any more, which is harmless.
 within()
 {
 	what=$1
 	shift
-	rm -f "$tmp/late"
-	"$@" &
+	rm -f "$tmp/events"
+	mkfifo "$tmp/events"
+	exec 8<>"$tmp/events" # read-write: writers never wait for a reader
+	rm -f "$tmp/events"
+	(
+		st=0
+		"$@" 8>&- || st=$?
+		echo "done $st" >&8
+	) &
 	step=$!
 	(
 		trap 'kill "$nap" 2>/dev/null; exit 0' TERM
-		sleep 60 &
+		sleep 60 8>&- &
 		nap=$!
 		wait "$nap"
-		: >"$tmp/late"
-		hold_stacks "$step" >&2
-		echo go >"$hold.go"
+		echo late >&8
 	) &
 	dog=$!
-	st=0
-	wait "$step" || st=$?
+	read -r event st <&8
+	if [ "$event" = late ]; then
+		hold_stacks "$step" >&2
+		echo go >"$hold.go"
+		read -r event st <&8
+		fail "$what: held up by a file being stored"
+	fi
 	kill "$dog" 2>/dev/null || true
-	wait "$dog" 2>/dev/null || true
-	[ ! -e "$tmp/late" ] || fail "$what: held up by a file being stored"
+	exec 8<&-
 	[ "$st" = 0 ] || fail "$what: failed ($st)"
 }
 
-# hold_stacks PID: where the step PID and the daemon's threads wait
+# hold_stacks PID: where the step PID (a subshell, and what it runs) and
+# the daemon's threads wait
 hold_stacks()
 {
 	dpid=$(tail -n 1 "$daemons")
 	dpid=${dpid%% *}
-	for t in /proc/"$1" /proc/"$1"/task/* /proc/"$dpid"/task/*; do
+	kids=$(cat /proc/"$1"/task/*/children 2>/dev/null || true)
+	for p in "$1" $kids; do
+		set -- "$@" /proc/"$p" /proc/"$p"/task/*
+	done
+	shift
+	for t in "$@" /proc/"$dpid"/task/*; do
 		[ -d "$t" ] || continue
 		echo "== $t: $(cat "$t/comm" 2>/dev/null) $(cat "$t/wchan" 2>/dev/null)"
 		cat "$t/stack" 2>/dev/null || true
