@@ -417,7 +417,7 @@ int handle_find(struct fs *fs, uint64_t nodeid, uint64_t *size, int64_t *ts);
 int handle_locate(struct handle *h, struct blt_entry *e);
 int handle_set_time(struct fs *fs, uint64_t nodeid, int64_t ts);
 int handle_keep(struct fs *fs, uint64_t nodeid);
-void handle_orphan(struct fs *fs, uint64_t nodeid);
+void handle_orphan(struct fs *fs, const struct inode_info *in);
 int handle_pin(struct handle *h);
 int handle_unkept(struct fs *fs, uint64_t nodeid);
 int handle_commit_all(struct fs *fs);

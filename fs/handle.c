@@ -66,7 +66,9 @@ struct handle_set {
 	struct handle *bucket[HANDLE_BUCKETS];
 	struct handle_orphan {
 		uint64_t nodeid;
-		int stored; /* e holds where its value was */
+		uint32_t gen; /* of the node: a nodeid is an address, reused
+		               * once the kernel forgets the node */
+		int stored;   /* e holds where its value was */
 		struct blt_entry e;
 	} orphan[HANDLE_ORPHANS];
 	unsigned norphans; /* ever recorded; the ring holds the last ones */
@@ -769,20 +771,20 @@ handle_unkept(struct fs *fs, uint64_t nodeid)
 	return 1;
 }
 
-/* nodeid's name is about to go (unlink, or a rename onto it; the caller
- * holds fs->wlock).  Remember where its value lies in the store file: an
- * open of it that the kernel started before can still read it there (the
- * bytes stay until a prune), as on a file system whose file lives on while
- * it is open. */
+/* The node in (a file) is about to lose its name (unlink, or a rename onto
+ * it; the caller holds fs->wlock).  Remember where its value lies in the
+ * store file: an open of it that the kernel started before can still read
+ * it there (the bytes stay until a prune), as on a file system whose file
+ * lives on while it is open. */
 void
-handle_orphan(struct fs *fs, uint64_t nodeid)
+handle_orphan(struct fs *fs, const struct inode_info *in)
 {
 	struct handle_set *s = fs->handles;
-	struct handle_orphan o = {nodeid, 0, {0, 0, 0, 0}};
+	struct handle_orphan o = {in->nodeid, in->gen, 0, {0, 0, 0, 0}};
 	unsigned char *key;
 	size_t klen;
 
-	if (inode_key(fs->tree, nodeid, &key, &klen) == 0) {
+	if (inode_key(fs->tree, in->nodeid, &key, &klen) == 0) {
 		o.stored = blt_find(fs->db, key, klen, &o.e) == 0;
 		free(key);
 	}
@@ -793,21 +795,26 @@ handle_orphan(struct fs *fs, uint64_t nodeid)
 
 /* h, opened for reading, is of a file removed since the kernel looked it
  * up: read the value it had, where handle_orphan() saw it.  -ESTALE if
- * that is not known. */
+ * that is not known.  Records of an earlier node at h's nodeid (freed,
+ * its address reused) are another file's: the generation tells them
+ * apart. */
 int
 handle_pin(struct handle *h)
 {
 	struct handle_set *s = h->fs->handles;
+	struct inode_info in;
 	int rc = -ESTALE;
 
 	if (h->writable)
 		return rc;
+	/* filled for a node without a name too; h keeps the node alive */
+	(void)inode_stat(h->fs->tree, h->nodeid, &in);
 	pthread_mutex_lock(&s->lock);
 	for (unsigned i = 0; i < HANDLE_ORPHANS && i < s->norphans; i++) {
 		const struct handle_orphan *o =
 		    &s->orphan[(s->norphans - 1 - i) % HANDLE_ORPHANS];
 
-		if (o->nodeid == h->nodeid) {
+		if (o->nodeid == h->nodeid && o->gen == in.gen) {
 			if (o->stored) {
 				h->pin = o->e;
 				h->pinned = 1;

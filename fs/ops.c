@@ -621,7 +621,7 @@ ops_remove_begin(struct fs *fs, uint64_t parent, const char *name,
 		pthread_mutex_unlock(&fs->wlock);
 	}
 	if (file)
-		handle_orphan(fs, in.nodeid);
+		handle_orphan(fs, &in);
 	r->n = 0;
 	ops_mark(fs, parent, name, r);
 	if (srcname != NULL)

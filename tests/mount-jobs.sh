@@ -240,6 +240,7 @@ vals = [bytes([97 + i]) * (30000 + 4096 * i) for i in range(3)]
 def reader(fd, v, done, bad):
     buf = mmap.mmap(-1, 1 << 20)
     while not done.is_set():
+        buf[:len(v) + 4096] = b"-" * (len(v) + 4096) # what no read writes
         try:
             n = os.preadv(fd, [buf], 0)
         except OSError as e:
@@ -248,8 +249,10 @@ def reader(fd, v, done, bad):
                 with bad.get_lock(): bad.value += 1
             return
         if buf[:n] != v:
-            print("read %d bytes of %d: %r" % (n, len(v), buf[:min(n, 16)]),
-                  file=sys.stderr)
+            k = min(n, len(v))
+            at = next((i for i in range(k) if buf[i] != v[i]), k)
+            print("read %d bytes of %d, wrong from byte %d: %r" %
+                  (n, len(v), at, buf[at:at + 16]), file=sys.stderr)
             with bad.get_lock(): bad.value += 1
             return
 if __name__ == "__main__":
