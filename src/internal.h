@@ -270,11 +270,6 @@ int write_put_args(struct blt *db, const void *key, size_t klen, uint64_t vlen,
     int64_t *ts, unsigned char digest[HASH_LEN]);
 
 /* put.c */
-int put_begin_locked(struct blt *db, const unsigned char *digest,
-    const void *key, size_t klen, uint64_t vlen, int64_t ts,
-    struct blt_put_op **out);
-int put_fill(struct blt_put_op *p, const void *value);
-int put_end_locked(struct blt_put_op *p);
 int put_direct(struct blt *db, const unsigned char *digest, const void *key,
     size_t klen, const void *value, uint64_t vlen, int64_t ts);
 int64_t write_timestamp(int64_t ts);

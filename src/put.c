@@ -41,7 +41,7 @@ struct blt_put_op {
 	uint64_t off, vlen; /* where the block starts; its value's length */
 	uint64_t gen;       /* db->gen when the place was made */
 	int fd;             /* a duplicate of the store's descriptor */
-	const void *value;  /* what put_fill() wrote */
+	const void *value;  /* what blt_put_fill() wrote */
 	int filled;
 	int rc; /* and what that gave */
 };
@@ -91,7 +91,7 @@ put_free(struct blt_put_op *p)
 
 /* Begin a put of a vlen-byte value under digest; the write lock is held
  * and the arguments are checked. */
-int
+static int
 put_begin_locked(struct blt *db, const unsigned char *digest, const void *key,
     size_t klen, uint64_t vlen, int64_t ts, struct blt_put_op **out)
 {
@@ -132,7 +132,7 @@ put_begin_locked(struct blt *db, const unsigned char *digest, const void *key,
 
 /* Write p's value into its place; no lock is needed. */
 int
-put_fill(struct blt_put_op *p, const void *value)
+blt_put_fill(struct blt_put_op *p, const void *value)
 {
 	const unsigned char *v = value;
 	uint64_t done = 0;
@@ -152,7 +152,7 @@ put_fill(struct blt_put_op *p, const void *value)
 }
 
 /* Make p's block the key's value and free p; the write lock is held. */
-int
+static int
 put_end_locked(struct blt_put_op *p)
 {
 	struct blt *db = p->db;
@@ -166,7 +166,7 @@ put_end_locked(struct blt_put_op *p)
 		close(p->fd);
 		p->fd = -1;
 		if ((rc = put_place(p)) == 0)
-			rc = put_fill(p, p->value);
+			rc = blt_put_fill(p, p->value);
 	}
 	if (rc < 0) {
 		put_unplace(p);
@@ -195,7 +195,7 @@ put_direct(struct blt *db, const unsigned char *digest, const void *key,
 	if ((rc = put_begin_locked(db, digest, key, klen, vlen, ts, &p)) < 0)
 		return rc;
 	pthread_rwlock_unlock(&db->lock);
-	(void)put_fill(p, value);
+	(void)blt_put_fill(p, value);
 	pthread_rwlock_wrlock(&db->lock);
 	return put_end_locked(p);
 }
@@ -214,12 +214,6 @@ blt_put_begin(struct blt *db, const void *key, size_t klen, size_t vlen,
 	rc = put_begin_locked(db, digest, key, klen, vlen, ts, out);
 	pthread_rwlock_unlock(&db->lock);
 	return rc;
-}
-
-int
-blt_put_fill(struct blt_put_op *p, const void *value)
-{
-	return put_fill(p, value);
 }
 
 int
