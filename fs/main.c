@@ -349,10 +349,9 @@ main_open(struct fs *fs, const struct main_conf *c)
 		fs_log("%s", blt_errmsg());
 		return rc;
 	}
-	if ((rc = blt_stat(fs->db, &st)) < 0) {
-		fs_log("%s", blt_errmsg());
-		return rc;
-	}
+	/* the header is enough: a scan for blt_stat()'s byte counts would
+	 * read the whole store once more than the directory index does */
+	(void)blt_info(fs->db, &st);
 	if ((rc = path_conf_init(&pc, st.key_serializer, c->flat, c->ctl)) <
 	    0) {
 		fs_log("%s", path_errmsg());

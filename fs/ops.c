@@ -1108,16 +1108,15 @@ static void
 op_statfs(fuse_req_t req, fuse_ino_t ino)
 {
 	struct fs *fs = ops_fs(req);
-	struct blt_stat bs;
 	struct statvfs sv;
 
 	memset(&sv, 0, sizeof sv);
 	/* space is that of the file system under the store */
 	if (statvfs(blt_path(fs->db), &sv) == -1)
 		memset(&sv, 0, sizeof sv);
-	if (blt_stat(fs->db, &bs) < 0)
-		bs.n_keys = blt_count(fs->db);
-	sv.f_files = bs.n_keys;
+	/* the count alone: blt_stat() would hold the store's lock for a scan
+	 * the first time, and df needs no byte counts of the store */
+	sv.f_files = blt_count(fs->db);
 	sv.f_ffree = 0;
 	sv.f_favail = 0;
 	sv.f_namemax = PATH_NAME_MAX;

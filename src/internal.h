@@ -106,7 +106,10 @@ struct blt {
 	size_t pset_cap;
 
 	int usage_known;
-	uint64_t live_bytes;        /* dead bytes derive from it (blt_stat) */
+	uint64_t live_bytes;  /* dead bytes derive from it (blt_stat) */
+	uint64_t usage_epoch; /* moves with every change of the live bytes,
+	                       * known or not: a scan that saw none counted
+	                       * them (iter.c) */
 	pthread_mutex_t prune_lock; /* one online prune at a time */
 	int defer_reindex;          /* set while a prune copies the file */
 	uint64_t ts_writes;         /* timestamps set in the file, for a prune's

@@ -16,7 +16,9 @@ struct blt_iter {
 	struct blt *db;
 	struct io_map *map;
 	uint64_t gen;
-	uint64_t eof; /* the end of the last region */
+	uint64_t eof;   /* the end of the last region */
+	uint64_t epoch; /* db->usage_epoch at the start */
+	uint64_t live;  /* bytes of the live blocks passed, internal ones too */
 	struct scan scan;
 };
 
@@ -38,6 +40,7 @@ blt_iter_create(struct blt *db, struct blt_iter **out)
 		it->map = io_map_ref(db->map);
 		it->gen = db->gen;
 		it->eof = db->size;
+		it->epoch = db->usage_epoch;
 		scan_init(&it->scan, db, it->map->base, db->h.index_off,
 		    db->h.n_buckets, db->h.first_data, db->size);
 	}
@@ -50,13 +53,30 @@ blt_iter_create(struct blt *db, struct blt_iter **out)
 	return 0;
 }
 
+/* A scan that reached the end of a store in which no live block came or
+ * went meanwhile has counted the live bytes: blt_stat() need not scan for
+ * them again (a mount lists every key, then reports usage). */
+static void
+iter_count_usage(struct blt_iter *it)
+{
+	struct blt *db = it->db;
+
+	pthread_rwlock_wrlock(&db->lock);
+	if (!db->usage_known && db->gen == it->gen &&
+	    db->usage_epoch == it->epoch) {
+		db->live_bytes = it->live;
+		db->usage_known = 1;
+	}
+	pthread_rwlock_unlock(&db->lock);
+}
+
 /* The next live user key. */
 int
 blt_iter_next(struct blt_iter *it, struct blt_item *item)
 {
 	struct blt *db = it->db;
 	struct block b;
-	int rc;
+	int rc, count = 0;
 
 	pthread_rwlock_rdlock(&db->lock);
 	if (db->gen != it->gen) {
@@ -64,11 +84,15 @@ blt_iter_next(struct blt_iter *it, struct blt_item *item)
 		    "%s: the store was compacted during the scan", db->path);
 		goto out;
 	}
-	while ((rc = scan_next(&it->scan, &b)) > 0)
+	while ((rc = scan_next(&it->scan, &b)) > 0) {
+		it->live += b.size;
 		if (db->h.fixed || !hash_internal_key(b.key, b.klen))
 			break;
-	if (rc == 0)
+	}
+	if (rc == 0) {
 		scan_trust(db, it->eof); /* every block of the scan checked */
+		count = !db->usage_known && db->usage_epoch == it->epoch;
+	}
 	if (rc > 0) {
 		item->key = b.key;
 		item->klen = b.klen;
@@ -79,6 +103,8 @@ blt_iter_next(struct blt_iter *it, struct blt_item *item)
 	}
 out:
 	pthread_rwlock_unlock(&db->lock);
+	if (count)
+		iter_count_usage(it);
 	return rc;
 }
 

@@ -134,6 +134,7 @@ scan_usage(struct blt *db)
 		live += b.size;
 	if (rc < 0)
 		return rc;
+	scan_trust(db, db->size); /* every block of the scan checked */
 	db->live_bytes = live;
 	db->usage_known = 1;
 	return 0;

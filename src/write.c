@@ -160,6 +160,7 @@ write_link(
 		return rc;
 	if (rc == 1 && (db->h.fixed || !hash_internal_key(b.key, b.klen)))
 		db->n_keys++;
+	db->usage_epoch++;
 	if (db->usage_known)
 		db->live_bytes += b.size - old.size;
 	return 0;
@@ -349,6 +350,7 @@ write_del_locked(struct blt *db, const void *key, size_t klen, int quiet)
 		return rc;
 	if (db->h.fixed || !hash_internal_key(b.key, b.klen))
 		db->n_keys--;
+	db->usage_epoch++;
 	if (db->usage_known)
 		db->live_bytes -= b.size;
 	return 0;
