@@ -224,8 +224,9 @@ int blt_dup_fd(struct blt *db, uint64_t *gen);
 /* The path the store was opened with (owned by db). */
 const char *blt_path(struct blt *db);
 
-/* Fill *st.  Live and dead bytes come from a scan the first time and are
- * kept up to date afterwards. */
+/* Fill *st.  Live and dead bytes come from a scan the first time (none is
+ * needed after a blt_iter scan that ran to the end while no key was put
+ * or deleted) and are kept up to date afterwards. */
 int blt_stat(struct blt *db, struct blt_stat *st);
 
 /* Fill *st from the header alone: no scan and no flush, so live_bytes and
