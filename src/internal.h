@@ -271,12 +271,12 @@ int write_link(
     struct blt *db, uint64_t slot, const unsigned char *digest, uint64_t q);
 int write_put_args(struct blt *db, const void *key, size_t klen, uint64_t vlen,
     int64_t *ts, unsigned char digest[HASH_LEN]);
+int64_t write_timestamp(int64_t ts);
+void write_discard(struct blt *db);
 
 /* put.c */
 int put_direct(struct blt *db, const unsigned char *digest, const void *key,
     size_t klen, const void *value, uint64_t vlen, int64_t ts);
-int64_t write_timestamp(int64_t ts);
-void write_discard(struct blt *db);
 
 /* reindex.c */
 int reindex_run(struct blt *db, uint32_t n1, int *undone);

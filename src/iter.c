@@ -3,7 +3,8 @@
  * it starts and walks them one step per call under the read lock, holding a
  * reference on the memory map it borrows items from, so a concurrent
  * reindex or a growing file does not disturb it.  A prune or clear moves
- * every value, which ends the scan with -ESTALE.
+ * every value, which ends the scan with -ESTALE.  A scan that reaches the
+ * end has counted the live bytes, for blt_stat().
  */
 #include "config.h"
 
@@ -76,7 +77,7 @@ blt_iter_next(struct blt_iter *it, struct blt_item *item)
 {
 	struct blt *db = it->db;
 	struct block b;
-	int rc, count = 0;
+	int rc, ended = 0;
 
 	pthread_rwlock_rdlock(&db->lock);
 	if (db->gen != it->gen) {
@@ -91,7 +92,7 @@ blt_iter_next(struct blt_iter *it, struct blt_item *item)
 	}
 	if (rc == 0) {
 		scan_trust(db, it->eof); /* every block of the scan checked */
-		count = !db->usage_known && db->usage_epoch == it->epoch;
+		ended = 1;
 	}
 	if (rc > 0) {
 		item->key = b.key;
@@ -103,7 +104,7 @@ blt_iter_next(struct blt_iter *it, struct blt_item *item)
 	}
 out:
 	pthread_rwlock_unlock(&db->lock);
-	if (count)
+	if (ended)
 		iter_count_usage(it);
 	return rc;
 }
