@@ -44,6 +44,7 @@
 
 #include <lmdb.h>
 
+#include "bench.h"
 #include "booklet.h"
 
 #define BENCH_KLEN 12
@@ -131,26 +132,6 @@ bench_fail(struct bench *b, const char *fmt, ...)
 	vsnprintf(b->err, sizeof b->err, fmt, ap);
 	va_end(ap);
 	return -1;
-}
-
-static double
-bench_now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
-/* splitmix64's finaliser: a bijection, so distinct inputs give distinct
- * keys without a duplicate check. */
-static uint64_t
-bench_mix(uint64_t z)
-{
-	z += UINT64_C(0x9e3779b97f4a7c15);
-	z = (z ^ (z >> 30)) * UINT64_C(0xbf58476d1ce4e5b9);
-	z = (z ^ (z >> 27)) * UINT64_C(0x94d049bb133111eb);
-	return z ^ (z >> 31);
 }
 
 /* Key i of the run: 8 bytes unique per i, then 4 more random bytes.  Keys

@@ -26,6 +26,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "bench.h"
 #include "booklet.h"
 
 struct gen {
@@ -38,16 +39,6 @@ struct gen {
 	const char *root;
 };
 
-static uint64_t
-gen_next(uint64_t *s)
-{
-	uint64_t z = (*s += UINT64_C(0x9e3779b97f4a7c15));
-
-	z = (z ^ (z >> 30)) * UINT64_C(0xbf58476d1ce4e5b9);
-	z = (z ^ (z >> 27)) * UINT64_C(0x94d049bb133111eb);
-	return z ^ (z >> 31);
-}
-
 /* Fill buf with n bytes of text: 4 bits of the generator per letter, a
  * newline about every 64 bytes. */
 static void
@@ -59,7 +50,7 @@ gen_text(uint64_t *s, unsigned char *buf, size_t n)
 
 	for (i = 0; i < n; i++) {
 		if (left == 0) {
-			r = gen_next(s);
+			r = bench_next(s);
 			left = 16;
 		}
 		buf[i] = (unsigned char)('a' + (r & 15));
@@ -126,7 +117,7 @@ gen_tree(struct gen *g)
 		snprintf(name, sizeof name, "small/d%02u", d);
 		gen_mkdir(g, name);
 		for (f = 0; f < g->per_dir; f++) {
-			n = 100 + gen_next(&s) % 1901;
+			n = 100 + bench_next(&s) % 1901;
 			gen_text(&s, g->buf, n);
 			if ((d * g->per_dir + f) % 1000 == 0)
 				memcpy(g->buf + n / 2, "xyzzy", 5);
@@ -151,7 +142,7 @@ gen_keys(struct gen *g)
 	size_t n;
 
 	for (i = 0; i < g->nkeys; i++) {
-		n = 16 + gen_next(&s) % 113;
+		n = 16 + bench_next(&s) % 113;
 		gen_text(&s, g->buf, n);
 		snprintf(name, sizeof name, "d%03llu/k%07llu",
 		    (unsigned long long)(i / 1000), (unsigned long long)i);

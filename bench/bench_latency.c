@@ -21,30 +21,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <time.h>
+
+#include "bench.h"
 
 #define LINE 64
 #define HUGE_PAGE (2u << 20)
-
-static double
-now(void)
-{
-	struct timespec t;
-
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
-}
-
-/* A fast PRNG (splitmix64): the shuffle of 4 M lines must not take long. */
-static uint64_t
-next_random(uint64_t *s)
-{
-	uint64_t z = (*s += UINT64_C(0x9e3779b97f4a7c15));
-
-	z = (z ^ (z >> 30)) * UINT64_C(0xbf58476d1ce4e5b9);
-	z = (z ^ (z >> 27)) * UINT64_C(0x94d049bb133111eb);
-	return z ^ (z >> 31);
-}
 
 /* Huge pages backing [p, p + len), from /proc/self/smaps, in KiB; -1 if
  * it cannot be read. */
@@ -93,7 +74,7 @@ chase(size_t mib, int huge, long loads, long *huge_got)
 	for (i = 0; i < n; i++)
 		order[i] = i;
 	for (i = n - 1; i > 0; i--) {
-		j = (size_t)(next_random(&seed) % (i + 1));
+		j = (size_t)(bench_next(&seed) % (i + 1));
 		at = order[i];
 		order[i] = order[j];
 		order[j] = at;
@@ -108,10 +89,10 @@ chase(size_t mib, int huge, long loads, long *huge_got)
 	at = 0;
 	for (i = 0; i < n; i++) /* one round to warm the caches and TLB */
 		memcpy(&at, p + at, sizeof at);
-	t = now();
+	t = bench_now();
 	for (long k = 0; k < loads; k++)
 		memcpy(&at, p + at, sizeof at);
-	t = now() - t;
+	t = bench_now() - t;
 	munmap(map, len + HUGE_PAGE);
 	/* keep the chase from being optimized away */
 	return at == SIZE_MAX ? -1 : t / (double)loads * 1e9;

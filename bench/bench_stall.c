@@ -28,14 +28,7 @@
 #include <time.h>
 #include <unistd.h>
 
-static double
-now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
+#include "bench.h"
 
 static void
 die(const char *what, const char *path)
@@ -93,7 +86,7 @@ side_note(struct side *s, double t)
 		if ((s->lat = realloc(s->lat, s->cap * sizeof *s->lat)) == NULL)
 			die("realloc", "latencies");
 	}
-	s->lat[s->n_lat++] = now() - t;
+	s->lat[s->n_lat++] = bench_now() - t;
 }
 
 /* Open, read and close one of the small files; with O_DIRECT where the
@@ -132,7 +125,7 @@ side_run(void *arg)
 	struct side *s = arg;
 
 	for (long i = 0; !atomic_load(s->stop); i++) {
-		double t = now();
+		double t = bench_now();
 
 		if (s->creates)
 			side_create(s, i);
@@ -201,7 +194,7 @@ run(const char *dir, long n, long mib)
 	if (pthread_create(&tr, NULL, side_run, &rd) != 0 ||
 	    pthread_create(&tc, NULL, side_run, &cr) != 0)
 		die("start", "threads");
-	t0 = now();
+	t0 = bench_now();
 	if ((fd = open(p, O_WRONLY | O_CREAT | O_TRUNC, 0644)) == -1)
 		die("create", p);
 	for (long i = 0; i < mib; i++)
@@ -209,7 +202,7 @@ run(const char *dir, long n, long mib)
 			die("write", p);
 	if (close(fd) == -1)
 		die("close", p);
-	w = now() - t0;
+	w = bench_now() - t0;
 	atomic_store(&stop, 1);
 	pthread_join(tr, NULL);
 	pthread_join(tc, NULL);
