@@ -108,28 +108,27 @@ main(int argc, char **argv)
 	int i;
 
 	for (i = 1; i < argc; i++) {
+		char *end = NULL;
+
 		if (strcmp(argv[i], "-s") == 0 && i + 1 < argc && user < 16)
-			sizes[user++] = strtoul(argv[++i], NULL, 10);
+			sizes[user++] = strtoul(argv[++i], &end, 10);
 		else if (strcmp(argv[i], "-n") == 0 && i + 1 < argc)
-			loads = strtol(argv[++i], NULL, 10);
-		else {
+			loads = strtol(argv[++i], &end, 10);
+		if (end == NULL || *end != '\0' || end == argv[i] ||
+		    loads <= 0 || (user > 0 && sizes[user - 1] == 0)) {
 			fprintf(stderr,
-			    "usage: bench_latency [-s MIB]... [-n LOADS]\n");
+			    "bench_latency: %s: want -s MIB (at most 16 "
+			    "times) and -n LOADS, both positive numbers\n",
+			    argv[i]);
 			return 2;
 		}
 	}
 	if (user > 0)
 		nsizes = user;
-	if (loads <= 0) {
-		fprintf(stderr, "bench_latency: -n wants a positive count\n");
-		return 2;
-	}
 	printf("| working set | ns per dependent load, 4 KiB pages | "
 	       "ns, huge pages asked | huge pages given |\n");
 	printf("| ---: | ---: | ---: | ---: |\n");
 	for (size_t s = 0; s < nsizes; s++) {
-		if (sizes[s] == 0)
-			continue;
 		for (i = 0; i < 2; i++)
 			if ((ns[i] = chase(sizes[s], i, loads, &got[i])) < 0) {
 				fprintf(stderr, "bench_latency: %zu MiB: %s\n",
