@@ -56,7 +56,8 @@ blt_iter_create(struct blt *db, struct blt_iter **out)
 
 /* A scan that reached the end of a store in which no live block came or
  * went meanwhile has counted the live bytes: blt_stat() need not scan for
- * them again (a mount lists every key, then reports usage). */
+ * them again (a mount lists every key, then reports usage).  Checked again
+ * under the write lock, since the caller let go of the read lock. */
 static void
 iter_count_usage(struct blt_iter *it)
 {
@@ -77,7 +78,7 @@ blt_iter_next(struct blt_iter *it, struct blt_item *item)
 {
 	struct blt *db = it->db;
 	struct block b;
-	int rc, ended = 0;
+	int rc, count = 0;
 
 	pthread_rwlock_rdlock(&db->lock);
 	if (db->gen != it->gen) {
@@ -92,7 +93,8 @@ blt_iter_next(struct blt_iter *it, struct blt_item *item)
 	}
 	if (rc == 0) {
 		scan_trust(db, it->eof); /* every block of the scan checked */
-		ended = 1;
+		/* the write lock only when the count can be kept */
+		count = !db->usage_known && db->usage_epoch == it->epoch;
 	}
 	if (rc > 0) {
 		item->key = b.key;
@@ -104,7 +106,7 @@ blt_iter_next(struct blt_iter *it, struct blt_item *item)
 	}
 out:
 	pthread_rwlock_unlock(&db->lock);
-	if (ended)
+	if (count)
 		iter_count_usage(it);
 	return rc;
 }
