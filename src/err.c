@@ -26,6 +26,19 @@ err_set(int rc, const char *fmt, ...)
 	return rc;
 }
 
+/* Add to the message of the failure just recorded; return rc. */
+int
+err_append(int rc, const char *fmt, ...)
+{
+	size_t n = strlen(err_msg);
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(err_msg + n, sizeof err_msg - n, fmt, ap);
+	va_end(ap);
+	return rc;
+}
+
 /* Record "PATH: key not found" and return -ENOENT, without printf: a
  * miss is a normal outcome of a lookup and must stay cheap. */
 int

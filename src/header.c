@@ -179,7 +179,8 @@ hdr_mark_dirty(struct blt *db)
 
 	if (db->dirty)
 		return 0;
-	if ((rc = hdr_write_nkeys(db, NKEYS_UNCLEAN)) < 0 ||
+	if ((rc = scan_check_end(db)) < 0 ||
+	    (rc = hdr_write_nkeys(db, NKEYS_UNCLEAN)) < 0 ||
 	    (rc = io_sync(db)) < 0)
 		return rc;
 	db->dirty = 1;

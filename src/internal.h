@@ -164,6 +164,8 @@ le_put(unsigned char *p, uint64_t v, unsigned n)
 
 /* err.c */
 int err_set(int rc, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+int err_append(int rc, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 int err_oom(const char *path);
 int err_missing(const char *path);
 const char *err_key(const void *key, size_t klen);
@@ -256,6 +258,7 @@ int scan_next(struct scan *s, struct block *b);
 int scan_bad_next(const struct blt *db, const struct block *b);
 int scan_whole(const struct block *b);
 void scan_trust(struct blt *db, uint64_t end);
+int scan_check_end(struct blt *db);
 int scan_usage(struct blt *db);
 
 /* write.c */
@@ -267,6 +270,7 @@ int write_check_key(struct blt *db, const void *key, size_t klen);
 int write_block(struct blt *db, const unsigned char *digest, const void *key,
     size_t klen, const void *value, uint64_t vlen, int64_t ts);
 int write_del_locked(struct blt *db, const void *key, size_t klen, int quiet);
+int write_reclean(struct blt *db, int rc);
 int write_link(
     struct blt *db, uint64_t slot, const unsigned char *digest, uint64_t q);
 int write_put_args(struct blt *db, const void *key, size_t klen, uint64_t vlen,

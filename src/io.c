@@ -104,25 +104,45 @@ io_lock(int fd, const char *path, int exclusive, double timeout)
 	}
 }
 
-/* Open and lock path for mode; sets db->fd and db->size. */
+/* How often io_open() follows a store that prunes keep replacing. */
+#define IO_REOPEN_MAX 1000
+
+/* Open and lock path for mode; sets db->fd and db->size.  A prune puts a
+ * new file in the store's place with rename(2) while it holds the lock, so
+ * a process that waited for the lock may get it on the old file, which is
+ * no longer the store: whatever it wrote there would be lost.  So once
+ * locked, the file must still be the one at path, or path is opened
+ * again. */
 int
 io_open(struct blt *db, const char *path, int mode)
 {
 	int oflags = O_CLOEXEC | (mode == BLT_RDONLY ? O_RDONLY : O_RDWR);
-	struct stat st;
+	struct stat st, now;
 	int rc;
 
 	if (mode >= BLT_CREATE)
 		oflags |= O_CREAT;
-	if ((db->fd = open(path, oflags, 0644)) == -1)
-		return err_set(-errno, "%s: %s", path, strerror(errno));
-	if ((rc = io_lock(db->fd, path, mode != BLT_RDONLY, db->lock_timeout)) <
-	    0)
-		return rc;
-	if (fstat(db->fd, &st) == -1)
-		return err_set(-errno, "%s: %s", path, strerror(errno));
-	if (!S_ISREG(st.st_mode))
-		return err_set(-EUCLEAN, "%s: not a regular file", path);
+	for (int tries = 0;; tries++) {
+		if ((db->fd = open(path, oflags, 0644)) == -1)
+			return err_set(-errno, "%s: %s", path, strerror(errno));
+		if ((rc = io_lock(db->fd, path, mode != BLT_RDONLY,
+		         db->lock_timeout)) < 0)
+			return rc;
+		if (fstat(db->fd, &st) == -1)
+			return err_set(-errno, "%s: %s", path, strerror(errno));
+		if (!S_ISREG(st.st_mode))
+			return err_set(
+			    -EUCLEAN, "%s: not a regular file", path);
+		if (stat(path, &now) == 0 && now.st_dev == st.st_dev &&
+		    now.st_ino == st.st_ino)
+			break;
+		if (tries == IO_REOPEN_MAX)
+			return err_set(-EAGAIN,
+			    "%s: replaced by another process each time its "
+			    "lock was granted (%d times)",
+			    path, tries + 1);
+		close(db->fd);
+	}
 	db->size = (uint64_t)st.st_size;
 	return 0;
 }

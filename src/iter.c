@@ -20,6 +20,7 @@ struct blt_iter {
 	uint64_t eof;   /* the end of the last region */
 	uint64_t epoch; /* db->usage_epoch at the start */
 	uint64_t live;  /* bytes of the live blocks passed, internal ones too */
+	uint64_t keys;  /* user keys passed */
 	struct scan scan;
 };
 
@@ -72,6 +73,20 @@ iter_count_usage(struct blt_iter *it)
 	pthread_rwlock_unlock(&db->lock);
 }
 
+/* A whole scan of a store that did not change meanwhile found fewer keys
+ * than the store counts: blocks are missing, as when a file is cut at the
+ * edge of a block.  (More is no damage: the reference leaves its count
+ * behind when it is killed after a flush.) */
+static int
+iter_missing(const struct blt_iter *it)
+{
+	return err_set(-EUCLEAN,
+	    "%s: damaged store: the header counts %llu keys, the blocks "
+	    "hold %llu (was the file cut short?); blt check tells more",
+	    it->db->path, (unsigned long long)it->db->n_keys,
+	    (unsigned long long)it->keys);
+}
+
 /* The next live user key. */
 int
 blt_iter_next(struct blt_iter *it, struct blt_item *item)
@@ -88,9 +103,13 @@ blt_iter_next(struct blt_iter *it, struct blt_item *item)
 	}
 	while ((rc = scan_next(&it->scan, &b)) > 0) {
 		it->live += b.size;
-		if (db->h.fixed || !hash_internal_key(b.key, b.klen))
+		if (db->h.fixed || !hash_internal_key(b.key, b.klen)) {
+			it->keys++;
 			break;
+		}
 	}
+	if (rc == 0 && db->usage_epoch == it->epoch && it->keys < db->n_keys)
+		rc = iter_missing(it);
 	if (rc == 0) {
 		scan_trust(db, it->eof); /* every block of the scan checked */
 		/* the write lock only when the count can be kept */

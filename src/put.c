@@ -174,11 +174,15 @@ put_end_locked(struct blt_put_op *p)
 		return rc;
 	}
 	close(p->fd);
-	if ((rc = hdr_mark_dirty(db)) == 0 &&
-	    (rc = io_put_ptr(db, p->off + 13, PTR_END)) == 0 &&
-	    (rc = write_link(
-	         db, index_slot(db, p->digest), p->digest, p->off)) == 0)
+	if ((rc = hdr_mark_dirty(db)) < 0 ||
+	    (rc = io_put_ptr(db, p->off + 13, PTR_END)) < 0)
+		; /* the store stays marked unclean */
+	else if ((rc = write_link(
+	              db, index_slot(db, p->digest), p->digest, p->off)) == 0)
 		rc = reindex_auto(db);
+	else if (rc == -EUCLEAN &&
+	         io_put_ptr(db, p->off + 13, PTR_TOMBSTONE) == 0)
+		rc = write_reclean(db, rc); /* a damaged chain */
 	put_free(p);
 	return rc;
 }

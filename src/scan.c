@@ -68,6 +68,53 @@ scan_trust(struct blt *db, uint64_t end)
 		;
 }
 
+/* Before the first change to a store: do its data regions parse into
+ * whole blocks up to the end of the file, with every next pointer inside
+ * it?  A store cut short (a copy that stopped half-way) or with bytes
+ * appended has a clean header, and a write would append its blocks inside
+ * the torn block's extent, turning a value that reads as damaged into one
+ * that reads as wrong; a chain that leads past the end (a store cut at a
+ * block's edge) would lead into the blocks appended next.  Only the
+ * structure is walked, no digest; stores this process has
+ * scanned or written whole (db->trusted) need no walk. */
+int
+scan_check_end(struct blt *db)
+{
+	struct scan s;
+	struct block b;
+	int rc;
+
+	if (__atomic_load_n(&db->trusted, __ATOMIC_RELAXED) >= db->size)
+		return 0;
+	scan_init(&s, db, db->map->base, db->h.index_off, db->h.n_buckets,
+	    db->h.first_data, db->size);
+	s.lax = 1;
+	while ((rc = scan_next(&s, &b)) > 0)
+		if (scan_bad_next(db, &b)) {
+			rc = err_set(-EUCLEAN,
+			    "%s: damaged block at %llu: next pointer %llu "
+			    "lies outside the file",
+			    db->path, (unsigned long long)b.off,
+			    (unsigned long long)b.next);
+			break;
+		}
+	for (uint32_t i = 0; rc == 0 && i < db->h.n_buckets; i++) {
+		uint64_t slot = db->h.index_off + (uint64_t)PTR_LEN * i;
+		uint64_t p = io_get_ptr(db, slot);
+
+		if (p > PTR_END &&
+		    (p < HEADER_LEN || p + FIX_FIXED_LEN > db->size))
+			rc = err_set(-EUCLEAN,
+			    "%s: damaged index: bucket %u leads to %llu, "
+			    "outside the file",
+			    db->path, i, (unsigned long long)p);
+	}
+	if (rc < 0)
+		return err_append(rc, "; nothing was written (blt check "
+		                      "--repair mends the store)");
+	return 0;
+}
+
 /* Is b's next pointer one no sound block has?  A misparsed block (say, a
  * flipped timestamp flag shifts every field) rarely passes this. */
 int

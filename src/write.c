@@ -22,6 +22,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 
 #include "internal.h"
@@ -198,6 +199,24 @@ write_head_ahead(struct blt *db, const uint64_t ring[WRITE_AHEAD], size_t i)
 	}
 }
 
+/* A put met a damaged chain while linking and its blocks that were never
+ * linked have been made dead again (index_link() changes nothing before
+ * it has walked the chain), so that no recovery makes a failed put live.
+ * What was linked before stands and the store is as sound as before: mark
+ * it clean again, so that readers can still open it.  Returns rc and
+ * keeps its message. */
+int
+write_reclean(struct blt *db, int rc)
+{
+	char msg[1024];
+
+	snprintf(msg, sizeof msg, "%s", blt_errmsg());
+	if (io_sync(db) == 0 &&
+	    hdr_write_nkeys(db, (uint32_t)db->n_keys) == 0 && io_sync(db) == 0)
+		db->dirty = 0;
+	return err_set(rc, "%s", msg);
+}
+
 /* Write the buffered puts into the file and link them (see the top of the
  * file); with durable, fsync after each step.  The caller holds the write
  * lock. */
@@ -227,8 +246,16 @@ write_flush(struct blt *db, int durable)
 		write_slot_ahead(db, ring, i + WRITE_AHEAD);
 		write_head_ahead(db, ring, i + WRITE_AHEAD / 2);
 		if ((rc = write_link(db, slot, db->pend[i].digest,
-		         base + db->pend[i].boff)) < 0)
+		         base + db->pend[i].boff)) < 0) {
+			while (rc == -EUCLEAN && i < db->n_pend)
+				if (io_put_ptr(db,
+				        base + db->pend[i++].boff + 13,
+				        PTR_TOMBSTONE) < 0)
+					goto out;
+			if (rc == -EUCLEAN)
+				rc = write_reclean(db, rc);
 			goto out;
+		}
 	}
 	write_discard(db);
 	if ((rc = reindex_auto(db)) < 0)

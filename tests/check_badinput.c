@@ -464,6 +464,38 @@ bad_read(const char *p, const struct manifest *m, const struct bad_damage *d,
 	blt_close(db);
 }
 
+/* A put of key into the damaged store at p fails with -EUCLEAN naming p,
+ * and leaves the store no worse: it still opens for reading, and when
+ * same is set it is byte for byte what it was. */
+static void
+bad_put_refused(const char *p, const void *key, size_t klen, int same)
+{
+	size_t n0, n1;
+	unsigned char *before = bad_read_file(p, &n0), *after;
+	struct blt_stat st;
+	struct blt *db;
+	int rc;
+
+	ck_assert_msg(
+	    blt_open(p, BLT_RDWR, NULL, &db) == 0, "%s: %s", p, blt_errmsg());
+	ck_assert_int_eq(blt_info(db, &st), 0);
+	rc = blt_put(db, key, klen, "refused refused refused",
+	    st.value_len ? st.value_len : 7, BLT_NOW);
+	if (rc == 0)
+		rc = blt_close(db);
+	else
+		blt_close(db);
+	bad_assert_error(p, rc, 0, "a put");
+	ck_assert_msg(blt_open(p, BLT_RDONLY, NULL, &db) == 0,
+	    "%s: after a failed put: %s", p, blt_errmsg());
+	blt_close(db);
+	after = bad_read_file(p, &n1);
+	ck_assert_msg(!same || (n0 == n1 && memcmp(before, after, n0) == 0),
+	    "%s: a failed put changed the file", p);
+	free(before);
+	free(after);
+}
+
 /* --- the layout of a fixture ------------------------------------------- */
 
 /* A live block of a pristine fixture. */
@@ -790,6 +822,7 @@ bad_truncations(const char *name, size_t stride)
 			    "%s cut at %llu: no read notices", name,
 			    (unsigned long long)t);
 			if (r.open_rc == 0 && cut) {
+				bad_put_refused(path, "new key", 7, 1);
 				bad_check_finds(path);
 				bad_repair(path, &l, &d);
 			}
@@ -821,6 +854,36 @@ START_TEST(truncated_reindexed_store_is_an_error_never_garbage)
 {
 	/* Data in two regions around a relocated index. */
 	bad_truncations("reindexed_twice.blt", 1500);
+}
+END_TEST
+
+/* A store cut right after a block, so every block left is whole: the
+ * scan lists them, then says that the rest is missing. */
+START_TEST(store_cut_at_a_block_edge_scans_to_an_error)
+{
+	const char *name = "fixed.blt";
+	struct manifest *m = bad_manifest(name);
+	struct bad_layout l;
+	struct blt_iter *it;
+	struct blt_item item;
+	struct blt *db;
+	size_t listed = 0;
+	int rc;
+
+	bad_copy_fixture(name, path);
+	bad_layout_load(path, m, &l);
+	bad_truncate(path, l.b[l.n - 1].off);
+	ck_assert_int_eq(blt_open(path, BLT_RDONLY, NULL, &db), 0);
+	ck_assert_int_eq(blt_iter_create(db, &it), 0);
+	while ((rc = blt_iter_next(it, &item)) > 0)
+		listed++;
+	ck_assert_uint_eq(listed, l.n - 1);
+	bad_assert_error(path, rc, 0, "the scan");
+	bad_assert_msg(path, "the header counts");
+	blt_iter_free(it);
+	blt_close(db);
+	bad_layout_free(&l);
+	manifest_free(m);
 }
 END_TEST
 
@@ -898,7 +961,14 @@ bad_chain_damage(const char *name, const struct manifest *m,
 	bad_read(path, m, d, &r);
 	ck_assert_int_eq(r.open_rc, 0);
 	bad_check_finds(path);
+	bad_put_refused(path, key, klen, 0);
 	ck_assert_int_ge(bad_repair(path, l, d), 1);
+	/* the repair links every live block: the refused put is not one */
+	ck_assert_int_eq(blt_open(copy, BLT_RDONLY, NULL, &db), 0);
+	ck_assert_msg(blt_get(db, key, klen, buf, sizeof buf, &ts) != 7 ||
+	                  memcmp(buf, "refused", 7) != 0,
+	    "%s: the repair made a refused put live", name);
+	blt_close(db);
 }
 
 START_TEST(bucket_pointer_past_eof_is_euclean)
@@ -1371,6 +1441,7 @@ badinput_suite(void)
 	tcase_add_test(tc, truncated_fixed_store_is_an_error_never_garbage);
 	tcase_add_test(tc, truncated_v4_store_is_an_error_never_garbage);
 	tcase_add_test(tc, truncated_reindexed_store_is_an_error_never_garbage);
+	tcase_add_test(tc, store_cut_at_a_block_edge_scans_to_an_error);
 	tcase_add_test(tc, bucket_pointer_past_eof_is_euclean);
 	tcase_add_test(tc, bucket_pointer_into_the_header_is_euclean);
 	tcase_add_test(tc, chain_that_leads_to_itself_loops_with_euclean);

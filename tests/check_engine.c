@@ -810,6 +810,68 @@ START_TEST(a_second_writer_is_refused_with_a_clear_message)
 }
 END_TEST
 
+/* Wait until some open of the file whose inode is ino waits for its
+ * flock (a "->" line of /proc/locks). */
+static void
+wait_for_lock_waiter(ino_t ino)
+{
+	char want[32], line[256];
+
+	snprintf(want, sizeof want, ":%lu ", (unsigned long)ino);
+	for (long polls = 0; polls < 100000; polls++) {
+		FILE *f = fopen("/proc/locks", "r");
+		int found = 0;
+
+		ck_assert_ptr_nonnull(f);
+		while (!found && fgets(line, sizeof line, f) != NULL)
+			found = strstr(line, "-> FLOCK") != NULL &&
+			        strstr(line, want) != NULL;
+		fclose(f);
+		if (found)
+			return;
+		usleep(100);
+	}
+	ck_abort_msg("no process came to wait for the lock");
+}
+
+static void *
+put_after_waiting(void *arg)
+{
+	struct blt *db;
+
+	(void)arg;
+	ck_assert_msg(
+	    blt_open(path, BLT_RDWR, NULL, &db) == 0, "%s", blt_errmsg());
+	put(db, "after", "the prune", T0);
+	ck_assert_int_eq(blt_close(db), 0);
+	return NULL;
+}
+
+/* A prune renames a new file into the store's place while it holds the
+ * lock; a writer that was waiting for the lock must write to the new
+ * file, not to the old one, which nobody will read again. */
+START_TEST(a_writer_that_waited_through_a_prune_writes_to_the_new_file)
+{
+	struct blt *db = open_new(0, 0, 12007, BLT_SER_NONE);
+	char buf[16];
+	struct stat st;
+	pthread_t t;
+
+	put(db, "before", "the prune", T0);
+	ck_assert_int_eq(blt_sync(db), 0);
+	ck_assert_int_eq(stat(path, &st), 0);
+	ck_assert_int_eq(pthread_create(&t, NULL, put_after_waiting, NULL), 0);
+	wait_for_lock_waiter(st.st_ino);
+	ck_assert_msg(blt_prune(db, NULL) >= 0, "%s", blt_errmsg());
+	ck_assert_int_eq(blt_close(db), 0);
+	pthread_join(t, NULL);
+	db = reopen(BLT_RDONLY);
+	ck_assert_int_eq(blt_get(db, "before", 6, buf, sizeof buf, NULL), 9);
+	ck_assert_int_eq(blt_get(db, "after", 5, buf, sizeof buf, NULL), 9);
+	ck_assert_int_eq(blt_close(db), 0);
+}
+END_TEST
+
 /* Online prune: a writer and a reader run while another thread prunes. */
 struct online {
 	struct blt *db;
@@ -946,6 +1008,8 @@ engine_suite(void)
 	tcase_add_test(tc, prune_keeps_the_later_of_two_live_blocks_of_a_key);
 	tcase_add_test(tc, a_duplicate_descriptor_matches_its_generation);
 	tcase_add_test(tc, a_second_writer_is_refused_with_a_clear_message);
+	tcase_add_test(
+	    tc, a_writer_that_waited_through_a_prune_writes_to_the_new_file);
 	tcase_add_test(tc, a_full_disk_fails_puts_and_loses_nothing);
 	tcase_add_test(tc, a_torn_append_that_cannot_be_cut_stops_writes);
 	tcase_add_test(
