@@ -22,18 +22,34 @@
 #include "json.h"
 #include "timearg.h"
 
-/* Read all of fd (named name) into a fresh buffer. */
+/* Say that what name holds is more than max bytes. */
+static int
+cli_too_big(const char *name, uint64_t max)
+{
+	fprintf(stderr,
+	    "blt: %s: more than %llu bytes, the most a value can "
+	    "hold\n",
+	    name, (unsigned long long)max);
+	return CLI_ERROR;
+}
+
+/* Read all of fd (named name), at most max bytes, into a fresh buffer: a
+ * file known to be too big is refused before any of it is read. */
 int
-cli_slurp(int fd, const char *name, unsigned char **out, size_t *len)
+cli_slurp(
+    int fd, const char *name, uint64_t max, unsigned char **out, size_t *len)
 {
 	size_t cap = CLI_CHUNK, n = 0;
 	unsigned char *buf, *nbuf;
 	struct stat sb;
 	ssize_t r;
 
-	if (fstat(fd, &sb) == 0 && S_ISREG(sb.st_mode) && sb.st_size > 0 &&
-	    (uint64_t)sb.st_size < SIZE_MAX / 2)
-		cap = (size_t)sb.st_size + 1;
+	if (fstat(fd, &sb) == 0 && S_ISREG(sb.st_mode)) {
+		if ((uint64_t)sb.st_size > max)
+			return cli_too_big(name, max);
+		if (sb.st_size > 0 && (uint64_t)sb.st_size < SIZE_MAX / 2)
+			cap = (size_t)sb.st_size + 1;
+	}
 	if ((buf = malloc(cap)) == NULL)
 		return cli_syserr(name, ENOMEM);
 	for (;;) {
@@ -55,6 +71,10 @@ cli_slurp(int fd, const char *name, unsigned char **out, size_t *len)
 		if (r == 0)
 			break;
 		n += (size_t)r;
+		if (n > max) {
+			free(buf);
+			return cli_too_big(name, max);
+		}
 	}
 	*out = buf;
 	*len = n;
@@ -98,11 +118,12 @@ cli_put(struct cli *c)
 
 	/* Read the value before taking the store's lock. */
 	if (strcmp(src, "-") == 0)
-		rc = cli_slurp(STDIN_FILENO, "stdin", &val, &vlen);
+		rc = cli_slurp(
+		    STDIN_FILENO, "stdin", BLT_VALUE_MAX, &val, &vlen);
 	else if ((fd = open(src, O_RDONLY | O_CLOEXEC)) == -1)
 		return cli_syserr(src, errno);
 	else {
-		rc = cli_slurp(fd, src, &val, &vlen);
+		rc = cli_slurp(fd, src, BLT_VALUE_MAX, &val, &vlen);
 		close(fd);
 	}
 	if (rc != CLI_OK)

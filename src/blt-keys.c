@@ -40,6 +40,17 @@ cli_put_escaped(FILE *f, const unsigned char *p, size_t n)
 	json_put_escaped(f, p, n, cli_escape);
 }
 
+/* A key argument in a message: escaped, and cut after 200 bytes. */
+static void
+cli_put_shown(FILE *f, const char *arg)
+{
+	size_t n = strlen(arg);
+
+	cli_put_escaped(f, (const unsigned char *)arg, n > 200 ? 200 : n);
+	if (n > 200)
+		fprintf(f, "... (%zu bytes)", n);
+}
+
 /* Decode the escapes of cli_put_escaped() from s into out (which may be s
  * itself: the output is never longer); the length or -1. */
 static ssize_t
@@ -177,7 +188,7 @@ cli_key(struct cli *c, const char *arg, unsigned char **out, size_t *len)
 		return cli_syserr(c->store, ENOMEM);
 	if (c->hex) {
 		r = json_unhex(arg, n, buf);
-		why = "not an even number of hex digits";
+		why = "not hex (pairs of digits 0-9, a-f)";
 	} else if (c->escaped) {
 		r = cli_unescape(arg, buf);
 		why = "bad backslash escape";
@@ -189,10 +200,18 @@ cli_key(struct cli *c, const char *arg, unsigned char **out, size_t *len)
 		r = (ssize_t)n;
 		why = NULL;
 	}
+	if (r > BLT_KEY_MAX) {
+		free(buf);
+		fprintf(stderr,
+		    "blt: %s: a key of %zd bytes is longer than the "
+		    "format's %u\n",
+		    c->store, r, BLT_KEY_MAX);
+		return CLI_ERROR;
+	}
 	if (r < 0) {
 		free(buf);
 		fprintf(stderr, "blt: %s: key '", c->store);
-		cli_put_escaped(stderr, (const unsigned char *)arg, n);
+		cli_put_shown(stderr, arg);
 		if (why != NULL)
 			fprintf(stderr, "': %s\n", why);
 		else
@@ -228,7 +247,7 @@ int
 cli_missing(struct cli *c, const char *arg)
 {
 	fprintf(stderr, "blt: %s: ", c->store);
-	cli_put_escaped(stderr, (const unsigned char *)arg, strlen(arg));
+	cli_put_shown(stderr, arg);
 	fprintf(stderr, ": no such key\n");
 	return CLI_MISSING;
 }

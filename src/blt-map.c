@@ -49,7 +49,7 @@ cli_map_keys(struct cli *c, const char *file, unsigned char ***keys,
 
 	if (strcmp(file, "-") != 0 && (fd = open(file, O_RDONLY)) == -1)
 		return cli_syserr(file, errno);
-	rc = cli_slurp(fd, file, &buf, &len);
+	rc = cli_slurp(fd, file, SIZE_MAX, &buf, &len);
 	if (fd != 0)
 		close(fd);
 	if (rc != CLI_OK)

@@ -141,7 +141,8 @@ int cli_missing(struct cli *c, const char *arg);
 /* blt-cmd.c */
 /* Read all of fd (named name) into a buffer the caller frees: CLI_OK, or
  * 2 after a message. */
-int cli_slurp(int fd, const char *name, unsigned char **out, size_t *len);
+int cli_slurp(
+    int fd, const char *name, uint64_t max, unsigned char **out, size_t *len);
 int cli_create(struct cli *c);
 int cli_put(struct cli *c);
 int cli_get(struct cli *c);

@@ -35,6 +35,26 @@ printf 'no newline' | "$BLT" put "$s" text
 "$BLT" get "$s" empty >"$tmp/out"
 [ ! -s "$tmp/out" ] || fail "empty value is not empty"
 
+# A value over the format's 4 GiB limit is refused before it is read: a
+# sparse file says its size, a pipe is cut off at the limit.
+truncate -s 4294967296 "$tmp/huge"
+cp "$s" "$tmp/before.blt"
+expect 2 "$BLT" put "$s" huge "$tmp/huge"
+err_has "$tmp/huge"
+err_has "more than 4294967295 bytes"
+cmp "$s" "$tmp/before.blt" || fail "a refused put changed the store"
+rm -f "$tmp/huge" "$tmp/before.blt"
+
+# A key longer than the format allows is an error, not a missing key; a
+# long key is cut short in messages.
+long=$(head -c 65536 /dev/zero | tr '\0' k)
+expect 2 "$BLT" get "$s" "$long"
+err_has "a key of 65536 bytes is longer than the format's 65535"
+expect 1 "$BLT" get "$s" "$(head -c 300 /dev/zero | tr '\0' k)"
+err_has "... (300 bytes): no such key"
+expect 2 "$BLT" get -x "$s" zz
+err_has "not hex"
+
 # Overwrite, delete, missing keys.
 echo one | "$BLT" put "$s" k
 echo two | "$BLT" put "$s" k
