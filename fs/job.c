@@ -77,6 +77,7 @@ struct job_note {
 struct job_notes {
 	struct job_note *v;
 	size_t n, cap;
+	uint64_t last_dir; /* the directory of the last job_note_dir() */
 };
 
 static const char *const job_kinds[] = {"", "prune", "reindex", "sync", "map"};
@@ -151,6 +152,7 @@ job_notify(struct fs *fs, struct job_notes *ns)
 			    strerror(-rc));
 	}
 	ns->n = 0;
+	ns->last_dir = 0;
 }
 
 static void
@@ -166,6 +168,21 @@ job_note_entry(
 	n->nlen = nlen;
 	memcpy(n->name, name, nlen);
 	n->name[nlen] = '\0';
+}
+
+/* A name was added to directory dir.  The kernel drops its entry for a
+ * name only if it has one, and keeps the directory's listing; so the
+ * listing is dropped too, once for a run of names in one directory. */
+static void
+job_note_dir(struct job_notes *ns, uint64_t dir)
+{
+	struct job_note *n;
+
+	if (ns->last_dir == dir || (n = job_note_add(ns)) == NULL)
+		return;
+	n->entry = 0;
+	n->node = dir;
+	ns->last_dir = dir;
 }
 
 static void
@@ -245,8 +262,10 @@ job_learn_key(struct fs *fs, const unsigned char *key, size_t klen,
 			n->entry = 0;
 			n->node = info.nodeid;
 		}
-	} else
+	} else {
 		job_note_entry(ns, where.parent, where.name, where.nlen);
+		job_note_dir(ns, where.parent);
+	}
 	job_note_stale(ns, &stale);
 }
 
@@ -467,9 +486,14 @@ job_map(struct job_runner *r, struct job *j)
 	struct blt_map_stats st;
 	struct blt_options bo;
 	struct blt *out = NULL;
-	int rc, crc;
+	int rc = 0, crc;
 
 	memset(&o, 0, sizeof o);
+	memset(&st, 0, sizeof st);
+	/* The command always names its keys (all of them for "/"); none
+	 * selected is nothing to do, never blt_map()'s "every key". */
+	if (s->n_keys == 0)
+		goto done;
 	if (s->out != NULL) {
 		if (job_is_mounted_store(fs, s->out))
 			return path_err(-EINVAL,
@@ -498,6 +522,7 @@ job_map(struct job_runner *r, struct job *j)
 		path_err(rc, "%s", blt_errmsg());
 	job_notify(fs, &m.ns);
 	free(m.ns.v);
+done:
 	pthread_mutex_lock(&r->lock);
 	j->st = st;
 	j->done = st.processed;

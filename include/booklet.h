@@ -147,6 +147,13 @@ int blt_sync(struct blt *db);
 int blt_put(struct blt *db, const void *key, size_t klen, const void *value,
     size_t vlen, int64_t ts);
 
+/* blt_put(), but only if key still holds the oldlen bytes at old: returns
+ * 1 when stored, 0 when key holds another value or none (nothing is
+ * written), or an error as for blt_put().  The check and the put are one
+ * step for every thread of this process. */
+int blt_put_if(struct blt *db, const void *key, size_t klen, const void *old,
+    size_t oldlen, const void *value, size_t vlen, int64_t ts);
+
 /* Copy up to cap bytes of key's value into buf and return the value's full
  * length (which may exceed cap).  *ts (if not NULL) gets the timestamp.
  * Errors: -ENOENT when the key is missing. */

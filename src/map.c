@@ -530,7 +530,7 @@ map_commit(struct map *m, struct map_batch *b, const unsigned char *body,
 	size_t klen, olen = 0, len;
 	uint32_t what;
 	int64_t ts = blt_now(); /* one clock reading per batch is enough */
-	int rc;
+	int rc, same;
 
 	/* Check the whole reply first: a worker gone wrong stores nothing. */
 	if (n != b->n)
@@ -544,9 +544,14 @@ map_commit(struct map *m, struct map_batch *b, const unsigned char *body,
 		return -EPROTO;
 	r = body;
 	for (uint32_t i = 0; i < n; i++) {
+		const unsigned char *val;
+		size_t vlen;
+
 		klen = (size_t)le_get(q, 4);
+		vlen = (size_t)le_get(q + 4, 4);
 		key = q + 8;
-		q += 8 + klen + le_get(q + 4, 4);
+		val = key + klen;
+		q += 8 + klen + vlen;
 		what = (uint32_t)le_get(r, 4);
 		len = (size_t)le_get(r + 4, 4);
 		r += 8;
@@ -558,10 +563,21 @@ map_commit(struct map *m, struct map_batch *b, const unsigned char *body,
 		} else {
 			if ((rc = map_out_key(m, key, klen, &okey, &olen)) < 0)
 				return rc;
-			rc = blt_put(m->out, okey, olen, r, len, ts);
+			/* A result for the key it came from is stored only
+			 * over the value it was made from: a write or delete
+			 * since then stands, and the item is skipped. */
+			same = m->out == m->db && okey == key;
+			if (same)
+				rc = blt_put_if(
+				    m->out, key, klen, val, vlen, r, len, ts);
+			else
+				rc = blt_put(m->out, okey, olen, r, len, ts);
 			/* A result the store refuses fails its item; a store
 			 * that fails ends the map. */
-			if (rc == -EINVAL || rc == -EFBIG) {
+			if (same && rc == 0) {
+				m->st->skipped++;
+				m->st->processed++;
+			} else if (rc == -EINVAL || rc == -EFBIG) {
 				map_item_error(m, key, klen, blt_errmsg(),
 				    strlen(blt_errmsg()));
 			} else if (rc < 0) {

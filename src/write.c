@@ -352,6 +352,33 @@ blt_put(struct blt *db, const void *key, size_t klen, const void *value,
 	return rc;
 }
 
+/* blt_put() only while key still holds old: one check and put under the
+ * write lock, so that a write or delete of key in between always wins. */
+int
+blt_put_if(struct blt *db, const void *key, size_t klen, const void *old,
+    size_t oldlen, const void *value, size_t vlen, int64_t ts)
+{
+	unsigned char digest[HASH_LEN];
+	struct block b;
+	int rc;
+
+	if ((rc = write_put_args(db, key, klen, vlen, &ts, digest)) < 0)
+		return rc;
+	pthread_rwlock_wrlock(&db->lock);
+	if (write_pending_find(db, digest, &b))
+		rc = 1;
+	else
+		rc = index_find(db, digest, key, klen, &b, NULL);
+	if (rc == 1)
+		rc = b.vlen == oldlen &&
+		     (oldlen == 0 || memcmp(b.value, old, oldlen) == 0);
+	if (rc == 1 &&
+	    (rc = write_block(db, digest, key, klen, value, vlen, ts)) == 0)
+		rc = 1;
+	pthread_rwlock_unlock(&db->lock);
+	return rc;
+}
+
 /* Delete key with the write lock held; quiet leaves a missing key without
  * a message (for callers that expect it). */
 int

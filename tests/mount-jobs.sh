@@ -95,22 +95,39 @@ model_map all 'v.upper()'
 same_tree "$model" "$m"
 
 # 2. A plugin, into the same store under a key template: new names show
-# up even where the kernel had been told there was nothing.
+# up even where the kernel had been told there was nothing (d01: a
+# lookup of the name before), and in listings the kernel keeps (d09: three
+# listings, so that the kernel keeps the second and serves the third from
+# it until it is told the directory changed).
 test ! -e "$m/all/d01/k0100.rev" || fail "k0100.rev before the map"
-ls "$m/all/d01" >/dev/null # twice, so that the kernel keeps the listing
-ls "$m/all/d01" | grep -q '\.rev$' && fail "a .rev name before the map"
-ctl map --plugin "$PLUGIN:plugin_reverse" --to '{key}.rev' all/d01 --wait \
-    --json
-[ "$(field written)" = 100 ] || fail "map --to: $(cat "$tmp/ctl.out")"
-python3 - "$model/all/d01" <<'PY'
+for i in 1 2 3; do
+	ls "$m/all/d09" >"$tmp/ls"
+done
+grep -q '\.rev$' "$tmp/ls" && fail "a .rev name before the map"
+ctl map --plugin "$PLUGIN:plugin_reverse" --to '{key}.rev' all/d01 all/d09 \
+    --wait --json
+[ "$(field written)" = 200 ] || fail "map --to: $(cat "$tmp/ctl.out")"
+python3 - "$model/all/d01" "$model/all/d09" <<'PY'
 import os, sys
-d = sys.argv[1]
-for n in os.listdir(d):
-    open(os.path.join(d, n + ".rev"), "w").write(open(os.path.join(d, n)).read()[::-1])
+for d in sys.argv[1:]:
+    for n in os.listdir(d):
+        open(os.path.join(d, n + ".rev"), "w").write(open(os.path.join(d, n)).read()[::-1])
 PY
 test -e "$m/all/d01/k0100.rev" || fail "no k0100.rev after the map"
-[ "$(ls "$m/all/d01" | grep -c '\.rev$')" = 100 ] ||
-	fail "the listing of all/d01 lacks the map's names"
+for d in d01 d09; do
+	[ "$(ls "$m/all/$d" | grep -c '\.rev$')" = 100 ] ||
+		fail "the listing of all/$d lacks the map's names"
+done
+same_tree "$model" "$m"
+
+# A map whose paths select no file (an empty directory, an empty --keys
+# file) does nothing; it used to map every key of the store.
+mkdir "$m/empty" "$model/empty"
+ctl map --exec 'echo CLOBBERED' empty --wait --json
+[ "$(field written)" = 0 ] || fail "map of an empty directory wrote"
+: >"$tmp/nokeys"
+ctl map --exec 'echo CLOBBERED' --keys "$tmp/nokeys" --wait --json
+[ "$(field written)" = 0 ] || fail "map of an empty key list wrote"
 same_tree "$model" "$m"
 
 # 3. Into another store, chosen by a list of paths.
@@ -221,7 +238,7 @@ import json, os, sys
 s = json.load(open(sys.argv[1]))
 n = sum(len(f) for _, _, f in os.walk(sys.argv[2]))
 assert s["buckets"] > 200003 and s["jobs"] == [], s
-assert s["keys"] == n + 1, (s["keys"], n) # and the marker of w/
+assert s["keys"] == n + 2, (s["keys"], n) # and the markers of w/, empty/
 PY
 
 # Files that a prune --older-than evicts while they are read through
