@@ -2,8 +2,13 @@
  * bltfs ctl: send one command to a mount and, with --wait, follow the job
  * it started to its end (bltfs(1), CONTROL INTERFACE).
  *
- * The command goes by ioctl (bltfs.h) on the mount's root, or, where the
- * kernel passes no ioctls, through the control file.  Paths the daemon
+ * The path given may be anywhere in the mount: client_open() climbs to the
+ * root of the mount that holds it and makes sure that is bltfs (a FUSE file
+ * system whose status ioctl answers, or whose status file is bltfs's),
+ * since any other file system also fails our ioctls with ENOTTY and any
+ * directory may hold files named like the control files.  The command goes
+ * by ioctl (bltfs.h) on the mount's root, or, where the kernel passes no
+ * ioctls, through the control file.  Paths the daemon
  * cannot resolve itself are made absolute here: plugins, --keys files and
  * output stores (the daemon runs elsewhere), and paths inside the mount,
  * which the daemon takes relative to the mount's root.
@@ -19,6 +24,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -36,9 +42,12 @@
 
 #define CLIENT_POLL_MS 100
 
+/* statfs(2) f_type of a FUSE file system (linux/magic.h) */
+#define CLIENT_FUSE_MAGIC 0x65735546
+
 struct client {
 	const char *mount;
-	char root[PATH_MAX]; /* the mount point, resolved */
+	char root[PATH_MAX]; /* the mount's root, resolved; "" for "/" */
 	char ctl[256];       /* the control directory's name */
 	int fd;              /* the mount's root */
 	int use_file;        /* the kernel passes no ioctls */
@@ -128,14 +137,56 @@ client_abs(const char *path, char *out, size_t cap)
 	return snprintf(out, cap, "%s/%s", cwd, path) < (int)cap ? 0 : -1;
 }
 
-/* A path in the mount: relative to its root if it lies below the mount
- * point, else as given (already relative to the root). */
+/* path made absolute with the symbolic links and dot-dots of its directory
+ * resolved, so that it compares with the root; lexically where that
+ * directory does not exist.  The last name is kept, link or not. */
+static int
+client_resolve(const char *path, char *out, size_t cap)
+{
+	char dir[PATH_MAX], real[PATH_MAX], *base;
+	const char *parent;
+	size_t n = strlen(path);
+	int len;
+
+	while (n > 1 && path[n - 1] == '/')
+		n--;
+	if (n >= sizeof dir)
+		return client_abs(path, out, cap);
+	memcpy(dir, path, n);
+	dir[n] = '\0';
+	base = strrchr(dir, '/');
+	base = base == NULL ? dir : base + 1;
+	if (*base == '\0' || strcmp(base, ".") == 0 ||
+	    strcmp(base, "..") == 0) {
+		/* "/", "." or "..": nothing to keep */
+		if (realpath(dir, real) == NULL)
+			return client_abs(path, out, cap);
+		len = snprintf(out, cap, "%s", real);
+		return len < (int)cap ? 0 : -1;
+	}
+	if (base == dir)
+		parent = ".";
+	else if (base == dir + 1)
+		parent = "/";
+	else {
+		base[-1] = '\0';
+		parent = dir;
+	}
+	if (realpath(parent, real) == NULL)
+		return client_abs(path, out, cap);
+	len = snprintf(
+	    out, cap, "%s/%s", strcmp(real, "/") == 0 ? "" : real, base);
+	return len < (int)cap ? 0 : -1;
+}
+
+/* A path in the mount: relative to its root if it lies below the mount's
+ * root, else as given (already relative to the root). */
 static const char *
 client_in_mount(struct client *c, const char *path, char *tmp, size_t cap)
 {
 	size_t n = strlen(c->root);
 
-	if (client_abs(path, tmp, cap) < 0)
+	if (client_resolve(path, tmp, cap) < 0)
 		return path;
 	if (strncmp(tmp, c->root, n) == 0 && (tmp[n] == '/' || tmp[n] == '\0'))
 		return tmp[n] == '\0' ? "/" : tmp + n;
@@ -422,20 +473,83 @@ client_print_file(struct client *c, const char *rest)
 	return CLIENT_OK;
 }
 
-/* Open the mount and learn its control directory's name. */
+/* The root of the mount that holds real (a resolved path): the highest
+ * directory above it on the same device, "" for "/".  Returns 0 or the
+ * errno. */
+static int
+client_root(const char *real, char *root, size_t cap)
+{
+	struct stat st, up;
+	char *slash;
+
+	if (snprintf(root, cap, "%s", real) >= (int)cap)
+		return ENAMETOOLONG;
+	if (stat(root, &st) == -1)
+		return errno;
+	while (root[0] != '\0' && (slash = strrchr(root, '/')) != NULL) {
+		*slash = '\0';
+		/* a parent we may not stat is above the mount too */
+		if (stat(root[0] == '\0' ? "/" : root, &up) == -1 ||
+		    up.st_dev != st.st_dev) {
+			*slash = '/';
+			break;
+		}
+	}
+	return 0;
+}
+
+/* Whether the mount's status file is bltfs's: a directory of another file
+ * system may hold files of the same names. */
+static int
+client_is_bltfs(struct client *c)
+{
+	char path[PATH_MAX + 300], *text;
+	const struct json *ctl;
+	struct json *v;
+	int ok;
+
+	client_path(c, path, sizeof path, "status");
+	if ((text = client_slurp(path)) == NULL)
+		return 0;
+	ok = json_parse(text, strlen(text), 0, &v) == 0;
+	free(text);
+	if (!ok)
+		return 0;
+	ctl = json_get(json_get(v, "options"), "ctl");
+	ok = v->type == JSON_OBJECT && json_get(v, "store") != NULL &&
+	     json_get(v, "store")->type == JSON_STRING &&
+	     json_get(v, "version") != NULL &&
+	     json_get(v, "version")->type == JSON_NUMBER && ctl != NULL &&
+	     ctl->type == JSON_STRING && strcmp(ctl->str, c->ctl) == 0;
+	json_free(v);
+	return ok;
+}
+
+/* Open the root of the mount that holds c->mount, make sure it is bltfs,
+ * and learn its control directory's name. */
 static int
 client_open(struct client *c)
 {
 	struct bltfs_status st;
+	struct statfs sf;
+	char real[PATH_MAX];
+	int err;
 
-	if (realpath(c->mount, c->root) == NULL ||
-	    (c->fd = open(c->root, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1) {
-		fprintf(
-		    stderr, "bltfs ctl: %s: %s\n", c->mount, strerror(errno));
+	if (realpath(c->mount, real) == NULL)
+		err = errno;
+	else
+		err = client_root(real, c->root, sizeof c->root);
+	if (err == 0 && (c->fd = open(c->root[0] == '\0' ? "/" : c->root,
+	                     O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1)
+		err = errno;
+	if (err == 0 && fstatfs(c->fd, &sf) == -1)
+		err = errno;
+	if (err != 0) {
+		fprintf(stderr, "bltfs ctl: %s: %s\n", c->mount, strerror(err));
 		return -1;
 	}
-	if (strcmp(c->root, "/") == 0)
-		c->root[0] = '\0';
+	if (sf.f_type != CLIENT_FUSE_MAGIC)
+		goto not_bltfs;
 	memset(&st, 0, sizeof st);
 	if (ioctl(c->fd, BLTFS_IOC_STATUS, &st) == 0) {
 		if (c->ctl[0] == '\0')
@@ -446,10 +560,15 @@ client_open(struct client *c)
 		c->use_file = 1;
 		if (c->ctl[0] == '\0')
 			strcpy(c->ctl, PATH_CTL_DEFAULT);
-		return 0;
+		if (client_is_bltfs(c))
+			return 0;
+		goto not_bltfs;
 	}
 	fprintf(stderr, "bltfs ctl: %s: not a bltfs mount? %s\n", c->mount,
 	    strerror(errno));
+	return -1;
+not_bltfs:
+	fprintf(stderr, "bltfs ctl: %s: not a bltfs mount\n", c->mount);
 	return -1;
 }
 

@@ -4,7 +4,8 @@
 # include/bltfs.h and through `bltfs ctl`; wrong commands are refused with
 # a message; status and jobs/ID are JSON; lsattr's ioctls get ENOTTY; only
 # the mounting user or root may run commands (EPERM for another user, also
-# with -o allow_other); -o ctl=NAME moves the directory.
+# with -o allow_other); -o ctl=NAME moves the directory; bltfs ctl takes
+# any path in a mount and refuses a directory that is no bltfs mount.
 . "${top_srcdir:-$(dirname "$0")/..}/tests/lib.sh"
 
 store=$tmp/s.blt
@@ -300,4 +301,79 @@ plain" ] || fail "after a remount"
 expect "EROFS error: prune: the store is mounted read-only" \
     "$(py "$m" ioctl prune)"
 bltfs_umount "$m"
+
+# bltfs ctl takes any path in the mount, and key paths go by the mount's
+# root, whichever path named the mount.
+store2=$tmp/s2.blt
+m2=$tmp/m2
+bltfs_mount "$store2" "$m2"
+mkdir "$m2/sub"
+printf 'subval\n' >"$m2/sub/x"
+printf 'yval\n' >"$m2/sub/y"
+printf 'zval\n' >"$m2/sub/z"
+printf 'rootx\n' >"$m2/x"
+ln -s "$m2" "$tmp/link"
+"$BLTFS" ctl "$m2/sub" status >"$tmp/out" 2>"$tmp/err" ||
+	fail "bltfs ctl MOUNT/sub status: $(cat "$tmp/err")"
+python3 -m json.tool "$tmp/out" >/dev/null || fail "status from sub/"
+(cd "$m2/sub" && "$BLTFS" ctl . status) >"$tmp/out" 2>"$tmp/err" ||
+	fail "bltfs ctl . status: $(cat "$tmp/err")"
+python3 -m json.tool "$tmp/out" >/dev/null || fail "status from ."
+"$BLTFS" ctl "$m2/sub" map --exec 'tr a-z A-Z' "$m2/sub/x" --wait \
+    >/dev/null 2>"$tmp/err" || fail "map from sub/: $(cat "$tmp/err")"
+(cd "$m2/sub" && "$BLTFS" ctl . map --exec 'tr a-z A-Z' y --wait) \
+    >/dev/null 2>"$tmp/err" || fail "map from .: $(cat "$tmp/err")"
+"$BLTFS" ctl "$tmp/link/sub" map --exec 'tr a-z A-Z' "$tmp/link/sub/z" \
+    --wait >/dev/null 2>"$tmp/err" || fail "map by a link: $(cat "$tmp/err")"
+[ "$(cat "$m2/sub/x" "$m2/sub/y" "$m2/sub/z" "$m2/x")" = "SUBVAL
+YVAL
+ZVAL
+rootx" ] || fail "map from a subdirectory: $(cat "$m2/sub/x" "$m2/x")"
+# a path outside the mount is relative to the root, as before
+(cd "$tmp" && "$BLTFS" ctl "$m2/sub/x" map --exec 'tr a-z A-Z' x --wait) \
+    >/dev/null 2>"$tmp/err" || fail "map of x: $(cat "$tmp/err")"
+[ "$(cat "$m2/sub/x" "$m2/x")" = "SUBVAL
+ROOTX" ] || fail "map of x from a file: $(cat "$m2/sub/x" "$m2/x")"
+"$BLTFS" ctl "$m2/sub/y" job 4 >"$tmp/out" ||
+	fail "bltfs ctl MOUNT/sub/y job 4"
+python3 -m json.tool "$tmp/out" >/dev/null || fail "job 4 from sub/y"
+bltfs_umount "$m2"
+check_store "$store2"
+
+# A directory that is no bltfs mount, even one with a file .bltfs/ctl, is
+# refused and left alone.
+plain=$tmp/plain
+mkdir -p "$plain/sub"
+for dir in "$plain" "$plain/sub"; do
+	set +e
+	"$BLTFS" ctl "$dir" prune >"$tmp/out" 2>"$tmp/err"
+	rc=$?
+	set -e
+	[ "$rc" = 1 ] || fail "bltfs ctl $dir exited $rc"
+	grep -q "not a bltfs mount" "$tmp/err" ||
+		fail "bltfs ctl $dir: $(cat "$tmp/err")"
+	[ ! -s "$tmp/out" ] || fail "bltfs ctl $dir printed $(cat "$tmp/out")"
+done
+[ ! -e "$plain/.bltfs" ] || fail "bltfs ctl made $plain/.bltfs"
+mkdir "$plain/.bltfs" "$plain/.bltfs/jobs"
+: >"$plain/.bltfs/ctl"
+printf '{"store": "x", "version": 5, "options": {"ctl": ".bltfs"}}\n' \
+    >"$plain/.bltfs/status"
+ls -lR --time-style=full-iso "$plain" >"$tmp/before"
+for dir in "$plain" "$plain/sub"; do
+	for cmd in prune status "job 1"; do
+		set +e
+		# shellcheck disable=SC2086 # "job 1" is two words
+		(cd "$dir" && "$BLTFS" ctl . $cmd) >"$tmp/out" 2>"$tmp/err"
+		rc=$?
+		set -e
+		[ "$rc" = 1 ] || fail "bltfs ctl $dir $cmd exited $rc"
+		grep -q "not a bltfs mount" "$tmp/err" ||
+			fail "bltfs ctl $dir $cmd: $(cat "$tmp/err")"
+		[ ! -s "$tmp/out" ] || fail "bltfs ctl $dir $cmd printed output"
+	done
+done
+[ ! -s "$plain/.bltfs/ctl" ] || fail "bltfs ctl wrote $plain/.bltfs/ctl"
+ls -lR --time-style=full-iso "$plain" >"$tmp/after"
+cmp -s "$tmp/before" "$tmp/after" || fail "bltfs ctl changed $plain"
 echo "mount-ctl: ok"
