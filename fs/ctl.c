@@ -126,16 +126,23 @@ ctl_stat(struct fs *fs, uint64_t node, struct stat *st)
 	st->st_ino = node;
 	st->st_uid = fs->uid;
 	st->st_gid = fs->gid;
-	if (node == CTL_DIR || node == CTL_JOBS) {
+	if (node == CTL_DIR) {
 		st->st_mode = S_IFDIR | 0555;
-		st->st_nlink = node == CTL_DIR ? 3 : 2;
+		st->st_nlink = 3;
 	} else if (node == CTL_CTL) {
 		/* anyone may open it: the daemon decides who may write */
 		st->st_mode = S_IFREG | 0666;
 		st->st_nlink = 1;
-	} else if (node == CTL_STATUS || (node & CTL_JOB_BIT)) {
-		st->st_mode = S_IFREG | 0444;
-		st->st_nlink = 1;
+	} else if (node == CTL_JOBS || node == CTL_STATUS ||
+	           (node & CTL_JOB_BIT)) {
+		/* The user who may run jobs, and root, only: a job shows its
+		 * command line, its keys and the first lines its command
+		 * wrote to standard error, which can hold what the modes of
+		 * the files keep from others. */
+		st->st_uid = fs->ctl->owner;
+		st->st_mode =
+		    node == CTL_JOBS ? S_IFDIR | 0500 : S_IFREG | 0400;
+		st->st_nlink = node == CTL_JOBS ? 2 : 1;
 	} else
 		return -ENOENT;
 	st->st_blksize = 4096;

@@ -233,7 +233,8 @@ python3 -m json.tool "$tmp/out" >/dev/null || fail "status is not JSON"
 python3 -m json.tool "$tmp/out" >/dev/null || fail "job 9 is not JSON"
 ls "$m/.bltfs/jobs" | grep -qx 9 || fail "jobs/ lists no 9"
 
-# Another user may read status, but not run commands: EPERM.
+# Another user may neither run commands (EPERM) nor read status and jobs
+# (mode 0400: a job shows its command line and the command's errors).
 # (python3 as found by root may live where the user cannot go)
 syspy=/usr/bin/python3
 if [ "$(id -u)" = 0 ] && command -v setpriv >/dev/null &&
@@ -248,7 +249,12 @@ if [ "$(id -u)" = 0 ] && command -v setpriv >/dev/null &&
 	{
 		setpriv --reuid="$uid" --regid="$gid" --clear-groups "$@"
 	}
-	as_user cat "$m/.bltfs/status" >/dev/null || fail "status as $user"
+	as_user cat "$m/.bltfs/status" >/dev/null 2>&1 &&
+		fail "$user read status"
+	as_user ls "$m/.bltfs/jobs" >/dev/null 2>&1 &&
+		fail "$user listed the jobs"
+	as_user cat "$m/.bltfs/jobs/1" >/dev/null 2>&1 &&
+		fail "$user read a job"
 	as_user cat "$m/docs/f1" >/dev/null || fail "read as $user"
 	# the kernel checks the modes (0644) for other users
 	as_user sh -c "echo x >>'$m/docs/f1'" 2>/dev/null &&
