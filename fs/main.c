@@ -69,20 +69,24 @@ enum {
 	MAIN_KEY_HELP,
 	MAIN_KEY_FSNAME,
 	MAIN_KEY_OTHERS,
+	MAIN_KEY_UID,
+	MAIN_KEY_GID,
+	MAIN_KEY_UMASK,
+	MAIN_KEY_SPIN,
+	MAIN_KEY_SPILL,
 };
 
+/* Numbers are parsed by main_opt_proc(), not by fuse_opt's scanf
+ * formats, which take "umask=0800" for 0 and "uid=-5" for 4294967291. */
 static const struct fuse_opt main_opts[] = {
     {"flat", offsetof(struct main_conf, flat), 1},
-    {"uid=%u", offsetof(struct main_conf, uid), 1},
-    {"uid=", offsetof(struct main_conf, set_uid), 1},
-    {"gid=%u", offsetof(struct main_conf, gid), 1},
-    {"gid=", offsetof(struct main_conf, set_gid), 1},
-    {"umask=%o", offsetof(struct main_conf, umask), 1},
-    {"umask=", offsetof(struct main_conf, set_umask), 1},
+    FUSE_OPT_KEY("uid=", MAIN_KEY_UID),
+    FUSE_OPT_KEY("gid=", MAIN_KEY_GID),
+    FUSE_OPT_KEY("umask=", MAIN_KEY_UMASK),
     {"ctl=%s", offsetof(struct main_conf, ctl), 1},
     {"ready_fd=%d", offsetof(struct main_conf, ready_fd), 1},
-    {"spin=%u", offsetof(struct main_conf, spin), 1},
-    {"spill=%lu", offsetof(struct main_conf, spill), 1},
+    FUSE_OPT_KEY("spin=", MAIN_KEY_SPIN),
+    FUSE_OPT_KEY("spill=", MAIN_KEY_SPILL),
     FUSE_OPT_KEY("ro", MAIN_KEY_RO),
     FUSE_OPT_KEY("rw", MAIN_KEY_RW),
     FUSE_OPT_KEY("fsname=", MAIN_KEY_FSNAME),
@@ -141,10 +145,36 @@ main_usage(const char *prog)
 	fuse_lowlevel_help();
 }
 
+/* The number after the '=' of option arg, in base (8 or 10), at most max:
+ * 0, or -1 with a message when it is not such a number. */
+static int
+main_opt_number(const char *arg, int base, unsigned long max, unsigned long *v)
+{
+	const char *s = strchr(arg, '=') + 1;
+	char *end;
+
+	errno = 0;
+	if (*s >= '0' && *s <= '9') {
+		*v = strtoul(s, &end, base);
+		if (errno == 0 && *end == '\0' && *v <= max)
+			return 0;
+	}
+	if (base == 8)
+		fprintf(stderr,
+		    "bltfs: -o %s: expected an octal mode from 0 to %lo\n", arg,
+		    max);
+	else
+		fprintf(stderr,
+		    "bltfs: -o %s: expected a number from 0 to %lu\n", arg,
+		    max);
+	return -1;
+}
+
 static int
 main_opt_proc(void *data, const char *arg, int key, struct fuse_args *out)
 {
 	struct main_conf *c = data;
+	unsigned long v;
 
 	switch (key) {
 	case FUSE_OPT_KEY_NONOPT:
@@ -169,6 +199,30 @@ main_opt_proc(void *data, const char *arg, int key, struct fuse_args *out)
 	case MAIN_KEY_OTHERS:
 		c->others = 1;
 		return 1;
+	case MAIN_KEY_UID:
+	case MAIN_KEY_GID:
+		/* (uid_t)-1 means "unchanged" to chown(2): never an owner */
+		if (main_opt_number(arg, 10, UINT32_MAX - 1, &v) < 0)
+			return -1;
+		*(key == MAIN_KEY_UID ? &c->uid : &c->gid) = (unsigned)v;
+		*(key == MAIN_KEY_UID ? &c->set_uid : &c->set_gid) = 1;
+		return 0;
+	case MAIN_KEY_UMASK:
+		if (main_opt_number(arg, 8, 0777, &v) < 0)
+			return -1;
+		c->umask = (unsigned)v;
+		c->set_umask = 1;
+		return 0;
+	case MAIN_KEY_SPIN:
+		if (main_opt_number(arg, 10, 1000000, &v) < 0)
+			return -1;
+		c->spin = (unsigned)v;
+		return 0;
+	case MAIN_KEY_SPILL:
+		if (main_opt_number(arg, 10, ULONG_MAX, &v) < 0)
+			return -1;
+		c->spill = v;
+		return 0;
 	}
 	return 1;
 }

@@ -317,6 +317,14 @@ checks_of()
 [ "$(checks_of -o uid=$(($(id -u) + 1)))" = on ] ||
 	fail "no kernel checks with another uid"
 
+# Numbers in options are whole, in range, or refused before anything is
+# made ("umask=0800" used to mount with mode 0777, "uid=-5" as 4294967291).
+for o in umask=0800 umask=1777 umask= uid=-5 gid=12x spill=-1 spin=abc; do
+	bltfs_mount_fails "$tmp/never.blt" "$m" -o "$o"
+	grep -q -- "-o $o: expected" "$tmp/err" || fail "-o $o: $(cat "$tmp/err")"
+	[ ! -e "$tmp/never.blt" ] || fail "-o $o made the store"
+done
+
 
 # A full disk, made by a file size limit on the daemon (prlimit; the limit
 # fails a write as ENOSPC does, part of the way through): a close that
