@@ -263,6 +263,7 @@ map_worker_pump(struct map_worker *w, int *inp, int *outp,
 		if (r > 0) {
 			w->out_len += (size_t)r;
 		} else if (r == 0) {
+			close(out);
 			out = -1;
 		} else if (errno == EAGAIN || errno == EINTR) {
 			if (in == -1) {
