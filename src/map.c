@@ -3,10 +3,12 @@
  * thread does three things as each becomes possible: it reads items from
  * the store into batches for workers that have room (at most MAP_DEPTH
  * batches in flight each, so memory and the distance between reading and
- * writing stay bounded), it writes batches out on each worker's socket
- * without blocking, and it stores the results of each reply as it comes.
- * The workers (map-worker.c) are spawned with posix_spawn, never a bare
- * fork, because the caller may be the multi-threaded daemon.
+ * writing stay bounded; idle workers are served first, and batches are cut
+ * small enough that a short map still reaches every worker), it writes batches
+ * out on each worker's socket without blocking, and it stores the results of
+ * each reply as it comes. The workers (map-worker.c) are spawned with
+ * posix_spawn, never a bare fork, because the caller may be the multi-threaded
+ * daemon.
  *
  * A worker that dies takes its unanswered batches with it: their items are
  * sent again one per batch to its replacement, so that the one item that
@@ -64,7 +66,9 @@ struct map {
 	const struct blt_map_opts *o;
 	struct blt_map_stats *st;
 	char *argv[6];
-	unsigned batch_items;
+	unsigned batch_items; /* the most items a batch holds */
+	int total_known;      /* st->total counts what will be read */
+	uint64_t batches;     /* batches read from the store so far */
 	struct blt_iter *it;
 	size_t next_key;         /* in o->keys */
 	int src_done;            /* no more items to read */
@@ -221,10 +225,10 @@ map_key_got(
 	return k->b->len >= MAP_BATCH_BYTES; /* the batch is full */
 }
 
-/* The next items from a list of keys into b, looked up together: 1, or 0
- * at the end. */
+/* The next items from a list of keys into b, looked up together, up to
+ * limit items in all: 1, or 0 at the end. */
 static int
-map_read_keys(struct map *m, struct map_batch *b)
+map_read_keys(struct map *m, struct map_batch *b, unsigned limit)
 {
 	const struct blt_map_opts *o = m->o;
 	struct map_keys k = {m, b, m->next_key, 0};
@@ -234,8 +238,8 @@ map_read_keys(struct map *m, struct map_batch *b)
 
 	if (n == 0)
 		return 0;
-	if (n > m->batch_items - b->n)
-		n = m->batch_items - b->n;
+	if (n > limit - b->n)
+		n = limit - b->n;
 	if ((keys = malloc(n * sizeof *keys)) == NULL)
 		return err_oom(blt_path(m->db));
 	for (size_t i = 0; i < n; i++)
@@ -270,10 +274,40 @@ map_read_scan(struct map *m, struct map_batch *b)
 	return rc;
 }
 
-/* A new batch of items from the store, or NULL when there are none (then
- * m->src_done is set) or memory ran out (*rc then says so). */
+/* How many items the next batch may hold.  A full batch keeps the cost of
+ * a message small against the items' own, but the items must also spread
+ * over all the workers: when the number left is known, each worker gets at
+ * most its share of them (so 16 items on 8 workers are 8 batches of 2, and
+ * the last batches of a long map shrink too); otherwise the first
+ * MAP_DEPTH batches of each worker hold one item and the sizes then double
+ * up to the full one. */
+static unsigned
+map_batch_limit(struct map *m)
+{
+	const struct blt_map_stats *st = m->st;
+	uint64_t share, round = m->batches / m->n_procs;
+
+	if (m->total_known) {
+		if (m->o->keys != NULL)
+			share = m->o->n_keys - m->next_key;
+		else
+			share = st->total > st->read ? st->total - st->read : 1;
+		share = (share + m->n_procs - 1) / m->n_procs;
+	} else if (round < MAP_DEPTH) {
+		share = 1;
+	} else if (round - MAP_DEPTH < 16) {
+		share = (uint64_t)2 << (round - MAP_DEPTH);
+	} else {
+		share = m->batch_items;
+	}
+	return share < m->batch_items ? (unsigned)share : m->batch_items;
+}
+
+/* A new batch of at most limit items from the store, or NULL when there
+ * are none (then m->src_done is set) or memory ran out (*rc then says
+ * so). */
 static struct map_batch *
-map_read_batch(struct map *m, int *rc)
+map_read_batch(struct map *m, unsigned limit, int *rc)
 {
 	struct map_batch *b;
 	int r = 1;
@@ -285,8 +319,9 @@ map_read_batch(struct map *m, int *rc)
 		*rc = err_oom(blt_path(m->db));
 		return NULL;
 	}
-	while (b->n < m->batch_items && b->len < MAP_BATCH_BYTES) {
-		r = m->o->keys ? map_read_keys(m, b) : map_read_scan(m, b);
+	while (b->n < limit && b->len < MAP_BATCH_BYTES) {
+		r = m->o->keys ? map_read_keys(m, b, limit)
+		               : map_read_scan(m, b);
 		if (r <= 0)
 			break;
 	}
@@ -307,6 +342,7 @@ map_read_batch(struct map *m, int *rc)
 		return NULL;
 	}
 	map_batch_seal(b);
+	m->batches++;
 	return b;
 }
 
@@ -701,23 +737,31 @@ map_send(struct map_proc *p)
 	return 0;
 }
 
-/* Give each worker with room a batch: items to retry first, then new ones
- * from the store. */
+/* Give the workers batches, round by round: first one to each idle
+ * worker, then one more to each worker with one, and so on up to
+ * MAP_DEPTH, so that no worker gets a second batch while another has
+ * none.  The batches of a round are all cut to the same size.  Items to
+ * retry go first, then new ones from the store. */
 static int
 map_feed(struct map *m)
 {
 	struct map_batch *b;
+	unsigned limit;
 	int rc;
 
-	for (unsigned i = 0; i < m->n_procs; i++) {
-		struct map_proc *p = &m->procs[i];
+	for (unsigned depth = 1; depth <= MAP_DEPTH; depth++) {
+		limit = map_batch_limit(m);
+		for (unsigned i = 0; i < m->n_procs; i++) {
+			struct map_proc *p = &m->procs[i];
 
-		while (p->pid > 0 && p->nq < MAP_DEPTH) {
+			if (p->pid <= 0 || p->nq >= depth)
+				continue;
 			if ((b = m->retry) != NULL) {
 				if ((m->retry = b->next) == NULL)
 					m->retry_tail = &m->retry;
 				b->next = NULL;
-			} else if ((b = map_read_batch(m, &rc)) == NULL) {
+			} else if ((b = map_read_batch(m, limit, &rc)) ==
+			           NULL) {
 				return rc;
 			}
 			p->q[p->nq++] = b;
@@ -842,6 +886,7 @@ map_setup(struct map *m, struct blt *db, const struct blt_map_opts *o)
 	if (m->n_procs > MAP_MAX_WORKERS)
 		m->n_procs = MAP_MAX_WORKERS;
 	m->st->workers = m->n_procs;
+	m->total_known = o->keys != NULL || o->prefix_len == 0;
 	if (o->keys != NULL)
 		m->st->total = o->n_keys;
 	else if (o->prefix_len == 0)

@@ -1,8 +1,9 @@
 /*
  * check_map.c: blt_map() with commands and plugins, into the same store,
  * under a key template and into a second store; skips, errors, crashing
- * plugins, cancels, and keys changing while a map runs.  The workers are
- * this program run again: main() hands them to blt_map_worker_main().
+ * plugins, cancels, keys changing while a map runs, and small maps
+ * spreading over every worker.  The workers are this program run again:
+ * main() hands them to blt_map_worker_main().
  */
 #include "config.h"
 
@@ -13,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "booklet.h"
 #include "testutil.h"
@@ -372,6 +374,91 @@ START_TEST(cancel_keeps_what_was_written_and_counts_it)
 }
 END_TEST
 
+/* Lines in the file at p (0 if it is missing). */
+static int
+count_lines(const char *p)
+{
+	FILE *f = fopen(p, "r");
+	int n = 0, ch;
+
+	if (f == NULL)
+		return 0;
+	while ((ch = getc(f)) != EOF)
+		n += ch == '\n';
+	fclose(f);
+	return n;
+}
+
+/* A map of n items on n workers whose every command waits (for at most
+ * 30 s) until all n have started: each succeeds only if they all ran at
+ * once, so items must be spread over the workers from the start. */
+static void
+assert_commands_run_side_by_side(
+    struct blt *db, struct blt_map_opts *o, int n, const char *const *keys)
+{
+	char file[PATH_MAX + 16], cmd[2 * sizeof file + 256];
+	struct blt_map_stats st;
+
+	snprintf(file, sizeof file, "%s.started", path);
+	unlink(file);
+	snprintf(cmd, sizeof cmd,
+	    "echo \"$BLT_KEY\" >>'%s'; i=0; "
+	    "while [ \"$(wc -l <'%s')\" -lt %d ]; do "
+	    "i=$((i + 1)); [ $i -le 300 ] || exit 1; sleep 0.1; done; "
+	    "tr a-z A-Z",
+	    file, file, n);
+	o->exec = cmd;
+	o->workers = (unsigned)n;
+	map_ok(db, o, &st);
+	assert_counts(&st, (uint64_t)n, 0, 0);
+	ck_assert_int_eq(count_lines(file), n);
+	for (int i = 0; i < n; i++)
+		ck_assert_str_eq(get(db, keys[i]), "ABC");
+}
+
+static const char *const side_keys[] = {
+    "p/0", "p/1", "p/2", "p/3", "p/4", "p/5", "p/6", "p/7", NULL};
+
+START_TEST(a_small_map_starts_a_command_on_every_worker)
+{
+	struct blt *db = open_store(path, BLT_TRUNC);
+	struct blt_map_opts o = {0};
+
+	for (int i = 0; side_keys[i] != NULL; i++)
+		ck_assert_int_eq(
+		    blt_put(db, side_keys[i], 3, "abc", 3, BLT_NOW), 0);
+	assert_commands_run_side_by_side(db, &o, 8, side_keys);
+	blt_close(db);
+}
+END_TEST
+
+/* Under a prefix the number of items is not known beforehand. */
+START_TEST(a_small_map_under_a_prefix_starts_a_command_on_every_worker)
+{
+	struct blt *db = fill(100, side_keys);
+	struct blt_map_opts o = {.prefix = "p/", .prefix_len = 2};
+
+	assert_commands_run_side_by_side(db, &o, 8, side_keys);
+	ck_assert_str_eq(get(db, "k1"), lower_of(1));
+	blt_close(db);
+}
+END_TEST
+
+START_TEST(a_small_key_list_starts_a_command_on_every_worker)
+{
+	static const size_t lens[] = {3, 3, 3, 3, 3, 3, 3, 3};
+	struct blt *db = fill(100, side_keys);
+	struct blt_map_opts o = {
+	    .keys = (const unsigned char *const *)side_keys,
+	    .key_lens = lens,
+	    .n_keys = 8};
+
+	assert_commands_run_side_by_side(db, &o, 8, side_keys);
+	ck_assert_str_eq(get(db, "k1"), lower_of(1));
+	blt_close(db);
+}
+END_TEST
+
 /* A second thread that changes keys while the map runs: it starts once the
  * first results are stored and the map waits until it is halfway. */
 struct churn {
@@ -690,6 +777,10 @@ map_suite(void)
 	tcase_add_test(tc, plugin_skips_and_errors_are_counted);
 	tcase_add_test(tc, crashing_plugin_fails_its_items_only);
 	tcase_add_test(tc, cancel_keeps_what_was_written_and_counts_it);
+	tcase_add_test(tc, a_small_map_starts_a_command_on_every_worker);
+	tcase_add_test(
+	    tc, a_small_map_under_a_prefix_starts_a_command_on_every_worker);
+	tcase_add_test(tc, a_small_key_list_starts_a_command_on_every_worker);
 	tcase_add_test(tc, keys_changing_under_a_running_map);
 	tcase_add_test(tc, prune_during_the_scan_ends_the_map_with_estale);
 	tcase_add_test(tc, prefix_selects_a_directory);
