@@ -9,6 +9,13 @@
  * For --exec, each item runs /bin/sh -c CMD through posix_spawn (a vfork
  * underneath) with the value on a pipe as stdin, stdout on another pipe and
  * stderr in a memory file that is read back only when the item fails.
+ *
+ * Each command is the leader of its own process group.  A worker that is
+ * told to stop (SIGTERM from a cancelled map or from its parent's death,
+ * SIGINT or SIGHUP from the terminal) sends SIGTERM to that group, waits
+ * at most MAP_WORKER_GRACE seconds for it to go, then sends SIGKILL.  The
+ * worker is a child subreaper, so what the command leaves behind becomes
+ * its child: it can wait for the whole group and leaves no zombies.
  */
 #include "config.h"
 
@@ -23,6 +30,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -32,6 +40,10 @@ extern char **environ;
 
 /* Bytes of a failed command's stderr that go into its error message. */
 #define MAP_WORKER_STDERR 400
+
+/* Seconds a stopped command's process group has between SIGTERM and
+ * SIGKILL. */
+#define MAP_WORKER_GRACE 1
 
 struct map_worker {
 	const char *cmd; /* --exec, or NULL */
@@ -51,20 +63,84 @@ struct map_worker {
 	size_t key_var_cap, hex_var_cap;
 	int errfd; /* the commands' stderr */
 	posix_spawnattr_t attr;
+	sigset_t stop_sigs; /* blocked while map_worker_child is set */
 	unsigned char *out; /* a command's stdout */
 	size_t out_len, out_cap;
 };
 
-/* The command running now, for the SIGTERM handler. */
+/* The signals that stop a worker. */
+static const int map_worker_stop_sigs[] = {SIGTERM, SIGINT, SIGHUP};
+
+/* The command running now, for the signal handlers; its pid is also its
+ * process group's id. */
 static volatile pid_t map_worker_child;
 
-/* On SIGTERM (a cancelled map) take the running command along. */
+/* Wait for every process of group pg that is our child (the command's sh
+ * and, as we are a subreaper, whatever it left behind) until none is left.
+ * Async-signal-safe. */
+static void
+map_worker_reap_group(pid_t pg)
+{
+	while (waitpid(-pg, NULL, 0) > 0 || errno == EINTR)
+		;
+}
+
+/* Reap, without waiting, the processes earlier commands left behind that
+ * have ended since. */
+static void
+map_worker_reap_strays(void)
+{
+	while (waitpid(-1, NULL, WNOHANG) > 0)
+		;
+}
+
+/* SIGALRM: the grace period of a stopped command is over. */
+static void
+map_worker_on_alarm(int sig)
+{
+	pid_t pg = map_worker_child;
+	int e = errno;
+
+	(void)sig;
+	if (pg > 0)
+		kill(-pg, SIGKILL);
+	errno = e;
+}
+
+/* SIGTERM, SIGINT, SIGHUP: stop the running command's process group (a
+ * stopped process gets SIGCONT so that it sees SIGTERM), wait for it, with
+ * SIGKILL from map_worker_on_alarm() once the grace period is over, then
+ * exit.  The other stop signals are blocked meanwhile. */
 static void
 map_worker_on_term(int sig)
 {
-	if (map_worker_child > 0)
-		kill(map_worker_child, SIGTERM);
+	pid_t pg = map_worker_child;
+
+	if (pg > 0) {
+		kill(-pg, SIGTERM);
+		kill(-pg, SIGCONT);
+		alarm(MAP_WORKER_GRACE);
+		map_worker_reap_group(pg);
+	}
 	_exit(128 + sig);
+}
+
+/* Install the handlers above. */
+static void
+map_worker_signals(void)
+{
+	struct sigaction sa;
+
+	memset(&sa, 0, sizeof sa);
+	sigemptyset(&sa.sa_mask);
+	sa.sa_flags = SA_RESTART;
+	sa.sa_handler = map_worker_on_alarm;
+	sigaction(SIGALRM, &sa, NULL);
+	for (size_t i = 0; i < sizeof map_worker_stop_sigs / sizeof(int); i++)
+		sigaddset(&sa.sa_mask, map_worker_stop_sigs[i]);
+	sa.sa_handler = map_worker_on_term;
+	for (size_t i = 0; i < sizeof map_worker_stop_sigs / sizeof(int); i++)
+		sigaction(map_worker_stop_sigs[i], &sa, NULL);
 }
 
 /* Read exactly n bytes: 1, 0 on end of file before the first byte, -1 on
@@ -320,6 +396,7 @@ map_worker_exec(struct map_worker *w, const unsigned char *key, size_t klen,
 	posix_spawn_file_actions_t fa;
 	int in[2], out[2], status, e, pumped;
 	char msg[1024];
+	sigset_t old;
 	pid_t pid;
 
 	if (map_worker_key_env(w, key, klen) < 0)
@@ -336,7 +413,13 @@ map_worker_exec(struct map_worker *w, const unsigned char *key, size_t klen,
 	posix_spawn_file_actions_adddup2(&fa, in[0], 0);
 	posix_spawn_file_actions_adddup2(&fa, out[1], 1);
 	posix_spawn_file_actions_adddup2(&fa, w->errfd, 2);
+	/* A stop signal must not come between the spawn and the note of
+	 * whom to stop. */
+	sigprocmask(SIG_BLOCK, &w->stop_sigs, &old);
 	e = posix_spawn(&pid, "/bin/sh", &fa, &w->attr, argv, w->envp);
+	if (e == 0)
+		map_worker_child = pid;
+	sigprocmask(SIG_SETMASK, &old, NULL);
 	posix_spawn_file_actions_destroy(&fa);
 	close(in[0]);
 	close(out[1]);
@@ -345,16 +428,16 @@ map_worker_exec(struct map_worker *w, const unsigned char *key, size_t klen,
 		close(out[0]);
 		return map_worker_fail(w, "/bin/sh: %s", strerror(e));
 	}
-	map_worker_child = pid;
 	pumped = map_worker_pump(w, &in[1], &out[0], value, vlen);
 	e = errno;
 	if (pumped < 0)
-		kill(pid, SIGKILL);
+		kill(-pid, SIGKILL);
 	while (waitpid(pid, &status, 0) == -1)
 		if (errno != EINTR)
 			return map_worker_fail(
 			    w, "waitpid: %s", strerror(errno));
 	map_worker_child = 0;
+	map_worker_reap_strays();
 	if (pumped < 0)
 		return map_worker_fail(
 		    w, "talking to the command: %s", strerror(e));
@@ -531,8 +614,20 @@ map_worker_exec_init(
 	posix_spawnattr_init(&w->attr);
 	posix_spawnattr_setsigdefault(&w->attr, &def);
 	posix_spawnattr_setsigmask(&w->attr, &none);
-	posix_spawnattr_setflags(
-	    &w->attr, POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK);
+	/* Each command leads a process group of its own, which a stop
+	 * signal takes down whole. */
+	posix_spawnattr_setpgroup(&w->attr, 0);
+	posix_spawnattr_setflags(&w->attr, POSIX_SPAWN_SETSIGDEF |
+	                                       POSIX_SPAWN_SETSIGMASK |
+	                                       POSIX_SPAWN_SETPGROUP);
+	sigemptyset(&w->stop_sigs);
+	for (size_t i = 0; i < sizeof map_worker_stop_sigs / sizeof(int); i++)
+		sigaddset(&w->stop_sigs, map_worker_stop_sigs[i]);
+	if (prctl(PR_SET_CHILD_SUBREAPER, 1) == -1) {
+		snprintf(
+		    msg, cap, "PR_SET_CHILD_SUBREAPER: %s", strerror(errno));
+		return -1;
+	}
 	return 0;
 }
 
@@ -578,7 +673,11 @@ blt_map_worker_main(int argc, char **argv)
 	if (fcntl(2, F_GETFD) == -1 && open("/dev/null", O_WRONLY) != 2)
 		return 2;
 	signal(SIGPIPE, SIG_IGN);
-	signal(SIGTERM, map_worker_on_term);
+	map_worker_signals();
+	/* A parent that dies stops us (and so our command) too.  The map
+	 * runs in the thread that spawned us, which outlives it; a parent
+	 * gone before this line leaves us end of file before any item. */
+	prctl(PR_SET_PDEATHSIG, SIGTERM);
 	if (argc != 5 ||
 	    (strcmp(argv[2], "exec") != 0 && strcmp(argv[2], "plugin") != 0)) {
 		map_worker_hello(EINVAL, "bad worker arguments");

@@ -947,11 +947,20 @@ blt_map(struct blt *db, const struct blt_map_opts *o, struct blt_map_stats *st)
 		rc = err_set(m.src_rc, "%s", m.src_msg);
 out:
 	/* After a clean end the workers exit when their socket closes; after
-	 * an error or a cancel they are stopped, with their commands. */
+	 * an error or a cancel they are stopped, with their commands.  All
+	 * are told before any is waited for, so that their commands' grace
+	 * periods run side by side. */
 	snprintf(msg, sizeof msg, "%s", blt_errmsg());
 	sig = rc == 0 ? 0 : o->exec ? SIGTERM : SIGKILL;
+	for (unsigned i = 0; m.procs != NULL && i < m.n_procs; i++) {
+		if (m.procs[i].fd != -1)
+			close(m.procs[i].fd);
+		m.procs[i].fd = -1;
+		if (sig != 0 && m.procs[i].pid > 0)
+			kill(m.procs[i].pid, sig);
+	}
 	for (unsigned i = 0; m.procs != NULL && i < m.n_procs; i++)
-		map_reap(&m.procs[i], sig);
+		map_reap(&m.procs[i], 0);
 	map_free(&m);
 	frc = m.out != NULL ? blt_flush(m.out) : 0;
 	if (rc == 0 && frc < 0)

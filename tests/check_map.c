@@ -1,9 +1,10 @@
 /*
  * check_map.c: blt_map() with commands and plugins, into the same store,
  * under a key template and into a second store; skips, errors, crashing
- * plugins, cancels, keys changing while a map runs, and small maps
- * spreading over every worker.  The workers are this program run again:
- * main() hands them to blt_map_worker_main().
+ * plugins, cancels (which take the commands' processes along), keys
+ * changing while a map runs, and small maps spreading over every worker.
+ * The workers are this program run again: main() hands them to
+ * blt_map_worker_main().
  */
 #include "config.h"
 
@@ -11,9 +12,11 @@
 #include <errno.h>
 #include <limits.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "booklet.h"
@@ -388,6 +391,62 @@ count_lines(const char *p)
 	fclose(f);
 	return n;
 }
+
+/* Cancel once a file has this many lines, or after a minute (so that a
+ * map whose commands never get there fails instead of hanging). */
+struct cancel_lines {
+	const char *file;
+	int lines;
+	time_t deadline;
+};
+
+static int
+cancel_at_lines(void *arg, const struct blt_map_stats *st)
+{
+	struct cancel_lines *c = arg;
+
+	(void)st;
+	return count_lines(c->file) >= c->lines || time(NULL) > c->deadline;
+}
+
+/* Each command ignores SIGTERM, writes its shell's pid and that of a child
+ * (which inherits the ignored SIGTERM) to a file and waits for the child.
+ * The cancel must kill both, and leave no zombie: kill(pid, 0) fails. */
+START_TEST(cancel_kills_the_commands_process_groups)
+{
+	enum { N = 3 };
+	struct blt *db = fill(N, NULL);
+	char file[PATH_MAX + 16], cmd[2 * sizeof file + 256];
+	struct cancel_lines c = {file, 2 * N, time(NULL) + 60};
+	struct blt_map_opts o = {
+	    .exec = cmd, .workers = N, .progress = cancel_at_lines, .arg = &c};
+	struct blt_map_stats st;
+	FILE *f;
+	long pid;
+	int n = 0;
+
+	snprintf(file, sizeof file, "%s.pids", path);
+	snprintf(cmd, sizeof cmd,
+	    "trap '' TERM; sleep 1000 & echo \"$$\" >>'%s'; "
+	    "echo \"$!\" >>'%s'; while :; do wait; done",
+	    file, file);
+	ck_assert_int_eq(blt_map(db, &o, &st), -ECANCELED);
+	ck_assert_uint_eq(st.written, 0);
+	ck_assert_int_eq(count_lines(file), 2 * N);
+	ck_assert_ptr_nonnull(f = fopen(file, "r"));
+	while (fscanf(f, "%ld", &pid) == 1) {
+		ck_assert_int_gt(pid, 1);
+		ck_assert_msg(kill((pid_t)pid, 0) == -1 && errno == ESRCH,
+		    "process %ld of a cancelled command is still there", pid);
+		n++;
+	}
+	fclose(f);
+	ck_assert_int_eq(n, 2 * N);
+	db = close_check_reopen(db, path);
+	ck_assert_str_eq(get(db, "k0"), lower_of(0));
+	blt_close(db);
+}
+END_TEST
 
 /* A map of n items on n workers whose every command waits (for at most
  * 30 s) until all n have started: each succeeds only if they all ran at
@@ -777,6 +836,7 @@ map_suite(void)
 	tcase_add_test(tc, plugin_skips_and_errors_are_counted);
 	tcase_add_test(tc, crashing_plugin_fails_its_items_only);
 	tcase_add_test(tc, cancel_keeps_what_was_written_and_counts_it);
+	tcase_add_test(tc, cancel_kills_the_commands_process_groups);
 	tcase_add_test(tc, a_small_map_starts_a_command_on_every_worker);
 	tcase_add_test(
 	    tc, a_small_map_under_a_prefix_starts_a_command_on_every_worker);
