@@ -35,8 +35,9 @@ index_too_long(const struct blt *db, uint64_t hops)
 	return hops > 64 && hops > index_max_hops(db);
 }
 
-/* Check that a chain pointer p can hold a block's digest and next field. */
-static int
+/* Check that a chain pointer p, read at from, can hold a block's digest
+ * and next field: 0, or -EUCLEAN with a message. */
+int
 index_bad_ptr(const struct blt *db, uint64_t p, uint64_t from)
 {
 	if (p >= HEADER_LEN && p + FIX_FIXED_LEN <= db->size)

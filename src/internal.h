@@ -232,11 +232,14 @@ int block_skip_fill(struct blt *db, uint64_t off, uint64_t len);
 
 /* index.c */
 uint64_t index_slot(const struct blt *db, const unsigned char *digest);
+int index_bad_ptr(const struct blt *db, uint64_t p, uint64_t from);
 int index_walk(struct blt *db, uint64_t slot, uint64_t p,
     const unsigned char *digest, const void *key, size_t klen, struct block *b,
     uint64_t *prev);
 int index_find(struct blt *db, const unsigned char *digest, const void *key,
     size_t klen, struct block *b, uint64_t *prev);
+int read_newest(struct blt *db, const unsigned char *digest, const void *key,
+    size_t klen, struct block *b);
 int index_link(struct blt *db, uint64_t slot, const unsigned char *digest,
     uint64_t q, struct block *old);
 int index_unlink(struct blt *db, struct block *b, uint64_t prev);

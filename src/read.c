@@ -11,8 +11,19 @@
 
 #include "internal.h"
 
-/* Find key's newest block, in the buffer or in the file; the caller holds
- * the lock.  Returns 1, 0 when missing, or an error. */
+/* Find the newest block of key, whose digest is digest, in the buffer or
+ * in the file; the caller holds the lock.  Returns 1, 0 when missing, or
+ * an error. */
+int
+read_newest(struct blt *db, const unsigned char *digest, const void *key,
+    size_t klen, struct block *b)
+{
+	if (write_pending_find(db, digest, b))
+		return 1;
+	return index_find(db, digest, key, klen, b, NULL);
+}
+
+/* read_newest() from the key alone. */
 static int
 read_lookup(struct blt *db, const void *key, size_t klen, struct block *b)
 {
@@ -21,9 +32,7 @@ read_lookup(struct blt *db, const void *key, size_t klen, struct block *b)
 	if (klen > BLT_KEY_MAX)
 		return 0;
 	hash_digest(key, klen, digest);
-	if (write_pending_find(db, digest, b))
-		return 1;
-	return index_find(db, digest, key, klen, b, NULL);
+	return read_newest(db, digest, key, klen, b);
 }
 
 static int

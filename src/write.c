@@ -365,11 +365,7 @@ blt_put_if(struct blt *db, const void *key, size_t klen, const void *old,
 	if ((rc = write_put_args(db, key, klen, vlen, &ts, digest)) < 0)
 		return rc;
 	pthread_rwlock_wrlock(&db->lock);
-	if (write_pending_find(db, digest, &b))
-		rc = 1;
-	else
-		rc = index_find(db, digest, key, klen, &b, NULL);
-	if (rc == 1)
+	if ((rc = read_newest(db, digest, key, klen, &b)) == 1)
 		rc = b.vlen == oldlen &&
 		     (oldlen == 0 || memcmp(b.value, old, oldlen) == 0);
 	if (rc == 1 &&
