@@ -125,6 +125,15 @@ map_worker_on_term(int sig)
 	_exit(128 + sig);
 }
 
+/* Fill set with the signals that stop a worker. */
+static void
+map_worker_stop_set(sigset_t *set)
+{
+	sigemptyset(set);
+	for (size_t i = 0; i < sizeof map_worker_stop_sigs / sizeof(int); i++)
+		sigaddset(set, map_worker_stop_sigs[i]);
+}
+
 /* Install the handlers above. */
 static void
 map_worker_signals(void)
@@ -136,8 +145,7 @@ map_worker_signals(void)
 	sa.sa_flags = SA_RESTART;
 	sa.sa_handler = map_worker_on_alarm;
 	sigaction(SIGALRM, &sa, NULL);
-	for (size_t i = 0; i < sizeof map_worker_stop_sigs / sizeof(int); i++)
-		sigaddset(&sa.sa_mask, map_worker_stop_sigs[i]);
+	map_worker_stop_set(&sa.sa_mask);
 	sa.sa_handler = map_worker_on_term;
 	for (size_t i = 0; i < sizeof map_worker_stop_sigs / sizeof(int); i++)
 		sigaction(map_worker_stop_sigs[i], &sa, NULL);
@@ -620,9 +628,7 @@ map_worker_exec_init(
 	posix_spawnattr_setflags(&w->attr, POSIX_SPAWN_SETSIGDEF |
 	                                       POSIX_SPAWN_SETSIGMASK |
 	                                       POSIX_SPAWN_SETPGROUP);
-	sigemptyset(&w->stop_sigs);
-	for (size_t i = 0; i < sizeof map_worker_stop_sigs / sizeof(int); i++)
-		sigaddset(&w->stop_sigs, map_worker_stop_sigs[i]);
+	map_worker_stop_set(&w->stop_sigs);
 	if (prctl(PR_SET_CHILD_SUBREAPER, 1) == -1) {
 		snprintf(
 		    msg, cap, "PR_SET_CHILD_SUBREAPER: %s", strerror(errno));

@@ -406,20 +406,26 @@ map_spawn(struct map *m, struct map_proc *p)
 	return 0;
 }
 
-/* Stop p's process (kill it unless it may finish by itself) and reap it;
- * returns its wait status, or -1. */
-static int
-map_reap(struct map_proc *p, int sig)
+/* Close p's socket, and with sig != 0 signal its worker. */
+static void
+map_stop(struct map_proc *p, int sig)
 {
-	int status = -1;
-
 	if (p->fd != -1)
 		close(p->fd);
 	p->fd = -1;
+	if (sig != 0 && p->pid > 0)
+		kill(p->pid, sig);
+}
+
+/* Wait for p's worker to end: its wait status, or -1 when there was
+ * none. */
+static int
+map_wait(struct map_proc *p)
+{
+	int status = -1;
+
 	if (p->pid <= 0)
 		return -1;
-	if (sig != 0)
-		kill(p->pid, sig);
 	while (waitpid(p->pid, &status, 0) == -1 && errno == EINTR)
 		;
 	p->pid = -1;
@@ -460,9 +466,11 @@ static int
 map_proc_died(struct map *m, struct map_proc *p)
 {
 	const char *path = blt_path(m->db);
-	int status = map_reap(p, SIGKILL), rc = 0;
+	int status, rc = 0;
 	char why[128];
 
+	map_stop(p, SIGKILL);
+	status = map_wait(p);
 	if (status == -1)
 		snprintf(why, sizeof why, "its worker vanished");
 	else if (WIFSIGNALED(status))
@@ -952,15 +960,10 @@ out:
 	 * periods run side by side. */
 	snprintf(msg, sizeof msg, "%s", blt_errmsg());
 	sig = rc == 0 ? 0 : o->exec ? SIGTERM : SIGKILL;
-	for (unsigned i = 0; m.procs != NULL && i < m.n_procs; i++) {
-		if (m.procs[i].fd != -1)
-			close(m.procs[i].fd);
-		m.procs[i].fd = -1;
-		if (sig != 0 && m.procs[i].pid > 0)
-			kill(m.procs[i].pid, sig);
-	}
 	for (unsigned i = 0; m.procs != NULL && i < m.n_procs; i++)
-		map_reap(&m.procs[i], 0);
+		map_stop(&m.procs[i], sig);
+	for (unsigned i = 0; m.procs != NULL && i < m.n_procs; i++)
+		(void)map_wait(&m.procs[i]);
 	map_free(&m);
 	frc = m.out != NULL ? blt_flush(m.out) : 0;
 	if (rc == 0 && frc < 0)
