@@ -30,6 +30,7 @@
 #include <unistd.h>
 
 #include "fs.h"
+#include "timearg.h"
 
 /* How long to wait for the store's lock: long enough for a daemon that was
  * just unmounted to finish closing, short enough to report a store that is
@@ -145,28 +146,47 @@ main_usage(const char *prog)
 	fuse_lowlevel_help();
 }
 
-/* The number after the '=' of option arg, in base (8 or 10), at most max:
- * 0, or -1 with a message when it is not such a number. */
+/* The decimal number after the '=' of option arg, at most max: 0, or -1
+ * with a message when it is not such a number. */
 static int
-main_opt_number(const char *arg, int base, unsigned long max, unsigned long *v)
+main_opt_number(const char *arg, uint64_t max, uint64_t *v)
+{
+	if (timearg_number(strchr(arg, '=') + 1, max, v) == 0)
+		return 0;
+	fprintf(stderr, "bltfs: -o %s: expected a number from 0 to %llu\n", arg,
+	    (unsigned long long)max);
+	return -1;
+}
+
+/* uid= or gid=: the number into *id, and *set.  0, or -1 with a message.
+ * (uid_t)-1 means "unchanged" to chown(2): never an owner. */
+static int
+main_opt_id(const char *arg, unsigned *id, int *set)
+{
+	uint64_t v;
+
+	if (main_opt_number(arg, UINT32_MAX - 1, &v) < 0)
+		return -1;
+	*id = (unsigned)v;
+	*set = 1;
+	return 0;
+}
+
+/* The octal mode after the '=' of option arg: 0, or -1 with a message. */
+static int
+main_opt_mode(const char *arg, unsigned *mode)
 {
 	const char *s = strchr(arg, '=') + 1;
-	char *end;
+	unsigned v = 0;
 
-	errno = 0;
-	if (*s >= '0' && *s <= '9') {
-		*v = strtoul(s, &end, base);
-		if (errno == 0 && *end == '\0' && *v <= max)
-			return 0;
+	for (; *s >= '0' && *s <= '7' && v <= 0777; s++)
+		v = v * 8 + (unsigned)(*s - '0');
+	if (s != strchr(arg, '=') + 1 && *s == '\0' && v <= 0777) {
+		*mode = v;
+		return 0;
 	}
-	if (base == 8)
-		fprintf(stderr,
-		    "bltfs: -o %s: expected an octal mode from 0 to %lo\n", arg,
-		    max);
-	else
-		fprintf(stderr,
-		    "bltfs: -o %s: expected a number from 0 to %lu\n", arg,
-		    max);
+	fprintf(stderr, "bltfs: -o %s: expected an octal mode from 0 to 777\n",
+	    arg);
 	return -1;
 }
 
@@ -174,7 +194,7 @@ static int
 main_opt_proc(void *data, const char *arg, int key, struct fuse_args *out)
 {
 	struct main_conf *c = data;
-	unsigned long v;
+	uint64_t v;
 
 	switch (key) {
 	case FUSE_OPT_KEY_NONOPT:
@@ -200,28 +220,23 @@ main_opt_proc(void *data, const char *arg, int key, struct fuse_args *out)
 		c->others = 1;
 		return 1;
 	case MAIN_KEY_UID:
+		return main_opt_id(arg, &c->uid, &c->set_uid);
 	case MAIN_KEY_GID:
-		/* (uid_t)-1 means "unchanged" to chown(2): never an owner */
-		if (main_opt_number(arg, 10, UINT32_MAX - 1, &v) < 0)
-			return -1;
-		*(key == MAIN_KEY_UID ? &c->uid : &c->gid) = (unsigned)v;
-		*(key == MAIN_KEY_UID ? &c->set_uid : &c->set_gid) = 1;
-		return 0;
+		return main_opt_id(arg, &c->gid, &c->set_gid);
 	case MAIN_KEY_UMASK:
-		if (main_opt_number(arg, 8, 0777, &v) < 0)
+		if (main_opt_mode(arg, &c->umask) < 0)
 			return -1;
-		c->umask = (unsigned)v;
 		c->set_umask = 1;
 		return 0;
 	case MAIN_KEY_SPIN:
-		if (main_opt_number(arg, 10, 1000000, &v) < 0)
+		if (main_opt_number(arg, 1000000, &v) < 0)
 			return -1;
 		c->spin = (unsigned)v;
 		return 0;
 	case MAIN_KEY_SPILL:
-		if (main_opt_number(arg, 10, ULONG_MAX, &v) < 0)
+		if (main_opt_number(arg, ULONG_MAX, &v) < 0)
 			return -1;
-		c->spill = v;
+		c->spill = (unsigned long)v;
 		return 0;
 	}
 	return 1;
