@@ -397,8 +397,9 @@ extern const struct fuse_lowlevel_ops ops_table;
 
 /* handle.c */
 
-/* An open file: reads from the store, or from its own write buffer once it
- * was written to; handle_commit() stores the buffer as one put. */
+/* An open file: reads from the store, or from the write buffer that all
+ * the file's writers share once one of them wrote; handle_commit() stores
+ * the buffer as one put. */
 struct handle;
 
 /* Write buffers past this size move from memory to a temporary file. */

@@ -1,20 +1,24 @@
 /*
  * Open files and their write buffers.
  *
- * A file opened for reading reads straight from the store.  A file that is
- * written to gets a private copy of its value on the first change (or an
- * empty one when it was created or opened with O_TRUNC): in memory up to
- * fs->spill bytes, then in an unlinked temporary file beside the store.
- * handle_commit() stores the whole copy with one blt_put() and flushes, so
- * other readers see the old value until the writer closes or fsyncs
- * (close-to-open consistency) and a value is never half written.
+ * A file opened for reading reads straight from the store.  The handles
+ * of a file that may write share one buffer (struct filebuf): a copy of
+ * the value taken at the first change (or an empty one when an open
+ * created or truncated the file), in memory up to fs->spill bytes, then in
+ * an unlinked temporary file beside the store.  Every write through any of
+ * them lands in it at once, as on any file system, so that processes
+ * appending to one log, or a truncate(1) of a file another process is
+ * writing, lose nothing.  handle_commit() stores the whole buffer with
+ * one blt_put() and flushes, at each close and fsync: readers see the old
+ * value until then (close-to-open consistency), and a value is never half
+ * written.
  *
- * Every handle is registered in a set by nodeid, so that stat and utimensat
- * on a file that is being written see and change the pending value, and so
- * that shutdown can commit files the kernel never released.  Size, dirty
- * flag and timestamp are atomics: the set is read under the directory
- * index's lock (readdirplus), where taking a handle's lock could wait on a
- * commit.
+ * Handles and buffers are registered in a set by nodeid, so that stat and
+ * utimensat on a file that is being written see and change the pending
+ * value, and so that shutdown can commit files the kernel never released.
+ * A buffer's size, dirty flag and timestamp are atomics: the set is read
+ * under the directory index's lock (readdirplus), where taking a buffer's
+ * lock could wait on a commit.
  */
 #include "config.h"
 
@@ -37,33 +41,46 @@
  * were on their way (handle_orphan()) */
 #define HANDLE_ORPHANS 64
 
-struct handle {
+/* The value of one file as its writers see it, shared by all its handles
+ * that may write, and by its readers once its name went (handle_keep()). */
+struct filebuf {
 	struct fs *fs;
 	uint64_t nodeid;
-	pthread_mutex_t lock; /* the buffer; held across a commit */
-	int writable;         /* has a buffer: opened for writing, or made empty
-	                       * by its open (created, O_TRUNC) even if read-only */
-	_Atomic int loaded;   /* the buffer holds the whole value */
-	_Atomic int kept;   /* read-only, and given a buffer by handle_keep() */
-	_Atomic int refs;   /* the set's, and handle_keep()'s while it works */
-	_Atomic int pinned; /* reads the value a removed file had, at pin
-	                     * (written before pinned is set) */
-	struct blt_entry pin;
+	pthread_mutex_t lock; /* the bytes; held across a commit */
+	int refs;             /* handles using it; under the set's lock */
+	_Atomic int loaded;   /* holds the whole value */
 	unsigned char *mem;
 	size_t cap;
 	int fd; /* spill file, or -1 */
 	_Atomic uint64_t size;
-	_Atomic int dirty;   /* the buffer differs from the store */
+	_Atomic int dirty;    /* differs from the store */
+	_Atomic int64_t ts;   /* timestamp of the next commit */
+	struct filebuf *next; /* same bucket of the set */
+};
+
+struct handle {
+	struct fs *fs;
+	uint64_t nodeid;
+	int writable; /* may change the file: opened for writing, or made
+	               * empty by its open (created, O_TRUNC) even if
+	               * read-only */
+	/* the file's buffer: from the open for a handle that may write, from
+	 * handle_keep() for a reader; NULL reads the store */
+	_Atomic(struct filebuf *) buf;
+	_Atomic int pinned; /* reads the value a removed file had, at pin
+	                     * (written before pinned is set, under the
+	                     * set's lock) */
+	struct blt_entry pin;
 	_Atomic int shared;  /* another handle of the node existed meanwhile */
-	_Atomic int64_t ts;  /* timestamp of the next commit */
 	struct handle *next; /* same bucket of the set */
 };
 
 struct handle_set {
 	pthread_mutex_t lock;
-	atomic_int nwritable; /* stat skips the lock while this is 0 */
-	char *dir;            /* where spill files go: the store's directory */
+	atomic_int nbufs; /* stat skips the lock while this is 0 */
+	char *dir;        /* where spill files go: the store's directory */
 	struct handle *bucket[HANDLE_BUCKETS];
+	struct filebuf *bufs[HANDLE_BUCKETS];
 	struct handle_orphan {
 		uint64_t nodeid;
 		uint32_t gen; /* of the node: a nodeid is an address, reused
@@ -74,12 +91,16 @@ struct handle_set {
 	unsigned norphans; /* ever recorded; the ring holds the last ones */
 };
 
+static unsigned
+handle_hash(uint64_t nodeid)
+{
+	return (unsigned)((nodeid * UINT64_C(0x9e3779b97f4a7c15)) >> 56);
+}
+
 static struct handle **
 handle_bucket(struct handle_set *s, uint64_t nodeid)
 {
-	uint64_t h = nodeid * UINT64_C(0x9e3779b97f4a7c15);
-
-	return &s->bucket[h >> 56];
+	return &s->bucket[handle_hash(nodeid)];
 }
 
 /* Create the registry of open files of fs's store.  -ENOMEM. */
@@ -103,7 +124,7 @@ handle_set_create(struct fs *fs, struct handle_set **out)
 		return -ENOMEM;
 	}
 	pthread_mutex_init(&s->lock, NULL);
-	atomic_init(&s->nwritable, 0);
+	atomic_init(&s->nbufs, 0);
 	*out = s;
 	return 0;
 }
@@ -119,70 +140,137 @@ handle_set_free(struct handle_set *s)
 	free(s);
 }
 
+/* The buffer of nodeid, with a reference for the caller: the one in the
+ * set, else spare (which the set then owns).  s->lock held. */
+static struct filebuf *
+filebuf_attach(struct handle_set *s, uint64_t nodeid, struct filebuf **spare)
+{
+	struct filebuf **bucket = &s->bufs[handle_hash(nodeid)], *b;
+
+	for (b = *bucket; b != NULL; b = b->next)
+		if (b->nodeid == nodeid) {
+			b->refs++;
+			return b;
+		}
+	b = *spare;
+	*spare = NULL;
+	b->refs = 1;
+	b->next = *bucket;
+	*bucket = b;
+	atomic_fetch_add(&s->nbufs, 1);
+	return b;
+}
+
+/* An empty buffer for nodeid, not in the set yet; NULL without memory. */
+static struct filebuf *
+filebuf_create(struct fs *fs, uint64_t nodeid)
+{
+	struct filebuf *b;
+
+	if ((b = calloc(1, sizeof *b)) == NULL)
+		return NULL;
+	b->fs = fs;
+	b->nodeid = nodeid;
+	b->fd = -1;
+	pthread_mutex_init(&b->lock, NULL);
+	atomic_init(&b->loaded, 0);
+	atomic_init(&b->size, 0);
+	atomic_init(&b->dirty, 0);
+	atomic_init(&b->ts, BLT_NOW);
+	return b;
+}
+
+static void
+filebuf_free(struct filebuf *b)
+{
+	if (b == NULL)
+		return;
+	if (b->fd != -1)
+		close(b->fd);
+	free(b->mem);
+	pthread_mutex_destroy(&b->lock);
+	free(b);
+}
+
+/* Drop a reference to b; the last one takes it out of the set and frees
+ * it, with whatever it holds that was not committed. */
+static void
+filebuf_detach(struct handle_set *s, struct filebuf *b)
+{
+	struct filebuf **p;
+	int last;
+
+	pthread_mutex_lock(&s->lock);
+	if ((last = --b->refs == 0)) {
+		for (p = &s->bufs[handle_hash(b->nodeid)]; *p != b;
+		     p = &(*p)->next)
+			;
+		*p = b->next;
+		atomic_fetch_sub(&s->nbufs, 1);
+	}
+	pthread_mutex_unlock(&s->lock);
+	if (last)
+		filebuf_free(b);
+}
+
+static int filebuf_truncate(struct filebuf *b, uint64_t size);
+
 /* Open nodeid.  flags are open(2)'s; fresh says the file starts empty and
- * must be stored on close even if nothing is written (create, O_TRUNC).
- * The caller owns *out; see handle_free().  -ENOMEM. */
+ * must be stored on close even if nothing is written (create, O_TRUNC):
+ * its buffer, shared with the file's other writers, is emptied.  The
+ * caller owns *out; see handle_free().  -ENOMEM, or an errno of the spill
+ * file. */
 int
 handle_create(
     struct fs *fs, uint64_t nodeid, int flags, int fresh, struct handle **out)
 {
 	struct handle_set *s = fs->handles;
-	struct handle *h, *o, **b;
+	struct filebuf *spare = NULL, *b = NULL;
+	struct handle *h, *o, **bucket;
+	int rc;
 
+	fresh = fresh || (flags & O_TRUNC);
 	if ((h = calloc(1, sizeof *h)) == NULL)
 		return -ENOMEM;
 	h->fs = fs;
 	h->nodeid = nodeid;
-	h->fd = -1;
-	h->writable =
-	    (flags & O_ACCMODE) != O_RDONLY || fresh || (flags & O_TRUNC);
-	pthread_mutex_init(&h->lock, NULL);
-	atomic_init(&h->size, 0);
-	atomic_init(&h->dirty, 0);
+	h->writable = (flags & O_ACCMODE) != O_RDONLY || fresh;
 	atomic_init(&h->shared, 0);
-	atomic_init(&h->ts, BLT_NOW);
-	atomic_init(&h->loaded, 0);
-	atomic_init(&h->kept, 0);
-	atomic_init(&h->refs, 1);
 	atomic_init(&h->pinned, 0);
-	if (fresh || (flags & O_TRUNC)) {
-		h->loaded = 1;
-		atomic_store(&h->dirty, 1);
+	if (h->writable && (spare = filebuf_create(fs, nodeid)) == NULL) {
+		free(h);
+		return -ENOMEM;
 	}
-	if (h->writable)
-		atomic_fetch_add(&s->nwritable, 1);
 	pthread_mutex_lock(&s->lock);
-	b = handle_bucket(s, nodeid);
-	for (o = *b; o != NULL; o = o->next)
+	bucket = handle_bucket(s, nodeid);
+	for (o = *bucket; o != NULL; o = o->next)
 		if (o->nodeid == nodeid) {
 			atomic_store(&o->shared, 1);
 			atomic_store(&h->shared, 1);
 		}
-	h->next = *b;
-	*b = h;
+	if (h->writable)
+		b = filebuf_attach(s, nodeid, &spare);
+	atomic_init(&h->buf, b);
+	h->next = *bucket;
+	*bucket = h;
 	pthread_mutex_unlock(&s->lock);
+	filebuf_free(spare);
+	if (fresh && (rc = filebuf_truncate(b, 0)) < 0) {
+		handle_free(h);
+		return rc;
+	}
 	*out = h;
 	return 0;
 }
 
-static void
-handle_unref(struct handle *h)
-{
-	if (atomic_fetch_sub(&h->refs, 1) != 1)
-		return;
-	if (h->fd != -1)
-		close(h->fd);
-	free(h->mem);
-	pthread_mutex_destroy(&h->lock);
-	free(h);
-}
-
-/* Forget h without storing anything; safe on NULL. */
+/* Forget h without storing anything; safe on NULL.  Its file's buffer
+ * goes with its last handle. */
 void
 handle_free(struct handle *h)
 {
 	struct handle_set *s;
 	struct handle **p;
+	struct filebuf *b;
 
 	if (h == NULL)
 		return;
@@ -194,17 +282,17 @@ handle_free(struct handle *h)
 			break;
 		}
 	pthread_mutex_unlock(&s->lock);
-	if (h->writable)
-		atomic_fetch_sub(&s->nwritable, 1);
-	handle_unref(h);
+	if ((b = atomic_load(&h->buf)) != NULL)
+		filebuf_detach(s, b);
+	free(h);
 }
 
 /* An unlinked temporary file in the store's directory, so that a big value
  * needs disk space where the store is, not memory. */
 static int
-handle_spill_open(struct handle *h)
+filebuf_spill_open(struct filebuf *b)
 {
-	const char *dir = h->fs->handles->dir;
+	const char *dir = b->fs->handles->dir;
 	char tmpl[PATH_MAX];
 	int fd;
 
@@ -244,63 +332,63 @@ handle_pwrite(int fd, const void *buf, size_t n, uint64_t off)
 
 /* Move the in-memory buffer to a spill file. */
 static int
-handle_spill(struct handle *h)
+filebuf_spill(struct filebuf *b)
 {
 	int fd, rc;
 
-	if (h->fd != -1)
+	if (b->fd != -1)
 		return 0;
-	if ((fd = handle_spill_open(h)) < 0)
+	if ((fd = filebuf_spill_open(b)) < 0)
 		return fd;
-	if ((rc = handle_pwrite(fd, h->mem, atomic_load(&h->size), 0)) < 0) {
+	if ((rc = handle_pwrite(fd, b->mem, atomic_load(&b->size), 0)) < 0) {
 		close(fd);
 		return rc;
 	}
-	h->fd = fd;
-	free(h->mem);
-	h->mem = NULL;
-	h->cap = 0;
+	b->fd = fd;
+	free(b->mem);
+	b->mem = NULL;
+	b->cap = 0;
 	return 0;
 }
 
 /* Make room for a value of size bytes; the bytes from the current size to
  * zero_end (a hole the caller does not fill) become zeros. */
 static int
-handle_reserve(struct handle *h, uint64_t size, uint64_t zero_end)
+filebuf_reserve(struct filebuf *b, uint64_t size, uint64_t zero_end)
 {
-	uint64_t cur = atomic_load(&h->size);
+	uint64_t cur = atomic_load(&b->size);
 	unsigned char *m;
 	size_t cap;
 	int rc;
 
 	if (size > BLT_VALUE_MAX)
 		return -EFBIG;
-	if (h->fd == -1 && size > h->fs->spill && (rc = handle_spill(h)) < 0)
+	if (b->fd == -1 && size > b->fs->spill && (rc = filebuf_spill(b)) < 0)
 		return rc;
-	if (h->fd != -1)
+	if (b->fd != -1)
 		return 0; /* pwrite and ftruncate fill holes with zeros */
-	if (size > h->cap) {
-		cap = h->cap ? h->cap : HANDLE_MIN_CAP;
+	if (size > b->cap) {
+		cap = b->cap ? b->cap : HANDLE_MIN_CAP;
 		while (cap < size)
 			cap *= 2;
-		if (cap > h->fs->spill)
-			cap = h->fs->spill;
-		if ((m = realloc(h->mem, cap)) == NULL)
+		if (cap > b->fs->spill)
+			cap = b->fs->spill;
+		if ((m = realloc(b->mem, cap)) == NULL)
 			return -ENOMEM;
-		h->mem = m;
-		h->cap = cap;
+		b->mem = m;
+		b->cap = cap;
 	}
 	if (zero_end > cur)
-		memset(h->mem + cur, 0, zero_end - cur);
+		memset(b->mem + cur, 0, zero_end - cur);
 	return 0;
 }
 
 /* The key the file has now: it may have been renamed since it was opened.
  * -ESTALE once it is removed. */
 static int
-handle_key(struct handle *h, unsigned char **key, size_t *klen)
+filebuf_key(struct filebuf *b, unsigned char **key, size_t *klen)
 {
-	return inode_key(h->fs->tree, h->nodeid, key, klen);
+	return inode_key(b->fs->tree, b->nodeid, key, klen);
 }
 
 /* Reads by key that wait for an unlink or rename sleep here until one
@@ -391,19 +479,19 @@ node_find(struct fs *fs, uint64_t nodeid, struct blt_entry *e)
 
 /* Copy the stored value into the buffer before the first change. */
 static int
-handle_load(struct handle *h)
+filebuf_load(struct filebuf *b)
 {
 	unsigned char *map, none;
 	struct node_read r;
 	ssize_t len, got;
 	int rc, missing;
 
-	/* a commit through another handle may change the value between the
-	 * two calls: then the length differs and we read again */
+	/* a map job may change the value between the two calls: then the
+	 * length differs and we read again */
 	for (;;) {
-		if ((rc = node_key(h->fs, h->nodeid, &r)) < 0)
+		if ((rc = node_key(b->fs, b->nodeid, &r)) < 0)
 			return rc;
-		len = blt_get(h->fs->db, r.key, r.klen, &none, 0, NULL);
+		len = blt_get(b->fs->db, r.key, r.klen, &none, 0, NULL);
 		if ((missing = len == -ENOENT))
 			len = 0; /* created, not yet stored */
 		if (len < 0) {
@@ -411,27 +499,27 @@ handle_load(struct handle *h)
 			fs_log("%s", blt_errmsg());
 			break;
 		}
-		atomic_store(&h->size, 0);
-		if ((rc = handle_reserve(h, (uint64_t)len, 0)) < 0)
+		atomic_store(&b->size, 0);
+		if ((rc = filebuf_reserve(b, (uint64_t)len, 0)) < 0)
 			break;
 		if (len == 0) {
 			got = 0;
-		} else if (h->fd == -1) {
-			got = blt_get(h->fs->db, r.key, r.klen, h->mem,
+		} else if (b->fd == -1) {
+			got = blt_get(b->fs->db, r.key, r.klen, b->mem,
 			    (size_t)len, NULL);
 		} else {
-			if (ftruncate(h->fd, len) == -1) {
+			if (ftruncate(b->fd, len) == -1) {
 				rc = -errno;
 				break;
 			}
 			map = mmap(NULL, (size_t)len, PROT_READ | PROT_WRITE,
-			    MAP_SHARED, h->fd, 0);
+			    MAP_SHARED, b->fd, 0);
 			if (map == MAP_FAILED) {
 				rc = -errno;
 				break;
 			}
 			got = blt_get(
-			    h->fs->db, r.key, r.klen, map, (size_t)len, NULL);
+			    b->fs->db, r.key, r.klen, map, (size_t)len, NULL);
 			munmap(map, (size_t)len);
 		}
 		if (got == -ENOENT) {
@@ -444,11 +532,11 @@ handle_load(struct handle *h)
 			break;
 		}
 		if (node_read_again(
-		        h->fs, h->nodeid, &r, missing ? -ENOENT : 0))
+		        b->fs, b->nodeid, &r, missing ? -ENOENT : 0))
 			continue; /* renamed or removed meanwhile: again */
 		if (got == len) {
-			atomic_store(&h->size, (uint64_t)len);
-			h->loaded = 1;
+			atomic_store(&b->size, (uint64_t)len);
+			atomic_store(&b->loaded, 1);
 			return 0;
 		}
 	}
@@ -456,35 +544,37 @@ handle_load(struct handle *h)
 	return rc;
 }
 
-/* Read up to n bytes at off: from the buffer of a file being written, from
- * the store otherwise.  Returns the byte count (0 at the end). */
+/* Read up to n bytes at off: from the file's buffer once it holds the
+ * value, from the store otherwise.  Returns the byte count (0 at the
+ * end). */
 ssize_t
 handle_read(struct handle *h, void *buf, size_t n, uint64_t off)
 {
+	struct filebuf *b = atomic_load(&h->buf);
 	struct node_read nr;
 	uint64_t size;
 	ssize_t r;
 	int rc;
 
 	/* a pinned value is read where it lies, by splice, or not at all */
-	if (h->pinned)
+	if (atomic_load(&h->pinned))
 		return -ESTALE;
-	if (h->writable || h->kept) {
-		pthread_mutex_lock(&h->lock);
-		if (h->loaded) {
-			size = atomic_load(&h->size);
+	if (b != NULL) {
+		pthread_mutex_lock(&b->lock);
+		if (atomic_load(&b->loaded)) {
+			size = atomic_load(&b->size);
 			n = off >= size ? 0 : size - off < n ? size - off : n;
 			if (n == 0)
 				r = 0;
-			else if (h->fd == -1) {
-				memcpy(buf, h->mem + off, n);
+			else if (b->fd == -1) {
+				memcpy(buf, b->mem + off, n);
 				r = (ssize_t)n;
-			} else if ((r = pread(h->fd, buf, n, (off_t)off)) == -1)
+			} else if ((r = pread(b->fd, buf, n, (off_t)off)) == -1)
 				r = -errno;
-			pthread_mutex_unlock(&h->lock);
+			pthread_mutex_unlock(&b->lock);
 			return r;
 		}
-		pthread_mutex_unlock(&h->lock);
+		pthread_mutex_unlock(&b->lock);
 	}
 	do {
 		if ((rc = node_key(h->fs, h->nodeid, &nr)) < 0)
@@ -497,95 +587,112 @@ handle_read(struct handle *h, void *buf, size_t n, uint64_t off)
 }
 
 /* Where h's value lies in the store, so that a read can be spliced from
- * the store file: 0 with *e filled, 1 if h reads from its own buffer
+ * the store file: 0 with *e filled, 1 if h reads from its file's buffer
  * (handle_read() then), -ENOENT for a file not stored yet (empty), or
  * another negative errno. */
 int
 handle_locate(struct handle *h, struct blt_entry *e)
 {
+	struct filebuf *b = atomic_load(&h->buf);
 	int rc;
 
-	if (h->pinned) {
+	if (atomic_load(&h->pinned)) {
 		*e = h->pin;
 		return 0;
 	}
-	if ((h->writable || h->kept) && h->loaded)
+	if (b != NULL && atomic_load(&b->loaded))
 		return 1;
-	if ((rc = node_find(h->fs, h->nodeid, e)) == -ESTALE) {
-		/* removed after the open passed its check: the removal noted
-		 * where the value was before */
-		pthread_mutex_lock(&h->lock);
-		rc = h->pinned ? 0 : handle_pin(h);
-		pthread_mutex_unlock(&h->lock);
-		if (rc == 0)
-			*e = h->pin;
-	}
+	/* removed after the open passed its check: the removal noted where
+	 * the value was before */
+	if ((rc = node_find(h->fs, h->nodeid, e)) == -ESTALE &&
+	    (rc = handle_pin(h)) == 0)
+		*e = h->pin;
 	return rc;
 }
 
-/* The buffer of h now holds size bytes, changed just now; h->lock held. */
+/* b now holds size bytes, changed just now; b->lock held. */
 static void
-handle_changed(struct handle *h, uint64_t size)
+filebuf_changed(struct filebuf *b, uint64_t size)
 {
-	atomic_store(&h->size, size);
-	atomic_store(&h->ts, BLT_NOW);
-	atomic_store(&h->dirty, 1);
+	atomic_store(&b->size, size);
+	atomic_store(&b->ts, BLT_NOW);
+	atomic_store(&b->dirty, 1);
 }
 
-/* Write n bytes at off into the buffer.  -EFBIG past the format's limit,
- * -ENOMEM, -ENOSPC or another errno of the spill file. */
+/* The buffer h may change: -EBADF for a handle opened to read. */
+static struct filebuf *
+handle_wbuf(struct handle *h)
+{
+	return h->writable ? atomic_load(&h->buf) : NULL;
+}
+
+/* Write n bytes at off into the file's buffer.  -EFBIG past the format's
+ * limit, -ENOMEM, -ENOSPC or another errno of the spill file. */
 int
 handle_write(struct handle *h, const void *buf, size_t n, uint64_t off)
 {
+	struct filebuf *b = handle_wbuf(h);
 	uint64_t end = off + n;
 	int rc = 0;
 
+	if (b == NULL)
+		return -EBADF;
 	if (off > BLT_VALUE_MAX || n > BLT_VALUE_MAX - off)
 		return -EFBIG;
-	pthread_mutex_lock(&h->lock);
-	if (!h->loaded && (rc = handle_load(h)) < 0)
+	pthread_mutex_lock(&b->lock);
+	if (!atomic_load(&b->loaded) && (rc = filebuf_load(b)) < 0)
 		goto out;
-	if (end > atomic_load(&h->size) &&
-	    (rc = handle_reserve(h, end, off)) < 0)
+	if (end > atomic_load(&b->size) &&
+	    (rc = filebuf_reserve(b, end, off)) < 0)
 		goto out;
-	if (h->fd == -1)
-		memcpy(h->mem + off, buf, n);
-	else if ((rc = handle_pwrite(h->fd, buf, n, off)) < 0)
+	if (b->fd == -1)
+		memcpy(b->mem + off, buf, n);
+	else if ((rc = handle_pwrite(b->fd, buf, n, off)) < 0)
 		goto out;
-	if (end < atomic_load(&h->size))
-		end = atomic_load(&h->size); /* a write inside keeps the size */
-	handle_changed(h, end);
+	if (end < atomic_load(&b->size))
+		end = atomic_load(&b->size); /* a write inside keeps the size */
+	filebuf_changed(b, end);
 out:
-	pthread_mutex_unlock(&h->lock);
+	pthread_mutex_unlock(&b->lock);
 	return rc;
 }
 
-/* Cut or extend the buffer to size bytes (ftruncate, O_TRUNC).  -EFBIG. */
-int
-handle_truncate(struct handle *h, uint64_t size)
+/* Cut or extend b to size bytes.  -EFBIG. */
+static int
+filebuf_truncate(struct filebuf *b, uint64_t size)
 {
 	int rc = 0;
 
 	if (size > BLT_VALUE_MAX)
 		return -EFBIG;
-	pthread_mutex_lock(&h->lock);
-	if (!h->loaded) {
+	pthread_mutex_lock(&b->lock);
+	if (!atomic_load(&b->loaded)) {
 		if (size == 0) {
-			h->loaded = 1;
-			atomic_store(&h->size, 0);
-		} else if ((rc = handle_load(h)) < 0)
+			atomic_store(&b->size, 0);
+			atomic_store(&b->loaded, 1);
+		} else if ((rc = filebuf_load(b)) < 0)
 			goto out;
 	}
-	if ((rc = handle_reserve(h, size, size)) < 0)
+	if ((rc = filebuf_reserve(b, size, size)) < 0)
 		goto out;
-	if (h->fd != -1 && ftruncate(h->fd, (off_t)size) == -1) {
+	if (b->fd != -1 && ftruncate(b->fd, (off_t)size) == -1) {
 		rc = -errno;
 		goto out;
 	}
-	handle_changed(h, size);
+	filebuf_changed(b, size);
 out:
-	pthread_mutex_unlock(&h->lock);
+	pthread_mutex_unlock(&b->lock);
 	return rc;
+}
+
+/* Cut or extend the file to size bytes (ftruncate, truncate).  -EBADF for
+ * a handle opened to read, -EFBIG. */
+int
+handle_truncate(struct handle *h, uint64_t size)
+{
+	struct filebuf *b = handle_wbuf(h);
+
+	return b == NULL ? -EBADF : filebuf_truncate(b, size);
 }
 
 /* A value of this many bytes or more is stored in steps (blt_put_begin()),
@@ -593,16 +700,16 @@ out:
  * then holds up no other file's creation, commit or rename. */
 #define HANDLE_PUT_APART (1u << 20)
 
-/* Store h's value of size bytes under *key in steps, fs->wlock let go
+/* Store b's value of size bytes under *key in steps, fs->wlock let go
  * while the value is written.  If the file was renamed meanwhile, *key
  * becomes its new key and 0 says that the value is still to be put; 1
  * says that it is stored; -ESTALE that the file was removed meanwhile.
- * fs->wlock and h->lock are held. */
+ * fs->wlock and b->lock are held. */
 static int
-handle_put_apart(struct handle *h, const void *val, uint64_t size, int64_t ts,
+filebuf_put_apart(struct filebuf *b, const void *val, uint64_t size, int64_t ts,
     unsigned char **key, size_t *klen)
 {
-	struct fs *fs = h->fs;
+	struct fs *fs = b->fs;
 	struct blt_put_op *op;
 	unsigned char *now;
 	size_t nlen;
@@ -615,7 +722,7 @@ handle_put_apart(struct handle *h, const void *val, uint64_t size, int64_t ts,
 	pthread_mutex_unlock(&fs->wlock);
 	(void)blt_put_fill(op, val);
 	pthread_mutex_lock(&fs->wlock);
-	if ((rc = handle_key(h, &now, &nlen)) < 0) {
+	if ((rc = filebuf_key(b, &now, &nlen)) < 0) {
 		blt_put_cancel(op);
 		return rc;
 	}
@@ -634,17 +741,15 @@ handle_put_apart(struct handle *h, const void *val, uint64_t size, int64_t ts,
 	return 0;
 }
 
-/* Store the value of a changed file (one put) and flush, so that it
- * survives a crash of the daemon.  Returns 1 if the store changed, 2 if it
- * did and h was the only handle of its file all along (so the kernel's
- * cached pages, written through h alone, hold the stored value), 0 if
- * there was nothing to do, or a negative errno (the buffer stays dirty, so
- * a later flush or release tries again).  A file removed meanwhile loses
- * its writes, as on any file system. */
-int
-handle_commit(struct handle *h)
+/* Store a changed buffer (one put) and flush, so that it survives a crash
+ * of the daemon.  Returns 1 if the store changed, 0 if there was nothing
+ * to do, or a negative errno (the buffer stays dirty, so a later flush or
+ * release tries again).  A file removed meanwhile loses its writes, as on
+ * any file system. */
+static int
+filebuf_commit(struct filebuf *b)
 {
-	struct fs *fs = h->fs;
+	struct fs *fs = b->fs;
 	unsigned char *key = NULL;
 	const void *val = "";
 	void *map = NULL;
@@ -653,35 +758,35 @@ handle_commit(struct handle *h)
 	size_t klen;
 	int rc;
 
-	pthread_mutex_lock(&h->lock);
-	if (!atomic_load(&h->dirty)) {
-		pthread_mutex_unlock(&h->lock);
+	pthread_mutex_lock(&b->lock);
+	if (!atomic_load(&b->dirty)) {
+		pthread_mutex_unlock(&b->lock);
 		return 0;
 	}
-	size = atomic_load(&h->size);
-	if (h->fd != -1 && size > 0) {
-		map = mmap(NULL, size, PROT_READ, MAP_SHARED, h->fd, 0);
+	size = atomic_load(&b->size);
+	if (b->fd != -1 && size > 0) {
+		map = mmap(NULL, size, PROT_READ, MAP_SHARED, b->fd, 0);
 		if (map == MAP_FAILED) {
 			rc = -errno;
 			fs_log("committing a spilled file: %s", strerror(-rc));
-			pthread_mutex_unlock(&h->lock);
+			pthread_mutex_unlock(&b->lock);
 			return rc;
 		}
 		val = map;
 	} else if (size > 0)
-		val = h->mem;
+		val = b->mem;
 	/* the key is read under the write lock so that a rename or unlink
 	 * cannot slip in between it and the put */
 	pthread_mutex_lock(&fs->wlock);
 	/* the time is taken here, so that the index can keep it (stat and
 	 * readdirplus then need no lookup in the store) */
-	ts = fs->timestamps ? atomic_load(&h->ts) : BLT_NOW;
+	ts = fs->timestamps ? atomic_load(&b->ts) : BLT_NOW;
 	if (ts == BLT_NOW && fs->timestamps)
 		ts = blt_now();
-	if ((rc = handle_key(h, &key, &klen)) == 0 && size >= HANDLE_PUT_APART)
-		rc = handle_put_apart(h, val, size, ts, &key, &klen);
+	if ((rc = filebuf_key(b, &key, &klen)) == 0 && size >= HANDLE_PUT_APART)
+		rc = filebuf_put_apart(b, val, size, ts, &key, &klen);
 	if (rc == -ESTALE) {
-		atomic_store(&h->dirty, 0);
+		atomic_store(&b->dirty, 0);
 		rc = 0;
 		goto unlock;
 	}
@@ -696,79 +801,108 @@ handle_commit(struct handle *h)
 	}
 	/* before dirty is cleared: stat goes by one or the other */
 	inode_set_attr(
-	    fs->tree, h->nodeid, size, fs->timestamps ? ts : BLT_NO_TS);
-	atomic_store(&h->dirty, 0);
-	rc = atomic_load(&h->shared) ? 1 : 2;
+	    fs->tree, b->nodeid, size, fs->timestamps ? ts : BLT_NO_TS);
+	atomic_store(&b->dirty, 0);
+	rc = 1;
 unlock:
 	pthread_mutex_unlock(&fs->wlock);
 	if (map != NULL)
 		munmap(map, size);
-	pthread_mutex_unlock(&h->lock);
+	pthread_mutex_unlock(&b->lock);
 	free(key);
 	return rc;
 }
 
-/* Handles of nodeid that read from the store, with a reference each; at
- * most cap.  Returns how many. */
-static size_t
-handle_unloaded(struct fs *fs, uint64_t nodeid, struct handle **v, size_t cap)
+/* Store what h's file holds that the store has not, written through any of
+ * its handles (see filebuf_commit()).  Returns 1 if the store changed, 2
+ * if it did and h was the only handle of its file all along (so the
+ * kernel's cached pages, written through h alone, hold the stored value),
+ * 0 if there was nothing to do, or a negative errno.  A handle opened to
+ * read commits nothing. */
+int
+handle_commit(struct handle *h)
 {
-	struct handle_set *s = fs->handles;
-	struct handle *h;
-	size_t n = 0;
+	struct filebuf *b = handle_wbuf(h);
+	int rc;
 
-	pthread_mutex_lock(&s->lock);
-	for (h = *handle_bucket(s, nodeid); h != NULL && n < cap; h = h->next)
-		if (h->nodeid == nodeid && !h->loaded) {
-			atomic_fetch_add(&h->refs, 1);
-			v[n++] = h;
-		}
-	pthread_mutex_unlock(&s->lock);
-	return n;
+	if (b == NULL)
+		return 0;
+	if ((rc = filebuf_commit(b)) == 1 && !atomic_load(&h->shared))
+		rc = 2;
+	return rc;
 }
 
-/* nodeid is about to lose its name (unlink, or a rename onto it).  Give
- * every open handle of it that still reads from the store a copy of the
- * value, so that its reads and writes go on as on any file system until
- * it is closed (what it writes is then dropped).  Call without fs->wlock:
- * a commit holds its handle's lock while it waits for that.  Returns 0 or
- * the first error. */
+/* 1 if a handle of nodeid reads from the store: it has no buffer, or one
+ * that holds nothing yet, and is not pinned.  s->lock held. */
+static int
+handle_reads_store(struct handle_set *s, uint64_t nodeid)
+{
+	struct filebuf *b;
+	struct handle *h;
+
+	for (h = *handle_bucket(s, nodeid); h != NULL; h = h->next)
+		if (h->nodeid == nodeid && !atomic_load(&h->pinned) &&
+		    ((b = atomic_load(&h->buf)) == NULL ||
+		        !atomic_load(&b->loaded)))
+			return 1;
+	return 0;
+}
+
+/* nodeid is about to lose its name (unlink, or a rename onto it).  Copy
+ * its value into its buffer and give that to every open handle of it, so
+ * that their reads and writes go on as on any file system until they are
+ * closed (what they write is then dropped).  Call without fs->wlock: a
+ * commit holds the buffer's lock while it waits for that.  Returns 0, or
+ * an error of the copy. */
 int
 handle_keep(struct fs *fs, uint64_t nodeid)
 {
-	struct handle *v[16];
-	size_t n;
-	int first = 0;
+	struct handle_set *s = fs->handles;
+	struct filebuf *spare, *b;
+	struct handle *h;
+	int rc = 0, reads;
 
-	while (first == 0 &&
-	       (n = handle_unloaded(fs, nodeid, v, sizeof v / sizeof v[0])) > 0)
-		for (size_t i = 0; i < n; i++) {
-			int rc = 0;
-
-			pthread_mutex_lock(&v[i]->lock);
-			if (!v[i]->loaded)
-				rc = handle_load(v[i]);
-			if (rc == 0 && !v[i]->writable)
-				v[i]->kept = 1;
-			else if (rc < 0 && first == 0)
-				first = rc;
-			pthread_mutex_unlock(&v[i]->lock);
-			handle_unref(v[i]);
-		}
-	return first;
+	pthread_mutex_lock(&s->lock);
+	reads = handle_reads_store(s, nodeid);
+	pthread_mutex_unlock(&s->lock);
+	if (!reads)
+		return 0;
+	if ((spare = filebuf_create(fs, nodeid)) == NULL)
+		return -ENOMEM;
+	pthread_mutex_lock(&s->lock);
+	b = filebuf_attach(s, nodeid, &spare);
+	pthread_mutex_unlock(&s->lock);
+	filebuf_free(spare);
+	pthread_mutex_lock(&b->lock);
+	if (!atomic_load(&b->loaded))
+		rc = filebuf_load(b);
+	pthread_mutex_unlock(&b->lock);
+	if (rc == 0) {
+		pthread_mutex_lock(&s->lock);
+		for (h = *handle_bucket(s, nodeid); h != NULL; h = h->next)
+			if (h->nodeid == nodeid && !atomic_load(&h->pinned) &&
+			    atomic_load(&h->buf) == NULL) {
+				b->refs++;
+				atomic_store(&h->buf, b);
+			}
+		pthread_mutex_unlock(&s->lock);
+	}
+	filebuf_detach(s, b);
+	return rc;
 }
 
 /* 1 if a handle of nodeid still reads from the store (one opened after
- * handle_keep()); takes no handle's lock. */
+ * handle_keep()); takes no buffer's lock. */
 int
 handle_unkept(struct fs *fs, uint64_t nodeid)
 {
-	struct handle *h;
+	struct handle_set *s = fs->handles;
+	int reads;
 
-	if (handle_unloaded(fs, nodeid, &h, 1) == 0)
-		return 0;
-	handle_unref(h);
-	return 1;
+	pthread_mutex_lock(&s->lock);
+	reads = handle_reads_store(s, nodeid);
+	pthread_mutex_unlock(&s->lock);
+	return reads;
 }
 
 /* The node in (a file) is about to lose its name (unlink, or a rename onto
@@ -810,14 +944,17 @@ handle_pin(struct handle *h)
 	/* filled for a node without a name too; h keeps the node alive */
 	(void)inode_stat(h->fs->tree, h->nodeid, &in);
 	pthread_mutex_lock(&s->lock);
-	for (unsigned i = 0; i < HANDLE_ORPHANS && i < s->norphans; i++) {
+	if (atomic_load(&h->pinned))
+		rc = 0;
+	for (unsigned i = 0; rc != 0 && i < HANDLE_ORPHANS && i < s->norphans;
+	     i++) {
 		const struct handle_orphan *o =
 		    &s->orphan[(s->norphans - 1 - i) % HANDLE_ORPHANS];
 
 		if (o->nodeid == h->nodeid && o->gen == in.gen) {
 			if (o->stored) {
 				h->pin = o->e;
-				h->pinned = 1;
+				atomic_store(&h->pinned, 1);
 				rc = 0;
 			}
 			break; /* the newest record of the node speaks */
@@ -827,50 +964,54 @@ handle_pin(struct handle *h)
 	return rc;
 }
 
-/* If a handle of nodeid holds unstored changes, give the size and
- * timestamp the file will have and return 1; else 0.  Takes no handle's
- * lock, so it may be called under the directory index's lock. */
+/* The buffer of nodeid if it holds unstored changes; s->lock held. */
+static struct filebuf *
+handle_dirty_buf(struct handle_set *s, uint64_t nodeid)
+{
+	struct filebuf *b;
+
+	for (b = s->bufs[handle_hash(nodeid)]; b != NULL; b = b->next)
+		if (b->nodeid == nodeid)
+			return atomic_load(&b->dirty) ? b : NULL;
+	return NULL;
+}
+
+/* If nodeid holds unstored changes, give the size and timestamp the file
+ * will have and return 1; else 0.  Takes no buffer's lock, so it may be
+ * called under the directory index's lock. */
 int
 handle_find(struct fs *fs, uint64_t nodeid, uint64_t *size, int64_t *ts)
 {
 	struct handle_set *s = fs->handles;
-	struct handle *h;
-	int found = 0;
+	struct filebuf *b;
 
-	if (atomic_load(&s->nwritable) == 0)
+	if (atomic_load(&s->nbufs) == 0)
 		return 0;
 	pthread_mutex_lock(&s->lock);
-	for (h = *handle_bucket(s, nodeid); h != NULL; h = h->next)
-		if (h->nodeid == nodeid && atomic_load(&h->dirty)) {
-			*size = atomic_load(&h->size);
-			*ts = atomic_load(&h->ts);
-			found = 1;
-			break;
-		}
+	if ((b = handle_dirty_buf(s, nodeid)) != NULL) {
+		*size = atomic_load(&b->size);
+		*ts = atomic_load(&b->ts);
+	}
 	pthread_mutex_unlock(&s->lock);
-	return found;
+	return b != NULL;
 }
 
 /* Give the pending changes of nodeid the timestamp ts (utimensat on a file
- * being written, as cp -p does before it closes).  Returns the number of
- * handles changed. */
+ * being written, as cp -p does before it closes).  Returns 1 if there
+ * were some, else 0. */
 int
 handle_set_time(struct fs *fs, uint64_t nodeid, int64_t ts)
 {
 	struct handle_set *s = fs->handles;
-	struct handle *h;
-	int n = 0;
+	struct filebuf *b;
 
-	if (atomic_load(&s->nwritable) == 0)
+	if (atomic_load(&s->nbufs) == 0)
 		return 0;
 	pthread_mutex_lock(&s->lock);
-	for (h = *handle_bucket(s, nodeid); h != NULL; h = h->next)
-		if (h->nodeid == nodeid && atomic_load(&h->dirty)) {
-			atomic_store(&h->ts, ts);
-			n++;
-		}
+	if ((b = handle_dirty_buf(s, nodeid)) != NULL)
+		atomic_store(&b->ts, ts);
 	pthread_mutex_unlock(&s->lock);
-	return n;
+	return b != NULL;
 }
 
 /* At shutdown: commit and free every handle the kernel did not release.

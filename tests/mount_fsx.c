@@ -11,10 +11,12 @@
  * by path, and utimensat of closed files.  Return values, errno and every
  * byte read must agree, and so must the modification time of every file
  * whose time was set that way and not changed since (on the plain
- * directory, a time before 2020 says so).  A path is
- * open through one descriptor at a time and is truncated or read by path
- * only while it is not open, so the result is what close-to-open
- * consistency promises (bltfs(1)) and a plain directory gives as well.
+ * directory, a time before 2020 says so).  A path is open through one
+ * descriptor at a time, or through several that all may write (they share
+ * their writes at once, as in a plain directory); it is read by path only
+ * while it is not open, and truncated by path only while no reader has it
+ * open, so the result is what close-to-open consistency promises
+ * (bltfs(1)) and a plain directory gives as well.
  * Open files may be unlinked, renamed, replaced by a rename or moved with
  * their directory, and are then read, written and closed like any other.
  * At
@@ -176,6 +178,8 @@ fsx_same(const char *what, long r0, long r1)
 		    r1 < 0 ? strerror((int)-r1) : "ok");
 }
 
+static int fsx_slurp(const char *p, unsigned char **out, size_t *len);
+
 static struct fsx_slot *
 fsx_open_as(const char *path)
 {
@@ -183,6 +187,57 @@ fsx_open_as(const char *path)
 		if (fsx.slot[i].used && strcmp(fsx.slot[i].path, path) == 0)
 			return &fsx.slot[i];
 	return NULL;
+}
+
+static int
+fsx_writable(const struct fsx_slot *s)
+{
+	return (s->flags & O_ACCMODE) != O_RDONLY;
+}
+
+/* 1 if every descriptor open as path may write (and at least one is). */
+static int
+fsx_writers_only(const char *path)
+{
+	const struct fsx_slot *o = fsx_open_as(path);
+
+	if (o == NULL)
+		return 0;
+	for (int i = 0; i < FSX_SLOTS; i++)
+		if (fsx.slot[i].used && strcmp(fsx.slot[i].path, path) == 0 &&
+		    !fsx_writable(&fsx.slot[i]))
+			return 0;
+	return 1;
+}
+
+/* An open file that another descriptor may share, or NULL. */
+static struct fsx_slot *
+fsx_shareable(void)
+{
+	unsigned first = fsx_below(FSX_SLOTS);
+
+	for (unsigned i = 0; i < FSX_SLOTS; i++) {
+		struct fsx_slot *s = &fsx.slot[(first + i) % FSX_SLOTS];
+
+		if (s->used && *s->path && fsx_writers_only(s->path))
+			return s;
+	}
+	return NULL;
+}
+
+/* The file open as path was stored (by a close, fsync or truncate of any
+ * of its descriptors): what -k restores it to is its value now. */
+static void
+fsx_stored(const char *path)
+{
+	for (int i = 0; i < FSX_SLOTS; i++) {
+		struct fsx_slot *s = &fsx.slot[i];
+
+		if (!s->used || !*path || strcmp(s->path, path) != 0)
+			continue;
+		free(s->stored);
+		s->is_stored = fsx_slurp(s->path, &s->stored, &s->stored_len);
+	}
 }
 
 static void
@@ -246,19 +301,34 @@ fsx_open(struct fsx_slot *s)
 	static const int modes[] = {O_RDONLY, O_WRONLY, O_RDWR};
 	static const int extra[] = {0, O_CREAT, O_CREAT | O_TRUNC, O_TRUNC,
 	    O_APPEND, O_CREAT | O_APPEND, O_CREAT | O_EXCL};
+	struct fsx_slot *o;
 	unsigned char *stored;
 	size_t stored_len;
 	char p[64];
 	int flags, fd[2], is_stored;
 
-	do
-		fsx_path(fsx_any_path(), p, sizeof p);
-	while (fsx_open_as(p) != NULL);
-	flags = modes[fsx_below(3)] | extra[fsx_below(7)];
+	if (fsx_below(4) == 0 && (o = fsx_shareable()) != NULL) {
+		/* another writer of an open file: what is stored is the
+		 * same for both */
+		memcpy(p, o->path, sizeof p);
+		flags = modes[1 + fsx_below(2)] | extra[fsx_below(7)];
+		is_stored = o->is_stored;
+		stored_len = o->stored_len;
+		stored = NULL;
+		if (is_stored && (stored = malloc(stored_len + 1)) == NULL)
+			fsx_fail("out of memory");
+		if (is_stored)
+			memcpy(stored, o->stored, stored_len);
+	} else {
+		do
+			fsx_path(fsx_any_path(), p, sizeof p);
+		while (fsx_open_as(p) != NULL);
+		flags = modes[fsx_below(3)] | extra[fsx_below(7)];
+		is_stored = fsx_slurp(p, &stored, &stored_len);
+	}
 	if ((flags & O_ACCMODE) == O_RDONLY)
 		flags &= ~O_APPEND;
 	fsx_note("open %s flags %#x", p, flags);
-	is_stored = fsx_slurp(p, &stored, &stored_len);
 	for (int k = 0; k < 2; k++)
 		fd[k] = (int)fsx_rc(openat(fsx.dirfd[k], p, flags, 0644));
 	if ((fd[0] < 0) != (fd[1] < 0))
@@ -367,10 +437,7 @@ fsx_fsync(struct fsx_slot *s)
 	for (int k = 0; k < 2; k++)
 		r[k] = fsx_rc(fsync(s->fd[k]));
 	fsx_same("fsync", r[0], r[1]);
-	if (*s->path) {
-		free(s->stored);
-		s->is_stored = fsx_slurp(s->path, &s->stored, &s->stored_len);
-	}
+	fsx_stored(s->path);
 }
 
 static void
@@ -387,6 +454,8 @@ fsx_close(struct fsx_slot *s)
 	free(s->stored);
 	s->stored = NULL;
 	s->used = 0;
+	if (fsx_writable(s))
+		fsx_stored(s->path); /* the file's other writers */
 }
 
 /* -k: the plain directory as the mount must be after a crash now. */
@@ -503,7 +572,7 @@ fsx_names(void)
 	fsx_path(b, q, sizeof q);
 	switch (fsx_below(8)) {
 	case 0: {
-		if (fsx_open_as(p) != NULL)
+		if (fsx_open_as(p) != NULL && !fsx_writers_only(p))
 			return;
 		off_t to = fsx_below(fsx_below(2) ? 100 : 20000);
 
@@ -516,6 +585,8 @@ fsx_names(void)
 				r[k] = -errno;
 		}
 		fsx_same("truncate", r[0], r[1]);
+		if (r[0] == 0)
+			fsx_stored(p);
 		return;
 	}
 	case 1:
@@ -599,7 +670,7 @@ fsx_step(void)
 			fsx_open(s);
 		return;
 	}
-	w = (s->flags & O_ACCMODE) != O_RDONLY;
+	w = fsx_writable(s);
 	switch (fsx_below(9)) {
 	case 0:
 	case 1:
