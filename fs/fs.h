@@ -256,6 +256,10 @@ const struct path_conf *inode_conf(struct inode_tree *t);
 int inode_put_key(struct inode_tree *t, const void *key, size_t klen,
     uint64_t vlen, struct inode_info *out, struct inode_stale *stale);
 
+/* vlen for inode_put_key() of a file whose value is not stored yet: a file
+ * even where its key ends in '/', which an empty value makes a marker. */
+#define INODE_VLEN_UNSTORED UINT64_MAX
+
 /* Record that key is gone: removes its file node, or the marker flag of its
  * directory (directories stay until inode_rmdir()).  -ENOENT if the tree
  * has no such key. */

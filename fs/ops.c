@@ -500,7 +500,8 @@ ops_new_node(struct fs *fs, uint64_t parent, const char *name, int type,
 		goto out;
 	}
 	/* a new file reaches the store when it is closed */
-	if ((rc = inode_put_key(fs->tree, key, klen, 0, NULL, s)) < 0 ||
+	if ((rc = inode_put_key(fs->tree, key, klen,
+	         type == INODE_FILE ? INODE_VLEN_UNSTORED : 0, NULL, s)) < 0 ||
 	    (rc = inode_lookup(fs->tree, parent, name, nlen, 1, in)) < 0)
 		ops_fail(rc, path_errmsg());
 out:

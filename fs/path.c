@@ -4,9 +4,11 @@
  *
  * A key is cut at '/' into segments (not with -o flat, nor for integer
  * keys, where the whole key is one segment).  Each segment is encoded on
- * its own: bytes stand for themselves except NUL, '/' (flat mounts only)
- * and the escape character U+201B itself, which become PATH_ESC followed by
- * two upper-case hex digits.  A segment that is empty, "." or "..", or that
+ * its own: bytes stand for themselves except NUL and '/' (flat mounts
+ * only), which become PATH_ESC followed by two upper-case hex digits.  The
+ * escape character U+201B stands for itself too, unless a reader could
+ * take it for an escape (path_esc_escaped()); then each of its three bytes
+ * is escaped.  A segment that is empty, "." or "..", or that
  * equals the control directory's name in the root, is escaped as a whole
  * (PATH_ESC alone; its first byte escaped).  An encoded segment longer
  * than PATH_NAME_MAX is cut into pieces of at most 251 bytes, each ending
@@ -141,6 +143,34 @@ path_is_esc(const unsigned char *p, size_t n)
 	return n >= PATH_ESC_LEN && memcmp(p, PATH_ESC, PATH_ESC_LEN) == 0;
 }
 
+static int
+path_hexval(int c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+/* Whether the escape character at p (n bytes left in the segment, first:
+ * at its start) is written escaped: where path_decode_name() would read
+ * it as the start of an escape, that is, before two upper-case hex digits
+ * or '+', at the end of the segment, or as the name of a directory's own
+ * key ("‛.").  Anywhere else it is itself, so that names such as rsync's
+ * temporary ".‛.XXXXXX" and "it‛s" can be created as they are. */
+static int
+path_esc_escaped(const unsigned char *p, size_t n, int first)
+{
+	const unsigned char *a = p + PATH_ESC_LEN;
+	size_t left = n - PATH_ESC_LEN;
+
+	return left == 0 || a[0] == '+' ||
+	       (left >= 2 && path_hexval(a[0]) >= 0 &&
+	           path_hexval(a[1]) >= 0) ||
+	       (first && left == 1 && a[0] == '.');
+}
+
 /* The next atom of the segment at p (n bytes left, first: at the start of
  * the segment): the raw bytes it takes (*raw) and its encoded length. */
 static size_t
@@ -156,7 +186,8 @@ path_atom(const struct path_walk *w, const unsigned char *p, size_t n,
 	}
 	if (path_is_esc(p, n)) {
 		*raw = PATH_ESC_LEN;
-		return PATH_ESC_LEN * PATH_XLEN;
+		return path_esc_escaped(p, n, first) ? PATH_ESC_LEN * PATH_XLEN
+		                                     : PATH_ESC_LEN;
 	}
 	*raw = path_utf8_len(p, n);
 	return *raw;
@@ -243,7 +274,9 @@ path_segment_start(struct path_walk *w)
 		if (s[pos] == '\0' || s[pos] == '/')
 			w->left += PATH_XLEN;
 		else if (s[pos] == 0xe2 && path_is_esc(s + pos, n - pos)) {
-			w->left += PATH_ESC_LEN * PATH_XLEN;
+			w->left += path_esc_escaped(s + pos, n - pos, pos == 0)
+			               ? PATH_ESC_LEN * PATH_XLEN
+			               : PATH_ESC_LEN;
 			pos += PATH_ESC_LEN - 1;
 		} else
 			w->left++;
@@ -339,16 +372,6 @@ path_walk_next(struct path_walk *w)
 	return 1;
 }
 
-static int
-path_hexval(int c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /* Parse a decimal integer key name into its little-endian bytes. */
 static ssize_t
 path_decode_decimal(const struct path_conf *pc, const char *name, size_t nlen,
@@ -428,16 +451,13 @@ path_decode_name(const struct path_conf *pc, const char *name, size_t nlen,
 		return (ssize_t)nlen;
 	}
 	for (i = 0; i < nlen;) {
-		if (!path_is_esc(p + i, nlen - i)) {
+		/* not before two hex digits: the character itself, which
+		 * the caller's check finds escaped where it must be */
+		if (!path_is_esc(p + i, nlen - i) || nlen - i < PATH_XLEN ||
+		    path_hexval(p[i + 3]) < 0 || path_hexval(p[i + 4]) < 0) {
 			out[o++] = p[i++];
 			continue;
 		}
-		if (nlen - i < PATH_XLEN || path_hexval(p[i + 3]) < 0 ||
-		    path_hexval(p[i + 4]) < 0)
-			return path_err(-EINVAL,
-			    "'%.*s': U+201B must be followed by two upper-case "
-			    "hex digits here (doc/keys.md)",
-			    (int)nlen, name);
 		out[o++] = (unsigned char)(path_hexval(p[i + 3]) << 4 |
 		                           path_hexval(p[i + 4]));
 		i += PATH_XLEN;

@@ -523,7 +523,17 @@ static const struct {
         6, 1,
         "\xef\xbb\xbf"
         "bom"},
-    {"quote" ESC "x", 9, 1, "quote" ESC "E2" ESC "80" ESC "9Bx"},
+    /* U+201B is itself unless it would read as an escape */
+    {"quote" ESC "x", 9, 1, "quote" ESC "x"},
+    {"trailing/." ESC ".tmp", 17, 1, "trailing/." ESC ".tmp"}, /* rsync */
+    {ESC "2e", 5, 1, ESC "2e"},
+    {"q" ESC "41", 6, 1, "q" ESC "E2" ESC "80" ESC "9B41"},
+    {"q" ESC "+x", 6, 1, "q" ESC "E2" ESC "80" ESC "9B+x"},
+    {"end" ESC, 6, 1, "end" ESC "E2" ESC "80" ESC "9B"},
+    {"d/" ESC, 5, 1, "d/" ESC "E2" ESC "80" ESC "9B"},
+    {"d/" ESC ".", 6, 1, "d/" ESC "E2" ESC "80" ESC "9B."},
+    {"d/" ESC ".x", 7, 1, "d/" ESC ".x"},
+    {ESC ESC "x", 7, 1, ESC ESC "x"},
     {"\xff", 1, 1, "\xff"},
     {"\xe2\x82", 2, 1, "\xe2\x82"},
     {"\0", 1, 1, ESC "00"},
@@ -751,17 +761,16 @@ END_TEST
 START_TEST(names_with_stray_escapes_are_refused)
 {
 	static const char *bad[] = {
-	    ESC "41",     /* 'A' needs no escape */
-	    ESC "2e",     /* lower-case hex */
-	    ESC "2F",     /* '/' is a separator, not escaped */
-	    "." ESC "2E", /* ".." escapes its first dot */
-	    ESC "Z1",     /* not hex */
-	    "a" ESC,      /* stray escape at the end */
-	    ESC ESC,      /* two of them */
-	    "x" ESC "+",  /* a piece too short to be one */
-	    ESC "+",      /* piece suffix alone */
-	    ".",          /* not a name */
-	    ".bltfs",     /* the control directory */
+	    ESC "41",         /* 'A' needs no escape */
+	    ESC "2F",         /* '/' is a separator, not escaped */
+	    "." ESC "2E",     /* ".." escapes its first dot */
+	    "a" ESC,          /* U+201B at the end must be escaped */
+	    ESC ESC,          /* so must the second one */
+	    "q" ESC ESC "41", /* and one before two hex digits */
+	    "x" ESC "+",      /* a piece too short to be one */
+	    ESC "+",          /* piece suffix alone */
+	    ".",              /* not a name */
+	    ".bltfs",         /* the control directory */
 	};
 	struct path_conf pc;
 	struct inode_tree *t;

@@ -1,6 +1,6 @@
 #!/bin/sh
 # A tree made in a plain directory (nested and empty directories, empty
-# files, a 50 MiB file, odd names) copied into mounts with cp -r, rsync -a
+# files, a 50 MiB file, odd names, escapes) copied into mounts with cp -r, rsync -a
 # and tar: each copy equals the original, before and after a remount, and
 # the store passes blt check.  cp -p and rsync -a also keep timestamps.
 . "${top_srcdir:-$(dirname "$0")/..}/tests/lib.sh"
@@ -27,6 +27,13 @@ chmod 0755 "$src/run.sh" # cp -p and rsync -a ask for 0755: not kept
 printf 'dots\n' >"$src/dots/...."
 printf 'hidden\n' >"$src/dots/.hidden"
 printf 'long\n' >"$src/$(printf '%0255d' 0)"
+# "‛" in a directory is the key "slash/" with a value (doc/keys.md); a
+# U+201B that starts no escape is itself, also in rsync's temporary names
+mkdir "$src/slash" "$src/slashonly"
+printf 'slash value\n' >"$src/slash/‛"
+printf 'beside it\n' >"$src/slash/other"
+printf 'only\n' >"$src/slashonly/‛"
+printf 'quote\n' >"$src/it‛s"
 i=0
 while [ $i -lt 300 ]; do
 	printf 'file %d\n' $i >"$src/nest/f$i"
