@@ -786,7 +786,8 @@ filebuf_commit(struct filebuf *b)
 	if ((rc = filebuf_key(b, &key, &klen)) == 0 && size >= HANDLE_PUT_APART)
 		rc = filebuf_put_apart(b, val, size, ts, &key, &klen);
 	if (rc == -ESTALE) {
-		atomic_store(&b->dirty, 0);
+		/* removed: nothing to store, but the buffer stays dirty, so
+		 * that stat of the file's other open descriptors goes by it */
 		rc = 0;
 		goto unlock;
 	}
