@@ -424,6 +424,40 @@ check_header(struct check *c)
 		check_problem(c, JOURNAL_OFF, "an interrupted reindex");
 }
 
+/* hdr_parse() refused the header with rc.  If that is because the file
+ * ends inside the index or before it (a copy that stopped short), put an
+ * index back at the end of what is left of the data before it, for
+ * store_recover() to fill: the blocks after the index went with the cut,
+ * and a torn block before it is covered by check_scan().  Returns 0, or
+ * rc for any other damage. */
+static int
+check_index_cut(struct check *c, int rc)
+{
+	struct blt *db = c->db;
+	struct hdr *h = &db->h;
+	uint64_t at = h->index_off;
+
+	if (h->n_buckets == 0 || h->index_off < HEADER_LEN ||
+	    h->index_off + (uint64_t)PTR_LEN * h->n_buckets <= db->size ||
+	    (h->index_off != HEADER_LEN && h->first_data > h->index_off))
+		return rc;
+	/* in the standard layout every block lay after the index */
+	if (at != HEADER_LEN && db->size < at)
+		at = db->size > h->first_data ? db->size : h->first_data;
+	check_problem(c, at,
+	    "the file ends at %llu, in the index or before it: the index is "
+	    "rebuilt at %llu; blocks that lay after it are lost",
+	    (unsigned long long)db->size, (unsigned long long)at);
+	if ((rc = hdr_write_nkeys(db, NKEYS_UNCLEAN)) < 0 ||
+	    (rc = io_sync(db)) < 0)
+		return rc;
+	h->index_off = at;
+	if ((rc = io_fill(db, at, h->n_buckets, PTR_END)) < 0 ||
+	    (rc = hdr_write_layout(db)) < 0 || (rc = io_sync(db)) < 0)
+		return rc;
+	return hdr_parse(db, db->map->base);
+}
+
 /* Verify (and with BLT_CHECK_REPAIR repair) the store at path. */
 int
 blt_check(const char *path, int flags, blt_report_fn *report, void *arg)
@@ -448,8 +482,10 @@ blt_check(const char *path, int flags, blt_report_fn *report, void *arg)
 	c.report = report;
 	c.arg = arg;
 	if ((rc = io_open(db, path, repair ? BLT_RDWR : BLT_RDONLY)) < 0 ||
-	    (rc = io_map_cover(db, db->size)) < 0 ||
-	    (rc = hdr_parse(db, db->map->base)) < 0)
+	    (rc = io_map_cover(db, db->size)) < 0)
+		goto out;
+	if ((rc = hdr_parse(db, db->map->base)) < 0 &&
+	    (!repair || (rc = check_index_cut(&c, rc)) < 0))
 		goto out;
 	if (repair) {
 		db->dirty = 1;

@@ -71,4 +71,42 @@ expect 1 "$BLT" check --repair "$s"
 expect 0 "$BLT" check "$s"
 "$BLT" dump "$s" >"$tmp/after"
 same_items "$tmp/before" "$tmp/after"
+
+# check --repair mends a store cut short in its relocated index, or in the
+# data before it (a copy that stopped): the blocks before the cut are kept,
+# those after it are lost, and the store takes puts again.
+for where in index data; do
+	s=$tmp/cut-$where.blt
+	copy reindexed.blt "$s"
+	"$BLT" dump "$s" >"$tmp/before"
+	io=$(py "$s" <<'EOF'
+import sys
+with open(sys.argv[1], "rb") as f:
+    print(int.from_bytes(f.read(77)[65:71], "little"))
+EOF
+)
+	at=$io
+	[ "$where" = index ] || at=$((io - 10))
+	truncate -s $((at + 1000 * (at == io))) "$s"
+	expect 2 "$BLT" check "$s"
+	err_has "runs past the end of the file"
+	expect 1 "$BLT" check --repair "$s"
+	grep -q "the index is rebuilt at $at;" "$tmp/out" "$tmp/err" ||
+		fail "repair of a cut in the $where: $(cat "$tmp/out" "$tmp/err")"
+	expect 0 "$BLT" check "$s"
+	"$BLT" dump "$s" >"$tmp/after"
+	py "$tmp/before" "$tmp/after" <<'EOF'
+import json, sys
+before = [json.loads(l) for l in open(sys.argv[1])]
+after = [json.loads(l) for l in open(sys.argv[2])]
+old = {json.dumps(i["key"]): i for i in before}
+for i in after:
+    assert old.get(json.dumps(i["key"])) == i, i["key"]
+assert 19000 < len(after) < len(before), (len(after), len(before))
+EOF
+	printf 'new' | "$BLT" put "$s" after-the-repair
+	expect 0 "$BLT" check "$s"
+	[ "$("$BLT" get "$s" after-the-repair)" = new ] ||
+		fail "repair of a cut in the $where: a put after it is lost"
+done
 exit 0
