@@ -35,6 +35,7 @@
 #define JOURNAL_REINDEX 1
 
 struct io_map;
+struct put_if;
 
 /* The header as parsed (§2) plus the effective layout (§1). */
 struct hdr {
@@ -279,11 +280,19 @@ int write_link(
 int write_put_args(struct blt *db, const void *key, size_t klen, uint64_t vlen,
     int64_t *ts, unsigned char digest[HASH_LEN]);
 int64_t write_timestamp(int64_t ts);
+int write_holds(struct blt *db, const unsigned char *digest, const void *key,
+    size_t klen, const struct put_if *cond);
 void write_discard(struct blt *db);
 
 /* put.c */
+/* The value a conditional put expects its key to hold (blt_put_if()). */
+struct put_if {
+	const void *old;
+	size_t oldlen;
+};
 int put_direct(struct blt *db, const unsigned char *digest, const void *key,
-    size_t klen, const void *value, uint64_t vlen, int64_t ts);
+    size_t klen, const void *value, uint64_t vlen, int64_t ts,
+    const struct put_if *cond);
 
 /* reindex.c */
 int reindex_run(struct blt *db, uint32_t n1, int *undone);

@@ -188,10 +188,14 @@ put_end_locked(struct blt_put_op *p)
 }
 
 /* blt_put() of a value too big for the buffer; the write lock is held
- * and let go while the value is written. */
+ * and let go while the value is written.  With cond (blt_put_if()), the
+ * key must still hold cond's value when the lock is taken again, or the
+ * put is cancelled and 0 returned: a write of the key meanwhile wins.
+ * Returns 1 once a conditional put is stored. */
 int
 put_direct(struct blt *db, const unsigned char *digest, const void *key,
-    size_t klen, const void *value, uint64_t vlen, int64_t ts)
+    size_t klen, const void *value, uint64_t vlen, int64_t ts,
+    const struct put_if *cond)
 {
 	struct blt_put_op *p;
 	int rc;
@@ -201,7 +205,15 @@ put_direct(struct blt *db, const unsigned char *digest, const void *key,
 	pthread_rwlock_unlock(&db->lock);
 	(void)blt_put_fill(p, value);
 	pthread_rwlock_wrlock(&db->lock);
-	return put_end_locked(p);
+	if (cond != NULL &&
+	    (rc = write_holds(db, digest, key, klen, cond)) != 1) {
+		put_unplace(p);
+		put_free(p);
+		return rc;
+	}
+	if ((rc = put_end_locked(p)) < 0)
+		return rc;
+	return cond != NULL;
 }
 
 int

@@ -278,7 +278,7 @@ write_block(struct blt *db, const unsigned char *digest, const void *key,
 	int rc;
 
 	if (size > db->buf_limit)
-		return put_direct(db, digest, key, klen, value, vlen, ts);
+		return put_direct(db, digest, key, klen, value, vlen, ts, NULL);
 	if (db->buf_len + size > db->buf_limit && (rc = write_flush(db, 0)) < 0)
 		return rc;
 	if (db->buf_len + size > db->buf_cap) {
@@ -352,24 +352,42 @@ blt_put(struct blt *db, const void *key, size_t klen, const void *value,
 	return rc;
 }
 
-/* blt_put() only while key still holds old: one check and put under the
- * write lock, so that a write or delete of key in between always wins. */
+/* 1 if key (its digest given) holds cond's value, 0 if it holds another
+ * or none; the write lock is held. */
+int
+write_holds(struct blt *db, const unsigned char *digest, const void *key,
+    size_t klen, const struct put_if *cond)
+{
+	struct block b;
+	int rc;
+
+	if ((rc = read_newest(db, digest, key, klen, &b)) == 1)
+		rc = b.vlen == cond->oldlen &&
+		     (cond->oldlen == 0 ||
+		         memcmp(b.value, cond->old, cond->oldlen) == 0);
+	return rc;
+}
+
+/* blt_put() only while key still holds old: the check and the put under
+ * the write lock, so that a write or delete of key in between always
+ * wins (for a big value, the check is made again after its bytes are
+ * written without the lock; see put_direct()). */
 int
 blt_put_if(struct blt *db, const void *key, size_t klen, const void *old,
     size_t oldlen, const void *value, size_t vlen, int64_t ts)
 {
+	const struct put_if cond = {old, oldlen};
 	unsigned char digest[HASH_LEN];
-	struct block b;
 	int rc;
 
 	if ((rc = write_put_args(db, key, klen, vlen, &ts, digest)) < 0)
 		return rc;
 	pthread_rwlock_wrlock(&db->lock);
-	if ((rc = read_newest(db, digest, key, klen, &b)) == 1)
-		rc = b.vlen == oldlen &&
-		     (oldlen == 0 || memcmp(b.value, old, oldlen) == 0);
-	if (rc == 1 &&
-	    (rc = write_block(db, digest, key, klen, value, vlen, ts)) == 0)
+	rc = write_holds(db, digest, key, klen, &cond);
+	if (rc == 1 && block_size(db, klen, vlen) > db->buf_limit)
+		rc = put_direct(db, digest, key, klen, value, vlen, ts, &cond);
+	else if (rc == 1 && (rc = write_block(
+	                         db, digest, key, klen, value, vlen, ts)) == 0)
 		rc = 1;
 	pthread_rwlock_unlock(&db->lock);
 	return rc;

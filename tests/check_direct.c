@@ -62,6 +62,7 @@ hold_hook(void *arg, int op, int fd, uint64_t off, size_t len)
 struct writer {
 	struct blt *db;
 	pthread_t t;
+	int cond; /* blt_put_if() over "old" rather than blt_put() */
 	int rc;
 	char msg[1024]; /* the put's message: each thread has its own */
 };
@@ -71,7 +72,11 @@ big_put(void *arg)
 {
 	struct writer *w = arg;
 
-	w->rc = blt_put(w->db, "big", 3, big, BIG, BLT_NOW);
+	if (w->cond)
+		w->rc =
+		    blt_put_if(w->db, "big", 3, "old", 3, big, BIG, BLT_NOW);
+	else
+		w->rc = blt_put(w->db, "big", 3, big, BIG, BLT_NOW);
 	snprintf(w->msg, sizeof w->msg, "%s", blt_errmsg());
 	return NULL;
 }
@@ -191,7 +196,7 @@ expect_after_reopen(const void *v, size_t vlen)
 START_TEST(reads_and_small_puts_go_on_while_a_big_value_is_written)
 {
 	struct blt *db = open_store();
-	struct writer w;
+	struct writer w = {0};
 
 	start_big_put(&w, db, 0);
 	expect(db, "k042", "k042", 4);
@@ -213,7 +218,7 @@ END_TEST
 START_TEST(a_prune_or_clear_meanwhile_does_not_lose_the_big_value)
 {
 	struct blt *db = open_store();
-	struct writer w;
+	struct writer w = {0};
 
 	for (int i = 0; i < 50; i++) {
 		char k[16];
@@ -258,7 +263,7 @@ START_TEST(a_big_value_that_fails_half_way_leaves_the_old_one)
 {
 	struct blt *db = open_store();
 	off_t before = file_size();
-	struct writer w;
+	struct writer w = {0};
 
 	start_big_put(&w, db, ENOSPC);
 	ck_assert_int_eq(finish_big_put(&w), -ENOSPC);
@@ -319,6 +324,29 @@ START_TEST(a_put_in_steps_takes_effect_at_its_end)
 }
 END_TEST
 
+/* A conditional put of a big value checks again once its bytes are
+ * written: a put of the key meanwhile wins, as with a small value. */
+START_TEST(a_big_conditional_put_yields_to_a_write_meanwhile)
+{
+	struct blt *db = open_store();
+	struct writer w = {.cond = 1};
+
+	start_big_put(&w, db, 0);
+	ck_assert_int_eq(blt_put(db, "big", 3, "newer", 5, BLT_NOW), 0);
+	ck_assert_int_eq(blt_flush(db), 0);
+	ck_assert_int_eq(finish_big_put(&w), 0);
+	expect(db, "big", "newer", 5);
+
+	ck_assert_int_eq(blt_put(db, "big", 3, "old", 3, BLT_NOW), 0);
+	start_big_put(&w, db, 0);
+	ck_assert_int_eq(finish_big_put(&w), 1);
+	expect(db, "big", big, BIG);
+	ck_assert_uint_eq(count_keys(db), 101);
+	ck_assert_int_eq(blt_close(db), 0);
+	expect_after_reopen(big, BIG);
+}
+END_TEST
+
 static Suite *
 direct_suite(void)
 {
@@ -332,6 +360,7 @@ direct_suite(void)
 	    tc, a_prune_or_clear_meanwhile_does_not_lose_the_big_value);
 	tcase_add_test(tc, a_big_value_that_fails_half_way_leaves_the_old_one);
 	tcase_add_test(tc, a_put_in_steps_takes_effect_at_its_end);
+	tcase_add_test(tc, a_big_conditional_put_yields_to_a_write_meanwhile);
 	suite_add_tcase(s, tc);
 	return s;
 }
