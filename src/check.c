@@ -424,6 +424,27 @@ check_header(struct check *c)
 		check_problem(c, JOURNAL_OFF, "an interrupted reindex");
 }
 
+/* Whether the bytes from at to the end of the file could be what a cut
+ * left of an index: every whole slot empty, or pointing at or after the
+ * first data block and not into the index.  Data read as slots almost
+ * never is, so a damaged bucket count or index offset is not taken for a
+ * cut, and data is not written over. */
+static int
+check_like_index(struct blt *db, uint64_t at)
+{
+	const unsigned char *base = db->map->base;
+	uint64_t end = at + (uint64_t)PTR_LEN * db->h.n_buckets;
+
+	for (uint64_t o = at; o + PTR_LEN <= db->size; o += PTR_LEN) {
+		uint64_t v = le_get(base + o, PTR_LEN);
+
+		if (v != PTR_END &&
+		    (v < db->h.first_data || (v >= at && v < end) || v >> 40))
+			return 0;
+	}
+	return 1;
+}
+
 /* hdr_parse() refused the header with rc.  If that is because the file
  * ends inside the index or before it (a copy that stopped short), put an
  * index back at the end of what is left of the data before it, for
@@ -437,13 +458,16 @@ check_index_cut(struct check *c, int rc)
 	struct hdr *h = &db->h;
 	uint64_t at = h->index_off;
 
-	if (h->n_buckets == 0 || h->index_off < HEADER_LEN ||
+	if (h->n_buckets == 0 || h->n_buckets > BUCKETS_MAX ||
+	    h->index_off < HEADER_LEN ||
 	    h->index_off + (uint64_t)PTR_LEN * h->n_buckets <= db->size ||
 	    (h->index_off != HEADER_LEN && h->first_data > h->index_off))
 		return rc;
 	/* in the standard layout every block lay after the index */
 	if (at != HEADER_LEN && db->size < at)
 		at = db->size > h->first_data ? db->size : h->first_data;
+	if (at < db->size && !check_like_index(db, at))
+		return rc; /* a damaged field, not a cut: nothing is written */
 	check_problem(c, at,
 	    "the file ends at %llu, in the index or before it: the index is "
 	    "rebuilt at %llu; blocks that lay after it are lost",

@@ -19,7 +19,7 @@ static const unsigned char header_fix_magic[16] = {0x04, 0xd3, 0xb2, 0x94, 0xf2,
 static const unsigned char header_journal_magic[8] = "bltfsJ1";
 
 /* booklet's bucket growth chain (§8). */
-static const uint32_t header_growth[] = {12007, 144013, 1728017, 20736017};
+static const uint32_t header_growth[] = {12007, 144013, 1728017, BUCKETS_MAX};
 
 /* The next index size after n, or 0 when the index stops growing (§8). */
 uint32_t

@@ -21,6 +21,8 @@
 #define TS_LEN 7
 #define PTR_TOMBSTONE 0
 #define PTR_END 1
+/* The most buckets an index has: booklet grows it no further (§8). */
+#define BUCKETS_MAX 20736017u
 #define NKEYS_UNCLEAN 0xFFFFFFFFu
 #define LEGACY_ABSENT UINT64_C(0x303030303030)
 #define PTR_MAX ((UINT64_C(1) << 48) - 1)

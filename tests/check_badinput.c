@@ -211,14 +211,11 @@ bad_check_finds(const char *p)
 }
 
 /* Opening p fails with rc and a message naming p and word, for readers,
- * writers and blt_check alike; a repair fails the same way and leaves the
- * file as it was. */
+ * writers and blt_check alike. */
 static void
-bad_open_fails(const char *p, int rc, const char *word)
+bad_open_refused(const char *p, int rc, const char *word)
 {
 	static const int modes[] = {BLT_RDONLY, BLT_RDWR};
-	unsigned char *before, *after;
-	size_t nb, na;
 	struct bad_report r;
 	struct blt *db;
 
@@ -233,6 +230,18 @@ bad_open_fails(const char *p, int rc, const char *word)
 	}
 	ck_assert_int_eq(bad_check(p, 0, &r), rc);
 	bad_assert_msg(p, word);
+}
+
+/* bad_open_refused(), and a repair fails the same way and leaves the file
+ * as it was. */
+static void
+bad_open_fails(const char *p, int rc, const char *word)
+{
+	unsigned char *before, *after;
+	size_t nb, na;
+	struct bad_report r;
+
+	bad_open_refused(p, rc, word);
 	before = bad_read_file(p, &nb);
 	ck_assert_int_eq(bad_check(p, BLT_CHECK_REPAIR, &r), rc);
 	bad_assert_msg(p, word);
@@ -706,10 +715,31 @@ START_TEST(huge_bucket_count_runs_past_the_end)
 }
 END_TEST
 
+/* Refused like a file cut before its index, and so repaired: an index
+ * is written at the end of the file, and every block is kept. */
 START_TEST(index_offset_past_eof_is_a_damaged_header)
 {
+	struct manifest *m = bad_manifest("pruned.blt");
+	struct bad_damage d = {0};
+	struct bad_layout l;
+
 	bad_copy_fixture("pruned.blt", path);
+	bad_layout_load(path, m, &l);
 	bad_poke_le(path, 65, UINT64_C(1) << 40, 6);
+	bad_damage_add(&d, 65, 71);
+	bad_open_refused(path, -EUCLEAN, "runs past the end");
+	ck_assert_int_ge(bad_repair(path, &l, &d), 1);
+	bad_layout_free(&l);
+	manifest_free(m);
+}
+END_TEST
+
+/* A bucket count a little too large for the file reads as a cut in the
+ * index, but what lies there is data, not slots: nothing is written. */
+START_TEST(bucket_count_reaching_past_the_data_is_not_taken_for_a_cut)
+{
+	bad_copy_fixture("small_str_bytes.blt", path);
+	bad_poke_le(path, 21, 1000000, 4);
 	bad_open_fails(path, -EUCLEAN, "runs past the end");
 }
 END_TEST
@@ -1427,6 +1457,8 @@ badinput_suite(void)
 	tcase_add_test(tc, zero_buckets_is_a_damaged_header);
 	tcase_add_test(tc, huge_bucket_count_runs_past_the_end);
 	tcase_add_test(tc, index_offset_past_eof_is_a_damaged_header);
+	tcase_add_test(
+	    tc, bucket_count_reaching_past_the_data_is_not_taken_for_a_cut);
 	tcase_add_test(tc, index_offset_inside_the_header_is_a_damaged_header);
 	tcase_add_test(tc, first_data_past_eof_is_a_damaged_header);
 	tcase_add_test(tc, wrong_field_widths_are_a_damaged_header);
