@@ -9,9 +9,11 @@
  * directory may hold files named like the control files.  The command goes
  * by ioctl (bltfs.h) on the mount's root, or, where the kernel passes no
  * ioctls, through the control file.  Paths the daemon
- * cannot resolve itself are made absolute here: plugins, --keys files and
- * output stores (the daemon runs elsewhere), and paths inside the mount,
- * which the daemon takes relative to the mount's root.
+ * cannot resolve itself are made absolute here: plugins, --keys files,
+ * output stores and --cwd (the daemon runs elsewhere), and paths inside
+ * the mount, which the daemon takes relative to the mount's root.  A map
+ * gets our working directory as its --cwd unless one is given, so that its
+ * commands run where the user is.
  */
 #include "config.h"
 
@@ -72,7 +74,8 @@ client_usage(const char *why)
 	    "  reindex [--buckets N]\n"
 	    "  sync\n"
 	    "  map (--exec CMD | --plugin LIB.so:SYMBOL) [--keys FILE]\n"
-	    "      [--to TEMPLATE] [--out STORE] [--workers N] [PATH...]\n"
+	    "      [--to TEMPLATE] [--out STORE] [--workers N] [--cwd DIR]\n"
+	    "      [PATH...]\n"
 	    "  cancel ID\n"
 	    "  status            print the status JSON\n"
 	    "  job ID            print a job's JSON (with --wait: at its "
@@ -193,11 +196,27 @@ client_in_mount(struct client *c, const char *path, char *tmp, size_t cap)
 	return path;
 }
 
-/* Build the command text from argv, making paths fit for the daemon. */
+/* Does argv (before any "--") give option name, alone or as name=...? */
+static int
+client_has_opt(int argc, char **argv, const char *name)
+{
+	size_t n = strlen(name);
+
+	for (int a = 1; a < argc && strcmp(argv[a], "--") != 0; a++)
+		if (strncmp(argv[a], name, n) == 0 &&
+		    (argv[a][n] == '\0' || argv[a][n] == '='))
+			return 1;
+	return 0;
+}
+
+/* Build the command text from argv, making paths fit for the daemon.  A
+ * map runs its commands where we run unless --cwd says otherwise.  0, or
+ * -1 with a message. */
 static int
 client_command(struct client *c, int argc, char **argv, struct client_buf *b)
 {
-	static const char *const local[] = {"--keys", "--out", "--plugin"};
+	static const char *const local[] = {
+	    "--keys", "--out", "--plugin", "--cwd"};
 	static const char *const valued[] = {
 	    "--exec", "--to", "--workers", "--older-than", "--buckets"};
 	char tmp[PATH_MAX + 64], val[PATH_MAX + 64];
@@ -206,19 +225,30 @@ client_command(struct client *c, int argc, char **argv, struct client_buf *b)
 	size_t i, n;
 
 	if (client_word(b, argv[0]) < 0)
-		return -1;
+		goto oom;
+	if (map && !client_has_opt(argc, argv, "--cwd")) {
+		if (getcwd(val, sizeof val) == NULL) {
+			fprintf(stderr,
+			    "bltfs ctl: map: the current directory, where "
+			    "its commands run: %s (give --cwd DIR)\n",
+			    strerror(errno));
+			return -1;
+		}
+		if (client_word(b, "--cwd") < 0 || client_word(b, val) < 0)
+			goto oom;
+	}
 	for (int a = 1; a < argc; a++) {
 		const char *w = argv[a], *eq = strchr(w, '=');
 		int kind = 0; /* 1 local file, 2 mount path, 3 other value */
 
 		n = eq != NULL && w[0] == '-' ? (size_t)(eq - w) : strlen(w);
-		for (i = 0; !rest && i < 3; i++)
+		for (i = 0; !rest && i < sizeof local / sizeof *local; i++)
 			if (strlen(local[i]) == n &&
 			    strncmp(w, local[i], n) == 0)
 				kind = 1;
 		if (!rest && n == 6 && strncmp(w, "--keep", 6) == 0)
 			kind = 2;
-		for (i = 0; !rest && i < 5; i++)
+		for (i = 0; !rest && i < sizeof valued / sizeof *valued; i++)
 			if (strlen(valued[i]) == n &&
 			    strncmp(w, valued[i], n) == 0)
 				kind = 3;
@@ -228,7 +258,7 @@ client_command(struct client *c, int argc, char **argv, struct client_buf *b)
 			else if (map && (rest || w[0] != '-'))
 				w = client_in_mount(c, w, tmp, sizeof tmp);
 			if (client_word(b, w) < 0)
-				return -1;
+				goto oom;
 			continue;
 		}
 		if (eq != NULL && w[0] == '-')
@@ -239,7 +269,7 @@ client_command(struct client *c, int argc, char **argv, struct client_buf *b)
 			v = NULL;
 		snprintf(tmp, sizeof tmp, "%.*s", (int)n, w);
 		if (client_word(b, tmp) < 0)
-			return -1;
+			goto oom;
 		if (v == NULL)
 			continue; /* the daemon says what is missing */
 		if (kind == 1 && strchr(v, '/') == NULL && n == 8 &&
@@ -250,9 +280,12 @@ client_command(struct client *c, int argc, char **argv, struct client_buf *b)
 		else if (kind == 2)
 			v = client_in_mount(c, v, val, sizeof val);
 		if (client_word(b, v) < 0)
-			return -1;
+			goto oom;
 	}
 	return 0;
+oom:
+	fprintf(stderr, "bltfs ctl: out of memory\n");
+	return -1;
 }
 
 /* Read all of path; NULL with errno set. */
@@ -625,7 +658,6 @@ client_main(int argc, char **argv)
 		}
 	} else {
 		if (client_command(&c, n - 1, words + 1, &text) < 0) {
-			fprintf(stderr, "bltfs ctl: out of memory\n");
 			status = CLIENT_REFUSED;
 			goto out;
 		}

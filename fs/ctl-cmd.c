@@ -357,6 +357,16 @@ ctl_parse_map(struct fs *fs, struct ctl_args *a, struct job_spec *s)
 				    v);
 			else
 				rc = ctl_dup(&s->out, v);
+		} else if (ctl_is_opt(a, i, "--cwd")) {
+			if ((v = ctl_optarg(a, &i, "--cwd")) == NULL)
+				rc = -EINVAL;
+			else if (v[0] != '/')
+				rc = path_err(-EINVAL,
+				    "map: --cwd %s: give an absolute path "
+				    "(bltfs ctl makes one)",
+				    v);
+			else
+				rc = ctl_dup(&s->cwd, v);
 		} else if (ctl_is_opt(a, i, "--workers")) {
 			if ((v = ctl_optarg(a, &i, "--workers")) == NULL)
 				rc = -EINVAL;

@@ -481,6 +481,7 @@ struct job_spec {
 	char *to;         /* map: output key template, or NULL */
 	char *out;        /* map: output store (absolute path), or NULL */
 	unsigned workers; /* map: 0 for one per CPU */
+	char *cwd;        /* map: working directory (absolute), NULL for / */
 	size_t n_keys;    /* map: the selected keys */
 	unsigned char **keys;
 	size_t *key_lens;

@@ -105,6 +105,7 @@ job_spec_free(struct job_spec *s)
 	free(s->plugin);
 	free(s->to);
 	free(s->out);
+	free(s->cwd);
 	memset(s, 0, sizeof *s);
 }
 
@@ -514,6 +515,7 @@ job_map(struct job_runner *r, struct job *j)
 	o.to = s->to;
 	o.out = out;
 	o.workers = s->workers;
+	o.dir = s->cwd != NULL ? s->cwd : "/";
 	o.progress = job_map_progress;
 	o.written = job_map_written;
 	o.arg = &m;

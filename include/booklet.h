@@ -388,6 +388,8 @@ struct blt_map_opts {
 	struct blt *out;        /* output store open for writing, or NULL */
 	unsigned workers;       /* 0: one per CPU */
 	const char *worker_exe; /* worker program, NULL: /proc/self/exe */
+	const char *dir;        /* workers' and commands' working directory,
+	                         * NULL: the caller's */
 	blt_map_progress_fn *progress; /* may be NULL */
 	blt_map_written_fn *written;   /* may be NULL */
 	void *arg;                     /* for progress and written */
@@ -401,7 +403,8 @@ struct blt_map_opts {
  * stored stays on every return and is flushed.  Errors: -EINVAL (bad
  * options), -EROFS, -ECANCELED (progress asked to stop), -ESTALE (db was
  * pruned or cleared meanwhile), -ENOEXEC (the worker program does not run
- * map workers), -ELIBACC (the plugin does not load), or a store's error. */
+ * map workers), -ELIBACC (the plugin does not load), chdir(2)'s error for
+ * a dir the workers cannot work in, or a store's error. */
 int blt_map(
     struct blt *db, const struct blt_map_opts *o, struct blt_map_stats *st);
 

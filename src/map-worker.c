@@ -658,7 +658,7 @@ map_worker_free(struct map_worker *w)
 }
 
 /* Run as a map worker when argv says so:
- * PROG --blt-map-worker exec|plugin CMD|LIB:SYMBOL STORE. */
+ * PROG --blt-map-worker exec|plugin CMD|LIB:SYMBOL STORE [DIR]. */
 int
 blt_map_worker_main(int argc, char **argv)
 {
@@ -684,9 +684,17 @@ blt_map_worker_main(int argc, char **argv)
 	 * runs in the thread that spawned us, which outlives it; a parent
 	 * gone before this line leaves us end of file before any item. */
 	prctl(PR_SET_PDEATHSIG, SIGTERM);
-	if (argc != 5 ||
+	if ((argc != 5 && argc != 6) ||
 	    (strcmp(argv[2], "exec") != 0 && strcmp(argv[2], "plugin") != 0)) {
 		map_worker_hello(EINVAL, "bad worker arguments");
+		return 2;
+	}
+	/* before the plugin loads: its path may be relative to DIR */
+	if (argc == 6 && chdir(argv[5]) == -1) {
+		rc = errno;
+		snprintf(msg, sizeof msg, "cannot run in %s: %s", argv[5],
+		    strerror(rc));
+		map_worker_hello(rc, msg);
 		return 2;
 	}
 	w.spec = argv[3];

@@ -65,7 +65,7 @@ struct map {
 	struct blt *db, *out;
 	const struct blt_map_opts *o;
 	struct blt_map_stats *st;
-	char *argv[6];
+	char *argv[7];
 	unsigned batch_items; /* the most items a batch holds */
 	int total_known;      /* st->total counts what will be read */
 	uint64_t batches;     /* batches read from the store so far */
@@ -888,7 +888,8 @@ map_setup(struct map *m, struct blt *db, const struct blt_map_opts *o)
 	m->argv[2] = (char *)(o->exec ? "exec" : "plugin");
 	m->argv[3] = (char *)(o->exec ? o->exec : o->plugin);
 	m->argv[4] = (char *)path;
-	m->argv[5] = NULL;
+	m->argv[5] = (char *)o->dir;
+	m->argv[6] = NULL;
 	m->batch_items = o->exec ? MAP_EXEC_ITEMS : MAP_PLUGIN_ITEMS;
 	m->n_procs = o->workers ? o->workers : map_cpus();
 	if (m->n_procs > MAP_MAX_WORKERS)

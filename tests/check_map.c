@@ -2,7 +2,8 @@
  * check_map.c: blt_map() with commands and plugins, into the same store,
  * under a key template and into a second store; skips, errors, crashing
  * plugins, cancels (which take the commands' processes along), keys
- * changing while a map runs, and small maps spreading over every worker.
+ * changing while a map runs, small maps spreading over every worker, and
+ * the directory commands run in.
  * The workers are this program run again: main() hands them to
  * blt_map_worker_main().
  */
@@ -805,6 +806,24 @@ START_TEST(missing_plugin_is_elibacc)
 }
 END_TEST
 
+START_TEST(commands_run_in_dir_and_a_missing_dir_ends_the_map)
+{
+	struct blt *db = fill(10, NULL);
+	struct blt_map_opts o = {.exec = "cat >/dev/null; pwd", .dir = "/usr"};
+	struct blt_map_stats st;
+
+	map_ok(db, &o, &st);
+	assert_counts(&st, 10, 0, 0);
+	ck_assert_str_eq(get(db, "k1"), "/usr\n");
+	o.dir = "/nonexistent/dir";
+	ck_assert_int_eq(blt_map(db, &o, &st), -ENOENT);
+	ck_assert_ptr_nonnull(
+	    strstr(blt_errmsg(), "cannot run in /nonexistent/dir"));
+	ck_assert_str_eq(get(db, "k2"), "/usr\n");
+	blt_close(db);
+}
+END_TEST
+
 START_TEST(read_only_store_is_erofs)
 {
 	struct blt *db = fill(10, NULL);
@@ -850,6 +869,7 @@ map_suite(void)
 	tcase_add_test(tc, large_values_pass_through_commands);
 	tcase_add_test(tc, worker_program_without_the_hook_is_enoexec);
 	tcase_add_test(tc, missing_plugin_is_elibacc);
+	tcase_add_test(tc, commands_run_in_dir_and_a_missing_dir_ends_the_map);
 	tcase_add_test(tc, read_only_store_is_erofs);
 	suite_add_tcase(s, tc);
 	return s;

@@ -94,6 +94,31 @@ ctl map --exec 'tr a-z A-Z' all --wait --json
 model_map all 'v.upper()'
 same_tree "$model" "$m"
 
+# Commands run in the directory bltfs ctl was run from (they ran in the
+# daemon's), also one in the mount, and with --cwd in the one it names;
+# a directory the workers cannot enter fails the job, naming it.
+mkdir "$tmp/work" "$m/cwd" "$model/cwd"
+printf '#!/bin/sh\ncat >/dev/null\npwd\n' >"$tmp/work/where.sh"
+chmod +x "$tmp/work/where.sh"
+for d in "$m" "$model"; do
+	echo a >"$d/cwd/a"
+	echo b >"$d/cwd/b"
+done
+(cd "$tmp/work" && "$BLTFS" ctl "$m" map --exec ./where.sh cwd/a --wait) \
+    >"$tmp/ctl.out" 2>&1 || fail "map in a directory: $(cat "$tmp/ctl.out")"
+[ "$(cat "$m/cwd/a")" = "$tmp/work" ] ||
+	fail "map ran its command in $(cat "$m/cwd/a"), not $tmp/work"
+(cd "$m/cwd" && "$BLTFS" ctl . map --exec 'cat b' a --wait) \
+    >"$tmp/ctl.out" 2>&1 || fail "map in the mount: $(cat "$tmp/ctl.out")"
+ctl map --cwd "$tmp/work" --exec 'cat; ls' cwd/b --wait
+echo b >"$model/cwd/a"
+printf 'b\nwhere.sh\n' >"$model/cwd/b"
+same_tree "$model" "$m"
+ctl_status 3 map --cwd "$tmp/nowhere" --exec cat cwd --wait
+grep -q "cannot run in $tmp/nowhere: No such file" "$tmp/ctl.err" ||
+	fail "map in a missing directory: $(cat "$tmp/ctl.err")"
+same_tree "$model" "$m"
+
 # 2. A plugin, into the same store under a key template: new names show
 # up even where the kernel had been told there was nothing (d01: a
 # lookup of the name before), and in listings the kernel keeps (d09: three
@@ -238,7 +263,7 @@ import json, os, sys
 s = json.load(open(sys.argv[1]))
 n = sum(len(f) for _, _, f in os.walk(sys.argv[2]))
 assert s["buckets"] > 200003 and s["jobs"] == [], s
-assert s["keys"] == n + 2, (s["keys"], n) # and the markers of w/, empty/
+assert s["keys"] == n + 3, (s["keys"], n) # and the markers of w/, empty/, cwd/
 PY
 
 # Files that a prune --older-than evicts while they are read through
