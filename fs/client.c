@@ -475,12 +475,84 @@ client_wait(struct client *c, uint64_t id, struct bltfs_job *j)
 	return CLIENT_OK;
 }
 
+/* Write len bytes of s to stderr with control characters escaped; with
+ * indent, a newline goes out as one followed by indent. */
+static void
+client_put_text(const char *s, size_t len, const char *indent)
+{
+	for (size_t i = 0; i < len; i++) {
+		unsigned char ch = (unsigned char)s[i];
+
+		if (ch == '\n' && indent != NULL)
+			fprintf(stderr, "\n%s", indent);
+		else if (ch < 0x20 || ch == 0x7f)
+			fprintf(stderr, "\\x%02x", ch);
+		else
+			fputc(ch, stderr);
+	}
+}
+
+/* A finished job whose items failed: how many, and the first of them with
+ * their keys and causes, which jobs/ID keeps (the ioctl has the counts
+ * only). */
+static void
+client_print_errors(struct client *c, const struct bltfs_job *j)
+{
+	char path[PATH_MAX + 300], name[32], *text;
+	const struct json *list, *key, *msg;
+	struct json *v = NULL;
+	size_t n;
+
+	fprintf(stderr,
+	    "bltfs ctl: job %" PRIu64 ": %" PRIu64 " of %" PRIu64
+	    " items failed",
+	    j->id, j->errors, j->done);
+	snprintf(name, sizeof name, "jobs/%" PRIu64, j->id);
+	client_path(c, path, sizeof path, name);
+	if ((text = client_slurp(path)) == NULL) {
+		fprintf(stderr, " (%s: %s)\n", path, strerror(errno));
+		return;
+	}
+	if (json_parse(text, strlen(text), 0, &v) < 0) {
+		fprintf(stderr, " (%s: %s)\n", path, json_errmsg());
+		free(text);
+		return;
+	}
+	free(text);
+	list = json_get(v, "first_errors");
+	n = list != NULL && list->type == JSON_ARRAY ? list->n : 0;
+	if (n == 0)
+		fputc('\n', stderr);
+	else if (n < j->errors)
+		fprintf(stderr, "; the first %zu:\n", n);
+	else
+		fputs(":\n", stderr);
+	for (size_t i = 0; i < n; i++) {
+		key = json_get(&list->kids[i], "key");
+		msg = json_get(&list->kids[i], "message");
+		fputs("  ", stderr);
+		if (key != NULL && key->type == JSON_STRING)
+			client_put_text(key->str, key->len, NULL);
+		else if ((key = json_get(&list->kids[i], "key_hex")) != NULL &&
+		         key->type == JSON_STRING)
+			fprintf(stderr, "key 0x%s", key->str);
+		fputs(": ", stderr);
+		if (msg != NULL && msg->type == JSON_STRING)
+			client_put_text(msg->str, msg->len, "    ");
+		fputc('\n', stderr);
+	}
+	json_free(v);
+}
+
 static int
-client_status_of(const struct bltfs_job *j)
+client_status_of(struct client *c, const struct bltfs_job *j)
 {
 	switch (j->state) {
 	case BLTFS_STATE_DONE:
-		return j->errors > 0 ? CLIENT_ITEMS : CLIENT_OK;
+		if (j->errors == 0)
+			return CLIENT_OK;
+		client_print_errors(c, j);
+		return CLIENT_ITEMS;
 	case BLTFS_STATE_FAILED:
 		fprintf(stderr, "bltfs ctl: job %" PRIu64 " failed: %s\n",
 		    j->id, j->message);
@@ -690,7 +762,7 @@ client_main(int argc, char **argv)
 		status = client_print_file(&c, name);
 	}
 	if (status == CLIENT_OK && c.wait)
-		status = client_status_of(&j);
+		status = client_status_of(&c, &j);
 out:
 	if (c.fd != -1)
 		close(c.fd);

@@ -185,12 +185,19 @@ assert sorted(x["key"] for x in e) == ["verdict/err1", "verdict/err2"], e
 assert all("refused by plugin_verdict" in x["message"] for x in e), e
 assert j["state"] == "done" and j["error"] is None, j
 PY
+# --wait says which items failed, and why (it used to say nothing)
+grep -q "^bltfs ctl: job [0-9]*: 2 of 6 items failed:$" "$tmp/ctl.err" &&
+	grep -q "^  verdict/err1: .*refused by plugin_verdict" "$tmp/ctl.err" &&
+	grep -q "^  verdict/err2: .*refused by plugin_verdict" "$tmp/ctl.err" ||
+	fail "the failed items on stderr: $(cat "$tmp/ctl.err")"
 ctl_status 4 map --exec \
     'case $BLT_KEY in *skip*) exit 125;; *err*) echo bad "$BLT_KEY" >&2; exit 3;; esac; tr a-z A-Z' \
     verdict --wait --json
 [ "$(field written) $(field skipped) $(field errors)" = "2 2 2" ] ||
 	fail "exec verdicts: $(cat "$tmp/ctl.out")"
 grep -q 'bad verdict/err1' "$tmp/ctl.out" || fail "no stderr in the errors"
+grep -q '^  verdict/err1: exit status 3: bad verdict/err1$' "$tmp/ctl.err" ||
+	fail "the failed items on stderr: $(cat "$tmp/ctl.err")"
 for n in ok1 ok2; do
 	tr a-z A-Z <"$model/verdict/$n" >"$tmp/v" && mv "$tmp/v" "$model/verdict/$n"
 done
