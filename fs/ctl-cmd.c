@@ -290,11 +290,12 @@ ctl_parse_reindex(struct ctl_args *a, struct job_spec *s)
 			return ctl_unknown(a, i);
 		if ((v = ctl_optarg(a, &i, "--buckets")) == NULL)
 			return -EINVAL;
-		if (timearg_number(v, UINT32_MAX, &n) < 0 || n == 0)
+		/* the largest two are BLT_FIT and BLT_GROW */
+		if (timearg_number(v, BLT_FIT - 1, &n) < 0 || n == 0)
 			return path_err(-EINVAL,
 			    "reindex: --buckets %s: expected a number from 1 "
 			    "to %" PRIu32,
-			    v, UINT32_MAX);
+			    v, BLT_FIT - 1);
 		s->buckets = (uint32_t)n;
 	}
 	return 0;

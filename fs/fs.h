@@ -475,7 +475,7 @@ struct job_spec {
 	size_t n_keep;      /* prune: keys kept whatever their age */
 	unsigned char **keep;
 	size_t *keep_len;
-	uint32_t buckets; /* reindex: 0 for booklet's next size */
+	uint32_t buckets; /* reindex: 0 for the size the keys need */
 	char *exec;       /* map: a command or "LIB.so:SYMBOL" */
 	char *plugin;
 	char *to;         /* map: output key template, or NULL */

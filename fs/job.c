@@ -536,33 +536,48 @@ done:
 
 /* --- the runner ------------------------------------------------------- */
 
+/* Grow the index to --buckets, or to the size booklet's own reindex stops
+ * at for the keys (no more keys than buckets), which an index that holds
+ * them already has: then nothing is done, rather than a copy of the whole
+ * store for nothing, and running it again never grows the index more. */
 static int
-job_run(struct job_runner *r, struct job *j)
+job_reindex(struct job_runner *r, struct job *j)
 {
 	struct fs *fs = r->fs;
 	struct blt_prune_opts po = {0};
 	struct blt_stat st;
 	int rc;
 
+	if ((rc = blt_info(fs->db, &st)) < 0)
+		return path_err(rc, "%s", blt_errmsg());
+	pthread_mutex_lock(&r->lock);
+	j->buckets[0] = j->buckets[1] = st.n_buckets;
+	pthread_mutex_unlock(&r->lock);
+	if (j->s.buckets == 0 && blt_count(fs->db) <= st.n_buckets)
+		return 0;
+	/* A compacting copy with a larger index: readers are never held up,
+	 * as they would be by blt_reindex's rewiring. */
+	po.n_buckets = j->s.buckets ? j->s.buckets : BLT_FIT;
+	if ((rc = (int)blt_prune(fs->db, &po)) < 0 ||
+	    (rc = blt_info(fs->db, &st)) < 0)
+		return path_err(rc, "reindex: %s", blt_errmsg());
+	pthread_mutex_lock(&r->lock);
+	j->buckets[1] = st.n_buckets;
+	pthread_mutex_unlock(&r->lock);
+	return 0;
+}
+
+static int
+job_run(struct job_runner *r, struct job *j)
+{
+	struct fs *fs = r->fs;
+	int rc;
+
 	switch (j->s.kind) {
 	case BLTFS_JOB_PRUNE:
 		return job_prune(r, j);
 	case BLTFS_JOB_REINDEX:
-		if ((rc = blt_info(fs->db, &st)) < 0)
-			return path_err(rc, "%s", blt_errmsg());
-		pthread_mutex_lock(&r->lock);
-		j->buckets[0] = st.n_buckets;
-		pthread_mutex_unlock(&r->lock);
-		/* A compacting copy with a larger index: readers are never
-		 * held up, as they would be by blt_reindex's rewiring. */
-		po.n_buckets = j->s.buckets ? j->s.buckets : BLT_GROW;
-		if ((rc = (int)blt_prune(fs->db, &po)) < 0 ||
-		    (rc = blt_info(fs->db, &st)) < 0)
-			return path_err(rc, "%s", blt_errmsg());
-		pthread_mutex_lock(&r->lock);
-		j->buckets[1] = st.n_buckets;
-		pthread_mutex_unlock(&r->lock);
-		return 0;
+		return job_reindex(r, j);
 	case BLTFS_JOB_SYNC:
 		if ((rc = blt_sync(fs->db)) < 0)
 			return path_err(rc, "%s", blt_errmsg());

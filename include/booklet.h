@@ -37,7 +37,8 @@ struct blt_iter;
 #define BLT_KEY_MAX 65535u
 #define BLT_VALUE_MAX 4294967295u
 #define BLT_DEFAULT_BUCKETS 12007u
-#define BLT_GROW UINT32_MAX /* blt_prune_opts.n_buckets: the next size */
+#define BLT_GROW UINT32_MAX      /* blt_prune_opts.n_buckets: the next size */
+#define BLT_FIT (UINT32_MAX - 1) /* ... the size the keys need */
 
 /* Serializer codes stored in the header (booklet's registry). */
 #define BLT_SER_CUSTOM 0
@@ -103,7 +104,11 @@ struct blt_item {
  * (µs, 0 for no age limit) that are not among the keep keys.  n_buckets
  * other than 0 grows the index of the new file — to that many buckets
  * (more than it has, or -EINVAL) or, with BLT_GROW, to booklet's next size:
- * a reindex that, like a prune, never holds up readers. */
+ * a reindex that, like a prune, never holds up readers.  BLT_FIT grows it
+ * to where booklet's own reindex would stop for the keys: the first size of
+ * its sequence with no more keys than buckets, or its last, 20736017 (an
+ * index that holds the keys already stays as it is); -EINVAL when the keys
+ * outgrow an index that has the last size, or more, already. */
 struct blt_prune_opts {
 	int64_t older_than;
 	size_t n_keep;

@@ -32,6 +32,13 @@ hdr_next_buckets(uint32_t n)
 	return 0;
 }
 
+/* The largest index size booklet grows to (§8). */
+uint32_t
+hdr_max_buckets(void)
+{
+	return header_growth[sizeof header_growth / sizeof *header_growth - 1];
+}
+
 /* Parse the header b of db->path (whose size is db->size) into db->h. */
 int
 hdr_parse(struct blt *db, const unsigned char *b)

@@ -494,6 +494,48 @@ prune_catch_up(struct blt *db, struct blt *nb, struct prune_plan *pl,
 	return rc;
 }
 
+/* The index size of the copy a prune with o makes (blt_prune_opts), or
+ * -EINVAL with a message.  Holds: db->lock. */
+static int
+prune_buckets(struct blt *db, const struct blt_prune_opts *o, uint32_t *out)
+{
+	uint32_t n = db->h.n_buckets, want, next;
+
+	*out = n;
+	if (o == NULL || o->n_buckets == 0)
+		return 0;
+	want = o->n_buckets;
+	if (want == BLT_FIT) {
+		while (db->n_keys > n && (next = hdr_next_buckets(n)) != 0)
+			n = next;
+		if (n == db->h.n_buckets && db->n_keys > n)
+			return err_set(-EINVAL,
+			    "%s: the index has %u buckets for %llu keys, and "
+			    "%u buckets is the maximum booklet grows an index "
+			    "to; give a larger number of buckets to grow it "
+			    "further",
+			    db->path, n, (unsigned long long)db->n_keys,
+			    hdr_max_buckets());
+		*out = n;
+		return 0;
+	}
+	if (want == BLT_GROW && (want = hdr_next_buckets(n)) == 0)
+		return err_set(-EINVAL,
+		    "%s: the index has %u buckets, and %u buckets is the "
+		    "maximum booklet grows an index to; give a larger number "
+		    "of buckets to grow it further",
+		    db->path, n, hdr_max_buckets());
+	if (want < n)
+		return err_set(-EINVAL, "%s: the index has %u buckets already",
+		    db->path, n);
+	if (want == n)
+		return err_set(-EINVAL,
+		    "%s: the index has %u buckets; growing needs more",
+		    db->path, n);
+	*out = want;
+	return 0;
+}
+
 /* Compact db while readers and writers go on; see blt_prune(). */
 int64_t
 prune_online(struct blt *db, const struct blt_prune_opts *o)
@@ -510,20 +552,10 @@ prune_online(struct blt *db, const struct blt_prune_opts *o)
 	memset(&nb, 0, sizeof nb);
 	nb.fd = -1;
 	pthread_rwlock_wrlock(&db->lock);
-	n_buckets = o == NULL || o->n_buckets == 0 ? db->h.n_buckets
-	            : o->n_buckets == BLT_GROW
-	                ? hdr_next_buckets(db->h.n_buckets)
-	                : o->n_buckets;
-	if (n_buckets <= db->h.n_buckets && n_buckets != db->h.n_buckets)
-		rc = err_set(-EINVAL, "%s: the index has %u buckets already",
-		    db->path, db->h.n_buckets);
-	else if (n_buckets == db->h.n_buckets && o != NULL && o->n_buckets != 0)
-		rc = err_set(-EINVAL,
-		    "%s: the index has %u buckets; growing needs more",
-		    db->path, db->h.n_buckets);
-	else if ((rc = write_flush(db, 0)) == 0 &&
-	         (rc = prune_plan_init(db, &pl, n_buckets)) == 0 &&
-	         (rc = prune_create(db, &nb)) == 0) {
+	if ((rc = write_flush(db, 0)) == 0 &&
+	    (rc = prune_buckets(db, o, &n_buckets)) == 0 &&
+	    (rc = prune_plan_init(db, &pl, n_buckets)) == 0 &&
+	    (rc = prune_create(db, &nb)) == 0) {
 		db->defer_reindex =
 		    1; /* the appended range holds blocks only */
 		snap = io_map_ref(db->map);

@@ -454,6 +454,65 @@ END_TEST
 /* A damaged store where one key has two live blocks (a copy of its block
  * with another value appended by hand): prune keeps the later one, as an
  * overwrite would have, and counts the key once. */
+/* A prune with BLT_FIT grows an index that has more keys than buckets to
+ * the first size that holds them, and leaves it at that when asked again
+ * (as a reindex job of the mount, which grew it 12-fold every time). */
+START_TEST(prune_to_fit_grows_to_the_size_the_keys_need_and_no_further)
+{
+	struct blt_prune_opts po = {.n_buckets = BLT_FIT};
+	struct blt *db = open_new(0, 0, 5, BLT_SER_STR);
+	struct blt_stat st;
+	char k[16];
+
+	db->defer_reindex = 1; /* as a v4 store from booklet < 0.10 */
+	for (int i = 0; i < 20; i++) {
+		snprintf(k, sizeof k, "k%d", i);
+		put(db, k, "v", T0);
+	}
+	ck_assert_int_eq(blt_flush(db), 0);
+	db->defer_reindex = 0;
+	ck_assert_int_eq(blt_info(db, &st), 0);
+	ck_assert_uint_eq(st.n_buckets, 5);
+	ck_assert_msg(blt_prune(db, &po) >= 0, "%s", blt_errmsg());
+	ck_assert_int_eq(blt_info(db, &st), 0);
+	ck_assert_uint_eq(st.n_buckets, 12007);
+	ck_assert_msg(blt_prune(db, &po) >= 0, "%s", blt_errmsg());
+	ck_assert_int_eq(blt_info(db, &st), 0);
+	ck_assert_uint_eq(st.n_buckets, 12007);
+	ck_assert_uint_eq(blt_count(db), 20);
+	ck_assert_int_eq(blt_close(db), 0);
+	ck_assert_int_eq(blt_check(path, 0, NULL, NULL), 0);
+}
+END_TEST
+
+/* More keys than the largest size of booklet's sequence, 20736017
+ * buckets, has room for: BLT_FIT and BLT_GROW say that it is the
+ * maximum.  (The keys are counted, not put: 20 million would take long.) */
+START_TEST(prune_to_fit_at_the_largest_size_says_it_is_the_maximum)
+{
+	struct blt_prune_opts po = {.n_buckets = BLT_FIT};
+	struct blt *db = open_new(0, 0, 20736017, BLT_SER_STR);
+	struct blt_stat st;
+
+	put(db, "k", "v", T0);
+	ck_assert_int_eq(blt_flush(db), 0);
+	db->n_keys = 20736018;
+	ck_assert_int_eq(blt_prune(db, &po), -EINVAL);
+	ck_assert_msg(
+	    strstr(blt_errmsg(), "20736017 buckets is the maximum") != NULL,
+	    "%s", blt_errmsg());
+	po.n_buckets = BLT_GROW;
+	ck_assert_int_eq(blt_prune(db, &po), -EINVAL);
+	ck_assert_msg(
+	    strstr(blt_errmsg(), "20736017 buckets is the maximum") != NULL,
+	    "%s", blt_errmsg());
+	db->n_keys = 1;
+	ck_assert_int_eq(blt_info(db, &st), 0);
+	ck_assert_uint_eq(st.n_buckets, 20736017);
+	ck_assert_int_eq(blt_close(db), 0);
+}
+END_TEST
+
 START_TEST(prune_keeps_the_later_of_two_live_blocks_of_a_key)
 {
 	struct blt *db = open_new(0, 0, 12007, BLT_SER_STR);
@@ -1005,6 +1064,10 @@ engine_suite(void)
 	    tc, prune_drops_old_keys_but_keeps_the_keep_list_and_metadata);
 	tcase_add_test(tc, reads_see_buffered_puts_and_empty_values);
 	tcase_add_test(tc, a_scan_counts_the_live_bytes_only_of_a_still_store);
+	tcase_add_test(
+	    tc, prune_to_fit_grows_to_the_size_the_keys_need_and_no_further);
+	tcase_add_test(
+	    tc, prune_to_fit_at_the_largest_size_says_it_is_the_maximum);
 	tcase_add_test(tc, prune_keeps_the_later_of_two_live_blocks_of_a_key);
 	tcase_add_test(tc, a_duplicate_descriptor_matches_its_generation);
 	tcase_add_test(tc, a_second_writer_is_refused_with_a_clear_message);
