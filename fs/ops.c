@@ -46,6 +46,13 @@
  * files took the same. */
 #define OPS_PLUS_MAX 4096u
 
+/* statfs: the bytes of the smallest block, a 1-byte key with an empty
+ * value and a timestamp (format §5.1), and the most keys a store counts
+ * (its header's n_keys, §2.1, whose all-ones value means an unclean
+ * close): what bounds the number of files that may still be made. */
+#define OPS_KEY_MIN_BYTES 33u
+#define OPS_KEYS_MAX (UINT32_MAX - 1u)
+
 static struct fs *
 ops_fs(fuse_req_t req)
 {
@@ -1110,16 +1117,25 @@ op_statfs(fuse_req_t req, fuse_ino_t ino)
 {
 	struct fs *fs = ops_fs(req);
 	struct statvfs sv;
+	uint64_t keys, free_keys;
 
 	memset(&sv, 0, sizeof sv);
 	/* space is that of the file system under the store */
 	if (statvfs(blt_path(fs->db), &sv) == -1)
 		memset(&sv, 0, sizeof sv);
 	/* the count alone: blt_stat() would hold the store's lock for a scan
-	 * the first time, and df needs no byte counts of the store */
-	sv.f_files = blt_count(fs->db);
-	sv.f_ffree = 0;
-	sv.f_favail = 0;
+	 * the first time, and df needs no byte counts of the store.  Keys are
+	 * the files used (df -i's IUsed is f_files - f_ffree); free are as
+	 * many as the space left holds the smallest blocks of. */
+	keys = blt_count(fs->db);
+	free_keys = (uint64_t)sv.f_bavail * sv.f_frsize / OPS_KEY_MIN_BYTES;
+	if (keys >= OPS_KEYS_MAX)
+		free_keys = 0;
+	else if (free_keys > OPS_KEYS_MAX - keys)
+		free_keys = OPS_KEYS_MAX - keys;
+	sv.f_files = keys + free_keys;
+	sv.f_ffree = free_keys;
+	sv.f_favail = free_keys;
 	sv.f_namemax = PATH_NAME_MAX;
 	fuse_reply_statfs(req, &sv);
 }

@@ -4,7 +4,7 @@
 # were added, removed or rewritten, and after a prune: an incremental tar
 # (--listed-incremental) of a remounted store takes what changed and
 # nothing more.  Within a mount a renamed file keeps its number, and a new
-# file in its old place gets another.
+# file in its old place gets another.  df -i counts the keys as used.
 . "${top_srcdir:-$(dirname "$0")/..}/tests/lib.sh"
 
 store=$tmp/s.blt
@@ -25,6 +25,12 @@ numbers()
 }
 
 bltfs_mount "$store" "$m"
+# df -i: the keys are the inodes used, and there are free ones (it said
+# 100% used: no free inodes at all).
+[ "$(df -iP "$m" | awk 'NR == 2 { print $3 }')" = 6 ] ||
+	fail "df -i: $(df -i "$m")"
+[ "$(stat -f -c %d "$m")" -gt 0 ] || fail "free inodes: $(df -i "$m")"
+[ "$(($(stat -f -c '%c - %d' "$m")))" = 6 ] || fail "df -i: $(df -i "$m")"
 numbers "$tmp/n0"
 tar -C "$m" -g "$tmp/snap" --no-check-device -cf "$tmp/l0.tar" .
 printf 'new\n' >"$m/a/1" # the scan's first key moves to its end
