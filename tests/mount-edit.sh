@@ -2,8 +2,10 @@
 # Edits through the mount (sed -i, >>, truncate, partial overwrites,
 # renames of files and directories, mkdir and rmdir) give the same tree as
 # the same steps in a plain directory, before and after a remount.  Also:
-# the errors a mount gives for what it cannot do, and readers of one file
-# going on while another is held open by a writer.
+# the errors a mount gives for what it cannot do, readers of one file
+# going on while another is held open by a writer, and st_blocks (du,
+# ls -s) following the size of files with holes and of files being
+# written.
 . "${top_srcdir:-$(dirname "$0")/..}/tests/lib.sh"
 
 head -c 100000 /dev/urandom >"$tmp/rand"
@@ -74,6 +76,31 @@ same_tree "$tmp/plain" "$tmp/m"
 [ "$(stat -c %y "$tmp/m/docs/a2.txt")" = \
     "2010-10-10 10:10:10.654321000 +0000" ] ||
 	fail "utimensat: $(stat -c %y "$tmp/m/docs/a2.txt")"
+
+# st_blocks is the value's size in 512-byte units, as the store holds it:
+# a file with holes is stored whole, so du and ls -s count its holes, and
+# while a file is written they follow its size.
+(cd "$tmp/m" && find . -type f -printf '%s %b %p\n') |
+	awk '$2 != int(($1 + 511) / 512) { print; bad = 1 } END { exit bad }' \
+	>"$tmp/blocks" || fail "st_blocks is not the size: $(cat "$tmp/blocks")"
+truncate -s 1000000 "$tmp/m/holes"
+printf 'end' >>"$tmp/m/holes"
+[ "$(stat -c %b "$tmp/m/holes")" = 1954 ] &&
+	[ "$(du -k "$tmp/m/holes" | cut -f1)" = 977 ] &&
+	[ "$(ls -s "$tmp/m/holes" | cut -d' ' -f1)" = 977 ] ||
+	fail "blocks of a file with holes: $(stat -c '%s %b' "$tmp/m/holes")"
+python3 - "$tmp/m/growing" <<'PY' || fail "st_blocks of a file being written"
+import os, sys
+fd = os.open(sys.argv[1], os.O_CREAT | os.O_WRONLY | os.O_TRUNC, 0o644)
+for off, n in ((0, 1), (700000, 5), (0, 100000), (2000000, 1)):
+    os.pwrite(fd, b"x" * n, off)
+    for st in (os.fstat(fd), os.stat(sys.argv[1])):
+        assert st.st_blocks == (st.st_size + 511) // 512, (st.st_size, st.st_blocks)
+os.ftruncate(fd, 1000)
+assert os.stat(sys.argv[1]).st_blocks == 2
+os.close(fd)
+PY
+rm "$tmp/m/holes" "$tmp/m/growing"
 
 # What the mount refuses, and how.
 m=$tmp/m
