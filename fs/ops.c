@@ -440,13 +440,20 @@ op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
 	}
 	if ((to_set & (FUSE_SET_ATTR_MTIME | FUSE_SET_ATTR_MTIME_NOW)) &&
 	    in.type == INODE_FILE) {
+		/* the format's timestamps are unsigned, 56 bits of µs since
+		 * 1970 (booklet-format.md §5.4): nothing earlier or later
+		 * can be kept, and a time changed to another is no answer.
+		 * Seconds are checked first: µs of some would overflow. */
 		if (to_set & FUSE_SET_ATTR_MTIME_NOW)
 			ts = blt_now();
+		else if (attr->st_mtim.tv_sec < 0 ||
+		         attr->st_mtim.tv_sec > BLT_TS_MAX / 1000000)
+			ts = -1;
 		else
 			ts = (int64_t)attr->st_mtim.tv_sec * 1000000 +
 			     attr->st_mtim.tv_nsec / 1000;
 		if (ts < 0 || ts > BLT_TS_MAX) {
-			rc = -EINVAL;
+			rc = -ERANGE;
 			goto fail;
 		}
 		if ((rc = ops_set_time(fs, ino, ts)) < 0)

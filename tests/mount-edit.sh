@@ -162,6 +162,17 @@ os.close(fd)
 PY
 [ ! -e "$m/hardlink" ] && [ ! -e "$m/symlink" ] && [ ! -e "$m/fifo" ] ||
 	fail "a refused node exists"
+# Timestamps are unsigned µs since 1970: earlier ones are out of range
+# (not "Invalid argument"), and the time stays; 1970 itself is kept.
+touch -d '2001-02-03 04:05:06 UTC' "$m/over2"
+want="Numerical result out of range"
+expect_fail touch -d '1960-01-01 UTC' "$m/over2"
+expect_fail touch -d '1969-12-31 23:59:59.999999 UTC' "$m/over2"
+expect_fail touch -d '@9223372036854775807' "$m/over2"
+[ "$(stat -c %Y "$m/over2")" = 981173106 ] ||
+	fail "a refused time changed the file's: $(stat -c %y "$m/over2")"
+touch -d '1970-01-01 00:00:00 UTC' "$m/over2"
+[ "$(stat -c %Y "$m/over2")" = 0 ] || fail "1970: $(stat -c %y "$m/over2")"
 
 # A writer that holds a file open does not keep readers of other files
 # (or of that file's old value) waiting: cat blocks on a fifo meanwhile.
