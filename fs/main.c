@@ -37,8 +37,10 @@
  * in use by another writer. */
 #define MAIN_LOCK_WAIT 2.0
 
-/* Threads serving requests, unless -o max_threads says otherwise. */
+/* Threads serving requests, unless -o max_threads says otherwise, and
+ * the most it may say (libfuse's own bound, FUSE_LOOP_MT_MAX_THREADS). */
 #define MAIN_THREADS 10
+#define MAIN_THREADS_MAX 100000
 
 /* µs the thread reading requests spins before it sleeps (-o spin=). */
 #define MAIN_SPIN 50
@@ -75,6 +77,8 @@ enum {
 	MAIN_KEY_UMASK,
 	MAIN_KEY_SPIN,
 	MAIN_KEY_SPILL,
+	MAIN_KEY_READY_FD,
+	MAIN_KEY_THREADS,
 };
 
 /* Numbers are parsed by main_opt_proc(), not by fuse_opt's scanf
@@ -85,7 +89,8 @@ static const struct fuse_opt main_opts[] = {
     FUSE_OPT_KEY("gid=", MAIN_KEY_GID),
     FUSE_OPT_KEY("umask=", MAIN_KEY_UMASK),
     {"ctl=%s", offsetof(struct main_conf, ctl), 1},
-    {"ready_fd=%d", offsetof(struct main_conf, ready_fd), 1},
+    FUSE_OPT_KEY("ready_fd=", MAIN_KEY_READY_FD),
+    FUSE_OPT_KEY("max_threads=", MAIN_KEY_THREADS),
     FUSE_OPT_KEY("spin=", MAIN_KEY_SPIN),
     FUSE_OPT_KEY("spill=", MAIN_KEY_SPILL),
     FUSE_OPT_KEY("ro", MAIN_KEY_RO),
@@ -146,15 +151,15 @@ main_usage(const char *prog)
 	fuse_lowlevel_help();
 }
 
-/* The decimal number after the '=' of option arg, at most max: 0, or -1
- * with a message when it is not such a number. */
+/* The decimal number after the '=' of option arg, from min to max: 0, or
+ * -1 with a message when it is not such a number. */
 static int
-main_opt_number(const char *arg, uint64_t max, uint64_t *v)
+main_opt_number(const char *arg, uint64_t min, uint64_t max, uint64_t *v)
 {
-	if (timearg_number(strchr(arg, '=') + 1, max, v) == 0)
+	if (timearg_number(strchr(arg, '=') + 1, max, v) == 0 && *v >= min)
 		return 0;
-	fprintf(stderr, "bltfs: -o %s: expected a number from 0 to %llu\n", arg,
-	    (unsigned long long)max);
+	fprintf(stderr, "bltfs: -o %s: expected a number from %llu to %llu\n",
+	    arg, (unsigned long long)min, (unsigned long long)max);
 	return -1;
 }
 
@@ -165,10 +170,39 @@ main_opt_id(const char *arg, unsigned *id, int *set)
 {
 	uint64_t v;
 
-	if (main_opt_number(arg, UINT32_MAX - 1, &v) < 0)
+	if (main_opt_number(arg, 0, UINT32_MAX - 1, &v) < 0)
 		return -1;
 	*id = (unsigned)v;
 	*set = 1;
+	return 0;
+}
+
+/* ready_fd=N: N must be open for writing now, not when the mount is up
+ * and the store made.  0, or -1 with a message. */
+static int
+main_opt_ready_fd(const char *arg, int *fd)
+{
+	uint64_t v;
+	int fl;
+
+	if (main_opt_number(arg, 0, INT_MAX, &v) < 0)
+		return -1;
+	if ((fl = fcntl((int)v, F_GETFL)) == -1) {
+		fprintf(stderr,
+		    "bltfs: -o %s: file descriptor %d is not open (the "
+		    "byte that says the mount is ready goes to it)\n",
+		    arg, (int)v);
+		return -1;
+	}
+	if ((fl & O_ACCMODE) == O_RDONLY) {
+		fprintf(stderr,
+		    "bltfs: -o %s: file descriptor %d is open for reading "
+		    "only (the byte that says the mount is ready is written "
+		    "to it)\n",
+		    arg, (int)v);
+		return -1;
+	}
+	*fd = (int)v;
 	return 0;
 }
 
@@ -229,15 +263,24 @@ main_opt_proc(void *data, const char *arg, int key, struct fuse_args *out)
 		c->set_umask = 1;
 		return 0;
 	case MAIN_KEY_SPIN:
-		if (main_opt_number(arg, 1000000, &v) < 0)
+		if (main_opt_number(arg, 0, 1000000, &v) < 0)
 			return -1;
 		c->spin = (unsigned)v;
 		return 0;
 	case MAIN_KEY_SPILL:
-		if (main_opt_number(arg, ULONG_MAX, &v) < 0)
+		if (main_opt_number(arg, 0, ULONG_MAX, &v) < 0)
 			return -1;
 		c->spill = (unsigned long)v;
 		return 0;
+	case MAIN_KEY_READY_FD:
+		return main_opt_ready_fd(arg, &c->ready_fd);
+	case MAIN_KEY_THREADS:
+		/* checked here, then left for fuse_parse_cmdline(): 0 was
+		 * taken for "not given", and its scanf format takes "-1" for
+		 * 4294967295 */
+		if (main_opt_number(arg, 1, MAIN_THREADS_MAX, &v) < 0)
+			return -1;
+		return 1;
 	}
 	return 1;
 }

@@ -362,6 +362,25 @@ for o in umask=0800 umask=1777 umask= uid=-5 gid=12x spill=-1 spin=abc; do
 	grep -q -- "-o $o: expected" "$tmp/err" || fail "-o $o: $(cat "$tmp/err")"
 	[ ! -e "$tmp/never.blt" ] || fail "-o $o made the store"
 done
+# So are a thread count of 0 (or past libfuse's 100000, or -1, which its
+# scanf took for 4294967295) and a ready_fd that is not open for writing:
+# both mounted, and the ready byte went nowhere.
+exec 6</dev/null
+for o in max_threads=0 max_threads=-1 max_threads=100001 ready_fd=99 \
+    ready_fd=6; do
+	bltfs_mount_fails "$tmp/never.blt" "$m" -o "$o"
+	case $o in
+	max_threads=*) why="expected a number from 1 to 100000" ;;
+	ready_fd=99) why="file descriptor 99 is not open" ;;
+	ready_fd=6) why="file descriptor 6 is open for reading only" ;;
+	esac
+	grep -q -- "-o $o: $why" "$tmp/err" || fail "-o $o: $(cat "$tmp/err")"
+	[ ! -e "$tmp/never.blt" ] || fail "-o $o made the store"
+done
+exec 6<&-
+bltfs_mount "$tmp/s.blt" "$m" -o max_threads=1
+[ -d "$m/kept" ] || fail "-o max_threads=1: no kept/"
+bltfs_umount "$m"
 
 
 # A full disk, made by a file size limit on the daemon (prlimit; the limit
