@@ -165,7 +165,8 @@ static const char cli_help_create[] =
     "empties it.\n\n"
     "  --fixed LEN            fixed-length values of LEN bytes\n"
     "  --no-timestamps        keep no timestamps\n"
-    "  --buckets N            initial index size (default 12007)\n"
+    "  --buckets N            initial index size (default 12007, at most\n"
+    "                         20736017)\n"
     "  --key-serializer S     serializer name or code for keys (default 1)\n"
     "  --value-serializer S   serializer name or code for values\n"
     "  -f, --force            empty STORE if it exists\n"
@@ -231,7 +232,8 @@ static const char cli_help_load[] =
     "  -c, --create           create STORE if it is missing, with:\n"
     "  --fixed LEN            fixed-length values of LEN bytes\n"
     "  --no-timestamps        keep no timestamps\n"
-    "  --buckets N            initial index size (default 12007)\n"
+    "  --buckets N            initial index size (default 12007, at most\n"
+    "                         20736017)\n"
     "  --key-serializer S     serializer name or code for keys (default 1)\n"
     "  --value-serializer S   serializer name or code for values\n"
     "  --timeout SECONDS      fail if the store stays locked this long\n"
@@ -270,7 +272,8 @@ static const char cli_help_prune[] =
 static const char cli_help_reindex[] =
     "usage: blt reindex [options] STORE\n"
     "Grow the hash index.\n\n"
-    "  --buckets N            the new size (default: booklet's next size)\n"
+    "  --buckets N            the new size, at most 20736017 (default:\n"
+    "                         booklet's next size)\n"
     "  --timeout SECONDS      fail if the store stays locked this long\n"
     "                         (default: wait)\n"
     "  -h, --help             show this help\n";
@@ -492,10 +495,12 @@ cli_getopt(struct cli *c, int argc, char **argv)
 			c->make.timestamps = 0;
 			break;
 		case CLI_L_BUCKETS:
-			if (timearg_number(optarg, UINT32_MAX, &v) < 0 ||
+			if (timearg_number(optarg, CLI_BUCKETS_MAX, &v) < 0 ||
 			    v == 0)
-				return cli_usage(
-				    c, "bad --buckets '%s'", optarg);
+				return cli_usage(c,
+				    "bad --buckets '%s': expected a number "
+				    "from 1 to %u",
+				    optarg, CLI_BUCKETS_MAX);
 			c->have_buckets = 1;
 			c->buckets = c->make.n_buckets = (uint32_t)v;
 			break;

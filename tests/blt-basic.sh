@@ -199,6 +199,13 @@ expect 2 "$BLT" create --fixed 4 --value-serializer str "$tmp/x.blt"
 expect 2 "$BLT" create --key-serializer nosuch "$tmp/x.blt"
 expect 2 "$BLT" load --fixed 4 "$tmp/x.blt" </dev/null
 err_has "--create"
+# --buckets stops at the largest index booklet grows to (format §8).
+for n in 20736018 4294967295 4294967296 0 1e3; do
+	expect 2 "$BLT" create --buckets "$n" "$tmp/x.blt"
+	err_has "bad --buckets '$n': expected a number from 1 to 20736017"
+	expect 2 "$BLT" load --create --buckets "$n" "$tmp/x.blt" </dev/null
+	err_has "--buckets '$n'"
+done
 expect 2 "$BLT" prune --keep a "$s"
 expect 2 "$BLT" map "$s"
 err_has "give one of --exec and --plugin"

@@ -29,6 +29,16 @@ for f in $(fixtures); do
 	rm -f "$s"
 done
 
+# reindex --buckets has create's limit, and a refused one writes nothing.
+s=$tmp/big.blt
+copy small_str_bytes.blt "$s"
+for n in 20736018 4294967295; do
+	expect 2 "$BLT" reindex --buckets "$n" "$s"
+	err_has "bad --buckets '$n': expected a number from 1 to 20736017"
+	cmp -s "$s" "$FIXTURES_DIR/small_str_bytes.blt" ||
+		fail "a refused reindex --buckets $n changed the store"
+done
+
 # --older-than drops older keys except --keep ones, using the manifest's
 # timestamps as the reference.
 s=$tmp/aged.blt
