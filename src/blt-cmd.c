@@ -129,7 +129,8 @@ cli_put(struct cli *c)
 	if (rc != CLI_OK)
 		return rc;
 	if ((rc = cli_open(c, BLT_RDWR)) != CLI_OK ||
-	    (rc = cli_key(c, c->args[1], &key, &klen)) != CLI_OK)
+	    (rc = cli_key(c, c->args[1], &key, &klen)) != CLI_OK ||
+	    (rc = cli_key_fits(c, key, klen)) != CLI_OK)
 		goto out;
 	if (c->have_ts) {
 		if ((rc = cli_info(c)) != CLI_OK)

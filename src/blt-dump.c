@@ -212,6 +212,11 @@ cli_load(struct cli *c)
 			rc = CLI_ERROR;
 			goto out;
 		}
+		if ((rc = cli_key_fits(c, r.key, r.klen)) != CLI_OK) {
+			fprintf(stderr, "blt: %s:%ju: item not stored\n", name,
+			    lineno);
+			goto out;
+		}
 		/* A store without timestamps drops them, as booklet does. */
 		rc = blt_put(c->db, r.key, r.klen, r.value, r.vlen,
 		    r.have_ts && c->st.timestamps ? r.ts : BLT_NOW);

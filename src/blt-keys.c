@@ -224,6 +224,28 @@ cli_key(struct cli *c, const char *arg, unsigned char **out, size_t *len)
 	return CLI_OK;
 }
 
+/* CLI_OK if key k can be stored in c's store: in one whose key serializer
+ * is an integer, only a key of the integer's width can (hex and escaped
+ * keys, and those of load, are taken as bytes).  Else 2 after a message
+ * that shows the key in hex, cut after 32 bytes. */
+int
+cli_key_fits(struct cli *c, const unsigned char *k, size_t klen)
+{
+	int rc, w;
+
+	if ((rc = cli_info(c)) != CLI_OK)
+		return rc;
+	w = cli_int_width(c->st.key_serializer);
+	if (w == 0 || klen == (size_t)w)
+		return CLI_OK;
+	fprintf(stderr, "blt: %s: key '", c->store);
+	json_put_hex(stderr, k, klen > 32 ? 32 : klen);
+	fprintf(stderr, "%s' (hex) is %zu bytes long; %s keys are %d bytes\n",
+	    klen > 32 ? "..." : "", klen,
+	    blt_serializer_name(c->st.key_serializer), w);
+	return CLI_ERROR;
+}
+
 /* Show a key: hex, decimal for integer keys, raw bytes for -0, else text
  * with escapes. */
 void

@@ -137,6 +137,9 @@ int cli_int_decode(
 /* Turn a key argument into its bytes in a buffer the caller frees:
  * CLI_OK, or 2 after a message. */
 int cli_key(struct cli *c, const char *arg, unsigned char **out, size_t *len);
+/* CLI_OK if key k has the width of the store's integer key serializer,
+ * if it has one; else 2 after a message. */
+int cli_key_fits(struct cli *c, const unsigned char *k, size_t klen);
 /* Show a key in the spelling c's options ask for. */
 void cli_key_show(struct cli *c, FILE *f, const unsigned char *k, size_t klen);
 /* The message for a key that is not in the store; returns 1. */

@@ -158,6 +158,25 @@ err_has "uint4"
 expect 2 "$BLT" put "$i" -1 </dev/null
 expect 2 "$BLT" put "$i" abc </dev/null
 "$BLT" stat "$i" | grep -q '"key_serializer_code": 10' || fail "uint4 code"
+# Keys given as bytes (--hex, --escaped, load) must have the integer's
+# width too; a refused one writes nothing.
+echo v2 | "$BLT" put -x "$i" 02000000
+[ "$("$BLT" get "$i" 2)" = v2 ] || fail "uint4 put --hex"
+cp "$i" "$tmp/int-before.blt"
+for k in 0102 0102030405 ''; do
+	expect 2 "$BLT" put -x "$i" "$k" </dev/null
+	err_has "$i: key '$k' (hex) is $((${#k} / 2)) bytes long; uint4 keys are 4 bytes"
+done
+expect 2 "$BLT" put -e "$i" 'a\x00' </dev/null
+err_has "key '6100' (hex) is 2 bytes long; uint4 keys are 4 bytes"
+echo '{"key_hex": "0300", "value": "v3"}' >"$tmp/narrow.jsonl"
+expect 2 "$BLT" load "$i" "$tmp/narrow.jsonl"
+err_has "$i: key '0300' (hex) is 2 bytes long; uint4 keys are 4 bytes"
+err_has "$tmp/narrow.jsonl:1: item not stored"
+cmp -s "$i" "$tmp/int-before.blt" || fail "a refused integer key was written"
+"$BLT" create --key-serializer int2 "$tmp/i2.blt"
+expect 2 "$BLT" put -x "$tmp/i2.blt" 010203 </dev/null
+err_has "int2 keys are 2 bytes"
 "$BLT" create --key-serializer 15 "$tmp/i8.blt"
 echo min | "$BLT" put "$tmp/i8.blt" -- -9223372036854775808
 [ "$("$BLT" ls "$tmp/i8.blt")" = -9223372036854775808 ] || fail "int8 ls"
