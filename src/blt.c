@@ -15,7 +15,6 @@
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
-#include <math.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -410,13 +409,32 @@ cli_opt_group(int ch)
 	return 0;
 }
 
+/* SECONDS of --timeout: decimal digits, with a fraction after a point if
+ * need be (30, 0.05), as timearg_number() reads them on either side of
+ * it; no sign, exponent, hex, inf or white space.  0, or -1. */
+static int
+cli_seconds(const char *s, double *out)
+{
+	char whole[32], *dot;
+	uint64_t v;
+
+	if (strlen(s) >= sizeof whole)
+		return -1;
+	strcpy(whole, s);
+	if ((dot = strchr(whole, '.')) != NULL)
+		*dot++ = '\0';
+	if (timearg_number(whole, UINT64_MAX, &v) < 0 ||
+	    (dot != NULL && timearg_number(dot, UINT64_MAX, &v) < 0))
+		return -1;
+	*out = strtod(s, NULL);
+	return 0;
+}
+
 /* The options every command that takes them reads alike: -x, -e, -0 and
  * --timeout.  CLI_OK, or 2 after a usage message; -1 if ch is another. */
 int
 cli_opt_shared(struct cli *c, int ch, const char *arg)
 {
-	char *end;
-
 	switch (ch) {
 	case 'x':
 		c->hex = 1;
@@ -428,11 +446,11 @@ cli_opt_shared(struct cli *c, int ch, const char *arg)
 		c->nul = 1;
 		return CLI_OK;
 	case CLI_L_TIMEOUT:
-		errno = 0;
-		c->timeout = strtod(arg, &end);
-		if (*arg == '\0' || *end != '\0' || errno != 0 ||
-		    !isfinite(c->timeout) || c->timeout < 0)
-			return cli_usage(c, "bad --timeout '%s'", arg);
+		if (cli_seconds(arg, &c->timeout) < 0)
+			return cli_usage(c,
+			    "bad --timeout '%s': expected seconds as decimal "
+			    "digits, such as 30 or 0.5",
+			    arg);
 		return CLI_OK;
 	}
 	return -1;

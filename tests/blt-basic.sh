@@ -212,7 +212,14 @@ expect 2 "$BLT" get "$s" a b
 expect 2 "$BLT" get --bogus "$s" a
 err_has "--bogus"
 expect 2 "$BLT" get --timeout "$s" a
-expect 2 "$BLT" get --timeout -1 "$s" a
+# --timeout is decimal digits with an optional fraction, nothing else.
+for t in -1 1e3 1E-2 0x10 inf nan +1 ' 1' '1 ' . 1. .5 '' 1.2.3 5s; do
+	expect 2 "$BLT" get --timeout "$t" "$s" a
+	err_has "bad --timeout '$t': expected seconds as decimal digits"
+done
+for t in 0 30 0.5 00.050 18446744073709551615; do
+	expect 1 "$BLT" get --timeout "$t" "$s" a
+done
 expect 2 "$BLT" ls --fixed 3 "$s"
 expect 2 "$BLT" create --fixed 4 --value-serializer str "$tmp/x.blt"
 expect 2 "$BLT" create --key-serializer nosuch "$tmp/x.blt"
