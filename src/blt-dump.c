@@ -176,12 +176,57 @@ cli_record_read(struct json *obj, struct cli_record *r)
 	return NULL;
 }
 
+/* The most bytes a block adds to its key and value (format §5.1). */
+#define CLI_BLOCK_HEAD 32
+
+/* How far a load got.  The items put since the last flush are held in
+ * the store's write buffer, and a flush that fails (a full disk) loses
+ * them all, so load flushes by itself, before the buffer is half full,
+ * to know which items a failure took: the store then never flushes
+ * them on its own (blt_options.write_buffer). */
+struct cli_load {
+	const char *name;
+	uintmax_t stored; /* items flushed into the file */
+	uintmax_t held;   /* items put since then */
+	uintmax_t first;  /* the input lines of the first and the last */
+	uintmax_t last;
+	uint64_t bytes; /* what they take in the buffer, at most */
+};
+
+/* Flush the items l holds: CLI_OK, or 2 after saying that the items of
+ * lines l->first to last (the line being stored) were not stored. */
+static int
+cli_load_flush(struct cli *c, struct cli_load *l, uintmax_t last)
+{
+	int rc;
+
+	if (l->held > 0 && (rc = blt_flush(c->db)) < 0) {
+		cli_fail(c->store, rc);
+		if (l->first == last)
+			fprintf(stderr,
+			    "blt: %s:%ju: item not stored; items stored "
+			    "before it: %ju\n",
+			    l->name, last, l->stored);
+		else
+			fprintf(stderr,
+			    "blt: %s:%ju: items of lines %ju to %ju not "
+			    "stored; items stored before them: %ju\n",
+			    l->name, last, l->first, last, l->stored);
+		return CLI_ERROR;
+	}
+	l->stored += l->held;
+	l->held = 0;
+	l->bytes = 0;
+	return CLI_OK;
+}
+
 /* blt load: put the items of dump output (JSON Lines) into the store. */
 int
 cli_load(struct cli *c)
 {
 	const char *src = c->nargs > 1 ? c->args[1] : "-";
-	const char *name = strcmp(src, "-") == 0 ? "stdin" : src;
+	struct cli_load l = {
+	    strcmp(src, "-") == 0 ? "stdin" : src, 0, 0, 0, 0, 0};
 	struct cli_record r;
 	struct json *obj = NULL;
 	const char *why;
@@ -189,8 +234,9 @@ cli_load(struct cli *c)
 	char *line = NULL;
 	size_t cap = 0;
 	uintmax_t lineno = 0;
+	uint64_t size;
 	ssize_t len;
-	int rc;
+	int rc, stopped = 0;
 
 	if (strcmp(src, "-") != 0 && (in = fopen(src, "re")) == NULL)
 		return cli_syserr(src, errno);
@@ -201,33 +247,52 @@ cli_load(struct cli *c)
 		lineno++;
 		if (strspn(line, " \t\r\n") == (size_t)len)
 			continue;
+		if (line[len - 1] == '\n')
+			len--;
 		json_free(obj);
-		if ((rc = json_parse(line, (size_t)len, 0, &obj)) == -ENOMEM) {
-			rc = cli_syserr(name, ENOMEM);
-			goto out;
+		rc = json_parse(line, (size_t)len, JSON_LINE, &obj);
+		if (rc == -ENOMEM) {
+			rc = cli_syserr(l.name, ENOMEM);
+			break;
 		}
 		why = rc < 0 ? json_errmsg() : cli_record_read(obj, &r);
+		stopped = 1;
 		if (why != NULL) {
-			fprintf(stderr, "blt: %s:%ju: %s\n", name, lineno, why);
+			fprintf(
+			    stderr, "blt: %s:%ju: %s\n", l.name, lineno, why);
 			rc = CLI_ERROR;
-			goto out;
+			break;
 		}
-		if ((rc = cli_key_fits(c, r.key, r.klen)) != CLI_OK) {
-			fprintf(stderr, "blt: %s:%ju: item not stored\n", name,
-			    lineno);
+		if ((rc = cli_key_fits(c, r.key, r.klen)) != CLI_OK)
+			break;
+		size = r.klen + r.vlen + CLI_BLOCK_HEAD;
+		if (l.bytes > 0 && l.bytes + size > c->make.write_buffer / 2 &&
+		    (rc = cli_load_flush(c, &l, l.last)) != CLI_OK)
 			goto out;
-		}
 		/* A store without timestamps drops them, as booklet does. */
 		rc = blt_put(c->db, r.key, r.klen, r.value, r.vlen,
 		    r.have_ts && c->st.timestamps ? r.ts : BLT_NOW);
 		if (rc < 0) {
 			rc = cli_fail(c->store, rc);
-			fprintf(stderr, "blt: %s:%ju: item not stored\n", name,
-			    lineno);
-			goto out;
+			break;
 		}
+		stopped = 0;
+		if (l.held++ == 0)
+			l.first = lineno;
+		l.last = lineno;
+		l.bytes += size;
 	}
-	rc = ferror(in) ? cli_syserr(name, EIO) : CLI_OK;
+	if (rc == CLI_OK && ferror(in))
+		rc = cli_syserr(l.name, EIO);
+	if (rc == CLI_OK)
+		rc = cli_load_flush(c, &l, l.last);
+	else if (!stopped)
+		cli_load_flush(c, &l, l.last);
+	else if (cli_load_flush(c, &l, lineno) == CLI_OK)
+		fprintf(stderr,
+		    "blt: %s:%ju: item not stored; items stored before it: "
+		    "%ju\n",
+		    l.name, lineno, l.stored);
 out:
 	json_free(obj);
 	free(line);

@@ -59,13 +59,14 @@ json_errmsg(void)
 	return json_msg;
 }
 
-/* A parse error at the parser's position, as "line L column C: why".  The
- * position is counted in the caller's text: our copy may hold decoded
- * newlines by now. */
+/* A parse error at the parser's position, as "line L column C: why" (or
+ * "column C: why" for JSON_LINE).  The position is counted in the caller's
+ * text: our copy may hold decoded newlines by now. */
 static int
 json_parse_err(const struct json_parser *ps, const char *why)
 {
 	size_t off = (size_t)(ps->p - ps->start), line = 1, col = 1, i;
+	char where[64];
 	unsigned char at;
 
 	for (i = 0; i < off; i++) {
@@ -75,12 +76,16 @@ json_parse_err(const struct json_parser *ps, const char *why)
 		} else
 			col++;
 	}
+	if (ps->flags & JSON_LINE)
+		snprintf(where, sizeof where, "column %zu", col);
+	else
+		snprintf(where, sizeof where, "line %zu column %zu", line, col);
 	if (ps->p >= ps->end)
-		return json_err(-EBADMSG,
-		    "line %zu column %zu: %s (at end of text)", line, col, why);
+		return json_err(-EBADMSG, "%s: %s (at end of %s)", where, why,
+		    ps->flags & JSON_LINE ? "line" : "text");
 	at = (unsigned char)ps->orig[off];
-	return json_err(-EBADMSG, "line %zu column %zu: %s (at '%c')", line,
-	    col, why, at >= 0x20 && at < 0x7f ? at : '?');
+	return json_err(-EBADMSG, "%s: %s (at '%c')", where, why,
+	    at >= 0x20 && at < 0x7f ? at : '?');
 }
 
 static void

@@ -50,6 +50,10 @@ struct json {
  * writes for a string that is not valid Unicode) as its 3-byte form instead
  * of failing. */
 #define JSON_SURROGATES 0x1
+/* json_parse() flags: the text is one line of a longer text, which the
+ * caller names: the message of a failure gives the column alone ("column
+ * C: why"). */
+#define JSON_LINE 0x2
 
 /* Parse len bytes of JSON text (one value, surrounding white space
  * allowed); the byte after len is never read.  On success the caller owns

@@ -70,4 +70,58 @@ for bad in '{"key_hex": "6", "value_hex": ""}' '{"key_hex": "61"}' \
 done
 expect 2 "$BLT" load "$tmp/nonexistent.blt" </dev/null
 err_has "$tmp/nonexistent.blt"
+
+# A JSON error is placed by the line of the file and the column in it, and
+# the items before it are stored.
+s=$tmp/lines.blt
+"$BLT" create "$s"
+printf '%s\n' '{"key": "a", "value": ""}' '' '{"key": "b", "value": ""}' \
+    '{"key": "c", "value": x}' '{"key": "d", "value": ""}' >"$tmp/bad"
+expect 2 "$BLT" load "$s" "$tmp/bad"
+err_has "$tmp/bad:4: column 23: expected a value (at 'x')"
+err_has "$tmp/bad:4: item not stored; items stored before it: 2"
+grep -q "line 1" "$tmp/err" && fail "a line of its own: $(cat "$tmp/err")"
+[ "$("$BLT" ls "$s" | tr '\n' ' ')" = "a b " ] || fail "items before line 4"
+printf '{"key": "e",\n' >"$tmp/bad"
+expect 2 "$BLT" load "$s" "$tmp/bad"
+err_has "$tmp/bad:1: column 13: expected a member name (at end of line)"
+
+# A full disk, made by a file size limit: load says which lines it was
+# storing, and how many items before them are in the store, which is
+# sound.  (Items go to the file in batches of a few MB.)
+if command -v prlimit >/dev/null; then
+	s=$tmp/full.blt
+	"$BLT" create "$s"
+	py >"$tmp/big.jsonl" <<'EOF2'
+print()
+for n in range(2, 42):
+    print('{"key": "k%d", "value": "%s"}' % (n, "x" * 300000))
+EOF2
+	expect 2 prlimit --fsize=3000000 "$BLT" load "$s" "$tmp/big.jsonl"
+	err_has "$s: write of"
+	err_has "File too large"
+	mv "$tmp/err" "$tmp/load.err"
+	expect 0 "$BLT" check "$s"
+	"$BLT" ls "$s" >"$tmp/keys"
+	py "$tmp/load.err" "$tmp/keys" <<'EOF2'
+import re, sys
+err = open(sys.argv[1]).read()
+m = re.search(r": items of lines (\d+) to (\d+) not stored; "
+              r"items stored before them: (\d+)\n", err)
+assert m, err
+first, last, stored = map(int, m.groups())
+keys = open(sys.argv[2]).read().split()
+assert ":%d: items of" % last in err, err
+assert keys == ["k%d" % n for n in range(2, first)], (keys, err)
+assert stored == len(keys) > 0 and first < last <= 41, err
+EOF2
+	# The last batch is stored at the end of the input.
+	"$BLT" create --force "$s"
+	sed -n 1,4p "$tmp/big.jsonl" >"$tmp/last.jsonl"
+	expect 2 prlimit --fsize=500000 "$BLT" load "$s" "$tmp/last.jsonl"
+	err_has "$s: write of"
+	err_has "$tmp/last.jsonl:4: items of lines 2 to 4 not stored; items stored before them: 0"
+	[ -z "$("$BLT" ls "$s")" ] || fail "a failed load left keys"
+	expect 0 "$BLT" check "$s"
+fi
 exit 0

@@ -193,6 +193,21 @@ START_TEST(json_error_names_line_and_column)
 }
 END_TEST
 
+START_TEST(json_error_in_a_line_names_the_column_alone)
+{
+	struct json *v;
+	const char *text = "{\"a\": 1, \"b\": ?}";
+
+	ck_assert_int_eq(
+	    json_parse(text, strlen(text), JSON_LINE, &v), -EBADMSG);
+	ck_assert_str_eq(json_errmsg(), "column 15: expected a value (at '?')");
+	ck_assert_int_eq(json_parse(text, 9, JSON_LINE, &v), -EBADMSG);
+	ck_assert_msg(strstr(json_errmsg(), "column 10: ") == json_errmsg() &&
+	                  strstr(json_errmsg(), "(at end of line)") != NULL,
+	    "message: %s", json_errmsg());
+}
+END_TEST
+
 START_TEST(json_nesting_is_limited)
 {
 	struct json *v;
@@ -540,6 +555,7 @@ json_suite(void)
 	tcase_add_test(tc, json_lone_surrogate_needs_the_flag);
 	tcase_add_test(tc, json_writers_escape_what_cannot_be_seen);
 	tcase_add_test(tc, json_error_names_line_and_column);
+	tcase_add_test(tc, json_error_in_a_line_names_the_column_alone);
 	tcase_add_test(tc, json_nesting_is_limited);
 	tcase_add_test(tc, json_get_finds_the_last_of_a_repeated_member);
 	tcase_add_test(tc, json_equal_ignores_member_order_and_spacing);
