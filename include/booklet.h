@@ -37,8 +37,9 @@ struct blt_iter;
 #define BLT_KEY_MAX 65535u
 #define BLT_VALUE_MAX 4294967295u
 #define BLT_DEFAULT_BUCKETS 12007u
-#define BLT_GROW UINT32_MAX      /* blt_prune_opts.n_buckets: the next size */
-#define BLT_FIT (UINT32_MAX - 1) /* ... the size the keys need */
+#define BLT_BUCKETS_MAX 20736017u /* the largest index booklet grows to */
+#define BLT_GROW UINT32_MAX       /* blt_prune_opts.n_buckets: the next size */
+#define BLT_FIT (UINT32_MAX - 1)  /* ... the size the keys need */
 
 /* Serializer codes stored in the header (booklet's registry). */
 #define BLT_SER_CUSTOM 0

@@ -515,12 +515,12 @@ cli_getopt(struct cli *c, int argc, char **argv)
 			c->make.timestamps = 0;
 			break;
 		case CLI_L_BUCKETS:
-			if (timearg_number(optarg, CLI_BUCKETS_MAX, &v) < 0 ||
+			if (timearg_number(optarg, BLT_BUCKETS_MAX, &v) < 0 ||
 			    v == 0)
 				return cli_usage(c,
 				    "bad --buckets '%s': expected a number "
 				    "from 1 to %u",
-				    optarg, CLI_BUCKETS_MAX);
+				    optarg, BLT_BUCKETS_MAX);
 			c->have_buckets = 1;
 			c->buckets = c->make.n_buckets = (uint32_t)v;
 			break;

@@ -27,10 +27,6 @@
 
 #define CLI_CHUNK 65536 /* bytes per read of a value for get */
 
-/* The most --buckets gives: the largest index booklet grows to (format
- * §8).  The header would hold up to 2^32-1, an index of 24 GiB. */
-#define CLI_BUCKETS_MAX 20736017u
-
 /* Which options a command accepts. */
 #define CLI_O_TIMEOUT 0x001
 #define CLI_O_HEX 0x002

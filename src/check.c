@@ -458,7 +458,7 @@ check_index_cut(struct check *c, int rc)
 	struct hdr *h = &db->h;
 	uint64_t at = h->index_off;
 
-	if (h->n_buckets == 0 || h->n_buckets > BUCKETS_MAX ||
+	if (h->n_buckets == 0 || h->n_buckets > BLT_BUCKETS_MAX ||
 	    h->index_off < HEADER_LEN ||
 	    h->index_off + (uint64_t)PTR_LEN * h->n_buckets <= db->size ||
 	    (h->index_off != HEADER_LEN && h->first_data > h->index_off))

@@ -19,7 +19,8 @@ static const unsigned char header_fix_magic[16] = {0x04, 0xd3, 0xb2, 0x94, 0xf2,
 static const unsigned char header_journal_magic[8] = "bltfsJ1";
 
 /* booklet's bucket growth chain (§8). */
-static const uint32_t header_growth[] = {12007, 144013, 1728017, BUCKETS_MAX};
+static const uint32_t header_growth[] = {
+    12007, 144013, 1728017, BLT_BUCKETS_MAX};
 
 /* The next index size after n, or 0 when the index stops growing (§8). */
 uint32_t
@@ -30,13 +31,6 @@ hdr_next_buckets(uint32_t n)
 		if (header_growth[i] > n)
 			return header_growth[i];
 	return 0;
-}
-
-/* The largest index size booklet grows to (§8). */
-uint32_t
-hdr_max_buckets(void)
-{
-	return header_growth[sizeof header_growth / sizeof *header_growth - 1];
 }
 
 /* Parse the header b of db->path (whose size is db->size) into db->h. */

@@ -21,8 +21,6 @@
 #define TS_LEN 7
 #define PTR_TOMBSTONE 0
 #define PTR_END 1
-/* The most buckets an index has: booklet grows it no further (§8). */
-#define BUCKETS_MAX 20736017u
 #define NKEYS_UNCLEAN 0xFFFFFFFFu
 #define LEGACY_ABSENT UINT64_C(0x303030303030)
 #define PTR_MAX ((UINT64_C(1) << 48) - 1)
@@ -223,7 +221,6 @@ int hdr_journal_write(struct blt *db, int op, uint64_t a, uint32_t b,
 int hdr_journal_read(const unsigned char *b, uint64_t v[5]);
 int hdr_journal_clear(struct blt *db);
 uint32_t hdr_next_buckets(uint32_t n);
-uint32_t hdr_max_buckets(void);
 
 /* block.c */
 int block_parse(const struct blt *db, const unsigned char *base, uint64_t off,

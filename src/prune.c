@@ -515,7 +515,7 @@ prune_buckets(struct blt *db, const struct blt_prune_opts *o, uint32_t *out)
 			    "to; give a larger number of buckets to grow it "
 			    "further",
 			    db->path, n, (unsigned long long)db->n_keys,
-			    hdr_max_buckets());
+			    BLT_BUCKETS_MAX);
 		*out = n;
 		return 0;
 	}
@@ -524,7 +524,7 @@ prune_buckets(struct blt *db, const struct blt_prune_opts *o, uint32_t *out)
 		    "%s: the index has %u buckets, and %u buckets is the "
 		    "maximum booklet grows an index to; give a larger number "
 		    "of buckets to grow it further",
-		    db->path, n, hdr_max_buckets());
+		    db->path, n, BLT_BUCKETS_MAX);
 	if (want < n)
 		return err_set(-EINVAL, "%s: the index has %u buckets already",
 		    db->path, n);
