@@ -451,9 +451,6 @@ START_TEST(prune_drops_old_keys_but_keeps_the_keep_list_and_metadata)
 }
 END_TEST
 
-/* A damaged store where one key has two live blocks (a copy of its block
- * with another value appended by hand): prune keeps the later one, as an
- * overwrite would have, and counts the key once. */
 /* A prune with BLT_FIT grows an index that has more keys than buckets to
  * the first size that holds them, and leaves it at that when asked again
  * (as a reindex job of the mount, which grew it 12-fold every time). */
@@ -513,6 +510,9 @@ START_TEST(prune_to_fit_at_the_largest_size_says_it_is_the_maximum)
 }
 END_TEST
 
+/* A damaged store where one key has two live blocks (a copy of its block
+ * with another value appended by hand): prune keeps the later one, as an
+ * overwrite would have, and counts the key once. */
 START_TEST(prune_keeps_the_later_of_two_live_blocks_of_a_key)
 {
 	struct blt *db = open_new(0, 0, 12007, BLT_SER_STR);
