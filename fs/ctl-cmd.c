@@ -231,6 +231,21 @@ ctl_dup(char **dst, const char *s)
 	return 0;
 }
 
+/* The value of option name of map, an absolute path, into *dst. */
+static int
+ctl_abs_path(struct ctl_args *a, int *i, const char *name, char **dst)
+{
+	const char *v;
+
+	if ((v = ctl_optarg(a, i, name)) == NULL)
+		return -EINVAL;
+	if (v[0] != '/')
+		return path_err(-EINVAL,
+		    "map: %s %s: give an absolute path (bltfs ctl makes one)",
+		    name, v);
+	return ctl_dup(dst, v);
+}
+
 static int
 ctl_unknown(struct ctl_args *a, int i)
 {
@@ -349,25 +364,9 @@ ctl_parse_map(struct fs *fs, struct ctl_args *a, struct job_spec *s)
 			else
 				rc = ctl_dup(&s->to, v);
 		} else if (ctl_is_opt(a, i, "--out")) {
-			if ((v = ctl_optarg(a, &i, "--out")) == NULL)
-				rc = -EINVAL;
-			else if (v[0] != '/')
-				rc = path_err(-EINVAL,
-				    "map: --out %s: give an absolute path "
-				    "(bltfs ctl makes one)",
-				    v);
-			else
-				rc = ctl_dup(&s->out, v);
+			rc = ctl_abs_path(a, &i, "--out", &s->out);
 		} else if (ctl_is_opt(a, i, "--cwd")) {
-			if ((v = ctl_optarg(a, &i, "--cwd")) == NULL)
-				rc = -EINVAL;
-			else if (v[0] != '/')
-				rc = path_err(-EINVAL,
-				    "map: --cwd %s: give an absolute path "
-				    "(bltfs ctl makes one)",
-				    v);
-			else
-				rc = ctl_dup(&s->cwd, v);
+			rc = ctl_abs_path(a, &i, "--cwd", &s->cwd);
 		} else if (ctl_is_opt(a, i, "--workers")) {
 			if ((v = ctl_optarg(a, &i, "--workers")) == NULL)
 				rc = -EINVAL;

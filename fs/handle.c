@@ -619,7 +619,7 @@ filebuf_changed(struct filebuf *b, uint64_t size)
 	atomic_store(&b->dirty, 1);
 }
 
-/* The buffer h may change: -EBADF for a handle opened to read. */
+/* The buffer h may change; NULL for a handle opened to read. */
 static struct filebuf *
 handle_wbuf(struct handle *h)
 {
