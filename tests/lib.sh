@@ -71,18 +71,19 @@ cleanup()
 trap cleanup EXIT
 trap 'exit 1' HUP INT TERM
 
-# bltfs_start STORE MNT [ARGS...]: start a daemon; sets $pid and $log.
-# The caller reads the ready byte from $tmp/ready.
+# bltfs_start STORE MNT [ARGS...]: start a daemon; sets $pid.  Its other
+# variables start with start_, so that tests may name theirs freely.  The
+# caller reads the ready byte from $tmp/ready.
 bltfs_start()
 {
-	store=$1
-	mnt=$2
+	start_store=$1
+	start_mnt=$2
 	shift 2
-	mkdir -p "$mnt"
+	mkdir -p "$start_mnt"
 	nmount=$((nmount + 1))
 	rm -f "$tmp/ready"
 	mkfifo "$tmp/ready"
-	"$BLTFS" "$store" "$mnt" -f -o ready_fd=3 "$@" \
+	"$BLTFS" "$start_store" "$start_mnt" -f -o ready_fd=3 "$@" \
 	    3>"$tmp/ready" 2>"$tmp/log.start" &
 	pid=$!
 }
