@@ -103,6 +103,9 @@ int path_walk_next(struct path_walk *w);
 ssize_t path_decode_name(const struct path_conf *pc, const char *name,
     size_t nlen, unsigned char *out, int *kind);
 
+/* Whether name ends in U+201B '+', as the pieces of long segments do. */
+int path_is_piece(const char *name, size_t nlen);
+
 /* The whole path of key ("a/b/c"), NUL-terminated, for messages, tests and
  * the ctl interface; the caller frees *out.  -ENOMEM. */
 int path_of_key(const struct path_conf *pc, const void *key, size_t klen,
@@ -313,6 +316,13 @@ void inode_move_mark(struct inode_tree *t, uint64_t nodeid);
  * frees *key. */
 int inode_child_key(struct inode_tree *t, uint64_t parent, const char *name,
     size_t nlen, int type, unsigned char **key, size_t *klen);
+
+/* Add the directory name, a piece of a long segment (path_is_piece()),
+ * under parent, as mkdir does: nothing is stored, as the keys below it
+ * are what make it.  -EINVAL (message set) unless a long name would be cut
+ * there, -EEXIST, -ENOTDIR, -ENOENT, -ENAMETOOLONG. */
+int inode_add_piece(
+    struct inode_tree *t, uint64_t parent, const char *name, size_t nlen);
 
 /* List directory dir from offset off: ".", "..", then the entries in the
  * order they were added.  Offsets stay valid while entries come and go.

@@ -1201,11 +1201,13 @@ inode_move_mark(struct inode_tree *t, uint64_t nodeid)
 }
 
 /* Whether name is the one key (of type, built by the caller) would be
- * listed as under parent: compare the walk of key with parent's chain. */
+ * listed as under parent: compare the walk of key with parent's chain.
+ * With piece, name need only be the piece of a long segment that the walk
+ * cuts at parent's depth; the rest of key is not looked at. */
 static int
 inode_canonical(struct inode_tree *t, const struct inode *parent,
     const char *name, size_t nlen, const unsigned char *key, size_t klen,
-    int type)
+    int type, int piece)
 {
 	const struct inode *p, **chain;
 	size_t depth = 0, i = 0;
@@ -1226,9 +1228,14 @@ inode_canonical(struct inode_tree *t, const struct inode *parent,
 			     memcmp(chain[i]->name, w.name, w.nlen) == 0 &&
 			     (w.kind == PATH_CONT) ==
 			         !!(chain[i]->flags & INODE_CONT);
-		else if (i == depth)
+		else if (i == depth) {
 			ok = nlen == w.nlen && memcmp(name, w.name, nlen) == 0;
-		else
+			if (piece) {
+				ok = ok && w.kind == PATH_CONT;
+				i++;
+				break;
+			}
+		} else
 			ok = 0;
 	}
 	free(chain);
@@ -1296,7 +1303,7 @@ inode_child_key_locked(struct inode_tree *t, struct inode *p, const char *name,
 		    "'%.*s': the key would be %zu bytes, over %u", (int)nlen,
 		    name, plen, BLT_KEY_MAX);
 	}
-	if ((rc = inode_canonical(t, p, name, nlen, buf, plen, type)) <= 0) {
+	if ((rc = inode_canonical(t, p, name, nlen, buf, plen, type, 0)) <= 0) {
 		char *want = NULL;
 		size_t wlen;
 
@@ -1314,6 +1321,78 @@ inode_child_key_locked(struct inode_tree *t, struct inode *p, const char *name,
 	*key = buf;
 	*klen = plen;
 	return 0;
+}
+
+/* What follows a piece when checking it: enough to make its segment long
+ * whatever the piece is, starting with the widest atom (a U+201B before
+ * '+' is written as 15 bytes), so that no other bytes would cut it later. */
+#define INODE_PIECE_FILL4 PATH_ESC "+" PATH_ESC "+" PATH_ESC "+" PATH_ESC "+"
+static const char inode_piece_fill[] =
+    INODE_PIECE_FILL4 INODE_PIECE_FILL4 INODE_PIECE_FILL4 INODE_PIECE_FILL4;
+#define INODE_PIECE_FILL (sizeof inode_piece_fill - 1)
+
+int
+inode_add_piece(
+    struct inode_tree *t, uint64_t parent, const char *name, size_t nlen)
+{
+	unsigned char *key = NULL, *buf;
+	struct inode *p, *n;
+	size_t klen;
+	ssize_t len;
+	int kind, rc;
+
+	pthread_rwlock_wrlock(&t->lock);
+	p = inode_of(t, parent);
+	if (p->type != INODE_DIR) {
+		rc = -ENOTDIR;
+		goto out;
+	}
+	if (p->flags & INODE_GONE) {
+		rc = path_err(-ENOENT, "'%.*s': the directory was removed",
+		    (int)nlen, name);
+		goto out;
+	}
+	if (inode_find(t, p, name, nlen) != NULL) {
+		rc = -EEXIST;
+		goto out;
+	}
+	if ((rc = inode_key_locked(t, p, &key, &klen)) < 0)
+		goto out;
+	if ((buf = realloc(key, klen + nlen + 8 + INODE_PIECE_FILL)) == NULL) {
+		rc = path_err(-ENOMEM, "out of memory");
+		goto out;
+	}
+	key = buf;
+	if ((len = path_decode_name(&t->pc, name, nlen, key + klen, &kind)) <
+	    0) {
+		rc = (int)len;
+		goto out;
+	}
+	klen += (size_t)len;
+	if (klen + 1 > BLT_KEY_MAX) {
+		rc = path_err(-ENAMETOOLONG,
+		    "'%.*s': the keys below it would be over %u bytes",
+		    (int)nlen, name, BLT_KEY_MAX);
+		goto out;
+	}
+	memcpy(key + klen, inode_piece_fill, INODE_PIECE_FILL);
+	rc = inode_canonical(
+	    t, p, name, nlen, key, klen + INODE_PIECE_FILL, INODE_FILE, 1);
+	if (rc == 0)
+		rc = path_err(-EINVAL,
+		    "'%.*s': not a piece of a long name: a name is cut into "
+		    "pieces of as many whole characters as fit in %u bytes "
+		    "(doc/keys.md)",
+		    (int)nlen, name, PATH_NAME_MAX - 4);
+	if (rc < 0)
+		goto out;
+	n = inode_new_child(t, p, name, nlen, INODE_DIR, INODE_CONT);
+	rc =
+	    n != NULL ? 0 : path_err(-ENOMEM, "directory index: out of memory");
+out:
+	pthread_rwlock_unlock(&t->lock);
+	free(key);
+	return rc;
 }
 
 /* The key that a new child name of parent would have. */
@@ -1634,6 +1713,13 @@ inode_rename(struct inode_tree *t, uint64_t parent, const char *name,
 	if (newnlen == PATH_SELF_LEN &&
 	    memcmp(newname, PATH_SELF, newnlen) == 0)
 		src->flags |= INODE_SELF;
+	if (src->type == INODE_FILE && newnlen == PATH_ESC_LEN &&
+	    memcmp(newname, PATH_ESC, newnlen) == 0 &&
+	    (np->flags & INODE_MARKER)) {
+		/* the file took over the marker's key, "dir/" */
+		np->flags &= ~INODE_MARKER;
+		t->nkeys--;
+	}
 	inode_moved(t, src);
 out:
 	pthread_rwlock_unlock(&t->lock);

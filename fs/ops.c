@@ -502,6 +502,14 @@ ops_new_node(struct fs *fs, uint64_t parent, const char *name, int type,
 	}
 	if (rc != -ENOENT)
 		goto out;
+	if (type == INODE_DIR && path_is_piece(name, nlen)) {
+		/* made by the keys below it: nothing to store */
+		if ((rc = inode_add_piece(fs->tree, parent, name, nlen)) < 0 ||
+		    (rc = inode_lookup(fs->tree, parent, name, nlen, 1, in)) <
+		        0)
+			ops_fail(rc, path_errmsg());
+		goto out;
+	}
 	if ((rc = inode_child_key(
 	         fs->tree, parent, name, nlen, type, &key, &klen)) < 0) {
 		ops_fail(rc, path_errmsg());

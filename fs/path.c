@@ -437,9 +437,7 @@ path_decode_name(const struct path_conf *pc, const char *name, size_t nlen,
 	}
 	if (nlen == PATH_ESC_LEN && memcmp(name, PATH_ESC, nlen) == 0)
 		return 0; /* the empty segment */
-	if (nlen > PATH_CONT_SUFFIX_LEN &&
-	    memcmp(name + nlen - PATH_CONT_SUFFIX_LEN, PATH_CONT_SUFFIX,
-	        PATH_CONT_SUFFIX_LEN) == 0) {
+	if (path_is_piece(name, nlen)) {
 		*kind = PATH_CONT;
 		nlen -= PATH_CONT_SUFFIX_LEN;
 	}
@@ -463,6 +461,15 @@ path_decode_name(const struct path_conf *pc, const char *name, size_t nlen,
 		i += PATH_XLEN;
 	}
 	return (ssize_t)o;
+}
+
+/* Does name end in U+201B '+', the mark of a piece of a long segment? */
+int
+path_is_piece(const char *name, size_t nlen)
+{
+	return nlen > PATH_CONT_SUFFIX_LEN &&
+	       memcmp(name + nlen - PATH_CONT_SUFFIX_LEN, PATH_CONT_SUFFIX,
+	           PATH_CONT_SUFFIX_LEN) == 0;
 }
 
 /* Is name (len bytes) the control directory's name? */

@@ -861,6 +861,44 @@ START_TEST(long_names_are_reachable)
 }
 END_TEST
 
+/* mkdir of a piece (inode_add_piece()): an empty directory flagged as a
+ * piece, made only where some long name would be cut, holding the rest. */
+START_TEST(pieces_are_made_by_mkdir)
+{
+	struct inode_tree *t = tree(0, NULL);
+	char name[256];
+	struct inode_info in;
+	unsigned char *k;
+	size_t klen;
+
+	memset(name, 'x', 251);
+	memcpy(name + 251, ESC "+", 4);
+	ck_assert_int_eq(inode_add_piece(t, INODE_ROOT, name, 255), 0);
+	ck_assert_int_eq(inode_lookup(t, INODE_ROOT, name, 255, 0, &in), 0);
+	ck_assert_int_eq(in.type, INODE_DIR);
+	ck_assert(in.flags & INODE_CONT);
+	ck_assert(!(in.flags & INODE_MARKER));
+	ck_assert_uint_eq(inode_count(t), 0);
+	ck_assert_int_eq(inode_add_piece(t, INODE_ROOT, name, 255), -EEXIST);
+	ck_assert_int_eq(inode_child_key(t, in.nodeid, "tail-of-it", 10,
+	                     INODE_FILE, &k, &klen),
+	    0);
+	ck_assert_uint_eq(klen, 261);
+	free(k);
+	/* 237 bytes: cut before a U+201B written as 15 bytes; 236: never */
+	memcpy(name + 237, ESC "+", 4);
+	ck_assert_int_eq(inode_add_piece(t, INODE_ROOT, name, 241), 0);
+	ck_assert_int_eq(inode_rmdir(t, INODE_ROOT, name, 241), 0);
+	memcpy(name + 236, ESC "+", 4);
+	ck_assert_int_eq(inode_add_piece(t, INODE_ROOT, name, 240), -EINVAL);
+	/* the piece must be spelled as the walk spells it */
+	memcpy(name, ESC "78", 5); /* 'x' escaped */
+	memcpy(name + 251, ESC "+", 4);
+	ck_assert_int_eq(inode_add_piece(t, INODE_ROOT, name, 255), -EINVAL);
+	inode_tree_free(t);
+}
+END_TEST
+
 struct race {
 	struct inode_tree *t;
 	int stop;
@@ -1016,6 +1054,7 @@ inode_suite(void)
 	tcase_add_test(tc, rename_file);
 	tcase_add_test(tc, rename_subtree_moves_every_key);
 	tcase_add_test(tc, long_names_are_reachable);
+	tcase_add_test(tc, pieces_are_made_by_mkdir);
 	tcase_add_test(tc, readers_run_beside_a_writer);
 	tcase_add_test(tc, build_one_million_keys);
 	suite_add_tcase(s, tc);
