@@ -1272,8 +1272,8 @@ inode_child_key_locked(struct inode_tree *t, struct inode *p, const char *name,
 	free(buf);
 	if (kind == PATH_CONT) {
 		return path_err(-EINVAL,
-		    "'%.*s': names ending in U+201B '+' are pieces of long "
-		    "names and appear by themselves",
+		    "'%.*s': a name ending in U+201B '+' is a piece of a long "
+		    "name, a directory that only mkdir makes (doc/keys.md)",
 		    (int)nlen, name);
 	}
 	if (kind == 0 &&
@@ -1323,13 +1323,18 @@ inode_child_key_locked(struct inode_tree *t, struct inode *p, const char *name,
 	return 0;
 }
 
-/* What follows a piece when checking it: enough to make its segment long
- * whatever the piece is, starting with the widest atom (a U+201B before
- * '+' is written as 15 bytes), so that no other bytes would cut it later. */
+/* What may follow a piece, to check it: some key with the piece and then
+ * one of these is cut there, if any key is.  The first starts with the
+ * widest atom (a U+201B before '+' is written as 15 bytes), so that no
+ * other bytes would cut the segment later; the second makes a U+201B that
+ * ends the piece an escaped one, for which a '+' follows.  Both make the
+ * segment long whatever the piece is. */
 #define INODE_PIECE_FILL4 PATH_ESC "+" PATH_ESC "+" PATH_ESC "+" PATH_ESC "+"
-static const char inode_piece_fill[] =
-    INODE_PIECE_FILL4 INODE_PIECE_FILL4 INODE_PIECE_FILL4 INODE_PIECE_FILL4;
-#define INODE_PIECE_FILL (sizeof inode_piece_fill - 1)
+static const char *const inode_piece_fill[] = {
+    INODE_PIECE_FILL4 INODE_PIECE_FILL4 INODE_PIECE_FILL4 INODE_PIECE_FILL4,
+    "+" INODE_PIECE_FILL4 INODE_PIECE_FILL4 INODE_PIECE_FILL4 INODE_PIECE_FILL4,
+};
+#define INODE_PIECE_FILL (4 * (sizeof INODE_PIECE_FILL4 - 1) + 1) /* most */
 
 int
 inode_add_piece(
@@ -1337,9 +1342,9 @@ inode_add_piece(
 {
 	unsigned char *key = NULL, *buf;
 	struct inode *p, *n;
-	size_t klen;
+	size_t klen, fill;
 	ssize_t len;
-	int kind, rc;
+	int i, kind, rc;
 
 	pthread_rwlock_wrlock(&t->lock);
 	p = inode_of(t, parent);
@@ -1350,10 +1355,6 @@ inode_add_piece(
 	if (p->flags & INODE_GONE) {
 		rc = path_err(-ENOENT, "'%.*s': the directory was removed",
 		    (int)nlen, name);
-		goto out;
-	}
-	if (inode_find(t, p, name, nlen) != NULL) {
-		rc = -EEXIST;
 		goto out;
 	}
 	if ((rc = inode_key_locked(t, p, &key, &klen)) < 0)
@@ -1375,9 +1376,12 @@ inode_add_piece(
 		    (int)nlen, name, BLT_KEY_MAX);
 		goto out;
 	}
-	memcpy(key + klen, inode_piece_fill, INODE_PIECE_FILL);
-	rc = inode_canonical(
-	    t, p, name, nlen, key, klen + INODE_PIECE_FILL, INODE_FILE, 1);
+	for (i = 0, rc = 0; rc == 0 && i < 2; i++) {
+		fill = strlen(inode_piece_fill[i]);
+		memcpy(key + klen, inode_piece_fill[i], fill);
+		rc = inode_canonical(
+		    t, p, name, nlen, key, klen + fill, INODE_FILE, 1);
+	}
 	if (rc == 0)
 		rc = path_err(-EINVAL,
 		    "'%.*s': not a piece of a long name: a name is cut into "
@@ -1386,6 +1390,10 @@ inode_add_piece(
 		    (int)nlen, name, PATH_NAME_MAX - 4);
 	if (rc < 0)
 		goto out;
+	if (inode_find(t, p, name, nlen) != NULL) {
+		rc = -EEXIST; /* after the check, which it passed once */
+		goto out;
+	}
 	n = inode_new_child(t, p, name, nlen, INODE_DIR, INODE_CONT);
 	rc =
 	    n != NULL ? 0 : path_err(-ENOMEM, "directory index: out of memory");

@@ -205,6 +205,10 @@ tree_walk(struct inode_tree *t, struct tset *s, uint64_t dir)
 			ck_assert_int_eq(in->type, INODE_DIR);
 			ck_assert_int_eq(
 			    inode_key(t, in->nodeid, &key, &klen), -EINVAL);
+			/* mkdir would make it here: it exists */
+			rc = inode_add_piece(t, dir, e.name[i], e.nlen[i]);
+			ck_assert_msg(rc == -EEXIST, "piece '%s' refused: %s",
+			    e.name[i], path_errmsg());
 			tree_walk(t, s, in->nodeid);
 			continue;
 		}
