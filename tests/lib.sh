@@ -172,6 +172,18 @@ bltfs_kill()
 	mv "$daemons.new" "$daemons"
 }
 
+# copy_tools TOOLS: TOOLS and rsync, where rsync is installed (a test that
+# copies with it says it did not, where not).
+copy_tools()
+{
+	if command -v rsync >/dev/null; then
+		echo "$1 rsync"
+	else
+		echo "rsync not installed: its copy is not tested" >&2
+		echo "$1"
+	fi
+}
+
 # check_store STORE: blt check finds no problem (when blt is built).
 check_store()
 {

@@ -70,12 +70,7 @@ copy_in()
 	bltfs_mount "$store" "$m" -o ro "$@"
 }
 
-tools="cp tar"
-if command -v rsync >/dev/null; then
-	tools="$tools rsync"
-else
-	echo "rsync not installed: its copy is not tested" >&2
-fi
+tools=$(copy_tools "cp tar")
 for tool in $tools; do
 	copy_in $tool
 	"$MOUNT_CHECK" "$fixture.json" "$m" >"$tmp/check.out" || {

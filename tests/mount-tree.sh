@@ -52,12 +52,7 @@ copy_in()
 	esac
 }
 
-tools="cp cpp tar"
-if command -v rsync >/dev/null; then
-	tools="$tools rsync"
-else
-	echo "rsync not installed: its copy is not tested" >&2
-fi
+tools=$(copy_tools "cp cpp tar")
 for tool in $tools; do
 	store=$tmp/$tool.blt
 	bltfs_mount "$store" "$tmp/m"
