@@ -268,8 +268,12 @@ ssize_t blt_get_reserved(
 int blt_set_reserved(
     struct blt *db, int slot, const void *data, size_t len, int64_t ts);
 
-/* Grow the index to n_buckets (0: the next size in booklet's sequence).
- * Auto-reindex happens by itself on flush, exactly when booklet does it. */
+/* Grow the index to n_buckets buckets (more than it has), or as BLT_GROW
+ * (also 0: the next size in booklet's sequence) or BLT_FIT (the size the
+ * keys need; an index that holds them already stays as it is) say; see
+ * blt_prune_opts.  Auto-reindex happens by itself on flush, exactly when
+ * booklet does it.  Errors: -EINVAL for a size that would not grow the
+ * index. */
 int blt_reindex(struct blt *db, uint32_t n_buckets);
 
 /* Compact the store: write a new file holding only live blocks (minus

@@ -427,15 +427,18 @@ out:
 	return rc;
 }
 
-/* blt reindex: grow the hash index. */
+/* blt reindex: grow the hash index to --buckets, or to the size the keys
+ * need, as the automatic reindex would: an index that holds them already
+ * stays as it is, so running it again changes nothing. */
 int
 cli_reindex(struct cli *c)
 {
+	uint32_t n = c->have_buckets ? c->buckets : BLT_FIT;
 	int rc;
 
 	if ((rc = cli_open(c, BLT_RDWR)) != CLI_OK)
 		return rc;
-	if ((rc = blt_reindex(c->db, c->have_buckets ? c->buckets : 0)) < 0)
+	if ((rc = blt_reindex(c->db, n)) < 0)
 		return cli_fail(c->store, rc);
 	return CLI_OK;
 }

@@ -273,8 +273,10 @@ static const char cli_help_prune[] =
 static const char cli_help_reindex[] =
     "usage: blt reindex [options] STORE\n"
     "Grow the hash index.\n\n"
-    "  --buckets N            the new size, at most 20736017 (default:\n"
-    "                         booklet's next size)\n"
+    "  --buckets N            the new size, at most 20736017 (default: the\n"
+    "                         size the keys need, as the automatic reindex\n"
+    "                         would grow it to; none if the index holds\n"
+    "                         them already)\n"
     "  --timeout SECONDS      fail if the store stays locked this long\n"
     "                         (default: wait)\n"
     "  -h, --help             show this help\n";

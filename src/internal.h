@@ -298,6 +298,7 @@ int put_direct(struct blt *db, const unsigned char *digest, const void *key,
 int reindex_run(struct blt *db, uint32_t n1, int *undone);
 int reindex_auto(struct blt *db);
 int reindex_finish(struct blt *db, const uint64_t j[5]);
+int reindex_target(struct blt *db, uint32_t want, uint32_t *out);
 
 /* prune.c */
 int64_t prune_run(struct blt *db, const struct blt_prune_opts *o,

@@ -496,46 +496,13 @@ prune_catch_up(struct blt *db, struct blt *nb, struct prune_plan *pl,
 
 /* The index size of the copy a prune with o makes (blt_prune_opts), or
  * -EINVAL with a message.  Holds: db->lock. */
-/* -EINVAL: db's index cannot grow by booklet's sequence any further. */
-static int
-prune_at_largest(struct blt *db)
-{
-	return err_set(-EINVAL,
-	    "%s: the index has %u buckets for %llu keys, and %u buckets is the "
-	    "maximum booklet grows an index to; give a larger number of "
-	    "buckets to grow it further",
-	    db->path, db->h.n_buckets, (unsigned long long)db->n_keys,
-	    BLT_BUCKETS_MAX);
-}
-
 static int
 prune_buckets(struct blt *db, const struct blt_prune_opts *o, uint32_t *out)
 {
-	uint32_t n = db->h.n_buckets, want, next;
-
-	*out = n;
+	*out = db->h.n_buckets;
 	if (o == NULL || o->n_buckets == 0)
 		return 0;
-	want = o->n_buckets;
-	if (want == BLT_FIT) {
-		while (db->n_keys > n && (next = hdr_next_buckets(n)) != 0)
-			n = next;
-		if (n == db->h.n_buckets && db->n_keys > n)
-			return prune_at_largest(db);
-		*out = n;
-		return 0;
-	}
-	if (want == BLT_GROW && (want = hdr_next_buckets(n)) == 0)
-		return prune_at_largest(db);
-	if (want < n)
-		return err_set(-EINVAL, "%s: the index has %u buckets already",
-		    db->path, n);
-	if (want == n)
-		return err_set(-EINVAL,
-		    "%s: the index has %u buckets; growing needs more",
-		    db->path, n);
-	*out = want;
-	return 0;
+	return reindex_target(db, o->n_buckets, out);
 }
 
 /* Compact db while readers and writers go on; see blt_prune(). */

@@ -151,29 +151,64 @@ reindex_finish(struct blt *db, const uint64_t j[5])
 	return io_sync(db);
 }
 
-/* Grow the index to n_buckets, or to the next size when 0. */
+/* -EINVAL: db's index cannot grow by booklet's sequence any further. */
+static int
+reindex_at_largest(struct blt *db)
+{
+	return err_set(-EINVAL,
+	    "%s: the index has %u buckets for %llu keys, and %u buckets is the "
+	    "maximum booklet grows an index to; give a larger number of "
+	    "buckets to grow it further",
+	    db->path, db->h.n_buckets, (unsigned long long)db->n_keys,
+	    BLT_BUCKETS_MAX);
+}
+
+/* The index size that growing db's index as want says gives (a number of
+ * buckets, BLT_GROW or BLT_FIT; see blt_prune_opts) into *out.  For
+ * BLT_FIT that is the present size when the index holds the keys already,
+ * so that asking again never grows it further.  -EINVAL with a message
+ * for a size that would not grow it.  Holds: db->lock, buffer flushed. */
+int
+reindex_target(struct blt *db, uint32_t want, uint32_t *out)
+{
+	uint32_t n = db->h.n_buckets, next;
+
+	*out = n;
+	if (want == BLT_FIT) {
+		while (db->n_keys > n && (next = hdr_next_buckets(n)) != 0)
+			n = next;
+		if (n == db->h.n_buckets && db->n_keys > n)
+			return reindex_at_largest(db);
+		*out = n;
+		return 0;
+	}
+	if (want == BLT_GROW && (want = hdr_next_buckets(n)) == 0)
+		return reindex_at_largest(db);
+	if (want <= n)
+		return err_set(-EINVAL,
+		    "%s: reindex grows the index: %u buckets is not more than "
+		    "the %u it has",
+		    db->path, want, n);
+	*out = want;
+	return 0;
+}
+
+/* Grow the index as n_buckets says (0 is BLT_GROW). */
 int
 blt_reindex(struct blt *db, uint32_t n_buckets)
 {
+	uint32_t n1;
 	int rc;
 
 	if (db->rdonly)
 		return err_set(-EROFS, "%s: opened read-only", db->path);
 	pthread_mutex_lock(&db->prune_lock);
 	pthread_rwlock_wrlock(&db->lock);
-	if (n_buckets == 0 &&
-	    (n_buckets = hdr_next_buckets(db->h.n_buckets)) == 0)
-		rc = err_set(-EINVAL,
-		    "%s: the index has %u buckets, the largest size booklet "
-		    "grows to; give --buckets",
-		    db->path, db->h.n_buckets);
-	else if (n_buckets <= db->h.n_buckets)
-		rc = err_set(-EINVAL,
-		    "%s: reindex grows the index: %u buckets is not more than "
-		    "the %u it has",
-		    db->path, n_buckets, db->h.n_buckets);
-	else if ((rc = write_flush(db, 0)) == 0)
-		rc = reindex_run(db, n_buckets, NULL);
+	if ((rc = write_flush(db, 0)) == 0 &&
+	    (rc = reindex_target(
+	         db, n_buckets == 0 ? BLT_GROW : n_buckets, &n1)) == 0 &&
+	    n1 != db->h.n_buckets)
+		rc = reindex_run(db, n1, NULL);
 	pthread_rwlock_unlock(&db->lock);
 	pthread_mutex_unlock(&db->prune_lock);
 	return rc;

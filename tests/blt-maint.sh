@@ -22,11 +22,30 @@ for f in $(fixtures); do
 	same_items "$tmp/before" "$tmp/after"
 	"$BLT" stat "$s" | grep -q '"buckets": 150001,' ||
 		fail "reindex --buckets 150001 on $f"
+	# 150001 buckets hold every fixture's keys: nothing more to grow.
 	"$BLT" reindex "$s"
+	"$BLT" stat "$s" | grep -q '"buckets": 150001,' ||
+		fail "reindex after --buckets 150001 on $f grew the index"
 	"$BLT" dump "$s" >"$tmp/after"
 	same_items "$tmp/before" "$tmp/after"
 	expect 0 "$BLT" check "$s"
 	rm -f "$s"
+done
+
+# reindex without --buckets grows the index to the size the keys need, as
+# the automatic reindex would, and not one size more on every run: an
+# index that holds the keys is left as it is, and so is the file.
+for f in small_str_bytes.blt reindexed.blt; do
+	s=$tmp/fit-$f
+	copy "$f" "$s"
+	n=$("$BLT" stat "$s" | sed -n 's/^  "buckets": \([0-9]*\),$/\1/p')
+	for run in 1 2; do
+		"$BLT" reindex "$s"
+		"$BLT" stat "$s" | grep -q "\"buckets\": $n," ||
+			fail "reindex run $run of $f grew its $n buckets"
+	done
+	cmp -s "$s" "$FIXTURES_DIR/$f" ||
+		fail "a reindex with nothing to grow changed $f"
 done
 
 # reindex --buckets has create's limit, and a refused one writes nothing.

@@ -482,6 +482,34 @@ START_TEST(prune_to_fit_grows_to_the_size_the_keys_need_and_no_further)
 }
 END_TEST
 
+/* blt_reindex() with BLT_FIT (blt reindex without --buckets) grows the
+ * index as the prune above does, in place: to the size the keys need, and
+ * not one size more when asked again. */
+START_TEST(reindex_to_fit_grows_to_the_size_the_keys_need_and_no_further)
+{
+	struct blt *db = open_new(0, 0, 5, BLT_SER_STR);
+	struct blt_stat st;
+	char k[16];
+
+	db->defer_reindex = 1;
+	for (int i = 0; i < 20; i++) {
+		snprintf(k, sizeof k, "k%d", i);
+		put(db, k, "v", T0);
+	}
+	ck_assert_int_eq(blt_flush(db), 0);
+	db->defer_reindex = 0;
+	for (int run = 0; run < 2; run++) {
+		ck_assert_msg(
+		    blt_reindex(db, BLT_FIT) == 0, "%s", blt_errmsg());
+		ck_assert_int_eq(blt_info(db, &st), 0);
+		ck_assert_uint_eq(st.n_buckets, 12007);
+	}
+	ck_assert_uint_eq(blt_count(db), 20);
+	ck_assert_int_eq(blt_close(db), 0);
+	ck_assert_int_eq(blt_check(path, 0, NULL, NULL), 0);
+}
+END_TEST
+
 /* More keys than the largest size of booklet's sequence, 20736017
  * buckets, has room for: BLT_FIT and BLT_GROW say that it is the
  * maximum.  (The keys are counted, not put: 20 million would take long.) */
@@ -1066,6 +1094,8 @@ engine_suite(void)
 	tcase_add_test(tc, a_scan_counts_the_live_bytes_only_of_a_still_store);
 	tcase_add_test(
 	    tc, prune_to_fit_grows_to_the_size_the_keys_need_and_no_further);
+	tcase_add_test(
+	    tc, reindex_to_fit_grows_to_the_size_the_keys_need_and_no_further);
 	tcase_add_test(
 	    tc, prune_to_fit_at_the_largest_size_says_it_is_the_maximum);
 	tcase_add_test(tc, prune_keeps_the_later_of_two_live_blocks_of_a_key);
