@@ -305,12 +305,13 @@ ctl_parse_reindex(struct ctl_args *a, struct job_spec *s)
 			return ctl_unknown(a, i);
 		if ((v = ctl_optarg(a, &i, "--buckets")) == NULL)
 			return -EINVAL;
-		/* the largest two are BLT_FIT and BLT_GROW */
-		if (timearg_number(v, BLT_FIT - 1, &n) < 0 || n == 0)
+		/* refused here, before a job starts, as blt_prune() would
+		 * refuse it in the job */
+		if (timearg_number(v, BLT_BUCKETS_MAX, &n) < 0 || n == 0)
 			return path_err(-EINVAL,
 			    "reindex: --buckets %s: expected a number from 1 "
-			    "to %" PRIu32,
-			    v, BLT_FIT - 1);
+			    "to %u, the largest index booklet makes",
+			    v, BLT_BUCKETS_MAX);
 		s->buckets = (uint32_t)n;
 	}
 	return 0;

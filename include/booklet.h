@@ -104,8 +104,9 @@ struct blt_item {
 /* What prune drops besides dead blocks: live keys older than older_than
  * (µs, 0 for no age limit) that are not among the keep keys.  n_buckets
  * other than 0 grows the index of the new file — to that many buckets
- * (more than it has, or -EINVAL) or, with BLT_GROW, to booklet's next size:
- * a reindex that, like a prune, never holds up readers.  BLT_FIT grows it
+ * (more than it has and at most BLT_BUCKETS_MAX, or -EINVAL) or, with
+ * BLT_GROW, to booklet's next size: a reindex that, like a prune, never
+ * holds up readers.  BLT_FIT grows it
  * to where booklet's own reindex would stop for the keys: the first size of
  * its sequence with no more keys than buckets, or its last, 20736017 (an
  * index that holds the keys already stays as it is); -EINVAL when the keys
@@ -268,12 +269,13 @@ ssize_t blt_get_reserved(
 int blt_set_reserved(
     struct blt *db, int slot, const void *data, size_t len, int64_t ts);
 
-/* Grow the index to n_buckets buckets (more than it has), or as BLT_GROW
+/* Grow the index to n_buckets buckets (more than it has, at most
+ * BLT_BUCKETS_MAX), or as BLT_GROW
  * (also 0: the next size in booklet's sequence) or BLT_FIT (the size the
  * keys need; an index that holds them already stays as it is) say; see
  * blt_prune_opts.  Auto-reindex happens by itself on flush, exactly when
  * booklet does it.  Errors: -EINVAL for a size that would not grow the
- * index. */
+ * index or is over BLT_BUCKETS_MAX. */
 int blt_reindex(struct blt *db, uint32_t n_buckets);
 
 /* Compact the store: write a new file holding only live blocks (minus

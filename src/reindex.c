@@ -157,8 +157,7 @@ reindex_at_largest(struct blt *db)
 {
 	return err_set(-EINVAL,
 	    "%s: the index has %u buckets for %llu keys, and %u buckets is the "
-	    "maximum booklet grows an index to; give a larger number of "
-	    "buckets to grow it further",
+	    "maximum booklet grows an index to: it cannot grow further",
 	    db->path, db->h.n_buckets, (unsigned long long)db->n_keys,
 	    BLT_BUCKETS_MAX);
 }
@@ -167,7 +166,8 @@ reindex_at_largest(struct blt *db)
  * buckets, BLT_GROW or BLT_FIT; see blt_prune_opts) into *out.  For
  * BLT_FIT that is the present size when the index holds the keys already,
  * so that asking again never grows it further.  -EINVAL with a message
- * for a size that would not grow it.  Holds: db->lock, buffer flushed. */
+ * for a size that would not grow it or is over BLT_BUCKETS_MAX.  Holds:
+ * db->lock, buffer flushed. */
 int
 reindex_target(struct blt *db, uint32_t want, uint32_t *out)
 {
@@ -184,6 +184,12 @@ reindex_target(struct blt *db, uint32_t want, uint32_t *out)
 	}
 	if (want == BLT_GROW && (want = hdr_next_buckets(n)) == 0)
 		return reindex_at_largest(db);
+	/* booklet never makes a bigger one, and blt check calls one damage */
+	if (want > BLT_BUCKETS_MAX)
+		return err_set(-EINVAL,
+		    "%s: an index of %u buckets is larger than the largest "
+		    "booklet makes, %u buckets",
+		    db->path, want, BLT_BUCKETS_MAX);
 	if (want <= n)
 		return err_set(-EINVAL,
 		    "%s: reindex grows the index: %u buckets is not more than "

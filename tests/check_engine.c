@@ -538,6 +538,39 @@ START_TEST(prune_to_fit_at_the_largest_size_says_it_is_the_maximum)
 }
 END_TEST
 
+/* An index larger than the largest booklet makes (BLT_BUCKETS_MAX) is
+ * refused by blt_reindex() and by a prune that grows the index (the mount's
+ * reindex job), with the store's name and the limit; the store stays as it
+ * was.  Both used to make one. */
+START_TEST(reindex_past_the_largest_index_is_refused)
+{
+	struct blt_prune_opts po = {.n_buckets = BLT_BUCKETS_MAX + 1};
+	struct blt *db = open_new(0, 0, 12007, BLT_SER_STR);
+	struct blt_stat st;
+	struct stat fst;
+	off_t size;
+
+	put(db, "k", "v", T0);
+	ck_assert_int_eq(blt_flush(db), 0);
+	ck_assert_int_eq(stat(path, &fst), 0);
+	size = fst.st_size;
+	ck_assert_int_eq(blt_reindex(db, BLT_BUCKETS_MAX + 1), -EINVAL);
+	ck_assert_msg(strstr(blt_errmsg(), path) != NULL &&
+	                  strstr(blt_errmsg(), "20736018 buckets") != NULL &&
+	                  strstr(blt_errmsg(), "largest booklet makes, "
+	                                       "20736017 buckets") != NULL,
+	    "%s", blt_errmsg());
+	ck_assert_int_eq(blt_prune(db, &po), -EINVAL);
+	ck_assert_msg(strstr(blt_errmsg(), "20736017 buckets") != NULL, "%s",
+	    blt_errmsg());
+	ck_assert_int_eq(blt_info(db, &st), 0);
+	ck_assert_uint_eq(st.n_buckets, 12007);
+	ck_assert_int_eq(stat(path, &fst), 0);
+	ck_assert_int_eq(fst.st_size, size);
+	ck_assert_int_eq(blt_close(db), 0);
+}
+END_TEST
+
 /* A damaged store where one key has two live blocks (a copy of its block
  * with another value appended by hand): prune keeps the later one, as an
  * overwrite would have, and counts the key once. */
@@ -1098,6 +1131,7 @@ engine_suite(void)
 	    tc, reindex_to_fit_grows_to_the_size_the_keys_need_and_no_further);
 	tcase_add_test(
 	    tc, prune_to_fit_at_the_largest_size_says_it_is_the_maximum);
+	tcase_add_test(tc, reindex_past_the_largest_index_is_refused);
 	tcase_add_test(tc, prune_keeps_the_later_of_two_live_blocks_of_a_key);
 	tcase_add_test(tc, a_duplicate_descriptor_matches_its_generation);
 	tcase_add_test(tc, a_second_writer_is_refused_with_a_clear_message);

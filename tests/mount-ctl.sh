@@ -164,6 +164,10 @@ expect "EINVAL error: reindex: unknown option --bukets" \
     "$(py "$m" file "reindex --bukets 5")"
 expect "EINVAL error: reindex: --buckets x: expected a number" \
     "$(py "$m" file "reindex --buckets x")"
+# More than the largest index booklet makes: refused before a job starts
+# (the job numbers below stay as they are).
+expect "EINVAL error: reindex: --buckets 20736018: expected a number from 1 to 20736017, the largest index booklet makes" \
+    "$(py "$m" file "reindex --buckets 20736018")"
 expect "EINVAL error: prune: --older-than yesterday: expected" \
     "$(py "$m" file "prune --older-than yesterday")"
 expect "EINVAL error: prune: --keep needs --older-than" \
