@@ -411,7 +411,10 @@ struct blt_map_opts {
  * db) under the same key or the key o->to makes of it ({key} stands for
  * the key's bytes), and fill *st.  The scan covers the keys present when
  * it starts (those deleted before it reaches them are left out); items
- * failing is not an error of the map, whose counts are in *st.  What was
+ * failing is not an error of the map, whose counts are in *st.  A result
+ * the store refuses fails its item, and so does one whose key is not as
+ * long as the keys of an output store with an integer key serializer
+ * (codes 6 to 15): {key} is the key's bytes.  What was
  * stored stays on every return and is flushed.  Errors: -EINVAL (bad
  * options), -EROFS, -ECANCELED (progress asked to stop), -ESTALE (db was
  * pruned or cleared meanwhile), -ENOEXEC (the worker program does not run

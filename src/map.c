@@ -80,6 +80,8 @@ struct map {
 	unsigned n_procs;
 	unsigned char *okey; /* an output key made from the template */
 	size_t okey_cap;
+	int okey_width;    /* of every key of out: an integer's, or 0 for any */
+	unsigned okey_ser; /* out's key serializer */
 	int64_t last_progress;
 };
 
@@ -562,6 +564,21 @@ map_out_key(struct map *m, const unsigned char *key, size_t klen,
 	return 0;
 }
 
+/* 0 if key k (klen bytes) can be a key of the output store: in one whose
+ * keys are integers, only a key of the integer's width can (a template
+ * such as {key}.gz makes longer ones, and so does a source whose keys are
+ * wider or not integers).  Else -EINVAL with a message naming the key. */
+static int
+map_key_fits(struct map *m, const unsigned char *k, size_t klen)
+{
+	if (m->okey_width == 0 || klen == (size_t)m->okey_width)
+		return 0;
+	return err_set(-EINVAL,
+	    "%s: map: result key %s is %zu bytes long; %s keys are %d bytes",
+	    blt_path(m->out), err_key(k, klen), klen,
+	    blt_serializer_name(m->okey_ser), m->okey_width);
+}
+
 /* Store the outcomes of reply body (n items) for request b.  Returns 0, or
  * a store's error, or -EPROTO for a reply that does not match. */
 static int
@@ -611,7 +628,9 @@ map_commit(struct map *m, struct map_batch *b, const unsigned char *body,
 			 * over the value it was made from: a write or delete
 			 * since then stands, and the item is skipped. */
 			same = m->out == m->db && okey == key;
-			if (same)
+			if ((rc = map_key_fits(m, okey, olen)) < 0)
+				; /* refused, as a result the store refuses */
+			else if (same)
 				rc = blt_put_if(
 				    m->out, key, klen, val, vlen, r, len, ts);
 			else
@@ -856,6 +875,8 @@ static int
 map_setup(struct map *m, struct blt *db, const struct blt_map_opts *o)
 {
 	const char *path = blt_path(db);
+	struct blt_stat st;
+	int rc;
 
 	m->db = db;
 	m->out = o->out ? o->out : db;
@@ -883,6 +904,10 @@ map_setup(struct map *m, struct blt *db, const struct blt_map_opts *o)
 	if (blt_flags(m->out) & BLT_READONLY)
 		return err_set(-EROFS, "%s: map: the store is open read-only",
 		    blt_path(m->out));
+	if ((rc = blt_info(m->out, &st)) < 0)
+		return rc;
+	m->okey_ser = st.key_serializer;
+	m->okey_width = names_int_width(st.key_serializer);
 	m->argv[0] = (char *)"blt-map-worker";
 	m->argv[1] = (char *)MAP_WORKER_ARG;
 	m->argv[2] = (char *)(o->exec ? "exec" : "plugin");

@@ -1,6 +1,7 @@
 /*
  * names.c: the names of booklet's serializer codes (§2.4), for messages and
- * for `blt stat`.  Codes are only ever appended upstream, so they are stable.
+ * for `blt stat`, and the widths of the integer ones.  Codes are only ever
+ * appended upstream, so they are stable.
  */
 #include "config.h"
 
@@ -47,4 +48,14 @@ const char *
 blt_serializer_name(unsigned code)
 {
 	return code <= BLT_SER_MAX ? names_serializers[code] : "unknown";
+}
+
+/* The width in bytes of every key of an integer key serializer (codes 6 to
+ * 15: uint1, int1 ... uint8, int8, little-endian), or 0 for another code. */
+int
+names_int_width(unsigned code)
+{
+	static const int width[] = {1, 1, 2, 2, 4, 4, 5, 5, 8, 8};
+
+	return code >= 6 && code <= 15 ? width[code - 6] : 0;
 }

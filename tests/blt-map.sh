@@ -107,6 +107,40 @@ value "$s" crash-me "abc"
 value "$s" k11 "VALUE 11"
 expect 0 "$BLT" check "$s"
 
+# In a store whose keys are integers, every result key must have the
+# integer's width: {key} stands for the key's bytes, so a template that adds
+# to them makes keys no reader of the store can read, and so does a source
+# with wider keys.  Such results fail their items, naming the key, and
+# nothing is written; the integer's own width is taken.
+n=$tmp/uint4.blt
+"$BLT" create --key-serializer uint4 "$n"
+for k in 1 2 3; do
+	printf 'v%s\n' "$k" | "$BLT" put "$n" "$k"
+done
+expect 1 "$BLT" map "$n" --exec 'tr a-z A-Z' --to '{key}.gz'
+counts 0 0 3
+py "$tmp/out" <<'EOF2'
+import json, sys
+e = json.load(open(sys.argv[1]))["first_errors"]
+assert len(e) == 3, e
+for i in e:
+    k = bytes.fromhex(i["key_hex"])
+    want = "result key '%s.gz' is 7 bytes long; uint4 keys are 4 bytes" % (
+        "".join("\\x%02x" % b for b in k))
+    assert want in i["error"], (want, i["error"])
+EOF2
+[ "$("$BLT" ls "$n" | tr '\n' ' ')" = "1 2 3 " ] || fail "keys of a refused --to"
+expect 0 "$BLT" map "$n" --exec 'tr a-z A-Z' --to '{key}'
+counts 3 0 0
+value "$n" 2 "V2"
+w=$tmp/uint8.blt
+"$BLT" create --key-serializer uint8 "$w"
+expect 1 "$BLT" map "$n" --exec cat --out "$w"
+counts 0 0 3
+grep -q "uint8 keys are 8 bytes" "$tmp/out" || fail "uint4 into uint8"
+[ -z "$("$BLT" ls "$w")" ] || fail "uint4 keys stored into a uint8 store"
+expect 0 "$BLT" check "$n"
+
 # Usage and setup errors exit with 2.
 expect 2 "$BLT" map "$s"
 err_has "give one of --exec and --plugin"
