@@ -141,7 +141,11 @@ int blt_open(const char *path, int mode, const struct blt_options *opt,
 int blt_close(struct blt *db);
 
 /* Write buffered puts into the file and link them, so that they survive a
- * crash of this process, and update the header.  No fsync. */
+ * crash of this process, and update the header.  No fsync.  A failure
+ * leaves the puts unstored, except one of the automatic reindex that
+ * follows them: blt_flags() then has BLT_REINDEX_STUCK, which it did not
+ * have before, and the puts are stored.  The same holds for blt_put() of
+ * a value too big for the buffer, which it writes at once. */
 int blt_flush(struct blt *db);
 
 /* blt_flush(), then fsync: everything written so far survives a power cut. */
@@ -307,6 +311,11 @@ int blt_check(const char *path, int flags, blt_report_fn *report, void *arg);
 /* Flags of an open store. */
 #define BLT_RECOVERED 1 /* recovered from an unclean close when opened */
 #define BLT_READONLY 2
+/* A reindex failed half-way (explicit, or the automatic one after a flush;
+ * the call that ran it returned its error).  What was flushed before it
+ * is stored, but the store takes no more writes (-EIO) and stays marked
+ * unclean: opened again for writing, it finishes or undoes the reindex. */
+#define BLT_REINDEX_STUCK 4
 int blt_flags(struct blt *db);
 
 /* The message of the last failure in this thread. */

@@ -193,16 +193,53 @@ struct cli_load {
 	uint64_t bytes; /* what they take in the buffer, at most */
 };
 
-/* Flush the items l holds: CLI_OK, or 2 after saying that the items of
- * lines l->first to last (the line being stored) were not stored. */
-static int
-cli_load_flush(struct cli *c, struct cli_load *l, uintmax_t last)
+/* Say which lines' items are stored after the reindex that followed them
+ * failed (the store's message is out already): those l holds, stored now,
+ * and all before them, but none of line stop (0: the end of the input) or
+ * after, since the store takes no more writes. */
+static void
+cli_load_stuck(struct cli_load *l, uintmax_t stop)
 {
+	l->stored += l->held;
+	l->held = 0;
+	fprintf(stderr,
+	    "blt: %s:%ju: items up to this line stored (%ju in all), but the "
+	    "store's index could not grow after them",
+	    l->name, l->last, l->stored);
+	if (stop != 0)
+		fprintf(stderr, "; items from line %ju on not stored\n", stop);
+	else
+		fprintf(stderr, "; the input ended there\n");
+}
+
+/* Whether more input follows. */
+static int
+cli_load_more(FILE *in)
+{
+	int ch = getc(in);
+
+	if (ch == EOF)
+		return 0;
+	ungetc(ch, in);
+	return 1;
+}
+
+/* Flush the items l holds: CLI_OK, or 2 after saying that the items of
+ * lines l->first to last (the line being stored) were not stored, or, when
+ * the flush stored them and the reindex after them failed, that they were
+ * and that those of line stop (0: none) and after were not. */
+static int
+cli_load_flush(
+    struct cli *c, struct cli_load *l, uintmax_t last, uintmax_t stop)
+{
+	int stuck = blt_flags(c->db) & BLT_REINDEX_STUCK;
 	int rc;
 
 	if (l->held > 0 && (rc = blt_flush(c->db)) < 0) {
 		cli_fail(c->store, rc);
-		if (l->first == last)
+		if (!stuck && (blt_flags(c->db) & BLT_REINDEX_STUCK))
+			cli_load_stuck(l, stop);
+		else if (l->first == last)
 			fprintf(stderr,
 			    "blt: %s:%ju: item not stored; items stored "
 			    "before it: %ju\n",
@@ -236,7 +273,7 @@ cli_load(struct cli *c)
 	uintmax_t lineno = 0;
 	uint64_t size;
 	ssize_t len;
-	int rc, stopped = 0;
+	int rc, stopped = 0, stuck;
 
 	if (strcmp(src, "-") != 0 && (in = fopen(src, "re")) == NULL)
 		return cli_syserr(src, errno);
@@ -267,14 +304,23 @@ cli_load(struct cli *c)
 			break;
 		size = r.klen + r.vlen + CLI_BLOCK_HEAD;
 		if (l.bytes > 0 && l.bytes + size > c->make.write_buffer / 2 &&
-		    (rc = cli_load_flush(c, &l, l.last)) != CLI_OK)
+		    (rc = cli_load_flush(c, &l, l.last, lineno)) != CLI_OK)
 			goto out;
 		/* A store without timestamps drops them, as booklet does. */
+		stuck = blt_flags(c->db) & BLT_REINDEX_STUCK;
 		rc = blt_put(c->db, r.key, r.klen, r.value, r.vlen,
 		    r.have_ts && c->st.timestamps ? r.ts : BLT_NOW);
 		if (rc < 0) {
 			rc = cli_fail(c->store, rc);
-			break;
+			if (stuck || !(blt_flags(c->db) & BLT_REINDEX_STUCK))
+				break;
+			/* A value too big for the buffer, which the put wrote
+			 * itself (nothing was held: see above), and the
+			 * reindex after it failed. */
+			l.held = 1;
+			l.first = l.last = lineno;
+			cli_load_stuck(&l, cli_load_more(in) ? lineno + 1 : 0);
+			goto out;
 		}
 		stopped = 0;
 		if (l.held++ == 0)
@@ -285,10 +331,10 @@ cli_load(struct cli *c)
 	if (rc == CLI_OK && ferror(in))
 		rc = cli_syserr(l.name, EIO);
 	if (rc == CLI_OK)
-		rc = cli_load_flush(c, &l, l.last);
-	else if (!stopped)
-		cli_load_flush(c, &l, l.last);
-	else if (cli_load_flush(c, &l, lineno) == CLI_OK)
+		rc = cli_load_flush(c, &l, l.last, 0);
+	else if (!stopped) /* out of memory at lineno, or a read error after */
+		cli_load_flush(c, &l, l.last, lineno + (ferror(in) != 0));
+	else if (cli_load_flush(c, &l, lineno, lineno) == CLI_OK)
 		fprintf(stderr,
 		    "blt: %s:%ju: item not stored; items stored before it: "
 		    "%ju\n",

@@ -95,8 +95,8 @@ struct blt {
 	struct hdr h;
 	uint64_t n_keys; /* live user keys in the file */
 	int dirty;       /* NKEYS_UNCLEAN is on disk */
-	int torn; /* a failed append left bytes that could not be cut off:
-	           * nothing more is written until the store is reopened */
+	int torn; /* IO_TORN_*: nothing more is written until the store is
+	           * reopened, which repairs what the failure left */
 
 	/* write buffer (§7.1) and an open-addressing set of its digests */
 	unsigned char *buf;
@@ -203,6 +203,9 @@ void io_set_hook(io_hook_fn *fn, void *arg);
 #define IO_OP_SYNC 2
 #define IO_OP_TRUNCATE 3
 #define IO_OP_CLOSE 4
+/* Why a store takes no more writes (struct blt's torn). */
+#define IO_TORN_TAIL 1    /* a failed append could not be cut off */
+#define IO_TORN_REINDEX 2 /* a reindex failed half-way (reindex.c) */
 
 static inline uint64_t
 io_get_ptr(const struct blt *db, uint64_t off)

@@ -200,6 +200,11 @@ io_map_cover(struct blt *db, uint64_t end)
 static int
 io_torn(const struct blt *db)
 {
+	if (db->torn == IO_TORN_REINDEX)
+		return err_set(-EIO,
+		    "%s: a reindex failed half-way; reopen the store to "
+		    "finish or undo it",
+		    db->path);
 	return err_set(-EIO,
 	    "%s: a write failed and what it left could not be cut off; "
 	    "reopen the store to recover it",
@@ -335,7 +340,7 @@ io_cut_back(struct blt *db, uint64_t len)
 
 	snprintf(msg, sizeof msg, "%s", blt_errmsg());
 	if (io_truncate(db, len) < 0)
-		db->torn = 1;
+		db->torn = IO_TORN_TAIL;
 	(void)err_set(-EIO, "%s", msg); /* the message; callers keep rc */
 }
 

@@ -64,13 +64,30 @@ reindex_skip_fits(const struct blt *db, uint32_t n0)
 	return (uint64_t)PTR_LEN * n0 >= min;
 }
 
+/* The reindex failed half-way, and what it left only the next open can
+ * finish or undo (reindex_finish() from the journal, then the chains are
+ * rebuilt): the chains may be half rewired, and the journal entry would
+ * cut off whatever is appended after it.  So the store takes no more writes and
+ * stays marked unclean, since a clean close would make the next open skip
+ * all that.  What was flushed before stays stored, and blt_flags() says
+ * so.  Returns rc, keeping its message. */
+static int
+reindex_stuck(struct blt *db, int rc)
+{
+	if (!db->torn)
+		db->torn = IO_TORN_REINDEX;
+	db->flags |= BLT_REINDEX_STUCK;
+	return rc;
+}
+
 /* Grow the index to n1 buckets; the caller holds the write lock and has
  * flushed the buffer.  A failure that left the store as it was (no room
- * for the new index) sets *undone if undone is not NULL. */
+ * for the new index) sets *undone if undone is not NULL; after any other
+ * the store takes no more writes (reindex_stuck()). */
 int
 reindex_run(struct blt *db, uint32_t n1, int *undone)
 {
-	uint64_t i0 = db->h.index_off, e0 = db->size;
+	uint64_t i0 = db->h.index_off, e0 = db->size, gen = db->gen;
 	uint32_t n0 = db->h.n_buckets;
 	int rc;
 
@@ -78,42 +95,58 @@ reindex_run(struct blt *db, uint32_t n1, int *undone)
 		/* No skip block fits the old index: compact instead. */
 		int64_t removed = prune_run(db, NULL, n1, 0);
 
-		return removed < 0 ? (int)removed : 0;
+		if (removed >= 0)
+			return 0;
+		/* The copy in place, only its name not synced: as after any
+		 * other failure half-way, no more writes. */
+		if (db->gen != gen)
+			return reindex_stuck(db, (int)removed);
+		if (undone != NULL) /* the new file went, the store stays */
+			*undone = 1;
+		return (int)removed;
 	}
-	if ((rc = hdr_mark_dirty(db)) < 0 ||
-	    (rc = hdr_journal_write(
-	         db, JOURNAL_REINDEX, i0, n0, e0, n1, db->h.first_data)) < 0)
+	if ((rc = hdr_mark_dirty(db)) < 0)
 		return rc;
+	if ((rc = hdr_journal_write(
+	         db, JOURNAL_REINDEX, i0, n0, e0, n1, db->h.first_data)) < 0)
+		return reindex_stuck(db, rc);
 	if ((rc = io_fill(db, e0, n1, PTR_END)) < 0) {
 		/* the disk is full, say: nothing links into the new index
 		 * yet, so it goes and the old one stays.  Left in place, it
 		 * would lie under the next appends, and the journal's undo
 		 * at the next open would cut those off with it. */
 		io_cut_back(db, e0);
-		if (!db->torn && hdr_journal_clear(db) < 0)
-			db->torn = 1; /* its undo would cut later appends */
-		else if (!db->torn && undone != NULL)
+		if (db->torn || hdr_journal_clear(db) < 0)
+			return reindex_stuck(db, rc);
+		if (undone != NULL)
 			*undone = 1;
 		return rc;
 	}
-	if ((rc = reindex_rewire(db, i0, n0, e0, n1)) < 0 ||
-	    (rc = io_sync(db)) < 0)
-		return rc;
+	if ((rc = reindex_rewire(db, i0, n0, e0, n1)) < 0)
+		return reindex_stuck(db, rc);
+	/* The chains run through the new index now: this process reads
+	 * through it from here on, also if what follows fails, though the
+	 * header on disk names the old one until hdr_write_layout(). */
 	db->h.n_buckets = n1;
 	db->h.index_off = e0;
-	if ((rc = hdr_write_layout(db)) < 0 || (rc = io_sync(db)) < 0)
-		return rc;
+	if ((rc = io_sync(db)) < 0 || (rc = hdr_write_layout(db)) < 0 ||
+	    (rc = io_sync(db)) < 0)
+		return reindex_stuck(db, rc);
 	if (i0 != HEADER_LEN &&
 	    ((rc = block_skip_fill(db, i0, (uint64_t)PTR_LEN * n0)) < 0 ||
 	        (rc = io_sync(db)) < 0))
-		return rc;
-	return hdr_journal_clear(db);
+		return reindex_stuck(db, rc);
+	if ((rc = hdr_journal_clear(db)) < 0)
+		return reindex_stuck(db, rc);
+	return 0;
 }
 
 /* Reindex when the reference would: more keys than buckets, and a next
  * size in the growth chain (§8).  Only chains get longer when there is no
  * room for the bigger index: the store stays sound, the puts that led here
- * are stored, and the next flush tries again. */
+ * are stored, and the next flush tries again.  Any other failure is
+ * returned; the puts that led here are stored then too, but the store
+ * takes no more writes (reindex_stuck()). */
 int
 reindex_auto(struct blt *db)
 {

@@ -123,5 +123,42 @@ EOF2
 	err_has "$tmp/last.jsonl:4: items of lines 2 to 4 not stored; items stored before them: 0"
 	[ -z "$("$BLT" ls "$s")" ] || fail "a failed load left keys"
 	expect 0 "$BLT" check "$s"
+
+	# The automatic reindex of a flush fails after the flush stored its
+	# items: no room for the bigger index, and the cut of what was
+	# written of it fails too (crashpoint.so fails every ftruncate), so
+	# the store takes no more writes.  load says that the items up to the
+	# flush are stored and that the later ones are not, and a store
+	# opened for writing again holds exactly those.  The first flush, at
+	# half the 4 MiB write buffer, holds 20971 items of 100 buffer bytes,
+	# more than the 12007 buckets; the limit leaves room for them, not
+	# for the 144013-bucket index.
+	CRASHPOINT=$top_builddir/tests/crashpoint.so
+	[ -f "$CRASHPOINT" ] || { echo "not built: $CRASHPOINT" >&2; exit 99; }
+	export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}verify_asan_link_order=0"
+	py >"$tmp/many.jsonl" <<'EOF2'
+for n in range(1, 25001):
+    print('{"key": "k%05d", "value": "%s"}' % (n, "x" * 62))
+EOF2
+	s=$tmp/grow.blt
+	head -n 20971 "$tmp/many.jsonl" >"$tmp/first.jsonl"
+	"$BLT" create --buckets 144013 "$s"
+	"$BLT" load "$s" "$tmp/first.jsonl"
+	data=$(($(wc -c <"$s") - 200 - 144013 * 6))
+	"$BLT" create --force "$s"
+	expect 2 prlimit --fsize=$((200 + 12007 * 6 + data + 400000)) \
+	    env LD_PRELOAD="$CRASHPOINT" BLT_FAIL_CALL=ftruncate \
+	    "$BLT" load "$s" "$tmp/many.jsonl"
+	err_has "File too large"
+	err_has "$tmp/many.jsonl:20971: items up to this line stored (20971 in all), but the store's index could not grow after them; items from line 20972 on not stored"
+	grep -q "not stored;" "$tmp/err" && fail "lines called lost: $(cat "$tmp/err")"
+	expect 2 "$BLT" ls "$s"
+	err_has "was not closed cleanly"
+	"$BLT" load "$s" /dev/null
+	"$BLT" ls "$s" | sort >"$tmp/keys"
+	sed 's/^{"key": "\([^"]*\)".*/\1/' "$tmp/first.jsonl" | sort |
+		cmp -s - "$tmp/keys" ||
+		fail "the store does not hold the items of lines 1 to 20971"
+	expect 0 "$BLT" check "$s"
 fi
 exit 0

@@ -11,9 +11,14 @@
  * tests/mount-hold.sh: the thread making it writes a line to the FIFO
  * PATH.held (so the test knows), then reads the FIFO PATH.go to its end
  * (until the test lets it go), then writes.
+ *
+ * With BLT_FAIL_CALL=NAME (pwrite, fsync, fdatasync or ftruncate), every
+ * call of NAME fails with EIO and changes nothing: a disk failing for
+ * good, for tests/blt-dump.sh, which preloads it into blt.
  */
 #define _GNU_SOURCE
 #include <dlfcn.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
@@ -81,6 +86,18 @@ crash_point(void)
 		raise(SIGKILL);
 }
 
+/* Whether the call name is to fail (BLT_FAIL_CALL); errno is set. */
+static int
+crash_fails(const char *name)
+{
+	const char *fail = getenv("BLT_FAIL_CALL");
+
+	if (fail == NULL || strcmp(fail, name) != 0)
+		return 0;
+	errno = EIO;
+	return 1;
+}
+
 /* The next definition of name: libc's. */
 static void *
 crash_real(const char *name)
@@ -102,6 +119,8 @@ crash_real(const char *name)
 		if (real == NULL)                                              \
 			real = (ret(*) params)crash_real(#name);               \
 		crash_point();                                                 \
+		if (crash_fails(#name))                                        \
+			return -1;                                             \
 		return real args;                                              \
 	}
 
@@ -115,6 +134,8 @@ pwrite(int fd, const void *buf, size_t n, off_t off)
 		real = (ssize_t(*)(int, const void *, size_t, off_t))crash_real(
 		    "pwrite");
 	crash_point();
+	if (crash_fails("pwrite"))
+		return -1;
 	crash_hold(fd, n);
 	return real(fd, buf, n, off);
 }
