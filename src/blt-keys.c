@@ -117,20 +117,28 @@ cli_int_signed(unsigned code)
 	return code >= 6 && code <= 15 && (code - 6) % 2 == 1;
 }
 
+/* cli_int_encode()'s failures. */
+#define CLI_INT_SPELLING (-1) /* not a decimal as ls shows one */
+#define CLI_INT_RANGE (-2)    /* a number the type does not hold */
+
 /* Encode decimal s as the store's integer serializer (little-endian, two's
- * complement); the width, or -1 when s is not a number in range. */
+ * complement); the width, or CLI_INT_SPELLING or CLI_INT_RANGE.  Each
+ * number has one spelling, the one ls shows and the mount takes
+ * (doc/keys.md): digits without a leading zero, after a '-' for a number
+ * below 0.  007, +5 and -0 would name keys that ls never shows as such,
+ * and that the mount refuses. */
 static int
 cli_int_encode(unsigned code, const char *s, unsigned char *out)
 {
-	int w = cli_int_width(code), i, neg = 0;
+	int w = cli_int_width(code), i, neg = *s == '-';
 	uint64_t mag, max, v;
 
-	if (*s == '-') {
-		neg = 1;
-		s++;
-	}
+	s += neg;
+	if (*s == '\0' || strspn(s, "0123456789") != strlen(s) ||
+	    (s[0] == '0' && (s[1] != '\0' || neg)))
+		return CLI_INT_SPELLING;
 	if (timearg_number(s, UINT64_MAX, &mag) < 0)
-		return -1;
+		return CLI_INT_RANGE;
 	if (cli_int_signed(code))
 		max = (UINT64_C(1) << (8 * w - 1)) - (neg ? 0 : 1);
 	else
@@ -138,7 +146,7 @@ cli_int_encode(unsigned code, const char *s, unsigned char *out)
 		      : w == 8 ? UINT64_MAX
 		               : (UINT64_C(1) << 8 * w) - 1;
 	if (mag > max)
-		return -1;
+		return CLI_INT_RANGE;
 	v = neg ? 0 - mag : mag;
 	for (i = 0; i < w; i++)
 		out[i] = (unsigned char)(v >> 8 * i);
@@ -194,7 +202,10 @@ cli_key(struct cli *c, const char *arg, unsigned char **out, size_t *len)
 		why = "bad backslash escape";
 	} else if (cli_int_width(code) != 0) {
 		r = cli_int_encode(code, arg, buf);
-		why = NULL;
+		why = r == CLI_INT_SPELLING
+		          ? "not a number as ls shows integer keys (no leading "
+		            "zero, no '+', no -0)"
+		          : NULL;
 	} else {
 		memcpy(buf, arg, n);
 		r = (ssize_t)n;

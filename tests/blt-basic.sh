@@ -185,6 +185,26 @@ echo min | "$BLT" put "$tmp/i8.blt" -- -9223372036854775808
 "$BLT" create --key-serializer int1 "$tmp/i1.blt"
 echo x | "$BLT" put "$tmp/i1.blt" -- -128
 expect 2 "$BLT" put "$tmp/i1.blt" 128 </dev/null
+# A number has one spelling, the one ls shows and the mount takes
+# (doc/keys.md): 007, 00, +5, -0 and -007 are refused by name (they were
+# taken as 7, 0, ...), by every command that takes a key, and nothing is
+# written.
+cp "$tmp/i1.blt" "$tmp/i1-before.blt"
+for k in 007 00 +5 -0 -007 +0 ' 5' 5x -; do
+	expect 2 "$BLT" put "$tmp/i1.blt" -- "$k" </dev/null
+	err_has "$tmp/i1.blt: key '$k': not a number as ls shows integer keys (no leading zero, no '+', no -0)"
+	expect 2 "$BLT" get "$tmp/i1.blt" -- "$k"
+	err_has "key '$k': not a number as ls shows integer keys"
+	expect 2 "$BLT" del "$tmp/i1.blt" -- "$k"
+	err_has "key '$k': not a number as ls shows integer keys"
+done
+cmp -s "$tmp/i1.blt" "$tmp/i1-before.blt" || fail "a refused spelling was written"
+for k in 0 5 -5 127; do
+	echo "v$k" | "$BLT" put "$tmp/i1.blt" -- "$k"
+	[ "$("$BLT" get "$tmp/i1.blt" -- "$k")" = "v$k" ] || fail "int1 key $k"
+done
+expect 2 "$BLT" put "$i" -- -0 </dev/null
+err_has "key '-0': not a number as ls shows integer keys"
 
 # Fixed-length and timestamp-less stores.
 f=$tmp/fixed.blt
