@@ -9,12 +9,15 @@
 #include "config.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "bltfs.h"
 #include "fs.h"
@@ -246,6 +249,64 @@ ctl_abs_path(struct ctl_args *a, int *i, const char *name, char **dst)
 	return ctl_dup(dst, v);
 }
 
+/* dir without the mount point, if dir is in this mount ("" for its root);
+ * else NULL. */
+static const char *
+ctl_in_mount(struct fs *fs, const char *dir)
+{
+	size_t n = fs->mountpoint != NULL ? strlen(fs->mountpoint) : 0;
+
+	if (n == 0)
+		return NULL;
+	if (strcmp(fs->mountpoint, "/") == 0)
+		return dir;
+	if (strncmp(dir, fs->mountpoint, n) == 0 &&
+	    (dir[n] == '/' || dir[n] == '\0'))
+		return dir + n;
+	return NULL;
+}
+
+/* Can a map's workers run in dir (--cwd)?  Checked as they will enter it,
+ * as the daemon's user, so that the command is refused, naming dir and
+ * why, rather than the job failing once it starts.  A directory of this
+ * mount is looked up in the index: a stat would wait for this daemon to
+ * answer it, with no thread left to do so under -o max_threads=1. */
+static int
+ctl_check_cwd(struct fs *fs, const char *dir)
+{
+	const char *rest = ctl_in_mount(fs, dir);
+	struct inode_info in;
+	struct stat st;
+	size_t n;
+	int rc = 0;
+
+	if (rest != NULL) {
+		rest += strspn(rest, "/");
+		n = strcspn(rest, "/");
+		if (n > 0 && path_is_ctl(inode_conf(fs->tree), rest, n))
+			return path_err(-EINVAL,
+			    "map: --cwd %s: commands cannot run in the control "
+			    "directory",
+			    dir);
+		if ((rc = ctl_resolve(fs, rest, &in)) == -EINVAL)
+			return path_err(rc,
+			    "map: --cwd %s: cannot run commands there: %s", dir,
+			    path_errmsg());
+		if (rc == 0 && in.type != INODE_DIR)
+			rc = -ENOTDIR;
+	} else if (stat(dir, &st) == -1)
+		rc = -errno;
+	else if (!S_ISDIR(st.st_mode))
+		rc = -ENOTDIR;
+	else if (faccessat(AT_FDCWD, dir, X_OK, AT_EACCESS) == -1)
+		rc = -errno;
+	if (rc < 0)
+		return path_err(rc,
+		    "map: --cwd %s: cannot run commands there: %s", dir,
+		    strerror(-rc));
+	return 0;
+}
+
 static int
 ctl_unknown(struct ctl_args *a, int i)
 {
@@ -367,7 +428,8 @@ ctl_parse_map(struct fs *fs, struct ctl_args *a, struct job_spec *s)
 		} else if (ctl_is_opt(a, i, "--out")) {
 			rc = ctl_abs_path(a, &i, "--out", &s->out);
 		} else if (ctl_is_opt(a, i, "--cwd")) {
-			rc = ctl_abs_path(a, &i, "--cwd", &s->cwd);
+			if ((rc = ctl_abs_path(a, &i, "--cwd", &s->cwd)) == 0)
+				rc = ctl_check_cwd(fs, s->cwd);
 		} else if (ctl_is_opt(a, i, "--workers")) {
 			if ((v = ctl_optarg(a, &i, "--workers")) == NULL)
 				rc = -EINVAL;

@@ -385,6 +385,8 @@ struct fs {
 	struct ctl *ctl;       /* the control directory and the job runner */
 	atomic_uint evict_seq; /* odd while a prune --older-than drops keys
 	                          whose names are still in the index */
+	/* the mount point, as libfuse resolved it (realpath) */
+	const char *mountpoint;
 };
 
 /* Log one line: stderr in the foreground, syslog once daemonized. */

@@ -567,6 +567,7 @@ main(int argc, char **argv)
 		status = 2;
 		goto out;
 	}
+	fs.mountpoint = o.mountpoint;
 	if ((abs = main_abspath(c.store)) == NULL) {
 		fs_log("%s: %s", c.store, strerror(errno));
 		goto out;

@@ -31,6 +31,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -66,6 +67,10 @@ struct map_worker {
 	sigset_t stop_sigs; /* blocked while map_worker_child is set */
 	unsigned char *out; /* a command's stdout */
 	size_t out_len, out_cap;
+
+	const char *dir; /* the working directory we were given, or NULL */
+	dev_t dir_dev;   /* and what it was when we entered it */
+	ino_t dir_ino;
 };
 
 /* The signals that stop a worker. */
@@ -242,6 +247,30 @@ map_worker_fail(struct map_worker *w, const char *fmt, ...)
 	if ((size_t)n >= sizeof msg)
 		n = sizeof msg - 1;
 	return map_worker_reply(w, MAP_R_ERROR, msg, (size_t)n);
+}
+
+/* Append to msg why an item that failed may have failed: the working
+ * directory is gone (or another is in its place) since we entered it.
+ * The worker stays in the removed directory and its commands run on in
+ * it; what they do with relative paths fails, and the message should say
+ * where. */
+static void
+map_worker_where(const struct map_worker *w, char *msg, size_t cap)
+{
+	size_t len = strlen(msg);
+	struct stat st;
+
+	if (w->dir == NULL || len >= cap)
+		return;
+	if (stat(w->dir, &st) == -1)
+		snprintf(msg + len, cap - len,
+		    " (its working directory %s is gone: %s)", w->dir,
+		    strerror(errno));
+	else if (st.st_dev != w->dir_dev || st.st_ino != w->dir_ino)
+		snprintf(msg + len, cap - len,
+		    " (its working directory %s was replaced since the map "
+		    "started)",
+		    w->dir);
 }
 
 /* Set "NAME=" followed by text of n bytes in *var (grown as needed). */
@@ -467,6 +496,8 @@ map_worker_exec(struct map_worker *w, const unsigned char *key, size_t klen,
 	else
 		snprintf(msg, sizeof msg, "killed by signal %d (%s)",
 		    WTERMSIG(status), strsignal(WTERMSIG(status)));
+	/* before the stderr, which a message kept short would cut off */
+	map_worker_where(w, msg, sizeof msg);
 	map_worker_stderr(w, msg, sizeof msg, 1);
 	return map_worker_reply(w, MAP_R_ERROR, msg, strlen(msg));
 }
@@ -493,12 +524,20 @@ map_worker_call(struct map_worker *w, const unsigned char *key, size_t klen,
 		rc = map_worker_reply(w, MAP_R_WRITE, out.value, out.vlen);
 	else if (rc == BLT_MAP_SKIP)
 		rc = map_worker_reply(w, MAP_R_SKIP, NULL, 0);
-	else if (out.err[0] != '\0')
-		rc = map_worker_fail(w, "%s: %s", w->spec, out.err);
-	else if (rc < 0)
-		rc = map_worker_fail(w, "%s: %s", w->spec, strerror(-rc));
-	else
-		rc = map_worker_fail(w, "%s: returned %d", w->spec, rc);
+	else {
+		char msg[1024];
+
+		if (out.err[0] != '\0')
+			snprintf(msg, sizeof msg, "%s: %s", w->spec, out.err);
+		else if (rc < 0)
+			snprintf(
+			    msg, sizeof msg, "%s: %s", w->spec, strerror(-rc));
+		else
+			snprintf(
+			    msg, sizeof msg, "%s: returned %d", w->spec, rc);
+		map_worker_where(w, msg, sizeof msg);
+		rc = map_worker_reply(w, MAP_R_ERROR, msg, strlen(msg));
+	}
 	free(out.to_free);
 	return rc;
 }
@@ -665,6 +704,7 @@ blt_map_worker_main(int argc, char **argv)
 	struct map_worker w;
 	unsigned char h[MAP_HDR_LEN];
 	char msg[512];
+	struct stat st;
 	uint64_t len;
 	int rc, status = 0;
 
@@ -690,12 +730,17 @@ blt_map_worker_main(int argc, char **argv)
 		return 2;
 	}
 	/* before the plugin loads: its path may be relative to DIR */
-	if (argc == 6 && chdir(argv[5]) == -1) {
+	if (argc == 6 && (chdir(argv[5]) == -1 || stat(".", &st) == -1)) {
 		rc = errno;
 		snprintf(msg, sizeof msg, "cannot run in %s: %s", argv[5],
 		    strerror(rc));
 		map_worker_hello(rc, msg);
 		return 2;
+	}
+	if (argc == 6) {
+		w.dir = argv[5];
+		w.dir_dev = st.st_dev;
+		w.dir_ino = st.st_ino;
 	}
 	w.spec = argv[3];
 	if (strcmp(argv[2], "exec") == 0) {

@@ -3,7 +3,7 @@
  * under a key template and into a second store; skips, errors, crashing
  * plugins, cancels (which take the commands' processes along), keys
  * changing while a map runs, small maps spreading over every worker, and
- * the directory commands run in.
+ * the directory commands run in (and its removal while they do).
  * The workers are this program run again: main() hands them to
  * blt_map_worker_main().
  */
@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -824,6 +825,48 @@ START_TEST(commands_run_in_dir_and_a_missing_dir_ends_the_map)
 }
 END_TEST
 
+START_TEST(items_failing_in_a_removed_dir_name_it)
+{
+	struct blt *db = fill(3, NULL);
+	static const unsigned char *const keys[] = {(const unsigned char *)"k0",
+	    (const unsigned char *)"k1", (const unsigned char *)"k2"};
+	static const size_t lens[] = {2, 2, 2};
+	struct blt_map_opts o = {
+	    .keys = keys, .key_lens = lens, .n_keys = 3, .workers = 1};
+	struct blt_map_stats st;
+	char dir[PATH_MAX + 8], file[PATH_MAX + 16], cmd[3 * PATH_MAX],
+	    want[PATH_MAX + 128];
+	FILE *f;
+
+	/* one worker takes the items in order; the first removes the
+	 * directory it runs in, and every item fails for the want of its
+	 * file */
+	snprintf(dir, sizeof dir, "%.*s/cwd", (int)(strrchr(path, '/') - path),
+	    path);
+	snprintf(file, sizeof file, "%s/data", dir);
+	ck_assert_int_eq(mkdir(dir, 0755), 0);
+	ck_assert_ptr_nonnull(f = fopen(file, "w"));
+	fclose(f);
+	snprintf(cmd, sizeof cmd,
+	    "case $BLT_KEY in k0) rm data && rmdir '%s';; esac; cat data", dir);
+	o.exec = cmd;
+	o.dir = dir;
+	map_ok(db, &o, &st);
+	assert_counts(&st, 0, 0, 3);
+	snprintf(want, sizeof want,
+	    "exit status 1 (its working directory %s is gone: No such file or "
+	    "directory): ",
+	    dir);
+	ck_assert_uint_eq(st.n_errors, 3);
+	for (unsigned i = 0; i < 3; i++)
+		ck_assert_msg(
+		    strncmp(st.first_errors[i].msg, want, strlen(want)) == 0,
+		    "%s", st.first_errors[i].msg);
+	ck_assert_str_eq(get(db, "k1"), lower_of(1));
+	blt_close(db);
+}
+END_TEST
+
 START_TEST(read_only_store_is_erofs)
 {
 	struct blt *db = fill(10, NULL);
@@ -870,6 +913,7 @@ map_suite(void)
 	tcase_add_test(tc, worker_program_without_the_hook_is_enoexec);
 	tcase_add_test(tc, missing_plugin_is_elibacc);
 	tcase_add_test(tc, commands_run_in_dir_and_a_missing_dir_ends_the_map);
+	tcase_add_test(tc, items_failing_in_a_removed_dir_name_it);
 	tcase_add_test(tc, read_only_store_is_erofs);
 	suite_add_tcase(s, tc);
 	return s;

@@ -182,6 +182,16 @@ expect "EINVAL error: a quote (') is not closed" \
     "$(py "$m" file "map --exec 'cat")"
 expect "EINVAL error: sync: unexpected argument 'now'" \
     "$(py "$m" file "sync now")"
+# a map's --cwd where commands cannot run: refused now, not a failed job
+: >"$tmp/afile"
+expect "ENOENT error: map: --cwd $tmp/nowhere: cannot run commands there: No such file or directory" \
+    "$(py "$m" file "map --cwd $tmp/nowhere --exec cat docs")"
+expect "ENOTDIR error: map: --cwd $tmp/afile: cannot run commands there: Not a directory" \
+    "$(py "$m" ioctl "map --cwd $tmp/afile --exec cat docs")"
+expect "ENOENT error: map: --cwd $m/nope: cannot run commands there: No such file or directory" \
+    "$(py "$m" ioctl "map --cwd $m/nope --exec cat docs")"
+expect "ENOTDIR error: map: --cwd $m/docs/f1: cannot run commands there: Not a directory" \
+    "$(py "$m" file "map --cwd $m/docs/f1 --exec cat docs")"
 
 # The same through the ioctls, on the root and on a file.
 expect "OK job 5 started" "$(py "$m" ioctl sync)"
@@ -299,6 +309,34 @@ expect "OK job 1 started" "$(CTL=_control py "$m" file sync)"
 	fail "bltfs ctl with -o ctl=_control"
 bltfs_umount "$m"
 check_store "$store"
+
+# A --cwd the daemon's user may not enter: EACCES when the command is
+# given.  The daemon is root without the capabilities that pass over the
+# modes of files, so a directory of mode 0 is closed to it.
+if [ "$(id -u)" = 0 ] && command -v setpriv >/dev/null; then
+	caps=-dac_override,-dac_read_search
+	printf '#!/bin/sh\nexec setpriv --inh-caps=%s --bounding-set=%s %s "$@"\n' \
+	    "$caps" "$caps" "$BLTFS" >"$tmp/bltfs-nocaps"
+	chmod +x "$tmp/bltfs-nocaps"
+	mkdir "$tmp/closed"
+	chmod 0 "$tmp/closed"
+	real=$BLTFS
+	BLTFS=$tmp/bltfs-nocaps
+	bltfs_mount "$tmp/s3.blt" "$tmp/m3"
+	BLTFS=$real
+	mkdir "$tmp/m3/d"
+	echo x >"$tmp/m3/d/x"
+	for how in file ioctl; do
+		expect "EACCES error: map: --cwd $tmp/closed: cannot run commands there: Permission denied" \
+		    "$(py "$tmp/m3" "$how" "map --cwd $tmp/closed --exec cat d")"
+	done
+	python3 -c 'import json,sys; assert json.load(open(sys.argv[1]))["last_job"] == 0' \
+	    "$tmp/m3/.bltfs/status" || fail "a refused --cwd started a job"
+	bltfs_umount "$tmp/m3"
+	chmod 0755 "$tmp/closed"
+else
+	echo "not root, or no setpriv: the EACCES check of --cwd is skipped" >&2
+fi
 
 # The results in a fresh mount.
 bltfs_mount "$store" "$m" -o ro

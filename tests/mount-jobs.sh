@@ -95,8 +95,7 @@ model_map all 'v.upper()'
 same_tree "$model" "$m"
 
 # Commands run in the directory bltfs ctl was run from (they ran in the
-# daemon's), also one in the mount, and with --cwd in the one it names;
-# a directory the workers cannot enter fails the job, naming it.
+# daemon's), also one in the mount, and with --cwd in the one it names.
 mkdir "$tmp/work" "$m/cwd" "$model/cwd"
 printf '#!/bin/sh\ncat >/dev/null\npwd\n' >"$tmp/work/where.sh"
 chmod +x "$tmp/work/where.sh"
@@ -114,9 +113,55 @@ ctl map --cwd "$tmp/work" --exec 'cat; ls' cwd/b --wait
 echo b >"$model/cwd/a"
 printf 'b\nwhere.sh\n' >"$model/cwd/b"
 same_tree "$model" "$m"
-ctl_status 3 map --cwd "$tmp/nowhere" --exec cat cwd --wait
-grep -q "cannot run in $tmp/nowhere: No such file" "$tmp/ctl.err" ||
-	fail "map in a missing directory: $(cat "$tmp/ctl.err")"
+# A --cwd where commands cannot run is refused when the command is given,
+# naming the directory and why, and no job starts (it used to start a job
+# that failed); one in the mount is looked up there.
+last_job()
+{
+	python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["last_job"])' \
+	    "$m/.bltfs/status"
+}
+last=$(last_job)
+for bad in "$tmp/nowhere:No such file or directory" \
+    "$tmp/work/where.sh:Not a directory" \
+    "$tmp/work/where.sh/x:Not a directory" \
+    "$m/nowhere:No such file or directory" \
+    "$m/cwd/a:Not a directory" "$m/cwd/a/x:Not a directory"; do
+	dir=${bad%%:*}
+	ctl_status 1 map --cwd "$dir" --exec cat cwd --wait
+	[ "$(cat "$tmp/ctl.err")" = \
+	    "bltfs ctl: map: --cwd $dir: cannot run commands there: ${bad#*:}" ] ||
+		fail "map --cwd $dir: $(cat "$tmp/ctl.err")"
+	[ ! -s "$tmp/ctl.out" ] || fail "map --cwd $dir: $(cat "$tmp/ctl.out")"
+done
+[ "$(last_job)" = "$last" ] || fail "a refused --cwd started a job"
+# --cwd through a dot-dot into the mount is resolved by bltfs ctl
+(cd "$m/cwd" && "$BLTFS" ctl . map --cwd ../cwd --exec 'cat; pwd' a --wait) \
+    >"$tmp/ctl.out" 2>&1 || fail "map --cwd ../cwd: $(cat "$tmp/ctl.out")"
+printf 'b\n%s\n' "$m/cwd" >"$model/cwd/a"
+same_tree "$model" "$m"
+
+# A directory removed while the map runs: the workers stay in it, and the
+# items that fail then say where they ran.  One worker takes the items in
+# order; the first removes the directory.
+mkdir "$tmp/gone" "$m/gone" "$model/gone"
+echo data >"$tmp/gone/data"
+for i in 1 2 3; do
+	echo "$i" >"$m/gone/$i"
+	echo "$i" >"$model/gone/$i"
+done
+printf 'gone/1\ngone/2\ngone/3\n' >"$tmp/gone.keys"
+ctl_status 4 map --cwd "$tmp/gone" --workers 1 --keys "$tmp/gone.keys" \
+    --exec "case \$BLT_KEY in gone/1) cat data; rm data; rmdir '$tmp/gone';; *) cat data;; esac" \
+    --wait --json
+[ "$(field written) $(field errors)" = "1 2" ] ||
+	fail "map in a removed directory: $(cat "$tmp/ctl.out")"
+for i in 2 3; do
+	grep -q "^  gone/$i: exit status 1 (its working directory $tmp/gone is gone: No such file or directory)" \
+	    "$tmp/ctl.err" ||
+		fail "the failed item does not name its directory: $(cat "$tmp/ctl.err")"
+done
+echo data >"$model/gone/1"
 same_tree "$model" "$m"
 
 # 2. A plugin, into the same store under a key template: new names show
@@ -277,7 +322,7 @@ import json, os, sys
 s = json.load(open(sys.argv[1]))
 n = sum(len(f) for _, _, f in os.walk(sys.argv[2]))
 assert s["buckets"] == 200003 and s["jobs"] == [], s
-assert s["keys"] == n + 3, (s["keys"], n) # and the markers of w/, empty/, cwd/
+assert s["keys"] == n + 4, (s["keys"], n) # and the markers of w/, empty/, cwd/, gone/
 PY
 
 # Files that a prune --older-than evicts while they are read through
