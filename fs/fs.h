@@ -524,7 +524,8 @@ void job_runner_stop(struct job_runner *r);
 void job_runner_free(struct job_runner *r);
 
 /* Queue a job; takes s's pointers (also on failure) and zeroes s.  *id
- * gets its number.  -ESHUTDOWN once stopped. */
+ * gets its number.  -ESHUTDOWN once stopped, -EBUSY while the most jobs
+ * the runner queues wait to start (message set). */
 int job_submit(struct job_runner *r, struct job_spec *s, uint64_t *id);
 
 /* Cancel job id: a queued job at once, a running map as soon as it sees

@@ -18,7 +18,10 @@
  * The notify calls come from this thread, never from a request handler,
  * and with no lock held that a request handler could wait for.
  *
- * Jobs stay known (jobs/ID) until JOB_KEEP newer ones have finished.
+ * At most JOB_QUEUE_MAX jobs wait to start; more are refused (EBUSY)
+ * until one starts or is cancelled.  A finished job stays known (jobs/ID)
+ * until JOB_KEEP others have finished after it (a queued job finishes
+ * when it is cancelled), so the records stay bounded however jobs end.
  */
 #include "config.h"
 
@@ -37,6 +40,12 @@
 #define JOB_KEEP 100      /* finished jobs kept */
 #define JOB_LOCK_WAIT 2.0 /* seconds to wait for an output store's lock */
 
+/* Jobs waiting to start, at most.  They run one at a time, so a queue of
+ * more than a few dozen is a script gone wrong rather than a plan, and
+ * each queued map holds its whole list of keys (all of the store's, for a
+ * map of the root) in the daemon's memory until it has run. */
+#define JOB_QUEUE_MAX 32
+
 struct job {
 	uint64_t id;
 	struct job_spec s;
@@ -50,6 +59,7 @@ struct job {
 	uint64_t keys_removed; /* prune: keys dropped for their age */
 	uint32_t buckets[2];   /* reindex: before and after */
 	int64_t created, started, finished;
+	uint64_t ended; /* order of finishing, from 1; 0 while unfinished */
 	struct job *next;
 };
 
@@ -60,6 +70,7 @@ struct job_runner {
 	struct job *head, *tail; /* by id */
 	struct job *running;
 	uint64_t last_id;
+	uint64_t last_ended; /* of the job that finished last */
 	int stop;
 	int joined;
 	pthread_t thread;
@@ -588,30 +599,43 @@ job_run(struct job_runner *r, struct job *j)
 	return path_err(-EINVAL, "job %" PRIu64 ": unknown kind", j->id);
 }
 
-/* Forget the oldest finished jobs past JOB_KEEP.  Holds: r->lock. */
+/* Forget the jobs that finished first, past JOB_KEEP.  By the order of
+ * finishing, not of ids: a job that ran long, or one cancelled while it
+ * waited, must stay for whoever follows it to its end, however many newer
+ * ones finished before it.  Holds: r->lock. */
 static void
 job_trim(struct job_runner *r)
 {
-	struct job **p, *j;
+	struct job **p, **first, *j;
 	size_t finished = 0;
 
 	for (j = r->head; j != NULL; j = j->next)
 		finished += j->state >= BLTFS_STATE_DONE;
-	for (p = &r->head; *p != NULL && finished > JOB_KEEP;) {
-		j = *p;
-		if (j->state < BLTFS_STATE_DONE) {
-			p = &j->next;
-			continue;
-		}
-		*p = j->next;
+	for (; finished > JOB_KEEP; finished--) {
+		first = NULL;
+		for (p = &r->head; *p != NULL; p = &(*p)->next)
+			if ((*p)->state >= BLTFS_STATE_DONE &&
+			    (first == NULL || (*p)->ended < (*first)->ended))
+				first = p;
+		j = *first;
+		*first = j->next;
 		if (r->tail == j) {
 			r->tail = NULL;
 			for (struct job *t = r->head; t != NULL; t = t->next)
 				r->tail = t;
 		}
 		job_free(j);
-		finished--;
 	}
+}
+
+/* j has reached its final state: time it, and make room among the
+ * finished jobs.  Holds: r->lock. */
+static void
+job_ended(struct job_runner *r, struct job *j)
+{
+	j->finished = blt_now();
+	j->ended = ++r->last_ended;
+	job_trim(r);
 }
 
 static void *
@@ -640,7 +664,6 @@ job_main(void *arg)
 		rc = job_run(r, j);
 		pthread_mutex_lock(&r->lock);
 		r->running = NULL;
-		j->finished = blt_now();
 		if (rc == -ECANCELED && atomic_load(&j->cancel)) {
 			j->state = BLTFS_STATE_CANCELLED;
 			snprintf(j->msg, sizeof j->msg, "cancelled");
@@ -655,7 +678,7 @@ job_main(void *arg)
 			if (j->s.kind != BLTFS_JOB_MAP)
 				j->done = 1;
 		}
-		job_trim(r);
+		job_ended(r, j);
 	}
 	pthread_mutex_unlock(&r->lock);
 	return NULL;
@@ -724,11 +747,23 @@ job_runner_free(struct job_runner *r)
 	free(r);
 }
 
+/* Jobs waiting to start.  Holds: r->lock. */
+static unsigned
+job_queued(const struct job_runner *r)
+{
+	unsigned n = 0;
+
+	for (const struct job *j = r->head; j != NULL; j = j->next)
+		n += j->state == BLTFS_STATE_QUEUED;
+	return n;
+}
+
 /* Queue a job built from s. */
 int
 job_submit(struct job_runner *r, struct job_spec *s, uint64_t *id)
 {
 	struct job *j;
+	int rc;
 
 	if ((j = calloc(1, sizeof *j)) == NULL) {
 		job_spec_free(s);
@@ -744,6 +779,18 @@ job_submit(struct job_runner *r, struct job_spec *s, uint64_t *id)
 		pthread_mutex_unlock(&r->lock);
 		job_free(j);
 		return path_err(-ESHUTDOWN, "the mount is going away");
+	}
+	/* EBUSY, not EAGAIN: the ctl file is written with blocking writes,
+	 * and loops that write all of a buffer retry EAGAIN at once */
+	if (job_queued(r) >= JOB_QUEUE_MAX) {
+		pthread_mutex_unlock(&r->lock);
+		rc = path_err(-EBUSY,
+		    "%s: %d jobs are waiting to start already, the most the "
+		    "daemon queues; try again once one has started, or cancel "
+		    "one",
+		    job_kinds[j->s.kind], JOB_QUEUE_MAX);
+		job_free(j);
+		return rc;
 	}
 	j->id = ++r->last_id;
 	if (r->tail != NULL)
@@ -785,8 +832,10 @@ job_cancel(struct job_runner *r, uint64_t id)
 	} else if (j->state == BLTFS_STATE_QUEUED) {
 		atomic_store(&j->cancel, 1);
 		j->state = BLTFS_STATE_CANCELLED;
-		j->finished = blt_now();
 		snprintf(j->msg, sizeof j->msg, "cancelled");
+		/* finished now: it counts towards JOB_KEEP at once, not when
+		 * the running job ends, however many are cancelled meanwhile */
+		job_ended(r, j);
 	} else if (j->s.kind != BLTFS_JOB_MAP) {
 		rc = path_err(-EBUSY,
 		    "cancel: job %" PRIu64 " is a running %s, which cannot be "

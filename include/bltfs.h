@@ -46,7 +46,7 @@ struct bltfs_cmd {
 #define BLTFS_STATE_CANCELLED 5
 
 /* What one job did so far.  Set id; the rest is filled in.  ENOENT for a
- * job the daemon does not know (it keeps the last 100 finished ones). */
+ * job the daemon does not know (it keeps the 100 that finished last). */
 struct bltfs_job {
 	uint64_t id;       /* in */
 	uint32_t kind;     /* BLTFS_JOB_* */
