@@ -49,7 +49,8 @@ struct blt_iter;
 #define BLT_SER_MAX 32
 
 /* How a store is created.  Ignored for an existing store, whose header
- * decides; only lock_timeout and write_buffer apply to every open. */
+ * decides; only lock_timeout and write_buffer apply to every open.
+ * n_buckets is at most BLT_BUCKETS_MAX (-EINVAL). */
 struct blt_options {
 	int fixed;               /* 1: fixed-length values of value_len bytes */
 	uint32_t value_len;      /* fixed stores only */

@@ -571,6 +571,27 @@ START_TEST(reindex_past_the_largest_index_is_refused)
 }
 END_TEST
 
+/* So is a new store with such an index (24 GiB of it at the most, written
+ * before the open returns): no file is made. */
+START_TEST(create_past_the_largest_index_is_refused)
+{
+	struct blt_options o;
+	struct blt *db = NULL;
+	struct stat fst;
+
+	blt_options_default(&o);
+	o.n_buckets = BLT_BUCKETS_MAX + 1;
+	unlink(path);
+	ck_assert_int_eq(blt_open(path, BLT_CREATE, &o, &db), -EINVAL);
+	ck_assert_ptr_null(db);
+	ck_assert_msg(strstr(blt_errmsg(), path) != NULL &&
+	                  strstr(blt_errmsg(), "largest booklet makes, "
+	                                       "20736017 buckets") != NULL,
+	    "%s", blt_errmsg());
+	ck_assert_int_eq(stat(path, &fst), -1);
+}
+END_TEST
+
 /* A damaged store where one key has two live blocks (a copy of its block
  * with another value appended by hand): prune keeps the later one, as an
  * overwrite would have, and counts the key once. */
@@ -1194,6 +1215,7 @@ engine_suite(void)
 	tcase_add_test(
 	    tc, prune_to_fit_at_the_largest_size_says_it_is_the_maximum);
 	tcase_add_test(tc, reindex_past_the_largest_index_is_refused);
+	tcase_add_test(tc, create_past_the_largest_index_is_refused);
 	tcase_add_test(tc, prune_keeps_the_later_of_two_live_blocks_of_a_key);
 	tcase_add_test(tc, a_duplicate_descriptor_matches_its_generation);
 	tcase_add_test(tc, a_second_writer_is_refused_with_a_clear_message);
