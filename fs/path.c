@@ -83,14 +83,9 @@ path_conf_init(
 	memset(pc, 0, sizeof *pc);
 	pc->key_ser = key_ser;
 	pc->flat = flat != 0;
-	if (key_ser >= 6 && key_ser <= 15) {
-		/* booklet §2.4: uint1, int1, uint2, int2, uint4, int4, ... */
-		static const int width[] = {1, 2, 4, 5, 8};
-
-		pc->int_width = width[(key_ser - 6) / 2];
-		pc->int_signed = (key_ser - 6) % 2;
+	pc->int_width = blt_int_key_width(key_ser, &pc->int_signed);
+	if (pc->int_width != 0)
 		pc->flat = 1;
-	}
 	if (ctl == NULL)
 		ctl = PATH_CTL_DEFAULT;
 	len = strlen(ctl);

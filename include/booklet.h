@@ -328,6 +328,11 @@ int64_t blt_now(void);
 /* The name of a serializer code ("str", "uint4", ...), or "unknown". */
 const char *blt_serializer_name(unsigned code);
 
+/* The width in bytes of every key of an integer key serializer (codes 6 to
+ * 15: uint1, int1 ... uint8, int8, little-endian), or 0 for another code;
+ * *is_signed (if not NULL) says whether it is an int. */
+int blt_int_key_width(unsigned code, int *is_signed);
+
 /*
  * Map: apply a shell command or a C plugin to many values on a pool of
  * worker processes, writing each result as it arrives (doc/map.md).  The

@@ -230,8 +230,8 @@ cli_ls(struct cli *c)
 	    (rc = cli_info(c)) != CLI_OK)
 		return rc;
 	/* Integer keys match a prefix of their decimal form. */
-	bydec =
-	    !c->hex && !c->escaped && cli_int_width(c->st.key_serializer) != 0;
+	bydec = !c->hex && !c->escaped &&
+	        blt_int_key_width(c->st.key_serializer, NULL) != 0;
 	if (prefix != NULL && bydec) {
 		pre = (unsigned char *)strdup(prefix);
 		plen = strlen(prefix);

@@ -102,21 +102,6 @@ cli_unescape(const char *s, unsigned char *out)
 	return (ssize_t)o;
 }
 
-/* Width in bytes of an integer key serializer (codes 6..15), or 0. */
-int
-cli_int_width(unsigned code)
-{
-	static const int width[] = {1, 1, 2, 2, 4, 4, 5, 5, 8, 8};
-
-	return code >= 6 && code <= 15 ? width[code - 6] : 0;
-}
-
-static int
-cli_int_signed(unsigned code)
-{
-	return code >= 6 && code <= 15 && (code - 6) % 2 == 1;
-}
-
 /* cli_int_encode()'s failures. */
 #define CLI_INT_SPELLING (-1) /* not a decimal as ls shows one */
 #define CLI_INT_RANGE (-2)    /* a number the type does not hold */
@@ -130,7 +115,7 @@ cli_int_signed(unsigned code)
 static int
 cli_int_encode(unsigned code, const char *s, unsigned char *out)
 {
-	int w = cli_int_width(code), i, neg = *s == '-';
+	int sign, w = blt_int_key_width(code, &sign), i, neg = *s == '-';
 	uint64_t mag, max, v;
 
 	s += neg;
@@ -139,7 +124,7 @@ cli_int_encode(unsigned code, const char *s, unsigned char *out)
 		return CLI_INT_SPELLING;
 	if (timearg_number(s, UINT64_MAX, &mag) < 0)
 		return CLI_INT_RANGE;
-	if (cli_int_signed(code))
+	if (sign)
 		max = (UINT64_C(1) << (8 * w - 1)) - (neg ? 0 : 1);
 	else
 		max = neg      ? 0
@@ -158,14 +143,14 @@ int
 cli_int_decode(
     unsigned code, const unsigned char *k, size_t klen, char *buf, size_t n)
 {
-	int w = cli_int_width(code), i;
+	int sign, w = blt_int_key_width(code, &sign), i;
 	uint64_t v = 0;
 
 	if (w == 0 || klen != (size_t)w)
 		return 0;
 	for (i = 0; i < w; i++)
 		v |= (uint64_t)k[i] << 8 * i;
-	if (cli_int_signed(code) && v >> (8 * w - 1) != 0) {
+	if (sign && v >> (8 * w - 1) != 0) {
 		if (w < 8)
 			v |= UINT64_MAX << 8 * w;
 		snprintf(buf, n, "-%" PRIu64, 0 - v);
@@ -200,7 +185,7 @@ cli_key(struct cli *c, const char *arg, unsigned char **out, size_t *len)
 	} else if (c->escaped) {
 		r = cli_unescape(arg, buf);
 		why = "bad backslash escape";
-	} else if (cli_int_width(code) != 0) {
+	} else if (blt_int_key_width(code, NULL) != 0) {
 		r = cli_int_encode(code, arg, buf);
 		why = r == CLI_INT_SPELLING
 		          ? "not a number as ls shows integer keys (no leading "
@@ -246,7 +231,7 @@ cli_key_fits(struct cli *c, const unsigned char *k, size_t klen)
 
 	if ((rc = cli_info(c)) != CLI_OK)
 		return rc;
-	w = cli_int_width(c->st.key_serializer);
+	w = blt_int_key_width(c->st.key_serializer, NULL);
 	if (w == 0 || klen == (size_t)w)
 		return CLI_OK;
 	fprintf(stderr, "blt: %s: key '", c->store);

@@ -125,8 +125,6 @@ void cli_say_waiting(const char *path, double timeout);
 /* blt-keys.c */
 /* Write bytes the way ls shows keys. */
 void cli_put_escaped(FILE *f, const unsigned char *p, size_t n);
-/* Width in bytes of an integer key serializer (codes 6..15), or 0. */
-int cli_int_width(unsigned code);
 /* Write an integer key as decimal into buf; 0 if k is not one. */
 int cli_int_decode(
     unsigned code, const unsigned char *k, size_t klen, char *buf, size_t n);

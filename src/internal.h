@@ -312,9 +312,6 @@ int64_t prune_online(struct blt *db, const struct blt_prune_opts *o);
 int store_recover(struct blt *db);
 int store_rebuild_index(struct blt *db);
 
-/* names.c */
-int names_int_width(unsigned code);
-
 /* map.c, map-worker.c: the messages between blt_map() and its workers over
  * a socket.  Each is a header (u32 items or MAP_HELLO, u32 code, u64 body
  * length, little-endian) and a body.  Requests hold per item u32 key

@@ -907,7 +907,7 @@ map_setup(struct map *m, struct blt *db, const struct blt_map_opts *o)
 	if ((rc = blt_info(m->out, &st)) < 0)
 		return rc;
 	m->okey_ser = st.key_serializer;
-	m->okey_width = names_int_width(st.key_serializer);
+	m->okey_width = blt_int_key_width(st.key_serializer, NULL);
 	m->argv[0] = (char *)"blt-map-worker";
 	m->argv[1] = (char *)MAP_WORKER_ARG;
 	m->argv[2] = (char *)(o->exec ? "exec" : "plugin");

@@ -50,12 +50,13 @@ blt_serializer_name(unsigned code)
 	return code <= BLT_SER_MAX ? names_serializers[code] : "unknown";
 }
 
-/* The width in bytes of every key of an integer key serializer (codes 6 to
- * 15: uint1, int1 ... uint8, int8, little-endian), or 0 for another code. */
 int
-names_int_width(unsigned code)
+blt_int_key_width(unsigned code, int *is_signed)
 {
 	static const int width[] = {1, 1, 2, 2, 4, 4, 5, 5, 8, 8};
+	int in = code >= 6 && code <= 15;
 
-	return code >= 6 && code <= 15 ? width[code - 6] : 0;
+	if (is_signed != NULL)
+		*is_signed = in && (code - 6) % 2 == 1;
+	return in ? width[code - 6] : 0;
 }
