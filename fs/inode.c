@@ -624,6 +624,18 @@ fail:
 	return NULL;
 }
 
+/* Directory d loses its marker, if it has one: its key "d/" is gone or is
+ * a file's now.  Returns whether it had one. */
+static int
+inode_unmark(struct inode_tree *t, struct inode *d)
+{
+	if (!(d->flags & INODE_MARKER))
+		return 0;
+	d->flags &= ~INODE_MARKER;
+	t->nkeys--;
+	return 1;
+}
+
 static int
 inode_put_locked(struct inode_tree *t, const void *key, size_t klen,
     uint64_t vlen, struct inode_info *out, struct inode_stale *stale)
@@ -669,12 +681,8 @@ inode_put_locked(struct inode_tree *t, const void *key, size_t klen,
 		}
 		inode_drop_attr(n); /* a new value, or a new file */
 		if (!t->pc.flat && klen > 0 &&
-		    ((const unsigned char *)key)[klen - 1] == '/' &&
-		    (cur->flags & INODE_MARKER)) {
-			/* "dir/" got a value: no longer a marker */
-			cur->flags &= ~INODE_MARKER;
-			t->nkeys--;
-		}
+		    ((const unsigned char *)key)[klen - 1] == '/')
+			inode_unmark(t, cur); /* "dir/" got a value */
 		inode_fill(t, n, out);
 		return 0;
 	}
@@ -940,11 +948,8 @@ inode_del_key(struct inode_tree *t, const void *key, size_t klen,
 	pthread_rwlock_wrlock(&t->lock);
 	if (path_is_marker(&t->pc, key, klen, 0) &&
 	    (n = inode_find_key(t, key, klen, 1, &parent)) != NULL &&
-	    (n->flags & INODE_MARKER)) {
-		n->flags &= ~INODE_MARKER;
-		t->nkeys--;
+	    inode_unmark(t, n))
 		goto out;
-	}
 	n = inode_find_key(t, key, klen, 0, &parent);
 	if (n != NULL && n->type == INODE_DIR) {
 		parent = n;
@@ -1722,12 +1727,8 @@ inode_rename(struct inode_tree *t, uint64_t parent, const char *name,
 	    memcmp(newname, PATH_SELF, newnlen) == 0)
 		src->flags |= INODE_SELF;
 	if (src->type == INODE_FILE && newnlen == PATH_ESC_LEN &&
-	    memcmp(newname, PATH_ESC, newnlen) == 0 &&
-	    (np->flags & INODE_MARKER)) {
-		/* the file took over the marker's key, "dir/" */
-		np->flags &= ~INODE_MARKER;
-		t->nkeys--;
-	}
+	    memcmp(newname, PATH_ESC, newnlen) == 0)
+		inode_unmark(t, np); /* the file took over the key "dir/" */
 	inode_moved(t, src);
 out:
 	pthread_rwlock_unlock(&t->lock);
