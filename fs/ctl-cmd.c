@@ -161,12 +161,91 @@ ctl_select(struct fs *fs, const char *path, int dirs, struct job_keys *k)
 	return 0;
 }
 
+/* dir without the mount point, if dir is in this mount ("" for its root);
+ * else NULL. */
+static const char *
+ctl_in_mount(struct fs *fs, const char *dir)
+{
+	size_t n = fs->mountpoint != NULL ? strlen(fs->mountpoint) : 0;
+
+	if (n == 0)
+		return NULL;
+	if (strcmp(fs->mountpoint, "/") == 0)
+		return dir;
+	if (strncmp(dir, fs->mountpoint, n) == 0 &&
+	    (dir[n] == '/' || dir[n] == '\0'))
+		return dir + n;
+	return NULL;
+}
+
+/* Is rest, a path of this mount, in its control directory? */
+static int
+ctl_in_ctl_dir(struct fs *fs, const char *rest)
+{
+	size_t n;
+
+	rest += strspn(rest, "/");
+	n = strcspn(rest, "/");
+	return n > 0 && path_is_ctl(inode_conf(fs->tree), rest, n);
+}
+
+/* The stored value of the file at path rest of this mount, into a buffer
+ * the caller frees: what it held when last closed.  It is read from the
+ * store, not through the mount, which would wait for this daemon to answer
+ * with no thread left to do so under -o max_threads=1. */
+static int
+ctl_read_stored(
+    struct fs *fs, const char *file, const char *rest, char **out, size_t *len)
+{
+	struct inode_info in;
+	unsigned char *key = NULL;
+	size_t klen, n;
+	char *buf = NULL;
+	ssize_t got = 0;
+	int rc;
+
+	if (ctl_in_ctl_dir(fs, rest))
+		return path_err(-EINVAL,
+		    "map: --keys %s: a file of the control directory", file);
+	if ((rc = ctl_resolve(fs, rest, &in)) < 0)
+		return path_err(rc, "map: --keys %s: %s", file,
+		    rc == -EINVAL ? path_errmsg() : strerror(-rc));
+	if (in.type == INODE_DIR)
+		return path_err(
+		    -EISDIR, "map: --keys %s: a directory, not a file", file);
+	if ((rc = inode_key(fs->tree, in.nodeid, &key, &klen)) < 0)
+		return path_err(rc, "map: --keys %s: %s", file, strerror(-rc));
+	/* A put between the two gets changes the length: read again. */
+	for (n = 0;; n = (size_t)got) {
+		got = blt_get(fs->db, key, klen, buf, n, NULL);
+		if (got == -ENOENT)
+			got = 0; /* created, not stored yet */
+		if (got < 0 || (size_t)got <= n)
+			break;
+		free(buf);
+		if ((buf = malloc((size_t)got)) == NULL) {
+			got = -ENOMEM;
+			break;
+		}
+	}
+	free(key);
+	if (got < 0) {
+		free(buf);
+		return path_err((int)got, "map: --keys %s: %s", file,
+		    got == -ENOMEM ? "out of memory" : blt_errmsg());
+	}
+	*out = buf;
+	*len = (size_t)got;
+	return 0;
+}
+
 /* --keys FILE: one path of the mount per line. */
 static int
 ctl_select_file(struct fs *fs, const char *file, struct job_keys *k)
 {
-	char *line = NULL;
-	size_t cap = 0, no = 0;
+	const char *rest = ctl_in_mount(fs, file);
+	char *line = NULL, *stored = NULL;
+	size_t cap = 0, no = 0, len = 0;
 	ssize_t n;
 	FILE *f;
 	int rc = 0;
@@ -176,9 +255,19 @@ ctl_select_file(struct fs *fs, const char *file, struct job_keys *k)
 		    "map: --keys %s: give an absolute path (bltfs ctl makes "
 		    "one)",
 		    file);
-	if ((f = fopen(file, "re")) == NULL)
-		return path_err(
+	if (rest != NULL) {
+		if ((rc = ctl_read_stored(fs, file, rest, &stored, &len)) < 0 ||
+		    len == 0)
+			return rc;
+		f = fmemopen(stored, len, "r");
+	} else
+		f = fopen(file, "re");
+	if (f == NULL) {
+		rc = path_err(
 		    -errno, "map: --keys %s: %s", file, strerror(errno));
+		free(stored);
+		return rc;
+	}
 	while ((n = getline(&line, &cap, f)) > 0) {
 		no++;
 		if (line[n - 1] == '\n')
@@ -195,6 +284,7 @@ ctl_select_file(struct fs *fs, const char *file, struct job_keys *k)
 		rc = path_err(-EIO, "map: --keys %s: read error", file);
 	free(line);
 	fclose(f);
+	free(stored);
 	return rc;
 }
 
@@ -249,23 +339,6 @@ ctl_abs_path(struct ctl_args *a, int *i, const char *name, char **dst)
 	return ctl_dup(dst, v);
 }
 
-/* dir without the mount point, if dir is in this mount ("" for its root);
- * else NULL. */
-static const char *
-ctl_in_mount(struct fs *fs, const char *dir)
-{
-	size_t n = fs->mountpoint != NULL ? strlen(fs->mountpoint) : 0;
-
-	if (n == 0)
-		return NULL;
-	if (strcmp(fs->mountpoint, "/") == 0)
-		return dir;
-	if (strncmp(dir, fs->mountpoint, n) == 0 &&
-	    (dir[n] == '/' || dir[n] == '\0'))
-		return dir + n;
-	return NULL;
-}
-
 /* Can a map's workers run in dir (--cwd)?  Checked as they will enter it,
  * as the daemon's user, so that the command is refused, naming dir and
  * why, rather than the job failing once it starts.  A directory of this
@@ -277,13 +350,10 @@ ctl_check_cwd(struct fs *fs, const char *dir)
 	const char *rest = ctl_in_mount(fs, dir);
 	struct inode_info in;
 	struct stat st;
-	size_t n;
 	int rc = 0;
 
 	if (rest != NULL) {
-		rest += strspn(rest, "/");
-		n = strcspn(rest, "/");
-		if (n > 0 && path_is_ctl(inode_conf(fs->tree), rest, n))
+		if (ctl_in_ctl_dir(fs, rest))
 			return path_err(-EINVAL,
 			    "map: --cwd %s: commands cannot run in the control "
 			    "directory",

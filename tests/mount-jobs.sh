@@ -388,6 +388,44 @@ if __name__ == "__main__":
 PY
 rmdir "$m/evict"
 
+# A --keys file and a --cwd in the mount itself, also reached through a
+# link from outside, under one thread that serves the mount: the daemon
+# reads them from the store, since reading them through the mount would
+# wait for that thread, which is busy with the command (bltfs ctl then
+# hangs, and not even SIGKILL ends it).
+bltfs_umount "$m"
+bltfs_mount "$store" "$m" -o max_threads=1
+mkdir "$m/listed" "$model/listed"
+for i in a1 a2; do
+	echo "listed $i" >"$m/listed/$i"
+done
+printf 'listed/a1\nlisted/a2\n' >"$m/listed.keys"
+ln -s "$m/listed.keys" "$tmp/listed.keys.link"
+ln -s "$m/cwd" "$tmp/cwd.link"
+for keys in "$m/listed.keys" "$tmp/listed.keys.link"; do
+	"$BLTFS" ctl "$m" map --keys "$keys" \
+	    --cwd "$tmp/cwd.link" --exec 'cat b >/dev/null && echo in-cwd && cat' \
+	    --wait --json >"$tmp/ctl.out" 2>"$tmp/ctl.err" ||
+		fail "map --keys $keys: $(cat "$tmp/ctl.err")"
+	[ "$(field written)" = 2 ] ||
+		fail "map --keys $keys: $(cat "$tmp/ctl.out")"
+done
+for i in a1 a2; do
+	printf 'in-cwd\nin-cwd\nlisted %s\n' "$i" | cmp -s - "$m/listed/$i" ||
+		fail "listed/$i after map --keys: $(cat "$m/listed/$i")"
+	printf 'in-cwd\nin-cwd\nlisted %s\n' "$i" >"$model/listed/$i"
+done
+# A list of keys is one of the mount's files.
+for bad in "$m/cwd:a directory, not a file" \
+    "$m/nothing:No such file or directory" "$m/.bltfs/status:a file of the control directory"; do
+	ctl_status 1 map --keys "${bad%%:*}" --exec cat --wait
+	[ "$(cat "$tmp/ctl.err")" = \
+	    "bltfs ctl: map: --keys ${bad%%:*}: ${bad#*:}" ] ||
+		fail "map --keys ${bad%%:*}: $(cat "$tmp/ctl.err")"
+done
+rm "$m/listed.keys"
+same_tree "$model" "$m"
+
 bltfs_umount "$m"
 check_store "$store"
 check_store "$tmp/out.blt"
