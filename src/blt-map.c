@@ -95,10 +95,14 @@ cli_map_keys(struct cli *c, const char *file, unsigned char ***keys,
 	return rc;
 }
 
-/* Print the stats as one JSON line. */
+/* Print the stats as one JSON line; c has its info.  A key is shown as
+ * blt ls shows it: decimal for integer keys, else its text where that is
+ * valid UTF-8. */
 static void
-cli_map_report(const struct blt_map_stats *st, double secs)
+cli_map_report(struct cli *c, const struct blt_map_stats *st, double secs)
 {
+	char num[32];
+
 	printf("{\"processed\": %" PRIu64 ", \"written\": %" PRIu64
 	       ", \"skipped\": %" PRIu64 ", \"errors\": %" PRIu64
 	       ", \"read\": %" PRIu64 ", \"total\": %" PRIu64
@@ -111,7 +115,11 @@ cli_map_report(const struct blt_map_stats *st, double secs)
 		size_t kl = e->klen < sizeof e->key ? e->klen : sizeof e->key;
 
 		fputs(i ? ", {\"key\": " : "{\"key\": ", stdout);
-		if (kl == e->klen && json_utf8_valid(e->key, kl))
+		if (cli_int_decode(
+		        c->st.key_serializer, e->key, e->klen, num, sizeof num))
+			json_put_str(
+			    stdout, (const unsigned char *)num, strlen(num));
+		else if (kl == e->klen && json_utf8_valid(e->key, kl))
 			json_put_str(stdout, e->key, kl);
 		else
 			fputs("null", stdout);
@@ -213,7 +221,8 @@ cli_map(struct cli *c)
 		return cli_usage(c, "--prefix and --keys exclude each other");
 	if (c->hex && c->escaped)
 		return cli_usage(c, "--hex and --escaped exclude each other");
-	if ((rc = cli_open(c, BLT_RDWR)) != CLI_OK)
+	if ((rc = cli_open(c, BLT_RDWR)) != CLI_OK ||
+	    (rc = cli_info(c)) != CLI_OK) /* for the report */
 		return rc;
 	if (prefix != NULL) {
 		if ((rc = cli_key(c, prefix, &pre, &pre_len)) != CLI_OK)
@@ -252,8 +261,9 @@ cli_map(struct cli *c)
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	mrc = blt_map(c->db, &o, &st);
 	clock_gettime(CLOCK_MONOTONIC, &t1);
-	cli_map_report(&st, (double)(t1.tv_sec - t0.tv_sec) +
-	                        (double)(t1.tv_nsec - t0.tv_nsec) / 1e9);
+	cli_map_report(c, &st,
+	    (double)(t1.tv_sec - t0.tv_sec) +
+	        (double)(t1.tv_nsec - t0.tv_nsec) / 1e9);
 	if (mrc < 0)
 		rc = cli_fail(c->store, mrc);
 	else

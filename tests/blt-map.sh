@@ -123,6 +123,8 @@ py "$tmp/out" <<'EOF2'
 import json, sys
 e = json.load(open(sys.argv[1]))["first_errors"]
 assert len(e) == 3, e
+# the keys as blt ls shows them
+assert sorted(i["key"] for i in e) == ["1", "2", "3"], e
 for i in e:
     k = bytes.fromhex(i["key_hex"])
     want = "result key '%s.gz' is 7 bytes long; uint4 keys are 4 bytes" % (
