@@ -317,6 +317,8 @@ int blt_check(const char *path, int flags, blt_report_fn *report, void *arg);
  * is stored, but the store takes no more writes (-EIO) and stays marked
  * unclean: opened again for writing, it finishes or undoes the reindex. */
 #define BLT_REINDEX_STUCK 4
+/* The flags above; safe to call from any thread, also while another one
+ * writes. */
 int blt_flags(struct blt *db);
 
 /* The message of the last failure in this thread. */

@@ -85,7 +85,7 @@ struct blt {
 	char *path;
 	int fd;
 	int rdonly;
-	int flags; /* BLT_RECOVERED ... */
+	int flags; /* BLT_RECOVERED ...; read and set atomically once open */
 	pthread_rwlock_t lock;
 
 	struct io_map *map;

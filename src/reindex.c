@@ -76,7 +76,9 @@ reindex_stuck(struct blt *db, int rc)
 {
 	if (!db->torn)
 		db->torn = IO_TORN_REINDEX;
-	db->flags |= BLT_REINDEX_STUCK;
+	/* blt_flags() may read it meanwhile, without the lock: the daemon
+	 * reports the state from a thread that is not writing */
+	__atomic_fetch_or(&db->flags, BLT_REINDEX_STUCK, __ATOMIC_RELAXED);
 	return rc;
 }
 

@@ -266,11 +266,11 @@ blt_close(struct blt *db)
 	return rc;
 }
 
-/* Flags of an open store. */
+/* Flags of an open store, from any thread. */
 int
 blt_flags(struct blt *db)
 {
-	return db->flags;
+	return __atomic_load_n(&db->flags, __ATOMIC_RELAXED);
 }
 
 /* The path the store was opened with. */
