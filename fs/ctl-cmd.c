@@ -636,6 +636,8 @@ ctl_status(struct fs *fs, struct bltfs_status *out)
 	out->dead_bytes = st.dead_bytes;
 	out->ro = (uint32_t)fs->ro;
 	snprintf(out->ctl, sizeof out->ctl, "%s", inode_conf(fs->tree)->ctl);
+	if (fs_stuck(fs) != NULL)
+		out->flags |= BLTFS_STATUS_REINDEX_STUCK;
 	job_status(fs->ctl->jobs, out);
 	return 0;
 }
@@ -646,7 +648,7 @@ ctl_status_json(struct fs *fs, char **out, size_t *len)
 {
 	const struct path_conf *pc = inode_conf(fs->tree);
 	struct bltfs_status s;
-	const char *path = blt_path(fs->db);
+	const char *path = blt_path(fs->db), *stuck = fs_stuck(fs);
 	FILE *f;
 	int rc;
 
@@ -663,6 +665,14 @@ ctl_status_json(struct fs *fs, char **out, size_t *len)
 	    ",\n  \"generation\": %" PRIu64 ",\n",
 	    s.version, s.n_keys, s.n_buckets, s.file_bytes, s.live_bytes,
 	    s.dead_bytes, blt_generation(fs->db));
+	/* what stops writes, beside a read-only mount, which options says */
+	fprintf(f, "  \"writable\": %s,\n  \"problem\": ",
+	    fs->ro || stuck != NULL ? "false" : "true");
+	if (stuck != NULL)
+		json_put_str(f, stuck, strlen(stuck));
+	else
+		fputs("null", f);
+	fputs(",\n", f);
 	fprintf(f,
 	    "  \"options\": {\"ro\": %s, \"flat\": %s, \"uid\": %u, "
 	    "\"gid\": %u, \"umask\": \"%03o\", \"ctl\": ",

@@ -385,12 +385,25 @@ struct fs {
 	struct ctl *ctl;       /* the control directory and the job runner */
 	atomic_uint evict_seq; /* odd while a prune --older-than drops keys
 	                          whose names are still in the index */
+	atomic_int stuck_told; /* the log says why writes are refused */
 	/* the mount point, as libfuse resolved it (realpath) */
 	const char *mountpoint;
 };
 
 /* Log one line: stderr in the foreground, syslog once daemonized. */
 void fs_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* While the store takes no more writes until it is mounted again (a
+ * reindex failed half-way: BLT_REINDEX_STUCK), why and what to do, in the
+ * words of status, the log and jobs/ID; else NULL.  Any thread, no lock
+ * needed. */
+const char *fs_stuck(struct fs *fs);
+
+/* Log why a change of the store failed (blt_errmsg(), after "what: " if
+ * what is not NULL).  Once the store takes no more writes, the first
+ * failure also logs that, with what to do, and later ones log nothing:
+ * each would only say the same again. */
+void fs_log_write(struct fs *fs, const char *what);
 
 /* loop.c */
 

@@ -716,7 +716,7 @@ filebuf_put_apart(struct filebuf *b, const void *val, uint64_t size, int64_t ts,
 	int rc;
 
 	if ((rc = blt_put_begin(fs->db, *key, *klen, size, ts, &op)) < 0) {
-		fs_log("%s", blt_errmsg());
+		fs_log_write(fs, NULL);
 		return rc;
 	}
 	pthread_mutex_unlock(&fs->wlock);
@@ -729,7 +729,7 @@ filebuf_put_apart(struct filebuf *b, const void *val, uint64_t size, int64_t ts,
 	if (nlen == *klen && memcmp(now, *key, nlen) == 0) {
 		free(now);
 		if ((rc = blt_put_end(op)) < 0) {
-			fs_log("%s", blt_errmsg());
+			fs_log_write(fs, NULL);
 			return rc;
 		}
 		return 1;
@@ -797,7 +797,7 @@ filebuf_commit(struct filebuf *b)
 	    (rc = blt_flush(fs->db)) < 0) {
 		/* the put is only buffered until the flush: a full disk
 		 * fails it there, and the index keeps the old size */
-		fs_log("%s", blt_errmsg());
+		fs_log_write(fs, NULL);
 		goto unlock;
 	}
 	/* before dirty is cleared: stat goes by one or the other */

@@ -578,8 +578,17 @@ job_reindex(struct job_runner *r, struct job *j)
 	return 0;
 }
 
+/* Whether j changes the mounted store: a sync makes durable what the
+ * store holds, and a map with --out only reads it. */
 static int
-job_run(struct job_runner *r, struct job *j)
+job_writes_store(const struct job *j)
+{
+	return j->s.kind == BLTFS_JOB_PRUNE || j->s.kind == BLTFS_JOB_REINDEX ||
+	       (j->s.kind == BLTFS_JOB_MAP && j->s.out == NULL);
+}
+
+static int
+job_run_kind(struct job_runner *r, struct job *j)
 {
 	struct fs *fs = r->fs;
 	int rc;
@@ -597,6 +606,29 @@ job_run(struct job_runner *r, struct job *j)
 		return job_map(r, j);
 	}
 	return path_err(-EINVAL, "job %" PRIu64 ": unknown kind", j->id);
+}
+
+/* Run j.  A job that would change a store that takes no more writes is
+ * not started: its writes would fail, and a prune or reindex would copy
+ * what the failed reindex left half done, which only the next open of the
+ * store may finish or undo.  One that fails once the store takes no more
+ * writes says so, and what to do, before the engine's message, which
+ * names only the write that failed. */
+static int
+job_run(struct job_runner *r, struct job *j)
+{
+	struct fs *fs = r->fs;
+	const char *stuck;
+	int rc;
+
+	if (job_writes_store(j) && (stuck = fs_stuck(fs)) != NULL)
+		return path_err(-EIO, "%s: %s", blt_path(fs->db), stuck);
+	rc = job_run_kind(r, j);
+	if (rc < 0 && rc != -ECANCELED && job_writes_store(j) &&
+	    (stuck = fs_stuck(fs)) != NULL)
+		rc = path_err(
+		    rc, "%s: %s (%s)", blt_path(fs->db), stuck, path_errmsg());
+	return rc;
 }
 
 /* Forget the jobs that finished first, past JOB_KEEP.  By the order of

@@ -122,6 +122,32 @@ fs_log(const char *fmt, ...)
 	va_end(ap);
 }
 
+/* Why the store takes no more writes, or NULL. */
+const char *
+fs_stuck(struct fs *fs)
+{
+	if (!(blt_flags(fs->db) & BLT_REINDEX_STUCK))
+		return NULL;
+	return "a reindex failed half-way: the store takes no more writes; "
+	       "unmount and mount it again to finish or undo the reindex";
+}
+
+/* Log the failure of a change of the store. */
+void
+fs_log_write(struct fs *fs, const char *what)
+{
+	const char *why = fs_stuck(fs);
+
+	if (why != NULL && atomic_exchange(&fs->stuck_told, 1))
+		return;
+	if (what != NULL)
+		fs_log("%s: %s", what, blt_errmsg());
+	else
+		fs_log("%s", blt_errmsg());
+	if (why != NULL)
+		fs_log("%s: %s", blt_path(fs->db), why);
+}
+
 static void
 main_usage(const char *prog)
 {
@@ -543,6 +569,7 @@ main(int argc, char **argv)
 	memset(&o, 0, sizeof o);
 	memset(&fs, 0, sizeof fs);
 	atomic_init(&fs.evict_seq, 0);
+	atomic_init(&fs.stuck_told, 0);
 	c.ready_fd = -1;
 	c.spin = MAIN_SPIN;
 	c.spill = HANDLE_SPILL;

@@ -132,7 +132,7 @@ move_store(struct fs *fs, struct move *m)
 	if (rc == 0)
 		rc = blt_flush(fs->db);
 	if (rc < 0) {
-		fs_log("rename: %s", blt_errmsg());
+		fs_log_write(fs, "rename");
 		/* undo: every old key is still there */
 		for (i = 0; i < done; i++)
 			if (!m->v[i].existed)
@@ -149,7 +149,7 @@ move_store(struct fs *fs, struct move *m)
 	if (rc == 0)
 		rc = blt_flush(fs->db);
 	if (rc < 0)
-		fs_log("rename: %s", blt_errmsg());
+		fs_log_write(fs, "rename");
 	return rc;
 }
 
@@ -256,7 +256,7 @@ move_rename(struct fs *fs, uint64_t parent, const char *name,
 		if ((rc = inode_key(fs->tree, dst.nodeid, &dkey, &dklen)) < 0)
 			goto out;
 		if ((rc = blt_del(fs->db, dkey, dklen)) < 0 && rc != -ENOENT) {
-			fs_log("%s", blt_errmsg());
+			fs_log_write(fs, NULL);
 			goto out;
 		}
 	}

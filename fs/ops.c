@@ -356,7 +356,7 @@ ops_set_time(struct fs *fs, uint64_t nodeid, int64_t ts)
 	if (rc == -ENOENT)
 		rc = 0; /* created, not yet stored: the commit sets it */
 	else if (rc < 0)
-		fs_log("%s", blt_errmsg());
+		fs_log_write(fs, NULL);
 	free(key);
 out:
 	pthread_mutex_unlock(&fs->wlock);
@@ -518,7 +518,7 @@ ops_new_node(struct fs *fs, uint64_t parent, const char *name, int type,
 	if (type == INODE_DIR &&
 	    ((rc = blt_put(fs->db, key, klen, "", 0, BLT_NOW)) < 0 ||
 	        (rc = blt_flush(fs->db)) < 0)) {
-		fs_log("%s", blt_errmsg());
+		fs_log_write(fs, NULL);
 		goto out;
 	}
 	/* a new file reaches the store when it is closed */
@@ -693,7 +693,7 @@ op_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
 	if (rc == -ENOENT)
 		rc = 0; /* created and not yet stored */
 	if (rc < 0)
-		fs_log("%s", blt_errmsg());
+		fs_log_write(fs, NULL);
 	else if ((rc = inode_del_key(fs->tree, key, klen, &s)) < 0)
 		ops_fail(rc, path_errmsg());
 out:
@@ -733,7 +733,7 @@ op_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
 		if (rc == 0)
 			rc = blt_flush(fs->db);
 		if (rc < 0 && rc != -ENOENT) {
-			fs_log("%s", blt_errmsg());
+			fs_log_write(fs, NULL);
 			goto out;
 		}
 	}
@@ -1005,7 +1005,7 @@ op_fsync(
 
 	if ((rc = ops_commit(fs, ino, fi)) == 0 && !fs->ro &&
 	    (rc = blt_sync(fs->db)) < 0)
-		fs_log("%s", blt_errmsg());
+		fs_log_write(fs, NULL);
 	fuse_reply_err(req, -rc);
 }
 
@@ -1017,7 +1017,7 @@ op_fsyncdir(
 	int rc = 0;
 
 	if (!fs->ro && (rc = blt_sync(fs->db)) < 0)
-		fs_log("%s", blt_errmsg());
+		fs_log_write(fs, NULL);
 	fuse_reply_err(req, -rc);
 }
 

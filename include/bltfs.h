@@ -66,6 +66,12 @@ struct bltfs_job {
 	char message[512]; /* why a job failed, or "" */
 };
 
+/* Flags of struct bltfs_status. */
+#define BLTFS_STATUS_REINDEX_STUCK                                             \
+	1 /* a reindex failed half-way: the store                              \
+	   * takes no more writes (EIO) until it                               \
+	   * is unmounted and mounted again */
+
 /* The store and the job runner. */
 struct bltfs_status {
 	uint32_t version;    /* format version of the store */
@@ -79,6 +85,8 @@ struct bltfs_status {
 	uint32_t ro;         /* 1 when mounted read-only */
 	uint64_t last_job;   /* highest job id given out, or 0 */
 	char ctl[256];       /* name of the control directory */
+	uint32_t flags;      /* BLTFS_STATUS_*, or 0 */
+	uint32_t reserved;   /* zero */
 };
 
 #define BLTFS_IOC_CMD _IOWR(BLTFS_IOC_MAGIC, 1, struct bltfs_cmd)

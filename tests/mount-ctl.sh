@@ -28,7 +28,7 @@ arg = sys.argv[3] if len(sys.argv) > 3 else ""
 ctl = os.environ.get("CTL", ".bltfs")
 CMD = "=4096siIQ"
 JOB = "=QIIiIQQQQQQQqqq512s"
-STATUS = "=IIQQQQQIIQ256s"
+STATUS = "=IIQQQQQIIQ256sII"
 
 def ioc(dirn, nr, size):
     return (dirn << 30) | (size << 16) | (0xB1 << 8) | nr
@@ -99,6 +99,10 @@ elif how == "status":
     assert (j["version"], j["buckets"], j["keys"]) == (s[0], s[1], s[2]), \
         (j, s)
     assert s[10].split(b"\0")[0].decode() == ctl
+    # a mount that takes writes has no problem to report
+    assert (s[11], s[12]) == (0, 0), s
+    assert j["writable"] is (not j["options"]["ro"]), j
+    assert j["problem"] is None, j
     print(j["keys"], j["buckets"])
 elif how == "badioctl":
     # our magic with an unknown number, and lsattr's FS_IOC_GETFLAGS
@@ -348,6 +352,7 @@ deep
 plain" ] || fail "after a remount"
 expect "EROFS error: prune: the store is mounted read-only" \
     "$(py "$m" ioctl prune)"
+py "$m" status >/dev/null # not writable, and no problem
 bltfs_umount "$m"
 
 # bltfs ctl takes any path in the mount, and key paths go by the mount's

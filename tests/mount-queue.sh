@@ -26,7 +26,7 @@ import errno, fcntl, json, os, struct, sys, time
 
 mnt, queue_max, keep = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 CMD = "=4096siIQ"
-STATUS = "=IIQQQQQIIQ256s"
+STATUS = "=IIQQQQQIIQ256sII"
 
 def ioc(dirn, nr, size):
     return (dirn << 30) | (size << 16) | (0xB1 << 8) | nr
