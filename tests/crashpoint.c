@@ -14,7 +14,8 @@
  *
  * With BLT_FAIL_CALL=NAME (pwrite, fsync, fdatasync or ftruncate), every
  * call of NAME fails with EIO and changes nothing: a disk failing for
- * good, for tests/blt-dump.sh, which preloads it into blt.
+ * good, for tests/blt-dump.sh, which preloads it into blt, and for
+ * tests/mount-stuck.sh, which preloads it into bltfs.
  */
 #define _GNU_SOURCE
 #include <dlfcn.h>
