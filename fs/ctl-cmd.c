@@ -636,8 +636,10 @@ ctl_status(struct fs *fs, struct bltfs_status *out)
 	out->dead_bytes = st.dead_bytes;
 	out->ro = (uint32_t)fs->ro;
 	snprintf(out->ctl, sizeof out->ctl, "%s", inode_conf(fs->tree)->ctl);
-	if (fs_stuck(fs) != NULL)
+	if (blt_flags(fs->db) & BLT_REINDEX_STUCK)
 		out->flags |= BLTFS_STATUS_REINDEX_STUCK;
+	if (blt_flags(fs->db) & BLT_TORN_TAIL)
+		out->flags |= BLTFS_STATUS_TORN_TAIL;
 	job_status(fs->ctl->jobs, out);
 	return 0;
 }

@@ -394,7 +394,8 @@ struct fs {
 void fs_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* While the store takes no more writes until it is mounted again (a
- * reindex failed half-way: BLT_REINDEX_STUCK), why and what to do, in the
+ * reindex failed half-way, BLT_REINDEX_STUCK, or a failed write left a
+ * torn end, BLT_TORN_TAIL), why and what to do, in the
  * words of status, the log and jobs/ID; else NULL.  Any thread, no lock
  * needed. */
 const char *fs_stuck(struct fs *fs);

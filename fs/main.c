@@ -126,10 +126,17 @@ fs_log(const char *fmt, ...)
 const char *
 fs_stuck(struct fs *fs)
 {
-	if (!(blt_flags(fs->db) & BLT_REINDEX_STUCK))
-		return NULL;
-	return "a reindex failed half-way: the store takes no more writes; "
-	       "unmount and mount it again to finish or undo the reindex";
+	int flags = blt_flags(fs->db);
+
+	if (flags & BLT_REINDEX_STUCK)
+		return "a reindex failed half-way: the store takes no more "
+		       "writes; unmount and mount it again to finish or undo "
+		       "the reindex";
+	if (flags & BLT_TORN_TAIL)
+		return "a write failed and what it left at the end of the "
+		       "store could not be cut off: the store takes no more "
+		       "writes; unmount and mount it again to cut it off";
+	return NULL;
 }
 
 /* Log the failure of a change of the store. */

@@ -66,11 +66,13 @@ struct bltfs_job {
 	char message[512]; /* why a job failed, or "" */
 };
 
-/* Flags of struct bltfs_status. */
-#define BLTFS_STATUS_REINDEX_STUCK                                             \
-	1 /* a reindex failed half-way: the store                              \
-	   * takes no more writes (EIO) until it                               \
-	   * is unmounted and mounted again */
+/* Flags of struct bltfs_status.  While one is set the store takes no more
+ * writes (EIO) until it is unmounted and mounted again. */
+/* A reindex failed half-way. */
+#define BLTFS_STATUS_REINDEX_STUCK 1
+/* A failed write left bytes at the end of the store that could not be cut
+ * off. */
+#define BLTFS_STATUS_TORN_TAIL 2
 
 /* The store and the job runner. */
 struct bltfs_status {

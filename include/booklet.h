@@ -317,6 +317,11 @@ int blt_check(const char *path, int flags, blt_report_fn *report, void *arg);
  * is stored, but the store takes no more writes (-EIO) and stays marked
  * unclean: opened again for writing, it finishes or undoes the reindex. */
 #define BLT_REINDEX_STUCK 4
+/* A write at the end of the file failed and what it left there could not
+ * be cut off (a disk failing for good, say).  As with BLT_REINDEX_STUCK,
+ * what was stored before is kept and the store takes no more writes
+ * (-EIO); opened again for writing, it cuts the torn end off. */
+#define BLT_TORN_TAIL 8
 /* The flags above; safe to call from any thread, also while another one
  * writes. */
 int blt_flags(struct blt *db);

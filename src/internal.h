@@ -206,6 +206,9 @@ void io_set_hook(io_hook_fn *fn, void *arg);
 /* Why a store takes no more writes (struct blt's torn). */
 #define IO_TORN_TAIL 1    /* a failed append could not be cut off */
 #define IO_TORN_REINDEX 2 /* a reindex failed half-way (reindex.c) */
+/* Take no more writes, for the reason why (IO_TORN_*; torn keeps the
+ * first), and add why's flag to blt_flags(). */
+void io_stop_writes(struct blt *db, int why);
 
 static inline uint64_t
 io_get_ptr(const struct blt *db, uint64_t off)

@@ -74,11 +74,7 @@ reindex_skip_fits(const struct blt *db, uint32_t n0)
 static int
 reindex_stuck(struct blt *db, int rc)
 {
-	if (!db->torn)
-		db->torn = IO_TORN_REINDEX;
-	/* blt_flags() may read it meanwhile, without the lock: the daemon
-	 * reports the state from a thread that is not writing */
-	__atomic_fetch_or(&db->flags, BLT_REINDEX_STUCK, __ATOMIC_RELAXED);
+	io_stop_writes(db, IO_TORN_REINDEX);
 	return rc;
 }
 

@@ -800,9 +800,9 @@ fail_truncates(void *arg, int op, int fd, uint64_t off, size_t len)
 }
 
 /* A full disk whose file cannot even be cut back (the truncate fails too):
- * the torn bytes stay, so the store takes no more writes and says why,
- * stays unclean, and its next open cuts the torn tail and keeps every key
- * stored before. */
+ * the torn bytes stay, so the store takes no more writes and says why
+ * (also in blt_flags()), stays unclean, and its next open cuts the torn tail
+ * and keeps every key stored before. */
 START_TEST(a_torn_append_that_cannot_be_cut_stops_writes)
 {
 	static unsigned char big[5 << 20];
@@ -816,6 +816,7 @@ START_TEST(a_torn_append_that_cannot_be_cut_stops_writes)
 	ck_assert_int_eq(blt_put(db, "big", 3, big, sizeof big, T0), -EFBIG);
 	io_set_hook(NULL, NULL);
 	ck_assert_int_eq(setrlimit(RLIMIT_FSIZE, &saved), 0);
+	ck_assert_int_eq(blt_flags(db), BLT_TORN_TAIL);
 
 	if ((rc = blt_put(db, "after", 5, "x", 1, T0)) == 0)
 		rc = blt_flush(db);

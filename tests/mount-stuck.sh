@@ -1,6 +1,8 @@
 #!/bin/sh
 # A reindex that fails half-way leaves the mounted store taking no more
-# writes until it is mounted again (BLT_REINDEX_STUCK).  The daemon runs
+# writes until it is mounted again (BLT_REINDEX_STUCK), and so does a
+# failed write whose torn end cannot be cut off (BLT_TORN_TAIL, at the
+# end).  The daemon runs
 # with tests/crashpoint.so preloaded, failing every ftruncate, and under a
 # file size limit: the automatic reindex after the eleventh key cannot
 # grow the index, and what it wrote of it cannot be cut off again.  Then
@@ -26,8 +28,8 @@ stuck_line="bltfs: $store: a reindex failed half-way: the store takes no more wr
 # grow the index to 12007 buckets, 72 KB more than the store needs now.
 "$BLT" create --buckets 10 "$store"
 
-# check ok|stuck MOUNT: status, by file and by ioctl, says that the store
-# takes writes, or that it does not, and why.
+# check ok|stuck|torn MOUNT: status, by file and by ioctl, says that the
+# store takes writes, or that it does not, and why.
 cat >"$tmp/status.py" <<'PY'
 import fcntl, json, os, struct, sys
 
@@ -43,8 +45,14 @@ with open(os.path.join(mnt, ".bltfs", "status")) as f:
 if want == "ok":
     assert flags == 0 and j["writable"] is True and j["problem"] is None, \
         (flags, j)
+elif want == "torn":
+    assert flags == 2 and j["writable"] is False, (flags, j)
+    assert j["problem"] == ("a write failed and what it left at the end of "
+                            "the store could not be cut off: the store "
+                            "takes no more writes; unmount and mount it "
+                            "again to cut it off"), j
 else:
-    assert flags == 1 and j["writable"] is False, (flags, j)
+    assert flags & 1 and j["writable"] is False, (flags, j)
     assert j["problem"] == ("a reindex failed half-way: the store takes no "
                             "more writes; unmount and mount it again to "
                             "finish or undo the reindex"), j
@@ -223,6 +231,36 @@ for i in 1 2 3 4 5 6; do
 	[ ! -e "$m/copy/f$i" ] || [ "$(cat "$m/copy/f$i")" = "VALUE $i" ] ||
 		fail "copy/f$i reads '$(cat "$m/copy/f$i")'"
 done
+bltfs_umount "$m"
+check_store "$store"
+
+# A write that fails part of the way into the file, at the end of an index
+# that has room: cutting off what it wrote fails too, so the store takes
+# no more writes.  The next mount cuts the torn end off.
+store=$tmp/s3.blt
+"$BLT" create "$store"
+mount_failing "$store"
+for i in 1 2 3; do
+	put "$m/f$i" "value $i" OK
+done
+check ok "$m"
+fill_up "$store"
+head -c 10000 /dev/zero | tr '\0' x >"$tmp/big"
+put "$m/big" "$(cat "$tmp/big")" EFBIG
+prlimit --pid "$stuck_pid" --fsize=unlimited:unlimited
+check torn "$m"
+put "$m/f1" "changed" EIO
+put "$m/new" "new" EIO
+grep -qxF "bltfs: $store: a write failed and what it left at the end of the store could not be cut off: the store takes no more writes; unmount and mount it again to cut it off" "$log" ||
+	fail "the log does not say what to do: $(cat "$log")"
+umount_stuck "$store"
+bltfs_mount "$store" "$m"
+check ok "$m"
+for i in 1 2 3; do
+	[ "$(cat "$m/f$i")" = "value $i" ] || fail "after the torn write, f$i"
+done
+[ ! -s "$m/big" ] || fail "the torn write left big with a value"
+put "$m/f4" "value 4" OK
 bltfs_umount "$m"
 check_store "$store"
 echo "mount-stuck: ok"
