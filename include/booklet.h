@@ -314,8 +314,9 @@ int blt_check(const char *path, int flags, blt_report_fn *report, void *arg);
 #define BLT_READONLY 2
 /* A reindex failed half-way (explicit, or the automatic one after a flush;
  * the call that ran it returned its error).  What was flushed before it
- * is stored, but the store takes no more writes (-EIO) and stays marked
- * unclean: opened again for writing, it finishes or undoes the reindex. */
+ * is stored, but the store takes no more writes (puts, deletes, prunes,
+ * clears and reindexes fail with -EIO) and stays marked unclean: opened
+ * again for writing, it finishes or undoes the reindex. */
 #define BLT_REINDEX_STUCK 4
 /* A write at the end of the file failed and what it left there could not
  * be cut off (a disk failing for good, say).  As with BLT_REINDEX_STUCK,

@@ -209,6 +209,9 @@ void io_set_hook(io_hook_fn *fn, void *arg);
 /* Take no more writes, for the reason why (IO_TORN_*; torn keeps the
  * first), and add why's flag to blt_flags(). */
 void io_stop_writes(struct blt *db, int why);
+/* -EIO with the reason once io_stop_writes() was called, else 0: any
+ * thread, no lock needed. */
+int io_stopped(struct blt *db);
 
 static inline uint64_t
 io_get_ptr(const struct blt *db, uint64_t off)

@@ -197,18 +197,22 @@ io_map_cover(struct blt *db, uint64_t end)
 	return 0;
 }
 
-static int
-io_torn(const struct blt *db)
+int
+io_stopped(struct blt *db)
 {
-	if (db->torn == IO_TORN_REINDEX)
+	int flags = blt_flags(db);
+
+	if (flags & BLT_REINDEX_STUCK)
 		return err_set(-EIO,
 		    "%s: a reindex failed half-way; reopen the store to "
 		    "finish or undo it",
 		    db->path);
-	return err_set(-EIO,
-	    "%s: a write failed and what it left could not be cut off; "
-	    "reopen the store to recover it",
-	    db->path);
+	if (flags & BLT_TORN_TAIL)
+		return err_set(-EIO,
+		    "%s: a write failed and what it left could not be cut "
+		    "off; reopen the store to recover it",
+		    db->path);
+	return 0;
 }
 
 /* pwrite all of buf at off through fd, the store's descriptor or a
@@ -261,8 +265,8 @@ io_write(struct blt *db, uint64_t off, const void *buf, size_t len)
 {
 	int rc;
 
-	if (db->torn)
-		return io_torn(db);
+	if ((rc = io_stopped(db)) < 0)
+		return rc;
 	if ((rc = io_pwrite(db, db->fd, off, buf, len)) < 0)
 		return rc;
 	return io_grown(db, off + len);
@@ -386,8 +390,8 @@ io_put_ptr(struct blt *db, uint64_t off, uint64_t v)
 {
 	int rc;
 
-	if (db->torn)
-		return io_torn(db);
+	if ((rc = io_stopped(db)) < 0)
+		return rc;
 	if (off + PTR_LEN > db->size)
 		return err_set(-EUCLEAN,
 		    "%s: pointer at %llu lies past the "

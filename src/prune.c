@@ -563,6 +563,10 @@ blt_prune(struct blt *db, const struct blt_prune_opts *opts)
 
 	if (db->rdonly)
 		return err_set(-EROFS, "%s: opened read-only", db->path);
+	/* a copy of chains a failed reindex left half rewired could lose
+	 * keys that the next open would keep */
+	if ((rc = io_stopped(db)) < 0)
+		return rc;
 	pthread_mutex_lock(&db->prune_lock);
 	rc = prune_online(db, opts);
 	pthread_mutex_unlock(&db->prune_lock);
@@ -578,6 +582,8 @@ blt_clear(struct blt *db)
 
 	if (db->rdonly)
 		return err_set(-EROFS, "%s: opened read-only", db->path);
+	if ((rc = io_stopped(db)) < 0)
+		return (int)rc;
 	pthread_mutex_lock(&db->prune_lock);
 	pthread_rwlock_wrlock(&db->lock);
 	write_discard(db);

@@ -239,6 +239,8 @@ blt_reindex(struct blt *db, uint32_t n_buckets)
 
 	if (db->rdonly)
 		return err_set(-EROFS, "%s: opened read-only", db->path);
+	if ((rc = io_stopped(db)) < 0)
+		return rc;
 	pthread_mutex_lock(&db->prune_lock);
 	pthread_rwlock_wrlock(&db->lock);
 	if ((rc = write_flush(db, 0)) == 0 &&

@@ -799,6 +799,27 @@ fail_truncates(void *arg, int op, int fd, uint64_t off, size_t len)
 	return op == IO_OP_TRUNCATE ? -EIO : 0;
 }
 
+/* db takes no more writes: a put, a prune, a clear and a reindex each fail
+ * with EIO and say to reopen the store, and change nothing. */
+static void
+assert_stopped(struct blt *db)
+{
+	uint64_t n = blt_count(db);
+	int rc;
+
+	if ((rc = blt_put(db, "after", 5, "x", 1, T0)) == 0)
+		rc = blt_flush(db);
+	ck_assert_int_eq(rc, -EIO);
+	ck_assert_msg(strstr(blt_errmsg(), "reopen the store") != NULL, "%s",
+	    blt_errmsg());
+	ck_assert_int_eq(blt_prune(db, NULL), -EIO);
+	ck_assert_int_eq(blt_clear(db), -EIO);
+	ck_assert_int_eq(blt_reindex(db, 0), -EIO);
+	ck_assert_msg(strstr(blt_errmsg(), "reopen the store") != NULL, "%s",
+	    blt_errmsg());
+	ck_assert_uint_eq(blt_count(db), n);
+}
+
 /* A full disk whose file cannot even be cut back (the truncate fails too):
  * the torn bytes stay, so the store takes no more writes and says why
  * (also in blt_flags()), stays unclean, and its next open cuts the torn tail
@@ -808,7 +829,6 @@ START_TEST(a_torn_append_that_cannot_be_cut_stops_writes)
 	static unsigned char big[5 << 20];
 	struct blt *db = open_new(0, 0, 12007, BLT_SER_NONE);
 	struct rlimit saved;
-	int rc;
 
 	put(db, "kept", "before", T0);
 	limit_file_size(db, 100000, &saved);
@@ -818,11 +838,7 @@ START_TEST(a_torn_append_that_cannot_be_cut_stops_writes)
 	ck_assert_int_eq(setrlimit(RLIMIT_FSIZE, &saved), 0);
 	ck_assert_int_eq(blt_flags(db), BLT_TORN_TAIL);
 
-	if ((rc = blt_put(db, "after", 5, "x", 1, T0)) == 0)
-		rc = blt_flush(db);
-	ck_assert_int_eq(rc, -EIO);
-	ck_assert_msg(strstr(blt_errmsg(), "reopen the store") != NULL, "%s",
-	    blt_errmsg());
+	assert_stopped(db);
 	ck_assert_int_lt(blt_close(db), 0);
 
 	db = reopen(BLT_RDWR);
@@ -876,11 +892,7 @@ START_TEST(a_reindex_that_fails_half_way_loses_no_flushed_put)
 			snprintf(k, sizeof k, "key%05d", i);
 			ck_assert_int_eq(blt_exists(db, k, strlen(k)), 1);
 		}
-		if ((i = blt_put(db, "late", 4, "x", 1, T0)) == 0)
-			i = blt_flush(db);
-		ck_assert_int_eq(i, -EIO);
-		ck_assert_msg(strstr(blt_errmsg(), "reopen the store") != NULL,
-		    "%s", blt_errmsg());
+		assert_stopped(db);
 		ck_assert_int_lt(blt_close(db), 0);
 
 		db = reopen(BLT_RDWR);
