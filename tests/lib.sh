@@ -121,6 +121,25 @@ bltfs_mount_fails()
 	[ -s "$tmp/err" ] || fail "bltfs $* failed without a message"
 }
 
+# forget_daemon PID: take the daemon PID off the list that the EXIT trap
+# cleans up after ("0" for mounts whose daemon is not our child).
+forget_daemon()
+{
+	grep -v "^$1 " "$daemons" >"$daemons.new" || true
+	mv "$daemons.new" "$daemons"
+}
+
+# bltfs_reap PID: wait for the daemon PID to exit, its status into $rc,
+# and forget it.
+bltfs_reap()
+{
+	set +e
+	wait "$1"
+	rc=$?
+	set -e
+	forget_daemon "$1"
+}
+
 # bltfs_umount MNT: unmount, wait for the daemon and require a clean exit.
 bltfs_umount()
 {
@@ -128,12 +147,7 @@ bltfs_umount()
 	[ -n "$line" ] || fail "no daemon for $1"
 	upid=${line%% *}
 	fusermount3 -u "$1"
-	set +e
-	wait "$upid"
-	rc=$?
-	set -e
-	grep -v "^$upid " "$daemons" >"$daemons.new" || true
-	mv "$daemons.new" "$daemons"
+	bltfs_reap "$upid"
 	if [ "$rc" != 0 ]; then
 		cat "$tmp/log.$upid" >&2
 		fail "bltfs for $1 exited with $rc"
@@ -147,12 +161,7 @@ bltfs_term()
 	line=$(grep " $1\$" "$daemons" | tail -n 1)
 	tpid=${line%% *}
 	kill -TERM "$tpid"
-	set +e
-	wait "$tpid"
-	rc=$?
-	set -e
-	grep -v "^$tpid " "$daemons" >"$daemons.new" || true
-	mv "$daemons.new" "$daemons"
+	bltfs_reap "$tpid"
 	[ "$rc" = 0 ] || fail "bltfs for $1 exited with $rc after SIGTERM"
 	! is_mounted "$1" || fail "$1 still mounted after SIGTERM"
 }
@@ -164,12 +173,8 @@ bltfs_kill()
 	line=$(grep " $1\$" "$daemons" | tail -n 1)
 	kpid=${line%% *}
 	kill -KILL "$kpid"
-	set +e
-	wait "$kpid" 2>/dev/null
-	set -e
-	grep -v "^$kpid " "$daemons" >"$daemons.new" || true
-	echo "0 $1" >>"$daemons.new"
-	mv "$daemons.new" "$daemons"
+	bltfs_reap "$kpid" 2>/dev/null
+	echo "0 $1" >>"$daemons"
 }
 
 # copy_tools TOOLS: TOOLS and rsync, where rsync is installed (a test that

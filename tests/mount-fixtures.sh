@@ -78,8 +78,7 @@ echo "0 $m" >>"$daemons" # unmounted by the trap if a check fails
 fusermount3 -u "$m"
 flock -w 120 -x "$tmp/locked.blt" true ||
 	fail "the daemon kept the store locked after unmount"
-grep -v "^0 " "$daemons" >"$daemons.new" || true
-mv "$daemons.new" "$daemons"
+forget_daemon 0
 
 # Through mount(8) and mount.fuse3, as /etc/fstab mounts it (type
 # fuse.bltfs there; here the "PROGRAM#STORE" form, since mount(8) runs its
@@ -93,8 +92,7 @@ if [ "$(id -u)" = 0 ] && command -v mount.fuse3 >/dev/null; then
 	umount "$m"
 	flock -w 120 -x "$tmp/locked.blt" true ||
 		fail "the daemon kept the store locked after umount"
-	grep -v "^0 " "$daemons" >"$daemons.new" || true
-	mv "$daemons.new" "$daemons"
+	forget_daemon 0
 	if mount -t fuse "$BLTFS#$tmp/missing.blt" "$m" -o ro 2>"$tmp/err"; then
 		fail "mount(8) mounted a missing store"
 	fi

@@ -132,8 +132,7 @@ for p in $pids; do
 	wait "${p%:*}" || fail "mount_fsx -k seed ${p#*:}"
 done
 fusermount3 -u "$m"
-grep -v "^0 " "$daemons" >"$daemons.new" || true
-mv "$daemons.new" "$daemons"
+forget_daemon 0
 bltfs_mount "$store" "$m"
 for s in $seeds; do
 	"$FSX" -c "$tmp/kref.$s" "$m/kill$s" ||

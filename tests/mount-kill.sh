@@ -45,8 +45,7 @@ exec 8<&-
 wait "$writer"
 [ "$(wc -l <"$tmp/done")" -ge 300 ] || fail "the writer stopped early"
 fusermount3 -u "$m"
-grep -v "^0 " "$daemons" >"$daemons.new" || true
-mv "$daemons.new" "$daemons"
+forget_daemon 0
 
 # the store was not closed: the remount recovers it
 bltfs_mount "$store" "$m"
@@ -88,8 +87,7 @@ bltfs_kill "$m"
 exec 9>&-
 wait "$writer" || true
 fusermount3 -u "$m"
-grep -v "^0 " "$daemons" >"$daemons.new" || true
-mv "$daemons.new" "$daemons"
+forget_daemon 0
 bltfs_mount "$store" "$m"
 for f in replaced incoming; do
 	[ ! -e "$m/$f" ] ||

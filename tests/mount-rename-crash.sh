@@ -82,11 +82,7 @@ bltfs_gone()
 	if is_mounted "$1"; then
 		fusermount3 -u "$1" 2>/dev/null || fusermount3 -uz "$1"
 	fi
-	set +e
-	wait "$gpid"
-	set -e
-	grep -v "^$gpid " "$daemons" >"$daemons.new" || true
-	mv "$daemons.new" "$daemons"
+	bltfs_reap "$gpid"
 }
 
 # How many writes the daemon makes: mount, the rename, unmount.

@@ -135,8 +135,7 @@ bltfs_kill "$m"
 exec 9>&- 8<&-
 wait "$holder" || true
 fusermount3 -u "$m"
-grep -v "^0 " "$daemons" >"$daemons.new" || true
-mv "$daemons.new" "$daemons"
+forget_daemon 0
 bltfs_mount "$store" "$m"
 printf 'from the writer still open\nand from one that closed\n' >"$tmp/want"
 cmp "$tmp/want" "$m/kept" || fail "a close did not store the other writer's bytes"

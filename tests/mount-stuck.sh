@@ -110,12 +110,7 @@ fill_up()
 umount_stuck()
 {
 	fusermount3 -u "$m"
-	set +e
-	wait "$stuck_pid"
-	rc=$?
-	set -e
-	grep -v "^$stuck_pid " "$daemons" >"$daemons.new" || true
-	mv "$daemons.new" "$daemons"
+	bltfs_reap "$stuck_pid"
 	[ "$rc" = 1 ] || fail "bltfs of a stuck store exited $rc: $(cat "$log")"
 	grep -q "closing the store: $1:" "$log" ||
 		fail "no word of the close: $(cat "$log")"
