@@ -95,8 +95,6 @@ struct blt {
 	struct hdr h;
 	uint64_t n_keys; /* live user keys in the file */
 	int dirty;       /* NKEYS_UNCLEAN is on disk */
-	int torn; /* IO_TORN_*: nothing more is written until the store is
-	           * reopened, which repairs what the failure left */
 
 	/* write buffer (§7.1) and an open-addressing set of its digests */
 	unsigned char *buf;
@@ -203,11 +201,9 @@ void io_set_hook(io_hook_fn *fn, void *arg);
 #define IO_OP_SYNC 2
 #define IO_OP_TRUNCATE 3
 #define IO_OP_CLOSE 4
-/* Why a store takes no more writes (struct blt's torn). */
-#define IO_TORN_TAIL 1    /* a failed append could not be cut off */
-#define IO_TORN_REINDEX 2 /* a reindex failed half-way (reindex.c) */
-/* Take no more writes, for the reason why (IO_TORN_*; torn keeps the
- * first), and add why's flag to blt_flags(). */
+/* Take no more writes until the store is reopened, which repairs what the
+ * failure left; why is BLT_REINDEX_STUCK or BLT_TORN_TAIL, added to
+ * blt_flags(). */
 void io_stop_writes(struct blt *db, int why);
 /* -EIO with the reason once io_stop_writes() was called, else 0: any
  * thread, no lock needed. */

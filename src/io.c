@@ -336,18 +336,14 @@ io_reserve(struct blt *db, const void *head, size_t hlen, uint64_t size)
 void
 io_stop_writes(struct blt *db, int why)
 {
-	if (!db->torn)
-		db->torn = why;
 	/* blt_flags() may read it meanwhile, without the lock: the daemon
 	 * reports the state from a thread that is not writing */
-	__atomic_fetch_or(&db->flags,
-	    why == IO_TORN_REINDEX ? BLT_REINDEX_STUCK : BLT_TORN_TAIL,
-	    __ATOMIC_RELAXED);
+	__atomic_fetch_or(&db->flags, why, __ATOMIC_RELAXED);
 }
 
 /* After a failed write at the end of the file, cut it back to len bytes,
  * keeping the failure's message.  If even that fails, the bytes left would
- * lie under the next appends: the store takes no more writes (db->torn),
+ * lie under the next appends: the store takes no more writes (BLT_TORN_TAIL),
  * stays marked unclean, and its next open cuts the torn tail. */
 void
 io_cut_back(struct blt *db, uint64_t len)
@@ -356,7 +352,7 @@ io_cut_back(struct blt *db, uint64_t len)
 
 	snprintf(msg, sizeof msg, "%s", blt_errmsg());
 	if (io_truncate(db, len) < 0)
-		io_stop_writes(db, IO_TORN_TAIL);
+		io_stop_writes(db, BLT_TORN_TAIL);
 	(void)err_set(-EIO, "%s", msg); /* the message; callers keep rc */
 }
 

@@ -74,7 +74,7 @@ reindex_skip_fits(const struct blt *db, uint32_t n0)
 static int
 reindex_stuck(struct blt *db, int rc)
 {
-	io_stop_writes(db, IO_TORN_REINDEX);
+	io_stop_writes(db, BLT_REINDEX_STUCK);
 	return rc;
 }
 
@@ -114,7 +114,8 @@ reindex_run(struct blt *db, uint32_t n1, int *undone)
 		 * would lie under the next appends, and the journal's undo
 		 * at the next open would cut those off with it. */
 		io_cut_back(db, e0);
-		if (db->torn || hdr_journal_clear(db) < 0)
+		if ((blt_flags(db) & BLT_TORN_TAIL) ||
+		    hdr_journal_clear(db) < 0)
 			return reindex_stuck(db, rc);
 		if (undone != NULL)
 			*undone = 1;
