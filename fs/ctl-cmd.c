@@ -621,7 +621,7 @@ int
 ctl_status(struct fs *fs, struct bltfs_status *out)
 {
 	struct blt_stat st;
-	int rc;
+	int rc, flags;
 
 	memset(out, 0, sizeof *out);
 	if ((rc = blt_stat(fs->db, &st)) < 0) {
@@ -636,10 +636,10 @@ ctl_status(struct fs *fs, struct bltfs_status *out)
 	out->dead_bytes = st.dead_bytes;
 	out->ro = (uint32_t)fs->ro;
 	snprintf(out->ctl, sizeof out->ctl, "%s", inode_conf(fs->tree)->ctl);
-	if (blt_flags(fs->db) & BLT_REINDEX_STUCK)
-		out->flags |= BLTFS_STATUS_REINDEX_STUCK;
-	if (blt_flags(fs->db) & BLT_TORN_TAIL)
-		out->flags |= BLTFS_STATUS_TORN_TAIL;
+	flags = blt_flags(fs->db);
+	out->flags =
+	    (flags & BLT_REINDEX_STUCK ? BLTFS_STATUS_REINDEX_STUCK : 0) |
+	    (flags & BLT_TORN_TAIL ? BLTFS_STATUS_TORN_TAIL : 0);
 	job_status(fs->ctl->jobs, out);
 	return 0;
 }
