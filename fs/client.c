@@ -275,15 +275,7 @@ client_command(struct client *c, int argc, char **argv, struct client_buf *b)
 		if (kind == 1 && strchr(v, '/') == NULL && n == 8 &&
 		    strncmp(w, "--plugin", 8) == 0)
 			kind = 3; /* a library for dlopen to look up */
-		/* --cwd and --keys with their links and dot-dots resolved:
-		 * the daemon looks a directory or file of the mount up by its
-		 * path in the mount, where neither may be */
-		if (kind == 1 &&
-		    ((n == 5 && strncmp(w, "--cwd", 5) == 0) ||
-		        (n == 6 && strncmp(w, "--keys", 6) == 0)) &&
-		    realpath(v, val) != NULL)
-			v = val;
-		else if (kind == 1 && client_abs(v, val, sizeof val) == 0)
+		if (kind == 1 && client_abs(v, val, sizeof val) == 0)
 			v = val;
 		else if (kind == 2)
 			v = client_in_mount(c, v, val, sizeof val);

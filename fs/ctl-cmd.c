@@ -178,6 +178,77 @@ ctl_in_mount(struct fs *fs, const char *dir)
 	return NULL;
 }
 
+/* The absolute path with its symbolic links and dot-dots resolved, as
+ * realpath(3) gives it, into *out (the caller frees it), where the daemon
+ * opens it itself (--keys, --cwd).  But a name in this mount is never
+ * looked at through the kernel, which would wait for this daemon to
+ * answer, with no thread left to do so under -o max_threads=1; the mount
+ * has no links, so its names are taken as written.  From a name that
+ * cannot be looked at (missing, say) on, the path is kept as written, for
+ * the open to fail on. */
+static int
+ctl_real_path(struct fs *fs, const char *path, char **out)
+{
+	char done[PATH_MAX] = "", todo[PATH_MAX], link[PATH_MAX];
+	char next[2 * PATH_MAX + 1];
+	const char *p, *e;
+	size_t n, len = 0;
+	ssize_t ln;
+	struct stat st;
+	int links = 0;
+
+	if (snprintf(todo, sizeof todo, "%s", path) >= (int)sizeof todo)
+		return -ENAMETOOLONG;
+	for (p = todo; *p != '\0'; p = e) {
+		p += strspn(p, "/");
+		e = p + strcspn(p, "/");
+		n = (size_t)(e - p);
+		if (n == 0 || (n == 1 && p[0] == '.'))
+			continue;
+		if (n == 2 && p[0] == '.' && p[1] == '.') {
+			while (len > 0 && done[--len] != '/')
+				;
+			done[len] = '\0';
+			continue;
+		}
+		if (len + 1 + n >= sizeof done)
+			return -ENAMETOOLONG;
+		done[len++] = '/';
+		memcpy(done + len, p, n);
+		done[len += n] = '\0';
+		if (ctl_in_mount(fs, done) != NULL)
+			continue;
+		if (lstat(done, &st) == -1) {
+			if (len + strlen(e) >= sizeof done)
+				return -ENAMETOOLONG;
+			strcpy(done + len, e);
+			break;
+		}
+		if (!S_ISLNK(st.st_mode))
+			continue;
+		if (++links > 40)
+			return -ELOOP;
+		if ((ln = readlink(done, link, sizeof link - 1)) < 0)
+			return -errno;
+		link[ln] = '\0';
+		/* go on with the link's target, then what followed it */
+		if (snprintf(next, sizeof next, "%s%s", link, e) >=
+		    (int)sizeof todo)
+			return -ENAMETOOLONG;
+		strcpy(todo, next);
+		e = todo;
+		if (link[0] == '/')
+			len = 0;
+		else
+			while (len > 0 && done[--len] != '/')
+				;
+		done[len] = '\0';
+	}
+	if ((*out = strdup(len > 0 ? done : "/")) == NULL)
+		return -ENOMEM;
+	return 0;
+}
+
 /* Is rest, a path of this mount, in its control directory? */
 static int
 ctl_in_ctl_dir(struct fs *fs, const char *rest)
@@ -239,7 +310,7 @@ ctl_read_stored(
 	return 0;
 }
 
-/* --keys FILE: one path of the mount per line. */
+/* --keys FILE (absolute, resolved): one path of the mount per line. */
 static int
 ctl_select_file(struct fs *fs, const char *file, struct job_keys *k)
 {
@@ -250,11 +321,6 @@ ctl_select_file(struct fs *fs, const char *file, struct job_keys *k)
 	FILE *f;
 	int rc = 0;
 
-	if (file[0] != '/')
-		return path_err(-EINVAL,
-		    "map: --keys %s: give an absolute path (bltfs ctl makes "
-		    "one)",
-		    file);
 	if (rest != NULL) {
 		if ((rc = ctl_read_stored(fs, file, rest, &stored, &len)) < 0 ||
 		    len == 0)
@@ -326,9 +392,11 @@ ctl_dup(char **dst, const char *s)
 
 /* The value of option name of map, an absolute path, into *dst. */
 static int
-ctl_abs_path(struct ctl_args *a, int *i, const char *name, char **dst)
+ctl_abs_path(
+    struct fs *fs, struct ctl_args *a, int *i, const char *name, char **dst)
 {
 	const char *v;
+	int rc;
 
 	if ((v = ctl_optarg(a, i, name)) == NULL)
 		return -EINVAL;
@@ -336,7 +404,12 @@ ctl_abs_path(struct ctl_args *a, int *i, const char *name, char **dst)
 		return path_err(-EINVAL,
 		    "map: %s %s: give an absolute path (bltfs ctl makes one)",
 		    name, v);
-	return ctl_dup(dst, v);
+	free(*dst);
+	*dst = NULL;
+	if ((rc = ctl_real_path(fs, v, dst)) < 0)
+		return path_err(rc, "map: %s %s: %s", name, v,
+		    rc == -ENOMEM ? "out of memory" : strerror(-rc));
+	return 0;
 }
 
 /* Can a map's workers run in dir (--cwd)?  Checked as they will enter it,
@@ -453,6 +526,7 @@ ctl_parse_map(struct fs *fs, struct ctl_args *a, struct job_spec *s)
 {
 	struct job_keys k = {0};
 	const char *v;
+	char *keys = NULL;
 	uint64_t n;
 	int paths = 0, keys_file = 0, rc = 0;
 
@@ -481,10 +555,9 @@ ctl_parse_map(struct fs *fs, struct ctl_args *a, struct job_spec *s)
 			else
 				rc = ctl_dup(&s->plugin, v);
 		} else if (ctl_is_opt(a, i, "--keys")) {
-			if ((v = ctl_optarg(a, &i, "--keys")) == NULL)
-				rc = -EINVAL;
-			else
-				rc = ctl_select_file(fs, v, &k);
+			if ((rc = ctl_abs_path(fs, a, &i, "--keys", &keys)) ==
+			    0)
+				rc = ctl_select_file(fs, keys, &k);
 			keys_file = 1;
 		} else if (ctl_is_opt(a, i, "--to")) {
 			if ((v = ctl_optarg(a, &i, "--to")) == NULL)
@@ -496,9 +569,10 @@ ctl_parse_map(struct fs *fs, struct ctl_args *a, struct job_spec *s)
 			else
 				rc = ctl_dup(&s->to, v);
 		} else if (ctl_is_opt(a, i, "--out")) {
-			rc = ctl_abs_path(a, &i, "--out", &s->out);
+			rc = ctl_abs_path(fs, a, &i, "--out", &s->out);
 		} else if (ctl_is_opt(a, i, "--cwd")) {
-			if ((rc = ctl_abs_path(a, &i, "--cwd", &s->cwd)) == 0)
+			if ((rc = ctl_abs_path(fs, a, &i, "--cwd", &s->cwd)) ==
+			    0)
 				rc = ctl_check_cwd(fs, s->cwd);
 		} else if (ctl_is_opt(a, i, "--workers")) {
 			if ((v = ctl_optarg(a, &i, "--workers")) == NULL)
@@ -523,6 +597,7 @@ ctl_parse_map(struct fs *fs, struct ctl_args *a, struct job_spec *s)
 	if (rc == 0 && (s->exec == NULL) == (s->plugin == NULL))
 		rc = path_err(-EINVAL,
 		    "map: give either --exec CMD or --plugin LIB.so:SYMBOL");
+	free(keys);
 	if (rc == 0 && !paths && !keys_file)
 		rc = ctl_select(fs, "/", 1, &k);
 	s->keys = k.v;

@@ -135,7 +135,7 @@ for bad in "$tmp/nowhere:No such file or directory" \
 	[ ! -s "$tmp/ctl.out" ] || fail "map --cwd $dir: $(cat "$tmp/ctl.out")"
 done
 [ "$(last_job)" = "$last" ] || fail "a refused --cwd started a job"
-# --cwd through a dot-dot into the mount is resolved by bltfs ctl
+# --cwd through a dot-dot into the mount is resolved (by the daemon)
 (cd "$m/cwd" && "$BLTFS" ctl . map --cwd ../cwd --exec 'cat; pwd' a --wait) \
     >"$tmp/ctl.out" 2>&1 || fail "map --cwd ../cwd: $(cat "$tmp/ctl.out")"
 printf 'b\n%s\n' "$m/cwd" >"$model/cwd/a"
@@ -410,10 +410,25 @@ for keys in "$m/listed.keys" "$tmp/listed.keys.link"; do
 	[ "$(field written)" = 2 ] ||
 		fail "map --keys $keys: $(cat "$tmp/ctl.out")"
 done
+# The same written to the ctl file, where no bltfs ctl resolves the links
+# (here a relative link to a link, and a dot-dot): the daemon resolves
+# them, and takes the names of its own mount from its index.
+ln -s listed.keys.link "$tmp/listed.keys.link2"
+mkdir "$tmp/sub"
+exec 3<>"$m/.bltfs/ctl"
+printf "map --keys %s --cwd %s --exec 'cat b >/dev/null && echo in-cwd && cat'\n" \
+    "$tmp/listed.keys.link2" "$tmp/sub/../cwd.link" >&3
+id=$(sed -n 's/^job \([0-9]*\) started$/\1/p' <&3)
+exec 3<&-
+[ -n "$id" ] || fail "map written to the ctl file started no job"
+ctl job "$id" --wait --json
+[ "$(field written)" = 2 ] ||
+	fail "map written to the ctl file: $(cat "$tmp/ctl.out")"
 for i in a1 a2; do
-	printf 'in-cwd\nin-cwd\nlisted %s\n' "$i" | cmp -s - "$m/listed/$i" ||
+	printf 'in-cwd\nin-cwd\nin-cwd\nlisted %s\n' "$i" |
+		cmp -s - "$m/listed/$i" ||
 		fail "listed/$i after map --keys: $(cat "$m/listed/$i")"
-	printf 'in-cwd\nin-cwd\nlisted %s\n' "$i" >"$model/listed/$i"
+	printf 'in-cwd\nin-cwd\nin-cwd\nlisted %s\n' "$i" >"$model/listed/$i"
 done
 # A list of keys is one of the mount's files.
 for bad in "$m/cwd:a directory, not a file" \
