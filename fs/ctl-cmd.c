@@ -180,7 +180,7 @@ ctl_in_mount(struct fs *fs, const char *dir)
 
 /* The absolute path with its symbolic links and dot-dots resolved, as
  * realpath(3) gives it, into *out (the caller frees it), where the daemon
- * opens it itself (--keys, --cwd).  But a name in this mount is never
+ * opens it itself (--keys, --cwd, --out).  But a name in this mount is never
  * looked at through the kernel, which would wait for this daemon to
  * answer, with no thread left to do so under -o max_threads=1; the mount
  * has no links, so its names are taken as written.  From a name that

@@ -609,11 +609,10 @@ job_run_kind(struct job_runner *r, struct job *j)
 }
 
 /* Run j.  A job that would change a store that takes no more writes is
- * not started: its writes would fail, and a prune or reindex would copy
- * what the failed reindex left half done, which only the next open of the
- * store may finish or undo.  One that fails once the store takes no more
- * writes says so, and what to do, before the engine's message, which
- * names only the write that failed. */
+ * not started: the engine refuses its writes, and the mount's words say
+ * what to do (unmount and mount again).  One that fails once the store
+ * takes no more writes says so, and what to do, before the engine's
+ * message, which names only the write that failed. */
 static int
 job_run(struct job_runner *r, struct job *j)
 {

@@ -33,6 +33,19 @@ hdr_next_buckets(uint32_t n)
 	return 0;
 }
 
+/* -EINVAL with a message naming path when an index of n buckets is
+ * larger than booklet ever makes (blt check calls one damage); else 0. */
+int
+hdr_check_buckets(const char *path, uint32_t n)
+{
+	if (n <= BLT_BUCKETS_MAX)
+		return 0;
+	return err_set(-EINVAL,
+	    "%s: an index of %u buckets is larger than the largest booklet "
+	    "makes, %u buckets",
+	    path, n, BLT_BUCKETS_MAX);
+}
+
 /* Parse the header b of db->path (whose size is db->size) into db->h. */
 int
 hdr_parse(struct blt *db, const unsigned char *b)

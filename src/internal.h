@@ -226,6 +226,7 @@ int hdr_journal_write(struct blt *db, int op, uint64_t a, uint32_t b,
 int hdr_journal_read(const unsigned char *b, uint64_t v[5]);
 int hdr_journal_clear(struct blt *db);
 uint32_t hdr_next_buckets(uint32_t n);
+int hdr_check_buckets(const char *path, uint32_t n);
 
 /* block.c */
 int block_parse(const struct blt *db, const unsigned char *base, uint64_t off,

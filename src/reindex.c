@@ -67,10 +67,10 @@ reindex_skip_fits(const struct blt *db, uint32_t n0)
 /* The reindex failed half-way, and what it left only the next open can
  * finish or undo (reindex_finish() from the journal, then the chains are
  * rebuilt): the chains may be half rewired, and the journal entry would
- * cut off whatever is appended after it.  So the store takes no more writes and
- * stays marked unclean, since a clean close would make the next open skip
- * all that.  What was flushed before stays stored, and blt_flags() says
- * so.  Returns rc, keeping its message. */
+ * cut off whatever is appended after it.  So the store takes no more
+ * writes and stays marked unclean, since a clean close would make the
+ * next open skip all that.  What was flushed before stays stored, and
+ * blt_flags() says so.  Returns rc, keeping its message. */
 static int
 reindex_stuck(struct blt *db, int rc)
 {
@@ -216,12 +216,8 @@ reindex_target(struct blt *db, uint32_t want, uint32_t *out)
 	}
 	if (want == BLT_GROW && (want = hdr_next_buckets(n)) == 0)
 		return reindex_at_largest(db);
-	/* booklet never makes a bigger one, and blt check calls one damage */
-	if (want > BLT_BUCKETS_MAX)
-		return err_set(-EINVAL,
-		    "%s: an index of %u buckets is larger than the largest "
-		    "booklet makes, %u buckets",
-		    db->path, want, BLT_BUCKETS_MAX);
+	if (hdr_check_buckets(db->path, want) < 0)
+		return -EINVAL;
 	if (want <= n)
 		return err_set(-EINVAL,
 		    "%s: reindex grows the index: %u buckets is not more than "

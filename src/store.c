@@ -51,11 +51,8 @@ store_check_options(const char *path, const struct blt_options *o)
 	if (o->n_buckets == 0)
 		return err_set(
 		    -EINVAL, "%s: an index needs at least 1 bucket", path);
-	if (o->n_buckets > BLT_BUCKETS_MAX) /* up to 24 GiB written at once */
-		return err_set(-EINVAL,
-		    "%s: an index of %u buckets is larger than the largest "
-		    "booklet makes, %u buckets",
-		    path, o->n_buckets, BLT_BUCKETS_MAX);
+	if (hdr_check_buckets(path, o->n_buckets) < 0)
+		return -EINVAL; /* else up to 24 GiB written at once */
 	if (o->key_serializer > BLT_SER_MAX ||
 	    o->value_serializer > BLT_SER_MAX)
 		return err_set(-EINVAL, "%s: unknown serializer code %u", path,
