@@ -440,6 +440,8 @@ void handle_set_free(struct handle_set *s);
 int handle_create(
     struct fs *fs, uint64_t nodeid, int flags, int fresh, struct handle **out);
 void handle_free(struct handle *h);
+int handle_release(struct handle *h);
+int handle_is_open(struct fs *fs, uint64_t nodeid);
 ssize_t handle_read(struct handle *h, void *buf, size_t n, uint64_t off);
 int handle_write(struct handle *h, const void *buf, size_t n, uint64_t off);
 int handle_truncate(struct handle *h, uint64_t size);

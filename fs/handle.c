@@ -193,12 +193,13 @@ filebuf_free(struct filebuf *b)
 }
 
 /* Drop a reference to b; the last one takes it out of the set and frees
- * it, with whatever it holds that was not committed. */
-static void
+ * it, with whatever it holds that was not committed.  Returns 1 if that
+ * was something, else 0. */
+static int
 filebuf_detach(struct handle_set *s, struct filebuf *b)
 {
 	struct filebuf **p;
-	int last;
+	int last, lost = 0;
 
 	pthread_mutex_lock(&s->lock);
 	if ((last = --b->refs == 0)) {
@@ -209,8 +210,11 @@ filebuf_detach(struct handle_set *s, struct filebuf *b)
 		atomic_fetch_sub(&s->nbufs, 1);
 	}
 	pthread_mutex_unlock(&s->lock);
-	if (last)
+	if (last) {
+		lost = atomic_load(&b->dirty);
 		filebuf_free(b);
+	}
+	return lost;
 }
 
 static int filebuf_truncate(struct filebuf *b, uint64_t size);
@@ -268,12 +272,22 @@ handle_create(
 void
 handle_free(struct handle *h)
 {
+	(void)handle_release(h);
+}
+
+/* handle_free() that tells whether the file lost writes with h: 1 if h
+ * held the last reference to its file's buffer and the store never took
+ * what it held (a commit failed), else 0. */
+int
+handle_release(struct handle *h)
+{
 	struct handle_set *s;
 	struct handle **p;
 	struct filebuf *b;
+	int lost = 0;
 
 	if (h == NULL)
-		return;
+		return 0;
 	s = h->fs->handles;
 	pthread_mutex_lock(&s->lock);
 	for (p = handle_bucket(s, h->nodeid); *p != NULL; p = &(*p)->next)
@@ -283,8 +297,9 @@ handle_free(struct handle *h)
 		}
 	pthread_mutex_unlock(&s->lock);
 	if ((b = atomic_load(&h->buf)) != NULL)
-		filebuf_detach(s, b);
+		lost = filebuf_detach(s, b);
 	free(h);
+	return lost;
 }
 
 /* An unlinked temporary file in the store's directory, so that a big value
@@ -831,6 +846,21 @@ handle_commit(struct handle *h)
 	if ((rc = filebuf_commit(b)) == 1 && !atomic_load(&h->shared))
 		rc = 2;
 	return rc;
+}
+
+/* 1 if nodeid has an open handle, else 0. */
+int
+handle_is_open(struct fs *fs, uint64_t nodeid)
+{
+	struct handle_set *s = fs->handles;
+	struct handle *h;
+
+	pthread_mutex_lock(&s->lock);
+	for (h = *handle_bucket(s, nodeid); h != NULL; h = h->next)
+		if (h->nodeid == nodeid)
+			break;
+	pthread_mutex_unlock(&s->lock);
+	return h != NULL;
 }
 
 /* 1 if a handle of nodeid reads from the store: it has no buffer, or one

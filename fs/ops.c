@@ -979,21 +979,50 @@ op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	fuse_reply_err(req, -ops_commit(ops_fs(req), ino, fi));
 }
 
+/* The last writer of ino let go of it with writes the store refused (its
+ * disk is full, say).  If the file was made by an open and never stored,
+ * its name goes too: the mount lists what the store holds, as a remount
+ * would.  A file the store holds keeps its stored value, and one that was
+ * opened again meanwhile is left to its new writer.  Called before the
+ * release is answered, while the kernel still holds ino (it may forget it
+ * once answered); *s gets the name to tell the kernel of after that. */
+static void
+ops_drop_unstored(struct fs *fs, fuse_ino_t ino, struct inode_stale *s)
+{
+	unsigned char *key;
+	size_t klen;
+	int rc;
+
+	pthread_mutex_lock(&fs->wlock);
+	if ((rc = inode_key(fs->tree, ino, &key, &klen)) == 0) {
+		if (blt_exists(fs->db, key, klen) == 0 &&
+		    !handle_is_open(fs, ino))
+			rc = inode_del_key(fs->tree, key, klen, s);
+		free(key);
+	}
+	pthread_mutex_unlock(&fs->wlock);
+	if (rc < 0 && rc != -ESTALE)
+		ops_fail(rc, path_errmsg());
+}
+
 static void
 op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct fs *fs = ops_fs(req);
+	struct inode_stale s = {0};
 	int rc;
 
 	/* normally committed by flush already; writes through a shared
 	 * mapping can still arrive after it */
 	rc = ops_commit(fs, ino, fi);
-	handle_free(ops_handle(fi));
-	/* writes the store refused (its disk is full, say) are gone with the
-	 * handle: the size the kernel has may be theirs */
+	if (handle_release(ops_handle(fi)) && !fs->ro)
+		ops_drop_unstored(fs, ino, &s);
+	/* writes the store refused are gone with the handle: the size the
+	 * kernel has may be theirs */
 	if (rc < 0)
 		ops_inval(fs, ino, 1);
 	fuse_reply_err(req, 0);
+	ops_stale(fs, &s, 0, "");
 }
 
 static void
