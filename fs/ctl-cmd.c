@@ -161,7 +161,7 @@ ctl_select(struct fs *fs, const char *path, int dirs, struct job_keys *k)
 	return 0;
 }
 
-/* dir without the mount point, if dir is in this mount ("" for its root);
+/* dir without the mount point, if dir is under it ("" for its root);
  * else NULL. */
 static const char *
 ctl_in_mount(struct fs *fs, const char *dir)
@@ -178,16 +178,56 @@ ctl_in_mount(struct fs *fs, const char *dir)
 	return NULL;
 }
 
+/* Does path (absolute, without symbolic links, dot-dots or doubled
+ * slashes) lead into this mount's file system, through its mount point or
+ * through any other mount of it in mi: a bind mount of it, or of one of
+ * its directories, which the kernel would send to this daemon all the
+ * same?  Then 1, with its path from the root of the file system in place
+ * (PATH_MAX bytes, "" for the root) unless place is NULL; else 0, also for
+ * a path under another file system mounted inside one of those.  -ENOENT
+ * under a bind mount of a directory removed since.  Without mi, or the
+ * mount's device (main.c), only the mount point is known. */
+static int
+ctl_place(
+    struct fs *fs, const struct mountinfo *mi, const char *path, char *place)
+{
+	const struct mountinfo_entry *m = NULL;
+	const char *root = "", *rest;
+
+	if (mi != NULL && fs->dev != 0)
+		m = mountinfo_find(mi, path);
+	if (m == NULL)
+		rest = ctl_in_mount(fs, path);
+	else if (m->dev != fs->dev)
+		return 0;
+	else if (m->deleted)
+		return -ENOENT;
+	else {
+		rest =
+		    path + (strcmp(m->point, "/") == 0 ? 0 : strlen(m->point));
+		if (strcmp(m->root, "/") != 0)
+			root = m->root;
+	}
+	if (rest == NULL)
+		return 0;
+	if (place != NULL &&
+	    snprintf(place, PATH_MAX, "%s%s", root, rest) >= PATH_MAX)
+		return -ENAMETOOLONG;
+	return 1;
+}
+
 /* The absolute path with its symbolic links and dot-dots resolved, as
  * realpath(3) gives it, into *out (the caller frees it), where the daemon
- * opens it itself (--keys, --cwd, --out).  But a name in this mount is never
- * looked at through the kernel, which would wait for this daemon to
+ * opens it itself (--keys, --cwd, --out); mi is the table of mounts, or
+ * NULL.  But a name in this mount, under any mount of it (ctl_place()), is
+ * never looked at through the kernel, which would wait for this daemon to
  * answer, with no thread left to do so under -o max_threads=1; the mount
  * has no links, so its names are taken as written.  From a name that
  * cannot be looked at (missing, say) on, the path is kept as written, for
  * the open to fail on. */
 static int
-ctl_real_path(struct fs *fs, const char *path, char **out)
+ctl_real_path(
+    struct fs *fs, const struct mountinfo *mi, const char *path, char **out)
 {
 	char done[PATH_MAX] = "", todo[PATH_MAX], link[PATH_MAX];
 	char next[2 * PATH_MAX + 1];
@@ -195,7 +235,7 @@ ctl_real_path(struct fs *fs, const char *path, char **out)
 	size_t n, len = 0;
 	ssize_t ln;
 	struct stat st;
-	int links = 0;
+	int links = 0, rc;
 
 	if (snprintf(todo, sizeof todo, "%s", path) >= (int)sizeof todo)
 		return -ENAMETOOLONG;
@@ -216,7 +256,9 @@ ctl_real_path(struct fs *fs, const char *path, char **out)
 		done[len++] = '/';
 		memcpy(done + len, p, n);
 		done[len += n] = '\0';
-		if (ctl_in_mount(fs, done) != NULL)
+		if ((rc = ctl_place(fs, mi, done, NULL)) < 0)
+			return rc;
+		if (rc == 1)
 			continue;
 		if (lstat(done, &st) == -1) {
 			if (len + strlen(e) >= sizeof done)
@@ -312,18 +354,21 @@ ctl_read_stored(
 
 /* --keys FILE (absolute, resolved): one path of the mount per line. */
 static int
-ctl_select_file(struct fs *fs, const char *file, struct job_keys *k)
+ctl_select_file(struct fs *fs, const struct mountinfo *mi, const char *file,
+    struct job_keys *k)
 {
-	const char *rest = ctl_in_mount(fs, file);
-	char *line = NULL, *stored = NULL;
+	char *line = NULL, *stored = NULL, place[PATH_MAX];
 	size_t cap = 0, no = 0, len = 0;
 	ssize_t n;
 	FILE *f;
-	int rc = 0;
+	int rc = 0, inside;
 
-	if (rest != NULL) {
-		if ((rc = ctl_read_stored(fs, file, rest, &stored, &len)) < 0 ||
-		    len == 0)
+	if ((inside = ctl_place(fs, mi, file, place)) < 0)
+		return path_err(
+		    inside, "map: --keys %s: %s", file, strerror(-inside));
+	if (inside) {
+		rc = ctl_read_stored(fs, file, place, &stored, &len);
+		if (rc < 0 || len == 0)
 			return rc;
 		f = fmemopen(stored, len, "r");
 	} else
@@ -390,10 +435,11 @@ ctl_dup(char **dst, const char *s)
 	return 0;
 }
 
-/* The value of option name of map, an absolute path, into *dst. */
+/* The value of option name of map, an absolute path, into *dst; mi is the
+ * table of mounts, or NULL. */
 static int
-ctl_abs_path(
-    struct fs *fs, struct ctl_args *a, int *i, const char *name, char **dst)
+ctl_abs_path(struct fs *fs, const struct mountinfo *mi, struct ctl_args *a,
+    int *i, const char *name, char **dst)
 {
 	const char *v;
 	int rc;
@@ -406,7 +452,7 @@ ctl_abs_path(
 		    name, v);
 	free(*dst);
 	*dst = NULL;
-	if ((rc = ctl_real_path(fs, v, dst)) < 0)
+	if ((rc = ctl_real_path(fs, mi, v, dst)) < 0)
 		return path_err(rc, "map: %s %s: %s", name, v,
 		    rc == -ENOMEM ? "out of memory" : strerror(-rc));
 	return 0;
@@ -418,20 +464,22 @@ ctl_abs_path(
  * mount is looked up in the index: a stat would wait for this daemon to
  * answer it, with no thread left to do so under -o max_threads=1. */
 static int
-ctl_check_cwd(struct fs *fs, const char *dir)
+ctl_check_cwd(struct fs *fs, const struct mountinfo *mi, const char *dir)
 {
-	const char *rest = ctl_in_mount(fs, dir);
+	char place[PATH_MAX];
 	struct inode_info in;
 	struct stat st;
-	int rc = 0;
+	int rc = 0, inside;
 
-	if (rest != NULL) {
-		if (ctl_in_ctl_dir(fs, rest))
+	if ((inside = ctl_place(fs, mi, dir, place)) < 0)
+		rc = inside;
+	else if (inside) {
+		if (ctl_in_ctl_dir(fs, place))
 			return path_err(-EINVAL,
 			    "map: --cwd %s: commands cannot run in the control "
 			    "directory",
 			    dir);
-		if ((rc = ctl_resolve(fs, rest, &in)) == -EINVAL)
+		if ((rc = ctl_resolve(fs, place, &in)) == -EINVAL)
 			return path_err(rc,
 			    "map: --cwd %s: cannot run commands there: %s", dir,
 			    path_errmsg());
@@ -525,10 +573,15 @@ static int
 ctl_parse_map(struct fs *fs, struct ctl_args *a, struct job_spec *s)
 {
 	struct job_keys k = {0};
+	struct mountinfo *mi;
 	const char *v;
 	char *keys = NULL;
 	uint64_t n;
 	int paths = 0, keys_file = 0, rc = 0;
+
+	/* Read for each command, as mounts come and go.  Without it, mi is
+	 * NULL and only the mount point is known to lead into the mount. */
+	(void)mountinfo_read(&mi);
 
 	for (int i = 1; i < a->n && rc == 0; i++) {
 		if (ctl_is_opt(a, i, "--exec")) {
@@ -555,9 +608,9 @@ ctl_parse_map(struct fs *fs, struct ctl_args *a, struct job_spec *s)
 			else
 				rc = ctl_dup(&s->plugin, v);
 		} else if (ctl_is_opt(a, i, "--keys")) {
-			if ((rc = ctl_abs_path(fs, a, &i, "--keys", &keys)) ==
-			    0)
-				rc = ctl_select_file(fs, keys, &k);
+			rc = ctl_abs_path(fs, mi, a, &i, "--keys", &keys);
+			if (rc == 0)
+				rc = ctl_select_file(fs, mi, keys, &k);
 			keys_file = 1;
 		} else if (ctl_is_opt(a, i, "--to")) {
 			if ((v = ctl_optarg(a, &i, "--to")) == NULL)
@@ -569,11 +622,11 @@ ctl_parse_map(struct fs *fs, struct ctl_args *a, struct job_spec *s)
 			else
 				rc = ctl_dup(&s->to, v);
 		} else if (ctl_is_opt(a, i, "--out")) {
-			rc = ctl_abs_path(fs, a, &i, "--out", &s->out);
+			rc = ctl_abs_path(fs, mi, a, &i, "--out", &s->out);
 		} else if (ctl_is_opt(a, i, "--cwd")) {
-			if ((rc = ctl_abs_path(fs, a, &i, "--cwd", &s->cwd)) ==
-			    0)
-				rc = ctl_check_cwd(fs, s->cwd);
+			rc = ctl_abs_path(fs, mi, a, &i, "--cwd", &s->cwd);
+			if (rc == 0)
+				rc = ctl_check_cwd(fs, mi, s->cwd);
 		} else if (ctl_is_opt(a, i, "--workers")) {
 			if ((v = ctl_optarg(a, &i, "--workers")) == NULL)
 				rc = -EINVAL;
@@ -598,6 +651,7 @@ ctl_parse_map(struct fs *fs, struct ctl_args *a, struct job_spec *s)
 		rc = path_err(-EINVAL,
 		    "map: give either --exec CMD or --plugin LIB.so:SYMBOL");
 	free(keys);
+	mountinfo_free(mi);
 	if (rc == 0 && !paths && !keys_file)
 		rc = ctl_select(fs, "/", 1, &k);
 	s->keys = k.v;

@@ -540,6 +540,22 @@ main_close(struct fs *fs)
 	return rc;
 }
 
+/* Learn the device of the mount just made, by which ctl commands know
+ * paths that lead into it under other mounts of it (bind mounts) too.  It
+ * comes from the table of mounts, since a stat of the mount point would
+ * wait for this daemon to answer, which it does not yet.  Without it, only
+ * paths under the mount point are known to be in it. */
+static void
+main_own_dev(struct fs *fs)
+{
+	int rc;
+
+	if ((rc = mountinfo_fuse_dev(fs->mountpoint, &fs->dev)) < 0)
+		fs_log("%s: not in /proc/self/mountinfo (%s): ctl commands "
+		       "will not know bind mounts of it",
+		    fs->mountpoint, strerror(-rc));
+}
+
 static int
 main_loop(struct fuse_session *se, const struct fuse_cmdline_opts *o,
     const struct main_conf *c)
@@ -631,6 +647,7 @@ main(int argc, char **argv)
 		goto destroy;
 	if (fuse_session_mount(fs.se, o.mountpoint) == -1)
 		goto signals;
+	main_own_dev(&fs);
 	if (!o.foreground)
 		main_detach();
 	main_ready(ready);

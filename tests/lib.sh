@@ -6,7 +6,9 @@
 # -o ready_fd once the mount is up (or for the end of file it leaves if it
 # fails).  bltfs_umount unmounts and waits for the daemon, whose exit status
 # must be 0, so that a sanitizer or leak report fails the test.  The EXIT
-# trap unmounts whatever is still mounted, also when a test fails.
+# trap unmounts whatever is still mounted, also when a test fails: first
+# what bind_mount bound (a bind mount of a FUSE mount would keep it, and
+# its daemon, alive), then the FUSE mounts.
 #
 # make check sets top_builddir, top_srcdir and FIXTURES_DIR; the fallbacks
 # let a test run by hand from the source tree.
@@ -32,6 +34,9 @@ tmp=$(cd "$tmp" && pwd -P) # as /proc/self/mounts spells it
 # one "PID MOUNTPOINT" line per daemon started and not yet waited for
 daemons=$tmp/daemons
 : >"$daemons"
+# one directory per line that bind_mount bound and bind_umount did not free
+binds=$tmp/binds
+: >"$binds"
 nmount=0
 
 fail()
@@ -51,6 +56,10 @@ cleanup()
 {
 	status=$?
 	set +e
+	# the last first: one may lie inside another; lazily if it is busy
+	tac "$binds" | while read -r dir; do
+		umount "$dir" || umount -l "$dir"
+	done
 	while read -r pid mnt; do
 		if is_mounted "$mnt"; then
 			fusermount3 -u "$mnt" 2>/dev/null ||
@@ -175,6 +184,23 @@ bltfs_kill()
 	kill -KILL "$kpid"
 	bltfs_reap "$kpid" 2>/dev/null
 	echo "0 $1" >>"$daemons"
+}
+
+# bind_mount DIR TARGET: mount DIR at TARGET as well (mount --bind, which
+# needs root); TARGET is made if need be.
+bind_mount()
+{
+	mkdir -p "$2"
+	mount --bind "$1" "$2"
+	echo "$2" >>"$binds"
+}
+
+# bind_umount TARGET: undo bind_mount.
+bind_umount()
+{
+	umount "$1"
+	grep -vxF "$1" "$binds" >"$binds.new" || true
+	mv "$binds.new" "$binds"
 }
 
 # copy_tools TOOLS: TOOLS and rsync, where rsync is installed (a test that

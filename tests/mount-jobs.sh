@@ -438,6 +438,71 @@ for bad in "$m/cwd:a directory, not a file" \
 	    "bltfs ctl: map: --keys ${bad%%:*}: ${bad#*:}" ] ||
 		fail "map --keys ${bad%%:*}: $(cat "$tmp/ctl.err")"
 done
+# The same through bind mounts of the mount and of a directory of it,
+# which reach the daemon under other names (it looked those up through the
+# kernel, and hung): it knows them from its table of mounts and takes
+# their names from its index, --out's too.  Another file system mounted
+# inside a bind mount is not the mount's.  mount --bind needs root.
+if [ "$(id -u)" = 0 ]; then
+	mkdir "$m/bound" "$model/bound" "$m/nested" "$model/nested" \
+	    "$tmp/plain"
+	for d in "$m" "$model"; do
+		echo bound >"$d/bound/f"
+		printf 'listed/a1\nlisted/a2\n' >"$d/bound/keys"
+	done
+	printf 'listed/a1\n' >"$tmp/plain/keys"
+	bind_mount "$m" "$tmp/bind"
+	bind_mount "$m/bound" "$tmp/bind.sub"
+	bind_mount "$tmp/plain" "$tmp/bind/nested"
+	cmd='cat f >/dev/null && echo in-bound && cat'
+	# WRITTEN KEYS CWD
+	for args in "2 $tmp/bind/listed.keys $tmp/bind.sub" \
+	    "2 $tmp/bind.sub/keys $tmp/bind/bound" \
+	    "2 $tmp/bind.sub/../bind/bound/keys $tmp/bind/cwd/../bound" \
+	    "1 $tmp/bind/nested/keys $tmp/bind.sub"; do
+		set -- $args
+		"$BLTFS" ctl "$m" map --keys "$2" --cwd "$3" --exec "$cmd" \
+		    --wait --json >"$tmp/ctl.out" 2>"$tmp/ctl.err" ||
+			fail "map --keys $2: $(cat "$tmp/ctl.err")"
+		[ "$(field written)" = "$1" ] ||
+			fail "map --keys $2: $(cat "$tmp/ctl.out")"
+	done
+	for i in a1 a2; do
+		n=3
+		[ "$i" = a2 ] || n=4 # also in the keys of the other file system
+		{
+			yes in-bound | head -n "$n"
+			cat "$model/listed/$i"
+		} >"$tmp/want"
+		cmp -s "$tmp/want" "$m/listed/$i" ||
+			fail "listed/$i after map through bind mounts: $(cat "$m/listed/$i")"
+		mv "$tmp/want" "$model/listed/$i"
+	done
+	ctl map --keys "$tmp/bind.sub/keys" --exec cat \
+	    --out "$tmp/bind/bound/out.blt" --wait --json
+	[ "$(field written)" = 2 ] || fail "map --out: $(cat "$tmp/ctl.out")"
+	for i in a1 a2; do
+		"$BLT" get "$m/bound/out.blt" "listed/$i" |
+			cmp -s - "$m/listed/$i" ||
+			fail "listed/$i in the --out store through a bind mount"
+	done
+	rm "$m/bound/out.blt"
+	for bad in "--keys $tmp/bind/cwd:a directory, not a file" \
+	    "--keys $tmp/bind.sub/nothing:No such file or directory" \
+	    "--keys $tmp/bind/.bltfs/status:a file of the control directory" \
+	    "--cwd $tmp/bind.sub/f:cannot run commands there: Not a directory"; do
+		opt=${bad%%:*}
+		ctl_status 1 map ${opt% *} "${opt#* }" --exec cat --wait
+		[ "$(cat "$tmp/ctl.err")" = \
+		    "bltfs ctl: map: $opt: ${bad#*:}" ] ||
+			fail "map $opt: $(cat "$tmp/ctl.err")"
+	done
+	bind_umount "$tmp/bind/nested"
+	bind_umount "$tmp/bind.sub"
+	bind_umount "$tmp/bind"
+else
+	echo "not root: map through bind mounts is not tested" >&2
+fi
 rm "$m/listed.keys"
 same_tree "$model" "$m"
 
