@@ -49,10 +49,15 @@
 
 struct client {
 	const char *mount;
-	char root[PATH_MAX]; /* the mount's root, resolved; "" for "/" */
-	char ctl[256];       /* the control directory's name */
-	int fd;              /* the mount's root */
-	int use_file;        /* the kernel passes no ioctls */
+	char root[PATH_MAX];  /* the mount's root, resolved; "" for "/" */
+	char under[PATH_MAX]; /* the directory of the store's tree that root
+	                       * shows: "" but in a bind mount of one */
+	char top[PATH_MAX];   /* where the control directory is: root, or in
+	                       * a bind mount of a directory, a mount of the
+	                       * whole tree ("" for "/") */
+	char ctl[256];        /* the control directory's name */
+	int fd;               /* the mount's root */
+	int use_file;         /* the kernel passes no ioctls */
 	int wait, json;
 };
 
@@ -182,18 +187,23 @@ client_resolve(const char *path, char *out, size_t cap)
 	return len < (int)cap ? 0 : -1;
 }
 
-/* A path in the mount: relative to its root if it lies below the mount's
- * root, else as given (already relative to the root). */
+/* A path in the mount: relative to the root of the store's tree if it
+ * lies below the mount's root, else as given (already relative to it). */
 static const char *
 client_in_mount(struct client *c, const char *path, char *tmp, size_t cap)
 {
-	size_t n = strlen(c->root);
+	size_t n = strlen(c->root), u = strlen(c->under), r;
 
 	if (client_resolve(path, tmp, cap) < 0)
 		return path;
-	if (strncmp(tmp, c->root, n) == 0 && (tmp[n] == '/' || tmp[n] == '\0'))
-		return tmp[n] == '\0' ? "/" : tmp + n;
-	return path;
+	if (strncmp(tmp, c->root, n) != 0 || (tmp[n] != '/' && tmp[n] != '\0'))
+		return path;
+	r = strlen(tmp + n);
+	if (u + r >= cap)
+		return path;
+	memmove(tmp + u, tmp + n, r + 1);
+	memcpy(tmp, c->under, u);
+	return tmp[0] == '\0' ? "/" : tmp;
 }
 
 /* Does argv (before any "--") give option name, alone or as name=...? */
@@ -315,7 +325,7 @@ client_slurp(const char *path)
 static void
 client_path(struct client *c, char *out, size_t cap, const char *rest)
 {
-	snprintf(out, cap, "%s/%s/%s", c->root, c->ctl, rest);
+	snprintf(out, cap, "%s/%s/%s", c->top, c->ctl, rest);
 }
 
 /* Send text; fill *cmd with the reply.  Returns 0 or the errno. */
@@ -603,6 +613,33 @@ client_root(const char *real, char *root, size_t cap)
 	return 0;
 }
 
+/* Which directory of the store's tree c->root shows, into c->under, and
+ * where its control directory is, into c->top.  A bind mount of one of the
+ * mount's directories shows that directory at its root: paths below it
+ * are the daemon's below that directory, and the control directory, which
+ * only the root of the tree has, is reached through a mount of the whole
+ * (the mount itself, if this namespace sees it).  Without the table of
+ * mounts, the root is taken for the tree's. */
+static void
+client_bind_root(struct client *c)
+{
+	const struct mountinfo_entry *m, *whole;
+	struct mountinfo *mi;
+
+	c->under[0] = '\0';
+	snprintf(c->top, sizeof c->top, "%s", c->root);
+	if (mountinfo_read(&mi) < 0)
+		return;
+	m = mountinfo_find(mi, c->root[0] == '\0' ? "/" : c->root);
+	if (m != NULL && strcmp(m->root, "/") != 0) {
+		snprintf(c->under, sizeof c->under, "%s", m->root);
+		if ((whole = mountinfo_whole(mi, m->dev)) != NULL)
+			snprintf(c->top, sizeof c->top, "%s",
+			    strcmp(whole->point, "/") == 0 ? "" : whole->point);
+	}
+	mountinfo_free(mi);
+}
+
 /* Whether the mount's status file is bltfs's: a directory of another file
  * system may hold files of the same names. */
 static int
@@ -655,6 +692,7 @@ client_open(struct client *c)
 	}
 	if (sf.f_type != CLIENT_FUSE_MAGIC)
 		goto not_bltfs;
+	client_bind_root(c);
 	memset(&st, 0, sizeof st);
 	if (ioctl(c->fd, BLTFS_IOC_STATUS, &st) == 0) {
 		if (c->ctl[0] == '\0')

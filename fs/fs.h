@@ -595,6 +595,8 @@ int mountinfo_read(struct mountinfo **out);
 void mountinfo_free(struct mountinfo *mi);
 const struct mountinfo_entry *mountinfo_find(
     const struct mountinfo *mi, const char *path);
+const struct mountinfo_entry *mountinfo_whole(
+    const struct mountinfo *mi, dev_t dev);
 int mountinfo_fuse_dev(const char *point, dev_t *dev);
 
 #endif

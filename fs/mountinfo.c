@@ -235,6 +235,19 @@ mountinfo_find(const struct mountinfo *mi, const char *path)
 	return m;
 }
 
+/* A mount of the whole of file system dev (its root "/") that paths reach,
+ * not hidden under another mount; NULL if there is none.  Borrowed from
+ * mi. */
+const struct mountinfo_entry *
+mountinfo_whole(const struct mountinfo *mi, dev_t dev)
+{
+	for (size_t i = 0; i < mi->n; i++)
+		if (mi->v[i].dev == dev && strcmp(mi->v[i].root, "/") == 0 &&
+		    mountinfo_find(mi, mi->v[i].point) == &mi->v[i])
+			return &mi->v[i];
+	return NULL;
+}
+
 /* The device of the FUSE file system mounted at point (as realpath(3)
  * gives it) into *dev: 0, -ENOENT if the table has no such mount, or what
  * mountinfo_read() returns. */

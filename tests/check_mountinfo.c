@@ -122,6 +122,29 @@ START_TEST(stacked_mounts_hide_what_is_under_them)
 }
 END_TEST
 
+/* A mount of the whole file system that paths reach: /mnt/kv, not a bind
+ * mount of its directory; none where the only one, /opt/kv, is under a
+ * tmpfs stacked on /opt. */
+START_TEST(the_whole_file_system_is_found_where_paths_reach_it)
+{
+	struct mountinfo *mi = parse(table);
+	const struct mountinfo_entry *m;
+
+	m = mountinfo_whole(mi, makedev(0, 40));
+	ck_assert_ptr_nonnull(m);
+	ck_assert_int_eq(m->id, 30);
+	ck_assert_ptr_null(mountinfo_whole(mi, makedev(0, 99)));
+	mountinfo_free(mi);
+	mi = parse("1 0 8:1 / / rw - ext4 /dev/sda1 rw\n"
+	           "2 1 0:51 / /opt rw - tmpfs tmpfs rw\n"
+	           "3 2 0:40 / /opt/kv rw - fuse.bltfs /s.blt rw\n"
+	           "4 2 0:52 / /opt rw - tmpfs tmpfs rw\n"
+	           "5 1 0:40 /sub /mnt/sub rw - fuse.bltfs /s.blt rw\n");
+	ck_assert_ptr_null(mountinfo_whole(mi, makedev(0, 40)));
+	mountinfo_free(mi);
+}
+END_TEST
+
 START_TEST(a_mount_of_the_root_holds_every_path)
 {
 	struct mountinfo *mi = parse("1 0 8:1 / / rw - ext4 /dev/sda1 rw\n"
@@ -198,6 +221,7 @@ mountinfo_suite(void)
 	tcase_add_test(tc, bind_mounts_show_their_file_system_and_directory);
 	tcase_add_test(tc, a_mount_inside_a_bind_mount_is_another_file_system);
 	tcase_add_test(tc, stacked_mounts_hide_what_is_under_them);
+	tcase_add_test(tc, the_whole_file_system_is_found_where_paths_reach_it);
 	tcase_add_test(tc, a_mount_of_the_root_holds_every_path);
 	tcase_add_test(tc, a_table_without_a_root_finds_nothing);
 	tcase_add_test(tc, a_table_whose_parents_loop_ends);

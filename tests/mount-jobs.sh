@@ -487,6 +487,14 @@ if [ "$(id -u)" = 0 ]; then
 			fail "listed/$i in the --out store through a bind mount"
 	done
 	rm "$m/bound/out.blt"
+	# bltfs ctl in a bind mount of a directory: the paths it gives are
+	# that directory's, not the root's (there is no f in the root)
+	(cd "$tmp/bind.sub" && "$BLTFS" ctl . map --exec 'echo via-sub; cat' \
+	    --wait --json f) >"$tmp/ctl.out" 2>"$tmp/ctl.err" ||
+		fail "map f in the bind mount of bound: $(cat "$tmp/ctl.err")"
+	printf 'via-sub\nbound\n' >"$model/bound/f"
+	[ "$(field written)" = 1 ] && cmp -s "$model/bound/f" "$m/bound/f" ||
+		fail "map f in the bind mount of bound: $(cat "$tmp/ctl.out")"
 	for bad in "--keys $tmp/bind/cwd:a directory, not a file" \
 	    "--keys $tmp/bind.sub/nothing:No such file or directory" \
 	    "--keys $tmp/bind/.bltfs/status:a file of the control directory" \
