@@ -54,6 +54,17 @@ find_id(const struct mountinfo *mi, const char *path)
 	return m != NULL ? m->id : -1;
 }
 
+/* The mount path lies in, which must be mount id. */
+static const struct mountinfo_entry *
+find_mount(const struct mountinfo *mi, const char *path, int id)
+{
+	const struct mountinfo_entry *m = mountinfo_find(mi, path);
+
+	ck_assert_ptr_nonnull(m);
+	ck_assert_int_eq(m->id, id);
+	return m;
+}
+
 START_TEST(paths_lie_in_the_mount_on_top_of_them)
 {
 	struct mountinfo *mi = parse(table);
@@ -74,22 +85,17 @@ START_TEST(bind_mounts_show_their_file_system_and_directory)
 	struct mountinfo *mi = parse(table);
 	const struct mountinfo_entry *m;
 
-	m = mountinfo_find(mi, "/tmp/other/a");
-	ck_assert_ptr_nonnull(m);
-	ck_assert_int_eq(m->id, 31);
+	m = find_mount(mi, "/tmp/other/a", 31);
 	ck_assert(m->dev == makedev(0, 40));
 	ck_assert_str_eq(m->root, "/");
 	ck_assert_str_eq(m->point, "/tmp/other");
 	ck_assert_str_eq(m->type, "fuse.bltfs");
-	m = mountinfo_find(mi, "/tmp/sub dir/x");
-	ck_assert_ptr_nonnull(m);
-	ck_assert_int_eq(m->id, 32);
+	m = find_mount(mi, "/tmp/sub dir/x", 32);
 	ck_assert_str_eq(m->root, "/sub");
 	ck_assert_str_eq(m->point, "/tmp/sub dir");
 	ck_assert(!m->deleted);
 	ck_assert_int_eq(find_id(mi, "/tmp/sub"), 1);
-	m = mountinfo_find(mi, "/tmp/gone/x");
-	ck_assert_ptr_nonnull(m);
+	m = find_mount(mi, "/tmp/gone/x", 37);
 	ck_assert(m->deleted);
 	mountinfo_free(mi);
 }
@@ -100,9 +106,7 @@ START_TEST(a_mount_inside_a_bind_mount_is_another_file_system)
 	struct mountinfo *mi = parse(table);
 	const struct mountinfo_entry *m;
 
-	m = mountinfo_find(mi, "/tmp/other/nested/list");
-	ck_assert_ptr_nonnull(m);
-	ck_assert_int_eq(m->id, 33);
+	m = find_mount(mi, "/tmp/other/nested/list", 33);
 	ck_assert(m->dev == makedev(0, 50));
 	ck_assert_int_eq(find_id(mi, "/tmp/other/nestedx"), 31);
 	/* not under the mount point, where nothing is mounted inside */
@@ -131,8 +135,7 @@ START_TEST(the_whole_file_system_is_found_where_paths_reach_it)
 	const struct mountinfo_entry *m;
 
 	m = mountinfo_whole(mi, makedev(0, 40));
-	ck_assert_ptr_nonnull(m);
-	ck_assert_int_eq(m->id, 30);
+	ck_assert(m == mountinfo_find(mi, "/mnt/kv"));
 	ck_assert_ptr_null(mountinfo_whole(mi, makedev(0, 99)));
 	mountinfo_free(mi);
 	mi = parse("1 0 8:1 / / rw - ext4 /dev/sda1 rw\n"
