@@ -1015,7 +1015,7 @@ op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	/* normally committed by flush already; writes through a shared
 	 * mapping can still arrive after it */
 	rc = ops_commit(fs, ino, fi);
-	if (handle_release(ops_handle(fi)) && !fs->ro)
+	if (handle_release(ops_handle(fi)))
 		ops_drop_unstored(fs, ino, &s);
 	/* writes the store refused are gone with the handle: the size the
 	 * kernel has may be theirs */
