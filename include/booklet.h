@@ -168,7 +168,17 @@ int blt_put_if(struct blt *db, const void *key, size_t klen, const void *old,
 
 /* Copy up to cap bytes of key's value into buf and return the value's full
  * length (which may exceed cap).  *ts (if not NULL) gets the timestamp.
- * Errors: -ENOENT when the key is missing. */
+ * Errors: -ENOENT when the key is missing.
+ *
+ * Once lookups of an open store have found as many keys as a quarter of
+ * its keys (and 256 more), the next one builds an index of the live keys
+ * in this process's memory: 16 to 32 bytes a key, for stores of up to
+ * about 16 million keys.  Lookups then skip the key's BLAKE2s digest and
+ * the file's bucket index: a random blt_get() of a key is about 1.5 times
+ * as fast, of a missing key 2 times, and blt_get_many() 2.5 times.
+ * blt_read(), blt_find(), blt_exists() and blt_get_timestamp() use it too.
+ * Writes keep it up to date and a prune or clear drops it; a process that
+ * looks up only a few keys never builds it. */
 ssize_t blt_get(struct blt *db, const void *key, size_t klen, void *buf,
     size_t cap, int64_t *ts);
 

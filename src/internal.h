@@ -35,6 +35,7 @@
 #define JOURNAL_REINDEX 1
 
 struct io_map;
+struct keydir;
 struct put_if;
 
 /* The header as parsed (§2) plus the effective layout (§1). */
@@ -114,6 +115,12 @@ struct blt {
 	uint64_t ts_writes;         /* timestamps set in the file, for a prune's
 	                               catch-up */
 	double lock_timeout;
+
+	/* keydir.c: the index in memory, published once built; lookups
+	 * through the file since the last try; a build is due; one runs */
+	struct keydir *kd;
+	uint64_t kd_lookups;
+	int kd_due, kd_building;
 };
 
 /* Read a little-endian integer of n bytes.  n is a constant wherever
@@ -250,6 +257,20 @@ int read_newest(struct blt *db, const unsigned char *digest, const void *key,
 int index_link(struct blt *db, uint64_t slot, const unsigned char *digest,
     uint64_t q, struct block *old);
 int index_unlink(struct blt *db, struct block *b, uint64_t prev);
+
+/* keydir.c */
+#define KEYDIR_UNKNOWN (-1) /* keydir_find(): not built, or puts buffered */
+int keydir_find(struct blt *db, const void *key, size_t klen, struct block *b);
+int keydir_ahead(struct blt *db, const void *key, size_t klen, uint64_t *h);
+uint64_t keydir_block_of(const struct blt *db, uint64_t h);
+int keydir_find_ahead(
+    struct blt *db, uint64_t h, const void *key, size_t klen, struct block *b);
+void keydir_note_hit(struct blt *db);
+void keydir_build(struct blt *db);
+void keydir_drop(struct blt *db);
+void keydir_link(
+    struct blt *db, const void *key, size_t klen, uint64_t old, uint64_t q);
+void keydir_unlink(struct blt *db, const void *key, size_t klen, uint64_t off);
 
 /* scan.c */
 struct scan {

@@ -394,6 +394,7 @@ prune_commit(struct blt *db, struct blt *nb, int64_t n_keys)
 	db->n_keys = (uint64_t)n_keys;
 	db->dirty = 0;
 	db->gen++;
+	keydir_drop(db); /* every block has moved */
 	db->usage_known = 0;
 	free(nb->path);
 	nb->path = NULL;

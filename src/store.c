@@ -256,6 +256,7 @@ blt_close(struct blt *db)
 	}
 	io_close(db);
 	write_free(db);
+	keydir_drop(db);
 	pthread_rwlock_destroy(&db->lock);
 	pthread_mutex_destroy(&db->prune_lock);
 	free(db->path);

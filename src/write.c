@@ -159,6 +159,7 @@ write_link(
 	old.size = 0;
 	if ((rc = index_link(db, slot, digest, q, &old)) < 0)
 		return rc;
+	keydir_link(db, b.key, b.klen, rc == 0 ? old.off : 0, q);
 	if (rc == 1 && (db->h.fixed || !hash_internal_key(b.key, b.klen)))
 		db->n_keys++;
 	db->usage_epoch++;
@@ -416,6 +417,7 @@ write_del_locked(struct blt *db, const void *key, size_t klen, int quiet)
 	if ((rc = hdr_mark_dirty(db)) < 0 ||
 	    (rc = index_unlink(db, &b, prev)) < 0)
 		return rc;
+	keydir_unlink(db, key, klen, b.off);
 	if (db->h.fixed || !hash_internal_key(b.key, b.klen))
 		db->n_keys--;
 	db->usage_epoch++;
