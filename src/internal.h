@@ -117,7 +117,8 @@ struct blt {
 	double lock_timeout;
 
 	/* keydir.c: the index in memory, published once built; lookups
-	 * through the file since the last try; a build is due; one runs */
+	 * through the file that found their key since the last try; a
+	 * build is due; one runs */
 	struct keydir *kd;
 	uint64_t kd_lookups;
 	int kd_due, kd_building;
