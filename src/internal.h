@@ -239,6 +239,7 @@ int hdr_check_buckets(const char *path, uint32_t n);
 /* block.c */
 int block_parse(const struct blt *db, const unsigned char *base, uint64_t off,
     uint64_t end, struct block *b);
+void block_prefetch(const struct blt *db, uint64_t off);
 size_t block_size(const struct blt *db, size_t klen, uint64_t vlen);
 void block_encode(const struct blt *db, unsigned char *out,
     const unsigned char *digest, uint64_t next, const void *key, size_t klen,

@@ -108,9 +108,6 @@ keydir_block(const struct blt *db, uint64_t e, const void *key, size_t klen,
 	if (off < HEADER_LEN || off + FIX_FIXED_LEN > db->size)
 		return 0;
 	p = db->map->base + off;
-	/* the value's first lines come with the head, not after it */
-	for (unsigned i = 64; i < 256 && off + i < db->size; i += 64)
-		__builtin_prefetch(p + i);
 	if (le_get(p + 13, PTR_LEN) == PTR_TOMBSTONE ||
 	    le_get(p + 19, 2) != klen)
 		return 0;
@@ -148,10 +145,15 @@ keydir_find(struct blt *db, const void *key, size_t klen, struct block *b)
 {
 	const struct keydir *kd = keydir_usable(db);
 
+	uint64_t h;
+
 	if (kd == NULL)
 		return KEYDIR_UNKNOWN;
-	return keydir_find_hashed(
-	    db, kd, keydir_hash(kd, key, klen), key, klen, b);
+	h = keydir_hash(kd, key, klen);
+	/* the copy of the value would wait for each of its lines in turn:
+	 * 80 ns of the 450 of a get of 200 bytes, without this */
+	block_prefetch(db, keydir_block_of(db, h));
+	return keydir_find_hashed(db, kd, h, key, klen, b);
 }
 
 /* For blt_get_many(), keydir_find() in three steps, so that the memory

@@ -93,24 +93,12 @@ blt_get(struct blt *db, const void *key, size_t klen, void *buf, size_t cap,
 #define READ_GROUP 2
 #define READ_CHUNK 256
 
-/* Bytes of a block prefetched: its head, and the value of a small one. */
-#define READ_AHEAD 256
-
 struct read_lookup {
 	int kd; /* through the keydir, with the key's hash kh */
 	uint64_t kh;
 	unsigned char digest[HASH_LEN];
 	uint64_t slot, p;
 };
-
-static void
-read_prefetch_block(const struct blt *db, uint64_t p)
-{
-	if (p > PTR_END && p + READ_AHEAD <= db->size)
-		for (uint64_t a = p & ~UINT64_C(63); a < p + READ_AHEAD;
-		     a += 64)
-			__builtin_prefetch(db->map->base + a);
-}
 
 /* Run step (0 to 2) for one key. */
 static void
@@ -131,18 +119,17 @@ read_step(struct blt *db, int step, const void *key, size_t klen,
 		break;
 	case 1:
 		if (l->kd) {
-			read_prefetch_block(db, keydir_block_of(db, l->kh));
+			block_prefetch(db, keydir_block_of(db, l->kh));
 			break;
 		}
 		l->p = io_get_ptr(db, l->slot);
-		read_prefetch_block(db, l->p);
+		block_prefetch(db, l->p);
 		break;
 	default: /* a quarter of the keys are not first in their chain */
 		if (!l->kd && l->p > PTR_END &&
 		    l->p + FIX_FIXED_LEN <= db->size &&
 		    memcmp(base + l->p, l->digest, HASH_LEN) != 0)
-			read_prefetch_block(
-			    db, le_get(base + l->p + 13, PTR_LEN));
+			block_prefetch(db, le_get(base + l->p + 13, PTR_LEN));
 	}
 }
 
