@@ -124,38 +124,6 @@ keydir_usable(const struct blt *db)
 	                      : __atomic_load_n(&db->kd, __ATOMIC_ACQUIRE);
 }
 
-/* keydir_find() with key's hash h worked out. */
-static int
-keydir_find_hashed(struct blt *db, const struct keydir *kd, uint64_t h,
-    const void *key, size_t klen, struct block *b)
-{
-	uint64_t i, e;
-
-	for (i = h & kd->mask; (e = kd->slot[i]) != 0; i = (i + 1) & kd->mask)
-		if ((e & KEYDIR_TAG) == (h & KEYDIR_TAG) &&
-		    keydir_block(db, e, key, klen, b))
-			return 1;
-	return 0;
-}
-
-/* Find key's live block through the keydir; the caller holds the lock.
- * 1 and *b, 0 when key is not live, or KEYDIR_UNKNOWN: look in the file. */
-int
-keydir_find(struct blt *db, const void *key, size_t klen, struct block *b)
-{
-	const struct keydir *kd = keydir_usable(db);
-
-	uint64_t h;
-
-	if (kd == NULL)
-		return KEYDIR_UNKNOWN;
-	h = keydir_hash(kd, key, klen);
-	/* the copy of the value would wait for each of its lines in turn:
-	 * 80 ns of the 450 of a get of 200 bytes, without this */
-	block_prefetch(db, keydir_block_of(db, h));
-	return keydir_find_hashed(db, kd, h, key, klen, b);
-}
-
 /* For blt_get_many(), keydir_find() in three steps, so that the memory
  * reads of many keys overlap; the caller holds the lock throughout.
  * Step 1: key's hash into *h and its first slot prefetched; 0, or
@@ -186,12 +154,59 @@ keydir_block_of(const struct blt *db, uint64_t h)
 	return 0;
 }
 
-/* Step 3: keydir_find() for key of hash h. */
+/* key's live block in kd, of hash h: 1 and *b, or 0 when kd has none. */
+static int
+keydir_lookup(const struct blt *db, const struct keydir *kd, uint64_t h,
+    const void *key, size_t klen, struct block *b)
+{
+	uint64_t i, e;
+
+	for (i = h & kd->mask; (e = kd->slot[i]) != 0; i = (i + 1) & kd->mask)
+		if ((e & KEYDIR_TAG) == (h & KEYDIR_TAG) &&
+		    keydir_block(db, e, key, klen, b))
+			return 1;
+	return 0;
+}
+
+/* Step 3: key's live block, of hash h: 1 and *b, or 0 when key is not
+ * live. */
 int
 keydir_find_ahead(
     struct blt *db, uint64_t h, const void *key, size_t klen, struct block *b)
 {
-	return keydir_find_hashed(db, db->kd, h, key, klen, b);
+	return keydir_lookup(db, db->kd, h, key, klen, b);
+}
+
+/* Find key's live block through the keydir, the three steps in a row; the
+ * caller holds the lock.  1 and *b, 0 when key is not live, or
+ * KEYDIR_UNKNOWN: look in the file. */
+int
+keydir_find(struct blt *db, const void *key, size_t klen, struct block *b)
+{
+	uint64_t h;
+
+	if (keydir_ahead(db, key, klen, &h) == KEYDIR_UNKNOWN)
+		return KEYDIR_UNKNOWN;
+	/* the copy of the value would wait for each of its lines in turn:
+	 * 80 ns of the 450 of a get of 200 bytes, without this */
+	block_prefetch(db, keydir_block_of(db, h));
+	return keydir_find_ahead(db, h, key, klen, b);
+}
+
+/* Put an entry for the block at off, of hash h, at the end of its
+ * cluster: 0, or -1 when the table is too full for one more. */
+static int
+keydir_insert(struct keydir *kd, uint64_t h, uint64_t off)
+{
+	uint64_t i;
+
+	if ((kd->used + 1) * 4 > (kd->mask + 1) * 3)
+		return -1;
+	for (i = h & kd->mask; kd->slot[i] != 0; i = (i + 1) & kd->mask)
+		;
+	kd->slot[i] = (h & KEYDIR_TAG) | off;
+	kd->used++;
+	return 0;
 }
 
 /* Add the block at off, holding key, to kd.  The first block of a key wins,
@@ -199,18 +214,12 @@ keydir_find_ahead(
 static int
 keydir_add(struct blt *db, struct keydir *kd, const struct block *nb)
 {
-	uint64_t h = keydir_hash(kd, nb->key, nb->klen), i, e;
+	uint64_t h = keydir_hash(kd, nb->key, nb->klen);
 	struct block b;
 
-	if ((kd->used + 1) * 4 > (kd->mask + 1) * 3)
-		return -1;
-	for (i = h & kd->mask; (e = kd->slot[i]) != 0; i = (i + 1) & kd->mask)
-		if ((e & KEYDIR_TAG) == (h & KEYDIR_TAG) &&
-		    keydir_block(db, e, nb->key, nb->klen, &b))
-			return 0;
-	kd->slot[i] = (h & KEYDIR_TAG) | nb->off;
-	kd->used++;
-	return 0;
+	if (keydir_lookup(db, kd, h, nb->key, nb->klen, &b))
+		return 0;
+	return keydir_insert(kd, h, nb->off);
 }
 
 /* Fill kd from a walk of the chains of buckets [from, to) of the file's
@@ -364,15 +373,8 @@ keydir_link(
 		kd->slot[i] = (h & KEYDIR_TAG) | q;
 		return;
 	}
-	if ((kd->used + 1) * 4 > (kd->mask + 1) * 3) {
+	if (keydir_insert(kd, h, q) < 0)
 		keydir_drop(db); /* built again, bigger, when read enough */
-		return;
-	}
-	for (i = (int64_t)(h & kd->mask); kd->slot[i] != 0;
-	     i = (int64_t)((uint64_t)(i + 1) & kd->mask))
-		;
-	kd->slot[i] = (h & KEYDIR_TAG) | q;
-	kd->used++;
 }
 
 /* key's block at off was deleted; the caller holds the write lock. */

@@ -140,8 +140,8 @@ START_TEST(built_once_a_quarter_of_the_keys_were_read)
 }
 END_TEST
 
-/* Write n pointers of PTR_END over the bucket index of the file, behind
- * the engine's back. */
+/* Write PTR_END over every bucket slot of the file's index, behind the
+ * engine's back: through the file, no key is found any more. */
 static void
 empty_the_file_index(struct blt *db)
 {
