@@ -18,9 +18,10 @@
 #   -s            run bltfs single-threaded (bltfs -s)
 #   --keep        keep the work directory
 #
-# Each repetition runs every workload on tmpfs, squashfuse and bltfs, one
-# after the other, before the next workload starts, so that a busy moment
-# of the machine hits all three.  "first" workloads start from a fresh
+# Each repetition runs every workload on tmpfs, squashfuse, bltfs and
+# bltfs -o ro (on a copy of the store: a read-write mount holds its lock
+# alone), one after the other, before the next workload starts, so that a
+# busy moment of the machine hits them all.  "first" workloads start from a fresh
 # mount with the kernel's caches dropped (echo 3 > drop_caches, as root);
 # the tmpfs tree, the squashfs image and the store themselves stay in
 # memory, being on tmpfs, so "first" means the mount's own caches are
@@ -110,6 +111,7 @@ fi
 res=$work/results
 : >"$res"
 bpid=
+rpid=
 
 cleanup()
 {
@@ -121,6 +123,7 @@ cleanup()
 			{ fusermount3 -u "$m" || fusermount3 -uz "$m"; }
 	done
 	[ -z "$bpid" ] || wait "$bpid"
+	[ -z "$rpid" ] || wait "$rpid"
 	if [ "$keep" = 0 ]; then
 		rm -rf "$work"
 	else
@@ -164,29 +167,29 @@ drop()
 # --- mounts ----------------------------------------------------------------------
 # bltfs runs in the foreground so that unmounting can wait for it to close
 # the store; it says when it is ready on a fifo (-o ready_fd).
-blt_mount() # STORE MNT: sets mount_ns
+blt_mount() # STORE MNT PIDVAR [OPTIONS]: sets mount_ns and PIDVAR
 {
 	mkdir -p "$2"
 	rm -f "$work/ready"
 	mkfifo "$work/ready"
 	t0=$(now)
 	# shellcheck disable=SC2086
-	"$BLTFS" "$1" "$2" -f -o ready_fd=3 $bopts 3>"$work/ready" \
-	    2>>"$work/bltfs.log" &
-	bpid=$!
+	"$BLTFS" "$1" "$2" -f -o ready_fd=3 $bopts ${4:+-o "$4"} \
+	    3>"$work/ready" 2>>"$work/bltfs.log" &
+	eval "$3=\$!"
 	r=$(head -c 1 "$work/ready")
 	t1=$(now)
 	[ "$r" = 1 ] || { cat "$work/bltfs.log" >&2; exit 1; }
 	mount_ns=$((t1 - t0))
 }
 
-blt_umount() # MNT: sets umount_ns
+blt_umount() # MNT PIDVAR: sets umount_ns
 {
 	t0=$(now)
 	fusermount3 -u "$1"
-	wait "$bpid" || { cat "$work/bltfs.log" >&2; exit 1; }
+	eval "wait \"\$$2\"" || { cat "$work/bltfs.log" >&2; exit 1; }
 	t1=$(now)
-	bpid=
+	eval "$2="
 	umount_ns=$((t1 - t0))
 }
 
@@ -204,9 +207,10 @@ sq_umount() { fusermount3 -u "$1"; }
 T=$work/tree
 SQ=$work/m-sq
 BL=$work/m-blt
+RO=$work/m-ro
 fss="tmpfs"
 [ -z "$SQFUSE" ] || fss="$fss squashfuse"
-fss="$fss bltfs"
+fss="$fss bltfs bltfs-ro"
 
 root_of()
 {
@@ -214,6 +218,7 @@ root_of()
 	tmpfs) echo "$T" ;;
 	squashfuse) echo "$SQ" ;;
 	bltfs) echo "$BL" ;;
+	bltfs-ro) echo "$RO" ;;
 	esac
 }
 
@@ -223,7 +228,10 @@ remount()
 	case $1 in
 	tmpfs) drop ;;
 	squashfuse) sq_umount "$SQ"; drop; sq_mount "$work/tree.sqfs" "$SQ" ;;
-	bltfs) blt_umount "$BL"; drop; blt_mount "$work/tree.blt" "$BL" ;;
+	bltfs) blt_umount "$BL" bpid; drop; blt_mount "$work/tree.blt" "$BL" bpid ;;
+	bltfs-ro)
+		blt_umount "$RO" rpid; drop
+		blt_mount "$work/tree-ro.blt" "$RO" rpid ro ;;
 	esac
 }
 
@@ -253,7 +261,9 @@ if [ -n "$SQFUSE" ]; then
 	    "$(du -m "$work/tree.sqfs" | cut -f1) MiB ($SQFUSE)"
 	sq_mount "$work/tree.sqfs" "$SQ"
 fi
-blt_mount "$work/tree.blt" "$BL"
+cp "$work/tree.blt" "$work/tree-ro.blt"
+blt_mount "$work/tree.blt" "$BL" bpid
+blt_mount "$work/tree-ro.blt" "$RO" rpid ro
 d0=small/d00
 ncheck=$(find "$T" | wc -l)
 for f in $fss; do
@@ -289,9 +299,8 @@ while [ $rep -le "$reps" ]; do
 				sq_umount "$SQ"; drop
 				sq_mount "$work/tree.sqfs" "$SQ"
 				record "mount" $f $mount_ns ;;
-			bltfs)
-				blt_umount "$BL"; drop
-				blt_mount "$work/tree.blt" "$BL"
+			bltfs | bltfs-ro)
+				remount $f
 				record "mount" $f $mount_ns ;;
 			esac
 		done
@@ -337,30 +346,30 @@ while [ $rep -le "$reps" ]; do
 		mkdir "$work/cp-tmpfs"
 		run "cp -r" tmpfs "$work" "cp -r '$T/.' '$work/cp-tmpfs/'"
 		rm -rf "$work/cp-tmpfs"
-		blt_umount "$BL"
+		blt_umount "$BL" bpid
 		rm -f "$work/cp.blt"
-		blt_mount "$work/cp.blt" "$BL"
+		blt_mount "$work/cp.blt" "$BL" bpid
 		run "cp -r" bltfs "$work" "cp -r '$T/.' '$BL/'"
-		blt_umount "$BL"
+		blt_umount "$BL" bpid
 		record "unmount after cp" bltfs $umount_ns
-		blt_mount "$work/tree.blt" "$BL"
+		blt_mount "$work/tree.blt" "$BL" bpid
 	fi
 	rep=$((rep + 1))
 done
 
 # The copies must be right (checked once, outside the timing).
 if has cp; then
-	blt_umount "$BL"
-	blt_mount "$work/cp.blt" "$BL"
+	blt_umount "$BL" bpid
+	blt_mount "$work/cp.blt" "$BL" bpid
 	diff -r "$T" "$BL" >/dev/null || { echo "cp -r: the copy differs" >&2; exit 1; }
-	blt_umount "$BL"
+	blt_umount "$BL" bpid
 	rm -f "$work/cp.blt"
-	blt_mount "$work/tree.blt" "$BL"
+	blt_mount "$work/tree.blt" "$BL" bpid
 fi
 
 # --- the store of many keys ----------------------------------------------------
 if has keys && [ "$keys" -gt 0 ]; then
-	blt_umount "$BL"
+	blt_umount "$BL" bpid
 	t0=$(now)
 	"$GEN" keys "$work/keys.blt" -n "$keys" --seed "$seed"
 	t1=$(now)
@@ -369,12 +378,12 @@ if has keys && [ "$keys" -gt 0 ]; then
 	rep=1
 	while [ $rep -le "$reps" ]; do
 		drop
-		blt_mount "$work/keys.blt" "$BL"
+		blt_mount "$work/keys.blt" "$BL" bpid
 		record "keys: mount" bltfs $mount_ns
 		run "keys: find (first)" bltfs "$BL" 'find . | wc -l'
 		run "keys: find (second)" bltfs "$BL" 'find . | wc -l'
 		run "keys: find" bltfs "$BL" 'find . | wc -l'
-		blt_umount "$BL"
+		blt_umount "$BL" bpid
 		record "keys: unmount" bltfs $umount_ns
 		rep=$((rep + 1))
 	done
@@ -382,7 +391,7 @@ if has keys && [ "$keys" -gt 0 ]; then
 	[ "$n" = $((keys + keys / 1000 + 1)) ] ||
 		echo "keys: find listed $n paths" >&2
 	rm -f "$work/keys.blt"
-	blt_mount "$work/tree.blt" "$BL"
+	blt_mount "$work/tree.blt" "$BL" bpid
 fi
 echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)"
 
@@ -398,53 +407,61 @@ function ratio(a, b) { return a == "" || b == "" ? "-" : sprintf("%.2fx", a / b)
 	if (!(w in seen)) { seen[w] = 1; order[n++] = w }
 }
 END {
-	print "| workload (seconds, best of runs) | tmpfs | squashfuse | bltfs | bltfs/tmpfs | bltfs/squashfuse |"
-	print "| --- | ---: | ---: | ---: | ---: | ---: |"
+	print "| workload (seconds, best of runs) | tmpfs | squashfuse | bltfs | bltfs/tmpfs | bltfs/squashfuse | bltfs -o ro | ro/tmpfs | ro/squashfuse |"
+	print "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
 	for (i = 0; i < n; i++) {
 		w = order[i]
 		a = val(w, "tmpfs"); b = val(w, "squashfuse"); c = val(w, "bltfs")
+		r = val(w, "bltfs-ro")
 		print "| " w " | " fmt(a) " | " fmt(b) " | " fmt(c) " | " \
-		    ratio(c, a) " | " ratio(c, b) " |"
+		    ratio(c, a) " | " ratio(c, b) " | " fmt(r) " | " \
+		    ratio(r, a) " | " ratio(r, b) " |"
 	}
 	print ""
-	print "Targets:"
-	# warm reads within 1.3x tmpfs
-	ok = 1; s = ""
-	split("find;ls;ls -l;cat all;grep -r;tar c;cat 1 MiB", wr, ";")
-	for (i in wr) if ((wr[i], "tmpfs") in t && (wr[i], "bltfs") in t) {
-		r = t[wr[i], "bltfs"] / t[wr[i], "tmpfs"]
-		if (r > 1.3) { ok = 0; s = s " " wr[i] sprintf(" %.2fx;", r) }
-	}
-	print "  warm reads within 1.3x tmpfs: " (ok ? "met" : "MISSED:" s)
-	ok = 1; s = ""; any = 0
-	for (i = 0; i < n; i++) {
-		w = order[i]
-		if (!((w, "squashfuse") in t) || !((w, "bltfs") in t) || w ~ /^mount/)
-			continue
-		any = 1
-		if (t[w, "bltfs"] >= t[w, "squashfuse"]) {
-			ok = 0
-			s = s " " w sprintf(" %.2fx;", t[w, "bltfs"] / t[w, "squashfuse"])
+	print "Targets (bltfs, then bltfs -o ro):"
+	split("bltfs;bltfs-ro", mnt, ";")
+	for (k = 1; k <= 2; k++) {
+		m = mnt[k]
+		# warm reads within 1.3x tmpfs
+		ok = 1; s = ""; any = 0
+		split("find;ls;ls -l;cat all;grep -r;tar c;cat 1 MiB", wr, ";")
+		for (i in wr) if ((wr[i], "tmpfs") in t && (wr[i], m) in t) {
+			any = 1
+			r = t[wr[i], m] / t[wr[i], "tmpfs"]
+			if (r > 1.3) { ok = 0; s = s " " wr[i] sprintf(" %.2fx;", r) }
+		}
+		if (any)
+			print "  " m ": warm reads within 1.3x tmpfs: " (ok ? "met" : "MISSED:" s)
+		ok = 1; s = ""; any = 0
+		for (i = 0; i < n; i++) {
+			w = order[i]
+			if (!((w, "squashfuse") in t) || !((w, m) in t) || w ~ /^mount/)
+				continue
+			any = 1
+			if (t[w, m] >= t[w, "squashfuse"]) {
+				ok = 0
+				s = s " " w sprintf(" %.2fx;", t[w, m] / t[w, "squashfuse"])
+			}
+		}
+		if (any)
+			print "  " m ": faster than squashfuse on every read workload: " (ok ? "met" : "MISSED:" s)
+		split("ls -l (first):ls (first);ls -l:ls", lp, ";")
+		for (i in lp) {
+			split(lp[i], p, ":")
+			if ((p[1], m) in t && (p[2], m) in t) {
+				r = t[p[1], m] / t[p[2], m]
+				s = ""
+				if ((p[1], "tmpfs") in t && (p[2], "tmpfs") in t)
+					s = sprintf("; tmpfs itself: %.2fx", t[p[1], "tmpfs"] / t[p[2], "tmpfs"])
+				print "  " m ": " p[1] " within 1.5x " p[2] ": " (r <= 1.5 ? "met" : "MISSED") sprintf(" (%.2fx%s)", r, s)
+			}
 		}
 	}
-	if (any)
-		print "  faster than squashfuse on every read workload: " (ok ? "met" : "MISSED:" s)
 	if (("keys: mount", "bltfs") in t) {
 		m = t["keys: mount", "bltfs"] / 1e9
 		print "  many-key store mounted in under 1 s: " (m < 1 ? "met" : "MISSED") sprintf(" (%.3f s)", m)
 		m = t["keys: find (first)", "bltfs"] / 1e9
 		print "  many-key store walked by find in about 1 s (<= 1.2 s): " (m <= 1.2 ? "met" : "MISSED") sprintf(" (%.3f s first, %.3f s second, %.3f s warm)", m, t["keys: find (second)", "bltfs"] / 1e9, t["keys: find", "bltfs"] / 1e9)
-	}
-	split("ls -l (first):ls (first);ls -l:ls", lp, ";")
-	for (i in lp) {
-		split(lp[i], p, ":")
-		if ((p[1], "bltfs") in t && (p[2], "bltfs") in t) {
-			r = t[p[1], "bltfs"] / t[p[2], "bltfs"]
-			s = ""
-			if ((p[1], "tmpfs") in t && (p[2], "tmpfs") in t)
-				s = sprintf("; tmpfs itself: %.2fx", t[p[1], "tmpfs"] / t[p[2], "tmpfs"])
-			print "  bltfs " p[1] " within 1.5x " p[2] ": " (r <= 1.5 ? "met" : "MISSED") sprintf(" (%.2fx%s)", r, s)
-		}
 	}
 	if (("cp -r", "bltfs") in t) {
 		r = t["cp -r", "bltfs"] / t["cp -r", "tmpfs"]

@@ -16,7 +16,9 @@
  *	NAME/jobs/ID	JSON about one job (job.c)
  *
  * The contents of status and jobs/ID are made when they are opened, and
- * every control file is direct_io, so each open sees the present.
+ * every control file is direct_io, so each open sees the present.  A
+ * read-only mount has no opens (op_open()): there each of them is a
+ * snapshot made when the kernel asks for its attributes (ctl_snap).
  *
  * Only the user who mounted (or root) may run commands: a map runs commands
  * as the daemon's user.  Anyone else gets EPERM, from the write or the
@@ -59,6 +61,21 @@ struct ctl_file {
 	size_t pos; /* ctl: the reply is read from here on */
 };
 
+/* The text of status or jobs/ID on a read-only mount, where the kernel
+ * opens files without asking the daemon and so no open file can hold it.
+ * It is made again whenever the kernel asks for the node's attributes,
+ * which it never keeps (their timeout is 0): at every stat, and before
+ * every read (auto_inval_data, op_init()).  The size is the text's; the
+ * mtime moves only when the text changed, which has the kernel drop the
+ * pages it cached, so a reader sees the present. */
+struct ctl_snap {
+	uint64_t node;
+	char *buf;
+	size_t len;
+	struct timespec mtime;
+	struct ctl_snap *next;
+};
+
 static const struct fuse_lowlevel_ops *ctl_base;
 static struct fuse_lowlevel_ops ctl_table;
 
@@ -89,6 +106,7 @@ ctl_create(struct fs *fs, struct ctl **out)
 		free(c);
 		return rc;
 	}
+	pthread_mutex_init(&c->snap_lock, NULL);
 	*out = c;
 	return 0;
 }
@@ -105,9 +123,18 @@ ctl_stop(struct ctl *c)
 void
 ctl_free(struct ctl *c)
 {
+	struct ctl_snap *n;
+
 	if (c == NULL)
 		return;
 	job_runner_free(c->jobs);
+	while (c->snaps != NULL) {
+		n = c->snaps->next;
+		free(c->snaps->buf);
+		free(c->snaps);
+		c->snaps = n;
+	}
+	pthread_mutex_destroy(&c->snap_lock);
 	free(c);
 }
 
@@ -117,6 +144,136 @@ static uint64_t
 ctl_job_node(uint64_t id)
 {
 	return CTL_BIT | CTL_JOB_BIT | id;
+}
+
+/* Does node have a text made by the daemon (status, jobs/ID)? */
+static int
+ctl_has_text(uint64_t node)
+{
+	return node == CTL_STATUS || (node & CTL_JOB_BIT);
+}
+
+/* The text of status or jobs/ID now, in *buf (*len bytes), which the
+ * caller frees: 0 or a negative errno. */
+static int
+ctl_text(struct fs *fs, uint64_t node, char **buf, size_t *len)
+{
+	if (node == CTL_STATUS)
+		return ctl_status_json(fs, buf, len);
+	return job_json(
+	    fs->ctl->jobs, node & ~(CTL_BIT | CTL_JOB_BIT), buf, len);
+}
+
+/* node's snapshot; snap_lock held. */
+static struct ctl_snap **
+ctl_snap_find(struct ctl *c, uint64_t node)
+{
+	struct ctl_snap **p;
+
+	for (p = &c->snaps; *p != NULL; p = &(*p)->next)
+		if ((*p)->node == node)
+			break;
+	return p;
+}
+
+/* Make node's snapshot again and give st its size and mtime.  A job that
+ * is gone takes its snapshot along. */
+static int
+ctl_snap_stat(struct fs *fs, uint64_t node, struct stat *st)
+{
+	struct ctl *c = fs->ctl;
+	struct ctl_snap **p, *n;
+	struct timespec now;
+	char *buf;
+	size_t len;
+	int rc;
+
+	rc = ctl_text(fs, node, &buf, &len);
+	pthread_mutex_lock(&c->snap_lock);
+	p = ctl_snap_find(c, node);
+	if (rc < 0) {
+		if ((n = *p) != NULL) {
+			*p = n->next;
+			free(n->buf);
+			free(n);
+		}
+		pthread_mutex_unlock(&c->snap_lock);
+		return rc;
+	}
+	if ((n = *p) == NULL && (n = calloc(1, sizeof *n)) != NULL) {
+		n->node = node;
+		*p = n;
+	}
+	if (n == NULL) {
+		pthread_mutex_unlock(&c->snap_lock);
+		free(buf);
+		return -ENOMEM;
+	}
+	if (n->buf != NULL && n->len == len && memcmp(n->buf, buf, len) == 0)
+		free(buf);
+	else {
+		free(n->buf);
+		n->buf = buf;
+		n->len = len;
+		/* in microseconds, as the mount's times are (op_init()), and
+		 * later than the last, even within one of them */
+		clock_gettime(CLOCK_REALTIME, &now);
+		now.tv_nsec -= now.tv_nsec % 1000;
+		if (now.tv_sec < n->mtime.tv_sec ||
+		    (now.tv_sec == n->mtime.tv_sec &&
+		        now.tv_nsec <= n->mtime.tv_nsec)) {
+			now = n->mtime;
+			if ((now.tv_nsec += 1000) == 1000000000) {
+				now.tv_sec++;
+				now.tv_nsec = 0;
+			}
+		}
+		n->mtime = now;
+	}
+	st->st_size = (off_t)n->len;
+	st->st_mtim = n->mtime;
+	st->st_atim = n->mtime;
+	st->st_ctim = n->mtime;
+	pthread_mutex_unlock(&c->snap_lock);
+	return 0;
+}
+
+/* Reply to a read of node's snapshot, made now if the kernel never asked
+ * for its attributes. */
+static void
+ctl_snap_read(fuse_req_t req, uint64_t node, size_t size, off_t off)
+{
+	struct fs *fs = ctl_fs(req);
+	struct ctl *c = fs->ctl;
+	struct ctl_snap *n;
+	struct stat st;
+	char *copy = NULL;
+	size_t k = 0;
+	int rc = 0;
+
+	if (!ctl_has_text(node)) {
+		fuse_reply_buf(req, NULL, 0); /* ctl: no command, no reply */
+		return;
+	}
+	pthread_mutex_lock(&c->snap_lock);
+	n = *ctl_snap_find(c, node);
+	pthread_mutex_unlock(&c->snap_lock);
+	if (n == NULL && (rc = ctl_snap_stat(fs, node, &st)) < 0) {
+		fuse_reply_err(req, -rc);
+		return;
+	}
+	pthread_mutex_lock(&c->snap_lock);
+	if ((n = *ctl_snap_find(c, node)) != NULL && (uint64_t)off < n->len) {
+		k = n->len - (size_t)off < size ? n->len - (size_t)off : size;
+		if ((copy = malloc(k)) != NULL)
+			memcpy(copy, n->buf + off, k);
+	}
+	pthread_mutex_unlock(&c->snap_lock);
+	if (k > 0 && copy == NULL)
+		fuse_reply_err(req, ENOMEM);
+	else
+		fuse_reply_buf(req, copy, copy != NULL ? k : 0);
+	free(copy);
 }
 
 static int
@@ -147,6 +304,8 @@ ctl_stat(struct fs *fs, uint64_t node, struct stat *st)
 		return -ENOENT;
 	st->st_blksize = 4096;
 	st->st_mtim.tv_sec = time(NULL);
+	if (fs->ro && ctl_has_text(node))
+		return ctl_snap_stat(fs, node, st);
 	st->st_atim = st->st_mtim;
 	st->st_ctim = st->st_mtim;
 	return 0;
@@ -297,17 +456,18 @@ ctl_op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		fuse_reply_err(req, EACCES);
 		return;
 	}
+	if (fs->ro) { /* no opens on a read-only mount: see op_open() */
+		fuse_reply_err(req, ENOSYS);
+		return;
+	}
 	if ((f = calloc(1, sizeof *f)) == NULL) {
 		fuse_reply_err(req, ENOMEM);
 		return;
 	}
 	f->node = ino;
 	pthread_mutex_init(&f->lock, NULL);
-	if (ino == CTL_STATUS)
-		rc = ctl_status_json(fs, &f->buf, &f->len);
-	else if (ino != CTL_CTL)
-		rc = job_json(fs->ctl->jobs, ino & ~(CTL_BIT | CTL_JOB_BIT),
-		    &f->buf, &f->len);
+	if (ctl_has_text(ino))
+		rc = ctl_text(fs, ino, &f->buf, &f->len);
 	if (rc < 0) {
 		pthread_mutex_destroy(&f->lock);
 		free(f);
@@ -337,7 +497,10 @@ ctl_op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		ctl_base->read(req, ino, size, off, fi);
 		return;
 	}
-	f = ctl_file(fi);
+	if ((f = ctl_file(fi)) == NULL) {
+		ctl_snap_read(req, ino, size, off);
+		return;
+	}
 	pthread_mutex_lock(&f->lock);
 	/* the reply of a transaction file is read from its start, wherever
 	 * the write left the file's offset */
@@ -369,7 +532,7 @@ ctl_write(fuse_req_t req, struct ctl_file *f, const char *buf, size_t size)
 	uint64_t job;
 	int rc;
 
-	if (f->node != CTL_CTL) {
+	if (f == NULL || f->node != CTL_CTL) {
 		fuse_reply_err(req, EBADF);
 		return;
 	}
@@ -442,8 +605,8 @@ ctl_op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	if (!ctl_is(ino))
 		ctl_base->flush(req, ino, fi);
-	else
-		fuse_reply_err(req, 0);
+	else /* nothing to commit: see op_flush() */
+		fuse_reply_err(req, ctl_fs(req)->ro ? ENOSYS : 0);
 }
 
 static void
@@ -455,10 +618,11 @@ ctl_op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		ctl_base->release(req, ino, fi);
 		return;
 	}
-	f = ctl_file(fi);
-	free(f->buf);
-	pthread_mutex_destroy(&f->lock);
-	free(f);
+	if ((f = ctl_file(fi)) != NULL) {
+		free(f->buf);
+		pthread_mutex_destroy(&f->lock);
+		free(f);
+	}
 	fuse_reply_err(req, 0);
 }
 

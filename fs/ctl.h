@@ -6,6 +6,7 @@
 #ifndef CTL_H
 #define CTL_H
 
+#include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -14,10 +15,15 @@ struct bltfs_status;
 struct fs;
 struct job_runner;
 
+struct ctl_snap;
+
 struct ctl {
 	struct fs *fs;
 	struct job_runner *jobs;
 	uid_t owner; /* the user who mounted */
+	/* read-only mounts: the texts of status and jobs/ID (ctl.c) */
+	pthread_mutex_t snap_lock;
+	struct ctl_snap *snaps;
 };
 
 /* ctl-cmd.c */

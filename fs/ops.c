@@ -13,7 +13,8 @@
  *
  * The kernel keeps file contents cached across opens (keep_cache) and names
  * and attributes for long; a commit that changed a value invalidates the
- * file's cached pages before close or fsync returns.
+ * file's cached pages before close or fsync returns.  On a read-only mount
+ * the kernel opens and closes files without asking (op_open()).
  */
 #include "config.h"
 
@@ -249,8 +250,16 @@ op_init(void *userdata, struct fuse_conn_info *conn)
 		conn->want |= FUSE_CAP_READDIRPLUS | FUSE_CAP_READDIRPLUS_AUTO;
 	if (conn->capable & FUSE_CAP_PARALLEL_DIROPS)
 		conn->want |= FUSE_CAP_PARALLEL_DIROPS;
-	/* we invalidate when a value changes; mtime alone says nothing */
-	conn->want &= ~FUSE_CAP_AUTO_INVAL_DATA;
+	/* we invalidate when a value changes; mtime alone says nothing.  On
+	 * a read-only mount no value changes, and a new mtime is how the
+	 * control files' snapshots, which no open file holds, tell the
+	 * kernel to drop the pages it keeps of them (ctl_snap in ctl.c): the
+	 * kernel drops them itself, in the reader's thread, while this
+	 * daemon may still have to answer a read of them. */
+	if (fs->ro && (conn->capable & FUSE_CAP_AUTO_INVAL_DATA))
+		conn->want |= FUSE_CAP_AUTO_INVAL_DATA;
+	else
+		conn->want &= ~FUSE_CAP_AUTO_INVAL_DATA;
 	conn->time_gran = 1000; /* timestamps are microseconds */
 	conn->max_readahead = OPS_READAHEAD;
 }
@@ -793,6 +802,16 @@ op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		fuse_reply_err(req, EROFS);
 		return;
 	}
+	/* A read-only mount needs no open files: nothing is written, and
+	 * nothing changes what a name reads.  ENOSYS has the kernel open
+	 * files without asking from now on and never send a release; reads
+	 * come without a handle (op_read()).  With the flush that
+	 * op_flush() refuses the same way, reading a file whose pages the
+	 * kernel keeps costs no request at all. */
+	if (fs->ro) {
+		fuse_reply_err(req, ENOSYS);
+		return;
+	}
 	if ((rc = handle_create(fs, ino, fi->flags, 0, &h)) < 0) {
 		fuse_reply_err(req, -rc);
 		return;
@@ -927,22 +946,38 @@ static void
 op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
     struct fuse_file_info *fi)
 {
+	struct fs *fs = ops_fs(req);
+	struct handle *h = ops_handle(fi), *tmp = NULL;
 	unsigned char *buf;
 	ssize_t n;
+	int rc;
 
-	if (ops_read_splice(req, ops_fs(req), ops_handle(fi), size, off) == 0)
+	/* opened without asking, on a read-only mount: a handle for this
+	 * read alone */
+	if (h == NULL) {
+		if ((rc = handle_create(fs, ino, O_RDONLY, 0, &tmp)) < 0) {
+			fuse_reply_err(req, -rc);
+			return;
+		}
+		h = tmp;
+	}
+	if (ops_read_splice(req, fs, h, size, off) == 0) {
+		handle_free(tmp);
 		return;
+	}
 
 	if ((buf = malloc(size ? size : 1)) == NULL) {
 		fuse_reply_err(req, ENOMEM);
+		handle_free(tmp);
 		return;
 	}
-	n = handle_read(ops_handle(fi), buf, size, (uint64_t)off);
+	n = handle_read(h, buf, size, (uint64_t)off);
 	if (n < 0)
 		fuse_reply_err(req, (int)-n);
 	else
 		fuse_reply_buf(req, (const char *)buf, (size_t)n);
 	free(buf);
+	handle_free(tmp);
 }
 
 static void
@@ -951,7 +986,10 @@ op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size,
 {
 	int rc;
 
-	if ((rc = handle_write(ops_handle(fi), buf, size, (uint64_t)off)) < 0)
+	if (ops_handle(fi) == NULL) /* opened without asking: read-only */
+		fuse_reply_err(req, EBADF);
+	else if ((rc = handle_write(ops_handle(fi), buf, size, (uint64_t)off)) <
+	         0)
 		fuse_reply_err(req, -rc);
 	else
 		fuse_reply_write(req, size);
@@ -968,6 +1006,8 @@ ops_commit(struct fs *fs, fuse_ino_t ino, struct fuse_file_info *fi)
 	 * refused.  The pages of a file only one handle wrote are what was
 	 * stored, and stay cached (cp -r and then reading the copy); its
 	 * mtime is the commit's. */
+	if (ops_handle(fi) == NULL) /* opened without asking: read-only */
+		return 0;
 	if ((rc = handle_commit(ops_handle(fi))) != 0)
 		ops_inval(fs, ino, rc != 2);
 	return rc < 0 ? rc : 0;
@@ -976,6 +1016,12 @@ ops_commit(struct fs *fs, fuse_ino_t ino, struct fuse_file_info *fi)
 static void
 op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
+	/* a read-only mount commits nothing at close: ENOSYS has the kernel
+	 * send no more flushes (see op_open()) */
+	if (ops_fs(req)->ro) {
+		fuse_reply_err(req, ENOSYS);
+		return;
+	}
 	fuse_reply_err(req, -ops_commit(ops_fs(req), ino, fi));
 }
 

@@ -1,0 +1,99 @@
+#!/bin/sh
+# A read-only mount opens and closes files without asking the daemon
+# (op_open() answers the first open with ENOSYS): once the kernel holds a
+# file's pages, reading it again costs no request at all.  Checked here by
+# the request log of libfuse (-d): the opcodes a second pass over every file
+# sends.  Also: mmap, O_DIRECT and fsync without an open file, and the
+# control files, which then have no open file to keep their text in.
+. "${top_srcdir:-$(dirname "$0")/..}/tests/lib.sh"
+
+m=$tmp/m
+store=$tmp/s.blt
+cp "$FIXTURES_DIR/small_str_bytes.blt" "$store"
+bltfs_mount "$store" "$m" -o ro -d
+log=$tmp/log.$pid
+
+# opcodes FROM: the requests logged from line FROM on, one opcode a line
+opcodes()
+{
+	tail -n "+$1" "$log" | sed -n 's/^unique: [0-9]*, opcode: \([A-Z_]*\) .*/\1/p'
+}
+
+find "$m" -type f -exec cat {} + >"$tmp/first"
+[ -s "$tmp/first" ] || fail "reading every file gave nothing"
+opcodes 1 >"$tmp/ops1"
+grep -qx READ "$tmp/ops1" || fail "the first pass read nothing from the daemon"
+# the first open is refused with ENOSYS, and the kernel asks no more
+[ "$(grep -cx OPEN "$tmp/ops1")" = 1 ] ||
+	fail "$(grep -cx OPEN "$tmp/ops1") OPEN requests, not 1"
+! grep -qx RELEASE "$tmp/ops1" || fail "a file opened without asking was released"
+[ "$(grep -cx FLUSH "$tmp/ops1")" -le 1 ] ||
+	fail "$(grep -cx FLUSH "$tmp/ops1") FLUSH requests, not at most 1"
+
+n=$(($(wc -l <"$log") + 1))
+find "$m" -type f -exec cat {} + >"$tmp/again"
+cmp -s "$tmp/first" "$tmp/again" || fail "a second pass read other bytes"
+if opcodes "$n" | grep -E '^(OPEN|READ|FLUSH|RELEASE|LOOKUP|GETATTR)$' \
+    >"$tmp/ops2"; then
+	fail "reading cached files again asked the daemon: $(sort "$tmp/ops2" |
+	    uniq -c | tr '\n' ' ')"
+fi
+bltfs_umount "$m"
+
+# The same bytes through a mapping, O_DIRECT (a READ with no handle each
+# time) and an fsync, which has nothing to commit; on a fresh mount, so
+# that the first of them is also the first open.
+bltfs_mount "$store" "$m" -o ro
+python3 - "$m" <<'EOF' || fail "mmap, O_DIRECT or fsync of a read-only mount"
+import mmap, os, sys
+files = [os.path.join(d, f) for d, _, fs in os.walk(sys.argv[1]) for f in fs]
+assert len(files) > 10, files
+for p in files:
+    fd = os.open(p, os.O_RDONLY | os.O_DIRECT)
+    os.fsync(fd)
+    size = os.fstat(fd).st_size
+    # O_DIRECT wants aligned buffers: readv into an mmap'd one
+    buf = mmap.mmap(-1, max(4096, (size + 4095) // 4096 * 4096))
+    got = os.preadv(fd, [buf], 0)
+    direct = bytes(buf[:got])
+    os.close(fd)
+    with open(p, "rb") as f:
+        plain = f.read()
+        mapped = mmap.mmap(f.fileno(), 0, prot=mmap.PROT_READ)[:] if plain else b""
+    assert got == size == len(plain), (p, got, size, len(plain))
+    assert direct == plain == mapped, p
+EOF
+find "$m" -type f -exec cat {} + >"$tmp/third"
+cmp -s "$tmp/first" "$tmp/third" || fail "the fresh mount read other bytes"
+
+# The control files: status and jobs/ID tell the present although nothing
+# opens them; writing a command is refused before it reaches the daemon.
+python3 -m json.tool "$m/.bltfs/status" >/dev/null || fail "status is not JSON"
+last=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["last_job"])' \
+    "$m/.bltfs/status")
+[ "$last" = 0 ] || fail "last_job is $last before any job"
+"$BLTFS" ctl "$m" sync --wait >/dev/null 2>"$tmp/err" ||
+	fail "sync on a read-only mount: $(cat "$tmp/err")"
+python3 - "$m/.bltfs" <<'EOF' || fail "status and jobs/1 after a sync"
+import json, os, sys
+d = sys.argv[1]
+for _ in range(2):  # and again, from what the kernel may keep
+    s = json.load(open(os.path.join(d, "status")))
+    assert s["last_job"] == 1 and s["options"]["ro"], s
+    j = json.load(open(os.path.join(d, "jobs", "1")))
+    assert j["kind"] == "sync" and j["state"] == "done", j
+    assert os.stat(os.path.join(d, "status")).st_size == len(
+        open(os.path.join(d, "status"), "rb").read())
+EOF
+if (echo sync >"$m/.bltfs/ctl") 2>"$tmp/err"; then
+	fail "a command was written to ctl on a read-only mount"
+fi
+grep -q "Read-only file system" "$tmp/err" || fail "ctl write: $(cat "$tmp/err")"
+if "$BLTFS" ctl "$m" prune >/dev/null 2>"$tmp/err"; then
+	fail "a prune ran on a read-only mount"
+fi
+grep -q "read-only" "$tmp/err" || fail "prune: $(cat "$tmp/err")"
+bltfs_umount "$m"
+cmp -s "$store" "$FIXTURES_DIR/small_str_bytes.blt" ||
+	fail "a read-only mount changed the store"
+echo "mount-ro: ok"
