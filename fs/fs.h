@@ -460,6 +460,11 @@ int handle_commit_all(struct fs *fs);
  * unlink or rename changes that key.  -ESTALE once the file has no name,
  * -ENOENT if it is not stored yet. */
 int node_find(struct fs *fs, uint64_t nodeid, struct blt_entry *e);
+/* Read up to n bytes at off of a file's stored value, the same way: the
+ * byte count (0 at the end, and for a file not stored yet), or a negative
+ * errno. */
+ssize_t node_read(
+    struct fs *fs, uint64_t nodeid, void *buf, size_t n, uint64_t off);
 
 /* Wake the reads by key waiting for an unlink or rename, which has just
  * unmarked its nodes, or for a prune that evicts keys (fs->evict_seq). */

@@ -492,6 +492,26 @@ node_find(struct fs *fs, uint64_t nodeid, struct blt_entry *e)
 	return rc;
 }
 
+/* Read up to n bytes at off of nodeid's stored value, by its key, while
+ * no unlink or rename changes that key.  Returns the byte count (0 at the
+ * end, and for a file not stored yet). */
+ssize_t
+node_read(struct fs *fs, uint64_t nodeid, void *buf, size_t n, uint64_t off)
+{
+	struct node_read r;
+	ssize_t got;
+	int rc;
+
+	do {
+		if ((rc = node_key(fs, nodeid, &r)) < 0)
+			return rc;
+		got = blt_read(fs->db, r.key, r.klen, off, buf, n);
+	} while (node_read_again(fs, nodeid, &r, (int)got));
+	if (got == -ENOENT)
+		return 0; /* created elsewhere and not yet stored: empty */
+	return got;
+}
+
 /* Copy the stored value into the buffer before the first change. */
 static int
 filebuf_load(struct filebuf *b)
@@ -566,10 +586,8 @@ ssize_t
 handle_read(struct handle *h, void *buf, size_t n, uint64_t off)
 {
 	struct filebuf *b = atomic_load(&h->buf);
-	struct node_read nr;
 	uint64_t size;
 	ssize_t r;
-	int rc;
 
 	/* a pinned value is read where it lies, by splice, or not at all */
 	if (atomic_load(&h->pinned))
@@ -591,14 +609,7 @@ handle_read(struct handle *h, void *buf, size_t n, uint64_t off)
 		}
 		pthread_mutex_unlock(&b->lock);
 	}
-	do {
-		if ((rc = node_key(h->fs, h->nodeid, &nr)) < 0)
-			return rc;
-		r = blt_read(h->fs->db, nr.key, nr.klen, off, buf, n);
-	} while (node_read_again(h->fs, h->nodeid, &nr, (int)r));
-	if (r == -ENOENT)
-		return 0; /* created elsewhere and not yet stored: empty */
-	return r;
+	return node_read(h->fs, h->nodeid, buf, n, off);
 }
 
 /* Where h's value lies in the store, so that a read can be spliced from

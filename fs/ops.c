@@ -897,18 +897,21 @@ ops_open_rfd(struct fs *fs, uint64_t seen)
 /* Reply to a read with bytes of the store file itself: libfuse splices
  * them from the page cache into the reply, with no copy through this
  * process.  Only while the file rfd opened is the store's (a prune puts a
- * new file in its place and changes the generation).  Returns 0 if it
- * replied, 1 if the caller must read the usual way. */
+ * new file in its place and changes the generation).  h is NULL for a
+ * file opened without asking (a read-only mount, op_open()), which reads
+ * by key.  Returns 0 if it replied, 1 if the caller must read the usual
+ * way. */
 static int
-ops_read_splice(
-    fuse_req_t req, struct fs *fs, struct handle *h, size_t size, off_t off)
+ops_read_splice(fuse_req_t req, struct fs *fs, fuse_ino_t ino, struct handle *h,
+    size_t size, off_t off)
 {
 	struct fuse_bufvec bv = FUSE_BUFVEC_INIT(0);
 	struct blt_entry e;
 	uint64_t seen;
 	int rc;
 
-	if ((rc = handle_locate(h, &e)) == 1)
+	rc = h != NULL ? handle_locate(h, &e) : node_find(fs, ino, &e);
+	if (rc == 1)
 		return 1;
 	if (rc == -ENOENT) {
 		fuse_reply_buf(req, NULL, 0); /* created, not yet stored */
@@ -947,37 +950,24 @@ op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
     struct fuse_file_info *fi)
 {
 	struct fs *fs = ops_fs(req);
-	struct handle *h = ops_handle(fi), *tmp = NULL;
+	struct handle *h = ops_handle(fi);
 	unsigned char *buf;
 	ssize_t n;
-	int rc;
 
-	/* opened without asking, on a read-only mount: a handle for this
-	 * read alone */
-	if (h == NULL) {
-		if ((rc = handle_create(fs, ino, O_RDONLY, 0, &tmp)) < 0) {
-			fuse_reply_err(req, -rc);
-			return;
-		}
-		h = tmp;
-	}
-	if (ops_read_splice(req, fs, h, size, off) == 0) {
-		handle_free(tmp);
+	if (ops_read_splice(req, fs, ino, h, size, off) == 0)
 		return;
-	}
 
 	if ((buf = malloc(size ? size : 1)) == NULL) {
 		fuse_reply_err(req, ENOMEM);
-		handle_free(tmp);
 		return;
 	}
-	n = handle_read(h, buf, size, (uint64_t)off);
+	n = h != NULL ? handle_read(h, buf, size, (uint64_t)off)
+	              : node_read(fs, ino, buf, size, (uint64_t)off);
 	if (n < 0)
 		fuse_reply_err(req, (int)-n);
 	else
 		fuse_reply_buf(req, (const char *)buf, (size_t)n);
 	free(buf);
-	handle_free(tmp);
 }
 
 static void
