@@ -176,6 +176,34 @@ ctl_snap_find(struct ctl *c, uint64_t node)
 	return p;
 }
 
+static int
+ctl_job_exists(struct fs *fs, uint64_t id)
+{
+	struct bltfs_job j;
+
+	j.id = id;
+	return job_get(fs->ctl->jobs, &j) == 0;
+}
+
+/* Drop the snapshots of jobs that are gone; snap_lock held.  Done when a
+ * snapshot is added, so that there are never more than the jobs kept
+ * (JOB_KEEP) and status, however many jobs a mount runs. */
+static void
+ctl_snap_sweep(struct fs *fs)
+{
+	struct ctl_snap **p = &fs->ctl->snaps, *n;
+
+	while ((n = *p) != NULL) {
+		if (n->node != CTL_STATUS &&
+		    !ctl_job_exists(fs, n->node & ~(CTL_BIT | CTL_JOB_BIT))) {
+			*p = n->next;
+			free(n->buf);
+			free(n);
+		} else
+			p = &n->next;
+	}
+}
+
 /* Make node's snapshot again and give st its size and mtime.  A job that
  * is gone takes its snapshot along. */
 static int
@@ -199,6 +227,10 @@ ctl_snap_stat(struct fs *fs, uint64_t node, struct stat *st)
 		}
 		pthread_mutex_unlock(&c->snap_lock);
 		return rc;
+	}
+	if (*p == NULL) {
+		ctl_snap_sweep(fs);
+		p = ctl_snap_find(c, node);
 	}
 	if ((n = *p) == NULL && (n = calloc(1, sizeof *n)) != NULL) {
 		n->node = node;
@@ -309,15 +341,6 @@ ctl_stat(struct fs *fs, uint64_t node, struct stat *st)
 	st->st_atim = st->st_mtim;
 	st->st_ctim = st->st_mtim;
 	return 0;
-}
-
-static int
-ctl_job_exists(struct fs *fs, uint64_t id)
-{
-	struct bltfs_job j;
-
-	j.id = id;
-	return job_get(fs->ctl->jobs, &j) == 0;
 }
 
 static void
