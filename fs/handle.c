@@ -1,7 +1,9 @@
 /*
  * Open files and their write buffers.
  *
- * A file opened for reading reads straight from the store.  The handles
+ * A file opened for reading reads straight from the store, unless its
+ * writers changed it: then from what they wrote, which is what the
+ * kernel's page cache of the file holds (filebuf_lend()).  The handles
  * of a file that may write share one buffer (struct filebuf): a copy of
  * the value taken at the first change (or an empty one when an open
  * created or truncated the file), in memory up to fs->spill bytes, then in
@@ -9,8 +11,8 @@
  * them lands in it at once, as on any file system, so that processes
  * appending to one log, or a truncate(1) of a file another process is
  * writing, lose nothing.  handle_commit() stores the whole buffer with
- * one blt_put() and flushes, at each close and fsync: readers see the old
- * value until then (close-to-open consistency), and a value is never half
+ * one blt_put() and flushes, at each close and fsync: other readers of
+ * the store see the old value until then, and a value is never half
  * written.
  *
  * Handles and buffers are registered in a set by nodeid, so that stat and
@@ -48,7 +50,9 @@ struct filebuf {
 	uint64_t nodeid;
 	pthread_mutex_t lock; /* the bytes; held across a commit */
 	int refs;             /* handles using it; under the set's lock */
-	_Atomic int loaded;   /* holds the whole value */
+	int readers;        /* reads through other handles of the file, going on
+	                     * (filebuf_lend()); under the set's lock */
+	_Atomic int loaded; /* holds the whole value */
 	unsigned char *mem;
 	size_t cap;
 	int fd; /* spill file, or -1 */
@@ -140,6 +144,18 @@ handle_set_free(struct handle_set *s)
 	free(s);
 }
 
+/* The buffer of nodeid, if it has one; s->lock held. */
+static struct filebuf *
+filebuf_find(struct handle_set *s, uint64_t nodeid)
+{
+	struct filebuf *b;
+
+	for (b = s->bufs[handle_hash(nodeid)]; b != NULL; b = b->next)
+		if (b->nodeid == nodeid)
+			return b;
+	return NULL;
+}
+
 /* The buffer of nodeid, with a reference for the caller: the one in the
  * set, else spare (which the set then owns).  s->lock held. */
 static struct filebuf *
@@ -147,11 +163,10 @@ filebuf_attach(struct handle_set *s, uint64_t nodeid, struct filebuf **spare)
 {
 	struct filebuf **bucket = &s->bufs[handle_hash(nodeid)], *b;
 
-	for (b = *bucket; b != NULL; b = b->next)
-		if (b->nodeid == nodeid) {
-			b->refs++;
-			return b;
-		}
+	if ((b = filebuf_find(s, nodeid)) != NULL) {
+		b->refs++;
+		return b;
+	}
 	b = *spare;
 	*spare = NULL;
 	b->refs = 1;
@@ -192,9 +207,9 @@ filebuf_free(struct filebuf *b)
 	free(b);
 }
 
-/* Drop a reference to b; the last one takes it out of the set and frees
- * it, with whatever it holds that was not committed.  Returns 1 if that
- * was something, else 0. */
+/* Drop a reference to b; the last one takes it out of the set, with
+ * whatever it holds that was not committed, and frees it once no read
+ * uses it.  Returns 1 if that was something, else 0. */
 static int
 filebuf_detach(struct handle_set *s, struct filebuf *b)
 {
@@ -202,19 +217,53 @@ filebuf_detach(struct handle_set *s, struct filebuf *b)
 	int last, lost = 0;
 
 	pthread_mutex_lock(&s->lock);
-	if ((last = --b->refs == 0)) {
+	if (--b->refs == 0) {
 		for (p = &s->bufs[handle_hash(b->nodeid)]; *p != b;
 		     p = &(*p)->next)
 			;
 		*p = b->next;
 		atomic_fetch_sub(&s->nbufs, 1);
-	}
-	pthread_mutex_unlock(&s->lock);
-	if (last) {
 		lost = atomic_load(&b->dirty);
-		filebuf_free(b);
 	}
+	last = b->refs == 0 && b->readers == 0;
+	pthread_mutex_unlock(&s->lock);
+	if (last)
+		filebuf_free(b);
 	return lost;
+}
+
+/* The buffer of nodeid if it holds the value, for one read through a
+ * handle that has none (filebuf_return() after it); else NULL.  The
+ * kernel keeps one page cache for all descriptors of a file, and its
+ * writers read back from it: a reader must fill it with what they wrote
+ * (a read of the stored value would put back bytes they changed, and a
+ * writer that reads, changes and writes a page would then store them). */
+static struct filebuf *
+filebuf_lend(struct handle_set *s, uint64_t nodeid)
+{
+	struct filebuf *b;
+
+	if (atomic_load(&s->nbufs) == 0)
+		return NULL;
+	pthread_mutex_lock(&s->lock);
+	if ((b = filebuf_find(s, nodeid)) != NULL && atomic_load(&b->loaded))
+		b->readers++;
+	else
+		b = NULL;
+	pthread_mutex_unlock(&s->lock);
+	return b;
+}
+
+static void
+filebuf_return(struct handle_set *s, struct filebuf *b)
+{
+	int last;
+
+	pthread_mutex_lock(&s->lock);
+	last = --b->readers == 0 && b->refs == 0;
+	pthread_mutex_unlock(&s->lock);
+	if (last)
+		filebuf_free(b);
 }
 
 static int filebuf_truncate(struct filebuf *b, uint64_t size);
@@ -580,36 +629,38 @@ filebuf_load(struct filebuf *b)
 }
 
 /* Read up to n bytes at off: from the file's buffer once it holds the
- * value, from the store otherwise.  Returns the byte count (0 at the
- * end). */
+ * value (also through a handle that does not write, filebuf_lend()),
+ * from the store otherwise.  Returns the byte count (0 at the end). */
 ssize_t
 handle_read(struct handle *h, void *buf, size_t n, uint64_t off)
 {
-	struct filebuf *b = atomic_load(&h->buf);
+	struct filebuf *b = atomic_load(&h->buf), *lent = NULL;
 	uint64_t size;
-	ssize_t r;
+	ssize_t r = 0;
+	int loaded = 0;
 
 	/* a pinned value is read where it lies, by splice, or not at all */
 	if (atomic_load(&h->pinned))
 		return -ESTALE;
+	if (b == NULL)
+		b = lent = filebuf_lend(h->fs->handles, h->nodeid);
 	if (b != NULL) {
 		pthread_mutex_lock(&b->lock);
-		if (atomic_load(&b->loaded)) {
+		if ((loaded = atomic_load(&b->loaded))) {
 			size = atomic_load(&b->size);
 			n = off >= size ? 0 : size - off < n ? size - off : n;
-			if (n == 0)
-				r = 0;
-			else if (b->fd == -1) {
+			if (n > 0 && b->fd == -1) {
 				memcpy(buf, b->mem + off, n);
 				r = (ssize_t)n;
-			} else if ((r = pread(b->fd, buf, n, (off_t)off)) == -1)
+			} else if (n > 0 &&
+			           (r = pread(b->fd, buf, n, (off_t)off)) == -1)
 				r = -errno;
-			pthread_mutex_unlock(&b->lock);
-			return r;
 		}
 		pthread_mutex_unlock(&b->lock);
 	}
-	return node_read(h->fs, h->nodeid, buf, n, off);
+	if (lent != NULL)
+		filebuf_return(h->fs->handles, lent);
+	return loaded ? r : node_read(h->fs, h->nodeid, buf, n, off);
 }
 
 /* Where h's value lies in the store, so that a read can be spliced from
@@ -628,6 +679,13 @@ handle_locate(struct handle *h, struct blt_entry *e)
 	}
 	if (b != NULL && atomic_load(&b->loaded))
 		return 1;
+	/* a reader of a file whose writers changed it reads what they wrote
+	 * (filebuf_lend()) */
+	if (b == NULL &&
+	    (b = filebuf_lend(h->fs->handles, h->nodeid)) != NULL) {
+		filebuf_return(h->fs->handles, b);
+		return 1;
+	}
 	/* removed after the open passed its check: the removal noted where
 	 * the value was before */
 	if ((rc = node_find(h->fs, h->nodeid, e)) == -ESTALE &&
@@ -1010,12 +1068,9 @@ handle_pin(struct handle *h)
 static struct filebuf *
 handle_dirty_buf(struct handle_set *s, uint64_t nodeid)
 {
-	struct filebuf *b;
+	struct filebuf *b = filebuf_find(s, nodeid);
 
-	for (b = s->bufs[handle_hash(nodeid)]; b != NULL; b = b->next)
-		if (b->nodeid == nodeid)
-			return atomic_load(&b->dirty) ? b : NULL;
-	return NULL;
+	return b != NULL && atomic_load(&b->dirty) ? b : NULL;
 }
 
 /* If nodeid holds unstored changes, give the size and timestamp the file

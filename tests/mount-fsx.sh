@@ -23,7 +23,7 @@ bltfs_mount "$store" "$m" -o spill=65536
 cases()
 {
 	python3 - "$1" <<'PY'
-import os, sys
+import mmap, os, sys
 d = sys.argv[1]
 p = lambda n: os.path.join(d, n)
 def put(n, b):
@@ -57,6 +57,40 @@ os.posix_fadvise(r2, 0, 0, os.POSIX_FADV_DONTNEED)
 print(os.read(r2, 100))
 os.close(r2)
 os.close(r)
+# a reader of a file its writer changed reads what the writer wrote: the
+# kernel has one page cache for both, from which the writer reads back
+# (the reader's pages held the stored value, and the writer's read, change
+# and write of a page stored it over its own write)
+def drop(fd):
+    os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+def peek(fd, size):
+    d = os.pread(fd, size, 0)
+    return len(d), d.count(b"A"), d.count(b"B"), d.count(b"\0")
+put("shared", b"A" * 20000)
+w = os.open(p("shared"), os.O_RDWR)
+os.pwrite(w, b"B" * 1000, 5000)
+r = os.open(p("shared"), os.O_RDONLY)
+drop(r)
+print(peek(r, 30000), peek(w, 30000))
+page = bytearray(os.pread(w, 4096, 4096))
+page[0] = ord("M")
+os.pwrite(w, bytes(page), 4096)
+os.ftruncate(w, 12000)
+drop(r)
+print(peek(r, 30000))
+os.ftruncate(w, 20000)
+drop(w)
+print(peek(r, 30000), peek(w, 30000))
+m = mmap.mmap(w, 20000)
+m[100:101] = b"N"
+m.flush()
+m.close()
+d = os.open(p("shared"), os.O_RDONLY | os.O_DIRECT)
+aligned = mmap.mmap(-1, 32768)
+print(os.readv(d, [aligned]), aligned[:8], aligned[5000:5004])
+os.close(d)
+os.close(r)
+os.close(w)
 PY
 }
 mkdir "$tmp/ref" "$m/cases"

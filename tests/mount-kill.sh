@@ -60,11 +60,13 @@ bltfs_umount "$m"
 check_store "$store"
 
 # A file renamed onto another while its writer still has it open replaces
-# it at once: readers see none of the other file's bytes, and after a
-# SIGKILL before the writer's close neither file is there (the new one was
-# never stored).  The writer says when it has renamed, then waits, its
-# file open, for the end of its standard input, which comes after the
-# kill.  (Its script is a file: python3 - would read it from that input.)
+# it at once: readers see what the writer wrote (as on any file system)
+# and none of the other file's bytes, and after a SIGKILL before the
+# writer's close neither file is there (the new one was never stored).
+# The writer says when it has renamed, then waits, its file open, for the
+# end of its standard input, which comes after the kill; what it saw is
+# checked after that, so that a failure does not leave it waiting.  (Its
+# script is a file: python3 - would read it from that input.)
 bltfs_mount "$store" "$m"
 printf 'old value\n' >"$m/replaced"
 mkfifo "$tmp/renamed" "$tmp/hold"
@@ -82,10 +84,10 @@ writer=$!
 exec 8<"$tmp/renamed" 9>"$tmp/hold"
 read -r seen <&8
 exec 8<&-
-[ "$seen" = "(empty)" ] || fail "the replaced file read as '$seen'"
 bltfs_kill "$m"
 exec 9>&-
 wait "$writer" || true
+[ "$seen" = "new" ] || fail "the replaced file read as '$seen'"
 fusermount3 -u "$m"
 forget_daemon 0
 bltfs_mount "$store" "$m"
