@@ -373,6 +373,8 @@ struct fs {
 	struct handle_set *handles;
 	pthread_mutex_t wlock; /* one change of the store and names at a time */
 	int ro;
+	int others;     /* allow_other or allow_root: not only its owner may
+	                   enter the mount */
 	int timestamps; /* the store keeps a timestamp per key */
 	uid_t uid;      /* owner and mode bits shown for every node */
 	gid_t gid;

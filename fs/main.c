@@ -503,6 +503,7 @@ main_open(struct fs *fs, const struct main_conf *c)
 		return rc;
 	}
 	fs->ro = c->ro;
+	fs->others = c->others;
 	fs->uid = c->set_uid ? (uid_t)c->uid : getuid();
 	fs->gid = c->set_gid ? (gid_t)c->gid : getgid();
 	fs->umask = c->set_umask ? (mode_t)(c->umask & 0777) : 022;

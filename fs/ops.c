@@ -401,6 +401,20 @@ ops_being_written(struct fs *fs, const struct inode_info *in)
 	       handle_find(fs, in->nodeid, &size, &ts);
 }
 
+/* Whether no one but the mount's owner can read what it holds: no one
+ * else may enter the mount, and the store file's own mode lets no one
+ * else read or write it.  Then a mode that takes permissions away asks
+ * for nothing that is not so already (rsync -a and cp -a of a tree with
+ * private files, a .ssh directory), and is accepted, not kept. */
+static int
+ops_private(struct fs *fs)
+{
+	struct stat st;
+
+	return !fs->others && stat(blt_path(fs->db), &st) == 0 &&
+	       (st.st_mode & 077) == 0;
+}
+
 static void
 op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
     struct fuse_file_info *fi)
@@ -421,11 +435,12 @@ op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
 	 * file shown 0644): the file is no less open than asked.  A mode that
 	 * would take one away is refused, so that nobody believes a file
 	 * private when it is not; except while the file is being written
-	 * (rsync's temporary files), where it is accepted and not kept. */
+	 * (rsync's temporary files), and where everything is private
+	 * already (ops_private()): there it is accepted and not kept. */
 	rc = -EPERM;
 	if ((to_set & FUSE_SET_ATTR_MODE) &&
 	    (st.st_mode & 07777 & ~attr->st_mode) != 0 &&
-	    !ops_being_written(fs, &in))
+	    !ops_being_written(fs, &in) && !ops_private(fs))
 		goto fail;
 	if ((to_set & FUSE_SET_ATTR_UID) && attr->st_uid != fs->uid)
 		goto fail;
