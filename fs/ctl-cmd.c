@@ -814,6 +814,8 @@ ctl_status_json(struct fs *fs, char **out, size_t *len)
 	    ", \"owner\": %u},\n  \"last_job\": %" PRIu64 ",\n  \"jobs\": ",
 	    (unsigned)fs->ctl->owner, s.last_job);
 	job_status_json(fs->ctl->jobs, f);
+	fputs(",\n  \"log\": ", f);
+	fs_log_recent(f);
 	fputs("\n}\n", f);
 	if (fclose(f) != 0) {
 		free(*out);

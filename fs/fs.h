@@ -393,8 +393,11 @@ struct fs {
 	dev_t dev; /* the mount's device, from mountinfo.c; 0 if not known */
 };
 
-/* Log one line: stderr in the foreground, syslog once daemonized. */
+/* Log one line: stderr in the foreground, syslog once daemonized; the
+ * last 16 are kept for the status file. */
 void fs_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Those lines, oldest first, as a JSON array of {"time", "message"}. */
+void fs_log_recent(FILE *f);
 
 /* While the store takes no more writes until it is mounted again (a
  * reindex failed half-way, BLT_REINDEX_STUCK, or a failed write left a

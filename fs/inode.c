@@ -1252,7 +1252,7 @@ inode_child_key_locked(struct inode_tree *t, struct inode *p, const char *name,
     size_t nlen, int type, unsigned char **key, size_t *klen)
 {
 	unsigned char *pkey, *buf;
-	size_t plen;
+	size_t plen, base;
 	ssize_t len;
 	int kind, rc;
 
@@ -1298,6 +1298,7 @@ inode_child_key_locked(struct inode_tree *t, struct inode *p, const char *name,
 		free(pkey);
 		return path_err(-ENOMEM, "out of memory");
 	}
+	base = plen;
 	len = path_decode_name(&t->pc, name, nlen, buf + plen, &kind);
 	plen += (size_t)len;
 	if (type == INODE_DIR)
@@ -1309,16 +1310,35 @@ inode_child_key_locked(struct inode_tree *t, struct inode *p, const char *name,
 		    name, plen, BLT_KEY_MAX);
 	}
 	if ((rc = inode_canonical(t, p, name, nlen, buf, plen, type, 0)) <= 0) {
-		char *want = NULL;
+		char *want = NULL, *as_is = NULL;
 		size_t wlen;
 
 		if (rc == 0 && path_of_key(&t->pc, buf, plen, type == INODE_DIR,
-		                   &want, &wlen) == 0)
+		                   &want, &wlen) == 0) {
+			/* and the name of the key that is the text as typed,
+			 * which is likely what was meant */
+			memcpy(buf + base, name, nlen);
+			plen = base + nlen;
+			if (type == INODE_DIR)
+				buf[plen++] = '/';
+			if (path_of_key(&t->pc, buf, plen, type == INODE_DIR,
+			        &as_is, &wlen) < 0 ||
+			    strcmp(as_is, want) == 0) {
+				free(as_is);
+				as_is = NULL;
+			}
 			rc = path_err(-EINVAL,
-			    "'%.*s': its key is listed as '%s' (doc/keys.md)",
-			    (int)nlen, name, want);
-		else
+			    "'%.*s' is not a name: it stands for the key "
+			    "listed as '%s'%s%s%s (doc/keys.md)",
+			    (int)nlen, name, want,
+			    as_is != NULL ? "; to name these characters as "
+			                    "typed, write '"
+			                  : "",
+			    as_is != NULL ? as_is : "",
+			    as_is != NULL ? "'" : "");
+		} else
 			rc = path_err(-ENOMEM, "out of memory");
+		free(as_is);
 		free(want);
 		free(buf);
 		return rc;

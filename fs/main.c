@@ -18,6 +18,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -30,6 +31,7 @@
 #include <unistd.h>
 
 #include "fs.h"
+#include "json.h"
 #include "timearg.h"
 
 /* How long to wait for the store's lock: long enough for a daemon that was
@@ -105,21 +107,61 @@ static const struct fuse_opt main_opts[] = {
 
 static int main_daemonized;
 
+/* The last lines logged, for the status file (fs_log_recent()): a call
+ * that fails tells its caller only an errno, and a daemon's syslog may go
+ * nowhere. */
+#define MAIN_RECENT 16
+static struct {
+	pthread_mutex_t lock;
+	unsigned n; /* ever logged; the ring holds the last ones */
+	struct {
+		int64_t ts; /* µs */
+		char text[400];
+	} line[MAIN_RECENT];
+} main_recent = {.lock = PTHREAD_MUTEX_INITIALIZER};
+
 /* Log one line (stderr in the foreground, syslog once daemonized). */
 void
 fs_log(const char *fmt, ...)
 {
 	va_list ap;
+	char text[sizeof main_recent.line[0].text];
 
 	va_start(ap, fmt);
-	if (main_daemonized)
-		vsyslog(LOG_ERR, fmt, ap);
-	else {
-		fputs("bltfs: ", stderr);
-		vfprintf(stderr, fmt, ap);
-		fputc('\n', stderr);
-	}
+	vsnprintf(text, sizeof text, fmt, ap);
 	va_end(ap);
+	pthread_mutex_lock(&main_recent.lock);
+	main_recent.line[main_recent.n % MAIN_RECENT].ts = blt_now();
+	memcpy(main_recent.line[main_recent.n % MAIN_RECENT].text, text,
+	    sizeof text);
+	main_recent.n++;
+	pthread_mutex_unlock(&main_recent.lock);
+	if (main_daemonized)
+		syslog(LOG_ERR, "%s", text);
+	else
+		fprintf(stderr, "bltfs: %s\n", text);
+}
+
+void
+fs_log_recent(FILE *f)
+{
+	unsigned i, from;
+	char when[64];
+
+	pthread_mutex_lock(&main_recent.lock);
+	from = main_recent.n > MAIN_RECENT ? main_recent.n - MAIN_RECENT : 0;
+	fputc('[', f);
+	for (i = from; i < main_recent.n; i++) {
+		timearg_format(
+		    main_recent.line[i % MAIN_RECENT].ts, when, sizeof when);
+		fprintf(f, "%s\n    {\"time\": \"%s\", \"message\": ",
+		    i > from ? "," : "", when);
+		json_put_str(f, main_recent.line[i % MAIN_RECENT].text,
+		    strlen(main_recent.line[i % MAIN_RECENT].text));
+		fputc('}', f);
+	}
+	fputs(i > from ? "\n  ]" : "]", f);
+	pthread_mutex_unlock(&main_recent.lock);
 }
 
 /* Why the store takes no more writes, or NULL. */

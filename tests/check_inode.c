@@ -707,6 +707,12 @@ START_TEST(rename_file)
 	ck_assert_int_eq(inode_rename(t, node(t, "b"), "g", 1, INODE_ROOT,
 	                     ESC "41", 5, 0, NULL),
 	    -EINVAL);
+	/* the message says what the name stands for, and how to write it
+	 * to mean the characters as typed */
+	ck_assert_msg(strstr(path_errmsg(), "listed as 'A'; to name these "
+	                                    "characters as typed, write '" ESC
+	                                    "E2" ESC "80" ESC "9B41'") != NULL,
+	    "%s", path_errmsg());
 	ck_assert_int_eq(inode_rename(t, node(t, "b"), "g", 1, INODE_ROOT,
 	                     ".bltfs", 6, 0, NULL),
 	    -EEXIST);

@@ -153,6 +153,19 @@ expect_fail chmod 0600 "$m/over2"
 chown "$(id -u):$(id -g)" "$m/over2"
 want="File exists"
 expect_fail mkdir "$m/kept"
+# A program sees EINVAL for a name that is not one; the daemon's log says
+# why, and so does the status file, whatever the log reaches.
+want="Invalid argument"
+expect_fail touch "$m/docs/q‛41"
+"$BLTFS" ctl "$m" status >"$tmp/status" || fail "bltfs ctl status"
+python3 - "$tmp/status" <<'PY' || fail "status has no log of the refused name"
+import json, sys
+last = json.load(open(sys.argv[1]))["log"][-1]
+assert last["time"].endswith("Z"), last
+assert last["message"] == ("'q‛41' is not a name: it stands for the key "
+    "listed as 'docs/qA'; to name these characters as typed, write "
+    "'docs/q‛E2‛80‛9B41' (doc/keys.md)"), last
+PY
 # rename(2) itself, since mv checks some of these before it asks
 rename_fails()
 {
