@@ -38,14 +38,19 @@
 #define OPS_BLKSIZE (1u << 17)
 #define OPS_READAHEAD (1u << 20)
 
-/* Bytes of a READDIRPLUS reply with attributes, about 30 entries, whatever
- * the kernel offers (128 KiB on Linux 6.18).  Every entry with attributes
- * becomes an inode in the kernel, which costs 3 µs whether or not anyone
- * looks at it; the rest of the directory comes by plain READDIR, and a
- * name is looked up when it is used.  A first find of 1,000,000 keys took
- * 3.2 s with full replies and 0.7 s with these; a first ls -l of 1,000
- * files took the same. */
-#define OPS_PLUS_MAX 4096u
+/* Bytes of a READDIRPLUS reply, whatever the kernel offers (128 KiB on
+ * Linux 6.18).  With attributes: every entry becomes an inode in the
+ * kernel, 3 µs whether or not anyone looks at it, and they go only where
+ * children have been looked up, by a caller that wants them (ls -l, tar,
+ * du), so a reply holds as many as the kernel's inodes cost in a round
+ * trip.  Without (node 0, a name only): the caller may look each one up
+ * next, one round trip a name, before the kernel asks for attributes
+ * again, so the first page is a few names; the rest of the directory
+ * comes by plain READDIR, as for find, which needs no attributes at all.
+ * A first find of 1,000,000 keys took 3.2 s with full replies and 0.7 s
+ * with 4 KiB ones. */
+#define OPS_PLUS_MAX (16u << 10)
+#define OPS_PLUS_NAMES 512u
 
 /* statfs: the bytes of the smallest block, a 1-byte key with an empty
  * value and a timestamp (format §5.1), and the most keys a store counts
@@ -1161,8 +1166,8 @@ ops_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, int plus)
 	if (plus) {
 		d.attrs = (inode_dir_seen(d.fs->tree, ino, 0) &
 		              INODE_SEEN_LOOKUP) != 0;
-		if (d.size > OPS_PLUS_MAX)
-			d.size = OPS_PLUS_MAX;
+		if (d.size > (d.attrs ? OPS_PLUS_MAX : OPS_PLUS_NAMES))
+			d.size = d.attrs ? OPS_PLUS_MAX : OPS_PLUS_NAMES;
 	}
 
 	if ((d.buf = malloc(d.size ? d.size : 1)) == NULL) {
