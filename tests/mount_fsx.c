@@ -458,6 +458,18 @@ fsx_close(struct fsx_slot *s)
 		fsx_stored(s->path); /* the file's other writers */
 }
 
+/* Whether a slot before slot i has the same path: the writers of one file
+ * share what is stored of it (fsx_stored()), and it is put back once. */
+static int
+fsx_crash_done(int i)
+{
+	for (int j = 0; j < i; j++)
+		if (fsx.slot[j].used &&
+		    strcmp(fsx.slot[j].path, fsx.slot[i].path) == 0)
+			return 1;
+	return 0;
+}
+
 /* -k: the plain directory as the mount must be after a crash now. */
 static void
 fsx_crash(void)
@@ -466,7 +478,7 @@ fsx_crash(void)
 		struct fsx_slot *s = &fsx.slot[i];
 		int fd;
 
-		if (!s->used || !*s->path)
+		if (!s->used || !*s->path || fsx_crash_done(i))
 			continue;
 		fsx_note("crash: %s back to %zu bytes%s", s->path,
 		    s->stored_len, s->is_stored ? "" : " (gone)");
