@@ -23,20 +23,6 @@
 
 #define T0 INT64_C(1700000000000000)
 
-static char path[PATH_MAX];
-
-static void
-setup(void)
-{
-	tu_tmpstore(path, sizeof path);
-}
-
-static void
-teardown(void)
-{
-	tu_rmstore(path);
-}
-
 static struct blt *
 open_new(int fixed, uint32_t value_len, uint32_t n_buckets, uint16_t kser)
 {
@@ -49,7 +35,7 @@ open_new(int fixed, uint32_t value_len, uint32_t n_buckets, uint16_t kser)
 	o.n_buckets = n_buckets;
 	o.key_serializer = kser;
 	ck_assert_msg(
-	    blt_open(path, BLT_TRUNC, &o, &db) == 0, "%s", blt_errmsg());
+	    blt_open(tu_store, BLT_TRUNC, &o, &db) == 0, "%s", blt_errmsg());
 	return db;
 }
 
@@ -58,7 +44,8 @@ reopen(int mode)
 {
 	struct blt *db;
 
-	ck_assert_msg(blt_open(path, mode, NULL, &db) == 0, "%s", blt_errmsg());
+	ck_assert_msg(
+	    blt_open(tu_store, mode, NULL, &db) == 0, "%s", blt_errmsg());
 	return db;
 }
 
@@ -75,7 +62,7 @@ slurp(size_t *len)
 {
 	struct stat st;
 	unsigned char *b;
-	int fd = open(path, O_RDONLY);
+	int fd = open(tu_store, O_RDONLY);
 
 	ck_assert_int_ge(fd, 0);
 	ck_assert_int_eq(fstat(fd, &st), 0);
@@ -264,7 +251,7 @@ START_TEST(auto_reindex_twice_matches_the_reference_layout)
 	ck_assert_int_eq(blt_exists(db, "k0", 2), 1);
 	ck_assert_int_eq(blt_exists(db, "k12007", 6), 1);
 	ck_assert_int_eq(blt_close(db), 0);
-	ck_assert_int_eq(blt_check(path, 0, NULL, NULL), 0);
+	ck_assert_int_eq(blt_check(tu_store, 0, NULL, NULL), 0);
 }
 END_TEST
 
@@ -281,7 +268,7 @@ START_TEST(fixed_second_reindex_tiles_the_dead_index)
 			ck_assert_int_eq(blt_flush(db), 0);
 	}
 	ck_assert_int_eq(blt_close(db), 0);
-	ck_assert_int_eq(blt_check(path, 0, NULL, NULL), 0);
+	ck_assert_int_eq(blt_check(tu_store, 0, NULL, NULL), 0);
 	db = reopen(BLT_RDONLY);
 	ck_assert_uint_eq(blt_count(db), 12010);
 	ck_assert_int_eq(blt_close(db), 0);
@@ -380,7 +367,7 @@ START_TEST(random_operations_match_a_model)
 	blt_options_default(&o);
 	o.n_buckets = 7;
 	o.write_buffer = 4096;
-	ck_assert_int_eq(blt_open(path, BLT_TRUNC, &o, &db), 0);
+	ck_assert_int_eq(blt_open(tu_store, BLT_TRUNC, &o, &db), 0);
 	for (int step = 0; step < 40000; step++) {
 		int op = rand_r(&seed) % 100, i = rand_r(&seed) % m.n;
 		char k[32], v[96];
@@ -407,7 +394,7 @@ START_TEST(random_operations_match_a_model)
 			ck_assert_int_eq(blt_sync(db), 0);
 		} else if (op < 99) {
 			ck_assert_int_eq(blt_close(db), 0);
-			ck_assert_int_eq(blt_check(path, 0, NULL, NULL), 0);
+			ck_assert_int_eq(blt_check(tu_store, 0, NULL, NULL), 0);
 			db = reopen(BLT_RDWR);
 		} else {
 			ck_assert_int_ge(blt_prune(db, NULL), 0);
@@ -417,7 +404,7 @@ START_TEST(random_operations_match_a_model)
 	}
 	model_check(db, &m);
 	ck_assert_int_eq(blt_close(db), 0);
-	ck_assert_int_eq(blt_check(path, 0, NULL, NULL), 0);
+	ck_assert_int_eq(blt_check(tu_store, 0, NULL, NULL), 0);
 	db = reopen(BLT_RDONLY);
 	model_check(db, &m);
 	ck_assert_int_eq(blt_close(db), 0);
@@ -447,7 +434,7 @@ START_TEST(prune_drops_old_keys_but_keeps_the_keep_list_and_metadata)
 	ck_assert_int_eq(blt_get_meta(db, buf, sizeof buf, NULL), 2);
 	ck_assert_uint_eq(blt_count(db), 2);
 	ck_assert_int_eq(blt_close(db), 0);
-	ck_assert_int_eq(blt_check(path, 0, NULL, NULL), 0);
+	ck_assert_int_eq(blt_check(tu_store, 0, NULL, NULL), 0);
 }
 END_TEST
 
@@ -493,7 +480,7 @@ START_TEST(fit_grows_to_the_size_the_keys_need_and_no_further)
 		}
 		ck_assert_uint_eq(blt_count(db), 20);
 		ck_assert_int_eq(blt_close(db), 0);
-		ck_assert_int_eq(blt_check(path, 0, NULL, NULL), 0);
+		ck_assert_int_eq(blt_check(tu_store, 0, NULL, NULL), 0);
 	}
 }
 END_TEST
@@ -540,10 +527,10 @@ START_TEST(reindex_past_the_largest_index_is_refused)
 
 	put(db, "k", "v", T0);
 	ck_assert_int_eq(blt_flush(db), 0);
-	ck_assert_int_eq(stat(path, &fst), 0);
+	ck_assert_int_eq(stat(tu_store, &fst), 0);
 	size = fst.st_size;
 	ck_assert_int_eq(blt_reindex(db, BLT_BUCKETS_MAX + 1), -EINVAL);
-	ck_assert_msg(strstr(blt_errmsg(), path) != NULL &&
+	ck_assert_msg(strstr(blt_errmsg(), tu_store) != NULL &&
 	                  strstr(blt_errmsg(), "20736018 buckets") != NULL &&
 	                  strstr(blt_errmsg(), "largest booklet makes, "
 	                                       "20736017 buckets") != NULL,
@@ -553,7 +540,7 @@ START_TEST(reindex_past_the_largest_index_is_refused)
 	    blt_errmsg());
 	ck_assert_int_eq(blt_info(db, &st), 0);
 	ck_assert_uint_eq(st.n_buckets, 12007);
-	ck_assert_int_eq(stat(path, &fst), 0);
+	ck_assert_int_eq(stat(tu_store, &fst), 0);
 	ck_assert_int_eq(fst.st_size, size);
 	ck_assert_int_eq(blt_close(db), 0);
 }
@@ -569,14 +556,14 @@ START_TEST(create_past_the_largest_index_is_refused)
 
 	blt_options_default(&o);
 	o.n_buckets = BLT_BUCKETS_MAX + 1;
-	unlink(path);
-	ck_assert_int_eq(blt_open(path, BLT_CREATE, &o, &db), -EINVAL);
+	unlink(tu_store);
+	ck_assert_int_eq(blt_open(tu_store, BLT_CREATE, &o, &db), -EINVAL);
 	ck_assert_ptr_null(db);
-	ck_assert_msg(strstr(blt_errmsg(), path) != NULL &&
+	ck_assert_msg(strstr(blt_errmsg(), tu_store) != NULL &&
 	                  strstr(blt_errmsg(), "largest booklet makes, "
 	                                       "20736017 buckets") != NULL,
 	    "%s", blt_errmsg());
-	ck_assert_int_eq(stat(path, &fst), -1);
+	ck_assert_int_eq(stat(tu_store, &fst), -1);
 }
 END_TEST
 
@@ -597,7 +584,7 @@ START_TEST(prune_keeps_the_later_of_two_live_blocks_of_a_key)
 	put(db, "other", "x", T0);
 	ck_assert_int_eq(blt_find(db, "k", 1, &e), 0);
 	ck_assert_int_eq(blt_close(db), 0);
-	fd = open(path, O_RDWR);
+	fd = open(tu_store, O_RDWR);
 	ck_assert_int_ge(fd, 0);
 	ck_assert_int_eq(
 	    pread(fd, blk, size, (off_t)e.value_off - (off_t)head - 1),
@@ -612,7 +599,7 @@ START_TEST(prune_keeps_the_later_of_two_live_blocks_of_a_key)
 	ck_assert_int_eq(memcmp(buf, "two", 3), 0);
 	ck_assert_uint_eq(blt_count(db), 2);
 	ck_assert_int_eq(blt_close(db), 0);
-	ck_assert_int_eq(blt_check(path, 0, NULL, NULL), 0);
+	ck_assert_int_eq(blt_check(tu_store, 0, NULL, NULL), 0);
 }
 END_TEST
 
@@ -708,7 +695,7 @@ limit_file_size(struct blt *db, rlim_t room, struct rlimit *saved)
 
 	signal(SIGXFSZ, SIG_IGN);
 	ck_assert_int_eq(blt_sync(db), 0);
-	ck_assert_int_eq(stat(path, &st), 0);
+	ck_assert_int_eq(stat(tu_store, &st), 0);
 	ck_assert_int_eq(getrlimit(RLIMIT_FSIZE, saved), 0);
 	lim = *saved;
 	lim.rlim_cur = (rlim_t)st.st_size + room;
@@ -768,7 +755,8 @@ START_TEST(a_full_disk_fails_puts_and_loses_nothing)
 	ck_assert_int_eq(blt_close(db), -EFBIG);
 	ck_assert_int_eq(setrlimit(RLIMIT_FSIZE, &saved), 0);
 
-	ck_assert_msg(blt_check(path, 0, NULL, NULL) == 0, "%s", blt_errmsg());
+	ck_assert_msg(
+	    blt_check(tu_store, 0, NULL, NULL) == 0, "%s", blt_errmsg());
 	db = reopen(BLT_RDONLY);
 	for (i = 0; i < 100; i++) {
 		snprintf(k, sizeof k, "before%d", i);
@@ -847,7 +835,8 @@ START_TEST(a_torn_append_that_cannot_be_cut_stops_writes)
 	ck_assert_int_eq(blt_exists(db, "big", 3), 0);
 	ck_assert_int_eq(blt_exists(db, "after", 5), 0);
 	ck_assert_int_eq(blt_close(db), 0);
-	ck_assert_msg(blt_check(path, 0, NULL, NULL) == 0, "%s", blt_errmsg());
+	ck_assert_msg(
+	    blt_check(tu_store, 0, NULL, NULL) == 0, "%s", blt_errmsg());
 }
 END_TEST
 
@@ -903,8 +892,8 @@ START_TEST(a_reindex_that_fails_half_way_loses_no_flushed_put)
 			ck_assert_int_eq(blt_exists(db, k, strlen(k)), 1);
 		}
 		ck_assert_int_eq(blt_close(db), 0);
-		ck_assert_msg(
-		    blt_check(path, 0, NULL, NULL) == 0, "%s", blt_errmsg());
+		ck_assert_msg(blt_check(tu_store, 0, NULL, NULL) == 0, "%s",
+		    blt_errmsg());
 	}
 }
 END_TEST
@@ -1008,7 +997,7 @@ START_TEST(a_second_writer_is_refused_with_a_clear_message)
 
 	blt_options_default(&o);
 	o.lock_timeout = 0;
-	ck_assert_int_eq(blt_open(path, BLT_RDWR, &o, &db2), -EWOULDBLOCK);
+	ck_assert_int_eq(blt_open(tu_store, BLT_RDWR, &o, &db2), -EWOULDBLOCK);
 	ck_assert_ptr_nonnull(strstr(blt_errmsg(), "locked"));
 	ck_assert_int_eq(blt_close(db), 0);
 }
@@ -1045,7 +1034,7 @@ put_after_waiting(void *arg)
 
 	(void)arg;
 	ck_assert_msg(
-	    blt_open(path, BLT_RDWR, NULL, &db) == 0, "%s", blt_errmsg());
+	    blt_open(tu_store, BLT_RDWR, NULL, &db) == 0, "%s", blt_errmsg());
 	put(db, "after", "the prune", T0);
 	ck_assert_int_eq(blt_close(db), 0);
 	return NULL;
@@ -1063,7 +1052,7 @@ START_TEST(a_writer_that_waited_through_a_prune_writes_to_the_new_file)
 
 	put(db, "before", "the prune", T0);
 	ck_assert_int_eq(blt_sync(db), 0);
-	ck_assert_int_eq(stat(path, &st), 0);
+	ck_assert_int_eq(stat(tu_store, &st), 0);
 	ck_assert_int_eq(pthread_create(&t, NULL, put_after_waiting, NULL), 0);
 	wait_for_lock_waiter(st.st_ino);
 	ck_assert_msg(blt_prune(db, NULL) >= 0, "%s", blt_errmsg());
@@ -1181,7 +1170,7 @@ START_TEST(prune_while_others_read_and_write_keeps_every_change)
 			ck_assert_int_eq(ts, on.ts[i]);
 		}
 		ck_assert_int_eq(blt_close(on.db), 0);
-		ck_assert_int_eq(blt_check(path, 0, NULL, NULL), 0);
+		ck_assert_int_eq(blt_check(tu_store, 0, NULL, NULL), 0);
 		on.db = reopen(BLT_RDWR);
 	}
 	ck_assert_int_eq(blt_close(on.db), 0);
@@ -1196,7 +1185,7 @@ engine_suite(void)
 	Suite *s = suite_create("engine");
 	TCase *tc = tcase_create("format");
 
-	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_checked_fixture(tc, tu_store_setup, tu_store_teardown);
 	tcase_set_timeout(tc, 120);
 	tcase_add_test(tc, worked_example_stage1_is_byte_identical);
 	tcase_add_test(

@@ -25,20 +25,6 @@
 
 #define T0 INT64_C(1700000000000000)
 
-static char path[PATH_MAX];
-
-static void
-setup(void)
-{
-	tu_tmpstore(path, sizeof path);
-}
-
-static void
-teardown(void)
-{
-	tu_rmstore(path);
-}
-
 static int
 built(struct blt *db)
 {
@@ -69,7 +55,7 @@ make_store_in(int n, uint32_t n_buckets)
 	blt_options_default(&o);
 	o.n_buckets = n_buckets;
 	ck_assert_msg(
-	    blt_open(path, BLT_TRUNC, &o, &db) == 0, "%s", blt_errmsg());
+	    blt_open(tu_store, BLT_TRUNC, &o, &db) == 0, "%s", blt_errmsg());
 	for (int i = 0; i < n; i++) {
 		key_of(i, k, sizeof k);
 		value_of(i, 0, v, sizeof v);
@@ -146,7 +132,7 @@ static void
 empty_the_file_index(struct blt *db)
 {
 	unsigned char ptr[PTR_LEN];
-	int fd = open(path, O_WRONLY);
+	int fd = open(tu_store, O_WRONLY);
 
 	ck_assert_int_ge(fd, 0);
 	le_put(ptr, PTR_END, PTR_LEN);
@@ -280,7 +266,7 @@ START_TEST(puts_overwrites_and_deletes_keep_it_right)
 	ck_assert_uint_gt(db->h.n_buckets, n_buckets);
 	ck_assert(built(db));
 	ck_assert_int_eq(blt_close(db), 0);
-	ck_assert_int_eq(blt_check(path, 0, NULL, NULL), 0);
+	ck_assert_int_eq(blt_check(tu_store, 0, NULL, NULL), 0);
 	free(version);
 }
 END_TEST
@@ -323,13 +309,13 @@ damage_digest(int i)
 	off_t at;
 
 	key_of(i, k, sizeof k);
-	ck_assert_int_eq(blt_open(path, BLT_RDONLY, NULL, &db), 0);
+	ck_assert_int_eq(blt_open(tu_store, BLT_RDONLY, NULL, &db), 0);
 	ck_assert_int_eq(blt_find(db, k, strlen(k), &e), 0);
 	/* the value follows the key, which follows the block's head */
 	at = (off_t)(e.value_off - strlen(k) - VAR_FIXED_LEN - TS_LEN +
 	             HASH_LEN - 1);
 	blt_close(db);
-	fd = open(path, O_RDWR);
+	fd = open(tu_store, O_RDWR);
 	ck_assert_int_ge(fd, 0);
 	ck_assert_int_eq(pread(fd, &c, 1, at), 1);
 	c ^= 0x5a;
@@ -344,7 +330,7 @@ START_TEST(not_built_over_a_damaged_chain)
 
 	ck_assert_int_eq(blt_close(db), 0);
 	damage_digest(7);
-	ck_assert_int_eq(blt_open(path, BLT_RDONLY, NULL, &db), 0);
+	ck_assert_int_eq(blt_open(tu_store, BLT_RDONLY, NULL, &db), 0);
 	/* far more gets than a build needs */
 	for (int round = 0; round < 3; round++)
 		for (int i = 0; i < n; i++)
@@ -423,7 +409,7 @@ START_TEST(readers_race_the_build_and_a_writer)
 	fprintf(stderr, "keydir race: %ld reads, %d builds seen\n", r.reads,
 	    builds);
 	ck_assert_int_eq(blt_close(r.db), 0);
-	ck_assert_int_eq(blt_check(path, 0, NULL, NULL), 0);
+	ck_assert_int_eq(blt_check(tu_store, 0, NULL, NULL), 0);
 }
 END_TEST
 
@@ -492,7 +478,7 @@ keydir_suite(void)
 	Suite *s = suite_create("keydir");
 	TCase *tc = tcase_create("keydir");
 
-	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_checked_fixture(tc, tu_store_setup, tu_store_teardown);
 	tcase_set_timeout(tc, 600);
 	tcase_add_test(tc, built_once_a_quarter_of_the_keys_were_read);
 	tcase_add_test(tc, lookups_go_through_the_keydir_once_it_is_built);

@@ -51,6 +51,20 @@ tu_rmstore(const char *path)
 	rmdir(dir);
 }
 
+char tu_store[PATH_MAX];
+
+void
+tu_store_setup(void)
+{
+	tu_tmpstore(tu_store, PATH_MAX);
+}
+
+void
+tu_store_teardown(void)
+{
+	tu_rmstore(tu_store);
+}
+
 /* Decode hex into out. */
 size_t
 tu_unhex(const char *hex, unsigned char *out, size_t cap)

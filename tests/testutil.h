@@ -14,6 +14,13 @@ void tu_tmpstore(char *path, size_t size);
 /* Remove the store at path, files beside it, and its directory. */
 void tu_rmstore(const char *path);
 
+/* A Check fixture for suites with one store per test: tu_store_setup()
+ * puts a new temporary store path in tu_store, tu_store_teardown()
+ * removes what is there. */
+extern char tu_store[];
+void tu_store_setup(void);
+void tu_store_teardown(void);
+
 /* Decode hex into out (at most cap bytes); returns the bytes written. */
 size_t tu_unhex(const char *hex, unsigned char *out, size_t cap);
 
