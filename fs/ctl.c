@@ -76,6 +76,17 @@ struct ctl_snap {
 	struct ctl_snap *next;
 };
 
+/* Take *p out of its list and free it. */
+static void
+ctl_snap_drop(struct ctl_snap **p)
+{
+	struct ctl_snap *n = *p;
+
+	*p = n->next;
+	free(n->buf);
+	free(n);
+}
+
 static const struct fuse_lowlevel_ops *ctl_base;
 static struct fuse_lowlevel_ops ctl_table;
 
@@ -123,17 +134,11 @@ ctl_stop(struct ctl *c)
 void
 ctl_free(struct ctl *c)
 {
-	struct ctl_snap *n;
-
 	if (c == NULL)
 		return;
 	job_runner_free(c->jobs);
-	while (c->snaps != NULL) {
-		n = c->snaps->next;
-		free(c->snaps->buf);
-		free(c->snaps);
-		c->snaps = n;
-	}
+	while (c->snaps != NULL)
+		ctl_snap_drop(&c->snaps);
 	pthread_mutex_destroy(&c->snap_lock);
 	free(c);
 }
@@ -153,6 +158,13 @@ ctl_has_text(uint64_t node)
 	return node == CTL_STATUS || (node & CTL_JOB_BIT);
 }
 
+/* The job whose file is node. */
+static uint64_t
+ctl_node_job(uint64_t node)
+{
+	return node & ~(CTL_BIT | CTL_JOB_BIT);
+}
+
 /* The text of status or jobs/ID now, in *buf (*len bytes), which the
  * caller frees: 0 or a negative errno. */
 static int
@@ -160,8 +172,7 @@ ctl_text(struct fs *fs, uint64_t node, char **buf, size_t *len)
 {
 	if (node == CTL_STATUS)
 		return ctl_status_json(fs, buf, len);
-	return job_json(
-	    fs->ctl->jobs, node & ~(CTL_BIT | CTL_JOB_BIT), buf, len);
+	return job_json(fs->ctl->jobs, ctl_node_job(node), buf, len);
 }
 
 /* node's snapshot; snap_lock held. */
@@ -191,16 +202,14 @@ ctl_job_exists(struct fs *fs, uint64_t id)
 static void
 ctl_snap_sweep(struct fs *fs)
 {
-	struct ctl_snap **p = &fs->ctl->snaps, *n;
+	struct ctl_snap **p = &fs->ctl->snaps;
 
-	while ((n = *p) != NULL) {
-		if (n->node != CTL_STATUS &&
-		    !ctl_job_exists(fs, n->node & ~(CTL_BIT | CTL_JOB_BIT))) {
-			*p = n->next;
-			free(n->buf);
-			free(n);
-		} else
-			p = &n->next;
+	while (*p != NULL) {
+		if ((*p)->node != CTL_STATUS &&
+		    !ctl_job_exists(fs, ctl_node_job((*p)->node)))
+			ctl_snap_drop(p);
+		else
+			p = &(*p)->next;
 	}
 }
 
@@ -220,11 +229,8 @@ ctl_snap_stat(struct fs *fs, uint64_t node, struct stat *st)
 	pthread_mutex_lock(&c->snap_lock);
 	p = ctl_snap_find(c, node);
 	if (rc < 0) {
-		if ((n = *p) != NULL) {
-			*p = n->next;
-			free(n->buf);
-			free(n);
-		}
+		if (*p != NULL)
+			ctl_snap_drop(p);
 		pthread_mutex_unlock(&c->snap_lock);
 		return rc;
 	}

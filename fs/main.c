@@ -111,35 +111,51 @@ static int main_daemonized;
  * that fails tells its caller only an errno, and a daemon's syslog may go
  * nowhere. */
 #define MAIN_RECENT 16
+struct main_line {
+	int64_t ts; /* µs */
+	char text[400];
+};
 static struct {
 	pthread_mutex_t lock;
 	unsigned n; /* ever logged; the ring holds the last ones */
-	struct {
-		int64_t ts; /* µs */
-		char text[400];
-	} line[MAIN_RECENT];
+	struct main_line line[MAIN_RECENT];
 } main_recent = {.lock = PTHREAD_MUTEX_INITIALIZER};
 
-/* Log one line (stderr in the foreground, syslog once daemonized). */
+static void
+main_remember(const char *text)
+{
+	struct main_line *l;
+
+	pthread_mutex_lock(&main_recent.lock);
+	l = &main_recent.line[main_recent.n++ % MAIN_RECENT];
+	l->ts = blt_now();
+	snprintf(l->text, sizeof l->text, "%s", text);
+	pthread_mutex_unlock(&main_recent.lock);
+}
+
+/* Log one line (stderr in the foreground, syslog once daemonized), whole;
+ * the status file keeps its first 400 bytes. */
 void
 fs_log(const char *fmt, ...)
 {
 	va_list ap;
-	char text[sizeof main_recent.line[0].text];
+	char *text, fallback[sizeof main_recent.line[0].text];
 
 	va_start(ap, fmt);
-	vsnprintf(text, sizeof text, fmt, ap);
+	if (vasprintf(&text, fmt, ap) < 0)
+		text = NULL;
 	va_end(ap);
-	pthread_mutex_lock(&main_recent.lock);
-	main_recent.line[main_recent.n % MAIN_RECENT].ts = blt_now();
-	memcpy(main_recent.line[main_recent.n % MAIN_RECENT].text, text,
-	    sizeof text);
-	main_recent.n++;
-	pthread_mutex_unlock(&main_recent.lock);
+	if (text == NULL) { /* out of memory: what fits */
+		va_start(ap, fmt);
+		vsnprintf(fallback, sizeof fallback, fmt, ap);
+		va_end(ap);
+	}
+	main_remember(text != NULL ? text : fallback);
 	if (main_daemonized)
-		syslog(LOG_ERR, "%s", text);
+		syslog(LOG_ERR, "%s", text != NULL ? text : fallback);
 	else
-		fprintf(stderr, "bltfs: %s\n", text);
+		fprintf(stderr, "bltfs: %s\n", text != NULL ? text : fallback);
+	free(text);
 }
 
 void
@@ -152,12 +168,12 @@ fs_log_recent(FILE *f)
 	from = main_recent.n > MAIN_RECENT ? main_recent.n - MAIN_RECENT : 0;
 	fputc('[', f);
 	for (i = from; i < main_recent.n; i++) {
-		timearg_format(
-		    main_recent.line[i % MAIN_RECENT].ts, when, sizeof when);
+		const struct main_line *l = &main_recent.line[i % MAIN_RECENT];
+
+		timearg_format(l->ts, when, sizeof when);
 		fprintf(f, "%s\n    {\"time\": \"%s\", \"message\": ",
 		    i > from ? "," : "", when);
-		json_put_str(f, main_recent.line[i % MAIN_RECENT].text,
-		    strlen(main_recent.line[i % MAIN_RECENT].text));
+		json_put_str(f, l->text, strlen(l->text));
 		fputc('}', f);
 	}
 	fputs(i > from ? "\n  ]" : "]", f);

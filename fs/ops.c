@@ -1154,6 +1154,7 @@ static void
 ops_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, int plus)
 {
 	struct ops_dir d;
+	size_t cap;
 	int rc;
 
 	d = (struct ops_dir){req, ops_fs(req), NULL, size, 0, plus, 0};
@@ -1166,8 +1167,9 @@ ops_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, int plus)
 	if (plus) {
 		d.attrs = (inode_dir_seen(d.fs->tree, ino, 0) &
 		              INODE_SEEN_LOOKUP) != 0;
-		if (d.size > (d.attrs ? OPS_PLUS_MAX : OPS_PLUS_NAMES))
-			d.size = d.attrs ? OPS_PLUS_MAX : OPS_PLUS_NAMES;
+		cap = d.attrs ? OPS_PLUS_MAX : OPS_PLUS_NAMES;
+		if (d.size > cap)
+			d.size = cap;
 	}
 
 	if ((d.buf = malloc(d.size ? d.size : 1)) == NULL) {
