@@ -64,8 +64,9 @@ struct main_conf {
 	unsigned spin;
 	unsigned long spill;
 	int show_help;
-	int fsname;
-	int others; /* allow_other or allow_root */
+	int fsname, subtype;
+	int bad_mountpoint; /* a mount point that is not a directory */
+	int others;         /* allow_other or allow_root */
 };
 
 enum {
@@ -73,6 +74,7 @@ enum {
 	MAIN_KEY_RW,
 	MAIN_KEY_HELP,
 	MAIN_KEY_FSNAME,
+	MAIN_KEY_SUBTYPE,
 	MAIN_KEY_OTHERS,
 	MAIN_KEY_UID,
 	MAIN_KEY_GID,
@@ -98,6 +100,7 @@ static const struct fuse_opt main_opts[] = {
     FUSE_OPT_KEY("ro", MAIN_KEY_RO),
     FUSE_OPT_KEY("rw", MAIN_KEY_RW),
     FUSE_OPT_KEY("fsname=", MAIN_KEY_FSNAME),
+    FUSE_OPT_KEY("subtype=", MAIN_KEY_SUBTYPE),
     FUSE_OPT_KEY("allow_other", MAIN_KEY_OTHERS),
     FUSE_OPT_KEY("allow_root", MAIN_KEY_OTHERS),
     FUSE_OPT_KEY("-h", MAIN_KEY_HELP),
@@ -237,7 +240,10 @@ main_usage(const char *prog)
 	       "    -o spill=BYTES         bytes an open file holds in memory "
 	       "before\n"
 	       "                           its writes go to a temporary file "
-	       "(default 8M)\n\n");
+	       "(default 8M)\n\n"
+	       "bltfs serves requests in its own loop: of libfuse's options "
+	       "below,\n"
+	       "clone_fd and max_idle_threads are accepted and ignored.\n\n");
 	fuse_cmdline_help();
 	fuse_lowlevel_help();
 }
@@ -251,6 +257,36 @@ main_opt_number(const char *arg, uint64_t min, uint64_t max, uint64_t *v)
 		return 0;
 	fprintf(stderr, "bltfs: -o %s: expected a number from %llu to %llu\n",
 	    arg, (unsigned long long)min, (unsigned long long)max);
+	return -1;
+}
+
+/* A number of bytes after the '=' of option arg, with an optional K, M
+ * or G (powers of 1024): 0, or -1 with a message. */
+static int
+main_opt_bytes(const char *arg, uint64_t *v)
+{
+	const char *s = strchr(arg, '=') + 1, *units = "KMG", *u;
+	size_t n = strlen(s);
+	char digits[32];
+	unsigned shift = 0;
+
+	if (n > 0 && n < sizeof digits &&
+	    (u = strchr(units, s[n - 1])) != NULL && *u != '\0') {
+		shift = 10 * (unsigned)(u - units + 1);
+		n--;
+	}
+	if (n < sizeof digits) {
+		memcpy(digits, s, n);
+		digits[n] = '\0';
+		if (timearg_number(digits, ULONG_MAX >> shift, v) == 0) {
+			*v <<= shift;
+			return 0;
+		}
+	}
+	fprintf(stderr,
+	    "bltfs: -o %s: expected a number of bytes, with K, M or G for "
+	    "KiB, MiB or GiB, up to %lu\n",
+	    arg, ULONG_MAX);
 	return -1;
 }
 
@@ -315,6 +351,24 @@ main_opt_mode(const char *arg, unsigned *mode)
 	return -1;
 }
 
+/* The mount point must be a directory: the kernel mounts on a regular
+ * file too, and every access to the mount would then fail. */
+static int
+main_mountpoint_ok(const char *path)
+{
+	struct stat st;
+
+	if (stat(path, &st) == -1) {
+		fs_log("mount point %s: %s", path, strerror(errno));
+		return -1;
+	}
+	if (!S_ISDIR(st.st_mode)) {
+		fs_log("mount point %s: not a directory", path);
+		return -1;
+	}
+	return 0;
+}
+
 static int
 main_opt_proc(void *data, const char *arg, int key, struct fuse_args *out)
 {
@@ -328,6 +382,10 @@ main_opt_proc(void *data, const char *arg, int key, struct fuse_args *out)
 				return -1;
 			return 0;
 		}
+		if (c->nonopt == 2 && main_mountpoint_ok(arg) < 0) {
+			c->bad_mountpoint = 1;
+			return -1;
+		}
 		return 1; /* the mount point, for fuse_parse_cmdline() */
 	case MAIN_KEY_RO:
 		c->ro = 1;
@@ -340,6 +398,9 @@ main_opt_proc(void *data, const char *arg, int key, struct fuse_args *out)
 		return 0;
 	case MAIN_KEY_FSNAME:
 		c->fsname = 1;
+		return 1;
+	case MAIN_KEY_SUBTYPE:
+		c->subtype = 1;
 		return 1;
 	case MAIN_KEY_OTHERS:
 		c->others = 1;
@@ -359,7 +420,7 @@ main_opt_proc(void *data, const char *arg, int key, struct fuse_args *out)
 		c->spin = (unsigned)v;
 		return 0;
 	case MAIN_KEY_SPILL:
-		if (main_opt_number(arg, 0, ULONG_MAX, &v) < 0)
+		if (main_opt_bytes(arg, &v) < 0)
 			return -1;
 		c->spill = (unsigned long)v;
 		return 0;
@@ -655,9 +716,14 @@ main(int argc, char **argv)
 	c.ready_fd = -1;
 	c.spin = MAIN_SPIN;
 	c.spill = HANDLE_SPILL;
+	/* from here to the session, a failure is a usage error: 2 */
+	status = 2;
 	if (fuse_opt_parse(&args, &c, main_opts, main_opt_proc) == -1 ||
-	    fuse_parse_cmdline(&args, &o) == -1)
+	    fuse_parse_cmdline(&args, &o) == -1) {
+		if (c.bad_mountpoint)
+			status = 1;
 		goto out;
+	}
 	if (c.show_help) {
 		main_usage(argv[0]);
 		status = 0;
@@ -673,35 +739,41 @@ main(int argc, char **argv)
 	if (c.store == NULL || o.mountpoint == NULL) {
 		fprintf(
 		    stderr, "usage: %s STORE MOUNTPOINT [options]\n", argv[0]);
-		status = 2;
 		goto out;
 	}
 	fs.mountpoint = o.mountpoint;
 	if ((abs = main_abspath(c.store)) == NULL) {
 		fs_log("%s: %s", c.store, strerror(errno));
+		status = 1;
 		goto out;
 	}
 	free(c.store);
 	c.store = abs;
+	/* libfuse names the type fuse.bltfs only when neither is given */
 	if ((main_kernel_checks(&c) &&
 	        fuse_opt_add_arg(&args, "-odefault_permissions") == -1) ||
+	    (c.fsname && !c.subtype &&
+	        fuse_opt_add_arg(&args, "-osubtype=bltfs") == -1) ||
 	    (!c.fsname && main_fsname(&args, c.store) < 0))
 		goto out;
+	/* before the store is opened (or made): libfuse refuses options it
+	 * does not know here */
+	fs.se =
+	    fuse_session_new(&args, ctl_ops(&ops_table), sizeof ops_table, &fs);
+	if (fs.se == NULL)
+		goto out;
+	status = 1;
 
 	if (!o.foreground)
 		ready = main_fork();
 	if (pthread_mutex_init(&fs.wlock, NULL) != 0)
-		goto out;
+		goto destroy;
 	if (main_open(&fs, &c) < 0)
-		goto close;
+		goto destroy;
 	if (ctl_create(&fs, &fs.ctl) < 0) {
 		fs_log("%s", path_errmsg());
-		goto close;
+		goto destroy;
 	}
-	fs.se =
-	    fuse_session_new(&args, ctl_ops(&ops_table), sizeof ops_table, &fs);
-	if (fs.se == NULL)
-		goto close;
 	if (fuse_set_signal_handlers(fs.se) == -1)
 		goto destroy;
 	if (fuse_session_mount(fs.se, o.mountpoint) == -1)
@@ -721,7 +793,6 @@ main(int argc, char **argv)
 	fuse_remove_signal_handlers(fs.se);
 destroy:
 	fuse_session_destroy(fs.se);
-close:
 	ctl_free(fs.ctl);
 	if (main_close(&fs) < 0)
 		status = 1;

@@ -481,11 +481,11 @@ op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
 		else
 			ts = (int64_t)attr->st_mtim.tv_sec * 1000000 +
 			     attr->st_mtim.tv_nsec / 1000;
-		if (ts < 0 || ts > BLT_TS_MAX) {
-			rc = -ERANGE;
-			goto fail;
-		}
-		if ((rc = ops_set_time(fs, ino, ts)) < 0)
+		if (ts >= 0 && ts <= BLT_TS_MAX)
+			rc = ops_set_time(fs, ino, ts);
+		else /* a store without timestamps ignores every time */
+			rc = fs->timestamps ? -ERANGE : 0;
+		if (rc < 0)
 			goto fail;
 	}
 	/* again: the size and time the index knows may have changed */

@@ -88,7 +88,7 @@ bltfs_start()
 	start_store=$1
 	start_mnt=$2
 	shift 2
-	mkdir -p "$start_mnt"
+	[ -e "$start_mnt" ] || mkdir -p "$start_mnt"
 	nmount=$((nmount + 1))
 	rm -f "$tmp/ready"
 	mkfifo "$tmp/ready"

@@ -213,6 +213,18 @@ expect_fail touch -d '@9223372036854775807' "$m/over2"
 	fail "a refused time changed the file's: $(stat -c %y "$m/over2")"
 touch -d '1970-01-01 00:00:00 UTC' "$m/over2"
 [ "$(stat -c %Y "$m/over2")" = 0 ] || fail "1970: $(stat -c %y "$m/over2")"
+# A store without timestamps keeps no time, so every time is ignored,
+# those before 1970 too (they used to fail with ERANGE).
+"$BLT" create --no-timestamps "$tmp/nots.blt"
+bltfs_mount "$tmp/nots.blt" "$tmp/nots"
+echo v >"$tmp/nots/f"
+was=$(stat -c %Y "$tmp/nots/f")
+touch -d '1960-01-01 UTC' "$tmp/nots/f" ||
+	fail "1960 in a store without timestamps"
+touch -d '2001-02-03 UTC' "$tmp/nots/f"
+[ "$(stat -c %Y "$tmp/nots/f")" = "$was" ] ||
+	fail "a store without timestamps showed a new time"
+bltfs_umount "$tmp/nots"
 
 # A writer that holds a file open does not keep readers of other files
 # (or of that file's old value) waiting: cat blocks on a fifo meanwhile.
@@ -418,6 +430,28 @@ for o in max_threads=0 max_threads=-1 max_threads=100001 ready_fd=99 \
 	[ ! -e "$tmp/never.blt" ] || fail "-o $o made the store"
 done
 exec 6<&-
+# A usage error is exit status 2, found before the store is made: an
+# option libfuse does not know used to make the store, then fail with 1.
+for args in "-o bogus" "extra-operand"; do
+	# shellcheck disable=SC2086 # the words are the arguments
+	bltfs_mount_fails "$tmp/never.blt" "$m" $args
+	[ "$rc" = 2 ] || fail "bltfs $args: exit status $rc, not 2"
+	[ ! -e "$tmp/never.blt" ] || fail "bltfs $args made the store"
+done
+# A mount point that is not a directory is refused (the kernel mounted on
+# a regular file, and every access then failed with EIO).
+: >"$tmp/plain-file"
+bltfs_mount_fails "$tmp/never.blt" "$tmp/plain-file"
+[ "$rc" = 1 ] || fail "a file as mount point: exit status $rc"
+grep -q "mount point $tmp/plain-file: not a directory" "$tmp/err" ||
+	fail "a file as mount point: $(cat "$tmp/err")"
+[ ! -e "$tmp/never.blt" ] || fail "a file as mount point made the store"
+# Sizes take K, M and G, as bltfs -h shows the default (8M); a mount named
+# with fsname= is still of type fuse.bltfs.
+bltfs_mount "$tmp/s.blt" "$m" -o spill=64K,fsname=kv-test
+grep -q "^kv-test $m fuse.bltfs " /proc/mounts ||
+	fail "fsname=: $(grep " $m " /proc/mounts)"
+bltfs_umount "$m"
 bltfs_mount "$tmp/s.blt" "$m" -o max_threads=1
 [ -d "$m/kept" ] || fail "-o max_threads=1: no kept/"
 bltfs_umount "$m"
