@@ -170,7 +170,7 @@ cli_record_read(struct json *obj, struct cli_record *r)
 		r->key = r->text;
 		r->klen = r->tlen;
 	} else
-		return "no key_hex";
+		return "no key or key_hex";
 	if (!r->have_value)
 		return "no value_hex";
 	return NULL;

@@ -540,8 +540,11 @@ cli_getopt(struct cli *c, int argc, char **argv)
 		case CLI_L_TIMESTAMP:
 		case CLI_L_OLDER:
 			*(ch == CLI_L_OLDER ? &c->have_older : &c->have_ts) = 1;
-			why = timearg_parse(
-			    optarg, 0, ch == CLI_L_OLDER ? &c->older : &c->ts);
+			/* an age (30d) means something for --older-than */
+			why =
+			    ch == CLI_L_OLDER
+			        ? timearg_parse(optarg, TIMEARG_AGE, &c->older)
+			        : timearg_parse(optarg, 0, &c->ts);
 			if (why != NULL)
 				return cli_usage(
 				    c, "bad time '%s': %s", optarg, why);

@@ -68,6 +68,9 @@ for bad in '{"key_hex": "6", "value_hex": ""}' '{"key_hex": "61"}' \
 	expect 2 "$BLT" load "$s" "$tmp/bad"
 	err_has "$tmp/bad:2:"
 done
+printf '{"value_hex": "61"}\n' >"$tmp/bad"
+expect 2 "$BLT" load "$s" "$tmp/bad"
+err_has "$tmp/bad:1: no key or key_hex"
 expect 2 "$BLT" load "$tmp/nonexistent.blt" </dev/null
 err_has "$tmp/nonexistent.blt"
 

@@ -80,6 +80,14 @@ want = sorted(i["key_hex"] for i in items
 assert len(want) < len(items), "the cut drops nothing: a useless test"
 assert got == want, (len(got), len(want))
 EOF
+# An age counts back from now, as the mount's prune takes it: of the
+# fixture, 0 seconds ago keeps the item of the year 2200 alone.
+copy small_str_bytes.blt "$s"
+"$BLT" prune --older-than 0s --keep a/d "$s" >/dev/null
+[ "$("$BLT" ls "$s" | tr '\n' ' ')" = "a/d times/year2200.txt " ] ||
+	fail "prune --older-than 0s: $("$BLT" ls "$s")"
+expect 2 "$BLT" prune --older-than 5y "$s"
+err_has "bad time '5y'"
 copy no_timestamps.blt "$tmp/nt.blt"
 expect 2 "$BLT" prune --older-than 0 "$tmp/nt.blt"
 err_has "timestamps"
