@@ -17,6 +17,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <limits.h>
 #include <pthread.h>
 #include <signal.h>
@@ -613,6 +614,10 @@ main_open(struct fs *fs, const struct main_conf *c)
 		fs_log("%s", blt_errmsg());
 		return rc;
 	}
+	if (blt_flags(fs->db) & BLT_RECOVERED)
+		fs_log("%s: was not closed cleanly; recovered: its chains "
+		       "rebuilt from its data, %" PRIu64 " keys",
+		    c->store, blt_count(fs->db));
 	/* the header is enough: a scan for blt_stat()'s byte counts would
 	 * read the whole store once more than the directory index does */
 	(void)blt_info(fs->db, &st);

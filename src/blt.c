@@ -135,6 +135,11 @@ cli_open_store(const char *path, int mode, struct blt_options *o,
 		o->lock_timeout = timeout;
 		rc = blt_open(path, mode, o, out);
 	}
+	if (rc == 0 && (blt_flags(*out) & BLT_RECOVERED))
+		fprintf(stderr,
+		    "blt: %s: was not closed cleanly; recovered: its chains "
+		    "rebuilt from its data, %" PRIu64 " keys\n",
+		    path, blt_count(*out));
 	return rc;
 }
 

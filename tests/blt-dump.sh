@@ -157,7 +157,8 @@ EOF2
 	grep -q "not stored;" "$tmp/err" && fail "lines called lost: $(cat "$tmp/err")"
 	expect 2 "$BLT" ls "$s"
 	err_has "was not closed cleanly"
-	"$BLT" load "$s" /dev/null
+	"$BLT" load "$s" /dev/null 2>"$tmp/err"
+	err_has "$s: was not closed cleanly; recovered"
 	"$BLT" ls "$s" | sort >"$tmp/keys"
 	sed 's/^{"key": "\([^"]*\)".*/\1/' "$tmp/first.jsonl" | sort |
 		cmp -s - "$tmp/keys" ||

@@ -47,8 +47,10 @@ wait "$writer"
 fusermount3 -u "$m"
 forget_daemon 0
 
-# the store was not closed: the remount recovers it
+# the store was not closed: the remount recovers it, and says so
 bltfs_mount "$store" "$m"
+grep -q "^bltfs: $store: was not closed cleanly; recovered" "$tmp/log.$pid" ||
+	fail "the remount did not say it recovered: $(cat "$tmp/log.$pid")"
 while read -r i; do
 	if [ $((i % 40)) = 7 ]; then
 		cmp "$tmp/big" "$m/f$i" || fail "f$i differs"
