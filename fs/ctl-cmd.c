@@ -352,6 +352,24 @@ ctl_read_stored(
 	return 0;
 }
 
+/* Select the file a line of a --keys FILE names: a path of the mount
+ * where it is mounted (as find(1) under the mount point writes it), else
+ * a path from the mount's root. */
+static int
+ctl_select_line(struct fs *fs, const struct mountinfo *mi, const char *line,
+    struct job_keys *k)
+{
+	char *real = NULL, place[PATH_MAX];
+	int rc = 0;
+
+	if (line[0] == '/' && (rc = ctl_real_path(fs, mi, line, &real)) == 0)
+		rc = ctl_place(fs, mi, real, place);
+	free(real);
+	if (rc < 0)
+		return path_err(rc, "%s: %s", line, strerror(-rc));
+	return ctl_select(fs, rc == 1 ? place : line, 0, k);
+}
+
 /* --keys FILE (absolute, resolved): one path of the mount per line. */
 static int
 ctl_select_file(struct fs *fs, const struct mountinfo *mi, const char *file,
@@ -385,7 +403,7 @@ ctl_select_file(struct fs *fs, const struct mountinfo *mi, const char *file,
 			line[--n] = '\0';
 		if (n == 0)
 			continue;
-		if ((rc = ctl_select(fs, line, 0, k)) < 0) {
+		if ((rc = ctl_select_line(fs, mi, line, k)) < 0) {
 			rc = path_err(rc, "map: --keys %s, line %zu: %s", file,
 			    no, path_errmsg());
 			break;

@@ -203,7 +203,11 @@ same_tree "$model" "$m"
 # 3. Into another store, chosen by a list of paths.
 (cd "$m" && ls all/d02/* | head -n 50) >"$tmp/keys"
 ls "$m/all/d03" | sed 's|^|all/d03/|' | head -n 20 >>"$tmp/keys"
-ctl map --plugin "$PLUGIN:plugin_reverse" --keys "$tmp/keys" \
+# lines are paths from the mount's root, or where it is mounted (as find
+# under the mount point writes them)
+sed "s|^all/d03/|$m/all/d03/|" "$tmp/keys" >"$tmp/keys.mixed"
+grep -q "^$m/all/d03/" "$tmp/keys.mixed" || fail "no absolute lines"
+ctl map --plugin "$PLUGIN:plugin_reverse" --keys "$tmp/keys.mixed" \
     --out "$tmp/out.blt" --workers 3 --wait --json
 [ "$(field written)" = 70 ] || fail "map --out: $(cat "$tmp/ctl.out")"
 [ "$(field workers)" = 3 ] || fail "map --workers: $(field workers)"
