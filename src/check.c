@@ -310,6 +310,96 @@ check_regions_start_whole(struct blt *db)
 	return 1;
 }
 
+/* Whether the bytes from at to 'to' could be (what a cut left of) an
+ * index at at: every whole slot empty, or pointing at or after the
+ * first data block and not into the index.  Data read as slots almost
+ * never is, so a damaged bucket count or index offset is not taken for a
+ * cut, and data is not written over. */
+static int
+check_like_index(struct blt *db, uint64_t at, uint64_t to)
+{
+	const unsigned char *base = db->map->base;
+	uint64_t end = at + (uint64_t)PTR_LEN * db->h.n_buckets;
+
+	for (uint64_t o = at; o + PTR_LEN <= to; o += PTR_LEN) {
+		uint64_t v = le_get(base + o, PTR_LEN);
+
+		if (v != PTR_END &&
+		    (v < db->h.first_data || (v >= at && v < end) || v >> 40))
+			return 0;
+	}
+	return 1;
+}
+
+/* Do the blocks from 'from' on lie back to back up to exactly 'to'?  By
+ * their lengths alone: a block that is not whole is the scan's to find. */
+static int
+check_back_to_back(struct blt *db, uint64_t from, uint64_t to)
+{
+	const unsigned char *base = db->map->base;
+	uint64_t head = block_size(db, 0, 0), size;
+
+	while (from < to) {
+		if (to - from < head)
+			return 0;
+		size = block_size(db, (size_t)le_get(base + from + 19, 2),
+		    db->h.fixed ? db->h.value_len
+		                : le_get(base + from + 21, 4));
+		if (to - from < size)
+			return 0;
+		from += size;
+	}
+	return from == to;
+}
+
+/* Where the first region of a relocated store starts, if its stored
+ * position (first_data) is off: the first place, no later than it, from
+ * which blocks lie back to back up to the index.  That is 200 after a
+ * prune, and right after an abandoned index at 200 after a reindex, so
+ * the places tried are 6 bytes apart; one in the dead bytes before the
+ * region can only add stray bytes to it, which the scan covers.  0 when
+ * the stored position is right or none is found. */
+static uint64_t
+check_find_first(struct blt *db)
+{
+	uint64_t end = db->h.index_off, was = db->h.first_data;
+
+	if (check_back_to_back(db, was, end))
+		return 0;
+	for (uint64_t at = HEADER_LEN; at <= was && at <= end; at += PTR_LEN)
+		if (check_back_to_back(db, at, end))
+			return at;
+	return 0;
+}
+
+/* A first data block position (bytes 71-76) that is off makes the scan
+ * take a stretch of whole blocks for damage, and cover it: the keys in it
+ * would be lost.  In the standard layout the first block lies right after
+ * the index; in the relocated one, check_find_first() says where. */
+static int
+check_first_data(struct check *c)
+{
+	struct blt *db = c->db;
+	uint64_t was = db->h.first_data, at;
+
+	if (db->h.index_off != HEADER_LEN)
+		at = check_find_first(db);
+	else {
+		at = db->h.first_data =
+		    HEADER_LEN + (uint64_t)PTR_LEN * db->h.n_buckets;
+		if (at == was || !check_like_index(db, HEADER_LEN, at))
+			at = 0;
+		db->h.first_data = was;
+	}
+	if (at == 0)
+		return 0;
+	check_problem(c, 71,
+	    "the first data block was at %llu, the data says %llu: fixed",
+	    (unsigned long long)was, (unsigned long long)at);
+	db->h.first_data = at;
+	return hdr_write_layout(db);
+}
+
 /* A bucket count that is off moves the regions after the index: when a
  * region does not start with a whole block, try booklet's index sizes and
  * keep the first under which every region does. */
@@ -424,27 +514,6 @@ check_header(struct check *c)
 		check_problem(c, JOURNAL_OFF, "an interrupted reindex");
 }
 
-/* Whether the bytes from at to the end of the file could be what a cut
- * left of an index: every whole slot empty, or pointing at or after the
- * first data block and not into the index.  Data read as slots almost
- * never is, so a damaged bucket count or index offset is not taken for a
- * cut, and data is not written over. */
-static int
-check_like_index(struct blt *db, uint64_t at)
-{
-	const unsigned char *base = db->map->base;
-	uint64_t end = at + (uint64_t)PTR_LEN * db->h.n_buckets;
-
-	for (uint64_t o = at; o + PTR_LEN <= db->size; o += PTR_LEN) {
-		uint64_t v = le_get(base + o, PTR_LEN);
-
-		if (v != PTR_END &&
-		    (v < db->h.first_data || (v >= at && v < end) || v >> 40))
-			return 0;
-	}
-	return 1;
-}
-
 /* hdr_parse() refused the header with rc.  If that is because the file
  * ends inside the index or before it (a copy that stopped short), put an
  * index back at the end of what is left of the data before it, for
@@ -466,7 +535,7 @@ check_index_cut(struct check *c, int rc)
 	/* in the standard layout every block lay after the index */
 	if (at != HEADER_LEN && db->size < at)
 		at = db->size > h->first_data ? db->size : h->first_data;
-	if (at < db->size && !check_like_index(db, at))
+	if (at < db->size && !check_like_index(db, at, db->size))
 		return rc; /* a damaged field, not a cut: nothing is written */
 	check_problem(c, at,
 	    "the file ends at %llu, in the index or before it: the index is "
@@ -478,6 +547,52 @@ check_index_cut(struct check *c, int rc)
 	h->index_off = at;
 	if ((rc = io_fill(db, at, h->n_buckets, PTR_END)) < 0 ||
 	    (rc = hdr_write_layout(db)) < 0 || (rc = io_sync(db)) < 0)
+		return rc;
+	return hdr_parse(db, db->map->base);
+}
+
+/* hdr_parse() refused the layout fields with rc, and the file is not cut
+ * short (check_index_cut()).  Where the index offset and bucket count
+ * give an index that fits, the first data block is looked for
+ * (check_find_first()).  Else, where either field says the standard
+ * layout (an index offset of 200, or a first data block right after an
+ * index at 200; a relocated store has neither), the standard layout is
+ * tried.  The layout found is kept only if its index looks like one and
+ * each data region starts with a whole block: the repair then writes the
+ * index there.  Returns 0, or rc when none is found, and nothing is
+ * written. */
+static int
+check_layout(struct check *c, int rc)
+{
+	struct blt *db = c->db;
+	struct hdr was = db->h;
+	uint64_t index = (uint64_t)PTR_LEN * was.n_buckets;
+
+	if (was.n_buckets == 0 || was.n_buckets > BLT_BUCKETS_MAX)
+		return rc;
+	if (was.index_off > HEADER_LEN && was.index_off + index <= db->size)
+		db->h.first_data = check_find_first(db);
+	else if (HEADER_LEN + index <= db->size &&
+	         (was.index_off == HEADER_LEN ||
+	             was.first_data == HEADER_LEN + index)) {
+		db->h.index_off = HEADER_LEN;
+		db->h.first_data = HEADER_LEN + index;
+	} else
+		return rc;
+	if (db->h.first_data == 0 ||
+	    !check_like_index(db, db->h.index_off, db->h.index_off + index) ||
+	    !check_regions_start_whole(db)) {
+		db->h = was;
+		return rc;
+	}
+	check_problem(c, 65,
+	    "the index at %llu and first data block at %llu do not fit the "
+	    "file; the data says %llu and %llu: fixed",
+	    (unsigned long long)was.index_off,
+	    (unsigned long long)was.first_data,
+	    (unsigned long long)db->h.index_off,
+	    (unsigned long long)db->h.first_data);
+	if ((rc = hdr_write_layout(db)) < 0 || (rc = io_sync(db)) < 0)
 		return rc;
 	return hdr_parse(db, db->map->base);
 }
@@ -509,7 +624,8 @@ blt_check(const char *path, int flags, blt_report_fn *report, void *arg)
 	    (rc = io_map_cover(db, db->size)) < 0)
 		goto out;
 	if ((rc = hdr_parse(db, db->map->base)) < 0 &&
-	    (!repair || (rc = check_index_cut(&c, rc)) < 0))
+	    (!repair || ((rc = check_index_cut(&c, rc)) < 0 &&
+	                    (rc = check_layout(&c, rc)) < 0)))
 		goto out;
 	if (repair) {
 		db->dirty = 1;
@@ -524,7 +640,8 @@ blt_check(const char *path, int flags, blt_report_fn *report, void *arg)
 		}
 	}
 	if (repair &&
-	    ((rc = check_ts_flag(&c)) < 0 || (rc = check_n_buckets(&c)) < 0))
+	    ((rc = check_first_data(&c)) < 0 || (rc = check_ts_flag(&c)) < 0 ||
+	        (rc = check_n_buckets(&c)) < 0))
 		goto out;
 	if ((rc = check_scan(&c, repair)) < 0)
 		goto out;

@@ -146,4 +146,36 @@ EOF
 	[ "$("$BLT" get "$s" after-the-repair)" = new ] ||
 		fail "repair of a cut in the $where: a put after it is lost"
 done
+
+# check --repair puts back a damaged layout field (the index offset, bytes
+# 65-70, or the first data block, bytes 71-76; the bytes written are octal)
+# from the data, and loses no key; it used to refuse a damaged index
+# offset, and to take the blocks before a first data block moved later
+# for damage, and cover them.
+for case in tricky_keys:66:370 tricky_keys:72:010 tricky_keys:73:370 \
+    pruned:72:370 pruned:73:010 reindexed:72:370 reindexed:73:010 \
+    reindexed_twice:73:010; do
+	name=${case%%:*}
+	off=${case#*:}
+	byte=${off#*:}
+	off=${off%:*}
+	s=$tmp/layout.blt
+	copy "$name.blt" "$s"
+	printf "\\$byte" | dd of="$s" bs=1 seek="$off" conv=notrunc 2>/dev/null
+	expect 1 "$BLT" check --repair "$s"
+	grep -q "data says" "$tmp/out" "$tmp/err" ||
+		fail "$case: $(cat "$tmp/out" "$tmp/err")"
+	expect 0 "$BLT" check "$s"
+	"$BLT" dump "$s" >"$tmp/after"
+	"$BLT" dump "$FIXTURES_DIR/$name.blt" >"$tmp/before"
+	cmp -s "$tmp/before" "$tmp/after" || fail "$case: the repair lost items"
+done
+# An index offset that leaves no index to be found is refused, and the
+# file is not written.
+copy reindexed.blt "$s"
+printf "\\370" | dd of="$s" bs=1 seek=66 conv=notrunc 2>/dev/null
+cp "$s" "$tmp/layout.was"
+expect 2 "$BLT" check --repair "$s"
+err_has "damaged header: the index of 144013 buckets"
+cmp -s "$s" "$tmp/layout.was" || fail "a refused repair wrote the store"
 exit 0
