@@ -331,6 +331,48 @@ check_like_index(struct blt *db, uint64_t at, uint64_t to)
 	return 1;
 }
 
+/* Is slot i of the index at 'at' empty, or does it lead to a whole block? */
+static int
+check_slot_good(struct blt *db, uint64_t at, uint64_t i)
+{
+	const unsigned char *base = db->map->base;
+	uint64_t v = le_get(base + at + i * PTR_LEN, PTR_LEN);
+	uint64_t end = at + (uint64_t)PTR_LEN * db->h.n_buckets;
+	struct block b;
+
+	return v == PTR_END ||
+	       (v >= HEADER_LEN && v < at &&
+	           check_whole(db, base, v, at, &b)) ||
+	       (v >= end && v < db->size &&
+	           check_whole(db, base, v, db->size, &b));
+}
+
+/* A relocated store's index offset that moved back into its data may
+ * still fit the file, and the repair would write the index over the data
+ * there.  Its first slots then read as text or block headers, or as
+ * pointers cut in two: refuse the repair unless its first slot and seven in
+ * eight of its first 12,007 are empty or lead to a whole block (a damaged
+ * index, which the repair is for, has most of them right; its bucket count
+ * may be damaged too, so the slots past those may be data). */
+static int
+check_index_plausible(struct blt *db)
+{
+	uint64_t at = db->h.index_off, good = 0;
+	uint64_t n = db->h.n_buckets < 12007 ? db->h.n_buckets : 12007;
+
+	if (at == HEADER_LEN)
+		return 0;
+	if (check_slot_good(db, at, 0))
+		for (uint64_t i = 0; i < n; i++)
+			good += check_slot_good(db, at, i);
+	if (good * 8 >= n * 7)
+		return 0;
+	return err_set(-EUCLEAN,
+	    "%s: the index offset (bytes 65-70) is damaged: what lies at %llu "
+	    "is not an index; not repaired",
+	    db->path, (unsigned long long)at);
+}
+
 /* Do the blocks from 'from' on lie back to back up to exactly 'to'?  By
  * their lengths alone: a block that is not whole is the scan's to find. */
 static int
@@ -626,6 +668,11 @@ blt_check(const char *path, int flags, blt_report_fn *report, void *arg)
 	if ((rc = hdr_parse(db, db->map->base)) < 0 &&
 	    (!repair || ((rc = check_index_cut(&c, rc)) < 0 &&
 	                    (rc = check_layout(&c, rc)) < 0)))
+		goto out;
+	/* before anything is written; an interrupted reindex is finished
+	 * first, and its index then checked by the walk */
+	if (repair && hdr_journal_read(db->map->base, j) != JOURNAL_REINDEX &&
+	    (rc = check_index_plausible(db)) < 0)
 		goto out;
 	if (repair) {
 		db->dirty = 1;

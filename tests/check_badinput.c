@@ -752,11 +752,17 @@ START_TEST(index_offset_inside_the_header_is_a_damaged_header)
 }
 END_TEST
 
+/* Opens refuse it; the repair puts the first data block back where the
+ * standard layout has it, right after the index. */
 START_TEST(first_data_past_eof_is_a_damaged_header)
 {
+	struct bad_report r;
+
 	bad_copy_fixture("no_timestamps.blt", path);
 	bad_poke_le(path, 71, UINT64_C(1) << 40, 6);
-	bad_open_fails(path, -EUCLEAN, "first data block");
+	bad_open_refused(path, -EUCLEAN, "first data block");
+	ck_assert_int_eq(bad_check(path, BLT_CHECK_REPAIR, &r), 1);
+	ck_assert_int_eq(bad_check(path, 0, &r), 0);
 }
 END_TEST
 
