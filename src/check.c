@@ -351,7 +351,8 @@ check_slot_good(struct blt *db, uint64_t at, uint64_t i)
  * still fit the file, and the repair would write the index over the data
  * there.  Its first slots then read as text or block headers, or as
  * pointers cut in two: refuse the repair unless its first slot and seven in
- * eight of its first 12,007 are empty or lead to a whole block (a damaged
+ * eight of its first 12,007 (of at least 1,024) are empty or lead to a
+ * whole block (a damaged
  * index, which the repair is for, has most of them right; its bucket count
  * may be damaged too, so the slots past those may be data). */
 static int
@@ -360,7 +361,9 @@ check_index_plausible(struct blt *db)
 	uint64_t at = db->h.index_off, good = 0;
 	uint64_t n = db->h.n_buckets < 12007 ? db->h.n_buckets : 12007;
 
-	if (at == HEADER_LEN)
+	/* a few slots say too little: those of tiny indexes (which booklet
+	 * never makes) are left to the walk, as before */
+	if (at == HEADER_LEN || n < 1024)
 		return 0;
 	if (check_slot_good(db, at, 0))
 		for (uint64_t i = 0; i < n; i++)
