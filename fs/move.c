@@ -31,6 +31,7 @@ struct move {
 		unsigned char *old, *new;
 		size_t olen, nlen;
 		int existed; /* the new key had a value before */
+		int told;    /* its failure is logged already */
 	} * v;
 	size_t n, cap;
 };
@@ -66,6 +67,7 @@ move_add(void *arg, const unsigned char *key, size_t klen, int type)
 	p->olen = klen;
 	p->nlen = keep + tail;
 	p->existed = 0;
+	p->told = 0;
 	if ((p->old = malloc(klen + 1)) == NULL ||
 	    (p->new = malloc(p->nlen + 1)) == NULL) {
 		free(p->old);
@@ -106,8 +108,14 @@ move_copy(struct fs *fs, struct move_pair *p)
 	if ((rc = blt_exists(fs->db, p->new, p->nlen)) < 0)
 		return rc;
 	p->existed = rc;
-	if ((buf = malloc(e.value_len ? e.value_len : 1)) == NULL)
+	/* the engine has no message for this one: say it here */
+	if ((buf = malloc(e.value_len ? e.value_len : 1)) == NULL) {
+		fs_log("rename: no memory for the %llu-byte value of a file "
+		       "moved (a rename copies each value whole)",
+		    (unsigned long long)e.value_len);
+		p->told = 1;
 		return -ENOMEM;
+	}
 	len = blt_get(fs->db, p->old, p->olen, buf, e.value_len, NULL);
 	if (len >= 0 && (uint64_t)len != e.value_len)
 		len = -EAGAIN; /* the caller holds wlock: cannot happen */
@@ -132,7 +140,8 @@ move_store(struct fs *fs, struct move *m)
 	if (rc == 0)
 		rc = blt_flush(fs->db);
 	if (rc < 0) {
-		fs_log_write(fs, "rename");
+		if (!m->v[done - 1].told)
+			fs_log_write(fs, "rename");
 		/* undo: every old key is still there */
 		for (i = 0; i < done; i++)
 			if (!m->v[i].existed)

@@ -348,6 +348,27 @@ op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	fuse_reply_attr(req, &st, fs->timeout);
 }
 
+/* access(2), faccessat(2): without default_permissions the kernel asks
+ * here, and would take no answer for "everything is allowed".  A file is
+ * never executable (its mode has no x, and exec fails), so X_OK is
+ * refused for files as on any file system: git then skips a hook that
+ * cannot run, and find -executable lists none.  The rest is allowed: only
+ * the mounting user gets this far, as the kernel checks the modes itself
+ * once others may enter (main.c). */
+static void
+op_access(fuse_req_t req, fuse_ino_t ino, int mask)
+{
+	struct fs *fs = ops_fs(req);
+	struct inode_info in;
+	int rc;
+
+	if ((rc = inode_stat(fs->tree, ino, &in)) < 0 && rc != -ESTALE)
+		fuse_reply_err(req, -rc);
+	else
+		fuse_reply_err(
+		    req, (mask & X_OK) && in.type != INODE_DIR ? EACCES : 0);
+}
+
 /* Set a stored file's timestamp (utimensat without an open writer). */
 static int
 ops_set_time(struct fs *fs, uint64_t nodeid, int64_t ts)
@@ -1250,6 +1271,7 @@ const struct fuse_lowlevel_ops ops_table = {
     .forget = op_forget,
     .forget_multi = op_forget_multi,
     .getattr = op_getattr,
+    .access = op_access,
     .setattr = op_setattr,
     .readlink = op_readlink,
     .mknod = op_mknod,

@@ -213,6 +213,17 @@ expect_fail touch -d '@9223372036854775807' "$m/over2"
 	fail "a refused time changed the file's: $(stat -c %y "$m/over2")"
 touch -d '1970-01-01 00:00:00 UTC' "$m/over2"
 [ "$(stat -c %Y "$m/over2")" = 0 ] || fail "1970: $(stat -c %y "$m/over2")"
+# No file can run from the mount, and access(X_OK) says so (it said every
+# file could, and git then failed to run a hook file instead of skipping
+# it); directories can be entered.
+echo 'echo hi' >"$m/script"
+chmod +x "$m/script" 2>/dev/null || :
+[ ! -x "$m/script" ] || fail "access(X_OK) allows a file that cannot run"
+[ -x "$m" ] && [ -r "$m/script" ] && [ -w "$m/script" ] ||
+	fail "access refuses what the mount allows"
+[ -z "$(find "$m" -maxdepth 1 -type f -executable)" ] ||
+	fail "find -executable lists files"
+rm "$m/script"
 # A store without timestamps keeps no time, so every time is ignored,
 # those before 1970 too (they used to fail with ERANGE).
 "$BLT" create --no-timestamps "$tmp/nots.blt"
