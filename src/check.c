@@ -351,15 +351,17 @@ check_slot_good(struct blt *db, uint64_t at, uint64_t i)
  * still fit the file, and the repair would write the index over the data
  * there.  Its first slots then read as text or block headers, or as
  * pointers cut in two: refuse the repair unless its first slot and seven in
- * eight of its first 12,007 (of at least 1,024) are empty or lead to a
- * whole block (a damaged
- * index, which the repair is for, has most of them right; its bucket count
- * may be damaged too, so the slots past those may be data). */
+ * eight of as many as booklet's smallest index has (of at least 1,024) are
+ * empty or lead to a whole block (a damaged index, which the repair is
+ * for, has most of them right; its bucket count may be damaged too, so
+ * the slots past those may be data). */
 static int
 check_index_plausible(struct blt *db)
 {
-	uint64_t at = db->h.index_off, good = 0;
-	uint64_t n = db->h.n_buckets < 12007 ? db->h.n_buckets : 12007;
+	uint64_t at = db->h.index_off, good = 0, n = hdr_next_buckets(0);
+
+	if (n > db->h.n_buckets)
+		n = db->h.n_buckets;
 
 	/* a few slots say too little: those of tiny indexes (which booklet
 	 * never makes) are left to the walk, as before */
