@@ -112,6 +112,7 @@ struct blt {
 	                       * them (iter.c) */
 	pthread_mutex_t prune_lock; /* one online prune at a time */
 	int defer_reindex;          /* set while a prune copies the file */
+	uint64_t prune_eof;         /* and the end of what it copies (put.c) */
 	uint64_t ts_writes;         /* timestamps set in the file, for a prune's
 	                               catch-up */
 	double lock_timeout;

@@ -529,7 +529,7 @@ prune_online(struct blt *db, const struct blt_prune_opts *o)
 		db->defer_reindex =
 		    1; /* the appended range holds blocks only */
 		snap = io_map_ref(db->map);
-		eof0 = db->size;
+		eof0 = db->prune_eof = db->size;
 		ts_writes0 = db->ts_writes;
 		scan_init(&s, db, snap->base, db->h.index_off, db->h.n_buckets,
 		    db->h.first_data, eof0);
@@ -546,6 +546,7 @@ prune_online(struct blt *db, const struct blt_prune_opts *o)
 	io_map_unref(snap);
 	pthread_rwlock_wrlock(&db->lock);
 	db->defer_reindex = 0;
+	db->prune_eof = 0;
 	if (rc == 0 && (rc = write_flush(db, 0)) == 0 &&
 	    (rc = prune_catch_up(db, &nb, &pl, eof0, ts_writes0)) == 0 &&
 	    (rc = prune_commit(db, &nb, pl.n_keys)) == 0)

@@ -20,9 +20,11 @@
  * leaves a tombstone (dead bytes for the next prune) or, before the file
  * grew, a torn tail that the next open cuts.  A prune or clear that
  * replaced the file in between took the value with the old file: the end
- * writes the block again, under the lock.  A put that fails or is
- * cancelled leaves its tombstone, cut off again when nothing came after
- * it.  blt_put() takes these steps by itself for a big value; bltfs takes
+ * writes the block again, under the lock.  So does the end of a put placed
+ * before a prune that is still copying began: the prune carries over only
+ * blocks appended after its start, and it took this one for dead.  A put that
+ * fails or is cancelled leaves its tombstone, cut off again when nothing came
+ * after it.  blt_put() takes these steps by itself for a big value; bltfs takes
  * them apart so that its own lock is not held while the value is written.
  */
 #include "config.h"
@@ -161,8 +163,13 @@ put_end_locked(struct blt_put_op *p)
 	if (!p->filled && p->vlen > 0)
 		rc = err_set(-EINVAL,
 		    "%s: a put ended before its value was written", db->path);
-	else if (rc == 0 && db->gen != p->gen) {
-		/* the file was replaced: once more, keeping the lock */
+	else if (rc == 0 &&
+	         (db->gen != p->gen ||
+	             (db->prune_eof != 0 && p->off < db->prune_eof))) {
+		/* the file was replaced, or a prune is copying it, and its
+		 * copy would miss a block placed before the prune began (it
+		 * was a tombstone then) and linked after: once more, at the
+		 * end, keeping the lock */
 		close(p->fd);
 		p->fd = -1;
 		if ((rc = put_place(p)) == 0)
