@@ -334,6 +334,8 @@ prune_sync_dir(const char *path)
 	return rc;
 }
 
+#define PRUNE_NEW (O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC)
+
 /* Create the new file beside db, locked and with db's header. */
 static int
 prune_create(struct blt *db, struct blt *nb)
@@ -349,11 +351,28 @@ prune_create(struct blt *db, struct blt *nb)
 		nb->path = NULL;
 		return err_oom(db->path);
 	}
-	nb->fd = open(nb->path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-	if (nb->fd == -1)
-		return err_set(-errno, "%s: %s", nb->path, strerror(errno));
-	if (fstat(db->fd, &st) == 0)
+	/* a new file, never one put in the way (a symbolic link to another
+	 * file would be written and then renamed over the store); a name left
+	 * by a crash is removed first */
+	nb->fd = open(nb->path, PRUNE_NEW, 0600);
+	if (nb->fd == -1 && errno == EEXIST && unlink(nb->path) == 0)
+		nb->fd = open(nb->path, PRUNE_NEW, 0600);
+	if (nb->fd == -1) {
+		int rc = err_set(-errno, "%s: cannot make the new file: %s",
+		    nb->path, strerror(errno));
+
+		free(nb->path);
+		nb->path = NULL; /* not ours: nothing to remove */
+		return rc;
+	}
+	/* the store's owner (where allowed: root, or a group of ours) and
+	 * mode, so that the prune does not take it from its owner */
+	if (fstat(db->fd, &st) == 0) {
+		int ignored = fchown(nb->fd, st.st_uid, st.st_gid);
+
+		(void)ignored;
 		(void)fchmod(nb->fd, st.st_mode & 07777);
+	}
 	if (flock(nb->fd, LOCK_EX | LOCK_NB) == -1)
 		return err_set(
 		    -errno, "%s: cannot lock: %s", nb->path, strerror(errno));
