@@ -17,6 +17,27 @@ block_head_len(const struct blt *db)
 	return db->h.fixed ? FIX_FIXED_LEN : VAR_FIXED_LEN + db->h.ts_len;
 }
 
+/* The key and value lengths in the head of the block at p. */
+static size_t
+block_klen_at(const unsigned char *p)
+{
+	return (size_t)le_get(p + 19, 2);
+}
+
+static uint64_t
+block_vlen_at(const struct blt *db, const unsigned char *p)
+{
+	return db->h.fixed ? db->h.value_len : le_get(p + 21, 4);
+}
+
+/* The bytes of the block at p, from its head alone; p must hold a whole
+ * head. */
+uint64_t
+block_size_at(const struct blt *db, const unsigned char *p)
+{
+	return block_head_len(db) + block_klen_at(p) + block_vlen_at(db, p);
+}
+
 /* Parse the block at off of the bytes at base, which must end by end.
  * Returns 0, or -EUCLEAN with a message when it does not fit. */
 int
@@ -33,8 +54,8 @@ block_parse(const struct blt *db, const unsigned char *base, uint64_t off,
 	b->off = off;
 	b->digest = p;
 	b->next = le_get(p + 13, PTR_LEN);
-	b->klen = (size_t)le_get(p + 19, 2);
-	b->vlen = db->h.fixed ? db->h.value_len : le_get(p + 21, 4);
+	b->klen = block_klen_at(p);
+	b->vlen = block_vlen_at(db, p);
 	b->ts = db->h.ts_len ? (int64_t)le_get(p + VAR_FIXED_LEN, TS_LEN)
 	                     : BLT_NO_TS;
 	b->size = head + b->klen + b->vlen;

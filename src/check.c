@@ -383,15 +383,12 @@ check_index_plausible(struct blt *db)
 static int
 check_back_to_back(struct blt *db, uint64_t from, uint64_t to)
 {
-	const unsigned char *base = db->map->base;
 	uint64_t head = block_size(db, 0, 0), size;
 
 	while (from < to) {
 		if (to - from < head)
 			return 0;
-		size = block_size(db, (size_t)le_get(base + from + 19, 2),
-		    db->h.fixed ? db->h.value_len
-		                : le_get(base + from + 21, 4));
+		size = block_size_at(db, db->map->base + from);
 		if (to - from < size)
 			return 0;
 		from += size;

@@ -111,10 +111,13 @@ struct blt {
 	                       * known or not: a scan that saw none counted
 	                       * them (iter.c) */
 	pthread_mutex_t prune_lock; /* one online prune at a time */
-	int defer_reindex;          /* set while a prune copies the file */
-	uint64_t prune_eof;         /* and the end of what it copies (put.c) */
-	uint64_t ts_writes;         /* timestamps set in the file, for a prune's
-	                               catch-up */
+	/* while an online prune copies the file, the end of what it copies
+	 * (never 0: the header lies before it), else 0.  Meanwhile no reindex
+	 * runs (the appended range must hold blocks only), and a big put
+	 * placed before it is placed again (put.c). */
+	uint64_t prune_eof;
+	uint64_t ts_writes; /* timestamps set in the file, for a prune's
+	                       catch-up */
 	double lock_timeout;
 
 	/* keydir.c: the index in memory, published once built; lookups
@@ -242,6 +245,7 @@ int block_parse(const struct blt *db, const unsigned char *base, uint64_t off,
     uint64_t end, struct block *b);
 void block_prefetch(const struct blt *db, uint64_t off);
 size_t block_size(const struct blt *db, size_t klen, uint64_t vlen);
+uint64_t block_size_at(const struct blt *db, const unsigned char *p);
 void block_encode(const struct blt *db, unsigned char *out,
     const unsigned char *digest, uint64_t next, const void *key, size_t klen,
     const void *value, uint64_t vlen, int64_t ts);

@@ -545,8 +545,6 @@ prune_online(struct blt *db, const struct blt_prune_opts *o)
 	    (rc = prune_buckets(db, o, &n_buckets)) == 0 &&
 	    (rc = prune_plan_init(db, &pl, n_buckets)) == 0 &&
 	    (rc = prune_create(db, &nb)) == 0) {
-		db->defer_reindex =
-		    1; /* the appended range holds blocks only */
 		snap = io_map_ref(db->map);
 		eof0 = db->prune_eof = db->size;
 		ts_writes0 = db->ts_writes;
@@ -564,7 +562,6 @@ prune_online(struct blt *db, const struct blt_prune_opts *o)
 		rc = io_sync(&nb); /* the bulk, outside the lock */
 	io_map_unref(snap);
 	pthread_rwlock_wrlock(&db->lock);
-	db->defer_reindex = 0;
 	db->prune_eof = 0;
 	if (rc == 0 && (rc = write_flush(db, 0)) == 0 &&
 	    (rc = prune_catch_up(db, &nb, &pl, eof0, ts_writes0)) == 0 &&

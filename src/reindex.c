@@ -152,7 +152,7 @@ reindex_auto(struct blt *db)
 	uint32_t n1;
 	int rc, undone = 0;
 
-	if (db->defer_reindex || db->n_keys <= db->h.n_buckets ||
+	if (db->prune_eof != 0 || db->n_keys <= db->h.n_buckets ||
 	    (n1 = hdr_next_buckets(db->h.n_buckets)) == 0)
 		return 0;
 	rc = reindex_run(db, n1, &undone);
