@@ -84,6 +84,8 @@ struct io_map {
 
 struct blt {
 	char *path;
+	char *file; /* the file itself, path's symbolic links followed: where
+	             * a prune makes its new file and renames it */
 	int fd;
 	int rdonly;
 	int flags; /* BLT_RECOVERED ...; read and set atomically once open */

@@ -144,6 +144,11 @@ io_open(struct blt *db, const char *path, int mode)
 		close(db->fd);
 	}
 	db->size = (uint64_t)st.st_size;
+	/* A prune replaces the file, not a symbolic link to it: renamed over
+	 * the link, the new file would leave the real one behind, stale. */
+	if ((db->file = realpath(path, NULL)) == NULL &&
+	    (db->file = strdup(path)) == NULL)
+		return err_oom(path);
 	return 0;
 }
 
@@ -451,4 +456,6 @@ io_close(struct blt *db)
 	if (db->fd >= 0)
 		close(db->fd);
 	db->fd = -1;
+	free(db->file);
+	db->file = NULL;
 }

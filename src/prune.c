@@ -347,7 +347,7 @@ prune_create(struct blt *db, struct blt *nb)
 	nb->fd = -1;
 	nb->h = db->h;
 	nb->lock_timeout = 0;
-	if (asprintf(&nb->path, "%s.bltfs-tmp", db->path) < 0) {
+	if (asprintf(&nb->path, "%s.bltfs-tmp", db->file) < 0) {
 		nb->path = NULL;
 		return err_oom(db->path);
 	}
@@ -396,10 +396,10 @@ prune_commit(struct blt *db, struct blt *nb, int64_t n_keys)
 	    (rc = hdr_write_nkeys(nb, (uint32_t)n_keys)) < 0 ||
 	    (rc = io_sync(nb)) < 0)
 		return rc;
-	if (rename(nb->path, db->path) == -1)
+	if (rename(nb->path, db->file) == -1)
 		return err_set(-errno, "%s: cannot rename %s into place: %s",
 		    db->path, nb->path, strerror(errno));
-	rc = prune_sync_dir(db->path);
+	rc = prune_sync_dir(db->file);
 	db->fd = nb->fd;
 	db->map = nb->map;
 	db->size = nb->size;

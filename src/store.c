@@ -148,7 +148,7 @@ store_drop_leftover(struct blt *db)
 {
 	char tmp[4096];
 
-	if ((size_t)snprintf(tmp, sizeof tmp, "%s.bltfs-tmp", db->path) <
+	if ((size_t)snprintf(tmp, sizeof tmp, "%s.bltfs-tmp", db->file) <
 	    sizeof tmp)
 		(void)unlink(tmp);
 }

@@ -32,6 +32,21 @@ for f in $(fixtures); do
 	rm -f "$s"
 done
 
+# blt prune of a store named by a symbolic link replaces the store, not
+# the link.
+s=$tmp/linked.blt
+copy small_str_bytes.blt "$s"
+ln -s linked.blt "$tmp/link.blt"
+"$BLT" dump "$s" >"$tmp/before"
+"$BLT" del "$tmp/link.blt" "$("$BLT" ls "$s" | head -n 1)"
+"$BLT" prune "$tmp/link.blt" >/dev/null
+[ -L "$tmp/link.blt" ] || fail "blt prune replaced the link"
+"$BLT" dump "$s" >"$tmp/after"
+[ "$(wc -l <"$tmp/after")" -eq $(($(wc -l <"$tmp/before") - 1)) ] ||
+	fail "blt prune through a link left the store behind"
+expect 0 "$BLT" check "$s"
+rm -f "$s" "$tmp/link.blt"
+
 # reindex without --buckets grows the index to the size the keys need, as
 # the automatic reindex would, and not one size more on every run: an
 # index that holds the keys is left as it is, and so is the file.

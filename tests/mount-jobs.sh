@@ -537,6 +537,24 @@ ctl prune --wait
 bltfs_umount "$m"
 check_store "$store"
 
+# A store mounted through a symbolic link: a prune replaces the file the
+# link names, and the link stays a link to the store, holding the writes
+# from before and after the prune.
+ln -s "$store" "$tmp/store.link"
+bltfs_mount "$tmp/store.link" "$m"
+echo "before the prune" >"$m/linked1"
+ctl prune --wait
+echo "after the prune" >"$m/linked2"
+bltfs_umount "$m"
+[ -L "$tmp/store.link" ] || fail "a prune replaced the link to the store"
+[ "$("$BLT" get "$store" linked1)" = "before the prune" ] &&
+	[ "$("$BLT" get "$store" linked2)" = "after the prune" ] ||
+	fail "a prune through a link left the store behind"
+"$BLT" del "$store" linked1
+"$BLT" del "$store" linked2
+rm "$tmp/store.link"
+check_store "$store"
+
 # The results in fresh mounts.
 bltfs_mount "$store" "$m" -o ro
 same_tree "$model" "$m"
