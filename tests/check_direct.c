@@ -30,12 +30,14 @@ static unsigned char big[BIG];
 
 /* The hook holds the first write of 64 KiB or more (a piece of the value;
  * its head and the small puts are written apart) until released, then
- * fails it with fail. */
+ * fails it with fail.  With sync set, it holds the first fsync instead:
+ * an online prune's, of its new file, once the copy is written and before
+ * the prune takes the lock to carry over what changed meanwhile. */
 static struct hold {
 	pthread_mutex_t m;
 	pthread_cond_t c;
-	int held, released, fail;
-} hold = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0, 0};
+	int held, released, fail, sync;
+} hold = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0, 0, 0};
 
 static int
 hold_hook(void *arg, int op, int fd, uint64_t off, size_t len)
@@ -45,7 +47,7 @@ hold_hook(void *arg, int op, int fd, uint64_t off, size_t len)
 	(void)arg;
 	(void)fd;
 	(void)off;
-	if (op != IO_OP_WRITE || len < 65536)
+	if (hold.sync ? op != IO_OP_SYNC : op != IO_OP_WRITE || len < 65536)
 		return 0;
 	pthread_mutex_lock(&hold.m);
 	if (!hold.held) {
@@ -81,19 +83,39 @@ big_put(void *arg)
 	return NULL;
 }
 
-/* Start putting the big value and return once its write is held. */
+static void *
+prune(void *arg)
+{
+	struct writer *w = arg;
+
+	w->rc = (int)blt_prune(w->db, NULL);
+	snprintf(w->msg, sizeof w->msg, "%s", blt_errmsg());
+	return NULL;
+}
+
+/* Start fn(w) in a thread on db and return once the hook holds it (a
+ * write, or with sync an fsync). */
 static void
-start_big_put(struct writer *w, struct blt *db, int fail)
+start_held(struct writer *w, struct blt *db, void *(*fn)(void *), int sync)
 {
 	hold.held = hold.released = 0;
-	hold.fail = fail;
+	hold.fail = 0;
+	hold.sync = sync;
 	io_set_hook(hold_hook, NULL);
 	w->db = db;
-	ck_assert_int_eq(pthread_create(&w->t, NULL, big_put, w), 0);
+	ck_assert_int_eq(pthread_create(&w->t, NULL, fn, w), 0);
 	pthread_mutex_lock(&hold.m);
 	while (!hold.held)
 		pthread_cond_wait(&hold.c, &hold.m);
 	pthread_mutex_unlock(&hold.m);
+}
+
+/* Start putting the big value and return once its write is held. */
+static void
+start_big_put(struct writer *w, struct blt *db, int fail)
+{
+	start_held(w, db, big_put, 0);
+	hold.fail = fail;
 }
 
 /* Let the held write go on; the put's result. */
@@ -246,6 +268,31 @@ START_TEST(a_prune_or_clear_meanwhile_does_not_lose_the_big_value)
 }
 END_TEST
 
+/* A put in steps placed before an online prune began and ended while it
+ * copies: the prune copied the key's old block and carries over only
+ * blocks past the end it started from, so the end must place the value
+ * again past that (the value was lost: both the old and the new). */
+START_TEST(a_put_ended_while_a_prune_copies_is_kept)
+{
+	struct blt *db = open_store();
+	struct blt_put_op *p;
+	struct writer w = {0};
+
+	ck_assert_int_eq(blt_del(db, "k001", 4), 0); /* something to prune */
+	ck_assert_int_eq(blt_put_begin(db, "big", 3, BIG, BLT_NOW, &p), 0);
+	ck_assert_int_eq(blt_put_fill(p, big), 0);
+	start_held(&w, db, prune, 1);
+	ck_assert_int_eq(blt_put_end(p), 0);
+	expect(db, "big", big, BIG);
+	/* k001, the old "big" and the place the end left */
+	ck_assert_int_eq(finish_big_put(&w), 3);
+	expect(db, "big", big, BIG);
+	ck_assert_uint_eq(count_keys(db), 100);
+	ck_assert_int_eq(blt_close(db), 0);
+	expect_after_reopen(big, BIG);
+}
+END_TEST
+
 static off_t
 file_size(void)
 {
@@ -358,6 +405,7 @@ direct_suite(void)
 	    tc, reads_and_small_puts_go_on_while_a_big_value_is_written);
 	tcase_add_test(
 	    tc, a_prune_or_clear_meanwhile_does_not_lose_the_big_value);
+	tcase_add_test(tc, a_put_ended_while_a_prune_copies_is_kept);
 	tcase_add_test(tc, a_big_value_that_fails_half_way_leaves_the_old_one);
 	tcase_add_test(tc, a_put_in_steps_takes_effect_at_its_end);
 	tcase_add_test(tc, a_big_conditional_put_yields_to_a_write_meanwhile);
