@@ -1,7 +1,8 @@
 /*
  * Renames.  The format has no rename, so moving a file or a directory
  * means moving every key at and below it: each value is copied to its new
- * key (with its timestamp), the store is flushed, and only then are the old
+ * key (with its timestamp) inside the store's file, by blt_copy(), so that
+ * no value is held in memory; the store is flushed, and only then are the old
  * keys deleted and the store flushed again.  Whenever the daemon dies, each
  * key exists under its old name, its new name, or both; never under
  * neither.  The index then moves the node itself (inode_rename()), so that
@@ -31,7 +32,6 @@ struct move {
 		unsigned char *old, *new;
 		size_t olen, nlen;
 		int existed; /* the new key had a value before */
-		int told;    /* its failure is logged already */
 	} * v;
 	size_t n, cap;
 };
@@ -67,7 +67,6 @@ move_add(void *arg, const unsigned char *key, size_t klen, int type)
 	p->olen = klen;
 	p->nlen = keep + tail;
 	p->existed = 0;
-	p->told = 0;
 	if ((p->old = malloc(klen + 1)) == NULL ||
 	    (p->new = malloc(p->nlen + 1)) == NULL) {
 		free(p->old);
@@ -96,36 +95,14 @@ move_free(struct move *m)
 static int
 move_copy(struct fs *fs, struct move_pair *p)
 {
-	struct blt_entry e;
-	unsigned char *buf;
-	ssize_t len;
 	int rc;
 
-	if ((rc = blt_find(fs->db, p->old, p->olen, &e)) == -ENOENT)
-		return 0; /* created, not yet stored: its close stores it */
-	if (rc < 0)
-		return rc;
 	if ((rc = blt_exists(fs->db, p->new, p->nlen)) < 0)
 		return rc;
 	p->existed = rc;
-	/* the engine has no message for this one: say it here */
-	if ((buf = malloc(e.value_len ? e.value_len : 1)) == NULL) {
-		fs_log("rename: no memory for the %llu-byte value of a file "
-		       "moved (a rename copies each value whole)",
-		    (unsigned long long)e.value_len);
-		p->told = 1;
-		return -ENOMEM;
-	}
-	len = blt_get(fs->db, p->old, p->olen, buf, e.value_len, NULL);
-	if (len >= 0 && (uint64_t)len != e.value_len)
-		len = -EAGAIN; /* the caller holds wlock: cannot happen */
-	if (len < 0)
-		rc = (int)len;
-	else
-		rc = blt_put(fs->db, p->new, p->nlen, buf, e.value_len,
-		    e.timestamp == BLT_NO_TS ? BLT_NOW : e.timestamp);
-	free(buf);
-	return rc;
+	/* a file created and not stored yet is stored by its close */
+	rc = blt_copy(fs->db, p->old, p->olen, p->new, p->nlen);
+	return rc == -ENOENT ? 0 : rc;
 }
 
 /* Copy, flush, delete, flush (see the top of the file). */
@@ -140,8 +117,7 @@ move_store(struct fs *fs, struct move *m)
 	if (rc == 0)
 		rc = blt_flush(fs->db);
 	if (rc < 0) {
-		if (!m->v[done - 1].told)
-			fs_log_write(fs, "rename");
+		fs_log_write(fs, "rename");
 		/* undo: every old key is still there */
 		for (i = 0; i < done; i++)
 			if (!m->v[i].existed)

@@ -159,6 +159,13 @@ int blt_sync(struct blt *db);
 int blt_put(struct blt *db, const void *key, size_t klen, const void *value,
     size_t vlen, int64_t ts);
 
+/* blt_put() of the value and timestamp of key from under key to (now, in
+ * a store without timestamps), copied within the file: no memory the size
+ * of the value is needed.  -ENOENT if from is missing; errors as for
+ * blt_put() otherwise. */
+int blt_copy(
+    struct blt *db, const void *from, size_t flen, const void *to, size_t tlen);
+
 /* blt_put(), but only if key still holds the oldlen bytes at old: returns
  * 1 when stored, 0 when key holds another value or none (nothing is
  * written), or an error as for blt_put().  The check and the put are one

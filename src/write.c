@@ -394,6 +394,42 @@ blt_put_if(struct blt *db, const void *key, size_t klen, const void *old,
 	return rc;
 }
 
+/* blt_put() of from's value under to, straight from the store's map: the
+ * value is never held in memory, so a value of any size can be copied.
+ * The buffer is flushed first, so that the value lies in the file and not
+ * in the buffer the put writes to; the map is held, so that the bytes stay
+ * where they are while a big value is written without the lock, whatever
+ * a prune does to the file meanwhile. */
+int
+blt_copy(
+    struct blt *db, const void *from, size_t flen, const void *to, size_t tlen)
+{
+	unsigned char digest[HASH_LEN];
+	struct io_map *map;
+	struct block b;
+	int64_t ts;
+	int rc;
+
+	pthread_rwlock_wrlock(&db->lock);
+	if ((rc = write_flush(db, 0)) < 0)
+		goto out;
+	hash_digest(from, flen, digest);
+	if ((rc = read_newest(db, digest, from, flen, &b)) == 0)
+		rc = err_set(-ENOENT, "%s: key %s: not found", db->path,
+		    err_key(from, flen));
+	if (rc < 0)
+		goto out;
+	ts = b.ts == BLT_NO_TS ? BLT_NOW : b.ts;
+	if ((rc = write_put_args(db, to, tlen, b.vlen, &ts, digest)) < 0)
+		goto out;
+	map = io_map_ref(db->map);
+	rc = write_block(db, digest, to, tlen, b.value, b.vlen, ts);
+	io_map_unref(map);
+out:
+	pthread_rwlock_unlock(&db->lock);
+	return rc;
+}
+
 /* Delete key with the write lock held; quiet leaves a missing key without
  * a message (for callers that expect it). */
 int

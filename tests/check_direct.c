@@ -293,6 +293,52 @@ START_TEST(a_put_ended_while_a_prune_copies_is_kept)
 }
 END_TEST
 
+static void *
+big_copy(void *arg)
+{
+	struct writer *w = arg;
+
+	w->rc = blt_copy(w->db, "big", 3, "copy", 4);
+	snprintf(w->msg, sizeof w->msg, "%s", blt_errmsg());
+	return NULL;
+}
+
+/* blt_copy() writes a big value from the store's own map, without its
+ * lock: a prune that replaces the file meanwhile leaves the bytes it
+ * copies from in place, and the copy keeps the value and timestamp. */
+START_TEST(a_copy_of_a_big_value_goes_on_through_a_prune)
+{
+	struct blt *db = open_store();
+	struct writer w = {0};
+	int64_t ts;
+
+	ck_assert_int_eq(blt_put(db, "big", 3, big, BIG, 7), 0);
+	ck_assert_int_eq(blt_del(db, "k001", 4), 0);
+	start_held(&w, db, big_copy, 0);
+	ck_assert_int_gt(blt_prune(db, NULL), 0);
+	ck_assert_msg(finish_big_put(&w) == 0, "%s", w.msg);
+	expect(db, "copy", big, BIG);
+	expect(db, "big", big, BIG);
+	ck_assert_int_eq(blt_get_timestamp(db, "copy", 4, &ts), 0);
+	ck_assert_int_eq(ts, 7);
+
+	ck_assert_int_eq(blt_copy(db, "k002", 4, "small", 5), 0);
+	expect(db, "small", "k002", 4);
+	ck_assert_int_eq(blt_get_timestamp(db, "small", 5, &ts), 0);
+	ck_assert_int_eq(ts, 1);
+	ck_assert_int_eq(blt_copy(db, "k001", 4, "gone", 4), -ENOENT);
+	ck_assert_ptr_nonnull(strstr(blt_errmsg(), "k001"));
+	ck_assert_int_eq(blt_exists(db, "gone", 4), 0);
+	ck_assert_int_eq(blt_close(db), 0);
+
+	ck_assert_msg(
+	    blt_open(path, BLT_RDONLY, NULL, &db) == 0, "%s", blt_errmsg());
+	expect(db, "copy", big, BIG);
+	ck_assert_int_eq(blt_copy(db, "big", 3, "again", 5), -EROFS);
+	ck_assert_int_eq(blt_close(db), 0);
+}
+END_TEST
+
 static off_t
 file_size(void)
 {
@@ -406,6 +452,7 @@ direct_suite(void)
 	tcase_add_test(
 	    tc, a_prune_or_clear_meanwhile_does_not_lose_the_big_value);
 	tcase_add_test(tc, a_put_ended_while_a_prune_copies_is_kept);
+	tcase_add_test(tc, a_copy_of_a_big_value_goes_on_through_a_prune);
 	tcase_add_test(tc, a_big_value_that_fails_half_way_leaves_the_old_one);
 	tcase_add_test(tc, a_put_in_steps_takes_effect_at_its_end);
 	tcase_add_test(tc, a_big_conditional_put_yields_to_a_write_meanwhile);
