@@ -174,7 +174,9 @@ struct inode_info {
 	uint64_t nchildren; /* entries of a directory */
 	int attr;           /* a file whose size and ts the tree knows */
 	uint64_t size;      /* with attr: the value's length */
-	int64_t ts;         /* with attr: its timestamp, or BLT_NO_TS */
+	int64_t ts;         /* with attr: its timestamp, or BLT_NO_TS; a
+	                     * directory's: when its entries last changed in
+	                     * this mount, or BLT_NO_TS */
 	uint32_t aver;      /* for inode_fill_attr() */
 };
 
@@ -238,6 +240,10 @@ void inode_tree_free(struct inode_tree *t);
  * attr.  inode_put_key() drops them (the caller did not say the ts). */
 void inode_set_attr(
     struct inode_tree *t, uint64_t nodeid, uint64_t size, int64_t ts);
+
+/* Set a directory's time (utimensat): the listings' times are the
+ * mount's, never stored. */
+void inode_set_dir_time(struct inode_tree *t, uint64_t nodeid, int64_t ts);
 
 /* The size and timestamp the store gave for a file whose info had no
  * attr, with the aver that info had: kept only if nothing changed the

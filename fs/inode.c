@@ -60,6 +60,8 @@ struct inode_dir {
 	uint64_t next;     /* next cookie */
 	uint32_t nsubdirs; /* for nlink */
 	uint8_t seen;      /* INODE_SEEN_* (atomic) */
+	int64_t mtime;     /* µs: when an entry last came or went, 0 if
+	                    * none did since the mount (not stored) */
 };
 
 struct inode {
@@ -112,6 +114,7 @@ struct inode_tree {
 	struct ino_set away; /* numbers not of their node's place (ino.c) */
 	uint32_t next_gen;
 	uint64_t nkeys;
+	int stamp; /* built: a change of a listing moves its time */
 };
 
 static struct inode *
@@ -369,6 +372,20 @@ inode_link(struct inode *parent, struct inode *n)
 	return 0;
 }
 
+/* Directory d's entries changed: its time moves on, and always forward,
+ * since programs compare it to tell that a listing changed (Python's
+ * import system, make, git).  Nothing moves while the tree is built. */
+static void
+inode_touch(struct inode_tree *t, struct inode *d)
+{
+	int64_t now;
+
+	if (!t->stamp)
+		return;
+	now = blt_now();
+	d->dir->mtime = now > d->dir->mtime ? now : d->dir->mtime + 1;
+}
+
 /* Link n (named already) into directory parent and the hash table. */
 static int
 inode_attach(struct inode_tree *t, struct inode *parent, struct inode *n)
@@ -377,6 +394,9 @@ inode_attach(struct inode_tree *t, struct inode *parent, struct inode *n)
 		return -ENOMEM;
 	if (inode_link(parent, n) < 0)
 		return -ENOMEM;
+	inode_touch(t, parent);
+	if (n->type == INODE_DIR && n->dir->mtime == 0)
+		inode_touch(t, n); /* a new directory */
 	n->hash = inode_hash(parent, n->name, n->nlen);
 	inode_table_add(t->buckets, t->nbuckets, n);
 	t->nnodes++;
@@ -430,6 +450,7 @@ inode_detach(struct inode_tree *t, struct inode *n)
 {
 	inode_table_del(t, n);
 	t->nnodes--;
+	inode_touch(t, n->parent);
 	inode_unlink(n);
 }
 
@@ -488,6 +509,8 @@ inode_fill(struct inode_tree *t, const struct inode *n, struct inode_info *o)
 	o->attr = (n->flags & INODE_ATTR) != 0;
 	o->size = n->size;
 	o->ts = n->ts;
+	if (n->dir != NULL)
+		o->ts = n->dir->mtime != 0 ? n->dir->mtime : BLT_NO_TS;
 	o->aver = n->aver;
 }
 
@@ -885,6 +908,7 @@ inode_tree_load(const struct path_conf *pc, size_t size_hint,
 		inode_tree_free(t);
 		return rc;
 	}
+	t->stamp = 1;
 	*out = t;
 	return 0;
 }
@@ -1797,6 +1821,19 @@ inode_set_attr(struct inode_tree *t, uint64_t nodeid, uint64_t size, int64_t ts)
 		n->flags |= INODE_ATTR;
 		n->aver++;
 	}
+	pthread_rwlock_unlock(&t->lock);
+}
+
+/* Set directory nodeid's time (a touch): kept for the mount only. */
+void
+inode_set_dir_time(struct inode_tree *t, uint64_t nodeid, int64_t ts)
+{
+	struct inode *n;
+
+	pthread_rwlock_wrlock(&t->lock);
+	n = inode_of(t, nodeid);
+	if (n->dir != NULL && !(n->flags & INODE_GONE))
+		n->dir->mtime = ts > 0 ? ts : 1;
 	pthread_rwlock_unlock(&t->lock);
 }
 

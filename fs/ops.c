@@ -135,9 +135,11 @@ ops_stat(struct fs *fs, const struct inode_info *in, struct stat *st)
 	st->st_uid = fs->uid;
 	st->st_gid = fs->gid;
 	st->st_blksize = OPS_BLKSIZE;
-	if (in->type == INODE_DIR)
+	if (in->type == INODE_DIR) {
 		st->st_mode = S_IFDIR | (0777 & ~fs->umask);
-	else {
+		if (in->ts != BLT_NO_TS)
+			ts = in->ts;
+	} else {
 		st->st_mode = S_IFREG | (0666 & ~fs->umask);
 		if ((rc = ops_file_attr(fs, in, &size, &ts)) < 0)
 			return rc;
@@ -488,8 +490,7 @@ op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
 		if (rc < 0)
 			goto fail;
 	}
-	if ((to_set & (FUSE_SET_ATTR_MTIME | FUSE_SET_ATTR_MTIME_NOW)) &&
-	    in.type == INODE_FILE) {
+	if (to_set & (FUSE_SET_ATTR_MTIME | FUSE_SET_ATTR_MTIME_NOW)) {
 		/* the format's timestamps are unsigned, 56 bits of µs since
 		 * 1970 (booklet-format.md §5.4): nothing earlier or later
 		 * can be kept, and a time changed to another is no answer.
@@ -502,10 +503,15 @@ op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
 		else
 			ts = (int64_t)attr->st_mtim.tv_sec * 1000000 +
 			     attr->st_mtim.tv_nsec / 1000;
-		if (ts >= 0 && ts <= BLT_TS_MAX)
+		rc = 0;
+		if (ts < 0 || ts > BLT_TS_MAX) {
+			/* a store without timestamps ignores a file's */
+			if (fs->timestamps || in.type == INODE_DIR)
+				rc = -ERANGE;
+		} else if (in.type == INODE_DIR)
+			inode_set_dir_time(fs->tree, ino, ts);
+		else
 			rc = ops_set_time(fs, ino, ts);
-		else /* a store without timestamps ignores every time */
-			rc = fs->timestamps ? -ERANGE : 0;
 		if (rc < 0)
 			goto fail;
 	}

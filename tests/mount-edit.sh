@@ -377,6 +377,35 @@ if __name__ == "__main__":
 PY
 rm -r "$m/swing"
 
+# A directory's time moves on whenever an entry comes or goes, and only
+# forward, as programs that cache listings (Python's imports, make, git)
+# expect: a module made after another in the same directory is found.
+mkdir "$m/times"
+printf 'A = 1\n' >"$m/times/mod_a.py"
+python3 - "$m/times" <<'PY' || fail "a module made after an import is not found"
+import os, sys
+d = sys.argv[1]
+sys.path.insert(0, d)
+import mod_a
+before = os.stat(d).st_mtime_ns
+with open(os.path.join(d, "mod_b.py"), "w") as f:
+    f.write("B = 2\n")
+made = os.stat(d).st_mtime_ns
+os.rename(os.path.join(d, "mod_b.py"), os.path.join(d, "mod_c.py"))
+renamed = os.stat(d).st_mtime_ns
+os.unlink(os.path.join(d, "mod_a.py"))
+removed = os.stat(d).st_mtime_ns
+if not before < made < renamed < removed:
+    sys.exit("times did not move on: %d %d %d %d"
+             % (before, made, renamed, removed))
+import mod_c
+sys.exit(0 if mod_c.B == 2 else 1)
+PY
+touch -d "2011-11-11 11:11:11" "$m/times"
+[ "$(stat -c %Y "$m/times")" = "$(date -d "2011-11-11 11:11:11" +%s)" ] ||
+	fail "touch of a directory: $(stat -c %y "$m/times")"
+rm -r "$m/times"
+
 bltfs_umount "$m"
 check_store "$store"
 bltfs_mount "$store" "$m"
