@@ -667,6 +667,26 @@ client_is_bltfs(struct client *c)
 	return ok;
 }
 
+/* The daemon refused us its status: only the user who mounted the store,
+ * whom the status file names as its owner, and root may see it or run
+ * commands.  Returns -1. */
+static int
+client_refused(struct client *c)
+{
+	char path[PATH_MAX + 300];
+	struct stat st;
+
+	if (c->ctl[0] == '\0')
+		strcpy(c->ctl, PATH_CTL_DEFAULT);
+	client_path(c, path, sizeof path, "status");
+	fprintf(stderr, "bltfs ctl: %s: only the user who mounted the store",
+	    c->mount);
+	if (stat(path, &st) == 0)
+		fprintf(stderr, " (uid %u)", (unsigned)st.st_uid);
+	fprintf(stderr, " or root may use its control interface\n");
+	return -1;
+}
+
 /* Open the root of the mount that holds c->mount, make sure it is bltfs,
  * and learn its control directory's name. */
 static int
@@ -707,6 +727,8 @@ client_open(struct client *c)
 			return 0;
 		goto not_bltfs;
 	}
+	if (errno == EPERM)
+		return client_refused(c);
 	fprintf(stderr, "bltfs ctl: %s: not a bltfs mount? %s\n", c->mount,
 	    strerror(errno));
 	return -1;

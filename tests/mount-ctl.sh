@@ -3,9 +3,10 @@
 # listed; every command works through the ctl file, through the ioctls of
 # include/bltfs.h and through `bltfs ctl`; wrong commands are refused with
 # a message; status and jobs/ID are JSON; lsattr's ioctls get ENOTTY; only
-# the mounting user or root may run commands (EPERM for another user, also
-# with -o allow_other); -o ctl=NAME moves the directory; bltfs ctl takes
-# any path in a mount and refuses a directory that is no bltfs mount.
+# the mounting user or root may run commands or see status and jobs (EPERM
+# for another user, also with -o allow_other, by ioctl too); -o ctl=NAME
+# moves the directory; bltfs ctl takes any path in a mount and refuses a
+# directory that is no bltfs mount.
 . "${top_srcdir:-$(dirname "$0")/..}/tests/lib.sh"
 
 store=$tmp/s.blt
@@ -19,7 +20,7 @@ done
 printf 'deep\n' >"$m/docs/sub/d"
 
 # A small client in Python: the ctl file, the ioctls, and job polling.
-# Usage: py MOUNT file|ioctl|ioctl-on-file|job|status|badioctl [COMMAND]
+# Usage: py MOUNT file|ioctl|ioctl-on-file|job|status|peek|badioctl [ARG]
 cat >"$tmp/ctl.py" <<'PY'
 import errno, fcntl, json, os, struct, sys, time
 
@@ -104,6 +105,22 @@ elif how == "status":
     assert j["writable"] is (not j["options"]["ro"]), j
     assert j["problem"] is None, j
     print(j["keys"], j["buckets"])
+elif how == "peek":
+    # the status ioctl, or the job ioctl of job arg, on a file of the
+    # mount: OK or the errno's name
+    fd = os.open(os.path.join(mnt, "docs", "f1"), os.O_RDONLY)
+    if arg:
+        req = IOC_JOB
+        buf = bytearray(struct.pack(JOB, int(arg), 0, 0, 0, 0, *[0] * 10,
+                                    b""))
+    else:
+        req, buf = IOC_STATUS, bytearray(struct.calcsize(STATUS))
+    try:
+        fcntl.ioctl(fd, req, buf)
+        print("OK")
+    except OSError as e:
+        print(errno.errorcode[e.errno])
+    os.close(fd)
 elif how == "badioctl":
     # our magic with an unknown number, and lsattr's FS_IOC_GETFLAGS
     for path in (mnt, os.path.join(mnt, "docs", "f1")):
@@ -273,6 +290,14 @@ if [ "$(id -u)" = 0 ] && command -v setpriv >/dev/null &&
 		fail "$user listed the jobs"
 	as_user cat "$m/.bltfs/jobs/1" >/dev/null 2>&1 &&
 		fail "$user read a job"
+	# nor learn the same by ioctl on any file of the mount (they used to
+	# answer anyone)
+	[ "$(py "$m" peek)" = OK ] && [ "$(py "$m" peek 1)" = OK ] ||
+		fail "the mounting user's status and job ioctls"
+	[ "$(as_user "$syspy" "$tmp/ctl.py" "$m" peek)" = EPERM ] ||
+		fail "$user got the status by ioctl"
+	[ "$(as_user "$syspy" "$tmp/ctl.py" "$m" peek 1)" = EPERM ] ||
+		fail "$user got job 1 by ioctl"
 	as_user cat "$m/docs/f1" >/dev/null || fail "read as $user"
 	# the kernel checks the modes (0644) for other users
 	as_user sh -c "echo x >>'$m/docs/f1'" 2>/dev/null &&
@@ -290,8 +315,19 @@ if [ "$(id -u)" = 0 ] && command -v setpriv >/dev/null &&
 	rc=$?
 	set -e
 	[ "$rc" = 1 ] || fail "bltfs ctl as $user exited $rc"
-	grep -q "only the user who mounted" "$tmp/err" ||
-		fail "bltfs ctl as $user: $(cat "$tmp/err")"
+	expect "bltfs ctl: $m: only the user who mounted the store (uid 0) or root" \
+	    "$(cat "$tmp/err")"
+	for cmd in status "job 1"; do
+		set +e
+		# shellcheck disable=SC2086 # "job 1" is two words
+		as_user "$BLTFS" ctl "$m" $cmd >"$tmp/out" 2>"$tmp/err"
+		rc=$?
+		set -e
+		[ "$rc" = 1 ] && [ ! -s "$tmp/out" ] ||
+			fail "bltfs ctl $cmd as $user exited $rc: $(cat "$tmp/out")"
+		expect "bltfs ctl: $m: only the user who mounted" \
+		    "$(cat "$tmp/err")"
+	done
 	last=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["last_job"])' "$m/.bltfs/status")
 	[ "$last" = 13 ] || fail "$user started a job: last_job $last"
 else
