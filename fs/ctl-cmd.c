@@ -689,6 +689,7 @@ ctl_command(struct fs *fs, uid_t uid, const char *text, char *reply, size_t cap,
 	struct ctl_args a;
 	const char *cmd;
 	uint64_t id;
+	size_t n;
 	int rc;
 
 	memset(&s, 0, sizeof s);
@@ -742,7 +743,12 @@ ctl_command(struct fs *fs, uid_t uid, const char *text, char *reply, size_t cap,
 		rc = ctl_unknown(&a, 1);
 	if (rc < 0)
 		goto out;
-	if ((s.text = strndup(text, strcspn(text, "\n"))) == NULL) {
+	/* whole, but for the newlines that end it (ctl_split()): a quoted
+	 * word may hold newlines of its own */
+	n = strlen(text);
+	while (n > 0 && text[n - 1] == '\n')
+		n--;
+	if ((s.text = strndup(text, n)) == NULL) {
 		rc = path_err(-ENOMEM, "out of memory");
 		goto out;
 	}

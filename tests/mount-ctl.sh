@@ -333,6 +333,21 @@ if [ "$(id -u)" = 0 ] && command -v setpriv >/dev/null &&
 else
 	echo "not root, or no setpriv: the EPERM checks are skipped" >&2
 fi
+
+# jobs/ID shows the whole command, also one whose quoted word holds a
+# newline (it was cut there, with its quote left open), as valid JSON.
+nl='
+'
+"$BLTFS" ctl "$m" map --cwd / --exec "tr a-z A-Z$nl# a second line" \
+    docs/f3 --wait --json >"$tmp/out" 2>"$tmp/err" ||
+	fail "map with a two-line command: $(cat "$tmp/err")"
+python3 - "$tmp/out" <<'PY' || fail "the command in jobs/ID: $(cat "$tmp/out")"
+import json, sys
+j = json.load(open(sys.argv[1]))
+want = "map --cwd / --exec 'tr a-z A-Z\n# a second line' docs/f3"
+assert j["command"] == want, (j["command"], want)
+PY
+[ "$(cat "$m/docs/f3")" = "VALUE 3" ] || fail "the two-line command"
 bltfs_umount "$m"
 check_store "$store"
 
