@@ -918,42 +918,6 @@ job_json_key(FILE *f, const struct path_conf *pc, const unsigned char *key,
 	fprintf(f, ", \"key_len\": %zu", klen);
 }
 
-static const char *
-job_errno_name(int e)
-{
-	switch (e) {
-	case ENOENT:
-		return "ENOENT";
-	case EINVAL:
-		return "EINVAL";
-	case EROFS:
-		return "EROFS";
-	case ECANCELED:
-		return "ECANCELED";
-	case ESTALE:
-		return "ESTALE";
-	case ENOEXEC:
-		return "ENOEXEC";
-	case ELIBACC:
-		return "ELIBACC";
-	case EUCLEAN:
-		return "EUCLEAN";
-	case ENOMEM:
-		return "ENOMEM";
-	case ENOSPC:
-		return "ENOSPC";
-	case EWOULDBLOCK:
-		return "EWOULDBLOCK";
-	case EIO:
-		return "EIO";
-	case EPERM:
-		return "EPERM";
-	case EACCES:
-		return "EACCES";
-	}
-	return "";
-}
-
 /* The JSON of one job.  Holds: r->lock. */
 static void
 job_json_write(FILE *f, struct job_runner *r, const struct job *j)
@@ -1001,7 +965,7 @@ job_json_write(FILE *f, struct job_runner *r, const struct job *j)
 	fputs("  \"error\": ", f);
 	if (j->state == BLTFS_STATE_FAILED) {
 		fprintf(f, "{\"errno\": %d, \"name\": \"%s\", \"message\": ",
-		    -j->error, job_errno_name(-j->error));
+		    -j->error, errname_find(-j->error));
 		json_put_str(f, j->msg, strlen(j->msg));
 		fputs("}", f);
 	} else

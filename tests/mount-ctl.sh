@@ -348,6 +348,19 @@ want = "map --cwd / --exec 'tr a-z A-Z\n# a second line' docs/f3"
 assert j["command"] == want, (j["command"], want)
 PY
 [ "$(cat "$m/docs/f3")" = "VALUE 3" ] || fail "the two-line command"
+# A failed job's error has its errno's name, whatever the errno (EISDIR
+# had none).
+set +e
+"$BLTFS" ctl "$m" map --out "$tmp" --exec cat docs/f3 --wait --json \
+    >"$tmp/out" 2>/dev/null
+rc=$?
+set -e
+[ "$rc" = 3 ] || fail "map --out DIRECTORY exited $rc"
+python3 - "$tmp/out" <<'PY' || fail "the error in jobs/ID: $(cat "$tmp/out")"
+import errno, json, sys
+e = json.load(open(sys.argv[1]))["error"]
+assert (e["errno"], e["name"]) == (errno.EISDIR, "EISDIR"), e
+PY
 bltfs_umount "$m"
 check_store "$store"
 
