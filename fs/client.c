@@ -221,7 +221,8 @@ client_has_opt(int argc, char **argv, const char *name)
 
 /* Build the command text from argv, making paths fit for the daemon.  A
  * map runs its commands where we run unless --cwd says otherwise.  0, or
- * -1 with a message. */
+ * the exit status with a message (a usage error for an option that takes
+ * one value given twice). */
 static int
 client_command(struct client *c, int argc, char **argv, struct client_buf *b)
 {
@@ -232,6 +233,9 @@ client_command(struct client *c, int argc, char **argv, struct client_buf *b)
 	char tmp[PATH_MAX + 64], val[PATH_MAX + 64];
 	const char *v;
 	int map = strcmp(argv[0], "map") == 0, rest = 0;
+	const size_t n_local = sizeof local / sizeof *local;
+	const size_t n_valued = sizeof valued / sizeof *valued;
+	unsigned seen = 0, bit; /* local[], then valued[], given so far */
 	size_t i, n;
 
 	if (client_word(b, argv[0]) < 0)
@@ -242,7 +246,7 @@ client_command(struct client *c, int argc, char **argv, struct client_buf *b)
 			    "bltfs ctl: map: the current directory, where "
 			    "its commands run: %s (give --cwd DIR)\n",
 			    strerror(errno));
-			return -1;
+			return CLIENT_REFUSED;
 		}
 		if (client_word(b, "--cwd") < 0 || client_word(b, val) < 0)
 			goto oom;
@@ -252,16 +256,28 @@ client_command(struct client *c, int argc, char **argv, struct client_buf *b)
 		int kind = 0; /* 1 local file, 2 mount path, 3 other value */
 
 		n = eq != NULL && w[0] == '-' ? (size_t)(eq - w) : strlen(w);
-		for (i = 0; !rest && i < sizeof local / sizeof *local; i++)
+		bit = 0;
+		for (i = 0; !rest && i < n_local; i++)
 			if (strlen(local[i]) == n &&
-			    strncmp(w, local[i], n) == 0)
+			    strncmp(w, local[i], n) == 0) {
 				kind = 1;
+				bit = 1u << i;
+			}
 		if (!rest && n == 6 && strncmp(w, "--keep", 6) == 0)
-			kind = 2;
-		for (i = 0; !rest && i < sizeof valued / sizeof *valued; i++)
+			kind = 2; /* the one that may be repeated */
+		for (i = 0; !rest && i < n_valued; i++)
 			if (strlen(valued[i]) == n &&
-			    strncmp(w, valued[i], n) == 0)
+			    strncmp(w, valued[i], n) == 0) {
 				kind = 3;
+				bit = 1u << (n_local + i);
+			}
+		if (seen & bit) {
+			snprintf(val, sizeof val,
+			    "%s: %.*s given more than once", argv[0], (int)n,
+			    w);
+			return client_usage(val);
+		}
+		seen |= bit;
 		if (kind == 0) {
 			if (strcmp(w, "--") == 0)
 				rest = 1;
@@ -295,7 +311,7 @@ client_command(struct client *c, int argc, char **argv, struct client_buf *b)
 	return 0;
 oom:
 	fprintf(stderr, "bltfs ctl: out of memory\n");
-	return -1;
+	return CLIENT_REFUSED;
 }
 
 /* Read all of path; NULL with errno set. */
@@ -789,10 +805,9 @@ client_main(int argc, char **argv)
 			goto out;
 		}
 	} else {
-		if (client_command(&c, n - 1, words + 1, &text) < 0) {
-			status = CLIENT_REFUSED;
+		if ((status = client_command(&c, n - 1, words + 1, &text)) !=
+		    CLIENT_OK)
 			goto out;
-		}
 		if ((err = client_send(&c, text.s, &cmd)) != 0) {
 			if (strncmp(cmd.text, "error: ", 7) == 0)
 				fprintf(stderr, "bltfs ctl: %s", cmd.text + 7);

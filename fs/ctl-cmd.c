@@ -516,6 +516,19 @@ ctl_check_cwd(struct fs *fs, const struct mountinfo *mi, const char *dir)
 	return 0;
 }
 
+/* Option name of command a takes one value: 0 the first time it is given
+ * (*seen is then set), else -EINVAL naming it, rather than one of the two
+ * values taken silently. */
+static int
+ctl_once(struct ctl_args *a, const char *name, int *seen)
+{
+	if (*seen)
+		return path_err(
+		    -EINVAL, "%s: %s given more than once", a->v[0], name);
+	*seen = 1;
+	return 0;
+}
+
 static int
 ctl_unknown(struct ctl_args *a, int i)
 {
@@ -535,13 +548,14 @@ ctl_parse_prune(struct fs *fs, struct ctl_args *a, struct job_spec *s)
 
 	for (int i = 1; i < a->n && rc == 0; i++) {
 		if (ctl_is_opt(a, i, "--older-than")) {
+			if ((rc = ctl_once(a, "--older-than", &have_older)) < 0)
+				break;
 			if ((v = ctl_optarg(a, &i, "--older-than")) == NULL)
 				return -EINVAL;
 			if ((why = timearg_parse(
 			         v, TIMEARG_AGE, &s->older_than)) != NULL)
 				return path_err(-EINVAL,
 				    "prune: --older-than %s: %s", v, why);
-			have_older = 1;
 		} else if (ctl_is_opt(a, i, "--keep")) {
 			if ((v = ctl_optarg(a, &i, "--keep")) == NULL)
 				return -EINVAL;
@@ -569,10 +583,13 @@ ctl_parse_reindex(struct ctl_args *a, struct job_spec *s)
 {
 	const char *v;
 	uint64_t n;
+	int seen = 0, rc;
 
 	for (int i = 1; i < a->n; i++) {
 		if (!ctl_is_opt(a, i, "--buckets"))
 			return ctl_unknown(a, i);
+		if ((rc = ctl_once(a, "--buckets", &seen)) < 0)
+			return rc;
 		if ((v = ctl_optarg(a, &i, "--buckets")) == NULL)
 			return -EINVAL;
 		/* refused here, before a job starts, as blt_prune() would
@@ -596,6 +613,8 @@ ctl_parse_map(struct fs *fs, struct ctl_args *a, struct job_spec *s)
 	char *keys = NULL;
 	uint64_t n;
 	int paths = 0, keys_file = 0, rc = 0;
+	int have_exec = 0, have_plugin = 0, have_to = 0, have_out = 0;
+	int have_cwd = 0, have_workers = 0;
 
 	/* Read for each command, as mounts come and go.  Without it, mi is
 	 * NULL and only the mount point is known to lead into the mount. */
@@ -603,6 +622,8 @@ ctl_parse_map(struct fs *fs, struct ctl_args *a, struct job_spec *s)
 
 	for (int i = 1; i < a->n && rc == 0; i++) {
 		if (ctl_is_opt(a, i, "--exec")) {
+			if ((rc = ctl_once(a, "--exec", &have_exec)) < 0)
+				break;
 			if ((v = ctl_optarg(a, &i, "--exec")) == NULL)
 				rc = -EINVAL;
 			else if (*v == '\0')
@@ -611,6 +632,8 @@ ctl_parse_map(struct fs *fs, struct ctl_args *a, struct job_spec *s)
 			else
 				rc = ctl_dup(&s->exec, v);
 		} else if (ctl_is_opt(a, i, "--plugin")) {
+			if ((rc = ctl_once(a, "--plugin", &have_plugin)) < 0)
+				break;
 			if ((v = ctl_optarg(a, &i, "--plugin")) == NULL)
 				rc = -EINVAL;
 			else if (strrchr(v, ':') == NULL ||
@@ -626,11 +649,14 @@ ctl_parse_map(struct fs *fs, struct ctl_args *a, struct job_spec *s)
 			else
 				rc = ctl_dup(&s->plugin, v);
 		} else if (ctl_is_opt(a, i, "--keys")) {
+			if ((rc = ctl_once(a, "--keys", &keys_file)) < 0)
+				break;
 			rc = ctl_abs_path(fs, mi, a, &i, "--keys", &keys);
 			if (rc == 0)
 				rc = ctl_select_file(fs, mi, keys, &k);
-			keys_file = 1;
 		} else if (ctl_is_opt(a, i, "--to")) {
+			if ((rc = ctl_once(a, "--to", &have_to)) < 0)
+				break;
 			if ((v = ctl_optarg(a, &i, "--to")) == NULL)
 				rc = -EINVAL;
 			else if (strstr(v, "{key}") == NULL)
@@ -640,12 +666,18 @@ ctl_parse_map(struct fs *fs, struct ctl_args *a, struct job_spec *s)
 			else
 				rc = ctl_dup(&s->to, v);
 		} else if (ctl_is_opt(a, i, "--out")) {
+			if ((rc = ctl_once(a, "--out", &have_out)) < 0)
+				break;
 			rc = ctl_abs_path(fs, mi, a, &i, "--out", &s->out);
 		} else if (ctl_is_opt(a, i, "--cwd")) {
+			if ((rc = ctl_once(a, "--cwd", &have_cwd)) < 0)
+				break;
 			rc = ctl_abs_path(fs, mi, a, &i, "--cwd", &s->cwd);
 			if (rc == 0)
 				rc = ctl_check_cwd(fs, mi, s->cwd);
 		} else if (ctl_is_opt(a, i, "--workers")) {
+			if ((rc = ctl_once(a, "--workers", &have_workers)) < 0)
+				break;
 			if ((v = ctl_optarg(a, &i, "--workers")) == NULL)
 				rc = -EINVAL;
 			else if (timearg_number(v, 1024, &n) < 0 || n == 0)

@@ -203,6 +203,25 @@ expect "EINVAL error: a quote (') is not closed" \
     "$(py "$m" file "map --exec 'cat")"
 expect "EINVAL error: sync: unexpected argument 'now'" \
     "$(py "$m" file "sync now")"
+# An option that takes one value, given twice, is refused, naming it (the
+# last one was taken).
+: >"$tmp/nokeys"
+for dup in "map:--exec:--exec cat --exec 'tr a-z A-Z' docs/f1" \
+    "map:--plugin:--plugin a.so:f --exec cat --plugin=b.so:g docs/f1" \
+    "map:--keys:--exec cat --keys $tmp/nokeys --keys $tmp/nokeys" \
+    "map:--to:--exec cat --to {key}.a --to={key}.b docs/f1" \
+    "map:--out:--exec cat --out $tmp/o1.blt --out $tmp/o2.blt docs/f1" \
+    "map:--cwd:--cwd / --exec cat --cwd $tmp docs/f1" \
+    "map:--workers:--workers 1 --exec cat --workers 2 docs/f1" \
+    "prune:--older-than:--older-than 1d --older-than 2d" \
+    "reindex:--buckets:--buckets 20011 --buckets=144013"; do
+	cmd=${dup%%:*}
+	opt=${dup#*:}
+	opt=${opt%%:*}
+	expect "EINVAL error: $cmd: $opt given more than once" \
+	    "$(py "$m" ioctl "$cmd ${dup#*:*:}")"
+done
+[ ! -e "$tmp/o1.blt" ] && [ ! -e "$tmp/o2.blt" ] || fail "a refused --out"
 # a map's --cwd where commands cannot run: refused now, not a failed job
 : >"$tmp/afile"
 expect "ENOENT error: map: --cwd $tmp/nowhere: cannot run commands there: No such file or directory" \
@@ -260,6 +279,24 @@ rc3=$?
 set -e
 [ "$rc" = 1 ] || fail "bltfs ctl frobnicate exited $rc"
 expect "bltfs ctl: unknown command 'frobnicate'" "$(cat "$tmp/err")"
+# bltfs ctl finds an option given twice itself: a usage error
+for dup in "map:--exec:--exec cat --exec=cat docs" \
+    "map:--out:--exec cat --out=$tmp/o1.blt --out $tmp/o2.blt docs" \
+    "map:--keys:--keys $tmp/nokeys --exec cat --keys $tmp/nokeys" \
+    "map:--cwd:--cwd / --cwd / --exec cat docs" \
+    "map:--plugin:--plugin a.so:f --plugin a.so:f docs" \
+    "reindex:--buckets:--buckets 20011 --buckets 20011"; do
+	cmd=${dup%%:*}
+	opt=${dup#*:}
+	opt=${opt%%:*}
+	set +e
+	# shellcheck disable=SC2086 # the options are words
+	"$BLTFS" ctl "$m" $cmd ${dup#*:*:} >"$tmp/out" 2>"$tmp/err"
+	rc=$?
+	set -e
+	[ "$rc" = 2 ] || fail "bltfs ctl $cmd with $opt twice exited $rc"
+	expect "bltfs ctl: $cmd: $opt given more than once" "$(head -n 1 "$tmp/err")"
+done
 [ "$rc2" = 4 ] || fail "a map whose items fail exited $rc2"
 [ "$rc3" = 2 ] || fail "bltfs ctl without arguments exited $rc3"
 "$BLTFS" ctl "$m" status >"$tmp/out"
