@@ -370,16 +370,80 @@ ctl_select_line(struct fs *fs, const struct mountinfo *mi, const char *line,
 	return ctl_select(fs, rc == 1 ? place : line, 0, k);
 }
 
-/* --keys FILE (absolute, resolved): one path of the mount per line. */
+/* What st is, for a message. */
+static const char *
+ctl_file_type(const struct stat *st)
+{
+	if (S_ISDIR(st->st_mode))
+		return "a directory";
+	if (S_ISFIFO(st->st_mode))
+		return "a FIFO";
+	if (S_ISCHR(st->st_mode))
+		return "a character device";
+	if (S_ISBLK(st->st_mode))
+		return "a block device";
+	if (S_ISSOCK(st->st_mode))
+		return "a socket";
+	return "a special file";
+}
+
+/* A --keys FILE that is not a regular file (st): -EISDIR or -EINVAL. */
+static int
+ctl_keys_not_regular(const char *file, const struct stat *st)
+{
+	if (S_ISDIR(st->st_mode))
+		return path_err(
+		    -EISDIR, "map: --keys %s: a directory, not a file", file);
+	return path_err(-EINVAL,
+	    "map: --keys %s: %s, not a regular file (bltfs ctl copies a pipe, "
+	    "or standard input for -, into one)",
+	    file, ctl_file_type(st));
+}
+
+/* Open --keys FILE, outside the mount, into *out.  Only a regular file: a
+ * FIFO (or a device) would hold this thread until someone writes it, and
+ * the client with it, in an ioctl that no signal ends.  Its type is
+ * looked at before the open, which so never touches a device, and again
+ * after it, since the name may have changed meanwhile; the open does not
+ * block, whatever is there by then. */
+static int
+ctl_open_keys(const char *file, int *out)
+{
+	struct stat st;
+	int fd, rc;
+
+	if (stat(file, &st) == 0 && !S_ISREG(st.st_mode))
+		return ctl_keys_not_regular(file, &st);
+	fd = open(file, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+	if (fd == -1)
+		return path_err(
+		    -errno, "map: --keys %s: %s", file, strerror(errno));
+	if (fstat(fd, &st) == -1)
+		rc = path_err(
+		    -errno, "map: --keys %s: %s", file, strerror(errno));
+	else if (!S_ISREG(st.st_mode))
+		rc = ctl_keys_not_regular(file, &st);
+	else {
+		*out = fd;
+		return 0;
+	}
+	close(fd);
+	return rc;
+}
+
+/* --keys FILE (absolute, resolved): one path of the mount per line.  A
+ * line is at most as long as a path (PATH_MAX - 1 bytes), so that a wrong
+ * file (a binary one, a sparse one) cannot make this thread take memory
+ * without bound; a longer one, a NUL byte, or a read error fails the
+ * command, naming the line, rather than end the list there. */
 static int
 ctl_select_file(struct fs *fs, const struct mountinfo *mi, const char *file,
     struct job_keys *k)
 {
-	char *line = NULL, *stored = NULL, place[PATH_MAX];
-	size_t cap = 0, no = 0, len = 0;
-	ssize_t n;
+	char line[PATH_MAX], *stored = NULL, place[PATH_MAX];
+	size_t no = 1, n = 0, len = 0;
 	FILE *f;
-	int rc = 0, inside;
+	int rc = 0, inside, fd = -1, ch;
 
 	if ((inside = ctl_place(fs, mi, file, place)) < 0)
 		return path_err(
@@ -389,29 +453,54 @@ ctl_select_file(struct fs *fs, const struct mountinfo *mi, const char *file,
 		if (rc < 0 || len == 0)
 			return rc;
 		f = fmemopen(stored, len, "r");
-	} else
-		f = fopen(file, "re");
+	} else if ((rc = ctl_open_keys(file, &fd)) < 0)
+		return rc;
+	else
+		f = fdopen(fd, "r");
 	if (f == NULL) {
 		rc = path_err(
 		    -errno, "map: --keys %s: %s", file, strerror(errno));
+		if (fd != -1)
+			close(fd);
 		free(stored);
 		return rc;
 	}
-	while ((n = getline(&line, &cap, f)) > 0) {
-		no++;
-		if (line[n - 1] == '\n')
-			line[--n] = '\0';
-		if (n == 0)
-			continue;
-		if ((rc = ctl_select_line(fs, mi, line, k)) < 0) {
+	for (;;) {
+		errno = 0; /* what a failed read leaves is its cause */
+		if ((ch = getc_unlocked(f)) == EOF && ferror(f)) {
+			rc = errno ? -errno : -EIO;
 			rc = path_err(rc, "map: --keys %s, line %zu: %s", file,
-			    no, path_errmsg());
+			    no, strerror(-rc));
 			break;
 		}
+		if (ch == EOF || ch == '\n') {
+			line[n] = '\0';
+			if (n > 0 &&
+			    (rc = ctl_select_line(fs, mi, line, k)) < 0) {
+				rc =
+				    path_err(rc, "map: --keys %s, line %zu: %s",
+				        file, no, path_errmsg());
+				break;
+			}
+			if (ch == EOF)
+				break;
+			n = 0;
+			no++;
+		} else if (ch == '\0') {
+			rc = path_err(-EINVAL,
+			    "map: --keys %s, line %zu: a NUL byte, which no "
+			    "path has",
+			    file, no);
+			break;
+		} else if (n == sizeof line - 1) {
+			rc = path_err(-ENAMETOOLONG,
+			    "map: --keys %s, line %zu: longer than %zu bytes, "
+			    "which no path is",
+			    file, no, sizeof line - 1);
+			break;
+		} else
+			line[n++] = (char)ch;
 	}
-	if (rc == 0 && ferror(f))
-		rc = path_err(-EIO, "map: --keys %s: read error", file);
-	free(line);
 	fclose(f);
 	free(stored);
 	return rc;

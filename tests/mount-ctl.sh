@@ -222,6 +222,31 @@ for dup in "map:--exec:--exec cat --exec 'tr a-z A-Z' docs/f1" \
 	    "$(py "$m" ioctl "$cmd ${dup#*:*:}")"
 done
 [ ! -e "$tmp/o1.blt" ] && [ ! -e "$tmp/o2.blt" ] || fail "a refused --out"
+# A --keys FILE that is not a regular file is refused at once, naming
+# it: a FIFO held a thread of the daemon, and the ioctl of bltfs ctl, until
+# someone wrote it.  A writer stands by, should the daemon open it.
+mkfifo "$tmp/fifo"
+(printf 'docs/f1\n' >"$tmp/fifo") &
+writer=$!
+expect "EINVAL error: map: --keys $tmp/fifo: a FIFO, not a regular file" \
+    "$(py "$m" file "map --exec cat --keys $tmp/fifo")"
+expect "EINVAL error: map: --keys /dev/null: a character device, not a regular file" \
+    "$(py "$m" ioctl "map --exec cat --keys /dev/null")"
+exec 5<>"$tmp/fifo" # lets the writer go
+wait "$writer"
+exec 5<&-
+# A line is at most a path, without NUL bytes, or the command is refused,
+# naming the line (an endless one took the daemon's memory).
+{
+	printf 'docs/f1\n'
+	head -c 5000 /dev/zero | tr '\000' a
+	printf '\ndocs/f2\n'
+} >"$tmp/long.keys"
+expect "ENAMETOOLONG error: map: --keys $tmp/long.keys, line 2: longer than 4095 bytes, which no path is" \
+    "$(py "$m" file "map --exec cat --keys $tmp/long.keys")"
+printf 'docs/f1\ndocs/f2\000docs/f3\n' >"$tmp/nul.keys"
+expect "EINVAL error: map: --keys $tmp/nul.keys, line 2: a NUL byte, which no path has" \
+    "$(py "$m" ioctl "map --exec cat --keys $tmp/nul.keys")"
 # a map's --cwd where commands cannot run: refused now, not a failed job
 : >"$tmp/afile"
 expect "ENOENT error: map: --cwd $tmp/nowhere: cannot run commands there: No such file or directory" \
@@ -385,6 +410,36 @@ want = "map --cwd / --exec 'tr a-z A-Z\n# a second line' docs/f3"
 assert j["command"] == want, (j["command"], want)
 PY
 [ "$(cat "$m/docs/f3")" = "VALUE 3" ] || fail "the two-line command"
+
+# bltfs ctl reads a --keys that the daemon may not read itself, standard
+# input (-), a FIFO, or /dev/stdin (the daemon would read its own), into a
+# copy in $TMPDIR that it passes on and then removes.
+mkdir "$tmp/keytmp"
+printf 'docs/f4\n' | TMPDIR=$tmp/keytmp "$BLTFS" ctl "$m" map --cwd / \
+    --exec 'tr a-z A-Z' --keys - --wait >/dev/null 2>"$tmp/err" ||
+	fail "map --keys -: $(cat "$tmp/err")"
+printf 'docs/f5\n' | TMPDIR=$tmp/keytmp "$BLTFS" ctl "$m" map --cwd / \
+    --exec 'tr a-z A-Z' --keys /dev/stdin --wait >/dev/null 2>"$tmp/err" ||
+	fail "map --keys /dev/stdin: $(cat "$tmp/err")"
+(printf 'docs/f3\n' >"$tmp/fifo") &
+writer=$!
+TMPDIR=$tmp/keytmp "$BLTFS" ctl "$m" map --cwd / --exec 'tr A-Z a-z' \
+    --keys "$tmp/fifo" --wait >/dev/null 2>"$tmp/err" ||
+	fail "map --keys FIFO: $(cat "$tmp/err")"
+wait "$writer"
+[ "$(cat "$m/docs/f4" "$m/docs/f5" "$m/docs/f3")" = "VALUE 4
+VALUE 5
+value 3" ] || fail "map --keys by bltfs ctl: $(cat "$m/docs/f4" "$m/docs/f5")"
+[ -z "$(ls "$tmp/keytmp")" ] || fail "copies of --keys left: $(ls "$tmp/keytmp")"
+set +e
+TMPDIR=$tmp/keytmp "$BLTFS" ctl "$m" map --exec cat --keys /dev/zero \
+    2>"$tmp/err"
+rc=$?
+set -e
+[ "$rc" = 1 ] || fail "map --keys /dev/zero exited $rc"
+expect "bltfs ctl: map: --keys /dev/zero, line 1: longer than 4095 bytes" \
+    "$(cat "$tmp/err")"
+[ -z "$(ls "$tmp/keytmp")" ] || fail "a copy of --keys left: $(ls "$tmp/keytmp")"
 # A failed job's error has its errno's name, whatever the errno (EISDIR
 # had none).
 set +e
