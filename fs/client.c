@@ -13,7 +13,8 @@
  * output stores and --cwd (the daemon runs elsewhere), and paths inside
  * the mount, which the daemon takes relative to the mount's root.  A map
  * gets our working directory as its --cwd unless one is given, so that its
- * commands run where the user is.  A --keys list the daemon would not read
+ * commands run where the user is, and one with --out gets our umask, for
+ * the store it makes.  A --keys list the daemon would not read
  * (standard input, a pipe, a FIFO) is copied into a file for it, which is
  * removed once the command is answered.
  */
@@ -398,8 +399,8 @@ client_command(struct client *c, int argc, char **argv, struct client_buf *b)
 {
 	static const char *const local[] = {
 	    "--keys", "--out", "--plugin", "--cwd"};
-	static const char *const valued[] = {
-	    "--exec", "--to", "--workers", "--older-than", "--buckets"};
+	static const char *const valued[] = {"--exec", "--to", "--workers",
+	    "--older-than", "--buckets", "--umask"};
 	char tmp[PATH_MAX + 64], val[PATH_MAX + 64];
 	const char *v;
 	int map = strcmp(argv[0], "map") == 0, rest = 0;
@@ -419,6 +420,16 @@ client_command(struct client *c, int argc, char **argv, struct client_buf *b)
 			return CLIENT_REFUSED;
 		}
 		if (client_word(b, "--cwd") < 0 || client_word(b, val) < 0)
+			goto oom;
+	}
+	if (map && client_has_opt(argc, argv, "--out") &&
+	    !client_has_opt(argc, argv, "--umask")) {
+		/* the store --out makes is made as we would make it */
+		mode_t mask = umask(0);
+
+		umask(mask);
+		snprintf(val, sizeof val, "%04o", (unsigned)mask);
+		if (client_word(b, "--umask") < 0 || client_word(b, val) < 0)
 			goto oom;
 	}
 	for (int a = 1; a < argc; a++) {

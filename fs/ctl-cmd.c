@@ -693,6 +693,27 @@ ctl_parse_reindex(struct ctl_args *a, struct job_spec *s)
 	return 0;
 }
 
+/* The value of map --umask, into *out: an octal mask from 0 to 0777, as
+ * umask(1) prints it ("0022"). */
+static int
+ctl_parse_umask(const char *v, int *out)
+{
+	int m = 0;
+
+	if (*v == '\0' || strlen(v) > 4 || strspn(v, "01234567") != strlen(v))
+		return path_err(-EINVAL,
+		    "map: --umask %s: expected an octal mask from 0 to 0777",
+		    v);
+	for (; *v != '\0'; v++)
+		m = m * 8 + (*v - '0');
+	if (m > 0777)
+		return path_err(-EINVAL,
+		    "map: --umask %o: expected an octal mask from 0 to 0777",
+		    m);
+	*out = m;
+	return 0;
+}
+
 static int
 ctl_parse_map(struct fs *fs, struct ctl_args *a, struct job_spec *s)
 {
@@ -703,12 +724,13 @@ ctl_parse_map(struct fs *fs, struct ctl_args *a, struct job_spec *s)
 	uint64_t n;
 	int paths = 0, keys_file = 0, rc = 0;
 	int have_exec = 0, have_plugin = 0, have_to = 0, have_out = 0;
-	int have_cwd = 0, have_workers = 0;
+	int have_cwd = 0, have_workers = 0, have_umask = 0;
 
 	/* Read for each command, as mounts come and go.  Without it, mi is
 	 * NULL and only the mount point is known to lead into the mount. */
 	(void)mountinfo_read(&mi);
 
+	s->umask = -1;
 	for (int i = 1; i < a->n && rc == 0; i++) {
 		if (ctl_is_opt(a, i, "--exec")) {
 			if ((rc = ctl_once(a, "--exec", &have_exec)) < 0)
@@ -758,6 +780,13 @@ ctl_parse_map(struct fs *fs, struct ctl_args *a, struct job_spec *s)
 			if ((rc = ctl_once(a, "--out", &have_out)) < 0)
 				break;
 			rc = ctl_abs_path(fs, mi, a, &i, "--out", &s->out);
+		} else if (ctl_is_opt(a, i, "--umask")) {
+			if ((rc = ctl_once(a, "--umask", &have_umask)) < 0)
+				break;
+			if ((v = ctl_optarg(a, &i, "--umask")) == NULL)
+				rc = -EINVAL;
+			else
+				rc = ctl_parse_umask(v, &s->umask);
 		} else if (ctl_is_opt(a, i, "--cwd")) {
 			if ((rc = ctl_once(a, "--cwd", &have_cwd)) < 0)
 				break;
@@ -789,6 +818,9 @@ ctl_parse_map(struct fs *fs, struct ctl_args *a, struct job_spec *s)
 	if (rc == 0 && (s->exec == NULL) == (s->plugin == NULL))
 		rc = path_err(-EINVAL,
 		    "map: give either --exec CMD or --plugin LIB.so:SYMBOL");
+	if (rc == 0 && have_umask && s->out == NULL)
+		rc = path_err(-EINVAL,
+		    "map: --umask is for the store --out makes: give --out");
 	free(keys);
 	mountinfo_free(mi);
 	if (rc == 0 && !paths && !keys_file)

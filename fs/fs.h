@@ -519,6 +519,7 @@ struct job_spec {
 	char *plugin;
 	char *to;         /* map: output key template, or NULL */
 	char *out;        /* map: output store (absolute path), or NULL */
+	int umask;        /* map: the user's, for a new --out; -1: ours */
 	unsigned workers; /* map: 0 for one per CPU */
 	char *cwd;        /* map: working directory (absolute), NULL for / */
 	size_t n_keys;    /* map: the selected keys */

@@ -440,6 +440,42 @@ set -e
 expect "bltfs ctl: map: --keys /dev/zero, line 1: longer than 4095 bytes" \
     "$(cat "$tmp/err")"
 [ -z "$(ls "$tmp/keytmp")" ] || fail "a copy of --keys left: $(ls "$tmp/keytmp")"
+
+# The store --out makes has the mode of the mounted store less the umask
+# of the user of bltfs ctl (it was 0644, whatever they were), or the
+# daemon's, for a command that gives none; one there already keeps its own.
+chmod 0664 "$store"
+for um in 022:644 002:664 077:600; do
+	(umask "${um%:*}" && "$BLTFS" ctl "$m" map --exec cat \
+	    --out "$tmp/o${um%:*}.blt" docs/f1 --wait) >/dev/null 2>"$tmp/err" ||
+		fail "map --out under umask ${um%:*}: $(cat "$tmp/err")"
+	[ "$(stat -c %a "$tmp/o${um%:*}.blt")" = "${um#*:}" ] ||
+		fail "--out under umask ${um%:*}: mode $(stat -c %a "$tmp/o${um%:*}.blt")"
+done
+: >"$tmp/oold.blt"
+chmod 0606 "$tmp/oold.blt"
+(umask 077 && "$BLTFS" ctl "$m" map --exec cat --out "$tmp/oold.blt" \
+    docs/f1 --wait) >/dev/null 2>"$tmp/err" ||
+	fail "map --out to an empty file: $(cat "$tmp/err")"
+[ "$(stat -c %a "$tmp/oold.blt")" = 606 ] || fail "--out changed a mode"
+dmask=$(sed -n 's/^Umask:[[:space:]]*//p' "/proc/$pid/status") # $m's
+out=$(py "$m" ioctl "map --exec cat --out $tmp/ofile.blt docs/f1")
+expect "OK job" "$out"
+id=${out#OK job }
+"$BLTFS" ctl "$m" job "${id% started}" --wait >/dev/null 2>&1 ||
+	fail "map --out without --umask"
+[ "$(stat -c %a "$tmp/ofile.blt")" = "$(printf '%o' $((0664 & ~0$dmask)))" ] ||
+	fail "--out without --umask: $(stat -c %a "$tmp/ofile.blt"), daemon's umask $dmask"
+chmod 0644 "$store"
+for f in o022 o002 o077 oold ofile; do
+	[ ! -x "$BLT" ] || "$BLT" get "$tmp/$f.blt" docs/f1 |
+		cmp -s - "$m/docs/f1" || fail "docs/f1 in $f.blt"
+done
+expect "EINVAL error: map: --umask is for the store --out makes: give --out" \
+    "$(py "$m" ioctl "map --exec cat --umask 022 docs/f1")"
+expect "EINVAL error: map: --umask 8: expected an octal mask" \
+    "$(py "$m" ioctl "map --exec cat --out $tmp/o8.blt --umask 8 docs/f1")"
+[ ! -e "$tmp/o8.blt" ] || fail "a refused map made its --out"
 # A failed job's error has its errno's name, whatever the errno (EISDIR
 # had none).
 set +e
