@@ -13,7 +13,10 @@
  * output stores and --cwd (the daemon runs elsewhere), and paths inside
  * the mount, which the daemon takes relative to the mount's root.  A map
  * gets our working directory as its --cwd unless one is given, so that its
- * commands run where the user is.
+ * commands run where the user is, and one with --out gets our umask, for
+ * the store it makes.  A --keys list the daemon would not read
+ * (standard input, a pipe, a FIFO) is copied into a file for it, which is
+ * removed once the command is answered.
  */
 #include "config.h"
 
@@ -21,6 +24,7 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -219,19 +223,190 @@ client_has_opt(int argc, char **argv, const char *name)
 	return 0;
 }
 
+static void
+client_path(struct client *c, char *out, size_t cap, const char *rest)
+{
+	snprintf(out, cap, "%s/%s/%s", c->top, c->ctl, rest);
+}
+
+/* The user who mounted, whom the status file names as its owner, into
+ * *uid: 0, or -1 where it cannot be seen. */
+static int
+client_owner(struct client *c, uid_t *uid)
+{
+	char path[PATH_MAX + 300];
+	struct stat st;
+
+	client_path(c, path, sizeof path, "status");
+	if (stat(path, &st) == -1)
+		return -1;
+	*uid = st.st_uid;
+	return 0;
+}
+
+/* The copy of a --keys FILE that the daemon could not read itself (see
+ * client_keys_copy()), or "".  It is needed only until the daemon has
+ * read it, which it does before it replies to the command.  Meanwhile the
+ * signals that would end us wait, so that it is always removed. */
+static char client_keys_tmp[PATH_MAX];
+static sigset_t client_keys_mask;
+
+/* Remove the copy of --keys, if any, and let the signals in again. */
+static void
+client_keys_remove(void)
+{
+	if (client_keys_tmp[0] == '\0')
+		return;
+	unlink(client_keys_tmp);
+	client_keys_tmp[0] = '\0';
+	sigprocmask(SIG_SETMASK, &client_keys_mask, NULL);
+}
+
+/* Must --keys FILE be copied for the daemon?  Standard input ("-"), and
+ * what the daemon must not or cannot open itself: what is neither a
+ * regular file nor a directory (a pipe, as bash's <(cmd) makes, a FIFO, a
+ * terminal), which it refuses, and names under /dev and /proc, which are
+ * our own files there (/dev/stdin, /dev/fd/N, /proc/self/...) but the
+ * daemon's in the daemon. */
+static int
+client_keys_local(const char *file)
+{
+	char real[PATH_MAX];
+	struct stat st;
+
+	if (strcmp(file, "-") == 0)
+		return 1;
+	if (client_resolve(file, real, sizeof real) == 0 &&
+	    (strncmp(real, "/dev/", 5) == 0 || strncmp(real, "/proc/", 6) == 0))
+		return 1;
+	return stat(file, &st) == 0 && !S_ISREG(st.st_mode) &&
+	       !S_ISDIR(st.st_mode);
+}
+
+/* Read --keys FILE ("-" for standard input) into b, each line bounded as
+ * the daemon bounds it, so that an endless one (/dev/zero) ends here.
+ * Read before the copy is made: reading may wait (for a FIFO's writer, a
+ * user at a terminal), and a signal may end it.  0, or -1 with a
+ * message. */
+static int
+client_keys_read(const char *file, struct client_buf *b)
+{
+	char buf[65536];
+	size_t line = 0, no = 1;
+	ssize_t n;
+	int in;
+
+	if ((in = strcmp(file, "-") == 0
+	              ? dup(0)
+	              : open(file, O_RDONLY | O_NOCTTY | O_CLOEXEC)) == -1) {
+		fprintf(stderr, "bltfs ctl: map: --keys %s: %s\n", file,
+		    strerror(errno));
+		return -1;
+	}
+	while ((n = read(in, buf, sizeof buf)) != 0) {
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 || client_put(b, buf, (size_t)n) < 0) {
+			fprintf(stderr, "bltfs ctl: map: --keys %s: %s\n", file,
+			    n < 0 ? strerror(errno) : "out of memory");
+			close(in);
+			return -1;
+		}
+		for (ssize_t i = 0; i < n; i++)
+			if (buf[i] == '\n') {
+				line = 0;
+				no++;
+			} else if (++line == PATH_MAX) {
+				fprintf(stderr,
+				    "bltfs ctl: map: --keys %s, line %zu: "
+				    "longer than %d bytes, which no path is\n",
+				    file, no, PATH_MAX - 1);
+				close(in);
+				return -1;
+			}
+	}
+	close(in);
+	return 0;
+}
+
+/* Copy --keys FILE ("-" for standard input) into a new file in $TMPDIR
+ * (or /tmp), client_keys_tmp, that only the daemon's user may read: us,
+ * or the user who mounted when root sends the command.  0, or -1 with a
+ * message. */
+static int
+client_keys_copy(struct client *c, const char *file)
+{
+	const char *dir = getenv("TMPDIR");
+	struct client_buf b = {0};
+	sigset_t block;
+	uid_t owner;
+	ssize_t w = 0;
+	int fd, err = 0;
+
+	if (client_keys_read(file, &b) < 0) {
+		free(b.s);
+		return -1;
+	}
+	if (dir == NULL || dir[0] != '/')
+		dir = "/tmp";
+	if (snprintf(client_keys_tmp, sizeof client_keys_tmp,
+	        "%s/bltfs-keys.XXXXXX", dir) >= (int)sizeof client_keys_tmp) {
+		client_keys_tmp[0] = '\0';
+		fprintf(stderr, "bltfs ctl: map: --keys %s: a copy in %s: %s\n",
+		    file, dir, strerror(ENAMETOOLONG));
+		free(b.s);
+		return -1;
+	}
+	sigemptyset(&block);
+	sigaddset(&block, SIGHUP);
+	sigaddset(&block, SIGINT);
+	sigaddset(&block, SIGQUIT);
+	sigaddset(&block, SIGTERM);
+	sigprocmask(SIG_BLOCK, &block, &client_keys_mask);
+	if ((fd = mkostemp(client_keys_tmp, O_CLOEXEC)) == -1) {
+		fprintf(stderr, "bltfs ctl: map: --keys %s: a copy in %s: %s\n",
+		    file, dir, strerror(errno));
+		client_keys_tmp[0] = '\0';
+		sigprocmask(SIG_SETMASK, &client_keys_mask, NULL);
+		free(b.s);
+		return -1;
+	}
+	if (client_owner(c, &owner) == 0 && owner != geteuid() &&
+	    fchown(fd, owner, (gid_t)-1) == -1)
+		err = errno;
+	for (size_t o = 0; err == 0 && o < b.len; o += (size_t)w)
+		if ((w = write(fd, b.s + o, b.len - o)) < 0)
+			err = errno;
+	if (close(fd) == -1 && err == 0)
+		err = errno;
+	free(b.s);
+	if (err != 0) {
+		fprintf(stderr,
+		    "bltfs ctl: map: --keys %s: copying it to %s: %s\n", file,
+		    client_keys_tmp, strerror(err));
+		client_keys_remove();
+		return -1;
+	}
+	return 0;
+}
+
 /* Build the command text from argv, making paths fit for the daemon.  A
  * map runs its commands where we run unless --cwd says otherwise.  0, or
- * -1 with a message. */
+ * the exit status with a message (a usage error for an option that takes
+ * one value given twice). */
 static int
 client_command(struct client *c, int argc, char **argv, struct client_buf *b)
 {
 	static const char *const local[] = {
 	    "--keys", "--out", "--plugin", "--cwd"};
-	static const char *const valued[] = {
-	    "--exec", "--to", "--workers", "--older-than", "--buckets"};
+	static const char *const valued[] = {"--exec", "--to", "--workers",
+	    "--older-than", "--buckets", "--umask"};
 	char tmp[PATH_MAX + 64], val[PATH_MAX + 64];
 	const char *v;
 	int map = strcmp(argv[0], "map") == 0, rest = 0;
+	const size_t n_local = sizeof local / sizeof *local;
+	const size_t n_valued = sizeof valued / sizeof *valued;
+	unsigned seen = 0, bit; /* local[], then valued[], given so far */
 	size_t i, n;
 
 	if (client_word(b, argv[0]) < 0)
@@ -242,9 +417,19 @@ client_command(struct client *c, int argc, char **argv, struct client_buf *b)
 			    "bltfs ctl: map: the current directory, where "
 			    "its commands run: %s (give --cwd DIR)\n",
 			    strerror(errno));
-			return -1;
+			return CLIENT_REFUSED;
 		}
 		if (client_word(b, "--cwd") < 0 || client_word(b, val) < 0)
+			goto oom;
+	}
+	if (map && client_has_opt(argc, argv, "--out") &&
+	    !client_has_opt(argc, argv, "--umask")) {
+		/* the store --out makes is made as we would make it */
+		mode_t mask = umask(0);
+
+		umask(mask);
+		snprintf(val, sizeof val, "%04o", (unsigned)mask);
+		if (client_word(b, "--umask") < 0 || client_word(b, val) < 0)
 			goto oom;
 	}
 	for (int a = 1; a < argc; a++) {
@@ -252,16 +437,28 @@ client_command(struct client *c, int argc, char **argv, struct client_buf *b)
 		int kind = 0; /* 1 local file, 2 mount path, 3 other value */
 
 		n = eq != NULL && w[0] == '-' ? (size_t)(eq - w) : strlen(w);
-		for (i = 0; !rest && i < sizeof local / sizeof *local; i++)
+		bit = 0;
+		for (i = 0; !rest && i < n_local; i++)
 			if (strlen(local[i]) == n &&
-			    strncmp(w, local[i], n) == 0)
+			    strncmp(w, local[i], n) == 0) {
 				kind = 1;
+				bit = 1u << i;
+			}
 		if (!rest && n == 6 && strncmp(w, "--keep", 6) == 0)
-			kind = 2;
-		for (i = 0; !rest && i < sizeof valued / sizeof *valued; i++)
+			kind = 2; /* the one that may be repeated */
+		for (i = 0; !rest && i < n_valued; i++)
 			if (strlen(valued[i]) == n &&
-			    strncmp(w, valued[i], n) == 0)
+			    strncmp(w, valued[i], n) == 0) {
 				kind = 3;
+				bit = 1u << (n_local + i);
+			}
+		if (seen & bit) {
+			snprintf(val, sizeof val,
+			    "%s: %.*s given more than once", argv[0], (int)n,
+			    w);
+			return client_usage(val);
+		}
+		seen |= bit;
 		if (kind == 0) {
 			if (strcmp(w, "--") == 0)
 				rest = 1;
@@ -285,7 +482,12 @@ client_command(struct client *c, int argc, char **argv, struct client_buf *b)
 		if (kind == 1 && strchr(v, '/') == NULL && n == 8 &&
 		    strncmp(w, "--plugin", 8) == 0)
 			kind = 3; /* a library for dlopen to look up */
-		if (kind == 1 && client_abs(v, val, sizeof val) == 0)
+		if (kind == 1 && n == 6 && strncmp(w, "--keys", 6) == 0 &&
+		    client_keys_local(v)) {
+			if (client_keys_copy(c, v) < 0)
+				return CLIENT_REFUSED;
+			v = client_keys_tmp;
+		} else if (kind == 1 && client_abs(v, val, sizeof val) == 0)
 			v = val;
 		else if (kind == 2)
 			v = client_in_mount(c, v, val, sizeof val);
@@ -295,7 +497,7 @@ client_command(struct client *c, int argc, char **argv, struct client_buf *b)
 	return 0;
 oom:
 	fprintf(stderr, "bltfs ctl: out of memory\n");
-	return -1;
+	return CLIENT_REFUSED;
 }
 
 /* Read all of path; NULL with errno set. */
@@ -320,12 +522,6 @@ client_slurp(const char *path)
 		return NULL;
 	}
 	return b.s;
-}
-
-static void
-client_path(struct client *c, char *out, size_t cap, const char *rest)
-{
-	snprintf(out, cap, "%s/%s/%s", c->top, c->ctl, rest);
 }
 
 /* Send text; fill *cmd with the reply.  Returns 0 or the errno. */
@@ -667,6 +863,24 @@ client_is_bltfs(struct client *c)
 	return ok;
 }
 
+/* The daemon refused us its status: only the user who mounted the store,
+ * whom the status file names as its owner, and root may see it or run
+ * commands.  Returns -1. */
+static int
+client_refused(struct client *c)
+{
+	uid_t owner;
+
+	if (c->ctl[0] == '\0')
+		strcpy(c->ctl, PATH_CTL_DEFAULT);
+	fprintf(stderr, "bltfs ctl: %s: only the user who mounted the store",
+	    c->mount);
+	if (client_owner(c, &owner) == 0)
+		fprintf(stderr, " (uid %u)", (unsigned)owner);
+	fprintf(stderr, " or root may use its control interface\n");
+	return -1;
+}
+
 /* Open the root of the mount that holds c->mount, make sure it is bltfs,
  * and learn its control directory's name. */
 static int
@@ -707,6 +921,8 @@ client_open(struct client *c)
 			return 0;
 		goto not_bltfs;
 	}
+	if (errno == EPERM)
+		return client_refused(c);
 	fprintf(stderr, "bltfs ctl: %s: not a bltfs mount? %s\n", c->mount,
 	    strerror(errno));
 	return -1;
@@ -767,11 +983,12 @@ client_main(int argc, char **argv)
 			goto out;
 		}
 	} else {
-		if (client_command(&c, n - 1, words + 1, &text) < 0) {
-			status = CLIENT_REFUSED;
+		if ((status = client_command(&c, n - 1, words + 1, &text)) !=
+		    CLIENT_OK)
 			goto out;
-		}
-		if ((err = client_send(&c, text.s, &cmd)) != 0) {
+		err = client_send(&c, text.s, &cmd);
+		client_keys_remove(); /* read by now */
+		if (err != 0) {
 			if (strncmp(cmd.text, "error: ", 7) == 0)
 				fprintf(stderr, "bltfs ctl: %s", cmd.text + 7);
 			else
@@ -802,6 +1019,7 @@ client_main(int argc, char **argv)
 	if (status == CLIENT_OK && c.wait)
 		status = client_status_of(&c, &j);
 out:
+	client_keys_remove();
 	if (c.fd != -1)
 		close(c.fd);
 	free(text.s);

@@ -370,16 +370,80 @@ ctl_select_line(struct fs *fs, const struct mountinfo *mi, const char *line,
 	return ctl_select(fs, rc == 1 ? place : line, 0, k);
 }
 
-/* --keys FILE (absolute, resolved): one path of the mount per line. */
+/* What st is, for a message. */
+static const char *
+ctl_file_type(const struct stat *st)
+{
+	if (S_ISDIR(st->st_mode))
+		return "a directory";
+	if (S_ISFIFO(st->st_mode))
+		return "a FIFO";
+	if (S_ISCHR(st->st_mode))
+		return "a character device";
+	if (S_ISBLK(st->st_mode))
+		return "a block device";
+	if (S_ISSOCK(st->st_mode))
+		return "a socket";
+	return "a special file";
+}
+
+/* A --keys FILE that is not a regular file (st): -EISDIR or -EINVAL. */
+static int
+ctl_keys_not_regular(const char *file, const struct stat *st)
+{
+	if (S_ISDIR(st->st_mode))
+		return path_err(
+		    -EISDIR, "map: --keys %s: a directory, not a file", file);
+	return path_err(-EINVAL,
+	    "map: --keys %s: %s, not a regular file (bltfs ctl copies a pipe, "
+	    "or standard input for -, into one)",
+	    file, ctl_file_type(st));
+}
+
+/* Open --keys FILE, outside the mount, into *out.  Only a regular file: a
+ * FIFO (or a device) would hold this thread until someone writes it, and
+ * the client with it, in an ioctl that no signal ends.  Its type is
+ * looked at before the open, which so never touches a device, and again
+ * after it, since the name may have changed meanwhile; the open does not
+ * block, whatever is there by then. */
+static int
+ctl_open_keys(const char *file, int *out)
+{
+	struct stat st;
+	int fd, rc;
+
+	if (stat(file, &st) == 0 && !S_ISREG(st.st_mode))
+		return ctl_keys_not_regular(file, &st);
+	fd = open(file, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+	if (fd == -1)
+		return path_err(
+		    -errno, "map: --keys %s: %s", file, strerror(errno));
+	if (fstat(fd, &st) == -1)
+		rc = path_err(
+		    -errno, "map: --keys %s: %s", file, strerror(errno));
+	else if (!S_ISREG(st.st_mode))
+		rc = ctl_keys_not_regular(file, &st);
+	else {
+		*out = fd;
+		return 0;
+	}
+	close(fd);
+	return rc;
+}
+
+/* --keys FILE (absolute, resolved): one path of the mount per line.  A
+ * line is at most as long as a path (PATH_MAX - 1 bytes), so that a wrong
+ * file (a binary one, a sparse one) cannot make this thread take memory
+ * without bound; a longer one, a NUL byte, or a read error fails the
+ * command, naming the line, rather than end the list there. */
 static int
 ctl_select_file(struct fs *fs, const struct mountinfo *mi, const char *file,
     struct job_keys *k)
 {
-	char *line = NULL, *stored = NULL, place[PATH_MAX];
-	size_t cap = 0, no = 0, len = 0;
-	ssize_t n;
+	char line[PATH_MAX], *stored = NULL, place[PATH_MAX];
+	size_t no = 1, n = 0, len = 0;
 	FILE *f;
-	int rc = 0, inside;
+	int rc = 0, inside, fd = -1, ch;
 
 	if ((inside = ctl_place(fs, mi, file, place)) < 0)
 		return path_err(
@@ -389,29 +453,54 @@ ctl_select_file(struct fs *fs, const struct mountinfo *mi, const char *file,
 		if (rc < 0 || len == 0)
 			return rc;
 		f = fmemopen(stored, len, "r");
-	} else
-		f = fopen(file, "re");
+	} else if ((rc = ctl_open_keys(file, &fd)) < 0)
+		return rc;
+	else
+		f = fdopen(fd, "r");
 	if (f == NULL) {
 		rc = path_err(
 		    -errno, "map: --keys %s: %s", file, strerror(errno));
+		if (fd != -1)
+			close(fd);
 		free(stored);
 		return rc;
 	}
-	while ((n = getline(&line, &cap, f)) > 0) {
-		no++;
-		if (line[n - 1] == '\n')
-			line[--n] = '\0';
-		if (n == 0)
-			continue;
-		if ((rc = ctl_select_line(fs, mi, line, k)) < 0) {
+	for (;;) {
+		errno = 0; /* what a failed read leaves is its cause */
+		if ((ch = getc_unlocked(f)) == EOF && ferror(f)) {
+			rc = errno ? -errno : -EIO;
 			rc = path_err(rc, "map: --keys %s, line %zu: %s", file,
-			    no, path_errmsg());
+			    no, strerror(-rc));
 			break;
 		}
+		if (ch == EOF || ch == '\n') {
+			line[n] = '\0';
+			if (n > 0 &&
+			    (rc = ctl_select_line(fs, mi, line, k)) < 0) {
+				rc =
+				    path_err(rc, "map: --keys %s, line %zu: %s",
+				        file, no, path_errmsg());
+				break;
+			}
+			if (ch == EOF)
+				break;
+			n = 0;
+			no++;
+		} else if (ch == '\0') {
+			rc = path_err(-EINVAL,
+			    "map: --keys %s, line %zu: a NUL byte, which no "
+			    "path has",
+			    file, no);
+			break;
+		} else if (n == sizeof line - 1) {
+			rc = path_err(-ENAMETOOLONG,
+			    "map: --keys %s, line %zu: longer than %zu bytes, "
+			    "which no path is",
+			    file, no, sizeof line - 1);
+			break;
+		} else
+			line[n++] = (char)ch;
 	}
-	if (rc == 0 && ferror(f))
-		rc = path_err(-EIO, "map: --keys %s: read error", file);
-	free(line);
 	fclose(f);
 	free(stored);
 	return rc;
@@ -516,6 +605,19 @@ ctl_check_cwd(struct fs *fs, const struct mountinfo *mi, const char *dir)
 	return 0;
 }
 
+/* Option name of command a takes one value: 0 the first time it is given
+ * (*seen is then set), else -EINVAL naming it, rather than one of the two
+ * values taken silently. */
+static int
+ctl_once(struct ctl_args *a, const char *name, int *seen)
+{
+	if (*seen)
+		return path_err(
+		    -EINVAL, "%s: %s given more than once", a->v[0], name);
+	*seen = 1;
+	return 0;
+}
+
 static int
 ctl_unknown(struct ctl_args *a, int i)
 {
@@ -535,13 +637,14 @@ ctl_parse_prune(struct fs *fs, struct ctl_args *a, struct job_spec *s)
 
 	for (int i = 1; i < a->n && rc == 0; i++) {
 		if (ctl_is_opt(a, i, "--older-than")) {
+			if ((rc = ctl_once(a, "--older-than", &have_older)) < 0)
+				break;
 			if ((v = ctl_optarg(a, &i, "--older-than")) == NULL)
 				return -EINVAL;
 			if ((why = timearg_parse(
 			         v, TIMEARG_AGE, &s->older_than)) != NULL)
 				return path_err(-EINVAL,
 				    "prune: --older-than %s: %s", v, why);
-			have_older = 1;
 		} else if (ctl_is_opt(a, i, "--keep")) {
 			if ((v = ctl_optarg(a, &i, "--keep")) == NULL)
 				return -EINVAL;
@@ -569,10 +672,13 @@ ctl_parse_reindex(struct ctl_args *a, struct job_spec *s)
 {
 	const char *v;
 	uint64_t n;
+	int seen = 0, rc;
 
 	for (int i = 1; i < a->n; i++) {
 		if (!ctl_is_opt(a, i, "--buckets"))
 			return ctl_unknown(a, i);
+		if ((rc = ctl_once(a, "--buckets", &seen)) < 0)
+			return rc;
 		if ((v = ctl_optarg(a, &i, "--buckets")) == NULL)
 			return -EINVAL;
 		/* refused here, before a job starts, as blt_prune() would
@@ -587,6 +693,27 @@ ctl_parse_reindex(struct ctl_args *a, struct job_spec *s)
 	return 0;
 }
 
+/* The value of map --umask, into *out: an octal mask from 0 to 0777, as
+ * umask(1) prints it ("0022"). */
+static int
+ctl_parse_umask(const char *v, int *out)
+{
+	int m = 0;
+
+	if (*v == '\0' || strlen(v) > 4 || strspn(v, "01234567") != strlen(v))
+		return path_err(-EINVAL,
+		    "map: --umask %s: expected an octal mask from 0 to 0777",
+		    v);
+	for (; *v != '\0'; v++)
+		m = m * 8 + (*v - '0');
+	if (m > 0777)
+		return path_err(-EINVAL,
+		    "map: --umask %o: expected an octal mask from 0 to 0777",
+		    m);
+	*out = m;
+	return 0;
+}
+
 static int
 ctl_parse_map(struct fs *fs, struct ctl_args *a, struct job_spec *s)
 {
@@ -596,13 +723,18 @@ ctl_parse_map(struct fs *fs, struct ctl_args *a, struct job_spec *s)
 	char *keys = NULL;
 	uint64_t n;
 	int paths = 0, keys_file = 0, rc = 0;
+	int have_exec = 0, have_plugin = 0, have_to = 0, have_out = 0;
+	int have_cwd = 0, have_workers = 0, have_umask = 0;
 
 	/* Read for each command, as mounts come and go.  Without it, mi is
 	 * NULL and only the mount point is known to lead into the mount. */
 	(void)mountinfo_read(&mi);
 
+	s->umask = -1;
 	for (int i = 1; i < a->n && rc == 0; i++) {
 		if (ctl_is_opt(a, i, "--exec")) {
+			if ((rc = ctl_once(a, "--exec", &have_exec)) < 0)
+				break;
 			if ((v = ctl_optarg(a, &i, "--exec")) == NULL)
 				rc = -EINVAL;
 			else if (*v == '\0')
@@ -611,6 +743,8 @@ ctl_parse_map(struct fs *fs, struct ctl_args *a, struct job_spec *s)
 			else
 				rc = ctl_dup(&s->exec, v);
 		} else if (ctl_is_opt(a, i, "--plugin")) {
+			if ((rc = ctl_once(a, "--plugin", &have_plugin)) < 0)
+				break;
 			if ((v = ctl_optarg(a, &i, "--plugin")) == NULL)
 				rc = -EINVAL;
 			else if (strrchr(v, ':') == NULL ||
@@ -626,11 +760,14 @@ ctl_parse_map(struct fs *fs, struct ctl_args *a, struct job_spec *s)
 			else
 				rc = ctl_dup(&s->plugin, v);
 		} else if (ctl_is_opt(a, i, "--keys")) {
+			if ((rc = ctl_once(a, "--keys", &keys_file)) < 0)
+				break;
 			rc = ctl_abs_path(fs, mi, a, &i, "--keys", &keys);
 			if (rc == 0)
 				rc = ctl_select_file(fs, mi, keys, &k);
-			keys_file = 1;
 		} else if (ctl_is_opt(a, i, "--to")) {
+			if ((rc = ctl_once(a, "--to", &have_to)) < 0)
+				break;
 			if ((v = ctl_optarg(a, &i, "--to")) == NULL)
 				rc = -EINVAL;
 			else if (strstr(v, "{key}") == NULL)
@@ -640,12 +777,25 @@ ctl_parse_map(struct fs *fs, struct ctl_args *a, struct job_spec *s)
 			else
 				rc = ctl_dup(&s->to, v);
 		} else if (ctl_is_opt(a, i, "--out")) {
+			if ((rc = ctl_once(a, "--out", &have_out)) < 0)
+				break;
 			rc = ctl_abs_path(fs, mi, a, &i, "--out", &s->out);
+		} else if (ctl_is_opt(a, i, "--umask")) {
+			if ((rc = ctl_once(a, "--umask", &have_umask)) < 0)
+				break;
+			if ((v = ctl_optarg(a, &i, "--umask")) == NULL)
+				rc = -EINVAL;
+			else
+				rc = ctl_parse_umask(v, &s->umask);
 		} else if (ctl_is_opt(a, i, "--cwd")) {
+			if ((rc = ctl_once(a, "--cwd", &have_cwd)) < 0)
+				break;
 			rc = ctl_abs_path(fs, mi, a, &i, "--cwd", &s->cwd);
 			if (rc == 0)
 				rc = ctl_check_cwd(fs, mi, s->cwd);
 		} else if (ctl_is_opt(a, i, "--workers")) {
+			if ((rc = ctl_once(a, "--workers", &have_workers)) < 0)
+				break;
 			if ((v = ctl_optarg(a, &i, "--workers")) == NULL)
 				rc = -EINVAL;
 			else if (timearg_number(v, 1024, &n) < 0 || n == 0)
@@ -668,6 +818,9 @@ ctl_parse_map(struct fs *fs, struct ctl_args *a, struct job_spec *s)
 	if (rc == 0 && (s->exec == NULL) == (s->plugin == NULL))
 		rc = path_err(-EINVAL,
 		    "map: give either --exec CMD or --plugin LIB.so:SYMBOL");
+	if (rc == 0 && have_umask && s->out == NULL)
+		rc = path_err(-EINVAL,
+		    "map: --umask is for the store --out makes: give --out");
 	free(keys);
 	mountinfo_free(mi);
 	if (rc == 0 && !paths && !keys_file)
@@ -689,6 +842,7 @@ ctl_command(struct fs *fs, uid_t uid, const char *text, char *reply, size_t cap,
 	struct ctl_args a;
 	const char *cmd;
 	uint64_t id;
+	size_t n;
 	int rc;
 
 	memset(&s, 0, sizeof s);
@@ -742,7 +896,12 @@ ctl_command(struct fs *fs, uid_t uid, const char *text, char *reply, size_t cap,
 		rc = ctl_unknown(&a, 1);
 	if (rc < 0)
 		goto out;
-	if ((s.text = strndup(text, strcspn(text, "\n"))) == NULL) {
+	/* whole, but for the newlines that end it (ctl_split()): a quoted
+	 * word may hold newlines of its own */
+	n = strlen(text);
+	while (n > 0 && text[n - 1] == '\n')
+		n--;
+	if ((s.text = strndup(text, n)) == NULL) {
 		rc = path_err(-ENOMEM, "out of memory");
 		goto out;
 	}

@@ -22,8 +22,9 @@
  *
  * Only the user who mounted (or root) may run commands: a map runs commands
  * as the daemon's user.  Anyone else gets EPERM, from the write or the
- * ioctl, whatever the modes and -o allow_other say; reading status and jobs
- * is open to anyone who may enter the mount.
+ * ioctl, whatever the modes and -o allow_other say.  Only they may see
+ * status and jobs too: the files are theirs with mode 0400 (ctl_stat()),
+ * and the ioctls that tell the same refuse the others with EPERM.
  */
 #include "config.h"
 
@@ -952,6 +953,18 @@ ctl_op_access(fuse_req_t req, fuse_ino_t ino, int mask)
 
 /* --- ioctls ----------------------------------------------------------- */
 
+/* May the user of req see status and jobs?  The user who mounted and root,
+ * as the modes of the files say: the kernel checks those against the same
+ * uid, but not an ioctl, which reaches the daemon from any file of the
+ * mount. */
+static int
+ctl_may_see(fuse_req_t req)
+{
+	uid_t uid = fuse_req_ctx(req)->uid;
+
+	return uid == 0 || uid == ctl_fs(req)->ctl->owner;
+}
+
 static void
 ctl_op_ioctl(fuse_req_t req, fuse_ino_t ino, unsigned int cmd, void *arg,
     struct fuse_file_info *fi, unsigned flags, const void *in_buf,
@@ -976,6 +989,11 @@ ctl_op_ioctl(fuse_req_t req, fuse_ino_t ino, unsigned int cmd, void *arg,
 	if (out_bufsz != _IOC_SIZE(cmd) ||
 	    ((_IOC_DIR(cmd) & _IOC_WRITE) && in_bufsz != _IOC_SIZE(cmd))) {
 		fuse_reply_err(req, EINVAL);
+		return;
+	}
+	/* a command says itself who may not run it (ctl_command()) */
+	if (cmd != BLTFS_IOC_CMD && !ctl_may_see(req)) {
+		fuse_reply_err(req, EPERM);
 		return;
 	}
 	if ((u = calloc(1, sizeof *u)) == NULL) {

@@ -525,6 +525,7 @@ struct job_spec {
 	char *plugin;
 	char *to;         /* map: output key template, or NULL */
 	char *out;        /* map: output store (absolute path), or NULL */
+	int umask;        /* map: the user's, for a new --out; -1: ours */
 	unsigned workers; /* map: 0 for one per CPU */
 	char *cwd;        /* map: working directory (absolute), NULL for / */
 	size_t n_keys;    /* map: the selected keys */
@@ -588,6 +589,10 @@ void job_status_json(struct job_runner *r, FILE *f);
 /* bltfs ctl MOUNT COMMAND [--wait] [--json]: argv[0] is "ctl".  Returns
  * the exit status (bltfs(1), EXIT STATUS). */
 int client_main(int argc, char **argv);
+
+/* errname-glibc.c or errname-list.c */
+
+const char *errname_find(int e);
 
 /* mountinfo.c */
 

@@ -26,12 +26,14 @@
 #include "config.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "bltfs.h"
 #include "fs.h"
@@ -488,6 +490,35 @@ job_is_mounted_store(struct fs *fs, const char *path)
 	       a.st_dev == b.st_dev && a.st_ino == b.st_ino;
 }
 
+/* Make the missing store of map --out, empty for blt_open() to fill in,
+ * with the mode of the mounted store less the umask of the user who gave
+ * the command (or the daemon's, where the command did not say): what a map
+ * writes is then no more open than what it read, nor than the files that
+ * user makes.  1 when made here; 0 for an existing one, left as it is, and
+ * for a name that cannot be made, which blt_open() then reports. */
+static int
+job_map_make_out(struct fs *fs, const struct job_spec *s)
+{
+	struct stat st;
+	mode_t mode = 0600;
+	int fd;
+
+	if (stat(blt_path(fs->db), &st) == 0)
+		mode = st.st_mode & 0666;
+	if (s->umask >= 0)
+		mode &= ~(mode_t)s->umask;
+	fd = open(
+	    s->out, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode);
+	if (fd == -1)
+		return 0;
+	/* the daemon's umask took its part: the user's alone counts (a
+	 * failure leaves the store closer still) */
+	if (s->umask >= 0)
+		(void)fchmod(fd, mode);
+	close(fd);
+	return 1;
+}
+
 static int
 job_map(struct job_runner *r, struct job *j)
 {
@@ -498,7 +529,7 @@ job_map(struct job_runner *r, struct job *j)
 	struct blt_map_stats st;
 	struct blt_options bo;
 	struct blt *out = NULL;
-	int rc = 0, crc;
+	int rc = 0, crc, made;
 
 	memset(&o, 0, sizeof o);
 	memset(&st, 0, sizeof st);
@@ -514,8 +545,13 @@ job_map(struct job_runner *r, struct job *j)
 			    s->out);
 		blt_options_default(&bo);
 		bo.lock_timeout = JOB_LOCK_WAIT;
-		if ((rc = blt_open(s->out, BLT_CREATE, &bo, &out)) < 0)
-			return path_err(rc, "map: %s", blt_errmsg());
+		made = job_map_make_out(fs, s);
+		if ((rc = blt_open(s->out, BLT_CREATE, &bo, &out)) < 0) {
+			rc = path_err(rc, "map: %s", blt_errmsg());
+			if (made)
+				unlink(s->out);
+			return rc;
+		}
 		m.same = 0;
 	}
 	o.exec = s->exec;
@@ -918,42 +954,6 @@ job_json_key(FILE *f, const struct path_conf *pc, const unsigned char *key,
 	fprintf(f, ", \"key_len\": %zu", klen);
 }
 
-static const char *
-job_errno_name(int e)
-{
-	switch (e) {
-	case ENOENT:
-		return "ENOENT";
-	case EINVAL:
-		return "EINVAL";
-	case EROFS:
-		return "EROFS";
-	case ECANCELED:
-		return "ECANCELED";
-	case ESTALE:
-		return "ESTALE";
-	case ENOEXEC:
-		return "ENOEXEC";
-	case ELIBACC:
-		return "ELIBACC";
-	case EUCLEAN:
-		return "EUCLEAN";
-	case ENOMEM:
-		return "ENOMEM";
-	case ENOSPC:
-		return "ENOSPC";
-	case EWOULDBLOCK:
-		return "EWOULDBLOCK";
-	case EIO:
-		return "EIO";
-	case EPERM:
-		return "EPERM";
-	case EACCES:
-		return "EACCES";
-	}
-	return "";
-}
-
 /* The JSON of one job.  Holds: r->lock. */
 static void
 job_json_write(FILE *f, struct job_runner *r, const struct job *j)
@@ -1001,7 +1001,7 @@ job_json_write(FILE *f, struct job_runner *r, const struct job *j)
 	fputs("  \"error\": ", f);
 	if (j->state == BLTFS_STATE_FAILED) {
 		fprintf(f, "{\"errno\": %d, \"name\": \"%s\", \"message\": ",
-		    -j->error, job_errno_name(-j->error));
+		    -j->error, errname_find(-j->error));
 		json_put_str(f, j->msg, strlen(j->msg));
 		fputs("}", f);
 	} else

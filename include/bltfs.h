@@ -8,9 +8,10 @@
  * FUSE passes only ioctls whose size is encoded in the request number, so
  * each takes one fixed-size struct of fixed-width fields and no pointers;
  * the layout is the same for 32-bit and 64-bit callers.  Strings are
- * NUL-terminated.  Only the user who mounted the store (or root) may run
- * commands; the others get EPERM.  Anything else, such as the flag ioctls
- * of lsattr(1) and chattr(1), fails with ENOTTY.
+ * NUL-terminated.  Only the user who mounted the store (or root) may use
+ * them, as only they may read status and jobs/ID: the others get EPERM.
+ * Anything else, such as the flag ioctls of lsattr(1) and chattr(1), fails
+ * with ENOTTY.
  */
 #ifndef BLTFS_H
 #define BLTFS_H

@@ -3,9 +3,10 @@
 # listed; every command works through the ctl file, through the ioctls of
 # include/bltfs.h and through `bltfs ctl`; wrong commands are refused with
 # a message; status and jobs/ID are JSON; lsattr's ioctls get ENOTTY; only
-# the mounting user or root may run commands (EPERM for another user, also
-# with -o allow_other); -o ctl=NAME moves the directory; bltfs ctl takes
-# any path in a mount and refuses a directory that is no bltfs mount.
+# the mounting user or root may run commands or see status and jobs (EPERM
+# for another user, also with -o allow_other, by ioctl too); -o ctl=NAME
+# moves the directory; bltfs ctl takes any path in a mount and refuses a
+# directory that is no bltfs mount.
 . "${top_srcdir:-$(dirname "$0")/..}/tests/lib.sh"
 
 store=$tmp/s.blt
@@ -19,7 +20,7 @@ done
 printf 'deep\n' >"$m/docs/sub/d"
 
 # A small client in Python: the ctl file, the ioctls, and job polling.
-# Usage: py MOUNT file|ioctl|ioctl-on-file|job|status|badioctl [COMMAND]
+# Usage: py MOUNT file|ioctl|ioctl-on-file|job|status|peek|badioctl [ARG]
 cat >"$tmp/ctl.py" <<'PY'
 import errno, fcntl, json, os, struct, sys, time
 
@@ -104,6 +105,22 @@ elif how == "status":
     assert j["writable"] is (not j["options"]["ro"]), j
     assert j["problem"] is None, j
     print(j["keys"], j["buckets"])
+elif how == "peek":
+    # the status ioctl, or the job ioctl of job arg, on a file of the
+    # mount: OK or the errno's name
+    fd = os.open(os.path.join(mnt, "docs", "f1"), os.O_RDONLY)
+    if arg:
+        req = IOC_JOB
+        buf = bytearray(struct.pack(JOB, int(arg), 0, 0, 0, 0, *[0] * 10,
+                                    b""))
+    else:
+        req, buf = IOC_STATUS, bytearray(struct.calcsize(STATUS))
+    try:
+        fcntl.ioctl(fd, req, buf)
+        print("OK")
+    except OSError as e:
+        print(errno.errorcode[e.errno])
+    os.close(fd)
 elif how == "badioctl":
     # our magic with an unknown number, and lsattr's FS_IOC_GETFLAGS
     for path in (mnt, os.path.join(mnt, "docs", "f1")):
@@ -186,6 +203,50 @@ expect "EINVAL error: a quote (') is not closed" \
     "$(py "$m" file "map --exec 'cat")"
 expect "EINVAL error: sync: unexpected argument 'now'" \
     "$(py "$m" file "sync now")"
+# An option that takes one value, given twice, is refused, naming it (the
+# last one was taken).
+: >"$tmp/nokeys"
+for dup in "map:--exec:--exec cat --exec 'tr a-z A-Z' docs/f1" \
+    "map:--plugin:--plugin a.so:f --exec cat --plugin=b.so:g docs/f1" \
+    "map:--keys:--exec cat --keys $tmp/nokeys --keys $tmp/nokeys" \
+    "map:--to:--exec cat --to {key}.a --to={key}.b docs/f1" \
+    "map:--out:--exec cat --out $tmp/o1.blt --out $tmp/o2.blt docs/f1" \
+    "map:--cwd:--cwd / --exec cat --cwd $tmp docs/f1" \
+    "map:--workers:--workers 1 --exec cat --workers 2 docs/f1" \
+    "prune:--older-than:--older-than 1d --older-than 2d" \
+    "reindex:--buckets:--buckets 20011 --buckets=144013"; do
+	cmd=${dup%%:*}
+	opt=${dup#*:}
+	opt=${opt%%:*}
+	expect "EINVAL error: $cmd: $opt given more than once" \
+	    "$(py "$m" ioctl "$cmd ${dup#*:*:}")"
+done
+[ ! -e "$tmp/o1.blt" ] && [ ! -e "$tmp/o2.blt" ] || fail "a refused --out"
+# A --keys FILE that is not a regular file is refused at once, naming
+# it: a FIFO held a thread of the daemon, and the ioctl of bltfs ctl, until
+# someone wrote it.  A writer stands by, should the daemon open it.
+mkfifo "$tmp/fifo"
+(printf 'docs/f1\n' >"$tmp/fifo") &
+writer=$!
+expect "EINVAL error: map: --keys $tmp/fifo: a FIFO, not a regular file" \
+    "$(py "$m" file "map --exec cat --keys $tmp/fifo")"
+expect "EINVAL error: map: --keys /dev/null: a character device, not a regular file" \
+    "$(py "$m" ioctl "map --exec cat --keys /dev/null")"
+exec 5<>"$tmp/fifo" # lets the writer go
+wait "$writer"
+exec 5<&-
+# A line is at most a path, without NUL bytes, or the command is refused,
+# naming the line (an endless one took the daemon's memory).
+{
+	printf 'docs/f1\n'
+	head -c 5000 /dev/zero | tr '\000' a
+	printf '\ndocs/f2\n'
+} >"$tmp/long.keys"
+expect "ENAMETOOLONG error: map: --keys $tmp/long.keys, line 2: longer than 4095 bytes, which no path is" \
+    "$(py "$m" file "map --exec cat --keys $tmp/long.keys")"
+printf 'docs/f1\ndocs/f2\000docs/f3\n' >"$tmp/nul.keys"
+expect "EINVAL error: map: --keys $tmp/nul.keys, line 2: a NUL byte, which no path has" \
+    "$(py "$m" ioctl "map --exec cat --keys $tmp/nul.keys")"
 # a map's --cwd where commands cannot run: refused now, not a failed job
 : >"$tmp/afile"
 expect "ENOENT error: map: --cwd $tmp/nowhere: cannot run commands there: No such file or directory" \
@@ -243,6 +304,24 @@ rc3=$?
 set -e
 [ "$rc" = 1 ] || fail "bltfs ctl frobnicate exited $rc"
 expect "bltfs ctl: unknown command 'frobnicate'" "$(cat "$tmp/err")"
+# bltfs ctl finds an option given twice itself: a usage error
+for dup in "map:--exec:--exec cat --exec=cat docs" \
+    "map:--out:--exec cat --out=$tmp/o1.blt --out $tmp/o2.blt docs" \
+    "map:--keys:--keys $tmp/nokeys --exec cat --keys $tmp/nokeys" \
+    "map:--cwd:--cwd / --cwd / --exec cat docs" \
+    "map:--plugin:--plugin a.so:f --plugin a.so:f docs" \
+    "reindex:--buckets:--buckets 20011 --buckets 20011"; do
+	cmd=${dup%%:*}
+	opt=${dup#*:}
+	opt=${opt%%:*}
+	set +e
+	# shellcheck disable=SC2086 # the options are words
+	"$BLTFS" ctl "$m" $cmd ${dup#*:*:} >"$tmp/out" 2>"$tmp/err"
+	rc=$?
+	set -e
+	[ "$rc" = 2 ] || fail "bltfs ctl $cmd with $opt twice exited $rc"
+	expect "bltfs ctl: $cmd: $opt given more than once" "$(head -n 1 "$tmp/err")"
+done
 [ "$rc2" = 4 ] || fail "a map whose items fail exited $rc2"
 [ "$rc3" = 2 ] || fail "bltfs ctl without arguments exited $rc3"
 "$BLTFS" ctl "$m" status >"$tmp/out"
@@ -273,6 +352,14 @@ if [ "$(id -u)" = 0 ] && command -v setpriv >/dev/null &&
 		fail "$user listed the jobs"
 	as_user cat "$m/.bltfs/jobs/1" >/dev/null 2>&1 &&
 		fail "$user read a job"
+	# nor learn the same by ioctl on any file of the mount (they used to
+	# answer anyone)
+	[ "$(py "$m" peek)" = OK ] && [ "$(py "$m" peek 1)" = OK ] ||
+		fail "the mounting user's status and job ioctls"
+	[ "$(as_user "$syspy" "$tmp/ctl.py" "$m" peek)" = EPERM ] ||
+		fail "$user got the status by ioctl"
+	[ "$(as_user "$syspy" "$tmp/ctl.py" "$m" peek 1)" = EPERM ] ||
+		fail "$user got job 1 by ioctl"
 	as_user cat "$m/docs/f1" >/dev/null || fail "read as $user"
 	# the kernel checks the modes (0644) for other users
 	as_user sh -c "echo x >>'$m/docs/f1'" 2>/dev/null &&
@@ -290,13 +377,118 @@ if [ "$(id -u)" = 0 ] && command -v setpriv >/dev/null &&
 	rc=$?
 	set -e
 	[ "$rc" = 1 ] || fail "bltfs ctl as $user exited $rc"
-	grep -q "only the user who mounted" "$tmp/err" ||
-		fail "bltfs ctl as $user: $(cat "$tmp/err")"
+	expect "bltfs ctl: $m: only the user who mounted the store (uid 0) or root" \
+	    "$(cat "$tmp/err")"
+	for cmd in status "job 1"; do
+		set +e
+		# shellcheck disable=SC2086 # "job 1" is two words
+		as_user "$BLTFS" ctl "$m" $cmd >"$tmp/out" 2>"$tmp/err"
+		rc=$?
+		set -e
+		[ "$rc" = 1 ] && [ ! -s "$tmp/out" ] ||
+			fail "bltfs ctl $cmd as $user exited $rc: $(cat "$tmp/out")"
+		expect "bltfs ctl: $m: only the user who mounted" \
+		    "$(cat "$tmp/err")"
+	done
 	last=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["last_job"])' "$m/.bltfs/status")
 	[ "$last" = 13 ] || fail "$user started a job: last_job $last"
 else
 	echo "not root, or no setpriv: the EPERM checks are skipped" >&2
 fi
+
+# jobs/ID shows the whole command, also one whose quoted word holds a
+# newline (it was cut there, with its quote left open), as valid JSON.
+nl='
+'
+"$BLTFS" ctl "$m" map --cwd / --exec "tr a-z A-Z$nl# a second line" \
+    docs/f3 --wait --json >"$tmp/out" 2>"$tmp/err" ||
+	fail "map with a two-line command: $(cat "$tmp/err")"
+python3 - "$tmp/out" <<'PY' || fail "the command in jobs/ID: $(cat "$tmp/out")"
+import json, sys
+j = json.load(open(sys.argv[1]))
+want = "map --cwd / --exec 'tr a-z A-Z\n# a second line' docs/f3"
+assert j["command"] == want, (j["command"], want)
+PY
+[ "$(cat "$m/docs/f3")" = "VALUE 3" ] || fail "the two-line command"
+
+# bltfs ctl reads a --keys that the daemon may not read itself, standard
+# input (-), a FIFO, or /dev/stdin (the daemon would read its own), into a
+# copy in $TMPDIR that it passes on and then removes.
+mkdir "$tmp/keytmp"
+printf 'docs/f4\n' | TMPDIR=$tmp/keytmp "$BLTFS" ctl "$m" map --cwd / \
+    --exec 'tr a-z A-Z' --keys - --wait >/dev/null 2>"$tmp/err" ||
+	fail "map --keys -: $(cat "$tmp/err")"
+printf 'docs/f5\n' | TMPDIR=$tmp/keytmp "$BLTFS" ctl "$m" map --cwd / \
+    --exec 'tr a-z A-Z' --keys /dev/stdin --wait >/dev/null 2>"$tmp/err" ||
+	fail "map --keys /dev/stdin: $(cat "$tmp/err")"
+(printf 'docs/f3\n' >"$tmp/fifo") &
+writer=$!
+TMPDIR=$tmp/keytmp "$BLTFS" ctl "$m" map --cwd / --exec 'tr A-Z a-z' \
+    --keys "$tmp/fifo" --wait >/dev/null 2>"$tmp/err" ||
+	fail "map --keys FIFO: $(cat "$tmp/err")"
+wait "$writer"
+[ "$(cat "$m/docs/f4" "$m/docs/f5" "$m/docs/f3")" = "VALUE 4
+VALUE 5
+value 3" ] || fail "map --keys by bltfs ctl: $(cat "$m/docs/f4" "$m/docs/f5")"
+[ -z "$(ls "$tmp/keytmp")" ] || fail "copies of --keys left: $(ls "$tmp/keytmp")"
+set +e
+TMPDIR=$tmp/keytmp "$BLTFS" ctl "$m" map --exec cat --keys /dev/zero \
+    2>"$tmp/err"
+rc=$?
+set -e
+[ "$rc" = 1 ] || fail "map --keys /dev/zero exited $rc"
+expect "bltfs ctl: map: --keys /dev/zero, line 1: longer than 4095 bytes" \
+    "$(cat "$tmp/err")"
+[ -z "$(ls "$tmp/keytmp")" ] || fail "a copy of --keys left: $(ls "$tmp/keytmp")"
+
+# The store --out makes has the mode of the mounted store less the umask
+# of the user of bltfs ctl (it was 0644, whatever they were), or the
+# daemon's, for a command that gives none; one there already keeps its own.
+chmod 0664 "$store"
+for um in 022:644 002:664 077:600; do
+	(umask "${um%:*}" && "$BLTFS" ctl "$m" map --exec cat \
+	    --out "$tmp/o${um%:*}.blt" docs/f1 --wait) >/dev/null 2>"$tmp/err" ||
+		fail "map --out under umask ${um%:*}: $(cat "$tmp/err")"
+	[ "$(stat -c %a "$tmp/o${um%:*}.blt")" = "${um#*:}" ] ||
+		fail "--out under umask ${um%:*}: mode $(stat -c %a "$tmp/o${um%:*}.blt")"
+done
+: >"$tmp/oold.blt"
+chmod 0606 "$tmp/oold.blt"
+(umask 077 && "$BLTFS" ctl "$m" map --exec cat --out "$tmp/oold.blt" \
+    docs/f1 --wait) >/dev/null 2>"$tmp/err" ||
+	fail "map --out to an empty file: $(cat "$tmp/err")"
+[ "$(stat -c %a "$tmp/oold.blt")" = 606 ] || fail "--out changed a mode"
+dmask=$(sed -n 's/^Umask:[[:space:]]*//p' "/proc/$pid/status") # $m's
+out=$(py "$m" ioctl "map --exec cat --out $tmp/ofile.blt docs/f1")
+expect "OK job" "$out"
+id=${out#OK job }
+"$BLTFS" ctl "$m" job "${id% started}" --wait >/dev/null 2>&1 ||
+	fail "map --out without --umask"
+[ "$(stat -c %a "$tmp/ofile.blt")" = "$(printf '%o' $((0664 & ~0$dmask)))" ] ||
+	fail "--out without --umask: $(stat -c %a "$tmp/ofile.blt"), daemon's umask $dmask"
+chmod 0644 "$store"
+for f in o022 o002 o077 oold ofile; do
+	[ ! -x "$BLT" ] || "$BLT" get "$tmp/$f.blt" docs/f1 |
+		cmp -s - "$m/docs/f1" || fail "docs/f1 in $f.blt"
+done
+expect "EINVAL error: map: --umask is for the store --out makes: give --out" \
+    "$(py "$m" ioctl "map --exec cat --umask 022 docs/f1")"
+expect "EINVAL error: map: --umask 8: expected an octal mask" \
+    "$(py "$m" ioctl "map --exec cat --out $tmp/o8.blt --umask 8 docs/f1")"
+[ ! -e "$tmp/o8.blt" ] || fail "a refused map made its --out"
+# A failed job's error has its errno's name, whatever the errno (EISDIR
+# had none).
+set +e
+"$BLTFS" ctl "$m" map --out "$tmp" --exec cat docs/f3 --wait --json \
+    >"$tmp/out" 2>/dev/null
+rc=$?
+set -e
+[ "$rc" = 3 ] || fail "map --out DIRECTORY exited $rc"
+python3 - "$tmp/out" <<'PY' || fail "the error in jobs/ID: $(cat "$tmp/out")"
+import errno, json, sys
+e = json.load(open(sys.argv[1]))["error"]
+assert (e["errno"], e["name"]) == (errno.EISDIR, "EISDIR"), e
+PY
 bltfs_umount "$m"
 check_store "$store"
 
