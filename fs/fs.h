@@ -590,10 +590,6 @@ void job_status_json(struct job_runner *r, FILE *f);
  * the exit status (bltfs(1), EXIT STATUS). */
 int client_main(int argc, char **argv);
 
-/* errname-glibc.c or errname-list.c */
-
-const char *errname_find(int e);
-
 /* mountinfo.c */
 
 /* One mount of the daemon's mount namespace, as /proc/self/mountinfo

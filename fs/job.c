@@ -954,6 +954,21 @@ job_json_key(FILE *f, const struct path_conf *pc, const unsigned char *key,
 	fprintf(f, ", \"key_len\": %zu", klen);
 }
 
+/* The symbolic name of errno e ("EISDIR"), or "" where the C library has
+ * no table of them (glibc has had strerrorname_np(3) since 2.32). */
+static const char *
+job_errno_name(int e)
+{
+#ifdef HAVE_STRERRORNAME_NP
+	const char *name = strerrorname_np(e);
+
+	return name != NULL ? name : "";
+#else
+	(void)e;
+	return "";
+#endif
+}
+
 /* The JSON of one job.  Holds: r->lock. */
 static void
 job_json_write(FILE *f, struct job_runner *r, const struct job *j)
@@ -1001,7 +1016,7 @@ job_json_write(FILE *f, struct job_runner *r, const struct job *j)
 	fputs("  \"error\": ", f);
 	if (j->state == BLTFS_STATE_FAILED) {
 		fprintf(f, "{\"errno\": %d, \"name\": \"%s\", \"message\": ",
-		    -j->error, errname_find(-j->error));
+		    -j->error, job_errno_name(-j->error));
 		json_put_str(f, j->msg, strlen(j->msg));
 		fputs("}", f);
 	} else
