@@ -381,7 +381,9 @@ struct blt_map_out {
  * Called once per item, from one thread.  Returns 0 to write out->value,
  * BLT_MAP_SKIP to leave the item as it was, anything else (a negative errno
  * by convention) for an error that leaves the item as it was too.  A plugin
- * that crashes fails its item only; its worker is replaced. */
+ * that crashes fails its item only; its worker is replaced.  Its stdout goes
+ * to the caller's stderr, its stdin is /dev/null; fd 3 is its worker's and
+ * must be left alone. */
 typedef int blt_map_fn(const unsigned char *key, size_t klen,
     const unsigned char *value, size_t vlen, struct blt_map_out *out);
 

@@ -2,9 +2,10 @@
  * map-worker.c: the worker side of blt_map().  A worker is a fresh process
  * (an exec'd program whose main() calls blt_map_worker_main()), so that the
  * caller may be multi-threaded and a plugin that crashes takes only its
- * worker down.  It reads batches of items from its parent on fd 0, runs the
- * command or the plugin on each item in turn and writes one reply per batch
- * on fd 1 (the messages are described in internal.h).
+ * worker down.  It reads batches of items from its parent on its socket
+ * (MAP_SOCK_FD, which no plugin's printf reaches), runs the command or the
+ * plugin on each item in turn and writes one reply per batch on the same
+ * socket (the messages are described in internal.h).
  *
  * For --exec, each item runs /bin/sh -c CMD through posix_spawn (a vfork
  * underneath) with the value on a pipe as stdin, stdout on another pipe and
@@ -516,7 +517,7 @@ map_worker_call(struct map_worker *w, const unsigned char *key, size_t klen,
 	out.err[0] = '\0';
 	rc = w->fn(key, klen, value, vlen, &out);
 	out.err[sizeof out.err - 1] = '\0';
-	if (rc == 0 && out.vlen > UINT32_MAX)
+	if (rc == 0 && out.vlen > BLT_VALUE_MAX)
 		rc = map_worker_fail(w,
 		    "%s: a result of %zu bytes is over the format's limit",
 		    w->spec, out.vlen);
@@ -589,7 +590,7 @@ map_worker_hello(int code, const char *msg)
 	le_put(h + 4, (uint64_t)code, 4);
 	le_put(h + 8, n, 8);
 	memcpy(h + MAP_HDR_LEN, msg ? msg : "", n);
-	return map_worker_write_full(1, h, MAP_HDR_LEN + n);
+	return map_worker_write_full(MAP_SOCK_FD, h, MAP_HDR_LEN + n);
 }
 
 /* Load the plugin "LIB:SYMBOL"; 0, or a message in msg. */
@@ -697,7 +698,8 @@ map_worker_free(struct map_worker *w)
 }
 
 /* Run as a map worker when argv says so:
- * PROG --blt-map-worker exec|plugin CMD|LIB:SYMBOL STORE [DIR]. */
+ * PROG --blt-map-worker exec|plugin CMD|LIB:SYMBOL STORE [DIR], with the
+ * socket to the parent as MAP_SOCK_FD. */
 int
 blt_map_worker_main(int argc, char **argv)
 {
@@ -713,9 +715,11 @@ blt_map_worker_main(int argc, char **argv)
 	memset(&w, 0, sizeof w);
 	w.errfd = -1;
 	/* Whatever the parent leaked past exec must not reach the commands
-	 * (a store's fd, /dev/fuse); a missing stderr must not be taken by a
-	 * pipe that dup2() would then clobber. */
-	close_range(3, ~0U, 0);
+	 * (a store's fd, /dev/fuse), nor our socket; a missing stderr must
+	 * not be taken by a pipe that dup2() would then clobber. */
+	close_range(MAP_SOCK_FD + 1, ~0U, 0);
+	if (fcntl(MAP_SOCK_FD, F_SETFD, FD_CLOEXEC) == -1)
+		return 2;
 	if (fcntl(2, F_GETFD) == -1 && open("/dev/null", O_WRONLY) != 2)
 		return 2;
 	signal(SIGPIPE, SIG_IGN);
@@ -757,14 +761,15 @@ blt_map_worker_main(int argc, char **argv)
 		map_worker_free(&w);
 		return 2;
 	}
-	while ((rc = map_worker_read_full(0, h, sizeof h)) == 1) {
+	while ((rc = map_worker_read_full(MAP_SOCK_FD, h, sizeof h)) == 1) {
 		len = le_get(h + 8, 8);
 		if (len > SIZE_MAX / 2 ||
 		    map_worker_grow(&w.req, &w.req_cap, 0, (size_t)len) < 0 ||
-		    map_worker_read_full(0, w.req, (size_t)len) != 1 ||
+		    map_worker_read_full(MAP_SOCK_FD, w.req, (size_t)len) !=
+		        1 ||
 		    map_worker_serve(&w, (uint32_t)le_get(h, 4), (size_t)len) <
 		        0 ||
-		    map_worker_write_full(1, w.rep, w.rep_len) < 0) {
+		    map_worker_write_full(MAP_SOCK_FD, w.rep, w.rep_len) < 0) {
 			status = 2;
 			break;
 		}

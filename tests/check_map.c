@@ -3,7 +3,8 @@
  * under a key template and into a second store; skips, errors, crashing
  * plugins, cancels (which take the commands' processes along), keys
  * changing while a map runs, small maps spreading over every worker, and
- * the directory commands run in (and its removal while they do).
+ * the directory commands run in (and its removal while they do), plugins
+ * that print or break the protocol.
  * The workers are this program run again: main() hands them to
  * blt_map_worker_main().
  */
@@ -11,6 +12,7 @@
 
 #include <check.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <pthread.h>
 #include <signal.h>
@@ -867,6 +869,87 @@ START_TEST(items_failing_in_a_removed_dir_name_it)
 }
 END_TEST
 
+/* The plugin prints on stdout: 5 bytes on one key, 3 on another.  That
+ * must neither touch the map nor its workers, and the bytes must show up
+ * on the caller's stderr, where the plugin's diagnostics go. */
+START_TEST(plugin_stdout_goes_to_stderr_and_the_map_goes_on)
+{
+	static const unsigned char *const keys[] = {
+	    (const unsigned char *)"stray5", (const unsigned char *)"k0",
+	    (const unsigned char *)"k1", (const unsigned char *)"stray3"};
+	static const size_t lens[] = {6, 2, 2, 6};
+	static const char *const extra[] = {"stray5", "stray3", NULL};
+	struct blt *db = fill(10, extra);
+	struct blt_map_opts o = {.plugin = plugin_sym("plugin_stdout"),
+	    .keys = keys,
+	    .key_lens = lens,
+	    .n_keys = 4,
+	    .workers = 1};
+	struct blt_map_stats st;
+	char file[PATH_MAX + 16], got[64];
+	int fd, saved;
+	ssize_t n;
+
+	snprintf(file, sizeof file, "%s.stderr", path);
+	ck_assert_int_ge(fd = open(file, O_RDWR | O_CREAT | O_TRUNC, 0600), 0);
+	fflush(stderr);
+	ck_assert_int_ge(saved = dup(2), 0);
+	ck_assert_int_eq(dup2(fd, 2), 2);
+	map_ok(db, &o, &st);
+	ck_assert_int_eq(dup2(saved, 2), 2);
+	close(saved);
+	assert_counts(&st, 4, 0, 0);
+	ck_assert_uint_eq(st.restarts, 0);
+	ck_assert_str_eq(get(db, "stray5"), "ABC");
+	ck_assert_str_eq(get(db, "stray3"), "ABC");
+	ck_assert_str_eq(get(db, "k1"), upper_of(1));
+	ck_assert_str_eq(get(db, "k2"), lower_of(2));
+	n = pread(fd, got, sizeof got - 1, 0);
+	ck_assert_int_ge(n, 0);
+	got[n] = '\0';
+	ck_assert_str_eq(got, "strayabc");
+	close(fd);
+	blt_close(db);
+}
+END_TEST
+
+/* Replies that do not parse fail their items, with a message that says
+ * so; the worker is replaced and every other item is done.  None makes
+ * the parent allocate what the header claims, or wait for it. */
+START_TEST(malformed_replies_fail_their_items_only)
+{
+	static const char *const extra[] = {
+	    "garble-junk", "garble-huge", "garble-short", NULL};
+	struct blt *db = fill(N_ITEMS, extra);
+	struct blt_map_opts o = {
+	    .plugin = plugin_sym("plugin_garble"), .workers = 2};
+	struct blt_map_stats st;
+	char k[32];
+
+	map_ok(db, &o, &st);
+	assert_counts(&st, N_ITEMS, 0, 3);
+	ck_assert_uint_ge(st.restarts, 3);
+	ck_assert_uint_eq(st.n_errors, 3);
+	for (unsigned i = 0; i < 3; i++) {
+		const struct blt_map_error *e = &st.first_errors[i];
+
+		ck_assert_msg(memcmp(e->key, "garble-", 7) == 0, "key %.*s",
+		    (int)e->klen, e->key);
+		ck_assert_msg(strstr(e->msg, "its worker sent a malformed "
+		                             "message (") == e->msg,
+		    "%s", e->msg);
+	}
+	db = close_check_reopen(db, path);
+	for (int i = 0; extra[i] != NULL; i++)
+		ck_assert_str_eq(get(db, extra[i]), "abc");
+	for (int i = 0; i < N_ITEMS; i++) {
+		snprintf(k, sizeof k, "k%d", i);
+		ck_assert_str_eq(get(db, k), upper_of(i));
+	}
+	blt_close(db);
+}
+END_TEST
+
 START_TEST(read_only_store_is_erofs)
 {
 	struct blt *db = fill(10, NULL);
@@ -914,6 +997,8 @@ map_suite(void)
 	tcase_add_test(tc, missing_plugin_is_elibacc);
 	tcase_add_test(tc, commands_run_in_dir_and_a_missing_dir_ends_the_map);
 	tcase_add_test(tc, items_failing_in_a_removed_dir_name_it);
+	tcase_add_test(tc, plugin_stdout_goes_to_stderr_and_the_map_goes_on);
+	tcase_add_test(tc, malformed_replies_fail_their_items_only);
 	tcase_add_test(tc, read_only_store_is_erofs);
 	suite_add_tcase(s, tc);
 	return s;
