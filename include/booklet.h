@@ -453,8 +453,9 @@ struct blt_map_opts {
  * stored stays on every return and is flushed.  Errors: -EINVAL (bad
  * options), -EROFS, -ECANCELED (progress asked to stop), -ESTALE (db was
  * pruned or cleared meanwhile), -ENOEXEC (the worker program does not run
- * map workers), -ELIBACC (the plugin does not load), chdir(2)'s error for
- * a dir the workers cannot work in, or a store's error. */
+ * map workers), -ELIBACC (the plugin does not load), open(2)'s or
+ * fchdir(2)'s error for a dir the workers cannot work in, or a store's
+ * error. */
 int blt_map(
     struct blt *db, const struct blt_map_opts *o, struct blt_map_stats *st);
 

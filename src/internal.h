@@ -346,7 +346,8 @@ int store_rebuild_index(struct blt *db);
 /* map.c, map-worker.c: the messages between blt_map() and its workers over
  * a socket, which a worker finds as fd MAP_SOCK_FD (never 0 or 1, where a
  * plugin's stdio would reach it: its stdin is /dev/null and its stdout the
- * caller's stderr).  Each message is a header (u32 items or MAP_HELLO, u32
+ * caller's stderr), and its working directory as fd MAP_DIR_FD when it
+ * is given one.  Each message is a header (u32 items or MAP_HELLO, u32
  * code, u64 body length, little-endian) and a body.  Requests hold per
  * item u32 key length, u32 value length, key, value; replies hold per item
  * u32 outcome (MAP_R_*), u32 length and the new value or an error message
@@ -354,6 +355,7 @@ int store_rebuild_index(struct blt *db);
  * errno and a message of at most MAP_MSG_MAX bytes in the body. */
 #define MAP_WORKER_ARG "--blt-map-worker"
 #define MAP_SOCK_FD 3
+#define MAP_DIR_FD 4
 #define MAP_HDR_LEN 16
 #define MAP_MSG_MAX 1024
 #define MAP_HELLO 0xFFFFFFFFu

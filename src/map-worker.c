@@ -697,16 +697,38 @@ map_worker_free(struct map_worker *w)
 	 * which unloading would turn into leaks. */
 }
 
+/* Enter the directory the parent opened for us as MAP_DIR_FD (name is its
+ * path, for messages), and note which it is: 0, or an errno and a message
+ * in msg.  A directory removed since the map started can still be
+ * entered, so a worker that replaces a dead one runs where the others
+ * do. */
+static int
+map_worker_enter(struct map_worker *w, const char *name, char *msg, size_t cap)
+{
+	struct stat st;
+	int e;
+
+	if (fchdir(MAP_DIR_FD) == -1 || fstat(MAP_DIR_FD, &st) == -1) {
+		e = errno;
+		snprintf(msg, cap, "cannot run in %s: %s", name, strerror(e));
+		return e;
+	}
+	close(MAP_DIR_FD);
+	w->dir = name;
+	w->dir_dev = st.st_dev;
+	w->dir_ino = st.st_ino;
+	return 0;
+}
+
 /* Run as a map worker when argv says so:
  * PROG --blt-map-worker exec|plugin CMD|LIB:SYMBOL STORE [DIR], with the
- * socket to the parent as MAP_SOCK_FD. */
+ * socket to the parent as MAP_SOCK_FD and DIR open as MAP_DIR_FD. */
 int
 blt_map_worker_main(int argc, char **argv)
 {
 	struct map_worker w;
 	unsigned char h[MAP_HDR_LEN];
 	char msg[512];
-	struct stat st;
 	uint64_t len;
 	int rc, status = 0;
 
@@ -717,7 +739,9 @@ blt_map_worker_main(int argc, char **argv)
 	/* Whatever the parent leaked past exec must not reach the commands
 	 * (a store's fd, /dev/fuse), nor our socket; a missing stderr must
 	 * not be taken by a pipe that dup2() would then clobber. */
-	close_range(MAP_SOCK_FD + 1, ~0U, 0);
+	close_range(MAP_DIR_FD + 1, ~0U, 0);
+	if (argc != 6)
+		close(MAP_DIR_FD);
 	if (fcntl(MAP_SOCK_FD, F_SETFD, FD_CLOEXEC) == -1)
 		return 2;
 	if (fcntl(2, F_GETFD) == -1 && open("/dev/null", O_WRONLY) != 2)
@@ -734,17 +758,10 @@ blt_map_worker_main(int argc, char **argv)
 		return 2;
 	}
 	/* before the plugin loads: its path may be relative to DIR */
-	if (argc == 6 && (chdir(argv[5]) == -1 || stat(".", &st) == -1)) {
-		rc = errno;
-		snprintf(msg, sizeof msg, "cannot run in %s: %s", argv[5],
-		    strerror(rc));
+	if (argc == 6 &&
+	    (rc = map_worker_enter(&w, argv[5], msg, sizeof msg))) {
 		map_worker_hello(rc, msg);
 		return 2;
-	}
-	if (argc == 6) {
-		w.dir = argv[5];
-		w.dir_dev = st.st_dev;
-		w.dir_ino = st.st_ino;
 	}
 	w.spec = argv[3];
 	if (strcmp(argv[2], "exec") == 0) {

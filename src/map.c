@@ -88,6 +88,7 @@ struct map {
 	struct map_batch *retry, **retry_tail; /* single items to send again */
 	struct map_proc *procs;
 	unsigned n_procs;
+	int dirfd;           /* o->dir, opened once for every worker, or -1 */
 	unsigned char *okey; /* an output key made from the template */
 	size_t okey_cap;
 	int okey_width;    /* of every key of out: an integer's, or 0 for any */
@@ -366,20 +367,21 @@ map_fd_above(int fd)
 {
 	int nfd, e;
 
-	if (fd > MAP_SOCK_FD)
+	if (fd > MAP_DIR_FD)
 		return fd;
-	nfd = fcntl(fd, F_DUPFD_CLOEXEC, MAP_SOCK_FD + 1);
+	nfd = fcntl(fd, F_DUPFD_CLOEXEC, MAP_DIR_FD + 1);
 	e = errno;
 	close(fd);
 	errno = e;
 	return nfd;
 }
 
-/* Set up a worker's descriptors: the socket sock as MAP_SOCK_FD, and for
- * stdin /dev/null and for stdout our stderr, so that a plugin's stdio is
- * harmless and what it prints is seen where its diagnostics are. */
+/* Set up a worker's descriptors: the socket sock as MAP_SOCK_FD, the
+ * working directory as MAP_DIR_FD, and for stdin /dev/null and for stdout
+ * our stderr, so that a plugin's stdio is harmless and what it prints is
+ * seen where its diagnostics are. */
 static void
-map_spawn_fds(posix_spawn_file_actions_t *fa, int sock)
+map_spawn_fds(struct map *m, posix_spawn_file_actions_t *fa, int sock)
 {
 	posix_spawn_file_actions_addopen(fa, 0, "/dev/null", O_RDONLY, 0);
 	if (fcntl(2, F_GETFD) != -1)
@@ -388,6 +390,8 @@ map_spawn_fds(posix_spawn_file_actions_t *fa, int sock)
 		posix_spawn_file_actions_addopen(
 		    fa, 1, "/dev/null", O_WRONLY, 0);
 	posix_spawn_file_actions_adddup2(fa, sock, MAP_SOCK_FD);
+	if (m->dirfd != -1)
+		posix_spawn_file_actions_adddup2(fa, m->dirfd, MAP_DIR_FD);
 }
 
 /* Start a worker in p. */
@@ -429,7 +433,7 @@ map_spawn(struct map *m, struct map_proc *p)
 	posix_spawnattr_setflags(
 	    &attr, POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK);
 	posix_spawn_file_actions_init(&fa);
-	map_spawn_fds(&fa, sv[1]);
+	map_spawn_fds(m, &fa, sv[1]);
 	e = posix_spawn(&p->pid, exe, &fa, &attr, m->argv, environ);
 	posix_spawn_file_actions_destroy(&fa);
 	posix_spawnattr_destroy(&attr);
@@ -1035,6 +1039,20 @@ map_run(struct map *m)
 	return rc;
 }
 
+/* Open o->dir once for all the workers, those that replace dead ones too:
+ * they enter it with fchdir(), which works after it is removed. */
+static int
+map_open_dir(struct map *m)
+{
+	int fd = open(m->o->dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+
+	if (fd == -1 || (fd = map_fd_above(fd)) == -1)
+		return err_set(-errno, "%s: map: cannot run in %s: %s",
+		    blt_path(m->db), m->o->dir, strerror(errno));
+	m->dirfd = fd;
+	return 0;
+}
+
 /* Check o and fill in m. */
 static int
 map_setup(struct map *m, struct blt *db, const struct blt_map_opts *o)
@@ -1096,7 +1114,7 @@ map_setup(struct map *m, struct blt *db, const struct blt_map_opts *o)
 		m->procs[i].pid = -1;
 		m->procs[i].fd = -1;
 	}
-	return 0;
+	return o->dir != NULL ? map_open_dir(m) : 0;
 }
 
 /* Free what m holds; its workers are gone. */
@@ -1121,6 +1139,8 @@ map_free(struct map *m)
 	}
 	blt_iter_free(m->it);
 	free(m->okey);
+	if (m->dirfd != -1)
+		close(m->dirfd);
 }
 
 /* Map over db's selected items; see booklet.h. */
@@ -1134,6 +1154,7 @@ blt_map(struct blt *db, const struct blt_map_opts *o, struct blt_map_stats *st)
 	memset(st, 0, sizeof *st);
 	memset(&m, 0, sizeof m);
 	m.st = st;
+	m.dirfd = -1;
 	if ((rc = map_setup(&m, db, o)) < 0)
 		goto out;
 	if (o->keys == NULL && (rc = blt_iter_create(db, &m.it)) < 0)

@@ -950,6 +950,43 @@ START_TEST(malformed_replies_fail_their_items_only)
 }
 END_TEST
 
+/* A worker that dies after the directory the map runs in was removed is
+ * replaced by one that runs in the removed directory too, as the first
+ * one did: the map goes on.  One worker takes k0, which removes the
+ * directory, then k1, whose command kills its worker (every time). */
+START_TEST(a_worker_replaced_after_its_dir_is_removed_runs_in_it)
+{
+	static const unsigned char *const keys[] = {(const unsigned char *)"k0",
+	    (const unsigned char *)"k1", (const unsigned char *)"k2"};
+	static const size_t lens[] = {2, 2, 2};
+	struct blt *db = fill(3, NULL);
+	struct blt_map_opts o = {
+	    .keys = keys, .key_lens = lens, .n_keys = 3, .workers = 1};
+	struct blt_map_stats st;
+	char dir[PATH_MAX + 8], cmd[2 * PATH_MAX];
+
+	snprintf(dir, sizeof dir, "%.*s/cwd", (int)(strrchr(path, '/') - path),
+	    path);
+	ck_assert_int_eq(mkdir(dir, 0755), 0);
+	snprintf(cmd, sizeof cmd,
+	    "case $BLT_KEY in k0) rmdir '%s' 2>/dev/null;; "
+	    "k1) kill -KILL $PPID;; esac; echo ran",
+	    dir);
+	o.exec = cmd;
+	o.dir = dir;
+	map_ok(db, &o, &st);
+	assert_counts(&st, 2, 0, 1);
+	ck_assert_uint_ge(st.restarts, 1);
+	ck_assert_int_eq(memcmp(st.first_errors[0].key, "k1", 2), 0);
+	ck_assert_str_eq(st.first_errors[0].msg,
+	    "its worker was killed by signal 9 (Killed)");
+	ck_assert_str_eq(get(db, "k0"), "ran\n");
+	ck_assert_str_eq(get(db, "k2"), "ran\n");
+	ck_assert_int_eq(access(dir, F_OK), -1);
+	blt_close(db);
+}
+END_TEST
+
 START_TEST(read_only_store_is_erofs)
 {
 	struct blt *db = fill(10, NULL);
@@ -999,6 +1036,8 @@ map_suite(void)
 	tcase_add_test(tc, items_failing_in_a_removed_dir_name_it);
 	tcase_add_test(tc, plugin_stdout_goes_to_stderr_and_the_map_goes_on);
 	tcase_add_test(tc, malformed_replies_fail_their_items_only);
+	tcase_add_test(
+	    tc, a_worker_replaced_after_its_dir_is_removed_runs_in_it);
 	tcase_add_test(tc, read_only_store_is_erofs);
 	suite_add_tcase(s, tc);
 	return s;
