@@ -363,4 +363,20 @@ int store_rebuild_index(struct blt *db);
 #define MAP_R_SKIP 1
 #define MAP_R_ERROR 2
 
+/* Bytes of a failed command's stderr that go into its error message. */
+#define MAP_STDERR_KEEP 400
+
+/* map-worker.c: what a command wrote, as map_worker_pump() collects it. */
+struct map_worker_io {
+	size_t limit;       /* the most bytes of stdout taken */
+	unsigned char *out; /* stdout (malloc'd, kept from item to item) */
+	size_t out_len, out_cap;
+	int over;                  /* stdout went on past limit */
+	char err[MAP_STDERR_KEEP]; /* the first bytes of stderr ... */
+	size_t err_len;            /* ... this many */
+	uint64_t err_total;        /* all bytes of stderr read */
+};
+int map_worker_pump(struct map_worker_io *io, int *in, int *out, int err,
+    int pidfd, const unsigned char *value, size_t vlen);
+
 #endif
