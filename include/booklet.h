@@ -388,7 +388,9 @@ struct blt_map_out {
  * Called once per item, from one thread.  Returns 0 to write out->value,
  * BLT_MAP_SKIP to leave the item as it was, anything else (a negative errno
  * by convention) for an error that leaves the item as it was too.  A plugin
- * that crashes fails its item only; its worker is replaced. */
+ * that crashes fails its item only; its worker is replaced.  Its stdout goes
+ * to the caller's stderr, its stdin is /dev/null; fd 3 is its worker's and
+ * must be left alone. */
 typedef int blt_map_fn(const unsigned char *key, size_t klen,
     const unsigned char *value, size_t vlen, struct blt_map_out *out);
 
@@ -458,8 +460,9 @@ struct blt_map_opts {
  * stored stays on every return and is flushed.  Errors: -EINVAL (bad
  * options), -EROFS, -ECANCELED (progress asked to stop), -ESTALE (db was
  * pruned or cleared meanwhile), -ENOEXEC (the worker program does not run
- * map workers), -ELIBACC (the plugin does not load), chdir(2)'s error for
- * a dir the workers cannot work in, or a store's error. */
+ * map workers), -ELIBACC (the plugin does not load), open(2)'s or
+ * fchdir(2)'s error for a dir the workers cannot work in, or a store's
+ * error. */
 int blt_map(
     struct blt *db, const struct blt_map_opts *o, struct blt_map_stats *st);
 

@@ -346,16 +346,39 @@ int store_recover(struct blt *db);
 int store_rebuild_index(struct blt *db);
 
 /* map.c, map-worker.c: the messages between blt_map() and its workers over
- * a socket.  Each is a header (u32 items or MAP_HELLO, u32 code, u64 body
- * length, little-endian) and a body.  Requests hold per item u32 key
- * length, u32 value length, key, value; replies hold per item u32 outcome
- * (MAP_R_*), u32 length and the new value or an error message.  A worker
- * first says hello: code 0, or an errno and a message in the body. */
+ * a socket, which a worker finds as fd MAP_SOCK_FD (never 0 or 1, where a
+ * plugin's stdio would reach it: its stdin is /dev/null and its stdout the
+ * caller's stderr), and its working directory as fd MAP_DIR_FD when it
+ * is given one.  Each message is a header (u32 items or MAP_HELLO, u32
+ * code, u64 body length, little-endian) and a body.  Requests hold per
+ * item u32 key length, u32 value length, key, value; replies hold per item
+ * u32 outcome (MAP_R_*), u32 length and the new value or an error message
+ * of at most MAP_MSG_MAX bytes.  A worker first says hello: code 0, or an
+ * errno and a message of at most MAP_MSG_MAX bytes in the body. */
 #define MAP_WORKER_ARG "--blt-map-worker"
+#define MAP_SOCK_FD 3
+#define MAP_DIR_FD 4
 #define MAP_HDR_LEN 16
+#define MAP_MSG_MAX 1024
 #define MAP_HELLO 0xFFFFFFFFu
 #define MAP_R_WRITE 0
 #define MAP_R_SKIP 1
 #define MAP_R_ERROR 2
+
+/* Bytes of a failed command's stderr that go into its error message. */
+#define MAP_STDERR_KEEP 400
+
+/* map-worker.c: what a command wrote, as map_worker_pump() collects it. */
+struct map_worker_io {
+	size_t limit;       /* the most bytes of stdout taken */
+	unsigned char *out; /* stdout (malloc'd, kept from item to item) */
+	size_t out_len, out_cap;
+	int over;                  /* stdout went on past limit */
+	char err[MAP_STDERR_KEEP]; /* the first bytes of stderr ... */
+	size_t err_len;            /* ... this many */
+	uint64_t err_total;        /* all bytes of stderr read */
+};
+int map_worker_pump(struct map_worker_io *io, int *in, int *out, int err,
+    int pidfd, const unsigned char *value, size_t vlen);
 
 #endif

@@ -2,13 +2,19 @@
  * map-worker.c: the worker side of blt_map().  A worker is a fresh process
  * (an exec'd program whose main() calls blt_map_worker_main()), so that the
  * caller may be multi-threaded and a plugin that crashes takes only its
- * worker down.  It reads batches of items from its parent on fd 0, runs the
- * command or the plugin on each item in turn and writes one reply per batch
- * on fd 1 (the messages are described in internal.h).
+ * worker down.  It reads batches of items from its parent on its socket
+ * (MAP_SOCK_FD, which no plugin's printf reaches), runs the command or the
+ * plugin on each item in turn and writes one reply per batch on the same
+ * socket (the messages are described in internal.h).
  *
  * For --exec, each item runs /bin/sh -c CMD through posix_spawn (a vfork
  * underneath) with the value on a pipe as stdin, stdout on another pipe and
- * stderr in a memory file that is read back only when the item fails.
+ * stderr on a third, the worker's own, which all its commands share.
+ * map_worker_pump() feeds and reads them together, so that no command
+ * blocks on a full pipe; it takes stdout up to the format's limit on a
+ * value and only the first bytes of stderr, which are all an error message
+ * shows, and reads and drops the rest.  A pidfd tells it when the command's
+ * shell has ended, as background processes may hold stderr open.
  *
  * Each command is the leader of its own process group.  A worker that is
  * told to stop (SIGTERM from a cancelled map or from its parent's death,
@@ -29,7 +35,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
+#include <sys/pidfd.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -38,9 +44,6 @@
 #include "internal.h"
 
 extern char **environ;
-
-/* Bytes of a failed command's stderr that go into its error message. */
-#define MAP_WORKER_STDERR 400
 
 /* Seconds a stopped command's process group has between SIGTERM and
  * SIGKILL. */
@@ -62,11 +65,10 @@ struct map_worker {
 	size_t env_key; /* index of BLT_KEY= in envp; BLT_KEY_HEX= follows */
 	char *key_var, *hex_var;
 	size_t key_var_cap, hex_var_cap;
-	int errfd; /* the commands' stderr */
+	int err_r, err_w; /* the commands' stderr pipe; -1 until made */
 	posix_spawnattr_t attr;
 	sigset_t stop_sigs; /* blocked while map_worker_child is set */
-	unsigned char *out; /* a command's stdout */
-	size_t out_len, out_cap;
+	struct map_worker_io io;
 
 	const char *dir; /* the working directory we were given, or NULL */
 	dev_t dir_dev;   /* and what it was when we entered it */
@@ -319,109 +321,280 @@ map_worker_key_env(struct map_worker *w, const unsigned char *key, size_t klen)
 	return 0;
 }
 
-/* Feed value to the command on fd in and collect its stdout from fd out
- * until it closes it.  Small values fit the pipe and need no poll. */
+/* Take what fd has of a command's stdout into io, up to io->limit bytes:
+ * 1 at its end, 0 when there may be more (io->over is set when there is
+ * more than the limit), -1 on an error.  The buffer grows as the output
+ * does, never past the limit. */
 static int
-map_worker_pump(struct map_worker *w, int *inp, int *outp,
-    const unsigned char *value, size_t vlen)
+map_worker_read_out(struct map_worker_io *io, int fd)
 {
-	struct pollfd pfd[2];
-	int in = *inp, out = *outp;
+	size_t room = io->out_cap < io->limit ? io->out_cap : io->limit;
+	unsigned char one, *p;
+	size_t cap;
+	ssize_t r;
+
+	if (io->out_len == io->limit) {
+		/* Full: one byte more says the output is over the limit. */
+		if ((r = read(fd, &one, 1)) > 0) {
+			io->over = 1;
+			return 0;
+		}
+	} else {
+		if (io->out_len == room) {
+			cap = io->out_cap ? io->out_cap : 65536;
+			while (cap <= io->out_len)
+				cap *= 2;
+			if (cap > io->limit)
+				cap = io->limit;
+			if ((p = realloc(io->out, cap)) == NULL)
+				return -1;
+			io->out = p;
+			io->out_cap = room = cap;
+		}
+		r = read(fd, io->out + io->out_len, room - io->out_len);
+		if (r > 0) {
+			io->out_len += (size_t)r;
+			return 0;
+		}
+	}
+	if (r == 0)
+		return 1;
+	return errno == EAGAIN || errno == EINTR ? 0 : -1;
+}
+
+/* Take one read of a command's stderr from fd into io: its first bytes are
+ * kept, the rest only counted.  The bytes read, 0 at its end, or -1 with
+ * errno (EAGAIN when there is nothing now). */
+static ssize_t
+map_worker_read_err(struct map_worker_io *io, int fd)
+{
+	char buf[16384];
+	size_t keep;
+	ssize_t r;
+
+	if ((r = read(fd, buf, sizeof buf)) > 0) {
+		keep = sizeof io->err - io->err_len;
+		if (keep > (size_t)r)
+			keep = (size_t)r;
+		memcpy(io->err + io->err_len, buf, keep);
+		io->err_len += keep;
+		io->err_total += (uint64_t)r;
+	}
+	return r;
+}
+
+/* Read what stderr (non-blocking) holds now into io, but at most a pipe's
+ * worth, so that a process that writes on and on cannot keep us here: once
+ * the command's shell has ended, what it wrote is all in the pipe. */
+static void
+map_worker_drain_err(struct map_worker_io *io, int fd)
+{
+	int size = fcntl(fd, F_GETPIPE_SZ);
+	uint64_t stop = io->err_total + (size > 0 ? (uint64_t)size : 1 << 20);
+
+	while (io->err_total < stop && map_worker_read_err(io, fd) > 0)
+		;
+}
+
+/* Write what the command's stdin (non-blocking) takes of value from *sent
+ * on; close it once all is written or the command no longer reads. */
+static void
+map_worker_write_in(
+    int *in, const unsigned char *value, size_t vlen, size_t *sent)
+{
+	ssize_t r = write(*in, value + *sent, vlen - *sent);
+
+	if (r > 0)
+		*sent += (size_t)r;
+	if ((r < 0 && errno != EAGAIN && errno != EINTR) || *sent == vlen) {
+		close(*in);
+		*in = -1;
+	}
+}
+
+/* Feed value to a command on *in and collect its stdout from *out and its
+ * stderr from err (see struct map_worker_io), all at once so that it never
+ * blocks on a full pipe, until stdout ends and the command has ended:
+ * pidfd becomes readable (or, when it is -1, stderr ends).  Takes *in and
+ * *out (closes them and sets them to -1), not err or pidfd.  Stops early,
+ * with io->over set, when stdout passes io->limit: the caller then kills
+ * the command.  Returns 0, or -1 with errno on a failure. */
+int
+map_worker_pump(struct map_worker_io *io, int *inp, int *outp, int err,
+    int pidfd, const unsigned char *value, size_t vlen)
+{
+	struct pollfd pfd[4];
+	int in = *inp, out = *outp, ended = 0, err_end = 0, rc = 0, e;
 	size_t sent = 0;
 	ssize_t r;
 
-	/* Whatever this closes, the caller must not close again. */
 	*inp = *outp = -1;
-	w->out_len = 0;
-	if (vlen <= 4096) {
-		/* One page always fits an empty pipe: this cannot block. */
-		r = vlen > 0 ? write(in, value, vlen) : 0;
+	io->out_len = io->err_len = 0;
+	io->err_total = 0;
+	io->over = 0;
+	if (fcntl(in, F_SETFL, O_NONBLOCK) == -1 ||
+	    fcntl(out, F_SETFL, O_NONBLOCK) == -1 ||
+	    fcntl(err, F_SETFL, O_NONBLOCK) == -1)
+		rc = -1;
+	if (rc == 0 && vlen == 0) {
 		close(in);
 		in = -1;
-		if (r < 0 && errno != EPIPE)
-			goto fail;
-	} else if (fcntl(in, F_SETFL, O_NONBLOCK) == -1 ||
-	           fcntl(out, F_SETFL, O_NONBLOCK) == -1) {
-		goto fail;
 	}
-	while (out != -1) {
-		if (in != -1) {
-			pfd[0].fd = in;
-			pfd[0].events = POLLOUT;
-			pfd[1].fd = out;
-			pfd[1].events = POLLIN;
-			if (poll(pfd, 2, -1) == -1) {
-				if (errno == EINTR)
-					continue;
-				goto fail;
-			}
-			if (pfd[0].revents) {
-				r = write(in, value + sent, vlen - sent);
-				if (r > 0)
-					sent += (size_t)r;
-				if ((r < 0 && errno != EAGAIN &&
-				        errno != EINTR) ||
-				    sent == vlen) {
-					close(in);
-					in = -1;
-				}
-			}
-			if (!pfd[1].revents)
-				continue;
+	while (rc == 0 && !io->over && (out != -1 || (!ended && !err_end))) {
+		pfd[0] = (struct pollfd){.fd = in, .events = POLLOUT};
+		pfd[1] = (struct pollfd){.fd = out, .events = POLLIN};
+		pfd[2] =
+		    (struct pollfd){.fd = err_end ? -1 : err, .events = POLLIN};
+		pfd[3] =
+		    (struct pollfd){.fd = ended ? -1 : pidfd, .events = POLLIN};
+		if (poll(pfd, 4, -1) == -1) {
+			rc = errno == EINTR ? 0 : -1;
+			continue;
 		}
-		if (map_worker_grow(&w->out, &w->out_cap, w->out_len, 65536) <
-		    0)
-			goto fail;
-		r = read(out, w->out + w->out_len, w->out_cap - w->out_len);
-		if (r > 0) {
-			w->out_len += (size_t)r;
-		} else if (r == 0) {
+		if (pfd[0].revents)
+			map_worker_write_in(&in, value, vlen, &sent);
+		if (pfd[1].revents &&
+		    (rc = map_worker_read_out(io, out)) == 1) {
 			close(out);
 			out = -1;
-		} else if (errno == EAGAIN || errno == EINTR) {
-			if (in == -1) {
-				pfd[0].fd = out;
-				pfd[0].events = POLLIN;
-				poll(pfd, 1, -1);
-			}
-		} else {
-			goto fail;
+			rc = 0;
 		}
+		if (rc == 0 && pfd[2].revents &&
+		    (r = map_worker_read_err(io, err)) <= 0) {
+			err_end = r == 0;
+			rc = r == 0 || errno == EAGAIN || errno == EINTR ? 0
+			                                                 : -1;
+		}
+		if (pfd[3].revents)
+			ended = 1;
 	}
-	return 0;
-fail:
-	r = errno;
+	if (rc == 0 && !io->over && !err_end)
+		map_worker_drain_err(io, err);
+	e = errno;
 	if (in != -1)
 		close(in);
 	if (out != -1)
 		close(out);
-	errno = (int)r;
-	return -1;
+	errno = e;
+	return rc;
 }
 
-/* Append the start of what the command wrote to stderr to msg, then empty
- * the stderr file for the next command. */
+/* Append the start of what the command wrote to stderr to msg. */
 static void
-map_worker_stderr(struct map_worker *w, char *msg, size_t cap, int keep)
+map_worker_stderr(const struct map_worker_io *io, char *msg, size_t cap)
 {
-	off_t n = lseek(w->errfd, 0, SEEK_CUR);
-	char buf[MAP_WORKER_STDERR + 1];
-	size_t len = strlen(msg);
-	ssize_t r;
+	size_t len = strlen(msg), r = io->err_len;
 
-	if (n <= 0)
-		return;
-	if (keep) {
-		r = pread(w->errfd, buf,
-		    n < MAP_WORKER_STDERR ? (size_t)n : MAP_WORKER_STDERR, 0);
-		while (r > 0 && (buf[r - 1] == '\n' || buf[r - 1] == ' '))
-			r--;
-		if (r > 0)
-			snprintf(msg + len, cap - len, ": %.*s%s", (int)r, buf,
-			    n > MAP_WORKER_STDERR ? "..." : "");
+	while (r > 0 && (io->err[r - 1] == '\n' || io->err[r - 1] == ' '))
+		r--;
+	if (r > 0 && len < cap)
+		snprintf(msg + len, cap - len, ": %.*s%s", (int)r, io->err,
+		    io->err_total > io->err_len ? "..." : "");
+}
+
+/* Start the command for one item with in, out and the worker's stderr as
+ * its stdio, and open a pidfd on it: 0, or -1 with a message in msg and no
+ * command left. */
+static int
+map_worker_spawn(struct map_worker *w, int in, int out, pid_t *pid, int *pidfd,
+    char *msg, size_t cap)
+{
+	char *argv[] = {(char *)"/bin/sh", (char *)"-c", (char *)w->cmd, NULL};
+	posix_spawn_file_actions_t fa;
+	sigset_t old;
+	int e;
+
+	posix_spawn_file_actions_init(&fa);
+	posix_spawn_file_actions_adddup2(&fa, in, 0);
+	posix_spawn_file_actions_adddup2(&fa, out, 1);
+	posix_spawn_file_actions_adddup2(&fa, w->err_w, 2);
+	/* A stop signal must not come between the spawn and the note of
+	 * whom to stop. */
+	sigprocmask(SIG_BLOCK, &w->stop_sigs, &old);
+	e = posix_spawn(pid, "/bin/sh", &fa, &w->attr, argv, w->envp);
+	if (e == 0)
+		map_worker_child = *pid;
+	sigprocmask(SIG_SETMASK, &old, NULL);
+	posix_spawn_file_actions_destroy(&fa);
+	if (e != 0) {
+		snprintf(msg, cap, "/bin/sh: %s", strerror(e));
+		return -1;
 	}
-	if (ftruncate(w->errfd, 0) == -1 || lseek(w->errfd, 0, SEEK_SET) == -1)
-		return;
+	if ((*pidfd = pidfd_open(*pid, 0)) == -1) {
+		snprintf(msg, cap, "pidfd_open: %s", strerror(errno));
+		kill(-*pid, SIGKILL);
+		map_worker_reap_group(*pid);
+		map_worker_child = 0;
+		return -1;
+	}
+	return 0;
+}
+
+/* Wait for the command's shell, then reap what earlier ones left behind;
+ * its wait status, or -1 with errno. */
+static int
+map_worker_wait(pid_t pid)
+{
+	int status, rc;
+
+	while ((rc = waitpid(pid, &status, 0)) == -1 && errno == EINTR)
+		;
+	map_worker_child = 0;
+	if (rc == -1)
+		return -1;
+	map_worker_reap_strays();
+	return status;
+}
+
+/* Run the command with value on its stdin into w->io: its wait status, or
+ * -1 with a message in msg.  A command whose output goes past the format's
+ * limit is killed: what it would make cannot be stored. */
+static int
+map_worker_run(struct map_worker *w, const unsigned char *value, size_t vlen,
+    char *msg, size_t cap)
+{
+	struct map_worker_io *io = &w->io;
+	int in[2], out[2], pidfd, rc, e = 0, status;
+	pid_t pid;
+
+	if (pipe2(in, O_CLOEXEC) == -1) {
+		snprintf(msg, cap, "pipe: %s", strerror(errno));
+		return -1;
+	}
+	if (pipe2(out, O_CLOEXEC) == -1) {
+		snprintf(msg, cap, "pipe: %s", strerror(errno));
+		close(in[0]);
+		close(in[1]);
+		return -1;
+	}
+	/* What processes of earlier commands wrote since is not ours. */
+	map_worker_drain_err(io, w->err_r);
+	rc = map_worker_spawn(w, in[0], out[1], &pid, &pidfd, msg, cap);
+	/* The command's ends: ours would keep its stdout from ending. */
+	close(in[0]);
+	close(out[1]);
+	if (rc < 0) {
+		close(in[1]);
+		close(out[0]);
+		return -1;
+	}
+	rc = map_worker_pump(io, &in[1], &out[0], w->err_r, pidfd, value, vlen);
+	e = errno;
+	close(pidfd);
+	if (rc < 0 || io->over)
+		kill(-pid, SIGKILL);
+	if ((status = map_worker_wait(pid)) == -1)
+		snprintf(msg, cap, "waitpid: %s", strerror(errno));
+	else if (rc < 0)
+		snprintf(msg, cap, "talking to the command: %s", strerror(e));
+	else if (io->over)
+		snprintf(msg, cap,
+		    "the command's output is over the format's limit of %zu "
+		    "bytes",
+		    io->limit);
+	else
+		return status;
+	return -1;
 }
 
 /* Run the command on one item and append its outcome. */
@@ -429,67 +602,25 @@ static int
 map_worker_exec(struct map_worker *w, const unsigned char *key, size_t klen,
     const unsigned char *value, size_t vlen)
 {
-	char *argv[] = {(char *)"/bin/sh", (char *)"-c", (char *)w->cmd, NULL};
-	posix_spawn_file_actions_t fa;
-	int in[2], out[2], status, e, pumped;
 	char msg[1024];
-	sigset_t old;
-	pid_t pid;
+	int status;
 
 	if (map_worker_key_env(w, key, klen) < 0)
 		return -1;
-	if (pipe2(in, O_CLOEXEC) == -1)
-		return map_worker_fail(w, "pipe: %s", strerror(errno));
-	if (pipe2(out, O_CLOEXEC) == -1) {
-		e = errno;
-		close(in[0]);
-		close(in[1]);
-		return map_worker_fail(w, "pipe: %s", strerror(e));
+	if ((status = map_worker_run(w, value, vlen, msg, sizeof msg)) == -1) {
+		if (w->io.over) {
+			/* What it wrote is of no use: give it back now. */
+			free(w->io.out);
+			w->io.out = NULL;
+			w->io.out_cap = 0;
+		}
+		return map_worker_fail(w, "%s", msg);
 	}
-	posix_spawn_file_actions_init(&fa);
-	posix_spawn_file_actions_adddup2(&fa, in[0], 0);
-	posix_spawn_file_actions_adddup2(&fa, out[1], 1);
-	posix_spawn_file_actions_adddup2(&fa, w->errfd, 2);
-	/* A stop signal must not come between the spawn and the note of
-	 * whom to stop. */
-	sigprocmask(SIG_BLOCK, &w->stop_sigs, &old);
-	e = posix_spawn(&pid, "/bin/sh", &fa, &w->attr, argv, w->envp);
-	if (e == 0)
-		map_worker_child = pid;
-	sigprocmask(SIG_SETMASK, &old, NULL);
-	posix_spawn_file_actions_destroy(&fa);
-	close(in[0]);
-	close(out[1]);
-	if (e != 0) {
-		close(in[1]);
-		close(out[0]);
-		return map_worker_fail(w, "/bin/sh: %s", strerror(e));
-	}
-	pumped = map_worker_pump(w, &in[1], &out[0], value, vlen);
-	e = errno;
-	if (pumped < 0)
-		kill(-pid, SIGKILL);
-	while (waitpid(pid, &status, 0) == -1)
-		if (errno != EINTR)
-			return map_worker_fail(
-			    w, "waitpid: %s", strerror(errno));
-	map_worker_child = 0;
-	map_worker_reap_strays();
-	if (pumped < 0)
-		return map_worker_fail(
-		    w, "talking to the command: %s", strerror(e));
-	if (WIFEXITED(status) && WEXITSTATUS(status) == 0) {
-		map_worker_stderr(w, msg, sizeof msg, 0);
-		if (w->out_len > UINT32_MAX)
-			return map_worker_fail(w,
-			    "%zu bytes of output are over the format's limit",
-			    w->out_len);
-		return map_worker_reply(w, MAP_R_WRITE, w->out, w->out_len);
-	}
-	if (WIFEXITED(status) && WEXITSTATUS(status) == BLT_MAP_SKIP) {
-		map_worker_stderr(w, msg, sizeof msg, 0);
+	if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
+		return map_worker_reply(
+		    w, MAP_R_WRITE, w->io.out, w->io.out_len);
+	if (WIFEXITED(status) && WEXITSTATUS(status) == BLT_MAP_SKIP)
 		return map_worker_reply(w, MAP_R_SKIP, NULL, 0);
-	}
 	if (WIFEXITED(status))
 		snprintf(
 		    msg, sizeof msg, "exit status %d", WEXITSTATUS(status));
@@ -498,7 +629,7 @@ map_worker_exec(struct map_worker *w, const unsigned char *key, size_t klen,
 		    WTERMSIG(status), strsignal(WTERMSIG(status)));
 	/* before the stderr, which a message kept short would cut off */
 	map_worker_where(w, msg, sizeof msg);
-	map_worker_stderr(w, msg, sizeof msg, 1);
+	map_worker_stderr(&w->io, msg, sizeof msg);
 	return map_worker_reply(w, MAP_R_ERROR, msg, strlen(msg));
 }
 
@@ -516,7 +647,7 @@ map_worker_call(struct map_worker *w, const unsigned char *key, size_t klen,
 	out.err[0] = '\0';
 	rc = w->fn(key, klen, value, vlen, &out);
 	out.err[sizeof out.err - 1] = '\0';
-	if (rc == 0 && out.vlen > UINT32_MAX)
+	if (rc == 0 && out.vlen > BLT_VALUE_MAX)
 		rc = map_worker_fail(w,
 		    "%s: a result of %zu bytes is over the format's limit",
 		    w->spec, out.vlen);
@@ -589,7 +720,7 @@ map_worker_hello(int code, const char *msg)
 	le_put(h + 4, (uint64_t)code, 4);
 	le_put(h + 8, n, 8);
 	memcpy(h + MAP_HDR_LEN, msg ? msg : "", n);
-	return map_worker_write_full(1, h, MAP_HDR_LEN + n);
+	return map_worker_write_full(MAP_SOCK_FD, h, MAP_HDR_LEN + n);
 }
 
 /* Load the plugin "LIB:SYMBOL"; 0, or a message in msg. */
@@ -632,6 +763,7 @@ map_worker_exec_init(
 	    SIGCHLD, SIGUSR1, SIGUSR2};
 	sigset_t def, none;
 	size_t n = 0, k = 0;
+	int fds[2];
 	char *sv;
 
 	while (environ[n] != NULL)
@@ -650,10 +782,16 @@ map_worker_exec_init(
 	sprintf(sv, "BLT_STORE=%s", store);
 	w->envp[k++] = sv;
 	w->env_key = k;
-	if ((w->errfd = memfd_create("blt-map-stderr", MFD_CLOEXEC)) == -1) {
-		snprintf(msg, cap, "memfd_create: %s", strerror(errno));
+	/* One stderr pipe for all the commands: what a process a command
+	 * left behind writes later finds a reader, as long as we run. */
+	if (pipe2(fds, O_CLOEXEC) == -1 ||
+	    fcntl(fds[0], F_SETFL, O_NONBLOCK) == -1) {
+		snprintf(msg, cap, "stderr pipe: %s", strerror(errno));
 		return -1;
 	}
+	w->err_r = fds[0];
+	w->err_w = fds[1];
+	w->io.limit = BLT_VALUE_MAX;
 	sigemptyset(&def);
 	sigemptyset(&none);
 	for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++)
@@ -683,39 +821,67 @@ map_worker_free(struct map_worker *w)
 {
 	free(w->req);
 	free(w->rep);
-	free(w->out);
+	free(w->io.out);
 	free(w->key_var);
 	free(w->hex_var);
 	free(w->envp);
 	free(w->store_var);
-	if (w->errfd >= 0) {
+	if (w->err_r >= 0) {
 		posix_spawnattr_destroy(&w->attr);
-		close(w->errfd);
+		close(w->err_r);
+		close(w->err_w);
 	}
 	/* The plugin stays loaded: it may keep buffers in static variables,
 	 * which unloading would turn into leaks. */
 }
 
+/* Enter the directory the parent opened for us as MAP_DIR_FD (name is its
+ * path, for messages), and note which it is: 0, or an errno and a message
+ * in msg.  A directory removed since the map started can still be
+ * entered, so a worker that replaces a dead one runs where the others
+ * do. */
+static int
+map_worker_enter(struct map_worker *w, const char *name, char *msg, size_t cap)
+{
+	struct stat st;
+	int e;
+
+	if (fchdir(MAP_DIR_FD) == -1 || fstat(MAP_DIR_FD, &st) == -1) {
+		e = errno;
+		snprintf(msg, cap, "cannot run in %s: %s", name, strerror(e));
+		return e;
+	}
+	close(MAP_DIR_FD);
+	w->dir = name;
+	w->dir_dev = st.st_dev;
+	w->dir_ino = st.st_ino;
+	return 0;
+}
+
 /* Run as a map worker when argv says so:
- * PROG --blt-map-worker exec|plugin CMD|LIB:SYMBOL STORE [DIR]. */
+ * PROG --blt-map-worker exec|plugin CMD|LIB:SYMBOL STORE [DIR], with the
+ * socket to the parent as MAP_SOCK_FD and DIR open as MAP_DIR_FD. */
 int
 blt_map_worker_main(int argc, char **argv)
 {
 	struct map_worker w;
 	unsigned char h[MAP_HDR_LEN];
 	char msg[512];
-	struct stat st;
 	uint64_t len;
 	int rc, status = 0;
 
 	if (argc < 2 || strcmp(argv[1], MAP_WORKER_ARG) != 0)
 		return -1;
 	memset(&w, 0, sizeof w);
-	w.errfd = -1;
+	w.err_r = w.err_w = -1;
 	/* Whatever the parent leaked past exec must not reach the commands
-	 * (a store's fd, /dev/fuse); a missing stderr must not be taken by a
-	 * pipe that dup2() would then clobber. */
-	close_range(3, ~0U, 0);
+	 * (a store's fd, /dev/fuse), nor our socket; a missing stderr must
+	 * not be taken by a pipe that dup2() would then clobber. */
+	close_range(MAP_DIR_FD + 1, ~0U, 0);
+	if (argc != 6)
+		close(MAP_DIR_FD);
+	if (fcntl(MAP_SOCK_FD, F_SETFD, FD_CLOEXEC) == -1)
+		return 2;
 	if (fcntl(2, F_GETFD) == -1 && open("/dev/null", O_WRONLY) != 2)
 		return 2;
 	signal(SIGPIPE, SIG_IGN);
@@ -730,17 +896,10 @@ blt_map_worker_main(int argc, char **argv)
 		return 2;
 	}
 	/* before the plugin loads: its path may be relative to DIR */
-	if (argc == 6 && (chdir(argv[5]) == -1 || stat(".", &st) == -1)) {
-		rc = errno;
-		snprintf(msg, sizeof msg, "cannot run in %s: %s", argv[5],
-		    strerror(rc));
+	if (argc == 6 &&
+	    (rc = map_worker_enter(&w, argv[5], msg, sizeof msg))) {
 		map_worker_hello(rc, msg);
 		return 2;
-	}
-	if (argc == 6) {
-		w.dir = argv[5];
-		w.dir_dev = st.st_dev;
-		w.dir_ino = st.st_ino;
 	}
 	w.spec = argv[3];
 	if (strcmp(argv[2], "exec") == 0) {
@@ -757,14 +916,15 @@ blt_map_worker_main(int argc, char **argv)
 		map_worker_free(&w);
 		return 2;
 	}
-	while ((rc = map_worker_read_full(0, h, sizeof h)) == 1) {
+	while ((rc = map_worker_read_full(MAP_SOCK_FD, h, sizeof h)) == 1) {
 		len = le_get(h + 8, 8);
 		if (len > SIZE_MAX / 2 ||
 		    map_worker_grow(&w.req, &w.req_cap, 0, (size_t)len) < 0 ||
-		    map_worker_read_full(0, w.req, (size_t)len) != 1 ||
+		    map_worker_read_full(MAP_SOCK_FD, w.req, (size_t)len) !=
+		        1 ||
 		    map_worker_serve(&w, (uint32_t)le_get(h, 4), (size_t)len) <
 		        0 ||
-		    map_worker_write_full(1, w.rep, w.rep_len) < 0) {
+		    map_worker_write_full(MAP_SOCK_FD, w.rep, w.rep_len) < 0) {
 			status = 2;
 			break;
 		}

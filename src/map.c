@@ -13,16 +13,22 @@
  * A worker that dies takes its unanswered batches with it: their items are
  * sent again one per batch to its replacement, so that the one item that
  * kills a worker again is found and counted as an error and the others
- * still get done (they may thus run twice).
+ * still get done (they may thus run twice).  A worker whose reply does not
+ * parse is killed and treated the same: every length in a reply is checked
+ * as soon as it arrives, against the request it answers, and the buffer
+ * for a reply grows only as its bytes come, so that a bad length can
+ * neither make us allocate what was never sent nor wait for it forever.
  */
 #include "config.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <poll.h>
 #include <sched.h>
 #include <signal.h>
 #include <spawn.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/socket.h>
@@ -59,6 +65,10 @@ struct map_proc {
 	size_t off;                     /* bytes of q[nsent] sent */
 	unsigned char *in;              /* bytes of replies received */
 	size_t in_len, in_cap;
+	size_t need;    /* the message in[] starts, once its header checks */
+	size_t scan;    /* where in[] the next unchecked outcome starts */
+	uint32_t items; /* outcomes checked */
+	char bad[160];  /* why its last message does not parse, or "" */
 };
 
 struct map {
@@ -78,6 +88,7 @@ struct map {
 	struct map_batch *retry, **retry_tail; /* single items to send again */
 	struct map_proc *procs;
 	unsigned n_procs;
+	int dirfd;           /* o->dir, opened once for every worker, or -1 */
 	unsigned char *okey; /* an output key made from the template */
 	size_t okey_cap;
 	int okey_width;    /* of every key of out: an integer's, or 0 for any */
@@ -348,6 +359,41 @@ map_read_batch(struct map *m, unsigned limit, int *rc)
 	return b;
 }
 
+/* fd moved above the descriptors a worker is given (so that no dup2() of
+ * its spawn overwrites it first, or lands on it and keeps close-on-exec):
+ * the new descriptor, or -1 with errno. */
+static int
+map_fd_above(int fd)
+{
+	int nfd, e;
+
+	if (fd > MAP_DIR_FD)
+		return fd;
+	nfd = fcntl(fd, F_DUPFD_CLOEXEC, MAP_DIR_FD + 1);
+	e = errno;
+	close(fd);
+	errno = e;
+	return nfd;
+}
+
+/* Set up a worker's descriptors: the socket sock as MAP_SOCK_FD, the
+ * working directory as MAP_DIR_FD, and for stdin /dev/null and for stdout
+ * our stderr, so that a plugin's stdio is harmless and what it prints is
+ * seen where its diagnostics are. */
+static void
+map_spawn_fds(struct map *m, posix_spawn_file_actions_t *fa, int sock)
+{
+	posix_spawn_file_actions_addopen(fa, 0, "/dev/null", O_RDONLY, 0);
+	if (fcntl(2, F_GETFD) != -1)
+		posix_spawn_file_actions_adddup2(fa, 2, 1);
+	else
+		posix_spawn_file_actions_addopen(
+		    fa, 1, "/dev/null", O_WRONLY, 0);
+	posix_spawn_file_actions_adddup2(fa, sock, MAP_SOCK_FD);
+	if (m->dirfd != -1)
+		posix_spawn_file_actions_adddup2(fa, m->dirfd, MAP_DIR_FD);
+}
+
 /* Start a worker in p. */
 static int
 map_spawn(struct map *m, struct map_proc *p)
@@ -359,7 +405,7 @@ map_spawn(struct map *m, struct map_proc *p)
 	posix_spawn_file_actions_t fa;
 	posix_spawnattr_t attr;
 	sigset_t def, none;
-	int sv[2], fd, e;
+	int sv[2], e;
 
 	p->pid = -1;
 	p->fd = -1;
@@ -367,20 +413,15 @@ map_spawn(struct map *m, struct map_proc *p)
 	p->nq = p->nsent = 0;
 	p->off = 0;
 	p->in_len = 0;
+	p->need = 0;
+	p->bad[0] = '\0';
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == -1)
 		return err_set(-errno, "%s: map: socketpair: %s",
 		    blt_path(m->db), strerror(errno));
-	/* dup2() onto itself would keep close-on-exec: keep clear of 0-2. */
-	if (sv[1] < 3) {
-		fd = fcntl(sv[1], F_DUPFD_CLOEXEC, 3);
+	if ((sv[1] = map_fd_above(sv[1])) == -1) {
 		e = errno;
-		close(sv[1]);
-		if (fd == -1) {
-			close(sv[0]);
-			return err_set(
-			    -e, "%s: map: %s", blt_path(m->db), strerror(e));
-		}
-		sv[1] = fd;
+		close(sv[0]);
+		return err_set(-e, "%s: map: %s", blt_path(m->db), strerror(e));
 	}
 	sigemptyset(&def);
 	sigemptyset(&none);
@@ -392,8 +433,7 @@ map_spawn(struct map *m, struct map_proc *p)
 	posix_spawnattr_setflags(
 	    &attr, POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK);
 	posix_spawn_file_actions_init(&fa);
-	posix_spawn_file_actions_adddup2(&fa, sv[1], 0);
-	posix_spawn_file_actions_adddup2(&fa, sv[1], 1);
+	map_spawn_fds(m, &fa, sv[1]);
 	e = posix_spawn(&p->pid, exe, &fa, &attr, m->argv, environ);
 	posix_spawn_file_actions_destroy(&fa);
 	posix_spawnattr_destroy(&attr);
@@ -469,11 +509,13 @@ map_proc_died(struct map *m, struct map_proc *p)
 {
 	const char *path = blt_path(m->db);
 	int status, rc = 0;
-	char why[128];
+	char why[256];
 
 	map_stop(p, SIGKILL);
 	status = map_wait(p);
-	if (status == -1)
+	if (p->bad[0] != '\0')
+		snprintf(why, sizeof why, "its worker %s", p->bad);
+	else if (status == -1)
 		snprintf(why, sizeof why, "its worker vanished");
 	else if (WIFSIGNALED(status))
 		snprintf(why, sizeof why,
@@ -486,8 +528,8 @@ map_proc_died(struct map *m, struct map_proc *p)
 	if (!p->hello) {
 		map_drop_queue(m, p);
 		return err_set(-ENOEXEC,
-		    "%s: map: the worker program %s ended before it started "
-		    "(%s): its main() must call blt_map_worker_main()",
+		    "%s: map: the worker program %s did not start (%s): its "
+		    "main() must call blt_map_worker_main()",
 		    path,
 		    m->o->worker_exe ? m->o->worker_exe : "/proc/self/exe",
 		    why + strlen("its worker "));
@@ -579,31 +621,20 @@ map_key_fits(struct map *m, const unsigned char *k, size_t klen)
 	    blt_serializer_name(m->okey_ser), m->okey_width);
 }
 
-/* Store the outcomes of reply body (n items) for request b.  Returns 0, or
- * a store's error, or -EPROTO for a reply that does not match. */
+/* Store the outcomes of reply body (n items, checked by map_check_items())
+ * for request b.  Returns 0, or a store's error. */
 static int
-map_commit(struct map *m, struct map_batch *b, const unsigned char *body,
-    size_t blen, uint32_t n)
+map_commit(
+    struct map *m, struct map_batch *b, const unsigned char *body, uint32_t n)
 {
 	const struct blt_map_opts *o = m->o;
 	const unsigned char *q = b->buf + MAP_HDR_LEN, *r = body;
-	const unsigned char *end = body + blen, *key, *okey = NULL;
+	const unsigned char *key, *okey = NULL;
 	size_t klen, olen = 0, len;
 	uint32_t what;
 	int64_t ts = blt_now(); /* one clock reading per batch is enough */
 	int rc, same;
 
-	/* Check the whole reply first: a worker gone wrong stores nothing. */
-	if (n != b->n)
-		return -EPROTO;
-	for (uint32_t i = 0; i < n; i++) {
-		if (end - r < 8 || (size_t)(end - r - 8) < le_get(r + 4, 4))
-			return -EPROTO;
-		r += 8 + le_get(r + 4, 4);
-	}
-	if (r != end)
-		return -EPROTO;
-	r = body;
 	for (uint32_t i = 0; i < n; i++) {
 		const unsigned char *val;
 		size_t vlen;
@@ -657,39 +688,208 @@ map_commit(struct map *m, struct map_batch *b, const unsigned char *body,
 	return 0;
 }
 
-/* Take in what p's worker sent: hellos and replies, each stored as soon as
- * it is whole.  Returns 0, 1 when p's worker is gone (or broke the
- * protocol), or an error that ends the map. */
+/* Note that the message p's worker sends does not parse, and why;
+ * returns 1, as for a worker that is gone: it is killed and replaced. */
+static int map_bad(struct map_proc *p, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static int
+map_bad(struct map_proc *p, const char *fmt, ...)
+{
+	size_t len = (size_t)snprintf(
+	    p->bad, sizeof p->bad, "sent a malformed message (");
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(p->bad + len, sizeof p->bad - len, fmt, ap);
+	va_end(ap);
+	len = strlen(p->bad);
+	snprintf(p->bad + len, sizeof p->bad - len, ")");
+	return 1;
+}
+
+/* Check the header of a reply at the start of p->in: it answers p's
+ * oldest request in flight, with as many items, and has no more bytes
+ * than they can hold.  Returns 0, or 1 when it does not parse. */
+static int
+map_check_reply(struct map_proc *p)
+{
+	uint32_t n = (uint32_t)le_get(p->in, 4);
+	uint32_t code = (uint32_t)le_get(p->in + 4, 4);
+	uint64_t blen = le_get(p->in + 8, 8);
+
+	if (!p->hello)
+		return map_bad(p, "a reply before its hello");
+	if (p->nsent == 0)
+		return map_bad(p, "a reply to no request");
+	if (n != p->q[0]->n)
+		return map_bad(p, "a reply of %" PRIu32 " items to %" PRIu32, n,
+		    p->q[0]->n);
+	/* n is at most a batch's items: no overflow */
+	if (code != 0 || blen < 8 * (uint64_t)n ||
+	    blen > n * (8 + (uint64_t)BLT_VALUE_MAX) ||
+	    blen > SIZE_MAX - MAP_HDR_LEN)
+		return map_bad(p,
+		    "a reply of code %" PRIu32 " and %" PRIu64
+		    " bytes for %" PRIu32 " items",
+		    code, blen, n);
+	return 0;
+}
+
+/* Check the header at the start of p->in against what p's worker may send
+ * now: one hello first, then replies.  Sets p->need.  Returns 0, or 1
+ * when it does not parse. */
+static int
+map_check_header(struct map_proc *p)
+{
+	uint32_t n = (uint32_t)le_get(p->in, 4);
+	uint32_t code = (uint32_t)le_get(p->in + 4, 4);
+	uint64_t blen = le_get(p->in + 8, 8);
+
+	if (n == MAP_HELLO && p->hello)
+		return map_bad(p, "a second hello");
+	if (n == MAP_HELLO && (code > 4095 || blen > MAP_MSG_MAX))
+		return map_bad(p,
+		    "a hello of code %" PRIu32 " and %" PRIu64 " bytes", code,
+		    blen);
+	if (n != MAP_HELLO && map_check_reply(p))
+		return 1;
+	p->need = MAP_HDR_LEN + (size_t)blen;
+	p->scan = MAP_HDR_LEN;
+	p->items = 0;
+	return 0;
+}
+
+/* Check the outcomes of the reply in p->in that have arrived: each of a
+ * known kind, a skip empty, a message short, and their lengths adding up
+ * to the reply's.  Returns 0, or 1 when it does not parse. */
+static int
+map_check_items(struct map_proc *p)
+{
+	uint32_t n = (uint32_t)le_get(p->in, 4), what;
+	size_t len, left;
+
+	while (p->items < n && p->in_len >= p->scan + 8) {
+		what = (uint32_t)le_get(p->in + p->scan, 4);
+		len = (size_t)le_get(p->in + p->scan + 4, 4);
+		/* what follows this outcome's header; by the checks below,
+		 * always room for the other outcomes' headers */
+		left = p->need - p->scan - 8;
+		if (what > MAP_R_ERROR || (what == MAP_R_SKIP && len != 0) ||
+		    (what == MAP_R_ERROR && len > MAP_MSG_MAX) || len > left ||
+		    left - len < 8 * (size_t)(n - p->items - 1))
+			return map_bad(p,
+			    "outcome %" PRIu32 " of %zu bytes for item %" PRIu32
+			    " of %" PRIu32 " in a reply of %zu bytes",
+			    what, len, p->items + 1, n, p->need - MAP_HDR_LEN);
+		p->scan += 8 + len;
+		p->items++;
+	}
+	if (p->items == n && p->scan != p->need)
+		return map_bad(p,
+		    "a reply of %zu bytes whose %" PRIu32 " items end at %zu",
+		    p->need - MAP_HDR_LEN, n, p->scan - MAP_HDR_LEN);
+	return 0;
+}
+
+/* Make room in p->in for what its worker sends next: up to the end of the
+ * message under way, but never more than twice what came of it, so that
+ * memory follows the bytes that arrive, not the lengths they claim.
+ * Returns 0, or 1 when memory runs out: then the worker is replaced as
+ * one that broke the protocol, and the map goes on. */
+static int
+map_in_room(struct map_proc *p)
+{
+	size_t want = 65536, cap;
+	unsigned char *np;
+
+	if (p->need > p->in_len + want) {
+		want = p->need - p->in_len;
+		if (want > p->in_len)
+			want = p->in_len > 65536 ? p->in_len : 65536;
+	}
+	if (p->in_len + want <= p->in_cap)
+		return 0;
+	cap = p->in_cap ? p->in_cap : 65536;
+	while (cap < p->in_len + want)
+		cap *= 2;
+	if ((np = realloc(p->in, cap)) == NULL) {
+		snprintf(p->bad, sizeof p->bad,
+		    "sent more than memory holds (%zu bytes)",
+		    p->in_len + want);
+		return 1;
+	}
+	p->in = np;
+	p->in_cap = cap;
+	return 0;
+}
+
+/* Act on the whole, checked message at the start of p->in: a hello, or
+ * the reply to p's oldest request, whose results are stored.  Returns 0
+ * or an error that ends the map. */
+static int
+map_take(struct map *m, struct map_proc *p, int *committed)
+{
+	const unsigned char *h = p->in;
+	uint32_t n = (uint32_t)le_get(h, 4);
+	int code = (int)le_get(h + 4, 4), rc;
+
+	if (n == MAP_HELLO) {
+		if (code != 0)
+			return err_set(-code, "%s: map: %.*s", blt_path(m->db),
+			    (int)(p->need - MAP_HDR_LEN),
+			    (const char *)h + MAP_HDR_LEN);
+		p->hello = 1;
+		return 0;
+	}
+	rc = map_commit(m, p->q[0], h + MAP_HDR_LEN, n);
+	if (rc < 0)
+		return rc;
+	map_batch_put(m, p->q[0]);
+	memmove(p->q, p->q + 1, (p->nq - 1) * sizeof p->q[0]);
+	p->nq--;
+	p->nsent--;
+	*committed = 1;
+	return 0;
+}
+
+/* Check and act on the messages in p->in as far as they have arrived.
+ * Returns 0, 1 when p's worker broke the protocol, or an error that ends
+ * the map. */
+static int
+map_parse(struct map *m, struct map_proc *p, int *committed)
+{
+	int rc;
+
+	for (;;) {
+		if (p->need == 0 && p->in_len < MAP_HDR_LEN)
+			return 0;
+		if (p->need == 0 && map_check_header(p))
+			return 1;
+		if (le_get(p->in, 4) != MAP_HELLO && map_check_items(p))
+			return 1;
+		if (p->in_len < p->need)
+			return 0;
+		if ((rc = map_take(m, p, committed)) < 0)
+			return rc;
+		p->in_len -= p->need;
+		memmove(p->in, p->in + p->need, p->in_len);
+		p->need = 0;
+	}
+}
+
+/* Take in what p's worker sent: hellos and replies, each checked as it
+ * arrives and stored as soon as it is whole.  Returns 0, 1 when p's worker
+ * is gone or broke the protocol, or an error that ends the map. */
 static int
 map_receive(struct map *m, struct map_proc *p, int *committed)
 {
-	unsigned char *h;
-	uint64_t blen;
-	uint32_t n;
 	ssize_t r;
 	int rc;
 
 	for (;;) {
-		size_t want = 65536;
-
-		if (p->in_len >= MAP_HDR_LEN) {
-			blen = le_get(p->in + 8, 8);
-			if (blen > SIZE_MAX / 4)
-				return 1;
-			if (MAP_HDR_LEN + blen > p->in_len + want)
-				want = MAP_HDR_LEN + (size_t)blen - p->in_len;
-		}
-		if (p->in_len + want > p->in_cap) {
-			size_t cap = p->in_cap ? p->in_cap : 65536;
-			unsigned char *np;
-
-			while (cap < p->in_len + want)
-				cap *= 2;
-			if ((np = realloc(p->in, cap)) == NULL)
-				return err_oom(blt_path(m->db));
-			p->in = np;
-			p->in_cap = cap;
-		}
+		if (map_in_room(p))
+			return 1;
 		r = recv(p->fd, p->in + p->in_len, p->in_cap - p->in_len,
 		    MSG_DONTWAIT);
 		if (r == 0)
@@ -702,39 +902,8 @@ map_receive(struct map *m, struct map_proc *p, int *committed)
 			return 1;
 		}
 		p->in_len += (size_t)r;
-		while (p->in_len >= MAP_HDR_LEN) {
-			h = p->in;
-			n = (uint32_t)le_get(h, 4);
-			blen = le_get(h + 8, 8);
-			if (p->in_len - MAP_HDR_LEN < blen)
-				break;
-			if (n == MAP_HELLO) {
-				int code = (int)le_get(h + 4, 4);
-
-				if (code != 0)
-					return err_set(-code, "%s: map: %.*s",
-					    blt_path(m->db), (int)blen,
-					    (const char *)h + MAP_HDR_LEN);
-				p->hello = 1;
-			} else {
-				if (p->nsent == 0)
-					return 1;
-				rc = map_commit(m, p->q[0], h + MAP_HDR_LEN,
-				    (size_t)blen, n);
-				if (rc == -EPROTO)
-					return 1;
-				if (rc < 0)
-					return rc;
-				map_batch_put(m, p->q[0]);
-				memmove(p->q, p->q + 1,
-				    (p->nq - 1) * sizeof p->q[0]);
-				p->nq--;
-				p->nsent--;
-				*committed = 1;
-			}
-			p->in_len -= MAP_HDR_LEN + (size_t)blen;
-			memmove(p->in, p->in + MAP_HDR_LEN + blen, p->in_len);
-		}
+		if ((rc = map_parse(m, p, committed)) != 0)
+			return rc;
 	}
 }
 
@@ -870,6 +1039,20 @@ map_run(struct map *m)
 	return rc;
 }
 
+/* Open o->dir once for all the workers, those that replace dead ones too:
+ * they enter it with fchdir(), which works after it is removed. */
+static int
+map_open_dir(struct map *m)
+{
+	int fd = open(m->o->dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+
+	if (fd == -1 || (fd = map_fd_above(fd)) == -1)
+		return err_set(-errno, "%s: map: cannot run in %s: %s",
+		    blt_path(m->db), m->o->dir, strerror(errno));
+	m->dirfd = fd;
+	return 0;
+}
+
 /* Check o and fill in m. */
 static int
 map_setup(struct map *m, struct blt *db, const struct blt_map_opts *o)
@@ -931,7 +1114,7 @@ map_setup(struct map *m, struct blt *db, const struct blt_map_opts *o)
 		m->procs[i].pid = -1;
 		m->procs[i].fd = -1;
 	}
-	return 0;
+	return o->dir != NULL ? map_open_dir(m) : 0;
 }
 
 /* Free what m holds; its workers are gone. */
@@ -956,6 +1139,8 @@ map_free(struct map *m)
 	}
 	blt_iter_free(m->it);
 	free(m->okey);
+	if (m->dirfd != -1)
+		close(m->dirfd);
 }
 
 /* Map over db's selected items; see booklet.h. */
@@ -969,6 +1154,7 @@ blt_map(struct blt *db, const struct blt_map_opts *o, struct blt_map_stats *st)
 	memset(st, 0, sizeof *st);
 	memset(&m, 0, sizeof m);
 	m.st = st;
+	m.dirfd = -1;
 	if ((rc = map_setup(&m, db, o)) < 0)
 		goto out;
 	if (o->keys == NULL && (rc = blt_iter_create(db, &m.it)) < 0)

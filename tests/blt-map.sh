@@ -107,6 +107,19 @@ value "$s" crash-me "abc"
 value "$s" k11 "VALUE 11"
 expect 0 "$BLT" check "$s"
 
+# A plugin that prints on stdout: its bytes go to blt's stderr, not into
+# the workers' replies (where 5 of them ended the map short of memory and 3
+# hung it) nor into the report on stdout.
+printf 'x\n' | "$BLT" put "$s" stray5
+printf 'x\n' | "$BLT" put "$s" stray3
+printf 'stray5\nstray3\n' >"$tmp/stray.keys"
+expect 0 "$BLT" map "$s" --plugin "$PLUGIN:plugin_stdout" --workers 1 \
+    --keys "$tmp/stray.keys"
+counts 2 0 0
+[ "$(report restarts)" = 0 ] || fail "a plugin's stdout restarted workers"
+[ "$(cat "$tmp/err")" = strayabc ] || fail "stderr: $(cat "$tmp/err")"
+value "$s" stray5 "X"
+
 # In a store whose keys are integers, every result key must have the
 # integer's width: {key} stands for the key's bytes, so a template that adds
 # to them makes keys no reader of the store can read, and so does a source

@@ -3,7 +3,8 @@
  * under a key template and into a second store; skips, errors, crashing
  * plugins, cancels (which take the commands' processes along), keys
  * changing while a map runs, small maps spreading over every worker, and
- * the directory commands run in (and its removal while they do).
+ * the directory commands run in (and its removal while they do), plugins
+ * that print or break the protocol, and the bounds on commands' output.
  * The workers are this program run again: main() hands them to
  * blt_map_worker_main().
  */
@@ -11,18 +12,26 @@
 
 #include <check.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <pthread.h>
 #include <signal.h>
+#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/pidfd.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "booklet.h"
+#include "internal.h"
 #include "testutil.h"
+
+extern char **environ;
 
 #define N_ITEMS 10000
 
@@ -867,6 +876,251 @@ START_TEST(items_failing_in_a_removed_dir_name_it)
 }
 END_TEST
 
+/* The plugin prints on stdout: 5 bytes on one key, 3 on another.  That
+ * must neither touch the map nor its workers, and the bytes must show up
+ * on the caller's stderr, where the plugin's diagnostics go. */
+START_TEST(plugin_stdout_goes_to_stderr_and_the_map_goes_on)
+{
+	static const unsigned char *const keys[] = {
+	    (const unsigned char *)"stray5", (const unsigned char *)"k0",
+	    (const unsigned char *)"k1", (const unsigned char *)"stray3"};
+	static const size_t lens[] = {6, 2, 2, 6};
+	static const char *const extra[] = {"stray5", "stray3", NULL};
+	struct blt *db = fill(10, extra);
+	struct blt_map_opts o = {.plugin = plugin_sym("plugin_stdout"),
+	    .keys = keys,
+	    .key_lens = lens,
+	    .n_keys = 4,
+	    .workers = 1};
+	struct blt_map_stats st;
+	char file[PATH_MAX + 16], got[64];
+	int fd, saved;
+	ssize_t n;
+
+	snprintf(file, sizeof file, "%s.stderr", path);
+	ck_assert_int_ge(fd = open(file, O_RDWR | O_CREAT | O_TRUNC, 0600), 0);
+	fflush(stderr);
+	ck_assert_int_ge(saved = dup(2), 0);
+	ck_assert_int_eq(dup2(fd, 2), 2);
+	map_ok(db, &o, &st);
+	ck_assert_int_eq(dup2(saved, 2), 2);
+	close(saved);
+	assert_counts(&st, 4, 0, 0);
+	ck_assert_uint_eq(st.restarts, 0);
+	ck_assert_str_eq(get(db, "stray5"), "ABC");
+	ck_assert_str_eq(get(db, "stray3"), "ABC");
+	ck_assert_str_eq(get(db, "k1"), upper_of(1));
+	ck_assert_str_eq(get(db, "k2"), lower_of(2));
+	n = pread(fd, got, sizeof got - 1, 0);
+	ck_assert_int_ge(n, 0);
+	got[n] = '\0';
+	ck_assert_str_eq(got, "strayabc");
+	close(fd);
+	blt_close(db);
+}
+END_TEST
+
+/* Replies that do not parse fail their items, with a message that says
+ * so; the worker is replaced and every other item is done.  None makes
+ * the parent allocate what the header claims, or wait for it. */
+START_TEST(malformed_replies_fail_their_items_only)
+{
+	static const char *const extra[] = {
+	    "garble-junk", "garble-huge", "garble-short", NULL};
+	struct blt *db = fill(N_ITEMS, extra);
+	struct blt_map_opts o = {
+	    .plugin = plugin_sym("plugin_garble"), .workers = 2};
+	struct blt_map_stats st;
+	char k[32];
+
+	map_ok(db, &o, &st);
+	assert_counts(&st, N_ITEMS, 0, 3);
+	ck_assert_uint_ge(st.restarts, 3);
+	ck_assert_uint_eq(st.n_errors, 3);
+	for (unsigned i = 0; i < 3; i++) {
+		const struct blt_map_error *e = &st.first_errors[i];
+
+		ck_assert_msg(memcmp(e->key, "garble-", 7) == 0, "key %.*s",
+		    (int)e->klen, e->key);
+		ck_assert_msg(strstr(e->msg, "its worker sent a malformed "
+		                             "message (") == e->msg,
+		    "%s", e->msg);
+	}
+	db = close_check_reopen(db, path);
+	for (int i = 0; extra[i] != NULL; i++)
+		ck_assert_str_eq(get(db, extra[i]), "abc");
+	for (int i = 0; i < N_ITEMS; i++) {
+		snprintf(k, sizeof k, "k%d", i);
+		ck_assert_str_eq(get(db, k), upper_of(i));
+	}
+	blt_close(db);
+}
+END_TEST
+
+/* Start sh -c cmd with pipes for its stdin, stdout and stderr (our ends
+ * in fds) and a pidfd on it in fds[3]. */
+static pid_t
+spawn_sh(const char *cmd, int fds[4])
+{
+	char *argv[] = {(char *)"sh", (char *)"-c", (char *)cmd, NULL};
+	posix_spawn_file_actions_t fa;
+	int p[3][2];
+	pid_t pid;
+
+	for (int i = 0; i < 3; i++)
+		ck_assert_int_eq(pipe2(p[i], O_CLOEXEC), 0);
+	posix_spawn_file_actions_init(&fa);
+	posix_spawn_file_actions_adddup2(&fa, p[0][0], 0);
+	posix_spawn_file_actions_adddup2(&fa, p[1][1], 1);
+	posix_spawn_file_actions_adddup2(&fa, p[2][1], 2);
+	ck_assert_int_eq(
+	    posix_spawn(&pid, "/bin/sh", &fa, NULL, argv, environ), 0);
+	posix_spawn_file_actions_destroy(&fa);
+	close(p[0][0]);
+	close(p[1][1]);
+	close(p[2][1]);
+	fds[0] = p[0][1];
+	fds[1] = p[1][0];
+	fds[2] = p[2][0];
+	ck_assert_int_ge(fds[3] = pidfd_open(pid, 0), 0);
+	return pid;
+}
+
+/* Run cmd through map_worker_pump() with value on its stdin and stdout
+ * taken up to limit bytes; kill it if that was over, and reap it. */
+static void
+pump(struct map_worker_io *io, const char *cmd, size_t limit,
+    const unsigned char *value, size_t vlen)
+{
+	int fds[4], status;
+	pid_t pid = spawn_sh(cmd, fds);
+
+	io->limit = limit;
+	ck_assert_int_eq(
+	    map_worker_pump(io, &fds[0], &fds[1], fds[2], fds[3], value, vlen),
+	    0);
+	ck_assert_int_eq(fds[0], -1);
+	ck_assert_int_eq(fds[1], -1);
+	if (io->over)
+		kill(pid, SIGKILL);
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	close(fds[2]);
+	close(fds[3]);
+}
+
+/* The bound on a command's output, with a small limit in place of the
+ * format's 4 GiB - 1: endless output stops the read one byte past the
+ * limit, and the buffer never holds more. */
+START_TEST(command_output_past_the_limit_stops_the_read)
+{
+	struct map_worker_io io = {0};
+
+	pump(&io, "yes", 1000, NULL, 0);
+	ck_assert_int_eq(io.over, 1);
+	ck_assert_uint_eq(io.out_len, 1000);
+	ck_assert_uint_le(io.out_cap, 1000);
+	ck_assert_int_eq(memcmp(io.out, "y\ny\ny\n", 6), 0);
+	pump(&io, "head -c 1000 /dev/zero", 1000, NULL, 0);
+	ck_assert_int_eq(io.over, 0);
+	ck_assert_uint_eq(io.out_len, 1000);
+	pump(&io, "head -c 1001 /dev/zero", 1000, NULL, 0);
+	ck_assert_int_eq(io.over, 1);
+	free(io.out);
+}
+END_TEST
+
+/* Of stderr only the first bytes are kept, however much comes; the rest
+ * is read and counted, while stdin and stdout, each more than a pipe
+ * holds, go on at the same time. */
+START_TEST(command_stderr_is_kept_to_its_first_bytes)
+{
+	struct map_worker_io io = {0};
+	size_t len = 1 << 20;
+	unsigned char *v = malloc(len);
+
+	for (size_t i = 0; i < len; i++)
+		v[i] = (unsigned char)('a' + i % 26);
+	pump(&io,
+	    "head -c 3000000 /dev/zero | tr '\\0' e >&2; tr a-z A-Z; "
+	    "head -c 3000000 /dev/zero | tr '\\0' f >&2",
+	    len, v, len);
+	ck_assert_int_eq(io.over, 0);
+	ck_assert_uint_eq(io.out_len, len);
+	for (size_t i = 0; i < len; i++)
+		ck_assert_int_eq(io.out[i], 'A' + i % 26);
+	ck_assert_uint_eq(io.err_len, MAP_STDERR_KEEP);
+	ck_assert_uint_eq(io.err_total, 6000000);
+	for (size_t i = 0; i < MAP_STDERR_KEEP; i++)
+		ck_assert_int_eq(io.err[i], 'e');
+	free(io.out);
+	free(v);
+}
+END_TEST
+
+/* A command's stderr, of which only the start is used, is not stored
+ * whole: under a file size limit a copy in a file would fail (and kill the
+ * writer with SIGXFSZ) past it, the bounded read does not.  The failed
+ * item shows the first bytes and "...". */
+START_TEST(a_commands_large_stderr_is_not_kept_in_a_file)
+{
+	struct blt *db = fill(2, NULL);
+	struct blt_map_opts o = {
+	    .exec = "head -c 32000000 /dev/zero | tr '\\0' e >&2 && "
+	            "case $BLT_KEY in k0) echo ok;; *) exit 3;; esac",
+	    .workers = 1};
+	struct rlimit rl = {8 << 20, 8 << 20};
+	struct blt_map_stats st;
+	const char *msg;
+
+	ck_assert_int_eq(setrlimit(RLIMIT_FSIZE, &rl), 0);
+	map_ok(db, &o, &st);
+	assert_counts(&st, 1, 0, 1);
+	ck_assert_str_eq(get(db, "k0"), "ok\n");
+	msg = st.first_errors[0].msg;
+	ck_assert_msg(strncmp(msg, "exit status 3: eee", 18) == 0, "%s", msg);
+	ck_assert_uint_eq(strlen(msg), strlen("exit status 3: ") + 400 + 3);
+	ck_assert_str_eq(msg + strlen(msg) - 4, "e...");
+	blt_close(db);
+}
+END_TEST
+
+/* A worker that dies after the directory the map runs in was removed is
+ * replaced by one that runs in the removed directory too, as the first
+ * one did: the map goes on.  One worker takes k0, which removes the
+ * directory, then k1, whose command kills its worker (every time). */
+START_TEST(a_worker_replaced_after_its_dir_is_removed_runs_in_it)
+{
+	static const unsigned char *const keys[] = {(const unsigned char *)"k0",
+	    (const unsigned char *)"k1", (const unsigned char *)"k2"};
+	static const size_t lens[] = {2, 2, 2};
+	struct blt *db = fill(3, NULL);
+	struct blt_map_opts o = {
+	    .keys = keys, .key_lens = lens, .n_keys = 3, .workers = 1};
+	struct blt_map_stats st;
+	char dir[PATH_MAX + 8], cmd[2 * PATH_MAX];
+
+	snprintf(dir, sizeof dir, "%.*s/cwd", (int)(strrchr(path, '/') - path),
+	    path);
+	ck_assert_int_eq(mkdir(dir, 0755), 0);
+	snprintf(cmd, sizeof cmd,
+	    "case $BLT_KEY in k0) rmdir '%s' 2>/dev/null;; "
+	    "k1) kill -KILL $PPID;; esac; echo ran",
+	    dir);
+	o.exec = cmd;
+	o.dir = dir;
+	map_ok(db, &o, &st);
+	assert_counts(&st, 2, 0, 1);
+	ck_assert_uint_ge(st.restarts, 1);
+	ck_assert_int_eq(memcmp(st.first_errors[0].key, "k1", 2), 0);
+	ck_assert_str_eq(st.first_errors[0].msg,
+	    "its worker was killed by signal 9 (Killed)");
+	ck_assert_str_eq(get(db, "k0"), "ran\n");
+	ck_assert_str_eq(get(db, "k2"), "ran\n");
+	ck_assert_int_eq(access(dir, F_OK), -1);
+	blt_close(db);
+}
+END_TEST
+
 START_TEST(read_only_store_is_erofs)
 {
 	struct blt *db = fill(10, NULL);
@@ -914,6 +1168,13 @@ map_suite(void)
 	tcase_add_test(tc, missing_plugin_is_elibacc);
 	tcase_add_test(tc, commands_run_in_dir_and_a_missing_dir_ends_the_map);
 	tcase_add_test(tc, items_failing_in_a_removed_dir_name_it);
+	tcase_add_test(tc, plugin_stdout_goes_to_stderr_and_the_map_goes_on);
+	tcase_add_test(tc, malformed_replies_fail_their_items_only);
+	tcase_add_test(tc, command_output_past_the_limit_stops_the_read);
+	tcase_add_test(tc, command_stderr_is_kept_to_its_first_bytes);
+	tcase_add_test(tc, a_commands_large_stderr_is_not_kept_in_a_file);
+	tcase_add_test(
+	    tc, a_worker_replaced_after_its_dir_is_removed_runs_in_it);
 	tcase_add_test(tc, read_only_store_is_erofs);
 	suite_add_tcase(s, tc);
 	return s;

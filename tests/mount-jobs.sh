@@ -163,6 +163,19 @@ for i in 2 3; do
 done
 echo data >"$model/gone/1"
 same_tree "$model" "$m"
+# A worker that dies once the directory is gone is replaced by one that
+# runs in it too, as the first did: the job goes on (it used to fail
+# whole, as the new worker could not enter the directory).  gone/1
+# removes it, gone/2 kills its worker each time it runs.
+mkdir "$tmp/gone2"
+ctl_status 4 map --cwd "$tmp/gone2" --workers 1 --keys "$tmp/gone.keys" \
+    --exec "case \$BLT_KEY in gone/1) rmdir '$tmp/gone2';; gone/2) kill -KILL \$PPID;; esac; cat" \
+    --wait --json
+[ "$(field written) $(field errors)" = "2 1" ] ||
+	fail "a worker replaced in a removed directory: $(cat "$tmp/ctl.out")"
+grep -q "^  gone/2: its worker was killed by signal 9" "$tmp/ctl.err" ||
+	fail "the killed worker's item: $(cat "$tmp/ctl.err")"
+same_tree "$model" "$m"
 
 # 2. A plugin, into the same store under a key template: new names show
 # up even where the kernel had been told there was nothing (d01: a
