@@ -708,16 +708,13 @@ map_bad(struct map_proc *p, const char *fmt, ...)
 	return 1;
 }
 
-/* Check the header of a reply at the start of p->in: it answers p's
- * oldest request in flight, with as many items, and has no more bytes
- * than they can hold.  Returns 0, or 1 when it does not parse. */
+/* Check the header of a reply (n items, code, blen bytes) at the start of
+ * p->in: it answers p's oldest request in flight, with as many items, and
+ * has no more bytes than they can hold.  Returns 0, or 1 when it does not
+ * parse. */
 static int
-map_check_reply(struct map_proc *p)
+map_check_reply(struct map_proc *p, uint32_t n, uint32_t code, uint64_t blen)
 {
-	uint32_t n = (uint32_t)le_get(p->in, 4);
-	uint32_t code = (uint32_t)le_get(p->in + 4, 4);
-	uint64_t blen = le_get(p->in + 8, 8);
-
 	if (!p->hello)
 		return map_bad(p, "a reply before its hello");
 	if (p->nsent == 0)
@@ -752,7 +749,7 @@ map_check_header(struct map_proc *p)
 		return map_bad(p,
 		    "a hello of code %" PRIu32 " and %" PRIu64 " bytes", code,
 		    blen);
-	if (n != MAP_HELLO && map_check_reply(p))
+	if (n != MAP_HELLO && map_check_reply(p, n, code, blen))
 		return 1;
 	p->need = MAP_HDR_LEN + (size_t)blen;
 	p->scan = MAP_HDR_LEN;
