@@ -618,6 +618,10 @@ main_open(struct fs *fs, const struct main_conf *c)
 		fs_log("%s: was not closed cleanly; recovered: its chains "
 		       "rebuilt from its data, %" PRIu64 " keys",
 		    c->store, blt_count(fs->db));
+	if (blt_flags(fs->db) & BLT_UNCLEAN)
+		fs_log("%s: was not closed cleanly; read as it is (its chains "
+		       "are sound), %" PRIu64 " keys",
+		    c->store, blt_count(fs->db));
 	/* the header is enough: a scan for blt_stat()'s byte counts would
 	 * read the whole store once more than the directory index does */
 	(void)blt_info(fs->db, &st);

@@ -132,7 +132,8 @@ void blt_options_default(struct blt_options *o);
  * damaged), -EPROTONOSUPPORT (a format version we do not read), -EINVAL
  * (bad options), or the errno of the failing system call.  A store that was
  * not closed cleanly is recovered when opened for writing (BLT_RECOVERED is
- * then set in blt_flags()). */
+ * then set in blt_flags()); opened read-only, it is read as it is if it
+ * is sound (BLT_UNCLEAN), else refused with -EUCLEAN. */
 int blt_open(const char *path, int mode, const struct blt_options *opt,
     struct blt **out);
 
@@ -340,6 +341,12 @@ int blt_check(const char *path, int flags, blt_report_fn *report, void *arg);
  * what was stored before is kept and the store takes no more writes
  * (-EIO); opened again for writing, it cuts the torn end off. */
 #define BLT_TORN_TAIL 8
+/* Opened read-only, the store was not closed cleanly (its key count is
+ * the unclean sentinel), and it was checked and found to read right as it
+ * is: every block whole, every live block reached from its bucket.  Its
+ * keys were counted; the file is left as it was.  One that does not read
+ * right is refused with -EUCLEAN, to be recovered by a writable open. */
+#define BLT_UNCLEAN 16
 /* The flags above; safe to call from any thread, also while another one
  * writes. */
 int blt_flags(struct blt *db);

@@ -140,6 +140,12 @@ cli_open_store(const char *path, int mode, struct blt_options *o,
 		    "blt: %s: was not closed cleanly; recovered: its chains "
 		    "rebuilt from its data, %" PRIu64 " keys\n",
 		    path, blt_count(*out));
+	if (rc == 0 && (blt_flags(*out) & BLT_UNCLEAN))
+		fprintf(stderr,
+		    "blt: %s: was not closed cleanly; read as it is (its "
+		    "chains are sound), %" PRIu64 " keys; a writable open "
+		    "marks it clean\n",
+		    path, blt_count(*out));
 	return rc;
 }
 

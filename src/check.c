@@ -558,6 +558,57 @@ check_header(struct check *c)
 		check_problem(c, JOURNAL_OFF, "an interrupted reindex");
 }
 
+/* The first problem a check reports, for check_readable_as_is(). */
+struct check_first {
+	char msg[512];
+	uint64_t off;
+};
+
+static void
+check_keep_first(void *arg, uint64_t off, const char *problem)
+{
+	struct check_first *f = arg;
+
+	if (f->msg[0] == '\0') {
+		snprintf(f->msg, sizeof f->msg, "%s", problem);
+		f->off = off;
+	}
+}
+
+/* For a read-only open of a store left with the unclean sentinel, which
+ * cannot rebuild its chains: does it read right as it is?  It does when
+ * every block is whole, every live block is reached exactly once from its
+ * own bucket, no key is live twice and no reindex was interrupted: the
+ * store of a Python handle that was never closed, or of a writer that
+ * died between two changes.  0 and its count of user keys in *n_keys, or
+ * -EUCLEAN naming the first problem (nothing is written either way). */
+int
+check_readable_as_is(struct blt *db, uint64_t *n_keys)
+{
+	struct check_first first = {.msg = ""};
+	struct check c = {.db = db, .report = check_keep_first, .arg = &first};
+	uint64_t j[5];
+	int rc = 0;
+
+	if (hdr_journal_read(db->map->base, j) != 0)
+		check_problem(&c, JOURNAL_OFF, "a reindex was interrupted");
+	else if ((rc = check_scan(&c, 0)) == 0 && !c.stopped)
+		check_chains(&c);
+	free(c.live.off);
+	free(c.live.seen);
+	if (rc < 0)
+		return rc;
+	if (c.problems > 0)
+		return err_set(-EUCLEAN,
+		    "%s: was not closed cleanly, and cannot be read as it is: "
+		    "%s (at byte %llu); open it for writing once to recover "
+		    "it",
+		    db->path, first.msg, (unsigned long long)first.off);
+	scan_trust(db, db->size); /* every live block was hashed */
+	*n_keys = c.users;
+	return 0;
+}
+
 /* hdr_parse() refused the header with rc.  If that is because the file
  * ends inside the index or before it (a copy that stopped short), put an
  * index back at the end of what is left of the data before it, for

@@ -341,6 +341,9 @@ int64_t prune_run(struct blt *db, const struct blt_prune_opts *o,
     uint32_t n_buckets, int clear);
 int64_t prune_online(struct blt *db, const struct blt_prune_opts *o);
 
+/* check.c */
+int check_readable_as_is(struct blt *db, uint64_t *n_keys);
+
 /* store.c */
 int store_recover(struct blt *db);
 int store_rebuild_index(struct blt *db);

@@ -198,15 +198,14 @@ blt_open(
 		store_drop_leftover(db);
 	db->n_keys = db->h.n_keys_raw;
 	if (db->h.n_keys_raw == NKEYS_UNCLEAN) {
-		if (db->rdonly) {
-			rc = err_set(-EUCLEAN,
-			    "%s: was not closed cleanly; open it for writing "
-			    "once to recover it",
-			    path);
+		/* read-only: counted, as the reference counts it for writing,
+		 * once the chains are known to need no repair */
+		rc = db->rdonly ? check_readable_as_is(db, &db->n_keys)
+		                : store_recover(db);
+		if (rc < 0)
 			goto fail;
-		}
-		if ((rc = store_recover(db)) < 0)
-			goto fail;
+		if (db->rdonly)
+			db->flags |= BLT_UNCLEAN;
 	}
 	*out = db;
 	return 0;

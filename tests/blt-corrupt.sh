@@ -73,4 +73,39 @@ err_has "$tmp/text.blt"
 cmp -s "$tmp/text.blt" - <<'EOF' || fail "put changed a file that is not a store"
 hello
 EOF
+# Not closed cleanly: the key count is the unclean sentinel, as a Python
+# handle that was never closed leaves it.  Read-only commands read such a
+# store as it is and say so, without changing it; with a chain cut too
+# they refuse it, naming the problem, and a writable open recovers it.
+u=$tmp/unclean.blt
+copy "$src" "$u"
+"$BLT" ls "$FIXTURES_DIR/$src" >"$tmp/keys"
+printf '\377\377\377\377' | dd of="$u" bs=1 seek=33 conv=notrunc status=none
+cp "$u" "$tmp/unclean.orig"
+expect 0 "$BLT" ls "$u"
+cmp -s "$tmp/out" "$tmp/keys" || fail "ls of the unclean store: other keys"
+err_has "$u: was not closed cleanly; read as it is (its chains are sound)"
+cmp -s "$u" "$tmp/unclean.orig" || fail "ls changed the unclean store"
+python3 - "$u" <<'EOF' || fail "could not cut a chain"
+import sys
+d = bytearray(open(sys.argv[1], "rb").read())
+for i in range(int.from_bytes(d[21:25], "little")):
+    at = 200 + 6 * i
+    if int.from_bytes(d[at:at + 6], "little") > 1:
+        d[at:at + 6] = (1).to_bytes(6, "little")
+        break
+else:
+    sys.exit(1)
+open(sys.argv[1], "wb").write(d)
+EOF
+cp "$u" "$tmp/unclean.orig"
+for cmd in ls dump stat; do
+	expect 2 "$BLT" "$cmd" "$u"
+	err_has "$u: was not closed cleanly, and cannot be read as it is: live block not reachable from its bucket"
+done
+cmp -s "$u" "$tmp/unclean.orig" || fail "a refused read changed the store"
+expect 0 "$BLT" load "$u" /dev/null
+err_has "$u: was not closed cleanly; recovered"
+expect 0 "$BLT" ls "$u"
+cmp -s "$tmp/out" "$tmp/keys" || fail "the recovered store holds other keys"
 exit 0

@@ -21,7 +21,9 @@
  * point has exactly its committed value and timestamp; any other key
  * holds its committed value or one written later, or is absent if it was
  * absent or deleted since — never anything else.  Then blt_check must find
- * nothing wrong.
+ * nothing wrong.  Before that, a read-only open, which cannot recover the
+ * store, must either refuse it or read it right as it is, and change
+ * nothing.
  *
  * BLT_CRASH_ITERATIONS sets the number of crashes per model (default 150).
  */
@@ -416,6 +418,64 @@ verify_key(struct blt *db, const struct step *w, int k, const struct allowed *a,
 	    seed, at, key, (long long)(ts - T0), n, a->committed);
 }
 
+/* The whole file at path, in a new buffer of *len bytes. */
+static unsigned char *
+read_whole(const char *path, size_t *len)
+{
+	FILE *f = fopen(path, "rb");
+	unsigned char *buf;
+	long n;
+
+	ck_assert_ptr_nonnull(f);
+	ck_assert_int_eq(fseek(f, 0, SEEK_END), 0);
+	ck_assert_int_ge(n = ftell(f), 0);
+	rewind(f);
+	ck_assert_ptr_nonnull(buf = malloc((size_t)n + 1));
+	ck_assert_uint_eq(fread(buf, 1, (size_t)n, f), (size_t)n);
+	fclose(f);
+	*len = (size_t)n;
+	return buf;
+}
+
+/* Opened read-only, the crashed store is refused (-EUCLEAN), or it reads
+ * right as it is: every key as verify_key() allows, as many as it counts;
+ * and not a byte of it changes.  1 if it was read. */
+static int
+verify_read_only(const char *path, const struct step *w,
+    const struct allowed *a, unsigned seed, long at)
+{
+	size_t before_len, after_len;
+	unsigned char *before = read_whole(path, &before_len), *after;
+	struct blt *db;
+	uint64_t found = 0;
+	int rc = blt_open(path, BLT_RDONLY, NULL, &db);
+
+	ck_assert_msg(rc == 0 || rc == -EUCLEAN,
+	    "seed %u crash %ld: read-only open: %s", seed, at, blt_errmsg());
+	if (rc == 0) {
+		for (int k = 0; k < N_KEYS; k++) {
+			char key[16];
+
+			verify_key(db, w, k, &a[k], seed, at);
+			snprintf(key, sizeof key, "key%03d", k);
+			found += blt_exists(db, key, strlen(key)) == 1;
+		}
+		ck_assert_msg(blt_count(db) == found,
+		    "seed %u crash %ld: read-only: counts %llu keys, holds "
+		    "%llu",
+		    seed, at, (unsigned long long)blt_count(db),
+		    (unsigned long long)found);
+		ck_assert_int_eq(blt_close(db), 0);
+	}
+	after = read_whole(path, &after_len);
+	ck_assert_msg(
+	    before_len == after_len && memcmp(before, after, before_len) == 0,
+	    "seed %u crash %ld: a read-only open changed the store", seed, at);
+	free(before);
+	free(after);
+	return rc == 0;
+}
+
 static void
 print_problem(void *arg, uint64_t off, const char *problem)
 {
@@ -423,7 +483,9 @@ print_problem(void *arg, uint64_t off, const char *problem)
 	fprintf(stderr, "  at %llu: %s\n", (unsigned long long)off, problem);
 }
 
-static void
+/* 1 if the crashed store was read by a read-only open (verify_read_only),
+ * else 0. */
+static int
 crash_once(int power, unsigned seed, long at)
 {
 	static struct step w[N_OPS];
@@ -431,7 +493,7 @@ crash_once(int power, unsigned seed, long at)
 	char path[PATH_MAX];
 	struct blt_options o;
 	struct blt *db;
-	int pipefd[2], status, commit = -1;
+	int pipefd[2], status, commit = -1, read_only;
 	int32_t idx;
 	pid_t pid;
 
@@ -475,6 +537,7 @@ crash_once(int power, unsigned seed, long at)
 		    keep, commit);
 	}
 
+	read_only = verify_read_only(path, w, a, seed, at);
 	ck_assert_msg(blt_open(path, BLT_RDWR, NULL, &db) == 0,
 	    "seed %u crash %ld: reopen: %s", seed, at, blt_errmsg());
 	for (int k = 0; k < N_KEYS; k++)
@@ -484,6 +547,7 @@ crash_once(int power, unsigned seed, long at)
 	    "seed %u crash %ld: blt_check found problems after recovery", seed,
 	    at);
 	tu_rmstore(path);
+	return read_only;
 }
 
 /* How many writes and syncs the workload of seed makes in all. */
@@ -518,6 +582,7 @@ crash_many(int power)
 	const char *env = getenv("BLT_CRASH_ITERATIONS");
 	long iterations = env ? strtol(env, NULL, 10) : 150;
 	unsigned seed = tu_seed();
+	long read_only = 0;
 
 	for (long i = 0; i < iterations; i++) {
 		unsigned s = seed + (unsigned)i;
@@ -526,14 +591,16 @@ crash_many(int power)
 
 		const char *at = getenv("BLT_CRASH_AT");
 
-		crash_once(power, s,
+		read_only += crash_once(power, s,
 		    at          ? strtol(at, NULL, 10)
 		    : total > 0 ? (long)(r % (unsigned)total)
 		                : 0);
 	}
-	fprintf(stderr, "%s: %ld crashes, seeds %u..%u\n",
+	fprintf(stderr,
+	    "%s: %ld crashes, seeds %u..%u; %ld of the crashed stores read "
+	    "read-only as they were, the others refused\n",
 	    power ? "power" : "kill", iterations, seed,
-	    seed + (unsigned)iterations - 1);
+	    seed + (unsigned)iterations - 1, read_only);
 }
 
 START_TEST(a_killed_writer_loses_nothing_it_flushed)

@@ -3,8 +3,9 @@
 # (op_open() answers the first open with ENOSYS): once the kernel holds a
 # file's pages, reading it again costs no request at all.  Checked here by
 # the request log of libfuse (-d): the opcodes a second pass over every file
-# sends.  Also: mmap, O_DIRECT and fsync without an open file, and the
-# control files, which then have no open file to keep their text in.
+# sends.  Also: mmap, O_DIRECT and fsync without an open file, the control
+# files, which then have no open file to keep their text in, and stores
+# that were not closed cleanly.
 . "${top_srcdir:-$(dirname "$0")/..}/tests/lib.sh"
 
 m=$tmp/m
@@ -96,4 +97,38 @@ grep -q "read-only" "$tmp/err" || fail "prune: $(cat "$tmp/err")"
 bltfs_umount "$m"
 cmp -s "$store" "$FIXTURES_DIR/small_str_bytes.blt" ||
 	fail "a read-only mount changed the store"
+# A store the Python booklet left marked unclean (a handle never closed:
+# the key count becomes 0xFFFFFFFF, nothing else changes) mounts read-only
+# as it is, with every item of its manifest; one whose chains a crash cut
+# is refused, naming the problem.  Neither is changed.
+printf '\377\377\377\377' |
+	dd of="$store" bs=1 seek=33 conv=notrunc status=none
+cp "$store" "$tmp/unclean.blt"
+bltfs_mount "$store" "$m" -o ro
+"$MOUNT_CHECK" "$FIXTURES_DIR/small_str_bytes.json" "$m" >"$tmp/check.out" ||
+	fail "unclean store, mounted read-only: $(cat "$tmp/check.out")"
+grep -q "$store: was not closed cleanly; read as it is" "$tmp/log.$pid" ||
+	fail "the log does not say the store was unclean: $(cat "$tmp/log.$pid")"
+bltfs_umount "$m"
+cmp -s "$store" "$tmp/unclean.blt" ||
+	fail "a read-only mount changed an unclean store"
+# the first bucket that leads anywhere now says its chain is empty
+python3 - "$store" <<'EOF' || fail "could not cut a chain"
+import sys
+d = bytearray(open(sys.argv[1], "rb").read())
+n = int.from_bytes(d[21:25], "little")
+for i in range(n):
+    at = 200 + 6 * i
+    if int.from_bytes(d[at:at + 6], "little") > 1:
+        d[at:at + 6] = (1).to_bytes(6, "little")
+        break
+else:
+    sys.exit(1)
+open(sys.argv[1], "wb").write(d)
+EOF
+cp "$store" "$tmp/cut.blt"
+bltfs_mount_fails "$store" "$m" -o ro
+grep -q "$store: was not closed cleanly, and cannot be read as it is: live block not reachable from its bucket" "$tmp/err" ||
+	fail "cut chain, read-only mount: $(cat "$tmp/err")"
+cmp -s "$store" "$tmp/cut.blt" || fail "a refused mount changed the store"
 echo "mount-ro: ok"
