@@ -625,11 +625,13 @@ check_index_cut(struct check *c, int rc)
 	if (h->n_buckets == 0 || h->n_buckets > BLT_BUCKETS_MAX ||
 	    h->index_off < HEADER_LEN ||
 	    h->index_off + (uint64_t)PTR_LEN * h->n_buckets <= db->size ||
-	    (h->index_off != HEADER_LEN && h->first_data > h->index_off))
-		return rc;
+	    (h->index_off != HEADER_LEN &&
+	        (h->first_data > h->index_off || h->first_data > db->size)))
+		return rc; /* not a cut: the data of a relocated store lies
+		            * before its index, so a cut is past its start */
 	/* in the standard layout every block lay after the index */
 	if (at != HEADER_LEN && db->size < at)
-		at = db->size > h->first_data ? db->size : h->first_data;
+		at = db->size;
 	if (at < db->size && !check_like_index(db, at, db->size))
 		return rc; /* a damaged field, not a cut: nothing is written */
 	check_problem(c, at,

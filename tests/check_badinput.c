@@ -734,6 +734,19 @@ START_TEST(index_offset_past_eof_is_a_damaged_header)
 }
 END_TEST
 
+/* Both layout fields of a relocated store past the end: no cut leaves
+ * that (its data lay before its index), so nothing is written.  The repair
+ * used to take it for one and write the index past the first data block,
+ * a terabyte on. */
+START_TEST(index_and_first_data_past_eof_are_not_taken_for_a_cut)
+{
+	bad_copy_fixture("pruned.blt", path);
+	bad_poke_le(path, 65, UINT64_C(1) << 40, 6);
+	bad_poke_le(path, 71, (UINT64_C(1) << 40) - 4096, 6);
+	bad_open_fails(path, -EUCLEAN, "runs past the end");
+}
+END_TEST
+
 /* A bucket count a little too large for the file reads as a cut in the
  * index, but what lies there is data, not slots: nothing is written. */
 START_TEST(bucket_count_reaching_past_the_data_is_not_taken_for_a_cut)
@@ -1463,6 +1476,8 @@ badinput_suite(void)
 	tcase_add_test(tc, zero_buckets_is_a_damaged_header);
 	tcase_add_test(tc, huge_bucket_count_runs_past_the_end);
 	tcase_add_test(tc, index_offset_past_eof_is_a_damaged_header);
+	tcase_add_test(
+	    tc, index_and_first_data_past_eof_are_not_taken_for_a_cut);
 	tcase_add_test(
 	    tc, bucket_count_reaching_past_the_data_is_not_taken_for_a_cut);
 	tcase_add_test(tc, index_offset_inside_the_header_is_a_damaged_header);
