@@ -722,7 +722,7 @@ ctl_parse_map(struct fs *fs, struct ctl_args *a, struct job_spec *s)
 	const char *v;
 	char *keys = NULL;
 	uint64_t n;
-	int paths = 0, keys_file = 0, rc = 0;
+	int paths = 0, keys_file = 0, rest = 0, rc = 0;
 	int have_exec = 0, have_plugin = 0, have_to = 0, have_out = 0;
 	int have_cwd = 0, have_workers = 0, have_umask = 0;
 
@@ -732,7 +732,14 @@ ctl_parse_map(struct fs *fs, struct ctl_args *a, struct job_spec *s)
 
 	s->umask = -1;
 	for (int i = 1; i < a->n && rc == 0; i++) {
-		if (ctl_is_opt(a, i, "--exec")) {
+		/* the paths after "--" may look like options */
+		if (!rest && strcmp(a->v[i], "--") == 0) {
+			rest = 1;
+		} else if (rest || a->v[i][0] != '-' ||
+		           strcmp(a->v[i], "-") == 0) {
+			rc = ctl_select(fs, a->v[i], 1, &k);
+			paths = 1;
+		} else if (ctl_is_opt(a, i, "--exec")) {
 			if ((rc = ctl_once(a, "--exec", &have_exec)) < 0)
 				break;
 			if ((v = ctl_optarg(a, &i, "--exec")) == NULL)
@@ -805,15 +812,8 @@ ctl_parse_map(struct fs *fs, struct ctl_args *a, struct job_spec *s)
 				    v);
 			else
 				s->workers = (unsigned)n;
-		} else if (a->v[i][0] == '-' && strcmp(a->v[i], "-") != 0 &&
-		           strcmp(a->v[i], "--") != 0) {
+		} else
 			rc = ctl_unknown(a, i);
-		} else {
-			if (strcmp(a->v[i], "--") == 0 && ++i >= a->n)
-				break;
-			rc = ctl_select(fs, a->v[i], 1, &k);
-			paths = 1;
-		}
 	}
 	if (rc == 0 && (s->exec == NULL) == (s->plugin == NULL))
 		rc = path_err(-EINVAL,

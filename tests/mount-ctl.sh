@@ -411,6 +411,51 @@ assert j["command"] == want, (j["command"], want)
 PY
 [ "$(cat "$m/docs/f3")" = "VALUE 3" ] || fail "the two-line command"
 
+# After --, every word is a path of map, even one that looks like an
+# option: the daemon took the first only, and bltfs ctl took its own
+# options from anywhere (map -- --wait --json mapped every file, and
+# printed JSON).  Nor are its options the values of the command's: a
+# --cwd named --wait is a directory.
+mkdir "$m/opts" "$tmp/--wait"
+for f in --wait --json -h; do
+	printf '%s\n' "x$f" >"$m/opts/$f"
+done
+out=$(py "$m" ioctl "map --exec 'tr a-z A-Z' -- opts/--wait --json")
+expect "ENOENT error: --json: no such file" "$out"
+out=$(py "$m" ioctl "map --exec 'tr a-z A-Z' --cwd / -- opts/--wait -- -")
+expect "ENOENT error: --: no such file" "$out"
+(cd "$m/opts" && "$BLTFS" ctl . map --exec 'tr a-z A-Z' -- --wait --json -h) \
+    >"$tmp/out" 2>"$tmp/err" || fail "map -- --wait: $(cat "$tmp/err")"
+expect "job " "$(cat "$tmp/out")"
+"$BLTFS" ctl "$m" job "$(sed 's/^job \([0-9]*\) started$/\1/' "$tmp/out")" \
+    --wait >/dev/null 2>"$tmp/err" || fail "map -- --wait: $(cat "$tmp/err")"
+[ "$(cat "$m/opts/--wait" "$m/opts/--json" "$m/opts/-h" "$m/docs/sub/d")" = "X--WAIT
+X--JSON
+X-H
+deep" ] || fail "map -- --wait --json -h: $(cat "$m/opts/--wait" "$m/docs/sub/d")"
+(cd "$tmp" && "$BLTFS" ctl "$m" map --cwd --wait --exec 'cat >/dev/null; pwd' \
+    opts/-h --wait) >/dev/null 2>"$tmp/err" ||
+	fail "map --cwd --wait: $(cat "$tmp/err")"
+[ "$(cat "$m/opts/-h")" = "$tmp/--wait" ] ||
+	fail "map --cwd --wait ran in $(cat "$m/opts/-h")"
+# -- before the command ends the options of bltfs ctl as well; --ctl takes
+# --ctl=NAME too, and needs a name.
+"$BLTFS" ctl -- "$m" status >"$tmp/out" || fail "bltfs ctl -- MOUNT status"
+python3 -m json.tool "$tmp/out" >/dev/null || fail "status after --"
+"$BLTFS" ctl "$m" status --ctl=.bltfs >"$tmp/out" ||
+	fail "bltfs ctl --ctl=.bltfs"
+python3 -m json.tool "$tmp/out" >/dev/null || fail "status with --ctl=NAME"
+for args in "status --ctl:--ctl needs the name" \
+    "status --ctl .bltfs --ctl=.bltfs:--ctl given more than once"; do
+	set +e
+	# shellcheck disable=SC2086 # the options are words
+	"$BLTFS" ctl "$m" ${args%%:*} >"$tmp/out" 2>"$tmp/err"
+	rc=$?
+	set -e
+	[ "$rc" = 2 ] || fail "bltfs ctl $m ${args%%:*} exited $rc"
+	expect "bltfs ctl: ${args#*:}" "$(head -n 1 "$tmp/err")"
+done
+
 # bltfs ctl reads a --keys that the daemon may not read itself, standard
 # input (-), a FIFO, or /dev/stdin (the daemon would read its own), into a
 # copy in $TMPDIR that it passes on and then removes.
