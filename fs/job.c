@@ -26,7 +26,6 @@
 #include "config.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <inttypes.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -38,6 +37,7 @@
 #include "bltfs.h"
 #include "fs.h"
 #include "json.h"
+#include "outstore.h"
 
 #define JOB_KEEP 100      /* finished jobs kept */
 #define JOB_LOCK_WAIT 2.0 /* seconds to wait for an output store's lock */
@@ -490,35 +490,6 @@ job_is_mounted_store(struct fs *fs, const char *path)
 	       a.st_dev == b.st_dev && a.st_ino == b.st_ino;
 }
 
-/* Make the missing store of map --out, empty for blt_open() to fill in,
- * with the mode of the mounted store less the umask of the user who gave
- * the command (or the daemon's, where the command did not say): what a map
- * writes is then no more open than what it read, nor than the files that
- * user makes.  1 when made here; 0 for an existing one, left as it is, and
- * for a name that cannot be made, which blt_open() then reports. */
-static int
-job_map_make_out(struct fs *fs, const struct job_spec *s)
-{
-	struct stat st;
-	mode_t mode = 0600;
-	int fd;
-
-	if (stat(blt_path(fs->db), &st) == 0)
-		mode = st.st_mode & 0666;
-	if (s->umask >= 0)
-		mode &= ~(mode_t)s->umask;
-	fd = open(
-	    s->out, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode);
-	if (fd == -1)
-		return 0;
-	/* the daemon's umask took its part: the user's alone counts (a
-	 * failure leaves the store closer still) */
-	if (s->umask >= 0)
-		(void)fchmod(fd, mode);
-	close(fd);
-	return 1;
-}
-
 static int
 job_map(struct job_runner *r, struct job *j)
 {
@@ -545,7 +516,9 @@ job_map(struct job_runner *r, struct job *j)
 			    s->out);
 		blt_options_default(&bo);
 		bo.lock_timeout = JOB_LOCK_WAIT;
-		made = job_map_make_out(fs, s);
+		/* the mode of the mounted store less the umask of the user who
+		 * gave the command (or the daemon's, where it did not say) */
+		made = outstore_make(s->out, blt_path(fs->db), s->umask);
 		if ((rc = blt_open(s->out, BLT_CREATE, &bo, &out)) < 0) {
 			rc = path_err(rc, "map: %s", blt_errmsg());
 			if (made)
