@@ -519,8 +519,11 @@ job_map(struct job_runner *r, struct job *j)
 		/* the mode of the mounted store less the umask of the user who
 		 * gave the command (or the daemon's, where it did not say) */
 		made = outstore_make(s->out, blt_path(fs->db), s->umask);
+		/* blt_open() names the store, and says why: for -EWOULDBLOCK
+		 * (EAGAIN in jobs/ID), that another process held its lock
+		 * past bo.lock_timeout */
 		if ((rc = blt_open(s->out, BLT_CREATE, &bo, &out)) < 0) {
-			rc = path_err(rc, "map: %s", blt_errmsg());
+			rc = path_err(rc, "map: --out %s", blt_errmsg());
 			if (made)
 				unlink(s->out);
 			return rc;

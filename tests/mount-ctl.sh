@@ -534,6 +534,52 @@ import errno, json, sys
 e = json.load(open(sys.argv[1]))["error"]
 assert (e["errno"], e["name"]) == (errno.EISDIR, "EISDIR"), e
 PY
+# A map whose --out store another process holds locked past the lock
+# timeout (2 s) fails with EAGAIN, the number of EWOULDBLOCK, and a message
+# that says so and names the store, as blt says it (it did not say that
+# the lock timeout had passed).  A Python process holds the lock, as
+# booklet takes it, and says when through a FIFO.
+"$BLTFS" ctl "$m" map --exec cat --out "$tmp/held.blt" docs/f1 --wait \
+    >/dev/null 2>"$tmp/err" || fail "map --out held.blt: $(cat "$tmp/err")"
+mkfifo "$tmp/hold.ready" "$tmp/hold.release"
+python3 -c '
+import fcntl, sys
+f = open(sys.argv[1], "rb")
+fcntl.flock(f, fcntl.LOCK_EX)
+print("locked", flush=True)
+sys.stdin.read()
+' "$tmp/held.blt" <"$tmp/hold.release" >"$tmp/hold.ready" &
+holder=$!
+exec 6>"$tmp/hold.release"
+read -r line <"$tmp/hold.ready"
+[ "$line" = locked ] || fail "the lock holder did not start"
+held="$tmp/held.blt: locked by another process past the lock timeout (exclusive lock not granted within"
+set +e
+"$BLTFS" ctl "$m" map --exec cat --out "$tmp/held.blt" docs/f1 --wait \
+    --json >"$tmp/out" 2>"$tmp/err"
+rc=$?
+set -e
+[ "$rc" = 3 ] || fail "map --out of a locked store exited $rc"
+expect "bltfs ctl: job $(sed -n 's/^  "id": \([0-9]*\),$/\1/p' "$tmp/out") failed: map: --out $held 2 s)" \
+    "$(tail -n 1 "$tmp/err")"
+python3 - "$tmp/out" "map: --out $held 2 s)" <<'PY' || fail "a lock timeout in jobs/ID: $(cat "$tmp/out")"
+import errno, json, sys
+e = json.load(open(sys.argv[1]))["error"]
+assert (e["errno"], e["name"]) == (errno.EAGAIN, "EAGAIN"), e
+assert e["message"] == sys.argv[2], e
+PY
+if [ -x "$BLT" ]; then
+	"$BLT" create "$tmp/src.blt"
+	set +e
+	"$BLT" map "$tmp/src.blt" --exec cat --out "$tmp/held.blt" \
+	    --timeout 0.1 >/dev/null 2>"$tmp/err"
+	rc=$?
+	set -e
+	[ "$rc" = 2 ] || fail "blt map --out of a locked store exited $rc"
+	expect "blt: $held 0.1 s)" "$(tail -n 1 "$tmp/err")"
+fi
+exec 6>&-
+wait "$holder"
 bltfs_umount "$m"
 check_store "$store"
 
