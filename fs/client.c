@@ -16,7 +16,8 @@
  * commands run where the user is, and one with --out gets our umask, for
  * the store it makes.  A --keys list the daemon would not read
  * (standard input, a pipe, a FIFO) is copied into a file for it, which is
- * removed once the command is answered.
+ * removed once the command is answered: the daemon has it open by then,
+ * and reads it when the job starts.
  */
 #include "config.h"
 
@@ -278,9 +279,10 @@ client_owner(struct client *c, uid_t *uid)
 }
 
 /* The copy of a --keys FILE that the daemon could not read itself (see
- * client_keys_copy()), or "".  It is needed only until the daemon has
- * read it, which it does before it replies to the command.  Meanwhile the
- * signals that would end us wait, so that it is always removed. */
+ * client_keys_copy()), or "".  Its name is needed only until the daemon
+ * has opened it, which it does before it replies to the command.
+ * Meanwhile the signals that would end us wait, so that it is always
+ * removed. */
 static char client_keys_tmp[PATH_MAX];
 static sigset_t client_keys_mask;
 
@@ -1050,7 +1052,7 @@ client_main(int argc, char **argv)
 		    CLIENT_OK)
 			goto out;
 		err = client_send(&c, text.s, &cmd);
-		client_keys_remove(); /* read by now */
+		client_keys_remove(); /* open in the daemon by now */
 		if (err != 0) {
 			if (strncmp(cmd.text, "error: ", 7) == 0)
 				fprintf(stderr, "bltfs ctl: %s", cmd.text + 7);

@@ -44,8 +44,9 @@
 
 /* Jobs waiting to start, at most.  They run one at a time, so a queue of
  * more than a few dozen is a script gone wrong rather than a plan, and
- * each queued map holds its whole list of keys (all of the store's, for a
- * map of the root) in the daemon's memory until it has run. */
+ * each queued map holds the keys of its PATHs (all of the store's, for a
+ * map of the root) in the daemon's memory until it has run; those of a
+ * --keys FILE are read when it starts (keylist.c). */
 #define JOB_QUEUE_MAX 32
 
 struct job {
@@ -119,6 +120,7 @@ job_spec_free(struct job_spec *s)
 	free(s->to);
 	free(s->out);
 	free(s->cwd);
+	keylist_close(s->list);
 	memset(s, 0, sizeof *s);
 }
 
@@ -490,6 +492,29 @@ job_is_mounted_store(struct fs *fs, const char *path)
 	       a.st_dev == b.st_dev && a.st_ino == b.st_ino;
 }
 
+/* Add the keys of --keys FILE to those of j's PATHs, read now rather than
+ * when the command was given (keylist.c says why); the total grows. */
+static int
+job_map_list(struct job_runner *r, struct job *j)
+{
+	struct job_spec *s = &j->s;
+	struct job_keys k = {s->keys, s->key_lens, s->n_keys, s->n_keys};
+	int rc;
+
+	rc = keylist_read(r->fs, s->list, &j->cancel, &k);
+	s->keys = k.v;
+	s->key_lens = k.len;
+	s->n_keys = k.n;
+	keylist_close(s->list);
+	s->list = NULL;
+	if (rc < 0)
+		return rc; /* the message names FILE and the line */
+	pthread_mutex_lock(&r->lock);
+	j->total = s->n_keys;
+	pthread_mutex_unlock(&r->lock);
+	return 0;
+}
+
 static int
 job_map(struct job_runner *r, struct job *j)
 {
@@ -504,6 +529,8 @@ job_map(struct job_runner *r, struct job *j)
 
 	memset(&o, 0, sizeof o);
 	memset(&st, 0, sizeof st);
+	if (s->list != NULL && (rc = job_map_list(r, j)) < 0)
+		return rc;
 	/* The command always names its keys (all of them for "/"); none
 	 * selected is nothing to do, never blt_map()'s "every key". */
 	if (s->n_keys == 0)

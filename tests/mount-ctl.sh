@@ -235,18 +235,6 @@ expect "EINVAL error: map: --keys /dev/null: a character device, not a regular f
 exec 5<>"$tmp/fifo" # lets the writer go
 wait "$writer"
 exec 5<&-
-# A line is at most a path, without NUL bytes, or the command is refused,
-# naming the line (an endless one took the daemon's memory).
-{
-	printf 'docs/f1\n'
-	head -c 5000 /dev/zero | tr '\000' a
-	printf '\ndocs/f2\n'
-} >"$tmp/long.keys"
-expect "ENAMETOOLONG error: map: --keys $tmp/long.keys, line 2: longer than 4095 bytes, which no path is" \
-    "$(py "$m" file "map --exec cat --keys $tmp/long.keys")"
-printf 'docs/f1\ndocs/f2\000docs/f3\n' >"$tmp/nul.keys"
-expect "EINVAL error: map: --keys $tmp/nul.keys, line 2: a NUL byte, which no path has" \
-    "$(py "$m" ioctl "map --exec cat --keys $tmp/nul.keys")"
 # a map's --cwd where commands cannot run: refused now, not a failed job
 : >"$tmp/afile"
 expect "ENOENT error: map: --cwd $tmp/nowhere: cannot run commands there: No such file or directory" \
@@ -485,6 +473,62 @@ set -e
 expect "bltfs ctl: map: --keys /dev/zero, line 1: longer than 4095 bytes" \
     "$(cat "$tmp/err")"
 [ -z "$(ls "$tmp/keytmp")" ] || fail "a copy of --keys left: $(ls "$tmp/keytmp")"
+
+# The job reads a --keys FILE when it starts, not the request that gives
+# the command (a long one held a thread of the daemon, and the ioctl of
+# bltfs ctl, which no signal ends, and each queued map held its keys).  A
+# line is at most a path, without NUL bytes, and names a file, or the job
+# fails before it maps anything, naming the line (an endless line took the
+# daemon's memory); so does a line past the number of keys of the mount,
+# where a file is listed twice (a list had no end).
+{
+	printf 'docs/f1\n'
+	head -c 5000 /dev/zero | tr '\000' a
+	printf '\ndocs/f2\n'
+} >"$tmp/long.keys"
+printf 'docs/f1\ndocs/f2\000docs/f3\n' >"$tmp/nul.keys"
+printf 'docs/f1\n\ndocs/nope\n' >"$tmp/nope.keys"
+yes docs/f1 | head -n 1000 >"$tmp/twice.keys"
+for bad in "long:2: longer than 4095 bytes, which no path is" \
+    "nul:2: a NUL byte, which no path has" \
+    "nope:3: docs/nope: no such file or directory in the mount" \
+    "twice:: more lines than the mount has keys"; do
+	f=$tmp/${bad%%:*}.keys
+	line=${bad#*:}
+	line=${line%%:*}
+	set +e
+	"$BLTFS" ctl "$m" map --exec 'echo CLOBBERED' --keys "$f" --wait \
+	    >"$tmp/out" 2>"$tmp/err"
+	rc=$?
+	set -e
+	[ "$rc" = 3 ] || fail "map --keys $f exited $rc: $(cat "$tmp/err")"
+	msg=$(tail -n 1 "$tmp/err")
+	expect "bltfs ctl: job " "$msg"
+	want="map: --keys $f, line $line:${bad#*:*:}"
+	[ -n "$line" ] || want="map: --keys $f, line "
+	expect "$want" "${msg#*failed: }"
+done
+case $msg in
+*": more lines than the mount has keys ("*"), so a file is listed twice") ;;
+*) fail "a list longer than the mount: $msg" ;;
+esac
+[ "$(cat "$m/docs/f1")" = "VALUE 1" ] || fail "a failed --keys mapped docs/f1"
+# A list is read when its job starts: the lines name the files then, and
+# the file is read whole even if its name is gone by then.  The first job
+# waits for a FIFO, so that the second is queued meanwhile.
+mkfifo "$tmp/gate"
+out=$("$BLTFS" ctl "$m" map --exec "cat '$tmp/gate' >/dev/null; cat" opts/-h)
+expect "job " "$out"
+printf 'opts/later\n' >"$tmp/later.keys"
+out=$("$BLTFS" ctl "$m" map --exec 'tr a-z A-Z' --keys "$tmp/later.keys")
+expect "job " "$out"
+id=$(echo "$out" | sed 's/^job \([0-9]*\) started$/\1/')
+rm "$tmp/later.keys"
+printf 'later\n' >"$m/opts/later"
+: >"$tmp/gate" # lets the first go
+"$BLTFS" ctl "$m" job "$id" --wait --json >"$tmp/out" 2>"$tmp/err" ||
+	fail "a queued map --keys: $(cat "$tmp/err")"
+[ "$(cat "$m/opts/later")" = LATER ] || fail "a queued map --keys: $(cat "$tmp/out")"
 
 # The store --out makes has the mode of the mounted store less the umask
 # of the user of bltfs ctl (it was 0644, whatever they were), or the
