@@ -16,7 +16,8 @@
  * commands run where the user is, and one with --out gets our umask, for
  * the store it makes.  A --keys list the daemon would not read
  * (standard input, a pipe, a FIFO) is copied into a file for it, which is
- * removed once the command is answered.
+ * removed once the command is answered: the daemon has it open by then,
+ * and reads it when the job starts.
  */
 #include "config.h"
 
@@ -62,7 +63,7 @@ struct client {
 	char ctl[256];        /* the control directory's name */
 	int fd;               /* the mount's root */
 	int use_file;         /* the kernel passes no ioctls */
-	int wait, json;
+	int wait, json, help;
 };
 
 static const char *const client_states[] = {
@@ -78,6 +79,9 @@ client_usage(const char *why)
 	fprintf(stderr,
 	    "usage: bltfs ctl MOUNT COMMAND [ARGS...] [--wait] [--json] "
 	    "[--ctl NAME]\n"
+	    "  (the options of bltfs ctl may come anywhere before a --; what "
+	    "follows it\n"
+	    "  is the command's)\n"
 	    "commands:\n"
 	    "  prune [--older-than TIME] [--keep PATH]...\n"
 	    "  reindex [--buckets N]\n"
@@ -210,16 +214,46 @@ client_in_mount(struct client *c, const char *path, char *tmp, size_t cap)
 	return tmp[0] == '\0' ? "/" : tmp;
 }
 
-/* Does argv (before any "--") give option name, alone or as name=...? */
+/* The options of the commands that take a value, as the daemon parses
+ * them (ctl-cmd.c): the word after one given alone is its value, whatever
+ * it looks like.  First those that name files the daemon opens itself,
+ * which are made absolute; last --keep, which may be repeated. */
+static const char *const client_valued[] = {"--keys", "--out", "--plugin",
+    "--cwd", "--exec", "--to", "--workers", "--older-than", "--buckets",
+    "--umask", "--keep"};
+#define CLIENT_N_LOCAL 4 /* the files, first in client_valued[] */
+#define CLIENT_N_VALUED (sizeof client_valued / sizeof *client_valued)
+#define CLIENT_KEEP (CLIENT_N_VALUED - 1)
+
+/* Which of client_valued[] w is, as --opt or as --opt=VALUE, or -1.  The
+ * length of its name goes into *n, and *eq points at its '=' or is NULL. */
+static int
+client_valued_opt(const char *w, size_t *n, const char **eq)
+{
+	*eq = w[0] == '-' ? strchr(w, '=') : NULL;
+	*n = *eq != NULL ? (size_t)(*eq - w) : strlen(w);
+	for (size_t i = 0; i < CLIENT_N_VALUED; i++)
+		if (strlen(client_valued[i]) == *n &&
+		    strncmp(w, client_valued[i], *n) == 0)
+			return (int)i;
+	return -1;
+}
+
+/* Does argv (before any "--") give option name, alone or as name=...?  The
+ * values of options are not options. */
 static int
 client_has_opt(int argc, char **argv, const char *name)
 {
-	size_t n = strlen(name);
+	const char *eq;
+	size_t n = strlen(name), len;
 
-	for (int a = 1; a < argc && strcmp(argv[a], "--") != 0; a++)
+	for (int a = 1; a < argc && strcmp(argv[a], "--") != 0; a++) {
 		if (strncmp(argv[a], name, n) == 0 &&
 		    (argv[a][n] == '\0' || argv[a][n] == '='))
 			return 1;
+		if (client_valued_opt(argv[a], &len, &eq) >= 0 && eq == NULL)
+			a++;
+	}
 	return 0;
 }
 
@@ -245,9 +279,10 @@ client_owner(struct client *c, uid_t *uid)
 }
 
 /* The copy of a --keys FILE that the daemon could not read itself (see
- * client_keys_copy()), or "".  It is needed only until the daemon has
- * read it, which it does before it replies to the command.  Meanwhile the
- * signals that would end us wait, so that it is always removed. */
+ * client_keys_copy()), or "".  Its name is needed only until the daemon
+ * has opened it, which it does before it replies to the command.
+ * Meanwhile the signals that would end us wait, so that it is always
+ * removed. */
 static char client_keys_tmp[PATH_MAX];
 static sigset_t client_keys_mask;
 
@@ -391,23 +426,18 @@ client_keys_copy(struct client *c, const char *file)
 }
 
 /* Build the command text from argv, making paths fit for the daemon.  A
- * map runs its commands where we run unless --cwd says otherwise.  0, or
+ * map runs its commands where we run unless --cwd says otherwise.  After
+ * "--", every word is a path (the daemon's grammar: ctl-cmd.c).  0, or
  * the exit status with a message (a usage error for an option that takes
  * one value given twice). */
 static int
 client_command(struct client *c, int argc, char **argv, struct client_buf *b)
 {
-	static const char *const local[] = {
-	    "--keys", "--out", "--plugin", "--cwd"};
-	static const char *const valued[] = {"--exec", "--to", "--workers",
-	    "--older-than", "--buckets", "--umask"};
 	char tmp[PATH_MAX + 64], val[PATH_MAX + 64];
-	const char *v;
-	int map = strcmp(argv[0], "map") == 0, rest = 0;
-	const size_t n_local = sizeof local / sizeof *local;
-	const size_t n_valued = sizeof valued / sizeof *valued;
-	unsigned seen = 0, bit; /* local[], then valued[], given so far */
-	size_t i, n;
+	const char *v, *eq;
+	int map = strcmp(argv[0], "map") == 0, rest = 0, opt;
+	unsigned seen = 0, bit; /* client_valued[] given so far */
+	size_t n;
 
 	if (client_word(b, argv[0]) < 0)
 		goto oom;
@@ -433,25 +463,20 @@ client_command(struct client *c, int argc, char **argv, struct client_buf *b)
 			goto oom;
 	}
 	for (int a = 1; a < argc; a++) {
-		const char *w = argv[a], *eq = strchr(w, '=');
-		int kind = 0; /* 1 local file, 2 mount path, 3 other value */
+		const char *w = argv[a];
 
-		n = eq != NULL && w[0] == '-' ? (size_t)(eq - w) : strlen(w);
-		bit = 0;
-		for (i = 0; !rest && i < n_local; i++)
-			if (strlen(local[i]) == n &&
-			    strncmp(w, local[i], n) == 0) {
-				kind = 1;
-				bit = 1u << i;
-			}
-		if (!rest && n == 6 && strncmp(w, "--keep", 6) == 0)
-			kind = 2; /* the one that may be repeated */
-		for (i = 0; !rest && i < n_valued; i++)
-			if (strlen(valued[i]) == n &&
-			    strncmp(w, valued[i], n) == 0) {
-				kind = 3;
-				bit = 1u << (n_local + i);
-			}
+		opt = rest ? -1 : client_valued_opt(w, &n, &eq);
+		if (opt < 0) {
+			if (!rest && strcmp(w, "--") == 0)
+				rest = 1;
+			else if (map &&
+			         (rest || w[0] != '-' || strcmp(w, "-") == 0))
+				w = client_in_mount(c, w, tmp, sizeof tmp);
+			if (client_word(b, w) < 0)
+				goto oom;
+			continue;
+		}
+		bit = (size_t)opt == CLIENT_KEEP ? 0 : 1u << opt;
 		if (seen & bit) {
 			snprintf(val, sizeof val,
 			    "%s: %.*s given more than once", argv[0], (int)n,
@@ -459,37 +484,29 @@ client_command(struct client *c, int argc, char **argv, struct client_buf *b)
 			return client_usage(val);
 		}
 		seen |= bit;
-		if (kind == 0) {
-			if (strcmp(w, "--") == 0)
-				rest = 1;
-			else if (map && (rest || w[0] != '-'))
-				w = client_in_mount(c, w, tmp, sizeof tmp);
-			if (client_word(b, w) < 0)
-				goto oom;
-			continue;
-		}
-		if (eq != NULL && w[0] == '-')
+		if (eq != NULL)
 			v = eq + 1;
 		else if (a + 1 < argc)
 			v = argv[++a];
 		else
 			v = NULL;
-		snprintf(tmp, sizeof tmp, "%.*s", (int)n, w);
-		if (client_word(b, tmp) < 0)
+		if (client_word(b, client_valued[opt]) < 0)
 			goto oom;
 		if (v == NULL)
 			continue; /* the daemon says what is missing */
-		if (kind == 1 && strchr(v, '/') == NULL && n == 8 &&
-		    strncmp(w, "--plugin", 8) == 0)
-			kind = 3; /* a library for dlopen to look up */
-		if (kind == 1 && n == 6 && strncmp(w, "--keys", 6) == 0 &&
+		if (opt < CLIENT_N_LOCAL &&
+		    strcmp(client_valued[opt], "--keys") == 0 &&
 		    client_keys_local(v)) {
 			if (client_keys_copy(c, v) < 0)
 				return CLIENT_REFUSED;
 			v = client_keys_tmp;
-		} else if (kind == 1 && client_abs(v, val, sizeof val) == 0)
+		} else if (opt < CLIENT_N_LOCAL &&
+		           /* a plugin without a '/' is for dlopen to find */
+		           (strchr(v, '/') != NULL ||
+		               strcmp(client_valued[opt], "--plugin") != 0) &&
+		           client_abs(v, val, sizeof val) == 0)
 			v = val;
-		else if (kind == 2)
+		else if ((size_t)opt == CLIENT_KEEP)
 			v = client_in_mount(c, v, val, sizeof val);
 		if (client_word(b, v) < 0)
 			goto oom;
@@ -931,6 +948,64 @@ not_bltfs:
 	return -1;
 }
 
+/* Sort argv into our options, which go into c, and the words of the
+ * mount and the command, which go into words[*n]: ours are taken anywhere
+ * an option may be, but never after "--" nor as the value of one of the
+ * command's options, where they are the command's (map -- --wait names a
+ * file --wait).  A "--" ends ours; one after the command word goes on to
+ * the command, where it ends its options too.  CLIENT_OK (with c->help
+ * set, the usage was printed), or CLIENT_USAGE after a message. */
+static int
+client_options(struct client *c, int argc, char **argv, char **words, int *n)
+{
+	const char *w, *v, *eq;
+	int rest = 0, have_ctl = 0;
+	size_t len;
+
+	for (int a = 1; a < argc; a++) {
+		w = argv[a];
+		if (rest) {
+			words[(*n)++] = argv[a];
+		} else if (strcmp(w, "--") == 0) {
+			rest = 1;
+			if (*n >= 2)
+				words[(*n)++] = argv[a];
+		} else if (*n >= 2 && client_valued_opt(w, &len, &eq) >= 0 &&
+		           eq == NULL) {
+			words[(*n)++] = argv[a];
+			if (a + 1 < argc)
+				words[(*n)++] = argv[++a];
+		} else if (strcmp(w, "--wait") == 0) {
+			c->wait = 1;
+		} else if (strcmp(w, "--json") == 0) {
+			c->json = 1;
+		} else if (strncmp(w, "--ctl", 5) == 0 &&
+		           (w[5] == '\0' || w[5] == '=')) {
+			if (have_ctl++)
+				return client_usage(
+				    "--ctl given more than once");
+			if (w[5] == '=')
+				v = w + 6;
+			else if (a + 1 < argc)
+				v = argv[++a];
+			else
+				v = "";
+			if (*v == '\0' || strchr(v, '/') != NULL ||
+			    strlen(v) >= sizeof c->ctl)
+				return client_usage(
+				    "--ctl needs the name of the "
+				    "control directory");
+			snprintf(c->ctl, sizeof c->ctl, "%s", v);
+		} else if (strcmp(w, "-h") == 0 || strcmp(w, "--help") == 0) {
+			c->help = 1;
+			client_usage(NULL);
+			return CLIENT_OK;
+		} else
+			words[(*n)++] = argv[a];
+	}
+	return CLIENT_OK;
+}
+
 /* bltfs ctl: see bltfs(1). */
 int
 client_main(int argc, char **argv)
@@ -947,20 +1022,10 @@ client_main(int argc, char **argv)
 	c.fd = -1;
 	if ((words = calloc((size_t)argc + 1, sizeof *words)) == NULL)
 		return CLIENT_REFUSED;
-	for (int a = 1; a < argc; a++) {
-		if (strcmp(argv[a], "--wait") == 0)
-			c.wait = 1;
-		else if (strcmp(argv[a], "--json") == 0)
-			c.json = 1;
-		else if (strcmp(argv[a], "--ctl") == 0 && a + 1 < argc)
-			snprintf(c.ctl, sizeof c.ctl, "%s", argv[++a]);
-		else if (strcmp(argv[a], "-h") == 0 ||
-		         strcmp(argv[a], "--help") == 0) {
-			free(words);
-			client_usage(NULL);
-			return CLIENT_OK;
-		} else
-			words[n++] = argv[a];
+	if ((status = client_options(&c, argc, argv, words, &n)) != CLIENT_OK ||
+	    c.help) {
+		free(words);
+		return status;
 	}
 	if (n < 2) {
 		free(words);
@@ -987,7 +1052,7 @@ client_main(int argc, char **argv)
 		    CLIENT_OK)
 			goto out;
 		err = client_send(&c, text.s, &cmd);
-		client_keys_remove(); /* read by now */
+		client_keys_remove(); /* open in the daemon by now */
 		if (err != 0) {
 			if (strncmp(cmd.text, "error: ", 7) == 0)
 				fprintf(stderr, "bltfs ctl: %s", cmd.text + 7);

@@ -4,7 +4,8 @@
  * command is one line split into words as sh(1) would; prune, reindex, map
  * and sync become a job_spec for the job runner (job.c), cancel stops one.
  * Paths in commands are paths of the mount, resolved through the directory
- * index.  The status replies are made here too.
+ * index, here for keylist.c too, which reads a map's --keys FILE.  The
+ * status replies are made here too.
  */
 #include "config.h"
 
@@ -97,7 +98,7 @@ ctl_split(const char *text, struct ctl_args *a)
 }
 
 /* The node at path in the mount ("a/b", "/a/b", "" or "/" for the root). */
-static int
+int
 ctl_resolve(struct fs *fs, const char *path, struct inode_info *out)
 {
 	const char *p = path, *e;
@@ -143,7 +144,7 @@ ctl_keys_add(void *arg, const unsigned char *key, size_t klen, int type)
 }
 
 /* Add the keys of the files at and below path. */
-static int
+int
 ctl_select(struct fs *fs, const char *path, int dirs, struct job_keys *k)
 {
 	struct inode_info in;
@@ -187,7 +188,7 @@ ctl_in_mount(struct fs *fs, const char *dir)
  * a path under another file system mounted inside one of those.  -ENOENT
  * under a bind mount of a directory removed since.  Without mi, or the
  * mount's device (main.c), only the mount point is known. */
-static int
+int
 ctl_place(
     struct fs *fs, const struct mountinfo *mi, const char *path, char *place)
 {
@@ -225,7 +226,7 @@ ctl_place(
  * has no links, so its names are taken as written.  From a name that
  * cannot be looked at (missing, say) on, the path is kept as written, for
  * the open to fail on. */
-static int
+int
 ctl_real_path(
     struct fs *fs, const struct mountinfo *mi, const char *path, char **out)
 {
@@ -292,7 +293,7 @@ ctl_real_path(
 }
 
 /* Is rest, a path of this mount, in its control directory? */
-static int
+int
 ctl_in_ctl_dir(struct fs *fs, const char *rest)
 {
 	size_t n;
@@ -300,210 +301,6 @@ ctl_in_ctl_dir(struct fs *fs, const char *rest)
 	rest += strspn(rest, "/");
 	n = strcspn(rest, "/");
 	return n > 0 && path_is_ctl(inode_conf(fs->tree), rest, n);
-}
-
-/* The stored value of the file at path rest of this mount, into a buffer
- * the caller frees: what it held when last closed.  It is read from the
- * store, not through the mount, which would wait for this daemon to answer
- * with no thread left to do so under -o max_threads=1. */
-static int
-ctl_read_stored(
-    struct fs *fs, const char *file, const char *rest, char **out, size_t *len)
-{
-	struct inode_info in;
-	unsigned char *key = NULL;
-	size_t klen, n;
-	char *buf = NULL;
-	ssize_t got = 0;
-	int rc;
-
-	if (ctl_in_ctl_dir(fs, rest))
-		return path_err(-EINVAL,
-		    "map: --keys %s: a file of the control directory", file);
-	if ((rc = ctl_resolve(fs, rest, &in)) < 0)
-		return path_err(rc, "map: --keys %s: %s", file,
-		    rc == -EINVAL ? path_errmsg() : strerror(-rc));
-	if (in.type == INODE_DIR)
-		return path_err(
-		    -EISDIR, "map: --keys %s: a directory, not a file", file);
-	if ((rc = inode_key(fs->tree, in.nodeid, &key, &klen)) < 0)
-		return path_err(rc, "map: --keys %s: %s", file, strerror(-rc));
-	/* A put between the two gets changes the length: read again. */
-	for (n = 0;; n = (size_t)got) {
-		got = blt_get(fs->db, key, klen, buf, n, NULL);
-		if (got == -ENOENT)
-			got = 0; /* created, not stored yet */
-		if (got < 0 || (size_t)got <= n)
-			break;
-		free(buf);
-		if ((buf = malloc((size_t)got)) == NULL) {
-			got = -ENOMEM;
-			break;
-		}
-	}
-	free(key);
-	if (got < 0) {
-		free(buf);
-		return path_err((int)got, "map: --keys %s: %s", file,
-		    got == -ENOMEM ? "out of memory" : blt_errmsg());
-	}
-	*out = buf;
-	*len = (size_t)got;
-	return 0;
-}
-
-/* Select the file a line of a --keys FILE names: a path of the mount
- * where it is mounted (as find(1) under the mount point writes it), else
- * a path from the mount's root. */
-static int
-ctl_select_line(struct fs *fs, const struct mountinfo *mi, const char *line,
-    struct job_keys *k)
-{
-	char *real = NULL, place[PATH_MAX];
-	int rc = 0;
-
-	if (line[0] == '/' && (rc = ctl_real_path(fs, mi, line, &real)) == 0)
-		rc = ctl_place(fs, mi, real, place);
-	free(real);
-	if (rc < 0)
-		return path_err(rc, "%s: %s", line, strerror(-rc));
-	return ctl_select(fs, rc == 1 ? place : line, 0, k);
-}
-
-/* What st is, for a message. */
-static const char *
-ctl_file_type(const struct stat *st)
-{
-	if (S_ISDIR(st->st_mode))
-		return "a directory";
-	if (S_ISFIFO(st->st_mode))
-		return "a FIFO";
-	if (S_ISCHR(st->st_mode))
-		return "a character device";
-	if (S_ISBLK(st->st_mode))
-		return "a block device";
-	if (S_ISSOCK(st->st_mode))
-		return "a socket";
-	return "a special file";
-}
-
-/* A --keys FILE that is not a regular file (st): -EISDIR or -EINVAL. */
-static int
-ctl_keys_not_regular(const char *file, const struct stat *st)
-{
-	if (S_ISDIR(st->st_mode))
-		return path_err(
-		    -EISDIR, "map: --keys %s: a directory, not a file", file);
-	return path_err(-EINVAL,
-	    "map: --keys %s: %s, not a regular file (bltfs ctl copies a pipe, "
-	    "or standard input for -, into one)",
-	    file, ctl_file_type(st));
-}
-
-/* Open --keys FILE, outside the mount, into *out.  Only a regular file: a
- * FIFO (or a device) would hold this thread until someone writes it, and
- * the client with it, in an ioctl that no signal ends.  Its type is
- * looked at before the open, which so never touches a device, and again
- * after it, since the name may have changed meanwhile; the open does not
- * block, whatever is there by then. */
-static int
-ctl_open_keys(const char *file, int *out)
-{
-	struct stat st;
-	int fd, rc;
-
-	if (stat(file, &st) == 0 && !S_ISREG(st.st_mode))
-		return ctl_keys_not_regular(file, &st);
-	fd = open(file, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
-	if (fd == -1)
-		return path_err(
-		    -errno, "map: --keys %s: %s", file, strerror(errno));
-	if (fstat(fd, &st) == -1)
-		rc = path_err(
-		    -errno, "map: --keys %s: %s", file, strerror(errno));
-	else if (!S_ISREG(st.st_mode))
-		rc = ctl_keys_not_regular(file, &st);
-	else {
-		*out = fd;
-		return 0;
-	}
-	close(fd);
-	return rc;
-}
-
-/* --keys FILE (absolute, resolved): one path of the mount per line.  A
- * line is at most as long as a path (PATH_MAX - 1 bytes), so that a wrong
- * file (a binary one, a sparse one) cannot make this thread take memory
- * without bound; a longer one, a NUL byte, or a read error fails the
- * command, naming the line, rather than end the list there. */
-static int
-ctl_select_file(struct fs *fs, const struct mountinfo *mi, const char *file,
-    struct job_keys *k)
-{
-	char line[PATH_MAX], *stored = NULL, place[PATH_MAX];
-	size_t no = 1, n = 0, len = 0;
-	FILE *f;
-	int rc = 0, inside, fd = -1, ch;
-
-	if ((inside = ctl_place(fs, mi, file, place)) < 0)
-		return path_err(
-		    inside, "map: --keys %s: %s", file, strerror(-inside));
-	if (inside) {
-		rc = ctl_read_stored(fs, file, place, &stored, &len);
-		if (rc < 0 || len == 0)
-			return rc;
-		f = fmemopen(stored, len, "r");
-	} else if ((rc = ctl_open_keys(file, &fd)) < 0)
-		return rc;
-	else
-		f = fdopen(fd, "r");
-	if (f == NULL) {
-		rc = path_err(
-		    -errno, "map: --keys %s: %s", file, strerror(errno));
-		if (fd != -1)
-			close(fd);
-		free(stored);
-		return rc;
-	}
-	for (;;) {
-		errno = 0; /* what a failed read leaves is its cause */
-		if ((ch = getc_unlocked(f)) == EOF && ferror(f)) {
-			rc = errno ? -errno : -EIO;
-			rc = path_err(rc, "map: --keys %s, line %zu: %s", file,
-			    no, strerror(-rc));
-			break;
-		}
-		if (ch == EOF || ch == '\n') {
-			line[n] = '\0';
-			if (n > 0 &&
-			    (rc = ctl_select_line(fs, mi, line, k)) < 0) {
-				rc =
-				    path_err(rc, "map: --keys %s, line %zu: %s",
-				        file, no, path_errmsg());
-				break;
-			}
-			if (ch == EOF)
-				break;
-			n = 0;
-			no++;
-		} else if (ch == '\0') {
-			rc = path_err(-EINVAL,
-			    "map: --keys %s, line %zu: a NUL byte, which no "
-			    "path has",
-			    file, no);
-			break;
-		} else if (n == sizeof line - 1) {
-			rc = path_err(-ENAMETOOLONG,
-			    "map: --keys %s, line %zu: longer than %zu bytes, "
-			    "which no path is",
-			    file, no, sizeof line - 1);
-			break;
-		} else
-			line[n++] = (char)ch;
-	}
-	fclose(f);
-	free(stored);
-	return rc;
 }
 
 /* The value of option a->v[*i] (as --opt VALUE or --opt=VALUE), or NULL
@@ -722,7 +519,7 @@ ctl_parse_map(struct fs *fs, struct ctl_args *a, struct job_spec *s)
 	const char *v;
 	char *keys = NULL;
 	uint64_t n;
-	int paths = 0, keys_file = 0, rc = 0;
+	int paths = 0, keys_file = 0, rest = 0, rc = 0;
 	int have_exec = 0, have_plugin = 0, have_to = 0, have_out = 0;
 	int have_cwd = 0, have_workers = 0, have_umask = 0;
 
@@ -732,7 +529,14 @@ ctl_parse_map(struct fs *fs, struct ctl_args *a, struct job_spec *s)
 
 	s->umask = -1;
 	for (int i = 1; i < a->n && rc == 0; i++) {
-		if (ctl_is_opt(a, i, "--exec")) {
+		/* the paths after "--" may look like options */
+		if (!rest && strcmp(a->v[i], "--") == 0) {
+			rest = 1;
+		} else if (rest || a->v[i][0] != '-' ||
+		           strcmp(a->v[i], "-") == 0) {
+			rc = ctl_select(fs, a->v[i], 1, &k);
+			paths = 1;
+		} else if (ctl_is_opt(a, i, "--exec")) {
 			if ((rc = ctl_once(a, "--exec", &have_exec)) < 0)
 				break;
 			if ((v = ctl_optarg(a, &i, "--exec")) == NULL)
@@ -764,7 +568,7 @@ ctl_parse_map(struct fs *fs, struct ctl_args *a, struct job_spec *s)
 				break;
 			rc = ctl_abs_path(fs, mi, a, &i, "--keys", &keys);
 			if (rc == 0)
-				rc = ctl_select_file(fs, mi, keys, &k);
+				rc = keylist_open(fs, mi, keys, &s->list);
 		} else if (ctl_is_opt(a, i, "--to")) {
 			if ((rc = ctl_once(a, "--to", &have_to)) < 0)
 				break;
@@ -805,15 +609,8 @@ ctl_parse_map(struct fs *fs, struct ctl_args *a, struct job_spec *s)
 				    v);
 			else
 				s->workers = (unsigned)n;
-		} else if (a->v[i][0] == '-' && strcmp(a->v[i], "-") != 0 &&
-		           strcmp(a->v[i], "--") != 0) {
+		} else
 			rc = ctl_unknown(a, i);
-		} else {
-			if (strcmp(a->v[i], "--") == 0 && ++i >= a->n)
-				break;
-			rc = ctl_select(fs, a->v[i], 1, &k);
-			paths = 1;
-		}
 	}
 	if (rc == 0 && (s->exec == NULL) == (s->plugin == NULL))
 		rc = path_err(-EINVAL,

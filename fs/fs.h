@@ -531,6 +531,8 @@ struct job_spec {
 	size_t n_keys;    /* map: the selected keys */
 	unsigned char **keys;
 	size_t *key_lens;
+	struct keylist *list; /* map: --keys FILE, whose keys the job adds
+	                       * when it starts; or NULL */
 };
 
 /* Free what s points to (not s); safe on a zeroed spec. */
@@ -583,6 +585,30 @@ void job_status(struct job_runner *r, struct bltfs_status *st);
 
 /* Write the unfinished jobs as a JSON array to f, for status. */
 void job_status_json(struct job_runner *r, FILE *f);
+
+/* keylist.c */
+
+/* A map's --keys FILE: opened when the command is given, read by the job
+ * when it starts (the file says why). */
+struct keylist;
+struct mountinfo;
+
+/* Open file (absolute, resolved) into *out; mi is the table of mounts, or
+ * NULL.  Refused, with a message that names it: a file that cannot be
+ * opened, one that is not a regular file (-EINVAL; -EISDIR), a directory
+ * or a file of the control directory of this mount. */
+int keylist_open(struct fs *fs, const struct mountinfo *mi, const char *file,
+    struct keylist **out);
+
+/* Read l once, adding to k the key of each file it names, in the job's
+ * thread.  -ECANCELED once *cancel is set; a bad line (too long, a NUL
+ * byte, no such file, past the index's number of keys: -E2BIG), a read
+ * error or -ENOMEM fail it, with a message that names FILE and the line. */
+int keylist_read(struct fs *fs, struct keylist *l, const atomic_int *cancel,
+    struct job_keys *k);
+
+/* Close l; safe on NULL. */
+void keylist_close(struct keylist *l);
 
 /* client.c */
 

@@ -26,7 +26,6 @@
 #include "config.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <inttypes.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -38,14 +37,16 @@
 #include "bltfs.h"
 #include "fs.h"
 #include "json.h"
+#include "outstore.h"
 
 #define JOB_KEEP 100      /* finished jobs kept */
 #define JOB_LOCK_WAIT 2.0 /* seconds to wait for an output store's lock */
 
 /* Jobs waiting to start, at most.  They run one at a time, so a queue of
  * more than a few dozen is a script gone wrong rather than a plan, and
- * each queued map holds its whole list of keys (all of the store's, for a
- * map of the root) in the daemon's memory until it has run. */
+ * each queued map holds the keys of its PATHs (all of the store's, for a
+ * map of the root) in the daemon's memory until it has run; those of a
+ * --keys FILE are read when it starts (keylist.c). */
 #define JOB_QUEUE_MAX 32
 
 struct job {
@@ -119,6 +120,7 @@ job_spec_free(struct job_spec *s)
 	free(s->to);
 	free(s->out);
 	free(s->cwd);
+	keylist_close(s->list);
 	memset(s, 0, sizeof *s);
 }
 
@@ -490,33 +492,27 @@ job_is_mounted_store(struct fs *fs, const char *path)
 	       a.st_dev == b.st_dev && a.st_ino == b.st_ino;
 }
 
-/* Make the missing store of map --out, empty for blt_open() to fill in,
- * with the mode of the mounted store less the umask of the user who gave
- * the command (or the daemon's, where the command did not say): what a map
- * writes is then no more open than what it read, nor than the files that
- * user makes.  1 when made here; 0 for an existing one, left as it is, and
- * for a name that cannot be made, which blt_open() then reports. */
+/* Add the keys of --keys FILE to those of j's PATHs, read now rather than
+ * when the command was given (keylist.c says why); the total grows. */
 static int
-job_map_make_out(struct fs *fs, const struct job_spec *s)
+job_map_list(struct job_runner *r, struct job *j)
 {
-	struct stat st;
-	mode_t mode = 0600;
-	int fd;
+	struct job_spec *s = &j->s;
+	struct job_keys k = {s->keys, s->key_lens, s->n_keys, s->n_keys};
+	int rc;
 
-	if (stat(blt_path(fs->db), &st) == 0)
-		mode = st.st_mode & 0666;
-	if (s->umask >= 0)
-		mode &= ~(mode_t)s->umask;
-	fd = open(
-	    s->out, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode);
-	if (fd == -1)
-		return 0;
-	/* the daemon's umask took its part: the user's alone counts (a
-	 * failure leaves the store closer still) */
-	if (s->umask >= 0)
-		(void)fchmod(fd, mode);
-	close(fd);
-	return 1;
+	rc = keylist_read(r->fs, s->list, &j->cancel, &k);
+	s->keys = k.v;
+	s->key_lens = k.len;
+	s->n_keys = k.n;
+	keylist_close(s->list);
+	s->list = NULL;
+	if (rc < 0)
+		return rc; /* the message names FILE and the line */
+	pthread_mutex_lock(&r->lock);
+	j->total = s->n_keys;
+	pthread_mutex_unlock(&r->lock);
+	return 0;
 }
 
 static int
@@ -533,6 +529,8 @@ job_map(struct job_runner *r, struct job *j)
 
 	memset(&o, 0, sizeof o);
 	memset(&st, 0, sizeof st);
+	if (s->list != NULL && (rc = job_map_list(r, j)) < 0)
+		return rc;
 	/* The command always names its keys (all of them for "/"); none
 	 * selected is nothing to do, never blt_map()'s "every key". */
 	if (s->n_keys == 0)
@@ -545,9 +543,14 @@ job_map(struct job_runner *r, struct job *j)
 			    s->out);
 		blt_options_default(&bo);
 		bo.lock_timeout = JOB_LOCK_WAIT;
-		made = job_map_make_out(fs, s);
+		/* the mode of the mounted store less the umask of the user who
+		 * gave the command (or the daemon's, where it did not say) */
+		made = outstore_make(s->out, blt_path(fs->db), s->umask);
+		/* blt_open() names the store, and says why: for -EWOULDBLOCK
+		 * (EAGAIN in jobs/ID), that another process held its lock
+		 * past bo.lock_timeout */
 		if ((rc = blt_open(s->out, BLT_CREATE, &bo, &out)) < 0) {
-			rc = path_err(rc, "map: %s", blt_errmsg());
+			rc = path_err(rc, "map: --out %s", blt_errmsg());
 			if (made)
 				unlink(s->out);
 			return rc;

@@ -373,6 +373,15 @@ cli_check(struct cli *c)
 	}
 	if (cli_flush_stdout() != CLI_OK)
 		return CLI_ERROR;
+	if (rc == -EWOULDBLOCK && chk.waited) {
+		/* as blt_open() says it past lock_timeout, which the tries
+		 * of blt_check() do not wait for */
+		fprintf(stderr,
+		    "blt: %s: locked by another process past the lock timeout "
+		    "(%s lock not granted within %g s)\n",
+		    c->store, c->repair ? "exclusive" : "shared", c->timeout);
+		return CLI_ERROR;
+	}
 	if (rc < 0)
 		return cli_fail(c->store, rc);
 	if (rc == 0)

@@ -18,6 +18,7 @@
 #include "booklet.h"
 #include "blt.h"
 #include "json.h"
+#include "outstore.h"
 #include "timearg.h"
 
 static const struct option cli_map_longopts[] = {
@@ -153,7 +154,7 @@ cli_map(struct cli *c)
 	size_t *lens = NULL, n_keys = 0, pre_len = 0;
 	struct blt *out = NULL;
 	uint64_t v;
-	int ch, prev, rc, mrc;
+	int ch, prev, rc, mrc, made;
 
 	memset(&o, 0, sizeof o);
 	opterr = 0;
@@ -251,9 +252,14 @@ cli_map(struct cli *c)
 		bo.key_serializer = ss.key_serializer;
 		if (!ss.fixed)
 			bo.value_serializer = ss.value_serializer;
+		/* and the source's mode less our umask, as the mount's map
+		 * gives it */
+		made = outstore_make(out_path, blt_path(c->db), -1);
 		if ((rc = cli_open_store(
 		         out_path, BLT_CREATE, &bo, c->timeout, &out)) < 0) {
 			rc = cli_fail(out_path, rc);
+			if (made)
+				unlink(out_path);
 			goto out;
 		}
 		o.out = out;

@@ -97,8 +97,8 @@ io_lock(int fd, const char *path, int exclusive, double timeout)
 		        (now.tv_nsec - start.tv_nsec) / 1e9 >=
 		    timeout)
 			return err_set(-EWOULDBLOCK,
-			    "%s: locked by another process (%s lock not "
-			    "granted within %g s)",
+			    "%s: locked by another process past the lock "
+			    "timeout (%s lock not granted within %g s)",
 			    path, exclusive ? "exclusive" : "shared", timeout);
 		io_sleep_ms(50 + rand() % 50);
 	}

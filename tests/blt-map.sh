@@ -98,6 +98,35 @@ value "$o" k9 "VALUE 9"
 value "$s" k9 "value 9"
 expect 0 "$BLT" check "$o"
 
+# The store --out makes has the mode of the store mapped less the umask,
+# as the mount's map gives it (it had 0644 less the umask, whatever the
+# source's); one there already, even empty, keeps its own.
+chmod 0640 "$s"
+for um in 022:640 027:640 077:600; do
+	(umask "${um%:*}" &&
+	    "$BLT" map "$s" --exec cat --prefix k1 --out "$tmp/o${um%:*}.blt") \
+	    >/dev/null 2>"$tmp/err" ||
+		fail "map --out under umask ${um%:*}: $(cat "$tmp/err")"
+	[ "$(stat -c %a "$tmp/o${um%:*}.blt")" = "${um#*:}" ] ||
+		fail "--out under umask ${um%:*}: mode $(stat -c %a "$tmp/o${um%:*}.blt")"
+	value "$tmp/o${um%:*}.blt" k1 "VALUE 1"
+done
+chmod 0664 "$s"
+(umask 002 && "$BLT" map "$s" --exec cat --prefix k1 --out "$tmp/o002.blt") \
+    >/dev/null 2>"$tmp/err" || fail "map --out under umask 002: $(cat "$tmp/err")"
+[ "$(stat -c %a "$tmp/o002.blt")" = 664 ] ||
+	fail "--out under umask 002: mode $(stat -c %a "$tmp/o002.blt")"
+: >"$tmp/oold.blt"
+chmod 0606 "$tmp/oold.blt"
+(umask 077 && "$BLT" map "$s" --exec cat --prefix k1 --out "$tmp/oold.blt") \
+    >/dev/null 2>"$tmp/err" || fail "map --out to an empty file: $(cat "$tmp/err")"
+[ "$(stat -c %a "$tmp/oold.blt")" = 606 ] || fail "--out changed a mode"
+value "$tmp/oold.blt" k1 "VALUE 1"
+# one that cannot be made is named
+expect 2 "$BLT" map "$s" --exec cat --out "$tmp/nodir/o.blt"
+err_has "$tmp/nodir/o.blt"
+chmod 0644 "$s"
+
 # A crashing plugin fails its item only.
 expect 1 "$BLT" map "$s" --plugin "$PLUGIN:plugin_crash" --workers 2
 counts 307 0 1

@@ -235,18 +235,6 @@ expect "EINVAL error: map: --keys /dev/null: a character device, not a regular f
 exec 5<>"$tmp/fifo" # lets the writer go
 wait "$writer"
 exec 5<&-
-# A line is at most a path, without NUL bytes, or the command is refused,
-# naming the line (an endless one took the daemon's memory).
-{
-	printf 'docs/f1\n'
-	head -c 5000 /dev/zero | tr '\000' a
-	printf '\ndocs/f2\n'
-} >"$tmp/long.keys"
-expect "ENAMETOOLONG error: map: --keys $tmp/long.keys, line 2: longer than 4095 bytes, which no path is" \
-    "$(py "$m" file "map --exec cat --keys $tmp/long.keys")"
-printf 'docs/f1\ndocs/f2\000docs/f3\n' >"$tmp/nul.keys"
-expect "EINVAL error: map: --keys $tmp/nul.keys, line 2: a NUL byte, which no path has" \
-    "$(py "$m" ioctl "map --exec cat --keys $tmp/nul.keys")"
 # a map's --cwd where commands cannot run: refused now, not a failed job
 : >"$tmp/afile"
 expect "ENOENT error: map: --cwd $tmp/nowhere: cannot run commands there: No such file or directory" \
@@ -411,6 +399,51 @@ assert j["command"] == want, (j["command"], want)
 PY
 [ "$(cat "$m/docs/f3")" = "VALUE 3" ] || fail "the two-line command"
 
+# After --, every word is a path of map, even one that looks like an
+# option: the daemon took the first only, and bltfs ctl took its own
+# options from anywhere (map -- --wait --json mapped every file, and
+# printed JSON).  Nor are its options the values of the command's: a
+# --cwd named --wait is a directory.
+mkdir "$m/opts" "$tmp/--wait"
+for f in --wait --json -h; do
+	printf '%s\n' "x$f" >"$m/opts/$f"
+done
+out=$(py "$m" ioctl "map --exec 'tr a-z A-Z' -- opts/--wait --json")
+expect "ENOENT error: --json: no such file" "$out"
+out=$(py "$m" ioctl "map --exec 'tr a-z A-Z' --cwd / -- opts/--wait -- -")
+expect "ENOENT error: --: no such file" "$out"
+(cd "$m/opts" && "$BLTFS" ctl . map --exec 'tr a-z A-Z' -- --wait --json -h) \
+    >"$tmp/out" 2>"$tmp/err" || fail "map -- --wait: $(cat "$tmp/err")"
+expect "job " "$(cat "$tmp/out")"
+"$BLTFS" ctl "$m" job "$(sed 's/^job \([0-9]*\) started$/\1/' "$tmp/out")" \
+    --wait >/dev/null 2>"$tmp/err" || fail "map -- --wait: $(cat "$tmp/err")"
+[ "$(cat "$m/opts/--wait" "$m/opts/--json" "$m/opts/-h" "$m/docs/sub/d")" = "X--WAIT
+X--JSON
+X-H
+deep" ] || fail "map -- --wait --json -h: $(cat "$m/opts/--wait" "$m/docs/sub/d")"
+(cd "$tmp" && "$BLTFS" ctl "$m" map --cwd --wait --exec 'cat >/dev/null; pwd' \
+    opts/-h --wait) >/dev/null 2>"$tmp/err" ||
+	fail "map --cwd --wait: $(cat "$tmp/err")"
+[ "$(cat "$m/opts/-h")" = "$tmp/--wait" ] ||
+	fail "map --cwd --wait ran in $(cat "$m/opts/-h")"
+# -- before the command ends the options of bltfs ctl as well; --ctl takes
+# --ctl=NAME too, and needs a name.
+"$BLTFS" ctl -- "$m" status >"$tmp/out" || fail "bltfs ctl -- MOUNT status"
+python3 -m json.tool "$tmp/out" >/dev/null || fail "status after --"
+"$BLTFS" ctl "$m" status --ctl=.bltfs >"$tmp/out" ||
+	fail "bltfs ctl --ctl=.bltfs"
+python3 -m json.tool "$tmp/out" >/dev/null || fail "status with --ctl=NAME"
+for args in "status --ctl:--ctl needs the name" \
+    "status --ctl .bltfs --ctl=.bltfs:--ctl given more than once"; do
+	set +e
+	# shellcheck disable=SC2086 # the options are words
+	"$BLTFS" ctl "$m" ${args%%:*} >"$tmp/out" 2>"$tmp/err"
+	rc=$?
+	set -e
+	[ "$rc" = 2 ] || fail "bltfs ctl $m ${args%%:*} exited $rc"
+	expect "bltfs ctl: ${args#*:}" "$(head -n 1 "$tmp/err")"
+done
+
 # bltfs ctl reads a --keys that the daemon may not read itself, standard
 # input (-), a FIFO, or /dev/stdin (the daemon would read its own), into a
 # copy in $TMPDIR that it passes on and then removes.
@@ -440,6 +473,62 @@ set -e
 expect "bltfs ctl: map: --keys /dev/zero, line 1: longer than 4095 bytes" \
     "$(cat "$tmp/err")"
 [ -z "$(ls "$tmp/keytmp")" ] || fail "a copy of --keys left: $(ls "$tmp/keytmp")"
+
+# The job reads a --keys FILE when it starts, not the request that gives
+# the command (a long one held a thread of the daemon, and the ioctl of
+# bltfs ctl, which no signal ends, and each queued map held its keys).  A
+# line is at most a path, without NUL bytes, and names a file, or the job
+# fails before it maps anything, naming the line (an endless line took the
+# daemon's memory); so does a line past the number of keys of the mount,
+# where a file is listed twice (a list had no end).
+{
+	printf 'docs/f1\n'
+	head -c 5000 /dev/zero | tr '\000' a
+	printf '\ndocs/f2\n'
+} >"$tmp/long.keys"
+printf 'docs/f1\ndocs/f2\000docs/f3\n' >"$tmp/nul.keys"
+printf 'docs/f1\n\ndocs/nope\n' >"$tmp/nope.keys"
+yes docs/f1 | head -n 1000 >"$tmp/twice.keys"
+for bad in "long:2: longer than 4095 bytes, which no path is" \
+    "nul:2: a NUL byte, which no path has" \
+    "nope:3: docs/nope: no such file or directory in the mount" \
+    "twice:: more lines than the mount has keys"; do
+	f=$tmp/${bad%%:*}.keys
+	line=${bad#*:}
+	line=${line%%:*}
+	set +e
+	"$BLTFS" ctl "$m" map --exec 'echo CLOBBERED' --keys "$f" --wait \
+	    >"$tmp/out" 2>"$tmp/err"
+	rc=$?
+	set -e
+	[ "$rc" = 3 ] || fail "map --keys $f exited $rc: $(cat "$tmp/err")"
+	msg=$(tail -n 1 "$tmp/err")
+	expect "bltfs ctl: job " "$msg"
+	want="map: --keys $f, line $line:${bad#*:*:}"
+	[ -n "$line" ] || want="map: --keys $f, line "
+	expect "$want" "${msg#*failed: }"
+done
+case $msg in
+*": more lines than the mount has keys ("*"), so a file is listed twice") ;;
+*) fail "a list longer than the mount: $msg" ;;
+esac
+[ "$(cat "$m/docs/f1")" = "VALUE 1" ] || fail "a failed --keys mapped docs/f1"
+# A list is read when its job starts: the lines name the files then, and
+# the file is read whole even if its name is gone by then.  The first job
+# waits for a FIFO, so that the second is queued meanwhile.
+mkfifo "$tmp/gate"
+out=$("$BLTFS" ctl "$m" map --exec "cat '$tmp/gate' >/dev/null; cat" opts/-h)
+expect "job " "$out"
+printf 'opts/later\n' >"$tmp/later.keys"
+out=$("$BLTFS" ctl "$m" map --exec 'tr a-z A-Z' --keys "$tmp/later.keys")
+expect "job " "$out"
+id=$(echo "$out" | sed 's/^job \([0-9]*\) started$/\1/')
+rm "$tmp/later.keys"
+printf 'later\n' >"$m/opts/later"
+: >"$tmp/gate" # lets the first go
+"$BLTFS" ctl "$m" job "$id" --wait --json >"$tmp/out" 2>"$tmp/err" ||
+	fail "a queued map --keys: $(cat "$tmp/err")"
+[ "$(cat "$m/opts/later")" = LATER ] || fail "a queued map --keys: $(cat "$tmp/out")"
 
 # The store --out makes has the mode of the mounted store less the umask
 # of the user of bltfs ctl (it was 0644, whatever they were), or the
@@ -489,6 +578,52 @@ import errno, json, sys
 e = json.load(open(sys.argv[1]))["error"]
 assert (e["errno"], e["name"]) == (errno.EISDIR, "EISDIR"), e
 PY
+# A map whose --out store another process holds locked past the lock
+# timeout (2 s) fails with EAGAIN, the number of EWOULDBLOCK, and a message
+# that says so and names the store, as blt says it (it did not say that
+# the lock timeout had passed).  A Python process holds the lock, as
+# booklet takes it, and says when through a FIFO.
+"$BLTFS" ctl "$m" map --exec cat --out "$tmp/held.blt" docs/f1 --wait \
+    >/dev/null 2>"$tmp/err" || fail "map --out held.blt: $(cat "$tmp/err")"
+mkfifo "$tmp/hold.ready" "$tmp/hold.release"
+python3 -c '
+import fcntl, sys
+f = open(sys.argv[1], "rb")
+fcntl.flock(f, fcntl.LOCK_EX)
+print("locked", flush=True)
+sys.stdin.read()
+' "$tmp/held.blt" <"$tmp/hold.release" >"$tmp/hold.ready" &
+holder=$!
+exec 6>"$tmp/hold.release"
+read -r line <"$tmp/hold.ready"
+[ "$line" = locked ] || fail "the lock holder did not start"
+held="$tmp/held.blt: locked by another process past the lock timeout (exclusive lock not granted within"
+set +e
+"$BLTFS" ctl "$m" map --exec cat --out "$tmp/held.blt" docs/f1 --wait \
+    --json >"$tmp/out" 2>"$tmp/err"
+rc=$?
+set -e
+[ "$rc" = 3 ] || fail "map --out of a locked store exited $rc"
+expect "bltfs ctl: job $(sed -n 's/^  "id": \([0-9]*\),$/\1/p' "$tmp/out") failed: map: --out $held 2 s)" \
+    "$(tail -n 1 "$tmp/err")"
+python3 - "$tmp/out" "map: --out $held 2 s)" <<'PY' || fail "a lock timeout in jobs/ID: $(cat "$tmp/out")"
+import errno, json, sys
+e = json.load(open(sys.argv[1]))["error"]
+assert (e["errno"], e["name"]) == (errno.EAGAIN, "EAGAIN"), e
+assert e["message"] == sys.argv[2], e
+PY
+if [ -x "$BLT" ]; then
+	"$BLT" create "$tmp/src.blt"
+	set +e
+	"$BLT" map "$tmp/src.blt" --exec cat --out "$tmp/held.blt" \
+	    --timeout 0.1 >/dev/null 2>"$tmp/err"
+	rc=$?
+	set -e
+	[ "$rc" = 2 ] || fail "blt map --out of a locked store exited $rc"
+	expect "blt: $held 0.1 s)" "$(tail -n 1 "$tmp/err")"
+fi
+exec 6>&-
+wait "$holder"
 bltfs_umount "$m"
 check_store "$store"
 
