@@ -4,7 +4,8 @@
  * plugins, cancels (which take the commands' processes along), keys
  * changing while a map runs, small maps spreading over every worker, and
  * the directory commands run in (and its removal while they do), plugins
- * that print or break the protocol, and the bounds on commands' output.
+ * that print or break the protocol, the bounds on commands' output, and
+ * the stderr of processes that commands leave running.
  * The workers are this program run again: main() hands them to
  * blt_map_worker_main().
  */
@@ -1122,6 +1123,44 @@ START_TEST(a_worker_replaced_after_its_dir_is_removed_runs_in_it)
 }
 END_TEST
 
+/* What a process that a command left running writes to stderr later is
+ * not part of a later item's message.  One worker takes k0, then k1; k0's
+ * command leaves a process that waits for k1's command (on a FIFO), then
+ * writes "late" to the stderr it inherited, and tells k1's command, which
+ * then fails with its own words. */
+START_TEST(stderr_of_a_process_left_running_is_not_a_later_items)
+{
+	static const unsigned char *const keys[] = {
+	    (const unsigned char *)"k0", (const unsigned char *)"k1"};
+	static const size_t lens[] = {2, 2};
+	struct blt *db = fill(2, NULL);
+	struct blt_map_opts o = {
+	    .keys = keys, .key_lens = lens, .n_keys = 2, .workers = 1};
+	char go[PATH_MAX + 16], back[PATH_MAX + 16], cmd[4 * sizeof go + 256];
+	struct blt_map_stats st;
+
+	snprintf(go, sizeof go, "%s.go", path);
+	snprintf(back, sizeof back, "%s.back", path);
+	ck_assert_int_eq(mkfifo(go, 0600), 0);
+	ck_assert_int_eq(mkfifo(back, 0600), 0);
+	snprintf(cmd, sizeof cmd,
+	    "case $BLT_KEY in "
+	    "k0) (read _ <'%s'; echo late >&2; echo >'%s') >/dev/null & "
+	    "echo ok;; "
+	    "k1) echo >'%s'; read _ <'%s'; echo mine >&2; exit 3;; esac",
+	    go, back, go, back);
+	o.exec = cmd;
+	map_ok(db, &o, &st);
+	assert_counts(&st, 1, 0, 1);
+	ck_assert_int_eq(memcmp(st.first_errors[0].key, "k1", 2), 0);
+	ck_assert_str_eq(st.first_errors[0].msg, "exit status 3: mine");
+	ck_assert_str_eq(get(db, "k0"), "ok\n");
+	unlink(go);
+	unlink(back);
+	blt_close(db);
+}
+END_TEST
+
 START_TEST(read_only_store_is_erofs)
 {
 	struct blt *db = fill(10, NULL);
@@ -1176,6 +1215,8 @@ map_suite(void)
 	tcase_add_test(tc, a_commands_large_stderr_is_not_kept_in_a_file);
 	tcase_add_test(
 	    tc, a_worker_replaced_after_its_dir_is_removed_runs_in_it);
+	tcase_add_test(
+	    tc, stderr_of_a_process_left_running_is_not_a_later_items);
 	tcase_add_test(tc, read_only_store_is_erofs);
 	suite_add_tcase(s, tc);
 	return s;
