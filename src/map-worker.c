@@ -19,12 +19,18 @@
  * the worker keeps the pipe open (MAP_WORKER_OLD_ERR of them at most) and
  * drops what comes on it.
  *
- * Each command is the leader of its own process group.  A worker that is
- * told to stop (SIGTERM from a cancelled map or from its parent's death,
- * SIGINT or SIGHUP from the terminal) sends SIGTERM to that group, waits
- * at most MAP_WORKER_GRACE seconds for it to go, then sends SIGKILL.  The
- * worker is a child subreaper, so what the command leaves behind becomes
- * its child: it can wait for the whole group and leaves no zombies.
+ * Every command runs in one process group, the worker's: its id is the
+ * worker's pid, but the worker is not in it (it enters the group only
+ * to start a command, and leaves at once), so that it can kill the group
+ * and live.  The parent can kill it too: while the worker is its unreaped
+ * child, no other process can have that id, and so no other group either
+ * (map.c kills the group of each worker it reaps, after a crash as after
+ * a normal end).  A worker that is told to stop (SIGTERM from a cancelled
+ * map or from its parent's death, SIGINT or SIGHUP from the terminal), or
+ * that comes to the end of its map, sends SIGTERM to the group, waits at
+ * most MAP_WORKER_GRACE seconds for it to go, then sends SIGKILL.  The
+ * worker is a child subreaper, so what a command leaves behind becomes its
+ * child: it can wait for the whole group and leaves no zombies.
  */
 #include "config.h"
 
@@ -74,9 +80,10 @@ struct map_worker {
 	size_t key_var_cap, hex_var_cap;
 	int old_err[MAP_WORKER_OLD_ERR]; /* earlier commands' stderr pipes */
 	unsigned n_old;                  /* oldest first */
+	pid_t home_pg;                   /* the process group we run in */
 	int attr_made;                   /* attr is initialised */
 	posix_spawnattr_t attr;
-	sigset_t stop_sigs; /* blocked while map_worker_child is set */
+	sigset_t stop_sigs; /* blocked while we are in our commands' group */
 	struct map_worker_io io;
 
 	const char *dir; /* the working directory we were given, or NULL */
@@ -87,9 +94,9 @@ struct map_worker {
 /* The signals that stop a worker. */
 static const int map_worker_stop_sigs[] = {SIGTERM, SIGINT, SIGHUP};
 
-/* The command running now, for the signal handlers; its pid is also its
- * process group's id. */
-static volatile pid_t map_worker_child;
+/* The process group of our commands, for the signal handlers: our pid, or
+ * 0 in a plugin's worker, which runs no commands. */
+static volatile pid_t map_worker_pg;
 
 /* Wait for every process of group pg that is our child (the command's sh
  * and, as we are a subreaper, whatever it left behind) until none is left.
@@ -114,7 +121,7 @@ map_worker_reap_strays(void)
 static void
 map_worker_on_alarm(int sig)
 {
-	pid_t pg = map_worker_child;
+	pid_t pg = map_worker_pg;
 	int e = errno;
 
 	(void)sig;
@@ -123,21 +130,30 @@ map_worker_on_alarm(int sig)
 	errno = e;
 }
 
-/* SIGTERM, SIGINT, SIGHUP: stop the running command's process group (a
- * stopped process gets SIGCONT so that it sees SIGTERM), wait for it, with
- * SIGKILL from map_worker_on_alarm() once the grace period is over, then
- * exit.  The other stop signals are blocked meanwhile. */
+/* Stop what runs in our commands' process group, the running command and
+ * what earlier ones left behind: SIGTERM (and SIGCONT, so that a stopped
+ * process sees it), then wait for the group, with SIGKILL from
+ * map_worker_on_alarm() once the grace period is over.  Returns at once
+ * when the group is empty.  Async-signal-safe. */
+static void
+map_worker_end_group(void)
+{
+	pid_t pg = map_worker_pg;
+
+	if (pg <= 0 || kill(-pg, SIGTERM) == -1)
+		return;
+	kill(-pg, SIGCONT);
+	alarm(MAP_WORKER_GRACE);
+	map_worker_reap_group(pg);
+	alarm(0);
+}
+
+/* SIGTERM, SIGINT, SIGHUP: stop our commands' process group, then exit.
+ * The other stop signals are blocked meanwhile. */
 static void
 map_worker_on_term(int sig)
 {
-	pid_t pg = map_worker_child;
-
-	if (pg > 0) {
-		kill(-pg, SIGTERM);
-		kill(-pg, SIGCONT);
-		alarm(MAP_WORKER_GRACE);
-		map_worker_reap_group(pg);
-	}
+	map_worker_end_group();
 	_exit(128 + sig);
 }
 
@@ -547,15 +563,17 @@ map_worker_stderr(const struct map_worker_io *io, char *msg, size_t cap)
 		    io->err_total > io->err_len ? "..." : "");
 }
 
-/* Start the command for one item with in, out and err as its stdio, and
- * open a pidfd on it: 0, or -1 with a message in msg and no command
- * left. */
+/* Start the command for one item with in, out and err as its stdio, in
+ * our commands' process group, and open a pidfd on it: 0, or -1 with a
+ * message in msg and no command left. */
 static int
 map_worker_spawn(struct map_worker *w, int in, int out, int err, pid_t *pid,
     int *pidfd, char *msg, size_t cap)
 {
 	char *argv[] = {(char *)"/bin/sh", (char *)"-c", (char *)w->cmd, NULL};
+	const char *what = "/bin/sh";
 	posix_spawn_file_actions_t fa;
+	pid_t pg = map_worker_pg;
 	sigset_t old;
 	int e;
 
@@ -563,23 +581,32 @@ map_worker_spawn(struct map_worker *w, int in, int out, int err, pid_t *pid,
 	posix_spawn_file_actions_adddup2(&fa, in, 0);
 	posix_spawn_file_actions_adddup2(&fa, out, 1);
 	posix_spawn_file_actions_adddup2(&fa, err, 2);
-	/* A stop signal must not come between the spawn and the note of
-	 * whom to stop. */
+	/* The command starts in the group we are in: we enter ours (which
+	 * makes it anew when no process of an earlier command holds it) for
+	 * the spawn and leave it at once, as a kill of the group would take
+	 * us along.  Meanwhile no stop signal, whose handler kills it. */
 	sigprocmask(SIG_BLOCK, &w->stop_sigs, &old);
-	e = posix_spawn(pid, "/bin/sh", &fa, &w->attr, argv, w->envp);
-	if (e == 0)
-		map_worker_child = *pid;
+	if (setpgid(0, 0) == -1) {
+		e = errno;
+		what = "setpgid";
+	} else {
+		e = posix_spawn(pid, "/bin/sh", &fa, &w->attr, argv, w->envp);
+	}
+	if (getpgrp() != w->home_pg && setpgid(0, w->home_pg) == -1)
+		/* Our parent's group is gone, as a rule with our parent:
+		 * stuck in the group, we could not kill it and live, so we go
+		 * down with it (a parent that is alive replaces us). */
+		kill(0, SIGKILL);
 	sigprocmask(SIG_SETMASK, &old, NULL);
 	posix_spawn_file_actions_destroy(&fa);
 	if (e != 0) {
-		snprintf(msg, cap, "/bin/sh: %s", strerror(e));
+		snprintf(msg, cap, "%s: %s", what, strerror(e));
 		return -1;
 	}
 	if ((*pidfd = pidfd_open(*pid, 0)) == -1) {
 		snprintf(msg, cap, "pidfd_open: %s", strerror(errno));
-		kill(-*pid, SIGKILL);
-		map_worker_reap_group(*pid);
-		map_worker_child = 0;
+		kill(-pg, SIGKILL);
+		map_worker_reap_group(pg);
 		return -1;
 	}
 	return 0;
@@ -594,7 +621,6 @@ map_worker_wait(pid_t pid)
 
 	while ((rc = waitpid(pid, &status, 0)) == -1 && errno == EINTR)
 		;
-	map_worker_child = 0;
 	if (rc == -1)
 		return -1;
 	map_worker_reap_strays();
@@ -638,7 +664,7 @@ map_worker_run(struct map_worker *w, const unsigned char *value, size_t vlen,
 	e = errno;
 	close(pidfd);
 	if (rc < 0 || io->over)
-		kill(-pid, SIGKILL);
+		kill(-map_worker_pg, SIGKILL);
 	status = map_worker_wait(pid);
 	map_worker_keep_old(w, fds[2][0]);
 	if (status == -1)
@@ -848,18 +874,17 @@ map_worker_exec_init(
 	w->attr_made = 1;
 	posix_spawnattr_setsigdefault(&w->attr, &def);
 	posix_spawnattr_setsigmask(&w->attr, &none);
-	/* Each command leads a process group of its own, which a stop
-	 * signal takes down whole. */
-	posix_spawnattr_setpgroup(&w->attr, 0);
-	posix_spawnattr_setflags(&w->attr, POSIX_SPAWN_SETSIGDEF |
-	                                       POSIX_SPAWN_SETSIGMASK |
-	                                       POSIX_SPAWN_SETPGROUP);
+	posix_spawnattr_setflags(
+	    &w->attr, POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK);
 	map_worker_stop_set(&w->stop_sigs);
 	if (prctl(PR_SET_CHILD_SUBREAPER, 1) == -1) {
 		snprintf(
 		    msg, cap, "PR_SET_CHILD_SUBREAPER: %s", strerror(errno));
 		return -1;
 	}
+	/* The commands' group bears our pid; we run in our parent's. */
+	w->home_pg = getpgrp();
+	map_worker_pg = getpid();
 	return 0;
 }
 
@@ -978,6 +1003,8 @@ blt_map_worker_main(int argc, char **argv)
 	}
 	if (rc < 0)
 		status = 2;
+	/* What our commands left running ends with the map. */
+	map_worker_end_group();
 	map_worker_free(&w);
 	return status;
 }
