@@ -9,19 +9,28 @@
  *
  * For --exec, each item runs /bin/sh -c CMD through posix_spawn (a vfork
  * underneath) with the value on a pipe as stdin, stdout on another pipe and
- * stderr on a third, the worker's own, which all its commands share.
- * map_worker_pump() feeds and reads them together, so that no command
- * blocks on a full pipe; it takes stdout up to the format's limit on a
- * value and only the first bytes of stderr, which are all an error message
- * shows, and reads and drops the rest.  A pidfd tells it when the command's
- * shell has ended, as background processes may hold stderr open.
+ * stderr on a third, made for that command alone.  map_worker_pump() feeds
+ * and reads them together, so that no command blocks on a full pipe; it
+ * takes stdout up to the format's limit on a value and only the first bytes
+ * of stderr, which are all an error message shows, and reads and drops the
+ * rest.  A pidfd tells it when the command's shell has ended, as background
+ * processes may hold stderr open.  Such a process keeps its command's
+ * stderr pipe, so what it writes later reaches no other item's message:
+ * the worker keeps the pipe open (MAP_WORKER_OLD_ERR of them at most) and
+ * drops what comes on it.
  *
- * Each command is the leader of its own process group.  A worker that is
- * told to stop (SIGTERM from a cancelled map or from its parent's death,
- * SIGINT or SIGHUP from the terminal) sends SIGTERM to that group, waits
- * at most MAP_WORKER_GRACE seconds for it to go, then sends SIGKILL.  The
- * worker is a child subreaper, so what the command leaves behind becomes
- * its child: it can wait for the whole group and leaves no zombies.
+ * Every command runs in one process group, the worker's: its id is the
+ * worker's pid, but the worker is not in it (it enters the group only
+ * to start a command, and leaves at once), so that it can kill the group
+ * and live.  The parent can kill it too: while the worker is its unreaped
+ * child, no other process can have that id, and so no other group either
+ * (map.c kills the group of each worker it reaps, after a crash as after
+ * a normal end).  A worker that is told to stop (SIGTERM from a cancelled
+ * map or from its parent's death, SIGINT or SIGHUP from the terminal), or
+ * that comes to the end of its map, sends SIGTERM to the group, waits at
+ * most MAP_WORKER_GRACE seconds for it to go, then sends SIGKILL.  The
+ * worker is a child subreaper, so what a command leaves behind becomes its
+ * child: it can wait for the whole group and leaves no zombies.
  */
 #include "config.h"
 
@@ -49,6 +58,10 @@ extern char **environ;
  * SIGKILL. */
 #define MAP_WORKER_GRACE 1
 
+/* The most stderr pipes of earlier commands a worker keeps open for the
+ * processes they left running; past it, the oldest is closed. */
+#define MAP_WORKER_OLD_ERR 64
+
 struct map_worker {
 	const char *cmd; /* --exec, or NULL */
 	blt_map_fn *fn;  /* --plugin */
@@ -65,9 +78,12 @@ struct map_worker {
 	size_t env_key; /* index of BLT_KEY= in envp; BLT_KEY_HEX= follows */
 	char *key_var, *hex_var;
 	size_t key_var_cap, hex_var_cap;
-	int err_r, err_w; /* the commands' stderr pipe; -1 until made */
+	int old_err[MAP_WORKER_OLD_ERR]; /* earlier commands' stderr pipes */
+	unsigned n_old;                  /* oldest first */
+	pid_t home_pg;                   /* the process group we run in */
+	int attr_made;                   /* attr is initialised */
 	posix_spawnattr_t attr;
-	sigset_t stop_sigs; /* blocked while map_worker_child is set */
+	sigset_t stop_sigs; /* blocked while we are in our commands' group */
 	struct map_worker_io io;
 
 	const char *dir; /* the working directory we were given, or NULL */
@@ -78,9 +94,9 @@ struct map_worker {
 /* The signals that stop a worker. */
 static const int map_worker_stop_sigs[] = {SIGTERM, SIGINT, SIGHUP};
 
-/* The command running now, for the signal handlers; its pid is also its
- * process group's id. */
-static volatile pid_t map_worker_child;
+/* The process group of our commands, for the signal handlers: our pid, or
+ * 0 in a plugin's worker, which runs no commands. */
+static volatile pid_t map_worker_pg;
 
 /* Wait for every process of group pg that is our child (the command's sh
  * and, as we are a subreaper, whatever it left behind) until none is left.
@@ -105,7 +121,7 @@ map_worker_reap_strays(void)
 static void
 map_worker_on_alarm(int sig)
 {
-	pid_t pg = map_worker_child;
+	pid_t pg = map_worker_pg;
 	int e = errno;
 
 	(void)sig;
@@ -114,21 +130,30 @@ map_worker_on_alarm(int sig)
 	errno = e;
 }
 
-/* SIGTERM, SIGINT, SIGHUP: stop the running command's process group (a
- * stopped process gets SIGCONT so that it sees SIGTERM), wait for it, with
- * SIGKILL from map_worker_on_alarm() once the grace period is over, then
- * exit.  The other stop signals are blocked meanwhile. */
+/* Stop what runs in our commands' process group, the running command and
+ * what earlier ones left behind: SIGTERM (and SIGCONT, so that a stopped
+ * process sees it), then wait for the group, with SIGKILL from
+ * map_worker_on_alarm() once the grace period is over.  Returns at once
+ * when the group is empty.  Async-signal-safe. */
+static void
+map_worker_end_group(void)
+{
+	pid_t pg = map_worker_pg;
+
+	if (pg <= 0 || kill(-pg, SIGTERM) == -1)
+		return;
+	kill(-pg, SIGCONT);
+	alarm(MAP_WORKER_GRACE);
+	map_worker_reap_group(pg);
+	alarm(0);
+}
+
+/* SIGTERM, SIGINT, SIGHUP: stop our commands' process group, then exit.
+ * The other stop signals are blocked meanwhile. */
 static void
 map_worker_on_term(int sig)
 {
-	pid_t pg = map_worker_child;
-
-	if (pg > 0) {
-		kill(-pg, SIGTERM);
-		kill(-pg, SIGCONT);
-		alarm(MAP_WORKER_GRACE);
-		map_worker_reap_group(pg);
-	}
+	map_worker_end_group();
 	_exit(128 + sig);
 }
 
@@ -396,6 +421,52 @@ map_worker_drain_err(struct map_worker_io *io, int fd)
 		;
 }
 
+/* Read and drop what processes that earlier commands left running wrote
+ * on those commands' stderr pipes (at most a pipe's worth of each, so that
+ * one that writes on and on cannot keep us here), and close the pipes that
+ * no process holds any more. */
+static void
+map_worker_drop_old(struct map_worker *w)
+{
+	char buf[16384];
+	unsigned n = 0;
+
+	for (unsigned i = 0; i < w->n_old; i++) {
+		int fd = w->old_err[i], size = fcntl(fd, F_GETPIPE_SZ);
+		size_t left = size > 0 ? (size_t)size : 1 << 20;
+		ssize_t r = -1;
+
+		while (left > 0 && (r = read(fd, buf, sizeof buf)) > 0)
+			left -= (size_t)r < left ? (size_t)r : left;
+		if (r == 0)
+			close(fd);
+		else
+			w->old_err[n++] = fd;
+	}
+	w->n_old = n;
+}
+
+/* Keep fd, the stderr pipe of a command that has ended, for the processes
+ * it may have left running, whose writes then go to no later item.  Past
+ * MAP_WORKER_OLD_ERR the oldest is closed: what its processes write then
+ * fails (SIGPIPE, or EPIPE). */
+static void
+map_worker_keep_old(struct map_worker *w, int fd)
+{
+	/* map_worker_drop_old() must not wait on it */
+	if (fcntl(fd, F_SETFL, O_NONBLOCK) == -1) {
+		close(fd);
+		return;
+	}
+	if (w->n_old == MAP_WORKER_OLD_ERR) {
+		close(w->old_err[0]);
+		w->n_old--;
+		memmove(w->old_err, w->old_err + 1,
+		    w->n_old * sizeof w->old_err[0]);
+	}
+	w->old_err[w->n_old++] = fd;
+}
+
 /* Write what the command's stdin (non-blocking) takes of value from *sent
  * on; close it once all is written or the command no longer reads. */
 static void
@@ -492,39 +563,50 @@ map_worker_stderr(const struct map_worker_io *io, char *msg, size_t cap)
 		    io->err_total > io->err_len ? "..." : "");
 }
 
-/* Start the command for one item with in, out and the worker's stderr as
- * its stdio, and open a pidfd on it: 0, or -1 with a message in msg and no
- * command left. */
+/* Start the command for one item with in, out and err as its stdio, in
+ * our commands' process group, and open a pidfd on it: 0, or -1 with a
+ * message in msg and no command left. */
 static int
-map_worker_spawn(struct map_worker *w, int in, int out, pid_t *pid, int *pidfd,
-    char *msg, size_t cap)
+map_worker_spawn(struct map_worker *w, int in, int out, int err, pid_t *pid,
+    int *pidfd, char *msg, size_t cap)
 {
 	char *argv[] = {(char *)"/bin/sh", (char *)"-c", (char *)w->cmd, NULL};
+	const char *what = "/bin/sh";
 	posix_spawn_file_actions_t fa;
+	pid_t pg = map_worker_pg;
 	sigset_t old;
 	int e;
 
 	posix_spawn_file_actions_init(&fa);
 	posix_spawn_file_actions_adddup2(&fa, in, 0);
 	posix_spawn_file_actions_adddup2(&fa, out, 1);
-	posix_spawn_file_actions_adddup2(&fa, w->err_w, 2);
-	/* A stop signal must not come between the spawn and the note of
-	 * whom to stop. */
+	posix_spawn_file_actions_adddup2(&fa, err, 2);
+	/* The command starts in the group we are in: we enter ours (which
+	 * makes it anew when no process of an earlier command holds it) for
+	 * the spawn and leave it at once, as a kill of the group would take
+	 * us along.  Meanwhile no stop signal, whose handler kills it. */
 	sigprocmask(SIG_BLOCK, &w->stop_sigs, &old);
-	e = posix_spawn(pid, "/bin/sh", &fa, &w->attr, argv, w->envp);
-	if (e == 0)
-		map_worker_child = *pid;
+	if (setpgid(0, 0) == -1) {
+		e = errno;
+		what = "setpgid";
+	} else {
+		e = posix_spawn(pid, "/bin/sh", &fa, &w->attr, argv, w->envp);
+	}
+	if (getpgrp() != w->home_pg && setpgid(0, w->home_pg) == -1)
+		/* Our parent's group is gone, as a rule with our parent:
+		 * stuck in the group, we could not kill it and live, so we go
+		 * down with it (a parent that is alive replaces us). */
+		kill(0, SIGKILL);
 	sigprocmask(SIG_SETMASK, &old, NULL);
 	posix_spawn_file_actions_destroy(&fa);
 	if (e != 0) {
-		snprintf(msg, cap, "/bin/sh: %s", strerror(e));
+		snprintf(msg, cap, "%s: %s", what, strerror(e));
 		return -1;
 	}
 	if ((*pidfd = pidfd_open(*pid, 0)) == -1) {
 		snprintf(msg, cap, "pidfd_open: %s", strerror(errno));
-		kill(-*pid, SIGKILL);
-		map_worker_reap_group(*pid);
-		map_worker_child = 0;
+		kill(-pg, SIGKILL);
+		map_worker_reap_group(pg);
 		return -1;
 	}
 	return 0;
@@ -539,7 +621,6 @@ map_worker_wait(pid_t pid)
 
 	while ((rc = waitpid(pid, &status, 0)) == -1 && errno == EINTR)
 		;
-	map_worker_child = 0;
 	if (rc == -1)
 		return -1;
 	map_worker_reap_strays();
@@ -554,36 +635,39 @@ map_worker_run(struct map_worker *w, const unsigned char *value, size_t vlen,
     char *msg, size_t cap)
 {
 	struct map_worker_io *io = &w->io;
-	int in[2], out[2], pidfd, rc, e = 0, status;
+	int fds[3][2], pidfd, rc, e = 0, status; /* stdin, stdout, stderr */
 	pid_t pid;
 
-	if (pipe2(in, O_CLOEXEC) == -1) {
-		snprintf(msg, cap, "pipe: %s", strerror(errno));
-		return -1;
+	for (int i = 0; i < 3; i++) {
+		if (pipe2(fds[i], O_CLOEXEC) == -1) {
+			snprintf(msg, cap, "pipe: %s", strerror(errno));
+			while (i-- > 0) {
+				close(fds[i][0]);
+				close(fds[i][1]);
+			}
+			return -1;
+		}
 	}
-	if (pipe2(out, O_CLOEXEC) == -1) {
-		snprintf(msg, cap, "pipe: %s", strerror(errno));
-		close(in[0]);
-		close(in[1]);
-		return -1;
-	}
-	/* What processes of earlier commands wrote since is not ours. */
-	map_worker_drain_err(io, w->err_r);
-	rc = map_worker_spawn(w, in[0], out[1], &pid, &pidfd, msg, cap);
-	/* The command's ends: ours would keep its stdout from ending. */
-	close(in[0]);
-	close(out[1]);
+	map_worker_drop_old(w);
+	rc = map_worker_spawn(
+	    w, fds[0][0], fds[1][1], fds[2][1], &pid, &pidfd, msg, cap);
+	/* The command's ends: ours would keep its output from ending. */
+	for (int i = 0; i < 3; i++)
+		close(fds[i][i == 0 ? 0 : 1]);
 	if (rc < 0) {
-		close(in[1]);
-		close(out[0]);
+		for (int i = 0; i < 3; i++)
+			close(fds[i][i == 0 ? 1 : 0]);
 		return -1;
 	}
-	rc = map_worker_pump(io, &in[1], &out[0], w->err_r, pidfd, value, vlen);
+	rc = map_worker_pump(
+	    io, &fds[0][1], &fds[1][0], fds[2][0], pidfd, value, vlen);
 	e = errno;
 	close(pidfd);
 	if (rc < 0 || io->over)
-		kill(-pid, SIGKILL);
-	if ((status = map_worker_wait(pid)) == -1)
+		kill(-map_worker_pg, SIGKILL);
+	status = map_worker_wait(pid);
+	map_worker_keep_old(w, fds[2][0]);
+	if (status == -1)
 		snprintf(msg, cap, "waitpid: %s", strerror(errno));
 	else if (rc < 0)
 		snprintf(msg, cap, "talking to the command: %s", strerror(e));
@@ -763,7 +847,6 @@ map_worker_exec_init(
 	    SIGCHLD, SIGUSR1, SIGUSR2};
 	sigset_t def, none;
 	size_t n = 0, k = 0;
-	int fds[2];
 	char *sv;
 
 	while (environ[n] != NULL)
@@ -782,35 +865,26 @@ map_worker_exec_init(
 	sprintf(sv, "BLT_STORE=%s", store);
 	w->envp[k++] = sv;
 	w->env_key = k;
-	/* One stderr pipe for all the commands: what a process a command
-	 * left behind writes later finds a reader, as long as we run. */
-	if (pipe2(fds, O_CLOEXEC) == -1 ||
-	    fcntl(fds[0], F_SETFL, O_NONBLOCK) == -1) {
-		snprintf(msg, cap, "stderr pipe: %s", strerror(errno));
-		return -1;
-	}
-	w->err_r = fds[0];
-	w->err_w = fds[1];
 	w->io.limit = BLT_VALUE_MAX;
 	sigemptyset(&def);
 	sigemptyset(&none);
 	for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++)
 		sigaddset(&def, sigs[i]);
 	posix_spawnattr_init(&w->attr);
+	w->attr_made = 1;
 	posix_spawnattr_setsigdefault(&w->attr, &def);
 	posix_spawnattr_setsigmask(&w->attr, &none);
-	/* Each command leads a process group of its own, which a stop
-	 * signal takes down whole. */
-	posix_spawnattr_setpgroup(&w->attr, 0);
-	posix_spawnattr_setflags(&w->attr, POSIX_SPAWN_SETSIGDEF |
-	                                       POSIX_SPAWN_SETSIGMASK |
-	                                       POSIX_SPAWN_SETPGROUP);
+	posix_spawnattr_setflags(
+	    &w->attr, POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK);
 	map_worker_stop_set(&w->stop_sigs);
 	if (prctl(PR_SET_CHILD_SUBREAPER, 1) == -1) {
 		snprintf(
 		    msg, cap, "PR_SET_CHILD_SUBREAPER: %s", strerror(errno));
 		return -1;
 	}
+	/* The commands' group bears our pid; we run in our parent's. */
+	w->home_pg = getpgrp();
+	map_worker_pg = getpid();
 	return 0;
 }
 
@@ -826,11 +900,10 @@ map_worker_free(struct map_worker *w)
 	free(w->hex_var);
 	free(w->envp);
 	free(w->store_var);
-	if (w->err_r >= 0) {
+	if (w->attr_made)
 		posix_spawnattr_destroy(&w->attr);
-		close(w->err_r);
-		close(w->err_w);
-	}
+	for (unsigned i = 0; i < w->n_old; i++)
+		close(w->old_err[i]);
 	/* The plugin stays loaded: it may keep buffers in static variables,
 	 * which unloading would turn into leaks. */
 }
@@ -873,7 +946,6 @@ blt_map_worker_main(int argc, char **argv)
 	if (argc < 2 || strcmp(argv[1], MAP_WORKER_ARG) != 0)
 		return -1;
 	memset(&w, 0, sizeof w);
-	w.err_r = w.err_w = -1;
 	/* Whatever the parent leaked past exec must not reach the commands
 	 * (a store's fd, /dev/fuse), nor our socket; a missing stderr must
 	 * not be taken by a pipe that dup2() would then clobber. */
@@ -931,6 +1003,8 @@ blt_map_worker_main(int argc, char **argv)
 	}
 	if (rc < 0)
 		status = 2;
+	/* What our commands left running ends with the map. */
+	map_worker_end_group();
 	map_worker_free(&w);
 	return status;
 }

@@ -10,10 +10,11 @@
  * posix_spawn, never a bare fork, because the caller may be the multi-threaded
  * daemon.
  *
- * A worker that dies takes its unanswered batches with it: their items are
- * sent again one per batch to its replacement, so that the one item that
- * kills a worker again is found and counted as an error and the others
- * still get done (they may thus run twice).  A worker whose reply does not
+ * A worker that dies takes its unanswered batches with it: what its commands
+ * left running is killed (map_wait()), and the items are sent again one per
+ * batch to its replacement, so that the one item that kills a worker again
+ * is found and counted as an error and the others still get done (they may
+ * thus run twice).  A worker whose reply does not
  * parse is killed and treated the same: every length in a reply is checked
  * as soon as it arrives, against the request it answers, and the buffer
  * for a reply grows only as its bytes come, so that a bad length can
@@ -459,15 +460,26 @@ map_stop(struct map_proc *p, int sig)
 		kill(p->pid, sig);
 }
 
-/* Wait for p's worker to end: its wait status, or -1 when there was
- * none. */
+/* Wait for p's worker to end, kill what is left in its commands' process
+ * group, then reap it: its wait status, or -1 when there was none.  The
+ * group's id is the worker's pid, which stays the worker's until it is
+ * reaped, so the kill cannot reach a group that merely took up the id.
+ * A worker that ends well or is stopped has ended its group already; one
+ * killed (by us, the OOM killer, a user) had no time to. */
 static int
 map_wait(struct map_proc *p)
 {
-	int status = -1;
+	siginfo_t si;
+	int status = -1, rc;
 
 	if (p->pid <= 0)
 		return -1;
+	while (
+	    (rc = waitid(P_PID, (id_t)p->pid, &si, WEXITED | WNOWAIT)) == -1 &&
+	    errno == EINTR)
+		;
+	if (rc == 0)
+		kill(-p->pid, SIGKILL);
 	while (waitpid(p->pid, &status, 0) == -1 && errno == EINTR)
 		;
 	p->pid = -1;

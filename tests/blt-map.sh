@@ -185,6 +185,30 @@ grep -q "uint8 keys are 8 bytes" "$tmp/out" || fail "uint4 into uint8"
 [ -z "$("$BLT" ls "$w")" ] || fail "uint4 keys stored into a uint8 store"
 expect 0 "$BLT" check "$n"
 
+# A worker killed with SIGKILL (here by its command, as by the OOM killer
+# or a user) takes its command along: what the command started does not
+# outlive the map.
+printf 'k5\n' >"$tmp/one.keys"
+expect 1 "$BLT" map "$s" --keys "$tmp/one.keys" --workers 1 --exec \
+    "sleep 1000 & echo \$\$ \$! >'$tmp/pids'; kill -KILL \$PPID; wait"
+counts 0 0 1
+grep -q 'its worker was killed by signal 9' "$tmp/out" || fail "k5's error"
+gone $(cat "$tmp/pids")
+
+# blt map killed with SIGTERM stops its running command and also what
+# earlier commands left running: k0's command leaves a sleeper, k1's
+# waits on one; once both run, blt gets SIGTERM.
+printf 'k0\nk1\n' >"$tmp/two.keys"
+: >"$tmp/pids"
+"$BLT" map "$s" --keys "$tmp/two.keys" --workers 1 --exec \
+    "sleep 1000 >/dev/null 2>&1 & echo \$! >>'$tmp/pids'
+     case \$BLT_KEY in k1) wait;; esac; cat" >/dev/null 2>&1 &
+bpid=$!
+lines "$tmp/pids" 2
+kill -TERM "$bpid"
+wait "$bpid" || :
+gone $(cat "$tmp/pids")
+
 # Usage and setup errors exit with 2.
 expect 2 "$BLT" map "$s"
 err_has "give one of --exec and --plugin"

@@ -4,7 +4,9 @@
  * plugins, cancels (which take the commands' processes along), keys
  * changing while a map runs, small maps spreading over every worker, and
  * the directory commands run in (and its removal while they do), plugins
- * that print or break the protocol, and the bounds on commands' output.
+ * that print or break the protocol, the bounds on commands' output, what
+ * is left of commands when their worker is killed or the map ends, and
+ * the stderr of processes that commands leave running.
  * The workers are this program run again: main() hands them to
  * blt_map_worker_main().
  */
@@ -14,6 +16,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <spawn.h>
@@ -21,6 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/pidfd.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -1122,6 +1126,154 @@ START_TEST(a_worker_replaced_after_its_dir_is_removed_runs_in_it)
 }
 END_TEST
 
+/* Wait for each process listed in file (pids, as a command wrote them),
+ * our child as we are a subreaper, to end and reap it; one that is still
+ * there after a minute (a bound against hanging, not a measure) is killed,
+ * so that a failure leaves nothing behind.  Returns how many were still
+ * there, and the number listed in *n. */
+static int
+reap_listed(const char *file, int *n)
+{
+	time_t deadline = time(NULL) + 60;
+	int left = 0, fd;
+	FILE *f;
+	long pid;
+
+	*n = 0;
+	ck_assert_ptr_nonnull(f = fopen(file, "r"));
+	while (fscanf(f, "%ld", &pid) == 1) {
+		struct pollfd pfd = {.events = POLLIN};
+		time_t now = time(NULL);
+		int ms = now < deadline ? (int)(deadline - now) * 1000 : 0;
+
+		ck_assert_int_gt(pid, 1);
+		(*n)++;
+		ck_assert_int_ge(fd = pidfd_open((pid_t)pid, 0), 0);
+		pfd.fd = fd;
+		if (poll(&pfd, 1, ms) != 1) {
+			left++;
+			kill((pid_t)pid, SIGKILL);
+		}
+		waitpid((pid_t)pid, NULL, 0);
+		close(fd);
+	}
+	fclose(f);
+	return left;
+}
+
+/* A worker killed with SIGKILL (here by its command, as by the OOM killer
+ * or a user) has no time to stop its command: the map kills what is left
+ * of it as it reaps the worker.  k1's command starts a sleeper, writes its
+ * shell's pid and the sleeper's, then kills its worker and waits.  As we
+ * are a subreaper, both become our children once the worker is gone, so
+ * their pids stay theirs until we reap them. */
+START_TEST(a_killed_workers_command_is_killed_with_it)
+{
+	static const unsigned char *const keys[] = {(const unsigned char *)"k0",
+	    (const unsigned char *)"k1", (const unsigned char *)"k2"};
+	static const size_t lens[] = {2, 2, 2};
+	struct blt *db = fill(3, NULL);
+	struct blt_map_opts o = {
+	    .keys = keys, .key_lens = lens, .n_keys = 3, .workers = 1};
+	char file[PATH_MAX + 16], cmd[2 * sizeof file + 256];
+	struct blt_map_stats st;
+	int n;
+
+	ck_assert_int_eq(prctl(PR_SET_CHILD_SUBREAPER, 1), 0);
+	snprintf(file, sizeof file, "%s.pids", path);
+	snprintf(cmd, sizeof cmd,
+	    "case $BLT_KEY in k1) sleep 1000 & echo \"$$ $!\" >>'%s'; "
+	    "kill -KILL $PPID; wait;; esac; echo ran",
+	    file);
+	o.exec = cmd;
+	map_ok(db, &o, &st);
+	assert_counts(&st, 2, 0, 1);
+	ck_assert_str_eq(st.first_errors[0].msg,
+	    "its worker was killed by signal 9 (Killed)");
+	/* k1 ran in the first batch and then alone: 2 commands or more */
+	ck_assert_int_eq(reap_listed(file, &n), 0);
+	ck_assert_int_ge(n, 4);
+	ck_assert_str_eq(get(db, "k2"), "ran\n");
+	blt_close(db);
+}
+END_TEST
+
+/* What commands leave running in their process group ends with the map,
+ * even a process that ignores SIGTERM: when blt_map() returns, the
+ * sleepers the commands started are gone (reaped by their worker). */
+START_TEST(processes_commands_leave_running_end_with_the_map)
+{
+	struct blt *db = fill(3, NULL);
+	char file[PATH_MAX + 16], cmd[2 * sizeof file + 256];
+	struct blt_map_opts o = {.exec = cmd, .workers = 1};
+	struct blt_map_stats st;
+	int n = 0, left = 0;
+	FILE *f;
+	long pid;
+
+	snprintf(file, sizeof file, "%s.pids", path);
+	snprintf(cmd, sizeof cmd,
+	    "(trap '' TERM; exec sleep 1000) >/dev/null 2>&1 & "
+	    "echo \"$!\" >>'%s'; tr a-z A-Z",
+	    file);
+	map_ok(db, &o, &st);
+	assert_counts(&st, 3, 0, 0);
+	ck_assert_ptr_nonnull(f = fopen(file, "r"));
+	while (fscanf(f, "%ld", &pid) == 1) {
+		ck_assert_int_gt(pid, 1);
+		n++;
+		if (kill((pid_t)pid, 0) == 0 || errno != ESRCH) {
+			left++;
+			kill((pid_t)pid, SIGKILL);
+		}
+	}
+	fclose(f);
+	ck_assert_int_eq(n, 3);
+	ck_assert_msg(
+	    left == 0, "%d of the commands' sleepers still run", left);
+	ck_assert_str_eq(get(db, "k1"), upper_of(1));
+	blt_close(db);
+}
+END_TEST
+
+/* What a process that a command left running writes to stderr later is
+ * not part of a later item's message.  One worker takes k0, then k1; k0's
+ * command leaves a process that waits for k1's command (on a FIFO), then
+ * writes "late" to the stderr it inherited, and tells k1's command, which
+ * then fails with its own words. */
+START_TEST(stderr_of_a_process_left_running_is_not_a_later_items)
+{
+	static const unsigned char *const keys[] = {
+	    (const unsigned char *)"k0", (const unsigned char *)"k1"};
+	static const size_t lens[] = {2, 2};
+	struct blt *db = fill(2, NULL);
+	struct blt_map_opts o = {
+	    .keys = keys, .key_lens = lens, .n_keys = 2, .workers = 1};
+	char go[PATH_MAX + 16], back[PATH_MAX + 16], cmd[4 * sizeof go + 256];
+	struct blt_map_stats st;
+
+	snprintf(go, sizeof go, "%s.go", path);
+	snprintf(back, sizeof back, "%s.back", path);
+	ck_assert_int_eq(mkfifo(go, 0600), 0);
+	ck_assert_int_eq(mkfifo(back, 0600), 0);
+	snprintf(cmd, sizeof cmd,
+	    "case $BLT_KEY in "
+	    "k0) (read _ <'%s'; echo late >&2; echo >'%s') >/dev/null & "
+	    "echo ok;; "
+	    "k1) echo >'%s'; read _ <'%s'; echo mine >&2; exit 3;; esac",
+	    go, back, go, back);
+	o.exec = cmd;
+	map_ok(db, &o, &st);
+	assert_counts(&st, 1, 0, 1);
+	ck_assert_int_eq(memcmp(st.first_errors[0].key, "k1", 2), 0);
+	ck_assert_str_eq(st.first_errors[0].msg, "exit status 3: mine");
+	ck_assert_str_eq(get(db, "k0"), "ok\n");
+	unlink(go);
+	unlink(back);
+	blt_close(db);
+}
+END_TEST
+
 START_TEST(read_only_store_is_erofs)
 {
 	struct blt *db = fill(10, NULL);
@@ -1176,6 +1328,10 @@ map_suite(void)
 	tcase_add_test(tc, a_commands_large_stderr_is_not_kept_in_a_file);
 	tcase_add_test(
 	    tc, a_worker_replaced_after_its_dir_is_removed_runs_in_it);
+	tcase_add_test(tc, a_killed_workers_command_is_killed_with_it);
+	tcase_add_test(tc, processes_commands_leave_running_end_with_the_map);
+	tcase_add_test(
+	    tc, stderr_of_a_process_left_running_is_not_a_later_items);
 	tcase_add_test(tc, read_only_store_is_erofs);
 	suite_add_tcase(s, tc);
 	return s;

@@ -286,6 +286,30 @@ python3 -c 'import json,sys; assert json.load(open(sys.argv[1]))["state"] == "ca
     "$tmp/ctl.out" || fail "cancel: $(cat "$tmp/ctl.out")"
 same_tree "$model" "$m"
 
+# A cancel, and the daemon's exit, end what the commands left running too,
+# not only the running commands: one worker takes verdict/ok1, whose
+# command leaves a sleeper, then verdict/ok2, whose command waits on one.
+printf 'verdict/ok1\nverdict/ok2\n' >"$tmp/pg.keys"
+pg_map()
+{
+	: >"$tmp/pg.pids"
+	ctl map --workers 1 --keys "$tmp/pg.keys" --exec \
+	    "sleep 1000 >/dev/null 2>&1 & echo \$! >>'$tmp/pg.pids'
+	     case \$BLT_KEY in */ok2) wait;; esac; cat"
+	id=$(sed -n 's/^job \([0-9]*\) started$/\1/p' "$tmp/ctl.out")
+	[ -n "$id" ] || fail "no job id: $(cat "$tmp/ctl.out")"
+	lines "$tmp/pg.pids" 2
+}
+pg_map
+ctl cancel "$id"
+ctl_status 5 job "$id" --wait
+gone $(cat "$tmp/pg.pids")
+pg_map
+bltfs_term "$m"
+gone $(cat "$tmp/pg.pids")
+bltfs_mount "$store" "$m"
+same_tree "$model" "$m"
+
 # 7. Prune and reindex while a reader and a writer use the mount.
 touch -d '2001-02-03 04:05:06' "$m/old/a1" "$m/old/a2" "$m/old/a3" \
     "$m/old/keep1"
