@@ -91,6 +91,20 @@ fill(int n, const char *const *extra)
 	return db;
 }
 
+/* Map options for the first n (at most 3) of k0, k1, k2, all to one
+ * worker, which takes them in that order. */
+static struct blt_map_opts
+in_order(size_t n)
+{
+	static const unsigned char *const keys[] = {(const unsigned char *)"k0",
+	    (const unsigned char *)"k1", (const unsigned char *)"k2"};
+	static const size_t lens[] = {2, 2, 2};
+
+	ck_assert_uint_le(n, 3);
+	return (struct blt_map_opts){
+	    .keys = keys, .key_lens = lens, .n_keys = n, .workers = 1};
+}
+
 /* key's value as a string (static), or NULL if it is missing. */
 static const char *
 get(struct blt *db, const char *key)
@@ -850,11 +864,7 @@ END_TEST
 START_TEST(items_failing_in_a_removed_dir_name_it)
 {
 	struct blt *db = fill(3, NULL);
-	static const unsigned char *const keys[] = {(const unsigned char *)"k0",
-	    (const unsigned char *)"k1", (const unsigned char *)"k2"};
-	static const size_t lens[] = {2, 2, 2};
-	struct blt_map_opts o = {
-	    .keys = keys, .key_lens = lens, .n_keys = 3, .workers = 1};
+	struct blt_map_opts o = in_order(3);
 	struct blt_map_stats st;
 	char dir[PATH_MAX + 8], file[PATH_MAX + 16], cmd[3 * PATH_MAX],
 	    want[PATH_MAX + 128];
@@ -1095,12 +1105,8 @@ END_TEST
  * directory, then k1, whose command kills its worker (every time). */
 START_TEST(a_worker_replaced_after_its_dir_is_removed_runs_in_it)
 {
-	static const unsigned char *const keys[] = {(const unsigned char *)"k0",
-	    (const unsigned char *)"k1", (const unsigned char *)"k2"};
-	static const size_t lens[] = {2, 2, 2};
 	struct blt *db = fill(3, NULL);
-	struct blt_map_opts o = {
-	    .keys = keys, .key_lens = lens, .n_keys = 3, .workers = 1};
+	struct blt_map_opts o = in_order(3);
 	struct blt_map_stats st;
 	char dir[PATH_MAX + 8], cmd[2 * PATH_MAX];
 
@@ -1169,12 +1175,8 @@ reap_listed(const char *file, int *n)
  * their pids stay theirs until we reap them. */
 START_TEST(a_killed_workers_command_is_killed_with_it)
 {
-	static const unsigned char *const keys[] = {(const unsigned char *)"k0",
-	    (const unsigned char *)"k1", (const unsigned char *)"k2"};
-	static const size_t lens[] = {2, 2, 2};
 	struct blt *db = fill(3, NULL);
-	struct blt_map_opts o = {
-	    .keys = keys, .key_lens = lens, .n_keys = 3, .workers = 1};
+	struct blt_map_opts o = in_order(3);
 	char file[PATH_MAX + 16], cmd[2 * sizeof file + 256];
 	struct blt_map_stats st;
 	int n;
@@ -1243,12 +1245,8 @@ END_TEST
  * then fails with its own words. */
 START_TEST(stderr_of_a_process_left_running_is_not_a_later_items)
 {
-	static const unsigned char *const keys[] = {
-	    (const unsigned char *)"k0", (const unsigned char *)"k1"};
-	static const size_t lens[] = {2, 2};
 	struct blt *db = fill(2, NULL);
-	struct blt_map_opts o = {
-	    .keys = keys, .key_lens = lens, .n_keys = 2, .workers = 1};
+	struct blt_map_opts o = in_order(2);
 	char go[PATH_MAX + 16], back[PATH_MAX + 16], cmd[4 * sizeof go + 256];
 	struct blt_map_stats st;
 
