@@ -17,7 +17,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <inttypes.h>
 #include <limits.h>
 #include <pthread.h>
 #include <signal.h>
@@ -33,6 +32,7 @@
 
 #include "fs.h"
 #include "json.h"
+#include "opennote.h"
 #include "timearg.h"
 
 /* How long to wait for the store's lock: long enough for a daemon that was
@@ -601,6 +601,7 @@ main_load_tree(struct fs *fs, const struct path_conf *pc)
 static int
 main_open(struct fs *fs, const struct main_conf *c)
 {
+	char note[PATH_MAX + 256];
 	struct blt_options o;
 	struct blt_stat st;
 	struct path_conf pc;
@@ -614,14 +615,8 @@ main_open(struct fs *fs, const struct main_conf *c)
 		fs_log("%s", blt_errmsg());
 		return rc;
 	}
-	if (blt_flags(fs->db) & BLT_RECOVERED)
-		fs_log("%s: was not closed cleanly; recovered: its chains "
-		       "rebuilt from its data, %" PRIu64 " keys",
-		    c->store, blt_count(fs->db));
-	if (blt_flags(fs->db) & BLT_UNCLEAN)
-		fs_log("%s: was not closed cleanly; read as it is (its chains "
-		       "are sound), %" PRIu64 " keys",
-		    c->store, blt_count(fs->db));
+	if (open_note(fs->db, c->store, note, sizeof note) != NULL)
+		fs_log("%s", note);
 	/* the header is enough: a scan for blt_stat()'s byte counts would
 	 * read the whole store once more than the directory index does */
 	(void)blt_info(fs->db, &st);

@@ -14,7 +14,7 @@
 
 #include <errno.h>
 #include <getopt.h>
-#include <inttypes.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -24,6 +24,7 @@
 
 #include "booklet.h"
 #include "blt.h"
+#include "opennote.h"
 #include "timearg.h"
 
 static const struct option cli_longopts[] = {
@@ -125,6 +126,7 @@ int
 cli_open_store(const char *path, int mode, struct blt_options *o,
     double timeout, struct blt **out)
 {
+	char note[PATH_MAX + 256];
 	int rc;
 
 	/* one try first, so that a wait is said before it starts */
@@ -135,17 +137,8 @@ cli_open_store(const char *path, int mode, struct blt_options *o,
 		o->lock_timeout = timeout;
 		rc = blt_open(path, mode, o, out);
 	}
-	if (rc == 0 && (blt_flags(*out) & BLT_RECOVERED))
-		fprintf(stderr,
-		    "blt: %s: was not closed cleanly; recovered: its chains "
-		    "rebuilt from its data, %" PRIu64 " keys\n",
-		    path, blt_count(*out));
-	if (rc == 0 && (blt_flags(*out) & BLT_UNCLEAN))
-		fprintf(stderr,
-		    "blt: %s: was not closed cleanly; read as it is (its "
-		    "chains are sound), %" PRIu64 " keys; a writable open "
-		    "marks it clean\n",
-		    path, blt_count(*out));
+	if (rc == 0 && open_note(*out, path, note, sizeof note) != NULL)
+		fprintf(stderr, "blt: %s\n", note);
 	return rc;
 }
 
