@@ -178,6 +178,7 @@ struct inode_info {
 	                     * directory's: when its entries last changed in
 	                     * this mount, or BLT_NO_TS */
 	uint32_t aver;      /* for inode_fill_attr() */
+	uint64_t attr_sets; /* for inode_attr_recheck() */
 };
 
 /* A name that changed without the kernel asking (a key added or removed by
@@ -250,6 +251,10 @@ void inode_set_dir_time(struct inode_tree *t, uint64_t nodeid, int64_t ts);
  * node since. */
 void inode_fill_attr(struct inode_tree *t, uint64_t nodeid, uint32_t aver,
     uint64_t size, int64_t ts);
+
+/* Read in's size and timestamp again if a commit recorded any file's
+ * since in was filled (after handle_find() found the file clean). */
+void inode_attr_recheck(struct inode_tree *t, struct inode_info *in);
 
 /* Drop what the tree knows of nodeid's size and timestamp. */
 void inode_forget_attr(struct inode_tree *t, uint64_t nodeid);

@@ -18,9 +18,11 @@
  * Handles and buffers are registered in a set by nodeid, so that stat and
  * utimensat on a file that is being written see and change the pending
  * value, and so that shutdown can commit files the kernel never released.
- * A buffer's size, dirty flag and timestamp are atomics: the set is read
- * under the directory index's lock (readdirplus), where taking a buffer's
- * lock could wait on a commit.
+ * A buffer's size, dirty flag and timestamp are atomics: every stat reads
+ * them, and taking a buffer's lock could wait on a commit.  A commit
+ * records the file's new size in the directory index before it marks the
+ * buffer clean, so a stat reads the index after the buffer
+ * (inode_attr_recheck()).
  */
 #include "config.h"
 

@@ -27,6 +27,7 @@
 #include <assert.h>
 #include <errno.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -115,6 +116,8 @@ struct inode_tree {
 	uint32_t next_gen;
 	uint64_t nkeys;
 	int stamp; /* built: a change of a listing moves its time */
+	/* inode_set_attr() calls, for inode_attr_recheck() */
+	_Atomic uint64_t attr_sets;
 };
 
 static struct inode *
@@ -512,6 +515,8 @@ inode_fill(struct inode_tree *t, const struct inode *n, struct inode_info *o)
 	if (n->dir != NULL)
 		o->ts = n->dir->mtime != 0 ? n->dir->mtime : BLT_NO_TS;
 	o->aver = n->aver;
+	o->attr_sets =
+	    atomic_load_explicit(&t->attr_sets, memory_order_relaxed);
 }
 
 /* Forget what n's size and timestamp were: its value changed. */
@@ -1820,7 +1825,32 @@ inode_set_attr(struct inode_tree *t, uint64_t nodeid, uint64_t size, int64_t ts)
 		n->ts = ts;
 		n->flags |= INODE_ATTR;
 		n->aver++;
+		atomic_fetch_add(&t->attr_sets, 1);
 	}
+	pthread_rwlock_unlock(&t->lock);
+}
+
+/* A commit records the new size and timestamp here before it marks its
+ * buffer clean, so a stat that found no pending changes (handle_find())
+ * must not go by attributes read before that: it calls this after
+ * handle_find(), and in's are read again if any were recorded since in
+ * was filled. */
+void
+inode_attr_recheck(struct inode_tree *t, struct inode_info *in)
+{
+	struct inode *n;
+
+	if (atomic_load(&t->attr_sets) == in->attr_sets)
+		return;
+	pthread_rwlock_rdlock(&t->lock);
+	n = inode_of(t, in->nodeid);
+	if (n->type == INODE_FILE && !(n->flags & INODE_GONE)) {
+		in->attr = (n->flags & INODE_ATTR) != 0;
+		in->size = n->size;
+		in->ts = n->ts;
+		in->aver = n->aver;
+	}
+	in->attr_sets = atomic_load(&t->attr_sets);
 	pthread_rwlock_unlock(&t->lock);
 }
 

@@ -89,32 +89,35 @@ ops_timespec(int64_t us, struct timespec *ts)
  * that is in the index but not yet stored is empty. */
 static int
 ops_file_attr(
-    struct fs *fs, const struct inode_info *in, uint64_t *size, int64_t *ts)
+    struct fs *fs, const struct inode_info *info, uint64_t *size, int64_t *ts)
 {
+	struct inode_info in = *info;
 	struct blt_entry e;
 	int rc;
 
-	if (handle_find(fs, in->nodeid, size, ts)) {
+	if (handle_find(fs, in.nodeid, size, ts)) {
 		if (*ts == BLT_NOW)
 			*ts = blt_now();
 		return 0;
 	}
+	/* a commit may have stored the file and marked it clean since info
+	 * was taken (a release on another thread) */
+	inode_attr_recheck(fs->tree, &in);
 	*size = 0;
 	*ts = fs->mtime;
-	if (in->attr) {
-		*size = in->size;
-		if (in->ts != BLT_NO_TS)
-			*ts = in->ts;
+	if (in.attr) {
+		*size = in.size;
+		if (in.ts != BLT_NO_TS)
+			*ts = in.ts;
 		return 0;
 	}
-	if ((rc = node_find(fs, in->nodeid, &e)) == -ENOENT || rc == -ESTALE)
+	if ((rc = node_find(fs, in.nodeid, &e)) == -ENOENT || rc == -ESTALE)
 		return 0; /* not stored yet, or removed: an empty file */
 	if (rc < 0) {
 		fs_log("%s", blt_errmsg());
 		return rc;
 	}
-	inode_fill_attr(
-	    fs->tree, in->nodeid, in->aver, e.value_len, e.timestamp);
+	inode_fill_attr(fs->tree, in.nodeid, in.aver, e.value_len, e.timestamp);
 	*size = e.value_len;
 	if (e.timestamp != BLT_NO_TS)
 		*ts = e.timestamp;

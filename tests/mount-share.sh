@@ -4,7 +4,8 @@
 # file another process is writing holds, two writers at other offsets see
 # each other, sqlite with several writing connections stays whole, and a
 # close stores what every writer wrote so far, which a SIGKILL of the
-# daemon then does not lose.
+# daemon then does not lose, and a stat through a writer while a late
+# release stores the file gives the size the writer made.
 . "${top_srcdir:-$(dirname "$0")/..}/tests/lib.sh"
 
 store=$tmp/s.blt
@@ -112,6 +113,12 @@ if python3 -c 'import sqlite3' 2>/dev/null; then
 	[ "$out" = "ok (450, 450)" ] ||
 		fail "sqlite with three writers: $out, wanted ok (450, 450)"
 fi
+
+# A release comes after close(2) has returned, and stores what the file's
+# other writers wrote meanwhile: a stat through one of them must still
+# give the size its own write made (tests/mount_late_release.c).
+"$top_builddir/tests/mount_late_release" "$m" 10000 ||
+	fail "a stat through a writer gave the size from before its write"
 
 # A close stores what the file's other writers wrote too: with one of them
 # still open, the daemon is killed, and after a remount the file holds
