@@ -30,7 +30,9 @@
  * that comes to the end of its map, sends SIGTERM to the group, waits at
  * most MAP_WORKER_GRACE seconds for it to go, then sends SIGKILL.  The
  * worker is a child subreaper, so what a command leaves behind becomes its
- * child: it can wait for the whole group and leaves no zombies.
+ * child: it can wait for the whole group and leaves no zombies, and it
+ * stops a process that left the group (setsid) as well, once it is its
+ * child.  Out of reach: all of them once the worker itself is SIGKILLed.
  */
 #include "config.h"
 
@@ -117,7 +119,49 @@ map_worker_reap_strays(void)
 		;
 }
 
-/* SIGALRM: the grace period of a stopped command is over. */
+/* Send sig to each of our children, read from /proc/self/task/PID/
+ * children: with the group, this reaches a process that left it (setsid,
+ * a daemon's double fork) once its parent in the group has ended, as it
+ * is handed to us then.  The list is read in pieces, a pid at a time
+ * (its digits may straddle two reads).  Async-signal-safe. */
+static void
+map_worker_signal_children(int sig)
+{
+	static const char pre[] = "/proc/self/task/", post[] = "/children";
+	char path[sizeof pre + sizeof post + 24], digits[24], buf[512];
+	pid_t me = getpid(), child = 0;
+	size_t n = 0, k;
+	ssize_t got;
+	int fd;
+
+	memcpy(path, pre, sizeof pre - 1);
+	n = sizeof pre - 1;
+	for (k = 0; me > 0; me /= 10)
+		digits[k++] = (char)('0' + me % 10);
+	while (k > 0)
+		path[n++] = digits[--k];
+	memcpy(path + n, post, sizeof post);
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
+		return;
+	while ((got = read(fd, buf, sizeof buf)) > 0 ||
+	       (got == -1 && errno == EINTR))
+		for (ssize_t i = 0; i < got; i++) {
+			if (buf[i] >= '0' && buf[i] <= '9') {
+				child = child * 10 + (buf[i] - '0');
+				continue;
+			}
+			if (child > 0)
+				kill(child, sig);
+			child = 0;
+		}
+	if (child > 0)
+		kill(child, sig);
+	close(fd);
+}
+
+/* SIGALRM: the grace period of a stopped command is over.  Again each
+ * second: a process whose parent this kills becomes our child only
+ * then. */
 static void
 map_worker_on_alarm(int sig)
 {
@@ -127,24 +171,30 @@ map_worker_on_alarm(int sig)
 	(void)sig;
 	if (pg > 0)
 		kill(-pg, SIGKILL);
+	map_worker_signal_children(SIGKILL);
+	alarm(1);
 	errno = e;
 }
 
-/* Stop what runs in our commands' process group, the running command and
- * what earlier ones left behind: SIGTERM (and SIGCONT, so that a stopped
- * process sees it), then wait for the group, with SIGKILL from
- * map_worker_on_alarm() once the grace period is over.  Returns at once
- * when the group is empty.  Async-signal-safe. */
+/* Stop what our commands left running, the running command too: their
+ * process group and every child of ours outside it get SIGTERM (and
+ * SIGCONT, so that a stopped process sees it); then we wait for all our
+ * children, with SIGKILL from map_worker_on_alarm() once the grace period
+ * is over.  Returns at once when there are none.  Async-signal-safe. */
 static void
 map_worker_end_group(void)
 {
 	pid_t pg = map_worker_pg;
 
-	if (pg <= 0 || kill(-pg, SIGTERM) == -1)
+	if (pg <= 0)
 		return;
+	kill(-pg, SIGTERM);
 	kill(-pg, SIGCONT);
+	map_worker_signal_children(SIGTERM);
+	map_worker_signal_children(SIGCONT);
 	alarm(MAP_WORKER_GRACE);
-	map_worker_reap_group(pg);
+	while (waitpid(-1, NULL, 0) > 0 || errno == EINTR)
+		;
 	alarm(0);
 }
 

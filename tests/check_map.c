@@ -447,15 +447,16 @@ cancel_at_lines(void *arg, const struct blt_map_stats *st)
 	return count_lines(c->file) >= c->lines || time(NULL) > c->deadline;
 }
 
-/* Each command ignores SIGTERM, writes its shell's pid and that of a child
- * (which inherits the ignored SIGTERM) to a file and waits for the child.
- * The cancel must kill both, and leave no zombie: kill(pid, 0) fails. */
+/* Each command ignores SIGTERM, writes its shell's pid, that of a child
+ * and that of a child that left the process group (setsid), both of which
+ * inherit the ignored SIGTERM, to a file and waits for the children.  The
+ * cancel must kill all three, and leave no zombie: kill(pid, 0) fails. */
 START_TEST(cancel_kills_the_commands_process_groups)
 {
 	enum { N = 3 };
 	struct blt *db = fill(N, NULL);
-	char file[PATH_MAX + 16], cmd[2 * sizeof file + 256];
-	struct cancel_lines c = {file, 2 * N, time(NULL) + 60};
+	char file[PATH_MAX + 16], cmd[3 * sizeof file + 256];
+	struct cancel_lines c = {file, 3 * N, time(NULL) + 60};
 	struct blt_map_opts o = {
 	    .exec = cmd, .workers = N, .progress = cancel_at_lines, .arg = &c};
 	struct blt_map_stats st;
@@ -466,11 +467,12 @@ START_TEST(cancel_kills_the_commands_process_groups)
 	snprintf(file, sizeof file, "%s.pids", path);
 	snprintf(cmd, sizeof cmd,
 	    "trap '' TERM; sleep 1000 & echo \"$$\" >>'%s'; "
-	    "echo \"$!\" >>'%s'; while :; do wait; done",
-	    file, file);
+	    "echo \"$!\" >>'%s'; setsid sleep 1000 & echo \"$!\" >>'%s'; "
+	    "while :; do wait; done",
+	    file, file, file);
 	ck_assert_int_eq(blt_map(db, &o, &st), -ECANCELED);
 	ck_assert_uint_eq(st.written, 0);
-	ck_assert_int_eq(count_lines(file), 2 * N);
+	ck_assert_int_eq(count_lines(file), 3 * N);
 	ck_assert_ptr_nonnull(f = fopen(file, "r"));
 	while (fscanf(f, "%ld", &pid) == 1) {
 		ck_assert_int_gt(pid, 1);
@@ -479,7 +481,7 @@ START_TEST(cancel_kills_the_commands_process_groups)
 		n++;
 	}
 	fclose(f);
-	ck_assert_int_eq(n, 2 * N);
+	ck_assert_int_eq(n, 3 * N);
 	db = close_check_reopen(db, path);
 	ck_assert_str_eq(get(db, "k0"), lower_of(0));
 	blt_close(db);
@@ -1200,13 +1202,14 @@ START_TEST(a_killed_workers_command_is_killed_with_it)
 }
 END_TEST
 
-/* What commands leave running in their process group ends with the map,
- * even a process that ignores SIGTERM: when blt_map() returns, the
- * sleepers the commands started are gone (reaped by their worker). */
+/* What commands leave running ends with the map, even a process that
+ * ignores SIGTERM, in the commands' process group or out of it (setsid):
+ * when blt_map() returns, the sleepers the commands started are gone
+ * (reaped by their worker). */
 START_TEST(processes_commands_leave_running_end_with_the_map)
 {
 	struct blt *db = fill(3, NULL);
-	char file[PATH_MAX + 16], cmd[2 * sizeof file + 256];
+	char file[PATH_MAX + 16], cmd[3 * sizeof file + 256];
 	struct blt_map_opts o = {.exec = cmd, .workers = 1};
 	struct blt_map_stats st;
 	int n = 0, left = 0;
@@ -1216,8 +1219,10 @@ START_TEST(processes_commands_leave_running_end_with_the_map)
 	snprintf(file, sizeof file, "%s.pids", path);
 	snprintf(cmd, sizeof cmd,
 	    "(trap '' TERM; exec sleep 1000) >/dev/null 2>&1 & "
+	    "echo \"$!\" >>'%s'; "
+	    "(trap '' TERM; exec setsid sleep 1000) >/dev/null 2>&1 & "
 	    "echo \"$!\" >>'%s'; tr a-z A-Z",
-	    file);
+	    file, file);
 	map_ok(db, &o, &st);
 	assert_counts(&st, 3, 0, 0);
 	ck_assert_ptr_nonnull(f = fopen(file, "r"));
@@ -1230,7 +1235,7 @@ START_TEST(processes_commands_leave_running_end_with_the_map)
 		}
 	}
 	fclose(f);
-	ck_assert_int_eq(n, 3);
+	ck_assert_int_eq(n, 6);
 	ck_assert_msg(
 	    left == 0, "%d of the commands' sleepers still run", left);
 	ck_assert_str_eq(get(db, "k1"), upper_of(1));
