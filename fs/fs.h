@@ -591,6 +591,44 @@ void job_status(struct job_runner *r, struct bltfs_status *st);
 /* Write the unfinished jobs as a JSON array to f, for status. */
 void job_status_json(struct job_runner *r, FILE *f);
 
+/* job-notes.c */
+
+/* A change the kernel must hear of once the locks are released. */
+struct job_note {
+	int entry;       /* 1: name in parent, 0: node's contents */
+	uint64_t parent; /* entry */
+	uint64_t node;   /* contents */
+	size_t nlen;
+	char name[PATH_NAME_MAX + 1];
+};
+
+struct job_notes {
+	struct job_note *v;
+	size_t n, cap;
+	uint64_t last_dir; /* the directory of the last job_note_dir() */
+};
+
+/* Tell the kernel what ns holds, and empty it; called with no lock held. */
+void job_notify(struct fs *fs, struct job_notes *ns);
+
+/* The kernel must drop its entry of name in directory parent. */
+void job_note_entry(
+    struct job_notes *ns, uint64_t parent, const char *name, size_t nlen);
+
+/* The kernel must drop the name s holds, if any (inode_del_key()). */
+void job_note_stale(struct job_notes *ns, const struct inode_stale *s);
+
+/* Where key is in the index.  Returns 1 with the leaf's nodeid, parent and
+ * name if every name on its path exists; else 0 with the parent and name
+ * of the first that does not.  Holds: fs->wlock. */
+int job_locate(struct inode_tree *t, const void *key, size_t klen, int marker,
+    uint64_t *node, struct job_note *where);
+
+/* A map stored key, of vlen bytes, in the mounted store: the index learns
+ * it, and ns what the kernel must drop (the name, or the old value). */
+void job_learn_key(struct fs *fs, const unsigned char *key, size_t klen,
+    uint64_t vlen, struct job_notes *ns);
+
 /* keylist.c */
 
 /* A map's --keys FILE: opened when the command is given, read by the job
