@@ -77,7 +77,10 @@ struct handle {
 	                     * (written before pinned is set, under the
 	                     * set's lock) */
 	struct blt_entry pin;
-	_Atomic int shared;  /* another handle of the node existed meanwhile */
+	_Atomic int shared; /* another handle of the node existed meanwhile */
+	/* changed the file since its last commit through it (writes and
+	 * truncates, an open that emptied it): see handle_commit_release() */
+	_Atomic int changed;
 	struct handle *next; /* same bucket of the set */
 };
 
@@ -292,6 +295,7 @@ handle_create(
 	h->writable = (flags & O_ACCMODE) != O_RDONLY || fresh;
 	atomic_init(&h->shared, 0);
 	atomic_init(&h->pinned, 0);
+	atomic_init(&h->changed, fresh);
 	if (h->writable && (spare = filebuf_create(fs, nodeid)) == NULL) {
 		free(h);
 		return -ENOMEM;
@@ -738,6 +742,7 @@ handle_write(struct handle *h, const void *buf, size_t n, uint64_t off)
 	if (end < atomic_load(&b->size))
 		end = atomic_load(&b->size); /* a write inside keeps the size */
 	filebuf_changed(b, end);
+	atomic_store(&h->changed, 1);
 out:
 	pthread_mutex_unlock(&b->lock);
 	return rc;
@@ -777,8 +782,13 @@ int
 handle_truncate(struct handle *h, uint64_t size)
 {
 	struct filebuf *b = handle_wbuf(h);
+	int rc;
 
-	return b == NULL ? -EBADF : filebuf_truncate(b, size);
+	if (b == NULL)
+		return -EBADF;
+	if ((rc = filebuf_truncate(b, size)) == 0)
+		atomic_store(&h->changed, 1);
+	return rc;
 }
 
 /* A value of this many bytes or more is stored in steps (blt_put_begin()),
@@ -914,9 +924,37 @@ handle_commit(struct handle *h)
 
 	if (b == NULL)
 		return 0;
-	if ((rc = filebuf_commit(b)) == 1 && !atomic_load(&h->shared))
+	/* cleared first: a change through h during the commit sets it
+	 * again */
+	atomic_store(&h->changed, 0);
+	if ((rc = filebuf_commit(b)) < 0)
+		atomic_store(&h->changed, 1);
+	else if (rc == 1 && !atomic_load(&h->shared))
 		rc = 2;
 	return rc;
+}
+
+/* handle_commit() at the release of h, which comes after close(2) has
+ * returned, while the file's other writers may go on writing: it stores
+ * only what changed through h since its last commit (writes through a
+ * shared mapping that the kernel sends after the flush), or everything
+ * when h is the file's last writer.  What other handles wrote is theirs
+ * to store at their close or fsync: stored here, at a moment nobody
+ * chose, it would be there after a crash of the daemon that should have
+ * found the file as it was at its last close or fsync. */
+int
+handle_commit_release(struct handle *h)
+{
+	struct handle_set *s = h->fs->handles;
+	struct filebuf *b = handle_wbuf(h);
+	int last;
+
+	if (b == NULL)
+		return 0;
+	pthread_mutex_lock(&s->lock);
+	last = b->refs == 1;
+	pthread_mutex_unlock(&s->lock);
+	return atomic_load(&h->changed) || last ? handle_commit(h) : 0;
 }
 
 /* 1 if nodeid has an open handle, else 0. */

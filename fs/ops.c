@@ -1035,20 +1035,22 @@ op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size,
 		fuse_reply_write(req, size);
 }
 
-/* Commit what fi holds; invalidate the kernel's copy if the value
- * changed. */
+/* Commit what fi holds (at a release, what handle_commit_release() says);
+ * invalidate the kernel's copy if the value changed. */
 static int
-ops_commit(struct fs *fs, fuse_ino_t ino, struct fuse_file_info *fi)
+ops_commit(
+    struct fs *fs, fuse_ino_t ino, struct fuse_file_info *fi, int release)
 {
+	struct handle *h = ops_handle(fi);
 	int rc;
 
 	/* after a failed commit too: the kernel holds bytes the store
 	 * refused.  The pages of a file only one handle wrote are what was
 	 * stored, and stay cached (cp -r and then reading the copy); its
 	 * mtime is the commit's. */
-	if (ops_handle(fi) == NULL) /* opened without asking: read-only */
+	if (h == NULL) /* opened without asking: read-only */
 		return 0;
-	if ((rc = handle_commit(ops_handle(fi))) != 0)
+	if ((rc = release ? handle_commit_release(h) : handle_commit(h)) != 0)
 		ops_inval(fs, ino, rc != 2);
 	return rc < 0 ? rc : 0;
 }
@@ -1062,7 +1064,7 @@ op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		fuse_reply_err(req, ENOSYS);
 		return;
 	}
-	fuse_reply_err(req, -ops_commit(ops_fs(req), ino, fi));
+	fuse_reply_err(req, -ops_commit(ops_fs(req), ino, fi, 0));
 }
 
 /* The last writer of ino let go of it with writes the store refused (its
@@ -1100,7 +1102,7 @@ op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 
 	/* normally committed by flush already; writes through a shared
 	 * mapping can still arrive after it */
-	rc = ops_commit(fs, ino, fi);
+	rc = ops_commit(fs, ino, fi, 1);
 	if (handle_release(ops_handle(fi)))
 		ops_drop_unstored(fs, ino, &s);
 	/* writes the store refused are gone with the handle: the size the
@@ -1118,7 +1120,7 @@ op_fsync(
 	struct fs *fs = ops_fs(req);
 	int rc;
 
-	if ((rc = ops_commit(fs, ino, fi)) == 0 && !fs->ro &&
+	if ((rc = ops_commit(fs, ino, fi, 0)) == 0 && !fs->ro &&
 	    (rc = blt_sync(fs->db)) < 0)
 		fs_log_write(fs, NULL);
 	fuse_reply_err(req, -rc);

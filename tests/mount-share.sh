@@ -4,8 +4,9 @@
 # file another process is writing holds, two writers at other offsets see
 # each other, sqlite with several writing connections stays whole, and a
 # close stores what every writer wrote so far, which a SIGKILL of the
-# daemon then does not lose, and a stat through a writer while a late
-# release stores the file gives the size the writer made.
+# daemon then does not lose, a stat through a writer while a late release
+# stores the file gives the size the writer made, and a late release
+# stores only what changed through its own handle.
 . "${top_srcdir:-$(dirname "$0")/..}/tests/lib.sh"
 
 store=$tmp/s.blt
@@ -119,6 +120,10 @@ fi
 # give the size its own write made (tests/mount_late_release.c).
 "$top_builddir/tests/mount_late_release" "$m" 10000 ||
 	fail "a stat through a writer gave the size from before its write"
+# And it stores nothing that other handles wrote: the store must not change
+# between a close and the next close or fsync of the file's last writer.
+"$top_builddir/tests/mount_late_release" "$m" 5000 "$store" ||
+	fail "a release stored what another handle wrote since"
 
 # A close stores what the file's other writers wrote too: with one of them
 # still open, the daemon is killed, and after a remount the file holds

@@ -2,7 +2,7 @@
  * mount_late_release: stat through a writer while another descriptor's
  * release stores the file.
  *
- *   mount_late_release DIR ROUNDS
+ *   mount_late_release DIR ROUNDS [STORE]
  *
  * Four processes, each on its own file in DIR, repeat ROUNDS times: open
  * the file to write (A) and to write again (C), empty it through a third
@@ -13,7 +13,16 @@
  * took the file's size from before that store, and then found its buffer
  * stored, said 34 (a mount_fsx -k failure).  The race is narrow: with
  * that bug, one of the four workers failed within 355 to 4,124 rounds in
- * each of five runs.  Exits 1 on a wrong size, 2 on another error.
+ * each of five runs.
+ *
+ * With STORE, the mounted store file, one process does the rounds, and
+ * the store file must not grow between the close of C and that of A: the
+ * release stores only what changed through its own handle, and A's write
+ * is A's to store, at its close (or fsync).  Stored by C's release, it
+ * would be there after a crash of the daemon that should find the file
+ * as its last close left it (a mount_fsx -k failure).
+ *
+ * Exits 1 on a wrong size or a store that grew, 2 on another error.
  */
 #include "config.h"
 
@@ -39,12 +48,25 @@ fail(const char *path, const char *what)
 	return 2;
 }
 
-/* One worker's rounds on path: 0, 1 on a wrong size, 2 on an error. */
+/* The size of store, or -1 if it is NULL. */
+static long long
+store_size(const char *store)
+{
+	struct stat st;
+
+	if (store == NULL)
+		return -1;
+	return stat(store, &st) == 0 ? (long long)st.st_size : -2;
+}
+
+/* One worker's rounds on path: 0, 1 on a wrong size or a store that grew
+ * (store: NULL or the store file, see above), 2 on an error. */
 static int
-rounds(const char *path, long n)
+rounds(const char *path, long n, const char *store)
 {
 	static char bytes[LONG];
 	struct stat st;
+	long long before;
 	int a, b, c;
 
 	memset(bytes, 'x', sizeof bytes);
@@ -56,6 +78,7 @@ rounds(const char *path, long n)
 		if (write(b, bytes, SHORT) != SHORT || close(b) != 0 ||
 		    close(c) != 0)
 			return fail(path, "write and close");
+		before = store_size(store);
 		if (pwrite(a, bytes, LONG, AT) != LONG || fstat(a, &st) != 0)
 			return fail(path, "pwrite and fstat");
 		if (st.st_size != AT + LONG) {
@@ -63,6 +86,13 @@ rounds(const char *path, long n)
 			    "mount_late_release: %s: round %ld: fstat "
 			    "says %lld bytes after a write to %d\n",
 			    path, i, (long long)st.st_size, AT + LONG);
+			return 1;
+		}
+		if (store_size(store) != before) {
+			fprintf(stderr,
+			    "mount_late_release: %s: round %ld: the store "
+			    "grew before the writer's close\n",
+			    path, i);
 			return 1;
 		}
 		if (close(a) != 0)
@@ -75,21 +105,23 @@ int
 main(int argc, char **argv)
 {
 	char path[4096];
+	const char *store = argc == 4 ? argv[3] : NULL;
+	int status, rc = 0, workers = store != NULL ? 1 : WORKERS;
 	pid_t pid[WORKERS];
-	int status, rc = 0;
 
-	if (argc != 3) {
-		fprintf(stderr, "usage: mount_late_release DIR ROUNDS\n");
+	if (argc != 3 && argc != 4) {
+		fprintf(
+		    stderr, "usage: mount_late_release DIR ROUNDS [STORE]\n");
 		return 2;
 	}
-	for (int w = 0; w < WORKERS; w++) {
+	for (int w = 0; w < workers; w++) {
 		snprintf(path, sizeof path, "%s/late%d", argv[1], w);
 		if ((pid[w] = fork()) == -1)
 			return fail(path, "fork");
 		if (pid[w] == 0)
-			_exit(rounds(path, atol(argv[2])));
+			_exit(rounds(path, atol(argv[2]), store));
 	}
-	for (int w = 0; w < WORKERS; w++) {
+	for (int w = 0; w < workers; w++) {
 		if (waitpid(pid[w], &status, 0) == -1)
 			return fail(argv[1], "waitpid");
 		if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
