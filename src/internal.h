@@ -371,6 +371,14 @@ int store_rebuild_index(struct blt *db);
 /* Bytes of a failed command's stderr that go into its error message. */
 #define MAP_STDERR_KEEP 400
 
+/* A message buffer that one big item grew past this many bytes is shrunk
+ * back to it once the item is done (map_buf_trim()): a result of a
+ * gigabyte does not hold its memory, in the worker and in blt_map(), for
+ * the rest of the map, and batches (MAP_BATCH_BYTES) of small items never
+ * need more. */
+#define MAP_BUF_KEEP (4u << 20)
+void map_buf_trim(unsigned char **buf, size_t *cap, size_t len);
+
 /* map-worker.c: what a command wrote, as map_worker_pump() collects it. */
 struct map_worker_io {
 	size_t limit;       /* the most bytes of stdout taken */

@@ -833,6 +833,7 @@ map_worker_serve(struct map_worker *w, uint32_t n, size_t len)
 			    w, p, (size_t)klen, p + klen, (size_t)vlen);
 		if (rc < 0)
 			return -1;
+		map_buf_trim(&w->io.out, &w->io.out_cap, 0);
 		p += klen + vlen;
 	}
 	le_put(w->rep, n, 4);
@@ -1050,6 +1051,8 @@ blt_map_worker_main(int argc, char **argv)
 			status = 2;
 			break;
 		}
+		map_buf_trim(&w.req, &w.req_cap, 0);
+		map_buf_trim(&w.rep, &w.rep_cap, 0);
 	}
 	if (rc < 0)
 		status = 2;

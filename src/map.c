@@ -833,6 +833,21 @@ map_in_room(struct map_proc *p)
 	return 0;
 }
 
+/* Shrink *buf, holding len bytes, to MAP_BUF_KEEP bytes if it grew past
+ * that and len fits (see internal.h).  Kept as it is if realloc fails. */
+void
+map_buf_trim(unsigned char **buf, size_t *cap, size_t len)
+{
+	unsigned char *p;
+
+	if (*cap <= MAP_BUF_KEEP || len > MAP_BUF_KEEP)
+		return;
+	if ((p = realloc(*buf, MAP_BUF_KEEP)) != NULL) {
+		*buf = p;
+		*cap = MAP_BUF_KEEP;
+	}
+}
+
 /* Act on the whole, checked message at the start of p->in: a hello, or
  * the reply to p's oldest request, whose results are stored.  Returns 0
  * or an error that ends the map. */
@@ -884,6 +899,7 @@ map_parse(struct map *m, struct map_proc *p, int *committed)
 		p->in_len -= p->need;
 		memmove(p->in, p->in + p->need, p->in_len);
 		p->need = 0;
+		map_buf_trim(&p->in, &p->in_cap, p->in_len);
 	}
 }
 

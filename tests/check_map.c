@@ -1243,6 +1243,56 @@ START_TEST(processes_commands_leave_running_end_with_the_map)
 }
 END_TEST
 
+/* A big result gives its memory back once its batch is answered: one
+ * worker maps k0 to 64 MiB of zeros, then k1 to k23 to its own resident
+ * size (VmRSS, the command's parent), which in the batches after k0's
+ * (MAP_EXEC_ITEMS items each) must be below 64 MiB: the worker's buffers
+ * of the command's output and of the reply shrink back.  Not under
+ * AddressSanitizer, whose allocator holds freed memory in quarantine. */
+START_TEST(a_big_result_gives_its_memory_back)
+{
+#if defined(__SANITIZE_ADDRESS__)
+	return;
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+	return;
+#endif
+#endif
+	enum { N = 24 };
+	struct blt *db = fill(N, NULL);
+	static const char cmd[] =
+	    "if [ \"$BLT_KEY\" = k0 ]; then head -c 67108864 /dev/zero; "
+	    "else sed -n 's/^VmRSS:[^0-9]*\\([0-9]*\\) kB$/\\1/p' "
+	    "/proc/$PPID/status; fi";
+	const unsigned char *keys[N];
+	size_t lens[N];
+	char names[N][8];
+	struct blt_map_opts o = {.exec = cmd,
+	    .keys = keys,
+	    .key_lens = lens,
+	    .n_keys = N,
+	    .workers = 1};
+	struct blt_map_stats st;
+	long kb;
+
+	for (int i = 0; i < N; i++) {
+		lens[i] = (size_t)snprintf(names[i], sizeof names[i], "k%d", i);
+		keys[i] = (const unsigned char *)names[i];
+	}
+	map_ok(db, &o, &st);
+	assert_counts(&st, N, 0, 0);
+	ck_assert_int_eq(blt_get(db, "k0", 2, NULL, 0, NULL), 64 << 20);
+	for (int i = 2 * 8; i < N; i++) {
+		ck_assert_int_eq(sscanf(get(db, names[i]), "%ld", &kb), 1);
+		ck_assert_msg(kb > 0 && kb < 65536,
+		    "%s: the worker's resident size was %ld kB after the big "
+		    "result",
+		    names[i], kb);
+	}
+	blt_close(db);
+}
+END_TEST
+
 /* What a process that a command left running writes to stderr later is
  * not part of a later item's message.  One worker takes k0, then k1; k0's
  * command leaves a process that waits for k1's command (on a FIFO), then
@@ -1333,6 +1383,7 @@ map_suite(void)
 	    tc, a_worker_replaced_after_its_dir_is_removed_runs_in_it);
 	tcase_add_test(tc, a_killed_workers_command_is_killed_with_it);
 	tcase_add_test(tc, processes_commands_leave_running_end_with_the_map);
+	tcase_add_test(tc, a_big_result_gives_its_memory_back);
 	tcase_add_test(
 	    tc, stderr_of_a_process_left_running_is_not_a_later_items);
 	tcase_add_test(tc, read_only_store_is_erofs);
