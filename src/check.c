@@ -401,19 +401,78 @@ check_back_to_back(struct blt *db, uint64_t from, uint64_t to)
  * which blocks lie back to back up to the index.  That is 200 after a
  * prune, and right after an abandoned index at 200 after a reindex, so
  * the places tried are 6 bytes apart; one in the dead bytes before the
- * region can only add stray bytes to it, which the scan covers.  0 when
- * the stored position is right or none is found. */
+ * region can only add stray bytes to it, which the scan covers.  A
+ * position that moved before the region's start lies in those dead
+ * bytes: then it is the first place after it, on the same steps, where a
+ * whole block lies (bytes of an index never prove themselves a block), if
+ * blocks lie back to back from there.  0 when the stored position is
+ * right or none is found. */
 static uint64_t
 check_find_first(struct blt *db)
 {
-	uint64_t end = db->h.index_off, was = db->h.first_data;
+	uint64_t end = db->h.index_off, was = db->h.first_data, at;
+	struct block b;
 
 	if (check_back_to_back(db, was, end))
 		return 0;
-	for (uint64_t at = HEADER_LEN; at <= was && at <= end; at += PTR_LEN)
+	for (at = HEADER_LEN; at <= was && at <= end; at += PTR_LEN)
 		if (check_back_to_back(db, at, end))
 			return at;
+	for (; at < end; at += PTR_LEN)
+		if (check_whole(db, db->map->base, at, end, &b))
+			return check_back_to_back(db, at, end) ? at : 0;
 	return 0;
+}
+
+static int check_try_layout(
+    struct blt *db, uint64_t index_off, uint64_t first_data);
+
+/* Where the index of a relocated store starts, if its stored offset
+ * (bytes 65-70) is off: right after the blocks that lie whole and back to
+ * back from the first data block, if an index fits there and the second
+ * region starts with a whole block after it.  Data and index differ
+ * there: an index offset that moved into the index passes for one by
+ * its first slots, and one that moved back into the data by most of them
+ * (check_index_plausible()), or even lands on a block boundary, but the
+ * repair would write the index over the blocks the index then covers.  A
+ * damaged block in the first region stops the walk where no index lies,
+ * and the offset is kept.  0 when the stored offset is right or none is
+ * found. */
+static uint64_t
+check_find_index(struct blt *db)
+{
+	uint64_t at = db->h.first_data, was = db->h.index_off;
+	uint64_t index = (uint64_t)PTR_LEN * db->h.n_buckets;
+	const unsigned char *base = db->map->base;
+	struct block b;
+
+	if (was == HEADER_LEN || at >= db->size ||
+	    (at <= was && was + index <= db->size &&
+	        check_back_to_back(db, at, was) &&
+	        check_like_index(db, was, was + index)))
+		return 0;
+	while (at + index < db->size && check_whole(db, base, at, db->size, &b))
+		at += b.size;
+	if (at == was || at + index > db->size ||
+	    !check_like_index(db, at, at + index) ||
+	    (at + index < db->size &&
+	        !check_whole(db, base, at + index, db->size, &b)))
+		return 0;
+	return at;
+}
+
+/* The index offset was right, or check_find_index() put it back in
+ * memory (from was): write it. */
+static int
+check_index_off(struct check *c, uint64_t was)
+{
+	struct blt *db = c->db;
+
+	if (db->h.index_off == was)
+		return 0;
+	check_problem(c, 65, "the index was at %llu, the data says %llu: fixed",
+	    (unsigned long long)was, (unsigned long long)db->h.index_off);
+	return hdr_write_layout(db);
 }
 
 /* A first data block position (bytes 71-76) that is off makes the scan
@@ -648,40 +707,84 @@ check_index_cut(struct check *c, int rc)
 	return hdr_parse(db, db->map->base);
 }
 
+/* Take index_off and first_data for db's layout if its index there
+ * looks like one and each data region starts with a whole block; else
+ * leave db->h as it was.  1 if taken. */
+static int
+check_try_layout(struct blt *db, uint64_t index_off, uint64_t first_data)
+{
+	struct hdr was = db->h;
+	uint64_t index = (uint64_t)PTR_LEN * was.n_buckets;
+
+	if (first_data == 0 || index_off + index > db->size)
+		return 0;
+	db->h.index_off = index_off;
+	db->h.first_data = first_data;
+	if (check_like_index(db, index_off, index_off + index) &&
+	    check_regions_start_whole(db))
+		return 1;
+	db->h = was;
+	return 0;
+}
+
 /* hdr_parse() refused the layout fields with rc, and the file is not cut
- * short (check_index_cut()).  Where the index offset and bucket count
- * give an index that fits, the first data block is looked for
- * (check_find_first()).  Else, where either field says the standard
- * layout (an index offset of 200, or a first data block right after an
- * index at 200; a relocated store has neither), the standard layout is
- * tried.  The layout found is kept only if its index looks like one and
- * each data region starts with a whole block: the repair then writes the
- * index there.  Returns 0, or rc when none is found, and nothing is
+ * short (check_index_cut()).  Tried in turn, the first that fits is kept
+ * (check_try_layout()): where the index offset and bucket count give an
+ * index that fits, the first data block is looked for there
+ * (check_find_first()); where the first data block lies in the file, the
+ * index is looked for after the blocks that follow it
+ * (check_find_index()); where either field says the standard layout (an
+ * index offset of 200, or a first data block right after an index at
+ * 200; a relocated store has neither), that.  The repair then writes the
+ * index there.  Returns 0, or rc when none fits, and nothing is
  * written. */
+static int
+check_layout_for(struct blt *db, const struct hdr *was)
+{
+	uint64_t index = (uint64_t)PTR_LEN * db->h.n_buckets, at;
+	int found = 0;
+
+	if (was->index_off > HEADER_LEN && was->index_off + index <= db->size) {
+		at = check_find_first(db);
+		found = check_try_layout(
+		    db, was->index_off, at != 0 ? at : was->first_data);
+	}
+	if (!found && was->index_off != HEADER_LEN &&
+	    (at = check_find_index(db)) != 0)
+		found = check_try_layout(db, at, was->first_data);
+	if (!found && (was->index_off == HEADER_LEN ||
+	                  was->first_data == HEADER_LEN + index))
+		found = check_try_layout(db, HEADER_LEN, HEADER_LEN + index);
+	return found;
+}
+
 static int
 check_layout(struct check *c, int rc)
 {
 	struct blt *db = c->db;
 	struct hdr was = db->h;
-	uint64_t index = (uint64_t)PTR_LEN * was.n_buckets;
+	char why[1024];
+	uint32_t n = 0;
+	int found = 0;
 
-	if (was.n_buckets == 0 || was.n_buckets > BLT_BUCKETS_MAX)
-		return rc;
-	if (was.index_off > HEADER_LEN && was.index_off + index <= db->size)
-		db->h.first_data = check_find_first(db);
-	else if (HEADER_LEN + index <= db->size &&
-	         (was.index_off == HEADER_LEN ||
-	             was.first_data == HEADER_LEN + index)) {
-		db->h.index_off = HEADER_LEN;
-		db->h.first_data = HEADER_LEN + index;
-	} else
-		return rc;
-	if (db->h.first_data == 0 ||
-	    !check_like_index(db, db->h.index_off, db->h.index_off + index) ||
-	    !check_regions_start_whole(db)) {
-		db->h = was;
-		return rc;
+	/* the tries parse blocks, which say what is wrong with each */
+	snprintf(why, sizeof why, "%s", blt_errmsg());
+	if (was.n_buckets > 0 && was.n_buckets <= BLT_BUCKETS_MAX)
+		found = check_layout_for(db, &was);
+	/* a bucket count that is off: booklet's sizes, in turn */
+	while (!found && (n = hdr_next_buckets(n)) != 0) {
+		if (n == was.n_buckets)
+			continue;
+		db->h.n_buckets = n;
+		if (!(found = check_layout_for(db, &was)))
+			db->h = was;
 	}
+	if (!found)
+		return err_set(rc, "%s", why);
+	if (db->h.n_buckets != was.n_buckets)
+		check_problem(c, 21,
+		    "the bucket count was %u, the data says %u: fixed",
+		    was.n_buckets, db->h.n_buckets);
 	check_problem(c, 65,
 	    "the index at %llu and first data block at %llu do not fit the "
 	    "file; the data says %llu and %llu: fixed",
@@ -700,7 +803,7 @@ blt_check(const char *path, int flags, blt_report_fn *report, void *arg)
 {
 	int repair = flags & BLT_CHECK_REPAIR;
 	struct check c = {0};
-	uint64_t j[5];
+	uint64_t j[5], index_was, at;
 	struct blt *db;
 	int rc;
 
@@ -726,9 +829,19 @@ blt_check(const char *path, int flags, blt_report_fn *report, void *arg)
 		goto out;
 	/* before anything is written; an interrupted reindex is finished
 	 * first, and its index then checked by the walk */
-	if (repair && hdr_journal_read(db->map->base, j) != JOURNAL_REINDEX &&
-	    (rc = check_index_plausible(db)) < 0)
-		goto out;
+	index_was = db->h.index_off;
+	if (repair && hdr_journal_read(db->map->base, j) != JOURNAL_REINDEX) {
+		/* an index offset moved off the standard layout's 200 */
+		if ((at = check_find_index(db)) != 0)
+			db->h.index_off = at;
+		else if ((rc = check_index_plausible(db)) < 0 &&
+		         (db->h.first_data !=
+		                 HEADER_LEN +
+		                     (uint64_t)PTR_LEN * db->h.n_buckets ||
+		             !check_try_layout(
+		                 db, HEADER_LEN, db->h.first_data)))
+			goto out;
+	}
 	if (repair) {
 		db->dirty = 1;
 		if ((rc = hdr_write_nkeys(db, NKEYS_UNCLEAN)) < 0 ||
@@ -742,8 +855,9 @@ blt_check(const char *path, int flags, blt_report_fn *report, void *arg)
 		}
 	}
 	if (repair &&
-	    ((rc = check_first_data(&c)) < 0 || (rc = check_ts_flag(&c)) < 0 ||
-	        (rc = check_n_buckets(&c)) < 0))
+	    ((rc = check_index_off(&c, index_was)) < 0 ||
+	        (rc = check_first_data(&c)) < 0 ||
+	        (rc = check_ts_flag(&c)) < 0 || (rc = check_n_buckets(&c)) < 0))
 		goto out;
 	if ((rc = check_scan(&c, repair)) < 0)
 		goto out;

@@ -162,14 +162,23 @@ EOF
 		fail "repair of a cut in the $where: a put after it is lost"
 done
 
-# check --repair puts back a damaged layout field (the index offset, bytes
-# 65-70, or the first data block, bytes 71-76; the bytes written are octal)
-# from the data, and loses no key; it used to refuse a damaged index
-# offset, and to take the blocks before a first data block moved later
-# for damage, and cover them.
+# check --repair puts back a damaged layout field (the bucket count, bytes
+# 21-24, the index offset, bytes 65-70, or the first data block, bytes
+# 71-76; the bytes written are octal) from the data, and loses no key.
+# It used to refuse a damaged index offset, and to take the blocks before
+# a first data block moved later for damage, and cover them; then to
+# refuse an index offset moved into the data or past the end, and a
+# bucket count past the end, and to write the index over blocks when the
+# offset moved into the index (reindexed_twice 65 and 66), moved back
+# less than an eighth of booklet's smallest index (66:137) or onto a block
+# boundary (reindexed 67), or when the first data block moved before the
+# real one (reindexed 71, reindexed_twice 72).
 for case in tricky_keys:66:370 tricky_keys:72:010 tricky_keys:73:370 \
     pruned:72:370 pruned:73:010 reindexed:72:370 reindexed:73:010 \
-    reindexed_twice:73:010; do
+    reindexed_twice:73:010 reindexed:66:010 reindexed:66:370 \
+    reindexed:67:010 reindexed:71:001 reindexed_twice:65:370 \
+    reindexed_twice:66:137 reindexed_twice:66:200 reindexed_twice:72:001 \
+    deleted_overwritten:67:010 tricky_keys:24:001 reindexed:23:200; do
 	name=${case%%:*}
 	off=${case#*:}
 	byte=${off#*:}
@@ -185,13 +194,16 @@ for case in tricky_keys:66:370 tricky_keys:72:010 tricky_keys:73:370 \
 	"$BLT" dump "$FIXTURES_DIR/$name.blt" >"$tmp/before"
 	cmp -s "$tmp/before" "$tmp/after" || fail "$case: the repair lost items"
 done
-# An index offset that leaves no index to be found is refused, and so is
-# one moved into the data before the index, where the repair used to write
-# the index over the blocks there; the file is not written.
-for case in 370:"damaged header: the index of 144013 buckets" \
-    010:"what lies at 1181862 is not an index; not repaired"; do
+# Where the data does not say where the index is, the repair is refused
+# and the file is not written: the index offset moved into the data
+# before the index, or past the end of the file, and the first block of
+# the data damaged too, so that no walk from it finds the index.  The
+# message is the header's, not that of a block tried on the way.
+for case in 010:"what lies at 1181862 is not an index; not repaired" \
+    370:"damaged header: the index of 144013 buckets"; do
 	copy reindexed.blt "$s"
 	printf "\\${case%%:*}" | dd of="$s" bs=1 seek=66 conv=notrunc 2>/dev/null
+	printf '\377' | dd of="$s" bs=1 seek=72245 conv=notrunc 2>/dev/null
 	cp "$s" "$tmp/layout.was"
 	expect 2 "$BLT" check --repair "$s"
 	err_has "${case#*:}"
