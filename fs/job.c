@@ -356,7 +356,8 @@ job_map(struct job_runner *r, struct job *j)
 	struct blt_map_stats st;
 	struct blt_options bo;
 	struct blt *out = NULL;
-	int rc = 0, crc, made;
+	struct outstore made;
+	int rc = 0, crc;
 
 	memset(&o, 0, sizeof o);
 	memset(&st, 0, sizeof st);
@@ -376,14 +377,13 @@ job_map(struct job_runner *r, struct job *j)
 		bo.lock_timeout = JOB_LOCK_WAIT;
 		/* the mode of the mounted store less the umask of the user who
 		 * gave the command (or the daemon's, where it did not say) */
-		made = outstore_make(s->out, blt_path(fs->db), s->umask);
+		outstore_make(s->out, blt_path(fs->db), s->umask, &made);
 		/* blt_open() names the store, and says why: for -EWOULDBLOCK
 		 * (EAGAIN in jobs/ID), that another process held its lock
 		 * past bo.lock_timeout */
 		if ((rc = blt_open(s->out, BLT_CREATE, &bo, &out)) < 0) {
 			rc = path_err(rc, "map: --out %s", blt_errmsg());
-			if (made)
-				unlink(s->out);
+			outstore_unmake(s->out, &made);
 			return rc;
 		}
 		m.same = 0;

@@ -154,7 +154,8 @@ cli_map(struct cli *c)
 	size_t *lens = NULL, n_keys = 0, pre_len = 0;
 	struct blt *out = NULL;
 	uint64_t v;
-	int ch, prev, rc, mrc, made;
+	struct outstore made;
+	int ch, prev, rc, mrc;
 
 	memset(&o, 0, sizeof o);
 	opterr = 0;
@@ -254,12 +255,11 @@ cli_map(struct cli *c)
 			bo.value_serializer = ss.value_serializer;
 		/* and the source's mode less our umask, as the mount's map
 		 * gives it */
-		made = outstore_make(out_path, blt_path(c->db), -1);
+		outstore_make(out_path, blt_path(c->db), -1, &made);
 		if ((rc = cli_open_store(
 		         out_path, BLT_CREATE, &bo, c->timeout, &out)) < 0) {
 			rc = cli_fail(out_path, rc);
-			if (made)
-				unlink(out_path);
+			outstore_unmake(out_path, &made);
 			goto out;
 		}
 		o.out = out;

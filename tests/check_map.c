@@ -32,6 +32,7 @@
 #include <unistd.h>
 
 #include "booklet.h"
+#include "outstore.h"
 #include "internal.h"
 #include "testutil.h"
 
@@ -1293,6 +1294,50 @@ START_TEST(a_big_result_gives_its_memory_back)
 }
 END_TEST
 
+/* outstore_unmake() after a failed open of the --out store that
+ * outstore_make() made: it removes that file, empty; not once another
+ * process holds the store's lock (a second map --out to the same name,
+ * whose open won the race), nor a store someone made there, nor another
+ * file put in its place. */
+START_TEST(a_failed_out_store_is_removed_only_if_no_one_took_it)
+{
+	char out[PATH_MAX + 16], other[PATH_MAX + 16];
+	struct blt *db = fill(1, NULL), *taker;
+	struct outstore o;
+	struct stat st;
+
+	snprintf(out, sizeof out, "%s.out", path);
+	snprintf(other, sizeof other, "%s.other", path);
+	unlink(out);
+	outstore_make(out, path, 022, &o);
+	ck_assert_int_eq(o.made, 1);
+	outstore_unmake(out, &o);
+	ck_assert_int_eq(stat(out, &st), -1);
+
+	outstore_make(out, path, 022, &o);
+	ck_assert_int_eq(blt_open(out, BLT_CREATE, NULL, &taker), 0);
+	outstore_unmake(out, &o);
+	ck_assert_int_eq(stat(out, &st), 0);
+	ck_assert_int_eq(blt_put(taker, "kept", 4, "yes", 3, BLT_NOW), 0);
+	ck_assert_int_eq(blt_close(taker), 0);
+	outstore_unmake(out, &o);
+	ck_assert_msg(stat(out, &st) == 0, "a store made there was removed");
+	ck_assert_int_eq(blt_open(out, BLT_RDONLY, NULL, &taker), 0);
+	ck_assert_int_eq(blt_exists(taker, "kept", 4), 1);
+	blt_close(taker);
+
+	unlink(out);
+	outstore_make(out, path, 022, &o);
+	ck_assert(tu_copy(path, other) == 0);
+	ck_assert_int_eq(truncate(other, 0), 0);
+	ck_assert_int_eq(rename(other, out), 0);
+	outstore_unmake(out, &o);
+	ck_assert_msg(stat(out, &st) == 0, "a file put in its place went");
+	unlink(out);
+	blt_close(db);
+}
+END_TEST
+
 /* What a process that a command left running writes to stderr later is
  * not part of a later item's message.  One worker takes k0, then k1; k0's
  * command leaves a process that waits for k1's command (on a FIFO), then
@@ -1384,6 +1429,8 @@ map_suite(void)
 	tcase_add_test(tc, a_killed_workers_command_is_killed_with_it);
 	tcase_add_test(tc, processes_commands_leave_running_end_with_the_map);
 	tcase_add_test(tc, a_big_result_gives_its_memory_back);
+	tcase_add_test(
+	    tc, a_failed_out_store_is_removed_only_if_no_one_took_it);
 	tcase_add_test(
 	    tc, stderr_of_a_process_left_running_is_not_a_later_items);
 	tcase_add_test(tc, read_only_store_is_erofs);
