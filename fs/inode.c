@@ -1,17 +1,20 @@
 /*
  * The directory index: the tree of names the mount shows, made once from
  * the list of keys at mount time and kept up to date on every change, so
- * that lookup and readdir never touch the store.
+ * that lookup and readdir never touch the store.  This file keeps the tree
+ * itself: its nodes, the hash table, the listings and every change to
+ * them.  inode-build.c makes the tree of a mount in bulk, inode-key.c gives
+ * the key of a node or of a new name, and inode-list.c lists directories
+ * and subtrees; inode-tree.h is what they share.
  *
  * Each node is a file (a key) or a directory.  A node knows its parent and
- * its encoded name only; its key is the concatenation of the decoded names
- * from the root (path.c), so renaming a directory is one move here however
- * many keys lie below it.  One hash table over (parent, name) serves
- * lookups in O(1).  Each directory also keeps its entries in an array
- * ordered by a per-directory cookie that only grows: readdir offsets are
- * cookies, found again by binary search, so they stay valid while entries
- * come and go.  Removed entries leave holes that are squeezed out when they
- * outnumber the live ones.
+ * its encoded name only; its key is made from the names on the way up
+ * (inode-key.c), so renaming a directory is one move here however many
+ * keys lie below it.  One hash table over (parent, name) serves lookups in
+ * O(1).  Each directory also keeps its entries in an array ordered by a
+ * per-directory cookie that only grows, which readdir offsets are
+ * (inode-list.c).  Removed entries leave holes that are squeezed out when
+ * they outnumber the live ones.
  *
  * A node's nodeid (the number the kernel knows it by) is its address, the
  * root's FUSE_ROOT_ID: the kernel only passes nodeids it holds a lookup
@@ -34,65 +37,12 @@
 #include <sys/mman.h>
 
 #include "fs.h"
+#include "inode-tree.h"
 
-#define INODE_INLINE_NAME 8  /* names at least this long fit in place */
-#define INODE_HEAP_NAME 0x80 /* node->flags: name was allocated apart */
-#define INODE_ARENA 0x40     /* node->flags: allocated from the arena */
-#define INODE_ATTR 0x20      /* node->flags: size and ts are known */
-#define INODE_AWAY 0x10 /* node->flags: its ino is in the tree's away set */
-#define INODE_PRIVATE (INODE_HEAP_NAME | INODE_ARENA | INODE_ATTR | INODE_AWAY)
-#define INODE_CHUNK (1u << 20) /* arena chunk size */
-#define INODE_PREFETCH 16      /* how far ahead inode_settle() prefetches */
+/* A node has room for a name of this many bytes at least. */
+#define INODE_INLINE_NAME 8
+#define INODE_CHUNK (1u << 20)       /* arena chunk size */
 #define INODE_HUGE ((size_t)2 << 20) /* huge page size */
-
-struct inode;
-
-/* One entry of a directory listing; node NULL once removed. */
-struct inode_slot {
-	uint64_t cookie;
-	struct inode *node;
-};
-
-struct inode_dir {
-	struct inode_slot *v;
-	size_t n; /* slots used, holes included */
-	size_t cap;
-	size_t live;       /* entries */
-	uint64_t next;     /* next cookie */
-	uint32_t nsubdirs; /* for nlink */
-	uint8_t seen;      /* INODE_SEEN_* (atomic) */
-	int64_t mtime;     /* µs: when an entry last came or went, 0 if
-	                    * none did since the mount (not stored) */
-};
-
-struct inode {
-	struct inode *parent;  /* NULL when gone: then the gone list's prev */
-	struct inode *hnext;   /* the gone list's next when gone */
-	struct inode_dir *dir; /* directories only */
-	uint64_t ino;
-	uint64_t nlookup; /* atomic */
-	uint64_t cookie;  /* position in the parent's listing */
-	char *name;
-	uint64_t size; /* a file's value length, with INODE_ATTR */
-	int64_t ts;    /* its timestamp (BLT_NO_TS: none), with INODE_ATTR */
-	uint32_t aver; /* bumped whenever size and ts change or are dropped */
-	uint32_t hash;
-	uint32_t gen;   /* the mount's count of nodes made, when it was made */
-	uint32_t moves; /* odd while an unlink or rename changes its key or
-	                 * the keys below it (atomic; inode_move_mark()) */
-	uint16_t nlen;
-	uint16_t ncap;
-	uint8_t type;
-	uint8_t flags;
-	char iname[];
-};
-
-/* The hash is kept beside the pointer so that probing does not touch
- * nodes, which are cold when a mount builds its index. */
-struct inode_bucket {
-	uint32_t hash;
-	struct inode *node; /* NULL: empty */
-};
 
 /* Nodes made by inode_tree_build() come from big chunks: cheaper to make,
  * denser in memory and freed all at once.  A node removed later is not
@@ -102,72 +52,6 @@ struct inode_chunk {
 	size_t used;
 	char mem[];
 };
-
-struct inode_tree {
-	pthread_rwlock_t lock;
-	struct inode_chunk *arena;
-	struct path_conf pc;
-	struct inode *root;
-	struct inode_bucket *buckets; /* open addressing, linear probing */
-	size_t nbuckets;              /* a power of two, at most half full */
-	size_t nnodes;
-	struct inode *gone;  /* removed nodes the kernel still holds */
-	struct ino_set away; /* numbers not of their node's place (ino.c) */
-	uint32_t next_gen;
-	uint64_t nkeys;
-	int stamp; /* built: a change of a listing moves its time */
-	/* inode_set_attr() calls, for inode_attr_recheck() */
-	_Atomic uint64_t attr_sets;
-};
-
-static struct inode *
-inode_of(struct inode_tree *t, uint64_t nodeid)
-{
-	if (nodeid == INODE_ROOT)
-		return t->root;
-	return (struct inode *)(uintptr_t)nodeid;
-}
-
-static uint64_t
-inode_nodeid(struct inode_tree *t, const struct inode *n)
-{
-	return n == t->root ? INODE_ROOT : (uint64_t)(uintptr_t)n;
-}
-
-/* A hash of (parent, name) for the table (ino_hash_name()). */
-static uint32_t
-inode_hash(const struct inode *parent, const char *name, size_t nlen)
-{
-	return (uint32_t)ino_hash_name(
-	    (uint64_t)(uintptr_t)parent * UINT64_C(0x9e3779b97f4a7c15) ^ nlen,
-	    name, nlen);
-}
-
-static struct inode *
-inode_find(struct inode_tree *t, const struct inode *parent, const char *name,
-    size_t nlen)
-{
-	uint32_t h = inode_hash(parent, name, nlen);
-	size_t mask = t->nbuckets - 1, i;
-	struct inode *n;
-
-	for (i = h & mask; (n = t->buckets[i].node) != NULL; i = (i + 1) & mask)
-		if (t->buckets[i].hash == h && n->parent == parent &&
-		    n->nlen == nlen && memcmp(n->name, name, nlen) == 0)
-			return n;
-	return NULL;
-}
-
-static void
-inode_table_add(struct inode_bucket *b, size_t nb, struct inode *n)
-{
-	size_t i;
-
-	for (i = n->hash & (nb - 1); b[i].node != NULL; i = (i + 1) & (nb - 1))
-		;
-	b[i].hash = n->hash;
-	b[i].node = n;
-}
 
 /* A zeroed table of nb buckets.  Big ones ask for huge pages: probes land
  * anywhere in the table, and a TLB miss per probe costs more than the
@@ -187,7 +71,8 @@ inode_table_alloc(size_t nb)
 	return b;
 }
 
-static int
+/* Double the hash table: it stays at most half full. */
+int
 inode_grow_table(struct inode_tree *t)
 {
 	size_t nb = t->nbuckets * 2, i;
@@ -226,7 +111,7 @@ inode_table_del(struct inode_tree *t, struct inode *n)
 }
 
 /* Give n the name (it is not in the hash table meanwhile). */
-static int
+int
 inode_set_name(struct inode *n, const char *name, size_t nlen)
 {
 	char *p;
@@ -266,7 +151,7 @@ inode_arena_alloc(struct inode_tree *t, size_t size)
 }
 
 /* A node named name in parent (NULL: the root), numbered for that place. */
-static struct inode *
+struct inode *
 inode_alloc(struct inode_tree *t, const struct inode *parent, const char *name,
     size_t nlen, int type, int arena)
 {
@@ -298,7 +183,8 @@ inode_alloc(struct inode_tree *t, const struct inode *parent, const char *name,
 	return n;
 }
 
-static void
+/* Free n and what it owns; safe on NULL. */
+void
 inode_free_node(struct inode *n)
 {
 	if (n == NULL)
@@ -350,7 +236,7 @@ inode_free_ino(struct inode_tree *t, struct inode *n)
 }
 
 /* Append n to the listing of directory parent. */
-static int
+int
 inode_link(struct inode *parent, struct inode *n)
 {
 	struct inode_dir *d = parent->dir;
@@ -390,7 +276,7 @@ inode_touch(struct inode_tree *t, struct inode *d)
 }
 
 /* Link n (named already) into directory parent and the hash table. */
-static int
+int
 inode_attach(struct inode_tree *t, struct inode *parent, struct inode *n)
 {
 	if (t->nnodes + 1 > t->nbuckets / 2 && inode_grow_table(t) < 0)
@@ -406,25 +292,8 @@ inode_attach(struct inode_tree *t, struct inode *parent, struct inode *n)
 	return 0;
 }
 
-/* The slot of cookie c in d, or the first one after it. */
-static size_t
-inode_slot_find(const struct inode_dir *d, uint64_t c)
-{
-	size_t lo = 0, hi = d->n;
-
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-
-		if (d->v[mid].cookie < c)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return lo;
-}
-
 /* Take n out of its parent's listing. */
-static void
+void
 inode_unlink(struct inode *n)
 {
 	struct inode_dir *d = n->parent->dir;
@@ -491,7 +360,8 @@ inode_stale_set(struct inode_tree *t, struct inode_stale *s,
 	memcpy(s->name, n->name, n->nlen + 1);
 }
 
-static void
+/* What the tree knows of n, into o if o is not NULL. */
+void
 inode_fill(struct inode_tree *t, const struct inode *n, struct inode_info *o)
 {
 	if (o == NULL)
@@ -600,7 +470,8 @@ inode_conf(struct inode_tree *t)
 	return &t->pc;
 }
 
-static struct inode *
+/* A new node name in parent, numbered for its place, in the tree. */
+struct inode *
 inode_new_child(struct inode_tree *t, struct inode *parent, const char *name,
     size_t nlen, int type, unsigned flags)
 {
@@ -746,202 +617,6 @@ inode_put_key(struct inode_tree *t, const void *key, size_t klen, uint64_t vlen,
 	rc = inode_put_locked(t, key, klen, vlen, out, stale);
 	pthread_rwlock_unlock(&t->lock);
 	return rc;
-}
-
-/* The pending files of a build, in the order they were made. */
-struct inode_pending {
-	struct inode **v;
-	size_t n, cap;
-};
-
-/* inode_put_locked() for a build: directories go into the hash table at
- * once (there are few and they are looked up again and again), files only
- * into their directory's listing, for inode_settle() to index in bulk. */
-static int
-inode_build_key(struct inode_tree *t, const void *key, size_t klen,
-    uint64_t vlen, int64_t ts, struct inode_pending *pend)
-{
-	int marker = path_is_marker(&t->pc, key, klen, vlen);
-	struct inode *cur = t->root, *n;
-	struct inode **v;
-	struct path_walk w;
-
-	if (klen > BLT_KEY_MAX)
-		return path_err(
-		    -EINVAL, "a key of %zu bytes is too long", klen);
-	path_walk_start(&w, &t->pc, key, klen, marker);
-	while (path_walk_next(&w)) {
-		if (w.kind == PATH_LEAF) {
-			if (pend->n == pend->cap) {
-				size_t cap = pend->cap ? pend->cap * 2 : 1024;
-
-				if ((v = realloc(pend->v, cap * sizeof *v)) ==
-				    NULL)
-					goto nomem;
-				pend->v = v;
-				pend->cap = cap;
-			}
-			if ((n = inode_alloc(t, cur, w.name, w.nlen, INODE_FILE,
-			         1)) == NULL)
-				goto nomem;
-			if (inode_link(cur, n) < 0) {
-				inode_free_node(n);
-				goto nomem;
-			}
-			if (ts != INODE_TS_UNKNOWN) {
-				n->size = vlen;
-				n->ts = ts;
-				n->flags |= INODE_ATTR;
-			}
-			pend->v[pend->n++] = n;
-			t->nkeys++;
-			return 0;
-		}
-		if ((n = inode_find(t, cur, w.name, w.nlen)) == NULL) {
-			/* from the heap, so that directories sit together */
-			if ((n = inode_alloc(
-			         t, cur, w.name, w.nlen, INODE_DIR, 0)) == NULL)
-				goto nomem;
-			if (w.kind == PATH_CONT)
-				n->flags |= INODE_CONT;
-			if (inode_attach(t, cur, n) < 0) {
-				inode_free_node(n);
-				goto nomem;
-			}
-		}
-		cur = n;
-	}
-	if (!(cur->flags & INODE_MARKER)) {
-		cur->flags |= INODE_MARKER;
-		t->nkeys++;
-	}
-	return 0;
-nomem:
-	return path_err(-ENOMEM, "directory index: out of memory");
-}
-
-/* Put one pending file into the hash table, settling what it meets: a
- * directory of the same name takes it in as PATH_SELF, and a file of the
- * same name means the key came twice. */
-static void
-inode_settle_one(struct inode_tree *t, struct inode *f)
-{
-	size_t mask = t->nbuckets - 1, i;
-	struct inode *e, *d;
-
-	for (i = f->hash & mask; (e = t->buckets[i].node) != NULL;
-	     i = (i + 1) & mask) {
-		if (t->buckets[i].hash != f->hash || e->parent != f->parent ||
-		    e->nlen != f->nlen || memcmp(e->name, f->name, f->nlen))
-			continue;
-		inode_unlink(f);
-		if (e->type == INODE_FILE) {
-			t->nkeys--;
-			inode_free_node(f);
-			return;
-		}
-		d = e;
-		inode_set_name(f, PATH_SELF, PATH_SELF_LEN); /* fits inline */
-		f->flags |= INODE_SELF;
-		if (inode_find(t, d, PATH_SELF, PATH_SELF_LEN) != NULL ||
-		    inode_link(d, f) < 0) {
-			t->nkeys--; /* twice, or out of memory */
-			inode_free_node(f);
-			return;
-		}
-		f->hash = inode_hash(d, f->name, f->nlen);
-		f->ino = ino_home(d->ino, INODE_FILE, f->name, f->nlen);
-		inode_table_add(t->buckets, t->nbuckets, f);
-		t->nnodes++;
-		return;
-	}
-	t->buckets[i].hash = f->hash;
-	t->buckets[i].node = f;
-	t->nnodes++;
-}
-
-/* Index the pending files: prefetching the buckets a few files ahead turns
- * a cache miss per file into a stream of overlapping ones. */
-static int
-inode_settle(struct inode_tree *t, struct inode_pending *pend)
-{
-	size_t i, j;
-
-	while (t->nnodes + pend->n > t->nbuckets / 2)
-		if (inode_grow_table(t) < 0)
-			return path_err(
-			    -ENOMEM, "directory index: out of memory");
-	for (i = 0; i < pend->n; i++)
-		pend->v[i]->hash = inode_hash(
-		    pend->v[i]->parent, pend->v[i]->name, pend->v[i]->nlen);
-	for (i = 0; i < pend->n; i++) {
-		j = i + INODE_PREFETCH;
-		if (j < pend->n)
-			__builtin_prefetch(
-			    &t->buckets[pend->v[j]->hash & (t->nbuckets - 1)]);
-		inode_settle_one(t, pend->v[i]);
-	}
-	return 0;
-}
-
-/* Build a tree from every item next gives. */
-int
-inode_tree_load(const struct path_conf *pc, size_t size_hint,
-    inode_item_fn *next, void *arg, struct inode_tree **out)
-{
-	struct inode_pending pend = {0};
-	struct inode_tree *t;
-	const void *key;
-	size_t klen;
-	uint64_t vlen;
-	int64_t ts;
-	int rc;
-
-	*out = NULL;
-	/* a small table while only directories are in it: their lookups
-	 * stay in the cache and the TLB; inode_settle() grows it once */
-	(void)size_hint;
-	if ((rc = inode_tree_create(pc, 0, &t)) < 0)
-		return rc;
-	while ((rc = next(arg, &key, &klen, &vlen, &ts)) > 0)
-		if ((rc = inode_build_key(t, key, klen, vlen, ts, &pend)) < 0)
-			break;
-	if (rc == 0)
-		rc = inode_settle(t, &pend);
-	free(pend.v);
-	if (rc < 0) {
-		inode_tree_free(t);
-		return rc;
-	}
-	t->stamp = 1;
-	*out = t;
-	return 0;
-}
-
-/* inode_tree_build()'s callback as an inode_item_fn: no timestamps. */
-struct inode_keys_only {
-	inode_next_fn *next;
-	void *arg;
-};
-
-static int
-inode_next_item(
-    void *arg, const void **key, size_t *klen, uint64_t *vlen, int64_t *ts)
-{
-	struct inode_keys_only *k = arg;
-
-	*ts = INODE_TS_UNKNOWN;
-	return k->next(k->arg, key, klen, vlen);
-}
-
-/* Build a tree from every key next gives. */
-int
-inode_tree_build(const struct path_conf *pc, size_t size_hint,
-    inode_next_fn *next, void *arg, struct inode_tree **out)
-{
-	struct inode_keys_only k = {next, arg};
-
-	return inode_tree_load(pc, size_hint, inode_next_item, &k, out);
 }
 
 /* The node of the path of key (marker: its directory), or NULL. */
@@ -1094,591 +769,6 @@ inode_forget(struct inode_tree *t, uint64_t nodeid, uint64_t n)
 		node->hnext->parent = node->parent;
 	inode_free_ino(t, node);
 	pthread_rwlock_unlock(&t->lock);
-}
-
-/* Append the raw bytes of n's name to buf (room for n->nlen + 8). */
-static size_t
-inode_decode(struct inode_tree *t, const struct inode *n, unsigned char *buf)
-{
-	int kind;
-	ssize_t len;
-
-	len = path_decode_name(&t->pc, n->name, n->nlen, buf, &kind);
-	assert(len >= 0); /* names in the tree came from path_walk */
-	return len < 0 ? 0 : (size_t)len;
-}
-
-/* The key of n (the marker key for a directory) into a new buffer. */
-static int
-inode_key_locked(struct inode_tree *t, const struct inode *n,
-    unsigned char **key, size_t *klen)
-{
-	const struct inode *p, **chain;
-	size_t depth = 0, cap = 0, i, len;
-	unsigned char *buf;
-
-	for (p = n; p != t->root; p = p->parent) {
-		depth++;
-		cap += p->nlen + 9;
-	}
-	if ((chain = malloc((depth + 1) * sizeof *chain)) == NULL ||
-	    (buf = malloc(cap + 1)) == NULL) {
-		free(chain);
-		return path_err(-ENOMEM, "directory index: out of memory");
-	}
-	i = depth;
-	for (p = n; p != t->root; p = p->parent)
-		chain[--i] = p;
-	len = 0;
-	for (i = 0; i < depth; i++) {
-		p = chain[i];
-		if (p->flags & INODE_SELF) {
-			if (len > 0)
-				len--; /* the directory's own key */
-			continue;
-		}
-		len += inode_decode(t, p, buf + len);
-		if (p->type == INODE_DIR && !(p->flags & INODE_CONT))
-			buf[len++] = '/';
-	}
-	free(chain);
-	*key = buf;
-	*klen = len;
-	return 0;
-}
-
-/* The version of n's path: the sum of the moves of n and its directories,
- * or -EAGAIN while one of them moves. */
-static int
-inode_path_version(const struct inode *n, uint64_t *ver)
-{
-	uint64_t sum = 0;
-	uint32_t m;
-
-	for (; n != NULL; n = n->parent) { /* the root has no parent */
-		m = __atomic_load_n(&n->moves, __ATOMIC_ACQUIRE);
-		if (m & 1)
-			return -EAGAIN;
-		sum += m;
-	}
-	*ver = sum;
-	return 0;
-}
-
-/* The key of nodeid, and with ver the version of its path. */
-static int
-inode_key_get(struct inode_tree *t, uint64_t nodeid, unsigned char **key,
-    size_t *klen, uint64_t *ver)
-{
-	struct inode *n;
-	int rc;
-
-	pthread_rwlock_rdlock(&t->lock);
-	n = inode_of(t, nodeid);
-	if (n->flags & INODE_GONE)
-		rc = path_err(-ESTALE, "'%s': removed", n->name);
-	else if (n->flags & INODE_CONT)
-		rc = path_err(-EINVAL,
-		    "'%s': a piece of a long name has no key of its own",
-		    n->name);
-	else if (ver == NULL || (rc = inode_path_version(n, ver)) == 0)
-		rc = inode_key_locked(t, n, key, klen);
-	pthread_rwlock_unlock(&t->lock);
-	return rc;
-}
-
-/* The key of nodeid. */
-int
-inode_key(
-    struct inode_tree *t, uint64_t nodeid, unsigned char **key, size_t *klen)
-{
-	return inode_key_get(t, nodeid, key, klen, NULL);
-}
-
-/* inode_key() with the version of the node's path, for reads of the
- * store by key that must not see an unlink or rename half done (its
- * store changes come before its index changes): -EAGAIN while one
- * changes this node or a directory above it; check the version again
- * after reading (inode_key_still()). */
-int
-inode_key_version(struct inode_tree *t, uint64_t nodeid, unsigned char **key,
-    size_t *klen, uint64_t *ver)
-{
-	return inode_key_get(t, nodeid, key, klen, ver);
-}
-
-/* 1 if nodeid still has the key and path version inode_key_version()
- * gave, so that what was read by that key was its value. */
-int
-inode_key_still(struct inode_tree *t, uint64_t nodeid, uint64_t ver)
-{
-	struct inode *n;
-	uint64_t now;
-	int same;
-
-	pthread_rwlock_rdlock(&t->lock);
-	n = inode_of(t, nodeid);
-	same = !(n->flags & INODE_GONE) && inode_path_version(n, &now) == 0 &&
-	       now == ver;
-	pthread_rwlock_unlock(&t->lock);
-	return same;
-}
-
-/* Begin, or end, an unlink or rename that changes the key of nodeid and
- * the keys below it; the caller holds a lookup reference on it. */
-void
-inode_move_mark(struct inode_tree *t, uint64_t nodeid)
-{
-	pthread_rwlock_rdlock(&t->lock);
-	__atomic_fetch_add(&inode_of(t, nodeid)->moves, 1, __ATOMIC_ACQ_REL);
-	pthread_rwlock_unlock(&t->lock);
-}
-
-/* Whether name is the one key (of type, built by the caller) would be
- * listed as under parent: compare the walk of key with parent's chain.
- * With piece, name need only be the piece of a long segment that the walk
- * cuts at parent's depth; the rest of key is not looked at. */
-static int
-inode_canonical(struct inode_tree *t, const struct inode *parent,
-    const char *name, size_t nlen, const unsigned char *key, size_t klen,
-    int type, int piece)
-{
-	const struct inode *p, **chain;
-	size_t depth = 0, i = 0;
-	struct path_walk w;
-	int ok = 1;
-
-	for (p = parent; p != t->root; p = p->parent)
-		depth++;
-	if ((chain = malloc((depth + 1) * sizeof *chain)) == NULL)
-		return -ENOMEM;
-	i = depth;
-	for (p = parent; p != t->root; p = p->parent)
-		chain[--i] = p;
-	path_walk_start(&w, &t->pc, key, klen, type == INODE_DIR);
-	for (i = 0; ok && path_walk_next(&w); i++) {
-		if (i < depth)
-			ok = chain[i]->nlen == w.nlen &&
-			     memcmp(chain[i]->name, w.name, w.nlen) == 0 &&
-			     (w.kind == PATH_CONT) ==
-			         !!(chain[i]->flags & INODE_CONT);
-		else if (i == depth) {
-			ok = nlen == w.nlen && memcmp(name, w.name, nlen) == 0;
-			if (piece) {
-				ok = ok && w.kind == PATH_CONT;
-				i++;
-				break;
-			}
-		} else
-			ok = 0;
-	}
-	free(chain);
-	return ok && i == depth + 1;
-}
-
-static int
-inode_child_key_locked(struct inode_tree *t, struct inode *p, const char *name,
-    size_t nlen, int type, unsigned char **key, size_t *klen)
-{
-	unsigned char *pkey, *buf;
-	size_t plen, base;
-	ssize_t len;
-	int kind, rc;
-
-	if (p->type != INODE_DIR)
-		return -ENOTDIR;
-	if (p->flags & INODE_GONE)
-		return path_err(-ENOENT, "'%.*s': the directory was removed",
-		    (int)nlen, name);
-	if (type == INODE_DIR && t->pc.flat)
-		return path_err(-EPERM,
-		    "'%.*s': a flat mount has no directories", (int)nlen, name);
-	if (p == t->root && nlen == t->pc.ctl_len &&
-	    memcmp(name, t->pc.ctl, nlen) == 0)
-		return path_err(
-		    -EEXIST, "'%s' is the control directory", t->pc.ctl);
-	if ((buf = malloc(nlen + 8)) == NULL)
-		return path_err(-ENOMEM, "out of memory");
-	if ((len = path_decode_name(&t->pc, name, nlen, buf, &kind)) < 0) {
-		free(buf);
-		return (int)len;
-	}
-	free(buf);
-	if (kind == PATH_CONT) {
-		return path_err(-EINVAL,
-		    "'%.*s': a name ending in U+201B '+' is a piece of a long "
-		    "name, a directory that only mkdir makes (doc/keys.md)",
-		    (int)nlen, name);
-	}
-	if (kind == 0 &&
-	    (type != INODE_FILE || p == t->root || (p->flags & INODE_CONT)))
-		return path_err(-EINVAL,
-		    "'%s' only names the file whose key is the path of the "
-		    "directory it is in",
-		    PATH_SELF);
-	if ((rc = inode_key_locked(t, p, &pkey, &plen)) < 0)
-		return rc;
-	if (kind == 0) {
-		*key = pkey;
-		*klen = plen - 1; /* the directory's key without its '/' */
-		return 0;
-	}
-	if ((buf = realloc(pkey, plen + nlen + 9)) == NULL) {
-		free(pkey);
-		return path_err(-ENOMEM, "out of memory");
-	}
-	base = plen;
-	len = path_decode_name(&t->pc, name, nlen, buf + plen, &kind);
-	plen += (size_t)len;
-	if (type == INODE_DIR)
-		buf[plen++] = '/';
-	if (plen > BLT_KEY_MAX) {
-		free(buf);
-		return path_err(-ENAMETOOLONG,
-		    "'%.*s': the key would be %zu bytes, over %u", (int)nlen,
-		    name, plen, BLT_KEY_MAX);
-	}
-	if ((rc = inode_canonical(t, p, name, nlen, buf, plen, type, 0)) <= 0) {
-		char *want = NULL, *as_is = NULL;
-		size_t wlen;
-
-		if (rc == 0 && path_of_key(&t->pc, buf, plen, type == INODE_DIR,
-		                   &want, &wlen) == 0) {
-			/* and the name of the key that is the text as typed,
-			 * which is likely what was meant */
-			memcpy(buf + base, name, nlen);
-			plen = base + nlen;
-			if (type == INODE_DIR)
-				buf[plen++] = '/';
-			if (path_of_key(&t->pc, buf, plen, type == INODE_DIR,
-			        &as_is, &wlen) < 0 ||
-			    strcmp(as_is, want) == 0) {
-				free(as_is);
-				as_is = NULL;
-			}
-			rc = path_err(-EINVAL,
-			    "'%.*s' is not a name: it stands for the key "
-			    "listed as '%s'%s%s%s (doc/keys.md)",
-			    (int)nlen, name, want,
-			    as_is != NULL ? "; to name these characters as "
-			                    "typed, write '"
-			                  : "",
-			    as_is != NULL ? as_is : "",
-			    as_is != NULL ? "'" : "");
-		} else
-			rc = path_err(-ENOMEM, "out of memory");
-		free(as_is);
-		free(want);
-		free(buf);
-		return rc;
-	}
-	*key = buf;
-	*klen = plen;
-	return 0;
-}
-
-/* What may follow a piece, to check it: some key with the piece and then
- * one of these is cut there, if any key is.  The first starts with the
- * widest atom (a U+201B before '+' is written as 15 bytes), so that no
- * other bytes would cut the segment later; the second makes a U+201B that
- * ends the piece an escaped one, for which a '+' follows.  Both make the
- * segment long whatever the piece is. */
-#define INODE_PIECE_FILL4 PATH_ESC "+" PATH_ESC "+" PATH_ESC "+" PATH_ESC "+"
-static const char *const inode_piece_fill[] = {
-    INODE_PIECE_FILL4 INODE_PIECE_FILL4 INODE_PIECE_FILL4 INODE_PIECE_FILL4,
-    "+" INODE_PIECE_FILL4 INODE_PIECE_FILL4 INODE_PIECE_FILL4 INODE_PIECE_FILL4,
-};
-#define INODE_PIECE_FILL (4 * (sizeof INODE_PIECE_FILL4 - 1) + 1) /* most */
-
-int
-inode_add_piece(
-    struct inode_tree *t, uint64_t parent, const char *name, size_t nlen)
-{
-	unsigned char *key = NULL, *buf;
-	struct inode *p, *n;
-	size_t klen, fill;
-	ssize_t len;
-	int i, kind, rc;
-
-	pthread_rwlock_wrlock(&t->lock);
-	p = inode_of(t, parent);
-	if (p->type != INODE_DIR) {
-		rc = -ENOTDIR;
-		goto out;
-	}
-	if (p->flags & INODE_GONE) {
-		rc = path_err(-ENOENT, "'%.*s': the directory was removed",
-		    (int)nlen, name);
-		goto out;
-	}
-	if ((rc = inode_key_locked(t, p, &key, &klen)) < 0)
-		goto out;
-	if ((buf = realloc(key, klen + nlen + 8 + INODE_PIECE_FILL)) == NULL) {
-		rc = path_err(-ENOMEM, "out of memory");
-		goto out;
-	}
-	key = buf;
-	if ((len = path_decode_name(&t->pc, name, nlen, key + klen, &kind)) <
-	    0) {
-		rc = (int)len;
-		goto out;
-	}
-	klen += (size_t)len;
-	if (klen + 1 > BLT_KEY_MAX) {
-		rc = path_err(-ENAMETOOLONG,
-		    "'%.*s': the keys below it would be over %u bytes",
-		    (int)nlen, name, BLT_KEY_MAX);
-		goto out;
-	}
-	for (i = 0, rc = 0; rc == 0 && i < 2; i++) {
-		fill = strlen(inode_piece_fill[i]);
-		memcpy(key + klen, inode_piece_fill[i], fill);
-		rc = inode_canonical(
-		    t, p, name, nlen, key, klen + fill, INODE_FILE, 1);
-	}
-	if (rc == 0)
-		rc = path_err(-EINVAL,
-		    "'%.*s': not a piece of a long name: a name is cut into "
-		    "pieces of as many whole characters as fit in %u bytes "
-		    "(doc/keys.md)",
-		    (int)nlen, name, PATH_NAME_MAX - 4);
-	if (rc < 0)
-		goto out;
-	if (inode_find(t, p, name, nlen) != NULL) {
-		rc = -EEXIST; /* after the check, which it passed once */
-		goto out;
-	}
-	n = inode_new_child(t, p, name, nlen, INODE_DIR, INODE_CONT);
-	rc =
-	    n != NULL ? 0 : path_err(-ENOMEM, "directory index: out of memory");
-out:
-	pthread_rwlock_unlock(&t->lock);
-	free(key);
-	return rc;
-}
-
-/* The key that a new child name of parent would have. */
-int
-inode_child_key(struct inode_tree *t, uint64_t parent, const char *name,
-    size_t nlen, int type, unsigned char **key, size_t *klen)
-{
-	int rc;
-
-	pthread_rwlock_rdlock(&t->lock);
-	rc = inode_child_key_locked(
-	    t, inode_of(t, parent), name, nlen, type, key, klen);
-	pthread_rwlock_unlock(&t->lock);
-	return rc;
-}
-
-#define INODE_BATCH 64 /* entries inode_readdir() copies per locking */
-
-/* A batch of entries for inode_readdir().  With plus, they are copied out
- * with a reference each, so that fn runs without the lock and may look
- * things up.  Without, fn sees each entry at once, under the read lock,
- * and n counts them. */
-struct inode_batch {
-	struct inode_info info[INODE_BATCH];
-	off_t off[INODE_BATCH];
-	uint8_t nlen[INODE_BATCH];
-	char name[INODE_BATCH][PATH_NAME_MAX + 1];
-	int n;
-	int plus;
-	int stop;   /* fn said stop (without plus) */
-	off_t last; /* the offset of the last entry fn took (without plus) */
-	inode_dirent_fn *fn;
-	void *arg;
-};
-
-static void
-inode_batch_add(struct inode_tree *t, struct inode_batch *b,
-    const struct inode *n, const char *name, size_t nlen, off_t off)
-{
-	if (!b->plus) {
-		struct inode_info info;
-
-		if (b->stop)
-			return;
-		inode_fill(t, n, &info);
-		b->n++;
-		if (b->fn(b->arg, name, nlen, &info, off) != 0)
-			b->stop = 1;
-		else
-			b->last = off;
-		return;
-	}
-	/* a reference keeps the node alive until fn has given it to the
-	 * kernel or let it go */
-	if (n != t->root)
-		__atomic_add_fetch(
-		    (uint64_t *)&n->nlookup, 1, __ATOMIC_RELAXED);
-	inode_fill(t, n, &b->info[b->n]);
-	memcpy(b->name[b->n], name, nlen);
-	b->name[b->n][nlen] = '\0';
-	b->nlen[b->n] = (uint8_t)nlen;
-	b->off[b->n++] = off;
-}
-
-/* List directory dir from offset off, INODE_BATCH entries per locking. */
-int
-inode_readdir(struct inode_tree *t, uint64_t dir, off_t off, int plus,
-    inode_dirent_fn *fn, void *arg)
-{
-	struct inode_batch *b;
-	struct inode *d, *n;
-	int rc = 0, i, stop = 0, keep;
-	size_t s;
-
-	if ((b = malloc(sizeof *b)) == NULL)
-		return path_err(-ENOMEM, "readdir: out of memory");
-	b->plus = plus;
-	b->stop = 0;
-	b->fn = fn;
-	b->arg = arg;
-	while (!stop) {
-		b->n = 0;
-		pthread_rwlock_rdlock(&t->lock);
-		d = inode_of(t, dir);
-		if (d->type != INODE_DIR) {
-			pthread_rwlock_unlock(&t->lock);
-			rc = -ENOTDIR;
-			break;
-		}
-		if (off < 1)
-			inode_batch_add(t, b, d, ".", 1, 1);
-		if (off < 2)
-			inode_batch_add(t, b,
-			    d == t->root || (d->flags & INODE_GONE) ? d
-			                                            : d->parent,
-			    "..", 2, 2);
-		s = inode_slot_find(d->dir, (uint64_t)(off < 2 ? 2 : off) + 1);
-		for (; s < d->dir->n && b->n < INODE_BATCH && !b->stop; s++)
-			if ((n = d->dir->v[s].node) != NULL)
-				inode_batch_add(t, b, n, n->name, n->nlen,
-				    (off_t)d->dir->v[s].cookie);
-		pthread_rwlock_unlock(&t->lock);
-		if (b->n == 0)
-			break;
-		if (!plus) {
-			stop = b->stop;
-			off = b->last;
-			continue;
-		}
-		for (i = 0; i < b->n; i++) {
-			keep = 0;
-			if (!stop) {
-				stop = fn(arg, b->name[i], b->nlen[i],
-				           &b->info[i], b->off[i]) != 0;
-				/* readdirplus keeps what the kernel got,
-				 * except for "." and ".." */
-				keep = !stop && b->off[i] > 2;
-				if (!stop)
-					off = b->off[i];
-			}
-			if (!keep)
-				inode_forget(t, b->info[i].nodeid, 1);
-		}
-	}
-	free(b);
-	return rc;
-}
-
-/* Every key at and below nodeid. */
-int
-inode_walk_keys(
-    struct inode_tree *t, uint64_t nodeid, inode_key_fn *fn, void *arg)
-{
-	struct frame {
-		const struct inode *n;
-		size_t next; /* slot to visit */
-		size_t klen; /* key bytes before this directory's name */
-	} *stack = NULL, *ns;
-	size_t depth = 0, cap = 0, klen, kcap;
-	unsigned char *key = NULL, *nk;
-	const struct inode *n, *c;
-	int rc = 0;
-
-	pthread_rwlock_rdlock(&t->lock);
-	n = inode_of(t, nodeid);
-	if (n->flags & INODE_GONE) {
-		rc = -ESTALE;
-		goto out;
-	}
-	/* a file's key; a directory's prefix ("dir/"; a piece's prefix has
-	 * no '/' since the segment goes on below it) */
-	if ((rc = inode_key_locked(t, n, &key, &klen)) < 0)
-		goto out;
-	kcap = klen + 1;
-	if (n->type == INODE_FILE) {
-		rc = fn(arg, key, klen, INODE_FILE);
-		goto out;
-	}
-	/* a directory: key is its prefix ("dir/"), or a piece's prefix */
-	if ((n->flags & INODE_MARKER) &&
-	    (rc = fn(arg, key, klen, INODE_DIR)) != 0)
-		goto out;
-	c = n;
-	for (;;) {
-		if (depth == cap) {
-			cap = cap ? cap * 2 : 16;
-			if ((ns = realloc(stack, cap * sizeof *ns)) == NULL) {
-				rc = -ENOMEM;
-				goto out;
-			}
-			stack = ns;
-		}
-		stack[depth].n = c;
-		stack[depth].next = 0;
-		stack[depth].klen = klen;
-		depth++;
-		for (;;) {
-			struct frame *f = &stack[depth - 1];
-			const struct inode_dir *d = f->n->dir;
-
-			while (f->next < d->n && d->v[f->next].node == NULL)
-				f->next++;
-			if (f->next == d->n) {
-				if (--depth == 0)
-					goto out;
-				klen = stack[depth - 1].klen;
-				continue;
-			}
-			c = d->v[f->next++].node;
-			klen = f->klen;
-			if (klen + c->nlen + 9 > kcap) {
-				kcap = (klen + c->nlen + 9) * 2;
-				if ((nk = realloc(key, kcap)) == NULL) {
-					rc = -ENOMEM;
-					goto out;
-				}
-				key = nk;
-			}
-			if (c->flags & INODE_SELF) {
-				/* the directory's own key, without '/' */
-				if ((rc = fn(arg, key, klen - 1, INODE_FILE)) !=
-				    0)
-					goto out;
-				continue;
-			}
-			klen += inode_decode(t, c, key + klen);
-			if (c->type == INODE_FILE) {
-				if ((rc = fn(arg, key, klen, INODE_FILE)) != 0)
-					goto out;
-				continue;
-			}
-			if (!(c->flags & INODE_CONT))
-				key[klen++] = '/';
-			if ((c->flags & INODE_MARKER) &&
-			    (rc = fn(arg, key, klen, INODE_DIR)) != 0)
-				goto out;
-			break; /* descend into c */
-		}
-	}
-out:
-	pthread_rwlock_unlock(&t->lock);
-	free(stack);
-	free(key);
-	return rc;
 }
 
 /* 1 if a is b or one of its ancestors. */

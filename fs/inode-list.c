@@ -1,0 +1,225 @@
+/*
+ * Listings of the directory index: readdir, and the walk over every key of
+ * a subtree that a rename or a removal of a directory needs.  readdir
+ * offsets are the cookies of a directory's entries (inode.c), found again
+ * by binary search, so they stay valid while entries come and go.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fs.h"
+#include "inode-tree.h"
+
+#define INODE_BATCH 64 /* entries inode_readdir() copies per locking */
+
+/* A batch of entries for inode_readdir().  With plus, they are copied out
+ * with a reference each, so that fn runs without the lock and may look
+ * things up.  Without, fn sees each entry at once, under the read lock,
+ * and n counts them. */
+struct inode_batch {
+	struct inode_info info[INODE_BATCH];
+	off_t off[INODE_BATCH];
+	uint8_t nlen[INODE_BATCH];
+	char name[INODE_BATCH][PATH_NAME_MAX + 1];
+	int n;
+	int plus;
+	int stop;   /* fn said stop (without plus) */
+	off_t last; /* the offset of the last entry fn took (without plus) */
+	inode_dirent_fn *fn;
+	void *arg;
+};
+
+static void
+inode_batch_add(struct inode_tree *t, struct inode_batch *b,
+    const struct inode *n, const char *name, size_t nlen, off_t off)
+{
+	if (!b->plus) {
+		struct inode_info info;
+
+		if (b->stop)
+			return;
+		inode_fill(t, n, &info);
+		b->n++;
+		if (b->fn(b->arg, name, nlen, &info, off) != 0)
+			b->stop = 1;
+		else
+			b->last = off;
+		return;
+	}
+	/* a reference keeps the node alive until fn has given it to the
+	 * kernel or let it go */
+	if (n != t->root)
+		__atomic_add_fetch(
+		    (uint64_t *)&n->nlookup, 1, __ATOMIC_RELAXED);
+	inode_fill(t, n, &b->info[b->n]);
+	memcpy(b->name[b->n], name, nlen);
+	b->name[b->n][nlen] = '\0';
+	b->nlen[b->n] = (uint8_t)nlen;
+	b->off[b->n++] = off;
+}
+
+/* List directory dir from offset off, INODE_BATCH entries per locking. */
+int
+inode_readdir(struct inode_tree *t, uint64_t dir, off_t off, int plus,
+    inode_dirent_fn *fn, void *arg)
+{
+	struct inode_batch *b;
+	struct inode *d, *n;
+	int rc = 0, i, stop = 0, keep;
+	size_t s;
+
+	if ((b = malloc(sizeof *b)) == NULL)
+		return path_err(-ENOMEM, "readdir: out of memory");
+	b->plus = plus;
+	b->stop = 0;
+	b->fn = fn;
+	b->arg = arg;
+	while (!stop) {
+		b->n = 0;
+		pthread_rwlock_rdlock(&t->lock);
+		d = inode_of(t, dir);
+		if (d->type != INODE_DIR) {
+			pthread_rwlock_unlock(&t->lock);
+			rc = -ENOTDIR;
+			break;
+		}
+		if (off < 1)
+			inode_batch_add(t, b, d, ".", 1, 1);
+		if (off < 2)
+			inode_batch_add(t, b,
+			    d == t->root || (d->flags & INODE_GONE) ? d
+			                                            : d->parent,
+			    "..", 2, 2);
+		s = inode_slot_find(d->dir, (uint64_t)(off < 2 ? 2 : off) + 1);
+		for (; s < d->dir->n && b->n < INODE_BATCH && !b->stop; s++)
+			if ((n = d->dir->v[s].node) != NULL)
+				inode_batch_add(t, b, n, n->name, n->nlen,
+				    (off_t)d->dir->v[s].cookie);
+		pthread_rwlock_unlock(&t->lock);
+		if (b->n == 0)
+			break;
+		if (!plus) {
+			stop = b->stop;
+			off = b->last;
+			continue;
+		}
+		for (i = 0; i < b->n; i++) {
+			keep = 0;
+			if (!stop) {
+				stop = fn(arg, b->name[i], b->nlen[i],
+				           &b->info[i], b->off[i]) != 0;
+				/* readdirplus keeps what the kernel got,
+				 * except for "." and ".." */
+				keep = !stop && b->off[i] > 2;
+				if (!stop)
+					off = b->off[i];
+			}
+			if (!keep)
+				inode_forget(t, b->info[i].nodeid, 1);
+		}
+	}
+	free(b);
+	return rc;
+}
+
+/* Every key at and below nodeid. */
+int
+inode_walk_keys(
+    struct inode_tree *t, uint64_t nodeid, inode_key_fn *fn, void *arg)
+{
+	struct frame {
+		const struct inode *n;
+		size_t next; /* slot to visit */
+		size_t klen; /* key bytes before this directory's name */
+	} *stack = NULL, *ns;
+	size_t depth = 0, cap = 0, klen, kcap;
+	unsigned char *key = NULL, *nk;
+	const struct inode *n, *c;
+	int rc = 0;
+
+	pthread_rwlock_rdlock(&t->lock);
+	n = inode_of(t, nodeid);
+	if (n->flags & INODE_GONE) {
+		rc = -ESTALE;
+		goto out;
+	}
+	/* a file's key; a directory's prefix ("dir/"; a piece's prefix has
+	 * no '/' since the segment goes on below it) */
+	if ((rc = inode_key_locked(t, n, &key, &klen)) < 0)
+		goto out;
+	kcap = klen + 1;
+	if (n->type == INODE_FILE) {
+		rc = fn(arg, key, klen, INODE_FILE);
+		goto out;
+	}
+	/* a directory: key is its prefix ("dir/"), or a piece's prefix */
+	if ((n->flags & INODE_MARKER) &&
+	    (rc = fn(arg, key, klen, INODE_DIR)) != 0)
+		goto out;
+	c = n;
+	for (;;) {
+		if (depth == cap) {
+			cap = cap ? cap * 2 : 16;
+			if ((ns = realloc(stack, cap * sizeof *ns)) == NULL) {
+				rc = -ENOMEM;
+				goto out;
+			}
+			stack = ns;
+		}
+		stack[depth].n = c;
+		stack[depth].next = 0;
+		stack[depth].klen = klen;
+		depth++;
+		for (;;) {
+			struct frame *f = &stack[depth - 1];
+			const struct inode_dir *d = f->n->dir;
+
+			while (f->next < d->n && d->v[f->next].node == NULL)
+				f->next++;
+			if (f->next == d->n) {
+				if (--depth == 0)
+					goto out;
+				klen = stack[depth - 1].klen;
+				continue;
+			}
+			c = d->v[f->next++].node;
+			klen = f->klen;
+			if (klen + c->nlen + 9 > kcap) {
+				kcap = (klen + c->nlen + 9) * 2;
+				if ((nk = realloc(key, kcap)) == NULL) {
+					rc = -ENOMEM;
+					goto out;
+				}
+				key = nk;
+			}
+			if (c->flags & INODE_SELF) {
+				/* the directory's own key, without '/' */
+				if ((rc = fn(arg, key, klen - 1, INODE_FILE)) !=
+				    0)
+					goto out;
+				continue;
+			}
+			klen += inode_decode(t, c, key + klen);
+			if (c->type == INODE_FILE) {
+				if ((rc = fn(arg, key, klen, INODE_FILE)) != 0)
+					goto out;
+				continue;
+			}
+			if (!(c->flags & INODE_CONT))
+				key[klen++] = '/';
+			if ((c->flags & INODE_MARKER) &&
+			    (rc = fn(arg, key, klen, INODE_DIR)) != 0)
+				goto out;
+			break; /* descend into c */
+		}
+	}
+out:
+	pthread_rwlock_unlock(&t->lock);
+	free(stack);
+	free(key);
+	return rc;
+}
