@@ -29,15 +29,13 @@ static int
 inode_build_key(struct inode_tree *t, const void *key, size_t klen,
     uint64_t vlen, int64_t ts, struct inode_pending *pend)
 {
-	int marker = path_is_marker(&t->pc, key, klen, vlen);
 	struct inode *cur = t->root, *n;
 	struct inode **v;
 	struct path_walk w;
+	int rc;
 
-	if (klen > BLT_KEY_MAX)
-		return path_err(
-		    -EINVAL, "a key of %zu bytes is too long", klen);
-	path_walk_start(&w, &t->pc, key, klen, marker);
+	if ((rc = inode_walk_key(t, &w, key, klen, vlen)) < 0)
+		return rc;
 	while (path_walk_next(&w)) {
 		if (w.kind == PATH_LEAF) {
 			if (pend->n == pend->cap) {

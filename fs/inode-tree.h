@@ -185,6 +185,9 @@ void inode_fill(
  * memory. */
 struct inode *inode_new_child(struct inode_tree *t, struct inode *parent,
     const char *name, size_t nlen, int type, unsigned flags);
+/* Start w on the names of key (see inode.c).  -EINVAL: too long. */
+int inode_walk_key(struct inode_tree *t, struct path_walk *w, const void *key,
+    size_t klen, uint64_t vlen);
 
 /* inode-key.c */
 

@@ -535,18 +535,31 @@ inode_unmark(struct inode_tree *t, struct inode *d)
 	return 1;
 }
 
+/* Start w on the names of key, whose value has vlen bytes (a directory
+ * marker's are its directory's).  -EINVAL for a key longer than the format
+ * allows. */
+int
+inode_walk_key(struct inode_tree *t, struct path_walk *w, const void *key,
+    size_t klen, uint64_t vlen)
+{
+	if (klen > BLT_KEY_MAX)
+		return path_err(
+		    -EINVAL, "a key of %zu bytes is too long", klen);
+	path_walk_start(
+	    w, &t->pc, key, klen, path_is_marker(&t->pc, key, klen, vlen));
+	return 0;
+}
+
 static int
 inode_put_locked(struct inode_tree *t, const void *key, size_t klen,
     uint64_t vlen, struct inode_info *out, struct inode_stale *stale)
 {
-	int marker = path_is_marker(&t->pc, key, klen, vlen);
 	struct inode *cur = t->root, *n, *self;
 	struct path_walk w;
+	int rc;
 
-	if (klen > BLT_KEY_MAX)
-		return path_err(
-		    -EINVAL, "a key of %zu bytes is too long", klen);
-	path_walk_start(&w, &t->pc, key, klen, marker);
+	if ((rc = inode_walk_key(t, &w, key, klen, vlen)) < 0)
+		return rc;
 	while (path_walk_next(&w)) {
 		n = inode_find(t, cur, w.name, w.nlen);
 		if (w.kind != PATH_LEAF) {
