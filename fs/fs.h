@@ -473,6 +473,8 @@ int handle_pin(struct handle *h);
 int handle_unkept(struct fs *fs, uint64_t nodeid);
 int handle_commit_all(struct fs *fs);
 
+/* node-read.c */
+
 /* Where the value of a file lies in the store, read by its key while no
  * unlink or rename changes that key.  -ESTALE once the file has no name,
  * -ENOENT if it is not stored yet. */

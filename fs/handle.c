@@ -1,68 +1,29 @@
 /*
- * Open files and their write buffers.
+ * Open files: a handle per open of a file.
  *
  * A file opened for reading reads straight from the store, unless its
  * writers changed it: then from what they wrote, which is what the
  * kernel's page cache of the file holds (filebuf_lend()).  The handles
- * of a file that may write share one buffer (struct filebuf): a copy of
- * the value taken at the first change (or an empty one when an open
- * created or truncated the file), in memory up to fs->spill bytes, then in
- * an unlinked temporary file beside the store.  Every write through any of
- * them lands in it at once, as on any file system, so that processes
- * appending to one log, or a truncate(1) of a file another process is
- * writing, lose nothing.  handle_commit() stores the whole buffer with
- * one blt_put() and flushes, at each close and fsync: other readers of
- * the store see the old value until then, and a value is never half
- * written.
+ * of a file that may write share one buffer (filebuf.c), in which every
+ * write through any of them lands at once.  handle_commit() stores the
+ * whole buffer with one blt_put() and flushes, at each close and fsync.
  *
  * Handles and buffers are registered in a set by nodeid, so that stat and
  * utimensat on a file that is being written see and change the pending
  * value, and so that shutdown can commit files the kernel never released.
- * A buffer's size, dirty flag and timestamp are atomics: every stat reads
- * them, and taking a buffer's lock could wait on a commit.  A commit
- * records the file's new size in the directory index before it marks the
- * buffer clean, so a stat reads the index after the buffer
- * (inode_attr_recheck()).
  */
 #include "config.h"
 
 #include <errno.h>
 #include <fcntl.h>
-#include <limits.h>
 #include <pthread.h>
 #include <stdatomic.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <unistd.h>
 
 #include "fs.h"
-
-#define HANDLE_BUCKETS 256
-#define HANDLE_MIN_CAP 65536
-/* Files whose name went most recently, remembered for opens of them that
- * were on their way (handle_orphan()) */
-#define HANDLE_ORPHANS 64
-
-/* The value of one file as its writers see it, shared by all its handles
- * that may write, and by its readers once its name went (handle_keep()). */
-struct filebuf {
-	struct fs *fs;
-	uint64_t nodeid;
-	pthread_mutex_t lock; /* the bytes; held across a commit */
-	int refs;             /* handles using it; under the set's lock */
-	int readers;        /* reads through other handles of the file, going on
-	                     * (filebuf_lend()); under the set's lock */
-	_Atomic int loaded; /* holds the whole value */
-	unsigned char *mem;
-	size_t cap;
-	int fd; /* spill file, or -1 */
-	_Atomic uint64_t size;
-	_Atomic int dirty;    /* differs from the store */
-	_Atomic int64_t ts;   /* timestamp of the next commit */
-	struct filebuf *next; /* same bucket of the set */
-};
+#include "handle-int.h"
 
 struct handle {
 	struct fs *fs;
@@ -83,28 +44,6 @@ struct handle {
 	_Atomic int changed;
 	struct handle *next; /* same bucket of the set */
 };
-
-struct handle_set {
-	pthread_mutex_t lock;
-	atomic_int nbufs; /* stat skips the lock while this is 0 */
-	char *dir;        /* where spill files go: the store's directory */
-	struct handle *bucket[HANDLE_BUCKETS];
-	struct filebuf *bufs[HANDLE_BUCKETS];
-	struct handle_orphan {
-		uint64_t nodeid;
-		uint32_t gen; /* of the node: a nodeid is an address, reused
-		               * once the kernel forgets the node */
-		int stored;   /* e holds where its value was */
-		struct blt_entry e;
-	} orphan[HANDLE_ORPHANS];
-	unsigned norphans; /* ever recorded; the ring holds the last ones */
-};
-
-static unsigned
-handle_hash(uint64_t nodeid)
-{
-	return (unsigned)((nodeid * UINT64_C(0x9e3779b97f4a7c15)) >> 56);
-}
 
 static struct handle **
 handle_bucket(struct handle_set *s, uint64_t nodeid)
@@ -148,130 +87,6 @@ handle_set_free(struct handle_set *s)
 	free(s->dir);
 	free(s);
 }
-
-/* The buffer of nodeid, if it has one; s->lock held. */
-static struct filebuf *
-filebuf_find(struct handle_set *s, uint64_t nodeid)
-{
-	struct filebuf *b;
-
-	for (b = s->bufs[handle_hash(nodeid)]; b != NULL; b = b->next)
-		if (b->nodeid == nodeid)
-			return b;
-	return NULL;
-}
-
-/* The buffer of nodeid, with a reference for the caller: the one in the
- * set, else spare (which the set then owns).  s->lock held. */
-static struct filebuf *
-filebuf_attach(struct handle_set *s, uint64_t nodeid, struct filebuf **spare)
-{
-	struct filebuf **bucket = &s->bufs[handle_hash(nodeid)], *b;
-
-	if ((b = filebuf_find(s, nodeid)) != NULL) {
-		b->refs++;
-		return b;
-	}
-	b = *spare;
-	*spare = NULL;
-	b->refs = 1;
-	b->next = *bucket;
-	*bucket = b;
-	atomic_fetch_add(&s->nbufs, 1);
-	return b;
-}
-
-/* An empty buffer for nodeid, not in the set yet; NULL without memory. */
-static struct filebuf *
-filebuf_create(struct fs *fs, uint64_t nodeid)
-{
-	struct filebuf *b;
-
-	if ((b = calloc(1, sizeof *b)) == NULL)
-		return NULL;
-	b->fs = fs;
-	b->nodeid = nodeid;
-	b->fd = -1;
-	pthread_mutex_init(&b->lock, NULL);
-	atomic_init(&b->loaded, 0);
-	atomic_init(&b->size, 0);
-	atomic_init(&b->dirty, 0);
-	atomic_init(&b->ts, BLT_NOW);
-	return b;
-}
-
-static void
-filebuf_free(struct filebuf *b)
-{
-	if (b == NULL)
-		return;
-	if (b->fd != -1)
-		close(b->fd);
-	free(b->mem);
-	pthread_mutex_destroy(&b->lock);
-	free(b);
-}
-
-/* Drop a reference to b; the last one takes it out of the set, with
- * whatever it holds that was not committed, and frees it once no read
- * uses it.  Returns 1 if that was something, else 0. */
-static int
-filebuf_detach(struct handle_set *s, struct filebuf *b)
-{
-	struct filebuf **p;
-	int last, lost = 0;
-
-	pthread_mutex_lock(&s->lock);
-	if (--b->refs == 0) {
-		for (p = &s->bufs[handle_hash(b->nodeid)]; *p != b;
-		     p = &(*p)->next)
-			;
-		*p = b->next;
-		atomic_fetch_sub(&s->nbufs, 1);
-		lost = atomic_load(&b->dirty);
-	}
-	last = b->refs == 0 && b->readers == 0;
-	pthread_mutex_unlock(&s->lock);
-	if (last)
-		filebuf_free(b);
-	return lost;
-}
-
-/* The buffer of nodeid if it holds the value, for one read through a
- * handle that has none (filebuf_return() after it); else NULL.  The
- * kernel keeps one page cache for all descriptors of a file, and its
- * writers read back from it: a reader must fill it with what they wrote
- * (a read of the stored value would put back bytes they changed, and a
- * writer that reads, changes and writes a page would then store them). */
-static struct filebuf *
-filebuf_lend(struct handle_set *s, uint64_t nodeid)
-{
-	struct filebuf *b;
-
-	if (atomic_load(&s->nbufs) == 0)
-		return NULL;
-	pthread_mutex_lock(&s->lock);
-	if ((b = filebuf_find(s, nodeid)) != NULL && atomic_load(&b->loaded))
-		b->readers++;
-	else
-		b = NULL;
-	pthread_mutex_unlock(&s->lock);
-	return b;
-}
-
-static void
-filebuf_return(struct handle_set *s, struct filebuf *b)
-{
-	int last;
-
-	pthread_mutex_lock(&s->lock);
-	last = --b->readers == 0 && b->refs == 0;
-	pthread_mutex_unlock(&s->lock);
-	if (last)
-		filebuf_free(b);
-}
-
-static int filebuf_truncate(struct filebuf *b, uint64_t size);
 
 /* Open nodeid.  flags are open(2)'s; fresh says the file starts empty and
  * must be stored on close even if nothing is written (create, O_TRUNC):
@@ -357,283 +172,6 @@ handle_release(struct handle *h)
 	return lost;
 }
 
-/* An unlinked temporary file in the store's directory, so that a big value
- * needs disk space where the store is, not memory. */
-static int
-filebuf_spill_open(struct filebuf *b)
-{
-	const char *dir = b->fs->handles->dir;
-	char tmpl[PATH_MAX];
-	int fd;
-
-	fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
-	if (fd != -1)
-		return fd;
-	/* file systems without O_TMPFILE */
-	if (snprintf(tmpl, sizeof tmpl, "%s/.bltfs-spill-XXXXXX", dir) >=
-	    (int)sizeof tmpl)
-		return -ENAMETOOLONG;
-	if ((fd = mkostemp(tmpl, O_CLOEXEC)) == -1) {
-		fs_log("spill file in %s: %s", dir, strerror(errno));
-		return -errno;
-	}
-	unlink(tmpl);
-	return fd;
-}
-
-static int
-handle_pwrite(int fd, const void *buf, size_t n, uint64_t off)
-{
-	const unsigned char *p = buf;
-	ssize_t w;
-
-	while (n > 0) {
-		if ((w = pwrite(fd, p, n, (off_t)off)) == -1) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		p += w;
-		n -= (size_t)w;
-		off += (uint64_t)w;
-	}
-	return 0;
-}
-
-/* Move the in-memory buffer to a spill file. */
-static int
-filebuf_spill(struct filebuf *b)
-{
-	int fd, rc;
-
-	if (b->fd != -1)
-		return 0;
-	if ((fd = filebuf_spill_open(b)) < 0)
-		return fd;
-	if ((rc = handle_pwrite(fd, b->mem, atomic_load(&b->size), 0)) < 0) {
-		close(fd);
-		return rc;
-	}
-	b->fd = fd;
-	free(b->mem);
-	b->mem = NULL;
-	b->cap = 0;
-	return 0;
-}
-
-/* Make room for a value of size bytes; the bytes from the current size to
- * zero_end (a hole the caller does not fill) become zeros. */
-static int
-filebuf_reserve(struct filebuf *b, uint64_t size, uint64_t zero_end)
-{
-	uint64_t cur = atomic_load(&b->size);
-	unsigned char *m;
-	size_t cap;
-	int rc;
-
-	if (size > BLT_VALUE_MAX)
-		return -EFBIG;
-	if (b->fd == -1 && size > b->fs->spill && (rc = filebuf_spill(b)) < 0)
-		return rc;
-	if (b->fd != -1)
-		return 0; /* pwrite and ftruncate fill holes with zeros */
-	if (size > b->cap) {
-		cap = b->cap ? b->cap : HANDLE_MIN_CAP;
-		while (cap < size)
-			cap *= 2;
-		if (cap > b->fs->spill)
-			cap = b->fs->spill;
-		if ((m = realloc(b->mem, cap)) == NULL)
-			return -ENOMEM;
-		b->mem = m;
-		b->cap = cap;
-	}
-	if (zero_end > cur)
-		memset(b->mem + cur, 0, zero_end - cur);
-	return 0;
-}
-
-/* The key the file has now: it may have been renamed since it was opened.
- * -ESTALE once it is removed. */
-static int
-filebuf_key(struct filebuf *b, unsigned char **key, size_t *klen)
-{
-	return inode_key(b->fs->tree, b->nodeid, key, klen);
-}
-
-/* Reads by key that wait for an unlink or rename sleep here until one
- * ends (node_moves_ended()).  One mount per process. */
-static pthread_mutex_t node_move_lock = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t node_move_done = PTHREAD_COND_INITIALIZER;
-
-/* A read of the store by a node's key: the key, and what tells afterwards
- * whether the read must be done again (node_read_again()). */
-struct node_read {
-	unsigned char *key;
-	size_t klen;
-	uint64_t ver;   /* of the node's path: unlinks and renames */
-	unsigned evict; /* fs->evict_seq: odd while a prune evicts keys */
-};
-
-/* The key of nodeid for a read of the store, waiting out an unlink or
- * rename that is changing it (the store changes before the names do); the
- * read is good unless node_read_again() says otherwise.  -ESTALE once the
- * node has no name. */
-static int
-node_key(struct fs *fs, uint64_t nodeid, struct node_read *r)
-{
-	int rc;
-
-	r->evict = atomic_load(&fs->evict_seq);
-	if ((rc = inode_key_version(
-	         fs->tree, nodeid, &r->key, &r->klen, &r->ver)) != -EAGAIN)
-		return rc;
-	pthread_mutex_lock(&node_move_lock);
-	while ((rc = inode_key_version(
-	            fs->tree, nodeid, &r->key, &r->klen, &r->ver)) == -EAGAIN)
-		pthread_cond_wait(&node_move_done, &node_move_lock);
-	pthread_mutex_unlock(&node_move_lock);
-	return rc;
-}
-
-/* An unlink or rename has unmarked its nodes (inode_move_mark()), or a
- * prune has taken the names of the keys it evicted out of the index: wake
- * the reads that wait for it to look again. */
-void
-node_moves_ended(void)
-{
-	pthread_mutex_lock(&node_move_lock);
-	pthread_cond_broadcast(&node_move_done);
-	pthread_mutex_unlock(&node_move_lock);
-}
-
-/* Free the key node_key() gave; 1 if the read by it that returned rc must
- * be done again: an unlink or rename of its path came or went meanwhile,
- * or the key was missing and a prune --older-than ran meanwhile.  Such a
- * prune drops keys from the store before their names leave the index, and
- * a file it evicts must not read as empty in between: the read waits for
- * the names, then finds the node gone (-ESTALE) or the key there. */
-static int
-node_read_again(struct fs *fs, uint64_t nodeid, struct node_read *r, int rc)
-{
-	free(r->key);
-	r->key = NULL;
-	if (!inode_key_still(fs->tree, nodeid, r->ver))
-		return 1;
-	if (rc != -ENOENT ||
-	    ((r->evict & 1) == 0 && atomic_load(&fs->evict_seq) == r->evict))
-		return 0;
-	pthread_mutex_lock(&node_move_lock);
-	while (atomic_load(&fs->evict_seq) & 1)
-		pthread_cond_wait(&node_move_done, &node_move_lock);
-	pthread_mutex_unlock(&node_move_lock);
-	return 1;
-}
-
-/* Where the value of nodeid lies in the store, read while no unlink or
- * rename changes its key.  -ESTALE once the node has no name, -ENOENT for
- * a file not stored yet. */
-int
-node_find(struct fs *fs, uint64_t nodeid, struct blt_entry *e)
-{
-	struct node_read r;
-	int rc;
-
-	do {
-		if ((rc = node_key(fs, nodeid, &r)) < 0)
-			return rc;
-		rc = blt_find(fs->db, r.key, r.klen, e);
-	} while (node_read_again(fs, nodeid, &r, rc));
-	return rc;
-}
-
-/* Read up to n bytes at off of nodeid's stored value, by its key, while
- * no unlink or rename changes that key.  Returns the byte count (0 at the
- * end, and for a file not stored yet). */
-ssize_t
-node_read(struct fs *fs, uint64_t nodeid, void *buf, size_t n, uint64_t off)
-{
-	struct node_read r;
-	ssize_t got;
-	int rc;
-
-	do {
-		if ((rc = node_key(fs, nodeid, &r)) < 0)
-			return rc;
-		got = blt_read(fs->db, r.key, r.klen, off, buf, n);
-	} while (node_read_again(fs, nodeid, &r, (int)got));
-	if (got == -ENOENT)
-		return 0; /* created elsewhere and not yet stored: empty */
-	return got;
-}
-
-/* Copy the stored value into the buffer before the first change. */
-static int
-filebuf_load(struct filebuf *b)
-{
-	unsigned char *map, none;
-	struct node_read r;
-	ssize_t len, got;
-	int rc, missing;
-
-	/* a map job may change the value between the two calls: then the
-	 * length differs and we read again */
-	for (;;) {
-		if ((rc = node_key(b->fs, b->nodeid, &r)) < 0)
-			return rc;
-		len = blt_get(b->fs->db, r.key, r.klen, &none, 0, NULL);
-		if ((missing = len == -ENOENT))
-			len = 0; /* created, not yet stored */
-		if (len < 0) {
-			rc = (int)len;
-			fs_log("%s", blt_errmsg());
-			break;
-		}
-		atomic_store(&b->size, 0);
-		if ((rc = filebuf_reserve(b, (uint64_t)len, 0)) < 0)
-			break;
-		if (len == 0) {
-			got = 0;
-		} else if (b->fd == -1) {
-			got = blt_get(b->fs->db, r.key, r.klen, b->mem,
-			    (size_t)len, NULL);
-		} else {
-			if (ftruncate(b->fd, len) == -1) {
-				rc = -errno;
-				break;
-			}
-			map = mmap(NULL, (size_t)len, PROT_READ | PROT_WRITE,
-			    MAP_SHARED, b->fd, 0);
-			if (map == MAP_FAILED) {
-				rc = -errno;
-				break;
-			}
-			got = blt_get(
-			    b->fs->db, r.key, r.klen, map, (size_t)len, NULL);
-			munmap(map, (size_t)len);
-		}
-		if (got == -ENOENT) {
-			missing = 1;
-			got = 0;
-		}
-		if (got < 0) {
-			rc = (int)got;
-			fs_log("%s", blt_errmsg());
-			break;
-		}
-		if (node_read_again(
-		        b->fs, b->nodeid, &r, missing ? -ENOENT : 0))
-			continue; /* renamed or removed meanwhile: again */
-		if (got == len) {
-			atomic_store(&b->size, (uint64_t)len);
-			atomic_store(&b->loaded, 1);
-			return 0;
-		}
-	}
-	free(r.key);
-	return rc;
-}
-
 /* Read up to n bytes at off: from the file's buffer once it holds the
  * value (also through a handle that does not write, filebuf_lend()),
  * from the store otherwise.  Returns the byte count (0 at the end). */
@@ -700,13 +238,24 @@ handle_locate(struct handle *h, struct blt_entry *e)
 	return rc;
 }
 
-/* b now holds size bytes, changed just now; b->lock held. */
-static void
-filebuf_changed(struct filebuf *b, uint64_t size)
+/* Write all n bytes of buf at off of fd, through interruptions. */
+int
+handle_pwrite(int fd, const void *buf, size_t n, uint64_t off)
 {
-	atomic_store(&b->size, size);
-	atomic_store(&b->ts, BLT_NOW);
-	atomic_store(&b->dirty, 1);
+	const unsigned char *p = buf;
+	ssize_t w;
+
+	while (n > 0) {
+		if ((w = pwrite(fd, p, n, (off_t)off)) == -1) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		p += w;
+		n -= (size_t)w;
+		off += (uint64_t)w;
+	}
+	return 0;
 }
 
 /* The buffer h may change; NULL for a handle opened to read. */
@@ -748,34 +297,6 @@ out:
 	return rc;
 }
 
-/* Cut or extend b to size bytes.  -EFBIG. */
-static int
-filebuf_truncate(struct filebuf *b, uint64_t size)
-{
-	int rc = 0;
-
-	if (size > BLT_VALUE_MAX)
-		return -EFBIG;
-	pthread_mutex_lock(&b->lock);
-	if (!atomic_load(&b->loaded)) {
-		if (size == 0) {
-			atomic_store(&b->size, 0);
-			atomic_store(&b->loaded, 1);
-		} else if ((rc = filebuf_load(b)) < 0)
-			goto out;
-	}
-	if ((rc = filebuf_reserve(b, size, size)) < 0)
-		goto out;
-	if (b->fd != -1 && ftruncate(b->fd, (off_t)size) == -1) {
-		rc = -errno;
-		goto out;
-	}
-	filebuf_changed(b, size);
-out:
-	pthread_mutex_unlock(&b->lock);
-	return rc;
-}
-
 /* Cut or extend the file to size bytes (ftruncate, truncate).  -EBADF for
  * a handle opened to read, -EFBIG. */
 int
@@ -788,125 +309,6 @@ handle_truncate(struct handle *h, uint64_t size)
 		return -EBADF;
 	if ((rc = filebuf_truncate(b, size)) == 0)
 		atomic_store(&h->changed, 1);
-	return rc;
-}
-
-/* A value of this many bytes or more is stored in steps (blt_put_begin()),
- * and fs->wlock is let go while it is written: a gigabyte being stored
- * then holds up no other file's creation, commit or rename. */
-#define HANDLE_PUT_APART (1u << 20)
-
-/* Store b's value of size bytes under *key in steps, fs->wlock let go
- * while the value is written.  If the file was renamed meanwhile, *key
- * becomes its new key and 0 says that the value is still to be put; 1
- * says that it is stored; -ESTALE that the file was removed meanwhile.
- * fs->wlock and b->lock are held. */
-static int
-filebuf_put_apart(struct filebuf *b, const void *val, uint64_t size, int64_t ts,
-    unsigned char **key, size_t *klen)
-{
-	struct fs *fs = b->fs;
-	struct blt_put_op *op;
-	unsigned char *now;
-	size_t nlen;
-	int rc;
-
-	if ((rc = blt_put_begin(fs->db, *key, *klen, size, ts, &op)) < 0) {
-		fs_log_write(fs, NULL);
-		return rc;
-	}
-	pthread_mutex_unlock(&fs->wlock);
-	(void)blt_put_fill(op, val);
-	pthread_mutex_lock(&fs->wlock);
-	if ((rc = filebuf_key(b, &now, &nlen)) < 0) {
-		blt_put_cancel(op);
-		return rc;
-	}
-	if (nlen == *klen && memcmp(now, *key, nlen) == 0) {
-		free(now);
-		if ((rc = blt_put_end(op)) < 0) {
-			fs_log_write(fs, NULL);
-			return rc;
-		}
-		return 1;
-	}
-	blt_put_cancel(op); /* renamed: stored under the new name instead */
-	free(*key);
-	*key = now;
-	*klen = nlen;
-	return 0;
-}
-
-/* Store a changed buffer (one put) and flush, so that it survives a crash
- * of the daemon.  Returns 1 if the store changed, 0 if there was nothing
- * to do, or a negative errno (the buffer stays dirty, so a later flush or
- * release tries again).  A file removed meanwhile loses its writes, as on
- * any file system. */
-static int
-filebuf_commit(struct filebuf *b)
-{
-	struct fs *fs = b->fs;
-	unsigned char *key = NULL;
-	const void *val = "";
-	void *map = NULL;
-	uint64_t size;
-	int64_t ts;
-	size_t klen;
-	int rc;
-
-	pthread_mutex_lock(&b->lock);
-	if (!atomic_load(&b->dirty)) {
-		pthread_mutex_unlock(&b->lock);
-		return 0;
-	}
-	size = atomic_load(&b->size);
-	if (b->fd != -1 && size > 0) {
-		map = mmap(NULL, size, PROT_READ, MAP_SHARED, b->fd, 0);
-		if (map == MAP_FAILED) {
-			rc = -errno;
-			fs_log("committing a spilled file: %s", strerror(-rc));
-			pthread_mutex_unlock(&b->lock);
-			return rc;
-		}
-		val = map;
-	} else if (size > 0)
-		val = b->mem;
-	/* the key is read under the write lock so that a rename or unlink
-	 * cannot slip in between it and the put */
-	pthread_mutex_lock(&fs->wlock);
-	/* the time is taken here, so that the index can keep it (stat and
-	 * readdirplus then need no lookup in the store) */
-	ts = fs->timestamps ? atomic_load(&b->ts) : BLT_NOW;
-	if (ts == BLT_NOW && fs->timestamps)
-		ts = blt_now();
-	if ((rc = filebuf_key(b, &key, &klen)) == 0 && size >= HANDLE_PUT_APART)
-		rc = filebuf_put_apart(b, val, size, ts, &key, &klen);
-	if (rc == -ESTALE) {
-		/* removed: nothing to store, but the buffer stays dirty, so
-		 * that stat of the file's other open descriptors goes by it */
-		rc = 0;
-		goto unlock;
-	}
-	if (rc < 0)
-		goto unlock;
-	if ((rc == 0 && (rc = blt_put(fs->db, key, klen, val, size, ts)) < 0) ||
-	    (rc = blt_flush(fs->db)) < 0) {
-		/* the put is only buffered until the flush: a full disk
-		 * fails it there, and the index keeps the old size */
-		fs_log_write(fs, NULL);
-		goto unlock;
-	}
-	/* before dirty is cleared: stat goes by one or the other */
-	inode_set_attr(
-	    fs->tree, b->nodeid, size, fs->timestamps ? ts : BLT_NO_TS);
-	atomic_store(&b->dirty, 0);
-	rc = 1;
-unlock:
-	pthread_mutex_unlock(&fs->wlock);
-	if (map != NULL)
-		munmap(map, size);
-	pthread_mutex_unlock(&b->lock);
-	free(key);
 	return rc;
 }
 
