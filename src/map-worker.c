@@ -24,7 +24,7 @@
  * to start a command, and leaves at once), so that it can kill the group
  * and live.  The parent can kill it too: while the worker is its unreaped
  * child, no other process can have that id, and so no other group either
- * (map.c kills the group of each worker it reaps, after a crash as after
+ * (map-proc.c kills the group of each worker it reaps, after a crash as after
  * a normal end).  A worker that is told to stop (SIGTERM from a cancelled
  * map or from its parent's death, SIGINT or SIGHUP from the terminal), or
  * that comes to the end of its map, sends SIGTERM to the group, waits at
