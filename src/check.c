@@ -289,9 +289,29 @@ check_ts_flag(struct check *c)
 	return io_write(db, 41, &flag, 1);
 }
 
-/* Does each data region of db start with a whole block (or end at once)? */
+/* Is there a block at off, before end, that proves itself whole?  With
+ * lenient, a block that parses is enough if it is dead, or if a whole block
+ * follows it (or the region ends with it): only its own bytes are damaged
+ * then, not the layout that led to it, and its key is the repair's to
+ * mend while the others read on. */
 static int
-check_regions_start_whole(struct blt *db)
+check_region_start(struct blt *db, uint64_t off, uint64_t end, int lenient)
+{
+	struct block b, next;
+
+	if (block_parse(db, db->map->base, off, end, &b) != 0)
+		return 0;
+	if (scan_whole(&b))
+		return 1;
+	return lenient &&
+	       (b.next == PTR_TOMBSTONE || off + b.size == end ||
+	           check_whole(db, db->map->base, off + b.size, end, &next));
+}
+
+/* Does each data region of db start with a block (check_region_start()),
+ * or end at once? */
+static int
+check_regions_start_whole(struct blt *db, int lenient)
 {
 	uint64_t index_end =
 	    db->h.index_off + (uint64_t)PTR_LEN * db->h.n_buckets;
@@ -299,15 +319,35 @@ check_regions_start_whole(struct blt *db)
 	uint64_t ends[2] = {
 	    db->h.index_off == HEADER_LEN ? db->size : db->h.index_off,
 	    db->size};
-	struct block b;
 
 	if (index_end > db->size)
 		return 0;
 	for (int i = 0; i < (db->h.index_off == HEADER_LEN ? 1 : 2); i++)
 		if (starts[i] < ends[i] &&
-		    !check_whole(db, db->map->base, starts[i], ends[i], &b))
+		    !check_region_start(db, starts[i], ends[i], lenient))
 			return 0;
 	return 1;
+}
+
+/* At the open of a store closed cleanly: does each data region start with
+ * a block?  A layout field that moved (bytes 21-24, 65-76) could still
+ * parse, and lookups would then read the wrong slots and say of keys that
+ * are there that they are not.  A block parse or two per region tells.
+ * -EUCLEAN otherwise. */
+int
+check_layout_sound(struct blt *db)
+{
+	uint64_t index_end =
+	    db->h.index_off + (uint64_t)PTR_LEN * db->h.n_buckets;
+
+	if (check_regions_start_whole(db, 1))
+		return 0;
+	return err_set(-EUCLEAN,
+	    "%s: damaged: no block where the header says the data starts "
+	    "(at %llu or %llu): its layout fields (bytes 21-24, 65-76) or "
+	    "that block are damaged; blt check --repair mends either",
+	    db->path, (unsigned long long)db->h.first_data,
+	    (unsigned long long)index_end);
 }
 
 /* Whether the bytes from at to 'to' could be (what a cut left of) an
@@ -515,13 +555,13 @@ check_n_buckets(struct check *c)
 	int standard_fd = db->h.index_off == HEADER_LEN &&
 	                  fd == HEADER_LEN + (uint64_t)PTR_LEN * was;
 
-	if (check_regions_start_whole(db))
+	if (check_regions_start_whole(db, 0))
 		return 0;
 	while ((n = hdr_next_buckets(n)) != 0) {
 		db->h.n_buckets = n;
 		if (standard_fd)
 			db->h.first_data = HEADER_LEN + (uint64_t)PTR_LEN * n;
-		if (n != was && check_regions_start_whole(db)) {
+		if (n != was && check_regions_start_whole(db, 0)) {
 			check_problem(c, 21,
 			    "the bucket count was %u, the data says %u: fixed",
 			    was, n);
@@ -721,7 +761,7 @@ check_try_layout(struct blt *db, uint64_t index_off, uint64_t first_data)
 	db->h.index_off = index_off;
 	db->h.first_data = first_data;
 	if (check_like_index(db, index_off, index_off + index) &&
-	    check_regions_start_whole(db))
+	    check_regions_start_whole(db, 0))
 		return 1;
 	db->h = was;
 	return 0;

@@ -342,6 +342,7 @@ int64_t prune_run(struct blt *db, const struct blt_prune_opts *o,
 int64_t prune_online(struct blt *db, const struct blt_prune_opts *o);
 
 /* check.c */
+int check_layout_sound(struct blt *db);
 int check_readable_as_is(struct blt *db, uint64_t *n_keys);
 
 /* store.c */

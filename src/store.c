@@ -206,7 +206,8 @@ blt_open(
 			goto fail;
 		if (db->rdonly)
 			db->flags |= BLT_UNCLEAN;
-	}
+	} else if ((rc = check_layout_sound(db)) < 0)
+		goto fail;
 	*out = db;
 	return 0;
 fail : {

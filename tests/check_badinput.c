@@ -1361,7 +1361,8 @@ START_TEST(key_length_off_by_one_is_euclean_not_a_shifted_value)
 END_TEST
 
 /* Header byte 41 says whether blocks carry a timestamp; flipped, every
- * block is read 7 bytes off.  Nothing read that way may be returned. */
+ * block is read 7 bytes off.  Nothing read that way may be returned: the
+ * open finds no block where the data starts, or the scan fails. */
 START_TEST(flipped_timestamp_flag_never_returns_garbage)
 {
 	static const char *const names[] = {
@@ -1383,9 +1384,38 @@ START_TEST(flipped_timestamp_flag_never_returns_garbage)
 		    "%s: %zu gets and %zu items of the scan succeed with the "
 		    "timestamp flag flipped",
 		    names[i], r.got, r.scanned);
-		ck_assert_int_lt(r.scan_rc, 0);
+		ck_assert_msg(r.open_rc < 0 || r.scan_rc < 0,
+		    "%s: opened and scanned with the timestamp flag flipped",
+		    names[i]);
 		manifest_free(m);
 	}
+}
+END_TEST
+
+/* A store closed cleanly whose index offset moved into its index (by 512
+ * slots) still parses, and its lookups would read the wrong slots and say
+ * of keys that are there that they are not: the open finds no block where
+ * the second region should start, and refuses it; check says so, and the
+ * repair puts the offset back with every item. */
+START_TEST(index_offset_moved_into_the_index_is_refused_at_open)
+{
+	struct manifest *m = bad_manifest("reindexed_twice.blt");
+	struct bad_damage d = {0};
+	struct bad_report r;
+	struct bad_layout l;
+	struct blt *db;
+
+	bad_copy_fixture("reindexed_twice.blt", path);
+	bad_layout_load(path, m, &l);
+	bad_poke_le(path, 65, bad_peek_le(path, 65, 6) + 512 * PTR_LEN, 6);
+	bad_damage_add(&d, 65, 71);
+	ck_assert_int_eq(blt_open(path, BLT_RDONLY, NULL, &db), -EUCLEAN);
+	bad_assert_msg(path, "no block where the header says");
+	ck_assert_int_eq(blt_open(path, BLT_RDWR, NULL, &db), -EUCLEAN);
+	ck_assert_int_ge(bad_check(path, 0, &r), 1);
+	ck_assert_int_ge(bad_repair(path, &l, &d), 1);
+	bad_layout_free(&l);
+	manifest_free(m);
 }
 END_TEST
 
@@ -1494,6 +1524,8 @@ badinput_suite(void)
 	tcase_add_test(
 	    tc, bucket_count_reaching_past_the_data_is_not_taken_for_a_cut);
 	tcase_add_test(tc, index_offset_inside_the_header_is_a_damaged_header);
+	tcase_add_test(
+	    tc, index_offset_moved_into_the_index_is_refused_at_open);
 	tcase_add_test(tc, first_data_past_eof_is_a_damaged_header);
 	tcase_add_test(tc, wrong_field_widths_are_a_damaged_header);
 	suite_add_tcase(s, tc);
