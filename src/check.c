@@ -870,6 +870,17 @@ blt_check(const char *path, int flags, blt_report_fn *report, void *arg)
 	/* before anything is written; an interrupted reindex is finished
 	 * first, and its index then checked by the walk */
 	index_was = db->h.index_off;
+	if (!repair && hdr_journal_read(db->map->base, j) != JOURNAL_REINDEX &&
+	    (at = check_find_index(db)) != 0) {
+		/* said as the cause, and the rest checked as the repair would
+		 * leave it: not as a stretch of damaged blocks */
+		check_problem(&c, 65,
+		    "the index is at %llu, the data says %llu: --repair puts "
+		    "it "
+		    "back",
+		    (unsigned long long)index_was, (unsigned long long)at);
+		db->h.index_off = at;
+	}
 	if (repair && hdr_journal_read(db->map->base, j) != JOURNAL_REINDEX) {
 		/* an index offset moved off the standard layout's 200 */
 		if ((at = check_find_index(db)) != 0)

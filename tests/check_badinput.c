@@ -1395,8 +1395,8 @@ END_TEST
 /* A store closed cleanly whose index offset moved into its index (by 512
  * slots) still parses, and its lookups would read the wrong slots and say
  * of keys that are there that they are not: the open finds no block where
- * the second region should start, and refuses it; check says so, and the
- * repair puts the offset back with every item. */
+ * the second region should start, and refuses it; check names the offset
+ * as the one problem, and the repair puts it back with every item. */
 START_TEST(index_offset_moved_into_the_index_is_refused_at_open)
 {
 	struct manifest *m = bad_manifest("reindexed_twice.blt");
@@ -1412,7 +1412,9 @@ START_TEST(index_offset_moved_into_the_index_is_refused_at_open)
 	ck_assert_int_eq(blt_open(path, BLT_RDONLY, NULL, &db), -EUCLEAN);
 	bad_assert_msg(path, "no block where the header says");
 	ck_assert_int_eq(blt_open(path, BLT_RDWR, NULL, &db), -EUCLEAN);
-	ck_assert_int_ge(bad_check(path, 0, &r), 1);
+	ck_assert_int_eq(bad_check(path, 0, &r), 1);
+	ck_assert_msg(strstr(r.first, "the data says") != NULL,
+	    "check says: %s", r.first);
 	ck_assert_int_ge(bad_repair(path, &l, &d), 1);
 	bad_layout_free(&l);
 	manifest_free(m);
