@@ -12,7 +12,7 @@
  * any moment of A's write and fstat, and stores what A wrote: a stat that
  * took the file's size from before that store, and then found its buffer
  * stored, said 34 (a mount_fsx -k failure).  The race is narrow: with
- * that bug, one of the four workers failed within 355 to 4,124 rounds in
+ * that bug, one of the four workers failed within 355 to 11,250 rounds in
  * each of five runs.
  *
  * With STORE, the mounted store file, one process does the rounds, and
