@@ -464,8 +464,25 @@ check_find_first(struct blt *db)
 	return 0;
 }
 
-static int check_try_layout(
-    struct blt *db, uint64_t index_off, uint64_t first_data);
+/* Take index_off and first_data for db's layout if its index there
+ * looks like one and each data region starts with a whole block; else
+ * leave db->h as it was.  1 if taken. */
+static int
+check_try_layout(struct blt *db, uint64_t index_off, uint64_t first_data)
+{
+	struct hdr was = db->h;
+	uint64_t index = (uint64_t)PTR_LEN * was.n_buckets;
+
+	if (first_data == 0 || index_off + index > db->size)
+		return 0;
+	db->h.index_off = index_off;
+	db->h.first_data = first_data;
+	if (check_like_index(db, index_off, index_off + index) &&
+	    check_regions_start_whole(db, 0))
+		return 1;
+	db->h = was;
+	return 0;
+}
 
 /* Where the index of a relocated store starts, if its stored offset
  * (bytes 65-70) is off: right after the blocks that lie whole and back to
@@ -501,18 +518,21 @@ check_find_index(struct blt *db)
 	return at;
 }
 
-/* The index offset was right, or check_find_index() put it back in
- * memory (from was): write it. */
+/* The index offset was right, or blt_check() put it back in memory (from
+ * was): say so, and with repair write it.  Without, the rest is checked
+ * as the repair would leave it, not as a stretch of damaged blocks. */
 static int
-check_index_off(struct check *c, uint64_t was)
+check_index_off(struct check *c, uint64_t was, int repair)
 {
 	struct blt *db = c->db;
 
 	if (db->h.index_off == was)
 		return 0;
-	check_problem(c, 65, "the index was at %llu, the data says %llu: fixed",
-	    (unsigned long long)was, (unsigned long long)db->h.index_off);
-	return hdr_write_layout(db);
+	check_problem(c, 65, "the index %s at %llu, the data says %llu: %s",
+	    repair ? "was" : "is", (unsigned long long)was,
+	    (unsigned long long)db->h.index_off,
+	    repair ? "fixed" : "--repair puts it back");
+	return repair ? hdr_write_layout(db) : 0;
 }
 
 /* A first data block position (bytes 71-76) that is off makes the scan
@@ -747,37 +767,8 @@ check_index_cut(struct check *c, int rc)
 	return hdr_parse(db, db->map->base);
 }
 
-/* Take index_off and first_data for db's layout if its index there
- * looks like one and each data region starts with a whole block; else
- * leave db->h as it was.  1 if taken. */
-static int
-check_try_layout(struct blt *db, uint64_t index_off, uint64_t first_data)
-{
-	struct hdr was = db->h;
-	uint64_t index = (uint64_t)PTR_LEN * was.n_buckets;
-
-	if (first_data == 0 || index_off + index > db->size)
-		return 0;
-	db->h.index_off = index_off;
-	db->h.first_data = first_data;
-	if (check_like_index(db, index_off, index_off + index) &&
-	    check_regions_start_whole(db, 0))
-		return 1;
-	db->h = was;
-	return 0;
-}
-
-/* hdr_parse() refused the layout fields with rc, and the file is not cut
- * short (check_index_cut()).  Tried in turn, the first that fits is kept
- * (check_try_layout()): where the index offset and bucket count give an
- * index that fits, the first data block is looked for there
- * (check_find_first()); where the first data block lies in the file, the
- * index is looked for after the blocks that follow it
- * (check_find_index()); where either field says the standard layout (an
- * index offset of 200, or a first data block right after an index at
- * 200; a relocated store has neither), that.  The repair then writes the
- * index there.  Returns 0, or rc when none fits, and nothing is
- * written. */
+/* The first layout check_layout() tries that fits, for db's bucket count
+ * and the fields the header had (was); 1 if one was taken. */
 static int
 check_layout_for(struct blt *db, const struct hdr *was)
 {
@@ -798,6 +789,17 @@ check_layout_for(struct blt *db, const struct hdr *was)
 	return found;
 }
 
+/* hdr_parse() refused the layout fields with rc, and the file is not cut
+ * short (check_index_cut()).  Tried in turn, the first that fits is kept
+ * (check_try_layout()): where the index offset and bucket count give an
+ * index that fits, the first data block is looked for there
+ * (check_find_first()); where the first data block lies in the file, the
+ * index is looked for after the blocks that follow it
+ * (check_find_index()); where either field says the standard layout (an
+ * index offset of 200, or a first data block right after an index at
+ * 200; a relocated store has neither), that.  The repair then writes the
+ * index there.  Returns 0, or rc when none fits, and nothing is
+ * written. */
 static int
 check_layout(struct check *c, int rc)
 {
@@ -845,7 +847,7 @@ blt_check(const char *path, int flags, blt_report_fn *report, void *arg)
 	struct check c = {0};
 	uint64_t j[5], index_was, at;
 	struct blt *db;
-	int rc;
+	int rc, reindexing;
 
 	if ((db = calloc(1, sizeof *db)) == NULL)
 		return err_oom(path);
@@ -868,47 +870,35 @@ blt_check(const char *path, int flags, blt_report_fn *report, void *arg)
 	                    (rc = check_layout(&c, rc)) < 0)))
 		goto out;
 	/* before anything is written; an interrupted reindex is finished
-	 * first, and its index then checked by the walk */
+	 * first, and its index then checked by the walk.  An index offset
+	 * that moved is found again from the data, or, for the repair, one
+	 * that is no index refused unless the standard layout fits. */
+	reindexing = hdr_journal_read(db->map->base, j) == JOURNAL_REINDEX;
 	index_was = db->h.index_off;
-	if (!repair && hdr_journal_read(db->map->base, j) != JOURNAL_REINDEX &&
-	    (at = check_find_index(db)) != 0) {
-		/* said as the cause, and the rest checked as the repair would
-		 * leave it: not as a stretch of damaged blocks */
-		check_problem(&c, 65,
-		    "the index is at %llu, the data says %llu: --repair puts "
-		    "it "
-		    "back",
-		    (unsigned long long)index_was, (unsigned long long)at);
+	if (!reindexing && (at = check_find_index(db)) != 0)
 		db->h.index_off = at;
-	}
-	if (repair && hdr_journal_read(db->map->base, j) != JOURNAL_REINDEX) {
-		/* an index offset moved off the standard layout's 200 */
-		if ((at = check_find_index(db)) != 0)
-			db->h.index_off = at;
-		else if ((rc = check_index_plausible(db)) < 0 &&
-		         (db->h.first_data !=
-		                 HEADER_LEN +
-		                     (uint64_t)PTR_LEN * db->h.n_buckets ||
-		             !check_try_layout(
-		                 db, HEADER_LEN, db->h.first_data)))
-			goto out;
-	}
+	else if (repair && !reindexing &&
+	         (rc = check_index_plausible(db)) < 0 &&
+	         (db->h.first_data !=
+	                 HEADER_LEN + (uint64_t)PTR_LEN * db->h.n_buckets ||
+	             !check_try_layout(db, HEADER_LEN, db->h.first_data)))
+		goto out;
 	if (repair) {
 		db->dirty = 1;
 		if ((rc = hdr_write_nkeys(db, NKEYS_UNCLEAN)) < 0 ||
 		    (rc = io_sync(db)) < 0)
 			goto out;
-		if (hdr_journal_read(db->map->base, j) == JOURNAL_REINDEX) {
+		if (reindexing) {
 			check_problem(
 			    &c, JOURNAL_OFF, "finished an interrupted reindex");
 			if ((rc = reindex_finish(db, j)) < 0)
 				goto out;
 		}
 	}
-	if (repair &&
-	    ((rc = check_index_off(&c, index_was)) < 0 ||
-	        (rc = check_first_data(&c)) < 0 ||
-	        (rc = check_ts_flag(&c)) < 0 || (rc = check_n_buckets(&c)) < 0))
+	if ((rc = check_index_off(&c, index_was, repair)) < 0 ||
+	    (repair && ((rc = check_first_data(&c)) < 0 ||
+	                   (rc = check_ts_flag(&c)) < 0 ||
+	                   (rc = check_n_buckets(&c)) < 0)))
 		goto out;
 	if ((rc = check_scan(&c, repair)) < 0)
 		goto out;
