@@ -119,21 +119,33 @@ map_worker_reap_strays(void)
 		;
 }
 
-/* Send sig to each of our children, read from /proc/self/task/PID/
- * children: with the group, this reaches a process that left it (setsid,
- * a daemon's double fork) once its parent in the group has ended, as it
- * is handed to us then.  The list is read in pieces, a pid at a time
- * (its digits may straddle two reads).  Async-signal-safe. */
+/* Send sig to pid; SIGTERM with SIGCONT after it, so that a stopped
+ * process sees it.  Async-signal-safe. */
 static void
-map_worker_signal_children(int sig)
+map_worker_kill(pid_t pid, int sig)
+{
+	kill(pid, sig);
+	if (sig == SIGTERM)
+		kill(pid, SIGCONT);
+}
+
+/* Send sig (map_worker_kill()) to our commands' process group, then to
+ * each of our children, read from /proc/self/task/PID/children: this
+ * reaches a process that left the group (setsid, a daemon's double fork)
+ * once its parent in the group has ended, as it is handed to us then.
+ * The list is read in pieces, a pid at a time (its digits may straddle
+ * two reads).  Async-signal-safe. */
+static void
+map_worker_signal_all(int sig)
 {
 	static const char pre[] = "/proc/self/task/", post[] = "/children";
 	char path[sizeof pre + sizeof post + 24], digits[24], buf[512];
 	pid_t me = getpid(), child = 0;
-	size_t n = 0, k;
+	size_t n, k;
 	ssize_t got;
 	int fd;
 
+	map_worker_kill(-map_worker_pg, sig);
 	memcpy(path, pre, sizeof pre - 1);
 	n = sizeof pre - 1;
 	for (k = 0; me > 0; me /= 10)
@@ -151,11 +163,11 @@ map_worker_signal_children(int sig)
 				continue;
 			}
 			if (child > 0)
-				kill(child, sig);
+				map_worker_kill(child, sig);
 			child = 0;
 		}
 	if (child > 0)
-		kill(child, sig);
+		map_worker_kill(child, sig);
 	close(fd);
 }
 
@@ -165,33 +177,26 @@ map_worker_signal_children(int sig)
 static void
 map_worker_on_alarm(int sig)
 {
-	pid_t pg = map_worker_pg;
 	int e = errno;
 
 	(void)sig;
-	if (pg > 0)
-		kill(-pg, SIGKILL);
-	map_worker_signal_children(SIGKILL);
+	if (map_worker_pg > 0)
+		map_worker_signal_all(SIGKILL);
 	alarm(1);
 	errno = e;
 }
 
 /* Stop what our commands left running, the running command too: their
  * process group and every child of ours outside it get SIGTERM (and
- * SIGCONT, so that a stopped process sees it); then we wait for all our
- * children, with SIGKILL from map_worker_on_alarm() once the grace period
- * is over.  Returns at once when there are none.  Async-signal-safe. */
+ * SIGCONT); then we wait for all our children, with SIGKILL from
+ * map_worker_on_alarm() once the grace period is over.  Returns at once
+ * when there are none.  Async-signal-safe. */
 static void
 map_worker_end_group(void)
 {
-	pid_t pg = map_worker_pg;
-
-	if (pg <= 0)
+	if (map_worker_pg <= 0)
 		return;
-	kill(-pg, SIGTERM);
-	kill(-pg, SIGCONT);
-	map_worker_signal_children(SIGTERM);
-	map_worker_signal_children(SIGCONT);
+	map_worker_signal_all(SIGTERM);
 	alarm(MAP_WORKER_GRACE);
 	while (waitpid(-1, NULL, 0) > 0 || errno == EINTR)
 		;
