@@ -1252,13 +1252,8 @@ END_TEST
  * AddressSanitizer, whose allocator holds freed memory in quarantine. */
 START_TEST(a_big_result_gives_its_memory_back)
 {
-#if defined(__SANITIZE_ADDRESS__)
-	return;
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-	return;
-#endif
-#endif
+	if (tu_asan())
+		return;
 	enum { N = 24 };
 	struct blt *db = fill(N, NULL);
 	static const char cmd[] =

@@ -93,6 +93,24 @@ tu_seed(void)
 	return seed;
 }
 
+/* GCC says so by a macro, clang by a feature. */
+#if defined(__SANITIZE_ADDRESS__)
+#define TU_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define TU_ASAN 1
+#endif
+#endif
+#ifndef TU_ASAN
+#define TU_ASAN 0
+#endif
+
+int
+tu_asan(void)
+{
+	return TU_ASAN;
+}
+
 /* The directory of the reference fixtures. */
 const char *
 tu_fixtures(void)

@@ -33,6 +33,10 @@ const char *tu_fixtures(void);
 /* Copy file from to to; 0 or -1. */
 int tu_copy(const char *from, const char *to);
 
+/* 1 in a build under AddressSanitizer, whose allocator keeps freed memory
+ * (quarantine), so that a test of memory given back has nothing to see. */
+int tu_asan(void);
+
 /* Run suite s and return main()'s exit status. */
 int tu_run(Suite *s);
 
