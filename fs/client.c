@@ -92,7 +92,9 @@ client_usage(const char *why)
 	    "  cancel ID\n"
 	    "  status            print the status JSON\n"
 	    "  job ID            print a job's JSON (with --wait: at its "
-	    "end)\n");
+	    "end)\n"
+	    "  unmount           unmount, and return once the store is "
+	    "closed\n");
 	return CLIENT_USAGE;
 }
 
@@ -853,22 +855,32 @@ client_bind_root(struct client *c)
 	mountinfo_free(mi);
 }
 
+/* The mount's status file, parsed into *v: 0, or an errno (EBADMSG where
+ * it is not JSON). */
+static int
+client_status(struct client *c, struct json **v)
+{
+	char path[PATH_MAX + 300], *text;
+	int rc;
+
+	client_path(c, path, sizeof path, "status");
+	if ((text = client_slurp(path)) == NULL)
+		return errno;
+	rc = json_parse(text, strlen(text), 0, v) == 0 ? 0 : EBADMSG;
+	free(text);
+	return rc;
+}
+
 /* Whether the mount's status file is bltfs's: a directory of another file
  * system may hold files of the same names. */
 static int
 client_is_bltfs(struct client *c)
 {
-	char path[PATH_MAX + 300], *text;
 	const struct json *ctl;
 	struct json *v;
 	int ok;
 
-	client_path(c, path, sizeof path, "status");
-	if ((text = client_slurp(path)) == NULL)
-		return 0;
-	ok = json_parse(text, strlen(text), 0, &v) == 0;
-	free(text);
-	if (!ok)
+	if (client_status(c, &v) != 0)
 		return 0;
 	ctl = json_get(json_get(v, "options"), "ctl");
 	ok = v->type == JSON_OBJECT && json_get(v, "store") != NULL &&
@@ -1006,6 +1018,44 @@ client_options(struct client *c, int argc, char **argv, char **words, int *n)
 	return CLIENT_OK;
 }
 
+/* unmount: the path must be the mount point, and the store's path comes
+ * from the status file, read while the mount is there (unmount.c does
+ * the rest). */
+static int
+client_unmount(struct client *c)
+{
+	char real[PATH_MAX], *store = NULL;
+	const struct json *s;
+	struct json *v;
+	int rc;
+
+	if (realpath(c->mount, real) == NULL ||
+	    strcmp(real, c->root[0] != '\0' ? c->root : "/") != 0) {
+		fprintf(stderr,
+		    "bltfs ctl: %s: not a mount point (the mount is at %s)\n",
+		    c->mount, c->root[0] != '\0' ? c->root : "/");
+		return CLIENT_REFUSED;
+	}
+	if ((rc = client_status(c, &v)) == 0) {
+		if ((s = json_get(v, "store")) != NULL &&
+		    s->type == JSON_STRING)
+			store = strdup(s->str);
+		json_free(v);
+	}
+	if (store == NULL) {
+		fprintf(stderr,
+		    "bltfs ctl: %s: its status names no store: %s\n", c->mount,
+		    strerror(rc != 0 ? rc : EBADMSG));
+		return CLIENT_REFUSED;
+	}
+	/* an open directory of the mount would keep it busy */
+	close(c->fd);
+	c->fd = -1;
+	rc = unmount_and_wait(real, store);
+	free(store);
+	return rc == 0 ? CLIENT_OK : CLIENT_REFUSED;
+}
+
 /* bltfs ctl: see bltfs(1). */
 int
 client_main(int argc, char **argv)
@@ -1039,6 +1089,11 @@ client_main(int argc, char **argv)
 	if (strcmp(words[1], "status") == 0) {
 		status = n == 2 ? client_print_file(&c, "status")
 		                : client_usage("status takes no arguments");
+		goto out;
+	}
+	if (strcmp(words[1], "unmount") == 0) {
+		status = n == 2 ? client_unmount(&c)
+		                : client_usage("unmount takes no arguments");
 		goto out;
 	}
 	if (strcmp(words[1], "job") == 0) {

@@ -248,6 +248,17 @@ mountinfo_whole(const struct mountinfo *mi, dev_t dev)
 	return NULL;
 }
 
+/* A mount of file system dev at another place than point, such as a bind
+ * mount; NULL if there is none.  Borrowed from mi. */
+const struct mountinfo_entry *
+mountinfo_other(const struct mountinfo *mi, dev_t dev, const char *point)
+{
+	for (size_t i = 0; i < mi->n; i++)
+		if (mi->v[i].dev == dev && strcmp(mi->v[i].point, point) != 0)
+			return &mi->v[i];
+	return NULL;
+}
+
 /* The device of the FUSE file system mounted at point (as realpath(3)
  * gives it) into *dev: 0, -ENOENT if the table has no such mount, or what
  * mountinfo_read() returns. */

@@ -106,10 +106,18 @@ fill_up()
 }
 
 # umount_stuck STORE: unmount $m.  The daemon cannot close the store
-# cleanly, and says so (bltfs(1), EXIT STATUS).
+# cleanly, and says so (bltfs(1), EXIT STATUS); so does bltfs ctl unmount,
+# which waits for that close.
 umount_stuck()
 {
-	fusermount3 -u "$m"
+	set +e
+	"$BLTFS" ctl "$m" unmount 2>"$tmp/unmount.err"
+	urc=$?
+	set -e
+	[ "$urc" = 1 ] || fail "bltfs ctl unmount of a stuck store exited $urc"
+	grep -qF "$m: unmounted, but " "$tmp/unmount.err" ||
+		fail "bltfs ctl unmount said: $(cat "$tmp/unmount.err")"
+	! is_mounted "$m" || fail "$m is still mounted"
 	bltfs_reap "$stuck_pid"
 	[ "$rc" = 1 ] || fail "bltfs of a stuck store exited $rc: $(cat "$log")"
 	grep -q "closing the store: $1:" "$log" ||

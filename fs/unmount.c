@@ -1,0 +1,109 @@
+/*
+ * unmount.c: `bltfs ctl MOUNT unmount`, an unmount that returns once the
+ * store is closed.
+ *
+ * fusermount3 -u returns as soon as the kernel has let go of the mount:
+ * the kernel sends a FUSE mount that is not a block device's no request
+ * at unmount, so the daemon learns of it only then, and stores what open
+ * files hold, syncs and closes the store just after.  A script that copies
+ * the store, or opens it, right away may find it still locked or not yet
+ * marked closed.  Here the unmount is followed by a read-only open of the
+ * store, which waits for the daemon's lock: the daemon holds it from the
+ * mount to the end of its close, after the last sync.  The open also says
+ * whether that close was clean.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+
+#include "booklet.h"
+#include "fs.h"
+
+extern char **environ;
+
+/* Another mount of the file system at point, which would keep the daemon
+ * and its lock after point goes: its path into other (cap bytes), 1; 0
+ * when there is none or the table cannot be read. */
+static int
+unmount_other(const char *point, char *other, size_t cap)
+{
+	const struct mountinfo_entry *m;
+	struct mountinfo *mi;
+	struct stat st;
+	int found;
+
+	if (stat(point, &st) == -1 || mountinfo_read(&mi) < 0)
+		return 0;
+	m = mountinfo_other(mi, st.st_dev, point);
+	if ((found = m != NULL))
+		snprintf(other, cap, "%s", m->point);
+	mountinfo_free(mi);
+	return found;
+}
+
+/* fusermount3 -u point, which checks that the caller may unmount it and
+ * says why not.  Returns 0 when it succeeded. */
+static int
+unmount_run(const char *point)
+{
+	/* posix_spawnp() takes char *const[]; it writes none of them */
+	char *argv[] = {(char *)"fusermount3", (char *)"-u", (char *)"--",
+	    (char *)point, NULL};
+	pid_t pid;
+	int rc, st;
+
+	if ((rc = posix_spawnp(&pid, argv[0], NULL, NULL, argv, environ)) !=
+	    0) {
+		fprintf(stderr, "bltfs ctl: %s: fusermount3: %s\n", point,
+		    strerror(rc));
+		return -1;
+	}
+	while (waitpid(pid, &st, 0) == -1)
+		if (errno != EINTR)
+			return -1;
+	return WIFEXITED(st) && WEXITSTATUS(st) == 0 ? 0 : -1;
+}
+
+int
+unmount_and_wait(const char *point, const char *store)
+{
+	struct blt_options o;
+	struct blt *db;
+	char other[PATH_MAX];
+	int rc;
+
+	if (unmount_other(point, other, sizeof other)) {
+		fprintf(stderr,
+		    "bltfs ctl: %s: the store is mounted at %s too, and stays "
+		    "open until that goes (fusermount3 -u unmounts one of "
+		    "them)\n",
+		    point, other);
+		return 1;
+	}
+	if (unmount_run(point) < 0)
+		return 1;
+	blt_options_default(&o);
+	o.lock_timeout = -1; /* the daemon's close takes what it takes */
+	if ((rc = blt_open(store, BLT_RDONLY, &o, &db)) < 0) {
+		fprintf(stderr, "bltfs ctl: %s: unmounted, but %s\n", point,
+		    blt_errmsg());
+		return 1;
+	}
+	rc = blt_flags(db) & BLT_UNCLEAN;
+	blt_close(db);
+	if (rc) {
+		fprintf(stderr,
+		    "bltfs ctl: %s: unmounted, but the daemon did not close "
+		    "%s cleanly (its log says why); the next mount for "
+		    "writing recovers it\n",
+		    point, store);
+		return 1;
+	}
+	return 0;
+}
