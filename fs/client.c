@@ -1,6 +1,7 @@
 /*
  * bltfs ctl: send one command to a mount and, with --wait, follow the job
- * it started to its end (bltfs(1), CONTROL INTERFACE).
+ * it started to its end (bltfs(1), CONTROL INTERFACE); following it is
+ * client-job.c's, and unmount is client-unmount.c's.
  *
  * The path given may be anywhere in the mount: client_open() climbs to the
  * root of the mount that holds it and makes sure that is bltfs (a FUSE file
@@ -36,40 +37,12 @@
 #include <unistd.h>
 
 #include "bltfs.h"
+#include "client.h"
 #include "fs.h"
 #include "json.h"
 
-/* Exit statuses (bltfs(1)). */
-#define CLIENT_OK 0
-#define CLIENT_REFUSED 1
-#define CLIENT_USAGE 2
-#define CLIENT_FAILED 3
-#define CLIENT_ITEMS 4
-#define CLIENT_CANCELLED 5
-
-#define CLIENT_POLL_MS 100
-
 /* statfs(2) f_type of a FUSE file system (linux/magic.h) */
 #define CLIENT_FUSE_MAGIC 0x65735546
-
-struct client {
-	const char *mount;
-	char root[PATH_MAX];  /* the mount's root, resolved; "" for "/" */
-	char under[PATH_MAX]; /* the directory of the store's tree that root
-	                       * shows: "" but in a bind mount of one */
-	char top[PATH_MAX];   /* where the control directory is: root, or in
-	                       * a bind mount of a directory, a mount of the
-	                       * whole tree ("" for "/") */
-	char ctl[256];        /* the control directory's name */
-	int fd;               /* the mount's root */
-	int use_file;         /* the kernel passes no ioctls */
-	int wait, json, help;
-};
-
-static const char *const client_states[] = {
-    "", "queued", "running", "done", "failed", "cancelled"};
-static const char *const client_kinds[] = {
-    "", "prune", "reindex", "sync", "map"};
 
 static int
 client_usage(const char *why)
@@ -98,13 +71,7 @@ client_usage(const char *why)
 	return CLIENT_USAGE;
 }
 
-/* A growing string. */
-struct client_buf {
-	char *s;
-	size_t len, cap;
-};
-
-static int
+int
 client_put(struct client_buf *b, const char *s, size_t n)
 {
 	if (b->len + n + 1 > b->cap) {
@@ -259,7 +226,7 @@ client_has_opt(int argc, char **argv, const char *name)
 	return 0;
 }
 
-static void
+void
 client_path(struct client *c, char *out, size_t cap, const char *rest)
 {
 	snprintf(out, cap, "%s/%s/%s", c->top, c->ctl, rest);
@@ -520,7 +487,7 @@ oom:
 }
 
 /* Read all of path; NULL with errno set. */
-static char *
+char *
 client_slurp(const char *path)
 {
 	struct client_buf b = {0};
@@ -585,224 +552,6 @@ client_send(struct client *c, const char *text, struct bltfs_cmd *cmd)
 	return err;
 }
 
-/* The index of v's string in names[1..max], or 0. */
-static uint32_t
-client_name(const struct json *v, const char *const *names, uint32_t max)
-{
-	for (uint32_t i = 1; v != NULL && v->type == JSON_STRING && i <= max;
-	     i++)
-		if (strcmp(v->str, names[i]) == 0)
-			return i;
-	return 0;
-}
-
-/* What job id did so far: by ioctl, or from jobs/ID.  Returns 0 or the
- * errno. */
-static int
-client_job(struct client *c, uint64_t id, struct bltfs_job *j)
-{
-	char path[PATH_MAX + 300], name[32], *json;
-	const struct json *m;
-	struct json *v;
-	int rc;
-
-	memset(j, 0, sizeof *j);
-	j->id = id;
-	if (!c->use_file) {
-		if (ioctl(c->fd, BLTFS_IOC_JOB, j) == 0)
-			return 0;
-		if (errno != ENOTTY && errno != ENOSYS)
-			return errno;
-		c->use_file = 1;
-	}
-	snprintf(name, sizeof name, "jobs/%" PRIu64, id);
-	client_path(c, path, sizeof path, name);
-	if ((json = client_slurp(path)) == NULL)
-		return errno;
-	rc = json_parse(json, strlen(json), 0, &v);
-	free(json);
-	if (rc < 0)
-		return -rc;
-	j->state = client_name(
-	    json_get(v, "state"), client_states, BLTFS_STATE_CANCELLED);
-	j->kind = client_name(json_get(v, "kind"), client_kinds, BLTFS_JOB_MAP);
-	json_int(json_get(v, "done"), 0, UINT64_MAX, NULL, &j->done);
-	json_int(json_get(v, "total"), 0, UINT64_MAX, NULL, &j->total);
-	json_int(json_get(json_get(v, "stats"), "errors"), 0, UINT64_MAX, NULL,
-	    &j->errors);
-	m = json_get(json_get(v, "error"), "message");
-	if (m != NULL && m->type == JSON_STRING)
-		snprintf(j->message, sizeof j->message, "%s", m->str);
-	json_free(v);
-	return 0;
-}
-
-static void
-client_progress(const struct bltfs_job *j, int tty, uint64_t *last_done,
-    uint32_t *last_state, time_t *last_line)
-{
-	char bar[41];
-	unsigned pct = 0, w = 40, fill;
-	time_t now = time(NULL);
-
-	if (j->total > 0)
-		pct = (unsigned)(j->done * 100 / j->total);
-	if (pct > 100)
-		pct = 100;
-	if (tty) {
-		fill = pct * w / 100;
-		memset(bar, '#', fill);
-		memset(bar + fill, '.', w - fill);
-		bar[w] = '\0';
-		fprintf(stderr,
-		    "\rjob %" PRIu64 " %-7s [%s] %3u%% %" PRIu64 "/%" PRIu64
-		    " %s",
-		    j->id, client_kinds[j->kind % 5], bar, pct, j->done,
-		    j->total, client_states[j->state % 6]);
-		if (j->state >= BLTFS_STATE_DONE)
-			fputc('\n', stderr);
-		fflush(stderr);
-		return;
-	}
-	/* plain lines for logs: on a change of state, else once a second */
-	if (j->state == *last_state &&
-	    (j->done == *last_done || now == *last_line))
-		return;
-	fprintf(stderr, "job %" PRIu64 ": %s %s %" PRIu64 "/%" PRIu64 "\n",
-	    j->id, client_kinds[j->kind % 5], client_states[j->state % 6],
-	    j->done, j->total);
-	*last_done = j->done;
-	*last_state = j->state;
-	*last_line = now;
-}
-
-/* Follow job id to its end; the exit status it gives. */
-static int
-client_wait(struct client *c, uint64_t id, struct bltfs_job *j)
-{
-	struct timespec ts = {0, CLIENT_POLL_MS * 1000000L};
-	uint64_t last_done = UINT64_MAX;
-	uint32_t last_state = 0;
-	time_t last_line = 0;
-	int tty = isatty(2), err;
-
-	for (;;) {
-		if ((err = client_job(c, id, j)) != 0) {
-			fprintf(stderr, "bltfs ctl: job %" PRIu64 ": %s\n", id,
-			    strerror(err));
-			return CLIENT_REFUSED;
-		}
-		client_progress(j, tty, &last_done, &last_state, &last_line);
-		if (j->state >= BLTFS_STATE_DONE)
-			break;
-		nanosleep(&ts, NULL);
-	}
-	return CLIENT_OK;
-}
-
-/* Write len bytes of s to stderr with control characters escaped; with
- * indent, a newline goes out as one followed by indent. */
-static void
-client_put_text(const char *s, size_t len, const char *indent)
-{
-	for (size_t i = 0; i < len; i++) {
-		unsigned char ch = (unsigned char)s[i];
-
-		if (ch == '\n' && indent != NULL)
-			fprintf(stderr, "\n%s", indent);
-		else if (ch < 0x20 || ch == 0x7f)
-			fprintf(stderr, "\\x%02x", ch);
-		else
-			fputc(ch, stderr);
-	}
-}
-
-/* A finished job whose items failed: how many, and the first of them with
- * their keys and causes, which jobs/ID keeps (the ioctl has the counts
- * only). */
-static void
-client_print_errors(struct client *c, const struct bltfs_job *j)
-{
-	char path[PATH_MAX + 300], name[32], *text;
-	const struct json *list, *key, *msg;
-	struct json *v = NULL;
-	size_t n;
-
-	fprintf(stderr,
-	    "bltfs ctl: job %" PRIu64 ": %" PRIu64 " of %" PRIu64
-	    " items failed",
-	    j->id, j->errors, j->done);
-	snprintf(name, sizeof name, "jobs/%" PRIu64, j->id);
-	client_path(c, path, sizeof path, name);
-	if ((text = client_slurp(path)) == NULL) {
-		fprintf(stderr, " (%s: %s)\n", path, strerror(errno));
-		return;
-	}
-	if (json_parse(text, strlen(text), 0, &v) < 0) {
-		fprintf(stderr, " (%s: %s)\n", path, json_errmsg());
-		free(text);
-		return;
-	}
-	free(text);
-	list = json_get(v, "first_errors");
-	n = list != NULL && list->type == JSON_ARRAY ? list->n : 0;
-	if (n == 0)
-		fputc('\n', stderr);
-	else if (n < j->errors)
-		fprintf(stderr, "; the first %zu:\n", n);
-	else
-		fputs(":\n", stderr);
-	for (size_t i = 0; i < n; i++) {
-		key = json_get(&list->kids[i], "key");
-		msg = json_get(&list->kids[i], "message");
-		fputs("  ", stderr);
-		if (key != NULL && key->type == JSON_STRING)
-			client_put_text(key->str, key->len, NULL);
-		else if ((key = json_get(&list->kids[i], "key_hex")) != NULL &&
-		         key->type == JSON_STRING)
-			fprintf(stderr, "key 0x%s", key->str);
-		fputs(": ", stderr);
-		if (msg != NULL && msg->type == JSON_STRING)
-			client_put_text(msg->str, msg->len, "    ");
-		fputc('\n', stderr);
-	}
-	json_free(v);
-}
-
-static int
-client_status_of(struct client *c, const struct bltfs_job *j)
-{
-	switch (j->state) {
-	case BLTFS_STATE_DONE:
-		if (j->errors == 0)
-			return CLIENT_OK;
-		client_print_errors(c, j);
-		return CLIENT_ITEMS;
-	case BLTFS_STATE_FAILED:
-		fprintf(stderr, "bltfs ctl: job %" PRIu64 " failed: %s\n",
-		    j->id, j->message);
-		return CLIENT_FAILED;
-	case BLTFS_STATE_CANCELLED:
-		return CLIENT_CANCELLED;
-	}
-	return CLIENT_OK;
-}
-
-static int
-client_print_file(struct client *c, const char *rest)
-{
-	char path[PATH_MAX + 300], *s;
-
-	client_path(c, path, sizeof path, rest);
-	if ((s = client_slurp(path)) == NULL) {
-		fprintf(stderr, "bltfs ctl: %s: %s\n", path, strerror(errno));
-		return CLIENT_REFUSED;
-	}
-	fputs(s, stdout);
-	free(s);
-	return CLIENT_OK;
-}
-
 /* The root of the mount that holds real (a resolved path): the highest
  * directory above it on the same device, "" for "/".  Returns 0 or the
  * errno. */
@@ -857,7 +606,7 @@ client_bind_root(struct client *c)
 
 /* The mount's status file, parsed into *v: 0, or an errno (EBADMSG where
  * it is not JSON). */
-static int
+int
 client_status(struct client *c, struct json **v)
 {
 	char path[PATH_MAX + 300], *text;
@@ -1016,44 +765,6 @@ client_options(struct client *c, int argc, char **argv, char **words, int *n)
 			words[(*n)++] = argv[a];
 	}
 	return CLIENT_OK;
-}
-
-/* unmount: the path must be the mount point, and the store's path comes
- * from the status file, read while the mount is there (unmount.c does
- * the rest). */
-static int
-client_unmount(struct client *c)
-{
-	char real[PATH_MAX], *store = NULL;
-	const struct json *s;
-	struct json *v;
-	int rc;
-
-	if (realpath(c->mount, real) == NULL ||
-	    strcmp(real, c->root[0] != '\0' ? c->root : "/") != 0) {
-		fprintf(stderr,
-		    "bltfs ctl: %s: not a mount point (the mount is at %s)\n",
-		    c->mount, c->root[0] != '\0' ? c->root : "/");
-		return CLIENT_REFUSED;
-	}
-	if ((rc = client_status(c, &v)) == 0) {
-		if ((s = json_get(v, "store")) != NULL &&
-		    s->type == JSON_STRING)
-			store = strdup(s->str);
-		json_free(v);
-	}
-	if (store == NULL) {
-		fprintf(stderr,
-		    "bltfs ctl: %s: its status names no store: %s\n", c->mount,
-		    strerror(rc != 0 ? rc : EBADMSG));
-		return CLIENT_REFUSED;
-	}
-	/* an open directory of the mount would keep it busy */
-	close(c->fd);
-	c->fd = -1;
-	rc = unmount_and_wait(real, store);
-	free(store);
-	return rc == 0 ? CLIENT_OK : CLIENT_REFUSED;
 }
 
 /* bltfs ctl: see bltfs(1). */

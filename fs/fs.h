@@ -690,11 +690,4 @@ const struct mountinfo_entry *mountinfo_other(
     const struct mountinfo *mi, dev_t dev, const char *point);
 int mountinfo_fuse_dev(const char *point, dev_t *dev);
 
-/* unmount.c */
-
-/* Unmount the bltfs mount at point (resolved) and wait until its daemon
- * has closed store: 0, or 1 after a message on stderr (another mount of
- * it, fusermount3 refused, the store not closed cleanly). */
-int unmount_and_wait(const char *point, const char *store);
-
 #endif

@@ -141,6 +141,16 @@ forget_daemon()
 	mv "$daemons.new" "$daemons"
 }
 
+# run_status CMD...: run CMD with its stderr in $tmp/err, and its exit
+# status, whatever it is, in $got.
+run_status()
+{
+	set +e
+	"$@" 2>"$tmp/err"
+	got=$?
+	set -e
+}
+
 # bltfs_reap PID: wait for the daemon PID to exit, its status into $rc,
 # and forget it.
 bltfs_reap()

@@ -110,13 +110,10 @@ fill_up()
 # which waits for that close.
 umount_stuck()
 {
-	set +e
-	"$BLTFS" ctl "$m" unmount 2>"$tmp/unmount.err"
-	urc=$?
-	set -e
-	[ "$urc" = 1 ] || fail "bltfs ctl unmount of a stuck store exited $urc"
-	grep -qF "$m: unmounted, but " "$tmp/unmount.err" ||
-		fail "bltfs ctl unmount said: $(cat "$tmp/unmount.err")"
+	run_status "$BLTFS" ctl "$m" unmount
+	[ "$got" = 1 ] || fail "bltfs ctl unmount of a stuck store exited $got"
+	grep -qF "$m: unmounted, but " "$tmp/err" ||
+		fail "bltfs ctl unmount said: $(cat "$tmp/err")"
 	! is_mounted "$m" || fail "$m is still mounted"
 	bltfs_reap "$stuck_pid"
 	[ "$rc" = 1 ] || fail "bltfs of a stuck store exited $rc: $(cat "$log")"

@@ -16,10 +16,7 @@ refused()
 {
 	want=$1
 	shift
-	set +e
-	"$BLTFS" ctl "$@" 2>"$tmp/err"
-	got=$?
-	set -e
+	run_status "$BLTFS" ctl "$@"
 	[ "$got" = "$want" ] ||
 		fail "bltfs ctl $* exited $got, not $want: $(cat "$tmp/err")"
 	is_mounted "$m" || fail "bltfs ctl $* unmounted $m"
@@ -70,10 +67,7 @@ gone "$(cat "$tmp/cmd.pid")"
 
 # Unmounting what is not mounted any more: fusermount3 says why.
 mkdir -p "$m"
-set +e
-"$BLTFS" ctl "$m" unmount 2>"$tmp/err"
-got=$?
-set -e
+run_status "$BLTFS" ctl "$m" unmount
 [ "$got" = 1 ] || fail "unmount of a plain directory exited $got"
 grep -qF "$m: not a bltfs mount" "$tmp/err" ||
 	fail "no word of what is wrong: $(cat "$tmp/err")"

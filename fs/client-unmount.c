@@ -1,6 +1,6 @@
 /*
- * unmount.c: `bltfs ctl MOUNT unmount`, an unmount that returns once the
- * store is closed.
+ * bltfs ctl MOUNT unmount: an unmount that returns once the store is
+ * closed.
  *
  * fusermount3 -u returns as soon as the kernel has let go of the mount:
  * the kernel sends a FUSE mount that is not a block device's no request
@@ -18,11 +18,14 @@
 #include <limits.h>
 #include <spawn.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include "booklet.h"
+#include "client.h"
 #include "fs.h"
 
 extern char **environ;
@@ -31,7 +34,7 @@ extern char **environ;
  * and its lock after point goes: its path into other (cap bytes), 1; 0
  * when there is none or the table cannot be read. */
 static int
-unmount_other(const char *point, char *other, size_t cap)
+client_unmount_other(const char *point, char *other, size_t cap)
 {
 	const struct mountinfo_entry *m;
 	struct mountinfo *mi;
@@ -50,7 +53,7 @@ unmount_other(const char *point, char *other, size_t cap)
 /* fusermount3 -u point, which checks that the caller may unmount it and
  * says why not.  Returns 0 when it succeeded. */
 static int
-unmount_run(const char *point)
+client_unmount_run(const char *point)
 {
 	/* posix_spawnp() takes char *const[]; it writes none of them */
 	char *argv[] = {(char *)"fusermount3", (char *)"-u", (char *)"--",
@@ -70,15 +73,17 @@ unmount_run(const char *point)
 	return WIFEXITED(st) && WEXITSTATUS(st) == 0 ? 0 : -1;
 }
 
-int
-unmount_and_wait(const char *point, const char *store)
+/* Unmount the bltfs mount at point (resolved) and wait until its daemon
+ * has closed store: 0, or 1 after a message. */
+static int
+client_unmount_wait(const char *point, const char *store)
 {
 	struct blt_options o;
 	struct blt *db;
 	char other[PATH_MAX];
 	int rc;
 
-	if (unmount_other(point, other, sizeof other)) {
+	if (client_unmount_other(point, other, sizeof other)) {
 		fprintf(stderr,
 		    "bltfs ctl: %s: the store is mounted at %s too, and stays "
 		    "open until that goes (fusermount3 -u unmounts one of "
@@ -86,7 +91,7 @@ unmount_and_wait(const char *point, const char *store)
 		    point, other);
 		return 1;
 	}
-	if (unmount_run(point) < 0)
+	if (client_unmount_run(point) < 0)
 		return 1;
 	blt_options_default(&o);
 	o.lock_timeout = -1; /* the daemon's close takes what it takes */
@@ -106,4 +111,42 @@ unmount_and_wait(const char *point, const char *store)
 		return 1;
 	}
 	return 0;
+}
+
+/* unmount: the path must be the mount point, and the store's path comes
+ * from the status file, read while the mount is there (unmount.c does
+ * the rest). */
+int
+client_unmount(struct client *c)
+{
+	char real[PATH_MAX], *store = NULL;
+	const struct json *s;
+	struct json *v;
+	int rc;
+
+	if (realpath(c->mount, real) == NULL ||
+	    strcmp(real, c->root[0] != '\0' ? c->root : "/") != 0) {
+		fprintf(stderr,
+		    "bltfs ctl: %s: not a mount point (the mount is at %s)\n",
+		    c->mount, c->root[0] != '\0' ? c->root : "/");
+		return CLIENT_REFUSED;
+	}
+	if ((rc = client_status(c, &v)) == 0) {
+		if ((s = json_get(v, "store")) != NULL &&
+		    s->type == JSON_STRING)
+			store = strdup(s->str);
+		json_free(v);
+	}
+	if (store == NULL) {
+		fprintf(stderr,
+		    "bltfs ctl: %s: its status names no store: %s\n", c->mount,
+		    strerror(rc != 0 ? rc : EBADMSG));
+		return CLIENT_REFUSED;
+	}
+	/* an open directory of the mount would keep it busy */
+	close(c->fd);
+	c->fd = -1;
+	rc = client_unmount_wait(real, store);
+	free(store);
+	return rc == 0 ? CLIENT_OK : CLIENT_REFUSED;
 }
