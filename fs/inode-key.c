@@ -302,15 +302,22 @@ inode_child_key_locked(struct inode_tree *t, struct inode *p, const char *name,
 /* What may follow a piece, to check it: some key with the piece and then
  * one of these is cut there, if any key is.  The first starts with the
  * widest atom (a U+201B before '+' is written as 15 bytes), so that no
- * other bytes would cut the segment later; the second makes a U+201B that
- * ends the piece an escaped one, for which a '+' follows.  Both make the
- * segment long whatever the piece is. */
+ * other bytes would cut the segment later.  The others make a U+201B near
+ * the end of the piece an escaped one, as what follows the cut does in
+ * the key: a '+' after one that ends the piece, or two hex digits after
+ * one that ends it or comes before its last byte.  A byte after the
+ * cut fits only in a piece that is full, which is where these count.  All
+ * make the segment long whatever the piece is. */
 #define INODE_PIECE_FILL4 PATH_ESC "+" PATH_ESC "+" PATH_ESC "+" PATH_ESC "+"
+#define INODE_PIECE_FILL16                                                     \
+	INODE_PIECE_FILL4 INODE_PIECE_FILL4 INODE_PIECE_FILL4 INODE_PIECE_FILL4
 static const char *const inode_piece_fill[] = {
-    INODE_PIECE_FILL4 INODE_PIECE_FILL4 INODE_PIECE_FILL4 INODE_PIECE_FILL4,
-    "+" INODE_PIECE_FILL4 INODE_PIECE_FILL4 INODE_PIECE_FILL4 INODE_PIECE_FILL4,
+    INODE_PIECE_FILL16,
+    "+" INODE_PIECE_FILL16,
+    "00" INODE_PIECE_FILL16,
 };
-#define INODE_PIECE_FILL (4 * (sizeof INODE_PIECE_FILL4 - 1) + 1) /* most */
+#define INODE_PIECE_FILLS (sizeof inode_piece_fill / sizeof *inode_piece_fill)
+#define INODE_PIECE_FILL (sizeof "00" INODE_PIECE_FILL16 - 1) /* most */
 
 int
 inode_add_piece(
@@ -352,7 +359,7 @@ inode_add_piece(
 		    (int)nlen, name, BLT_KEY_MAX);
 		goto out;
 	}
-	for (i = 0, rc = 0; rc == 0 && i < 2; i++) {
+	for (i = 0, rc = 0; rc == 0 && i < (int)INODE_PIECE_FILLS; i++) {
 		fill = strlen(inode_piece_fill[i]);
 		memcpy(key + klen, inode_piece_fill[i], fill);
 		rc = inode_canonical(

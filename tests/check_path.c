@@ -606,6 +606,48 @@ START_TEST(long_segments_become_continuation_pieces)
 }
 END_TEST
 
+/* A U+201B is escaped where two hex digits follow it, and the cut of a
+ * long segment can fall between it and them: the piece then ends in the
+ * escaped character (and one of the digits), and is a piece that mkdir
+ * makes again (tree_check() walks it).  Found by random_keys_round_trip,
+ * BLT_SEED=1795391984. */
+START_TEST(pieces_end_where_an_escape_needs_what_follows)
+{
+	static const size_t lead[] = {235, 236};
+	unsigned char key[600];
+	struct path_conf pc;
+	struct tset s = {0};
+	size_t klen, i;
+	char *p;
+	size_t len;
+
+	conf(&pc, BLT_SER_STR, 0, NULL);
+	for (i = 0; i < 2; i++) {
+		/* 235 + 15 + "4": the piece ends after the 4; 236 + 15: it
+		 * ends with the escaped U+201B */
+		memset(key, 'a', lead[i]);
+		klen = lead[i];
+		memcpy(key + klen,
+		    "\xe2\x80\x9b"
+		    "4A",
+		    5);
+		klen += 5;
+		memset(key + klen, 'b', 300);
+		klen += 300;
+		ck_assert_int_eq(path_of_key(&pc, key, klen, 0, &p, &len), 0);
+		ck_assert_mem_eq(p + 235,
+		    i == 0 ? ESC "E2" ESC "80" ESC "9B4" ESC "+/"
+		           : "a" ESC "E2" ESC "80" ESC "9B" ESC "+/",
+		    i == 0 ? 21 : 21);
+		free(p);
+		walk_roundtrip(&pc, key, klen, 0);
+		tset_add(&s, key, klen, 1);
+	}
+	tree_check(&pc, &s);
+	tset_free(&s);
+}
+END_TEST
+
 START_TEST(control_name_is_escaped_only_in_the_root)
 {
 	struct path_conf pc;
@@ -914,6 +956,7 @@ path_suite(void)
 	tcase_add_test(tc, other_fixtures_listed_once);
 	tcase_add_test(tc, tricky_keys_have_documented_names);
 	tcase_add_test(tc, long_segments_become_continuation_pieces);
+	tcase_add_test(tc, pieces_end_where_an_escape_needs_what_follows);
 	tcase_add_test(tc, control_name_is_escaped_only_in_the_root);
 	tcase_add_test(tc, flat_mount_escapes_slashes);
 	tcase_add_test(tc, integer_keys_are_decimal);
