@@ -98,6 +98,14 @@ mkdir "$m/$x251‛+/$x251‛+" # the second piece of a longer name
 # one (a U+201B before '+' takes 15 bytes) at the latest
 x236=$(printf '%0236d' 0)
 mkdir "$m/${x236}0‛+"
+# a U+201B before two hex digits is escaped, also where the cut falls
+# between them and it or one of them: the piece ends in the escaped
+# character ("‛E2‛80‛9B"), or in it and the first digit
+x235=$(printf '%0235d' 0)
+for piece in "${x236}‛E2‛80‛9B‛+" "${x235}‛E2‛80‛9B4‛+"; do
+	mkdir "$m/$piece" || fail "mkdir of the piece '$piece' was refused"
+	rmdir "$m/$piece"
+done
 for bad in "$x236‛+" "‛41${x236}0‛+" "$x251‛+/‛2E‛+" "a‛+"; do
 	if mkdir "$m/$bad" 2>/dev/null; then
 		fail "mkdir of '$bad', no piece of a long name, was allowed"
