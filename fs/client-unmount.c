@@ -74,7 +74,7 @@ client_unmount_run(const char *point)
 }
 
 /* Unmount the bltfs mount at point (resolved) and wait until its daemon
- * has closed store: 0, or 1 after a message. */
+ * has closed store: CLIENT_OK, or CLIENT_REFUSED after a message. */
 static int
 client_unmount_wait(const char *point, const char *store)
 {
@@ -89,16 +89,16 @@ client_unmount_wait(const char *point, const char *store)
 		    "open until that goes (fusermount3 -u unmounts one of "
 		    "them)\n",
 		    point, other);
-		return 1;
+		return CLIENT_REFUSED;
 	}
 	if (client_unmount_run(point) < 0)
-		return 1;
+		return CLIENT_REFUSED;
 	blt_options_default(&o);
 	o.lock_timeout = -1; /* the daemon's close takes what it takes */
 	if ((rc = blt_open(store, BLT_RDONLY, &o, &db)) < 0) {
 		fprintf(stderr, "bltfs ctl: %s: unmounted, but %s\n", point,
 		    blt_errmsg());
-		return 1;
+		return CLIENT_REFUSED;
 	}
 	rc = blt_flags(db) & BLT_UNCLEAN;
 	blt_close(db);
@@ -108,14 +108,13 @@ client_unmount_wait(const char *point, const char *store)
 		    "%s cleanly (its log says why); the next mount for "
 		    "writing recovers it\n",
 		    point, store);
-		return 1;
+		return CLIENT_REFUSED;
 	}
-	return 0;
+	return CLIENT_OK;
 }
 
 /* unmount: the path must be the mount point, and the store's path comes
- * from the status file, read while the mount is there (unmount.c does
- * the rest). */
+ * from the status file, read while the mount is there. */
 int
 client_unmount(struct client *c)
 {
@@ -148,5 +147,5 @@ client_unmount(struct client *c)
 	c->fd = -1;
 	rc = client_unmount_wait(real, store);
 	free(store);
-	return rc == 0 ? CLIENT_OK : CLIENT_REFUSED;
+	return rc;
 }
