@@ -73,15 +73,44 @@ client_unmount_run(const char *point)
 	return WIFEXITED(st) && WEXITSTATUS(st) == 0 ? 0 : -1;
 }
 
+/* After the unmount of point: store, opened read-only, which waits for
+ * the daemon's lock, held until its close has synced.  CLIENT_OK when it
+ * was closed cleanly, else CLIENT_REFUSED after a message (gone: the
+ * daemon had ended before the unmount). */
+static int
+client_unmount_closed(const char *point, const char *store, int gone)
+{
+	const char *how = gone ? " (its daemon had ended)" : "";
+	struct blt_options o;
+	struct blt *db;
+	int unclean;
+
+	blt_options_default(&o);
+	o.lock_timeout = -1; /* the daemon's close takes what it takes */
+	if (blt_open(store, BLT_RDONLY, &o, &db) < 0) {
+		fprintf(stderr, "bltfs ctl: %s: unmounted%s, but %s\n", point,
+		    how, blt_errmsg());
+		return CLIENT_REFUSED;
+	}
+	unclean = blt_flags(db) & BLT_UNCLEAN;
+	blt_close(db);
+	if (unclean) {
+		fprintf(stderr,
+		    "bltfs ctl: %s: unmounted%s, but %s was not closed "
+		    "cleanly%s; the next mount for writing recovers it\n",
+		    point, how, store,
+		    gone ? "" : " (the daemon's log says why)");
+		return CLIENT_REFUSED;
+	}
+	return CLIENT_OK;
+}
+
 /* Unmount the bltfs mount at point (resolved) and wait until its daemon
  * has closed store: CLIENT_OK, or CLIENT_REFUSED after a message. */
 static int
 client_unmount_wait(const char *point, const char *store)
 {
-	struct blt_options o;
-	struct blt *db;
 	char other[PATH_MAX];
-	int rc;
 
 	if (client_unmount_other(point, other, sizeof other)) {
 		fprintf(stderr,
@@ -93,24 +122,38 @@ client_unmount_wait(const char *point, const char *store)
 	}
 	if (client_unmount_run(point) < 0)
 		return CLIENT_REFUSED;
-	blt_options_default(&o);
-	o.lock_timeout = -1; /* the daemon's close takes what it takes */
-	if ((rc = blt_open(store, BLT_RDONLY, &o, &db)) < 0) {
-		fprintf(stderr, "bltfs ctl: %s: unmounted, but %s\n", point,
-		    blt_errmsg());
-		return CLIENT_REFUSED;
-	}
-	rc = blt_flags(db) & BLT_UNCLEAN;
-	blt_close(db);
-	if (rc) {
-		fprintf(stderr,
-		    "bltfs ctl: %s: unmounted, but the daemon did not close "
-		    "%s cleanly (its log says why); the next mount for "
-		    "writing recovers it\n",
-		    point, store);
-		return CLIENT_REFUSED;
-	}
-	return CLIENT_OK;
+	return client_unmount_closed(point, store, 0);
+}
+
+/* A mount whose daemon has ended answers ENOTCONN to everything, status
+ * too; the table of mounts still names its store (bltfs mounts it as the
+ * source).  Unmount it and say what the next mount finds.  An exit
+ * status, or -1 when mount is not such a mount. */
+int
+client_unmount_gone(const char *mount)
+{
+	char point[PATH_MAX], *store = NULL;
+	const struct mountinfo_entry *m;
+	struct mountinfo *mi;
+	struct stat st;
+	int rc;
+
+	if (stat(mount, &st) == 0 || errno != ENOTCONN ||
+	    client_resolve(mount, point, sizeof point) != 0 ||
+	    mountinfo_read(&mi) < 0)
+		return -1;
+	m = mountinfo_find(mi, point);
+	if (m != NULL && strcmp(m->point, point) == 0 &&
+	    strcmp(m->type, "fuse.bltfs") == 0)
+		store = strdup(m->source);
+	mountinfo_free(mi);
+	if (store == NULL)
+		return -1;
+	rc = client_unmount_run(point) < 0
+	         ? CLIENT_REFUSED
+	         : client_unmount_closed(point, store, 1);
+	free(store);
+	return rc;
 }
 
 /* unmount: the path must be the mount point, and the store's path comes

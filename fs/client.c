@@ -125,7 +125,7 @@ client_abs(const char *path, char *out, size_t cap)
 /* path made absolute with the symbolic links and dot-dots of its directory
  * resolved, so that it compares with the root; lexically where that
  * directory does not exist.  The last name is kept, link or not. */
-static int
+int
 client_resolve(const char *path, char *out, size_t cap)
 {
 	char dir[PATH_MAX], real[PATH_MAX], *base;
@@ -793,6 +793,11 @@ client_main(int argc, char **argv)
 		return client_usage("give a mount point and a command");
 	}
 	c.mount = words[0];
+	/* a mount whose daemon has ended cannot be opened, only unmounted */
+	if (n == 2 && strcmp(words[1], "unmount") == 0 &&
+	    (status = client_unmount_gone(c.mount)) >= 0)
+		goto out;
+	status = CLIENT_OK;
 	if (client_open(&c) < 0) {
 		status = CLIENT_REFUSED;
 		goto out;

@@ -46,6 +46,7 @@ struct client_buf {
 
 /* client.c */
 int client_put(struct client_buf *b, const char *s, size_t n);
+int client_resolve(const char *path, char *out, size_t cap);
 void client_path(struct client *c, char *out, size_t cap, const char *rest);
 char *client_slurp(const char *path);
 int client_status(struct client *c, struct json **v);
@@ -58,5 +59,6 @@ int client_print_file(struct client *c, const char *rest);
 
 /* client-unmount.c */
 int client_unmount(struct client *c);
+int client_unmount_gone(const char *mount);
 
 #endif

@@ -673,6 +673,7 @@ struct mountinfo_entry {
 	char *root;     /* the directory of its file system that it shows */
 	char *point;    /* where it is mounted */
 	char *type;     /* "ext4", "fuse.bltfs", ... */
+	char *source;   /* what was mounted: a device, for bltfs the store */
 	int deleted;    /* root was removed since (a bind mount of it stays) */
 };
 

@@ -81,6 +81,7 @@ mountinfo_parse_line(char *line, struct mountinfo_entry *e)
 		sep = mountinfo_word(&p);
 	while (sep != NULL && strcmp(sep, "-") != 0);
 	if (sep == NULL || (e->type = mountinfo_word(&p)) == NULL ||
+	    (e->source = mountinfo_word(&p)) == NULL ||
 	    sscanf(w[0], "%d", &e->id) != 1 ||
 	    sscanf(w[1], "%d", &e->parent) != 1 ||
 	    sscanf(w[2], "%u:%u", &major, &minor) != 2)
@@ -91,6 +92,7 @@ mountinfo_parse_line(char *line, struct mountinfo_entry *e)
 	mountinfo_unescape(e->root);
 	mountinfo_unescape(e->point);
 	mountinfo_unescape(e->type);
+	mountinfo_unescape(e->source);
 	n = strlen(e->root);
 	e->deleted = n > strlen(MOUNTINFO_DELETED) &&
 	             strcmp(e->root + n - strlen(MOUNTINFO_DELETED),

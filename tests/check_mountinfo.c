@@ -26,7 +26,7 @@ static const char table[] =
     "rw,user_id=0,group_id=0\n"
     "31 1 0:40 / /tmp/other rw - fuse.bltfs /s.blt rw\n"
     "32 1 0:40 /sub /tmp/sub\\040dir rw shared:5 master:2 - fuse.bltfs "
-    "/s.blt rw\n"
+    "/my\\040s.blt rw\n"
     "33 31 0:50 / /tmp/other/nested rw - tmpfs tmpfs rw\n"
     "34 1 0:51 / /opt rw - tmpfs tmpfs rw\n"
     "35 34 0:52 / /opt rw - tmpfs tmpfs rw\n"
@@ -90,10 +90,17 @@ START_TEST(bind_mounts_show_their_file_system_and_directory)
 	ck_assert_str_eq(m->root, "/");
 	ck_assert_str_eq(m->point, "/tmp/other");
 	ck_assert_str_eq(m->type, "fuse.bltfs");
+	ck_assert_str_eq(m->source, "/s.blt");
 	m = find_mount(mi, "/tmp/sub dir/x", 32);
 	ck_assert_str_eq(m->root, "/sub");
 	ck_assert_str_eq(m->point, "/tmp/sub dir");
+	ck_assert_str_eq(m->source, "/my s.blt");
 	ck_assert(!m->deleted);
+	/* the other mounts of a file system: any but the one named */
+	m = mountinfo_other(mi, makedev(0, 40), "/mnt/kv");
+	ck_assert_ptr_nonnull(m);
+	ck_assert_str_ne(m->point, "/mnt/kv");
+	ck_assert_ptr_null(mountinfo_other(mi, makedev(0, 51), "/opt"));
 	ck_assert_int_eq(find_id(mi, "/tmp/sub"), 1);
 	m = find_mount(mi, "/tmp/gone/x", 37);
 	ck_assert(m->deleted);

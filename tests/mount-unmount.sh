@@ -5,7 +5,8 @@
 # here a map whose command ignores SIGTERM keeps the daemon a second past
 # the unmount (bltfs(1): SIGTERM, then SIGKILL after 1 second).  Paths
 # that are not the mount point, extra words and a mount with a bind mount
-# beside it are refused, and the mount stays.
+# beside it are refused, and the mount stays; a mount whose daemon was
+# killed is unmounted, saying so.
 . "$(dirname "$0")/lib.sh"
 
 store=$tmp/s.blt
@@ -64,6 +65,20 @@ grep -q '"keys": 5,' "$tmp/stat" || fail "keys: $(cat "$tmp/stat")"
 bltfs_reap "$dpid"
 [ "$rc" = 0 ] || fail "bltfs exited $rc: $(cat "$tmp/log.$dpid")"
 gone "$(cat "$tmp/cmd.pid")"
+
+# A mount whose daemon was killed answers nothing; it is unmounted all the
+# same, and the next mount recovers the store with every closed file.
+bltfs_mount "$store" "$m"
+echo after >"$m/f4"
+bltfs_kill "$m"
+run_status "$BLTFS" ctl "$m" unmount
+[ "$got" = 1 ] || fail "unmount of a mount without its daemon exited $got"
+grep -qF "$m: unmounted (its daemon had ended), but $store was not closed cleanly" \
+    "$tmp/err" || fail "no word of the daemon: $(cat "$tmp/err")"
+! is_mounted "$m" || fail "$m is still mounted"
+bltfs_mount "$store" "$m"
+[ "$(cat "$m/f4")" = after ] || fail "f4 is lost"
+bltfs_umount "$m"
 
 # Unmounting what is not mounted any more: fusermount3 says why.
 mkdir -p "$m"
