@@ -1,6 +1,6 @@
 /*
  * The control interface: the control directory (/.bltfs, -o ctl=NAME) and
- * the ioctls of bltfs.h, both of which run the same commands.
+ * the ioctls of bltfs.h (ctl-ioctl.c), both of which run the same commands.
  *
  * The control directory is not in the directory index.  Its nodes have
  * nodeids with the top bit set, which no node of the index (whose nodeids
@@ -949,85 +949,6 @@ ctl_op_access(fuse_req_t req, fuse_ino_t ino, int mask)
 		fuse_reply_err(req, 0);
 	else
 		ctl_base->access(req, ino, mask);
-}
-
-/* --- ioctls ----------------------------------------------------------- */
-
-/* May the user of req see status and jobs?  The user who mounted and root,
- * as the modes of the files say: the kernel checks those against the same
- * uid, but not an ioctl, which reaches the daemon from any file of the
- * mount. */
-static int
-ctl_may_see(fuse_req_t req)
-{
-	uid_t uid = fuse_req_ctx(req)->uid;
-
-	return uid == 0 || uid == ctl_fs(req)->ctl->owner;
-}
-
-static void
-ctl_op_ioctl(fuse_req_t req, fuse_ino_t ino, unsigned int cmd, void *arg,
-    struct fuse_file_info *fi, unsigned flags, const void *in_buf,
-    size_t in_bufsz, size_t out_bufsz)
-{
-	struct fs *fs = ctl_fs(req);
-	union {
-		struct bltfs_cmd c;
-		struct bltfs_job j;
-		struct bltfs_status s;
-	} * u;
-	char reply[BLTFS_TEXT_MAX];
-	uint64_t job;
-	int rc;
-
-	/* every other request, lsattr's and chattr's among them */
-	if (cmd != BLTFS_IOC_CMD && cmd != BLTFS_IOC_JOB &&
-	    cmd != BLTFS_IOC_STATUS) {
-		fuse_reply_err(req, ENOTTY);
-		return;
-	}
-	if (out_bufsz != _IOC_SIZE(cmd) ||
-	    ((_IOC_DIR(cmd) & _IOC_WRITE) && in_bufsz != _IOC_SIZE(cmd))) {
-		fuse_reply_err(req, EINVAL);
-		return;
-	}
-	/* a command says itself who may not run it (ctl_command()) */
-	if (cmd != BLTFS_IOC_CMD && !ctl_may_see(req)) {
-		fuse_reply_err(req, EPERM);
-		return;
-	}
-	if ((u = calloc(1, sizeof *u)) == NULL) {
-		fuse_reply_err(req, ENOMEM);
-		return;
-	}
-	switch (cmd) {
-	case BLTFS_IOC_CMD:
-		memcpy(&u->c, in_buf, sizeof u->c);
-		u->c.text[sizeof u->c.text - 1] = '\0';
-		rc = ctl_command(fs, fuse_req_ctx(req)->uid, u->c.text, reply,
-		    sizeof reply, &job);
-		memset(&u->c, 0, sizeof u->c);
-		snprintf(u->c.text, sizeof u->c.text, "%s", reply);
-		u->c.status = rc;
-		u->c.job = job;
-		/* a failed command: the ioctl fails, the reply says why */
-		fuse_reply_ioctl(req, rc < 0 ? rc : 0, &u->c, sizeof u->c);
-		break;
-	case BLTFS_IOC_JOB:
-		memcpy(&u->j, in_buf, sizeof u->j);
-		if ((rc = job_get(fs->ctl->jobs, &u->j)) < 0)
-			fuse_reply_err(req, -rc);
-		else
-			fuse_reply_ioctl(req, 0, &u->j, sizeof u->j);
-		break;
-	case BLTFS_IOC_STATUS:
-		if ((rc = ctl_status(fs, &u->s)) < 0)
-			fuse_reply_err(req, -rc);
-		else
-			fuse_reply_ioctl(req, 0, &u->s, sizeof u->s);
-		break;
-	}
-	free(u);
 }
 
 /* The operations table with the control interface. */

@@ -1,8 +1,9 @@
 /*
  * What the parts of the control interface share: ctl.c (the control
- * directory's nodes and the ioctls), ctl-cmd.c (the commands and the
- * status replies) and keylist.c (a map's --keys FILE, which finds paths as
- * the commands do).  fs.h declares what the rest of the daemon sees.
+ * directory's nodes), ctl-ioctl.c (the ioctls), ctl-cmd.c (the commands
+ * and the status replies) and keylist.c (a map's --keys FILE, which finds
+ * paths as the commands do).  fs.h declares what the rest of the daemon
+ * sees, and must come first.
  */
 #ifndef CTL_H
 #define CTL_H
@@ -29,6 +30,12 @@ struct ctl {
 	pthread_mutex_t snap_lock;
 	struct ctl_snap *snaps;
 };
+
+/* ctl-ioctl.c */
+/* The ioctl operation of the control interface (ctl_ops()). */
+void ctl_op_ioctl(fuse_req_t req, fuse_ino_t ino, unsigned int cmd, void *arg,
+    struct fuse_file_info *fi, unsigned flags, const void *in_buf,
+    size_t in_bufsz, size_t out_bufsz);
 
 /* ctl-cmd.c */
 /* Run the command text for user uid: the reply (cap bytes) says what
