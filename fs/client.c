@@ -794,9 +794,10 @@ client_main(int argc, char **argv)
 	c.mount = words[0];
 	/* a mount whose daemon has ended cannot be opened, only unmounted */
 	if (n == 2 && strcmp(words[1], "unmount") == 0 &&
-	    (status = client_unmount_gone(c.mount)) >= 0)
+	    (err = client_unmount_gone(c.mount)) >= 0) {
+		status = err;
 		goto out;
-	status = CLIENT_OK;
+	}
 	if (client_open(&c) < 0) {
 		status = CLIENT_REFUSED;
 		goto out;
