@@ -5,6 +5,7 @@
 #include "config.h"
 
 #include "booklet.h"
+#include "bltmap.h"
 
 int plugin_identity(const unsigned char *key, size_t klen,
     const unsigned char *value, size_t vlen, struct blt_map_out *out);

@@ -178,7 +178,7 @@ client_print_errors(struct client *c, const struct bltfs_job *j)
 		return;
 	}
 	if (json_parse(text, strlen(text), 0, &v) < 0) {
-		fprintf(stderr, " (%s: %s)\n", path, json_errmsg());
+		fprintf(stderr, " (%s: %s)\n", path, blt_errmsg());
 		free(text);
 		return;
 	}

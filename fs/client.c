@@ -38,7 +38,7 @@
 #include "bltfs.h"
 #include "client.h"
 #include "fs.h"
-#include "json.h"
+#include "bltutil.h"
 
 /* statfs(2) f_type of a FUSE file system (linux/magic.h) */
 #define CLIENT_FUSE_MAGIC 0x65735546

@@ -14,7 +14,7 @@
 #include <stdint.h>
 
 #include "bltfs.h"
-#include "json.h"
+#include "bltutil.h"
 
 /* Exit statuses (bltfs(1)). */
 #define CLIENT_OK 0

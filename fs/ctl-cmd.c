@@ -23,8 +23,7 @@
 #include "bltfs.h"
 #include "fs.h"
 #include "ctl.h"
-#include "json.h"
-#include "timearg.h"
+#include "bltutil.h"
 
 #define CTL_MAX_ARGS 256 /* words in one command */
 

@@ -43,7 +43,7 @@
 #include "bltfs.h"
 #include "fs.h"
 #include "ctl.h"
-#include "timearg.h"
+#include "bltutil.h"
 
 #define CTL_BIT (UINT64_C(1) << 63)
 #define CTL_JOB_BIT (UINT64_C(1) << 62)

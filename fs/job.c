@@ -35,9 +35,9 @@
 #include <unistd.h>
 
 #include "bltfs.h"
+#include "bltmap.h"
 #include "fs.h"
-#include "json.h"
-#include "outstore.h"
+#include "bltutil.h"
 
 #define JOB_KEEP 100      /* finished jobs kept */
 #define JOB_LOCK_WAIT 2.0 /* seconds to wait for an output store's lock */

@@ -30,10 +30,9 @@
 #include <syslog.h>
 #include <unistd.h>
 
+#include "bltmap.h"
 #include "fs.h"
-#include "json.h"
-#include "opennote.h"
-#include "timearg.h"
+#include "bltutil.h"
 
 /* How long to wait for the store's lock: long enough for a daemon that was
  * just unmounted to finish closing, short enough to report a store that is

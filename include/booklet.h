@@ -354,6 +354,23 @@ int blt_flags(struct blt *db);
 /* The message of the last failure in this thread. */
 const char *blt_errmsg(void);
 
+/* For code built on libbooklet (the map pool, the tools, the daemon):
+ * record the one-line message blt_errmsg() returns in this thread, naming
+ * the file or key and the cause, and return rc, so that every layer's
+ * failures reach the user through one channel.  Never fails. */
+int blt_errmsg_set(int rc, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/* Add to the message of the failure just recorded in this thread; return
+ * rc.  Never fails. */
+int blt_errmsg_append(int rc, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/* A printable rendering of key for messages: its text in quotes, with
+ * non-printable bytes as \xNN, cut after 80 bytes.  Valid until the next
+ * call in this thread. */
+const char *blt_errmsg_key(const void *key, size_t klen);
+
 /* The current time in µs since the epoch. */
 int64_t blt_now(void);
 
@@ -364,118 +381,5 @@ const char *blt_serializer_name(unsigned code);
  * 15: uint1, int1 ... uint8, int8, little-endian), or 0 for another code;
  * *is_signed (if not NULL) says whether it is an int. */
 int blt_int_key_width(unsigned code, int *is_signed);
-
-/*
- * Map: apply a shell command or a C plugin to many values on a pool of
- * worker processes, writing each result as it arrives (doc/map.md).  The
- * workers are exec'd copies of a program whose main() calls
- * blt_map_worker_main() first thing; by default the calling program itself
- * (/proc/self/exe), so blt, bltfs and any other caller of blt_map() must do
- * so.  The caller's process never forks without exec, so it may have
- * threads.
- */
-
-/* An --exec command's exit status and a plugin's return value that leave
- * the item as it was and count it as skipped (as `git bisect run`). */
-#define BLT_MAP_SKIP 125
-
-/* Where a plugin puts its result.  value and vlen start as the input value,
- * so a plugin that leaves them writes the value unchanged.  value may point
- * at memory the plugin keeps (valid until its next call) or at a malloc'd
- * block it hands over by also setting to_free, which the worker frees.  On
- * an error the plugin may write a message (NUL-terminated) into err. */
-struct blt_map_out {
-	const void *value;
-	size_t vlen;
-	void *to_free;
-	char err[256];
-};
-
-/* A plugin, named as LIB.so:SYMBOL and loaded once per worker process.
- * Called once per item, from one thread.  Returns 0 to write out->value,
- * BLT_MAP_SKIP to leave the item as it was, anything else (a negative errno
- * by convention) for an error that leaves the item as it was too.  A plugin
- * that crashes fails its item only; its worker is replaced.  Its stdout goes
- * to the caller's stderr, its stdin is /dev/null; fd 3 is its worker's and
- * must be left alone. */
-typedef int blt_map_fn(const unsigned char *key, size_t klen,
-    const unsigned char *value, size_t vlen, struct blt_map_out *out);
-
-#define BLT_MAP_ERRORS 8 /* errors kept in struct blt_map_stats */
-
-/* One failed item: the first bytes of its key and what went wrong. */
-struct blt_map_error {
-	unsigned char key[256]; /* the first min(klen, 256) bytes */
-	size_t klen;            /* the key's full length */
-	char msg[512];          /* the cause, with the command's stderr */
-};
-
-/* What a map did so far.  processed = written + skipped + errors. */
-struct blt_map_stats {
-	uint64_t total;     /* items selected, when known at the start, or 0 */
-	uint64_t read;      /* items read from the store and sent to workers */
-	uint64_t processed; /* items whose outcome is final */
-	uint64_t written;   /* results stored */
-	uint64_t skipped;   /* BLT_MAP_SKIP */
-	uint64_t errors;    /* failed items, left as they were */
-	uint64_t restarts;  /* workers replaced after they died */
-	unsigned workers;   /* size of the pool */
-	unsigned n_errors;  /* entries used in first_errors */
-	struct blt_map_error first_errors[BLT_MAP_ERRORS];
-};
-
-/* Called from blt_map()'s thread after each batch of results and at least
- * every 200 ms; a nonzero return cancels the map. */
-typedef int blt_map_progress_fn(void *arg, const struct blt_map_stats *st);
-
-/* Called from blt_map()'s thread after each result is stored (in out when
- * it is set), with the key it was stored under (valid during the call), the
- * value's length and its timestamp. */
-typedef void blt_map_written_fn(
-    void *arg, const unsigned char *key, size_t klen, size_t vlen, int64_t ts);
-
-/* What to map; zero it, then set exec or plugin.  Selection: keys (with
- * key_lens and n_keys) if set, else the keys beginning with prefix (a
- * directory is a prefix such as "dir/"), else every key. */
-struct blt_map_opts {
-	const char *exec;   /* a command for /bin/sh -c, or NULL */
-	const char *plugin; /* "LIB.so:SYMBOL", or NULL */
-	const void *prefix;
-	size_t prefix_len;
-	const unsigned char *const *keys;
-	const size_t *key_lens;
-	size_t n_keys;
-	const char *to;         /* output key template ("{key}.gz"), or NULL */
-	struct blt *out;        /* output store open for writing, or NULL */
-	unsigned workers;       /* 0: one per CPU */
-	const char *worker_exe; /* worker program, NULL: /proc/self/exe */
-	const char *dir;        /* workers' and commands' working directory,
-	                         * NULL: the caller's */
-	blt_map_progress_fn *progress; /* may be NULL */
-	blt_map_written_fn *written;   /* may be NULL */
-	void *arg;                     /* for progress and written */
-};
-
-/* Map over db's selected items as o says, storing results in o->out (or
- * db) under the same key or the key o->to makes of it ({key} stands for
- * the key's bytes), and fill *st.  The scan covers the keys present when
- * it starts (those deleted before it reaches them are left out); items
- * failing is not an error of the map, whose counts are in *st.  A result
- * the store refuses fails its item, and so does one whose key is not as
- * long as the keys of an output store with an integer key serializer
- * (codes 6 to 15): {key} is the key's bytes.  What was
- * stored stays on every return and is flushed.  Errors: -EINVAL (bad
- * options), -EROFS, -ECANCELED (progress asked to stop), -ESTALE (db was
- * pruned or cleared meanwhile), -ENOEXEC (the worker program does not run
- * map workers), -ELIBACC (the plugin does not load), open(2)'s or
- * fchdir(2)'s error for a dir the workers cannot work in, or a store's
- * error. */
-int blt_map(
-    struct blt *db, const struct blt_map_opts *o, struct blt_map_stats *st);
-
-/* In a worker process: if argv[1] is the worker mark blt_map() spawns
- * workers with, serve the parent and return the exit status for main() to
- * return; otherwise return -1 at once and do nothing. */
-int blt_map_worker_main(int argc, char **argv);
 
 #endif

@@ -8,7 +8,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 : "${top_srcdir:=$here/..}"
 : "${top_builddir:=$top_srcdir}"
 : "${FIXTURES_DIR:=$top_srcdir/../shared/fixtures}"
-BLT=$top_builddir/src/blt
+BLT=$top_builddir/src/blt/blt
 # 99 is automake's "hard error": the test could not run at all.
 [ -x "$BLT" ] || { echo "blt not built: $BLT" >&2; exit 99; }
 [ -d "$FIXTURES_DIR" ] || { echo "no fixtures: $FIXTURES_DIR" >&2; exit 99; }

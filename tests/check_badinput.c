@@ -78,7 +78,7 @@ bad_manifest(const char *name)
 	bad_fixture_path(name, p, sizeof p);
 	if ((dot = strrchr(p, '.')) != NULL)
 		strcpy(dot, ".json");
-	ck_assert_msg(manifest_load(p, &m) == 0, "%s", manifest_errmsg());
+	ck_assert_msg(manifest_load(p, &m) == 0, "%s", blt_errmsg());
 	return m;
 }
 

@@ -165,7 +165,7 @@ fx_begin(struct fx *f, int i, const char *path, int mode, const char *how)
 	f->how = how;
 	fx_path(json, sizeof json, "%s/%s.json", fx_dir, f->name);
 	rc = manifest_load(json, &f->m);
-	ck_assert_msg(rc == 0, "%s", manifest_errmsg());
+	ck_assert_msg(rc == 0, "%s", blt_errmsg());
 	if (path == NULL)
 		fx_path(f->path, sizeof f->path, "%s/%s.blt", fx_dir, f->name);
 	else {
@@ -704,7 +704,7 @@ fx_check_meta(struct fx *f)
 	         (const char *)text, (size_t)r, JSON_SURROGATES, &got)) < 0)
 		fx_problem(f,
 		    "blt_get_meta gives %zd bytes that are not JSON (%s): %.*s",
-		    r, json_errmsg(), (int)(r < 200 ? r : 200), text);
+		    r, blt_errmsg(), (int)(r < 200 ? r : 200), text);
 	else if (!json_equal(f->m->metadata, got, where, sizeof where))
 		fx_problem(f,
 		    "blt_get_meta differs from the manifest's "
@@ -902,7 +902,7 @@ START_TEST(fixture_directory_holds_every_reference_store)
 	for (i = 0; i < fx_n; i++) {
 		fx_path(json, sizeof json, "%s/%s.json", fx_dir, fx_names[i]);
 		ck_assert_msg(
-		    manifest_load(json, &m) == 0, "%s", manifest_errmsg());
+		    manifest_load(json, &m) == 0, "%s", blt_errmsg());
 		fx_path(want, sizeof want, "%s.blt", fx_names[i]);
 		ck_assert_msg(strcmp(m->file, want) == 0,
 		    "%s: file is \"%s\", not \"%s\"", json, m->file, want);

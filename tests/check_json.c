@@ -1,5 +1,5 @@
 /*
- * Unit tests of src/json.c, which the tools and the test support share:
+ * Unit tests of src/util/json.c, which the tools and the test support share:
  * the JSON reader (what it accepts, what it rejects and how it says so),
  * semantic JSON comparison and the writers; then of manifest.c and
  * sha256.c: SHA-256 against the FIPS 180-4 examples, and the
@@ -25,7 +25,7 @@ json_ok(const char *text)
 	int rc = json_parse(text, strlen(text), JSON_SURROGATES, &v);
 
 	ck_assert_msg(
-	    rc == 0, "parse of %s failed: %d %s", text, rc, json_errmsg());
+	    rc == 0, "parse of %s failed: %d %s", text, rc, blt_errmsg());
 	return v;
 }
 
@@ -124,9 +124,9 @@ START_TEST(json_malformed_text_is_ebadmsg)
 		ck_assert_msg(
 		    rc == -EBADMSG, "case %zu (%s) gave %d", i, bad[i], rc);
 		ck_assert_msg(v == NULL, "case %zu: *out set on failure", i);
-		ck_assert_msg(strstr(json_errmsg(), "line ") != NULL,
+		ck_assert_msg(strstr(blt_errmsg(), "line ") != NULL,
 		    "case %zu: message without a position: %s", i,
-		    json_errmsg());
+		    blt_errmsg());
 	}
 }
 END_TEST
@@ -151,8 +151,8 @@ START_TEST(json_lone_surrogate_needs_the_flag)
 	struct json *v;
 
 	ck_assert_int_eq(json_parse("\"\\udc00\"", 8, 0, &v), -EBADMSG);
-	ck_assert_msg(strstr(json_errmsg(), "lone surrogate") != NULL, "%s",
-	    json_errmsg());
+	ck_assert_msg(strstr(blt_errmsg(), "lone surrogate") != NULL, "%s",
+	    blt_errmsg());
 	ck_assert_int_eq(json_parse("\"\\ud800x\"", 9, 0, &v), -EBADMSG);
 	/* a pair is fine either way */
 	ck_assert_int_eq(json_parse("\"\\ud83d\\ude00\"", 14, 0, &v), 0);
@@ -188,8 +188,8 @@ START_TEST(json_error_names_line_and_column)
 
 	ck_assert_int_eq(
 	    json_parse(text, strlen(text), JSON_SURROGATES, &v), -EBADMSG);
-	ck_assert_msg(strstr(json_errmsg(), "line 3 column 7") != NULL,
-	    "message: %s", json_errmsg());
+	ck_assert_msg(strstr(blt_errmsg(), "line 3 column 7") != NULL,
+	    "message: %s", blt_errmsg());
 }
 END_TEST
 
@@ -200,11 +200,11 @@ START_TEST(json_error_in_a_line_names_the_column_alone)
 
 	ck_assert_int_eq(
 	    json_parse(text, strlen(text), JSON_LINE, &v), -EBADMSG);
-	ck_assert_str_eq(json_errmsg(), "column 15: expected a value (at '?')");
+	ck_assert_str_eq(blt_errmsg(), "column 15: expected a value (at '?')");
 	ck_assert_int_eq(json_parse(text, 9, JSON_LINE, &v), -EBADMSG);
-	ck_assert_msg(strstr(json_errmsg(), "column 10: ") == json_errmsg() &&
-	                  strstr(json_errmsg(), "(at end of line)") != NULL,
-	    "message: %s", json_errmsg());
+	ck_assert_msg(strstr(blt_errmsg(), "column 10: ") == blt_errmsg() &&
+	                  strstr(blt_errmsg(), "(at end of line)") != NULL,
+	    "message: %s", blt_errmsg());
 }
 END_TEST
 
@@ -228,7 +228,7 @@ START_TEST(json_nesting_is_limited)
 	    json_parse(text, 2 * n, JSON_SURROGATES, &v), -EBADMSG);
 	ck_assert_ptr_null(v);
 	ck_assert_msg(
-	    strstr(json_errmsg(), "nested") != NULL, "%s", json_errmsg());
+	    strstr(blt_errmsg(), "nested") != NULL, "%s", blt_errmsg());
 	free(text);
 }
 END_TEST
@@ -426,7 +426,7 @@ START_TEST(manifest_loads_fields_and_sorts_items_by_key_bytes)
 	    "\"value_sha256\":\"" JSON_ABC_SHA "\",\"timestamp_us\":"
 	    "72057594037927935}",
 	    &m);
-	ck_assert_msg(rc == 0, "%s", manifest_errmsg());
+	ck_assert_msg(rc == 0, "%s", blt_errmsg());
 	ck_assert_str_eq(m->file, "t.blt");
 	ck_assert_int_eq(m->timestamps, 1);
 	ck_assert_int_eq(m->fixed, 0);
@@ -519,13 +519,13 @@ START_TEST(manifest_inconsistent_with_itself_is_ebadmsg)
 		rc = json_load_manifest(cases[i].n_keys, cases[i].items, &m);
 		ck_assert_msg(rc == -EBADMSG, "case %zu gave %d", i, rc);
 		ck_assert_ptr_null(m);
-		ck_assert_msg(strstr(manifest_errmsg(), cases[i].says) != NULL,
+		ck_assert_msg(strstr(blt_errmsg(), cases[i].says) != NULL,
 		    "case %zu: \"%s\" does not say \"%s\"", i,
-		    manifest_errmsg(), cases[i].says);
+		    blt_errmsg(), cases[i].says);
 		ck_assert_msg(
-		    strstr(manifest_errmsg(), "/tmp/check_json.") != NULL,
+		    strstr(blt_errmsg(), "/tmp/check_json.") != NULL,
 		    "case %zu: message without the path: %s", i,
-		    manifest_errmsg());
+		    blt_errmsg());
 	}
 }
 END_TEST
@@ -536,8 +536,8 @@ START_TEST(manifest_missing_file_is_enoent)
 
 	ck_assert_int_eq(manifest_load("/nonexistent/x.json", &m), -ENOENT);
 	ck_assert_ptr_null(m);
-	ck_assert_msg(strstr(manifest_errmsg(), "/nonexistent/x.json") != NULL,
-	    "%s", manifest_errmsg());
+	ck_assert_msg(strstr(blt_errmsg(), "/nonexistent/x.json") != NULL,
+	    "%s", blt_errmsg());
 }
 END_TEST
 

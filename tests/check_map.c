@@ -32,8 +32,9 @@
 #include <unistd.h>
 
 #include "booklet.h"
-#include "outstore.h"
-#include "internal.h"
+#include "bltmap.h"
+#include "bltutil.h"
+#include "map-int.h"
 #include "testutil.h"
 
 extern char **environ;

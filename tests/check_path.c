@@ -105,7 +105,7 @@ tset_from_manifest(struct tset *s, const char *name)
 	size_t i;
 
 	snprintf(path, sizeof path, "%s/%s", FIXTURES_DIR, name);
-	ck_assert_msg(manifest_load(path, &m) == 0, "%s", manifest_errmsg());
+	ck_assert_msg(manifest_load(path, &m) == 0, "%s", blt_errmsg());
 	for (i = 0; i < m->n_items; i++)
 		tset_add(s, m->items[i].key, m->items[i].klen,
 		    m->items[i].value_len);
@@ -782,7 +782,7 @@ START_TEST(uint4_fixture_listed_as_decimals)
 
 	conf(&pc, 10, 0, NULL);
 	snprintf(path, sizeof path, "%s/uint4_keys.json", FIXTURES_DIR);
-	ck_assert_msg(manifest_load(path, &m) == 0, "%s", manifest_errmsg());
+	ck_assert_msg(manifest_load(path, &m) == 0, "%s", blt_errmsg());
 	for (i = 0; i < m->n_items; i++) {
 		const struct json *it, *dec;
 

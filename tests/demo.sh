@@ -5,7 +5,7 @@ set -euo pipefail
 builddir=${top_builddir:-.}
 store=${DEMO_STORE:-/tmp/bltfs-demo.blt}
 mnt=${DEMO_MNT:-/tmp/bltfs-demo}
-blt=$builddir/src/blt
+blt=$builddir/src/blt/blt
 bltfs=$builddir/fs/bltfs
 
 if mountpoint -q "$mnt" 2>/dev/null; then

@@ -19,7 +19,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 : "${top_builddir:=$top_srcdir}"
 : "${FIXTURES_DIR:=$top_srcdir/../shared/fixtures}"
 BLTFS=$top_builddir/fs/bltfs
-BLT=$top_builddir/src/blt
+BLT=$top_builddir/src/blt/blt
 MOUNT_CHECK=$top_builddir/tests/mount_check
 # 99: the test could not run at all; 77: skipped (no FUSE here).
 [ -x "$BLTFS" ] || { echo "bltfs not built: $BLTFS" >&2; exit 99; }

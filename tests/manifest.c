@@ -1,7 +1,7 @@
 /*
  * The fixture manifests.
  *
- * json_parse() (src/json.c) reads a manifest into a tree; manifest_load()
+ * json_parse() (src/util/json.c) reads a manifest into a tree; manifest_load()
  * then walks it into a struct manifest, checking each field's type and the
  * manifest's own consistency, and decodes keys and values from hex.
  */
@@ -21,39 +21,12 @@
 #define MANIFEST_INLINE_MAX 4096 /* values this long come as a digest */
 #define MANIFEST_FORMAT "blt-fixture-manifest/1"
 
-static _Thread_local char manifest_msg[1024];
-
-static int manifest_err(int rc, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-
-/* Record the message for manifest_errmsg() and return rc. */
-static int
-manifest_err(int rc, const char *fmt, ...)
-{
-	char tmp[sizeof manifest_msg];
-	va_list ap;
-
-	/* fmt's arguments may point into manifest_msg itself */
-	va_start(ap, fmt);
-	vsnprintf(tmp, sizeof tmp, fmt, ap);
-	va_end(ap);
-	memcpy(manifest_msg, tmp, sizeof manifest_msg);
-	return rc;
-}
-
-/* The message of the last failure in this thread. */
-const char *
-manifest_errmsg(void)
-{
-	return manifest_msg;
-}
-
 /* Decode 2n hex digits at hex into n bytes at out. */
 int
 manifest_unhex(const char *hex, size_t n, unsigned char *out)
 {
 	if (json_unhex(hex, 2 * n, out) < 0)
-		return manifest_err(-EBADMSG, "bad hex digits");
+		return blt_errmsg_set(-EBADMSG, "bad hex digits");
 	return 0;
 }
 
@@ -93,13 +66,13 @@ manifest_read_file(const char *path, char **out, size_t *outlen)
 	int fd, rc;
 
 	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
-		return manifest_err(-errno, "%s: %s", path, strerror(errno));
+		return blt_errmsg_set(-errno, "%s: %s", path, strerror(errno));
 	if (fstat(fd, &sb) == -1) {
-		rc = manifest_err(-errno, "%s: %s", path, strerror(errno));
+		rc = blt_errmsg_set(-errno, "%s: %s", path, strerror(errno));
 		goto fail;
 	}
 	if ((buf = malloc((size_t)sb.st_size + 1)) == NULL) {
-		rc = manifest_err(-ENOMEM, "%s: out of memory", path);
+		rc = blt_errmsg_set(-ENOMEM, "%s: out of memory", path);
 		goto fail;
 	}
 	while (got < (size_t)sb.st_size) {
@@ -107,7 +80,7 @@ manifest_read_file(const char *path, char **out, size_t *outlen)
 		if (r == -1 && errno == EINTR)
 			continue;
 		if (r == -1) {
-			rc = manifest_err(
+			rc = blt_errmsg_set(
 			    -errno, "%s: %s", path, strerror(errno));
 			goto fail;
 		}
@@ -143,7 +116,7 @@ manifest_field(const struct manifest_ctx *c, const struct json *obj,
 
 	*out = NULL;
 	if (v == NULL)
-		return manifest_err(
+		return blt_errmsg_set(
 		    -EBADMSG, "%s: %s%s missing", c->path, c->where, name);
 	if (v->type == JSON_NULL && nullable)
 		return 0;
@@ -151,7 +124,7 @@ manifest_field(const struct manifest_ctx *c, const struct json *obj,
 		*out = v;
 		return 0;
 	}
-	return manifest_err(-EBADMSG, "%s: %s%s is %s, not %s%s", c->path,
+	return blt_errmsg_set(-EBADMSG, "%s: %s%s is %s, not %s%s", c->path,
 	    c->where, name, json_type_name(v->type), json_type_name(type),
 	    nullable ? " or null" : "");
 }
@@ -171,7 +144,7 @@ manifest_int_field(const struct manifest_ctx *c, const struct json *obj,
 		*isnull = v == NULL;
 	if (v == NULL || json_int(v, min, max, sval, uval) == 0)
 		return 0;
-	return manifest_err(-EBADMSG,
+	return blt_errmsg_set(-EBADMSG,
 	    "%s: %s%s is %s, not an integer in [%lld, %llu]", c->path, c->where,
 	    name, v->str, (long long)min, (unsigned long long)max);
 }
@@ -191,15 +164,15 @@ manifest_hex_field(const struct manifest_ctx *c, const struct json *obj,
 	    v == NULL)
 		return rc;
 	if (v->len % 2 != 0)
-		return manifest_err(-EBADMSG,
+		return blt_errmsg_set(-EBADMSG,
 		    "%s: %s%s has an odd number of hex digits", c->path,
 		    c->where, name);
 	if ((*out = malloc(v->len / 2 + 1)) == NULL)
-		return manifest_err(-ENOMEM, "%s: out of memory", c->path);
+		return blt_errmsg_set(-ENOMEM, "%s: out of memory", c->path);
 	if (manifest_unhex(v->str, v->len / 2, *out) < 0) {
 		free(*out);
 		*out = NULL;
-		return manifest_err(
+		return blt_errmsg_set(
 		    -EBADMSG, "%s: %s%s is not hex", c->path, c->where, name);
 	}
 	*outlen = v->len / 2;
@@ -217,7 +190,7 @@ manifest_fixed_hex_field(const struct manifest_ctx *c, const struct json *obj,
 	if ((rc = manifest_field(c, obj, name, JSON_STRING, 0, &v)) < 0)
 		return rc;
 	if (v->len != 2 * n || manifest_unhex(v->str, n, out) < 0)
-		return manifest_err(-EBADMSG, "%s: %s%s is not %zu hex bytes",
+		return blt_errmsg_set(-EBADMSG, "%s: %s%s is not %zu hex bytes",
 		    c->path, c->where, name, n);
 	return 0;
 }
@@ -250,7 +223,7 @@ manifest_load_item(struct manifest *m, const struct json *j, size_t i)
 	snprintf(where, sizeof where, "items[%zu].", i);
 	it->timestamp = MANIFEST_NO_TS;
 	if (j->type != JSON_OBJECT)
-		return manifest_err(-EBADMSG,
+		return blt_errmsg_set(-EBADMSG,
 		    "%s: items[%zu] is %s, not an object", m->path, i,
 		    json_type_name(j->type));
 	if ((rc = manifest_field(&c, j, "key_hex", JSON_STRING, 0, &v)) < 0)
@@ -277,11 +250,11 @@ manifest_load_item(struct manifest *m, const struct json *j, size_t i)
 	/* the manifest against itself, so a mistake there is not blamed on
 	 * the store */
 	if (it->value != NULL && vlen != it->value_len)
-		return manifest_err(-EBADMSG,
+		return blt_errmsg_set(-EBADMSG,
 		    "%s: %svalue_hex holds %zu bytes but value_len is %llu",
 		    m->path, where, vlen, (unsigned long long)it->value_len);
 	if ((it->value == NULL) != (it->value_len >= MANIFEST_INLINE_MAX))
-		return manifest_err(-EBADMSG,
+		return blt_errmsg_set(-EBADMSG,
 		    "%s: %svalue_hex should be %s for a value of %llu bytes",
 		    m->path, where,
 		    it->value_len >= MANIFEST_INLINE_MAX ? "null" : "given",
@@ -289,24 +262,24 @@ manifest_load_item(struct manifest *m, const struct json *j, size_t i)
 	if (it->value != NULL) {
 		sha256(it->value, vlen, digest);
 		if (memcmp(digest, it->sha256, SHA256_LEN) != 0)
-			return manifest_err(-EBADMSG,
+			return blt_errmsg_set(-EBADMSG,
 			    "%s: %svalue_sha256 is not the digest of value_hex",
 			    m->path, where);
 	}
 	if (isnull == m->timestamps)
-		return manifest_err(-EBADMSG,
+		return blt_errmsg_set(-EBADMSG,
 		    "%s: %stimestamp_us is %s in a store %s timestamps",
 		    m->path, where, isnull ? "null" : "set",
 		    m->timestamps ? "with" : "without");
 	if (m->fixed && it->value_len != m->value_len)
-		return manifest_err(-EBADMSG,
+		return blt_errmsg_set(-EBADMSG,
 		    "%s: %svalue_len %llu in a fixed store of %u-byte values",
 		    m->path, where, (unsigned long long)it->value_len,
 		    (unsigned)m->value_len);
 	if ((v = json_get(j, "key_text")) != NULL && v->type == JSON_STRING &&
 	    (v->len != it->klen ||
 	        (v->len > 0 && memcmp(v->str, it->key, v->len) != 0)))
-		return manifest_err(-EBADMSG,
+		return blt_errmsg_set(-EBADMSG,
 		    "%s: %skey_text differs from key_hex", m->path, where);
 	return 0;
 }
@@ -380,7 +353,7 @@ manifest_load_fields(struct manifest *m, const struct json *root)
 	if ((rc = manifest_field(&c, root, "format", JSON_STRING, 0, &v)) < 0)
 		return rc;
 	if (strcmp(v->str, MANIFEST_FORMAT) != 0)
-		return manifest_err(-EBADMSG,
+		return blt_errmsg_set(-EBADMSG,
 		    "%s: format is \"%s\", not \"%s\"", m->path, v->str,
 		    MANIFEST_FORMAT);
 	if ((rc = manifest_field(&c, root, "file", JSON_STRING, 0, &v)) < 0)
@@ -395,14 +368,14 @@ manifest_load_fields(struct manifest *m, const struct json *root)
 	if (strcmp(v->str, "fixed") == 0)
 		m->fixed = 1;
 	else if (strcmp(v->str, "variable") != 0)
-		return manifest_err(-EBADMSG, "%s: variable_or_fixed is \"%s\"",
-		    m->path, v->str);
+		return blt_errmsg_set(-EBADMSG,
+		    "%s: variable_or_fixed is \"%s\"", m->path, v->str);
 	if ((rc = manifest_int_field(&c, root, "value_len", !m->fixed, 0,
 	         UINT32_MAX, &isnull, NULL, &u)) < 0)
 		return rc;
 	m->value_len = isnull ? 0 : (uint32_t)u;
 	if (!m->fixed && !isnull)
-		return manifest_err(-EBADMSG,
+		return blt_errmsg_set(-EBADMSG,
 		    "%s: value_len is set for a variable store", m->path);
 	if ((rc = manifest_field(
 	         &c, root, "key_serializer", JSON_STRING, 1, &v)) < 0)
@@ -424,7 +397,8 @@ manifest_load_fields(struct manifest *m, const struct json *root)
 		return rc;
 	m->timestamps = v->type == JSON_TRUE;
 	if ((v = json_get(root, "metadata")) == NULL)
-		return manifest_err(-EBADMSG, "%s: metadata missing", m->path);
+		return blt_errmsg_set(
+		    -EBADMSG, "%s: metadata missing", m->path);
 	m->metadata = v->type == JSON_NULL ? NULL : v;
 	if ((rc = manifest_load_reserved(m, root)) < 0)
 		return rc;
@@ -443,12 +417,12 @@ manifest_load_items(struct manifest *m, const struct json *root)
 	if ((rc = manifest_field(&c, root, "items", JSON_ARRAY, 0, &items)) < 0)
 		return rc;
 	if (items->n != m->n_keys)
-		return manifest_err(-EBADMSG,
+		return blt_errmsg_set(-EBADMSG,
 		    "%s: n_keys is %llu but items holds %zu", m->path,
 		    (unsigned long long)m->n_keys, items->n);
 	if (items->n > 0 &&
 	    (m->items = calloc(items->n, sizeof *m->items)) == NULL)
-		return manifest_err(-ENOMEM, "%s: out of memory", m->path);
+		return blt_errmsg_set(-ENOMEM, "%s: out of memory", m->path);
 	m->n_items = items->n;
 	for (i = 0; i < items->n; i++)
 		if ((rc = manifest_load_item(m, &items->kids[i], i)) < 0)
@@ -458,7 +432,7 @@ manifest_load_items(struct manifest *m, const struct json *root)
 		    m->items, m->n_items, sizeof *m->items, manifest_item_cmp);
 	for (i = 1; i < m->n_items; i++)
 		if (manifest_item_cmp(&m->items[i - 1], &m->items[i]) == 0)
-			return manifest_err(-EBADMSG,
+			return blt_errmsg_set(-EBADMSG,
 			    "%s: key %s is listed twice", m->path,
 			    manifest_hex(m->items[i].key, m->items[i].klen, hex,
 			        sizeof hex));
@@ -476,21 +450,21 @@ manifest_load(const char *path, struct manifest **out)
 
 	*out = NULL;
 	if ((m = calloc(1, sizeof *m)) == NULL)
-		return manifest_err(-ENOMEM, "%s: out of memory", path);
+		return blt_errmsg_set(-ENOMEM, "%s: out of memory", path);
 	if ((m->path = strdup(path)) == NULL) {
-		rc = manifest_err(-ENOMEM, "%s: out of memory", path);
+		rc = blt_errmsg_set(-ENOMEM, "%s: out of memory", path);
 		goto fail;
 	}
 	if ((rc = manifest_read_file(path, &text, &len)) < 0)
 		goto fail;
 	if ((rc = json_parse(text, len, JSON_SURROGATES, &m->root)) < 0) {
-		rc = manifest_err(rc, "%s: %s", path, json_errmsg());
+		rc = blt_errmsg_set(rc, "%s: %s", path, blt_errmsg());
 		goto fail;
 	}
 	free(text);
 	text = NULL;
 	if (m->root->type != JSON_OBJECT) {
-		rc = manifest_err(-EBADMSG, "%s: not a JSON object", path);
+		rc = blt_errmsg_set(-EBADMSG, "%s: not a JSON object", path);
 		goto fail;
 	}
 	if ((rc = manifest_load_fields(m, m->root)) < 0 ||

@@ -11,7 +11,7 @@
  * more.
  *
  * Failures return a negative errno and leave one line naming the file and
- * the cause in manifest_errmsg(), as the engine does with blt_errmsg().
+ * the cause in blt_errmsg(), as the engine does.
  */
 #ifndef MANIFEST_H
 #define MANIFEST_H
@@ -19,7 +19,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "json.h" /* src/json.c: the reader manifests are parsed with */
+#include "bltutil.h" /* json_parse(), the reader manifests are parsed with */
 
 /* sha256.c */
 #define SHA256_LEN 32
@@ -103,8 +103,5 @@ int manifest_unhex(const char *hex, size_t n, unsigned char *out);
 /* Write the hex of n bytes at p into buf (size bufsz), shortened with "..."
  * if it does not fit; returns buf, for messages. */
 char *manifest_hex(const void *p, size_t n, char *buf, size_t bufsz);
-
-/* The message of the last failure in this thread. */
-const char *manifest_errmsg(void);
 
 #endif

@@ -73,7 +73,7 @@ main(int argc, char **argv)
 	if (optind != argc - 1 || (keys_only && summary))
 		dump_usage();
 	if (manifest_load(argv[optind], &m) < 0) {
-		fprintf(stderr, "manifest_dump: %s\n", manifest_errmsg());
+		fprintf(stderr, "manifest_dump: %s\n", blt_errmsg());
 		return 1;
 	}
 	if (summary)

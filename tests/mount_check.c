@@ -240,7 +240,7 @@ main(int argc, char **argv)
 	if (argc - optind != 2)
 		goto usage;
 	if (manifest_load(argv[optind], &m) < 0) {
-		fprintf(stderr, "mount_check: %s\n", manifest_errmsg());
+		fprintf(stderr, "mount_check: %s\n", blt_errmsg());
 		return 2;
 	}
 	c.m = m;

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "booklet.h"
+#include "bltmap.h"
 
 int plugin_upper(const unsigned char *key, size_t klen,
     const unsigned char *value, size_t vlen, struct blt_map_out *out);

@@ -12,7 +12,7 @@
 #include <time.h>
 
 #include "booklet.h"
-#include "timearg.h"
+#include "bltutil.h"
 
 /* Parse a decimal number in [0, max]; 0 or -1. */
 int

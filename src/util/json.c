@@ -20,11 +20,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "json.h"
+#include "bltutil.h"
 
 #define JSON_DEPTH_MAX 512 /* nesting of arrays and objects */
-
-static _Thread_local char json_msg[512];
 
 struct json_parser {
 	const char *orig; /* the caller's text, for positions in messages */
@@ -36,28 +34,6 @@ struct json_parser {
 };
 
 static int json_parse_value(struct json_parser *ps, struct json *v);
-
-static int json_err(int rc, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-
-/* Record the message for json_errmsg() and return rc. */
-static int
-json_err(int rc, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(json_msg, sizeof json_msg, fmt, ap);
-	va_end(ap);
-	return rc;
-}
-
-/* The message of the last failure in this thread. */
-const char *
-json_errmsg(void)
-{
-	return json_msg;
-}
 
 /* A parse error at the parser's position, as "line L column C: why" (or
  * "column C: why" for JSON_LINE).  The position is counted in the caller's
@@ -81,10 +57,10 @@ json_parse_err(const struct json_parser *ps, const char *why)
 	else
 		snprintf(where, sizeof where, "line %zu column %zu", line, col);
 	if (ps->p >= ps->end)
-		return json_err(-EBADMSG, "%s: %s (at end of %s)", where, why,
-		    ps->flags & JSON_LINE ? "line" : "text");
+		return blt_errmsg_set(-EBADMSG, "%s: %s (at end of %s)", where,
+		    why, ps->flags & JSON_LINE ? "line" : "text");
 	at = (unsigned char)ps->orig[off];
-	return json_err(-EBADMSG, "%s: %s (at '%c')", where, why,
+	return blt_errmsg_set(-EBADMSG, "%s: %s (at '%c')", where, why,
 	    at >= 0x20 && at < 0x7f ? at : '?');
 }
 
@@ -265,7 +241,7 @@ json_parse_number(struct json_parser *ps, struct json *v)
 	}
 	v->len = (size_t)(ps->p - s);
 	if ((v->str = malloc(v->len + 1)) == NULL)
-		return json_err(-ENOMEM, "out of memory");
+		return blt_errmsg_set(-ENOMEM, "out of memory");
 	memcpy(v->str, s, v->len);
 	v->str[v->len] = '\0';
 	v->num = strtod(v->str, NULL);
@@ -312,7 +288,7 @@ json_parse_container(struct json_parser *ps, struct json *v, char close)
 	}
 	for (;;) {
 		if ((k = json_add_kid(v, &cap)) == NULL)
-			return json_err(-ENOMEM, "out of memory");
+			return blt_errmsg_set(-ENOMEM, "out of memory");
 		json_skip_space(ps);
 		if (close == '}') {
 			if (ps->p >= ps->end || *ps->p != '"')
@@ -420,7 +396,7 @@ json_parse(const char *text, size_t len, int flags, struct json **out)
 	*out = NULL;
 	if (len > SIZE_MAX - sizeof *v - 1 ||
 	    (v = malloc(sizeof *v + len + 1)) == NULL)
-		return json_err(-ENOMEM, "out of memory");
+		return blt_errmsg_set(-ENOMEM, "out of memory");
 	memset(v, 0, sizeof *v);
 	ps.orig = text;
 	ps.start = ps.p = (char *)(v + 1);

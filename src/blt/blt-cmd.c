@@ -19,8 +19,7 @@
 
 #include "booklet.h"
 #include "blt.h"
-#include "json.h"
-#include "timearg.h"
+#include "bltutil.h"
 
 /* Say that what name holds is more than max bytes. */
 static int

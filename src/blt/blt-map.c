@@ -16,10 +16,9 @@
 #include <unistd.h>
 
 #include "booklet.h"
+#include "bltmap.h"
 #include "blt.h"
-#include "json.h"
-#include "outstore.h"
-#include "timearg.h"
+#include "bltutil.h"
 
 static const struct option cli_map_longopts[] = {
     {"help", no_argument, NULL, 'h'},

@@ -17,11 +17,12 @@
 #include <signal.h>
 #include <spawn.h>
 #include <stdio.h>
+#include <string.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "internal.h"
+#include "map-int.h"
 
 extern char **environ;
 
@@ -83,12 +84,13 @@ map_spawn(struct map *m, struct map_proc *p)
 	p->need = 0;
 	p->bad[0] = '\0';
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == -1)
-		return err_set(-errno, "%s: map: socketpair: %s",
+		return blt_errmsg_set(-errno, "%s: map: socketpair: %s",
 		    blt_path(m->db), strerror(errno));
 	if ((sv[1] = map_fd_above(sv[1])) == -1) {
 		e = errno;
 		close(sv[0]);
-		return err_set(-e, "%s: map: %s", blt_path(m->db), strerror(e));
+		return blt_errmsg_set(
+		    -e, "%s: map: %s", blt_path(m->db), strerror(e));
 	}
 	sigemptyset(&def);
 	sigemptyset(&none);
@@ -108,8 +110,9 @@ map_spawn(struct map *m, struct map_proc *p)
 	if (e != 0) {
 		p->pid = -1;
 		close(sv[0]);
-		return err_set(-e, "%s: map: cannot start the worker %s: %s",
-		    blt_path(m->db), exe, strerror(e));
+		return blt_errmsg_set(-e,
+		    "%s: map: cannot start the worker %s: %s", blt_path(m->db),
+		    exe, strerror(e));
 	}
 	p->fd = sv[0];
 	return 0;
@@ -171,7 +174,7 @@ map_retry_item(struct map *m, const unsigned char *item, size_t len)
 	struct map_batch *b = map_batch_get(m);
 
 	if (b == NULL || map_batch_grow(b, len) < 0)
-		return err_oom(blt_path(m->db));
+		return map_oom(blt_path(m->db));
 	memcpy(b->buf + b->len, item, len);
 	b->len += len;
 	b->n = 1;
@@ -207,7 +210,7 @@ map_proc_died(struct map *m, struct map_proc *p)
 		    WEXITSTATUS(status));
 	if (!p->hello) {
 		map_drop_queue(m, p);
-		return err_set(-ENOEXEC,
+		return blt_errmsg_set(-ENOEXEC,
 		    "%s: map: the worker program %s did not start (%s): its "
 		    "main() must call blt_map_worker_main()",
 		    path,
@@ -226,8 +229,8 @@ map_proc_died(struct map *m, struct map_proc *p)
 			continue;
 		}
 		for (uint32_t j = 0; j < b->n && rc == 0; j++) {
-			size_t klen = (size_t)le_get(q, 4);
-			size_t len = 8 + klen + (size_t)le_get(q + 4, 4);
+			size_t klen = (size_t)wire_get(q, 4);
+			size_t len = 8 + klen + (size_t)wire_get(q + 4, 4);
 
 			if (b->n == 1)
 				map_item_error(

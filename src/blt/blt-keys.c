@@ -16,8 +16,7 @@
 
 #include "booklet.h"
 #include "blt.h"
-#include "json.h"
-#include "timearg.h"
+#include "bltutil.h"
 
 /* The escapes of cli_put_escaped(): json_put_str()'s inside the quotes,
  * but \xhh for what is not UTF-8 and for ASCII controls. */

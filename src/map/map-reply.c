@@ -13,9 +13,10 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/socket.h>
 
-#include "internal.h"
+#include "map-int.h"
 
 /* Make the output key for key from the template into m->okey. */
 static int
@@ -41,7 +42,7 @@ map_out_key(struct map *m, const unsigned char *key, size_t klen,
 	}
 	if (need > m->okey_cap) {
 		if ((p = realloc(m->okey, need)) == NULL)
-			return err_oom(blt_path(m->db));
+			return map_oom(blt_path(m->db));
 		m->okey = p;
 		m->okey_cap = need;
 	}
@@ -68,9 +69,9 @@ map_key_fits(struct map *m, const unsigned char *k, size_t klen)
 {
 	if (m->okey_width == 0 || klen == (size_t)m->okey_width)
 		return 0;
-	return err_set(-EINVAL,
+	return blt_errmsg_set(-EINVAL,
 	    "%s: map: result key %s is %zu bytes long; %s keys are %d bytes",
-	    blt_path(m->out), err_key(k, klen), klen,
+	    blt_path(m->out), blt_errmsg_key(k, klen), klen,
 	    blt_serializer_name(m->okey_ser), m->okey_width);
 }
 
@@ -92,13 +93,13 @@ map_commit(
 		const unsigned char *val;
 		size_t vlen;
 
-		klen = (size_t)le_get(q, 4);
-		vlen = (size_t)le_get(q + 4, 4);
+		klen = (size_t)wire_get(q, 4);
+		vlen = (size_t)wire_get(q + 4, 4);
 		key = q + 8;
 		val = key + klen;
 		q += 8 + klen + vlen;
-		what = (uint32_t)le_get(r, 4);
-		len = (size_t)le_get(r + 4, 4);
+		what = (uint32_t)wire_get(r, 4);
+		len = (size_t)wire_get(r + 4, 4);
 		r += 8;
 		if (what == MAP_R_SKIP) {
 			m->st->skipped++;
@@ -192,9 +193,9 @@ map_check_reply(struct map_proc *p, uint32_t n, uint32_t code, uint64_t blen)
 static int
 map_check_header(struct map_proc *p)
 {
-	uint32_t n = (uint32_t)le_get(p->in, 4);
-	uint32_t code = (uint32_t)le_get(p->in + 4, 4);
-	uint64_t blen = le_get(p->in + 8, 8);
+	uint32_t n = (uint32_t)wire_get(p->in, 4);
+	uint32_t code = (uint32_t)wire_get(p->in + 4, 4);
+	uint64_t blen = wire_get(p->in + 8, 8);
 
 	if (n == MAP_HELLO && p->hello)
 		return map_bad(p, "a second hello");
@@ -216,12 +217,12 @@ map_check_header(struct map_proc *p)
 static int
 map_check_items(struct map_proc *p)
 {
-	uint32_t n = (uint32_t)le_get(p->in, 4), what;
+	uint32_t n = (uint32_t)wire_get(p->in, 4), what;
 	size_t len, left;
 
 	while (p->items < n && p->in_len >= p->scan + 8) {
-		what = (uint32_t)le_get(p->in + p->scan, 4);
-		len = (size_t)le_get(p->in + p->scan + 4, 4);
+		what = (uint32_t)wire_get(p->in + p->scan, 4);
+		len = (size_t)wire_get(p->in + p->scan + 4, 4);
 		/* what follows this outcome's header; by the checks below,
 		 * always room for the other outcomes' headers */
 		left = p->need - p->scan - 8;
@@ -296,13 +297,13 @@ static int
 map_take(struct map *m, struct map_proc *p, int *committed)
 {
 	const unsigned char *h = p->in;
-	uint32_t n = (uint32_t)le_get(h, 4);
-	int code = (int)le_get(h + 4, 4), rc;
+	uint32_t n = (uint32_t)wire_get(h, 4);
+	int code = (int)wire_get(h + 4, 4), rc;
 
 	if (n == MAP_HELLO) {
 		if (code != 0)
-			return err_set(-code, "%s: map: %.*s", blt_path(m->db),
-			    (int)(p->need - MAP_HDR_LEN),
+			return blt_errmsg_set(-code, "%s: map: %.*s",
+			    blt_path(m->db), (int)(p->need - MAP_HDR_LEN),
 			    (const char *)h + MAP_HDR_LEN);
 		p->hello = 1;
 		return 0;
@@ -331,7 +332,7 @@ map_parse(struct map *m, struct map_proc *p, int *committed)
 			return 0;
 		if (p->need == 0 && map_check_header(p))
 			return 1;
-		if (le_get(p->in, 4) != MAP_HELLO && map_check_items(p))
+		if (wire_get(p->in, 4) != MAP_HELLO && map_check_items(p))
 			return 1;
 		if (p->in_len < p->need)
 			return 0;

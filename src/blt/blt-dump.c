@@ -18,8 +18,7 @@
 
 #include "booklet.h"
 #include "blt.h"
-#include "json.h"
-#include "timearg.h"
+#include "bltutil.h"
 
 /* One line of input; the bytes point into its parsed tree. */
 struct cli_record {
@@ -292,7 +291,7 @@ cli_load(struct cli *c)
 			rc = cli_syserr(l.name, ENOMEM);
 			break;
 		}
-		why = rc < 0 ? json_errmsg() : cli_record_read(obj, &r);
+		why = rc < 0 ? blt_errmsg() : cli_record_read(obj, &r);
 		stopped = 1;
 		if (why != NULL) {
 			fprintf(

@@ -14,27 +14,39 @@
 
 static _Thread_local char err_msg[1024];
 
+/* Write the message at offset at of err_msg.  Through a copy: the
+ * arguments may point into err_msg itself, as in a layer that adds its
+ * words to the message of the call that failed under it
+ * (blt_errmsg_set(rc, "%s: %s", what, blt_errmsg())). */
+static void
+err_vformat(size_t at, const char *fmt, va_list ap)
+{
+	char tmp[sizeof err_msg];
+
+	vsnprintf(tmp, sizeof tmp - at, fmt, ap);
+	memcpy(err_msg + at, tmp, strlen(tmp) + 1);
+}
+
 /* Record a message naming the file or key and the cause; return rc. */
 int
-err_set(int rc, const char *fmt, ...)
+blt_errmsg_set(int rc, const char *fmt, ...)
 {
 	va_list ap;
 
 	va_start(ap, fmt);
-	vsnprintf(err_msg, sizeof err_msg, fmt, ap);
+	err_vformat(0, fmt, ap);
 	va_end(ap);
 	return rc;
 }
 
 /* Add to the message of the failure just recorded; return rc. */
 int
-err_append(int rc, const char *fmt, ...)
+blt_errmsg_append(int rc, const char *fmt, ...)
 {
-	size_t n = strlen(err_msg);
 	va_list ap;
 
 	va_start(ap, fmt);
-	vsnprintf(err_msg + n, sizeof err_msg - n, fmt, ap);
+	err_vformat(strlen(err_msg), fmt, ap);
 	va_end(ap);
 	return rc;
 }
@@ -72,7 +84,7 @@ blt_errmsg(void)
  * bytes as \xNN, cut after 80 bytes.  Valid until the next call in this
  * thread. */
 const char *
-err_key(const void *key, size_t klen)
+blt_errmsg_key(const void *key, size_t klen)
 {
 	static _Thread_local char out[80 * 4 + 8];
 	const unsigned char *k = key;

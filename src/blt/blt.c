@@ -23,9 +23,9 @@
 #include <strings.h>
 
 #include "booklet.h"
+#include "bltmap.h"
 #include "blt.h"
-#include "opennote.h"
-#include "timearg.h"
+#include "bltutil.h"
 
 static const struct option cli_longopts[] = {
     {"help", no_argument, NULL, 'h'},

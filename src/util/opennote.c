@@ -7,7 +7,7 @@
 #include <inttypes.h>
 #include <stdio.h>
 
-#include "opennote.h"
+#include "bltutil.h"
 
 const char *
 open_note(struct blt *db, const char *path, char *buf, size_t cap)

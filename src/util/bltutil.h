@@ -1,4 +1,21 @@
 /*
+ * libbltutil: the helpers that blt, bltfs and the tests share, and that are
+ * not libbooklet's API: JSON reading and writing, TIME arguments, the store
+ * map --out makes, and the note on a store just opened.  Built on the
+ * public booklet.h only; failures are recorded with blt_errmsg_set(), so
+ * callers read every layer's message from blt_errmsg().
+ */
+#ifndef BLTUTIL_H
+#define BLTUTIL_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <sys/types.h>
+
+#include "booklet.h"
+
+/*
  * JSON for the tools (blt, bltfs ctl, the test suites): a strict reader
  * that builds a tree, and the writers of strings and hex that dump, stat,
  * map and the control files use.  Not part of libbooklet: booklet.h stays
@@ -8,16 +25,8 @@
  * or invalid UTF-8), decodes escapes, allows NUL inside strings and keeps
  * numbers as text, since timestamps and offsets do not all fit a double.
  * Failures return a negative errno and leave one line, with the line and
- * column of the fault, in json_errmsg(), as the engine does with
- * blt_errmsg().
+ * column of the fault, in blt_errmsg().
  */
-#ifndef JSON_H
-#define JSON_H
-
-#include <stddef.h>
-#include <stdint.h>
-#include <stdio.h>
-#include <sys/types.h>
 
 enum json_type {
 	JSON_NULL,
@@ -63,9 +72,6 @@ int json_parse(const char *text, size_t len, int flags, struct json **out);
 
 /* Free a tree from json_parse(); safe on NULL. */
 void json_free(struct json *v);
-
-/* The message of the last json_parse() failure in this thread. */
-const char *json_errmsg(void);
 
 /* The member name of object obj, the last one if the name is repeated
  * (NULL if obj is not an object or has no such member); borrowed from
@@ -132,5 +138,69 @@ void json_put_hex(FILE *f, const void *p, size_t n);
 /* Decode the n hex digits at s into out (which may be s itself); the
  * number of bytes, or -1 for an odd count or a bad digit. */
 ssize_t json_unhex(const char *s, size_t n, unsigned char *out);
+
+/*
+ * TIME arguments of blt and of the mount's control commands: parsing and
+ * printing timestamps in microseconds since the epoch (doc/blt.1, TIME).
+ * Not part of libbooklet; it uses the public booklet.h only.
+ */
+
+/* timearg_parse() flags: also accept an age such as 7d, 12h, 30m, 45s or
+ * 2w, meaning that long before now. */
+#define TIMEARG_AGE 0x1
+
+/* Parse TIME s: "now", microseconds since the epoch, or ISO-8601 with a
+ * UTC offset (Z or +HH:MM), as the Python booklet accepts.  Returns NULL
+ * with *out set, or a static message saying what is wrong. */
+const char *timearg_parse(const char *s, int flags, int64_t *out);
+
+/* Write ts (microseconds) into buf (size n) as ISO-8601 in UTC, or as the
+ * number when the system cannot break it down. */
+void timearg_format(int64_t ts, char *buf, size_t n);
+
+/* Parse s, only decimal digits, as a number in [0, max]: 0, or -1. */
+int timearg_number(const char *s, uint64_t max, uint64_t *out);
+
+/*
+ * The store that map --out makes, made the same way by blt map and by the
+ * mount's map job: what a map writes is then no more open than the store
+ * it read, nor than the files the user makes.  Not part of libbooklet; it
+ * uses system calls only, before blt_open() fills the store in.
+ */
+
+/* The file outstore_make() made, to tell it from one made there since. */
+struct outstore {
+	int made;
+	dev_t dev;
+	ino_t ino;
+};
+
+/* Make the missing store file path, empty, for blt_open() with BLT_CREATE
+ * to fill in: with the mode of the store file source (0600 where it cannot
+ * be seen) less mask, or less the process's umask where mask is -1.  Only a
+ * new name is made, never through a symbolic link.  *o says which file was
+ * made, for outstore_unmake() should blt_open() then fail; a name there
+ * already is left as it is, and one that cannot be made is blt_open()'s
+ * to report. */
+void outstore_make(
+    const char *path, const char *source, int mask, struct outstore *o);
+
+/* After blt_open() of the store *o made at path failed: remove it, unless
+ * another process has taken it since (a second map --out to the same name
+ * opened it, holds its lock or wrote a store there), so that nothing it
+ * wrote is lost.  Nothing to do if outstore_make() made nothing. */
+void outstore_unmake(const char *path, const struct outstore *o);
+
+/*
+ * What blt and bltfs say of a store they have just opened, when the open
+ * did more than open it: the same words from both, which their tests and
+ * users look for.  Not part of libbooklet, which says nothing on its own.
+ */
+
+/* The note (without the program's name) on db, opened from path, into buf
+ * of cap bytes: that it was recovered, or read as it is though it was not
+ * closed cleanly (blt_flags()).  buf, or NULL when there is nothing to
+ * say. */
+const char *open_note(struct blt *db, const char *path, char *buf, size_t cap);
 
 #endif

@@ -10,7 +10,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "outstore.h"
+#include "bltutil.h"
 
 /* Make the missing store path with the mode of source less mask. */
 void

@@ -18,11 +18,12 @@
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
-#include "internal.h"
+#include "map-int.h"
 
 #define MAP_BATCH_BYTES 262144 /* a batch ends past this size ... */
 #define MAP_EXEC_ITEMS 8       /* ... or with this many commands */
@@ -51,6 +52,14 @@ map_cpus(void)
 		return (unsigned)CPU_COUNT(&set);
 	n = sysconf(_SC_NPROCESSORS_ONLN);
 	return n > 0 ? (unsigned)n : 1;
+}
+
+/* Record that memory ran out while working on the store at path; return
+ * -ENOMEM. */
+int
+map_oom(const char *path)
+{
+	return blt_errmsg_set(-ENOMEM, "%s: out of memory", path);
 }
 
 /* Count an item as failed and keep the first few failures; msg is mlen
@@ -127,8 +136,8 @@ map_batch_add(struct map_batch *b, const unsigned char *key, size_t klen,
 {
 	if (map_batch_grow(b, 8 + klen + vlen) < 0)
 		return -1;
-	le_put(b->buf + b->len, klen, 4);
-	le_put(b->buf + b->len + 4, vlen, 4);
+	wire_put(b->buf + b->len, klen, 4);
+	wire_put(b->buf + b->len + 4, vlen, 4);
 	memcpy(b->buf + b->len + 8, key, klen);
 	memcpy(b->buf + b->len + 8 + klen, value, vlen);
 	b->len += 8 + klen + vlen;
@@ -140,9 +149,9 @@ map_batch_add(struct map_batch *b, const unsigned char *key, size_t klen,
 void
 map_batch_seal(struct map_batch *b)
 {
-	le_put(b->buf, b->n, 4);
-	le_put(b->buf + 4, 0, 4);
-	le_put(b->buf + 8, b->len - MAP_HDR_LEN, 8);
+	wire_put(b->buf, b->n, 4);
+	wire_put(b->buf + 4, 0, 4);
+	wire_put(b->buf + 8, b->len - MAP_HDR_LEN, 8);
 }
 
 /* blt_get_many()'s callback for map_read_keys(): add key first + i to the
@@ -171,7 +180,7 @@ map_key_got(
 	}
 	k->m->st->read++;
 	if (map_batch_add(k->b, key, klen, value, vlen) < 0)
-		return err_oom(blt_path(k->m->db));
+		return map_oom(blt_path(k->m->db));
 	return k->b->len >= MAP_BATCH_BYTES; /* the batch is full */
 }
 
@@ -191,7 +200,7 @@ map_read_keys(struct map *m, struct map_batch *b, unsigned limit)
 	if (n > limit - b->n)
 		n = limit - b->n;
 	if ((keys = malloc(n * sizeof *keys)) == NULL)
-		return err_oom(blt_path(m->db));
+		return map_oom(blt_path(m->db));
 	for (size_t i = 0; i < n; i++)
 		keys[i] = o->keys[k.first + i];
 	rc = blt_get_many(
@@ -218,7 +227,7 @@ map_read_scan(struct map *m, struct map_batch *b)
 		m->st->read++;
 		if (map_batch_add(
 		        b, item.key, item.klen, item.value, item.vlen) < 0)
-			return err_oom(blt_path(m->db));
+			return map_oom(blt_path(m->db));
 		return 1;
 	}
 	return rc;
@@ -266,7 +275,7 @@ map_read_batch(struct map *m, unsigned limit, int *rc)
 	if (m->src_done)
 		return NULL;
 	if ((b = map_batch_get(m)) == NULL || map_batch_grow(b, 0) < 0) {
-		*rc = err_oom(blt_path(m->db));
+		*rc = map_oom(blt_path(m->db));
 		return NULL;
 	}
 	while (b->n < limit && b->len < MAP_BATCH_BYTES) {
@@ -368,7 +377,7 @@ map_progress(struct map *m, int force)
 		return 0;
 	m->last_progress = now;
 	if (m->o->progress(m->o->arg, m->st) != 0)
-		return err_set(
+		return blt_errmsg_set(
 		    -ECANCELED, "%s: map cancelled", blt_path(m->db));
 	return 0;
 }
@@ -381,7 +390,7 @@ map_run(struct map *m)
 	int rc = 0, busy, committed;
 
 	if ((pfd = calloc(m->n_procs, sizeof *pfd)) == NULL)
-		return err_oom(blt_path(m->db));
+		return map_oom(blt_path(m->db));
 	for (;;) {
 		if ((rc = map_feed(m)) < 0)
 			break;
@@ -400,7 +409,7 @@ map_run(struct map *m)
 			break;
 		if (poll(pfd, m->n_procs, MAP_TICK_MS) == -1 &&
 		    errno != EINTR) {
-			rc = err_set(-errno, "%s: map: poll: %s",
+			rc = blt_errmsg_set(-errno, "%s: map: poll: %s",
 			    blt_path(m->db), strerror(errno));
 			break;
 		}
@@ -436,7 +445,7 @@ map_open_dir(struct map *m)
 	int fd = open(m->o->dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
 
 	if (fd == -1 || (fd = map_fd_above(fd)) == -1)
-		return err_set(-errno, "%s: map: cannot run in %s: %s",
+		return blt_errmsg_set(-errno, "%s: map: cannot run in %s: %s",
 		    blt_path(m->db), m->o->dir, strerror(errno));
 	m->dirfd = fd;
 	return 0;
@@ -455,27 +464,27 @@ map_setup(struct map *m, struct blt *db, const struct blt_map_opts *o)
 	m->o = o;
 	m->retry_tail = &m->retry;
 	if ((o->exec == NULL) == (o->plugin == NULL))
-		return err_set(-EINVAL,
+		return blt_errmsg_set(-EINVAL,
 		    "%s: map: give either a command or a plugin", path);
 	if (o->plugin != NULL && (strrchr(o->plugin, ':') == NULL ||
 	                             strrchr(o->plugin, ':')[1] == '\0'))
-		return err_set(-EINVAL, "%s: map: plugin %s is not LIB:SYMBOL",
-		    path, o->plugin);
+		return blt_errmsg_set(-EINVAL,
+		    "%s: map: plugin %s is not LIB:SYMBOL", path, o->plugin);
 	if (o->to != NULL && strstr(o->to, "{key}") == NULL)
-		return err_set(-EINVAL,
+		return blt_errmsg_set(-EINVAL,
 		    "%s: map: the output template %s has no {key}", path,
 		    o->to);
 	if (o->n_keys > 0 && (o->keys == NULL || o->key_lens == NULL))
-		return err_set(
+		return blt_errmsg_set(
 		    -EINVAL, "%s: map: keys without their lengths", path);
 	if (o->prefix_len > 0 && o->prefix == NULL)
-		return err_set(-EINVAL,
+		return blt_errmsg_set(-EINVAL,
 		    "%s: map: a prefix length without a "
 		    "prefix",
 		    path);
 	if (blt_flags(m->out) & BLT_READONLY)
-		return err_set(-EROFS, "%s: map: the store is open read-only",
-		    blt_path(m->out));
+		return blt_errmsg_set(-EROFS,
+		    "%s: map: the store is open read-only", blt_path(m->out));
 	if ((rc = blt_info(m->out, &st)) < 0)
 		return rc;
 	m->okey_ser = st.key_serializer;
@@ -498,7 +507,7 @@ map_setup(struct map *m, struct blt *db, const struct blt_map_opts *o)
 	else if (o->prefix_len == 0)
 		m->st->total = blt_count(db);
 	if ((m->procs = calloc(m->n_procs, sizeof *m->procs)) == NULL)
-		return err_oom(path);
+		return map_oom(path);
 	for (unsigned i = 0; i < m->n_procs; i++) {
 		m->procs[i].pid = -1;
 		m->procs[i].fd = -1;
@@ -553,7 +562,7 @@ blt_map(struct blt *db, const struct blt_map_opts *o, struct blt_map_stats *st)
 	if (rc == 0)
 		rc = map_run(&m);
 	if (rc == 0 && m.src_rc < 0)
-		rc = err_set(m.src_rc, "%s", m.src_msg);
+		rc = blt_errmsg_set(m.src_rc, "%s", m.src_msg);
 out:
 	/* After a clean end the workers exit when their socket closes; after
 	 * an error or a cancel they are stopped, with their commands.  All
@@ -570,7 +579,7 @@ out:
 	if (rc == 0 && frc < 0)
 		return frc;
 	if (rc < 0)
-		err_set(rc, "%s", msg);
+		blt_errmsg_set(rc, "%s", msg);
 	if (rc == 0 && o->progress != NULL)
 		o->progress(o->arg, st);
 	return rc;
