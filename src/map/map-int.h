@@ -8,6 +8,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <signal.h>
 #include <sys/types.h>
 
 #include "bltmap.h"
@@ -137,6 +138,16 @@ int map_proc_died(struct map *m, struct map_proc *p);
 /* map-reply.c */
 void map_buf_trim(unsigned char **buf, size_t *cap, size_t len);
 int map_receive(struct map *m, struct map_proc *p, int *committed);
+
+/* map-group.c: the process group of a worker's commands. */
+/* Our commands' process group: the worker's pid, or 0 in a plugin's
+ * worker, which runs no commands. */
+extern volatile pid_t map_group_pg;
+void map_group_reap(pid_t pg);
+void map_group_reap_strays(void);
+void map_group_end(void);
+void map_group_stop_set(sigset_t *set);
+void map_group_signals(void);
 
 /* map-worker.c: what a command wrote, as map_worker_pump() collects it. */
 struct map_worker_io {

@@ -5,7 +5,7 @@
  * worker down.  It reads batches of items from its parent on its socket
  * (MAP_SOCK_FD, which no plugin's printf reaches), runs the command or the
  * plugin on each item in turn and writes one reply per batch on the same
- * socket (the messages are described in internal.h).
+ * socket (the messages are described in map-int.h).
  *
  * For --exec, each item runs /bin/sh -c CMD through posix_spawn (a vfork
  * underneath) with the value on a pipe as stdin, stdout on another pipe and
@@ -19,20 +19,20 @@
  * the worker keeps the pipe open (MAP_WORKER_OLD_ERR of them at most) and
  * drops what comes on it.
  *
- * Every command runs in one process group, the worker's: its id is the
- * worker's pid, but the worker is not in it (it enters the group only
- * to start a command, and leaves at once), so that it can kill the group
- * and live.  The parent can kill it too: while the worker is its unreaped
- * child, no other process can have that id, and so no other group either
- * (map-proc.c kills the group of each worker it reaps, after a crash as after
- * a normal end).  A worker that is told to stop (SIGTERM from a cancelled
- * map or from its parent's death, SIGINT or SIGHUP from the terminal), or
- * that comes to the end of its map, sends SIGTERM to the group, waits at
- * most MAP_WORKER_GRACE seconds for it to go, then sends SIGKILL.  The
- * worker is a child subreaper, so what a command leaves behind becomes its
- * child: it can wait for the whole group and leaves no zombies, and it
- * stops a process that left the group (setsid) as well, once it is its
- * child.  Out of reach: all of them once the worker itself is SIGKILLed.
+ * Every command runs in one process group, the worker's (map-group.c): its id
+ * is the worker's pid, but the worker is not in it (it enters the group only to
+ * start a command, and leaves at once), so that it can kill the group and live.
+ * The parent can kill it too: while the worker is its unreaped child, no other
+ * process can have that id, and so no other group either (map-proc.c kills the
+ * group of each worker it reaps, after a crash as after a normal end).  A
+ * worker that is told to stop (SIGTERM from a cancelled map or from its
+ * parent's death, SIGINT or SIGHUP from the terminal), or that comes to the end
+ * of its map, sends SIGTERM to the group, waits at most MAP_GROUP_GRACE seconds
+ * for it to go, then sends SIGKILL.  The worker is a child subreaper, so what a
+ * command leaves behind becomes its child: it can wait for the whole group and
+ * leaves no zombies, and it stops a process that left the group (setsid) as
+ * well, once it is its child.  Out of reach: all of them once the worker itself
+ * is SIGKILLed.
  */
 #include "config.h"
 
@@ -55,10 +55,6 @@
 #include "map-int.h"
 
 extern char **environ;
-
-/* Seconds a stopped command's process group has between SIGTERM and
- * SIGKILL. */
-#define MAP_WORKER_GRACE 1
 
 /* The most stderr pipes of earlier commands a worker keeps open for the
  * processes they left running; past it, the oldest is closed. */
@@ -92,151 +88,6 @@ struct map_worker {
 	dev_t dir_dev;   /* and what it was when we entered it */
 	ino_t dir_ino;
 };
-
-/* The signals that stop a worker. */
-static const int map_worker_stop_sigs[] = {SIGTERM, SIGINT, SIGHUP};
-
-/* The process group of our commands, for the signal handlers: our pid, or
- * 0 in a plugin's worker, which runs no commands. */
-static volatile pid_t map_worker_pg;
-
-/* Wait for every process of group pg that is our child (the command's sh
- * and, as we are a subreaper, whatever it left behind) until none is left.
- * Async-signal-safe. */
-static void
-map_worker_reap_group(pid_t pg)
-{
-	while (waitpid(-pg, NULL, 0) > 0 || errno == EINTR)
-		;
-}
-
-/* Reap, without waiting, the processes earlier commands left behind that
- * have ended since. */
-static void
-map_worker_reap_strays(void)
-{
-	while (waitpid(-1, NULL, WNOHANG) > 0)
-		;
-}
-
-/* Send sig to pid; SIGTERM with SIGCONT after it, so that a stopped
- * process sees it.  Async-signal-safe. */
-static void
-map_worker_kill(pid_t pid, int sig)
-{
-	kill(pid, sig);
-	if (sig == SIGTERM)
-		kill(pid, SIGCONT);
-}
-
-/* Send sig (map_worker_kill()) to our commands' process group, then to
- * each of our children, read from /proc/self/task/PID/children: this
- * reaches a process that left the group (setsid, a daemon's double fork)
- * once its parent in the group has ended, as it is handed to us then.
- * The list is read in pieces, a pid at a time (its digits may straddle
- * two reads).  Async-signal-safe. */
-static void
-map_worker_signal_all(int sig)
-{
-	static const char pre[] = "/proc/self/task/", post[] = "/children";
-	char path[sizeof pre + sizeof post + 24], digits[24], buf[512];
-	pid_t me = getpid(), child = 0;
-	size_t n, k;
-	ssize_t got;
-	int fd;
-
-	map_worker_kill(-map_worker_pg, sig);
-	memcpy(path, pre, sizeof pre - 1);
-	n = sizeof pre - 1;
-	for (k = 0; me > 0; me /= 10)
-		digits[k++] = (char)('0' + me % 10);
-	while (k > 0)
-		path[n++] = digits[--k];
-	memcpy(path + n, post, sizeof post);
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
-		return;
-	while ((got = read(fd, buf, sizeof buf)) > 0 ||
-	       (got == -1 && errno == EINTR))
-		for (ssize_t i = 0; i < got; i++) {
-			if (buf[i] >= '0' && buf[i] <= '9') {
-				child = child * 10 + (buf[i] - '0');
-				continue;
-			}
-			if (child > 0)
-				map_worker_kill(child, sig);
-			child = 0;
-		}
-	if (child > 0)
-		map_worker_kill(child, sig);
-	close(fd);
-}
-
-/* SIGALRM: the grace period of a stopped command is over.  Again each
- * second: a process whose parent this kills becomes our child only
- * then. */
-static void
-map_worker_on_alarm(int sig)
-{
-	int e = errno;
-
-	(void)sig;
-	if (map_worker_pg > 0)
-		map_worker_signal_all(SIGKILL);
-	alarm(1);
-	errno = e;
-}
-
-/* Stop what our commands left running, the running command too: their
- * process group and every child of ours outside it get SIGTERM (and
- * SIGCONT); then we wait for all our children, with SIGKILL from
- * map_worker_on_alarm() once the grace period is over.  Returns at once
- * when there are none.  Async-signal-safe. */
-static void
-map_worker_end_group(void)
-{
-	if (map_worker_pg <= 0)
-		return;
-	map_worker_signal_all(SIGTERM);
-	alarm(MAP_WORKER_GRACE);
-	while (waitpid(-1, NULL, 0) > 0 || errno == EINTR)
-		;
-	alarm(0);
-}
-
-/* SIGTERM, SIGINT, SIGHUP: stop our commands' process group, then exit.
- * The other stop signals are blocked meanwhile. */
-static void
-map_worker_on_term(int sig)
-{
-	map_worker_end_group();
-	_exit(128 + sig);
-}
-
-/* Fill set with the signals that stop a worker. */
-static void
-map_worker_stop_set(sigset_t *set)
-{
-	sigemptyset(set);
-	for (size_t i = 0; i < sizeof map_worker_stop_sigs / sizeof(int); i++)
-		sigaddset(set, map_worker_stop_sigs[i]);
-}
-
-/* Install the handlers above. */
-static void
-map_worker_signals(void)
-{
-	struct sigaction sa;
-
-	memset(&sa, 0, sizeof sa);
-	sigemptyset(&sa.sa_mask);
-	sa.sa_flags = SA_RESTART;
-	sa.sa_handler = map_worker_on_alarm;
-	sigaction(SIGALRM, &sa, NULL);
-	map_worker_stop_set(&sa.sa_mask);
-	sa.sa_handler = map_worker_on_term;
-	for (size_t i = 0; i < sizeof map_worker_stop_sigs / sizeof(int); i++)
-		sigaction(map_worker_stop_sigs[i], &sa, NULL);
-}
 
 /* Read exactly n bytes: 1, 0 on end of file before the first byte, -1 on
  * an error or a short read. */
@@ -628,7 +479,7 @@ map_worker_spawn(struct map_worker *w, int in, int out, int err, pid_t *pid,
 	char *argv[] = {(char *)"/bin/sh", (char *)"-c", (char *)w->cmd, NULL};
 	const char *what = "/bin/sh";
 	posix_spawn_file_actions_t fa;
-	pid_t pg = map_worker_pg;
+	pid_t pg = map_group_pg;
 	sigset_t old;
 	int e;
 
@@ -661,7 +512,7 @@ map_worker_spawn(struct map_worker *w, int in, int out, int err, pid_t *pid,
 	if ((*pidfd = pidfd_open(*pid, 0)) == -1) {
 		snprintf(msg, cap, "pidfd_open: %s", strerror(errno));
 		kill(-pg, SIGKILL);
-		map_worker_reap_group(pg);
+		map_group_reap(pg);
 		return -1;
 	}
 	return 0;
@@ -678,7 +529,7 @@ map_worker_wait(pid_t pid)
 		;
 	if (rc == -1)
 		return -1;
-	map_worker_reap_strays();
+	map_group_reap_strays();
 	return status;
 }
 
@@ -719,7 +570,7 @@ map_worker_run(struct map_worker *w, const unsigned char *value, size_t vlen,
 	e = errno;
 	close(pidfd);
 	if (rc < 0 || io->over)
-		kill(-map_worker_pg, SIGKILL);
+		kill(-map_group_pg, SIGKILL);
 	status = map_worker_wait(pid);
 	map_worker_keep_old(w, fds[2][0]);
 	if (status == -1)
@@ -932,7 +783,7 @@ map_worker_exec_init(
 	posix_spawnattr_setsigmask(&w->attr, &none);
 	posix_spawnattr_setflags(
 	    &w->attr, POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK);
-	map_worker_stop_set(&w->stop_sigs);
+	map_group_stop_set(&w->stop_sigs);
 	if (prctl(PR_SET_CHILD_SUBREAPER, 1) == -1) {
 		snprintf(
 		    msg, cap, "PR_SET_CHILD_SUBREAPER: %s", strerror(errno));
@@ -940,7 +791,7 @@ map_worker_exec_init(
 	}
 	/* The commands' group bears our pid; we run in our parent's. */
 	w->home_pg = getpgrp();
-	map_worker_pg = getpid();
+	map_group_pg = getpid();
 	return 0;
 }
 
@@ -1013,7 +864,7 @@ blt_map_worker_main(int argc, char **argv)
 	if (fcntl(2, F_GETFD) == -1 && open("/dev/null", O_WRONLY) != 2)
 		return 2;
 	signal(SIGPIPE, SIG_IGN);
-	map_worker_signals();
+	map_group_signals();
 	/* A parent that dies stops us (and so our command) too.  The map
 	 * runs in the thread that spawned us, which outlives it; a parent
 	 * gone before this line leaves us end of file before any item. */
@@ -1062,7 +913,7 @@ blt_map_worker_main(int argc, char **argv)
 	if (rc < 0)
 		status = 2;
 	/* What our commands left running ends with the map. */
-	map_worker_end_group();
+	map_group_end();
 	map_worker_free(&w);
 	return status;
 }
