@@ -8,28 +8,46 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
+#include <endian.h>
 #include <signal.h>
 #include <sys/types.h>
 
 #include "bltmap.h"
 
-/* Read the little-endian integer of n bytes at p (the wire's byte order). */
-static inline uint64_t
-wire_get(const unsigned char *p, unsigned n)
+/* The wire's integers are little-endian, at any alignment. */
+static inline uint32_t
+wire_get32(const unsigned char *p)
 {
-	uint64_t v = 0;
+	uint32_t v;
 
-	while (n-- > 0)
-		v = v << 8 | p[n];
-	return v;
+	memcpy(&v, p, sizeof v);
+	return le32toh(v);
 }
 
-/* Write v at p as a little-endian integer of n bytes. */
-static inline void
-wire_put(unsigned char *p, uint64_t v, unsigned n)
+static inline uint64_t
+wire_get64(const unsigned char *p)
 {
-	for (unsigned i = 0; i < n; i++, v >>= 8)
-		p[i] = (unsigned char)v;
+	uint64_t v;
+
+	memcpy(&v, p, sizeof v);
+	return le64toh(v);
+}
+
+static inline void
+wire_put32(unsigned char *p, uint64_t v)
+{
+	uint32_t le = htole32((uint32_t)v);
+
+	memcpy(p, &le, sizeof le);
+}
+
+static inline void
+wire_put64(unsigned char *p, uint64_t v)
+{
+	uint64_t le = htole64(v);
+
+	memcpy(p, &le, sizeof le);
 }
 
 /* Record that memory ran out while working on the store at path; return

@@ -229,8 +229,8 @@ map_proc_died(struct map *m, struct map_proc *p)
 			continue;
 		}
 		for (uint32_t j = 0; j < b->n && rc == 0; j++) {
-			size_t klen = (size_t)wire_get(q, 4);
-			size_t len = 8 + klen + (size_t)wire_get(q + 4, 4);
+			size_t klen = (size_t)wire_get32(q);
+			size_t len = 8 + klen + (size_t)wire_get32(q + 4);
 
 			if (b->n == 1)
 				map_item_error(

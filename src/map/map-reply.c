@@ -93,13 +93,13 @@ map_commit(
 		const unsigned char *val;
 		size_t vlen;
 
-		klen = (size_t)wire_get(q, 4);
-		vlen = (size_t)wire_get(q + 4, 4);
+		klen = (size_t)wire_get32(q);
+		vlen = (size_t)wire_get32(q + 4);
 		key = q + 8;
 		val = key + klen;
 		q += 8 + klen + vlen;
-		what = (uint32_t)wire_get(r, 4);
-		len = (size_t)wire_get(r + 4, 4);
+		what = (uint32_t)wire_get32(r);
+		len = (size_t)wire_get32(r + 4);
 		r += 8;
 		if (what == MAP_R_SKIP) {
 			m->st->skipped++;
@@ -193,9 +193,9 @@ map_check_reply(struct map_proc *p, uint32_t n, uint32_t code, uint64_t blen)
 static int
 map_check_header(struct map_proc *p)
 {
-	uint32_t n = (uint32_t)wire_get(p->in, 4);
-	uint32_t code = (uint32_t)wire_get(p->in + 4, 4);
-	uint64_t blen = wire_get(p->in + 8, 8);
+	uint32_t n = (uint32_t)wire_get32(p->in);
+	uint32_t code = (uint32_t)wire_get32(p->in + 4);
+	uint64_t blen = wire_get64(p->in + 8);
 
 	if (n == MAP_HELLO && p->hello)
 		return map_bad(p, "a second hello");
@@ -217,12 +217,12 @@ map_check_header(struct map_proc *p)
 static int
 map_check_items(struct map_proc *p)
 {
-	uint32_t n = (uint32_t)wire_get(p->in, 4), what;
+	uint32_t n = (uint32_t)wire_get32(p->in), what;
 	size_t len, left;
 
 	while (p->items < n && p->in_len >= p->scan + 8) {
-		what = (uint32_t)wire_get(p->in + p->scan, 4);
-		len = (size_t)wire_get(p->in + p->scan + 4, 4);
+		what = (uint32_t)wire_get32(p->in + p->scan);
+		len = (size_t)wire_get32(p->in + p->scan + 4);
 		/* what follows this outcome's header; by the checks below,
 		 * always room for the other outcomes' headers */
 		left = p->need - p->scan - 8;
@@ -297,8 +297,8 @@ static int
 map_take(struct map *m, struct map_proc *p, int *committed)
 {
 	const unsigned char *h = p->in;
-	uint32_t n = (uint32_t)wire_get(h, 4);
-	int code = (int)wire_get(h + 4, 4), rc;
+	uint32_t n = (uint32_t)wire_get32(h);
+	int code = (int)wire_get32(h + 4), rc;
 
 	if (n == MAP_HELLO) {
 		if (code != 0)
@@ -332,7 +332,7 @@ map_parse(struct map *m, struct map_proc *p, int *committed)
 			return 0;
 		if (p->need == 0 && map_check_header(p))
 			return 1;
-		if (wire_get(p->in, 4) != MAP_HELLO && map_check_items(p))
+		if (wire_get32(p->in) != MAP_HELLO && map_check_items(p))
 			return 1;
 		if (p->in_len < p->need)
 			return 0;

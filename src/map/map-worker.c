@@ -153,8 +153,8 @@ map_worker_reply(
 {
 	if (map_worker_grow(&w->rep, &w->rep_cap, w->rep_len, 8 + len) < 0)
 		return -1;
-	wire_put(w->rep + w->rep_len, outcome, 4);
-	wire_put(w->rep + w->rep_len + 4, len, 4);
+	wire_put32(w->rep + w->rep_len, outcome);
+	wire_put32(w->rep + w->rep_len + 4, len);
 	if (len > 0)
 		memcpy(w->rep + w->rep_len + 8, data, len);
 	w->rep_len += 8 + len;
@@ -676,8 +676,8 @@ map_worker_serve(struct map_worker *w, uint32_t n, size_t len)
 	for (uint32_t i = 0; i < n; i++) {
 		if (end - p < 8)
 			return -1;
-		klen = wire_get(p, 4);
-		vlen = wire_get(p + 4, 4);
+		klen = wire_get32(p);
+		vlen = wire_get32(p + 4);
 		p += 8;
 		if ((uint64_t)(end - p) < klen + vlen)
 			return -1;
@@ -692,9 +692,9 @@ map_worker_serve(struct map_worker *w, uint32_t n, size_t len)
 		map_buf_trim(&w->io.out, &w->io.out_cap, 0);
 		p += klen + vlen;
 	}
-	wire_put(w->rep, n, 4);
-	wire_put(w->rep + 4, 0, 4);
-	wire_put(w->rep + 8, w->rep_len - MAP_HDR_LEN, 8);
+	wire_put32(w->rep, n);
+	wire_put32(w->rep + 4, 0);
+	wire_put64(w->rep + 8, w->rep_len - MAP_HDR_LEN);
 	return 0;
 }
 
@@ -707,9 +707,9 @@ map_worker_hello(int code, const char *msg)
 
 	if (n > sizeof h - MAP_HDR_LEN)
 		n = sizeof h - MAP_HDR_LEN;
-	wire_put(h, MAP_HELLO, 4);
-	wire_put(h + 4, (uint64_t)code, 4);
-	wire_put(h + 8, n, 8);
+	wire_put32(h, MAP_HELLO);
+	wire_put32(h + 4, (uint64_t)code);
+	wire_put64(h + 8, n);
 	memcpy(h + MAP_HDR_LEN, msg ? msg : "", n);
 	return map_worker_write_full(MAP_SOCK_FD, h, MAP_HDR_LEN + n);
 }
@@ -896,13 +896,13 @@ blt_map_worker_main(int argc, char **argv)
 		return 2;
 	}
 	while ((rc = map_worker_read_full(MAP_SOCK_FD, h, sizeof h)) == 1) {
-		len = wire_get(h + 8, 8);
+		len = wire_get64(h + 8);
 		if (len > SIZE_MAX / 2 ||
 		    map_worker_grow(&w.req, &w.req_cap, 0, (size_t)len) < 0 ||
 		    map_worker_read_full(MAP_SOCK_FD, w.req, (size_t)len) !=
 		        1 ||
-		    map_worker_serve(
-		        &w, (uint32_t)wire_get(h, 4), (size_t)len) < 0 ||
+		    map_worker_serve(&w, (uint32_t)wire_get32(h), (size_t)len) <
+		        0 ||
 		    map_worker_write_full(MAP_SOCK_FD, w.rep, w.rep_len) < 0) {
 			status = 2;
 			break;

@@ -136,8 +136,8 @@ map_batch_add(struct map_batch *b, const unsigned char *key, size_t klen,
 {
 	if (map_batch_grow(b, 8 + klen + vlen) < 0)
 		return -1;
-	wire_put(b->buf + b->len, klen, 4);
-	wire_put(b->buf + b->len + 4, vlen, 4);
+	wire_put32(b->buf + b->len, klen);
+	wire_put32(b->buf + b->len + 4, vlen);
 	memcpy(b->buf + b->len + 8, key, klen);
 	memcpy(b->buf + b->len + 8 + klen, value, vlen);
 	b->len += 8 + klen + vlen;
@@ -149,9 +149,9 @@ map_batch_add(struct map_batch *b, const unsigned char *key, size_t klen,
 void
 map_batch_seal(struct map_batch *b)
 {
-	wire_put(b->buf, b->n, 4);
-	wire_put(b->buf + 4, 0, 4);
-	wire_put(b->buf + 8, b->len - MAP_HDR_LEN, 8);
+	wire_put32(b->buf, b->n);
+	wire_put32(b->buf + 4, 0);
+	wire_put64(b->buf + 8, b->len - MAP_HDR_LEN);
 }
 
 /* blt_get_many()'s callback for map_read_keys(): add key first + i to the
