@@ -285,12 +285,13 @@ prune_write(struct blt *db, struct blt *nb, const struct prune_plan *pl,
 		}
 		if (size > PRUNE_CHUNK) {
 			if ((rc = io_append(nb, from, (size_t)size)) == 0)
-				rc = io_put_ptr(
-				    nb, to + 13, prune_plan_next(pl, i));
+				rc = io_put_ptr(nb, to + BLOCK_NEXT_OFF,
+				    prune_plan_next(pl, i));
 			continue;
 		}
 		memcpy(out + used, from, (size_t)size);
-		le_put(out + used + 13, prune_plan_next(pl, i), PTR_LEN);
+		le_put(out + used + BLOCK_NEXT_OFF, prune_plan_next(pl, i),
+		    PTR_LEN);
 		used += (size_t)size;
 	}
 	if (online)
@@ -476,12 +477,13 @@ prune_catch_up(struct blt *db, struct blt *nb, struct prune_plan *pl,
 	for (size_t i = 0; i < pl->n; i++) {
 		uint64_t from = pl->m[i][0], to = pl->m[i][1];
 
-		if (le_get(base + from + 13, PTR_LEN) != PTR_TOMBSTONE) {
+		if (le_get(base + from + BLOCK_NEXT_OFF, PTR_LEN) !=
+		    PTR_TOMBSTONE) {
 			if (db->ts_writes != ts_writes0 &&
-			    memcmp(base + from + VAR_FIXED_LEN,
-			        nb->map->base + to + VAR_FIXED_LEN, TS_LEN) &&
-			    (rc = io_write(nb, to + VAR_FIXED_LEN,
-			         base + from + VAR_FIXED_LEN, TS_LEN)) < 0)
+			    memcmp(base + from + BLOCK_TS_OFF,
+			        nb->map->base + to + BLOCK_TS_OFF, TS_LEN) &&
+			    (rc = io_write(nb, to + BLOCK_TS_OFF,
+			         base + from + BLOCK_TS_OFF, TS_LEN)) < 0)
 				return rc;
 			continue;
 		}
@@ -503,7 +505,7 @@ prune_catch_up(struct blt *db, struct blt *nb, struct prune_plan *pl,
 		uint64_t q = nb->size;
 
 		if ((rc = io_append(nb, base + b.off, (size_t)b.size)) < 0 ||
-		    (rc = io_put_ptr(nb, q + 13, PTR_END)) < 0 ||
+		    (rc = io_put_ptr(nb, q + BLOCK_NEXT_OFF, PTR_END)) < 0 ||
 		    (rc = index_link(
 		         nb, index_slot(nb, b.digest), b.digest, q, NULL)) < 0)
 			return rc;

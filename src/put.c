@@ -115,7 +115,7 @@ put_begin_locked(struct blt *db, const unsigned char *digest, const void *key,
 	block_encode(
 	    db, p->head, digest, PTR_TOMBSTONE, key, klen, NULL, 0, ts);
 	if (!db->h.fixed)
-		le_put(p->head + 21, vlen, 4);
+		le_put(p->head + BLOCK_VLEN_OFF, vlen, VLEN_LEN);
 	if ((rc = put_place(p)) < 0) {
 		put_free(p);
 		return rc;
@@ -182,13 +182,13 @@ put_end_locked(struct blt_put_op *p)
 	}
 	close(p->fd);
 	if ((rc = hdr_mark_dirty(db)) < 0 ||
-	    (rc = io_put_ptr(db, p->off + 13, PTR_END)) < 0)
+	    (rc = io_put_ptr(db, p->off + BLOCK_NEXT_OFF, PTR_END)) < 0)
 		; /* the store stays marked unclean */
 	else if ((rc = write_link(
 	              db, index_slot(db, p->digest), p->digest, p->off)) == 0)
 		rc = reindex_auto(db);
 	else if (rc == -EUCLEAN &&
-	         io_put_ptr(db, p->off + 13, PTR_TOMBSTONE) == 0)
+	         io_put_ptr(db, p->off + BLOCK_NEXT_OFF, PTR_TOMBSTONE) == 0)
 		rc = write_reclean(db, rc); /* a damaged chain */
 	put_free(p);
 	return rc;

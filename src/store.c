@@ -98,12 +98,13 @@ store_rebuild_index(struct blt *db)
 		hash_digest(b.key, b.klen, d);
 		if (memcmp(d, b.digest, HASH_LEN) != 0) {
 			/* Not a block we wrote whole: never make it live. */
-			if ((rc = io_put_ptr(db, b.off + 13, PTR_TOMBSTONE)) <
-			    0)
+			if ((rc = io_put_ptr(db, b.off + BLOCK_NEXT_OFF,
+			         PTR_TOMBSTONE)) < 0)
 				return rc;
 			continue;
 		}
-		if ((rc = io_put_ptr(db, b.off + 13, PTR_END)) < 0 ||
+		if ((rc = io_put_ptr(db, b.off + BLOCK_NEXT_OFF, PTR_END)) <
+		        0 ||
 		    (rc = index_link(db, index_slot(db, b.digest), b.digest,
 		         b.off, NULL)) < 0)
 			return rc;
