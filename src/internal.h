@@ -246,13 +246,25 @@ int io_truncate(struct blt *db, uint64_t len);
 void io_cut_back(struct blt *db, uint64_t len);
 void io_close(struct blt *db);
 int io_lock(int fd, const char *path, int exclusive, double timeout);
-/* Called before every write, truncate and sync of the store's files. */
+int io_create(struct blt *db, struct blt *nb);
+int io_rename(struct blt *db, const char *from, const char *to);
+int io_sync_dir(const char *path);
+int io_unlink(const char *path);
+void io_close_dup(int fd);
+/* Called before every write, truncate and sync of the store's files, and
+ * before each operation on their names; a negative errno fails the
+ * operation as if the system had returned it (the return of IO_OP_CLOSE is
+ * ignored).  fd is -1 for the operations on names. */
 typedef int io_hook_fn(void *arg, int op, int fd, uint64_t off, size_t len);
 void io_set_hook(io_hook_fn *fn, void *arg);
 #define IO_OP_WRITE 1
 #define IO_OP_SYNC 2
 #define IO_OP_TRUNCATE 3
 #define IO_OP_CLOSE 4
+#define IO_OP_CREATE 5   /* a prune's new file (io_create) */
+#define IO_OP_RENAME 6   /* it goes into place (io_rename) */
+#define IO_OP_SYNC_DIR 7 /* the rename made durable (io_sync_dir) */
+#define IO_OP_UNLINK 8   /* a prune's leftover file removed (io_unlink) */
 /* Take no more writes until the store is reopened, which repairs what the
  * failure left; why is BLT_REINDEX_STUCK or BLT_TORN_TAIL, added to
  * blt_flags(). */

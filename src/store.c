@@ -18,7 +18,6 @@
 #include <stdlib.h>
 #include <sys/stat.h>
 #include <time.h>
-#include <unistd.h>
 
 #include "internal.h"
 
@@ -151,7 +150,7 @@ store_drop_leftover(struct blt *db)
 
 	if ((size_t)snprintf(tmp, sizeof tmp, "%s.bltfs-tmp", db->file) <
 	    sizeof tmp)
-		(void)unlink(tmp);
+		(void)io_unlink(tmp);
 }
 
 /* Open the store at path. */
