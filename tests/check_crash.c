@@ -26,6 +26,12 @@
  * nothing.
  *
  * BLT_CRASH_ITERATIONS sets the number of crashes per model (default 150).
+ *
+ * The operations on the store's names that a prune makes (creating its new
+ * file, renaming it into place, syncing the directory, removing a
+ * leftover) are crash points too, and the "names" cases fail each of them
+ * instead: the error names the file and the cause, and the store loses
+ * nothing and keeps working.
  */
 #include "config.h"
 
@@ -198,7 +204,7 @@ crash_hook(void *arg, int op, int fd, uint64_t off, size_t len)
 	if (!crash.power)
 		return 0;
 	crash_capture_last();
-	if (fstat(fd, &st) != 0)
+	if (fd == -1 || fstat(fd, &st) != 0) /* -1: an operation on a name */
 		return 0;
 	if (op == IO_OP_SYNC) { /* whatever descriptor wrote to the file */
 		size_t kept = 0;
@@ -615,6 +621,256 @@ START_TEST(a_power_cut_loses_nothing_that_was_synced)
 }
 END_TEST
 
+/* --- the operations on a store's names, failed ------------------------ */
+
+#define FAULT_KEYS 300
+
+/* The operations the hook fails (a mask of 1 << IO_OP_*), with what; and
+ * how many of them it was asked for. */
+static struct fault {
+	unsigned ops;
+	int rc;
+	int seen;
+} fault;
+
+static int
+fault_hook(void *arg, int op, int fd, uint64_t off, size_t len)
+{
+	(void)arg;
+	(void)fd;
+	(void)off;
+	(void)len;
+	if (!(fault.ops & 1u << op))
+		return 0;
+	fault.seen++;
+	return fault.rc;
+}
+
+/* Fail the operations ops with rc from now on. */
+static void
+fault_start(unsigned ops, int rc)
+{
+	fault.ops = ops;
+	fault.rc = rc;
+	fault.seen = 0;
+	io_set_hook(fault_hook, NULL);
+}
+
+static void
+fault_stop(void)
+{
+	io_set_hook(NULL, NULL);
+}
+
+/* The value key i holds: overwritten for even i, so that a prune has
+ * blocks to drop. */
+static int
+fault_value(int i, char *buf, size_t cap)
+{
+	return snprintf(
+	    buf, cap, "%s of key %d", i % 2 ? "first" : "second", i);
+}
+
+/* A new store at tu_store holding FAULT_KEYS keys, flushed. */
+static struct blt *
+fault_store(void)
+{
+	struct blt_options o;
+	struct blt *db;
+	char k[32], v[64];
+
+	blt_options_default(&o);
+	ck_assert_int_eq(blt_open(tu_store, BLT_TRUNC, &o, &db), 0);
+	for (int i = 0; i < FAULT_KEYS; i++) {
+		snprintf(k, sizeof k, "key%d", i);
+		ck_assert_int_eq(blt_put(db, k, strlen(k), "first", 5, T0), 0);
+		ck_assert_int_eq(
+		    blt_put(db, k, strlen(k), v,
+		        (size_t)fault_value(i, v, sizeof v), T0 + i),
+		    0);
+	}
+	ck_assert_int_eq(blt_flush(db), 0);
+	return db;
+}
+
+/* db holds every value fault_store() put, and "after" when after is set. */
+static void
+fault_check_values(struct blt *db, int after)
+{
+	char k[32], v[64], got[64];
+
+	for (int i = 0; i < FAULT_KEYS; i++) {
+		int len = fault_value(i, v, sizeof v);
+		int64_t ts;
+
+		snprintf(k, sizeof k, "key%d", i);
+		ck_assert_int_eq(
+		    blt_get(db, k, strlen(k), got, sizeof got, &ts), len);
+		ck_assert_int_eq(memcmp(got, v, (size_t)len), 0);
+		ck_assert_int_eq(ts, T0 + i);
+	}
+	ck_assert_int_eq(blt_exists(db, "after", 5), after);
+	ck_assert_uint_eq(blt_count(db), FAULT_KEYS + (after != 0));
+}
+
+/* The store keeps working: a put and a prune go through, and reopened it
+ * holds every value and checks clean. */
+static void
+fault_check_works(struct blt *db)
+{
+	fault_check_values(db, 0);
+	ck_assert_int_eq(blt_put(db, "after", 5, "x", 1, T0), 0);
+	ck_assert_int_eq(blt_flush(db), 0);
+	ck_assert_int_ge(blt_prune(db, NULL), 0);
+	fault_check_values(db, 1);
+	ck_assert_int_eq(blt_close(db), 0);
+	ck_assert_int_eq(blt_open(tu_store, BLT_RDWR, NULL, &db), 0);
+	fault_check_values(db, 1);
+	ck_assert_int_eq(blt_close(db), 0);
+	ck_assert_msg(blt_check(tu_store, 0, print_problem, NULL) == 0, "%s",
+	    blt_errmsg());
+}
+
+/* blt_errmsg() names the file path and says the cause of rc and what. */
+static void
+fault_check_msg(const char *path, int rc, const char *what)
+{
+	const char *msg = blt_errmsg();
+
+	ck_assert_msg(strstr(msg, path) != NULL, "no %s in: %s", path, msg);
+	ck_assert_msg(strstr(msg, what) != NULL, "no %s in: %s", what, msg);
+	ck_assert_msg(strstr(msg, strerror(-rc)) != NULL, "no %s in: %s",
+	    strerror(-rc), msg);
+}
+
+static ino_t
+fault_ino(const char *path)
+{
+	struct stat st;
+
+	ck_assert_int_eq(stat(path, &st), 0);
+	return st.st_ino;
+}
+
+/* The prune's new file beside the store. */
+static const char *
+fault_tmp(void)
+{
+	static char tmp[PATH_MAX + 16];
+
+	snprintf(tmp, sizeof tmp, "%s.bltfs-tmp", tu_store);
+	return tmp;
+}
+
+/* The new file cannot be renamed over the store: the prune fails naming
+ * the store and the cause, its new file is removed, and the store is the
+ * old file, whole. */
+START_TEST(prune_rename_failure_keeps_the_old_store)
+{
+	struct blt *db = fault_store();
+	ino_t ino = fault_ino(tu_store);
+
+	fault_start(1u << IO_OP_RENAME, -EXDEV);
+	ck_assert_int_eq(blt_prune(db, NULL), -EXDEV);
+	fault_stop();
+	ck_assert_int_eq(fault.seen, 1);
+	fault_check_msg(tu_store, -EXDEV, "rename");
+	ck_assert(fault_ino(tu_store) == ino);
+	ck_assert_int_eq(access(fault_tmp(), F_OK), -1);
+	fault_check_works(db);
+}
+END_TEST
+
+/* The same for a clear: nothing is cleared. */
+START_TEST(clear_rename_failure_keeps_every_value)
+{
+	struct blt *db = fault_store();
+
+	fault_start(1u << IO_OP_RENAME, -EIO);
+	ck_assert_int_eq(blt_clear(db), -EIO);
+	fault_stop();
+	fault_check_msg(tu_store, -EIO, "rename");
+	ck_assert_int_eq(access(fault_tmp(), F_OK), -1);
+	fault_check_works(db);
+}
+END_TEST
+
+/* The directory cannot be synced after the rename: the prune says so,
+ * naming the store and the cause; the pruned file is the store from then
+ * on, and holds every value. */
+START_TEST(prune_dir_fsync_failure_is_reported)
+{
+	struct blt *db = fault_store();
+	ino_t ino = fault_ino(tu_store);
+
+	fault_start(1u << IO_OP_SYNC_DIR, -EIO);
+	ck_assert_int_eq(blt_prune(db, NULL), -EIO);
+	fault_stop();
+	ck_assert_int_eq(fault.seen, 1);
+	fault_check_msg(tu_store, -EIO, "fsync of its directory");
+	ck_assert(fault_ino(tu_store) != ino);
+	fault_check_works(db);
+}
+END_TEST
+
+/* The new file cannot be made: the prune fails naming it and the cause,
+ * and changes nothing. */
+START_TEST(prune_create_failure_is_reported)
+{
+	struct blt *db = fault_store();
+	ino_t ino = fault_ino(tu_store);
+
+	fault_start(1u << IO_OP_CREATE, -ENOSPC);
+	ck_assert_int_eq(blt_prune(db, NULL), -ENOSPC);
+	fault_stop();
+	fault_check_msg(fault_tmp(), -ENOSPC, "cannot make the new file");
+	ck_assert(fault_ino(tu_store) == ino);
+	ck_assert_int_eq(access(fault_tmp(), F_OK), -1);
+	fault_check_works(db);
+}
+END_TEST
+
+/* A crash left a prune's new file, which cannot be removed: the open goes
+ * on without it, a prune fails naming it and the cause, and once it can
+ * be removed the next prune does. */
+START_TEST(leftover_unlink_failure_fails_the_prune_not_the_open)
+{
+	struct blt *db = fault_store();
+	FILE *f;
+
+	ck_assert_int_eq(blt_close(db), 0);
+	ck_assert_ptr_nonnull(f = fopen(fault_tmp(), "w"));
+	fclose(f);
+	fault_start(1u << IO_OP_UNLINK, -EACCES);
+	ck_assert_int_eq(blt_open(tu_store, BLT_RDWR, NULL, &db), 0);
+	ck_assert_int_eq(fault.seen, 1);
+	ck_assert_int_eq(blt_prune(db, NULL), -EACCES);
+	fault_stop();
+	fault_check_msg(fault_tmp(), -EACCES, "cannot make the new file");
+	ck_assert_int_eq(access(fault_tmp(), F_OK), 0);
+	fault_check_works(db);
+	ck_assert_int_eq(access(fault_tmp(), F_OK), -1);
+}
+END_TEST
+
+/* A failed prune whose new file cannot be removed either leaves it to the
+ * next open, which removes it. */
+START_TEST(a_prune_file_left_by_a_failed_unlink_goes_at_the_next_open)
+{
+	struct blt *db = fault_store();
+
+	fault_start(1u << IO_OP_RENAME | 1u << IO_OP_UNLINK, -EIO);
+	ck_assert_int_eq(blt_prune(db, NULL), -EIO);
+	fault_stop();
+	fault_check_msg(tu_store, -EIO, "rename");
+	ck_assert_int_eq(access(fault_tmp(), F_OK), 0);
+	ck_assert_int_eq(blt_close(db), 0);
+	ck_assert_int_eq(blt_open(tu_store, BLT_RDWR, NULL, &db), 0);
+	ck_assert_int_eq(access(fault_tmp(), F_OK), -1);
+	fault_check_works(db);
+}
+END_TEST
+
 static Suite *
 crash_suite(void)
 {
@@ -624,6 +880,18 @@ crash_suite(void)
 	tcase_set_timeout(tc, 1800);
 	tcase_add_test(tc, a_killed_writer_loses_nothing_it_flushed);
 	tcase_add_test(tc, a_power_cut_loses_nothing_that_was_synced);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("names");
+	tcase_add_checked_fixture(tc, tu_store_setup, tu_store_teardown);
+	tcase_add_test(tc, prune_rename_failure_keeps_the_old_store);
+	tcase_add_test(tc, clear_rename_failure_keeps_every_value);
+	tcase_add_test(tc, prune_dir_fsync_failure_is_reported);
+	tcase_add_test(tc, prune_create_failure_is_reported);
+	tcase_add_test(
+	    tc, leftover_unlink_failure_fails_the_prune_not_the_open);
+	tcase_add_test(
+	    tc, a_prune_file_left_by_a_failed_unlink_goes_at_the_next_open);
 	suite_add_tcase(s, tc);
 	return s;
 }

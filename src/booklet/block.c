@@ -21,13 +21,14 @@ block_head_len(const struct blt *db)
 static size_t
 block_klen_at(const unsigned char *p)
 {
-	return (size_t)le_get(p + 19, 2);
+	return (size_t)le_get(p + BLOCK_KLEN_OFF, KLEN_LEN);
 }
 
 static uint64_t
 block_vlen_at(const struct blt *db, const unsigned char *p)
 {
-	return db->h.fixed ? db->h.value_len : le_get(p + 21, 4);
+	return db->h.fixed ? db->h.value_len
+	                   : le_get(p + BLOCK_VLEN_OFF, VLEN_LEN);
 }
 
 /* The bytes of the block at p, from its head alone; p must hold a whole
@@ -53,10 +54,10 @@ block_parse(const struct blt *db, const unsigned char *base, uint64_t off,
 		    db->path, (unsigned long long)off, (unsigned long long)end);
 	b->off = off;
 	b->digest = p;
-	b->next = le_get(p + 13, PTR_LEN);
+	b->next = le_get(p + BLOCK_NEXT_OFF, PTR_LEN);
 	b->klen = block_klen_at(p);
 	b->vlen = block_vlen_at(db, p);
-	b->ts = db->h.ts_len ? (int64_t)le_get(p + VAR_FIXED_LEN, TS_LEN)
+	b->ts = db->h.ts_len ? (int64_t)le_get(p + BLOCK_TS_OFF, TS_LEN)
 	                     : BLT_NO_TS;
 	b->size = head + b->klen + b->vlen;
 	if (end - off < b->size)
@@ -100,13 +101,13 @@ block_encode(const struct blt *db, unsigned char *out,
 {
 	unsigned char *p = out;
 
-	memcpy(p, digest, HASH_LEN);
-	le_put(p + 13, next, PTR_LEN);
-	le_put(p + 19, klen, 2);
+	memcpy(p + BLOCK_DIGEST_OFF, digest, HASH_LEN);
+	le_put(p + BLOCK_NEXT_OFF, next, PTR_LEN);
+	le_put(p + BLOCK_KLEN_OFF, klen, KLEN_LEN);
 	p += FIX_FIXED_LEN;
 	if (!db->h.fixed) {
-		le_put(p, vlen, 4);
-		p += 4;
+		le_put(p, vlen, VLEN_LEN);
+		p += VLEN_LEN;
 		if (db->h.ts_len) {
 			le_put(p, (uint64_t)ts, TS_LEN);
 			p += TS_LEN;
@@ -171,10 +172,10 @@ block_skip_fill(struct blt *db, uint64_t off, uint64_t len)
 		uint64_t size = len / n + (i < len % n);
 
 		if (db->h.fixed) {
-			le_put(h + 19, size - head - v, 2);
+			le_put(h + BLOCK_KLEN_OFF, size - head - v, KLEN_LEN);
 		} else {
-			le_put(h + 19, 1, 2);
-			le_put(h + 21, size - head - 1, 4);
+			le_put(h + BLOCK_KLEN_OFF, 1, KLEN_LEN);
+			le_put(h + BLOCK_VLEN_OFF, size - head - 1, VLEN_LEN);
 		}
 		if ((rc = io_write(db, off, h, (size_t)head)) < 0)
 			return rc;

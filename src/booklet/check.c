@@ -125,25 +125,30 @@ check_cover(
 	uint64_t gap = q - bad, min = block_size(db, 1, 0) +
 	                              (db->h.fixed ? db->h.value_len : 0);
 	struct block b;
-	unsigned char n[4];
+	unsigned char n[VLEN_LEN];
 
 	if (gap >= min)
 		return block_skip_fill(db, bad, gap) < 0 ? -EIO : 0;
 	if (prev != 0 && block_parse(db, base, prev, bad, &b) == 0) {
 		if (!db->h.fixed && b.vlen + gap <= UINT32_MAX) {
-			le_put(n, b.vlen + gap, 4);
+			le_put(n, b.vlen + gap, VLEN_LEN);
 			check_problem(c, prev,
 			    "grew the block by %llu stray bytes",
 			    (unsigned long long)gap);
-			return io_write(db, prev + 21, n, 4) < 0 ? -EIO : 0;
+			return io_write(
+			           db, prev + BLOCK_VLEN_OFF, n, VLEN_LEN) < 0
+			           ? -EIO
+			           : 0;
 		}
 		if (b.klen + gap <= BLT_KEY_MAX) { /* fixed: it is lost */
-			le_put(n, b.klen + gap, 2);
+			le_put(n, b.klen + gap, KLEN_LEN);
 			check_problem(c, prev,
 			    "dropped the block to cover %llu stray bytes",
 			    (unsigned long long)gap);
-			if (io_put_ptr(db, prev + 13, PTR_TOMBSTONE) < 0 ||
-			    io_write(db, prev + 19, n, 2) < 0)
+			if (io_put_ptr(
+			        db, prev + BLOCK_NEXT_OFF, PTR_TOMBSTONE) < 0 ||
+			    io_write(db, prev + BLOCK_KLEN_OFF, n, KLEN_LEN) <
+			        0)
 				return -EIO;
 			return 0;
 		}
@@ -210,8 +215,9 @@ check_scan(struct check *c, int repair)
 				check_problem(c, b.off,
 				    "live block whose digest is not the hash "
 				    "of its key");
-				if (repair && (rc = io_put_ptr(db, b.off + 13,
-				                   PTR_TOMBSTONE)) < 0)
+				if (repair &&
+				    (rc = io_put_ptr(db, b.off + BLOCK_NEXT_OFF,
+				         PTR_TOMBSTONE)) < 0)
 					return rc;
 				continue;
 			}
@@ -284,9 +290,9 @@ check_ts_flag(struct check *c)
 		return 0;
 	}
 	flag = db->h.ts_len != 0;
-	check_problem(
-	    c, 41, "the timestamp flag was wrong: set it to %u", flag);
-	return io_write(db, 41, &flag, 1);
+	check_problem(c, HDR_TS_FLAG_OFF,
+	    "the timestamp flag was wrong: set it to %u", flag);
+	return io_write(db, HDR_TS_FLAG_OFF, &flag, 1);
 }
 
 /* Is there a block at off, before end, that proves itself whole?  With
@@ -528,7 +534,8 @@ check_index_off(struct check *c, uint64_t was, int repair)
 
 	if (db->h.index_off == was)
 		return 0;
-	check_problem(c, 65, "the index %s at %llu, the data says %llu: %s",
+	check_problem(c, HDR_INDEX_OFFSET_OFF,
+	    "the index %s at %llu, the data says %llu: %s",
 	    repair ? "was" : "is", (unsigned long long)was,
 	    (unsigned long long)db->h.index_off,
 	    repair ? "fixed" : "--repair puts it back");
@@ -556,7 +563,7 @@ check_first_data(struct check *c)
 	}
 	if (at == 0)
 		return 0;
-	check_problem(c, 71,
+	check_problem(c, HDR_FIRST_DATA_POS_OFF,
 	    "the first data block was at %llu, the data says %llu: fixed",
 	    (unsigned long long)was, (unsigned long long)at);
 	db->h.first_data = at;
@@ -582,7 +589,7 @@ check_n_buckets(struct check *c)
 		if (standard_fd)
 			db->h.first_data = HEADER_LEN + (uint64_t)PTR_LEN * n;
 		if (n != was && check_regions_start_whole(db, 0)) {
-			check_problem(c, 21,
+			check_problem(c, HDR_N_BUCKETS_OFF,
 			    "the bucket count was %u, the data says %u: fixed",
 			    was, n);
 			return hdr_write_layout(db);
@@ -645,7 +652,7 @@ check_chains(struct check *c)
 				    "block is in the chain of bucket %llu, "
 				    "not of its own",
 				    (unsigned long long)bkt);
-			from = p + 13;
+			from = p + BLOCK_NEXT_OFF;
 			p = io_get_ptr(db, from);
 		}
 	}
@@ -666,11 +673,11 @@ check_header(struct check *c)
 	uint64_t users = c->users, j[5];
 
 	if (db->h.n_keys_raw == NKEYS_UNCLEAN)
-		check_problem(c, 33,
+		check_problem(c, HDR_N_KEYS_OFF,
 		    "not closed cleanly (the key count is "
 		    "the unclean sentinel)");
 	else if (db->h.n_keys_raw != users)
-		check_problem(c, 33,
+		check_problem(c, HDR_N_KEYS_OFF,
 		    "the header counts %u keys, there are %llu",
 		    db->h.n_keys_raw, (unsigned long long)users);
 	if (hdr_journal_read(base, j) != 0)
@@ -824,10 +831,10 @@ check_layout(struct check *c, int rc)
 	if (!found)
 		return err_set(rc, "%s", why);
 	if (db->h.n_buckets != was.n_buckets)
-		check_problem(c, 21,
+		check_problem(c, HDR_N_BUCKETS_OFF,
 		    "the bucket count was %u, the data says %u: fixed",
 		    was.n_buckets, db->h.n_buckets);
-	check_problem(c, 65,
+	check_problem(c, HDR_INDEX_OFFSET_OFF,
 	    "the index at %llu and first data block at %llu do not fit the "
 	    "file; the data says %llu and %llu: fixed",
 	    (unsigned long long)was.index_off,

@@ -81,7 +81,7 @@ index_walk(struct blt *db, uint64_t slot, uint64_t p,
 			return rc;
 		if (index_too_long(db, ++hops))
 			return index_loop(db, slot);
-		nxt = le_get(base + p + 13, PTR_LEN);
+		nxt = le_get(base + p + BLOCK_NEXT_OFF, PTR_LEN);
 		if (nxt == PTR_TOMBSTONE)
 			return 0;
 		if (memcmp(base + p, digest, HASH_LEN) == 0) {
@@ -98,7 +98,7 @@ index_walk(struct blt *db, uint64_t slot, uint64_t p,
 				*prev = from;
 			return 1;
 		}
-		from = p + 13;
+		from = p + BLOCK_NEXT_OFF;
 		p = nxt;
 	}
 	return 0;
@@ -139,24 +139,27 @@ index_link(struct blt *db, uint64_t slot, const unsigned char *digest,
 			return rc;
 		if (index_too_long(db, ++hops))
 			return index_loop(db, slot);
-		nxt = le_get(base + p + 13, PTR_LEN);
+		nxt = le_get(base + p + BLOCK_NEXT_OFF, PTR_LEN);
 		if (nxt == PTR_TOMBSTONE) /* a chain cut by a crash */
 			return (rc = io_put_ptr(db, prev, q)) < 0 ? rc : 1;
 		if (memcmp(base + p, digest, HASH_LEN) == 0) {
 			if (old != NULL &&
 			    (rc = block_parse(db, base, p, db->size, old)) < 0)
 				return rc;
-			if ((rc = io_put_ptr(db, p + 13, PTR_TOMBSTONE)) < 0 ||
+			if ((rc = io_put_ptr(
+			         db, p + BLOCK_NEXT_OFF, PTR_TOMBSTONE)) < 0 ||
 			    (rc = io_put_ptr(db, prev, q)) < 0)
 				return rc;
 			if (nxt > PTR_END &&
-			    (rc = io_put_ptr(db, q + 13, nxt)) < 0)
+			    (rc = io_put_ptr(db, q + BLOCK_NEXT_OFF, nxt)) < 0)
 				return rc;
 			return 0;
 		}
 		if (nxt == PTR_END)
-			return (rc = io_put_ptr(db, p + 13, q)) < 0 ? rc : 1;
-		prev = p + 13;
+			return (rc = io_put_ptr(db, p + BLOCK_NEXT_OFF, q)) < 0
+			           ? rc
+			           : 1;
+		prev = p + BLOCK_NEXT_OFF;
 		p = nxt;
 	}
 }
@@ -168,7 +171,7 @@ index_unlink(struct blt *db, struct block *b, uint64_t prev)
 {
 	int rc;
 
-	if ((rc = io_put_ptr(db, b->off + 13, PTR_TOMBSTONE)) < 0)
+	if ((rc = io_put_ptr(db, b->off + BLOCK_NEXT_OFF, PTR_TOMBSTONE)) < 0)
 		return rc;
 	return io_put_ptr(db, prev, b->next);
 }

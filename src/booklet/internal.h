@@ -17,6 +17,8 @@
 /* §0 */
 #define HEADER_LEN 200
 #define PTR_LEN 6
+#define KLEN_LEN 2
+#define VLEN_LEN 4
 #define HASH_LEN 13
 #define TS_LEN 7
 #define PTR_TOMBSTONE 0
@@ -24,14 +26,50 @@
 #define NKEYS_UNCLEAN 0xFFFFFFFFu
 #define LEGACY_ABSENT UINT64_C(0x303030303030)
 #define PTR_MAX ((UINT64_C(1) << 48) - 1)
-#define VAR_FIXED_LEN 25 /* digest, next, key length, value length */
-#define FIX_FIXED_LEN 21 /* digest, next, key length */
 #define INTERNAL_KEY_LEN 23
 
+/* §2.1: where each header field starts.  The u16 and u32 fields are 2 and
+ * 4 bytes wide. */
+#define HDR_MAGIC_OFF 0 /* 16 bytes: the file type */
+#define HDR_MAGIC_LEN 16
+#define HDR_VERSION_OFF 16    /* u16 */
+#define HDR_PTR_WIDTH_OFF 18  /* 1 byte: PTR_LEN */
+#define HDR_KLEN_WIDTH_OFF 19 /* 1 byte: KLEN_LEN */
+#define HDR_VLEN_WIDTH_OFF 20 /* 1 byte: VLEN_LEN, or 0 in a fixed file */
+#define HDR_N_BUCKETS_OFF 21  /* u32 */
+#define HDR_OBSOLETE_OFF 25   /* u32, always 0 (4 in booklet 0.3's v3) */
+#define HDR_VALUE_SER_OFF 29  /* u16 */
+#define HDR_KEY_SER_OFF 31    /* u16 */
+#define HDR_N_KEYS_OFF 33     /* u32 */
+#define HDR_VALUE_LEN_OFF 37  /* u32, fixed files only */
+#define HDR_TS_FLAG_OFF 41    /* 1 byte */
+#define HDR_CREATED_OFF 42    /* TS_LEN bytes */
+#define HDR_UUID_OFF 49
+#define HDR_UUID_LEN 16
+#define HDR_INDEX_OFFSET_OFF 65   /* pointer: index_offset */
+#define HDR_FIRST_DATA_POS_OFF 71 /* pointer: first_data_block_pos */
+#define HDR_UNUSED_OFF 77         /* to HEADER_LEN: never read (§2.1) */
+
+/* §5.1, §5.2: where each field of a block starts.  The value length is in
+ * variable blocks only, and so is the timestamp, when the store has them. */
+#define BLOCK_DIGEST_OFF 0
+#define BLOCK_NEXT_OFF HASH_LEN
+#define BLOCK_KLEN_OFF (BLOCK_NEXT_OFF + PTR_LEN)
+#define BLOCK_VLEN_OFF (BLOCK_KLEN_OFF + KLEN_LEN)
+#define FIX_FIXED_LEN BLOCK_VLEN_OFF              /* digest, next, key length */
+#define VAR_FIXED_LEN (BLOCK_VLEN_OFF + VLEN_LEN) /* and value length */
+#define BLOCK_TS_OFF VAR_FIXED_LEN
+
 /* Our journal in the header bytes the reference never reads (§2.1: 77..199
- * are unused), so an interrupted reindex can be finished on open. */
-#define JOURNAL_OFF 77
+ * are unused), so an interrupted reindex can be finished on open: a magic,
+ * the op, five numbers whose widths header.c lists, and a digest of all
+ * that. */
+#define JOURNAL_OFF HDR_UNUSED_OFF
 #define JOURNAL_LEN 48
+#define JOURNAL_MAGIC_LEN 8
+#define JOURNAL_OP_OFF JOURNAL_MAGIC_LEN
+#define JOURNAL_ARGS_OFF (JOURNAL_OP_OFF + 1)
+#define JOURNAL_SUM_OFF (JOURNAL_LEN - HASH_LEN)
 #define JOURNAL_REINDEX 1
 
 struct io_map;
@@ -209,13 +247,25 @@ int io_truncate(struct blt *db, uint64_t len);
 void io_cut_back(struct blt *db, uint64_t len);
 void io_close(struct blt *db);
 int io_lock(int fd, const char *path, int exclusive, double timeout);
-/* Called before every write, truncate and sync of the store's files. */
+int io_create(struct blt *db, struct blt *nb);
+int io_rename(struct blt *db, const char *from, const char *to);
+int io_sync_dir(const char *path);
+int io_unlink(const char *path);
+void io_close_dup(int fd);
+/* Called before every write, truncate and sync of the store's files, and
+ * before each operation on their names; a negative errno fails the
+ * operation as if the system had returned it (the return of IO_OP_CLOSE is
+ * ignored).  fd is -1 for the operations on names. */
 typedef int io_hook_fn(void *arg, int op, int fd, uint64_t off, size_t len);
 void io_set_hook(io_hook_fn *fn, void *arg);
 #define IO_OP_WRITE 1
 #define IO_OP_SYNC 2
 #define IO_OP_TRUNCATE 3
 #define IO_OP_CLOSE 4
+#define IO_OP_CREATE 5   /* a prune's new file (io_create) */
+#define IO_OP_RENAME 6   /* it goes into place (io_rename) */
+#define IO_OP_SYNC_DIR 7 /* the rename made durable (io_sync_dir) */
+#define IO_OP_UNLINK 8   /* a prune's leftover file removed (io_unlink) */
 /* Take no more writes until the store is reopened, which repairs what the
  * failure left; why is BLT_REINDEX_STUCK or BLT_TORN_TAIL, added to
  * blt_flags(). */

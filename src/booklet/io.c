@@ -1,6 +1,8 @@
 /*
  * io.c alone touches the store file: opening and locking it, mapping it,
- * appending blocks, updating pointers, truncating and syncing.
+ * appending blocks, updating pointers, truncating and syncing; and its
+ * name: a prune's new file is made, renamed over it and the rename synced
+ * here too.
  *
  * Reads go through a shared memory map that is longer than the file, so it
  * follows the file as it grows without a remap per append; when the file
@@ -10,12 +12,15 @@
  * of a writable store, which costs no system call.
  *
  * Tests can install a hook that sees every write and sync before it
- * happens and may fail it, to simulate full disks and power cuts.
+ * happens, and every operation on a name (creating a prune's new file,
+ * renaming it into place, syncing the directory, removing a leftover), and
+ * may fail it, to simulate full disks, power cuts and failing renames.
  */
 #include "config.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <libgen.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/file.h>
@@ -39,13 +44,24 @@ io_set_hook(io_hook_fn *fn, void *arg)
 	io_hook_arg = arg;
 }
 
+/* What the hook says of op: 0, or the negative errno it fails op with. */
 static int
-io_hook_call(struct blt *db, int op, int fd, uint64_t off, size_t len)
+io_hook_rc(int op, int fd, uint64_t off, size_t len)
 {
 	int rc;
 
 	if (io_hook == NULL ||
 	    (rc = io_hook(io_hook_arg, op, fd, off, len)) >= 0)
+		return 0;
+	return rc;
+}
+
+static int
+io_hook_call(struct blt *db, int op, int fd, uint64_t off, size_t len)
+{
+	int rc;
+
+	if ((rc = io_hook_rc(op, fd, off, len)) == 0)
 		return 0;
 	return err_set(rc, "%s: %s failed at offset %llu: %s", db->path,
 	    op == IO_OP_SYNC ? "sync" : "write", (unsigned long long)off,
@@ -443,6 +459,103 @@ io_truncate(struct blt *db, uint64_t len)
 	if (__atomic_load_n(&db->trusted, __ATOMIC_RELAXED) > len)
 		__atomic_store_n(&db->trusted, len, __ATOMIC_RELAXED);
 	return 0;
+}
+
+#define IO_NEW (O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC)
+
+/* Make the new file nb->path beside the store db, for a prune to fill and
+ * rename into place (io_rename), and lock it; sets nb->fd.  It is a new
+ * file, never one put in the way (a symbolic link to another file would be
+ * written and then renamed over the store); a name left by a crash is
+ * removed first.  It takes the store's owner (where allowed: root, or a
+ * group of ours) and mode, so that the prune does not take the store from
+ * its owner. */
+int
+io_create(struct blt *db, struct blt *nb)
+{
+	struct stat st;
+	int rc;
+
+	if ((rc = io_hook_rc(IO_OP_CREATE, -1, 0, 0)) == 0 &&
+	    (nb->fd = open(nb->path, IO_NEW, 0600)) == -1)
+		rc = -errno;
+	if (rc == -EEXIST && (rc = io_unlink(nb->path)) == 0 &&
+	    (nb->fd = open(nb->path, IO_NEW, 0600)) == -1)
+		rc = -errno;
+	if (rc < 0)
+		return err_set(rc, "%s: cannot make the new file: %s", nb->path,
+		    strerror(-rc));
+	if (fstat(db->fd, &st) == 0) {
+		int ignored = fchown(nb->fd, st.st_uid, st.st_gid);
+
+		(void)ignored;
+		(void)fchmod(nb->fd, st.st_mode & 07777);
+	}
+	if (flock(nb->fd, LOCK_EX | LOCK_NB) == -1)
+		return err_set(
+		    -errno, "%s: cannot lock: %s", nb->path, strerror(errno));
+	return 0;
+}
+
+/* Put the file from in the place of to, db's file, with rename(2).  The
+ * rename is durable once io_sync_dir() of to has returned. */
+int
+io_rename(struct blt *db, const char *from, const char *to)
+{
+	int rc;
+
+	if ((rc = io_hook_rc(IO_OP_RENAME, -1, 0, 0)) == 0 &&
+	    rename(from, to) == -1)
+		rc = -errno;
+	if (rc < 0)
+		return err_set(rc, "%s: cannot rename %s into place: %s",
+		    db->path, from, strerror(-rc));
+	return 0;
+}
+
+/* fsync the directory holding path, so that a rename in it is durable. */
+int
+io_sync_dir(const char *path)
+{
+	char *copy = strdup(path);
+	int fd = -1, rc;
+
+	if (copy == NULL)
+		return err_oom(path);
+	if ((rc = io_hook_rc(IO_OP_SYNC_DIR, -1, 0, 0)) == 0 &&
+	    ((fd = open(dirname(copy), O_RDONLY | O_DIRECTORY | O_CLOEXEC)) ==
+	            -1 ||
+	        fsync(fd) == -1))
+		rc = -errno;
+	if (rc < 0)
+		rc = err_set(
+		    rc, "%s: fsync of its directory: %s", path, strerror(-rc));
+	if (fd != -1)
+		close(fd);
+	free(copy);
+	return rc;
+}
+
+/* Remove the file at path: 0 or a negative errno, and no message, for a
+ * caller that cleans up after a failure whose message it keeps, or that
+ * says what the removal was for. */
+int
+io_unlink(const char *path)
+{
+	int rc;
+
+	if ((rc = io_hook_rc(IO_OP_UNLINK, -1, 0, 0)) < 0)
+		return rc;
+	return unlink(path) == -1 ? -errno : 0;
+}
+
+/* Close fd, a duplicate of a store's descriptor (io_dup()).  Nothing on
+ * the disk changes, and the store's lock stays with its own descriptor. */
+void
+io_close_dup(int fd)
+{
+	if (fd >= 0)
+		close(fd);
 }
 
 /* Unmap and close; the lock goes with the descriptor. */

@@ -108,8 +108,8 @@ keydir_block(const struct blt *db, uint64_t e, const void *key, size_t klen,
 	if (off < HEADER_LEN || off + FIX_FIXED_LEN > db->size)
 		return 0;
 	p = db->map->base + off;
-	if (le_get(p + 13, PTR_LEN) == PTR_TOMBSTONE ||
-	    le_get(p + 19, 2) != klen)
+	if (le_get(p + BLOCK_NEXT_OFF, PTR_LEN) == PTR_TOMBSTONE ||
+	    le_get(p + BLOCK_KLEN_OFF, KLEN_LEN) != klen)
 		return 0;
 	if (block_parse(db, db->map->base, off, db->size, b) < 0)
 		return 0;

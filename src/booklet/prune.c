@@ -9,13 +9,8 @@
 #include "config.h"
 
 #include <errno.h>
-#include <fcntl.h>
-#include <libgen.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <sys/file.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include "internal.h"
 
@@ -285,12 +280,13 @@ prune_write(struct blt *db, struct blt *nb, const struct prune_plan *pl,
 		}
 		if (size > PRUNE_CHUNK) {
 			if ((rc = io_append(nb, from, (size_t)size)) == 0)
-				rc = io_put_ptr(
-				    nb, to + 13, prune_plan_next(pl, i));
+				rc = io_put_ptr(nb, to + BLOCK_NEXT_OFF,
+				    prune_plan_next(pl, i));
 			continue;
 		}
 		memcpy(out + used, from, (size_t)size);
-		le_put(out + used + 13, prune_plan_next(pl, i), PTR_LEN);
+		le_put(out + used + BLOCK_NEXT_OFF, prune_plan_next(pl, i),
+		    PTR_LEN);
 		used += (size_t)size;
 	}
 	if (online)
@@ -315,33 +311,12 @@ prune_write(struct blt *db, struct blt *nb, const struct prune_plan *pl,
 	return rc;
 }
 
-/* fsync the directory holding path, so that a rename in it is durable. */
-static int
-prune_sync_dir(const char *path)
-{
-	char *copy = strdup(path);
-	int fd, rc = 0;
-
-	if (copy == NULL)
-		return err_oom(path);
-	fd = open(dirname(copy), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd == -1 || fsync(fd) == -1)
-		rc = err_set(-errno, "%s: fsync of its directory: %s", path,
-		    strerror(errno));
-	if (fd != -1)
-		close(fd);
-	free(copy);
-	return rc;
-}
-
-#define PRUNE_NEW (O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC)
-
 /* Create the new file beside db, locked and with db's header. */
 static int
 prune_create(struct blt *db, struct blt *nb)
 {
 	unsigned char hdr[HEADER_LEN];
-	struct stat st;
+	int rc;
 
 	memset(nb, 0, sizeof *nb);
 	nb->fd = -1;
@@ -351,31 +326,13 @@ prune_create(struct blt *db, struct blt *nb)
 		nb->path = NULL;
 		return err_oom(db->path);
 	}
-	/* a new file, never one put in the way (a symbolic link to another
-	 * file would be written and then renamed over the store); a name left
-	 * by a crash is removed first */
-	nb->fd = open(nb->path, PRUNE_NEW, 0600);
-	if (nb->fd == -1 && errno == EEXIST && unlink(nb->path) == 0)
-		nb->fd = open(nb->path, PRUNE_NEW, 0600);
-	if (nb->fd == -1) {
-		int rc = err_set(-errno, "%s: cannot make the new file: %s",
-		    nb->path, strerror(errno));
-
-		free(nb->path);
-		nb->path = NULL; /* not ours: nothing to remove */
+	if ((rc = io_create(db, nb)) < 0) {
+		if (nb->fd == -1) { /* not made: not ours to remove */
+			free(nb->path);
+			nb->path = NULL;
+		}
 		return rc;
 	}
-	/* the store's owner (where allowed: root, or a group of ours) and
-	 * mode, so that the prune does not take it from its owner */
-	if (fstat(db->fd, &st) == 0) {
-		int ignored = fchown(nb->fd, st.st_uid, st.st_gid);
-
-		(void)ignored;
-		(void)fchmod(nb->fd, st.st_mode & 07777);
-	}
-	if (flock(nb->fd, LOCK_EX | LOCK_NB) == -1)
-		return err_set(
-		    -errno, "%s: cannot lock: %s", nb->path, strerror(errno));
 	memcpy(hdr, db->map->base, HEADER_LEN);
 	memset(hdr + JOURNAL_OFF, 0, JOURNAL_LEN);
 	return io_write(nb, 0, hdr, HEADER_LEN);
@@ -396,10 +353,9 @@ prune_commit(struct blt *db, struct blt *nb, int64_t n_keys)
 	    (rc = hdr_write_nkeys(nb, (uint32_t)n_keys)) < 0 ||
 	    (rc = io_sync(nb)) < 0)
 		return rc;
-	if (rename(nb->path, db->file) == -1)
-		return err_set(-errno, "%s: cannot rename %s into place: %s",
-		    db->path, nb->path, strerror(errno));
-	rc = prune_sync_dir(db->file);
+	if ((rc = io_rename(db, nb->path, db->file)) < 0)
+		return rc;
+	rc = io_sync_dir(db->file);
 	db->fd = nb->fd;
 	db->map = nb->map;
 	db->size = nb->size;
@@ -426,7 +382,7 @@ static void
 prune_discard(struct blt *nb)
 {
 	if (nb->path != NULL)
-		unlink(nb->path);
+		(void)io_unlink(nb->path);
 	free(nb->path);
 	io_close(nb);
 }
@@ -476,12 +432,13 @@ prune_catch_up(struct blt *db, struct blt *nb, struct prune_plan *pl,
 	for (size_t i = 0; i < pl->n; i++) {
 		uint64_t from = pl->m[i][0], to = pl->m[i][1];
 
-		if (le_get(base + from + 13, PTR_LEN) != PTR_TOMBSTONE) {
+		if (le_get(base + from + BLOCK_NEXT_OFF, PTR_LEN) !=
+		    PTR_TOMBSTONE) {
 			if (db->ts_writes != ts_writes0 &&
-			    memcmp(base + from + VAR_FIXED_LEN,
-			        nb->map->base + to + VAR_FIXED_LEN, TS_LEN) &&
-			    (rc = io_write(nb, to + VAR_FIXED_LEN,
-			         base + from + VAR_FIXED_LEN, TS_LEN)) < 0)
+			    memcmp(base + from + BLOCK_TS_OFF,
+			        nb->map->base + to + BLOCK_TS_OFF, TS_LEN) &&
+			    (rc = io_write(nb, to + BLOCK_TS_OFF,
+			         base + from + BLOCK_TS_OFF, TS_LEN)) < 0)
 				return rc;
 			continue;
 		}
@@ -503,7 +460,7 @@ prune_catch_up(struct blt *db, struct blt *nb, struct prune_plan *pl,
 		uint64_t q = nb->size;
 
 		if ((rc = io_append(nb, base + b.off, (size_t)b.size)) < 0 ||
-		    (rc = io_put_ptr(nb, q + 13, PTR_END)) < 0 ||
+		    (rc = io_put_ptr(nb, q + BLOCK_NEXT_OFF, PTR_END)) < 0 ||
 		    (rc = index_link(
 		         nb, index_slot(nb, b.digest), b.digest, q, NULL)) < 0)
 			return rc;

@@ -31,7 +31,6 @@
 
 #include <errno.h>
 #include <stdlib.h>
-#include <unistd.h>
 
 #include "internal.h"
 
@@ -55,8 +54,7 @@ put_unplace(struct blt_put_op *p)
 {
 	struct blt *db = p->db;
 
-	if (p->fd != -1)
-		close(p->fd);
+	io_close_dup(p->fd);
 	p->fd = -1;
 	if (db->gen == p->gen && db->size == p->off + p->hlen + p->vlen)
 		io_cut_back(db, p->off); /* keeps the message there is */
@@ -115,7 +113,7 @@ put_begin_locked(struct blt *db, const unsigned char *digest, const void *key,
 	block_encode(
 	    db, p->head, digest, PTR_TOMBSTONE, key, klen, NULL, 0, ts);
 	if (!db->h.fixed)
-		le_put(p->head + 21, vlen, 4);
+		le_put(p->head + BLOCK_VLEN_OFF, vlen, VLEN_LEN);
 	if ((rc = put_place(p)) < 0) {
 		put_free(p);
 		return rc;
@@ -170,7 +168,7 @@ put_end_locked(struct blt_put_op *p)
 		 * copy would miss a block placed before the prune began (it
 		 * was a tombstone then) and linked after: once more, at the
 		 * end, keeping the lock */
-		close(p->fd);
+		io_close_dup(p->fd);
 		p->fd = -1;
 		if ((rc = put_place(p)) == 0)
 			rc = blt_put_fill(p, p->value);
@@ -180,15 +178,15 @@ put_end_locked(struct blt_put_op *p)
 		put_free(p);
 		return rc;
 	}
-	close(p->fd);
+	io_close_dup(p->fd);
 	if ((rc = hdr_mark_dirty(db)) < 0 ||
-	    (rc = io_put_ptr(db, p->off + 13, PTR_END)) < 0)
+	    (rc = io_put_ptr(db, p->off + BLOCK_NEXT_OFF, PTR_END)) < 0)
 		; /* the store stays marked unclean */
 	else if ((rc = write_link(
 	              db, index_slot(db, p->digest), p->digest, p->off)) == 0)
 		rc = reindex_auto(db);
 	else if (rc == -EUCLEAN &&
-	         io_put_ptr(db, p->off + 13, PTR_TOMBSTONE) == 0)
+	         io_put_ptr(db, p->off + BLOCK_NEXT_OFF, PTR_TOMBSTONE) == 0)
 		rc = write_reclean(db, rc); /* a damaged chain */
 	put_free(p);
 	return rc;

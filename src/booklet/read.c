@@ -129,7 +129,8 @@ read_step(struct blt *db, int step, const void *key, size_t klen,
 		if (!l->kd && l->p > PTR_END &&
 		    l->p + FIX_FIXED_LEN <= db->size &&
 		    memcmp(base + l->p, l->digest, HASH_LEN) != 0)
-			block_prefetch(db, le_get(base + l->p + 13, PTR_LEN));
+			block_prefetch(
+			    db, le_get(base + l->p + BLOCK_NEXT_OFF, PTR_LEN));
 	}
 }
 

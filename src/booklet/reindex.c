@@ -37,13 +37,13 @@ reindex_rewire(
 				    "run blt check --repair",
 				    db->path, (unsigned long long)bkt,
 				    (unsigned long long)p);
-			nxt = le_get(base + p + 13, PTR_LEN);
+			nxt = le_get(base + p + BLOCK_NEXT_OFF, PTR_LEN);
 			if (nxt == PTR_TOMBSTONE)
 				break;
 			s = i1 + (uint64_t)PTR_LEN * hash_bucket(base + p, n1);
 			head = io_get_ptr(db, s);
 			if ((rc = io_put_ptr(db, s, p)) < 0 ||
-			    (rc = io_put_ptr(db, p + 13,
+			    (rc = io_put_ptr(db, p + BLOCK_NEXT_OFF,
 			         head > PTR_END ? head : PTR_END)) < 0)
 				return rc;
 			if (nxt == PTR_END)

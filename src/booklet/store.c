@@ -18,7 +18,6 @@
 #include <stdlib.h>
 #include <sys/stat.h>
 #include <time.h>
-#include <unistd.h>
 
 #include "internal.h"
 
@@ -98,12 +97,13 @@ store_rebuild_index(struct blt *db)
 		hash_digest(b.key, b.klen, d);
 		if (memcmp(d, b.digest, HASH_LEN) != 0) {
 			/* Not a block we wrote whole: never make it live. */
-			if ((rc = io_put_ptr(db, b.off + 13, PTR_TOMBSTONE)) <
-			    0)
+			if ((rc = io_put_ptr(db, b.off + BLOCK_NEXT_OFF,
+			         PTR_TOMBSTONE)) < 0)
 				return rc;
 			continue;
 		}
-		if ((rc = io_put_ptr(db, b.off + 13, PTR_END)) < 0 ||
+		if ((rc = io_put_ptr(db, b.off + BLOCK_NEXT_OFF, PTR_END)) <
+		        0 ||
 		    (rc = index_link(db, index_slot(db, b.digest), b.digest,
 		         b.off, NULL)) < 0)
 			return rc;
@@ -150,7 +150,7 @@ store_drop_leftover(struct blt *db)
 
 	if ((size_t)snprintf(tmp, sizeof tmp, "%s.bltfs-tmp", db->file) <
 	    sizeof tmp)
-		(void)unlink(tmp);
+		(void)io_unlink(tmp);
 }
 
 /* Open the store at path. */

@@ -234,8 +234,9 @@ write_flush(struct blt *db, int durable)
 	    (durable && (rc = io_sync(db)) < 0))
 		goto out;
 	for (size_t i = 0; i < db->n_pend; i++)
-		if ((rc = io_put_ptr(
-		         db, base + db->pend[i].boff + 13, PTR_END)) < 0)
+		if ((rc = io_put_ptr(db,
+		         base + db->pend[i].boff + BLOCK_NEXT_OFF, PTR_END)) <
+		    0)
 			goto out;
 	if (durable && (rc = io_sync(db)) < 0)
 		goto out;
@@ -250,7 +251,8 @@ write_flush(struct blt *db, int durable)
 		         base + db->pend[i].boff)) < 0) {
 			while (rc == -EUCLEAN && i < db->n_pend)
 				if (io_put_ptr(db,
-				        base + db->pend[i++].boff + 13,
+				        base + db->pend[i++].boff +
+				            BLOCK_NEXT_OFF,
 				        PTR_TOMBSTONE) < 0)
 					goto out;
 			if (rc == -EUCLEAN)
@@ -500,13 +502,13 @@ blt_set_timestamp(struct blt *db, const void *key, size_t klen, int64_t ts)
 	le_put(t, (uint64_t)ts, TS_LEN);
 	pthread_rwlock_wrlock(&db->lock);
 	if (write_pending_find(db, digest, &b)) {
-		memcpy(db->buf + b.off + VAR_FIXED_LEN, t, TS_LEN);
+		memcpy(db->buf + b.off + BLOCK_TS_OFF, t, TS_LEN);
 		rc = 0;
 	} else if ((rc = index_find(db, digest, key, klen, &b, NULL)) == 0) {
 		rc = err_set(-ENOENT, "%s: key %s: not found", db->path,
 		    err_key(key, klen));
 	} else if (rc > 0) {
-		rc = io_write(db, b.off + VAR_FIXED_LEN, t, TS_LEN);
+		rc = io_write(db, b.off + BLOCK_TS_OFF, t, TS_LEN);
 		db->ts_writes++;
 	}
 	pthread_rwlock_unlock(&db->lock);
