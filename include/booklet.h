@@ -353,6 +353,12 @@ int blt_flags(struct blt *db);
 
 /* The message of the last failure in this thread. */
 const char *blt_errmsg(void);
+/* Record a message for blt_errmsg() in this thread, and return rc. */
+int blt_errmsg_set(int rc, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+/* Add to the message blt_errmsg() gives in this thread, and return rc. */
+int blt_errmsg_append(int rc, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 
 /* The current time in µs since the epoch. */
 int64_t blt_now(void);

@@ -14,6 +14,26 @@
 
 static _Thread_local char err_msg[1024];
 
+/* Format into the message from byte at on, and return rc.  The arguments
+ * may point into the message itself (a caller adding what it was doing to
+ * the message of the failure below it), so the text is made apart first. */
+static int
+err_vformat(int rc, size_t at, const char *fmt, va_list ap)
+{
+	char tmp[sizeof err_msg];
+	int n;
+
+	if (at >= sizeof err_msg)
+		return rc;
+	if ((n = vsnprintf(tmp, sizeof err_msg - at, fmt, ap)) < 0)
+		n = 0;
+	if ((size_t)n >= sizeof err_msg - at)
+		n = (int)(sizeof err_msg - at - 1);
+	memcpy(err_msg + at, tmp, (size_t)n);
+	err_msg[at + (size_t)n] = '\0';
+	return rc;
+}
+
 /* Record a message naming the file or key and the cause; return rc. */
 int
 err_set(int rc, const char *fmt, ...)
@@ -21,7 +41,7 @@ err_set(int rc, const char *fmt, ...)
 	va_list ap;
 
 	va_start(ap, fmt);
-	vsnprintf(err_msg, sizeof err_msg, fmt, ap);
+	rc = err_vformat(rc, 0, fmt, ap);
 	va_end(ap);
 	return rc;
 }
@@ -30,11 +50,34 @@ err_set(int rc, const char *fmt, ...)
 int
 err_append(int rc, const char *fmt, ...)
 {
-	size_t n = strlen(err_msg);
 	va_list ap;
 
 	va_start(ap, fmt);
-	vsnprintf(err_msg + n, sizeof err_msg - n, fmt, ap);
+	rc = err_vformat(rc, strlen(err_msg), fmt, ap);
+	va_end(ap);
+	return rc;
+}
+
+/* err_set() for callers of the library: blt_errmsg() gives it back. */
+int
+blt_errmsg_set(int rc, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	rc = err_vformat(rc, 0, fmt, ap);
+	va_end(ap);
+	return rc;
+}
+
+/* err_append() for callers of the library. */
+int
+blt_errmsg_append(int rc, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	rc = err_vformat(rc, strlen(err_msg), fmt, ap);
 	va_end(ap);
 	return rc;
 }
