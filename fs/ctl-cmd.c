@@ -50,7 +50,7 @@ ctl_split(const char *text, struct ctl_args *a)
 
 	memset(a, 0, sizeof *a);
 	if ((a->buf = malloc(strlen(text) + 1)) == NULL)
-		return path_err(-ENOMEM, "out of memory");
+		return blt_errmsg_set(-ENOMEM, "out of memory");
 	o = a->buf;
 	for (;;) {
 		while (*p == ' ' || *p == '\t')
@@ -58,7 +58,7 @@ ctl_split(const char *text, struct ctl_args *a)
 		if (*p == '\0' || *p == '\n')
 			break;
 		if (a->n == CTL_MAX_ARGS)
-			return path_err(
+			return blt_errmsg_set(
 			    -E2BIG, "more than %d words", CTL_MAX_ARGS);
 		a->v[a->n++] = o;
 		while (*p != '\0' && *p != ' ' && *p != '\t' && *p != '\n') {
@@ -66,7 +66,7 @@ ctl_split(const char *text, struct ctl_args *a)
 				for (p++; *p != '\'' && *p != '\0'; p++)
 					*o++ = *p;
 				if (*p++ != '\'')
-					return path_err(-EINVAL,
+					return blt_errmsg_set(-EINVAL,
 					    "a quote (') is not closed");
 			} else if (*p == '"') {
 				for (p++; *p != '"' && *p != '\0'; p++) {
@@ -76,7 +76,7 @@ ctl_split(const char *text, struct ctl_args *a)
 					*o++ = *p;
 				}
 				if (*p++ != '"')
-					return path_err(-EINVAL,
+					return blt_errmsg_set(-EINVAL,
 					    "a quote (\") is not closed");
 			} else if (*p == '\\' && p[1] != '\0') {
 				*o++ = p[1];
@@ -89,10 +89,10 @@ ctl_split(const char *text, struct ctl_args *a)
 	while (*p == '\n')
 		p++;
 	if (*p != '\0')
-		return path_err(
+		return blt_errmsg_set(
 		    -EINVAL, "one command per write: a second line follows");
 	if (a->n == 0)
-		return path_err(-EINVAL,
+		return blt_errmsg_set(-EINVAL,
 		    "no command: give prune, reindex, sync, map or cancel");
 	return 0;
 }
@@ -106,7 +106,7 @@ ctl_resolve(struct fs *fs, const char *path, struct inode_info *out)
 	int rc;
 
 	if ((rc = inode_stat(fs->tree, INODE_ROOT, out)) < 0)
-		return path_err(rc, "%s: %s", path, strerror(-rc));
+		return blt_errmsg_set(rc, "%s: %s", path, strerror(-rc));
 	while (*p != '\0') {
 		while (*p == '/')
 			p++;
@@ -116,14 +116,15 @@ ctl_resolve(struct fs *fs, const char *path, struct inode_info *out)
 		if (e == NULL)
 			e = p + strlen(p);
 		if (e - p == 2 && p[0] == '.' && p[1] == '.')
-			return path_err(-EINVAL,
+			return blt_errmsg_set(-EINVAL,
 			    "%s: '..' is not allowed in a path of the mount",
 			    path);
 		if (!(e - p == 1 && p[0] == '.')) {
 			rc = inode_lookup(
 			    fs->tree, node, p, (size_t)(e - p), 0, out);
 			if (rc < 0)
-				return path_err(rc, "%s: %s in the mount", path,
+				return blt_errmsg_set(rc, "%s: %s in the mount",
+				    path,
 				    rc == -ENOENT ? "no such file or directory"
 				                  : strerror(-rc));
 			node = out->nodeid;
@@ -153,12 +154,13 @@ ctl_select(struct fs *fs, const char *path, int dirs, struct job_keys *k)
 	if ((rc = ctl_resolve(fs, path, &in)) < 0)
 		return rc;
 	if (in.type == INODE_DIR && !dirs)
-		return path_err(-EISDIR, "%s: a directory, not a file", path);
+		return blt_errmsg_set(
+		    -EISDIR, "%s: a directory, not a file", path);
 	rc = inode_walk_keys(fs->tree, in.nodeid, ctl_keys_add, k);
 	if (rc == -ENOMEM)
-		return path_err(rc, "out of memory");
+		return blt_errmsg_set(rc, "out of memory");
 	if (rc < 0)
-		return path_err(rc, "%s: %s", path, strerror(-rc));
+		return blt_errmsg_set(rc, "%s: %s", path, strerror(-rc));
 	return 0;
 }
 
@@ -314,7 +316,7 @@ ctl_optarg(struct ctl_args *a, int *i, const char *name)
 	if (strncmp(w, name, n) == 0 && w[n] == '=')
 		return w + n + 1;
 	if (*i + 1 >= a->n) {
-		path_err(-EINVAL, "%s: %s needs a value", a->v[0], name);
+		blt_errmsg_set(-EINVAL, "%s: %s needs a value", a->v[0], name);
 		return NULL;
 	}
 	return a->v[++*i];
@@ -335,7 +337,7 @@ ctl_dup(char **dst, const char *s)
 {
 	free(*dst);
 	if ((*dst = strdup(s)) == NULL)
-		return path_err(-ENOMEM, "out of memory");
+		return blt_errmsg_set(-ENOMEM, "out of memory");
 	return 0;
 }
 
@@ -351,13 +353,13 @@ ctl_abs_path(struct fs *fs, const struct mountinfo *mi, struct ctl_args *a,
 	if ((v = ctl_optarg(a, i, name)) == NULL)
 		return -EINVAL;
 	if (v[0] != '/')
-		return path_err(-EINVAL,
+		return blt_errmsg_set(-EINVAL,
 		    "map: %s %s: give an absolute path (bltfs ctl makes one)",
 		    name, v);
 	free(*dst);
 	*dst = NULL;
 	if ((rc = ctl_real_path(fs, mi, v, dst)) < 0)
-		return path_err(rc, "map: %s %s: %s", name, v,
+		return blt_errmsg_set(rc, "map: %s %s: %s", name, v,
 		    rc == -ENOMEM ? "out of memory" : strerror(-rc));
 	return 0;
 }
@@ -379,14 +381,14 @@ ctl_check_cwd(struct fs *fs, const struct mountinfo *mi, const char *dir)
 		rc = inside;
 	else if (inside) {
 		if (ctl_in_ctl_dir(fs, place))
-			return path_err(-EINVAL,
+			return blt_errmsg_set(-EINVAL,
 			    "map: --cwd %s: commands cannot run in the control "
 			    "directory",
 			    dir);
 		if ((rc = ctl_resolve(fs, place, &in)) == -EINVAL)
-			return path_err(rc,
+			return blt_errmsg_set(rc,
 			    "map: --cwd %s: cannot run commands there: %s", dir,
-			    path_errmsg());
+			    blt_errmsg());
 		if (rc == 0 && in.type != INODE_DIR)
 			rc = -ENOTDIR;
 	} else if (stat(dir, &st) == -1)
@@ -396,7 +398,7 @@ ctl_check_cwd(struct fs *fs, const struct mountinfo *mi, const char *dir)
 	else if (faccessat(AT_FDCWD, dir, X_OK, AT_EACCESS) == -1)
 		rc = -errno;
 	if (rc < 0)
-		return path_err(rc,
+		return blt_errmsg_set(rc,
 		    "map: --cwd %s: cannot run commands there: %s", dir,
 		    strerror(-rc));
 	return 0;
@@ -409,7 +411,7 @@ static int
 ctl_once(struct ctl_args *a, const char *name, int *seen)
 {
 	if (*seen)
-		return path_err(
+		return blt_errmsg_set(
 		    -EINVAL, "%s: %s given more than once", a->v[0], name);
 	*seen = 1;
 	return 0;
@@ -419,9 +421,9 @@ static int
 ctl_unknown(struct ctl_args *a, int i)
 {
 	if (a->v[i][0] == '-')
-		return path_err(-EINVAL,
+		return blt_errmsg_set(-EINVAL,
 		    "%s: unknown option %s (bltfs(1), JOBS)", a->v[0], a->v[i]);
-	return path_err(
+	return blt_errmsg_set(
 	    -EINVAL, "%s: unexpected argument '%s'", a->v[0], a->v[i]);
 }
 
@@ -440,14 +442,14 @@ ctl_parse_prune(struct fs *fs, struct ctl_args *a, struct job_spec *s)
 				return -EINVAL;
 			if ((why = timearg_parse(
 			         v, TIMEARG_AGE, &s->older_than)) != NULL)
-				return path_err(-EINVAL,
+				return blt_errmsg_set(-EINVAL,
 				    "prune: --older-than %s: %s", v, why);
 		} else if (ctl_is_opt(a, i, "--keep")) {
 			if ((v = ctl_optarg(a, &i, "--keep")) == NULL)
 				return -EINVAL;
 			if ((rc = ctl_select(fs, v, 0, &k)) < 0)
-				rc = path_err(
-				    rc, "prune: --keep %s", path_errmsg());
+				rc = blt_errmsg_set(
+				    rc, "prune: --keep %s", blt_errmsg());
 		} else
 			rc = ctl_unknown(a, i);
 	}
@@ -455,11 +457,12 @@ ctl_parse_prune(struct fs *fs, struct ctl_args *a, struct job_spec *s)
 	s->keep_len = k.len;
 	s->n_keep = k.n;
 	if (rc == 0 && k.n > 0 && !have_older)
-		rc = path_err(-EINVAL, "prune: --keep needs --older-than");
+		rc =
+		    blt_errmsg_set(-EINVAL, "prune: --keep needs --older-than");
 	if (rc == 0 && have_older && s->older_than == 0)
 		s->older_than = 1; /* 0 would mean no age limit */
 	if (rc == 0 && have_older && !fs->timestamps)
-		rc = path_err(-EINVAL,
+		rc = blt_errmsg_set(-EINVAL,
 		    "prune: --older-than: the store keeps no timestamps");
 	return rc;
 }
@@ -481,7 +484,7 @@ ctl_parse_reindex(struct ctl_args *a, struct job_spec *s)
 		/* refused here, before a job starts, as blt_prune() would
 		 * refuse it in the job */
 		if (timearg_number(v, BLT_BUCKETS_MAX, &n) < 0 || n == 0)
-			return path_err(-EINVAL,
+			return blt_errmsg_set(-EINVAL,
 			    "reindex: --buckets %s: expected a number from 1 "
 			    "to %u, the largest index booklet makes",
 			    v, BLT_BUCKETS_MAX);
@@ -498,13 +501,13 @@ ctl_parse_umask(const char *v, int *out)
 	int m = 0;
 
 	if (*v == '\0' || strlen(v) > 4 || strspn(v, "01234567") != strlen(v))
-		return path_err(-EINVAL,
+		return blt_errmsg_set(-EINVAL,
 		    "map: --umask %s: expected an octal mask from 0 to 0777",
 		    v);
 	for (; *v != '\0'; v++)
 		m = m * 8 + (*v - '0');
 	if (m > 0777)
-		return path_err(-EINVAL,
+		return blt_errmsg_set(-EINVAL,
 		    "map: --umask %o: expected an octal mask from 0 to 0777",
 		    m);
 	*out = m;
@@ -542,7 +545,7 @@ ctl_parse_map(struct fs *fs, struct ctl_args *a, struct job_spec *s)
 			if ((v = ctl_optarg(a, &i, "--exec")) == NULL)
 				rc = -EINVAL;
 			else if (*v == '\0')
-				rc = path_err(
+				rc = blt_errmsg_set(
 				    -EINVAL, "map: --exec needs a command");
 			else
 				rc = ctl_dup(&s->exec, v);
@@ -553,11 +556,11 @@ ctl_parse_map(struct fs *fs, struct ctl_args *a, struct job_spec *s)
 				rc = -EINVAL;
 			else if (strrchr(v, ':') == NULL ||
 			         strrchr(v, ':')[1] == '\0')
-				rc = path_err(-EINVAL,
+				rc = blt_errmsg_set(-EINVAL,
 				    "map: --plugin %s: expected LIB.so:SYMBOL",
 				    v);
 			else if (v[0] != '/' && strchr(v, '/') != NULL)
-				rc = path_err(-EINVAL,
+				rc = blt_errmsg_set(-EINVAL,
 				    "map: --plugin %s: give an absolute path "
 				    "(bltfs ctl makes one)",
 				    v);
@@ -575,7 +578,7 @@ ctl_parse_map(struct fs *fs, struct ctl_args *a, struct job_spec *s)
 			if ((v = ctl_optarg(a, &i, "--to")) == NULL)
 				rc = -EINVAL;
 			else if (strstr(v, "{key}") == NULL)
-				rc = path_err(-EINVAL,
+				rc = blt_errmsg_set(-EINVAL,
 				    "map: --to %s: the template has no {key}",
 				    v);
 			else
@@ -603,7 +606,7 @@ ctl_parse_map(struct fs *fs, struct ctl_args *a, struct job_spec *s)
 			if ((v = ctl_optarg(a, &i, "--workers")) == NULL)
 				rc = -EINVAL;
 			else if (timearg_number(v, 1024, &n) < 0 || n == 0)
-				rc = path_err(-EINVAL,
+				rc = blt_errmsg_set(-EINVAL,
 				    "map: --workers %s: expected a number from "
 				    "1 to 1024",
 				    v);
@@ -613,10 +616,10 @@ ctl_parse_map(struct fs *fs, struct ctl_args *a, struct job_spec *s)
 			rc = ctl_unknown(a, i);
 	}
 	if (rc == 0 && (s->exec == NULL) == (s->plugin == NULL))
-		rc = path_err(-EINVAL,
+		rc = blt_errmsg_set(-EINVAL,
 		    "map: give either --exec CMD or --plugin LIB.so:SYMBOL");
 	if (rc == 0 && have_umask && s->out == NULL)
-		rc = path_err(-EINVAL,
+		rc = blt_errmsg_set(-EINVAL,
 		    "map: --umask is for the store --out makes: give --out");
 	free(keys);
 	mountinfo_free(mi);
@@ -656,14 +659,14 @@ ctl_command(struct fs *fs, uid_t uid, const char *text, char *reply, size_t cap,
 	else if (strcmp(cmd, "map") == 0)
 		s.kind = BLTFS_JOB_MAP;
 	else if (strcmp(cmd, "cancel") != 0) {
-		rc = path_err(-EINVAL,
+		rc = blt_errmsg_set(-EINVAL,
 		    "unknown command '%s': give prune, reindex, sync, map or "
 		    "cancel",
 		    cmd);
 		goto out;
 	}
 	if (uid != 0 && uid != c->owner) {
-		rc = path_err(-EPERM,
+		rc = blt_errmsg_set(-EPERM,
 		    "%s: only the user who mounted the store (uid %u) or root "
 		    "may start or cancel jobs",
 		    cmd, (unsigned)c->owner);
@@ -671,7 +674,8 @@ ctl_command(struct fs *fs, uid_t uid, const char *text, char *reply, size_t cap,
 	}
 	if (s.kind == 0) {
 		if (a.n != 2 || timearg_number(a.v[1], UINT64_MAX, &id) < 0) {
-			rc = path_err(-EINVAL, "cancel: give one job number");
+			rc = blt_errmsg_set(
+			    -EINVAL, "cancel: give one job number");
 			goto out;
 		}
 		if ((rc = job_cancel(c->jobs, id)) == 0)
@@ -679,8 +683,8 @@ ctl_command(struct fs *fs, uid_t uid, const char *text, char *reply, size_t cap,
 		goto out;
 	}
 	if (fs->ro && s.kind != BLTFS_JOB_SYNC) {
-		rc =
-		    path_err(-EROFS, "%s: the store is mounted read-only", cmd);
+		rc = blt_errmsg_set(
+		    -EROFS, "%s: the store is mounted read-only", cmd);
 		goto out;
 	}
 	if (s.kind == BLTFS_JOB_PRUNE)
@@ -699,7 +703,7 @@ ctl_command(struct fs *fs, uid_t uid, const char *text, char *reply, size_t cap,
 	while (n > 0 && text[n - 1] == '\n')
 		n--;
 	if ((s.text = strndup(text, n)) == NULL) {
-		rc = path_err(-ENOMEM, "out of memory");
+		rc = blt_errmsg_set(-ENOMEM, "out of memory");
 		goto out;
 	}
 	if ((rc = job_submit(c->jobs, &s, &id)) < 0)
@@ -708,9 +712,9 @@ ctl_command(struct fs *fs, uid_t uid, const char *text, char *reply, size_t cap,
 	snprintf(reply, cap, "job %" PRIu64 " started\n", id);
 out:
 	if (rc < 0) {
-		snprintf(reply, cap, "error: %s\n", path_errmsg());
+		snprintf(reply, cap, "error: %s\n", blt_errmsg());
 		if (rc == -ENOMEM || rc == -E2BIG)
-			fs_log("ctl: %s", path_errmsg());
+			fs_log("ctl: %s", blt_errmsg());
 	}
 	job_spec_free(&s);
 	ctl_args_free(&a);

@@ -111,7 +111,8 @@ ctl_create(struct fs *fs, struct ctl **out)
 	int rc;
 
 	if ((c = calloc(1, sizeof *c)) == NULL)
-		return path_err(-ENOMEM, "control interface: out of memory");
+		return blt_errmsg_set(
+		    -ENOMEM, "control interface: out of memory");
 	c->fs = fs;
 	c->owner = getuid();
 	if ((rc = job_runner_create(fs, &c->jobs)) < 0) {
@@ -567,17 +568,17 @@ ctl_write(fuse_req_t req, struct ctl_file *f, const char *buf, size_t size)
 		return;
 	}
 	if (size >= BLTFS_TEXT_MAX) {
-		path_err(-EINVAL, "a command of more than %d bytes",
+		blt_errmsg_set(-EINVAL, "a command of more than %d bytes",
 		    BLTFS_TEXT_MAX - 1);
-		snprintf(reply, sizeof reply, "error: %s\n", path_errmsg());
+		snprintf(reply, sizeof reply, "error: %s\n", blt_errmsg());
 		rc = -EINVAL;
 	} else if ((text = strndup(buf, size)) == NULL) {
 		fuse_reply_err(req, ENOMEM);
 		return;
 	} else if (strlen(text) != size) {
 		free(text);
-		path_err(-EINVAL, "a command with a NUL byte");
-		snprintf(reply, sizeof reply, "error: %s\n", path_errmsg());
+		blt_errmsg_set(-EINVAL, "a command with a NUL byte");
+		snprintf(reply, sizeof reply, "error: %s\n", blt_errmsg());
 		rc = -EINVAL;
 	} else {
 		rc = ctl_command(fs, fuse_req_ctx(req)->uid, text, reply,

@@ -51,7 +51,7 @@ int ctl_status_json(struct fs *fs, char **out, size_t *len);
 /* The paths of commands, found in the directory index, never through the
  * kernel (which would wait for this daemon to answer); mi is the table of
  * mounts (mountinfo_read()), or NULL.  Each sets a message for
- * path_errmsg() when it fails. */
+ * blt_errmsg() when it fails. */
 /* The node at path in the mount ("a/b", "/a/b", "" or "/" for the root). */
 int ctl_resolve(struct fs *fs, const char *path, struct inode_info *out);
 /* Add to k the keys of the files at and below path: a file, or with dirs

@@ -5,6 +5,11 @@
  * path.c maps keys to paths and back (doc/keys.md has the scheme); inode.c
  * keeps the directory index the FUSE operations in ops.c serve from, so that
  * no operation ever scans the store.
+ *
+ * A function that fails "with a message" (or "message set") records it
+ * with blt_errmsg_set(), and blt_errmsg() gives it back: the engine's one
+ * slot per thread, so that the daemon's messages and the engine's are
+ * read the same way, and the last failure in a thread is the one it holds.
  */
 #ifndef FS_H
 #define FS_H
@@ -110,13 +115,6 @@ int path_is_piece(const char *name, size_t nlen);
  * the ctl interface; the caller frees *out.  -ENOMEM. */
 int path_of_key(const struct path_conf *pc, const void *key, size_t klen,
     int marker, char **out, size_t *len);
-
-/* The message of the last path_* or inode_* failure in this thread. */
-const char *path_errmsg(void);
-
-/* Record a message for path_errmsg() and return rc (shared with inode.c). */
-int path_err(int rc, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
 
 /* ino.c */
 
@@ -497,7 +495,7 @@ void node_moves_ended(void);
 struct ctl;
 
 /* Set up the control interface of fs and start its job runner.  Messages
- * via path_errmsg().  -ENOMEM, or pthread_create's error. */
+ * via blt_errmsg().  -ENOMEM, or pthread_create's error. */
 int ctl_create(struct fs *fs, struct ctl **out);
 
 /* Cancel what the job runner does and wait for it: once this returns, no

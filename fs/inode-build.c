@@ -83,7 +83,7 @@ inode_build_key(struct inode_tree *t, const void *key, size_t klen,
 	}
 	return 0;
 nomem:
-	return path_err(-ENOMEM, "directory index: out of memory");
+	return blt_errmsg_set(-ENOMEM, "directory index: out of memory");
 }
 
 /* Put one pending file into the hash table, settling what it meets: a
@@ -135,7 +135,7 @@ inode_settle(struct inode_tree *t, struct inode_pending *pend)
 
 	while (t->nnodes + pend->n > t->nbuckets / 2)
 		if (inode_grow_table(t) < 0)
-			return path_err(
+			return blt_errmsg_set(
 			    -ENOMEM, "directory index: out of memory");
 	for (i = 0; i < pend->n; i++)
 		pend->v[i]->hash = inode_hash(

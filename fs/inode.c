@@ -411,14 +411,16 @@ inode_tree_create(
 	while (nb < 2 * (size_hint + size_hint / 4) && nb < ((size_t)1 << 40))
 		nb *= 2;
 	if ((t = calloc(1, sizeof *t)) == NULL)
-		return path_err(-ENOMEM, "directory index: out of memory");
+		return blt_errmsg_set(
+		    -ENOMEM, "directory index: out of memory");
 	t->pc = *pc;
 	t->nbuckets = nb;
 	if ((t->buckets = inode_table_alloc(nb)) == NULL ||
 	    (t->root = inode_alloc(t, NULL, "", 0, INODE_DIR, 0)) == NULL) {
 		free(t->buckets);
 		free(t);
-		return path_err(-ENOMEM, "directory index: out of memory");
+		return blt_errmsg_set(
+		    -ENOMEM, "directory index: out of memory");
 	}
 	/* writers first: a stream of lookups must not hold off a change */
 	pthread_rwlockattr_init(&attr);
@@ -430,7 +432,7 @@ inode_tree_create(
 		inode_free_node(t->root);
 		free(t->buckets);
 		free(t);
-		return path_err(-ENOMEM, "directory index: no lock");
+		return blt_errmsg_set(-ENOMEM, "directory index: no lock");
 	}
 	*out = t;
 	return 0;
@@ -543,7 +545,7 @@ inode_walk_key(struct inode_tree *t, struct path_walk *w, const void *key,
     size_t klen, uint64_t vlen)
 {
 	if (klen > BLT_KEY_MAX)
-		return path_err(
+		return blt_errmsg_set(
 		    -EINVAL, "a key of %zu bytes is too long", klen);
 	path_walk_start(
 	    w, &t->pc, key, klen, path_is_marker(&t->pc, key, klen, vlen));
@@ -614,7 +616,7 @@ inode_put_locked(struct inode_tree *t, const void *key, size_t klen,
 	inode_fill(t, cur, out);
 	return 0;
 nomem:
-	return path_err(-ENOMEM, "directory index: out of memory");
+	return blt_errmsg_set(-ENOMEM, "directory index: out of memory");
 }
 
 /* Record that key exists with a value of vlen bytes. */
@@ -673,7 +675,7 @@ inode_del_key(struct inode_tree *t, const void *key, size_t klen,
 		n = inode_find(t, parent, PATH_SELF, PATH_SELF_LEN);
 	}
 	if (n == NULL || n->type != INODE_FILE) {
-		rc = path_err(-ENOENT, "directory index: no such key");
+		rc = blt_errmsg_set(-ENOENT, "directory index: no such key");
 		goto out;
 	}
 	inode_stale_set(t, stale, parent, n);
@@ -808,8 +810,8 @@ inode_rename(struct inode_tree *t, uint64_t parent, const char *name,
 	if (stale != NULL)
 		stale->valid = 0;
 	if (flags & ~1u) /* RENAME_NOREPLACE only */
-		return path_err(-EINVAL, "'%.*s': rename flags %#x", (int)nlen,
-		    name, flags);
+		return blt_errmsg_set(-EINVAL, "'%.*s': rename flags %#x",
+		    (int)nlen, name, flags);
 	pthread_rwlock_wrlock(&t->lock);
 	p = inode_of(t, parent);
 	np = inode_of(t, newparent);
@@ -822,7 +824,7 @@ inode_rename(struct inode_tree *t, uint64_t parent, const char *name,
 		goto out;
 	}
 	if (src->flags & INODE_CONT) {
-		rc = path_err(-EINVAL,
+		rc = blt_errmsg_set(-EINVAL,
 		    "'%.*s': a piece of a long name cannot be renamed",
 		    (int)nlen, name);
 		goto out;
@@ -832,7 +834,7 @@ inode_rename(struct inode_tree *t, uint64_t parent, const char *name,
 		goto out;
 	}
 	if (src->type == INODE_DIR && inode_is_ancestor(src, np)) {
-		rc = path_err(-EINVAL, "'%.*s': cannot move into itself",
+		rc = blt_errmsg_set(-EINVAL, "'%.*s': cannot move into itself",
 		    (int)nlen, name);
 		goto out;
 	}
@@ -871,7 +873,7 @@ inode_rename(struct inode_tree *t, uint64_t parent, const char *name,
 	    (rc = inode_attach(t, np, src)) < 0) {
 		t->nkeys -= src->type == INODE_FILE;
 		inode_retire(t, src, NULL);
-		rc = path_err(-ENOMEM, "directory index: out of memory");
+		rc = blt_errmsg_set(-ENOMEM, "directory index: out of memory");
 		goto out;
 	}
 	src->flags &= ~INODE_SELF;

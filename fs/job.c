@@ -203,7 +203,7 @@ job_prune_candidates(
 			break;
 	blt_iter_free(it);
 	if (rc == -ENOMEM)
-		return path_err(rc, "prune: out of memory");
+		return blt_errmsg_set(rc, "prune: out of memory");
 	return rc;
 }
 
@@ -242,7 +242,7 @@ job_prune(struct job_runner *r, struct job *j)
 		atomic_fetch_add(&fs->evict_seq, 1);
 	removed = blt_prune(fs->db, s->older_than > 0 ? &po : NULL);
 	if (removed < 0) {
-		rc = path_err((int)removed, "%s", blt_errmsg());
+		rc = (int)removed; /* blt_errmsg() says why */
 		goto out;
 	}
 	pthread_mutex_lock(&r->lock);
@@ -357,6 +357,7 @@ job_map(struct job_runner *r, struct job *j)
 	struct blt_options bo;
 	struct blt *out = NULL;
 	struct outstore made;
+	char why[sizeof j->msg];
 	int rc = 0, crc;
 
 	memset(&o, 0, sizeof o);
@@ -369,7 +370,7 @@ job_map(struct job_runner *r, struct job *j)
 		goto done;
 	if (s->out != NULL) {
 		if (job_is_mounted_store(fs, s->out))
-			return path_err(-EINVAL,
+			return blt_errmsg_set(-EINVAL,
 			    "map: --out %s is the mounted store; leave --out "
 			    "out to write into it",
 			    s->out);
@@ -382,7 +383,7 @@ job_map(struct job_runner *r, struct job *j)
 		 * (EAGAIN in jobs/ID), that another process held its lock
 		 * past bo.lock_timeout */
 		if ((rc = blt_open(s->out, BLT_CREATE, &bo, &out)) < 0) {
-			rc = path_err(rc, "map: --out %s", blt_errmsg());
+			rc = blt_errmsg_set(rc, "map: --out %s", blt_errmsg());
 			outstore_unmake(s->out, &made);
 			return rc;
 		}
@@ -401,8 +402,6 @@ job_map(struct job_runner *r, struct job *j)
 	o.written = job_map_written;
 	o.arg = &m;
 	rc = blt_map(fs->db, &o, &st);
-	if (rc < 0)
-		path_err(rc, "%s", blt_errmsg());
 	job_notify(fs, &m.ns);
 	free(m.ns.v);
 done:
@@ -410,8 +409,14 @@ done:
 	j->st = st;
 	j->done = st.processed;
 	pthread_mutex_unlock(&r->lock);
-	if (out != NULL && (crc = blt_close(out)) < 0 && rc == 0)
-		rc = path_err(crc, "map: %s", blt_errmsg());
+	if (out != NULL && rc < 0) {
+		/* the message names what failed: the close must not take its
+		 * place, whose message would go to the same slot */
+		snprintf(why, sizeof why, "%s", blt_errmsg());
+		blt_close(out);
+		blt_errmsg_set(rc, "%s", why);
+	} else if (out != NULL && (crc = blt_close(out)) < 0)
+		rc = blt_errmsg_set(crc, "map: %s", blt_errmsg());
 	return rc;
 }
 
@@ -430,7 +435,7 @@ job_reindex(struct job_runner *r, struct job *j)
 	int rc;
 
 	if ((rc = blt_info(fs->db, &st)) < 0)
-		return path_err(rc, "%s", blt_errmsg());
+		return rc;
 	pthread_mutex_lock(&r->lock);
 	j->buckets[0] = j->buckets[1] = st.n_buckets;
 	pthread_mutex_unlock(&r->lock);
@@ -441,7 +446,7 @@ job_reindex(struct job_runner *r, struct job *j)
 	po.n_buckets = j->s.buckets ? j->s.buckets : BLT_FIT;
 	if ((rc = (int)blt_prune(fs->db, &po)) < 0 ||
 	    (rc = blt_info(fs->db, &st)) < 0)
-		return path_err(rc, "reindex: %s", blt_errmsg());
+		return blt_errmsg_set(rc, "reindex: %s", blt_errmsg());
 	pthread_mutex_lock(&r->lock);
 	j->buckets[1] = st.n_buckets;
 	pthread_mutex_unlock(&r->lock);
@@ -470,12 +475,12 @@ job_run_kind(struct job_runner *r, struct job *j)
 		return job_reindex(r, j);
 	case BLTFS_JOB_SYNC:
 		if ((rc = blt_sync(fs->db)) < 0)
-			return path_err(rc, "%s", blt_errmsg());
+			return rc;
 		return 0;
 	case BLTFS_JOB_MAP:
 		return job_map(r, j);
 	}
-	return path_err(-EINVAL, "job %" PRIu64 ": unknown kind", j->id);
+	return blt_errmsg_set(-EINVAL, "job %" PRIu64 ": unknown kind", j->id);
 }
 
 /* Run j.  A job that would change a store that takes no more writes is
@@ -491,12 +496,12 @@ job_run(struct job_runner *r, struct job *j)
 	int rc;
 
 	if (job_writes_store(j) && (stuck = fs_stuck(fs)) != NULL)
-		return path_err(-EIO, "%s: %s", blt_path(fs->db), stuck);
+		return blt_errmsg_set(-EIO, "%s: %s", blt_path(fs->db), stuck);
 	rc = job_run_kind(r, j);
 	if (rc < 0 && rc != -ECANCELED && job_writes_store(j) &&
 	    (stuck = fs_stuck(fs)) != NULL)
-		rc = path_err(
-		    rc, "%s: %s (%s)", blt_path(fs->db), stuck, path_errmsg());
+		rc = blt_errmsg_set(
+		    rc, "%s: %s (%s)", blt_path(fs->db), stuck, blt_errmsg());
 	return rc;
 }
 
@@ -571,7 +576,7 @@ job_main(void *arg)
 		} else if (rc < 0) {
 			j->state = BLTFS_STATE_FAILED;
 			j->error = rc;
-			snprintf(j->msg, sizeof j->msg, "%s", path_errmsg());
+			snprintf(j->msg, sizeof j->msg, "%s", blt_errmsg());
 			fs_log("job %" PRIu64 " (%s): %s", j->id,
 			    job_kinds[j->s.kind], j->msg);
 		} else {
@@ -593,7 +598,7 @@ job_runner_create(struct fs *fs, struct job_runner **out)
 	int rc;
 
 	if ((r = calloc(1, sizeof *r)) == NULL)
-		return path_err(-ENOMEM, "job runner: out of memory");
+		return blt_errmsg_set(-ENOMEM, "job runner: out of memory");
 	r->fs = fs;
 	pthread_mutex_init(&r->lock, NULL);
 	pthread_cond_init(&r->cond, NULL);
@@ -601,7 +606,7 @@ job_runner_create(struct fs *fs, struct job_runner **out)
 		pthread_cond_destroy(&r->cond);
 		pthread_mutex_destroy(&r->lock);
 		free(r);
-		return path_err(-rc, "job runner: %s", strerror(rc));
+		return blt_errmsg_set(-rc, "job runner: %s", strerror(rc));
 	}
 	*out = r;
 	return 0;
@@ -668,7 +673,7 @@ job_submit(struct job_runner *r, struct job_spec *s, uint64_t *id)
 
 	if ((j = calloc(1, sizeof *j)) == NULL) {
 		job_spec_free(s);
-		return path_err(-ENOMEM, "out of memory");
+		return blt_errmsg_set(-ENOMEM, "out of memory");
 	}
 	j->s = *s;
 	memset(s, 0, sizeof *s);
@@ -679,13 +684,13 @@ job_submit(struct job_runner *r, struct job_spec *s, uint64_t *id)
 	if (r->stop) {
 		pthread_mutex_unlock(&r->lock);
 		job_free(j);
-		return path_err(-ESHUTDOWN, "the mount is going away");
+		return blt_errmsg_set(-ESHUTDOWN, "the mount is going away");
 	}
 	/* EBUSY, not EAGAIN: the ctl file is written with blocking writes,
 	 * and loops that write all of a buffer retry EAGAIN at once */
 	if (job_queued(r) >= JOB_QUEUE_MAX) {
 		pthread_mutex_unlock(&r->lock);
-		rc = path_err(-EBUSY,
+		rc = blt_errmsg_set(-EBUSY,
 		    "%s: %d jobs are waiting to start already, the most the "
 		    "daemon queues; try again once one has started, or cancel "
 		    "one",
@@ -725,11 +730,11 @@ job_cancel(struct job_runner *r, uint64_t id)
 
 	pthread_mutex_lock(&r->lock);
 	if ((j = job_find(r, id)) == NULL) {
-		rc = path_err(-ENOENT, "cancel: no job %" PRIu64, id);
+		rc = blt_errmsg_set(-ENOENT, "cancel: no job %" PRIu64, id);
 	} else if (j->state >= BLTFS_STATE_DONE) {
-		rc =
-		    path_err(-EALREADY, "cancel: job %" PRIu64 " is %s already",
-		        id, job_states[j->state]);
+		rc = blt_errmsg_set(-EALREADY,
+		    "cancel: job %" PRIu64 " is %s already", id,
+		    job_states[j->state]);
 	} else if (j->state == BLTFS_STATE_QUEUED) {
 		atomic_store(&j->cancel, 1);
 		j->state = BLTFS_STATE_CANCELLED;
@@ -738,7 +743,7 @@ job_cancel(struct job_runner *r, uint64_t id)
 		 * the running job ends, however many are cancelled meanwhile */
 		job_ended(r, j);
 	} else if (j->s.kind != BLTFS_JOB_MAP) {
-		rc = path_err(-EBUSY,
+		rc = blt_errmsg_set(-EBUSY,
 		    "cancel: job %" PRIu64 " is a running %s, which cannot be "
 		    "stopped half-way",
 		    id, job_kinds[j->s.kind]);

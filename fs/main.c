@@ -592,7 +592,7 @@ main_load_tree(struct fs *fs, const struct path_conf *pc)
 	if (rc < 0 && sc.rc < 0)
 		fs_log("%s", blt_errmsg());
 	else if (rc < 0)
-		fs_log("%s: %s", blt_path(fs->db), path_errmsg());
+		fs_log("%s: %s", blt_path(fs->db), blt_errmsg());
 	blt_iter_free(sc.it);
 	return rc;
 }
@@ -622,7 +622,7 @@ main_open(struct fs *fs, const struct main_conf *c)
 	(void)blt_info(fs->db, &st);
 	if ((rc = path_conf_init(&pc, st.key_serializer, c->flat, c->ctl)) <
 	    0) {
-		fs_log("%s", path_errmsg());
+		fs_log("%s", blt_errmsg());
 		return rc;
 	}
 	fs->ro = c->ro;
@@ -775,7 +775,7 @@ main(int argc, char **argv)
 	if (main_open(&fs, &c) < 0)
 		goto destroy;
 	if (ctl_create(&fs, &fs.ctl) < 0) {
-		fs_log("%s", path_errmsg());
+		fs_log("%s", blt_errmsg());
 		goto destroy;
 	}
 	if (fuse_set_signal_handlers(fs.se) == -1)

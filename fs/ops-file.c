@@ -301,7 +301,7 @@ ops_drop_unstored(struct fs *fs, fuse_ino_t ino, struct inode_stale *s)
 	}
 	pthread_mutex_unlock(&fs->wlock);
 	if (rc < 0 && rc != -ESTALE)
-		ops_fail(rc, path_errmsg());
+		ops_fail(rc, blt_errmsg());
 }
 
 void
