@@ -402,9 +402,13 @@ struct fs {
 	dev_t dev; /* the mount's device, from mountinfo.c; 0 if not known */
 };
 
+/* log.c */
+
 /* Log one line: stderr in the foreground, syslog once daemonized; the
  * last 16 are kept for the status file. */
 void fs_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Log to syslog from now on: the daemon has left its terminal. */
+void fs_log_syslog(void);
 /* Those lines, oldest first, as a JSON array of {"time", "message"}. */
 void fs_log_recent(FILE *f);
 

@@ -20,18 +20,15 @@
 #include <limits.h>
 #include <pthread.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
-#include <syslog.h>
 #include <unistd.h>
 
 #include "fs.h"
-#include "json.h"
 #include "opennote.h"
 #include "timearg.h"
 
@@ -108,114 +105,6 @@ static const struct fuse_opt main_opts[] = {
     FUSE_OPT_KEY("--help", MAIN_KEY_HELP),
     FUSE_OPT_END,
 };
-
-static int main_daemonized;
-
-/* The last lines logged, for the status file (fs_log_recent()): a call
- * that fails tells its caller only an errno, and a daemon's syslog may go
- * nowhere. */
-#define MAIN_RECENT 16
-struct main_line {
-	int64_t ts; /* µs */
-	char text[400];
-};
-static struct {
-	pthread_mutex_t lock;
-	unsigned n; /* ever logged; the ring holds the last ones */
-	struct main_line line[MAIN_RECENT];
-} main_recent = {.lock = PTHREAD_MUTEX_INITIALIZER};
-
-static void
-main_remember(const char *text)
-{
-	struct main_line *l;
-
-	pthread_mutex_lock(&main_recent.lock);
-	l = &main_recent.line[main_recent.n++ % MAIN_RECENT];
-	l->ts = blt_now();
-	snprintf(l->text, sizeof l->text, "%s", text);
-	pthread_mutex_unlock(&main_recent.lock);
-}
-
-/* Log one line (stderr in the foreground, syslog once daemonized), whole;
- * the status file keeps its first 400 bytes. */
-void
-fs_log(const char *fmt, ...)
-{
-	va_list ap;
-	char *text, fallback[sizeof main_recent.line[0].text];
-
-	va_start(ap, fmt);
-	if (vasprintf(&text, fmt, ap) < 0)
-		text = NULL;
-	va_end(ap);
-	if (text == NULL) { /* out of memory: what fits */
-		va_start(ap, fmt);
-		vsnprintf(fallback, sizeof fallback, fmt, ap);
-		va_end(ap);
-	}
-	main_remember(text != NULL ? text : fallback);
-	if (main_daemonized)
-		syslog(LOG_ERR, "%s", text != NULL ? text : fallback);
-	else
-		fprintf(stderr, "bltfs: %s\n", text != NULL ? text : fallback);
-	free(text);
-}
-
-void
-fs_log_recent(FILE *f)
-{
-	unsigned i, from;
-	char when[64];
-
-	pthread_mutex_lock(&main_recent.lock);
-	from = main_recent.n > MAIN_RECENT ? main_recent.n - MAIN_RECENT : 0;
-	fputc('[', f);
-	for (i = from; i < main_recent.n; i++) {
-		const struct main_line *l = &main_recent.line[i % MAIN_RECENT];
-
-		timearg_format(l->ts, when, sizeof when);
-		fprintf(f, "%s\n    {\"time\": \"%s\", \"message\": ",
-		    i > from ? "," : "", when);
-		json_put_str(f, l->text, strlen(l->text));
-		fputc('}', f);
-	}
-	fputs(i > from ? "\n  ]" : "]", f);
-	pthread_mutex_unlock(&main_recent.lock);
-}
-
-/* Why the store takes no more writes, or NULL. */
-const char *
-fs_stuck(struct fs *fs)
-{
-	int flags = blt_flags(fs->db);
-
-	if (flags & BLT_REINDEX_STUCK)
-		return "a reindex failed half-way: the store takes no more "
-		       "writes; unmount and mount it again to finish or undo "
-		       "the reindex";
-	if (flags & BLT_TORN_TAIL)
-		return "a write failed and what it left at the end of the "
-		       "store could not be cut off: the store takes no more "
-		       "writes; unmount and mount it again to cut it off";
-	return NULL;
-}
-
-/* Log the failure of a change of the store. */
-void
-fs_log_write(struct fs *fs, const char *what)
-{
-	const char *why = fs_stuck(fs);
-
-	if (why != NULL && atomic_exchange(&fs->stuck_told, 1))
-		return;
-	if (what != NULL)
-		fs_log("%s: %s", what, blt_errmsg());
-	else
-		fs_log("%s", blt_errmsg());
-	if (why != NULL)
-		fs_log("%s: %s", blt_path(fs->db), why);
-}
 
 static void
 main_usage(const char *prog)
@@ -536,8 +425,7 @@ main_detach(void)
 		if (fd > 2)
 			close(fd);
 	}
-	openlog("bltfs", LOG_PID, LOG_DAEMON);
-	main_daemonized = 1;
+	fs_log_syslog();
 }
 
 /* Tell whoever waits that the mount is ready. */
