@@ -1,8 +1,7 @@
 /*
  * What the parts of the control interface share: ctl.c (the control
- * directory's nodes), ctl-ioctl.c (the ioctls), ctl-cmd.c (the commands
- * and the status replies) and keylist.c (a map's --keys FILE, which finds
- * paths as the commands do).  fs.h declares what the rest of the daemon
+ * directory's nodes), ctl-ioctl.c (the ioctls) and ctl-cmd.c (the commands
+ * and the status replies).  fs.h declares what the rest of the daemon
  * sees, and must come first.
  */
 #ifndef CTL_H
@@ -15,10 +14,7 @@
 
 struct bltfs_status;
 struct fs;
-struct inode_info;
-struct job_keys;
 struct job_runner;
-struct mountinfo;
 
 struct ctl_snap;
 
@@ -47,26 +43,5 @@ int ctl_status(struct fs *fs, struct bltfs_status *out);
 /* The status file's JSON in *out (*len bytes), which the caller frees: 0,
  * or a negative errno. */
 int ctl_status_json(struct fs *fs, char **out, size_t *len);
-
-/* The paths of commands, found in the directory index, never through the
- * kernel (which would wait for this daemon to answer); mi is the table of
- * mounts (mountinfo_read()), or NULL.  Each sets a message for
- * blt_errmsg() when it fails. */
-/* The node at path in the mount ("a/b", "/a/b", "" or "/" for the root). */
-int ctl_resolve(struct fs *fs, const char *path, struct inode_info *out);
-/* Add to k the keys of the files at and below path: a file, or with dirs
- * a directory too (-EISDIR without). */
-int ctl_select(struct fs *fs, const char *path, int dirs, struct job_keys *k);
-/* Does path (absolute, resolved) lead into this mount, through any mount
- * of it?  1, with its path in the mount in place (PATH_MAX bytes) unless
- * place is NULL; 0; or -ENOENT, -ENAMETOOLONG. */
-int ctl_place(
-    struct fs *fs, const struct mountinfo *mi, const char *path, char *place);
-/* path with its symbolic links and dot-dots resolved, into *out (the
- * caller frees it), the names of this mount taken from its index. */
-int ctl_real_path(
-    struct fs *fs, const struct mountinfo *mi, const char *path, char **out);
-/* Is rest, a path of this mount, in its control directory? */
-int ctl_in_ctl_dir(struct fs *fs, const char *rest);
 
 #endif

@@ -425,6 +425,47 @@ const char *fs_stuck(struct fs *fs);
  * each would only say the same again. */
 void fs_log_write(struct fs *fs, const char *what);
 
+/* resolve.c */
+
+/* Paths of the mount, found in the directory index, never through the
+ * kernel (which would wait for this daemon to answer), for the control
+ * commands and a map's --keys FILE.  mi is the table of mounts
+ * (mountinfo_read()), or NULL. */
+struct mountinfo;
+
+/* A growing list of keys, as job_spec holds them (keys/key_lens, or
+ * keep/keep_len); a zeroed one is empty. */
+struct resolve_keys {
+	unsigned char **v;
+	size_t *len;
+	size_t n, cap;
+};
+
+/* Append a copy of key to k: 0 or -ENOMEM (k stays valid). */
+int resolve_keys_add(
+    struct resolve_keys *k, const unsigned char *key, size_t klen);
+/* Free what k holds; k is empty again. */
+void resolve_keys_free(struct resolve_keys *k);
+/* The node at path in the mount ("a/b", "/a/b", "" or "/" for the root).
+ * Message set. */
+int resolve_node(struct fs *fs, const char *path, struct inode_info *out);
+/* Add to k the keys of the files at and below path: a file, or with dirs
+ * a directory too (-EISDIR without).  Message set. */
+int resolve_select(
+    struct fs *fs, const char *path, int dirs, struct resolve_keys *k);
+/* Does path (absolute, resolved) lead into this mount, through any mount
+ * of it?  1, with its path in the mount in place (PATH_MAX bytes) unless
+ * place is NULL; 0; or -ENOENT, -ENAMETOOLONG (no message). */
+int resolve_place(
+    struct fs *fs, const struct mountinfo *mi, const char *path, char *place);
+/* path with its symbolic links and dot-dots resolved, into *out (the
+ * caller frees it), the names of this mount taken from its index.  A
+ * negative errno, no message. */
+int resolve_real_path(
+    struct fs *fs, const struct mountinfo *mi, const char *path, char **out);
+/* Is rest, a path of this mount, in its control directory? */
+int resolve_in_ctl_dir(struct fs *fs, const char *rest);
+
 /* loop.c */
 
 /* Serve the session until it ends, with up to max_threads threads, the
@@ -548,17 +589,6 @@ struct job_spec {
 /* Free what s points to (not s); safe on a zeroed spec. */
 void job_spec_free(struct job_spec *s);
 
-/* A growing list of keys, as job_spec holds them (keys/key_lens, or
- * keep/keep_len); a zeroed one is empty. */
-struct job_keys {
-	unsigned char **v;
-	size_t *len;
-	size_t n, cap;
-};
-
-/* Append a copy of key to k: 0 or -ENOMEM (k stays valid). */
-int job_keys_add(struct job_keys *k, const unsigned char *key, size_t klen);
-
 /* Start the runner of fs.  -ENOMEM or pthread_create's error. */
 int job_runner_create(struct fs *fs, struct job_runner **out);
 
@@ -639,7 +669,6 @@ void job_learn_key(struct fs *fs, const unsigned char *key, size_t klen,
 /* A map's --keys FILE: opened when the command is given, read by the job
  * when it starts (the file says why). */
 struct keylist;
-struct mountinfo;
 
 /* Open file (absolute, resolved) into *out; mi is the table of mounts, or
  * NULL.  Refused, with a message that names it: a file that cannot be
@@ -653,7 +682,7 @@ int keylist_open(struct fs *fs, const struct mountinfo *mi, const char *file,
  * byte, no such file, past the index's number of keys: -E2BIG), a read
  * error or -ENOMEM fail it, with a message that names FILE and the line. */
 int keylist_read(struct fs *fs, struct keylist *l, const atomic_int *cancel,
-    struct job_keys *k);
+    struct resolve_keys *k);
 
 /* Close l; safe on NULL. */
 void keylist_close(struct keylist *l);

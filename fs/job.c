@@ -141,39 +141,6 @@ job_fill(const struct job *j, struct bltfs_job *out)
 
 /* --- prune ---------------------------------------------------------- */
 
-static void
-job_keys_free(struct job_keys *k)
-{
-	for (size_t i = 0; i < k->n; i++)
-		free(k->v[i]);
-	free(k->v);
-	free(k->len);
-}
-
-/* Append a copy of key to k. */
-int
-job_keys_add(struct job_keys *k, const unsigned char *key, size_t klen)
-{
-	if (k->n == k->cap) {
-		size_t cap = k->cap ? k->cap * 2 : 64;
-		unsigned char **v = realloc(k->v, cap * sizeof *v);
-		size_t *len;
-
-		if (v == NULL)
-			return -ENOMEM;
-		k->v = v;
-		if ((len = realloc(k->len, cap * sizeof *len)) == NULL)
-			return -ENOMEM;
-		k->len = len;
-		k->cap = cap;
-	}
-	if ((k->v[k->n] = malloc(klen ? klen : 1)) == NULL)
-		return -ENOMEM;
-	memcpy(k->v[k->n], key, klen);
-	k->len[k->n++] = klen;
-	return 0;
-}
-
 static int
 job_kept(const struct job_spec *s, const unsigned char *key, size_t klen)
 {
@@ -187,7 +154,7 @@ job_kept(const struct job_spec *s, const unsigned char *key, size_t klen)
 /* The live keys a prune with s's age limit will drop. */
 static int
 job_prune_candidates(
-    struct fs *fs, const struct job_spec *s, struct job_keys *out)
+    struct fs *fs, const struct job_spec *s, struct resolve_keys *out)
 {
 	struct blt_iter *it;
 	struct blt_item item;
@@ -199,7 +166,7 @@ job_prune_candidates(
 		if (item.timestamp != BLT_NO_TS &&
 		    item.timestamp < s->older_than &&
 		    !job_kept(s, item.key, item.klen) &&
-		    (rc = job_keys_add(out, item.key, item.klen)) < 0)
+		    (rc = resolve_keys_add(out, item.key, item.klen)) < 0)
 			break;
 	blt_iter_free(it);
 	if (rc == -ENOMEM)
@@ -226,7 +193,7 @@ job_prune(struct job_runner *r, struct job *j)
 	struct job_spec *s = &j->s;
 	struct blt_prune_opts po = {s->older_than, s->n_keep,
 	    (const unsigned char *const *)s->keep, s->keep_len, 0};
-	struct job_keys cand = {0};
+	struct resolve_keys cand = {0};
 	struct job_notes ns = {0};
 	struct job_note where;
 	struct inode_stale stale;
@@ -273,7 +240,7 @@ job_prune(struct job_runner *r, struct job *j)
 	pthread_mutex_unlock(&r->lock);
 out:
 	job_evicted(fs);
-	job_keys_free(&cand);
+	resolve_keys_free(&cand);
 	free(ns.v);
 	return rc;
 }
@@ -329,7 +296,7 @@ static int
 job_map_list(struct job_runner *r, struct job *j)
 {
 	struct job_spec *s = &j->s;
-	struct job_keys k = {s->keys, s->key_lens, s->n_keys, s->n_keys};
+	struct resolve_keys k = {s->keys, s->key_lens, s->n_keys, s->n_keys};
 	int rc;
 
 	rc = keylist_read(r->fs, s->list, &j->cancel, &k);

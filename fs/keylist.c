@@ -36,7 +36,6 @@
 #include <unistd.h>
 
 #include "fs.h"
-#include "ctl.h"
 
 struct keylist {
 	char *file;           /* FILE as the command gave it, resolved */
@@ -54,10 +53,10 @@ keylist_find(
 	struct inode_info in;
 	int rc;
 
-	if (ctl_in_ctl_dir(fs, l->place))
+	if (resolve_in_ctl_dir(fs, l->place))
 		return blt_errmsg_set(-EINVAL,
 		    "map: --keys %s: a file of the control directory", l->file);
-	if ((rc = ctl_resolve(fs, l->place, &in)) < 0)
+	if ((rc = resolve_node(fs, l->place, &in)) < 0)
 		return blt_errmsg_set(rc, "map: --keys %s: %s", l->file,
 		    rc == -EINVAL ? blt_errmsg() : strerror(-rc));
 	if (in.type == INODE_DIR)
@@ -113,17 +112,18 @@ keylist_read_stored(
  * a path from the mount's root. */
 static int
 keylist_select_line(struct fs *fs, const struct mountinfo *mi, const char *line,
-    struct job_keys *k)
+    struct resolve_keys *k)
 {
 	char *real = NULL, place[PATH_MAX];
 	int rc = 0;
 
-	if (line[0] == '/' && (rc = ctl_real_path(fs, mi, line, &real)) == 0)
-		rc = ctl_place(fs, mi, real, place);
+	if (line[0] == '/' &&
+	    (rc = resolve_real_path(fs, mi, line, &real)) == 0)
+		rc = resolve_place(fs, mi, real, place);
 	free(real);
 	if (rc < 0)
 		return blt_errmsg_set(rc, "%s: %s", line, strerror(-rc));
-	return ctl_select(fs, rc == 1 ? place : line, 0, k);
+	return resolve_select(fs, rc == 1 ? place : line, 0, k);
 }
 
 /* What st is, for a message. */
@@ -203,7 +203,7 @@ keylist_open(struct fs *fs, const struct mountinfo *mi, const char *file,
 		return blt_errmsg_set(-ENOMEM, "out of memory");
 	}
 	l->fd = -1;
-	if ((rc = ctl_place(fs, mi, file, l->place)) < 0)
+	if ((rc = resolve_place(fs, mi, file, l->place)) < 0)
 		rc = blt_errmsg_set(
 		    rc, "map: --keys %s: %s", file, strerror(-rc));
 	else if ((l->inside = rc) == 1) {
@@ -226,7 +226,7 @@ keylist_open(struct fs *fs, const struct mountinfo *mi, const char *file,
  * than end the list there. */
 int
 keylist_read(struct fs *fs, struct keylist *l, const atomic_int *cancel,
-    struct job_keys *k)
+    struct resolve_keys *k)
 {
 	char line[PATH_MAX], *stored = NULL;
 	struct mountinfo *mi = NULL;
