@@ -88,13 +88,17 @@ ctl_snap_drop(struct ctl_snap **p)
 	free(n);
 }
 
-static const struct fuse_lowlevel_ops *ctl_base;
-static struct fuse_lowlevel_ops ctl_table;
-
 static struct fs *
 ctl_fs(fuse_req_t req)
 {
 	return fuse_req_userdata(req);
+}
+
+/* The table ctl_ops() wraps: ops.c's, for the nodes of the index. */
+static const struct fuse_lowlevel_ops *
+ctl_base(fuse_req_t req)
+{
+	return ctl_fs(req)->ctl->base;
 }
 
 static int
@@ -103,25 +107,38 @@ ctl_is(uint64_t nodeid)
 	return (nodeid & CTL_BIT) != 0;
 }
 
-/* Set up the control interface of fs. */
+static void ctl_wrap(struct ctl *c, const struct fuse_lowlevel_ops *base);
+
+/* Set up the control interface of fs, wrapping base. */
 int
-ctl_create(struct fs *fs, struct ctl **out)
+ctl_create(
+    struct fs *fs, const struct fuse_lowlevel_ops *base, struct ctl **out)
 {
 	struct ctl *c;
-	int rc;
 
 	if ((c = calloc(1, sizeof *c)) == NULL)
 		return blt_errmsg_set(
 		    -ENOMEM, "control interface: out of memory");
 	c->fs = fs;
 	c->owner = getuid();
-	if ((rc = job_runner_create(fs, &c->jobs)) < 0) {
-		free(c);
-		return rc;
-	}
+	ctl_wrap(c, base);
 	pthread_mutex_init(&c->snap_lock, NULL);
 	*out = c;
 	return 0;
+}
+
+/* Start the job runner. */
+int
+ctl_start(struct ctl *c)
+{
+	return job_runner_create(c->fs, &c->jobs);
+}
+
+/* The operations table with the control interface. */
+const struct fuse_lowlevel_ops *
+ctl_ops(struct ctl *c)
+{
+	return &c->table;
 }
 
 /* Stop the job runner. */
@@ -384,7 +401,7 @@ ctl_op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 		return;
 	}
 	if (!ctl_is(parent)) {
-		ctl_base->lookup(req, parent, name);
+		ctl_base(req)->lookup(req, parent, name);
 		return;
 	}
 	if (parent == CTL_DIR && strcmp(name, "ctl") == 0)
@@ -410,7 +427,7 @@ ctl_op_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup)
 	if (ctl_is(ino))
 		fuse_reply_none(req);
 	else
-		ctl_base->forget(req, ino, nlookup);
+		ctl_base(req)->forget(req, ino, nlookup);
 }
 
 static void
@@ -424,7 +441,7 @@ ctl_op_forget_multi(fuse_req_t req, size_t count, struct fuse_forget_data *f)
 	if (n == 0)
 		fuse_reply_none(req);
 	else
-		ctl_base->forget_multi(req, n, f);
+		ctl_base(req)->forget_multi(req, n, f);
 }
 
 static void
@@ -434,7 +451,7 @@ ctl_op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	int rc;
 
 	if (!ctl_is(ino)) {
-		ctl_base->getattr(req, ino, fi);
+		ctl_base(req)->getattr(req, ino, fi);
 		return;
 	}
 	if ((rc = ctl_stat(ctl_fs(req), ino, &st)) < 0)
@@ -450,7 +467,7 @@ ctl_op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
 	struct stat st;
 
 	if (!ctl_is(ino)) {
-		ctl_base->setattr(req, ino, attr, to_set, fi);
+		ctl_base(req)->setattr(req, ino, attr, to_set, fi);
 		return;
 	}
 	/* `echo cmd > ctl` may truncate first: nothing to cut */
@@ -476,7 +493,7 @@ ctl_op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	int rc = 0;
 
 	if (!ctl_is(ino)) {
-		ctl_base->open(req, ino, fi);
+		ctl_base(req)->open(req, ino, fi);
 		return;
 	}
 	if (ino == CTL_DIR || ino == CTL_JOBS) {
@@ -525,7 +542,7 @@ ctl_op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	char *copy;
 
 	if (!ctl_is(ino)) {
-		ctl_base->read(req, ino, size, off, fi);
+		ctl_base(req)->read(req, ino, size, off, fi);
 		return;
 	}
 	if ((f = ctl_file(fi)) == NULL) {
@@ -602,7 +619,7 @@ ctl_op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size,
     off_t off, struct fuse_file_info *fi)
 {
 	if (!ctl_is(ino))
-		ctl_base->write(req, ino, buf, size, off, fi);
+		ctl_base(req)->write(req, ino, buf, size, off, fi);
 	else
 		ctl_write(req, ctl_file(fi), buf, size);
 }
@@ -616,7 +633,7 @@ ctl_op_write_buf(fuse_req_t req, fuse_ino_t ino, struct fuse_bufvec *bufv,
 	ssize_t n;
 
 	if (!ctl_is(ino)) {
-		ctl_base->write_buf(req, ino, bufv, off, fi);
+		ctl_base(req)->write_buf(req, ino, bufv, off, fi);
 		return;
 	}
 	if ((mem = malloc(dst.buf[0].size + 1)) == NULL) {
@@ -635,7 +652,7 @@ static void
 ctl_op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	if (!ctl_is(ino))
-		ctl_base->flush(req, ino, fi);
+		ctl_base(req)->flush(req, ino, fi);
 	else /* nothing to commit: see op_flush() */
 		fuse_reply_err(req, ctl_fs(req)->ro ? ENOSYS : 0);
 }
@@ -646,7 +663,7 @@ ctl_op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	struct ctl_file *f;
 
 	if (!ctl_is(ino)) {
-		ctl_base->release(req, ino, fi);
+		ctl_base(req)->release(req, ino, fi);
 		return;
 	}
 	if ((f = ctl_file(fi)) != NULL) {
@@ -662,7 +679,7 @@ ctl_op_fsync(
     fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi)
 {
 	if (!ctl_is(ino))
-		ctl_base->fsync(req, ino, datasync, fi);
+		ctl_base(req)->fsync(req, ino, datasync, fi);
 	else
 		fuse_reply_err(req, 0);
 }
@@ -671,8 +688,8 @@ static void
 ctl_op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	if (!ctl_is(ino)) {
-		if (ctl_base->opendir != NULL)
-			ctl_base->opendir(req, ino, fi);
+		if (ctl_base(req)->opendir != NULL)
+			ctl_base(req)->opendir(req, ino, fi);
 		else
 			fuse_reply_open(req, fi);
 		return;
@@ -688,8 +705,8 @@ ctl_op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 static void
 ctl_op_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
-	if (!ctl_is(ino) && ctl_base->releasedir != NULL)
-		ctl_base->releasedir(req, ino, fi);
+	if (!ctl_is(ino) && ctl_base(req)->releasedir != NULL)
+		ctl_base(req)->releasedir(req, ino, fi);
 	else
 		fuse_reply_err(req, 0);
 }
@@ -699,7 +716,7 @@ ctl_op_fsyncdir(
     fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi)
 {
 	if (!ctl_is(ino))
-		ctl_base->fsyncdir(req, ino, datasync, fi);
+		ctl_base(req)->fsyncdir(req, ino, datasync, fi);
 	else
 		fuse_reply_err(req, 0);
 }
@@ -743,9 +760,9 @@ ctl_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 
 	if (!ctl_is(ino)) {
 		if (plus)
-			ctl_base->readdirplus(req, ino, size, off, fi);
+			ctl_base(req)->readdirplus(req, ino, size, off, fi);
 		else
-			ctl_base->readdir(req, ino, size, off, fi);
+			ctl_base(req)->readdir(req, ino, size, off, fi);
 		return;
 	}
 	if ((buf = malloc(size ? size : 1)) == NULL) {
@@ -814,14 +831,14 @@ ctl_op_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
     dev_t rdev)
 {
 	if (!ctl_refuse(req, parent))
-		ctl_base->mknod(req, parent, name, mode, rdev);
+		ctl_base(req)->mknod(req, parent, name, mode, rdev);
 }
 
 static void
 ctl_op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode)
 {
 	if (!ctl_refuse(req, parent))
-		ctl_base->mkdir(req, parent, name, mode);
+		ctl_base(req)->mkdir(req, parent, name, mode);
 }
 
 static void
@@ -832,7 +849,7 @@ ctl_op_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
 	if (parent == INODE_ROOT && ctl_is_ctl_name(ctl_fs(req), name))
 		fuse_reply_err(req, EISDIR);
 	else
-		ctl_base->unlink(req, parent, name);
+		ctl_base(req)->unlink(req, parent, name);
 }
 
 static void
@@ -843,7 +860,7 @@ ctl_op_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
 	if (parent == INODE_ROOT && ctl_is_ctl_name(ctl_fs(req), name))
 		fuse_reply_err(req, EPERM);
 	else
-		ctl_base->rmdir(req, parent, name);
+		ctl_base(req)->rmdir(req, parent, name);
 }
 
 static void
@@ -851,7 +868,7 @@ ctl_op_symlink(
     fuse_req_t req, const char *link, fuse_ino_t parent, const char *name)
 {
 	if (!ctl_refuse(req, parent))
-		ctl_base->symlink(req, link, parent, name);
+		ctl_base(req)->symlink(req, link, parent, name);
 }
 
 static void
@@ -859,7 +876,7 @@ ctl_op_link(
     fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char *newname)
 {
 	if (!ctl_refuse(req, ino) && !ctl_refuse(req, newparent))
-		ctl_base->link(req, ino, newparent, newname);
+		ctl_base(req)->link(req, ino, newparent, newname);
 }
 
 static void
@@ -871,7 +888,8 @@ ctl_op_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 	if (parent == INODE_ROOT && ctl_is_ctl_name(ctl_fs(req), name))
 		fuse_reply_err(req, EPERM);
 	else
-		ctl_base->rename(req, parent, name, newparent, newname, flags);
+		ctl_base(req)->rename(
+		    req, parent, name, newparent, newname, flags);
 }
 
 static void
@@ -879,7 +897,7 @@ ctl_op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
     struct fuse_file_info *fi)
 {
 	if (!ctl_refuse(req, parent))
-		ctl_base->create(req, parent, name, mode, fi);
+		ctl_base(req)->create(req, parent, name, mode, fi);
 }
 
 static void
@@ -888,7 +906,7 @@ ctl_op_readlink(fuse_req_t req, fuse_ino_t ino)
 	if (ctl_is(ino))
 		fuse_reply_err(req, EINVAL);
 	else
-		ctl_base->readlink(req, ino);
+		ctl_base(req)->readlink(req, ino);
 }
 
 static void
@@ -898,7 +916,7 @@ ctl_op_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence,
 	if (ctl_is(ino))
 		fuse_reply_err(req, ESPIPE);
 	else
-		ctl_base->lseek(req, ino, off, whence, fi);
+		ctl_base(req)->lseek(req, ino, off, whence, fi);
 }
 
 static void
@@ -909,8 +927,8 @@ ctl_op_copy_file_range(fuse_req_t req, fuse_ino_t ino_in, off_t off_in,
 	if (ctl_is(ino_in) || ctl_is(ino_out))
 		fuse_reply_err(req, EXDEV); /* the caller copies by hand */
 	else
-		ctl_base->copy_file_range(req, ino_in, off_in, fi_in, ino_out,
-		    off_out, fi_out, len, flags);
+		ctl_base(req)->copy_file_range(req, ino_in, off_in, fi_in,
+		    ino_out, off_out, fi_out, len, flags);
 }
 
 static void
@@ -920,7 +938,7 @@ ctl_op_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t offset,
 	if (ctl_is(ino))
 		fuse_reply_err(req, EOPNOTSUPP);
 	else
-		ctl_base->fallocate(req, ino, mode, offset, length, fi);
+		ctl_base(req)->fallocate(req, ino, mode, offset, length, fi);
 }
 
 static void
@@ -929,14 +947,14 @@ ctl_op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
 	if (ctl_is(ino))
 		fuse_reply_err(req, ENODATA);
 	else
-		ctl_base->getxattr(req, ino, name, size);
+		ctl_base(req)->getxattr(req, ino, name, size);
 }
 
 static void
 ctl_op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 {
 	if (!ctl_is(ino))
-		ctl_base->listxattr(req, ino, size);
+		ctl_base(req)->listxattr(req, ino, size);
 	else if (size == 0)
 		fuse_reply_xattr(req, 0);
 	else
@@ -949,16 +967,16 @@ ctl_op_access(fuse_req_t req, fuse_ino_t ino, int mask)
 	if (ctl_is(ino))
 		fuse_reply_err(req, 0);
 	else
-		ctl_base->access(req, ino, mask);
+		ctl_base(req)->access(req, ino, mask);
 }
 
-/* The operations table with the control interface. */
-const struct fuse_lowlevel_ops *
-ctl_ops(const struct fuse_lowlevel_ops *base)
+/* Make c's table: base, with the control nodes answered here. */
+static void
+ctl_wrap(struct ctl *c, const struct fuse_lowlevel_ops *base)
 {
-	struct fuse_lowlevel_ops *t = &ctl_table;
+	struct fuse_lowlevel_ops *t = &c->table;
 
-	ctl_base = base;
+	c->base = base;
 	*t = *base;
 	t->lookup = ctl_op_lookup;
 	t->forget = ctl_op_forget;
@@ -1015,5 +1033,4 @@ ctl_ops(const struct fuse_lowlevel_ops *base)
 		t->listxattr = ctl_op_listxattr;
 	if (base->access != NULL)
 		t->access = ctl_op_access;
-	return t;
 }

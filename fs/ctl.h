@@ -20,8 +20,11 @@ struct ctl_snap;
 
 struct ctl {
 	struct fs *fs;
-	struct job_runner *jobs;
-	uid_t owner; /* the user who mounted */
+	struct job_runner *jobs; /* NULL until ctl_start() */
+	uid_t owner;             /* the user who mounted */
+	/* ops.c's table, and the one ctl_ops() gives: base, wrapped */
+	const struct fuse_lowlevel_ops *base;
+	struct fuse_lowlevel_ops table;
 	/* read-only mounts: the texts of status and jobs/ID (ctl.c) */
 	pthread_mutex_t snap_lock;
 	struct ctl_snap *snaps;

@@ -373,8 +373,13 @@ uint64_t inode_count(struct inode_tree *t);
 
 struct handle_set;
 
-/* The mount: what every operation shares.  Set up before the session
- * starts; only wlock and what it guards change afterwards. */
+/* The mount: what its operations, control files and jobs share.  All of
+ * a mount's state is here or hangs from here, never in a process-wide
+ * static (the log alone is the process's: log.c).  main.c sets it up
+ * before the session starts and tears it down once the session and the
+ * job runner have ended.  Meanwhile the settings and the pointers stay as
+ * they are (the objects they point to have locks of their own); what
+ * changes says what guards it. */
 struct fs {
 	struct blt *db;
 	struct inode_tree *tree;
@@ -388,11 +393,18 @@ struct fs {
 	uid_t uid;      /* owner and mode bits shown for every node */
 	gid_t gid;
 	mode_t umask;
-	double timeout;        /* entry and attribute timeouts, seconds */
-	int64_t mtime;         /* µs: for directories and untimed keys */
-	size_t spill;          /* write buffer bytes kept in memory per file */
-	int rfd;               /* the store opened for reads by splice, or -1 */
-	uint64_t rgen;         /* blt_generation() when rfd was opened */
+	double timeout; /* entry and attribute timeouts, seconds */
+	int64_t mtime;  /* µs: for directories and untimed keys */
+	size_t spill;   /* write buffer bytes kept in memory per file */
+	/* rfd and rgen: held for reading across a spliced reply, for
+	 * writing to open the store file again (ops-file.c) */
+	pthread_rwlock_t rlock;
+	int rfd;       /* the store opened for reads by splice, or -1 */
+	uint64_t rgen; /* blt_generation() when rfd was opened */
+	/* reads by key that wait out an unlink or rename, or a prune's
+	 * eviction, sleep on move_done (node-read.c) */
+	pthread_mutex_t move_lock;
+	pthread_cond_t move_done;
 	struct ctl *ctl;       /* the control directory and the job runner */
 	atomic_uint evict_seq; /* odd while a prune --older-than drops keys
 	                          whose names are still in the index */
@@ -530,7 +542,7 @@ ssize_t node_read(
 
 /* Wake the reads by key waiting for an unlink or rename, which has just
  * unmarked its nodes, or for a prune that evicts keys (fs->evict_seq). */
-void node_moves_ended(void);
+void node_moves_ended(struct fs *fs);
 
 /* ctl.c */
 
@@ -539,9 +551,20 @@ void node_moves_ended(void);
  * that requests for them never reach ops.c. */
 struct ctl;
 
-/* Set up the control interface of fs and start its job runner.  Messages
- * via blt_errmsg().  -ENOMEM, or pthread_create's error. */
-int ctl_create(struct fs *fs, struct ctl **out);
+/* Set up the control interface of fs, wrapping the operations table base
+ * (ops_table), before the session is made: its requests reach ctl.c
+ * first.  Message set.  -ENOMEM. */
+int ctl_create(
+    struct fs *fs, const struct fuse_lowlevel_ops *base, struct ctl **out);
+
+/* The table to give fuse_session_new(): base, with the control nodes and
+ * the ioctls answered by ctl.c.  Userdata is struct fs, as for base;
+ * fs->ctl must be c before the first request. */
+const struct fuse_lowlevel_ops *ctl_ops(struct ctl *c);
+
+/* Start the job runner, once the store is open.  Message set.  -ENOMEM,
+ * or pthread_create's error. */
+int ctl_start(struct ctl *c);
 
 /* Cancel what the job runner does and wait for it: once this returns, no
  * job touches the store or the kernel any more.  Safe on NULL, and twice. */
@@ -549,10 +572,6 @@ void ctl_stop(struct ctl *c);
 
 /* Stop (see ctl_stop()) and free; safe on NULL. */
 void ctl_free(struct ctl *c);
-
-/* The table to give fuse_session_new(): base, with the control nodes and
- * the ioctls answered by ctl.c.  Userdata is struct fs, as for base. */
-const struct fuse_lowlevel_ops *ctl_ops(const struct fuse_lowlevel_ops *base);
 
 /* job.c */
 

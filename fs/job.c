@@ -182,7 +182,7 @@ job_evicted(struct fs *fs)
 {
 	if (atomic_load(&fs->evict_seq) & 1) {
 		atomic_fetch_add(&fs->evict_seq, 1);
-		node_moves_ended();
+		node_moves_ended(fs);
 	}
 }
 

@@ -552,6 +552,40 @@ main_close(struct fs *fs)
 	return rc;
 }
 
+/* Set up the locks of fs (struct fs says what each guards): 0, or -1
+ * with none set up. */
+static int
+main_locks_init(struct fs *fs)
+{
+	if (pthread_mutex_init(&fs->wlock, NULL) != 0)
+		return -1;
+	if (pthread_rwlock_init(&fs->rlock, NULL) != 0)
+		goto wlock;
+	if (pthread_mutex_init(&fs->move_lock, NULL) != 0)
+		goto rlock;
+	if (pthread_cond_init(&fs->move_done, NULL) != 0)
+		goto move_lock;
+	return 0;
+move_lock:
+	pthread_mutex_destroy(&fs->move_lock);
+rlock:
+	pthread_rwlock_destroy(&fs->rlock);
+wlock:
+	pthread_mutex_destroy(&fs->wlock);
+	fs_log("out of locks");
+	return -1;
+}
+
+/* Tear down what main_locks_init() set up. */
+static void
+main_locks_destroy(struct fs *fs)
+{
+	pthread_cond_destroy(&fs->move_done);
+	pthread_mutex_destroy(&fs->move_lock);
+	pthread_rwlock_destroy(&fs->rlock);
+	pthread_mutex_destroy(&fs->wlock);
+}
+
 /* Learn the device of the mount just made, by which ctl commands know
  * paths that lead into it under other mounts of it (bind mounts) too.  It
  * comes from the table of mounts, since a stat of the mount point would
@@ -589,7 +623,7 @@ main(int argc, char **argv)
 	struct main_conf c;
 	struct fs fs;
 	char *abs;
-	int ready = -1, rc, status = 1;
+	int ready = -1, locks = 0, rc, status = 1;
 
 	/* map workers are copies of this program (blt_map()) */
 	if ((rc = blt_map_worker_main(argc, argv)) >= 0)
@@ -603,6 +637,7 @@ main(int argc, char **argv)
 	memset(&c, 0, sizeof c);
 	memset(&o, 0, sizeof o);
 	memset(&fs, 0, sizeof fs);
+	fs.rfd = -1;
 	atomic_init(&fs.evict_seq, 0);
 	atomic_init(&fs.stuck_told, 0);
 	c.ready_fd = -1;
@@ -648,21 +683,26 @@ main(int argc, char **argv)
 	        fuse_opt_add_arg(&args, "-osubtype=bltfs") == -1) ||
 	    (!c.fsname && main_fsname(&args, c.store) < 0))
 		goto out;
+	if (ctl_create(&fs, &ops_table, &fs.ctl) < 0) {
+		fs_log("%s", blt_errmsg());
+		status = 1;
+		goto out;
+	}
 	/* before the store is opened (or made): libfuse refuses options it
 	 * does not know here */
-	fs.se =
-	    fuse_session_new(&args, ctl_ops(&ops_table), sizeof ops_table, &fs);
+	fs.se = fuse_session_new(&args, ctl_ops(fs.ctl), sizeof ops_table, &fs);
 	if (fs.se == NULL)
 		goto out;
 	status = 1;
 
 	if (!o.foreground)
 		ready = main_fork();
-	if (pthread_mutex_init(&fs.wlock, NULL) != 0)
+	if (main_locks_init(&fs) < 0)
 		goto destroy;
+	locks = 1;
 	if (main_open(&fs, &c) < 0)
 		goto destroy;
-	if (ctl_create(&fs, &fs.ctl) < 0) {
+	if (ctl_start(fs.ctl) < 0) {
 		fs_log("%s", blt_errmsg());
 		goto destroy;
 	}
@@ -686,10 +726,13 @@ main(int argc, char **argv)
 destroy:
 	fuse_session_destroy(fs.se);
 	ctl_free(fs.ctl);
+	fs.ctl = NULL;
 	if (main_close(&fs) < 0)
 		status = 1;
-	pthread_mutex_destroy(&fs.wlock);
+	if (locks)
+		main_locks_destroy(&fs);
 out:
+	ctl_free(fs.ctl); /* made, but no session */
 	free(c.store);
 	free(c.ctl);
 	free(o.mountpoint);

@@ -228,7 +228,7 @@ ops_remove_end(struct fs *fs, struct ops_removal *r)
 		inode_forget(fs->tree, r->node[i], 1);
 	}
 	if (r->n > 0)
-		node_moves_ended();
+		node_moves_ended(fs);
 	pthread_mutex_unlock(&fs->wlock);
 }
 
