@@ -581,7 +581,7 @@ struct job_runner;
 struct bltfs_job;
 struct bltfs_status;
 
-/* What a job is to do: filled in by ctl.c from a command; job_submit()
+/* What a job is to do: filled in by ctl-cmd.c from a command; job_submit()
  * takes over every pointer. */
 struct job_spec {
 	int kind;           /* BLTFS_JOB_* */
