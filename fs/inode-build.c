@@ -1,6 +1,6 @@
 /*
  * The directory index of a mount, made in bulk from the list of keys: the
- * same tree as inode_put_key() (inode.c) of every key, several times
+ * same tree as inode_put_key() (inode-change.c) of every key, several times
  * faster for a large store.  Directories go into the hash table as they
  * come, files only into their directory's listing; once every key is in,
  * the table grows once and the files are indexed in one pass.
