@@ -135,7 +135,7 @@ void ino_set_del(struct ino_set *s, uint64_t ino);
 uint64_t ino_set_free_from(const struct ino_set *s, uint64_t ino);
 void ino_set_free(struct ino_set *s);
 
-/* inode.c, inode-build.c, inode-key.c, inode-list.c */
+/* inode.c, inode-change.c, inode-build.c, inode-key.c, inode-list.c */
 
 /* The directory index: a tree of nodes made from the list of keys.  Every
  * function takes the tree's lock itself (readers in parallel, writers one at

@@ -2,8 +2,8 @@
  * Keys in the directory index.  A node's key is not kept: it is the
  * concatenation of the decoded names from the root (path.c), made again
  * when asked for, so that renaming a directory is one move in the tree
- * (inode.c) however many keys lie below it.  A new name is checked against
- * the key it would make: a name that key would be listed as otherwise
+ * (inode-change.c) however many keys lie below it.  A new name is checked
+ * against the key it would make: a name that key would be listed as otherwise
  * would show one key under two names.
  */
 #include "config.h"

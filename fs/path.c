@@ -16,9 +16,9 @@
  * never splits an escape or a UTF-8 character, so every piece displays.
  *
  * Nothing here depends on other keys; the clash of a file and a directory
- * of the same path is settled by inode.c (the file becomes PATH_SELF inside
- * the directory).  Decoding turns a name back into bytes; whether the name
- * is the canonical one for its place is checked by encoding the resulting
+ * of the same path is settled by inode-change.c (the file becomes PATH_SELF
+ * inside the directory).  Decoding turns a name back into bytes; whether the
+ * name is the canonical one for its place is checked by encoding the resulting
  * key again (inode_child_key()), which is what makes the mapping a
  * bijection.
  */
