@@ -1,11 +1,11 @@
 /*
  * The commands of the control interface, whichever way they come: a write
- * to the ctl file or the BLTFS_IOC_CMD ioctl (ctl.c carries both).  A
- * command is one line split into words as sh(1) would; prune, reindex, map
- * and sync become a job_spec for the job runner (job.c), cancel stops one.
- * Paths in commands are paths of the mount, resolved through the directory
- * index, here for keylist.c too, which reads a map's --keys FILE.  The
- * status replies are made here too.
+ * to the ctl file or the BLTFS_IOC_CMD ioctl (ctl.c and ctl-ioctl.c carry
+ * them).  A command is one line split into words as sh(1) would; prune,
+ * reindex, map and sync become a job_spec for the job runner (job.c),
+ * cancel stops one.  Paths in commands are paths of the mount, resolved
+ * through the directory index (resolve.c).  The status replies are made
+ * here too.
  */
 #include "config.h"
 
@@ -13,7 +13,6 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -49,7 +48,7 @@ ctl_split(const char *text, struct ctl_args *a)
 
 	memset(a, 0, sizeof *a);
 	if ((a->buf = malloc(strlen(text) + 1)) == NULL)
-		return path_err(-ENOMEM, "out of memory");
+		return blt_errmsg_set(-ENOMEM, "out of memory");
 	o = a->buf;
 	for (;;) {
 		while (*p == ' ' || *p == '\t')
@@ -57,7 +56,7 @@ ctl_split(const char *text, struct ctl_args *a)
 		if (*p == '\0' || *p == '\n')
 			break;
 		if (a->n == CTL_MAX_ARGS)
-			return path_err(
+			return blt_errmsg_set(
 			    -E2BIG, "more than %d words", CTL_MAX_ARGS);
 		a->v[a->n++] = o;
 		while (*p != '\0' && *p != ' ' && *p != '\t' && *p != '\n') {
@@ -65,7 +64,7 @@ ctl_split(const char *text, struct ctl_args *a)
 				for (p++; *p != '\'' && *p != '\0'; p++)
 					*o++ = *p;
 				if (*p++ != '\'')
-					return path_err(-EINVAL,
+					return blt_errmsg_set(-EINVAL,
 					    "a quote (') is not closed");
 			} else if (*p == '"') {
 				for (p++; *p != '"' && *p != '\0'; p++) {
@@ -75,7 +74,7 @@ ctl_split(const char *text, struct ctl_args *a)
 					*o++ = *p;
 				}
 				if (*p++ != '"')
-					return path_err(-EINVAL,
+					return blt_errmsg_set(-EINVAL,
 					    "a quote (\") is not closed");
 			} else if (*p == '\\' && p[1] != '\0') {
 				*o++ = p[1];
@@ -88,218 +87,12 @@ ctl_split(const char *text, struct ctl_args *a)
 	while (*p == '\n')
 		p++;
 	if (*p != '\0')
-		return path_err(
+		return blt_errmsg_set(
 		    -EINVAL, "one command per write: a second line follows");
 	if (a->n == 0)
-		return path_err(-EINVAL,
+		return blt_errmsg_set(-EINVAL,
 		    "no command: give prune, reindex, sync, map or cancel");
 	return 0;
-}
-
-/* The node at path in the mount ("a/b", "/a/b", "" or "/" for the root). */
-int
-ctl_resolve(struct fs *fs, const char *path, struct inode_info *out)
-{
-	const char *p = path, *e;
-	uint64_t node = INODE_ROOT;
-	int rc;
-
-	if ((rc = inode_stat(fs->tree, INODE_ROOT, out)) < 0)
-		return path_err(rc, "%s: %s", path, strerror(-rc));
-	while (*p != '\0') {
-		while (*p == '/')
-			p++;
-		if (*p == '\0')
-			break;
-		e = strchr(p, '/');
-		if (e == NULL)
-			e = p + strlen(p);
-		if (e - p == 2 && p[0] == '.' && p[1] == '.')
-			return path_err(-EINVAL,
-			    "%s: '..' is not allowed in a path of the mount",
-			    path);
-		if (!(e - p == 1 && p[0] == '.')) {
-			rc = inode_lookup(
-			    fs->tree, node, p, (size_t)(e - p), 0, out);
-			if (rc < 0)
-				return path_err(rc, "%s: %s in the mount", path,
-				    rc == -ENOENT ? "no such file or directory"
-				                  : strerror(-rc));
-			node = out->nodeid;
-		}
-		p = e;
-	}
-	return 0;
-}
-
-/* An inode_walk_keys() callback: collect the keys of files in arg, a
- * struct job_keys. */
-static int
-ctl_keys_add(void *arg, const unsigned char *key, size_t klen, int type)
-{
-	if (type != INODE_FILE)
-		return 0; /* directory markers are not values to map */
-	return job_keys_add(arg, key, klen);
-}
-
-/* Add the keys of the files at and below path. */
-int
-ctl_select(struct fs *fs, const char *path, int dirs, struct job_keys *k)
-{
-	struct inode_info in;
-	int rc;
-
-	if ((rc = ctl_resolve(fs, path, &in)) < 0)
-		return rc;
-	if (in.type == INODE_DIR && !dirs)
-		return path_err(-EISDIR, "%s: a directory, not a file", path);
-	rc = inode_walk_keys(fs->tree, in.nodeid, ctl_keys_add, k);
-	if (rc == -ENOMEM)
-		return path_err(rc, "out of memory");
-	if (rc < 0)
-		return path_err(rc, "%s: %s", path, strerror(-rc));
-	return 0;
-}
-
-/* dir without the mount point, if dir is under it ("" for its root);
- * else NULL. */
-static const char *
-ctl_in_mount(struct fs *fs, const char *dir)
-{
-	size_t n = fs->mountpoint != NULL ? strlen(fs->mountpoint) : 0;
-
-	if (n == 0)
-		return NULL;
-	if (strcmp(fs->mountpoint, "/") == 0)
-		return dir;
-	if (strncmp(dir, fs->mountpoint, n) == 0 &&
-	    (dir[n] == '/' || dir[n] == '\0'))
-		return dir + n;
-	return NULL;
-}
-
-/* Does path (absolute, without symbolic links, dot-dots or doubled
- * slashes) lead into this mount's file system, through its mount point or
- * through any other mount of it in mi: a bind mount of it, or of one of
- * its directories, which the kernel would send to this daemon all the
- * same?  Then 1, with its path from the root of the file system in place
- * (PATH_MAX bytes, "" for the root) unless place is NULL; else 0, also for
- * a path under another file system mounted inside one of those.  -ENOENT
- * under a bind mount of a directory removed since.  Without mi, or the
- * mount's device (main.c), only the mount point is known. */
-int
-ctl_place(
-    struct fs *fs, const struct mountinfo *mi, const char *path, char *place)
-{
-	const struct mountinfo_entry *m = NULL;
-	const char *root = "", *rest;
-
-	if (mi != NULL && fs->dev != 0)
-		m = mountinfo_find(mi, path);
-	if (m == NULL)
-		rest = ctl_in_mount(fs, path);
-	else if (m->dev != fs->dev)
-		return 0;
-	else if (m->deleted)
-		return -ENOENT;
-	else {
-		rest =
-		    path + (strcmp(m->point, "/") == 0 ? 0 : strlen(m->point));
-		if (strcmp(m->root, "/") != 0)
-			root = m->root;
-	}
-	if (rest == NULL)
-		return 0;
-	if (place != NULL &&
-	    snprintf(place, PATH_MAX, "%s%s", root, rest) >= PATH_MAX)
-		return -ENAMETOOLONG;
-	return 1;
-}
-
-/* The absolute path with its symbolic links and dot-dots resolved, as
- * realpath(3) gives it, into *out (the caller frees it), where the daemon
- * opens it itself (--keys, --cwd, --out); mi is the table of mounts, or
- * NULL.  But a name in this mount, under any mount of it (ctl_place()), is
- * never looked at through the kernel, which would wait for this daemon to
- * answer, with no thread left to do so under -o max_threads=1; the mount
- * has no links, so its names are taken as written.  From a name that
- * cannot be looked at (missing, say) on, the path is kept as written, for
- * the open to fail on. */
-int
-ctl_real_path(
-    struct fs *fs, const struct mountinfo *mi, const char *path, char **out)
-{
-	char done[PATH_MAX] = "", todo[PATH_MAX], link[PATH_MAX];
-	char next[2 * PATH_MAX + 1];
-	const char *p, *e;
-	size_t n, len = 0;
-	ssize_t ln;
-	struct stat st;
-	int links = 0, rc;
-
-	if (snprintf(todo, sizeof todo, "%s", path) >= (int)sizeof todo)
-		return -ENAMETOOLONG;
-	for (p = todo; *p != '\0'; p = e) {
-		p += strspn(p, "/");
-		e = p + strcspn(p, "/");
-		n = (size_t)(e - p);
-		if (n == 0 || (n == 1 && p[0] == '.'))
-			continue;
-		if (n == 2 && p[0] == '.' && p[1] == '.') {
-			while (len > 0 && done[--len] != '/')
-				;
-			done[len] = '\0';
-			continue;
-		}
-		if (len + 1 + n >= sizeof done)
-			return -ENAMETOOLONG;
-		done[len++] = '/';
-		memcpy(done + len, p, n);
-		done[len += n] = '\0';
-		if ((rc = ctl_place(fs, mi, done, NULL)) < 0)
-			return rc;
-		if (rc == 1)
-			continue;
-		if (lstat(done, &st) == -1) {
-			if (len + strlen(e) >= sizeof done)
-				return -ENAMETOOLONG;
-			strcpy(done + len, e);
-			break;
-		}
-		if (!S_ISLNK(st.st_mode))
-			continue;
-		if (++links > 40)
-			return -ELOOP;
-		if ((ln = readlink(done, link, sizeof link - 1)) < 0)
-			return -errno;
-		link[ln] = '\0';
-		/* go on with the link's target, then what followed it */
-		if (snprintf(next, sizeof next, "%s%s", link, e) >=
-		    (int)sizeof todo)
-			return -ENAMETOOLONG;
-		strcpy(todo, next);
-		e = todo;
-		if (link[0] == '/')
-			len = 0;
-		else
-			while (len > 0 && done[--len] != '/')
-				;
-		done[len] = '\0';
-	}
-	if ((*out = strdup(len > 0 ? done : "/")) == NULL)
-		return -ENOMEM;
-	return 0;
-}
-
-/* Is rest, a path of this mount, in its control directory? */
-int
-ctl_in_ctl_dir(struct fs *fs, const char *rest)
-{
-	size_t n;
-
-	rest += strspn(rest, "/");
-	n = strcspn(rest, "/");
-	return n > 0 && path_is_ctl(inode_conf(fs->tree), rest, n);
 }
 
 /* The value of option a->v[*i] (as --opt VALUE or --opt=VALUE), or NULL
@@ -313,7 +106,7 @@ ctl_optarg(struct ctl_args *a, int *i, const char *name)
 	if (strncmp(w, name, n) == 0 && w[n] == '=')
 		return w + n + 1;
 	if (*i + 1 >= a->n) {
-		path_err(-EINVAL, "%s: %s needs a value", a->v[0], name);
+		blt_errmsg_set(-EINVAL, "%s: %s needs a value", a->v[0], name);
 		return NULL;
 	}
 	return a->v[++*i];
@@ -334,7 +127,7 @@ ctl_dup(char **dst, const char *s)
 {
 	free(*dst);
 	if ((*dst = strdup(s)) == NULL)
-		return path_err(-ENOMEM, "out of memory");
+		return blt_errmsg_set(-ENOMEM, "out of memory");
 	return 0;
 }
 
@@ -350,13 +143,13 @@ ctl_abs_path(struct fs *fs, const struct mountinfo *mi, struct ctl_args *a,
 	if ((v = ctl_optarg(a, i, name)) == NULL)
 		return -EINVAL;
 	if (v[0] != '/')
-		return path_err(-EINVAL,
+		return blt_errmsg_set(-EINVAL,
 		    "map: %s %s: give an absolute path (bltfs ctl makes one)",
 		    name, v);
 	free(*dst);
 	*dst = NULL;
-	if ((rc = ctl_real_path(fs, mi, v, dst)) < 0)
-		return path_err(rc, "map: %s %s: %s", name, v,
+	if ((rc = resolve_real_path(fs, mi, v, dst)) < 0)
+		return blt_errmsg_set(rc, "map: %s %s: %s", name, v,
 		    rc == -ENOMEM ? "out of memory" : strerror(-rc));
 	return 0;
 }
@@ -374,18 +167,18 @@ ctl_check_cwd(struct fs *fs, const struct mountinfo *mi, const char *dir)
 	struct stat st;
 	int rc = 0, inside;
 
-	if ((inside = ctl_place(fs, mi, dir, place)) < 0)
+	if ((inside = resolve_place(fs, mi, dir, place)) < 0)
 		rc = inside;
 	else if (inside) {
-		if (ctl_in_ctl_dir(fs, place))
-			return path_err(-EINVAL,
+		if (resolve_in_ctl_dir(fs, place))
+			return blt_errmsg_set(-EINVAL,
 			    "map: --cwd %s: commands cannot run in the control "
 			    "directory",
 			    dir);
-		if ((rc = ctl_resolve(fs, place, &in)) == -EINVAL)
-			return path_err(rc,
+		if ((rc = resolve_node(fs, place, &in)) == -EINVAL)
+			return blt_errmsg_set(rc,
 			    "map: --cwd %s: cannot run commands there: %s", dir,
-			    path_errmsg());
+			    blt_errmsg());
 		if (rc == 0 && in.type != INODE_DIR)
 			rc = -ENOTDIR;
 	} else if (stat(dir, &st) == -1)
@@ -395,7 +188,7 @@ ctl_check_cwd(struct fs *fs, const struct mountinfo *mi, const char *dir)
 	else if (faccessat(AT_FDCWD, dir, X_OK, AT_EACCESS) == -1)
 		rc = -errno;
 	if (rc < 0)
-		return path_err(rc,
+		return blt_errmsg_set(rc,
 		    "map: --cwd %s: cannot run commands there: %s", dir,
 		    strerror(-rc));
 	return 0;
@@ -408,7 +201,7 @@ static int
 ctl_once(struct ctl_args *a, const char *name, int *seen)
 {
 	if (*seen)
-		return path_err(
+		return blt_errmsg_set(
 		    -EINVAL, "%s: %s given more than once", a->v[0], name);
 	*seen = 1;
 	return 0;
@@ -418,16 +211,16 @@ static int
 ctl_unknown(struct ctl_args *a, int i)
 {
 	if (a->v[i][0] == '-')
-		return path_err(-EINVAL,
+		return blt_errmsg_set(-EINVAL,
 		    "%s: unknown option %s (bltfs(1), JOBS)", a->v[0], a->v[i]);
-	return path_err(
+	return blt_errmsg_set(
 	    -EINVAL, "%s: unexpected argument '%s'", a->v[0], a->v[i]);
 }
 
 static int
 ctl_parse_prune(struct fs *fs, struct ctl_args *a, struct job_spec *s)
 {
-	struct job_keys k = {0};
+	struct resolve_keys k = {0};
 	const char *v, *why;
 	int have_older = 0, rc = 0;
 
@@ -439,14 +232,14 @@ ctl_parse_prune(struct fs *fs, struct ctl_args *a, struct job_spec *s)
 				return -EINVAL;
 			if ((why = timearg_parse(
 			         v, TIMEARG_AGE, &s->older_than)) != NULL)
-				return path_err(-EINVAL,
+				return blt_errmsg_set(-EINVAL,
 				    "prune: --older-than %s: %s", v, why);
 		} else if (ctl_is_opt(a, i, "--keep")) {
 			if ((v = ctl_optarg(a, &i, "--keep")) == NULL)
 				return -EINVAL;
-			if ((rc = ctl_select(fs, v, 0, &k)) < 0)
-				rc = path_err(
-				    rc, "prune: --keep %s", path_errmsg());
+			if ((rc = resolve_select(fs, v, 0, &k)) < 0)
+				rc = blt_errmsg_set(
+				    rc, "prune: --keep %s", blt_errmsg());
 		} else
 			rc = ctl_unknown(a, i);
 	}
@@ -454,11 +247,12 @@ ctl_parse_prune(struct fs *fs, struct ctl_args *a, struct job_spec *s)
 	s->keep_len = k.len;
 	s->n_keep = k.n;
 	if (rc == 0 && k.n > 0 && !have_older)
-		rc = path_err(-EINVAL, "prune: --keep needs --older-than");
+		rc =
+		    blt_errmsg_set(-EINVAL, "prune: --keep needs --older-than");
 	if (rc == 0 && have_older && s->older_than == 0)
 		s->older_than = 1; /* 0 would mean no age limit */
 	if (rc == 0 && have_older && !fs->timestamps)
-		rc = path_err(-EINVAL,
+		rc = blt_errmsg_set(-EINVAL,
 		    "prune: --older-than: the store keeps no timestamps");
 	return rc;
 }
@@ -480,7 +274,7 @@ ctl_parse_reindex(struct ctl_args *a, struct job_spec *s)
 		/* refused here, before a job starts, as blt_prune() would
 		 * refuse it in the job */
 		if (timearg_number(v, BLT_BUCKETS_MAX, &n) < 0 || n == 0)
-			return path_err(-EINVAL,
+			return blt_errmsg_set(-EINVAL,
 			    "reindex: --buckets %s: expected a number from 1 "
 			    "to %u, the largest index booklet makes",
 			    v, BLT_BUCKETS_MAX);
@@ -497,13 +291,13 @@ ctl_parse_umask(const char *v, int *out)
 	int m = 0;
 
 	if (*v == '\0' || strlen(v) > 4 || strspn(v, "01234567") != strlen(v))
-		return path_err(-EINVAL,
+		return blt_errmsg_set(-EINVAL,
 		    "map: --umask %s: expected an octal mask from 0 to 0777",
 		    v);
 	for (; *v != '\0'; v++)
 		m = m * 8 + (*v - '0');
 	if (m > 0777)
-		return path_err(-EINVAL,
+		return blt_errmsg_set(-EINVAL,
 		    "map: --umask %o: expected an octal mask from 0 to 0777",
 		    m);
 	*out = m;
@@ -513,7 +307,7 @@ ctl_parse_umask(const char *v, int *out)
 static int
 ctl_parse_map(struct fs *fs, struct ctl_args *a, struct job_spec *s)
 {
-	struct job_keys k = {0};
+	struct resolve_keys k = {0};
 	struct mountinfo *mi;
 	const char *v;
 	char *keys = NULL;
@@ -533,7 +327,7 @@ ctl_parse_map(struct fs *fs, struct ctl_args *a, struct job_spec *s)
 			rest = 1;
 		} else if (rest || a->v[i][0] != '-' ||
 		           strcmp(a->v[i], "-") == 0) {
-			rc = ctl_select(fs, a->v[i], 1, &k);
+			rc = resolve_select(fs, a->v[i], 1, &k);
 			paths = 1;
 		} else if (ctl_is_opt(a, i, "--exec")) {
 			if ((rc = ctl_once(a, "--exec", &have_exec)) < 0)
@@ -541,7 +335,7 @@ ctl_parse_map(struct fs *fs, struct ctl_args *a, struct job_spec *s)
 			if ((v = ctl_optarg(a, &i, "--exec")) == NULL)
 				rc = -EINVAL;
 			else if (*v == '\0')
-				rc = path_err(
+				rc = blt_errmsg_set(
 				    -EINVAL, "map: --exec needs a command");
 			else
 				rc = ctl_dup(&s->exec, v);
@@ -552,11 +346,11 @@ ctl_parse_map(struct fs *fs, struct ctl_args *a, struct job_spec *s)
 				rc = -EINVAL;
 			else if (strrchr(v, ':') == NULL ||
 			         strrchr(v, ':')[1] == '\0')
-				rc = path_err(-EINVAL,
+				rc = blt_errmsg_set(-EINVAL,
 				    "map: --plugin %s: expected LIB.so:SYMBOL",
 				    v);
 			else if (v[0] != '/' && strchr(v, '/') != NULL)
-				rc = path_err(-EINVAL,
+				rc = blt_errmsg_set(-EINVAL,
 				    "map: --plugin %s: give an absolute path "
 				    "(bltfs ctl makes one)",
 				    v);
@@ -574,7 +368,7 @@ ctl_parse_map(struct fs *fs, struct ctl_args *a, struct job_spec *s)
 			if ((v = ctl_optarg(a, &i, "--to")) == NULL)
 				rc = -EINVAL;
 			else if (strstr(v, "{key}") == NULL)
-				rc = path_err(-EINVAL,
+				rc = blt_errmsg_set(-EINVAL,
 				    "map: --to %s: the template has no {key}",
 				    v);
 			else
@@ -602,7 +396,7 @@ ctl_parse_map(struct fs *fs, struct ctl_args *a, struct job_spec *s)
 			if ((v = ctl_optarg(a, &i, "--workers")) == NULL)
 				rc = -EINVAL;
 			else if (timearg_number(v, 1024, &n) < 0 || n == 0)
-				rc = path_err(-EINVAL,
+				rc = blt_errmsg_set(-EINVAL,
 				    "map: --workers %s: expected a number from "
 				    "1 to 1024",
 				    v);
@@ -612,15 +406,15 @@ ctl_parse_map(struct fs *fs, struct ctl_args *a, struct job_spec *s)
 			rc = ctl_unknown(a, i);
 	}
 	if (rc == 0 && (s->exec == NULL) == (s->plugin == NULL))
-		rc = path_err(-EINVAL,
+		rc = blt_errmsg_set(-EINVAL,
 		    "map: give either --exec CMD or --plugin LIB.so:SYMBOL");
 	if (rc == 0 && have_umask && s->out == NULL)
-		rc = path_err(-EINVAL,
+		rc = blt_errmsg_set(-EINVAL,
 		    "map: --umask is for the store --out makes: give --out");
 	free(keys);
 	mountinfo_free(mi);
 	if (rc == 0 && !paths && !keys_file)
-		rc = ctl_select(fs, "/", 1, &k);
+		rc = resolve_select(fs, "/", 1, &k);
 	s->keys = k.v;
 	s->key_lens = k.len;
 	s->n_keys = k.n;
@@ -655,14 +449,14 @@ ctl_command(struct fs *fs, uid_t uid, const char *text, char *reply, size_t cap,
 	else if (strcmp(cmd, "map") == 0)
 		s.kind = BLTFS_JOB_MAP;
 	else if (strcmp(cmd, "cancel") != 0) {
-		rc = path_err(-EINVAL,
+		rc = blt_errmsg_set(-EINVAL,
 		    "unknown command '%s': give prune, reindex, sync, map or "
 		    "cancel",
 		    cmd);
 		goto out;
 	}
 	if (uid != 0 && uid != c->owner) {
-		rc = path_err(-EPERM,
+		rc = blt_errmsg_set(-EPERM,
 		    "%s: only the user who mounted the store (uid %u) or root "
 		    "may start or cancel jobs",
 		    cmd, (unsigned)c->owner);
@@ -670,7 +464,8 @@ ctl_command(struct fs *fs, uid_t uid, const char *text, char *reply, size_t cap,
 	}
 	if (s.kind == 0) {
 		if (a.n != 2 || timearg_number(a.v[1], UINT64_MAX, &id) < 0) {
-			rc = path_err(-EINVAL, "cancel: give one job number");
+			rc = blt_errmsg_set(
+			    -EINVAL, "cancel: give one job number");
 			goto out;
 		}
 		if ((rc = job_cancel(c->jobs, id)) == 0)
@@ -678,8 +473,8 @@ ctl_command(struct fs *fs, uid_t uid, const char *text, char *reply, size_t cap,
 		goto out;
 	}
 	if (fs->ro && s.kind != BLTFS_JOB_SYNC) {
-		rc =
-		    path_err(-EROFS, "%s: the store is mounted read-only", cmd);
+		rc = blt_errmsg_set(
+		    -EROFS, "%s: the store is mounted read-only", cmd);
 		goto out;
 	}
 	if (s.kind == BLTFS_JOB_PRUNE)
@@ -698,7 +493,7 @@ ctl_command(struct fs *fs, uid_t uid, const char *text, char *reply, size_t cap,
 	while (n > 0 && text[n - 1] == '\n')
 		n--;
 	if ((s.text = strndup(text, n)) == NULL) {
-		rc = path_err(-ENOMEM, "out of memory");
+		rc = blt_errmsg_set(-ENOMEM, "out of memory");
 		goto out;
 	}
 	if ((rc = job_submit(c->jobs, &s, &id)) < 0)
@@ -707,9 +502,9 @@ ctl_command(struct fs *fs, uid_t uid, const char *text, char *reply, size_t cap,
 	snprintf(reply, cap, "job %" PRIu64 " started\n", id);
 out:
 	if (rc < 0) {
-		snprintf(reply, cap, "error: %s\n", path_errmsg());
+		snprintf(reply, cap, "error: %s\n", blt_errmsg());
 		if (rc == -ENOMEM || rc == -E2BIG)
-			fs_log("ctl: %s", path_errmsg());
+			fs_log("ctl: %s", blt_errmsg());
 	}
 	job_spec_free(&s);
 	ctl_args_free(&a);

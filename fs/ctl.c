@@ -18,7 +18,7 @@
  * The contents of status and jobs/ID are made when they are opened, and
  * every control file is direct_io, so each open sees the present.  A
  * read-only mount has no opens (op_open()): there each of them is a
- * snapshot made when the kernel asks for its attributes (ctl_snap).
+ * snapshot made when the kernel asks for its attributes (ctl-text.c).
  *
  * Only the user who mounted (or root) may run commands: a map runs commands
  * as the daemon's user.  Anyone else gets EPERM, from the write or the
@@ -28,11 +28,8 @@
  */
 #include "config.h"
 
-#include <ctype.h>
 #include <errno.h>
 #include <inttypes.h>
-#include <limits.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -45,13 +42,6 @@
 #include "ctl.h"
 #include "bltutil.h"
 
-#define CTL_BIT (UINT64_C(1) << 63)
-#define CTL_JOB_BIT (UINT64_C(1) << 62)
-#define CTL_DIR (CTL_BIT | 1)
-#define CTL_CTL (CTL_BIT | 2)
-#define CTL_STATUS (CTL_BIT | 3)
-#define CTL_JOBS (CTL_BIT | 4)
-
 /* An open control file: the reply to the last command (ctl), or the
  * snapshot made at open (status, jobs/ID). */
 struct ctl_file {
@@ -62,65 +52,51 @@ struct ctl_file {
 	size_t pos; /* ctl: the reply is read from here on */
 };
 
-/* The text of status or jobs/ID on a read-only mount, where the kernel
- * opens files without asking the daemon and so no open file can hold it.
- * It is made again whenever the kernel asks for the node's attributes,
- * which it never keeps (their timeout is 0): at every stat, and before
- * every read (auto_inval_data, op_init()).  The size is the text's; the
- * mtime moves only when the text changed, which has the kernel drop the
- * pages it cached, so a reader sees the present. */
-struct ctl_snap {
-	uint64_t node;
-	char *buf;
-	size_t len;
-	struct timespec mtime;
-	struct ctl_snap *next;
-};
-
-/* Take *p out of its list and free it. */
-static void
-ctl_snap_drop(struct ctl_snap **p)
-{
-	struct ctl_snap *n = *p;
-
-	*p = n->next;
-	free(n->buf);
-	free(n);
-}
-
-static const struct fuse_lowlevel_ops *ctl_base;
-static struct fuse_lowlevel_ops ctl_table;
-
 static struct fs *
 ctl_fs(fuse_req_t req)
 {
 	return fuse_req_userdata(req);
 }
 
-static int
-ctl_is(uint64_t nodeid)
+/* The table ctl_ops() wraps: ops.c's, for the nodes of the index. */
+static const struct fuse_lowlevel_ops *
+ctl_base(fuse_req_t req)
 {
-	return (nodeid & CTL_BIT) != 0;
+	return ctl_fs(req)->ctl->base;
 }
 
-/* Set up the control interface of fs. */
+static void ctl_wrap(struct ctl *c, const struct fuse_lowlevel_ops *base);
+
+/* Set up the control interface of fs, wrapping base. */
 int
-ctl_create(struct fs *fs, struct ctl **out)
+ctl_create(
+    struct fs *fs, const struct fuse_lowlevel_ops *base, struct ctl **out)
 {
 	struct ctl *c;
-	int rc;
 
 	if ((c = calloc(1, sizeof *c)) == NULL)
-		return path_err(-ENOMEM, "control interface: out of memory");
+		return blt_errmsg_set(
+		    -ENOMEM, "control interface: out of memory");
 	c->fs = fs;
 	c->owner = getuid();
-	if ((rc = job_runner_create(fs, &c->jobs)) < 0) {
-		free(c);
-		return rc;
-	}
+	ctl_wrap(c, base);
 	pthread_mutex_init(&c->snap_lock, NULL);
 	*out = c;
 	return 0;
+}
+
+/* Start the job runner. */
+int
+ctl_start(struct ctl *c)
+{
+	return job_runner_create(c->fs, &c->jobs);
+}
+
+/* The operations table with the control interface. */
+const struct fuse_lowlevel_ops *
+ctl_ops(struct ctl *c)
+{
+	return &c->table;
 }
 
 /* Stop the job runner. */
@@ -138,181 +114,9 @@ ctl_free(struct ctl *c)
 	if (c == NULL)
 		return;
 	job_runner_free(c->jobs);
-	while (c->snaps != NULL)
-		ctl_snap_drop(&c->snaps);
+	ctl_snaps_free(c);
 	pthread_mutex_destroy(&c->snap_lock);
 	free(c);
-}
-
-/* --- nodes ------------------------------------------------------------ */
-
-static uint64_t
-ctl_job_node(uint64_t id)
-{
-	return CTL_BIT | CTL_JOB_BIT | id;
-}
-
-/* Does node have a text made by the daemon (status, jobs/ID)? */
-static int
-ctl_has_text(uint64_t node)
-{
-	return node == CTL_STATUS || (node & CTL_JOB_BIT);
-}
-
-/* The job whose file is node. */
-static uint64_t
-ctl_node_job(uint64_t node)
-{
-	return node & ~(CTL_BIT | CTL_JOB_BIT);
-}
-
-/* The text of status or jobs/ID now, in *buf (*len bytes), which the
- * caller frees: 0 or a negative errno. */
-static int
-ctl_text(struct fs *fs, uint64_t node, char **buf, size_t *len)
-{
-	if (node == CTL_STATUS)
-		return ctl_status_json(fs, buf, len);
-	return job_json(fs->ctl->jobs, ctl_node_job(node), buf, len);
-}
-
-/* node's snapshot; snap_lock held. */
-static struct ctl_snap **
-ctl_snap_find(struct ctl *c, uint64_t node)
-{
-	struct ctl_snap **p;
-
-	for (p = &c->snaps; *p != NULL; p = &(*p)->next)
-		if ((*p)->node == node)
-			break;
-	return p;
-}
-
-static int
-ctl_job_exists(struct fs *fs, uint64_t id)
-{
-	struct bltfs_job j;
-
-	j.id = id;
-	return job_get(fs->ctl->jobs, &j) == 0;
-}
-
-/* Drop the snapshots of jobs that are gone; snap_lock held.  Done when a
- * snapshot is added, so that there are never more than the jobs kept
- * (JOB_KEEP) and status, however many jobs a mount runs. */
-static void
-ctl_snap_sweep(struct fs *fs)
-{
-	struct ctl_snap **p = &fs->ctl->snaps;
-
-	while (*p != NULL) {
-		if ((*p)->node != CTL_STATUS &&
-		    !ctl_job_exists(fs, ctl_node_job((*p)->node)))
-			ctl_snap_drop(p);
-		else
-			p = &(*p)->next;
-	}
-}
-
-/* Make node's snapshot again and give st its size and mtime.  A job that
- * is gone takes its snapshot along. */
-static int
-ctl_snap_stat(struct fs *fs, uint64_t node, struct stat *st)
-{
-	struct ctl *c = fs->ctl;
-	struct ctl_snap **p, *n;
-	struct timespec now;
-	char *buf;
-	size_t len;
-	int rc;
-
-	rc = ctl_text(fs, node, &buf, &len);
-	pthread_mutex_lock(&c->snap_lock);
-	p = ctl_snap_find(c, node);
-	if (rc < 0) {
-		if (*p != NULL)
-			ctl_snap_drop(p);
-		pthread_mutex_unlock(&c->snap_lock);
-		return rc;
-	}
-	if (*p == NULL) {
-		ctl_snap_sweep(fs);
-		p = ctl_snap_find(c, node);
-	}
-	if ((n = *p) == NULL && (n = calloc(1, sizeof *n)) != NULL) {
-		n->node = node;
-		*p = n;
-	}
-	if (n == NULL) {
-		pthread_mutex_unlock(&c->snap_lock);
-		free(buf);
-		return -ENOMEM;
-	}
-	if (n->buf != NULL && n->len == len && memcmp(n->buf, buf, len) == 0)
-		free(buf);
-	else {
-		free(n->buf);
-		n->buf = buf;
-		n->len = len;
-		/* in microseconds, as the mount's times are (op_init()), and
-		 * later than the last, even within one of them */
-		clock_gettime(CLOCK_REALTIME, &now);
-		now.tv_nsec -= now.tv_nsec % 1000;
-		if (now.tv_sec < n->mtime.tv_sec ||
-		    (now.tv_sec == n->mtime.tv_sec &&
-		        now.tv_nsec <= n->mtime.tv_nsec)) {
-			now = n->mtime;
-			if ((now.tv_nsec += 1000) == 1000000000) {
-				now.tv_sec++;
-				now.tv_nsec = 0;
-			}
-		}
-		n->mtime = now;
-	}
-	st->st_size = (off_t)n->len;
-	st->st_mtim = n->mtime;
-	st->st_atim = n->mtime;
-	st->st_ctim = n->mtime;
-	pthread_mutex_unlock(&c->snap_lock);
-	return 0;
-}
-
-/* Reply to a read of node's snapshot, made now if the kernel never asked
- * for its attributes. */
-static void
-ctl_snap_read(fuse_req_t req, uint64_t node, size_t size, off_t off)
-{
-	struct fs *fs = ctl_fs(req);
-	struct ctl *c = fs->ctl;
-	struct ctl_snap *n;
-	struct stat st;
-	char *copy = NULL;
-	size_t k = 0;
-	int rc = 0;
-
-	if (!ctl_has_text(node)) {
-		fuse_reply_buf(req, NULL, 0); /* ctl: no command, no reply */
-		return;
-	}
-	pthread_mutex_lock(&c->snap_lock);
-	n = *ctl_snap_find(c, node);
-	pthread_mutex_unlock(&c->snap_lock);
-	if (n == NULL && (rc = ctl_snap_stat(fs, node, &st)) < 0) {
-		fuse_reply_err(req, -rc);
-		return;
-	}
-	pthread_mutex_lock(&c->snap_lock);
-	if ((n = *ctl_snap_find(c, node)) != NULL && (uint64_t)off < n->len) {
-		k = n->len - (size_t)off < size ? n->len - (size_t)off : size;
-		if ((copy = malloc(k)) != NULL)
-			memcpy(copy, n->buf + off, k);
-	}
-	pthread_mutex_unlock(&c->snap_lock);
-	if (k > 0 && copy == NULL)
-		fuse_reply_err(req, ENOMEM);
-	else
-		fuse_reply_buf(req, copy, copy != NULL ? k : 0);
-	free(copy);
 }
 
 static int
@@ -383,7 +187,7 @@ ctl_op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 		return;
 	}
 	if (!ctl_is(parent)) {
-		ctl_base->lookup(req, parent, name);
+		ctl_base(req)->lookup(req, parent, name);
 		return;
 	}
 	if (parent == CTL_DIR && strcmp(name, "ctl") == 0)
@@ -409,7 +213,7 @@ ctl_op_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup)
 	if (ctl_is(ino))
 		fuse_reply_none(req);
 	else
-		ctl_base->forget(req, ino, nlookup);
+		ctl_base(req)->forget(req, ino, nlookup);
 }
 
 static void
@@ -423,7 +227,7 @@ ctl_op_forget_multi(fuse_req_t req, size_t count, struct fuse_forget_data *f)
 	if (n == 0)
 		fuse_reply_none(req);
 	else
-		ctl_base->forget_multi(req, n, f);
+		ctl_base(req)->forget_multi(req, n, f);
 }
 
 static void
@@ -433,7 +237,7 @@ ctl_op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	int rc;
 
 	if (!ctl_is(ino)) {
-		ctl_base->getattr(req, ino, fi);
+		ctl_base(req)->getattr(req, ino, fi);
 		return;
 	}
 	if ((rc = ctl_stat(ctl_fs(req), ino, &st)) < 0)
@@ -449,7 +253,7 @@ ctl_op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
 	struct stat st;
 
 	if (!ctl_is(ino)) {
-		ctl_base->setattr(req, ino, attr, to_set, fi);
+		ctl_base(req)->setattr(req, ino, attr, to_set, fi);
 		return;
 	}
 	/* `echo cmd > ctl` may truncate first: nothing to cut */
@@ -475,7 +279,7 @@ ctl_op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	int rc = 0;
 
 	if (!ctl_is(ino)) {
-		ctl_base->open(req, ino, fi);
+		ctl_base(req)->open(req, ino, fi);
 		return;
 	}
 	if (ino == CTL_DIR || ino == CTL_JOBS) {
@@ -524,11 +328,11 @@ ctl_op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	char *copy;
 
 	if (!ctl_is(ino)) {
-		ctl_base->read(req, ino, size, off, fi);
+		ctl_base(req)->read(req, ino, size, off, fi);
 		return;
 	}
 	if ((f = ctl_file(fi)) == NULL) {
-		ctl_snap_read(req, ino, size, off);
+		ctl_snap_read(req, ctl_fs(req), ino, size, off);
 		return;
 	}
 	pthread_mutex_lock(&f->lock);
@@ -567,17 +371,17 @@ ctl_write(fuse_req_t req, struct ctl_file *f, const char *buf, size_t size)
 		return;
 	}
 	if (size >= BLTFS_TEXT_MAX) {
-		path_err(-EINVAL, "a command of more than %d bytes",
+		blt_errmsg_set(-EINVAL, "a command of more than %d bytes",
 		    BLTFS_TEXT_MAX - 1);
-		snprintf(reply, sizeof reply, "error: %s\n", path_errmsg());
+		snprintf(reply, sizeof reply, "error: %s\n", blt_errmsg());
 		rc = -EINVAL;
 	} else if ((text = strndup(buf, size)) == NULL) {
 		fuse_reply_err(req, ENOMEM);
 		return;
 	} else if (strlen(text) != size) {
 		free(text);
-		path_err(-EINVAL, "a command with a NUL byte");
-		snprintf(reply, sizeof reply, "error: %s\n", path_errmsg());
+		blt_errmsg_set(-EINVAL, "a command with a NUL byte");
+		snprintf(reply, sizeof reply, "error: %s\n", blt_errmsg());
 		rc = -EINVAL;
 	} else {
 		rc = ctl_command(fs, fuse_req_ctx(req)->uid, text, reply,
@@ -601,7 +405,7 @@ ctl_op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size,
     off_t off, struct fuse_file_info *fi)
 {
 	if (!ctl_is(ino))
-		ctl_base->write(req, ino, buf, size, off, fi);
+		ctl_base(req)->write(req, ino, buf, size, off, fi);
 	else
 		ctl_write(req, ctl_file(fi), buf, size);
 }
@@ -615,7 +419,7 @@ ctl_op_write_buf(fuse_req_t req, fuse_ino_t ino, struct fuse_bufvec *bufv,
 	ssize_t n;
 
 	if (!ctl_is(ino)) {
-		ctl_base->write_buf(req, ino, bufv, off, fi);
+		ctl_base(req)->write_buf(req, ino, bufv, off, fi);
 		return;
 	}
 	if ((mem = malloc(dst.buf[0].size + 1)) == NULL) {
@@ -634,7 +438,7 @@ static void
 ctl_op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	if (!ctl_is(ino))
-		ctl_base->flush(req, ino, fi);
+		ctl_base(req)->flush(req, ino, fi);
 	else /* nothing to commit: see op_flush() */
 		fuse_reply_err(req, ctl_fs(req)->ro ? ENOSYS : 0);
 }
@@ -645,7 +449,7 @@ ctl_op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	struct ctl_file *f;
 
 	if (!ctl_is(ino)) {
-		ctl_base->release(req, ino, fi);
+		ctl_base(req)->release(req, ino, fi);
 		return;
 	}
 	if ((f = ctl_file(fi)) != NULL) {
@@ -661,7 +465,7 @@ ctl_op_fsync(
     fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi)
 {
 	if (!ctl_is(ino))
-		ctl_base->fsync(req, ino, datasync, fi);
+		ctl_base(req)->fsync(req, ino, datasync, fi);
 	else
 		fuse_reply_err(req, 0);
 }
@@ -670,8 +474,8 @@ static void
 ctl_op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	if (!ctl_is(ino)) {
-		if (ctl_base->opendir != NULL)
-			ctl_base->opendir(req, ino, fi);
+		if (ctl_base(req)->opendir != NULL)
+			ctl_base(req)->opendir(req, ino, fi);
 		else
 			fuse_reply_open(req, fi);
 		return;
@@ -687,8 +491,8 @@ ctl_op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 static void
 ctl_op_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
-	if (!ctl_is(ino) && ctl_base->releasedir != NULL)
-		ctl_base->releasedir(req, ino, fi);
+	if (!ctl_is(ino) && ctl_base(req)->releasedir != NULL)
+		ctl_base(req)->releasedir(req, ino, fi);
 	else
 		fuse_reply_err(req, 0);
 }
@@ -698,7 +502,7 @@ ctl_op_fsyncdir(
     fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi)
 {
 	if (!ctl_is(ino))
-		ctl_base->fsyncdir(req, ino, datasync, fi);
+		ctl_base(req)->fsyncdir(req, ino, datasync, fi);
 	else
 		fuse_reply_err(req, 0);
 }
@@ -742,9 +546,9 @@ ctl_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 
 	if (!ctl_is(ino)) {
 		if (plus)
-			ctl_base->readdirplus(req, ino, size, off, fi);
+			ctl_base(req)->readdirplus(req, ino, size, off, fi);
 		else
-			ctl_base->readdir(req, ino, size, off, fi);
+			ctl_base(req)->readdir(req, ino, size, off, fi);
 		return;
 	}
 	if ((buf = malloc(size ? size : 1)) == NULL) {
@@ -813,14 +617,14 @@ ctl_op_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
     dev_t rdev)
 {
 	if (!ctl_refuse(req, parent))
-		ctl_base->mknod(req, parent, name, mode, rdev);
+		ctl_base(req)->mknod(req, parent, name, mode, rdev);
 }
 
 static void
 ctl_op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode)
 {
 	if (!ctl_refuse(req, parent))
-		ctl_base->mkdir(req, parent, name, mode);
+		ctl_base(req)->mkdir(req, parent, name, mode);
 }
 
 static void
@@ -831,7 +635,7 @@ ctl_op_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
 	if (parent == INODE_ROOT && ctl_is_ctl_name(ctl_fs(req), name))
 		fuse_reply_err(req, EISDIR);
 	else
-		ctl_base->unlink(req, parent, name);
+		ctl_base(req)->unlink(req, parent, name);
 }
 
 static void
@@ -842,7 +646,7 @@ ctl_op_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
 	if (parent == INODE_ROOT && ctl_is_ctl_name(ctl_fs(req), name))
 		fuse_reply_err(req, EPERM);
 	else
-		ctl_base->rmdir(req, parent, name);
+		ctl_base(req)->rmdir(req, parent, name);
 }
 
 static void
@@ -850,7 +654,7 @@ ctl_op_symlink(
     fuse_req_t req, const char *link, fuse_ino_t parent, const char *name)
 {
 	if (!ctl_refuse(req, parent))
-		ctl_base->symlink(req, link, parent, name);
+		ctl_base(req)->symlink(req, link, parent, name);
 }
 
 static void
@@ -858,7 +662,7 @@ ctl_op_link(
     fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char *newname)
 {
 	if (!ctl_refuse(req, ino) && !ctl_refuse(req, newparent))
-		ctl_base->link(req, ino, newparent, newname);
+		ctl_base(req)->link(req, ino, newparent, newname);
 }
 
 static void
@@ -870,7 +674,8 @@ ctl_op_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 	if (parent == INODE_ROOT && ctl_is_ctl_name(ctl_fs(req), name))
 		fuse_reply_err(req, EPERM);
 	else
-		ctl_base->rename(req, parent, name, newparent, newname, flags);
+		ctl_base(req)->rename(
+		    req, parent, name, newparent, newname, flags);
 }
 
 static void
@@ -878,7 +683,7 @@ ctl_op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
     struct fuse_file_info *fi)
 {
 	if (!ctl_refuse(req, parent))
-		ctl_base->create(req, parent, name, mode, fi);
+		ctl_base(req)->create(req, parent, name, mode, fi);
 }
 
 static void
@@ -887,7 +692,7 @@ ctl_op_readlink(fuse_req_t req, fuse_ino_t ino)
 	if (ctl_is(ino))
 		fuse_reply_err(req, EINVAL);
 	else
-		ctl_base->readlink(req, ino);
+		ctl_base(req)->readlink(req, ino);
 }
 
 static void
@@ -897,7 +702,7 @@ ctl_op_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence,
 	if (ctl_is(ino))
 		fuse_reply_err(req, ESPIPE);
 	else
-		ctl_base->lseek(req, ino, off, whence, fi);
+		ctl_base(req)->lseek(req, ino, off, whence, fi);
 }
 
 static void
@@ -908,8 +713,8 @@ ctl_op_copy_file_range(fuse_req_t req, fuse_ino_t ino_in, off_t off_in,
 	if (ctl_is(ino_in) || ctl_is(ino_out))
 		fuse_reply_err(req, EXDEV); /* the caller copies by hand */
 	else
-		ctl_base->copy_file_range(req, ino_in, off_in, fi_in, ino_out,
-		    off_out, fi_out, len, flags);
+		ctl_base(req)->copy_file_range(req, ino_in, off_in, fi_in,
+		    ino_out, off_out, fi_out, len, flags);
 }
 
 static void
@@ -919,7 +724,7 @@ ctl_op_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t offset,
 	if (ctl_is(ino))
 		fuse_reply_err(req, EOPNOTSUPP);
 	else
-		ctl_base->fallocate(req, ino, mode, offset, length, fi);
+		ctl_base(req)->fallocate(req, ino, mode, offset, length, fi);
 }
 
 static void
@@ -928,14 +733,14 @@ ctl_op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
 	if (ctl_is(ino))
 		fuse_reply_err(req, ENODATA);
 	else
-		ctl_base->getxattr(req, ino, name, size);
+		ctl_base(req)->getxattr(req, ino, name, size);
 }
 
 static void
 ctl_op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 {
 	if (!ctl_is(ino))
-		ctl_base->listxattr(req, ino, size);
+		ctl_base(req)->listxattr(req, ino, size);
 	else if (size == 0)
 		fuse_reply_xattr(req, 0);
 	else
@@ -948,16 +753,16 @@ ctl_op_access(fuse_req_t req, fuse_ino_t ino, int mask)
 	if (ctl_is(ino))
 		fuse_reply_err(req, 0);
 	else
-		ctl_base->access(req, ino, mask);
+		ctl_base(req)->access(req, ino, mask);
 }
 
-/* The operations table with the control interface. */
-const struct fuse_lowlevel_ops *
-ctl_ops(const struct fuse_lowlevel_ops *base)
+/* Make c's table: base, with the control nodes answered here. */
+static void
+ctl_wrap(struct ctl *c, const struct fuse_lowlevel_ops *base)
 {
-	struct fuse_lowlevel_ops *t = &ctl_table;
+	struct fuse_lowlevel_ops *t = &c->table;
 
-	ctl_base = base;
+	c->base = base;
 	*t = *base;
 	t->lookup = ctl_op_lookup;
 	t->forget = ctl_op_forget;
@@ -1014,5 +819,4 @@ ctl_ops(const struct fuse_lowlevel_ops *base)
 		t->listxattr = ctl_op_listxattr;
 	if (base->access != NULL)
 		t->access = ctl_op_access;
-	return t;
 }

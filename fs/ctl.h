@@ -1,8 +1,7 @@
 /*
  * What the parts of the control interface share: ctl.c (the control
- * directory's nodes), ctl-ioctl.c (the ioctls), ctl-cmd.c (the commands
- * and the status replies) and keylist.c (a map's --keys FILE, which finds
- * paths as the commands do).  fs.h declares what the rest of the daemon
+ * directory's nodes), ctl-ioctl.c (the ioctls) and ctl-cmd.c (the commands
+ * and the status replies).  fs.h declares what the rest of the daemon
  * sees, and must come first.
  */
 #ifndef CTL_H
@@ -15,21 +14,75 @@
 
 struct bltfs_status;
 struct fs;
-struct inode_info;
-struct job_keys;
 struct job_runner;
-struct mountinfo;
+struct stat;
 
 struct ctl_snap;
 
+/* The nodeids of the control directory: the top bit set, which no node of
+ * the index (whose nodeids are addresses) has; a job's file has the next
+ * bit set too, and the job's id below. */
+#define CTL_BIT (UINT64_C(1) << 63)
+#define CTL_JOB_BIT (UINT64_C(1) << 62)
+#define CTL_DIR (CTL_BIT | 1)
+#define CTL_CTL (CTL_BIT | 2)
+#define CTL_STATUS (CTL_BIT | 3)
+#define CTL_JOBS (CTL_BIT | 4)
+
+/* Is nodeid a node of the control directory? */
+static inline int
+ctl_is(uint64_t nodeid)
+{
+	return (nodeid & CTL_BIT) != 0;
+}
+
+/* The node of job id's file, jobs/ID. */
+static inline uint64_t
+ctl_job_node(uint64_t id)
+{
+	return CTL_BIT | CTL_JOB_BIT | id;
+}
+
+/* The job whose file is node. */
+static inline uint64_t
+ctl_node_job(uint64_t node)
+{
+	return node & ~(CTL_BIT | CTL_JOB_BIT);
+}
+
+/* Does node have a text made by the daemon (status, jobs/ID)? */
+static inline int
+ctl_has_text(uint64_t node)
+{
+	return node == CTL_STATUS || (node & CTL_JOB_BIT);
+}
+
 struct ctl {
 	struct fs *fs;
-	struct job_runner *jobs;
-	uid_t owner; /* the user who mounted */
-	/* read-only mounts: the texts of status and jobs/ID (ctl.c) */
+	struct job_runner *jobs; /* NULL until ctl_start() */
+	uid_t owner;             /* the user who mounted */
+	/* ops.c's table, and the one ctl_ops() gives: base, wrapped */
+	const struct fuse_lowlevel_ops *base;
+	struct fuse_lowlevel_ops table;
+	/* read-only mounts: the texts of status and jobs/ID (ctl-text.c) */
 	pthread_mutex_t snap_lock;
 	struct ctl_snap *snaps;
 };
+
+/* ctl-text.c */
+/* The text of status or jobs/ID now, in *buf (*len bytes), which the
+ * caller frees: 0 or a negative errno. */
+int ctl_text(struct fs *fs, uint64_t node, char **buf, size_t *len);
+/* Is job id known to the runner (jobs/ID)? */
+int ctl_job_exists(struct fs *fs, uint64_t id);
+/* Read-only mounts: make node's snapshot again and give st its size and
+ * mtime.  0 or a negative errno. */
+int ctl_snap_stat(struct fs *fs, uint64_t node, struct stat *st);
+/* Read-only mounts: reply to a read of node's snapshot. */
+void ctl_snap_read(
+    fuse_req_t req, struct fs *fs, uint64_t node, size_t size, off_t off);
+/* Free every snapshot of c. */
+void ctl_snaps_free(struct ctl *c);
 
 /* ctl-ioctl.c */
 /* The ioctl operation of the control interface (ctl_ops()). */
@@ -47,26 +100,5 @@ int ctl_status(struct fs *fs, struct bltfs_status *out);
 /* The status file's JSON in *out (*len bytes), which the caller frees: 0,
  * or a negative errno. */
 int ctl_status_json(struct fs *fs, char **out, size_t *len);
-
-/* The paths of commands, found in the directory index, never through the
- * kernel (which would wait for this daemon to answer); mi is the table of
- * mounts (mountinfo_read()), or NULL.  Each sets a message for
- * path_errmsg() when it fails. */
-/* The node at path in the mount ("a/b", "/a/b", "" or "/" for the root). */
-int ctl_resolve(struct fs *fs, const char *path, struct inode_info *out);
-/* Add to k the keys of the files at and below path: a file, or with dirs
- * a directory too (-EISDIR without). */
-int ctl_select(struct fs *fs, const char *path, int dirs, struct job_keys *k);
-/* Does path (absolute, resolved) lead into this mount, through any mount
- * of it?  1, with its path in the mount in place (PATH_MAX bytes) unless
- * place is NULL; 0; or -ENOENT, -ENAMETOOLONG. */
-int ctl_place(
-    struct fs *fs, const struct mountinfo *mi, const char *path, char *place);
-/* path with its symbolic links and dot-dots resolved, into *out (the
- * caller frees it), the names of this mount taken from its index. */
-int ctl_real_path(
-    struct fs *fs, const struct mountinfo *mi, const char *path, char **out);
-/* Is rest, a path of this mount, in its control directory? */
-int ctl_in_ctl_dir(struct fs *fs, const char *rest);
 
 #endif

@@ -5,6 +5,11 @@
  * path.c maps keys to paths and back (doc/keys.md has the scheme); inode.c
  * keeps the directory index the FUSE operations in ops.c serve from, so that
  * no operation ever scans the store.
+ *
+ * A function that fails "with a message" (or "message set") records it
+ * with blt_errmsg_set(), and blt_errmsg() gives it back: the engine's one
+ * slot per thread, so that the daemon's messages and the engine's are
+ * read the same way, and the last failure in a thread is the one it holds.
  */
 #ifndef FS_H
 #define FS_H
@@ -111,13 +116,6 @@ int path_is_piece(const char *name, size_t nlen);
 int path_of_key(const struct path_conf *pc, const void *key, size_t klen,
     int marker, char **out, size_t *len);
 
-/* The message of the last path_* or inode_* failure in this thread. */
-const char *path_errmsg(void);
-
-/* Record a message for path_errmsg() and return rc (shared with inode.c). */
-int path_err(int rc, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-
 /* ino.c */
 
 /* A set of inode numbers: those of nodes that moved away from the place
@@ -137,7 +135,7 @@ void ino_set_del(struct ino_set *s, uint64_t ino);
 uint64_t ino_set_free_from(const struct ino_set *s, uint64_t ino);
 void ino_set_free(struct ino_set *s);
 
-/* inode.c, inode-build.c, inode-key.c, inode-list.c */
+/* inode.c, inode-change.c, inode-build.c, inode-key.c, inode-list.c */
 
 /* The directory index: a tree of nodes made from the list of keys.  Every
  * function takes the tree's lock itself (readers in parallel, writers one at
@@ -375,8 +373,13 @@ uint64_t inode_count(struct inode_tree *t);
 
 struct handle_set;
 
-/* The mount: what every operation shares.  Set up before the session
- * starts; only wlock and what it guards change afterwards. */
+/* The mount: what its operations, control files and jobs share.  All of
+ * a mount's state is here or hangs from here, never in a process-wide
+ * static (the log alone is the process's: log.c).  main.c sets it up
+ * before the session starts and tears it down once the session and the
+ * job runner have ended.  Meanwhile the settings and the pointers stay as
+ * they are (the objects they point to have locks of their own); what
+ * changes says what guards it. */
 struct fs {
 	struct blt *db;
 	struct inode_tree *tree;
@@ -390,11 +393,18 @@ struct fs {
 	uid_t uid;      /* owner and mode bits shown for every node */
 	gid_t gid;
 	mode_t umask;
-	double timeout;        /* entry and attribute timeouts, seconds */
-	int64_t mtime;         /* µs: for directories and untimed keys */
-	size_t spill;          /* write buffer bytes kept in memory per file */
-	int rfd;               /* the store opened for reads by splice, or -1 */
-	uint64_t rgen;         /* blt_generation() when rfd was opened */
+	double timeout; /* entry and attribute timeouts, seconds */
+	int64_t mtime;  /* µs: for directories and untimed keys */
+	size_t spill;   /* write buffer bytes kept in memory per file */
+	/* rfd and rgen: held for reading across a spliced reply, for
+	 * writing to open the store file again (ops-file.c) */
+	pthread_rwlock_t rlock;
+	int rfd;       /* the store opened for reads by splice, or -1 */
+	uint64_t rgen; /* blt_generation() when rfd was opened */
+	/* reads by key that wait out an unlink or rename, or a prune's
+	 * eviction, sleep on move_done (node-read.c) */
+	pthread_mutex_t move_lock;
+	pthread_cond_t move_done;
 	struct ctl *ctl;       /* the control directory and the job runner */
 	atomic_uint evict_seq; /* odd while a prune --older-than drops keys
 	                          whose names are still in the index */
@@ -404,9 +414,13 @@ struct fs {
 	dev_t dev; /* the mount's device, from mountinfo.c; 0 if not known */
 };
 
+/* log.c */
+
 /* Log one line: stderr in the foreground, syslog once daemonized; the
  * last 16 are kept for the status file. */
 void fs_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Log to syslog from now on: the daemon has left its terminal. */
+void fs_log_syslog(void);
 /* Those lines, oldest first, as a JSON array of {"time", "message"}. */
 void fs_log_recent(FILE *f);
 
@@ -422,6 +436,47 @@ const char *fs_stuck(struct fs *fs);
  * failure also logs that, with what to do, and later ones log nothing:
  * each would only say the same again. */
 void fs_log_write(struct fs *fs, const char *what);
+
+/* resolve.c */
+
+/* Paths of the mount, found in the directory index, never through the
+ * kernel (which would wait for this daemon to answer), for the control
+ * commands and a map's --keys FILE.  mi is the table of mounts
+ * (mountinfo_read()), or NULL. */
+struct mountinfo;
+
+/* A growing list of keys, as job_spec holds them (keys/key_lens, or
+ * keep/keep_len); a zeroed one is empty. */
+struct resolve_keys {
+	unsigned char **v;
+	size_t *len;
+	size_t n, cap;
+};
+
+/* Append a copy of key to k: 0 or -ENOMEM (k stays valid). */
+int resolve_keys_add(
+    struct resolve_keys *k, const unsigned char *key, size_t klen);
+/* Free what k holds; k is empty again. */
+void resolve_keys_free(struct resolve_keys *k);
+/* The node at path in the mount ("a/b", "/a/b", "" or "/" for the root).
+ * Message set. */
+int resolve_node(struct fs *fs, const char *path, struct inode_info *out);
+/* Add to k the keys of the files at and below path: a file, or with dirs
+ * a directory too (-EISDIR without).  Message set. */
+int resolve_select(
+    struct fs *fs, const char *path, int dirs, struct resolve_keys *k);
+/* Does path (absolute, resolved) lead into this mount, through any mount
+ * of it?  1, with its path in the mount in place (PATH_MAX bytes) unless
+ * place is NULL; 0; or -ENOENT, -ENAMETOOLONG (no message). */
+int resolve_place(
+    struct fs *fs, const struct mountinfo *mi, const char *path, char *place);
+/* path with its symbolic links and dot-dots resolved, into *out (the
+ * caller frees it), the names of this mount taken from its index.  A
+ * negative errno, no message. */
+int resolve_real_path(
+    struct fs *fs, const struct mountinfo *mi, const char *path, char **out);
+/* Is rest, a path of this mount, in its control directory? */
+int resolve_in_ctl_dir(struct fs *fs, const char *rest);
 
 /* loop.c */
 
@@ -487,7 +542,7 @@ ssize_t node_read(
 
 /* Wake the reads by key waiting for an unlink or rename, which has just
  * unmarked its nodes, or for a prune that evicts keys (fs->evict_seq). */
-void node_moves_ended(void);
+void node_moves_ended(struct fs *fs);
 
 /* ctl.c */
 
@@ -496,9 +551,20 @@ void node_moves_ended(void);
  * that requests for them never reach ops.c. */
 struct ctl;
 
-/* Set up the control interface of fs and start its job runner.  Messages
- * via path_errmsg().  -ENOMEM, or pthread_create's error. */
-int ctl_create(struct fs *fs, struct ctl **out);
+/* Set up the control interface of fs, wrapping the operations table base
+ * (ops_table), before the session is made: its requests reach ctl.c
+ * first.  Message set.  -ENOMEM. */
+int ctl_create(
+    struct fs *fs, const struct fuse_lowlevel_ops *base, struct ctl **out);
+
+/* The table to give fuse_session_new(): base, with the control nodes and
+ * the ioctls answered by ctl.c.  Userdata is struct fs, as for base;
+ * fs->ctl must be c before the first request. */
+const struct fuse_lowlevel_ops *ctl_ops(struct ctl *c);
+
+/* Start the job runner, once the store is open.  Message set.  -ENOMEM,
+ * or pthread_create's error. */
+int ctl_start(struct ctl *c);
 
 /* Cancel what the job runner does and wait for it: once this returns, no
  * job touches the store or the kernel any more.  Safe on NULL, and twice. */
@@ -506,10 +572,6 @@ void ctl_stop(struct ctl *c);
 
 /* Stop (see ctl_stop()) and free; safe on NULL. */
 void ctl_free(struct ctl *c);
-
-/* The table to give fuse_session_new(): base, with the control nodes and
- * the ioctls answered by ctl.c.  Userdata is struct fs, as for base. */
-const struct fuse_lowlevel_ops *ctl_ops(const struct fuse_lowlevel_ops *base);
 
 /* job.c */
 
@@ -519,7 +581,7 @@ struct job_runner;
 struct bltfs_job;
 struct bltfs_status;
 
-/* What a job is to do: filled in by ctl.c from a command; job_submit()
+/* What a job is to do: filled in by ctl-cmd.c from a command; job_submit()
  * takes over every pointer. */
 struct job_spec {
 	int kind;           /* BLTFS_JOB_* */
@@ -545,17 +607,6 @@ struct job_spec {
 
 /* Free what s points to (not s); safe on a zeroed spec. */
 void job_spec_free(struct job_spec *s);
-
-/* A growing list of keys, as job_spec holds them (keys/key_lens, or
- * keep/keep_len); a zeroed one is empty. */
-struct job_keys {
-	unsigned char **v;
-	size_t *len;
-	size_t n, cap;
-};
-
-/* Append a copy of key to k: 0 or -ENOMEM (k stays valid). */
-int job_keys_add(struct job_keys *k, const unsigned char *key, size_t klen);
 
 /* Start the runner of fs.  -ENOMEM or pthread_create's error. */
 int job_runner_create(struct fs *fs, struct job_runner **out);
@@ -637,7 +688,6 @@ void job_learn_key(struct fs *fs, const unsigned char *key, size_t klen,
 /* A map's --keys FILE: opened when the command is given, read by the job
  * when it starts (the file says why). */
 struct keylist;
-struct mountinfo;
 
 /* Open file (absolute, resolved) into *out; mi is the table of mounts, or
  * NULL.  Refused, with a message that names it: a file that cannot be
@@ -651,7 +701,7 @@ int keylist_open(struct fs *fs, const struct mountinfo *mi, const char *file,
  * byte, no such file, past the index's number of keys: -E2BIG), a read
  * error or -ENOMEM fail it, with a message that names FILE and the line. */
 int keylist_read(struct fs *fs, struct keylist *l, const atomic_int *cancel,
-    struct job_keys *k);
+    struct resolve_keys *k);
 
 /* Close l; safe on NULL. */
 void keylist_close(struct keylist *l);

@@ -1,6 +1,6 @@
 /*
  * The directory index of a mount, made in bulk from the list of keys: the
- * same tree as inode_put_key() (inode.c) of every key, several times
+ * same tree as inode_put_key() (inode-change.c) of every key, several times
  * faster for a large store.  Directories go into the hash table as they
  * come, files only into their directory's listing; once every key is in,
  * the table grows once and the files are indexed in one pass.
@@ -83,7 +83,7 @@ inode_build_key(struct inode_tree *t, const void *key, size_t klen,
 	}
 	return 0;
 nomem:
-	return path_err(-ENOMEM, "directory index: out of memory");
+	return blt_errmsg_set(-ENOMEM, "directory index: out of memory");
 }
 
 /* Put one pending file into the hash table, settling what it meets: a
@@ -135,7 +135,7 @@ inode_settle(struct inode_tree *t, struct inode_pending *pend)
 
 	while (t->nnodes + pend->n > t->nbuckets / 2)
 		if (inode_grow_table(t) < 0)
-			return path_err(
+			return blt_errmsg_set(
 			    -ENOMEM, "directory index: out of memory");
 	for (i = 0; i < pend->n; i++)
 		pend->v[i]->hash = inode_hash(

@@ -2,8 +2,8 @@
  * Keys in the directory index.  A node's key is not kept: it is the
  * concatenation of the decoded names from the root (path.c), made again
  * when asked for, so that renaming a directory is one move in the tree
- * (inode.c) however many keys lie below it.  A new name is checked against
- * the key it would make: a name that key would be listed as otherwise
+ * (inode-change.c) however many keys lie below it.  A new name is checked
+ * against the key it would make: a name that key would be listed as otherwise
  * would show one key under two names.
  */
 #include "config.h"
@@ -45,7 +45,8 @@ inode_key_locked(struct inode_tree *t, const struct inode *n,
 	if ((chain = malloc((depth + 1) * sizeof *chain)) == NULL ||
 	    (buf = malloc(cap + 1)) == NULL) {
 		free(chain);
-		return path_err(-ENOMEM, "directory index: out of memory");
+		return blt_errmsg_set(
+		    -ENOMEM, "directory index: out of memory");
 	}
 	i = depth;
 	for (p = n; p != t->root; p = p->parent)
@@ -97,9 +98,9 @@ inode_key_get(struct inode_tree *t, uint64_t nodeid, unsigned char **key,
 	pthread_rwlock_rdlock(&t->lock);
 	n = inode_of(t, nodeid);
 	if (n->flags & INODE_GONE)
-		rc = path_err(-ESTALE, "'%s': removed", n->name);
+		rc = blt_errmsg_set(-ESTALE, "'%s': removed", n->name);
 	else if (n->flags & INODE_CONT)
-		rc = path_err(-EINVAL,
+		rc = blt_errmsg_set(-EINVAL,
 		    "'%s': a piece of a long name has no key of its own",
 		    n->name);
 	else if (ver == NULL || (rc = inode_path_version(n, ver)) == 0)
@@ -210,31 +211,31 @@ inode_child_key_locked(struct inode_tree *t, struct inode *p, const char *name,
 	if (p->type != INODE_DIR)
 		return -ENOTDIR;
 	if (p->flags & INODE_GONE)
-		return path_err(-ENOENT, "'%.*s': the directory was removed",
-		    (int)nlen, name);
+		return blt_errmsg_set(-ENOENT,
+		    "'%.*s': the directory was removed", (int)nlen, name);
 	if (type == INODE_DIR && t->pc.flat)
-		return path_err(-EPERM,
+		return blt_errmsg_set(-EPERM,
 		    "'%.*s': a flat mount has no directories", (int)nlen, name);
 	if (p == t->root && nlen == t->pc.ctl_len &&
 	    memcmp(name, t->pc.ctl, nlen) == 0)
-		return path_err(
+		return blt_errmsg_set(
 		    -EEXIST, "'%s' is the control directory", t->pc.ctl);
 	if ((buf = malloc(nlen + 8)) == NULL)
-		return path_err(-ENOMEM, "out of memory");
+		return blt_errmsg_set(-ENOMEM, "out of memory");
 	if ((len = path_decode_name(&t->pc, name, nlen, buf, &kind)) < 0) {
 		free(buf);
 		return (int)len;
 	}
 	free(buf);
 	if (kind == PATH_CONT) {
-		return path_err(-EINVAL,
+		return blt_errmsg_set(-EINVAL,
 		    "'%.*s': a name ending in U+201B '+' is a piece of a long "
 		    "name, a directory that only mkdir makes (doc/keys.md)",
 		    (int)nlen, name);
 	}
 	if (kind == 0 &&
 	    (type != INODE_FILE || p == t->root || (p->flags & INODE_CONT)))
-		return path_err(-EINVAL,
+		return blt_errmsg_set(-EINVAL,
 		    "'%s' only names the file whose key is the path of the "
 		    "directory it is in",
 		    PATH_SELF);
@@ -247,7 +248,7 @@ inode_child_key_locked(struct inode_tree *t, struct inode *p, const char *name,
 	}
 	if ((buf = realloc(pkey, plen + nlen + 9)) == NULL) {
 		free(pkey);
-		return path_err(-ENOMEM, "out of memory");
+		return blt_errmsg_set(-ENOMEM, "out of memory");
 	}
 	base = plen;
 	len = path_decode_name(&t->pc, name, nlen, buf + plen, &kind);
@@ -256,7 +257,7 @@ inode_child_key_locked(struct inode_tree *t, struct inode *p, const char *name,
 		buf[plen++] = '/';
 	if (plen > BLT_KEY_MAX) {
 		free(buf);
-		return path_err(-ENAMETOOLONG,
+		return blt_errmsg_set(-ENAMETOOLONG,
 		    "'%.*s': the key would be %zu bytes, over %u", (int)nlen,
 		    name, plen, BLT_KEY_MAX);
 	}
@@ -278,7 +279,7 @@ inode_child_key_locked(struct inode_tree *t, struct inode *p, const char *name,
 				free(as_is);
 				as_is = NULL;
 			}
-			rc = path_err(-EINVAL,
+			rc = blt_errmsg_set(-EINVAL,
 			    "'%.*s' is not a name: it stands for the key "
 			    "listed as '%s'%s%s%s (doc/keys.md)",
 			    (int)nlen, name, want,
@@ -288,7 +289,7 @@ inode_child_key_locked(struct inode_tree *t, struct inode *p, const char *name,
 			    as_is != NULL ? as_is : "",
 			    as_is != NULL ? "'" : "");
 		} else
-			rc = path_err(-ENOMEM, "out of memory");
+			rc = blt_errmsg_set(-ENOMEM, "out of memory");
 		free(as_is);
 		free(want);
 		free(buf);
@@ -336,14 +337,14 @@ inode_add_piece(
 		goto out;
 	}
 	if (p->flags & INODE_GONE) {
-		rc = path_err(-ENOENT, "'%.*s': the directory was removed",
-		    (int)nlen, name);
+		rc = blt_errmsg_set(-ENOENT,
+		    "'%.*s': the directory was removed", (int)nlen, name);
 		goto out;
 	}
 	if ((rc = inode_key_locked(t, p, &key, &klen)) < 0)
 		goto out;
 	if ((buf = realloc(key, klen + nlen + 8 + INODE_PIECE_FILL)) == NULL) {
-		rc = path_err(-ENOMEM, "out of memory");
+		rc = blt_errmsg_set(-ENOMEM, "out of memory");
 		goto out;
 	}
 	key = buf;
@@ -354,7 +355,7 @@ inode_add_piece(
 	}
 	klen += (size_t)len;
 	if (klen + 1 > BLT_KEY_MAX) {
-		rc = path_err(-ENAMETOOLONG,
+		rc = blt_errmsg_set(-ENAMETOOLONG,
 		    "'%.*s': the keys below it would be over %u bytes",
 		    (int)nlen, name, BLT_KEY_MAX);
 		goto out;
@@ -366,7 +367,7 @@ inode_add_piece(
 		    t, p, name, nlen, key, klen + fill, INODE_FILE, 1);
 	}
 	if (rc == 0)
-		rc = path_err(-EINVAL,
+		rc = blt_errmsg_set(-EINVAL,
 		    "'%.*s': not a piece of a long name: a name is cut into "
 		    "pieces of as many whole characters as fit in %u bytes "
 		    "(doc/keys.md)",
@@ -378,8 +379,9 @@ inode_add_piece(
 		goto out;
 	}
 	n = inode_new_child(t, p, name, nlen, INODE_DIR, INODE_CONT);
-	rc =
-	    n != NULL ? 0 : path_err(-ENOMEM, "directory index: out of memory");
+	rc = n != NULL
+	         ? 0
+	         : blt_errmsg_set(-ENOMEM, "directory index: out of memory");
 out:
 	pthread_rwlock_unlock(&t->lock);
 	free(key);

@@ -73,7 +73,7 @@ inode_readdir(struct inode_tree *t, uint64_t dir, off_t off, int plus,
 	size_t s;
 
 	if ((b = malloc(sizeof *b)) == NULL)
-		return path_err(-ENOMEM, "readdir: out of memory");
+		return blt_errmsg_set(-ENOMEM, "readdir: out of memory");
 	b->plus = plus;
 	b->stop = 0;
 	b->fn = fn;

@@ -3,7 +3,8 @@
  * helpers more than one of them calls.  Only inode*.c include it; the rest
  * of the daemon sees the index through fs.h.
  *
- *	inode.c		the tree: nodes, the hash table, listings, changes
+ *	inode.c		the tree: nodes, the hash table, listings, lookups
+ *	inode-change.c	keys stored and deleted, renames, rmdir
  *	inode-build.c	the tree of a mount, made in bulk from its keys
  *	inode-key.c	the key of a node, and of a new name
  *	inode-list.c	readdir, and the keys of a subtree
@@ -188,6 +189,17 @@ struct inode *inode_new_child(struct inode_tree *t, struct inode *parent,
 /* Start w on the names of key (see inode.c).  -EINVAL: too long. */
 int inode_walk_key(struct inode_tree *t, struct path_walk *w, const void *key,
     size_t klen, uint64_t vlen);
+/* Unlink n from its parent and the hash table (it stays allocated). */
+void inode_detach(struct inode_tree *t, struct inode *n);
+/* n has left the tree: free it, or keep it (INODE_GONE) while the kernel
+ * holds it. */
+void inode_retire(
+    struct inode_tree *t, struct inode *n, struct inode_stale *stale);
+/* n is where it now stands: keep its number apart from the numbers of
+ * new nodes where it was made, if it moved away from there. */
+void inode_moved(struct inode_tree *t, struct inode *n);
+/* Forget what n's size and timestamp were: its value changed. */
+void inode_drop_attr(struct inode *n);
 
 /* inode-key.c */
 

@@ -146,7 +146,7 @@ job_learn_key(struct fs *fs, const unsigned char *key, size_t klen,
 	rc = inode_put_key(fs->tree, key, klen, vlen, &info, &stale);
 	pthread_mutex_unlock(&fs->wlock);
 	if (rc < 0) {
-		fs_log("map: %s", path_errmsg());
+		fs_log("map: %s", blt_errmsg());
 		return;
 	}
 	if (found) {

@@ -141,39 +141,6 @@ job_fill(const struct job *j, struct bltfs_job *out)
 
 /* --- prune ---------------------------------------------------------- */
 
-static void
-job_keys_free(struct job_keys *k)
-{
-	for (size_t i = 0; i < k->n; i++)
-		free(k->v[i]);
-	free(k->v);
-	free(k->len);
-}
-
-/* Append a copy of key to k. */
-int
-job_keys_add(struct job_keys *k, const unsigned char *key, size_t klen)
-{
-	if (k->n == k->cap) {
-		size_t cap = k->cap ? k->cap * 2 : 64;
-		unsigned char **v = realloc(k->v, cap * sizeof *v);
-		size_t *len;
-
-		if (v == NULL)
-			return -ENOMEM;
-		k->v = v;
-		if ((len = realloc(k->len, cap * sizeof *len)) == NULL)
-			return -ENOMEM;
-		k->len = len;
-		k->cap = cap;
-	}
-	if ((k->v[k->n] = malloc(klen ? klen : 1)) == NULL)
-		return -ENOMEM;
-	memcpy(k->v[k->n], key, klen);
-	k->len[k->n++] = klen;
-	return 0;
-}
-
 static int
 job_kept(const struct job_spec *s, const unsigned char *key, size_t klen)
 {
@@ -187,7 +154,7 @@ job_kept(const struct job_spec *s, const unsigned char *key, size_t klen)
 /* The live keys a prune with s's age limit will drop. */
 static int
 job_prune_candidates(
-    struct fs *fs, const struct job_spec *s, struct job_keys *out)
+    struct fs *fs, const struct job_spec *s, struct resolve_keys *out)
 {
 	struct blt_iter *it;
 	struct blt_item item;
@@ -199,11 +166,11 @@ job_prune_candidates(
 		if (item.timestamp != BLT_NO_TS &&
 		    item.timestamp < s->older_than &&
 		    !job_kept(s, item.key, item.klen) &&
-		    (rc = job_keys_add(out, item.key, item.klen)) < 0)
+		    (rc = resolve_keys_add(out, item.key, item.klen)) < 0)
 			break;
 	blt_iter_free(it);
 	if (rc == -ENOMEM)
-		return path_err(rc, "prune: out of memory");
+		return blt_errmsg_set(rc, "prune: out of memory");
 	return rc;
 }
 
@@ -215,7 +182,7 @@ job_evicted(struct fs *fs)
 {
 	if (atomic_load(&fs->evict_seq) & 1) {
 		atomic_fetch_add(&fs->evict_seq, 1);
-		node_moves_ended();
+		node_moves_ended(fs);
 	}
 }
 
@@ -226,7 +193,7 @@ job_prune(struct job_runner *r, struct job *j)
 	struct job_spec *s = &j->s;
 	struct blt_prune_opts po = {s->older_than, s->n_keep,
 	    (const unsigned char *const *)s->keep, s->keep_len, 0};
-	struct job_keys cand = {0};
+	struct resolve_keys cand = {0};
 	struct job_notes ns = {0};
 	struct job_note where;
 	struct inode_stale stale;
@@ -242,7 +209,7 @@ job_prune(struct job_runner *r, struct job *j)
 		atomic_fetch_add(&fs->evict_seq, 1);
 	removed = blt_prune(fs->db, s->older_than > 0 ? &po : NULL);
 	if (removed < 0) {
-		rc = path_err((int)removed, "%s", blt_errmsg());
+		rc = (int)removed; /* blt_errmsg() says why */
 		goto out;
 	}
 	pthread_mutex_lock(&r->lock);
@@ -273,7 +240,7 @@ job_prune(struct job_runner *r, struct job *j)
 	pthread_mutex_unlock(&r->lock);
 out:
 	job_evicted(fs);
-	job_keys_free(&cand);
+	resolve_keys_free(&cand);
 	free(ns.v);
 	return rc;
 }
@@ -329,7 +296,7 @@ static int
 job_map_list(struct job_runner *r, struct job *j)
 {
 	struct job_spec *s = &j->s;
-	struct job_keys k = {s->keys, s->key_lens, s->n_keys, s->n_keys};
+	struct resolve_keys k = {s->keys, s->key_lens, s->n_keys, s->n_keys};
 	int rc;
 
 	rc = keylist_read(r->fs, s->list, &j->cancel, &k);
@@ -357,6 +324,7 @@ job_map(struct job_runner *r, struct job *j)
 	struct blt_options bo;
 	struct blt *out = NULL;
 	struct outstore made;
+	char why[sizeof j->msg];
 	int rc = 0, crc;
 
 	memset(&o, 0, sizeof o);
@@ -369,7 +337,7 @@ job_map(struct job_runner *r, struct job *j)
 		goto done;
 	if (s->out != NULL) {
 		if (job_is_mounted_store(fs, s->out))
-			return path_err(-EINVAL,
+			return blt_errmsg_set(-EINVAL,
 			    "map: --out %s is the mounted store; leave --out "
 			    "out to write into it",
 			    s->out);
@@ -382,7 +350,7 @@ job_map(struct job_runner *r, struct job *j)
 		 * (EAGAIN in jobs/ID), that another process held its lock
 		 * past bo.lock_timeout */
 		if ((rc = blt_open(s->out, BLT_CREATE, &bo, &out)) < 0) {
-			rc = path_err(rc, "map: --out %s", blt_errmsg());
+			rc = blt_errmsg_set(rc, "map: --out %s", blt_errmsg());
 			outstore_unmake(s->out, &made);
 			return rc;
 		}
@@ -401,8 +369,6 @@ job_map(struct job_runner *r, struct job *j)
 	o.written = job_map_written;
 	o.arg = &m;
 	rc = blt_map(fs->db, &o, &st);
-	if (rc < 0)
-		path_err(rc, "%s", blt_errmsg());
 	job_notify(fs, &m.ns);
 	free(m.ns.v);
 done:
@@ -410,8 +376,14 @@ done:
 	j->st = st;
 	j->done = st.processed;
 	pthread_mutex_unlock(&r->lock);
-	if (out != NULL && (crc = blt_close(out)) < 0 && rc == 0)
-		rc = path_err(crc, "map: %s", blt_errmsg());
+	if (out != NULL && rc < 0) {
+		/* the message names what failed: the close must not take its
+		 * place, whose message would go to the same slot */
+		snprintf(why, sizeof why, "%s", blt_errmsg());
+		blt_close(out);
+		blt_errmsg_set(rc, "%s", why);
+	} else if (out != NULL && (crc = blt_close(out)) < 0)
+		rc = blt_errmsg_set(crc, "map: %s", blt_errmsg());
 	return rc;
 }
 
@@ -430,7 +402,7 @@ job_reindex(struct job_runner *r, struct job *j)
 	int rc;
 
 	if ((rc = blt_info(fs->db, &st)) < 0)
-		return path_err(rc, "%s", blt_errmsg());
+		return rc;
 	pthread_mutex_lock(&r->lock);
 	j->buckets[0] = j->buckets[1] = st.n_buckets;
 	pthread_mutex_unlock(&r->lock);
@@ -441,7 +413,7 @@ job_reindex(struct job_runner *r, struct job *j)
 	po.n_buckets = j->s.buckets ? j->s.buckets : BLT_FIT;
 	if ((rc = (int)blt_prune(fs->db, &po)) < 0 ||
 	    (rc = blt_info(fs->db, &st)) < 0)
-		return path_err(rc, "reindex: %s", blt_errmsg());
+		return blt_errmsg_set(rc, "reindex: %s", blt_errmsg());
 	pthread_mutex_lock(&r->lock);
 	j->buckets[1] = st.n_buckets;
 	pthread_mutex_unlock(&r->lock);
@@ -470,12 +442,12 @@ job_run_kind(struct job_runner *r, struct job *j)
 		return job_reindex(r, j);
 	case BLTFS_JOB_SYNC:
 		if ((rc = blt_sync(fs->db)) < 0)
-			return path_err(rc, "%s", blt_errmsg());
+			return rc;
 		return 0;
 	case BLTFS_JOB_MAP:
 		return job_map(r, j);
 	}
-	return path_err(-EINVAL, "job %" PRIu64 ": unknown kind", j->id);
+	return blt_errmsg_set(-EINVAL, "job %" PRIu64 ": unknown kind", j->id);
 }
 
 /* Run j.  A job that would change a store that takes no more writes is
@@ -491,12 +463,12 @@ job_run(struct job_runner *r, struct job *j)
 	int rc;
 
 	if (job_writes_store(j) && (stuck = fs_stuck(fs)) != NULL)
-		return path_err(-EIO, "%s: %s", blt_path(fs->db), stuck);
+		return blt_errmsg_set(-EIO, "%s: %s", blt_path(fs->db), stuck);
 	rc = job_run_kind(r, j);
 	if (rc < 0 && rc != -ECANCELED && job_writes_store(j) &&
 	    (stuck = fs_stuck(fs)) != NULL)
-		rc = path_err(
-		    rc, "%s: %s (%s)", blt_path(fs->db), stuck, path_errmsg());
+		rc = blt_errmsg_set(
+		    rc, "%s: %s (%s)", blt_path(fs->db), stuck, blt_errmsg());
 	return rc;
 }
 
@@ -571,7 +543,7 @@ job_main(void *arg)
 		} else if (rc < 0) {
 			j->state = BLTFS_STATE_FAILED;
 			j->error = rc;
-			snprintf(j->msg, sizeof j->msg, "%s", path_errmsg());
+			snprintf(j->msg, sizeof j->msg, "%s", blt_errmsg());
 			fs_log("job %" PRIu64 " (%s): %s", j->id,
 			    job_kinds[j->s.kind], j->msg);
 		} else {
@@ -593,7 +565,7 @@ job_runner_create(struct fs *fs, struct job_runner **out)
 	int rc;
 
 	if ((r = calloc(1, sizeof *r)) == NULL)
-		return path_err(-ENOMEM, "job runner: out of memory");
+		return blt_errmsg_set(-ENOMEM, "job runner: out of memory");
 	r->fs = fs;
 	pthread_mutex_init(&r->lock, NULL);
 	pthread_cond_init(&r->cond, NULL);
@@ -601,7 +573,7 @@ job_runner_create(struct fs *fs, struct job_runner **out)
 		pthread_cond_destroy(&r->cond);
 		pthread_mutex_destroy(&r->lock);
 		free(r);
-		return path_err(-rc, "job runner: %s", strerror(rc));
+		return blt_errmsg_set(-rc, "job runner: %s", strerror(rc));
 	}
 	*out = r;
 	return 0;
@@ -668,7 +640,7 @@ job_submit(struct job_runner *r, struct job_spec *s, uint64_t *id)
 
 	if ((j = calloc(1, sizeof *j)) == NULL) {
 		job_spec_free(s);
-		return path_err(-ENOMEM, "out of memory");
+		return blt_errmsg_set(-ENOMEM, "out of memory");
 	}
 	j->s = *s;
 	memset(s, 0, sizeof *s);
@@ -679,13 +651,13 @@ job_submit(struct job_runner *r, struct job_spec *s, uint64_t *id)
 	if (r->stop) {
 		pthread_mutex_unlock(&r->lock);
 		job_free(j);
-		return path_err(-ESHUTDOWN, "the mount is going away");
+		return blt_errmsg_set(-ESHUTDOWN, "the mount is going away");
 	}
 	/* EBUSY, not EAGAIN: the ctl file is written with blocking writes,
 	 * and loops that write all of a buffer retry EAGAIN at once */
 	if (job_queued(r) >= JOB_QUEUE_MAX) {
 		pthread_mutex_unlock(&r->lock);
-		rc = path_err(-EBUSY,
+		rc = blt_errmsg_set(-EBUSY,
 		    "%s: %d jobs are waiting to start already, the most the "
 		    "daemon queues; try again once one has started, or cancel "
 		    "one",
@@ -725,11 +697,11 @@ job_cancel(struct job_runner *r, uint64_t id)
 
 	pthread_mutex_lock(&r->lock);
 	if ((j = job_find(r, id)) == NULL) {
-		rc = path_err(-ENOENT, "cancel: no job %" PRIu64, id);
+		rc = blt_errmsg_set(-ENOENT, "cancel: no job %" PRIu64, id);
 	} else if (j->state >= BLTFS_STATE_DONE) {
-		rc =
-		    path_err(-EALREADY, "cancel: job %" PRIu64 " is %s already",
-		        id, job_states[j->state]);
+		rc = blt_errmsg_set(-EALREADY,
+		    "cancel: job %" PRIu64 " is %s already", id,
+		    job_states[j->state]);
 	} else if (j->state == BLTFS_STATE_QUEUED) {
 		atomic_store(&j->cancel, 1);
 		j->state = BLTFS_STATE_CANCELLED;
@@ -738,7 +710,7 @@ job_cancel(struct job_runner *r, uint64_t id)
 		 * the running job ends, however many are cancelled meanwhile */
 		job_ended(r, j);
 	} else if (j->s.kind != BLTFS_JOB_MAP) {
-		rc = path_err(-EBUSY,
+		rc = blt_errmsg_set(-EBUSY,
 		    "cancel: job %" PRIu64 " is a running %s, which cannot be "
 		    "stopped half-way",
 		    id, job_kinds[j->s.kind]);

@@ -36,7 +36,6 @@
 #include <unistd.h>
 
 #include "fs.h"
-#include "ctl.h"
 
 struct keylist {
 	char *file;           /* FILE as the command gave it, resolved */
@@ -54,17 +53,17 @@ keylist_find(
 	struct inode_info in;
 	int rc;
 
-	if (ctl_in_ctl_dir(fs, l->place))
-		return path_err(-EINVAL,
+	if (resolve_in_ctl_dir(fs, l->place))
+		return blt_errmsg_set(-EINVAL,
 		    "map: --keys %s: a file of the control directory", l->file);
-	if ((rc = ctl_resolve(fs, l->place, &in)) < 0)
-		return path_err(rc, "map: --keys %s: %s", l->file,
-		    rc == -EINVAL ? path_errmsg() : strerror(-rc));
+	if ((rc = resolve_node(fs, l->place, &in)) < 0)
+		return blt_errmsg_set(rc, "map: --keys %s: %s", l->file,
+		    rc == -EINVAL ? blt_errmsg() : strerror(-rc));
 	if (in.type == INODE_DIR)
-		return path_err(-EISDIR,
+		return blt_errmsg_set(-EISDIR,
 		    "map: --keys %s: a directory, not a file", l->file);
 	if ((rc = inode_key(fs->tree, in.nodeid, key, klen)) < 0)
-		return path_err(
+		return blt_errmsg_set(
 		    rc, "map: --keys %s: %s", l->file, strerror(-rc));
 	return 0;
 }
@@ -100,7 +99,7 @@ keylist_read_stored(
 	free(key);
 	if (got < 0) {
 		free(buf);
-		return path_err((int)got, "map: --keys %s: %s", l->file,
+		return blt_errmsg_set((int)got, "map: --keys %s: %s", l->file,
 		    got == -ENOMEM ? "out of memory" : blt_errmsg());
 	}
 	*out = buf;
@@ -113,17 +112,18 @@ keylist_read_stored(
  * a path from the mount's root. */
 static int
 keylist_select_line(struct fs *fs, const struct mountinfo *mi, const char *line,
-    struct job_keys *k)
+    struct resolve_keys *k)
 {
 	char *real = NULL, place[PATH_MAX];
 	int rc = 0;
 
-	if (line[0] == '/' && (rc = ctl_real_path(fs, mi, line, &real)) == 0)
-		rc = ctl_place(fs, mi, real, place);
+	if (line[0] == '/' &&
+	    (rc = resolve_real_path(fs, mi, line, &real)) == 0)
+		rc = resolve_place(fs, mi, real, place);
 	free(real);
 	if (rc < 0)
-		return path_err(rc, "%s: %s", line, strerror(-rc));
-	return ctl_select(fs, rc == 1 ? place : line, 0, k);
+		return blt_errmsg_set(rc, "%s: %s", line, strerror(-rc));
+	return resolve_select(fs, rc == 1 ? place : line, 0, k);
 }
 
 /* What st is, for a message. */
@@ -148,9 +148,9 @@ static int
 keylist_not_regular(const char *file, const struct stat *st)
 {
 	if (S_ISDIR(st->st_mode))
-		return path_err(
+		return blt_errmsg_set(
 		    -EISDIR, "map: --keys %s: a directory, not a file", file);
-	return path_err(-EINVAL,
+	return blt_errmsg_set(-EINVAL,
 	    "map: --keys %s: %s, not a regular file (bltfs ctl copies a pipe, "
 	    "or standard input for -, into one)",
 	    file, keylist_file_type(st));
@@ -172,10 +172,10 @@ keylist_open_file(const char *file, int *out)
 		return keylist_not_regular(file, &st);
 	fd = open(file, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
 	if (fd == -1)
-		return path_err(
+		return blt_errmsg_set(
 		    -errno, "map: --keys %s: %s", file, strerror(errno));
 	if (fstat(fd, &st) == -1)
-		rc = path_err(
+		rc = blt_errmsg_set(
 		    -errno, "map: --keys %s: %s", file, strerror(errno));
 	else if (!S_ISREG(st.st_mode))
 		rc = keylist_not_regular(file, &st);
@@ -200,11 +200,12 @@ keylist_open(struct fs *fs, const struct mountinfo *mi, const char *file,
 	if ((l = calloc(1, sizeof *l)) == NULL ||
 	    (l->file = strdup(file)) == NULL) {
 		free(l);
-		return path_err(-ENOMEM, "out of memory");
+		return blt_errmsg_set(-ENOMEM, "out of memory");
 	}
 	l->fd = -1;
-	if ((rc = ctl_place(fs, mi, file, l->place)) < 0)
-		rc = path_err(rc, "map: --keys %s: %s", file, strerror(-rc));
+	if ((rc = resolve_place(fs, mi, file, l->place)) < 0)
+		rc = blt_errmsg_set(
+		    rc, "map: --keys %s: %s", file, strerror(-rc));
 	else if ((l->inside = rc) == 1) {
 		/* there now, or the command is refused */
 		if ((rc = keylist_find(fs, l, &key, &klen)) == 0)
@@ -225,7 +226,7 @@ keylist_open(struct fs *fs, const struct mountinfo *mi, const char *file,
  * than end the list there. */
 int
 keylist_read(struct fs *fs, struct keylist *l, const atomic_int *cancel,
-    struct job_keys *k)
+    struct resolve_keys *k)
 {
 	char line[PATH_MAX], *stored = NULL;
 	struct mountinfo *mi = NULL;
@@ -242,7 +243,7 @@ keylist_read(struct fs *fs, struct keylist *l, const atomic_int *cancel,
 	} else if ((f = fdopen(l->fd, "r")) != NULL)
 		l->fd = -1; /* f's now */
 	if (f == NULL) {
-		rc = path_err(
+		rc = blt_errmsg_set(
 		    -errno, "map: --keys %s: %s", l->file, strerror(errno));
 		free(stored);
 		return rc;
@@ -254,21 +255,21 @@ keylist_read(struct fs *fs, struct keylist *l, const atomic_int *cancel,
 		errno = 0; /* what a failed read leaves is its cause */
 		if ((ch = getc_unlocked(f)) == EOF && ferror(f)) {
 			rc = errno ? -errno : -EIO;
-			rc = path_err(rc, "map: --keys %s, line %zu: %s",
+			rc = blt_errmsg_set(rc, "map: --keys %s, line %zu: %s",
 			    l->file, no, strerror(-rc));
 			break;
 		}
 		if (ch == EOF || ch == '\n') {
 			line[n] = '\0';
 			if (atomic_load(cancel)) {
-				rc = path_err(-ECANCELED, "cancelled");
+				rc = blt_errmsg_set(-ECANCELED, "cancelled");
 				break;
 			}
 			/* past most, a file is listed twice: unless files
 			 * were made meanwhile */
 			if (n > 0 && ++named > most &&
 			    (most = inode_count(fs->tree)) < named) {
-				rc = path_err(-E2BIG,
+				rc = blt_errmsg_set(-E2BIG,
 				    "map: --keys %s, line %zu: more lines than "
 				    "the mount has keys (%" PRIu64 "), so a "
 				    "file is listed twice",
@@ -277,9 +278,9 @@ keylist_read(struct fs *fs, struct keylist *l, const atomic_int *cancel,
 			}
 			if (n > 0 &&
 			    (rc = keylist_select_line(fs, mi, line, k)) < 0) {
-				rc =
-				    path_err(rc, "map: --keys %s, line %zu: %s",
-				        l->file, no, path_errmsg());
+				rc = blt_errmsg_set(rc,
+				    "map: --keys %s, line %zu: %s", l->file, no,
+				    blt_errmsg());
 				break;
 			}
 			if (ch == EOF)
@@ -287,13 +288,13 @@ keylist_read(struct fs *fs, struct keylist *l, const atomic_int *cancel,
 			n = 0;
 			no++;
 		} else if (ch == '\0') {
-			rc = path_err(-EINVAL,
+			rc = blt_errmsg_set(-EINVAL,
 			    "map: --keys %s, line %zu: a NUL byte, which no "
 			    "path has",
 			    l->file, no);
 			break;
 		} else if (n == sizeof line - 1) {
-			rc = path_err(-ENAMETOOLONG,
+			rc = blt_errmsg_set(-ENAMETOOLONG,
 			    "map: --keys %s, line %zu: longer than %zu bytes, "
 			    "which no path is",
 			    l->file, no, sizeof line - 1);

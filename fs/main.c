@@ -20,14 +20,12 @@
 #include <limits.h>
 #include <pthread.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
-#include <syslog.h>
 #include <unistd.h>
 
 #include "bltmap.h"
@@ -107,114 +105,6 @@ static const struct fuse_opt main_opts[] = {
     FUSE_OPT_KEY("--help", MAIN_KEY_HELP),
     FUSE_OPT_END,
 };
-
-static int main_daemonized;
-
-/* The last lines logged, for the status file (fs_log_recent()): a call
- * that fails tells its caller only an errno, and a daemon's syslog may go
- * nowhere. */
-#define MAIN_RECENT 16
-struct main_line {
-	int64_t ts; /* µs */
-	char text[400];
-};
-static struct {
-	pthread_mutex_t lock;
-	unsigned n; /* ever logged; the ring holds the last ones */
-	struct main_line line[MAIN_RECENT];
-} main_recent = {.lock = PTHREAD_MUTEX_INITIALIZER};
-
-static void
-main_remember(const char *text)
-{
-	struct main_line *l;
-
-	pthread_mutex_lock(&main_recent.lock);
-	l = &main_recent.line[main_recent.n++ % MAIN_RECENT];
-	l->ts = blt_now();
-	snprintf(l->text, sizeof l->text, "%s", text);
-	pthread_mutex_unlock(&main_recent.lock);
-}
-
-/* Log one line (stderr in the foreground, syslog once daemonized), whole;
- * the status file keeps its first 400 bytes. */
-void
-fs_log(const char *fmt, ...)
-{
-	va_list ap;
-	char *text, fallback[sizeof main_recent.line[0].text];
-
-	va_start(ap, fmt);
-	if (vasprintf(&text, fmt, ap) < 0)
-		text = NULL;
-	va_end(ap);
-	if (text == NULL) { /* out of memory: what fits */
-		va_start(ap, fmt);
-		vsnprintf(fallback, sizeof fallback, fmt, ap);
-		va_end(ap);
-	}
-	main_remember(text != NULL ? text : fallback);
-	if (main_daemonized)
-		syslog(LOG_ERR, "%s", text != NULL ? text : fallback);
-	else
-		fprintf(stderr, "bltfs: %s\n", text != NULL ? text : fallback);
-	free(text);
-}
-
-void
-fs_log_recent(FILE *f)
-{
-	unsigned i, from;
-	char when[64];
-
-	pthread_mutex_lock(&main_recent.lock);
-	from = main_recent.n > MAIN_RECENT ? main_recent.n - MAIN_RECENT : 0;
-	fputc('[', f);
-	for (i = from; i < main_recent.n; i++) {
-		const struct main_line *l = &main_recent.line[i % MAIN_RECENT];
-
-		timearg_format(l->ts, when, sizeof when);
-		fprintf(f, "%s\n    {\"time\": \"%s\", \"message\": ",
-		    i > from ? "," : "", when);
-		json_put_str(f, l->text, strlen(l->text));
-		fputc('}', f);
-	}
-	fputs(i > from ? "\n  ]" : "]", f);
-	pthread_mutex_unlock(&main_recent.lock);
-}
-
-/* Why the store takes no more writes, or NULL. */
-const char *
-fs_stuck(struct fs *fs)
-{
-	int flags = blt_flags(fs->db);
-
-	if (flags & BLT_REINDEX_STUCK)
-		return "a reindex failed half-way: the store takes no more "
-		       "writes; unmount and mount it again to finish or undo "
-		       "the reindex";
-	if (flags & BLT_TORN_TAIL)
-		return "a write failed and what it left at the end of the "
-		       "store could not be cut off: the store takes no more "
-		       "writes; unmount and mount it again to cut it off";
-	return NULL;
-}
-
-/* Log the failure of a change of the store. */
-void
-fs_log_write(struct fs *fs, const char *what)
-{
-	const char *why = fs_stuck(fs);
-
-	if (why != NULL && atomic_exchange(&fs->stuck_told, 1))
-		return;
-	if (what != NULL)
-		fs_log("%s: %s", what, blt_errmsg());
-	else
-		fs_log("%s", blt_errmsg());
-	if (why != NULL)
-		fs_log("%s: %s", blt_path(fs->db), why);
-}
 
 static void
 main_usage(const char *prog)
@@ -535,8 +425,7 @@ main_detach(void)
 		if (fd > 2)
 			close(fd);
 	}
-	openlog("bltfs", LOG_PID, LOG_DAEMON);
-	main_daemonized = 1;
+	fs_log_syslog();
 }
 
 /* Tell whoever waits that the mount is ready. */
@@ -591,7 +480,7 @@ main_load_tree(struct fs *fs, const struct path_conf *pc)
 	if (rc < 0 && sc.rc < 0)
 		fs_log("%s", blt_errmsg());
 	else if (rc < 0)
-		fs_log("%s: %s", blt_path(fs->db), path_errmsg());
+		fs_log("%s: %s", blt_path(fs->db), blt_errmsg());
 	blt_iter_free(sc.it);
 	return rc;
 }
@@ -621,7 +510,7 @@ main_open(struct fs *fs, const struct main_conf *c)
 	(void)blt_info(fs->db, &st);
 	if ((rc = path_conf_init(&pc, st.key_serializer, c->flat, c->ctl)) <
 	    0) {
-		fs_log("%s", path_errmsg());
+		fs_log("%s", blt_errmsg());
 		return rc;
 	}
 	fs->ro = c->ro;
@@ -663,6 +552,40 @@ main_close(struct fs *fs)
 	return rc;
 }
 
+/* Set up the locks of fs (struct fs says what each guards): 0, or -1
+ * with none set up. */
+static int
+main_locks_init(struct fs *fs)
+{
+	if (pthread_mutex_init(&fs->wlock, NULL) != 0)
+		return -1;
+	if (pthread_rwlock_init(&fs->rlock, NULL) != 0)
+		goto wlock;
+	if (pthread_mutex_init(&fs->move_lock, NULL) != 0)
+		goto rlock;
+	if (pthread_cond_init(&fs->move_done, NULL) != 0)
+		goto move_lock;
+	return 0;
+move_lock:
+	pthread_mutex_destroy(&fs->move_lock);
+rlock:
+	pthread_rwlock_destroy(&fs->rlock);
+wlock:
+	pthread_mutex_destroy(&fs->wlock);
+	fs_log("out of locks");
+	return -1;
+}
+
+/* Tear down what main_locks_init() set up. */
+static void
+main_locks_destroy(struct fs *fs)
+{
+	pthread_cond_destroy(&fs->move_done);
+	pthread_mutex_destroy(&fs->move_lock);
+	pthread_rwlock_destroy(&fs->rlock);
+	pthread_mutex_destroy(&fs->wlock);
+}
+
 /* Learn the device of the mount just made, by which ctl commands know
  * paths that lead into it under other mounts of it (bind mounts) too.  It
  * comes from the table of mounts, since a stat of the mount point would
@@ -700,7 +623,7 @@ main(int argc, char **argv)
 	struct main_conf c;
 	struct fs fs;
 	char *abs;
-	int ready = -1, rc, status = 1;
+	int ready = -1, locks = 0, rc, status = 1;
 
 	/* map workers are copies of this program (blt_map()) */
 	if ((rc = blt_map_worker_main(argc, argv)) >= 0)
@@ -714,6 +637,7 @@ main(int argc, char **argv)
 	memset(&c, 0, sizeof c);
 	memset(&o, 0, sizeof o);
 	memset(&fs, 0, sizeof fs);
+	fs.rfd = -1;
 	atomic_init(&fs.evict_seq, 0);
 	atomic_init(&fs.stuck_told, 0);
 	c.ready_fd = -1;
@@ -759,22 +683,27 @@ main(int argc, char **argv)
 	        fuse_opt_add_arg(&args, "-osubtype=bltfs") == -1) ||
 	    (!c.fsname && main_fsname(&args, c.store) < 0))
 		goto out;
+	if (ctl_create(&fs, &ops_table, &fs.ctl) < 0) {
+		fs_log("%s", blt_errmsg());
+		status = 1;
+		goto out;
+	}
 	/* before the store is opened (or made): libfuse refuses options it
 	 * does not know here */
-	fs.se =
-	    fuse_session_new(&args, ctl_ops(&ops_table), sizeof ops_table, &fs);
+	fs.se = fuse_session_new(&args, ctl_ops(fs.ctl), sizeof ops_table, &fs);
 	if (fs.se == NULL)
 		goto out;
 	status = 1;
 
 	if (!o.foreground)
 		ready = main_fork();
-	if (pthread_mutex_init(&fs.wlock, NULL) != 0)
+	if (main_locks_init(&fs) < 0)
 		goto destroy;
+	locks = 1;
 	if (main_open(&fs, &c) < 0)
 		goto destroy;
-	if (ctl_create(&fs, &fs.ctl) < 0) {
-		fs_log("%s", path_errmsg());
+	if (ctl_start(fs.ctl) < 0) {
+		fs_log("%s", blt_errmsg());
 		goto destroy;
 	}
 	if (fuse_set_signal_handlers(fs.se) == -1)
@@ -797,10 +726,13 @@ main(int argc, char **argv)
 destroy:
 	fuse_session_destroy(fs.se);
 	ctl_free(fs.ctl);
+	fs.ctl = NULL;
 	if (main_close(&fs) < 0)
 		status = 1;
-	pthread_mutex_destroy(&fs.wlock);
+	if (locks)
+		main_locks_destroy(&fs);
 out:
+	ctl_free(fs.ctl); /* made, but no session */
 	free(c.store);
 	free(c.ctl);
 	free(o.mountpoint);

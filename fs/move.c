@@ -51,9 +51,10 @@ move_add(void *arg, const unsigned char *key, size_t klen, int type)
 		keep = m->newplen - 1; /* a directory's own key, "dir" */
 		tail = 0;
 	} else
-		return path_err(-EINVAL, "rename: a key outside the subtree");
+		return blt_errmsg_set(
+		    -EINVAL, "rename: a key outside the subtree");
 	if (keep + tail > BLT_KEY_MAX)
-		return path_err(
+		return blt_errmsg_set(
 		    -ENAMETOOLONG, "rename: a key of %zu bytes", keep + tail);
 	if (m->n == m->cap) {
 		size_t cap = m->cap ? m->cap * 2 : 16;
@@ -216,13 +217,13 @@ move_rename(struct fs *fs, uint64_t parent, const char *name,
 	if ((rc = inode_key(fs->tree, src.nodeid, &oldp, &m.oldplen)) < 0 ||
 	    (rc = inode_child_key(fs->tree, newparent, newname, newnlen,
 	         src.type, &newp, &m.newplen)) < 0) {
-		fs_log("%s", path_errmsg());
+		fs_log("%s", blt_errmsg());
 		goto out;
 	}
 	m.oldp = oldp;
 	m.newp = newp;
 	if ((rc = inode_walk_keys(fs->tree, src.nodeid, move_add, &m)) < 0) {
-		fs_log("%s", path_errmsg());
+		fs_log("%s", blt_errmsg());
 		goto out;
 	}
 	/* an empty directory that is replaced takes its marker along; so
@@ -250,7 +251,7 @@ move_rename(struct fs *fs, uint64_t parent, const char *name,
 	if ((rc = inode_rename(fs->tree, parent, name, nlen, newparent, newname,
 	         newnlen, flags, NULL)) < 0) {
 		fs_log("rename: the store moved but the index did not: %s",
-		    path_errmsg());
+		    blt_errmsg());
 		move_index(fs, &m);
 		rc = 0;
 	}

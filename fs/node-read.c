@@ -3,8 +3,9 @@
  * changes with an unlink or rename of it or of a directory above it, and
  * the store changes before the names do: a read by key waits while one is
  * under way, and is done again if one came or went meanwhile, or if a
- * prune evicted keys whose names were still in the index.  handle.c and
- * ops*.c read stored values this way, and filebuf.c loads a buffer.
+ * prune evicted keys whose names were still in the index.  Waiting reads
+ * sleep on fs->move_done until node_moves_ended() wakes them.  handle.c
+ * and ops*.c read stored values this way, and filebuf.c loads a buffer.
  */
 #include "config.h"
 
@@ -15,11 +16,6 @@
 
 #include "fs.h"
 #include "handle-int.h"
-
-/* Reads by key that wait for an unlink or rename sleep here until one
- * ends (node_moves_ended()).  One mount per process. */
-static pthread_mutex_t node_move_lock = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t node_move_done = PTHREAD_COND_INITIALIZER;
 
 /* The key of nodeid for a read of the store, waiting out an unlink or
  * rename that is changing it (the store changes before the names do); the
@@ -34,11 +30,11 @@ node_key(struct fs *fs, uint64_t nodeid, struct node_read *r)
 	if ((rc = inode_key_version(
 	         fs->tree, nodeid, &r->key, &r->klen, &r->ver)) != -EAGAIN)
 		return rc;
-	pthread_mutex_lock(&node_move_lock);
+	pthread_mutex_lock(&fs->move_lock);
 	while ((rc = inode_key_version(
 	            fs->tree, nodeid, &r->key, &r->klen, &r->ver)) == -EAGAIN)
-		pthread_cond_wait(&node_move_done, &node_move_lock);
-	pthread_mutex_unlock(&node_move_lock);
+		pthread_cond_wait(&fs->move_done, &fs->move_lock);
+	pthread_mutex_unlock(&fs->move_lock);
 	return rc;
 }
 
@@ -46,11 +42,11 @@ node_key(struct fs *fs, uint64_t nodeid, struct node_read *r)
  * prune has taken the names of the keys it evicted out of the index: wake
  * the reads that wait for it to look again. */
 void
-node_moves_ended(void)
+node_moves_ended(struct fs *fs)
 {
-	pthread_mutex_lock(&node_move_lock);
-	pthread_cond_broadcast(&node_move_done);
-	pthread_mutex_unlock(&node_move_lock);
+	pthread_mutex_lock(&fs->move_lock);
+	pthread_cond_broadcast(&fs->move_done);
+	pthread_mutex_unlock(&fs->move_lock);
 }
 
 /* Free the key node_key() gave; 1 if the read by it that returned rc must
@@ -69,10 +65,10 @@ node_read_again(struct fs *fs, uint64_t nodeid, struct node_read *r, int rc)
 	if (rc != -ENOENT ||
 	    ((r->evict & 1) == 0 && atomic_load(&fs->evict_seq) == r->evict))
 		return 0;
-	pthread_mutex_lock(&node_move_lock);
+	pthread_mutex_lock(&fs->move_lock);
 	while (atomic_load(&fs->evict_seq) & 1)
-		pthread_cond_wait(&node_move_done, &node_move_lock);
-	pthread_mutex_unlock(&node_move_lock);
+		pthread_cond_wait(&fs->move_done, &fs->move_lock);
+	pthread_mutex_unlock(&fs->move_lock);
 	return 1;
 }
 

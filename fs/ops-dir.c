@@ -76,12 +76,12 @@ ops_new_node(struct fs *fs, uint64_t parent, const char *name, int type,
 		if ((rc = inode_add_piece(fs->tree, parent, name, nlen)) < 0 ||
 		    (rc = inode_lookup(fs->tree, parent, name, nlen, 1, in)) <
 		        0)
-			ops_fail(rc, path_errmsg());
+			ops_fail(rc, blt_errmsg());
 		goto out;
 	}
 	if ((rc = inode_child_key(
 	         fs->tree, parent, name, nlen, type, &key, &klen)) < 0) {
-		ops_fail(rc, path_errmsg());
+		ops_fail(rc, blt_errmsg());
 		goto out;
 	}
 	if (type == INODE_DIR &&
@@ -94,7 +94,7 @@ ops_new_node(struct fs *fs, uint64_t parent, const char *name, int type,
 	if ((rc = inode_put_key(fs->tree, key, klen,
 	         type == INODE_FILE ? INODE_VLEN_UNSTORED : 0, NULL, s)) < 0 ||
 	    (rc = inode_lookup(fs->tree, parent, name, nlen, 1, in)) < 0)
-		ops_fail(rc, path_errmsg());
+		ops_fail(rc, blt_errmsg());
 out:
 	pthread_mutex_unlock(&fs->wlock);
 	free(key);
@@ -228,7 +228,7 @@ ops_remove_end(struct fs *fs, struct ops_removal *r)
 		inode_forget(fs->tree, r->node[i], 1);
 	}
 	if (r->n > 0)
-		node_moves_ended();
+		node_moves_ended(fs);
 	pthread_mutex_unlock(&fs->wlock);
 }
 
@@ -264,7 +264,7 @@ op_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
 	if (rc < 0)
 		fs_log_write(fs, NULL);
 	else if ((rc = inode_del_key(fs->tree, key, klen, &s)) < 0)
-		ops_fail(rc, path_errmsg());
+		ops_fail(rc, blt_errmsg());
 out:
 	ops_remove_end(fs, &r);
 	free(key);
@@ -307,7 +307,7 @@ op_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
 		}
 	}
 	if ((rc = inode_rmdir(fs->tree, parent, name, nlen)) < 0)
-		ops_fail(rc, path_errmsg());
+		ops_fail(rc, blt_errmsg());
 out:
 	pthread_mutex_unlock(&fs->wlock);
 	free(key);

@@ -133,10 +133,6 @@ op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
 	ops_stale(fs, &s, parent, name);
 }
 
-/* Guards fs->rfd and fs->rgen: held for reading across a spliced reply,
- * for writing to open the store file again.  One mount per process. */
-static pthread_rwlock_t ops_rlock = PTHREAD_RWLOCK_INITIALIZER;
-
 /* Open the store file for spliced reads; after a prune, the file that took
  * its place (and let go of the old one, which would keep its space). */
 static void
@@ -145,14 +141,14 @@ ops_open_rfd(struct fs *fs, uint64_t seen)
 	uint64_t gen;
 	int fd;
 
-	pthread_rwlock_wrlock(&ops_rlock);
+	pthread_rwlock_wrlock(&fs->rlock);
 	if (fs->rfd >= 0 && fs->rgen == seen) {
 		fd = ops_rfd_open(fs, &gen);
 		close(fs->rfd);
 		fs->rfd = fd;
 		fs->rgen = gen;
 	}
-	pthread_rwlock_unlock(&ops_rlock);
+	pthread_rwlock_unlock(&fs->rlock);
 }
 
 /* Reply to a read with bytes of the store file itself: libfuse splices
@@ -182,10 +178,10 @@ ops_read_splice(fuse_req_t req, struct fs *fs, fuse_ino_t ino, struct handle *h,
 		fuse_reply_err(req, -rc);
 		return 0;
 	}
-	pthread_rwlock_rdlock(&ops_rlock);
+	pthread_rwlock_rdlock(&fs->rlock);
 	if (fs->rfd < 0 || e.gen != fs->rgen) {
 		seen = fs->rgen;
-		pthread_rwlock_unlock(&ops_rlock);
+		pthread_rwlock_unlock(&fs->rlock);
 		if (e.gen > seen)
 			ops_open_rfd(fs, seen);
 		return 1;
@@ -202,7 +198,7 @@ ops_read_splice(fuse_req_t req, struct fs *fs, fuse_ino_t ino, struct handle *h,
 	 * rfd still holds: it writes a new file */
 	if ((rc = fuse_reply_data(req, &bv, 0)) < 0)
 		fs_log("read reply: %s", strerror(-rc));
-	pthread_rwlock_unlock(&ops_rlock);
+	pthread_rwlock_unlock(&fs->rlock);
 	return 0;
 }
 
@@ -301,7 +297,7 @@ ops_drop_unstored(struct fs *fs, fuse_ino_t ino, struct inode_stale *s)
 	}
 	pthread_mutex_unlock(&fs->wlock);
 	if (rc < 0 && rc != -ESTALE)
-		ops_fail(rc, path_errmsg());
+		ops_fail(rc, blt_errmsg());
 }
 
 void

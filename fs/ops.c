@@ -207,8 +207,8 @@ op_init(void *userdata, struct fuse_conn_info *conn)
 	/* we invalidate when a value changes; mtime alone says nothing.  On
 	 * a read-only mount no value changes, and a new mtime is how the
 	 * control files' snapshots, which no open file holds, tell the
-	 * kernel to drop the pages it keeps of them (ctl_snap in ctl.c): the
-	 * kernel drops them itself, in the reader's thread, while this
+	 * kernel to drop the pages it keeps of them (ctl_snap in ctl-text.c):
+	 * the kernel drops them itself, in the reader's thread, while this
 	 * daemon may still have to answer a read of them. */
 	if (fs->ro && (conn->capable & FUSE_CAP_AUTO_INVAL_DATA))
 		conn->want |= FUSE_CAP_AUTO_INVAL_DATA;

@@ -16,9 +16,9 @@
  * never splits an escape or a UTF-8 character, so every piece displays.
  *
  * Nothing here depends on other keys; the clash of a file and a directory
- * of the same path is settled by inode.c (the file becomes PATH_SELF inside
- * the directory).  Decoding turns a name back into bytes; whether the name
- * is the canonical one for its place is checked by encoding the resulting
+ * of the same path is settled by inode-change.c (the file becomes PATH_SELF
+ * inside the directory).  Decoding turns a name back into bytes; whether the
+ * name is the canonical one for its place is checked by encoding the resulting
  * key again (inode_child_key()), which is what makes the mapping a
  * bijection.
  */
@@ -26,7 +26,6 @@
 
 #include <errno.h>
 #include <inttypes.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -47,31 +46,7 @@
 #define PATH_MODE_DECIMAL 3 /* an integer key, in decimal */
 #define PATH_MODE_EMPTY 4   /* the empty segment */
 
-static _Thread_local char path_msg[512];
-
 static const char path_hex[] = "0123456789ABCDEF";
-
-/* Record a message for path_errmsg() and return rc. */
-int
-path_err(int rc, const char *fmt, ...)
-{
-	char tmp[sizeof path_msg];
-	va_list ap;
-
-	/* arguments may point into path_msg itself */
-	va_start(ap, fmt);
-	vsnprintf(tmp, sizeof tmp, fmt, ap);
-	va_end(ap);
-	memcpy(path_msg, tmp, sizeof path_msg);
-	return rc;
-}
-
-/* The message of the last failure in this thread. */
-const char *
-path_errmsg(void)
-{
-	return path_msg;
-}
 
 /* Set up pc for a store with key serializer key_ser. */
 int
@@ -94,7 +69,7 @@ path_conf_init(
 	if (len == 0 || len > 64 || strchr(ctl, '/') != NULL ||
 	    strcmp(ctl, ".") == 0 || strcmp(ctl, "..") == 0 ||
 	    strstr(ctl, PATH_ESC) != NULL)
-		return path_err(-EINVAL,
+		return blt_errmsg_set(-EINVAL,
 		    "ctl=%s: the control directory needs a plain name of 1 "
 		    "to 64 bytes without '/' or U+201B, not . or ..",
 		    ctl);
@@ -401,7 +376,7 @@ path_decode_decimal(const struct path_conf *pc, const char *name, size_t nlen,
 		out[i] = (unsigned char)(v >> (8 * i));
 	return pc->int_width;
 bad:
-	return path_err(-EINVAL,
+	return blt_errmsg_set(-EINVAL,
 	    "'%.*s': not a canonical decimal in range for %sint%d keys",
 	    (int)nlen, name, pc->int_signed ? "" : "u", pc->int_width);
 }
@@ -416,14 +391,14 @@ path_decode_name(const struct path_conf *pc, const char *name, size_t nlen,
 
 	*kind = PATH_LEAF;
 	if (nlen == 0 || nlen > PATH_NAME_MAX)
-		return path_err(nlen ? -ENAMETOOLONG : -EINVAL,
+		return blt_errmsg_set(nlen ? -ENAMETOOLONG : -EINVAL,
 		    "a name of %zu bytes", nlen);
 	if (memchr(name, '\0', nlen) || memchr(name, '/', nlen))
-		return path_err(
+		return blt_errmsg_set(
 		    -EINVAL, "'%.*s': NUL or '/' in a name", (int)nlen, name);
 	if (nlen == PATH_SELF_LEN && memcmp(name, PATH_SELF, nlen) == 0) {
 		if (pc->flat)
-			return path_err(-EINVAL,
+			return blt_errmsg_set(-EINVAL,
 			    "'%s' names a directory's own key, and a flat "
 			    "mount has no directories",
 			    PATH_SELF);
@@ -490,7 +465,7 @@ path_of_key(const struct path_conf *pc, const void *key, size_t klen,
 			cap = (n + w.nlen + 2) * 2;
 			if ((nbuf = realloc(buf, cap)) == NULL) {
 				free(buf);
-				return path_err(-ENOMEM, "out of memory");
+				return blt_errmsg_set(-ENOMEM, "out of memory");
 			}
 			buf = nbuf;
 		}
@@ -500,7 +475,7 @@ path_of_key(const struct path_conf *pc, const void *key, size_t klen,
 		n += w.nlen;
 	}
 	if (buf == NULL && (buf = malloc(1)) == NULL)
-		return path_err(-ENOMEM, "out of memory");
+		return blt_errmsg_set(-ENOMEM, "out of memory");
 	buf[n] = '\0';
 	*out = buf;
 	*len = n;

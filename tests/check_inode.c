@@ -709,10 +709,10 @@ START_TEST(rename_file)
 	    -EINVAL);
 	/* the message says what the name stands for, and how to write it
 	 * to mean the characters as typed */
-	ck_assert_msg(strstr(path_errmsg(), "listed as 'A'; to name these "
-	                                    "characters as typed, write '" ESC
-	                                    "E2" ESC "80" ESC "9B41'") != NULL,
-	    "%s", path_errmsg());
+	ck_assert_msg(strstr(blt_errmsg(), "listed as 'A'; to name these "
+	                                   "characters as typed, write '" ESC
+	                                   "E2" ESC "80" ESC "9B41'") != NULL,
+	    "%s", blt_errmsg());
 	ck_assert_int_eq(inode_rename(t, node(t, "b"), "g", 1, INODE_ROOT,
 	                     ".bltfs", 6, 0, NULL),
 	    -EEXIST);
@@ -1022,7 +1022,7 @@ START_TEST(build_one_million_keys)
 			g.keys[i][0] = 'D';
 			if (inode_put_key(t, g.keys[i], strlen(g.keys[i]), 1,
 			        NULL, NULL) != 0)
-				ck_abort_msg("%s", path_errmsg());
+				ck_abort_msg("%s", blt_errmsg());
 		}
 		t1 = now();
 		printf(

@@ -208,7 +208,7 @@ tree_walk(struct inode_tree *t, struct tset *s, uint64_t dir)
 			/* mkdir would make it here: it exists */
 			rc = inode_add_piece(t, dir, e.name[i], e.nlen[i]);
 			ck_assert_msg(rc == -EEXIST, "piece '%s' refused: %s",
-			    e.name[i], path_errmsg());
+			    e.name[i], blt_errmsg());
 			tree_walk(t, s, in->nodeid);
 			continue;
 		}
@@ -217,7 +217,7 @@ tree_walk(struct inode_tree *t, struct tset *s, uint64_t dir)
 		rc = inode_child_key(
 		    t, dir, e.name[i], e.nlen[i], in->type, &ckey, &cklen);
 		ck_assert_msg(rc == 0, "'%s' (key %s) refused: %s", e.name[i],
-		    hex(key, klen), path_errmsg());
+		    hex(key, klen), blt_errmsg());
 		ck_assert_msg(cklen == klen && memcmp(ckey, key, klen) == 0,
 		    "'%s': listed for key %s, creates key %s", e.name[i],
 		    hex(key, klen), hex(ckey, cklen));
@@ -281,13 +281,13 @@ tree_check(const struct path_conf *pc, struct tset *s)
 				ck_assert_msg(
 				    inode_put_key(t, s->v[i].key, s->v[i].klen,
 				        s->v[i].vlen, NULL, NULL) == 0,
-				    "%s", path_errmsg());
+				    "%s", blt_errmsg());
 		} else {
 			f.i = 0;
 			f.twice = how == 2;
 			ck_assert_msg(
 			    inode_tree_build(pc, s->n, feed_next, &f, &t) == 0,
-			    "%s", path_errmsg());
+			    "%s", blt_errmsg());
 		}
 		ck_assert_uint_eq(inode_count(t), s->n);
 		for (i = 0; i < s->n; i++)
@@ -319,7 +319,7 @@ walk_roundtrip(
 		check_name(w.name, w.nlen);
 		ck_assert_uint_eq(strlen(w.name), w.nlen);
 		n = path_decode_name(pc, w.name, w.nlen, buf + o, &kind);
-		ck_assert_msg(n >= 0, "'%s': %s", w.name, path_errmsg());
+		ck_assert_msg(n >= 0, "'%s': %s", w.name, blt_errmsg());
 		o += (size_t)n;
 		ck_assert_uint_le(o, klen);
 		ck_assert_int_eq(
@@ -339,7 +339,7 @@ static void
 conf(struct path_conf *pc, unsigned ser, int flat, const char *ctl)
 {
 	ck_assert_msg(
-	    path_conf_init(pc, ser, flat, ctl) == 0, "%s", path_errmsg());
+	    path_conf_init(pc, ser, flat, ctl) == 0, "%s", blt_errmsg());
 }
 
 /* The path key is listed under in a tree of s: the name chain to it. */
@@ -668,7 +668,7 @@ START_TEST(control_name_is_escaped_only_in_the_root)
 	ck_assert_int_eq(path_conf_init(&pc, 2, 0, "a/b"), -EINVAL);
 	ck_assert_int_eq(path_conf_init(&pc, 2, 0, ".."), -EINVAL);
 	ck_assert_int_eq(path_conf_init(&pc, 2, 0, "x" ESC), -EINVAL);
-	ck_assert(strstr(path_errmsg(), "ctl=") != NULL);
+	ck_assert(strstr(blt_errmsg(), "ctl=") != NULL);
 }
 END_TEST
 
@@ -747,7 +747,7 @@ START_TEST(integer_keys_are_decimal)
 		         : inode_child_key(t, INODE_ROOT, names[i].name,
 		               strlen(names[i].name), INODE_FILE, &key, &klen);
 		ck_assert_msg((rc == 0) == names[i].ok, "code %u '%s': %d %s",
-		    names[i].ser, names[i].name, rc, path_errmsg());
+		    names[i].ser, names[i].name, rc, blt_errmsg());
 		if (rc == 0) {
 			ck_assert_uint_eq(klen, (size_t)pc.int_width);
 			ck_assert_int_eq(
@@ -830,7 +830,7 @@ START_TEST(names_with_stray_escapes_are_refused)
 		    INODE_FILE, &key, &klen);
 
 		ck_assert_msg(rc < 0, "'%s' accepted", bad[i]);
-		ck_assert(path_errmsg()[0] != '\0');
+		ck_assert(blt_errmsg()[0] != '\0');
 	}
 	/* the self name only inside a directory */
 	ck_assert_int_eq(inode_child_key(t, INODE_ROOT, PATH_SELF,
@@ -928,7 +928,7 @@ START_TEST(random_names_round_trip)
 			/* only names with U+201B or the ctl name are refused */
 			ck_assert_msg(strstr(name, PATH_ESC) != NULL ||
 			                  strcmp(name, ".bltfs") == 0,
-			    "'%s' refused: %s", name, path_errmsg());
+			    "'%s' refused: %s", name, blt_errmsg());
 			continue;
 		}
 		accepted++;

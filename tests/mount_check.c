@@ -246,13 +246,13 @@ main(int argc, char **argv)
 	c.m = m;
 	if (path_conf_init(&pc, m->key_serializer_code, flat, NULL) < 0 ||
 	    inode_tree_create(&pc, m->n_items, &c.t) < 0) {
-		fprintf(stderr, "mount_check: %s\n", path_errmsg());
+		fprintf(stderr, "mount_check: %s\n", blt_errmsg());
 		return 2;
 	}
 	for (i = 0; i < m->n_items; i++)
 		if (inode_put_key(c.t, m->items[i].key, m->items[i].klen,
 		        m->items[i].value_len, NULL, NULL) < 0) {
-			fprintf(stderr, "mount_check: %s\n", path_errmsg());
+			fprintf(stderr, "mount_check: %s\n", blt_errmsg());
 			return 2;
 		}
 	if ((fd = open(argv[optind + 1], O_RDONLY | O_DIRECTORY)) == -1) {
