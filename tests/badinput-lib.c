@@ -34,23 +34,7 @@
 #include "testutil.h"
 #include "badinput-lib.h"
 
-char bad_path[PATH_MAX];
 char bad_repaired[PATH_MAX + 8];
-
-/* A new temporary store path in bad_path, and bad_repaired beside it. */
-void
-bad_setup(void)
-{
-	tu_tmpstore(bad_path, sizeof bad_path);
-	snprintf(bad_repaired, sizeof bad_repaired, "%s.copy", bad_path);
-}
-
-/* Remove the temporary directory of bad_path. */
-void
-bad_teardown(void)
-{
-	tu_rmstore(bad_path);
-}
 
 /* Generous timeouts for valgrind; a hang still fails. */
 TCase *
@@ -58,7 +42,7 @@ bad_damage_tcase(void)
 {
 	TCase *tc = tcase_create("damage");
 
-	tcase_add_checked_fixture(tc, bad_setup, bad_teardown);
+	tcase_add_checked_fixture(tc, tu_store_setup, tu_store_teardown);
 	tcase_set_timeout(tc, 300);
 	return tc;
 }
@@ -561,6 +545,7 @@ bad_repair(
 	struct blt *db;
 	int found, rc;
 
+	snprintf(bad_repaired, sizeof bad_repaired, "%s.copy", p);
 	ck_assert(tu_copy(p, bad_repaired) == 0);
 	found = bad_check(bad_repaired, BLT_CHECK_REPAIR, &r);
 	ck_assert_msg(

@@ -1,9 +1,9 @@
 /*
- * badinput-lib.h: what the bad-input suites (check_badinput*.c) share: the
- * store a test damages, reading and poking files, the checks that a damaged
- * store fails with a message and never lies, and the repair that must keep
- * what the damage did not touch.  See badinput-lib.c for what "never lies"
- * means.
+ * badinput-lib.h: what the bad-input suites (check_badinput*.c) share:
+ * reading and poking files, the checks that a damaged store fails with a
+ * message and never lies, and the repair that must keep what the damage
+ * did not touch.  The store a test damages is tu_store.  See
+ * badinput-lib.c for what "never lies" means.
  */
 #ifndef BLT_BADINPUT_LIB_H
 #define BLT_BADINPUT_LIB_H
@@ -16,14 +16,11 @@
 #include "booklet.h"
 #include "manifest.h"
 
-/* The store a test damages, and where bad_repair() puts its repaired copy:
- * set by bad_setup(), removed with their directory by bad_teardown(). */
-extern char bad_path[PATH_MAX];
+/* Where bad_repair() puts the repaired copy of a store: beside it. */
 extern char bad_repaired[PATH_MAX + 8];
-void bad_setup(void);
-void bad_teardown(void);
 
-/* The "damage" test case: bad_setup()'s fixture and a generous timeout. */
+/* The "damage" test case: a temporary store in tu_store for each test,
+ * and a generous timeout. */
 TCase *bad_damage_tcase(void);
 
 /* --- files ------------------------------------------------------------- */

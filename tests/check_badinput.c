@@ -28,8 +28,8 @@
 
 START_TEST(empty_file_is_not_a_booklet_store)
 {
-	bad_write_file(bad_path, "", 0);
-	bad_open_fails(bad_path, -EUCLEAN, "not a booklet store");
+	bad_write_file(tu_store, "", 0);
+	bad_open_fails(tu_store, -EUCLEAN, "not a booklet store");
 }
 END_TEST
 
@@ -45,8 +45,8 @@ START_TEST(hundred_byte_file_is_not_a_booklet_store)
 	f = bad_read_file(src, &n);
 	memcpy(b, f, sizeof b);
 	free(f);
-	bad_write_file(bad_path, b, sizeof b);
-	bad_open_fails(bad_path, -EUCLEAN, "not a booklet store");
+	bad_write_file(tu_store, b, sizeof b);
+	bad_open_fails(tu_store, -EUCLEAN, "not a booklet store");
 }
 END_TEST
 
@@ -57,8 +57,8 @@ START_TEST(text_file_is_not_a_booklet_store)
 	for (size_t i = 0; i < sizeof text; i++)
 		text[i] =
 		    "All work and no play makes Jack a dull boy.\n"[i % 44];
-	bad_write_file(bad_path, text, sizeof text);
-	bad_open_fails(bad_path, -EUCLEAN, "not a booklet store");
+	bad_write_file(tu_store, text, sizeof text);
+	bad_open_fails(tu_store, -EUCLEAN, "not a booklet store");
 }
 END_TEST
 
@@ -70,16 +70,16 @@ START_TEST(random_bytes_are_not_a_booklet_store)
 	srand(seed);
 	for (size_t i = 0; i < sizeof b; i++)
 		b[i] = (unsigned char)rand();
-	bad_write_file(bad_path, b, sizeof b);
-	bad_open_fails(bad_path, -EUCLEAN, "not a booklet store");
+	bad_write_file(tu_store, b, sizeof b);
+	bad_open_fails(tu_store, -EUCLEAN, "not a booklet store");
 }
 END_TEST
 
 START_TEST(unknown_file_type_is_not_a_booklet_store)
 {
-	bad_copy_fixture("no_timestamps.blt", bad_path);
-	bad_poke(bad_path, 3, "\x00", 1);
-	bad_open_fails(bad_path, -EUCLEAN, "not a booklet store");
+	bad_copy_fixture("no_timestamps.blt", tu_store);
+	bad_poke(tu_store, 3, "\x00", 1);
+	bad_open_fails(tu_store, -EUCLEAN, "not a booklet store");
 }
 END_TEST
 
@@ -87,26 +87,26 @@ END_TEST
 
 START_TEST(version_2_is_not_supported_and_named)
 {
-	bad_copy_fixture("no_timestamps.blt", bad_path);
-	bad_poke_le(bad_path, 16, 2, 2);
-	bad_open_fails(bad_path, -EPROTONOSUPPORT, "version 2");
+	bad_copy_fixture("no_timestamps.blt", tu_store);
+	bad_poke_le(tu_store, 16, 2, 2);
+	bad_open_fails(tu_store, -EPROTONOSUPPORT, "version 2");
 }
 END_TEST
 
 START_TEST(version_9_is_not_supported_and_named)
 {
-	bad_copy_fixture("no_timestamps.blt", bad_path);
-	bad_poke_le(bad_path, 16, 9, 2);
-	bad_open_fails(bad_path, -EPROTONOSUPPORT, "version 9");
+	bad_copy_fixture("no_timestamps.blt", tu_store);
+	bad_poke_le(tu_store, 16, 9, 2);
+	bad_open_fails(tu_store, -EPROTONOSUPPORT, "version 9");
 }
 END_TEST
 
 START_TEST(old_v3_layout_is_not_supported_and_named)
 {
-	bad_copy_fixture("no_timestamps.blt", bad_path);
-	bad_poke_le(bad_path, 16, 3, 2);
-	bad_poke_le(bad_path, 25, 1, 4); /* booklet 0.3 kept a field here */
-	bad_open_fails(bad_path, -EPROTONOSUPPORT, "version 3");
+	bad_copy_fixture("no_timestamps.blt", tu_store);
+	bad_poke_le(tu_store, 16, 3, 2);
+	bad_poke_le(tu_store, 25, 1, 4); /* booklet 0.3 kept a field here */
+	bad_open_fails(tu_store, -EPROTONOSUPPORT, "version 3");
 }
 END_TEST
 
@@ -114,9 +114,9 @@ END_TEST
 
 START_TEST(zero_buckets_is_a_damaged_header)
 {
-	bad_copy_fixture("no_timestamps.blt", bad_path);
-	bad_poke_le(bad_path, 21, 0, 4);
-	bad_open_fails(bad_path, -EUCLEAN, "zero buckets");
+	bad_copy_fixture("no_timestamps.blt", tu_store);
+	bad_poke_le(tu_store, 21, 0, 4);
+	bad_open_fails(tu_store, -EUCLEAN, "zero buckets");
 }
 END_TEST
 
@@ -130,12 +130,12 @@ bad_header_repaired(
 	struct bad_damage d = {0};
 	struct bad_layout l;
 
-	bad_copy_fixture(fixture, bad_path);
-	bad_layout_load(bad_path, m, &l);
-	bad_poke_le(bad_path, off, v, width);
+	bad_copy_fixture(fixture, tu_store);
+	bad_layout_load(tu_store, m, &l);
+	bad_poke_le(tu_store, off, v, width);
 	bad_damage_add(&d, off, off + (uint64_t)width);
-	bad_open_refused(bad_path, -EUCLEAN, word);
-	ck_assert_int_ge(bad_repair(bad_path, &l, &d), 1);
+	bad_open_refused(tu_store, -EUCLEAN, word);
+	ck_assert_int_ge(bad_repair(tu_store, &l, &d), 1);
 	bad_layout_free(&l);
 	manifest_free(m);
 }
@@ -164,10 +164,10 @@ END_TEST
  * a terabyte on. */
 START_TEST(index_and_first_data_past_eof_are_not_taken_for_a_cut)
 {
-	bad_copy_fixture("pruned.blt", bad_path);
-	bad_poke_le(bad_path, 65, UINT64_C(1) << 40, 6);
-	bad_poke_le(bad_path, 71, (UINT64_C(1) << 40) - 4096, 6);
-	bad_open_fails(bad_path, -EUCLEAN, "runs past the end");
+	bad_copy_fixture("pruned.blt", tu_store);
+	bad_poke_le(tu_store, 65, UINT64_C(1) << 40, 6);
+	bad_poke_le(tu_store, 71, (UINT64_C(1) << 40) - 4096, 6);
+	bad_open_fails(tu_store, -EUCLEAN, "runs past the end");
 }
 END_TEST
 
@@ -197,20 +197,20 @@ START_TEST(first_data_past_eof_is_a_damaged_header)
 {
 	struct bad_report r;
 
-	bad_copy_fixture("no_timestamps.blt", bad_path);
-	bad_poke_le(bad_path, 71, UINT64_C(1) << 40, 6);
-	bad_open_refused(bad_path, -EUCLEAN, "first data block");
-	ck_assert_int_eq(bad_check(bad_path, BLT_CHECK_REPAIR, &r), 1);
-	ck_assert_int_eq(bad_check(bad_path, 0, &r), 0);
+	bad_copy_fixture("no_timestamps.blt", tu_store);
+	bad_poke_le(tu_store, 71, UINT64_C(1) << 40, 6);
+	bad_open_refused(tu_store, -EUCLEAN, "first data block");
+	ck_assert_int_eq(bad_check(tu_store, BLT_CHECK_REPAIR, &r), 1);
+	ck_assert_int_eq(bad_check(tu_store, 0, &r), 0);
 }
 END_TEST
 
 START_TEST(wrong_field_widths_are_a_damaged_header)
 {
 	for (unsigned byte = 18; byte <= 20; byte++) {
-		bad_copy_fixture("no_timestamps.blt", bad_path);
-		bad_poke(bad_path, byte, "\x09", 1);
-		bad_open_fails(bad_path, -EUCLEAN, "field widths");
+		bad_copy_fixture("no_timestamps.blt", tu_store);
+		bad_poke(tu_store, byte, "\x09", 1);
+		bad_open_fails(tu_store, -EUCLEAN, "field widths");
 	}
 }
 END_TEST
@@ -228,18 +228,18 @@ START_TEST(index_offset_moved_into_the_index_is_refused_at_open)
 	struct bad_layout l;
 	struct blt *db;
 
-	bad_copy_fixture("reindexed_twice.blt", bad_path);
-	bad_layout_load(bad_path, m, &l);
+	bad_copy_fixture("reindexed_twice.blt", tu_store);
+	bad_layout_load(tu_store, m, &l);
 	bad_poke_le(
-	    bad_path, 65, bad_peek_le(bad_path, 65, 6) + 512 * PTR_LEN, 6);
+	    tu_store, 65, bad_peek_le(tu_store, 65, 6) + 512 * PTR_LEN, 6);
 	bad_damage_add(&d, 65, 71);
-	ck_assert_int_eq(blt_open(bad_path, BLT_RDONLY, NULL, &db), -EUCLEAN);
-	bad_assert_msg(bad_path, "no block where the header says");
-	ck_assert_int_eq(blt_open(bad_path, BLT_RDWR, NULL, &db), -EUCLEAN);
-	ck_assert_int_eq(bad_check(bad_path, 0, &r), 1);
+	ck_assert_int_eq(blt_open(tu_store, BLT_RDONLY, NULL, &db), -EUCLEAN);
+	bad_assert_msg(tu_store, "no block where the header says");
+	ck_assert_int_eq(blt_open(tu_store, BLT_RDWR, NULL, &db), -EUCLEAN);
+	ck_assert_int_eq(bad_check(tu_store, 0, &r), 1);
 	ck_assert_msg(strstr(r.first, "the data says") != NULL,
 	    "check says: %s", r.first);
-	ck_assert_int_ge(bad_repair(bad_path, &l, &d), 1);
+	ck_assert_int_ge(bad_repair(tu_store, &l, &d), 1);
 	bad_layout_free(&l);
 	manifest_free(m);
 }
@@ -258,11 +258,11 @@ START_TEST(shrunk_bucket_count_never_returns_garbage)
 		struct bad_damage d = {0};
 		struct bad_result r;
 
-		bad_copy_fixture(names[i], bad_path);
-		bad_poke_le(bad_path, 21, 7, 4);
+		bad_copy_fixture(names[i], tu_store);
+		bad_poke_le(tu_store, 21, 7, 4);
 		bad_damage_add(&d, 21, 25);
 		d.enoent_ok = 1;
-		bad_read(bad_path, m, &d, &r);
+		bad_read(tu_store, m, &d, &r);
 		ck_assert_msg(r.open_rc < 0 || r.scan_rc < 0 || r.euclean > 0,
 		    "%s: a shrunk index goes unnoticed", names[i]);
 		manifest_free(m);
@@ -276,7 +276,7 @@ badinput_suite(void)
 	Suite *s = suite_create("badinput");
 	TCase *tc = tcase_create("notbooklet");
 
-	tcase_add_checked_fixture(tc, bad_setup, bad_teardown);
+	tcase_add_checked_fixture(tc, tu_store_setup, tu_store_teardown);
 	tcase_add_test(tc, empty_file_is_not_a_booklet_store);
 	tcase_add_test(tc, hundred_byte_file_is_not_a_booklet_store);
 	tcase_add_test(tc, text_file_is_not_a_booklet_store);

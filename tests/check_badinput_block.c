@@ -40,21 +40,21 @@ bad_length_damage(
 	struct blt *db;
 	int64_t ts;
 
-	bad_copy_fixture(name, bad_path);
-	bad_layout_load(bad_path, m, &l);
+	bad_copy_fixture(name, tu_store);
+	bad_layout_load(tu_store, m, &l);
 	blk = &l.b[which < l.n ? which : l.n - 1];
-	bad_poke_le(bad_path, blk->off + field, v, width);
+	bad_poke_le(tu_store, blk->off + field, v, width);
 	bad_damage_add(&d, blk->off + field, blk->off + field + width);
-	ck_assert_int_eq(blt_open(bad_path, BLT_RDONLY, NULL, &db), 0);
+	ck_assert_int_eq(blt_open(tu_store, BLT_RDONLY, NULL, &db), 0);
 	ck_assert_int_eq(
 	    blt_get(db, blk->item->key, blk->item->klen, buf, sizeof buf, &ts),
 	    -EUCLEAN);
-	bad_assert_msg(bad_path, "past");
+	bad_assert_msg(tu_store, "past");
 	blt_close(db);
-	bad_read(bad_path, m, &d, &r);
+	bad_read(tu_store, m, &d, &r);
 	ck_assert_int_lt(r.scan_rc, 0);
-	bad_check_finds(bad_path);
-	ck_assert_int_ge(bad_repair(bad_path, &l, &d), 1);
+	bad_check_finds(tu_store);
+	ck_assert_int_ge(bad_repair(tu_store, &l, &d), 1);
 	bad_layout_free(&l);
 	manifest_free(m);
 }
@@ -88,19 +88,19 @@ bad_short_value(const char *name, int at_region_end)
 	struct bad_layout l;
 	struct bad_result r;
 
-	bad_copy_fixture(name, bad_path);
-	bad_layout_load(bad_path, m, &l);
+	bad_copy_fixture(name, tu_store);
+	bad_layout_load(tu_store, m, &l);
 	for (size_t i = l.n / 2; i < l.n && blk == NULL; i++)
 		if (l.b[i].item->value_len >= 4 &&
 		    (!at_region_end || l.b[i].end == l.st.index_offset))
 			blk = &l.b[i];
 	ck_assert_msg(blk != NULL, "%s: no block to damage", name);
-	bad_poke_le(bad_path, blk->off + 21, blk->item->value_len - 3, 4);
+	bad_poke_le(tu_store, blk->off + 21, blk->item->value_len - 3, 4);
 	bad_damage_add(&d, blk->off, UINT64_MAX);
 	d.enoent_ok = 1;
-	bad_read(bad_path, m, &d, &r);
-	bad_check_finds(bad_path);
-	ck_assert_int_ge(bad_repair(bad_path, &l, &d), 1);
+	bad_read(tu_store, m, &d, &r);
+	bad_check_finds(tu_store);
+	ck_assert_int_ge(bad_repair(tu_store, &l, &d), 1);
 	bad_layout_free(&l);
 	manifest_free(m);
 }
@@ -132,21 +132,21 @@ START_TEST(bucket_count_grown_into_the_data_after_a_relocated_index_is_repaired)
 	struct bad_result r;
 	uint64_t index_end, first, size;
 
-	bad_copy_fixture(name, bad_path);
-	bad_layout_load(bad_path, m, &l);
+	bad_copy_fixture(name, tu_store);
+	bad_layout_load(tu_store, m, &l);
 	index_end = l.st.index_offset + (uint64_t)PTR_LEN * l.st.n_buckets;
 	ck_assert_uint_gt(l.st.file_bytes, index_end + FIX_FIXED_LEN);
 	first = index_end;
-	size = bad_head_len(bad_path) + bad_peek_le(bad_path, first + 19, 2) +
-	       bad_peek_le(bad_path, first + 21, 4);
+	size = bad_head_len(tu_store) + bad_peek_le(tu_store, first + 19, 2) +
+	       bad_peek_le(tu_store, first + 21, 4);
 	/* End the index 2 to 7 bytes before the end of the first block. */
-	bad_poke_le(bad_path, 21, l.st.n_buckets + (size - 2) / PTR_LEN, 4);
+	bad_poke_le(tu_store, 21, l.st.n_buckets + (size - 2) / PTR_LEN, 4);
 	bad_damage_add(&d, 21, 25);
 	bad_damage_add(&d, first, first + size);
 	d.enoent_ok = 1;
-	bad_read(bad_path, m, &d, &r);
-	bad_check_finds(bad_path);
-	ck_assert_int_ge(bad_repair(bad_path, &l, &d), 1);
+	bad_read(tu_store, m, &d, &r);
+	bad_check_finds(tu_store);
+	ck_assert_int_ge(bad_repair(tu_store, &l, &d), 1);
 	bad_layout_free(&l);
 	manifest_free(m);
 }
@@ -169,20 +169,20 @@ START_TEST(flipped_key_byte_is_never_listed)
 		uint64_t at;
 		unsigned char c;
 
-		bad_copy_fixture(names[i], bad_path);
-		bad_layout_load(bad_path, m, &l);
+		bad_copy_fixture(names[i], tu_store);
+		bad_layout_load(tu_store, m, &l);
 		blk = &l.b[l.n / 3];
 		ck_assert_uint_gt(blk->item->klen, 0);
 		at = blk->end - blk->item->value_len - 1; /* last key byte */
-		c = (unsigned char)(bad_peek_le(bad_path, at, 1) ^ 0x20);
-		bad_poke(bad_path, at, &c, 1);
+		c = (unsigned char)(bad_peek_le(tu_store, at, 1) ^ 0x20);
+		bad_poke(tu_store, at, &c, 1);
 		bad_damage_add(&d, at, at + 1);
 		d.enoent_ok = 1;
-		bad_read(bad_path, m, &d, &r);
+		bad_read(tu_store, m, &d, &r);
 		ck_assert_msg(
 		    r.scan_rc < 0, "%s: the scan ends without error", names[i]);
-		bad_check_finds(bad_path);
-		ck_assert_int_ge(bad_repair(bad_path, &l, &d), 1);
+		bad_check_finds(tu_store);
+		ck_assert_int_ge(bad_repair(tu_store, &l, &d), 1);
 		bad_layout_free(&l);
 		manifest_free(m);
 	}
@@ -207,21 +207,21 @@ START_TEST(key_length_off_by_one_is_euclean_not_a_shifted_value)
 			int64_t ts;
 			ssize_t n;
 
-			bad_copy_fixture(names[i], bad_path);
-			bad_layout_load(bad_path, m, &l);
+			bad_copy_fixture(names[i], tu_store);
+			bad_layout_load(tu_store, m, &l);
 			blk = &l.b[l.n / 2];
 			ck_assert_uint_gt(blk->item->klen, 0);
-			bad_poke_le(bad_path, blk->off + 19,
+			bad_poke_le(tu_store, blk->off + 19,
 			    (uint64_t)((int64_t)blk->item->klen + delta), 2);
 			ck_assert_int_eq(
-			    blt_open(bad_path, BLT_RDONLY, NULL, &db), 0);
+			    blt_open(tu_store, BLT_RDONLY, NULL, &db), 0);
 			n = blt_get(db, blk->item->key, blk->item->klen, buf,
 			    sizeof buf, &ts);
 			ck_assert_msg(n == -EUCLEAN,
 			    "%s: key %s with a key length %+d gives %zd (%s)",
 			    names[i], blk->item->key_hex, delta, n,
 			    n < 0 ? blt_errmsg() : "a value");
-			bad_assert_msg(bad_path, "damaged");
+			bad_assert_msg(tu_store, "damaged");
 			blt_close(db);
 			bad_layout_free(&l);
 			manifest_free(m);
@@ -244,12 +244,12 @@ START_TEST(flipped_timestamp_flag_never_returns_garbage)
 		struct bad_result r;
 		unsigned char flag;
 
-		bad_copy_fixture(names[i], bad_path);
-		flag = (unsigned char)!bad_peek_le(bad_path, 41, 1);
-		bad_poke(bad_path, 41, &flag, 1);
+		bad_copy_fixture(names[i], tu_store);
+		flag = (unsigned char)!bad_peek_le(tu_store, 41, 1);
+		bad_poke(tu_store, 41, &flag, 1);
 		bad_damage_add(&d, 41, 42);
 		d.enoent_ok = 1;
-		bad_read(bad_path, m, &d, &r);
+		bad_read(tu_store, m, &d, &r);
 		ck_assert_msg(r.got == 0 && r.scanned == 0,
 		    "%s: %zu gets and %zu items of the scan succeed with the "
 		    "timestamp flag flipped",
@@ -323,11 +323,11 @@ START_TEST(random_byte_flips_never_crash_or_lie)
 				first = at;
 		}
 		bad_damage_add(&before, first, UINT64_MAX);
-		bad_write_file(bad_path, b, size[f]);
+		bad_write_file(tu_store, b, size[f]);
 		free(b);
-		bad_read(bad_path, m[f], &d, &r);
-		if (bad_check(bad_path, 0, &rep) > 0 && !header)
-			bad_repair(bad_path, &l[f], &before);
+		bad_read(tu_store, m[f], &d, &r);
+		if (bad_check(tu_store, 0, &rep) > 0 && !header)
+			bad_repair(tu_store, &l[f], &before);
 		if (round % 50 == 0)
 			fprintf(stderr,
 			    "round %d (%s): open %d scan %d, %zu "

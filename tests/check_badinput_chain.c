@@ -74,7 +74,7 @@ bad_item(const struct manifest *m, const struct blt_stat *st, size_t skip,
 	return NULL;
 }
 
-/* After damage d to the copy of name at bad_path, gets of key must fail with
+/* After damage d to the copy of name at tu_store, gets of key must fail with
  * -EUCLEAN and word, nothing read may lie, the check must find it, and the
  * repair must keep every untouched item. */
 static void
@@ -87,17 +87,17 @@ bad_chain_damage(const char *name, const struct manifest *m,
 	struct blt *db;
 	int64_t ts;
 
-	ck_assert_int_eq(blt_open(bad_path, BLT_RDONLY, NULL, &db), 0);
+	ck_assert_int_eq(blt_open(tu_store, BLT_RDONLY, NULL, &db), 0);
 	ck_assert_msg(blt_get(db, key, klen, buf, sizeof buf, &ts) == -EUCLEAN,
 	    "%s: a get through the damaged chain gives %s", name, blt_errmsg());
-	bad_assert_msg(bad_path, word);
+	bad_assert_msg(tu_store, word);
 	ck_assert_int_eq(blt_exists(db, key, klen), -EUCLEAN);
 	blt_close(db);
-	bad_read(bad_path, m, d, &r);
+	bad_read(tu_store, m, d, &r);
 	ck_assert_int_eq(r.open_rc, 0);
-	bad_check_finds(bad_path);
-	bad_put_refused(bad_path, key, klen, 0);
-	ck_assert_int_ge(bad_repair(bad_path, l, d), 1);
+	bad_check_finds(tu_store);
+	bad_put_refused(tu_store, key, klen, 0);
+	ck_assert_int_ge(bad_repair(tu_store, l, d), 1);
 	/* the repair links every live block: the refused put is not one */
 	ck_assert_int_eq(blt_open(bad_repaired, BLT_RDONLY, NULL, &db), 0);
 	ck_assert_msg(blt_get(db, key, klen, buf, sizeof buf, &ts) != 7 ||
@@ -115,11 +115,11 @@ START_TEST(bucket_pointer_past_eof_is_euclean)
 	struct bad_layout l;
 	uint64_t slot;
 
-	bad_copy_fixture(name, bad_path);
-	bad_layout_load(bad_path, m, &l);
+	bad_copy_fixture(name, tu_store);
+	bad_layout_load(tu_store, m, &l);
 	it = bad_item(m, &l.st, 0, 0);
 	slot = bad_slot(&l.st, it->key, it->klen);
-	bad_poke_le(bad_path, slot, l.st.file_bytes + 1000, PTR_LEN);
+	bad_poke_le(tu_store, slot, l.st.file_bytes + 1000, PTR_LEN);
 	bad_damage_add(&d, slot, slot + PTR_LEN);
 	bad_chain_damage(name, m, &l, it->key, it->klen, "outside", &d);
 	bad_layout_free(&l);
@@ -136,11 +136,11 @@ START_TEST(bucket_pointer_into_the_header_is_euclean)
 	struct bad_layout l;
 	uint64_t slot;
 
-	bad_copy_fixture(name, bad_path);
-	bad_layout_load(bad_path, m, &l);
+	bad_copy_fixture(name, tu_store);
+	bad_layout_load(tu_store, m, &l);
 	it = bad_item(m, &l.st, 3, 0);
 	slot = bad_slot(&l.st, it->key, it->klen);
-	bad_poke_le(bad_path, slot, 50, PTR_LEN);
+	bad_poke_le(tu_store, slot, 50, PTR_LEN);
 	bad_damage_add(&d, slot, slot + PTR_LEN);
 	bad_chain_damage(name, m, &l, it->key, it->klen, "outside", &d);
 	bad_layout_free(&l);
@@ -159,12 +159,12 @@ START_TEST(chain_that_leads_to_itself_loops_with_euclean)
 	char key[64];
 	size_t klen;
 
-	bad_copy_fixture(name, bad_path);
-	bad_layout_load(bad_path, m, &l);
+	bad_copy_fixture(name, tu_store);
+	bad_layout_load(tu_store, m, &l);
 	it = bad_item(m, &l.st, 5, 0);
 	slot = bad_slot(&l.st, it->key, it->klen);
-	tail = bad_chain_tail(bad_path, slot);
-	bad_poke_le(bad_path, tail + HASH_LEN, tail, PTR_LEN);
+	tail = bad_chain_tail(tu_store, slot);
+	bad_poke_le(tu_store, tail + HASH_LEN, tail, PTR_LEN);
 	bad_damage_add(&d, tail + HASH_LEN, tail + HASH_LEN + PTR_LEN);
 	klen = bad_missing_key(&l.st, m, slot, key, sizeof key);
 	bad_chain_damage(name, m, &l, key, klen, "loops", &d);
@@ -184,15 +184,15 @@ START_TEST(chain_of_two_blocks_that_lead_to_each_other_loops_with_euclean)
 	char key[64];
 	size_t klen;
 
-	bad_copy_fixture(name, bad_path);
-	bad_layout_load(bad_path, m, &l);
+	bad_copy_fixture(name, tu_store);
+	bad_layout_load(tu_store, m, &l);
 	a = bad_item(m, &l.st, 10, 0);
 	sa = bad_slot(&l.st, a->key, a->klen);
 	b = bad_item(m, &l.st, 11, sa);
-	ta = bad_chain_tail(bad_path, sa);
-	tb = bad_chain_tail(bad_path, bad_slot(&l.st, b->key, b->klen));
-	bad_poke_le(bad_path, ta + HASH_LEN, tb, PTR_LEN);
-	bad_poke_le(bad_path, tb + HASH_LEN, ta, PTR_LEN);
+	ta = bad_chain_tail(tu_store, sa);
+	tb = bad_chain_tail(tu_store, bad_slot(&l.st, b->key, b->klen));
+	bad_poke_le(tu_store, ta + HASH_LEN, tb, PTR_LEN);
+	bad_poke_le(tu_store, tb + HASH_LEN, ta, PTR_LEN);
 	bad_damage_add(&d, ta + HASH_LEN, ta + HASH_LEN + PTR_LEN);
 	bad_damage_add(&d, tb + HASH_LEN, tb + HASH_LEN + PTR_LEN);
 	klen = bad_missing_key(&l.st, m, sa, key, sizeof key);
@@ -212,15 +212,15 @@ START_TEST(stray_bucket_pointer_in_an_empty_store_is_found)
 	struct bad_result r;
 	struct bad_report rep;
 
-	bad_copy_fixture(name, bad_path);
-	bad_layout_load(bad_path, m, &l);
-	bad_poke_le(bad_path, HEADER_LEN, HEADER_LEN, PTR_LEN);
+	bad_copy_fixture(name, tu_store);
+	bad_layout_load(tu_store, m, &l);
+	bad_poke_le(tu_store, HEADER_LEN, HEADER_LEN, PTR_LEN);
 	bad_damage_add(&d, HEADER_LEN, HEADER_LEN + PTR_LEN);
-	bad_read(bad_path, m, &d, &r);
+	bad_read(tu_store, m, &d, &r);
 	ck_assert_int_eq(r.open_rc, 0);
-	ck_assert_int_ge(bad_check(bad_path, 0, &rep), 1);
+	ck_assert_int_ge(bad_check(tu_store, 0, &rep), 1);
 	ck_assert_uint_eq(rep.first_off, HEADER_LEN);
-	ck_assert_int_ge(bad_repair(bad_path, &l, &d), 1);
+	ck_assert_int_ge(bad_repair(tu_store, &l, &d), 1);
 	bad_layout_free(&l);
 	manifest_free(m);
 }

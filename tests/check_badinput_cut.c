@@ -70,17 +70,17 @@ bad_truncations(const char *name, size_t stride)
 			for (size_t j = 0; j < l.n; j++)
 				cut |= l.b[j].end > t;
 			bad_damage_add(&d, t, UINT64_MAX);
-			bad_copy_fixture(name, bad_path);
-			bad_truncate(bad_path, t);
-			bad_read(bad_path, m, &d, &r);
+			bad_copy_fixture(name, tu_store);
+			bad_truncate(tu_store, t);
+			bad_read(tu_store, m, &d, &r);
 			ck_assert_msg(!cut || r.open_rc < 0 || r.scan_rc < 0 ||
 			                  r.euclean > 0,
 			    "%s cut at %llu: no read notices", name,
 			    (unsigned long long)t);
 			if (r.open_rc == 0 && cut) {
-				bad_put_refused(bad_path, "new key", 7, 1);
-				bad_check_finds(bad_path);
-				bad_repair(bad_path, &l, &d);
+				bad_put_refused(tu_store, "new key", 7, 1);
+				bad_check_finds(tu_store);
+				bad_repair(tu_store, &l, &d);
 			}
 		}
 	}
@@ -126,16 +126,16 @@ START_TEST(store_cut_at_a_block_edge_scans_to_an_error)
 	size_t listed = 0;
 	int rc;
 
-	bad_copy_fixture(name, bad_path);
-	bad_layout_load(bad_path, m, &l);
-	bad_truncate(bad_path, l.b[l.n - 1].off);
-	ck_assert_int_eq(blt_open(bad_path, BLT_RDONLY, NULL, &db), 0);
+	bad_copy_fixture(name, tu_store);
+	bad_layout_load(tu_store, m, &l);
+	bad_truncate(tu_store, l.b[l.n - 1].off);
+	ck_assert_int_eq(blt_open(tu_store, BLT_RDONLY, NULL, &db), 0);
 	ck_assert_int_eq(blt_iter_create(db, &it), 0);
 	while ((rc = blt_iter_next(it, &item)) > 0)
 		listed++;
 	ck_assert_uint_eq(listed, l.n - 1);
-	bad_assert_error(bad_path, rc, 0, "the scan");
-	bad_assert_msg(bad_path, "the header counts");
+	bad_assert_error(tu_store, rc, 0, "the scan");
+	bad_assert_msg(tu_store, "the header counts");
 	blt_iter_free(it);
 	blt_close(db);
 	bad_layout_free(&l);

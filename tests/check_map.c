@@ -36,7 +36,7 @@ START_TEST(exec_upper_cases_every_value_in_place)
 	ml_assert_counts(&st, ML_N_ITEMS, 0, 0);
 	ck_assert_uint_eq(st.total, ML_N_ITEMS);
 	ck_assert_uint_eq(st.workers, 4);
-	db = ml_close_check_reopen(db, ml_path);
+	db = ml_close_check_reopen(db, tu_store);
 	ck_assert_uint_eq(blt_count(db), ML_N_ITEMS);
 	for (int i = 0; i < ML_N_ITEMS; i++) {
 		snprintf(k, sizeof k, "k%d", i);
@@ -56,7 +56,7 @@ START_TEST(plugin_upper_cases_every_value_in_place)
 	ml_map_ok(db, &o, &st);
 	ml_assert_counts(&st, 3 * ML_N_ITEMS, 0, 0);
 	ck_assert_uint_eq(st.restarts, 0);
-	db = ml_close_check_reopen(db, ml_path);
+	db = ml_close_check_reopen(db, tu_store);
 	ck_assert_uint_eq(blt_count(db), 3 * ML_N_ITEMS);
 	for (int i = 0; i < 3 * ML_N_ITEMS; i++) {
 		snprintf(k, sizeof k, "k%d", i);
@@ -86,12 +86,12 @@ START_TEST(map_into_another_store_leaves_the_source)
 	struct blt_map_stats st;
 	char k[32];
 
-	out = ml_open(ml_path2, BLT_TRUNC);
+	out = ml_open(ml_out, BLT_TRUNC);
 	o.out = out;
 	ml_map_ok(db, &o, &st);
 	ml_assert_counts(&st, ML_N_ITEMS, 0, 0);
-	db = ml_close_check_reopen(db, ml_path);
-	out = ml_close_check_reopen(out, ml_path2);
+	db = ml_close_check_reopen(db, tu_store);
+	out = ml_close_check_reopen(out, ml_out);
 	ck_assert_uint_eq(blt_count(out), ML_N_ITEMS);
 	for (int i = 0; i < ML_N_ITEMS; i++) {
 		snprintf(k, sizeof k, "k%d", i);
@@ -113,7 +113,7 @@ START_TEST(key_template_writes_new_keys_beside_the_old)
 
 	ml_map_ok(db, &o, &st);
 	ml_assert_counts(&st, ML_N_ITEMS, 0, 0);
-	db = ml_close_check_reopen(db, ml_path);
+	db = ml_close_check_reopen(db, tu_store);
 	ck_assert_uint_eq(blt_count(db), 2 * ML_N_ITEMS);
 	for (int i = 0; i < ML_N_ITEMS; i++) {
 		snprintf(k, sizeof k, "k%d", i);
@@ -164,7 +164,7 @@ START_TEST(exec_skips_and_errors_leave_items_as_they_were)
 		                  strstr(e->msg, "bad err") != NULL,
 		    "message: %s", e->msg);
 	}
-	db = ml_close_check_reopen(db, ml_path);
+	db = ml_close_check_reopen(db, tu_store);
 	for (int i = 0; extra[i] != NULL; i++)
 		ck_assert_str_eq(ml_get(db, extra[i]), "abc");
 	ck_assert_str_eq(ml_get(db, "k5"), ml_upper_of(5));
@@ -194,7 +194,7 @@ expect_failed_kept_rest_done(struct blt *db, const char *const *extra)
 {
 	char k[32];
 
-	db = ml_close_check_reopen(db, ml_path);
+	db = ml_close_check_reopen(db, tu_store);
 	for (int i = 0; extra[i] != NULL; i++)
 		ck_assert_str_eq(ml_get(db, extra[i]), "abc");
 	for (int i = 0; i < ML_N_ITEMS; i++) {
@@ -246,7 +246,7 @@ START_TEST(cancel_keeps_what_was_written_and_counts_it)
 	ck_assert_uint_ge(st.written, limit);
 	ck_assert_uint_lt(st.written, ML_N_ITEMS);
 	ck_assert_uint_eq(st.processed, st.written);
-	db = ml_close_check_reopen(db, ml_path);
+	db = ml_close_check_reopen(db, tu_store);
 	ck_assert_uint_eq(blt_count(db), ML_N_ITEMS);
 	for (int i = 0; i < ML_N_ITEMS; i++) {
 		const char *v;
@@ -265,7 +265,7 @@ END_TEST
 
 START_TEST(commands_see_key_hex_and_store_in_environment)
 {
-	struct blt *db = ml_open(ml_path, BLT_TRUNC);
+	struct blt *db = ml_open(tu_store, BLT_TRUNC);
 	struct blt_map_opts o = {
 	    .exec = "printf '%s|%s|%s' \"$BLT_KEY\" \"$BLT_KEY_HEX\" "
 	            "\"$BLT_STORE\""};
@@ -280,9 +280,9 @@ START_TEST(commands_see_key_hex_and_store_in_environment)
 	n = blt_get(db, "a\0b", 3, got, sizeof got - 1, NULL);
 	ck_assert_int_ge(n, 0);
 	got[n] = '\0';
-	snprintf(want, sizeof want, "a|610062|%s", ml_path);
+	snprintf(want, sizeof want, "a|610062|%s", tu_store);
 	ck_assert_str_eq(got, want);
-	snprintf(want, sizeof want, "plain|706c61696e|%s", ml_path);
+	snprintf(want, sizeof want, "plain|706c61696e|%s", tu_store);
 	ck_assert_str_eq(ml_get(db, "plain"), want);
 	blt_close(db);
 }
@@ -290,7 +290,7 @@ END_TEST
 
 START_TEST(large_values_pass_through_commands)
 {
-	struct blt *db = ml_open(ml_path, BLT_TRUNC);
+	struct blt *db = ml_open(tu_store, BLT_TRUNC);
 	struct blt_map_opts o = {.exec = "tr a-z A-Z"};
 	struct blt_map_stats st;
 	size_t len = 3 * 1024 * 1024 + 17;
@@ -361,7 +361,7 @@ START_TEST(plugin_stdout_goes_to_stderr_and_the_map_goes_on)
 	int fd, saved;
 	ssize_t n;
 
-	snprintf(file, sizeof file, "%s.stderr", ml_path);
+	snprintf(file, sizeof file, "%s.stderr", tu_store);
 	ck_assert_int_ge(fd = open(file, O_RDWR | O_CREAT | O_TRUNC, 0600), 0);
 	fflush(stderr);
 	ck_assert_int_ge(saved = dup(2), 0);
@@ -425,15 +425,15 @@ START_TEST(a_failed_out_store_is_removed_only_if_no_one_took_it)
 	struct outstore o;
 	struct stat st;
 
-	snprintf(out, sizeof out, "%s.out", ml_path);
-	snprintf(other, sizeof other, "%s.other", ml_path);
+	snprintf(out, sizeof out, "%s.out", tu_store);
+	snprintf(other, sizeof other, "%s.other", tu_store);
 	unlink(out);
-	outstore_make(out, ml_path, 022, &o);
+	outstore_make(out, tu_store, 022, &o);
 	ck_assert_int_eq(o.made, 1);
 	outstore_unmake(out, &o);
 	ck_assert_int_eq(stat(out, &st), -1);
 
-	outstore_make(out, ml_path, 022, &o);
+	outstore_make(out, tu_store, 022, &o);
 	ck_assert_int_eq(blt_open(out, BLT_CREATE, NULL, &taker), 0);
 	outstore_unmake(out, &o);
 	ck_assert_int_eq(stat(out, &st), 0);
@@ -446,8 +446,8 @@ START_TEST(a_failed_out_store_is_removed_only_if_no_one_took_it)
 	blt_close(taker);
 
 	unlink(out);
-	outstore_make(out, ml_path, 022, &o);
-	ck_assert(tu_copy(ml_path, other) == 0);
+	outstore_make(out, tu_store, 022, &o);
+	ck_assert(tu_copy(tu_store, other) == 0);
 	ck_assert_int_eq(truncate(other, 0), 0);
 	ck_assert_int_eq(rename(other, out), 0);
 	outstore_unmake(out, &o);
@@ -464,7 +464,7 @@ START_TEST(read_only_store_is_erofs)
 	struct blt_map_stats st;
 
 	blt_close(db);
-	db = ml_open(ml_path, BLT_RDONLY);
+	db = ml_open(tu_store, BLT_RDONLY);
 	ck_assert_int_eq(blt_map(db, &o, &st), -EROFS);
 	blt_close(db);
 }

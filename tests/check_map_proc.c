@@ -80,7 +80,7 @@ START_TEST(cancel_kills_the_commands_process_groups)
 	long pid;
 	int n = 0;
 
-	snprintf(file, sizeof file, "%s.pids", ml_path);
+	snprintf(file, sizeof file, "%s.pids", tu_store);
 	snprintf(cmd, sizeof cmd,
 	    "trap '' TERM; sleep 1000 & echo \"$$\" >>'%s'; "
 	    "echo \"$!\" >>'%s'; setsid sleep 1000 & echo \"$!\" >>'%s'; "
@@ -98,7 +98,7 @@ START_TEST(cancel_kills_the_commands_process_groups)
 	}
 	fclose(f);
 	ck_assert_int_eq(n, 3 * N);
-	db = ml_close_check_reopen(db, ml_path);
+	db = ml_close_check_reopen(db, tu_store);
 	ck_assert_str_eq(ml_get(db, "k0"), ml_lower_of(0));
 	blt_close(db);
 }
@@ -135,7 +135,7 @@ START_TEST(items_failing_in_a_removed_dir_name_it)
 	 * directory it runs in, and every item fails for the want of its
 	 * file */
 	snprintf(dir, sizeof dir, "%.*s/cwd",
-	    (int)(strrchr(ml_path, '/') - ml_path), ml_path);
+	    (int)(strrchr(tu_store, '/') - tu_store), tu_store);
 	snprintf(file, sizeof file, "%s/data", dir);
 	ck_assert_int_eq(mkdir(dir, 0755), 0);
 	ck_assert_ptr_nonnull(f = fopen(file, "w"));
@@ -299,7 +299,7 @@ START_TEST(a_worker_replaced_after_its_dir_is_removed_runs_in_it)
 	char dir[PATH_MAX + 8], cmd[2 * PATH_MAX];
 
 	snprintf(dir, sizeof dir, "%.*s/cwd",
-	    (int)(strrchr(ml_path, '/') - ml_path), ml_path);
+	    (int)(strrchr(tu_store, '/') - tu_store), tu_store);
 	ck_assert_int_eq(mkdir(dir, 0755), 0);
 	snprintf(cmd, sizeof cmd,
 	    "case $BLT_KEY in k0) rmdir '%s' 2>/dev/null;; "
@@ -370,7 +370,7 @@ START_TEST(a_killed_workers_command_is_killed_with_it)
 	int n;
 
 	ck_assert_int_eq(prctl(PR_SET_CHILD_SUBREAPER, 1), 0);
-	snprintf(file, sizeof file, "%s.pids", ml_path);
+	snprintf(file, sizeof file, "%s.pids", tu_store);
 	snprintf(cmd, sizeof cmd,
 	    "case $BLT_KEY in k1) sleep 1000 & echo \"$$ $!\" >>'%s'; "
 	    "kill -KILL $PPID; wait;; esac; echo ran",
@@ -402,7 +402,7 @@ START_TEST(processes_commands_leave_running_end_with_the_map)
 	FILE *f;
 	long pid;
 
-	snprintf(file, sizeof file, "%s.pids", ml_path);
+	snprintf(file, sizeof file, "%s.pids", tu_store);
 	snprintf(cmd, sizeof cmd,
 	    "(trap '' TERM; exec sleep 1000) >/dev/null 2>&1 & "
 	    "echo \"$!\" >>'%s'; "
@@ -486,8 +486,8 @@ START_TEST(stderr_of_a_process_left_running_is_not_a_later_items)
 	char go[PATH_MAX + 16], back[PATH_MAX + 16], cmd[4 * sizeof go + 256];
 	struct blt_map_stats st;
 
-	snprintf(go, sizeof go, "%s.go", ml_path);
-	snprintf(back, sizeof back, "%s.back", ml_path);
+	snprintf(go, sizeof go, "%s.go", tu_store);
+	snprintf(back, sizeof back, "%s.back", tu_store);
 	ck_assert_int_eq(mkfifo(go, 0600), 0);
 	ck_assert_int_eq(mkfifo(back, 0600), 0);
 	snprintf(cmd, sizeof cmd,

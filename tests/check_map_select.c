@@ -29,7 +29,7 @@ assert_commands_run_side_by_side(
 	char file[PATH_MAX + 16], cmd[2 * sizeof file + 256];
 	struct blt_map_stats st;
 
-	snprintf(file, sizeof file, "%s.started", ml_path);
+	snprintf(file, sizeof file, "%s.started", tu_store);
 	unlink(file);
 	snprintf(cmd, sizeof cmd,
 	    "echo \"$BLT_KEY\" >>'%s'; i=0; "
@@ -51,7 +51,7 @@ static const char *const side_keys[] = {
 
 START_TEST(a_small_map_starts_a_command_on_every_worker)
 {
-	struct blt *db = ml_open(ml_path, BLT_TRUNC);
+	struct blt *db = ml_open(tu_store, BLT_TRUNC);
 	struct blt_map_opts o = {0};
 
 	for (int i = 0; side_keys[i] != NULL; i++)
@@ -163,7 +163,7 @@ START_TEST(keys_changing_under_a_running_map)
 	ck_assert_uint_eq(st.processed, st.written + st.skipped);
 	ck_assert_uint_le(st.written, ML_N_ITEMS);
 	ck_assert_uint_ge(st.written, ML_N_ITEMS - 4000);
-	db = ml_close_check_reopen(db, ml_path);
+	db = ml_close_check_reopen(db, tu_store);
 	for (int i = 0; i < ML_N_ITEMS; i++) {
 		snprintf(k, sizeof k, "k%d", i);
 		/* What the user wrote or deleted meanwhile stands, whether
@@ -215,7 +215,7 @@ START_TEST(prune_during_the_scan_ends_the_map_with_estale)
 	ck_assert_uint_eq(st.errors, 0);
 	ck_assert_uint_lt(st.read, 2000);
 	ck_assert_uint_eq(st.processed, st.read);
-	db = ml_close_check_reopen(db, ml_path);
+	db = ml_close_check_reopen(db, tu_store);
 	ck_assert_uint_eq(blt_count(db), 2000);
 	blt_close(db);
 }

@@ -15,20 +15,15 @@
 #include "testutil.h"
 #include "map-lib.h"
 
-char ml_path[PATH_MAX], ml_path2[PATH_MAX];
+char ml_out[PATH_MAX];
 
+/* tu_store_setup(), and ml_out beside tu_store. */
 static void
 ml_setup(void)
 {
-	tu_tmpstore(ml_path, sizeof ml_path);
-	snprintf(ml_path2, sizeof ml_path2, "%.*s/out.blt",
-	    (int)(strrchr(ml_path, '/') - ml_path), ml_path);
-}
-
-static void
-ml_teardown(void)
-{
-	tu_rmstore(ml_path);
+	tu_store_setup();
+	snprintf(ml_out, sizeof ml_out, "%.*s/out.blt",
+	    (int)(strrchr(tu_store, '/') - tu_store), tu_store);
 }
 
 /* The test case of a map suite. */
@@ -37,7 +32,7 @@ ml_tcase(void)
 {
 	TCase *tc = tcase_create("map");
 
-	tcase_add_checked_fixture(tc, ml_setup, ml_teardown);
+	tcase_add_checked_fixture(tc, ml_setup, tu_store_teardown);
 	tcase_set_timeout(tc, 600);
 	return tc;
 }
@@ -71,11 +66,11 @@ ml_value_of(int i, char *buf, size_t cap)
 	return (size_t)snprintf(buf, cap, "value %d of the map test", i);
 }
 
-/* A new store at ml_path with n keys "k<i>", plus names from extra. */
+/* A new store at tu_store with n keys "k<i>", plus names from extra. */
 struct blt *
 ml_fill(int n, const char *const *extra)
 {
-	struct blt *db = ml_open(ml_path, BLT_TRUNC);
+	struct blt *db = ml_open(tu_store, BLT_TRUNC);
 	char k[64], v[128];
 
 	for (int i = 0; i < n; i++) {

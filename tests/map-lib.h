@@ -15,9 +15,10 @@
 /* Keys in the stores of the big maps. */
 #define ML_N_ITEMS 10000
 
-/* A test's store, and a second one beside it (for --out): set by the
- * fixture of ml_tcase(), removed with their directory after the test. */
-extern char ml_path[PATH_MAX], ml_path2[PATH_MAX];
+/* A test's store is tu_store; ml_out is a second one beside it (for a map
+ * into another store).  The fixture of ml_tcase() sets both, and removes
+ * their directory after the test. */
+extern char ml_out[PATH_MAX];
 
 /* The test case of a map suite: that fixture, and a timeout for maps of
  * tens of thousands of items under valgrind. */
@@ -29,7 +30,7 @@ int ml_main(int argc, char **argv, Suite *(*suite)(void));
 /* The store at p opened in mode; fails the test if it does not open. */
 struct blt *ml_open(const char *p, int mode);
 
-/* A new store at ml_path with n keys "k<i>", plus names from extra (a
+/* A new store at tu_store with n keys "k<i>", plus names from extra (a
  * NULL-ended list, or NULL), whose values are "abc". */
 struct blt *ml_fill(int n, const char *const *extra);
 
