@@ -36,17 +36,6 @@
 
 char bad_repaired[PATH_MAX + 8];
 
-/* Generous timeouts for valgrind; a hang still fails. */
-TCase *
-bad_damage_tcase(void)
-{
-	TCase *tc = tcase_create("damage");
-
-	tcase_add_checked_fixture(tc, tu_store_setup, tu_store_teardown);
-	tcase_set_timeout(tc, 300);
-	return tc;
-}
-
 /* --- files ------------------------------------------------------------- */
 
 /* The path of fixture name in out. */

@@ -299,7 +299,7 @@ badinput_suite(void)
 	tcase_add_test(tc, wrong_field_widths_are_a_damaged_header);
 	suite_add_tcase(s, tc);
 
-	tc = bad_damage_tcase();
+	tc = tu_store_tcase("damage", BAD_TIMEOUT);
 	tcase_add_test(tc, shrunk_bucket_count_never_returns_garbage);
 	suite_add_tcase(s, tc);
 	return s;

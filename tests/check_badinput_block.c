@@ -348,7 +348,7 @@ static Suite *
 badinput_block_suite(void)
 {
 	Suite *s = suite_create("badinput_block");
-	TCase *tc = bad_damage_tcase();
+	TCase *tc = tu_store_tcase("damage", BAD_TIMEOUT);
 
 	tcase_add_test(tc, key_length_past_the_end_is_euclean);
 	tcase_add_test(tc, value_length_past_the_end_is_euclean);

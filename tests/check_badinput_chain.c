@@ -230,7 +230,7 @@ static Suite *
 badinput_chain_suite(void)
 {
 	Suite *s = suite_create("badinput_chain");
-	TCase *tc = bad_damage_tcase();
+	TCase *tc = tu_store_tcase("damage", BAD_TIMEOUT);
 
 	tcase_add_test(tc, bucket_pointer_past_eof_is_euclean);
 	tcase_add_test(tc, bucket_pointer_into_the_header_is_euclean);

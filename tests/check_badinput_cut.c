@@ -147,7 +147,7 @@ static Suite *
 badinput_cut_suite(void)
 {
 	Suite *s = suite_create("badinput_cut");
-	TCase *tc = bad_damage_tcase();
+	TCase *tc = tu_store_tcase("damage", BAD_TIMEOUT);
 
 	tcase_add_test(tc, truncated_variable_store_is_an_error_never_garbage);
 	tcase_add_test(tc, truncated_fixed_store_is_an_error_never_garbage);

@@ -515,10 +515,8 @@ static Suite *
 engine_suite(void)
 {
 	Suite *s = suite_create("engine");
-	TCase *tc = tcase_create("format");
+	TCase *tc = tu_store_tcase("format", 120);
 
-	tcase_add_checked_fixture(tc, tu_store_setup, tu_store_teardown);
-	tcase_set_timeout(tc, 120);
 	tcase_add_test(tc, worked_example_stage1_is_byte_identical);
 	tcase_add_test(
 	    tc, overwrite_delete_meta_and_prune_match_the_worked_example);

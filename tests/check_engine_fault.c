@@ -239,10 +239,8 @@ static Suite *
 engine_fault_suite(void)
 {
 	Suite *s = suite_create("engine_fault");
-	TCase *tc = tcase_create("format");
+	TCase *tc = tu_store_tcase("format", 120);
 
-	tcase_add_checked_fixture(tc, tu_store_setup, tu_store_teardown);
-	tcase_set_timeout(tc, 120);
 	tcase_add_test(tc, a_full_disk_fails_puts_and_loses_nothing);
 	tcase_add_test(tc, a_torn_append_that_cannot_be_cut_stops_writes);
 	tcase_add_test(tc, a_reindex_that_fails_half_way_loses_no_flushed_put);

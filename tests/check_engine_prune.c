@@ -444,10 +444,8 @@ static Suite *
 engine_prune_suite(void)
 {
 	Suite *s = suite_create("engine_prune");
-	TCase *tc = tcase_create("format");
+	TCase *tc = tu_store_tcase("format", 120);
 
-	tcase_add_checked_fixture(tc, tu_store_setup, tu_store_teardown);
-	tcase_set_timeout(tc, 120);
 	tcase_add_test(
 	    tc, prune_drops_old_keys_but_keeps_the_keep_list_and_metadata);
 	tcase_add_test(tc, fit_grows_to_the_size_the_keys_need_and_no_further);

@@ -17,11 +17,10 @@
 
 char ml_out[PATH_MAX];
 
-/* tu_store_setup(), and ml_out beside tu_store. */
+/* ml_out beside tu_store, which tu_store_setup() has set. */
 static void
 ml_setup(void)
 {
-	tu_store_setup();
 	snprintf(ml_out, sizeof ml_out, "%.*s/out.blt",
 	    (int)(strrchr(tu_store, '/') - tu_store), tu_store);
 }
@@ -30,10 +29,9 @@ ml_setup(void)
 TCase *
 ml_tcase(void)
 {
-	TCase *tc = tcase_create("map");
+	TCase *tc = tu_store_tcase("map", 600);
 
-	tcase_add_checked_fixture(tc, ml_setup, tu_store_teardown);
-	tcase_set_timeout(tc, 600);
+	tcase_add_checked_fixture(tc, ml_setup, NULL);
 	return tc;
 }
 

@@ -66,6 +66,17 @@ tu_store_teardown(void)
 	tu_rmstore(tu_store);
 }
 
+/* A test case with one store per test. */
+TCase *
+tu_store_tcase(const char *name, double timeout)
+{
+	TCase *tc = tcase_create(name);
+
+	tcase_add_checked_fixture(tc, tu_store_setup, tu_store_teardown);
+	tcase_set_timeout(tc, timeout);
+	return tc;
+}
+
 /* A new store at tu_store with these options. */
 struct blt *
 tu_open_new(int fixed, uint32_t value_len, uint32_t n_buckets, uint16_t kser)

@@ -28,6 +28,10 @@ extern char tu_store[];
 void tu_store_setup(void);
 void tu_store_teardown(void);
 
+/* A test case named name with that fixture, whose tests each fail after
+ * timeout seconds. */
+TCase *tu_store_tcase(const char *name, double timeout);
+
 /* A new store at tu_store, made over whatever is there, with these
  * options; fails the test if it does not open.  The caller closes it. */
 struct blt *tu_open_new(
