@@ -12,6 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "booklet.h"
 #include "testutil.h"
 
 /* Make a fresh temporary directory (in $TMPDIR, else /tmp) and put a store
@@ -63,6 +64,53 @@ void
 tu_store_teardown(void)
 {
 	tu_rmstore(tu_store);
+}
+
+/* A test case with one store per test. */
+TCase *
+tu_store_tcase(const char *name, double timeout)
+{
+	TCase *tc = tcase_create(name);
+
+	tcase_add_checked_fixture(tc, tu_store_setup, tu_store_teardown);
+	tcase_set_timeout(tc, timeout);
+	return tc;
+}
+
+/* A new store at tu_store with these options. */
+struct blt *
+tu_open_new(int fixed, uint32_t value_len, uint32_t n_buckets, uint16_t kser)
+{
+	struct blt_options o;
+	struct blt *db;
+
+	blt_options_default(&o);
+	o.fixed = fixed;
+	o.value_len = value_len;
+	o.n_buckets = n_buckets;
+	o.key_serializer = kser;
+	ck_assert_msg(
+	    blt_open(tu_store, BLT_TRUNC, &o, &db) == 0, "%s", blt_errmsg());
+	return db;
+}
+
+/* The store at tu_store opened in mode. */
+struct blt *
+tu_reopen(int mode)
+{
+	struct blt *db;
+
+	ck_assert_msg(
+	    blt_open(tu_store, mode, NULL, &db) == 0, "%s", blt_errmsg());
+	return db;
+}
+
+/* Put the string v under the string k. */
+void
+tu_put(struct blt *db, const char *k, const char *v, int64_t ts)
+{
+	ck_assert_msg(blt_put(db, k, strlen(k), v, strlen(v), ts) == 0, "%s",
+	    blt_errmsg());
 }
 
 /* Decode hex into out. */
