@@ -244,8 +244,10 @@ int blt_get_timestamp(
 int blt_set_timestamp(struct blt *db, const void *key, size_t klen, int64_t ts);
 
 /* Number of live user keys (metadata and reserved slots not counted),
- * buffered puts included. */
-uint64_t blt_count(struct blt *db);
+ * buffered puts included.  Nothing is flushed or written.  Errors:
+ * -EUCLEAN (a damaged chain, met looking up the key of a buffered put);
+ * the puts stay buffered. */
+int64_t blt_count(struct blt *db);
 
 /* Changes whenever values move in the file (prune, clear). */
 uint64_t blt_generation(struct blt *db);

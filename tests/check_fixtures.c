@@ -311,8 +311,8 @@ fx_check_stat(struct fx *f)
 	if (st.n_keys != m->n_keys)
 		fx_problem(f, "stat n_keys %" PRIu64 ", manifest %" PRIu64,
 		    st.n_keys, m->n_keys);
-	if (blt_count(f->db) != m->n_keys)
-		fx_problem(f, "blt_count %" PRIu64 ", manifest n_keys %" PRIu64,
+	if (blt_count(f->db) != (int64_t)m->n_keys)
+		fx_problem(f, "blt_count %" PRId64 ", manifest n_keys %" PRIu64,
 		    blt_count(f->db), m->n_keys);
 	if (st.n_buckets != l->n_buckets)
 		fx_problem(f, "stat n_buckets %" PRIu32 ", manifest %" PRIu32,
@@ -901,8 +901,7 @@ START_TEST(fixture_directory_holds_every_reference_store)
 	    FX_MIN_FIXTURES);
 	for (i = 0; i < fx_n; i++) {
 		fx_path(json, sizeof json, "%s/%s.json", fx_dir, fx_names[i]);
-		ck_assert_msg(
-		    manifest_load(json, &m) == 0, "%s", blt_errmsg());
+		ck_assert_msg(manifest_load(json, &m) == 0, "%s", blt_errmsg());
 		fx_path(want, sizeof want, "%s.blt", fx_names[i]);
 		ck_assert_msg(strcmp(m->file, want) == 0,
 		    "%s: file is \"%s\", not \"%s\"", json, m->file, want);
