@@ -186,7 +186,8 @@ bench_blt_prune(struct bench *b, int deleted, uint64_t *ops)
 int
 bench_blt_check(struct bench *b, int gen, int deleted)
 {
-	uint64_t want = deleted ? b->n - b->n / 2 : b->n, got;
+	uint64_t want = deleted ? b->n - b->n / 2 : b->n;
+	int64_t got;
 	ssize_t r;
 	size_t i;
 
@@ -208,8 +209,8 @@ bench_blt_check(struct bench *b, int gen, int deleted)
 			    "key %zu: wrong value (length %zd, want %zu)", i, r,
 			    b->vlen);
 	}
-	if ((got = blt_count(b->blt)) != want)
+	if ((got = blt_count(b->blt)) != (int64_t)want)
 		return bench_fail(
-		    b, "blt_count is %" PRIu64 ", want %" PRIu64, got, want);
+		    b, "blt_count is %" PRId64 ", want %" PRIu64, got, want);
 	return 0;
 }

@@ -399,6 +399,7 @@ job_reindex(struct job_runner *r, struct job *j)
 	struct fs *fs = r->fs;
 	struct blt_prune_opts po = {0};
 	struct blt_stat st;
+	int64_t count;
 	int rc;
 
 	if ((rc = blt_info(fs->db, &st)) < 0)
@@ -406,7 +407,8 @@ job_reindex(struct job_runner *r, struct job *j)
 	pthread_mutex_lock(&r->lock);
 	j->buckets[0] = j->buckets[1] = st.n_buckets;
 	pthread_mutex_unlock(&r->lock);
-	if (j->s.buckets == 0 && blt_count(fs->db) <= st.n_buckets)
+	if (j->s.buckets == 0 && (count = blt_count(fs->db)) >= 0 &&
+	    (uint64_t)count <= st.n_buckets)
 		return 0;
 	/* A compacting copy with a larger index: readers are never held up,
 	 * as they would be by blt_reindex's rewiring. */

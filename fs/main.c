@@ -469,14 +469,16 @@ static int
 main_load_tree(struct fs *fs, const struct path_conf *pc)
 {
 	struct main_scan sc = {NULL, 0};
+	int64_t count;
 	int rc;
 
 	if ((rc = blt_iter_create(fs->db, &sc.it)) < 0) {
 		fs_log("%s", blt_errmsg());
 		return rc;
 	}
+	count = blt_count(fs->db); /* a hint: none when it fails */
 	rc = inode_tree_load(
-	    pc, blt_count(fs->db), main_next_key, &sc, &fs->tree);
+	    pc, count > 0 ? (size_t)count : 0, main_next_key, &sc, &fs->tree);
 	if (rc < 0 && sc.rc < 0)
 		fs_log("%s", blt_errmsg());
 	else if (rc < 0)

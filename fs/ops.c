@@ -470,6 +470,7 @@ op_statfs(fuse_req_t req, fuse_ino_t ino)
 	struct fs *fs = ops_fs(req);
 	struct statvfs sv;
 	uint64_t keys, free_keys;
+	int64_t count;
 
 	memset(&sv, 0, sizeof sv);
 	/* space is that of the file system under the store */
@@ -479,7 +480,12 @@ op_statfs(fuse_req_t req, fuse_ino_t ino)
 	 * the first time, and df needs no byte counts of the store.  Keys are
 	 * the files used (df -i's IUsed is f_files - f_ffree); free are as
 	 * many as the space left holds the smallest blocks of. */
-	keys = blt_count(fs->db);
+	if ((count = blt_count(fs->db)) < 0) {
+		fs_log("statfs: %s", blt_errmsg());
+		fuse_reply_err(req, (int)-count);
+		return;
+	}
+	keys = (uint64_t)count;
 	free_keys = (uint64_t)sv.f_bavail * sv.f_frsize / OPS_KEY_MIN_BYTES;
 	if (keys >= OPS_KEYS_MAX)
 		free_keys = 0;

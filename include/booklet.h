@@ -5,13 +5,23 @@
  * A store is one file holding a persistent hash table of byte-string keys
  * and values.  Every function returns 0 or a count on success and a
  * negative errno on failure; blt_errmsg() then gives one line that names
- * the file or key and the cause.  Damage in a file is -EUCLEAN (broken
- * structure) and never a crash, a hang or an assert.
+ * the file or key and the cause.  Damage in a file is -EUCLEAN, a block
+ * that fails its checksum (its digest is not its key's) included: there
+ * is no -EBADMSG.  It is never a crash, a hang or an assert.
+ *
+ * Each function lists its errors.  "The write errors" are those of any
+ * call that writes the file: -EIO once the store takes no more writes
+ * (BLT_REINDEX_STUCK, BLT_TORN_TAIL), -EFBIG past the format's 2^48
+ * bytes, -ENOMEM, and the errno of a failed pwrite(2), ftruncate(2),
+ * mmap(2) or fdatasync(2) (-ENOSPC, -EDQUOT, -EFBIG past RLIMIT_FSIZE,
+ * -EIO, ...).  "The errors of the flush" are blt_flush()'s, with its
+ * outcome: the functions that flush the buffer first say so.
  *
  * Thread safety: every function may be called on one struct blt from many
  * threads at once.  Readers (get, find, read, exists, iterators) run in
  * parallel; writers take turns and hold out readers only while they change
- * the file's pointers.
+ * the file's pointers.  An iterator or a blt_put_op is used by one thread
+ * at a time.
  */
 #ifndef BOOKLET_H
 #define BOOKLET_H
@@ -49,8 +59,9 @@ struct blt_iter;
 #define BLT_SER_MAX 32
 
 /* How a store is created.  Ignored for an existing store, whose header
- * decides; only lock_timeout and write_buffer apply to every open.
- * n_buckets is at most BLT_BUCKETS_MAX (-EINVAL). */
+ * decides, but checked at every open: n_buckets 0 or over BLT_BUCKETS_MAX,
+ * or a serializer code over BLT_SER_MAX, is -EINVAL.  Only lock_timeout and
+ * write_buffer (0: 4 MiB) apply to every open. */
 struct blt_options {
 	int fixed;               /* 1: fixed-length values of value_len bytes */
 	uint32_t value_len;      /* fixed stores only */
@@ -127,94 +138,124 @@ void blt_options_default(struct blt_options *o);
 
 /* Open the store at path in mode (BLT_RDONLY ... BLT_TRUNC).  opt may be
  * NULL for the defaults.  On success the caller owns *out; see blt_close().
- * Errors: -ENOENT (missing, without BLT_CREATE), -EWOULDBLOCK (locked by
- * another process past lock_timeout), -EUCLEAN (not a booklet store, or
- * damaged), -EPROTONOSUPPORT (a format version we do not read), -EINVAL
- * (bad options), or the errno of the failing system call.  A store that was
- * not closed cleanly is recovered when opened for writing (BLT_RECOVERED is
- * then set in blt_flags()); opened read-only, it is read as it is if it
- * is sound (BLT_UNCLEAN), else refused with -EUCLEAN. */
+ * A store that was not closed cleanly is recovered when opened for writing
+ * (BLT_RECOVERED is then set in blt_flags()); opened read-only, it is read
+ * as it is if it is sound (BLT_UNCLEAN), else refused with -EUCLEAN.
+ * Errors, with *out set to NULL: -EINVAL (an unknown mode, bad options),
+ * -ENOENT (missing, without BLT_CREATE) and the other errors of open(2),
+ * flock(2) and mmap(2), -EWOULDBLOCK (locked by another process past
+ * lock_timeout), -EAGAIN (replaced by another process's prune each time
+ * the lock was granted), -EUCLEAN (not a regular file or not a booklet
+ * store, damaged, or unclean and opened read-only), -EPROTONOSUPPORT (a
+ * format version we do not read), -ENOMEM, and for a writable open the
+ * write errors of creating, emptying or recovering the store.  Nothing is
+ * written then, except that a creation (BLT_CREATE of a missing or empty
+ * file, BLT_TRUNC) may leave a partial file, which only BLT_TRUNC opens,
+ * and a failed recovery leaves the store to the next writable open. */
 int blt_open(const char *path, int mode, const struct blt_options *opt,
     struct blt **out);
 
 /* Write what is buffered, make it durable, release the lock and free db.
- * Safe on NULL.  Returns the error of the final sync, if any; db is freed
- * either way. */
+ * Safe on NULL; 0 for a read-only store.  Errors: those of the flush and
+ * the fsync (see blt_sync()), and -EIO for a store that takes no more
+ * writes.  db is freed either way: the puts of a failed flush are lost,
+ * and the store is left marked unclean, for the next writable open to
+ * recover, unless the failure changed nothing in the file (a full disk),
+ * which leaves it clean.  A blt_put_op of db must be ended or cancelled
+ * before; an iterator may still be freed after. */
 int blt_close(struct blt *db);
 
 /* Write buffered puts into the file and link them, so that they survive a
- * crash of this process, and update the header.  No fsync.  A failure
- * leaves the puts unstored, except one of the automatic reindex that
- * follows them: blt_flags() then has BLT_REINDEX_STUCK, which it did not
- * have before, and the puts are stored.  The same holds for blt_put() of
- * a value too big for the buffer, which it writes at once. */
+ * crash of this process, and update the header.  No fsync; 0 at once for
+ * a read-only store.  Errors: the write errors, and -EUCLEAN for a store
+ * whose blocks do not parse to the end of the file (found before anything
+ * is written) or a damaged chain met while linking.  A failure empties
+ * the buffer: the puts not yet linked are lost (those linked before a
+ * damaged chain stay stored, and the store is marked clean again).  The
+ * exception is a failure of the automatic reindex that follows them:
+ * blt_flags() then has BLT_REINDEX_STUCK, which it did not have before,
+ * and the puts are stored.  The same holds for blt_put() of a value too
+ * big for the buffer, which it writes at once. */
 int blt_flush(struct blt *db);
 
-/* blt_flush(), then fsync: everything written so far survives a power cut. */
+/* blt_flush(), then fsync: everything written so far survives a power cut.
+ * Errors: as blt_flush(), with its outcome, and those of fdatasync(2),
+ * after which what survives a power cut is unknown. */
 int blt_sync(struct blt *db);
 
 /* Store value under key with timestamp ts (µs, or BLT_NOW).  The put is
- * buffered; readers in this process see it at once.  Errors: -EINVAL (key
- * too long, wrong length for a fixed store, an internal key, bad
- * timestamp), -EFBIG (value over BLT_VALUE_MAX), -EROFS (read-only). */
+ * buffered; readers in this process see it at once.  Errors: -EROFS
+ * (read-only), -EINVAL (key too long, wrong length for a fixed store, an
+ * internal key, bad timestamp), -EFBIG (value over BLT_VALUE_MAX),
+ * -ENOMEM, the errors of the flush when the buffer is full, and those of
+ * blt_put_begin() and blt_put_end() for a value too big for the buffer.
+ * After an error the put is not stored (but see BLT_REINDEX_STUCK at
+ * blt_flush()), and a failed flush lost the puts it carried. */
 int blt_put(struct blt *db, const void *key, size_t klen, const void *value,
     size_t vlen, int64_t ts);
 
 /* blt_put() of the value and timestamp of key from under key to (now, in
  * a store without timestamps), copied within the file: no memory the size
- * of the value is needed.  -ENOENT if from is missing; errors as for
- * blt_put() otherwise. */
+ * of the value is needed.  Flushes the buffer first.  Errors: those of
+ * the flush, -ENOENT if from is missing, -EUCLEAN, and those of blt_put()
+ * for to. */
 int blt_copy(
     struct blt *db, const void *from, size_t flen, const void *to, size_t tlen);
 
 /* blt_put(), but only if key still holds the oldlen bytes at old: returns
  * 1 when stored, 0 when key holds another value or none (nothing is
- * written), or an error as for blt_put().  The check and the put are one
- * step for every thread of this process. */
+ * written), or an error as for blt_put() or -EUCLEAN from the lookup.  The
+ * check and the put are one step for every thread of this process. */
 int blt_put_if(struct blt *db, const void *key, size_t klen, const void *old,
     size_t oldlen, const void *value, size_t vlen, int64_t ts);
 
 /* Copy up to cap bytes of key's value into buf and return the value's full
  * length (which may exceed cap).  *ts (if not NULL) gets the timestamp.
- * Errors: -ENOENT when the key is missing.
+ * Errors: -ENOENT when the key is missing (or longer than BLT_KEY_MAX),
+ * -EUCLEAN; buf and *ts are then untouched.
  *
  * Once lookups of an open store have found as many keys as a quarter of
  * its keys (and 256 more), the next one builds an index of the live keys
  * in this process's memory: 16 to 32 bytes a key, for stores of up to
  * about 16 million keys.  Lookups then skip the key's BLAKE2s digest and
- * the file's bucket index: a random blt_get() of a key is about 1.5 times
- * as fast, of a missing key 2 times, and blt_get_many() 2.5 times.
- * blt_read(), blt_find(), blt_exists() and blt_get_timestamp() use it too.
- * Writes keep it up to date and a prune or clear drops it; a process that
- * looks up only a few keys never builds it. */
+ * the file's bucket index (the gains are in doc/benchmarks.md, "the
+ * keydir").  blt_read(), blt_find(), blt_exists(), blt_get_timestamp() and
+ * blt_get_many() use it too.  Writes keep it up to date and a prune or
+ * clear drops it; a process that looks up only a few keys never builds
+ * it, and one short of memory goes on without it. */
 ssize_t blt_get(struct blt *db, const void *key, size_t klen, void *buf,
     size_t cap, int64_t *ts);
 
 /* What blt_get_many() passes its callback for key i of the batch: the
  * value in place (readable during the call only) and its timestamp, or an
- * error in err (-ENOENT for a missing key).  A non-zero return stops the
- * batch, and blt_get_many() returns it. */
+ * error in err (-ENOENT for a missing key, -EUCLEAN), with value NULL.  A
+ * non-zero return stops the batch, and blt_get_many() returns it. */
 typedef int blt_get_fn(
     void *arg, size_t i, const void *value, size_t vlen, int64_t ts, int err);
 
-/* Look up n keys and call fn for each, in order.  For random keys this is
- * several times faster than n calls of blt_get(): the keys are taken a few
+/* Look up n keys and call fn for each, in order.  The keys are taken a few
  * at a time, and the memory reads of their lookups overlap instead of
- * waiting one after another.  fn runs under the store's read lock: it must
- * not change db.  Returns 0, or what fn returned. */
+ * waiting one after another: for random keys, faster than n calls of
+ * blt_get() (doc/benchmarks.md).  fn runs under the store's read lock: it
+ * must not call a function that writes or flushes db, which would
+ * deadlock.  Returns 0, or what fn returned; a lookup's error goes to fn
+ * only. */
 int blt_get_many(struct blt *db, size_t n, const void *const *keys,
     const size_t *klens, blt_get_fn *fn, void *arg);
 
 /* Copy up to n bytes of key's value starting at byte off into buf; returns
- * the bytes copied (0 at or past the end).  -ENOENT when missing. */
+ * the bytes copied (0 at or past the end).  Errors: -ENOENT when missing,
+ * -EUCLEAN. */
 ssize_t blt_read(struct blt *db, const void *key, size_t klen, uint64_t off,
     void *buf, size_t n);
 
 /* Fill *e with where key's value lies in the file.  The offset stays right
- * while blt_generation() returns e->gen (a prune or clear moves values). */
+ * while blt_generation() returns e->gen (a prune or clear moves values).
+ * Flushes the buffer first if it holds puts.  Errors: those of the flush,
+ * -ENOENT when missing, -EUCLEAN; *e is then not set. */
 int blt_find(struct blt *db, const void *key, size_t klen, struct blt_entry *e);
 
-/* 1 if key is live, 0 if not, or a negative errno. */
+/* 1 if key is live, 0 if not, or -EUCLEAN. */
 int blt_exists(struct blt *db, const void *key, size_t klen);
 
 /* A put in steps, for a value big enough that writing it should hold up
@@ -227,7 +268,18 @@ int blt_exists(struct blt *db, const void *key, size_t klen);
  * Until the end the key keeps its old value.  value must stay valid until
  * blt_put_end(), which writes it again if a prune or clear replaced the
  * file in between.  Like a buffered put, the end survives a crash of the
- * process once blt_flush() returns, a power cut once blt_sync() does. */
+ * process once blt_flush() returns, a power cut once blt_sync() does.
+ *
+ * blt_put_begin() flushes the buffer first.  Errors: those of blt_put()'s
+ * checks and of the flush, the write errors, -EMFILE (no descriptor for
+ * the fill); *p is then NULL and the file as it was.  blt_put_fill()
+ * returns the errno of pwrite(2) (-ENOSPC, -EIO, ...) and keeps it in p:
+ * blt_put_end() returns it again and must still be called, or
+ * blt_put_cancel().  blt_put_end() errors: the fill's, -EINVAL (no
+ * blt_put_fill() of a value that is not empty), the write errors and
+ * -EUCLEAN (a damaged chain); the key then keeps its old value, except
+ * after a failure of the automatic reindex, as for blt_flush().
+ * blt_put_cancel() is safe on NULL. */
 struct blt_put_op;
 int blt_put_begin(struct blt *db, const void *key, size_t klen, size_t vlen,
     int64_t ts, struct blt_put_op **p);
@@ -235,17 +287,26 @@ int blt_put_fill(struct blt_put_op *p, const void *value);
 int blt_put_end(struct blt_put_op *p);
 void blt_put_cancel(struct blt_put_op *p);
 
-/* Delete key.  -ENOENT if it is missing. */
+/* Delete key.  Errors: -EROFS, -ENOENT if it is missing, -EUCLEAN, the
+ * write errors, and those of the flush made first when the key has a
+ * buffered put.  After an error the key is not deleted (though a failed
+ * flush lost its buffered put). */
 int blt_del(struct blt *db, const void *key, size_t klen);
 
-/* Get or set key's timestamp.  -ENOTSUP for a store without timestamps. */
+/* Get or set key's timestamp.  Errors: -ENOTSUP for a store without
+ * timestamps, -ENOENT when the key is missing, -EUCLEAN; *ts is then not
+ * set.  Setting it also: -EROFS, -EINVAL (out of range), the write errors,
+ * after which the timestamp is as it was.  A stored key's timestamp is
+ * written in place, with no flush. */
 int blt_get_timestamp(
     struct blt *db, const void *key, size_t klen, int64_t *ts);
 int blt_set_timestamp(struct blt *db, const void *key, size_t klen, int64_t ts);
 
 /* Number of live user keys (metadata and reserved slots not counted),
- * buffered puts included. */
-uint64_t blt_count(struct blt *db);
+ * buffered puts included.  Nothing is flushed or written.  Errors:
+ * -EUCLEAN (a damaged chain, met looking up the key of a buffered put);
+ * the puts stay buffered. */
+int64_t blt_count(struct blt *db);
 
 /* Changes whenever values move in the file (prune, clear). */
 uint64_t blt_generation(struct blt *db);
@@ -255,50 +316,65 @@ uint64_t blt_generation(struct blt *db);
  * always belong to each other, though a prune may meanwhile put a new
  * file in the store's place.  For reading values where blt_find() says
  * they lie (positional reads only: the file offset is shared).  The
- * caller closes it; a negative errno on failure. */
+ * caller closes it.  Errors: those of fcntl(2) (-EMFILE); *gen is set
+ * all the same. */
 int blt_dup_fd(struct blt *db, uint64_t *gen);
 
-/* The path the store was opened with (owned by db). */
+/* The path the store was opened with (owned by db, until blt_close()). */
 const char *blt_path(struct blt *db);
 
-/* Fill *st.  Live and dead bytes come from a scan the first time (none is
- * needed after a blt_iter scan that ran to the end while no key was put
- * or deleted) and are kept up to date afterwards. */
+/* Fill *st.  Flushes the buffer first.  Live and dead bytes come from a
+ * scan the first time (none is needed after a blt_iter scan that ran to
+ * the end while no key was put or deleted), which holds out readers and
+ * writers, and are kept up to date afterwards.  Errors: those of the
+ * flush, -EUCLEAN (damage the scan met); *st is then not set. */
 int blt_stat(struct blt *db, struct blt_stat *st);
 
 /* Fill *st from the header alone: no scan and no flush, so live_bytes and
- * dead_bytes are 0 and n_keys leaves out buffered puts. */
+ * dead_bytes are 0 and n_keys leaves out buffered puts.  Never fails. */
 int blt_info(struct blt *db, struct blt_stat *st);
 
 /* Start a scan of live user keys in file order.  Keys put after the scan
  * started may or may not be seen; a key deleted before the scan reaches it
- * is not.  A prune or clear in between ends the scan with -ESTALE. */
+ * is not.  A prune or clear in between ends the scan with -ESTALE.
+ * Flushes the buffer first.  On success the caller owns *out; see
+ * blt_iter_free().  Errors: -ENOMEM, those of the flush; *out is then
+ * NULL. */
 int blt_iter_create(struct blt *db, struct blt_iter **out);
 
-/* Fill *item with the next live key: 1, 0 at the end, or a negative errno. */
+/* Fill *item with the next live key: 1, 0 at the end, or an error:
+ * -ESTALE (a prune or clear ran since blt_iter_create()), -EUCLEAN (a
+ * damaged block, or fewer keys than the header counts, found at the end).
+ * *item is set only on 1; after an error each later call fails alike. */
 int blt_iter_next(struct blt_iter *it, struct blt_item *item);
 
 /* Free it; safe on NULL. */
 void blt_iter_free(struct blt_iter *it);
 
-/* Metadata: a JSON text kept beside the keys (variable stores only).
- * blt_get_meta() works as blt_get(); -ENOENT when none is set. */
+/* Metadata: a JSON text kept beside the keys (variable stores only), as
+ * given: it is not parsed.  blt_get_meta() works as blt_get(); -ENOENT
+ * when none is set or for a fixed store.  blt_set_meta() buffers it as
+ * blt_put() does, with its errors, and -ENOTSUP for a fixed store. */
 ssize_t blt_get_meta(struct blt *db, void *buf, size_t cap, int64_t *ts);
 int blt_set_meta(struct blt *db, const void *json, size_t len, int64_t ts);
 
-/* Reserved slots 1 and 2: raw bytes for applications (variable stores). */
+/* Reserved slots 1 and 2: raw bytes for applications (variable stores),
+ * read and written as the metadata; -EINVAL for another slot. */
 ssize_t blt_get_reserved(
     struct blt *db, int slot, void *buf, size_t cap, int64_t *ts);
 int blt_set_reserved(
     struct blt *db, int slot, const void *data, size_t len, int64_t ts);
 
 /* Grow the index to n_buckets buckets (more than it has, at most
- * BLT_BUCKETS_MAX), or as BLT_GROW
- * (also 0: the next size in booklet's sequence) or BLT_FIT (the size the
- * keys need; an index that holds them already stays as it is) say; see
- * blt_prune_opts.  Auto-reindex happens by itself on flush, exactly when
- * booklet does it.  Errors: -EINVAL for a size that would not grow the
- * index or is over BLT_BUCKETS_MAX. */
+ * BLT_BUCKETS_MAX), or as BLT_GROW (also 0: the next size in booklet's
+ * sequence) or BLT_FIT (the size the keys need; an index that holds them
+ * already stays as it is) say; see blt_prune_opts.  Auto-reindex happens by
+ * itself on flush, exactly when booklet does it.  Flushes the buffer first, and
+ * holds out readers and writers while it runs (a prune with n_buckets does
+ * not).  Errors: -EROFS, -EINVAL for a size that would not grow the index or is
+ * over BLT_BUCKETS_MAX, those of the flush, the write errors and -EUCLEAN (a
+ * damaged chain).  After an error the index is as it was, unless
+ * blt_flags() gained BLT_REINDEX_STUCK. */
 int blt_reindex(struct blt *db, uint32_t n_buckets);
 
 /* Compact the store: write a new file holding only live blocks (minus
@@ -306,10 +382,22 @@ int blt_reindex(struct blt *db, uint32_t n_buckets);
  * Readers and writers carry on meanwhile: the copy is made under short
  * read locks, and what changed during it is carried over while the write
  * lock is held for the swap.  Returns the number of blocks removed, as
- * booklet counts them. */
+ * booklet counts them.  Flushes the buffer before the copy and before the
+ * swap.  Errors: -EROFS, -EINVAL (opts->n_buckets), those of the flushes,
+ * -EUCLEAN (damage met by the copy), the write errors, and those of
+ * open(2) for the new file beside the store (-EACCES for a directory we
+ * may not write) and of rename(2).  After an error the store is as it was
+ * and the new file gone, except for an error of the fsync of the
+ * directory after the rename (the compacted store is in place, but may
+ * not survive a power cut) or of the automatic reindex that follows (as
+ * for blt_flush()). */
 int64_t blt_prune(struct blt *db, const struct blt_prune_opts *opts);
 
-/* Remove every key, the metadata and the reserved slots. */
+/* Remove every key, the metadata and the reserved slots, and drop the
+ * buffered puts, by putting a new empty file in the store's place as
+ * blt_prune() does.  Errors: -EROFS, and blt_prune()'s but the flushes.
+ * After an error the stored keys are as they were, but the buffered puts
+ * are dropped all the same. */
 int blt_clear(struct blt *db);
 
 /* Flags for blt_check(). */
@@ -322,9 +410,14 @@ typedef void blt_report_fn(void *arg, uint64_t offset, const char *problem);
  * another process holds fails at once with -EWOULDBLOCK.  report
  * (may be NULL) hears of each problem.  Returns the number of problems
  * found (0 for a sound store) or a negative errno if the file could not be
- * checked at all.  With BLT_CHECK_REPAIR the index and header are rebuilt
- * from a scan of the data blocks, and the return value counts the problems
- * that were found before the repair. */
+ * checked at all: those of open(2) (-ENOENT, ...), -EWOULDBLOCK,
+ * -EUCLEAN (not a booklet store, or a header that cannot be read or
+ * mended), -EPROTONOSUPPORT, -ENOMEM.  Without BLT_CHECK_REPAIR nothing is
+ * written.  With it the index and header are rebuilt from a scan of the
+ * data blocks, and the return value counts the problems that were found
+ * before the repair; a write that fails returns the write errors (-EIO
+ * for one that covered damage) and leaves the store marked unclean, for
+ * a writable open or another repair. */
 int blt_check(const char *path, int flags, blt_report_fn *report, void *arg);
 
 /* Flags of an open store. */
@@ -332,9 +425,10 @@ int blt_check(const char *path, int flags, blt_report_fn *report, void *arg);
 #define BLT_READONLY 2
 /* A reindex failed half-way (explicit, or the automatic one after a flush;
  * the call that ran it returned its error).  What was flushed before it
- * is stored, but the store takes no more writes (puts, deletes, prunes,
- * clears and reindexes fail with -EIO) and stays marked unclean: opened
- * again for writing, it finishes or undoes the reindex. */
+ * is stored, but the store takes no more writes (flushes, deletes,
+ * timestamps, prunes, clears and reindexes fail with -EIO; a put is still
+ * buffered, and its flush fails) and stays marked unclean: opened again
+ * for writing, it finishes or undoes the reindex. */
 #define BLT_REINDEX_STUCK 4
 /* A write at the end of the file failed and what it left there could not
  * be cut off (a disk failing for good, say).  As with BLT_REINDEX_STUCK,
@@ -351,7 +445,8 @@ int blt_check(const char *path, int flags, blt_report_fn *report, void *arg);
  * writes. */
 int blt_flags(struct blt *db);
 
-/* The message of the last failure in this thread. */
+/* The message of the last failure in this thread: a call that succeeds
+ * leaves it as it was, the next failure in this thread overwrites it. */
 const char *blt_errmsg(void);
 
 /* For code built on libbooklet (the map pool, the tools, the daemon):

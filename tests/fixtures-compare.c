@@ -164,8 +164,8 @@ fx_check_stat(struct fx *f)
 	if (st.n_keys != m->n_keys)
 		fx_problem(f, "stat n_keys %" PRIu64 ", manifest %" PRIu64,
 		    st.n_keys, m->n_keys);
-	if (blt_count(f->db) != m->n_keys)
-		fx_problem(f, "blt_count %" PRIu64 ", manifest n_keys %" PRIu64,
+	if (blt_count(f->db) != (int64_t)m->n_keys)
+		fx_problem(f, "blt_count %" PRId64 ", manifest n_keys %" PRIu64,
 		    blt_count(f->db), m->n_keys);
 	if (st.n_buckets != l->n_buckets)
 		fx_problem(f, "stat n_buckets %" PRIu32 ", manifest %" PRIu32,

@@ -319,7 +319,7 @@ fuzz_read(const char *path, int fd, int strict, const char *stage)
 	if (strict && rc != 0)
 		fuzz_fail(stage, "the scan does not reach the end", path);
 	if (strict &&
-	    (ks->scanned != blt_count(db) || ks->scanned != st.n_keys))
+	    ((int64_t)ks->scanned != blt_count(db) || ks->scanned != st.n_keys))
 		fuzz_fail(stage, "the scan and the key count disagree", path);
 	fuzz_gets(db, fd, ks, strict, path);
 	fuzz_get_many(db, fd, ks, strict, path);

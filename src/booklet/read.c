@@ -284,17 +284,42 @@ blt_get_timestamp(struct blt *db, const void *key, size_t klen, int64_t *ts)
 	return rc == 0 ? read_missing(db) : rc < 0 ? rc : 0;
 }
 
+/* Buffered puts of user keys that are not live in the file: what a flush
+ * would add to the count.  Only the newest put of a key counts, and the
+ * file is looked up as a flush links (by digest).  The caller holds the
+ * lock. */
+static int64_t
+read_count_pending(struct blt *db)
+{
+	struct block b, fb;
+	int64_t n = 0;
+	int rc;
+
+	for (size_t i = 0; i < db->n_pend; i++) {
+		if (!write_pending_find(db, db->pend[i].digest, &b) ||
+		    b.off != db->pend[i].boff)
+			continue; /* an older put of a key put again */
+		if (!db->h.fixed && hash_internal_key(b.key, b.klen))
+			continue;
+		if ((rc = index_find(
+		         db, db->pend[i].digest, b.key, b.klen, &fb, NULL)) < 0)
+			return rc;
+		n += rc == 0;
+	}
+	return n;
+}
+
 /* Live user keys; unlike the reference's len() (§16.2 item 6) this counts
- * buffered puts, by flushing them. */
-uint64_t
+ * buffered puts.  Without flushing them: a count writes nothing, so it
+ * cannot fail on a full disk, and the puts stay buffered. */
+int64_t
 blt_count(struct blt *db)
 {
-	uint64_t n;
+	int64_t n;
 
-	pthread_rwlock_wrlock(&db->lock);
-	if (db->n_pend > 0)
-		(void)write_flush(db, 0); /* on failure the puts are gone */
-	n = db->n_keys;
+	pthread_rwlock_rdlock(&db->lock);
+	if ((n = read_count_pending(db)) >= 0)
+		n += (int64_t)db->n_keys;
 	pthread_rwlock_unlock(&db->lock);
 	return n;
 }

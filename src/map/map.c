@@ -457,6 +457,7 @@ map_setup(struct map *m, struct blt *db, const struct blt_map_opts *o)
 {
 	const char *path = blt_path(db);
 	struct blt_stat st;
+	int64_t count;
 	int rc;
 
 	m->db = db;
@@ -504,8 +505,8 @@ map_setup(struct map *m, struct blt *db, const struct blt_map_opts *o)
 	m->total_known = o->keys != NULL || o->prefix_len == 0;
 	if (o->keys != NULL)
 		m->st->total = o->n_keys;
-	else if (o->prefix_len == 0)
-		m->st->total = blt_count(db);
+	else if (o->prefix_len == 0 && (count = blt_count(db)) >= 0)
+		m->st->total = (uint64_t)count; /* else not known (0) */
 	if ((m->procs = calloc(m->n_procs, sizeof *m->procs)) == NULL)
 		return map_oom(path);
 	for (unsigned i = 0; i < m->n_procs; i++) {

@@ -17,12 +17,12 @@ open_note(struct blt *db, const char *path, char *buf, size_t cap)
 	if (flags & BLT_RECOVERED)
 		snprintf(buf, cap,
 		    "%s: was not closed cleanly; recovered: its chains rebuilt "
-		    "from its data, %" PRIu64 " keys",
+		    "from its data, %" PRId64 " keys",
 		    path, blt_count(db));
 	else if (flags & BLT_UNCLEAN)
 		snprintf(buf, cap,
 		    "%s: was not closed cleanly; read as it is (its chains are "
-		    "sound), %" PRIu64 " keys; a writable open marks it clean",
+		    "sound), %" PRId64 " keys; a writable open marks it clean",
 		    path, blt_count(db));
 	else
 		return NULL;
