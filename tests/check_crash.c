@@ -469,7 +469,7 @@ verify_read_only(const char *path, const struct step *w,
 			snprintf(key, sizeof key, "key%03d", k);
 			found += blt_exists(db, key, strlen(key)) == 1;
 		}
-		ck_assert_msg(blt_count(db) == found,
+		ck_assert_msg(blt_count(db) == (int64_t)found,
 		    "seed %u crash %ld: read-only: counts %llu keys, holds "
 		    "%llu",
 		    seed, at, (unsigned long long)blt_count(db),
