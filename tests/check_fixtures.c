@@ -33,8 +33,7 @@ START_TEST(fixture_directory_holds_every_reference_store)
 	    FX_MIN_FIXTURES);
 	for (i = 0; i < fx_n; i++) {
 		fx_path(json, sizeof json, "%s/%s.json", fx_dir, fx_names[i]);
-		ck_assert_msg(
-		    manifest_load(json, &m) == 0, "%s", blt_errmsg());
+		ck_assert_msg(manifest_load(json, &m) == 0, "%s", blt_errmsg());
 		fx_path(want, sizeof want, "%s.blt", fx_names[i]);
 		ck_assert_msg(strcmp(m->file, want) == 0,
 		    "%s: file is \"%s\", not \"%s\"", json, m->file, want);

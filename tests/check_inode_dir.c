@@ -304,8 +304,8 @@ START_TEST(rename_file)
 	/* the message says what the name stands for, and how to write it
 	 * to mean the characters as typed */
 	ck_assert_msg(strstr(blt_errmsg(), "listed as 'A'; to name these "
-	                                    "characters as typed, write '" ESC
-	                                    "E2" ESC "80" ESC "9B41'") != NULL,
+	                                   "characters as typed, write '" ESC
+	                                   "E2" ESC "80" ESC "9B41'") != NULL,
 	    "%s", blt_errmsg());
 	ck_assert_int_eq(inode_rename(t, il_node(t, "b"), "g", 1, INODE_ROOT,
 	                     ".bltfs", 6, 0, NULL),

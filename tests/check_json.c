@@ -151,8 +151,8 @@ START_TEST(json_lone_surrogate_needs_the_flag)
 	struct json *v;
 
 	ck_assert_int_eq(json_parse("\"\\udc00\"", 8, 0, &v), -EBADMSG);
-	ck_assert_msg(strstr(blt_errmsg(), "lone surrogate") != NULL, "%s",
-	    blt_errmsg());
+	ck_assert_msg(
+	    strstr(blt_errmsg(), "lone surrogate") != NULL, "%s", blt_errmsg());
 	ck_assert_int_eq(json_parse("\"\\ud800x\"", 9, 0, &v), -EBADMSG);
 	/* a pair is fine either way */
 	ck_assert_int_eq(json_parse("\"\\ud83d\\ude00\"", 14, 0, &v), 0);
@@ -520,12 +520,10 @@ START_TEST(manifest_inconsistent_with_itself_is_ebadmsg)
 		ck_assert_msg(rc == -EBADMSG, "case %zu gave %d", i, rc);
 		ck_assert_ptr_null(m);
 		ck_assert_msg(strstr(blt_errmsg(), cases[i].says) != NULL,
-		    "case %zu: \"%s\" does not say \"%s\"", i,
-		    blt_errmsg(), cases[i].says);
-		ck_assert_msg(
-		    strstr(blt_errmsg(), "/tmp/check_json.") != NULL,
-		    "case %zu: message without the path: %s", i,
-		    blt_errmsg());
+		    "case %zu: \"%s\" does not say \"%s\"", i, blt_errmsg(),
+		    cases[i].says);
+		ck_assert_msg(strstr(blt_errmsg(), "/tmp/check_json.") != NULL,
+		    "case %zu: message without the path: %s", i, blt_errmsg());
 	}
 }
 END_TEST
@@ -536,8 +534,8 @@ START_TEST(manifest_missing_file_is_enoent)
 
 	ck_assert_int_eq(manifest_load("/nonexistent/x.json", &m), -ENOENT);
 	ck_assert_ptr_null(m);
-	ck_assert_msg(strstr(blt_errmsg(), "/nonexistent/x.json") != NULL,
-	    "%s", blt_errmsg());
+	ck_assert_msg(strstr(blt_errmsg(), "/nonexistent/x.json") != NULL, "%s",
+	    blt_errmsg());
 }
 END_TEST
 

@@ -1,10 +1,10 @@
 /*
- * check_keydir.c: the index in memory (src/booklet/keydir.c).  It is built once a
- * store has been read enough, it serves lookups the file's index is not
- * asked about, it follows puts, overwrites, deletes, reindexes and
- * prunes, it is never built over a damaged chain, and it reads every
- * reference fixture as its manifest says.  White-box: the tests look at
- * db->kd to know whether the keydir exists.
+ * check_keydir.c: the index in memory (src/booklet/keydir.c).  It is built once
+ * a store has been read enough, it serves lookups the file's index is not asked
+ * about, it follows puts, overwrites, deletes, reindexes and prunes, it is
+ * never built over a damaged chain, and it reads every reference fixture as its
+ * manifest says.  White-box: the tests look at db->kd to know whether the
+ * keydir exists.
  */
 #include "config.h"
 
@@ -434,8 +434,7 @@ START_TEST(every_fixture_reads_through_it_as_its_manifest_says)
 		snprintf(blt, sizeof blt, "%s/%s", tu_fixtures(), name);
 		snprintf(json, sizeof json, "%s/%.*s.json", tu_fixtures(),
 		    (int)(len - 4), name);
-		ck_assert_msg(
-		    manifest_load(json, &m) == 0, "%s", blt_errmsg());
+		ck_assert_msg(manifest_load(json, &m) == 0, "%s", blt_errmsg());
 		ck_assert_msg(blt_open(blt, BLT_RDONLY, NULL, &db) == 0, "%s",
 		    blt_errmsg());
 		for (long g = 0; m->n_items > 0 && !built(db); g++) {
