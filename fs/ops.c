@@ -234,9 +234,16 @@ op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 	struct fs *fs = ops_fs(req);
 	struct fuse_entry_param e;
 	struct inode_info in;
+	size_t nlen = strlen(name);
 	int rc;
 
-	rc = inode_lookup(fs->tree, parent, name, strlen(name), 1, &in);
+	/* the kernel leaves NAME_MAX to us: a longer name is no name of
+	 * ours, and saying ENOENT would make creating it look possible */
+	if (nlen > PATH_NAME_MAX) {
+		fuse_reply_err(req, ENAMETOOLONG);
+		return;
+	}
+	rc = inode_lookup(fs->tree, parent, name, nlen, 1, &in);
 	if (rc == -ENOENT) {
 		/* cached: every other change of names comes through us */
 		memset(&e, 0, sizeof e);
