@@ -71,7 +71,7 @@ EOF
 	"$BLT" load --create --key-serializer $ser "$tmp/ex/data.blt" \
 	    "$tmp/items.jsonl"
 	(cd "$tmp/ex" && PATH=$top_builddir/src/blt:$PATH \
-	    timeout 120 sh -e "$tmp/rm.sh") >"$tmp/out" 2>"$tmp/err" ||
+	    timeout 600 sh -e "$tmp/rm.sh") >"$tmp/out" 2>"$tmp/err" ||
 		{ cat "$tmp/err" >&2; fail "the example failed ($ser keys)"; }
 	[ ! -s "$tmp/err" ] || { cat "$tmp/err" >&2; fail "it said so ($ser)"; }
 	"$BLT" ls -x "$tmp/ex/data.blt" >"$tmp/left"
