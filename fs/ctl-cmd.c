@@ -536,7 +536,8 @@ ctl_status(struct fs *fs, struct bltfs_status *out)
 	flags = blt_flags(fs->db);
 	out->flags =
 	    (flags & BLT_REINDEX_STUCK ? BLTFS_STATUS_REINDEX_STUCK : 0) |
-	    (flags & BLT_TORN_TAIL ? BLTFS_STATUS_TORN_TAIL : 0);
+	    (flags & BLT_TORN_TAIL ? BLTFS_STATUS_TORN_TAIL : 0) |
+	    (flags & BLT_FLUSH_STUCK ? BLTFS_STATUS_FLUSH_STUCK : 0);
 	job_status(fs->ctl->jobs, out);
 	return 0;
 }

@@ -123,6 +123,10 @@ fs_stuck(struct fs *fs)
 		return "a write failed and what it left at the end of the "
 		       "store could not be cut off: the store takes no more "
 		       "writes; unmount and mount it again to cut it off";
+	if (flags & BLT_FLUSH_STUCK)
+		return "a flush failed after marking values live: the store "
+		       "takes no more writes; unmount and mount it again to "
+		       "link them";
 	return NULL;
 }
 

@@ -74,6 +74,8 @@ struct bltfs_job {
 /* A failed write left bytes at the end of the store that could not be cut
  * off. */
 #define BLTFS_STATUS_TORN_TAIL 2
+/* A flush failed after it had begun to mark its values live. */
+#define BLTFS_STATUS_FLUSH_STUCK 4
 
 /* The store and the job runner. */
 struct bltfs_status {

@@ -441,6 +441,14 @@ int blt_check(const char *path, int flags, blt_report_fn *report, void *arg);
  * keys were counted; the file is left as it was.  One that does not read
  * right is refused with -EUCLEAN, to be recovered by a writable open. */
 #define BLT_UNCLEAN 16
+/* A flush failed after it had begun to mark its puts live in the file (an
+ * fsync or a pointer write failed in its second or third step): those
+ * puts are neither surely stored nor surely lost, and some may be live but
+ * not reached from their buckets.  As with BLT_REINDEX_STUCK, what was
+ * stored before is kept, the store takes no more writes (-EIO) and stays
+ * marked unclean; opened again for writing, it links every live block, so
+ * the puts of the failed flush come back. */
+#define BLT_FLUSH_STUCK 32
 /* The flags above; safe to call from any thread, also while another one
  * writes. */
 int blt_flags(struct blt *db);

@@ -267,7 +267,8 @@ void io_set_hook(io_hook_fn *fn, void *arg);
 #define IO_OP_SYNC_DIR 7 /* the rename made durable (io_sync_dir) */
 #define IO_OP_UNLINK 8   /* a prune's leftover file removed (io_unlink) */
 /* Take no more writes until the store is reopened, which repairs what the
- * failure left; why is BLT_REINDEX_STUCK or BLT_TORN_TAIL, added to
+ * failure left; why is BLT_REINDEX_STUCK, BLT_TORN_TAIL or BLT_FLUSH_STUCK,
+ * added to
  * blt_flags(). */
 void io_stop_writes(struct blt *db, int why);
 /* -EIO with the reason once io_stop_writes() was called, else 0: any

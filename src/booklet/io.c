@@ -228,6 +228,11 @@ io_stopped(struct blt *db)
 		    "%s: a reindex failed half-way; reopen the store to "
 		    "finish or undo it",
 		    db->path);
+	if (flags & BLT_FLUSH_STUCK)
+		return err_set(-EIO,
+		    "%s: a flush failed after marking values live; reopen "
+		    "the store to link them",
+		    db->path);
 	if (flags & BLT_TORN_TAIL)
 		return err_set(-EIO,
 		    "%s: a write failed and what it left could not be cut "

@@ -237,9 +237,9 @@ write_flush(struct blt *db, int durable)
 		if ((rc = io_put_ptr(db,
 		         base + db->pend[i].boff + BLOCK_NEXT_OFF, PTR_END)) <
 		    0)
-			goto out;
+			goto stuck;
 	if (durable && (rc = io_sync(db)) < 0)
-		goto out;
+		goto stuck;
 	for (size_t i = 0; i < WRITE_AHEAD; i++)
 		write_slot_ahead(db, ring, i);
 	for (size_t i = 0; i < db->n_pend; i++) {
@@ -254,9 +254,11 @@ write_flush(struct blt *db, int durable)
 				        base + db->pend[i++].boff +
 				            BLOCK_NEXT_OFF,
 				        PTR_TOMBSTONE) < 0)
-					goto out;
+					goto stuck;
 			if (rc == -EUCLEAN)
 				rc = write_reclean(db, rc);
+			else
+				goto stuck;
 			goto out;
 		}
 	}
@@ -264,6 +266,12 @@ write_flush(struct blt *db, int durable)
 	if ((rc = reindex_auto(db)) < 0)
 		return rc;
 	return durable ? io_sync(db) : 0;
+stuck:
+	/* Some blocks may be live but not linked, which no later flush can
+	 * mend and which a clean close would make permanent (lookups miss
+	 * them, scans list them): stop writes, so that the store stays
+	 * unclean and its next open links every live block. */
+	io_stop_writes(db, BLT_FLUSH_STUCK);
 out:
 	/* What did not reach the file stays lost; the store is marked unclean
 	 * and the next open repairs whatever step 3 left half done. */
