@@ -34,7 +34,7 @@ static int
 json_same(const char *a, const char *b, char *where, size_t wsize)
 {
 	struct json *x = json_ok(a), *y = json_ok(b);
-	int eq = json_equal(x, y, where, wsize);
+	int eq = json_same(x, y, where, wsize);
 
 	json_free(x);
 	json_free(y);

@@ -558,7 +558,7 @@ fx_check_meta(struct fx *f)
 		fx_problem(f,
 		    "blt_get_meta gives %zd bytes that are not JSON (%s): %.*s",
 		    r, blt_errmsg(), (int)(r < 200 ? r : 200), text);
-	else if (!json_equal(f->m->metadata, got, where, sizeof where))
+	else if (!json_same(f->m->metadata, got, where, sizeof where))
 		fx_problem(f,
 		    "blt_get_meta differs from the manifest's "
 		    "metadata at %s: %.*s",

@@ -82,7 +82,7 @@ const struct json *json_get(const struct json *obj, const char *name);
  * ignored, the last of a repeated name counts), numbers equal as text or
  * as doubles.  Otherwise 0, and where (if not NULL) gets a path to the
  * first difference such as "$.nested.list[2]". */
-int json_equal(
+int json_same(
     const struct json *a, const struct json *b, char *where, size_t wsize);
 
 /* The integer number v in [min, max]: 0 with *sval (if not NULL) and *uval

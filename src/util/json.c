@@ -532,8 +532,7 @@ json_eq(const struct json *a, const struct json *b, char *where, size_t wsize,
 
 /* 1 if a and b are the same JSON value, else 0 with a path in where. */
 int
-json_equal(
-    const struct json *a, const struct json *b, char *where, size_t wsize)
+json_same(const struct json *a, const struct json *b, char *where, size_t wsize)
 {
 	if (where != NULL && wsize > 0)
 		snprintf(where, wsize, "$");
