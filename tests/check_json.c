@@ -31,7 +31,7 @@ json_ok(const char *text)
 
 /* 1 if the JSON texts a and b are equal; where gets the difference. */
 static int
-json_same(const char *a, const char *b, char *where, size_t wsize)
+text_same(const char *a, const char *b, char *where, size_t wsize)
 {
 	struct json *x = json_ok(a), *y = json_ok(b);
 	int eq = json_same(x, y, where, wsize);
@@ -246,27 +246,27 @@ START_TEST(json_get_finds_the_last_of_a_repeated_member)
 }
 END_TEST
 
-START_TEST(json_equal_ignores_member_order_and_spacing)
+START_TEST(json_same_ignores_member_order_and_spacing)
 {
-	ck_assert(json_same("{\"a\":[1,{\"x\":null}],\"b\":true}",
+	ck_assert(text_same("{\"a\":[1,{\"x\":null}],\"b\":true}",
 	    " { \"b\" : true , \"a\" : [ 1 , { \"x\" : null } ] } ", NULL, 0));
-	ck_assert(json_same("\"\\u00e9\"", "\"\xc3\xa9\"", NULL, 0));
-	ck_assert(json_same("{\"a\":1,\"a\":2}", "{\"a\":2}", NULL, 0));
-	ck_assert(!json_same("[1,2]", "[2,1]", NULL, 0));
-	ck_assert(!json_same("{\"a\":1}", "{\"a\":1,\"b\":1}", NULL, 0));
-	ck_assert(!json_same("{\"a\":1,\"b\":1}", "{\"a\":1}", NULL, 0));
-	ck_assert(!json_same("null", "false", NULL, 0));
-	ck_assert(!json_same("\"a\\u0000\"", "\"a\"", NULL, 0));
+	ck_assert(text_same("\"\\u00e9\"", "\"\xc3\xa9\"", NULL, 0));
+	ck_assert(text_same("{\"a\":1,\"a\":2}", "{\"a\":2}", NULL, 0));
+	ck_assert(!text_same("[1,2]", "[2,1]", NULL, 0));
+	ck_assert(!text_same("{\"a\":1}", "{\"a\":1,\"b\":1}", NULL, 0));
+	ck_assert(!text_same("{\"a\":1,\"b\":1}", "{\"a\":1}", NULL, 0));
+	ck_assert(!text_same("null", "false", NULL, 0));
+	ck_assert(!text_same("\"a\\u0000\"", "\"a\"", NULL, 0));
 }
 END_TEST
 
 START_TEST(json_equal_compares_numbers_as_text_or_double)
 {
-	ck_assert(json_same("1", "1.0", NULL, 0));
-	ck_assert(json_same("0.5", "5e-1", NULL, 0));
-	ck_assert(json_same("-0", "0", NULL, 0));
-	ck_assert(!json_same("1", "2", NULL, 0));
-	ck_assert(!json_same("1", "\"1\"", NULL, 0));
+	ck_assert(text_same("1", "1.0", NULL, 0));
+	ck_assert(text_same("0.5", "5e-1", NULL, 0));
+	ck_assert(text_same("-0", "0", NULL, 0));
+	ck_assert(!text_same("1", "2", NULL, 0));
+	ck_assert(!text_same("1", "\"1\"", NULL, 0));
 }
 END_TEST
 
@@ -274,14 +274,14 @@ START_TEST(json_equal_names_the_first_difference)
 {
 	char where[128];
 
-	ck_assert(!json_same("{\"n\":{\"list\":[1,2,3]}}",
+	ck_assert(!text_same("{\"n\":{\"list\":[1,2,3]}}",
 	    "{\"n\":{\"list\":[1,2,4]}}", where, sizeof where));
 	ck_assert_str_eq(where, "$.n.list[2]");
 	ck_assert(
-	    !json_same("{\"n\":{}}", "{\"n\":{\"x\":1}}", where, sizeof where));
+	    !text_same("{\"n\":{}}", "{\"n\":{\"x\":1}}", where, sizeof where));
 	ck_assert_str_eq(where, "$.n");
-	ck_assert(json_same("[1]", "[1]", where, sizeof where));
-	ck_assert(!json_same("[[1]]", "[[2]]", where, 4));
+	ck_assert(text_same("[1]", "[1]", where, sizeof where));
+	ck_assert(!text_same("[[1]]", "[[2]]", where, 4));
 	ck_assert_str_eq(where, "$[0");
 }
 END_TEST
@@ -556,7 +556,7 @@ json_suite(void)
 	tcase_add_test(tc, json_error_in_a_line_names_the_column_alone);
 	tcase_add_test(tc, json_nesting_is_limited);
 	tcase_add_test(tc, json_get_finds_the_last_of_a_repeated_member);
-	tcase_add_test(tc, json_equal_ignores_member_order_and_spacing);
+	tcase_add_test(tc, json_same_ignores_member_order_and_spacing);
 	tcase_add_test(tc, json_equal_compares_numbers_as_text_or_double);
 	tcase_add_test(tc, json_equal_names_the_first_difference);
 	suite_add_tcase(s, tc);
