@@ -260,7 +260,7 @@ START_TEST(json_same_ignores_member_order_and_spacing)
 }
 END_TEST
 
-START_TEST(json_equal_compares_numbers_as_text_or_double)
+START_TEST(json_same_compares_numbers_as_text_or_double)
 {
 	ck_assert(text_same("1", "1.0", NULL, 0));
 	ck_assert(text_same("0.5", "5e-1", NULL, 0));
@@ -270,7 +270,7 @@ START_TEST(json_equal_compares_numbers_as_text_or_double)
 }
 END_TEST
 
-START_TEST(json_equal_names_the_first_difference)
+START_TEST(json_same_names_the_first_difference)
 {
 	char where[128];
 
@@ -557,8 +557,8 @@ json_suite(void)
 	tcase_add_test(tc, json_nesting_is_limited);
 	tcase_add_test(tc, json_get_finds_the_last_of_a_repeated_member);
 	tcase_add_test(tc, json_same_ignores_member_order_and_spacing);
-	tcase_add_test(tc, json_equal_compares_numbers_as_text_or_double);
-	tcase_add_test(tc, json_equal_names_the_first_difference);
+	tcase_add_test(tc, json_same_compares_numbers_as_text_or_double);
+	tcase_add_test(tc, json_same_names_the_first_difference);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("sha256");
