@@ -7,6 +7,7 @@
  *	handle.c	handles: opens, reads, writes, commits, the set
  *	filebuf.c	the write buffer a file's handles share
  *	node-read.c	reads of the store by a node's key, waiting out renames
+ *	decode.c	a decode mount's texts, read by a node's key too
  */
 #ifndef HANDLE_INT_H
 #define HANDLE_INT_H
@@ -38,6 +39,8 @@ struct filebuf {
 	int fd; /* spill file, or -1 */
 	_Atomic uint64_t size;
 	_Atomic int dirty;    /* differs from the store */
+	_Atomic int bad;      /* a decode mount: the text could not be
+	                       * encoded, and was not changed since */
 	_Atomic int64_t ts;   /* timestamp of the next commit */
 	struct filebuf *next; /* same bucket of the set */
 };

@@ -42,7 +42,8 @@ struct handle {
 	/* changed the file since its last commit through it (writes and
 	 * truncates, an open that emptied it): see handle_commit_release() */
 	_Atomic int changed;
-	struct handle *next; /* same bucket of the set */
+	struct decode_text *dt; /* a decode mount: the text of the value */
+	struct handle *next;    /* same bucket of the set */
 };
 
 static struct handle **
@@ -111,7 +112,12 @@ handle_create(
 	atomic_init(&h->shared, 0);
 	atomic_init(&h->pinned, 0);
 	atomic_init(&h->changed, fresh);
+	if (fs->decode && (h->dt = decode_text_new()) == NULL) {
+		free(h);
+		return -ENOMEM;
+	}
 	if (h->writable && (spare = filebuf_create(fs, nodeid)) == NULL) {
+		decode_text_free(h->dt);
 		free(h);
 		return -ENOMEM;
 	}
@@ -168,6 +174,7 @@ handle_release(struct handle *h)
 	pthread_mutex_unlock(&s->lock);
 	if ((b = atomic_load(&h->buf)) != NULL)
 		lost = filebuf_detach(s, b);
+	decode_text_free(h->dt);
 	free(h);
 	return lost;
 }
@@ -204,7 +211,11 @@ handle_read(struct handle *h, void *buf, size_t n, uint64_t off)
 	}
 	if (lent != NULL)
 		filebuf_return(h->fs->handles, lent);
-	return loaded ? r : node_read(h->fs, h->nodeid, buf, n, off);
+	if (loaded)
+		return r;
+	if (h->fs->decode)
+		return decode_read(h->fs, h->nodeid, &h->dt, buf, n, off);
+	return node_read(h->fs, h->nodeid, buf, n, off);
 }
 
 /* Where h's value lies in the store, so that a read can be spliced from
@@ -331,8 +342,9 @@ handle_commit(struct handle *h)
 	atomic_store(&h->changed, 0);
 	if ((rc = filebuf_commit(b)) < 0)
 		atomic_store(&h->changed, 1);
-	else if (rc == 1 && !atomic_load(&h->shared))
-		rc = 2;
+	else if (rc == 1 && !atomic_load(&h->shared) && !h->fs->decode)
+		rc = 2; /* a decode mount's pages hold the text as written,
+		         * not always what the stored value decodes to */
 	return rc;
 }
 
