@@ -435,15 +435,22 @@ filebuf_put_apart(struct filebuf *b, const void *val, uint64_t size, int64_t ts,
 
 /* A decode mount's commit of the text at text: 1 with out holding the
  * value to store, 0 if the text is what the stored value decodes to
- * (nothing is stored: b is clean), or -EINVAL for a text the serializer
+ * (nothing is stored: b is clean; an empty text at a flush stays
+ * pending), or -EINVAL for a text the serializer
  * cannot hold (logged once, nothing stored, b stays dirty until changed
  * again).  b->lock held. */
 static int
-filebuf_encode(
-    struct filebuf *b, const void *text, size_t len, struct blt_value_buf *out)
+filebuf_encode(struct filebuf *b, const void *text, size_t len, int flush,
+    struct blt_value_buf *out)
 {
 	int rc;
 
+	/* the close of a descriptor the shell dup'ed (exec 5>k), between
+	 * the open that emptied the file and its first write: nothing to
+	 * say yet; the last close or an fsync stores the text, or refuses */
+	if (flush && len == 0 &&
+	    blt_value_encode(b->fs->value_ser, "", 0, 0, out) < 0)
+		return 0;
 	if (atomic_load(&b->bad))
 		return -EINVAL; /* logged when it was found */
 	if ((rc = decode_unchanged(b->fs, b->nodeid, text, len)) != 0) {
@@ -459,27 +466,13 @@ filebuf_encode(
 	return 1;
 }
 
-/* After a decode mount's commit: b holds the text the stored value (len
- * bytes at val) decodes to, which may differ from the text written (its
- * spacing, say), so that reads through open files show what a new open
- * would.  b->lock held; text is no longer used. */
-static void
-filebuf_canon(struct filebuf *b, const void *val, size_t len)
-{
-	struct blt_value_buf text = {0};
-
-	if (blt_value_decode(b->fs->value_ser, val, len, 0, &text) >= 0)
-		(void)filebuf_set(b, text.data, text.len);
-	blt_value_buf_free(&text);
-}
-
 /* Store a changed buffer (one put) and flush, so that it survives a crash
- * of the daemon.  Returns 1 if the store changed, 0 if there was nothing
- * to do, or a negative errno (the buffer stays dirty, so a later flush or
- * release tries again).  A file removed meanwhile loses its writes, as on
- * any file system. */
+ * of the daemon; flush says a close asks (see filebuf_encode()).  Returns 1 if
+ * the store changed, 0 if there was nothing to do, or a negative errno (the
+ * buffer stays dirty, so a later flush or release tries again).  A file removed
+ * meanwhile loses its writes, as on any file system. */
 int
-filebuf_commit(struct filebuf *b)
+filebuf_commit(struct filebuf *b, int flush)
 {
 	struct fs *fs = b->fs;
 	unsigned char *key = NULL;
@@ -511,7 +504,8 @@ filebuf_commit(struct filebuf *b)
 	/* a decode mount's buffer holds text; encoded here, before the
 	 * write lock, which the CPU work should not hold */
 	tsize = size;
-	if (fs->decode && (rc = filebuf_encode(b, val, size, &enc)) != 1) {
+	if (fs->decode &&
+	    (rc = filebuf_encode(b, val, size, flush, &enc)) != 1) {
 		if (map != NULL)
 			munmap(map, tsize);
 		pthread_mutex_unlock(&b->lock);
@@ -546,8 +540,6 @@ filebuf_commit(struct filebuf *b)
 		fs_log_write(fs, NULL);
 		goto unlock;
 	}
-	if (fs->decode)
-		filebuf_canon(b, val, size);
 	/* before dirty is cleared: stat goes by one or the other */
 	inode_set_attr(
 	    fs->tree, b->nodeid, size, fs->timestamps ? ts : BLT_NO_TS);

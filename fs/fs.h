@@ -570,6 +570,7 @@ ssize_t handle_read(struct handle *h, void *buf, size_t n, uint64_t off);
 int handle_write(struct handle *h, const void *buf, size_t n, uint64_t off);
 int handle_truncate(struct handle *h, uint64_t size);
 int handle_commit(struct handle *h);
+int handle_flush(struct handle *h);
 int handle_commit_release(struct handle *h);
 int handle_find(struct fs *fs, uint64_t nodeid, uint64_t *size, int64_t *ts);
 int handle_locate(struct handle *h, struct blt_entry *e);

@@ -108,7 +108,7 @@ void filebuf_changed(struct filebuf *b, uint64_t size);
 /* Cut or extend b to size bytes.  Takes b->lock.  -EFBIG. */
 int filebuf_truncate(struct filebuf *b, uint64_t size);
 /* Store b if dirty: 1, else 0, or -errno.  Takes b->lock, then fs->wlock. */
-int filebuf_commit(struct filebuf *b);
+int filebuf_commit(struct filebuf *b, int flush);
 
 /* node-read.c */
 

@@ -255,7 +255,8 @@ op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size,
 		fuse_reply_write(req, size);
 }
 
-/* Commit what fi holds (at a release, what handle_commit_release() says);
+/* Commit what fi holds (release 1: at a release, what
+ * handle_commit_release() says; 2: at a close, handle_flush(); 0: fsync);
  * invalidate the kernel's copy if the value changed. */
 static int
 ops_commit(
@@ -270,7 +271,11 @@ ops_commit(
 	 * mtime is the commit's. */
 	if (h == NULL) /* opened without asking: read-only */
 		return 0;
-	if ((rc = release ? handle_commit_release(h) : handle_commit(h)) != 0)
+	if (release == 1)
+		rc = handle_commit_release(h);
+	else
+		rc = release == 2 ? handle_flush(h) : handle_commit(h);
+	if (rc != 0)
 		ops_inval(fs, ino, rc != 2);
 	return rc < 0 ? rc : 0;
 }
@@ -284,7 +289,7 @@ op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		fuse_reply_err(req, ENOSYS);
 		return;
 	}
-	fuse_reply_err(req, -ops_commit(ops_fs(req), ino, fi, 0));
+	fuse_reply_err(req, -ops_commit(ops_fs(req), ino, fi, 2));
 }
 
 /* The last writer of ino let go of it with writes the store refused (its
