@@ -81,6 +81,7 @@ filebuf_create(struct fs *fs, uint64_t nodeid)
 	atomic_init(&b->loaded, 0);
 	atomic_init(&b->size, 0);
 	atomic_init(&b->dirty, 0);
+	atomic_init(&b->bad, 0);
 	atomic_init(&b->ts, BLT_NOW);
 	return b;
 }
@@ -244,6 +245,40 @@ filebuf_key(struct filebuf *b, unsigned char **key, size_t *klen)
 	return inode_key(b->fs->tree, b->nodeid, key, klen);
 }
 
+/* Put the len bytes at p into b as its whole content, from offset 0. */
+static int
+filebuf_set(struct filebuf *b, const void *p, size_t len)
+{
+	int rc;
+
+	atomic_store(&b->size, 0);
+	if ((rc = filebuf_reserve(b, len, 0)) < 0)
+		return rc;
+	if (b->fd == -1) {
+		if (len > 0)
+			memcpy(b->mem, p, len);
+	} else if (ftruncate(b->fd, (off_t)len) == -1)
+		return -errno;
+	else if ((rc = handle_pwrite(b->fd, p, len, 0)) < 0)
+		return rc;
+	atomic_store(&b->size, len);
+	return 0;
+}
+
+/* A decode mount's filebuf_load(): the buffer holds the value's text. */
+static int
+filebuf_load_text(struct filebuf *b)
+{
+	struct blt_value_buf text = {0};
+	int rc;
+
+	if ((rc = decode_get(b->fs, b->nodeid, &text)) == 0 &&
+	    (rc = filebuf_set(b, text.data, text.len)) == 0)
+		atomic_store(&b->loaded, 1);
+	blt_value_buf_free(&text);
+	return rc;
+}
+
 /* Copy the stored value into the buffer before the first change. */
 int
 filebuf_load(struct filebuf *b)
@@ -252,6 +287,9 @@ filebuf_load(struct filebuf *b)
 	struct node_read r;
 	ssize_t len, got;
 	int rc, missing;
+
+	if (b->fs->decode)
+		return filebuf_load_text(b);
 
 	/* a map job may change the value between the two calls: then the
 	 * length differs and we read again */
@@ -318,6 +356,7 @@ filebuf_changed(struct filebuf *b, uint64_t size)
 	atomic_store(&b->size, size);
 	atomic_store(&b->ts, BLT_NOW);
 	atomic_store(&b->dirty, 1);
+	atomic_store(&b->bad, 0);
 }
 
 /* Cut or extend b to size bytes.  -EFBIG. */
@@ -394,19 +433,53 @@ filebuf_put_apart(struct filebuf *b, const void *val, uint64_t size, int64_t ts,
 	return 0;
 }
 
+/* A decode mount's commit of the text at text: 1 with out holding the
+ * value to store, 0 if the text is what the stored value decodes to
+ * (nothing is stored: b is clean; an empty text at a flush stays
+ * pending), or -EINVAL for a text the serializer
+ * cannot hold (logged once, nothing stored, b stays dirty until changed
+ * again).  b->lock held. */
+static int
+filebuf_encode(struct filebuf *b, const void *text, size_t len, int flush,
+    struct blt_value_buf *out)
+{
+	int rc;
+
+	/* the close of a descriptor the shell dup'ed (exec 5>k), between
+	 * the open that emptied the file and its first write: nothing to
+	 * say yet; the last close or an fsync stores the text, or refuses */
+	if (flush && len == 0 &&
+	    blt_value_encode(b->fs->value_ser, "", 0, 0, out) < 0)
+		return 0;
+	if (atomic_load(&b->bad))
+		return -EINVAL; /* logged when it was found */
+	if ((rc = decode_unchanged(b->fs, b->nodeid, text, len)) != 0) {
+		if (rc == 1)
+			atomic_store(&b->dirty, 0);
+		return rc == 1 ? 0 : rc == -ESTALE ? 0 : rc;
+	}
+	if ((rc = decode_encode(b->fs, b->nodeid, text, len, out)) < 0) {
+		if (rc == -EINVAL)
+			atomic_store(&b->bad, 1);
+		return rc;
+	}
+	return 1;
+}
+
 /* Store a changed buffer (one put) and flush, so that it survives a crash
- * of the daemon.  Returns 1 if the store changed, 0 if there was nothing
- * to do, or a negative errno (the buffer stays dirty, so a later flush or
- * release tries again).  A file removed meanwhile loses its writes, as on
- * any file system. */
+ * of the daemon; flush says a close asks (see filebuf_encode()).  Returns 1 if
+ * the store changed, 0 if there was nothing to do, or a negative errno (the
+ * buffer stays dirty, so a later flush or release tries again).  A file removed
+ * meanwhile loses its writes, as on any file system. */
 int
-filebuf_commit(struct filebuf *b)
+filebuf_commit(struct filebuf *b, int flush)
 {
 	struct fs *fs = b->fs;
 	unsigned char *key = NULL;
+	struct blt_value_buf enc = {0};
 	const void *val = "";
 	void *map = NULL;
-	uint64_t size;
+	uint64_t size, tsize;
 	int64_t ts;
 	size_t klen;
 	int rc;
@@ -428,6 +501,20 @@ filebuf_commit(struct filebuf *b)
 		val = map;
 	} else if (size > 0)
 		val = b->mem;
+	/* a decode mount's buffer holds text; encoded here, before the
+	 * write lock, which the CPU work should not hold */
+	tsize = size;
+	if (fs->decode &&
+	    (rc = filebuf_encode(b, val, size, flush, &enc)) != 1) {
+		if (map != NULL)
+			munmap(map, tsize);
+		pthread_mutex_unlock(&b->lock);
+		return rc;
+	}
+	if (fs->decode) {
+		val = enc.data != NULL ? (const void *)enc.data : "";
+		size = enc.len;
+	}
 	/* the key is read under the write lock so that a rename or unlink
 	 * cannot slip in between it and the put */
 	pthread_mutex_lock(&fs->wlock);
@@ -461,8 +548,9 @@ filebuf_commit(struct filebuf *b)
 unlock:
 	pthread_mutex_unlock(&fs->wlock);
 	if (map != NULL)
-		munmap(map, size);
+		munmap(map, tsize);
 	pthread_mutex_unlock(&b->lock);
+	blt_value_buf_free(&enc);
 	free(key);
 	return rc;
 }

@@ -26,6 +26,7 @@
 #include <fuse_lowlevel.h>
 
 #include "booklet.h"
+#include "bltvalue.h"
 
 /* path.c */
 
@@ -412,6 +413,12 @@ struct fs {
 	/* the mount point, as libfuse resolved it (realpath) */
 	const char *mountpoint;
 	dev_t dev; /* the mount's device, from mountinfo.c; 0 if not known */
+	/* -o decode (decode.c): files show their values as text */
+	int decode;               /* 1: decoded here (asked, and caps not 0) */
+	int decode_asked;         /* -o decode was given */
+	unsigned value_ser;       /* the store's value serializer code */
+	int value_caps;           /* blt_value_caps(value_ser) */
+	struct decode_cache *dec; /* decoded sizes and texts; NULL if raw */
 };
 
 /* log.c */
@@ -436,6 +443,51 @@ const char *fs_stuck(struct fs *fs);
  * failure also logs that, with what to do, and later ones log nothing:
  * each would only say the same again. */
 void fs_log_write(struct fs *fs, const char *what);
+
+/* decode.c */
+
+/* A decode mount (-o decode): every file shows its value as text
+ * (blt_value_decode()'s file form), and text written to a file is encoded
+ * with the store's value serializer when it is committed.  The write
+ * buffer of a file (filebuf.c) then holds text; reads of a file nobody
+ * writes go through decode_read(), sizes through decode_size().  What was
+ * decoded is kept per node, by the node's generation and aver (which
+ * moves with every change of its value, inode.c), so a prune that moves
+ * values but changes none keeps it, and a commit or a job's write drops
+ * it. */
+struct decode_cache;
+struct decode_text; /* an open file's decoded text (handle.c) */
+
+/* Set up decoding for fs after its index is loaded: asked is -o decode,
+ * ser the store's value serializer.  -ENOMEM. */
+int decode_init(struct fs *fs, unsigned ser, int asked);
+void decode_free(struct fs *fs);
+/* A decode mount whose files cannot be written: the serializer's values
+ * can be shown but not encoded from text. */
+int decode_readonly(const struct fs *fs);
+/* The text of nodeid's stored value into text (empty for a file not
+ * stored yet), read while no unlink or rename changes its key.  -ESTALE
+ * once the node has no name, -ENOMEM, or an error of the store. */
+int decode_get(struct fs *fs, uint64_t nodeid, struct blt_value_buf *text);
+/* The decoded size of in, a stored file, from the cache or decoded now. */
+int decode_size(struct fs *fs, const struct inode_info *in, uint64_t *size);
+/* Read up to n bytes at off of nodeid's text; *dt (may be NULL) keeps
+ * the text for the next read of an open file, made on the first. */
+ssize_t decode_read(struct fs *fs, uint64_t nodeid, struct decode_text **dt,
+    void *buf, size_t n, uint64_t off);
+/* An open file's text, for decode_read(); NULL without memory. */
+struct decode_text *decode_text_new(void);
+void decode_text_free(struct decode_text *dt);
+/* 1 if text is what nodeid's stored value decodes to now (writing it
+ * back would change nothing), else 0, or a negative errno. */
+int decode_unchanged(
+    struct fs *fs, uint64_t nodeid, const void *text, size_t len);
+/* Encode text for nodeid into out.  -EINVAL (logged, naming the key and
+ * the cause), -ENOMEM. */
+int decode_encode(struct fs *fs, uint64_t nodeid, const void *text, size_t len,
+    struct blt_value_buf *out);
+/* status's "values" member. */
+void decode_status_json(struct fs *fs, FILE *f);
 
 /* resolve.c */
 
@@ -518,6 +570,7 @@ ssize_t handle_read(struct handle *h, void *buf, size_t n, uint64_t off);
 int handle_write(struct handle *h, const void *buf, size_t n, uint64_t off);
 int handle_truncate(struct handle *h, uint64_t size);
 int handle_commit(struct handle *h);
+int handle_flush(struct handle *h);
 int handle_commit_release(struct handle *h);
 int handle_find(struct fs *fs, uint64_t nodeid, uint64_t *size, int64_t *ts);
 int handle_locate(struct handle *h, struct blt_entry *e);

@@ -7,6 +7,7 @@
  *	handle.c	handles: opens, reads, writes, commits, the set
  *	filebuf.c	the write buffer a file's handles share
  *	node-read.c	reads of the store by a node's key, waiting out renames
+ *	decode.c	a decode mount's texts, read by a node's key too
  */
 #ifndef HANDLE_INT_H
 #define HANDLE_INT_H
@@ -38,6 +39,8 @@ struct filebuf {
 	int fd; /* spill file, or -1 */
 	_Atomic uint64_t size;
 	_Atomic int dirty;    /* differs from the store */
+	_Atomic int bad;      /* a decode mount: the text could not be
+	                       * encoded, and was not changed since */
 	_Atomic int64_t ts;   /* timestamp of the next commit */
 	struct filebuf *next; /* same bucket of the set */
 };
@@ -105,7 +108,7 @@ void filebuf_changed(struct filebuf *b, uint64_t size);
 /* Cut or extend b to size bytes.  Takes b->lock.  -EFBIG. */
 int filebuf_truncate(struct filebuf *b, uint64_t size);
 /* Store b if dirty: 1, else 0, or -errno.  Takes b->lock, then fs->wlock. */
-int filebuf_commit(struct filebuf *b);
+int filebuf_commit(struct filebuf *b, int flush);
 
 /* node-read.c */
 

@@ -42,7 +42,8 @@ struct handle {
 	/* changed the file since its last commit through it (writes and
 	 * truncates, an open that emptied it): see handle_commit_release() */
 	_Atomic int changed;
-	struct handle *next; /* same bucket of the set */
+	struct decode_text *dt; /* a decode mount: the text of the value */
+	struct handle *next;    /* same bucket of the set */
 };
 
 static struct handle **
@@ -111,7 +112,12 @@ handle_create(
 	atomic_init(&h->shared, 0);
 	atomic_init(&h->pinned, 0);
 	atomic_init(&h->changed, fresh);
+	if (fs->decode && (h->dt = decode_text_new()) == NULL) {
+		free(h);
+		return -ENOMEM;
+	}
 	if (h->writable && (spare = filebuf_create(fs, nodeid)) == NULL) {
+		decode_text_free(h->dt);
 		free(h);
 		return -ENOMEM;
 	}
@@ -168,6 +174,7 @@ handle_release(struct handle *h)
 	pthread_mutex_unlock(&s->lock);
 	if ((b = atomic_load(&h->buf)) != NULL)
 		lost = filebuf_detach(s, b);
+	decode_text_free(h->dt);
 	free(h);
 	return lost;
 }
@@ -204,7 +211,11 @@ handle_read(struct handle *h, void *buf, size_t n, uint64_t off)
 	}
 	if (lent != NULL)
 		filebuf_return(h->fs->handles, lent);
-	return loaded ? r : node_read(h->fs, h->nodeid, buf, n, off);
+	if (loaded)
+		return r;
+	if (h->fs->decode)
+		return decode_read(h->fs, h->nodeid, &h->dt, buf, n, off);
+	return node_read(h->fs, h->nodeid, buf, n, off);
 }
 
 /* Where h's value lies in the store, so that a read can be spliced from
@@ -318,8 +329,8 @@ handle_truncate(struct handle *h, uint64_t size)
  * kernel's cached pages, written through h alone, hold the stored value),
  * 0 if there was nothing to do, or a negative errno.  A handle opened to
  * read commits nothing. */
-int
-handle_commit(struct handle *h)
+static int
+handle_commit_as(struct handle *h, int flush)
 {
 	struct filebuf *b = handle_wbuf(h);
 	int rc;
@@ -329,11 +340,26 @@ handle_commit(struct handle *h)
 	/* cleared first: a change through h during the commit sets it
 	 * again */
 	atomic_store(&h->changed, 0);
-	if ((rc = filebuf_commit(b)) < 0)
+	if ((rc = filebuf_commit(b, flush)) < 0)
 		atomic_store(&h->changed, 1);
-	else if (rc == 1 && !atomic_load(&h->shared))
-		rc = 2;
+	else if (rc == 1 && !atomic_load(&h->shared) && !h->fs->decode)
+		rc = 2; /* a decode mount's pages hold the text as written,
+		         * not always what the stored value decodes to */
 	return rc;
+}
+
+int
+handle_commit(struct handle *h)
+{
+	return handle_commit_as(h, 0);
+}
+
+/* handle_commit() at a close (FUSE flush), which may be that of one of
+ * several descriptors of h */
+int
+handle_flush(struct handle *h)
+{
+	return handle_commit_as(h, 1);
 }
 
 /* handle_commit() at the release of h, which comes after close(2) has
@@ -527,7 +553,14 @@ handle_find(struct fs *fs, uint64_t nodeid, uint64_t *size, int64_t *ts)
 	if (atomic_load(&s->nbufs) == 0)
 		return 0;
 	pthread_mutex_lock(&s->lock);
-	if ((b = handle_dirty_buf(s, nodeid)) != NULL) {
+	b = handle_dirty_buf(s, nodeid);
+	/* a decode mount's open files read the text as written, which may
+	 * not be what the stored value decodes to ({"a":1} for
+	 * {"a": 1}): the size is that text's while it is loaded */
+	if (b == NULL && fs->decode && (b = filebuf_find(s, nodeid)) != NULL &&
+	    !atomic_load(&b->loaded))
+		b = NULL;
+	if (b != NULL) {
 		*size = atomic_load(&b->size);
 		*ts = atomic_load(&b->ts);
 	}

@@ -65,6 +65,7 @@ struct main_conf {
 	int fsname, subtype;
 	int bad_mountpoint; /* a mount point that is not a directory */
 	int others;         /* allow_other or allow_root */
+	int decode;         /* -o decode: values shown as text (decode.c) */
 };
 
 enum {
@@ -87,6 +88,7 @@ enum {
  * formats, which take "umask=0800" for 0 and "uid=-5" for 4294967291. */
 static const struct fuse_opt main_opts[] = {
     {"flat", offsetof(struct main_conf, flat), 1},
+    {"decode", offsetof(struct main_conf, decode), 1},
     FUSE_OPT_KEY("uid=", MAIN_KEY_UID),
     FUSE_OPT_KEY("gid=", MAIN_KEY_GID),
     FUSE_OPT_KEY("umask=", MAIN_KEY_UMASK),
@@ -116,6 +118,9 @@ main_usage(const char *prog)
 	       "    -o ro                  read-only, with a shared lock\n"
 	       "    -o flat                no directories: every key in "
 	       "the root\n"
+	       "    -o decode              show values as text (JSON, "
+	       "decimal, ...) and\n"
+	       "                           encode text written back\n"
 	       "    -o uid=N, -o gid=N     owner of every file\n"
 	       "    -o umask=M             mode of files and directories "
 	       "(octal, default 022)\n"
@@ -533,7 +538,9 @@ main_open(struct fs *fs, const struct main_conf *c)
 		fs_log("out of memory");
 		return rc;
 	}
-	return main_load_tree(fs, &pc);
+	if ((rc = main_load_tree(fs, &pc)) < 0)
+		return rc;
+	return decode_init(fs, st.value_serializer, c->decode);
 }
 
 /* Close the store and free what main_open() made; returns the store's
@@ -546,6 +553,7 @@ main_close(struct fs *fs)
 	if (fs->handles != NULL && handle_commit_all(fs) < 0)
 		rc = -EIO;
 	handle_set_free(fs->handles);
+	decode_free(fs);
 	inode_tree_free(fs->tree);
 	if (fs->db != NULL && blt_close(fs->db) < 0) {
 		fs_log("closing the store: %s", blt_errmsg());

@@ -59,6 +59,8 @@ ops_new_node(struct fs *fs, uint64_t parent, const char *name, int type,
 	*existed = 0;
 	if (fs->ro)
 		return -EROFS;
+	if (type == INODE_FILE && decode_readonly(fs))
+		return -EACCES; /* its text could not be stored */
 	if (ops_is_ctl(fs, parent, name))
 		return -EEXIST;
 	pthread_mutex_lock(&fs->wlock);

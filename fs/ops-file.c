@@ -63,13 +63,21 @@ op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		fuse_reply_err(req, EROFS);
 		return;
 	}
+	/* a decode mount of values that cannot be encoded from text: its
+	 * files are shown 0444 (ops_stat()) */
+	if (decode_readonly(fs) &&
+	    (fi->flags & (O_ACCMODE | O_TRUNC)) != O_RDONLY) {
+		fuse_reply_err(req, EACCES);
+		return;
+	}
 	/* A read-only mount needs no open files: nothing is written, and
 	 * nothing changes what a name reads.  ENOSYS has the kernel open
 	 * files without asking from now on and never send a release; reads
 	 * come without a handle (op_read()).  With the flush that
 	 * op_flush() refuses the same way, reading a file whose pages the
-	 * kernel keeps costs no request at all. */
-	if (fs->ro) {
+	 * kernel keeps costs no request at all.  A decode mount opens files
+	 * anyway: an open file keeps the text it decoded for its reads. */
+	if (fs->ro && !fs->decode) {
 		fuse_reply_err(req, ENOSYS);
 		return;
 	}
@@ -211,15 +219,20 @@ op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	unsigned char *buf;
 	ssize_t n;
 
-	if (ops_read_splice(req, fs, ino, h, size, off) == 0)
+	/* a decode mount's files are text, never the store's bytes */
+	if (!fs->decode && ops_read_splice(req, fs, ino, h, size, off) == 0)
 		return;
 
 	if ((buf = malloc(size ? size : 1)) == NULL) {
 		fuse_reply_err(req, ENOMEM);
 		return;
 	}
-	n = h != NULL ? handle_read(h, buf, size, (uint64_t)off)
-	              : node_read(fs, ino, buf, size, (uint64_t)off);
+	if (h != NULL)
+		n = handle_read(h, buf, size, (uint64_t)off);
+	else if (fs->decode)
+		n = decode_read(fs, ino, NULL, buf, size, (uint64_t)off);
+	else
+		n = node_read(fs, ino, buf, size, (uint64_t)off);
 	if (n < 0)
 		fuse_reply_err(req, (int)-n);
 	else
@@ -242,7 +255,8 @@ op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size,
 		fuse_reply_write(req, size);
 }
 
-/* Commit what fi holds (at a release, what handle_commit_release() says);
+/* Commit what fi holds (release 1: at a release, what
+ * handle_commit_release() says; 2: at a close, handle_flush(); 0: fsync);
  * invalidate the kernel's copy if the value changed. */
 static int
 ops_commit(
@@ -257,7 +271,11 @@ ops_commit(
 	 * mtime is the commit's. */
 	if (h == NULL) /* opened without asking: read-only */
 		return 0;
-	if ((rc = release ? handle_commit_release(h) : handle_commit(h)) != 0)
+	if (release == 1)
+		rc = handle_commit_release(h);
+	else
+		rc = release == 2 ? handle_flush(h) : handle_commit(h);
+	if (rc != 0)
 		ops_inval(fs, ino, rc != 2);
 	return rc < 0 ? rc : 0;
 }
@@ -271,7 +289,7 @@ op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		fuse_reply_err(req, ENOSYS);
 		return;
 	}
-	fuse_reply_err(req, -ops_commit(ops_fs(req), ino, fi, 0));
+	fuse_reply_err(req, -ops_commit(ops_fs(req), ino, fi, 2));
 }
 
 /* The last writer of ino let go of it with writes the store refused (its

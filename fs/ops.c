@@ -83,7 +83,8 @@ ops_file_attr(
 		*size = in.size;
 		if (in.ts != BLT_NO_TS)
 			*ts = in.ts;
-		return 0;
+		/* a decode mount shows the text's size, not the value's */
+		return fs->decode ? decode_size(fs, &in, size) : 0;
 	}
 	if ((rc = node_find(fs, in.nodeid, &e)) == -ENOENT || rc == -ESTALE)
 		return 0; /* not stored yet, or removed: an empty file */
@@ -95,7 +96,7 @@ ops_file_attr(
 	*size = e.value_len;
 	if (e.timestamp != BLT_NO_TS)
 		*ts = e.timestamp;
-	return 0;
+	return fs->decode ? decode_size(fs, &in, size) : 0;
 }
 
 /* Fill st for the node in: mode and owner from the mount options. */
@@ -117,7 +118,10 @@ ops_stat(struct fs *fs, const struct inode_info *in, struct stat *st)
 		if (in->ts != BLT_NO_TS)
 			ts = in->ts;
 	} else {
-		st->st_mode = S_IFREG | (0666 & ~fs->umask);
+		/* a decode mount whose values cannot be written from text
+		 * shows its files read-only, as open for writing says */
+		st->st_mode = S_IFREG | ((decode_readonly(fs) ? 0444 : 0666) &
+		                            ~fs->umask);
 		if ((rc = ops_file_attr(fs, in, &size, &ts)) < 0)
 			return rc;
 		if (in->flags & INODE_GONE)
@@ -353,6 +357,8 @@ ops_truncate(struct fs *fs, uint64_t nodeid, uint64_t size)
 	struct handle *h;
 	int rc;
 
+	if (decode_readonly(fs))
+		return -EACCES;
 	if ((rc = handle_create(fs, nodeid, O_WRONLY, 0, &h)) < 0)
 		return rc;
 	if ((rc = handle_truncate(h, size)) == 0)
