@@ -138,6 +138,16 @@ int value_json_decode(
 int value_json_encode(const json_t *v, struct blt_value_buf *out);
 int value_orjson_encode(const json_t *v, struct blt_value_buf *out);
 
+/* value-pickle.c: pickle protocols 0 to 5, never executed.  Decode: 0
+ * with *out a new tagged tree, BLT_VALUE_NOT_DECODABLE with why filled (an
+ * opcode that would import or call, truncation, memo misuse, nesting past
+ * VALUE_DEPTH_MAX, a cycle ...), or -ENOMEM.  Encode: protocol 5 as
+ * CPython's pickle.dumps(obj, 5) writes it; -EINVAL with blt_errmsg()
+ * naming the path ("$.a[2]: ...") for a tree pickle cannot hold. */
+int value_pickle_decode(
+    const unsigned char *p, size_t len, json_t **out, char *why, size_t whylen);
+int value_pickle_encode(const json_t *v, struct blt_value_buf *out);
+
 /* value-numpy.c: the numpy_int* serializers, width w bytes per item. */
 int value_numpy_decode(int w, const unsigned char *p, size_t len, json_t **out,
     char *why, size_t whylen);

@@ -1,0 +1,7 @@
+#include "config.h"
+#include <check.h>
+int
+main(void)
+{
+	return 0;
+}
