@@ -4,8 +4,9 @@
  *                                 exit 3 and "not decodable: why" if it is not
  *   pickle_tool encode < json     the protocol 5 pickle on stdout; exit 1
  *                                 and the message on stderr if it fails
- * JSON text is read and written with jansson (floats with 17 digits, which
- * Python reads back exactly).
+ * JSON text is written with jansson (floats with 17 digits, which Python
+ * reads back exactly) and read with value_parse(), which, unlike jansson,
+ * takes NUL in object keys.
  */
 #include "config.h"
 
@@ -79,16 +80,11 @@ main(int argc, char **argv)
 		free(text);
 		return 0;
 	}
-	{
-		json_error_t err;
-
-		t = json_loadb((const char *)in, n,
-		    JSON_DECODE_ANY | JSON_ALLOW_NUL, &err);
-		free(in);
-		if (t == NULL) {
-			fprintf(stderr, "pickle_tool: %s\n", err.text);
-			return 2;
-		}
+	rc = value_parse((const char *)in, n, VALUE_PARSE_TAGGED, &t);
+	free(in);
+	if (rc < 0) {
+		fprintf(stderr, "pickle_tool: %s\n", blt_errmsg());
+		return 2;
 	}
 	rc = value_pickle_encode(t, &out);
 	json_decref(t);

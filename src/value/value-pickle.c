@@ -1587,8 +1587,39 @@ pk_uniq(struct pk_dec *d, size_t id)
 
 static int pk_json(struct pk_dec *d, size_t id, int depth, json_t **out);
 
+static int
+pk_too_deep(struct pk_dec *d)
+{
+	return pk_fail(
+	    d, "nesting deeper than %d levels of JSON text", PK_MAX_DEPTH);
+}
+
+/* The JSON arrays and objects node n is written as: a list or a dict is
+ * one, a tuple or a set a tag around an array, a tagged scalar one; a
+ * dict in the $dict form is three (pk_json_dict). */
+static int
+pk_levels(const struct pk_node *n)
+{
+	switch (n->type) {
+	case PK_TUPLE:
+	case PK_SET:
+	case PK_FROZENSET:
+		return 2;
+	case PK_LIST:
+	case PK_DICT:
+	case PK_BIG:
+	case PK_BYTES:
+	case PK_BYTEARRAY:
+		return 1;
+	case PK_FLOAT:
+		return isfinite(n->u.d) ? 0 : 1;
+	default:
+		return 0;
+	}
+}
+
 /* The converted items at positions pos[0..n) (every step-th of a uniq
- * list) of container id, as a JSON array. */
+ * list) of container id, as a JSON array whose items are depth deep. */
 static int
 pk_json_items(struct pk_dec *d, size_t id, const size_t *pos, size_t n,
     size_t step, int depth, json_t **out)
@@ -1601,7 +1632,7 @@ pk_json_items(struct pk_dec *d, size_t id, const size_t *pos, size_t n,
 	for (size_t i = 0; i < n; i += step) {
 		size_t e = d->nodes[id].u.items.v[pos ? pos[i] : i];
 
-		if ((rc = pk_json(d, e, depth + 1, &j)) != 0) {
+		if ((rc = pk_json(d, e, depth, &j)) != 0) {
 			json_decref(a);
 			return rc;
 		}
@@ -1624,7 +1655,7 @@ pk_json_dict(struct pk_dec *d, size_t id, int depth, json_t **out)
 	/* Keys first: converting them checks their depth and cycles before
 	 * they are hashed. */
 	for (size_t i = 0; i < n->u.items.n; i += 2) {
-		if ((rc = pk_json(d, n->u.items.v[i], depth + 1, &k)) != 0)
+		if ((rc = pk_json(d, n->u.items.v[i], depth + 3, &k)) != 0)
 			return rc;
 		json_decref(k);
 		n = &d->nodes[id];
@@ -1642,6 +1673,9 @@ pk_json_dict(struct pk_dec *d, size_t id, int depth, json_t **out)
 	if (!strkeys) {
 		size_t cnt = n->uniq.n / 2;
 
+		if (depth + 3 > PK_MAX_DEPTH)
+			return pk_too_deep(d);
+
 		if ((o = json_array()) == NULL)
 			return -ENOMEM;
 		for (size_t i = 0; i < cnt; i++) {
@@ -1649,7 +1683,7 @@ pk_json_dict(struct pk_dec *d, size_t id, int depth, json_t **out)
 
 			n = &d->nodes[id];
 			if ((rc = pk_json_items(d, id, n->uniq.v + 2 * i, 2, 1,
-			         depth, &pair)) != 0) {
+			         depth + 3, &pair)) != 0) {
 				json_decref(o);
 				return rc;
 			}
@@ -1696,7 +1730,10 @@ pk_weigh(struct pk_dec *d, size_t payload)
 	return 0;
 }
 
-/* The tagged tree of node id at nesting depth (1 for the root). */
+/* The tagged tree of node id, inside depth JSON arrays and objects (0 for
+ * the root).  The depth counted is the JSON text's, tags included, which
+ * value_parse() refuses past VALUE_DEPTH_MAX: what is shown can always be
+ * written back. */
 static int
 pk_json(struct pk_dec *d, size_t id, int depth, json_t **out)
 {
@@ -1705,8 +1742,8 @@ pk_json(struct pk_dec *d, size_t id, int depth, json_t **out)
 	int rc;
 
 	*out = NULL;
-	if (n->type >= PK_LIST && depth > PK_MAX_DEPTH)
-		return pk_fail(d, "nesting deeper than %d", PK_MAX_DEPTH);
+	if (depth + pk_levels(n) > PK_MAX_DEPTH)
+		return pk_too_deep(d);
 	if (n->on_path)
 		return pk_fail(d, "a %s contains itself (a cycle)",
 		    pk_type_names[n->type]);
@@ -1752,18 +1789,18 @@ pk_json(struct pk_dec *d, size_t id, int depth, json_t **out)
 		if (n->type == PK_DICT)
 			rc = pk_json_dict(d, id, depth, &j);
 		else if (n->type == PK_LIST || n->type == PK_TUPLE)
-			rc = pk_json_items(
-			    d, id, NULL, n->u.items.n, 1, depth, &j);
+			rc = pk_json_items(d, id, NULL, n->u.items.n, 1,
+			    depth + pk_levels(n), &j);
 		else {
 			json_t *all;
 
 			/* Elements first (depth, cycles), then equality. */
 			rc = pk_json_items(
-			    d, id, NULL, n->u.items.n, 1, depth, &all);
+			    d, id, NULL, n->u.items.n, 1, depth + 2, &all);
 			json_decref(all);
 			if (rc == 0 && (rc = pk_uniq(d, id)) == 0)
 				rc = pk_json_items(d, id, d->nodes[id].uniq.v,
-				    d->nodes[id].uniq.n, 1, depth, &j);
+				    d->nodes[id].uniq.n, 1, depth + 2, &j);
 		}
 		n = &d->nodes[id];
 		n->on_path = 0;
@@ -1824,7 +1861,7 @@ value_pickle_decode(
 	d.nodes[PK_ID_EMPTY_TUPLE].type = PK_TUPLE;
 	d.nnodes = PK_ID_FIRST;
 	if ((rc = pk_run(&d, &root)) == 0)
-		rc = pk_json(&d, root, 1, out);
+		rc = pk_json(&d, root, 0, out);
 	pk_dec_free(&d);
 	if (rc != 0 && rc != -ENOMEM && rc != BLT_VALUE_NOT_DECODABLE)
 		rc = -ENOMEM;
@@ -2221,9 +2258,9 @@ pk_enc_batches(struct pk_enc *e, const json_t *a, size_t n, int pairs,
 
 				if (!json_is_array(p) ||
 				    json_array_size(p) != 2)
-					return pk_enc_err(
-					    e, "$dict items are [key, value] "
-					       "pairs");
+					return pk_enc_err(e,
+					    "$dict items are [key, value] "
+					    "pairs");
 				if ((rc = pk_enc_hashable(
 				         e, json_array_get(p, 0), depth)) ||
 				    (rc = pk_enc_value(
