@@ -16,6 +16,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "booklet.h"
 #include "value-int.h"
@@ -55,8 +56,16 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		    buf.data, buf.len, &t2, why2, sizeof why2);
 		fuzz_claim(rc == 0 || rc == -ENOMEM,
 		    "our own pickle is not decodable", why2);
-		fuzz_claim(rc != 0 || json_equal(t, t2),
-		    "decode(encode(tree)) differs from tree", "");
+		if (rc == 0) {
+			/* json_equal() misses object keys holding a NUL */
+			char *x = json_dumps(t, JSON_ENCODE_ANY);
+			char *y = json_dumps(t2, JSON_ENCODE_ANY);
+
+			fuzz_claim(x == NULL || y == NULL || strcmp(x, y) == 0,
+			    "decode(encode(tree)) differs from tree", "");
+			free(x);
+			free(y);
+		}
 	}
 	json_decref(t);
 	json_decref(t2);

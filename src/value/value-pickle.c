@@ -1792,7 +1792,7 @@ pk_json(struct pk_dec *d, size_t id, int depth, json_t **out)
 			rc = pk_json_items(d, id, NULL, n->u.items.n, 1,
 			    depth + pk_levels(n), &j);
 		else {
-			json_t *all;
+			json_t *all = NULL;
 
 			/* Elements first (depth, cycles), then equality. */
 			rc = pk_json_items(
@@ -2194,13 +2194,18 @@ pk_enc_hashable(struct pk_enc *e, const json_t *v, int depth)
 		const json_t *in = tag ? json_object_get(v, tag) : NULL;
 
 		if (tag && strcmp(tag, "$tuple") == 0 && json_is_array(in)) {
+			size_t o1 = pk_path_push(e, tag, 0);
+
 			for (size_t i = 0; i < json_array_size(in); i++) {
+				size_t o2 = pk_path_push(e, NULL, i);
 				int rc = pk_enc_hashable(
 				    e, json_array_get(in, i), depth + 1);
 
 				if (rc)
 					return rc;
+				pk_path_pop(e, o2);
 			}
+			pk_path_pop(e, o1);
 			return 0;
 		}
 		if (tag &&
@@ -2235,6 +2240,24 @@ pk_enc_items(struct pk_enc *e, const json_t *a, int depth, int hashable)
 	return 0;
 }
 
+/* A [key, value] pair of $dict, paths [0] and [1]. */
+static int
+pk_enc_pair(struct pk_enc *e, const json_t *p, int depth)
+{
+	size_t old = pk_path_push(e, NULL, 0);
+	int rc;
+
+	if ((rc = pk_enc_hashable(e, json_array_get(p, 0), depth)) ||
+	    (rc = pk_enc_value(e, json_array_get(p, 0), depth)))
+		return rc;
+	pk_path_pop(e, old);
+	old = pk_path_push(e, NULL, 1);
+	if ((rc = pk_enc_value(e, json_array_get(p, 1), depth)) != 0)
+		return rc;
+	pk_path_pop(e, old);
+	return 0;
+}
+
 /* Batches of 1000 between MARK and op, as CPython writes lists (a list
  * of one item is an APPEND), dicts and sets; a dict or set of exactly
  * k * 1000 items ends with an empty batch, as in CPython. */
@@ -2261,12 +2284,7 @@ pk_enc_batches(struct pk_enc *e, const json_t *a, size_t n, int pairs,
 					return pk_enc_err(e,
 					    "$dict items are [key, value] "
 					    "pairs");
-				if ((rc = pk_enc_hashable(
-				         e, json_array_get(p, 0), depth)) ||
-				    (rc = pk_enc_value(
-				         e, json_array_get(p, 0), depth)) ||
-				    (rc = pk_enc_value(
-				         e, json_array_get(p, 1), depth)))
+				if ((rc = pk_enc_pair(e, p, depth)) != 0)
 					return rc;
 			} else if ((hashable &&
 			               (rc = pk_enc_hashable(
@@ -2369,12 +2387,7 @@ pk_enc_tag(struct pk_enc *e, const char *tag, const json_t *in, int depth)
 			if (!json_is_array(p) || json_array_size(p) != 2)
 				return pk_enc_err(
 				    e, "$dict items are [key, value] pairs");
-			if ((rc = pk_enc_hashable(
-			         e, json_array_get(p, 0), depth + 1)) ||
-			    (rc = pk_enc_value(
-			         e, json_array_get(p, 0), depth + 1)) ||
-			    (rc = pk_enc_value(
-			         e, json_array_get(p, 1), depth + 1)) ||
+			if ((rc = pk_enc_pair(e, p, depth + 1)) != 0 ||
 			    (rc = pk_op(e, 's')))
 				return rc;
 			pk_path_pop(e, o2);
