@@ -28,6 +28,7 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdint.h>
@@ -46,7 +47,9 @@
 #define PK_MAX_INT_DIGITS 10000 /* decimal text of INT, LONG and $int */
 #define PK_NODE_WEIGHT 32       /* what one output node costs, in bytes */
 #define PK_WEIGHT_FLOOR ((size_t)64 << 20)
-#define PK_EQ_BUDGET 50000000 /* comparisons for set and dict dedup */
+/* Probes and comparisons for the dedup of sets and dict keys, plus 8 per
+ * byte of input: crafted hash collisions cannot make it quadratic. */
+#define PK_EQ_BUDGET 50000000
 #define PK_FRAME_TARGET 65536 /* CPython's _FRAME_SIZE_TARGET */
 #define PK_BATCH 1000         /* CPython's BATCHSIZE */
 
@@ -1423,6 +1426,8 @@ pk_eq(struct pk_dec *d, size_t a, size_t b)
 			for (j = 0; j < y->uniq.n; j++) {
 				size_t f = d->nodes[b].u.items.v[y->uniq.v[j]];
 
+				if (--d->budget < 0)
+					return 0;
 				if (d->nodes[e].hash == d->nodes[f].hash &&
 				    pk_eq(d, e, f))
 					break;
@@ -1553,7 +1558,8 @@ pk_uniq(struct pk_dec *d, size_t id)
 			break;
 		h = d->nodes[key].hash;
 		slot = (size_t)h & (cap - 1);
-		for (; tab[slot] != SIZE_MAX; slot = (slot + 1) & (cap - 1)) {
+		for (; tab[slot] != SIZE_MAX && d->budget-- > 0;
+		     slot = (slot + 1) & (cap - 1)) {
 			struct pk_node *m = &d->nodes[id];
 			size_t u = m->uniq.v[tab[slot]];
 			size_t other = m->u.items.v[u];
@@ -1562,8 +1568,9 @@ pk_uniq(struct pk_dec *d, size_t id)
 				break;
 		}
 		if (d->budget < 0) {
-			rc = pk_fail(d, "too many equal hashes among the keys "
-			                "of a set or dict");
+			rc = pk_fail(d,
+			    "too many colliding hashes among the keys "
+			    "of a set or dict");
 			break;
 		}
 		n = &d->nodes[id];
@@ -1851,7 +1858,7 @@ value_pickle_decode(
 	d.maxweight = len > (SIZE_MAX - PK_WEIGHT_FLOOR) / 16
 	                  ? SIZE_MAX
 	                  : PK_WEIGHT_FLOOR + 16 * len;
-	d.budget = PK_EQ_BUDGET;
+	d.budget = PK_EQ_BUDGET + (len < LONG_MAX / 16 ? (long)len * 8 : 0);
 	d.capnodes = 64;
 	if ((d.nodes = calloc(d.capnodes, sizeof *d.nodes)) == NULL)
 		return -ENOMEM;
