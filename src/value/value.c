@@ -59,14 +59,6 @@ value_buf_put(struct blt_value_buf *b, const void *p, size_t n)
 	return 0;
 }
 
-/* The codecs of structured values: bytes to tree and back.  pickle's
- * lives in value-pickle.c (its own helper); until it is linked in, pickle
- * values are shown as their bytes. */
-int value_pickle_decode(const unsigned char *p, size_t len, json_t **out,
-    char *why, size_t whylen) __attribute__((weak));
-int value_pickle_encode(const json_t *v, struct blt_value_buf *out)
-    __attribute__((weak));
-
 enum value_kind {
 	VALUE_K_BYTES, /* shown as they are: raw, bytes, custom, Feather, WKB */
 	VALUE_K_ZBYTES, /* zstd of bytes */
@@ -112,8 +104,6 @@ value_codec(unsigned code)
 	case VALUE_PICKLE_ZSTD:
 		c.zstd = 1; /* fall through */
 	case VALUE_PICKLE:
-		if (value_pickle_decode == NULL || value_pickle_encode == NULL)
-			break;
 		c.kind = VALUE_K_TREE;
 		c.decode = value_pickle_decode;
 		c.encode = value_pickle_encode;
@@ -464,9 +454,15 @@ blt_value_encode(unsigned code, const void *text, size_t len, int flags,
 			rc = blt_errmsg_set(-EINVAL, "not a %s integer",
 			    blt_serializer_name(code));
 		else {
-			plain.len = 0;
-			rc = value_emit(t, &value_style_text, &plain);
-			if (rc == 0)
+			json_t *pl;
+
+			/* uint8 goes beyond int64: a $int's digits. */
+			if (value_tag(t, &pl) == VALUE_TAG_INT)
+				rc = value_int_encode(code,
+				    json_string_value(pl),
+				    json_string_length(pl), out);
+			else if ((rc = value_emit(
+			              t, &value_style_text, &plain)) == 0)
 				rc = value_int_encode(
 				    code, (char *)plain.data, plain.len, out);
 		}
