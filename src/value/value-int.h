@@ -118,10 +118,12 @@ int value_b64_decode(const json_t *s, unsigned char **p, size_t *n);
 json_t *value_tagged(const char *tag, json_t *payload);
 
 /* value-zstd.c: zstd frames as Python's zstandard writes them. */
-/* The most bytes a value decompresses to; more is not decodable. */
+/* The most bytes a value decompresses to; more is not decodable.
+ * value_zstd_max starts there; tests lower it to try bombs cheaply. */
 #define VALUE_ZSTD_MAX ((size_t)1 << 30)
+extern size_t value_zstd_max;
 /* Decompress the frames at p into out (reset): 0, -EINVAL (not whole zstd
- * frames, or more than VALUE_ZSTD_MAX bytes: why says which), -ENOMEM. */
+ * frames, or more than value_zstd_max bytes: why says which), -ENOMEM. */
 int value_zstd_decompress(const void *p, size_t n, struct blt_value_buf *out,
     char *why, size_t whylen);
 /* Compress at level 1 into out (reset): 0, -ENOMEM. */

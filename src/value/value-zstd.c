@@ -15,6 +15,8 @@
 #include "bltvalue.h"
 #include "value-int.h"
 
+size_t value_zstd_max = VALUE_ZSTD_MAX;
+
 int
 value_zstd_decompress(const void *p, size_t n, struct blt_value_buf *out,
     char *why, size_t whylen)
@@ -33,13 +35,13 @@ value_zstd_decompress(const void *p, size_t n, struct blt_value_buf *out,
 		goto out;
 	}
 	while (in.pos < in.size || ret != 0) {
-		size_t room = VALUE_ZSTD_MAX - out->len;
+		size_t room = value_zstd_max - out->len;
 		ZSTD_outBuffer ob;
 
 		if (room == 0) {
 			snprintf(why, whylen,
 			    "decompresses to more than %zu bytes",
-			    (size_t)VALUE_ZSTD_MAX);
+			    value_zstd_max);
 			rc = -EINVAL;
 			goto out;
 		}
