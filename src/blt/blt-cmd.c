@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "booklet.h"
+#include "bltvalue.h"
 #include "blt.h"
 #include "bltutil.h"
 
@@ -131,6 +132,24 @@ cli_put(struct cli *c)
 	    (rc = cli_key(c, c->args[1], &key, &klen)) != CLI_OK ||
 	    (rc = cli_key_fits(c, key, klen)) != CLI_OK)
 		goto out;
+	if (c->encode) {
+		struct blt_value_buf enc = {0};
+
+		if ((rc = cli_info(c)) != CLI_OK)
+			goto out;
+		if ((rc = blt_value_encode(
+		         c->st.value_serializer, val, vlen, 0, &enc)) < 0) {
+			fprintf(stderr, "blt: %s: cannot encode as %s: %s\n",
+			    src, blt_serializer_name(c->st.value_serializer),
+			    rc == -ENOMEM ? strerror(ENOMEM) : blt_errmsg());
+			blt_value_buf_free(&enc);
+			rc = CLI_ERROR;
+			goto out;
+		}
+		free(val);
+		val = enc.data;
+		vlen = enc.len;
+	}
 	if (c->have_ts) {
 		if ((rc = cli_info(c)) != CLI_OK)
 			goto out;
@@ -155,6 +174,49 @@ out:
 }
 
 /* blt get: write a value to standard output; 1 if the key is missing. */
+/* blt get --decode: the whole value, decoded into its file form. */
+static int
+cli_get_decoded(struct cli *c, const unsigned char *key, size_t klen)
+{
+	struct blt_value_buf out = {0};
+	unsigned char *val = NULL, *nval;
+	size_t cap = 0;
+	ssize_t n;
+	int rc;
+
+	if ((rc = cli_info(c)) != CLI_OK)
+		return rc;
+	/* The whole value: a decoder needs all of it. */
+	while ((n = blt_get(c->db, key, klen, val, cap, NULL)) >= 0 &&
+	       (size_t)n > cap) {
+		if ((nval = realloc(val, (size_t)n)) == NULL) {
+			free(val);
+			return cli_syserr(c->store, ENOMEM);
+		}
+		val = nval;
+		cap = (size_t)n;
+	}
+	if (n == -ENOENT || n < 0) {
+		free(val);
+		return n == -ENOENT ? cli_missing(c, c->args[1])
+		                    : cli_fail(c->store, (int)n);
+	}
+	rc = blt_value_decode(c->st.value_serializer, val, (size_t)n, 0, &out);
+	free(val);
+	if (rc < 0) {
+		blt_value_buf_free(&out);
+		return cli_syserr(c->store, -rc);
+	}
+	/* A value that cannot be decoded is shown in the not-decodable
+	 * form, which load and put --encode take back: say so, and go on. */
+	if (rc == BLT_VALUE_NOT_DECODABLE)
+		fprintf(stderr, "blt: %s: %s: %s\n", c->store, c->args[1],
+		    blt_errmsg());
+	fwrite(out.data, 1, out.len, stdout);
+	blt_value_buf_free(&out);
+	return cli_flush_stdout();
+}
+
 int
 cli_get(struct cli *c)
 {
@@ -167,6 +229,10 @@ cli_get(struct cli *c)
 	if ((rc = cli_open(c, BLT_RDONLY)) != CLI_OK ||
 	    (rc = cli_key(c, c->args[1], &key, &klen)) != CLI_OK)
 		goto out;
+	if (c->decode) {
+		rc = cli_get_decoded(c, key, klen);
+		goto out;
+	}
 	if ((buf = malloc(CLI_CHUNK)) == NULL) {
 		rc = cli_syserr(c->store, ENOMEM);
 		goto out;
@@ -311,6 +377,15 @@ cli_stat(struct cli *c)
 	    (const unsigned char *)blt_serializer_name(st->value_serializer),
 	    strlen(blt_serializer_name(st->value_serializer)));
 	printf(",\n  \"value_serializer_code\": %u", st->value_serializer);
+	/* What get --decode and load --encode can do (doc/values.md). */
+	printf(",\n  \"value_decode\": %s",
+	    blt_value_caps(st->value_serializer) & BLT_VALUE_CAN_DECODE
+	        ? "true"
+	        : "false");
+	printf(",\n  \"value_encode\": %s",
+	    blt_value_caps(st->value_serializer) & BLT_VALUE_CAN_ENCODE
+	        ? "true"
+	        : "false");
 	printf(",\n  \"keys\": %" PRIu64, st->n_keys);
 	printf(",\n  \"buckets\": %" PRIu32, st->n_buckets);
 	printf(",\n  \"index_offset\": %" PRIu64, st->index_offset);

@@ -4,7 +4,9 @@
  * "value_hex" and "timestamp"; load reads those back, and "value" text and
  * ISO-8601 timestamps for hand-written input, and skips other fields.
  * Hex is decoded in place in the parsed line, so a large value costs no
- * extra copy.
+ * extra copy.  With dump --decode, "value" is the value as data, a JSON
+ * value (bltvalue.h's JSON form) instead of "value_hex"; load --encode
+ * reads such a "value" back through the store's value serializer.
  */
 #include "config.h"
 
@@ -17,6 +19,7 @@
 #include <string.h>
 
 #include "booklet.h"
+#include "bltvalue.h"
 #include "blt.h"
 #include "bltutil.h"
 
@@ -31,6 +34,7 @@ struct cli_record {
 	unsigned char *value;
 	size_t vlen;
 	int have_value;
+	struct json *data; /* "value" under --encode: the value as data */
 	int64_t ts;
 	int have_ts;
 };
@@ -39,11 +43,13 @@ struct cli_record {
 int
 cli_dump(struct cli *c)
 {
+	struct blt_value_buf dec = {0};
 	struct blt_iter *it;
 	struct blt_item item;
 	int rc;
 
-	if ((rc = cli_open(c, BLT_RDONLY)) != CLI_OK)
+	if ((rc = cli_open(c, BLT_RDONLY)) != CLI_OK ||
+	    (c->decode && (rc = cli_info(c)) != CLI_OK))
 		return rc;
 	if ((rc = blt_iter_create(c->db, &it)) < 0)
 		return cli_fail(c->store, rc);
@@ -55,20 +61,60 @@ cli_dump(struct cli *c)
 			fputs("null", stdout);
 		fputs(", \"key_hex\": \"", stdout);
 		json_put_hex(stdout, item.key, item.klen);
-		fputs("\", \"value_hex\": \"", stdout);
-		json_put_hex(stdout, item.value, item.vlen);
+		if (c->decode) {
+			/* A value that is not decodable comes out in its
+			 * not-decodable form, which load --encode takes
+			 * back: nothing is lost. */
+			rc = blt_value_decode(c->st.value_serializer,
+			    item.value, item.vlen, BLT_VALUE_JSON, &dec);
+			if (rc < 0)
+				break;
+			fputs("\", \"value\": ", stdout);
+			fwrite(dec.data, 1, dec.len, stdout);
+		} else {
+			fputs("\", \"value_hex\": \"", stdout);
+			json_put_hex(stdout, item.value, item.vlen);
+			fputc('"', stdout);
+		}
 		if (item.timestamp == BLT_NO_TS)
-			fputs("\", \"timestamp\": null}\n", stdout);
+			fputs(", \"timestamp\": null}\n", stdout);
 		else
-			printf("\", \"timestamp\": %" PRId64 "}\n",
-			    item.timestamp);
+			printf(
+			    ", \"timestamp\": %" PRId64 "}\n", item.timestamp);
 		if (ferror(stdout))
 			break;
 	}
 	blt_iter_free(it);
+	blt_value_buf_free(&dec);
 	if (rc < 0)
 		return cli_fail(c->store, rc);
 	return cli_flush_stdout();
+}
+
+static int
+cli_buf_put(struct blt_value_buf *b, const void *p, size_t n)
+{
+	unsigned char *d;
+	size_t cap;
+
+	if (b->len + n > b->cap) {
+		cap = b->cap ? b->cap : 256;
+		while (cap < b->len + n)
+			cap *= 2;
+		if ((d = realloc(b->data, cap)) == NULL)
+			return -ENOMEM;
+		b->data = d;
+		b->cap = cap;
+	}
+	memcpy(b->data + b->len, p, n);
+	b->len += n;
+	return 0;
+}
+
+static int
+cli_buf_puts(struct blt_value_buf *b, const char *s)
+{
+	return cli_buf_put(b, s, strlen(s));
 }
 
 /* 1 if member v is named name (names may hold NUL bytes). */
@@ -124,7 +170,7 @@ cli_record_ts(const struct json *v, struct cli_record *r)
 
 /* Read the fields of one line of dump output into r; NULL, or why not. */
 static const char *
-cli_record_read(struct json *obj, struct cli_record *r)
+cli_record_read(struct json *obj, struct cli_record *r, int encode)
 {
 	const char *why = NULL;
 	struct json *v;
@@ -152,7 +198,10 @@ cli_record_read(struct json *obj, struct cli_record *r)
 		} else if (cli_record_is(v, "value")) {
 			if (r->have_value++)
 				return "duplicate value";
-			why = cli_record_str(v, &r->value, &r->vlen);
+			if (encode)
+				r->data = v;
+			else
+				why = cli_record_str(v, &r->value, &r->vlen);
 		} else if (cli_record_is(v, "timestamp")) {
 			if (r->have_ts)
 				return "duplicate field";
@@ -172,6 +221,84 @@ cli_record_read(struct json *obj, struct cli_record *r)
 		return "no key or key_hex";
 	if (!r->have_value)
 		return "no value_hex";
+	return NULL;
+}
+
+/* Append v to b as JSON text, the way it was written as far as the value
+ * goes: numbers keep their text (big integers too). */
+static int
+cli_json_text(const struct json *v, struct blt_value_buf *b, int depth)
+{
+	struct blt_value_buf *o = b;
+	char esc[8];
+	size_t i;
+
+	if (depth > 10000)
+		return -EINVAL;
+	switch (v->type) {
+	case JSON_NULL:
+		return cli_buf_puts(o, "null");
+	case JSON_FALSE:
+		return cli_buf_puts(o, "false");
+	case JSON_TRUE:
+		return cli_buf_puts(o, "true");
+	case JSON_NUMBER:
+		return cli_buf_put(o, v->str, v->len);
+	case JSON_STRING:
+		if (cli_buf_puts(o, "\"") < 0)
+			return -ENOMEM;
+		for (i = 0; i < v->len; i++) {
+			unsigned char ch = (unsigned char)v->str[i];
+
+			if (ch < 0x20 || ch == '"' || ch == '\\') {
+				snprintf(esc, sizeof esc, "\\u%04x", ch);
+				if (cli_buf_puts(o, esc) < 0)
+					return -ENOMEM;
+			} else if (cli_buf_put(o, &v->str[i], 1) < 0)
+				return -ENOMEM;
+		}
+		return cli_buf_puts(o, "\"");
+	case JSON_ARRAY:
+	case JSON_OBJECT:
+		if (cli_buf_puts(o, v->type == JSON_ARRAY ? "[" : "{") < 0)
+			return -ENOMEM;
+		for (i = 0; i < v->n; i++) {
+			const struct json *k = &v->kids[i];
+			struct json name = {
+			    JSON_STRING, NULL, 0, k->key, k->klen, 0, NULL, 0};
+
+			if ((i > 0 && cli_buf_puts(o, ",") < 0) ||
+			    (v->type == JSON_OBJECT &&
+			        (cli_json_text(&name, o, depth + 1) < 0 ||
+			            cli_buf_puts(o, ":") < 0)) ||
+			    cli_json_text(k, o, depth + 1) < 0)
+				return -ENOMEM;
+		}
+		return cli_buf_puts(o, v->type == JSON_ARRAY ? "]" : "}");
+	}
+	return -EINVAL;
+}
+
+/* load --encode: the bytes that the store's value serializer makes of
+ * "value" v, into enc; NULL, or why not. */
+static const char *
+cli_record_encode(
+    struct cli *c, const struct json *v, struct blt_value_buf *enc)
+{
+	struct blt_value_buf text = {0};
+	int rc;
+
+	if (cli_json_text(v, &text, 0) < 0) {
+		blt_value_buf_free(&text);
+		return strerror(ENOMEM);
+	}
+	rc = blt_value_encode(
+	    c->st.value_serializer, text.data, text.len, BLT_VALUE_JSON, enc);
+	blt_value_buf_free(&text);
+	if (rc == -ENOMEM)
+		return strerror(ENOMEM);
+	if (rc < 0)
+		return blt_errmsg();
 	return NULL;
 }
 
@@ -263,6 +390,7 @@ cli_load(struct cli *c)
 	const char *src = c->nargs > 1 ? c->args[1] : "-";
 	struct cli_load l = {
 	    strcmp(src, "-") == 0 ? "stdin" : src, 0, 0, 0, 0, 0};
+	struct blt_value_buf enc = {0};
 	struct cli_record r;
 	struct json *obj = NULL;
 	const char *why;
@@ -291,7 +419,13 @@ cli_load(struct cli *c)
 			rc = cli_syserr(l.name, ENOMEM);
 			break;
 		}
-		why = rc < 0 ? blt_errmsg() : cli_record_read(obj, &r);
+		why =
+		    rc < 0 ? blt_errmsg() : cli_record_read(obj, &r, c->encode);
+		if (why == NULL && r.data != NULL) {
+			why = cli_record_encode(c, r.data, &enc);
+			r.value = enc.data;
+			r.vlen = enc.len;
+		}
 		stopped = 1;
 		if (why != NULL) {
 			fprintf(
@@ -339,6 +473,7 @@ cli_load(struct cli *c)
 		    "%ju\n",
 		    l.name, lineno, l.stored);
 out:
+	blt_value_buf_free(&enc);
 	json_free(obj);
 	free(line);
 	if (in != stdin)

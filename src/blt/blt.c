@@ -45,6 +45,8 @@ static const struct option cli_longopts[] = {
     {"older-than", required_argument, NULL, CLI_L_OLDER},
     {"keep", required_argument, NULL, CLI_L_KEEP},
     {"repair", no_argument, NULL, CLI_L_REPAIR},
+    {"decode", no_argument, NULL, CLI_L_DECODE},
+    {"encode", no_argument, NULL, CLI_L_ENCODE},
     {NULL, 0, NULL, 0},
 };
 
@@ -184,6 +186,8 @@ static const char cli_help_put[] =
     "KEY.\n\n"
     "  -x, --hex              KEY is hex digits\n"
     "  -e, --escaped          KEY uses the backslash escapes of ls\n"
+    "  --encode               FILE is the value as data (doc/values.md),\n"
+    "                         stored with the store's value serializer\n"
     "  --timestamp TIME       the key's timestamp (default: now)\n"
     "  --timeout SECONDS      fail if the store stays locked this long\n"
     "                         (default: wait)\n"
@@ -197,6 +201,9 @@ static const char cli_help_get[] =
     "key exits with status 1.\n\n"
     "  -x, --hex              KEY is hex digits\n"
     "  -e, --escaped          KEY uses the backslash escapes of ls\n"
+    "  --decode               write the value as data: JSON for pickle,\n"
+    "                         json, msgpack ..., decompressed zstd\n"
+    "                         (doc/values.md)\n"
     "  --timeout SECONDS      fail if the store stays locked this long\n"
     "                         (default: wait)\n"
     "  -h, --help             show this help\n";
@@ -226,6 +233,8 @@ static const char cli_help_ls[] =
 static const char cli_help_dump[] =
     "usage: blt dump [options] STORE\n"
     "Write every item as a JSON object on its own line.\n\n"
+    "  --decode               \"value\": the value as a JSON value\n"
+    "                         (doc/values.md) instead of \"value_hex\"\n"
     "  --timeout SECONDS      fail if the store stays locked this long\n"
     "                         (default: wait)\n"
     "  -h, --help             show this help\n";
@@ -233,6 +242,9 @@ static const char cli_help_dump[] =
 static const char cli_help_load[] =
     "usage: blt load [options] STORE [FILE]\n"
     "Put every item of FILE (default: standard input), written by dump.\n\n"
+    "  --encode               \"value\" is the value as a JSON value, as\n"
+    "                         dump --decode writes it, encoded with the\n"
+    "                         store's value serializer\n"
     "  -c, --create           create STORE if it is missing, with:\n"
     "  --fixed LEN            fixed-length values of LEN bytes\n"
     "  --no-timestamps        keep no timestamps\n"
@@ -313,17 +325,18 @@ static const struct cli_cmd cli_cmds[] = {
     {"create", cli_create, CLI_O_MAKE | CLI_O_FORCE | CLI_O_TIMEOUT, 1, 1,
         cli_help_create},
     {"put", cli_put,
-        CLI_O_HEX | CLI_O_ESCAPED | CLI_O_TIMESTAMP | CLI_O_TIMEOUT, 2, 3,
-        cli_help_put},
-    {"get", cli_get, CLI_O_HEX | CLI_O_ESCAPED | CLI_O_TIMEOUT, 2, 2,
-        cli_help_get},
+        CLI_O_HEX | CLI_O_ESCAPED | CLI_O_TIMESTAMP | CLI_O_TIMEOUT |
+            CLI_O_ENCODE,
+        2, 3, cli_help_put},
+    {"get", cli_get, CLI_O_HEX | CLI_O_ESCAPED | CLI_O_TIMEOUT | CLI_O_DECODE,
+        2, 2, cli_help_get},
     {"del", cli_del, CLI_O_HEX | CLI_O_ESCAPED | CLI_O_FORCE | CLI_O_TIMEOUT, 2,
         -1, cli_help_del},
     {"ls", cli_ls, CLI_O_HEX | CLI_O_ESCAPED | CLI_O_LIST | CLI_O_TIMEOUT, 1, 2,
         cli_help_ls},
-    {"dump", cli_dump, CLI_O_TIMEOUT, 1, 1, cli_help_dump},
-    {"load", cli_load, CLI_O_CREATE | CLI_O_MAKE | CLI_O_TIMEOUT, 1, 2,
-        cli_help_load},
+    {"dump", cli_dump, CLI_O_TIMEOUT | CLI_O_DECODE, 1, 1, cli_help_dump},
+    {"load", cli_load, CLI_O_CREATE | CLI_O_MAKE | CLI_O_TIMEOUT | CLI_O_ENCODE,
+        1, 2, cli_help_load},
     {"stat", cli_stat, CLI_O_TIMEOUT, 1, 1, cli_help_stat},
     {"check", cli_check, CLI_O_REPAIR | CLI_O_TIMEOUT, 1, 1, cli_help_check},
     {"prune", cli_prune,
@@ -411,6 +424,10 @@ cli_opt_group(int ch)
 		return CLI_O_PRUNE;
 	case CLI_L_REPAIR:
 		return CLI_O_REPAIR;
+	case CLI_L_DECODE:
+		return CLI_O_DECODE;
+	case CLI_L_ENCODE:
+		return CLI_O_ENCODE;
 	}
 	return 0;
 }
@@ -563,6 +580,12 @@ cli_getopt(struct cli *c, int argc, char **argv)
 			break;
 		case CLI_L_REPAIR:
 			c->repair = 1;
+			break;
+		case CLI_L_DECODE:
+			c->decode = 1;
+			break;
+		case CLI_L_ENCODE:
+			c->encode = 1;
 			break;
 		}
 	}

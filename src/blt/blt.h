@@ -38,7 +38,9 @@
 #define CLI_O_PRUNE 0x080 /* --older-than, --keep */
 #define CLI_O_BUCKETS 0x100
 #define CLI_O_REPAIR 0x200
-#define CLI_O_LIST 0x400 /* -0, -l */
+#define CLI_O_LIST 0x400    /* -0, -l */
+#define CLI_O_DECODE 0x800  /* --decode */
+#define CLI_O_ENCODE 0x1000 /* --encode */
 
 /* getopt values of the options without a short form. */
 enum {
@@ -51,7 +53,9 @@ enum {
 	CLI_L_TIMESTAMP,
 	CLI_L_OLDER,
 	CLI_L_KEEP,
-	CLI_L_REPAIR
+	CLI_L_REPAIR,
+	CLI_L_DECODE,
+	CLI_L_ENCODE
 };
 
 struct cli;
@@ -80,6 +84,8 @@ struct cli {
 	int force;
 	int create;
 	int repair;
+	int decode; /* --decode: values as data (bltvalue.h) */
+	int encode; /* --encode: values from data */
 	int have_ts;
 	int64_t ts;
 	int have_older;

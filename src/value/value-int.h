@@ -7,6 +7,8 @@
 
 #include <stddef.h>
 
+#include <jansson.h>
+
 #include "bltvalue.h"
 
 /* Serializer codes (booklet-format.md §2.4). */
@@ -44,5 +46,113 @@ int value_buf_put(struct blt_value_buf *b, const void *p, size_t n);
 int value_not_decodable(unsigned code, const void *val, size_t len, int flags,
     struct blt_value_buf *out, const char *fmt, ...)
     __attribute__((format(printf, 6, 7)));
+/* Fill out with tree t as text: one JSON value, plus a newline in the
+ * file form (flags without BLT_VALUE_JSON); 0 or -ENOMEM. */
+int value_put_tree(const json_t *t, int flags, struct blt_value_buf *out);
+
+/*
+ * value-text.c: the tree as our text and back, base64, and the tagged
+ * forms (doc/values.md).
+ */
+
+/* Nesting deeper than this is refused by every parser and decoder, so that
+ * hostile input cannot exhaust the stack. */
+#define VALUE_DEPTH_MAX 1000
+
+/* The tags, as value_tag() names them. */
+enum value_tag {
+	VALUE_TAG_NONE = 0, /* not a tag: a plain JSON object */
+	VALUE_TAG_UNKNOWN,  /* one member named "$..." that is no tag */
+	VALUE_TAG_BYTES,
+	VALUE_TAG_BYTEARRAY,
+	VALUE_TAG_TUPLE,
+	VALUE_TAG_SET,
+	VALUE_TAG_FROZENSET,
+	VALUE_TAG_INT,
+	VALUE_TAG_FLOAT,
+	VALUE_TAG_DICT,
+	VALUE_TAG_UNDECODABLE
+};
+
+/* The tag of t (VALUE_TAG_NONE for all but a one-member object whose name
+ * starts with '$'), and its payload in *payload. */
+enum value_tag value_tag(const json_t *t, json_t **payload);
+
+/* How value_emit() writes a tree. */
+struct value_style {
+	const char *item_sep; /* between array items and object members */
+	const char *key_sep;  /* between a name and its value */
+	int ascii;            /* \u escapes for all that is not ASCII */
+	int plain;            /* tags turned into plain JSON (json, orjson) */
+	int nan_null;         /* non-finite floats as null (orjson) */
+};
+
+/* Our text: ", " and ": " separators, UTF-8, tags as they are. */
+extern const struct value_style value_style_text;
+
+/* Append tree t as JSON text in style s to out: 0, -ENOMEM, or -EINVAL
+ * (only with s->plain: a tag JSON cannot hold; blt_errmsg() says which). */
+int value_emit(
+    const json_t *t, const struct value_style *s, struct blt_value_buf *out);
+
+/* value_parse() modes. */
+#define VALUE_PARSE_TAGGED 0x1 /* text we wrote: tags mean their values */
+#define VALUE_PARSE_DATA 0x2   /* stored JSON: every object is a dict */
+
+/* Parse len bytes of JSON text into *out.  Both modes read Python's NaN,
+ * Infinity and -Infinity as {"$float": ...} and integers beyond int64 as
+ * {"$int": ...}.  VALUE_PARSE_TAGGED checks and normalizes the tags;
+ * VALUE_PARSE_DATA wraps an object with one member named "$..." as
+ * {"$dict": [[name, value]]}.  0, -EINVAL (blt_errmsg() says what and
+ * where) or -ENOMEM. */
+int value_parse(const char *text, size_t len, int mode, json_t **out);
+
+/* Base64 (standard alphabet, padded) of n bytes as a new JSON string; NULL
+ * when out of memory. */
+json_t *value_b64_string(const void *p, size_t n);
+/* Decode the base64 text of JSON string s into *p (malloc'ed) and *n: 0,
+ * -EINVAL, -ENOMEM. */
+int value_b64_decode(const json_t *s, unsigned char **p, size_t *n);
+/* A new {"$tag": payload} object, payload stolen; NULL when out of memory
+ * (payload freed). */
+json_t *value_tagged(const char *tag, json_t *payload);
+
+/* value-zstd.c: zstd frames as Python's zstandard writes them. */
+/* The most bytes a value decompresses to; more is not decodable.
+ * value_zstd_max starts there; tests lower it to try bombs cheaply. */
+#define VALUE_ZSTD_MAX ((size_t)1 << 30)
+extern size_t value_zstd_max;
+/* Decompress the frames at p into out (reset): 0, -EINVAL (not whole zstd
+ * frames, or more than value_zstd_max bytes: why says which), -ENOMEM. */
+int value_zstd_decompress(const void *p, size_t n, struct blt_value_buf *out,
+    char *why, size_t whylen);
+/* Compress at level 1 into out (reset): 0, -ENOMEM. */
+int value_zstd_compress(const void *p, size_t n, struct blt_value_buf *out);
+
+/* value-msgpack.c: msgpack as Python's msgpack.unpackb() and packb(). */
+int value_msgpack_decode(
+    const unsigned char *p, size_t len, json_t **out, char *why, size_t whylen);
+int value_msgpack_encode(const json_t *v, struct blt_value_buf *out);
+
+/* value-json.c: the json (4) and orjson (5) serializers' text. */
+int value_json_decode(
+    const unsigned char *p, size_t len, json_t **out, char *why, size_t whylen);
+int value_json_encode(const json_t *v, struct blt_value_buf *out);
+int value_orjson_encode(const json_t *v, struct blt_value_buf *out);
+
+/* value-pickle.c: pickle protocols 0 to 5, never executed.  Decode: 0
+ * with *out a new tagged tree, BLT_VALUE_NOT_DECODABLE with why filled (an
+ * opcode that would import or call, truncation, memo misuse, nesting past
+ * VALUE_DEPTH_MAX, a cycle ...), or -ENOMEM.  Encode: protocol 5 as
+ * CPython's pickle.dumps(obj, 5) writes it; -EINVAL with blt_errmsg()
+ * naming the path ("$.a[2]: ...") for a tree pickle cannot hold. */
+int value_pickle_decode(
+    const unsigned char *p, size_t len, json_t **out, char *why, size_t whylen);
+int value_pickle_encode(const json_t *v, struct blt_value_buf *out);
+
+/* value-numpy.c: the numpy_int* serializers, width w bytes per item. */
+int value_numpy_decode(int w, const unsigned char *p, size_t len, json_t **out,
+    char *why, size_t whylen);
+int value_numpy_encode(int w, const json_t *v, struct blt_value_buf *out);
 
 #endif

@@ -1,13 +1,16 @@
 /*
  * The serializer table and the dispatch of blt_value_decode() and
- * blt_value_encode(): which codec handles which serializer code.  The raw
- * and integer serializers are small enough to live here; each other codec
- * has its own file.
+ * blt_value_encode(): which codec handles which serializer code, and the
+ * zstd frame around some.  The raw, str and integer serializers are small
+ * enough to live here; each other codec has its own file.  Structured
+ * values go through a tree (jansson's json_t in the tagged form of
+ * doc/values.md) between the codec and the text.
  */
 #include "config.h"
 
 #include <errno.h>
 #include <inttypes.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -56,12 +59,105 @@ value_buf_put(struct blt_value_buf *b, const void *p, size_t n)
 	return 0;
 }
 
+enum value_kind {
+	VALUE_K_BYTES, /* shown as they are: raw, bytes, custom, Feather, WKB */
+	VALUE_K_ZBYTES, /* zstd of bytes */
+	VALUE_K_STR,
+	VALUE_K_INT,
+	VALUE_K_TREE /* structured: a codec, maybe inside zstd */
+};
+
+struct value_codec {
+	enum value_kind kind;
+	int zstd; /* a zstd frame around the codec's bytes */
+	int (*decode)(const unsigned char *p, size_t len, json_t **out,
+	    char *why, size_t whylen);
+	int (*encode)(const json_t *v, struct blt_value_buf *out);
+	int width; /* numpy: bytes per item */
+};
+
+static int
+value_numpy_decode_w(int w, const unsigned char *p, size_t len, json_t **out,
+    char *why, size_t whylen)
+{
+	return value_numpy_decode(w, p, len, out, why, whylen);
+}
+
+/* The codec of code; K_BYTES for the codes only ever shown as bytes. */
+static struct value_codec
+value_codec(unsigned code)
+{
+	struct value_codec c = {VALUE_K_BYTES, 0, NULL, NULL, 0};
+
+	if (blt_int_key_width(code, NULL) != 0) {
+		c.kind = VALUE_K_INT;
+		return c;
+	}
+	switch (code) {
+	case VALUE_STR:
+		c.kind = VALUE_K_STR;
+		break;
+	case VALUE_ZSTD:
+	case VALUE_WKB_ZSTD:
+		c.kind = VALUE_K_ZBYTES;
+		break;
+	case VALUE_PICKLE_ZSTD:
+		c.zstd = 1; /* fall through */
+	case VALUE_PICKLE:
+		c.kind = VALUE_K_TREE;
+		c.decode = value_pickle_decode;
+		c.encode = value_pickle_encode;
+		break;
+	case VALUE_JSON_CODE:
+		c.kind = VALUE_K_TREE;
+		c.decode = value_json_decode;
+		c.encode = value_json_encode;
+		break;
+	case VALUE_ORJSON_ZSTD:
+		c.zstd = 1; /* fall through */
+	case VALUE_ORJSON:
+		c.kind = VALUE_K_TREE;
+		c.decode = value_json_decode;
+		c.encode = value_orjson_encode;
+		break;
+	case VALUE_MSGPACK_ZSTD:
+		c.zstd = 1; /* fall through */
+	case VALUE_MSGPACK:
+		c.kind = VALUE_K_TREE;
+		c.decode = value_msgpack_decode;
+		c.encode = value_msgpack_encode;
+		break;
+	case VALUE_NUMPY_INT2_ZSTD:
+	case VALUE_NUMPY_INT4_ZSTD:
+	case VALUE_NUMPY_INT8_ZSTD:
+		c.zstd = 1; /* fall through */
+	case VALUE_NUMPY_INT1:
+	case VALUE_NUMPY_INT2:
+	case VALUE_NUMPY_INT4:
+	case VALUE_NUMPY_INT8:
+		c.kind = VALUE_K_TREE;
+		c.width =
+		    code == VALUE_NUMPY_INT1 ? 1
+		    : code == VALUE_NUMPY_INT2 || code == VALUE_NUMPY_INT2_ZSTD
+		        ? 2
+		    : code == VALUE_NUMPY_INT4 || code == VALUE_NUMPY_INT4_ZSTD
+		        ? 4
+		        : 8;
+		break;
+	default:
+		break;
+	}
+	return c;
+}
+
 int
 blt_value_caps(unsigned code)
 {
-	if (blt_int_key_width(code, NULL) != 0 || code == VALUE_STR)
-		return BLT_VALUE_CAN_DECODE | BLT_VALUE_CAN_ENCODE;
-	return 0;
+	/* Feather (pd_zstd, gpd_zstd) compresses inside its own format and
+	 * WKB is binary: both are shown as their bytes. */
+	if (value_codec(code).kind == VALUE_K_BYTES)
+		return 0;
+	return BLT_VALUE_CAN_DECODE | BLT_VALUE_CAN_ENCODE;
 }
 
 /* Integers: little-endian, the width and sign blt_int_key_width() gives. */
@@ -131,37 +227,269 @@ value_int_encode(
 	return value_buf_put(out, le, (size_t)w);
 }
 
+/* 1 if the n bytes at p are UTF-8 as Python's strict decoder takes it. */
+static int
+value_utf8_valid(const unsigned char *p, size_t n)
+{
+	json_t *s = json_stringn((const char *)p, n);
+
+	json_decref(s);
+	return s != NULL;
+}
+
+int
+value_put_tree(const json_t *t, int flags, struct blt_value_buf *out)
+{
+	int rc = value_emit(t, &value_style_text, out);
+
+	if (rc == 0 && !(flags & BLT_VALUE_JSON))
+		rc = value_buf_put(out, "\n", 1);
+	return rc;
+}
+
 int
 value_not_decodable(unsigned code, const void *val, size_t len, int flags,
     struct blt_value_buf *out, const char *fmt, ...)
 {
-	/* Placeholder until the tagged forms land: the bytes as they are. */
-	(void)code;
-	(void)flags;
-	(void)fmt;
+	char why[256];
+	json_t *u, *t;
+	va_list ap;
+	int rc;
+
+	va_start(ap, fmt);
+	vsnprintf(why, sizeof why, fmt, ap);
+	va_end(ap);
 	out->len = 0;
-	if (value_buf_put(out, val, len) < 0)
+	u = json_object();
+	t = value_tagged("$undecodable", u);
+	if (t == NULL ||
+	    json_object_set_new(
+	        u, "serializer", json_string(blt_serializer_name(code))) < 0 ||
+	    json_object_set_new(u, "why", json_string(why)) < 0 ||
+	    json_object_set_new(u, "bytes", value_b64_string(val, len)) < 0) {
+		json_decref(t);
 		return -ENOMEM;
+	}
+	rc = value_put_tree(t, flags, out);
+	json_decref(t);
+	if (rc < 0)
+		return rc == -ENOMEM ? rc : -ENOMEM;
+	blt_errmsg_set(-EINVAL, "%s value not decodable: %s",
+	    blt_serializer_name(code), why);
 	return BLT_VALUE_NOT_DECODABLE;
+}
+
+/* Bytes in the JSON form: a string when they are UTF-8, else $bytes. */
+static int
+value_put_bytes_json(
+    const unsigned char *p, size_t n, struct blt_value_buf *out)
+{
+	json_t *t = value_utf8_valid(p, n)
+	                ? json_stringn((const char *)p, n)
+	                : value_tagged("$bytes", value_b64_string(p, n));
+	int rc;
+
+	if (t == NULL)
+		return -ENOMEM;
+	rc = value_put_tree(t, BLT_VALUE_JSON, out);
+	json_decref(t);
+	return rc;
+}
+
+static int
+value_tree_decode(unsigned code, const struct value_codec *c,
+    const unsigned char *p, size_t len, int flags, struct blt_value_buf *out)
+{
+	struct blt_value_buf plain = {0};
+	char why[200] = "";
+	json_t *t = NULL;
+	int rc;
+
+	if (c->zstd) {
+		rc = value_zstd_decompress(p, len, &plain, why, sizeof why);
+		if (rc == -EINVAL)
+			rc = value_not_decodable(
+			    code, p, len, flags, out, "%s", why);
+		if (rc != 0)
+			goto out;
+	}
+	const unsigned char *q = c->zstd ? plain.data : p;
+	size_t qlen = c->zstd ? plain.len : len;
+	if (c->width)
+		rc = value_numpy_decode_w(
+		    c->width, q, qlen, &t, why, sizeof why);
+	else
+		rc = c->decode(q, qlen, &t, why, sizeof why);
+	if (rc == BLT_VALUE_NOT_DECODABLE)
+		rc = value_not_decodable(code, p, len, flags, out, "%s", why);
+	else if (rc == 0)
+		rc = value_put_tree(t, flags, out);
+out:
+	json_decref(t);
+	blt_value_buf_free(&plain);
+	return rc;
 }
 
 int
 blt_value_decode(unsigned code, const void *val, size_t len, int flags,
     struct blt_value_buf *out)
 {
+	struct value_codec c = value_codec(code);
+	struct blt_value_buf plain = {0};
+	char why[200];
+	int rc;
+
 	out->len = 0;
-	if (blt_int_key_width(code, NULL) != 0)
+	switch (c.kind) {
+	case VALUE_K_INT:
 		return value_int_decode(code, val, len, flags, out);
+	case VALUE_K_TREE:
+		return value_tree_decode(code, &c, val, len, flags, out);
+	case VALUE_K_STR:
+		if (!(flags & BLT_VALUE_JSON))
+			return value_buf_put(out, val, len);
+		if (!value_utf8_valid(val, len))
+			return value_not_decodable(
+			    code, val, len, flags, out, "not UTF-8");
+		return value_put_bytes_json(val, len, out);
+	case VALUE_K_ZBYTES:
+		rc = value_zstd_decompress(val, len, &plain, why, sizeof why);
+		if (rc == -EINVAL)
+			rc = value_not_decodable(
+			    code, val, len, flags, out, "%s", why);
+		else if (rc == 0 && !(flags & BLT_VALUE_JSON)) {
+			/* Hand the decompressed buffer over. */
+			blt_value_buf_free(out);
+			*out = plain;
+			return 0;
+		} else if (rc == 0)
+			rc = value_put_bytes_json(plain.data, plain.len, out);
+		blt_value_buf_free(&plain);
+		return rc;
+	case VALUE_K_BYTES:
+		break;
+	}
+	if (flags & BLT_VALUE_JSON)
+		return value_put_bytes_json(val, len, out);
 	return value_buf_put(out, val, len);
+}
+
+/* The bytes of a value the tree t holds for a serializer of bytes: a
+ * string's UTF-8, or what $bytes holds. */
+static int
+value_tree_bytes(const json_t *t, struct blt_value_buf *out)
+{
+	unsigned char *b;
+	json_t *pl;
+	size_t n;
+	int rc;
+
+	if (json_is_string(t))
+		return value_buf_put(
+		    out, json_string_value(t), json_string_length(t));
+	switch (value_tag(t, &pl)) {
+	case VALUE_TAG_BYTES:
+	case VALUE_TAG_BYTEARRAY:
+		if ((rc = value_b64_decode(pl, &b, &n)) < 0)
+			return rc;
+		rc = value_buf_put(out, b, n);
+		free(b);
+		return rc;
+	default:
+		return blt_errmsg_set(
+		    -EINVAL, "expected a string or {\"$bytes\": ...}");
+	}
+}
+
+/* The bytes $undecodable t keeps, if t is one: 1 (out filled), or 0. */
+static int
+value_undecodable_bytes(const json_t *t, struct blt_value_buf *out)
+{
+	unsigned char *b;
+	json_t *pl;
+	size_t n;
+	int rc;
+
+	if (value_tag(t, &pl) != VALUE_TAG_UNDECODABLE)
+		return 0;
+	/* value_parse() checked the base64. */
+	if ((rc = value_b64_decode(json_object_get(pl, "bytes"), &b, &n)) < 0)
+		return rc;
+	rc = value_buf_put(out, b, n);
+	free(b);
+	return rc < 0 ? rc : 1;
 }
 
 int
 blt_value_encode(unsigned code, const void *text, size_t len, int flags,
     struct blt_value_buf *out)
 {
-	(void)flags;
+	struct value_codec c = value_codec(code);
+	struct blt_value_buf plain = {0};
+	json_t *t = NULL;
+	int rc;
+
 	out->len = 0;
-	if (blt_int_key_width(code, NULL) != 0)
+	if (c.kind == VALUE_K_BYTES && !(flags & BLT_VALUE_JSON))
+		return value_buf_put(out, text, len);
+	if ((c.kind == VALUE_K_STR || c.kind == VALUE_K_ZBYTES) &&
+	    !(flags & BLT_VALUE_JSON)) {
+		if (c.kind == VALUE_K_STR)
+			return value_buf_put(out, text, len);
+		return value_zstd_compress(text, len, out);
+	}
+	if (c.kind == VALUE_K_INT && !(flags & BLT_VALUE_JSON) &&
+	    (len == 0 || ((const char *)text)[0] != '{'))
 		return value_int_encode(code, text, len, out);
-	return value_buf_put(out, text, len);
+	/* Text in the JSON form, or a not-decodable form in a file. */
+	if ((rc = value_parse(text, len, VALUE_PARSE_TAGGED, &t)) < 0)
+		return rc;
+	if ((rc = value_undecodable_bytes(t, out)) != 0) {
+		json_decref(t);
+		return rc < 0 ? rc : 0;
+	}
+	switch (c.kind) {
+	case VALUE_K_INT:
+		if (!json_is_integer(t) && value_tag(t, NULL) != VALUE_TAG_INT)
+			rc = blt_errmsg_set(-EINVAL, "not a %s integer",
+			    blt_serializer_name(code));
+		else {
+			json_t *pl;
+
+			/* uint8 goes beyond int64: a $int's digits. */
+			if (value_tag(t, &pl) == VALUE_TAG_INT)
+				rc = value_int_encode(code,
+				    json_string_value(pl),
+				    json_string_length(pl), out);
+			else if ((rc = value_emit(
+			              t, &value_style_text, &plain)) == 0)
+				rc = value_int_encode(
+				    code, (char *)plain.data, plain.len, out);
+		}
+		break;
+	case VALUE_K_BYTES:
+	case VALUE_K_STR:
+		rc = value_tree_bytes(t, out);
+		break;
+	case VALUE_K_ZBYTES:
+		if ((rc = value_tree_bytes(t, &plain)) == 0)
+			rc = value_zstd_compress(plain.data, plain.len, out);
+		break;
+	case VALUE_K_TREE:
+		if (c.width)
+			rc = value_numpy_encode(c.width, t, &plain);
+		else
+			rc = c.encode(t, &plain);
+		if (rc == 0 && c.zstd)
+			rc = value_zstd_compress(plain.data, plain.len, out);
+		else if (rc == 0) {
+			blt_value_buf_free(out);
+			*out = plain;
+			plain = (struct blt_value_buf){0};
+		}
+		break;
+	}
+	json_decref(t);
+	blt_value_buf_free(&plain);
+	return rc;
 }

@@ -1,0 +1,1089 @@
+/*
+ * The tree as text and back: our own emitter (Python's float repr and
+ * string escapes, members in insertion order, so that output is stable and
+ * matches what json.dumps writes) and our own parser (Python's json.loads:
+ * NaN and Infinity, integers of any size, lone surrogates), base64, and the
+ * tagged forms of doc/values.md.  jansson holds the tree but does not parse
+ * it: its reader refuses integers beyond int64 and NaN, which Python's json
+ * writes, and knows nothing of tags.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "booklet.h"
+#include "bltvalue.h"
+#include "value-int.h"
+
+const struct value_style value_style_text = {", ", ": ", 0, 0, 0};
+
+/* --- base64 --------------------------------------------------------------- */
+
+static const char value_b64[] =
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+json_t *
+value_b64_string(const void *p, size_t n)
+{
+	const unsigned char *s = p;
+	size_t i, o = 0, olen = (n + 2) / 3 * 4;
+	char *t = malloc(olen + 1);
+	json_t *j;
+
+	if (t == NULL)
+		return NULL;
+	for (i = 0; i + 2 < n; i += 3) {
+		uint32_t v =
+		    (uint32_t)s[i] << 16 | (uint32_t)s[i + 1] << 8 | s[i + 2];
+		t[o++] = value_b64[v >> 18];
+		t[o++] = value_b64[v >> 12 & 63];
+		t[o++] = value_b64[v >> 6 & 63];
+		t[o++] = value_b64[v & 63];
+	}
+	if (i < n) {
+		uint32_t v = (uint32_t)s[i] << 16 |
+		             (i + 1 < n ? (uint32_t)s[i + 1] << 8 : 0);
+		t[o++] = value_b64[v >> 18];
+		t[o++] = value_b64[v >> 12 & 63];
+		t[o++] = i + 1 < n ? value_b64[v >> 6 & 63] : '=';
+		t[o++] = '=';
+	}
+	j = json_stringn_nocheck(t, o);
+	free(t);
+	return j;
+}
+
+static int
+value_b64_digit(unsigned char c)
+{
+	const char *q = c ? strchr(value_b64, c) : NULL;
+
+	return q ? (int)(q - value_b64) : -1;
+}
+
+int
+value_b64_decode(const json_t *s, unsigned char **p, size_t *n)
+{
+	const unsigned char *t;
+	size_t len, i, o = 0;
+	unsigned char *b;
+
+	if (!json_is_string(s))
+		return -EINVAL;
+	t = (const unsigned char *)json_string_value(s);
+	len = json_string_length(s);
+	/* Padded, as Python's base64.b64encode writes it. */
+	if (len % 4 != 0)
+		return -EINVAL;
+	if ((b = malloc(len / 4 * 3 + 1)) == NULL)
+		return -ENOMEM;
+	for (i = 0; i < len; i += 4) {
+		int d[4], pad = 0;
+
+		for (int k = 0; k < 4; k++) {
+			d[k] = value_b64_digit(t[i + k]);
+			if (t[i + k] == '=' && i + 4 == len && k >= 2) {
+				d[k] = 0;
+				pad++;
+			} else if (d[k] < 0 || pad) {
+				free(b);
+				return -EINVAL;
+			}
+		}
+		uint32_t v = (uint32_t)d[0] << 18 | (uint32_t)d[1] << 12 |
+		             (uint32_t)d[2] << 6 | (uint32_t)d[3];
+		b[o++] = (unsigned char)(v >> 16);
+		if (pad < 2)
+			b[o++] = (unsigned char)(v >> 8);
+		if (pad < 1)
+			b[o++] = (unsigned char)v;
+	}
+	*p = b;
+	*n = o;
+	return 0;
+}
+
+/* --- tags ----------------------------------------------------------------- */
+
+static const struct {
+	const char *name;
+	enum value_tag tag;
+} value_tags[] = {{"$bytes", VALUE_TAG_BYTES},
+    {"$bytearray", VALUE_TAG_BYTEARRAY}, {"$tuple", VALUE_TAG_TUPLE},
+    {"$set", VALUE_TAG_SET}, {"$frozenset", VALUE_TAG_FROZENSET},
+    {"$int", VALUE_TAG_INT}, {"$float", VALUE_TAG_FLOAT},
+    {"$dict", VALUE_TAG_DICT}, {"$undecodable", VALUE_TAG_UNDECODABLE}};
+
+enum value_tag
+value_tag(const json_t *t, json_t **payload)
+{
+	const char *key;
+	size_t klen;
+	void *it;
+
+	if (!json_is_object(t) || json_object_size(t) != 1)
+		return VALUE_TAG_NONE;
+	it = json_object_iter((json_t *)t);
+	key = json_object_iter_key(it);
+	klen = json_object_iter_key_len(it);
+	if (klen == 0 || key[0] != '$')
+		return VALUE_TAG_NONE;
+	if (payload != NULL)
+		*payload = json_object_iter_value(it);
+	for (size_t i = 0; i < sizeof value_tags / sizeof value_tags[0]; i++)
+		if (strlen(value_tags[i].name) == klen &&
+		    memcmp(value_tags[i].name, key, klen) == 0)
+			return value_tags[i].tag;
+	return VALUE_TAG_UNKNOWN;
+}
+
+json_t *
+value_tagged(const char *tag, json_t *payload)
+{
+	json_t *o;
+
+	if (payload == NULL)
+		return NULL;
+	if ((o = json_object()) == NULL ||
+	    json_object_set_new_nocheck(o, tag, payload) < 0) {
+		json_decref(o);
+		return NULL;
+	}
+	return o;
+}
+
+/* --- the emitter ---------------------------------------------------------- */
+
+/* Python's repr() of a finite double: the shortest digits that read back
+ * as d, in fixed notation for exponents -4 to 15, else in scientific
+ * notation with at least two exponent digits. */
+static int
+value_float_repr(double d, char *out, size_t size)
+{
+	char tmp[40], digits[20];
+	int prec, exp10, nd = 0, decpt, o = 0;
+	const char *q;
+
+	for (prec = 1; prec <= 17; prec++) {
+		snprintf(tmp, sizeof tmp, "%.*e", prec - 1, d);
+		if (strtod(tmp, NULL) == d)
+			break;
+	}
+	q = tmp;
+	if (*q == '-')
+		out[o++] = *q++;
+	for (; *q != 'e'; q++)
+		if (*q != '.')
+			digits[nd++] = *q;
+	exp10 = atoi(q + 1);
+	decpt = exp10 + 1;
+	if (decpt > -4 && decpt <= 16) {
+		if (decpt <= 0) {
+			o += snprintf(out + o, size - o, "0.");
+			for (int i = 0; i < -decpt; i++)
+				out[o++] = '0';
+			memcpy(out + o, digits, nd);
+			o += nd;
+		} else if (decpt >= nd) {
+			memcpy(out + o, digits, nd);
+			o += nd;
+			for (int i = nd; i < decpt; i++)
+				out[o++] = '0';
+			out[o++] = '.';
+			out[o++] = '0';
+		} else {
+			memcpy(out + o, digits, decpt);
+			o += decpt;
+			out[o++] = '.';
+			memcpy(out + o, digits + decpt, nd - decpt);
+			o += nd - decpt;
+		}
+		out[o] = '\0';
+	} else {
+		out[o++] = digits[0];
+		if (nd > 1) {
+			out[o++] = '.';
+			memcpy(out + o, digits + 1, nd - 1);
+			o += nd - 1;
+		}
+		o += snprintf(out + o, size - o, "e%c%02d",
+		    exp10 < 0 ? '-' : '+', abs(exp10));
+	}
+	return o;
+}
+
+#define PUTS(s) value_buf_put(out, (s), strlen(s))
+
+static int
+value_emit_uescape(struct blt_value_buf *out, uint32_t c)
+{
+	char e[16];
+
+	if (c >= 0x10000) {
+		c -= 0x10000;
+		snprintf(e, sizeof e, "\\u%04x\\u%04x", 0xd800 + (c >> 10),
+		    0xdc00 + (c & 0x3ff));
+	} else
+		snprintf(e, sizeof e, "\\u%04x", c);
+	return PUTS(e);
+}
+
+/* The UTF-8 (or surrogate, in its 3-byte form) character at p: its length,
+ * or 0 for an invalid byte. */
+static size_t
+value_utf8(const unsigned char *p, size_t n, uint32_t *cp)
+{
+	uint32_t c = p[0];
+	size_t len, i;
+
+	if (c < 0x80) {
+		*cp = c;
+		return 1;
+	}
+	if (c >= 0xc2 && c <= 0xdf)
+		len = 2, c &= 0x1f;
+	else if (c >= 0xe0 && c <= 0xef)
+		len = 3, c &= 0x0f;
+	else if (c >= 0xf0 && c <= 0xf4)
+		len = 4, c &= 0x07;
+	else
+		return 0;
+	if (len > n)
+		return 0;
+	for (i = 1; i < len; i++) {
+		if ((p[i] & 0xc0) != 0x80)
+			return 0;
+		c = c << 6 | (p[i] & 0x3f);
+	}
+	if ((len == 3 && c < 0x800) ||
+	    (len == 4 && (c < 0x10000 || c > 0x10ffff)))
+		return 0;
+	*cp = c;
+	return len;
+}
+
+/* A JSON string as Python's json.dumps writes it (ensure_ascii as s says);
+ * a lone surrogate is always escaped, a byte that is not UTF-8 becomes
+ * U+FFFD (neither comes from our decoders but pickle's str). */
+static int
+value_emit_str(struct blt_value_buf *out, const char *str, size_t n,
+    const struct value_style *s)
+{
+	const unsigned char *p = (const unsigned char *)str;
+	size_t i = 0, run, len;
+	uint32_t c;
+	int rc;
+
+	if ((rc = PUTS("\"")) < 0)
+		return rc;
+	while (i < n) {
+		for (run = i; run < n && p[run] >= 0x20 && p[run] < 0x7f &&
+		              p[run] != '"' && p[run] != '\\';
+		     run++)
+			;
+		if (run > i && (rc = value_buf_put(out, p + i, run - i)) < 0)
+			return rc;
+		if ((i = run) >= n)
+			break;
+		len = value_utf8(p + i, n - i, &c);
+		if (len == 0) {
+			c = 0xfffd;
+			len = 1;
+		}
+		switch (c) {
+		case '"':
+			rc = PUTS("\\\"");
+			break;
+		case '\\':
+			rc = PUTS("\\\\");
+			break;
+		case '\n':
+			rc = PUTS("\\n");
+			break;
+		case '\r':
+			rc = PUTS("\\r");
+			break;
+		case '\t':
+			rc = PUTS("\\t");
+			break;
+		case '\b':
+			rc = PUTS("\\b");
+			break;
+		case '\f':
+			rc = PUTS("\\f");
+			break;
+		default:
+			if (c < 0x20 || (s->ascii && c >= 0x7f) ||
+			    (c >= 0xd800 && c <= 0xdfff) ||
+			    (c == 0xfffd && p[i] != 0xef))
+				rc = value_emit_uescape(out, c);
+			else
+				rc = value_buf_put(out, p + i, len);
+		}
+		if (rc < 0)
+			return rc;
+		i += len;
+	}
+	return PUTS("\"");
+}
+
+static int value_emit_at(const json_t *t, const struct value_style *s,
+    struct blt_value_buf *out, int depth);
+
+static int
+value_emit_real(
+    double d, const struct value_style *s, struct blt_value_buf *out)
+{
+	char num[48];
+
+	if (isfinite(d)) {
+		value_float_repr(d, num, sizeof num);
+		return PUTS(num);
+	}
+	if (s->nan_null)
+		return PUTS("null");
+	if (s->plain)
+		return PUTS(isnan(d) ? "NaN"
+		            : d > 0  ? "Infinity"
+		                     : "-Infinity");
+	/* Only a decoder's slip leaves a non-finite real in a tree. */
+	return PUTS(isnan(d) ? "{\"$float\": \"nan\"}"
+	            : d > 0  ? "{\"$float\": \"inf\"}"
+	                     : "{\"$float\": \"-inf\"}");
+}
+
+static int
+value_emit_array(const json_t *a, const struct value_style *s,
+    struct blt_value_buf *out, int depth)
+{
+	int rc;
+
+	if ((rc = PUTS("[")) < 0)
+		return rc;
+	for (size_t i = 0; i < json_array_size(a); i++) {
+		if (i > 0 && (rc = PUTS(s->item_sep)) < 0)
+			return rc;
+		if ((rc = value_emit_at(
+		         json_array_get(a, i), s, out, depth + 1)) < 0)
+			return rc;
+	}
+	return PUTS("]");
+}
+
+/* A key of a $dict as json.dumps writes a non-str key: its text. */
+static int
+value_emit_key(
+    const json_t *k, const struct value_style *s, struct blt_value_buf *out)
+{
+	char num[48];
+	json_t *pl;
+	int rc;
+
+	switch (json_typeof(k)) {
+	case JSON_STRING:
+		return value_emit_str(
+		    out, json_string_value(k), json_string_length(k), s);
+	case JSON_INTEGER:
+		snprintf(num, sizeof num, "\"%" JSON_INTEGER_FORMAT "\"",
+		    json_integer_value(k));
+		return PUTS(num);
+	case JSON_REAL:
+		if ((rc = PUTS("\"")) < 0 ||
+		    (rc = value_emit_real(json_real_value(k), s, out)) < 0)
+			return rc;
+		return PUTS("\"");
+	case JSON_TRUE:
+		return PUTS("\"true\"");
+	case JSON_FALSE:
+		return PUTS("\"false\"");
+	case JSON_NULL:
+		return PUTS("\"null\"");
+	default:
+		break;
+	}
+	switch (value_tag(k, &pl)) {
+	case VALUE_TAG_INT:
+		if ((rc = PUTS("\"")) < 0 ||
+		    (rc = value_buf_put(out, json_string_value(pl),
+		         json_string_length(pl))) < 0)
+			return rc;
+		return PUTS("\"");
+	case VALUE_TAG_FLOAT:
+		if (s->nan_null)
+			return PUTS("\"null\"");
+		return PUTS(!strcmp(json_string_value(pl), "nan") ? "\"NaN\""
+		            : !strcmp(json_string_value(pl), "inf")
+		                ? "\"Infinity\""
+		                : "\"-Infinity\"");
+	default:
+		return blt_errmsg_set(-EINVAL,
+		    "a dict key that is not a str, int, float, bool or None "
+		    "cannot be written as JSON");
+	}
+}
+
+static int
+value_emit_plain_tag(enum value_tag tag, const json_t *pl,
+    const struct value_style *s, struct blt_value_buf *out, int depth)
+{
+	int rc;
+
+	switch (tag) {
+	case VALUE_TAG_TUPLE:
+		return value_emit_array(pl, s, out, depth);
+	case VALUE_TAG_INT:
+		return value_buf_put(
+		    out, json_string_value(pl), json_string_length(pl));
+	case VALUE_TAG_FLOAT:
+		if (s->nan_null)
+			return PUTS("null");
+		return PUTS(!strcmp(json_string_value(pl), "nan") ? "NaN"
+		            : !strcmp(json_string_value(pl), "inf")
+		                ? "Infinity"
+		                : "-Infinity");
+	case VALUE_TAG_DICT:
+		if ((rc = PUTS("{")) < 0)
+			return rc;
+		for (size_t i = 0; i < json_array_size(pl); i++) {
+			json_t *kv = json_array_get(pl, i);
+
+			if ((i > 0 && (rc = PUTS(s->item_sep)) < 0) ||
+			    (rc = value_emit_key(
+			         json_array_get(kv, 0), s, out)) < 0 ||
+			    (rc = PUTS(s->key_sep)) < 0 ||
+			    (rc = value_emit_at(
+			         json_array_get(kv, 1), s, out, depth + 1)) < 0)
+				return rc;
+		}
+		return PUTS("}");
+	case VALUE_TAG_BYTES:
+	case VALUE_TAG_BYTEARRAY:
+		return blt_errmsg_set(
+		    -EINVAL, "bytes cannot be written as JSON");
+	case VALUE_TAG_SET:
+	case VALUE_TAG_FROZENSET:
+		return blt_errmsg_set(
+		    -EINVAL, "a set cannot be written as JSON");
+	default:
+		return blt_errmsg_set(-EINVAL,
+		    "a tag that is not a value cannot be written as JSON");
+	}
+}
+
+static int
+value_emit_at(const json_t *t, const struct value_style *s,
+    struct blt_value_buf *out, int depth)
+{
+	char num[48];
+	enum value_tag tag;
+	json_t *pl;
+	int rc, first = 1;
+	const char *key;
+	size_t klen;
+	json_t *v;
+
+	if (depth > VALUE_DEPTH_MAX)
+		return blt_errmsg_set(
+		    -EINVAL, "nested deeper than %d levels", VALUE_DEPTH_MAX);
+	switch (json_typeof(t)) {
+	case JSON_NULL:
+		return PUTS("null");
+	case JSON_TRUE:
+		return PUTS("true");
+	case JSON_FALSE:
+		return PUTS("false");
+	case JSON_INTEGER:
+		snprintf(num, sizeof num, "%" JSON_INTEGER_FORMAT,
+		    json_integer_value(t));
+		return PUTS(num);
+	case JSON_REAL:
+		return value_emit_real(json_real_value(t), s, out);
+	case JSON_STRING:
+		return value_emit_str(
+		    out, json_string_value(t), json_string_length(t), s);
+	case JSON_ARRAY:
+		return value_emit_array(t, s, out, depth);
+	case JSON_OBJECT:
+		break;
+	}
+	if (s->plain && (tag = value_tag(t, &pl)) != VALUE_TAG_NONE)
+		return value_emit_plain_tag(tag, pl, s, out, depth);
+	if ((rc = PUTS("{")) < 0)
+		return rc;
+	json_object_keylen_foreach((json_t *)t, key, klen, v)
+	{
+		if ((!first && (rc = PUTS(s->item_sep)) < 0) ||
+		    (rc = value_emit_str(out, key, klen, s)) < 0 ||
+		    (rc = PUTS(s->key_sep)) < 0 ||
+		    (rc = value_emit_at(v, s, out, depth + 1)) < 0)
+			return rc;
+		first = 0;
+	}
+	return PUTS("}");
+}
+
+int
+value_emit(
+    const json_t *t, const struct value_style *s, struct blt_value_buf *out)
+{
+	return value_emit_at(t, s, out, 0);
+}
+
+/* --- the parser ----------------------------------------------------------- */
+
+struct value_parser {
+	const unsigned char *p, *end, *start;
+	int mode;
+	int depth;
+	const char *why;
+};
+
+static int
+value_parse_fail(
+    struct value_parser *ps, const unsigned char *at, const char *why)
+{
+	size_t line = 1, col = 1;
+
+	for (const unsigned char *q = ps->start; q < at && q < ps->end; q++) {
+		if (*q == '\n') {
+			line++;
+			col = 1;
+		} else
+			col++;
+	}
+	return blt_errmsg_set(
+	    -EINVAL, "line %zu, column %zu: %s", line, col, why);
+}
+
+static void
+value_parse_ws(struct value_parser *ps)
+{
+	while (ps->p < ps->end && (*ps->p == ' ' || *ps->p == '\t' ||
+	                              *ps->p == '\n' || *ps->p == '\r'))
+		ps->p++;
+}
+
+static int
+value_parse_lit(struct value_parser *ps, const char *lit)
+{
+	size_t n = strlen(lit);
+
+	if ((size_t)(ps->end - ps->p) < n || memcmp(ps->p, lit, n) != 0)
+		return 0;
+	ps->p += n;
+	return 1;
+}
+
+static int
+value_hex4(const unsigned char *p, uint32_t *v)
+{
+	*v = 0;
+	for (int i = 0; i < 4; i++) {
+		int d = p[i] >= '0' && p[i] <= '9'   ? p[i] - '0'
+		        : p[i] >= 'a' && p[i] <= 'f' ? p[i] - 'a' + 10
+		        : p[i] >= 'A' && p[i] <= 'F' ? p[i] - 'A' + 10
+		                                     : -1;
+		if (d < 0)
+			return -1;
+		*v = *v << 4 | (uint32_t)d;
+	}
+	return 0;
+}
+
+static size_t
+value_put_utf8(uint32_t c, unsigned char *o)
+{
+	if (c < 0x80) {
+		o[0] = (unsigned char)c;
+		return 1;
+	}
+	if (c < 0x800) {
+		o[0] = (unsigned char)(0xc0 | c >> 6);
+		o[1] = (unsigned char)(0x80 | (c & 0x3f));
+		return 2;
+	}
+	if (c < 0x10000) {
+		o[0] = (unsigned char)(0xe0 | c >> 12);
+		o[1] = (unsigned char)(0x80 | (c >> 6 & 0x3f));
+		o[2] = (unsigned char)(0x80 | (c & 0x3f));
+		return 3;
+	}
+	o[0] = (unsigned char)(0xf0 | c >> 18);
+	o[1] = (unsigned char)(0x80 | (c >> 12 & 0x3f));
+	o[2] = (unsigned char)(0x80 | (c >> 6 & 0x3f));
+	o[3] = (unsigned char)(0x80 | (c & 0x3f));
+	return 4;
+}
+
+/* A string at ps->p (the opening quote): its decoded bytes, malloc'ed. */
+static int
+value_parse_string(struct value_parser *ps, char **out, size_t *outlen)
+{
+	const unsigned char *q = ps->p + 1, *at = ps->p;
+	unsigned char *b, *o;
+	uint32_t c, c2;
+	size_t len;
+
+	/* Decoded text is never longer than its source. */
+	for (; q < ps->end && *q != '"'; q++)
+		if (*q == '\\' && q + 1 < ps->end)
+			q++;
+	if (q >= ps->end)
+		return value_parse_fail(ps, at, "unterminated string");
+	if ((b = malloc((size_t)(q - ps->p) + 1)) == NULL)
+		return -ENOMEM;
+	o = b;
+	q = ps->p + 1;
+	while (*q != '"') {
+		if (*q < 0x20) {
+			free(b);
+			return value_parse_fail(
+			    ps, q, "control character in a string");
+		}
+		if (*q != '\\') {
+			if ((len = value_utf8(q, (size_t)(ps->end - q), &c)) ==
+			        0 ||
+			    (c >= 0xd800 && c <= 0xdfff)) {
+				free(b);
+				return value_parse_fail(ps, q, "not UTF-8");
+			}
+			memcpy(o, q, len);
+			o += len;
+			q += len;
+			continue;
+		}
+		q++;
+		switch (*q) {
+		case '"':
+			*o++ = '"';
+			break;
+		case '\\':
+			*o++ = '\\';
+			break;
+		case '/':
+			*o++ = '/';
+			break;
+		case 'b':
+			*o++ = '\b';
+			break;
+		case 'f':
+			*o++ = '\f';
+			break;
+		case 'n':
+			*o++ = '\n';
+			break;
+		case 'r':
+			*o++ = '\r';
+			break;
+		case 't':
+			*o++ = '\t';
+			break;
+		case 'u':
+			if (ps->end - q < 5 || value_hex4(q + 1, &c) < 0) {
+				free(b);
+				return value_parse_fail(
+				    ps, q, "bad \\u escape");
+			}
+			q += 4;
+			/* A pair makes one character; a lone surrogate is
+			 * kept as Python keeps it. */
+			if (c >= 0xd800 && c < 0xdc00 && ps->end - q >= 7 &&
+			    q[1] == '\\' && q[2] == 'u' &&
+			    value_hex4(q + 3, &c2) == 0 && c2 >= 0xdc00 &&
+			    c2 <= 0xdfff) {
+				c = 0x10000 + ((c - 0xd800) << 10) +
+				    (c2 - 0xdc00);
+				q += 6;
+			}
+			o += value_put_utf8(c, o);
+			break;
+		default:
+			free(b);
+			return value_parse_fail(ps, q, "bad escape");
+		}
+		q++;
+	}
+	ps->p = q + 1;
+	*o = '\0';
+	*out = (char *)b;
+	*outlen = (size_t)(o - b);
+	return 0;
+}
+
+/* Decimal digits of an integer that may not fit int64: a json integer, or
+ * {"$int": "digits"} with leading zeros gone. */
+static json_t *
+value_int_text(const char *s, size_t n)
+{
+	char buf[32];
+	int neg = n > 0 && s[0] == '-';
+	const char *d = s + neg;
+	size_t dn = n - neg;
+	char *t;
+	json_t *j;
+
+	while (dn > 1 && d[0] == '0')
+		d++, dn--;
+	if (dn < 20) {
+		memcpy(buf + 1, d, dn);
+		buf[0] = '-';
+		buf[dn + 1] = '\0';
+		errno = 0;
+		long long v = strtoll(neg ? buf : buf + 1, NULL, 10);
+		if (errno == 0)
+			return json_integer(v);
+	}
+	if ((t = malloc(dn + 2)) == NULL)
+		return NULL;
+	t[0] = '-';
+	memcpy(t + 1, d, dn);
+	j = json_stringn_nocheck(neg && !(dn == 1 && d[0] == '0') ? t : t + 1,
+	    dn + (neg && !(dn == 1 && d[0] == '0')));
+	free(t);
+	return value_tagged("$int", j);
+}
+
+static json_t *
+value_float_tag(const char *what)
+{
+	return value_tagged("$float", json_string(what));
+}
+
+static int value_parse_value(struct value_parser *ps, json_t **out);
+
+static int
+value_parse_number(struct value_parser *ps, json_t **out)
+{
+	const unsigned char *s = ps->p, *q = ps->p;
+	int is_int = 1;
+	char buf[400], *tmp;
+	double d;
+
+	if (q < ps->end && *q == '-')
+		q++;
+	if (q >= ps->end || *q < '0' || *q > '9')
+		return value_parse_fail(ps, s, "expected a value");
+	if (*q == '0')
+		q++;
+	else
+		while (q < ps->end && *q >= '0' && *q <= '9')
+			q++;
+	if (q < ps->end && *q == '.') {
+		is_int = 0;
+		if (++q >= ps->end || *q < '0' || *q > '9')
+			return value_parse_fail(ps, q, "bad number");
+		while (q < ps->end && *q >= '0' && *q <= '9')
+			q++;
+	}
+	if (q < ps->end && (*q == 'e' || *q == 'E')) {
+		is_int = 0;
+		q++;
+		if (q < ps->end && (*q == '+' || *q == '-'))
+			q++;
+		if (q >= ps->end || *q < '0' || *q > '9')
+			return value_parse_fail(ps, q, "bad number");
+		while (q < ps->end && *q >= '0' && *q <= '9')
+			q++;
+	}
+	ps->p = q;
+	if (is_int) {
+		*out = value_int_text((const char *)s, (size_t)(q - s));
+		return *out ? 0 : -ENOMEM;
+	}
+	tmp = (size_t)(q - s) < sizeof buf ? buf : malloc((size_t)(q - s) + 1);
+	if (tmp == NULL)
+		return -ENOMEM;
+	memcpy(tmp, s, (size_t)(q - s));
+	tmp[q - s] = '\0';
+	d = strtod(tmp, NULL);
+	if (tmp != buf)
+		free(tmp);
+	/* Python's float() of 1e400 is inf. */
+	if (!isfinite(d))
+		*out = value_float_tag(d > 0 ? "inf" : "-inf");
+	else
+		*out = json_real(d);
+	return *out ? 0 : -ENOMEM;
+}
+
+/* Check the tag of o (a one-member object named "$...") and put what it
+ * stands for in *out: o itself, or a plain value for a $int that fits. */
+static int
+value_parse_check_tag(
+    struct value_parser *ps, const unsigned char *at, json_t *o, json_t **out)
+{
+	json_t *pl, *kv;
+	unsigned char *b;
+	size_t n;
+	int rc;
+
+	*out = o;
+	switch (value_tag(o, &pl)) {
+	case VALUE_TAG_NONE:
+		return 0;
+	case VALUE_TAG_UNKNOWN:
+		return value_parse_fail(ps, at,
+		    "unknown tag (a dict with one member named \"$...\" is "
+		    "written {\"$dict\": [[name, value]]})");
+	case VALUE_TAG_BYTES:
+	case VALUE_TAG_BYTEARRAY:
+		if ((rc = value_b64_decode(pl, &b, &n)) == -ENOMEM)
+			return rc;
+		if (rc < 0)
+			return value_parse_fail(
+			    ps, at, "$bytes needs a base64 string");
+		free(b);
+		return 0;
+	case VALUE_TAG_TUPLE:
+	case VALUE_TAG_SET:
+	case VALUE_TAG_FROZENSET:
+		if (!json_is_array(pl))
+			return value_parse_fail(ps, at,
+			    "$tuple, $set and $frozenset need an array");
+		return 0;
+	case VALUE_TAG_INT: {
+		const char *s = json_string_value(pl);
+		size_t len = json_string_length(pl), i = s && s[0] == '-';
+
+		if (s == NULL || len == i || len - i > 100000 ||
+		    strspn(s + i, "0123456789") != len - i)
+			return value_parse_fail(
+			    ps, at, "$int needs a string of decimal digits");
+		if ((*out = value_int_text(s, len)) == NULL)
+			return -ENOMEM;
+		json_decref(o);
+		return 0;
+	}
+	case VALUE_TAG_FLOAT: {
+		const char *s = json_string_value(pl);
+
+		if (s == NULL ||
+		    (strcmp(s, "nan") && strcmp(s, "inf") && strcmp(s, "-inf")))
+			return value_parse_fail(ps, at,
+			    "$float needs \"nan\", \"inf\" or \"-inf\"");
+		return 0;
+	}
+	case VALUE_TAG_DICT:
+		if (!json_is_array(pl))
+			return value_parse_fail(
+			    ps, at, "$dict needs an array of [key, value]");
+		for (size_t i = 0; i < json_array_size(pl); i++) {
+			kv = json_array_get(pl, i);
+			if (!json_is_array(kv) || json_array_size(kv) != 2)
+				return value_parse_fail(ps, at,
+				    "$dict needs an array of [key, value]");
+		}
+		return 0;
+	case VALUE_TAG_UNDECODABLE:
+		if (!json_is_object(pl) ||
+		    !json_is_string(json_object_get(pl, "serializer")) ||
+		    (rc = value_b64_decode(
+		         json_object_get(pl, "bytes"), &b, &n)) == -EINVAL)
+			return value_parse_fail(ps, at,
+			    "$undecodable needs \"serializer\" and base64 "
+			    "\"bytes\"");
+		if (rc < 0)
+			return rc;
+		free(b);
+		if (ps->depth > 1)
+			return value_parse_fail(ps, at,
+			    "$undecodable stands for a whole value, not a "
+			    "part");
+		return 0;
+	}
+	return 0;
+}
+
+static int
+value_parse_object(struct value_parser *ps, json_t **out)
+{
+	const unsigned char *at = ps->p;
+	json_t *o = json_object(), *v, *w;
+	char *key;
+	size_t klen;
+	int rc;
+
+	if (o == NULL)
+		return -ENOMEM;
+	ps->p++;
+	value_parse_ws(ps);
+	if (ps->p < ps->end && *ps->p == '}')
+		ps->p++;
+	else
+		for (;;) {
+			value_parse_ws(ps);
+			if (ps->p >= ps->end || *ps->p != '"') {
+				json_decref(o);
+				return value_parse_fail(
+				    ps, ps->p, "expected a member name");
+			}
+			if ((rc = value_parse_string(ps, &key, &klen)) < 0) {
+				json_decref(o);
+				return rc;
+			}
+			value_parse_ws(ps);
+			if (ps->p >= ps->end || *ps->p != ':') {
+				free(key);
+				json_decref(o);
+				return value_parse_fail(
+				    ps, ps->p, "expected ':'");
+			}
+			ps->p++;
+			if ((rc = value_parse_value(ps, &v)) < 0) {
+				free(key);
+				json_decref(o);
+				return rc;
+			}
+			/* The last of a repeated name wins, at the place of
+			 * the first, as in a Python dict. */
+			rc = json_object_setn_new_nocheck(o, key, klen, v);
+			free(key);
+			if (rc < 0) {
+				json_decref(o);
+				return -ENOMEM;
+			}
+			value_parse_ws(ps);
+			if (ps->p < ps->end && *ps->p == ',') {
+				ps->p++;
+				continue;
+			}
+			if (ps->p < ps->end && *ps->p == '}') {
+				ps->p++;
+				break;
+			}
+			json_decref(o);
+			return value_parse_fail(
+			    ps, ps->p, "expected ',' or '}'");
+		}
+	if (value_tag(o, NULL) == VALUE_TAG_NONE) {
+		*out = o;
+		return 0;
+	}
+	if (ps->mode & VALUE_PARSE_DATA) {
+		/* A real dict that looks like a tag. */
+		void *it = json_object_iter(o);
+		json_t *pair = json_array(), *list = json_array();
+
+		w = value_tagged("$dict", list);
+		if (pair == NULL || w == NULL ||
+		    json_array_append_new(
+		        pair, json_stringn_nocheck(json_object_iter_key(it),
+		                  json_object_iter_key_len(it))) < 0 ||
+		    json_array_append(pair, json_object_iter_value(it)) < 0 ||
+		    json_array_append_new(list, pair) < 0) {
+			json_decref(w);
+			json_decref(o);
+			return -ENOMEM;
+		}
+		json_decref(o);
+		*out = w;
+		return 0;
+	}
+	if ((rc = value_parse_check_tag(ps, at, o, out)) < 0)
+		json_decref(o);
+	return rc;
+}
+
+static int
+value_parse_value(struct value_parser *ps, json_t **out)
+{
+	json_t *a, *v;
+	char *s;
+	size_t n;
+	int rc;
+
+	value_parse_ws(ps);
+	if (ps->p >= ps->end)
+		return value_parse_fail(ps, ps->p, "expected a value");
+	if (ps->depth >= VALUE_DEPTH_MAX && (*ps->p == '[' || *ps->p == '{'))
+		return value_parse_fail(ps, ps->p, "nested too deep");
+	switch (*ps->p) {
+	case '{':
+		ps->depth++;
+		rc = value_parse_object(ps, out);
+		ps->depth--;
+		return rc;
+	case '[':
+		if ((a = json_array()) == NULL)
+			return -ENOMEM;
+		ps->depth++;
+		ps->p++;
+		value_parse_ws(ps);
+		if (ps->p < ps->end && *ps->p == ']')
+			ps->p++;
+		else
+			for (;;) {
+				if ((rc = value_parse_value(ps, &v)) < 0) {
+					json_decref(a);
+					return rc;
+				}
+				if (json_array_append_new(a, v) < 0) {
+					json_decref(a);
+					return -ENOMEM;
+				}
+				value_parse_ws(ps);
+				if (ps->p < ps->end && *ps->p == ',') {
+					ps->p++;
+					continue;
+				}
+				if (ps->p < ps->end && *ps->p == ']') {
+					ps->p++;
+					break;
+				}
+				json_decref(a);
+				return value_parse_fail(
+				    ps, ps->p, "expected ',' or ']'");
+			}
+		ps->depth--;
+		*out = a;
+		return 0;
+	case '"':
+		if ((rc = value_parse_string(ps, &s, &n)) < 0)
+			return rc;
+		*out = json_stringn_nocheck(s, n);
+		free(s);
+		return *out ? 0 : -ENOMEM;
+	}
+	if (value_parse_lit(ps, "null"))
+		*out = json_null();
+	else if (value_parse_lit(ps, "true"))
+		*out = json_true();
+	else if (value_parse_lit(ps, "false"))
+		*out = json_false();
+	else if (value_parse_lit(ps, "NaN"))
+		*out = value_float_tag("nan");
+	else if (value_parse_lit(ps, "Infinity"))
+		*out = value_float_tag("inf");
+	else if (value_parse_lit(ps, "-Infinity"))
+		*out = value_float_tag("-inf");
+	else
+		return value_parse_number(ps, out);
+	return *out ? 0 : -ENOMEM;
+}
+
+int
+value_parse(const char *text, size_t len, int mode, json_t **out)
+{
+	struct value_parser ps = {(const unsigned char *)text,
+	    (const unsigned char *)text + len, (const unsigned char *)text,
+	    mode, 0, NULL};
+	int rc;
+
+	*out = NULL;
+	if ((rc = value_parse_value(&ps, out)) < 0)
+		return rc;
+	value_parse_ws(&ps);
+	if (ps.p != ps.end) {
+		json_decref(*out);
+		*out = NULL;
+		return value_parse_fail(
+		    &ps, ps.p, "extra text after the value");
+	}
+	return 0;
+}

@@ -1,0 +1,94 @@
+/*
+ * zstd frames as Python's zstandard writes them (zstd.compress(x, 1)):
+ * decompression streams into a growing buffer with a cap, because a frame's
+ * content size may be absent or lie, and a few bytes can claim gigabytes
+ * (a "zip bomb"); compression is one frame at level 1, with the content
+ * size, like zstandard's.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <stdio.h>
+
+#include <zstd.h>
+
+#include "bltvalue.h"
+#include "value-int.h"
+
+size_t value_zstd_max = VALUE_ZSTD_MAX;
+
+int
+value_zstd_decompress(const void *p, size_t n, struct blt_value_buf *out,
+    char *why, size_t whylen)
+{
+	ZSTD_DStream *ds = ZSTD_createDStream();
+	ZSTD_inBuffer in = {p, n, 0};
+	size_t ret = 1, step = ZSTD_DStreamOutSize();
+	int rc = 0;
+
+	out->len = 0;
+	if (ds == NULL)
+		return -ENOMEM;
+	if (n == 0) {
+		snprintf(why, whylen, "empty, not a zstd frame");
+		rc = -EINVAL;
+		goto out;
+	}
+	while (in.pos < in.size || ret != 0) {
+		size_t room = value_zstd_max - out->len;
+		ZSTD_outBuffer ob;
+
+		if (room == 0) {
+			snprintf(why, whylen,
+			    "decompresses to more than %zu bytes",
+			    value_zstd_max);
+			rc = -EINVAL;
+			goto out;
+		}
+		if ((rc = value_buf_reserve(out, step < room ? step : room)) <
+		    0)
+			goto out;
+		ob.dst = out->data + out->len;
+		ob.size =
+		    out->cap - out->len < room ? out->cap - out->len : room;
+		ob.pos = 0;
+		size_t before = in.pos;
+		ret = ZSTD_decompressStream(ds, &ob, &in);
+		out->len += ob.pos;
+		if (ZSTD_isError(ret)) {
+			snprintf(why, whylen, "not a zstd frame: %s",
+			    ZSTD_getErrorName(ret));
+			rc = -EINVAL;
+			goto out;
+		}
+		if (in.pos == in.size && ob.pos == 0 && before == in.pos &&
+		    ret != 0) {
+			snprintf(why, whylen, "a truncated zstd frame");
+			rc = -EINVAL;
+			goto out;
+		}
+		/* Grow the buffer as it fills, doubling, so that a large
+		 * value costs few reallocations. */
+		if (out->len == out->cap && step < (size_t)1 << 24)
+			step *= 2;
+	}
+out:
+	ZSTD_freeDStream(ds);
+	return rc;
+}
+
+int
+value_zstd_compress(const void *p, size_t n, struct blt_value_buf *out)
+{
+	size_t bound = ZSTD_compressBound(n), r;
+	int rc;
+
+	out->len = 0;
+	if ((rc = value_buf_reserve(out, bound)) < 0)
+		return rc;
+	r = ZSTD_compress(out->data, out->cap, p, n, 1);
+	if (ZSTD_isError(r))
+		return -ENOMEM;
+	out->len = r;
+	return 0;
+}

@@ -1,0 +1,705 @@
+/*
+ * check_pickle: the pickle codec (src/value/value-pickle.c) on hand-made
+ * pickles: every opcode that would import or call, truncation at every
+ * offset, huge lengths, memo misuse, deep nesting, cycles and GET bombs
+ * are "not decodable" with a reason; protocol 0's text forms and Python's
+ * equality of keys decode as Python loads them; the encoder refuses what
+ * pickle cannot hold, naming the path; and random trees come back equal
+ * from encode then decode (seeded, many iterations).
+ * value-pickle-ref.sh holds the comparisons with Python itself.
+ */
+#include "config.h"
+
+#include <check.h>
+#include <errno.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "booklet.h"
+#include "value-int.h"
+
+/* A byte string literal with its length (pickles hold NULs). */
+#define PK(s) (const unsigned char *)(s), sizeof(s) - 1
+
+static char why[512];
+
+static int
+dec(const unsigned char *p, size_t n, json_t **t)
+{
+	*t = NULL;
+	return value_pickle_decode(p, n, t, why, sizeof why);
+}
+
+/* p must be not decodable, with a reason containing want. */
+static void
+refused(const unsigned char *p, size_t n, const char *want)
+{
+	json_t *t;
+	int rc = dec(p, n, &t);
+
+	ck_assert_msg(rc == BLT_VALUE_NOT_DECODABLE,
+	    "decoded (rc %d) but should not be: %s", rc, want);
+	ck_assert_ptr_null(t);
+	ck_assert_msg(
+	    strstr(why, want) != NULL, "why \"%s\" lacks \"%s\"", why, want);
+}
+
+/* p must decode to the tree whose compact jansson text is want. */
+static void
+decodes(const unsigned char *p, size_t n, const char *want)
+{
+	json_t *t;
+	char *text;
+	int rc = dec(p, n, &t);
+
+	ck_assert_msg(
+	    rc == 0, "not decoded (%d): %s; wanted %s", rc, why, want);
+	text = json_dumps(t, JSON_ENCODE_ANY | JSON_COMPACT);
+	ck_assert_str_eq(text, want);
+	free(text);
+	json_decref(t);
+}
+
+START_TEST(test_forbidden)
+{
+	static const struct {
+		unsigned char op;
+		const char *name;
+	} ops[] = {{'c', "GLOBAL"}, {'i', "INST"}, {'o', "OBJ"},
+	    {'R', "REDUCE"}, {'b', "BUILD"}, {'P', "PERSID"},
+	    {'Q', "BINPERSID"}, {0x81, "NEWOBJ"}, {0x82, "EXT1"},
+	    {0x83, "EXT2"}, {0x84, "EXT4"}, {0x92, "NEWOBJ_EX"},
+	    {0x93, "STACK_GLOBAL"}, {0x97, "NEXT_BUFFER"},
+	    {0x98, "READONLY_BUFFER"}};
+
+	for (size_t i = 0; i < sizeof ops / sizeof ops[0]; i++) {
+		/* a few items on the stack, then the opcode and junk */
+		unsigned char p[] = {0x80, 5, '(', 'N', 'N', 'N', ops[i].op,
+		    'x', '\n', 'y', '\n', '.'};
+		char want[64];
+
+		snprintf(want, sizeof want, "opcode %s", ops[i].name);
+		refused(p, sizeof p, want);
+		ck_assert_msg(strstr(why, "at offset 6") != NULL, "%s", why);
+	}
+	refused(PK("\x80\x02"
+	           "cbuiltins\ncomplex\nq\x00G?\xf0\x00\x00\x00\x00"
+	           "\x00\x00G@\x00\x00\x00\x00\x00\x00\x00\x86R."),
+	    "opcode GLOBAL (c) at offset 2 would import builtins.complex");
+	refused(PK("\x80\x04\x8c\x08"
+	           "datetime\x8c\x04"
+	           "date\x93)R."),
+	    "opcode STACK_GLOBAL (\\x93) at offset 18 would import "
+	    "datetime.date");
+	/* Names in messages are escaped. */
+	refused(PK("c\x01\xff\nx\n."), "would import \\x01\\xff.x");
+}
+END_TEST
+
+START_TEST(test_truncated)
+{
+	json_t *tree, *t;
+	struct blt_value_buf b = {0};
+	json_error_t err;
+
+	tree =
+	    json_loads("[1, -70000, 1e100, \"h\\u00e9llo\\ud83d\\ude00\", "
+	               "{\"a\": [true, false, null]}, {\"$tuple\": [1, 2, 3, "
+	               "4]}, {\"$bytes\": \"AAEC\"}, {\"$int\": "
+	               "\"123456789012345678901234567890\"}, {\"$set\": "
+	               "[\"x\"]}, {\"$frozenset\": []}, {\"$bytearray\": "
+	               "\"\"}, {\"$dict\": [[1, 2]]}, \"\", \"\"]",
+	        0, &err);
+	ck_assert_ptr_nonnull(tree);
+	ck_assert_int_eq(value_pickle_encode(tree, &b), 0);
+	ck_assert_int_eq(dec(b.data, b.len, &t), 0);
+	ck_assert(json_equal(t, tree));
+	json_decref(t);
+	for (size_t n = 0; n < b.len; n++) {
+		ck_assert_int_eq(dec(b.data, n, &t), BLT_VALUE_NOT_DECODABLE);
+		ck_assert_msg(why[0] != '\0', "no reason at %zu", n);
+	}
+	refused(b.data, 0, "truncated at offset 0");
+	/* and every single byte changed: no crash, a tree or a reason */
+	for (size_t i = 0; i < b.len; i++)
+		for (int x = 1; x < 256; x <<= 1) {
+			int rc;
+
+			b.data[i] ^= (unsigned char)x;
+			rc = dec(b.data, b.len, &t);
+			ck_assert(rc == 0 || rc == BLT_VALUE_NOT_DECODABLE);
+			ck_assert(rc != 0 || t != NULL);
+			json_decref(t);
+			b.data[i] ^= (unsigned char)x;
+		}
+	/* bytes after STOP */
+	refused(PK("\x80\x05N.N"), "1 bytes after STOP at offset 3");
+	refused(PK("N"), "no STOP");
+	json_decref(tree);
+	blt_value_buf_free(&b);
+}
+END_TEST
+
+START_TEST(test_huge_lengths)
+{
+	refused(PK("\x80\x05\x8d\xff\xff\xff\xff\xff\xff\xff\x7f"
+	           "abc."),
+	    "truncated");
+	refused(PK("\x80\x05\x8e\xff\xff\xff\xff\xff\xff\xff\xff"
+	           "abc."),
+	    "truncated");
+	refused(PK("\x80\x05\x96\x00\x00\x00\x00\x00\x00\x00\x80"
+	           "abc."),
+	    "truncated");
+	refused(PK("\x80\x05X\xff\xff\xff\xff"
+	           "abc."),
+	    "needs 4294967295");
+	refused(PK("\x80\x05"
+	           "B\xff\xff\xff\xff"
+	           "abc."),
+	    "truncated");
+	refused(PK("\x80\x05\x8b\xff\xff\xff\x7f"
+	           "abc."),
+	    "truncated");
+	refused(PK("\x80\x05\x8b\xff\xff\xff\xff"
+	           "abc."),
+	    "negative length");
+	refused(PK("\x80\x02T\xff\xff\xff\xff"
+	           "abc."),
+	    "negative length");
+	refused(PK("\x80\x05\x95\xff\xff\xff\xff\xff\xff\xff\xff"
+	           "N."),
+	    "truncated");
+	refused(PK("\x80\x05\x95\x03\x00\x00\x00\x00\x00\x00\x00"
+	           "N."),
+	    "truncated");
+	/* a big integer past the cap, and one just inside */
+	{
+		static unsigned char p[4200 + 12];
+		json_t *t;
+
+		memcpy(p, "\x80\x05\x8b", 3);
+		p[3] = 4097 & 0xff, p[4] = 4097 >> 8, p[5] = p[6] = 0;
+		memset(p + 7, 0x11, 4097);
+		p[7 + 4097] = '.';
+		refused(p, 7 + 4097 + 1, "4097 bytes, more than 4096");
+		p[3] = 4096 & 0xff, p[4] = 4096 >> 8;
+		p[7 + 4096] = '.';
+		ck_assert_int_eq(dec(p, 7 + 4096 + 1, &t), 0);
+		json_decref(t);
+	}
+	refused(PK("\x80\x06N."), "unsupported pickle protocol 6");
+}
+END_TEST
+
+START_TEST(test_memo)
+{
+	refused(PK("\x80\x05h\x07."), "memo index 7 never set");
+	refused(PK("\x80\x05j\x07\x00\x00\x01."), "memo index 16777223 never");
+	refused(PK("g12\n."), "memo index 12 never set");
+	refused(PK("\x80\x05q\x00."), "stack underflow");
+	refused(PK("\x80\x05\x94."), "stack underflow");
+	refused(PK("\x80\x05(q\x00."), "stack underflow");
+	refused(PK("p-1\nN."), "bad memo index");
+	refused(PK("\x80\x05Nr\xff\xff\xff\xff"
+	           "h\x00."),
+	    "memo index 0");
+	/* memo indexes anywhere in 32 bits, overwritten, and MEMOIZE's count */
+	decodes(PK("\x80\x05K\x01r\xff\xff\xff\xff"
+	           "0K\x02r\xff\xff\xff\xff"
+	           "0j\xff\xff\xff\xff."),
+	    "2");
+	decodes(PK("\x80\x05K\x01\x94K\x02\x94\x86h\x01h\x00\x86\x86."),
+	    "{\"$tuple\":[{\"$tuple\":[1,2]},{\"$tuple\":[2,1]}]}");
+	/* a shared list is copied, with what was added after memoizing */
+	decodes(PK("\x80\x05]\x94h\x00\x86h\x00(K\x02K\x03"
+	           "e0."),
+	    "{\"$tuple\":[[2,3],[2,3]]}");
+	/* marks: POP of an empty frame pops the mark; no mark is refused */
+	decodes(PK("\x80\x05K\x05(0."), "5");
+	refused(PK("\x80\x05K\x01K\x02"
+	           "e."),
+	    "no MARK");
+	refused(PK("\x80\x05K\x01(\x85."), "stack underflow");
+	refused(PK("\x80\x05(."), "stack underflow");
+	refused(PK("\x80\x05]\x94(h\x00"
+	           "a."),
+	    "stack underflow");
+}
+END_TEST
+
+START_TEST(test_deep)
+{
+	size_t n = 100000, o = 0;
+	unsigned char *p = malloc(2 * n + 8);
+	json_t *t;
+
+	/* 100000 nested lists */
+	p[o++] = 0x80, p[o++] = 5;
+	for (size_t i = 0; i < n; i++)
+		p[o++] = ']';
+	for (size_t i = 1; i < n; i++)
+		p[o++] = 'a';
+	p[o++] = '.';
+	refused(p, o, "nesting deeper than 1000");
+	/* 100000 marks, tuples of tuples */
+	o = 2;
+	for (size_t i = 0; i < n; i++)
+		p[o++] = '(';
+	p[o++] = ')';
+	for (size_t i = 0; i < n; i++)
+		p[o++] = 't';
+	p[o++] = '.';
+	refused(p, o, "nesting deeper than 1000");
+	/* exactly 1000 JSON levels decode, and are read back by the parser */
+	o = 2;
+	for (size_t i = 0; i < 1000; i++)
+		p[o++] = ']';
+	for (size_t i = 1; i < 1000; i++)
+		p[o++] = 'a';
+	p[o++] = '.';
+	ck_assert_int_eq(dec(p, o, &t), 0);
+	{
+		struct blt_value_buf b = {0};
+
+		ck_assert_int_eq(value_pickle_encode(t, &b), 0);
+		json_decref(t);
+		ck_assert_int_eq(dec(b.data, b.len, &t), 0);
+		blt_value_buf_free(&b);
+	}
+	json_decref(t);
+	/* 999 lists around an int */
+	o = 2;
+	for (size_t i = 0; i < 999; i++)
+		p[o++] = ']';
+	p[o++] = 'K', p[o++] = 1;
+	for (size_t i = 0; i < 999; i++)
+		p[o++] = 'a';
+	p[o++] = '.';
+	ck_assert_msg(dec(p, o, &t) == 0, "%s", why);
+	json_decref(t);
+	/* a $bytes tag is a level too */
+	o = 2;
+	for (size_t i = 0; i < 1000; i++)
+		p[o++] = ']';
+	memcpy(p + o, "C\x00", 2), o += 2;
+	for (size_t i = 0; i < 1000; i++)
+		p[o++] = 'a';
+	p[o++] = '.';
+	refused(p, o, "nesting deeper than 1000");
+	free(p);
+}
+END_TEST
+
+START_TEST(test_cycles_and_bombs)
+{
+	unsigned char p[1024];
+	size_t o = 0;
+
+	refused(PK("\x80\x05]\x94h\x00"
+	           "a."),
+	    "a list contains itself");
+	refused(PK("\x80\x05}\x94K\x01h\x00s."), "a dict contains itself");
+	refused(PK("\x80\x05]\x94h\x00\x85"
+	           "a."),
+	    "contains itself");
+	refused(PK("\x80\x05]\x94\x8f\x94(h\x00\x90"
+	           "a."),
+	    "contains itself");
+	/* DUP and a list appended to itself */
+	refused(PK("\x80\x05]2a."), "contains itself");
+	/* L(i+1) = [L(i), L(i)], 64 times: 2^64 copies */
+	p[o++] = 0x80, p[o++] = 5;
+	memcpy(p + o,
+	    "X\x10\x00\x00\x00"
+	    "0123456789abcdef\x94",
+	    22),
+	    o += 22;
+	for (int i = 0; i < 64; i++) {
+		p[o++] = ']', p[o++] = '(';
+		p[o++] = 'h', p[o++] = (unsigned char)i;
+		p[o++] = 'h', p[o++] = (unsigned char)i;
+		p[o++] = 'e', p[o++] = 0x94;
+	}
+	p[o++] = '.';
+	refused(p, o, "the decoded value would pass");
+}
+END_TEST
+
+START_TEST(test_types)
+{
+	/* protocol 0 and 1 text and binary forms */
+	decodes(PK("I01\n."), "true");
+	decodes(PK("I00\n."), "false");
+	decodes(PK("I-42\n."), "-42");
+	decodes(PK("I+7\n."), "7");
+	decodes(PK("I-0\n."), "0");
+	refused(PK("I0x10\n."), "not plain decimal");
+	refused(PK("I010\n."), "not plain decimal");
+	decodes(PK("L123456789012345678901234567890L\n."),
+	    "{\"$int\":\"123456789012345678901234567890\"}");
+	decodes(PK("L-9223372036854775808L\n."), "-9223372036854775808");
+	decodes(PK("L9223372036854775808L\n."),
+	    "{\"$int\":\"9223372036854775808\"}");
+	decodes(PK("F1.5\n."), "1.5");
+	decodes(PK("F-inf\n."), "{\"$float\":\"-inf\"}");
+	decodes(PK("Fnan\n."), "{\"$float\":\"nan\"}");
+	refused(PK("F1e999\n."), "not a finite decimal");
+	refused(PK("F0x10\n."), "not a finite decimal");
+	decodes(PK("S'a\\nb\\x41\\101\\'\\q'\n."), "\"a\\nbAA'\\\\q\"");
+	refused(PK("S'\\xe9'\n."), "not ASCII");
+	refused(PK("Sabc\n."), "not quoted");
+	decodes(PK("Vcaf\\u00e9 \xe9 \\U0001f600 \\\\u0041 \\x\n."),
+	    "\"caf\xc3\xa9 \xc3\xa9 \xf0\x9f\x98\x80 \\\\\\\\u0041 \\\\x\"");
+	refused(PK("V\\ud800\n."), "lone surrogate");
+	refused(PK("V\\u12\n."), "bad \\u escape");
+	refused(PK("\x80\x05\x8c\x03\xed\xa0\x80."), "lone surrogate");
+	refused(PK("\x80\x05\x8c\x02\xc3\x28."), "not valid UTF-8");
+	refused(PK("U\x01\xe9."), "not ASCII");
+	decodes(PK("U\x02hi."), "\"hi\"");
+	decodes(PK("T\x02\x00\x00\x00hi."), "\"hi\"");
+	decodes(PK("\x80\x05\x8c\x03"
+	           "a\x00"
+	           "b."),
+	    "\"a\\u0000b\"");
+	decodes(PK("\x80\x02\x8a\x00."), "0");
+	decodes(PK("\x80\x02\x8a\x01\xff."), "-1");
+	decodes(PK("\x80\x02\x8a\x09\x00\x00\x00\x00\x00\x00\x00\x80\xff."),
+	    "-9223372036854775808");
+	decodes(PK("\x80\x02\x8a\x08\x00\x00\x00\x00\x00\x00\x00\x80."),
+	    "-9223372036854775808");
+	decodes(PK("\x80\x02\x8a\x09\x00\x00\x00\x00\x00\x00\x00\x80\x00."),
+	    "{\"$int\":\"9223372036854775808\"}");
+	decodes(PK("\x80\x02\x8a\x09\xff\xff\xff\xff\xff\xff\xff\x7f\xff."),
+	    "{\"$int\":\"-9223372036854775809\"}");
+	decodes(PK("\x80\x05G\x80\x00\x00\x00\x00\x00\x00\x00."), "-0.0");
+	decodes(PK("\x80\x05G\x7f\xf0\x00\x00\x00\x00\x00\x00."),
+	    "{\"$float\":\"inf\"}");
+	decodes(PK("(lp0\nI1\naI2\na(dp1\nVk\np2\nNsa(I3\ntp3\na."),
+	    "[1,2,{\"k\":null},{\"$tuple\":[3]}]");
+	decodes(PK("\x80\x05(K\x01K\x02\x91."), "{\"$frozenset\":[1,2]}");
+	decodes(PK("\x80\x05\x96\x02\x00\x00\x00\x00\x00\x00\x00hi."),
+	    "{\"$bytearray\":\"aGk=\"}");
+	/* Python's equality: 1 == 1.0 == True; first key, last value */
+	decodes(PK("\x80\x05}(K\x01X\x01\x00\x00\x00"
+	           "a\x88X\x01\x00\x00\x00"
+	           "bG?\xf0\x00\x00\x00\x00\x00\x00X\x01\x00\x00\x00"
+	           "cu."),
+	    "{\"$dict\":[[1,\"c\"]]}");
+	decodes(PK("\x80\x05\x8f(K\x01\x88G?\xf0\x00\x00\x00\x00\x00\x00"
+	           "K\x02\x90."),
+	    "{\"$set\":[1,2]}");
+	decodes(PK("\x80\x05\x8f((K\x01K\x02\x91(K\x02K\x01K\x01\x91\x90."),
+	    "{\"$set\":[{\"$frozenset\":[1,2]}]}");
+	decodes(PK("\x80\x05\x8f(G\x7f\xf8\x00\x00\x00\x00\x00\x00"
+	           "G\x7f\xf8\x00\x00\x00\x00\x00\x00\x90."),
+	    "{\"$set\":[{\"$float\":\"nan\"},{\"$float\":\"nan\"}]}");
+	decodes(PK("\x80\x05\x8f(G\x7f\xf8\x00\x00\x00\x00\x00\x00"
+	           "2\x90."),
+	    "{\"$set\":[{\"$float\":\"nan\"}]}");
+	/* a float and a big int of the same value are one key */
+	decodes(PK("\x80\x05\x8f(GC\xf0\x00\x00\x00\x00\x00\x00\x8a\x09\x00"
+	           "\x00\x00\x00\x00\x00\x00\x00\x01\x90."),
+	    "{\"$set\":[1.8446744073709552e19]}");
+	/* str keys: an object, in insertion order, duplicates last wins */
+	decodes(PK("\x80\x05}(\x8c\x01"
+	           "bK\x01\x8c\x01"
+	           "aK\x02\x8c\x01"
+	           "bK\x03u."),
+	    "{\"b\":3,\"a\":2}");
+	decodes(PK("\x80\x05}\x8c\x02$xK\x01s."), "{\"$dict\":[[\"$x\",1]]}");
+	decodes(PK("\x80\x05}(\x8c\x02$xK\x01\x8c\x01yK\x02u."),
+	    "{\"$x\":1,\"y\":2}");
+	/* unhashable elements and keys, wrong targets */
+	refused(PK("\x80\x05\x8f(]\x90."), "a list cannot be a set element");
+	refused(PK("\x80\x05}]K\x01s."), "a list cannot be");
+	refused(PK("\x80\x05}(]\x85K\x01u."), "a list cannot be");
+	refused(PK("\x80\x05(]\x91."), "a list cannot be");
+	refused(PK("\x80\x05}\x8f\x85K\x01s."), "a set cannot be");
+	refused(PK("\x80\x05}(K\x01u."), "odd number of items for SETITEMS");
+	refused(PK("(K\x01"
+	           "d."),
+	    "odd number of items for DICT");
+	refused(PK("\x80\x05)K\x01"
+	           "a."),
+	    "adds items to a tuple");
+	refused(PK("\x80\x05(\x91(K\x01\x90."), "adds items to a frozenset");
+	refused(PK("\x80\x05]K\x01K\x02s."), "adds items to a list");
+	refused(PK("\x80\x05\xff."), "unknown opcode \\xff at offset 2");
+}
+END_TEST
+
+static void
+enc_refused(const char *text, const char *want)
+{
+	struct blt_value_buf b = {0};
+	json_error_t err;
+	json_t *t = json_loads(text, JSON_DECODE_ANY, &err);
+
+	ck_assert_msg(t != NULL, "%s: %s", text, err.text);
+	ck_assert_int_eq(value_pickle_encode(t, &b), -EINVAL);
+	ck_assert_msg(strstr(blt_errmsg(), want) != NULL,
+	    "message \"%s\" lacks \"%s\"", blt_errmsg(), want);
+	json_decref(t);
+	blt_value_buf_free(&b);
+}
+
+START_TEST(test_encode_errors)
+{
+	enc_refused("{\"a\": [0, 1, {\"$int\": \"12x\"}]}",
+	    "$.a[2].$int: $int \"12x\" is not decimal");
+	enc_refused("{\"$int\": 5}", "$.$int: $int needs a string");
+	enc_refused("{\"$int\": \"\"}", "$int needs a string");
+	enc_refused("[{\"$set\": [1, [2]]}]",
+	    "$[0].$set[1]: a list cannot be a set element");
+	enc_refused("{\"$dict\": [[{\"$tuple\": [1, {}]}, 2]]}",
+	    "$.$dict[0][0].$tuple[1]: a dict cannot be a set element");
+	enc_refused("{\"$dict\": [[1, 2, 3]]}", "[key, value] pairs");
+	enc_refused("{\"$dict\": [[1, 2], 3]}", "$.$dict[1]: $dict items");
+	enc_refused("{\"$dict\": 3}", "$dict needs an array");
+	enc_refused("{\"$foo\": 1}", "unknown tag $foo");
+	enc_refused("{\"$bytes\": \"abc\"}", "$.$bytes: $bytes needs a string");
+	enc_refused("{\"$bytes\": \"ab!=\"}", "base64");
+	enc_refused("{\"$float\": \"1.5\"}", "$float is");
+	enc_refused("[{\"$undecodable\": {}}]",
+	    "$[0].$undecodable: a not-decodable value");
+	enc_refused("{\"$frozenset\": [{\"$bytearray\": \"\"}]}",
+	    "a bytearray cannot be");
+}
+END_TEST
+
+/* --- round trips of random trees ------------------------------------ */
+
+static uint64_t rng_state;
+
+static uint64_t
+rng(void)
+{
+	rng_state = rng_state * 6364136223846793005ull + 1442695040888963407ull;
+	return rng_state >> 17;
+}
+
+static json_t *
+rand_str(void)
+{
+	static const char *const pieces[] = {"a", "Z", " ", "$", "\\", "\"",
+	    "\n", "\xc3\xa9", "\xe2\x82\xac", "\xf0\x9f\x98\x80",
+	    "\xf4\x8f\xbf\xbf", "\x7f", "0"};
+	char buf[64];
+	size_t n = 0, k = rng() % 8;
+
+	for (size_t i = 0; i < k; i++) {
+		const char *p =
+		    pieces[rng() % (sizeof pieces / sizeof *pieces)];
+
+		memcpy(buf + n, p, strlen(p));
+		n += strlen(p);
+	}
+	if (rng() % 10 == 0)
+		buf[n++] = '\0';
+	return json_stringn(buf, n);
+}
+
+static json_t *
+rand_b64(void)
+{
+	unsigned char b[40];
+	size_t n = rng() % sizeof b;
+
+	for (size_t i = 0; i < n; i++)
+		b[i] = (unsigned char)rng();
+	return value_b64_string(b, n);
+}
+
+static json_t *
+rand_bigint(void)
+{
+	char d[80];
+	size_t n = 20 + rng() % 50, o = 0;
+
+	if (rng() % 2)
+		d[o++] = '-';
+	d[o++] = (char)('1' + rng() % 9);
+	for (size_t i = 1; i < n; i++)
+		d[o++] = (char)('0' + rng() % 10);
+	return value_tagged("$int", json_stringn(d, o));
+}
+
+/* A hashable value unlike any other of its set or dict: id makes it so. */
+static json_t *
+rand_key(int id, int depth)
+{
+	char s[32];
+
+	switch (rng() % (depth < 3 ? 5 : 3)) {
+	case 0:
+		return json_integer(id * 7919 - 1000);
+	case 1:
+		snprintf(s, sizeof s, "k%d", id);
+		return value_tagged("$bytes", value_b64_string(s, strlen(s)));
+	case 2:
+		return json_real(id + 0.5);
+	case 3: {
+		json_t *a = json_array();
+
+		json_array_append_new(a, json_integer(id));
+		json_array_append_new(a, rand_key(id, depth + 1));
+		return value_tagged("$tuple", a);
+	}
+	default: {
+		json_t *a = json_array();
+
+		json_array_append_new(a, json_integer(id));
+		return value_tagged("$frozenset", a);
+	}
+	}
+}
+
+static json_t *
+rand_tree(int depth)
+{
+	size_t n = rng() % 5;
+	json_t *a;
+
+	switch (rng() % (depth < 6 ? 16 : 8)) {
+	case 0:
+		return json_null();
+	case 1:
+		return json_boolean(rng() % 2);
+	case 2:
+		return json_integer(
+		    (json_int_t)(rng() << 20 ^ rng()) >> (rng() % 64));
+	case 3: {
+		double v = (double)(int64_t)rng() / (double)(rng() | 1);
+
+		return json_real(rng() % 8 == 0 ? -0.0 : v);
+	}
+	case 4:
+		return rand_str();
+	case 5:
+		return value_tagged(
+		    rng() % 2 ? "$bytes" : "$bytearray", rand_b64());
+	case 6:
+		return rand_bigint();
+	case 7: {
+		static const char *const f[] = {"nan", "inf", "-inf"};
+
+		return value_tagged("$float", json_string(f[rng() % 3]));
+	}
+	case 8:
+	case 9:
+		a = json_array();
+		for (size_t i = 0; i < n; i++)
+			json_array_append_new(a, rand_tree(depth + 1));
+		return a;
+	case 10:
+		a = json_array();
+		for (size_t i = 0; i < n; i++)
+			json_array_append_new(a, rand_tree(depth + 1));
+		return value_tagged("$tuple", a);
+	case 11:
+	case 12: {
+		json_t *o = json_object();
+
+		for (size_t i = 0; i < n; i++) {
+			json_t *k = rand_str();
+
+			json_object_setn_new(o, json_string_value(k),
+			    json_string_length(k), rand_tree(depth + 1));
+			json_decref(k);
+		}
+		if (json_object_size(o) == 1 &&
+		    json_object_iter_key(json_object_iter(o))[0] == '$') {
+			void *it = json_object_iter(o);
+			json_t *d =
+			    json_pack("[[s%O]]", json_object_iter_key(it),
+			        json_object_iter_key_len(it),
+			        json_object_iter_value(it));
+
+			json_decref(o);
+			return value_tagged("$dict", d);
+		}
+		return o;
+	}
+	case 13:
+		if (n == 0) /* {"$dict": []} would come back as {} */
+			return json_object();
+		a = json_array();
+		for (size_t i = 0; i < n; i++)
+			json_array_append_new(
+			    a, json_pack("[o,o]", rand_key((int)i, depth + 1),
+			           rand_tree(depth + 1)));
+		return value_tagged("$dict", a);
+	default:
+		a = json_array();
+		for (size_t i = 0; i < n; i++)
+			json_array_append_new(a, rand_key((int)i, depth + 1));
+		return value_tagged(rng() % 2 ? "$set" : "$frozenset", a);
+	}
+}
+
+START_TEST(test_round_trips)
+{
+	struct blt_value_buf b = {0};
+
+	rng_state = 30;
+	for (int i = 0; i < 5000; i++) {
+		json_t *tree = rand_tree(0), *t;
+		int rc;
+
+		ck_assert_ptr_nonnull(tree);
+		rc = value_pickle_encode(tree, &b);
+		ck_assert_msg(rc == 0, "tree %d: %s", i, blt_errmsg());
+		rc = dec(b.data, b.len, &t);
+		ck_assert_msg(rc == 0, "tree %d: %s", i, why);
+		/* json_equal() misses object keys holding a NUL */
+		{
+			char *x = json_dumps(tree, JSON_ENCODE_ANY);
+			char *y = json_dumps(t, JSON_ENCODE_ANY);
+
+			ck_assert_msg(strcmp(x, y) == 0,
+			    "tree %d: %s came back as %s", i, x, y);
+			free(x);
+			free(y);
+		}
+		json_decref(t);
+		json_decref(tree);
+	}
+	blt_value_buf_free(&b);
+}
+END_TEST
+
+static Suite *
+pickle_suite(void)
+{
+	Suite *s = suite_create("pickle");
+	TCase *tc = tcase_create("codec");
+
+	tcase_set_timeout(tc, 120);
+	tcase_add_test(tc, test_forbidden);
+	tcase_add_test(tc, test_truncated);
+	tcase_add_test(tc, test_huge_lengths);
+	tcase_add_test(tc, test_memo);
+	tcase_add_test(tc, test_deep);
+	tcase_add_test(tc, test_cycles_and_bombs);
+	tcase_add_test(tc, test_types);
+	tcase_add_test(tc, test_encode_errors);
+	tcase_add_test(tc, test_round_trips);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int
+main(void)
+{
+	SRunner *sr = srunner_create(pickle_suite());
+	int failed;
+
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
