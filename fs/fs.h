@@ -431,6 +431,11 @@ void fs_log_recent(FILE *f);
  * needed. */
 const char *fs_stuck(struct fs *fs);
 
+/* Log that a read of key from the store failed with rc, naming the store,
+ * the key and the cause (blt_errmsg()); nothing for -ENOENT and -ESTALE,
+ * which are not failures of the store. */
+void fs_log_read(struct fs *fs, const unsigned char *key, size_t klen, int rc);
+
 /* Log why a change of the store failed (blt_errmsg(), after "what: " if
  * what is not NULL).  Once the store takes no more writes, the first
  * failure also logs that, with what to do, and later ones log nothing:

@@ -501,6 +501,18 @@ main_open(struct fs *fs, const struct main_conf *c)
 	blt_options_default(&o);
 	o.lock_timeout = MAIN_LOCK_WAIT;
 	rc = blt_open(c->store, c->ro ? BLT_RDONLY : BLT_CREATE, &o, &fs->db);
+	if (rc == -EWOULDBLOCK &&
+	    strstr(blt_errmsg(), "locked by another process") != NULL) {
+		/* who holds it, as blt says it (-EAGAIN, the same number, is
+		 * a store that prunes kept replacing, with its own words) */
+		char who[PATH_MAX + 128];
+
+		fs_log("%s: %s past the lock timeout (%s lock not granted "
+		       "within %g s)",
+		    c->store, holder_describe(c->store, who, sizeof who),
+		    c->ro ? "shared" : "exclusive", MAIN_LOCK_WAIT);
+		return rc;
+	}
 	if (rc < 0) {
 		fs_log("%s", blt_errmsg());
 		return rc;
@@ -588,6 +600,30 @@ main_locks_destroy(struct fs *fs)
 	pthread_mutex_destroy(&fs->wlock);
 }
 
+/* Refuse a mount point that is one already: a mount made on top would
+ * hide the one below, which would go on (a second bltfs of a store taken
+ * read-only, say) unseen until the top one is unmounted.  0, or -1 after
+ * a message; a table that cannot be read refuses nothing. */
+static int
+main_mountpoint_free(const char *point)
+{
+	const struct mountinfo_entry *m;
+	struct mountinfo *mi;
+	int rc = 0;
+
+	if (mountinfo_read(&mi) < 0)
+		return 0;
+	m = mountinfo_find(mi, point);
+	if (m != NULL && strcmp(m->point, point) == 0) {
+		fs_log("mount point %s: already a mount point (%s, %s); "
+		       "unmount it first",
+		    point, m->type, m->source);
+		rc = -1;
+	}
+	mountinfo_free(mi);
+	return rc;
+}
+
 /* Learn the device of the mount just made, by which ctl commands know
  * paths that lead into it under other mounts of it (bind mounts) too.  It
  * comes from the table of mounts, since a stat of the mount point would
@@ -671,6 +707,10 @@ main(int argc, char **argv)
 		goto out;
 	}
 	fs.mountpoint = o.mountpoint;
+	if (main_mountpoint_free(o.mountpoint) < 0) {
+		status = 1;
+		goto out;
+	}
 	if ((abs = main_abspath(c.store)) == NULL) {
 		fs_log("%s: %s", c.store, strerror(errno));
 		status = 1;
@@ -702,8 +742,11 @@ main(int argc, char **argv)
 	if (main_locks_init(&fs) < 0)
 		goto destroy;
 	locks = 1;
-	if (main_open(&fs, &c) < 0)
+	if ((rc = main_open(&fs, &c)) < 0) {
+		if (rc == -EWOULDBLOCK)
+			status = 3; /* held by another process, as blt says */
 		goto destroy;
+	}
 	if (ctl_start(fs.ctl) < 0) {
 		fs_log("%s", blt_errmsg());
 		goto destroy;
