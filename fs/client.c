@@ -43,12 +43,16 @@
 /* statfs(2) f_type of a FUSE file system (linux/magic.h) */
 #define CLIENT_FUSE_MAGIC 0x65735546
 
+/* The usage, on stdout when asked for (why is NULL: --help), else on
+ * stderr after why; returns CLIENT_USAGE. */
 static int
 client_usage(const char *why)
 {
+	FILE *f = why == NULL ? stdout : stderr;
+
 	if (why != NULL)
 		fprintf(stderr, "bltfs ctl: %s\n", why);
-	fprintf(stderr,
+	fprintf(f,
 	    "usage: bltfs ctl MOUNT COMMAND [ARGS...] [--wait] [--json] "
 	    "[--ctl NAME]\n"
 	    "  (the options of bltfs ctl may come anywhere before a --; what "
@@ -68,6 +72,20 @@ client_usage(const char *why)
 	    "  unmount           unmount, and return once the store is "
 	    "closed\n");
 	return CLIENT_USAGE;
+}
+
+/* 1 if cmd is one of the commands client_usage() lists: an unknown one
+ * is refused with that list, before the mount is asked. */
+static int
+client_known(const char *cmd)
+{
+	static const char *const known[] = {"prune", "reindex", "sync", "map",
+	    "cancel", "status", "job", "unmount"};
+
+	for (size_t i = 0; i < sizeof known / sizeof known[0]; i++)
+		if (strcmp(cmd, known[i]) == 0)
+			return 1;
+	return 0;
 }
 
 int
@@ -792,6 +810,13 @@ client_main(int argc, char **argv)
 		return client_usage("give a mount point and a command");
 	}
 	c.mount = words[0];
+	if (!client_known(words[1])) {
+		char why[96];
+
+		snprintf(why, sizeof why, "unknown command '%.40s'", words[1]);
+		free(words);
+		return client_usage(why);
+	}
 	/* a mount whose daemon has ended cannot be opened, only unmounted */
 	if (n == 2 && strcmp(words[1], "unmount") == 0 &&
 	    (err = client_unmount_gone(c.mount)) >= 0) {

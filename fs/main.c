@@ -109,9 +109,16 @@ static const struct fuse_opt main_opts[] = {
 static void
 main_usage(const char *prog)
 {
-	printf("usage: %s STORE MOUNTPOINT [options]\n\n", prog);
+	printf("usage: %s STORE MOUNTPOINT [options]\n"
+	       "       %s ctl MOUNTPOINT COMMAND [ARGS...]\n\n",
+	    prog, prog);
 	printf("Mount the booklet store STORE (created if missing) at "
-	       "MOUNTPOINT.\n\n"
+	       "MOUNTPOINT.\n"
+	       "bltfs ctl runs a command on a mount (prune, reindex, sync, "
+	       "map, cancel,\n"
+	       "status, job, unmount): bltfs ctl --help lists them.\n"
+	       "A store another process holds is refused with exit status 3, "
+	       "naming it.\n\n"
 	       "bltfs options:\n"
 	       "    -o ro                  read-only, with a shared lock\n"
 	       "    -o flat                no directories: every key in "
@@ -697,6 +704,9 @@ main(int argc, char **argv)
 	if (o.show_version) {
 		printf("bltfs %s, libfuse %s\n", PACKAGE_VERSION,
 		    fuse_pkgversion());
+		/* before fusermount3 --version, which libfuse runs next and
+		 * which writes straight to the same output */
+		fflush(stdout);
 		fuse_lowlevel_version();
 		status = 0;
 		goto out;

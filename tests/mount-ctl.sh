@@ -290,8 +290,12 @@ rc2=$?
 "$BLTFS" ctl 2>/dev/null
 rc3=$?
 set -e
-[ "$rc" = 1 ] || fail "bltfs ctl frobnicate exited $rc"
-expect "bltfs ctl: unknown command 'frobnicate'" "$(cat "$tmp/err")"
+# an unknown command is a usage error, and the usage lists every command
+[ "$rc" = 2 ] || fail "bltfs ctl frobnicate exited $rc"
+expect "bltfs ctl: unknown command 'frobnicate'" "$(head -n 1 "$tmp/err")"
+for cmd in prune reindex sync map cancel status job unmount; do
+	grep -q "^  $cmd" "$tmp/err" || fail "bltfs ctl frobnicate does not list $cmd"
+done
 # bltfs ctl finds an option given twice itself: a usage error
 for dup in "map:--exec:--exec cat --exec=cat docs" \
     "map:--out:--exec cat --out=$tmp/o1.blt --out $tmp/o2.blt docs" \
