@@ -1,9 +1,10 @@
 /*
  * libbltutil: the helpers that blt, bltfs and the tests share, and that are
  * not libbooklet's API: JSON reading and writing, TIME arguments, the store
- * map --out makes, and the note on a store just opened.  Built on the
- * public booklet.h only; failures are recorded with blt_errmsg_set(), so
- * callers read every layer's message from blt_errmsg().
+ * map --out makes, the note on a store just opened, the table of mounts
+ * and who holds a store.  Built on the public booklet.h only; failures are
+ * recorded with blt_errmsg_set(), so callers read every layer's message
+ * from blt_errmsg().
  */
 #ifndef BLTUTIL_H
 #define BLTUTIL_H
