@@ -74,20 +74,6 @@ client_usage(const char *why)
 	return CLIENT_USAGE;
 }
 
-/* 1 if cmd is one of the commands client_usage() lists: an unknown one
- * is refused with that list, before the mount is asked. */
-static int
-client_known(const char *cmd)
-{
-	static const char *const known[] = {"prune", "reindex", "sync", "map",
-	    "cancel", "status", "job", "unmount"};
-
-	for (size_t i = 0; i < sizeof known / sizeof known[0]; i++)
-		if (strcmp(cmd, known[i]) == 0)
-			return 1;
-	return 0;
-}
-
 int
 client_put(struct client_buf *b, const char *s, size_t n)
 {
@@ -810,13 +796,6 @@ client_main(int argc, char **argv)
 		return client_usage("give a mount point and a command");
 	}
 	c.mount = words[0];
-	if (!client_known(words[1])) {
-		char why[96];
-
-		snprintf(why, sizeof why, "unknown command '%.40s'", words[1]);
-		free(words);
-		return client_usage(why);
-	}
 	/* a mount whose daemon has ended cannot be opened, only unmounted */
 	if (n == 2 && strcmp(words[1], "unmount") == 0 &&
 	    (err = client_unmount_gone(c.mount)) >= 0) {
@@ -850,6 +829,17 @@ client_main(int argc, char **argv)
 		err = client_send(&c, text.s, &cmd);
 		client_keys_remove(); /* open in the daemon by now */
 		if (err != 0) {
+			/* the daemon knows its commands, not ours (status,
+			 * job, unmount): the usage lists them all */
+			if (strncmp(cmd.text, "error: unknown command ", 23) ==
+			    0) {
+				char why[96];
+
+				snprintf(why, sizeof why,
+				    "unknown command '%.40s'", words[1]);
+				status = client_usage(why);
+				goto out;
+			}
 			if (strncmp(cmd.text, "error: ", 7) == 0)
 				fprintf(stderr, "bltfs ctl: %s", cmd.text + 7);
 			else
