@@ -27,6 +27,7 @@
 #include "booklet.h"
 #include "client.h"
 #include "fs.h"
+#include "bltutil.h"
 
 extern char **environ;
 

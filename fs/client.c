@@ -43,12 +43,16 @@
 /* statfs(2) f_type of a FUSE file system (linux/magic.h) */
 #define CLIENT_FUSE_MAGIC 0x65735546
 
+/* The usage, on stdout when asked for (why is NULL: --help), else on
+ * stderr after why; returns CLIENT_USAGE. */
 static int
 client_usage(const char *why)
 {
+	FILE *f = why == NULL ? stdout : stderr;
+
 	if (why != NULL)
 		fprintf(stderr, "bltfs ctl: %s\n", why);
-	fprintf(stderr,
+	fprintf(f,
 	    "usage: bltfs ctl MOUNT COMMAND [ARGS...] [--wait] [--json] "
 	    "[--ctl NAME]\n"
 	    "  (the options of bltfs ctl may come anywhere before a --; what "
@@ -825,6 +829,17 @@ client_main(int argc, char **argv)
 		err = client_send(&c, text.s, &cmd);
 		client_keys_remove(); /* open in the daemon by now */
 		if (err != 0) {
+			/* the daemon knows its commands, not ours (status,
+			 * job, unmount): the usage lists them all */
+			if (strncmp(cmd.text, "error: unknown command ", 23) ==
+			    0) {
+				char why[96];
+
+				snprintf(why, sizeof why,
+				    "unknown command '%.40s'", words[1]);
+				status = client_usage(why);
+				goto out;
+			}
 			if (strncmp(cmd.text, "error: ", 7) == 0)
 				fprintf(stderr, "bltfs ctl: %s", cmd.text + 7);
 			else

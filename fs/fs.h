@@ -438,6 +438,11 @@ void fs_log_recent(FILE *f);
  * needed. */
 const char *fs_stuck(struct fs *fs);
 
+/* Log that a read of key from the store failed with rc, naming the store,
+ * the key and the cause (blt_errmsg()); nothing for -ENOENT and -ESTALE,
+ * which are not failures of the store. */
+void fs_log_read(struct fs *fs, const unsigned char *key, size_t klen, int rc);
+
 /* Log why a change of the store failed (blt_errmsg(), after "what: " if
  * what is not NULL).  Once the store takes no more writes, the first
  * failure also logs that, with what to do, and later ones log nothing:
@@ -764,34 +769,5 @@ void keylist_close(struct keylist *l);
 /* bltfs ctl MOUNT COMMAND [--wait] [--json]: argv[0] is "ctl".  Returns
  * the exit status (bltfs(1), EXIT STATUS). */
 int client_main(int argc, char **argv);
-
-/* mountinfo.c */
-
-/* One mount of the daemon's mount namespace, as /proc/self/mountinfo
- * lists it (proc_pid_mountinfo(5)), with the escapes of its paths decoded.
- * The strings are borrowed from the table, until mountinfo_free(). */
-struct mountinfo_entry {
-	int id, parent; /* its number, and that of the mount it is made on */
-	dev_t dev;      /* of its file system */
-	char *root;     /* the directory of its file system that it shows */
-	char *point;    /* where it is mounted */
-	char *type;     /* "ext4", "fuse.bltfs", ... */
-	char *source;   /* what was mounted: a device, for bltfs the store */
-	int deleted;    /* root was removed since (a bind mount of it stays) */
-};
-
-/* The table: mountinfo_read() or mountinfo_parse() make one. */
-struct mountinfo;
-
-int mountinfo_parse(char *text, struct mountinfo **out);
-int mountinfo_read(struct mountinfo **out);
-void mountinfo_free(struct mountinfo *mi);
-const struct mountinfo_entry *mountinfo_find(
-    const struct mountinfo *mi, const char *path);
-const struct mountinfo_entry *mountinfo_whole(
-    const struct mountinfo *mi, dev_t dev);
-const struct mountinfo_entry *mountinfo_other(
-    const struct mountinfo *mi, dev_t dev, const char *point);
-int mountinfo_fuse_dev(const char *point, dev_t *dev);
 
 #endif

@@ -36,6 +36,7 @@
 #include <unistd.h>
 
 #include "fs.h"
+#include "bltutil.h"
 
 struct keylist {
 	char *file;           /* FILE as the command gave it, resolved */

@@ -7,10 +7,13 @@
  * the mount is made (the store's open notes) show in status too.
  *
  * Also what the log says of a store that takes no more writes
- * (fs_stuck(), fs_log_write()): status and jobs/ID use the same words.
+ * (fs_stuck(), fs_log_write()): status and jobs/ID use the same words;
+ * and of a read that failed (fs_log_read()): the store, the key, the
+ * cause.
  */
 #include "config.h"
 
+#include <errno.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -144,4 +147,47 @@ fs_log_write(struct fs *fs, const char *what)
 		fs_log("%s", blt_errmsg());
 	if (why != NULL)
 		fs_log("%s: %s", blt_path(fs->db), why);
+}
+
+/* key as a log shows it into buf: printable ASCII as it is, a backslash
+ * and every other byte as \xHH (a key is any bytes, a log line text);
+ * cut with "..." past about 200 bytes. */
+static const char *
+log_key(const unsigned char *key, size_t klen, char *buf, size_t cap)
+{
+	size_t o = 0;
+
+	for (size_t i = 0; i < klen && o + 8 < cap; i++) {
+		if (o > 200) {
+			memcpy(buf + o, "...", 3);
+			o += 3;
+			break;
+		}
+		if (key[i] >= 0x20 && key[i] < 0x7f && key[i] != '\\')
+			buf[o++] = (char)key[i];
+		else
+			o += (size_t)snprintf(
+			    buf + o, cap - o, "\\x%02x", key[i]);
+	}
+	buf[o] = '\0';
+	return buf;
+}
+
+/* Log a read of key that failed with rc, as blt_errmsg() says why. */
+void
+fs_log_read(struct fs *fs, const unsigned char *key, size_t klen, int rc)
+{
+	const char *store = blt_path(fs->db), *why = blt_errmsg();
+	size_t n = strlen(store);
+	char shown[256];
+
+	if (rc == -ENOENT || rc == -ESTALE)
+		return; /* not stored yet, or removed: no read failed */
+	/* the engine's message names the store first, usually */
+	if (why == NULL || *why == '\0')
+		why = strerror(-rc);
+	else if (strncmp(why, store, n) == 0 && strncmp(why + n, ": ", 2) == 0)
+		why += n + 2;
+	fs_log("%s: key %s: %s", store, log_key(key, klen, shown, sizeof shown),
+	    why);
 }

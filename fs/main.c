@@ -111,9 +111,16 @@ static const struct fuse_opt main_opts[] = {
 static void
 main_usage(const char *prog)
 {
-	printf("usage: %s STORE MOUNTPOINT [options]\n\n", prog);
+	printf("usage: %s STORE MOUNTPOINT [options]\n"
+	       "       %s ctl MOUNTPOINT COMMAND [ARGS...]\n\n",
+	    prog, prog);
 	printf("Mount the booklet store STORE (created if missing) at "
-	       "MOUNTPOINT.\n\n"
+	       "MOUNTPOINT.\n"
+	       "bltfs ctl runs a command on a mount (prune, reindex, sync, "
+	       "map, cancel,\n"
+	       "status, job, unmount): bltfs ctl --help lists them.\n"
+	       "A store another process holds is refused with exit status 3, "
+	       "naming it.\n\n"
 	       "bltfs options:\n"
 	       "    -o ro                  read-only, with a shared lock\n"
 	       "    -o flat                no directories: every key in "
@@ -506,6 +513,18 @@ main_open(struct fs *fs, const struct main_conf *c)
 	blt_options_default(&o);
 	o.lock_timeout = MAIN_LOCK_WAIT;
 	rc = blt_open(c->store, c->ro ? BLT_RDONLY : BLT_CREATE, &o, &fs->db);
+	if (rc == -EWOULDBLOCK &&
+	    strstr(blt_errmsg(), "locked by another process") != NULL) {
+		/* who holds it, as blt says it (-EAGAIN, the same number, is
+		 * a store that prunes kept replacing, with its own words) */
+		char who[PATH_MAX + 128];
+
+		fs_log("%s: %s past the lock timeout (%s lock not granted "
+		       "within %g s)",
+		    c->store, holder_describe(c->store, who, sizeof who),
+		    c->ro ? "shared" : "exclusive", MAIN_LOCK_WAIT);
+		return rc;
+	}
 	if (rc < 0) {
 		fs_log("%s", blt_errmsg());
 		return rc;
@@ -596,6 +615,30 @@ main_locks_destroy(struct fs *fs)
 	pthread_mutex_destroy(&fs->wlock);
 }
 
+/* Refuse a mount point that is one already: a mount made on top would
+ * hide the one below, which would go on (a second bltfs of a store taken
+ * read-only, say) unseen until the top one is unmounted.  0, or -1 after
+ * a message; a table that cannot be read refuses nothing. */
+static int
+main_mountpoint_free(const char *point)
+{
+	const struct mountinfo_entry *m;
+	struct mountinfo *mi;
+	int rc = 0;
+
+	if (mountinfo_read(&mi) < 0)
+		return 0;
+	m = mountinfo_find(mi, point);
+	if (m != NULL && strcmp(m->point, point) == 0) {
+		fs_log("mount point %s: already a mount point (%s, %s); "
+		       "unmount it first",
+		    point, m->type, m->source);
+		rc = -1;
+	}
+	mountinfo_free(mi);
+	return rc;
+}
+
 /* Learn the device of the mount just made, by which ctl commands know
  * paths that lead into it under other mounts of it (bind mounts) too.  It
  * comes from the table of mounts, since a stat of the mount point would
@@ -669,6 +712,9 @@ main(int argc, char **argv)
 	if (o.show_version) {
 		printf("bltfs %s, libfuse %s\n", PACKAGE_VERSION,
 		    fuse_pkgversion());
+		/* before fusermount3 --version, which libfuse runs next and
+		 * which writes straight to the same output */
+		fflush(stdout);
 		fuse_lowlevel_version();
 		status = 0;
 		goto out;
@@ -679,6 +725,10 @@ main(int argc, char **argv)
 		goto out;
 	}
 	fs.mountpoint = o.mountpoint;
+	if (main_mountpoint_free(o.mountpoint) < 0) {
+		status = 1;
+		goto out;
+	}
 	if ((abs = main_abspath(c.store)) == NULL) {
 		fs_log("%s: %s", c.store, strerror(errno));
 		status = 1;
@@ -710,8 +760,11 @@ main(int argc, char **argv)
 	if (main_locks_init(&fs) < 0)
 		goto destroy;
 	locks = 1;
-	if (main_open(&fs, &c) < 0)
+	if ((rc = main_open(&fs, &c)) < 0) {
+		if (rc == -EWOULDBLOCK)
+			status = 3; /* held by another process, as blt says */
 		goto destroy;
+	}
 	if (ctl_start(fs.ctl) < 0) {
 		fs_log("%s", blt_errmsg());
 		goto destroy;

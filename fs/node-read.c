@@ -6,6 +6,8 @@
  * prune evicted keys whose names were still in the index.  Waiting reads
  * sleep on fs->move_done until node_moves_ended() wakes them.  handle.c
  * and ops*.c read stored values this way, and filebuf.c loads a buffer.
+ * A read that fails (a damaged store) is logged here, with its key: the
+ * caller only has an errno to give the kernel.
  */
 #include "config.h"
 
@@ -84,7 +86,8 @@ node_find(struct fs *fs, uint64_t nodeid, struct blt_entry *e)
 	do {
 		if ((rc = node_key(fs, nodeid, &r)) < 0)
 			return rc;
-		rc = blt_find(fs->db, r.key, r.klen, e);
+		if ((rc = blt_find(fs->db, r.key, r.klen, e)) < 0)
+			fs_log_read(fs, r.key, r.klen, rc);
 	} while (node_read_again(fs, nodeid, &r, rc));
 	return rc;
 }
@@ -102,7 +105,8 @@ node_read(struct fs *fs, uint64_t nodeid, void *buf, size_t n, uint64_t off)
 	do {
 		if ((rc = node_key(fs, nodeid, &r)) < 0)
 			return rc;
-		got = blt_read(fs->db, r.key, r.klen, off, buf, n);
+		if ((got = blt_read(fs->db, r.key, r.klen, off, buf, n)) < 0)
+			fs_log_read(fs, r.key, r.klen, (int)got);
 	} while (node_read_again(fs, nodeid, &r, (int)got));
 	if (got == -ENOENT)
 		return 0; /* created elsewhere and not yet stored: empty */

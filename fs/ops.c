@@ -88,10 +88,8 @@ ops_file_attr(
 	}
 	if ((rc = node_find(fs, in.nodeid, &e)) == -ENOENT || rc == -ESTALE)
 		return 0; /* not stored yet, or removed: an empty file */
-	if (rc < 0) {
-		fs_log("%s", blt_errmsg());
-		return rc;
-	}
+	if (rc < 0)
+		return rc; /* logged by node_find() */
 	inode_fill_attr(fs->tree, in.nodeid, in.aver, e.value_len, e.timestamp);
 	*size = e.value_len;
 	if (e.timestamp != BLT_NO_TS)

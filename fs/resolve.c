@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "fs.h"
+#include "bltutil.h"
 
 /* Free what k holds; k is empty again. */
 void

@@ -232,12 +232,13 @@ expect 2 "$BLT" get "$s" a b
 expect 2 "$BLT" get --bogus "$s" a
 err_has "--bogus"
 expect 2 "$BLT" get --timeout "$s" a
-# --timeout is decimal digits with an optional fraction, nothing else.
-for t in -1 1e3 1E-2 0x10 inf nan +1 ' 1' '1 ' . 1. .5 '' 1.2.3 5s; do
+# --timeout is decimal digits with an optional fraction, or inf (-1) to
+# wait for as long as it takes, nothing else.
+for t in -2 1e3 1E-2 0x10 nan +1 ' 1' '1 ' . 1. .5 '' 1.2.3 5s inff; do
 	expect 2 "$BLT" get --timeout "$t" "$s" a
 	err_has "bad --timeout '$t': expected seconds as decimal digits"
 done
-for t in 0 30 0.5 00.050 18446744073709551615; do
+for t in 0 30 0.5 00.050 18446744073709551615 inf INF infinity -1; do
 	expect 1 "$BLT" get --timeout "$t" "$s" a
 done
 expect 2 "$BLT" ls --fixed 3 "$s"

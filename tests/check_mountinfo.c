@@ -13,6 +13,7 @@
 #include <sys/sysmacros.h>
 
 #include "fs.h"
+#include "bltutil.h"
 
 /* 0:40 is a FUSE file system: mounted at /mnt/kv, bound at /tmp/other
  * (with a tmpfs mounted inside), its directory sub bound at "/tmp/sub dir",

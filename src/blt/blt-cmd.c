@@ -421,10 +421,34 @@ cli_check_report(void *arg, uint64_t offset, const char *problem)
 	chk->shown++;
 }
 
+/* Say that the check found nothing, with the store's key count (from a
+ * second open, which fails at once should another process have taken the
+ * store meanwhile: the count is then left out). */
+static int
+cli_check_ok(struct cli *c)
+{
+	struct blt_options o;
+	struct blt *db;
+	int64_t n = -1;
+
+	blt_options_default(&o);
+	o.lock_timeout = 0;
+	if (blt_open(c->store, BLT_RDONLY, &o, &db) == 0) {
+		n = blt_count(db);
+		blt_close(db);
+	}
+	if (n >= 0)
+		printf("%s: ok, %" PRId64 " key%s\n", c->store, n,
+		    n == 1 ? "" : "s");
+	else
+		printf("%s: ok\n", c->store);
+	return cli_flush_stdout();
+}
+
 /* blt check: verify (or --repair) the store; 1 if problems were found.
  * blt_check() fails at once on a locked store; like every other command,
- * check waits for the lock as --timeout says (by default, as long as it
- * takes: a daemon that was just unmounted may still be closing it). */
+ * check then waits for the lock as --timeout says (by default, not at
+ * all: it names the holder and exits with 3). */
 int
 cli_check(struct cli *c)
 {
@@ -447,31 +471,48 @@ cli_check(struct cli *c)
 	}
 	if (cli_flush_stdout() != CLI_OK)
 		return CLI_ERROR;
-	if (rc == -EWOULDBLOCK && chk.waited) {
-		/* as blt_open() says it past lock_timeout, which the tries
-		 * of blt_check() do not wait for */
-		fprintf(stderr,
-		    "blt: %s: locked by another process past the lock timeout "
-		    "(%s lock not granted within %g s)\n",
-		    c->store, c->repair ? "exclusive" : "shared", c->timeout);
-		return CLI_ERROR;
-	}
+	if (rc == -EWOULDBLOCK)
+		rc = cli_locked(c->store, c->repair, c->timeout);
 	if (rc < 0)
 		return cli_fail(c->store, rc);
 	if (rc == 0)
-		return CLI_OK;
+		return cli_check_ok(c);
 	fprintf(stderr, "blt: %s: %d problem%s found%s\n", c->store, rc,
 	    rc == 1 ? "" : "s", c->repair ? " and repaired" : "");
 	return CLI_MISSING;
 }
 
-/* blt prune: compact, optionally dropping old keys; prints the count. */
+/* A size in bytes for people: 512 B, 4.5 KiB, 1.2 MiB ... into buf. */
+static const char *
+cli_size(uint64_t bytes, char *buf, size_t cap)
+{
+	static const char *const unit[] = {"KiB", "MiB", "GiB", "TiB"};
+	double v = (double)bytes;
+	int u = -1;
+
+	if (bytes < 1024) {
+		snprintf(buf, cap, "%" PRIu64 " B", bytes);
+		return buf;
+	}
+	while (v >= 1024 && u < 3) {
+		v /= 1024;
+		u++;
+	}
+	snprintf(buf, cap, "%.1f %s", v, unit[u]);
+	return buf;
+}
+
+/* blt prune: compact, optionally dropping old keys; says what it removed
+ * and the file's size before and after, or with --count the number of
+ * blocks removed alone, for scripts. */
 int
 cli_prune(struct cli *c)
 {
 	struct blt_prune_opts po = {0};
 	unsigned char **keys = NULL;
 	size_t *lens = NULL, i, n = 0;
+	struct stat before, after;
+	char b1[32], b2[32];
 	int64_t removed;
 	int rc;
 
@@ -496,10 +537,20 @@ cli_prune(struct cli *c)
 	po.n_keep = n;
 	po.keep = (const unsigned char *const *)keys;
 	po.keep_len = lens;
+	if (stat(c->store, &before) == -1)
+		before.st_size = 0;
 	if ((removed = blt_prune(c->db, c->have_older ? &po : NULL)) < 0)
 		rc = cli_fail(c->store, (int)removed);
-	else
+	else if (c->count)
 		printf("%" PRId64 "\n", removed);
+	else if (stat(c->store, &after) == -1)
+		printf("%s: pruned %" PRId64 " dead block%s\n", c->store,
+		    removed, removed == 1 ? "" : "s");
+	else
+		printf("%s: pruned %" PRId64 " dead block%s, from %s to %s\n",
+		    c->store, removed, removed == 1 ? "" : "s",
+		    cli_size((uint64_t)before.st_size, b1, sizeof b1),
+		    cli_size((uint64_t)after.st_size, b2, sizeof b2));
 	if (rc == CLI_OK)
 		rc = cli_flush_stdout();
 out:

@@ -5,8 +5,9 @@
  * into one struct cli, and the command (blt-cmd.c, blt-dump.c, blt-map.c)
  * talks to the store through the public API of booklet.h only.  Every
  * outcome maps to an exit status: 0 for success, 1 for a missing key or
- * for problems found by check, 2 for usage errors and every other failure,
- * each with one line on stderr ("blt: STORE: cause", the cause from
+ * for problems found by check, 3 for a store another process holds (a
+ * bltfs mount of it), 2 for usage errors and every other failure, each
+ * with one line on stderr ("blt: STORE: cause", the cause from
  * blt_errmsg()).  blt.h lists the files; doc/blt.1 documents every choice
  * made here.
  */
@@ -47,10 +48,12 @@ static const struct option cli_longopts[] = {
     {"repair", no_argument, NULL, CLI_L_REPAIR},
     {"decode", no_argument, NULL, CLI_L_DECODE},
     {"encode", no_argument, NULL, CLI_L_ENCODE},
+    {"count", no_argument, NULL, CLI_L_COUNT},
     {NULL, 0, NULL, 0},
 };
 
-/* Report rc from the library for name (a store or file); returns 2. */
+/* Report rc from the library for name (a store or file); returns 2, or 3
+ * for a store that is held. */
 int
 cli_fail(const char *name, int rc)
 {
@@ -64,7 +67,9 @@ cli_fail(const char *name, int rc)
 		fprintf(stderr, "blt: %s\n", msg);
 	else
 		fprintf(stderr, "blt: %s: %s\n", name, msg);
-	return CLI_ERROR;
+	/* a store another process holds (or replaces, -EAGAIN, the same
+	 * number) has a status of its own: a script may wait and retry */
+	return rc == -EWOULDBLOCK ? CLI_LOCKED : CLI_ERROR;
 }
 
 /* Report a failed system call on name; returns 2. */
@@ -112,16 +117,36 @@ cli_info(struct cli *c)
 	return CLI_OK;
 }
 
+/* Say on stderr that path is locked, by whom, and that blt waits. */
 void
 cli_say_waiting(const char *path, double timeout)
 {
-	fprintf(stderr,
-	    "blt: %s: locked by another process (a bltfs mount of it?); ",
-	    path);
+	char who[PATH_MAX + 128];
+
+	holder_describe(path, who, sizeof who);
 	if (timeout < 0)
-		fprintf(stderr, "waiting (--timeout SECONDS gives up)\n");
+		fprintf(stderr, "blt: %s: %s; waiting until it lets go\n", path,
+		    who);
 	else
-		fprintf(stderr, "waiting up to %g s\n", timeout);
+		fprintf(stderr, "blt: %s: %s; waiting up to %g s\n", path, who,
+		    timeout);
+}
+
+/* The message of a lock not granted, as blt_errmsg(), for cli_fail(): who
+ * holds the store and, when blt did not wait, how to wait.  Returns
+ * -EWOULDBLOCK. */
+int
+cli_locked(const char *path, int exclusive, double timeout)
+{
+	char who[PATH_MAX + 128];
+
+	holder_describe(path, who, sizeof who);
+	if (timeout == 0)
+		return blt_errmsg_set(-EWOULDBLOCK,
+		    "%s: %s; wait with --timeout SECONDS", path, who);
+	return blt_errmsg_set(-EWOULDBLOCK,
+	    "%s: %s past the lock timeout (%s lock not granted within %g s)",
+	    path, who, exclusive ? "exclusive" : "shared", timeout);
 }
 
 int
@@ -139,6 +164,11 @@ cli_open_store(const char *path, int mode, struct blt_options *o,
 		o->lock_timeout = timeout;
 		rc = blt_open(path, mode, o, out);
 	}
+	/* -EAGAIN, the same number, is a store that prunes kept replacing:
+	 * its own message says so */
+	if (rc == -EWOULDBLOCK &&
+	    strstr(blt_errmsg(), "locked by another process") != NULL)
+		rc = cli_locked(path, mode != BLT_RDONLY, timeout);
 	if (rc == 0 && open_note(*out, path, note, sizeof note) != NULL)
 		fprintf(stderr, "blt: %s\n", note);
 	return rc;
@@ -176,8 +206,8 @@ static const char cli_help_create[] =
     "                         None, code 1)\n"
     "  --value-serializer S   serializer name or code for values\n"
     "  -f, --force            empty STORE if it exists\n"
-    "  --timeout SECONDS      fail if the store stays locked this long\n"
-    "                         (default: wait)\n"
+    "  --timeout SECONDS      wait this long for a store another process\n"
+    "                         holds (default 0: fail at once; inf: wait)\n"
     "  -h, --help             show this help\n";
 
 static const char cli_help_put[] =
@@ -189,8 +219,8 @@ static const char cli_help_put[] =
     "  --encode               FILE is the value as data (doc/values.md),\n"
     "                         stored with the store's value serializer\n"
     "  --timestamp TIME       the key's timestamp (default: now)\n"
-    "  --timeout SECONDS      fail if the store stays locked this long\n"
-    "                         (default: wait)\n"
+    "  --timeout SECONDS      wait this long for a store another process\n"
+    "                         holds (default 0: fail at once; inf: wait)\n"
     "  -h, --help             show this help\n\n"
     "TIME is microseconds since the epoch, ISO-8601 with Z or a UTC offset\n"
     "(2024-01-02T03:04:05.123456Z), or now.\n";
@@ -204,8 +234,8 @@ static const char cli_help_get[] =
     "  --decode               write the value as data: JSON for pickle,\n"
     "                         json, msgpack ..., decompressed zstd\n"
     "                         (doc/values.md)\n"
-    "  --timeout SECONDS      fail if the store stays locked this long\n"
-    "                         (default: wait)\n"
+    "  --timeout SECONDS      wait this long for a store another process\n"
+    "                         holds (default 0: fail at once; inf: wait)\n"
     "  -h, --help             show this help\n";
 
 static const char cli_help_del[] =
@@ -215,8 +245,8 @@ static const char cli_help_del[] =
     "  -x, --hex              KEY is hex digits\n"
     "  -e, --escaped          KEY uses the backslash escapes of ls\n"
     "  -f, --force            a missing key is not an error\n"
-    "  --timeout SECONDS      fail if the store stays locked this long\n"
-    "                         (default: wait)\n"
+    "  --timeout SECONDS      wait this long for a store another process\n"
+    "                         holds (default 0: fail at once; inf: wait)\n"
     "  -h, --help             show this help\n";
 
 static const char cli_help_ls[] =
@@ -226,8 +256,8 @@ static const char cli_help_ls[] =
     "  -e, --escaped          PREFIX uses escapes; integer keys too\n"
     "  -0, --null             end each key with NUL instead of escaping\n"
     "  -l, --long             show value length and timestamp first\n"
-    "  --timeout SECONDS      fail if the store stays locked this long\n"
-    "                         (default: wait)\n"
+    "  --timeout SECONDS      wait this long for a store another process\n"
+    "                         holds (default 0: fail at once; inf: wait)\n"
     "  -h, --help             show this help\n";
 
 static const char cli_help_dump[] =
@@ -235,8 +265,8 @@ static const char cli_help_dump[] =
     "Write every item as a JSON object on its own line.\n\n"
     "  --decode               \"value\": the value as a JSON value\n"
     "                         (doc/values.md) instead of \"value_hex\"\n"
-    "  --timeout SECONDS      fail if the store stays locked this long\n"
-    "                         (default: wait)\n"
+    "  --timeout SECONDS      wait this long for a store another process\n"
+    "                         holds (default 0: fail at once; inf: wait)\n"
     "  -h, --help             show this help\n";
 
 static const char cli_help_load[] =
@@ -253,35 +283,37 @@ static const char cli_help_load[] =
     "  --key-serializer S     serializer name or code for keys (default\n"
     "                         None, code 1)\n"
     "  --value-serializer S   serializer name or code for values\n"
-    "  --timeout SECONDS      fail if the store stays locked this long\n"
-    "                         (default: wait)\n"
+    "  --timeout SECONDS      wait this long for a store another process\n"
+    "                         holds (default 0: fail at once; inf: wait)\n"
     "  -h, --help             show this help\n";
 
 static const char cli_help_stat[] =
     "usage: blt stat [options] STORE\n"
     "Describe the store as a JSON object.\n\n"
-    "  --timeout SECONDS      fail if the store stays locked this long\n"
-    "                         (default: wait)\n"
+    "  --timeout SECONDS      wait this long for a store another process\n"
+    "                         holds (default 0: fail at once; inf: wait)\n"
     "  -h, --help             show this help\n";
 
 static const char cli_help_check[] =
     "usage: blt check [--repair] [--timeout SECONDS] STORE\n"
     "Verify the store; print each problem and exit with status 1 if there\n"
-    "are any.\n\n"
+    "are any, else say ok with the number of keys.\n\n"
     "  --repair               rebuild the index from the data blocks\n"
-    "  --timeout SECONDS      fail if the store stays locked this long\n"
-    "                         (default: wait)\n"
+    "  --timeout SECONDS      wait this long for a store another process\n"
+    "                         holds (default 0: fail at once; inf: wait)\n"
     "  -h, --help             show this help\n";
 
 static const char cli_help_prune[] =
     "usage: blt prune [options] STORE\n"
-    "Compact the store and print how many blocks were removed.\n\n"
+    "Compact the store and say how many blocks were removed and how big\n"
+    "the file was before and is now.\n\n"
     "  --older-than TIME      also drop keys with an older timestamp\n"
     "  --keep KEY             but not KEY (repeatable)\n"
+    "  --count                print the number of blocks removed alone\n"
     "  -x, --hex              KEY is hex digits\n"
     "  -e, --escaped          KEY uses the backslash escapes of ls\n"
-    "  --timeout SECONDS      fail if the store stays locked this long\n"
-    "                         (default: wait)\n"
+    "  --timeout SECONDS      wait this long for a store another process\n"
+    "                         holds (default 0: fail at once; inf: wait)\n"
     "  -h, --help             show this help\n\n"
     "TIME is microseconds since the epoch, ISO-8601 with Z or a UTC offset\n"
     "(2024-01-02T03:04:05.123456Z), or now.\n";
@@ -293,8 +325,8 @@ static const char cli_help_reindex[] =
     "                         size the keys need, as the automatic reindex\n"
     "                         would grow it to; none if the index holds\n"
     "                         them already)\n"
-    "  --timeout SECONDS      fail if the store stays locked this long\n"
-    "                         (default: wait)\n"
+    "  --timeout SECONDS      wait this long for a store another process\n"
+    "                         holds (default 0: fail at once; inf: wait)\n"
     "  -h, --help             show this help\n";
 
 static const char cli_help_map[] =
@@ -317,8 +349,8 @@ static const char cli_help_map[] =
     "                         the key (default: the same key)\n"
     "  --out STORE2           store into STORE2 (created if missing)\n"
     "  --workers N            worker processes (default: one per CPU)\n"
-    "  --timeout SECONDS      fail if a store stays locked this long\n"
-    "                         (default: wait)\n"
+    "  --timeout SECONDS      wait this long for a store another process\n"
+    "                         holds (default 0: fail at once; inf: wait)\n"
     "  -h, --help             show this help\n";
 
 static const struct cli_cmd cli_cmds[] = {
@@ -366,7 +398,8 @@ cli_help_all(FILE *f)
 		fprintf(f, "  %.*s\n", (int)strcspn(h, "\n"), h);
 	}
 	fprintf(f, "\nExit status: 0 success, 1 missing key or problems "
-	           "found, 2 error.\nSee blt(1).\n");
+	           "found, 2 error,\n3 store held by another process (a bltfs "
+	           "mount of it).\nSee blt(1).\n");
 }
 
 /* A serializer by name ("str", "uint4", "none") or code (0..32). */
@@ -421,6 +454,7 @@ cli_opt_group(int ch)
 		return CLI_O_TIMESTAMP;
 	case CLI_L_OLDER:
 	case CLI_L_KEEP:
+	case CLI_L_COUNT:
 		return CLI_O_PRUNE;
 	case CLI_L_REPAIR:
 		return CLI_O_REPAIR;
@@ -434,13 +468,19 @@ cli_opt_group(int ch)
 
 /* SECONDS of --timeout: decimal digits, with a fraction after a point if
  * need be (30, 0.05), as timearg_number() reads them on either side of
- * it; no sign, exponent, hex, inf or white space.  0, or -1. */
+ * it, or inf (also infinity, -1) to wait for as long as it takes, as *out
+ * -1; no other sign, exponent, hex or white space.  0, or -1. */
 static int
 cli_seconds(const char *s, double *out)
 {
 	char whole[32], *dot;
 	uint64_t v;
 
+	if (strcasecmp(s, "inf") == 0 || strcasecmp(s, "infinity") == 0 ||
+	    strcmp(s, "-1") == 0) {
+		*out = -1;
+		return 0;
+	}
 	if (strlen(s) >= sizeof whole)
 		return -1;
 	strcpy(whole, s);
@@ -472,7 +512,7 @@ cli_opt_shared(struct cli *c, int ch, const char *arg)
 		if (cli_seconds(arg, &c->timeout) < 0)
 			return cli_usage(c,
 			    "bad --timeout '%s': expected seconds as decimal "
-			    "digits, such as 30 or 0.5",
+			    "digits, such as 30 or 0.5, or inf",
 			    arg);
 		return CLI_OK;
 	}
@@ -587,6 +627,9 @@ cli_getopt(struct cli *c, int argc, char **argv)
 		case CLI_L_ENCODE:
 			c->encode = 1;
 			break;
+		case CLI_L_COUNT:
+			c->count = 1;
+			break;
 		}
 	}
 	c->args = argv + optind;
@@ -609,8 +652,8 @@ cli_getopt(struct cli *c, int argc, char **argv)
 	return 0;
 }
 
-/* Run one command; the exit status is 0, 1 (missing key, problems found)
- * or 2 (usage or any other error). */
+/* Run one command; the exit status is 0, 1 (missing key, problems found),
+ * 3 (the store is held) or 2 (usage or any other error). */
 int
 main(int argc, char **argv)
 {
@@ -655,7 +698,7 @@ main(int argc, char **argv)
 		return CLI_OK;
 	}
 	blt_options_default(&c.make);
-	c.timeout = -1;
+	c.timeout = 0; /* a held store fails at once: never wait unseen */
 	if (c.cmd->run == cli_map) { /* it parses its own options */
 		c.args = argv + 2;
 		c.nargs = argc - 2;

@@ -24,6 +24,7 @@
 #define CLI_OK 0
 #define CLI_MISSING 1 /* a missing key, or check found problems */
 #define CLI_ERROR 2   /* bad usage and every other failure */
+#define CLI_LOCKED 3  /* the store is held by another process */
 
 #define CLI_CHUNK 65536 /* bytes per read of a value for get */
 
@@ -55,7 +56,8 @@ enum {
 	CLI_L_KEEP,
 	CLI_L_REPAIR,
 	CLI_L_DECODE,
-	CLI_L_ENCODE
+	CLI_L_ENCODE,
+	CLI_L_COUNT
 };
 
 struct cli;
@@ -86,6 +88,7 @@ struct cli {
 	int repair;
 	int decode; /* --decode: values as data (bltvalue.h) */
 	int encode; /* --encode: values from data */
+	int count;  /* prune --count */
 	int have_ts;
 	int64_t ts;
 	int have_older;
@@ -104,7 +107,8 @@ struct cli {
 };
 
 /* blt.c */
-/* Report rc from the library for name (a store or file); returns 2. */
+/* Report rc from the library for name (a store or file); returns 2, or 3
+ * for -EWOULDBLOCK (the store is held). */
 int cli_fail(const char *name, int rc);
 /* Report errno err for name; returns 2. */
 int cli_syserr(const char *name, int err);
@@ -124,9 +128,13 @@ int cli_open(struct cli *c, int mode);
  * for a locked store, and saying so on stderr when it has to wait. */
 int cli_open_store(const char *path, int mode, struct blt_options *o,
     double timeout, struct blt **out);
-/* Say on stderr that path is locked and blt waits for it, up to timeout
- * seconds (< 0: for ever). */
+/* Say on stderr that path is locked, by whom (holder_describe()), and
+ * that blt waits for it, up to timeout seconds (< 0: for ever). */
 void cli_say_waiting(const char *path, double timeout);
+/* Set blt_errmsg() to say who holds path and, if blt did not wait
+ * (timeout 0), how to wait, else that it waited timeout seconds for an
+ * exclusive or shared lock; returns -EWOULDBLOCK. */
+int cli_locked(const char *path, int exclusive, double timeout);
 
 /* blt-keys.c */
 /* Write bytes the way ls shows keys. */

@@ -1,9 +1,10 @@
 /*
  * libbltutil: the helpers that blt, bltfs and the tests share, and that are
  * not libbooklet's API: JSON reading and writing, TIME arguments, the store
- * map --out makes, and the note on a store just opened.  Built on the
- * public booklet.h only; failures are recorded with blt_errmsg_set(), so
- * callers read every layer's message from blt_errmsg().
+ * map --out makes, the note on a store just opened, the table of mounts
+ * and who holds a store.  Built on the public booklet.h only; failures are
+ * recorded with blt_errmsg_set(), so callers read every layer's message
+ * from blt_errmsg().
  */
 #ifndef BLTUTIL_H
 #define BLTUTIL_H
@@ -202,5 +203,46 @@ void outstore_unmake(const char *path, const struct outstore *o);
  * closed cleanly (blt_flags()).  buf, or NULL when there is nothing to
  * say. */
 const char *open_note(struct blt *db, const char *path, char *buf, size_t cap);
+
+/*
+ * The mounts of this process's mount namespace (mountinfo.c), for bltfs
+ * and its ctl commands, and for naming the mount that holds a store
+ * (holder.c).
+ */
+
+/* One mount of this process's mount namespace, as /proc/self/mountinfo
+ * lists it (proc_pid_mountinfo(5)), with the escapes of its paths decoded.
+ * The strings are borrowed from the table, until mountinfo_free(). */
+struct mountinfo_entry {
+	int id, parent; /* its number, and that of the mount it is made on */
+	dev_t dev;      /* of its file system */
+	char *root;     /* the directory of its file system that it shows */
+	char *point;    /* where it is mounted */
+	char *type;     /* "ext4", "fuse.bltfs", ... */
+	char *source;   /* what was mounted: a device, for bltfs the store */
+	int deleted;    /* root was removed since (a bind mount of it stays) */
+};
+
+/* The table: mountinfo_read() or mountinfo_parse() make one. */
+struct mountinfo;
+
+int mountinfo_parse(char *text, struct mountinfo **out);
+int mountinfo_read(struct mountinfo **out);
+void mountinfo_free(struct mountinfo *mi);
+const struct mountinfo_entry *mountinfo_find(
+    const struct mountinfo *mi, const char *path);
+const struct mountinfo_entry *mountinfo_whole(
+    const struct mountinfo *mi, dev_t dev);
+const struct mountinfo_entry *mountinfo_other(
+    const struct mountinfo *mi, dev_t dev, const char *point);
+int mountinfo_fuse_dev(const char *point, dev_t *dev);
+const struct mountinfo_entry *mountinfo_at(
+    const struct mountinfo *mi, size_t i);
+
+/* Who holds the lock of the store at path, for a message that says why it
+ * cannot be opened, into buf (cap bytes): "held by bltfs (pid 1234,
+ * mounted on /mnt/kv)", "held by python3 (pid 77)", or, when /proc does
+ * not tell, "locked by another process".  Returns buf. */
+const char *holder_describe(const char *path, char *buf, size_t cap);
 
 #endif

@@ -1,10 +1,12 @@
 /*
- * The mounts of the daemon's mount namespace, as /proc/self/mountinfo lists
- * them (proc_pid_mountinfo(5)), and the one a path lies in.  A stat(2) of
- * a path of this daemon's own mount would wait for the daemon to answer;
- * the table is only read from the kernel, and tells which paths lead into
- * the mount, through its mount point or through any other mount of the
- * same file system (a bind mount of it, or of one of its directories).
+ * The mounts of this process's mount namespace, as /proc/self/mountinfo
+ * lists them (proc_pid_mountinfo(5)), and the one a path lies in.  The
+ * daemon uses it for its ctl commands, and blt and bltfs to name the mount
+ * that holds a store (holder.c).  A stat(2) of a path of the daemon's own
+ * mount would wait for the daemon to answer; the table is only read from
+ * the kernel, and tells which paths lead into the mount, through its mount
+ * point or through any other mount of the same file system (a bind mount
+ * of it, or of one of its directories).
  *
  * mountinfo_find() walks a path as the kernel does, one name at a time,
  * going into the mount made on a directory (the one on top, where mounts
@@ -19,7 +21,7 @@
 #include <string.h>
 #include <sys/sysmacros.h>
 
-#include "fs.h"
+#include "bltutil.h"
 
 /* What the kernel writes after the root of a mount whose directory was
  * removed since (a bind mount of it stays); no name holds "//". */
@@ -175,6 +177,14 @@ mountinfo_free(struct mountinfo *mi)
 	free(mi->v);
 	free(mi->text);
 	free(mi);
+}
+
+/* The ith mount of the table, in its order; NULL past its end.  Borrowed
+ * from mi. */
+const struct mountinfo_entry *
+mountinfo_at(const struct mountinfo *mi, size_t i)
+{
+	return i < mi->n ? &mi->v[i] : NULL;
 }
 
 /* The mount on top at the first len bytes of path, where m is: m itself,
