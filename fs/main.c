@@ -118,7 +118,8 @@ main_usage(const char *prog)
 	       "the root\n"
 	       "    -o uid=N, -o gid=N     owner of every file\n"
 	       "    -o umask=M             mode of files and directories "
-	       "(octal, default 022)\n"
+	       "(octal, default 022,\n"
+	       "                           077 with allow_other)\n"
 	       "    -o ctl=NAME            name of the control directory "
 	       "(default .bltfs)\n"
 	       "    -o ready_fd=N          write one byte to fd N once "
@@ -519,7 +520,13 @@ main_open(struct fs *fs, const struct main_conf *c)
 	fs->others = c->others;
 	fs->uid = c->set_uid ? (uid_t)c->uid : getuid();
 	fs->gid = c->set_gid ? (gid_t)c->gid : getgid();
-	fs->umask = c->set_umask ? (mode_t)(c->umask & 0777) : 022;
+	/* the store keeps no modes: where others may enter, what it held
+	 * before the mount is its owner's alone unless umask= says else */
+	fs->umask = c->set_umask ? (mode_t)(c->umask & 0777)
+	            : c->others  ? 077
+	                         : 022;
+	fs->own_uid = c->others && !c->set_uid;
+	fs->own_gid = c->others && !c->set_gid;
 	fs->timeout = MAIN_TIMEOUT;
 	fs->timestamps = st.timestamps;
 	fs->spill = c->spill;

@@ -109,7 +109,7 @@ op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
 	struct handle *h;
 	int existed, rc;
 
-	rc = ops_new_node(fs, parent, name, INODE_FILE,
+	rc = ops_new_node(fs, fuse_req_ctx(req), parent, name, INODE_FILE, mode,
 	    (fi->flags & O_EXCL) != 0, &existed, &in, &s);
 	if (rc < 0) {
 		fuse_reply_err(req, -rc);
