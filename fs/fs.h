@@ -430,6 +430,7 @@ struct fs {
 	atomic_uint evict_seq; /* odd while a prune --older-than drops keys
 	                          whose names are still in the index */
 	atomic_int stuck_told; /* the log says why writes are refused */
+	struct autoprune *autoprune; /* the daemon's own prunes */
 	/* the mount point, as libfuse resolved it (realpath) */
 	const char *mountpoint;
 	dev_t dev; /* the mount's device, from mountinfo.c; 0 if not known */
@@ -665,6 +666,22 @@ void job_status(struct job_runner *r, struct bltfs_status *st);
 
 /* Write the unfinished jobs as a JSON array to f, for status. */
 void job_status_json(struct job_runner *r, FILE *f);
+
+/* autoprune.c */
+
+/* The prunes the daemon starts itself (-o autoprune): see autoprune.c. */
+struct autoprune;
+
+/* Prune once pct percent of the store file (0: never), of at least min
+ * bytes, is dead.  -ENOMEM (message set). */
+int autoprune_create(unsigned pct, uint64_t min, struct autoprune **out);
+/* Free; safe on NULL. */
+void autoprune_free(struct autoprune *a);
+/* After a commit that stored something, with no lock of the mount held:
+ * start a prune job if one is due.  Cheap when none is. */
+void autoprune_check(struct fs *fs);
+/* Its part of status, a JSON value, to f. */
+void autoprune_status_json(struct fs *fs, FILE *f);
 
 /* job-notes.c */
 
