@@ -465,6 +465,27 @@ fail:
 	fuse_reply_err(req, -rc);
 }
 
+/* df's sizes: Used is the store file's (the header's size: no scan, no
+ * flush), Avail the free space of the file system under it, which is
+ * what the store may still grow into, and Size the two together.  Free
+ * is Avail, so that df's Used (Size - Free) is the store's alone, not
+ * the blocks that file system keeps for root. */
+static void
+ops_statfs_space(struct fs *fs, struct statvfs *sv)
+{
+	struct blt_stat st;
+	uint64_t used;
+
+	if (sv->f_frsize == 0)
+		sv->f_frsize = sv->f_bsize != 0 ? sv->f_bsize : 4096;
+	if (sv->f_bsize == 0)
+		sv->f_bsize = sv->f_frsize;
+	(void)blt_info(fs->db, &st);
+	used = (st.file_bytes + sv->f_frsize - 1) / sv->f_frsize;
+	sv->f_bfree = sv->f_bavail;
+	sv->f_blocks = (fsblkcnt_t)used + sv->f_bavail;
+}
+
 static void
 op_statfs(fuse_req_t req, fuse_ino_t ino)
 {
@@ -477,6 +498,7 @@ op_statfs(fuse_req_t req, fuse_ino_t ino)
 	/* space is that of the file system under the store */
 	if (statvfs(blt_path(fs->db), &sv) == -1)
 		memset(&sv, 0, sizeof sv);
+	ops_statfs_space(fs, &sv);
 	/* the count alone: blt_stat() would hold the store's lock for a scan
 	 * the first time, and df needs no byte counts of the store.  Keys are
 	 * the files used (df -i's IUsed is f_files - f_ffree); free are as
