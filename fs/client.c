@@ -66,7 +66,8 @@ client_usage(const char *why)
 	    "      [--to TEMPLATE] [--out STORE] [--workers N] [--cwd DIR]\n"
 	    "      [PATH...]\n"
 	    "  cancel ID\n"
-	    "  status            print the status JSON\n"
+	    "  status            sum up the store and its jobs (--json: "
+	    "the JSON)\n"
 	    "  job ID            print a job's JSON (with --wait: at its "
 	    "end)\n"
 	    "  unmount           unmount, and return once the store is "
@@ -807,8 +808,9 @@ client_main(int argc, char **argv)
 		goto out;
 	}
 	if (strcmp(words[1], "status") == 0) {
-		status = n == 2 ? client_print_file(&c, "status")
-		                : client_usage("status takes no arguments");
+		status = n != 2   ? client_usage("status takes no arguments")
+		         : c.json ? client_print_file(&c, "status")
+		                  : client_status_print(&c);
 		goto out;
 	}
 	if (strcmp(words[1], "unmount") == 0) {

@@ -5,6 +5,7 @@
  *	client.c		arguments, the command's text, the mount, main
  *	client-job.c		a job: its state, following it, its errors
  *	client-unmount.c	unmount, returning once the store is closed
+ *	client-status.c		status, summed up for people
  */
 #ifndef CLIENT_H
 #define CLIENT_H
@@ -56,6 +57,9 @@ int client_job(struct client *c, uint64_t id, struct bltfs_job *j);
 int client_wait(struct client *c, uint64_t id, struct bltfs_job *j);
 int client_status_of(struct client *c, const struct bltfs_job *j);
 int client_print_file(struct client *c, const char *rest);
+
+/* client-status.c */
+int client_status_print(struct client *c);
 
 /* client-unmount.c */
 int client_unmount(struct client *c);

@@ -579,6 +579,8 @@ ctl_status_json(struct fs *fs, char **out, size_t *len)
 	    fs->ro ? "true" : "false", pc->flat ? "true" : "false",
 	    (unsigned)fs->uid, (unsigned)fs->gid, (unsigned)fs->umask);
 	json_put_str(f, pc->ctl, pc->ctl_len);
+	fputs(", \"autoprune\": ", f);
+	autoprune_status_json(fs, f);
 	fprintf(f, ", \"owner\": %u},\n", (unsigned)fs->ctl->owner);
 	decode_status_json(fs, f); /* "values": the serializers */
 	fprintf(f, "  \"last_job\": %" PRIu64 ",\n  \"jobs\": ", s.last_job);

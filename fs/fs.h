@@ -178,7 +178,18 @@ struct inode_info {
 	                     * this mount, or BLT_NO_TS */
 	uint32_t aver;      /* for inode_fill_attr() */
 	uint64_t attr_sets; /* for inode_attr_recheck() */
+	unsigned mode;      /* INODE_MODE_SET | the bits a create, mkdir or
+	                     * chmod gave, or 0 for the mount's default;
+	                     * INODE_UID_SET, INODE_GID_SET: uid, gid hold
+	                     * the node's owner and group */
+	uint32_t uid, gid;
 };
+
+/* struct inode_info's mode holds bits of its own. */
+#define INODE_MODE_SET 0x8000
+#define INODE_UID_SET 0x4000
+#define INODE_GID_SET 0x2000
+#define INODE_NO_ID UINT32_MAX /* inode_set_owner(): unchanged */
 
 /* A name that changed without the kernel asking (a key added or removed by
  * a job, a file moved into its directory as PATH_SELF).  The caller should
@@ -240,6 +251,13 @@ void inode_tree_free(struct inode_tree *t);
  * attr.  inode_put_key() drops them (the caller did not say the ts). */
 void inode_set_attr(
     struct inode_tree *t, uint64_t nodeid, uint64_t size, int64_t ts);
+
+/* Keep mode (its permission bits) as nodeid's for the mount's life:
+ * inode_info's mode from now on.  Never stored. */
+void inode_set_mode(struct inode_tree *t, uint64_t nodeid, unsigned mode);
+/* The same for nodeid's owner and group (INODE_NO_ID: unchanged). */
+void inode_set_owner(
+    struct inode_tree *t, uint64_t nodeid, uint32_t uid, uint32_t gid);
 
 /* Set a directory's time (utimensat): the listings' times are the
  * mount's, never stored. */
@@ -394,6 +412,9 @@ struct fs {
 	uid_t uid;      /* owner and mode bits shown for every node */
 	gid_t gid;
 	mode_t umask;
+	/* others may enter and uid= (gid=) was not given: a node made in the
+	 * mount belongs to its maker (inode_set_owner()) */
+	int own_uid, own_gid;
 	double timeout; /* entry and attribute timeouts, seconds */
 	int64_t mtime;  /* µs: for directories and untimed keys */
 	size_t spill;   /* write buffer bytes kept in memory per file */
@@ -410,6 +431,7 @@ struct fs {
 	atomic_uint evict_seq; /* odd while a prune --older-than drops keys
 	                          whose names are still in the index */
 	atomic_int stuck_told; /* the log says why writes are refused */
+	struct autoprune *autoprune; /* the daemon's own prunes */
 	/* the mount point, as libfuse resolved it (realpath) */
 	const char *mountpoint;
 	dev_t dev; /* the mount's device, from mountinfo.c; 0 if not known */
@@ -702,6 +724,22 @@ void job_status(struct job_runner *r, struct bltfs_status *st);
 
 /* Write the unfinished jobs as a JSON array to f, for status. */
 void job_status_json(struct job_runner *r, FILE *f);
+
+/* autoprune.c */
+
+/* The prunes the daemon starts itself (-o autoprune): see autoprune.c. */
+struct autoprune;
+
+/* Prune once pct percent of the store file (0: never), of at least min
+ * bytes, is dead.  -ENOMEM (message set). */
+int autoprune_create(unsigned pct, uint64_t min, struct autoprune **out);
+/* Free; safe on NULL. */
+void autoprune_free(struct autoprune *a);
+/* After a commit that stored something, with no lock of the mount held:
+ * start a prune job if one is due.  Cheap when none is. */
+void autoprune_check(struct fs *fs);
+/* Its part of status, a JSON value, to f. */
+void autoprune_status_json(struct fs *fs, FILE *f);
 
 /* job-notes.c */
 

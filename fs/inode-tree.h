@@ -68,6 +68,10 @@ struct inode {
 	uint16_t ncap;
 	uint8_t type;
 	uint8_t flags;
+	uint16_t mode; /* INODE_MODE_SET | permission bits, or 0: the
+	                * mount's default (inode_set_mode()); INODE_UID_SET,
+	                * INODE_GID_SET: uid, gid are its owner's */
+	uint32_t uid, gid;
 	char iname[];
 };
 

@@ -374,6 +374,9 @@ inode_fill(struct inode_tree *t, const struct inode *n, struct inode_info *o)
 	if (n->dir != NULL)
 		o->ts = n->dir->mtime != 0 ? n->dir->mtime : BLT_NO_TS;
 	o->aver = n->aver;
+	o->mode = n->mode;
+	o->uid = n->uid;
+	o->gid = n->gid;
 	o->attr_sets =
 	    atomic_load_explicit(&t->attr_sets, memory_order_relaxed);
 }
@@ -652,6 +655,42 @@ inode_set_dir_time(struct inode_tree *t, uint64_t nodeid, int64_t ts)
 	n = inode_of(t, nodeid);
 	if (n->dir != NULL && !(n->flags & INODE_GONE))
 		n->dir->mtime = ts > 0 ? ts : 1;
+	pthread_rwlock_unlock(&t->lock);
+}
+
+/* Give nodeid the mode bits a create, mkdir or chmod asked for.  They
+ * live in the node, so they follow it through renames and go with it;
+ * nothing stores them (bltfs(1), -o umask). */
+void
+inode_set_mode(struct inode_tree *t, uint64_t nodeid, unsigned mode)
+{
+	struct inode *n;
+
+	pthread_rwlock_wrlock(&t->lock);
+	n = inode_of(t, nodeid);
+	n->mode =
+	    (uint16_t)((n->mode & ~07777u) | INODE_MODE_SET | (mode & 07777));
+	pthread_rwlock_unlock(&t->lock);
+}
+
+/* Give nodeid an owner, a group, or both, as inode_set_mode() does its
+ * mode; INODE_NO_ID leaves one as it is. */
+void
+inode_set_owner(
+    struct inode_tree *t, uint64_t nodeid, uint32_t uid, uint32_t gid)
+{
+	struct inode *n;
+
+	pthread_rwlock_wrlock(&t->lock);
+	n = inode_of(t, nodeid);
+	if (uid != INODE_NO_ID) {
+		n->uid = uid;
+		n->mode |= INODE_UID_SET;
+	}
+	if (gid != INODE_NO_ID) {
+		n->gid = gid;
+		n->mode |= INODE_GID_SET;
+	}
 	pthread_rwlock_unlock(&t->lock);
 }
 

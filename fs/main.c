@@ -50,6 +50,13 @@
  * change behind its back. */
 #define MAIN_TIMEOUT 86400.0
 
+/* -o autoprune's defaults: a store whose file is half dead bytes, and at
+ * least 64 MiB, is pruned by the daemon itself (autoprune.c).  Below that
+ * size the space is small, and a prune's copy of the whole store not
+ * worth it. */
+#define MAIN_AUTOPRUNE 50
+#define MAIN_AUTOPRUNE_MIN (UINT64_C(64) << 20)
+
 struct main_conf {
 	char *store;
 	int nonopt;
@@ -66,6 +73,8 @@ struct main_conf {
 	int bad_mountpoint; /* a mount point that is not a directory */
 	int others;         /* allow_other or allow_root */
 	int decode;         /* -o decode: values shown as text (decode.c) */
+	unsigned autoprune; /* percent of dead bytes, 0: off */
+	uint64_t autoprune_min;
 };
 
 enum {
@@ -82,6 +91,8 @@ enum {
 	MAIN_KEY_SPILL,
 	MAIN_KEY_READY_FD,
 	MAIN_KEY_THREADS,
+	MAIN_KEY_AUTOPRUNE,
+	MAIN_KEY_AUTOPRUNE_MIN,
 };
 
 /* Numbers are parsed by main_opt_proc(), not by fuse_opt's scanf
@@ -97,6 +108,8 @@ static const struct fuse_opt main_opts[] = {
     FUSE_OPT_KEY("max_threads=", MAIN_KEY_THREADS),
     FUSE_OPT_KEY("spin=", MAIN_KEY_SPIN),
     FUSE_OPT_KEY("spill=", MAIN_KEY_SPILL),
+    FUSE_OPT_KEY("autoprune=", MAIN_KEY_AUTOPRUNE),
+    FUSE_OPT_KEY("autoprune_min=", MAIN_KEY_AUTOPRUNE_MIN),
     FUSE_OPT_KEY("ro", MAIN_KEY_RO),
     FUSE_OPT_KEY("rw", MAIN_KEY_RW),
     FUSE_OPT_KEY("fsname=", MAIN_KEY_FSNAME),
@@ -130,7 +143,8 @@ main_usage(const char *prog)
 	       "                           encode text written back\n"
 	       "    -o uid=N, -o gid=N     owner of every file\n"
 	       "    -o umask=M             mode of files and directories "
-	       "(octal, default 022)\n"
+	       "(octal, default 022,\n"
+	       "                           077 with allow_other)\n"
 	       "    -o ctl=NAME            name of the control directory "
 	       "(default .bltfs)\n"
 	       "    -o ready_fd=N          write one byte to fd N once "
@@ -142,7 +156,12 @@ main_usage(const char *prog)
 	       "    -o spill=BYTES         bytes an open file holds in memory "
 	       "before\n"
 	       "                           its writes go to a temporary file "
-	       "(default 8M)\n\n"
+	       "(default 8M)\n"
+	       "    -o autoprune=PCT       prune once PCT%% of the store is "
+	       "dead bytes\n"
+	       "                           (default 50; 0: never)\n"
+	       "    -o autoprune_min=BYTES ... and the store holds this much "
+	       "(default 64M)\n\n"
 	       "bltfs serves requests in its own loop: of libfuse's options "
 	       "below,\n"
 	       "clone_fd and max_idle_threads are accepted and ignored.\n\n");
@@ -325,6 +344,16 @@ main_opt_proc(void *data, const char *arg, int key, struct fuse_args *out)
 		if (main_opt_bytes(arg, &v) < 0)
 			return -1;
 		c->spill = (unsigned long)v;
+		return 0;
+	case MAIN_KEY_AUTOPRUNE:
+		if (main_opt_number(arg, 0, 100, &v) < 0)
+			return -1;
+		c->autoprune = (unsigned)v;
+		return 0;
+	case MAIN_KEY_AUTOPRUNE_MIN:
+		if (main_opt_bytes(arg, &v) < 0)
+			return -1;
+		c->autoprune_min = v;
 		return 0;
 	case MAIN_KEY_READY_FD:
 		return main_opt_ready_fd(arg, &c->ready_fd);
@@ -543,7 +572,13 @@ main_open(struct fs *fs, const struct main_conf *c)
 	fs->others = c->others;
 	fs->uid = c->set_uid ? (uid_t)c->uid : getuid();
 	fs->gid = c->set_gid ? (gid_t)c->gid : getgid();
-	fs->umask = c->set_umask ? (mode_t)(c->umask & 0777) : 022;
+	/* the store keeps no modes: where others may enter, what it held
+	 * before the mount is its owner's alone unless umask= says else */
+	fs->umask = c->set_umask ? (mode_t)(c->umask & 0777)
+	            : c->others  ? 077
+	                         : 022;
+	fs->own_uid = c->others && !c->set_uid;
+	fs->own_gid = c->others && !c->set_gid;
 	fs->timeout = MAIN_TIMEOUT;
 	fs->timestamps = st.timestamps;
 	fs->spill = c->spill;
@@ -553,6 +588,11 @@ main_open(struct fs *fs, const struct main_conf *c)
 		            sb.st_mtim.tv_nsec / 1000;
 	else
 		fs->mtime = blt_now();
+	if ((rc = autoprune_create(c->ro ? 0 : c->autoprune, c->autoprune_min,
+	         &fs->autoprune)) < 0) {
+		fs_log("%s", blt_errmsg());
+		return rc;
+	}
 	if ((rc = handle_set_create(fs, &fs->handles)) < 0) {
 		fs_log("out of memory");
 		return rc;
@@ -573,6 +613,7 @@ main_close(struct fs *fs)
 		rc = -EIO;
 	handle_set_free(fs->handles);
 	decode_free(fs);
+	autoprune_free(fs->autoprune);
 	inode_tree_free(fs->tree);
 	if (fs->db != NULL && blt_close(fs->db) < 0) {
 		fs_log("closing the store: %s", blt_errmsg());
@@ -696,6 +737,8 @@ main(int argc, char **argv)
 	c.ready_fd = -1;
 	c.spin = MAIN_SPIN;
 	c.spill = HANDLE_SPILL;
+	c.autoprune = MAIN_AUTOPRUNE;
+	c.autoprune_min = MAIN_AUTOPRUNE_MIN;
 	/* from here to the session, a failure is a usage error: 2 */
 	status = 2;
 	if (fuse_opt_parse(&args, &c, main_opts, main_opt_proc) == -1 ||

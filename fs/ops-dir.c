@@ -46,10 +46,14 @@ op_readlink(fuse_req_t req, fuse_ino_t ino)
 }
 
 /* Add a file or a directory marker named name under parent to the index
- * (and a marker to the store); *in gets it with a lookup reference. */
+ * (and a marker to the store); *in gets it with a lookup reference.  A
+ * new node keeps mode's permission bits for the mount's life (an existing
+ * one keeps its own, as open(O_CREAT) of an existing file does), and who
+ * as its owner where others may enter (struct fs, own_uid). */
 int
-ops_new_node(struct fs *fs, uint64_t parent, const char *name, int type,
-    int excl, int *existed, struct inode_info *in, struct inode_stale *s)
+ops_new_node(struct fs *fs, const struct fuse_ctx *who, uint64_t parent,
+    const char *name, int type, mode_t mode, int excl, int *existed,
+    struct inode_info *in, struct inode_stale *s)
 {
 	unsigned char *key = NULL;
 	size_t klen, nlen = strlen(name);
@@ -79,7 +83,7 @@ ops_new_node(struct fs *fs, uint64_t parent, const char *name, int type,
 		    (rc = inode_lookup(fs->tree, parent, name, nlen, 1, in)) <
 		        0)
 			ops_fail(rc, blt_errmsg());
-		goto out;
+		goto mode;
 	}
 	if ((rc = inode_child_key(
 	         fs->tree, parent, name, nlen, type, &key, &klen)) < 0) {
@@ -97,6 +101,17 @@ ops_new_node(struct fs *fs, uint64_t parent, const char *name, int type,
 	         type == INODE_FILE ? INODE_VLEN_UNSTORED : 0, NULL, s)) < 0 ||
 	    (rc = inode_lookup(fs->tree, parent, name, nlen, 1, in)) < 0)
 		ops_fail(rc, blt_errmsg());
+mode:
+	/* under fs->wlock, so that no reply shows the node without it */
+	if (rc == 0) {
+		inode_set_mode(fs->tree, in->nodeid, mode);
+		if (fs->own_uid || fs->own_gid)
+			inode_set_owner(fs->tree, in->nodeid,
+			    fs->own_uid ? (uint32_t)who->uid : INODE_NO_ID,
+			    fs->own_gid ? (uint32_t)who->gid : INODE_NO_ID);
+		if ((rc = inode_stat(fs->tree, in->nodeid, in)) < 0)
+			inode_forget(fs->tree, in->nodeid, 1);
+	}
 out:
 	pthread_mutex_unlock(&fs->wlock);
 	free(key);
@@ -111,7 +126,8 @@ op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode)
 	struct inode_info in;
 	int existed, rc;
 
-	rc = ops_new_node(fs, parent, name, INODE_DIR, 1, &existed, &in, &s);
+	rc = ops_new_node(fs, fuse_req_ctx(req), parent, name, INODE_DIR, mode,
+	    1, &existed, &in, &s);
 	if (rc < 0) {
 		fuse_reply_err(req, -rc);
 		return;
@@ -134,7 +150,8 @@ op_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
 		fuse_reply_err(req, EPERM); /* devices, fifos, sockets */
 		return;
 	}
-	rc = ops_new_node(fs, parent, name, INODE_FILE, 1, &existed, &in, &s);
+	rc = ops_new_node(fs, fuse_req_ctx(req), parent, name, INODE_FILE, mode,
+	    1, &existed, &in, &s);
 	if (rc < 0) {
 		fuse_reply_err(req, -rc);
 		return;

@@ -117,7 +117,7 @@ op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
 	struct handle *h;
 	int existed, rc;
 
-	rc = ops_new_node(fs, parent, name, INODE_FILE,
+	rc = ops_new_node(fs, fuse_req_ctx(req), parent, name, INODE_FILE, mode,
 	    (fi->flags & O_EXCL) != 0, &existed, &in, &s);
 	if (rc < 0) {
 		fuse_reply_err(req, -rc);
@@ -257,7 +257,9 @@ op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size,
 
 /* Commit what fi holds (release 1: at a release, what
  * handle_commit_release() says; 2: at a close, handle_flush(); 0: fsync);
- * invalidate the kernel's copy if the value changed. */
+ * invalidate the kernel's copy if the value changed.  Returns the
+ * handle's: > 0 if the store changed; then, once the request is answered,
+ * the caller gives autoprune_check() its turn. */
 static int
 ops_commit(
     struct fs *fs, fuse_ino_t ino, struct fuse_file_info *fi, int release)
@@ -277,19 +279,25 @@ ops_commit(
 		rc = release == 2 ? handle_flush(h) : handle_commit(h);
 	if (rc != 0)
 		ops_inval(fs, ino, rc != 2);
-	return rc < 0 ? rc : 0;
+	return rc;
 }
 
 void
 op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
+	struct fs *fs = ops_fs(req); /* req is gone once answered */
+	int rc;
+
 	/* a read-only mount commits nothing at close: ENOSYS has the kernel
 	 * send no more flushes (see op_open()) */
-	if (ops_fs(req)->ro) {
+	if (fs->ro) {
 		fuse_reply_err(req, ENOSYS);
 		return;
 	}
-	fuse_reply_err(req, -ops_commit(ops_fs(req), ino, fi, 2));
+	rc = ops_commit(fs, ino, fi, 2);
+	fuse_reply_err(req, rc < 0 ? -rc : 0);
+	if (rc > 0)
+		autoprune_check(fs);
 }
 
 /* The last writer of ino let go of it with writes the store refused (its
@@ -336,6 +344,8 @@ op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		ops_inval(fs, ino, 1);
 	fuse_reply_err(req, 0);
 	ops_stale(fs, &s, 0, "");
+	if (rc > 0)
+		autoprune_check(fs);
 }
 
 void
@@ -343,10 +353,12 @@ op_fsync(
     fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi)
 {
 	struct fs *fs = ops_fs(req);
-	int rc;
+	int rc, stored;
 
-	if ((rc = ops_commit(fs, ino, fi, 0)) == 0 && !fs->ro &&
+	if ((rc = stored = ops_commit(fs, ino, fi, 0)) >= 0 && !fs->ro &&
 	    (rc = blt_sync(fs->db)) < 0)
 		fs_log_write(fs, NULL);
-	fuse_reply_err(req, -rc);
+	fuse_reply_err(req, rc < 0 ? -rc : 0);
+	if (stored > 0)
+		autoprune_check(fs);
 }

@@ -97,7 +97,22 @@ ops_file_attr(
 	return fs->decode ? decode_size(fs, &in, size) : 0;
 }
 
-/* Fill st for the node in: mode and owner from the mount options. */
+/* The permission bits of the node in: those a create, mkdir or chmod
+ * gave it in this mount, else the mount's (-o umask).  A file's never
+ * include x or the set-id bits: no file can run from the mount, and
+ * access(X_OK) says so (op_access()). */
+static mode_t
+ops_perm(const struct fs *fs, const struct inode_info *in)
+{
+	mode_t all = in->type == INODE_DIR ? 0777 : 0666;
+
+	if (in->mode & INODE_MODE_SET)
+		return (mode_t)in->mode & all;
+	return all & ~fs->umask;
+}
+
+/* Fill st for the node in: owner from the mount options, mode from
+ * ops_perm(). */
 static int
 ops_stat(struct fs *fs, const struct inode_info *in, struct stat *st)
 {
@@ -108,18 +123,19 @@ ops_stat(struct fs *fs, const struct inode_info *in, struct stat *st)
 	memset(st, 0, sizeof *st);
 	st->st_ino = in->ino;
 	st->st_nlink = in->nlink;
-	st->st_uid = fs->uid;
-	st->st_gid = fs->gid;
+	st->st_uid = in->mode & INODE_UID_SET ? (uid_t)in->uid : fs->uid;
+	st->st_gid = in->mode & INODE_GID_SET ? (gid_t)in->gid : fs->gid;
 	st->st_blksize = OPS_BLKSIZE;
 	if (in->type == INODE_DIR) {
-		st->st_mode = S_IFDIR | (0777 & ~fs->umask);
+		st->st_mode = S_IFDIR | ops_perm(fs, in);
 		if (in->ts != BLT_NO_TS)
 			ts = in->ts;
 	} else {
 		/* a decode mount whose values cannot be written from text
 		 * shows its files read-only, as open for writing says */
-		st->st_mode = S_IFREG | ((decode_readonly(fs) ? 0444 : 0666) &
-		                            ~fs->umask);
+		st->st_mode =
+		    S_IFREG | (decode_readonly(fs) ? ops_perm(fs, in) & 0444
+		                                   : ops_perm(fs, in));
 		if ((rc = ops_file_attr(fs, in, &size, &ts)) < 0)
 			return rc;
 		if (in->flags & INODE_GONE)
@@ -365,33 +381,6 @@ ops_truncate(struct fs *fs, uint64_t nodeid, uint64_t size)
 	return rc < 0 ? rc : 0;
 }
 
-/* Whether in is a file with writes not yet stored.  rsync gives the
- * temporary file it writes mode 0700 and fails if it cannot: a mode change
- * of a file being written is accepted, and not kept (bltfs(1)). */
-static int
-ops_being_written(struct fs *fs, const struct inode_info *in)
-{
-	uint64_t size;
-	int64_t ts;
-
-	return in->type == INODE_FILE &&
-	       handle_find(fs, in->nodeid, &size, &ts);
-}
-
-/* Whether no one but the mount's owner can read what it holds: no one
- * else may enter the mount, and the store file's own mode lets no one
- * else read or write it.  Then a mode that takes permissions away asks
- * for nothing that is not so already (rsync -a and cp -a of a tree with
- * private files, a .ssh directory), and is accepted, not kept. */
-static int
-ops_private(struct fs *fs)
-{
-	struct stat st;
-
-	return !fs->others && stat(blt_path(fs->db), &st) == 0 &&
-	       (st.st_mode & 077) == 0;
-}
-
 static void
 op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
     struct fuse_file_info *fi)
@@ -406,22 +395,18 @@ op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
 		goto fail;
 	if ((rc = ops_stat(fs, &in, &st)) < 0)
 		goto fail;
-	/* modes and owners are the mount's and are not stored.  Setting what
-	 * is there succeeds (cp -p, rsync -a), and so does a mode that takes
-	 * no permission away (rsync -a of an executable asks for 0755 on a
-	 * file shown 0644): the file is no less open than asked.  A mode that
-	 * would take one away is refused, so that nobody believes a file
-	 * private when it is not; except while the file is being written
-	 * (rsync's temporary files), and where everything is private
-	 * already (ops_private()): there it is accepted and not kept. */
+	/* A mode, and where others may enter an owner, is kept in the node
+	 * for the mount's life (inode_set_mode()), never stored: the kernel
+	 * checks it for everyone it lets in where checks are on (main.c),
+	 * and a remount shows the mount's again (bltfs(1), -o umask).  Who
+	 * may change them is the kernel's to check, as for any attribute.
+	 * Elsewhere the owner is the mount's, and only it can be set. */
 	rc = -EPERM;
-	if ((to_set & FUSE_SET_ATTR_MODE) &&
-	    (st.st_mode & 07777 & ~attr->st_mode) != 0 &&
-	    !ops_being_written(fs, &in) && !ops_private(fs))
+	if ((to_set & FUSE_SET_ATTR_UID) && !fs->own_uid &&
+	    attr->st_uid != fs->uid)
 		goto fail;
-	if ((to_set & FUSE_SET_ATTR_UID) && attr->st_uid != fs->uid)
-		goto fail;
-	if ((to_set & FUSE_SET_ATTR_GID) && attr->st_gid != fs->gid)
+	if ((to_set & FUSE_SET_ATTR_GID) && !fs->own_gid &&
+	    attr->st_gid != fs->gid)
 		goto fail;
 	rc = -EROFS;
 	if (fs->ro && (to_set & (FUSE_SET_ATTR_SIZE | FUSE_SET_ATTR_MTIME |
@@ -464,6 +449,16 @@ op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
 		if (rc < 0)
 			goto fail;
 	}
+	if (to_set & FUSE_SET_ATTR_MODE)
+		inode_set_mode(fs->tree, ino, (unsigned)attr->st_mode);
+	if (to_set & (FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID))
+		inode_set_owner(fs->tree, ino,
+		    (to_set & FUSE_SET_ATTR_UID) && fs->own_uid
+		        ? (uint32_t)attr->st_uid
+		        : INODE_NO_ID,
+		    (to_set & FUSE_SET_ATTR_GID) && fs->own_gid
+		        ? (uint32_t)attr->st_gid
+		        : INODE_NO_ID);
 	/* again: the size and time the index knows may have changed */
 	if ((rc = inode_stat(fs->tree, ino, &in)) < 0 && rc != -ESTALE)
 		goto fail;
@@ -473,6 +468,27 @@ op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
 	return;
 fail:
 	fuse_reply_err(req, -rc);
+}
+
+/* df's sizes: Used is the store file's (the header's size: no scan, no
+ * flush), Avail the free space of the file system under it, which is
+ * what the store may still grow into, and Size the two together.  Free
+ * is Avail, so that df's Used (Size - Free) is the store's alone, not
+ * the blocks that file system keeps for root. */
+static void
+ops_statfs_space(struct fs *fs, struct statvfs *sv)
+{
+	struct blt_stat st;
+	uint64_t used;
+
+	if (sv->f_frsize == 0)
+		sv->f_frsize = sv->f_bsize != 0 ? sv->f_bsize : 4096;
+	if (sv->f_bsize == 0)
+		sv->f_bsize = sv->f_frsize;
+	(void)blt_info(fs->db, &st);
+	used = (st.file_bytes + sv->f_frsize - 1) / sv->f_frsize;
+	sv->f_bfree = sv->f_bavail;
+	sv->f_blocks = (fsblkcnt_t)used + sv->f_bavail;
 }
 
 static void
@@ -487,6 +503,7 @@ op_statfs(fuse_req_t req, fuse_ino_t ino)
 	/* space is that of the file system under the store */
 	if (statvfs(blt_path(fs->db), &sv) == -1)
 		memset(&sv, 0, sizeof sv);
+	ops_statfs_space(fs, &sv);
 	/* the count alone: blt_stat() would hold the store's lock for a scan
 	 * the first time, and df needs no byte counts of the store.  Keys are
 	 * the files used (df -i's IUsed is f_files - f_ffree); free are as

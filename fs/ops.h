@@ -55,8 +55,9 @@ void op_fsync(
 
 /* ops-dir.c */
 
-int ops_new_node(struct fs *fs, uint64_t parent, const char *name, int type,
-    int excl, int *existed, struct inode_info *in, struct inode_stale *s);
+int ops_new_node(struct fs *fs, const struct fuse_ctx *who, uint64_t parent,
+    const char *name, int type, mode_t mode, int excl, int *existed,
+    struct inode_info *in, struct inode_stale *s);
 void op_readlink(fuse_req_t req, fuse_ino_t ino);
 void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode);
 void op_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,

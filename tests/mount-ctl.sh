@@ -12,7 +12,7 @@
 store=$tmp/s.blt
 m=$tmp/m
 chmod 755 "$tmp" # another user must reach the mount
-bltfs_mount "$store" "$m" -o allow_other
+bltfs_mount "$store" "$m" -o allow_other,umask=022
 mkdir -p "$m/docs/sub"
 for i in 1 2 3 4 5; do
 	printf 'value %s\n' "$i" >"$m/docs/f$i"
@@ -316,7 +316,7 @@ for dup in "map:--exec:--exec cat --exec=cat docs" \
 done
 [ "$rc2" = 4 ] || fail "a map whose items fail exited $rc2"
 [ "$rc3" = 2 ] || fail "bltfs ctl without arguments exited $rc3"
-"$BLTFS" ctl "$m" status >"$tmp/out"
+"$BLTFS" ctl "$m" status --json >"$tmp/out"
 python3 -m json.tool "$tmp/out" >/dev/null || fail "status is not JSON"
 "$BLTFS" ctl "$m" job 9 >"$tmp/out"
 python3 -m json.tool "$tmp/out" >/dev/null || fail "job 9 is not JSON"
@@ -432,9 +432,9 @@ deep" ] || fail "map -- --wait --json -h: $(cat "$m/opts/--wait" "$m/docs/sub/d"
 	fail "map --cwd --wait ran in $(cat "$m/opts/-h")"
 # -- before the command ends the options of bltfs ctl as well; --ctl takes
 # --ctl=NAME too, and needs a name.
-"$BLTFS" ctl -- "$m" status >"$tmp/out" || fail "bltfs ctl -- MOUNT status"
+"$BLTFS" ctl --json -- "$m" status >"$tmp/out" || fail "bltfs ctl -- MOUNT status"
 python3 -m json.tool "$tmp/out" >/dev/null || fail "status after --"
-"$BLTFS" ctl "$m" status --ctl=.bltfs >"$tmp/out" ||
+"$BLTFS" ctl "$m" status --json --ctl=.bltfs >"$tmp/out" ||
 	fail "bltfs ctl --ctl=.bltfs"
 python3 -m json.tool "$tmp/out" >/dev/null || fail "status with --ctl=NAME"
 for args in "status --ctl:--ctl needs the name" \
@@ -699,10 +699,10 @@ printf 'yval\n' >"$m2/sub/y"
 printf 'zval\n' >"$m2/sub/z"
 printf 'rootx\n' >"$m2/x"
 ln -s "$m2" "$tmp/link"
-"$BLTFS" ctl "$m2/sub" status >"$tmp/out" 2>"$tmp/err" ||
+"$BLTFS" ctl "$m2/sub" status --json >"$tmp/out" 2>"$tmp/err" ||
 	fail "bltfs ctl MOUNT/sub status: $(cat "$tmp/err")"
 python3 -m json.tool "$tmp/out" >/dev/null || fail "status from sub/"
-(cd "$m2/sub" && "$BLTFS" ctl . status) >"$tmp/out" 2>"$tmp/err" ||
+(cd "$m2/sub" && "$BLTFS" ctl . status --json) >"$tmp/out" 2>"$tmp/err" ||
 	fail "bltfs ctl . status: $(cat "$tmp/err")"
 python3 -m json.tool "$tmp/out" >/dev/null || fail "status from ."
 "$BLTFS" ctl "$m2/sub" map --exec 'tr a-z A-Z' "$m2/sub/x" --wait \

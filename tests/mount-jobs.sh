@@ -357,7 +357,7 @@ touch "$tmp/stop"
 wait "$reader" || fail "the reader failed"
 [ ! -s "$tmp/reader.fail" ] || fail "reads went wrong: $(head "$tmp/reader.fail")"
 same_tree "$model" "$m"
-"$BLTFS" ctl "$m" status >"$tmp/status"
+"$BLTFS" ctl "$m" status --json >"$tmp/status"
 python3 - "$tmp/status" "$model" <<'PY' || fail "status: $(cat "$tmp/status")"
 import json, os, sys
 s = json.load(open(sys.argv[1]))
