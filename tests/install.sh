@@ -119,6 +119,15 @@ for e in "$example" "$tmp/example-static"; do
 	"$BLT" get "$FIXTURE" a/b/c.txt | cmp - "$tmp/value" ||
 		fail "$e gets another a/b/c.txt than blt get"
 done
+# booklet(3)'s example builds as it is, and gets that value too.
+sed -n '/^\.EX/,/^\.EE/p' "$dest$mandir/man3/booklet.3" | sed -e '/^\.E[XE]/d' \
+    -e 's/\\e/\\/g' -e 's/\\-/-/g' | sed '/^\$ cc/,$d' >"$tmp/get.c"
+grep -q '^main(int argc' "$tmp/get.c" || fail "no example in booklet.3"
+# shellcheck disable=SC2086
+$CC $CFLAGS -Wall -Wextra $cflags -o "$tmp/get" "$tmp/get.c" $LDFLAGS $libs \
+    -Wl,-rpath,"$lib" || fail "booklet(3)'s example does not build"
+"$tmp/get" "$FIXTURE" a/b/c.txt | cmp - "$tmp/value" ||
+	fail "booklet(3)'s example gets another a/b/c.txt than blt get"
 # ... writes a store blt reads ...
 "$example" "$tmp/new.blt" greeting hello
 [ "$("$BLT" get "$tmp/new.blt" greeting)" = hello ] ||
