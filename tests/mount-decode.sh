@@ -13,7 +13,7 @@
 #  - a raw mount of the same store is still byte-exact.
 . "${top_srcdir:-$(dirname "$0")/..}/tests/lib.sh"
 
-PY=$top_srcdir/../shared/reference/bin/booklet-python
+PY=$REFERENCE_DIR/bin/booklet-python
 [ -x "$PY" ] || { echo "no reference booklet: $PY" >&2; exit 99; }
 m=$tmp/m
 
