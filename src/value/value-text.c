@@ -166,7 +166,7 @@ value_tagged(const char *tag, json_t *payload)
 static int
 value_float_repr(double d, char *out, size_t size)
 {
-	char tmp[40], digits[20];
+	char tmp[40], digits[20] = "";
 	int prec, exp10, nd = 0, decpt, o = 0;
 	const char *q;
 
