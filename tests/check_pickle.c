@@ -1,5 +1,5 @@
 /*
- * check_pickle: the pickle codec (src/value/value-pickle.c) on hand-made
+ * check_pickle: the pickle codec (src/value/value-pickle-*.c) on hand-made
  * pickles: every opcode that would import or call, truncation at every
  * offset, huge lengths, memo misuse, deep nesting, cycles and GET bombs
  * are "not decodable" with a reason; protocol 0's text forms and Python's

@@ -1,5 +1,5 @@
 /*
- * fuzz_pickle.c: the libFuzzer target of the pickle codec (value-pickle.c).
+ * fuzz_pickle.c: the libFuzzer target of the pickle codec (value-pickle-*.c).
  * Each input is a pickle.  Besides "no crash, no hang, no leak" (the
  * sanitizers' part) it holds the codec to its claims, aborting when it
  * does not:
