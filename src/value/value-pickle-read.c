@@ -41,7 +41,8 @@
 #include "value-pickle.h"
 
 const char *const pk_type_names[] = {"None", "bool", "int", "int", "float",
-    "str", "bytes", "bytearray", "list", "tuple", "dict", "set", "frozenset"};
+    "str", "bytes", "bytearray", "global", "list", "tuple", "dict", "set",
+    "frozenset"};
 
 /* Record why the pickle is not decodable; the first reason stays. */
 int
@@ -321,6 +322,57 @@ pk_line_index(struct pk_dec *d, size_t at, uint64_t *idx)
 
 /* containers */
 
+/*
+ * The constructors a pickle may name: the only GLOBAL and STACK_GLOBAL
+ * pushed, and the only callables of REDUCE.  CPython writes sets and
+ * frozensets this way before protocol 4, bytes before 3 and bytearray
+ * before 5; protocols 0 to 2 name builtins as __builtin__, which Python 3
+ * maps back only in those protocols.  Nothing is imported or called: a
+ * REDUCE of one with exactly the arguments CPython writes builds the value
+ * (pk_reduce), and any other use of one is not decodable.
+ */
+enum pk_ctor_kind {
+	PK_CTOR_SET,
+	PK_CTOR_FROZENSET,
+	PK_CTOR_BYTES,
+	PK_CTOR_BYTEARRAY,
+	PK_CTOR_ENCODE
+};
+
+static const struct pk_ctor {
+	const char *module, *name;
+	unsigned kind;
+	unsigned maxproto; /* highest protocol whose unpickler finds it */
+} pk_ctors[] = {
+    {"builtins", "set", PK_CTOR_SET, 5},
+    {"builtins", "frozenset", PK_CTOR_FROZENSET, 5},
+    {"builtins", "bytes", PK_CTOR_BYTES, 5},
+    {"builtins", "bytearray", PK_CTOR_BYTEARRAY, 5},
+    {"__builtin__", "set", PK_CTOR_SET, 2},
+    {"__builtin__", "frozenset", PK_CTOR_FROZENSET, 2},
+    {"__builtin__", "bytes", PK_CTOR_BYTES, 2},
+    {"__builtin__", "bytearray", PK_CTOR_BYTEARRAY, 2},
+    {"_codecs", "encode", PK_CTOR_ENCODE, 5},
+};
+
+/* A constructor on the stack above k is not called but used as a value:
+ * Python would import it into the value, which JSON cannot hold. */
+static int
+pk_no_global(struct pk_dec *d, size_t k)
+{
+	for (size_t i = k; i < d->stack.n; i++) {
+		const struct pk_node *n = &d->nodes[d->stack.v[i]];
+
+		if (n->type == PK_GLOBAL)
+			return pk_fail(d,
+			    "the global %s.%s at offset %zu is used as a "
+			    "value, not called",
+			    pk_ctors[n->u.global.ctor].module,
+			    pk_ctors[n->u.global.ctor].name, n->u.global.at);
+	}
+	return 0;
+}
+
 /* Move the stack above position k into a new container of type. */
 static int
 pk_collect(struct pk_dec *d, unsigned type, size_t k)
@@ -329,6 +381,8 @@ pk_collect(struct pk_dec *d, unsigned type, size_t k)
 	struct pk_node *node;
 	int rc;
 
+	if ((rc = pk_no_global(d, k)) != 0)
+		return rc;
 	if (type == PK_TUPLE && n == 0) {
 		d->stack.n = k;
 		return pk_vec_push(&d->stack, PK_ID_EMPTY_TUPLE);
@@ -363,6 +417,8 @@ pk_extend(struct pk_dec *d, unsigned type, size_t k, size_t at)
 	if (type == PK_DICT && (d->stack.n - k) % 2)
 		return pk_fail(
 		    d, "odd number of items for SETITEMS at offset %zu", at);
+	if ((rc = pk_no_global(d, k)) != 0)
+		return rc;
 	for (size_t i = k; i < d->stack.n; i++)
 		if ((rc = pk_vec_push(&node->u.items, d->stack.v[i])) < 0)
 			return rc;
@@ -446,6 +502,155 @@ pk_forbidden(struct pk_dec *d, unsigned op, size_t at)
 	    d, "opcode %s (%s) at offset %zu %s", pk_opname(op), opc, at, what);
 }
 
+/* constructors */
+
+/* GLOBAL (op 'c', the two lines after at) and STACK_GLOBAL (0x93, the
+ * two strs on the stack): push the constructor they name, or refuse. */
+static int
+pk_global(struct pk_dec *d, unsigned op, size_t at)
+{
+	const char *m = NULL, *nm = NULL;
+	size_t mn = 0, nn = 0, save = d->pos;
+	struct pk_node *node;
+	int rc;
+
+	if (op == 'c') {
+		if ((rc = pk_line(d, at, &m, &mn)) != 0 ||
+		    (rc = pk_line(d, at, &nm, &nn)) != 0)
+			return rc;
+	} else if (d->stack.n >= 2 + pk_fence(d)) {
+		const struct pk_node *a = &d->nodes[d->stack.v[d->stack.n - 2]];
+		const struct pk_node *b = &d->nodes[d->stack.v[d->stack.n - 1]];
+
+		if (a->type == PK_STR && b->type == PK_STR) {
+			m = a->u.str.s, mn = a->u.str.len;
+			nm = b->u.str.s, nn = b->u.str.len;
+		}
+	}
+	for (unsigned i = 0; m && i < sizeof pk_ctors / sizeof pk_ctors[0];
+	     i++) {
+		const struct pk_ctor *c = &pk_ctors[i];
+
+		if (d->proto > c->maxproto || strlen(c->module) != mn ||
+		    memcmp(c->module, m, mn) != 0 || strlen(c->name) != nn ||
+		    memcmp(c->name, nm, nn) != 0)
+			continue;
+		if (op != 'c')
+			d->stack.n -= 2;
+		if ((rc = pk_push_new(d, PK_GLOBAL, &node)) != 0)
+			return rc;
+		node->u.global.ctor = i;
+		node->u.global.at = at;
+		return 0;
+	}
+	d->pos = save;
+	return pk_forbidden(d, op, at);
+}
+
+/* Whether node id is a str of one of the names Python gives Latin-1. */
+static int
+pk_is_latin1_name(const struct pk_dec *d, size_t id)
+{
+	const struct pk_node *n = &d->nodes[id];
+
+	return n->type == PK_STR &&
+	       ((n->u.str.len == 6 && memcmp(n->u.str.s, "latin1", 6) == 0) ||
+	           (n->u.str.len == 7 &&
+	               memcmp(n->u.str.s, "latin-1", 7) == 0));
+}
+
+/* REDUCE of a constructor with exactly the arguments CPython writes:
+ * set(list), frozenset(list), bytes(), _codecs.encode(str, 'latin1'),
+ * bytearray(), bytearray(bytes) and bytearray(str, 'latin-1') (Python
+ * 2's form); the value is built, nothing called. */
+static int
+pk_reduce(struct pk_dec *d, size_t at)
+{
+	size_t top = d->stack.n, fid, aid, nargs, *arg, id;
+	const struct pk_ctor *c;
+	struct pk_node *node;
+	unsigned kind;
+	int rc;
+
+	if (top < 2 || top - 2 < pk_fence(d))
+		return pk_underflow(d, at);
+	fid = d->stack.v[top - 2];
+	aid = d->stack.v[top - 1];
+	if (d->nodes[fid].type != PK_GLOBAL)
+		return pk_forbidden(d, 'R', at);
+	c = &pk_ctors[d->nodes[fid].u.global.ctor];
+	kind = c->kind;
+	if (d->nodes[aid].type != PK_TUPLE)
+		goto bad;
+	nargs = d->nodes[aid].u.items.n;
+	arg = d->nodes[aid].u.items.v;
+	d->nodes[fid].called = 1;
+	if ((kind == PK_CTOR_SET || kind == PK_CTOR_FROZENSET) && nargs == 1 &&
+	    d->nodes[arg[0]].type == PK_LIST) {
+		/* The list's items now: later APPENDs do not reach the set. */
+		size_t lid = arg[0];
+
+		d->stack.n = top - 2;
+		for (size_t i = 0; i < d->nodes[lid].u.items.n; i++)
+			if ((rc = pk_vec_push(
+			         &d->stack, d->nodes[lid].u.items.v[i])) < 0)
+				return rc;
+		return pk_collect(
+		    d, kind == PK_CTOR_SET ? PK_SET : PK_FROZENSET, top - 2);
+	}
+	if ((kind == PK_CTOR_BYTES || kind == PK_CTOR_BYTEARRAY) &&
+	    nargs == 0) {
+		d->stack.n = top - 2;
+		if ((rc = pk_push_new(d,
+		         kind == PK_CTOR_BYTES ? PK_BYTES : PK_BYTEARRAY,
+		         &node)) == 0)
+			node->u.str.s = "";
+		return rc;
+	}
+	if (kind == PK_CTOR_BYTEARRAY && nargs == 1 &&
+	    d->nodes[arg[0]].type == PK_BYTES) {
+		const char *b = d->nodes[arg[0]].u.str.s;
+		size_t n = d->nodes[arg[0]].u.str.len;
+
+		/* Shared, not copied: nodes live as long as the decode. */
+		d->stack.n = top - 2;
+		if ((rc = pk_push_new(d, PK_BYTEARRAY, &node)) == 0) {
+			node->u.str.s = b;
+			node->u.str.len = n;
+		}
+		return rc;
+	}
+	if ((kind == PK_CTOR_ENCODE || kind == PK_CTOR_BYTEARRAY) &&
+	    nargs == 2 && d->nodes[arg[0]].type == PK_STR &&
+	    pk_is_latin1_name(d, arg[1])) {
+		id = arg[0];
+		d->stack.n = top - 2;
+		return pk_push_latin1(d,
+		    kind == PK_CTOR_ENCODE ? PK_BYTES : PK_BYTEARRAY, id, at);
+	}
+bad:
+	return pk_fail(d,
+	    "opcode REDUCE (R) at offset %zu would call %s.%s with other "
+	    "arguments than a pickle of a %s has",
+	    at, c->module, c->name, kind == PK_CTOR_ENCODE ? "bytes" : c->name);
+}
+
+/* At STOP: a constructor pushed but never called is refused too. */
+static int
+pk_globals_called(struct pk_dec *d)
+{
+	for (size_t i = PK_ID_FIRST; i < d->nnodes; i++) {
+		const struct pk_node *n = &d->nodes[i];
+
+		if (n->type == PK_GLOBAL && !n->called)
+			return pk_fail(d,
+			    "the global %s.%s at offset %zu is never called",
+			    pk_ctors[n->u.global.ctor].module,
+			    pk_ctors[n->u.global.ctor].name, n->u.global.at);
+	}
+	return 0;
+}
+
 /* Run the pickle machine up to STOP; *root is the value it leaves. */
 static int
 pk_run(struct pk_dec *d, size_t *root)
@@ -467,6 +672,9 @@ pk_run(struct pk_dec *d, size_t *root)
 			if (top <= pk_fence(d))
 				return pk_underflow(d, at);
 			*root = d->stack.v[top - 1];
+			if ((rc = pk_no_global(d, top - 1)) != 0 ||
+			    (rc = pk_globals_called(d)) != 0)
+				return rc;
 			if (d->pos != d->len)
 				return pk_fail(d,
 				    "%zu bytes after STOP at offset %zu",
@@ -480,7 +688,7 @@ pk_run(struct pk_dec *d, size_t *root)
 				    "unsupported pickle protocol %u at offset "
 				    "%zu",
 				    d->p[d->pos], at);
-			d->pos++;
+			d->proto = d->p[d->pos++];
 			break;
 		case 0x95: /* FRAME: CPython only checks the bytes are there */
 			if ((rc = pk_need(d, 8, at)) != 0)
@@ -736,10 +944,15 @@ pk_run(struct pk_dec *d, size_t *root)
 		case 0x94: /* MEMOIZE */
 			rc = pk_memo_top(d, d->memo.count, at);
 			break;
-		case 'c':
+		case 'c':  /* GLOBAL */
+		case 0x93: /* STACK_GLOBAL */
+			rc = pk_global(d, op, at);
+			break;
+		case 'R': /* REDUCE */
+			rc = pk_reduce(d, at);
+			break;
 		case 'i':
 		case 'o':
-		case 'R':
 		case 'b':
 		case 'P':
 		case 'Q':
@@ -748,7 +961,6 @@ pk_run(struct pk_dec *d, size_t *root)
 		case 0x83:
 		case 0x84:
 		case 0x92:
-		case 0x93:
 		case 0x97:
 		case 0x98:
 			return pk_forbidden(d, op, at);

@@ -26,18 +26,22 @@
 
 /* text */
 
-/* 0 for valid UTF-8, 1 for invalid, 2 for a surrogate (Python's
- * surrogatepass writes them as three-byte sequences). */
+/* 0 for valid UTF-8, lone surrogates included (Python's surrogatepass
+ * writes them as three-byte sequences, the tree holds them so and our text
+ * escapes them as \udXXX); 1 for invalid; 2 for a high surrogate followed
+ * by a low one, two characters in Python that JSON text would read back
+ * as one. */
 static int
 pk_utf8_check(const unsigned char *s, size_t n)
 {
-	int surrogate = 0;
+	int high = 0; /* the character before is a high surrogate */
 
 	for (size_t i = 0; i < n;) {
 		unsigned c = s[i], need, cp;
 
 		if (c < 0x80) {
 			i++;
+			high = 0;
 			continue;
 		}
 		if (c >= 0xc2 && c <= 0xdf)
@@ -58,11 +62,12 @@ pk_utf8_check(const unsigned char *s, size_t n)
 		if ((need == 2 && cp < 0x800) || (need == 3 && cp < 0x10000) ||
 		    cp > 0x10ffff)
 			return 1;
-		if (cp >= 0xd800 && cp <= 0xdfff)
-			surrogate = 1;
+		if (high && cp >= 0xdc00 && cp <= 0xdfff)
+			return 2;
+		high = cp >= 0xd800 && cp <= 0xdbff;
 		i += need + 1;
 	}
-	return surrogate ? 2 : 0;
+	return 0;
 }
 
 static size_t
@@ -101,9 +106,11 @@ pk_push_str(struct pk_dec *d, const char *s, size_t n, int owned, size_t at)
 		if (owned)
 			free((char *)s);
 		return pk_fail(d,
-		    bad == 2 ? "the str at offset %zu holds a lone surrogate, "
-		               "which JSON text cannot hold"
-		             : "the str at offset %zu is not valid UTF-8",
+		    bad == 2
+		        ? "the str at offset %zu holds a surrogate pair as "
+		          "two characters, which JSON text would read "
+		          "back as one"
+		        : "the str at offset %zu is not valid UTF-8",
 		    at);
 	}
 	if ((rc = pk_push_new(d, PK_STR, &node)) < 0) {
@@ -488,4 +495,42 @@ pk_text_float(struct pk_dec *d, const char *s, size_t n, size_t at)
 bad:
 	return pk_fail(
 	    d, "the FLOAT at offset %zu is not a finite decimal", at);
+}
+
+int
+pk_push_latin1(struct pk_dec *d, unsigned type, size_t id, size_t at)
+{
+	const unsigned char *s = (const unsigned char *)d->nodes[id].u.str.s;
+	size_t n = d->nodes[id].u.str.len, o = 0;
+	struct pk_node *node;
+	char *b;
+	int rc;
+
+	/* The str is valid UTF-8 (or surrogates): U+0000 to U+00FF are one
+	 * byte below 0x80, or 0xc2/0xc3 and a continuation byte. */
+	if ((b = malloc(n + 1)) == NULL)
+		return -ENOMEM;
+	for (size_t i = 0; i < n; i++) {
+		if (s[i] < 0x80)
+			b[o++] = (char)s[i];
+		else if ((s[i] == 0xc2 || s[i] == 0xc3) && i + 1 < n) {
+			b[o++] = (char)((s[i] & 3) << 6 | (s[i + 1] & 0x3f));
+			i++;
+		} else {
+			free(b);
+			return pk_fail(d,
+			    "the REDUCE at offset %zu would encode a str "
+			    "beyond Latin-1 as Latin-1 (Python's call would "
+			    "fail)",
+			    at);
+		}
+	}
+	if ((rc = pk_push_new(d, type, &node)) < 0) {
+		free(b);
+		return rc;
+	}
+	node->u.str.s = b;
+	node->u.str.len = o;
+	node->owned = 1;
+	return 0;
 }

@@ -504,6 +504,8 @@ pk_json(struct pk_dec *d, size_t id, int depth, json_t **out)
 		j = value_tagged(n->type == PK_BYTES ? "$bytes" : "$bytearray",
 		    value_b64_string(n->u.str.s, n->u.str.len));
 		break;
+	case PK_GLOBAL: /* never here: pk_run refuses it in a value */
+		return pk_fail(d, "a global is used as a value");
 	default:
 		n->on_path = 1;
 		if (n->type == PK_DICT)

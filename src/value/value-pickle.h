@@ -33,7 +33,8 @@ enum pk_type {
 	PK_STR,
 	PK_BYTES,
 	PK_BYTEARRAY,
-	PK_LIST,
+	PK_GLOBAL, /* a constructor of pk_ctors, to be called by REDUCE */
+	PK_LIST,   /* PK_LIST and after: containers (u.items) */
 	PK_TUPLE,
 	PK_DICT,
 	PK_SET,
@@ -54,6 +55,7 @@ struct pk_node {
 	    on_path; /* being converted: meeting it again is a cycle */
 	unsigned char hashed;
 	unsigned char uniq_done;
+	unsigned char called; /* PK_GLOBAL: REDUCE called it */
 	uint64_t hash;
 	union {
 		int64_t i;
@@ -63,6 +65,10 @@ struct pk_node {
 			size_t len;
 		} str;               /* STR, BYTES, BYTEARRAY, BIG (decimal) */
 		struct pk_vec items; /* dict: key, value, key, value ... */
+		struct {
+			unsigned ctor; /* index in pk_ctors */
+			size_t at;     /* offset of its opcode */
+		} global;
 	} u;
 	/* Sets: positions of the distinct elements; dicts: pairs (position
 	 * of the first equal key, position of the last value). */
@@ -89,6 +95,7 @@ struct pk_dec {
 	size_t whylen;
 	size_t weight, maxweight;
 	long budget;
+	unsigned proto; /* of the PROTO opcode; 0 without one */
 };
 
 /* value-pickle-read.c */
@@ -115,6 +122,10 @@ int pk_push_int(struct pk_dec *d, int64_t v);
 int pk_text_int(struct pk_dec *d, const char *s, size_t n, size_t at);
 int pk_long(struct pk_dec *d, size_t n, size_t at);
 int pk_push_float(struct pk_dec *d, double v);
+/* Push a node of type (PK_BYTES or PK_BYTEARRAY) holding the Latin-1
+ * encoding of str node id, as str.encode('latin-1') gives it; not
+ * decodable for a character beyond U+00FF (Python's call would fail). */
+int pk_push_latin1(struct pk_dec *d, unsigned type, size_t id, size_t at);
 int pk_text_float(struct pk_dec *d, const char *s, size_t n, size_t at);
 
 /* value-pickle-tree.c */
