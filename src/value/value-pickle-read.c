@@ -10,15 +10,26 @@
  * being memoized, behaves as the one Python object it is.  Only the
  * opcodes that build None, bool, int, float, str, bytes, bytearray, list,
  * tuple, dict, set and frozenset are run; one that would import or call
- * (GLOBAL, REDUCE, BUILD ...) stops the decode with a reason.
+ * (BUILD, INST, NEWOBJ ...) stops the decode with a reason.
  *
- * Choices where Python's loads would not give a JSON value, all "not
- * decodable" with the reason: a str holding a lone surrogate (Python loads
- * it with surrogatepass, JSON text cannot hold it); BINSTRING and STRING
- * that are not ASCII (Python 3 loads them as ASCII str and fails); integers
- * of more than PK_MAX_INT_BYTES bytes; bytes after STOP (Python ignores
- * them, we would lose them when writing back).  Protocol 0 text arguments
- * are read strictly: INT, LONG, PUT and GET take plain decimal only.
+ * GLOBAL, STACK_GLOBAL and REDUCE are run for one whitelist only, the
+ * constructors CPython writes for sets and frozensets before protocol 4,
+ * bytes before 3 and bytearray before 5 (pk_ctors, pk_reduce): builtins
+ * (or __builtin__ in protocols 0 to 2) set and frozenset called with
+ * (list,), bytes with (), bytearray with (), (bytes,) or (str, 'latin-1'),
+ * and _codecs.encode with (str, 'latin1').  Nothing is imported or
+ * called: the value is built.  Any other name, other arguments, or one of
+ * these used as a value or never called, is not decodable.
+ *
+ * Lone surrogates in a str are kept in their three-byte form, as
+ * surrogatepass writes them and value-text.c holds them.  Choices where
+ * Python's loads would not give a JSON value, all "not decodable" with the
+ * reason: a high surrogate followed by a low one (two characters that
+ * JSON text would read back as one); BINSTRING and STRING that are not
+ * ASCII (Python 3 loads them as ASCII str and fails); integers of more
+ * than PK_MAX_INT_BYTES bytes; bytes after STOP (Python ignores them, we
+ * would lose them when writing back).  Protocol 0 text arguments are read
+ * strictly: INT, LONG, PUT and GET take plain decimal only.
  */
 #include "config.h"
 
