@@ -250,6 +250,45 @@ START_TEST(test_constructors)
 	    PK("cbuiltins\nset\n(cbuiltins\nset\nlR."), "is used as a value");
 	refused(PK("cbuiltins\nset\n0N."),
 	    "the global builtins.set at offset 0 is never called");
+	/* one big argument called over and over: capped, not built */
+	{
+		struct blt_value_buf b = {0};
+		json_t *t;
+
+		/* set(list of 1000) 10,000 times: 80 MB of items */
+		ck_assert_int_eq(
+		    value_buf_put(&b, "cbuiltins\nset\nq\x00](", 18), 0);
+		for (int i = 0; i < 1000; i++)
+			ck_assert_int_eq(value_buf_put(&b, "N", 1), 0);
+		ck_assert_int_eq(value_buf_put(&b, "eq\x01", 3), 0);
+		for (int i = 0; i < 10000; i++)
+			ck_assert_int_eq(
+			    value_buf_put(&b, "h\x00h\x01\x85R0", 7), 0);
+		ck_assert_int_eq(value_buf_put(&b, "N.", 2), 0);
+		ck_assert_int_eq(
+		    dec(b.data, b.len, &t), BLT_VALUE_NOT_DECODABLE);
+		ck_assert_msg(
+		    strstr(why, "would build more than") != NULL, "%s", why);
+		/* _codecs.encode of a 100 KB str 1,000 times */
+		b.len = 0;
+		ck_assert_int_eq(
+		    value_buf_put(
+		        &b, "c_codecs\nencode\nq\x00X\xa0\x86\x01\x00", 23),
+		    0);
+		for (int i = 0; i < 100000; i++)
+			ck_assert_int_eq(value_buf_put(&b, "a", 1), 0);
+		ck_assert_int_eq(
+		    value_buf_put(&b, "\x8c\x06latin1\x86q\x01", 11), 0);
+		for (int i = 0; i < 1000; i++)
+			ck_assert_int_eq(
+			    value_buf_put(&b, "h\x00h\x01R0", 6), 0);
+		ck_assert_int_eq(value_buf_put(&b, "N.", 2), 0);
+		ck_assert_int_eq(
+		    dec(b.data, b.len, &t), BLT_VALUE_NOT_DECODABLE);
+		ck_assert_msg(
+		    strstr(why, "would build more than") != NULL, "%s", why);
+		blt_value_buf_free(&b);
+	}
 	/* REDUCE of anything else, BUILD after one */
 	refused(PK("N)R."), "opcode REDUCE (R) at offset 2 would call");
 	refused(PK("cbuiltins\nset\n]\x85R}b."), "opcode BUILD");

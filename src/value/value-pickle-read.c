@@ -570,6 +570,21 @@ pk_is_latin1_name(const struct pk_dec *d, size_t id)
 	               memcmp(n->u.str.s, "latin-1", 7) == 0));
 }
 
+/* What a REDUCE copies (a set's items, Latin-1 bytes) is counted: the
+ * memo could otherwise call one constructor on one big argument over and
+ * over, building far more than the input holds. */
+static int
+pk_built(struct pk_dec *d, size_t n, size_t at)
+{
+	d->built += n;
+	if (d->built > d->maxweight)
+		return pk_fail(d,
+		    "the REDUCE at offset %zu would build more than %zu bytes "
+		    "(one argument used over and over)",
+		    at, d->maxweight);
+	return 0;
+}
+
 /* REDUCE of a constructor with exactly the arguments CPython writes:
  * set(list), frozenset(list), bytes(), _codecs.encode(str, 'latin1'),
  * bytearray(), bytearray(bytes) and bytearray(str, 'latin-1') (Python
@@ -601,6 +616,9 @@ pk_reduce(struct pk_dec *d, size_t at)
 		/* The list's items now: later APPENDs do not reach the set. */
 		size_t lid = arg[0];
 
+		if ((rc = pk_built(
+		         d, d->nodes[lid].u.items.n * sizeof(size_t), at)) != 0)
+			return rc;
 		d->stack.n = top - 2;
 		for (size_t i = 0; i < d->nodes[lid].u.items.n; i++)
 			if ((rc = pk_vec_push(
@@ -635,6 +653,8 @@ pk_reduce(struct pk_dec *d, size_t at)
 	    nargs == 2 && d->nodes[arg[0]].type == PK_STR &&
 	    pk_is_latin1_name(d, arg[1])) {
 		id = arg[0];
+		if ((rc = pk_built(d, d->nodes[id].u.str.len, at)) != 0)
+			return rc;
 		d->stack.n = top - 2;
 		return pk_push_latin1(d,
 		    kind == PK_CTOR_ENCODE ? PK_BYTES : PK_BYTEARRAY, id, at);

@@ -96,6 +96,7 @@ struct pk_dec {
 	size_t weight, maxweight;
 	long budget;
 	unsigned proto; /* of the PROTO opcode; 0 without one */
+	size_t built;   /* bytes REDUCE copied, capped by maxweight */
 };
 
 /* value-pickle-read.c */
