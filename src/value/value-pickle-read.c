@@ -1,8 +1,9 @@
 /*
  * The pickle decoder: a pickle machine of our own for protocols 0 to 5
  * that never executes anything.  (value-pickle-scalar.c reads the numbers
- * and text the opcodes push, value-pickle-tree.c turns the result into the
- * tagged tree, value-pickle-write.c is the encoder.)
+ * and text the opcodes push, value-pickle-global.c the constructors they
+ * may name, value-pickle-tree.c turns the result into the tagged tree,
+ * value-pickle-write.c is the encoder.)
  *
  * It runs the pickle machine of pickletools' documentation over a private
  * heap of nodes (pk_node): the stack, the marks and the memo hold node
@@ -14,7 +15,7 @@
  *
  * GLOBAL, STACK_GLOBAL and REDUCE are run for one whitelist only, the
  * constructors CPython writes for sets and frozensets before protocol 4,
- * bytes before 3 and bytearray before 5 (pk_ctors, pk_reduce): builtins
+ * bytes before 3 and bytearray before 5 (value-pickle-global.c): builtins
  * (or __builtin__ in protocols 0 to 2) set and frozenset called with
  * (list,), bytes with (), bytearray with (), (bytes,) or (str, 'latin-1'),
  * and _codecs.encode with (str, 'latin1').  Nothing is imported or
@@ -178,13 +179,13 @@ pk_push_new(struct pk_dec *d, unsigned type, struct pk_node **node)
 }
 
 /* The stack above the innermost mark: what an opcode may pop. */
-static size_t
+size_t
 pk_fence(const struct pk_dec *d)
 {
 	return d->marks.n ? d->marks.v[d->marks.n - 1] : 0;
 }
 
-static int
+int
 pk_underflow(struct pk_dec *d, size_t at)
 {
 	return pk_fail(d, "stack underflow at offset %zu", at);
@@ -222,7 +223,7 @@ pk_le(const unsigned char *p, int n)
 }
 
 /* A protocol 0 argument: the text up to the newline, which is skipped. */
-static int
+int
 pk_line(struct pk_dec *d, size_t at, const char **s, size_t *n)
 {
 	const unsigned char *nl = memchr(d->p + d->pos, '\n', d->len - d->pos);
@@ -333,59 +334,8 @@ pk_line_index(struct pk_dec *d, size_t at, uint64_t *idx)
 
 /* containers */
 
-/*
- * The constructors a pickle may name: the only GLOBAL and STACK_GLOBAL
- * pushed, and the only callables of REDUCE.  CPython writes sets and
- * frozensets this way before protocol 4, bytes before 3 and bytearray
- * before 5; protocols 0 to 2 name builtins as __builtin__, which Python 3
- * maps back only in those protocols.  Nothing is imported or called: a
- * REDUCE of one with exactly the arguments CPython writes builds the value
- * (pk_reduce), and any other use of one is not decodable.
- */
-enum pk_ctor_kind {
-	PK_CTOR_SET,
-	PK_CTOR_FROZENSET,
-	PK_CTOR_BYTES,
-	PK_CTOR_BYTEARRAY,
-	PK_CTOR_ENCODE
-};
-
-static const struct pk_ctor {
-	const char *module, *name;
-	unsigned kind;
-	unsigned maxproto; /* highest protocol whose unpickler finds it */
-} pk_ctors[] = {
-    {"builtins", "set", PK_CTOR_SET, 5},
-    {"builtins", "frozenset", PK_CTOR_FROZENSET, 5},
-    {"builtins", "bytes", PK_CTOR_BYTES, 5},
-    {"builtins", "bytearray", PK_CTOR_BYTEARRAY, 5},
-    {"__builtin__", "set", PK_CTOR_SET, 2},
-    {"__builtin__", "frozenset", PK_CTOR_FROZENSET, 2},
-    {"__builtin__", "bytes", PK_CTOR_BYTES, 2},
-    {"__builtin__", "bytearray", PK_CTOR_BYTEARRAY, 2},
-    {"_codecs", "encode", PK_CTOR_ENCODE, 5},
-};
-
-/* A constructor on the stack above k is not called but used as a value:
- * Python would import it into the value, which JSON cannot hold. */
-static int
-pk_no_global(struct pk_dec *d, size_t k)
-{
-	for (size_t i = k; i < d->stack.n; i++) {
-		const struct pk_node *n = &d->nodes[d->stack.v[i]];
-
-		if (n->type == PK_GLOBAL)
-			return pk_fail(d,
-			    "the global %s.%s at offset %zu is used as a "
-			    "value, not called",
-			    pk_ctors[n->u.global.ctor].module,
-			    pk_ctors[n->u.global.ctor].name, n->u.global.at);
-	}
-	return 0;
-}
-
 /* Move the stack above position k into a new container of type. */
-static int
+int
 pk_collect(struct pk_dec *d, unsigned type, size_t k)
 {
 	size_t id, n = d->stack.n - k;
@@ -438,7 +388,7 @@ pk_extend(struct pk_dec *d, unsigned type, size_t k, size_t at)
 }
 
 /* A forbidden opcode: say what it would have done. */
-static int
+int
 pk_forbidden(struct pk_dec *d, unsigned op, size_t at)
 {
 	char opc[8], m[256], n[256];
@@ -511,175 +461,6 @@ pk_forbidden(struct pk_dec *d, unsigned op, size_t at)
 	}
 	return pk_fail(
 	    d, "opcode %s (%s) at offset %zu %s", pk_opname(op), opc, at, what);
-}
-
-/* constructors */
-
-/* GLOBAL (op 'c', the two lines after at) and STACK_GLOBAL (0x93, the
- * two strs on the stack): push the constructor they name, or refuse. */
-static int
-pk_global(struct pk_dec *d, unsigned op, size_t at)
-{
-	const char *m = NULL, *nm = NULL;
-	size_t mn = 0, nn = 0, save = d->pos;
-	struct pk_node *node;
-	int rc;
-
-	if (op == 'c') {
-		if ((rc = pk_line(d, at, &m, &mn)) != 0 ||
-		    (rc = pk_line(d, at, &nm, &nn)) != 0)
-			return rc;
-	} else if (d->stack.n >= 2 + pk_fence(d)) {
-		const struct pk_node *a = &d->nodes[d->stack.v[d->stack.n - 2]];
-		const struct pk_node *b = &d->nodes[d->stack.v[d->stack.n - 1]];
-
-		if (a->type == PK_STR && b->type == PK_STR) {
-			m = a->u.str.s, mn = a->u.str.len;
-			nm = b->u.str.s, nn = b->u.str.len;
-		}
-	}
-	for (unsigned i = 0; m && i < sizeof pk_ctors / sizeof pk_ctors[0];
-	     i++) {
-		const struct pk_ctor *c = &pk_ctors[i];
-
-		if (d->proto > c->maxproto || strlen(c->module) != mn ||
-		    memcmp(c->module, m, mn) != 0 || strlen(c->name) != nn ||
-		    memcmp(c->name, nm, nn) != 0)
-			continue;
-		if (op != 'c')
-			d->stack.n -= 2;
-		if ((rc = pk_push_new(d, PK_GLOBAL, &node)) != 0)
-			return rc;
-		node->u.global.ctor = i;
-		node->u.global.at = at;
-		return 0;
-	}
-	d->pos = save;
-	return pk_forbidden(d, op, at);
-}
-
-/* Whether node id is a str of one of the names Python gives Latin-1. */
-static int
-pk_is_latin1_name(const struct pk_dec *d, size_t id)
-{
-	const struct pk_node *n = &d->nodes[id];
-
-	return n->type == PK_STR &&
-	       ((n->u.str.len == 6 && memcmp(n->u.str.s, "latin1", 6) == 0) ||
-	           (n->u.str.len == 7 &&
-	               memcmp(n->u.str.s, "latin-1", 7) == 0));
-}
-
-/* What a REDUCE copies (a set's items, Latin-1 bytes) is counted: the
- * memo could otherwise call one constructor on one big argument over and
- * over, building far more than the input holds. */
-static int
-pk_built(struct pk_dec *d, size_t n, size_t at)
-{
-	d->built += n;
-	if (d->built > d->maxweight)
-		return pk_fail(d,
-		    "the REDUCE at offset %zu would build more than %zu bytes "
-		    "(one argument used over and over)",
-		    at, d->maxweight);
-	return 0;
-}
-
-/* REDUCE of a constructor with exactly the arguments CPython writes:
- * set(list), frozenset(list), bytes(), _codecs.encode(str, 'latin1'),
- * bytearray(), bytearray(bytes) and bytearray(str, 'latin-1') (Python
- * 2's form); the value is built, nothing called. */
-static int
-pk_reduce(struct pk_dec *d, size_t at)
-{
-	size_t top = d->stack.n, fid, aid, nargs, *arg, id;
-	const struct pk_ctor *c;
-	struct pk_node *node;
-	unsigned kind;
-	int rc;
-
-	if (top < 2 || top - 2 < pk_fence(d))
-		return pk_underflow(d, at);
-	fid = d->stack.v[top - 2];
-	aid = d->stack.v[top - 1];
-	if (d->nodes[fid].type != PK_GLOBAL)
-		return pk_forbidden(d, 'R', at);
-	c = &pk_ctors[d->nodes[fid].u.global.ctor];
-	kind = c->kind;
-	if (d->nodes[aid].type != PK_TUPLE)
-		goto bad;
-	nargs = d->nodes[aid].u.items.n;
-	arg = d->nodes[aid].u.items.v;
-	d->nodes[fid].called = 1;
-	if ((kind == PK_CTOR_SET || kind == PK_CTOR_FROZENSET) && nargs == 1 &&
-	    d->nodes[arg[0]].type == PK_LIST) {
-		/* The list's items now: later APPENDs do not reach the set. */
-		size_t lid = arg[0];
-
-		if ((rc = pk_built(
-		         d, d->nodes[lid].u.items.n * sizeof(size_t), at)) != 0)
-			return rc;
-		d->stack.n = top - 2;
-		for (size_t i = 0; i < d->nodes[lid].u.items.n; i++)
-			if ((rc = pk_vec_push(
-			         &d->stack, d->nodes[lid].u.items.v[i])) < 0)
-				return rc;
-		return pk_collect(
-		    d, kind == PK_CTOR_SET ? PK_SET : PK_FROZENSET, top - 2);
-	}
-	if ((kind == PK_CTOR_BYTES || kind == PK_CTOR_BYTEARRAY) &&
-	    nargs == 0) {
-		d->stack.n = top - 2;
-		if ((rc = pk_push_new(d,
-		         kind == PK_CTOR_BYTES ? PK_BYTES : PK_BYTEARRAY,
-		         &node)) == 0)
-			node->u.str.s = "";
-		return rc;
-	}
-	if (kind == PK_CTOR_BYTEARRAY && nargs == 1 &&
-	    d->nodes[arg[0]].type == PK_BYTES) {
-		const char *b = d->nodes[arg[0]].u.str.s;
-		size_t n = d->nodes[arg[0]].u.str.len;
-
-		/* Shared, not copied: nodes live as long as the decode. */
-		d->stack.n = top - 2;
-		if ((rc = pk_push_new(d, PK_BYTEARRAY, &node)) == 0) {
-			node->u.str.s = b;
-			node->u.str.len = n;
-		}
-		return rc;
-	}
-	if ((kind == PK_CTOR_ENCODE || kind == PK_CTOR_BYTEARRAY) &&
-	    nargs == 2 && d->nodes[arg[0]].type == PK_STR &&
-	    pk_is_latin1_name(d, arg[1])) {
-		id = arg[0];
-		if ((rc = pk_built(d, d->nodes[id].u.str.len, at)) != 0)
-			return rc;
-		d->stack.n = top - 2;
-		return pk_push_latin1(d,
-		    kind == PK_CTOR_ENCODE ? PK_BYTES : PK_BYTEARRAY, id, at);
-	}
-bad:
-	return pk_fail(d,
-	    "opcode REDUCE (R) at offset %zu would call %s.%s with other "
-	    "arguments than a pickle of a %s has",
-	    at, c->module, c->name, kind == PK_CTOR_ENCODE ? "bytes" : c->name);
-}
-
-/* At STOP: a constructor pushed but never called is refused too. */
-static int
-pk_globals_called(struct pk_dec *d)
-{
-	for (size_t i = PK_ID_FIRST; i < d->nnodes; i++) {
-		const struct pk_node *n = &d->nodes[i];
-
-		if (n->type == PK_GLOBAL && !n->called)
-			return pk_fail(d,
-			    "the global %s.%s at offset %zu is never called",
-			    pk_ctors[n->u.global.ctor].module,
-			    pk_ctors[n->u.global.ctor].name, n->u.global.at);
-	}
-	return 0;
 }
 
 /* Run the pickle machine up to STOP; *root is the value it leaves. */

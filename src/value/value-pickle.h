@@ -2,8 +2,9 @@
  * The pickle codec's private header: the decoder's heap of nodes and its
  * state, shared by value-pickle-read.c (the pickle machine),
  * value-pickle-scalar.c (the arguments of the opcodes that push numbers
- * and text) and value-pickle-tree.c (Python's equality, and the heap as
- * the tagged tree); and the limits value-pickle-write.c also applies.
+ * and text), value-pickle-global.c (the constructors CPython names) and
+ * value-pickle-tree.c (Python's equality, and the heap as the tagged
+ * tree); and the limits value-pickle-write.c also applies.
  */
 #ifndef VALUE_PICKLE_H
 #define VALUE_PICKLE_H
@@ -110,6 +111,25 @@ int pk_new(struct pk_dec *d, unsigned type, size_t *id);
 int pk_push_new(struct pk_dec *d, unsigned type, struct pk_node **node);
 /* Need n more bytes after the opcode at offset at. */
 int pk_need(struct pk_dec *d, uint64_t n, size_t at);
+/* A protocol 0 argument: the text up to the newline, which is skipped. */
+int pk_line(struct pk_dec *d, size_t at, const char **s, size_t *n);
+/* The stack above the innermost mark: what an opcode may pop. */
+size_t pk_fence(const struct pk_dec *d);
+int pk_underflow(struct pk_dec *d, size_t at);
+/* Move the stack above position k into a new container of type. */
+int pk_collect(struct pk_dec *d, unsigned type, size_t k);
+/* A forbidden opcode at offset at: say what it would have done. */
+int pk_forbidden(struct pk_dec *d, unsigned op, size_t at);
+
+/* value-pickle-global.c: the constructors CPython names */
+/* GLOBAL (op 'c') and STACK_GLOBAL (0x93): push one, or refuse. */
+int pk_global(struct pk_dec *d, unsigned op, size_t at);
+/* REDUCE: build a value from one with CPython's arguments, or refuse. */
+int pk_reduce(struct pk_dec *d, size_t at);
+/* Refuse a constructor on the stack above k (used as a value). */
+int pk_no_global(struct pk_dec *d, size_t k);
+/* At STOP: refuse a constructor never called. */
+int pk_globals_called(struct pk_dec *d);
 
 /* value-pickle-scalar.c: numbers and text */
 /* BINSTRING and SHORT_BINSTRING, pk_push_bin()'s str that must be ASCII */
@@ -123,10 +143,7 @@ int pk_push_int(struct pk_dec *d, int64_t v);
 int pk_text_int(struct pk_dec *d, const char *s, size_t n, size_t at);
 int pk_long(struct pk_dec *d, size_t n, size_t at);
 int pk_push_float(struct pk_dec *d, double v);
-/* Push a node of type (PK_BYTES or PK_BYTEARRAY) holding the Latin-1
- * encoding of str node id, as str.encode('latin-1') gives it; not
- * decodable for a character beyond U+00FF (Python's call would fail). */
-int pk_push_latin1(struct pk_dec *d, unsigned type, size_t id, size_t at);
+
 int pk_text_float(struct pk_dec *d, const char *s, size_t n, size_t at);
 
 /* value-pickle-tree.c */
