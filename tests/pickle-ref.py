@@ -21,13 +21,13 @@ eval, os system) and a surrogate pair held as two characters (which JSON
 text would read back as one) must be not decodable, with a reason.  Prints
 one line per failure; exits 1 if any.
 """
-import re
 import base64
 import datetime
 import json
 import math
 import pickle
 import random
+import re
 import subprocess
 import sys
 
