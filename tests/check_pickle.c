@@ -1,5 +1,5 @@
 /*
- * check_pickle: the pickle codec (src/value/value-pickle.c) on hand-made
+ * check_pickle: the pickle codec (src/value/value-pickle-*.c) on hand-made
  * pickles: every opcode that would import or call, truncation at every
  * offset, huge lengths, memo misuse, deep nesting, cycles and GET bombs
  * are "not decodable" with a reason; protocol 0's text forms and Python's
@@ -96,6 +96,202 @@ START_TEST(test_forbidden)
 	    "datetime.date");
 	/* Names in messages are escaped. */
 	refused(PK("c\x01\xff\nx\n."), "would import \\x01\\xff.x");
+}
+END_TEST
+
+/* p must decode to a str of exactly the n bytes at want (surrogates in
+ * their three-byte form, which json_dumps() refuses), and encode back to
+ * the protocol 5 pickle at back. */
+static void
+decodes_str(const unsigned char *p, size_t n, const char *want, size_t wn,
+    const char *back, size_t bn)
+{
+	struct blt_value_buf b = {0};
+	json_t *t;
+	int rc = dec(p, n, &t);
+
+	ck_assert_msg(rc == 0, "not decoded (%d): %s", rc, why);
+	ck_assert(json_is_string(t));
+	ck_assert_uint_eq(json_string_length(t), wn);
+	ck_assert(memcmp(json_string_value(t), want, wn) == 0);
+	ck_assert_int_eq(value_pickle_encode(t, &b), 0);
+	ck_assert_uint_eq(b.len, bn);
+	ck_assert(memcmp(b.data, back, bn) == 0);
+	json_decref(t);
+	blt_value_buf_free(&b);
+}
+
+#define STR(s) (s), sizeof(s) - 1
+
+/* Lone surrogates are kept as Python's surrogatepass writes them; a pair
+ * as two characters is refused, as JSON text would make it one. */
+START_TEST(test_surrogates)
+{
+	static const char p5[] = "\x80\x05\x95\x07\0\0\0\0\0\0\0"
+	                         "\x8c\x03\xed\xa0\x80\x94.";
+
+	decodes_str(PK("V\\ud800\np0\n."), STR("\xed\xa0\x80"), STR(p5));
+	decodes_str(
+	    PK("\x80\x05\x8c\x03\xed\xa0\x80."), STR("\xed\xa0\x80"), STR(p5));
+	decodes_str(PK("\x80\x02X\x05\0\0\0a\xed\xb2\x80"
+	               "bq\0."),
+	    STR("a\xed\xb2\x80"
+	        "b"),
+	    STR("\x80\x05\x95\t\0\0\0\0\0\0\0\x8c\x05"
+	        "a\xed\xb2\x80"
+	        "b\x94."));
+	/* low then high is two lone ones: fine */
+	decodes_str(PK("V\\udc00\\ud800\n."), STR("\xed\xb0\x80\xed\xa0\x80"),
+	    STR("\x80\x05\x95\n\0\0\0\0\0\0\0\x8c\x06"
+	        "\xed\xb0\x80\xed\xa0\x80\x94."));
+	refused(PK("V\\ud83d\\ude00\n."), "surrogate pair as two characters");
+	refused(PK("\x80\x05\x8c\x06\xed\xa0\xbd\xed\xb8\x80."),
+	    "surrogate pair as two characters");
+}
+END_TEST
+
+/* The constructors CPython names for bytes, bytearray, set and frozenset
+ * in old protocols: built from exactly CPython's arguments, refused in
+ * any other use. */
+START_TEST(test_constructors)
+{
+	/* what pickle.dumps() writes, protocols 0 to 4 */
+	decodes(
+	    PK("c_codecs\nencode\np0\n(Vab\xff\np1\nVlatin1\np2\ntp3\nRp4\n."),
+	    "{\"$bytes\":\"YWL/\"}");
+	decodes(PK("\x80\x02"
+	           "c_codecs\nencode\nq\x00X\x04\x00\x00\x00"
+	           "ab\xc3"
+	           "\xbfq\x01X\x06\x00\x00\x00latin1q\x02\x86q\x03Rq\x04."),
+	    "{\"$bytes\":\"YWL/\"}");
+	decodes(PK("c__builtin__\nbytes\np0\n(tRp1\n."), "{\"$bytes\":\"\"}");
+	decodes(PK("\x80\x02"
+	           "c__builtin__\nbytes\nq\x00)Rq\x01."),
+	    "{\"$bytes\":\"\"}");
+	decodes(PK("c__builtin__\nbytearray\np0\n(c_codecs\nencode\np1\n(Va\xff"
+	           "\np2\nVlatin1\np3\ntp4\nRp5\ntp6\nRp7\n."),
+	    "{\"$bytearray\":\"Yf8=\"}");
+	decodes(PK("\x80\x03"
+	           "cbuiltins\nbytearray\nq\x00"
+	           "C\x02"
+	           "a\xffq\x01\x85q"
+	           "\x02Rq\x03."),
+	    "{\"$bytearray\":\"Yf8=\"}");
+	decodes(PK("\x80\x04\x95#\x00\x00\x00\x00\x00\x00\x00\x8c\x08"
+	           "builtins\x94\x8c\tbytearray\x94\x93\x94"
+	           "C\x02"
+	           "a\xff\x94\x85\x94R\x94."),
+	    "{\"$bytearray\":\"Yf8=\"}");
+	decodes(PK("\x80\x03"
+	           "cbuiltins\nbytearray\nq\x00)Rq\x01."),
+	    "{\"$bytearray\":\"\"}");
+	decodes(PK("c__builtin__\nset\np0\n((lp1\nI1\natp2\nRp3\n."),
+	    "{\"$set\":[1]}");
+	decodes(PK("\x80\x03"
+	           "cbuiltins\nfrozenset\nq\x00]q\x01K\x01"
+	           "a\x85q\x02"
+	           "Rq\x03."),
+	    "{\"$frozenset\":[1]}");
+	decodes(PK("c__builtin__\nfrozenset\np0\n((lp1\ntp2\nRp3\n."),
+	    "{\"$frozenset\":[]}");
+	/* Python 2's bytearray: (unicode, 'latin-1') */
+	decodes(PK("c__builtin__\nbytearray\n(V\xe9\nS'latin-1'\ntR."),
+	    "{\"$bytearray\":\"6Q==\"}");
+	/* the list as it is at the call; a constructor called twice */
+	decodes(PK("cbuiltins\nset\n]q\x00K\x01"
+	           "a\x85Rh\x00K\x02"
+	           "a0."),
+	    "{\"$set\":[1]}");
+	decodes(PK("cbuiltins\nfrozenset\nq\x00]\x85Rh\x00]\x85R\x86."),
+	    "{\"$tuple\":[{\"$frozenset\":[]},{\"$frozenset\":[]}]}");
+
+	/* other names are imports, whatever follows */
+	refused(PK("cbuiltins\neval\n(S'1'\ntR."),
+	    "opcode GLOBAL (c) at offset 0 would import builtins.eval");
+	refused(PK("cos\nsystem\n(S'ls'\ntR."), "would import os.system");
+	refused(PK("\x80\x04\x8c\x02os\x8c\x06system\x93."),
+	    "would import os.system");
+	refused(PK("cbuiltins\nsets\n."), "would import builtins.sets");
+	refused(PK("c_codecs\nencod\n."), "would import _codecs.encod");
+	/* __builtin__ only where Python 3 maps it (protocols 0 to 2) */
+	refused(PK("\x80\x03"
+	           "c__builtin__\nset\n]\x85R."),
+	    "would import __builtin__.set");
+	/* wrong arguments */
+	refused(PK("cbuiltins\nset\n(K\x01tR."),
+	    "would call builtins.set with other arguments");
+	refused(PK("cbuiltins\nset\nK\x01R."),
+	    "would call builtins.set with other arguments");
+	refused(PK("cbuiltins\nset\n)R."),
+	    "would call builtins.set with other arguments");
+	refused(PK("cbuiltins\nfrozenset\n(]]tR."),
+	    "would call builtins.frozenset with other arguments");
+	refused(PK("cbuiltins\nbytes\nC\x01x\x85R."),
+	    "would call builtins.bytes with other arguments");
+	refused(PK("c_codecs\nencode\nX\x01\x00\x00\x00"
+	           "aX\x05\x00\x00\x00"
+	           "utf-8\x86R."),
+	    "would call _codecs.encode with other arguments");
+	refused(PK("c_codecs\nencode\nX\x01\x00\x00\x00"
+	           "a\x85R."),
+	    "would call _codecs.encode with other arguments");
+	refused(PK("c_codecs\nencode\nX\x02\x00\x00\x00\xc4\x80X\x06\x00\x00"
+	           "\x00latin1\x86R."),
+	    "beyond Latin-1");
+	refused(PK("cbuiltins\nbytearray\n\x96\x01\0\0\0\0\0\0\0x\x85R."),
+	    "would call builtins.bytearray with other arguments");
+	/* used as a value, or never called */
+	refused(PK("cbuiltins\nset\n."),
+	    "the global builtins.set at offset 0 is used as a value");
+	refused(PK("(cbuiltins\nset\nl."), "is used as a value");
+	refused(PK("cbuiltins\nset\n]\x85R]cbuiltins\nset\na0."),
+	    "is used as a value");
+	refused(
+	    PK("cbuiltins\nset\n(cbuiltins\nset\nlR."), "is used as a value");
+	refused(PK("cbuiltins\nset\n0N."),
+	    "the global builtins.set at offset 0 is never called");
+	/* one big argument called over and over: capped, not built */
+	{
+		struct blt_value_buf b = {0};
+		json_t *t;
+
+		/* set(list of 1000) 10,000 times: 80 MB of items */
+		ck_assert_int_eq(
+		    value_buf_put(&b, "cbuiltins\nset\nq\x00](", 18), 0);
+		for (int i = 0; i < 1000; i++)
+			ck_assert_int_eq(value_buf_put(&b, "N", 1), 0);
+		ck_assert_int_eq(value_buf_put(&b, "eq\x01", 3), 0);
+		for (int i = 0; i < 10000; i++)
+			ck_assert_int_eq(
+			    value_buf_put(&b, "h\x00h\x01\x85R0", 7), 0);
+		ck_assert_int_eq(value_buf_put(&b, "N.", 2), 0);
+		ck_assert_int_eq(
+		    dec(b.data, b.len, &t), BLT_VALUE_NOT_DECODABLE);
+		ck_assert_msg(
+		    strstr(why, "would build more than") != NULL, "%s", why);
+		/* _codecs.encode of a 100 KB str 1,000 times */
+		b.len = 0;
+		ck_assert_int_eq(
+		    value_buf_put(
+		        &b, "c_codecs\nencode\nq\x00X\xa0\x86\x01\x00", 23),
+		    0);
+		for (int i = 0; i < 100000; i++)
+			ck_assert_int_eq(value_buf_put(&b, "a", 1), 0);
+		ck_assert_int_eq(
+		    value_buf_put(&b, "\x8c\x06latin1\x86q\x01", 11), 0);
+		for (int i = 0; i < 1000; i++)
+			ck_assert_int_eq(
+			    value_buf_put(&b, "h\x00h\x01R0", 6), 0);
+		ck_assert_int_eq(value_buf_put(&b, "N.", 2), 0);
+		ck_assert_int_eq(
+		    dec(b.data, b.len, &t), BLT_VALUE_NOT_DECODABLE);
+		ck_assert_msg(
+		    strstr(why, "would build more than") != NULL, "%s", why);
+		blt_value_buf_free(&b);
+	}
+	/* REDUCE of anything else, BUILD after one */
+	refused(PK("N)R."), "opcode REDUCE (R) at offset 2 would call");
+	refused(PK("cbuiltins\nset\n]\x85R}b."), "opcode BUILD");
 }
 END_TEST
 
@@ -354,9 +550,7 @@ START_TEST(test_types)
 	refused(PK("Sabc\n."), "not quoted");
 	decodes(PK("Vcaf\\u00e9 \xe9 \\U0001f600 \\\\u0041 \\x\n."),
 	    "\"caf\xc3\xa9 \xc3\xa9 \xf0\x9f\x98\x80 \\\\\\\\u0041 \\\\x\"");
-	refused(PK("V\\ud800\n."), "lone surrogate");
 	refused(PK("V\\u12\n."), "bad \\u escape");
-	refused(PK("\x80\x05\x8c\x03\xed\xa0\x80."), "lone surrogate");
 	refused(PK("\x80\x05\x8c\x02\xc3\x28."), "not valid UTF-8");
 	refused(PK("U\x01\xe9."), "not ASCII");
 	decodes(PK("U\x02hi."), "\"hi\"");
@@ -686,6 +880,8 @@ pickle_suite(void)
 	tcase_add_test(tc, test_deep);
 	tcase_add_test(tc, test_cycles_and_bombs);
 	tcase_add_test(tc, test_types);
+	tcase_add_test(tc, test_surrogates);
+	tcase_add_test(tc, test_constructors);
 	tcase_add_test(tc, test_encode_errors);
 	tcase_add_test(tc, test_round_trips);
 	suite_add_tcase(s, tc);

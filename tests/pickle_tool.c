@@ -4,9 +4,9 @@
  *                                 exit 3 and "not decodable: why" if it is not
  *   pickle_tool encode < json     the protocol 5 pickle on stdout; exit 1
  *                                 and the message on stderr if it fails
- * JSON text is written with jansson (floats with 17 digits, which Python
- * reads back exactly) and read with value_parse(), which, unlike jansson,
- * takes NUL in object keys.
+ * JSON text is written with value_emit() (shortest round-trip floats, lone
+ * surrogates as \udXXX escapes, which jansson's writer refuses) and read
+ * with value_parse(), which, unlike jansson, takes NUL in object keys.
  */
 #include "config.h"
 
@@ -60,8 +60,6 @@ main(int argc, char **argv)
 		return 2;
 	}
 	if (strcmp(argv[1], "decode") == 0) {
-		char *text;
-
 		rc = value_pickle_decode(in, n, &t, why, sizeof why);
 		free(in);
 		if (rc == BLT_VALUE_NOT_DECODABLE) {
@@ -72,12 +70,15 @@ main(int argc, char **argv)
 			fprintf(stderr, "pickle_tool: %s\n", strerror(-rc));
 			return 2;
 		}
-		text = json_dumps(t, JSON_ENCODE_ANY | JSON_COMPACT);
+		rc = value_emit(t, &value_style_text, &out);
 		json_decref(t);
-		if (text == NULL)
+		if (rc < 0) {
+			blt_value_buf_free(&out);
 			return 2;
-		puts(text);
-		free(text);
+		}
+		fwrite(out.data, 1, out.len, stdout);
+		putchar('\n');
+		blt_value_buf_free(&out);
 		return 0;
 	}
 	rc = value_parse((const char *)in, n, VALUE_PARSE_TAGGED, &t);

@@ -1,5 +1,5 @@
 #!/bin/sh
-# The pickle codec (src/value/value-pickle.c) against Python's own pickle:
+# The pickle codec (src/value/value-pickle-*.c) against Python's own pickle:
 # tests/pickle-ref.py makes seeded random values, pickles them with
 # protocols 0 to 5, and checks tests/pickle_tool's decoding and encoding
 # (see its docstring).  PICKLE_REF_SEED and PICKLE_REF_COUNT override the

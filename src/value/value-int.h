@@ -140,7 +140,7 @@ int value_json_decode(
 int value_json_encode(const json_t *v, struct blt_value_buf *out);
 int value_orjson_encode(const json_t *v, struct blt_value_buf *out);
 
-/* value-pickle.c: pickle protocols 0 to 5, never executed.  Decode: 0
+/* value-pickle-*.c: pickle protocols 0 to 5, never executed.  Decode: 0
  * with *out a new tagged tree, BLT_VALUE_NOT_DECODABLE with why filled (an
  * opcode that would import or call, truncation, memo misuse, nesting past
  * VALUE_DEPTH_MAX, a cycle ...), or -ENOMEM.  Encode: protocol 5 as
