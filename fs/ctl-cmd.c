@@ -451,7 +451,7 @@ ctl_command(struct fs *fs, uid_t uid, const char *text, char *reply, size_t cap,
 	else if (strcmp(cmd, "cancel") != 0) {
 		rc = blt_errmsg_set(-EINVAL,
 		    "unknown command '%s': give prune, reindex, sync, map or "
-		    "cancel",
+		    "cancel (bltfs ctl also has status, job and unmount)",
 		    cmd);
 		goto out;
 	}

@@ -175,7 +175,7 @@ decode_get(struct fs *fs, uint64_t nodeid, struct blt_value_buf *text)
 {
 	unsigned char stack[DECODE_STACK], *heap;
 	const unsigned char *raw;
-	size_t len;
+	size_t len = 0;
 	int rc, missing;
 
 	if ((rc = decode_raw(fs, nodeid, stack, &heap, &raw, &len, &missing)) <

@@ -350,7 +350,20 @@ job_map(struct job_runner *r, struct job *j)
 		 * (EAGAIN in jobs/ID), that another process held its lock
 		 * past bo.lock_timeout */
 		if ((rc = blt_open(s->out, BLT_CREATE, &bo, &out)) < 0) {
-			rc = blt_errmsg_set(rc, "map: --out %s", blt_errmsg());
+			char who[512];
+
+			/* name the holder, as blt does (holder.c) */
+			if (rc == -EWOULDBLOCK &&
+			    strstr(blt_errmsg(), "locked by another process"))
+				rc = blt_errmsg_set(rc,
+				    "map: --out %s: %s; its lock was not "
+				    "granted within %g s",
+				    s->out,
+				    holder_describe(s->out, who, sizeof who),
+				    JOB_LOCK_WAIT);
+			else
+				rc = blt_errmsg_set(
+				    rc, "map: --out %s", blt_errmsg());
 			outstore_unmake(s->out, &made);
 			return rc;
 		}

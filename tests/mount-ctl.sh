@@ -601,16 +601,16 @@ holder=$!
 exec 6>"$tmp/hold.release"
 read -r line <"$tmp/hold.ready"
 [ "$line" = locked ] || fail "the lock holder did not start"
-held="$tmp/held.blt: locked by another process past the lock timeout (exclusive lock not granted within"
+held="$tmp/held.blt: held by python3 (pid $holder); its lock was not granted within"
 set +e
 "$BLTFS" ctl "$m" map --exec cat --out "$tmp/held.blt" docs/f1 --wait \
     --json >"$tmp/out" 2>"$tmp/err"
 rc=$?
 set -e
 [ "$rc" = 3 ] || fail "map --out of a locked store exited $rc"
-expect "bltfs ctl: job $(sed -n 's/^  "id": \([0-9]*\),$/\1/p' "$tmp/out") failed: map: --out $held 2 s)" \
+expect "bltfs ctl: job $(sed -n 's/^  "id": \([0-9]*\),$/\1/p' "$tmp/out") failed: map: --out $held 2 s" \
     "$(tail -n 1 "$tmp/err")"
-python3 - "$tmp/out" "map: --out $held 2 s)" <<'PY' || fail "a lock timeout in jobs/ID: $(cat "$tmp/out")"
+python3 - "$tmp/out" "map: --out $held 2 s" <<'PY' || fail "a lock timeout in jobs/ID: $(cat "$tmp/out")"
 import errno, json, sys
 e = json.load(open(sys.argv[1]))["error"]
 assert (e["errno"], e["name"]) == (errno.EAGAIN, "EAGAIN"), e

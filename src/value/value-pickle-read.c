@@ -468,7 +468,7 @@ static int
 pk_run(struct pk_dec *d, size_t *root)
 {
 	for (;;) {
-		size_t at = d->pos, k, top;
+		size_t at = d->pos, k = 0, top;
 		const char *s;
 		size_t n;
 		unsigned op;
