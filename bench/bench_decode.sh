@@ -3,7 +3,10 @@
 # 30): warm cat of every file, and ls -l of one large directory, whose
 # sizes are the decoded texts' (decoded once, then cached per file).
 # Prints the times and the ratios decode / raw; the issue's target is a
-# warm cat within 2x raw.  See doc/values.md, "The decode mount".
+# warm cat within 2x raw.  See doc/values.md, "The decode mount".  Then
+# blt dump --decode of each store against the reference Python booklet
+# reading the same store and writing each item with json.dumps (the
+# issue's target: blt at least 5x faster).
 #
 # usage: bench_decode.sh BLTFS [options]
 #   -r N          repetitions; the best time of each is kept (3)
@@ -11,6 +14,7 @@
 #   -d DIR        work directory (default: a new one in /dev/shm); removed
 #   --py PATH     the reference booklet-python (default: ../shared/
 #                 reference/bin/booklet-python beside the source tree)
+#   --blt PATH    blt (default: ../src/blt/blt beside BLTFS's folder)
 #
 # Stores, made by the reference Python booklet: small pickled dicts, and
 # msgpack and zstd values of 1 to 4 KiB; str values of 1 to 4 KiB and
@@ -21,7 +25,7 @@ set -eu
 
 usage()
 {
-	sed -n '8,13p' "$0" | sed 's/^# \{0,1\}//' >&2
+	sed -n '11,17p' "$0" | sed 's/^# \{0,1\}//' >&2
 	exit 2
 }
 
@@ -30,6 +34,7 @@ BLTFS=$(cd "$(dirname "$1")" && pwd)/$(basename "$1")
 shift
 here=$(cd "$(dirname "$0")" && pwd)
 PY=$here/../../shared/reference/bin/booklet-python
+BLT=$(dirname "$BLTFS")/../src/blt/blt
 reps=3
 n=50000
 work=
@@ -39,6 +44,7 @@ while [ $# -gt 0 ]; do
 	-n) n=$2; shift ;;
 	-d) work=$2; shift ;;
 	--py) PY=$2; shift ;;
+	--blt) BLT=$2; shift ;;
 	*) usage ;;
 	esac
 	shift
@@ -131,4 +137,24 @@ for ser in str uint4 pickle msgpack zstd; do
 		    "$(python3 -c 'import sys; r,d=map(float,sys.argv[1:]); print("%.2f" % (d / r if r else 0))' "$r" "$d")" \
 		    "$note"
 	done
+done
+
+# blt dump --decode against the reference reading every item and writing
+# it as a JSON line
+printf '\n%-8s %-22s %10s %10s %8s\n' store workload python blt "python/blt"
+for ser in str uint4 pickle msgpack zstd; do
+	store=$work/$ser.blt
+	[ -f "$store" ] || continue
+	t_py=$(best "$PY" -c '
+import json, sys, booklet
+out = sys.stdout
+with booklet.open(sys.argv[1], "r") as db:
+    for k, v in db.items():
+        out.write(json.dumps({"key": k, "value": v},
+                             default=lambda b: b.decode("latin-1")) + "\n")
+' "$store")
+	t_blt=$(best "$BLT" dump --decode "$store")
+	printf '%-8s %-22s %10s %10s %8s\n' "$ser" "dump as JSON lines" \
+	    "$t_py" "$t_blt" \
+	    "$(python3 -c 'import sys; p,b=map(float,sys.argv[1:]); print("%.1f" % (p / b if b else 0))' "$t_py" "$t_blt")"
 done
