@@ -10,10 +10,11 @@
  * Its replies come in the order of the items.
  *
  * A worker that dies, breaks the protocol or sends no reply for the item
- * timeout is killed and started again: the oldest item without a reply is
- * the one it was on, and fails with why (and the end of its stderr); the
- * later ones are sent to the new one.  Nothing is stored twice, as only
- * replies are stored, and each item has one.  A worker that cannot be
+ * timeout is killed and started again.  The items it had without a reply
+ * go to the new one one at a time, until it is done with them, so that
+ * the item it dies on is known: that one fails with why (and the end of
+ * its stderr).  Items may thus run twice, but nothing is stored twice, as
+ * only replies are stored, and each item has one.  A worker that cannot be
  * started again (its host is gone: ssh fails) makes the relay give up: the
  * items it holds go back to blt_map() for the other workers (MAP_R_RETRY)
  * and the relay exits (MAP_RETIRED).  One that cannot be started at all
@@ -500,7 +501,7 @@ int
 map_relay_serve(struct map_worker *w, uint32_t n, size_t len, uint32_t *code)
 {
 	struct map_relay *r = w->relay;
-	uint32_t sent = 0, done = 0, restarts = 0;
+	uint32_t sent = 0, done = 0, restarts = 0, careful = 0;
 	char msg[1024];
 	int hello;
 
@@ -519,7 +520,8 @@ map_relay_serve(struct map_worker *w, uint32_t n, size_t len, uint32_t *code)
 	while (done < n) {
 		if (r->pid <= 0 && map_relay_start(w, msg, sizeof msg) < 0)
 			break;
-		while (sent < n && sent - done < MAP_RELAY_WINDOW &&
+		while (sent < n &&
+		       sent - done < (done < careful ? 1 : MAP_RELAY_WINDOW) &&
 		       r->out_len - r->out_off < MAP_RELAY_CHUNK)
 			if (map_relay_stage_item(w, sent++) < 0)
 				return -1;
@@ -534,8 +536,13 @@ map_relay_serve(struct map_worker *w, uint32_t n, size_t len, uint32_t *code)
 		 * started again (ssh to a host that is down). */
 		if (!hello)
 			break;
-		/* It was on the oldest item without a reply. */
-		if (done < sent) {
+		/* It may have been on any item without a reply, as a worker
+		 * may answer a whole read at once: they go again one at a
+		 * time, so that the one it dies on again is found (and items
+		 * may thus run twice).  With one, that was it. */
+		if (sent - done > 1) {
+			careful = sent;
+		} else if (done < sent) {
 			if (map_relay_say(w, MAP_R_ERROR, msg) < 0)
 				return -1;
 			done++;
