@@ -94,6 +94,13 @@ ctl map --exec 'tr a-z A-Z' all --wait --json
 model_map all 'v.upper()'
 same_tree "$model" "$m"
 
+# 1b. A long-lived --worker (issue 32), the C example, over ssh's
+# launcher syntax with a plain shell as the launcher.
+ctl map --worker "$top_builddir/doc/examples/map_worker" \
+    --launcher 'sh -c' --workers 2 all/d02 --wait --json
+[ "$(field written)" = 100 ] || fail "map --worker: $(cat "$tmp/ctl.out")"
+same_tree "$model" "$m"
+
 # Commands run in the directory bltfs ctl was run from (they ran in the
 # daemon's), also one in the mount, and with --cwd in the one it names.
 mkdir "$tmp/work" "$m/cwd" "$model/cwd"

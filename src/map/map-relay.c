@@ -494,6 +494,17 @@ map_relay_say(struct map_worker *w, uint32_t outcome, const char *msg)
 	    w, outcome, msg, len < MAP_MSG_MAX ? len : MAP_MSG_MAX);
 }
 
+/* How many items may be in flight, done being answered: after a worker
+ * died with the items up to careful unanswered, half of what is left of
+ * them, so that each death halves the items it may have died on. */
+static uint32_t
+map_relay_window(uint32_t done, uint32_t careful)
+{
+	if (done >= careful)
+		return MAP_RELAY_WINDOW;
+	return careful - done > 2 ? (careful - done) / 2 : 1;
+}
+
 /* Serve one request of n items in w->req (len bytes) through the worker
  * into w->rep, with the code of the reply's header in *code.  Returns 0,
  * or -1 for a request that does not parse or memory running out. */
@@ -521,7 +532,7 @@ map_relay_serve(struct map_worker *w, uint32_t n, size_t len, uint32_t *code)
 		if (r->pid <= 0 && map_relay_start(w, msg, sizeof msg) < 0)
 			break;
 		while (sent < n &&
-		       sent - done < (done < careful ? 1 : MAP_RELAY_WINDOW) &&
+		       sent - done < map_relay_window(done, careful) &&
 		       r->out_len - r->out_off < MAP_RELAY_CHUNK)
 			if (map_relay_stage_item(w, sent++) < 0)
 				return -1;
@@ -537,9 +548,9 @@ map_relay_serve(struct map_worker *w, uint32_t n, size_t len, uint32_t *code)
 		if (!hello)
 			break;
 		/* It may have been on any item without a reply, as a worker
-		 * may answer a whole read at once: they go again one at a
-		 * time, so that the one it dies on again is found (and items
-		 * may thus run twice).  With one, that was it. */
+		 * may answer a whole read at once: they go again, fewer at a
+		 * time (map_relay_window()), until it dies with one, which is
+		 * then the one (items may thus run twice). */
 		if (sent - done > 1) {
 			careful = sent;
 		} else if (done < sent) {
