@@ -110,9 +110,14 @@ def ancestor_sshd():
         pid = int(st[st.rindex(")") + 2 :].split()[1])
     return None
 
+seen = 0
+
 def f(key, value):
+    global seen
     remote = "SSH_CONNECTION" in os.environ
-    if remote and key == sys.argv[2].encode():
+    seen += 1
+    # KEY, or #N: the Nth item this worker sees
+    if remote and (key == sys.argv[2].encode() or sys.argv[2] == "#%d" % seen):
         if len(sys.argv) > 3:
             # the host goes: its sshd first, then this connection
             os.kill(int(open(sys.argv[3]).read()), signal.SIGKILL)
@@ -145,14 +150,14 @@ grep -q '"key": "k300".*exited with status 255' "$tmp/out" ||
 # cannot be started again, and the worker here does its items.
 "$BLT" load -c "$tmp/u.blt" "$tmp/items.jsonl"
 set +e
-"$BLT" map "$tmp/u.blt" --worker "$W k300 $d/sshd.pid" --launcher "$SSH" \
+"$BLT" map "$tmp/u.blt" --worker "$W '#50' $d/sshd.pid" --launcher "$SSH" \
     --hosts "127.0.0.1,:1" >"$tmp/out" 2>"$tmp/err"
 rc=$?
 set -e
 [ $rc -le 1 ] || { cat "$tmp/err" >&2; fail "host died: exit $rc"; }
 [ "$(report processed)" = 600 ] || fail "host died: $(cat "$tmp/out")"
 [ "$(report errors)" -le 1 ] || fail "host died: errors: $(cat "$tmp/out")"
-wait "$sshd_pid" 2>/dev/null || true
+gone "$sshd_pid"
 sshd_pid=
 where "$tmp/u.blt" here || fail "the worker here did nothing"
 
