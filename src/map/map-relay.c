@@ -39,6 +39,7 @@
  * enough to keep a fast worker busy, little enough to bound memory. */
 #define MAP_RELAY_WINDOW 1024
 #define MAP_RELAY_CHUNK (1u << 20)
+#define MAP_RELAY_PIPE (1 << 20) /* the size asked for its pipes */
 /* Milliseconds a worker has to exit once its input has ended. */
 #define MAP_RELAY_GRACE_MS 2000
 /* The most bytes of a worker's hello and of an error message it sends. */
@@ -126,6 +127,10 @@ map_relay_start(struct map_worker *w, char *msg, size_t cap)
 		map_relay_close(r);
 		return -1;
 	}
+	/* Bigger pipes: fewer wake-ups per item, for a fast worker (a
+	 * failure, past the user's limit of pipe memory, is harmless). */
+	fcntl(r->to, F_SETPIPE_SZ, MAP_RELAY_PIPE);
+	fcntl(r->from, F_SETPIPE_SZ, MAP_RELAY_PIPE);
 	fcntl(r->to, F_SETFL, O_NONBLOCK);
 	fcntl(r->from, F_SETFL, O_NONBLOCK);
 	fcntl(r->err, F_SETFL, O_NONBLOCK);
@@ -147,7 +152,7 @@ map_relay_read_err(struct map_relay *r)
 
 	while ((n = read(r->err, buf, sizeof buf)) > 0) {
 		if (r->tail_len + (size_t)n > sizeof r->tail) {
-			size_t from = (size_t)n >= keep ? 0 : r->tail_len;
+			size_t from;
 
 			if ((size_t)n >= keep) {
 				memcpy(r->tail, buf + n - keep, keep);

@@ -476,7 +476,9 @@ map_run(struct map *m)
 					break;
 				gone |= rc;
 			}
-			if (rc == 0 && p->retired && p->pid > 0) {
+			/* retired: its items went to the others, and it
+			 * exits (gone or not yet) */
+			if (p->retired && p->pid > 0) {
 				map_proc_retire(m, p);
 				gone = 0;
 			}
