@@ -265,13 +265,20 @@ def serve(func, raw=False, name="bltfs_worker.py"):
     hello = name.encode()
     _write_all(wfd, _HDR.pack(b"BLTW", VERSION, len(hello)) + hello)
 
-    rest = b""
+    pending = bytearray()
     item, reply = _ITEM, _REPLY
     while True:
         chunk = os.read(rfd, 1 << 20)
         if not chunk:
             return
-        data = rest + chunk if rest else chunk
+        pending += chunk
+        if len(pending) >= 8:
+            klen, vlen = item.unpack_from(pending, 0)
+            if len(pending) < 8 + klen + vlen:
+                continue  # a big item still on its way: no reply waits
+        else:
+            continue
+        data = bytes(pending)
         out = []
         off, end = 0, len(data)
         while end - off >= 8:
@@ -306,7 +313,7 @@ def serve(func, raw=False, name="bltfs_worker.py"):
                 m = ("%s: %s" % (type(e).__name__, e)).encode("utf-8", "replace")[:1024]
                 out.append(reply.pack(_ERROR, 0, len(m)))
                 out.append(m)
-        rest = data[off:]
+        pending = bytearray(data[off:])
         # before we block on a read again: the store waits for these
         if out:
             _write_all(wfd, b"".join(out))
