@@ -293,6 +293,36 @@ python3 -c 'import json,sys; assert json.load(open(sys.argv[1]))["state"] == "ca
     "$tmp/ctl.out" || fail "cancel: $(cat "$tmp/ctl.out")"
 same_tree "$model" "$m"
 
+# 6b. Cancel a map of long-lived --workers (issue 32): they go with it.
+mkdir "$tmp/wpids"
+cat >"$tmp/slow.py" <<'PY'
+import os, sys, time
+sys.path.insert(0, sys.argv[2])
+from bltfs_worker import serve
+
+def f(k, v):
+    open(os.path.join(sys.argv[1], str(os.getpid())), "w").close()
+    time.sleep(3600)
+
+serve(f, raw=True)
+PY
+wpy=/usr/bin/python3
+[ -x "$wpy" ] || wpy=$(command -v python3)
+ctl map --worker "$wpy $tmp/slow.py $tmp/wpids $top_srcdir/src/map" \
+    --workers 2 all/d04
+id=$(sed -n 's/^job \([0-9]*\) started$/\1/p' "$tmp/ctl.out")
+[ -n "$id" ] || fail "no job id: $(cat "$tmp/ctl.out")"
+i=0
+while [ "$(ls "$tmp/wpids" | wc -l)" -lt 2 ] && [ $i -lt 600 ]; do
+	sleep 0.1
+	i=$((i + 1))
+done
+[ "$(ls "$tmp/wpids" | wc -l)" = 2 ] || fail "the workers did not start"
+ctl cancel "$id"
+ctl_status 5 job "$id" --wait
+gone $(ls "$tmp/wpids")
+same_tree "$model" "$m"
+
 # A cancel, and the daemon's exit, end what the commands left running too,
 # not only the running commands: one worker takes verdict/ok1, whose
 # command leaves a sleeper, then verdict/ok2, whose command waits on one.
