@@ -92,8 +92,11 @@ main(int argc, char **argv)
 	write_full((const unsigned char *)"map_worker", 10);
 	for (;;) {
 		room(&in, &in_cap, in_len, CHUNK);
-		if ((r = read(0, in + in_len, CHUNK)) <= 0)
+		if ((r = read(0, in + in_len, CHUNK)) <= 0) {
+			free(in); /* the end of the map: we are done */
+			free(out);
 			return r == 0 ? 0 : 1;
+		}
 		in_len += (size_t)r;
 		out_len = 0;
 		for (off = 0; in_len - off >= 8;) {
