@@ -155,6 +155,7 @@ awk -v n="$nw" -v x="$nx" -v j="$work/w.jsonl" -v e="$work/x.jsonl" 'BEGIN {
 }'
 cat > "$work/id.py" <<EOF
 import sys
+sys.dont_write_bytecode = True
 sys.path.insert(0, "$src/src/map")
 from bltfs_worker import serve
 up = len(sys.argv) > 1

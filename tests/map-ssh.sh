@@ -97,6 +97,7 @@ expect 0 "$BLT" map "$s" --worker "$CW" --launcher "$SSH 127.0.0.1" --workers 2
 # 2. --hosts: two workers over ssh, one here; each value says where.
 cat >"$tmp/where.py" <<'EOF'
 import os, signal, sys
+sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 sys.path.insert(0, sys.argv[1])
 from bltfs_worker import serve
 

@@ -16,6 +16,9 @@ WPY=/usr/bin/python3
 [ -x "$WPY" ] || WPY=$(command -v python3)
 PYTHONPATH=$top_srcdir/src/map${PYTHONPATH:+:$PYTHONPATH}
 export PYTHONPATH
+# no __pycache__ in the source tree
+PYTHONDONTWRITEBYTECODE=1
+export PYTHONDONTWRITEBYTECODE
 
 # report FIELD: a number from the last expect's JSON report.
 report()

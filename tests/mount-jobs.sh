@@ -297,6 +297,7 @@ same_tree "$model" "$m"
 mkdir "$tmp/wpids"
 cat >"$tmp/slow.py" <<'PY'
 import os, sys, time
+sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 sys.path.insert(0, sys.argv[2])
 from bltfs_worker import serve
 
