@@ -13,11 +13,23 @@
 # 2. --plugin: PLUGIN_ITEMS values (default 1000000) mapped in place by
 #    PLUGIN_SO:plugin_identity with 2 workers, pinned to 2 CPUs when the
 #    machine has more.  Target: at least 1,000,000 items/s.
+# 3. --worker (issue 32): WORKER_ITEMS values of about 200 bytes (default
+#    100000; -w 0 skips this part), 2 workers, identity and a small
+#    transform (upper case): the Python worker (src/map/bltfs_worker.py),
+#    the C example worker (-W, default doc/examples/map_worker next to
+#    BLT's build), --exec (on the first EXEC_ITEMS values, -x, default
+#    5000: it is slow), the reference Python booklet's own map() with 2
+#    processes on the same store (../shared/reference), and the C and
+#    Python workers over ssh to 127.0.0.1 (when `ssh -o BatchMode=yes
+#    127.0.0.1 true` works; -S gives the ssh command, default
+#    'ssh -o BatchMode=yes -T').  Prints items/s and each one's ratio to the
+#    Python worker's.  Target: the C worker >= 200,000 items/s.
 # See doc/benchmarks.md, section Map.
 set -eu
 
 [ $# -ge 2 ] || {
-	echo "usage: $0 BLT PLUGIN_SO [-n N] [-p N] [-j N] [-c CMD] [-r N] [-d DIR]" >&2
+	echo "usage: $0 BLT PLUGIN_SO [-n N] [-p N] [-j N] [-c CMD] [-r N] [-d DIR]" \
+	    "[-w N] [-x N] [-W MAP_WORKER] [-S SSH]" >&2
 	exit 2
 }
 blt=$1
@@ -25,12 +37,19 @@ plugin=$2
 shift 2
 case $blt in /*) ;; *) blt=$PWD/$blt ;; esac
 case $plugin in /*) ;; *) plugin=$PWD/$plugin ;; esac
-n=10000 np=1000000 reps=2 cmd='tr a-z A-Z'
+n=10000 np=1000000 reps=2 cmd='tr a-z A-Z' nw=100000 nx=5000
+src=$(cd "$(dirname "$0")/.." && pwd)
+cw=$(dirname "$blt")/../../doc/examples/map_worker
+sshc='ssh -o BatchMode=yes -T'
 jobs=$(nproc)
 dir=/dev/shm
 [ -d "$dir" ] && [ -w "$dir" ] || dir=${TMPDIR:-/tmp}
-while getopts n:p:j:c:r:d: opt; do
+while getopts n:p:j:c:r:d:w:x:W:S: opt; do
 	case $opt in
+	S) sshc=$OPTARG ;;
+	w) nw=$OPTARG ;;
+	x) nx=$OPTARG ;;
+	W) cw=$OPTARG ;;
 	n) n=$OPTARG ;;
 	p) np=$OPTARG ;;
 	j) jobs=$OPTARG ;;
@@ -119,3 +138,98 @@ echo "$done_ $secs" | awk '{
 	printf "  %d items in %.3f s: %.0f items/s (target >= 1000000): %s\n", \
 	    $1, $2, $1 / $2, ($1 / $2 >= 1000000) ? "ok" : "MISSED"
 }'
+
+# --- 3. --worker: Python, C, --exec, the reference's map(), over ssh -------
+[ "$nw" -gt 0 ] || exit 0
+refpy=$src/../shared/reference/bin/booklet-python
+wpy=/usr/bin/python3
+[ -x "$wpy" ] || wpy=python3
+awk -v n="$nw" -v x="$nx" -v j="$work/w.jsonl" -v e="$work/x.jsonl" 'BEGIN {
+	pad = sprintf("%0180d", 0)
+	for (i = 0; i < n; i++) {
+		line = sprintf("{\"key\": \"key%08d\", \"value\": \"value %08d %s\"}", i, i, pad)
+		print line > j
+		if (i < x)
+			print line > e
+	}
+}'
+cat > "$work/id.py" <<EOF
+import sys
+sys.dont_write_bytecode = True
+sys.path.insert(0, "$src/src/map")
+from bltfs_worker import serve
+up = len(sys.argv) > 1
+serve((lambda k, v: v.upper()) if up else (lambda k, v: v), raw=True)
+EOF
+cat > "$work/ref.py" <<'EOF'
+import sys, time, booklet
+
+def ident(k, v):
+    return k, v
+
+def upper(k, v):
+    return k, v.upper()
+
+if __name__ == "__main__":
+    f = upper if sys.argv[2] == "upper" else ident
+    t0 = time.monotonic()
+    n = 0
+    with booklet.open(sys.argv[1], "w") as db:
+        for k, v in db.map(f, n_workers=2):
+            db[k] = v
+            n += 1
+    print("%d %.3f" % (n, time.monotonic() - t0))
+EOF
+ssh_ok=
+$sshc 127.0.0.1 true 2>/dev/null </dev/null && ssh_ok=1
+echo "--worker, $nw values of ~200 bytes, 2 workers (--exec: $nx values):"
+: > "$work/rates"
+# run NAME ITEMS_FILE ARGS...: a fresh store, one blt map, its rate
+run()
+{
+	name=$1 items=$2
+	shift 2
+	rm -f "$work/w.blt"
+	"$blt" load -c "$work/w.blt" "$items"
+	"$blt" map "$work/w.blt" --workers 2 "$@" > "$work/w.json" || {
+		echo "  $name: failed: $(cat "$work/w.json")"
+		return 0
+	}
+	echo "$name $(field processed < "$work/w.json") $(field seconds < "$work/w.json")" >> "$work/rates"
+}
+for t in identity upper; do
+	a=; [ $t = upper ] && a=1
+	ci=-i; [ $t = upper ] && ci=
+	run "python-$t" "$work/w.jsonl" --worker "$wpy $work/id.py $a"
+	run "c-$t" "$work/w.jsonl" --worker "$cw $ci"
+	if [ $t = upper ]; then xc='tr a-z A-Z'; else xc=cat; fi
+	run "exec-$t" "$work/x.jsonl" --exec "$xc"
+	if [ -x "$refpy" ]; then
+		rm -f "$work/w.blt"
+		"$blt" load -c "$work/w.blt" "$work/w.jsonl"
+		r=$("$refpy" "$work/ref.py" "$work/w.blt" $t 2>&1) &&
+			echo "reference-map-$t $r" >> "$work/rates" ||
+			echo "  reference-map-$t: failed: $r"
+	fi
+	if [ -n "$ssh_ok" ]; then
+		run "c-ssh-$t" "$work/w.jsonl" --worker "$cw $ci" \
+		    --launcher "$sshc 127.0.0.1"
+		run "python-ssh-$t" "$work/w.jsonl" --worker "$wpy $work/id.py $a" \
+		    --launcher "$sshc 127.0.0.1"
+	fi
+done
+[ -n "$ssh_ok" ] || echo "  (ssh to 127.0.0.1 without a prompt does not work here: no ssh runs)"
+awk '{ rate[$1] = $2 / ($3 > 0 ? $3 : 0.001); n[$1] = $2; s[$1] = $3; order[++k] = $1 }
+END {
+	for (i = 1; i <= k; i++) {
+		name = order[i]
+		base = name ~ /upper/ ? "python-upper" : "python-identity"
+		printf "  %-22s %8d items %8.3f s %10.0f items/s", name, n[name], s[name], rate[name]
+		if (base in rate)
+			printf "  %6.2fx python", rate[name] / rate[base]
+		printf "\n"
+	}
+	if ("c-identity" in rate)
+		printf "  C worker identity: %.0f items/s (target >= 200000): %s\n", \
+		    rate["c-identity"], (rate["c-identity"] >= 200000) ? "ok" : "MISSED"
+}' "$work/rates"

@@ -304,6 +304,44 @@ ctl_parse_umask(const char *v, int *out)
 	return 0;
 }
 
+/* map's options of --worker (issue 32), at a->v[*i]; seen[] notes which
+ * were given. */
+static int
+ctl_parse_map_worker(
+    struct ctl_args *a, int *i, struct job_spec *s, int seen[5])
+{
+	static const char *const names[] = {
+	    "--worker", "--launcher", "--hosts", "--item-timeout", "--decode"};
+	char **dst[] = {&s->worker, &s->launcher, &s->hosts};
+	const char *v;
+	uint64_t n;
+	int k = 0, rc;
+
+	while (!ctl_is_opt(a, *i, names[k]))
+		k++;
+	if ((rc = ctl_once(a, names[k], &seen[k])) < 0)
+		return rc;
+	if (k == 4) {
+		s->decode = 1;
+		return 0;
+	}
+	if ((v = ctl_optarg(a, i, names[k])) == NULL)
+		return -EINVAL;
+	if (k == 3) {
+		if (timearg_number(v, 86400, &n) < 0 || n == 0)
+			return blt_errmsg_set(-EINVAL,
+			    "map: --item-timeout %s: expected seconds from 1 "
+			    "to 86400",
+			    v);
+		s->item_timeout = (unsigned)n;
+		return 0;
+	}
+	if (*v == '\0')
+		return blt_errmsg_set(
+		    -EINVAL, "map: %s needs a value", names[k]);
+	return ctl_dup(dst[k], v);
+}
+
 static int
 ctl_parse_map(struct fs *fs, struct ctl_args *a, struct job_spec *s)
 {
@@ -314,7 +352,7 @@ ctl_parse_map(struct fs *fs, struct ctl_args *a, struct job_spec *s)
 	uint64_t n;
 	int paths = 0, keys_file = 0, rest = 0, rc = 0;
 	int have_exec = 0, have_plugin = 0, have_to = 0, have_out = 0;
-	int have_cwd = 0, have_workers = 0, have_umask = 0;
+	int have_cwd = 0, have_workers = 0, have_umask = 0, seen[5] = {0};
 
 	/* Read for each command, as mounts come and go.  Without it, mi is
 	 * NULL and only the mount point is known to lead into the mount. */
@@ -356,6 +394,12 @@ ctl_parse_map(struct fs *fs, struct ctl_args *a, struct job_spec *s)
 				    v);
 			else
 				rc = ctl_dup(&s->plugin, v);
+		} else if (ctl_is_opt(a, i, "--worker") ||
+		           ctl_is_opt(a, i, "--launcher") ||
+		           ctl_is_opt(a, i, "--hosts") ||
+		           ctl_is_opt(a, i, "--item-timeout") ||
+		           strcmp(a->v[i], "--decode") == 0) {
+			rc = ctl_parse_map_worker(a, &i, s, seen);
 		} else if (ctl_is_opt(a, i, "--keys")) {
 			if ((rc = ctl_once(a, "--keys", &keys_file)) < 0)
 				break;
@@ -405,9 +449,22 @@ ctl_parse_map(struct fs *fs, struct ctl_args *a, struct job_spec *s)
 		} else
 			rc = ctl_unknown(a, i);
 	}
-	if (rc == 0 && (s->exec == NULL) == (s->plugin == NULL))
+	if (rc == 0 &&
+	    (s->exec != NULL) + (s->plugin != NULL) + (s->worker != NULL) != 1)
 		rc = blt_errmsg_set(-EINVAL,
-		    "map: give either --exec CMD or --plugin LIB.so:SYMBOL");
+		    "map: give one of --exec CMD, --plugin LIB.so:SYMBOL and "
+		    "--worker CMD");
+	if (rc == 0 && s->worker == NULL &&
+	    (s->launcher != NULL || s->hosts != NULL || s->item_timeout))
+		rc = blt_errmsg_set(-EINVAL,
+		    "map: --launcher, --hosts and --item-timeout go with "
+		    "--worker");
+	if (rc == 0 && s->plugin != NULL && s->decode)
+		rc = blt_errmsg_set(
+		    -EINVAL, "map: --decode goes with --exec or --worker");
+	if (rc == 0 && s->hosts != NULL && have_workers)
+		rc = blt_errmsg_set(-EINVAL,
+		    "map: --hosts says how many workers: leave out --workers");
 	if (rc == 0 && have_umask && s->out == NULL)
 		rc = blt_errmsg_set(-EINVAL,
 		    "map: --umask is for the store --out makes: give --out");

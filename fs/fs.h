@@ -673,12 +673,17 @@ struct job_spec {
 	uint32_t buckets; /* reindex: 0 for the size the keys need */
 	char *exec;       /* map: a command or "LIB.so:SYMBOL" */
 	char *plugin;
-	char *to;         /* map: output key template, or NULL */
-	char *out;        /* map: output store (absolute path), or NULL */
-	int umask;        /* map: the user's, for a new --out; -1: ours */
-	unsigned workers; /* map: 0 for one per CPU */
-	char *cwd;        /* map: working directory (absolute), NULL for / */
-	size_t n_keys;    /* map: the selected keys */
+	char *worker;          /* map: a long-lived --worker command, or NULL */
+	char *launcher;        /* map: --launcher, or NULL */
+	char *hosts;           /* map: --hosts, or NULL */
+	unsigned item_timeout; /* map: --item-timeout, seconds or 0 */
+	int decode;            /* map: --decode */
+	char *to;              /* map: output key template, or NULL */
+	char *out;             /* map: output store (absolute path), or NULL */
+	int umask;             /* map: the user's, for a new --out; -1: ours */
+	unsigned workers;      /* map: 0 for one per CPU */
+	char *cwd;     /* map: working directory (absolute), NULL for / */
+	size_t n_keys; /* map: the selected keys */
 	unsigned char **keys;
 	size_t *key_lens;
 	struct keylist *list; /* map: --keys FILE, whose keys the job adds

@@ -102,6 +102,9 @@ job_spec_free(struct job_spec *s)
 	free(s->text);
 	free(s->exec);
 	free(s->plugin);
+	free(s->worker);
+	free(s->launcher);
+	free(s->hosts);
 	free(s->to);
 	free(s->out);
 	free(s->cwd);
@@ -371,6 +374,11 @@ job_map(struct job_runner *r, struct job *j)
 	}
 	o.exec = s->exec;
 	o.plugin = s->plugin;
+	o.worker = s->worker;
+	o.launcher = s->launcher;
+	o.hosts = s->hosts;
+	o.item_timeout = s->item_timeout;
+	o.decode = s->decode;
 	o.keys = (const unsigned char *const *)s->keys;
 	o.key_lens = s->key_lens;
 	o.n_keys = s->n_keys;

@@ -79,7 +79,7 @@ typedef int blt_map_progress_fn(void *arg, const struct blt_map_stats *st);
 typedef void blt_map_written_fn(
     void *arg, const unsigned char *key, size_t klen, size_t vlen, int64_t ts);
 
-/* What to map; zero it, then set exec or plugin.  Selection: keys (with
+/* What to map; zero it, then set exec, plugin or worker.  Selection: keys (with
  * key_lens and n_keys) if set, else the keys beginning with prefix (a
  * directory is a prefix such as "dir/"), else every key. */
 struct blt_map_opts {
@@ -99,6 +99,25 @@ struct blt_map_opts {
 	blt_map_progress_fn *progress; /* may be NULL */
 	blt_map_written_fn *written;   /* may be NULL */
 	void *arg;                     /* for progress and written */
+	/* A long-lived command for /bin/sh -c, one per worker, that reads
+	 * items and writes results on its stdin and stdout in the worker
+	 * protocol of doc/map.md, or NULL. */
+	const char *worker;
+	/* worker only: a command line each worker runs under, with worker
+	 * appended as one quoted word ("ssh -T host", "srun -N1 -n1 --quiet
+	 * sh -c"), or NULL; with hosts, the ssh command (NULL: "ssh -T"). */
+	const char *launcher;
+	/* worker only: "h1,h2:4,:2", the workers spread over ssh hosts, N
+	 * on host:N (1 by default), an empty host being this one; the pool
+	 * is their sum (workers is then ignored), or NULL. */
+	const char *hosts;
+	/* worker only: seconds a worker may take over an item before it is
+	 * killed and the item fails; 0: no limit. */
+	unsigned item_timeout;
+	/* exec and worker: the command gets each value decoded as text
+	 * (bltvalue.h's file form) and its output is encoded back; an output
+	 * that does not encode fails its item. */
+	int decode;
 };
 
 /* Map over db's selected items as o says, storing results in o->out (or

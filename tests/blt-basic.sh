@@ -255,7 +255,7 @@ for n in 20736018 4294967295 4294967296 0 1e3; do
 done
 expect 2 "$BLT" prune --keep a "$s"
 expect 2 "$BLT" map "$s"
-err_has "give one of --exec and --plugin"
+err_has "give one of --exec, --plugin and --worker"
 [ ! -e "$tmp/x.blt" ] || fail "a usage error created a store"
 
 # A full disk, made by a file size limit: the put fails and says why, and

@@ -211,7 +211,7 @@ gone $(cat "$tmp/pids")
 
 # Usage and setup errors exit with 2.
 expect 2 "$BLT" map "$s"
-err_has "give one of --exec and --plugin"
+err_has "give one of --exec, --plugin and --worker"
 expect 2 "$BLT" map "$s" --exec cat --plugin x.so:f
 expect 2 "$BLT" map "$s" --exec cat --workers 0
 expect 2 "$BLT" map "$s" --exec cat --prefix a --keys "$tmp/keys"

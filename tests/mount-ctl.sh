@@ -193,7 +193,7 @@ expect "EINVAL error: prune: --older-than yesterday: expected" \
     "$(py "$m" file "prune --older-than yesterday")"
 expect "EINVAL error: prune: --keep needs --older-than" \
     "$(py "$m" file "prune --keep docs/f1")"
-expect "EINVAL error: map: give either --exec CMD or --plugin" \
+expect "EINVAL error: map: give one of --exec CMD, --plugin LIB.so:SYMBOL and --worker CMD" \
     "$(py "$m" file "map docs")"
 expect "ENOENT error: nope: no such file or directory in the mount" \
     "$(py "$m" file "map --exec cat nope")"

@@ -94,6 +94,13 @@ ctl map --exec 'tr a-z A-Z' all --wait --json
 model_map all 'v.upper()'
 same_tree "$model" "$m"
 
+# 1b. A long-lived --worker (issue 32), the C example, over ssh's
+# launcher syntax with a plain shell as the launcher.
+ctl map --worker "$top_builddir/doc/examples/map_worker" \
+    --launcher 'sh -c' --workers 2 all/d02 --wait --json
+[ "$(field written)" = 100 ] || fail "map --worker: $(cat "$tmp/ctl.out")"
+same_tree "$model" "$m"
+
 # Commands run in the directory bltfs ctl was run from (they ran in the
 # daemon's), also one in the mount, and with --cwd in the one it names.
 mkdir "$tmp/work" "$m/cwd" "$model/cwd"
@@ -284,6 +291,37 @@ ctl cancel "$id"
 ctl_status 5 job "$id" --wait
 python3 -c 'import json,sys; assert json.load(open(sys.argv[1]))["state"] == "cancelled"' \
     "$tmp/ctl.out" || fail "cancel: $(cat "$tmp/ctl.out")"
+same_tree "$model" "$m"
+
+# 6b. Cancel a map of long-lived --workers (issue 32): they go with it.
+mkdir "$tmp/wpids"
+cat >"$tmp/slow.py" <<'PY'
+import os, sys, time
+sys.dont_write_bytecode = True  # no __pycache__ in the source tree
+sys.path.insert(0, sys.argv[2])
+from bltfs_worker import serve
+
+def f(k, v):
+    open(os.path.join(sys.argv[1], str(os.getpid())), "w").close()
+    time.sleep(3600)
+
+serve(f, raw=True)
+PY
+wpy=/usr/bin/python3
+[ -x "$wpy" ] || wpy=$(command -v python3)
+ctl map --worker "$wpy $tmp/slow.py $tmp/wpids $top_srcdir/src/map" \
+    --workers 2 all/d04
+id=$(sed -n 's/^job \([0-9]*\) started$/\1/p' "$tmp/ctl.out")
+[ -n "$id" ] || fail "no job id: $(cat "$tmp/ctl.out")"
+i=0
+while [ "$(ls "$tmp/wpids" | wc -l)" -lt 2 ] && [ $i -lt 600 ]; do
+	sleep 0.1
+	i=$((i + 1))
+done
+[ "$(ls "$tmp/wpids" | wc -l)" = 2 ] || fail "the workers did not start"
+ctl cancel "$id"
+ctl_status 5 job "$id" --wait
+gone $(ls "$tmp/wpids")
 same_tree "$model" "$m"
 
 # A cancel, and the daemon's exit, end what the commands left running too,

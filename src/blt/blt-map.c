@@ -24,6 +24,11 @@ static const struct option cli_map_longopts[] = {
     {"help", no_argument, NULL, 'h'},
     {"exec", required_argument, NULL, 'E'},
     {"plugin", required_argument, NULL, 'P'},
+    {"worker", required_argument, NULL, 'W'},
+    {"launcher", required_argument, NULL, 'L'},
+    {"hosts", required_argument, NULL, 'H'},
+    {"item-timeout", required_argument, NULL, 'T'},
+    {"decode", no_argument, NULL, 'D'},
     {"prefix", required_argument, NULL, 'p'},
     {"keys", required_argument, NULL, 'k'},
     {"to", required_argument, NULL, 't'},
@@ -180,6 +185,24 @@ cli_map(struct cli *c)
 		case 'P':
 			o.plugin = optarg;
 			break;
+		case 'W':
+			o.worker = optarg;
+			break;
+		case 'L':
+			o.launcher = optarg;
+			break;
+		case 'H':
+			o.hosts = optarg;
+			break;
+		case 'T':
+			if (timearg_number(optarg, 86400, &v) < 0 || v == 0)
+				return cli_usage(
+				    c, "bad --item-timeout '%s'", optarg);
+			o.item_timeout = (unsigned)v;
+			break;
+		case 'D':
+			o.decode = 1;
+			break;
 		case 'p':
 			prefix = optarg;
 			break;
@@ -216,8 +239,18 @@ cli_map(struct cli *c)
 	if (c->nargs > 1)
 		return cli_usage(c, "too many operands");
 	c->store = c->args[0];
-	if ((o.exec == NULL) == (o.plugin == NULL))
-		return cli_usage(c, "give one of --exec and --plugin");
+	if ((o.exec != NULL) + (o.plugin != NULL) + (o.worker != NULL) != 1)
+		return cli_usage(
+		    c, "give one of --exec, --plugin and --worker");
+	if (o.worker == NULL &&
+	    (o.launcher != NULL || o.hosts != NULL || o.item_timeout))
+		return cli_usage(c,
+		    "--launcher, --hosts and --item-timeout go with --worker");
+	if (o.plugin != NULL && o.decode)
+		return cli_usage(c, "--decode goes with --exec or --worker");
+	if (o.hosts != NULL && o.workers != 0)
+		return cli_usage(
+		    c, "--hosts says how many workers: leave out --workers");
 	if (prefix != NULL && keys_file != NULL)
 		return cli_usage(c, "--prefix and --keys exclude each other");
 	if (c->hex && c->escaped)

@@ -330,7 +330,8 @@ static const char cli_help_reindex[] =
     "  -h, --help             show this help\n";
 
 static const char cli_help_map[] =
-    "usage: blt map [options] STORE (--exec CMD | --plugin LIB:SYMBOL)\n"
+    "usage: blt map [options] STORE (--exec CMD | --plugin LIB:SYMBOL |\n"
+    "                                --worker CMD)\n"
     "Run CMD (through /bin/sh -c, the value on stdin, the key in $BLT_KEY\n"
     "and $BLT_KEY_HEX) or a plugin function on each selected value, on a\n"
     "pool of worker processes, and store each result.  Exit status 0 of\n"
@@ -339,6 +340,18 @@ static const char cli_help_map[] =
     "with status 1 if any item failed.\n\n"
     "  --exec CMD             the command\n"
     "  --plugin LIB:SYMBOL    a blt_map_fn in a shared object\n"
+    "  --worker CMD           a long-lived command per worker that speaks\n"
+    "                         the worker protocol (doc/map.md) on stdin and\n"
+    "                         stdout, such as a Python bltfs_worker.serve()\n"
+    "  --launcher PREFIX      run each --worker as PREFIX 'CMD' (ssh -T HOST,\n"
+    "                         srun -N1 -n1 --quiet sh -c)\n"
+    "  --hosts H1,H2:N,...    --worker over ssh: N workers on H2 (default 1),\n"
+    "                         an empty host is this one; --launcher is then\n"
+    "                         the ssh command (default: ssh -T)\n"
+    "  --item-timeout SECS    a --worker with no reply for SECS is killed and\n"
+    "                         its item fails\n"
+    "  --decode               the command gets each value decoded as text and\n"
+    "                         its output is encoded back\n"
     "  --prefix PREFIX        only the keys beginning with PREFIX\n"
     "  --keys FILE            only the keys listed in FILE, one per line\n"
     "                         ('-': standard input)\n"

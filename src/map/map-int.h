@@ -13,7 +13,10 @@
 #include <signal.h>
 #include <sys/types.h>
 
+#include <spawn.h>
+
 #include "bltmap.h"
+#include "bltvalue.h"
 
 /* The wire's integers are little-endian, at any alignment. */
 static inline uint32_t
@@ -54,6 +57,12 @@ wire_put64(unsigned char *p, uint64_t v)
  * -ENOMEM. */
 int map_oom(const char *path);
 
+/* The most workers a map runs. */
+#define MAP_MAX_WORKERS 1024
+
+/* The version of the worker protocol of doc/map.md (map-relay.c). */
+#define MAP_PROTO_VERSION 1
+
 /* map.c, map-proc.c, map-reply.c, map-worker.c: the messages between
  * blt_map() and its workers over a socket, which a worker finds as fd
  * MAP_SOCK_FD (never 0 or 1, where a plugin's stdio would reach it: its
@@ -74,6 +83,22 @@ int map_oom(const char *path);
 #define MAP_R_WRITE 0
 #define MAP_R_SKIP 1
 #define MAP_R_ERROR 2
+/* --worker only (map-relay.c): a result under another key, whose body is
+ * u32 key length, key, value; and an item its worker could not do because
+ * its host is gone, to be sent to another worker, whose body is why. */
+#define MAP_R_WRITE_KEY 3
+#define MAP_R_RETRY 4
+
+/* The code of a --worker reply's header: the workers its relay replaced
+ * while it served the batch (MAP_RESTARTS), and MAP_RETIRED when it gave
+ * up its worker (its host is gone): it then exits, and is not replaced. */
+#define MAP_RESTARTS 0xFFFFu
+#define MAP_RETIRED 0x10000u
+
+/* The arguments of a worker: PROG MAP_WORKER_ARG MODE SPEC STORE INFO
+ * [DIR], where MODE is exec, plugin or worker and INFO the header text a
+ * --worker gets (map_info()), which says --decode and the serializers to
+ * the others too. */
 
 /* Bytes of a failed command's stderr that go into its error message. */
 #define MAP_STDERR_KEEP 400
@@ -110,6 +135,8 @@ struct map_proc {
 	size_t scan;    /* where in[] the next unchecked outcome starts */
 	uint32_t items; /* outcomes checked */
 	char bad[160];  /* why its last message does not parse, or "" */
+	char *cmd;      /* --worker: the command line its relay runs */
+	int retired;    /* --worker: its host is gone; not replaced */
 };
 
 /* One blt_map() under way. */
@@ -117,10 +144,12 @@ struct map {
 	struct blt *db, *out;
 	const struct blt_map_opts *o;
 	struct blt_map_stats *st;
-	char *argv[7];
-	unsigned batch_items; /* the most items a batch holds */
-	int total_known;      /* st->total counts what will be read */
-	uint64_t batches;     /* batches read from the store so far */
+	char *argv[8];
+	char *info;                       /* the INFO argument (map_info()) */
+	char retire_msg[MAP_MSG_MAX + 1]; /* why the last worker retired */
+	unsigned batch_items;             /* the most items a batch holds */
+	int total_known;  /* st->total counts what will be read */
+	uint64_t batches; /* batches read from the store so far */
 	struct blt_iter *it;
 	size_t next_key;         /* in o->keys */
 	int src_done;            /* no more items to read */
@@ -145,6 +174,11 @@ void map_batch_put(struct map *m, struct map_batch *b);
 int map_batch_grow(struct map_batch *b, size_t n);
 void map_batch_seal(struct map_batch *b);
 
+/* map-cmd.c */
+int map_info(struct map *m, struct blt *db);
+int map_hosts(struct map *m);
+int map_worker_cmds(struct map *m);
+
 /* map-proc.c */
 int map_fd_above(int fd);
 int map_spawn(struct map *m, struct map_proc *p);
@@ -152,6 +186,8 @@ void map_stop(struct map_proc *p, int sig);
 int map_wait(struct map_proc *p);
 void map_drop_queue(struct map *m, struct map_proc *p);
 int map_proc_died(struct map *m, struct map_proc *p);
+int map_retry_item(struct map *m, const unsigned char *item, size_t len);
+void map_proc_retire(struct map *m, struct map_proc *p);
 
 /* map-reply.c */
 void map_buf_trim(unsigned char **buf, size_t *cap, size_t len);
@@ -179,5 +215,70 @@ struct map_worker_io {
 };
 int map_worker_pump(struct map_worker_io *io, int *in, int *out, int err,
     int pidfd, const unsigned char *value, size_t vlen);
+
+/* The most stderr pipes of earlier commands a worker keeps open for the
+ * processes they left running; past it, the oldest is closed. */
+#define MAP_WORKER_OLD_ERR 64
+
+struct map_relay;
+
+/* A worker process: what it runs and its buffers. */
+struct map_worker {
+	const char *cmd; /* --exec, or NULL */
+	blt_map_fn *fn;  /* --plugin */
+	void *lib;
+	const char *spec; /* as given, for messages */
+
+	unsigned char *req; /* the request being served */
+	size_t req_cap;
+	unsigned char *rep; /* its reply, header first */
+	size_t rep_len, rep_cap;
+
+	char **envp; /* environ without our names, then ours, then NULL */
+	char *store_var;
+	size_t env_key; /* index of BLT_KEY= in envp; BLT_KEY_HEX= follows */
+	char *key_var, *hex_var;
+	size_t key_var_cap, hex_var_cap;
+	int old_err[MAP_WORKER_OLD_ERR]; /* earlier commands' stderr pipes */
+	unsigned n_old;                  /* oldest first */
+	pid_t home_pg;                   /* the process group we run in */
+	int attr_made;                   /* attr is initialised */
+	posix_spawnattr_t attr;
+	sigset_t stop_sigs; /* blocked while we are in our commands' group */
+	struct map_worker_io io;
+
+	struct map_relay *relay; /* --worker: the long-lived command */
+	int decode;              /* --decode: values as text (bltvalue.h) */
+	unsigned vser, oser;     /* the value serializers, source and out */
+	const char *info;        /* the INFO argument */
+	struct blt_value_buf dec, enc; /* --decode's text and bytes */
+
+	const char *dir; /* the working directory we were given, or NULL */
+	dev_t dir_dev;   /* and what it was when we entered it */
+	ino_t dir_ino;
+};
+
+int map_worker_read_full(int fd, void *buf, size_t n);
+int map_worker_write_full(int fd, const void *buf, size_t n);
+int map_worker_grow(unsigned char **buf, size_t *cap, size_t len, size_t n);
+int map_worker_reply(
+    struct map_worker *w, uint32_t outcome, const void *data, size_t len);
+int map_worker_spawn(struct map_worker *w, int in, int out, int err, pid_t *pid,
+    int *pidfd, char *msg, size_t cap);
+int map_worker_wait(pid_t pid);
+int map_worker_hello(int code, const char *msg);
+int map_worker_decode(
+    struct map_worker *w, const unsigned char **value, size_t *vlen);
+int map_worker_encode(struct map_worker *w, const unsigned char **res,
+    size_t *rlen, char *msg, size_t cap);
+const char *map_info_get(const char *info, const char *name, size_t *len);
+
+/* map-relay.c: a --worker, a long-lived command that speaks the worker
+ * protocol of doc/map.md on its stdin and stdout, run by a worker process
+ * that relays its batches to it. */
+int map_relay_init(struct map_worker *w, char *msg, size_t cap);
+int map_relay_serve(
+    struct map_worker *w, uint32_t n, size_t len, uint32_t *code);
+void map_relay_end(struct map_worker *w);
 
 #endif

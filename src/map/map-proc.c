@@ -103,6 +103,8 @@ map_spawn(struct map *m, struct map_proc *p)
 	    &attr, POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK);
 	posix_spawn_file_actions_init(&fa);
 	map_spawn_fds(m, &fa, sv[1]);
+	if (p->cmd != NULL)
+		m->argv[3] = p->cmd; /* --worker: this one's command line */
 	e = posix_spawn(&p->pid, exe, &fa, &attr, m->argv, environ);
 	posix_spawn_file_actions_destroy(&fa);
 	posix_spawnattr_destroy(&attr);
@@ -168,7 +170,7 @@ map_drop_queue(struct map *m, struct map_proc *p)
 }
 
 /* Queue one item of a dead worker's batch to be sent again alone. */
-static int
+int
 map_retry_item(struct map *m, const unsigned char *item, size_t len)
 {
 	struct map_batch *b = map_batch_get(m);
@@ -245,4 +247,22 @@ map_proc_died(struct map *m, struct map_proc *p)
 	if (rc == 0)
 		rc = map_spawn(m, p);
 	return rc;
+}
+
+/* p's relay gave up its worker, whose host is gone (MAP_RETIRED): reap
+ * it and send the batches it still held to the other workers; it is not
+ * replaced. */
+void
+map_proc_retire(struct map *m, struct map_proc *p)
+{
+	map_stop(p, SIGTERM);
+	(void)map_wait(p);
+	for (unsigned i = 0; i < p->nq; i++) {
+		*m->retry_tail = p->q[i];
+		m->retry_tail = &p->q[i]->next;
+		p->q[i] = NULL;
+	}
+	p->nq = p->nsent = 0;
+	p->off = 0;
+	p->retired = 1;
 }

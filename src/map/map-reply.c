@@ -104,10 +104,36 @@ map_commit(
 		if (what == MAP_R_SKIP) {
 			m->st->skipped++;
 			m->st->processed++;
-		} else if (what != MAP_R_WRITE) {
+		} else if (what == MAP_R_RETRY) {
+			/* its host is gone: another worker takes it */
+			if (map_retry_item(m, key - 8, 8 + klen + vlen) < 0)
+				return -ENOMEM;
+			snprintf(m->retire_msg, sizeof m->retire_msg, "%.*s",
+			    (int)len, (const char *)r);
+		} else if (what == MAP_R_WRITE_KEY &&
+		           (size_t)wire_get32(r) > len - 4) {
+			map_item_error(m, key, klen,
+			    "its worker sent a key longer than its result",
+			    strlen("its worker sent a key longer than its "
+			           "result"));
+		} else if (what != MAP_R_WRITE && what != MAP_R_WRITE_KEY) {
 			map_item_error(m, key, klen, (const char *)r, len);
 		} else {
-			if ((rc = map_out_key(m, key, klen, &okey, &olen)) < 0)
+			const unsigned char *rkey = key, *res = r;
+			size_t rklen = klen, rlen = len;
+
+			if (what == MAP_R_WRITE_KEY) {
+				/* the worker's key, which --to then uses */
+				rklen = (size_t)wire_get32(r);
+				rkey = r + 4;
+				res = rkey + rklen;
+				rlen = len - 4 - rklen;
+				if (rklen == klen &&
+				    memcmp(rkey, key, klen) == 0)
+					rkey = key;
+			}
+			rc = map_out_key(m, rkey, rklen, &okey, &olen);
+			if (rc < 0)
 				return rc;
 			/* A result for the key it came from is stored only
 			 * over the value it was made from: a write or delete
@@ -116,10 +142,10 @@ map_commit(
 			if ((rc = map_key_fits(m, okey, olen)) < 0)
 				; /* refused, as a result the store refuses */
 			else if (same)
-				rc = blt_put_if(
-				    m->out, key, klen, val, vlen, r, len, ts);
+				rc = blt_put_if(m->out, key, klen, val, vlen,
+				    res, rlen, ts);
 			else
-				rc = blt_put(m->out, okey, olen, r, len, ts);
+				rc = blt_put(m->out, okey, olen, res, rlen, ts);
 			/* A result the store refuses fails its item; a store
 			 * that fails ends the map. */
 			if (same && rc == 0) {
@@ -134,7 +160,8 @@ map_commit(
 				m->st->written++;
 				m->st->processed++;
 				if (o->written != NULL)
-					o->written(o->arg, okey, olen, len, ts);
+					o->written(
+					    o->arg, okey, olen, rlen, ts);
 			}
 		}
 		r += len;
@@ -177,8 +204,9 @@ map_check_reply(struct map_proc *p, uint32_t n, uint32_t code, uint64_t blen)
 		return map_bad(p, "a reply of %" PRIu32 " items to %" PRIu32, n,
 		    p->q[0]->n);
 	/* n is at most a batch's items: no overflow */
-	if (code != 0 || blen < 8 * (uint64_t)n ||
-	    blen > n * (8 + (uint64_t)BLT_VALUE_MAX) ||
+	if ((code & ~(MAP_RESTARTS | MAP_RETIRED)) != 0 ||
+	    blen < 8 * (uint64_t)n ||
+	    blen > n * (12 + (uint64_t)BLT_KEY_MAX + BLT_VALUE_MAX) ||
 	    blen > SIZE_MAX - MAP_HDR_LEN)
 		return map_bad(p,
 		    "a reply of code %" PRIu32 " and %" PRIu64
@@ -226,8 +254,10 @@ map_check_items(struct map_proc *p)
 		/* what follows this outcome's header; by the checks below,
 		 * always room for the other outcomes' headers */
 		left = p->need - p->scan - 8;
-		if (what > MAP_R_ERROR || (what == MAP_R_SKIP && len != 0) ||
-		    (what == MAP_R_ERROR && len > MAP_MSG_MAX) || len > left ||
+		if (what > MAP_R_RETRY || (what == MAP_R_SKIP && len != 0) ||
+		    ((what == MAP_R_ERROR || what == MAP_R_RETRY) &&
+		        len > MAP_MSG_MAX) ||
+		    (what == MAP_R_WRITE_KEY && len < 4) || len > left ||
 		    left - len < 8 * (size_t)(n - p->items - 1))
 			return map_bad(p,
 			    "outcome %" PRIu32 " of %zu bytes for item %" PRIu32
@@ -311,6 +341,9 @@ map_take(struct map *m, struct map_proc *p, int *committed)
 	rc = map_commit(m, p->q[0], h + MAP_HDR_LEN, n);
 	if (rc < 0)
 		return rc;
+	m->st->restarts += (uint32_t)code & MAP_RESTARTS;
+	if ((uint32_t)code & MAP_RETIRED)
+		p->retired = 1; /* map_run() retires it */
 	map_batch_put(m, p->q[0]);
 	memmove(p->q, p->q + 1, (p->nq - 1) * sizeof p->q[0]);
 	p->nq--;

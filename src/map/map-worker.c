@@ -56,42 +56,9 @@
 
 extern char **environ;
 
-/* The most stderr pipes of earlier commands a worker keeps open for the
- * processes they left running; past it, the oldest is closed. */
-#define MAP_WORKER_OLD_ERR 64
-
-struct map_worker {
-	const char *cmd; /* --exec, or NULL */
-	blt_map_fn *fn;  /* --plugin */
-	void *lib;
-	const char *spec; /* as given, for messages */
-
-	unsigned char *req; /* the request being served */
-	size_t req_cap;
-	unsigned char *rep; /* its reply, header first */
-	size_t rep_len, rep_cap;
-
-	char **envp; /* environ without our names, then ours, then NULL */
-	char *store_var;
-	size_t env_key; /* index of BLT_KEY= in envp; BLT_KEY_HEX= follows */
-	char *key_var, *hex_var;
-	size_t key_var_cap, hex_var_cap;
-	int old_err[MAP_WORKER_OLD_ERR]; /* earlier commands' stderr pipes */
-	unsigned n_old;                  /* oldest first */
-	pid_t home_pg;                   /* the process group we run in */
-	int attr_made;                   /* attr is initialised */
-	posix_spawnattr_t attr;
-	sigset_t stop_sigs; /* blocked while we are in our commands' group */
-	struct map_worker_io io;
-
-	const char *dir; /* the working directory we were given, or NULL */
-	dev_t dir_dev;   /* and what it was when we entered it */
-	ino_t dir_ino;
-};
-
 /* Read exactly n bytes: 1, 0 on end of file before the first byte, -1 on
  * an error or a short read. */
-static int
+int
 map_worker_read_full(int fd, void *buf, size_t n)
 {
 	unsigned char *p = buf;
@@ -110,7 +77,7 @@ map_worker_read_full(int fd, void *buf, size_t n)
 }
 
 /* Write all n bytes; 0 or -1. */
-static int
+int
 map_worker_write_full(int fd, const void *buf, size_t n)
 {
 	const unsigned char *p = buf;
@@ -129,7 +96,7 @@ map_worker_write_full(int fd, const void *buf, size_t n)
 }
 
 /* Make room for n more bytes at the end of *buf; 0 or -1. */
-static int
+int
 map_worker_grow(unsigned char **buf, size_t *cap, size_t len, size_t n)
 {
 	size_t c = *cap ? *cap : 65536;
@@ -147,7 +114,7 @@ map_worker_grow(unsigned char **buf, size_t *cap, size_t len, size_t n)
 }
 
 /* Append one outcome to the reply; 0 or -1 when memory runs out. */
-static int
+int
 map_worker_reply(
     struct map_worker *w, uint32_t outcome, const void *data, size_t len)
 {
@@ -472,7 +439,7 @@ map_worker_stderr(const struct map_worker_io *io, char *msg, size_t cap)
 /* Start the command for one item with in, out and err as its stdio, in
  * our commands' process group, and open a pidfd on it: 0, or -1 with a
  * message in msg and no command left. */
-static int
+int
 map_worker_spawn(struct map_worker *w, int in, int out, int err, pid_t *pid,
     int *pidfd, char *msg, size_t cap)
 {
@@ -520,7 +487,7 @@ map_worker_spawn(struct map_worker *w, int in, int out, int err, pid_t *pid,
 
 /* Wait for the command's shell, then reap what earlier ones left behind;
  * its wait status, or -1 with errno. */
-static int
+int
 map_worker_wait(pid_t pid)
 {
 	int status, rc;
@@ -587,6 +554,40 @@ map_worker_run(struct map_worker *w, const unsigned char *value, size_t vlen,
 	return -1;
 }
 
+/* --decode: *value (*vlen bytes) as text, in w->dec; 0, or -1 when
+ * memory runs out.  A value that cannot be shown as data comes as the
+ * not-decodable form (bltvalue.h), which encodes back to its bytes. */
+int
+map_worker_decode(
+    struct map_worker *w, const unsigned char **value, size_t *vlen)
+{
+	if (blt_value_decode(w->vser, *value, *vlen, 0, &w->dec) < 0)
+		return -1;
+	*value = w->dec.data;
+	*vlen = w->dec.len;
+	return 0;
+}
+
+/* --decode: the text a command or worker wrote (*res, *rlen bytes)
+ * encoded as the output store's values are, in w->enc; 0, or -1 with why
+ * in msg (the item then fails). */
+int
+map_worker_encode(struct map_worker *w, const unsigned char **res, size_t *rlen,
+    char *msg, size_t cap)
+{
+	int rc = blt_value_encode(w->oser, *res, *rlen, 0, &w->enc);
+
+	if (rc < 0) {
+		snprintf(msg, cap, "its output does not encode as %s: %s",
+		    blt_serializer_name(w->oser),
+		    rc == -ENOMEM ? strerror(ENOMEM) : blt_errmsg());
+		return -1;
+	}
+	*res = w->enc.data;
+	*rlen = w->enc.len;
+	return 0;
+}
+
 /* Run the command on one item and append its outcome. */
 static int
 map_worker_exec(struct map_worker *w, const unsigned char *key, size_t klen,
@@ -597,6 +598,8 @@ map_worker_exec(struct map_worker *w, const unsigned char *key, size_t klen,
 
 	if (map_worker_key_env(w, key, klen) < 0)
 		return -1;
+	if (w->decode && map_worker_decode(w, &value, &vlen) < 0)
+		return -1;
 	if ((status = map_worker_run(w, value, vlen, msg, sizeof msg)) == -1) {
 		if (w->io.over) {
 			/* What it wrote is of no use: give it back now. */
@@ -606,9 +609,16 @@ map_worker_exec(struct map_worker *w, const unsigned char *key, size_t klen,
 		}
 		return map_worker_fail(w, "%s", msg);
 	}
-	if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
-		return map_worker_reply(
-		    w, MAP_R_WRITE, w->io.out, w->io.out_len);
+	if (WIFEXITED(status) && WEXITSTATUS(status) == 0) {
+		const unsigned char *res = w->io.out;
+		size_t rlen = w->io.out_len;
+
+		if (w->decode &&
+		    map_worker_encode(w, &res, &rlen, msg, sizeof msg) < 0)
+			return map_worker_reply(
+			    w, MAP_R_ERROR, msg, strlen(msg));
+		return map_worker_reply(w, MAP_R_WRITE, res, rlen);
+	}
 	if (WIFEXITED(status) && WEXITSTATUS(status) == BLT_MAP_SKIP)
 		return map_worker_reply(w, MAP_R_SKIP, NULL, 0);
 	if (WIFEXITED(status))
@@ -699,7 +709,7 @@ map_worker_serve(struct map_worker *w, uint32_t n, size_t len)
 }
 
 /* Tell the parent whether we are ready: code 0, or an errno and why. */
-static int
+int
 map_worker_hello(int code, const char *msg)
 {
 	unsigned char h[MAP_HDR_LEN + 512];
@@ -807,6 +817,8 @@ map_worker_free(struct map_worker *w)
 	free(w->hex_var);
 	free(w->envp);
 	free(w->store_var);
+	blt_value_buf_free(&w->dec);
+	blt_value_buf_free(&w->enc);
 	if (w->attr_made)
 		posix_spawnattr_destroy(&w->attr);
 	for (unsigned i = 0; i < w->n_old; i++)
@@ -838,17 +850,35 @@ map_worker_enter(struct map_worker *w, const char *name, char *msg, size_t cap)
 	return 0;
 }
 
+/* Read the INFO argument: --decode and the value serializers. */
+static void
+map_worker_info(struct map_worker *w, const char *info)
+{
+	const char *v;
+	size_t len;
+
+	w->info = info;
+	if ((v = map_info_get(info, "decode", &len)) != NULL)
+		w->decode = len == 1 && *v == '1';
+	if ((v = map_info_get(info, "value_serializer_code", &len)) != NULL)
+		w->vser = (unsigned)strtoul(v, NULL, 10);
+	if ((v = map_info_get(info, "out_value_serializer_code", &len)) != NULL)
+		w->oser = (unsigned)strtoul(v, NULL, 10);
+}
+
 /* Run as a map worker when argv says so:
- * PROG --blt-map-worker exec|plugin CMD|LIB:SYMBOL STORE [DIR], with the
- * socket to the parent as MAP_SOCK_FD and DIR open as MAP_DIR_FD. */
+ * PROG --blt-map-worker exec|plugin|worker CMD|LIB:SYMBOL STORE INFO
+ * [DIR], with the socket to the parent as MAP_SOCK_FD and DIR open as
+ * MAP_DIR_FD. */
 int
 blt_map_worker_main(int argc, char **argv)
 {
 	struct map_worker w;
 	unsigned char h[MAP_HDR_LEN];
-	char msg[512];
+	char msg[1024];
 	uint64_t len;
-	int rc, status = 0;
+	uint32_t code = 0;
+	int rc, status = 0, relay;
 
 	if (argc < 2 || strcmp(argv[1], MAP_WORKER_ARG) != 0)
 		return -1;
@@ -857,7 +887,7 @@ blt_map_worker_main(int argc, char **argv)
 	 * (a store's fd, /dev/fuse), nor our socket; a missing stderr must
 	 * not be taken by a pipe that dup2() would then clobber. */
 	close_range(MAP_DIR_FD + 1, ~0U, 0);
-	if (argc != 6)
+	if (argc != 7)
 		close(MAP_DIR_FD);
 	if (fcntl(MAP_SOCK_FD, F_SETFD, FD_CLOEXEC) == -1)
 		return 2;
@@ -869,29 +899,41 @@ blt_map_worker_main(int argc, char **argv)
 	 * runs in the thread that spawned us, which outlives it; a parent
 	 * gone before this line leaves us end of file before any item. */
 	prctl(PR_SET_PDEATHSIG, SIGTERM);
-	if ((argc != 5 && argc != 6) ||
-	    (strcmp(argv[2], "exec") != 0 && strcmp(argv[2], "plugin") != 0)) {
+	if ((argc != 6 && argc != 7) ||
+	    (strcmp(argv[2], "exec") != 0 && strcmp(argv[2], "plugin") != 0 &&
+	        strcmp(argv[2], "worker") != 0)) {
 		map_worker_hello(EINVAL, "bad worker arguments");
 		return 2;
 	}
 	/* before the plugin loads: its path may be relative to DIR */
-	if (argc == 6 &&
-	    (rc = map_worker_enter(&w, argv[5], msg, sizeof msg))) {
+	if (argc == 7 &&
+	    (rc = map_worker_enter(&w, argv[6], msg, sizeof msg))) {
 		map_worker_hello(rc, msg);
 		return 2;
 	}
 	w.spec = argv[3];
-	if (strcmp(argv[2], "exec") == 0) {
+	map_worker_info(&w, argv[5]);
+	relay = strcmp(argv[2], "worker") == 0;
+	if (strcmp(argv[2], "plugin") != 0) {
 		w.cmd = argv[3];
 		rc = map_worker_exec_init(&w, argv[4], msg, sizeof msg);
 		if (rc < 0)
 			map_worker_hello(ENOMEM, msg);
+		/* a worker that cannot start fails the map, with why */
+		if (rc == 0 && relay &&
+		    (rc = map_relay_init(&w, msg, sizeof msg)) != 0) {
+			map_worker_hello(rc, msg);
+			rc = -1;
+		}
 	} else {
 		rc = map_worker_load(&w, argv[3], msg, sizeof msg);
 		if (rc < 0)
 			map_worker_hello(ELIBACC, msg);
 	}
 	if (rc < 0 || map_worker_hello(0, NULL) < 0) {
+		if (relay)
+			map_relay_end(&w);
+		map_group_end();
 		map_worker_free(&w);
 		return 2;
 	}
@@ -901,17 +943,24 @@ blt_map_worker_main(int argc, char **argv)
 		    map_worker_grow(&w.req, &w.req_cap, 0, (size_t)len) < 0 ||
 		    map_worker_read_full(MAP_SOCK_FD, w.req, (size_t)len) !=
 		        1 ||
-		    map_worker_serve(&w, (uint32_t)wire_get32(h), (size_t)len) <
-		        0 ||
+		    (relay ? map_relay_serve(&w, (uint32_t)wire_get32(h),
+		                 (size_t)len, &code)
+		           : map_worker_serve(&w, (uint32_t)wire_get32(h),
+		                 (size_t)len)) < 0 ||
 		    map_worker_write_full(MAP_SOCK_FD, w.rep, w.rep_len) < 0) {
 			status = 2;
 			break;
 		}
 		map_buf_trim(&w.req, &w.req_cap, 0);
 		map_buf_trim(&w.rep, &w.rep_cap, 0);
+		if (code & MAP_RETIRED)
+			break; /* our host is gone: the parent retires us */
 	}
 	if (rc < 0)
 		status = 2;
+	/* A worker is told the map is over by the end of its input. */
+	if (relay)
+		map_relay_end(&w);
 	/* What our commands left running ends with the map. */
 	map_group_end();
 	map_worker_free(&w);

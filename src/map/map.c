@@ -29,7 +29,6 @@
 #define MAP_EXEC_ITEMS 8       /* ... or with this many commands */
 #define MAP_PLUGIN_ITEMS 2048  /* ... or plugin calls */
 #define MAP_TICK_MS 200        /* progress is called at least this often */
-#define MAP_MAX_WORKERS 1024
 
 /* Milliseconds of the monotonic clock. */
 static int64_t
@@ -382,6 +381,53 @@ map_progress(struct map *m, int force)
 	return 0;
 }
 
+/* The workers not retired. */
+static unsigned
+map_alive(struct map *m)
+{
+	unsigned n = 0;
+
+	for (unsigned i = 0; i < m->n_procs; i++)
+		n += !m->procs[i].retired;
+	return n;
+}
+
+/* Fail the items of batch b, as no worker is left to do them. */
+static void
+map_fail_batch(struct map *m, struct map_batch *b, const char *why)
+{
+	const unsigned char *q = b->buf + MAP_HDR_LEN;
+
+	for (uint32_t j = 0; j < b->n; j++) {
+		size_t klen = (size_t)wire_get32(q);
+
+		map_item_error(m, q + 8, klen, why, strlen(why));
+		q += 8 + klen + (size_t)wire_get32(q + 4);
+	}
+	map_batch_put(m, b);
+}
+
+/* Every worker retired (the hosts of --hosts are all gone): fail the
+ * items to retry and those not read yet, so that the counts say what was
+ * not done.  0, or an error that ends the map. */
+static int
+map_fail_rest(struct map *m)
+{
+	struct map_batch *b;
+	char why[MAP_MSG_MAX + 64];
+	int rc;
+
+	snprintf(why, sizeof why, "no worker is left: %s", m->retire_msg);
+	while ((b = m->retry) != NULL) {
+		m->retry = b->next;
+		map_fail_batch(m, b, why);
+	}
+	m->retry_tail = &m->retry;
+	while ((b = map_read_batch(m, m->batch_items, &rc)) != NULL)
+		map_fail_batch(m, b, why);
+	return rc;
+}
+
 /* The loop: feed, send, receive and store until every item is done. */
 static int
 map_run(struct map *m)
@@ -392,6 +438,10 @@ map_run(struct map *m)
 	if ((pfd = calloc(m->n_procs, sizeof *pfd)) == NULL)
 		return map_oom(blt_path(m->db));
 	for (;;) {
+		if (map_alive(m) == 0) {
+			rc = map_fail_rest(m);
+			break;
+		}
 		if ((rc = map_feed(m)) < 0)
 			break;
 		busy = 0;
@@ -425,6 +475,12 @@ map_run(struct map *m)
 				if ((rc = map_receive(m, p, &committed)) < 0)
 					break;
 				gone |= rc;
+			}
+			/* retired: its items went to the others, and it
+			 * exits (gone or not yet) */
+			if (p->retired && p->pid > 0) {
+				map_proc_retire(m, p);
+				gone = 0;
 			}
 			rc = gone ? map_proc_died(m, p) : 0;
 		}
@@ -464,9 +520,19 @@ map_setup(struct map *m, struct blt *db, const struct blt_map_opts *o)
 	m->out = o->out ? o->out : db;
 	m->o = o;
 	m->retry_tail = &m->retry;
-	if ((o->exec == NULL) == (o->plugin == NULL))
+	if ((o->exec != NULL) + (o->plugin != NULL) + (o->worker != NULL) != 1)
 		return blt_errmsg_set(-EINVAL,
-		    "%s: map: give either a command or a plugin", path);
+		    "%s: map: give one of a command, a plugin and a worker",
+		    path);
+	if (o->worker == NULL &&
+	    (o->launcher != NULL || o->hosts != NULL || o->item_timeout))
+		return blt_errmsg_set(-EINVAL,
+		    "%s: map: a launcher, hosts and an item timeout are for "
+		    "a worker",
+		    path);
+	if (o->plugin != NULL && o->decode)
+		return blt_errmsg_set(-EINVAL,
+		    "%s: map: --decode is for a command or a worker", path);
 	if (o->plugin != NULL && (strrchr(o->plugin, ':') == NULL ||
 	                             strrchr(o->plugin, ':')[1] == '\0'))
 		return blt_errmsg_set(-EINVAL,
@@ -490,15 +556,22 @@ map_setup(struct map *m, struct blt *db, const struct blt_map_opts *o)
 		return rc;
 	m->okey_ser = st.key_serializer;
 	m->okey_width = blt_int_key_width(st.key_serializer, NULL);
+	if ((rc = map_info(m, db)) < 0)
+		return rc;
 	m->argv[0] = (char *)"blt-map-worker";
 	m->argv[1] = (char *)MAP_WORKER_ARG;
-	m->argv[2] = (char *)(o->exec ? "exec" : "plugin");
+	m->argv[2] = (char *)(o->exec     ? "exec"
+	                      : o->plugin ? "plugin"
+	                                  : "worker");
 	m->argv[3] = (char *)(o->exec ? o->exec : o->plugin);
 	m->argv[4] = (char *)path;
-	m->argv[5] = (char *)o->dir;
-	m->argv[6] = NULL;
+	m->argv[5] = m->info;
+	m->argv[6] = (char *)o->dir;
+	m->argv[7] = NULL;
 	m->batch_items = o->exec ? MAP_EXEC_ITEMS : MAP_PLUGIN_ITEMS;
 	m->n_procs = o->workers ? o->workers : map_cpus();
+	if (o->hosts != NULL && (rc = map_hosts(m)) < 0)
+		return rc;
 	if (m->n_procs > MAP_MAX_WORKERS)
 		m->n_procs = MAP_MAX_WORKERS;
 	m->st->workers = m->n_procs;
@@ -513,6 +586,8 @@ map_setup(struct map *m, struct blt *db, const struct blt_map_opts *o)
 		m->procs[i].pid = -1;
 		m->procs[i].fd = -1;
 	}
+	if (o->worker != NULL && (rc = map_worker_cmds(m)) < 0)
+		return rc;
 	return o->dir != NULL ? map_open_dir(m) : 0;
 }
 
@@ -525,6 +600,7 @@ map_free(struct map *m)
 	for (unsigned i = 0; m->procs != NULL && i < m->n_procs; i++) {
 		map_drop_queue(m, &m->procs[i]);
 		free(m->procs[i].in);
+		free(m->procs[i].cmd);
 	}
 	free(m->procs);
 	while ((b = m->retry) != NULL) {
@@ -538,6 +614,7 @@ map_free(struct map *m)
 	}
 	blt_iter_free(m->it);
 	free(m->okey);
+	free(m->info);
 	if (m->dirfd != -1)
 		close(m->dirfd);
 }
@@ -570,7 +647,7 @@ out:
 	 * are told before any is waited for, so that their commands' grace
 	 * periods run side by side. */
 	snprintf(msg, sizeof msg, "%s", blt_errmsg());
-	sig = rc == 0 ? 0 : o->exec ? SIGTERM : SIGKILL;
+	sig = rc == 0 ? 0 : o->plugin ? SIGKILL : SIGTERM;
 	for (unsigned i = 0; m.procs != NULL && i < m.n_procs; i++)
 		map_stop(&m.procs[i], sig);
 	for (unsigned i = 0; m.procs != NULL && i < m.n_procs; i++)

@@ -1,0 +1,345 @@
+"""A map worker in Python for `blt map --worker` and `bltfs ctl MOUNT map
+--worker` (doc/map.md, "The worker protocol").
+
+Write a function of a key and a value and hand it to serve():
+
+    from bltfs_worker import serve
+
+    def f(key, value):
+        return key, value.upper()   # or a value (same key), or None (skip)
+
+    serve(f)
+
+and run it as `blt map --worker 'python3 myworker.py' STORE`.  Each worker
+of the map runs one such process for the whole map.  The key and the value
+arrive as the Python booklet gives them: decoded with the store's key and
+value serializers (pickle, json, orjson, msgpack, str, integers, numpy,
+zstd ...), which the header of the protocol names, and the result is
+encoded back with the serializers of the store it goes to.  Return:
+
+  - (new_key, new_value): store new_value under new_key (the Python
+    booklet's map() plan; --to then makes the key from new_key);
+  - any other value: store it under the same key (to store a 2-tuple as a
+    value, return (key, the_tuple));
+  - None: leave the item as it is (skipped).
+
+An exception fails that item only, with its type and message; the worker
+goes on.  With --decode the value is the text blt shows (a str) and the
+result is text too (str or bytes), which blt encodes back.
+
+This module needs only the Python standard library, plus the package a
+serializer needs (msgpack, orjson, zstandard, numpy ...) when the store
+uses it; it does not need booklet.  print() goes to stderr: stdout carries
+the protocol.
+"""
+
+import os
+import pickle
+import json
+import struct
+import sys
+
+VERSION = 1
+_HDR = struct.Struct("<4sII")  # magic, version, length
+_ITEM = struct.Struct("<II")  # key length, value length
+_REPLY = struct.Struct("<III")  # kind, key length, value length
+_WRITE, _SKIP, _ERROR, _VALUE = 0, 1, 2, 3
+
+
+def _zstd():
+    import zstandard
+
+    return zstandard
+
+
+def _np(dtype, compressed=False):
+    def loads(b):
+        import numpy
+
+        if compressed:
+            b = _zstd().decompress(b)
+        return numpy.frombuffer(b, dtype)
+
+    def dumps(a):
+        b = a.astype(dtype).tobytes()
+        return _zstd().compress(b, 1) if compressed else b
+
+    return loads, dumps
+
+
+def _int(width, signed):
+    return (
+        lambda b: int.from_bytes(b, "little", signed=signed),
+        lambda v: int(v).to_bytes(width, "little", signed=signed),
+    )
+
+
+def _orjson_dumps(obj):
+    import orjson
+
+    return orjson.dumps(
+        obj,
+        option=orjson.OPT_NON_STR_KEYS
+        | orjson.OPT_OMIT_MICROSECONDS
+        | orjson.OPT_SERIALIZE_NUMPY,
+    )
+
+
+def _orjson_loads(b):
+    import orjson
+
+    return orjson.loads(b)
+
+
+def _msgpack_loads(b):
+    import msgpack
+
+    return msgpack.loads(b)
+
+
+def _msgpack_dumps(obj):
+    import msgpack
+
+    return msgpack.dumps(obj)
+
+
+def _feather(kind):
+    import io
+
+    def loads(b):
+        if kind == "gpd":
+            import geopandas as mod
+        else:
+            import pandas as mod
+        return mod.read_feather(io.BytesIO(memoryview(b)))
+
+    def dumps(df):
+        f = io.BytesIO()
+        df.to_feather(f, compression="zstd", compression_level=1)
+        return f.getvalue()
+
+    return loads, dumps
+
+
+def _wkb(compressed):
+    def loads(b):
+        import shapely.wkb
+
+        return shapely.wkb.loads(_zstd().decompress(b) if compressed else b)
+
+    def dumps(g):
+        import shapely.wkb
+
+        b = shapely.wkb.dumps(g)
+        return _zstd().compress(b, 1) if compressed else b
+
+    return loads, dumps
+
+
+_BYTES = (bytes, bytes)
+
+# The serializers by the names booklet gives them (its serializers.py),
+# as (loads, dumps); each imports what it needs only when used.
+SERIALIZERS = {
+    "None": _BYTES,
+    "bytes": _BYTES,
+    "custom": _BYTES,
+    "str": (lambda b: bytes(b).decode(), lambda s: s.encode()),
+    "pickle": (pickle.loads, lambda o: pickle.dumps(o, 5)),
+    "json": (lambda b: json.loads(bytes(b).decode()), lambda o: json.dumps(o).encode()),
+    "orjson": (_orjson_loads, _orjson_dumps),
+    "uint1": _int(1, False),
+    "int1": _int(1, True),
+    "uint2": _int(2, False),
+    "int2": _int(2, True),
+    "uint4": _int(4, False),
+    "int4": _int(4, True),
+    "uint5": _int(5, False),
+    "int5": _int(5, True),
+    "uint8": _int(8, False),
+    "int8": _int(8, True),
+    "pickle_zstd": (
+        lambda b: pickle.loads(_zstd().decompress(b)),
+        lambda o: _zstd().compress(pickle.dumps(o, 5), 1),
+    ),
+    "orjson_zstd": (
+        lambda b: _orjson_loads(_zstd().decompress(b)),
+        lambda o: _zstd().compress(_orjson_dumps(o), 1),
+    ),
+    "numpy_int1": _np("i1"),
+    "numpy_int2": _np("i2"),
+    "numpy_int4": _np("i4"),
+    "numpy_int8": _np("i8"),
+    "numpy_int2_zstd": _np("i2", True),
+    "numpy_int4_zstd": _np("i4", True),
+    "numpy_int8_zstd": _np("i8", True),
+    "pd_zstd": _feather("pd"),
+    "gpd_zstd": _feather("gpd"),
+    "zstd": (
+        lambda b: _zstd().decompress(b),
+        lambda b: _zstd().compress(b, 1),
+    ),
+    "wkb": _wkb(False),
+    "wkb_zstd": _wkb(True),
+    "msgpack": (_msgpack_loads, _msgpack_dumps),
+    "msgpack_zstd": (
+        lambda b: _msgpack_loads(_zstd().decompress(b)),
+        lambda o: _zstd().compress(_msgpack_dumps(o), 1),
+    ),
+}
+
+_TEXT = (
+    lambda b: bytes(b).decode("utf-8", "surrogateescape"),
+    lambda s: s if isinstance(s, (bytes, bytearray)) else s.encode("utf-8", "surrogateescape"),
+)
+
+
+class ProtocolError(Exception):
+    """The store sent something this worker does not understand."""
+
+
+def _read_exact(fd, n):
+    parts = []
+    while n > 0:
+        b = os.read(fd, n)
+        if not b:
+            return None
+        parts.append(b)
+        n -= len(b)
+    return b"".join(parts)
+
+
+def _write_all(fd, data):
+    view = memoryview(data)
+    while view:
+        n = os.write(fd, view)
+        view = view[n:]
+
+
+def _codec(info, name):
+    ser = info.get(name, "None")
+    if ser not in SERIALIZERS:
+        raise ProtocolError("unknown serializer %r (%s)" % (ser, name))
+    return SERIALIZERS[ser]
+
+
+def read_header(fd=0):
+    """Read the store's hello; return its fields as a dict of str."""
+    h = _read_exact(fd, _HDR.size)
+    if h is None:
+        raise ProtocolError("no header: the store closed the pipe")
+    magic, version, n = _HDR.unpack(h)
+    if magic != b"BLTM":
+        raise ProtocolError("not the map protocol's header: %r" % (h,))
+    if version != VERSION:
+        raise ProtocolError("version %d of the protocol, not %d" % (version, VERSION))
+    text = _read_exact(fd, n) or b""
+    info = {}
+    for line in text.decode("utf-8", "replace").splitlines():
+        k, _, v = line.partition("=")
+        info[k] = v
+    return info
+
+
+def serve(func, raw=False, name="bltfs_worker.py"):
+    """Serve items to func(key, value) until the store's input ends.
+
+    raw=True gives func the key and value as bytes and takes bytes back,
+    whatever the serializers."""
+    rfd, wfd = 0, os.dup(1)
+    # print() and anything the function writes to stdout go to stderr:
+    # fd 1 carries the protocol only through wfd.
+    os.dup2(2, 1)
+    sys.stdout = sys.stderr
+    info = read_header(rfd)
+    if raw:
+        kload = kdump = vload = vdump = bytes
+    else:
+        kload, _ = _codec(info, "key_serializer")
+        _, kdump = _codec(info, "out_key_serializer")
+        if info.get("decode") == "1":
+            vload, vdump = _TEXT
+        else:
+            vload, _ = _codec(info, "value_serializer")
+            _, vdump = _codec(info, "out_value_serializer")
+    hello = name.encode()
+    _write_all(wfd, _HDR.pack(b"BLTW", VERSION, len(hello)) + hello)
+
+    pending = bytearray()
+    item, reply = _ITEM, _REPLY
+    while True:
+        chunk = os.read(rfd, 1 << 20)
+        if not chunk:
+            return
+        pending += chunk
+        if len(pending) >= 8:
+            klen, vlen = item.unpack_from(pending, 0)
+            if len(pending) < 8 + klen + vlen:
+                continue  # a big item still on its way: no reply waits
+        else:
+            continue
+        data = bytes(pending)
+        out = []
+        off, end = 0, len(data)
+        while end - off >= 8:
+            klen, vlen = item.unpack_from(data, off)
+            if end - off - 8 < klen + vlen:
+                break
+            kb = data[off + 8 : off + 8 + klen]
+            vb = data[off + 8 + klen : off + 8 + klen + vlen]
+            off += 8 + klen + vlen
+            try:
+                key = kload(kb)
+                res = func(key, vload(vb))
+                if res is None:
+                    out.append(reply.pack(_SKIP, 0, 0))
+                    continue
+                if isinstance(res, tuple) and len(res) == 2:
+                    nkey, nval = res
+                    v = vdump(nval)
+                    if nkey == key:
+                        out.append(reply.pack(_VALUE, 0, len(v)))
+                        out.append(v)
+                    else:
+                        k = kdump(nkey)
+                        out.append(reply.pack(_WRITE, len(k), len(v)))
+                        out.append(k)
+                        out.append(v)
+                else:
+                    v = vdump(res)
+                    out.append(reply.pack(_VALUE, 0, len(v)))
+                    out.append(v)
+            except Exception as e:  # the item fails, the worker goes on
+                m = ("%s: %s" % (type(e).__name__, e)).encode("utf-8", "replace")[:1024]
+                out.append(reply.pack(_ERROR, 0, len(m)))
+                out.append(m)
+        pending = bytearray(data[off:])
+        # before we block on a read again: the store waits for these
+        if out:
+            _write_all(wfd, b"".join(out))
+
+
+def main():
+    """python3 bltfs_worker.py MODULE:FUNCTION [--raw]: serve a function
+    of a module on the path (or a .py file's path) without a script."""
+    import importlib
+    import importlib.util
+
+    args = sys.argv[1:]
+    raw = "--raw" in args
+    args = [a for a in args if a != "--raw"]
+    if len(args) != 1 or ":" not in args[0]:
+        sys.stderr.write("usage: bltfs_worker.py MODULE:FUNCTION [--raw]\n")
+        sys.exit(2)
+    mod, _, fn = args[0].rpartition(":")
+    if mod.endswith(".py"):
+        spec = importlib.util.spec_from_file_location("bltfs_user_worker", mod)
+        m = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(m)
+    else:
+        m = importlib.import_module(mod)
+    serve(getattr(m, fn), raw=raw)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,168 @@
+#!/bin/sh
+# blt map --worker across machines (issue 32), with a real sshd on
+# 127.0.0.1 that the test starts: --launcher 'ssh ...', --hosts with a
+# remote and a local worker, a connection killed mid-job (the item it was
+# on fails, the rest are done), and the host dying mid-job (its items go
+# to the other worker).  Skips when sshd cannot start here.
+. "${top_srcdir:-$(dirname "$0")/..}/tests/blt-lib.sh"
+
+CW=$top_builddir/doc/examples/map_worker
+[ -x "$CW" ] || { echo "not built: $CW" >&2; exit 99; }
+SSHD=$(command -v sshd || echo /usr/sbin/sshd)
+[ -x "$SSHD" ] || { echo "no sshd: skipped" >&2; exit 77; }
+command -v ssh >/dev/null && command -v ssh-keygen >/dev/null ||
+	{ echo "no ssh client: skipped" >&2; exit 77; }
+WPY=/usr/bin/python3
+[ -x "$WPY" ] || WPY=$(command -v python3)
+
+d=$tmp/ssh
+mkdir "$d"
+sshd_pid=
+trap '[ -z "$sshd_pid" ] || kill "$sshd_pid" 2>/dev/null; rm -rf "$tmp"' EXIT
+ssh-keygen -q -t ed25519 -N '' -f "$d/host_key"
+ssh-keygen -q -t ed25519 -N '' -f "$d/user_key"
+cp "$d/user_key.pub" "$d/authorized_keys"
+port=$(py <<'EOF'
+import socket
+s = socket.socket()
+s.bind(("127.0.0.1", 0))
+print(s.getsockname()[1])
+EOF
+)
+cat >"$d/sshd_config" <<EOF
+Port $port
+ListenAddress 127.0.0.1
+HostKey $d/host_key
+AuthorizedKeysFile $d/authorized_keys
+StrictModes no
+PubkeyAuthentication yes
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+UsePAM no
+PermitRootLogin yes
+PidFile $d/sshd.pid
+LogLevel ERROR
+EOF
+# sshd wants its privilege separation directory; as root we can make it
+[ "$(id -u)" != 0 ] || [ -d /run/sshd ] || mkdir -p -m 0755 /run/sshd
+"$SSHD" -D -f "$d/sshd_config" -E "$d/sshd.log" &
+sshd_pid=$!
+SSH="ssh -F /dev/null -p $port -i $d/user_key -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o BatchMode=yes -o LogLevel=ERROR -T"
+i=0
+until $SSH 127.0.0.1 true 2>"$d/ssh.err"; do
+	i=$((i + 1))
+	if [ $i -ge 100 ] || ! running "$sshd_pid"; then
+		cat "$d/sshd.log" "$d/ssh.err" >&2
+		echo "sshd does not start here: skipped" >&2
+		exit 77
+	fi
+	sleep 0.1
+done
+
+# report FIELD: a number from the last expect's JSON report.
+report()
+{
+	py "$tmp/out" "$1" <<'EOF'
+import json, sys
+with open(sys.argv[1]) as f:
+    print(json.loads(f.read())[sys.argv[2]])
+EOF
+}
+
+# where STORE WORD: some value of STORE ends in " WORD".
+where()
+{
+	"$BLT" dump "$1" >"$tmp/dump"
+	py "$tmp/dump" "$2" <<'EOF'
+import json, sys
+with open(sys.argv[1]) as f:
+    vals = [bytes.fromhex(json.loads(l)["value_hex"]) for l in f]
+sys.exit(0 if any(v.endswith(b" " + sys.argv[2].encode()) for v in vals) else 1)
+EOF
+}
+
+s=$tmp/s.blt
+py >"$tmp/items.jsonl" <<'EOF'
+import json
+for i in range(600):
+    print(json.dumps({"key": "k%03d" % i, "value": "value %d\n" % i}))
+EOF
+"$BLT" load -c "$s" "$tmp/items.jsonl"
+
+# 1. The C worker on the far side of ssh, as a launcher.
+expect 0 "$BLT" map "$s" --worker "$CW" --launcher "$SSH 127.0.0.1" --workers 2
+[ "$(report written)" = 600 ] || fail "ssh launcher: $(cat "$tmp/out")"
+[ "$("$BLT" get "$s" k007)" = "VALUE 7" ] || fail "k007"
+
+# 2. --hosts: two workers over ssh, one here; each value says where.
+cat >"$tmp/where.py" <<'EOF'
+import os, signal, sys
+sys.dont_write_bytecode = True  # no __pycache__ in the source tree
+sys.path.insert(0, sys.argv[1])
+from bltfs_worker import serve
+
+def ancestor_sshd():
+    pid = os.getppid()
+    while pid > 1:
+        with open("/proc/%d/stat" % pid) as f:
+            st = f.read()
+        if "sshd" in st[st.index("(") + 1 : st.rindex(")")]:
+            return pid
+        pid = int(st[st.rindex(")") + 2 :].split()[1])
+    return None
+
+seen = 0
+
+def f(key, value):
+    global seen
+    remote = "SSH_CONNECTION" in os.environ
+    seen += 1
+    # KEY, or #N: the Nth item this worker sees
+    if remote and (key == sys.argv[2].encode() or sys.argv[2] == "#%d" % seen):
+        if len(sys.argv) > 3:
+            # the host goes: its sshd first, then this connection
+            os.kill(int(open(sys.argv[3]).read()), signal.SIGKILL)
+        os.kill(ancestor_sshd(), signal.SIGKILL)
+    return value.rstrip(b"\n") + (b" ssh" if remote else b" here")
+
+serve(f, raw=True)
+EOF
+W="$WPY $tmp/where.py $top_srcdir/src/map"
+expect 0 "$BLT" map "$s" --worker "$W none" --launcher "$SSH" \
+    --hosts "127.0.0.1:2,:1"
+[ "$(report written)" = 600 ] || fail "hosts: $(cat "$tmp/out")"
+[ "$(report workers)" = 3 ] || fail "hosts: workers"
+where "$s" ssh || fail "no value was made over ssh"
+where "$s" here || fail "no value was made here"
+
+# 3. The connection of a worker killed mid-job: the item it was on fails,
+# the others are done once, and the worker is started again.
+"$BLT" load -c "$tmp/t.blt" "$tmp/items.jsonl"
+expect 1 "$BLT" map "$tmp/t.blt" --worker "$W k300" --launcher "$SSH 127.0.0.1" \
+    --workers 2 --out "$tmp/t2.blt"
+got="$(report written) $(report errors) $(report processed)"
+[ "$got" = "599 1 600" ] || fail "killed connection: $(cat "$tmp/out")"
+grep -q '"key": "k300".*exited with status 255' "$tmp/out" ||
+	fail "killed connection: message: $(cat "$tmp/out")"
+[ "$(report restarts)" -ge 1 ] || fail "no restart"
+[ "$("$BLT" ls "$tmp/t2.blt" | wc -l)" = 599 ] || fail "t2: not 599 keys"
+
+# 4. The host dies mid-job (sshd killed, then the connection): the worker
+# cannot be started again, and the worker here does its items.
+"$BLT" load -c "$tmp/u.blt" "$tmp/items.jsonl"
+set +e
+"$BLT" map "$tmp/u.blt" --worker "$W '#50' $d/sshd.pid" --launcher "$SSH" \
+    --hosts "127.0.0.1,:1" >"$tmp/out" 2>"$tmp/err"
+rc=$?
+set -e
+[ $rc -le 1 ] || { cat "$tmp/err" >&2; fail "host died: exit $rc"; }
+[ "$(report processed)" = 600 ] || fail "host died: $(cat "$tmp/out")"
+[ "$(report errors)" -le 1 ] || fail "host died: errors: $(cat "$tmp/out")"
+gone "$sshd_pid"
+sshd_pid=
+where "$tmp/u.blt" here || fail "the worker here did nothing"
+
+# 5. A host that is down at the start fails the map, saying why.
+expect 2 "$BLT" map "$s" --worker "$CW" --launcher "$SSH" --hosts 127.0.0.1
+err_has "before its hello"
+exit 0

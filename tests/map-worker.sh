@@ -1,0 +1,217 @@
+#!/bin/sh
+# blt map --worker (issue 32): the worker protocol of doc/map.md with the
+# C example worker (doc/examples/map_worker.c) and the Python worker
+# (src/map/bltfs_worker.py) on pickle and json stores the reference
+# booklet made; skips, errors with their messages, new keys, --to and
+# --out; a worker that crashes mid-item and one that hangs (--item-timeout):
+# their item fails, the others are written once; a map killed with SIGTERM
+# takes its workers along; --decode with --exec and --worker.
+. "${top_srcdir:-$(dirname "$0")/..}/tests/blt-lib.sh"
+
+CW=$top_builddir/doc/examples/map_worker
+[ -x "$CW" ] || { echo "not built: $CW" >&2; exit 99; }
+REFPY=$top_srcdir/../shared/reference/bin/booklet-python
+[ -x "$REFPY" ] || { echo "no reference booklet: $REFPY" >&2; exit 77; }
+WPY=/usr/bin/python3
+[ -x "$WPY" ] || WPY=$(command -v python3)
+PYTHONPATH=$top_srcdir/src/map${PYTHONPATH:+:$PYTHONPATH}
+export PYTHONPATH
+# no __pycache__ in the source tree
+PYTHONDONTWRITEBYTECODE=1
+export PYTHONDONTWRITEBYTECODE
+
+# report FIELD: a number from the last expect's JSON report.
+report()
+{
+	py "$tmp/out" "$1" <<'EOF'
+import json, sys
+with open(sys.argv[1]) as f:
+    print(json.loads(f.read())[sys.argv[2]])
+EOF
+}
+
+# counts W S E: the report says W written, S skipped, E errors.
+counts()
+{
+	got="$(report written) $(report skipped) $(report errors)"
+	[ "$got" = "$1 $2 $3" ] || { cat "$tmp/out" >&2; fail "counts $got, wanted $1 $2 $3"; }
+}
+
+# ref SCRIPT ARGS: run a check with the reference booklet.
+ref()
+{
+	"$REFPY" - "$@"
+}
+
+# --- the C worker -----------------------------------------------------------
+s=$tmp/s.blt
+py >"$tmp/items.jsonl" <<'EOF'
+import json
+for i in range(2000):
+    print(json.dumps({"key": "k%d" % i, "value": "value %d\n" % i if i % 100 else ""}))
+EOF
+"$BLT" load -c "$s" "$tmp/items.jsonl"
+expect 0 "$BLT" map "$s" --worker "$CW" --workers 2
+counts 1980 20 0
+[ "$(report restarts)" = 0 ] || fail "restarts"
+[ "$("$BLT" get "$s" k7)" = "VALUE 7" ] || fail "k7"
+expect 0 "$BLT" check "$s"
+
+# --to and --out: under new keys, into a second store
+expect 0 "$BLT" map "$s" --worker "$CW -i" --to 'copy/{key}' --prefix k1
+counts 1111 0 0
+[ "$("$BLT" get "$s" copy/k12)" = "VALUE 12" ] || fail "copy/k12"
+expect 0 "$BLT" map "$s" --worker "$CW" --out "$tmp/o.blt" --prefix copy/
+counts 1100 11 0
+[ "$("$BLT" get "$tmp/o.blt" copy/k12)" = "VALUE 12" ] || fail "o copy/k12"
+
+# Not a worker: the map fails at the start and says why.
+expect 2 "$BLT" map "$s" --worker cat
+err_has "without the protocol's hello"
+expect 2 "$BLT" map "$s" --worker 'echo oops >&2; exit 3'
+err_has "exited with status 3: oops"
+
+# --- the Python worker, on stores of the reference --------------------------
+ref "$tmp/p.blt" "$tmp/j.blt" <<'EOF'
+import sys, booklet
+with booklet.open(sys.argv[1], "n", key_serializer="str", value_serializer="pickle") as db:
+    for i in range(1000):
+        db["k%d" % i] = {"n": i, "tags": ("a", i)}
+with booklet.open(sys.argv[2], "n", key_serializer="str", value_serializer="json") as db:
+    for i in range(1000):
+        db["k%d" % i] = {"n": i, "s": "x" * 10}
+EOF
+cat >"$tmp/w.py" <<'EOF'
+from bltfs_worker import serve
+
+def f(key, value):
+    n = value["n"]
+    if n % 10 == 0:
+        return None                      # skipped
+    if n % 10 == 1:
+        raise ValueError("no %s" % key)  # this item fails
+    if n % 10 == 2:
+        return key + ".new", value       # a new key
+    value["n"] = n * 2
+    return value                         # the same key
+
+serve(f)
+EOF
+for st in p j; do
+	expect 1 "$BLT" map "$tmp/$st.blt" --worker "$WPY $tmp/w.py" --workers 2
+	counts 800 100 100
+	grep -q '"error": "ValueError: no k1[0-9]*1"' "$tmp/out" ||
+		grep -q '"error": "ValueError: no k[0-9]*1"' "$tmp/out" ||
+		fail "no error message: $(cat "$tmp/out")"
+	expect 0 "$BLT" check "$tmp/$st.blt"
+	ref "$tmp/$st.blt" "$st" <<'EOF'
+import sys, booklet
+with booklet.open(sys.argv[1]) as db:
+    assert len(db) == 1100, len(db)
+    for i in range(1000):
+        v = db["k%d" % i]
+        want = i if i % 10 in (0, 1, 2) else 2 * i
+        assert v["n"] == want, (i, v)
+        if sys.argv[2] == "p":
+            assert v["tags"] == ("a", i), v
+    assert db["k12.new"]["n"] == 12
+EOF
+done
+
+# A worker that crashes on one item: that item fails with why, the rest
+# are done, each result stored once (into a store of its own, so that
+# the count of keys shows it).
+cat >"$tmp/crash.py" <<'EOF'
+import os, sys
+from bltfs_worker import serve
+
+def f(key, value):
+    if key == "k500":
+        sys.stderr.write("dying on %s\n" % key)
+        os._exit(3)
+    return value
+
+serve(f)
+EOF
+expect 1 "$BLT" map "$tmp/j.blt" --worker "$WPY $tmp/crash.py" --workers 2 \
+    --prefix k --out "$tmp/c.blt"
+counts 1099 0 1
+grep -q 'exited with status 3: dying on k500' "$tmp/out" || fail "crash message: $(cat "$tmp/out")"
+[ "$(report restarts)" -ge 1 ] || fail "no restart"
+[ "$("$BLT" ls "$tmp/c.blt" | wc -l)" -eq 1099 ] || fail "c.blt count"
+expect 1 "$BLT" get "$tmp/c.blt" k500
+
+# A worker that hangs on one item: --item-timeout kills it.
+cat >"$tmp/hang.py" <<'EOF'
+import time
+from bltfs_worker import serve
+
+def f(key, value):
+    if key == "k7":
+        time.sleep(3600)
+    return value
+
+serve(f)
+EOF
+expect 1 "$BLT" map "$tmp/j.blt" --worker "$WPY $tmp/hang.py" --workers 2 \
+    --item-timeout 1 --keys - <<'EOF'
+k5
+k6
+k7
+k8
+EOF
+counts 3 0 1
+grep -q 'sent no reply for 1 s' "$tmp/out" || fail "hang message: $(cat "$tmp/out")"
+
+# SIGTERM to blt map: its workers go too.
+cat >"$tmp/slow.py" <<'EOF'
+import os, sys, time
+from bltfs_worker import serve
+
+def f(key, value):
+    with open(sys.argv[1] + "/%d.pid" % os.getpid(), "w") as fh:
+        fh.write("%d" % os.getpid())
+    time.sleep(3600)
+
+serve(f)
+EOF
+mkdir "$tmp/pids"
+"$BLT" map "$tmp/j.blt" --worker "$WPY $tmp/slow.py $tmp/pids" --workers 2 \
+    >/dev/null 2>&1 &
+mpid=$!
+i=0
+while [ "$(ls "$tmp/pids" | wc -l)" -lt 2 ] && [ $i -lt 600 ]; do
+	sleep 0.1
+	i=$((i + 1))
+done
+[ "$(ls "$tmp/pids" | wc -l)" = 2 ] || fail "workers did not start"
+kill -TERM $mpid
+wait $mpid || true
+gone $(cat "$tmp/pids"/*.pid)
+
+# --- --decode ------------------------------------------------------------
+ref "$tmp/i.blt" <<'EOF'
+import sys, booklet
+with booklet.open(sys.argv[1], "n", key_serializer="str", value_serializer="uint4") as db:
+    for i in range(50):
+        db["k%d" % i] = i
+EOF
+expect 0 "$BLT" map "$tmp/i.blt" --decode --exec 'read n; echo $((n + 1))'
+counts 50 0 0
+expect 1 "$BLT" map "$tmp/i.blt" --decode --exec \
+    'read n; if [ $n = 8 ]; then echo eight; else echo $((n * 10)); fi'
+counts 49 0 1
+grep -q 'does not encode as uint4' "$tmp/out" || fail "encode message: $(cat "$tmp/out")"
+cat >"$tmp/dec.py" <<'EOF'
+from bltfs_worker import serve
+serve(lambda k, v: str(int(v) + 1000))
+EOF
+expect 0 "$BLT" map "$tmp/i.blt" --decode --worker "$WPY $tmp/dec.py"
+ref "$tmp/i.blt" <<'EOF'
+import sys, booklet
+with booklet.open(sys.argv[1]) as db:
+    for i in range(50):
+        want = (i + 1) * 10 + 1000 if i != 7 else (i + 1) + 1000
+        assert db["k%d" % i] == want, (i, db["k%d" % i], want)
+EOF
+exit 0
