@@ -10,7 +10,7 @@
 
 CW=$top_builddir/doc/examples/map_worker
 [ -x "$CW" ] || { echo "not built: $CW" >&2; exit 99; }
-REFPY=$top_srcdir/../shared/reference/bin/booklet-python
+REFPY=$REFERENCE_DIR/bin/booklet-python
 [ -x "$REFPY" ] || { echo "no reference booklet: $REFPY" >&2; exit 77; }
 WPY=/usr/bin/python3
 [ -x "$WPY" ] || WPY=$(command -v python3)
