@@ -223,14 +223,25 @@ value_float_repr(double d, char *out, size_t size)
 static int
 value_emit_uescape(struct blt_value_buf *out, uint32_t c)
 {
-	char e[16];
+	/* by hand, not snprintf(): a value of control bytes is all escapes,
+	 * and a megabyte of them took seconds */
+	static const char hex[] = "0123456789abcdef";
+	uint32_t units[2] = {c, 0};
+	char e[13], *w = e;
+	int n = 1;
 
 	if (c >= 0x10000) {
-		c -= 0x10000;
-		snprintf(e, sizeof e, "\\u%04x\\u%04x", 0xd800 + (c >> 10),
-		    0xdc00 + (c & 0x3ff));
-	} else
-		snprintf(e, sizeof e, "\\u%04x", c);
+		units[0] = 0xd800 + ((c - 0x10000) >> 10);
+		units[1] = 0xdc00 + ((c - 0x10000) & 0x3ff);
+		n = 2;
+	}
+	for (int i = 0; i < n; i++) {
+		*w++ = '\\';
+		*w++ = 'u';
+		for (int shift = 12; shift >= 0; shift -= 4)
+			*w++ = hex[(units[i] >> shift) & 0xf];
+	}
+	*w = '\0';
 	return PUTS(e);
 }
 
