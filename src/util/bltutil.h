@@ -23,7 +23,8 @@
  * the engine's only public header, and nothing here touches a store.
  *
  * The reader follows RFC 8259 strictly (no trailing commas, comments, NaN
- * or invalid UTF-8), decodes escapes, allows NUL inside strings and keeps
+ * or invalid UTF-8; JSON_PYTHON adds what Python's json.loads reads, for
+ * libbltvalue), decodes escapes, allows NUL inside strings and keeps
  * numbers as text, since timestamps and offsets do not all fit a double.
  * Failures return a negative errno and leave one line, with the line and
  * column of the fault, in blt_errmsg().
