@@ -229,7 +229,72 @@ START_TEST(json_nesting_is_limited)
 	ck_assert_ptr_null(v);
 	ck_assert_msg(
 	    strstr(blt_errmsg(), "nested") != NULL, "%s", blt_errmsg());
+	/* JSON_PYTHON reads as deep as Python (and libbltvalue), no deeper */
+	ck_assert_int_eq(json_parse(text + n - JSON_PYTHON_DEPTH,
+	                     2 * JSON_PYTHON_DEPTH, JSON_PYTHON, &v),
+	    0);
+	json_free(v);
+	ck_assert_int_eq(json_parse(text + n - JSON_PYTHON_DEPTH - 1,
+	                     2 * JSON_PYTHON_DEPTH + 2, JSON_PYTHON, &v),
+	    -EBADMSG);
+	ck_assert_int_eq(json_parse(text, 2 * n, JSON_PYTHON, &v), -EBADMSG);
+	ck_assert_ptr_null(v);
+	ck_assert_int_eq(json_parse(text + n - JSON_DEPTH - 1,
+	                     2 * JSON_DEPTH + 2, JSON_SURROGATES, &v),
+	    -EBADMSG);
 	free(text);
+}
+END_TEST
+
+START_TEST(json_python_words_need_the_flag)
+{
+	struct json *v;
+	const char *text = "[NaN, Infinity, -Infinity, -1]";
+
+	ck_assert_int_eq(json_parse(text, strlen(text), 0, &v), -EBADMSG);
+	ck_assert_int_eq(json_parse(text, strlen(text), JSON_PYTHON, &v), 0);
+	ck_assert_int_eq(v->n, 4);
+	ck_assert_int_eq(v->kids[0].type, JSON_NUMBER);
+	ck_assert_str_eq(v->kids[0].str, "NaN");
+	ck_assert(v->kids[0].num != v->kids[0].num);
+	ck_assert_str_eq(v->kids[1].str, "Infinity");
+	ck_assert(v->kids[1].num > 1e308);
+	ck_assert_str_eq(v->kids[2].str, "-Infinity");
+	ck_assert_uint_eq(v->kids[2].len, 9);
+	ck_assert(v->kids[2].num < -1e308);
+	ck_assert_str_eq(v->kids[3].str, "-1");
+	/* not an integer: json_int() refuses the words */
+	ck_assert_int_eq(json_int(&v->kids[1], 0, UINT64_MAX, NULL, NULL), -1);
+	json_free(v);
+	/* only the words Python writes */
+	ck_assert_int_eq(json_parse("-NaN", 4, JSON_PYTHON, &v), -EBADMSG);
+	ck_assert_int_eq(json_parse("nan", 3, JSON_PYTHON, &v), -EBADMSG);
+	ck_assert_int_eq(json_parse("Inf", 3, JSON_PYTHON, &v), -EBADMSG);
+	ck_assert_int_eq(json_parse("NaNa", 4, JSON_PYTHON, &v), -EBADMSG);
+	ck_assert_str_eq(
+	    blt_errmsg(), "line 1 column 4: text after the value (at 'a')");
+}
+END_TEST
+
+START_TEST(json_error_at_places_a_value_by_its_offset)
+{
+	struct json *v;
+	const char *text = "[1,\n  {\"a\": 2}]";
+
+	ck_assert_int_eq(json_parse(text, strlen(text), 0, &v), 0);
+	ck_assert_uint_eq(v->off, 0);
+	ck_assert_uint_eq(v->kids[1].off, 6);
+	ck_assert_uint_eq(v->kids[1].kids[0].off, 12);
+	ck_assert_int_eq(json_error_at(text, strlen(text), v->kids[1].off, 0,
+	                     "not wanted here"),
+	    -EBADMSG);
+	ck_assert_str_eq(
+	    blt_errmsg(), "line 2 column 3: not wanted here (at '{')");
+	ck_assert_int_eq(
+	    json_error_at(text, strlen(text), strlen(text), JSON_LINE, "short"),
+	    -EBADMSG);
+	ck_assert_str_eq(blt_errmsg(), "column 12: short (at end of line)");
+	json_free(v);
 }
 END_TEST
 
@@ -555,6 +620,8 @@ json_suite(void)
 	tcase_add_test(tc, json_error_names_line_and_column);
 	tcase_add_test(tc, json_error_in_a_line_names_the_column_alone);
 	tcase_add_test(tc, json_nesting_is_limited);
+	tcase_add_test(tc, json_python_words_need_the_flag);
+	tcase_add_test(tc, json_error_at_places_a_value_by_its_offset);
 	tcase_add_test(tc, json_get_finds_the_last_of_a_repeated_member);
 	tcase_add_test(tc, json_same_ignores_member_order_and_spacing);
 	tcase_add_test(tc, json_same_compares_numbers_as_text_or_double);

@@ -356,6 +356,94 @@ START_TEST(test_tags)
 }
 END_TEST
 
+/* The text reader (value-read.c over json.c's json_parse()). */
+START_TEST(test_text_reader)
+{
+#define PARSE(text, mode) value_parse((text), strlen(text), (mode), &t)
+	size_t n = 100000;
+	char *deep = malloc(2 * n);
+	json_t *t, *pl;
+
+	/* Python's words, and what overflows a double, as $float */
+	ck_assert_int_eq(PARSE("[NaN, Infinity, -Infinity, -1e999, 1.5]",
+	                     VALUE_PARSE_TAGGED),
+	    0);
+	ck_assert_int_eq(value_tag(json_array_get(t, 0), &pl), VALUE_TAG_FLOAT);
+	ck_assert_str_eq(json_string_value(pl), "nan");
+	ck_assert_int_eq(value_tag(json_array_get(t, 1), &pl), VALUE_TAG_FLOAT);
+	ck_assert_str_eq(json_string_value(pl), "inf");
+	ck_assert_int_eq(value_tag(json_array_get(t, 2), &pl), VALUE_TAG_FLOAT);
+	ck_assert_str_eq(json_string_value(pl), "-inf");
+	ck_assert_int_eq(value_tag(json_array_get(t, 3), &pl), VALUE_TAG_FLOAT);
+	ck_assert_str_eq(json_string_value(pl), "-inf");
+	ck_assert(json_real_value(json_array_get(t, 4)) == 1.5);
+	json_decref(t);
+	ck_assert_int_eq(PARSE("-NaN", 0), -EINVAL);
+	ck_assert_int_eq(PARSE("nan", 0), -EINVAL);
+	/* int64 at its edges, and beyond as $int */
+	ck_assert_int_eq(PARSE("[-9223372036854775808, "
+	                       "9223372036854775807, "
+	                       "9223372036854775808, -0]",
+	                     0),
+	    0);
+	ck_assert(json_integer_value(json_array_get(t, 0)) == INT64_MIN);
+	ck_assert(json_integer_value(json_array_get(t, 1)) == INT64_MAX);
+	ck_assert_int_eq(value_tag(json_array_get(t, 2), &pl), VALUE_TAG_INT);
+	ck_assert_str_eq(json_string_value(pl), "9223372036854775808");
+	ck_assert(json_is_integer(json_array_get(t, 3)) &&
+	          json_integer_value(json_array_get(t, 3)) == 0);
+	json_decref(t);
+	/* NUL in names and strings; the last of a repeated name wins at the
+	 * place of the first */
+	ck_assert_int_eq(PARSE("{\"a\\u0000b\": \"x\\u0000\", \"c\": 1, "
+	                       "\"a\\u0000b\": 2}",
+	                     0),
+	    0);
+	ck_assert_int_eq(json_object_size(t), 2);
+	ck_assert_str_eq(
+	    json_object_iter_key(json_object_iter(t)), "a"); /* up to NUL */
+	ck_assert_uint_eq(json_object_iter_key_len(json_object_iter(t)), 3);
+	ck_assert(json_integer_value(
+	              json_object_iter_value(json_object_iter(t))) == 2);
+	json_decref(t);
+	/* a dict that looks like a tag, in stored JSON */
+	ck_assert_int_eq(PARSE("{\"$x\": 1}", VALUE_PARSE_DATA), 0);
+	ck_assert_int_eq(value_tag(t, &pl), VALUE_TAG_DICT);
+	json_decref(t);
+	/* messages place the fault: a syntax error, and a tag by its brace */
+	ck_assert_int_eq(PARSE("[1,\n 2 3]", VALUE_PARSE_TAGGED), -EINVAL);
+	ck_assert_str_eq(
+	    blt_errmsg(), "line 2 column 4: expected ',' or ']' (at '3')");
+	ck_assert_int_eq(
+	    PARSE("[1,\n  {\"$tuple\": 1}]", VALUE_PARSE_TAGGED), -EINVAL);
+	ck_assert_str_eq(blt_errmsg(),
+	    "line 2 column 3: $tuple, $set and $frozenset need an array "
+	    "(at '{')");
+	/* as deep as VALUE_DEPTH_MAX, no deeper, and never the stack's end */
+	ck_assert_ptr_nonnull(deep);
+	memset(deep, '[', n);
+	memset(deep + n, ']', n);
+	ck_assert_int_eq(
+	    value_parse(deep + n - VALUE_DEPTH_MAX, 2 * VALUE_DEPTH_MAX, 0, &t),
+	    0);
+	json_decref(t);
+	ck_assert_int_eq(value_parse(deep + n - VALUE_DEPTH_MAX - 1,
+	                     2 * VALUE_DEPTH_MAX + 2, 0, &t),
+	    -EINVAL);
+	ck_assert_msg(
+	    strstr(blt_errmsg(), "nested") != NULL, "%s", blt_errmsg());
+	ck_assert_int_eq(value_parse(deep, 2 * n, 0, &t), -EINVAL);
+	free(deep);
+	deep = malloc(5 * n);
+	ck_assert_ptr_nonnull(deep);
+	for (size_t i = 0; i < n; i++)
+		memcpy(deep + 5 * i, "{\"a\":", 5);
+	ck_assert_int_eq(value_parse(deep, 5 * n, 0, &t), -EINVAL);
+	free(deep);
+}
+#undef PARSE
+END_TEST
+
 /* --- the property test ---------------------------------------------------- */
 
 #define K_BYTES 0x1   /* $bytes */
@@ -550,6 +638,7 @@ value_suite(void)
 	tcase_add_test(tc, test_zstd);
 	tcase_add_test(tc, test_numpy);
 	tcase_add_test(tc, test_tags);
+	tcase_add_test(tc, test_text_reader);
 	tcase_add_test(tc, test_property);
 	suite_add_tcase(s, tc);
 	return s;

@@ -265,7 +265,7 @@ cli_json_text(const struct json *v, struct blt_value_buf *b, int depth)
 		for (i = 0; i < v->n; i++) {
 			const struct json *k = &v->kids[i];
 			struct json name = {
-			    JSON_STRING, NULL, 0, k->key, k->klen, 0, NULL, 0};
+			    .type = JSON_STRING, .str = k->key, .len = k->klen};
 
 			if ((i > 0 && cli_buf_puts(o, ",") < 0) ||
 			    (v->type == JSON_OBJECT &&

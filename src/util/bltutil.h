@@ -23,7 +23,8 @@
  * the engine's only public header, and nothing here touches a store.
  *
  * The reader follows RFC 8259 strictly (no trailing commas, comments, NaN
- * or invalid UTF-8), decodes escapes, allows NUL inside strings and keeps
+ * or invalid UTF-8; JSON_PYTHON adds what Python's json.loads reads, for
+ * libbltvalue), decodes escapes, allows NUL inside strings and keeps
  * numbers as text, since timestamps and offsets do not all fit a double.
  * Failures return a negative errno and leave one line, with the line and
  * column of the fault, in blt_errmsg().
@@ -44,7 +45,8 @@ enum json_type {
  * bytes in place).  Numbers keep their source text in str, so 64-bit
  * integers survive, and their value as a double in num.  Arrays and objects
  * hold n kids; an object's kids carry their member name in key/klen, in
- * document order. */
+ * document order.  off is where the value starts in the text, for messages
+ * about it that the parse itself cannot give (json_error_at()). */
 struct json {
 	enum json_type type;
 	char *key;
@@ -54,6 +56,7 @@ struct json {
 	double num;
 	struct json *kids;
 	size_t n;
+	size_t off;
 };
 
 /* json_parse() flags: keep a lone surrogate escape (which Python's json
@@ -64,6 +67,18 @@ struct json {
  * caller names: the message of a failure gives the column alone ("column
  * C: why"). */
 #define JSON_LINE 0x2
+/* json_parse() flags: read what Python's json.loads reads beyond RFC 8259:
+ * the words NaN, Infinity and -Infinity as numbers (their text kept in
+ * str, num the double they name), and nesting to JSON_PYTHON_DEPTH levels
+ * rather than JSON_DEPTH (Python's recursion limit, which libbltvalue holds
+ * every codec to). */
+#define JSON_PYTHON 0x4
+
+/* The deepest nesting of arrays and objects json_parse() reads, without
+ * and with JSON_PYTHON; deeper text fails, so that hostile text cannot
+ * exhaust the stack. */
+#define JSON_DEPTH 512
+#define JSON_PYTHON_DEPTH 1000
 
 /* Parse len bytes of JSON text (one value, surrounding white space
  * allowed); the byte after len is never read.  On success the caller owns
@@ -73,6 +88,12 @@ int json_parse(const char *text, size_t len, int flags, struct json **out);
 
 /* Free a tree from json_parse(); safe on NULL. */
 void json_free(struct json *v);
+
+/* Record a fault of the value at byte off of the len bytes of text (a
+ * json_parse() text and flags; off from struct json) in the words of
+ * json_parse()'s own: "line L column C: why (at 'c')"; returns -EBADMSG. */
+int json_error_at(
+    const char *text, size_t len, size_t off, int flags, const char *why);
 
 /* The member name of object obj, the last one if the name is repeated
  * (NULL if obj is not an object or has no such member); borrowed from

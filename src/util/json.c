@@ -22,46 +22,56 @@
 
 #include "bltutil.h"
 
-#define JSON_DEPTH_MAX 512 /* nesting of arrays and objects */
-
 struct json_parser {
 	const char *orig; /* the caller's text, for positions in messages */
 	char *start;      /* our copy, decoded in place */
 	char *p;
 	char *end;
 	int depth;
+	int depth_max; /* JSON_DEPTH or JSON_PYTHON_DEPTH */
 	int flags;
 };
 
 static int json_parse_value(struct json_parser *ps, struct json *v);
 
-/* A parse error at the parser's position, as "line L column C: why" (or
- * "column C: why" for JSON_LINE).  The position is counted in the caller's
- * text: our copy may hold decoded newlines by now. */
-static int
-json_parse_err(const struct json_parser *ps, const char *why)
+/* A fault at byte off of text, as "line L column C: why" (or "column C:
+ * why" for JSON_LINE), with the character there.  The position is counted
+ * in the caller's text: our copy may hold decoded newlines by now. */
+int
+json_error_at(
+    const char *text, size_t len, size_t off, int flags, const char *why)
 {
-	size_t off = (size_t)(ps->p - ps->start), line = 1, col = 1, i;
+	size_t line = 1, col = 1, i;
 	char where[64];
 	unsigned char at;
 
+	if (off > len)
+		off = len;
 	for (i = 0; i < off; i++) {
-		if (ps->orig[i] == '\n') {
+		if (text[i] == '\n') {
 			line++;
 			col = 1;
 		} else
 			col++;
 	}
-	if (ps->flags & JSON_LINE)
+	if (flags & JSON_LINE)
 		snprintf(where, sizeof where, "column %zu", col);
 	else
 		snprintf(where, sizeof where, "line %zu column %zu", line, col);
-	if (ps->p >= ps->end)
+	if (off >= len)
 		return blt_errmsg_set(-EBADMSG, "%s: %s (at end of %s)", where,
-		    why, ps->flags & JSON_LINE ? "line" : "text");
-	at = (unsigned char)ps->orig[off];
+		    why, flags & JSON_LINE ? "line" : "text");
+	at = (unsigned char)text[off];
 	return blt_errmsg_set(-EBADMSG, "%s: %s (at '%c')", where, why,
 	    at >= 0x20 && at < 0x7f ? at : '?');
+}
+
+/* A parse error at the parser's position. */
+static int
+json_parse_err(const struct json_parser *ps, const char *why)
+{
+	return json_error_at(ps->orig, (size_t)(ps->end - ps->start),
+	    (size_t)(ps->p - ps->start), ps->flags, why);
 }
 
 static void
@@ -277,7 +287,7 @@ json_parse_container(struct json_parser *ps, struct json *v, char close)
 	int rc;
 
 	v->type = close == ']' ? JSON_ARRAY : JSON_OBJECT;
-	if (++ps->depth > JSON_DEPTH_MAX)
+	if (++ps->depth > ps->depth_max)
 		return json_parse_err(ps, "nested too deeply");
 	ps->p++;
 	json_skip_space(ps);
@@ -332,14 +342,46 @@ json_parse_word(struct json_parser *ps, const char *word, struct json *v,
 	return 0;
 }
 
+/* With JSON_PYTHON, the word NaN, Infinity or -Infinity at ps->p as a
+ * number whose text is the word; 0 if there is none. */
+static int
+json_parse_python_word(struct json_parser *ps, struct json *v)
+{
+	static const char *const words[] = {"NaN", "Infinity", "-Infinity"};
+	size_t i, n;
+
+	if (!(ps->flags & JSON_PYTHON))
+		return 0;
+	for (i = 0; i < sizeof words / sizeof words[0]; i++) {
+		n = strlen(words[i]);
+		if ((size_t)(ps->end - ps->p) < n ||
+		    memcmp(ps->p, words[i], n) != 0)
+			continue;
+		ps->p += n;
+		if ((v->str = strdup(words[i])) == NULL)
+			return blt_errmsg_set(-ENOMEM, "out of memory");
+		v->len = n;
+		v->num = strtod(v->str, NULL); /* C's strtod reads them too */
+		v->type = JSON_NUMBER;
+		return 1;
+	}
+	return 0;
+}
+
 /* Parse one value into v, which the caller has zeroed.  On failure v may
  * hold parts, which json_free() of the root releases. */
 static int
 json_parse_value(struct json_parser *ps, struct json *v)
 {
+	int rc;
+
 	json_skip_space(ps);
+	v->off = (size_t)(ps->p - ps->start);
 	if (ps->p >= ps->end)
 		return json_parse_err(ps, "expected a value");
+	if ((*ps->p == 'N' || *ps->p == 'I' || *ps->p == '-') &&
+	    (rc = json_parse_python_word(ps, v)) != 0)
+		return rc < 0 ? rc : 0;
 	switch (*ps->p) {
 	case '{':
 		return json_parse_container(ps, v, '}');
@@ -402,6 +444,7 @@ json_parse(const char *text, size_t len, int flags, struct json **out)
 	ps.start = ps.p = (char *)(v + 1);
 	ps.end = ps.start + len;
 	ps.depth = 0;
+	ps.depth_max = flags & JSON_PYTHON ? JSON_PYTHON_DEPTH : JSON_DEPTH;
 	ps.flags = flags;
 	memcpy(ps.start, text, len);
 	ps.start[len] = '\0';

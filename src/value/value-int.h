@@ -10,6 +10,7 @@
 #include <jansson.h>
 
 #include "bltvalue.h"
+#include "value-read.h" /* value_parse(), VALUE_DEPTH_MAX */
 
 /* Serializer codes (booklet-format.md §2.4). */
 enum value_code {
@@ -51,13 +52,9 @@ int value_not_decodable(unsigned code, const void *val, size_t len, int flags,
 int value_put_tree(const json_t *t, int flags, struct blt_value_buf *out);
 
 /*
- * value-text.c: the tree as our text and back, base64, and the tagged
- * forms (doc/values.md).
+ * value-text.c: the tree as our text and back (value-read.c reads the
+ * text: value-read.h), base64, and the tagged forms (doc/values.md).
  */
-
-/* Nesting deeper than this is refused by every parser and decoder, so that
- * hostile input cannot exhaust the stack. */
-#define VALUE_DEPTH_MAX 1000
 
 /* The tags, as value_tag() names them. */
 enum value_tag {
@@ -94,18 +91,6 @@ extern const struct value_style value_style_text;
  * (only with s->plain: a tag JSON cannot hold; blt_errmsg() says which). */
 int value_emit(
     const json_t *t, const struct value_style *s, struct blt_value_buf *out);
-
-/* value_parse() modes. */
-#define VALUE_PARSE_TAGGED 0x1 /* text we wrote: tags mean their values */
-#define VALUE_PARSE_DATA 0x2   /* stored JSON: every object is a dict */
-
-/* Parse len bytes of JSON text into *out.  Both modes read Python's NaN,
- * Infinity and -Infinity as {"$float": ...} and integers beyond int64 as
- * {"$int": ...}.  VALUE_PARSE_TAGGED checks and normalizes the tags;
- * VALUE_PARSE_DATA wraps an object with one member named "$..." as
- * {"$dict": [[name, value]]}.  0, -EINVAL (blt_errmsg() says what and
- * where) or -ENOMEM. */
-int value_parse(const char *text, size_t len, int mode, json_t **out);
 
 /* Base64 (standard alphabet, padded) of n bytes as a new JSON string; NULL
  * when out of memory. */

@@ -1,7 +1,8 @@
 /*
  * The tree as text and back: our own emitter (Python's float repr and
  * string escapes, members in insertion order, so that output is stable and
- * matches what json.dumps writes) and our own parser (Python's json.loads:
+ * matches what json.dumps writes), the nodes value-read.c builds the tree
+ * of a text with (libbltutil's json_parse() reads it: Python's json.loads'
  * NaN and Infinity, integers of any size, lone surrogates), base64, and the
  * tagged forms of doc/values.md.  jansson holds the tree but does not parse
  * it: its reader refuses integers beyond int64 and NaN, which Python's json
@@ -546,185 +547,21 @@ value_emit(
 	return value_emit_at(t, s, out, 0);
 }
 
-/* --- the parser ----------------------------------------------------------- */
+/* --- the tree for the reader (value-read.c) ------------------------------ */
 
-struct value_parser {
-	const unsigned char *p, *end, *start;
-	int mode;
-	int depth;
-	const char *why;
-};
-
-static int
-value_parse_fail(
-    struct value_parser *ps, const unsigned char *at, const char *why)
+json_t *
+value_tree_word(int word)
 {
-	size_t line = 1, col = 1;
-
-	for (const unsigned char *q = ps->start; q < at && q < ps->end; q++) {
-		if (*q == '\n') {
-			line++;
-			col = 1;
-		} else
-			col++;
-	}
-	return blt_errmsg_set(
-	    -EINVAL, "line %zu, column %zu: %s", line, col, why);
+	return word == 'n'   ? json_null()
+	       : word == 't' ? json_true()
+	                     : json_false();
 }
 
-static void
-value_parse_ws(struct value_parser *ps)
+json_t *
+value_tree_string(const char *s, size_t n)
 {
-	while (ps->p < ps->end && (*ps->p == ' ' || *ps->p == '\t' ||
-	                              *ps->p == '\n' || *ps->p == '\r'))
-		ps->p++;
-}
-
-static int
-value_parse_lit(struct value_parser *ps, const char *lit)
-{
-	size_t n = strlen(lit);
-
-	if ((size_t)(ps->end - ps->p) < n || memcmp(ps->p, lit, n) != 0)
-		return 0;
-	ps->p += n;
-	return 1;
-}
-
-static int
-value_hex4(const unsigned char *p, uint32_t *v)
-{
-	*v = 0;
-	for (int i = 0; i < 4; i++) {
-		int d = p[i] >= '0' && p[i] <= '9'   ? p[i] - '0'
-		        : p[i] >= 'a' && p[i] <= 'f' ? p[i] - 'a' + 10
-		        : p[i] >= 'A' && p[i] <= 'F' ? p[i] - 'A' + 10
-		                                     : -1;
-		if (d < 0)
-			return -1;
-		*v = *v << 4 | (uint32_t)d;
-	}
-	return 0;
-}
-
-static size_t
-value_put_utf8(uint32_t c, unsigned char *o)
-{
-	if (c < 0x80) {
-		o[0] = (unsigned char)c;
-		return 1;
-	}
-	if (c < 0x800) {
-		o[0] = (unsigned char)(0xc0 | c >> 6);
-		o[1] = (unsigned char)(0x80 | (c & 0x3f));
-		return 2;
-	}
-	if (c < 0x10000) {
-		o[0] = (unsigned char)(0xe0 | c >> 12);
-		o[1] = (unsigned char)(0x80 | (c >> 6 & 0x3f));
-		o[2] = (unsigned char)(0x80 | (c & 0x3f));
-		return 3;
-	}
-	o[0] = (unsigned char)(0xf0 | c >> 18);
-	o[1] = (unsigned char)(0x80 | (c >> 12 & 0x3f));
-	o[2] = (unsigned char)(0x80 | (c >> 6 & 0x3f));
-	o[3] = (unsigned char)(0x80 | (c & 0x3f));
-	return 4;
-}
-
-/* A string at ps->p (the opening quote): its decoded bytes, malloc'ed. */
-static int
-value_parse_string(struct value_parser *ps, char **out, size_t *outlen)
-{
-	const unsigned char *q = ps->p + 1, *at = ps->p;
-	unsigned char *b, *o;
-	uint32_t c, c2;
-	size_t len;
-
-	/* Decoded text is never longer than its source. */
-	for (; q < ps->end && *q != '"'; q++)
-		if (*q == '\\' && q + 1 < ps->end)
-			q++;
-	if (q >= ps->end)
-		return value_parse_fail(ps, at, "unterminated string");
-	if ((b = malloc((size_t)(q - ps->p) + 1)) == NULL)
-		return -ENOMEM;
-	o = b;
-	q = ps->p + 1;
-	while (*q != '"') {
-		if (*q < 0x20) {
-			free(b);
-			return value_parse_fail(
-			    ps, q, "control character in a string");
-		}
-		if (*q != '\\') {
-			if ((len = value_utf8(q, (size_t)(ps->end - q), &c)) ==
-			        0 ||
-			    (c >= 0xd800 && c <= 0xdfff)) {
-				free(b);
-				return value_parse_fail(ps, q, "not UTF-8");
-			}
-			memcpy(o, q, len);
-			o += len;
-			q += len;
-			continue;
-		}
-		q++;
-		switch (*q) {
-		case '"':
-			*o++ = '"';
-			break;
-		case '\\':
-			*o++ = '\\';
-			break;
-		case '/':
-			*o++ = '/';
-			break;
-		case 'b':
-			*o++ = '\b';
-			break;
-		case 'f':
-			*o++ = '\f';
-			break;
-		case 'n':
-			*o++ = '\n';
-			break;
-		case 'r':
-			*o++ = '\r';
-			break;
-		case 't':
-			*o++ = '\t';
-			break;
-		case 'u':
-			if (ps->end - q < 5 || value_hex4(q + 1, &c) < 0) {
-				free(b);
-				return value_parse_fail(
-				    ps, q, "bad \\u escape");
-			}
-			q += 4;
-			/* A pair makes one character; a lone surrogate is
-			 * kept as Python keeps it. */
-			if (c >= 0xd800 && c < 0xdc00 && ps->end - q >= 7 &&
-			    q[1] == '\\' && q[2] == 'u' &&
-			    value_hex4(q + 3, &c2) == 0 && c2 >= 0xdc00 &&
-			    c2 <= 0xdfff) {
-				c = 0x10000 + ((c - 0xd800) << 10) +
-				    (c2 - 0xdc00);
-				q += 6;
-			}
-			o += value_put_utf8(c, o);
-			break;
-		default:
-			free(b);
-			return value_parse_fail(ps, q, "bad escape");
-		}
-		q++;
-	}
-	ps->p = q + 1;
-	*o = '\0';
-	*out = (char *)b;
-	*outlen = (size_t)(o - b);
-	return 0;
+	/* nocheck: a lone surrogate is kept, as Python keeps it */
+	return json_stringn_nocheck(s, n);
 }
 
 /* Decimal digits of an integer that may not fit int64: a json integer, or
@@ -766,68 +603,55 @@ value_float_tag(const char *what)
 	return value_tagged("$float", json_string(what));
 }
 
-static int value_parse_value(struct value_parser *ps, json_t **out);
-
-static int
-value_parse_number(struct value_parser *ps, json_t **out)
+json_t *
+value_tree_number(const char *text, size_t len, double num)
 {
-	const unsigned char *s = ps->p, *q = ps->p;
-	int is_int = 1;
-	char buf[400], *tmp;
-	double d;
+	/* An integer is digits and a sign alone: no '.', exponent or word. */
+	if (strspn(text, "-0123456789") == len)
+		return value_int_text(text, len);
+	/* NaN and Infinity, and what overflows: Python's float() of 1e400
+	 * is inf. */
+	if (isnan(num))
+		return value_float_tag("nan");
+	if (!isfinite(num))
+		return value_float_tag(num > 0 ? "inf" : "-inf");
+	return json_real(num);
+}
 
-	if (q < ps->end && *q == '-')
-		q++;
-	if (q >= ps->end || *q < '0' || *q > '9')
-		return value_parse_fail(ps, s, "expected a value");
-	if (*q == '0')
-		q++;
-	else
-		while (q < ps->end && *q >= '0' && *q <= '9')
-			q++;
-	if (q < ps->end && *q == '.') {
-		is_int = 0;
-		if (++q >= ps->end || *q < '0' || *q > '9')
-			return value_parse_fail(ps, q, "bad number");
-		while (q < ps->end && *q >= '0' && *q <= '9')
-			q++;
-	}
-	if (q < ps->end && (*q == 'e' || *q == 'E')) {
-		is_int = 0;
-		q++;
-		if (q < ps->end && (*q == '+' || *q == '-'))
-			q++;
-		if (q >= ps->end || *q < '0' || *q > '9')
-			return value_parse_fail(ps, q, "bad number");
-		while (q < ps->end && *q >= '0' && *q <= '9')
-			q++;
-	}
-	ps->p = q;
-	if (is_int) {
-		*out = value_int_text((const char *)s, (size_t)(q - s));
-		return *out ? 0 : -ENOMEM;
-	}
-	tmp = (size_t)(q - s) < sizeof buf ? buf : malloc((size_t)(q - s) + 1);
-	if (tmp == NULL)
-		return -ENOMEM;
-	memcpy(tmp, s, (size_t)(q - s));
-	tmp[q - s] = '\0';
-	d = strtod(tmp, NULL);
-	if (tmp != buf)
-		free(tmp);
-	/* Python's float() of 1e400 is inf. */
-	if (!isfinite(d))
-		*out = value_float_tag(d > 0 ? "inf" : "-inf");
-	else
-		*out = json_real(d);
-	return *out ? 0 : -ENOMEM;
+json_t *
+value_tree_array(void)
+{
+	return json_array();
+}
+
+int
+value_tree_append(json_t *a, json_t *v)
+{
+	return json_array_append_new(a, v) < 0 ? -ENOMEM : 0;
+}
+
+json_t *
+value_tree_object(void)
+{
+	return json_object();
+}
+
+int
+value_tree_set(json_t *o, const char *k, size_t klen, json_t *v)
+{
+	return json_object_setn_new_nocheck(o, k, klen, v) < 0 ? -ENOMEM : 0;
+}
+
+void
+value_tree_free(json_t *t)
+{
+	json_decref(t);
 }
 
 /* Check the tag of o (a one-member object named "$...") and put what it
  * stands for in *out: o itself, or a plain value for a $int that fits. */
 static int
-value_parse_check_tag(
-    struct value_parser *ps, const unsigned char *at, json_t *o, json_t **out)
+value_tree_check_tag(json_t *o, int depth, json_t **out, const char **why)
 {
 	json_t *pl, *kv;
 	unsigned char *b;
@@ -839,33 +663,36 @@ value_parse_check_tag(
 	case VALUE_TAG_NONE:
 		return 0;
 	case VALUE_TAG_UNKNOWN:
-		return value_parse_fail(ps, at,
-		    "unknown tag (a dict with one member named \"$...\" is "
-		    "written {\"$dict\": [[name, value]]})");
+		*why = "unknown tag (a dict with one member named \"$...\" is "
+		       "written {\"$dict\": [[name, value]]})";
+		return -EINVAL;
 	case VALUE_TAG_BYTES:
 	case VALUE_TAG_BYTEARRAY:
 		if ((rc = value_b64_decode(pl, &b, &n)) == -ENOMEM)
 			return rc;
-		if (rc < 0)
-			return value_parse_fail(
-			    ps, at, "$bytes needs a base64 string");
+		if (rc < 0) {
+			*why = "$bytes needs a base64 string";
+			return -EINVAL;
+		}
 		free(b);
 		return 0;
 	case VALUE_TAG_TUPLE:
 	case VALUE_TAG_SET:
 	case VALUE_TAG_FROZENSET:
-		if (!json_is_array(pl))
-			return value_parse_fail(ps, at,
-			    "$tuple, $set and $frozenset need an array");
+		if (!json_is_array(pl)) {
+			*why = "$tuple, $set and $frozenset need an array";
+			return -EINVAL;
+		}
 		return 0;
 	case VALUE_TAG_INT: {
 		const char *s = json_string_value(pl);
 		size_t len = json_string_length(pl), i = s && s[0] == '-';
 
 		if (s == NULL || len == i || len - i > 100000 ||
-		    strspn(s + i, "0123456789") != len - i)
-			return value_parse_fail(
-			    ps, at, "$int needs a string of decimal digits");
+		    strspn(s + i, "0123456789") != len - i) {
+			*why = "$int needs a string of decimal digits";
+			return -EINVAL;
+		}
 		if ((*out = value_int_text(s, len)) == NULL)
 			return -ENOMEM;
 		json_decref(o);
@@ -874,227 +701,79 @@ value_parse_check_tag(
 	case VALUE_TAG_FLOAT: {
 		const char *s = json_string_value(pl);
 
-		if (s == NULL ||
-		    (strcmp(s, "nan") && strcmp(s, "inf") && strcmp(s, "-inf")))
-			return value_parse_fail(ps, at,
-			    "$float needs \"nan\", \"inf\" or \"-inf\"");
+		if (s == NULL || (strcmp(s, "nan") && strcmp(s, "inf") &&
+		                     strcmp(s, "-inf"))) {
+			*why = "$float needs \"nan\", \"inf\" or \"-inf\"";
+			return -EINVAL;
+		}
 		return 0;
 	}
 	case VALUE_TAG_DICT:
+		*why = "$dict needs an array of [key, value]";
 		if (!json_is_array(pl))
-			return value_parse_fail(
-			    ps, at, "$dict needs an array of [key, value]");
+			return -EINVAL;
 		for (size_t i = 0; i < json_array_size(pl); i++) {
 			kv = json_array_get(pl, i);
 			if (!json_is_array(kv) || json_array_size(kv) != 2)
-				return value_parse_fail(ps, at,
-				    "$dict needs an array of [key, value]");
+				return -EINVAL;
 		}
 		return 0;
 	case VALUE_TAG_UNDECODABLE:
 		if (!json_is_object(pl) ||
 		    !json_is_string(json_object_get(pl, "serializer")) ||
 		    (rc = value_b64_decode(
-		         json_object_get(pl, "bytes"), &b, &n)) == -EINVAL)
-			return value_parse_fail(ps, at,
-			    "$undecodable needs \"serializer\" and base64 "
-			    "\"bytes\"");
+		         json_object_get(pl, "bytes"), &b, &n)) == -EINVAL) {
+			*why = "$undecodable needs \"serializer\" and base64 "
+			       "\"bytes\"";
+			return -EINVAL;
+		}
 		if (rc < 0)
 			return rc;
 		free(b);
-		if (ps->depth > 1)
-			return value_parse_fail(ps, at,
-			    "$undecodable stands for a whole value, not a "
-			    "part");
+		if (depth > 1) {
+			*why = "$undecodable stands for a whole value, not a "
+			       "part";
+			return -EINVAL;
+		}
 		return 0;
 	}
 	return 0;
 }
 
-static int
-value_parse_object(struct value_parser *ps, json_t **out)
-{
-	const unsigned char *at = ps->p;
-	json_t *o = json_object(), *v, *w;
-	char *key;
-	size_t klen;
-	int rc;
-
-	if (o == NULL)
-		return -ENOMEM;
-	ps->p++;
-	value_parse_ws(ps);
-	if (ps->p < ps->end && *ps->p == '}')
-		ps->p++;
-	else
-		for (;;) {
-			value_parse_ws(ps);
-			if (ps->p >= ps->end || *ps->p != '"') {
-				json_decref(o);
-				return value_parse_fail(
-				    ps, ps->p, "expected a member name");
-			}
-			if ((rc = value_parse_string(ps, &key, &klen)) < 0) {
-				json_decref(o);
-				return rc;
-			}
-			value_parse_ws(ps);
-			if (ps->p >= ps->end || *ps->p != ':') {
-				free(key);
-				json_decref(o);
-				return value_parse_fail(
-				    ps, ps->p, "expected ':'");
-			}
-			ps->p++;
-			if ((rc = value_parse_value(ps, &v)) < 0) {
-				free(key);
-				json_decref(o);
-				return rc;
-			}
-			/* The last of a repeated name wins, at the place of
-			 * the first, as in a Python dict. */
-			rc = json_object_setn_new_nocheck(o, key, klen, v);
-			free(key);
-			if (rc < 0) {
-				json_decref(o);
-				return -ENOMEM;
-			}
-			value_parse_ws(ps);
-			if (ps->p < ps->end && *ps->p == ',') {
-				ps->p++;
-				continue;
-			}
-			if (ps->p < ps->end && *ps->p == '}') {
-				ps->p++;
-				break;
-			}
-			json_decref(o);
-			return value_parse_fail(
-			    ps, ps->p, "expected ',' or '}'");
-		}
-	if (value_tag(o, NULL) == VALUE_TAG_NONE) {
-		*out = o;
-		return 0;
-	}
-	if (ps->mode & VALUE_PARSE_DATA) {
-		/* A real dict that looks like a tag. */
-		void *it = json_object_iter(o);
-		json_t *pair = json_array(), *list = json_array();
-
-		w = value_tagged("$dict", list);
-		if (pair == NULL || w == NULL ||
-		    json_array_append_new(
-		        pair, json_stringn_nocheck(json_object_iter_key(it),
-		                  json_object_iter_key_len(it))) < 0 ||
-		    json_array_append(pair, json_object_iter_value(it)) < 0 ||
-		    json_array_append_new(list, pair) < 0) {
-			json_decref(w);
-			json_decref(o);
-			return -ENOMEM;
-		}
-		json_decref(o);
-		*out = w;
-		return 0;
-	}
-	if ((rc = value_parse_check_tag(ps, at, o, out)) < 0)
-		json_decref(o);
-	return rc;
-}
-
-static int
-value_parse_value(struct value_parser *ps, json_t **out)
-{
-	json_t *a, *v;
-	char *s;
-	size_t n;
-	int rc;
-
-	value_parse_ws(ps);
-	if (ps->p >= ps->end)
-		return value_parse_fail(ps, ps->p, "expected a value");
-	if (ps->depth >= VALUE_DEPTH_MAX && (*ps->p == '[' || *ps->p == '{'))
-		return value_parse_fail(ps, ps->p, "nested too deep");
-	switch (*ps->p) {
-	case '{':
-		ps->depth++;
-		rc = value_parse_object(ps, out);
-		ps->depth--;
-		return rc;
-	case '[':
-		if ((a = json_array()) == NULL)
-			return -ENOMEM;
-		ps->depth++;
-		ps->p++;
-		value_parse_ws(ps);
-		if (ps->p < ps->end && *ps->p == ']')
-			ps->p++;
-		else
-			for (;;) {
-				if ((rc = value_parse_value(ps, &v)) < 0) {
-					json_decref(a);
-					return rc;
-				}
-				if (json_array_append_new(a, v) < 0) {
-					json_decref(a);
-					return -ENOMEM;
-				}
-				value_parse_ws(ps);
-				if (ps->p < ps->end && *ps->p == ',') {
-					ps->p++;
-					continue;
-				}
-				if (ps->p < ps->end && *ps->p == ']') {
-					ps->p++;
-					break;
-				}
-				json_decref(a);
-				return value_parse_fail(
-				    ps, ps->p, "expected ',' or ']'");
-			}
-		ps->depth--;
-		*out = a;
-		return 0;
-	case '"':
-		if ((rc = value_parse_string(ps, &s, &n)) < 0)
-			return rc;
-		*out = json_stringn_nocheck(s, n);
-		free(s);
-		return *out ? 0 : -ENOMEM;
-	}
-	if (value_parse_lit(ps, "null"))
-		*out = json_null();
-	else if (value_parse_lit(ps, "true"))
-		*out = json_true();
-	else if (value_parse_lit(ps, "false"))
-		*out = json_false();
-	else if (value_parse_lit(ps, "NaN"))
-		*out = value_float_tag("nan");
-	else if (value_parse_lit(ps, "Infinity"))
-		*out = value_float_tag("inf");
-	else if (value_parse_lit(ps, "-Infinity"))
-		*out = value_float_tag("-inf");
-	else
-		return value_parse_number(ps, out);
-	return *out ? 0 : -ENOMEM;
-}
-
 int
-value_parse(const char *text, size_t len, int mode, json_t **out)
+value_tree_object_done(json_t **o, int mode, int depth, const char **why)
 {
-	struct value_parser ps = {(const unsigned char *)text,
-	    (const unsigned char *)text + len, (const unsigned char *)text,
-	    mode, 0, NULL};
+	json_t *w, *pair, *list;
+	void *it;
 	int rc;
 
-	*out = NULL;
-	if ((rc = value_parse_value(&ps, out)) < 0)
-		return rc;
-	value_parse_ws(&ps);
-	if (ps.p != ps.end) {
-		json_decref(*out);
-		*out = NULL;
-		return value_parse_fail(
-		    &ps, ps.p, "extra text after the value");
+	if (value_tag(*o, NULL) == VALUE_TAG_NONE)
+		return 0;
+	if (!(mode & VALUE_PARSE_DATA)) {
+		if ((rc = value_tree_check_tag(*o, depth, &w, why)) < 0)
+			return rc;
+		*o = w; /* the check dropped *o if it made w anew */
+		return 0;
 	}
+	/* A real dict that looks like a tag. */
+	it = json_object_iter(*o);
+	pair = json_array();
+	list = json_array();
+	w = value_tagged("$dict", list);
+	if (pair == NULL || w == NULL ||
+	    json_array_append_new(
+	        pair, json_stringn_nocheck(json_object_iter_key(it),
+	                  json_object_iter_key_len(it))) < 0 ||
+	    json_array_append(pair, json_object_iter_value(it)) < 0) {
+		json_decref(pair);
+		json_decref(w);
+		return -ENOMEM;
+	}
+	if (json_array_append_new(list, pair) < 0) {
+		json_decref(w);
+		return -ENOMEM;
+	}
+	json_decref(*o);
+	*o = w;
 	return 0;
 }
