@@ -317,7 +317,11 @@ int
 value_msgpack_decode(
     const unsigned char *p, size_t len, json_t **out, char *why, size_t whylen)
 {
-	struct value_mp m = {p, p + len, p, why, whylen};
+	/* an empty value may come as NULL (an empty zstd frame's output),
+	 * and NULL + 0 is undefined */
+	static const unsigned char none[1];
+	const unsigned char *q = p != NULL ? p : none;
+	struct value_mp m = {q, q + len, q, why, whylen};
 	int rc = value_mp_item(&m, 0, out);
 
 	if (rc == 0 && m.p != m.end) {
