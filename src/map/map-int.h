@@ -263,6 +263,7 @@ int map_worker_write_full(int fd, const void *buf, size_t n);
 int map_worker_grow(unsigned char **buf, size_t *cap, size_t len, size_t n);
 int map_worker_reply(
     struct map_worker *w, uint32_t outcome, const void *data, size_t len);
+int map_worker_pipes(int fds[3][2], char *msg, size_t cap);
 int map_worker_spawn(struct map_worker *w, int in, int out, int err, pid_t *pid,
     int *pidfd, char *msg, size_t cap);
 int map_worker_wait(pid_t pid);

@@ -105,16 +105,8 @@ map_relay_start(struct map_worker *w, char *msg, size_t cap)
 	struct map_relay *r = w->relay;
 	int fds[3][2], rc; /* stdin, stdout, stderr */
 
-	for (int i = 0; i < 3; i++) {
-		if (pipe2(fds[i], O_CLOEXEC) == -1) {
-			snprintf(msg, cap, "pipe: %s", strerror(errno));
-			while (i-- > 0) {
-				close(fds[i][0]);
-				close(fds[i][1]);
-			}
-			return -1;
-		}
-	}
+	if (map_worker_pipes(fds, msg, cap) < 0)
+		return -1;
 	rc = map_worker_spawn(
 	    w, fds[0][0], fds[1][1], fds[2][1], &r->pid, &r->pidfd, msg, cap);
 	for (int i = 0; i < 3; i++)

@@ -500,6 +500,24 @@ map_worker_wait(pid_t pid)
 	return status;
 }
 
+/* The three pipes of a child's stdin, stdout and stderr, close-on-exec:
+ * 0, or -1 with why in msg and none left open. */
+int
+map_worker_pipes(int fds[3][2], char *msg, size_t cap)
+{
+	for (int i = 0; i < 3; i++) {
+		if (pipe2(fds[i], O_CLOEXEC) == -1) {
+			snprintf(msg, cap, "pipe: %s", strerror(errno));
+			while (i-- > 0) {
+				close(fds[i][0]);
+				close(fds[i][1]);
+			}
+			return -1;
+		}
+	}
+	return 0;
+}
+
 /* Run the command with value on its stdin into w->io: its wait status, or
  * -1 with a message in msg.  A command whose output goes past the format's
  * limit is killed: what it would make cannot be stored. */
@@ -511,16 +529,8 @@ map_worker_run(struct map_worker *w, const unsigned char *value, size_t vlen,
 	int fds[3][2], pidfd, rc, e = 0, status; /* stdin, stdout, stderr */
 	pid_t pid;
 
-	for (int i = 0; i < 3; i++) {
-		if (pipe2(fds[i], O_CLOEXEC) == -1) {
-			snprintf(msg, cap, "pipe: %s", strerror(errno));
-			while (i-- > 0) {
-				close(fds[i][0]);
-				close(fds[i][1]);
-			}
-			return -1;
-		}
-	}
+	if (map_worker_pipes(fds, msg, cap) < 0)
+		return -1;
 	map_worker_drop_old(w);
 	rc = map_worker_spawn(
 	    w, fds[0][0], fds[1][1], fds[2][1], &pid, &pidfd, msg, cap);
