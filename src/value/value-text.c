@@ -11,6 +11,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <float.h>
 #include <inttypes.h>
 #include <math.h>
 #include <stdint.h>
@@ -171,7 +172,13 @@ value_float_repr(double d, char *out, size_t size)
 	int prec, exp10, nd = 0, decpt, o = 0;
 	const char *q;
 
-	for (prec = 1; prec <= 17; prec++) {
+	/* A double's shortest round-trip form has at most 17 digits, and if it
+	 * has k <= 15, rounding to 15 digits gives those k and zeros: so 15,
+	 * 16 and 17 are the only tries needed (trying from 1 up cost a
+	 * snprintf and a strtod per digit, most of a dump's time).  Subnormals
+	 * hold fewer digits, so they still try from 1. */
+	prec = fabs(d) < DBL_MIN ? 1 : 15;
+	for (; prec <= 17; prec++) {
 		snprintf(tmp, sizeof tmp, "%.*e", prec - 1, d);
 		if (strtod(tmp, NULL) == d)
 			break;
@@ -182,6 +189,8 @@ value_float_repr(double d, char *out, size_t size)
 	for (; *q != 'e'; q++)
 		if (*q != '.')
 			digits[nd++] = *q;
+	while (nd > 1 && digits[nd - 1] == '0')
+		nd--;
 	exp10 = atoi(q + 1);
 	decpt = exp10 + 1;
 	if (decpt > -4 && decpt <= 16) {
