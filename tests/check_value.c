@@ -105,6 +105,51 @@ START_TEST(test_raw_str_int)
 }
 END_TEST
 
+/* A str's JSON form at every position of the 8-byte words the emitter
+ * and the UTF-8 check read at once: each byte that needs an escape, and
+ * each that is not UTF-8, is found wherever it sits. */
+START_TEST(test_str_positions)
+{
+	static const struct {
+		const char *in, *want; /* want NULL: not decodable */
+	} cases[] = {
+	    {"\x01", "\\u0001"},
+	    {"\x1f", "\\u001f"},
+	    {"\"", "\\\""},
+	    {"\\", "\\\\"},
+	    {"\x7f", "\x7f"},
+	    {"\n", "\\n"},
+	    {"\xc3\xa9", "\xc3\xa9"},
+	    {"\xf0\x9f\x98\x80", "\xf0\x9f\x98\x80"},
+	    {"\xff", NULL},
+	    {"\xc3", NULL},
+	    {"\xed\xa0\x80", NULL},
+	    {"\xc0\xaf", NULL},
+	    {"\xf4\x90\x80\x80", NULL},
+	};
+	char in[64], want[128];
+
+	for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++)
+		for (int at = 0; at < 20; at++) {
+			int n = snprintf(in, sizeof in, "%.*s%s%.*s", at,
+			    "aaaaaaaaaaaaaaaaaaaa", cases[c].in, 20 - at,
+			    "bbbbbbbbbbbbbbbbbbbb");
+			int rc = dec(VALUE_STR, in, (size_t)n, BLT_VALUE_JSON);
+
+			if (cases[c].want == NULL) {
+				ck_assert_msg(rc == BLT_VALUE_NOT_DECODABLE,
+				    "case %zu at %d: %d", c, at, rc);
+				continue;
+			}
+			ck_assert_msg(rc == 0, "case %zu at %d: %d", c, at, rc);
+			snprintf(want, sizeof want, "\"%.*s%s%.*s\"", at,
+			    "aaaaaaaaaaaaaaaaaaaa", cases[c].want, 20 - at,
+			    "bbbbbbbbbbbbbbbbbbbb");
+			ck_out(want);
+		}
+}
+END_TEST
+
 /* What Python's json.dumps and orjson (the reference's stand-in) write,
  * byte for byte. */
 START_TEST(test_json)
@@ -632,6 +677,7 @@ value_suite(void)
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_set_timeout(tc, 120);
 	tcase_add_test(tc, test_raw_str_int);
+	tcase_add_test(tc, test_str_positions);
 	tcase_add_test(tc, test_json);
 	tcase_add_test(tc, test_msgpack);
 	tcase_add_test(tc, test_msgpack_hostile);

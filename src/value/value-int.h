@@ -92,6 +92,12 @@ extern const struct value_style value_style_text;
 int value_emit(
     const json_t *t, const struct value_style *s, struct blt_value_buf *out);
 
+/* 1 if the n bytes at p are UTF-8 as Python's strict decoder takes it: no
+ * surrogates, no overlong forms, nothing past U+10FFFF. */
+int value_utf8_strict(const void *p, size_t n);
+/* Append the n bytes of UTF-8 at p as a JSON string in our text style. */
+int value_emit_string(const void *p, size_t n, struct blt_value_buf *out);
+
 /* Base64 (standard alphabet, padded) of n bytes as a new JSON string; NULL
  * when out of memory. */
 json_t *value_b64_string(const void *p, size_t n);

@@ -88,11 +88,12 @@ value_mp_blob(struct value_mp *m, uint64_t n, int is_str, json_t **out)
 	if (!value_mp_need(m, n))
 		return value_mp_fail(m, "truncated");
 	if (is_str) {
-		/* Python decodes raw with strict UTF-8; jansson checks the
-		 * same (and refuses surrogates, as Python does). */
-		*out = json_stringn((const char *)m->p, n);
-		if (*out == NULL)
+		/* Python decodes raw with strict UTF-8. */
+		if (!value_utf8_strict(m->p, n))
 			return value_mp_fail(m, "str that is not UTF-8");
+		if ((*out = json_stringn_nocheck((const char *)m->p, n)) ==
+		    NULL)
+			return -ENOMEM;
 	} else {
 		*out = value_tagged("$bytes", value_b64_string(m->p, n));
 		if (*out == NULL)

@@ -289,6 +289,55 @@ value_utf8(const unsigned char *p, size_t n, uint32_t *cp)
 	return len;
 }
 
+int
+value_utf8_strict(const void *str, size_t n)
+{
+	const unsigned char *p = str;
+	size_t i = 0, len;
+	uint64_t w;
+	uint32_t c;
+
+	while (i < n) {
+		/* Most text is ASCII: eight bytes at a time while it is. */
+		while (n - i >= 8) {
+			memcpy(&w, p + i, 8);
+			if (w & UINT64_C(0x8080808080808080))
+				break;
+			i += 8;
+		}
+		if (i >= n)
+			break;
+		if (p[i] < 0x80) {
+			i++;
+			continue;
+		}
+		len = value_utf8(p + i, n - i, &c);
+		if (len == 0 || (c >= 0xd800 && c <= 0xdfff))
+			return 0;
+		i += len;
+	}
+	return 1;
+}
+
+/* 1 if one of the 8 bytes at p is not printable ASCII or is '"' or '\\',
+ * which a JSON string cannot hold as they are; 0 if all can be copied
+ * (the bit tricks of "Bit Twiddling Hacks": a byte below 0x20, a byte
+ * equal to one of three, a high bit). */
+static int
+value_escape8(const unsigned char *p)
+{
+	const uint64_t ones = UINT64_C(0x0101010101010101);
+	const uint64_t highs = UINT64_C(0x8080808080808080);
+	uint64_t w, q, b, d;
+
+	memcpy(&w, p, 8);
+	q = w ^ (ones * '"');
+	b = w ^ (ones * '\\');
+	d = w ^ (ones * 0x7f);
+	return (((w - ones * 0x20) | (q - ones) | (b - ones) | (d - ones) | w) &
+	           highs) != 0;
+}
+
 /* A JSON string as Python's json.dumps writes it (ensure_ascii as s says);
  * a lone surrogate is always escaped, a byte that is not UTF-8 becomes
  * U+FFFD (neither comes from our decoders but pickle's str). */
@@ -304,8 +353,11 @@ value_emit_str(struct blt_value_buf *out, const char *str, size_t n,
 	if ((rc = PUTS("\"")) < 0)
 		return rc;
 	while (i < n) {
-		for (run = i; run < n && p[run] >= 0x20 && p[run] < 0x7f &&
-		              p[run] != '"' && p[run] != '\\';
+		run = i;
+		while (n - run >= 8 && !value_escape8(p + run))
+			run += 8;
+		for (; run < n && p[run] >= 0x20 && p[run] < 0x7f &&
+		       p[run] != '"' && p[run] != '\\';
 		     run++)
 			;
 		if (run > i && (rc = value_buf_put(out, p + i, run - i)) < 0)
@@ -352,6 +404,12 @@ value_emit_str(struct blt_value_buf *out, const char *str, size_t n,
 		i += len;
 	}
 	return PUTS("\"");
+}
+
+int
+value_emit_string(const void *p, size_t n, struct blt_value_buf *out)
+{
+	return value_emit_str(out, p, n, &value_style_text);
 }
 
 static int value_emit_at(const json_t *t, const struct value_style *s,

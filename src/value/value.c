@@ -227,16 +227,6 @@ value_int_encode(
 	return value_buf_put(out, le, (size_t)w);
 }
 
-/* 1 if the n bytes at p are UTF-8 as Python's strict decoder takes it. */
-static int
-value_utf8_valid(const unsigned char *p, size_t n)
-{
-	json_t *s = json_stringn((const char *)p, n);
-
-	json_decref(s);
-	return s != NULL;
-}
-
 int
 value_put_tree(const json_t *t, int flags, struct blt_value_buf *out)
 {
@@ -284,12 +274,12 @@ static int
 value_put_bytes_json(
     const unsigned char *p, size_t n, struct blt_value_buf *out)
 {
-	json_t *t = value_utf8_valid(p, n)
-	                ? json_stringn((const char *)p, n)
-	                : value_tagged("$bytes", value_b64_string(p, n));
+	json_t *t;
 	int rc;
 
-	if (t == NULL)
+	if (value_utf8_strict(p, n))
+		return value_emit_string(p, n, out);
+	if ((t = value_tagged("$bytes", value_b64_string(p, n))) == NULL)
 		return -ENOMEM;
 	rc = value_put_tree(t, BLT_VALUE_JSON, out);
 	json_decref(t);
@@ -348,7 +338,7 @@ blt_value_decode(unsigned code, const void *val, size_t len, int flags,
 	case VALUE_K_STR:
 		if (!(flags & BLT_VALUE_JSON))
 			return value_buf_put(out, val, len);
-		if (!value_utf8_valid(val, len))
+		if (!value_utf8_strict(val, len))
 			return value_not_decodable(
 			    code, val, len, flags, out, "not UTF-8");
 		return value_put_bytes_json(val, len, out);
