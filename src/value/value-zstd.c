@@ -18,6 +18,10 @@
 
 size_t value_zstd_max = VALUE_ZSTD_MAX;
 
+/* The most a frame's header may claim for it to be decompressed in one
+ * call into a buffer of that size. */
+#define VALUE_ZSTD_ONESHOT ((unsigned long long)16 << 20)
+
 /* One decompression stream per thread, kept between values: making one
  * allocates its window and tables, which cost more than decompressing a
  * value of a few KiB (a dump of 20,000 such values took 3 times as long). */
@@ -72,6 +76,25 @@ value_zstd_decompress(const void *p, size_t n, struct blt_value_buf *out,
 		snprintf(why, whylen, "empty, not a zstd frame");
 		rc = -EINVAL;
 		goto out;
+	}
+	/* One frame whose header gives a modest size: decompressed straight
+	 * into the buffer, without the stream's copy through its window.  A
+	 * header that lies makes it fail, and the stream below decides. */
+	unsigned long long size = ZSTD_getFrameContentSize(p, n);
+	if (size <= VALUE_ZSTD_ONESHOT && size <= value_zstd_max &&
+	    ZSTD_findFrameCompressedSize(p, n) == n) {
+		if ((rc = value_buf_reserve(out, size ? size : 1)) < 0)
+			goto out;
+		ret = ZSTD_decompressDCtx(ds, out->data, size, p, n);
+		if (!ZSTD_isError(ret)) {
+			out->len = ret;
+			goto out;
+		}
+		if (ZSTD_isError(ZSTD_initDStream(ds))) {
+			rc = -ENOMEM;
+			goto out;
+		}
+		ret = 1;
 	}
 	while (in.pos < in.size || ret != 0) {
 		size_t room = value_zstd_max - out->len;
