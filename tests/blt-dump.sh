@@ -165,4 +165,32 @@ EOF2
 		fail "the store does not hold the items of lines 1 to 20971"
 	expect 0 "$BLT" check "$s"
 fi
+
+# dump --decode spreads decoding over threads and keeps the store's order:
+# the lines are the same, byte for byte, on 1, 2 and 5 threads, over many
+# batches, with values that are not decodable among them.
+s=$tmp/threads.blt
+py >"$tmp/threads.jsonl" <<'EOF2'
+for n in range(3000):
+    v = '"{\\"n\\": %d, \\"t\\": \\"%s\\"}"' % (n, "y" * (n % 700))
+    if n % 97 == 0:
+        v = '"not json %d"' % n
+    print('{"key": "t%05d", "value": %s}' % (n, v))
+EOF2
+"$BLT" load --create --value-serializer json "$s" "$tmp/threads.jsonl"
+"$BLT" dump --decode --threads 1 "$s" >"$tmp/t1"
+[ "$(wc -l <"$tmp/t1")" -eq 3000 ] || fail "dump --decode --threads 1: $(wc -l <"$tmp/t1") lines"
+grep -q '"value": {"n": 2999, "t": "y' "$tmp/t1" || fail "no decoded value"
+[ "$(grep -c '"\$undecodable"' "$tmp/t1")" -eq 31 ] ||
+	fail "not 31 undecodable values"
+for t in 2 5; do
+	"$BLT" dump --decode --threads $t "$s" | cmp -s - "$tmp/t1" ||
+		fail "dump --decode --threads $t differs from one thread"
+done
+"$BLT" dump --decode "$s" | cmp -s - "$tmp/t1" ||
+	fail "dump --decode differs from one thread"
+expect 2 "$BLT" dump --decode --threads 0 "$s"
+err_has "bad --threads '0': expected a number from 1 to 64"
+expect 2 "$BLT" ls --threads 2 "$s"
+err_has "option --threads does not apply here"
 exit 0

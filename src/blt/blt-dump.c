@@ -39,6 +39,41 @@ struct cli_record {
 	int have_ts;
 };
 
+int
+cli_dump_line(FILE *f, const struct cli *c, const struct blt_item *item,
+    struct blt_value_buf *dec)
+{
+	int rc;
+
+	fputs("{\"key\": ", f);
+	if (json_utf8_valid(item->key, item->klen))
+		json_put_str(f, item->key, item->klen);
+	else
+		fputs("null", f);
+	fputs(", \"key_hex\": \"", f);
+	json_put_hex(f, item->key, item->klen);
+	if (c->decode) {
+		/* A value that is not decodable comes out in its
+		 * not-decodable form, which load --encode takes back:
+		 * nothing is lost. */
+		rc = blt_value_decode(c->st.value_serializer, item->value,
+		    item->vlen, BLT_VALUE_JSON, dec);
+		if (rc < 0)
+			return rc;
+		fputs("\", \"value\": ", f);
+		fwrite(dec->data, 1, dec->len, f);
+	} else {
+		fputs("\", \"value_hex\": \"", f);
+		json_put_hex(f, item->value, item->vlen);
+		fputc('"', f);
+	}
+	if (item->timestamp == BLT_NO_TS)
+		fputs(", \"timestamp\": null}\n", f);
+	else
+		fprintf(f, ", \"timestamp\": %" PRId64 "}\n", item->timestamp);
+	return 0;
+}
+
 /* blt dump: every item as one JSON object per line. */
 int
 cli_dump(struct cli *c)
@@ -53,37 +88,14 @@ cli_dump(struct cli *c)
 		return rc;
 	if ((rc = blt_iter_create(c->db, &it)) < 0)
 		return cli_fail(c->store, rc);
-	while ((rc = blt_iter_next(it, &item)) > 0) {
-		fputs("{\"key\": ", stdout);
-		if (json_utf8_valid(item.key, item.klen))
-			json_put_str(stdout, item.key, item.klen);
-		else
-			fputs("null", stdout);
-		fputs(", \"key_hex\": \"", stdout);
-		json_put_hex(stdout, item.key, item.klen);
-		if (c->decode) {
-			/* A value that is not decodable comes out in its
-			 * not-decodable form, which load --encode takes
-			 * back: nothing is lost. */
-			rc = blt_value_decode(c->st.value_serializer,
-			    item.value, item.vlen, BLT_VALUE_JSON, &dec);
-			if (rc < 0)
-				break;
-			fputs("\", \"value\": ", stdout);
-			fwrite(dec.data, 1, dec.len, stdout);
-		} else {
-			fputs("\", \"value_hex\": \"", stdout);
-			json_put_hex(stdout, item.value, item.vlen);
-			fputc('"', stdout);
-		}
-		if (item.timestamp == BLT_NO_TS)
-			fputs(", \"timestamp\": null}\n", stdout);
-		else
-			printf(
-			    ", \"timestamp\": %" PRId64 "}\n", item.timestamp);
-		if (ferror(stdout))
-			break;
-	}
+	/* Decoding is most of the work: spread it over threads. */
+	if (c->decode && cli_dump_threads_wanted(c) > 1)
+		rc = cli_dump_threads(c, it);
+	else
+		while ((rc = blt_iter_next(it, &item)) > 0 &&
+		       (rc = cli_dump_line(stdout, c, &item, &dec)) == 0 &&
+		       !ferror(stdout))
+			;
 	blt_iter_free(it);
 	blt_value_buf_free(&dec);
 	if (rc < 0)

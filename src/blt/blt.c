@@ -49,6 +49,7 @@ static const struct option cli_longopts[] = {
     {"decode", no_argument, NULL, CLI_L_DECODE},
     {"encode", no_argument, NULL, CLI_L_ENCODE},
     {"count", no_argument, NULL, CLI_L_COUNT},
+    {"threads", required_argument, NULL, CLI_L_THREADS},
     {NULL, 0, NULL, 0},
 };
 
@@ -265,6 +266,9 @@ static const char cli_help_dump[] =
     "Write every item as a JSON object on its own line.\n\n"
     "  --decode               \"value\": the value as a JSON value\n"
     "                         (doc/values.md) instead of \"value_hex\"\n"
+    "  --threads N            decode on N threads (default: one per\n"
+    "                         processor, at most 8); the lines keep\n"
+    "                         the store's order\n"
     "  --timeout SECONDS      wait this long for a store another process\n"
     "                         holds (default 0: fail at once; inf: wait)\n"
     "  -h, --help             show this help\n";
@@ -379,7 +383,8 @@ static const struct cli_cmd cli_cmds[] = {
         -1, cli_help_del},
     {"ls", cli_ls, CLI_O_HEX | CLI_O_ESCAPED | CLI_O_LIST | CLI_O_TIMEOUT, 1, 2,
         cli_help_ls},
-    {"dump", cli_dump, CLI_O_TIMEOUT | CLI_O_DECODE, 1, 1, cli_help_dump},
+    {"dump", cli_dump, CLI_O_TIMEOUT | CLI_O_DECODE | CLI_O_THREADS, 1, 1,
+        cli_help_dump},
     {"load", cli_load, CLI_O_CREATE | CLI_O_MAKE | CLI_O_TIMEOUT | CLI_O_ENCODE,
         1, 2, cli_help_load},
     {"stat", cli_stat, CLI_O_TIMEOUT, 1, 1, cli_help_stat},
@@ -475,6 +480,8 @@ cli_opt_group(int ch)
 		return CLI_O_DECODE;
 	case CLI_L_ENCODE:
 		return CLI_O_ENCODE;
+	case CLI_L_THREADS:
+		return CLI_O_THREADS;
 	}
 	return 0;
 }
@@ -559,9 +566,14 @@ cli_getopt(struct cli *c, int argc, char **argv)
 		if (ch == ':')
 			return cli_usage(
 			    c, "option %s needs an argument", argv[optind - 1]);
+		/* argv[prev] is the option itself (its argument may follow
+		 * it or be in it after '='), unless it is a cluster of short
+		 * options: those take no argument, so argv[optind - 1]. */
 		if ((cli_opt_group(ch) & c->cmd->opts) == 0)
-			return cli_usage(c, "option %s does not apply here",
-			    argv[optind - 1]);
+			return cli_usage(c, "option %.*s does not apply here",
+			    ch < 256 ? (int)strlen(argv[optind - 1])
+			             : (int)strcspn(argv[prev], "="),
+			    ch < 256 ? argv[optind - 1] : argv[prev]);
 		if (cli_opt_group(ch) & c->cmd->opts & CLI_O_MAKE)
 			c->make_set = 1;
 		if ((rc = cli_opt_shared(c, ch, optarg)) >= 0) {
@@ -642,6 +654,15 @@ cli_getopt(struct cli *c, int argc, char **argv)
 			break;
 		case CLI_L_COUNT:
 			c->count = 1;
+			break;
+		case CLI_L_THREADS:
+			if (timearg_number(optarg, CLI_THREADS_MAX, &v) < 0 ||
+			    v == 0)
+				return cli_usage(c,
+				    "bad --threads '%s': expected a number "
+				    "from 1 to %d",
+				    optarg, CLI_THREADS_MAX);
+			c->threads = (int)v;
 			break;
 		}
 	}

@@ -39,9 +39,10 @@
 #define CLI_O_PRUNE 0x080 /* --older-than, --keep */
 #define CLI_O_BUCKETS 0x100
 #define CLI_O_REPAIR 0x200
-#define CLI_O_LIST 0x400    /* -0, -l */
-#define CLI_O_DECODE 0x800  /* --decode */
-#define CLI_O_ENCODE 0x1000 /* --encode */
+#define CLI_O_LIST 0x400     /* -0, -l */
+#define CLI_O_DECODE 0x800   /* --decode */
+#define CLI_O_ENCODE 0x1000  /* --encode */
+#define CLI_O_THREADS 0x2000 /* --threads */
 
 /* getopt values of the options without a short form. */
 enum {
@@ -57,10 +58,12 @@ enum {
 	CLI_L_REPAIR,
 	CLI_L_DECODE,
 	CLI_L_ENCODE,
-	CLI_L_COUNT
+	CLI_L_COUNT,
+	CLI_L_THREADS
 };
 
 struct cli;
+struct blt_value_buf;
 
 struct cli_cmd {
 	const char *name;
@@ -86,9 +89,10 @@ struct cli {
 	int force;
 	int create;
 	int repair;
-	int decode; /* --decode: values as data (bltvalue.h) */
-	int encode; /* --encode: values from data */
-	int count;  /* prune --count */
+	int decode;  /* --decode: values as data (bltvalue.h) */
+	int encode;  /* --encode: values from data */
+	int count;   /* prune --count */
+	int threads; /* dump --threads; 0: one per processor */
 	int have_ts;
 	int64_t ts;
 	int have_older;
@@ -171,6 +175,20 @@ int cli_reindex(struct cli *c);
 /* blt-dump.c */
 int cli_dump(struct cli *c);
 int cli_load(struct cli *c);
+/* Write item as dump's line to f, its value decoded into dec under
+ * --decode: 0, or the library's error. */
+int cli_dump_line(FILE *f, const struct cli *c, const struct blt_item *item,
+    struct blt_value_buf *dec);
+
+/* blt-dump-threads.c */
+/* How many threads dump --decode runs: --threads, else one per processor
+ * (at most CLI_THREADS_MAX). */
+#define CLI_THREADS_MAX 64
+#define CLI_THREADS_DEFAULT_MAX 8
+int cli_dump_threads_wanted(const struct cli *c);
+/* The rest of it's items as dump's lines on standard output, in order,
+ * decoded on cli_dump_threads_wanted() threads: 0 or the library's error. */
+int cli_dump_threads(const struct cli *c, struct blt_iter *it);
 
 /* blt-map.c */
 int cli_map(struct cli *c);
