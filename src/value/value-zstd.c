@@ -60,18 +60,16 @@ value_zstd_stream(void)
 	return ds;
 }
 
-int
-value_zstd_decompress(const void *p, size_t n, struct blt_value_buf *out,
-    char *why, size_t whylen)
+/* Decompress with stream ds (reset) into out. */
+static int
+value_zstd_run(ZSTD_DStream *ds, const void *p, size_t n,
+    struct blt_value_buf *out, char *why, size_t whylen)
 {
-	ZSTD_DStream *ds = value_zstd_stream();
 	ZSTD_inBuffer in = {p, n, 0};
 	size_t ret = 1, step = ZSTD_DStreamOutSize();
 	int rc = 0;
 
 	out->len = 0;
-	if (ds == NULL)
-		return -ENOMEM;
 	if (n == 0) {
 		snprintf(why, whylen, "empty, not a zstd frame");
 		rc = -EINVAL;
@@ -135,6 +133,39 @@ value_zstd_decompress(const void *p, size_t n, struct blt_value_buf *out,
 			step *= 2;
 	}
 out:
+	return rc;
+}
+
+int
+value_zstd_decompress(const void *p, size_t n, struct blt_value_buf *out,
+    char *why, size_t whylen)
+{
+	struct blt_value_buf scratch = {0};
+	ZSTD_DStream *ds = value_zstd_stream();
+	int rc;
+
+	if (ds == NULL)
+		return -ENOMEM;
+	rc = value_zstd_run(ds, p, n, out, why, whylen);
+	if (rc != -EINVAL)
+		return rc;
+	/* Which error zstd names for a bad frame depends on the buffers its
+	 * stream kept from earlier values and on the room in out: the same
+	 * value must always say the same, so it is decompressed again from
+	 * a clean state for the message. */
+	if ((ds = ZSTD_createDStream()) == NULL)
+		return -ENOMEM;
+	rc = ZSTD_isError(ZSTD_initDStream(ds))
+	         ? -ENOMEM
+	         : value_zstd_run(ds, p, n, &scratch, why, whylen);
+	ZSTD_freeDStream(ds);
+	if (rc == 0) { /* (never seen: the clean state decides) */
+		blt_value_buf_free(out);
+		*out = scratch;
+		return 0;
+	}
+	blt_value_buf_free(&scratch);
+	out->len = 0;
 	return rc;
 }
 
