@@ -8,7 +8,9 @@
  * library to its claims, aborting when it does not: blt_value_decode()
  * returns 0 or BLT_VALUE_NOT_DECODABLE (-ENOMEM aside); what it shows
  * encodes back; and a msgpack value that decodes re-encodes to bytes that
- * decode to the same text.  tests/fuzz_replay.c calls
+ * decode to the same text.  FUZZ_VALUE_ONLY=N in the environment keeps
+ * the fuzzer on path N (make fuzz-value FUZZ_VALUE_ONLY=1 gives zstd its
+ * own run).  tests/fuzz_replay.c calls
  * LLVMFuzzerTestOneInput() over tests/fuzz-corpus-value in make check.
  */
 #include "config.h"
@@ -75,12 +77,20 @@ extern size_t value_zstd_max;
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
+	static int only = -1;
 	struct blt_value_buf out = {0};
+	const char *env;
+	int path;
 
+	if (only == -1)
+		only = (env = getenv("FUZZ_VALUE_ONLY")) != NULL && *env
+		           ? atoi(env) & 3
+		           : 4;
 	value_zstd_max = 1 << 20;
 	if (size == 0)
 		return 0;
-	switch (data[0] & 3) {
+	path = only < 4 ? only : data[0] & 3;
+	switch (path) {
 	case 0:
 		fuzz_round(30, data + 1, size - 1);
 		break;
