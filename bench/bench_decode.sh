@@ -17,10 +17,11 @@
 #   --blt PATH    blt (default: ../src/blt/blt beside BLTFS's folder)
 #
 # Stores, made by the reference Python booklet: small pickled dicts, and
-# msgpack and zstd values of 1 to 4 KiB; str values of 1 to 4 KiB and
-# uint4 integers, which libbltvalue decodes already.  A store whose serializer this
-# build does not decode (status says "decoded": false) is timed anyway and
-# flagged: its ratio then measures nothing.
+# msgpack and zstd values of 1 to 4 KiB (the issue's), and str values of
+# 1 to 4 KiB and uint4 integers for comparison.  A store whose serializer
+# a build does not decode (status says "decoded": false) is timed anyway
+# and flagged: its ratio then measures nothing.  blt dump --decode runs
+# with its default threads (one per processor); the reference with one.
 set -eu
 
 usage()
