@@ -37,8 +37,7 @@ struct batch_item {
 
 struct slot {
 	enum slot_state state;
-	unsigned char *bytes; /* the keys and values, copied */
-	size_t nbytes, capbytes;
+	struct blt_value_buf bytes; /* the keys and values, copied */
 	struct batch_item items[BATCH_ITEMS];
 	size_t nitems;
 	/* The lines, written through f into out; both are kept from batch
@@ -76,23 +75,8 @@ cli_dump_threads_wanted(const struct cli *c)
 static int
 slot_copy(struct slot *s, const void *p, size_t n, size_t *off)
 {
-	unsigned char *b;
-	size_t cap;
-
-	if (s->nbytes + n > s->capbytes) {
-		cap = s->capbytes ? s->capbytes : 4096;
-		while (cap < s->nbytes + n)
-			cap *= 2;
-		if ((b = realloc(s->bytes, cap)) == NULL)
-			return -ENOMEM;
-		s->bytes = b;
-		s->capbytes = cap;
-	}
-	if (n)
-		memcpy(s->bytes + s->nbytes, p, n);
-	*off = s->nbytes;
-	s->nbytes += n;
-	return 0;
+	*off = s->bytes.len;
+	return cli_buf_put(&s->bytes, p, n);
 }
 
 /* fopencookie's write: append to the slot's lines. */
@@ -100,22 +84,11 @@ static ssize_t
 slot_out_write(void *cookie, const char *p, size_t n)
 {
 	struct slot *s = cookie;
-	unsigned char *d;
-	size_t cap;
 
-	if (s->out.len + n > s->out.cap) {
-		cap = s->out.cap ? s->out.cap : 4096;
-		while (cap < s->out.len + n)
-			cap *= 2;
-		if ((d = realloc(s->out.data, cap)) == NULL) {
-			errno = ENOMEM;
-			return -1;
-		}
-		s->out.data = d;
-		s->out.cap = cap;
+	if (cli_buf_put(&s->out, p, n) < 0) {
+		errno = ENOMEM;
+		return -1;
 	}
-	memcpy(s->out.data + s->out.len, p, n);
-	s->out.len += n;
 	return (ssize_t)n;
 }
 
@@ -131,9 +104,9 @@ slot_decode(const struct cli *c, struct slot *s, struct blt_value_buf *dec)
 		struct batch_item *b = &s->items[i];
 
 		memset(&item, 0, sizeof item);
-		item.key = s->bytes + b->koff;
+		item.key = s->bytes.data + b->koff;
 		item.klen = b->klen;
-		item.value = s->bytes + b->voff;
+		item.value = s->bytes.data + b->voff;
 		item.vlen = b->vlen;
 		item.timestamp = b->timestamp;
 		s->rc = cli_dump_line(s->f, c, &item, dec);
@@ -189,7 +162,8 @@ slot_write(struct pipeline *p, struct slot *s)
 	    fwrite(s->out.data, 1, s->out.len, stdout) != s->out.len)
 		rc = 1;
 	s->out.len = 0;
-	s->nitems = s->nbytes = 0;
+	s->nitems = 0;
+	s->bytes.len = 0;
 	s->state = SLOT_FREE;
 	return rc;
 }
@@ -218,7 +192,7 @@ pipeline_read(struct pipeline *p, struct blt_iter *it)
 		s = &p->slots[made % p->nslots];
 		if ((rc = slot_write(p, s)) != 0)
 			return rc < 0 ? rc : 0;
-		while (s->nitems < BATCH_ITEMS && s->nbytes < BATCH_BYTES) {
+		while (s->nitems < BATCH_ITEMS && s->bytes.len < BATCH_BYTES) {
 			struct batch_item *b = &s->items[s->nitems];
 
 			if ((rc = blt_iter_next(it, &item)) <= 0) {
@@ -290,7 +264,7 @@ cli_dump_threads(const struct cli *c, struct blt_iter *it)
 	for (size_t i = 0; i < p.nslots; i++) {
 		if (p.slots[i].f != NULL)
 			fclose(p.slots[i].f);
-		free(p.slots[i].bytes);
+		blt_value_buf_free(&p.slots[i].bytes);
 		blt_value_buf_free(&p.slots[i].out);
 	}
 	pthread_cond_destroy(&p.changed);

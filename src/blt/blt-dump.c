@@ -103,7 +103,7 @@ cli_dump(struct cli *c)
 	return cli_flush_stdout();
 }
 
-static int
+int
 cli_buf_put(struct blt_value_buf *b, const void *p, size_t n)
 {
 	unsigned char *d;
@@ -118,7 +118,8 @@ cli_buf_put(struct blt_value_buf *b, const void *p, size_t n)
 		b->data = d;
 		b->cap = cap;
 	}
-	memcpy(b->data + b->len, p, n);
+	if (n)
+		memcpy(b->data + b->len, p, n);
 	b->len += n;
 	return 0;
 }

@@ -175,6 +175,8 @@ int cli_reindex(struct cli *c);
 /* blt-dump.c */
 int cli_dump(struct cli *c);
 int cli_load(struct cli *c);
+/* Append n bytes at p to b, which grows by doubling: 0 or -ENOMEM. */
+int cli_buf_put(struct blt_value_buf *b, const void *p, size_t n);
 /* Write item as dump's line to f, its value decoded into dec under
  * --decode: 0, or the library's error. */
 int cli_dump_line(FILE *f, const struct cli *c, const struct blt_item *item,
@@ -186,7 +188,7 @@ int cli_dump_line(FILE *f, const struct cli *c, const struct blt_item *item,
 #define CLI_THREADS_MAX 64
 #define CLI_THREADS_DEFAULT_MAX 8
 int cli_dump_threads_wanted(const struct cli *c);
-/* The rest of it's items as dump's lines on standard output, in order,
+/* The items left in it as dump's lines on standard output, in order,
  * decoded on cli_dump_threads_wanted() threads: 0 or the library's error. */
 int cli_dump_threads(const struct cli *c, struct blt_iter *it);
 
