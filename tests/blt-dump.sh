@@ -189,6 +189,27 @@ for t in 2 5; do
 done
 "$BLT" dump --decode "$s" | cmp -s - "$tmp/t1" ||
 	fail "dump --decode differs from one thread"
+# A block damaged midway: the lines before it come out on any number of
+# threads, then the error that names it.
+d=$tmp/threads-damaged.blt
+py >"$tmp/small.jsonl" <<'EOF2'
+for n in range(3000):
+    print('{"key": "s%05d", "value": "{\\"n\\": %d}"}' % (n, n))
+EOF2
+"$BLT" load --create --value-serializer json "$d" "$tmp/small.jsonl"
+printf '\377\377\377\377\377\377\377\377' |
+	dd of="$d" bs=1 seek=$(($(wc -c <"$d") / 2)) conv=notrunc status=none
+expect 2 "$BLT" dump --decode --threads 1 "$d"
+err_has "$d: damaged block at"
+cp "$tmp/out" "$tmp/d1"
+cp "$tmp/err" "$tmp/e1"
+[ "$(wc -l <"$tmp/d1")" -gt 300 ] ||
+	fail "dump of the damaged store: only $(wc -l <"$tmp/d1") lines"
+expect 2 "$BLT" dump --decode --threads 3 "$d"
+cmp -s "$tmp/out" "$tmp/d1" ||
+	fail "dump --decode --threads 3 of the damaged store: other lines"
+cmp -s "$tmp/err" "$tmp/e1" ||
+	fail "dump --decode --threads 3 of the damaged store: $(cat "$tmp/err")"
 expect 2 "$BLT" dump --decode --threads 0 "$s"
 err_has "bad --threads '0': expected a number from 1 to 64"
 expect 2 "$BLT" ls --threads 2 "$s"

@@ -179,38 +179,37 @@ slot_fill_done(struct pipeline *p, struct slot *s)
 }
 
 /* Read the store into slots, in turn, writing each slot's previous batch
- * out before filling it again. */
+ * out before filling it again.  A read that fails ends the reading, but
+ * the items read before it are still written, as one thread would have
+ * written them before it met the error. */
 static int
 pipeline_read(struct pipeline *p, struct blt_iter *it)
 {
 	struct blt_item item;
 	struct slot *s;
 	size_t made = 0;
-	int rc = 0, more = 1;
+	int rc = 0, read_rc = 1;
 
-	while (more) {
+	while (read_rc > 0) {
 		s = &p->slots[made % p->nslots];
 		if ((rc = slot_write(p, s)) != 0)
 			return rc < 0 ? rc : 0;
 		while (s->nitems < BATCH_ITEMS && s->bytes.len < BATCH_BYTES) {
 			struct batch_item *b = &s->items[s->nitems];
 
-			if ((rc = blt_iter_next(it, &item)) <= 0) {
-				more = 0;
+			if ((read_rc = blt_iter_next(it, &item)) <= 0)
 				break;
-			}
-			if ((rc = slot_copy(s, item.key, item.klen, &b->koff)) <
-			        0 ||
-			    (rc = slot_copy(
+			if ((read_rc = slot_copy(
+			         s, item.key, item.klen, &b->koff)) < 0 ||
+			    (read_rc = slot_copy(
 			         s, item.value, item.vlen, &b->voff)) < 0)
-				return rc;
+				break;
+			read_rc = 1;
 			b->klen = item.klen;
 			b->vlen = item.vlen;
 			b->timestamp = item.timestamp;
 			s->nitems++;
 		}
-		if (rc < 0)
-			return rc;
 		if (s->nitems == 0)
 			break;
 		slot_fill_done(p, s);
@@ -221,7 +220,7 @@ pipeline_read(struct pipeline *p, struct blt_iter *it)
 		if ((rc = slot_write(p, &p->slots[(made + i) % p->nslots])) !=
 		    0)
 			return rc < 0 ? rc : 0;
-	return 0;
+	return read_rc < 0 ? read_rc : 0;
 }
 
 int
