@@ -341,7 +341,7 @@ blt_value_decode(unsigned code, const void *val, size_t len, int flags,
 		if (!value_utf8_strict(val, len))
 			return value_not_decodable(
 			    code, val, len, flags, out, "not UTF-8");
-		return value_put_bytes_json(val, len, out);
+		return value_emit_string(val, len, out);
 	case VALUE_K_ZBYTES:
 		rc = value_zstd_decompress(val, len, &plain, why, sizeof why);
 		if (rc == -EINVAL)
