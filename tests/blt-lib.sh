@@ -73,6 +73,30 @@ py()
 	python3 - "$@"
 }
 
+# report FIELD: a field of the JSON report blt map wrote,
+# one line, in the last expect's output.
+report()
+{
+	py "$tmp/out" "$1" <<'EOF'
+import json, sys
+with open(sys.argv[1]) as f:
+    lines = f.read().splitlines()
+if len(lines) != 1:
+    sys.exit("report: %d lines" % len(lines))
+print(json.loads(lines[0])[sys.argv[2]])
+EOF
+}
+
+# counts W S E: the report says W written, S skipped, E errors, and
+# processed all of them.
+counts()
+{
+	got="$(report written) $(report skipped) $(report errors)"
+	[ "$got" = "$1 $2 $3" ] ||
+		{ cat "$tmp/out" >&2; fail "counts $got, wanted $1 $2 $3"; }
+	[ "$(report processed)" = $(($1 + $2 + $3)) ] || fail "processed"
+}
+
 # check_manifest DUMP MANIFEST: the JSON Lines of blt dump hold exactly the
 # items of the manifest (keys, text keys, values or their sha256 from 4096
 # bytes on, timestamps).

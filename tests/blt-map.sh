@@ -7,27 +7,6 @@
 PLUGIN=$top_builddir/tests/plugin_test.so
 [ -f "$PLUGIN" ] || { echo "not built: $PLUGIN" >&2; exit 99; }
 
-# report FIELD: a number from the last expect's JSON report.
-report()
-{
-	py "$tmp/out" "$1" <<'EOF'
-import json, sys
-with open(sys.argv[1]) as f:
-    lines = f.read().splitlines()
-if len(lines) != 1:
-    sys.exit("report: %d lines" % len(lines))
-print(json.loads(lines[0])[sys.argv[2]])
-EOF
-}
-
-# counts W S E: the report says W written, S skipped, E errors.
-counts()
-{
-	got="$(report written) $(report skipped) $(report errors)"
-	[ "$got" = "$1 $2 $3" ] || fail "counts $got, wanted $1 $2 $3"
-	[ "$(report processed)" = $(($1 + $2 + $3)) ] || fail "processed"
-}
-
 # value STORE KEY WANT: KEY holds WANT (and a newline).
 value()
 {

@@ -41,6 +41,17 @@ lines()
 	done
 }
 
+# entries DIR N: wait until DIR holds N entries (a minute at most).
+entries()
+{
+	entries_i=0
+	while [ "$(ls "$1" | wc -l)" -lt "$2" ]; do
+		[ $entries_i -lt 600 ] || fail "$1 has not got $2 entries"
+		sleep 0.1
+		entries_i=$((entries_i + 1))
+	done
+}
+
 # cut_first_chain STORE: the first bucket of STORE that leads anywhere says
 # its chain is empty, as a crash between two pointer writes can leave it.
 cut_first_chain()

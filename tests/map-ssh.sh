@@ -59,16 +59,6 @@ until $SSH 127.0.0.1 true 2>"$d/ssh.err"; do
 	sleep 0.1
 done
 
-# report FIELD: a number from the last expect's JSON report.
-report()
-{
-	py "$tmp/out" "$1" <<'EOF'
-import json, sys
-with open(sys.argv[1]) as f:
-    print(json.loads(f.read())[sys.argv[2]])
-EOF
-}
-
 # where STORE WORD: some value of STORE ends in " WORD".
 where()
 {

@@ -20,23 +20,6 @@ export PYTHONPATH
 PYTHONDONTWRITEBYTECODE=1
 export PYTHONDONTWRITEBYTECODE
 
-# report FIELD: a number from the last expect's JSON report.
-report()
-{
-	py "$tmp/out" "$1" <<'EOF'
-import json, sys
-with open(sys.argv[1]) as f:
-    print(json.loads(f.read())[sys.argv[2]])
-EOF
-}
-
-# counts W S E: the report says W written, S skipped, E errors.
-counts()
-{
-	got="$(report written) $(report skipped) $(report errors)"
-	[ "$got" = "$1 $2 $3" ] || { cat "$tmp/out" >&2; fail "counts $got, wanted $1 $2 $3"; }
-}
-
 # ref SCRIPT ARGS: run a check with the reference booklet.
 ref()
 {
@@ -179,12 +162,7 @@ mkdir "$tmp/pids"
 "$BLT" map "$tmp/j.blt" --worker "$WPY $tmp/slow.py $tmp/pids" --workers 2 \
     >/dev/null 2>&1 &
 mpid=$!
-i=0
-while [ "$(ls "$tmp/pids" | wc -l)" -lt 2 ] && [ $i -lt 600 ]; do
-	sleep 0.1
-	i=$((i + 1))
-done
-[ "$(ls "$tmp/pids" | wc -l)" = 2 ] || fail "workers did not start"
+entries "$tmp/pids" 2
 kill -TERM $mpid
 wait $mpid || true
 gone $(cat "$tmp/pids"/*.pid)

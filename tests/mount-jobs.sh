@@ -313,12 +313,7 @@ ctl map --worker "$wpy $tmp/slow.py $tmp/wpids $top_srcdir/src/map" \
     --workers 2 all/d04
 id=$(sed -n 's/^job \([0-9]*\) started$/\1/p' "$tmp/ctl.out")
 [ -n "$id" ] || fail "no job id: $(cat "$tmp/ctl.out")"
-i=0
-while [ "$(ls "$tmp/wpids" | wc -l)" -lt 2 ] && [ $i -lt 600 ]; do
-	sleep 0.1
-	i=$((i + 1))
-done
-[ "$(ls "$tmp/wpids" | wc -l)" = 2 ] || fail "the workers did not start"
+entries "$tmp/wpids" 2
 ctl cancel "$id"
 ctl_status 5 job "$id" --wait
 gone $(ls "$tmp/wpids")
