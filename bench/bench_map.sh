@@ -20,10 +20,16 @@
 #    BLT's build), --exec (on the first EXEC_ITEMS values, -x, default
 #    5000: it is slow), the reference Python booklet's own map() with 2
 #    processes on the same store (../shared/reference), and the C and
-#    Python workers over ssh to 127.0.0.1 (when `ssh -o BatchMode=yes
-#    127.0.0.1 true` works; -S gives the ssh command, default
-#    'ssh -o BatchMode=yes -T').  Prints items/s and each one's ratio to the
-#    Python worker's.  Target: the C worker >= 200,000 items/s.
+#    Python workers over ssh to 127.0.0.1.  The ssh is a private sshd the
+#    bench starts on a free port (tests/sshd-lib.sh), or -S SSH, an ssh
+#    command that logs in to 127.0.0.1 without a prompt.  The private sshd
+#    runs each ssh map three times: with the login as it is; "lean", where
+#    the command's shell does not read ~/.bashrc (which Debian's bash reads
+#    for every command run through sshd, and which may cost more than the
+#    map); and "lean-mux", lean through one ssh connection opened before
+#    the map (ControlMaster, doc/map.md), as for a second map.  Prints items/s, each one's ratio to the Python worker's, and
+#    each ssh run's ratio to the same worker here.  Targets: the C worker
+#    >= 200,000 items/s; over ssh, at least half the rate here.
 # See doc/benchmarks.md, section Map.
 set -eu
 
@@ -40,7 +46,7 @@ case $plugin in /*) ;; *) plugin=$PWD/$plugin ;; esac
 n=10000 np=1000000 reps=2 cmd='tr a-z A-Z' nw=100000 nx=5000
 src=$(cd "$(dirname "$0")/.." && pwd)
 cw=$(dirname "$blt")/../../doc/examples/map_worker
-sshc='ssh -o BatchMode=yes -T'
+sshc=
 jobs=$(nproc)
 dir=/dev/shm
 [ -d "$dir" ] && [ -w "$dir" ] || dir=${TMPDIR:-/tmp}
@@ -61,7 +67,10 @@ while getopts n:p:j:c:r:d:w:x:W:S: opt; do
 done
 
 work=$(mktemp -d "$dir/bench-map.XXXXXX")
-trap 'rm -rf "$work"' EXIT
+. "$src/tests/sshd-lib.sh"
+mux=
+trap '[ -z "$mux" ] || $mux -O exit 127.0.0.1 2>/dev/null
+sshd_stop; rm -rf "$work"' EXIT
 
 now() { date +%s.%N; }
 # elapsed START: seconds since START
@@ -180,8 +189,39 @@ if __name__ == "__main__":
             n += 1
     print("%d %.3f" % (n, time.monotonic() - t0))
 EOF
+# ssh: -S, or a private sshd; lean: the same without the user's ~/.bashrc
+lean=
+if [ -z "$sshc" ]; then
+	mkdir "$work/sshd"
+	if sshd_start "$work/sshd" 2>"$work/sshd.err"; then
+		sshc=$SSH lean="$SSH -o SetEnv=SHLVL=1"
+		# the connection to share, opened once, as a user would
+		cm="-o ControlPath=$work/sshd/cm"
+		$lean $cm -o ControlMaster=yes -N -f 127.0.0.1 </dev/null &&
+			mux="$lean $cm -o ControlMaster=no"
+	else
+		echo "  (no private sshd here: $(tail -1 "$work/sshd.err"))"
+	fi
+fi
 ssh_ok=
-$sshc 127.0.0.1 true 2>/dev/null </dev/null && ssh_ok=1
+if [ -n "$sshc" ] && $sshc 127.0.0.1 true 2>/dev/null </dev/null; then
+	ssh_ok=1
+	# session TAG SSH: the best of 3 `SSH 127.0.0.1 true`
+	session()
+	{
+		b=
+		for i in 1 2 3; do
+			t0=$(now)
+			$2 127.0.0.1 true </dev/null
+			t=$(elapsed "$t0")
+			b=$(echo "$t ${b:-$t}" | awk '{ print ($1 < $2) ? $1 : $2 }')
+		done
+		echo "  ssh session start ($1): $b s"
+	}
+	session "login as it is" "$sshc"
+	[ -z "$lean" ] || session "lean, no ~/.bashrc" "$lean"
+	[ -z "$mux" ] || session "lean, through an open connection" "$mux"
+fi
 echo "--worker, $nw values of ~200 bytes, 2 workers (--exec: $nx values):"
 : > "$work/rates"
 # run NAME ITEMS_FILE ARGS...: a fresh store, one blt map, its rate
@@ -217,16 +257,34 @@ for t in identity upper; do
 		run "python-ssh-$t" "$work/w.jsonl" --worker "$wpy $work/id.py $a" \
 		    --launcher "$sshc 127.0.0.1"
 	fi
+	if [ -n "$ssh_ok" ] && [ -n "$lean" ]; then
+		run "c-ssh-lean-$t" "$work/w.jsonl" --worker "$cw $ci" \
+		    --launcher "$lean 127.0.0.1"
+		run "python-ssh-lean-$t" "$work/w.jsonl" \
+		    --worker "$wpy $work/id.py $a" --launcher "$lean 127.0.0.1"
+	fi
+	if [ -n "$ssh_ok" ] && [ -n "$mux" ]; then
+		run "c-ssh-lean-mux-$t" "$work/w.jsonl" --worker "$cw $ci" \
+		    --launcher "$mux 127.0.0.1"
+		run "python-ssh-lean-mux-$t" "$work/w.jsonl" \
+		    --worker "$wpy $work/id.py $a" --launcher "$mux 127.0.0.1"
+	fi
 done
-[ -n "$ssh_ok" ] || echo "  (ssh to 127.0.0.1 without a prompt does not work here: no ssh runs)"
+[ -n "$ssh_ok" ] || echo "  (no ssh to 127.0.0.1 without a prompt here: no ssh runs)"
 awk '{ rate[$1] = $2 / ($3 > 0 ? $3 : 0.001); n[$1] = $2; s[$1] = $3; order[++k] = $1 }
 END {
 	for (i = 1; i <= k; i++) {
 		name = order[i]
 		base = name ~ /upper/ ? "python-upper" : "python-identity"
-		printf "  %-22s %8d items %8.3f s %10.0f items/s", name, n[name], s[name], rate[name]
+		printf "  %-30s %8d items %8.3f s %10.0f items/s", name, n[name], s[name], rate[name]
 		if (base in rate)
 			printf "  %6.2fx python", rate[name] / rate[base]
+		# an ssh run against the same worker here
+		here = name
+		sub(/-ssh(-lean)?(-mux)?/, "", here)
+		if (here != name && here in rate)
+			printf "  %5.2fx here (target >= 0.5): %s", rate[name] / rate[here], \
+			    (rate[name] / rate[here] >= 0.5) ? "ok" : "MISSED"
 		printf "\n"
 	}
 	if ("c-identity" in rate)

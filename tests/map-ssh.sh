@@ -8,56 +8,14 @@
 
 CW=$top_builddir/doc/examples/map_worker
 [ -x "$CW" ] || { echo "not built: $CW" >&2; exit 99; }
-SSHD=$(command -v sshd || echo /usr/sbin/sshd)
-[ -x "$SSHD" ] || { echo "no sshd: skipped" >&2; exit 77; }
-command -v ssh >/dev/null && command -v ssh-keygen >/dev/null ||
-	{ echo "no ssh client: skipped" >&2; exit 77; }
+. "$top_srcdir/tests/sshd-lib.sh"
 WPY=/usr/bin/python3
 [ -x "$WPY" ] || WPY=$(command -v python3)
 
 d=$tmp/ssh
 mkdir "$d"
-sshd_pid=
-trap '[ -z "$sshd_pid" ] || kill "$sshd_pid" 2>/dev/null; rm -rf "$tmp"' EXIT
-ssh-keygen -q -t ed25519 -N '' -f "$d/host_key"
-ssh-keygen -q -t ed25519 -N '' -f "$d/user_key"
-cp "$d/user_key.pub" "$d/authorized_keys"
-port=$(py <<'EOF'
-import socket
-s = socket.socket()
-s.bind(("127.0.0.1", 0))
-print(s.getsockname()[1])
-EOF
-)
-cat >"$d/sshd_config" <<EOF
-Port $port
-ListenAddress 127.0.0.1
-HostKey $d/host_key
-AuthorizedKeysFile $d/authorized_keys
-StrictModes no
-PubkeyAuthentication yes
-PasswordAuthentication no
-KbdInteractiveAuthentication no
-UsePAM no
-PermitRootLogin yes
-PidFile $d/sshd.pid
-LogLevel ERROR
-EOF
-# sshd wants its privilege separation directory; as root we can make it
-[ "$(id -u)" != 0 ] || [ -d /run/sshd ] || mkdir -p -m 0755 /run/sshd
-"$SSHD" -D -f "$d/sshd_config" -E "$d/sshd.log" &
-sshd_pid=$!
-SSH="ssh -F /dev/null -p $port -i $d/user_key -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o BatchMode=yes -o LogLevel=ERROR -T"
-i=0
-until $SSH 127.0.0.1 true 2>"$d/ssh.err"; do
-	i=$((i + 1))
-	if [ $i -ge 100 ] || ! running "$sshd_pid"; then
-		cat "$d/sshd.log" "$d/ssh.err" >&2
-		echo "sshd does not start here: skipped" >&2
-		exit 77
-	fi
-	sleep 0.1
-done
+trap 'sshd_stop; rm -rf "$tmp"' EXIT
+sshd_start "$d" || { echo "skipped" >&2; exit 77; }
 
 # where STORE WORD: some value of STORE ends in " WORD".
 where()
@@ -124,6 +82,17 @@ expect 0 "$BLT" map "$s" --worker "$W none" --launcher "$SSH" \
 [ "$(report workers)" = 3 ] || fail "hosts: workers"
 where "$s" ssh || fail "no value was made over ssh"
 where "$s" here || fail "no value was made here"
+
+# An IPv6 host, in brackets as in --hosts '[::1]:2' (when this machine
+# has ::1): every value is made over ssh.
+if [ -n "$sshd_ipv6" ]; then
+	"$BLT" load -c "$tmp/v6.blt" "$tmp/items.jsonl"
+	expect 0 "$BLT" map "$tmp/v6.blt" --worker "$W none" --launcher "$SSH" \
+	    --hosts "[::1]:2"
+	[ "$(report written)" = 600 ] || fail "[::1]: $(cat "$tmp/out")"
+	where "$tmp/v6.blt" ssh || fail "[::1]: no value made over ssh"
+	! where "$tmp/v6.blt" here || fail "[::1]: a value made here"
+fi
 
 # 3. The connection of a worker killed mid-job: the item it was on fails,
 # the others are done once, and the worker is started again.
