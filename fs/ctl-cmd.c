@@ -455,10 +455,12 @@ ctl_parse_map(struct fs *fs, struct ctl_args *a, struct job_spec *s)
 		    "map: give one of --exec CMD, --plugin LIB.so:SYMBOL and "
 		    "--worker CMD");
 	if (rc == 0 && s->worker == NULL &&
-	    (s->launcher != NULL || s->hosts != NULL || s->item_timeout))
+	    (s->launcher != NULL || s->hosts != NULL))
+		rc = blt_errmsg_set(
+		    -EINVAL, "map: --launcher and --hosts go with --worker");
+	if (rc == 0 && s->plugin != NULL && s->item_timeout)
 		rc = blt_errmsg_set(-EINVAL,
-		    "map: --launcher, --hosts and --item-timeout go with "
-		    "--worker");
+		    "map: --item-timeout goes with --exec or --worker");
 	if (rc == 0 && s->plugin != NULL && s->decode)
 		rc = blt_errmsg_set(
 		    -EINVAL, "map: --decode goes with --exec or --worker");

@@ -108,11 +108,13 @@ struct blt_map_opts {
 	 * sh -c"), or NULL; with hosts, the ssh command (NULL: "ssh -T"). */
 	const char *launcher;
 	/* worker only: "h1,h2:4,:2", the workers spread over ssh hosts, N
-	 * on host:N (1 by default), an empty host being this one; the pool
-	 * is their sum (workers is then ignored), or NULL. */
+	 * on host:N (1 by default), "[ADDRESS]:N" for an IPv6 address, an
+	 * empty host being this one; the pool is their sum (workers is then
+	 * ignored), or NULL. */
 	const char *hosts;
-	/* worker only: seconds a worker may take over an item before it is
-	 * killed and the item fails; 0: no limit. */
+	/* exec and worker: seconds a command may take over an item (up to
+	 * 86400) before it is killed, with what it started, and the item
+	 * fails; 0: no limit. */
 	unsigned item_timeout;
 	/* exec and worker: the command gets each value decoded as text
 	 * (bltvalue.h's file form) and its output is encoded back; an output

@@ -188,6 +188,20 @@ kill -TERM "$bpid"
 wait "$bpid" || :
 gone $(cat "$tmp/pids")
 
+# --item-timeout: a command that runs past it is killed, with what it
+# started, and its item fails; the others are done.
+expect 1 "$BLT" map "$s" --prefix dir --item-timeout 1 --exec \
+    "case \$BLT_KEY in dir/b) echo \$\$ >$tmp/hang.pid; exec sleep 3600;; esac
+     cat"
+counts 2 0 1
+py "$tmp/out" <<'EOF'
+import json, sys
+e = json.load(open(sys.argv[1]))["first_errors"]
+assert [i["key"] for i in e] == ["dir/b"], e
+assert "ran for more than 1 s (--item-timeout): killed" in e[0]["error"], e
+EOF
+gone "$(cat "$tmp/hang.pid")"
+
 # Usage and setup errors exit with 2.
 expect 2 "$BLT" map "$s"
 err_has "give one of --exec, --plugin and --worker"
@@ -197,9 +211,30 @@ expect 2 "$BLT" map "$s" --exec cat --prefix a --keys "$tmp/keys"
 expect 2 "$BLT" map "$s" --exec cat --bogus
 expect 2 "$BLT" map "$s" --exec cat --to same
 err_has "{key}"
+expect 2 "$BLT" map "$s" --plugin "$PLUGIN:f" --item-timeout 1
+err_has "--item-timeout goes with --exec or --worker"
+expect 2 "$BLT" map "$s" --exec cat --launcher ssh
+err_has "--launcher and --hosts go with --worker"
+expect 2 "$BLT" map "$s" --exec cat --to same
+err_has "{key}"
 expect 2 "$BLT" map "$s" --plugin /nonexistent.so:f
 err_has "/nonexistent.so"
 expect 2 "$BLT" map "$tmp/none.blt" --exec cat
+
+# --hosts: the host each worker's launcher gets (it says, and fails the
+# map at the start), and entries that are refused with why.
+say_host="sh -c 'echo \"host=\$1\" >&2; exit 3' x"
+for h in 'h:2=h' 'u@h=u@h' '[::1]:2=::1' 'u@[fe80::1%eth0]=u@fe80::1%eth0'; do
+	expect 2 "$BLT" map "$s" --worker true --launcher "$say_host" \
+	    --hosts "${h%%=*}"
+	err_has "host=${h#*=} before its hello"
+done
+for h in '::1=in brackets' '[::1=[ADDRESS]' '[]:2=[ADDRESS]' \
+    'x@y[::1]=[ADDRESS]' '[::1]x=after the address' 'h:0=HOST:N' \
+    'h:x=HOST:N' 'a,,b=empty entry'; do
+	expect 2 "$BLT" map "$s" --worker true --hosts "${h%%=*}"
+	err_has "${h#*=}"
+done
 expect 0 "$BLT" map --help
 grep -q "usage: blt map" "$tmp/out" || fail "help"
 exit 0

@@ -204,7 +204,7 @@ pump(struct map_worker_io *io, const char *cmd, size_t limit,
 	    0);
 	ck_assert_int_eq(fds[0], -1);
 	ck_assert_int_eq(fds[1], -1);
-	if (io->over)
+	if (io->over || io->timed_out)
 		kill(pid, SIGKILL);
 	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
 	close(fds[2]);
@@ -228,6 +228,24 @@ START_TEST(command_output_past_the_limit_stops_the_read)
 	ck_assert_uint_eq(io.out_len, 1000);
 	pump(&io, "head -c 1001 /dev/zero", 1000, NULL, 0);
 	ck_assert_int_eq(io.over, 1);
+	free(io.out);
+}
+END_TEST
+
+/* --item-timeout: a command that runs past it stops the pump (60 s for
+ * one that ends at once is a bound against a loaded machine, not a
+ * measure); one that ends in time is not touched. */
+START_TEST(command_past_its_timeout_stops_the_pump)
+{
+	struct map_worker_io io = {0};
+
+	io.timeout_ms = 100;
+	pump(&io, "echo partial; exec sleep 3600", 1000, NULL, 0);
+	ck_assert_int_eq(io.timed_out, 1);
+	io.timeout_ms = 60000;
+	pump(&io, "echo done", 1000, NULL, 0);
+	ck_assert_int_eq(io.timed_out, 0);
+	ck_assert_uint_eq(io.out_len, 5);
 	free(io.out);
 }
 END_TEST
@@ -519,6 +537,7 @@ map_proc_suite(void)
 	tcase_add_test(tc, items_failing_in_a_removed_dir_name_it);
 	tcase_add_test(tc, command_output_past_the_limit_stops_the_read);
 	tcase_add_test(tc, command_stderr_is_kept_to_its_first_bytes);
+	tcase_add_test(tc, command_past_its_timeout_stops_the_pump);
 	tcase_add_test(tc, a_commands_large_stderr_is_not_kept_in_a_file);
 	tcase_add_test(
 	    tc, a_worker_replaced_after_its_dir_is_removed_runs_in_it);

@@ -283,6 +283,17 @@ for n in ok1 ok2 ok3; do
 done
 same_tree "$model" "$m"
 
+# 5b. --item-timeout with --exec: the command that hangs is killed and its
+# item fails; the others are done.
+ctl_status 4 map --exec 'case $BLT_KEY in */k0607) exec sleep 3600;; esac
+    tr a-z A-Z' --item-timeout 1 all/d06 --workers 2 --wait --json
+[ "$(field written) $(field errors)" = "99 1" ] ||
+	fail "item timeout: $(cat "$tmp/ctl.out")"
+grep -q 'ran for more than 1 s' "$tmp/ctl.out" ||
+	fail "item timeout: $(cat "$tmp/ctl.out")"
+model_map all/d06 'v if p.endswith("/k0607") else v.upper()'
+same_tree "$model" "$m"
+
 # 6. Cancel a map whose commands take long; nothing changes.
 ctl map --exec 'sleep 60; cat' --workers 2 all/d04
 id=$(sed -n 's/^job \([0-9]*\) started$/\1/p' "$tmp/ctl.out")

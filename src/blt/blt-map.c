@@ -242,10 +242,11 @@ cli_map(struct cli *c)
 	if ((o.exec != NULL) + (o.plugin != NULL) + (o.worker != NULL) != 1)
 		return cli_usage(
 		    c, "give one of --exec, --plugin and --worker");
-	if (o.worker == NULL &&
-	    (o.launcher != NULL || o.hosts != NULL || o.item_timeout))
-		return cli_usage(c,
-		    "--launcher, --hosts and --item-timeout go with --worker");
+	if (o.worker == NULL && (o.launcher != NULL || o.hosts != NULL))
+		return cli_usage(c, "--launcher and --hosts go with --worker");
+	if (o.plugin != NULL && o.item_timeout)
+		return cli_usage(
+		    c, "--item-timeout goes with --exec or --worker");
 	if (o.plugin != NULL && o.decode)
 		return cli_usage(c, "--decode goes with --exec or --worker");
 	if (o.hosts != NULL && o.workers != 0)

@@ -147,31 +147,71 @@ map_info_get(const char *info, const char *name, size_t *len)
 	return NULL;
 }
 
-/* One entry of --hosts, HOST or HOST:N (from the last ':', so that
- * user@host works; an empty HOST is this machine): 0, or -EINVAL. */
+/* The host of one entry of --hosts, as ssh takes it, into host: the text
+ * before the entry's last ':' (so that user@host works), or an IPv6
+ * address in brackets, which ssh wants without them ([::1]:2 is ::1).
+ * The text after the host, "" or ":N", into *rest.  0, or -EINVAL with
+ * why in why. */
 static int
-map_host_parse(
-    struct map *m, const char *e, size_t len, size_t *hlen, unsigned long *n)
+map_host_name(const char *e, size_t len, struct map_str *host,
+    const char **rest, const char **why)
 {
-	const char *colon = NULL;
-	char *end;
+	const char *open = memchr(e, '[', len), *close, *colon = NULL;
 
+	if (open != NULL) {
+		close = memchr(open, ']', len - (size_t)(open - e));
+		if (close == NULL || close == open + 1 ||
+		    (open > e && open[-1] != '@') ||
+		    memchr(e, ']', (size_t)(open - e)) != NULL) {
+			*why = "expected [ADDRESS] or USER@[ADDRESS]";
+			return -EINVAL;
+		}
+		map_str_add(host, e, (size_t)(open - e));
+		map_str_add(host, open + 1, (size_t)(close - open - 1));
+		*rest = close + 1;
+		return 0;
+	}
 	for (size_t i = 0; i < len; i++)
 		if (e[i] == ':')
 			colon = e + i;
-	*hlen = colon ? (size_t)(colon - e) : len;
-	*n = 1;
-	if (colon != NULL) {
-		*n = strtoul(colon + 1, &end, 10);
-		if (end == colon + 1 && end == e + len)
-			*n = 1; /* "host:" and ":" */
-		else if (end != e + len || *n == 0 || *n > MAP_MAX_WORKERS ||
-		         colon[1] < '0' || colon[1] > '9')
-			return blt_errmsg_set(-EINVAL,
-			    "%s: map: --hosts entry '%.*s': expected HOST or "
-			    "HOST:N, N from 1 to %d",
-			    blt_path(m->db), (int)len, e, MAP_MAX_WORKERS);
+	*rest = colon ? colon : e + len;
+	if (memchr(e, ':', (size_t)(*rest - e)) != NULL) {
+		*why = "an IPv6 address goes in brackets: [ADDRESS]:N";
+		return -EINVAL;
 	}
+	map_str_add(host, e, (size_t)(*rest - e));
+	return 0;
+}
+
+/* One entry of --hosts, HOST or HOST:N (an empty HOST is this machine):
+ * its host, as ssh takes it, into host and the count into *n; 0, or
+ * -EINVAL. */
+static int
+map_host_parse(struct map *m, const char *e, size_t len, struct map_str *host,
+    unsigned long *n)
+{
+	const char *rest, *end = e + len, *why = NULL;
+	char *num_end;
+
+	*n = 1;
+	if (map_host_name(e, len, host, &rest, &why) == 0 && rest < end) {
+		if (*rest != ':')
+			why = "expected ':' after the address";
+		else if (rest + 1 < end) {
+			*n = strtoul(rest + 1, &num_end, 10);
+			if (num_end != end || *n == 0 || *n > MAP_MAX_WORKERS ||
+			    rest[1] < '0' || rest[1] > '9')
+				return blt_errmsg_set(-EINVAL,
+				    "%s: map: --hosts entry '%.*s': expected "
+				    "HOST or HOST:N, N from 1 to %d",
+				    blt_path(m->db), (int)len, e,
+				    MAP_MAX_WORKERS);
+		} /* "host:" and ":" are one worker */
+	}
+	if (why != NULL)
+		return blt_errmsg_set(-EINVAL,
+		    "%s: map: --hosts entry '%.*s': %s", blt_path(m->db),
+		    (int)len, e, why);
 	return 0;
 }
 
@@ -209,7 +249,7 @@ map_hosts_walk(struct map *m, int fill)
 {
 	const char *h = m->o->hosts, *e;
 	unsigned long n, total = 0;
-	size_t len, hlen;
+	size_t len;
 	int rc;
 
 	for (;; h = e + 1) {
@@ -220,12 +260,17 @@ map_hosts_walk(struct map *m, int fill)
 			    "%s: map: --hosts %s has an empty entry",
 			    blt_path(m->db), m->o->hosts);
 		if (len > 0) {
-			if ((rc = map_host_parse(m, h, len, &hlen, &n)) < 0)
+			struct map_str host = {0};
+
+			rc = map_host_parse(m, h, len, &host, &n);
+			for (unsigned long i = 0; rc == 0 && fill && i < n; i++)
+				if (host.oom ||
+				    (m->procs[total + i].cmd = map_host_cmd(
+				         m, host.data, host.len)) == NULL)
+					rc = map_oom(blt_path(m->db));
+			free(host.data);
+			if (rc < 0)
 				return rc;
-			for (unsigned long i = 0; fill && i < n; i++)
-				if ((m->procs[total + i].cmd =
-				            map_host_cmd(m, h, hlen)) == NULL)
-					return map_oom(blt_path(m->db));
 			total += n;
 			if (total > MAP_MAX_WORKERS)
 				return blt_errmsg_set(-EINVAL,

@@ -209,6 +209,8 @@ struct map_worker_io {
 	unsigned char *out; /* stdout (malloc'd, kept from item to item) */
 	size_t out_len, out_cap;
 	int over;                  /* stdout went on past limit */
+	int timeout_ms;            /* --item-timeout, 0 for none */
+	int timed_out;             /* ... and the command ran past it */
 	char err[MAP_STDERR_KEEP]; /* the first bytes of stderr ... */
 	size_t err_len;            /* ... this many */
 	uint64_t err_total;        /* all bytes of stderr read */
@@ -273,6 +275,7 @@ int map_worker_decode(
 int map_worker_encode(struct map_worker *w, const unsigned char **res,
     size_t *rlen, char *msg, size_t cap);
 const char *map_info_get(const char *info, const char *name, size_t *len);
+int64_t map_ms(void);
 
 /* map-relay.c: a --worker, a long-lived command that speaks the worker
  * protocol of doc/map.md on its stdin and stdout, run by a worker process

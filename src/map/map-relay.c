@@ -577,7 +577,6 @@ int
 map_relay_init(struct map_worker *w, char *msg, size_t cap)
 {
 	struct map_relay *r;
-	const char *v;
 	size_t len, n;
 	uint32_t none = 0;
 	int hello;
@@ -588,10 +587,7 @@ map_relay_init(struct map_worker *w, char *msg, size_t cap)
 	}
 	r->pid = -1;
 	r->to = r->from = r->err = r->pidfd = -1;
-	r->timeout_ms = -1;
-	if ((v = map_info_get(w->info, "item_timeout", &len)) != NULL &&
-	    strtoul(v, NULL, 10) > 0)
-		r->timeout_ms = (int)strtoul(v, NULL, 10) * 1000;
+	r->timeout_ms = w->io.timeout_ms > 0 ? w->io.timeout_ms : -1;
 	n = strlen(w->info);
 	if ((r->hdr = malloc(MAP_RELAY_HDR + n)) == NULL) {
 		snprintf(msg, cap, "out of memory");

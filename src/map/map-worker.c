@@ -361,21 +361,23 @@ map_worker_write_in(
  * blocks on a full pipe, until stdout ends and the command has ended:
  * pidfd becomes readable (or, when it is -1, stderr ends).  Takes *in and
  * *out (closes them and sets them to -1), not err or pidfd.  Stops early,
- * with io->over set, when stdout passes io->limit: the caller then kills
- * the command.  Returns 0, or -1 with errno on a failure. */
+ * with io->over set, when stdout passes io->limit, or with io->timed_out
+ * set once io->timeout_ms have passed: the caller then kills the command.
+ * Returns 0, or -1 with errno on a failure. */
 int
 map_worker_pump(struct map_worker_io *io, int *inp, int *outp, int err,
     int pidfd, const unsigned char *value, size_t vlen)
 {
 	struct pollfd pfd[4];
-	int in = *inp, out = *outp, ended = 0, err_end = 0, rc = 0, e;
+	int in = *inp, out = *outp, ended = 0, err_end = 0, rc = 0, e, wait;
+	int64_t deadline = map_ms() + io->timeout_ms, now;
 	size_t sent = 0;
 	ssize_t r;
 
 	*inp = *outp = -1;
 	io->out_len = io->err_len = 0;
 	io->err_total = 0;
-	io->over = 0;
+	io->over = io->timed_out = 0;
 	if (fcntl(in, F_SETFL, O_NONBLOCK) == -1 ||
 	    fcntl(out, F_SETFL, O_NONBLOCK) == -1 ||
 	    fcntl(err, F_SETFL, O_NONBLOCK) == -1)
@@ -384,15 +386,22 @@ map_worker_pump(struct map_worker_io *io, int *inp, int *outp, int err,
 		close(in);
 		in = -1;
 	}
-	while (rc == 0 && !io->over && (out != -1 || (!ended && !err_end))) {
+	while (rc == 0 && !io->over && !io->timed_out &&
+	       (out != -1 || (!ended && !err_end))) {
 		pfd[0] = (struct pollfd){.fd = in, .events = POLLOUT};
 		pfd[1] = (struct pollfd){.fd = out, .events = POLLIN};
 		pfd[2] =
 		    (struct pollfd){.fd = err_end ? -1 : err, .events = POLLIN};
 		pfd[3] =
 		    (struct pollfd){.fd = ended ? -1 : pidfd, .events = POLLIN};
-		if (poll(pfd, 4, -1) == -1) {
-			rc = errno == EINTR ? 0 : -1;
+		wait = -1;
+		if (io->timeout_ms > 0) {
+			now = map_ms();
+			wait = now < deadline ? (int)(deadline - now) : 0;
+		}
+		if ((r = poll(pfd, 4, wait)) <= 0) {
+			rc = r == 0 || errno == EINTR ? 0 : -1;
+			io->timed_out = r == 0;
 			continue;
 		}
 		if (pfd[0].revents)
@@ -412,7 +421,7 @@ map_worker_pump(struct map_worker_io *io, int *inp, int *outp, int err,
 		if (pfd[3].revents)
 			ended = 1;
 	}
-	if (rc == 0 && !io->over && !err_end)
+	if (rc == 0 && !io->over && !io->timed_out && !err_end)
 		map_worker_drain_err(io, err);
 	e = errno;
 	if (in != -1)
@@ -546,7 +555,7 @@ map_worker_run(struct map_worker *w, const unsigned char *value, size_t vlen,
 	    io, &fds[0][1], &fds[1][0], fds[2][0], pidfd, value, vlen);
 	e = errno;
 	close(pidfd);
-	if (rc < 0 || io->over)
+	if (rc < 0 || io->over || io->timed_out)
 		kill(-map_group_pg, SIGKILL);
 	status = map_worker_wait(pid);
 	map_worker_keep_old(w, fds[2][0]);
@@ -559,6 +568,11 @@ map_worker_run(struct map_worker *w, const unsigned char *value, size_t vlen,
 		    "the command's output is over the format's limit of %zu "
 		    "bytes",
 		    io->limit);
+	else if (io->timed_out)
+		snprintf(msg, cap,
+		    "the command ran for more than %d s (--item-timeout): "
+		    "killed",
+		    io->timeout_ms / 1000);
 	else
 		return status;
 	return -1;
@@ -874,6 +888,8 @@ map_worker_info(struct map_worker *w, const char *info)
 		w->vser = (unsigned)strtoul(v, NULL, 10);
 	if ((v = map_info_get(info, "out_value_serializer_code", &len)) != NULL)
 		w->oser = (unsigned)strtoul(v, NULL, 10);
+	if ((v = map_info_get(info, "item_timeout", &len)) != NULL)
+		w->io.timeout_ms = (int)strtoul(v, NULL, 10) * 1000;
 }
 
 /* Run as a map worker when argv says so:

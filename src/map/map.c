@@ -31,7 +31,7 @@
 #define MAP_TICK_MS 200        /* progress is called at least this often */
 
 /* Milliseconds of the monotonic clock. */
-static int64_t
+int64_t
 map_ms(void)
 {
 	struct timespec ts;
@@ -524,12 +524,17 @@ map_setup(struct map *m, struct blt *db, const struct blt_map_opts *o)
 		return blt_errmsg_set(-EINVAL,
 		    "%s: map: give one of a command, a plugin and a worker",
 		    path);
-	if (o->worker == NULL &&
-	    (o->launcher != NULL || o->hosts != NULL || o->item_timeout))
+	if (o->worker == NULL && (o->launcher != NULL || o->hosts != NULL))
 		return blt_errmsg_set(-EINVAL,
-		    "%s: map: a launcher, hosts and an item timeout are for "
-		    "a worker",
+		    "%s: map: a launcher and hosts are for a worker", path);
+	if (o->plugin != NULL && o->item_timeout)
+		return blt_errmsg_set(-EINVAL,
+		    "%s: map: an item timeout is for a command or a worker",
 		    path);
+	if (o->item_timeout > 86400)
+		return blt_errmsg_set(-EINVAL,
+		    "%s: map: an item timeout of %u s: at most 86400", path,
+		    o->item_timeout);
 	if (o->plugin != NULL && o->decode)
 		return blt_errmsg_set(-EINVAL,
 		    "%s: map: --decode is for a command or a worker", path);
