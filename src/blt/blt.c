@@ -348,7 +348,7 @@ static const char cli_help_map[] =
     "                         the worker protocol (doc/map.md) on stdin and\n"
     "                         stdout, such as a Python bltfs_worker.serve()\n"
     "  --launcher PREFIX      run each --worker as PREFIX 'CMD' (ssh -T HOST,\n"
-    "                         srun -N1 -n1 --quiet sh -c)\n"
+    "                         srun -u --exact -N1 -n1 --quiet sh -c)\n"
     "  --hosts H1,H2:N,...    --worker over ssh: N workers on H2 (default 1),\n"
     "                         an empty host is this one, [ADDR]:N an IPv6\n"
     "                         address; --launcher is then the ssh command\n"
