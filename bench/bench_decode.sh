@@ -58,7 +58,10 @@ else
 fi
 m=$work/m
 mkdir -p "$m"
-trap 'fusermount3 -u "$m" 2>/dev/null; rm -rf "$work"' EXIT
+# (under set -e a failing step of the trap would end it: hence || :)
+trap 'fusermount3 -u "$m" 2>/dev/null || :; rm -rf "$work"' EXIT
+# dash skips the EXIT trap when a signal kills it: exit on signals instead
+trap 'exit 1' HUP INT TERM
 
 # seconds CMD...: the wall time of CMD, in seconds
 seconds()

@@ -69,8 +69,10 @@ done
 work=$(mktemp -d "$dir/bench-map.XXXXXX")
 . "$src/tests/sshd-lib.sh"
 mux=
-trap '[ -z "$mux" ] || $mux -O exit 127.0.0.1 2>/dev/null
+trap '[ -z "$mux" ] || $mux -O exit 127.0.0.1 2>/dev/null || :
 sshd_stop; rm -rf "$work"' EXIT
+# dash skips the EXIT trap when a signal kills it: exit on signals instead
+trap 'exit 1' HUP INT TERM
 
 now() { date +%s.%N; }
 # elapsed START: seconds since START

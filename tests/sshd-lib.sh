@@ -71,6 +71,6 @@ EOC
 
 sshd_stop()
 {
-	[ -z "$sshd_pid" ] || kill "$sshd_pid" 2>/dev/null
+	[ -z "$sshd_pid" ] || kill "$sshd_pid" 2>/dev/null || :
 	sshd_pid=
 }
