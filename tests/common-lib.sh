@@ -52,6 +52,19 @@ entries()
 	done
 }
 
+# vanishes PATH: PATH stops existing, within a minute (a bound against
+# hanging, not a measure).  For what the daemon does at a release, which
+# the kernel sends after the last close() has returned.
+vanishes()
+{
+	vanishes_i=0
+	while [ -e "$1" ]; do
+		[ $vanishes_i -lt 600 ] || fail "$1 is still there"
+		sleep 0.1
+		vanishes_i=$((vanishes_i + 1))
+	done
+}
+
 # cut_first_chain STORE: the first bucket of STORE that leads anywhere says
 # its chain is empty, as a crash between two pointer writes can leave it.
 cut_first_chain()
