@@ -27,8 +27,11 @@
 #    the command's shell does not read ~/.bashrc (which Debian's bash reads
 #    for every command run through sshd, and which may cost more than the
 #    map); and "lean-mux", lean through one ssh connection opened before
-#    the map (ControlMaster, doc/map.md), as for a second map.  Prints items/s, each one's ratio to the Python worker's, and
-#    each ssh run's ratio to the same worker here.  Targets: the C worker
+#    the map (ControlMaster, doc/map.md), as for a second map.  Prints
+#    items/s, each one's ratio to the Python worker's, and each ssh run's
+#    ratio to the same worker here, over the whole map and once the
+#    workers had started (blt map's start_seconds: the ssh login is the
+#    difference).  Targets: the C worker
 #    >= 200,000 items/s; over ssh, at least half the rate here.
 # See doc/benchmarks.md, section Map.
 set -eu
@@ -237,7 +240,8 @@ run()
 		echo "  $name: failed: $(cat "$work/w.json")"
 		return 0
 	}
-	echo "$name $(field processed < "$work/w.json") $(field seconds < "$work/w.json")" >> "$work/rates"
+	echo "$name $(field processed < "$work/w.json") $(field seconds < "$work/w.json")" \
+	    "$(field start_seconds < "$work/w.json")" >> "$work/rates"
 }
 for t in identity upper; do
 	a=; [ $t = upper ] && a=1
@@ -273,7 +277,9 @@ for t in identity upper; do
 	fi
 done
 [ -n "$ssh_ok" ] || echo "  (no ssh to 127.0.0.1 without a prompt here: no ssh runs)"
-awk '{ rate[$1] = $2 / ($3 > 0 ? $3 : 0.001); n[$1] = $2; s[$1] = $3; order[++k] = $1 }
+awk '{ rate[$1] = $2 / ($3 > 0 ? $3 : 0.001); n[$1] = $2; s[$1] = $3; order[++k] = $1
+	# the rate once the workers started (blt map's start_seconds)
+	if ($4 != "") run[$1] = $2 / ($3 - $4 > 0 ? $3 - $4 : 0.001) }
 END {
 	for (i = 1; i <= k; i++) {
 		name = order[i]
@@ -287,6 +293,8 @@ END {
 		if (here != name && here in rate)
 			printf "  %5.2fx here (target >= 0.5): %s", rate[name] / rate[here], \
 			    (rate[name] / rate[here] >= 0.5) ? "ok" : "MISSED"
+		if (here != name && here in run && name in run)
+			printf "; once started %.2fx", run[name] / run[here]
 		printf "\n"
 	}
 	if ("c-identity" in rate)

@@ -819,9 +819,10 @@ job_json_write(FILE *f, struct job_runner *r, const struct job *j)
 		    "\"read\": %" PRIu64 ", \"processed\": %" PRIu64
 		    ", \"written\": %" PRIu64 ", \"skipped\": %" PRIu64
 		    ", \"errors\": %" PRIu64 ", \"restarts\": %" PRIu64
-		    ", \"workers\": %u",
+		    ", \"workers\": %u, \"start_seconds\": %.3f",
 		    j->st.read, j->st.processed, j->st.written, j->st.skipped,
-		    j->st.errors, j->st.restarts, j->st.workers);
+		    j->st.errors, j->st.restarts, j->st.workers,
+		    (double)j->st.start_ms / 1e3);
 		break;
 	case BLTFS_JOB_PRUNE:
 		fprintf(f,

@@ -64,8 +64,12 @@ struct blt_map_stats {
 	uint64_t skipped;   /* BLT_MAP_SKIP */
 	uint64_t errors;    /* failed items, left as they were */
 	uint64_t restarts;  /* workers replaced after they died */
-	unsigned workers;   /* size of the pool */
-	unsigned n_errors;  /* entries used in first_errors */
+	/* Milliseconds from the call to the first worker's hello: what the
+	 * workers' start cost (an ssh login, a Slurm job's wait), or 0
+	 * before it. */
+	uint64_t start_ms;
+	unsigned workers;  /* size of the pool */
+	unsigned n_errors; /* entries used in first_errors */
 	struct blt_map_error first_errors[BLT_MAP_ERRORS];
 };
 

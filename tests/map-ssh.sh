@@ -94,6 +94,34 @@ if [ -n "$sshd_ipv6" ]; then
 	! where "$tmp/v6.blt" here || fail "[::1]: a value made here"
 fi
 
+# 2b. Many workers on one host: they log in at most 8 at once, as sshd
+# (MaxStartups 10 here, and by default) drops connections past 10
+# unauthenticated ones; the map runs with all 16.  (Their logins skip
+# ~/.bashrc, which a slow one makes the test's longest part: sshd-lib.sh.)
+LEAN="$SSH -o SetEnv=SHLVL=1"
+"$BLT" load -c "$tmp/many.blt" "$tmp/items.jsonl"
+expect 0 "$BLT" map "$tmp/many.blt" --worker "$CW" --launcher "$LEAN" \
+    --hosts "127.0.0.1:16"
+[ "$(report written) $(report workers) $(report restarts)" = "600 16 0" ] ||
+	fail "16 workers on one host: $(cat "$tmp/out")"
+[ "$("$BLT" get "$tmp/many.blt" k123)" = "VALUE 123" ] || fail "many: k123"
+
+# A host that refuses a later login (its sshd's limits, or gone): the
+# workers of the first wave log in, the 9th cannot (its command exits
+# before its hello: 8 slots) and retires, and the 8 do the map.
+cat >"$tmp/slot.sh" <<EOF
+for i in 1 2 3 4 5 6 7 8; do
+	mkdir "$tmp/slot.\$i" 2>/dev/null && exec "$CW"
+done
+echo "no slot left" >&2
+exit 3
+EOF
+"$BLT" load -c "$tmp/nine.blt" "$tmp/items.jsonl"
+expect 0 "$BLT" map "$tmp/nine.blt" --worker "sh $tmp/slot.sh" \
+    --launcher "$LEAN" --hosts "127.0.0.1:9"
+[ "$(report written) $(report errors)" = "600 0" ] ||
+	fail "a refused 9th login: $(cat "$tmp/out")"
+
 # 3. The connection of a worker killed mid-job: the item it was on fails,
 # the others are done once, and the worker is started again.
 "$BLT" load -c "$tmp/t.blt" "$tmp/items.jsonl"

@@ -37,6 +37,12 @@ EOF
 expect 0 "$BLT" map "$s" --worker "$CW" --workers 2
 counts 1980 20 0
 [ "$(report restarts)" = 0 ] || fail "restarts"
+# the workers' start is timed, and is part of the map's time
+py "$tmp/out" <<'EOF' || fail "start_seconds: $(cat "$tmp/out")"
+import json, sys
+r = json.load(open(sys.argv[1]))
+sys.exit(not 0 < r["start_seconds"] <= r["seconds"])
+EOF
 [ "$("$BLT" get "$s" k7)" = "VALUE 7" ] || fail "k7"
 expect 0 "$BLT" check "$s"
 

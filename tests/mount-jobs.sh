@@ -99,6 +99,8 @@ same_tree "$model" "$m"
 ctl map --worker "$top_builddir/doc/examples/map_worker" \
     --launcher 'sh -c' --workers 2 all/d02 --wait --json
 [ "$(field written)" = 100 ] || fail "map --worker: $(cat "$tmp/ctl.out")"
+python3 -c 'import sys; sys.exit(float(sys.argv[1]) <= 0)' \
+    "$(field start_seconds)" || fail "map --worker: no start_seconds"
 same_tree "$model" "$m"
 
 # Commands run in the directory bltfs ctl was run from (they ran in the

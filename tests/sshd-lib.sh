@@ -10,6 +10,11 @@
 # machine has it: then sshd_ipv6 is 1.  It fails with the reason on stderr when
 # sshd cannot start here (no sshd, not allowed to run one ...).
 #
+# The config says MaxStartups 10: as many logins at once as sshd's default
+# lets in before it starts to drop them (10:30:100), but without its
+# random early drop, so that a map that logs in more at once fails every
+# time, not one time in three.
+#
 # The config says AcceptEnv SHLVL: `$SSH -o SetEnv=SHLVL=1` then starts
 # the command's shell as a nested one, so bash does not read the user's
 # ~/.bashrc, which Debian's bash reads for any command run through sshd.
@@ -46,6 +51,7 @@ KbdInteractiveAuthentication no
 UsePAM no
 PermitRootLogin yes
 AcceptEnv SHLVL
+MaxStartups 10
 PidFile $sshd_dir/sshd.pid
 LogLevel ERROR
 EOC

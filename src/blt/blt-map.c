@@ -112,9 +112,11 @@ cli_map_report(struct cli *c, const struct blt_map_stats *st, double secs)
 	       ", \"skipped\": %" PRIu64 ", \"errors\": %" PRIu64
 	       ", \"read\": %" PRIu64 ", \"total\": %" PRIu64
 	       ", \"workers\": %u, \"restarts\": %" PRIu64
-	       ", \"seconds\": %.3f, \"first_errors\": [",
+	       ", \"start_seconds\": %.3f, \"seconds\": %.3f"
+	       ", \"first_errors\": [",
 	    st->processed, st->written, st->skipped, st->errors, st->read,
-	    st->total, st->workers, st->restarts, secs);
+	    st->total, st->workers, st->restarts, (double)st->start_ms / 1e3,
+	    secs);
 	for (unsigned i = 0; i < st->n_errors; i++) {
 		const struct blt_map_error *e = &st->first_errors[i];
 		size_t kl = e->klen < sizeof e->key ? e->klen : sizeof e->key;

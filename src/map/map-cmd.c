@@ -242,8 +242,25 @@ map_host_cmd(struct map *m, const char *host, size_t hlen)
 	return s.data;
 }
 
-/* Go through --hosts: with procs NULL, count the workers into m->n_procs;
- * else give each worker its command line. */
+/* Give procs[i] its host's index: that of the first worker with the same
+ * command line (the same host, as the launcher and the worker are the
+ * same for all), or the next one. */
+static void
+map_host_index(struct map *m, unsigned i)
+{
+	struct map_proc *p = &m->procs[i];
+
+	for (unsigned j = 0; j < i; j++)
+		if (m->procs[j].host >= 0 &&
+		    strcmp(m->procs[j].cmd, p->cmd) == 0) {
+			p->host = m->procs[j].host;
+			return;
+		}
+	p->host = (int)m->n_hosts++;
+}
+
+/* Go through --hosts: with fill 0, count the workers into m->n_procs;
+ * else give each worker its command line and its host's index. */
 static int
 map_hosts_walk(struct map *m, int fill)
 {
@@ -268,6 +285,9 @@ map_hosts_walk(struct map *m, int fill)
 				    (m->procs[total + i].cmd = map_host_cmd(
 				         m, host.data, host.len)) == NULL)
 					rc = map_oom(blt_path(m->db));
+				else if (host.len > 0)
+					map_host_index(
+					    m, (unsigned)(total + i));
 			free(host.data);
 			if (rc < 0)
 				return rc;
@@ -293,14 +313,29 @@ map_hosts(struct map *m)
 	return map_hosts_walk(m, 0);
 }
 
-/* Give each --worker its command line. */
+/* Give each --worker its command line and its host: one of --hosts, the
+ * launcher's (one for all its workers), or none (-1, this machine); and
+ * make the hosts' counts, with which map_start() paces their logins. */
 int
 map_worker_cmds(struct map *m)
 {
-	if (m->o->hosts != NULL)
-		return map_hosts_walk(m, 1);
-	for (unsigned i = 0; i < m->n_procs; i++)
+	int rc;
+
+	if (m->o->hosts != NULL && (rc = map_hosts_walk(m, 1)) < 0)
+		return rc;
+	for (unsigned i = 0; m->o->hosts == NULL && i < m->n_procs; i++) {
 		if ((m->procs[i].cmd = map_host_cmd(m, NULL, 0)) == NULL)
 			return map_oom(blt_path(m->db));
+		if (m->o->launcher != NULL) {
+			m->procs[i].host = 0;
+			m->n_hosts = 1;
+		}
+	}
+	if (m->n_hosts == 0)
+		return 0;
+	m->host_up = calloc(m->n_hosts, 1);
+	m->host_starting = calloc(m->n_hosts, sizeof *m->host_starting);
+	if (m->host_up == NULL || m->host_starting == NULL)
+		return map_oom(blt_path(m->db));
 	return 0;
 }

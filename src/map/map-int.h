@@ -60,6 +60,13 @@ int map_oom(const char *path);
 /* The most workers a map runs. */
 #define MAP_MAX_WORKERS 1024
 
+/* The most workers of one host (of --hosts, or all those of a --launcher)
+ * that may be starting at once, from their spawn to their hello: sshd
+ * drops the connections past its MaxStartups, 10 unauthenticated by
+ * default (and in the CIS benchmarks' 10:30:60), so a host's workers log
+ * in in waves (map_start()). */
+#define MAP_HOST_STARTS 8
+
 /* The version of the worker protocol of doc/map.md (map-relay.c). */
 #define MAP_PROTO_VERSION 1
 
@@ -136,6 +143,7 @@ struct map_proc {
 	uint32_t items; /* outcomes checked */
 	char bad[160];  /* why its last message does not parse, or "" */
 	char *cmd;      /* --worker: the command line its relay runs */
+	int host;       /* --worker: its host's index, or -1 (this one) */
 	int retired;    /* --worker: its host is gone; not replaced */
 };
 
@@ -159,12 +167,17 @@ struct map {
 	struct map_batch *retry, **retry_tail; /* single items to send again */
 	struct map_proc *procs;
 	unsigned n_procs;
+	unsigned n_hosts;        /* hosts the procs' host indexes count */
+	unsigned char *host_up;  /* per host: a worker there said hello */
+	unsigned *host_starting; /* per host: workers not yet said hello */
+	unsigned waiting;        /* procs with no worker, to start */
 	int dirfd;           /* o->dir, opened once for every worker, or -1 */
 	unsigned char *okey; /* an output key made from the template */
 	size_t okey_cap;
 	int okey_width;    /* of every key of out: an integer's, or 0 for any */
 	unsigned okey_ser; /* out's key serializer */
 	int64_t last_progress;
+	int64_t t0; /* map_ms() when blt_map() was called */
 };
 
 void map_item_error(struct map *m, const unsigned char *key, size_t klen,
@@ -182,6 +195,7 @@ int map_worker_cmds(struct map *m);
 /* map-proc.c */
 int map_fd_above(int fd);
 int map_spawn(struct map *m, struct map_proc *p);
+int map_start(struct map *m);
 void map_stop(struct map_proc *p, int sig);
 int map_wait(struct map_proc *p);
 void map_drop_queue(struct map *m, struct map_proc *p);

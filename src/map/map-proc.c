@@ -244,9 +244,41 @@ map_proc_died(struct map *m, struct map_proc *p)
 	}
 	map_drop_queue(m, p);
 	m->st->restarts++;
-	if (rc == 0)
-		rc = map_spawn(m, p);
+	m->waiting++; /* map_start() replaces it */
 	return rc;
+}
+
+/* Start the workers that have none yet or lost theirs, as far as their
+ * hosts allow: at most MAP_HOST_STARTS of a host between spawn and hello,
+ * the others as those say hello (or retire).  0, or a spawn's error. */
+int
+map_start(struct map *m)
+{
+	struct map_proc *p;
+	int rc;
+
+	if (m->waiting == 0)
+		return 0;
+	for (unsigned h = 0; h < m->n_hosts; h++)
+		m->host_starting[h] = 0;
+	for (unsigned i = 0; i < m->n_procs; i++) {
+		p = &m->procs[i];
+		if (p->host >= 0 && p->pid > 0 && !p->hello)
+			m->host_starting[p->host]++;
+	}
+	for (unsigned i = 0; i < m->n_procs && m->waiting > 0; i++) {
+		p = &m->procs[i];
+		if (p->pid > 0 || p->retired ||
+		    (p->host >= 0 &&
+		        m->host_starting[p->host] >= MAP_HOST_STARTS))
+			continue;
+		if ((rc = map_spawn(m, p)) < 0)
+			return rc;
+		m->waiting--;
+		if (p->host >= 0)
+			m->host_starting[p->host]++;
+	}
+	return 0;
 }
 
 /* p's relay gave up its worker, whose host is gone (MAP_RETIRED): reap

@@ -442,7 +442,7 @@ map_run(struct map *m)
 			rc = map_fail_rest(m);
 			break;
 		}
-		if ((rc = map_feed(m)) < 0)
+		if ((rc = map_start(m)) < 0 || (rc = map_feed(m)) < 0)
 			break;
 		busy = 0;
 		for (unsigned i = 0; i < m->n_procs; i++) {
@@ -590,7 +590,9 @@ map_setup(struct map *m, struct blt *db, const struct blt_map_opts *o)
 	for (unsigned i = 0; i < m->n_procs; i++) {
 		m->procs[i].pid = -1;
 		m->procs[i].fd = -1;
+		m->procs[i].host = -1;
 	}
+	m->waiting = m->n_procs;
 	if (o->worker != NULL && (rc = map_worker_cmds(m)) < 0)
 		return rc;
 	return o->dir != NULL ? map_open_dir(m) : 0;
@@ -618,6 +620,8 @@ map_free(struct map *m)
 		free(b);
 	}
 	blt_iter_free(m->it);
+	free(m->host_up);
+	free(m->host_starting);
 	free(m->okey);
 	free(m->info);
 	if (m->dirfd != -1)
@@ -634,15 +638,14 @@ blt_map(struct blt *db, const struct blt_map_opts *o, struct blt_map_stats *st)
 
 	memset(st, 0, sizeof *st);
 	memset(&m, 0, sizeof m);
+	m.t0 = map_ms();
 	m.st = st;
 	m.dirfd = -1;
 	if ((rc = map_setup(&m, db, o)) < 0)
 		goto out;
 	if (o->keys == NULL && (rc = blt_iter_create(db, &m.it)) < 0)
 		goto out;
-	for (unsigned i = 0; i < m.n_procs && rc == 0; i++)
-		rc = map_spawn(&m, &m.procs[i]);
-	if (rc == 0)
+	if (rc == 0 && (rc = map_start(&m)) == 0)
 		rc = map_run(&m);
 	if (rc == 0 && m.src_rc < 0)
 		rc = blt_errmsg_set(m.src_rc, "%s", m.src_msg);
