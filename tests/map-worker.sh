@@ -107,6 +107,65 @@ with booklet.open(sys.argv[1]) as db:
 EOF
 done
 
+# Pickles are read as data: one that would import anything (a datetime of
+# the reference, or a hostile one written as raw bytes, which would run a
+# command) fails its item with the name, and nothing runs; the plain ones
+# of every protocol are mapped.  trust_pickles=True unpickles as Python
+# does: the datetime is mapped then.
+ref "$tmp/pk.blt" <<'EOF'
+import sys, booklet, datetime, pickle
+with booklet.open(sys.argv[1], "n", key_serializer="str", value_serializer="pickle") as db:
+    for p in range(6):
+        db["plain%d" % p] = {"n": p, "s": {1, 2}, "b": b"x", "a": bytearray(b"y"), "t": (p,)}
+    db["date"] = datetime.date(2020, 1, 2)
+EOF
+for p in 0 1 2 3 4 5; do
+	# booklet pickles with protocol 5: the older ones are put as raw bytes
+	"$REFPY" -c 'import pickle, sys
+sys.stdout.buffer.write(pickle.dumps({"n": '$p', "s": {1, 2}, "b": b"x",
+    "a": bytearray(b"y"), "t": ('$p',)}, '$p'))' >"$tmp/pk$p"
+	"$BLT" put "$tmp/pk.blt" "plain$p" <"$tmp/pk$p"
+done
+printf "cos\nsystem\n(S'touch %s'\ntR." "$tmp/ran" >"$tmp/evil"
+"$BLT" put "$tmp/pk.blt" evil <"$tmp/evil"
+cat >"$tmp/pk.py" <<'EOF'
+import sys
+from bltfs_worker import serve
+
+def f(key, value):
+    if key == "date":
+        return value.replace(year=2021)
+    assert value["s"] == {1, 2} and value["b"] == b"x", value
+    assert value["a"] == bytearray(b"y") and value["t"] == (value["n"],), value
+    value["n"] += 10
+    return value
+
+if len(sys.argv) > 1:
+    serve(f, trust_pickles=True)
+else:
+    serve(f)
+EOF
+expect 1 "$BLT" map "$tmp/pk.blt" --worker "$WPY $tmp/pk.py" --workers 2
+[ ! -e "$tmp/ran" ] || fail "a pickle ran a command"
+counts 6 0 2
+grep -q 'pickle would import datetime.date: refused' "$tmp/out" ||
+	fail "the datetime: $(cat "$tmp/out")"
+grep -q 'pickle would import os.system: refused' "$tmp/out" ||
+	fail "the hostile pickle: $(cat "$tmp/out")"
+"$BLT" del "$tmp/pk.blt" evil
+expect 0 "$BLT" map "$tmp/pk.blt" --worker "$WPY $tmp/pk.py trust" \
+    --keys - <<'EOF'
+date
+EOF
+counts 1 0 0
+ref "$tmp/pk.blt" <<'EOF'
+import sys, booklet, datetime
+with booklet.open(sys.argv[1]) as db:
+    assert db["date"] == datetime.date(2021, 1, 2), db["date"]
+    for p in range(6):
+        assert db["plain%d" % p]["n"] == p + 10, (p, db["plain%d" % p])
+EOF
+
 # A worker that crashes on one item: that item fails with why, the rest
 # are done, each result stored once (into a store of its own, so that
 # the count of keys shows it).

@@ -23,6 +23,14 @@ encoded back with the serializers of the store it goes to.  Return:
     value, return (key, the_tuple));
   - None: leave the item as it is (skipped).
 
+Pickles are read as data, never executed: a pickle may build None, bool,
+int, float, str, bytes, bytearray, list, tuple, dict, set and frozenset,
+as the decoder of blt does (doc/values.md, "Pickle safety"); one that
+would import anything else (a class, a function: datetime, numpy, os.system)
+fails its item with the name it would import.  serve(f, trust_pickles=True)
+unpickles with Python's pickle as the Python booklet does, which runs
+whatever a pickle names: only for a store whose every writer you trust.
+
 An exception fails that item only, with its type and message; the worker
 goes on.  With --decode the value is the text blt shows (a str) and the
 result is text too (str or bytes), which blt encodes back.
@@ -33,6 +41,8 @@ uses it; it does not need booklet.  print() goes to stderr: stdout carries
 the protocol.
 """
 
+import codecs
+import io
 import os
 import pickle
 import json
@@ -136,6 +146,73 @@ def _wkb(compressed):
     return loads, dumps
 
 
+def _shaped(name, make, *shapes):
+    """A constructor a pickle may call, by the only arguments CPython
+    writes for it (a tuple of types, or of types and exact values)."""
+
+    def call(*args):
+        for shape in shapes:
+            if len(args) == len(shape) and all(
+                type(a) is want if isinstance(want, type) else a in want
+                for a, want in zip(args, shape)
+            ):
+                return make(*args)
+        raise pickle.UnpicklingError(
+            "pickle calls %s with arguments %s, which CPython does not write "
+            "for a value: refused" % (name, tuple(type(a).__name__ for a in args))
+        )
+
+    return call
+
+
+_LATIN1 = ("latin1", "latin-1")
+# What plain data names before protocol 5: sets and frozensets (before 4),
+# bytes (before 3) and bytearray (before 5); __builtin__ is Python 2's
+# name for builtins, which Python 3 maps back in protocols 0 to 2 only.
+_CTORS = {
+    "set": _shaped("set", set, (list,)),
+    "frozenset": _shaped("frozenset", frozenset, (list,)),
+    "bytes": _shaped("bytes", bytes, ()),
+    "bytearray": _shaped(
+        "bytearray", bytearray, (), (bytes,), (str, _LATIN1)
+    ),
+}
+_ENCODE = _shaped("_codecs.encode", codecs.encode, (str, _LATIN1))
+
+
+class _DataUnpickler(pickle.Unpickler):
+    """Python's unpickler, but a pickle may name only the constructors of
+    plain data: every import and every call a pickle makes goes through
+    find_class (GLOBAL, STACK_GLOBAL, INST, the extension registry), so
+    none other runs."""
+
+    def __init__(self, data):
+        super().__init__(io.BytesIO(data))
+        self.proto = data[1] if len(data) > 1 and data[0] == 0x80 else 0
+
+    def find_class(self, module, name):
+        if module == "builtins" or (module == "__builtin__" and self.proto < 3):
+            ctor = _CTORS.get(name)
+        elif module == "_codecs" and name == "encode":
+            ctor = _ENCODE
+        else:
+            ctor = None
+        if ctor is None:
+            raise pickle.UnpicklingError(
+                "pickle would import %s.%s: refused, a pickle is read as data "
+                "(serve(f, trust_pickles=True) runs it as Python would)" % (module, name)
+            )
+        return ctor
+
+    def persistent_load(self, pid):
+        raise pickle.UnpicklingError("pickle has a persistent id: refused")
+
+
+def _pickle_loads(b):
+    """Unpickle plain data, running nothing a pickle names."""
+    return _DataUnpickler(bytes(b)).load()
+
+
 _BYTES = (bytes, bytes)
 
 # The serializers by the names booklet gives them (its serializers.py),
@@ -145,7 +222,7 @@ SERIALIZERS = {
     "bytes": _BYTES,
     "custom": _BYTES,
     "str": (lambda b: bytes(b).decode(), lambda s: s.encode()),
-    "pickle": (pickle.loads, lambda o: pickle.dumps(o, 5)),
+    "pickle": (_pickle_loads, lambda o: pickle.dumps(o, 5)),
     "json": (lambda b: json.loads(bytes(b).decode()), lambda o: json.dumps(o).encode()),
     "orjson": (_orjson_loads, _orjson_dumps),
     "uint1": _int(1, False),
@@ -159,7 +236,7 @@ SERIALIZERS = {
     "uint8": _int(8, False),
     "int8": _int(8, True),
     "pickle_zstd": (
-        lambda b: pickle.loads(_zstd().decompress(b)),
+        lambda b: _pickle_loads(_zstd().decompress(b)),
         lambda o: _zstd().compress(pickle.dumps(o, 5), 1),
     ),
     "orjson_zstd": (
@@ -216,10 +293,22 @@ def _write_all(fd, data):
         view = view[n:]
 
 
-def _codec(info, name):
+# With trust_pickles: Python's own pickle, as the Python booklet reads.
+_TRUSTED = {
+    "pickle": (pickle.loads, SERIALIZERS["pickle"][1]),
+    "pickle_zstd": (
+        lambda b: pickle.loads(_zstd().decompress(b)),
+        SERIALIZERS["pickle_zstd"][1],
+    ),
+}
+
+
+def _codec(info, name, trust_pickles=False):
     ser = info.get(name, "None")
     if ser not in SERIALIZERS:
         raise ProtocolError("unknown serializer %r (%s)" % (ser, name))
+    if trust_pickles and ser in _TRUSTED:
+        return _TRUSTED[ser]
     return SERIALIZERS[ser]
 
 
@@ -241,11 +330,14 @@ def read_header(fd=0):
     return info
 
 
-def serve(func, raw=False, name="bltfs_worker.py"):
+def serve(func, raw=False, name="bltfs_worker.py", trust_pickles=False):
     """Serve items to func(key, value) until the store's input ends.
 
     raw=True gives func the key and value as bytes and takes bytes back,
-    whatever the serializers."""
+    whatever the serializers.  trust_pickles=True unpickles keys and
+    values with Python's pickle, which runs what a pickle names: for
+    stores whose every writer is trusted (by default a pickle is read as
+    plain data only)."""
     rfd, wfd = 0, os.dup(1)
     # print() and anything the function writes to stdout go to stderr:
     # fd 1 carries the protocol only through wfd.
@@ -255,12 +347,12 @@ def serve(func, raw=False, name="bltfs_worker.py"):
     if raw:
         kload = kdump = vload = vdump = bytes
     else:
-        kload, _ = _codec(info, "key_serializer")
+        kload, _ = _codec(info, "key_serializer", trust_pickles)
         _, kdump = _codec(info, "out_key_serializer")
         if info.get("decode") == "1":
             vload, vdump = _TEXT
         else:
-            vload, _ = _codec(info, "value_serializer")
+            vload, _ = _codec(info, "value_serializer", trust_pickles)
             _, vdump = _codec(info, "out_value_serializer")
     hello = name.encode()
     _write_all(wfd, _HDR.pack(b"BLTW", VERSION, len(hello)) + hello)
@@ -320,16 +412,18 @@ def serve(func, raw=False, name="bltfs_worker.py"):
 
 
 def main():
-    """python3 bltfs_worker.py MODULE:FUNCTION [--raw]: serve a function
-    of a module on the path (or a .py file's path) without a script."""
+    """python3 bltfs_worker.py MODULE:FUNCTION [--raw] [--trust-pickles]:
+    serve a function of a module on the path (or a .py file's path)
+    without a script."""
     import importlib
     import importlib.util
 
-    args = sys.argv[1:]
-    raw = "--raw" in args
-    args = [a for a in args if a != "--raw"]
+    flags = ("--raw", "--trust-pickles")
+    args = [a for a in sys.argv[1:] if a not in flags]
     if len(args) != 1 or ":" not in args[0]:
-        sys.stderr.write("usage: bltfs_worker.py MODULE:FUNCTION [--raw]\n")
+        sys.stderr.write(
+            "usage: bltfs_worker.py MODULE:FUNCTION [--raw] [--trust-pickles]\n"
+        )
         sys.exit(2)
     mod, _, fn = args[0].rpartition(":")
     if mod.endswith(".py"):
@@ -338,7 +432,11 @@ def main():
         spec.loader.exec_module(m)
     else:
         m = importlib.import_module(mod)
-    serve(getattr(m, fn), raw=raw)
+    serve(
+        getattr(m, fn),
+        raw="--raw" in sys.argv[1:],
+        trust_pickles="--trust-pickles" in sys.argv[1:],
+    )
 
 
 if __name__ == "__main__":
