@@ -30,40 +30,33 @@ gone()
 	[ -z "$gone_left" ] || fail "still running:$gone_left"
 }
 
-# lines FILE N: wait until FILE has N lines (a minute at most).
-lines()
+# poll WHY CMD...: run CMD every 0.1 s until it succeeds, for a minute at
+# most (a bound against hanging, not a measure); then fail with WHY.
+poll()
 {
-	lines_i=0
-	while [ "$(cat "$1" 2>/dev/null | wc -l)" -lt "$2" ]; do
-		[ $lines_i -lt 600 ] || fail "$1 has not got $2 lines"
+	poll_why=$1
+	shift
+	poll_i=0
+	until "$@"; do
+		[ $poll_i -lt 600 ] || fail "$poll_why"
 		sleep 0.1
-		lines_i=$((lines_i + 1))
+		poll_i=$((poll_i + 1))
 	done
 }
 
-# entries DIR N: wait until DIR holds N entries (a minute at most).
-entries()
-{
-	entries_i=0
-	while [ "$(ls "$1" | wc -l)" -lt "$2" ]; do
-		[ $entries_i -lt 600 ] || fail "$1 has not got $2 entries"
-		sleep 0.1
-		entries_i=$((entries_i + 1))
-	done
-}
+has_lines() { [ "$(cat "$1" 2>/dev/null | wc -l)" -ge "$2" ]; }
+has_entries() { [ "$(ls "$1" | wc -l)" -ge "$2" ]; }
+absent() { [ ! -e "$1" ]; }
 
-# vanishes PATH: PATH stops existing, within a minute (a bound against
-# hanging, not a measure).  For what the daemon does at a release, which
-# the kernel sends after the last close() has returned.
-vanishes()
-{
-	vanishes_i=0
-	while [ -e "$1" ]; do
-		[ $vanishes_i -lt 600 ] || fail "$1 is still there"
-		sleep 0.1
-		vanishes_i=$((vanishes_i + 1))
-	done
-}
+# lines FILE N: wait until FILE has N lines.
+lines() { poll "$1 has not got $2 lines" has_lines "$1" "$2"; }
+
+# entries DIR N: wait until DIR holds N entries.
+entries() { poll "$1 has not got $2 entries" has_entries "$1" "$2"; }
+
+# vanishes PATH: wait until PATH stops existing.  For what the daemon does
+# at a release, which the kernel sends after the last close() has returned.
+vanishes() { poll "$1 is still there" absent "$1"; }
 
 # cut_first_chain STORE: the first bucket of STORE that leads anywhere says
 # its chain is empty, as a crash between two pointer writes can leave it.
