@@ -166,6 +166,29 @@ with booklet.open(sys.argv[1]) as db:
         assert db["plain%d" % p]["n"] == p + 10, (p, db["plain%d" % p])
 EOF
 
+# A pd_zstd value is read by pandas through pyarrow, which before 14.0.1
+# unpickled a file's extension types: such a pyarrow is refused (stand-ins
+# of pandas and pyarrow here, which say which version they are).
+mkdir -p "$tmp/fake/pyarrow" "$tmp/fake/pandas"
+echo 'def read_feather(f): return {"read": f.read().decode()}' \
+    >"$tmp/fake/pandas/__init__.py"
+"$BLT" create --value-serializer pd_zstd "$tmp/pd.blt"
+echo frame | "$BLT" put "$tmp/pd.blt" df
+cat >"$tmp/pd.py" <<'EOF'
+from bltfs_worker import serve
+serve(lambda k, v: None if v == {"read": "frame\n"} else 1 / 0)
+EOF
+echo "__version__ = '13.0.0'" >"$tmp/fake/pyarrow/__init__.py"
+PYTHONPATH=$tmp/fake:$PYTHONPATH expect 1 "$BLT" map "$tmp/pd.blt" \
+    --worker "$WPY $tmp/pd.py"
+counts 0 0 1
+grep -q 'pyarrow 13.0.0 unpickles the extension types' "$tmp/out" ||
+	fail "an old pyarrow: $(cat "$tmp/out")"
+echo "__version__ = '14.0.1'" >"$tmp/fake/pyarrow/__init__.py"
+PYTHONPATH=$tmp/fake:$PYTHONPATH expect 0 "$BLT" map "$tmp/pd.blt" \
+    --worker "$WPY $tmp/pd.py"
+counts 0 1 0
+
 # A worker that crashes on one item: that item fails with why, the rest
 # are done, each result stored once (into a store of its own, so that
 # the count of keys shows it).

@@ -27,9 +27,11 @@ Pickles are read as data, never executed: a pickle may build None, bool,
 int, float, str, bytes, bytearray, list, tuple, dict, set and frozenset,
 as the decoder of blt does (doc/values.md, "Pickle safety"); one that
 would import anything else (a class, a function: datetime, numpy, os.system)
-fails its item with the name it would import.  serve(f, trust_pickles=True)
-unpickles with Python's pickle as the Python booklet does, which runs
-whatever a pickle names: only for a store whose every writer you trust.
+fails its item with the name it would import.  pd_zstd and gpd_zstd values
+are read with pyarrow 14.0.1 or later only, which does not unpickle.
+serve(f, trust_pickles=True) unpickles with Python's pickle as the Python
+booklet does, which runs whatever a pickle names, and takes any pyarrow:
+only for a store whose every writer you trust.
 
 An exception fails that item only, with its type and message; the worker
 goes on.  With --decode the value is the text blt shows (a str) and the
@@ -46,6 +48,7 @@ import io
 import os
 import pickle
 import json
+import re
 import struct
 import sys
 
@@ -113,10 +116,25 @@ def _msgpack_dumps(obj):
     return msgpack.dumps(obj)
 
 
-def _feather(kind):
-    import io
+def _pyarrow_reads_data():
+    """Refuse a pyarrow that unpickles a file's extension types: before
+    14.0.1 it ran whatever such a type's pickle names (CVE-2023-47248)."""
+    import pyarrow
 
+    v = pyarrow.__version__
+    have = tuple(int(x) for x in re.findall(r"\d+", v)[:3])
+    if have < (14, 0, 1):
+        raise pickle.UnpicklingError(
+            "pyarrow %s unpickles the extension types of a feather value "
+            "(CVE-2023-47248): refused; pyarrow 14.0.1 or later reads it as "
+            "data (or serve(f, trust_pickles=True))" % v
+        )
+
+
+def _feather(kind, trusted=False):
     def loads(b):
+        if not trusted:
+            _pyarrow_reads_data()
         if kind == "gpd":
             import geopandas as mod
         else:
@@ -300,6 +318,8 @@ _TRUSTED = {
         lambda b: pickle.loads(_zstd().decompress(b)),
         SERIALIZERS["pickle_zstd"][1],
     ),
+    "pd_zstd": _feather("pd", True),
+    "gpd_zstd": _feather("gpd", True),
 }
 
 
