@@ -231,7 +231,8 @@ for h in 'h:2=h' 'u@h=u@h' '[::1]:2=::1' 'u@[fe80::1%eth0]=u@fe80::1%eth0'; do
 done
 for h in '::1=in brackets' '[::1=[ADDRESS]' '[]:2=[ADDRESS]' \
     'x@y[::1]=[ADDRESS]' '[::1]x=after the address' 'h:0=HOST:N' \
-    'h:x=HOST:N' 'a,,b=empty entry'; do
+    'h:x=HOST:N' 'a,,b=empty entry' \
+    '-oProxyCommand:2=cannot begin with'; do
 	expect 2 "$BLT" map "$s" --worker true --hosts "${h%%=*}"
 	err_has "${h#*=}"
 done

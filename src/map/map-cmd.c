@@ -179,6 +179,11 @@ map_host_name(const char *e, size_t len, struct map_str *host,
 		*why = "an IPv6 address goes in brackets: [ADDRESS]:N";
 		return -EINVAL;
 	}
+	if (*rest > e && e[0] == '-') {
+		*why = "a host cannot begin with '-', which ssh takes as an "
+		       "option";
+		return -EINVAL;
+	}
 	map_str_add(host, e, (size_t)(*rest - e));
 	return 0;
 }
