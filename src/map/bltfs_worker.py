@@ -438,7 +438,7 @@ def main():
     import importlib
     import importlib.util
 
-    flags = ("--raw", "--trust-pickles")
+    flags = {"--raw", "--trust-pickles"} & set(sys.argv[1:])
     args = [a for a in sys.argv[1:] if a not in flags]
     if len(args) != 1 or ":" not in args[0]:
         sys.stderr.write(
@@ -452,11 +452,7 @@ def main():
         spec.loader.exec_module(m)
     else:
         m = importlib.import_module(mod)
-    serve(
-        getattr(m, fn),
-        raw="--raw" in sys.argv[1:],
-        trust_pickles="--trust-pickles" in sys.argv[1:],
-    )
+    serve(getattr(m, fn), raw="--raw" in flags, trust_pickles="--trust-pickles" in flags)
 
 
 if __name__ == "__main__":

@@ -326,21 +326,21 @@ map_worker_cmds(struct map *m)
 {
 	int rc;
 
-	if (m->o->hosts != NULL && (rc = map_hosts_walk(m, 1)) < 0)
-		return rc;
-	for (unsigned i = 0; m->o->hosts == NULL && i < m->n_procs; i++) {
-		if ((m->procs[i].cmd = map_host_cmd(m, NULL, 0)) == NULL)
-			return map_oom(blt_path(m->db));
-		if (m->o->launcher != NULL) {
-			m->procs[i].host = 0;
-			m->n_hosts = 1;
+	if (m->o->hosts != NULL) {
+		if ((rc = map_hosts_walk(m, 1)) < 0)
+			return rc;
+	} else {
+		for (unsigned i = 0; i < m->n_procs; i++) {
+			m->procs[i].cmd = map_host_cmd(m, NULL, 0);
+			if (m->procs[i].cmd == NULL)
+				return map_oom(blt_path(m->db));
+			if (m->o->launcher != NULL)
+				m->procs[i].host = 0;
 		}
+		m->n_hosts = m->o->launcher != NULL;
 	}
-	if (m->n_hosts == 0)
-		return 0;
-	m->host_up = calloc(m->n_hosts, 1);
-	m->host_starting = calloc(m->n_hosts, sizeof *m->host_starting);
-	if (m->host_up == NULL || m->host_starting == NULL)
+	if (m->n_hosts > 0 &&
+	    (m->hosts = calloc(m->n_hosts, sizeof *m->hosts)) == NULL)
 		return map_oom(blt_path(m->db));
 	return 0;
 }

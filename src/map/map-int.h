@@ -147,6 +147,12 @@ struct map_proc {
 	int retired;    /* --worker: its host is gone; not replaced */
 };
 
+/* A host of --hosts, or the one of a --launcher. */
+struct map_host {
+	int up;            /* a worker there has said hello */
+	unsigned starting; /* map_start()'s count of its workers not yet up */
+};
+
 /* One blt_map() under way. */
 struct map {
 	struct blt *db, *out;
@@ -167,10 +173,9 @@ struct map {
 	struct map_batch *retry, **retry_tail; /* single items to send again */
 	struct map_proc *procs;
 	unsigned n_procs;
-	unsigned n_hosts;        /* hosts the procs' host indexes count */
-	unsigned char *host_up;  /* per host: a worker there said hello */
-	unsigned *host_starting; /* per host: workers not yet said hello */
-	unsigned waiting;        /* procs with no worker, to start */
+	struct map_host *hosts; /* what the procs' host indexes name */
+	unsigned n_hosts;
+	unsigned waiting;    /* procs with no worker, to start */
 	int dirfd;           /* o->dir, opened once for every worker, or -1 */
 	unsigned char *okey; /* an output key made from the template */
 	size_t okey_cap;

@@ -260,23 +260,23 @@ map_start(struct map *m)
 	if (m->waiting == 0)
 		return 0;
 	for (unsigned h = 0; h < m->n_hosts; h++)
-		m->host_starting[h] = 0;
+		m->hosts[h].starting = 0;
 	for (unsigned i = 0; i < m->n_procs; i++) {
 		p = &m->procs[i];
 		if (p->host >= 0 && p->pid > 0 && !p->hello)
-			m->host_starting[p->host]++;
+			m->hosts[p->host].starting++;
 	}
 	for (unsigned i = 0; i < m->n_procs && m->waiting > 0; i++) {
 		p = &m->procs[i];
 		if (p->pid > 0 || p->retired ||
 		    (p->host >= 0 &&
-		        m->host_starting[p->host] >= MAP_HOST_STARTS))
+		        m->hosts[p->host].starting >= MAP_HOST_STARTS))
 			continue;
 		if ((rc = map_spawn(m, p)) < 0)
 			return rc;
 		m->waiting--;
 		if (p->host >= 0)
-			m->host_starting[p->host]++;
+			m->hosts[p->host].starting++;
 	}
 	return 0;
 }

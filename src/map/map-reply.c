@@ -331,26 +331,30 @@ map_take(struct map *m, struct map_proc *p, int *committed)
 	int code = (int)wire_get32(h + 4), rc;
 
 	if (n == MAP_HELLO) {
+		int why_len = (int)(p->need - MAP_HDR_LEN);
+		const char *why = (const char *)h + MAP_HDR_LEN;
+
 		/* A worker that cannot start fails the map, unless another
 		 * of its host has started (it is one of a later wave, or
 		 * replaces one): then the host went away meanwhile, and it
 		 * retires as a worker whose host is gone does. */
-		if (code != 0 && (p->host < 0 || !m->host_up[p->host]))
-			return blt_errmsg_set(-code, "%s: map: %.*s",
-			    blt_path(m->db), (int)(p->need - MAP_HDR_LEN),
-			    (const char *)h + MAP_HDR_LEN);
 		if (code != 0) {
+			if (p->host < 0 || !m->hosts[p->host].up)
+				return blt_errmsg_set(-code, "%s: map: %.*s",
+				    blt_path(m->db), why_len, why);
 			snprintf(m->retire_msg, sizeof m->retire_msg, "%.*s",
-			    (int)(p->need - MAP_HDR_LEN),
-			    (const char *)h + MAP_HDR_LEN);
+			    why_len, why);
 			p->retired = 1; /* map_run() retires it */
 			return 0;
 		}
 		p->hello = 1;
 		if (p->host >= 0)
-			m->host_up[p->host] = 1;
-		if (m->st->start_ms == 0)
-			m->st->start_ms = (uint64_t)(map_ms() - m->t0) | 1;
+			m->hosts[p->host].up = 1;
+		/* at least 1: 0 says no worker has started yet */
+		if (m->st->start_ms == 0) {
+			int64_t ms = map_ms() - m->t0;
+			m->st->start_ms = ms > 0 ? (uint64_t)ms : 1;
+		}
 		return 0;
 	}
 	rc = map_commit(m, p->q[0], h + MAP_HDR_LEN, n);

@@ -620,8 +620,7 @@ map_free(struct map *m)
 		free(b);
 	}
 	blt_iter_free(m->it);
-	free(m->host_up);
-	free(m->host_starting);
+	free(m->hosts);
 	free(m->okey);
 	free(m->info);
 	if (m->dirfd != -1)
@@ -645,8 +644,7 @@ blt_map(struct blt *db, const struct blt_map_opts *o, struct blt_map_stats *st)
 		goto out;
 	if (o->keys == NULL && (rc = blt_iter_create(db, &m.it)) < 0)
 		goto out;
-	if (rc == 0 && (rc = map_start(&m)) == 0)
-		rc = map_run(&m);
+	rc = map_run(&m);
 	if (rc == 0 && m.src_rc < 0)
 		rc = blt_errmsg_set(m.src_rc, "%s", m.src_msg);
 out:
