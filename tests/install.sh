@@ -43,6 +43,7 @@ cat >"$tmp/vars.mk" <<'EOF'
 install-test-vars:
 	@echo "bindir='$(bindir)' libdir='$(libdir)'"
 	@echo "includedir='$(includedir)' mandir='$(mandir)'"
+	@echo "pkgdatadir='$(pkgdatadir)'"
 	@echo "CC='$(CC)' CFLAGS='$(CFLAGS)' LDFLAGS='$(LDFLAGS)'"
 EOF
 bmake -f Makefile -f "$tmp/vars.mk" install-test-vars >"$tmp/vars"
@@ -182,6 +183,22 @@ else
 		fail "mount -t fuse.bltfs with the installed bltfs"
 	[ "$("$BLT" get "$store" by/mount)" = mounted ] ||
 		fail "the mount's write is not in $store"
+fi
+
+# The Python worker, imported from where it is installed as the README
+# does, by a Python that may write its bytecode cache there (as root
+# would), which make uninstall takes away with it.
+if command -v python3 >/dev/null; then
+	cp "$FIXTURE" "$tmp/py.blt"
+	cat >"$tmp/same.py" <<EOF
+import sys; sys.path.insert(0, "$dest$pkgdatadir")
+from bltfs_worker import serve
+serve(lambda key, value: value)
+EOF
+	env -u PYTHONDONTWRITEBYTECODE "$BLT" map "$tmp/py.blt" \
+	    --worker "python3 $tmp/same.py" --workers 1 >"$tmp/py.out" ||
+		fail "a map with the installed bltfs_worker.py: $(cat "$tmp/py.out")"
+	grep -q '"errors": 0' "$tmp/py.out" || fail "$(cat "$tmp/py.out")"
 fi
 
 bmake uninstall DESTDIR="$dest" >"$tmp/uninstall.log" 2>&1 ||
