@@ -8,8 +8,9 @@
  *
  * It reads what its stdin has (up to 1 MiB at a time), answers every
  * whole item in it into one buffer and writes that buffer before it reads
- * again: replies in the order of the items, and never a read while
- * replies wait in a buffer (the store may be waiting for them).
+ * again: replies in the order of the items, each naming its item's id,
+ * and never a read while replies wait in a buffer (the store may be
+ * waiting for them).
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -80,13 +81,13 @@ main(int argc, char **argv)
 	/* The store's hello: "BLTM", version, the header's length; the
 	 * header (the serializers, ...) is not needed here. */
 	read_full(h, 12);
-	if (memcmp(h, "BLTM", 4) != 0 || get32(h + 4) != 1)
+	if (memcmp(h, "BLTM", 4) != 0 || get32(h + 4) != 2)
 		return 1;
 	for (uint32_t n = get32(h + 8); n > 0; n--)
 		read_full(h, 1);
-	/* Ours: "BLTW", version 1, and a name. */
+	/* Ours: "BLTW", version 2, and a name. */
 	memcpy(h, "BLTW", 4);
-	put32(h + 4, 1);
+	put32(h + 4, 2);
 	put32(h + 8, 10);
 	write_full(h, 12);
 	write_full((const unsigned char *)"map_worker", 10);
@@ -99,31 +100,36 @@ main(int argc, char **argv)
 		}
 		in_len += (size_t)r;
 		out_len = 0;
-		for (off = 0; in_len - off >= 8;) {
-			uint32_t klen = get32(in + off),
-			         vlen = get32(in + off + 4);
-			unsigned char *v = in + off + 8 + klen;
+		/* an item: id, key length, value length, key, value */
+		for (off = 0; in_len - off >= 12;) {
+			uint32_t id = get32(in + off),
+			         klen = get32(in + off + 4),
+			         vlen = get32(in + off + 8);
+			unsigned char *v = in + off + 12 + klen;
 
-			if (in_len - off - 8 < (size_t)klen + vlen)
+			if (in_len - off - 12 < (size_t)klen + vlen)
 				break; /* not whole yet */
-			off += 8 + (size_t)klen + vlen;
-			p = room(&out, &out_cap, out_len, 12 + vlen);
+			off += 12 + (size_t)klen + vlen;
+			/* a reply: the item's id, kind, key length, value
+			 * length, key, value */
+			p = room(&out, &out_cap, out_len, 16 + vlen);
+			put32(p, id);
 			if (vlen == 0 && !identity) {
-				put32(p, 1); /* skip */
-				put32(p + 4, 0);
+				put32(p + 4, 1); /* skip */
 				put32(p + 8, 0);
-				out_len += 12;
+				put32(p + 12, 0);
+				out_len += 16;
 				continue;
 			}
-			put32(p, 3); /* a value for the same key */
-			put32(p + 4, 0);
-			put32(p + 8, vlen);
+			put32(p + 4, 3); /* a value for the same key */
+			put32(p + 8, 0);
+			put32(p + 12, vlen);
 			for (uint32_t i = 0; i < vlen; i++)
-				p[12 + i] =
+				p[16 + i] =
 				    !identity && v[i] >= 'a' && v[i] <= 'z'
 				        ? (unsigned char)(v[i] - 32)
 				        : v[i];
-			out_len += 12 + vlen;
+			out_len += 16 + vlen;
 		}
 		memmove(in, in + off, in_len - off);
 		in_len -= off;

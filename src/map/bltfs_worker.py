@@ -52,10 +52,10 @@ import re
 import struct
 import sys
 
-VERSION = 1
+VERSION = 2
 _HDR = struct.Struct("<4sII")  # magic, version, length
-_ITEM = struct.Struct("<II")  # key length, value length
-_REPLY = struct.Struct("<III")  # kind, key length, value length
+_ITEM = struct.Struct("<III")  # id, key length, value length
+_REPLY = struct.Struct("<IIII")  # id, kind, key length, value length
 _WRITE, _SKIP, _ERROR, _VALUE = 0, 1, 2, 3
 
 
@@ -384,46 +384,48 @@ def serve(func, raw=False, name="bltfs_worker.py", trust_pickles=False):
         if not chunk:
             return
         pending += chunk
-        if len(pending) >= 8:
-            klen, vlen = item.unpack_from(pending, 0)
-            if len(pending) < 8 + klen + vlen:
+        hsize = item.size
+        if len(pending) >= hsize:
+            _, klen, vlen = item.unpack_from(pending, 0)
+            if len(pending) < hsize + klen + vlen:
                 continue  # a big item still on its way: no reply waits
         else:
             continue
         data = bytes(pending)
         out = []
         off, end = 0, len(data)
-        while end - off >= 8:
-            klen, vlen = item.unpack_from(data, off)
-            if end - off - 8 < klen + vlen:
+        while end - off >= hsize:
+            iid, klen, vlen = item.unpack_from(data, off)
+            if end - off - hsize < klen + vlen:
                 break
-            kb = data[off + 8 : off + 8 + klen]
-            vb = data[off + 8 + klen : off + 8 + klen + vlen]
-            off += 8 + klen + vlen
+            kb = data[off + hsize : off + hsize + klen]
+            vb = data[off + hsize + klen : off + hsize + klen + vlen]
+            off += hsize + klen + vlen
+            # every reply names the id of its item (doc/map.md)
             try:
                 key = kload(kb)
                 res = func(key, vload(vb))
                 if res is None:
-                    out.append(reply.pack(_SKIP, 0, 0))
+                    out.append(reply.pack(iid, _SKIP, 0, 0))
                     continue
                 if isinstance(res, tuple) and len(res) == 2:
                     nkey, nval = res
                     v = vdump(nval)
                     if nkey == key:
-                        out.append(reply.pack(_VALUE, 0, len(v)))
+                        out.append(reply.pack(iid, _VALUE, 0, len(v)))
                         out.append(v)
                     else:
                         k = kdump(nkey)
-                        out.append(reply.pack(_WRITE, len(k), len(v)))
+                        out.append(reply.pack(iid, _WRITE, len(k), len(v)))
                         out.append(k)
                         out.append(v)
                 else:
                     v = vdump(res)
-                    out.append(reply.pack(_VALUE, 0, len(v)))
+                    out.append(reply.pack(iid, _VALUE, 0, len(v)))
                     out.append(v)
             except Exception as e:  # the item fails, the worker goes on
                 m = ("%s: %s" % (type(e).__name__, e)).encode("utf-8", "replace")[:1024]
-                out.append(reply.pack(_ERROR, 0, len(m)))
+                out.append(reply.pack(iid, _ERROR, 0, len(m)))
                 out.append(m)
         pending = bytearray(data[off:])
         # before we block on a read again: the store waits for these

@@ -68,7 +68,7 @@ int map_oom(const char *path);
 #define MAP_HOST_STARTS 8
 
 /* The version of the worker protocol of doc/map.md (map-relay.c). */
-#define MAP_PROTO_VERSION 1
+#define MAP_PROTO_VERSION 2
 
 /* map.c, map-proc.c, map-reply.c, map-worker.c: the messages between
  * blt_map() and its workers over a socket, which a worker finds as fd

@@ -4,21 +4,27 @@
  * process (map-worker.c) starts it once, in its commands' process group
  * (so that a cancel or the end of the map stops it as it stops --exec's
  * commands), and relays each batch from blt_map() to it: the items go out
- * as they are framed on the socket (u32 key length, u32 value length, key,
- * value), as many as its stdin pipe takes, while its replies are read as
- * they come, so that it always has items waiting and never waits for us.
- * Its replies come in the order of the items.
+ * with an id each (u32 id, u32 key length, u32 value length, key, value),
+ * as many as its stdin pipe takes, while its replies are read as they
+ * come, so that it always has items waiting and never waits for us.
+ * Its replies come in the order of the items, and each names the id of
+ * the item it answers: a reply that is not the one due (an extra, a
+ * missing, a repeated or an unknown one) is caught where it stands, so a
+ * result is never stored under another item's key.  The ids count the
+ * items sent to one worker process, from 0.
  *
  * A worker that dies, breaks the protocol or sends no reply for the item
  * timeout is killed and started again.  The items it had without a reply
  * go to the new one one at a time, until it is done with them, so that
  * the item it dies on is known: that one fails with why (and the end of
- * its stderr).  Items may thus run twice, but nothing is stored twice, as
- * only replies are stored, and each item has one.  A worker that cannot be
- * started again (its host is gone: ssh fails) makes the relay give up: the
- * items it holds go back to blt_map() for the other workers (MAP_R_RETRY)
- * and the relay exits (MAP_RETIRED).  One that cannot be started at all
- * fails the map at the start, with its message.
+ * its stderr).  One that breaks the protocol in a reply fails the item
+ * whose reply was due, at once: the place is known.  Items may thus run
+ * twice, but nothing is stored twice, as only replies are stored, and
+ * each item has one.  A worker that cannot be started again (its host is
+ * gone: ssh fails) makes the relay give up: the items it holds go back to
+ * blt_map() for the other workers (MAP_R_RETRY) and the relay exits
+ * (MAP_RETIRED).  One that cannot be started at all fails the map at the
+ * start, with its message.
  */
 #include "config.h"
 
@@ -44,8 +50,16 @@
 #define MAP_RELAY_GRACE_MS 2000
 /* The most bytes of a worker's hello and of an error message it sends. */
 #define MAP_RELAY_TEXT_MAX 65536u
-/* A worker's reply header: u32 kind, u32 key length, u32 value length. */
-#define MAP_RELAY_HDR 12
+/* Milliseconds a frame the worker has begun may wait for its next byte:
+ * a reply that stops part way is a broken worker, also with no item
+ * timeout (doc/map.md). */
+#define MAP_RELAY_STALL_MS 10000
+/* The hello's header: "BLTM" or "BLTW", u32 version, u32 length. */
+#define MAP_RELAY_HELLO 12
+/* An item's header: u32 id, u32 key length, u32 value length. */
+#define MAP_RELAY_ITEM 12
+/* A reply's header: u32 id, u32 kind, u32 key length, u32 value length. */
+#define MAP_RELAY_REPLY 16
 #define MAP_W_WRITE 0 /* the new key and value */
 #define MAP_W_SKIP 1  /* leave the item as it is */
 #define MAP_W_ERROR 2 /* the item failed: the value is why */
@@ -62,6 +76,9 @@ struct map_relay {
 	size_t out_len, out_off, out_cap;
 	unsigned char *in; /* bytes from its stdout */
 	size_t in_len, in_cap;
+	int64_t in_ms;     /* when its stdout last gave bytes (map_ms()) */
+	uint32_t next_id;  /* the id of the next item it is sent */
+	uint32_t answered; /* the replies it sent */
 	char tail[2 * MAP_STDERR_KEEP]; /* the end of its stderr */
 	size_t tail_len;
 	size_t *item; /* where each item of the request starts */
@@ -131,6 +148,7 @@ map_relay_start(struct map_worker *w, char *msg, size_t cap)
 	r->bad[0] = '\0';
 	r->tail_len = 0;
 	r->out_len = r->out_off = r->in_len = 0;
+	r->next_id = r->answered = 0;
 	return map_relay_stage(r, r->hdr, r->hdr_len);
 }
 
@@ -177,6 +195,7 @@ map_relay_read(struct map_relay *r)
 		n = read(r->from, r->in + r->in_len, r->in_cap - r->in_len);
 		if (n > 0) {
 			r->in_len += (size_t)n;
+			r->in_ms = map_ms();
 			continue;
 		}
 		if (n < 0 && errno == EINTR)
@@ -185,22 +204,68 @@ map_relay_read(struct map_relay *r)
 	}
 }
 
+static int map_relay_bad(struct map_relay *r, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/* Note why the worker's output does not parse; returns -1. */
+
+static int
+map_relay_bad(struct map_relay *r, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(r->bad, sizeof r->bad, fmt, ap);
+	va_end(ap);
+	return -1;
+}
+
+/* How long poll() may wait in map_relay_step(): the item timeout while
+ * a reply is awaited (wait), and at most until a frame begun stalls
+ * (*stall is then set). */
+static int
+map_relay_wait_ms(const struct map_relay *r, int wait, int *stall)
+{
+	int ms = wait ? r->timeout_ms : -1;
+	int64_t left;
+
+	*stall = 0;
+	if (r->in_len == 0)
+		return ms;
+	left = r->in_ms + MAP_RELAY_STALL_MS - map_ms();
+	if (left < 0)
+		left = 0;
+	if (ms < 0 || left < ms) {
+		ms = (int)left;
+		*stall = 1;
+	}
+	return ms;
+}
+
 /* One round of talk with the worker: write what its stdin takes, read
  * what it sent.  wait says whether a reply is awaited (the item timeout
- * then runs).  Returns 0, or 1 when it is gone or timed out. */
+ * then runs).  Returns 0, or 1 when it is gone, timed out or stalled. */
 static int
 map_relay_step(struct map_relay *r, int wait)
 {
 	struct pollfd pfd[4];
 	ssize_t n;
-	int rc;
+	int rc, stall;
 
 	pfd[0] = (struct pollfd){
 	    .fd = r->out_off < r->out_len ? r->to : -1, .events = POLLOUT};
 	pfd[1] = (struct pollfd){.fd = r->from, .events = POLLIN};
 	pfd[2] = (struct pollfd){.fd = r->err, .events = POLLIN};
 	pfd[3] = (struct pollfd){.fd = r->pidfd, .events = POLLIN};
-	rc = poll(pfd, 4, wait ? r->timeout_ms : -1);
+	rc = poll(pfd, 4, map_relay_wait_ms(r, wait, &stall));
+	if (rc == 0 && stall) {
+		map_relay_bad(r,
+		    "stopped sending part way through %s (%zu bytes of it "
+		    "came, then none for %d s)",
+		    r->hello ? "a reply" : "its hello", r->in_len,
+		    MAP_RELAY_STALL_MS / 1000);
+		return 1;
+	}
 	if (rc == 0) {
 		r->timed_out = 1;
 		return 1;
@@ -222,21 +287,6 @@ map_relay_step(struct map_relay *r, int wait)
 	return pfd[3].revents ? 1 : 0;
 }
 
-/* Note why the worker's output does not parse; returns -1. */
-static int map_relay_bad(struct map_relay *r, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-
-static int
-map_relay_bad(struct map_relay *r, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(r->bad, sizeof r->bad, fmt, ap);
-	va_end(ap);
-	return -1;
-}
-
 /* Check the worker's hello at the start of r->in: the bytes it takes, 0
  * while it is not whole, or -1 when it is wrong. */
 static ssize_t
@@ -248,20 +298,21 @@ map_relay_hello(struct map_relay *r)
 		return map_relay_bad(r,
 		    "answered without the protocol's hello (\"BLTW\"): is it "
 		    "a map worker?");
-	if (r->in_len < MAP_RELAY_HDR)
+	if (r->in_len < MAP_RELAY_HELLO)
 		return 0;
 	version = wire_get32(r->in + 4);
 	len = wire_get32(r->in + 8);
 	if (version != MAP_PROTO_VERSION)
 		return map_relay_bad(r,
-		    "speaks version %u of the worker protocol, not %d", version,
-		    MAP_PROTO_VERSION);
+		    "speaks version %u of the worker protocol, not %d, in "
+		    "which each reply names its item (doc/map.md)",
+		    version, MAP_PROTO_VERSION);
 	if (len > MAP_RELAY_TEXT_MAX)
 		return map_relay_bad(r, "sent a hello of %u bytes", len);
-	if (r->in_len < MAP_RELAY_HDR + (size_t)len)
+	if (r->in_len < MAP_RELAY_HELLO + (size_t)len)
 		return 0;
 	r->hello = 1;
-	return MAP_RELAY_HDR + (ssize_t)len;
+	return MAP_RELAY_HELLO + (ssize_t)len;
 }
 
 /* Append one outcome with a key and a value to the reply. */
@@ -304,6 +355,29 @@ map_relay_outcome(struct map_worker *w, uint32_t kind, const unsigned char *k,
 	return map_relay_reply_key(w, k, klen, v, vlen);
 }
 
+/* Say in r->bad what the reply to item id is, where the reply to the
+ * item due (the oldest of the flight sent to it and not yet answered)
+ * was expected; returns -1. */
+static int
+map_relay_misplaced(struct map_relay *r, uint32_t id, uint32_t flight)
+{
+	uint32_t due = r->next_id - flight;
+
+	if (id - due < flight)
+		return map_relay_bad(r,
+		    "sent a reply to item %u where item %u's was due: one "
+		    "reply per item, in the order of the items",
+		    id, due);
+	if (due - id <= r->answered)
+		return map_relay_bad(r,
+		    "sent a second reply to item %u where item %u's was due",
+		    id, due);
+	return map_relay_bad(r,
+	    "sent a reply to item %u, which it was never sent, where item "
+	    "%u's was due",
+	    id, due);
+}
+
 /* Take the replies in r->in that are whole: the hello first, then one per
  * item, for items *done on, of which sent went out.  Returns 0, or -1
  * when the output does not parse (r->bad says why) or memory runs out. */
@@ -312,7 +386,7 @@ map_relay_take(struct map_worker *w, uint32_t *done, uint32_t sent)
 {
 	struct map_relay *r = w->relay;
 	size_t off = 0, a, b;
-	uint32_t kind;
+	uint32_t id, kind;
 	ssize_t h;
 	int rc = 0;
 
@@ -321,12 +395,13 @@ map_relay_take(struct map_worker *w, uint32_t *done, uint32_t sent)
 			return (int)h;
 		off = (size_t)h;
 	}
-	while (rc == 0 && r->in_len - off >= MAP_RELAY_HDR) {
+	while (rc == 0 && r->in_len - off >= MAP_RELAY_REPLY) {
 		const unsigned char *p = r->in + off;
 
-		kind = wire_get32(p);
-		a = wire_get32(p + 4);
-		b = wire_get32(p + 8);
+		id = wire_get32(p);
+		kind = wire_get32(p + 4);
+		a = wire_get32(p + 8);
+		b = wire_get32(p + 12);
 		if (kind > MAP_W_VALUE || (kind != MAP_W_WRITE && a != 0) ||
 		    (kind == MAP_W_SKIP && b != 0) || a > BLT_KEY_MAX ||
 		    b > BLT_VALUE_MAX ||
@@ -336,15 +411,19 @@ map_relay_take(struct map_worker *w, uint32_t *done, uint32_t sent)
 			    "%zu)",
 			    kind, a, b);
 		else if (*done >= sent)
-			rc = map_relay_bad(r, "sent a reply to no item");
-		else if (r->in_len - off - MAP_RELAY_HDR < a + b)
+			rc = map_relay_bad(
+			    r, "sent a reply to item %u when it had none", id);
+		else if (id != r->next_id - (sent - *done))
+			rc = map_relay_misplaced(r, id, sent - *done);
+		else if (r->in_len - off - MAP_RELAY_REPLY < a + b)
 			break; /* not whole yet */
-		else if (map_relay_outcome(w, kind, p + MAP_RELAY_HDR, a,
-		             p + MAP_RELAY_HDR + a, b) < 0)
+		else if (map_relay_outcome(w, kind, p + MAP_RELAY_REPLY, a,
+		             p + MAP_RELAY_REPLY + a, b) < 0)
 			rc = map_relay_bad(r, "ran out of memory");
 		else {
 			(*done)++;
-			off += MAP_RELAY_HDR + a + b;
+			r->answered++;
+			off += MAP_RELAY_REPLY + a + b;
 		}
 	}
 	memmove(r->in, r->in + off, r->in_len - off);
@@ -455,16 +534,21 @@ map_relay_stage_item(struct map_worker *w, uint32_t i)
 	struct map_relay *r = w->relay;
 	const unsigned char *p = w->req + r->item[i], *v;
 	size_t klen = wire_get32(p), vlen = wire_get32(p + 4);
-	unsigned char h[8];
+	unsigned char h[MAP_RELAY_ITEM];
 
+	wire_put32(h, r->next_id++);
 	if (!w->decode)
-		return map_relay_stage(r, p, r->item[i + 1] - r->item[i]);
+		return map_relay_stage(r, h, 4) < 0 ||
+		               map_relay_stage(
+		                   r, p, r->item[i + 1] - r->item[i]) < 0
+		           ? -1
+		           : 0;
 	v = p + 8 + klen;
 	if (map_worker_decode(w, &v, &vlen) < 0 || vlen > BLT_VALUE_MAX)
 		return -1;
-	wire_put32(h, klen);
-	wire_put32(h + 4, vlen);
-	if (map_relay_stage(r, h, 8) < 0 ||
+	wire_put32(h + 4, klen);
+	wire_put32(h + 8, vlen);
+	if (map_relay_stage(r, h, sizeof h) < 0 ||
 	    map_relay_stage(r, p + 8, klen) < 0 ||
 	    map_relay_stage(r, v, vlen) < 0)
 		return -1;
@@ -544,11 +628,18 @@ map_relay_serve(struct map_worker *w, uint32_t n, size_t len, uint32_t *code)
 		 * started again (ssh to a host that is down). */
 		if (!hello)
 			break;
-		/* It may have been on any item without a reply, as a worker
-		 * may answer a whole read at once: they go again, fewer at a
-		 * time (map_relay_window()), until it dies with one, which is
-		 * then the one (items may thus run twice). */
-		if (sent - done > 1) {
+		/* A reply that broke the protocol stood where the reply to
+		 * the item due was: that item fails, the others go again.
+		 * A worker that died may have been on any item without a
+		 * reply, as it may answer a whole read at once: they go
+		 * again, fewer at a time (map_relay_window()), until it
+		 * dies with one, which is then the one (items may thus run
+		 * twice). */
+		if (r->bad[0] != '\0' && done < sent) {
+			if (map_relay_say(w, MAP_R_ERROR, msg) < 0)
+				return -1;
+			done++;
+		} else if (sent - done > 1) {
 			careful = sent;
 		} else if (done < sent) {
 			if (map_relay_say(w, MAP_R_ERROR, msg) < 0)
@@ -589,15 +680,15 @@ map_relay_init(struct map_worker *w, char *msg, size_t cap)
 	r->to = r->from = r->err = r->pidfd = -1;
 	r->timeout_ms = w->io.timeout_ms > 0 ? w->io.timeout_ms : -1;
 	n = strlen(w->info);
-	if ((r->hdr = malloc(MAP_RELAY_HDR + n)) == NULL) {
+	if ((r->hdr = malloc(MAP_RELAY_HELLO + n)) == NULL) {
 		snprintf(msg, cap, "out of memory");
 		return ENOMEM;
 	}
 	memcpy(r->hdr, "BLTM", 4);
 	wire_put32(r->hdr + 4, MAP_PROTO_VERSION);
 	wire_put32(r->hdr + 8, n);
-	memcpy(r->hdr + MAP_RELAY_HDR, w->info, n);
-	r->hdr_len = MAP_RELAY_HDR + n;
+	memcpy(r->hdr + MAP_RELAY_HELLO, w->info, n);
+	r->hdr_len = MAP_RELAY_HELLO + n;
 	if (map_relay_start(w, msg, cap) < 0)
 		return ECHILD;
 	while (!r->hello) {

@@ -1,0 +1,72 @@
+#!/bin/sh
+# The worker protocol's replies name their items (issue 40): workers that
+# reply twice, skip a reply, reply to an unknown id, reorder their
+# replies, stop part way through a reply, or reply before their hello.
+# Each time the map ends, the counts say what failed, and every key holds
+# its own value: the result of its item, or its old value.
+. "${top_srcdir:-$(dirname "$0")/..}/tests/blt-lib.sh"
+
+W="python3 $top_srcdir/tests/worker-broken.py"
+s=$tmp/s.blt
+py >"$tmp/items.jsonl" <<'PY'
+import json
+for i in range(300):
+    print(json.dumps({"key": "k%d" % i, "value": "value %d" % i}))
+PY
+"$BLT" load -c "$s" "$tmp/items.jsonl"
+
+# own KEY...: every key of the store holds its own value, upper-cased but
+# for the KEYs, which hold their old ones.
+own()
+{
+	"$BLT" dump "$s" >"$tmp/dump"
+	py "$tmp/dump" "$@" <<'PY'
+import json, sys
+old = set(sys.argv[2:])
+seen = 0
+for line in open(sys.argv[1]):
+    r = json.loads(line)
+    k, v = r["key"], bytes.fromhex(r["value_hex"]).decode()
+    want = "value %s" % k[1:]
+    if k not in old:
+        want = want.upper()
+    if v != want:
+        sys.exit("%s holds %r, not %r" % (k, v, want))
+    seen += 1
+if seen != 300:
+    sys.exit("%d keys" % seen)
+PY
+}
+
+# broken MODE WHY: the map with a worker broken so ends with k5's (or,
+# for twice, k6's) item failed, saying WHY, and the rest written.
+broken()
+{
+	"$BLT" load -c "$s.$1" "$tmp/items.jsonl"
+	s=$s.$1
+	expect 1 "$BLT" map "$s" --worker "$W $1" --workers 1
+	counts 299 0 1
+	[ "$(report restarts)" = 1 ] || fail "$1: restarts $(report restarts)"
+	grep -qF "$2" "$tmp/out" || { cat "$tmp/out" >&2; fail "$1: $2"; }
+	own "$3"
+	s=$tmp/s.blt
+}
+
+# The issue's case: an extra reply used to put k6's result on k7, and so
+# on; now the reply due for k6 is missing where it stands, k6 fails.
+broken twice "sent a second reply to item 5 where item 6's was due" k6
+broken skip "sent a reply to item 6 where item 5's was due" k5
+broken unknown "sent a reply to item 100005, which it was never sent" k5
+broken reorder "sent a reply to item 6 where item 5's was due" k5
+# with no --item-timeout: a reply that stops coming fails after 10 s
+broken short "stopped sending part way through a reply (" k5
+
+# Not a worker of this protocol: the map fails at the start, nothing is
+# written.
+"$BLT" dump "$s" >"$tmp/before"
+expect 2 "$BLT" map "$s" --worker "$W early"
+err_has "answered without the protocol's hello"
+expect 2 "$BLT" map "$s" --worker "$W v1"
+err_has "speaks version 1 of the worker protocol, not 2"
+"$BLT" dump "$s" | cmp -s - "$tmp/before" || fail "a failed start wrote"
+expect 0 "$BLT" check "$s"

@@ -1,0 +1,63 @@
+"""A map worker that speaks version 2 of the worker protocol (doc/map.md)
+and breaks it in one way, given as its argument, at the item of key k5:
+upper-cases every value, as the C example does, but
+
+  twice    replies to k5's item twice
+  skip     sends no reply to k5's item
+  unknown  replies to k5's item with an id it was never sent
+  reorder  replies to the item after k5's before k5's
+  short    promises 1 MiB for k5's value, sends 10 bytes and no more
+  early    sends a well-formed reply before its hello
+  v1       says hello as version 1
+
+for tests/map-protocol.sh."""
+
+import os
+import struct
+import sys
+
+MODE = sys.argv[1]
+HELLO = struct.Struct("<4sII")
+ITEM = struct.Struct("<III")
+REPLY = struct.Struct("<IIII")
+VALUE = 3
+
+
+def read_exact(n):
+    b = b""
+    while len(b) < n:
+        c = os.read(0, n - len(b))
+        if not c:
+            sys.exit(0)
+        b += c
+    return b
+
+
+def reply(iid, value):
+    return REPLY.pack(iid, VALUE, 0, len(value)) + value
+
+
+_, _, n = HELLO.unpack(read_exact(HELLO.size))
+read_exact(n)
+if MODE == "early":
+    os.write(1, reply(0, b"X"))
+os.write(1, HELLO.pack(b"BLTW", 1 if MODE == "v1" else 2, 6) + b"broken")
+held = None
+while True:
+    iid, klen, vlen = ITEM.unpack(read_exact(ITEM.size))
+    key = read_exact(klen)
+    out = reply(iid, read_exact(vlen).upper())
+    if key == b"k5":
+        if MODE == "twice":
+            out += out
+        elif MODE == "skip":
+            out = b""
+        elif MODE == "unknown":
+            out = reply(iid + 100000, b"X")
+        elif MODE == "reorder":
+            held, out = out, b""
+        elif MODE == "short":
+            out = REPLY.pack(iid, VALUE, 0, 1 << 20) + b"0123456789"
+    elif held is not None:
+        out, held = out + held, None
+    os.write(1, out)
