@@ -100,15 +100,17 @@ ops_file_attr(
 /* The permission bits of the node in: those a create, mkdir or chmod
  * gave it in this mount, else the mount's (-o umask).  A file's never
  * include x or the set-id bits: no file can run from the mount, and
- * access(X_OK) says so (op_access()). */
+ * access(X_OK) says so (op_access()).  A directory keeps its sticky bit,
+ * with which the kernel lets only a file's owner remove or rename it
+ * there once others may enter (main.c). */
 static mode_t
 ops_perm(const struct fs *fs, const struct inode_info *in)
 {
-	mode_t all = in->type == INODE_DIR ? 0777 : 0666;
+	mode_t all = in->type == INODE_DIR ? S_ISVTX | 0777 : 0666;
 
 	if (in->mode & INODE_MODE_SET)
 		return (mode_t)in->mode & all;
-	return all & ~fs->umask;
+	return all & 0777 & ~fs->umask;
 }
 
 /* Fill st for the node in: owner from the mount options, mode from

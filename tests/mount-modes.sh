@@ -1,7 +1,8 @@
 #!/bin/sh
 # Modes and owners given at create, mkdir, chmod and chown are kept for the
 # life of the mount, and with -o allow_other the kernel enforces them: a
-# file its maker created 0600 is theirs alone.  allow_other without umask=
+# file its maker created 0600 is theirs alone, and in a sticky directory
+# only a file's owner removes it.  allow_other without umask=
 # shows what the store held before the mount as its owner's alone (0600,
 # 0700).  A remount shows the mount's modes again.  A file never shows x.
 . "${top_srcdir:-$(dirname "$0")/..}/tests/lib.sh"
@@ -100,6 +101,29 @@ chown "$ub:$gb" "$m/shared/p2"
 [ "$(as_b cat "$m/shared/p2")" = public ] || fail "B cannot read the file given to B"
 as_b chown "$ua" "$m/shared/p2" 2>/dev/null && fail "B gave a file away"
 cat "$m/shared/a" >/dev/null || fail "root cannot read A's file"
+
+# A sticky directory (/tmp's mode, issue 40): anyone writes in it, only a
+# file's owner removes or renames it; the bit used to be dropped.
+mkdir "$m/sticky"
+chmod 1777 "$m/sticky"
+[ "$(stat -c %a "$m/sticky")" = 1777 ] ||
+	fail "chmod 1777: $(stat -c %a "$m/sticky")"
+printf 'root\n' >"$m/sticky/r"
+as_a sh -c "printf 'a\n' >'$m/sticky/a'" || fail "A cannot create in 1777"
+as_a rm -f "$m/sticky/r" 2>/dev/null && fail "A removed root's file in 1777"
+as_a mv "$m/sticky/r" "$m/sticky/r2" 2>/dev/null && fail "A renamed root's file"
+as_b rm -f "$m/sticky/a" 2>/dev/null && fail "B removed A's file in 1777"
+[ "$(cat "$m/sticky/r" "$m/sticky/a" | tr '\n' ' ')" = "root a " ] ||
+	fail "the files of a sticky directory changed"
+as_a mv "$m/sticky/a" "$m/sticky/a2" || fail "A cannot rename A's file"
+as_a rm "$m/sticky/a2" || fail "A cannot remove A's file"
+as_a mkdir -m 1777 "$m/sticky/d" || fail "A cannot mkdir 1777"
+[ "$(stat -c %a "$m/sticky/d")" = 1777 ] ||
+	fail "mkdir 1777: $(stat -c %a "$m/sticky/d")"
+mv "$m/sticky" "$m/sticky2" # the bit follows the node
+[ "$(stat -c %a "$m/sticky2")" = 1777 ] || fail "a rename lost the sticky bit"
+chmod 0777 "$m/sticky2"
+as_a rm -f "$m/sticky2/r" || fail "A cannot remove in 0777"
 bltfs_umount "$m"
 
 # The modes do not survive a remount: allow_other shows 0600 again, and
