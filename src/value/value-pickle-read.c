@@ -28,8 +28,9 @@
  * reason: a high surrogate followed by a low one (two characters that
  * JSON text would read back as one); BINSTRING and STRING that are not
  * ASCII (Python 3 loads them as ASCII str and fails); integers of more
- * than PK_MAX_INT_BYTES bytes; bytes after STOP (Python ignores them, we
- * would lose them when writing back).  Protocol 0 text arguments are read
+ * than PK_MAX_INT_BYTES bytes.  Bytes after STOP are passed over, as
+ * Python's loads does (a decode mount keeps them by storing nothing for a
+ * value written back unchanged).  Protocol 0 text arguments are read
  * strictly: INT, LONG, PUT and GET take plain decimal only.
  */
 #include "config.h"
@@ -487,10 +488,6 @@ pk_run(struct pk_dec *d, size_t *root)
 			if ((rc = pk_no_global(d, top - 1)) != 0 ||
 			    (rc = pk_globals_called(d)) != 0)
 				return rc;
-			if (d->pos != d->len)
-				return pk_fail(d,
-				    "%zu bytes after STOP at offset %zu",
-				    d->len - d->pos, at);
 			return 0;
 		case 0x80: /* PROTO */
 			if ((rc = pk_need(d, 1, at)) != 0)
