@@ -43,7 +43,7 @@ cat >"$tmp/vars.mk" <<'EOF'
 install-test-vars:
 	@echo "bindir='$(bindir)' libdir='$(libdir)'"
 	@echo "includedir='$(includedir)' mandir='$(mandir)'"
-	@echo "pkgdatadir='$(pkgdatadir)'"
+	@echo "pythondir='$(pythondir)' PYTHON='$(PYTHON)' prefix='$(prefix)'"
 	@echo "CC='$(CC)' CFLAGS='$(CFLAGS)' LDFLAGS='$(LDFLAGS)'"
 EOF
 bmake -f Makefile -f "$tmp/vars.mk" install-test-vars >"$tmp/vars"
@@ -185,19 +185,39 @@ else
 		fail "the mount's write is not in $store"
 fi
 
-# The Python worker, imported from where it is installed as the README
-# does, by a Python that may write its bytecode cache there (as root
-# would), which make uninstall takes away with it.
-if command -v python3 >/dev/null; then
+# The Python worker is a module where the configured Python imports it:
+# under /usr/local or /usr, a directory of its sys.path (Debian's
+# dist-packages), so that `from bltfs_worker import serve` and `python3 -m
+# bltfs_worker` work after make install with no path to give.  Here it is
+# under DESTDIR, so PYTHONPATH stands for that.  It is run by a Python
+# that may write its bytecode cache there (as root would), which make
+# uninstall takes away with it.
+if [ "$PYTHON" != : ]; then
+	pydir=$dest$pythondir
+	[ -f "$pydir/bltfs_worker.py" ] || fail "not installed: $pydir/bltfs_worker.py"
+	case $prefix in
+	/usr | /usr/local)
+		"$PYTHON" -c 'import sys; sys.exit(sys.argv[1] not in sys.path)' \
+		    "$pythondir" || fail "$PYTHON does not search $pythondir" ;;
+	esac
+	PYTHONPATH=$pydir "$PYTHON" -m bltfs_worker --help >"$tmp/help" ||
+		fail "python3 -m bltfs_worker --help"
+	grep -q "from bltfs_worker import serve" "$tmp/help" ||
+		fail "python3 -m bltfs_worker --help says: $(cat "$tmp/help")"
 	cp "$FIXTURE" "$tmp/py.blt"
-	cat >"$tmp/same.py" <<EOF
-import sys; sys.path.insert(0, "$dest$pkgdatadir")
-from bltfs_worker import serve
-serve(lambda key, value: value)
-EOF
-	env -u PYTHONDONTWRITEBYTECODE "$BLT" map "$tmp/py.blt" \
-	    --worker "python3 $tmp/same.py" --workers 1 >"$tmp/py.out" ||
+	printf 'from bltfs_worker import serve\nserve(lambda key, value: value)\n' \
+	    >"$tmp/same.py"
+	env -u PYTHONDONTWRITEBYTECODE PYTHONPATH="$pydir" "$BLT" map \
+	    "$tmp/py.blt" --worker "$PYTHON $tmp/same.py" --workers 1 \
+	    >"$tmp/py.out" ||
 		fail "a map with the installed bltfs_worker.py: $(cat "$tmp/py.out")"
+	grep -q '"errors": 0' "$tmp/py.out" || fail "$(cat "$tmp/py.out")"
+	# and python3 -m, with a function of a module
+	printf 'def same(key, value):\n    return value\n' >"$tmp/mymod.py"
+	env -u PYTHONDONTWRITEBYTECODE PYTHONPATH="$pydir:$tmp" "$BLT" map \
+	    "$tmp/py.blt" --worker "$PYTHON -m bltfs_worker mymod:same" \
+	    --workers 1 >"$tmp/py.out" ||
+		fail "a map with python3 -m bltfs_worker: $(cat "$tmp/py.out")"
 	grep -q '"errors": 0' "$tmp/py.out" || fail "$(cat "$tmp/py.out")"
 fi
 

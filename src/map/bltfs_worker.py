@@ -10,7 +10,9 @@ Write a function of a key and a value and hand it to serve():
 
     serve(f)
 
-and run it as `blt map --worker 'python3 myworker.py' STORE`.  Each worker
+and run it as `blt map --worker 'python3 myworker.py' STORE`, or serve a
+function of a module without a script: `blt map --worker 'python3 -m
+bltfs_worker mymod:f' STORE` (`python3 -m bltfs_worker --help`).  Each worker
 of the map runs one such process for the whole map.  The key and the value
 arrive as the Python booklet gives them: decoded with the store's key and
 value serializers (pickle, json, orjson, msgpack, str, integers, numpy,
@@ -433,19 +435,51 @@ def serve(func, raw=False, name="bltfs_worker.py", trust_pickles=False):
             _write_all(wfd, b"".join(out))
 
 
+USAGE = """usage: python3 -m bltfs_worker MODULE:FUNCTION [--raw] [--trust-pickles]
+
+A map worker for `blt map --worker` and `bltfs ctl MOUNT map --worker`:
+serves FUNCTION(key, value) of MODULE (a module on the path, or a .py
+file) to the map, one process per worker:
+
+    blt map --worker 'python3 -m bltfs_worker mymod:f' STORE
+
+or, in a script of your own:
+
+    from bltfs_worker import serve
+
+    def f(key, value):
+        return value          # the new value; (key, value); None skips
+
+    serve(f)
+
+    blt map --worker 'python3 f.py' STORE
+
+Keys and values arrive decoded with the store's serializers, as the Python
+booklet gives them; pickles are read as data, never run.
+
+  --raw            give and take bytes, whatever the serializers
+  --trust-pickles  unpickle with Python's pickle, which runs what a pickle
+                   names: only for a store whose every writer you trust
+
+stdin and stdout carry version %d of the worker protocol (doc/map.md):
+run it under blt map, not by hand.
+""" % VERSION
+
+
 def main():
-    """python3 bltfs_worker.py MODULE:FUNCTION [--raw] [--trust-pickles]:
+    """python3 -m bltfs_worker MODULE:FUNCTION [--raw] [--trust-pickles]:
     serve a function of a module on the path (or a .py file's path)
     without a script."""
     import importlib
     import importlib.util
 
+    if {"-h", "--help"} & set(sys.argv[1:]):
+        sys.stdout.write(USAGE)
+        return
     flags = {"--raw", "--trust-pickles"} & set(sys.argv[1:])
     args = [a for a in sys.argv[1:] if a not in flags]
     if len(args) != 1 or ":" not in args[0]:
-        sys.stderr.write(
-            "usage: bltfs_worker.py MODULE:FUNCTION [--raw] [--trust-pickles]\n"
-        )
+        sys.stderr.write(USAGE)
         sys.exit(2)
     mod, _, fn = args[0].rpartition(":")
     if mod.endswith(".py"):
