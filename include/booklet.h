@@ -477,6 +477,17 @@ const char *blt_errmsg_key(const void *key, size_t klen);
 /* The current time in µs since the epoch. */
 int64_t blt_now(void);
 
+/* Called now and then, in the calling thread, by a long call (blt_check,
+ * blt_prune, blt_reindex, blt_stat's scan) with how far it is: done of
+ * total, counted in unit, "bytes" (of the file) or "buckets" (of the
+ * index); a call may go through several passes, each from 0.  It must not
+ * call the library. */
+typedef void blt_progress_fn(
+    void *arg, const char *unit, uint64_t done, uint64_t total);
+
+/* Set the progress function of this thread (NULL: none, the default). */
+void blt_progress_set(blt_progress_fn *fn, void *arg);
+
 /* The name of a serializer code ("str", "uint4", ...), or "unknown". */
 const char *blt_serializer_name(unsigned code);
 

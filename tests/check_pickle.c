@@ -335,7 +335,7 @@ START_TEST(test_truncated)
 	 * value, so do we (issue 40) */
 	decodes(PK("\x80\x05N.N"), "null");
 	decodes(PK("\x80\x05K\x07.\x80\x05garbage\xff"), "7");
-	decodes(PK("]q\x00(K\x01" "e..."), "[1]");
+	decodes(PK("]q\x00(K\x01\x65..."), "[1]"); /* \x65: APPENDS */
 	refused(PK("N"), "no STOP");
 	json_decref(tree);
 	blt_value_buf_free(&b);

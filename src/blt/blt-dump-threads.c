@@ -56,6 +56,8 @@ struct pipeline {
 	size_t nslots;
 	size_t taken; /* batches decoders have taken */
 	int closed;   /* no more batches: decoders leave when all are taken */
+	struct cli_progress *progress;
+	uint64_t written, total; /* items out, of the store's */
 };
 
 int
@@ -161,6 +163,8 @@ slot_write(struct pipeline *p, struct slot *s)
 	if (rc == 0 && s->out.len > 0 &&
 	    fwrite(s->out.data, 1, s->out.len, stdout) != s->out.len)
 		rc = 1;
+	p->written += s->nitems;
+	cli_progress_show(p->progress, p->written, p->total);
 	s->out.len = 0;
 	s->nitems = 0;
 	s->bytes.len = 0;
@@ -224,7 +228,8 @@ pipeline_read(struct pipeline *p, struct blt_iter *it)
 }
 
 int
-cli_dump_threads(const struct cli *c, struct blt_iter *it)
+cli_dump_threads(const struct cli *c, struct blt_iter *it,
+    struct cli_progress *progress, uint64_t total)
 {
 	struct pipeline p;
 	pthread_t *tids;
@@ -232,6 +237,8 @@ cli_dump_threads(const struct cli *c, struct blt_iter *it)
 
 	memset(&p, 0, sizeof p);
 	p.c = c;
+	p.progress = progress;
+	p.total = total;
 	p.nslots = 2 * (size_t)n;
 	p.slots = calloc(p.nslots, sizeof *p.slots);
 	tids = calloc((size_t)n, sizeof *tids);

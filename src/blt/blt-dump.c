@@ -11,12 +11,14 @@
 #include "config.h"
 
 #include <sys/types.h>
+#include <sys/stat.h>
 
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "booklet.h"
 #include "bltvalue.h"
@@ -79,8 +81,10 @@ int
 cli_dump(struct cli *c)
 {
 	struct blt_value_buf dec = {0};
+	struct cli_progress progress;
 	struct blt_iter *it;
 	struct blt_item item;
+	uint64_t n = 0, total;
 	int rc;
 
 	if ((rc = cli_open(c, BLT_RDONLY)) != CLI_OK ||
@@ -88,16 +92,24 @@ cli_dump(struct cli *c)
 		return rc;
 	if ((rc = blt_iter_create(c->db, &it)) < 0)
 		return cli_fail(c->store, rc);
+	/* on a terminal, unless the lines go to the same one */
+	cli_progress_start(&progress, "dump", "items");
+	progress.on = progress.on && !isatty(1);
+	total = (uint64_t)blt_count(c->db);
 	/* Decoding is most of the work: spread it over threads. */
 	if (c->decode && cli_dump_threads_wanted(c) > 1)
-		rc = cli_dump_threads(c, it);
+		rc = cli_dump_threads(c, it, &progress, total);
 	else
 		while ((rc = blt_iter_next(it, &item)) > 0 &&
 		       (rc = cli_dump_line(stdout, c, &item, &dec)) == 0 &&
 		       !ferror(stdout))
-			;
+			if (++n % 1024 == 0)
+				cli_progress_show(&progress, n, total);
 	blt_iter_free(it);
 	blt_value_buf_free(&dec);
+	if (rc >= 0)
+		cli_progress_show(&progress, total, total);
+	cli_progress_end(&progress);
 	if (rc < 0)
 		return cli_fail(c->store, rc);
 	return cli_flush_stdout();
@@ -341,6 +353,7 @@ cli_load_stuck(struct cli_load *l, uintmax_t stop)
 {
 	l->stored += l->held;
 	l->held = 0;
+	cli_progress_interrupt();
 	fprintf(stderr,
 	    "blt: %s:%ju: items up to this line stored (%ju in all), but the "
 	    "store's index could not grow after them",
@@ -411,7 +424,9 @@ cli_load(struct cli *c)
 	char *line = NULL;
 	size_t cap = 0;
 	uintmax_t lineno = 0;
-	uint64_t size;
+	uint64_t size, input = 0, consumed = 0;
+	struct cli_progress progress;
+	struct stat st;
 	ssize_t len;
 	int rc, stopped = 0, stuck;
 
@@ -420,8 +435,15 @@ cli_load(struct cli *c)
 	if ((rc = cli_open(c, c->create ? BLT_CREATE : BLT_RDWR)) != CLI_OK ||
 	    (rc = cli_info(c)) != CLI_OK)
 		goto out;
+	/* how far through its input, where the input has a size */
+	cli_progress_start(&progress, "load", NULL);
+	if (fstat(fileno(in), &st) == 0 && S_ISREG(st.st_mode))
+		input = (uint64_t)st.st_size;
 	while ((len = getline(&line, &cap, in)) != -1) {
 		lineno++;
+		consumed += (uint64_t)len;
+		if (lineno % 1024 == 0)
+			cli_progress_show(&progress, consumed, input);
 		if (strspn(line, " \t\r\n") == (size_t)len)
 			continue;
 		if (line[len - 1] == '\n')
@@ -441,6 +463,7 @@ cli_load(struct cli *c)
 		}
 		stopped = 1;
 		if (why != NULL) {
+			cli_progress_interrupt();
 			fprintf(
 			    stderr, "blt: %s:%ju: %s\n", l.name, lineno, why);
 			rc = CLI_ERROR;
@@ -478,7 +501,11 @@ cli_load(struct cli *c)
 		rc = cli_syserr(l.name, EIO);
 	if (rc == CLI_OK)
 		rc = cli_load_flush(c, &l, l.last, 0);
-	else if (!stopped) /* out of memory at lineno, or a read error after */
+	if (rc == CLI_OK) {
+		cli_progress_show(&progress, consumed, input);
+		cli_progress_end(&progress);
+	} else if (!stopped) /* out of memory at lineno, or a read error after
+	                      */
 		cli_load_flush(c, &l, l.last, lineno + (ferror(in) != 0));
 	else if (cli_load_flush(c, &l, lineno, lineno) == CLI_OK)
 		fprintf(stderr,

@@ -146,12 +146,21 @@ cli_map_report(struct cli *c, const struct blt_map_stats *st, double secs)
 
 static const unsigned char *const cli_map_none;
 
+/* The map's progress, on a terminal. */
+static int
+cli_map_progress(void *arg, const struct blt_map_stats *st)
+{
+	cli_progress_show(arg, st->processed, st->total);
+	return 0;
+}
+
 /* blt map: run a command or plugin over values; 1 if any item failed. */
 int
 cli_map(struct cli *c)
 {
 	struct blt_map_opts o;
 	struct blt_map_stats st;
+	struct cli_progress progress;
 	struct blt_options bo;
 	struct blt_stat ss;
 	struct timespec t0, t1;
@@ -299,9 +308,17 @@ cli_map(struct cli *c)
 		}
 		o.out = out;
 	}
+	cli_progress_start(&progress, "map", "items");
+	o.progress = cli_map_progress;
+	o.arg = &progress;
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	mrc = blt_map(c->db, &o, &st);
 	clock_gettime(CLOCK_MONOTONIC, &t1);
+	if (mrc == 0) {
+		cli_progress_show(&progress, st.processed, st.total);
+		cli_progress_end(&progress);
+	} else
+		cli_progress_clear(&progress);
 	cli_map_report(c, &st,
 	    (double)(t1.tv_sec - t0.tv_sec) +
 	        (double)(t1.tv_nsec - t0.tv_nsec) / 1e9);

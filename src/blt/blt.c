@@ -61,6 +61,7 @@ cli_fail(const char *name, int rc)
 	const char *msg = blt_errmsg();
 	size_t n = strlen(name);
 
+	cli_progress_interrupt();
 	/* The library's message usually names the file already. */
 	if (msg == NULL || *msg == '\0')
 		fprintf(stderr, "blt: %s: %s\n", name, strerror(-rc));
@@ -77,6 +78,7 @@ cli_fail(const char *name, int rc)
 int
 cli_syserr(const char *name, int err)
 {
+	cli_progress_interrupt();
 	fprintf(stderr, "blt: %s: %s\n", name, strerror(err));
 	return CLI_ERROR;
 }

@@ -222,6 +222,13 @@ le_put(unsigned char *p, uint64_t v, unsigned n)
 int err_oom(const char *path);
 int err_missing(const char *path);
 
+/* progress.c */
+/* Bytes a scan goes between two reports of its progress. */
+#define PROGRESS_SCAN_BYTES (16u << 20)
+/* Buckets a rewiring of the index goes between two reports. */
+#define PROGRESS_BUCKETS (1u << 16)
+void progress_note(const char *unit, uint64_t done, uint64_t total);
+
 /* hash.c */
 void hash_digest(const void *key, size_t klen, unsigned char out[HASH_LEN]);
 uint32_t hash_bucket(const unsigned char d[HASH_LEN], uint32_t n);
@@ -343,6 +350,7 @@ struct scan {
 	int lax;   /* return live blocks whose next pointer is out of range */
 	int fresh; /* no live block of this region checked yet */
 	uint64_t trusted; /* db->trusted when the scan started */
+	uint64_t eof;     /* the file's end, for progress_note() */
 };
 void scan_init(struct scan *s, const struct blt *db, const unsigned char *base,
     uint64_t index_off, uint32_t n_buckets, uint64_t first_data, uint64_t eof);

@@ -27,6 +27,9 @@ reindex_rewire(
 	for (uint64_t bkt = 0; bkt < n0; bkt++) {
 		uint64_t p = io_get_ptr(db, i0 + bkt * PTR_LEN);
 
+		if (bkt % PROGRESS_BUCKETS == 0 || bkt + 1 == n0)
+			progress_note("buckets", bkt + 1, n0);
+
 		while (p > PTR_END) {
 			uint64_t nxt, s, head;
 

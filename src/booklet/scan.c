@@ -27,6 +27,7 @@ scan_init(struct scan *s, const struct blt *db, const unsigned char *base,
 	s->lax = 0;
 	s->fresh = 1;
 	s->trusted = __atomic_load_n(&db->trusted, __ATOMIC_RELAXED);
+	s->eof = eof;
 	if (index_off == HEADER_LEN) {
 		s->end = eof;
 		s->next_start = s->next_end = 0;
@@ -122,8 +123,10 @@ scan_next(struct scan *s, struct block *b)
 
 	for (;;) {
 		if (s->pos >= s->end) {
-			if (s->next_end <= s->next_start)
+			if (s->next_end <= s->next_start) {
+				progress_note("bytes", s->eof, s->eof);
 				return 0;
+			}
 			s->pos = s->next_start;
 			s->end = s->next_end;
 			s->next_start = s->next_end = 0;
@@ -149,6 +152,9 @@ scan_next(struct scan *s, struct block *b)
 			    s->db->path, (unsigned long long)b->off,
 			    (unsigned long long)b->next);
 		s->pos += b->size;
+		if ((s->pos - b->size) / PROGRESS_SCAN_BYTES !=
+		    s->pos / PROGRESS_SCAN_BYTES)
+			progress_note("bytes", s->pos, s->eof);
 		if (b->next != PTR_TOMBSTONE || s->all)
 			return 1;
 	}
