@@ -18,7 +18,8 @@
 #
 # Stores, made by the reference Python booklet: small pickled dicts, and
 # msgpack and zstd values of 1 to 4 KiB (the issue's), and str values of
-# 1 to 4 KiB and uint4 integers for comparison.  A store whose serializer
+# 1 to 4 KiB and uint4 integers for comparison; pytypes: pickled dicts of
+# a datetime, a Decimal and a numpy array of 4 floats (issue 38).  A store whose serializer
 # a build does not decode (status says "decoded": false) is timed anyway
 # and flagged: its ratio then measures nothing.  blt dump --decode runs
 # with its default threads (one per processor); the reference with one.
@@ -96,25 +97,35 @@ def blob(i):
     k = rnd.randrange(1024, 4097)
     words = [("w%d" % rnd.randrange(1000)) for _ in range(k // 5)]
     return " ".join(words)[:k]
+def record(i):
+    import datetime, decimal, numpy
+    tz = datetime.timezone(datetime.timedelta(hours=i % 24 - 12))
+    return {"id": i, "at": datetime.datetime(2024, 1, 1 + i % 28, i % 24,
+                                             i % 60, i % 60, i, tz),
+            "price": decimal.Decimal(i) / 100,
+            "vec": numpy.arange(4, dtype="f8") * i}
 kinds = {
-    "str": lambda i: blob(i),
-    "uint4": lambda i: i,
-    "pickle": lambda i: {"id": i, "name": "key %d" % i, "tags": ["a", "b"], "x": i / 7},
-    "msgpack": lambda i: {"id": i, "text": blob(i)},
-    "zstd": lambda i: blob(i).encode(),
+    "str": ("str", lambda i: blob(i)),
+    "uint4": ("uint4", lambda i: i),
+    "pickle": ("pickle", lambda i: {"id": i, "name": "key %d" % i,
+                                    "tags": ["a", "b"], "x": i / 7}),
+    # Python's everyday types (issue 38): a datetime, a Decimal, an array
+    "pytypes": ("pickle", record),
+    "msgpack": ("msgpack", lambda i: {"id": i, "text": blob(i)}),
+    "zstd": ("zstd", lambda i: blob(i).encode()),
 }
-for ser, make in kinds.items():
+for name, (ser, make) in kinds.items():
     try:
-        with booklet.open(os.path.join(work, ser + ".blt"), "n",
+        with booklet.open(os.path.join(work, name + ".blt"), "n",
                           key_serializer="str", value_serializer=ser) as db:
             for i in range(n):
                 db["d/k%07d" % i] = make(i)
     except Exception as e:  # a serializer the reference cannot write here
-        print("%s: not made: %s" % (ser, e), file=sys.stderr)
+        print("%s: not made: %s" % (name, e), file=sys.stderr)
 EOF
 
 printf '%-8s %-10s %10s %10s %8s\n' store workload raw decode ratio
-for ser in str uint4 pickle msgpack zstd; do
+for ser in str uint4 pickle pytypes msgpack zstd; do
 	store=$work/$ser.blt
 	[ -f "$store" ] || continue
 	for mode in raw decode; do
@@ -146,16 +157,27 @@ done
 # blt dump --decode against the reference reading every item and writing
 # it as a JSON line
 printf '\n%-8s %-22s %10s %10s %8s\n' store workload python blt "python/blt"
-for ser in str uint4 pickle msgpack zstd; do
+for ser in str uint4 pickle pytypes msgpack zstd; do
 	store=$work/$ser.blt
 	[ -f "$store" ] || continue
+	# default= writes bytes, and the everyday types in blt's forms
 	t_py=$(best "$PY" -c '
-import json, sys, booklet
+import datetime, decimal, json, sys, booklet, numpy
+def default(o):
+    if isinstance(o, bytes):
+        return o.decode("latin-1")
+    if isinstance(o, datetime.datetime):
+        return {"$datetime": o.isoformat()}
+    if isinstance(o, decimal.Decimal):
+        return {"$decimal": str(o)}
+    if isinstance(o, numpy.ndarray):
+        return {"$ndarray": {"dtype": o.dtype.str, "shape": list(o.shape),
+                             "data": o.tolist()}}
+    raise TypeError(type(o))
 out = sys.stdout
 with booklet.open(sys.argv[1], "r") as db:
     for k, v in db.items():
-        out.write(json.dumps({"key": k, "value": v},
-                             default=lambda b: b.decode("latin-1")) + "\n")
+        out.write(json.dumps({"key": k, "value": v}, default=default) + "\n")
 ' "$store")
 	t_blt=$(best "$BLT" dump --decode "$store")
 	printf '%-8s %-22s %10s %10s %8s\n' "$ser" "dump as JSON lines" \

@@ -86,14 +86,19 @@ START_TEST(test_forbidden)
 		ck_assert_msg(strstr(why, "at offset 6") != NULL, "%s", why);
 	}
 	refused(PK("\x80\x02"
-	           "cbuiltins\ncomplex\nq\x00G?\xf0\x00\x00\x00\x00"
+	           "cbuiltins\nround\nq\x00G?\xf0\x00\x00\x00\x00"
 	           "\x00\x00G@\x00\x00\x00\x00\x00\x00\x00\x86R."),
-	    "opcode GLOBAL (c) at offset 2 would import builtins.complex");
+	    "opcode GLOBAL (c) at offset 2 would import builtins.round");
+	refused(PK("\x80\x04\x8c\x08"
+	           "datetime\x8c\x06"
+	           "tzinfo\x93)R."),
+	    "opcode STACK_GLOBAL (\\x93) at offset 20 would import "
+	    "datetime.tzinfo");
+	/* an everyday type called with other arguments than its pickle's */
 	refused(PK("\x80\x04\x8c\x08"
 	           "datetime\x8c\x04"
 	           "date\x93)R."),
-	    "opcode STACK_GLOBAL (\\x93) at offset 18 would import "
-	    "datetime.date");
+	    "would call datetime.date with other arguments");
 	/* Names in messages are escaped. */
 	refused(PK("c\x01\xff\nx\n."), "would import \\x01\\xff.x");
 }

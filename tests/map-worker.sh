@@ -107,17 +107,19 @@ with booklet.open(sys.argv[1]) as db:
 EOF
 done
 
-# Pickles are read as data: one that would import anything (a datetime of
-# the reference, or a hostile one written as raw bytes, which would run a
-# command) fails its item with the name, and nothing runs; the plain ones
-# of every protocol are mapped.  trust_pickles=True unpickles as Python
-# does: the datetime is mapped then.
+# Pickles are read as data: one that would import anything but the
+# constructors of data (a Fraction of the reference, or a hostile one
+# written as raw bytes, which would run a command) fails its item with the
+# name, and nothing runs; the plain ones of every protocol are mapped, and
+# so are Python's everyday types (a datetime.date).  trust_pickles=True
+# unpickles as Python does: the Fraction is mapped then.
 ref "$tmp/pk.blt" <<'EOF'
-import sys, booklet, datetime, pickle
+import sys, booklet, datetime, fractions, pickle
 with booklet.open(sys.argv[1], "n", key_serializer="str", value_serializer="pickle") as db:
     for p in range(6):
         db["plain%d" % p] = {"n": p, "s": {1, 2}, "b": b"x", "a": bytearray(b"y"), "t": (p,)}
     db["date"] = datetime.date(2020, 1, 2)
+    db["fraction"] = fractions.Fraction(1, 3)
 EOF
 for p in 0 1 2 3 4 5; do
 	# booklet pickles with protocol 5: the older ones are put as raw bytes
@@ -135,6 +137,8 @@ from bltfs_worker import serve
 def f(key, value):
     if key == "date":
         return value.replace(year=2021)
+    if key == "fraction":
+        return value * 3
     assert value["s"] == {1, 2} and value["b"] == b"x", value
     assert value["a"] == bytearray(b"y") and value["t"] == (value["n"],), value
     value["n"] += 10
@@ -147,23 +151,75 @@ else:
 EOF
 expect 1 "$BLT" map "$tmp/pk.blt" --worker "$WPY $tmp/pk.py" --workers 2
 [ ! -e "$tmp/ran" ] || fail "a pickle ran a command"
-counts 6 0 2
-grep -q 'pickle would import datetime.date: refused' "$tmp/out" ||
-	fail "the datetime: $(cat "$tmp/out")"
+counts 7 0 2
+grep -q 'pickle would import fractions.Fraction: refused' "$tmp/out" ||
+	fail "the Fraction: $(cat "$tmp/out")"
 grep -q 'pickle would import os.system: refused' "$tmp/out" ||
 	fail "the hostile pickle: $(cat "$tmp/out")"
 "$BLT" del "$tmp/pk.blt" evil
 expect 0 "$BLT" map "$tmp/pk.blt" --worker "$WPY $tmp/pk.py trust" \
     --keys - <<'EOF'
-date
+fraction
 EOF
 counts 1 0 0
 ref "$tmp/pk.blt" <<'EOF'
 import sys, booklet, datetime
 with booklet.open(sys.argv[1]) as db:
     assert db["date"] == datetime.date(2021, 1, 2), db["date"]
+    assert db["fraction"] == 1, db["fraction"]
     for p in range(6):
         assert db["plain%d" % p]["n"] == p + 10, (p, db["plain%d" % p])
+EOF
+
+# The hostile pickles of tests/pytypes.py (constructors of data called
+# with other arguments than CPython writes: a datetime of 9 bytes, a
+# February 30, an object dtype, a _reconstruct of another class, a
+# defaultdict whose factory is os.system ...) each fail their item in the
+# worker with what they would import or call, and nothing runs.  Python
+# itself reads four of them (a global never called, a named timezone, a
+# fold, a pandas Timestamp of year 292277026596), which JSON cannot show
+# but a worker can take.
+ref "$tmp/hostile.blt" "$top_srcdir/tests" "$tmp/ran" <<'EOF'
+import sys, booklet
+sys.path.insert(0, sys.argv[2])
+from pytypes import HOSTILE
+with booklet.open(sys.argv[1], "n", key_serializer="str", value_serializer="pickle") as db:
+    for i, (data, reason) in enumerate(HOSTILE):
+        ok = reason in ("never called", "has a name", "fold=1",
+                        "outside years 1 to 9999")
+        db.set("%s%d" % ("ok" if ok else "bad", i), None)
+EOF
+cat >"$tmp/hostile.py" <<'EOF'
+import json, re, sys
+sys.path.insert(0, sys.argv[1])
+from pytypes import HOSTILE
+for line in sys.stdin:
+    r = json.loads(line)
+    data = HOSTILE[int(re.sub(r"[a-z]", "", r["key"]))][0]
+    r["value_hex"] = data.replace(b"true", sys.argv[2].encode()).hex()
+    print(json.dumps(r))
+EOF
+"$BLT" dump "$tmp/hostile.blt" |
+    python3 "$tmp/hostile.py" "$top_srcdir/tests" "$tmp/ran" \
+    >"$tmp/hostile.jsonl"
+"$BLT" load "$tmp/hostile.blt" "$tmp/hostile.jsonl"
+nall=$(grep -c . "$tmp/hostile.jsonl")
+nbad=$(grep -c '"key": "bad' "$tmp/hostile.jsonl")
+cat >"$tmp/id.py" <<'EOF'
+from bltfs_worker import serve
+serve(lambda key, value: value)
+EOF
+expect 1 "$BLT" map "$tmp/hostile.blt" --worker "$WPY $tmp/id.py"
+[ ! -e "$tmp/ran" ] || fail "a hostile pickle ran a command"
+# (the global never called leaves None: the identity skips it)
+counts $((nall - nbad - 1)) 1 "$nbad"
+py "$tmp/out" <<'EOF' || fail "hostile pickles in the worker: $(cat "$tmp/out")"
+import json, sys
+r = json.load(open(sys.argv[1]))
+errs = {e["key"]: e["error"] for e in r["first_errors"]}
+assert all(k.startswith("bad") for k in errs), errs
+for k, m in errs.items():
+    assert "refused" in m or "Error" in m or "Operation" in m, (k, m)
 EOF
 
 # A pd_zstd value is read by pandas through pyarrow, which before 14.0.1

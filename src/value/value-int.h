@@ -6,6 +6,7 @@
 #define VALUE_INT_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include <jansson.h>
 
@@ -68,9 +69,34 @@ enum value_tag {
 	VALUE_TAG_INT,
 	VALUE_TAG_FLOAT,
 	VALUE_TAG_DICT,
-	VALUE_TAG_UNDECODABLE
+	VALUE_TAG_UNDECODABLE,
+	/* Python's everyday types (value-datetime.c, value-pickle-object.c) */
+	VALUE_TAG_DATETIME,
+	VALUE_TAG_DATE,
+	VALUE_TAG_TIME,
+	VALUE_TAG_TIMEDELTA,
+	VALUE_TAG_TIMEZONE,
+	VALUE_TAG_DECIMAL,
+	VALUE_TAG_UUID,
+	VALUE_TAG_COMPLEX,
+	VALUE_TAG_ODICT,
+	VALUE_TAG_COUNTER,
+	VALUE_TAG_DEFAULTDICT,
+	VALUE_TAG_DEQUE,
+	VALUE_TAG_NDARRAY,
+	VALUE_TAG_NPSCALAR,
+	VALUE_TAG_PDTIMESTAMP,
+	VALUE_TAG_PDTIMEDELTA /* the last of Python's everyday types */
 };
 
+/* Whether tag is one of Python's everyday types ($datetime ...). */
+static inline int
+value_tag_is_object(enum value_tag tag)
+{
+	return tag >= VALUE_TAG_DATETIME && tag <= VALUE_TAG_PDTIMEDELTA;
+}
+/* The name of tag ("$datetime" ...). */
+const char *value_tag_name(enum value_tag tag);
 /* The tag of t (VALUE_TAG_NONE for all but a one-member object whose name
  * starts with '$'), and its payload in *payload. */
 enum value_tag value_tag(const json_t *t, json_t **payload);
@@ -107,6 +133,33 @@ int value_b64_decode(const json_t *s, unsigned char **p, size_t *n);
 /* A new {"$tag": payload} object, payload stolen; NULL when out of memory
  * (payload freed). */
 json_t *value_tagged(const char *tag, json_t *payload);
+/* A float as JSON: a number, or {"$float": "nan"}, "inf" or "-inf". */
+json_t *value_real(double v);
+/* An unsigned integer as JSON: a number, or {"$int": "..."} past int64. */
+json_t *value_uint(uint64_t u);
+
+/* value-datetime.c: dates and times as Python's isoformat() writes them. */
+#define VALUE_DAY_US ((int64_t)86400 * 1000000)
+struct value_dt {
+	int has_date, has_time, has_tz;
+	int year, month, day, hour, minute, second, us;
+	int ns;         /* nanoseconds past us: a pandas Timestamp's only */
+	int64_t off_us; /* the UTC offset, with has_tz */
+};
+enum { VALUE_DT_DATETIME, VALUE_DT_DATE, VALUE_DT_TIME, VALUE_DT_TIMESTAMP };
+int64_t value_days_from_civil(int year, int month, int day);
+void value_civil_from_days(int64_t days, int *year, int *month, int *day);
+int value_days_in_month(int year, int month);
+int value_dt_valid(const struct value_dt *t);
+size_t value_dt_format(const struct value_dt *t, char *buf, size_t cap);
+int value_dt_parse(const char *s, size_t n, int kind, struct value_dt *t);
+int value_offset_parse(const char *s, size_t n, int64_t *off);
+int value_td_normalize(
+    const int64_t v[3], int64_t *days, int64_t *sec, int64_t *us);
+int value_uuid_parse(const char *s, size_t n, unsigned char b[16]);
+/* The longest Decimal text read. */
+#define VALUE_DECIMAL_MAX 10000
+int value_decimal_text(const char *s, size_t n);
 
 /* value-zstd.c: zstd frames as Python's zstandard writes them. */
 /* The most bytes a value decompresses to; more is not decodable.

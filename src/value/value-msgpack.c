@@ -59,28 +59,6 @@ value_mp_be(const unsigned char *p, int n)
 
 static int value_mp_item(struct value_mp *m, int depth, json_t **out);
 
-static json_t *
-value_mp_uint(uint64_t u)
-{
-	char num[32];
-
-	if (u <= INT64_MAX)
-		return json_integer((json_int_t)u);
-	snprintf(num, sizeof num, "%" PRIu64, u);
-	return value_tagged("$int", json_string(num));
-}
-
-static json_t *
-value_mp_real(double d)
-{
-	if (isnan(d))
-		return value_tagged("$float", json_string("nan"));
-	if (isinf(d))
-		return value_tagged(
-		    "$float", json_string(d > 0 ? "inf" : "-inf"));
-	return json_real(d);
-}
-
 /* The n-byte str or bin after the header. */
 static int
 value_mp_blob(struct value_mp *m, uint64_t n, int is_str, json_t **out)
@@ -269,13 +247,13 @@ value_mp_item(struct value_mp *m, int depth, json_t **out)
 				float f;
 
 				memcpy(&f, &u, 4);
-				*out = value_mp_real(f);
+				*out = value_real(f);
 			} else {
 				uint64_t u = value_mp_be(m->p, 8);
 				double d;
 
 				memcpy(&d, &u, 8);
-				*out = value_mp_real(d);
+				*out = value_real(d);
 			}
 			m->p += w;
 			break;
@@ -298,7 +276,7 @@ value_mp_item(struct value_mp *m, int depth, json_t **out)
 					u |= ~(uint64_t)0 << (8 * w);
 				*out = json_integer((json_int_t)(int64_t)u);
 			} else
-				*out = value_mp_uint(u);
+				*out = value_uint(u);
 			break;
 		default:
 			/* 0xc1 (never used), ext and fixext. */

@@ -2,9 +2,12 @@
  * The constructors a pickle may name (doc/values.md, "Pickle safety"):
  * CPython writes sets and frozensets before protocol 4, bytes before 3
  * and bytearray before 5 as a GLOBAL or STACK_GLOBAL of a constructor and
- * a REDUCE calling it.  value-pickle-read.c runs those opcodes here, which
+ * a REDUCE calling it; Python's everyday types (datetimes, Decimal, UUID,
+ * the collections, numpy arrays) are written the same way, with NEWOBJ
+ * and BUILD for some.  value-pickle-read.c runs those opcodes here, which
  * recognize exactly these names and arguments, import and call nothing,
- * and build the value; every other use is not decodable.
+ * and build the value (value-pickle-object.c the everyday types); every
+ * other use is not decodable.
  */
 #include "config.h"
 
@@ -35,14 +38,6 @@
  * REDUCE of one with exactly the arguments CPython writes builds the value
  * (pk_reduce), and any other use of one is not decodable.
  */
-enum pk_ctor_kind {
-	PK_CTOR_SET,
-	PK_CTOR_FROZENSET,
-	PK_CTOR_BYTES,
-	PK_CTOR_BYTEARRAY,
-	PK_CTOR_ENCODE
-};
-
 static const struct pk_ctor {
 	const char *module, *name;
 	unsigned kind;
@@ -57,7 +52,74 @@ static const struct pk_ctor {
     {"__builtin__", "bytes", PK_CTOR_BYTES, 2},
     {"__builtin__", "bytearray", PK_CTOR_BYTEARRAY, 2},
     {"_codecs", "encode", PK_CTOR_ENCODE, 5},
+    {"builtins", "list", PK_CTOR_TYPE, 5},
+    {"builtins", "dict", PK_CTOR_TYPE, 5},
+    {"builtins", "int", PK_CTOR_TYPE, 5},
+    {"builtins", "str", PK_CTOR_TYPE, 5},
+    {"builtins", "float", PK_CTOR_TYPE, 5},
+    {"builtins", "tuple", PK_CTOR_TYPE, 5},
+    {"builtins", "bool", PK_CTOR_TYPE, 5},
+    {"__builtin__", "list", PK_CTOR_TYPE, 2},
+    {"__builtin__", "dict", PK_CTOR_TYPE, 2},
+    {"__builtin__", "int", PK_CTOR_TYPE, 2},
+    {"__builtin__", "long", PK_CTOR_TYPE, 2}, /* Python 3's int */
+    {"__builtin__", "str", PK_CTOR_TYPE, 2},
+    {"__builtin__", "unicode", PK_CTOR_TYPE, 2}, /* Python 3's str */
+    {"__builtin__", "float", PK_CTOR_TYPE, 2},
+    {"__builtin__", "tuple", PK_CTOR_TYPE, 2},
+    {"__builtin__", "bool", PK_CTOR_TYPE, 2},
+    {"datetime", "datetime", PK_CTOR_DATETIME, 5},
+    {"datetime", "date", PK_CTOR_DATE, 5},
+    {"datetime", "time", PK_CTOR_TIME, 5},
+    {"datetime", "timedelta", PK_CTOR_TIMEDELTA, 5},
+    {"datetime", "timezone", PK_CTOR_TIMEZONE, 5},
+    {"decimal", "Decimal", PK_CTOR_DECIMAL, 5},
+    {"uuid", "UUID", PK_CTOR_UUID, 5},
+    {"builtins", "complex", PK_CTOR_COMPLEX, 5},
+    {"__builtin__", "complex", PK_CTOR_COMPLEX, 2},
+    {"collections", "OrderedDict", PK_CTOR_ODICT, 5},
+    {"collections", "Counter", PK_CTOR_COUNTER, 5},
+    {"collections", "defaultdict", PK_CTOR_DEFAULTDICT, 5},
+    {"collections", "deque", PK_CTOR_DEQUE, 5},
+    /* numpy 1 names its core numpy.core, numpy 2 numpy._core */
+    {"numpy.core.numeric", "_frombuffer", PK_CTOR_FROMBUFFER, 5},
+    {"numpy._core.numeric", "_frombuffer", PK_CTOR_FROMBUFFER, 5},
+    {"numpy.core.multiarray", "_reconstruct", PK_CTOR_RECONSTRUCT, 5},
+    {"numpy._core.multiarray", "_reconstruct", PK_CTOR_RECONSTRUCT, 5},
+    {"numpy.core.multiarray", "scalar", PK_CTOR_SCALAR, 5},
+    {"numpy._core.multiarray", "scalar", PK_CTOR_SCALAR, 5},
+    {"numpy", "dtype", PK_CTOR_DTYPE, 5},
+    {"numpy", "ndarray", PK_CTOR_NDARRAY, 5},
+    {"pandas._libs.tslibs.timestamps", "_unpickle_timestamp",
+        PK_CTOR_PDTIMESTAMP, 5},
+    {"pandas._libs.tslibs.timedeltas", "_timedelta_unpickle",
+        PK_CTOR_PDTIMEDELTA, 5},
+    {"pandas._libs.tslibs.nattype", "__nat_unpickle", PK_CTOR_NAT, 5},
+    /* a uuid.UUID of protocols 0 and 1 */
+    {"copy_reg", "_reconstructor", PK_CTOR_RECONSTRUCTOR, 2},
+    {"copyreg", "_reconstructor", PK_CTOR_RECONSTRUCTOR, 5},
+    {"__builtin__", "object", PK_CTOR_OBJECT, 2},
+    {"builtins", "object", PK_CTOR_OBJECT, 5},
 };
+
+/* The name of global node id as module.name, into buf. */
+const char *
+pk_global_name(const struct pk_dec *d, size_t id, char *buf, size_t cap)
+{
+	const struct pk_ctor *c = &pk_ctors[d->nodes[id].u.global.ctor];
+
+	snprintf(buf, cap, "%s.%s", c->module, c->name);
+	return buf;
+}
+
+/* The kind (PK_CTOR_*) of global node id, or -1 for another node. */
+int
+pk_global_kind(const struct pk_dec *d, size_t id)
+{
+	if (d->nodes[id].type != PK_GLOBAL)
+		return -1;
+	return (int)pk_ctors[d->nodes[id].u.global.ctor].kind;
+}
 
 /* A constructor on the stack above k is not called but used as a value:
  * Python would import it into the value, which JSON cannot hold. */
@@ -176,7 +238,7 @@ pk_push_latin1(struct pk_dec *d, unsigned type, size_t id, size_t at)
 /* What a REDUCE copies (a set's items, Latin-1 bytes) is counted: the
  * memo could otherwise call one constructor on one big argument over and
  * over, building far more than the input holds. */
-static int
+int
 pk_built(struct pk_dec *d, size_t n, size_t at)
 {
 	d->built += n;
@@ -210,6 +272,16 @@ pk_reduce(struct pk_dec *d, size_t at)
 	c = &pk_ctors[d->nodes[fid].u.global.ctor];
 	kind = c->kind;
 	if (d->nodes[aid].type != PK_TUPLE)
+		goto bad;
+	if (kind >= PK_CTOR_OBJECTS) {
+		char name[80];
+
+		d->nodes[fid].called = 1;
+		d->stack.n = top - 2;
+		snprintf(name, sizeof name, "%s.%s", c->module, c->name);
+		return pk_obj_reduce(d, kind, name, aid, at);
+	}
+	if (kind == PK_CTOR_TYPE)
 		goto bad;
 	nargs = d->nodes[aid].u.items.n;
 	arg = d->nodes[aid].u.items.v;
@@ -267,6 +339,53 @@ bad:
 	    "opcode REDUCE (R) at offset %zu would call %s.%s with other "
 	    "arguments than a pickle of a %s has",
 	    at, c->module, c->name, kind == PK_CTOR_ENCODE ? "bytes" : c->name);
+}
+
+/* NEWOBJ: cls.__new__(cls, *args), which CPython writes for a uuid.UUID
+ * with no arguments (its state follows by BUILD). */
+int
+pk_newobj(struct pk_dec *d, size_t at)
+{
+	size_t top = d->stack.n, cls, args;
+	struct pk_obj *o;
+	int rc;
+
+	if (top < 2 || top - 2 < pk_fence(d))
+		return pk_underflow(d, at);
+	cls = d->stack.v[top - 2];
+	args = d->stack.v[top - 1];
+	if (pk_global_kind(d, cls) != PK_CTOR_UUID)
+		return pk_forbidden(d, 0x81, at);
+	if (args != PK_ID_EMPTY_TUPLE)
+		return pk_fail(d,
+		    "opcode NEWOBJ at offset %zu would make a uuid.UUID with "
+		    "arguments, which a pickle of one has not",
+		    at);
+	d->nodes[cls].called = 1;
+	d->stack.n = top - 2;
+	if ((rc = pk_obj_push(d, PK_O_UUID_NEW, &o)) != 0)
+		return rc;
+	return 0;
+}
+
+/* BUILD: the state of an object a pickle made before (a UUID, a numpy
+ * dtype or array); any other is refused, as it would set attributes. */
+int
+pk_build(struct pk_dec *d, size_t at)
+{
+	size_t top = d->stack.n, obj, state;
+	int rc;
+
+	if (top < 2 || top - 2 < pk_fence(d))
+		return pk_underflow(d, at);
+	obj = d->stack.v[top - 2];
+	state = d->stack.v[top - 1];
+	if (d->nodes[obj].type != PK_OBJ)
+		return pk_forbidden(d, 'b', at);
+	if ((rc = pk_obj_build(d, obj, state, at)) != 0)
+		return rc;
+	d->stack.n = top - 1;
+	return 0;
 }
 
 /* At STOP: a constructor pushed but never called is refused too. */

@@ -54,8 +54,8 @@
 #include "value-pickle.h"
 
 const char *const pk_type_names[] = {"None", "bool", "int", "int", "float",
-    "str", "bytes", "bytearray", "global", "list", "tuple", "dict", "set",
-    "frozenset"};
+    "str", "bytes", "bytearray", "global", "object", "list", "tuple", "dict",
+    "set", "frozenset"};
 
 /* Record why the pickle is not decodable; the first reason stays. */
 int
@@ -343,7 +343,10 @@ pk_collect(struct pk_dec *d, unsigned type, size_t k)
 	struct pk_node *node;
 	int rc;
 
-	if ((rc = pk_no_global(d, k)) != 0)
+	/* A tuple may hold a type: the arguments of a REDUCE (a
+	 * defaultdict's factory, numpy's ndarray), checked there, and
+	 * refused anywhere else when the value is converted. */
+	if (type != PK_TUPLE && (rc = pk_no_global(d, k)) != 0)
 		return rc;
 	if (type == PK_TUPLE && n == 0) {
 		d->stack.n = k;
@@ -760,12 +763,16 @@ pk_run(struct pk_dec *d, size_t *root)
 		case 'R': /* REDUCE */
 			rc = pk_reduce(d, at);
 			break;
+		case 'b': /* BUILD */
+			rc = pk_build(d, at);
+			break;
+		case 0x81: /* NEWOBJ */
+			rc = pk_newobj(d, at);
+			break;
 		case 'i':
 		case 'o':
-		case 'b':
 		case 'P':
 		case 'Q':
-		case 0x81:
 		case 0x82:
 		case 0x83:
 		case 0x84:
@@ -795,6 +802,7 @@ pk_dec_free(struct pk_dec *d)
 		free(n->uniq.v);
 	}
 	free(d->nodes);
+	free(d->objs);
 	free(d->stack.v);
 	free(d->marks.v);
 	free(d->memo.keys);

@@ -120,6 +120,8 @@ pk_eq(struct pk_dec *d, size_t a, size_t b)
 	if (x->type != y->type)
 		return 0;
 	switch (x->type) {
+	case PK_OBJ:
+		return pk_obj_eq(d, a, b);
 	case PK_STR:
 	case PK_BYTES:
 		return x->u.str.len == y->u.str.len &&
@@ -229,6 +231,11 @@ pk_hash(struct pk_dec *d, size_t id)
 			h = pk_mix(h ^ d->nodes[e].hash);
 		}
 		break;
+	case PK_OBJ:
+		if ((rc = pk_obj_hash(d, id, &h)) != 0)
+			return rc;
+		h = pk_mix(h);
+		break;
 	case PK_FROZENSET:
 		if ((rc = pk_uniq(d, id)) != 0)
 			return rc;
@@ -307,19 +314,26 @@ pk_uniq(struct pk_dec *d, size_t id)
 
 /* conversion to the tagged tree */
 
-static int
+int
 pk_too_deep(struct pk_dec *d)
 {
 	return pk_fail(
 	    d, "nesting deeper than %d levels of JSON text", PK_MAX_DEPTH);
 }
 
-/* The JSON arrays and objects node n is written as: a list or a dict is
+/* The JSON arrays and objects node id is written as: a list or a dict is
  * one, a tuple or a set a tag around an array, a tagged scalar one; a
- * dict in the $dict form is three (pk_json_dict). */
+ * dict in the $dict form is three (pk_json_dict); an everyday type as
+ * pk_obj_levels() says, a flavored dict or list more around its own. */
 static int
-pk_levels(const struct pk_node *n)
+pk_levels(const struct pk_dec *d, size_t id)
 {
+	const struct pk_node *n = &d->nodes[id];
+
+	if (n->type == PK_OBJ)
+		return pk_obj_levels(d, id);
+	if (n->flavor != PK_FL_PLAIN)
+		return 1 + pk_flavor_levels(d, id);
 	switch (n->type) {
 	case PK_TUPLE:
 	case PK_SET:
@@ -438,7 +452,7 @@ pk_json_dict(struct pk_dec *d, size_t id, int depth, json_t **out)
 	return 0;
 }
 
-static int
+int
 pk_weigh(struct pk_dec *d, size_t payload)
 {
 	d->weight += PK_NODE_WEIGHT + payload;
@@ -459,10 +473,10 @@ pk_json(struct pk_dec *d, size_t id, int depth, json_t **out)
 {
 	struct pk_node *n = &d->nodes[id];
 	json_t *j = NULL;
-	int rc;
+	int rc, fl;
 
 	*out = NULL;
-	if (depth + pk_levels(n) > PK_MAX_DEPTH)
+	if (depth + pk_levels(d, id) > PK_MAX_DEPTH)
 		return pk_too_deep(d);
 	if (n->on_path)
 		return pk_fail(d, "a %s contains itself (a cycle)",
@@ -488,13 +502,7 @@ pk_json(struct pk_dec *d, size_t id, int depth, json_t **out)
 		    "$int", json_stringn(n->u.str.s, n->u.str.len));
 		break;
 	case PK_FLOAT:
-		if (isnan(n->u.d))
-			j = value_tagged("$float", json_string("nan"));
-		else if (isinf(n->u.d))
-			j = value_tagged(
-			    "$float", json_string(n->u.d < 0 ? "-inf" : "inf"));
-		else
-			j = json_real(n->u.d);
+		j = value_real(n->u.d);
 		break;
 	case PK_STR:
 		j = json_stringn_nocheck(n->u.str.s, n->u.str.len);
@@ -504,15 +512,21 @@ pk_json(struct pk_dec *d, size_t id, int depth, json_t **out)
 		j = value_tagged(n->type == PK_BYTES ? "$bytes" : "$bytearray",
 		    value_b64_string(n->u.str.s, n->u.str.len));
 		break;
-	case PK_GLOBAL: /* never here: pk_run refuses it in a value */
-		return pk_fail(d, "a global is used as a value");
+	case PK_GLOBAL: /* a type in a tuple that no REDUCE took */
+		return pk_fail(d,
+		    "the global %s at offset %zu is used as a "
+		    "value",
+		    pk_global_name(d, id, (char[80]){0}, 80), n->u.global.at);
+	case PK_OBJ:
+		return pk_obj_json(d, id, depth, out);
 	default:
+		fl = pk_flavor_levels(d, id);
 		n->on_path = 1;
 		if (n->type == PK_DICT)
-			rc = pk_json_dict(d, id, depth, &j);
+			rc = pk_json_dict(d, id, depth + fl, &j);
 		else if (n->type == PK_LIST || n->type == PK_TUPLE)
 			rc = pk_json_items(d, id, NULL, n->u.items.n, 1,
-			    depth + pk_levels(n), &j);
+			    depth + fl + (n->type == PK_TUPLE ? 2 : 1), &j);
 		else {
 			json_t *all = NULL;
 
@@ -533,6 +547,9 @@ pk_json(struct pk_dec *d, size_t id, int depth, json_t **out)
 		else if (n->type == PK_SET || n->type == PK_FROZENSET)
 			j = value_tagged(
 			    n->type == PK_SET ? "$set" : "$frozenset", j);
+		else if (j != NULL && n->flavor != PK_FL_PLAIN &&
+		         (rc = pk_flavor_json(d, id, depth, &j)) != 0)
+			return rc;
 	}
 	if (j == NULL)
 		return -ENOMEM;

@@ -24,17 +24,6 @@
 #include "value-int.h"
 #include "value-pickle.h"
 
-struct pk_enc {
-	struct blt_value_buf *out;
-	size_t frame; /* offset of the open frame's header, or SIZE_MAX */
-	size_t memo;  /* memo entries written */
-	/* Memo indexes + 1 of CPython's shared objects: "", the one-char
-	 * Latin-1 strs (index 256 is ""), and b"". */
-	size_t str1[257], bytes0;
-	char path[512];
-	size_t pathlen;
-};
-
 /* Close the open frame: its header is written if it holds at least 4
  * bytes (CPython's _FRAME_SIZE_MIN), else removed. */
 static void
@@ -80,14 +69,14 @@ pk_boundary(struct pk_enc *e)
 		pk_commit(e);
 }
 
-static int
+int
 pk_op(struct pk_enc *e, unsigned char op)
 {
 	return pk_write(e, &op, 1);
 }
 
 /* An opcode with a little-endian argument of n bytes. */
-static int
+int
 pk_op_le(struct pk_enc *e, unsigned char op, uint64_t v, int n)
 {
 	unsigned char b[9];
@@ -100,7 +89,7 @@ pk_op_le(struct pk_enc *e, unsigned char op, uint64_t v, int n)
 
 /* A header and its payload; a payload of 64 KiB or more goes outside
  * any frame, as CPython's _Pickler_write_bytes does. */
-static int
+int
 pk_payload(
     struct pk_enc *e, unsigned char op, uint64_t n, int lenbytes, const void *p)
 {
@@ -121,14 +110,14 @@ pk_payload(
 	return pk_write(e, p, (size_t)n);
 }
 
-static int
+int
 pk_memoize(struct pk_enc *e)
 {
 	e->memo++;
 	return pk_op(e, 0x94);
 }
 
-static int
+int
 pk_memo_ref(struct pk_enc *e, size_t idx)
 {
 	if (idx < 256)
@@ -136,7 +125,7 @@ pk_memo_ref(struct pk_enc *e, size_t idx)
 	return pk_op_le(e, 'j', idx, 4);
 }
 
-static int __attribute__((format(printf, 2, 3)))
+int
 pk_enc_err(struct pk_enc *e, const char *fmt, ...)
 {
 	char msg[400];
@@ -149,7 +138,7 @@ pk_enc_err(struct pk_enc *e, const char *fmt, ...)
 }
 
 /* Extend the path by "[i]" or ".key"; returns the old length. */
-static size_t
+size_t
 pk_path_push(struct pk_enc *e, const char *key, size_t i)
 {
 	size_t old = e->pathlen, room = sizeof e->path - old;
@@ -164,14 +153,14 @@ pk_path_push(struct pk_enc *e, const char *key, size_t i)
 	return old;
 }
 
-static void
+void
 pk_path_pop(struct pk_enc *e, size_t old)
 {
 	e->pathlen = old;
 	e->path[old] = '\0';
 }
 
-static int
+int
 pk_enc_int(struct pk_enc *e, int64_t v)
 {
 	unsigned char b[10];
@@ -277,7 +266,7 @@ pk_enc_bigint(struct pk_enc *e, const json_t *v)
 	return rc;
 }
 
-static int
+int
 pk_enc_float(struct pk_enc *e, double v)
 {
 	unsigned char b[9];
@@ -290,7 +279,7 @@ pk_enc_float(struct pk_enc *e, double v)
 	return pk_write(e, b, 9);
 }
 
-static int
+int
 pk_enc_str(struct pk_enc *e, const char *s, size_t n)
 {
 	size_t slot = SIZE_MAX;
@@ -317,7 +306,7 @@ pk_enc_str(struct pk_enc *e, const char *s, size_t n)
 }
 
 /* The bytes of a $bytes or $bytearray tag, in a new buffer. */
-static int
+int
 pk_b64_decode(struct pk_enc *e, const json_t *v, const char *tag,
     unsigned char **out, size_t *olen)
 {
@@ -328,10 +317,8 @@ pk_b64_decode(struct pk_enc *e, const json_t *v, const char *tag,
 	return rc;
 }
 
-static int pk_enc_value(struct pk_enc *e, const json_t *v, int depth);
-
 /* Python's hashability, checked as pickle.loads would fail on it. */
-static int
+int
 pk_enc_hashable(struct pk_enc *e, const json_t *v, int depth)
 {
 	const char *what = NULL;
@@ -364,7 +351,12 @@ pk_enc_hashable(struct pk_enc *e, const json_t *v, int depth)
 		}
 		if (tag &&
 		    (strcmp(tag, "$set") == 0 || strcmp(tag, "$dict") == 0 ||
-		        strcmp(tag, "$bytearray") == 0))
+		        strcmp(tag, "$bytearray") == 0 ||
+		        strcmp(tag, "$odict") == 0 ||
+		        strcmp(tag, "$counter") == 0 ||
+		        strcmp(tag, "$defaultdict") == 0 ||
+		        strcmp(tag, "$deque") == 0 ||
+		        strcmp(tag, "$ndarray") == 0))
 			what = tag + 1;
 		else if (!tag || tag[0] != '$')
 			what = "dict";
@@ -377,7 +369,7 @@ pk_enc_hashable(struct pk_enc *e, const json_t *v, int depth)
 }
 
 /* The items of a JSON array: tuple elements, list items, set elements. */
-static int
+int
 pk_enc_items(struct pk_enc *e, const json_t *a, int depth, int hashable)
 {
 	int rc;
@@ -395,7 +387,7 @@ pk_enc_items(struct pk_enc *e, const json_t *a, int depth, int hashable)
 }
 
 /* A [key, value] pair of $dict, paths [0] and [1]. */
-static int
+int
 pk_enc_pair(struct pk_enc *e, const json_t *p, int depth)
 {
 	size_t old = pk_path_push(e, NULL, 0);
@@ -415,7 +407,7 @@ pk_enc_pair(struct pk_enc *e, const json_t *p, int depth)
 /* Batches of 1000 between MARK and op, as CPython writes lists (a list
  * of one item is an APPEND), dicts and sets; a dict or set of exactly
  * k * 1000 items ends with an empty batch, as in CPython. */
-static int
+int
 pk_enc_batches(struct pk_enc *e, const json_t *a, size_t n, int pairs,
     unsigned char op, int depth, int hashable)
 {
@@ -458,6 +450,84 @@ pk_enc_batches(struct pk_enc *e, const json_t *a, size_t n, int pairs,
 	return 0;
 }
 
+/* The [key, value] pairs of a $dict (in) as SETITEM or SETITEMS. */
+static int
+pk_enc_pairs(struct pk_enc *e, const json_t *in, int depth)
+{
+	size_t n = json_array_size(in);
+	int rc;
+
+	if (n == 1) {
+		const json_t *p = json_array_get(in, 0);
+		size_t o2 = pk_path_push(e, NULL, 0);
+
+		if (!json_is_array(p) || json_array_size(p) != 2)
+			return pk_enc_err(
+			    e, "$dict items are [key, value] pairs");
+		if ((rc = pk_enc_pair(e, p, depth + 1)) != 0 ||
+		    (rc = pk_op(e, 's')))
+			return rc;
+		pk_path_pop(e, o2);
+		return 0;
+	}
+	return n ? pk_enc_batches(e, in, n, 1, 'u', depth + 1, 0) : 0;
+}
+
+/* The members of a JSON object (a dict of str keys) as SETITEM or
+ * SETITEMS. */
+static int
+pk_enc_members(struct pk_enc *e, const json_t *v, int depth)
+{
+	size_t klen, n = json_object_size(v), i = 0;
+	const char *key;
+	json_t *val;
+	int rc;
+
+	if (n == 0)
+		return 0;
+	if (n > 1 && (rc = pk_op(e, '(')))
+		return rc;
+	json_object_keylen_foreach((json_t *)v, key, klen, val)
+	{
+		size_t old = pk_path_push(e, key, 0);
+
+		if ((rc = pk_enc_str(e, key, klen)) ||
+		    (rc = pk_enc_value(e, val, depth + 1)))
+			return rc;
+		pk_path_pop(e, old);
+		if (++i % PK_BATCH == 0 && n > 1 &&
+		    ((rc = pk_op(e, 'u')) || (rc = pk_op(e, '('))))
+			return rc;
+	}
+	return pk_op(e, n > 1 ? 'u' : 's');
+}
+
+int
+pk_enc_dict_items(struct pk_enc *e, const json_t *v, int depth)
+{
+	const char *tag =
+	    json_object_size(v) == 1
+	        ? json_object_iter_key(json_object_iter((json_t *)v))
+	        : NULL;
+
+	if (!json_is_object(v))
+		return pk_enc_err(e, "a dict is a JSON object");
+	if (tag && strcmp(tag, "$dict") == 0) {
+		size_t old = pk_path_push(e, tag, 0);
+		const json_t *in = json_object_get(v, tag);
+		int rc;
+
+		if (!json_is_array(in))
+			return pk_enc_err(e, "$dict needs an array");
+		if ((rc = pk_enc_pairs(e, in, depth)) == 0)
+			pk_path_pop(e, old);
+		return rc;
+	}
+	if (tag && tag[0] == '$')
+		return pk_enc_err(e, "a dict is a JSON object or a $dict");
+	return pk_enc_members(e, v, depth);
+}
+
 static int
 pk_enc_tag(struct pk_enc *e, const char *tag, const json_t *in, int depth)
 {
@@ -482,24 +552,10 @@ pk_enc_tag(struct pk_enc *e, const char *tag, const json_t *in, int depth)
 	           strcmp(tag, "$bytearray") == 0) {
 		if ((rc = pk_b64_decode(e, in, tag, &b, &n)) != 0)
 			return rc;
-		int is_bytes = strcmp(tag, "$bytes") == 0;
-
-		if (is_bytes && n == 0 && e->bytes0)
-			rc = pk_memo_ref(e, e->bytes0 - 1);
-		else {
-			if (is_bytes && n == 0)
-				e->bytes0 = e->memo + 1;
-			if (!is_bytes)
-				rc = pk_payload(e, 0x96, n, 8, b);
-			else if (n <= 0xff)
-				rc = pk_payload(e, 'C', n, 1, b);
-			else if ((uint64_t)n > 0xffffffffu)
-				rc = pk_payload(e, 0x8e, n, 8, b);
-			else
-				rc = pk_payload(e, 'B', n, 4, b);
-			if (rc == 0)
-				rc = pk_memoize(e);
-		}
+		if (strcmp(tag, "$bytes") == 0)
+			rc = pk_enc_bytes(e, b, n);
+		else if ((rc = pk_payload(e, 0x96, n, 8, b)) == 0)
+			rc = pk_memoize(e);
 		free(b);
 	} else if (!json_is_array(in) && strcmp(tag, "$undecodable") != 0 &&
 	           (strcmp(tag, "$tuple") == 0 || strcmp(tag, "$set") == 0 ||
@@ -531,23 +587,13 @@ pk_enc_tag(struct pk_enc *e, const char *tag, const json_t *in, int depth)
 		else
 			rc = pk_memoize(e);
 	} else if (strcmp(tag, "$dict") == 0) {
-		n = json_array_size(in);
 		if ((rc = pk_op(e, '}')) || (rc = pk_memoize(e)))
 			;
-		else if (n == 1) {
-			const json_t *p = json_array_get(in, 0);
-			size_t o2 = pk_path_push(e, NULL, 0);
-
-			if (!json_is_array(p) || json_array_size(p) != 2)
-				return pk_enc_err(
-				    e, "$dict items are [key, value] pairs");
-			if ((rc = pk_enc_pair(e, p, depth + 1)) != 0 ||
-			    (rc = pk_op(e, 's')))
-				return rc;
-			pk_path_pop(e, o2);
-		} else if (n)
-			rc = pk_enc_batches(e, in, n, 1, 'u', depth + 1, 0);
-	} else if (strcmp(tag, "$undecodable") == 0)
+		else
+			rc = pk_enc_pairs(e, in, depth);
+	} else if ((rc = pk_enc_object(e, tag, in, depth)) != 1)
+		;
+	else if (strcmp(tag, "$undecodable") == 0)
 		rc = pk_enc_err(e, "a not-decodable value can only be the "
 		                   "whole document");
 	else
@@ -560,7 +606,7 @@ pk_enc_tag(struct pk_enc *e, const char *tag, const json_t *in, int depth)
 	return rc;
 }
 
-static int
+int
 pk_enc_value(struct pk_enc *e, const json_t *v, int depth)
 {
 	int rc = 0;
@@ -603,40 +649,21 @@ pk_enc_value(struct pk_enc *e, const json_t *v, int depth)
 			rc = pk_enc_batches(e, v, n, 0, 'e', depth + 1, 0);
 		break;
 	}
-	case JSON_OBJECT: {
-		const char *key;
-		size_t klen, n = json_object_size(v), i = 0;
-		json_t *val;
-
-		if (n == 1) {
+	case JSON_OBJECT:
+		if (json_object_size(v) == 1) {
 			void *it = json_object_iter((json_t *)v);
+			const char *key = json_object_iter_key(it);
 
-			key = json_object_iter_key(it);
 			if (key[0] == '$') {
 				rc = pk_enc_tag(
 				    e, key, json_object_iter_value(it), depth);
 				break;
 			}
 		}
-		if ((rc = pk_op(e, '}')) || (rc = pk_memoize(e)) || n == 0)
+		if ((rc = pk_op(e, '}')) || (rc = pk_memoize(e)))
 			break;
-		if (n > 1 && (rc = pk_op(e, '(')))
-			break;
-		json_object_keylen_foreach((json_t *)v, key, klen, val)
-		{
-			size_t old = pk_path_push(e, key, 0);
-
-			if ((rc = pk_enc_str(e, key, klen)) ||
-			    (rc = pk_enc_value(e, val, depth + 1)))
-				return rc;
-			pk_path_pop(e, old);
-			if (++i % PK_BATCH == 0 && n > 1 &&
-			    ((rc = pk_op(e, 'u')) || (rc = pk_op(e, '('))))
-				return rc;
-		}
-		rc = pk_op(e, n > 1 ? 'u' : 's');
+		rc = pk_enc_members(e, v, depth);
 		break;
-	}
 	}
 	if (rc == 0)
 		pk_boundary(e);

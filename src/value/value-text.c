@@ -120,7 +120,16 @@ static const struct {
     {"$bytearray", VALUE_TAG_BYTEARRAY}, {"$tuple", VALUE_TAG_TUPLE},
     {"$set", VALUE_TAG_SET}, {"$frozenset", VALUE_TAG_FROZENSET},
     {"$int", VALUE_TAG_INT}, {"$float", VALUE_TAG_FLOAT},
-    {"$dict", VALUE_TAG_DICT}, {"$undecodable", VALUE_TAG_UNDECODABLE}};
+    {"$dict", VALUE_TAG_DICT}, {"$undecodable", VALUE_TAG_UNDECODABLE},
+    {"$datetime", VALUE_TAG_DATETIME}, {"$date", VALUE_TAG_DATE},
+    {"$time", VALUE_TAG_TIME}, {"$timedelta", VALUE_TAG_TIMEDELTA},
+    {"$timezone", VALUE_TAG_TIMEZONE}, {"$decimal", VALUE_TAG_DECIMAL},
+    {"$uuid", VALUE_TAG_UUID}, {"$complex", VALUE_TAG_COMPLEX},
+    {"$odict", VALUE_TAG_ODICT}, {"$counter", VALUE_TAG_COUNTER},
+    {"$defaultdict", VALUE_TAG_DEFAULTDICT}, {"$deque", VALUE_TAG_DEQUE},
+    {"$ndarray", VALUE_TAG_NDARRAY}, {"$npscalar", VALUE_TAG_NPSCALAR},
+    {"$pdtimestamp", VALUE_TAG_PDTIMESTAMP},
+    {"$pdtimedelta", VALUE_TAG_PDTIMEDELTA}};
 
 enum value_tag
 value_tag(const json_t *t, json_t **payload)
@@ -145,6 +154,15 @@ value_tag(const json_t *t, json_t **payload)
 	return VALUE_TAG_UNKNOWN;
 }
 
+const char *
+value_tag_name(enum value_tag tag)
+{
+	for (size_t i = 0; i < sizeof value_tags / sizeof value_tags[0]; i++)
+		if (value_tags[i].tag == tag)
+			return value_tags[i].name;
+	return "a tag";
+}
+
 json_t *
 value_tagged(const char *tag, json_t *payload)
 {
@@ -158,6 +176,28 @@ value_tagged(const char *tag, json_t *payload)
 		return NULL;
 	}
 	return o;
+}
+
+json_t *
+value_real(double v)
+{
+	if (isnan(v))
+		return value_tagged("$float", json_string("nan"));
+	if (isinf(v))
+		return value_tagged(
+		    "$float", json_string(v < 0 ? "-inf" : "inf"));
+	return json_real(v);
+}
+
+json_t *
+value_uint(uint64_t u)
+{
+	char num[32];
+
+	if (u <= INT64_MAX)
+		return json_integer((json_int_t)u);
+	snprintf(num, sizeof num, "%" PRIu64, u);
+	return value_tagged("$int", json_string(num));
 }
 
 /* --- the emitter ---------------------------------------------------------- */
@@ -513,6 +553,11 @@ value_emit_plain_tag(enum value_tag tag, const json_t *pl,
 {
 	int rc;
 
+	if (value_tag_is_object(tag))
+		return blt_errmsg_set(-EINVAL,
+		    "%s is one of Python's types that JSON cannot hold (a "
+		    "pickle store's)",
+		    value_tag_name(tag));
 	switch (tag) {
 	case VALUE_TAG_TUPLE:
 		return value_emit_array(pl, s, out, depth);
@@ -715,6 +760,108 @@ value_tree_free(json_t *t)
 	json_decref(t);
 }
 
+/* Check the payload pl of one of the tags of Python's everyday types:
+ * 0, or -EINVAL with why (the pickle encoder checks the rest, with the
+ * path of what does not fit). */
+static int
+value_check_object_tag(enum value_tag tag, const json_t *pl, const char **why)
+{
+	const char *s = json_string_value(pl);
+	size_t n = json_string_length(pl);
+	unsigned char u[16];
+	struct value_dt t;
+	int64_t off;
+	json_t *f;
+
+	switch (tag) {
+	case VALUE_TAG_DATETIME:
+	case VALUE_TAG_DATE:
+	case VALUE_TAG_TIME:
+		*why =
+		    tag == VALUE_TAG_DATETIME
+		        ? "$datetime needs \"YYYY-MM-DDTHH:MM:SS[.ffffff]"
+		          "[+HH:MM]\" in range"
+		    : tag == VALUE_TAG_DATE
+		        ? "$date needs \"YYYY-MM-DD\" in range"
+		        : "$time needs \"HH:MM:SS[.ffffff][+HH:MM]\" in range";
+		return s && value_dt_parse(s, n,
+		                tag == VALUE_TAG_DATETIME ? VALUE_DT_DATETIME
+		                : tag == VALUE_TAG_DATE   ? VALUE_DT_DATE
+		                                          : VALUE_DT_TIME,
+		                &t) == 0
+		           ? 0
+		           : -EINVAL;
+	case VALUE_TAG_TIMEZONE:
+		*why = "$timezone needs a UTC offset \"+HH:MM\" within a day";
+		return s && value_offset_parse(s, n, &off) == 0 ? 0 : -EINVAL;
+	case VALUE_TAG_DECIMAL:
+		*why = "$decimal needs a Decimal's text as str() writes it";
+		return s && value_decimal_text(s, n) ? 0 : -EINVAL;
+	case VALUE_TAG_UUID:
+		*why = "$uuid needs 32 hex digits as str(uuid) writes them";
+		return s && value_uuid_parse(s, n, u) == 0 ? 0 : -EINVAL;
+	case VALUE_TAG_TIMEDELTA:
+		*why = "$timedelta needs integer \"days\", \"seconds\" and "
+		       "\"microseconds\"";
+		return json_is_object(pl) && json_object_size(pl) == 3 &&
+		               json_is_integer(json_object_get(pl, "days")) &&
+		               json_is_integer(
+		                   json_object_get(pl, "seconds")) &&
+		               json_is_integer(
+		                   json_object_get(pl, "microseconds"))
+		           ? 0
+		           : -EINVAL;
+	case VALUE_TAG_PDTIMESTAMP:
+		*why = "$pdtimestamp needs \"NaT\" or "
+		       "\"YYYY-MM-DDTHH:MM:SS[.fffffffff][+HH:MM]\" in range";
+		return s && (strcmp(s, "NaT") == 0 ||
+		                value_dt_parse(s, n, VALUE_DT_TIMESTAMP, &t) ==
+		                    0)
+		           ? 0
+		           : -EINVAL;
+	case VALUE_TAG_PDTIMEDELTA:
+		*why = "$pdtimedelta needs integer \"days\", \"seconds\" and "
+		       "\"nanoseconds\"";
+		return json_is_object(pl) && json_object_size(pl) == 3 &&
+		               json_is_integer(json_object_get(pl, "days")) &&
+		               json_is_integer(
+		                   json_object_get(pl, "seconds")) &&
+		               json_is_integer(
+		                   json_object_get(pl, "nanoseconds"))
+		           ? 0
+		           : -EINVAL;
+	case VALUE_TAG_COMPLEX:
+		*why = "$complex needs [real, imaginary]";
+		return json_is_array(pl) && json_array_size(pl) == 2 ? 0
+		                                                     : -EINVAL;
+	case VALUE_TAG_ODICT:
+	case VALUE_TAG_COUNTER:
+		*why = "$odict and $counter need a dict";
+		return json_is_object(pl) ? 0 : -EINVAL;
+	case VALUE_TAG_DEFAULTDICT:
+		*why = "$defaultdict needs [factory, dict]";
+		f = json_array_get(pl, 0);
+		return json_array_size(pl) == 2 &&
+		               (json_is_null(f) || json_is_string(f)) &&
+		               json_is_object(json_array_get(pl, 1))
+		           ? 0
+		           : -EINVAL;
+	case VALUE_TAG_DEQUE:
+		*why = "$deque needs an array, or \"maxlen\" and \"items\"";
+		return json_is_array(pl) ||
+		               (json_is_object(pl) &&
+		                   json_is_array(json_object_get(pl, "items")))
+		           ? 0
+		           : -EINVAL;
+	default: /* $ndarray, $npscalar */
+		*why = "$ndarray and $npscalar need an object with \"dtype\"";
+		return json_is_object(pl) &&
+		               json_is_string(json_object_get(pl, "dtype"))
+		           ? 0
+		           : -EINVAL;
+	}
+}
+
 /* Check the tag of o (a one-member object named "$...") and put what it
  * stands for in *out: o itself, or a plain value for a $int that fits. */
 static int
@@ -803,8 +950,9 @@ value_tree_check_tag(json_t *o, int depth, json_t **out, const char **why)
 			return -EINVAL;
 		}
 		return 0;
+	default: /* Python's everyday types */
+		return value_check_object_tag(value_tag(o, NULL), pl, why);
 	}
-	return 0;
 }
 
 int
