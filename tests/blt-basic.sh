@@ -142,6 +142,21 @@ for k in ("format_version", "kind", "key_serializer", "key_serializer_code",
 assert st["keys"] == 13, st["keys"]
 assert st["kind"] == "variable" and st["timestamps"] is True
 assert st["key_serializer_code"] == 1 and st["buckets"] == 12007, st
+# the header alone: what needs a scan of every block is left out
+assert st["live_bytes"] is None and st["dead_bytes"] is None, st
+EOF
+# --scan reads the blocks: live and dead bytes add up to the data
+"$BLT" stat --scan "$s" >"$tmp/scan.json"
+py "$tmp/scan.json" "$tmp/stat.json" <<'EOF'
+import json, sys
+sc, st = (json.load(open(p)) for p in sys.argv[1:3])
+assert sc["live_bytes"] > 0 and sc["dead_bytes"] >= 0, sc
+# (the header is 200 bytes, the index 6 a bucket)
+assert sc["live_bytes"] + sc["dead_bytes"] == \
+    sc["file_bytes"] - 200 - 6 * sc["buckets"], sc
+for k in st:
+    if k not in ("live_bytes", "dead_bytes"):
+        assert sc[k] == st[k], (k, sc[k], st[k])
 EOF
 
 # Integer keys are decimal, encoded as the store's serializer.

@@ -50,6 +50,7 @@ static const struct option cli_longopts[] = {
     {"encode", no_argument, NULL, CLI_L_ENCODE},
     {"count", no_argument, NULL, CLI_L_COUNT},
     {"threads", required_argument, NULL, CLI_L_THREADS},
+    {"scan", no_argument, NULL, CLI_L_SCAN},
     {NULL, 0, NULL, 0},
 };
 
@@ -295,7 +296,10 @@ static const char cli_help_load[] =
 
 static const char cli_help_stat[] =
     "usage: blt stat [options] STORE\n"
-    "Describe the store as a JSON object.\n\n"
+    "Describe the store as a JSON object, from its header at once.\n\n"
+    "  --scan                 also read every block for live_bytes and\n"
+    "                         dead_bytes (null without it), which takes\n"
+    "                         as long as reading the file\n"
     "  --timeout SECONDS      wait this long for a store another process\n"
     "                         holds (default 0: fail at once; inf: wait)\n"
     "  -h, --help             show this help\n";
@@ -391,7 +395,7 @@ static const struct cli_cmd cli_cmds[] = {
         cli_help_dump},
     {"load", cli_load, CLI_O_CREATE | CLI_O_MAKE | CLI_O_TIMEOUT | CLI_O_ENCODE,
         1, 2, cli_help_load},
-    {"stat", cli_stat, CLI_O_TIMEOUT, 1, 1, cli_help_stat},
+    {"stat", cli_stat, CLI_O_TIMEOUT | CLI_O_SCAN, 1, 1, cli_help_stat},
     {"check", cli_check, CLI_O_REPAIR | CLI_O_TIMEOUT, 1, 1, cli_help_check},
     {"prune", cli_prune,
         CLI_O_PRUNE | CLI_O_HEX | CLI_O_ESCAPED | CLI_O_TIMEOUT, 1, 1,
@@ -486,6 +490,8 @@ cli_opt_group(int ch)
 		return CLI_O_ENCODE;
 	case CLI_L_THREADS:
 		return CLI_O_THREADS;
+	case CLI_L_SCAN:
+		return CLI_O_SCAN;
 	}
 	return 0;
 }
@@ -658,6 +664,9 @@ cli_getopt(struct cli *c, int argc, char **argv)
 			break;
 		case CLI_L_COUNT:
 			c->count = 1;
+			break;
+		case CLI_L_SCAN:
+			c->scan = 1;
 			break;
 		case CLI_L_THREADS:
 			if (timearg_number(optarg, CLI_THREADS_MAX, &v) < 0 ||

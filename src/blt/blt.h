@@ -44,6 +44,7 @@
 #define CLI_O_DECODE 0x800   /* --decode */
 #define CLI_O_ENCODE 0x1000  /* --encode */
 #define CLI_O_THREADS 0x2000 /* --threads */
+#define CLI_O_SCAN 0x4000    /* stat --scan */
 
 /* getopt values of the options without a short form. */
 enum {
@@ -60,7 +61,8 @@ enum {
 	CLI_L_DECODE,
 	CLI_L_ENCODE,
 	CLI_L_COUNT,
-	CLI_L_THREADS
+	CLI_L_THREADS,
+	CLI_L_SCAN
 };
 
 struct cli;
@@ -115,6 +117,7 @@ struct cli {
 	int encode;  /* --encode: values from data */
 	int count;   /* prune --count */
 	int threads; /* dump --threads; 0: one per processor */
+	int scan;    /* stat --scan: live and dead bytes too */
 	int have_ts;
 	int64_t ts;
 	int have_older;
