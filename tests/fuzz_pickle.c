@@ -57,6 +57,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	char why[512], why2[512];
 	int rc;
 
+	/* bombs up to 4 MiB: the cap is tested, in milliseconds */
+	value_pickle_weight_floor = (size_t)4 << 20;
 	rc = value_pickle_decode(data, size, &t, why, sizeof why);
 	if (rc == BLT_VALUE_NOT_DECODABLE || rc == -ENOMEM) {
 		fuzz_claim(rc == -ENOMEM || why[0] != '\0',

@@ -193,6 +193,11 @@ int value_orjson_encode(const json_t *v, struct blt_value_buf *out);
 int value_pickle_decode(
     const unsigned char *p, size_t len, json_t **out, char *why, size_t whylen);
 int value_pickle_encode(const json_t *v, struct blt_value_buf *out);
+/* The output a pickle of any size may weigh (its own size adds 16 times
+ * more): 64 MiB, about two million nodes.  tests/fuzz_pickle.c lowers it,
+ * so that a bomb up to the cap does not cost seconds in a sanitizer's
+ * build, where each input is decoded, encoded and parsed several times. */
+extern size_t value_pickle_weight_floor;
 
 /* value-numpy.c: the numpy_int* serializers, width w bytes per item. */
 int value_numpy_decode(int w, const unsigned char *p, size_t len, json_t **out,

@@ -139,6 +139,17 @@ pk_no_global(struct pk_dec *d, size_t k)
 	return 0;
 }
 
+/* Whether the n bytes at s (NULs too) are the string want: most names
+ * differ at their first byte, so no strlen() of each. */
+static int
+pk_name_is(const char *want, const char *s, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (want[i] == '\0' || want[i] != s[i])
+			return 0;
+	return want[n] == '\0';
+}
+
 /* GLOBAL (op 'c', the two lines after at) and STACK_GLOBAL (0x93, the
  * two strs on the stack): push the constructor they name, or refuse. */
 int
@@ -166,9 +177,8 @@ pk_global(struct pk_dec *d, unsigned op, size_t at)
 	     i++) {
 		const struct pk_ctor *c = &pk_ctors[i];
 
-		if (d->proto > c->maxproto || strlen(c->module) != mn ||
-		    memcmp(c->module, m, mn) != 0 || strlen(c->name) != nn ||
-		    memcmp(c->name, nm, nn) != 0)
+		if (d->proto > c->maxproto || !pk_name_is(c->module, m, mn) ||
+		    !pk_name_is(c->name, nm, nn))
 			continue;
 		if (op != 'c')
 			d->stack.n -= 2;

@@ -809,6 +809,8 @@ pk_dec_free(struct pk_dec *d)
 	free(d->memo.vals);
 }
 
+size_t value_pickle_weight_floor = PK_WEIGHT_FLOOR;
+
 int
 value_pickle_decode(
     const unsigned char *p, size_t len, json_t **out, char *why, size_t whylen)
@@ -820,9 +822,9 @@ value_pickle_decode(
 	*out = NULL;
 	if (why && whylen)
 		why[0] = '\0';
-	d.maxweight = len > (SIZE_MAX - PK_WEIGHT_FLOOR) / 16
+	d.maxweight = len > (SIZE_MAX - value_pickle_weight_floor) / 16
 	                  ? SIZE_MAX
-	                  : PK_WEIGHT_FLOOR + 16 * len;
+	                  : value_pickle_weight_floor + 16 * len;
 	d.budget = PK_EQ_BUDGET + (len < LONG_MAX / 16 ? (long)len * 8 : 0);
 	d.capnodes = 64;
 	if ((d.nodes = calloc(d.capnodes, sizeof *d.nodes)) == NULL)
