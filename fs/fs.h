@@ -226,23 +226,11 @@ typedef int inode_next_fn(
 
 /* Build a tree from every key next gives (a scan of the store at mount
  * time): the same tree as inode_tree_create() and inode_put_key() for each
- * key, several times faster for a large store.  Returns next's error,
+ * key, several times faster and smaller for a large store.  Files keep no
+ * size or time: stat asks the store, once per node.  Returns next's error,
  * -ENOMEM or -EINVAL (a key over BLT_KEY_MAX). */
 int inode_tree_build(const struct path_conf *pc, size_t size_hint,
     inode_next_fn *next, void *arg, struct inode_tree **out);
-
-/* As inode_next_fn, with the value's timestamp (BLT_NO_TS for a store
- * without timestamps) in *ts, or INODE_TS_UNKNOWN if not known. */
-typedef int inode_item_fn(
-    void *arg, const void **key, size_t *klen, uint64_t *vlen, int64_t *ts);
-
-#define INODE_TS_UNKNOWN INT64_MIN
-
-/* inode_tree_build() that also keeps the size and timestamp of each file
- * (struct inode_info's attr), so that stat and readdirplus need not ask
- * the store. */
-int inode_tree_load(const struct path_conf *pc, size_t size_hint,
-    inode_item_fn *next, void *arg, struct inode_tree **out);
 
 /* Free the tree and every node; safe on NULL. */
 void inode_tree_free(struct inode_tree *t);
@@ -297,8 +285,13 @@ int inode_put_key(struct inode_tree *t, const void *key, size_t klen,
 int inode_del_key(struct inode_tree *t, const void *key, size_t klen,
     struct inode_stale *stale);
 
-/* Find name in directory parent; with ref, count a lookup reference (FUSE
- * lookup, create, mkdir).  -ENOENT, -ENOTDIR. */
+/* Find name in directory parent; with ref 1, count a lookup reference
+ * (FUSE lookup, create, mkdir).  A file is a node only once looked up:
+ * ref 0 makes its node and keeps it while the file is in the tree, so
+ * that the nodeid stays valid without a reference; ref INODE_PEEK makes
+ * none, and out->nodeid is 0 for a file that has none (nothing the
+ * kernel holds).  -ENOENT, -ENOTDIR, -ENOMEM. */
+#define INODE_PEEK 2
 int inode_lookup(struct inode_tree *t, uint64_t parent, const char *name,
     size_t nlen, int ref, struct inode_info *out);
 

@@ -1,9 +1,10 @@
 /*
  * The directory index of a mount, made in bulk from the list of keys: the
  * same tree as inode_put_key() (inode-change.c) of every key, several times
- * faster for a large store.  Directories go into the hash table as they
- * come, files only into their directory's listing; once every key is in,
- * the table grows once and the files are indexed in one pass.
+ * faster and smaller for a large store.  Directories become nodes and go
+ * into the hash table as they come; files are appended to their
+ * directory's entries, unindexed.  Once every key is in, each directory's
+ * table is made in one pass, which also finds the names that came twice.
  */
 #include "config.h"
 
@@ -14,23 +15,20 @@
 #include "fs.h"
 #include "inode-tree.h"
 
-#define INODE_PREFETCH 16 /* how far ahead inode_settle() prefetches */
-
-/* The pending files of a build, in the order they were made. */
-struct inode_pending {
-	struct inode **v;
-	size_t n, cap;
-};
-
-/* inode_put_locked() for a build: directories go into the hash table at
- * once (there are few and they are looked up again and again), files only
- * into their directory's listing, for inode_settle() to index in bulk. */
 static int
-inode_build_key(struct inode_tree *t, const void *key, size_t klen,
-    uint64_t vlen, int64_t ts, struct inode_pending *pend)
+inode_build_nomem(void)
+{
+	return blt_errmsg_set(-ENOMEM, "directory index: out of memory");
+}
+
+/* inode_put_locked() for a build: directories are found and made through
+ * the hash table (there are few and they are looked up again and again),
+ * files only appended to their directory's entries. */
+static int
+inode_build_key(
+    struct inode_tree *t, const void *key, size_t klen, uint64_t vlen)
 {
 	struct inode *cur = t->root, *n;
-	struct inode **v;
 	struct path_walk w;
 	int rc;
 
@@ -38,41 +36,20 @@ inode_build_key(struct inode_tree *t, const void *key, size_t klen,
 		return rc;
 	while (path_walk_next(&w)) {
 		if (w.kind == PATH_LEAF) {
-			if (pend->n == pend->cap) {
-				size_t cap = pend->cap ? pend->cap * 2 : 1024;
-
-				if ((v = realloc(pend->v, cap * sizeof *v)) ==
-				    NULL)
-					goto nomem;
-				pend->v = v;
-				pend->cap = cap;
-			}
-			if ((n = inode_alloc(t, cur, w.name, w.nlen, INODE_FILE,
-			         1)) == NULL)
-				goto nomem;
-			if (inode_link(cur, n) < 0) {
-				inode_free_node(n);
-				goto nomem;
-			}
-			if (ts != INODE_TS_UNKNOWN) {
-				n->size = vlen;
-				n->ts = ts;
-				n->flags |= INODE_ATTR;
-			}
-			pend->v[pend->n++] = n;
+			if (idir_add(cur->dir, w.name, w.nlen, 0) < 0)
+				return inode_build_nomem();
 			t->nkeys++;
 			return 0;
 		}
 		if ((n = inode_find(t, cur, w.name, w.nlen)) == NULL) {
-			/* from the heap, so that directories sit together */
 			if ((n = inode_alloc(
-			         t, cur, w.name, w.nlen, INODE_DIR, 0)) == NULL)
-				goto nomem;
+			         t, cur, w.name, w.nlen, INODE_DIR)) == NULL)
+				return inode_build_nomem();
 			if (w.kind == PATH_CONT)
 				n->flags |= INODE_CONT;
 			if (inode_attach(t, cur, n) < 0) {
 				inode_free_node(n);
-				goto nomem;
+				return inode_build_nomem();
 			}
 		}
 		cur = n;
@@ -82,122 +59,81 @@ inode_build_key(struct inode_tree *t, const void *key, size_t klen,
 		t->nkeys++;
 	}
 	return 0;
-nomem:
-	return blt_errmsg_set(-ENOMEM, "directory index: out of memory");
 }
 
-/* Put one pending file into the hash table, settling what it meets: a
- * directory of the same name takes it in as PATH_SELF, and a file of the
- * same name means the key came twice. */
-static void
-inode_settle_one(struct inode_tree *t, struct inode *f)
-{
-	size_t mask = t->nbuckets - 1, i;
-	struct inode *e, *d;
-
-	for (i = f->hash & mask; (e = t->buckets[i].node) != NULL;
-	     i = (i + 1) & mask) {
-		if (t->buckets[i].hash != f->hash || e->parent != f->parent ||
-		    e->nlen != f->nlen || memcmp(e->name, f->name, f->nlen))
-			continue;
-		inode_unlink(f);
-		if (e->type == INODE_FILE) {
-			t->nkeys--;
-			inode_free_node(f);
-			return;
-		}
-		d = e;
-		inode_set_name(f, PATH_SELF, PATH_SELF_LEN); /* fits inline */
-		f->flags |= INODE_SELF;
-		if (inode_find(t, d, PATH_SELF, PATH_SELF_LEN) != NULL ||
-		    inode_link(d, f) < 0) {
-			t->nkeys--; /* twice, or out of memory */
-			inode_free_node(f);
-			return;
-		}
-		f->hash = inode_hash(d, f->name, f->nlen);
-		f->ino = ino_home(d->ino, INODE_FILE, f->name, f->nlen);
-		inode_table_add(t->buckets, t->nbuckets, f);
-		t->nnodes++;
-		return;
-	}
-	t->buckets[i].hash = f->hash;
-	t->buckets[i].node = f;
-	t->nnodes++;
-}
-
-/* Index the pending files: prefetching the buckets a few files ahead turns
- * a cache miss per file into a stream of overlapping ones. */
+/* Slots a and b (a first) of directory p have one name: a file and a
+ * directory of one path, the file going into the directory as PATH_SELF;
+ * or a key that came twice. */
 static int
-inode_settle(struct inode_tree *t, struct inode_pending *pend)
+inode_build_twice(struct inode_tree *t, struct inode *p, uint32_t a, uint32_t b)
 {
-	size_t i, j;
+	struct inode_dir *pd = p->dir;
+	const unsigned char *ea = idir_ent(pd, a), *eb = idir_ent(pd, b);
+	uint32_t file = (ea[0] & IDIR_ENT_DIR) ? b : a;
+	struct inode *d;
 
-	while (t->nnodes + pend->n > t->nbuckets / 2)
-		if (inode_grow_table(t) < 0)
-			return blt_errmsg_set(
-			    -ENOMEM, "directory index: out of memory");
-	for (i = 0; i < pend->n; i++)
-		pend->v[i]->hash = inode_hash(
-		    pend->v[i]->parent, pend->v[i]->name, pend->v[i]->nlen);
-	for (i = 0; i < pend->n; i++) {
-		j = i + INODE_PREFETCH;
-		if (j < pend->n)
-			__builtin_prefetch(
-			    &t->buckets[pend->v[j]->hash & (t->nbuckets - 1)]);
-		inode_settle_one(t, pend->v[i]);
+	if (!((ea[0] ^ eb[0]) & IDIR_ENT_DIR)) {
+		idir_settle_drop(pd, b); /* the same file twice */
+		t->nkeys--;
+		return 0;
 	}
-	return 0;
+	d = inode_find(t, p, (const char *)ea + 2, ea[1]);
+	if (file == a) {
+		/* the directory takes a's place in the table */
+		idir_remove(pd, a);
+		(void)idir_settle_slot(pd, b);
+	} else
+		idir_settle_drop(pd, b);
+	if (idir_find(d->dir, PATH_SELF, PATH_SELF_LEN) >= 0) {
+		t->nkeys--; /* twice */
+		return 0;
+	}
+	return idir_add(d->dir, PATH_SELF, PATH_SELF_LEN, 0) < 0
+	           ? inode_build_nomem()
+	           : 0;
 }
 
-/* Build a tree from every item next gives. */
-int
-inode_tree_load(const struct path_conf *pc, size_t size_hint,
-    inode_item_fn *next, void *arg, struct inode_tree **out)
+/* Make directory p's table, settling the names that came twice. */
+static int
+inode_settle_dir(struct inode_tree *t, struct inode *p)
 {
-	struct inode_pending pend = {0};
-	struct inode_tree *t;
-	const void *key;
-	size_t klen;
-	uint64_t vlen;
-	int64_t ts;
+	struct inode_dir *d = p->dir;
+	int64_t twin;
+	uint32_t s;
 	int rc;
 
-	*out = NULL;
-	/* a small table while only directories are in it: their lookups
-	 * stay in the cache and the TLB; inode_settle() grows it once */
-	(void)size_hint;
-	if ((rc = inode_tree_create(pc, 0, &t)) < 0)
-		return rc;
-	while ((rc = next(arg, &key, &klen, &vlen, &ts)) > 0)
-		if ((rc = inode_build_key(t, key, klen, vlen, ts, &pend)) < 0)
-			break;
-	if (rc == 0)
-		rc = inode_settle(t, &pend);
-	free(pend.v);
-	if (rc < 0) {
-		inode_tree_free(t);
-		return rc;
+	if (idir_settle_begin(d) < 0)
+		return inode_build_nomem();
+	for (s = 0; s < d->n; s++) {
+		if (d->v[s].ent == IDIR_HOLE)
+			continue;
+		if ((twin = idir_settle_slot(d, s)) >= 0 &&
+		    (rc = inode_build_twice(t, p, (uint32_t)twin, s)) < 0)
+			return rc;
 	}
-	t->stamp = 1;
-	*out = t;
 	return 0;
 }
 
-/* inode_tree_build()'s callback as an inode_item_fn: no timestamps. */
-struct inode_keys_only {
-	inode_next_fn *next;
-	void *arg;
-};
-
+/* Index every directory, and give back the room the build left over. */
 static int
-inode_next_item(
-    void *arg, const void **key, size_t *klen, uint64_t *vlen, int64_t *ts)
+inode_settle(struct inode_tree *t)
 {
-	struct inode_keys_only *k = arg;
+	struct inode *n;
+	size_t i;
+	int rc;
 
-	*ts = INODE_TS_UNKNOWN;
-	return k->next(k->arg, key, klen, vlen);
+	t->building = 0;
+	if ((rc = inode_settle_dir(t, t->root)) < 0)
+		return rc;
+	for (i = 0; i < t->nbuckets; i++)
+		if ((n = t->buckets[i].node) != NULL && n->type == INODE_DIR &&
+		    !n->dir->indexed && (rc = inode_settle_dir(t, n)) < 0)
+			return rc;
+	idir_fit(t->root->dir);
+	for (i = 0; i < t->nbuckets; i++)
+		if ((n = t->buckets[i].node) != NULL && n->type == INODE_DIR)
+			idir_fit(n->dir);
+	return 0;
 }
 
 /* Build a tree from every key next gives. */
@@ -205,7 +141,30 @@ int
 inode_tree_build(const struct path_conf *pc, size_t size_hint,
     inode_next_fn *next, void *arg, struct inode_tree **out)
 {
-	struct inode_keys_only k = {next, arg};
+	struct inode_tree *t;
+	const void *key;
+	size_t klen;
+	uint64_t vlen;
+	int rc;
 
-	return inode_tree_load(pc, size_hint, inode_next_item, &k, out);
+	*out = NULL;
+	/* the hash table holds directories only: it starts small, and
+	 * grows as they come */
+	(void)size_hint;
+	if ((rc = inode_tree_create(pc, 0, &t)) < 0)
+		return rc;
+	t->building = 1;
+	t->root->dir->indexed = 0;
+	while ((rc = next(arg, &key, &klen, &vlen)) > 0)
+		if ((rc = inode_build_key(t, key, klen, vlen)) < 0)
+			break;
+	if (rc == 0)
+		rc = inode_settle(t);
+	if (rc < 0) {
+		inode_tree_free(t);
+		return rc;
+	}
+	t->stamp = 1;
+	*out = t;
+	return 0;
 }

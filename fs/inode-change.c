@@ -22,18 +22,61 @@
 #include "fs.h"
 #include "inode-tree.h"
 
-/* Tell the caller (s, if not NULL) that n's name in parent went. */
+/* Tell the caller (s, if not NULL) that name in parent went; nodeid is
+ * its node's, 0 for a file that had none. */
 static void
-inode_stale_set(struct inode_tree *t, struct inode_stale *s,
-    const struct inode *parent, const struct inode *n)
+inode_stale_name(struct inode_tree *t, struct inode_stale *s,
+    const struct inode *parent, const char *name, size_t nlen, uint64_t nodeid)
 {
 	if (s == NULL)
 		return;
 	s->valid = 1;
 	s->parent = inode_nodeid(t, parent);
-	s->nodeid = inode_nodeid(t, n);
-	s->nlen = n->nlen;
-	memcpy(s->name, n->name, n->nlen + 1);
+	s->nodeid = nodeid;
+	s->nlen = nlen;
+	memcpy(s->name, name, nlen);
+	s->name[nlen] = '\0';
+}
+
+/* Tell the caller (s, if not NULL) that n's name in parent went. */
+static void
+inode_stale_set(struct inode_tree *t, struct inode_stale *s,
+    const struct inode *parent, const struct inode *n)
+{
+	inode_stale_name(t, s, parent, n->name, n->nlen, inode_nodeid(t, n));
+}
+
+/* Remove the file of slot s of p, which has no node, telling s. */
+static void
+inode_drop_file(struct inode_tree *t, struct inode *p, uint32_t s,
+    struct inode_stale *stale)
+{
+	const unsigned char *e = idir_ent(p->dir, s);
+
+	inode_stale_name(t, stale, p, (const char *)e + 2, e[1], 0);
+	inode_drop_slot(t, p, s);
+}
+
+/* inode_file_to_dir() of the file of slot s of parent, which has no node:
+ * the directory takes its name, and it goes in as PATH_SELF. */
+static struct inode *
+inode_entry_to_dir(struct inode_tree *t, struct inode *parent, uint32_t s,
+    struct inode_stale *stale)
+{
+	const unsigned char *e = idir_ent(parent->dir, s);
+	char name[PATH_NAME_MAX + 1];
+	size_t nlen = e[1];
+	struct inode *d;
+
+	memcpy(name, e + 2, nlen);
+	inode_drop_file(t, parent, s, stale);
+	if ((d = inode_new_child(t, parent, name, nlen, INODE_DIR, 0)) ==
+	        NULL ||
+	    inode_add_file(t, d, PATH_SELF, PATH_SELF_LEN) < 0) {
+		t->nkeys--; /* lost from view until a remount, as below */
+		return NULL;
+	}
+	return d;
 }
 
 /* Make room for a directory where file f stands: f moves into it under
@@ -80,16 +123,22 @@ static int
 inode_put_locked(struct inode_tree *t, const void *key, size_t klen,
     uint64_t vlen, struct inode_info *out, struct inode_stale *stale)
 {
-	struct inode *cur = t->root, *n, *self;
+	struct inode *cur = t->root, *n, *dir;
 	struct path_walk w;
+	const char *name;
+	size_t nlen;
+	int64_t s;
 	int rc;
 
 	if ((rc = inode_walk_key(t, &w, key, klen, vlen)) < 0)
 		return rc;
 	while (path_walk_next(&w)) {
-		n = inode_find(t, cur, w.name, w.nlen);
+		n = inode_child(t, cur, w.name, w.nlen, &s);
 		if (w.kind != PATH_LEAF) {
-			if (n == NULL)
+			if (n == NULL && s >= 0)
+				n = inode_entry_to_dir(
+				    t, cur, (uint32_t)s, stale);
+			else if (n == NULL)
 				n = inode_new_child(t, cur, w.name, w.nlen,
 				    INODE_DIR,
 				    w.kind == PATH_CONT ? INODE_CONT : 0);
@@ -100,28 +149,33 @@ inode_put_locked(struct inode_tree *t, const void *key, size_t klen,
 			cur = n;
 			continue;
 		}
-		if (n == NULL) {
-			if ((n = inode_new_child(t, cur, w.name, w.nlen,
-			         INODE_FILE, 0)) == NULL)
+		/* the file itself: cur stays its directory for the marker */
+		dir = cur;
+		name = w.name;
+		nlen = w.nlen;
+		if (n != NULL && n->type == INODE_DIR) {
+			/* a file and a directory of one path */
+			dir = n;
+			name = PATH_SELF;
+			nlen = PATH_SELF_LEN;
+			n = inode_child(t, dir, name, nlen, &s);
+		}
+		if (n == NULL && s < 0) {
+			if (inode_add_file(t, dir, name, nlen) < 0)
 				goto nomem;
 			t->nkeys++;
-		} else if (n->type == INODE_DIR) {
-			/* a file and a directory of one path */
-			self = inode_find(t, n, PATH_SELF, PATH_SELF_LEN);
-			if (self == NULL) {
-				if ((self = inode_new_child(t, n, PATH_SELF,
-				         PATH_SELF_LEN, INODE_FILE,
-				         INODE_SELF)) == NULL)
-					goto nomem;
-				t->nkeys++;
-			}
-			n = self;
+			if (out != NULL)
+				n = inode_child(t, dir, name, nlen, &s);
 		}
-		inode_drop_attr(n); /* a new value, or a new file */
+		if (n != NULL)
+			inode_drop_attr(n); /* a new value, or a new file */
 		if (!t->pc.flat && klen > 0 &&
 		    ((const unsigned char *)key)[klen - 1] == '/')
 			inode_unmark(t, cur); /* "dir/" got a value */
-		inode_fill(t, n, out);
+		if (n != NULL)
+			inode_fill(t, n, out);
+		else if (out != NULL)
+			inode_fill_slot(t, dir, (uint32_t)s, out);
 		return 0;
 	}
 	/* a marker: cur is its directory */
@@ -129,12 +183,15 @@ inode_put_locked(struct inode_tree *t, const void *key, size_t klen,
 		cur->flags |= INODE_MARKER;
 		t->nkeys++;
 	}
-	n = inode_find(t, cur, PATH_ESC, PATH_ESC_LEN);
+	n = inode_child(t, cur, PATH_ESC, PATH_ESC_LEN, &s);
 	if (n != NULL && n->type == INODE_FILE) {
 		/* the same key had a value before: now it is a marker */
 		inode_stale_set(t, stale, cur, n);
 		inode_detach(t, n);
 		inode_retire(t, n, stale);
+		t->nkeys--;
+	} else if (n == NULL && s >= 0) {
+		inode_drop_file(t, cur, (uint32_t)s, stale);
 		t->nkeys--;
 	}
 	inode_fill(t, cur, out);
@@ -158,20 +215,23 @@ inode_put_key(struct inode_tree *t, const void *key, size_t klen, uint64_t vlen,
 	return rc;
 }
 
-/* The node of the path of key (marker: its directory), or NULL. */
+/* The node of the path of key (marker: its directory), or NULL: then
+ * *slot is the slot in *parent of a file without a node, or -1. */
 static struct inode *
 inode_find_key(struct inode_tree *t, const void *key, size_t klen, int marker,
-    struct inode **parent)
+    struct inode **parent, int64_t *slot)
 {
 	struct inode *cur = t->root, *n = NULL;
 	struct path_walk w;
 
+	*slot = -1;
 	path_walk_start(&w, &t->pc, key, klen, marker);
 	while (path_walk_next(&w)) {
-		if (cur->type != INODE_DIR)
+		if (cur == NULL || cur->type != INODE_DIR) {
+			*slot = -1;
 			return NULL;
-		if ((n = inode_find(t, cur, w.name, w.nlen)) == NULL)
-			return NULL;
+		}
+		n = inode_child(t, cur, w.name, w.nlen, slot);
 		*parent = cur;
 		cur = n;
 	}
@@ -184,19 +244,25 @@ inode_del_key(struct inode_tree *t, const void *key, size_t klen,
     struct inode_stale *stale)
 {
 	struct inode *n, *parent = NULL;
+	int64_t s;
 	int rc = 0;
 
 	if (stale != NULL)
 		stale->valid = 0;
 	pthread_rwlock_wrlock(&t->lock);
 	if (path_is_marker(&t->pc, key, klen, 0) &&
-	    (n = inode_find_key(t, key, klen, 1, &parent)) != NULL &&
+	    (n = inode_find_key(t, key, klen, 1, &parent, &s)) != NULL &&
 	    inode_unmark(t, n))
 		goto out;
-	n = inode_find_key(t, key, klen, 0, &parent);
+	n = inode_find_key(t, key, klen, 0, &parent, &s);
 	if (n != NULL && n->type == INODE_DIR) {
 		parent = n;
-		n = inode_find(t, parent, PATH_SELF, PATH_SELF_LEN);
+		n = inode_child(t, parent, PATH_SELF, PATH_SELF_LEN, &s);
+	}
+	if (n == NULL && s >= 0) {
+		inode_drop_file(t, parent, (uint32_t)s, stale);
+		t->nkeys--;
+		goto out;
 	}
 	if (n == NULL || n->type != INODE_FILE) {
 		rc = blt_errmsg_set(-ENOENT, "directory index: no such key");
@@ -230,6 +296,7 @@ inode_rename(struct inode_tree *t, uint64_t parent, const char *name,
 	struct inode *p, *np, *src, *dst;
 	unsigned char *key = NULL;
 	size_t klen;
+	int64_t s;
 	int rc;
 
 	if (stale != NULL)
@@ -244,10 +311,8 @@ inode_rename(struct inode_tree *t, uint64_t parent, const char *name,
 		rc = -ENOTDIR;
 		goto out;
 	}
-	if ((src = inode_find(t, p, name, nlen)) == NULL) {
-		rc = -ENOENT;
+	if ((src = inode_child_node(t, p, name, nlen, &rc)) == NULL)
 		goto out;
-	}
 	if (src->flags & INODE_CONT) {
 		rc = blt_errmsg_set(-EINVAL,
 		    "'%.*s': a piece of a long name cannot be renamed",
@@ -267,7 +332,11 @@ inode_rename(struct inode_tree *t, uint64_t parent, const char *name,
 	         t, np, newname, newnlen, src->type, &key, &klen)) < 0)
 		goto out;
 	free(key);
-	dst = inode_find(t, np, newname, newnlen);
+	if ((dst = inode_child(t, np, newname, newnlen, &s)) == NULL &&
+	    s >= 0 && (dst = inode_materialize(t, np, (uint32_t)s)) == NULL) {
+		rc = blt_errmsg_set(-ENOMEM, "directory index: out of memory");
+		goto out;
+	}
 	if (dst == src)
 		goto out;
 	if (dst != NULL) {
@@ -320,14 +389,15 @@ inode_rmdir(
     struct inode_tree *t, uint64_t parent, const char *name, size_t nlen)
 {
 	struct inode *p, *n;
+	int64_t s;
 	int rc = 0;
 
 	pthread_rwlock_wrlock(&t->lock);
 	p = inode_of(t, parent);
 	if (p->type != INODE_DIR)
 		rc = -ENOTDIR;
-	else if ((n = inode_find(t, p, name, nlen)) == NULL)
-		rc = -ENOENT;
+	else if ((n = inode_child(t, p, name, nlen, &s)) == NULL)
+		rc = s >= 0 ? -ENOTDIR : -ENOENT;
 	else if (n->type != INODE_DIR)
 		rc = -ENOTDIR;
 	else if (n->dir->live > 0)

@@ -17,14 +17,15 @@
 #include "fs.h"
 #include "inode-tree.h"
 
-/* Append the raw bytes of n's name to buf (room for n->nlen + 8). */
+/* Append the raw bytes of a name to buf (room for nlen + 8). */
 size_t
-inode_decode(struct inode_tree *t, const struct inode *n, unsigned char *buf)
+inode_decode(
+    struct inode_tree *t, const char *name, size_t nlen, unsigned char *buf)
 {
 	int kind;
 	ssize_t len;
 
-	len = path_decode_name(&t->pc, n->name, n->nlen, buf, &kind);
+	len = path_decode_name(&t->pc, name, nlen, buf, &kind);
 	assert(len >= 0); /* names in the tree came from path_walk */
 	return len < 0 ? 0 : (size_t)len;
 }
@@ -59,7 +60,7 @@ inode_key_locked(struct inode_tree *t, const struct inode *n,
 				len--; /* the directory's own key */
 			continue;
 		}
-		len += inode_decode(t, p, buf + len);
+		len += inode_decode(t, p->name, p->nlen, buf + len);
 		if (p->type == INODE_DIR && !(p->flags & INODE_CONT))
 			buf[len++] = '/';
 	}
@@ -327,6 +328,7 @@ inode_add_piece(
 	unsigned char *key = NULL, *buf;
 	struct inode *p, *n;
 	size_t klen, fill;
+	int64_t slot;
 	ssize_t len;
 	int i, kind, rc;
 
@@ -374,7 +376,7 @@ inode_add_piece(
 		    (int)nlen, name, PATH_NAME_MAX - 4);
 	if (rc < 0)
 		goto out;
-	if (inode_find(t, p, name, nlen) != NULL) {
+	if (inode_child(t, p, name, nlen, &slot) != NULL || slot >= 0) {
 		rc = -EEXIST; /* after the check, which it passed once */
 		goto out;
 	}

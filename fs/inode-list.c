@@ -33,18 +33,27 @@ struct inode_batch {
 	void *arg;
 };
 
+/* Add node n, or without plus the file of slot s of d that has none (n
+ * NULL), named name. */
 static void
 inode_batch_add(struct inode_tree *t, struct inode_batch *b,
-    const struct inode *n, const char *name, size_t nlen, off_t off)
+    const struct inode *n, const struct inode *d, uint32_t s, const char *name,
+    size_t nlen, off_t off)
 {
 	if (!b->plus) {
 		struct inode_info info;
+		char cname[PATH_NAME_MAX + 1]; /* entries' names end in none */
 
 		if (b->stop)
 			return;
-		inode_fill(t, n, &info);
+		if (n != NULL)
+			inode_fill(t, n, &info);
+		else
+			inode_fill_slot(t, d, s, &info);
+		memcpy(cname, name, nlen);
+		cname[nlen] = '\0';
 		b->n++;
-		if (b->fn(b->arg, name, nlen, &info, off) != 0)
+		if (b->fn(b->arg, cname, nlen, &info, off) != 0)
 			b->stop = 1;
 		else
 			b->last = off;
@@ -62,15 +71,35 @@ inode_batch_add(struct inode_tree *t, struct inode_batch *b,
 	b->off[b->n++] = off;
 }
 
-/* List directory dir from offset off, INODE_BATCH entries per locking. */
+/* The entry of slot s of directory d into b: with plus, through its node,
+ * made if it has none (under the write lock).  -ENOMEM. */
+static int
+inode_batch_slot(
+    struct inode_tree *t, struct inode_batch *b, struct inode *d, uint32_t s)
+{
+	const unsigned char *e = idir_ent(d->dir, s);
+	const char *name = (const char *)e + 2;
+	off_t off = (off_t)d->dir->v[s].cookie;
+	struct inode *n = NULL;
+
+	if (e[0] & IDIR_ENT_NODE)
+		n = inode_find(t, d, name, e[1]);
+	else if (b->plus && (n = inode_materialize(t, d, s)) == NULL)
+		return blt_errmsg_set(-ENOMEM, "readdir: out of memory");
+	inode_batch_add(t, b, n, d, s, name, e[1], off);
+	return 0;
+}
+
+/* List directory dir from offset off, INODE_BATCH entries per locking:
+ * the read lock, or the write lock with plus, which makes nodes. */
 int
 inode_readdir(struct inode_tree *t, uint64_t dir, off_t off, int plus,
     inode_dirent_fn *fn, void *arg)
 {
 	struct inode_batch *b;
-	struct inode *d, *n;
+	struct inode *d;
 	int rc = 0, i, stop = 0, keep;
-	size_t s;
+	uint32_t s;
 
 	if ((b = malloc(sizeof *b)) == NULL)
 		return blt_errmsg_set(-ENOMEM, "readdir: out of memory");
@@ -80,7 +109,10 @@ inode_readdir(struct inode_tree *t, uint64_t dir, off_t off, int plus,
 	b->arg = arg;
 	while (!stop) {
 		b->n = 0;
-		pthread_rwlock_rdlock(&t->lock);
+		if (plus)
+			pthread_rwlock_wrlock(&t->lock);
+		else
+			pthread_rwlock_rdlock(&t->lock);
 		d = inode_of(t, dir);
 		if (d->type != INODE_DIR) {
 			pthread_rwlock_unlock(&t->lock);
@@ -88,22 +120,25 @@ inode_readdir(struct inode_tree *t, uint64_t dir, off_t off, int plus,
 			break;
 		}
 		if (off < 1)
-			inode_batch_add(t, b, d, ".", 1, 1);
+			inode_batch_add(t, b, d, NULL, 0, ".", 1, 1);
 		if (off < 2)
 			inode_batch_add(t, b,
 			    d == t->root || (d->flags & INODE_GONE) ? d
 			                                            : d->parent,
-			    "..", 2, 2);
-		s = inode_slot_find(d->dir, (uint64_t)(off < 2 ? 2 : off) + 1);
+			    NULL, 0, "..", 2, 2);
+		s = idir_slot_at(d->dir, (uint64_t)(off < 2 ? 2 : off) + 1);
 		for (; s < d->dir->n && b->n < INODE_BATCH && !b->stop; s++)
-			if ((n = d->dir->v[s].node) != NULL)
-				inode_batch_add(t, b, n, n->name, n->nlen,
-				    (off_t)d->dir->v[s].cookie);
+			if (d->dir->v[s].ent != IDIR_HOLE &&
+			    (rc = inode_batch_slot(t, b, d, s)) < 0)
+				break;
 		pthread_rwlock_unlock(&t->lock);
+		if (rc < 0)
+			stop =
+			    1; /* what was added still goes, then the error */
 		if (b->n == 0)
 			break;
 		if (!plus) {
-			stop = b->stop;
+			stop = b->stop || rc < 0;
 			off = b->last;
 			continue;
 		}
@@ -177,8 +212,10 @@ inode_walk_keys(
 		for (;;) {
 			struct frame *f = &stack[depth - 1];
 			const struct inode_dir *d = f->n->dir;
+			const unsigned char *e;
+			const char *name;
 
-			while (f->next < d->n && d->v[f->next].node == NULL)
+			while (f->next < d->n && d->v[f->next].ent == IDIR_HOLE)
 				f->next++;
 			if (f->next == d->n) {
 				if (--depth == 0)
@@ -186,29 +223,32 @@ inode_walk_keys(
 				klen = stack[depth - 1].klen;
 				continue;
 			}
-			c = d->v[f->next++].node;
+			e = idir_ent(d, (uint32_t)f->next++);
+			name = (const char *)e + 2;
 			klen = f->klen;
-			if (klen + c->nlen + 9 > kcap) {
-				kcap = (klen + c->nlen + 9) * 2;
+			if (klen + e[1] + 9 > kcap) {
+				kcap = (klen + e[1] + 9) * 2;
 				if ((nk = realloc(key, kcap)) == NULL) {
 					rc = -ENOMEM;
 					goto out;
 				}
 				key = nk;
 			}
-			if (c->flags & INODE_SELF) {
+			if (!(e[0] & IDIR_ENT_DIR) && e[1] == PATH_SELF_LEN &&
+			    memcmp(name, PATH_SELF, PATH_SELF_LEN) == 0) {
 				/* the directory's own key, without '/' */
 				if ((rc = fn(arg, key, klen - 1, INODE_FILE)) !=
 				    0)
 					goto out;
 				continue;
 			}
-			klen += inode_decode(t, c, key + klen);
-			if (c->type == INODE_FILE) {
+			klen += inode_decode(t, name, e[1], key + klen);
+			if (!(e[0] & IDIR_ENT_DIR)) {
 				if ((rc = fn(arg, key, klen, INODE_FILE)) != 0)
 					goto out;
 				continue;
 			}
+			c = inode_find(t, f->n, name, e[1]);
 			if (!(c->flags & INODE_CONT))
 				key[klen++] = '/';
 			if ((c->flags & INODE_MARKER) &&

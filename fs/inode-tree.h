@@ -3,7 +3,8 @@
  * helpers more than one of them calls.  Only inode*.c include it; the rest
  * of the daemon sees the index through fs.h.
  *
- *	inode.c		the tree: nodes, the hash table, listings, lookups
+ *	inode.c		the tree: nodes, the hash table, lookups
+ *	inode-dir.c	the listing of one directory: entries by name
  *	inode-change.c	keys stored and deleted, renames, rmdir
  *	inode-build.c	the tree of a mount, made in bulk from its keys
  *	inode-key.c	the key of a node, and of a new name
@@ -23,31 +24,51 @@
 #include "fs.h"
 
 #define INODE_HEAP_NAME 0x80 /* node->flags: name was allocated apart */
-#define INODE_ARENA 0x40     /* node->flags: allocated from the arena */
-#define INODE_ATTR 0x20      /* node->flags: size and ts are known */
+#define INODE_KEPT                                                             \
+	0x40            /* node->flags: named by a lookup that took no         \
+	                 * reference, so kept while it is in the tree */
+#define INODE_ATTR 0x20 /* node->flags: size and ts are known */
 #define INODE_AWAY 0x10 /* node->flags: its ino is in the tree's away set */
-#define INODE_PRIVATE (INODE_HEAP_NAME | INODE_ARENA | INODE_ATTR | INODE_AWAY)
+#define INODE_PRIVATE (INODE_HEAP_NAME | INODE_KEPT | INODE_ATTR | INODE_AWAY)
 
 struct inode;
-struct inode_chunk;
 
-/* One entry of a directory listing; node NULL once removed. */
+/* A directory's entries (inode-dir.c).  Each entry's name is in names:
+ * a byte of IDIR_ENT_* flags, a byte of length, the name's bytes. */
+#define IDIR_ENT_DIR 1       /* a directory (always a node) */
+#define IDIR_ENT_NODE 2      /* it has a node, in the tree's hash table */
+#define IDIR_HOLE UINT32_MAX /* slot ent of a removed entry */
+#define IDIR_LINEAR 8        /* entries a directory holds without a table */
+
+/* One entry of a listing, in the order of cookies. */
 struct inode_slot {
-	uint64_t cookie;
-	struct inode *node;
+	uint32_t cookie; /* readdir's offset of the entry */
+	uint32_t ent;    /* where its name is in names, or IDIR_HOLE */
 };
 
 struct inode_dir {
 	struct inode_slot *v;
-	size_t n; /* slots used, holes included */
-	size_t cap;
-	size_t live;       /* entries */
-	uint64_t next;     /* next cookie */
+	char *names;
+	uint32_t *tab;     /* slot + 1 by hash of name, 0: empty; NULL: none */
+	uint32_t n, cap;   /* slots used (holes included), and allocated */
+	uint32_t live;     /* entries */
+	uint32_t next;     /* next cookie */
+	uint32_t nused;    /* bytes of names used, dead ones included */
+	uint32_t ncap;     /* and allocated */
+	uint32_t ndead;    /* bytes of names of removed entries */
+	uint32_t tmask;    /* buckets of tab - 1 */
 	uint32_t nsubdirs; /* for nlink */
+	uint8_t indexed;   /* tab holds every entry (not during a build) */
 	uint8_t seen;      /* INODE_SEEN_* (atomic) */
 	int64_t mtime;     /* µs: when an entry last came or went, 0 if
 	                    * none did since the mount (not stored) */
 };
+
+static inline const unsigned char *
+idir_ent(const struct inode_dir *d, uint32_t s)
+{
+	return (const unsigned char *)d->names + d->v[s].ent;
+}
 
 struct inode {
 	struct inode *parent;  /* NULL when gone: then the gone list's prev */
@@ -76,7 +97,8 @@ struct inode {
 };
 
 /* The hash is kept beside the pointer so that probing does not touch
- * nodes, which are cold when a mount builds its index. */
+ * nodes.  The table holds the nodes: directories, and the files the
+ * kernel or a caller asked for (a file's entry says whether it has one). */
 struct inode_bucket {
 	uint32_t hash;
 	struct inode *node; /* NULL: empty */
@@ -84,7 +106,6 @@ struct inode_bucket {
 
 struct inode_tree {
 	pthread_rwlock_t lock;
-	struct inode_chunk *arena;
 	struct path_conf pc;
 	struct inode *root;
 	struct inode_bucket *buckets; /* open addressing, linear probing */
@@ -94,7 +115,8 @@ struct inode_tree {
 	struct ino_set away; /* numbers not of their node's place (ino.c) */
 	uint32_t next_gen;
 	uint64_t nkeys;
-	int stamp; /* built: a change of a listing moves its time */
+	int stamp;    /* built: a change of a listing moves its time */
+	int building; /* new directories start unindexed (inode-build.c) */
 	/* inode_set_attr() calls, for inode_attr_recheck() */
 	_Atomic uint64_t attr_sets;
 };
@@ -148,36 +170,19 @@ inode_table_add(struct inode_bucket *b, size_t nb, struct inode *n)
 	b[i].node = n;
 }
 
-/* The slot of cookie c in d, or the first one after it. */
-static inline size_t
-inode_slot_find(const struct inode_dir *d, uint64_t c)
-{
-	size_t lo = 0, hi = d->n;
-
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-
-		if (d->v[mid].cookie < c)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return lo;
-}
-
 /* inode.c */
 
 /* Double the hash table.  -ENOMEM. */
 int inode_grow_table(struct inode_tree *t);
 /* Give n the name; n is out of the hash table meanwhile.  -ENOMEM. */
 int inode_set_name(struct inode *n, const char *name, size_t nlen);
-/* A node named name in parent (NULL: the root), not yet in the tree; from
- * the arena if arena.  NULL: out of memory. */
+/* A node named name in parent (NULL: the root), not yet in the tree.
+ * NULL: out of memory. */
 struct inode *inode_alloc(struct inode_tree *t, const struct inode *parent,
-    const char *name, size_t nlen, int type, int arena);
+    const char *name, size_t nlen, int type);
 /* Free n and what it owns; safe on NULL. */
 void inode_free_node(struct inode *n);
-/* Append n to the listing of directory parent.  -ENOMEM. */
+/* Append n to the listing of directory parent.  -ENOMEM, -EOVERFLOW. */
 int inode_link(struct inode *parent, struct inode *n);
 /* Link n (named already) into parent and the hash table.  -ENOMEM. */
 int inode_attach(struct inode_tree *t, struct inode *parent, struct inode *n);
@@ -204,12 +209,59 @@ void inode_retire(
 void inode_moved(struct inode_tree *t, struct inode *n);
 /* Forget what n's size and timestamp were: its value changed. */
 void inode_drop_attr(struct inode *n);
+/* The node of name in directory p, or NULL; *slot is then the slot of a
+ * file without a node, or -1 if there is no such name. */
+struct inode *inode_child(struct inode_tree *t, const struct inode *p,
+    const char *name, size_t nlen, int64_t *slot);
+/* A node for the file of slot s of directory p, in the tree.  NULL: out
+ * of memory. */
+struct inode *inode_materialize(
+    struct inode_tree *t, struct inode *p, uint32_t s);
+/* inode_child() that makes the file's node if it has none. */
+struct inode *inode_child_node(struct inode_tree *t, struct inode *p,
+    const char *name, size_t nlen, int *rc);
+/* Add a file without a node, or with one if its number must differ from
+ * its place's (the away set).  -ENOMEM. */
+int inode_add_file(
+    struct inode_tree *t, struct inode *p, const char *name, size_t nlen);
+/* Remove the entry of slot s of directory p (a file without a node). */
+void inode_drop_slot(struct inode_tree *t, struct inode *p, uint32_t s);
+/* What the tree knows of the file of slot s of p, which has no node. */
+void inode_fill_slot(struct inode_tree *t, const struct inode *p, uint32_t s,
+    struct inode_info *o);
+/* Squeeze d's holes if they are many. */
+void inode_dir_tidy(struct inode_tree *t, struct inode *p);
+
+/* inode-dir.c */
+
+uint32_t idir_hash(const char *name, size_t nlen);
+/* The slot of name in d, or -1. */
+int64_t idir_find(const struct inode_dir *d, const char *name, size_t nlen);
+/* Append an entry (IDIR_ENT_* flags); the slot, or -ENOMEM, -EOVERFLOW. */
+int64_t idir_add(
+    struct inode_dir *d, const char *name, size_t nlen, unsigned flags);
+/* Remove the entry of slot s, leaving a hole. */
+void idir_remove(struct inode_dir *d, uint32_t s);
+/* Whether d has holes enough for idir_compact(). */
+int idir_wasteful(const struct inode_dir *d);
+/* Squeeze out holes and dead names; slots move, cookies stay.  -ENOMEM. */
+int idir_compact(struct inode_dir *d);
+/* A bulk build: begin the table of d, put slot s in (or return the slot
+ * of its name before it), drop a slot not in it. */
+int idir_settle_begin(struct inode_dir *d);
+int64_t idir_settle_slot(struct inode_dir *d, uint32_t s);
+void idir_settle_drop(struct inode_dir *d, uint32_t s);
+/* Give back the spare room of d's arrays. */
+void idir_fit(struct inode_dir *d);
+/* The slot of cookie c in d, or the first one after it. */
+uint32_t idir_slot_at(const struct inode_dir *d, uint64_t c);
+void idir_free(struct inode_dir *d);
 
 /* inode-key.c */
 
-/* Append the raw bytes of n's name to buf (room for n->nlen + 8). */
+/* Append the raw bytes of a name to buf (room for nlen + 8). */
 size_t inode_decode(
-    struct inode_tree *t, const struct inode *n, unsigned char *buf);
+    struct inode_tree *t, const char *name, size_t nlen, unsigned char *buf);
 /* The key of n (the marker key for a directory) into a new buffer, which
  * the caller frees.  -ENOMEM. */
 int inode_key_locked(struct inode_tree *t, const struct inode *n,

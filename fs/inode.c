@@ -9,14 +9,17 @@
  * key of a node or of a new name, and inode-list.c lists directories and
  * subtrees; inode-tree.h is what they share.
  *
- * Each node is a file (a key) or a directory.  A node knows its parent and
- * its encoded name only; its key is made from the names on the way up
- * (inode-key.c), so renaming a directory is one move here however many
- * keys lie below it.  One hash table over (parent, name) serves lookups in
- * O(1).  Each directory also keeps its entries in an array ordered by a
- * per-directory cookie that only grows, which readdir offsets are
- * (inode-list.c).  Removed entries leave holes that are squeezed out when
- * they outnumber the live ones.
+ Each directory lists its entries by name (inode-dir.c): a file is an
+ * entry of a few bytes there, and becomes a node only when the kernel
+ * looks it up (or a caller asks for its node); a node nobody holds and
+ * that carries nothing of its own is freed again when the kernel forgets
+ * it.  So a store of 100 million keys costs its mount tens of bytes per
+ * key, and a walk such as find makes no node for a file.  Directories are
+ * always nodes.  A node knows its parent and its encoded name only; its
+ * key is made from the names on the way up (inode-key.c), so renaming a
+ * directory is one move here however many keys lie below it.  One hash
+ * table over (parent, name) finds nodes in O(1), each directory's own
+ * table the entries without one.
  *
  * A node's nodeid (the number the kernel knows it by) is its address, the
  * root's FUSE_ROOT_ID: the kernel only passes nodeids it holds a lookup
@@ -43,17 +46,7 @@
 
 /* A node has room for a name of this many bytes at least. */
 #define INODE_INLINE_NAME 8
-#define INODE_CHUNK (1u << 20)       /* arena chunk size */
 #define INODE_HUGE ((size_t)2 << 20) /* huge page size */
-
-/* Nodes made by inode_tree_build() come from big chunks: cheaper to make,
- * denser in memory and freed all at once.  A node removed later is not
- * given back, so the arena never holds more than the initial tree. */
-struct inode_chunk {
-	struct inode_chunk *next;
-	size_t used;
-	char mem[];
-};
 
 /* A zeroed table of nb buckets.  Big ones ask for huge pages: probes land
  * anywhere in the table, and a TLB miss per probe costs more than the
@@ -133,39 +126,17 @@ inode_set_name(struct inode *n, const char *name, size_t nlen)
 	return 0;
 }
 
-static void *
-inode_arena_alloc(struct inode_tree *t, size_t size)
-{
-	struct inode_chunk *c = t->arena;
-	void *p;
-
-	size = (size + 7) & ~(size_t)7;
-	if (c == NULL || c->used + size > INODE_CHUNK) {
-		if ((c = malloc(sizeof *c + INODE_CHUNK)) == NULL)
-			return NULL;
-		c->next = t->arena;
-		c->used = 0;
-		t->arena = c;
-	}
-	p = c->mem + c->used;
-	c->used += size;
-	return p;
-}
-
 /* A node named name in parent (NULL: the root), numbered for that place. */
 struct inode *
 inode_alloc(struct inode_tree *t, const struct inode *parent, const char *name,
-    size_t nlen, int type, int arena)
+    size_t nlen, int type)
 {
 	size_t cap = nlen < INODE_INLINE_NAME ? INODE_INLINE_NAME : nlen;
 	struct inode *n;
 
-	n = arena ? inode_arena_alloc(t, sizeof *n + cap + 1)
-	          : malloc(sizeof *n + cap + 1);
-	if (n == NULL)
+	if ((n = malloc(sizeof *n + cap + 1)) == NULL)
 		return NULL;
 	memset(n, 0, sizeof *n);
-	n->flags = arena ? INODE_ARENA : 0;
 	n->name = n->iname;
 	n->ncap = (uint16_t)cap;
 	memcpy(n->name, name, nlen);
@@ -173,12 +144,13 @@ inode_alloc(struct inode_tree *t, const struct inode *parent, const char *name,
 	n->nlen = (uint16_t)nlen;
 	n->type = (uint8_t)type;
 	if (type == INODE_DIR && (n->dir = calloc(1, sizeof *n->dir)) == NULL) {
-		if (!arena)
-			free(n);
+		free(n);
 		return NULL;
 	}
-	if (n->dir != NULL)
+	if (n->dir != NULL) {
 		n->dir->next = 3; /* 1 and 2 are "." and ".." */
+		n->dir->indexed = !t->building;
+	}
 	n->ino = parent == NULL ? INODE_ROOT
 	                        : ino_home(parent->ino, type, name, nlen);
 	n->gen = t->next_gen++;
@@ -191,13 +163,10 @@ inode_free_node(struct inode *n)
 {
 	if (n == NULL)
 		return;
-	if (n->dir != NULL)
-		free(n->dir->v);
-	free(n->dir);
+	idir_free(n->dir);
 	if (n->flags & INODE_HEAP_NAME)
 		free(n->name);
-	if (!(n->flags & INODE_ARENA))
-		free(n);
+	free(n);
 }
 
 /* Keep n's number from new nodes at the place it was made for: put it in
@@ -242,22 +211,14 @@ int
 inode_link(struct inode *parent, struct inode *n)
 {
 	struct inode_dir *d = parent->dir;
-	struct inode_slot *v;
+	int64_t s;
 
-	if (d->n == d->cap) {
-		size_t cap = d->cap ? d->cap * 2 : 4;
-
-		if ((v = realloc(d->v, cap * sizeof *v)) == NULL)
-			return -ENOMEM;
-		d->v = v;
-		d->cap = cap;
-	}
+	s = idir_add(d, n->name, n->nlen,
+	    IDIR_ENT_NODE | (n->type == INODE_DIR ? IDIR_ENT_DIR : 0));
+	if (s < 0)
+		return (int)s;
 	n->parent = parent;
-	n->cookie = d->next++;
-	d->v[d->n].cookie = n->cookie;
-	d->v[d->n].node = n;
-	d->n++;
-	d->live++;
+	n->cookie = d->v[s].cookie;
 	if (n->type == INODE_DIR)
 		d->nsubdirs++;
 	return 0;
@@ -299,22 +260,15 @@ void
 inode_unlink(struct inode *n)
 {
 	struct inode_dir *d = n->parent->dir;
-	size_t i, j;
+	uint32_t s = idir_slot_at(d, n->cookie);
 
-	i = inode_slot_find(d, n->cookie);
-	assert(i < d->n && d->v[i].node == n);
-	d->v[i].node = NULL;
-	d->live--;
+	assert(s < d->n && d->v[s].cookie == n->cookie &&
+	       d->v[s].ent != IDIR_HOLE);
+	idir_remove(d, s);
 	if (n->type == INODE_DIR)
 		d->nsubdirs--;
-	if (i == d->n - 1)
-		d->n--; /* the last entry: no hole */
-	if (d->n - d->live > 32 && d->live < d->n / 2) {
-		for (i = j = 0; i < d->n; i++)
-			if (d->v[i].node != NULL)
-				d->v[j++] = d->v[i];
-		d->n = j;
-	}
+	if (d->indexed && idir_wasteful(d))
+		(void)idir_compact(d); /* or later: holes cost only room */
 	n->parent = NULL;
 }
 
@@ -408,7 +362,7 @@ inode_tree_create(
 	t->pc = *pc;
 	t->nbuckets = nb;
 	if ((t->buckets = inode_table_alloc(nb)) == NULL ||
-	    (t->root = inode_alloc(t, NULL, "", 0, INODE_DIR, 0)) == NULL) {
+	    (t->root = inode_alloc(t, NULL, "", 0, INODE_DIR)) == NULL) {
 		free(t->buckets);
 		free(t);
 		return blt_errmsg_set(
@@ -434,7 +388,6 @@ inode_tree_create(
 void
 inode_tree_free(struct inode_tree *t)
 {
-	struct inode_chunk *c, *cnext;
 	struct inode *n, *next;
 	size_t i;
 
@@ -447,10 +400,6 @@ inode_tree_free(struct inode_tree *t)
 		inode_free_node(n);
 	}
 	inode_free_node(t->root);
-	for (c = t->arena; c != NULL; c = cnext) {
-		cnext = c->next;
-		free(c);
-	}
 	free(t->buckets);
 	ino_set_free(&t->away);
 	pthread_rwlock_destroy(&t->lock);
@@ -471,7 +420,7 @@ inode_new_child(struct inode_tree *t, struct inode *parent, const char *name,
 {
 	struct inode *n;
 
-	if ((n = inode_alloc(t, parent, name, nlen, type, 0)) == NULL)
+	if ((n = inode_alloc(t, parent, name, nlen, type)) == NULL)
 		return NULL;
 	n->flags |= (uint8_t)flags;
 	if (ino_set_has(&t->away, n->ino)) {
@@ -487,6 +436,146 @@ inode_new_child(struct inode_tree *t, struct inode *parent, const char *name,
 		return NULL;
 	}
 	return n;
+}
+
+/* The node of name in p, or NULL with *slot the slot of a file without a
+ * node (-1: no such name). */
+struct inode *
+inode_child(struct inode_tree *t, const struct inode *p, const char *name,
+    size_t nlen, int64_t *slot)
+{
+	struct inode *n = inode_find(t, p, name, nlen);
+
+	*slot = n == NULL ? idir_find(p->dir, name, nlen) : -1;
+	assert(*slot < 0 ||
+	       !(idir_ent(p->dir, (uint32_t)*slot)[0] & IDIR_ENT_NODE));
+	return n;
+}
+
+/* A node for the file of slot s of p, numbered for its place: one without
+ * a node is never in the away set (inode_add_file()). */
+struct inode *
+inode_materialize(struct inode_tree *t, struct inode *p, uint32_t s)
+{
+	struct inode_dir *d = p->dir;
+	const unsigned char *e = idir_ent(d, s);
+	struct inode *n;
+
+	if (t->nnodes + 1 > t->nbuckets / 2 && inode_grow_table(t) < 0)
+		return NULL;
+	if ((n = inode_alloc(t, p, (const char *)e + 2, e[1], INODE_FILE)) ==
+	    NULL)
+		return NULL;
+	if (n->nlen == PATH_SELF_LEN &&
+	    memcmp(n->name, PATH_SELF, PATH_SELF_LEN) == 0)
+		n->flags |= INODE_SELF;
+	n->parent = p;
+	n->cookie = d->v[s].cookie;
+	d->names[d->v[s].ent] |= IDIR_ENT_NODE;
+	n->hash = inode_hash(p, n->name, n->nlen);
+	inode_table_add(t->buckets, t->nbuckets, n);
+	t->nnodes++;
+	return n;
+}
+
+/* The node of name in p, made if the name is a file without one. */
+struct inode *
+inode_child_node(struct inode_tree *t, struct inode *p, const char *name,
+    size_t nlen, int *rc)
+{
+	struct inode *n;
+	int64_t s;
+
+	*rc = 0;
+	if ((n = inode_child(t, p, name, nlen, &s)) != NULL)
+		return n;
+	if (s < 0)
+		*rc = -ENOENT;
+	else if ((n = inode_materialize(t, p, (uint32_t)s)) == NULL)
+		*rc = blt_errmsg_set(-ENOMEM, "directory index: out of memory");
+	return n;
+}
+
+/* A node's place without it: it goes back to being an entry of its
+ * directory, and is freed. */
+static void
+inode_dematerialize(struct inode_tree *t, struct inode *n)
+{
+	struct inode_dir *d = n->parent->dir;
+	uint32_t s = idir_slot_at(d, n->cookie);
+
+	assert(s < d->n && d->v[s].cookie == n->cookie);
+	d->names[d->v[s].ent] &= (char)~IDIR_ENT_NODE;
+	inode_table_del(t, n);
+	t->nnodes--;
+	inode_free_node(n);
+}
+
+/* Whether n is a file node that holds nothing an entry does not: no
+ * number of its own, no mode or owner, not kept for a caller. */
+static int
+inode_plain(const struct inode *n)
+{
+	return n->type == INODE_FILE && n->parent != NULL &&
+	       !(n->flags & (INODE_GONE | INODE_KEPT | INODE_AWAY)) &&
+	       n->mode == 0;
+}
+
+/* Add the file name to p: an entry without a node, unless the number of
+ * its place belongs to a node that moved away or was removed while held
+ * (ino.c): then a node, with another number. */
+int
+inode_add_file(
+    struct inode_tree *t, struct inode *p, const char *name, size_t nlen)
+{
+	int64_t s;
+
+	if (ino_set_has(&t->away, ino_home(p->ino, INODE_FILE, name, nlen)))
+		return inode_new_child(t, p, name, nlen, INODE_FILE, 0) != NULL
+		           ? 0
+		           : -ENOMEM;
+	if ((s = idir_add(p->dir, name, nlen, 0)) < 0)
+		return (int)s;
+	inode_touch(t, p);
+	return 0;
+}
+
+/* Remove the file of slot s of p, which has no node. */
+void
+inode_drop_slot(struct inode_tree *t, struct inode *p, uint32_t s)
+{
+	idir_remove(p->dir, s);
+	inode_touch(t, p);
+	inode_dir_tidy(t, p);
+}
+
+/* Squeeze p's holes, if they are many (cookies stay: nothing to fix). */
+void
+inode_dir_tidy(struct inode_tree *t, struct inode *p)
+{
+	(void)t;
+	if (p->dir->indexed && idir_wasteful(p->dir))
+		(void)idir_compact(p->dir); /* or later: holes cost only room */
+}
+
+/* What the tree knows of the file of slot s of p, which has no node:
+ * nodeid 0, its place's number, no size or time yet. */
+void
+inode_fill_slot(struct inode_tree *t, const struct inode *p, uint32_t s,
+    struct inode_info *o)
+{
+	const unsigned char *e = idir_ent(p->dir, s);
+
+	memset(o, 0, sizeof *o);
+	o->ino = ino_home(p->ino, INODE_FILE, (const char *)e + 2, e[1]);
+	o->parent = inode_nodeid(t, p);
+	o->type = INODE_FILE;
+	if (e[1] == PATH_SELF_LEN &&
+	    memcmp(e + 2, PATH_SELF, PATH_SELF_LEN) == 0)
+		o->flags = INODE_SELF;
+	o->nlink = 1;
+	o->attr_sets =
+	    atomic_load_explicit(&t->attr_sets, memory_order_relaxed);
 }
 
 /* Start w on the names of key, whose value has vlen bytes (a directory
@@ -521,25 +610,46 @@ inode_seen(struct inode *d, unsigned what)
 	return before;
 }
 
-/* Find name in directory parent. */
+/* Find name in directory parent.  A file without a node gets one, but
+ * with INODE_PEEK: then out has nodeid 0. */
 int
 inode_lookup(struct inode_tree *t, uint64_t parent, const char *name,
     size_t nlen, int ref, struct inode_info *out)
 {
 	struct inode *p, *n;
-	int rc = 0;
+	int64_t s;
+	int rc = 0, write = 0;
 
 	pthread_rwlock_rdlock(&t->lock);
 	p = inode_of(t, parent);
 	if (p->type != INODE_DIR)
 		rc = -ENOTDIR;
-	else if ((n = inode_find(t, p, name, nlen)) == NULL)
+	else if ((n = inode_child(t, p, name, nlen, &s)) == NULL && s < 0)
 		rc = -ENOENT;
+	else if (n == NULL && ref == INODE_PEEK)
+		inode_fill_slot(t, p, (uint32_t)s, out);
+	else if (n == NULL || (ref == 0 && !(n->flags & INODE_KEPT)))
+		write = 1; /* a node to make, or to keep */
 	else {
-		if (ref) {
+		if (ref == 1) {
 			__atomic_add_fetch(&n->nlookup, 1, __ATOMIC_RELAXED);
 			inode_seen(p, INODE_SEEN_LOOKUP);
 		}
+		inode_fill(t, n, out);
+	}
+	pthread_rwlock_unlock(&t->lock);
+	if (!write)
+		return rc;
+	pthread_rwlock_wrlock(&t->lock);
+	p = inode_of(t, parent);
+	if (p->type != INODE_DIR)
+		rc = -ENOTDIR;
+	else if ((n = inode_child_node(t, p, name, nlen, &rc)) != NULL) {
+		if (ref == 1) {
+			n->nlookup++;
+			inode_seen(p, INODE_SEEN_LOOKUP);
+		} else
+			n->flags |= INODE_KEPT; /* the caller holds no ref */
 		inode_fill(t, n, out);
 	}
 	pthread_rwlock_unlock(&t->lock);
@@ -573,33 +683,45 @@ inode_dir_seen(struct inode_tree *t, uint64_t dir, unsigned how)
 	return before;
 }
 
-/* Drop n lookup references. */
+/* Drop n lookup references.  A node that goes with them (removed, or a
+ * plain file that an entry stands for again) is freed under the write
+ * lock, with its last references dropped there: a lookup cannot take one
+ * meanwhile, and nobody else can free it while ours are still counted. */
 void
 inode_forget(struct inode_tree *t, uint64_t nodeid, uint64_t n)
 {
 	struct inode *node;
-	uint64_t left;
-	int gone;
+	uint64_t left = 1;
+	int defer, gone = 0;
 
 	if (nodeid == INODE_ROOT)
 		return;
 	pthread_rwlock_rdlock(&t->lock);
 	node = inode_of(t, nodeid);
-	left = __atomic_sub_fetch(&node->nlookup, n, __ATOMIC_ACQ_REL);
-	gone = left == 0 && (node->flags & INODE_GONE);
+	defer = __atomic_load_n(&node->nlookup, __ATOMIC_ACQUIRE) == n &&
+	        ((node->flags & INODE_GONE) || inode_plain(node));
+	if (!defer) {
+		left = __atomic_sub_fetch(&node->nlookup, n, __ATOMIC_ACQ_REL);
+		gone = left == 0 && (node->flags & INODE_GONE);
+	}
 	pthread_rwlock_unlock(&t->lock);
-	if (!gone)
+	if (!defer && !gone)
 		return;
-	/* only the kernel could still name a gone node, and it just let
-	 * go of it: nobody else can reach it while we relock */
+	/* a gone node dropped to none without defer: only the kernel could
+	 * still name it, and it just let go of it */
 	pthread_rwlock_wrlock(&t->lock);
-	if (node->parent != NULL)
-		node->parent->hnext = node->hnext;
-	else
-		t->gone = node->hnext;
-	if (node->hnext != NULL)
-		node->hnext->parent = node->parent;
-	inode_free_ino(t, node);
+	if (defer)
+		left = node->nlookup -= n;
+	if (left == 0 && (node->flags & INODE_GONE)) {
+		if (node->parent != NULL)
+			node->parent->hnext = node->hnext;
+		else
+			t->gone = node->hnext;
+		if (node->hnext != NULL)
+			node->hnext->parent = node->parent;
+		inode_free_ino(t, node);
+	} else if (left == 0 && inode_plain(node))
+		inode_dematerialize(t, node);
 	pthread_rwlock_unlock(&t->lock);
 }
 

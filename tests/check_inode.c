@@ -46,7 +46,14 @@ START_TEST(build_and_lookup)
 	il_assert_key(t, "deep/x", "deep/x/");
 	/* the same key again changes nothing */
 	ck_assert_int_eq(inode_put_key(t, "a/d", 3, 9, &in, NULL), 0);
-	ck_assert_uint_eq(in.nodeid, il_node(t, "a/d"));
+	ck_assert_uint_eq(in.nodeid, 0); /* a file has no node until asked */
+	ck_assert_int_eq(il_lookup_path(t, "a/d", INODE_PEEK, &in2), 0);
+	ck_assert_uint_eq(in2.nodeid, 0);
+	ck_assert_uint_eq(in2.ino, in.ino);
+	in2.nodeid = il_node(t, "a/d"); /* made now, and kept */
+	ck_assert_uint_ne(in2.nodeid, 0);
+	ck_assert_int_eq(inode_put_key(t, "a/d", 3, 9, &in, NULL), 0);
+	ck_assert_uint_eq(in.nodeid, in2.nodeid);
 	ck_assert_uint_eq(inode_count(t), 5);
 	inode_tree_free(t);
 }
@@ -428,6 +435,186 @@ gen_next(void *arg, const void **key, size_t *klen, uint64_t *vlen)
 	return 1;
 }
 
+/* Every entry of a listing, with what readdir said of it. */
+struct seen {
+	char name[300][32];
+	uint64_t nodeid[300], ino[300];
+	off_t off[300];
+	int n, max;
+};
+
+static int
+seen_take(void *arg, const char *name, size_t nlen,
+    const struct inode_info *info, off_t off)
+{
+	struct seen *s = arg;
+
+	if (name[0] == '.' || s->n == s->max)
+		return s->n == s->max;
+	if (s->n == 300 || nlen >= 32)
+		abort();
+	memcpy(s->name[s->n], name, nlen + 1);
+	s->nodeid[s->n] = info->nodeid;
+	s->ino[s->n] = info->ino;
+	s->off[s->n++] = off;
+	return 0;
+}
+
+static int
+seen_find(const struct seen *s, const char *name)
+{
+	for (int i = 0; i < s->n; i++)
+		if (strcmp(s->name[i], name) == 0)
+			return i;
+	return -1;
+}
+
+/* Keys d/f000 ... d/f199 for a bulk build. */
+static int
+files_next(void *arg, const void **key, size_t *klen, uint64_t *vlen)
+{
+	static char buf[16];
+	int *i = arg;
+
+	if (*i == 200)
+		return 0;
+	snprintf(buf, sizeof buf, "d/f%03d", (*i)++);
+	*key = buf;
+	*klen = strlen(buf);
+	*vlen = 1;
+	return 1;
+}
+
+static struct inode_tree *
+files_tree(void)
+{
+	struct path_conf pc;
+	struct inode_tree *t;
+	int i = 0;
+
+	ck_assert_int_eq(path_conf_init(&pc, 2, 0, NULL), 0);
+	ck_assert_int_eq(inode_tree_build(&pc, 0, files_next, &i, &t), 0);
+	return t;
+}
+
+/* A file is an entry of its directory, without a node, until something
+ * asks for its node; a node the kernel forgets goes back to being one,
+ * unless it holds something of its own (issue 39). */
+START_TEST(files_are_nodes_only_while_asked_for)
+{
+	struct inode_tree *t = files_tree();
+	struct inode_info d, in, peek;
+	struct seen s = {.max = 300};
+	uint64_t node;
+	int i;
+
+	ck_assert_uint_eq(inode_count(t), 200);
+	ck_assert_int_eq(il_lookup_path(t, "d", 1, &d), 0);
+	ck_assert_uint_eq(d.nchildren, 200);
+	ck_assert_int_eq(inode_readdir(t, d.nodeid, 0, 0, seen_take, &s), 0);
+	ck_assert_int_eq(s.n, 200);
+	for (i = 0; i < s.n; i++) {
+		ck_assert_uint_eq(s.nodeid[i], 0);
+		ck_assert_int_eq(inode_lookup(t, d.nodeid, s.name[i],
+		                     strlen(s.name[i]), INODE_PEEK, &peek),
+		    0);
+		ck_assert_uint_eq(peek.nodeid, 0);
+		ck_assert_uint_eq(peek.ino, s.ino[i]);
+	}
+	/* a lookup with a reference makes a node, with the same number */
+	ck_assert_int_eq(inode_lookup(t, d.nodeid, "f005", 4, 1, &in), 0);
+	ck_assert_uint_ne(in.nodeid, 0);
+	ck_assert_uint_eq(in.ino, s.ino[seen_find(&s, "f005")]);
+	{
+		unsigned char *key;
+		size_t klen;
+
+		ck_assert_int_eq(inode_key(t, in.nodeid, &key, &klen), 0);
+		ck_assert(klen == 6 && memcmp(key, "d/f005", 6) == 0);
+		free(key);
+	}
+	s.n = 0;
+	ck_assert_int_eq(inode_readdir(t, d.nodeid, 0, 0, seen_take, &s), 0);
+	ck_assert_uint_eq(s.nodeid[seen_find(&s, "f005")], in.nodeid);
+	/* forgotten: an entry again, then a new node with the same number */
+	node = in.nodeid;
+	inode_forget(t, node, 1);
+	s.n = 0;
+	ck_assert_int_eq(inode_readdir(t, d.nodeid, 0, 0, seen_take, &s), 0);
+	ck_assert_uint_eq(s.nodeid[seen_find(&s, "f005")], 0);
+	ck_assert_int_eq(inode_lookup(t, d.nodeid, "f005", 4, 1, &in), 0);
+	ck_assert_uint_eq(in.ino, s.ino[seen_find(&s, "f005")]);
+	/* a mode of its own keeps it */
+	inode_set_mode(t, in.nodeid, 0600);
+	node = in.nodeid;
+	inode_forget(t, node, 1);
+	ck_assert_int_eq(inode_stat(t, node, &in), 0);
+	ck_assert_uint_eq(in.mode & 07777, 0600);
+	/* a lookup without a reference keeps its node: the caller holds
+	 * the nodeid without one */
+	ck_assert_int_eq(inode_lookup(t, d.nodeid, "f006", 4, 0, &in), 0);
+	ck_assert_int_eq(inode_lookup(t, d.nodeid, "f006", 4, 1, &peek), 0);
+	ck_assert_uint_eq(peek.nodeid, in.nodeid);
+	inode_forget(t, peek.nodeid, 1);
+	ck_assert_int_eq(inode_stat(t, in.nodeid, &peek), 0);
+	il_assert_key(t, "d/f006", "d/f006");
+	/* readdirplus hands out nodes, each with a reference */
+	s.n = 0;
+	ck_assert_int_eq(inode_readdir(t, d.nodeid, 0, 1, seen_take, &s), 0);
+	ck_assert_int_eq(s.n, 200);
+	for (i = 0; i < s.n; i++) {
+		ck_assert_uint_ne(s.nodeid[i], 0);
+		inode_forget(t, s.nodeid[i], 1);
+	}
+	inode_tree_free(t);
+}
+END_TEST
+
+/* Listing offsets stay valid while most of a directory goes, through the
+ * squeezing of its holes; a new file where a moved one's number is kept
+ * gets another number. */
+START_TEST(listings_survive_removals_and_numbers_stay_unique)
+{
+	struct inode_tree *t = files_tree();
+	struct seen s = {.max = 50}, rest = {.max = 300};
+	struct inode_info d, in, moved;
+	char key[16];
+	int i;
+
+	ck_assert_int_eq(il_lookup_path(t, "d", 1, &d), 0);
+	ck_assert_int_eq(inode_readdir(t, d.nodeid, 0, 0, seen_take, &s), 0);
+	ck_assert_int_eq(s.n, 50);
+	/* remove every file but the multiples of 7 after the 50 listed */
+	for (i = 0; i < 200; i++) {
+		if (i >= 50 && i % 7 == 0)
+			continue;
+		snprintf(key, sizeof key, "d/f%03d", i);
+		ck_assert_int_eq(inode_del_key(t, key, strlen(key), NULL), 0);
+	}
+	ck_assert_int_eq(
+	    inode_readdir(t, d.nodeid, s.off[49], 0, seen_take, &rest), 0);
+	ck_assert_int_eq(rest.n, 21); /* 56, 63, ... 196 */
+	for (i = 0; i < rest.n; i++) {
+		snprintf(key, sizeof key, "f%03d", 56 + 7 * i);
+		ck_assert_str_eq(rest.name[i], key);
+	}
+	ck_assert_int_eq(il_lookup_path(t, "d/f049", 0, &in), -ENOENT);
+	/* f056 moves to g: its number stays with it, and a new f056 gets
+	 * another */
+	ck_assert_int_eq(inode_lookup(t, d.nodeid, "f056", 4, 1, &moved), 0);
+	ck_assert_int_eq(
+	    inode_rename(t, d.nodeid, "f056", 4, d.nodeid, "g", 1, 0, NULL), 0);
+	ck_assert_int_eq(inode_put_key(t, "d/f056", 6, 1, &in, NULL), 0);
+	ck_assert_int_eq(il_lookup_path(t, "d/f056", INODE_PEEK, &in), 0);
+	ck_assert_uint_ne(in.ino, moved.ino);
+	ck_assert_int_eq(il_lookup_path(t, "d/g", 0, &in), 0);
+	ck_assert_uint_eq(in.ino, moved.ino);
+	il_assert_key(t, "d/g", "d/g");
+	inode_forget(t, moved.nodeid, 1);
+	inode_tree_free(t);
+}
+END_TEST
+
 START_TEST(build_one_million_keys)
 {
 	struct path_conf pc;
@@ -491,6 +678,8 @@ inode_suite(void)
 	tcase_add_test(tc, a_move_holds_reads_below_it_only);
 	tcase_add_test(tc, forget_frees_removed_nodes);
 	tcase_add_test(tc, readers_run_beside_a_writer);
+	tcase_add_test(tc, files_are_nodes_only_while_asked_for);
+	tcase_add_test(tc, listings_survive_removals_and_numbers_stay_unique);
 	tcase_add_test(tc, build_one_million_keys);
 	suite_add_tcase(s, tc);
 	return s;

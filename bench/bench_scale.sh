@@ -1,0 +1,135 @@
+#!/bin/sh
+# How a mount grows with its store (issue 39).  For each number of keys N,
+# a store of N keys in 1,000 directories plus a directory "big" of 100,000,
+# 100-byte values, made by blt load; then, against the time to read the
+# store file from the page cache (dd), read-write and read-only:
+#   mount     bltfs started until it is ready (its index built) and an ls
+#             of the root answered
+#   anon/key  the daemon's anonymous memory (RssAnon) per key after the
+#             mount, and after find
+#   find      find MNT | wc -l, checked against N + directories
+#   ls -l     ls -l of big/ (100,000 entries), first listing
+#   cat       1,000 random files read by one cat, checked byte for byte
+#   get       blt get of 100 random keys, per get (a process each)
+# usage: bench_scale.sh BLT BLTFS [-d DIR] [--keys "N ..."] [--keep]
+#   -d DIR        work directory (default: a new one under /var/tmp: a
+#                 store of 100M keys is 17 GB); removed at the end
+#   --keys LIST   numbers of keys (default "1000000 10000000")
+set -eu
+
+[ $# -ge 2 ] || { sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
+BLT=$(cd "$(dirname "$1")" && pwd)/$(basename "$1")
+BLTFS=$(cd "$(dirname "$2")" && pwd)/$(basename "$2")
+shift 2
+work=
+sizes="1000000 10000000"
+keep=0
+while [ $# -gt 0 ]; do
+	case $1 in
+	-d) work=$2; shift ;;
+	--keys) sizes=$2; shift ;;
+	--keep) keep=1 ;;
+	*) echo "bench_scale.sh: unknown option $1" >&2; exit 2 ;;
+	esac
+	shift
+done
+[ -n "$work" ] || work=$(mktemp -d /var/tmp/bench-scale.XXXXXX)
+mkdir -p "$work/mnt"
+MNT=$work/mnt
+pid=
+cleanup()
+{
+	fusermount3 -u "$MNT" 2>/dev/null || true
+	[ -z "$pid" ] || wait "$pid" 2>/dev/null || true
+	[ "$keep" = 1 ] || rm -rf "$work"
+}
+trap cleanup EXIT INT TERM
+
+now() { date +%s%N; }
+secs() { awk -v ns="$1" 'BEGIN { printf "%.3f", ns / 1e9 }'; }
+anon() { awk '/^RssAnon:/ { print $2 * 1024 }' "/proc/$1/status"; }
+
+# gen N: the lines of blt load; the value of key number i is i in 100
+# digits, so that a cat can be checked.
+gen()
+{
+	awk -v n="$1" 'BEGIN {
+		for (i = 0; i < n; i++)
+			printf "{\"key\":\"d%03d/%09d\",\"value\":\"%0100d\"}\n",
+			    i % 1000, i, i
+		for (i = 0; i < 100000; i++)
+			printf "{\"key\":\"big/%06d\",\"value\":\"%0100d\"}\n",
+			    i, i
+	}'
+}
+
+mount_it() # STORE [ro]: sets pid, t_mount
+{
+	rm -f "$work/ready"
+	mkfifo "$work/ready"
+	t0=$(now)
+	"$BLTFS" "$1" "$MNT" -f -o ready_fd=3 ${2:+-o "$2"} \
+	    3>"$work/ready" 2>>"$work/bltfs.log" &
+	pid=$!
+	r=$(head -c 1 "$work/ready")
+	[ "$r" = 1 ] || { cat "$work/bltfs.log" >&2; exit 1; }
+	ls "$MNT" >/dev/null
+	t_mount=$(($(now) - t0))
+}
+
+umount_it()
+{
+	fusermount3 -u "$MNT"
+	wait "$pid"
+	pid=
+}
+
+printf '%-11s %-3s %8s %8s %9s %9s %8s %8s %8s %9s\n' keys mnt dd mount \
+    anon/key find/key find ls-l cat get
+for n in $sizes; do
+	store=$work/s$n.blt
+	"$BLT" create --buckets 20736017 "$store"
+	gen "$n" | "$BLT" load "$store"
+	total=$((n + 100000))
+	# 1,000 random key numbers, and what cat of them must print
+	awk -v n="$n" 'BEGIN { srand(7); for (i = 0; i < 1000; i++) {
+		k = int(rand() * n); printf "d%03d/%09d\n", k % 1000, k } }' \
+	    >"$work/paths"
+	awk -F/ '{ printf "%0100d", $2 + 0 }' "$work/paths" >"$work/want"
+	for mode in rw ro; do
+		cat "$store" >/dev/null
+		t0=$(now)
+		dd if="$store" of=/dev/null bs=4M 2>/dev/null
+		t_dd=$(($(now) - t0))
+		mount_it "$store" "$([ $mode = ro ] && echo ro)"
+		a_mount=$(anon "$pid")
+		t0=$(now)
+		found=$(find "$MNT" | wc -l)
+		t_find=$(($(now) - t0))
+		[ "$found" = $((total + 1001 + 1)) ] ||
+			{ echo "find: $found names, want $((total + 1002))" >&2; exit 1; }
+		a_find=$(anon "$pid")
+		t0=$(now)
+		ls -l "$MNT/big" >/dev/null
+		t_ls=$(($(now) - t0))
+		t0=$(now)
+		(cd "$MNT" && xargs cat <"$work/paths") >"$work/got"
+		t_cat=$(($(now) - t0))
+		cmp -s "$work/got" "$work/want" ||
+			{ echo "cat: wrong bytes" >&2; exit 1; }
+		umount_it
+		t0=$(now)
+		head -n 100 "$work/paths" | while read -r k; do
+			"$BLT" get "$store" "$k" >/dev/null
+		done
+		t_get=$((($(now) - t0) / 100))
+		printf '%-11s %-3s %8s %8s %4d/%-4d %9s %8s %8s %8s %9s\n' "$n" \
+		    "$mode" "$(secs "$t_dd")" "$(secs "$t_mount")" \
+		    $((a_mount / total)) $((a_find / total)) \
+		    "$((t_find / total))ns" "$(secs "$t_find")" \
+		    "$(secs "$t_ls")" "$(secs "$t_cat")" "$((t_get / 1000))us"
+		printf '%-11s %-3s mount %.1fx dd\n' "" "$mode" \
+		    "$(awk -v a="$t_mount" -v b="$t_dd" 'BEGIN { print a / b }')"
+	done
+	rm -f "$store"
+done
