@@ -339,10 +339,15 @@ START_TEST(forget_frees_removed_nodes)
 	inode_forget(t, in.nodeid, 1);
 	ck_assert_int_eq(inode_stat(t, in.nodeid, &in), -ESTALE);
 	inode_forget(t, in.nodeid, 1); /* freed now; ASan/valgrind watch */
-	/* a node still in the tree is not freed by forget */
-	ck_assert_int_eq(il_lookup_path(t, "c", 1, &in), 0);
+	/* a directory still in the tree is not freed by forget */
+	ck_assert_int_eq(il_lookup_path(t, "a", 1, &in), 0);
 	inode_forget(t, in.nodeid, 1);
 	ck_assert_int_eq(inode_stat(t, in.nodeid, &in), 0);
+	/* a file is freed, but stays as an entry of its directory */
+	ck_assert_int_eq(il_lookup_path(t, "c", 1, &in), 0);
+	inode_forget(t, in.nodeid, 1);
+	ck_assert_int_eq(il_lookup_path(t, "c", INODE_PEEK, &in), 0);
+	ck_assert_uint_eq(in.nodeid, 0);
 	/* a gone node still held at the end is freed with the tree */
 	ck_assert_int_eq(il_lookup_path(t, "c", 1, &in), 0);
 	ck_assert_int_eq(inode_del_key(t, "c", 1, NULL), 0);
