@@ -480,10 +480,14 @@ main_ready(int fd)
 	close(fd);
 }
 
-/* The scan inode_tree_build() reads keys from; rc keeps the scan's own
- * error apart from the index's. */
+#define MAIN_SCAN_STEP 64 /* keys the scan gives per lock of the store */
+
+/* The scan inode_tree_build() reads keys from, a step of keys at a time;
+ * rc keeps the scan's own error apart from the index's. */
 struct main_scan {
 	struct blt_iter *it;
+	struct blt_item items[MAIN_SCAN_STEP];
+	int n, next;
 	int rc;
 };
 
@@ -491,13 +495,19 @@ static int
 main_next_key(void *arg, const void **key, size_t *klen, uint64_t *vlen)
 {
 	struct main_scan *sc = arg;
-	struct blt_item item;
+	const struct blt_item *item;
 
-	if ((sc->rc = blt_iter_next(sc->it, &item)) != 1)
-		return sc->rc;
-	*key = item.key;
-	*klen = item.klen;
-	*vlen = item.vlen;
+	if (sc->next == sc->n) {
+		sc->rc = blt_iter_next_many(sc->it, sc->items, MAIN_SCAN_STEP);
+		if (sc->rc <= 0)
+			return sc->rc;
+		sc->n = sc->rc;
+		sc->next = 0;
+	}
+	item = &sc->items[sc->next++];
+	*key = item->key;
+	*klen = item->klen;
+	*vlen = item->vlen;
 	return 1;
 }
 
@@ -507,7 +517,7 @@ main_next_key(void *arg, const void **key, size_t *klen, uint64_t *vlen)
 static int
 main_load_tree(struct fs *fs, const struct path_conf *pc)
 {
-	struct main_scan sc = {NULL, 0};
+	struct main_scan sc = {0};
 	int64_t count;
 	int rc;
 

@@ -348,6 +348,13 @@ int blt_iter_create(struct blt *db, struct blt_iter **out);
  * *item is set only on 1; after an error each later call fails alike. */
 int blt_iter_next(struct blt_iter *it, struct blt_item *item);
 
+/* blt_iter_next() of up to max (1 or more) items at once, into items[]:
+ * the number filled, 0 at the end, or an error (-EINVAL for max < 1).
+ * All of them stay valid until the next call; an error met after some
+ * items comes with the next call.  For scans of many keys: the store's
+ * lock is taken once per call, not per item. */
+int blt_iter_next_many(struct blt_iter *it, struct blt_item *items, int max);
+
 /* Free it; safe on NULL. */
 void blt_iter_free(struct blt_iter *it);
 

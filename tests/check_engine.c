@@ -319,6 +319,33 @@ model_check(struct blt *db, const struct model *m)
 	ck_assert_int_eq(rc, 0);
 	ck_assert_uint_eq(seen, live);
 	blt_iter_free(it);
+	/* in steps of 7, the same keys in the same order */
+	{
+		struct blt_iter *one, *many;
+		struct blt_item step[7];
+		size_t got = 0;
+		int n, i;
+
+		ck_assert_int_eq(blt_iter_create(db, &one), 0);
+		ck_assert_int_eq(blt_iter_create(db, &many), 0);
+		ck_assert_int_eq(blt_iter_next_many(many, step, 0), -EINVAL);
+		while ((n = blt_iter_next_many(many, step, 7)) > 0) {
+			ck_assert_int_le(n, 7);
+			for (i = 0; i < n; i++, got++) {
+				ck_assert_int_eq(blt_iter_next(one, &item), 1);
+				ck_assert_uint_eq(item.klen, step[i].klen);
+				ck_assert_int_eq(
+				    memcmp(item.key, step[i].key, item.klen),
+				    0);
+				ck_assert_uint_eq(item.vlen, step[i].vlen);
+			}
+		}
+		ck_assert_int_eq(n, 0);
+		ck_assert_int_eq(blt_iter_next(one, &item), 0);
+		ck_assert_uint_eq(got, live);
+		blt_iter_free(one);
+		blt_iter_free(many);
+	}
 }
 
 START_TEST(random_operations_match_a_model)
