@@ -1,0 +1,258 @@
+/*
+ * The directory index's API: the tree of names a mount shows, made from
+ * the store's keys (fs/inode*.c).  Included by fs.h after the declarations
+ * of keys as paths (struct path_conf) and inode numbers it uses; its
+ * nodes, listings and tables are inode-tree.h's, seen by inode*.c alone.
+ */
+#ifndef FS_INODE_H
+#define FS_INODE_H
+
+#include <stdint.h>
+#include <sys/types.h>
+
+/* The directory index: a tree of nodes made from the list of keys.  Every
+ * function takes the tree's lock itself (readers in parallel, writers one at
+ * a time, and ahead of new readers).  inode_readdir() calls its callback
+ * without the lock; inode_walk_keys() holds the read lock around its
+ * callback, which must not call any inode_* function.  Nodes are named by
+ * nodeid, the number the kernel knows them by: INODE_ROOT for the root, stable
+ * for the mount's life while the kernel holds a lookup reference (see
+ * inode_forget()).  A file is a node only while something holds it; until
+ * then it is a name in its directory's listing, which readdir gives with
+ * nodeid 0 (see inode_lookup()). */
+struct inode_tree;
+
+#define INODE_ROOT 1 /* FUSE_ROOT_ID */
+
+/* Node types. */
+#define INODE_FILE 1 /* a key */
+#define INODE_DIR 2  /* a directory: implied by keys below it, or a marker */
+
+/* Node flags. */
+#define INODE_MARKER 1 /* a directory with a marker key ("dir/", empty) */
+#define INODE_CONT 2   /* a continuation piece of a long segment */
+#define INODE_SELF 4   /* the file PATH_SELF: its key is its dir's path */
+#define INODE_GONE 8   /* removed from the tree, kept for the kernel */
+
+/* What the tree knows of one node, copied out under the lock. */
+struct inode_info {
+	uint64_t nodeid;    /* for fuse_entry_param.ino and later calls */
+	uint64_t ino;       /* st_ino: a hash of the path (fs/ino.c), unique
+	                     * among the nodes of the mount */
+	uint32_t gen;       /* generation: tells nodes at one nodeid apart */
+	uint64_t parent;    /* nodeid of the parent (the root's is the root) */
+	int type;           /* INODE_FILE or INODE_DIR */
+	unsigned flags;     /* INODE_* flags */
+	uint32_t nlink;     /* 1 for files, 2 + subdirectories for dirs */
+	uint64_t nchildren; /* entries of a directory */
+	int attr;           /* a file whose size and ts the tree knows */
+	uint64_t size;      /* with attr: the value's length */
+	int64_t ts;         /* with attr: its timestamp, or BLT_NO_TS; a
+	                     * directory's: when its entries last changed in
+	                     * this mount, or BLT_NO_TS */
+	uint32_t aver;      /* for inode_fill_attr() */
+	uint64_t attr_sets; /* for inode_attr_recheck() */
+	unsigned mode;      /* INODE_MODE_SET | the bits a create, mkdir or
+	                     * chmod gave, or 0 for the mount's default;
+	                     * INODE_UID_SET, INODE_GID_SET: uid, gid hold
+	                     * the node's owner and group */
+	uint32_t uid, gid;
+};
+
+/* struct inode_info's mode holds bits of its own. */
+#define INODE_MODE_SET 0x8000
+#define INODE_UID_SET 0x4000
+#define INODE_GID_SET 0x2000
+#define INODE_NO_ID UINT32_MAX /* inode_set_owner(): unchanged */
+
+/* A name that changed without the kernel asking (a key added or removed by
+ * a job, a file moved into its directory as PATH_SELF).  The caller should
+ * pass it to fuse_lowlevel_notify_inval_entry() once the call returned. */
+struct inode_stale {
+	int valid;       /* 0: nothing to tell */
+	uint64_t parent; /* nodeid of the directory */
+	uint64_t nodeid; /* the node that had the name */
+	size_t nlen;
+	char name[PATH_NAME_MAX + 1];
+};
+
+/* One entry for inode_readdir(); off is the offset of the next entry.
+ * Return 0 to go on, 1 if it did not fit (the entry is not counted). */
+typedef int inode_dirent_fn(void *arg, const char *name, size_t nlen,
+    const struct inode_info *info, off_t off);
+
+/* One key of a subtree for inode_walk_keys(): a file's key, or a marker key
+ * (type INODE_DIR).  The key is borrowed until the callback returns; a
+ * nonzero return stops the walk and is returned. */
+typedef int inode_key_fn(
+    void *arg, const unsigned char *key, size_t klen, int type);
+
+/* Create an empty tree (just the root) using pc (copied); size_hint is the
+ * expected number of keys (0 if unknown).  -ENOMEM. */
+int inode_tree_create(
+    const struct path_conf *pc, size_t size_hint, struct inode_tree **out);
+
+/* One key for inode_tree_build(): set *key (borrowed until the next call),
+ * *klen and *vlen (the value's length) and return 1; 0 at the end, or a
+ * negative errno to stop the build. */
+typedef int inode_next_fn(
+    void *arg, const void **key, size_t *klen, uint64_t *vlen);
+
+/* Build a tree from every key next gives (a scan of the store at mount
+ * time): the same tree as inode_tree_create() and inode_put_key() for each
+ * key, several times faster and smaller for a large store.  Files keep no
+ * size or time: stat asks the store, once per node.  Returns next's error,
+ * -ENOMEM or -EINVAL (a key over BLT_KEY_MAX). */
+int inode_tree_build(const struct path_conf *pc, size_t size_hint,
+    inode_next_fn *next, void *arg, struct inode_tree **out);
+
+/* Free the tree and every node; safe on NULL. */
+void inode_tree_free(struct inode_tree *t);
+
+/* The size and timestamp a file's value has now (a commit): its info gets
+ * attr.  inode_put_key() drops them (the caller did not say the ts). */
+void inode_set_attr(
+    struct inode_tree *t, uint64_t nodeid, uint64_t size, int64_t ts);
+
+/* Keep mode (its permission bits) as nodeid's for the mount's life:
+ * inode_info's mode from now on.  Never stored. */
+void inode_set_mode(struct inode_tree *t, uint64_t nodeid, unsigned mode);
+/* The same for nodeid's owner and group (INODE_NO_ID: unchanged). */
+void inode_set_owner(
+    struct inode_tree *t, uint64_t nodeid, uint32_t uid, uint32_t gid);
+
+/* Set a directory's time (utimensat): the listings' times are the
+ * mount's, never stored. */
+void inode_set_dir_time(struct inode_tree *t, uint64_t nodeid, int64_t ts);
+
+/* The size and timestamp the store gave for a file whose info had no
+ * attr, with the aver that info had: kept only if nothing changed the
+ * node since. */
+void inode_fill_attr(struct inode_tree *t, uint64_t nodeid, uint32_t aver,
+    uint64_t size, int64_t ts);
+
+/* Read in's size and timestamp again if a commit recorded any file's
+ * since in was filled (after handle_find() found the file clean). */
+void inode_attr_recheck(struct inode_tree *t, struct inode_info *in);
+
+/* Drop what the tree knows of nodeid's size and timestamp. */
+void inode_forget_attr(struct inode_tree *t, uint64_t nodeid);
+
+/* The mapping the tree uses (borrowed for the tree's life). */
+const struct path_conf *inode_conf(struct inode_tree *t);
+
+/* Record that key exists with a value of vlen bytes (a mount scan, a put, a
+ * job's write): adds its node and the directories above it, or turns a
+ * marker into a file and back as vlen says.  O(path length).  out (may be
+ * NULL) gets the node; stale (may be NULL) a name that moved.  -ENOMEM,
+ * -EINVAL (key longer than BLT_KEY_MAX). */
+int inode_put_key(struct inode_tree *t, const void *key, size_t klen,
+    uint64_t vlen, struct inode_info *out, struct inode_stale *stale);
+
+/* vlen for inode_put_key() of a file whose value is not stored yet: a file
+ * even where its key ends in '/', which an empty value makes a marker. */
+#define INODE_VLEN_UNSTORED UINT64_MAX
+
+/* Record that key is gone: removes its file node, or the marker flag of its
+ * directory (directories stay until inode_rmdir()).  -ENOENT if the tree
+ * has no such key. */
+int inode_del_key(struct inode_tree *t, const void *key, size_t klen,
+    struct inode_stale *stale);
+
+/* Find name in directory parent; with ref 1, count a lookup reference
+ * (FUSE lookup, create, mkdir).  A file is a node only once looked up:
+ * ref 0 makes its node and keeps it while the file is in the tree, so
+ * that the nodeid stays valid without a reference; ref INODE_PEEK makes
+ * none, and out->nodeid is 0 for a file that has none (nothing the
+ * kernel holds).  -ENOENT, -ENOTDIR, -ENOMEM. */
+#define INODE_PEEK 2
+int inode_lookup(struct inode_tree *t, uint64_t parent, const char *name,
+    size_t nlen, int ref, struct inode_info *out);
+
+/* What the tree knows of nodeid.  -ESTALE for a node no longer in the tree
+ * (still valid until forgotten, with INODE_GONE set in out). */
+int inode_stat(struct inode_tree *t, uint64_t nodeid, struct inode_info *out);
+
+/* How the kernel has used a directory, which decides how to answer it. */
+#define INODE_SEEN_LISTED 1 /* opened for listing */
+#define INODE_SEEN_LOOKUP 2 /* a child looked up (inode_lookup() with ref) */
+
+/* Mark directory dir as used so (0: no new use), and return how it was used
+ * before: INODE_SEEN_* bits, all of them for a node that is not a
+ * directory. */
+unsigned inode_dir_seen(struct inode_tree *t, uint64_t dir, unsigned how);
+
+/* Drop n lookup references (FUSE forget); frees a removed node at 0. */
+void inode_forget(struct inode_tree *t, uint64_t nodeid, uint64_t n);
+
+/* The key of nodeid: a file's key, or a directory's marker key ("dir/",
+ * "" for the root).  The caller frees *key.  -ESTALE for a removed node,
+ * -EINVAL for a continuation piece (it has no key of its own). */
+int inode_key(
+    struct inode_tree *t, uint64_t nodeid, unsigned char **key, size_t *klen);
+
+/* inode_key() for a read of the store by key, with the version of the
+ * node's path: -EAGAIN while an unlink or rename (inode_move_mark())
+ * changes it or a directory above it; after the read, inode_key_still()
+ * says whether the key still named the node's value throughout. */
+int inode_key_version(struct inode_tree *t, uint64_t nodeid,
+    unsigned char **key, size_t *klen, uint64_t *ver);
+int inode_key_still(struct inode_tree *t, uint64_t nodeid, uint64_t ver);
+
+/* Begin, then end, a change of the keys at and below nodeid (an unlink
+ * or rename, which changes the store before the index); the caller holds
+ * a lookup reference on the node meanwhile. */
+void inode_move_mark(struct inode_tree *t, uint64_t nodeid);
+
+/* The key that a new child name of parent would have: a file's key for
+ * INODE_FILE, the marker key for INODE_DIR.  Checks that the name is the
+ * one the key would be listed as: -EINVAL (message names the reason) if
+ * not, -EPERM for a directory in a flat mount, -ENAMETOOLONG.  The caller
+ * frees *key. */
+int inode_child_key(struct inode_tree *t, uint64_t parent, const char *name,
+    size_t nlen, int type, unsigned char **key, size_t *klen);
+
+/* Add the directory name, a piece of a long segment (path_is_piece()),
+ * under parent, as mkdir does: nothing is stored, as the keys below it
+ * are what make it.  -EINVAL (message set) unless a long name would be cut
+ * there, -EEXIST, -ENOTDIR, -ENOENT, -ENAMETOOLONG. */
+int inode_add_piece(
+    struct inode_tree *t, uint64_t parent, const char *name, size_t nlen);
+
+/* List directory dir from offset off: ".", "..", then the entries in the
+ * order they were added.  Offsets stay valid while entries come and go.
+ * With plus, each entry fn accepted gains a lookup reference (readdirplus),
+ * and fn runs without the tree's lock, so it may call inode_* functions.
+ * Without, fn runs under the read lock, must not call them, and the node an
+ * entry names may be gone once fn has returned.  Returns 0 or -ENOTDIR,
+ * -ESTALE. */
+int inode_readdir(struct inode_tree *t, uint64_t dir, off_t off, int plus,
+    inode_dirent_fn *fn, void *arg);
+
+/* Every key at and below nodeid (a file: its key; a directory: its marker,
+ * its PATH_SELF file and everything below), for renaming or removing a
+ * subtree in the store.  Returns 0, fn's nonzero return, or -ESTALE. */
+int inode_walk_keys(
+    struct inode_tree *t, uint64_t nodeid, inode_key_fn *fn, void *arg);
+
+/* Move name in parent to newname in newparent, keeping the node (and the
+ * nodeids below it): the keys of the whole subtree change with it.  flags
+ * as renameat2(): RENAME_NOREPLACE gives -EEXIST; RENAME_EXCHANGE is
+ * -EINVAL.  An existing target is replaced as rename(2) says (-EISDIR,
+ * -ENOTDIR, -ENOTEMPTY); stale (may be NULL) gets the replaced node.  The
+ * store must be changed first: see inode_walk_keys().  -EINVAL also for a
+ * name the new key would not be listed as (see inode_child_key()). */
+int inode_rename(struct inode_tree *t, uint64_t parent, const char *name,
+    size_t nlen, uint64_t newparent, const char *newname, size_t newnlen,
+    unsigned flags, struct inode_stale *stale);
+
+/* Remove the empty directory name from parent (its marker key, if any, must
+ * be deleted from the store first).  -ENOTEMPTY, -ENOTDIR, -ENOENT, -EBUSY
+ * for the root. */
+int inode_rmdir(
+    struct inode_tree *t, uint64_t parent, const char *name, size_t nlen);
+
+/* Number of keys in the tree (files and markers). */
+uint64_t inode_count(struct inode_tree *t);
+
+#endif
