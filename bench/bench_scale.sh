@@ -12,12 +12,14 @@
 #   cat       1,000 random files read by one cat, checked byte for byte
 #   get       blt get of 100 random keys, per get (a process each)
 # usage: bench_scale.sh BLT BLTFS [-d DIR] [--keys "N ..."] [--keep]
-#   -d DIR        work directory (default: a new one under /var/tmp: a
-#                 store of 100M keys is 17 GB); removed at the end
+#   -d DIR        work directory (default: a new one under /var/tmp);
+#                 removed at the end.  A store of 100M keys is 16 GB:
+#                 doc/benchmarks.md ran it on tmpfs, where blt load takes
+#                 5 minutes (on ext4 it slowed to 4 MB/s past 30M keys)
 #   --keys LIST   numbers of keys (default "1000000 10000000")
 set -eu
 
-[ $# -ge 2 ] || { sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
+[ $# -ge 2 ] || { sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
 BLT=$(cd "$(dirname "$1")" && pwd)/$(basename "$1")
 BLTFS=$(cd "$(dirname "$2")" && pwd)/$(basename "$2")
 shift 2
@@ -47,7 +49,7 @@ trap cleanup EXIT INT TERM
 
 now() { date +%s%N; }
 secs() { awk -v ns="$1" 'BEGIN { printf "%.3f", ns / 1e9 }'; }
-anon() { awk '/^RssAnon:/ { print $2 * 1024 }' "/proc/$1/status"; }
+anon() { awk '/^RssAnon:/ { printf "%.0f\n", $2 * 1024 }' "/proc/$1/status"; }
 
 # gen N: the lines of blt load; the value of key number i is i in 100
 # digits, so that a cat can be checked.
