@@ -195,6 +195,12 @@ struct fs {
 	struct decode_cache *dec; /* decoded sizes and texts; NULL if raw */
 };
 
+/* scan.c */
+
+/* Fill fs->tree from one scan of fs->db, read on a thread of its own;
+ * errors are logged, naming the store. */
+int scan_load_tree(struct fs *fs, const struct path_conf *pc);
+
 /* log.c */
 
 /* Log one line: stderr in the foreground, syslog once daemonized; the

@@ -480,62 +480,6 @@ main_ready(int fd)
 	close(fd);
 }
 
-#define MAIN_SCAN_STEP 64 /* keys the scan gives per lock of the store */
-
-/* The scan inode_tree_build() reads keys from, a step of keys at a time;
- * rc keeps the scan's own error apart from the index's. */
-struct main_scan {
-	struct blt_iter *it;
-	struct blt_item items[MAIN_SCAN_STEP];
-	int n, next;
-	int rc;
-};
-
-static int
-main_next_key(void *arg, const void **key, size_t *klen, uint64_t *vlen)
-{
-	struct main_scan *sc = arg;
-	const struct blt_item *item;
-
-	if (sc->next == sc->n) {
-		sc->rc = blt_iter_next_many(sc->it, sc->items, MAIN_SCAN_STEP);
-		if (sc->rc <= 0)
-			return sc->rc;
-		sc->n = sc->rc;
-		sc->next = 0;
-	}
-	item = &sc->items[sc->next++];
-	*key = item->key;
-	*klen = item->klen;
-	*vlen = item->vlen;
-	return 1;
-}
-
-/* Fill the directory index from one scan of the store, with the bulk
- * builder: a mount of a million keys costs half a second and 32 bytes a
- * key (doc/benchmarks.md, "A hundred million keys"). */
-static int
-main_load_tree(struct fs *fs, const struct path_conf *pc)
-{
-	struct main_scan sc = {0};
-	int64_t count;
-	int rc;
-
-	if ((rc = blt_iter_create(fs->db, &sc.it)) < 0) {
-		fs_log("%s", blt_errmsg());
-		return rc;
-	}
-	count = blt_count(fs->db); /* a hint: none when it fails */
-	rc = inode_tree_build(
-	    pc, count > 0 ? (size_t)count : 0, main_next_key, &sc, &fs->tree);
-	if (rc < 0 && sc.rc < 0)
-		fs_log("%s", blt_errmsg());
-	else if (rc < 0)
-		fs_log("%s: %s", blt_path(fs->db), blt_errmsg());
-	blt_iter_free(sc.it);
-	return rc;
-}
-
 /* Open the store and set up everything the operations use. */
 static int
 main_open(struct fs *fs, const struct main_conf *c)
@@ -605,7 +549,7 @@ main_open(struct fs *fs, const struct main_conf *c)
 		fs_log("out of memory");
 		return rc;
 	}
-	if ((rc = main_load_tree(fs, &pc)) < 0)
+	if ((rc = scan_load_tree(fs, &pc)) < 0)
 		return rc;
 	return decode_init(fs, st.value_serializer, c->decode);
 }

@@ -101,9 +101,11 @@ struct blt_entry {
 	uint64_t gen;      /* layout generation the offset belongs to */
 };
 
-/* One item of a scan.  key and value point into the store's memory map and
- * stay valid until the next blt_iter_next() or blt_iter_free() on the same
- * iterator, whatever other threads do to the store meanwhile. */
+/* One item of a scan.  key and value point into the store's memory map,
+ * which the iterator holds: they stay valid until blt_iter_free() on the
+ * same iterator, across later calls and whatever other threads do to the
+ * store meanwhile (a scan may hand items to another thread while it reads
+ * on). */
 struct blt_item {
 	const unsigned char *key;
 	size_t klen;
@@ -350,7 +352,7 @@ int blt_iter_next(struct blt_iter *it, struct blt_item *item);
 
 /* blt_iter_next() of up to max (1 or more) items at once, into items[]:
  * the number filled, 0 at the end, or an error (-EINVAL for max < 1).
- * All of them stay valid until the next call; an error met after some
+ * They stay valid as blt_item says; an error met after some
  * items comes with the next call.  For scans of many keys: the store's
  * lock is taken once per call, not per item. */
 int blt_iter_next_many(struct blt_iter *it, struct blt_item *items, int max);

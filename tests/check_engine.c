@@ -319,10 +319,12 @@ model_check(struct blt *db, const struct model *m)
 	ck_assert_int_eq(rc, 0);
 	ck_assert_uint_eq(seen, live);
 	blt_iter_free(it);
-	/* in steps of 7, the same keys in the same order */
+	/* in steps of 7, the same keys in the same order; and every item
+	 * still readable after the later steps (blt_item's promise, on which
+	 * a mount's scan hands batches to another thread) */
 	{
 		struct blt_iter *one, *many;
-		struct blt_item step[7];
+		struct blt_item step[7], *kept = calloc(live + 1, sizeof *kept);
 		size_t got = 0;
 		int n, i;
 
@@ -338,12 +340,25 @@ model_check(struct blt *db, const struct model *m)
 				    memcmp(item.key, step[i].key, item.klen),
 				    0);
 				ck_assert_uint_eq(item.vlen, step[i].vlen);
+				kept[got] = step[i];
 			}
 		}
 		ck_assert_int_eq(n, 0);
 		ck_assert_int_eq(blt_iter_next(one, &item), 0);
 		ck_assert_uint_eq(got, live);
 		blt_iter_free(one);
+		ck_assert_int_eq(blt_iter_create(db, &one), 0);
+		for (size_t j = 0; j < got; j++) {
+			ck_assert_int_eq(blt_iter_next(one, &item), 1);
+			ck_assert_uint_eq(item.klen, kept[j].klen);
+			ck_assert_int_eq(
+			    memcmp(item.key, kept[j].key, item.klen), 0);
+			ck_assert_uint_eq(item.vlen, kept[j].vlen);
+			ck_assert_int_eq(
+			    memcmp(item.value, kept[j].value, item.vlen), 0);
+		}
+		blt_iter_free(one);
+		free(kept);
 		blt_iter_free(many);
 	}
 }
