@@ -1,8 +1,9 @@
 #!/bin/sh
 # How a mount grows with its store (issue 39).  For each number of keys N,
-# a store of N keys in 1,000 directories plus a directory "big" of 100,000,
-# 100-byte values, made by blt load; then, against the time to read the
-# store file from the page cache (dd), read-write and read-only:
+# a store of N keys in 1,000 directories (--dirs) plus a directory "big"
+# of 100,000, 100-byte values, made by blt load; then, against the time
+# to read the store file from the page cache (dd), read-write and
+# read-only:
 #   mount     bltfs started until it is ready (its index built) and an ls
 #             of the root answered
 #   anon/key  the daemon's anonymous memory (RssAnon) per key after the
@@ -11,25 +12,29 @@
 #   ls -l     ls -l of big/ (100,000 entries), first listing
 #   cat       1,000 random files read by one cat, checked byte for byte
 #   get       blt get of 100 random keys, per get (a process each)
-# usage: bench_scale.sh BLT BLTFS [-d DIR] [--keys "N ..."] [--keep]
+# usage: bench_scale.sh BLT BLTFS [-d DIR] [--keys "N ..."] [--dirs D] [--keep]
 #   -d DIR        work directory (default: a new one under /var/tmp);
 #                 removed at the end.  A store of 100M keys is 16 GB:
 #                 doc/benchmarks.md ran it on tmpfs, where blt load takes
 #                 5 minutes (on ext4 it slowed to 4 MB/s past 30M keys)
 #   --keys LIST   numbers of keys (default "1000000 10000000")
+#   --dirs D      directories the N keys are spread over (default 1000;
+#                 1 puts them all in one directory)
 set -eu
 
-[ $# -ge 2 ] || { sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
+[ $# -ge 2 ] || { sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
 BLT=$(cd "$(dirname "$1")" && pwd)/$(basename "$1")
 BLTFS=$(cd "$(dirname "$2")" && pwd)/$(basename "$2")
 shift 2
 work=
 sizes="1000000 10000000"
+ndirs=1000
 keep=0
 while [ $# -gt 0 ]; do
 	case $1 in
 	-d) work=$2; shift ;;
 	--keys) sizes=$2; shift ;;
+	--dirs) ndirs=$2; shift ;;
 	--keep) keep=1 ;;
 	*) echo "bench_scale.sh: unknown option $1" >&2; exit 2 ;;
 	esac
@@ -55,10 +60,10 @@ anon() { awk '/^RssAnon:/ { printf "%.0f\n", $2 * 1024 }' "/proc/$1/status"; }
 # digits, so that a cat can be checked.
 gen()
 {
-	awk -v n="$1" 'BEGIN {
+	awk -v n="$1" -v dirs="$ndirs" 'BEGIN {
 		for (i = 0; i < n; i++)
 			printf "{\"key\":\"d%03d/%09d\",\"value\":\"%0100d\"}\n",
-			    i % 1000, i, i
+			    i % dirs, i, i
 		for (i = 0; i < 100000; i++)
 			printf "{\"key\":\"big/%06d\",\"value\":\"%0100d\"}\n",
 			    i, i
@@ -94,8 +99,9 @@ for n in $sizes; do
 	gen "$n" | "$BLT" load "$store"
 	total=$((n + 100000))
 	# 1,000 random key numbers, and what cat of them must print
-	awk -v n="$n" 'BEGIN { srand(7); for (i = 0; i < 1000; i++) {
-		k = int(rand() * n); printf "d%03d/%09d\n", k % 1000, k } }' \
+	awk -v n="$n" -v dirs="$ndirs" 'BEGIN { srand(7)
+		for (i = 0; i < 1000; i++) {
+			k = int(rand() * n); printf "d%03d/%09d\n", k % dirs, k } }' \
 	    >"$work/paths"
 	awk -F/ '{ printf "%0100d", $2 + 0 }' "$work/paths" >"$work/want"
 	for mode in rw ro; do
@@ -108,8 +114,8 @@ for n in $sizes; do
 		t0=$(now)
 		found=$(find "$MNT" | wc -l)
 		t_find=$(($(now) - t0))
-		[ "$found" = $((total + 1001 + 1)) ] ||
-			{ echo "find: $found names, want $((total + 1002))" >&2; exit 1; }
+		[ "$found" = $((total + ndirs + 2)) ] ||
+			{ echo "find: $found names, want $((total + ndirs + 2))" >&2; exit 1; }
 		a_find=$(anon "$pid")
 		t0=$(now)
 		ls -l "$MNT/big" >/dev/null
