@@ -138,8 +138,8 @@ inode_settle(struct inode_tree *t)
 
 /* Build a tree from every key next gives. */
 int
-inode_tree_build(const struct path_conf *pc, size_t size_hint,
-    inode_next_fn *next, void *arg, struct inode_tree **out)
+inode_tree_build(const struct path_conf *pc, inode_next_fn *next, void *arg,
+    struct inode_tree **out)
 {
 	struct inode_tree *t;
 	const void *key;
@@ -149,8 +149,7 @@ inode_tree_build(const struct path_conf *pc, size_t size_hint,
 
 	*out = NULL;
 	/* the hash table holds directories only: it starts small, and
-	 * grows as they come */
-	(void)size_hint;
+	 * grows as they come, whatever the number of keys */
 	if ((rc = inode_tree_create(pc, 0, &t)) < 0)
 		return rc;
 	t->building = 1;

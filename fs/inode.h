@@ -103,8 +103,8 @@ typedef int inode_next_fn(
  * key, several times faster and smaller for a large store.  Files keep no
  * size or time: stat asks the store, once per node.  Returns next's error,
  * -ENOMEM or -EINVAL (a key over BLT_KEY_MAX). */
-int inode_tree_build(const struct path_conf *pc, size_t size_hint,
-    inode_next_fn *next, void *arg, struct inode_tree **out);
+int inode_tree_build(const struct path_conf *pc, inode_next_fn *next, void *arg,
+    struct inode_tree **out);
 
 /* Free the tree and every node; safe on NULL. */
 void inode_tree_free(struct inode_tree *t);

@@ -126,7 +126,6 @@ scan_load_tree(struct fs *fs, const struct path_conf *pc)
 {
 	struct scan_pipe *p;
 	pthread_t reader;
-	int64_t count;
 	int rc;
 
 	if ((p = calloc(1, sizeof *p)) == NULL) {
@@ -147,9 +146,7 @@ scan_load_tree(struct fs *fs, const struct path_conf *pc)
 		rc = -rc;
 		goto out;
 	}
-	count = blt_count(fs->db); /* a hint: none when it fails */
-	rc = inode_tree_build(
-	    pc, count > 0 ? (size_t)count : 0, scan_next_key, p, &fs->tree);
+	rc = inode_tree_build(pc, scan_next_key, p, &fs->tree);
 	pthread_mutex_lock(&p->mu);
 	p->stop = 1; /* a build that failed leaves the reader waiting */
 	pthread_cond_signal(&p->freed_one);

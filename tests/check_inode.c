@@ -104,7 +104,7 @@ built(const char *const *keys)
 	struct inode_tree *t;
 
 	ck_assert_int_eq(path_conf_init(&pc, BLT_SER_STR, 0, NULL), 0);
-	ck_assert_int_eq(inode_tree_build(&pc, 0, list_next, &keys, &t), 0);
+	ck_assert_int_eq(inode_tree_build(&pc, list_next, &keys, &t), 0);
 	return t;
 }
 
@@ -498,7 +498,7 @@ files_tree(void)
 	int i = 0;
 
 	ck_assert_int_eq(path_conf_init(&pc, 2, 0, NULL), 0);
-	ck_assert_int_eq(inode_tree_build(&pc, 0, files_next, &i, &t), 0);
+	ck_assert_int_eq(inode_tree_build(&pc, files_next, &i, &t), 0);
 	return t;
 }
 
@@ -641,7 +641,7 @@ START_TEST(build_one_million_keys)
 		ck_assert_int_eq(path_conf_init(&pc, 2, flat, NULL), 0);
 		g.i = 0;
 		t0 = now();
-		ck_assert_int_eq(inode_tree_build(&pc, n, gen_next, &g, &t), 0);
+		ck_assert_int_eq(inode_tree_build(&pc, gen_next, &g, &t), 0);
 		t1 = now();
 		ck_assert_uint_eq(inode_count(t), n);
 		printf("check_inode: built %zu keys (%s) in %.3f s CPU, "

@@ -292,8 +292,8 @@ tree_check(const struct path_conf *pc, struct tset *s)
 			f.i = 0;
 			f.twice = how == 2;
 			ck_assert_msg(
-			    inode_tree_build(pc, s->n, feed_next, &f, &t) == 0,
-			    "%s", blt_errmsg());
+			    inode_tree_build(pc, feed_next, &f, &t) == 0, "%s",
+			    blt_errmsg());
 		}
 		ck_assert_uint_eq(inode_count(t), s->n);
 		for (i = 0; i < s->n; i++)
