@@ -553,6 +553,120 @@ START_TEST(get_many_answers_every_key_in_order_and_stops_when_asked)
 }
 END_TEST
 
+/* hash_digest_lanes() in both versions and hash_digest_many() give the
+ * n keys libb2's digests. */
+static void
+digests_match_libb2(
+    const unsigned char *const keys[], const size_t lens[], int n)
+{
+	unsigned char got[HASH_LANES][HASH_LEN], want[HASH_LEN];
+
+	for (int version = 0; version < 3; version++) {
+		if (version < 2)
+			hash_digest_lanes(version, keys, lens, n, got);
+		else
+			hash_digest_many(keys, lens, n, got);
+		for (int j = 0; j < n; j++) {
+			hash_digest(keys[j], lens[j], want);
+			ck_assert_msg(memcmp(got[j], want, HASH_LEN) == 0,
+			    "version %d, key %d of %d, %zu bytes: wrong digest",
+			    version, j, n, lens[j]);
+		}
+	}
+}
+
+/* The digests of keys hashed side by side are libb2's, in the baseline
+ * version and the AVX2 one, for every length up to and past one block
+ * and every number of keys in a batch. */
+START_TEST(digests_in_lanes_match_libb2)
+{
+	static unsigned char bytes[HASH_LANES][130];
+	unsigned seed = tu_seed();
+
+	for (size_t i = 0; i < sizeof bytes; i++)
+		bytes[i / 130][i % 130] = (unsigned char)rand_r(&seed);
+	for (size_t len = 0; len <= 130; len++) {
+		for (int n = 1; n <= HASH_LANES; n++) {
+			const unsigned char *keys[HASH_LANES];
+			size_t lens[HASH_LANES];
+
+			for (int j = 0; j < n; j++) {
+				keys[j] = bytes[j];
+				/* mixed lengths in a batch, one past a block */
+				lens[j] = j == 3 ? 130 - len : (len + j) % 131;
+			}
+			digests_match_libb2(keys, lens, n);
+		}
+	}
+}
+END_TEST
+
+/* A scan checks digests several blocks ahead (scan.c), yet a block whose
+ * key no longer matches its digest still ends the scan where it stands,
+ * named, with every block before it returned and none after: at each
+ * place in and across a batch. */
+START_TEST(a_scan_stops_at_a_damaged_block_wherever_it_lies)
+{
+	enum { KEYS = 2 * HASH_LANES + 3 };
+	uint64_t off[KEYS];
+	char k[32], at[40], path[4096];
+	struct blt_item item;
+	struct blt_iter *it;
+	struct blt *db = tu_open_new(0, 0, 12007, BLT_SER_NONE);
+	int n, rc;
+
+	for (int i = 0; i < KEYS; i++) {
+		snprintf(k, sizeof k, "key-%02d-%s", i, i % 3 ? "" : "long");
+		tu_put(db, k, "value", BLT_NOW);
+	}
+	ck_assert_int_eq(blt_close(db), 0);
+	db = tu_reopen(BLT_RDONLY);
+	ck_assert_int_eq(blt_iter_create(db, &it), 0);
+	for (n = 0; (rc = blt_iter_next(it, &item)) > 0; n++)
+		off[n] = item.offset;
+	ck_assert_int_eq(rc, 0);
+	ck_assert_int_eq(n, KEYS);
+	blt_iter_free(it);
+	blt_close(db);
+	snprintf(path, sizeof path, "%s.good", tu_store);
+	ck_assert_int_eq(tu_copy(tu_store, path), 0);
+	for (int bad = 0; bad < KEYS; bad++) {
+		FILE *f;
+		char *buf;
+		long size;
+
+		ck_assert_int_eq(tu_copy(path, tu_store), 0);
+		ck_assert_ptr_nonnull(f = fopen(tu_store, "r+b"));
+		ck_assert_int_eq(fseek(f, 0, SEEK_END), 0);
+		size = ftell(f);
+		ck_assert_ptr_nonnull(buf = malloc((size_t)size));
+		rewind(f);
+		ck_assert_int_eq(fread(buf, 1, (size_t)size, f), size);
+		snprintf(k, sizeof k, "key-%02d-", bad);
+		char *p = memmem(buf, (size_t)size, k, strlen(k));
+		ck_assert_ptr_nonnull(p);
+		p[4] ^= 0x20; /* a flipped bit in the key's digits */
+		rewind(f);
+		ck_assert_int_eq(fwrite(buf, 1, (size_t)size, f), size);
+		fclose(f);
+		free(buf);
+		db = tu_reopen(BLT_RDONLY);
+		ck_assert_int_eq(blt_iter_create(db, &it), 0);
+		for (n = 0; (rc = blt_iter_next(it, &item)) > 0; n++)
+			ck_assert_uint_eq(item.offset, off[n]);
+		ck_assert_int_eq(rc, -EUCLEAN);
+		ck_assert_int_eq(n, bad);
+		snprintf(at, sizeof at,
+		    "damaged block at %llu:", (unsigned long long)off[bad]);
+		ck_assert_msg(strstr(blt_errmsg(), at) != NULL,
+		    "block %d: \"%s\" does not name it", bad, blt_errmsg());
+		blt_iter_free(it);
+		blt_close(db);
+	}
+	unlink(path);
+}
+END_TEST
+
 static Suite *
 engine_suite(void)
 {
@@ -568,6 +682,8 @@ engine_suite(void)
 	tcase_add_test(tc, random_operations_match_a_model);
 	tcase_add_test(tc, reads_see_buffered_puts_and_empty_values);
 	tcase_add_test(tc, a_scan_counts_the_live_bytes_only_of_a_still_store);
+	tcase_add_test(tc, digests_in_lanes_match_libb2);
+	tcase_add_test(tc, a_scan_stops_at_a_damaged_block_wherever_it_lies);
 	tcase_add_test(
 	    tc, get_many_answers_every_key_in_order_and_stops_when_asked);
 	suite_add_tcase(s, tc);

@@ -232,6 +232,12 @@ void progress_note(const char *unit, uint64_t done, uint64_t total);
 /* hash.c */
 void hash_digest(const void *key, size_t klen, unsigned char out[HASH_LEN]);
 uint32_t hash_bucket(const unsigned char d[HASH_LEN], uint32_t n);
+/* hash-lanes.c: up to HASH_LANES digests in one pass */
+#define HASH_LANES 8
+void hash_digest_many(const unsigned char *const keys[], const size_t klens[],
+    int n, unsigned char out[][HASH_LEN]);
+void hash_digest_lanes(int wide, const unsigned char *const keys[],
+    const size_t klens[], int n, unsigned char out[][HASH_LEN]);
 int hash_internal_key(const void *key, size_t klen);
 extern const char *const hash_internal_keys[3];
 

