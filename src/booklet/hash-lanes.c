@@ -87,11 +87,12 @@ lanes_compress(const lanes m[16], const lanes *t, lanes h[4])
 		h[i] = ((lanes){0} + blake2s_iv[i]) ^ v[i] ^ v[i + 8];
 }
 
+/* Word i of key j's block. */
+#define WORD(j, i) ((uint32_t)le_get(rows[j] + 4 * (i), 4))
+
 /* The digests of n <= HASH_LANES keys: those of one block side by side,
  * longer ones one by one.  Inlined into a version for the machine's
  * baseline and one for AVX2, which hash_digest_many() picks. */
-#define WORD(j, i) ((uint32_t)le_get(rows[j] + 4 * (i), 4))
-
 static inline __attribute__((always_inline)) void
 lanes_digest(const unsigned char *const keys[], const size_t klens[], int n,
     unsigned char out[][HASH_LEN])
