@@ -132,9 +132,6 @@ lanes_digest(const unsigned char *const keys[], const size_t klens[], int n,
 	}
 }
 
-typedef void digest_fn(const unsigned char *const keys[], const size_t klens[],
-    int n, unsigned char out[][HASH_LEN]);
-
 static void
 digest_baseline(const unsigned char *const keys[], const size_t klens[], int n,
     unsigned char out[][HASH_LEN])
@@ -151,9 +148,11 @@ digest_avx2(const unsigned char *const keys[], const size_t klens[], int n,
 }
 #endif
 
-/* The digests as hash_digest_many() gives them, through the version for
- * the machine's baseline (wide 0) or for AVX2 (wide 1, if the machine has
- * it): the tests compare both with libb2. */
+/* The digests through the version for the machine's baseline (wide 0) or
+ * for AVX2 (wide 1, if the machine has it): the tests compare both with
+ * libb2.  Asking the processor costs a load of what libgcc read at start;
+ * GCC's target_clones would choose at load time, but clang 14 leaves the
+ * plain name undefined for callers in other files. */
 void
 hash_digest_lanes(int wide, const unsigned char *const keys[],
     const size_t klens[], int n, unsigned char out[][HASH_LEN])
@@ -168,23 +167,10 @@ hash_digest_lanes(int wide, const unsigned char *const keys[],
 	digest_baseline(keys, klens, n, out);
 }
 
-/* The version is chosen at the first call: GCC's target_clones would
- * choose at load time, but clang 14 leaves the plain name undefined for
- * callers in other files. */
+/* The digests of n <= HASH_LANES keys, the widest way the machine has. */
 void
 hash_digest_many(const unsigned char *const keys[], const size_t klens[], int n,
     unsigned char out[][HASH_LEN])
 {
-	static digest_fn *chosen;
-	digest_fn *fn = __atomic_load_n(&chosen, __ATOMIC_RELAXED);
-
-	if (fn == NULL) {
-		fn = digest_baseline;
-#if defined(__x86_64__) && defined(__GNUC__)
-		if (__builtin_cpu_supports("avx2"))
-			fn = digest_avx2;
-#endif
-		__atomic_store_n(&chosen, fn, __ATOMIC_RELAXED);
-	}
-	fn(keys, klens, n, out);
+	hash_digest_lanes(1, keys, klens, n, out);
 }
