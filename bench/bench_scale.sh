@@ -2,8 +2,9 @@
 # How a mount grows with its store (issue 39).  For each number of keys N,
 # a store of N keys in 1,000 directories (--dirs) plus a directory "big"
 # of 100,000, 100-byte values, made by blt load; then, against the time
-# to read the store file from the page cache (dd), read-write and
-# read-only:
+# to read the store file from the page cache (dd), read-write (rw) and
+# read-only (ro) with the index made by a scan, and read-write with the
+# index read from the index cache that a mount before it kept (cache):
 #   mount     bltfs started until it is ready (its index built) and an ls
 #             of the root answered
 #   anon/key  the daemon's anonymous memory (RssAnon) per key after the
@@ -12,6 +13,7 @@
 #   ls -l     ls -l of big/ (100,000 entries), first listing
 #   cat       1,000 random files read by one cat, checked byte for byte
 #   get       blt get of 100 random keys, per get (a process each)
+# and the size of the index cache's file per key.
 # usage: bench_scale.sh BLT BLTFS [-d DIR] [--keys "N ..."] [--dirs D] [--keep]
 #   -d DIR        work directory (default: a new one under /var/tmp);
 #                 removed at the end.  A store of 100M keys is 16 GB:
@@ -22,7 +24,7 @@
 #                 1 puts them all in one directory)
 set -eu
 
-[ $# -ge 2 ] || { sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
+[ $# -ge 2 ] || { sed -n '2,24p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
 BLT=$(cd "$(dirname "$1")" && pwd)/$(basename "$1")
 BLTFS=$(cd "$(dirname "$2")" && pwd)/$(basename "$2")
 shift 2
@@ -43,6 +45,8 @@ done
 [ -n "$work" ] || work=$(mktemp -d /var/tmp/bench-scale.XXXXXX)
 mkdir -p "$work/mnt"
 MNT=$work/mnt
+XDG_CACHE_HOME=$work/cache # the index cache (-o index_cache)
+export XDG_CACHE_HOME
 pid=
 cleanup()
 {
@@ -91,7 +95,7 @@ umount_it()
 	pid=
 }
 
-printf '%-11s %-3s %8s %8s %9s %9s %8s %8s %8s %9s\n' keys mnt dd mount \
+printf '%-11s %-5s %8s %8s %9s %9s %8s %8s %8s %9s\n' keys mnt dd mount \
     anon/key find/key find ls-l cat get
 for n in $sizes; do
 	store=$work/s$n.blt
@@ -104,12 +108,24 @@ for n in $sizes; do
 			k = int(rand() * n); printf "d%03d/%09d\n", k % dirs, k } }' \
 	    >"$work/paths"
 	awk -F/ '{ printf "%0100d", $2 + 0 }' "$work/paths" >"$work/want"
-	for mode in rw ro; do
+	for mode in rw ro cache; do
 		cat "$store" >/dev/null
 		t0=$(now)
 		dd if="$store" of=/dev/null bs=4M 2>/dev/null
 		t_dd=$(($(now) - t0))
-		mount_it "$store" "$([ $mode = ro ] && echo ro)"
+		case $mode in
+		rw) mount_it "$store" noindex_cache ;;
+		ro) mount_it "$store" ro,noindex_cache ;;
+		cache)
+			# a mount that keeps the index (the store has not
+			# changed for two seconds), then the one measured
+			mount_it "$store"
+			umount_it
+			mount_it "$store"
+			grep -q '"from": "cache"' "$MNT/.bltfs/status" ||
+				{ echo "the index did not come from the cache" >&2; exit 1; }
+			;;
+		esac
 		a_mount=$(anon "$pid")
 		t0=$(now)
 		found=$(find "$MNT" | wc -l)
@@ -131,13 +147,15 @@ for n in $sizes; do
 			"$BLT" get "$store" "$k" >/dev/null
 		done
 		t_get=$((($(now) - t0) / 100))
-		printf '%-11s %-3s %8s %8s %4d/%-4d %9s %8s %8s %8s %9s\n' "$n" \
+		printf '%-11s %-5s %8s %8s %4d/%-4d %9s %8s %8s %8s %9s\n' "$n" \
 		    "$mode" "$(secs "$t_dd")" "$(secs "$t_mount")" \
 		    $((a_mount / total)) $((a_find / total)) \
 		    "$((t_find / total))ns" "$(secs "$t_find")" \
 		    "$(secs "$t_ls")" "$(secs "$t_cat")" "$((t_get / 1000))us"
-		printf '%-11s %-3s mount %.1fx dd\n' "" "$mode" \
+		printf '%-11s %-5s mount %.1fx dd\n' "" "$mode" \
 		    "$(awk -v a="$t_mount" -v b="$t_dd" 'BEGIN { print a / b }')"
 	done
-	rm -f "$store"
+	printf '%-11s index cache: %d bytes a key\n' "" \
+	    $(($(cat "$XDG_CACHE_HOME"/bltfs/index-* | wc -c) / total))
+	rm -f "$store" "$XDG_CACHE_HOME"/bltfs/index-*
 done

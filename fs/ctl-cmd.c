@@ -642,6 +642,7 @@ ctl_status_json(struct fs *fs, char **out, size_t *len)
 	autoprune_status_json(fs, f);
 	fprintf(f, ", \"owner\": %u},\n", (unsigned)fs->ctl->owner);
 	decode_status_json(fs, f); /* "values": the serializers */
+	index_cache_status_json(fs, f);
 	fprintf(f, "  \"last_job\": %" PRIu64 ",\n  \"jobs\": ", s.last_job);
 	job_status_json(fs->ctl->jobs, f);
 	fputs(",\n  \"log\": ", f);

@@ -193,7 +193,22 @@ struct fs {
 	unsigned value_ser;       /* the store's value serializer code */
 	int value_caps;           /* blt_value_caps(value_ser) */
 	struct decode_cache *dec; /* decoded sizes and texts; NULL if raw */
+	struct index_cache *icache; /* index-cache.c; NULL: none */
 };
+
+/* index-cache.c */
+
+/* Fill fs->tree from the index cache when it holds this store as it is
+ * now, else by scan_load_tree(); a scanned index of a store of min_keys
+ * keys or more is then saved for the next mount, by a thread that holds
+ * the index's read lock from before this returns.  on = 0: no cache.
+ * scan_load_tree()'s errors, -ENOMEM. */
+int index_cache_load_tree(
+    struct fs *fs, const struct path_conf *pc, int on, uint64_t min_keys);
+/* The "index" member of status: where the index came from. */
+void index_cache_status_json(struct fs *fs, FILE *f);
+/* Wait for a save under way, and free ic; safe on NULL. */
+void index_cache_free(struct index_cache *ic);
 
 /* scan.c */
 

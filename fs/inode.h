@@ -106,6 +106,23 @@ typedef int inode_next_fn(
 int inode_tree_build(const struct path_conf *pc, inode_next_fn *next, void *arg,
     struct inode_tree **out);
 
+/* Bytes of a saved tree for inode_tree_save(): 0, or a negative errno
+ * with blt_errmsg() set, which ends the save. */
+typedef int inode_put_fn(void *arg, const void *p, size_t n);
+
+/* Write t through put (inode-save.c), holding its read lock; locked(larg)
+ * is called (if not NULL) once the lock is held, before anything can
+ * change t.  Only a tree as inode_tree_build() left it is saved:
+ * -EAGAIN if the mount changed it; put's error; -ENOMEM. */
+int inode_tree_save(struct inode_tree *t, inode_put_fn *put, void *arg,
+    void (*locked)(void *), void *larg);
+
+/* The tree of the len bytes at p, which inode_tree_save() wrote with this
+ * build, checked through (file names them in messages): -EINVAL if they
+ * do not make one, -ENOMEM. */
+int inode_tree_load(const struct path_conf *pc, const void *p, size_t len,
+    const char *file, struct inode_tree **out);
+
 /* Free the tree and every node; safe on NULL. */
 void inode_tree_free(struct inode_tree *t);
 

@@ -56,6 +56,9 @@
  * worth it. */
 #define MAIN_AUTOPRUNE 50
 #define MAIN_AUTOPRUNE_MIN (UINT64_C(64) << 20)
+/* Keys from which a store's index is cached (index-cache.c): below, a
+ * scan takes under half a second. */
+#define MAIN_INDEX_CACHE_MIN 1000000
 
 struct main_conf {
 	char *store;
@@ -75,6 +78,8 @@ struct main_conf {
 	int decode;         /* -o decode: values shown as text (decode.c) */
 	unsigned autoprune; /* percent of dead bytes, 0: off */
 	uint64_t autoprune_min;
+	int no_index_cache;       /* -o noindex_cache */
+	uint64_t index_cache_min; /* -o index_cache=KEYS */
 };
 
 enum {
@@ -93,6 +98,7 @@ enum {
 	MAIN_KEY_THREADS,
 	MAIN_KEY_AUTOPRUNE,
 	MAIN_KEY_AUTOPRUNE_MIN,
+	MAIN_KEY_INDEX_CACHE,
 };
 
 /* Numbers are parsed by main_opt_proc(), not by fuse_opt's scanf
@@ -100,6 +106,8 @@ enum {
 static const struct fuse_opt main_opts[] = {
     {"flat", offsetof(struct main_conf, flat), 1},
     {"decode", offsetof(struct main_conf, decode), 1},
+    {"noindex_cache", offsetof(struct main_conf, no_index_cache), 1},
+    FUSE_OPT_KEY("index_cache=", MAIN_KEY_INDEX_CACHE),
     FUSE_OPT_KEY("uid=", MAIN_KEY_UID),
     FUSE_OPT_KEY("gid=", MAIN_KEY_GID),
     FUSE_OPT_KEY("umask=", MAIN_KEY_UMASK),
@@ -161,7 +169,12 @@ main_usage(const char *prog)
 	       "dead bytes\n"
 	       "                           (default 50; 0: never)\n"
 	       "    -o autoprune_min=BYTES ... and the store holds this much "
-	       "(default 64M)\n\n"
+	       "(default 64M)\n"
+	       "    -o index_cache=KEYS    keep the index of stores of this "
+	       "many keys\n"
+	       "                           for the next mount (default "
+	       "1000000)\n"
+	       "    -o noindex_cache       neither read nor keep one\n\n"
 	       "bltfs serves requests in its own loop: of libfuse's options "
 	       "below,\n"
 	       "clone_fd and max_idle_threads are accepted and ignored.\n\n");
@@ -354,6 +367,11 @@ main_opt_proc(void *data, const char *arg, int key, struct fuse_args *out)
 		if (main_opt_bytes(arg, &v) < 0)
 			return -1;
 		c->autoprune_min = v;
+		return 0;
+	case MAIN_KEY_INDEX_CACHE:
+		if (main_opt_number(arg, 0, UINT64_C(1) << 62, &v) < 0)
+			return -1;
+		c->index_cache_min = v;
 		return 0;
 	case MAIN_KEY_READY_FD:
 		return main_opt_ready_fd(arg, &c->ready_fd);
@@ -549,7 +567,8 @@ main_open(struct fs *fs, const struct main_conf *c)
 		fs_log("out of memory");
 		return rc;
 	}
-	if ((rc = scan_load_tree(fs, &pc)) < 0)
+	if ((rc = index_cache_load_tree(
+	         fs, &pc, !c->no_index_cache, c->index_cache_min)) < 0)
 		return rc;
 	return decode_init(fs, st.value_serializer, c->decode);
 }
@@ -566,6 +585,7 @@ main_close(struct fs *fs)
 	handle_set_free(fs->handles);
 	decode_free(fs);
 	autoprune_free(fs->autoprune);
+	index_cache_free(fs->icache); /* it reads the index */
 	inode_tree_free(fs->tree);
 	if (fs->db != NULL && blt_close(fs->db) < 0) {
 		fs_log("closing the store: %s", blt_errmsg());
@@ -687,6 +707,7 @@ main(int argc, char **argv)
 	atomic_init(&fs.evict_seq, 0);
 	atomic_init(&fs.stuck_told, 0);
 	c.ready_fd = -1;
+	c.index_cache_min = MAIN_INDEX_CACHE_MIN;
 	c.spin = MAIN_SPIN;
 	c.spill = HANDLE_SPILL;
 	c.autoprune = MAIN_AUTOPRUNE;

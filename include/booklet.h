@@ -332,6 +332,13 @@ const char *blt_path(struct blt *db);
  * flush, -EUCLEAN (damage the scan met); *st is then not set. */
 int blt_stat(struct blt *db, struct blt_stat *st);
 
+/* Give db the live bytes an earlier scan counted in the file as it is now
+ * (a cache the caller checked is of this very file, unchanged), so that
+ * blt_stat() needs no scan.  Taken only before anything is put or
+ * deleted; -EINVAL if they cannot be right (more than the file holds),
+ * or come too late. */
+int blt_set_live_bytes(struct blt *db, uint64_t live_bytes);
+
 /* Fill *st from the header alone: no scan and no flush, so live_bytes and
  * dead_bytes are 0 and n_keys leaves out buffered puts.  Never fails. */
 int blt_info(struct blt *db, struct blt_stat *st);

@@ -31,6 +31,9 @@ command -v fusermount3 >/dev/null ||
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/bltfs-test.XXXXXX")
 tmp=$(cd "$tmp" && pwd -P) # as /proc/self/mounts spells it
+# index caches (fs/index-cache.c) of the tests' stores stay with them
+XDG_CACHE_HOME=$tmp/cache
+export XDG_CACHE_HOME
 # one "PID MOUNTPOINT" line per daemon started and not yet waited for
 daemons=$tmp/daemons
 : >"$daemons"

@@ -381,6 +381,28 @@ blt_info(struct blt *db, struct blt_stat *st)
 	return 0;
 }
 
+/* Live bytes counted by an earlier scan of the file as it is now: taken
+ * only while no scan counted them and nothing was put or deleted since
+ * the open, and only if they fit in the file. */
+int
+blt_set_live_bytes(struct blt *db, uint64_t live_bytes)
+{
+	uint64_t room;
+	int rc = -EINVAL;
+
+	pthread_rwlock_wrlock(&db->lock);
+	room = db->size - HEADER_LEN - (uint64_t)PTR_LEN * db->h.n_buckets;
+	if (db->usage_known)
+		rc = 0;
+	else if (db->usage_epoch == 0 && live_bytes <= room) {
+		db->live_bytes = live_bytes;
+		db->usage_known = 1;
+		rc = 0;
+	}
+	pthread_rwlock_unlock(&db->lock);
+	return rc;
+}
+
 /* Statistics of the store; flushes the buffer first. */
 int
 blt_stat(struct blt *db, struct blt_stat *st)
