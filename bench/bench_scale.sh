@@ -22,9 +22,12 @@
 #   --keys LIST   numbers of keys (default "1000000 10000000")
 #   --dirs D      directories the N keys are spread over (default 1000;
 #                 1 puts them all in one directory)
+#   --cache DIR   the index cache's directory (default DIR/cache; 100M
+#                 keys make a file of 2.5 GB, which may not fit beside
+#                 the store on tmpfs)
 set -eu
 
-[ $# -ge 2 ] || { sed -n '2,24p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
+[ $# -ge 2 ] || { sed -n '2,27p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
 BLT=$(cd "$(dirname "$1")" && pwd)/$(basename "$1")
 BLTFS=$(cd "$(dirname "$2")" && pwd)/$(basename "$2")
 shift 2
@@ -32,11 +35,13 @@ work=
 sizes="1000000 10000000"
 ndirs=1000
 keep=0
+cache=
 while [ $# -gt 0 ]; do
 	case $1 in
 	-d) work=$2; shift ;;
 	--keys) sizes=$2; shift ;;
 	--dirs) ndirs=$2; shift ;;
+	--cache) cache=$2; shift ;;
 	--keep) keep=1 ;;
 	*) echo "bench_scale.sh: unknown option $1" >&2; exit 2 ;;
 	esac
@@ -45,7 +50,7 @@ done
 [ -n "$work" ] || work=$(mktemp -d /var/tmp/bench-scale.XXXXXX)
 mkdir -p "$work/mnt"
 MNT=$work/mnt
-XDG_CACHE_HOME=$work/cache # the index cache (-o index_cache)
+XDG_CACHE_HOME=${cache:-$work/cache} # the index cache (-o index_cache)
 export XDG_CACHE_HOME
 pid=
 cleanup()
