@@ -200,7 +200,8 @@ icache_read(struct index_cache *ic, const struct path_conf *pc,
 	close(fd);
 	if (p == MAP_FAILED)
 		return 0;
-	(void)madvise((void *)p, len, MADV_SEQUENTIAL | MADV_WILLNEED);
+	(void)madvise((void *)p, len, MADV_SEQUENTIAL); /* hints, not flags */
+	(void)madvise((void *)p, len, MADV_WILLNEED);
 	for (off = 0; off < len - sizeof sum; off += n) {
 		n = len - sizeof sum - off;
 		n = n > ICACHE_CHUNK ? ICACHE_CHUNK : n;
@@ -210,7 +211,8 @@ icache_read(struct index_cache *ic, const struct path_conf *pc,
 	if (sum != want)
 		rc = icache_damaged(ic, "its sum is wrong");
 	else if ((rc = inode_tree_load(pc, p + sizeof h,
-	              len - sizeof h - sizeof sum, ic->path, tree)) == -EINVAL)
+	              len - sizeof h - sizeof sum, "its index", tree)) ==
+	         -EINVAL)
 		rc = icache_damaged(ic, blt_errmsg());
 	else if (rc == 0) {
 		ic->head.live_bytes = h.live_bytes;
