@@ -28,9 +28,11 @@
  */
 #include "config.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -293,6 +295,37 @@ icache_write(struct index_cache *ic)
 	return 0;
 }
 
+/* Remove what saves of this cache by daemons that are gone left beside
+ * it (ic->path followed by '.' and their process number): a daemon
+ * killed while it saved the index of 100 million keys leaves 2.9 GB. */
+static void
+icache_remove_orphans(const struct index_cache *ic)
+{
+	const char *base = strrchr(ic->path, '/') + 1;
+	size_t blen = strlen(base);
+	struct dirent *e;
+	char *dir, *end;
+	DIR *d;
+	long pid;
+
+	if ((dir = strndup(ic->path, (size_t)(base - ic->path))) == NULL)
+		return;
+	if ((d = opendir(dir)) != NULL) {
+		while ((e = readdir(d)) != NULL) {
+			if (strncmp(e->d_name, base, blen) != 0 ||
+			    e->d_name[blen] != '.')
+				continue;
+			pid = strtol(e->d_name + blen + 1, &end, 10);
+			/* a live process may be saving it now */
+			if (*end == '\0' && pid > 0 && pid != (long)getpid() &&
+			    kill((pid_t)pid, 0) < 0 && errno == ESRCH)
+				(void)unlinkat(dirfd(d), e->d_name, 0);
+		}
+		closedir(d);
+	}
+	free(dir);
+}
+
 /* The saver's thread: write the index beside ic->path, then rename it
  * there.  Whatever happens, the mount waits no longer than for the lock. */
 static void *
@@ -321,6 +354,8 @@ icache_save(void *arg)
 		rc = blt_errmsg_set(-errno, "%s", strerror(errno));
 	if (rc < 0 && tmp != NULL)
 		(void)unlink(tmp);
+	if (rc == 0)
+		icache_remove_orphans(ic);
 	/* a mount that changed the index first has nothing to save */
 	if (rc < 0 && rc != -EAGAIN && rc != -ENOMEM)
 		fs_log("index cache %s: not saved: %s", ic->path, blt_errmsg());

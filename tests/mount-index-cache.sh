@@ -5,7 +5,8 @@
 # change of the store sends the mount back to a scan, even one that puts
 # back the file's size and modification time; a damaged or cut cache is
 # said in the log and replaced, another user's is not read, and
-# noindex_cache reads and writes none.  (-o index_cache=0: every store is
+# noindex_cache reads and writes none; what the save of a daemon that is
+# gone left beside the cache goes with the next save.  (-o index_cache=0: every store is
 # cached, not only those of a million keys.)
 . "${top_srcdir:-$(dirname "$0")/..}/tests/lib.sh"
 
@@ -64,6 +65,12 @@ set -- "$cache"/index-*
 [ $# = 1 ] && [ -f "$1" ] || fail "no cache file in $cache: $*"
 file=$1
 [ "$(stat -c %a "$file")" = 600 ] || fail "the cache file is not private"
+# what a daemon killed while it saved would leave beside it (a process
+# number no process has: above the kernel's pid_max), and what one
+# saving now would: the next save removes the first alone
+orphan=$file.$(($(cat /proc/sys/kernel/pid_max) + 1))
+echo gone >"$orphan"
+echo busy >"$file.$$"
 
 # The same store again: the cache's tree, whole, and a working mount.
 mount_as cache -o index_cache=0
@@ -87,6 +94,9 @@ make_store "$store" k
 wait_settled
 mount_as scan -o index_cache=0
 bltfs_umount "$m"
+[ ! -e "$orphan" ] || fail "a save of a daemon that is gone was left"
+[ -e "$file.$$" ] || fail "the save of a live process was removed"
+rm "$file.$$"
 mount_as cache -o index_cache=0
 bltfs_umount "$m"
 make_store "$tmp/other.blt" j
