@@ -394,23 +394,36 @@ icache_save_start(
 /* --- the mount's side -------------------------------------------------- */
 
 /* ic for fs, or NULL if there is no cache directory (it is made, private,
- * if it is not there). */
+ * if it is not there) or it is not the user's own and theirs alone to
+ * write. */
 static struct index_cache *
 icache_new(struct fs *fs, const struct path_conf *pc)
 {
 	struct index_cache *ic;
 	char *dir = icache_dir(), *slash;
+	struct stat sb;
 
-	if (dir == NULL || (ic = calloc(1, sizeof *ic)) == NULL) {
-		free(dir);
+	if (dir == NULL)
 		return NULL;
-	}
 	/* its parent too ($HOME/.cache may not be there yet) */
 	slash = strrchr(dir, '/');
 	*slash = '\0';
 	(void)mkdir(dir, 0700);
 	*slash = '/';
 	(void)mkdir(dir, 0700);
+	/* where others may put or swap files, nothing is read or kept */
+	if (lstat(dir, &sb) < 0 || !S_ISDIR(sb.st_mode) ||
+	    sb.st_uid != geteuid() || (sb.st_mode & 022) != 0) {
+		fs_log("index cache %s: not a directory of the user's own that "
+		       "only they may write; no index is kept",
+		    dir);
+		free(dir);
+		return NULL;
+	}
+	if ((ic = calloc(1, sizeof *ic)) == NULL) {
+		free(dir);
+		return NULL;
+	}
 	pthread_mutex_init(&ic->mu, NULL);
 	pthread_cond_init(&ic->cv, NULL);
 	ic->scanned_at = blt_now();

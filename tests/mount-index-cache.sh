@@ -145,3 +145,14 @@ bltfs_umount "$m"
 mount_as scan -o index_cache=301
 bltfs_umount "$m"
 [ -e "$file" ] || fail "a store of index_cache= keys was not cached"
+
+# A cache directory others may write (or not the user's own) is not used.
+chmod 0777 "$cache"
+mount_as scan -o index_cache=0
+grep -q "index cache $cache: not a directory of the user's own" \
+    "$tmp/log.$pid" || fail "a cache directory open to others is not said"
+bltfs_umount "$m"
+chmod 0700 "$cache"
+chown nobody "$cache"
+mount_as scan -o index_cache=0
+bltfs_umount "$m"
