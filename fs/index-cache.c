@@ -338,14 +338,13 @@ icache_save(void *arg)
 	ic->fd = -1;
 	if (asprintf(&tmp, "%s.%ld", ic->path, (long)getpid()) < 0)
 		tmp = NULL;
-	else if ((ic->buf = malloc(ICACHE_CHUNK)) == NULL)
-		;
-	else if ((ic->fd = open(tmp,
-	              O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC,
-	              0600)) < 0)
-		rc = blt_errmsg_set(-errno, "%s", strerror(errno));
-	else
-		rc = icache_write(ic);
+	if (tmp != NULL && (ic->buf = malloc(ICACHE_CHUNK)) != NULL) {
+		ic->fd = open(tmp,
+		    O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC,
+		    0600);
+		rc = ic->fd < 0 ? blt_errmsg_set(-errno, "%s", strerror(errno))
+		                : icache_write(ic);
+	}
 	if (!ic->locked) /* nothing written: the mount may go on */
 		icache_locked(ic);
 	if (ic->fd >= 0 && close(ic->fd) < 0 && rc == 0)

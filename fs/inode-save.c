@@ -48,25 +48,46 @@ isave_changed(void)
 	    -EAGAIN, "directory index: changed since the mount, not saved");
 }
 
-/* Whether n's directory is as a build leaves it: entries without holes or
- * nodes of files, names end to end in the order of the slots. */
+/* A directory of the save, parents first: its node, the record number of
+ * its parent and its slot in the parent's listing. */
+struct isave_queued {
+	struct inode *node;
+	uint32_t parent, slot;
+};
+
+/* Queue the directories listed by q[i], in one pass over its entries that
+ * also checks the listing is as a build leaves it: no holes, no nodes of
+ * files, names end to end in the order of the slots. */
 static int
-isave_plain(const struct inode *n)
+isave_queue_children(
+    struct inode_tree *t, struct isave_queued *q, size_t i, size_t *nq)
 {
+	const struct inode *n = q[i].node;
 	const struct inode_dir *d = n->dir;
 	uint32_t s, off = 0;
 
 	if ((n->flags & ~ISAVE_FLAGS) != 0 || n->mode != 0 || d->mtime != 0 ||
 	    d->live != d->n || d->ndead != 0 || !d->indexed)
-		return 0;
+		return isave_changed();
 	for (s = 0; s < d->n; s++) {
 		const unsigned char *e = idir_ent(d, s);
+		struct inode *c;
 
-		if (d->v[s].ent != off || (e[0] != 0 && e[0] != ISAVE_DIR_ENT))
-			return 0;
+		if (d->v[s].ent != off)
+			return isave_changed();
 		off += 2u + e[1];
+		if (e[0] == 0)
+			continue;
+		/* every node is a directory: *nq stays within t->nnodes */
+		if (e[0] != ISAVE_DIR_ENT || *nq == t->nnodes + 1 ||
+		    (c = inode_find(t, n, (const char *)e + 2, e[1])) == NULL ||
+		    c->type != INODE_DIR)
+			return isave_changed();
+		q[*nq].node = c;
+		q[*nq].parent = (uint32_t)i;
+		q[(*nq)++].slot = s;
 	}
-	return off == d->nused;
+	return off == d->nused ? 0 : isave_changed();
 }
 
 /* Write t through put, holding its read lock; locked(arg) is called once
@@ -75,65 +96,37 @@ int
 inode_tree_save(struct inode_tree *t, inode_put_fn *put, void *arg,
     void (*locked)(void *), void *larg)
 {
-	struct inode **queue;
-	uint32_t *parent, *slot;
+	struct isave_queued *q;
 	struct isave_head h;
-	size_t nq = 1, i, cap;
+	size_t nq = 1, i;
 	int rc = 0;
 
 	pthread_rwlock_rdlock(&t->lock);
 	if (locked != NULL)
 		locked(larg);
-	cap = t->nnodes + 1;
-	queue = malloc(cap * sizeof *queue);
-	parent = malloc(cap * sizeof *parent);
-	slot = malloc(cap * sizeof *slot);
-	if (queue == NULL || parent == NULL || slot == NULL) {
+	if ((q = malloc((t->nnodes + 1) * sizeof *q)) == NULL) {
 		rc = blt_errmsg_set(-ENOMEM, "directory index: out of memory");
 		goto out;
 	}
-	queue[0] = t->root;
-	parent[0] = ISAVE_ROOT;
-	slot[0] = 0;
-	/* parents first: a directory's children are queued as it is met */
-	for (i = 0; i < nq; i++) {
-		const struct inode_dir *d = queue[i]->dir;
-		uint32_t s;
-
-		if (!isave_plain(queue[i])) {
-			rc = isave_changed();
-			goto out;
-		}
-		for (s = 0; s < d->n; s++) {
-			const unsigned char *e = idir_ent(d, s);
-			struct inode *c;
-
-			if (!(e[0] & IDIR_ENT_DIR))
-				continue;
-			c = inode_find(t, queue[i], (const char *)e + 2, e[1]);
-			if (c == NULL || c->type != INODE_DIR || nq == cap) {
-				rc = isave_changed();
-				goto out;
-			}
-			queue[nq] = c;
-			parent[nq] = (uint32_t)i;
-			slot[nq++] = s;
-		}
-	}
-	if (nq != t->nnodes + 1) { /* a file has a node */
+	q[0].node = t->root;
+	q[0].parent = ISAVE_ROOT;
+	q[0].slot = 0;
+	for (i = 0; i < nq && rc == 0; i++)
+		rc = isave_queue_children(t, q, i, &nq);
+	if (rc == 0 && nq != t->nnodes + 1) /* a file has a node */
 		rc = isave_changed();
+	if (rc < 0)
 		goto out;
-	}
 	h.ndirs = nq;
 	h.nkeys = t->nkeys;
 	if ((rc = put(arg, &h, sizeof h)) < 0)
 		goto out;
 	for (i = 0; i < nq && rc == 0; i++) {
-		const struct inode_dir *d = queue[i]->dir;
+		const struct inode_dir *d = q[i].node->dir;
 		struct isave_dir r = {
-		    .parent = parent[i],
-		    .slot = slot[i],
-		    .flags = queue[i]->flags,
+		    .parent = q[i].parent,
+		    .slot = q[i].slot,
+		    .flags = q[i].node->flags,
 		    .n = d->n,
 		    .next = d->next,
 		    .nused = d->nused,
@@ -148,9 +141,7 @@ inode_tree_save(struct inode_tree *t, inode_put_fn *put, void *arg,
 	}
 out:
 	pthread_rwlock_unlock(&t->lock);
-	free(queue);
-	free(parent);
-	free(slot);
+	free(q);
 	return rc;
 }
 
