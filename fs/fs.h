@@ -101,6 +101,12 @@ void path_walk_start(struct path_walk *w, const struct path_conf *pc,
 /* The next component into w->name/nlen/kind: 1, or 0 after the last one. */
 int path_walk_next(struct path_walk *w);
 
+/* The length of the segment of a key at s (n bytes to the key's end; depth
+ * segments before it) if its name is its bytes as they are, else 0: then
+ * path_walk_next() says what it is. */
+size_t path_plain_segment(
+    const struct path_conf *pc, const void *s, size_t n, int depth);
+
 /* Decode one name into raw key bytes at out (room for nlen + 8 bytes)
  * and its kind: PATH_LEAF (plain; also for directories), PATH_CONT (a
  * continuation piece) or 0 for PATH_SELF.  Returns the byte count or

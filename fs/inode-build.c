@@ -21,6 +21,54 @@ inode_build_nomem(void)
 	return blt_errmsg_set(-ENOMEM, "directory index: out of memory");
 }
 
+/* The directory named name in cur, made if it is not there yet. */
+static struct inode *
+inode_build_dir(struct inode_tree *t, struct inode *cur, const char *name,
+    size_t nlen, int cont)
+{
+	struct inode *n;
+
+	if ((n = inode_find(t, cur, name, nlen)) != NULL)
+		return n;
+	if ((n = inode_alloc(t, cur, name, nlen, INODE_DIR)) == NULL)
+		return NULL;
+	if (cont)
+		n->flags |= INODE_CONT;
+	if (inode_attach(t, cur, n) < 0) {
+		inode_free_node(n);
+		return NULL;
+	}
+	return n;
+}
+
+/* A key whose every segment is its own name (path_plain_segment()), put
+ * without the walk: 0, or 1 for a key that needs the walk.  Directories
+ * made before a segment that needs it are the walk's too. */
+static int
+inode_build_plain(struct inode_tree *t, const char *key, size_t klen)
+{
+	struct inode *cur = t->root;
+	size_t pos = 0, len;
+	int depth = 0;
+
+	for (;;) {
+		len = path_plain_segment(&t->pc, key + pos, klen - pos, depth);
+		if (len == 0)
+			return 1;
+		if (pos + len == klen)
+			break;
+		cur = inode_build_dir(t, cur, key + pos, len, 0);
+		if (cur == NULL)
+			return inode_build_nomem();
+		pos += len + 1;
+		depth++;
+	}
+	if (idir_add(cur->dir, key + pos, len, 0) < 0)
+		return inode_build_nomem();
+	t->nkeys++;
+	return 0;
+}
+
 /* inode_put_locked() for a build: directories are found and made through
  * the hash table (there are few and they are looked up again and again),
  * files only appended to their directory's entries. */
@@ -28,10 +76,12 @@ static int
 inode_build_key(
     struct inode_tree *t, const void *key, size_t klen, uint64_t vlen)
 {
-	struct inode *cur = t->root, *n;
+	struct inode *cur = t->root;
 	struct path_walk w;
 	int rc;
 
+	if (klen <= BLT_KEY_MAX && (rc = inode_build_plain(t, key, klen)) <= 0)
+		return rc;
 	if ((rc = inode_walk_key(t, &w, key, klen, vlen)) < 0)
 		return rc;
 	while (path_walk_next(&w)) {
@@ -41,18 +91,10 @@ inode_build_key(
 			t->nkeys++;
 			return 0;
 		}
-		if ((n = inode_find(t, cur, w.name, w.nlen)) == NULL) {
-			if ((n = inode_alloc(
-			         t, cur, w.name, w.nlen, INODE_DIR)) == NULL)
-				return inode_build_nomem();
-			if (w.kind == PATH_CONT)
-				n->flags |= INODE_CONT;
-			if (inode_attach(t, cur, n) < 0) {
-				inode_free_node(n);
-				return inode_build_nomem();
-			}
-		}
-		cur = n;
+		cur = inode_build_dir(
+		    t, cur, w.name, w.nlen, w.kind == PATH_CONT);
+		if (cur == NULL)
+			return inode_build_nomem();
 	}
 	if (!(cur->flags & INODE_MARKER)) {
 		cur->flags |= INODE_MARKER;

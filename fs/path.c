@@ -270,6 +270,40 @@ path_walk_start(struct path_walk *w, const struct path_conf *pc,
 	w->seg_end = (size_t)-1; /* no segment started yet */
 }
 
+/* The length of the segment at s (up to its '/' or the end, n bytes),
+ * if the walk's name for it would be its bytes as they are: no byte to
+ * escape, not the empty, ".", ".." or control name, short enough to be one
+ * name.  0 when it is not, or when only the walk can tell (U+201B's first
+ * byte, integer keys).  Most keys' segments are such: a bulk build takes
+ * them straight from the key, where path_walk_next() would copy them out
+ * a byte at a time after measuring them twice. */
+size_t
+path_plain_segment(
+    const struct path_conf *pc, const void *s, size_t n, int depth)
+{
+	const unsigned char *b = s;
+	size_t i;
+
+	if (pc->int_width != 0)
+		return 0;
+	if (n > PATH_NAME_MAX + 1)
+		n = PATH_NAME_MAX + 1; /* enough to see it is too long */
+	for (i = 0; i < n; i++) {
+		if (b[i] == '/') {
+			if (pc->flat)
+				return 0;
+			break;
+		}
+		if (b[i] == '\0' || b[i] == 0xe2)
+			return 0;
+	}
+	if (i == 0 || i > PATH_NAME_MAX ||
+	    (b[0] == '.' && (i == 1 || (i == 2 && b[1] == '.'))) ||
+	    (depth == 0 && i == pc->ctl_len && memcmp(b, pc->ctl, i) == 0))
+		return 0;
+	return i;
+}
+
 /* The next component of the walk. */
 int
 path_walk_next(struct path_walk *w)

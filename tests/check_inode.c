@@ -118,6 +118,36 @@ ino_of(struct inode_tree *t, const char *path)
 	return in.ino;
 }
 
+/* The numbers of these names in every version of bltfs: backups (tar
+ * --listed-incremental) know directories by them, and fs/ino.c's hash is
+ * fixed for good.  Names of 1 to 19 bytes: each way its last word is read. */
+START_TEST(inode_numbers_are_fixed_for_good)
+{
+	static const char *const keys[] = {"a", "abcdefg", "abcdefgh",
+	    "abcdefghi", "000000123", "d042", "reports-2026-q1.txt", NULL};
+	static const uint64_t inos[] = {UINT64_C(4838925103530228112),
+	    UINT64_C(49382522712493869), UINT64_C(4637699380261959450),
+	    UINT64_C(5413123096581661999), UINT64_C(1382432671687925759),
+	    UINT64_C(819925592501467310), UINT64_C(6185574669942159342)};
+	struct inode_tree *t = built(keys);
+	char buf[300];
+	uint64_t sum = 0;
+	size_t i;
+
+	for (i = 0; keys[i] != NULL; i++)
+		ck_assert_msg(ino_of(t, keys[i]) == inos[i],
+		    "%s: number %llu, was %llu", keys[i],
+		    (unsigned long long)ino_of(t, keys[i]),
+		    (unsigned long long)inos[i]);
+	inode_tree_free(t);
+	for (i = 0; i < sizeof buf; i++)
+		buf[i] = (char)(i * 37 + 11);
+	for (i = 0; i <= sizeof buf; i++)
+		sum = sum * 31 + ino_hash_name(i, buf, i);
+	ck_assert_uint_eq(sum, UINT64_C(0x997261209b7c32ff));
+}
+END_TEST
+
 START_TEST(inode_numbers_survive_other_keys_changing)
 {
 	static const char *const before[] = {
@@ -678,6 +708,7 @@ inode_suite(void)
 	tcase_set_timeout(tc, 120);
 	tcase_add_test(tc, build_and_lookup);
 	tcase_add_test(tc, inode_numbers_are_stable_and_unique);
+	tcase_add_test(tc, inode_numbers_are_fixed_for_good);
 	tcase_add_test(tc, inode_numbers_survive_other_keys_changing);
 	tcase_add_test(tc, moved_nodes_keep_their_numbers);
 	tcase_add_test(tc, a_move_holds_reads_below_it_only);

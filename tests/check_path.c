@@ -875,6 +875,77 @@ random_key(unsigned char *key, size_t max)
 	return n;
 }
 
+/* Wherever path_plain_segment() takes a segment for its own name, the
+ * walk names it so, with the same kind: the bulk build's short cut
+ * (inode-build.c) makes the walk's tree.  Returns the segments taken. */
+static int
+plain_matches_walk(
+    const struct path_conf *pc, const unsigned char *key, size_t klen)
+{
+	struct path_walk w;
+	size_t pos = 0, len;
+	int depth = 0;
+
+	path_walk_start(&w, pc, key, klen, 0);
+	while (pos <= klen && (len = path_plain_segment(
+	                           pc, key + pos, klen - pos, depth)) > 0) {
+		ck_assert(path_walk_next(&w));
+		ck_assert_msg(
+		    w.nlen == len && memcmp(w.name, key + pos, len) == 0,
+		    "key %s: segment %d taken as it is, walked as '%s'",
+		    hex(key, klen), depth, w.name);
+		ck_assert_int_eq(
+		    w.kind, pos + len == klen ? PATH_LEAF : PATH_DIR);
+		pos += len + 1;
+		depth++;
+	}
+	return depth;
+}
+
+START_TEST(plain_segments_are_named_as_the_walk_names_them)
+{
+	static const char *const keys[] = {"a", "a/b", "dir/000000001",
+	    ".bltfs", ".bltfs/x", "x/.bltfs", ".", "./a", "a/..", "...",
+	    ".a/..b", "a//b", "/a", "a/", "caf\xc3\xa9/x", "it\xe2\x80\x9bs",
+	    "\xff\xfe/\x01"};
+	static const int taken[] = {
+	    1, 2, 2, 0, 0, 2, 0, 0, 1, 1, 2, 1, 0, 1, 2, 0, 2};
+	static const unsigned sers[] = {2, 2, 6, 9, 10, 13, 15};
+	unsigned char key[2000];
+	struct path_conf pc;
+	size_t i, klen, n;
+	int round, seen = 0;
+
+	conf(&pc, BLT_SER_STR, 0, NULL);
+	for (i = 0; i < sizeof keys / sizeof *keys; i++)
+		ck_assert_int_eq(
+		    plain_matches_walk(
+		        &pc, (const unsigned char *)keys[i], strlen(keys[i])),
+		    taken[i]);
+	/* a segment of 255 bytes is one name; of 256, pieces */
+	for (n = 254; n <= 257; n++) {
+		memset(key, 'x', n);
+		memcpy(key + n, "/y", 2);
+		ck_assert_int_eq(
+		    plain_matches_walk(&pc, key, n + 2), n <= 255 ? 2 : 0);
+	}
+	conf(&pc, BLT_SER_STR, 1, NULL); /* flat: '/' is a byte to escape */
+	ck_assert_int_eq(
+	    plain_matches_walk(&pc, (const unsigned char *)"a/b", 3), 0);
+	ck_assert_int_eq(
+	    plain_matches_walk(&pc, (const unsigned char *)"ab", 2), 1);
+	for (round = 0; round < 14; round++) {
+		conf(&pc, sers[round % 7], round >= 7 && sers[round % 7] == 2,
+		    NULL);
+		for (i = 0; i < 3000; i++) {
+			klen = random_key(key, sizeof key);
+			seen += plain_matches_walk(&pc, key, klen);
+		}
+	}
+	ck_assert_int_gt(seen, 1000); /* the short cut was tried */
+}
+END_TEST
+
 START_TEST(random_keys_round_trip)
 {
 	static const unsigned sers[] = {2, 2, 6, 9, 10, 13, 15};
@@ -973,6 +1044,7 @@ path_suite(void)
 	tcase_add_test(tc, uint4_fixture_listed_as_decimals);
 	tcase_add_test(tc, names_with_stray_escapes_are_refused);
 	tcase_add_test(tc, random_keys_round_trip);
+	tcase_add_test(tc, plain_segments_are_named_as_the_walk_names_them);
 	tcase_add_test(tc, random_names_round_trip);
 	suite_add_tcase(s, tc);
 	return s;
