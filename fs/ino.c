@@ -54,7 +54,7 @@ ino_clamp(uint64_t h)
 /* The last nlen - i bytes of name (1 to 7 of them) as the word memcpy()
  * would make of them over a zeroed one.  Made that way (a few bytes, then
  * a load of the whole word), a mount's build stalled on every name: the
- * load cannot take its bytes from the pending small stores (a seventh of
+ * load cannot take its bytes from the pending small stores (a tenth of
  * a first mount's time at 10M keys).  Read instead with one load where the
  * name has 8 bytes before its end, in registers otherwise; the value is
  * the same, so the numbers do not move. */
