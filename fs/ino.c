@@ -62,7 +62,7 @@ static uint64_t
 ino_tail(const char *name, size_t nlen, size_t i)
 {
 	const unsigned char *p = (const unsigned char *)name;
-	size_t k = nlen - i, j;
+	size_t k = nlen - i;
 	uint64_t w = 0;
 
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
@@ -70,11 +70,10 @@ ino_tail(const char *name, size_t nlen, size_t i)
 		memcpy(&w, p + nlen - 8, 8);
 		return w >> (8 * (8 - k));
 	}
-	for (j = k; j-- > 0;)
-		w = w << 8 | p[i + j];
+	while (k-- > 0)
+		w = w << 8 | p[i + k];
 #else
 	memcpy(&w, p + i, k);
-	(void)j;
 #endif
 	return w;
 }

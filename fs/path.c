@@ -200,6 +200,18 @@ path_decimal(const struct path_conf *pc, const unsigned char *key, char *out)
 	return (size_t)sprintf(out, "%" PRIu64, u);
 }
 
+/* Whether the segment s of n bytes, depth segments into its key, has its
+ * first byte escaped: ".", "..", and the control directory's name in the
+ * root. */
+static int
+path_first_escaped(
+    const struct path_conf *pc, const unsigned char *s, size_t n, int depth)
+{
+	return (n == 1 && s[0] == '.') ||
+	       (n == 2 && s[0] == '.' && s[1] == '.') ||
+	       (depth == 0 && path_is_ctl(pc, (const char *)s, n));
+}
+
 /* Choose how the segment [w->seg, w->seg_end) is encoded and measure it. */
 static void
 path_segment_start(struct path_walk *w)
@@ -219,10 +231,7 @@ path_segment_start(struct path_walk *w)
 			if (dlen != pc->ctl_len || memcmp(dec, pc->ctl, dlen))
 				w->mode = PATH_MODE_DECIMAL;
 		}
-	} else if ((n == 1 && s[0] == '.') ||
-	           (n == 2 && s[0] == '.' && s[1] == '.') ||
-	           (w->depth == 0 && n == pc->ctl_len &&
-	               memcmp(s, pc->ctl, n) == 0))
+	} else if (path_first_escaped(pc, s, n, w->depth))
 		w->mode = PATH_MODE_FIRST;
 	if (n == 0)
 		w->mode = PATH_MODE_EMPTY;
@@ -297,9 +306,7 @@ path_plain_segment(
 		if (b[i] == '\0' || b[i] == 0xe2)
 			return 0;
 	}
-	if (i == 0 || i > PATH_NAME_MAX ||
-	    (b[0] == '.' && (i == 1 || (i == 2 && b[1] == '.'))) ||
-	    (depth == 0 && i == pc->ctl_len && memcmp(b, pc->ctl, i) == 0))
+	if (i == 0 || i > PATH_NAME_MAX || path_first_escaped(pc, b, i, depth))
 		return 0;
 	return i;
 }
