@@ -10,7 +10,8 @@
 #   anon/key  the daemon's anonymous memory (RssAnon) per key after the
 #             mount, and after find
 #   find      find MNT | wc -l, checked against N + directories
-#   ls -l     ls -l of big/ (100,000 entries), first listing
+#   ls -l     ls -l of big/ (100,000 entries), first listing; ls-cpu,
+#             the daemon's CPU time over it (every thread's, schedstat)
 #   cat       1,000 random files read by one cat, checked byte for byte
 #   get       blt get of 100 random keys, per get (a process each)
 # and the size of the index cache's file per key.
@@ -23,11 +24,11 @@
 #   --dirs D      directories the N keys are spread over (default 1000;
 #                 1 puts them all in one directory)
 #   --cache DIR   the index cache's directory (default DIR/cache; 100M
-#                 keys make a file of 2.5 GB, which may not fit beside
+#                 keys make a file of 3.1 GB, which may not fit beside
 #                 the store on tmpfs)
 set -eu
 
-[ $# -ge 2 ] || { sed -n '2,27p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
+[ $# -ge 2 ] || { sed -n '2,28p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
 BLT=$(cd "$(dirname "$1")" && pwd)/$(basename "$1")
 BLTFS=$(cd "$(dirname "$2")" && pwd)/$(basename "$2")
 shift 2
@@ -64,6 +65,7 @@ trap cleanup EXIT INT TERM
 now() { date +%s%N; }
 secs() { awk -v ns="$1" 'BEGIN { printf "%.3f", ns / 1e9 }'; }
 anon() { awk '/^RssAnon:/ { printf "%.0f\n", $2 * 1024 }' "/proc/$1/status"; }
+cpu_ns() { cat /proc/"$1"/task/*/schedstat | awk '{ s += $1 } END { printf "%.0f\n", s }'; }
 
 # gen N: the lines of blt load; the value of key number i is i in 100
 # digits, so that a cat can be checked.
@@ -100,8 +102,8 @@ umount_it()
 	pid=
 }
 
-printf '%-11s %-5s %8s %8s %9s %9s %8s %8s %8s %9s\n' keys mnt dd mount \
-    anon/key find/key find ls-l cat get
+printf '%-11s %-5s %8s %8s %9s %9s %8s %8s %7s %8s %9s\n' keys mnt dd mount \
+    anon/key find/key find ls-l ls-cpu cat get
 for n in $sizes; do
 	store=$work/s$n.blt
 	"$BLT" create --buckets 20736017 "$store"
@@ -139,8 +141,10 @@ for n in $sizes; do
 			{ echo "find: $found names, want $((total + ndirs + 2))" >&2; exit 1; }
 		a_find=$(anon "$pid")
 		t0=$(now)
+		c0=$(cpu_ns "$pid")
 		ls -l "$MNT/big" >/dev/null
 		t_ls=$(($(now) - t0))
+		c_ls=$(($(cpu_ns "$pid") - c0))
 		t0=$(now)
 		(cd "$MNT" && xargs cat <"$work/paths") >"$work/got"
 		t_cat=$(($(now) - t0))
@@ -152,11 +156,12 @@ for n in $sizes; do
 			"$BLT" get "$store" "$k" >/dev/null
 		done
 		t_get=$((($(now) - t0) / 100))
-		printf '%-11s %-5s %8s %8s %4d/%-4d %9s %8s %8s %8s %9s\n' "$n" \
-		    "$mode" "$(secs "$t_dd")" "$(secs "$t_mount")" \
+		printf '%-11s %-5s %8s %8s %4d/%-4d %9s %8s %8s %7s %8s %9s\n' \
+		    "$n" "$mode" "$(secs "$t_dd")" "$(secs "$t_mount")" \
 		    $((a_mount / total)) $((a_find / total)) \
 		    "$((t_find / total))ns" "$(secs "$t_find")" \
-		    "$(secs "$t_ls")" "$(secs "$t_cat")" "$((t_get / 1000))us"
+		    "$(secs "$t_ls")" "$((c_ls / 1000000))ms" \
+		    "$(secs "$t_cat")" "$((t_get / 1000))us"
 		printf '%-11s %-5s mount %.1fx dd\n' "" "$mode" \
 		    "$(awk -v a="$t_mount" -v b="$t_dd" 'BEGIN { print a / b }')"
 	done

@@ -181,6 +181,10 @@ struct fs {
 	pthread_rwlock_t rlock;
 	int rfd;       /* the store opened for reads by splice, or -1 */
 	uint64_t rgen; /* blt_generation() when rfd was opened */
+	/* blt_generation() when the index was scanned, or read from a cache
+	 * of a scan of the unchanged store: the offsets of blocks that its
+	 * entries keep are hints for blt_find_at() in this generation */
+	uint64_t at_gen;
 	/* reads by key that wait out an unlink or rename, or a prune's
 	 * eviction, sleep on move_done (node-read.c) */
 	pthread_mutex_t move_lock;
@@ -390,9 +394,10 @@ int handle_commit_all(struct fs *fs);
 /* node-read.c */
 
 /* Where the value of a file lies in the store, read by its key while no
- * unlink or rename changes that key.  -ESTALE once the file has no name,
- * -ENOENT if it is not stored yet. */
-int node_find(struct fs *fs, uint64_t nodeid, struct blt_entry *e);
+ * unlink or rename changes that key; with hint, from the block the scan
+ * found for it while that still holds its value (for its size and time).
+ * -ESTALE once the file has no name, -ENOENT if it is not stored yet. */
+int node_find(struct fs *fs, uint64_t nodeid, int hint, struct blt_entry *e);
 /* Read up to n bytes at off of a file's stored value, the same way: the
  * byte count (0 at the end, and for a file not stored yet), or a negative
  * errno. */

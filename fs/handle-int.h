@@ -67,6 +67,7 @@ struct node_read {
 	unsigned char *key;
 	size_t klen;
 	uint64_t ver;   /* of the node's path: unlinks and renames */
+	uint64_t at;    /* where the scan found its block, or 0 */
 	unsigned evict; /* fs->evict_seq: odd while a prune evicts keys */
 };
 

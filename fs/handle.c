@@ -243,7 +243,7 @@ handle_locate(struct handle *h, struct blt_entry *e)
 	}
 	/* removed after the open passed its check: the removal noted where
 	 * the value was before */
-	if ((rc = node_find(h->fs, h->nodeid, e)) == -ESTALE &&
+	if ((rc = node_find(h->fs, h->nodeid, 0, e)) == -ESTALE &&
 	    (rc = handle_pin(h)) == 0)
 		*e = h->pin;
 	return rc;

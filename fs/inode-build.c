@@ -45,7 +45,8 @@ inode_build_dir(struct inode_tree *t, struct inode *cur, const char *name,
  * without the walk: 0, or 1 for a key that needs the walk.  Directories
  * made before a segment that needs it are the walk's too. */
 static int
-inode_build_plain(struct inode_tree *t, const char *key, size_t klen)
+inode_build_plain(
+    struct inode_tree *t, const char *key, size_t klen, uint64_t at)
 {
 	struct inode *cur = t->root;
 	size_t pos = 0, len;
@@ -63,7 +64,7 @@ inode_build_plain(struct inode_tree *t, const char *key, size_t klen)
 		pos += len + 1;
 		depth++;
 	}
-	if (idir_add(cur->dir, key + pos, len, 0) < 0)
+	if (idir_add(cur->dir, key + pos, len, 0, at) < 0)
 		return inode_build_nomem();
 	t->nkeys++;
 	return 0;
@@ -73,20 +74,21 @@ inode_build_plain(struct inode_tree *t, const char *key, size_t klen)
  * the hash table (there are few and they are looked up again and again),
  * files only appended to their directory's entries. */
 static int
-inode_build_key(
-    struct inode_tree *t, const void *key, size_t klen, uint64_t vlen)
+inode_build_key(struct inode_tree *t, const void *key, size_t klen,
+    uint64_t vlen, uint64_t at)
 {
 	struct inode *cur = t->root;
 	struct path_walk w;
 	int rc;
 
-	if (klen <= BLT_KEY_MAX && (rc = inode_build_plain(t, key, klen)) <= 0)
+	if (klen <= BLT_KEY_MAX &&
+	    (rc = inode_build_plain(t, key, klen, at)) <= 0)
 		return rc;
 	if ((rc = inode_walk_key(t, &w, key, klen, vlen)) < 0)
 		return rc;
 	while (path_walk_next(&w)) {
 		if (w.kind == PATH_LEAF) {
-			if (idir_add(cur->dir, w.name, w.nlen, 0) < 0)
+			if (idir_add(cur->dir, w.name, w.nlen, 0, at) < 0)
 				return inode_build_nomem();
 			t->nkeys++;
 			return 0;
@@ -112,6 +114,7 @@ inode_build_twice(struct inode_tree *t, struct inode *p, uint32_t a, uint32_t b)
 	struct inode_dir *pd = p->dir;
 	const unsigned char *ea = idir_ent(pd, a), *eb = idir_ent(pd, b);
 	uint32_t file = (ea[0] & IDIR_ENT_DIR) ? b : a;
+	uint64_t at = idir_ent_at(idir_ent(pd, file));
 	struct inode *d;
 
 	if (!((ea[0] ^ eb[0]) & IDIR_ENT_DIR)) {
@@ -130,7 +133,7 @@ inode_build_twice(struct inode_tree *t, struct inode *p, uint32_t a, uint32_t b)
 		t->nkeys--; /* twice */
 		return 0;
 	}
-	return idir_add(d->dir, PATH_SELF, PATH_SELF_LEN, 0) < 0
+	return idir_add(d->dir, PATH_SELF, PATH_SELF_LEN, 0, at) < 0
 	           ? inode_build_nomem()
 	           : 0;
 }
@@ -186,7 +189,7 @@ inode_tree_build(const struct path_conf *pc, inode_next_fn *next, void *arg,
 	struct inode_tree *t;
 	const void *key;
 	size_t klen;
-	uint64_t vlen;
+	uint64_t vlen, at;
 	int rc;
 
 	*out = NULL;
@@ -196,8 +199,8 @@ inode_tree_build(const struct path_conf *pc, inode_next_fn *next, void *arg,
 		return rc;
 	t->building = 1;
 	t->root->dir->indexed = 0;
-	while ((rc = next(arg, &key, &klen, &vlen)) > 0)
-		if ((rc = inode_build_key(t, key, klen, vlen)) < 0)
+	while ((rc = next(arg, &key, &klen, &vlen, &at)) > 0)
+		if ((rc = inode_build_key(t, key, klen, vlen, at)) < 0)
 			break;
 	if (rc == 0)
 		rc = inode_settle(t);

@@ -11,9 +11,15 @@
  * stay, until holes or dead bytes outnumber the live ones: then
  * idir_compact() writes the directory afresh.
  *
- * For a file of an 8-byte name that is 8 bytes of slot, 10 of name and 4
- * to 11 of table, where a node with its share of the hash table was over
- * 180 (doc/benchmarks.md, issue 39).
+ * A file the scan found keeps the offset of its key's block after its name
+ * (IDIR_ENT_AT): its first stat reads that block, one read of memory where
+ * a lookup by key waits on the store's bucket and then on its chain
+ * (blt_find_at()).  A node made of the entry takes the offset along, and
+ * gives back none once its value has changed.
+ *
+ * For a file of an 8-byte name that is 8 bytes of slot, 16 of name and
+ * offset and 4 to 11 of table, where a node with its share of the hash table
+ * was over 180 (doc/benchmarks.md, issue 39).
  */
 #include "config.h"
 
@@ -93,6 +99,16 @@ idir_retable(struct inode_dir *d, uint32_t want)
 	return 0;
 }
 
+/* Write an entry's offset at p. */
+static void
+idir_put_at(char *p, uint64_t at)
+{
+	int i;
+
+	for (i = 0; i < IDIR_AT_LEN; i++)
+		p[i] = (char)(at >> (8 * i));
+}
+
 /* The slot of name in d, or -1. */
 int64_t
 idir_find(const struct inode_dir *d, const char *name, size_t nlen)
@@ -118,9 +134,10 @@ idir_find(const struct inode_dir *d, const char *name, size_t nlen)
  * buffer run out (after 4 billion entries or 4 GiB of names in one
  * directory during a mount; idir_compact() gives them back). */
 int64_t
-idir_add(struct inode_dir *d, const char *name, size_t nlen, unsigned flags)
+idir_add(struct inode_dir *d, const char *name, size_t nlen, unsigned flags,
+    uint64_t at)
 {
-	size_t need = 2 + nlen;
+	size_t need = 2 + nlen + (at != 0 ? IDIR_AT_LEN : 0);
 	uint32_t s;
 
 	if (d->next == UINT32_MAX || d->n == UINT32_MAX ||
@@ -155,9 +172,11 @@ idir_add(struct inode_dir *d, const char *name, size_t nlen, unsigned flags)
 	                    : d->live + 1 > IDIR_LINEAR) &&
 	    idir_retable(d, (d->live + 1) * 2) < 0)
 		return -ENOMEM;
-	d->names[d->nused] = (char)flags;
+	d->names[d->nused] = (char)(flags | (at != 0 ? IDIR_ENT_AT : 0));
 	d->names[d->nused + 1] = (char)nlen;
 	memcpy(d->names + d->nused + 2, name, nlen);
+	if (at != 0)
+		idir_put_at(d->names + d->nused + 2 + nlen, at);
 	s = d->n++;
 	d->v[s].cookie = d->next++;
 	d->v[s].ent = d->nused;
@@ -166,6 +185,16 @@ idir_add(struct inode_dir *d, const char *name, size_t nlen, unsigned flags)
 	if (d->indexed && d->tab != NULL)
 		idir_tab_put(d->tab, d->tmask, d, s);
 	return s;
+}
+
+/* The offset's bytes are there since the entry was made; 0 is none. */
+void
+idir_set_at(struct inode_dir *d, uint32_t s, uint64_t at)
+{
+	char *e = d->names + d->v[s].ent;
+
+	if (e[0] & IDIR_ENT_AT)
+		idir_put_at(e + 2 + (unsigned char)e[1], at);
 }
 
 /* Take slot s out of the table, moving back the entries probed past it. */
@@ -199,7 +228,7 @@ idir_remove(struct inode_dir *d, uint32_t s)
 
 	if (d->indexed && d->tab != NULL)
 		idir_tab_del(d, s);
-	d->ndead += 2u + e[1];
+	d->ndead += idir_ent_size(e);
 	d->v[s].ent = IDIR_HOLE;
 	d->live--;
 	if (s == d->n - 1)
@@ -231,10 +260,10 @@ idir_compact(struct inode_dir *d)
 		if (d->v[s].ent == IDIR_HOLE)
 			continue;
 		e = idir_ent(d, s);
-		memcpy(names + used, e, 2u + e[1]);
+		memcpy(names + used, e, idir_ent_size(e));
 		d->v[j].cookie = d->v[s].cookie;
 		d->v[j].ent = used;
-		used += 2u + e[1];
+		used += idir_ent_size(e);
 		j++;
 	}
 	free(d->names);
@@ -283,7 +312,7 @@ idir_settle_slot(struct inode_dir *d, uint32_t s)
 void
 idir_settle_drop(struct inode_dir *d, uint32_t s)
 {
-	d->ndead += 2u + idir_ent(d, s)[1];
+	d->ndead += idir_ent_size(idir_ent(d, s));
 	d->v[s].ent = IDIR_HOLE;
 	d->live--;
 }

@@ -88,16 +88,19 @@ inode_path_version(const struct inode *n, uint64_t *ver)
 	return 0;
 }
 
-/* The key of nodeid, and with ver the version of its path. */
+/* The key of nodeid, and with ver the version of its path and the hint
+ * of its block. */
 static int
 inode_key_get(struct inode_tree *t, uint64_t nodeid, unsigned char **key,
-    size_t *klen, uint64_t *ver)
+    size_t *klen, uint64_t *ver, uint64_t *at)
 {
 	struct inode *n;
 	int rc;
 
 	pthread_rwlock_rdlock(&t->lock);
 	n = inode_of(t, nodeid);
+	if (at != NULL)
+		*at = n->at;
 	if (n->flags & INODE_GONE)
 		rc = blt_errmsg_set(-ESTALE, "'%s': removed", n->name);
 	else if (n->flags & INODE_CONT)
@@ -115,19 +118,19 @@ int
 inode_key(
     struct inode_tree *t, uint64_t nodeid, unsigned char **key, size_t *klen)
 {
-	return inode_key_get(t, nodeid, key, klen, NULL);
+	return inode_key_get(t, nodeid, key, klen, NULL, NULL);
 }
 
 /* inode_key() with the version of the node's path, for reads of the
  * store by key that must not see an unlink or rename half done (its
  * store changes come before its index changes): -EAGAIN while one
  * changes this node or a directory above it; check the version again
- * after reading (inode_key_still()). */
+ * after reading (inode_key_still()); and the hint of its block. */
 int
 inode_key_version(struct inode_tree *t, uint64_t nodeid, unsigned char **key,
-    size_t *klen, uint64_t *ver)
+    size_t *klen, uint64_t *ver, uint64_t *at)
 {
-	return inode_key_get(t, nodeid, key, klen, ver);
+	return inode_key_get(t, nodeid, key, klen, ver, at);
 }
 
 /* 1 if nodeid still has the key and path version inode_key_version()

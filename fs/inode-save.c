@@ -75,8 +75,8 @@ isave_queue_children(
 
 		if (d->v[s].ent != off)
 			return isave_changed();
-		off += 2u + e[1];
-		if (e[0] == 0)
+		off += idir_ent_size(e);
+		if ((e[0] & ~IDIR_ENT_AT) == 0) /* a file without a node */
 			continue;
 		/* every node is a directory: *nq stays within t->nnodes */
 		if (e[0] != ISAVE_DIR_ENT || *nq == t->nnodes + 1 ||
@@ -208,17 +208,18 @@ isave_read_dir(struct isave_in *in, const struct isave_dir *r,
 	for (s = 0; s < r->n; s++) {
 		memcpy(&sl, v + s, sizeof sl);
 		if (sl.ent != off || off + 2 > r->nused ||
-		    off + 2 + names[off + 1] > r->nused ||
+		    off + idir_ent_size(names + off) > r->nused ||
 		    !isave_name_ok(names + off) || sl.cookie <= last ||
 		    sl.cookie >= r->next)
 			return isave_bad(
 			    in, "a listing does not hold together");
+		/* a file's offset is only a hint: blt_find_at() checks it */
 		if (names[off] == ISAVE_DIR_ENT)
 			dirs++;
-		else if (names[off] != 0)
+		else if ((names[off] & ~IDIR_ENT_AT) != 0)
 			return isave_bad(in, "an entry of unknown kind");
 		last = sl.cookie;
-		off += 2u + names[off + 1];
+		off += idir_ent_size(names + off);
 	}
 	if (off != r->nused || dirs != r->nsubdirs)
 		return isave_bad(in, "a listing does not hold together");

@@ -34,9 +34,13 @@
 struct inode;
 
 /* A directory's entries (inode-dir.c).  Each entry's name is in names:
- * a byte of IDIR_ENT_* flags, a byte of length, the name's bytes. */
+ * a byte of IDIR_ENT_* flags, a byte of length, the name's bytes, and with
+ * IDIR_ENT_AT the IDIR_AT_LEN bytes (little-endian) of the offset where
+ * the scan found the file's block (blt_find_at()). */
 #define IDIR_ENT_DIR 1       /* a directory (always a node) */
 #define IDIR_ENT_NODE 2      /* it has a node, in the tree's hash table */
+#define IDIR_ENT_AT 4        /* a file whose block's offset follows */
+#define IDIR_AT_LEN 6        /* bytes of that offset: the format's pointers */
 #define IDIR_HOLE UINT32_MAX /* slot ent of a removed entry */
 #define IDIR_LINEAR 8        /* entries a directory holds without a table */
 
@@ -70,6 +74,28 @@ idir_ent(const struct inode_dir *d, uint32_t s)
 	return (const unsigned char *)d->names + d->v[s].ent;
 }
 
+/* Bytes of entry e in names. */
+static inline uint32_t
+idir_ent_size(const unsigned char *e)
+{
+	return 2u + e[1] + (e[0] & IDIR_ENT_AT ? IDIR_AT_LEN : 0u);
+}
+
+/* The offset of the block of entry e's file as the scan found it, or 0. */
+static inline uint64_t
+idir_ent_at(const unsigned char *e)
+{
+	const unsigned char *p = e + 2 + e[1];
+	uint64_t at = 0;
+	int i;
+
+	if (!(e[0] & IDIR_ENT_AT))
+		return 0;
+	for (i = IDIR_AT_LEN - 1; i >= 0; i--)
+		at = at << 8 | p[i];
+	return at;
+}
+
 struct inode {
 	struct inode *parent;  /* NULL when gone: then the gone list's prev */
 	struct inode *hnext;   /* the gone list's next when gone */
@@ -79,6 +105,7 @@ struct inode {
 	uint64_t cookie;  /* position in the parent's listing */
 	char *name;
 	uint64_t size; /* a file's value length, with INODE_ATTR */
+	uint64_t at;   /* where the scan found a file's block, or 0 */
 	int64_t ts;    /* its timestamp (BLT_NO_TS: none), with INODE_ATTR */
 	uint32_t aver; /* bumped whenever size and ts change or are dropped */
 	uint32_t hash;
@@ -237,9 +264,13 @@ void inode_dir_tidy(struct inode_tree *t, struct inode *p);
 uint32_t idir_hash(const char *name, size_t nlen);
 /* The slot of name in d, or -1. */
 int64_t idir_find(const struct inode_dir *d, const char *name, size_t nlen);
-/* Append an entry (IDIR_ENT_* flags); the slot, or -ENOMEM, -EOVERFLOW. */
-int64_t idir_add(
-    struct inode_dir *d, const char *name, size_t nlen, unsigned flags);
+/* Append an entry (IDIR_ENT_* flags), of a file whose block the scan
+ * found at at (0: none); the slot, or -ENOMEM, -EOVERFLOW. */
+int64_t idir_add(struct inode_dir *d, const char *name, size_t nlen,
+    unsigned flags, uint64_t at);
+/* Set the offset of the block of slot s's file, if its entry has room for
+ * one (0: none). */
+void idir_set_at(struct inode_dir *d, uint32_t s, uint64_t at);
 /* Remove the entry of slot s, leaving a hole. */
 void idir_remove(struct inode_dir *d, uint32_t s);
 /* Whether d has holes enough for idir_compact(). */

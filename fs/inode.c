@@ -214,7 +214,7 @@ inode_link(struct inode *parent, struct inode *n)
 	int64_t s;
 
 	s = idir_add(d, n->name, n->nlen,
-	    IDIR_ENT_NODE | (n->type == INODE_DIR ? IDIR_ENT_DIR : 0));
+	    IDIR_ENT_NODE | (n->type == INODE_DIR ? IDIR_ENT_DIR : 0), 0);
 	if (s < 0)
 		return (int)s;
 	n->parent = parent;
@@ -340,6 +340,7 @@ void
 inode_drop_attr(struct inode *n)
 {
 	n->flags &= ~INODE_ATTR;
+	n->at = 0; /* the value is in another block now */
 	n->aver++;
 }
 
@@ -471,6 +472,7 @@ inode_materialize(struct inode_tree *t, struct inode *p, uint32_t s)
 		n->flags |= INODE_SELF;
 	n->parent = p;
 	n->cookie = d->v[s].cookie;
+	n->at = idir_ent_at(e);
 	d->names[d->v[s].ent] |= IDIR_ENT_NODE;
 	n->hash = inode_hash(p, n->name, n->nlen);
 	inode_table_add(t->buckets, t->nbuckets, n);
@@ -506,6 +508,7 @@ inode_dematerialize(struct inode_tree *t, struct inode *n)
 
 	assert(s < d->n && d->v[s].cookie == n->cookie);
 	d->names[d->v[s].ent] &= (char)~IDIR_ENT_NODE;
+	idir_set_at(d, s, n->at); /* none once its value changed */
 	inode_table_del(t, n);
 	t->nnodes--;
 	inode_free_node(n);
@@ -534,7 +537,7 @@ inode_add_file(
 		return inode_new_child(t, p, name, nlen, INODE_FILE, 0) != NULL
 		           ? 0
 		           : -ENOMEM;
-	if ((s = idir_add(p->dir, name, nlen, 0)) < 0)
+	if ((s = idir_add(p->dir, name, nlen, 0, 0)) < 0)
 		return (int)s;
 	inode_touch(t, p);
 	return 0;
@@ -737,6 +740,7 @@ inode_set_attr(struct inode_tree *t, uint64_t nodeid, uint64_t size, int64_t ts)
 		n->size = size;
 		n->ts = ts;
 		n->flags |= INODE_ATTR;
+		n->at = 0; /* the value is in another block now */
 		n->aver++;
 		atomic_fetch_add(&t->attr_sets, 1);
 	}

@@ -93,15 +93,17 @@ int inode_tree_create(
     const struct path_conf *pc, size_t size_hint, struct inode_tree **out);
 
 /* One key for inode_tree_build(): set *key (borrowed until the next call),
- * *klen and *vlen (the value's length) and return 1; 0 at the end, or a
+ * *klen, *vlen (the value's length) and *at (the offset of its block in
+ * the store, blt_item.offset, or 0) and return 1; 0 at the end, or a
  * negative errno to stop the build. */
 typedef int inode_next_fn(
-    void *arg, const void **key, size_t *klen, uint64_t *vlen);
+    void *arg, const void **key, size_t *klen, uint64_t *vlen, uint64_t *at);
 
 /* Build a tree from every key next gives (a scan of the store at mount
  * time): the same tree as inode_tree_create() and inode_put_key() for each
  * key, several times faster and smaller for a large store.  Files keep no
- * size or time: stat asks the store, once per node.  Returns next's error,
+ * size or time: stat asks the store, once per node, at the offset of the
+ * key's block if next gave one.  Returns next's error,
  * -ENOMEM or -EINVAL (a key over BLT_KEY_MAX). */
 int inode_tree_build(const struct path_conf *pc, inode_next_fn *next, void *arg,
     struct inode_tree **out);
@@ -211,9 +213,10 @@ int inode_key(
 /* inode_key() for a read of the store by key, with the version of the
  * node's path: -EAGAIN while an unlink or rename (inode_move_mark())
  * changes it or a directory above it; after the read, inode_key_still()
- * says whether the key still named the node's value throughout. */
+ * says whether the key still named the node's value throughout.  *at is
+ * where the scan found a file's block, or 0: a hint for blt_find_at(). */
 int inode_key_version(struct inode_tree *t, uint64_t nodeid,
-    unsigned char **key, size_t *klen, uint64_t *ver);
+    unsigned char **key, size_t *klen, uint64_t *ver, uint64_t *at);
 int inode_key_still(struct inode_tree *t, uint64_t nodeid, uint64_t ver);
 
 /* Begin, then end, a change of the keys at and below nodeid (an unlink

@@ -29,12 +29,12 @@ node_key(struct fs *fs, uint64_t nodeid, struct node_read *r)
 	int rc;
 
 	r->evict = atomic_load(&fs->evict_seq);
-	if ((rc = inode_key_version(
-	         fs->tree, nodeid, &r->key, &r->klen, &r->ver)) != -EAGAIN)
+	if ((rc = inode_key_version(fs->tree, nodeid, &r->key, &r->klen,
+	         &r->ver, &r->at)) != -EAGAIN)
 		return rc;
 	pthread_mutex_lock(&fs->move_lock);
-	while ((rc = inode_key_version(
-	            fs->tree, nodeid, &r->key, &r->klen, &r->ver)) == -EAGAIN)
+	while ((rc = inode_key_version(fs->tree, nodeid, &r->key, &r->klen,
+	            &r->ver, &r->at)) == -EAGAIN)
 		pthread_cond_wait(&fs->move_done, &fs->move_lock);
 	pthread_mutex_unlock(&fs->move_lock);
 	return rc;
@@ -75,10 +75,14 @@ node_read_again(struct fs *fs, uint64_t nodeid, struct node_read *r, int rc)
 }
 
 /* Where the value of nodeid lies in the store, read while no unlink or
- * rename changes its key.  -ESTALE once the node has no name, -ENOENT for
- * a file not stored yet. */
+ * rename changes its key.  With hint, from the block where the scan found
+ * the key if that block still holds its value (blt_find_at()): a listing
+ * with attributes then need not look up each file.  Reads of the value
+ * ask the store's index, so that they meet any damage there, as the Python
+ * booklet would.  -ESTALE once the node has no name, -ENOENT for a file
+ * not stored yet. */
 int
-node_find(struct fs *fs, uint64_t nodeid, struct blt_entry *e)
+node_find(struct fs *fs, uint64_t nodeid, int hint, struct blt_entry *e)
 {
 	struct node_read r;
 	int rc;
@@ -86,7 +90,8 @@ node_find(struct fs *fs, uint64_t nodeid, struct blt_entry *e)
 	do {
 		if ((rc = node_key(fs, nodeid, &r)) < 0)
 			return rc;
-		if ((rc = blt_find(fs->db, r.key, r.klen, e)) < 0)
+		if ((rc = blt_find_at(fs->db, r.key, r.klen, hint ? r.at : 0,
+		         fs->at_gen, e)) < 0)
 			fs_log_read(fs, r.key, r.klen, rc);
 	} while (node_read_again(fs, nodeid, &r, rc));
 	return rc;

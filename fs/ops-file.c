@@ -175,7 +175,7 @@ ops_read_splice(fuse_req_t req, struct fs *fs, fuse_ino_t ino, struct handle *h,
 	uint64_t seen;
 	int rc;
 
-	rc = h != NULL ? handle_locate(h, &e) : node_find(fs, ino, &e);
+	rc = h != NULL ? handle_locate(h, &e) : node_find(fs, ino, 0, &e);
 	if (rc == 1)
 		return 1;
 	if (rc == -ENOENT) {

@@ -86,7 +86,7 @@ ops_file_attr(
 		/* a decode mount shows the text's size, not the value's */
 		return fs->decode ? decode_size(fs, &in, size) : 0;
 	}
-	if ((rc = node_find(fs, in.nodeid, &e)) == -ENOENT || rc == -ESTALE)
+	if ((rc = node_find(fs, in.nodeid, 1, &e)) == -ENOENT || rc == -ESTALE)
 		return 0; /* not stored yet, or removed: an empty file */
 	if (rc < 0)
 		return rc; /* logged by node_find() */

@@ -21,6 +21,10 @@
 #include "testutil.h"
 #include "inode-lib.h"
 
+/* The offset a build is given for the block of key i: six bytes, all
+ * used. */
+#define FILE_AT(i) ((UINT64_C(0xfedcba98) << 16) + 64 * (uint64_t)(i))
+
 START_TEST(build_and_lookup)
 {
 	static const char *const keys[] = {
@@ -82,7 +86,8 @@ END_TEST
 
 /* inode_tree_build() of a NULL-ended list, as a mount builds its tree. */
 static int
-list_next(void *arg, const void **key, size_t *klen, uint64_t *vlen)
+list_next(
+    void *arg, const void **key, size_t *klen, uint64_t *vlen, uint64_t *at)
 {
 	const char *const **k = arg;
 	size_t len;
@@ -93,6 +98,7 @@ list_next(void *arg, const void **key, size_t *klen, uint64_t *vlen)
 	*key = **k;
 	*klen = len;
 	*vlen = len > 0 && (**k)[len - 1] == '/' ? 0 : 1;
+	*at = 0; /* as a scan that gives no offsets */
 	(*k)++;
 	return 1;
 }
@@ -316,13 +322,15 @@ key_version(struct inode_tree *t, const char *path, uint64_t *ver)
 {
 	unsigned char *key;
 	size_t klen;
+	uint64_t at;
 	int rc;
 
-	if ((rc = inode_key_version(t, il_node(t, path), &key, &klen, ver)) ==
-	    0) {
+	if ((rc = inode_key_version(
+	         t, il_node(t, path), &key, &klen, ver, &at)) == 0) {
 		ck_assert_msg(
 		    klen == strlen(path) && memcmp(key, path, klen) == 0,
 		    "%s: key '%.*s'", path, (int)klen, key);
+		ck_assert_uint_eq(at, 0); /* no scan gave an offset */
 		free(key);
 	}
 	return rc;
@@ -458,12 +466,14 @@ struct gen {
 };
 
 static int
-gen_next(void *arg, const void **key, size_t *klen, uint64_t *vlen)
+gen_next(
+    void *arg, const void **key, size_t *klen, uint64_t *vlen, uint64_t *at)
 {
 	struct gen *g = arg;
 
 	if (g->i == g->n)
 		return 0;
+	*at = FILE_AT(g->i);
 	*key = g->keys[g->i];
 	*klen = strlen(g->keys[g->i++]);
 	*vlen = 1;
@@ -504,15 +514,18 @@ seen_find(const struct seen *s, const char *name)
 	return -1;
 }
 
-/* Keys d/f000 ... d/f199 for a bulk build. */
+/* Keys d/f000 ... d/f199 for a bulk build, each with the offset a scan
+ * would give for its block. */
 static int
-files_next(void *arg, const void **key, size_t *klen, uint64_t *vlen)
+files_next(
+    void *arg, const void **key, size_t *klen, uint64_t *vlen, uint64_t *at)
 {
 	static char buf[16];
 	int *i = arg;
 
 	if (*i == 200)
 		return 0;
+	*at = FILE_AT(*i);
 	snprintf(buf, sizeof buf, "d/f%03d", (*i)++);
 	*key = buf;
 	*klen = strlen(buf);
@@ -601,6 +614,75 @@ START_TEST(files_are_nodes_only_while_asked_for)
 		ck_assert_uint_ne(s.nodeid[i], 0);
 		inode_forget(t, s.nodeid[i], 1);
 	}
+	inode_tree_free(t);
+}
+END_TEST
+
+/* The offset of node nodeid's block as the build was given it, or 0. */
+static uint64_t
+at_of(struct inode_tree *t, uint64_t nodeid)
+{
+	unsigned char *key;
+	size_t klen;
+	uint64_t ver, at;
+
+	ck_assert_int_eq(
+	    inode_key_version(t, nodeid, &key, &klen, &ver, &at), 0);
+	free(key);
+	return at;
+}
+
+/* Each file of a build keeps the offset of its key's block that the scan
+ * gave, for its first stat (blt_find_at()): through readdirplus, lookups
+ * and the squeezing of its listing.  A file whose value changed since, or
+ * that a put made, has none. */
+START_TEST(files_keep_the_offsets_of_their_blocks)
+{
+	struct inode_tree *t = files_tree();
+	struct seen s = {.max = 300};
+	struct inode_info d, in;
+	char key[16];
+	int i;
+
+	ck_assert_int_eq(il_lookup_path(t, "d", 1, &d), 0);
+	ck_assert_int_eq(inode_readdir(t, d.nodeid, 0, 1, seen_take, &s), 0);
+	ck_assert_int_eq(s.n, 200);
+	for (i = 0; i < s.n; i++) {
+		ck_assert_uint_eq(
+		    at_of(t, s.nodeid[i]), FILE_AT(atoi(s.name[i] + 1)));
+		inode_forget(t, s.nodeid[i], 1);
+	}
+	for (i = 0; i < 200; i++) {
+		snprintf(key, sizeof key, "d/f%03d", i);
+		if (i % 9 != 0)
+			ck_assert_int_eq(
+			    inode_del_key(t, key, strlen(key), NULL), 0);
+	}
+	for (i = 0; i < 200; i += 9) {
+		snprintf(key, sizeof key, "d/f%03d", i);
+		ck_assert_int_eq(il_lookup_path(t, key, 1, &in), 0);
+		ck_assert_uint_eq(at_of(t, in.nodeid), FILE_AT(i));
+		inode_forget(t, in.nodeid, 1);
+	}
+	/* a commit stored a new value; a job's put did.  The entry a
+	 * forgotten node goes back to forgets the old offset too. */
+	ck_assert_int_eq(il_lookup_path(t, "d/f009", 1, &in), 0);
+	inode_set_attr(t, in.nodeid, 5, BLT_NO_TS);
+	ck_assert_uint_eq(at_of(t, in.nodeid), 0);
+	inode_forget(t, in.nodeid, 1);
+	ck_assert_int_eq(il_lookup_path(t, "d/f009", INODE_PEEK, &in), 0);
+	ck_assert_uint_eq(in.nodeid, 0); /* an entry again */
+	ck_assert_int_eq(il_lookup_path(t, "d/f009", 1, &in), 0);
+	ck_assert_uint_eq(at_of(t, in.nodeid), 0);
+	inode_forget(t, in.nodeid, 1);
+	ck_assert_int_eq(il_lookup_path(t, "d/f018", 1, &in), 0);
+	ck_assert_int_eq(inode_put_key(t, "d/f018", 6, 3, NULL, NULL), 0);
+	ck_assert_uint_eq(at_of(t, in.nodeid), 0);
+	inode_forget(t, in.nodeid, 1);
+	ck_assert_int_eq(inode_put_key(t, "d/new", 5, 1, NULL, NULL), 0);
+	ck_assert_int_eq(il_lookup_path(t, "d/new", 1, &in), 0);
+	ck_assert_uint_eq(at_of(t, in.nodeid), 0);
+	inode_forget(t, in.nodeid, 1);
 	inode_tree_free(t);
 }
 END_TEST
@@ -716,6 +798,7 @@ inode_suite(void)
 	tcase_add_test(tc, readers_run_beside_a_writer);
 	tcase_add_test(tc, files_are_nodes_only_while_asked_for);
 	tcase_add_test(tc, listings_survive_removals_and_numbers_stay_unique);
+	tcase_add_test(tc, files_keep_the_offsets_of_their_blocks);
 	tcase_add_test(tc, build_one_million_keys);
 	suite_add_tcase(s, tc);
 	return s;

@@ -4,7 +4,8 @@
  * about, it follows puts, overwrites, deletes, reindexes and prunes, it is
  * never built over a damaged chain, and it reads every reference fixture as its
  * manifest says.  White-box: the tests look at db->kd to know whether the
- * keydir exists.
+ * keydir exists.  Also blt_find_at(), which takes the offsets a scan gave the
+ * way the keydir takes its own: read, checked, and never trusted further.
  */
 #include "config.h"
 
@@ -297,6 +298,137 @@ START_TEST(a_prune_drops_it_and_it_is_built_again)
 }
 END_TEST
 
+/* The offsets of the blocks of key/0 .. key/n-1, as a scan gives them. */
+static uint64_t *
+scan_offsets(struct blt *db, int n)
+{
+	uint64_t *at = calloc((size_t)n, sizeof *at);
+	struct blt_iter *it;
+	struct blt_item item;
+	char k[32];
+	int rc, got = 0;
+
+	ck_assert_ptr_nonnull(at);
+	ck_assert_int_eq(blt_iter_create(db, &it), 0);
+	while ((rc = blt_iter_next(it, &item)) > 0) {
+		int i;
+
+		ck_assert(item.klen > 4 && item.klen < sizeof k);
+		memcpy(k, item.key, item.klen);
+		k[item.klen] = '\0';
+		i = atoi(k + 4);
+		ck_assert(i >= 0 && i < n && at[i] == 0);
+		at[i] = item.offset;
+		got++;
+	}
+	ck_assert_int_eq(rc, 0);
+	ck_assert_int_eq(got, n);
+	blt_iter_free(it);
+	return at;
+}
+
+/* blt_find_at() of key i with hint at in generation gen finds version
+ * (-1: missing), put at ts. */
+static void
+expect_at(
+    struct blt *db, int i, uint64_t at, uint64_t gen, int version, int64_t ts)
+{
+	struct blt_entry e;
+	char k[32], v[64];
+	int rc;
+
+	key_of(i, k, sizeof k);
+	rc = blt_find_at(db, k, strlen(k), at, gen, &e);
+	if (version < 0) {
+		ck_assert_msg(rc == -ENOENT, "%s: %d, want missing", k, rc);
+		return;
+	}
+	ck_assert_msg(rc == 0, "%s: %s", k, blt_errmsg());
+	value_of(i, version, v, sizeof v);
+	ck_assert_uint_eq(e.value_len, strlen(v));
+	ck_assert(memcmp(db->map->base + e.value_off, v, strlen(v)) == 0);
+	ck_assert_int_eq(e.timestamp, ts);
+	ck_assert_uint_eq(e.gen, blt_generation(db));
+}
+
+/* The hint is read in place of the index: with the file's index emptied,
+ * keys are found through their offsets alone, and a missing, wrong or
+ * outdated hint goes to the index (which then finds nothing). */
+START_TEST(a_scan_s_offsets_find_keys_without_the_index)
+{
+	const int n = 2000;
+	struct blt *db = make_store(n);
+	uint64_t gen = blt_generation(db), *at = scan_offsets(db, n);
+
+	empty_the_file_index(db);
+	for (int i = 0; i < n; i++)
+		expect_at(db, i, at[i], gen, 0, T0 + i);
+	ck_assert(!built(db));                   /* and no keydir was asked */
+	expect_at(db, 0, 0, gen, -1, 0);         /* no hint */
+	expect_at(db, 1, at[2], gen, -1, 0);     /* another key's */
+	expect_at(db, 3, at[3] + 1, gen, -1, 0); /* not a block's start */
+	expect_at(db, 4, 1, gen, -1, 0);         /* the header */
+	expect_at(db, 5, UINT64_C(1) << 47, gen, -1, 0); /* past the end */
+	expect_at(db, 6, at[6], gen + 1, -1, 0);         /* another layout */
+	blt_close(db);
+	free(at);
+}
+END_TEST
+
+/* A hint never changes an answer: after overwrites and deletes, buffered
+ * and flushed, a reindex (which moves no block) and a prune (which moves
+ * all), the scan's offsets find what blt_find() finds. */
+START_TEST(a_scan_s_offsets_never_change_an_answer)
+{
+	const int n = 2000;
+	struct blt *db = make_store_in(n, 2053);
+	uint64_t gen = blt_generation(db), *at = scan_offsets(db, n);
+	uint32_t n_buckets = db->h.n_buckets;
+	int version[2000];
+	char k[32], v[64];
+
+	for (int i = 0; i < n; i++) {
+		key_of(i, k, sizeof k);
+		version[i] = 0;
+		if (i % 3 == 1) {
+			value_of(i, 1, v, sizeof v);
+			ck_assert_int_eq(
+			    blt_put(db, k, strlen(k), v, strlen(v), T0 - i), 0);
+			version[i] = 1;
+		} else if (i % 3 == 2) {
+			ck_assert_int_eq(blt_del(db, k, strlen(k)), 0);
+			version[i] = -1;
+		}
+	}
+	for (int pass = 0; pass < 2; pass++) { /* buffered, then flushed */
+		for (int i = 0; i < n; i++)
+			expect_at(db, i, at[i], gen, version[i],
+			    version[i] == 1 ? T0 - i : T0 + i);
+		ck_assert_int_eq(blt_sync(db), 0);
+	}
+	/* the new keys grow the index in place: blocks stay, and so do the
+	 * hints of a new scan */
+	for (int i = n; i < 2 * n; i++) {
+		key_of(i, k, sizeof k);
+		ck_assert_int_eq(blt_put(db, k, strlen(k), "x", 1, T0), 0);
+	}
+	ck_assert_int_eq(blt_sync(db), 0);
+	ck_assert_uint_gt(db->h.n_buckets, n_buckets);
+	ck_assert_uint_eq(blt_generation(db), gen);
+	for (int i = 0; i < n; i++)
+		expect_at(db, i, at[i], gen, version[i],
+		    version[i] == 1 ? T0 - i : T0 + i);
+	/* a prune moves every block: the offsets are of the old layout */
+	ck_assert_int_ge(blt_prune(db, NULL), n / 3);
+	ck_assert_uint_ne(blt_generation(db), gen);
+	for (int i = 0; i < n; i++)
+		expect_at(db, i, at[i], gen, version[i],
+		    version[i] == 1 ? T0 - i : T0 + i);
+	ck_assert_int_eq(blt_close(db), 0);
+	free(at);
+}
+END_TEST
+
 /* Flip the last byte of the digest of key i's block in the file. */
 static void
 damage_digest(int i)
@@ -485,6 +617,8 @@ keydir_suite(void)
 	tcase_add_test(tc, puts_overwrites_and_deletes_keep_it_right);
 	tcase_add_test(tc, a_prune_drops_it_and_it_is_built_again);
 	tcase_add_test(tc, not_built_over_a_damaged_chain);
+	tcase_add_test(tc, a_scan_s_offsets_find_keys_without_the_index);
+	tcase_add_test(tc, a_scan_s_offsets_never_change_an_answer);
 	tcase_add_test(tc, readers_race_the_build_and_a_writer);
 	tcase_add_test(tc, every_fixture_reads_through_it_as_its_manifest_says);
 	suite_add_tcase(s, tc);

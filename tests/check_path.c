@@ -253,7 +253,8 @@ struct feed {
 };
 
 static int
-feed_next(void *arg, const void **key, size_t *klen, uint64_t *vlen)
+feed_next(
+    void *arg, const void **key, size_t *klen, uint64_t *vlen, uint64_t *at)
 {
 	struct feed *f = arg;
 	size_t i = f->twice ? f->i / 2 : f->i;
@@ -265,6 +266,7 @@ feed_next(void *arg, const void **key, size_t *klen, uint64_t *vlen)
 	*key = f->s->v[i].key;
 	*klen = f->s->v[i].klen;
 	*vlen = f->s->v[i].vlen;
+	*at = 4096 + i; /* an offset of a block, which names never depend on */
 	f->i++;
 	return 1;
 }

@@ -71,6 +71,30 @@ block_parse(const struct blt *db, const unsigned char *base, uint64_t off,
 	return 0;
 }
 
+/* 1 and *b if the block at off is live and holds exactly key, else 0: what
+ * a lookup of key would find, for an offset that a lookup or a scan gave
+ * in this generation of the layout (an offset is a block's start only
+ * until a prune moves the blocks).  Within one generation a block stays
+ * where it is, and it stays live until a put over its key or a delete
+ * marks it dead, so this needs neither the digest nor the chain.  The
+ * keydir's entries are checked this way, and blt_find_at()'s hints. */
+int
+block_live_at(const struct blt *db, uint64_t off, const void *key, size_t klen,
+    struct block *b)
+{
+	const unsigned char *p;
+
+	if (off < HEADER_LEN || off + FIX_FIXED_LEN > db->size)
+		return 0;
+	p = db->map->base + off;
+	if (le_get(p + BLOCK_NEXT_OFF, PTR_LEN) == PTR_TOMBSTONE ||
+	    le_get(p + BLOCK_KLEN_OFF, KLEN_LEN) != klen)
+		return 0;
+	if (block_parse(db, db->map->base, off, db->size, b) < 0)
+		return 0;
+	return klen == 0 || memcmp(b->key, key, klen) == 0;
+}
+
 /* Bytes of a block that block_prefetch() asks for: its head, and the
  * value of a small one. */
 #define BLOCK_AHEAD 256

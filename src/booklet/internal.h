@@ -310,6 +310,8 @@ int hdr_check_buckets(const char *path, uint32_t n);
 /* block.c */
 int block_parse(const struct blt *db, const unsigned char *base, uint64_t off,
     uint64_t end, struct block *b);
+int block_live_at(const struct blt *db, uint64_t off, const void *key,
+    size_t klen, struct block *b);
 void block_prefetch(const struct blt *db, uint64_t off);
 size_t block_size(const struct blt *db, size_t klen, uint64_t vlen);
 uint64_t block_size_at(const struct blt *db, const unsigned char *p);

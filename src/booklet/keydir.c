@@ -102,18 +102,7 @@ static int
 keydir_block(const struct blt *db, uint64_t e, const void *key, size_t klen,
     struct block *b)
 {
-	uint64_t off = e & PTR_MAX;
-	const unsigned char *p;
-
-	if (off < HEADER_LEN || off + FIX_FIXED_LEN > db->size)
-		return 0;
-	p = db->map->base + off;
-	if (le_get(p + BLOCK_NEXT_OFF, PTR_LEN) == PTR_TOMBSTONE ||
-	    le_get(p + BLOCK_KLEN_OFF, KLEN_LEN) != klen)
-		return 0;
-	if (block_parse(db, db->map->base, off, db->size, b) < 0)
-		return 0;
-	return klen == 0 || memcmp(b->key, key, klen) == 0;
+	return block_live_at(db, e & PTR_MAX, key, klen, b);
 }
 
 /* The keydir, if lookups may use it now; the caller holds the lock. */
