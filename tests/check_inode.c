@@ -618,20 +618,6 @@ START_TEST(files_are_nodes_only_while_asked_for)
 }
 END_TEST
 
-/* The offset of node nodeid's block as the build was given it, or 0. */
-static uint64_t
-at_of(struct inode_tree *t, uint64_t nodeid)
-{
-	unsigned char *key;
-	size_t klen;
-	uint64_t ver, at;
-
-	ck_assert_int_eq(
-	    inode_key_version(t, nodeid, &key, &klen, &ver, &at), 0);
-	free(key);
-	return at;
-}
-
 /* Each file of a build keeps the offset of its key's block that the scan
  * gave, for its first stat (blt_find_at()): through readdirplus, lookups
  * and the squeezing of its listing.  A file whose value changed since, or
@@ -649,7 +635,7 @@ START_TEST(files_keep_the_offsets_of_their_blocks)
 	ck_assert_int_eq(s.n, 200);
 	for (i = 0; i < s.n; i++) {
 		ck_assert_uint_eq(
-		    at_of(t, s.nodeid[i]), FILE_AT(atoi(s.name[i] + 1)));
+		    il_at(t, s.nodeid[i]), FILE_AT(atoi(s.name[i] + 1)));
 		inode_forget(t, s.nodeid[i], 1);
 	}
 	for (i = 0; i < 200; i++) {
@@ -661,27 +647,27 @@ START_TEST(files_keep_the_offsets_of_their_blocks)
 	for (i = 0; i < 200; i += 9) {
 		snprintf(key, sizeof key, "d/f%03d", i);
 		ck_assert_int_eq(il_lookup_path(t, key, 1, &in), 0);
-		ck_assert_uint_eq(at_of(t, in.nodeid), FILE_AT(i));
+		ck_assert_uint_eq(il_at(t, in.nodeid), FILE_AT(i));
 		inode_forget(t, in.nodeid, 1);
 	}
 	/* a commit stored a new value; a job's put did.  The entry a
 	 * forgotten node goes back to forgets the old offset too. */
 	ck_assert_int_eq(il_lookup_path(t, "d/f009", 1, &in), 0);
 	inode_set_attr(t, in.nodeid, 5, BLT_NO_TS);
-	ck_assert_uint_eq(at_of(t, in.nodeid), 0);
+	ck_assert_uint_eq(il_at(t, in.nodeid), 0);
 	inode_forget(t, in.nodeid, 1);
 	ck_assert_int_eq(il_lookup_path(t, "d/f009", INODE_PEEK, &in), 0);
 	ck_assert_uint_eq(in.nodeid, 0); /* an entry again */
 	ck_assert_int_eq(il_lookup_path(t, "d/f009", 1, &in), 0);
-	ck_assert_uint_eq(at_of(t, in.nodeid), 0);
+	ck_assert_uint_eq(il_at(t, in.nodeid), 0);
 	inode_forget(t, in.nodeid, 1);
 	ck_assert_int_eq(il_lookup_path(t, "d/f018", 1, &in), 0);
 	ck_assert_int_eq(inode_put_key(t, "d/f018", 6, 3, NULL, NULL), 0);
-	ck_assert_uint_eq(at_of(t, in.nodeid), 0);
+	ck_assert_uint_eq(il_at(t, in.nodeid), 0);
 	inode_forget(t, in.nodeid, 1);
 	ck_assert_int_eq(inode_put_key(t, "d/new", 5, 1, NULL, NULL), 0);
 	ck_assert_int_eq(il_lookup_path(t, "d/new", 1, &in), 0);
-	ck_assert_uint_eq(at_of(t, in.nodeid), 0);
+	ck_assert_uint_eq(il_at(t, in.nodeid), 0);
 	inode_forget(t, in.nodeid, 1);
 	inode_tree_free(t);
 }

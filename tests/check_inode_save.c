@@ -232,20 +232,6 @@ change(struct inode_tree *t)
 	ck_assert_int_eq(inode_rmdir(t, in.nodeid, "e", 1), 0);
 }
 
-/* The offset of node nodeid's block that the build was given, or 0. */
-static uint64_t
-at_of(struct inode_tree *t, uint64_t nodeid)
-{
-	unsigned char *key;
-	size_t klen;
-	uint64_t ver, at;
-
-	ck_assert_int_eq(
-	    inode_key_version(t, nodeid, &key, &klen, &ver, &at), 0);
-	free(key);
-	return at;
-}
-
 /* The files big/f00 .. big/f39 of t and of u, its copy through a save,
  * have the offsets the build was given. */
 static void
@@ -259,8 +245,8 @@ assert_offsets_kept(struct inode_tree *t, struct inode_tree *u)
 		ck_assert_int_eq(il_lookup_path(t, path, 1, &a), 0);
 		ck_assert_int_eq(il_lookup_path(u, path, 1, &b), 0);
 		/* 9 keys come before big/f00 in keys_of_every_kind() */
-		ck_assert_uint_eq(at_of(t, a.nodeid), KEY_AT(9 + j));
-		ck_assert_uint_eq(at_of(u, b.nodeid), KEY_AT(9 + j));
+		ck_assert_uint_eq(il_at(t, a.nodeid), KEY_AT(9 + j));
+		ck_assert_uint_eq(il_at(u, b.nodeid), KEY_AT(9 + j));
 		inode_forget(t, a.nodeid, 1);
 		inode_forget(u, b.nodeid, 1);
 	}

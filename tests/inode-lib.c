@@ -76,6 +76,19 @@ il_assert_key(struct inode_tree *t, const char *path, const char *want)
 	free(key);
 }
 
+uint64_t
+il_at(struct inode_tree *t, uint64_t nodeid)
+{
+	unsigned char *key;
+	size_t klen;
+	uint64_t ver, at;
+
+	ck_assert_int_eq(
+	    inode_key_version(t, nodeid, &key, &klen, &ver, &at), 0);
+	free(key);
+	return at;
+}
+
 /* inode_readdir()'s callback: keep the entry. */
 int
 il_take(void *arg, const char *name, size_t nlen, const struct inode_info *info,

@@ -28,6 +28,10 @@ uint64_t il_node(struct inode_tree *t, const char *path);
 /* The node at path has the key want. */
 void il_assert_key(struct inode_tree *t, const char *path, const char *want);
 
+/* The offset of node nodeid's block that the build was given (the hint of
+ * inode_key_version()), or 0. */
+uint64_t il_at(struct inode_tree *t, uint64_t nodeid);
+
 /* What il_take() was given by inode_readdir(). */
 struct il_listing {
 	char names[64][PATH_NAME_MAX + 1];
