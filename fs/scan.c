@@ -10,6 +10,9 @@
 #include "config.h"
 
 #include <errno.h>
+#ifdef HAVE_MALLOC_TRIM
+#include <malloc.h>
+#endif
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -165,5 +168,11 @@ out:
 	pthread_mutex_destroy(&p->mu);
 	blt_iter_free(p->it);
 	free(p);
+#ifdef HAVE_MALLOC_TRIM
+	/* A listing grows by doubling and is cut to size once built: the
+	 * cut-off halves stay resident, free, until given back (10.1M keys:
+	 * 362 -> 318 MB, doc/benchmarks.md). */
+	malloc_trim(0);
+#endif
 	return rc;
 }
