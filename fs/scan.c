@@ -125,7 +125,7 @@ scan_next_key(
 }
 
 /* Fill fs->tree from one scan of the store: a mount of ten million keys
- * costs about 36 bytes a key (doc/benchmarks.md, "A hundred million
+ * costs about 32 bytes a key (doc/benchmarks.md, "A hundred million
  * keys").  Errors are logged, naming the store. */
 int
 scan_load_tree(struct fs *fs, const struct path_conf *pc)
