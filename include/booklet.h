@@ -258,12 +258,13 @@ ssize_t blt_read(struct blt *db, const void *key, size_t klen, uint64_t off,
 int blt_find(struct blt *db, const void *key, size_t klen, struct blt_entry *e);
 
 /* blt_find() helped by a hint: at is where a scan of this open store
- * found key's block (blt_item.offset), while blt_generation() was gen.  If the
- * layout is still of gen, nothing is buffered and the block there is live and
- * holds key, *e comes from it: one read where a lookup waits on the index and
- * the chain in turn.  Otherwise (a prune or clear ran since, the key was
- * written again or deleted, or the hint is wrong) it is blt_find().  A hint
- * never changes the answer, only its cost; 0 is no hint. */
+ * found key's block (blt_item.offset), while blt_generation() was gen.  The
+ * buffer is flushed first, as by blt_find(); then, if the layout is still of
+ * gen and the block there is live and holds key, *e comes from it: one read
+ * where a lookup waits on the index and the chain in turn.  Otherwise (a prune
+ * or clear ran since, the key was written again or deleted, or the hint is
+ * wrong) it is blt_find().  A hint never changes the answer, only its cost; 0
+ * is no hint. */
 int blt_find_at(struct blt *db, const void *key, size_t klen, uint64_t at,
     uint64_t gen, struct blt_entry *e);
 

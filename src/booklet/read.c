@@ -227,19 +227,21 @@ blt_read(struct blt *db, const void *key, size_t klen, uint64_t off, void *buf,
 	return rc;
 }
 
-/* Fill *e from b, key's block; the caller holds the lock. */
-static void
-read_entry(const struct blt *db, const struct block *b, struct blt_entry *e)
-{
-	e->value_off = (uint64_t)(b->value - db->map->base);
-	e->value_len = b->vlen;
-	e->timestamp = b->ts;
-	e->gen = db->gen;
-}
-
 /* Where key's value lies in the file; flushes the buffer there first. */
 int
 blt_find(struct blt *db, const void *key, size_t klen, struct blt_entry *e)
+{
+	return blt_find_at(db, key, klen, 0, 0, e);
+}
+
+/* blt_find() that tries the block at the hint first.  Once the buffer is
+ * flushed (a buffered put would be newer than any block), a live block of
+ * key there is the one a lookup would find, and it is read in place of
+ * the digest, the bucket and the chain, which are a wait on memory each;
+ * a hint that does not hold is passed over under the same lock. */
+int
+blt_find_at(struct blt *db, const void *key, size_t klen, uint64_t at,
+    uint64_t gen, struct blt_entry *e)
 {
 	struct block b;
 	int rc = 0;
@@ -251,34 +253,22 @@ blt_find(struct blt *db, const void *key, size_t klen, struct blt_entry *e)
 		pthread_rwlock_wrlock(&db->lock);
 		rc = write_flush(db, 0);
 	}
-	if (rc == 0 && (rc = read_lookup(db, key, klen, &b)) > 0) {
-		read_entry(db, &b, e);
+	if (rc == 0 && at != 0 && gen == db->gen &&
+	    block_live_at(db, at, key, klen, &b))
+		rc = 1;
+	else if (rc == 0)
+		rc = read_lookup(db, key, klen, &b);
+	if (rc > 0) {
+		e->value_off = (uint64_t)(b.value - db->map->base);
+		e->value_len = b.vlen;
+		e->timestamp = b.ts;
+		e->gen = db->gen;
 		rc = 0;
 	} else if (rc == 0) {
 		rc = read_missing(db);
 	}
 	read_unlock(db);
 	return rc;
-}
-
-/* blt_find() that tries the block at the hint first: while nothing is
- * buffered (a buffered put would be newer than any block), a live block
- * of key there is the one a lookup would find, and it is read in place of
- * the digest, the bucket and the chain, which are a wait on memory each. */
-int
-blt_find_at(struct blt *db, const void *key, size_t klen, uint64_t at,
-    uint64_t gen, struct blt_entry *e)
-{
-	struct block b;
-	int hit;
-
-	pthread_rwlock_rdlock(&db->lock);
-	hit = at != 0 && gen == db->gen && db->n_pend == 0 &&
-	      block_live_at(db, at, key, klen, &b);
-	if (hit)
-		read_entry(db, &b, e);
-	pthread_rwlock_unlock(&db->lock);
-	return hit ? 0 : blt_find(db, key, klen, e);
 }
 
 /* 1 if key is live. */
