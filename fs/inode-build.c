@@ -109,7 +109,8 @@ inode_build_key(struct inode_tree *t, const void *key, size_t klen,
  * directory of one path, the file going into the directory as PATH_SELF;
  * or a key that came twice. */
 static int
-inode_build_twice(struct inode_tree *t, struct inode *p, uint32_t a, uint32_t b)
+inode_build_twice(struct inode_tree *t, const struct idir_settling *st,
+    struct inode *p, uint32_t a, uint32_t b)
 {
 	struct inode_dir *pd = p->dir;
 	const unsigned char *ea = idir_ent(pd, a), *eb = idir_ent(pd, b);
@@ -126,7 +127,7 @@ inode_build_twice(struct inode_tree *t, struct inode *p, uint32_t a, uint32_t b)
 	if (file == a) {
 		/* the directory takes a's place in the table */
 		idir_remove(pd, a);
-		(void)idir_settle_slot(pd, b);
+		(void)idir_settle_slot(pd, st, b);
 	} else
 		idir_settle_drop(pd, b);
 	if (idir_find(d->dir, PATH_SELF, PATH_SELF_LEN) >= 0) {
@@ -140,20 +141,21 @@ inode_build_twice(struct inode_tree *t, struct inode *p, uint32_t a, uint32_t b)
 
 /* Make directory p's table, settling the names that came twice. */
 static int
-inode_settle_dir(struct inode_tree *t, struct inode *p)
+inode_settle_dir(
+    struct inode_tree *t, struct idir_settling *st, struct inode *p)
 {
 	struct inode_dir *d = p->dir;
 	int64_t twin;
 	uint32_t s;
 	int rc;
 
-	if (idir_settle_begin(d) < 0)
+	if (idir_settle_begin(d, st) < 0)
 		return inode_build_nomem();
 	for (s = 0; s < d->n; s++) {
 		if (d->v[s].ent == IDIR_HOLE)
 			continue;
-		if ((twin = idir_settle_slot(d, s)) >= 0 &&
-		    (rc = inode_build_twice(t, p, (uint32_t)twin, s)) < 0)
+		if ((twin = idir_settle_slot(d, st, s)) >= 0 &&
+		    (rc = inode_build_twice(t, st, p, (uint32_t)twin, s)) < 0)
 			return rc;
 	}
 	return 0;
@@ -163,17 +165,20 @@ inode_settle_dir(struct inode_tree *t, struct inode *p)
 static int
 inode_settle(struct inode_tree *t)
 {
+	struct idir_settling st = {NULL, 0};
 	struct inode *n;
 	size_t i;
 	int rc;
 
 	t->building = 0;
-	if ((rc = inode_settle_dir(t, t->root)) < 0)
-		return rc;
-	for (i = 0; i < t->nbuckets; i++)
+	rc = inode_settle_dir(t, &st, t->root);
+	for (i = 0; rc == 0 && i < t->nbuckets; i++)
 		if ((n = t->buckets[i].node) != NULL && n->type == INODE_DIR &&
-		    !n->dir->indexed && (rc = inode_settle_dir(t, n)) < 0)
-			return rc;
+		    !n->dir->indexed)
+			rc = inode_settle_dir(t, &st, n);
+	free(st.hash);
+	if (rc < 0)
+		return rc;
 	idir_fit(t->root->dir);
 	for (i = 0; i < t->nbuckets; i++)
 		if ((n = t->buckets[i].node) != NULL && n->type == INODE_DIR)

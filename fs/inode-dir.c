@@ -275,23 +275,52 @@ idir_compact(struct inode_dir *d)
 }
 
 /* Begin indexing an unindexed d (a bulk build): a table of room for its
- * entries, empty; idir_settle_slot() puts them in one by one. */
+ * entries, empty, and in st the hash of every slot's name, taken in one
+ * pass; idir_settle_slot() puts them in one by one.  -ENOMEM. */
 int
-idir_settle_begin(struct inode_dir *d)
+idir_settle_begin(struct inode_dir *d, struct idir_settling *st)
 {
+	const unsigned char *e;
+	uint32_t *hash;
+	uint32_t s;
+	int rc;
+
 	d->indexed = 1;
 	free(d->tab);
-	return idir_table_new(d->live, &d->tab, &d->tmask);
+	if ((rc = idir_table_new(d->live, &d->tab, &d->tmask)) < 0 ||
+	    d->tab == NULL)
+		return rc;
+	if (d->n > st->cap) {
+		if ((hash = realloc(st->hash, d->n * sizeof *hash)) == NULL)
+			return -ENOMEM;
+		st->hash = hash;
+		st->cap = d->n;
+	}
+	for (s = 0; s < d->n; s++) {
+		e = idir_ent(d, s);
+		st->hash[s] = d->v[s].ent == IDIR_HOLE
+		                  ? 0
+		                  : idir_hash((const char *)e + 2, e[1]);
+	}
+	return 0;
 }
 
+/* Slots whose bucket is asked for ahead of their turn: a large
+ * directory's table is far bigger than the caches, and its buckets are
+ * met at random. */
+#define IDIR_SETTLE_AHEAD 8
+
 /* Put slot s of a directory being settled into its table, unless a slot
- * before it has the same name: then return that slot, and s stays out. */
+ * before it has the same name: then return that slot, and s stays out.
+ * The names of two slots are compared only when their hashes are equal:
+ * reading a name is two misses (its slot, then its bytes). */
 int64_t
-idir_settle_slot(struct inode_dir *d, uint32_t s)
+idir_settle_slot(
+    struct inode_dir *d, const struct idir_settling *st, uint32_t s)
 {
 	const unsigned char *e = idir_ent(d, s);
 	const char *name = (const char *)e + 2;
-	uint32_t i, t;
+	uint32_t h, i, t;
 
 	if (d->tab == NULL) {
 		for (t = 0; t < s; t++)
@@ -300,10 +329,13 @@ idir_settle_slot(struct inode_dir *d, uint32_t s)
 				return t;
 		return -1;
 	}
-	for (i = idir_hash(name, e[1]) & d->tmask; d->tab[i] != 0;
-	     i = (i + 1) & d->tmask)
-		if (idir_ent_is(d, d->tab[i] - 1, name, e[1]))
-			return d->tab[i] - 1;
+	if (s + IDIR_SETTLE_AHEAD < d->n)
+		__builtin_prefetch(
+		    &d->tab[st->hash[s + IDIR_SETTLE_AHEAD] & d->tmask], 1);
+	h = st->hash[s];
+	for (i = h & d->tmask; (t = d->tab[i]) != 0; i = (i + 1) & d->tmask)
+		if (st->hash[t - 1] == h && idir_ent_is(d, t - 1, name, e[1]))
+			return t - 1;
 	d->tab[i] = s + 1;
 	return -1;
 }

@@ -278,9 +278,16 @@ int idir_wasteful(const struct inode_dir *d);
 /* Squeeze out holes and dead names; slots move, cookies stay.  -ENOMEM. */
 int idir_compact(struct inode_dir *d);
 /* A bulk build: begin the table of d, put slot s in (or return the slot
- * of its name before it), drop a slot not in it. */
-int idir_settle_begin(struct inode_dir *d);
-int64_t idir_settle_slot(struct inode_dir *d, uint32_t s);
+ * of its name before it), drop a slot not in it.  st holds the hashes of
+ * the names of the directory being settled; zeroed at first, it is kept
+ * from one directory to the next and freed with free(st->hash). */
+struct idir_settling {
+	uint32_t *hash; /* by slot */
+	size_t cap;
+};
+int idir_settle_begin(struct inode_dir *d, struct idir_settling *st);
+int64_t idir_settle_slot(
+    struct inode_dir *d, const struct idir_settling *st, uint32_t s);
 void idir_settle_drop(struct inode_dir *d, uint32_t s);
 /* Give back the spare room of d's arrays. */
 void idir_fit(struct inode_dir *d);

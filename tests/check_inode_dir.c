@@ -1,8 +1,8 @@
 /*
  * Directories in the directory index (fs/inode.c): readdir while the
  * directory changes, how a directory was used, rmdir rules, markers,
- * clashes that appear at run time, renames of files and subtrees, and names
- * too long for one path segment.
+ * clashes that appear at run time, renames of files and subtrees, names
+ * too long for one path segment, and names of one hash in a built listing.
  */
 #include "config.h"
 
@@ -16,6 +16,7 @@
 #include "fs.h"
 #include "testutil.h"
 #include "inode-lib.h"
+#include "inode-tree.h" /* idir_hash(), to find names that collide */
 
 #define ESC PATH_ESC
 
@@ -223,6 +224,76 @@ START_TEST(mkdir_marker_and_file_transitions)
 	ck_assert_int_eq(
 	    inode_child_key(t, INODE_ROOT, "d", 1, INODE_DIR, &key, &klen),
 	    -EPERM);
+	inode_tree_free(t);
+}
+END_TEST
+
+/* The keys of many_next(): c/f0000000, c/f0000001, ... */
+#define MANY_FILES 300000
+
+static int
+many_next(
+    void *arg, const void **key, size_t *klen, uint64_t *vlen, uint64_t *at)
+{
+	static char buf[16];
+	uint32_t *i = arg;
+
+	if (*i == MANY_FILES)
+		return 0;
+	snprintf(buf, sizeof buf, "c/f%07u", (unsigned)(*i)++);
+	*key = buf;
+	*klen = strlen(buf);
+	*vlen = 1;
+	*at = 0;
+	return 1;
+}
+
+static int
+by_hash(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return (x > y) - (x < y);
+}
+
+/* A build compares two names only when their hashes are equal: names of
+ * one hash and different bytes must both be kept.  300,000 names give some
+ * ten pairs of equal 32-bit hashes; each of them is looked up. */
+START_TEST(names_of_one_hash_are_both_kept)
+{
+	struct path_conf pc;
+	struct inode_tree *t;
+	struct inode_info a, b;
+	uint64_t *h = malloc(MANY_FILES * sizeof *h);
+	char name[16], pa[24], pb[24];
+	uint32_t i = 0, pairs = 0;
+
+	ck_assert_ptr_nonnull(h);
+	ck_assert_int_eq(path_conf_init(&pc, BLT_SER_STR, 0, NULL), 0);
+	ck_assert_int_eq(inode_tree_build(&pc, many_next, &i, &t), 0);
+	ck_assert_uint_eq(inode_count(t), MANY_FILES);
+	/* hash << 32 | number, sorted: equal hashes side by side */
+	for (i = 0; i < MANY_FILES; i++) {
+		snprintf(name, sizeof name, "f%07u", (unsigned)i);
+		h[i] = (uint64_t)idir_hash(name, strlen(name)) << 32 | i;
+	}
+	qsort(h, MANY_FILES, sizeof *h, by_hash);
+	for (i = 1; i < MANY_FILES; i++) {
+		if (h[i] >> 32 != h[i - 1] >> 32)
+			continue;
+		snprintf(pa, sizeof pa, "c/f%07u",
+		    (unsigned)(h[i - 1] & 0xffffffffu));
+		snprintf(
+		    pb, sizeof pb, "c/f%07u", (unsigned)(h[i] & 0xffffffffu));
+		ck_assert_int_eq(il_lookup_path(t, pa, 0, &a), 0);
+		ck_assert_int_eq(il_lookup_path(t, pb, 0, &b), 0);
+		ck_assert_uint_ne(a.nodeid, b.nodeid);
+		il_assert_key(t, pa, pa);
+		il_assert_key(t, pb, pb);
+		pairs++;
+	}
+	ck_assert_uint_gt(pairs, 0);
+	free(h);
 	inode_tree_free(t);
 }
 END_TEST
@@ -517,6 +588,7 @@ inode_dir_suite(void)
 	tcase_add_test(tc, rename_subtree_moves_every_key);
 	tcase_add_test(tc, long_names_are_reachable);
 	tcase_add_test(tc, pieces_are_made_by_mkdir);
+	tcase_add_test(tc, names_of_one_hash_are_both_kept);
 	suite_add_tcase(s, tc);
 	return s;
 }
