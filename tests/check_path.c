@@ -1,8 +1,8 @@
 /*
  * Keys as paths (fs/path.c, with the clash rules of fs/inode.c): the tricky
- * fixtures' keys, a table of expected names, integer keys, flat mounts, and
- * randomized round trips (BLT_SEED picks the seed; the seed used is
- * printed).
+ * fixtures' keys, large directories with clashes, a table of expected
+ * names, integer keys, flat mounts, and randomized round trips (BLT_SEED
+ * picks the seed; the seed used is printed).
  *
  * The central check, tree_check(), lists a directory index built from a
  * set of keys and verifies what doc/keys.md promises: every name is a valid
@@ -556,6 +556,43 @@ static const struct {
     {"a/\xff/b", 5, 1, "a/\xff/b"},
 };
 
+/* Directories large enough to have tables (the tricky sets' hold a few
+ * names each), with the clashes a bulk build settles once its tables are
+ * made: a file that is also a directory going into it, at the root and
+ * below, beside markers; tree_check() also gives every key twice. */
+START_TEST(large_directories_with_clashes_listed_once)
+{
+	struct path_conf pc;
+	struct tset s = {0};
+	char key[64];
+	unsigned d, f;
+
+	conf(&pc, BLT_SER_STR, 0, NULL);
+	for (d = 0; d < 200; d++) {
+		for (f = 0; f < 100; f++) {
+			snprintf(key, sizeof key, "d%03u/f%05u", d, f);
+			tset_add(&s, key, strlen(key), 1);
+			if (f % 9 == 0) { /* f is a directory too */
+				snprintf(
+				    key, sizeof key, "d%03u/f%05u/x", d, f);
+				tset_add(&s, key, strlen(key), 1);
+			}
+		}
+		if (d % 3 == 0) { /* and so is d, a file in the root */
+			snprintf(key, sizeof key, "d%03u", d);
+			tset_add(&s, key, strlen(key), 1);
+		}
+		if (d % 7 == 0) {
+			snprintf(key, sizeof key, "d%03u/m/", d);
+			tset_add(&s, key, strlen(key), 0);
+		}
+	}
+	ck_assert_uint_gt(s.n, 20000);
+	tree_check(&pc, &s);
+	tset_free(&s);
+}
+END_TEST
+
 START_TEST(tricky_keys_have_documented_names)
 {
 	struct path_conf pc;
@@ -1037,6 +1074,7 @@ path_suite(void)
 	tcase_add_test(tc, tricky_bytes_keys_listed_once_under_canonical_names);
 	tcase_add_test(tc, tricky_keys_flat_listed_once);
 	tcase_add_test(tc, other_fixtures_listed_once);
+	tcase_add_test(tc, large_directories_with_clashes_listed_once);
 	tcase_add_test(tc, tricky_keys_have_documented_names);
 	tcase_add_test(tc, long_segments_become_continuation_pieces);
 	tcase_add_test(tc, pieces_end_where_an_escape_needs_what_follows);
