@@ -281,7 +281,6 @@ int
 idir_settle_begin(struct inode_dir *d, struct idir_settling *st)
 {
 	const unsigned char *e;
-	uint32_t *hash;
 	uint32_t s;
 	int rc;
 
@@ -290,10 +289,11 @@ idir_settle_begin(struct inode_dir *d, struct idir_settling *st)
 	if ((rc = idir_table_new(d->live, &d->tab, &d->tmask)) < 0 ||
 	    d->tab == NULL)
 		return rc;
-	if (d->n > st->cap) {
-		if ((hash = realloc(st->hash, d->n * sizeof *hash)) == NULL)
+	if (d->n > st->cap) { /* the old hashes are of another directory */
+		free(st->hash);
+		st->cap = 0;
+		if ((st->hash = malloc(d->n * sizeof *st->hash)) == NULL)
 			return -ENOMEM;
-		st->hash = hash;
 		st->cap = d->n;
 	}
 	for (s = 0; s < d->n; s++) {

@@ -1,7 +1,8 @@
 /*
  * What the files of the directory index share: the node, the tree and the
- * helpers more than one of them calls.  Only inode*.c include it; the rest
- * of the daemon sees the index through fs.h.
+ * helpers more than one of them calls.  Only inode*.c include it, and the
+ * index's own tests where they need its insides (check_inode_dir.c:
+ * idir_hash()); the rest of the daemon sees the index through fs.h.
  *
  *	inode.c		the tree: nodes, the hash table, lookups
  *	inode-dir.c	the listing of one directory: entries by name
