@@ -45,12 +45,30 @@
 /* An open control file: the reply to the last command (ctl), or the
  * snapshot made at open (status, jobs/ID). */
 struct ctl_file {
+	struct ctl_file *prev, *next; /* in ctl->files */
 	uint64_t node;
 	pthread_mutex_t lock;
 	char *buf;
 	size_t len;
 	size_t pos; /* ctl: the reply is read from here on */
 };
+
+/* Take f out of c's open files, and free it. */
+static void
+ctl_file_close(struct ctl *c, struct ctl_file *f)
+{
+	pthread_mutex_lock(&c->files_lock);
+	if (f->prev != NULL)
+		f->prev->next = f->next;
+	else
+		c->files = f->next;
+	if (f->next != NULL)
+		f->next->prev = f->prev;
+	pthread_mutex_unlock(&c->files_lock);
+	free(f->buf);
+	pthread_mutex_destroy(&f->lock);
+	free(f);
+}
 
 static struct fs *
 ctl_fs(fuse_req_t req)
@@ -81,6 +99,7 @@ ctl_create(
 	c->owner = getuid();
 	ctl_wrap(c, base);
 	pthread_mutex_init(&c->snap_lock, NULL);
+	pthread_mutex_init(&c->files_lock, NULL);
 	*out = c;
 	return 0;
 }
@@ -116,6 +135,9 @@ ctl_free(struct ctl *c)
 	job_runner_free(c->jobs);
 	ctl_snaps_free(c);
 	pthread_mutex_destroy(&c->snap_lock);
+	while (c->files != NULL)
+		ctl_file_close(c, c->files);
+	pthread_mutex_destroy(&c->files_lock);
 	free(c);
 }
 
@@ -312,11 +334,15 @@ ctl_op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	fi->direct_io = 1;
 	fi->keep_cache = 0;
 	fi->nonseekable = ino == CTL_CTL;
-	if (fuse_reply_open(req, fi) != 0) {
-		free(f->buf);
-		pthread_mutex_destroy(&f->lock);
-		free(f);
-	}
+	/* listed before the reply: a release may follow it at once */
+	pthread_mutex_lock(&fs->ctl->files_lock);
+	f->next = fs->ctl->files;
+	if (f->next != NULL)
+		f->next->prev = f;
+	fs->ctl->files = f;
+	pthread_mutex_unlock(&fs->ctl->files_lock);
+	if (fuse_reply_open(req, fi) != 0)
+		ctl_file_close(fs->ctl, f);
 }
 
 static void
@@ -452,11 +478,8 @@ ctl_op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		ctl_base(req)->release(req, ino, fi);
 		return;
 	}
-	if ((f = ctl_file(fi)) != NULL) {
-		free(f->buf);
-		pthread_mutex_destroy(&f->lock);
-		free(f);
-	}
+	if ((f = ctl_file(fi)) != NULL)
+		ctl_file_close(ctl_fs(req)->ctl, f);
 	fuse_reply_err(req, 0);
 }
 

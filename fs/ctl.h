@@ -67,6 +67,10 @@ struct ctl {
 	/* read-only mounts: the texts of status and jobs/ID (ctl-text.c) */
 	pthread_mutex_t snap_lock;
 	struct ctl_snap *snaps;
+	/* the control files open now, freed by ctl_free() if the kernel
+	 * never released them: an unmount while a client held one open */
+	pthread_mutex_t files_lock;
+	struct ctl_file *files;
 };
 
 /* ctl-text.c */
