@@ -855,8 +855,12 @@ client_main(int argc, char **argv)
 		id = cmd.job;
 		if (id == 0 && strcmp(words[1], "cancel") == 0 && n == 3)
 			sscanf(words[2], "%" SCNu64, &id);
-		if (!c.json)
+		/* flushed: --wait's progress goes to stderr, and a log of
+		 * both streams names the job before it */
+		if (!c.json) {
 			fputs(cmd.text, stdout);
+			fflush(stdout);
+		}
 	}
 	if (id == 0)
 		goto out;

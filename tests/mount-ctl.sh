@@ -269,8 +269,10 @@ fi
 "$BLTFS" ctl "$m" sync --wait >"$tmp/out" 2>"$tmp/err" ||
 	fail "bltfs ctl sync: $(cat "$tmp/err")"
 expect "job 9 started" "$(cat "$tmp/out")"
-"$BLTFS" ctl "$m" reindex --buckets 500009 --wait >/dev/null 2>"$tmp/err" ||
-	fail "bltfs ctl reindex: $(cat "$tmp/err")"
+# both streams to one log: the job's number comes before its progress
+"$BLTFS" ctl "$m" reindex --buckets 500009 --wait >"$tmp/out" 2>&1 ||
+	fail "bltfs ctl reindex: $(cat "$tmp/out")"
+expect "job 10 started" "$(head -n 1 "$tmp/out")"
 [ "$(py "$m" status | cut -d' ' -f2)" = 500009 ] ||
 	fail "status: $(py "$m" status)"
 "$BLTFS" ctl "$m" prune --wait --json >"$tmp/out" 2>/dev/null ||
