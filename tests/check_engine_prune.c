@@ -173,6 +173,47 @@ START_TEST(create_past_the_largest_index_is_refused)
 }
 END_TEST
 
+/* An index larger than the 4 MiB a prune writes at a time (699,050
+ * buckets) goes out a chunk after the other: after a prune of a store of
+ * 1,500,007 buckets, with keys in each of its three chunks, the store
+ * checks clean and every key is found with its last value. */
+START_TEST(prune_writes_an_index_larger_than_its_chunk)
+{
+	enum { KEYS = 3000, BUCKETS = 1500007, PER_CHUNK = (4 << 20) / 6 };
+	struct blt *db = tu_open_new(0, 0, BUCKETS, BLT_SER_STR);
+	unsigned char d[HASH_LEN];
+	int in_chunk[3] = {0, 0, 0};
+	char k[16], v[16], buf[16];
+
+	for (int round = 0; round < 2; round++)
+		for (int i = round; i < KEYS; i += round + 1) {
+			snprintf(k, sizeof k, "k%d", i);
+			snprintf(v, sizeof v, "v%d.%d", i, round);
+			tu_put(db, k, v, TU_T0);
+		}
+	ck_assert_int_eq(blt_flush(db), 0);
+	/* keys 1, 3, 5... were written twice: 1,500 dead blocks */
+	ck_assert_int_eq(blt_prune(db, NULL), KEYS / 2);
+	ck_assert_int_eq(blt_close(db), 0);
+	ck_assert_int_eq(blt_check(tu_store, 0, NULL, NULL), 0);
+	db = tu_reopen(BLT_RDONLY);
+	for (int i = 0; i < KEYS; i++) {
+		snprintf(k, sizeof k, "k%d", i);
+		snprintf(v, sizeof v, "v%d.%d", i, i % 2);
+		hash_digest(k, strlen(k), d);
+		in_chunk[hash_bucket(d, BUCKETS) / PER_CHUNK]++;
+		ck_assert_int_eq(
+		    blt_get(db, k, strlen(k), buf, sizeof buf, NULL),
+		    strlen(v));
+		ck_assert_mem_eq(buf, v, strlen(v));
+	}
+	for (int c = 0; c < 3; c++)
+		ck_assert_int_gt(in_chunk[c], 0);
+	ck_assert_uint_eq(blt_count(db), KEYS);
+	ck_assert_int_eq(blt_close(db), 0);
+}
+END_TEST
+
 /* A damaged store where one key has two live blocks (a copy of its block
  * with another value appended by hand): prune keeps the later one, as an
  * overwrite would have, and counts the key once. */
@@ -453,6 +494,7 @@ engine_prune_suite(void)
 	    tc, prune_to_fit_at_the_largest_size_says_it_is_the_maximum);
 	tcase_add_test(tc, reindex_past_the_largest_index_is_refused);
 	tcase_add_test(tc, create_past_the_largest_index_is_refused);
+	tcase_add_test(tc, prune_writes_an_index_larger_than_its_chunk);
 	tcase_add_test(tc, prune_keeps_the_later_of_two_live_blocks_of_a_key);
 	tcase_add_test(tc, a_duplicate_descriptor_matches_its_generation);
 	tcase_add_test(tc, a_second_writer_is_refused_with_a_clear_message);
