@@ -359,6 +359,13 @@ int move_rename(struct fs *fs, uint64_t parent, const char *name,
 /* The operations table for fuse_session_new(); userdata is struct fs. */
 extern const struct fuse_lowlevel_ops ops_table;
 
+/* ops-file.c */
+
+/* After a prune: spliced reads go to the file that took the store's
+ * place, and the old one is let go of in the caller's thread (a job's),
+ * which then pays for freeing its pages rather than the next read. */
+void ops_rfd_renew(struct fs *fs);
+
 /* handle.c */
 
 /* An open file: reads from the store, or from the write buffer that all

@@ -215,6 +215,7 @@ job_prune(struct job_runner *r, struct job *j)
 		rc = (int)removed; /* blt_errmsg() says why */
 		goto out;
 	}
+	ops_rfd_renew(fs);
 	pthread_mutex_lock(&r->lock);
 	j->removed = removed;
 	pthread_mutex_unlock(&r->lock);
@@ -437,6 +438,7 @@ job_reindex(struct job_runner *r, struct job *j)
 	if ((rc = (int)blt_prune(fs->db, &po)) < 0 ||
 	    (rc = blt_info(fs->db, &st)) < 0)
 		return blt_errmsg_set(rc, "reindex: %s", blt_errmsg());
+	ops_rfd_renew(fs);
 	pthread_mutex_lock(&r->lock);
 	j->buckets[1] = st.n_buckets;
 	pthread_mutex_unlock(&r->lock);

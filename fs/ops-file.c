@@ -141,22 +141,39 @@ op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
 	ops_stale(fs, &s, parent, name);
 }
 
-/* Open the store file for spliced reads; after a prune, the file that took
- * its place (and let go of the old one, which would keep its space). */
+/* Open the store file for spliced reads again, unless another thread did
+ * since rfd's generation was seen: after a prune, the file that took its
+ * place.  The old one is let go of, or it would keep its space, once the
+ * lock is released: its last close frees its pages (0.3 s for the 1.7 GB
+ * of 10 million keys on tmpfs), and reads must not wait for that. */
 static void
 ops_open_rfd(struct fs *fs, uint64_t seen)
 {
 	uint64_t gen;
-	int fd;
+	int fd, old = -1;
 
 	pthread_rwlock_wrlock(&fs->rlock);
 	if (fs->rfd >= 0 && fs->rgen == seen) {
 		fd = ops_rfd_open(fs, &gen);
-		close(fs->rfd);
+		old = fs->rfd;
 		fs->rfd = fd;
 		fs->rgen = gen;
 	}
 	pthread_rwlock_unlock(&fs->rlock);
+	if (old >= 0)
+		close(old);
+}
+
+void
+ops_rfd_renew(struct fs *fs)
+{
+	uint64_t seen;
+
+	pthread_rwlock_rdlock(&fs->rlock);
+	seen = fs->rgen;
+	pthread_rwlock_unlock(&fs->rlock);
+	if (seen != blt_generation(fs->db))
+		ops_open_rfd(fs, seen);
 }
 
 /* Reply to a read with bytes of the store file itself: libfuse splices

@@ -2,7 +2,7 @@
  * The FUSE handlers of ops*.c, for ops_table in ops.c, and the helpers
  * they share: ops.c (what is shared, attributes, the table), ops-file.c
  * (open files) and ops-dir.c (directories and names).  fs.h declares what
- * the rest of the daemon sees, ops_table alone.
+ * the rest of the daemon sees: ops_table, and ops_rfd_renew() for jobs.
  */
 #ifndef OPS_H
 #define OPS_H

@@ -617,6 +617,13 @@ ctl prune --wait
 [ "$(cat "$tmp/victim")" = precious ] || fail "a prune wrote through a link"
 [ -f "$store" ] && [ ! -L "$store" ] || fail "a prune put a link in place"
 [ "$(stat -c %a "$store")" = 640 ] || fail "a prune changed the mode"
+# The file from before the prune is let go of when the prune ends, not at
+# the next read of the mount: its space comes back at once.
+old_file="$(realpath "$store") (deleted)"
+for fd in /proc/"$pid"/fd/*; do
+	[ "$(readlink "$fd")" != "$old_file" ] ||
+		fail "the daemon holds the store from before the prune ($fd)"
+done
 bltfs_umount "$m"
 check_store "$store"
 
