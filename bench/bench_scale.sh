@@ -14,8 +14,16 @@
 #             the daemon's CPU time over it (every thread's, schedstat)
 #   cat       1,000 random files read by one cat, checked byte for byte
 #   get       blt get of 100 random keys, per get (a process each)
-# and the size of the index cache's file per key.
-# usage: bench_scale.sh BLT BLTFS [-d DIR] [--keys "N ..."] [--dirs D] [--keep]
+# and the size of the index cache's file per key.  With --prune, then a
+# tenth of the keys are written again and the mount prunes the store:
+#   cp        a copy of the store file to one beside it (the bytes a
+#             prune reads and most of those it writes)
+#   prune     bltfs ctl MNT prune --wait, from start to its end
+#   peak/key  the daemon's anonymous memory per key at its highest during
+#             the prune (sampled every 10 ms), and after it
+#   find, cat as above, after the prune: every name, the new values
+# usage: bench_scale.sh BLT BLTFS [-d DIR] [--keys "N ..."] [--dirs D]
+#        [--cache DIR] [--prune] [--keep]
 #   -d DIR        work directory (default: a new one under /var/tmp);
 #                 removed at the end.  A store of 100M keys is 16 GB:
 #                 doc/benchmarks.md ran it on tmpfs, where blt load takes
@@ -26,9 +34,11 @@
 #   --cache DIR   the index cache's directory (default DIR/cache; 100M
 #                 keys make a file of 3.1 GB, which may not fit beside
 #                 the store on tmpfs)
+#   --prune       the prune stage (needs room for a second copy of the
+#                 store in DIR)
 set -eu
 
-[ $# -ge 2 ] || { sed -n '2,28p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
+[ $# -ge 2 ] || { sed -n '2,38p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
 BLT=$(cd "$(dirname "$1")" && pwd)/$(basename "$1")
 BLTFS=$(cd "$(dirname "$2")" && pwd)/$(basename "$2")
 shift 2
@@ -37,6 +47,7 @@ sizes="1000000 10000000"
 ndirs=1000
 keep=0
 cache=
+prune=0
 while [ $# -gt 0 ]; do
 	case $1 in
 	-d) work=$2; shift ;;
@@ -44,6 +55,7 @@ while [ $# -gt 0 ]; do
 	--dirs) ndirs=$2; shift ;;
 	--cache) cache=$2; shift ;;
 	--keep) keep=1 ;;
+	--prune) prune=1 ;;
 	*) echo "bench_scale.sh: unknown option $1" >&2; exit 2 ;;
 	esac
 	shift
@@ -81,6 +93,17 @@ gen()
 	}'
 }
 
+# The lines that write every tenth of N keys again, with values that tell
+# them from the first ones.
+gen_again()
+{
+	awk -v n="$1" -v dirs="$ndirs" 'BEGIN {
+		for (i = 0; i < n; i += 10)
+			printf "{\"key\":\"d%03d/%09d\",\"value\":\"new%097d\"}\n",
+			    i % dirs, i, i
+	}'
+}
+
 mount_it() # STORE [ro]: sets pid, t_mount
 {
 	rm -f "$work/ready"
@@ -95,11 +118,65 @@ mount_it() # STORE [ro]: sets pid, t_mount
 	t_mount=$(($(now) - t0))
 }
 
+# find_all WHAT, cat_all WHAT: find of every name, and the 1,000 cats,
+# checked (WHAT names the step in a complaint); they set t_find, t_cat.
+find_all()
+{
+	t0=$(now)
+	found=$(find "$MNT" | wc -l)
+	t_find=$(($(now) - t0))
+	[ "$found" = $((total + ndirs + 2)) ] ||
+		{ echo "$1: $found names, want $((total + ndirs + 2))" >&2; exit 1; }
+}
+
+cat_all()
+{
+	t0=$(now)
+	(cd "$MNT" && xargs cat <"$work/paths") >"$work/got"
+	t_cat=$(($(now) - t0))
+	cmp -s "$work/got" "$work/want" ||
+		{ echo "$1: wrong bytes" >&2; exit 1; }
+}
+
 umount_it()
 {
 	fusermount3 -u "$MNT"
 	wait "$pid"
 	pid=
+}
+
+# The prune stage of N keys, on $store: a tenth of the keys written again,
+# then pruned by the mount.
+prune_stage()
+{
+	gen_again "$1" | "$BLT" load "$store"
+	awk -F/ '{ k = $2 + 0; if (k % 10 == 0) printf "new%097d", k
+		else printf "%0100d", k }' "$work/paths" >"$work/want"
+	cat "$store" >/dev/null
+	t0=$(now)
+	cp "$store" "$work/copy.blt"
+	t_cp=$(($(now) - t0))
+	rm -f "$work/copy.blt"
+	mount_it "$store" noindex_cache
+	"$BLTFS" ctl "$MNT" prune --wait >"$work/prune.log" 2>&1 &
+	job=$!
+	peak=$(anon "$pid")
+	t0=$(now)
+	while kill -0 "$job" 2>/dev/null; do
+		a=$(anon "$pid")
+		[ "$a" -le "$peak" ] || peak=$a
+		sleep 0.01
+	done
+	t_prune=$(($(now) - t0))
+	wait "$job" || { cat "$work/prune.log" >&2; exit 1; }
+	a_after=$(anon "$pid")
+	find_all "find after the prune"
+	cat_all "cat after the prune"
+	umount_it
+	printf '%-11s prune: cp %s s, prune %s s (%.1fx cp), peak %d B a key, after %d; cat %s s\n' \
+	    "" "$(secs "$t_cp")" "$(secs "$t_prune")" \
+	    "$(awk -v a="$t_prune" -v b="$t_cp" 'BEGIN { print a / b }')" \
+	    $((peak / total)) $((a_after / total)) "$(secs "$t_cat")"
 }
 
 printf '%-11s %-5s %8s %8s %9s %9s %8s %8s %7s %8s %9s\n' keys mnt dd mount \
@@ -134,22 +211,14 @@ for n in $sizes; do
 			;;
 		esac
 		a_mount=$(anon "$pid")
-		t0=$(now)
-		found=$(find "$MNT" | wc -l)
-		t_find=$(($(now) - t0))
-		[ "$found" = $((total + ndirs + 2)) ] ||
-			{ echo "find: $found names, want $((total + ndirs + 2))" >&2; exit 1; }
+		find_all find
 		a_find=$(anon "$pid")
 		t0=$(now)
 		c0=$(cpu_ns "$pid")
 		ls -l "$MNT/big" >/dev/null
 		t_ls=$(($(now) - t0))
 		c_ls=$(($(cpu_ns "$pid") - c0))
-		t0=$(now)
-		(cd "$MNT" && xargs cat <"$work/paths") >"$work/got"
-		t_cat=$(($(now) - t0))
-		cmp -s "$work/got" "$work/want" ||
-			{ echo "cat: wrong bytes" >&2; exit 1; }
+		cat_all cat
 		umount_it
 		t0=$(now)
 		head -n 100 "$work/paths" | while read -r k; do
@@ -167,5 +236,6 @@ for n in $sizes; do
 	done
 	printf '%-11s index cache: %d bytes a key\n' "" \
 	    $(($(cat "$XDG_CACHE_HOME"/bltfs/index-* | wc -c) / total))
+	[ "$prune" = 0 ] || prune_stage "$n"
 	rm -f "$store" "$XDG_CACHE_HOME"/bltfs/index-*
 done
