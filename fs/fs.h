@@ -564,9 +564,11 @@ void job_note_entry(
 /* The kernel must drop the name s holds, if any (inode_del_key()). */
 void job_note_stale(struct job_notes *ns, const struct inode_stale *s);
 
-/* Where key is in the index.  Returns 1 with the leaf's nodeid, parent and
- * name if every name on its path exists; else 0 with the parent and name
- * of the first that does not.  Holds: fs->wlock. */
+/* Where key is in the index.  Returns 1 with the leaf's nodeid (0 for a
+ * file that is no node: the kernel holds nothing of it), parent and name
+ * if every name on its path exists; else 0 with the parent and name of the
+ * first that does not, or of a file the path goes below.  Makes no node.
+ * Holds: fs->wlock. */
 int job_locate(struct inode_tree *t, const void *key, size_t klen, int marker,
     uint64_t *node, struct job_note *where);
 

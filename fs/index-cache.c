@@ -31,6 +31,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -479,7 +480,7 @@ index_cache_status_json(struct fs *fs, FILE *f)
 		json_put_str(f, ic->path, strlen(ic->path));
 	else
 		fputs("null", f);
-	fputs("},\n", f);
+	fprintf(f, ", \"nodes\": %" PRIu64 "},\n", inode_nodes(fs->tree));
 }
 
 void

@@ -851,14 +851,26 @@ inode_forget_attr(struct inode_tree *t, uint64_t nodeid)
 	pthread_rwlock_unlock(&t->lock);
 }
 
-/* Number of keys in the tree. */
-uint64_t
-inode_count(struct inode_tree *t)
+/* The number of nodes, or else of keys, in the tree. */
+static uint64_t
+inode_tally(struct inode_tree *t, int nodes)
 {
 	uint64_t n;
 
 	pthread_rwlock_rdlock(&t->lock);
-	n = t->nkeys;
+	n = nodes ? t->nnodes : t->nkeys;
 	pthread_rwlock_unlock(&t->lock);
 	return n;
+}
+
+uint64_t
+inode_count(struct inode_tree *t)
+{
+	return inode_tally(t, 0);
+}
+
+uint64_t
+inode_nodes(struct inode_tree *t)
+{
+	return inode_tally(t, 1);
 }
