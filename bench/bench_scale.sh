@@ -22,8 +22,11 @@
 #   peak/key  the daemon's anonymous memory per key at its highest during
 #             the prune (sampled every 10 ms), and after it
 #   find, cat as above, after the prune: every name, the new values
+# With --map PLUGIN, then bltfs ctl MNT map --plugin PLUGIN:plugin_identity
+# (bench/plugin_identity.so) of every file: its time and items a second,
+# the daemon's peak and after as for the prune, and find and cat after.
 # usage: bench_scale.sh BLT BLTFS [-d DIR] [--keys "N ..."] [--dirs D]
-#        [--cache DIR] [--prune] [--keep]
+#        [--cache DIR] [--prune] [--map PLUGIN] [--keep]
 #   -d DIR        work directory (default: a new one under /var/tmp);
 #                 removed at the end.  A store of 100M keys is 16 GB:
 #                 doc/benchmarks.md ran it on tmpfs, where blt load takes
@@ -36,9 +39,10 @@
 #                 the store on tmpfs)
 #   --prune       the prune stage (needs room for a second copy of the
 #                 store in DIR)
+#   --map PLUGIN  the map stage (the store grows by its size again)
 set -eu
 
-[ $# -ge 2 ] || { sed -n '2,38p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
+[ $# -ge 2 ] || { sed -n '2,42p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
 BLT=$(cd "$(dirname "$1")" && pwd)/$(basename "$1")
 BLTFS=$(cd "$(dirname "$2")" && pwd)/$(basename "$2")
 shift 2
@@ -48,6 +52,7 @@ ndirs=1000
 keep=0
 cache=
 prune=0
+plugin=
 while [ $# -gt 0 ]; do
 	case $1 in
 	-d) work=$2; shift ;;
@@ -56,6 +61,7 @@ while [ $# -gt 0 ]; do
 	--cache) cache=$2; shift ;;
 	--keep) keep=1 ;;
 	--prune) prune=1 ;;
+	--map) plugin=$(cd "$(dirname "$2")" && pwd)/$(basename "$2"); shift ;;
 	*) echo "bench_scale.sh: unknown option $1" >&2; exit 2 ;;
 	esac
 	shift
@@ -158,7 +164,35 @@ prune_stage()
 	t_cp=$(($(now) - t0))
 	rm -f "$work/copy.blt"
 	mount_it "$store" noindex_cache
-	"$BLTFS" ctl "$MNT" prune --wait >"$work/prune.log" 2>&1 &
+	run_job prune
+	find_all "find after the prune"
+	cat_all "cat after the prune"
+	umount_it
+	printf '%-11s prune: cp %s s, prune %s s (%.1fx cp), peak %d B a key, after %d; cat %s s\n' \
+	    "" "$(secs "$t_cp")" "$(secs "$t_job")" \
+	    "$(awk -v a="$t_job" -v b="$t_cp" 'BEGIN { print a / b }')" \
+	    $((peak / total)) $((a_after / total)) "$(secs "$t_cat")"
+}
+
+# The map stage: every file of the mount through the identity plugin.
+map_stage()
+{
+	mount_it "$store" noindex_cache
+	run_job map --plugin "$plugin:plugin_identity" /
+	find_all "find after the map"
+	cat_all "cat after the map"
+	umount_it
+	printf '%-11s map: %s s, %d items/s, peak %d B a key, after %d; cat %s s\n' \
+	    "" "$(secs "$t_job")" $((total * 1000000000 / t_job)) \
+	    $((peak / total)) $((a_after / total)) "$(secs "$t_cat")"
+}
+
+# run_job ARGS...: bltfs ctl MNT ARGS --wait; sets t_job, and peak and
+# a_after, the daemon's anonymous memory at its highest meanwhile (sampled
+# every 10 ms) and after.
+run_job()
+{
+	"$BLTFS" ctl "$MNT" "$@" --wait >"$work/job.log" 2>&1 &
 	job=$!
 	peak=$(anon "$pid")
 	t0=$(now)
@@ -167,16 +201,9 @@ prune_stage()
 		[ "$a" -le "$peak" ] || peak=$a
 		sleep 0.01
 	done
-	t_prune=$(($(now) - t0))
-	wait "$job" || { cat "$work/prune.log" >&2; exit 1; }
+	t_job=$(($(now) - t0))
+	wait "$job" || { cat "$work/job.log" >&2; exit 1; }
 	a_after=$(anon "$pid")
-	find_all "find after the prune"
-	cat_all "cat after the prune"
-	umount_it
-	printf '%-11s prune: cp %s s, prune %s s (%.1fx cp), peak %d B a key, after %d; cat %s s\n' \
-	    "" "$(secs "$t_cp")" "$(secs "$t_prune")" \
-	    "$(awk -v a="$t_prune" -v b="$t_cp" 'BEGIN { print a / b }')" \
-	    $((peak / total)) $((a_after / total)) "$(secs "$t_cat")"
 }
 
 printf '%-11s %-5s %8s %8s %9s %9s %8s %8s %7s %8s %9s\n' keys mnt dd mount \
@@ -237,5 +264,6 @@ for n in $sizes; do
 	printf '%-11s index cache: %d bytes a key\n' "" \
 	    $(($(cat "$XDG_CACHE_HOME"/bltfs/index-* | wc -c) / total))
 	[ "$prune" = 0 ] || prune_stage "$n"
+	[ -z "$plugin" ] || map_stage
 	rm -f "$store" "$XDG_CACHE_HOME"/bltfs/index-*
 done
