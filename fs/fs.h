@@ -321,8 +321,13 @@ int resolve_keys_add(
 /* Free what k holds; k is empty again. */
 void resolve_keys_free(struct resolve_keys *k);
 /* The node at path in the mount ("a/b", "/a/b", "" or "/" for the root).
- * Message set. */
+ * A file the kernel does not hold is found without becoming a node: then
+ * out->nodeid is 0.  Message set. */
 int resolve_node(struct fs *fs, const char *path, struct inode_info *out);
+/* resolve_node(), and for a file its key into *key, which the caller
+ * frees (NULL for a directory). */
+int resolve_node_key(struct fs *fs, const char *path, struct inode_info *out,
+    unsigned char **key, size_t *klen);
 /* Add to k the keys of the files at and below path: a file, or with dirs
  * a directory too (-EISDIR without).  Message set. */
 int resolve_select(

@@ -57,15 +57,12 @@ keylist_find(
 	if (resolve_in_ctl_dir(fs, l->place))
 		return blt_errmsg_set(-EINVAL,
 		    "map: --keys %s: a file of the control directory", l->file);
-	if ((rc = resolve_node(fs, l->place, &in)) < 0)
+	if ((rc = resolve_node_key(fs, l->place, &in, key, klen)) < 0)
 		return blt_errmsg_set(rc, "map: --keys %s: %s", l->file,
 		    rc == -EINVAL ? blt_errmsg() : strerror(-rc));
 	if (in.type == INODE_DIR)
 		return blt_errmsg_set(-EISDIR,
 		    "map: --keys %s: a directory, not a file", l->file);
-	if ((rc = inode_key(fs->tree, in.nodeid, key, klen)) < 0)
-		return blt_errmsg_set(
-		    rc, "map: --keys %s: %s", l->file, strerror(-rc));
 	return 0;
 }
 

@@ -674,6 +674,12 @@ ctl map --exec 'sed "s/^/longer /"' all/d00 --wait
 [ "$(nodes)" = "$nodes_before" ] ||
 	fail "the map made nodes of its files: $nodes_before -> $(nodes)"
 model_map all/d00 '"longer " + v'
+# nor do the files a --keys list names, which the daemon reads itself
+ls "$model/all/d05" | sed 's|^|all/d05/|' >"$tmp/keys05"
+ctl map --exec 'sed "s/^/again /"' --keys "$tmp/keys05" --wait
+[ "$(nodes)" = "$nodes_before" ] ||
+	fail "a --keys list made nodes of its files: $nodes_before -> $(nodes)"
+model_map all/d05 '"again " + v'
 [ "$(sizes "$m" all/d00)" = "$(sizes "$model" all/d00)" ] ||
 	fail "sizes after a map: $(sizes "$m" all/d00 | head -n 3)"
 ctl prune --wait
