@@ -688,4 +688,36 @@ ctl prune --wait
 same_tree "$model" "$m"
 bltfs_umount "$m"
 check_store "$store"
+# A --keys list of files with names that stand for other bytes, found
+# without making them nodes (resolve_node_key()): the file of a key that
+# is also a directory, "." and "..", a segment longer than a name cut in
+# pieces, a key ending in '/', escapes.  Each gets its own value back.
+tricky=$tmp/tricky.blt
+python3 - "$tmp/tricky.lines" <<'PY'
+import json, sys
+keys = ["a", "a/x", ".", "..", "b/.", "c/ d", "caf\u00e9/cr\u00e8me",
+        "L/" + "l" * 300, "L/" + "l" * 300 + "/in", "e/f\u201bg", "h/"]
+with open(sys.argv[1], "w") as f:
+    for k in keys:
+        f.write(json.dumps({"key": k, "value": "v " + k}) + "\n")
+PY
+"$BLT" create "$tricky"
+"$BLT" load "$tricky" "$tmp/tricky.lines"
+bltfs_mount "$tricky" "$m"
+(cd "$m" && find . -type f ! -path './.bltfs/*' | sed 's|^\./||') \
+    >"$tmp/tricky.keys"
+nodes_before=$(nodes)
+ctl map --exec 'tr a-z A-Z' --keys "$tmp/tricky.keys" --wait --json
+[ "$(field done)" = 11 ] || fail "tricky --keys: $(cat "$tmp/ctl.out")"
+[ "$(nodes)" = "$nodes_before" ] ||
+	fail "a --keys list of tricky names made nodes: $nodes_before -> $(nodes)"
+bltfs_umount "$m"
+"$BLT" dump "$tricky" | python3 -c 'import json, sys
+for line in sys.stdin:
+    d = json.loads(line)
+    v = bytes.fromhex(d["value_hex"]).decode() if "value_hex" in d else d["value"]
+    want = "".join(c.upper() if "a" <= c <= "z" else c for c in "v " + d["key"])
+    assert v == want, (d["key"], v)' || fail "tricky --keys mapped the wrong values"
+check_store "$tricky"
+
 echo "mount-jobs: ok"
