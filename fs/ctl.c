@@ -53,6 +53,18 @@ struct ctl_file {
 	size_t pos; /* ctl: the reply is read from here on */
 };
 
+/* Put f among c's open files. */
+static void
+ctl_file_opened(struct ctl *c, struct ctl_file *f)
+{
+	pthread_mutex_lock(&c->files_lock);
+	f->next = c->files;
+	if (f->next != NULL)
+		f->next->prev = f;
+	c->files = f;
+	pthread_mutex_unlock(&c->files_lock);
+}
+
 /* Take f out of c's open files, and free it. */
 static void
 ctl_file_close(struct ctl *c, struct ctl_file *f)
@@ -335,12 +347,7 @@ ctl_op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	fi->keep_cache = 0;
 	fi->nonseekable = ino == CTL_CTL;
 	/* listed before the reply: a release may follow it at once */
-	pthread_mutex_lock(&fs->ctl->files_lock);
-	f->next = fs->ctl->files;
-	if (f->next != NULL)
-		f->next->prev = f;
-	fs->ctl->files = f;
-	pthread_mutex_unlock(&fs->ctl->files_lock);
+	ctl_file_opened(fs->ctl, f);
 	if (fuse_reply_open(req, fi) != 0)
 		ctl_file_close(fs->ctl, f);
 }

@@ -215,7 +215,8 @@ struct fs {
  * scan_load_tree()'s errors, -ENOMEM. */
 int index_cache_load_tree(
     struct fs *fs, const struct path_conf *pc, int on, uint64_t min_keys);
-/* The "index" member of status: where the index came from. */
+/* The "index" member of status: where the index came from, and how many
+ * nodes it holds. */
 void index_cache_status_json(struct fs *fs, FILE *f);
 /* Wait for a save under way, and free ic; safe on NULL. */
 void index_cache_free(struct index_cache *ic);

@@ -140,7 +140,7 @@ job_learn_key(struct fs *fs, const unsigned char *key, size_t klen,
 {
 	struct inode_stale stale = {0};
 	struct inode_info info;
-	struct job_note where;
+	struct job_note where, *n;
 	uint64_t node;
 	int found, marker, rc;
 
@@ -158,18 +158,14 @@ job_learn_key(struct fs *fs, const unsigned char *key, size_t klen,
 		fs_log("map: %s", blt_errmsg());
 		return;
 	}
-	if (found) {
-		/* the old value's pages and attributes, if the kernel holds
-		 * the file (a node); else it knows nothing of it */
-		struct job_note *n = node != 0 ? job_note_add(ns) : NULL;
-
-		if (n != NULL) {
-			n->entry = 0;
-			n->node = info.nodeid;
-		}
-	} else {
+	if (!found) {
 		job_note_entry(ns, where.parent, where.name, where.nlen);
 		job_note_dir(ns, where.parent);
+	} else if (node != 0 && (n = job_note_add(ns)) != NULL) {
+		/* the old value's pages and attributes: the kernel holds the
+		 * file (a node), where a file that is no node it knows not */
+		n->entry = 0;
+		n->node = info.nodeid;
 	}
 	job_note_stale(ns, &stale);
 }

@@ -42,8 +42,9 @@
 #include "fs.h"
 #include "bltutil.h"
 
-#define JOB_KEEP 100      /* finished jobs kept */
-#define JOB_LOCK_WAIT 2.0 /* seconds to wait for an output store's lock */
+#define JOB_KEEP 100        /* finished jobs kept */
+#define JOB_TRIM_KEYS 65536 /* a map's keys worth a malloc_trim() */
+#define JOB_LOCK_WAIT 2.0   /* seconds to wait for an output store's lock */
 
 /* Jobs waiting to start, at most.  They run one at a time, so a queue of
  * more than a few dozen is a script gone wrong rather than a plan, and
@@ -87,17 +88,24 @@ static const char *const job_states[] = {
     "", "queued", "running", "done", "failed", "cancelled"};
 
 /* Free the keys a map was given (all of them for "/": 0.5 GB for 10M
- * keys), which only its run reads. */
+ * keys), which only its run reads; many small blocks are given back to
+ * the system too. */
 static void
 job_spec_free_keys(struct job_spec *s)
 {
-	for (size_t i = 0; i < s->n_keys; i++)
+	size_t n = s->n_keys;
+
+	for (size_t i = 0; i < n; i++)
 		free(s->keys[i]);
 	free(s->keys);
 	free(s->key_lens);
 	s->keys = NULL;
 	s->key_lens = NULL;
 	s->n_keys = 0;
+#ifdef HAVE_MALLOC_TRIM
+	if (n >= JOB_TRIM_KEYS)
+		malloc_trim(0);
+#endif
 }
 
 /* Free what s points to (not s). */
@@ -576,12 +584,7 @@ job_main(void *arg)
 		rc = job_run(r, j);
 		/* a finished job stays listed (JOB_KEEP), its keys need not:
 		 * freed here, outside the lock, as nobody else reads them */
-		if (j->s.n_keys > 0) {
-			job_spec_free_keys(&j->s);
-#ifdef HAVE_MALLOC_TRIM
-			malloc_trim(0); /* millions of small blocks */
-#endif
-		}
+		job_spec_free_keys(&j->s);
 		pthread_mutex_lock(&r->lock);
 		r->running = NULL;
 		if (rc == -ECANCELED && atomic_load(&j->cancel)) {
