@@ -220,7 +220,6 @@ ctl_unknown(struct ctl_args *a, int i)
 static int
 ctl_parse_prune(struct fs *fs, struct ctl_args *a, struct job_spec *s)
 {
-	struct resolve_keys k = {0};
 	const char *v, *why;
 	int have_older = 0, rc = 0;
 
@@ -237,16 +236,13 @@ ctl_parse_prune(struct fs *fs, struct ctl_args *a, struct job_spec *s)
 		} else if (ctl_is_opt(a, i, "--keep")) {
 			if ((v = ctl_optarg(a, &i, "--keep")) == NULL)
 				return -EINVAL;
-			if ((rc = resolve_select(fs, v, 0, &k)) < 0)
+			if ((rc = resolve_select(fs, v, 0, &s->keep)) < 0)
 				rc = blt_errmsg_set(
 				    rc, "prune: --keep %s", blt_errmsg());
 		} else
 			rc = ctl_unknown(a, i);
 	}
-	s->keep = k.v;
-	s->keep_len = k.len;
-	s->n_keep = k.n;
-	if (rc == 0 && k.n > 0 && !have_older)
+	if (rc == 0 && s->keep.n > 0 && !have_older)
 		rc =
 		    blt_errmsg_set(-EINVAL, "prune: --keep needs --older-than");
 	if (rc == 0 && have_older && s->older_than == 0)
@@ -345,7 +341,6 @@ ctl_parse_map_worker(
 static int
 ctl_parse_map(struct fs *fs, struct ctl_args *a, struct job_spec *s)
 {
-	struct resolve_keys k = {0};
 	struct mountinfo *mi;
 	const char *v;
 	char *keys = NULL;
@@ -365,7 +360,7 @@ ctl_parse_map(struct fs *fs, struct ctl_args *a, struct job_spec *s)
 			rest = 1;
 		} else if (rest || a->v[i][0] != '-' ||
 		           strcmp(a->v[i], "-") == 0) {
-			rc = resolve_select(fs, a->v[i], 1, &k);
+			rc = resolve_select(fs, a->v[i], 1, &s->keys);
 			paths = 1;
 		} else if (ctl_is_opt(a, i, "--exec")) {
 			if ((rc = ctl_once(a, "--exec", &have_exec)) < 0)
@@ -473,10 +468,7 @@ ctl_parse_map(struct fs *fs, struct ctl_args *a, struct job_spec *s)
 	free(keys);
 	mountinfo_free(mi);
 	if (rc == 0 && !paths && !keys_file)
-		rc = resolve_select(fs, "/", 1, &k);
-	s->keys = k.v;
-	s->key_lens = k.len;
-	s->n_keys = k.n;
+		rc = resolve_select(fs, "/", 1, &s->keys);
 	return rc;
 }
 

@@ -26,6 +26,7 @@
 #include <fuse_lowlevel.h>
 
 #include "booklet.h"
+#include "bltmap.h"
 #include "bltvalue.h"
 
 /* path.c */
@@ -308,19 +309,6 @@ void decode_status_json(struct fs *fs, FILE *f);
  * (mountinfo_read()), or NULL. */
 struct mountinfo;
 
-/* A growing list of keys, as job_spec holds them (keys/key_lens, or
- * keep/keep_len); a zeroed one is empty. */
-struct resolve_keys {
-	unsigned char **v;
-	size_t *len;
-	size_t n, cap;
-};
-
-/* Append a copy of key to k: 0 or -ENOMEM (k stays valid). */
-int resolve_keys_add(
-    struct resolve_keys *k, const unsigned char *key, size_t klen);
-/* Free what k holds; k is empty again. */
-void resolve_keys_free(struct resolve_keys *k);
 /* The node at path in the mount ("a/b", "/a/b", "" or "/" for the root).
  * A file the kernel does not hold is found without becoming a node: then
  * out->nodeid is 0.  Message set. */
@@ -332,7 +320,7 @@ int resolve_node_key(struct fs *fs, const char *path, struct inode_info *out,
 /* Add to k the keys of the files at and below path: a file, or with dirs
  * a directory too (-EISDIR without).  Message set. */
 int resolve_select(
-    struct fs *fs, const char *path, int dirs, struct resolve_keys *k);
+    struct fs *fs, const char *path, int dirs, struct blt_map_keys *k);
 /* Does path (absolute, resolved) lead into this mount, through any mount
  * of it?  1, with its path in the mount in place (PATH_MAX bytes) unless
  * place is NULL; 0; or -ENOENT, -ENAMETOOLONG (no message). */
@@ -461,14 +449,12 @@ struct bltfs_status;
 /* What a job is to do: filled in by ctl-cmd.c from a command; job_submit()
  * takes over every pointer. */
 struct job_spec {
-	int kind;           /* BLTFS_JOB_* */
-	char *text;         /* the command as given, for jobs/ID */
-	int64_t older_than; /* prune: µs, 0 for no age limit */
-	size_t n_keep;      /* prune: keys kept whatever their age */
-	unsigned char **keep;
-	size_t *keep_len;
-	uint32_t buckets; /* reindex: 0 for the size the keys need */
-	char *exec;       /* map: a command or "LIB.so:SYMBOL" */
+	int kind;                 /* BLTFS_JOB_* */
+	char *text;               /* the command as given, for jobs/ID */
+	int64_t older_than;       /* prune: µs, 0 for no age limit */
+	struct blt_map_keys keep; /* prune: kept whatever their age */
+	uint32_t buckets;         /* reindex: 0 for the size the keys need */
+	char *exec;               /* map: a command or "LIB.so:SYMBOL" */
 	char *plugin;
 	char *worker;          /* map: a long-lived --worker command, or NULL */
 	char *launcher;        /* map: --launcher, or NULL */
@@ -479,12 +465,10 @@ struct job_spec {
 	char *out;             /* map: output store (absolute path), or NULL */
 	int umask;             /* map: the user's, for a new --out; -1: ours */
 	unsigned workers;      /* map: 0 for one per CPU */
-	char *cwd;     /* map: working directory (absolute), NULL for / */
-	size_t n_keys; /* map: the selected keys */
-	unsigned char **keys;
-	size_t *key_lens;
-	struct keylist *list; /* map: --keys FILE, whose keys the job adds
-	                       * when it starts; or NULL */
+	char *cwd; /* map: working directory (absolute), NULL for / */
+	struct blt_map_keys keys; /* map: the selected keys (bltmap.h) */
+	struct keylist *list;     /* map: --keys FILE, whose keys the job adds
+	                           * when it starts; or NULL */
 };
 
 /* Free what s points to (not s); safe on a zeroed spec. */
@@ -601,7 +585,7 @@ int keylist_open(struct fs *fs, const struct mountinfo *mi, const char *file,
  * byte, no such file, past the index's number of keys: -E2BIG), a read
  * error or -ENOMEM fail it, with a message that names FILE and the line. */
 int keylist_read(struct fs *fs, struct keylist *l, const atomic_int *cancel,
-    struct resolve_keys *k);
+    struct blt_map_keys *k);
 
 /* Close l; safe on NULL. */
 void keylist_close(struct keylist *l);

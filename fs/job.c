@@ -27,9 +27,6 @@
 
 #include <errno.h>
 #include <inttypes.h>
-#ifdef HAVE_MALLOC_TRIM
-#include <malloc.h>
-#endif
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -42,9 +39,8 @@
 #include "fs.h"
 #include "bltutil.h"
 
-#define JOB_KEEP 100        /* finished jobs kept */
-#define JOB_TRIM_KEYS 65536 /* a map's keys worth a malloc_trim() */
-#define JOB_LOCK_WAIT 2.0   /* seconds to wait for an output store's lock */
+#define JOB_KEEP 100      /* finished jobs kept */
+#define JOB_LOCK_WAIT 2.0 /* seconds to wait for an output store's lock */
 
 /* Jobs waiting to start, at most.  They run one at a time, so a queue of
  * more than a few dozen is a script gone wrong rather than a plan, and
@@ -87,40 +83,22 @@ static const char *const job_kinds[] = {"", "prune", "reindex", "sync", "map"};
 static const char *const job_states[] = {
     "", "queued", "running", "done", "failed", "cancelled"};
 
-/* Free the keys a map was given (all of them for "/": 0.5 GB for 10M
- * keys), which only its run reads; many small blocks are given back to
- * the system too. */
+/* Free the keys a map was given (all of them for "/": 0.15 GB for 10M
+ * keys), which only its run reads. */
 static void
 job_spec_free_keys(struct job_spec *s)
 {
-	size_t n = s->n_keys;
-
-	for (size_t i = 0; i < n; i++)
-		free(s->keys[i]);
-	free(s->keys);
-	free(s->key_lens);
-	s->keys = NULL;
-	s->key_lens = NULL;
-	s->n_keys = 0;
-#ifdef HAVE_MALLOC_TRIM
-	if (n >= JOB_TRIM_KEYS)
-		malloc_trim(0);
-#endif
+	blt_map_keys_free(&s->keys);
 }
 
 /* Free what s points to (not s). */
 void
 job_spec_free(struct job_spec *s)
 {
-	size_t i;
-
 	if (s == NULL)
 		return;
-	for (i = 0; i < s->n_keep; i++)
-		free(s->keep[i]);
+	blt_map_keys_free(&s->keep);
 	job_spec_free_keys(s);
-	free(s->keep);
-	free(s->keep_len);
 	free(s->text);
 	free(s->exec);
 	free(s->plugin);
@@ -169,9 +147,11 @@ job_fill(const struct job *j, struct bltfs_job *out)
 static int
 job_kept(const struct job_spec *s, const unsigned char *key, size_t klen)
 {
-	for (size_t i = 0; i < s->n_keep; i++)
-		if (s->keep_len[i] == klen &&
-		    memcmp(s->keep[i], key, klen) == 0)
+	const unsigned char *k;
+	size_t at = 0, n;
+
+	while (blt_map_keys_next(&s->keep, &at, &k, &n))
+		if (n == klen && memcmp(k, key, klen) == 0)
 			return 1;
 	return 0;
 }
@@ -179,7 +159,7 @@ job_kept(const struct job_spec *s, const unsigned char *key, size_t klen)
 /* The live keys a prune with s's age limit will drop. */
 static int
 job_prune_candidates(
-    struct fs *fs, const struct job_spec *s, struct resolve_keys *out)
+    struct fs *fs, const struct job_spec *s, struct blt_map_keys *out)
 {
 	struct blt_iter *it;
 	struct blt_item item;
@@ -191,7 +171,7 @@ job_prune_candidates(
 		if (item.timestamp != BLT_NO_TS &&
 		    item.timestamp < s->older_than &&
 		    !job_kept(s, item.key, item.klen) &&
-		    (rc = resolve_keys_add(out, item.key, item.klen)) < 0)
+		    (rc = blt_map_keys_add(out, item.key, item.klen)) < 0)
 			break;
 	blt_iter_free(it);
 	if (rc == -ENOMEM)
@@ -211,21 +191,51 @@ job_evicted(struct fs *fs)
 	}
 }
 
+/* The keep keys of s as blt_prune_opts has them, in arrays the caller
+ * frees (a few keys: one --keep each). */
+static int
+job_prune_opts(const struct job_spec *s, struct blt_prune_opts *po)
+{
+	const unsigned char **keep = NULL;
+	size_t *len = NULL, at = 0;
+
+	memset(po, 0, sizeof *po);
+	po->older_than = s->older_than;
+	if (s->keep.n > 0) {
+		keep = malloc(s->keep.n * sizeof *keep);
+		len = malloc(s->keep.n * sizeof *len);
+		if (keep == NULL || len == NULL) {
+			free(keep);
+			free(len);
+			return blt_errmsg_set(-ENOMEM, "prune: out of memory");
+		}
+		for (size_t i = 0; i < s->keep.n; i++)
+			blt_map_keys_next(&s->keep, &at, &keep[i], &len[i]);
+	}
+	po->n_keep = s->keep.n;
+	po->keep = keep;
+	po->keep_len = len;
+	return 0;
+}
+
 static int
 job_prune(struct job_runner *r, struct job *j)
 {
 	struct fs *fs = r->fs;
 	struct job_spec *s = &j->s;
-	struct blt_prune_opts po = {s->older_than, s->n_keep,
-	    (const unsigned char *const *)s->keep, s->keep_len, 0};
-	struct resolve_keys cand = {0};
+	struct blt_prune_opts po;
+	struct blt_map_keys cand = {0};
+	const unsigned char *key;
 	struct job_notes ns = {0};
 	struct job_note where;
 	struct inode_stale stale;
 	uint64_t node, gone = 0;
 	int64_t removed;
-	int rc = 0;
+	size_t at = 0, klen;
+	int rc;
 
+	if ((rc = job_prune_opts(s, &po)) < 0)
+		return rc;
 	if (s->older_than > 0 && (rc = job_prune_candidates(fs, s, &cand)) < 0)
 		goto out;
 	/* reads that miss a key wait until the names below follow the store
@@ -243,16 +253,15 @@ job_prune(struct job_runner *r, struct job *j)
 	pthread_mutex_unlock(&r->lock);
 	/* rewritten or removed since the scan: not ours to remove */
 	pthread_mutex_lock(&fs->wlock);
-	for (size_t i = 0; i < cand.n; i++) {
-		if (blt_exists(fs->db, cand.v[i], cand.len[i]) != 0)
+	while (blt_map_keys_next(&cand, &at, &key, &klen)) {
+		if (blt_exists(fs->db, key, klen) != 0)
 			continue;
 		memset(&stale, 0, sizeof stale);
-		if (!job_locate(fs->tree, cand.v[i], cand.len[i],
-		        path_is_marker(
-		            inode_conf(fs->tree), cand.v[i], cand.len[i], 0),
+		if (!job_locate(fs->tree, key, klen,
+		        path_is_marker(inode_conf(fs->tree), key, klen, 0),
 		        &node, &where))
 			continue;
-		if (inode_del_key(fs->tree, cand.v[i], cand.len[i], &stale) < 0)
+		if (inode_del_key(fs->tree, key, klen, &stale) < 0)
 			continue;
 		gone++;
 		job_note_entry(&ns, where.parent, where.name, where.nlen);
@@ -266,7 +275,9 @@ job_prune(struct job_runner *r, struct job *j)
 	pthread_mutex_unlock(&r->lock);
 out:
 	job_evicted(fs);
-	resolve_keys_free(&cand);
+	blt_map_keys_free(&cand);
+	free((void *)po.keep);
+	free((void *)po.keep_len);
 	free(ns.v);
 	return rc;
 }
@@ -322,19 +333,15 @@ static int
 job_map_list(struct job_runner *r, struct job *j)
 {
 	struct job_spec *s = &j->s;
-	struct resolve_keys k = {s->keys, s->key_lens, s->n_keys, s->n_keys};
 	int rc;
 
-	rc = keylist_read(r->fs, s->list, &j->cancel, &k);
-	s->keys = k.v;
-	s->key_lens = k.len;
-	s->n_keys = k.n;
+	rc = keylist_read(r->fs, s->list, &j->cancel, &s->keys);
 	keylist_close(s->list);
 	s->list = NULL;
 	if (rc < 0)
 		return rc; /* the message names FILE and the line */
 	pthread_mutex_lock(&r->lock);
-	j->total = s->n_keys;
+	j->total = s->keys.n;
 	pthread_mutex_unlock(&r->lock);
 	return 0;
 }
@@ -359,7 +366,7 @@ job_map(struct job_runner *r, struct job *j)
 		return rc;
 	/* The command always names its keys (all of them for "/"); none
 	 * selected is nothing to do, never blt_map()'s "every key". */
-	if (s->n_keys == 0)
+	if (s->keys.n == 0)
 		goto done;
 	if (s->out != NULL) {
 		if (job_is_mounted_store(fs, s->out))
@@ -402,9 +409,7 @@ job_map(struct job_runner *r, struct job *j)
 	o.hosts = s->hosts;
 	o.item_timeout = s->item_timeout;
 	o.decode = s->decode;
-	o.keys = (const unsigned char *const *)s->keys;
-	o.key_lens = s->key_lens;
-	o.n_keys = s->n_keys;
+	o.keys = &s->keys;
 	o.to = s->to;
 	o.out = out;
 	o.workers = s->workers;
@@ -578,7 +583,7 @@ job_main(void *arg)
 		}
 		j->state = BLTFS_STATE_RUNNING;
 		j->started = blt_now();
-		j->total = j->s.kind == BLTFS_JOB_MAP ? j->s.n_keys : 1;
+		j->total = j->s.kind == BLTFS_JOB_MAP ? j->s.keys.n : 1;
 		r->running = j;
 		pthread_mutex_unlock(&r->lock);
 		rc = job_run(r, j);

@@ -110,7 +110,7 @@ keylist_read_stored(
  * a path from the mount's root. */
 static int
 keylist_select_line(struct fs *fs, const struct mountinfo *mi, const char *line,
-    struct resolve_keys *k)
+    struct blt_map_keys *k)
 {
 	char *real = NULL, place[PATH_MAX];
 	int rc = 0;
@@ -224,7 +224,7 @@ keylist_open(struct fs *fs, const struct mountinfo *mi, const char *file,
  * than end the list there. */
 int
 keylist_read(struct fs *fs, struct keylist *l, const atomic_int *cancel,
-    struct resolve_keys *k)
+    struct blt_map_keys *k)
 {
 	char line[PATH_MAX], *stored = NULL;
 	struct mountinfo *mi = NULL;

@@ -22,41 +22,6 @@
 #include "fs.h"
 #include "bltutil.h"
 
-/* Free what k holds; k is empty again. */
-void
-resolve_keys_free(struct resolve_keys *k)
-{
-	for (size_t i = 0; i < k->n; i++)
-		free(k->v[i]);
-	free(k->v);
-	free(k->len);
-	memset(k, 0, sizeof *k);
-}
-
-/* Append a copy of key to k. */
-int
-resolve_keys_add(struct resolve_keys *k, const unsigned char *key, size_t klen)
-{
-	if (k->n == k->cap) {
-		size_t cap = k->cap ? k->cap * 2 : 64;
-		unsigned char **v = realloc(k->v, cap * sizeof *v);
-		size_t *len;
-
-		if (v == NULL)
-			return -ENOMEM;
-		k->v = v;
-		if ((len = realloc(k->len, cap * sizeof *len)) == NULL)
-			return -ENOMEM;
-		k->len = len;
-		k->cap = cap;
-	}
-	if ((k->v[k->n] = malloc(klen ? klen : 1)) == NULL)
-		return -ENOMEM;
-	memcpy(k->v[k->n], key, klen);
-	k->len[k->n++] = klen;
-	return 0;
-}
-
 /* The node at path in the mount ("a/b", "/a/b", "" or "/" for the root),
  * and with key, a file's key.  Names are peeked at: a file the kernel does
  * not hold is no node, and is found without becoming one, which it would
@@ -123,20 +88,20 @@ resolve_node(struct fs *fs, const char *path, struct inode_info *out)
 }
 
 /* An inode_walk_keys() callback: collect the keys of files in arg, a
- * struct resolve_keys. */
+ * struct blt_map_keys. */
 static int
 resolve_keys_add_file(
     void *arg, const unsigned char *key, size_t klen, int type)
 {
 	if (type != INODE_FILE)
 		return 0; /* directory markers are not values to map */
-	return resolve_keys_add(arg, key, klen);
+	return blt_map_keys_add(arg, key, klen);
 }
 
 /* Add the keys of the files at and below path. */
 int
 resolve_select(
-    struct fs *fs, const char *path, int dirs, struct resolve_keys *k)
+    struct fs *fs, const char *path, int dirs, struct blt_map_keys *k)
 {
 	struct inode_info in;
 	unsigned char *key;
@@ -149,7 +114,7 @@ resolve_select(
 		return blt_errmsg_set(
 		    -EISDIR, "%s: a directory, not a file", path);
 	if (key != NULL) { /* a file */
-		rc = resolve_keys_add(k, key, klen);
+		rc = blt_map_keys_add(k, key, klen);
 		free(key);
 		return rc < 0 ? blt_errmsg_set(rc, "out of memory") : 0;
 	}

@@ -83,17 +83,37 @@ typedef int blt_map_progress_fn(void *arg, const struct blt_map_stats *st);
 typedef void blt_map_written_fn(
     void *arg, const unsigned char *key, size_t klen, size_t vlen, int64_t ts);
 
-/* What to map; zero it, then set exec, plugin or worker.  Selection: keys (with
- * key_lens and n_keys) if set, else the keys beginning with prefix (a
- * directory is a prefix such as "dir/"), else every key. */
+/* A list of keys to map, packed one after another (each after its
+ * length), so that a list of every key of a big store costs about the
+ * keys' own bytes.  Zero it, then add keys; buf, len and cap are the
+ * functions' own, n counts the keys. */
+struct blt_map_keys {
+	unsigned char *buf;
+	size_t len, cap;
+	size_t n;
+};
+
+/* Append a copy of key (klen bytes) to k: 0, or -ENOMEM with k as it
+ * was. */
+int blt_map_keys_add(struct blt_map_keys *k, const void *key, size_t klen);
+
+/* The key at offset *at of k (0 for the first), which then moves to the
+ * next one: 1, with *key pointing into k; 0 after the last. */
+int blt_map_keys_next(const struct blt_map_keys *k, size_t *at,
+    const unsigned char **key, size_t *klen);
+
+/* Free what k holds; k is empty again. */
+void blt_map_keys_free(struct blt_map_keys *k);
+
+/* What to map; zero it, then set exec, plugin or worker.  Selection: keys
+ * if set (in their order; none if it is empty), else the keys beginning
+ * with prefix (a directory is a prefix such as "dir/"), else every key. */
 struct blt_map_opts {
 	const char *exec;   /* a command for /bin/sh -c, or NULL */
 	const char *plugin; /* "LIB.so:SYMBOL", or NULL */
 	const void *prefix;
 	size_t prefix_len;
-	const unsigned char *const *keys;
-	const size_t *key_lens;
-	size_t n_keys;
+	const struct blt_map_keys *keys;
 	const char *to;         /* output key template ("{key}.gz"), or NULL */
 	struct blt *out;        /* output store open for writing, or NULL */
 	unsigned workers;       /* 0: one per CPU */

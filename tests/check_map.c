@@ -345,16 +345,12 @@ END_TEST
  * on the caller's stderr, where the plugin's diagnostics go. */
 START_TEST(plugin_stdout_goes_to_stderr_and_the_map_goes_on)
 {
-	static const unsigned char *const keys[] = {
-	    (const unsigned char *)"stray5", (const unsigned char *)"k0",
-	    (const unsigned char *)"k1", (const unsigned char *)"stray3"};
-	static const size_t lens[] = {6, 2, 2, 6};
+	static const char *const names[] = {"stray5", "k0", "k1", "stray3"};
 	static const char *const extra[] = {"stray5", "stray3", NULL};
 	struct blt *db = ml_fill(10, extra);
+	struct blt_map_keys keys = ml_keys(names, 4);
 	struct blt_map_opts o = {.plugin = ml_plugin_sym("plugin_stdout"),
-	    .keys = keys,
-	    .key_lens = lens,
-	    .n_keys = 4,
+	    .keys = &keys,
 	    .workers = 1};
 	struct blt_map_stats st;
 	char file[PATH_MAX + 16], got[64];
@@ -380,6 +376,7 @@ START_TEST(plugin_stdout_goes_to_stderr_and_the_map_goes_on)
 	got[n] = '\0';
 	ck_assert_str_eq(got, "strayabc");
 	close(fd);
+	blt_map_keys_free(&keys);
 	blt_close(db);
 }
 END_TEST

@@ -37,13 +37,14 @@ extern char **environ;
 static struct blt_map_opts
 in_order(size_t n)
 {
-	static const unsigned char *const keys[] = {(const unsigned char *)"k0",
-	    (const unsigned char *)"k1", (const unsigned char *)"k2"};
-	static const size_t lens[] = {2, 2, 2};
+	static const char *const names[] = {"k0", "k1", "k2"};
+	/* made once in a test's process, and kept: the map reads it */
+	static struct blt_map_keys lists[4];
 
 	ck_assert_uint_le(n, 3);
-	return (struct blt_map_opts){
-	    .keys = keys, .key_lens = lens, .n_keys = n, .workers = 1};
+	if (lists[n].n != n)
+		lists[n] = ml_keys(names, n);
+	return (struct blt_map_opts){.keys = &lists[n], .workers = 1};
 }
 
 /* Cancel once a file has this many lines, or after a minute (so that a
@@ -463,21 +464,18 @@ START_TEST(a_big_result_gives_its_memory_back)
 	    "if [ \"$BLT_KEY\" = k0 ]; then head -c 67108864 /dev/zero; "
 	    "else sed -n 's/^VmRSS:[^0-9]*\\([0-9]*\\) kB$/\\1/p' "
 	    "/proc/$PPID/status; fi";
-	const unsigned char *keys[N];
-	size_t lens[N];
 	char names[N][8];
-	struct blt_map_opts o = {.exec = cmd,
-	    .keys = keys,
-	    .key_lens = lens,
-	    .n_keys = N,
-	    .workers = 1};
+	const char *name[N];
+	struct blt_map_keys keys;
+	struct blt_map_opts o = {.exec = cmd, .keys = &keys, .workers = 1};
 	struct blt_map_stats st;
 	long kb;
 
 	for (int i = 0; i < N; i++) {
-		lens[i] = (size_t)snprintf(names[i], sizeof names[i], "k%d", i);
-		keys[i] = (const unsigned char *)names[i];
+		snprintf(names[i], sizeof names[i], "k%d", i);
+		name[i] = names[i];
 	}
+	keys = ml_keys(name, N);
 	ml_map_ok(db, &o, &st);
 	ml_assert_counts(&st, N, 0, 0);
 	ck_assert_int_eq(blt_get(db, "k0", 2, NULL, 0, NULL), 64 << 20);
@@ -488,6 +486,7 @@ START_TEST(a_big_result_gives_its_memory_back)
 		    "result",
 		    names[i], kb);
 	}
+	blt_map_keys_free(&keys);
 	blt_close(db);
 }
 END_TEST

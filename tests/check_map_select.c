@@ -76,15 +76,13 @@ END_TEST
 
 START_TEST(a_small_key_list_starts_a_command_on_every_worker)
 {
-	static const size_t lens[] = {3, 3, 3, 3, 3, 3, 3, 3};
 	struct blt *db = ml_fill(100, side_keys);
-	struct blt_map_opts o = {
-	    .keys = (const unsigned char *const *)side_keys,
-	    .key_lens = lens,
-	    .n_keys = 8};
+	struct blt_map_keys keys = ml_keys(side_keys, 8);
+	struct blt_map_opts o = {.keys = &keys};
 
 	assert_commands_run_side_by_side(db, &o, 8, side_keys);
 	ck_assert_str_eq(ml_get(db, "k1"), ml_lower_of(1));
+	blt_map_keys_free(&keys);
 	blt_close(db);
 }
 END_TEST
@@ -243,14 +241,11 @@ END_TEST
 
 START_TEST(key_list_selects_those_keys_and_fails_missing_ones)
 {
-	static const unsigned char *const keys[] = {(const unsigned char *)"k1",
-	    (const unsigned char *)"k22", (const unsigned char *)"nope"};
-	static const size_t lens[] = {2, 3, 4};
+	static const char *const names[] = {"k1", "k22", "nope"};
 	struct blt *db = ml_fill(100, NULL);
-	struct blt_map_opts o = {.plugin = ml_plugin_sym("plugin_upper"),
-	    .keys = keys,
-	    .key_lens = lens,
-	    .n_keys = 3};
+	struct blt_map_keys keys = ml_keys(names, 3);
+	struct blt_map_opts o = {
+	    .plugin = ml_plugin_sym("plugin_upper"), .keys = &keys};
 	struct blt_map_stats st;
 
 	ml_map_ok(db, &o, &st);
@@ -261,6 +256,7 @@ START_TEST(key_list_selects_those_keys_and_fails_missing_ones)
 	ck_assert_str_eq(ml_get(db, "k1"), ml_upper_of(1));
 	ck_assert_str_eq(ml_get(db, "k22"), ml_upper_of(22));
 	ck_assert_str_eq(ml_get(db, "k2"), ml_lower_of(2));
+	blt_map_keys_free(&keys);
 	blt_close(db);
 }
 END_TEST
@@ -270,20 +266,17 @@ START_TEST(a_long_key_list_is_read_in_batches_in_its_order)
 {
 	enum { N = 6000 };
 	struct blt *db = ml_fill(4000, NULL);
-	unsigned char **keys = calloc(N, sizeof *keys);
-	size_t *lens = calloc(N, sizeof *lens);
-	struct blt_map_opts o = {.plugin = ml_plugin_sym("plugin_upper"),
-	    .keys = (const unsigned char *const *)keys,
-	    .key_lens = lens,
-	    .n_keys = N};
+	struct blt_map_keys keys = {0};
+	struct blt_map_opts o = {
+	    .plugin = ml_plugin_sym("plugin_upper"), .keys = &keys};
 	struct blt_map_stats st;
 	char k[16];
 
 	for (int i = 0; i < N; i++) {
 		snprintf(k, sizeof k, i % 3 == 2 ? "gone%d" : "k%d", i);
-		keys[i] = (unsigned char *)strdup(k);
-		lens[i] = strlen(k);
+		ck_assert_int_eq(blt_map_keys_add(&keys, k, strlen(k)), 0);
 	}
+	ck_assert_uint_eq(keys.n, N);
 	ml_map_ok(db, &o, &st);
 	ml_assert_counts(
 	    &st, 2 * N / 3 - (N - 4000) * 2 / 3, 0, N / 3 + (N - 4000) * 2 / 3);
@@ -291,10 +284,53 @@ START_TEST(a_long_key_list_is_read_in_batches_in_its_order)
 	ck_assert_str_eq(ml_get(db, "k0"), ml_upper_of(0));
 	ck_assert_str_eq(ml_get(db, "k3999"), ml_upper_of(3999));
 	ck_assert_str_eq(ml_get(db, "k3998"), ml_lower_of(3998));
-	for (int i = 0; i < N; i++)
-		free(keys[i]);
-	free(keys);
-	free(lens);
+	blt_map_keys_free(&keys);
+	blt_close(db);
+}
+END_TEST
+
+/* A list holds each key's length before it, in one byte up to 127 and in
+ * more after: keys of every such size come back whole and in order, and
+ * map as themselves. */
+START_TEST(a_key_list_keeps_keys_of_every_length)
+{
+	static const size_t lens[] = {1, 127, 128, 300, 16383, 16384, 65535};
+	enum { N = sizeof lens / sizeof lens[0] };
+	struct blt *db = ml_fill(10, NULL);
+	struct blt_map_keys keys = {0}, none = {0};
+	struct blt_map_opts o = {
+	    .plugin = ml_plugin_sym("plugin_upper"), .keys = &keys};
+	struct blt_map_stats st;
+	const unsigned char *key;
+	unsigned char *k[N], got[4];
+	size_t at = 0, klen;
+
+	for (int i = 0; i < N; i++) {
+		ck_assert_ptr_nonnull(k[i] = malloc(lens[i]));
+		memset(k[i], 'a' + i, lens[i]);
+		ck_assert_int_eq(
+		    blt_put(db, k[i], lens[i], "xyz", 3, BLT_NOW), 0);
+		ck_assert_int_eq(blt_map_keys_add(&keys, k[i], lens[i]), 0);
+	}
+	for (int i = 0; i < N; i++) {
+		ck_assert_int_eq(blt_map_keys_next(&keys, &at, &key, &klen), 1);
+		ck_assert_uint_eq(klen, lens[i]);
+		ck_assert_int_eq(memcmp(key, k[i], klen), 0);
+	}
+	ck_assert_int_eq(blt_map_keys_next(&keys, &at, &key, &klen), 0);
+	ml_map_ok(db, &o, &st);
+	ml_assert_counts(&st, N, 0, 0);
+	for (int i = 0; i < N; i++) {
+		ck_assert_int_eq(blt_get(db, k[i], lens[i], got, 3, NULL), 3);
+		ck_assert_int_eq(memcmp(got, "XYZ", 3), 0);
+		free(k[i]);
+	}
+	/* and an empty list maps nothing, where no list maps everything */
+	o.keys = &none;
+	ml_map_ok(db, &o, &st);
+	ml_assert_counts(&st, 0, 0, 0);
+	ck_assert_str_eq(ml_get(db, "k1"), ml_lower_of(1));
+	blt_map_keys_free(&keys);
 	blt_close(db);
 }
 END_TEST
@@ -314,6 +350,7 @@ map_select_suite(void)
 	tcase_add_test(tc, prefix_selects_a_directory);
 	tcase_add_test(tc, key_list_selects_those_keys_and_fails_missing_ones);
 	tcase_add_test(tc, a_long_key_list_is_read_in_batches_in_its_order);
+	tcase_add_test(tc, a_key_list_keeps_keys_of_every_length);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -161,6 +161,18 @@ ml_plugin_sym(const char *sym)
 	return plugin;
 }
 
+/* Each name added as it is, its NUL left out. */
+struct blt_map_keys
+ml_keys(const char *const *names, size_t n)
+{
+	struct blt_map_keys k = {0};
+
+	for (size_t i = 0; i < n; i++)
+		ck_assert_int_eq(
+		    blt_map_keys_add(&k, names[i], strlen(names[i])), 0);
+	return k;
+}
+
 /* Lines in the file at p (0 if it is missing). */
 int
 ml_count_lines(const char *p)

@@ -57,6 +57,10 @@ void ml_map_ok(
 /* "plugin_test.so:sym", the function sym of the test plugins (static). */
 const char *ml_plugin_sym(const char *sym);
 
+/* The keys names[0], ..., names[n - 1] (strings) as a list for
+ * blt_map_opts.keys; free it with blt_map_keys_free(). */
+struct blt_map_keys ml_keys(const char *const *names, size_t n);
+
 /* Lines in the file at p (0 if it is missing). */
 int ml_count_lines(const char *p);
 

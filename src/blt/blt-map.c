@@ -42,13 +42,12 @@ static const struct option cli_map_longopts[] = {
 };
 
 /* Read the keys of --keys FILE ('-': standard input), one per line or
- * NUL-terminated with --null, in the spellings of cli_key(). */
+ * NUL-terminated with --null, in the spellings of cli_key(), into k. */
 static int
-cli_map_keys(struct cli *c, const char *file, unsigned char ***keys,
-    size_t **lens, size_t *n)
+cli_map_keys(struct cli *c, const char *file, struct blt_map_keys *k)
 {
-	unsigned char *buf, **k = NULL, **nk;
-	size_t len, cap = 0, *l = NULL, *nl;
+	unsigned char *buf, *key;
+	size_t len, klen;
 	char sep = c->nul ? '\0' : '\n', *p, *end, *e;
 	int fd = 0, rc;
 
@@ -59,22 +58,9 @@ cli_map_keys(struct cli *c, const char *file, unsigned char ***keys,
 		close(fd);
 	if (rc != CLI_OK)
 		return rc;
-	*n = 0;
 	for (p = (char *)buf, end = p + len; p < end; p = e + 1) {
 		if ((e = memchr(p, sep, (size_t)(end - p))) == NULL)
 			e = end; /* the last key may lack its terminator */
-		if (*n == cap) {
-			cap = cap ? cap * 2 : 256;
-			nk = realloc(k, cap * sizeof *k);
-			nl = nk ? realloc(l, cap * sizeof *l) : NULL;
-			if (nk != NULL)
-				k = nk;
-			if (nl == NULL) {
-				rc = cli_syserr(file, ENOMEM);
-				break;
-			}
-			l = nl;
-		}
 		if (e == end) {
 			/* cli_key() wants a string: copy the unterminated
 			 * tail (buf has no room after it). */
@@ -84,19 +70,21 @@ cli_map_keys(struct cli *c, const char *file, unsigned char ***keys,
 				rc = cli_syserr(file, ENOMEM);
 				break;
 			}
-			rc = cli_key(c, t, &k[*n], &l[*n]);
+			rc = cli_key(c, t, &key, &klen);
 			free(t);
 		} else {
 			*e = '\0';
-			rc = cli_key(c, p, &k[*n], &l[*n]);
+			rc = cli_key(c, p, &key, &klen);
 		}
 		if (rc != CLI_OK)
 			break;
-		(*n)++;
+		if (blt_map_keys_add(k, key, klen) < 0)
+			rc = cli_syserr(file, ENOMEM);
+		free(key);
+		if (rc != CLI_OK)
+			break;
 	}
 	free(buf);
-	*keys = k;
-	*lens = l;
 	return rc;
 }
 
@@ -144,8 +132,6 @@ cli_map_report(struct cli *c, const struct blt_map_stats *st, double secs)
 	fputs("]}\n", stdout);
 }
 
-static const unsigned char *const cli_map_none;
-
 /* The map's progress, on a terminal. */
 static int
 cli_map_progress(void *arg, const struct blt_map_stats *st)
@@ -165,8 +151,9 @@ cli_map(struct cli *c)
 	struct blt_stat ss;
 	struct timespec t0, t1;
 	const char *keys_file = NULL, *prefix = NULL, *out_path = NULL;
-	unsigned char **keys = NULL, *pre = NULL;
-	size_t *lens = NULL, n_keys = 0, pre_len = 0;
+	struct blt_map_keys keys = {0};
+	unsigned char *pre = NULL;
+	size_t pre_len = 0;
 	struct blt *out = NULL;
 	uint64_t v;
 	struct outstore made;
@@ -277,14 +264,9 @@ cli_map(struct cli *c)
 		o.prefix_len = pre_len;
 	}
 	if (keys_file != NULL) {
-		rc = cli_map_keys(c, keys_file, &keys, &lens, &n_keys);
-		if (rc != CLI_OK)
+		if ((rc = cli_map_keys(c, keys_file, &keys)) != CLI_OK)
 			goto out;
-		o.keys = (const unsigned char *const *)keys;
-		o.key_lens = lens;
-		o.n_keys = n_keys;
-		if (keys == NULL) /* an empty list selects nothing */
-			o.keys = &cli_map_none;
+		o.keys = &keys; /* an empty list selects nothing */
 	}
 	if (out_path != NULL) {
 		/* A new output store takes the source's serializers. */
@@ -333,10 +315,7 @@ cli_map(struct cli *c)
 	out = NULL;
 out:
 	blt_close(out);
-	for (size_t i = 0; i < n_keys; i++)
-		free(keys[i]);
-	free(keys);
-	free(lens);
+	blt_map_keys_free(&keys);
 	free(pre);
 	return rc;
 }

@@ -165,7 +165,8 @@ struct map {
 	int total_known;  /* st->total counts what will be read */
 	uint64_t batches; /* batches read from the store so far */
 	struct blt_iter *it;
-	size_t next_key;         /* in o->keys */
+	size_t keys_read;        /* of o->keys ... */
+	size_t keys_at;          /* ... and where the next one is */
 	int src_done;            /* no more items to read */
 	int src_rc;              /* why: 0 or the scan's error ... */
 	char src_msg[1024];      /* ... and its message */

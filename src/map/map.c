@@ -153,12 +153,14 @@ map_batch_seal(struct map_batch *b)
 	wire_put64(b->buf + 8, b->len - MAP_HDR_LEN);
 }
 
-/* blt_get_many()'s callback for map_read_keys(): add key first + i to the
- * batch, or fail it as an item when it cannot be read (it is not sent). */
+/* blt_get_many()'s callback for map_read_keys(): add key i of the batch
+ * to it, or fail it as an item when it cannot be read (it is not sent). */
 struct map_keys {
 	struct map *m;
 	struct map_batch *b;
-	size_t first, done;
+	const void **keys; /* the batch's keys, pointing into o->keys */
+	size_t *lens;
+	size_t done;
 };
 
 static int
@@ -166,9 +168,8 @@ map_key_got(
     void *arg, size_t i, const void *value, size_t vlen, int64_t ts, int err)
 {
 	struct map_keys *k = arg;
-	const struct blt_map_opts *o = k->m->o;
-	const unsigned char *key = o->keys[k->first + i];
-	size_t klen = o->key_lens[k->first + i];
+	const unsigned char *key = k->keys[i];
+	size_t klen = k->lens[i];
 
 	(void)ts;
 	k->done = i + 1;
@@ -189,23 +190,36 @@ static int
 map_read_keys(struct map *m, struct map_batch *b, unsigned limit)
 {
 	const struct blt_map_opts *o = m->o;
-	struct map_keys k = {m, b, m->next_key, 0};
-	size_t n = o->n_keys - m->next_key;
-	const void **keys;
+	struct map_keys k = {m, b, NULL, NULL, 0};
+	size_t n = o->keys->n - m->keys_read, at = m->keys_at;
+	const unsigned char *key;
 	int rc;
 
 	if (n == 0)
 		return 0;
 	if (n > limit - b->n)
 		n = limit - b->n;
-	if ((keys = malloc(n * sizeof *keys)) == NULL)
-		return map_oom(blt_path(m->db));
-	for (size_t i = 0; i < n; i++)
-		keys[i] = o->keys[k.first + i];
-	rc = blt_get_many(
-	    m->db, n, keys, o->key_lens + k.first, map_key_got, &k);
-	free(keys);
-	m->next_key += k.done;
+	k.keys = malloc(n * sizeof *k.keys);
+	k.lens = malloc(n * sizeof *k.lens);
+	if (k.keys == NULL || k.lens == NULL) {
+		rc = map_oom(blt_path(m->db));
+		goto out;
+	}
+	for (size_t i = 0; i < n; i++) {
+		blt_map_keys_next(o->keys, &at, &key, &k.lens[i]);
+		k.keys[i] = key;
+	}
+	rc = blt_get_many(m->db, n, k.keys, k.lens, map_key_got, &k);
+	if (k.done > 0) { /* on past the last key the batch took */
+		m->keys_at =
+		    (size_t)((const unsigned char *)k.keys[k.done - 1] -
+		             o->keys->buf) +
+		    k.lens[k.done - 1];
+		m->keys_read += k.done;
+	}
+out:
+	free(k.keys);
+	free(k.lens);
 	return rc < 0 ? rc : 1;
 }
 
@@ -247,7 +261,7 @@ map_batch_limit(struct map *m)
 
 	if (m->total_known) {
 		if (m->o->keys != NULL)
-			share = m->o->n_keys - m->next_key;
+			share = m->o->keys->n - m->keys_read;
 		else
 			share = st->total > st->read ? st->total - st->read : 1;
 		share = (share + m->n_procs - 1) / m->n_procs;
@@ -546,9 +560,6 @@ map_setup(struct map *m, struct blt *db, const struct blt_map_opts *o)
 		return blt_errmsg_set(-EINVAL,
 		    "%s: map: the output template %s has no {key}", path,
 		    o->to);
-	if (o->n_keys > 0 && (o->keys == NULL || o->key_lens == NULL))
-		return blt_errmsg_set(
-		    -EINVAL, "%s: map: keys without their lengths", path);
 	if (o->prefix_len > 0 && o->prefix == NULL)
 		return blt_errmsg_set(-EINVAL,
 		    "%s: map: a prefix length without a "
@@ -582,7 +593,7 @@ map_setup(struct map *m, struct blt *db, const struct blt_map_opts *o)
 	m->st->workers = m->n_procs;
 	m->total_known = o->keys != NULL || o->prefix_len == 0;
 	if (o->keys != NULL)
-		m->st->total = o->n_keys;
+		m->st->total = o->keys->n;
 	else if (o->prefix_len == 0 && (count = blt_count(db)) >= 0)
 		m->st->total = (uint64_t)count; /* else not known (0) */
 	if ((m->procs = calloc(m->n_procs, sizeof *m->procs)) == NULL)
