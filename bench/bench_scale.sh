@@ -26,11 +26,14 @@
 # (bench/plugin_identity.so) of every file: its time and items a second,
 # the daemon's peak and after as for the prune, and find and cat after.
 # usage: bench_scale.sh BLT BLTFS [-d DIR] [--keys "N ..."] [--dirs D]
-#        [--cache DIR] [--prune] [--map PLUGIN] [--keep]
+#        [--cache DIR] [--prune] [--map PLUGIN] [--load-dir DIR] [--keep]
 #   -d DIR        work directory (default: a new one under /var/tmp);
 #                 removed at the end.  A store of 100M keys is 16 GB:
 #                 doc/benchmarks.md ran it on tmpfs, where blt load takes
 #                 5 minutes (on ext4 it slowed to 4 MB/s past 30M keys)
+#   --load-dir DIR  where the stores are loaded (tmpfs) before they move
+#                 to the work directory (a disk, with room for the
+#                 prune's second copy of 100M keys)
 #   --keys LIST   numbers of keys (default "1000000 10000000")
 #   --dirs D      directories the N keys are spread over (default 1000;
 #                 1 puts them all in one directory)
@@ -42,7 +45,7 @@
 #   --map PLUGIN  the map stage (the store grows by its size again)
 set -eu
 
-[ $# -ge 2 ] || { sed -n '2,42p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
+[ $# -ge 2 ] || { sed -n '2,45p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
 BLT=$(cd "$(dirname "$1")" && pwd)/$(basename "$1")
 BLTFS=$(cd "$(dirname "$2")" && pwd)/$(basename "$2")
 shift 2
@@ -53,6 +56,7 @@ keep=0
 cache=
 prune=0
 plugin=
+loaddir=
 while [ $# -gt 0 ]; do
 	case $1 in
 	-d) work=$2; shift ;;
@@ -62,6 +66,7 @@ while [ $# -gt 0 ]; do
 	--keep) keep=1 ;;
 	--prune) prune=1 ;;
 	--map) plugin=$(cd "$(dirname "$2")" && pwd)/$(basename "$2"); shift ;;
+	--load-dir) loaddir=$2; shift ;;
 	*) echo "bench_scale.sh: unknown option $1" >&2; exit 2 ;;
 	esac
 	shift
@@ -110,6 +115,20 @@ gen_again()
 	}'
 }
 
+# load GEN N: blt load of the lines GEN N prints into $store (made if it
+# is not there), in --load-dir if one is given.
+load()
+{
+	at=$store
+	if [ -n "$loaddir" ]; then
+		at=$loaddir/$(basename "$store")
+		[ ! -e "$store" ] || mv "$store" "$at"
+	fi
+	[ -e "$at" ] || "$BLT" create --buckets 20736017 "$at"
+	"$1" "$2" | "$BLT" load "$at"
+	[ "$at" = "$store" ] || mv "$at" "$store"
+}
+
 mount_it() # STORE [ro]: sets pid, t_mount
 {
 	rm -f "$work/ready"
@@ -155,7 +174,7 @@ umount_it()
 # then pruned by the mount.
 prune_stage()
 {
-	gen_again "$1" | "$BLT" load "$store"
+	load gen_again "$1"
 	awk -F/ '{ k = $2 + 0; if (k % 10 == 0) printf "new%097d", k
 		else printf "%0100d", k }' "$work/paths" >"$work/want"
 	cat "$store" >/dev/null
@@ -210,8 +229,7 @@ printf '%-11s %-5s %8s %8s %9s %9s %8s %8s %7s %8s %9s\n' keys mnt dd mount \
     anon/key find/key find ls-l ls-cpu cat get
 for n in $sizes; do
 	store=$work/s$n.blt
-	"$BLT" create --buckets 20736017 "$store"
-	gen "$n" | "$BLT" load "$store"
+	load gen "$n"
 	total=$((n + 100000))
 	# 1,000 random key numbers, and what cat of them must print
 	awk -v n="$n" -v dirs="$ndirs" 'BEGIN { srand(7)
