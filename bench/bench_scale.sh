@@ -28,7 +28,8 @@
 # usage: bench_scale.sh BLT BLTFS [-d DIR] [--keys "N ..."] [--dirs D]
 #        [--cache DIR] [--prune] [--map PLUGIN] [--load-dir DIR] [--keep]
 #   -d DIR        work directory (default: a new one under /var/tmp);
-#                 removed at the end.  A store of 100M keys is 16 GB:
+#                 removed at the end, with each store once it has been
+#                 measured, unless --keep.  A store of 100M keys is 16 GB:
 #                 doc/benchmarks.md ran it on tmpfs, where blt load takes
 #                 5 minutes (on ext4 it slowed to 4 MB/s past 30M keys)
 #   --load-dir DIR  where the stores are loaded (tmpfs) before they move
@@ -45,7 +46,7 @@
 #   --map PLUGIN  the map stage (the store grows by its size again)
 set -eu
 
-[ $# -ge 2 ] || { sed -n '2,45p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
+[ $# -ge 2 ] || { sed -n '2,46p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
 BLT=$(cd "$(dirname "$1")" && pwd)/$(basename "$1")
 BLTFS=$(cd "$(dirname "$2")" && pwd)/$(basename "$2")
 shift 2
@@ -283,5 +284,6 @@ for n in $sizes; do
 	    $(($(cat "$XDG_CACHE_HOME"/bltfs/index-* | wc -c) / total))
 	[ "$prune" = 0 ] || prune_stage "$n"
 	[ -z "$plugin" ] || map_stage
-	rm -f "$store" "$XDG_CACHE_HOME"/bltfs/index-*
+	[ "$keep" = 1 ] || rm -f "$store"
+	rm -f "$XDG_CACHE_HOME"/bltfs/index-*
 done
