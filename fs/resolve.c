@@ -90,8 +90,7 @@ resolve_node(struct fs *fs, const char *path, struct inode_info *out)
 /* An inode_walk_keys() callback: collect the keys of files in arg, a
  * struct blt_map_keys. */
 static int
-resolve_keys_add_file(
-    void *arg, const unsigned char *key, size_t klen, int type)
+resolve_select_file(void *arg, const unsigned char *key, size_t klen, int type)
 {
 	if (type != INODE_FILE)
 		return 0; /* directory markers are not values to map */
@@ -118,7 +117,7 @@ resolve_select(
 		free(key);
 		return rc < 0 ? blt_errmsg_set(rc, "out of memory") : 0;
 	}
-	rc = inode_walk_keys(fs->tree, in.nodeid, resolve_keys_add_file, k);
+	rc = inode_walk_keys(fs->tree, in.nodeid, resolve_select_file, k);
 	if (rc == -ENOMEM)
 		return blt_errmsg_set(rc, "out of memory");
 	if (rc < 0)
