@@ -85,7 +85,7 @@ int
 client_status_print(struct client *c)
 {
 	const struct json *opts, *ap, *w;
-	const char *store, *problem;
+	const char *store, *problem, *state;
 	char size[32], live[32], dead[32], min[32];
 	uint64_t file, dbytes;
 	struct json *v;
@@ -107,9 +107,16 @@ client_status_print(struct client *c)
 	client_bytes(size, sizeof size, file);
 	client_bytes(live, sizeof live, client_num(v, "live_bytes"));
 	client_bytes(dead, sizeof dead, dbytes);
-	printf("size      %s (%" PRIu64 " bytes): %s live, %s dead (%u%%)\n",
-	    size, file, live, dead,
-	    file > 0 ? (unsigned)(dbytes * 100 / file) : 0u);
+	if (json_get(v, "live_bytes") != NULL &&
+	    json_get(v, "live_bytes")->type == JSON_NULL)
+		printf("size      %s (%" PRIu64 " bytes): live and dead bytes "
+		       "once the index is built\n",
+		    size, file);
+	else
+		printf("size      %s (%" PRIu64
+		       " bytes): %s live, %s dead (%u%%)\n",
+		    size, file, live, dead,
+		    file > 0 ? (unsigned)(dbytes * 100 / file) : 0u);
 	w = json_get(v, "writable");
 	problem = client_str(v, "problem");
 	if (w != NULL && w->type == JSON_TRUE)
@@ -133,6 +140,12 @@ client_status_print(struct client *c)
 			    client_num(ap, "failures"));
 		putchar('\n');
 	}
+	/* -o lazy: said only until the index is built */
+	state = client_str(json_get(v, "index"), "state");
+	if (state != NULL && strcmp(state, "built") != 0)
+		printf("index     %s (-o lazy): listings and changes wait for "
+		       "it\n",
+		    state);
 	client_print_jobs(json_get(v, "jobs"));
 	json_free(v);
 	return CLIENT_OK;

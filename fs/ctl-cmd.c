@@ -572,7 +572,12 @@ ctl_status(struct fs *fs, struct bltfs_status *out)
 	int rc, flags;
 
 	memset(out, 0, sizeof *out);
-	if ((rc = blt_stat(fs->db, &st)) < 0) {
+	/* while a lazy build scans the store, its live bytes are not known
+	 * yet, and blt_stat() would scan it again, holding it meanwhile:
+	 * the header's numbers, with live and dead bytes 0 */
+	if (lazy_building(fs))
+		(void)blt_info(fs->db, &st);
+	else if ((rc = blt_stat(fs->db, &st)) < 0) {
 		fs_log("status: %s", blt_errmsg());
 		return rc;
 	}
@@ -611,11 +616,17 @@ ctl_status_json(struct fs *fs, char **out, size_t *len)
 	json_put_str(f, path, strlen(path));
 	fprintf(f,
 	    ",\n  \"version\": %" PRIu32 ",\n  \"keys\": %" PRIu64
-	    ",\n  \"buckets\": %" PRIu32 ",\n  \"file_bytes\": %" PRIu64
-	    ",\n  \"live_bytes\": %" PRIu64 ",\n  \"dead_bytes\": %" PRIu64
-	    ",\n  \"generation\": %" PRIu64 ",\n",
-	    s.version, s.n_keys, s.n_buckets, s.file_bytes, s.live_bytes,
-	    s.dead_bytes, blt_generation(fs->db));
+	    ",\n  \"buckets\": %" PRIu32 ",\n  \"file_bytes\": %" PRIu64,
+	    s.version, s.n_keys, s.n_buckets, s.file_bytes);
+	if (lazy_building(fs)) /* not known yet (ctl_status()) */
+		fputs(",\n  \"live_bytes\": null,\n  \"dead_bytes\": null", f);
+	else
+		fprintf(f,
+		    ",\n  \"live_bytes\": %" PRIu64
+		    ",\n  \"dead_bytes\": %" PRIu64,
+		    s.live_bytes, s.dead_bytes);
+	fprintf(
+	    f, ",\n  \"generation\": %" PRIu64 ",\n", blt_generation(fs->db));
 	/* what stops writes, beside a read-only mount, which options says */
 	fprintf(f, "  \"writable\": %s,\n  \"problem\": ",
 	    fs->ro || stuck != NULL ? "false" : "true");

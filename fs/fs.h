@@ -150,6 +150,7 @@ void ino_set_free(struct ino_set *s);
 /* main.c */
 
 struct handle_set;
+struct lazy;
 
 /* The mount: what its operations, control files and jobs share.  All of
  * a mount's state is here or hangs from here, never in a process-wide
@@ -205,6 +206,7 @@ struct fs {
 	int value_caps;           /* blt_value_caps(value_ser) */
 	struct decode_cache *dec; /* decoded sizes and texts; NULL if raw */
 	struct index_cache *icache; /* index-cache.c; NULL: none */
+	struct lazy *lazy;          /* -o lazy: the build (lazy.c), or NULL */
 };
 
 /* index-cache.c */
@@ -214,8 +216,10 @@ struct fs {
  * keys or more is then saved for the next mount, by a thread that holds
  * the index's read lock from before this returns.  on = 0: no cache.
  * scan_load_tree()'s errors, -ENOMEM. */
-int index_cache_load_tree(
-    struct fs *fs, const struct path_conf *pc, int on, uint64_t min_keys);
+int index_cache_load_tree(struct fs *fs, const struct path_conf *pc, int on,
+    uint64_t min_keys, int lazy);
+/* The scan of index_cache_load_tree(lazy) built the index: save it. */
+void index_cache_built(struct fs *fs, const struct path_conf *pc);
 /* The "index" member of status: where the index came from, and how many
  * nodes it holds. */
 void index_cache_status_json(struct fs *fs, FILE *f);
@@ -227,6 +231,43 @@ void index_cache_free(struct index_cache *ic);
 /* Fill fs->tree from one scan of fs->db, read on a thread of its own;
  * errors are logged, naming the store. */
 int scan_load_tree(struct fs *fs, const struct path_conf *pc);
+/* Fill t, as inode_tree_begin() made it, from one scan of fs->db, read on
+ * a thread of its own; with z, the lazy build's (lazy.c): told of each
+ * batch of keys, and stopped by lazy_cancel().  Errors are logged, naming
+ * the store, but for -ECANCELED. */
+int scan_fill(struct fs *fs, struct inode_tree *t, struct lazy *z);
+
+/* lazy.c */
+
+/* -o lazy: make fs->tree, empty, and fill it on threads of their own while
+ * the mount answers; then index_cache_built().  Errors are logged. */
+int lazy_start(struct fs *fs, const struct path_conf *pc);
+/* Whether fs->tree is still being built (or its build failed or was
+ * stopped); whether its build failed; and which of "building", "built",
+ * "failed", "stopped" it is. */
+int lazy_building(struct fs *fs);
+int lazy_failed(struct fs *fs);
+const char *lazy_state_name(struct fs *fs);
+/* Batches of keys in the tree so far; and wait until more than seen are
+ * in or the build ended: 0, or -EIO if it failed or the session ended.
+ * Only while building. */
+unsigned long lazy_batches(struct fs *fs);
+int lazy_wait_batch(struct fs *fs, unsigned long seen);
+/* Let the request in buf (as read from the session) be served: 0; or hold
+ * it until the tree is built, and 1 if it was answered here (EIO: the
+ * build failed).  While the tree is built, only what it answers as it
+ * grows passes (lookups, attributes, opens and reads) and what needs no
+ * tree (statfs, the status). */
+int lazy_gate(
+    struct fs *fs, struct fuse_session *se, const struct fuse_buf *buf);
+/* The session ended: a lazy build stops at its next batch, and what
+ * waits for it is answered EIO. */
+void lazy_cancel(struct fs *fs);
+/* Wait for the end of a lazy build and free what lazy_start() made. */
+void lazy_stop(struct fs *fs);
+/* For scan_fill(): n batches are in the tree; and whether to stop. */
+void lazy_moved(struct lazy *z, unsigned long n);
+int lazy_stopping(struct lazy *z);
 
 /* log.c */
 
@@ -339,7 +380,8 @@ int resolve_in_ctl_dir(struct fs *fs, const char *rest);
 /* Serve the session until it ends, with up to max_threads threads, the
  * one reading requests spinning spin_us µs before it blocks.  Returns 0 or
  * a negative errno. */
-int loop_run(struct fuse_session *se, unsigned max_threads, unsigned spin_us);
+int loop_run(struct fs *fs, struct fuse_session *se, unsigned max_threads,
+    unsigned spin_us);
 
 /* move.c */
 

@@ -440,8 +440,8 @@ icache_new(struct fs *fs, const struct path_conf *pc)
 }
 
 int
-index_cache_load_tree(
-    struct fs *fs, const struct path_conf *pc, int on, uint64_t min_keys)
+index_cache_load_tree(struct fs *fs, const struct path_conf *pc, int on,
+    uint64_t min_keys, int lazy)
 {
 	struct index_cache *ic = NULL;
 	struct blt_stat st;
@@ -462,11 +462,19 @@ index_cache_load_tree(
 		(void)blt_set_live_bytes(fs->db, ic->head.live_bytes);
 		return 0;
 	}
+	if (lazy)
+		return lazy_start(fs, pc);
 	if ((rc = scan_load_tree(fs, pc)) < 0)
 		return rc;
-	if (ic != NULL)
-		icache_save_start(fs, ic, pc);
+	index_cache_built(fs, pc);
 	return 0;
+}
+
+void
+index_cache_built(struct fs *fs, const struct path_conf *pc)
+{
+	if (fs->icache != NULL)
+		icache_save_start(fs, fs->icache, pc);
 }
 
 void
@@ -480,7 +488,8 @@ index_cache_status_json(struct fs *fs, FILE *f)
 		json_put_str(f, ic->path, strlen(ic->path));
 	else
 		fputs("null", f);
-	fprintf(f, ", \"nodes\": %" PRIu64 "},\n", inode_nodes(fs->tree));
+	fprintf(f, ", \"nodes\": %" PRIu64 ", \"state\": \"%s\"},\n",
+	    inode_nodes(fs->tree), lazy_state_name(fs));
 }
 
 void

@@ -21,6 +21,20 @@ inode_build_nomem(void)
 	return blt_errmsg_set(-ENOMEM, "directory index: out of memory");
 }
 
+/* The scan meets a directory where a lookup made a file's node before the
+ * scan reached its name (inode_lookup_unscanned()): that file is a key
+ * and a directory, so the key becomes the directory's PATH_SELF when the
+ * tree settles, from the scan's own entry of it.  The lookup's node and
+ * entry go; the kernel, which keeps no entry during a lazy build, looks
+ * the name up again and finds the directory. */
+static void
+inode_build_unfile(struct inode_tree *t, struct inode *n)
+{
+	inode_detach(t, n);
+	t->nkeys--;
+	inode_retire(t, n, NULL);
+}
+
 /* The directory named name in cur, made if it is not there yet. */
 static struct inode *
 inode_build_dir(struct inode_tree *t, struct inode *cur, const char *name,
@@ -28,8 +42,11 @@ inode_build_dir(struct inode_tree *t, struct inode *cur, const char *name,
 {
 	struct inode *n;
 
-	if ((n = inode_find(t, cur, name, nlen)) != NULL)
+	if ((n = inode_find(t, cur, name, nlen)) != NULL &&
+	    n->type == INODE_DIR)
 		return n;
+	if (n != NULL)
+		inode_build_unfile(t, n);
 	if ((n = inode_alloc(t, cur, name, nlen, INODE_DIR)) == NULL)
 		return NULL;
 	if (cont)
@@ -116,10 +133,24 @@ inode_build_twice(struct inode_tree *t, const struct idir_settling *st,
 	const unsigned char *ea = idir_ent(pd, a), *eb = idir_ent(pd, b);
 	uint32_t file = (ea[0] & IDIR_ENT_DIR) ? b : a;
 	uint64_t at = idir_ent_at(idir_ent(pd, file));
-	struct inode *d;
+	struct inode *d, *n;
 
 	if (!((ea[0] ^ eb[0]) & IDIR_ENT_DIR)) {
-		idir_settle_drop(pd, b); /* the same file twice */
+		/* the same file twice; if a lookup made its node during the
+		 * build (the other entry is the scan's), the node's entry
+		 * stays, and the node takes the scan's offset; else the
+		 * entry with an offset (not one a node went back to) */
+		if ((eb[0] & IDIR_ENT_NODE) ||
+		    (!(ea[0] & (IDIR_ENT_NODE | IDIR_ENT_AT)) &&
+		        (eb[0] & IDIR_ENT_AT))) {
+			idir_remove(pd, a);
+			(void)idir_settle_slot(pd, st, b);
+		} else
+			idir_settle_drop(pd, b);
+		if ((ea[0] | eb[0]) & IDIR_ENT_NODE) {
+			n = inode_find(t, p, (const char *)ea + 2, ea[1]);
+			n->at = idir_ent_at(ea) | idir_ent_at(eb);
+		}
 		t->nkeys--;
 		return 0;
 	}
@@ -161,6 +192,18 @@ inode_settle_dir(
 	return 0;
 }
 
+/* Give back the room the build left over in d.  The names that came twice
+ * left holes, squeezed out here so that the index can be saved as it is
+ * (inode-save.c saves listings without holes alone). */
+static int
+inode_settle_fit(struct inode_dir *d)
+{
+	if ((d->n != d->live || d->ndead != 0) && idir_compact(d) < 0)
+		return inode_build_nomem();
+	idir_fit(d);
+	return 0;
+}
+
 /* Index every directory, and give back the room the build left over. */
 static int
 inode_settle(struct inode_tree *t)
@@ -179,11 +222,63 @@ inode_settle(struct inode_tree *t)
 	free(st.hash);
 	if (rc < 0)
 		return rc;
-	idir_fit(t->root->dir);
-	for (i = 0; i < t->nbuckets; i++)
+	rc = inode_settle_fit(t->root->dir);
+	for (i = 0; rc == 0 && i < t->nbuckets; i++)
 		if ((n = t->buckets[i].node) != NULL && n->type == INODE_DIR)
-			idir_fit(n->dir);
+			rc = inode_settle_fit(n->dir);
+	return rc;
+}
+
+int
+inode_tree_begin(const struct path_conf *pc, struct inode_tree **out)
+{
+	int rc;
+
+	/* the hash table holds directories only: it starts small, and
+	 * grows as they come, whatever the number of keys */
+	if ((rc = inode_tree_create(pc, 0, out)) < 0)
+		return rc;
+	(*out)->building = 1;
+	(*out)->root->dir->indexed = 0;
 	return 0;
+}
+
+int
+inode_tree_fill(struct inode_tree *t, inode_next_fn *next, void *arg)
+{
+	const void *key;
+	size_t klen;
+	uint64_t vlen, at;
+	int rc;
+
+	rc = next(arg, &key, &klen, &vlen, &at);
+	while (rc > 0) {
+		pthread_rwlock_wrlock(&t->lock);
+		while (rc == 1 &&
+		       (rc = inode_build_key(t, key, klen, vlen, at)) == 0)
+			rc = next(arg, &key, &klen, &vlen, &at);
+		pthread_rwlock_unlock(&t->lock);
+		if (rc == INODE_NEXT_LATER)
+			rc = next(arg, &key, &klen, &vlen, &at);
+	}
+	if (rc < 0)
+		return rc;
+	pthread_rwlock_wrlock(&t->lock);
+	if ((rc = inode_settle(t)) == 0)
+		t->stamp = 1;
+	pthread_rwlock_unlock(&t->lock);
+	return rc;
+}
+
+int
+inode_tree_building(struct inode_tree *t)
+{
+	int b;
+
+	pthread_rwlock_rdlock(&t->lock);
+	b = t->building;
+	pthread_rwlock_unlock(&t->lock);
+	return b;
 }
 
 /* Build a tree from every key next gives. */
@@ -192,28 +287,15 @@ inode_tree_build(const struct path_conf *pc, inode_next_fn *next, void *arg,
     struct inode_tree **out)
 {
 	struct inode_tree *t;
-	const void *key;
-	size_t klen;
-	uint64_t vlen, at;
 	int rc;
 
 	*out = NULL;
-	/* the hash table holds directories only: it starts small, and
-	 * grows as they come, whatever the number of keys */
-	if ((rc = inode_tree_create(pc, 0, &t)) < 0)
+	if ((rc = inode_tree_begin(pc, &t)) < 0)
 		return rc;
-	t->building = 1;
-	t->root->dir->indexed = 0;
-	while ((rc = next(arg, &key, &klen, &vlen, &at)) > 0)
-		if ((rc = inode_build_key(t, key, klen, vlen, at)) < 0)
-			break;
-	if (rc == 0)
-		rc = inode_settle(t);
-	if (rc < 0) {
+	if ((rc = inode_tree_fill(t, next, arg)) < 0) {
 		inode_tree_free(t);
 		return rc;
 	}
-	t->stamp = 1;
 	*out = t;
 	return 0;
 }

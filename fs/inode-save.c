@@ -5,12 +5,14 @@
  *
  * The bytes are the tree's own arrays: for each directory, parents first,
  * a record (struct isave_dir), its slots, its names and its table.  Only
- * a tree as a build leaves it is saved (no holes, no file nodes, nothing
- * the mount changed), so the arrays are written as they are and read back
- * with one copy each.  Reading trusts nothing: every offset, length,
- * cookie and table entry is checked before it is used, and a directory
- * must be named, once, by a directory entry of its parent.  The caller
- * checks the bytes' sum and that they are this build's and this store's.
+ * a tree as a build leaves it is saved (no holes, nothing the mount
+ * changed), so the arrays are written as they are and read back with one
+ * copy each; only a file that has a node (one the kernel held during a
+ * lazy build, -o lazy) is written as a file without one.  Reading trusts
+ * nothing: every offset, length, cookie and table entry is checked before
+ * it is used, and a directory must be named, once, by a directory entry of
+ * its parent.  The caller checks the bytes' sum and that they are this
+ * build's and this store's.
  */
 #include "config.h"
 
@@ -56,11 +58,12 @@ struct isave_queued {
 };
 
 /* Queue the directories listed by q[i], in one pass over its entries that
- * also checks the listing is as a build leaves it: no holes, no nodes of
- * files, names end to end in the order of the slots. */
+ * also checks the listing is as a build leaves it: no holes, names end to
+ * end in the order of the slots.  Its files with nodes are counted in
+ * *nfiles. */
 static int
-isave_queue_children(
-    struct inode_tree *t, struct isave_queued *q, size_t i, size_t *nq)
+isave_queue_children(struct inode_tree *t, struct isave_queued *q, size_t i,
+    size_t *nq, size_t *nfiles)
 {
 	const struct inode *n = q[i].node;
 	const struct inode_dir *d = n->dir;
@@ -78,6 +81,10 @@ isave_queue_children(
 		off += idir_ent_size(e);
 		if ((e[0] & ~IDIR_ENT_AT) == 0) /* a file without a node */
 			continue;
+		if ((e[0] & ~IDIR_ENT_AT) == IDIR_ENT_NODE) {
+			(*nfiles)++; /* a file with a node */
+			continue;
+		}
 		/* every node is a directory: *nq stays within t->nnodes */
 		if (e[0] != ISAVE_DIR_ENT || *nq == t->nnodes + 1 ||
 		    (c = inode_find(t, n, (const char *)e + 2, e[1])) == NULL ||
@@ -90,6 +97,32 @@ isave_queue_children(
 	return off == d->nused ? 0 : isave_changed();
 }
 
+/* The names of d through put; with files, those of its files with nodes
+ * as files without (a node is what the kernel holds, not what the store
+ * has). */
+static int
+isave_put_names(
+    const struct inode_dir *d, int files, inode_put_fn *put, void *arg)
+{
+	unsigned char flags;
+	uint32_t s, from = 0;
+	int rc;
+
+	for (s = 0; files && s < d->n; s++) {
+		flags = idir_ent(d, s)[0];
+		if ((flags & ~IDIR_ENT_AT) != IDIR_ENT_NODE)
+			continue;
+		flags &= (unsigned char)~IDIR_ENT_NODE;
+		if ((rc = put(arg, d->names + from, d->v[s].ent - from)) < 0 ||
+		    (rc = put(arg, &flags, 1)) < 0)
+			return rc;
+		from = d->v[s].ent + 1;
+	}
+	/* names is NULL in a listing left empty */
+	return from == d->nused ? 0
+	                        : put(arg, d->names + from, d->nused - from);
+}
+
 /* Write t through put, holding its read lock; locked(arg) is called once
  * the lock is held, so that the caller knows no change can come first. */
 int
@@ -98,7 +131,7 @@ inode_tree_save(struct inode_tree *t, inode_put_fn *put, void *arg,
 {
 	struct isave_queued *q;
 	struct isave_head h;
-	size_t nq = 1, i;
+	size_t nq = 1, nfiles = 0, i;
 	int rc = 0;
 
 	pthread_rwlock_rdlock(&t->lock);
@@ -112,8 +145,8 @@ inode_tree_save(struct inode_tree *t, inode_put_fn *put, void *arg,
 	q[0].parent = ISAVE_ROOT;
 	q[0].slot = 0;
 	for (i = 0; i < nq && rc == 0; i++)
-		rc = isave_queue_children(t, q, i, &nq);
-	if (rc == 0 && nq != t->nnodes + 1) /* a file has a node */
+		rc = isave_queue_children(t, q, i, &nq, &nfiles);
+	if (rc == 0 && nq + nfiles != t->nnodes + 1) /* nodes not listed */
 		rc = isave_changed();
 	if (rc < 0)
 		goto out;
@@ -136,7 +169,7 @@ inode_tree_save(struct inode_tree *t, inode_put_fn *put, void *arg,
 
 		if ((rc = put(arg, &r, sizeof r)) == 0 &&
 		    (rc = put(arg, d->v, (size_t)d->n * sizeof *d->v)) == 0 &&
-		    (rc = put(arg, d->names, d->nused)) == 0)
+		    (rc = isave_put_names(d, nfiles != 0, put, arg)) == 0)
 			rc = put(arg, d->tab, (size_t)r.tsize * sizeof *d->tab);
 	}
 out:

@@ -320,7 +320,11 @@ inode_fill(struct inode_tree *t, const struct inode *n, struct inode_info *o)
 		o->parent = INODE_ROOT;
 	o->type = n->type;
 	o->flags = n->flags & ~INODE_PRIVATE;
-	o->nlink = n->type == INODE_DIR ? 2 + n->dir->nsubdirs : 1;
+	/* a directory of a tree still building may have subdirectories not
+	 * met yet: 1 says "not counted" (find trusts no count then) */
+	o->nlink = n->type != INODE_DIR ? 1
+	           : t->building        ? 1
+	                                : 2 + n->dir->nsubdirs;
 	o->nchildren = n->dir != NULL ? n->dir->live : 0;
 	o->attr = (n->flags & INODE_ATTR) != 0;
 	o->size = n->size;
@@ -613,8 +617,23 @@ inode_seen(struct inode *d, unsigned what)
 	return before;
 }
 
+/* inode_lookup() of node n it found, with the read lock: the reference
+ * counted if ref says so. */
+static void
+inode_lookup_ref(struct inode_tree *t, struct inode *p, struct inode *n,
+    int ref, struct inode_info *out)
+{
+	if (ref == 1) {
+		__atomic_add_fetch(&n->nlookup, 1, __ATOMIC_RELAXED);
+		inode_seen(p, INODE_SEEN_LOOKUP);
+	}
+	inode_fill(t, n, out);
+}
+
 /* Find name in directory parent.  A file without a node gets one, but
- * with INODE_PEEK: then out has nodeid 0. */
+ * with INODE_PEEK: then out has nodeid 0.  During a build only nodes are
+ * found (a directory met, a file looked up), and they are kept in any case
+ * (ref 0 needs no INODE_KEPT). */
 int
 inode_lookup(struct inode_tree *t, uint64_t parent, const char *name,
     size_t nlen, int ref, struct inode_info *out)
@@ -627,19 +646,21 @@ inode_lookup(struct inode_tree *t, uint64_t parent, const char *name,
 	p = inode_of(t, parent);
 	if (p->type != INODE_DIR)
 		rc = -ENOTDIR;
-	else if ((n = inode_child(t, p, name, nlen, &s)) == NULL && s < 0)
+	else if (t->building) {
+		/* a listing being built is no index of names yet: only the
+		 * nodes, in the hash table, can be found */
+		if ((n = inode_find(t, p, name, nlen)) == NULL)
+			rc = -EAGAIN;
+		else
+			inode_lookup_ref(t, p, n, ref, out);
+	} else if ((n = inode_child(t, p, name, nlen, &s)) == NULL && s < 0)
 		rc = -ENOENT;
 	else if (n == NULL && ref == INODE_PEEK)
 		inode_fill_slot(t, p, (uint32_t)s, out);
 	else if (n == NULL || (ref == 0 && !(n->flags & INODE_KEPT)))
 		write = 1; /* a node to make, or to keep */
-	else {
-		if (ref == 1) {
-			__atomic_add_fetch(&n->nlookup, 1, __ATOMIC_RELAXED);
-			inode_seen(p, INODE_SEEN_LOOKUP);
-		}
-		inode_fill(t, n, out);
-	}
+	else
+		inode_lookup_ref(t, p, n, ref, out);
 	pthread_rwlock_unlock(&t->lock);
 	if (!write)
 		return rc;
@@ -653,6 +674,37 @@ inode_lookup(struct inode_tree *t, uint64_t parent, const char *name,
 			inode_seen(p, INODE_SEEN_LOOKUP);
 		} else
 			n->flags |= INODE_KEPT; /* the caller holds no ref */
+		inode_fill(t, n, out);
+	}
+	pthread_rwlock_unlock(&t->lock);
+	return rc;
+}
+
+int
+inode_lookup_unscanned(struct inode_tree *t, uint64_t parent, const char *name,
+    size_t nlen, struct inode_info *out)
+{
+	struct inode *p, *n;
+	int rc = 0;
+
+	pthread_rwlock_wrlock(&t->lock);
+	p = inode_of(t, parent);
+	if (!t->building)
+		rc = -EAGAIN;
+	else if (p->type != INODE_DIR)
+		rc = -ENOTDIR;
+	else if ((n = inode_find(t, p, name, nlen)) == NULL) {
+		/* its entry, beside the one the scan makes, counts the key
+		 * once more until the tree settles (inode_build_twice()) */
+		if ((n = inode_new_child(t, p, name, nlen, INODE_FILE, 0)) ==
+		    NULL)
+			rc = -ENOMEM;
+		else
+			t->nkeys++;
+	}
+	if (rc == 0) {
+		n->nlookup++;
+		inode_seen(p, INODE_SEEN_LOOKUP);
 		inode_fill(t, n, out);
 	}
 	pthread_rwlock_unlock(&t->lock);

@@ -95,7 +95,9 @@ int inode_tree_create(
 /* One key for inode_tree_build(): set *key (borrowed until the next call),
  * *klen, *vlen (the value's length) and *at (the offset of its block in
  * the store, blt_item.offset, or 0) and return 1; 0 at the end, or a
- * negative errno to stop the build. */
+ * negative errno to stop the build.  INODE_NEXT_LATER (no key) lets go of
+ * the tree's lock until the next call, which may wait for keys. */
+#define INODE_NEXT_LATER 2
 typedef int inode_next_fn(
     void *arg, const void **key, size_t *klen, uint64_t *vlen, uint64_t *at);
 
@@ -107,6 +109,26 @@ typedef int inode_next_fn(
  * -ENOMEM or -EINVAL (a key over BLT_KEY_MAX). */
 int inode_tree_build(const struct path_conf *pc, inode_next_fn *next, void *arg,
     struct inode_tree **out);
+
+/* inode_tree_build() in steps, for a mount that answers while its tree is
+ * built (-o lazy, scan.c): begin makes the tree, empty and building, which
+ * may be shared at once; fill puts every key in, holding the tree's write
+ * lock for a batch of keys at a time, and settles it.  Until it has,
+ * inode_tree_building() is 1 and inode_lookup() answers only for the
+ * directories met so far and the files looked up (-EAGAIN for any other
+ * name); directories show a link count of 1.  A fill that failed leaves
+ * the tree building, for inode_tree_free() alone. */
+int inode_tree_begin(const struct path_conf *pc, struct inode_tree **out);
+int inode_tree_fill(struct inode_tree *t, inode_next_fn *next, void *arg);
+int inode_tree_building(struct inode_tree *t);
+
+/* During a build, the file name in parent, which the caller found in the
+ * store (its key, as inode_child_key() makes it), before the scan has
+ * listed it: inode_lookup() with ref 1 of a node made for it now, which
+ * the scan's entry of the key later joins.  -EAGAIN once the build has
+ * ended (look it up again), -ENOTDIR, -ENOMEM. */
+int inode_lookup_unscanned(struct inode_tree *t, uint64_t parent,
+    const char *name, size_t nlen, struct inode_info *out);
 
 /* Bytes of a saved tree for inode_tree_save(): 0, or a negative errno
  * with blt_errmsg() set, which ends the save. */

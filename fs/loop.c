@@ -39,6 +39,7 @@ struct loop_worker {
 };
 
 struct loop {
+	struct fs *fs;
 	struct fuse_session *se;
 	unsigned spin_us;
 	unsigned max_threads;
@@ -241,7 +242,8 @@ loop_work(void *arg)
 		if (!lead)
 			loop_hand_over(l);
 		pthread_mutex_unlock(&l->lock);
-		fuse_session_process_buf(l->se, &w->buf);
+		if (lazy_gate(l->fs, l->se, &w->buf) == 0)
+			fuse_session_process_buf(l->se, &w->buf);
 		pthread_mutex_lock(&l->lock);
 		if (l->done)
 			break;
@@ -254,9 +256,11 @@ loop_work(void *arg)
  * every request in turn) spinning spin_us before they block.  Returns 0,
  * or a negative errno when reading a request failed. */
 int
-loop_run(struct fuse_session *se, unsigned max_threads, unsigned spin_us)
+loop_run(struct fs *fs, struct fuse_session *se, unsigned max_threads,
+    unsigned spin_us)
 {
-	struct loop l = {.se = se, .spin_us = spin_us, .hits = LOOP_HITS_ONE};
+	struct loop l = {
+	    .fs = fs, .se = se, .spin_us = spin_us, .hits = LOOP_HITS_ONE};
 	sigset_t all, old;
 	int rc;
 
@@ -280,6 +284,7 @@ loop_run(struct fuse_session *se, unsigned max_threads, unsigned spin_us)
 		;
 	pthread_mutex_lock(&l.lock);
 	loop_finish(&l, rc);
+	lazy_cancel(fs); /* requests that wait for the index end now */
 	/* a leader blocked in read() leaves by cancellation; the others see
 	 * done once their request is answered */
 	for (unsigned i = 0; i < l.n; i++)

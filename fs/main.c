@@ -80,6 +80,7 @@ struct main_conf {
 	uint64_t autoprune_min;
 	int no_index_cache;       /* -o noindex_cache */
 	uint64_t index_cache_min; /* -o index_cache=KEYS */
+	int lazy;                 /* -o lazy: answer while the index builds */
 };
 
 enum {
@@ -106,6 +107,7 @@ enum {
 static const struct fuse_opt main_opts[] = {
     {"flat", offsetof(struct main_conf, flat), 1},
     {"decode", offsetof(struct main_conf, decode), 1},
+    {"lazy", offsetof(struct main_conf, lazy), 1},
     {"noindex_cache", offsetof(struct main_conf, no_index_cache), 1},
     FUSE_OPT_KEY("index_cache=", MAIN_KEY_INDEX_CACHE),
     FUSE_OPT_KEY("uid=", MAIN_KEY_UID),
@@ -174,7 +176,11 @@ main_usage(const char *prog)
 	       "many keys\n"
 	       "                           for the next mount (default "
 	       "1000000)\n"
-	       "    -o noindex_cache       neither read nor keep one\n\n"
+	       "    -o noindex_cache       neither read nor keep one\n"
+	       "    -o lazy                mount before the index is built: "
+	       "files are found\n"
+	       "                           by key at once, listings and "
+	       "changes wait\n\n"
 	       "bltfs serves requests in its own loop: of libfuse's options "
 	       "below,\n"
 	       "clone_fd and max_idle_threads are accepted and ignored.\n\n");
@@ -568,7 +574,7 @@ main_open(struct fs *fs, const struct main_conf *c)
 		return rc;
 	}
 	if ((rc = index_cache_load_tree(
-	         fs, &pc, !c->no_index_cache, c->index_cache_min)) < 0)
+	         fs, &pc, !c->no_index_cache, c->index_cache_min, c->lazy)) < 0)
 		return rc;
 	return decode_init(fs, st.value_serializer, c->decode);
 }
@@ -580,6 +586,7 @@ main_close(struct fs *fs)
 {
 	int rc = 0;
 
+	lazy_stop(fs); /* a lazy build fills the index until it ends */
 	if (fs->handles != NULL && handle_commit_all(fs) < 0)
 		rc = -EIO;
 	handle_set_free(fs->handles);
@@ -669,15 +676,15 @@ main_own_dev(struct fs *fs)
 }
 
 static int
-main_loop(struct fuse_session *se, const struct fuse_cmdline_opts *o,
-    const struct main_conf *c)
+main_loop(
+    struct fs *fs, const struct fuse_cmdline_opts *o, const struct main_conf *c)
 {
 	unsigned threads = o->max_threads;
 
 	/* libfuse's "not given" is UINT_MAX or 0, by version */
 	if (threads == 0 || threads == UINT_MAX)
 		threads = MAIN_THREADS;
-	return loop_run(se, o->singlethread ? 1 : threads, c->spin);
+	return loop_run(fs, fs->se, o->singlethread ? 1 : threads, c->spin);
 }
 
 /* bltfs STORE MOUNTPOINT [options]: see bltfs(1). */
@@ -794,9 +801,9 @@ main(int argc, char **argv)
 		main_detach();
 	main_ready(ready);
 	main_ready(c.ready_fd);
-	rc = main_loop(fs.se, &o, &c);
+	rc = main_loop(&fs, &o, &c);
 	ctl_stop(fs.ctl); /* no job may touch the session past here */
-	status = rc < 0 ? 1 : 0;
+	status = rc < 0 || lazy_failed(&fs) ? 1 : 0;
 	if (rc < 0)
 		fs_log("%s: session ended: %s", o.mountpoint, strerror(-rc));
 	fuse_session_unmount(fs.se);

@@ -151,6 +151,14 @@ ops_stat(struct fs *fs, const struct inode_info *in, struct stat *st)
 	return 0;
 }
 
+/* The kernel keeps nothing while the index is built lazily: a name not
+ * met yet may still be a directory, and their link counts grow. */
+static double
+ops_timeout(struct fs *fs)
+{
+	return lazy_building(fs) ? 0 : fs->timeout;
+}
+
 int
 ops_entry(
     struct fs *fs, const struct inode_info *in, struct fuse_entry_param *e)
@@ -158,8 +166,8 @@ ops_entry(
 	memset(e, 0, sizeof *e);
 	e->ino = in->nodeid;
 	e->generation = in->gen;
-	e->attr_timeout = fs->timeout;
-	e->entry_timeout = fs->timeout;
+	e->attr_timeout = ops_timeout(fs);
+	e->entry_timeout = e->attr_timeout;
 	return ops_stat(fs, in, &e->attr);
 }
 
@@ -248,6 +256,58 @@ op_destroy(void *userdata)
 	fs->rfd = -1;
 }
 
+/* During a lazy build (-o lazy), name in parent as a file the store has,
+ * asked of the store's hash index: 1 with in filled, 0 if the store has
+ * no such key (or if the name is PATH_SELF, which waits for the index),
+ * -EAGAIN once the build has ended, or an error. */
+static int
+ops_lookup_key(struct fs *fs, uint64_t parent, const char *name, size_t nlen,
+    struct inode_info *in)
+{
+	unsigned char *key;
+	size_t klen;
+	int rc;
+
+	if (nlen == PATH_SELF_LEN && memcmp(name, PATH_SELF, nlen) == 0)
+		return 0;
+	rc = inode_child_key(
+	    fs->tree, parent, name, nlen, INODE_FILE, &key, &klen);
+	if (rc == -EINVAL || rc == -ENAMETOOLONG)
+		return 0; /* no key's file name: a piece of a long one? */
+	if (rc < 0)
+		return rc;
+	rc = blt_exists(fs->db, key, klen);
+	free(key);
+	if (rc <= 0)
+		return rc < 0 ? ops_fail(rc, blt_errmsg()) : 0;
+	rc = inode_lookup_unscanned(fs->tree, parent, name, nlen, in);
+	return rc < 0 ? rc : 1;
+}
+
+/* A lookup of a name the index, still being built, has not met: a file if
+ * the store has its key; else, once the next batch of keys is in, a
+ * directory met by then, or another look.  inode_lookup()'s returns. */
+static int
+ops_lookup_unscanned(struct fs *fs, uint64_t parent, const char *name,
+    size_t nlen, struct inode_info *in)
+{
+	unsigned long seen;
+	int rc;
+
+	for (;;) {
+		seen = lazy_batches(fs);
+		if ((rc = ops_lookup_key(fs, parent, name, nlen, in)) == 1)
+			return 0;
+		if (rc < 0 && rc != -EAGAIN)
+			return rc;
+		if (rc == 0 && (rc = lazy_wait_batch(fs, seen)) < 0)
+			return rc;
+		rc = inode_lookup(fs->tree, parent, name, nlen, 1, in);
+		if (rc != -EAGAIN)
+			return rc;
+	}
+}
+
 static void
 op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
@@ -264,6 +324,8 @@ op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 		return;
 	}
 	rc = inode_lookup(fs->tree, parent, name, nlen, 1, &in);
+	if (rc == -EAGAIN)
+		rc = ops_lookup_unscanned(fs, parent, name, nlen, &in);
 	if (rc == -ENOENT) {
 		/* cached: every other change of names comes through us */
 		memset(&e, 0, sizeof e);
@@ -300,6 +362,7 @@ static void
 op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct fs *fs = ops_fs(req);
+	double timeout = ops_timeout(fs);
 	struct inode_info in;
 	struct stat st;
 	int rc;
@@ -312,7 +375,7 @@ op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		fuse_reply_err(req, -rc);
 		return;
 	}
-	fuse_reply_attr(req, &st, fs->timeout);
+	fuse_reply_attr(req, &st, timeout);
 }
 
 /* access(2), faccessat(2): without default_permissions the kernel asks

@@ -6,6 +6,10 @@
  * batches of items through a small ring; an item points into the store's map,
  * which the iterator holds until it is freed, so a batch stays readable while
  * the next one fills.
+ *
+ * The builder holds the index's write lock for a batch at a time and waits
+ * for the reader without it, so that with -o lazy (lazy.c), where the
+ * mount answers during the build, a lookup waits for one batch at most.
  */
 #include "config.h"
 
@@ -44,6 +48,8 @@ struct scan_pipe {
 	/* the builder's place, its own */
 	const struct scan_batch *cur;
 	int next;
+	int later; /* the builder was told to let go of the index's lock */
+	struct lazy *lazy; /* -o lazy: told of each batch; else NULL */
 };
 
 /* The reader: fill batches until the scan ends or the builder stops. */
@@ -95,7 +101,18 @@ scan_next_key(
 	struct scan_pipe *p = arg;
 	const struct blt_item *item;
 
+	if (p->cur != NULL && p->next == p->cur->n && !p->later) {
+		/* the batch is in: the index's lock goes while the next
+		 * one is waited for (inode_tree_fill()) */
+		p->later = 1;
+		return INODE_NEXT_LATER;
+	}
 	if (p->cur == NULL || p->next == p->cur->n) {
+		p->later = 0;
+		if (p->lazy != NULL && p->cur != NULL)
+			lazy_moved(p->lazy, p->used + 1);
+		if (p->lazy != NULL && lazy_stopping(p->lazy))
+			return blt_errmsg_set(-ECANCELED, "unmounted");
 		pthread_mutex_lock(&p->mu);
 		if (p->cur != NULL) {
 			p->used++;
@@ -124,11 +141,10 @@ scan_next_key(
 	return 1;
 }
 
-/* Fill fs->tree from one scan of the store: a mount of ten million keys
- * costs about 32 bytes a key (doc/benchmarks.md, "A hundred million
- * keys").  Errors are logged, naming the store. */
+/* A mount of ten million keys costs about 32 bytes a key
+ * (doc/benchmarks.md, "A hundred million keys"). */
 int
-scan_load_tree(struct fs *fs, const struct path_conf *pc)
+scan_fill(struct fs *fs, struct inode_tree *t, struct lazy *lazy)
 {
 	struct scan_pipe *p;
 	pthread_t reader;
@@ -152,7 +168,8 @@ scan_load_tree(struct fs *fs, const struct path_conf *pc)
 		rc = -rc;
 		goto out;
 	}
-	rc = inode_tree_build(pc, scan_next_key, p, &fs->tree);
+	p->lazy = lazy;
+	rc = inode_tree_fill(t, scan_next_key, p);
 	pthread_mutex_lock(&p->mu);
 	p->stop = 1; /* a build that failed leaves the reader waiting */
 	pthread_cond_signal(&p->freed_one);
@@ -160,7 +177,7 @@ scan_load_tree(struct fs *fs, const struct path_conf *pc)
 	pthread_join(reader, NULL);
 	if (rc < 0 && p->told) /* it names the store */
 		fs_log("%s", blt_errmsg());
-	else if (rc < 0)
+	else if (rc < 0 && rc != -ECANCELED)
 		fs_log("%s: %s", blt_path(fs->db), blt_errmsg());
 out:
 	pthread_cond_destroy(&p->freed_one);
@@ -175,4 +192,22 @@ out:
 	malloc_trim(0);
 #endif
 	return rc;
+}
+
+int
+scan_load_tree(struct fs *fs, const struct path_conf *pc)
+{
+	struct inode_tree *t;
+	int rc;
+
+	if ((rc = inode_tree_begin(pc, &t)) < 0) {
+		fs_log("%s: %s", blt_path(fs->db), blt_errmsg());
+		return rc;
+	}
+	if ((rc = scan_fill(fs, t, NULL)) < 0) {
+		inode_tree_free(t);
+		return rc;
+	}
+	fs->tree = t;
+	return 0;
 }

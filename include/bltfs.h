@@ -83,7 +83,8 @@ struct bltfs_status {
 	uint32_t n_buckets;  /* index size */
 	uint64_t n_keys;     /* live keys */
 	uint64_t file_bytes; /* size of the store file */
-	uint64_t live_bytes; /* bytes of live blocks */
+	uint64_t live_bytes; /* bytes of live blocks (0 while -o lazy builds
+	                      * its index: not counted yet) */
 	uint64_t dead_bytes; /* what a prune would reclaim */
 	uint64_t running;    /* id of the running job, or 0 */
 	uint32_t queued;     /* jobs waiting behind it */

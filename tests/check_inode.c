@@ -673,6 +673,125 @@ START_TEST(files_keep_the_offsets_of_their_blocks)
 }
 END_TEST
 
+/* A lazy build (-o lazy, inode_tree_fill()): the keys come in two batches,
+ * and between them, with the tree's lock let go as INODE_NEXT_LATER asks,
+ * the test looks names up as the mount does. */
+struct lazy_feed {
+	const char *const *keys; /* NULL-ended; "" ends the first batch */
+	int i, later;
+	struct inode_tree *t;
+	uint64_t d_c, k_file, d_b; /* nodes made between the batches */
+};
+
+/* Between the batches: only nodes are found, files through the store. */
+static void
+lazy_between(struct lazy_feed *f)
+{
+	struct inode_tree *t = f->t;
+	struct inode_info d, in;
+
+	ck_assert_int_eq(inode_tree_building(t), 1);
+	ck_assert_int_eq(il_lookup_path(t, "d", 1, &d), 0);
+	ck_assert_int_eq(d.type, INODE_DIR);
+	ck_assert_uint_eq(d.nlink, 1); /* not counted yet */
+	/* scanned already, but files are no index of names yet */
+	ck_assert_int_eq(inode_lookup(t, d.nodeid, "b", 1, 1, &in), -EAGAIN);
+	ck_assert_int_eq(inode_lookup_unscanned(t, d.nodeid, "b", 1, &in), 0);
+	ck_assert_int_eq(in.type, INODE_FILE);
+	f->d_b = in.nodeid;
+	/* not scanned yet; found again by its node */
+	ck_assert_int_eq(inode_lookup_unscanned(t, d.nodeid, "c", 1, &in), 0);
+	f->d_c = in.nodeid;
+	ck_assert_int_eq(inode_lookup(t, d.nodeid, "c", 1, 1, &in), 0);
+	ck_assert_uint_eq(in.nodeid, f->d_c);
+	inode_forget(t, f->d_c, 1);
+	/* a key that the next batch makes a directory too */
+	ck_assert_int_eq(inode_lookup_unscanned(t, INODE_ROOT, "k", 1, &in), 0);
+	f->k_file = in.nodeid;
+	ck_assert_int_eq(il_lookup_path(t, "late", 1, &in), -EAGAIN);
+	/* the kernel forgets one: it goes back to being an entry */
+	inode_forget(t, f->d_b, 1);
+	ck_assert_int_eq(inode_lookup(t, d.nodeid, "b", 1, 1, &in), -EAGAIN);
+	inode_forget(t, d.nodeid, 1);
+}
+
+static int
+lazy_next(
+    void *arg, const void **key, size_t *klen, uint64_t *vlen, uint64_t *at)
+{
+	struct lazy_feed *f = arg;
+	const char *k = f->keys[f->i];
+
+	if (k != NULL && *k == '\0') {
+		if (!f->later) {
+			f->later = 1;
+			return INODE_NEXT_LATER;
+		}
+		lazy_between(f); /* the lock is let go */
+		k = f->keys[++f->i];
+	}
+	if (k == NULL)
+		return 0;
+	*key = k;
+	*klen = strlen(k);
+	*vlen = 1;
+	*at = FILE_AT(f->i++);
+	return 1;
+}
+
+START_TEST(a_lazy_build_answers_lookups_as_it_goes)
+{
+	static const char *const keys[] = {
+	    "d/a", "d/b", "x", "", "d/c", "k", "k/z", "late/y", NULL};
+	struct lazy_feed f = {.keys = keys};
+	struct seen s = {.max = 300};
+	struct path_conf pc;
+	struct inode_info in, d, self;
+
+	ck_assert_int_eq(path_conf_init(&pc, BLT_SER_STR, 0, NULL), 0);
+	ck_assert_int_eq(inode_tree_begin(&pc, &f.t), 0);
+	ck_assert_int_eq(inode_tree_fill(f.t, lazy_next, &f), 0);
+	ck_assert_int_eq(f.later, 1);
+	ck_assert_int_eq(inode_tree_building(f.t), 0);
+	ck_assert_uint_eq(inode_count(f.t), 7);
+	/* each file of d once, c by the node its lookup made, with the
+	 * offset of the block the scan gave */
+	ck_assert_int_eq(il_lookup_path(f.t, "d", 1, &d), 0);
+	ck_assert_uint_eq(d.nlink, 2);
+	ck_assert_int_eq(inode_readdir(f.t, d.nodeid, 0, 0, seen_take, &s), 0);
+	ck_assert_int_eq(s.n, 3);
+	ck_assert_int_ge(seen_find(&s, "a"), 0);
+	ck_assert_int_ge(seen_find(&s, "b"), 0);
+	ck_assert_int_ge(seen_find(&s, "c"), 0);
+	ck_assert_int_eq(il_lookup_path(f.t, "d/c", 1, &in), 0);
+	ck_assert_uint_eq(in.nodeid, f.d_c);
+	ck_assert_uint_eq(il_at(f.t, in.nodeid), FILE_AT(4));
+	inode_forget(f.t, in.nodeid, 2);
+	ck_assert_int_eq(il_lookup_path(f.t, "d/b", 1, &in), 0);
+	ck_assert_uint_eq(il_at(f.t, in.nodeid), FILE_AT(1));
+	inode_forget(f.t, in.nodeid, 1);
+	/* k is a directory, its key k's PATH_SELF; the file node the lookup
+	 * made is gone, and freed once the kernel forgets it */
+	ck_assert_int_eq(il_lookup_path(f.t, "k", 1, &in), 0);
+	ck_assert_int_eq(in.type, INODE_DIR);
+	ck_assert_int_eq(
+	    inode_lookup(f.t, in.nodeid, PATH_SELF, PATH_SELF_LEN, 1, &self),
+	    0);
+	ck_assert_int_eq(self.type, INODE_FILE);
+	il_assert_key(f.t, "k/z", "k/z");
+	inode_forget(f.t, self.nodeid, 1);
+	inode_forget(f.t, in.nodeid, 1);
+	ck_assert_int_eq(inode_stat(f.t, f.k_file, &in), -ESTALE);
+	inode_forget(f.t, f.k_file, 1);
+	ck_assert_int_eq(il_lookup_path(f.t, "late/y", 0, &in), 0);
+	ck_assert_int_eq(il_lookup_path(f.t, "x", 0, &in), 0);
+	ck_assert_int_eq(inode_stat(f.t, INODE_ROOT, &in), 0);
+	ck_assert_uint_eq(in.nlink, 5); /* d, k, late */
+	inode_forget(f.t, d.nodeid, 1);
+	inode_tree_free(f.t);
+}
+END_TEST
+
 /* Listing offsets stay valid while most of a directory goes, through the
  * squeezing of its holes; a new file where a moved one's number is kept
  * gets another number. */
@@ -785,6 +904,7 @@ inode_suite(void)
 	tcase_add_test(tc, files_are_nodes_only_while_asked_for);
 	tcase_add_test(tc, listings_survive_removals_and_numbers_stay_unique);
 	tcase_add_test(tc, files_keep_the_offsets_of_their_blocks);
+	tcase_add_test(tc, a_lazy_build_answers_lookups_as_it_goes);
 	tcase_add_test(tc, build_one_million_keys);
 	suite_add_tcase(s, tc);
 	return s;

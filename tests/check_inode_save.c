@@ -1,7 +1,8 @@
 /*
  * The directory index saved and read back (fs/inode-save.c), as the index
  * cache does: the tree read back lists, numbers and changes exactly as the
- * one that was saved; a tree the mount changed is not saved; and bytes cut
+ * one that was saved; a tree the mount changed is not saved (files the
+ * kernel holds are no change: saved as files); and bytes cut
  * short or damaged anywhere are refused or make a tree that holds together,
  * never a crash (this suite runs under ASan in CI).
  */
@@ -288,22 +289,52 @@ END_TEST
 START_TEST(a_changed_index_is_not_saved)
 {
 	struct inode_tree *t = build(0);
-	struct inode_info in;
 	struct buf b = {0};
 
-	/* a file the kernel asked for has a node */
-	ck_assert_int_eq(il_lookup_path(t, "a/b/c", 1, &in), 0);
+	/* a listing that changed */
+	ck_assert_int_eq(inode_put_key(t, "big/new", 7, 1, NULL, NULL), 0);
 	ck_assert_int_eq(inode_tree_save(t, buf_put, &b, NULL, NULL), -EAGAIN);
 	ck_assert_ptr_nonnull(strstr(blt_errmsg(), "changed since the mount"));
 	inode_tree_free(t);
 
-	/* a listing that changed */
+	/* a directory that lost a file, though none came in its place */
 	t = build(0);
-	ck_assert_int_eq(inode_put_key(t, "big/new", 7, 1, NULL, NULL), 0);
+	ck_assert_int_eq(inode_del_key(t, "big/f07", 7, NULL), 0);
+	ck_assert_int_eq(inode_put_key(t, "big/f07", 7, 1, NULL, NULL), 0);
 	b.n = 0;
 	ck_assert_int_eq(inode_tree_save(t, buf_put, &b, NULL, NULL), -EAGAIN);
 	inode_tree_free(t);
 	free(b.p);
+}
+END_TEST
+
+/* Files the kernel holds (nodes, with and without the offset of their
+ * block, as a lazy build leaves them) are saved as the files they are. */
+START_TEST(files_with_nodes_are_saved_as_files)
+{
+	struct inode_tree *t = build(0), *u;
+	struct inode_info c, top, f;
+	struct path_conf pc;
+	struct buf b;
+	char *want, *got;
+
+	want = dump(t);
+	ck_assert_int_eq(il_lookup_path(t, "a/b/c", 1, &c), 0);
+	ck_assert_int_eq(il_lookup_path(t, "top", 1, &top), 0);
+	ck_assert_int_eq(il_lookup_path(t, "big/f03", 1, &f), 0);
+	b = save(t);
+	ck_assert_int_eq(path_conf_init(&pc, BLT_SER_STR, 0, NULL), 0);
+	ck_assert_int_eq(inode_tree_load(&pc, b.p, b.n, "test", &u), 0);
+	got = dump(u);
+	ck_assert_str_eq(got, want);
+	ck_assert_int_eq(il_lookup_path(u, "a/b/c", INODE_PEEK, &c), 0);
+	ck_assert_uint_eq(c.nodeid, 0); /* a file without a node */
+	assert_offsets_kept(t, u);
+	free(want);
+	free(got);
+	free(b.p);
+	inode_tree_free(t);
+	inode_tree_free(u);
 }
 END_TEST
 
@@ -370,6 +401,7 @@ save_suite(void)
 	tcase_set_timeout(tc, 120);
 	tcase_add_loop_test(tc, a_saved_index_reads_back_the_same, 0, 2);
 	tcase_add_test(tc, a_changed_index_is_not_saved);
+	tcase_add_test(tc, files_with_nodes_are_saved_as_files);
 	tcase_add_test(tc, damaged_bytes_are_refused_or_hold_together);
 	suite_add_tcase(s, tc);
 	return s;

@@ -1,0 +1,335 @@
+/*
+ * -o lazy: the mount answers while its directory index is built, on a
+ * thread of its own (lazy_main()), by the same scan as a mount without it
+ * (scan.c), which holds the index's write lock for a batch of keys at a
+ * time.  Meanwhile:
+ *
+ * - a lookup finds the directories met so far, and the files it has made
+ *   nodes of; any other name is asked of the store's hash index, which
+ *   answers at once whether it is a key (ops.c, ops_lookup_unscanned()),
+ *   and if it is not, the lookup waits for the next batch (it may be a
+ *   directory whose keys come later) and looks again;
+ * - every request but lookups, attributes, opening and reading files,
+ *   opening directories, statfs and ioctls not of bltfs waits for the
+ *   build (lazy_gate(), which loop.c calls with each request as read):
+ *   listings, changes and control commands need the whole index;
+ * - once a build has failed (a damaged store), each such request gets EIO
+ *   until the mount is unmounted; only reads and closes of open files go
+ *   on.
+ *
+ * A test may hold the build after its first batch: BLTFS_LAZY_HOLD names
+ * a FIFO, from which the build then reads one byte.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/fuse.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "bltfs.h"
+#include "fs.h"
+
+/* The lazy build of a mount (-o lazy), and what waits for it. */
+struct lazy {
+	struct fs *fs;
+	struct path_conf pc;
+	pthread_t thread;
+	pthread_mutex_t mu;
+	pthread_cond_t moved;  /* a batch is in, or the build ended */
+	unsigned long batches; /* batches in the index */
+	int state; /* LAZY_*: written under mu, read without it too */
+	int stop;  /* the session ended: the build and its waiters stop */
+	const char *hold; /* BLTFS_LAZY_HOLD, for the tests */
+};
+
+#define LAZY_BUILDING 0
+#define LAZY_BUILT 1
+#define LAZY_FAILED 2
+#define LAZY_STOPPED 3 /* by lazy_cancel() */
+
+/* LAZY_BUILT for a mount without a lazy build. */
+static int
+lazy_state(struct fs *fs)
+{
+	struct lazy *z = fs->lazy;
+
+	return z == NULL ? LAZY_BUILT
+	                 : __atomic_load_n(&z->state, __ATOMIC_ACQUIRE);
+}
+
+/* Tell whoever waits for the lazy build that n batches are in (or that it
+ * ended: state).  The first time, a test may hold the build here. */
+void
+lazy_moved(struct lazy *z, unsigned long n)
+{
+	char b[1];
+	int fd;
+
+	pthread_mutex_lock(&z->mu);
+	z->batches = n;
+	pthread_cond_broadcast(&z->moved);
+	pthread_mutex_unlock(&z->mu);
+	if (n != 1 || z->hold == NULL)
+		return;
+	/* until a byte comes through the FIFO */
+	if ((fd = open(z->hold, O_RDONLY | O_CLOEXEC)) < 0) {
+		fs_log("BLTFS_LAZY_HOLD %s: %s", z->hold, strerror(errno));
+		return;
+	}
+	(void)read(fd, b, 1);
+	close(fd);
+}
+
+int
+lazy_stopping(struct lazy *z)
+{
+	return __atomic_load_n(&z->stop, __ATOMIC_ACQUIRE);
+}
+
+/* The lazy build's thread. */
+static void *
+lazy_main(void *arg)
+{
+	struct lazy *z = arg;
+	struct fs *fs = z->fs;
+	int state = LAZY_BUILT;
+
+	if (scan_fill(fs, fs->tree, z) == 0)
+		index_cache_built(fs, &z->pc);
+	else if (lazy_stopping(z))
+		state = LAZY_STOPPED; /* nobody waits for the index now */
+	else {
+		state = LAZY_FAILED;
+		fs_log("%s: the directory index could not be built (above); "
+		       "every request but reads of files already open gets "
+		       "EIO until the mount is unmounted",
+		    blt_path(fs->db));
+	}
+	pthread_mutex_lock(&z->mu);
+	__atomic_store_n(&z->state, state, __ATOMIC_RELEASE);
+	pthread_cond_broadcast(&z->moved);
+	pthread_mutex_unlock(&z->mu);
+	return NULL;
+}
+
+int
+lazy_start(struct fs *fs, const struct path_conf *pc)
+{
+	struct lazy *z;
+	int rc;
+
+	if ((z = calloc(1, sizeof *z)) == NULL) {
+		fs_log("%s: out of memory for the scan", blt_path(fs->db));
+		return -ENOMEM;
+	}
+	z->fs = fs;
+	z->pc = *pc;
+	z->hold = getenv("BLTFS_LAZY_HOLD");
+	if ((rc = inode_tree_begin(pc, &fs->tree)) < 0) {
+		fs_log("%s: %s", blt_path(fs->db), blt_errmsg());
+		free(z);
+		return rc;
+	}
+	pthread_mutex_init(&z->mu, NULL);
+	pthread_cond_init(&z->moved, NULL);
+	if ((rc = pthread_create(&z->thread, NULL, lazy_main, z)) != 0) {
+		fs_log("%s: cannot start the scan: %s", blt_path(fs->db),
+		    strerror(rc));
+		pthread_cond_destroy(&z->moved);
+		pthread_mutex_destroy(&z->mu);
+		free(z);
+		return -rc;
+	}
+	fs->lazy = z;
+	return 0;
+}
+
+/* Wait until fs->tree is built: 0, or -EIO if its build failed or the
+ * session ended. */
+static int
+lazy_wait(struct fs *fs)
+{
+	struct lazy *z = fs->lazy;
+	int state;
+
+	if (z == NULL)
+		return 0;
+	pthread_mutex_lock(&z->mu);
+	while (z->state == LAZY_BUILDING && !z->stop)
+		pthread_cond_wait(&z->moved, &z->mu);
+	state = z->state;
+	pthread_mutex_unlock(&z->mu);
+	return state == LAZY_BUILT ? 0 : -EIO;
+}
+
+unsigned long
+lazy_batches(struct fs *fs)
+{
+	struct lazy *z = fs->lazy;
+	unsigned long n;
+
+	pthread_mutex_lock(&z->mu);
+	n = z->batches;
+	pthread_mutex_unlock(&z->mu);
+	return n;
+}
+
+int
+lazy_wait_batch(struct fs *fs, unsigned long seen)
+{
+	struct lazy *z = fs->lazy;
+	int state;
+
+	pthread_mutex_lock(&z->mu);
+	while (z->state == LAZY_BUILDING && z->batches == seen && !z->stop)
+		pthread_cond_wait(&z->moved, &z->mu);
+	state = z->stop ? LAZY_STOPPED : z->state;
+	pthread_mutex_unlock(&z->mu);
+	return state == LAZY_FAILED || state == LAZY_STOPPED ? -EIO : 0;
+}
+
+const char *
+lazy_state_name(struct fs *fs)
+{
+	static const char *const name[] = {
+	    "building", "built", "failed", "stopped"};
+
+	return name[lazy_state(fs)];
+}
+
+int
+lazy_failed(struct fs *fs)
+{
+	return lazy_state(fs) == LAZY_FAILED;
+}
+
+int
+lazy_building(struct fs *fs)
+{
+	return lazy_state(fs) != LAZY_BUILT;
+}
+
+void
+lazy_cancel(struct fs *fs)
+{
+	struct lazy *z = fs->lazy;
+
+	if (z == NULL)
+		return;
+	pthread_mutex_lock(&z->mu);
+	__atomic_store_n(&z->stop, 1, __ATOMIC_RELEASE);
+	pthread_cond_broadcast(&z->moved);
+	pthread_mutex_unlock(&z->mu);
+}
+
+void
+lazy_stop(struct fs *fs)
+{
+	struct lazy *z = fs->lazy;
+
+	if (z == NULL)
+		return;
+	pthread_join(z->thread, NULL);
+	pthread_cond_destroy(&z->moved);
+	pthread_mutex_destroy(&z->mu);
+	free(z);
+	fs->lazy = NULL;
+}
+
+/* A request of no node, served whatever the build's state: the session's
+ * own, and the kernel letting go of what it held. */
+static int
+lazy_no_node(const struct fuse_in_header *in)
+{
+	switch (in->opcode) {
+	case FUSE_INIT:
+	case FUSE_DESTROY:
+	case FUSE_INTERRUPT:
+	case FUSE_FORGET:
+	case FUSE_BATCH_FORGET:
+		return 1;
+	default:
+		return 0;
+	}
+}
+
+/* Whether the request in buf may be served while the index is built: it
+ * finds names, tells attributes, or opens and reads a file for reading,
+ * all of which the index answers as it grows (a directory may be opened,
+ * but its listing waits); or it needs no index: df's statfs, extended
+ * attributes (libfuse refuses them: no operation takes them), an ioctl
+ * but a command (status and jobs tell the build's state; isatty(), which
+ * many programs ask of their input, gets ENOTTY). */
+static int
+lazy_may_pass(const struct fuse_buf *buf)
+{
+	const struct fuse_in_header *in = buf->mem;
+	const struct fuse_open_in *o = (const void *)(in + 1);
+	const struct fuse_ioctl_in *io = (const void *)(in + 1);
+
+	switch (in->opcode) {
+	case FUSE_LOOKUP:
+	case FUSE_GETATTR:
+	case FUSE_ACCESS:
+	case FUSE_READ:
+	case FUSE_FLUSH:
+	case FUSE_RELEASE:
+	case FUSE_OPENDIR:
+	case FUSE_RELEASEDIR:
+	case FUSE_STATFS:
+	case FUSE_GETXATTR:
+	case FUSE_LISTXATTR:
+		return 1;
+	case FUSE_OPEN:
+		return buf->size >= sizeof *in + sizeof *o &&
+		       (o->flags & (O_ACCMODE | O_TRUNC)) == O_RDONLY;
+	case FUSE_IOCTL:
+		return buf->size >= sizeof *in + sizeof *io &&
+		       io->cmd != BLTFS_IOC_CMD;
+	default:
+		return 0;
+	}
+}
+
+/* Requests that are served even once the build failed: they close or
+ * read a file open already. */
+static int
+lazy_pass_failed(const struct fuse_in_header *in)
+{
+	switch (in->opcode) {
+	case FUSE_READ:
+	case FUSE_FLUSH:
+	case FUSE_RELEASE:
+	case FUSE_RELEASEDIR:
+		return 1;
+	default:
+		return 0;
+	}
+}
+
+int
+lazy_gate(struct fs *fs, struct fuse_session *se, const struct fuse_buf *buf)
+{
+	const struct fuse_in_header *in = buf->mem;
+	struct fuse_out_header out;
+
+	if (lazy_state(fs) == LAZY_BUILT || buf->size < sizeof *in ||
+	    lazy_no_node(in))
+		return 0;
+	if (lazy_may_pass(buf) ? lazy_state(fs) == LAZY_BUILDING
+	                       : lazy_wait(fs) == 0)
+		return 0;
+	if (lazy_pass_failed(in))
+		return 0;
+	/* answered here: libfuse has not seen it */
+	out.len = sizeof out;
+	out.error = -EIO;
+	out.unique = in->unique;
+	if (write(fuse_session_fd(se), &out, sizeof out) < 0 && errno != ENOENT)
+		fs_log("answering a request: %s", strerror(errno));
+	return 1;
+}

@@ -1,0 +1,155 @@
+#!/bin/sh
+# -o lazy: the mount answers before its directory index is built (fs/lazy.c).
+# The test holds the build after its first batch of 1,024 keys
+# (BLTFS_LAZY_HOLD names a FIFO the build reads one byte from), and while
+# status says "building":
+# - cat and stat of keys the scan has not reached are right: the store's
+#   hash index finds them, in the root and in directories met so far;
+#   directories show one link, as their count is not known yet;
+# - a listing, a name the store has no key of, a directory not met yet and
+#   a write wait for the build, and are right once it is done;
+# - a key that is also a directory, found as a file first, is the
+#   directory's PATH_SELF file once the scan has met the keys below it.
+# The index it built is kept in the index cache, files the kernel held
+# among its files, and the next mount reads it back.  A read-only lazy
+# mount lists every key too.  A store whose scan fails after the mount is
+# up is in mount-held.sh.
+. "${top_srcdir:-$(dirname "$0")/..}/tests/lib.sh"
+
+store=$tmp/s.blt
+m=$tmp/m
+hold=$tmp/hold
+# 3,000 keys in d0, d1 and d2, met in the first batch; after them the keys
+# the held scan has not reached: late/x, top, and d1/k0001/sub, which makes
+# the key d1/k0001 a directory too
+python3 - >"$tmp/items" <<'EOF'
+import json
+def item(k, v):
+    print(json.dumps({"key": k, "value_hex": v.encode().hex()}))
+for i in range(3000):
+    item("d%d/k%04d" % (i % 3, i), "value %d\n" % i)
+item("late/x", "LATE\n")
+item("top", "TOP\n")
+item("d1/k0001/sub", "SUB\n")
+EOF
+"$BLT" load --create "$store" <"$tmp/items" >/dev/null || fail "blt load"
+# a store is cached only once it has not changed for two seconds: wait for
+# the clock (mount-index-cache.sh)
+settled() { [ "$(date +%s)" -ge $(($(stat -c %Z "$store") + 3)) ]; }
+poll "the clock did not move" settled
+
+# the build waits for a byte; the test always gives it one, also when it
+# fails, so that the daemon can end
+mkfifo "$hold"
+exec 7<>"$hold"
+release()
+{
+	printf x >&7 2>/dev/null || true
+}
+trap 'st=$?; release; (exit "$st"); cleanup' EXIT
+
+# held_mount ARGS...: mount the store with -o lazy, its build held
+held_mount()
+{
+	BLTFS_LAZY_HOLD=$hold
+	export BLTFS_LAZY_HOLD
+	bltfs_mount "$store" "$m" -o lazy "$@"
+	unset BLTFS_LAZY_HOLD
+}
+
+# index KEY: the index's KEY in the status file (state: building, built).
+index()
+{
+	python3 -c 'import json, sys; print(json.load(sys.stdin)["index"][sys.argv[1]])' \
+	    "$1" <"$m/.bltfs/status"
+}
+state() { index state; }
+
+held_mount -o index_cache=0
+
+[ "$(state)" = building ] || fail "status says $(state) before the build was let go"
+"$BLTFS" ctl "$m" status >"$tmp/st" || fail "bltfs ctl status while the index is built"
+grep -q "^index     building" "$tmp/st" || fail "bltfs ctl status said: $(cat "$tmp/st")"
+grep -q "live and dead bytes once the index is built" "$tmp/st" ||
+	fail "bltfs ctl status counted bytes during the build: $(cat "$tmp/st")"
+[ "$(cat "$m/top")" = TOP ] || fail "a key in the root, not scanned yet"
+[ "$(cat "$m/d2/k2999")" = "value 2999" ] || fail "a key not scanned yet"
+[ "$(stat -c %s "$m/d2/k2999")" = 11 ] || fail "the size of a key not scanned yet"
+[ "$(cat "$m/d1/k0001")" = "value 1" ] || fail "a key that is a directory too"
+[ "$(stat -c %h "$m/d0")" = 1 ] ||
+	fail "a directory has $(stat -c %h "$m/d0") links while it is being built"
+ls -l "$m/top" >/dev/null || fail "ls -l of a key not scanned yet"
+df "$m" >/dev/null || fail "df while the index is built"
+cmp -s "$m/d0/k0000" - <<EOF || fail "a key scanned already"
+value 0
+EOF
+# the kernel may let go of the files it looked up, as it does under
+# memory pressure: the index keeps their names as entries
+if [ -w /proc/sys/vm/drop_caches ]; then
+	sync
+	echo 2 >/proc/sys/vm/drop_caches
+fi
+[ "$(cat "$m/d2/k2999")" = "value 2999" ] || fail "a key again"
+[ "$(state)" = building ] || fail "status says $(state): the build was not held"
+
+# what waits: a listing, a name the store does not have, a directory not
+# met yet; and a file the kernel holds through the end of the build
+ls "$m/d0" >"$tmp/ls" &
+ls_pid=$!
+cat "$m/d0/nope" >/dev/null 2>"$tmp/nope" &
+nope_pid=$!
+cat "$m/late/x" >"$tmp/late" &
+late_pid=$!
+exec 8<"$m/d2/k2999"
+
+release
+wait "$ls_pid" || fail "ls of a directory during the build"
+[ "$(wc -l <"$tmp/ls")" = 1000 ] || fail "ls listed $(wc -l <"$tmp/ls") of 1000"
+if wait "$nope_pid"; then
+	fail "cat of a missing key succeeded"
+fi
+grep -q "No such file" "$tmp/nope" || fail "cat of a missing key: $(cat "$tmp/nope")"
+wait "$late_pid" || fail "cat of a key in a directory not met yet"
+[ "$(cat "$tmp/late")" = LATE ] || fail "late/x read $(cat "$tmp/late")"
+[ "$(state)" = built ] || fail "status says $(state) once the build is done"
+[ "$(cat <&8)" = "value 2999" ] || fail "a file open through the build"
+exec 8<&-
+
+[ "$(cat "$m/d1/k0001/sub")" = SUB ] || fail "a key below a key"
+self=$(ls -A "$m/d1/k0001" | grep -vx sub) ||
+	fail "no PATH_SELF file in d1/k0001: $(ls -A "$m/d1/k0001")"
+[ "$(cat "$m/d1/k0001/$self")" = "value 1" ] ||
+	fail "the key d1/k0001 as its directory's $self"
+[ "$(stat -c %h "$m/d0")" = 2 ] || fail "d0 has $(stat -c %h "$m/d0") links"
+[ "$(stat -c %h "$m")" = 6 ] || fail "the root has $(stat -c %h "$m") links"
+(cd "$m" && find . | sort) >"$tmp/built"
+n=$(find "$m" -type f | wc -l)
+[ "$n" = 3003 ] || fail "find counted $n files of 3003"
+[ "$(ls "$m/d1" | wc -l)" = 1000 ] || fail "d1 lists $(ls "$m/d1" | wc -l)"
+bltfs_umount "$m"
+
+# the next mount reads the index the lazy one built
+bltfs_mount "$store" "$m" -o lazy,index_cache=0
+[ "$(index from)" = cache ] || fail "the index came from $(index from), not the cache"
+(cd "$m" && find . | sort) >"$tmp/cached"
+cmp -s "$tmp/built" "$tmp/cached" || fail "the cached index lists other names"
+[ "$(cat "$m/d2/k2999")" = "value 2999" ] || fail "a file of the cached index"
+bltfs_umount "$m"
+
+# a write waits for the build, and is there once it is done
+held_mount -o noindex_cache
+echo new >"$m/d2/new" &
+new_pid=$!
+release
+wait "$new_pid" || fail "a write during the build"
+[ "$(cat "$m/d2/new")" = new ] || fail "the file written during the build"
+bltfs_umount "$m"
+[ "$("$BLT" get "$store" d2/new)" = new ] || fail "the write is not in the store"
+
+# read-only: every key once built
+bltfs_mount "$store" "$m" -o lazy,ro
+[ "$(cat "$m/d0/k0003")" = "value 3" ] || fail "a read-only lazy mount"
+n=$(find "$m" -type f | wc -l)
+[ "$n" = 3004 ] || fail "find counted $n files of 3004 on a read-only mount"
+bltfs_umount "$m"
+echo "mount-lazy: ok"
