@@ -329,7 +329,9 @@ lazy_gate(struct fs *fs, struct fuse_session *se, const struct fuse_buf *buf)
 	out.len = sizeof out;
 	out.error = -EIO;
 	out.unique = in->unique;
-	if (write(fuse_session_fd(se), &out, sizeof out) < 0 && errno != ENOENT)
+	/* ENOENT: the request was interrupted; ENODEV: the mount is gone */
+	if (write(fuse_session_fd(se), &out, sizeof out) < 0 &&
+	    errno != ENOENT && errno != ENODEV)
 		fs_log("answering a request: %s", strerror(errno));
 	return 1;
 }

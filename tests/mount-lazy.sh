@@ -46,7 +46,9 @@ release()
 {
 	printf x >&7 2>/dev/null || true
 }
-trap 'st=$?; release; (exit "$st"); cleanup' EXIT
+# (set -e holds in a trap: a failed test's status would end it before
+# cleanup)
+trap 'st=$?; set +e; release; (exit "$st"); cleanup' EXIT
 
 # held_mount ARGS...: mount the store with -o lazy, its build held
 held_mount()
