@@ -84,7 +84,7 @@ client_print_jobs(const struct json *jobs)
 int
 client_status_print(struct client *c)
 {
-	const struct json *opts, *ap, *w;
+	const struct json *opts, *ap, *w, *lb;
 	const char *store, *problem, *state;
 	char size[32], live[32], dead[32], min[32];
 	uint64_t file, dbytes;
@@ -107,8 +107,8 @@ client_status_print(struct client *c)
 	client_bytes(size, sizeof size, file);
 	client_bytes(live, sizeof live, client_num(v, "live_bytes"));
 	client_bytes(dead, sizeof dead, dbytes);
-	if (json_get(v, "live_bytes") != NULL &&
-	    json_get(v, "live_bytes")->type == JSON_NULL)
+	lb = json_get(v, "live_bytes");
+	if (lb != NULL && lb->type == JSON_NULL) /* -o lazy, building */
 		printf("size      %s (%" PRIu64 " bytes): live and dead bytes "
 		       "once the index is built\n",
 		    size, file);

@@ -569,13 +569,13 @@ int
 ctl_status(struct fs *fs, struct bltfs_status *out)
 {
 	struct blt_stat st;
-	int rc, flags;
+	int rc, flags, uncounted;
 
 	memset(out, 0, sizeof *out);
 	/* while a lazy build scans the store, its live bytes are not known
 	 * yet, and blt_stat() would scan it again, holding it meanwhile:
 	 * the header's numbers, with live and dead bytes 0 */
-	if (lazy_building(fs))
+	if ((uncounted = lazy_building(fs)))
 		(void)blt_info(fs->db, &st);
 	else if ((rc = blt_stat(fs->db, &st)) < 0) {
 		fs_log("status: %s", blt_errmsg());
@@ -595,7 +595,7 @@ ctl_status(struct fs *fs, struct bltfs_status *out)
 	    (flags & BLT_TORN_TAIL ? BLTFS_STATUS_TORN_TAIL : 0) |
 	    (flags & BLT_FLUSH_STUCK ? BLTFS_STATUS_FLUSH_STUCK : 0);
 	job_status(fs->ctl->jobs, out);
-	return 0;
+	return uncounted;
 }
 
 /* The contents of the status file, in a buffer the caller frees. */
@@ -606,10 +606,10 @@ ctl_status_json(struct fs *fs, char **out, size_t *len)
 	struct bltfs_status s;
 	const char *path = blt_path(fs->db), *stuck = fs_stuck(fs);
 	FILE *f;
-	int rc;
+	int uncounted;
 
-	if ((rc = ctl_status(fs, &s)) < 0)
-		return rc;
+	if ((uncounted = ctl_status(fs, &s)) < 0)
+		return uncounted;
 	if ((f = open_memstream(out, len)) == NULL)
 		return -ENOMEM;
 	fputs("{\n  \"store\": ", f);
@@ -618,7 +618,7 @@ ctl_status_json(struct fs *fs, char **out, size_t *len)
 	    ",\n  \"version\": %" PRIu32 ",\n  \"keys\": %" PRIu64
 	    ",\n  \"buckets\": %" PRIu32 ",\n  \"file_bytes\": %" PRIu64,
 	    s.version, s.n_keys, s.n_buckets, s.file_bytes);
-	if (lazy_building(fs)) /* not known yet (ctl_status()) */
+	if (uncounted)
 		fputs(",\n  \"live_bytes\": null,\n  \"dead_bytes\": null", f);
 	else
 		fprintf(f,

@@ -99,7 +99,9 @@ void ctl_op_ioctl(fuse_req_t req, fuse_ino_t ino, unsigned int cmd, void *arg,
  * happened, *job is the job started (or 0).  0 or a negative errno. */
 int ctl_command(struct fs *fs, uid_t uid, const char *text, char *reply,
     size_t cap, uint64_t *job);
-/* Fill *out for the BLTFS_IOC_STATUS ioctl: 0 or a negative errno. */
+/* Fill *out for the BLTFS_IOC_STATUS ioctl: 0; 1 if its live and dead
+ * bytes are not counted yet (0 while -o lazy builds the index); or a
+ * negative errno. */
 int ctl_status(struct fs *fs, struct bltfs_status *out);
 /* The status file's JSON in *out (*len bytes), which the caller frees: 0,
  * or a negative errno. */

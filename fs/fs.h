@@ -219,7 +219,7 @@ struct fs {
 int index_cache_load_tree(struct fs *fs, const struct path_conf *pc, int on,
     uint64_t min_keys, int lazy);
 /* The scan of index_cache_load_tree(lazy) built the index: save it. */
-void index_cache_built(struct fs *fs, const struct path_conf *pc);
+void index_cache_built(struct fs *fs);
 /* The "index" member of status: where the index came from, and how many
  * nodes it holds. */
 void index_cache_status_json(struct fs *fs, FILE *f);
@@ -382,6 +382,9 @@ int resolve_in_ctl_dir(struct fs *fs, const char *rest);
  * a negative errno. */
 int loop_run(struct fs *fs, struct fuse_session *se, unsigned max_threads,
     unsigned spin_us);
+/* Whether the request in buf (at least a header) opens a file for reading
+ * alone, without truncating it. */
+int loop_open_reads(const struct fuse_buf *buf);
 
 /* move.c */
 

@@ -466,15 +466,15 @@ index_cache_load_tree(struct fs *fs, const struct path_conf *pc, int on,
 		return lazy_start(fs, pc);
 	if ((rc = scan_load_tree(fs, pc)) < 0)
 		return rc;
-	index_cache_built(fs, pc);
+	index_cache_built(fs);
 	return 0;
 }
 
 void
-index_cache_built(struct fs *fs, const struct path_conf *pc)
+index_cache_built(struct fs *fs)
 {
 	if (fs->icache != NULL)
-		icache_save_start(fs, fs->icache, pc);
+		icache_save_start(fs, fs->icache, inode_conf(fs->tree));
 }
 
 void

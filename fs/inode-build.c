@@ -270,17 +270,6 @@ inode_tree_fill(struct inode_tree *t, inode_next_fn *next, void *arg)
 	return rc;
 }
 
-int
-inode_tree_building(struct inode_tree *t)
-{
-	int b;
-
-	pthread_rwlock_rdlock(&t->lock);
-	b = t->building;
-	pthread_rwlock_unlock(&t->lock);
-	return b;
-}
-
 /* Build a tree from every key next gives. */
 int
 inode_tree_build(const struct path_conf *pc, inode_next_fn *next, void *arg,

@@ -114,13 +114,13 @@ int inode_tree_build(const struct path_conf *pc, inode_next_fn *next, void *arg,
  * built (-o lazy, scan.c): begin makes the tree, empty and building, which
  * may be shared at once; fill puts every key in, holding the tree's write
  * lock for a batch of keys at a time, and settles it.  Until it has,
- * inode_tree_building() is 1 and inode_lookup() answers only for the
- * directories met so far and the files looked up (-EAGAIN for any other
- * name); directories show a link count of 1.  A fill that failed leaves
- * the tree building, for inode_tree_free() alone. */
+ * inode_lookup() answers only for the directories met so far and the
+ * files looked up (-EAGAIN for any other name); directories show a link
+ * count of 1.  (Whether the mount's tree is still building is lazy.c's to
+ * say.)  A fill that failed leaves the tree building, for
+ * inode_tree_free() alone. */
 int inode_tree_begin(const struct path_conf *pc, struct inode_tree **out);
 int inode_tree_fill(struct inode_tree *t, inode_next_fn *next, void *arg);
-int inode_tree_building(struct inode_tree *t);
 
 /* During a build, the file name in parent, which the caller found in the
  * store (its key, as inode_child_key() makes it), before the scan has

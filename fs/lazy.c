@@ -36,7 +36,6 @@
 /* The lazy build of a mount (-o lazy), and what waits for it. */
 struct lazy {
 	struct fs *fs;
-	struct path_conf pc;
 	pthread_t thread;
 	pthread_mutex_t mu;
 	pthread_cond_t moved;  /* a batch is in, or the build ended */
@@ -99,7 +98,7 @@ lazy_main(void *arg)
 	int state = LAZY_BUILT;
 
 	if (scan_fill(fs, fs->tree, z) == 0)
-		index_cache_built(fs, &z->pc);
+		index_cache_built(fs);
 	else if (lazy_stopping(z))
 		state = LAZY_STOPPED; /* nobody waits for the index now */
 	else {
@@ -127,7 +126,6 @@ lazy_start(struct fs *fs, const struct path_conf *pc)
 		return -ENOMEM;
 	}
 	z->fs = fs;
-	z->pc = *pc;
 	z->hold = getenv("BLTFS_LAZY_HOLD");
 	if ((rc = inode_tree_begin(pc, &fs->tree)) < 0) {
 		fs_log("%s: %s", blt_path(fs->db), blt_errmsg());
@@ -149,15 +147,13 @@ lazy_start(struct fs *fs, const struct path_conf *pc)
 }
 
 /* Wait until fs->tree is built: 0, or -EIO if its build failed or the
- * session ended. */
+ * session ended.  Only with a lazy build. */
 static int
 lazy_wait(struct fs *fs)
 {
 	struct lazy *z = fs->lazy;
 	int state;
 
-	if (z == NULL)
-		return 0;
 	pthread_mutex_lock(&z->mu);
 	while (z->state == LAZY_BUILDING && !z->stop)
 		pthread_cond_wait(&z->moved, &z->mu);
@@ -268,7 +264,6 @@ static int
 lazy_may_pass(const struct fuse_buf *buf)
 {
 	const struct fuse_in_header *in = buf->mem;
-	const struct fuse_open_in *o = (const void *)(in + 1);
 	const struct fuse_ioctl_in *io = (const void *)(in + 1);
 
 	switch (in->opcode) {
@@ -285,8 +280,7 @@ lazy_may_pass(const struct fuse_buf *buf)
 	case FUSE_LISTXATTR:
 		return 1;
 	case FUSE_OPEN:
-		return buf->size >= sizeof *in + sizeof *o &&
-		       (o->flags & (O_ACCMODE | O_TRUNC)) == O_RDONLY;
+		return loop_open_reads(buf);
 	case FUSE_IOCTL:
 		return buf->size >= sizeof *in + sizeof *io &&
 		       io->cmd != BLTFS_IOC_CMD;

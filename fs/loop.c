@@ -58,6 +58,16 @@ struct loop {
 	sem_t finished; /* posted when done is set */
 };
 
+int
+loop_open_reads(const struct fuse_buf *buf)
+{
+	const struct fuse_in_header *in = buf->mem;
+	const struct fuse_open_in *o = (const void *)(in + 1);
+
+	return buf->size >= sizeof *in + sizeof *o && in->opcode == FUSE_OPEN &&
+	       (o->flags & (O_ACCMODE | O_TRUNC)) == O_RDONLY;
+}
+
 /* Can the leader answer this request itself?  Only requests served from
  * memory, never waiting for the store's lock: a read-only open and its
  * release (noflush spares them a flush), and forgets. */
@@ -73,12 +83,8 @@ loop_quick(const struct fuse_buf *buf)
 	case FUSE_FORGET:
 	case FUSE_BATCH_FORGET:
 		return 1;
-	case FUSE_OPEN: {
-		const struct fuse_open_in *o = arg;
-
-		return buf->size >= sizeof *in + sizeof *o &&
-		       (o->flags & (O_ACCMODE | O_TRUNC)) == O_RDONLY;
-	}
+	case FUSE_OPEN:
+		return loop_open_reads(buf);
 	case FUSE_RELEASE: {
 		const struct fuse_release_in *r = arg;
 

@@ -86,6 +86,28 @@ cleanup()
 trap cleanup EXIT
 trap 'exit 1' HUP INT TERM
 
+# status_get MNT KEY...: the member KEY... of MNT's status file (its
+# control directory's), as python prints it: status_get "$m" index from.
+status_get()
+{
+	python3 -c 'import json, sys
+v = json.load(open(sys.argv[1] + "/.bltfs/status"))
+for k in sys.argv[2:]:
+    v = v[k]
+print(v)' "$@"
+}
+
+# wait_settled FILE: wait until FILE's change time is three seconds old
+# (the clock, not a daemon): an index cache is kept only of a store that
+# has not changed for two seconds (fs/index-cache.c), as a write in the
+# same tick of the file system's clock would not show in its times.
+wait_settled()
+{
+	settled_file=$1
+	poll "the clock did not move" settled
+}
+settled() { [ "$(date +%s)" -ge $(($(stat -c %Z "$settled_file") + 3)) ]; }
+
 # bltfs_start STORE MNT [ARGS...]: start a daemon; sets $pid.  Its other
 # variables start with start_, so that tests may name theirs freely.  The
 # caller reads the ready byte from $tmp/ready.

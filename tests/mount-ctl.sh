@@ -384,7 +384,7 @@ if [ "$(id -u)" = 0 ] && command -v setpriv >/dev/null &&
 		expect "bltfs ctl: $m: only the user who mounted" \
 		    "$(cat "$tmp/err")"
 	done
-	last=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["last_job"])' "$m/.bltfs/status")
+	last=$(status_get "$m" last_job)
 	[ "$last" = 13 ] || fail "$user started a job: last_job $last"
 else
 	echo "not root, or no setpriv: the EPERM checks are skipped" >&2

@@ -31,17 +31,7 @@ with booklet.open(path, "n", key_serializer="str", value_serializer="bytes") as 
 EOF
 }
 
-# A write within the tick of the file's clock that the scan began in
-# would not show in the store's times, so a store is cached only once it
-# has not changed for two seconds: wait for the clock (not for a daemon).
-settled() { [ "$(date +%s)" -ge $(($(stat -c %Z "$store") + 3)) ]; }
-wait_settled() { poll "the clock did not move" settled; }
-
-index_from() # the "from" of the mount's status: cache or scan
-{
-	python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["index"]["from"])' \
-	    "$m/.bltfs/status"
-}
+index_from() { status_get "$m" index from; } # cache or scan
 
 # mount_as FROM ARGS...: mount, check where the index came from, list it
 mount_as()
@@ -55,7 +45,7 @@ mount_as()
 }
 
 make_store "$store" k
-wait_settled
+wait_settled "$store"
 mount_as scan -o index_cache=0
 cp "$tmp/listing" "$tmp/scanned"
 grep -qx './d3/k0003' "$tmp/scanned" || fail "the scan lists no d3/k0003"
@@ -91,7 +81,7 @@ bltfs_umount "$m"
 # Another store of the same size put in the file, and its modification
 # time put back: the change time (which nothing can set back) tells.
 make_store "$store" k
-wait_settled
+wait_settled "$store"
 mount_as scan -o index_cache=0
 bltfs_umount "$m"
 [ ! -e "$orphan" ] || fail "a save of a daemon that is gone was left"
@@ -111,7 +101,7 @@ grep -qx './d3/j0003' "$tmp/listing" || fail "the other store's names are not li
 bltfs_umount "$m"
 
 # A damaged cache, then one cut short: said, scanned, and made again.
-wait_settled
+wait_settled "$store"
 mount_as scan -o index_cache=0
 cp "$tmp/listing" "$tmp/scanned"
 bltfs_umount "$m"

@@ -125,11 +125,7 @@ same_tree "$model" "$m"
 # A --cwd where commands cannot run is refused when the command is given,
 # naming the directory and why, and no job starts (it used to start a job
 # that failed); one in the mount is looked up there.
-last_job()
-{
-	python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["last_job"])' \
-	    "$m/.bltfs/status"
-}
+last_job() { status_get "$m" last_job; }
 last=$(last_job)
 for bad in "$tmp/nowhere:No such file or directory" \
     "$tmp/work/where.sh:Not a directory" \

@@ -33,10 +33,7 @@ item("top", "TOP\n")
 item("d1/k0001/sub", "SUB\n")
 EOF
 "$BLT" load --create "$store" <"$tmp/items" >/dev/null || fail "blt load"
-# a store is cached only once it has not changed for two seconds: wait for
-# the clock (mount-index-cache.sh)
-settled() { [ "$(date +%s)" -ge $(($(stat -c %Z "$store") + 3)) ]; }
-poll "the clock did not move" settled
+wait_settled "$store" # to be cached
 
 # the build waits for a byte; the test always gives it one, also when it
 # fails, so that the daemon can end
@@ -59,13 +56,7 @@ held_mount()
 	unset BLTFS_LAZY_HOLD
 }
 
-# index KEY: the index's KEY in the status file (state: building, built).
-index()
-{
-	python3 -c 'import json, sys; print(json.load(sys.stdin)["index"][sys.argv[1]])' \
-	    "$1" <"$m/.bltfs/status"
-}
-state() { index state; }
+state() { status_get "$m" index state; } # building, built
 
 held_mount -o index_cache=0
 
@@ -132,7 +123,8 @@ bltfs_umount "$m"
 
 # the next mount reads the index the lazy one built
 bltfs_mount "$store" "$m" -o lazy,index_cache=0
-[ "$(index from)" = cache ] || fail "the index came from $(index from), not the cache"
+[ "$(status_get "$m" index from)" = cache ] ||
+	fail "the index came from $(status_get "$m" index from), not the cache"
 (cd "$m" && find . | sort) >"$tmp/cached"
 cmp -s "$tmp/built" "$tmp/cached" || fail "the cached index lists other names"
 [ "$(cat "$m/d2/k2999")" = "value 2999" ] || fail "a file of the cached index"
