@@ -236,6 +236,12 @@ lazy_stop(struct fs *fs)
 	fs->lazy = NULL;
 }
 
+/* FUSE_STATX (kernel 6.6), which stat(1) sends for a birth time; the
+ * kernel headers built against may be older.  No operation here takes it,
+ * so libfuse answers ENOSYS, and the kernel asks with getattr from then
+ * on. */
+#define LAZY_FUSE_STATX 52
+
 /* A request of no node, served whatever the build's state: the session's
  * own, and the kernel letting go of what it held. */
 static int
@@ -256,10 +262,11 @@ lazy_no_node(const struct fuse_in_header *in)
 /* Whether the request in buf may be served while the index is built: it
  * finds names, tells attributes, or opens and reads a file for reading,
  * all of which the index answers as it grows (a directory may be opened,
- * but its listing waits); or it needs no index: df's statfs, extended
- * attributes (libfuse refuses them: no operation takes them), an ioctl
- * but a command (status and jobs tell the build's state; isatty(), which
- * many programs ask of their input, gets ENOTTY). */
+ * but its listing waits); or it needs no index: df's statfs, what libfuse
+ * refuses as no operation takes it (extended attributes, statx, lseek's
+ * holes, poll), an ioctl but a command (status and jobs tell the build's
+ * state; isatty(), which many programs ask of their input, gets
+ * ENOTTY). */
 static int
 lazy_may_pass(const struct fuse_buf *buf)
 {
@@ -278,6 +285,9 @@ lazy_may_pass(const struct fuse_buf *buf)
 	case FUSE_STATFS:
 	case FUSE_GETXATTR:
 	case FUSE_LISTXATTR:
+	case LAZY_FUSE_STATX:
+	case FUSE_LSEEK:
+	case FUSE_POLL:
 		return 1;
 	case FUSE_OPEN:
 		return loop_open_reads(buf);
