@@ -10,15 +10,20 @@
 # keys round 1,000 directories, as bench_scale.sh and gen100m write them)
 # one after another while the index is built, each followed by a read of
 # the status file: how many, the slowest, and when the build ended.
-# usage: bench_lazy.sh BLTFS STORE KEY [RUNS [NKEYS]]
+# With LATE, a key of a directory the scan meets late, RUNS lazy mounts
+# more: when a cat of LATE answered, then a cat of a name the store has
+# not (LATE with "-none" added), when status said every directory was
+# known (the first pass) and when it said built (polled every 10 ms).
+# usage: bench_lazy.sh BLTFS STORE KEY [RUNS [NKEYS [LATE]]]
 set -eu
 
-[ $# -ge 3 ] || { sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
+[ $# -ge 3 ] || { sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
 BLTFS=$1
 S=$2
 K=$3
 RUNS=${4:-3}
 NKEYS=${5:-100000000}
+LATE=${6:-}
 M=$(mktemp -d /tmp/bench-lazy.XXXXXX)
 trap 'fusermount3 -u "$M" 2>/dev/null || true; rmdir "$M"' EXIT
 now() { date +%s%N; }
@@ -75,3 +80,26 @@ ls "$M" >/dev/null
 echo "lazy: $n cats while the index was built, the slowest $max ms;" \
     "built at $((($(now) - t0) / 1000000)) ms"
 umount_it
+
+[ -n "$LATE" ] || exit 0
+ms() { echo $((($(now) - t0) / 1000000)); }
+for run in $(seq 1 "$RUNS"); do
+	cat "$S" >/dev/null
+	t0=$(now)
+	"$BLTFS" "$S" "$M" -o lazy,noindex_cache
+	cat "$M/$LATE" >/dev/null
+	late=$(ms)
+	! cat "$M/$LATE-none" 2>/dev/null
+	none=$(ms)
+	until grep -q '"directories_known": true' "$M/.bltfs/status"; do
+		sleep 0.01
+	done
+	known=$(ms)
+	until grep -q '"state": "built"' "$M/.bltfs/status"; do
+		sleep 0.01
+	done
+	built=$(ms)
+	umount_it
+	echo "late: cat $LATE at $late ms, a missing name at $none ms," \
+	    "every directory known at $known ms, built at $built ms"
+done

@@ -84,7 +84,7 @@ client_print_jobs(const struct json *jobs)
 int
 client_status_print(struct client *c)
 {
-	const struct json *opts, *ap, *w, *lb;
+	const struct json *opts, *ap, *w, *lb, *idx, *known;
 	const char *store, *problem, *state;
 	char size[32], live[32], dead[32], min[32];
 	uint64_t file, dbytes;
@@ -141,11 +141,17 @@ client_status_print(struct client *c)
 		putchar('\n');
 	}
 	/* -o lazy: said only until the index is built */
-	state = client_str(json_get(v, "index"), "state");
+	idx = json_get(v, "index");
+	state = client_str(idx, "state");
+	known = json_get(idx, "directories_known");
 	if (state != NULL && strcmp(state, "built") != 0)
-		printf("index     %s (-o lazy): listings and changes wait for "
-		       "it\n",
-		    state);
+		printf(
+		    "index     %s (-o lazy%s): listings and changes wait for "
+		    "it\n",
+		    state,
+		    known != NULL && known->type == JSON_TRUE
+		        ? ", every directory found"
+		        : "");
 	client_print_jobs(json_get(v, "jobs"));
 	json_free(v);
 	return CLIENT_OK;

@@ -233,9 +233,13 @@ void index_cache_free(struct index_cache *ic);
 int scan_load_tree(struct fs *fs, const struct path_conf *pc);
 /* Fill t, as inode_tree_begin() made it, from one scan of fs->db, read on
  * a thread of its own; with z, the lazy build's (lazy.c): told of each
- * batch of keys, and stopped by lazy_cancel().  Errors are logged, naming
- * the store, but for -ECANCELED. */
-int scan_fill(struct fs *fs, struct inode_tree *t, struct lazy *z);
+ * batch of keys, and stopped by lazy_cancel().  With dirs_only, only the
+ * directories the keys are in (inode_tree_fill_dirs()), from a scan that
+ * checks no digest (blt_iter_create_unchecked()): the scan without it
+ * checks them after.  Errors are logged, naming the store, but for
+ * -ECANCELED. */
+int scan_fill(
+    struct fs *fs, struct inode_tree *t, struct lazy *z, int dirs_only);
 
 /* lazy.c */
 
@@ -248,11 +252,14 @@ int lazy_start(struct fs *fs, const struct path_conf *pc);
 int lazy_building(struct fs *fs);
 int lazy_failed(struct fs *fs);
 const char *lazy_state_name(struct fs *fs);
-/* Batches of keys in the tree so far; and wait until more than seen are
- * in or the build ended: 0, or -EIO if it failed or the session ended.
- * Only while building. */
-unsigned long lazy_batches(struct fs *fs);
-int lazy_wait_batch(struct fs *fs, unsigned long seen);
+/* How many times the build moved on (a batch of keys went into the tree,
+ * its first pass ended); and wait until it moves again or ends: 0, or -EIO
+ * if it failed or the session ended.  Only while building. */
+unsigned long lazy_moves(struct fs *fs);
+int lazy_wait_move(struct fs *fs, unsigned long seen);
+/* Whether the tree holds every directory: the build's first pass is done
+ * (or there is no build). */
+int lazy_dirs_known(struct fs *fs);
 /* Let the request in buf (as read from the session) be served: 0; or hold
  * it until the tree is built, and 1 if it was answered here (EIO: the
  * build failed).  While the tree is built, only what it answers as it
@@ -265,7 +272,8 @@ int lazy_gate(
 void lazy_cancel(struct fs *fs);
 /* Wait for the end of a lazy build and free what lazy_start() made. */
 void lazy_stop(struct fs *fs);
-/* For scan_fill(): n batches are in the tree; and whether to stop. */
+/* For scan_fill(): n batches of its pass are in the tree; and whether to
+ * stop. */
 void lazy_moved(struct lazy *z, unsigned long n);
 int lazy_stopping(struct lazy *z);
 

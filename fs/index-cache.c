@@ -488,8 +488,11 @@ index_cache_status_json(struct fs *fs, FILE *f)
 		json_put_str(f, ic->path, strlen(ic->path));
 	else
 		fputs("null", f);
-	fprintf(f, ", \"nodes\": %" PRIu64 ", \"state\": \"%s\"},\n",
-	    inode_nodes(fs->tree), lazy_state_name(fs));
+	fprintf(f,
+	    ", \"nodes\": %" PRIu64 ", \"state\": \"%s\", "
+	    "\"directories_known\": %s},\n",
+	    inode_nodes(fs->tree), lazy_state_name(fs),
+	    lazy_dirs_known(fs) ? "true" : "false");
 }
 
 void

@@ -60,10 +60,11 @@ inode_build_dir(struct inode_tree *t, struct inode *cur, const char *name,
 
 /* A key whose every segment is its own name (path_plain_segment()), put
  * without the walk: 0, or 1 for a key that needs the walk.  Directories
- * made before a segment that needs it are the walk's too. */
+ * made before a segment that needs it are the walk's too.  With dirs_only,
+ * its directories alone. */
 static int
-inode_build_plain(
-    struct inode_tree *t, const char *key, size_t klen, uint64_t at)
+inode_build_plain(struct inode_tree *t, const char *key, size_t klen,
+    uint64_t at, int dirs_only)
 {
 	struct inode *cur = t->root;
 	size_t pos = 0, len;
@@ -81,6 +82,8 @@ inode_build_plain(
 		pos += len + 1;
 		depth++;
 	}
+	if (dirs_only)
+		return 0;
 	if (idir_add(cur->dir, key + pos, len, 0, at) < 0)
 		return inode_build_nomem();
 	t->nkeys++;
@@ -89,22 +92,25 @@ inode_build_plain(
 
 /* inode_put_locked() for a build: directories are found and made through
  * the hash table (there are few and they are looked up again and again),
- * files only appended to their directory's entries. */
+ * files only appended to their directory's entries; with dirs_only, only
+ * the directories the key is in. */
 static int
 inode_build_key(struct inode_tree *t, const void *key, size_t klen,
-    uint64_t vlen, uint64_t at)
+    uint64_t vlen, uint64_t at, int dirs_only)
 {
 	struct inode *cur = t->root;
 	struct path_walk w;
 	int rc;
 
 	if (klen <= BLT_KEY_MAX &&
-	    (rc = inode_build_plain(t, key, klen, at)) <= 0)
+	    (rc = inode_build_plain(t, key, klen, at, dirs_only)) <= 0)
 		return rc;
 	if ((rc = inode_walk_key(t, &w, key, klen, vlen)) < 0)
 		return rc;
 	while (path_walk_next(&w)) {
 		if (w.kind == PATH_LEAF) {
+			if (dirs_only)
+				return 0;
 			if (idir_add(cur->dir, w.name, w.nlen, 0, at) < 0)
 				return inode_build_nomem();
 			t->nkeys++;
@@ -115,7 +121,7 @@ inode_build_key(struct inode_tree *t, const void *key, size_t klen,
 		if (cur == NULL)
 			return inode_build_nomem();
 	}
-	if (!(cur->flags & INODE_MARKER)) {
+	if (!dirs_only && !(cur->flags & INODE_MARKER)) {
 		cur->flags |= INODE_MARKER;
 		t->nkeys++;
 	}
@@ -243,8 +249,11 @@ inode_tree_begin(const struct path_conf *pc, struct inode_tree **out)
 	return 0;
 }
 
-int
-inode_tree_fill(struct inode_tree *t, inode_next_fn *next, void *arg)
+/* Put every key next gives, or with dirs_only the directories they are
+ * in, holding the tree's lock until next says INODE_NEXT_LATER. */
+static int
+inode_tree_pass(
+    struct inode_tree *t, inode_next_fn *next, void *arg, int dirs_only)
 {
 	const void *key;
 	size_t klen;
@@ -254,14 +263,28 @@ inode_tree_fill(struct inode_tree *t, inode_next_fn *next, void *arg)
 	rc = next(arg, &key, &klen, &vlen, &at);
 	while (rc > 0) {
 		pthread_rwlock_wrlock(&t->lock);
-		while (rc == 1 &&
-		       (rc = inode_build_key(t, key, klen, vlen, at)) == 0)
+		while (rc == 1 && (rc = inode_build_key(
+		                       t, key, klen, vlen, at, dirs_only)) == 0)
 			rc = next(arg, &key, &klen, &vlen, &at);
 		pthread_rwlock_unlock(&t->lock);
 		if (rc == INODE_NEXT_LATER)
 			rc = next(arg, &key, &klen, &vlen, &at);
 	}
-	if (rc < 0)
+	return rc;
+}
+
+int
+inode_tree_fill_dirs(struct inode_tree *t, inode_next_fn *next, void *arg)
+{
+	return inode_tree_pass(t, next, arg, 1);
+}
+
+int
+inode_tree_fill(struct inode_tree *t, inode_next_fn *next, void *arg)
+{
+	int rc;
+
+	if ((rc = inode_tree_pass(t, next, arg, 0)) < 0)
 		return rc;
 	pthread_rwlock_wrlock(&t->lock);
 	if ((rc = inode_settle(t)) == 0)

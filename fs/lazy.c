@@ -1,14 +1,19 @@
 /*
  * -o lazy: the mount answers while its directory index is built, on a
- * thread of its own (lazy_main()), by the same scan as a mount without it
- * (scan.c), which holds the index's write lock for a batch of keys at a
- * time.  Meanwhile:
+ * thread of its own (lazy_main()), in two passes of the scan a mount
+ * without it makes (scan.c), each holding the index's write lock for a
+ * batch of keys at a time.  The first puts in the directories of every
+ * key, and checks no digest, which makes it some times faster than the
+ * second: it is the pass a lookup of a name the store has not may wait
+ * for.  The second puts in every key, checking each block, as a mount
+ * without -o lazy does.  Meanwhile:
  *
  * - a lookup finds the directories met so far, and the files it has made
  *   nodes of; any other name is asked of the store's hash index, which
  *   answers at once whether it is a key (ops.c, ops_lookup_unscanned()),
- *   and if it is not, the lookup waits for the next batch (it may be a
- *   directory whose keys come later) and looks again;
+ *   and if it is not, it is no name once the first pass is done; before,
+ *   the lookup waits for the next batch (it may be a directory whose keys
+ *   come later) and looks again;
  * - every request but lookups, attributes, opening and reading files,
  *   opening directories, statfs and ioctls not of bltfs waits for the
  *   build (lazy_gate(), which loop.c calls with each request as read):
@@ -17,8 +22,8 @@
  *   until the mount is unmounted; only reads and closes of open files go
  *   on.
  *
- * A test may hold the build after its first batch: BLTFS_LAZY_HOLD names
- * a FIFO, from which the build then reads one byte.
+ * A test may hold the build after the first batch of each pass:
+ * BLTFS_LAZY_HOLD names a FIFO, from which the build then reads one byte.
  */
 #include "config.h"
 
@@ -38,10 +43,11 @@ struct lazy {
 	struct fs *fs;
 	pthread_t thread;
 	pthread_mutex_t mu;
-	pthread_cond_t moved;  /* a batch is in, or the build ended */
-	unsigned long batches; /* batches in the index */
-	int state; /* LAZY_*: written under mu, read without it too */
-	int stop;  /* the session ended: the build and its waiters stop */
+	pthread_cond_t moved; /* a batch is in, a pass or the build ended */
+	unsigned long moves;  /* times moved was told */
+	int dirs_known; /* the first pass is done: under mu, and without */
+	int state;      /* LAZY_*: written under mu, read without it too */
+	int stop;       /* the session ended: the build and its waiters stop */
 	const char *hold; /* BLTFS_LAZY_HOLD, for the tests */
 };
 
@@ -60,18 +66,25 @@ lazy_state(struct fs *fs)
 	                 : __atomic_load_n(&z->state, __ATOMIC_ACQUIRE);
 }
 
-/* Tell whoever waits for the lazy build that n batches are in (or that it
- * ended: state).  The first time, a test may hold the build here. */
+/* Tell whoever waits for the lazy build that it moved on. */
+static void
+lazy_tell(struct lazy *z)
+{
+	pthread_mutex_lock(&z->mu);
+	z->moves++;
+	pthread_cond_broadcast(&z->moved);
+	pthread_mutex_unlock(&z->mu);
+}
+
+/* The n-th batch of a pass is in: told; after the first, a test may hold
+ * the build here. */
 void
 lazy_moved(struct lazy *z, unsigned long n)
 {
 	char b[1];
 	int fd;
 
-	pthread_mutex_lock(&z->mu);
-	z->batches = n;
-	pthread_cond_broadcast(&z->moved);
-	pthread_mutex_unlock(&z->mu);
+	lazy_tell(z);
 	if (n != 1 || z->hold == NULL)
 		return;
 	/* until a byte comes through the FIFO */
@@ -95,9 +108,14 @@ lazy_main(void *arg)
 {
 	struct lazy *z = arg;
 	struct fs *fs = z->fs;
-	int state = LAZY_BUILT;
+	int state = LAZY_BUILT, rc;
 
-	if (scan_fill(fs, fs->tree, z) == 0)
+	if ((rc = scan_fill(fs, fs->tree, z, 1)) == 0) {
+		__atomic_store_n(&z->dirs_known, 1, __ATOMIC_RELEASE);
+		lazy_tell(z);
+		rc = scan_fill(fs, fs->tree, z, 0);
+	}
+	if (rc == 0)
 		index_cache_built(fs);
 	else if (lazy_stopping(z))
 		state = LAZY_STOPPED; /* nobody waits for the index now */
@@ -163,25 +181,33 @@ lazy_wait(struct fs *fs)
 }
 
 unsigned long
-lazy_batches(struct fs *fs)
+lazy_moves(struct fs *fs)
 {
 	struct lazy *z = fs->lazy;
 	unsigned long n;
 
 	pthread_mutex_lock(&z->mu);
-	n = z->batches;
+	n = z->moves;
 	pthread_mutex_unlock(&z->mu);
 	return n;
 }
 
 int
-lazy_wait_batch(struct fs *fs, unsigned long seen)
+lazy_dirs_known(struct fs *fs)
+{
+	struct lazy *z = fs->lazy;
+
+	return z == NULL || __atomic_load_n(&z->dirs_known, __ATOMIC_ACQUIRE);
+}
+
+int
+lazy_wait_move(struct fs *fs, unsigned long seen)
 {
 	struct lazy *z = fs->lazy;
 	int state;
 
 	pthread_mutex_lock(&z->mu);
-	while (z->state == LAZY_BUILDING && z->batches == seen && !z->stop)
+	while (z->state == LAZY_BUILDING && z->moves == seen && !z->stop)
 		pthread_cond_wait(&z->moved, &z->mu);
 	state = z->stop ? LAZY_STOPPED : z->state;
 	pthread_mutex_unlock(&z->mu);

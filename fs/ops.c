@@ -258,8 +258,7 @@ op_destroy(void *userdata)
 
 /* During a lazy build (-o lazy), name in parent as a file the store has,
  * asked of the store's hash index: 1 with in filled, 0 if the store has
- * no such key (or if the name is PATH_SELF, which waits for the index),
- * -EAGAIN once the build has ended, or an error. */
+ * no such key, -EAGAIN once the build has ended, or an error. */
 static int
 ops_lookup_key(struct fs *fs, uint64_t parent, const char *name, size_t nlen,
     struct inode_info *in)
@@ -268,8 +267,6 @@ ops_lookup_key(struct fs *fs, uint64_t parent, const char *name, size_t nlen,
 	size_t klen;
 	int rc;
 
-	if (nlen == PATH_SELF_LEN && memcmp(name, PATH_SELF, nlen) == 0)
-		return 0;
 	rc = inode_child_key(
 	    fs->tree, parent, name, nlen, INODE_FILE, &key, &klen);
 	if (rc == -EINVAL || rc == -ENAMETOOLONG)
@@ -285,26 +282,33 @@ ops_lookup_key(struct fs *fs, uint64_t parent, const char *name, size_t nlen,
 }
 
 /* A lookup of a name the index, still being built, has not met: a file if
- * the store has its key; else, once the next batch of keys is in, a
- * directory met by then, or another look.  inode_lookup()'s returns. */
+ * the store has its key; else, once the index holds every directory, no
+ * name (but PATH_SELF, a file only the scan's second pass finds); before,
+ * once the build moved on, a directory met by then, or another look.
+ * inode_lookup()'s returns. */
 static int
 ops_lookup_unscanned(struct fs *fs, uint64_t parent, const char *name,
     size_t nlen, struct inode_info *in)
 {
+	int self = nlen == PATH_SELF_LEN && memcmp(name, PATH_SELF, nlen) == 0;
 	unsigned long seen;
-	int rc;
+	int rc, known;
 
 	for (;;) {
-		seen = lazy_batches(fs);
-		if ((rc = ops_lookup_key(fs, parent, name, nlen, in)) == 1)
+		seen = lazy_moves(fs);
+		known = lazy_dirs_known(fs) && !self;
+		rc = self ? 0 : ops_lookup_key(fs, parent, name, nlen, in);
+		if (rc == 1)
 			return 0;
 		if (rc < 0 && rc != -EAGAIN)
 			return rc;
-		if (rc == 0 && (rc = lazy_wait_batch(fs, seen)) < 0)
+		if (rc == 0 && !known && (rc = lazy_wait_move(fs, seen)) < 0)
 			return rc;
 		rc = inode_lookup(fs->tree, parent, name, nlen, 1, in);
 		if (rc != -EAGAIN)
 			return rc;
+		if (known) /* no key, no directory */
+			return -ENOENT;
 	}
 }
 

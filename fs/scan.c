@@ -144,7 +144,7 @@ scan_next_key(
 /* A mount of ten million keys costs about 32 bytes a key
  * (doc/benchmarks.md, "A hundred million keys"). */
 int
-scan_fill(struct fs *fs, struct inode_tree *t, struct lazy *lazy)
+scan_fill(struct fs *fs, struct inode_tree *t, struct lazy *lazy, int dirs_only)
 {
 	struct scan_pipe *p;
 	pthread_t reader;
@@ -154,7 +154,9 @@ scan_fill(struct fs *fs, struct inode_tree *t, struct lazy *lazy)
 		fs_log("%s: out of memory for the scan", blt_path(fs->db));
 		return -ENOMEM;
 	}
-	if ((rc = blt_iter_create(fs->db, &p->it)) < 0) {
+	rc = dirs_only ? blt_iter_create_unchecked(fs->db, &p->it)
+	               : blt_iter_create(fs->db, &p->it);
+	if (rc < 0) {
 		fs_log("%s", blt_errmsg());
 		free(p);
 		return rc;
@@ -169,7 +171,8 @@ scan_fill(struct fs *fs, struct inode_tree *t, struct lazy *lazy)
 		goto out;
 	}
 	p->lazy = lazy;
-	rc = inode_tree_fill(t, scan_next_key, p);
+	rc = dirs_only ? inode_tree_fill_dirs(t, scan_next_key, p)
+	               : inode_tree_fill(t, scan_next_key, p);
 	pthread_mutex_lock(&p->mu);
 	p->stop = 1; /* a build that failed leaves the reader waiting */
 	pthread_cond_signal(&p->freed_one);
@@ -204,7 +207,7 @@ scan_load_tree(struct fs *fs, const struct path_conf *pc)
 		fs_log("%s: %s", blt_path(fs->db), blt_errmsg());
 		return rc;
 	}
-	if ((rc = scan_fill(fs, t, NULL)) < 0) {
+	if ((rc = scan_fill(fs, t, NULL, 0)) < 0) {
 		inode_tree_free(t);
 		return rc;
 	}

@@ -189,6 +189,51 @@ START_TEST(flipped_key_byte_is_never_listed)
 }
 END_TEST
 
+/* Items of a whole scan: the count, or the error it ended with. */
+static int
+scan_count(struct blt *db, int unchecked)
+{
+	struct blt_iter *it;
+	struct blt_item item;
+	int n = 0, rc;
+
+	ck_assert_int_eq(unchecked ? blt_iter_create_unchecked(db, &it)
+	                           : blt_iter_create(db, &it),
+	    0);
+	while ((rc = blt_iter_next(it, &item)) > 0)
+		n++;
+	blt_iter_free(it);
+	return rc < 0 ? rc : n;
+}
+
+/* The scan that checks no digest (-o lazy's first pass) lists the flipped
+ * key, as it says; it vouches for no block, so a scan after it that
+ * checks them still ends with the damage. */
+START_TEST(an_unchecked_scan_lists_a_flipped_key_and_vouches_for_nothing)
+{
+	struct manifest *m = bad_manifest("no_timestamps.blt");
+	const struct bad_block *blk;
+	struct bad_layout l;
+	struct blt *db;
+	uint64_t at;
+	unsigned char c;
+
+	bad_copy_fixture("no_timestamps.blt", tu_store);
+	bad_layout_load(tu_store, m, &l);
+	blk = &l.b[l.n / 3];
+	at = blk->end - blk->item->value_len - 1; /* last key byte */
+	c = (unsigned char)(bad_peek_le(tu_store, at, 1) ^ 0x20);
+	bad_poke(tu_store, at, &c, 1);
+	ck_assert_int_eq(blt_open(tu_store, BLT_RDONLY, NULL, &db), 0);
+	ck_assert_int_eq(scan_count(db, 1), (int)m->n_keys);
+	ck_assert_int_eq(scan_count(db, 0), -EUCLEAN);
+	ck_assert_int_eq(scan_count(db, 1), (int)m->n_keys);
+	blt_close(db);
+	bad_layout_free(&l);
+	manifest_free(m);
+}
+END_TEST
+
 /* A key length one byte off still fits the file, so the block parses; a get
  * must notice that the block does not hold the key it was asked for, rather
  * than return the key's last byte and the value short of its last. */
@@ -361,6 +406,8 @@ badinput_block_suite(void)
 	    bucket_count_grown_into_the_data_after_a_relocated_index_is_repaired);
 	tcase_add_test(tc, flipped_timestamp_flag_never_returns_garbage);
 	tcase_add_test(tc, flipped_key_byte_is_never_listed);
+	tcase_add_test(
+	    tc, an_unchecked_scan_lists_a_flipped_key_and_vouches_for_nothing);
 	tcase_add_test(tc, random_byte_flips_never_crash_or_lie);
 	suite_add_tcase(s, tc);
 	return s;

@@ -793,6 +793,60 @@ START_TEST(a_lazy_build_answers_lookups_as_it_goes)
 }
 END_TEST
 
+/* -o lazy's first pass (inode_tree_fill_dirs()) puts in the directories
+ * of every key and no file, so that a lookup of any directory needs no
+ * more; a file node a lookup made where a directory is found goes, as in
+ * a build of every key; and the second pass, inode_tree_fill(), makes the
+ * tree a build of every key makes. */
+START_TEST(a_first_pass_finds_every_directory)
+{
+	static const char *const keys[] = {
+	    "d/a", "k", "x", "deep/er/y", "m/", "k/z", NULL};
+	struct lazy_feed f = {.keys = keys};
+	struct path_conf pc;
+	struct inode_info in;
+	uint64_t k_file;
+
+	ck_assert_int_eq(path_conf_init(&pc, BLT_SER_STR, 0, NULL), 0);
+	ck_assert_int_eq(inode_tree_begin(&pc, &f.t), 0);
+	ck_assert_int_eq(
+	    inode_lookup_unscanned(f.t, INODE_ROOT, "k", 1, &in), 0);
+	k_file = in.nodeid;
+	ck_assert_int_eq(inode_tree_fill_dirs(f.t, lazy_next, &f), 0);
+	ck_assert_uint_eq(inode_count(f.t), 0); /* no key counted yet */
+	ck_assert_int_eq(il_lookup_path(f.t, "d", 0, &in), 0);
+	ck_assert_int_eq(in.type, INODE_DIR);
+	ck_assert_int_eq(il_lookup_path(f.t, "deep/er", 0, &in), 0);
+	ck_assert_int_eq(in.type, INODE_DIR);
+	ck_assert_int_eq(il_lookup_path(f.t, "m", 0, &in), 0);
+	ck_assert_int_eq(in.type, INODE_DIR);
+	ck_assert_int_eq(il_lookup_path(f.t, "k", 0, &in), 0);
+	ck_assert_int_eq(in.type, INODE_DIR);
+	ck_assert_int_eq(inode_stat(f.t, k_file, &in), -ESTALE);
+	inode_forget(f.t, k_file, 1);
+	/* files come with the second pass, or through the store */
+	ck_assert_int_eq(il_lookup_path(f.t, "x", 0, &in), -EAGAIN);
+	ck_assert_int_eq(il_lookup_path(f.t, "deep/er/y", 0, &in), -EAGAIN);
+
+	f.i = 0;
+	ck_assert_int_eq(inode_tree_fill(f.t, lazy_next, &f), 0);
+	ck_assert_uint_eq(inode_count(f.t), 6);
+	il_assert_key(f.t, "d/a", "d/a");
+	il_assert_key(f.t, "deep/er/y", "deep/er/y");
+	il_assert_key(f.t, "x", "x");
+	il_assert_key(f.t, "k/z", "k/z");
+	ck_assert_int_eq(il_lookup_path(f.t, "k", 0, &in), 0);
+	ck_assert_int_eq(
+	    inode_lookup(f.t, in.nodeid, PATH_SELF, PATH_SELF_LEN, 0, &in), 0);
+	ck_assert_int_eq(in.type, INODE_FILE);
+	ck_assert_int_eq(il_lookup_path(f.t, "m", 0, &in), 0);
+	ck_assert_int_eq(in.type, INODE_DIR);
+	ck_assert_int_eq(inode_stat(f.t, INODE_ROOT, &in), 0);
+	ck_assert_uint_eq(in.nlink, 6); /* d, k, deep, m */
+	inode_tree_free(f.t);
+}
+END_TEST
+
 /* Listing offsets stay valid while most of a directory goes, through the
  * squeezing of its holes; a new file where a moved one's number is kept
  * gets another number. */
@@ -906,6 +960,7 @@ inode_suite(void)
 	tcase_add_test(tc, listings_survive_removals_and_numbers_stay_unique);
 	tcase_add_test(tc, files_keep_the_offsets_of_their_blocks);
 	tcase_add_test(tc, a_lazy_build_answers_lookups_as_it_goes);
+	tcase_add_test(tc, a_first_pass_finds_every_directory);
 	tcase_add_test(tc, build_one_million_keys);
 	suite_add_tcase(s, tc);
 	return s;

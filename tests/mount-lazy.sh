@@ -1,15 +1,18 @@
 #!/bin/sh
 # -o lazy: the mount answers before its directory index is built (fs/lazy.c).
-# The test holds the build after its first batch of 1,024 keys
-# (BLTFS_LAZY_HOLD names a FIFO the build reads one byte from), and while
-# status says "building":
+# The build's first pass finds the directories, its second puts in the
+# files.  The test holds each after its first batch of 1,024 keys
+# (BLTFS_LAZY_HOLD names a FIFO the build reads one byte from each time),
+# and while status says "building":
 # - cat and stat of keys the scan has not reached are right: the store's
 #   hash index finds them, in the root and in directories met so far;
 #   directories show one link, as their count is not known yet;
-# - a listing, a name the store has no key of, a directory not met yet and
-#   a write wait for the build, and are right once it is done;
+# - in the first pass, a name the store has no key of and a directory not
+#   met yet wait for the pass, and are right once it is done: in the
+#   second, at once, while a listing and a write wait for the build;
 # - a key that is also a directory, found as a file first, is the
-#   directory's PATH_SELF file once the scan has met the keys below it.
+#   directory once the first pass is done, and holds the key as its
+#   PATH_SELF file once the build is.
 # The index it built is kept in the index cache, files the kernel held
 # among its files, and the next mount reads it back.  A read-only lazy
 # mount lists every key too.  A store whose scan fails after the mount is
@@ -35,17 +38,17 @@ EOF
 "$BLT" load --create "$store" <"$tmp/items" >/dev/null || fail "blt load"
 wait_settled "$store" # to be cached
 
-# the build waits for a byte; the test always gives it one, also when it
-# fails, so that the daemon can end
+# the build waits for a byte in each pass; the test always gives them,
+# also when it fails, so that the daemon can end
 mkfifo "$hold"
 exec 7<>"$hold"
-release()
+release() # [BYTES]
 {
-	printf x >&7 2>/dev/null || true
+	printf "${1:-x}" >&7 2>/dev/null || true
 }
 # (set -e holds in a trap: a failed test's status would end it before
 # cleanup)
-trap 'st=$?; set +e; release; (exit "$st"); cleanup' EXIT
+trap 'st=$?; set +e; release xx; (exit "$st"); cleanup' EXIT
 
 # held_mount ARGS...: mount the store with -o lazy, its build held
 held_mount()
@@ -57,12 +60,14 @@ held_mount()
 }
 
 state() { status_get "$m" index state; } # building, built
+dirs_known() { status_get "$m" index directories_known; } # False, True
 
 held_mount -o index_cache=0
 
 [ "$(state)" = building ] || fail "status says $(state) before the build was let go"
+[ "$(dirs_known)" = False ] || fail "directories known in the first pass"
 "$BLTFS" ctl "$m" status >"$tmp/st" || fail "bltfs ctl status while the index is built"
-grep -q "^index     building" "$tmp/st" || fail "bltfs ctl status said: $(cat "$tmp/st")"
+grep -q "^index     building (-o lazy):" "$tmp/st" || fail "bltfs ctl status said: $(cat "$tmp/st")"
 grep -q "live and dead bytes once the index is built" "$tmp/st" ||
 	fail "bltfs ctl status counted bytes during the build: $(cat "$tmp/st")"
 [ "$(cat "$m/top")" = TOP ] || fail "a key in the root, not scanned yet"
@@ -89,8 +94,9 @@ fi
 [ "$(cat "$m/d2/k2999")" = "value 2999" ] || fail "a key again"
 [ "$(state)" = building ] || fail "status says $(state): the build was not held"
 
-# what waits: a listing, a name the store does not have, a directory not
-# met yet; and a file the kernel holds through the end of the build
+# what waits for the first pass: a name the store does not have, a
+# directory not met yet; for the build: a listing; and a file the kernel
+# holds through the end of the build
 ls "$m/d0" >"$tmp/ls" &
 ls_pid=$!
 cat "$m/d0/nope" >/dev/null 2>"$tmp/nope" &
@@ -99,15 +105,30 @@ cat "$m/late/x" >"$tmp/late" &
 late_pid=$!
 exec 8<"$m/d2/k2999"
 
-release
-wait "$ls_pid" || fail "ls of a directory during the build"
-[ "$(wc -l <"$tmp/ls")" = 1000 ] || fail "ls listed $(wc -l <"$tmp/ls") of 1000"
+release # the first pass ends; the second holds after its first batch
 if wait "$nope_pid"; then
 	fail "cat of a missing key succeeded"
 fi
 grep -q "No such file" "$tmp/nope" || fail "cat of a missing key: $(cat "$tmp/nope")"
 wait "$late_pid" || fail "cat of a key in a directory not met yet"
 [ "$(cat "$tmp/late")" = LATE ] || fail "late/x read $(cat "$tmp/late")"
+[ "$(state)" = building ] || fail "status says $(state): the second pass was not held"
+[ "$(dirs_known)" = True ] || fail "directories not known after the first pass"
+"$BLTFS" ctl "$m" status >"$tmp/st" || fail "bltfs ctl status in the second pass"
+grep -q "^index     building (-o lazy, every directory found):" "$tmp/st" ||
+	fail "bltfs ctl status said: $(cat "$tmp/st")"
+# every name answers now, but for listings
+if cat "$m/nodir/x" 2>"$tmp/nope"; then
+	fail "cat of a key in a directory the store has not succeeded"
+fi
+grep -q "No such file" "$tmp/nope" || fail "cat in a missing directory: $(cat "$tmp/nope")"
+[ -d "$m/d1/k0001" ] || fail "d1/k0001 is no directory once the directories are known"
+[ "$(cat "$m/d1/k0001/sub")" = SUB ] || fail "a key below a key, in the second pass"
+[ ! -s "$tmp/ls" ] || fail "ls listed before the build ended"
+
+release
+wait "$ls_pid" || fail "ls of a directory during the build"
+[ "$(wc -l <"$tmp/ls")" = 1000 ] || fail "ls listed $(wc -l <"$tmp/ls") of 1000"
 [ "$(state)" = built ] || fail "status says $(state) once the build is done"
 [ "$(cat <&8)" = "value 2999" ] || fail "a file open through the build"
 exec 8<&-
@@ -138,7 +159,7 @@ bltfs_umount "$m"
 held_mount -o noindex_cache
 echo new >"$m/d2/new" &
 new_pid=$!
-release
+release xx
 wait "$new_pid" || fail "a write during the build"
 [ "$(cat "$m/d2/new")" = new ] || fail "the file written during the build"
 bltfs_umount "$m"

@@ -21,12 +21,13 @@ struct blt_iter {
 	uint64_t epoch; /* db->usage_epoch at the start */
 	uint64_t live;  /* bytes of the live blocks passed, internal ones too */
 	uint64_t keys;  /* user keys passed */
+	int unchecked;  /* no digests: it vouches for no block */
 	struct scan scan;
 };
 
 /* Start a scan; buffered puts are flushed first so that it sees them. */
-int
-blt_iter_create(struct blt *db, struct blt_iter **out)
+static int
+iter_create(struct blt *db, int unchecked, struct blt_iter **out)
 {
 	struct blt_iter *it;
 	int rc = 0;
@@ -45,6 +46,9 @@ blt_iter_create(struct blt *db, struct blt_iter **out)
 		it->epoch = db->usage_epoch;
 		scan_init(&it->scan, db, it->map->base, db->h.index_off,
 		    db->h.n_buckets, db->h.first_data, db->size);
+		it->unchecked = unchecked;
+		if (unchecked) /* as if every block were checked already */
+			it->scan.trusted = UINT64_MAX;
 	}
 	pthread_rwlock_unlock(&db->lock);
 	if (rc < 0) {
@@ -53,6 +57,18 @@ blt_iter_create(struct blt *db, struct blt_iter **out)
 	}
 	*out = it;
 	return 0;
+}
+
+int
+blt_iter_create(struct blt *db, struct blt_iter **out)
+{
+	return iter_create(db, 0, out);
+}
+
+int
+blt_iter_create_unchecked(struct blt *db, struct blt_iter **out)
+{
+	return iter_create(db, 1, out);
 }
 
 /* A scan that reached the end of a store in which no live block came or
@@ -109,7 +125,8 @@ iter_step(struct blt_iter *it, struct blt_item *item, int *count)
 	if (rc == 0 && db->usage_epoch == it->epoch && it->keys < db->n_keys)
 		rc = iter_missing(it);
 	if (rc == 0) {
-		scan_trust(db, it->eof); /* every block of the scan checked */
+		if (!it->unchecked) /* every block of the scan checked */
+			scan_trust(db, it->eof);
 		/* the write lock only when the count can be kept */
 		*count = !db->usage_known && db->usage_epoch == it->epoch;
 	}
