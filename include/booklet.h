@@ -364,9 +364,10 @@ int blt_iter_create(struct blt *db, struct blt_iter **out);
 
 /* blt_iter_create() of a scan that checks each block's lengths and next
  * pointer but not its digest, the format's only checksum: a block whose
- * key bytes were damaged in place comes out as an item.  Some times faster
- * the first time a process scans a store (a mount's -o lazy finds its
- * directories this way before the scan that checks every block). */
+ * key bytes were damaged in place comes out as an item.  Faster the first
+ * time a process scans a store, as it hashes no key (a mount's -o lazy
+ * finds its directories this way before the scan that checks every
+ * block); it vouches for no block, so a scan after it checks them. */
 int blt_iter_create_unchecked(struct blt *db, struct blt_iter **out);
 
 /* Fill *item with the next live key: 1, 0 at the end, or an error:
