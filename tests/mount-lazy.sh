@@ -96,10 +96,12 @@ fi
 
 # what waits for the first pass: a name the store does not have, a
 # directory not met yet; for the build: a listing; and a file the kernel
-# holds through the end of the build
+# holds through the end of the build.  (Not in the directory listed: the
+# kernel holds lookups in a directory while its listing waits, as libfuse
+# does not let them run beside each other.)
 ls "$m/d0" >"$tmp/ls" &
 ls_pid=$!
-cat "$m/d0/nope" >/dev/null 2>"$tmp/nope" &
+cat "$m/d2/nope" >/dev/null 2>"$tmp/nope" &
 nope_pid=$!
 cat "$m/late/x" >"$tmp/late" &
 late_pid=$!
