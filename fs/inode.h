@@ -113,14 +113,13 @@ int inode_tree_build(const struct path_conf *pc, inode_next_fn *next, void *arg,
 /* inode_tree_build() in steps, for a mount that answers while its tree is
  * built (-o lazy, scan.c): begin makes the tree, empty and building, which
  * may be shared at once; fill_dirs may put in the directories of every key
- * first, so that lookups find them sooner (lazy.c); fill puts every key in,
- * holding the tree's write lock for a batch of keys at a time (both do),
- * and settles it.  Until it has,
- * inode_lookup() answers only for the directories met so far and the
- * files looked up (-EAGAIN for any other name); directories show a link
- * count of 1.  (Whether the mount's tree is still building is lazy.c's to
- * say.)  A fill that failed leaves the tree building, for
- * inode_tree_free() alone. */
+ * first, so that lookups find them sooner (lazy.c); fill puts every key in
+ * and settles the tree.  Both hold its write lock for a batch of keys at a
+ * time.  Until the tree is settled, inode_lookup() answers only for the
+ * directories met so far and the files looked up (-EAGAIN for any other
+ * name); directories show a link count of 1.  (Whether the mount's tree
+ * is still building is lazy.c's to say.)  A fill that failed leaves the
+ * tree building, for inode_tree_free() alone. */
 int inode_tree_begin(const struct path_conf *pc, struct inode_tree **out);
 int inode_tree_fill_dirs(struct inode_tree *t, inode_next_fn *next, void *arg);
 int inode_tree_fill(struct inode_tree *t, inode_next_fn *next, void *arg);

@@ -108,6 +108,30 @@ wait_settled()
 }
 settled() { [ "$(date +%s)" -ge $(($(stat -c %Z "$settled_file") + 3)) ]; }
 
+# lazy_hold: for a test that holds a lazy build (-o lazy, fs/lazy.c) after
+# the first batch of each of its two passes.  It makes the FIFO that
+# BLTFS_LAZY_HOLD names, from which the build reads a byte each time, and
+# a trap that gives the build both bytes however the test ends, so that
+# its daemon can end (set -e holds in a trap: a failed test's status would
+# end it before cleanup).  lazy_release [BYTES] lets the build on;
+# lazy_held_mount STORE MNT [ARGS...] mounts with the build held.
+lazy_hold()
+{
+	mkfifo "$tmp/hold"
+	exec 7<>"$tmp/hold"
+	trap 'st=$?; set +e; lazy_release xx; (exit "$st"); cleanup' EXIT
+}
+lazy_release() { printf "${1:-x}" >&7 2>/dev/null || true; }
+lazy_held_mount()
+{
+	BLTFS_LAZY_HOLD=$tmp/hold
+	export BLTFS_LAZY_HOLD
+	bltfs_mount "$@"
+	unset BLTFS_LAZY_HOLD
+}
+# dirs_known MNT: the lazy build's first pass found every directory
+dirs_known() { [ "$(status_get "$1" index directories_known)" = True ]; }
+
 # bltfs_start STORE MNT [ARGS...]: start a daemon; sets $pid.  Its other
 # variables start with start_, so that tests may name theirs freely.  The
 # caller reads the ready byte from $tmp/ready.

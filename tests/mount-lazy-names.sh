@@ -12,24 +12,11 @@
 . "${top_srcdir:-$(dirname "$0")/..}/tests/lib.sh"
 
 m=$tmp/m
-hold=$tmp/hold
-mkfifo "$hold"
-exec 7<>"$hold"
-release() # [BYTES]
-{
-	printf "${1:-x}" >&7 2>/dev/null || true
-}
-trap 'st=$?; set +e; release xx; (exit "$st"); cleanup' EXIT
-
-dirs_known() { [ "$(status_get "$m" index directories_known)" = True ]; }
-
+lazy_hold
 for name in tricky_keys tricky_bytes_keys; do
-	BLTFS_LAZY_HOLD=$hold
-	export BLTFS_LAZY_HOLD
-	bltfs_mount "$FIXTURES_DIR/$name.blt" "$m" -o ro,lazy,noindex_cache
-	unset BLTFS_LAZY_HOLD
-	release # the first pass ends; the second holds after its first batch
-	poll "$name: the first pass did not end" dirs_known
+	lazy_held_mount "$FIXTURES_DIR/$name.blt" "$m" -o ro,lazy,noindex_cache
+	lazy_release # the first pass ends; the second holds after its first batch
+	poll "$name: the first pass did not end" dirs_known "$m"
 	"$MOUNT_CHECK" -L "$FIXTURES_DIR/$name.json" "$m" >"$tmp/check.out" || {
 		head -n 40 "$tmp/check.out" >&2
 		fail "$name: a name does not answer by lookup in the second pass"
@@ -40,7 +27,7 @@ for name in tricky_keys tricky_bytes_keys; do
 	grep -q "No such file" "$tmp/err" || fail "$name: $(cat "$tmp/err")"
 	[ "$(status_get "$m" index state)" = building ] ||
 		fail "$name: the second pass was not held"
-	release
+	lazy_release
 	bltfs_umount "$m"
 done
 echo "mount-lazy-names: ok"

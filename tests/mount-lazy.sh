@@ -21,7 +21,6 @@
 
 store=$tmp/s.blt
 m=$tmp/m
-hold=$tmp/hold
 # 3,000 keys in d0, d1 and d2, met in the first batch; after them the keys
 # the held scan has not reached: late/x, top, and d1/k0001/sub, which makes
 # the key d1/k0001 a directory too
@@ -38,34 +37,13 @@ EOF
 "$BLT" load --create "$store" <"$tmp/items" >/dev/null || fail "blt load"
 wait_settled "$store" # to be cached
 
-# the build waits for a byte in each pass; the test always gives them,
-# also when it fails, so that the daemon can end
-mkfifo "$hold"
-exec 7<>"$hold"
-release() # [BYTES]
-{
-	printf "${1:-x}" >&7 2>/dev/null || true
-}
-# (set -e holds in a trap: a failed test's status would end it before
-# cleanup)
-trap 'st=$?; set +e; release xx; (exit "$st"); cleanup' EXIT
-
-# held_mount ARGS...: mount the store with -o lazy, its build held
-held_mount()
-{
-	BLTFS_LAZY_HOLD=$hold
-	export BLTFS_LAZY_HOLD
-	bltfs_mount "$store" "$m" -o lazy "$@"
-	unset BLTFS_LAZY_HOLD
-}
-
+lazy_hold
 state() { status_get "$m" index state; } # building, built
-dirs_known() { status_get "$m" index directories_known; } # False, True
 
-held_mount -o index_cache=0
+lazy_held_mount "$store" "$m" -o lazy,index_cache=0
 
 [ "$(state)" = building ] || fail "status says $(state) before the build was let go"
-[ "$(dirs_known)" = False ] || fail "directories known in the first pass"
+! dirs_known "$m" || fail "directories known in the first pass"
 "$BLTFS" ctl "$m" status >"$tmp/st" || fail "bltfs ctl status while the index is built"
 grep -q "^index     building (-o lazy):" "$tmp/st" || fail "bltfs ctl status said: $(cat "$tmp/st")"
 grep -q "live and dead bytes once the index is built" "$tmp/st" ||
@@ -107,7 +85,7 @@ cat "$m/late/x" >"$tmp/late" &
 late_pid=$!
 exec 8<"$m/d2/k2999"
 
-release # the first pass ends; the second holds after its first batch
+lazy_release # the first pass ends; the second holds after its first batch
 if wait "$nope_pid"; then
 	fail "cat of a missing key succeeded"
 fi
@@ -115,7 +93,7 @@ grep -q "No such file" "$tmp/nope" || fail "cat of a missing key: $(cat "$tmp/no
 wait "$late_pid" || fail "cat of a key in a directory not met yet"
 [ "$(cat "$tmp/late")" = LATE ] || fail "late/x read $(cat "$tmp/late")"
 [ "$(state)" = building ] || fail "status says $(state): the second pass was not held"
-[ "$(dirs_known)" = True ] || fail "directories not known after the first pass"
+dirs_known "$m" || fail "directories not known after the first pass"
 "$BLTFS" ctl "$m" status >"$tmp/st" || fail "bltfs ctl status in the second pass"
 grep -q "^index     building (-o lazy, every directory found):" "$tmp/st" ||
 	fail "bltfs ctl status said: $(cat "$tmp/st")"
@@ -128,7 +106,7 @@ grep -q "No such file" "$tmp/nope" || fail "cat in a missing directory: $(cat "$
 [ "$(cat "$m/d1/k0001/sub")" = SUB ] || fail "a key below a key, in the second pass"
 [ ! -s "$tmp/ls" ] || fail "ls listed before the build ended"
 
-release
+lazy_release
 wait "$ls_pid" || fail "ls of a directory during the build"
 [ "$(wc -l <"$tmp/ls")" = 1000 ] || fail "ls listed $(wc -l <"$tmp/ls") of 1000"
 [ "$(state)" = built ] || fail "status says $(state) once the build is done"
@@ -158,10 +136,10 @@ cmp -s "$tmp/built" "$tmp/cached" || fail "the cached index lists other names"
 bltfs_umount "$m"
 
 # a write waits for the build, and is there once it is done
-held_mount -o noindex_cache
+lazy_held_mount "$store" "$m" -o lazy,noindex_cache
 echo new >"$m/d2/new" &
 new_pid=$!
-release xx
+lazy_release xx
 wait "$new_pid" || fail "a write during the build"
 [ "$(cat "$m/d2/new")" = new ] || fail "the file written during the build"
 bltfs_umount "$m"

@@ -169,45 +169,58 @@ out:
 	close(fd);
 }
 
+/* Read the listing of the directory at dirfd into got, and report the
+ * names it has that want has not, and the other way round: 0, or -1 if it
+ * cannot be read. */
+static int
+check_listing(struct check *c, int dirfd, const char *path,
+    const struct check_names *want, struct check_names *got)
+{
+	struct dirent *de;
+	size_t i;
+	DIR *d;
+	int fd;
+
+	if ((fd = dup(dirfd)) == -1 || (d = fdopendir(fd)) == NULL) {
+		check_err(c, path, "opendir: %s", strerror(errno));
+		return -1;
+	}
+	while ((de = readdir(d)) != NULL)
+		if (strcmp(de->d_name, ".") != 0 &&
+		    strcmp(de->d_name, "..") != 0)
+			check_names_add(got, de->d_name, 0);
+	closedir(d);
+	for (i = 0; i < got->n; i++)
+		if (!check_has(want, got->v[i]))
+			check_err(c, path, "extra name '%s'", got->v[i]);
+	for (i = 0; i < want->n; i++)
+		if (!check_has(got, want->v[i]))
+			check_err(c, path, "missing name '%s'", want->v[i]);
+	return 0;
+}
+
 static void
 check_dir(struct check *c, int dirfd, uint64_t nodeid, const char *path)
 {
 	struct check_names want = {0}, got = {0};
 	struct inode_info in;
-	struct dirent *de;
 	char *sub;
 	size_t i;
-	DIR *d;
 	int fd;
 
 	if (inode_readdir(c->t, nodeid, 0, 0, check_dirent, &want) < 0) {
 		check_err(c, path, "%s", "index readdir failed");
 		return;
 	}
-	if (c->lookups)
-		goto names;
-	if ((fd = dup(dirfd)) == -1 || (d = fdopendir(fd)) == NULL) {
-		check_err(c, path, "opendir: %s", strerror(errno));
+	if (!c->lookups && check_listing(c, dirfd, path, &want, &got) < 0)
 		goto out;
-	}
-	while ((de = readdir(d)) != NULL)
-		if (strcmp(de->d_name, ".") != 0 &&
-		    strcmp(de->d_name, "..") != 0)
-			check_names_add(&got, de->d_name, 0);
-	closedir(d);
-	for (i = 0; i < got.n; i++)
-		if (!check_has(&want, got.v[i]))
-			check_err(c, path, "extra name '%s'", got.v[i]);
-names:
 	for (i = 0; i < want.n; i++) {
 		if (c->lookups && strcmp(want.v[i], PATH_SELF) == 0) {
 			c->files++;
 			continue;
 		}
-		if (!c->lookups && !check_has(&got, want.v[i])) {
-			check_err(c, path, "missing name '%s'", want.v[i]);
-			continue;
-		}
+		if (!c->lookups && !check_has(&got, want.v[i]))
+			continue; /* missing, said */
 		if (asprintf(&sub, "%s/%s", path, want.v[i]) == -1)
 			break;
 		/* a file is listed without a node: look it up for one */
@@ -239,7 +252,7 @@ out:
 	check_names_free(&got);
 }
 
-/* mount_check [-F] MANIFEST.json MOUNTDIR: see the top of this file. */
+/* mount_check [-F] [-L] MANIFEST.json MOUNTDIR: see the top of this file. */
 int
 main(int argc, char **argv)
 {
