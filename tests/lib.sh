@@ -113,13 +113,15 @@ settled() { [ "$(date +%s)" -ge $(($(stat -c %Z "$settled_file") + 3)) ]; }
 # BLTFS_LAZY_HOLD names, from which the build reads a byte each time, and
 # a trap that gives the build both bytes however the test ends, so that
 # its daemon can end (set -e holds in a trap: a failed test's status would
-# end it before cleanup).  lazy_release [BYTES] lets the build on;
-# lazy_held_mount STORE MNT [ARGS...] mounts with the build held.
+# end it before cleanup); and that closes fd 8, on which a test may hold a
+# file of the mount through the build, as the daemon would wait for it.
+# lazy_release [BYTES] lets the build on; lazy_held_mount STORE MNT
+# [ARGS...] mounts with the build held.
 lazy_hold()
 {
 	mkfifo "$tmp/hold"
 	exec 7<>"$tmp/hold"
-	trap 'st=$?; set +e; lazy_release xx; (exit "$st"); cleanup' EXIT
+	trap 'st=$?; set +e; exec 8<&-; lazy_release xx; (exit "$st"); cleanup' EXIT
 }
 lazy_release() { printf "${1:-x}" >&7 2>/dev/null || true; }
 lazy_held_mount()
