@@ -418,6 +418,16 @@ inode_conf(struct inode_tree *t)
 	return &t->pc;
 }
 
+/* A file named PATH_SELF has its directory's path as its key: whichever
+ * way its node is made (inode_new_child(), inode_materialize()). */
+static void
+inode_mark_self(struct inode *n)
+{
+	if (n->type == INODE_FILE && n->nlen == PATH_SELF_LEN &&
+	    memcmp(n->name, PATH_SELF, PATH_SELF_LEN) == 0)
+		n->flags |= INODE_SELF;
+}
+
 /* A new node name in parent, numbered for its place, in the tree. */
 struct inode *
 inode_new_child(struct inode_tree *t, struct inode *parent, const char *name,
@@ -428,6 +438,7 @@ inode_new_child(struct inode_tree *t, struct inode *parent, const char *name,
 	if ((n = inode_alloc(t, parent, name, nlen, type)) == NULL)
 		return NULL;
 	n->flags |= (uint8_t)flags;
+	inode_mark_self(n);
 	if (ino_set_has(&t->away, n->ino)) {
 		/* a node that moved away from here still has this number */
 		n->ino = ino_set_free_from(&t->away, n->ino);
@@ -471,9 +482,7 @@ inode_materialize(struct inode_tree *t, struct inode *p, uint32_t s)
 	if ((n = inode_alloc(t, p, (const char *)e + 2, e[1], INODE_FILE)) ==
 	    NULL)
 		return NULL;
-	if (n->nlen == PATH_SELF_LEN &&
-	    memcmp(n->name, PATH_SELF, PATH_SELF_LEN) == 0)
-		n->flags |= INODE_SELF;
+	inode_mark_self(n);
 	n->parent = p;
 	n->cookie = d->v[s].cookie;
 	n->at = idir_ent_at(e);

@@ -282,23 +282,21 @@ ops_lookup_key(struct fs *fs, uint64_t parent, const char *name, size_t nlen,
 }
 
 /* A lookup of a name the index, still being built, has not met: a file if
- * the store has its key; else, once the index holds every directory, no
- * name (but PATH_SELF, a file only the scan's second pass finds); before,
- * once the build moved on, a directory met by then, or another look.
- * inode_lookup()'s returns. */
+ * the store has its key (PATH_SELF's is its directory's path); else, once
+ * the index holds every directory, no name; before, once the build moved
+ * on, a directory met by then, or another look.  inode_lookup()'s
+ * returns. */
 static int
 ops_lookup_unscanned(struct fs *fs, uint64_t parent, const char *name,
     size_t nlen, struct inode_info *in)
 {
-	int self = nlen == PATH_SELF_LEN && memcmp(name, PATH_SELF, nlen) == 0;
 	unsigned long seen;
 	int rc, known;
 
 	for (;;) {
 		seen = lazy_moves(fs);
-		known = lazy_dirs_known(fs) && !self;
-		rc = self ? 0 : ops_lookup_key(fs, parent, name, nlen, in);
-		if (rc == 1)
+		known = lazy_dirs_known(fs);
+		if ((rc = ops_lookup_key(fs, parent, name, nlen, in)) == 1)
 			return 0;
 		if (rc < 0 && rc != -EAGAIN)
 			return rc;

@@ -804,7 +804,7 @@ START_TEST(a_first_pass_finds_every_directory)
 	    "d/a", "k", "x", "deep/er/y", "m/", "k/z", NULL};
 	struct lazy_feed f = {.keys = keys};
 	struct path_conf pc;
-	struct inode_info in;
+	struct inode_info in, self;
 	uint64_t k_file;
 
 	ck_assert_int_eq(path_conf_init(&pc, BLT_SER_STR, 0, NULL), 0);
@@ -822,6 +822,12 @@ START_TEST(a_first_pass_finds_every_directory)
 	ck_assert_int_eq(in.type, INODE_DIR);
 	ck_assert_int_eq(il_lookup_path(f.t, "k", 0, &in), 0);
 	ck_assert_int_eq(in.type, INODE_DIR);
+	/* the key k, found in the store, as k's PATH_SELF file: its key is
+	 * k's path, and the scan's entry of k joins it */
+	ck_assert_int_eq(inode_lookup_unscanned(
+	                     f.t, in.nodeid, PATH_SELF, PATH_SELF_LEN, &self),
+	    0);
+	il_assert_key(f.t, "k/" PATH_SELF, "k");
 	ck_assert_int_eq(inode_stat(f.t, k_file, &in), -ESTALE);
 	inode_forget(f.t, k_file, 1);
 	/* files come with the second pass, or through the store */
@@ -838,7 +844,9 @@ START_TEST(a_first_pass_finds_every_directory)
 	ck_assert_int_eq(il_lookup_path(f.t, "k", 0, &in), 0);
 	ck_assert_int_eq(
 	    inode_lookup(f.t, in.nodeid, PATH_SELF, PATH_SELF_LEN, 0, &in), 0);
-	ck_assert_int_eq(in.type, INODE_FILE);
+	ck_assert_uint_eq(in.nodeid, self.nodeid);
+	il_assert_key(f.t, "k/" PATH_SELF, "k");
+	inode_forget(f.t, self.nodeid, 1);
 	ck_assert_int_eq(il_lookup_path(f.t, "m", 0, &in), 0);
 	ck_assert_int_eq(in.type, INODE_DIR);
 	ck_assert_int_eq(inode_stat(f.t, INODE_ROOT, &in), 0);

@@ -7,8 +7,7 @@
 # pass (BLTFS_LAZY_HOLD, a byte per pass) and checks the fixtures whose keys
 # are hardest to name by lookup alone (mount_check -L): escapes, bytes that
 # are not UTF-8, pieces of names over 255 bytes, paths past PATH_MAX, keys
-# that are directories too (their PATH_SELF files, found only by the
-# second pass, wait for it).
+# that are directories too (as their directories' PATH_SELF files).
 . "${top_srcdir:-$(dirname "$0")/..}/tests/lib.sh"
 
 m=$tmp/m
