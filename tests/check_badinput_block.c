@@ -152,6 +152,21 @@ START_TEST(bucket_count_grown_into_the_data_after_a_relocated_index_is_repaired)
 }
 END_TEST
 
+/* Flip a bit of the last key byte of the block a third of the way into
+ * the store at p, laid out in l; its offset. */
+static uint64_t
+flip_key_byte(const char *p, const struct bad_layout *l)
+{
+	const struct bad_block *blk = &l->b[l->n / 3];
+	uint64_t at = blk->end - blk->item->value_len - 1;
+	unsigned char c;
+
+	ck_assert_uint_gt(blk->item->klen, 0);
+	c = (unsigned char)(bad_peek_le(p, at, 1) ^ 0x20);
+	bad_poke(p, at, &c, 1);
+	return at;
+}
+
 /* A flipped byte in a key leaves a block that parses but whose digest no
  * longer matches: a scan must not list the damaged key, and a get of the
  * real key must not return the block. */
@@ -162,20 +177,14 @@ START_TEST(flipped_key_byte_is_never_listed)
 
 	for (size_t i = 0; i < sizeof names / sizeof *names; i++) {
 		struct manifest *m = bad_manifest(names[i]);
-		const struct bad_block *blk;
 		struct bad_damage d = {0};
 		struct bad_layout l;
 		struct bad_result r;
 		uint64_t at;
-		unsigned char c;
 
 		bad_copy_fixture(names[i], tu_store);
 		bad_layout_load(tu_store, m, &l);
-		blk = &l.b[l.n / 3];
-		ck_assert_uint_gt(blk->item->klen, 0);
-		at = blk->end - blk->item->value_len - 1; /* last key byte */
-		c = (unsigned char)(bad_peek_le(tu_store, at, 1) ^ 0x20);
-		bad_poke(tu_store, at, &c, 1);
+		at = flip_key_byte(tu_store, &l);
 		bad_damage_add(&d, at, at + 1);
 		d.enoent_ok = 1;
 		bad_read(tu_store, m, &d, &r);
@@ -212,18 +221,12 @@ scan_count(struct blt *db, int unchecked)
 START_TEST(an_unchecked_scan_lists_a_flipped_key_and_vouches_for_nothing)
 {
 	struct manifest *m = bad_manifest("no_timestamps.blt");
-	const struct bad_block *blk;
 	struct bad_layout l;
 	struct blt *db;
-	uint64_t at;
-	unsigned char c;
 
 	bad_copy_fixture("no_timestamps.blt", tu_store);
 	bad_layout_load(tu_store, m, &l);
-	blk = &l.b[l.n / 3];
-	at = blk->end - blk->item->value_len - 1; /* last key byte */
-	c = (unsigned char)(bad_peek_le(tu_store, at, 1) ^ 0x20);
-	bad_poke(tu_store, at, &c, 1);
+	(void)flip_key_byte(tu_store, &l);
 	ck_assert_int_eq(blt_open(tu_store, BLT_RDONLY, NULL, &db), 0);
 	ck_assert_int_eq(scan_count(db, 1), (int)m->n_keys);
 	ck_assert_int_eq(scan_count(db, 0), -EUCLEAN);
