@@ -14,6 +14,10 @@
 # more: when a cat of LATE answered, then a cat of a name the store has
 # not (LATE with "-none" added), when status said every directory was
 # known (the first pass) and when it said built (polled every 10 ms).
+# Then RUNS lazy mounts the same way with the directory hints a mount
+# without -o lazy kept (fs/dir-hints.c, in a cache directory of the run's
+# own), each after a touch of the store, which a write would do too: its
+# index cache is then not used, its hints are.
 # usage: bench_lazy.sh BLTFS STORE KEY [RUNS [NKEYS [LATE]]]
 set -eu
 
@@ -83,10 +87,19 @@ umount_it
 
 [ -n "$LATE" ] || exit 0
 ms() { echo $((($(now) - t0) / 1000000)); }
-for run in $(seq 1 "$RUNS"); do
+# late_runs HOW OPTIONS: the runs with LATE
+late_runs()
+{
+	for run in $(seq 1 "$RUNS"); do
+		[ "$1" = late ] || touch "$S"
+		late_run "$@"
+	done
+}
+late_run()
+{
 	cat "$S" >/dev/null
 	t0=$(now)
-	"$BLTFS" "$S" "$M" -o lazy,noindex_cache
+	"$BLTFS" "$S" "$M" -o "$2"
 	cat "$M/$LATE" >/dev/null
 	late=$(ms)
 	! cat "$M/$LATE-none" 2>/dev/null
@@ -99,7 +112,18 @@ for run in $(seq 1 "$RUNS"); do
 		sleep 0.01
 	done
 	built=$(ms)
+	hinted=$(sed -n 's/.*"directories_hinted": \([0-9]*\).*/\1/p' \
+	    "$M/.bltfs/status")
 	umount_it
-	echo "late: cat $LATE at $late ms, a missing name at $none ms," \
-	    "every directory known at $known ms, built at $built ms"
-done
+	echo "$1: cat $LATE at $late ms, a missing name at $none ms," \
+	    "every directory known at $known ms, built at $built ms;" \
+	    "$hinted directories hinted"
+}
+late_runs late lazy,noindex_cache
+XDG_CACHE_HOME=$(mktemp -d /tmp/bench-lazy-cache.XXXXXX)
+export XDG_CACHE_HOME
+trap 'fusermount3 -u "$M" 2>/dev/null || true; rmdir "$M"
+	rm -rf "$XDG_CACHE_HOME"' EXIT
+"$BLTFS" "$S" "$M" # keeps the hints
+umount_it
+late_runs hinted lazy

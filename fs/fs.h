@@ -225,6 +225,26 @@ void index_cache_built(struct fs *fs);
 void index_cache_status_json(struct fs *fs, FILE *f);
 /* Wait for a save under way, and free ic; safe on NULL. */
 void index_cache_free(struct index_cache *ic);
+/* Remove what saves of path by daemons that are gone left beside it (path,
+ * '.' and their process number). */
+void index_cache_remove_orphans(const char *path);
+
+/* dir-hints.c: a key below each directory of the last built index, which
+ * the next lazy build confirms in the store's hash index and puts in
+ * first. */
+struct dir_hints;
+/* Keep the witnesses of t's directories (inode_tree_witnesses()) at path
+ * for a store of nkeys keys; or none if the store has few keys a
+ * directory.  Errors are logged. */
+void dir_hints_save(const char *path, struct inode_tree *t, uint64_t nkeys);
+/* The hints at path; NULL if there are none, or they are another user's,
+ * or damaged (logged, and the file removed). */
+struct dir_hints *dir_hints_load(const char *path);
+/* Put in fs->tree, as a lazy build's first step, the directories of each
+ * witness of h that fs->db still has: how many witnesses it had, or
+ * -ENOMEM, or -ECANCELED once z is stopping. */
+int64_t dir_hints_fill(struct fs *fs, struct dir_hints *h, struct lazy *z);
+void dir_hints_free(struct dir_hints *h);
 
 /* scan.c */
 
@@ -244,8 +264,10 @@ int scan_fill(
 /* lazy.c */
 
 /* -o lazy: make fs->tree, empty, and fill it on threads of their own while
- * the mount answers; then index_cache_built().  Errors are logged. */
-int lazy_start(struct fs *fs, const struct path_conf *pc);
+ * the mount answers, starting with the directories of hints (taken, and
+ * freed; may be NULL); then index_cache_built().  Errors are logged. */
+int lazy_start(
+    struct fs *fs, const struct path_conf *pc, struct dir_hints *hints);
 /* Whether fs->tree is still being built (or its build failed or was
  * stopped); whether its build failed; and which of "building", "built",
  * "failed", "stopped" it is. */
@@ -260,6 +282,9 @@ int lazy_wait_move(struct fs *fs, unsigned long seen);
 /* Whether the tree holds every directory: the build's first pass is done
  * (or there is no build). */
 int lazy_dirs_known(struct fs *fs);
+/* How many directories' hints the build confirmed (dir-hints.c), 0 if it
+ * had none or has not got to them. */
+int64_t lazy_hinted(struct fs *fs);
 /* Let the request in buf (as read from the session) be served: 0; or hold
  * it until the tree is built, and 1 if it was answered here (EIO: the
  * build failed).  While the tree is built, only what it answers as it

@@ -74,12 +74,17 @@ struct icache_head {
 
 struct index_cache {
 	char *path;              /* the cache file */
+	char *hints_path;        /* its directory hints (dir-hints.c) */
 	struct icache_head head; /* the store as the scan began */
 	int from_cache;          /* the index was read from path */
 	int64_t scanned_at;      /* µs: when the scan began */
 	/* the save: its thread, and whether it holds the index's lock */
 	pthread_t saver;
 	int saving;
+	/* the save of the directory hints: its thread, and what it saves */
+	pthread_t hinter;
+	int hinting;
+	uint64_t nkeys;
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
 	int locked;
@@ -296,20 +301,19 @@ icache_write(struct index_cache *ic)
 	return 0;
 }
 
-/* Remove what saves of this cache by daemons that are gone left beside
- * it (ic->path followed by '.' and their process number): a daemon
- * killed while it saved the index of 100 million keys leaves 3.5 GB. */
-static void
-icache_remove_orphans(const struct index_cache *ic)
+/* A daemon killed while it saved the index of 100 million keys leaves
+ * 3.5 GB beside it. */
+void
+index_cache_remove_orphans(const char *path)
 {
-	const char *base = strrchr(ic->path, '/') + 1;
+	const char *base = strrchr(path, '/') + 1;
 	size_t blen = strlen(base);
 	struct dirent *e;
 	char *dir, *end;
 	DIR *d;
 	long pid;
 
-	if ((dir = strndup(ic->path, (size_t)(base - ic->path))) == NULL)
+	if ((dir = strndup(path, (size_t)(base - path))) == NULL)
 		return;
 	if ((d = opendir(dir)) != NULL) {
 		while ((e = readdir(d)) != NULL) {
@@ -355,7 +359,7 @@ icache_save(void *arg)
 	if (rc < 0 && tmp != NULL)
 		(void)unlink(tmp);
 	if (rc == 0)
-		icache_remove_orphans(ic);
+		index_cache_remove_orphans(ic->path);
 	/* a mount that changed the index first has nothing to save */
 	if (rc < 0 && rc != -EAGAIN && rc != -ENOMEM)
 		fs_log("index cache %s: not saved: %s", ic->path, blt_errmsg());
@@ -381,7 +385,6 @@ icache_save_start(
 	if (blt_stat(fs->db, &st) < 0) /* no scan: this one counted */
 		return;
 	ic->head.live_bytes = st.live_bytes;
-	ic->tree = fs->tree;
 	if (pthread_create(&ic->saver, NULL, icache_save, ic) != 0)
 		return;
 	ic->saving = 1;
@@ -430,8 +433,13 @@ icache_new(struct fs *fs, const struct path_conf *pc)
 	if (icache_identify(fs, pc, &ic->head) < 0 ||
 	    asprintf(&ic->path, "%s/index-%llx-%llx", dir,
 	        (unsigned long long)ic->head.id.dev,
-	        (unsigned long long)ic->head.id.ino) < 0) {
+	        (unsigned long long)ic->head.id.ino) < 0)
 		ic->path = NULL;
+	else if (asprintf(&ic->hints_path, "%s/dirs-%llx-%llx", dir,
+	             (unsigned long long)ic->head.id.dev,
+	             (unsigned long long)ic->head.id.ino) < 0)
+		ic->hints_path = NULL;
+	if (ic->hints_path == NULL) {
 		index_cache_free(ic);
 		ic = NULL;
 	}
@@ -463,18 +471,40 @@ index_cache_load_tree(struct fs *fs, const struct path_conf *pc, int on,
 		return 0;
 	}
 	if (lazy)
-		return lazy_start(fs, pc);
+		return lazy_start(
+		    fs, pc, ic != NULL ? dir_hints_load(ic->hints_path) : NULL);
 	if ((rc = scan_load_tree(fs, pc)) < 0)
 		return rc;
 	index_cache_built(fs);
 	return 0;
 }
 
+/* The hints' thread: the walk of every directory takes 0.2 s at 156,000
+ * of them, which the mount need not wait for. */
+static void *
+icache_save_hints(void *arg)
+{
+	struct index_cache *ic = arg;
+
+	dir_hints_save(ic->hints_path, ic->tree, ic->nkeys);
+	return NULL;
+}
+
 void
 index_cache_built(struct fs *fs)
 {
-	if (fs->icache != NULL)
-		icache_save_start(fs, fs->icache, inode_conf(fs->tree));
+	struct index_cache *ic = fs->icache;
+	struct blt_stat st;
+
+	if (ic == NULL)
+		return;
+	ic->tree = fs->tree;
+	if (blt_info(fs->db, &st) == 0) {
+		ic->nkeys = st.n_keys;
+		ic->hinting = pthread_create(&ic->hinter, NULL,
+		                  icache_save_hints, ic) == 0;
+	}
+	icache_save_start(fs, ic, inode_conf(fs->tree));
 }
 
 void
@@ -490,9 +520,10 @@ index_cache_status_json(struct fs *fs, FILE *f)
 		fputs("null", f);
 	fprintf(f,
 	    ", \"nodes\": %" PRIu64 ", \"state\": \"%s\", "
-	    "\"directories_known\": %s},\n",
+	    "\"directories_known\": %s, \"directories_hinted\": %" PRId64
+	    "},\n",
 	    inode_nodes(fs->tree), lazy_state_name(fs),
-	    lazy_dirs_known(fs) ? "true" : "false");
+	    lazy_dirs_known(fs) ? "true" : "false", lazy_hinted(fs));
 }
 
 void
@@ -502,8 +533,11 @@ index_cache_free(struct index_cache *ic)
 		return;
 	if (ic->saving)
 		pthread_join(ic->saver, NULL);
+	if (ic->hinting)
+		pthread_join(ic->hinter, NULL);
 	pthread_cond_destroy(&ic->cv);
 	pthread_mutex_destroy(&ic->mu);
 	free(ic->path);
+	free(ic->hints_path);
 	free(ic);
 }

@@ -289,3 +289,58 @@ out:
 	free(key);
 	return rc;
 }
+
+/* The key of directory d's first file, if it has one but PATH_SELF (which
+ * is d's path as a key, no proof that d is a directory), to fn. */
+static int
+inode_witness_of(
+    struct inode_tree *t, const struct inode *d, inode_key_fn *fn, void *arg)
+{
+	const struct inode_dir *dir = d->dir;
+	const unsigned char *e = NULL;
+	unsigned char *key, *nk;
+	size_t klen;
+	uint32_t s;
+	int rc;
+
+	for (s = 0; s < dir->n && e == NULL; s++) {
+		if (dir->v[s].ent == IDIR_HOLE)
+			continue;
+		e = idir_ent(dir, s);
+		if ((e[0] & IDIR_ENT_DIR) ||
+		    (e[1] == PATH_SELF_LEN &&
+		        memcmp(e + 2, PATH_SELF, PATH_SELF_LEN) == 0))
+			e = NULL;
+	}
+	if (e == NULL && !(d->flags & INODE_MARKER))
+		return 0; /* its subdirectories' witnesses stand for it */
+	if ((rc = inode_key_locked(t, d, &key, &klen)) < 0)
+		return rc;
+	if (e != NULL) {
+		if ((nk = realloc(key, klen + e[1] + 9)) == NULL) {
+			free(key);
+			return -ENOMEM;
+		}
+		key = nk;
+		klen += inode_decode(t, (const char *)e + 2, e[1], key + klen);
+	}
+	rc = fn(arg, key, klen, e != NULL ? INODE_FILE : INODE_DIR);
+	free(key);
+	return rc;
+}
+
+int
+inode_tree_witnesses(struct inode_tree *t, inode_key_fn *fn, void *arg)
+{
+	const struct inode *n;
+	size_t i;
+	int rc = 0;
+
+	pthread_rwlock_rdlock(&t->lock);
+	for (i = 0; rc == 0 && i < t->nbuckets; i++)
+		if ((n = t->buckets[i].node) != NULL && n != t->root &&
+		    n->type == INODE_DIR && !(n->flags & INODE_GONE))
+			rc = inode_witness_of(t, n, fn, arg);
+	pthread_rwlock_unlock(&t->lock);
+	return rc;
+}

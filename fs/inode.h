@@ -279,6 +279,14 @@ int inode_readdir(struct inode_tree *t, uint64_t dir, off_t off, int plus,
 int inode_walk_keys(
     struct inode_tree *t, uint64_t nodeid, inode_key_fn *fn, void *arg);
 
+/* A witness of each directory but the root that holds a key itself: the
+ * key of one of its files, or its marker (type INODE_DIR) if it has no
+ * file; a directory holding only directories has its subdirectories'.
+ * While a witness is in the store, its directories are there (dir-hints.c
+ * keeps them for the next lazy build).  Holds the read lock; returns 0,
+ * fn's nonzero return or -ENOMEM. */
+int inode_tree_witnesses(struct inode_tree *t, inode_key_fn *fn, void *arg);
+
 /* Move name in parent to newname in newparent, keeping the node (and the
  * nodeids below it): the keys of the whole subtree change with it.  flags
  * as renameat2(): RENAME_NOREPLACE gives -EEXIST; RENAME_EXCHANGE is

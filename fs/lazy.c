@@ -6,7 +6,10 @@
  * key and checks no digest, which makes it about three times as fast as
  * the second (1 s at 10 million keys, doc/benchmarks.md): it is the pass
  * a lookup of a name the store has not may wait for.  The second puts in
- * every key, checking each block, as a mount without -o lazy does.
+ * every key, checking each block, as a mount without -o lazy does.  Before
+ * both, the directories the last build of the store met whose witnesses
+ * the store still has go in (dir-hints.c): a few milliseconds, after which
+ * the paths of those directories answer however late their keys come.
  * Meanwhile:
  *
  * - a lookup finds the directories met so far, and the files it has made
@@ -44,9 +47,11 @@ struct lazy {
 	struct fs *fs;
 	pthread_t thread;
 	pthread_mutex_t mu;
-	pthread_cond_t moved; /* a batch is in, a pass or the build ended */
-	unsigned long moves;  /* times moved was told */
-	int dirs_known;       /* the first pass is done: atomic */
+	pthread_cond_t moved;    /* a batch is in, a pass or the build ended */
+	unsigned long moves;     /* times moved was told */
+	int dirs_known;          /* the first pass is done: atomic */
+	struct dir_hints *hints; /* for the step before it, or NULL */
+	int64_t hinted;          /* directories' hints confirmed: atomic */
 	int state; /* LAZY_*: written under mu, read without it too */
 	int stop;  /* the session ended: the build and its waiters stop */
 	const char *hold; /* BLTFS_LAZY_HOLD, for the tests */
@@ -109,9 +114,19 @@ lazy_main(void *arg)
 {
 	struct lazy *z = arg;
 	struct fs *fs = z->fs;
-	int state = LAZY_BUILT, rc;
+	int state = LAZY_BUILT, rc = 0;
+	int64_t hinted;
 
-	if ((rc = scan_fill(fs, fs->tree, z, 1)) == 0) {
+	if (z->hints != NULL) {
+		if ((hinted = dir_hints_fill(fs, z->hints, z)) >= 0)
+			__atomic_store_n(&z->hinted, hinted, __ATOMIC_RELEASE);
+		else if (hinted == -ECANCELED)
+			rc = -ECANCELED;
+		dir_hints_free(z->hints); /* hints are only hints */
+		z->hints = NULL;
+		lazy_tell(z);
+	}
+	if (rc == 0 && (rc = scan_fill(fs, fs->tree, z, 1)) == 0) {
 		__atomic_store_n(&z->dirs_known, 1, __ATOMIC_RELEASE);
 		lazy_tell(z);
 		rc = scan_fill(fs, fs->tree, z, 0);
@@ -135,19 +150,22 @@ lazy_main(void *arg)
 }
 
 int
-lazy_start(struct fs *fs, const struct path_conf *pc)
+lazy_start(struct fs *fs, const struct path_conf *pc, struct dir_hints *hints)
 {
 	struct lazy *z;
 	int rc;
 
 	if ((z = calloc(1, sizeof *z)) == NULL) {
 		fs_log("%s: out of memory for the scan", blt_path(fs->db));
+		dir_hints_free(hints);
 		return -ENOMEM;
 	}
 	z->fs = fs;
+	z->hints = hints;
 	z->hold = getenv("BLTFS_LAZY_HOLD");
 	if ((rc = inode_tree_begin(pc, &fs->tree)) < 0) {
 		fs_log("%s: %s", blt_path(fs->db), blt_errmsg());
+		dir_hints_free(hints);
 		free(z);
 		return rc;
 	}
@@ -158,6 +176,7 @@ lazy_start(struct fs *fs, const struct path_conf *pc)
 		    strerror(rc));
 		pthread_cond_destroy(&z->moved);
 		pthread_mutex_destroy(&z->mu);
+		dir_hints_free(hints);
 		free(z);
 		return -rc;
 	}
@@ -213,6 +232,14 @@ lazy_wait_move(struct fs *fs, unsigned long seen)
 	state = z->stop ? LAZY_STOPPED : z->state;
 	pthread_mutex_unlock(&z->mu);
 	return state == LAZY_FAILED || state == LAZY_STOPPED ? -EIO : 0;
+}
+
+int64_t
+lazy_hinted(struct fs *fs)
+{
+	struct lazy *z = fs->lazy;
+
+	return z == NULL ? 0 : __atomic_load_n(&z->hinted, __ATOMIC_ACQUIRE);
 }
 
 const char *

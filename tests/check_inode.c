@@ -855,6 +855,75 @@ START_TEST(a_first_pass_finds_every_directory)
 }
 END_TEST
 
+/* inode_tree_witnesses(): collects each witness as a string. */
+struct witnesses {
+	char *key[16];
+	int n;
+};
+
+static int
+witness_add(void *arg, const unsigned char *key, size_t klen, int type)
+{
+	struct witnesses *w = arg;
+
+	ck_assert_int_lt(w->n, 16);
+	ck_assert_int_eq(
+	    type, klen > 0 && key[klen - 1] == '/' ? INODE_DIR : INODE_FILE);
+	w->key[w->n++] = strndup((const char *)key, klen);
+	return 0;
+}
+
+/* The witnesses of a built tree are keys of it, one for each directory
+ * holding a key itself (files, a marker, a piece of a long name), none for
+ * the root, a directory of directories or a key that is a directory too:
+ * and the first pass of a build given them alone makes every directory
+ * (dir-hints.c's step before a lazy build). */
+START_TEST(witnesses_stand_for_every_directory)
+{
+	static char longkey[5 + 300 + 3];
+	static const char *keys[] = {"d/a", "d/b", "x", "k", "k/z", "m/",
+	    "deep/er/y", "deep/er/z", longkey, NULL};
+	static const char *const dirs[] = {
+	    "d", "k", "m", "deep", "deep/er", "long", NULL};
+	struct witnesses w = {.n = 0};
+	struct inode_tree *t;
+	struct path_conf pc;
+	struct inode_info in;
+	const char *const *p;
+	int i, j;
+
+	memcpy(longkey, "long/", 5);
+	memset(longkey + 5, 'a', 300);
+	memcpy(longkey + 305, "/f", 3);
+	t = built(keys);
+	ck_assert_int_eq(inode_tree_witnesses(t, witness_add, &w), 0);
+	/* d, k (k/z), m, deep/er, and long's piece */
+	ck_assert_int_eq(w.n, 5);
+	for (i = 0; i < w.n; i++) {
+		for (j = 0; keys[j] != NULL && strcmp(keys[j], w.key[i]); j++)
+			;
+		ck_assert_msg(keys[j] != NULL, "%s: not a key", w.key[i]);
+		ck_assert_str_ne(w.key[i], "x");
+		ck_assert_str_ne(w.key[i], "k");
+	}
+	inode_tree_free(t);
+
+	ck_assert_int_eq(path_conf_init(&pc, BLT_SER_STR, 0, NULL), 0);
+	ck_assert_int_eq(inode_tree_begin(&pc, &t), 0);
+	w.key[w.n] = NULL;
+	p = (const char *const *)w.key;
+	ck_assert_int_eq(inode_tree_fill_dirs(t, list_next, &p), 0);
+	for (p = dirs; *p != NULL; p++) {
+		ck_assert_msg(il_lookup_path(t, *p, 0, &in) == 0, "%s", *p);
+		ck_assert_int_eq(in.type, INODE_DIR);
+	}
+	ck_assert_int_eq(il_lookup_path(t, "x", 0, &in), -EAGAIN);
+	inode_tree_free(t);
+	for (i = 0; i < w.n; i++)
+		free(w.key[i]);
+}
+END_TEST
+
 /* Listing offsets stay valid while most of a directory goes, through the
  * squeezing of its holes; a new file where a moved one's number is kept
  * gets another number. */
@@ -969,6 +1038,7 @@ inode_suite(void)
 	tcase_add_test(tc, files_keep_the_offsets_of_their_blocks);
 	tcase_add_test(tc, a_lazy_build_answers_lookups_as_it_goes);
 	tcase_add_test(tc, a_first_pass_finds_every_directory);
+	tcase_add_test(tc, witnesses_stand_for_every_directory);
 	tcase_add_test(tc, build_one_million_keys);
 	suite_add_tcase(s, tc);
 	return s;

@@ -1,0 +1,314 @@
+/*
+ * Directory hints: for each directory of a built index, one key below it
+ * (its witness, inode_tree_witnesses()), kept beside the index cache
+ * ($XDG_CACHE_HOME/bltfs/dirs-DEV-INO), so that the next lazy build of the
+ * store (-o lazy, lazy.c) puts in the directories it knew before anything
+ * else.  A witness the store still has proves its directories are there:
+ * the hash index answers in a microsecond where the build's first pass
+ * reads every key (a second at ten million), and a path in a directory
+ * whose keys come late in the store answers without waiting for it.
+ *
+ * Unlike the index cache, the hints need no unchanged store: each is
+ * confirmed before it is used, so a store written since (by the Python
+ * booklet, blt, another mount) loses only the hints whose witnesses went,
+ * and those directories wait for the first pass as before.  Nor is a
+ * damaged or foreign file a danger: at worst it names keys that are not
+ * there.  It is still read only if it is the user's own, and its sum is
+ * checked, so that damage is said in the log and the file replaced.
+ *
+ * A store with fewer than DIR_HINTS_KEYS_PER keys a directory gets no
+ * hints: confirming them would take about as long as the first pass.
+ *
+ * The file: struct dir_hints_head, then each witness as its length (32
+ * bits) and bytes, then a 64-bit sum of all that.  It is written beside
+ * its place and renamed there.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "fs.h"
+
+#define DIR_HINTS_MAGIC "BLTFSDH\n"
+#define DIR_HINTS_LAYOUT 1
+#define DIR_HINTS_ORDER 0x01020304 /* as this machine writes it */
+#define DIR_HINTS_KEYS_PER 64
+#define DIR_HINTS_STEP 1024 /* witnesses put in under one lock */
+
+struct dir_hints_head {
+	char magic[8];
+	uint32_t order, layout;
+	uint64_t count; /* witnesses */
+	uint64_t bytes; /* of the witnesses, lengths included */
+};
+
+/* The witnesses, as read and then as confirmed. */
+struct dir_hints {
+	unsigned char *buf; /* the file */
+	size_t len;
+	uint64_t count;
+	/* confirmed: offset in buf of each live witness, and its value's
+	 * length (a marker is a marker by its empty value) */
+	size_t *at;
+	uint64_t *vlen;
+	uint64_t live;
+	uint64_t next; /* the fill's place */
+	int later;     /* the fill let go of the lock at next */
+	struct lazy *z;
+};
+
+/* The witnesses as the save collects them. */
+struct dir_hints_out {
+	unsigned char *buf;
+	size_t len, cap;
+	uint64_t count, max;
+};
+
+/* The sum of a file: its head, then its witnesses. */
+static uint64_t
+dir_hints_sum(const struct dir_hints_head *h, const unsigned char *w)
+{
+	return ino_hash_name(ino_hash_name(0, (const char *)h, sizeof *h),
+	    (const char *)w, h->bytes);
+}
+
+/* inode_key_fn of the save: append one witness; 1 once there are too
+ * many. */
+static int
+dir_hints_add(void *arg, const unsigned char *key, size_t klen, int type)
+{
+	struct dir_hints_out *o = arg;
+	uint32_t len = (uint32_t)klen;
+	unsigned char *nb;
+	size_t cap;
+
+	(void)type; /* the store says which, by the value's length */
+	if (++o->count > o->max)
+		return 1;
+	if (o->len + sizeof len + klen > o->cap) {
+		cap = (o->len + sizeof len + klen) * 2;
+		if ((nb = realloc(o->buf, cap)) == NULL)
+			return -ENOMEM;
+		o->buf = nb;
+		o->cap = cap;
+	}
+	memcpy(o->buf + o->len, &len, sizeof len);
+	memcpy(o->buf + o->len + sizeof len, key, klen);
+	o->len += sizeof len + klen;
+	return 0;
+}
+
+/* Write o to path through a file beside it: 0 or -errno. */
+static int
+dir_hints_write(const char *path, const struct dir_hints_out *o)
+{
+	struct dir_hints_head h;
+	uint64_t sum;
+	char *tmp;
+	FILE *f;
+	int fd, rc = 0;
+
+	memset(&h, 0, sizeof h);
+	memcpy(h.magic, DIR_HINTS_MAGIC, sizeof h.magic);
+	h.order = DIR_HINTS_ORDER;
+	h.layout = DIR_HINTS_LAYOUT;
+	h.count = o->count;
+	h.bytes = o->len;
+	sum = dir_hints_sum(&h, o->buf);
+	if (asprintf(&tmp, "%s.%ld", path, (long)getpid()) < 0)
+		return -ENOMEM;
+	fd = open(
+	    tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (fd < 0 || (f = fdopen(fd, "w")) == NULL) {
+		rc = -errno;
+		if (fd >= 0)
+			close(fd);
+		free(tmp);
+		return rc;
+	}
+	if (fwrite(&h, sizeof h, 1, f) != 1 ||
+	    (o->len > 0 && fwrite(o->buf, o->len, 1, f) != 1) ||
+	    fwrite(&sum, sizeof sum, 1, f) != 1)
+		rc = -EIO;
+	if (fclose(f) != 0 && rc == 0)
+		rc = -errno;
+	if (rc == 0 && rename(tmp, path) < 0)
+		rc = -errno;
+	if (rc < 0)
+		(void)unlink(tmp);
+	free(tmp);
+	return rc;
+}
+
+void
+dir_hints_save(const char *path, struct inode_tree *t, uint64_t nkeys)
+{
+	struct dir_hints_out o = {NULL, 0, 0, 0, nkeys / DIR_HINTS_KEYS_PER};
+	int rc;
+
+	rc = inode_tree_witnesses(t, dir_hints_add, &o);
+	if (rc == 0 && o.count > 0)
+		rc = dir_hints_write(path, &o);
+	else if (rc >= 0) /* none, or too many: an older file misleads */
+		(void)unlink(path);
+	if (rc < 0)
+		fs_log(
+		    "directory hints %s: not saved: %s", path, strerror(-rc));
+	free(o.buf);
+}
+
+/* A damaged file: say so and remove it (the build makes a new one). */
+static struct dir_hints *
+dir_hints_damaged(const char *path, struct dir_hints *h, const char *why)
+{
+	fs_log("directory hints %s: %s; not used", path, why);
+	(void)unlink(path);
+	dir_hints_free(h);
+	return NULL;
+}
+
+/* Whether the witnesses of h, after its head, are as many as it says and
+ * end where they should. */
+static int
+dir_hints_whole(const struct dir_hints *h, const struct dir_hints_head *hd)
+{
+	size_t off = sizeof *hd, end = sizeof *hd + hd->bytes;
+	uint64_t i;
+	uint32_t len;
+
+	for (i = 0; i < hd->count; i++) {
+		if (end - off < sizeof len)
+			return 0;
+		memcpy(&len, h->buf + off, sizeof len);
+		if (len > BLT_KEY_MAX || end - off - sizeof len < len)
+			return 0;
+		off += sizeof len + len;
+	}
+	return off == end;
+}
+
+struct dir_hints *
+dir_hints_load(const char *path)
+{
+	struct dir_hints_head hd;
+	struct dir_hints *h;
+	struct stat sb;
+	uint64_t sum;
+	ssize_t r;
+	int fd;
+
+	if ((fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)) < 0)
+		return NULL;
+	/* only ours: another user's file is not read, whatever it says */
+	if (fstat(fd, &sb) < 0 || !S_ISREG(sb.st_mode) ||
+	    sb.st_uid != geteuid() || (h = calloc(1, sizeof *h)) == NULL) {
+		close(fd);
+		return NULL;
+	}
+	h->len = (size_t)sb.st_size;
+	if ((h->buf = malloc(h->len + 1)) == NULL) {
+		close(fd);
+		dir_hints_free(h);
+		return NULL;
+	}
+	r = pread(fd, h->buf, h->len, 0);
+	close(fd);
+	if (r != (ssize_t)h->len || h->len < sizeof hd + sizeof sum)
+		return dir_hints_damaged(path, h, "it is cut short");
+	memcpy(&hd, h->buf, sizeof hd);
+	if (memcmp(hd.magic, DIR_HINTS_MAGIC, sizeof hd.magic) != 0 ||
+	    hd.order != DIR_HINTS_ORDER || hd.layout != DIR_HINTS_LAYOUT)
+		return dir_hints_damaged(
+		    path, h, "not a hints file of this build");
+	memcpy(&sum, h->buf + h->len - sizeof sum, sizeof sum);
+	if (hd.bytes != h->len - sizeof hd - sizeof sum ||
+	    dir_hints_sum(&hd, h->buf + sizeof hd) != sum)
+		return dir_hints_damaged(path, h, "its sum is wrong");
+	if (!dir_hints_whole(h, &hd))
+		return dir_hints_damaged(
+		    path, h, "its witnesses do not add up");
+	h->count = hd.count;
+	return h;
+}
+
+/* Keep the witnesses the store has: their offsets in h->at. */
+static int
+dir_hints_confirm(struct fs *fs, struct dir_hints *h)
+{
+	struct blt_entry e;
+	size_t off = sizeof(struct dir_hints_head);
+	uint64_t i;
+	uint32_t len;
+
+	h->at = malloc((h->count ? h->count : 1) * sizeof *h->at);
+	h->vlen = malloc((h->count ? h->count : 1) * sizeof *h->vlen);
+	if (h->at == NULL || h->vlen == NULL)
+		return -ENOMEM;
+	for (i = 0; i < h->count; i++) {
+		memcpy(&len, h->buf + off, sizeof len);
+		off += sizeof len;
+		/* a damaged block is not this step's to say: the build
+		 * meets it and says where */
+		if (blt_find(fs->db, h->buf + off, len, &e) == 0) {
+			h->at[h->live] = off;
+			h->vlen[h->live++] = e.value_len;
+		}
+		off += len;
+	}
+	return 0;
+}
+
+/* inode_next_fn of the fill: the confirmed witnesses, letting go of the
+ * index's lock every DIR_HINTS_STEP of them. */
+static int
+dir_hints_next(
+    void *arg, const void **key, size_t *klen, uint64_t *vlen, uint64_t *at)
+{
+	struct dir_hints *h = arg;
+	uint32_t len;
+
+	if (h->next == h->live)
+		return 0;
+	if (h->next > 0 && h->next % DIR_HINTS_STEP == 0 && !h->later) {
+		h->later = 1;
+		return INODE_NEXT_LATER;
+	}
+	if (h->later && lazy_stopping(h->z))
+		return blt_errmsg_set(-ECANCELED, "unmounted");
+	h->later = 0;
+	memcpy(&len, h->buf + h->at[h->next] - sizeof len, sizeof len);
+	*key = h->buf + h->at[h->next];
+	*klen = len;
+	*vlen = h->vlen[h->next++];
+	*at = 0;
+	return 1;
+}
+
+int64_t
+dir_hints_fill(struct fs *fs, struct dir_hints *h, struct lazy *z)
+{
+	int rc;
+
+	h->z = z;
+	if ((rc = dir_hints_confirm(fs, h)) < 0 ||
+	    (rc = inode_tree_fill_dirs(fs->tree, dir_hints_next, h)) < 0)
+		return rc;
+	return (int64_t)h->live;
+}
+
+void
+dir_hints_free(struct dir_hints *h)
+{
+	if (h == NULL)
+		return;
+	free(h->buf);
+	free(h->at);
+	free(h->vlen);
+	free(h);
+}
