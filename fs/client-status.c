@@ -86,7 +86,7 @@ client_status_print(struct client *c)
 {
 	const struct json *opts, *ap, *w, *lb, *idx, *known;
 	const char *store, *problem, *state;
-	char size[32], live[32], dead[32], min[32];
+	char size[32], live[32], dead[32], min[32], found[64] = "";
 	uint64_t file, dbytes;
 	struct json *v;
 	int err;
@@ -144,14 +144,17 @@ client_status_print(struct client *c)
 	idx = json_get(v, "index");
 	state = client_str(idx, "state");
 	known = json_get(idx, "directories_known");
+	if (known != NULL && known->type == JSON_TRUE)
+		snprintf(found, sizeof found, ", every directory found");
+	else if (client_num(idx, "directories_hinted") > 0)
+		snprintf(found, sizeof found,
+		    ", %" PRIu64 " directories from hints",
+		    client_num(idx, "directories_hinted"));
 	if (state != NULL && strcmp(state, "built") != 0)
 		printf(
 		    "index     %s (-o lazy%s): listings and changes wait for "
 		    "it\n",
-		    state,
-		    known != NULL && known->type == JSON_TRUE
-		        ? ", every directory found"
-		        : "");
+		    state, found);
 	client_print_jobs(json_get(v, "jobs"));
 	json_free(v);
 	return CLIENT_OK;

@@ -127,8 +127,10 @@ dir_hints_write(const char *path, const struct dir_hints_out *o)
 	    tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
 	if (fd < 0 || (f = fdopen(fd, "w")) == NULL) {
 		rc = -errno;
-		if (fd >= 0)
+		if (fd >= 0) {
 			close(fd);
+			(void)unlink(tmp);
+		}
 		free(tmp);
 		return rc;
 	}
@@ -142,6 +144,8 @@ dir_hints_write(const char *path, const struct dir_hints_out *o)
 		rc = -errno;
 	if (rc < 0)
 		(void)unlink(tmp);
+	else
+		index_cache_remove_orphans(path);
 	free(tmp);
 	return rc;
 }
@@ -155,7 +159,8 @@ dir_hints_save(const char *path, struct inode_tree *t, uint64_t nkeys)
 	rc = inode_tree_witnesses(t, dir_hints_add, &o);
 	if (rc == 0 && o.count > 0)
 		rc = dir_hints_write(path, &o);
-	else if (rc >= 0) /* none, or too many: an older file misleads */
+	else if (rc >= 0) /* none, or too many: an older file would only
+	                   * cost its lookups */
 		(void)unlink(path);
 	if (rc < 0)
 		fs_log(

@@ -8,7 +8,8 @@
 # pass, which is held; the reference changes it between the mounts (a
 # directory goes, one comes).  A hint whose witness went makes no
 # directory; a damaged hints file is said in the log, removed and made
-# again; another user's is not read; noindex_cache keeps none.
+# again; what a killed save left goes with the next; another user's file
+# is not read; noindex_cache keeps none.
 . "${top_srcdir:-$(dirname "$0")/..}/tests/lib.sh"
 
 PY=$REFERENCE_DIR/bin/booklet-python
@@ -64,6 +65,9 @@ touch "$store" # as lazy_mount
 lazy_held_mount "$store" "$m" -o ro,lazy,index_cache=0
 ! dirs_known "$m" || fail "the first pass was not held"
 [ "$(hinted)" = 11 ] || fail "the build confirmed $(hinted) hints, not 11"
+"$BLTFS" ctl "$m" status >"$tmp/st" || fail "bltfs ctl status during the build"
+grep -q "^index     building (-o lazy, 11 directories from hints):" "$tmp/st" ||
+	fail "bltfs ctl status said: $(cat "$tmp/st")"
 [ "$(cat "$m/late/sub/k00123")" = "late 00123" ] ||
 	fail "a key in a late directory, by its hint"
 [ -d "$m/late" ] && [ -d "$m/mark" ] || fail "a hinted directory is not there"
@@ -78,6 +82,11 @@ bltfs_umount "$m"
 grep -qa 'fresh/x' "$hints" || fail "the hints were not made again"
 ! grep -qa 'gone/only' "$hints" || fail "the hints keep a directory that went"
 
+# What a save by a daemon that is gone left beside the file goes with the
+# next save (a process number no process has: above the kernel's pid_max).
+orphan=$hints.$(($(cat /proc/sys/kernel/pid_max) + 1))
+echo gone >"$orphan"
+
 # A damaged file: said, not used, made again by the build.
 size=$(stat -c %s "$hints")
 printf 'X' | dd of="$hints" bs=1 seek=$((size / 2)) conv=notrunc 2>/dev/null
@@ -89,6 +98,7 @@ grep -q "directory hints $hints: its sum is wrong; not used" "$tmp/log.$pid" ||
 bltfs_umount "$m"
 lazy_mount
 [ "$(hinted)" = 12 ] || fail "the hints were not made again: $(hinted)" # and fresh
+[ ! -e "$orphan" ] || fail "a save of a daemon that is gone was left"
 bltfs_umount "$m"
 # cut short
 head -c 30 "$hints" >"$tmp/cut"
