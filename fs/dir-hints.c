@@ -1,12 +1,14 @@
 /*
  * Directory hints: for each directory of a built index, one key below it
  * (its witness, inode_tree_witnesses()), kept beside the index cache
- * ($XDG_CACHE_HOME/bltfs/dirs-DEV-INO), so that the next lazy build of the
- * store (-o lazy, lazy.c) puts in the directories it knew before anything
- * else.  A witness the store still has proves its directories are there:
- * the hash index answers in a microsecond where the build's first pass
- * reads every key (a second at ten million), and a path in a directory
- * whose keys come late in the store answers without waiting for it.
+ * ($XDG_CACHE_HOME/bltfs/dirs-DEV-INO) when a build ends, and again at
+ * unmount if directories were made or moved since (index-cache.c), so
+ * that the next lazy build of the store (-o lazy, lazy.c) puts in the
+ * directories it knew before anything else.  A witness the store still has
+ * proves its directories are there: the hash index answers in a microsecond
+ * where the build's first pass reads every key (a second at ten million), and a
+ * path in a directory whose keys come late in the store answers without waiting
+ * for it.
  *
  * Unlike the index cache, the hints need no unchanged store: each is
  * confirmed before it is used, so a store written since (by the Python

@@ -223,6 +223,10 @@ void index_cache_built(struct fs *fs);
 /* The "index" member of status: where the index came from, and how many
  * nodes it holds. */
 void index_cache_status_json(struct fs *fs, FILE *f);
+/* The mount ends: keep the directory hints again if directories were made
+ * or moved since (through the mount), so that the next lazy build knows
+ * them.  Before lazy_stop(): not after a lazy build that did not end. */
+void index_cache_unmount(struct fs *fs);
 /* Wait for a save under way, and free ic; safe on NULL. */
 void index_cache_free(struct index_cache *ic);
 /* Remove what saves of path by daemons that are gone left beside it (path,

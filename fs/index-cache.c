@@ -81,10 +81,12 @@ struct index_cache {
 	/* the save: its thread, and whether it holds the index's lock */
 	pthread_t saver;
 	int saving;
-	/* the save of the directory hints: its thread, and what it saves */
+	/* the save of the directory hints: its thread, what it saves, and
+	 * inode_dir_changes() when it began */
 	pthread_t hinter;
 	int hinting;
 	uint64_t nkeys;
+	uint64_t hinted_at;
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
 	int locked;
@@ -499,12 +501,31 @@ index_cache_built(struct fs *fs)
 	if (ic == NULL)
 		return;
 	ic->tree = fs->tree;
+	ic->hinted_at = inode_dir_changes(fs->tree);
 	if (blt_info(fs->db, &st) == 0) {
 		ic->nkeys = st.n_keys;
 		ic->hinting = pthread_create(&ic->hinter, NULL,
 		                  icache_save_hints, ic) == 0;
 	}
 	icache_save_start(fs, ic, inode_conf(fs->tree));
+}
+
+void
+index_cache_unmount(struct fs *fs)
+{
+	struct index_cache *ic = fs->icache;
+	struct blt_stat st;
+
+	/* a build stopped half-way would keep the hints of half the tree */
+	if (ic == NULL || fs->tree == NULL || lazy_building(fs))
+		return;
+	if (ic->hinting) {
+		pthread_join(ic->hinter, NULL);
+		ic->hinting = 0;
+	}
+	if (inode_dir_changes(fs->tree) != ic->hinted_at &&
+	    blt_info(fs->db, &st) == 0)
+		dir_hints_save(ic->hints_path, fs->tree, st.n_keys);
 }
 
 void

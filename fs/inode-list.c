@@ -344,3 +344,14 @@ inode_tree_witnesses(struct inode_tree *t, inode_key_fn *fn, void *arg)
 	pthread_rwlock_unlock(&t->lock);
 	return rc;
 }
+
+uint64_t
+inode_dir_changes(struct inode_tree *t)
+{
+	uint64_t n;
+
+	pthread_rwlock_rdlock(&t->lock);
+	n = t->dir_changes;
+	pthread_rwlock_unlock(&t->lock);
+	return n;
+}

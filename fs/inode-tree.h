@@ -143,7 +143,8 @@ struct inode_tree {
 	struct ino_set away; /* numbers not of their node's place (ino.c) */
 	uint32_t next_gen;
 	uint64_t nkeys;
-	int stamp;    /* built: a change of a listing moves its time */
+	int stamp;            /* built: a change of a listing moves its time */
+	uint64_t dir_changes; /* directories made or moved since built */
 	int building; /* new directories start unindexed (inode-build.c) */
 	/* inode_set_attr() calls, for inode_attr_recheck() */
 	_Atomic uint64_t attr_sets;

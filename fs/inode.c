@@ -252,6 +252,8 @@ inode_attach(struct inode_tree *t, struct inode *parent, struct inode *n)
 	n->hash = inode_hash(parent, n->name, n->nlen);
 	inode_table_add(t->buckets, t->nbuckets, n);
 	t->nnodes++;
+	if (n->type == INODE_DIR && t->stamp)
+		t->dir_changes++;
 	return 0;
 }
 

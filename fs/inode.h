@@ -286,6 +286,9 @@ int inode_walk_keys(
  * keeps them for the next lazy build).  Holds the read lock; returns 0,
  * fn's nonzero return or -ENOMEM. */
 int inode_tree_witnesses(struct inode_tree *t, inode_key_fn *fn, void *arg);
+/* How many times a directory was made or moved since the tree was built
+ * or loaded: the witnesses may have changed since it was last this. */
+uint64_t inode_dir_changes(struct inode_tree *t);
 
 /* Move name in parent to newname in newparent, keeping the node (and the
  * nodeids below it): the keys of the whole subtree change with it.  flags

@@ -586,6 +586,7 @@ main_close(struct fs *fs)
 {
 	int rc = 0;
 
+	index_cache_unmount(fs); /* lazy_stop() forgets how a build ended */
 	lazy_stop(fs); /* a lazy build fills the index until it ends */
 	if (fs->handles != NULL && handle_commit_all(fs) < 0)
 		rc = -EIO;

@@ -8,8 +8,9 @@
 # pass, which is held; the reference changes it between the mounts (a
 # directory goes, one comes).  A hint whose witness went makes no
 # directory; a damaged hints file is said in the log, removed and made
-# again; what a killed save left goes with the next; another user's file
-# is not read; noindex_cache keeps none.
+# again; directories made through a mount are kept when it ends; what a
+# killed save left goes with the next; another user's file is not read;
+# noindex_cache keeps none.
 . "${top_srcdir:-$(dirname "$0")/..}/tests/lib.sh"
 
 PY=$REFERENCE_DIR/bin/booklet-python
@@ -82,6 +83,20 @@ bltfs_umount "$m"
 grep -qa 'fresh/x' "$hints" || fail "the hints were not made again"
 ! grep -qa 'gone/only' "$hints" || fail "the hints keep a directory that went"
 
+# Directories made through a read-write mount after its build are kept at
+# unmount, for the next lazy build.
+bltfs_mount "$store" "$m" -o index_cache=0
+mkdir -p "$m/made/deep"
+echo made >"$m/made/deep/x"
+bltfs_umount "$m"
+grep -qa 'made/deep/x' "$hints" || fail "a directory made through the mount is not hinted"
+touch "$store"
+lazy_held_mount "$store" "$m" -o ro,lazy,index_cache=0
+[ "$(cat "$m/made/deep/x")" = made ] || fail "a key in a directory the mount made, by its hint"
+lazy_release xx
+poll "the build did not end" built
+bltfs_umount "$m"
+
 # What a save by a daemon that is gone left beside the file goes with the
 # next save (a process number no process has: above the kernel's pid_max).
 orphan=$hints.$(($(cat /proc/sys/kernel/pid_max) + 1))
@@ -94,10 +109,11 @@ lazy_mount
 grep -q "directory hints $hints: its sum is wrong; not used" "$tmp/log.$pid" ||
 	fail "the damaged hints are not said: $(cat "$tmp/log.$pid")"
 [ "$(hinted)" = 0 ] || fail "damaged hints were used"
-[ "$(find "$m" -type f | wc -l)" = 3301 ] || fail "damaged hints changed the tree"
+[ "$(find "$m" -type f | wc -l)" = 3302 ] || fail "damaged hints changed the tree"
 bltfs_umount "$m"
 lazy_mount
-[ "$(hinted)" = 12 ] || fail "the hints were not made again: $(hinted)" # and fresh
+# and fresh, made (its marker, mkdir's) and made/deep
+[ "$(hinted)" = 14 ] || fail "the hints were not made again: $(hinted)"
 [ ! -e "$orphan" ] || fail "a save of a daemon that is gone was left"
 bltfs_umount "$m"
 # cut short
