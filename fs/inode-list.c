@@ -291,14 +291,15 @@ out:
 }
 
 /* The key of directory d's first file, if it has one but PATH_SELF (which
- * is d's path as a key, no proof that d is a directory), to fn. */
+ * is d's path as a key, no proof that d is a directory), to fn; else its
+ * marker's, if it has one. */
 static int
 inode_witness_of(
-    struct inode_tree *t, const struct inode *d, inode_key_fn *fn, void *arg)
+    struct inode_tree *t, struct inode *d, inode_key_fn *fn, void *arg)
 {
 	const struct inode_dir *dir = d->dir;
 	const unsigned char *e = NULL;
-	unsigned char *key, *nk;
+	unsigned char *key;
 	size_t klen;
 	uint32_t s;
 	int rc;
@@ -312,18 +313,15 @@ inode_witness_of(
 		        memcmp(e + 2, PATH_SELF, PATH_SELF_LEN) == 0))
 			e = NULL;
 	}
-	if (e == NULL && !(d->flags & INODE_MARKER))
+	if (e != NULL)
+		rc = inode_child_key_locked(
+		    t, d, (const char *)e + 2, e[1], INODE_FILE, &key, &klen);
+	else if (d->flags & INODE_MARKER)
+		rc = inode_key_locked(t, d, &key, &klen);
+	else
 		return 0; /* its subdirectories' witnesses stand for it */
-	if ((rc = inode_key_locked(t, d, &key, &klen)) < 0)
+	if (rc < 0)
 		return rc;
-	if (e != NULL) {
-		if ((nk = realloc(key, klen + e[1] + 9)) == NULL) {
-			free(key);
-			return -ENOMEM;
-		}
-		key = nk;
-		klen += inode_decode(t, (const char *)e + 2, e[1], key + klen);
-	}
 	rc = fn(arg, key, klen, e != NULL ? INODE_FILE : INODE_DIR);
 	free(key);
 	return rc;
@@ -332,7 +330,7 @@ inode_witness_of(
 int
 inode_tree_witnesses(struct inode_tree *t, inode_key_fn *fn, void *arg)
 {
-	const struct inode *n;
+	struct inode *n;
 	size_t i;
 	int rc = 0;
 
