@@ -87,7 +87,7 @@ client_status_print(struct client *c)
 	const struct json *opts, *ap, *w, *lb, *idx, *known;
 	const char *store, *problem, *state;
 	char size[32], live[32], dead[32], min[32], found[64] = "";
-	uint64_t file, dbytes;
+	uint64_t file, dbytes, hinted;
 	struct json *v;
 	int err;
 
@@ -146,10 +146,9 @@ client_status_print(struct client *c)
 	known = json_get(idx, "directories_known");
 	if (known != NULL && known->type == JSON_TRUE)
 		snprintf(found, sizeof found, ", every directory found");
-	else if (client_num(idx, "directories_hinted") > 0)
+	else if ((hinted = client_num(idx, "directories_hinted")) > 0)
 		snprintf(found, sizeof found,
-		    ", %" PRIu64 " directories from hints",
-		    client_num(idx, "directories_hinted"));
+		    ", %" PRIu64 " directories from hints", hinted);
 	if (state != NULL && strcmp(state, "built") != 0)
 		printf(
 		    "index     %s (-o lazy%s): listings and changes wait for "

@@ -50,16 +50,21 @@ struct dir_hints_head {
 	uint64_t bytes; /* of the witnesses, lengths included */
 };
 
+/* A witness the store has: where its key is in the file, and its value's
+ * length (a marker is a marker by its empty value). */
+struct dir_hints_live {
+	size_t at;
+	uint32_t klen;
+	uint64_t vlen;
+};
+
 /* The witnesses, as read and then as confirmed. */
 struct dir_hints {
 	unsigned char *buf; /* the file */
 	size_t len;
 	uint64_t count;
-	/* confirmed: offset in buf of each live witness, and its value's
-	 * length (a marker is a marker by its empty value) */
-	size_t *at;
-	uint64_t *vlen;
-	uint64_t live;
+	struct dir_hints_live *live; /* confirmed */
+	uint64_t nlive;
 	uint64_t next; /* the fill's place */
 	int later;     /* the fill let go of the lock at next */
 	struct lazy *z;
@@ -244,7 +249,7 @@ dir_hints_load(const char *path)
 	return h;
 }
 
-/* Keep the witnesses the store has: their offsets in h->at. */
+/* Keep the witnesses the store has, in h->live. */
 static int
 dir_hints_confirm(struct fs *fs, struct dir_hints *h)
 {
@@ -253,20 +258,16 @@ dir_hints_confirm(struct fs *fs, struct dir_hints *h)
 	uint64_t i;
 	uint32_t len;
 
-	h->at = malloc((h->count ? h->count : 1) * sizeof *h->at);
-	h->vlen = malloc((h->count ? h->count : 1) * sizeof *h->vlen);
-	if (h->at == NULL || h->vlen == NULL)
+	if ((h->live = calloc(h->count + 1, sizeof *h->live)) == NULL)
 		return -ENOMEM;
-	for (i = 0; i < h->count; i++) {
+	for (i = 0; i < h->count; i++, off += len) {
 		memcpy(&len, h->buf + off, sizeof len);
 		off += sizeof len;
 		/* a damaged block is not this step's to say: the build
 		 * meets it and says where */
-		if (blt_find(fs->db, h->buf + off, len, &e) == 0) {
-			h->at[h->live] = off;
-			h->vlen[h->live++] = e.value_len;
-		}
-		off += len;
+		if (blt_find(fs->db, h->buf + off, len, &e) == 0)
+			h->live[h->nlive++] =
+			    (struct dir_hints_live){off, len, e.value_len};
 	}
 	return 0;
 }
@@ -278,9 +279,9 @@ dir_hints_next(
     void *arg, const void **key, size_t *klen, uint64_t *vlen, uint64_t *at)
 {
 	struct dir_hints *h = arg;
-	uint32_t len;
+	const struct dir_hints_live *w;
 
-	if (h->next == h->live)
+	if (h->next == h->nlive)
 		return 0;
 	if (h->next > 0 && h->next % DIR_HINTS_STEP == 0 && !h->later) {
 		h->later = 1;
@@ -289,10 +290,10 @@ dir_hints_next(
 	if (h->later && lazy_stopping(h->z))
 		return blt_errmsg_set(-ECANCELED, "unmounted");
 	h->later = 0;
-	memcpy(&len, h->buf + h->at[h->next] - sizeof len, sizeof len);
-	*key = h->buf + h->at[h->next];
-	*klen = len;
-	*vlen = h->vlen[h->next++];
+	w = &h->live[h->next++];
+	*key = h->buf + w->at;
+	*klen = w->klen;
+	*vlen = w->vlen;
 	*at = 0;
 	return 1;
 }
@@ -306,7 +307,7 @@ dir_hints_fill(struct fs *fs, struct dir_hints *h, struct lazy *z)
 	if ((rc = dir_hints_confirm(fs, h)) < 0 ||
 	    (rc = inode_tree_fill_dirs(fs->tree, dir_hints_next, h)) < 0)
 		return rc;
-	return (int64_t)h->live;
+	return (int64_t)h->nlive;
 }
 
 void
@@ -315,7 +316,6 @@ dir_hints_free(struct dir_hints *h)
 	if (h == NULL)
 		return;
 	free(h->buf);
-	free(h->at);
-	free(h->vlen);
+	free(h->live);
 	free(h);
 }

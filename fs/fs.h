@@ -268,10 +268,10 @@ int scan_fill(
 /* lazy.c */
 
 /* -o lazy: make fs->tree, empty, and fill it on threads of their own while
- * the mount answers, starting with the directories of hints (taken, and
- * freed; may be NULL); then index_cache_built().  Errors are logged. */
-int lazy_start(
-    struct fs *fs, const struct path_conf *pc, struct dir_hints *hints);
+ * the mount answers, starting with the directories of the hints in the file
+ * hints (dir_hints_load(); NULL: none, else it must outlast the build); then
+ * index_cache_built().  Errors are logged. */
+int lazy_start(struct fs *fs, const struct path_conf *pc, const char *hints);
 /* Whether fs->tree is still being built (or its build failed or was
  * stopped); whether its build failed; and which of "building", "built",
  * "failed", "stopped" it is. */

@@ -473,8 +473,7 @@ index_cache_load_tree(struct fs *fs, const struct path_conf *pc, int on,
 		return 0;
 	}
 	if (lazy)
-		return lazy_start(
-		    fs, pc, ic != NULL ? dir_hints_load(ic->hints_path) : NULL);
+		return lazy_start(fs, pc, ic != NULL ? ic->hints_path : NULL);
 	if ((rc = scan_load_tree(fs, pc)) < 0)
 		return rc;
 	index_cache_built(fs);

@@ -47,11 +47,11 @@ struct lazy {
 	struct fs *fs;
 	pthread_t thread;
 	pthread_mutex_t mu;
-	pthread_cond_t moved;    /* a batch is in, a pass or the build ended */
-	unsigned long moves;     /* times moved was told */
-	int dirs_known;          /* the first pass is done: atomic */
-	struct dir_hints *hints; /* for the step before it, or NULL */
-	int64_t hinted;          /* directories' hints confirmed: atomic */
+	pthread_cond_t moved; /* a batch is in, a pass or the build ended */
+	unsigned long moves;  /* times moved was told */
+	int dirs_known;       /* the first pass is done: atomic */
+	const char *hints;    /* the directory hints' file, or NULL */
+	int64_t hinted;       /* directories' hints confirmed: atomic */
 	int state; /* LAZY_*: written under mu, read without it too */
 	int stop;  /* the session ended: the build and its waiters stop */
 	const char *hold; /* BLTFS_LAZY_HOLD, for the tests */
@@ -114,16 +114,16 @@ lazy_main(void *arg)
 {
 	struct lazy *z = arg;
 	struct fs *fs = z->fs;
+	struct dir_hints *h;
 	int state = LAZY_BUILT, rc = 0;
 	int64_t hinted;
 
-	if (z->hints != NULL) {
-		if ((hinted = dir_hints_fill(fs, z->hints, z)) >= 0)
+	if (z->hints != NULL && (h = dir_hints_load(z->hints)) != NULL) {
+		if ((hinted = dir_hints_fill(fs, h, z)) >= 0)
 			__atomic_store_n(&z->hinted, hinted, __ATOMIC_RELEASE);
 		else if (hinted == -ECANCELED)
 			rc = -ECANCELED;
-		dir_hints_free(z->hints); /* hints are only hints */
-		z->hints = NULL;
+		dir_hints_free(h); /* hints are only hints */
 		lazy_tell(z);
 	}
 	if (rc == 0 && (rc = scan_fill(fs, fs->tree, z, 1)) == 0) {
@@ -150,14 +150,13 @@ lazy_main(void *arg)
 }
 
 int
-lazy_start(struct fs *fs, const struct path_conf *pc, struct dir_hints *hints)
+lazy_start(struct fs *fs, const struct path_conf *pc, const char *hints)
 {
 	struct lazy *z;
 	int rc;
 
 	if ((z = calloc(1, sizeof *z)) == NULL) {
 		fs_log("%s: out of memory for the scan", blt_path(fs->db));
-		dir_hints_free(hints);
 		return -ENOMEM;
 	}
 	z->fs = fs;
@@ -165,7 +164,6 @@ lazy_start(struct fs *fs, const struct path_conf *pc, struct dir_hints *hints)
 	z->hold = getenv("BLTFS_LAZY_HOLD");
 	if ((rc = inode_tree_begin(pc, &fs->tree)) < 0) {
 		fs_log("%s: %s", blt_path(fs->db), blt_errmsg());
-		dir_hints_free(hints);
 		free(z);
 		return rc;
 	}
@@ -176,7 +174,6 @@ lazy_start(struct fs *fs, const struct path_conf *pc, struct dir_hints *hints)
 		    strerror(rc));
 		pthread_cond_destroy(&z->moved);
 		pthread_mutex_destroy(&z->mu);
-		dir_hints_free(hints);
 		free(z);
 		return -rc;
 	}
