@@ -28,7 +28,6 @@
 #include "config.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -128,18 +127,12 @@ dir_hints_write(const char *path, const struct dir_hints_out *o)
 	h.count = o->count;
 	h.bytes = o->len;
 	sum = dir_hints_sum(&h, o->buf);
-	if (asprintf(&tmp, "%s.%ld", path, (long)getpid()) < 0)
-		return -ENOMEM;
-	fd = open(
-	    tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
-	if (fd < 0 || (f = fdopen(fd, "w")) == NULL) {
+	if ((fd = index_cache_create_beside(path, &tmp)) < 0)
+		return fd;
+	if ((f = fdopen(fd, "w")) == NULL) {
 		rc = -errno;
-		if (fd >= 0) {
-			close(fd);
-			(void)unlink(tmp);
-		}
-		free(tmp);
-		return rc;
+		close(fd);
+		return index_cache_put_in_place(path, tmp, rc);
 	}
 	if (fwrite(&h, sizeof h, 1, f) != 1 ||
 	    (o->len > 0 && fwrite(o->buf, o->len, 1, f) != 1) ||
@@ -147,14 +140,7 @@ dir_hints_write(const char *path, const struct dir_hints_out *o)
 		rc = -EIO;
 	if (fclose(f) != 0 && rc == 0)
 		rc = -errno;
-	if (rc == 0 && rename(tmp, path) < 0)
-		rc = -errno;
-	if (rc < 0)
-		(void)unlink(tmp);
-	else
-		index_cache_remove_orphans(path);
-	free(tmp);
-	return rc;
+	return index_cache_put_in_place(path, tmp, rc);
 }
 
 void
@@ -215,11 +201,9 @@ dir_hints_load(const char *path)
 	ssize_t r;
 	int fd;
 
-	if ((fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)) < 0)
+	if ((fd = index_cache_open_own(path, &sb)) < 0)
 		return NULL;
-	/* only ours: another user's file is not read, whatever it says */
-	if (fstat(fd, &sb) < 0 || !S_ISREG(sb.st_mode) ||
-	    sb.st_uid != geteuid() || (h = calloc(1, sizeof *h)) == NULL) {
+	if ((h = calloc(1, sizeof *h)) == NULL) {
 		close(fd);
 		return NULL;
 	}

@@ -229,9 +229,16 @@ void index_cache_status_json(struct fs *fs, FILE *f);
 void index_cache_unmount(struct fs *fs);
 /* Wait for a save under way, and free ic; safe on NULL. */
 void index_cache_free(struct index_cache *ic);
-/* Remove what saves of path by daemons that are gone left beside it (path,
- * '.' and their process number). */
-void index_cache_remove_orphans(const char *path);
+/* The files of the cache directory (also dir-hints.c's): open path for
+ * reading if it is a regular file of the user's own, with *sb filled: its
+ * descriptor, or -1.  Make path's replacement, private, beside it: its
+ * descriptor, with *tmp its name, or -errno (blt_errmsg() says why).  Once
+ * tmp is written and closed (rc: 0 if it went well), put it in path's
+ * place and remove what saves by daemons that are gone left beside it, or
+ * remove it: rc, or the rename's -errno.  Frees tmp. */
+int index_cache_open_own(const char *path, struct stat *sb);
+int index_cache_create_beside(const char *path, char **tmp);
+int index_cache_put_in_place(const char *path, char *tmp, int rc);
 
 /* dir-hints.c: a key below each directory of the last built index, which
  * the next lazy build confirms in the store's hash index and puts in

@@ -191,12 +191,9 @@ icache_read(struct index_cache *ic, const struct path_conf *pc,
 	size_t len, off, n;
 	int fd, rc = 0;
 
-	if ((fd = open(ic->path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)) < 0)
+	if ((fd = index_cache_open_own(ic->path, &sb)) < 0)
 		return 0;
-	/* only ours: another user's file is not read, whatever it says */
-	if (fstat(fd, &sb) < 0 || !S_ISREG(sb.st_mode) ||
-	    sb.st_uid != geteuid() ||
-	    (uint64_t)sb.st_size < sizeof h + sizeof sum ||
+	if ((uint64_t)sb.st_size < sizeof h + sizeof sum ||
 	    pread(fd, &h, sizeof h, 0) != (ssize_t)sizeof h) {
 		close(fd);
 		return 0;
@@ -303,10 +300,11 @@ icache_write(struct index_cache *ic)
 	return 0;
 }
 
-/* A daemon killed while it saved the index of 100 million keys leaves
- * 3.5 GB beside it. */
-void
-index_cache_remove_orphans(const char *path)
+/* Remove what saves of path by daemons that are gone left beside it (path
+ * followed by '.' and their process number): a daemon killed while it
+ * saved the index of 100 million keys leaves 3.5 GB. */
+static void
+icache_remove_orphans(const char *path)
 {
 	const char *base = strrchr(path, '/') + 1;
 	size_t blen = strlen(base);
@@ -333,6 +331,54 @@ index_cache_remove_orphans(const char *path)
 	free(dir);
 }
 
+int
+index_cache_open_own(const char *path, struct stat *sb)
+{
+	int fd;
+
+	if ((fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)) < 0)
+		return -1;
+	/* only ours: another user's file is not read, whatever it says */
+	if (fstat(fd, sb) < 0 || !S_ISREG(sb->st_mode) ||
+	    sb->st_uid != geteuid()) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+int
+index_cache_create_beside(const char *path, char **tmp)
+{
+	int fd;
+
+	if (asprintf(tmp, "%s.%ld", path, (long)getpid()) < 0) {
+		*tmp = NULL;
+		return blt_errmsg_set(-ENOMEM, "out of memory");
+	}
+	fd = open(
+	    *tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		fd = blt_errmsg_set(-errno, "%s", strerror(errno));
+		free(*tmp);
+		*tmp = NULL;
+	}
+	return fd;
+}
+
+int
+index_cache_put_in_place(const char *path, char *tmp, int rc)
+{
+	if (rc == 0 && rename(tmp, path) < 0)
+		rc = blt_errmsg_set(-errno, "%s", strerror(errno));
+	if (rc < 0)
+		(void)unlink(tmp);
+	else
+		icache_remove_orphans(path);
+	free(tmp);
+	return rc;
+}
+
 /* The saver's thread: write the index beside ic->path, then rename it
  * there.  Whatever happens, the mount waits no longer than for the lock. */
 static void *
@@ -343,31 +389,21 @@ icache_save(void *arg)
 	int rc = -ENOMEM;
 
 	ic->fd = -1;
-	if (asprintf(&tmp, "%s.%ld", ic->path, (long)getpid()) < 0)
-		tmp = NULL;
-	if (tmp != NULL && (ic->buf = malloc(ICACHE_CHUNK)) != NULL) {
-		ic->fd = open(tmp,
-		    O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC,
-		    0600);
-		rc = ic->fd < 0 ? blt_errmsg_set(-errno, "%s", strerror(errno))
-		                : icache_write(ic);
+	if ((ic->buf = malloc(ICACHE_CHUNK)) != NULL) {
+		ic->fd = index_cache_create_beside(ic->path, &tmp);
+		rc = ic->fd < 0 ? ic->fd : icache_write(ic);
 	}
 	if (!ic->locked) /* nothing written: the mount may go on */
 		icache_locked(ic);
 	if (ic->fd >= 0 && close(ic->fd) < 0 && rc == 0)
 		rc = blt_errmsg_set(-errno, "%s", strerror(errno));
-	if (rc == 0 && rename(tmp, ic->path) < 0)
-		rc = blt_errmsg_set(-errno, "%s", strerror(errno));
-	if (rc < 0 && tmp != NULL)
-		(void)unlink(tmp);
-	if (rc == 0)
-		index_cache_remove_orphans(ic->path);
+	if (tmp != NULL)
+		rc = index_cache_put_in_place(ic->path, tmp, rc);
 	/* a mount that changed the index first has nothing to save */
 	if (rc < 0 && rc != -EAGAIN && rc != -ENOMEM)
 		fs_log("index cache %s: not saved: %s", ic->path, blt_errmsg());
 	free(ic->buf);
 	ic->buf = NULL;
-	free(tmp);
 	return NULL;
 }
 
