@@ -17,17 +17,23 @@
 # Then RUNS lazy mounts the same way with the directory hints a mount
 # without -o lazy kept (fs/dir-hints.c, in a cache directory of the run's
 # own), each after a touch of the store, which a write would do too: its
-# index cache is then not used, its hints are.
+# index cache is then not used, its hints are.  Last, RUNS lazy mounts
+# after blt (BLT, default: beside BLTFS in the build) appended 1,000 keys
+# in a new directory grownN/, with LATE grownN/000999: a store that only
+# grew since the hints, and outgrew its first index (as blt create's
+# default index and the Python booklet's do), needs no first pass.  Each
+# run's build keeps the hints again, of the store as it grew.
 # usage: bench_lazy.sh BLTFS STORE KEY [RUNS [NKEYS [LATE]]]
 set -eu
 
-[ $# -ge 3 ] || { sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
+[ $# -ge 3 ] || { sed -n '2,23p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
 BLTFS=$1
 S=$2
 K=$3
 RUNS=${4:-3}
 NKEYS=${5:-100000000}
 LATE=${6:-}
+BLT=${BLT:-$(dirname "$BLTFS")/../src/blt/blt}
 M=$(mktemp -d /tmp/bench-lazy.XXXXXX)
 trap 'fusermount3 -u "$M" 2>/dev/null || true; rmdir "$M"' EXIT
 now() { date +%s%N; }
@@ -114,10 +120,12 @@ late_run()
 	built=$(ms)
 	hinted=$(sed -n 's/.*"directories_hinted": \([0-9]*\).*/\1/p' \
 	    "$M/.bltfs/status")
+	since=$(sed -n 's/.*"directories_since_hints": \([a-z]*\).*/\1/p' \
+	    "$M/.bltfs/status")
 	umount_it
 	echo "$1: cat $LATE at $late ms, a missing name at $none ms," \
 	    "every directory known at $known ms, built at $built ms;" \
-	    "$hinted directories hinted"
+	    "$hinted directories hinted; since the hints: $since"
 }
 late_runs late lazy,noindex_cache
 XDG_CACHE_HOME=$(mktemp -d /tmp/bench-lazy-cache.XXXXXX)
@@ -127,3 +135,10 @@ trap 'fusermount3 -u "$M" 2>/dev/null || true; rmdir "$M"
 "$BLTFS" "$S" "$M" # keeps the hints
 umount_it
 late_runs hinted lazy
+for run in $(seq 1 "$RUNS"); do
+	awk -v r="$run" 'BEGIN { for (i = 0; i < 1000; i++)
+		printf "{\"key\":\"grown%d/%06d\",\"value\":\"%0100d\"}\n",
+		    r, i, i }' | "$BLT" load "$S"
+	LATE=grown$run/000999
+	late_run grown lazy
+done

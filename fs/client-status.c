@@ -84,9 +84,9 @@ client_print_jobs(const struct json *jobs)
 int
 client_status_print(struct client *c)
 {
-	const struct json *opts, *ap, *w, *lb, *idx, *known;
+	const struct json *opts, *ap, *w, *lb, *idx, *known, *since;
 	const char *store, *problem, *state;
-	char size[32], live[32], dead[32], min[32], found[64] = "";
+	char size[32], live[32], dead[32], min[32], found[96] = "";
 	uint64_t file, dbytes, hinted;
 	struct json *v;
 	int err;
@@ -144,7 +144,12 @@ client_status_print(struct client *c)
 	idx = json_get(v, "index");
 	state = client_str(idx, "state");
 	known = json_get(idx, "directories_known");
-	if (known != NULL && known->type == JSON_TRUE)
+	since = json_get(idx, "directories_since_hints");
+	if (since != NULL && since->type == JSON_TRUE)
+		snprintf(found, sizeof found,
+		    ", every directory found: from hints and the keys written "
+		    "since");
+	else if (known != NULL && known->type == JSON_TRUE)
 		snprintf(found, sizeof found, ", every directory found");
 	else if ((hinted = client_num(idx, "directories_hinted")) > 0)
 		snprintf(found, sizeof found,

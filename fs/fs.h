@@ -187,6 +187,10 @@ struct fs {
 	 * of a scan of the unchanged store: the offsets of blocks that its
 	 * entries keep are hints for blt_find_at() in this generation */
 	uint64_t at_gen;
+	/* where the last whole scan of the store left it (blt_iter_mark()),
+	 * kept with the directory hints; marked is 0 if none did */
+	struct blt_mark mark;
+	int marked;
 	/* reads by key that wait out an unlink or rename, or a prune's
 	 * eviction, sleep on move_done (node-read.c) */
 	pthread_mutex_t move_lock;
@@ -245,9 +249,11 @@ int index_cache_put_in_place(const char *path, char *tmp, int rc);
  * first. */
 struct dir_hints;
 /* Keep the witnesses of t's directories (inode_tree_witnesses()) at path
- * for a store of nkeys keys; or none if the store has few keys a
- * directory.  Errors are logged. */
-void dir_hints_save(const char *path, struct inode_tree *t, uint64_t nkeys);
+ * for a store of nkeys keys, with m, the mark of a scan whose keys t
+ * holds (NULL: the mark the file at path has, if any); or none if the
+ * store has few keys a directory.  Errors are logged. */
+void dir_hints_save(const char *path, struct inode_tree *t, uint64_t nkeys,
+    const struct blt_mark *m);
 /* The hints at path; NULL if there are none, or they are another user's,
  * or damaged (logged, and the file removed). */
 struct dir_hints *dir_hints_load(const char *path);
@@ -255,6 +261,11 @@ struct dir_hints *dir_hints_load(const char *path);
  * witness of h that fs->db still has: how many witnesses it had, or
  * -ENOMEM, or -ECANCELED once z is stopping. */
 int64_t dir_hints_fill(struct fs *fs, struct dir_hints *h, struct lazy *z);
+/* After dir_hints_fill(): 1 with *m the mark of the scan the hints came
+ * from if every witness was confirmed, so that the directories of the
+ * keys written since (blt_iter_create_since()) are the only ones
+ * missing; else 0. */
+int dir_hints_whole_mark(const struct dir_hints *h, struct blt_mark *m);
 void dir_hints_free(struct dir_hints *h);
 
 /* scan.c */
@@ -267,10 +278,12 @@ int scan_load_tree(struct fs *fs, const struct path_conf *pc);
  * batch of keys, and stopped by lazy_cancel().  With dirs_only, only the
  * directories the keys are in (inode_tree_fill_dirs()), from a scan that
  * checks no digest (blt_iter_create_unchecked()): the scan without it
- * checks them after.  Errors are logged, naming the store, but for
- * -ECANCELED. */
-int scan_fill(
-    struct fs *fs, struct inode_tree *t, struct lazy *z, int dirs_only);
+ * checks them after; with since too, of the keys after that mark alone
+ * (blt_iter_create_since()).  A whole scan that checks every block
+ * leaves its mark in fs->mark.  Errors are logged, naming the store, but
+ * for -ECANCELED, and -ESTALE of since (blt_errmsg() says why). */
+int scan_fill(struct fs *fs, struct inode_tree *t, struct lazy *z,
+    int dirs_only, const struct blt_mark *since);
 
 /* lazy.c */
 
@@ -296,6 +309,9 @@ int lazy_dirs_known(struct fs *fs);
 /* How many directories' hints the build confirmed (dir-hints.c), 0 if it
  * had none or has not got to them. */
 int64_t lazy_hinted(struct fs *fs);
+/* Whether the build found its directories in the hints and the keys
+ * written since, without the first pass. */
+int lazy_since(struct fs *fs);
 /* Let the request in buf (as read from the session) be served: 0; or hold
  * it until the tree is built, and 1 if it was answered here (EIO: the
  * build failed).  While the tree is built, only what it answers as it

@@ -87,6 +87,7 @@ struct index_cache {
 	int hinting;
 	uint64_t nkeys;
 	uint64_t hinted_at;
+	const struct blt_mark *mark; /* fs's, or NULL */
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
 	int locked;
@@ -523,7 +524,7 @@ icache_save_hints(void *arg)
 {
 	struct index_cache *ic = arg;
 
-	dir_hints_save(ic->hints_path, ic->tree, ic->nkeys);
+	dir_hints_save(ic->hints_path, ic->tree, ic->nkeys, ic->mark);
 	return NULL;
 }
 
@@ -537,6 +538,7 @@ index_cache_built(struct fs *fs)
 		return;
 	ic->tree = fs->tree;
 	ic->hinted_at = inode_dir_changes(fs->tree);
+	ic->mark = fs->marked ? &fs->mark : NULL;
 	if (blt_info(fs->db, &st) == 0) {
 		ic->nkeys = st.n_keys;
 		ic->hinting = pthread_create(&ic->hinter, NULL,
@@ -560,7 +562,8 @@ index_cache_unmount(struct fs *fs)
 	}
 	if (inode_dir_changes(fs->tree) != ic->hinted_at &&
 	    blt_info(fs->db, &st) == 0)
-		dir_hints_save(ic->hints_path, fs->tree, st.n_keys);
+		dir_hints_save(ic->hints_path, fs->tree, st.n_keys,
+		    fs->marked ? &fs->mark : NULL);
 }
 
 void
@@ -577,9 +580,10 @@ index_cache_status_json(struct fs *fs, FILE *f)
 	fprintf(f,
 	    ", \"nodes\": %" PRIu64 ", \"state\": \"%s\", "
 	    "\"directories_known\": %s, \"directories_hinted\": %" PRId64
-	    "},\n",
+	    ", \"directories_since_hints\": %s},\n",
 	    inode_nodes(fs->tree), lazy_state_name(fs),
-	    lazy_dirs_known(fs) ? "true" : "false", lazy_hinted(fs));
+	    lazy_dirs_known(fs) ? "true" : "false", lazy_hinted(fs),
+	    lazy_since(fs) ? "true" : "false");
 }
 
 void

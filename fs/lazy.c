@@ -9,7 +9,9 @@
  * every key, checking each block, as a mount without -o lazy does.  Before
  * both, the directories the last build of the store met whose witnesses
  * the store still has go in (dir-hints.c): a few milliseconds, after which
- * the paths of those directories answer however late their keys come.
+ * the paths of those directories answer however late their keys come.  If
+ * the store still has every witness and only grew since that build, the
+ * keys written since stand in for the first pass.
  * Meanwhile:
  *
  * - a lookup finds the directories met so far, and the files it has made
@@ -50,6 +52,8 @@ struct lazy {
 	pthread_cond_t moved; /* a batch is in, a pass or the build ended */
 	unsigned long moves;  /* times moved was told */
 	int dirs_known;       /* the first pass is done: atomic */
+	int since;            /* ... or the pass of what came after the
+	                         hints: atomic */
 	const char *hints;    /* the directory hints' file, or NULL */
 	int64_t hinted;       /* directories' hints confirmed: atomic */
 	int state; /* LAZY_*: written under mu, read without it too */
@@ -108,28 +112,59 @@ lazy_stopping(struct lazy *z)
 	return __atomic_load_n(&z->stop, __ATOMIC_ACQUIRE);
 }
 
+/* The directories of the hints at z->hints (dir-hints.c), and if every
+ * one of them stands and the store only grew since, those of the keys
+ * written since: 1, the tree then holding every directory; or 0, or
+ * -ECANCELED. */
+static int
+lazy_hints(struct lazy *z)
+{
+	struct fs *fs = z->fs;
+	struct blt_mark m;
+	struct dir_hints *h;
+	int64_t hinted;
+	int whole = 0, rc;
+
+	if (z->hints == NULL || (h = dir_hints_load(z->hints)) == NULL)
+		return 0;
+	if ((hinted = dir_hints_fill(fs, h, z)) >= 0) {
+		__atomic_store_n(&z->hinted, hinted, __ATOMIC_RELEASE);
+		whole = dir_hints_whole_mark(h, &m);
+	}
+	dir_hints_free(h); /* hints are only hints */
+	lazy_tell(z);
+	if (hinted == -ECANCELED)
+		return -ECANCELED;
+	if (!whole)
+		return 0;
+	rc = scan_fill(fs, fs->tree, z, 1, &m);
+	if (rc == -ESTALE) /* the store says why */
+		fs_log("directory hints %s: not enough for the keys written "
+		       "since: %s; the build looks for directories in every "
+		       "key",
+		    z->hints, blt_errmsg());
+	if (rc < 0)
+		return rc == -ECANCELED ? rc : 0;
+	__atomic_store_n(&z->since, 1, __ATOMIC_RELEASE);
+	return 1;
+}
+
 /* The lazy build's thread. */
 static void *
 lazy_main(void *arg)
 {
 	struct lazy *z = arg;
 	struct fs *fs = z->fs;
-	struct dir_hints *h;
-	int state = LAZY_BUILT, rc = 0;
-	int64_t hinted;
+	int state = LAZY_BUILT, rc;
 
-	if (z->hints != NULL && (h = dir_hints_load(z->hints)) != NULL) {
-		if ((hinted = dir_hints_fill(fs, h, z)) >= 0)
-			__atomic_store_n(&z->hinted, hinted, __ATOMIC_RELEASE);
-		else if (hinted == -ECANCELED)
-			rc = -ECANCELED;
-		dir_hints_free(h); /* hints are only hints */
-		lazy_tell(z);
-	}
-	if (rc == 0 && (rc = scan_fill(fs, fs->tree, z, 1)) == 0) {
+	/* each pass after the tree's directories are in: the first, unless
+	 * the hints and what came after them hold all */
+	if ((rc = lazy_hints(z)) == 0)
+		rc = scan_fill(fs, fs->tree, z, 1, NULL);
+	if (rc >= 0) {
 		__atomic_store_n(&z->dirs_known, 1, __ATOMIC_RELEASE);
 		lazy_tell(z);
-		rc = scan_fill(fs, fs->tree, z, 0);
+		rc = scan_fill(fs, fs->tree, z, 0, NULL);
 	}
 	if (rc == 0)
 		index_cache_built(fs);
@@ -229,6 +264,14 @@ lazy_wait_move(struct fs *fs, unsigned long seen)
 	state = z->stop ? LAZY_STOPPED : z->state;
 	pthread_mutex_unlock(&z->mu);
 	return state == LAZY_FAILED || state == LAZY_STOPPED ? -EIO : 0;
+}
+
+int
+lazy_since(struct fs *fs)
+{
+	struct lazy *z = fs->lazy;
+
+	return z != NULL && __atomic_load_n(&z->since, __ATOMIC_ACQUIRE);
 }
 
 int64_t

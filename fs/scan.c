@@ -144,7 +144,8 @@ scan_next_key(
 /* A mount of ten million keys costs about 32 bytes a key
  * (doc/benchmarks.md, "A hundred million keys"). */
 int
-scan_fill(struct fs *fs, struct inode_tree *t, struct lazy *lazy, int dirs_only)
+scan_fill(struct fs *fs, struct inode_tree *t, struct lazy *lazy, int dirs_only,
+    const struct blt_mark *since)
 {
 	struct scan_pipe *p;
 	pthread_t reader;
@@ -154,10 +155,12 @@ scan_fill(struct fs *fs, struct inode_tree *t, struct lazy *lazy, int dirs_only)
 		fs_log("%s: out of memory for the scan", blt_path(fs->db));
 		return -ENOMEM;
 	}
-	rc = dirs_only ? blt_iter_create_unchecked(fs->db, &p->it)
-	               : blt_iter_create(fs->db, &p->it);
+	rc = since != NULL ? blt_iter_create_since(fs->db, since, &p->it)
+	     : dirs_only   ? blt_iter_create_unchecked(fs->db, &p->it)
+	                   : blt_iter_create(fs->db, &p->it);
 	if (rc < 0) {
-		fs_log("%s", blt_errmsg());
+		if (since == NULL || rc != -ESTALE)
+			fs_log("%s", blt_errmsg());
 		free(p);
 		return rc;
 	}
@@ -178,6 +181,8 @@ scan_fill(struct fs *fs, struct inode_tree *t, struct lazy *lazy, int dirs_only)
 	pthread_cond_signal(&p->freed_one);
 	pthread_mutex_unlock(&p->mu);
 	pthread_join(reader, NULL);
+	if (rc == 0 && !dirs_only) /* for the next directory hints */
+		fs->marked = blt_iter_mark(p->it, &fs->mark) == 0;
 	if (rc < 0 && p->told) /* it names the store */
 		fs_log("%s", blt_errmsg());
 	else if (rc < 0 && rc != -ECANCELED)
@@ -207,7 +212,7 @@ scan_load_tree(struct fs *fs, const struct path_conf *pc)
 		fs_log("%s: %s", blt_path(fs->db), blt_errmsg());
 		return rc;
 	}
-	if ((rc = scan_fill(fs, t, NULL, 0)) < 0) {
+	if ((rc = scan_fill(fs, t, NULL, 0, NULL)) < 0) {
 		inode_tree_free(t);
 		return rc;
 	}

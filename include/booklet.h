@@ -386,6 +386,44 @@ int blt_iter_next_many(struct blt_iter *it, struct blt_item *items, int max);
 /* Free it; safe on NULL. */
 void blt_iter_free(struct blt_iter *it);
 
+/* Where a whole scan left the store: the file's end when it started, the
+ * last block before that end, and the header fields by which a later open
+ * tells whether any block before that end moved or went since.  Plain
+ * data, for a caller that keeps what the scan found (a mount's directory
+ * hints) and later wants only what came after. */
+struct blt_mark {
+	uint64_t end;                  /* the file's end */
+	uint64_t last, last_size;      /* the last block before end */
+	unsigned char last_digest[13]; /* its digest (format §5) */
+	uint32_t n_buckets;            /* the header's, when the scan began */
+	uint64_t first_data;           /* effective */
+	int64_t created;
+	unsigned char uuid[16];
+};
+
+/* The mark of it, a scan that came to its end (blt_iter_next() gave 0)
+ * with no prune or clear meanwhile: 0, or -EINVAL (a scan not at its
+ * end, or of blt_iter_create_since()), -ESTALE, -ENODATA (no block). */
+int blt_iter_mark(const struct blt_iter *it, struct blt_mark *m);
+
+/* blt_iter_create_unchecked() of the blocks after m->end alone: the keys
+ * put since the scan that made m, provided that the store can show that
+ * no block before m->end moved or went meanwhile, so that the keys of
+ * that scan and those of this one are every key the store has (but for
+ * those deleted since).  Only a prune or a clear moves or drops blocks
+ * (format §9, §13), and either leaves the header's first data position
+ * at 200 or at 200 + 6N, N the buckets then, where nothing else puts it
+ * again; so it can show this when that position is as it was and was
+ * neither then: a store grown past its first index and never pruned, as
+ * the reference's stores of more than 12,007 keys are.  The last block
+ * before m->end must also be where it was, whole, with its digest, which
+ * a file put in its place from an older copy is unlikely to have.
+ * -ESTALE when it cannot show it (a store in its first index, one pruned
+ * before or since, cleared, rewritten, another store's file), and the
+ * other errors of blt_iter_create(). */
+int blt_iter_create_since(
+    struct blt *db, const struct blt_mark *m, struct blt_iter **out);
+
 /* Metadata: a JSON text kept beside the keys (variable stores only), as
  * given: it is not parsed.  blt_get_meta() works as blt_get(); -ENOENT
  * when none is set or for a fixed store.  blt_set_meta() buffers it as

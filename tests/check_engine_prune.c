@@ -2,8 +2,9 @@
  * check_engine_prune.c: prune and reindex: what a prune keeps and drops,
  * the index sizes BLT_FIT picks and the largest one booklet makes, the
  * file generations a prune makes (descriptors, a writer that waited for the
- * lock through it), the lock against a second writer, and a prune while
- * other threads read and write.
+ * lock through it), the lock against a second writer, a prune while
+ * other threads read and write, and the scan of what came after a mark,
+ * which a prune or a clear must refuse.
  */
 #include "config.h"
 
@@ -481,6 +482,178 @@ START_TEST(prune_while_others_read_and_write_keeps_every_change)
 }
 END_TEST
 
+/* A store of 5 buckets grown by 40 keys: reindexed past its first index
+ * (to 12007 buckets), as the reference's stores of more keys are. */
+static struct blt *
+open_grown(void)
+{
+	struct blt *db = tu_open_new(0, 0, 5, BLT_SER_STR);
+	struct blt_stat st;
+	char k[16];
+
+	for (int i = 0; i < 40; i++) {
+		snprintf(k, sizeof k, "k%02d", i);
+		tu_put(db, k, "v", TU_T0);
+	}
+	ck_assert_int_eq(blt_flush(db), 0);
+	ck_assert_int_eq(blt_info(db, &st), 0);
+	ck_assert_uint_eq(st.n_buckets, 12007);
+	ck_assert_uint_eq(st.first_data, 200 + 6 * 5);
+	return db;
+}
+
+/* The mark of a whole scan of db, and how many keys the scan gave. */
+static int
+mark_of_a_scan(struct blt *db, struct blt_mark *m)
+{
+	struct blt_iter *it;
+	struct blt_item item;
+	int rc, n = 0;
+
+	ck_assert_int_eq(blt_iter_create(db, &it), 0);
+	ck_assert_int_eq(blt_iter_mark(it, m), -EINVAL); /* not at its end */
+	while ((rc = blt_iter_next(it, &item)) > 0)
+		n++;
+	ck_assert_int_eq(rc, 0);
+	ck_assert_int_eq(blt_iter_mark(it, m), 0);
+	blt_iter_free(it);
+	return n;
+}
+
+/* The keys of a scan since m, each followed by a space, into out (NULL
+ * to count them only): how many, or the error of its start. */
+static int
+keys_since(struct blt *db, const struct blt_mark *m, char *out, size_t cap)
+{
+	struct blt_iter *it;
+	struct blt_item item;
+	struct blt_mark again;
+	size_t len = 0;
+	int rc, n = 0;
+
+	if (out != NULL)
+		out[0] = '\0';
+	if ((rc = blt_iter_create_since(db, m, &it)) < 0) {
+		ck_assert_ptr_null(it);
+		return rc;
+	}
+	while ((rc = blt_iter_next(it, &item)) > 0) {
+		n++;
+		if (out == NULL)
+			continue;
+		ck_assert_uint_lt(len + item.klen + 1, cap);
+		memcpy(out + len, item.key, item.klen);
+		len += item.klen;
+		out[len++] = ' ';
+		out[len] = '\0';
+	}
+	ck_assert_int_eq(rc, 0); /* no count of the store's keys to miss */
+	ck_assert_int_eq(blt_iter_mark(it, &again), -EINVAL); /* a part */
+	blt_iter_free(it);
+	return n;
+}
+
+/* After a mark, puts, an overwrite, deletes and a reindex: the scan since
+ * the mark gives the keys put since that are live, in file order, and
+ * not the index a reindex put after the mark; the same after a reopen,
+ * as the next mount of the store sees it. */
+START_TEST(a_scan_since_a_mark_gives_what_came_after_it)
+{
+	struct blt *db = open_grown();
+	struct blt_stat st;
+	struct blt_mark m;
+	char got[256];
+	char k[16];
+
+	ck_assert_int_eq(mark_of_a_scan(db, &m), 40);
+	ck_assert_int_eq(blt_info(db, &st), 0);
+	ck_assert_uint_eq(m.end, st.file_bytes);
+	ck_assert_int_eq(keys_since(db, &m, got, sizeof got), 0);
+	tu_put(db, "new/a", "1", TU_T0);
+	tu_put(db, "k03", "overwritten", TU_T0);
+	ck_assert_int_eq(blt_del(db, "k04", 3), 0);
+	tu_put(db, "new/b", "2", TU_T0);
+	ck_assert_int_eq(blt_del(db, "new/b", 5), 0);
+	tu_put(db, "new/c", "3", TU_T0);
+	ck_assert_int_eq(keys_since(db, &m, got, sizeof got), 3);
+	ck_assert_str_eq(got, "new/a k03 new/c ");
+	ck_assert_int_eq(blt_close(db), 0);
+	db = tu_reopen(BLT_RDONLY);
+	ck_assert_int_eq(keys_since(db, &m, got, sizeof got), 3);
+	ck_assert_str_eq(got, "new/a k03 new/c ");
+	ck_assert_int_eq(blt_close(db), 0);
+
+	/* 12,010 keys more grow the index past 12007 buckets, at the end */
+	db = tu_reopen(BLT_RDWR);
+	for (int i = 0; i < 12010; i++) {
+		snprintf(k, sizeof k, "z%05d", i);
+		tu_put(db, k, "v", TU_T0);
+	}
+	ck_assert_int_eq(blt_close(db), 0);
+	db = tu_reopen(BLT_RDONLY);
+	ck_assert_int_eq(blt_info(db, &st), 0);
+	ck_assert_uint_eq(st.n_buckets, 144013);
+	ck_assert_int_eq(keys_since(db, &m, NULL, 0), 3 + 12010);
+	ck_assert_int_eq(blt_close(db), 0);
+}
+END_TEST
+
+/* What the scan since a mark must refuse, as blocks before the mark's end
+ * may have moved or gone: a prune (also one that drops nothing), a
+ * clear, a store in its first index (whose clear the header cannot
+ * tell), another store's file, and the file of an older copy. */
+START_TEST(a_scan_since_a_mark_is_refused_when_blocks_may_have_moved)
+{
+	struct blt_prune_opts po = {0};
+	struct blt *db = open_grown();
+	struct blt_mark m, bad;
+
+	ck_assert_int_eq(mark_of_a_scan(db, &m), 40);
+	tu_put(db, "new/a", "1", TU_T0);
+
+	bad = m;
+	bad.uuid[0] ^= 1;
+	ck_assert_int_eq(keys_since(db, &bad, NULL, 0), -ESTALE);
+	ck_assert_ptr_nonnull(strstr(blt_errmsg(), "another store"));
+	bad = m;
+	bad.last_digest[0] ^= 1;
+	ck_assert_int_eq(keys_since(db, &bad, NULL, 0), -ESTALE);
+	ck_assert_ptr_nonnull(strstr(blt_errmsg(), "not where they were"));
+	bad = m;
+	bad.end += 1u << 20;
+	ck_assert_int_eq(keys_since(db, &bad, NULL, 0), -ESTALE);
+	ck_assert_ptr_nonnull(strstr(blt_errmsg(), "shorter"));
+	ck_assert_int_eq(keys_since(db, &m, NULL, 0), 1);
+
+	ck_assert_int_eq(blt_prune(db, &po), 0);
+	ck_assert_int_eq(keys_since(db, &m, NULL, 0), -ESTALE);
+	ck_assert_ptr_nonnull(strstr(blt_errmsg(), "pruned, cleared"));
+	/* and a mark taken after a prune cannot tell of the next one */
+	ck_assert_int_eq(mark_of_a_scan(db, &m), 41);
+	ck_assert_int_eq(keys_since(db, &m, NULL, 0), -ESTALE);
+	ck_assert_ptr_nonnull(strstr(blt_errmsg(), "first index"));
+	ck_assert_int_eq(blt_close(db), 0);
+
+	db = open_grown();
+	ck_assert_int_eq(mark_of_a_scan(db, &m), 40);
+	ck_assert_int_eq(blt_clear(db), 0);
+	for (int i = 0; i < 40; i++) /* the same keys again */
+		tu_put(db,
+		    (char[]){
+		        'k', (char)('0' + i / 10), (char)('0' + i % 10), 0},
+		    "v", TU_T0);
+	ck_assert_int_eq(keys_since(db, &m, NULL, 0), -ESTALE);
+	ck_assert_int_eq(blt_close(db), 0);
+
+	db = tu_open_new(0, 0, 12007, BLT_SER_STR);
+	tu_put(db, "a/1", "1", TU_T0);
+	ck_assert_int_eq(mark_of_a_scan(db, &m), 1);
+	ck_assert_int_eq(keys_since(db, &m, NULL, 0), -ESTALE);
+	ck_assert_ptr_nonnull(strstr(blt_errmsg(), "first index"));
+	ck_assert_int_eq(blt_close(db), 0);
+}
+END_TEST
+
 static Suite *
 engine_prune_suite(void)
 {
@@ -502,6 +675,9 @@ engine_prune_suite(void)
 	    tc, a_writer_that_waited_through_a_prune_writes_to_the_new_file);
 	tcase_add_test(
 	    tc, prune_while_others_read_and_write_keeps_every_change);
+	tcase_add_test(tc, a_scan_since_a_mark_gives_what_came_after_it);
+	tcase_add_test(
+	    tc, a_scan_since_a_mark_is_refused_when_blocks_may_have_moved);
 	suite_add_tcase(s, tc);
 	return s;
 }

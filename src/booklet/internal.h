@@ -359,6 +359,7 @@ struct scan {
 	int fresh; /* no live block of this region checked yet */
 	uint64_t trusted; /* db->trusted when the scan started */
 	uint64_t eof;     /* the file's end, for progress_note() */
+	uint64_t last;    /* where the last block passed starts, or 0 */
 };
 void scan_init(struct scan *s, const struct blt *db, const unsigned char *base,
     uint64_t index_off, uint32_t n_buckets, uint64_t first_data, uint64_t eof);

@@ -10,8 +10,12 @@
 
 #include <errno.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "internal.h"
+
+_Static_assert(sizeof((struct blt_mark *)0)->last_digest == HASH_LEN,
+    "a mark keeps one digest");
 
 struct blt_iter {
 	struct blt *db;
@@ -22,12 +26,19 @@ struct blt_iter {
 	uint64_t live;  /* bytes of the live blocks passed, internal ones too */
 	uint64_t keys;  /* user keys passed */
 	int unchecked;  /* no digests: it vouches for no block */
+	int since;      /* of blt_iter_create_since(): a part of the file */
+	int ended;      /* the scan came to its end */
+	struct blt_mark mark; /* but its last block, as it started */
 	struct scan scan;
 };
 
-/* Start a scan; buffered puts are flushed first so that it sees them. */
+static int iter_since(struct blt_iter *it, const struct blt_mark *m);
+
+/* Start a scan, of the blocks after since->end only if since is not
+ * NULL; buffered puts are flushed first so that it sees them. */
 static int
-iter_create(struct blt *db, int unchecked, struct blt_iter **out)
+iter_create(struct blt *db, int unchecked, const struct blt_mark *since,
+    struct blt_iter **out)
 {
 	struct blt_iter *it;
 	int rc = 0;
@@ -49,10 +60,17 @@ iter_create(struct blt *db, int unchecked, struct blt_iter **out)
 		it->unchecked = unchecked;
 		if (unchecked) /* as if every block were checked already */
 			it->scan.trusted = UINT64_MAX;
+		it->mark.end = db->size;
+		it->mark.n_buckets = db->h.n_buckets;
+		it->mark.first_data = db->h.first_data;
+		it->mark.created = db->h.created;
+		memcpy(it->mark.uuid, db->h.uuid, sizeof it->mark.uuid);
+		if (since != NULL)
+			rc = iter_since(it, since);
 	}
 	pthread_rwlock_unlock(&db->lock);
 	if (rc < 0) {
-		free(it);
+		blt_iter_free(it); /* its map too */
 		return rc;
 	}
 	*out = it;
@@ -62,13 +80,108 @@ iter_create(struct blt *db, int unchecked, struct blt_iter **out)
 int
 blt_iter_create(struct blt *db, struct blt_iter **out)
 {
-	return iter_create(db, 0, out);
+	return iter_create(db, 0, NULL, out);
 }
 
 int
 blt_iter_create_unchecked(struct blt *db, struct blt_iter **out)
 {
-	return iter_create(db, 1, out);
+	return iter_create(db, 1, NULL, out);
+}
+
+static int
+iter_stale(const struct blt_iter *it, const char *why)
+{
+	return err_set(-ESTALE, "%s: %s", it->db->path, why);
+}
+
+/* Whether no block before m->end moved or went since m was taken (see
+ * blt_iter_create_since()): first the header, which tells for every
+ * writer that keeps the format, then the last block, which tells of a
+ * file put in place from an older copy of the store. */
+static int
+iter_only_grew(const struct blt_iter *it, const struct blt_mark *m)
+{
+	const struct blt *db = it->db;
+	uint64_t index0 = HEADER_LEN + (uint64_t)PTR_LEN * m->n_buckets;
+	struct block b;
+
+	if (memcmp(db->h.uuid, m->uuid, sizeof m->uuid) != 0 ||
+	    db->h.created != m->created)
+		return iter_stale(it, "another store's file is in its place");
+	if (m->first_data == HEADER_LEN || m->first_data >= index0)
+		return iter_stale(it,
+		    "it was pruned, or is in its first index, "
+		    "so its header cannot tell whether a "
+		    "prune or clear came since");
+	if (db->h.first_data != m->first_data || db->h.n_buckets < m->n_buckets)
+		return iter_stale(it, "it was pruned, cleared or replaced");
+	if (m->end > db->size || m->last < m->first_data || m->last >= m->end ||
+	    m->last_size > m->end - m->last)
+		return iter_stale(it, "it is shorter than it was");
+	if (block_parse(db, it->map->base, m->last, m->end, &b) < 0 ||
+	    b.size != m->last_size ||
+	    memcmp(b.digest, m->last_digest, HASH_LEN) != 0 || !scan_whole(&b))
+		return iter_stale(it, "its blocks are not where they were");
+	return 0;
+}
+
+/* Move the scan of it to m->end, under the store's lock. */
+static int
+iter_since(struct blt_iter *it, const struct blt_mark *m)
+{
+	struct scan *s = &it->scan;
+	int rc;
+
+	if ((rc = iter_only_grew(it, m)) < 0)
+		return rc;
+	it->since = 1;
+	if (m->end <= s->end) { /* in the first region */
+		s->pos = m->end;
+	} else if (s->next_end > 0 && m->end >= s->next_start) {
+		s->pos = m->end;
+		s->end = s->next_end;
+		s->next_start = s->next_end = 0;
+	} else /* within the index: it was never a file's end */
+		return iter_stale(it, "its index is not where it was");
+	return 0;
+}
+
+int
+blt_iter_create_since(
+    struct blt *db, const struct blt_mark *m, struct blt_iter **out)
+{
+	return iter_create(db, 1, m, out);
+}
+
+int
+blt_iter_mark(const struct blt_iter *it, struct blt_mark *m)
+{
+	struct blt *db = it->db;
+	struct block b;
+	int rc = 0;
+
+	if (!it->ended || it->since)
+		return err_set(-EINVAL,
+		    "%s: a mark of a scan not of the whole store, or not at "
+		    "its end",
+		    db->path);
+	if (it->scan.last == 0)
+		return err_set(-ENODATA, "%s: no block to mark", db->path);
+	pthread_rwlock_rdlock(&db->lock);
+	if (db->gen != it->gen)
+		rc = iter_stale(it, "the store was compacted during the scan");
+	else /* parsed a moment ago, from the same map */
+		rc = block_parse(
+		    db, it->map->base, it->scan.last, it->mark.end, &b);
+	pthread_rwlock_unlock(&db->lock);
+	if (rc < 0)
+		return rc;
+	*m = it->mark;
+	m->last = b.off;
+	m->last_size = b.size;
+	memcpy(m->last_digest, b.digest, HASH_LEN);
+	return 0;
 }
 
 /* A scan that reached the end of a store in which no live block came or
@@ -122,13 +235,16 @@ iter_step(struct blt_iter *it, struct blt_item *item, int *count)
 			break;
 		}
 	}
-	if (rc == 0 && db->usage_epoch == it->epoch && it->keys < db->n_keys)
+	if (rc == 0 && !it->since && db->usage_epoch == it->epoch &&
+	    it->keys < db->n_keys)
 		rc = iter_missing(it);
 	if (rc == 0) {
+		it->ended = 1;
 		if (!it->unchecked) /* every block of the scan checked */
 			scan_trust(db, it->eof);
 		/* the write lock only when the count can be kept */
-		*count = !db->usage_known && db->usage_epoch == it->epoch;
+		*count = !it->since && !db->usage_known &&
+		         db->usage_epoch == it->epoch;
 	}
 	if (rc > 0) {
 		item->key = b.key;

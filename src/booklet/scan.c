@@ -28,6 +28,7 @@ scan_init(struct scan *s, const struct blt *db, const unsigned char *base,
 	s->fresh = 1;
 	s->trusted = __atomic_load_n(&db->trusted, __ATOMIC_RELAXED);
 	s->eof = eof;
+	s->last = 0;
 	if (index_off == HEADER_LEN) {
 		s->end = eof;
 		s->next_start = s->next_end = 0;
@@ -196,6 +197,7 @@ scan_next(struct scan *s, struct block *b)
 			    "outside the file",
 			    s->db->path, (unsigned long long)b->off,
 			    (unsigned long long)b->next);
+		s->last = b->off;
 		s->pos += b->size;
 		if ((s->pos - b->size) / PROGRESS_SCAN_BYTES !=
 		    s->pos / PROGRESS_SCAN_BYTES)
