@@ -144,7 +144,7 @@ dir_hints_write(
 	h.bytes = o->len;
 	if (m != NULL) {
 		h.marked = 1;
-		h.mark = *m;
+		memcpy(&h.mark, m, sizeof h.mark);
 	}
 	sum = dir_hints_sum(&h, o->buf);
 	if ((fd = index_cache_create_beside(path, &tmp)) < 0)

@@ -177,6 +177,7 @@ blt_iter_mark(const struct blt_iter *it, struct blt_mark *m)
 	pthread_rwlock_unlock(&db->lock);
 	if (rc < 0)
 		return rc;
+	memset(m, 0, sizeof *m); /* a caller may write it out whole */
 	*m = it->mark;
 	m->last = b.off;
 	m->last_size = b.size;
