@@ -175,6 +175,8 @@ dir_hints_save(const char *path, struct inode_tree *t, uint64_t nkeys,
 	 * before it that the store still has are in t, which is newer */
 	if (m == NULL && (old = dir_hints_load(path)) != NULL && old->marked)
 		m = &old->mark;
+	else if (m != NULL && m->end == 0)
+		m = NULL;
 	rc = inode_tree_witnesses(t, dir_hints_add, &o);
 	if (rc == 0 && o.count > 0)
 		rc = dir_hints_write(path, &o, m);

@@ -188,7 +188,9 @@ struct fs {
 	 * entries keep are hints for blt_find_at() in this generation */
 	uint64_t at_gen;
 	/* where the last whole scan of the store left it (blt_iter_mark()),
-	 * kept with the directory hints; marked is 0 if none did */
+	 * kept with the directory hints: marked is 1 if it did, -1 if that
+	 * scan could not mark the store, 0 if no scan ran (the index came
+	 * from the cache) */
 	struct blt_mark mark;
 	int marked;
 	/* reads by key that wait out an unlink or rename, or a prune's
@@ -250,8 +252,9 @@ int index_cache_put_in_place(const char *path, char *tmp, int rc);
 struct dir_hints;
 /* Keep the witnesses of t's directories (inode_tree_witnesses()) at path
  * for a store of nkeys keys, with m, the mark of a scan whose keys t
- * holds (NULL: the mark the file at path has, if any); or none if the
- * store has few keys a directory.  Errors are logged. */
+ * holds (none if m->end is 0; NULL: the mark the file at path has, if
+ * any); or none if the store has few keys a directory.  Errors are
+ * logged. */
 void dir_hints_save(const char *path, struct inode_tree *t, uint64_t nkeys,
     const struct blt_mark *m);
 /* The hints at path; NULL if there are none, or they are another user's,

@@ -87,7 +87,7 @@ struct index_cache {
 	int hinting;
 	uint64_t nkeys;
 	uint64_t hinted_at;
-	const struct blt_mark *mark; /* fs's, or NULL */
+	const struct blt_mark *mark; /* icache_mark() */
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
 	int locked;
@@ -517,6 +517,18 @@ index_cache_load_tree(struct fs *fs, const struct path_conf *pc, int on,
 	return 0;
 }
 
+/* The mark to keep with the directory hints: that of the scan that
+ * built the index; none if that scan could not mark the store; NULL, the
+ * hints file's own, if the index came from the cache of the unchanged
+ * store. */
+static const struct blt_mark *
+icache_mark(const struct fs *fs)
+{
+	static const struct blt_mark none;
+
+	return fs->marked > 0 ? &fs->mark : fs->marked < 0 ? &none : NULL;
+}
+
 /* The hints' thread: the walk of every directory takes 0.2 s at 156,000
  * of them, which the mount need not wait for. */
 static void *
@@ -538,7 +550,7 @@ index_cache_built(struct fs *fs)
 		return;
 	ic->tree = fs->tree;
 	ic->hinted_at = inode_dir_changes(fs->tree);
-	ic->mark = fs->marked ? &fs->mark : NULL;
+	ic->mark = icache_mark(fs);
 	if (blt_info(fs->db, &st) == 0) {
 		ic->nkeys = st.n_keys;
 		ic->hinting = pthread_create(&ic->hinter, NULL,
@@ -562,8 +574,8 @@ index_cache_unmount(struct fs *fs)
 	}
 	if (inode_dir_changes(fs->tree) != ic->hinted_at &&
 	    blt_info(fs->db, &st) == 0)
-		dir_hints_save(ic->hints_path, fs->tree, st.n_keys,
-		    fs->marked ? &fs->mark : NULL);
+		dir_hints_save(
+		    ic->hints_path, fs->tree, st.n_keys, icache_mark(fs));
 }
 
 void

@@ -403,7 +403,9 @@ struct blt_mark {
 
 /* The mark of it, a scan that came to its end (blt_iter_next() gave 0)
  * with no prune or clear meanwhile: 0, or -EINVAL (a scan not at its
- * end, or of blt_iter_create_since()), -ESTALE, -ENODATA (no block). */
+ * end, or of blt_iter_create_since()), -ESTALE, -ENODATA (no block),
+ * -EOPNOTSUPP (a store whose header cannot tell a later prune or clear,
+ * see blt_iter_create_since(), so that no mark of it would be taken). */
 int blt_iter_mark(const struct blt_iter *it, struct blt_mark *m);
 
 /* blt_iter_create_unchecked() of the blocks after m->end alone: the keys

@@ -95,6 +95,22 @@ iter_stale(const struct blt_iter *it, const char *why)
 	return err_set(-ESTALE, "%s: %s", it->db->path, why);
 }
 
+/* Whether the header of m can tell a later prune or clear: 0, or
+ * -EOPNOTSUPP if its first data position is one they leave (200 after a
+ * prune, 200 + 6N in the first index). */
+static int
+iter_mark_tells(const struct blt *db, const struct blt_mark *m)
+{
+	uint64_t index0 = HEADER_LEN + (uint64_t)PTR_LEN * m->n_buckets;
+
+	if (m->first_data != HEADER_LEN && m->first_data < index0)
+		return 0;
+	return err_set(-EOPNOTSUPP,
+	    "%s: it was pruned, or is in its first index, so its header "
+	    "cannot tell whether a prune or clear came since",
+	    db->path);
+}
+
 /* Whether no block before m->end moved or went since m was taken (see
  * blt_iter_create_since()): first the header, which tells for every
  * writer that keeps the format, then the last block, which tells of a
@@ -103,17 +119,13 @@ static int
 iter_only_grew(const struct blt_iter *it, const struct blt_mark *m)
 {
 	const struct blt *db = it->db;
-	uint64_t index0 = HEADER_LEN + (uint64_t)PTR_LEN * m->n_buckets;
 	struct block b;
 
 	if (memcmp(db->h.uuid, m->uuid, sizeof m->uuid) != 0 ||
 	    db->h.created != m->created)
 		return iter_stale(it, "another store's file is in its place");
-	if (m->first_data == HEADER_LEN || m->first_data >= index0)
-		return iter_stale(it,
-		    "it was pruned, or is in its first index, "
-		    "so its header cannot tell whether a "
-		    "prune or clear came since");
+	if (iter_mark_tells(db, m) < 0)
+		return -ESTALE; /* with its message */
 	if (db->h.first_data != m->first_data || db->h.n_buckets < m->n_buckets)
 		return iter_stale(it, "it was pruned, cleared or replaced");
 	if (m->end > db->size || m->last < m->first_data || m->last >= m->end ||
@@ -168,6 +180,8 @@ blt_iter_mark(const struct blt_iter *it, struct blt_mark *m)
 		    db->path);
 	if (it->scan.last == 0)
 		return err_set(-ENODATA, "%s: no block to mark", db->path);
+	if ((rc = iter_mark_tells(db, &it->mark)) < 0)
+		return rc;
 	pthread_rwlock_rdlock(&db->lock);
 	if (db->gen != it->gen)
 		rc = iter_stale(it, "the store was compacted during the scan");
