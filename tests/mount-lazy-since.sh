@@ -108,7 +108,7 @@ bltfs_umount "$m"
 
 # A witness the store lost: its directory may hold other keys, so the
 # first pass looks for them.
-w=$(grep -ao 'd3/k[0-9]*' "$hints" | head -n 1)
+w=$(grep -ao 'd3/k[0-9]\{5\}' "$hints" | head -n 1)
 [ -n "$w" ] || fail "no witness of d3 in the hints"
 py "del db['$w']"
 lazy_mount
