@@ -74,8 +74,7 @@ struct dir_hints {
 	unsigned char *buf; /* the file */
 	size_t len;
 	uint64_t count;
-	int marked;
-	struct blt_mark mark;
+	struct blt_mark mark;        /* all zero if none */
 	struct dir_hints_live *live; /* confirmed */
 	uint64_t nlive;
 	uint64_t next; /* the fill's place */
@@ -168,15 +167,8 @@ dir_hints_save(const char *path, struct inode_tree *t, uint64_t nkeys,
     const struct blt_mark *m)
 {
 	struct dir_hints_out o = {NULL, 0, 0, 0, nkeys / DIR_HINTS_KEYS_PER};
-	struct dir_hints *old = NULL;
 	int rc;
 
-	/* a mark of an earlier scan goes with these hints as well: the keys
-	 * before it that the store still has are in t, which is newer */
-	if (m == NULL && (old = dir_hints_load(path)) != NULL && old->marked)
-		m = &old->mark;
-	else if (m != NULL && m->end == 0)
-		m = NULL;
 	rc = inode_tree_witnesses(t, dir_hints_add, &o);
 	if (rc == 0 && o.count > 0)
 		rc = dir_hints_write(path, &o, m);
@@ -186,7 +178,6 @@ dir_hints_save(const char *path, struct inode_tree *t, uint64_t nkeys,
 	if (rc < 0)
 		fs_log(
 		    "directory hints %s: not saved: %s", path, strerror(-rc));
-	dir_hints_free(old);
 	free(o.buf);
 }
 
@@ -259,8 +250,8 @@ dir_hints_load(const char *path)
 		return dir_hints_damaged(
 		    path, h, "its witnesses do not add up");
 	h->count = hd.count;
-	h->marked = hd.marked != 0;
-	h->mark = hd.mark;
+	if (hd.marked)
+		h->mark = hd.mark;
 	return h;
 }
 
@@ -328,10 +319,22 @@ dir_hints_fill(struct fs *fs, struct dir_hints *h, struct lazy *z)
 int
 dir_hints_whole_mark(const struct dir_hints *h, struct blt_mark *m)
 {
-	if (!h->marked || h->live == NULL || h->nlive != h->count)
+	if (h->mark.end == 0 || h->live == NULL || h->nlive != h->count)
 		return 0;
 	*m = h->mark;
 	return 1;
+}
+
+int
+dir_hints_mark(const char *path, struct blt_mark *m)
+{
+	struct dir_hints *h = dir_hints_load(path);
+	int marked = h != NULL && h->mark.end != 0;
+
+	if (marked)
+		*m = h->mark;
+	dir_hints_free(h);
+	return marked;
 }
 
 void

@@ -188,11 +188,8 @@ struct fs {
 	 * entries keep are hints for blt_find_at() in this generation */
 	uint64_t at_gen;
 	/* where the last whole scan of the store left it (blt_iter_mark()),
-	 * kept with the directory hints: marked is 1 if it did, -1 if that
-	 * scan could not mark the store, 0 if no scan ran (the index came
-	 * from the cache) */
+	 * kept with the directory hints; all zero (end 0) if no scan did */
 	struct blt_mark mark;
-	int marked;
 	/* reads by key that wait out an unlink or rename, or a prune's
 	 * eviction, sleep on move_done (node-read.c) */
 	pthread_mutex_t move_lock;
@@ -251,10 +248,9 @@ int index_cache_put_in_place(const char *path, char *tmp, int rc);
  * first. */
 struct dir_hints;
 /* Keep the witnesses of t's directories (inode_tree_witnesses()) at path
- * for a store of nkeys keys, with m, the mark of a scan whose keys t
- * holds (none if m->end is 0; NULL: the mark the file at path has, if
- * any); or none if the store has few keys a directory.  Errors are
- * logged. */
+ * for a store of nkeys keys, with m (if not NULL), the mark of a scan
+ * whose keys t holds; or none if the store has few keys a directory.
+ * Errors are logged. */
 void dir_hints_save(const char *path, struct inode_tree *t, uint64_t nkeys,
     const struct blt_mark *m);
 /* The hints at path; NULL if there are none, or they are another user's,
@@ -269,6 +265,8 @@ int64_t dir_hints_fill(struct fs *fs, struct dir_hints *h, struct lazy *z);
  * keys written since (blt_iter_create_since()) are the only ones
  * missing; else 0. */
 int dir_hints_whole_mark(const struct dir_hints *h, struct blt_mark *m);
+/* The mark the hints at path keep: 1 with *m set, or 0. */
+int dir_hints_mark(const char *path, struct blt_mark *m);
 void dir_hints_free(struct dir_hints *h);
 
 /* scan.c */

@@ -517,16 +517,12 @@ index_cache_load_tree(struct fs *fs, const struct path_conf *pc, int on,
 	return 0;
 }
 
-/* The mark to keep with the directory hints: that of the scan that
- * built the index; none if that scan could not mark the store; NULL, the
- * hints file's own, if the index came from the cache of the unchanged
- * store. */
+/* The mark to keep with the directory hints: that of the scan that built
+ * the index, or NULL if it could make none. */
 static const struct blt_mark *
 icache_mark(const struct fs *fs)
 {
-	static const struct blt_mark none;
-
-	return fs->marked > 0 ? &fs->mark : fs->marked < 0 ? &none : NULL;
+	return fs->mark.end != 0 ? &fs->mark : NULL;
 }
 
 /* The hints' thread: the walk of every directory takes 0.2 s at 156,000
@@ -563,6 +559,8 @@ void
 index_cache_unmount(struct fs *fs)
 {
 	struct index_cache *ic = fs->icache;
+	const struct blt_mark *m;
+	struct blt_mark kept;
 	struct blt_stat st;
 
 	/* a build stopped half-way would keep the hints of half the tree */
@@ -572,10 +570,16 @@ index_cache_unmount(struct fs *fs)
 		pthread_join(ic->hinter, NULL);
 		ic->hinting = 0;
 	}
-	if (inode_dir_changes(fs->tree) != ic->hinted_at &&
-	    blt_info(fs->db, &st) == 0)
-		dir_hints_save(
-		    ic->hints_path, fs->tree, st.n_keys, icache_mark(fs));
+	if (inode_dir_changes(fs->tree) == ic->hinted_at ||
+	    blt_info(fs->db, &st) < 0)
+		return;
+	/* An index read from the cache was made by no scan of this mount;
+	 * the mark the hints have goes with them again, as the tree holds the
+	 * keys before it that the store still has. */
+	m = !ic->from_cache                         ? icache_mark(fs)
+	    : dir_hints_mark(ic->hints_path, &kept) ? &kept
+	                                            : NULL;
+	dir_hints_save(ic->hints_path, fs->tree, st.n_keys, m);
 }
 
 void

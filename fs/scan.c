@@ -181,8 +181,9 @@ scan_fill(struct fs *fs, struct inode_tree *t, struct lazy *lazy, int dirs_only,
 	pthread_cond_signal(&p->freed_one);
 	pthread_mutex_unlock(&p->mu);
 	pthread_join(reader, NULL);
-	if (rc == 0 && !dirs_only) /* for the next directory hints */
-		fs->marked = blt_iter_mark(p->it, &fs->mark) == 0 ? 1 : -1;
+	if (rc == 0 && !dirs_only && /* for the next directory hints */
+	    blt_iter_mark(p->it, &fs->mark) < 0)
+		memset(&fs->mark, 0, sizeof fs->mark);
 	if (rc < 0 && p->told) /* it names the store */
 		fs_log("%s", blt_errmsg());
 	else if (rc < 0 && rc != -ECANCELED)
