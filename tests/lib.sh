@@ -131,6 +131,13 @@ lazy_held_mount()
 	bltfs_mount "$@"
 	unset BLTFS_LAZY_HOLD
 }
+# need_reference: PY, the reference booklet's Python (../shared/reference),
+# which CI has: a test that needs it fails without it.
+need_reference()
+{
+	PY=$REFERENCE_DIR/bin/booklet-python
+	[ -x "$PY" ] || { echo "no reference booklet: $PY" >&2; exit 99; }
+}
 # dirs_known MNT: the lazy build's first pass found every directory
 dirs_known() { [ "$(status_get "$1" index directories_known)" = True ]; }
 

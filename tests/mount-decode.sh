@@ -13,8 +13,7 @@
 #  - a raw mount of the same store is still byte-exact.
 . "${top_srcdir:-$(dirname "$0")/..}/tests/lib.sh"
 
-PY=$REFERENCE_DIR/bin/booklet-python
-[ -x "$PY" ] || { echo "no reference booklet: $PY" >&2; exit 99; }
+need_reference
 m=$tmp/m
 
 # status_val KEY: values.KEY of the mount's status

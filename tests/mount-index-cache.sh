@@ -10,8 +10,7 @@
 # cached, not only those of a million keys.)
 . "${top_srcdir:-$(dirname "$0")/..}/tests/lib.sh"
 
-PY=$REFERENCE_DIR/bin/booklet-python
-[ -x "$PY" ] || { echo "no reference booklet: $PY" >&2; exit 99; }
+need_reference
 m=$tmp/m
 store=$tmp/s.blt
 cache=$XDG_CACHE_HOME/bltfs

@@ -13,8 +13,7 @@
 # noindex_cache keeps none.
 . "${top_srcdir:-$(dirname "$0")/..}/tests/lib.sh"
 
-PY=$REFERENCE_DIR/bin/booklet-python
-[ -x "$PY" ] || { echo "no reference booklet: $PY" >&2; exit 99; }
+need_reference
 m=$tmp/m
 store=$tmp/s.blt
 cache=$XDG_CACHE_HOME/bltfs

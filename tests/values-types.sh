@@ -14,9 +14,8 @@
 # tests/values-types.py is the Python side.
 . "${top_srcdir:-$(dirname "$0")/..}/tests/lib.sh"
 
-REF=$REFERENCE_DIR/bin/booklet-python
-[ -x "$REF" ] || { echo "no reference booklet: $REF" >&2; exit 99; }
-"$REF" -c 'import numpy, zstandard' 2>/dev/null || {
+need_reference
+"$PY" -c 'import numpy, zstandard' 2>/dev/null || {
 	echo "the reference needs python3-numpy and -zstandard" >&2
 	exit 99
 }
@@ -27,7 +26,7 @@ PYTHONDONTWRITEBYTECODE=1
 export PYTHONPATH PYTHONDONTWRITEBYTECODE
 py()
 {
-	"$REF" "$top_srcdir/tests/values-types.py" "$@"
+	"$PY" "$top_srcdir/tests/values-types.py" "$@"
 }
 
 cat >"$tmp/worker.py" <<'EOF'
@@ -66,7 +65,7 @@ for ser in pickle pickle_zstd; do
 	py dump "$s" "$tmp/dump" || fail "$ser: blt dump --decode"
 	grep -q '"\$datetime": "2024-' "$tmp/dump" || fail "$ser: no ISO datetime"
 
-	"$REF" -c 'import sys, booklet; booklet.open(sys.argv[1], "n",
+	"$PY" -c 'import sys, booklet; booklet.open(sys.argv[1], "n",
 	    key_serializer="str", value_serializer=sys.argv[2]).close()' \
 	    "$tmp/copy.blt" "$ser"
 	"$BLT" load --encode "$tmp/copy.blt" <"$tmp/dump" 2>"$tmp/err" ||

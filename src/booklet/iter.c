@@ -191,8 +191,8 @@ blt_iter_mark(const struct blt_iter *it, struct blt_mark *m)
 	pthread_rwlock_unlock(&db->lock);
 	if (rc < 0)
 		return rc;
-	memset(m, 0, sizeof *m); /* a caller may write it out whole */
-	*m = it->mark;
+	/* padding too (calloc's zeros): a caller may write it out whole */
+	memcpy(m, &it->mark, sizeof *m);
 	m->last = b.off;
 	m->last_size = b.size;
 	memcpy(m->last_digest, b.digest, HASH_LEN);
