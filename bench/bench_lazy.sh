@@ -13,7 +13,10 @@
 # With LATE, a key of a directory the scan meets late, RUNS lazy mounts
 # more: when a cat of LATE answered, then a cat of a name the store has
 # not (LATE with "-none" added), when status said every directory was
-# known (the first pass) and when it said built (polled every 10 ms).
+# known (the first pass) and when it said built (polled every 10 ms), and
+# how many keys the sample those lookups read had (fs/sample.c).  Then RUNS
+# lazy mounts with no cat, "idle": the first pass when no lookup reads a
+# sample.
 # Then RUNS lazy mounts the same way with the directory hints a mount
 # without -o lazy kept (fs/dir-hints.c, in a cache directory of the run's
 # own), each after a touch of the store, which a write would do too: its
@@ -26,7 +29,7 @@
 # usage: bench_lazy.sh BLTFS STORE KEY [RUNS [NKEYS [LATE]]]
 set -eu
 
-[ $# -ge 3 ] || { sed -n '2,23p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
+[ $# -ge 3 ] || { sed -n '2,29p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
 BLTFS=$1
 S=$2
 K=$3
@@ -106,10 +109,13 @@ late_run()
 	cat "$S" >/dev/null
 	t0=$(now)
 	"$BLTFS" "$S" "$M" -o "$2"
-	cat "$M/$LATE" >/dev/null
-	late=$(ms)
-	! cat "$M/$LATE-none" 2>/dev/null
-	none=$(ms)
+	late=- none=-
+	if [ "$1" != idle ]; then
+		cat "$M/$LATE" >/dev/null
+		late=$(ms)
+		! cat "$M/$LATE-none" 2>/dev/null
+		none=$(ms)
+	fi
 	until grep -q '"directories_known": true' "$M/.bltfs/status"; do
 		sleep 0.01
 	done
@@ -122,12 +128,16 @@ late_run()
 	    "$M/.bltfs/status")
 	since=$(sed -n 's/.*"directories_since_hints": \([a-z]*\).*/\1/p' \
 	    "$M/.bltfs/status")
+	sampled=$(sed -n 's/.*"keys_sampled": \([0-9]*\).*/\1/p' \
+	    "$M/.bltfs/status")
 	umount_it
 	echo "$1: cat $LATE at $late ms, a missing name at $none ms," \
 	    "every directory known at $known ms, built at $built ms;" \
-	    "$hinted directories hinted; since the hints: $since"
+	    "$hinted directories hinted; since the hints: $since;" \
+	    "$sampled keys sampled"
 }
 late_runs late lazy,noindex_cache
+late_runs idle lazy,noindex_cache
 XDG_CACHE_HOME=$(mktemp -d /tmp/bench-lazy-cache.XXXXXX)
 export XDG_CACHE_HOME
 trap 'fusermount3 -u "$M" 2>/dev/null || true; rmdir "$M"

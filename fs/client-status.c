@@ -86,8 +86,8 @@ client_status_print(struct client *c)
 {
 	const struct json *opts, *ap, *w, *lb, *idx, *known, *since;
 	const char *store, *problem, *state;
-	char size[32], live[32], dead[32], min[32], found[96] = "";
-	uint64_t file, dbytes, hinted;
+	char size[32], live[32], dead[32], min[32], found[128] = "";
+	uint64_t file, dbytes, hinted, sampled;
 	struct json *v;
 	int err;
 
@@ -154,6 +154,10 @@ client_status_print(struct client *c)
 	else if ((hinted = client_num(idx, "directories_hinted")) > 0)
 		snprintf(found, sizeof found,
 		    ", %" PRIu64 " directories from hints", hinted);
+	if ((known == NULL || known->type != JSON_TRUE) &&
+	    (sampled = client_num(idx, "keys_sampled")) > 0)
+		snprintf(found + strlen(found), sizeof found - strlen(found),
+		    ", a sample of %" PRIu64 " keys read", sampled);
 	if (state != NULL && strcmp(state, "built") != 0)
 		printf(
 		    "index     %s (-o lazy%s): listings and changes wait for "

@@ -313,6 +313,13 @@ int64_t lazy_hinted(struct fs *fs);
 /* Whether the build found its directories in the hints and the keys
  * written since, without the first pass. */
 int lazy_since(struct fs *fs);
+/* For a lookup of a name the tree has not met while the first pass runs:
+ * one step of the sample of the store's keys (sample.c), whose
+ * directories go into the tree: 1, then look again; or 0 if the sample
+ * has no more to give (then wait for the first pass). */
+int lazy_sample(struct fs *fs);
+/* How many keys the sample read. */
+uint64_t lazy_sampled(struct fs *fs);
 /* Let the request in buf (as read from the session) be served: 0; or hold
  * it until the tree is built, and 1 if it was answered here (EIO: the
  * build failed).  While the tree is built, only what it answers as it
@@ -329,6 +336,23 @@ void lazy_stop(struct fs *fs);
  * stop. */
 void lazy_moved(struct lazy *z, unsigned long n);
 int lazy_stopping(struct lazy *z);
+
+/* sample.c */
+
+struct sample;
+/* The sample of about keys keys of db (a 1,024th of them if keys < 0)
+ * that lookups read while a lazy build's first pass runs: the keys of the
+ * chains of the first buckets of its hash index
+ * (blt_iter_create_sample()).  NULL: none (no keys, or it could not be
+ * started: the first pass says why). */
+struct sample *sample_open(struct blt *db, int64_t keys);
+/* Put the directories of its next few keys into t: 1, or 0 when it has
+ * none left (its end, damage, or no memory: the first pass says which). */
+int sample_step(struct sample *s, struct inode_tree *t);
+/* How many keys it read. */
+uint64_t sample_read(const struct sample *s);
+/* Free it; safe on NULL. */
+void sample_close(struct sample *s);
 
 /* log.c */
 

@@ -596,10 +596,11 @@ index_cache_status_json(struct fs *fs, FILE *f)
 	fprintf(f,
 	    ", \"nodes\": %" PRIu64 ", \"state\": \"%s\", "
 	    "\"directories_known\": %s, \"directories_hinted\": %" PRId64
-	    ", \"directories_since_hints\": %s},\n",
+	    ", \"directories_since_hints\": %s, \"keys_sampled\": %" PRIu64
+	    "},\n",
 	    inode_nodes(fs->tree), lazy_state_name(fs),
 	    lazy_dirs_known(fs) ? "true" : "false", lazy_hinted(fs),
-	    lazy_since(fs) ? "true" : "false");
+	    lazy_since(fs) ? "true" : "false", lazy_sampled(fs));
 }
 
 void

@@ -11,15 +11,18 @@
  * the store still has go in (dir-hints.c): a few milliseconds, after which
  * the paths of those directories answer however late their keys come.  If
  * the store still has every witness and only grew since that build, the
- * keys written since stand in for the first pass.
+ * keys written since stand in for the first pass.  Else, while the first
+ * pass runs, a lookup of a name not met yet reads a sample of the store's
+ * keys (sample.c), which finds its large directories in milliseconds.
  * Meanwhile:
  *
  * - a lookup finds the directories met so far, and the files it has made
  *   nodes of; any other name is asked of the store's hash index, which
  *   answers at once whether it is a key (ops.c, ops_lookup_unscanned()),
  *   and if it is not, it is no name once the first pass is done; before,
- *   the lookup waits for the next batch (it may be a directory whose keys
- *   come later) and looks again;
+ *   the lookup reads a step of the sample, or once that has no more to
+ *   give waits for the next batch (it may be a directory whose keys come
+ *   later), and looks again;
  * - every request but lookups, attributes, opening and reading files,
  *   opening directories, statfs and ioctls not of bltfs waits for the
  *   build (lazy_gate(), which loop.c calls with each request as read):
@@ -59,6 +62,15 @@ struct lazy {
 	int state; /* LAZY_*: written under mu, read without it too */
 	int stop;  /* the session ended: the build and its waiters stop */
 	const char *hold; /* BLTFS_LAZY_HOLD, for the tests */
+	/* the sample lookups read during the first pass (sample.c), NULL
+	 * before and after it; sample_mu guards it, and it stays NULL once
+	 * it has no more to give */
+	pthread_mutex_t sample_mu;
+	struct sample *sample;
+	int64_t sample_keys; /* keys it may read: BLTFS_LAZY_SAMPLE, for
+	                        the tests (0: none); else -1, sample.c's
+	                        share of the store's */
+	uint64_t sampled;    /* keys it read: atomic */
 };
 
 #define LAZY_BUILDING 0
@@ -149,6 +161,53 @@ lazy_hints(struct lazy *z)
 	return 1;
 }
 
+/* The first pass, with the sample lookups may read meanwhile. */
+static int
+lazy_first_pass(struct lazy *z)
+{
+	struct fs *fs = z->fs;
+	struct sample *s = sample_open(fs->db, z->sample_keys);
+	int rc;
+
+	pthread_mutex_lock(&z->sample_mu);
+	z->sample = s;
+	pthread_mutex_unlock(&z->sample_mu);
+	lazy_tell(z); /* a lookup waiting already may read it */
+	rc = scan_fill(fs, fs->tree, z, 1, NULL);
+	pthread_mutex_lock(&z->sample_mu);
+	sample_close(z->sample);
+	z->sample = NULL;
+	pthread_mutex_unlock(&z->sample_mu);
+	return rc;
+}
+
+int
+lazy_sample(struct fs *fs)
+{
+	struct lazy *z = fs->lazy;
+	int moved = 0;
+
+	pthread_mutex_lock(&z->sample_mu);
+	if (z->sample != NULL && !lazy_stopping(z) &&
+	    !(moved = sample_step(z->sample, fs->tree))) {
+		sample_close(z->sample);
+		z->sample = NULL;
+	}
+	if (moved)
+		__atomic_store_n(
+		    &z->sampled, sample_read(z->sample), __ATOMIC_RELEASE);
+	pthread_mutex_unlock(&z->sample_mu);
+	return moved;
+}
+
+uint64_t
+lazy_sampled(struct fs *fs)
+{
+	struct lazy *z = fs->lazy;
+
+	return z == NULL ? 0 : __atomic_load_n(&z->sampled, __ATOMIC_ACQUIRE);
+}
+
 /* The lazy build's thread. */
 static void *
 lazy_main(void *arg)
@@ -160,7 +219,7 @@ lazy_main(void *arg)
 	/* each pass after the tree's directories are in: the first, unless
 	 * the hints and what came after them hold all */
 	if ((rc = lazy_hints(z)) == 0)
-		rc = scan_fill(fs, fs->tree, z, 1, NULL);
+		rc = lazy_first_pass(z);
 	if (rc >= 0) {
 		__atomic_store_n(&z->dirs_known, 1, __ATOMIC_RELEASE);
 		lazy_tell(z);
@@ -197,17 +256,22 @@ lazy_start(struct fs *fs, const struct path_conf *pc, const char *hints)
 	z->fs = fs;
 	z->hints = hints;
 	z->hold = getenv("BLTFS_LAZY_HOLD");
+	z->sample_keys = getenv("BLTFS_LAZY_SAMPLE") != NULL
+	                     ? strtoll(getenv("BLTFS_LAZY_SAMPLE"), NULL, 10)
+	                     : -1;
 	if ((rc = inode_tree_begin(pc, &fs->tree)) < 0) {
 		fs_log("%s: %s", blt_path(fs->db), blt_errmsg());
 		free(z);
 		return rc;
 	}
 	pthread_mutex_init(&z->mu, NULL);
+	pthread_mutex_init(&z->sample_mu, NULL);
 	pthread_cond_init(&z->moved, NULL);
 	if ((rc = pthread_create(&z->thread, NULL, lazy_main, z)) != 0) {
 		fs_log("%s: cannot start the scan: %s", blt_path(fs->db),
 		    strerror(rc));
 		pthread_cond_destroy(&z->moved);
+		pthread_mutex_destroy(&z->sample_mu);
 		pthread_mutex_destroy(&z->mu);
 		free(z);
 		return -rc;
@@ -325,6 +389,7 @@ lazy_stop(struct fs *fs)
 		return;
 	pthread_join(z->thread, NULL);
 	pthread_cond_destroy(&z->moved);
+	pthread_mutex_destroy(&z->sample_mu);
 	pthread_mutex_destroy(&z->mu);
 	free(z);
 	fs->lazy = NULL;

@@ -283,9 +283,9 @@ ops_lookup_key(struct fs *fs, uint64_t parent, const char *name, size_t nlen,
 
 /* A lookup of a name the index, still being built, has not met: a file if
  * the store has its key (PATH_SELF's is its directory's path); else, once
- * the index holds every directory, no name; before, once the build moved
- * on, a directory met by then, or another look.  inode_lookup()'s
- * returns. */
+ * the index holds every directory, no name; before, once a step of the
+ * sample (lazy_sample()) or of the build put in more directories, a
+ * directory met by then, or another look.  inode_lookup()'s returns. */
 static int
 ops_lookup_unscanned(struct fs *fs, uint64_t parent, const char *name,
     size_t nlen, struct inode_info *in)
@@ -300,7 +300,8 @@ ops_lookup_unscanned(struct fs *fs, uint64_t parent, const char *name,
 			return 0;
 		if (rc < 0 && rc != -EAGAIN)
 			return rc;
-		if (rc == 0 && !known && (rc = lazy_wait_move(fs, seen)) < 0)
+		if (rc == 0 && !known && !lazy_sample(fs) &&
+		    (rc = lazy_wait_move(fs, seen)) < 0)
 			return rc;
 		rc = inode_lookup(fs->tree, parent, name, nlen, 1, in);
 		if (rc != -EAGAIN)

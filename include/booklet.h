@@ -386,6 +386,18 @@ int blt_iter_next_many(struct blt_iter *it, struct blt_item *items, int max);
 /* Free it; safe on NULL. */
 void blt_iter_free(struct blt_iter *it);
 
+/* blt_iter_create_unchecked() of the live keys in the chains of the first
+ * buckets buckets of the store's index (all of it if it has fewer), in
+ * that order.  As keys are spread over the buckets by their hash, they are
+ * a random sample of the keys, in which every group of many keys shows up
+ * early: a lazy mount finds the directories of a store it meets for the
+ * first time this way.  It vouches for no block, and it ends quietly, as
+ * if at its end, at a chain it cannot follow; it follows at most 64 blocks
+ * of a chain.  Errors: those of blt_iter_create(), and -ESTALE after a
+ * prune or clear. */
+int blt_iter_create_sample(
+    struct blt *db, uint32_t buckets, struct blt_iter **out);
+
 /* Where a whole scan left the store: the file's end when it started, the
  * last block before that end, and the header fields by which a later open
  * tells whether any block before that end moved or went since.  Plain

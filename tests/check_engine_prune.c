@@ -656,6 +656,81 @@ START_TEST(a_scan_since_a_mark_is_refused_when_blocks_may_have_moved)
 }
 END_TEST
 
+/* How many keys a sample of the chains of buckets buckets gives, each
+ * checked to be a live key of db; *sum adds up their numbers (kNN). */
+static int
+sample_keys(struct blt *db, uint32_t buckets, int *sum)
+{
+	struct blt_iter *it;
+	struct blt_item item;
+	struct blt_mark m;
+	int rc, n = 0;
+
+	*sum = 0;
+	ck_assert_int_eq(blt_iter_create_sample(db, buckets, &it), 0);
+	while ((rc = blt_iter_next(it, &item)) > 0) {
+		ck_assert_int_eq(blt_exists(db, item.key, item.klen), 1);
+		ck_assert_uint_eq(item.klen, 3);
+		*sum += (item.key[1] - '0') * 10 + item.key[2] - '0';
+		n++;
+	}
+	ck_assert_int_eq(rc, 0);
+	ck_assert_int_eq(blt_iter_mark(it, &m), -EINVAL); /* a sample */
+	blt_iter_free(it);
+	return n;
+}
+
+/* A sample of every bucket gives every live key once, deleted and
+ * overwritten ones included only as they are now; of no bucket, none; a
+ * chain that loops is followed 64 blocks; and a chain that leads out of
+ * the file ends it quietly, as it vouches for nothing (a scan reports the
+ * damage). */
+START_TEST(a_sample_gives_the_live_keys_of_its_buckets)
+{
+	struct blt *db = open_grown();
+	struct blt_stat st;
+	uint64_t slot, head;
+	uint32_t b;
+	int sum, n;
+
+	ck_assert_int_eq(blt_del(db, "k07", 3), 0);
+	tu_put(db, "k08", "again", TU_T0);
+	ck_assert_int_eq(blt_set_meta(db, "{}", 2, TU_T0), 0); /* internal */
+	ck_assert_int_eq(blt_flush(db), 0);
+	ck_assert_int_eq(sample_keys(db, UINT32_MAX, &sum), 39);
+	ck_assert_int_eq(sum, 39 * 40 / 2 - 7);
+	ck_assert_int_eq(sample_keys(db, 0, &sum), 0);
+	n = sample_keys(db, 6000, &sum); /* about half */
+	ck_assert_int_gt(n, 0);
+	ck_assert_int_lt(n, 39);
+	ck_assert_int_eq(blt_close(db), 0);
+
+	/* a chain that loops, as a reindex that failed half-way may leave:
+	 * its first block comes 64 times, and the sample ends */
+	db = tu_reopen(BLT_RDWR);
+	ck_assert_int_eq(blt_info(db, &st), 0);
+	for (b = 0; (head = io_get_ptr(db, st.index_offset + 6 * b)) <= 1; b++)
+		;
+	ck_assert_int_eq(io_put_ptr(db, head + 13, head), 0);
+	n = sample_keys(db, UINT32_MAX, &sum);
+	ck_assert_int_ge(n, 64);
+	ck_assert_int_le(n, 39 + 63);
+	ck_assert_int_eq(blt_close(db), 0);
+
+	/* every bucket's head out of the file */
+	db = tu_reopen(BLT_RDWR);
+	ck_assert_int_eq(blt_info(db, &st), 0);
+	for (b = 0; b < st.n_buckets; b++) {
+		slot = st.index_offset + 6 * (uint64_t)b;
+		if (io_get_ptr(db, slot) > 1)
+			ck_assert_int_eq(
+			    io_put_ptr(db, slot, st.file_bytes + 64), 0);
+	}
+	ck_assert_int_eq(sample_keys(db, UINT32_MAX, &sum), 0);
+	ck_assert_int_eq(blt_close(db), 0);
+}
+END_TEST
+
 static Suite *
 engine_prune_suite(void)
 {
@@ -680,6 +755,7 @@ engine_prune_suite(void)
 	tcase_add_test(tc, a_scan_since_a_mark_gives_what_came_after_it);
 	tcase_add_test(
 	    tc, a_scan_since_a_mark_is_refused_when_blocks_may_have_moved);
+	tcase_add_test(tc, a_sample_gives_the_live_keys_of_its_buckets);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -12,7 +12,11 @@
 #   second, at once, while a listing and a write wait for the build;
 # - a key that is also a directory, found as a file first, is the
 #   directory once the first pass is done, with the key as its PATH_SELF
-#   file, once, then and after the build.
+#   file, once, then and after the build;
+# - all that without the sample of the store's keys that such a lookup
+#   reads first (BLTFS_LAZY_SAMPLE=0); with it, while the first pass is
+#   held, a directory in the sample answers at once, a missing name still
+#   waits, and a mount where no lookup waits reads no sample.
 # The index it built is kept in the index cache, files the kernel held
 # among its files, and the next mount reads it back.  A read-only lazy
 # mount lists every key too.  A store whose scan fails after the mount is
@@ -40,7 +44,11 @@ wait_settled "$store" # to be cached
 lazy_hold
 state() { status_get "$m" index state; } # building, built
 
+# without the sample a waiting lookup reads, which in a store this small
+# is every key (it is checked at the end)
+export BLTFS_LAZY_SAMPLE=0
 lazy_held_mount "$store" "$m" -o lazy,index_cache=0
+unset BLTFS_LAZY_SAMPLE
 
 [ "$(state)" = building ] || fail "status says $(state) before the build was let go"
 ! dirs_known "$m" || fail "directories known in the first pass"
@@ -146,6 +154,48 @@ wait "$new_pid" || fail "a write during the build"
 [ "$(cat "$m/d2/new")" = new ] || fail "the file written during the build"
 bltfs_umount "$m"
 [ "$("$BLT" get "$store" d2/new)" = new ] || fail "the write is not in the store"
+
+# The sample (sample.c: the keys of the chains of the first buckets of the
+# store's hash index, a 1,024th of them, here all) that a lookup of a name
+# not met reads while the first pass is held: late/x answers before the
+# pass ends, a name that is not there still waits for it.  Keys of the
+# store the kernel asks for read none.  (A lookup waiting in the daemon
+# cannot be killed: if the sample fails, the pass is let go after 60 s,
+# and the cat is then too late.)
+sampled() { status_get "$m" index keys_sampled; }
+export BLTFS_LAZY_SAMPLE=4000
+lazy_held_mount "$store" "$m" -o ro,lazy,noindex_cache
+unset BLTFS_LAZY_SAMPLE
+! dirs_known "$m" || fail "directories known in the first pass"
+[ "$(cat "$m/d2/k2999")" = "value 2999" ] || fail "a key, with the sample"
+[ "$(sampled)" = 0 ] || fail "$(sampled) keys sampled, with no lookup waiting"
+(
+	trap 'kill "$nap" 2>/dev/null; exit 0' TERM
+	sleep 60 &
+	nap=$!
+	wait "$nap"
+	lazy_release
+) &
+watchdog=$!
+late=$(cat "$m/late/x")
+! dirs_known "$m" || fail "late/x answered only once the first pass was let go"
+kill "$watchdog"
+[ "$late" = LATE ] || fail "late/x, by the sample, read $late"
+n=$(sampled)
+[ "$n" -gt 0 ] && [ "$n" -le 3004 ] || fail "$n keys sampled of 3004"
+"$BLTFS" ctl "$m" status >"$tmp/st" || fail "bltfs ctl status after a sample"
+grep -q "^index     building (-o lazy, a sample of $n keys read):" "$tmp/st" ||
+	fail "bltfs ctl status said: $(cat "$tmp/st")"
+cat "$m/d2/nope" >/dev/null 2>"$tmp/nope" &
+nope_pid=$!
+[ "$(state)" = building ] || fail "status says $(state): the build was not held"
+! dirs_known "$m" || fail "directories known in the held first pass"
+lazy_release xx
+! wait "$nope_pid" || fail "cat of a missing key succeeded"
+grep -q "No such file" "$tmp/nope" || fail "cat of a missing key: $(cat "$tmp/nope")"
+n=$(find "$m" -type f | wc -l)
+[ "$n" = 3004 ] || fail "find counted $n files of 3004 after a sampled build"
+bltfs_umount "$m"
 
 # read-only: every key once built
 bltfs_mount "$store" "$m" -o lazy,ro

@@ -27,7 +27,13 @@ struct blt_iter {
 	uint64_t keys;  /* user keys passed */
 	int unchecked;  /* no digests: it vouches for no block */
 	int since;      /* of blt_iter_create_since(): a part of the file */
-	int ended;      /* the scan came to its end */
+	/* blt_iter_create_sample(): buckets [0, buckets) of the index at
+	 * index_off, bucket the next, chain the next block of the one
+	 * followed, hops its blocks so far */
+	int sample;
+	uint32_t bucket, buckets;
+	uint64_t index_off, chain, hops;
+	int ended;            /* the scan came to its end */
 	struct blt_mark mark; /* but its last block, as it started */
 	struct scan scan;
 };
@@ -167,13 +173,32 @@ blt_iter_create_since(
 }
 
 int
+blt_iter_create_sample(struct blt *db, uint32_t buckets, struct blt_iter **out)
+{
+	struct blt_iter *it;
+	int rc;
+
+	if ((rc = iter_create(db, 1, NULL, out)) < 0)
+		return rc;
+	it = *out;
+	pthread_rwlock_rdlock(&db->lock);
+	it->sample = 1;
+	it->index_off = db->h.index_off;
+	it->buckets = buckets < db->h.n_buckets ? buckets : db->h.n_buckets;
+	if (it->index_off + (uint64_t)PTR_LEN * it->buckets > it->eof)
+		it->buckets = 0; /* an index past the end: nothing to follow */
+	pthread_rwlock_unlock(&db->lock);
+	return 0;
+}
+
+int
 blt_iter_mark(const struct blt_iter *it, struct blt_mark *m)
 {
 	struct blt *db = it->db;
 	struct block b;
 	int rc = 0;
 
-	if (!it->ended || it->since)
+	if (!it->ended || it->since || it->sample)
 		return err_set(-EINVAL,
 		    "%s: a mark of a scan not of the whole store, or not at "
 		    "its end",
@@ -231,6 +256,56 @@ iter_missing(const struct blt_iter *it)
 	    (unsigned long long)it->keys);
 }
 
+/* The item of block b, as an iterator gives it. */
+static void
+iter_item(struct blt_item *item, const struct block *b)
+{
+	item->key = b->key;
+	item->klen = b->klen;
+	item->value = b->value;
+	item->vlen = (size_t)b->vlen;
+	item->timestamp = b->ts;
+	item->offset = b->off;
+}
+
+#define ITER_SAMPLE_HOPS 64 /* blocks of one chain a sample follows */
+
+/* The next live user key of a sample's chains, under the read lock: 1,
+ * or 0 at the end, or at the first block it cannot follow (it vouches
+ * for nothing, and a scan reports damage). */
+static int
+iter_sample_step(struct blt_iter *it, struct blt_item *item)
+{
+	struct blt *db = it->db;
+	struct block b;
+
+	if (db->gen != it->gen)
+		return err_set(-ESTALE,
+		    "%s: the store was compacted during the scan", db->path);
+	for (;;) {
+		while (it->chain <= PTR_END || it->hops == ITER_SAMPLE_HOPS) {
+			if (it->bucket == it->buckets)
+				return 0;
+			it->chain = le_get(it->map->base + it->index_off +
+			                       (uint64_t)PTR_LEN * it->bucket++,
+			    PTR_LEN);
+			it->hops = 0;
+		}
+		it->hops++;
+		if (it->chain < HEADER_LEN || block_parse(db, it->map->base,
+		                                  it->chain, it->eof, &b) < 0) {
+			it->bucket = it->buckets;
+			return 0;
+		}
+		it->chain = b.next;
+		if (b.next == PTR_TOMBSTONE ||
+		    (!db->h.fixed && hash_internal_key(b.key, b.klen)))
+			continue;
+		iter_item(item, &b);
+		return 1;
+	}
+}
+
 /* The next live user key, under the read lock: 1, 0 at the end (then
  * *count says whether the live bytes can be kept), or an error. */
 static int
@@ -239,6 +314,9 @@ iter_step(struct blt_iter *it, struct blt_item *item, int *count)
 	struct blt *db = it->db;
 	struct block b;
 	int rc;
+
+	if (it->sample)
+		return iter_sample_step(it, item);
 
 	if (db->gen != it->gen)
 		return err_set(-ESTALE,
@@ -261,14 +339,8 @@ iter_step(struct blt_iter *it, struct blt_item *item, int *count)
 		*count = !it->since && !db->usage_known &&
 		         db->usage_epoch == it->epoch;
 	}
-	if (rc > 0) {
-		item->key = b.key;
-		item->klen = b.klen;
-		item->value = b.value;
-		item->vlen = (size_t)b.vlen;
-		item->timestamp = b.ts;
-		item->offset = b.off;
-	}
+	if (rc > 0)
+		iter_item(item, &b);
 	return rc;
 }
 
