@@ -94,7 +94,7 @@ sample_step(struct sample *s, struct inode_tree *t)
 	s->n = n;
 	s->next = 0;
 	if (inode_tree_fill_dirs(t, sample_next, s) < 0)
-		return 0; /* out of memory: so will the first pass be */
+		return 0; /* the first pass meets the same key, and says */
 	s->read += (uint64_t)n;
 	return 1;
 }
