@@ -346,12 +346,10 @@ struct sample;
  * (blt_iter_create_sample()).  NULL: none (no keys, or it could not be
  * started: the first pass says why). */
 struct sample *sample_open(struct blt *db, int64_t keys);
-/* Put the directories of its next few keys into t: 1, or 0 when it has
- * none left (its end, or damage, a key the tree refuses or no memory,
- * which the first pass meets too and says). */
+/* Put the directories of its next few keys into t: how many keys, or 0
+ * when it has none left (its end, or damage, a key the tree refuses or no
+ * memory, which the first pass meets too and says). */
 int sample_step(struct sample *s, struct inode_tree *t);
-/* How many keys it read. */
-uint64_t sample_read(const struct sample *s);
 /* Free it; safe on NULL. */
 void sample_close(struct sample *s);
 

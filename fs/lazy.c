@@ -185,19 +185,17 @@ int
 lazy_sample(struct fs *fs)
 {
 	struct lazy *z = fs->lazy;
-	int moved = 0;
+	int n = 0;
 
 	pthread_mutex_lock(&z->sample_mu);
 	if (z->sample != NULL && !lazy_stopping(z) &&
-	    !(moved = sample_step(z->sample, fs->tree))) {
+	    (n = sample_step(z->sample, fs->tree)) == 0) {
 		sample_close(z->sample);
 		z->sample = NULL;
 	}
-	if (moved)
-		__atomic_store_n(
-		    &z->sampled, sample_read(z->sample), __ATOMIC_RELEASE);
+	__atomic_add_fetch(&z->sampled, (uint64_t)n, __ATOMIC_RELEASE);
 	pthread_mutex_unlock(&z->sample_mu);
-	return moved;
+	return n > 0;
 }
 
 uint64_t

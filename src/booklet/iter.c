@@ -270,18 +270,15 @@ iter_item(struct blt_item *item, const struct block *b)
 
 #define ITER_SAMPLE_HOPS 64 /* blocks of one chain a sample follows */
 
-/* The next live user key of a sample's chains, under the read lock: 1,
- * or 0 at the end, or at the first block it cannot follow (it vouches
- * for nothing, and a scan reports damage). */
+/* The next live user key of a sample's chains, under the read lock and
+ * in the store's generation: 1, or 0 at the end, or at the first block it
+ * cannot follow (it vouches for nothing, and a scan reports damage). */
 static int
 iter_sample_step(struct blt_iter *it, struct blt_item *item)
 {
 	struct blt *db = it->db;
 	struct block b;
 
-	if (db->gen != it->gen)
-		return err_set(-ESTALE,
-		    "%s: the store was compacted during the scan", db->path);
 	for (;;) {
 		while (it->chain <= PTR_END || it->hops == ITER_SAMPLE_HOPS) {
 			if (it->bucket == it->buckets)
@@ -315,12 +312,11 @@ iter_step(struct blt_iter *it, struct blt_item *item, int *count)
 	struct block b;
 	int rc;
 
-	if (it->sample)
-		return iter_sample_step(it, item);
-
 	if (db->gen != it->gen)
 		return err_set(-ESTALE,
 		    "%s: the store was compacted during the scan", db->path);
+	if (it->sample)
+		return iter_sample_step(it, item);
 	while ((rc = scan_next(&it->scan, &b)) > 0) {
 		it->live += b.size;
 		if (db->h.fixed || !hash_internal_key(b.key, b.klen)) {
