@@ -1,5 +1,5 @@
 /*
- * bench_sample: what the sample a lazy mount's lookups read (fs/sample.c)
+ * bench_sample: what the sample a lazy mount's lookups read (fs/build/sample.c)
  * finds in a store, and what it costs: it reads the live keys of the chains
  * of the first buckets of the store's hash index (blt_iter_create_sample()),
  * about KEYS of them (by default a 1,024th of the store's, as the mount

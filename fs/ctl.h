@@ -1,110 +1,69 @@
 /*
- * What the parts of the control interface share: ctl.c (the control
- * directory's nodes), ctl-ioctl.c (the ioctls) and ctl-cmd.c (the commands
- * and the status replies).  fs.h declares what the rest of the daemon
- * sees, and must come first.
+ * The door of fs/ctl/: the control interface of a mount and the jobs it
+ * starts.  The control directory (/.bltfs) and the ioctls of bltfs.h take
+ * commands and give status; the job runner runs prunes, reindexes, syncs
+ * and maps over engine calls, one at a time, in a thread of its own; the
+ * daemon's own prunes (-o autoprune) are jobs too.  Its insides are
+ * fs/ctl/ctl-int.h's.
+ *
+ *	ctl.c		the control directory's nodes, over the operations
+ *	ctl-ioctl.c	the ioctls
+ *	ctl-cmd.c	the commands, and status
+ *	ctl-text.c	the texts of status and jobs/ID
+ *	resolve.c	a path of the mount to its node and key
+ *	job.c		the job runner; job-notes.c, what the kernel must
+ *			hear of a job's changes
+ *	keylist.c	a map's --keys FILE
+ *	autoprune.c	the prunes the daemon starts itself
  */
-#ifndef CTL_H
-#define CTL_H
+#ifndef FS_CTL_H
+#define FS_CTL_H
 
-#include <pthread.h>
-#include <stddef.h>
 #include <stdint.h>
-#include <sys/types.h>
 
-struct bltfs_status;
-struct fs;
-struct job_runner;
-struct stat;
+#include "mount.h"
 
-struct ctl_snap;
+/* ctl.c */
 
-/* The nodeids of the control directory: the top bit set, which no node of
- * the index (whose nodeids are addresses) has; a job's file has the next
- * bit set too, and the job's id below. */
-#define CTL_BIT (UINT64_C(1) << 63)
-#define CTL_JOB_BIT (UINT64_C(1) << 62)
-#define CTL_DIR (CTL_BIT | 1)
-#define CTL_CTL (CTL_BIT | 2)
-#define CTL_STATUS (CTL_BIT | 3)
-#define CTL_JOBS (CTL_BIT | 4)
+/* The control directory (/.bltfs) and the ioctls of bltfs.h.  Its nodes
+ * are not in the directory index: ctl_ops() wraps the operations table so
+ * that requests for them never reach ops.c. */
+struct ctl;
 
-/* Is nodeid a node of the control directory? */
-static inline int
-ctl_is(uint64_t nodeid)
-{
-	return (nodeid & CTL_BIT) != 0;
-}
+/* Set up the control interface of fs, wrapping the operations table base
+ * (ops_table), before the session is made: its requests reach ctl.c
+ * first.  Message set.  -ENOMEM. */
+int ctl_create(
+    struct fs *fs, const struct fuse_lowlevel_ops *base, struct ctl **out);
 
-/* The node of job id's file, jobs/ID. */
-static inline uint64_t
-ctl_job_node(uint64_t id)
-{
-	return CTL_BIT | CTL_JOB_BIT | id;
-}
+/* The table to give fuse_session_new(): base, with the control nodes and
+ * the ioctls answered by ctl.c.  Userdata is struct fs, as for base;
+ * fs->ctl must be c before the first request. */
+const struct fuse_lowlevel_ops *ctl_ops(struct ctl *c);
 
-/* The job whose file is node. */
-static inline uint64_t
-ctl_node_job(uint64_t node)
-{
-	return node & ~(CTL_BIT | CTL_JOB_BIT);
-}
+/* Start the job runner, once the store is open.  Message set.  -ENOMEM,
+ * or pthread_create's error. */
+int ctl_start(struct ctl *c);
 
-/* Does node have a text made by the daemon (status, jobs/ID)? */
-static inline int
-ctl_has_text(uint64_t node)
-{
-	return node == CTL_STATUS || (node & CTL_JOB_BIT);
-}
+/* Cancel what the job runner does and wait for it: once this returns, no
+ * job touches the store or the kernel any more.  Safe on NULL, and twice. */
+void ctl_stop(struct ctl *c);
 
-struct ctl {
-	struct fs *fs;
-	struct job_runner *jobs; /* NULL until ctl_start() */
-	uid_t owner;             /* the user who mounted */
-	/* ops.c's table, and the one ctl_ops() gives: base, wrapped */
-	const struct fuse_lowlevel_ops *base;
-	struct fuse_lowlevel_ops table;
-	/* read-only mounts: the texts of status and jobs/ID (ctl-text.c) */
-	pthread_mutex_t snap_lock;
-	struct ctl_snap *snaps;
-	/* the control files open now, freed by ctl_free() if the kernel
-	 * never released them: an unmount while a client held one open */
-	pthread_mutex_t files_lock;
-	struct ctl_file *files;
-};
+/* Stop (see ctl_stop()) and free; safe on NULL. */
+void ctl_free(struct ctl *c);
 
-/* ctl-text.c */
-/* The text of status or jobs/ID now, in *buf (*len bytes), which the
- * caller frees: 0 or a negative errno. */
-int ctl_text(struct fs *fs, uint64_t node, char **buf, size_t *len);
-/* Is job id known to the runner (jobs/ID)? */
-int ctl_job_exists(struct fs *fs, uint64_t id);
-/* Read-only mounts: make node's snapshot again and give st its size and
- * mtime.  0 or a negative errno. */
-int ctl_snap_stat(struct fs *fs, uint64_t node, struct stat *st);
-/* Read-only mounts: reply to a read of node's snapshot. */
-void ctl_snap_read(
-    fuse_req_t req, struct fs *fs, uint64_t node, size_t size, off_t off);
-/* Free every snapshot of c. */
-void ctl_snaps_free(struct ctl *c);
+/* autoprune.c */
 
-/* ctl-ioctl.c */
-/* The ioctl operation of the control interface (ctl_ops()). */
-void ctl_op_ioctl(fuse_req_t req, fuse_ino_t ino, unsigned int cmd, void *arg,
-    struct fuse_file_info *fi, unsigned flags, const void *in_buf,
-    size_t in_bufsz, size_t out_bufsz);
+/* The prunes the daemon starts itself (-o autoprune): see autoprune.c. */
+struct autoprune;
 
-/* ctl-cmd.c */
-/* Run the command text for user uid: the reply (cap bytes) says what
- * happened, *job is the job started (or 0).  0 or a negative errno. */
-int ctl_command(struct fs *fs, uid_t uid, const char *text, char *reply,
-    size_t cap, uint64_t *job);
-/* Fill *out for the BLTFS_IOC_STATUS ioctl: 0; 1 if its live and dead
- * bytes are not counted yet (0 while -o lazy builds the index); or a
- * negative errno. */
-int ctl_status(struct fs *fs, struct bltfs_status *out);
-/* The status file's JSON in *out (*len bytes), which the caller frees: 0,
- * or a negative errno. */
-int ctl_status_json(struct fs *fs, char **out, size_t *len);
+/* Prune once pct percent of the store file (0: never), of at least min
+ * bytes, is dead.  -ENOMEM (message set). */
+int autoprune_create(unsigned pct, uint64_t min, struct autoprune **out);
+/* Free; safe on NULL. */
+void autoprune_free(struct autoprune *a);
+/* After a commit that stored something, with no lock of the mount held:
+ * start a prune job if one is due.  Cheap when none is. */
+void autoprune_check(struct fs *fs);
 
 #endif

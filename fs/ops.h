@@ -1,81 +1,76 @@
 /*
- * The FUSE handlers of ops*.c, for ops_table in ops.c, and the helpers
- * they share: ops.c (what is shared, attributes, the table), ops-file.c
- * (open files) and ops-dir.c (directories and names).  fs.h declares what
- * the rest of the daemon sees: ops_table, and ops_rfd_renew() for jobs.
+ * The door of fs/ops/: the FUSE operations on the mount's files and
+ * directories, and what they stand on: open files and the write buffers
+ * their writers share, reads of the store by a node's key that wait out
+ * renames, renames in the store, and -o decode's texts.  Its insides are
+ * fs/ops/ops-int.h's and fs/ops/handle-int.h's.
+ *
+ *	ops.c		the operations table, attributes, lookups
+ *	ops-file.c	opens, reads, writes, commits of files
+ *	ops-dir.c	directories and names
+ *	move.c		renames, in the store and then in the index
+ *	handle.c	open files; filebuf.c, their write buffer
+ *	node-read.c	reads of the store by a node's key
+ *	decode.c	-o decode: values shown as text, text encoded back
+ *
+ * After a commit that stored something, the room calls fs->stored (see
+ * struct fs), so that the room above it that prunes hears of it without
+ * this one knowing it.
  */
-#ifndef OPS_H
-#define OPS_H
+#ifndef FS_OPS_H
+#define FS_OPS_H
 
-#include <stdint.h>
-#include <sys/types.h>
+#include <stdio.h>
 
-#include "fs.h"
+#include "mount.h"
 
 /* ops.c */
 
-/* The mount a request is for. */
-static inline struct fs *
-ops_fs(fuse_req_t req)
-{
-	return fuse_req_userdata(req);
-}
-
-/* The open file of fi: NULL for a file the kernel opened without asking (a
- * read-only mount, op_open()). */
-static inline struct handle *
-ops_handle(const struct fuse_file_info *fi)
-{
-	return (struct handle *)(uintptr_t)fi->fh;
-}
-
-/* Fill e with the entry of the node in: 0 or a negative errno. */
-int ops_entry(
-    struct fs *fs, const struct inode_info *in, struct fuse_entry_param *e);
-void ops_reply_entry(
-    fuse_req_t req, struct fs *fs, const struct inode_info *in);
-void ops_stale(struct fs *fs, const struct inode_stale *s, uint64_t parent,
-    const char *name);
-int ops_fail(int rc, const char *msg);
+/* The operations table for fuse_session_new(); userdata is struct fs. */
+extern const struct fuse_lowlevel_ops ops_table;
 
 /* ops-file.c */
 
-int ops_rfd_open(struct fs *fs, uint64_t *gen);
-void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
-void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
-    struct fuse_file_info *fi);
-void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
-    struct fuse_file_info *fi);
-void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size,
-    off_t off, struct fuse_file_info *fi);
-void op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
-void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
-void op_fsync(
-    fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi);
+/* After a prune: spliced reads go to the file that took the store's
+ * place, and the old one is let go of in the caller's thread (a job's),
+ * which then pays for freeing its pages rather than the next read. */
+void ops_rfd_renew(struct fs *fs);
 
-/* ops-dir.c */
+/* handle.c */
 
-int ops_new_node(struct fs *fs, const struct fuse_ctx *who, uint64_t parent,
-    const char *name, int type, mode_t mode, int excl, int *existed,
-    struct inode_info *in, struct inode_stale *s);
-void op_readlink(fuse_req_t req, fuse_ino_t ino);
-void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode);
-void op_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
-    dev_t rdev);
-void op_unlink(fuse_req_t req, fuse_ino_t parent, const char *name);
-void op_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name);
-void op_symlink(
-    fuse_req_t req, const char *link, fuse_ino_t parent, const char *name);
-void op_link(
-    fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char *newname);
-void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
-    fuse_ino_t newparent, const char *newname, unsigned int flags);
-void op_fsyncdir(
-    fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi);
-void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
-void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
-    struct fuse_file_info *fi);
-void op_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
-    struct fuse_file_info *fi);
+/* Write buffers past this size move from memory to a temporary file. */
+#define HANDLE_SPILL (8u << 20)
+
+/* The open files of fs, made before the session starts. */
+int handle_set_create(struct fs *fs, struct handle_set **out);
+void handle_set_free(struct handle_set *s);
+/* Store what every open file holds (at unmount). */
+int handle_commit_all(struct fs *fs);
+
+/* node-read.c */
+
+/* Wake the reads by key waiting for an unlink or rename, which has just
+ * unmarked its nodes, or for a prune that evicts keys (fs->evict_seq). */
+void node_moves_ended(struct fs *fs);
+
+/* decode.c */
+
+/* A decode mount (-o decode): every file shows its value as text
+ * (blt_value_decode()'s file form), and text written to a file is encoded
+ * with the store's value serializer when it is committed.  The write
+ * buffer of a file (filebuf.c) then holds text; reads of a file nobody
+ * writes go through decode_read(), sizes through decode_size().  What was
+ * decoded is kept per node, by the node's generation and aver (which
+ * moves with every change of its value, inode.c), so a prune that moves
+ * values but changes none keeps it, and a commit or a job's write drops
+ * it. */
+struct decode_cache;
+
+/* Set up decoding for fs after its index is loaded: asked is -o decode,
+ * ser the store's value serializer.  -ENOMEM. */
+int decode_init(struct fs *fs, unsigned ser, int asked);
+void decode_free(struct fs *fs);
+/* status's "values" member. */
+void decode_status_json(struct fs *fs, FILE *f);
 
 #endif

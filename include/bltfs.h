@@ -21,6 +21,10 @@
 
 #define BLTFS_IOC_MAGIC 0xb1
 
+/* The control directory's name in the mount's root, unless the mount was
+ * given -o ctl=NAME (status names it, in "options"). */
+#define BLTFS_CTL_NAME ".bltfs"
+
 /* Room for one command and for its reply. */
 #define BLTFS_TEXT_MAX 4096
 

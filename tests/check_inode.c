@@ -1,5 +1,5 @@
 /*
- * The directory index (fs/inode.c): building, lookup, inode numbers (stable
+ * The directory index (fs/index/inode.c): building, lookup, inode numbers (stable
  * across changes, moves and mounts, never two alike), lookup references and
  * forget, a move holding reads below it, readers running beside a writer,
  * and a build of 1,000,000 keys that reports its time (measured, never
@@ -17,7 +17,8 @@
 #include <string.h>
 #include <time.h>
 
-#include "fs.h"
+#include "booklet.h"
+#include "index.h"
 #include "testutil.h"
 #include "inode-lib.h"
 
@@ -125,7 +126,7 @@ ino_of(struct inode_tree *t, const char *path)
 }
 
 /* The numbers of these names in every version of bltfs: backups (tar
- * --listed-incremental) know directories by them, and fs/ino.c's hash is
+ * --listed-incremental) know directories by them, and fs/index/ino.c's hash is
  * fixed for good.  Names of 1 to 19 bytes: each way its last word is read. */
 START_TEST(inode_numbers_are_fixed_for_good)
 {

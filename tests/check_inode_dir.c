@@ -1,5 +1,5 @@
 /*
- * Directories in the directory index (fs/inode.c): readdir while the
+ * Directories in the directory index (fs/index/inode.c): readdir while the
  * directory changes, how a directory was used, rmdir rules, markers,
  * clashes that appear at run time, renames of files and subtrees, names
  * too long for one path segment, and names of one hash in a built listing.
@@ -13,7 +13,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "fs.h"
+#include "booklet.h"
+#include "index.h"
 #include "testutil.h"
 #include "inode-lib.h"
 #include "inode-tree.h" /* idir_hash(), to find names that collide */

@@ -1,5 +1,5 @@
 /*
- * The directory index saved and read back (fs/inode-save.c), as the index
+ * The directory index saved and read back (fs/index/inode-save.c), as the index
  * cache does: the tree read back lists, numbers and changes exactly as the
  * one that was saved; a tree the mount changed is not saved (files the
  * kernel holds are no change: saved as files); and bytes cut
@@ -15,7 +15,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "fs.h"
+#include "booklet.h"
+#include "index.h"
 #include "testutil.h"
 #include "inode-lib.h"
 

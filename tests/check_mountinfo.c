@@ -12,7 +12,6 @@
 #include <string.h>
 #include <sys/sysmacros.h>
 
-#include "fs.h"
 #include "bltutil.h"
 
 /* 0:40 is a FUSE file system: mounted at /mnt/kv, bound at /tmp/other

@@ -1,5 +1,5 @@
 /*
- * Keys as paths (fs/path.c, with the clash rules of fs/inode.c): the tricky
+ * Keys as paths (fs/index/path.c, with the clash rules of fs/index/inode.c): the tricky
  * fixtures' keys, large directories with clashes, a table of expected
  * names, integer keys, flat mounts, and randomized round trips (BLT_SEED
  * picks the seed; the seed used is printed).
@@ -19,7 +19,8 @@
 #include <string.h>
 #include <time.h>
 
-#include "fs.h"
+#include "booklet.h"
+#include "index.h"
 #include "manifest.h"
 
 #define ESC PATH_ESC

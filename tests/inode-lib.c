@@ -9,7 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "fs.h"
+#include "booklet.h"
+#include "index.h"
 #include "inode-lib.h"
 
 /* A tree of keys, put one by one. */

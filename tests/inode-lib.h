@@ -10,7 +10,8 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#include "fs.h"
+#include "booklet.h"
+#include "index.h"
 
 /* A tree of keys (a NULL-ended list, or NULL), put one by one as after a
  * mount; keys ending in '/' are markers, the others have values.  flat:

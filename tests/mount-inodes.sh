@@ -1,5 +1,5 @@
 #!/bin/sh
-# Inode numbers are a hash of where a node stands (fs/ino.c), so every
+# Inode numbers are a hash of where a node stands (fs/index/ino.c), so every
 # path keeps its st_ino from one mount to the next, whatever other keys
 # were added, removed or rewritten, and after a prune: an incremental tar
 # (--listed-incremental) of a remounted store takes what changed and

@@ -1,5 +1,5 @@
 #!/bin/sh
-# What listing a directory asks of the daemon (fs/ops-dir.c, ops_readdir() and
+# What listing a directory asks of the daemon (fs/ops/ops-dir.c, ops_readdir() and
 # op_opendir()), checked in libfuse's request log (-d), on a fresh mount of
 # a store whose keys were never looked up:
 # - ls and find look up none of the names they list: the first page of a

@@ -7,8 +7,8 @@
 # included, and never the job just ended among those it forgets.
 . "${top_srcdir:-$(dirname "$0")/..}/tests/lib.sh"
 
-QUEUE_MAX=32 # fs/job.c, JOB_QUEUE_MAX
-KEEP=100     # fs/job.c, JOB_KEEP
+QUEUE_MAX=32 # fs/ctl/job.c, JOB_QUEUE_MAX
+KEEP=100     # fs/ctl/job.c, JOB_KEEP
 
 store=$tmp/s.blt
 m=$tmp/m

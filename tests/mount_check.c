@@ -4,7 +4,7 @@
  *   mount_check [-F] [-L] MANIFEST.json MOUNTDIR
  *
  * The names each key must have come from the directory index built from
- * the manifest's keys alone (fs/inode.c, as bltfs builds it from a scan).
+ * the manifest's keys alone (fs/index/inode.c, as bltfs builds it from a scan).
  * The mount is then walked name by name with openat(), so paths longer than
  * PATH_MAX work too: every directory must list exactly the expected names,
  * every file must have the value's size, SHA-256 and timestamp (µs), and
@@ -25,7 +25,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "fs.h"
+#include "booklet.h"
+#include "index.h"
 #include "manifest.h"
 
 struct check {

@@ -1,0 +1,170 @@
+/*
+ * What a job changed behind the kernel's back, told to the directory index
+ * and to the kernel: notes gathered while the locks are held (the names and
+ * nodes whose cached entries and pages must go), sent once they are
+ * released (job.c explains the order).
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include "ctl-int.h"
+
+static struct job_note *
+job_note_add(struct job_notes *ns)
+{
+	struct job_note *v;
+
+	if (ns->n == ns->cap) {
+		size_t cap = ns->cap ? ns->cap * 2 : 16;
+
+		if ((v = realloc(ns->v, cap * sizeof *v)) == NULL)
+			return NULL;
+		ns->v = v;
+		ns->cap = cap;
+	}
+	return &ns->v[ns->n++];
+}
+
+/* Tell the kernel; called with no lock held.  ENOENT only says the kernel
+ * did not know the node or name. */
+void
+job_notify(struct fs *fs, struct job_notes *ns)
+{
+	struct job_note *n;
+	int rc;
+
+	for (size_t i = 0; i < ns->n; i++) {
+		n = &ns->v[i];
+		if (n->entry)
+			rc = fuse_lowlevel_notify_inval_entry(
+			    fs->se, n->parent, n->name, n->nlen);
+		else
+			rc = fuse_lowlevel_notify_inval_inode(
+			    fs->se, n->node, 0, 0);
+		if (rc < 0 && rc != -ENOENT && rc != -ENOTCONN)
+			fs_log("job: telling the kernel of a change: %s",
+			    strerror(-rc));
+	}
+	ns->n = 0;
+	ns->last_dir = 0;
+}
+
+void
+job_note_entry(
+    struct job_notes *ns, uint64_t parent, const char *name, size_t nlen)
+{
+	struct job_note *n;
+
+	if ((n = job_note_add(ns)) == NULL)
+		return; /* the kernel's cache may stay stale: logged below */
+	n->entry = 1;
+	n->parent = parent;
+	n->nlen = nlen;
+	memcpy(n->name, name, nlen);
+	n->name[nlen] = '\0';
+}
+
+/* A name was added to directory dir.  The kernel drops its entry for a
+ * name only if it has one, and keeps the directory's listing; so the
+ * listing is dropped too, once for a run of names in one directory. */
+static void
+job_note_dir(struct job_notes *ns, uint64_t dir)
+{
+	struct job_note *n;
+
+	if (ns->last_dir == dir || (n = job_note_add(ns)) == NULL)
+		return;
+	n->entry = 0;
+	n->node = dir;
+	ns->last_dir = dir;
+}
+
+void
+job_note_stale(struct job_notes *ns, const struct inode_stale *s)
+{
+	if (s->valid)
+		job_note_entry(ns, s->parent, s->name, s->nlen);
+}
+
+int
+job_locate(struct inode_tree *t, const void *key, size_t klen, int marker,
+    uint64_t *node, struct job_note *where)
+{
+	struct path_walk w;
+	struct inode_info in;
+	uint64_t parent = INODE_ROOT;
+	int any = 0;
+
+	/* Peeks: a file that is no node is nothing the kernel holds, and
+	 * making it one here would keep a node for every file a map stores
+	 * (240 bytes a key where an entry costs 30: 2.7 GB after a map of
+	 * 10M keys). */
+	path_walk_start(&w, inode_conf(t), key, klen, marker);
+	while (path_walk_next(&w)) {
+		/* below a file: where names the file, which becomes a
+		 * directory */
+		if (any && in.nodeid == 0)
+			return 0;
+		where->parent = parent;
+		where->nlen = w.nlen;
+		memcpy(where->name, w.name, w.nlen + 1);
+		if (inode_lookup(t, parent, w.name, w.nlen, INODE_PEEK, &in) <
+		    0)
+			return 0;
+		parent = in.nodeid;
+		any = 1;
+	}
+	if (!any)
+		return 0;
+	/* a file whose path is also a directory lives inside it */
+	if (!marker && in.type == INODE_DIR) {
+		if (inode_lookup(t, in.nodeid, PATH_SELF, PATH_SELF_LEN,
+		        INODE_PEEK, &in) < 0)
+			return 0;
+		where->parent = parent;
+		where->nlen = PATH_SELF_LEN;
+		memcpy(where->name, PATH_SELF, PATH_SELF_LEN + 1);
+	}
+	*node = in.nodeid;
+	return 1;
+}
+
+/* A map stored key in the mounted store: the index learns it, and the
+ * kernel drops what it knew of the name or of the old value. */
+void
+job_learn_key(struct fs *fs, const unsigned char *key, size_t klen,
+    uint64_t vlen, struct job_notes *ns)
+{
+	struct inode_stale stale = {0};
+	struct inode_info info;
+	struct job_note where, *n;
+	uint64_t node;
+	int found, marker, rc;
+
+	marker = path_is_marker(inode_conf(fs->tree), key, klen, vlen);
+	pthread_mutex_lock(&fs->wlock);
+	/* an unlink or rename may have taken it away since */
+	if (blt_exists(fs->db, key, klen) != 1) {
+		pthread_mutex_unlock(&fs->wlock);
+		return;
+	}
+	found = job_locate(fs->tree, key, klen, marker, &node, &where);
+	rc = inode_put_key(fs->tree, key, klen, vlen, &info, &stale);
+	pthread_mutex_unlock(&fs->wlock);
+	if (rc < 0) {
+		fs_log("map: %s", blt_errmsg());
+		return;
+	}
+	if (!found) {
+		job_note_entry(ns, where.parent, where.name, where.nlen);
+		job_note_dir(ns, where.parent);
+	} else if (node != 0 && (n = job_note_add(ns)) != NULL) {
+		/* the old value's pages and attributes: the kernel holds the
+		 * file (a node), where a file that is no node it knows not */
+		n->entry = 0;
+		n->node = info.nodeid;
+	}
+	job_note_stale(ns, &stale);
+}

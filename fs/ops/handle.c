@@ -1,0 +1,605 @@
+/*
+ * Open files: a handle per open of a file.
+ *
+ * A file opened for reading reads straight from the store, unless its
+ * writers changed it: then from what they wrote, which is what the
+ * kernel's page cache of the file holds (filebuf_lend()).  The handles
+ * of a file that may write share one buffer (filebuf.c), in which every
+ * write through any of them lands at once.  handle_commit() stores the
+ * whole buffer with one blt_put() and flushes, at each close and fsync.
+ *
+ * Handles and buffers are registered in a set by nodeid, so that stat and
+ * utimensat on a file that is being written see and change the pending
+ * value, and so that shutdown can commit files the kernel never released.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "handle-int.h"
+
+struct handle {
+	struct fs *fs;
+	uint64_t nodeid;
+	int writable; /* may change the file: opened for writing, or made
+	               * empty by its open (created, O_TRUNC) even if
+	               * read-only */
+	/* the file's buffer: from the open for a handle that may write, from
+	 * handle_keep() for a reader; NULL reads the store */
+	_Atomic(struct filebuf *) buf;
+	_Atomic int pinned; /* reads the value a removed file had, at pin
+	                     * (written before pinned is set, under the
+	                     * set's lock) */
+	struct blt_entry pin;
+	_Atomic int shared; /* another handle of the node existed meanwhile */
+	/* changed the file since its last commit through it (writes and
+	 * truncates, an open that emptied it): see handle_commit_release() */
+	_Atomic int changed;
+	struct decode_text *dt; /* a decode mount: the text of the value */
+	struct handle *next;    /* same bucket of the set */
+};
+
+static struct handle **
+handle_bucket(struct handle_set *s, uint64_t nodeid)
+{
+	return &s->bucket[handle_hash(nodeid)];
+}
+
+/* Create the registry of open files of fs's store.  -ENOMEM. */
+int
+handle_set_create(struct fs *fs, struct handle_set **out)
+{
+	struct handle_set *s;
+	const char *path = blt_path(fs->db), *slash;
+
+	if ((s = calloc(1, sizeof *s)) == NULL)
+		return -ENOMEM;
+	slash = strrchr(path, '/');
+	if (slash == NULL)
+		s->dir = strdup(".");
+	else if (slash == path)
+		s->dir = strdup("/");
+	else
+		s->dir = strndup(path, (size_t)(slash - path));
+	if (s->dir == NULL) {
+		free(s);
+		return -ENOMEM;
+	}
+	pthread_mutex_init(&s->lock, NULL);
+	atomic_init(&s->nbufs, 0);
+	*out = s;
+	return 0;
+}
+
+/* Free the registry; its handles must be gone (handle_commit_all()). */
+void
+handle_set_free(struct handle_set *s)
+{
+	if (s == NULL)
+		return;
+	pthread_mutex_destroy(&s->lock);
+	free(s->dir);
+	free(s);
+}
+
+/* Open nodeid.  flags are open(2)'s; fresh says the file starts empty and
+ * must be stored on close even if nothing is written (create, O_TRUNC):
+ * its buffer, shared with the file's other writers, is emptied.  The
+ * caller owns *out; see handle_free().  -ENOMEM, or an errno of the spill
+ * file. */
+int
+handle_create(
+    struct fs *fs, uint64_t nodeid, int flags, int fresh, struct handle **out)
+{
+	struct handle_set *s = fs->handles;
+	struct filebuf *spare = NULL, *b = NULL;
+	struct handle *h, *o, **bucket;
+	int rc;
+
+	fresh = fresh || (flags & O_TRUNC);
+	if ((h = calloc(1, sizeof *h)) == NULL)
+		return -ENOMEM;
+	h->fs = fs;
+	h->nodeid = nodeid;
+	h->writable = (flags & O_ACCMODE) != O_RDONLY || fresh;
+	atomic_init(&h->shared, 0);
+	atomic_init(&h->pinned, 0);
+	atomic_init(&h->changed, fresh);
+	if (fs->decode && (h->dt = decode_text_new()) == NULL) {
+		free(h);
+		return -ENOMEM;
+	}
+	if (h->writable && (spare = filebuf_create(fs, nodeid)) == NULL) {
+		decode_text_free(h->dt);
+		free(h);
+		return -ENOMEM;
+	}
+	pthread_mutex_lock(&s->lock);
+	bucket = handle_bucket(s, nodeid);
+	for (o = *bucket; o != NULL; o = o->next)
+		if (o->nodeid == nodeid) {
+			atomic_store(&o->shared, 1);
+			atomic_store(&h->shared, 1);
+		}
+	if (h->writable)
+		b = filebuf_attach(s, nodeid, &spare);
+	atomic_init(&h->buf, b);
+	h->next = *bucket;
+	*bucket = h;
+	pthread_mutex_unlock(&s->lock);
+	filebuf_free(spare);
+	if (fresh && (rc = filebuf_truncate(b, 0)) < 0) {
+		handle_free(h);
+		return rc;
+	}
+	*out = h;
+	return 0;
+}
+
+/* Forget h without storing anything; safe on NULL.  Its file's buffer
+ * goes with its last handle. */
+void
+handle_free(struct handle *h)
+{
+	(void)handle_release(h);
+}
+
+/* handle_free() that tells whether the file lost writes with h: 1 if h
+ * held the last reference to its file's buffer and the store never took
+ * what it held (a commit failed), else 0. */
+int
+handle_release(struct handle *h)
+{
+	struct handle_set *s;
+	struct handle **p;
+	struct filebuf *b;
+	int lost = 0;
+
+	if (h == NULL)
+		return 0;
+	s = h->fs->handles;
+	pthread_mutex_lock(&s->lock);
+	for (p = handle_bucket(s, h->nodeid); *p != NULL; p = &(*p)->next)
+		if (*p == h) {
+			*p = h->next;
+			break;
+		}
+	pthread_mutex_unlock(&s->lock);
+	if ((b = atomic_load(&h->buf)) != NULL)
+		lost = filebuf_detach(s, b);
+	decode_text_free(h->dt);
+	free(h);
+	return lost;
+}
+
+/* Read up to n bytes at off: from the file's buffer once it holds the
+ * value (also through a handle that does not write, filebuf_lend()),
+ * from the store otherwise.  Returns the byte count (0 at the end). */
+ssize_t
+handle_read(struct handle *h, void *buf, size_t n, uint64_t off)
+{
+	struct filebuf *b = atomic_load(&h->buf), *lent = NULL;
+	uint64_t size;
+	ssize_t r = 0;
+	int loaded = 0;
+
+	/* a pinned value is read where it lies, by splice, or not at all */
+	if (atomic_load(&h->pinned))
+		return -ESTALE;
+	if (b == NULL)
+		b = lent = filebuf_lend(h->fs->handles, h->nodeid);
+	if (b != NULL) {
+		pthread_mutex_lock(&b->lock);
+		if ((loaded = atomic_load(&b->loaded))) {
+			size = atomic_load(&b->size);
+			n = off >= size ? 0 : size - off < n ? size - off : n;
+			if (n > 0 && b->fd == -1) {
+				memcpy(buf, b->mem + off, n);
+				r = (ssize_t)n;
+			} else if (n > 0 &&
+			           (r = pread(b->fd, buf, n, (off_t)off)) == -1)
+				r = -errno;
+		}
+		pthread_mutex_unlock(&b->lock);
+	}
+	if (lent != NULL)
+		filebuf_return(h->fs->handles, lent);
+	if (loaded)
+		return r;
+	if (h->fs->decode)
+		return decode_read(h->fs, h->nodeid, &h->dt, buf, n, off);
+	return node_read(h->fs, h->nodeid, buf, n, off);
+}
+
+/* Where h's value lies in the store, so that a read can be spliced from
+ * the store file: 0 with *e filled, 1 if h reads from its file's buffer
+ * (handle_read() then), -ENOENT for a file not stored yet (empty), or
+ * another negative errno. */
+int
+handle_locate(struct handle *h, struct blt_entry *e)
+{
+	struct filebuf *b = atomic_load(&h->buf);
+	int rc;
+
+	if (atomic_load(&h->pinned)) {
+		*e = h->pin;
+		return 0;
+	}
+	if (b != NULL && atomic_load(&b->loaded))
+		return 1;
+	/* a reader of a file whose writers changed it reads what they wrote
+	 * (filebuf_lend()) */
+	if (b == NULL &&
+	    (b = filebuf_lend(h->fs->handles, h->nodeid)) != NULL) {
+		filebuf_return(h->fs->handles, b);
+		return 1;
+	}
+	/* removed after the open passed its check: the removal noted where
+	 * the value was before */
+	if ((rc = node_find(h->fs, h->nodeid, 0, e)) == -ESTALE &&
+	    (rc = handle_pin(h)) == 0)
+		*e = h->pin;
+	return rc;
+}
+
+/* Write all n bytes of buf at off of fd, through interruptions. */
+int
+handle_pwrite(int fd, const void *buf, size_t n, uint64_t off)
+{
+	const unsigned char *p = buf;
+	ssize_t w;
+
+	while (n > 0) {
+		if ((w = pwrite(fd, p, n, (off_t)off)) == -1) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		p += w;
+		n -= (size_t)w;
+		off += (uint64_t)w;
+	}
+	return 0;
+}
+
+/* The buffer h may change; NULL for a handle opened to read. */
+static struct filebuf *
+handle_wbuf(struct handle *h)
+{
+	return h->writable ? atomic_load(&h->buf) : NULL;
+}
+
+/* Write n bytes at off into the file's buffer.  -EFBIG past the format's
+ * limit, -ENOMEM, -ENOSPC or another errno of the spill file. */
+int
+handle_write(struct handle *h, const void *buf, size_t n, uint64_t off)
+{
+	struct filebuf *b = handle_wbuf(h);
+	uint64_t end = off + n;
+	int rc = 0;
+
+	if (b == NULL)
+		return -EBADF;
+	if (off > BLT_VALUE_MAX || n > BLT_VALUE_MAX - off)
+		return -EFBIG;
+	pthread_mutex_lock(&b->lock);
+	if (!atomic_load(&b->loaded) && (rc = filebuf_load(b)) < 0)
+		goto out;
+	if (end > atomic_load(&b->size) &&
+	    (rc = filebuf_reserve(b, end, off)) < 0)
+		goto out;
+	if (b->fd == -1)
+		memcpy(b->mem + off, buf, n);
+	else if ((rc = handle_pwrite(b->fd, buf, n, off)) < 0)
+		goto out;
+	if (end < atomic_load(&b->size))
+		end = atomic_load(&b->size); /* a write inside keeps the size */
+	filebuf_changed(b, end);
+	atomic_store(&h->changed, 1);
+out:
+	pthread_mutex_unlock(&b->lock);
+	return rc;
+}
+
+/* Cut or extend the file to size bytes (ftruncate, truncate).  -EBADF for
+ * a handle opened to read, -EFBIG. */
+int
+handle_truncate(struct handle *h, uint64_t size)
+{
+	struct filebuf *b = handle_wbuf(h);
+	int rc;
+
+	if (b == NULL)
+		return -EBADF;
+	if ((rc = filebuf_truncate(b, size)) == 0)
+		atomic_store(&h->changed, 1);
+	return rc;
+}
+
+/* Store what h's file holds that the store has not, written through any of
+ * its handles (see filebuf_commit()).  Returns 1 if the store changed, 2
+ * if it did and h was the only handle of its file all along (so the
+ * kernel's cached pages, written through h alone, hold the stored value),
+ * 0 if there was nothing to do, or a negative errno.  A handle opened to
+ * read commits nothing. */
+static int
+handle_commit_as(struct handle *h, int flush)
+{
+	struct filebuf *b = handle_wbuf(h);
+	int rc;
+
+	if (b == NULL)
+		return 0;
+	/* cleared first: a change through h during the commit sets it
+	 * again */
+	atomic_store(&h->changed, 0);
+	if ((rc = filebuf_commit(b, flush)) < 0)
+		atomic_store(&h->changed, 1);
+	else if (rc == 1 && !atomic_load(&h->shared) && !h->fs->decode)
+		rc = 2; /* a decode mount's pages hold the text as written,
+		         * not always what the stored value decodes to */
+	return rc;
+}
+
+int
+handle_commit(struct handle *h)
+{
+	return handle_commit_as(h, 0);
+}
+
+/* handle_commit() at a close (FUSE flush), which may be that of one of
+ * several descriptors of h */
+int
+handle_flush(struct handle *h)
+{
+	return handle_commit_as(h, 1);
+}
+
+/* handle_commit() at the release of h, which comes after close(2) has
+ * returned, while the file's other writers may go on writing: it stores
+ * only what changed through h since its last commit (writes through a
+ * shared mapping that the kernel sends after the flush), or everything
+ * when h is the file's last writer.  What other handles wrote is theirs
+ * to store at their close or fsync: stored here, at a moment nobody
+ * chose, it would be there after a crash of the daemon that should have
+ * found the file as it was at its last close or fsync. */
+int
+handle_commit_release(struct handle *h)
+{
+	struct handle_set *s = h->fs->handles;
+	struct filebuf *b = handle_wbuf(h);
+	int last;
+
+	if (b == NULL)
+		return 0;
+	pthread_mutex_lock(&s->lock);
+	last = b->refs == 1;
+	pthread_mutex_unlock(&s->lock);
+	return atomic_load(&h->changed) || last ? handle_commit(h) : 0;
+}
+
+/* 1 if nodeid has an open handle, else 0. */
+int
+handle_is_open(struct fs *fs, uint64_t nodeid)
+{
+	struct handle_set *s = fs->handles;
+	struct handle *h;
+
+	pthread_mutex_lock(&s->lock);
+	for (h = *handle_bucket(s, nodeid); h != NULL; h = h->next)
+		if (h->nodeid == nodeid)
+			break;
+	pthread_mutex_unlock(&s->lock);
+	return h != NULL;
+}
+
+/* 1 if a handle of nodeid reads from the store: it has no buffer, or one
+ * that holds nothing yet, and is not pinned.  s->lock held. */
+static int
+handle_reads_store(struct handle_set *s, uint64_t nodeid)
+{
+	struct filebuf *b;
+	struct handle *h;
+
+	for (h = *handle_bucket(s, nodeid); h != NULL; h = h->next)
+		if (h->nodeid == nodeid && !atomic_load(&h->pinned) &&
+		    ((b = atomic_load(&h->buf)) == NULL ||
+		        !atomic_load(&b->loaded)))
+			return 1;
+	return 0;
+}
+
+/* nodeid is about to lose its name (unlink, or a rename onto it).  Copy
+ * its value into its buffer and give that to every open handle of it, so
+ * that their reads and writes go on as on any file system until they are
+ * closed (what they write is then dropped).  Call without fs->wlock: a
+ * commit holds the buffer's lock while it waits for that.  Returns 0, or
+ * an error of the copy. */
+int
+handle_keep(struct fs *fs, uint64_t nodeid)
+{
+	struct handle_set *s = fs->handles;
+	struct filebuf *spare, *b;
+	struct handle *h;
+	int rc = 0, reads;
+
+	pthread_mutex_lock(&s->lock);
+	reads = handle_reads_store(s, nodeid);
+	pthread_mutex_unlock(&s->lock);
+	if (!reads)
+		return 0;
+	if ((spare = filebuf_create(fs, nodeid)) == NULL)
+		return -ENOMEM;
+	pthread_mutex_lock(&s->lock);
+	b = filebuf_attach(s, nodeid, &spare);
+	pthread_mutex_unlock(&s->lock);
+	filebuf_free(spare);
+	pthread_mutex_lock(&b->lock);
+	if (!atomic_load(&b->loaded))
+		rc = filebuf_load(b);
+	pthread_mutex_unlock(&b->lock);
+	if (rc == 0) {
+		pthread_mutex_lock(&s->lock);
+		for (h = *handle_bucket(s, nodeid); h != NULL; h = h->next)
+			if (h->nodeid == nodeid && !atomic_load(&h->pinned) &&
+			    atomic_load(&h->buf) == NULL) {
+				b->refs++;
+				atomic_store(&h->buf, b);
+			}
+		pthread_mutex_unlock(&s->lock);
+	}
+	filebuf_detach(s, b);
+	return rc;
+}
+
+/* 1 if a handle of nodeid still reads from the store (one opened after
+ * handle_keep()); takes no buffer's lock. */
+int
+handle_unkept(struct fs *fs, uint64_t nodeid)
+{
+	struct handle_set *s = fs->handles;
+	int reads;
+
+	pthread_mutex_lock(&s->lock);
+	reads = handle_reads_store(s, nodeid);
+	pthread_mutex_unlock(&s->lock);
+	return reads;
+}
+
+/* The node in (a file) is about to lose its name (unlink, or a rename onto
+ * it; the caller holds fs->wlock).  Remember where its value lies in the
+ * store file: an open of it that the kernel started before can still read
+ * it there (the bytes stay until a prune), as on a file system whose file
+ * lives on while it is open. */
+void
+handle_orphan(struct fs *fs, const struct inode_info *in)
+{
+	struct handle_set *s = fs->handles;
+	struct handle_orphan o = {in->nodeid, in->gen, 0, {0, 0, 0, 0}};
+	unsigned char *key;
+	size_t klen;
+
+	if (inode_key(fs->tree, in->nodeid, &key, &klen) == 0) {
+		o.stored = blt_find(fs->db, key, klen, &o.e) == 0;
+		free(key);
+	}
+	pthread_mutex_lock(&s->lock);
+	s->orphan[s->norphans++ % HANDLE_ORPHANS] = o;
+	pthread_mutex_unlock(&s->lock);
+}
+
+/* h, opened for reading, is of a file removed since the kernel looked it
+ * up: read the value it had, where handle_orphan() saw it.  -ESTALE if
+ * that is not known.  Records of an earlier node at h's nodeid (freed,
+ * its address reused) are another file's: the generation tells them
+ * apart. */
+int
+handle_pin(struct handle *h)
+{
+	struct handle_set *s = h->fs->handles;
+	struct inode_info in;
+	int rc = -ESTALE;
+
+	if (h->writable)
+		return rc;
+	/* filled for a node without a name too; h keeps the node alive */
+	(void)inode_stat(h->fs->tree, h->nodeid, &in);
+	pthread_mutex_lock(&s->lock);
+	if (atomic_load(&h->pinned))
+		rc = 0;
+	for (unsigned i = 0; rc != 0 && i < HANDLE_ORPHANS && i < s->norphans;
+	     i++) {
+		const struct handle_orphan *o =
+		    &s->orphan[(s->norphans - 1 - i) % HANDLE_ORPHANS];
+
+		if (o->nodeid == h->nodeid && o->gen == in.gen) {
+			if (o->stored) {
+				h->pin = o->e;
+				atomic_store(&h->pinned, 1);
+				rc = 0;
+			}
+			break; /* the newest record of the node speaks */
+		}
+	}
+	pthread_mutex_unlock(&s->lock);
+	return rc;
+}
+
+/* The buffer of nodeid if it holds unstored changes; s->lock held. */
+static struct filebuf *
+handle_dirty_buf(struct handle_set *s, uint64_t nodeid)
+{
+	struct filebuf *b = filebuf_find(s, nodeid);
+
+	return b != NULL && atomic_load(&b->dirty) ? b : NULL;
+}
+
+/* If nodeid holds unstored changes, give the size and timestamp the file
+ * will have and return 1; else 0.  Takes no buffer's lock, so it may be
+ * called under the directory index's lock. */
+int
+handle_find(struct fs *fs, uint64_t nodeid, uint64_t *size, int64_t *ts)
+{
+	struct handle_set *s = fs->handles;
+	struct filebuf *b;
+
+	if (atomic_load(&s->nbufs) == 0)
+		return 0;
+	pthread_mutex_lock(&s->lock);
+	b = handle_dirty_buf(s, nodeid);
+	/* a decode mount's open files read the text as written, which may
+	 * not be what the stored value decodes to ({"a":1} for
+	 * {"a": 1}): the size is that text's while it is loaded */
+	if (b == NULL && fs->decode && (b = filebuf_find(s, nodeid)) != NULL &&
+	    !atomic_load(&b->loaded))
+		b = NULL;
+	if (b != NULL) {
+		*size = atomic_load(&b->size);
+		*ts = atomic_load(&b->ts);
+	}
+	pthread_mutex_unlock(&s->lock);
+	return b != NULL;
+}
+
+/* Give the pending changes of nodeid the timestamp ts (utimensat on a file
+ * being written, as cp -p does before it closes).  Returns 1 if there
+ * were some, else 0. */
+int
+handle_set_time(struct fs *fs, uint64_t nodeid, int64_t ts)
+{
+	struct handle_set *s = fs->handles;
+	struct filebuf *b;
+
+	if (atomic_load(&s->nbufs) == 0)
+		return 0;
+	pthread_mutex_lock(&s->lock);
+	if ((b = handle_dirty_buf(s, nodeid)) != NULL)
+		atomic_store(&b->ts, ts);
+	pthread_mutex_unlock(&s->lock);
+	return b != NULL;
+}
+
+/* At shutdown: commit and free every handle the kernel did not release.
+ * Returns the first error. */
+int
+handle_commit_all(struct fs *fs)
+{
+	struct handle_set *s = fs->handles;
+	struct handle *h;
+	int rc, first = 0;
+	size_t i;
+
+	for (i = 0; i < HANDLE_BUCKETS; i++)
+		while ((h = s->bucket[i]) != NULL) {
+			if ((rc = handle_commit(h)) < 0 && first == 0)
+				first = rc;
+			handle_free(h);
+		}
+	return first;
+}

@@ -1,0 +1,118 @@
+/*
+ * Reads of the store by a node's key, waiting out renames.  A node's key
+ * changes with an unlink or rename of it or of a directory above it, and
+ * the store changes before the names do: a read by key waits while one is
+ * under way, and is done again if one came or went meanwhile, or if a
+ * prune evicted keys whose names were still in the index.  Waiting reads
+ * sleep on fs->move_done until node_moves_ended() wakes them.  handle.c
+ * and ops*.c read stored values this way, and filebuf.c loads a buffer.
+ * A read that fails (a damaged store) is logged here, with its key: the
+ * caller only has an errno to give the kernel.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+
+#include "handle-int.h"
+
+/* The key of nodeid for a read of the store, waiting out an unlink or
+ * rename that is changing it (the store changes before the names do); the
+ * read is good unless node_read_again() says otherwise.  -ESTALE once the
+ * node has no name. */
+int
+node_key(struct fs *fs, uint64_t nodeid, struct node_read *r)
+{
+	int rc;
+
+	r->evict = atomic_load(&fs->evict_seq);
+	if ((rc = inode_key_version(fs->tree, nodeid, &r->key, &r->klen,
+	         &r->ver, &r->at)) != -EAGAIN)
+		return rc;
+	pthread_mutex_lock(&fs->move_lock);
+	while ((rc = inode_key_version(fs->tree, nodeid, &r->key, &r->klen,
+	            &r->ver, &r->at)) == -EAGAIN)
+		pthread_cond_wait(&fs->move_done, &fs->move_lock);
+	pthread_mutex_unlock(&fs->move_lock);
+	return rc;
+}
+
+/* An unlink or rename has unmarked its nodes (inode_move_mark()), or a
+ * prune has taken the names of the keys it evicted out of the index: wake
+ * the reads that wait for it to look again. */
+void
+node_moves_ended(struct fs *fs)
+{
+	pthread_mutex_lock(&fs->move_lock);
+	pthread_cond_broadcast(&fs->move_done);
+	pthread_mutex_unlock(&fs->move_lock);
+}
+
+/* Free the key node_key() gave; 1 if the read by it that returned rc must
+ * be done again: an unlink or rename of its path came or went meanwhile,
+ * or the key was missing and a prune --older-than ran meanwhile.  Such a
+ * prune drops keys from the store before their names leave the index, and
+ * a file it evicts must not read as empty in between: the read waits for
+ * the names, then finds the node gone (-ESTALE) or the key there. */
+int
+node_read_again(struct fs *fs, uint64_t nodeid, struct node_read *r, int rc)
+{
+	free(r->key);
+	r->key = NULL;
+	if (!inode_key_still(fs->tree, nodeid, r->ver))
+		return 1;
+	if (rc != -ENOENT ||
+	    ((r->evict & 1) == 0 && atomic_load(&fs->evict_seq) == r->evict))
+		return 0;
+	pthread_mutex_lock(&fs->move_lock);
+	while (atomic_load(&fs->evict_seq) & 1)
+		pthread_cond_wait(&fs->move_done, &fs->move_lock);
+	pthread_mutex_unlock(&fs->move_lock);
+	return 1;
+}
+
+/* Where the value of nodeid lies in the store, read while no unlink or
+ * rename changes its key.  With hint, from the block where the scan found
+ * the key if that block still holds its value (blt_find_at()): a listing
+ * with attributes then need not look up each file.  Reads of the value
+ * ask the store's index, so that they meet any damage there, as the Python
+ * booklet would.  -ESTALE once the node has no name, -ENOENT for a file
+ * not stored yet. */
+int
+node_find(struct fs *fs, uint64_t nodeid, int hint, struct blt_entry *e)
+{
+	struct node_read r;
+	int rc;
+
+	do {
+		if ((rc = node_key(fs, nodeid, &r)) < 0)
+			return rc;
+		if ((rc = blt_find_at(fs->db, r.key, r.klen, hint ? r.at : 0,
+		         fs->at_gen, e)) < 0)
+			fs_log_read(fs, r.key, r.klen, rc);
+	} while (node_read_again(fs, nodeid, &r, rc));
+	return rc;
+}
+
+/* Read up to n bytes at off of nodeid's stored value, by its key, while
+ * no unlink or rename changes that key.  Returns the byte count (0 at the
+ * end, and for a file not stored yet). */
+ssize_t
+node_read(struct fs *fs, uint64_t nodeid, void *buf, size_t n, uint64_t off)
+{
+	struct node_read r;
+	ssize_t got;
+	int rc;
+
+	do {
+		if ((rc = node_key(fs, nodeid, &r)) < 0)
+			return rc;
+		if ((got = blt_read(fs->db, r.key, r.klen, off, buf, n)) < 0)
+			fs_log_read(fs, r.key, r.klen, (int)got);
+	} while (node_read_again(fs, nodeid, &r, (int)got));
+	if (got == -ENOENT)
+		return 0; /* created elsewhere and not yet stored: empty */
+	return got;
+}

@@ -1,0 +1,160 @@
+/*
+ * What the files of fs/ops/ share: the FUSE handlers of ops*.c, for
+ * ops_table in ops.c, and the helpers they share; renames (move.c); open
+ * files (handle.c), whose buffers are handle-int.h's; reads by a node's
+ * key (node-read.c); and decode.c's texts.  The rest of the daemon sees
+ * the room through its door, fs/ops.h.
+ */
+#ifndef FS_OPS_INT_H
+#define FS_OPS_INT_H
+
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "bltvalue.h"
+#include "build.h"
+#include "index.h"
+#include "ops.h"
+
+/* move.c */
+
+/* Rename name in parent to newname in newparent (a file or a whole subtree)
+ * in the store, crash-safely, then in the index.  Holds: fs->wlock. */
+int move_rename(struct fs *fs, uint64_t parent, const char *name,
+    uint64_t newparent, const char *newname, unsigned flags);
+
+/* handle.c */
+
+/* An open file: reads from the store, or from the write buffer that all
+ * the file's writers share once one of them wrote; handle_commit() stores
+ * the buffer as one put. */
+struct handle;
+
+int handle_create(
+    struct fs *fs, uint64_t nodeid, int flags, int fresh, struct handle **out);
+void handle_free(struct handle *h);
+int handle_release(struct handle *h);
+int handle_is_open(struct fs *fs, uint64_t nodeid);
+ssize_t handle_read(struct handle *h, void *buf, size_t n, uint64_t off);
+int handle_write(struct handle *h, const void *buf, size_t n, uint64_t off);
+int handle_truncate(struct handle *h, uint64_t size);
+int handle_commit(struct handle *h);
+int handle_flush(struct handle *h);
+int handle_commit_release(struct handle *h);
+int handle_find(struct fs *fs, uint64_t nodeid, uint64_t *size, int64_t *ts);
+int handle_locate(struct handle *h, struct blt_entry *e);
+int handle_set_time(struct fs *fs, uint64_t nodeid, int64_t ts);
+int handle_keep(struct fs *fs, uint64_t nodeid);
+void handle_orphan(struct fs *fs, const struct inode_info *in);
+int handle_pin(struct handle *h);
+int handle_unkept(struct fs *fs, uint64_t nodeid);
+
+/* node-read.c */
+
+/* Where the value of a file lies in the store, read by its key while no
+ * unlink or rename changes that key; with hint, from the block the scan
+ * found for it while that still holds its value (for its size and time).
+ * -ESTALE once the file has no name, -ENOENT if it is not stored yet. */
+int node_find(struct fs *fs, uint64_t nodeid, int hint, struct blt_entry *e);
+/* Read up to n bytes at off of a file's stored value, the same way: the
+ * byte count (0 at the end, and for a file not stored yet), or a negative
+ * errno. */
+ssize_t node_read(
+    struct fs *fs, uint64_t nodeid, void *buf, size_t n, uint64_t off);
+
+/* decode.c */
+
+struct decode_text; /* an open file's decoded text (handle.c) */
+
+/* A decode mount whose files cannot be written: the serializer's values
+ * can be shown but not encoded from text. */
+int decode_readonly(const struct fs *fs);
+/* The text of nodeid's stored value into text (empty for a file not
+ * stored yet), read while no unlink or rename changes its key.  -ESTALE
+ * once the node has no name, -ENOMEM, or an error of the store. */
+int decode_get(struct fs *fs, uint64_t nodeid, struct blt_value_buf *text);
+/* The decoded size of in, a stored file, from the cache or decoded now. */
+int decode_size(struct fs *fs, const struct inode_info *in, uint64_t *size);
+/* Read up to n bytes at off of nodeid's text; *dt (may be NULL) keeps
+ * the text for the next read of an open file, made on the first. */
+ssize_t decode_read(struct fs *fs, uint64_t nodeid, struct decode_text **dt,
+    void *buf, size_t n, uint64_t off);
+/* An open file's text, for decode_read(); NULL without memory. */
+struct decode_text *decode_text_new(void);
+void decode_text_free(struct decode_text *dt);
+/* 1 if text is what nodeid's stored value decodes to now (writing it
+ * back would change nothing), else 0, or a negative errno. */
+int decode_unchanged(
+    struct fs *fs, uint64_t nodeid, const void *text, size_t len);
+/* Encode text for nodeid into out.  -EINVAL (logged, naming the key and
+ * the cause), -ENOMEM. */
+int decode_encode(struct fs *fs, uint64_t nodeid, const void *text, size_t len,
+    struct blt_value_buf *out);
+
+/* ops.c */
+
+/* The mount a request is for. */
+static inline struct fs *
+ops_fs(fuse_req_t req)
+{
+	return fuse_req_userdata(req);
+}
+
+/* The open file of fi: NULL for a file the kernel opened without asking (a
+ * read-only mount, op_open()). */
+static inline struct handle *
+ops_handle(const struct fuse_file_info *fi)
+{
+	return (struct handle *)(uintptr_t)fi->fh;
+}
+
+/* Fill e with the entry of the node in: 0 or a negative errno. */
+int ops_entry(
+    struct fs *fs, const struct inode_info *in, struct fuse_entry_param *e);
+void ops_reply_entry(
+    fuse_req_t req, struct fs *fs, const struct inode_info *in);
+void ops_stale(struct fs *fs, const struct inode_stale *s, uint64_t parent,
+    const char *name);
+int ops_fail(int rc, const char *msg);
+
+/* ops-file.c */
+
+int ops_rfd_open(struct fs *fs, uint64_t *gen);
+void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
+void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
+    struct fuse_file_info *fi);
+void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+    struct fuse_file_info *fi);
+void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size,
+    off_t off, struct fuse_file_info *fi);
+void op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
+void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
+void op_fsync(
+    fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi);
+
+/* ops-dir.c */
+
+int ops_new_node(struct fs *fs, const struct fuse_ctx *who, uint64_t parent,
+    const char *name, int type, mode_t mode, int excl, int *existed,
+    struct inode_info *in, struct inode_stale *s);
+void op_readlink(fuse_req_t req, fuse_ino_t ino);
+void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode);
+void op_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
+    dev_t rdev);
+void op_unlink(fuse_req_t req, fuse_ino_t parent, const char *name);
+void op_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name);
+void op_symlink(
+    fuse_req_t req, const char *link, fuse_ino_t parent, const char *name);
+void op_link(
+    fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char *newname);
+void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
+    fuse_ino_t newparent, const char *newname, unsigned int flags);
+void op_fsyncdir(
+    fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi);
+void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
+void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+    struct fuse_file_info *fi);
+void op_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+    struct fuse_file_info *fi);
+
+#endif
