@@ -147,14 +147,14 @@ struct inode_tree;
 
 /* What the tree knows of one node, copied out under the lock. */
 struct inode_info {
-	uint64_t nodeid;    /* for fuse_entry_param.ino and later calls */
-	uint64_t ino;       /* st_ino: a hash of the path (fs/index/ino.c), unique
-	                     * among the nodes of the mount */
-	uint32_t gen;       /* generation: tells nodes at one nodeid apart */
-	uint64_t parent;    /* nodeid of the parent (the root's is the root) */
-	int type;           /* INODE_FILE or INODE_DIR */
-	unsigned flags;     /* INODE_* flags */
-	uint32_t nlink;     /* 1 for files, 2 + subdirectories for dirs */
+	uint64_t nodeid; /* for fuse_entry_param.ino and later calls */
+	uint64_t ino;    /* st_ino: a hash of the path (fs/index/ino.c), unique
+	                  * among the nodes of the mount */
+	uint32_t gen;    /* generation: tells nodes at one nodeid apart */
+	uint64_t parent; /* nodeid of the parent (the root's is the root) */
+	int type;        /* INODE_FILE or INODE_DIR */
+	unsigned flags;  /* INODE_* flags */
+	uint32_t nlink;  /* 1 for files, 2 + subdirectories for dirs */
 	uint64_t nchildren; /* entries of a directory */
 	int attr;           /* a file whose size and ts the tree knows */
 	uint64_t size;      /* with attr: the value's length */

@@ -48,6 +48,9 @@ typedef int blt_map_fn(const unsigned char *key, size_t klen,
 
 #define BLT_MAP_ERRORS 8 /* errors kept in struct blt_map_stats */
 
+/* The seconds a --worker has to say hello unless told otherwise. */
+#define BLT_MAP_START_TIMEOUT 60
+
 /* One failed item: the first bytes of its key and what went wrong. */
 struct blt_map_error {
 	unsigned char key[256]; /* the first min(klen, 256) bytes */
@@ -69,6 +72,7 @@ struct blt_map_stats {
 	 * before it. */
 	uint64_t start_ms;
 	unsigned workers;  /* size of the pool */
+	unsigned starting; /* workers started that have not said hello */
 	unsigned n_errors; /* entries used in first_errors */
 	struct blt_map_error first_errors[BLT_MAP_ERRORS];
 };
@@ -140,6 +144,12 @@ struct blt_map_opts {
 	 * 86400) before it is killed, with what it started, and the item
 	 * fails; 0: no limit. */
 	unsigned item_timeout;
+	/* worker only: seconds a worker has to say hello, from its start
+	 * (an ssh login, a busy machine) to its hello, before the map fails
+	 * naming it and the end of its stderr (or, for one started again
+	 * mid-map, its items fail); 0: BLT_MAP_START_TIMEOUT, -1: no limit
+	 * (a Slurm queue), up to 86400. */
+	int start_timeout;
 	/* exec and worker: the command gets each value decoded as text
 	 * (bltvalue.h's file form) and its output is encoded back; an output
 	 * that does not encode fails its item. */

@@ -7,7 +7,7 @@ set -eu
 here=$(cd "$(dirname "$0")" && pwd)
 : "${top_srcdir:=$here/..}"
 : "${top_builddir:=$top_srcdir}"
-: "${FIXTURES_DIR:=$top_srcdir/../shared/fixtures}"
+: "${FIXTURES_DIR:=$top_srcdir/tests/fixtures}"
 BLT=$top_builddir/src/blt/blt
 # 99 is automake's "hard error": the test could not run at all.
 [ -x "$BLT" ] || { echo "blt not built: $BLT" >&2; exit 99; }

@@ -4,6 +4,8 @@
 # a terminal (script(1) gives them one), and leave the last state as a
 # summary line; stdout keeps what scripts read (map's one JSON line,
 # dump's lines).  Where stderr is no terminal, they print nothing more.
+# A map whose workers have not said hello yet says how many it waits for
+# (issue 59).
 . "${top_srcdir:-$(dirname "$0")/..}/tests/blt-lib.sh"
 
 command -v script >/dev/null || { echo "no script(1)" >&2; exit 77; }
@@ -58,6 +60,12 @@ tty "'$BLT' map '$s' --exec 'tr a-z A-Z' --workers 2 >'$tmp/out'"
 ends "map: 3,000 of 3,000 items \\(100%\\)"
 counts 3000 0 0
 [ "$("$BLT" get "$s" k7)" = "VALUE 7" ] || fail "the map did not run"
+# while no worker has said hello, the line says how many it waits for
+# (this one never does: the map fails once --start-timeout has passed)
+W="python3 $top_srcdir/tests/worker-broken.py mute"
+tty "'$BLT' map '$s' --worker '$W' --workers 2 --start-timeout 2 || :"
+shows "map (waiting for 2 of 2 workers to start): 0 of 3,000 items (0%)"
+shows "said no hello within 2 s of its start (--start-timeout)"
 tty "'$BLT' dump '$s' >'$tmp/dump'"
 ends "dump: 3,000 of 3,000 items \\(100%\\)"
 [ "$(wc -l <"$tmp/dump")" = 3000 ] || fail "dump wrote $(wc -l <"$tmp/dump") lines"

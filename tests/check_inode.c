@@ -1,7 +1,7 @@
 /*
- * The directory index (fs/index/inode.c): building, lookup, inode numbers (stable
- * across changes, moves and mounts, never two alike), lookup references and
- * forget, a move holding reads below it, readers running beside a writer,
+ * The directory index (fs/index/inode.c): building, lookup, inode numbers
+ * (stable across changes, moves and mounts, never two alike), lookup references
+ * and forget, a move holding reads below it, readers running beside a writer,
  * and a build of 1,000,000 keys that reports its time (measured, never
  * asserted).  Listings, rmdir, markers, clashes, renames and long names are
  * in check_inode_dir.c.

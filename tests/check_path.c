@@ -1,8 +1,8 @@
 /*
- * Keys as paths (fs/index/path.c, with the clash rules of fs/index/inode.c): the tricky
- * fixtures' keys, large directories with clashes, a table of expected
- * names, integer keys, flat mounts, and randomized round trips (BLT_SEED
- * picks the seed; the seed used is printed).
+ * Keys as paths (fs/index/path.c, with the clash rules of fs/index/inode.c):
+ * the tricky fixtures' keys, large directories with clashes, a table of
+ * expected names, integer keys, flat mounts, and randomized round trips
+ * (BLT_SEED picks the seed; the seed used is printed).
  *
  * The central check, tree_check(), lists a directory index built from a
  * set of keys and verifies what doc/keys.md promises: every name is a valid

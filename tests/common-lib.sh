@@ -75,3 +75,23 @@ else:
 open(sys.argv[1], "wb").write(d)
 EOF
 }
+
+# need_reference: PY, the program that runs Python with the reference
+# booklet importable (configure: --with-reference, ../shared/reference,
+# or `import booklet` in PYTHON), or the test is skipped, saying so in
+# words .ci/run counts.
+need_reference()
+{
+	PY=${REFERENCE_PY:-}
+	if [ -z "$PY" ]; then
+		echo "skipped: needs the reference Python booklet, which" \
+		    "configure did not find (pip install booklet==0.12.9" \
+		    "orjson zstandard msgpack numpy, or ./configure" \
+		    "--with-reference=DIR)" >&2
+		exit 77
+	fi
+	if [ -n "${REFERENCE_PATH:-}" ]; then
+		PYTHONPATH=$REFERENCE_PATH${PYTHONPATH:+:$PYTHONPATH}
+		export PYTHONPATH
+	fi
+}

@@ -23,7 +23,7 @@
 #include "fixtures-lib.h"
 
 #ifndef FIXTURES_DIR
-#define FIXTURES_DIR "/work/shared/fixtures"
+#error "FIXTURES_DIR: Makefile.am gives it (configure --with-fixtures)"
 #endif
 
 #define FX_SHOW 20 /* problems printed per check */

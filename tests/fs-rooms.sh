@@ -193,4 +193,3 @@ for r in index mount build ops ctl client; do
 	grep -qx "daemon $r" "$tmp/g" || fail "fs/daemon/ does not use $r"
 done
 ! grep -q "^client " "$tmp/g" || fail "fs/client/ uses a room of the daemon"
-echo "1 passed, 0 failed"

@@ -13,7 +13,7 @@ set -eu
 here=$(cd "$(dirname "$0")" && pwd)
 : "${top_srcdir:=$here/..}"
 : "${top_builddir:=$top_srcdir}"
-: "${FIXTURES_DIR:=$top_srcdir/../shared/fixtures}"
+: "${FIXTURES_DIR:=$top_srcdir/tests/fixtures}"
 BLT=$top_builddir/src/blt/blt
 FIXTURE=$FIXTURES_DIR/small_str_bytes.blt
 [ -x "$BLT" ] || { echo "blt not built: $BLT" >&2; exit 99; }

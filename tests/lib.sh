@@ -17,7 +17,7 @@ set -eu
 here=$(cd "$(dirname "$0")" && pwd)
 : "${top_srcdir:=$here/..}"
 : "${top_builddir:=$top_srcdir}"
-: "${FIXTURES_DIR:=$top_srcdir/../shared/fixtures}"
+: "${FIXTURES_DIR:=$top_srcdir/tests/fixtures}"
 BLTFS=$top_builddir/fs/bltfs
 BLT=$top_builddir/src/blt/blt
 MOUNT_CHECK=$top_builddir/tests/mount_check
@@ -130,13 +130,6 @@ lazy_held_mount()
 	export BLTFS_LAZY_HOLD
 	bltfs_mount "$@"
 	unset BLTFS_LAZY_HOLD
-}
-# need_reference: PY, the reference booklet's Python (../shared/reference),
-# which CI has: a test that needs it fails without it.
-need_reference()
-{
-	PY=$REFERENCE_DIR/bin/booklet-python
-	[ -x "$PY" ] || { echo "no reference booklet: $PY" >&2; exit 99; }
 }
 # dirs_known MNT: the lazy build's first pass found every directory
 dirs_known() { [ "$(status_get "$1" index directories_known)" = True ]; }

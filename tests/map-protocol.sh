@@ -3,7 +3,9 @@
 # reply twice, skip a reply, reply to an unknown id, reorder their
 # replies, stop part way through a reply, or reply before their hello.
 # Each time the map ends, the counts say what failed, and every key holds
-# its own value: the result of its item, or its old value.
+# its own value: the result of its item, or its old value.  Issue 59: one
+# that promises a 4 GiB value and goes on answering (its replies would be
+# that value's bytes), and one that never says hello (--start-timeout).
 . "${top_srcdir:-$(dirname "$0")/..}/tests/blt-lib.sh"
 
 W="python3 $top_srcdir/tests/worker-broken.py"
@@ -60,6 +62,10 @@ broken unknown "sent a reply to item 100005, which it was never sent" k5
 broken reorder "sent a reply to item 6 where item 5's was due" k5
 # with no --item-timeout: a reply that stops coming fails after 10 s
 broken short "stopped sending part way through a reply (" k5
+# one that promises a value of 4 GiB - 1 and goes on answering the next
+# items, whose replies would be that value's bytes, then waits for more
+# items: once nothing comes for 10 s, the same
+broken huge "stopped sending part way through a reply (" k5
 
 # Not a worker of this protocol: the map fails at the start, nothing is
 # written.
@@ -68,5 +74,14 @@ expect 2 "$BLT" map "$s" --worker "$W early"
 err_has "answered without the protocol's hello"
 expect 2 "$BLT" map "$s" --worker "$W v1"
 err_has "speaks version 1 of the worker protocol, not 2"
+# One that never says hello: killed once --start-timeout has passed, the
+# map fails naming it and the end of its stderr.
+expect 2 "$BLT" map "$s" --worker "$W mute" --start-timeout 1
+err_has "said no hello within 1 s of its start (--start-timeout): mute: no hello from me"
+err_has "its worker $W mute"
+expect 2 "$BLT" map "$s" --exec cat --start-timeout 1
+err_has "--start-timeout goes with --worker"
+expect 2 "$BLT" map "$s" --worker cat --start-timeout 86401
+err_has "bad --start-timeout '86401'"
 "$BLT" dump "$s" | cmp -s - "$tmp/before" || fail "a failed start wrote"
 expect 0 "$BLT" check "$s"

@@ -10,8 +10,8 @@
 
 CW=$top_builddir/doc/examples/map_worker
 [ -x "$CW" ] || { echo "not built: $CW" >&2; exit 99; }
-REFPY=$REFERENCE_DIR/bin/booklet-python
-[ -x "$REFPY" ] || { echo "no reference booklet: $REFPY" >&2; exit 77; }
+need_reference
+REFPY=$PY
 WPY=/usr/bin/python3
 [ -x "$WPY" ] || WPY=$(command -v python3)
 PYTHONPATH=$top_srcdir/src/map${PYTHONPATH:+:$PYTHONPATH}

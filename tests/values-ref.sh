@@ -8,8 +8,8 @@
 # side and reads the tagged forms of doc/values.md on its own.
 . "${top_srcdir:-$(dirname "$0")/..}/tests/blt-lib.sh"
 
-REF=$REFERENCE_DIR/bin/booklet-python
-[ -x "$REF" ] || { echo "no reference booklet: $REF" >&2; exit 77; }
+need_reference
+REF=$PY
 "$REF" -c 'import portalocker, zstandard, msgpack, numpy' 2>/dev/null || {
 	echo "the reference needs python3-portalocker, -zstandard, -msgpack," \
 	    "-numpy" >&2

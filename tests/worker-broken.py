@@ -7,6 +7,10 @@ upper-cases every value, as the C example does, but
   unknown  replies to k5's item with an id it was never sent
   reorder  replies to the item after k5's before k5's
   short    promises 1 MiB for k5's value, sends 10 bytes and no more
+  huge     promises 4 GiB - 1 for k5's value, then answers the next items
+           as if nothing happened (their replies become that value's
+           bytes), then waits for more
+  mute     never says hello: sleeps until it is killed
   early    sends a well-formed reply before its hello
   v1       says hello as version 1
 
@@ -15,6 +19,7 @@ for tests/map-protocol.sh."""
 import os
 import struct
 import sys
+import time
 
 MODE = sys.argv[1]
 HELLO = struct.Struct("<4sII")
@@ -39,6 +44,11 @@ def reply(iid, value):
 
 _, _, n = HELLO.unpack(read_exact(HELLO.size))
 read_exact(n)
+if MODE == "mute":
+    sys.stderr.write("mute: no hello from me\n")
+    sys.stderr.flush()
+    while True:
+        time.sleep(3600)
 if MODE == "early":
     os.write(1, reply(0, b"X"))
 os.write(1, HELLO.pack(b"BLTW", 1 if MODE == "v1" else 2, 6) + b"broken")
@@ -58,6 +68,8 @@ while True:
             held, out = out, b""
         elif MODE == "short":
             out = REPLY.pack(iid, VALUE, 0, 1 << 20) + b"0123456789"
+        elif MODE == "huge":
+            out = REPLY.pack(iid, VALUE, 0, (1 << 32) - 1)
     elif held is not None:
         out, held = out + held, None
     os.write(1, out)

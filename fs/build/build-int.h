@@ -56,17 +56,19 @@ void dir_hints_free(struct dir_hints *h);
 /* Fill fs->tree from one scan of fs->db, read on a thread of its own;
  * errors are logged, naming the store. */
 int scan_load_tree(struct fs *fs, const struct path_conf *pc);
+struct progress;
 /* Fill t, as inode_tree_begin() made it, from one scan of fs->db, read on
  * a thread of its own; with z, the lazy build's (lazy.c): told of each
- * batch of keys, and stopped by lazy_cancel().  With dirs_only, only the
- * directories the keys are in (inode_tree_fill_dirs()), from a scan that
- * checks no digest (blt_iter_create_unchecked()): the scan without it
- * checks them after; with since too, of the keys after that mark alone
- * (blt_iter_create_since()).  A whole scan that checks every block
- * leaves its mark in fs->mark.  Errors are logged, naming the store, but
- * for -ECANCELED, and -ESTALE of since (blt_errmsg() says why). */
+ * batch of keys, and stopped by lazy_cancel(); with progress (may be
+ * NULL), shown each batch, the keys read of the header's count.  With
+ * dirs_only, only the directories the keys are in (inode_tree_fill_dirs()),
+ * from a scan that checks no digest (blt_iter_create_unchecked()): the scan
+ * without it checks them after; with since too, of the keys after that mark
+ * alone (blt_iter_create_since()).  A whole scan that checks every block leaves
+ * its mark in fs->mark.  Errors are logged, naming the store, but for
+ * -ECANCELED, and -ESTALE of since (blt_errmsg() says why). */
 int scan_fill(struct fs *fs, struct inode_tree *t, struct lazy *z,
-    int dirs_only, const struct blt_mark *since);
+    int dirs_only, const struct blt_mark *since, struct progress *progress);
 
 /* lazy.c */
 

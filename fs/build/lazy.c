@@ -149,7 +149,7 @@ lazy_hints(struct lazy *z)
 		return -ECANCELED;
 	if (!whole)
 		return 0;
-	rc = scan_fill(fs, fs->tree, z, 1, &m);
+	rc = scan_fill(fs, fs->tree, z, 1, &m, NULL);
 	if (rc == -ESTALE) /* the store says why */
 		fs_log("directory hints %s: not enough for the keys written "
 		       "since: %s; the build looks for directories in every "
@@ -173,7 +173,7 @@ lazy_first_pass(struct lazy *z)
 	z->sample = s;
 	pthread_mutex_unlock(&z->sample_mu);
 	lazy_tell(z); /* a lookup waiting already may read it */
-	rc = scan_fill(fs, fs->tree, z, 1, NULL);
+	rc = scan_fill(fs, fs->tree, z, 1, NULL, NULL);
 	pthread_mutex_lock(&z->sample_mu);
 	sample_close(z->sample);
 	z->sample = NULL;
@@ -221,7 +221,7 @@ lazy_main(void *arg)
 	if (rc >= 0) {
 		__atomic_store_n(&z->dirs_known, 1, __ATOMIC_RELEASE);
 		lazy_tell(z);
-		rc = scan_fill(fs, fs->tree, z, 0, NULL);
+		rc = scan_fill(fs, fs->tree, z, 0, NULL, NULL);
 	}
 	if (rc == 0)
 		index_cache_built(fs);

@@ -22,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bltutil.h"
 #include "build-int.h"
 
 #define SCAN_STEP 1024 /* keys a batch holds: one lock of the store */
@@ -49,7 +50,10 @@ struct scan_pipe {
 	const struct scan_batch *cur;
 	int next;
 	int later; /* the builder was told to let go of the index's lock */
-	struct lazy *lazy; /* -o lazy: told of each batch; else NULL */
+	struct lazy *lazy;         /* -o lazy: told of each batch; else NULL */
+	struct progress *progress; /* shown each batch, or NULL */
+	uint64_t keys;             /* read so far, for it */
+	uint64_t total;            /* the header's count of keys */
 };
 
 /* The reader: fill batches until the scan ends or the builder stops. */
@@ -126,6 +130,10 @@ scan_next_key(
 			p->next = 0;
 		}
 		pthread_mutex_unlock(&p->mu);
+		if (p->cur != NULL && p->progress != NULL) {
+			p->keys += (uint64_t)p->cur->n;
+			progress_show(p->progress, p->keys, p->total);
+		}
 		if (p->cur == NULL && p->rc < 0) { /* ended, nothing left */
 			p->told = 1;
 			return blt_errmsg_set(p->rc, "%s", p->msg);
@@ -145,9 +153,10 @@ scan_next_key(
  * (doc/benchmarks.md, "A hundred million keys"). */
 int
 scan_fill(struct fs *fs, struct inode_tree *t, struct lazy *lazy, int dirs_only,
-    const struct blt_mark *since)
+    const struct blt_mark *since, struct progress *progress)
 {
 	struct scan_pipe *p;
+	struct blt_stat st;
 	pthread_t reader;
 	int rc;
 
@@ -174,6 +183,8 @@ scan_fill(struct fs *fs, struct inode_tree *t, struct lazy *lazy, int dirs_only,
 		goto out;
 	}
 	p->lazy = lazy;
+	if ((p->progress = progress) != NULL && blt_info(fs->db, &st) == 0)
+		p->total = st.n_keys;
 	rc = dirs_only ? inode_tree_fill_dirs(t, scan_next_key, p)
 	               : inode_tree_fill(t, scan_next_key, p);
 	pthread_mutex_lock(&p->mu);
@@ -203,20 +214,37 @@ out:
 	return rc;
 }
 
+/* A scan this long on a terminal shows how far it is, and then says that
+ * -o lazy would have mounted at once; a shorter one says nothing. */
+#define SCAN_QUIET_MS 500
+
 int
 scan_load_tree(struct fs *fs, const struct path_conf *pc)
 {
 	struct inode_tree *t;
+	struct progress pr;
 	int rc;
 
 	if ((rc = inode_tree_begin(pc, &t)) < 0) {
 		fs_log("%s: %s", blt_path(fs->db), blt_errmsg());
 		return rc;
 	}
-	if ((rc = scan_fill(fs, t, NULL, 0, NULL)) < 0) {
+	/* on a terminal, what the mount waits for (nothing elsewhere) */
+	progress_start(&pr, "bltfs: reading the store's keys", "keys");
+	pr.quiet_ms = getenv("BLTFS_SCAN_QUIET_MS") != NULL /* the tests' */
+	                  ? strtoll(getenv("BLTFS_SCAN_QUIET_MS"), NULL, 10)
+	                  : SCAN_QUIET_MS;
+	rc = scan_fill(fs, t, NULL, 0, NULL, pr.on ? &pr : NULL);
+	if (rc < 0) {
+		progress_clear(&pr);
 		inode_tree_free(t);
 		return rc;
 	}
+	progress_end(&pr);
+	if (pr.shown)
+		fprintf(stderr,
+		    "bltfs: with -o lazy the mount answers at once, while "
+		    "its index is built\n");
 	fs->tree = t;
 	return 0;
 }

@@ -63,7 +63,7 @@ client_usage(const char *why)
 	    "  sync\n"
 	    "  map (--exec CMD | --plugin LIB.so:SYMBOL | --worker CMD)\n"
 	    "      [--launcher PREFIX] [--hosts H1,H2:N] [--item-timeout S]\n"
-	    "      [--decode] [--keys FILE]\n"
+	    "      [--start-timeout S] [--decode] [--keys FILE]\n"
 	    "      [--to TEMPLATE] [--out STORE] [--workers N] [--cwd DIR]\n"
 	    "      [PATH...]\n"
 	    "  cancel ID\n"
@@ -194,7 +194,8 @@ client_in_mount(struct client *c, const char *path, char *tmp, size_t cap)
  * which are made absolute; last --keep, which may be repeated. */
 static const char *const client_valued[] = {"--keys", "--out", "--plugin",
     "--cwd", "--exec", "--to", "--workers", "--older-than", "--buckets",
-    "--umask", "--worker", "--launcher", "--hosts", "--item-timeout", "--keep"};
+    "--umask", "--worker", "--launcher", "--hosts", "--item-timeout",
+    "--start-timeout", "--keep"};
 #define CLIENT_N_LOCAL 4 /* the files, first in client_valued[] */
 #define CLIENT_N_VALUED (sizeof client_valued / sizeof *client_valued)
 #define CLIENT_KEEP (CLIENT_N_VALUED - 1)

@@ -167,6 +167,8 @@ struct job_spec {
 	char *launcher;        /* map: --launcher, or NULL */
 	char *hosts;           /* map: --hosts, or NULL */
 	unsigned item_timeout; /* map: --item-timeout, seconds or 0 */
+	int start_timeout;     /* map: --start-timeout, seconds; 0: the
+	                        * default; -1: none */
 	int decode;            /* map: --decode */
 	char *to;              /* map: output key template, or NULL */
 	char *out;             /* map: output store (absolute path), or NULL */

@@ -411,7 +411,7 @@ struct cli_check {
 	const char *store;
 	int shown;
 	int waited; /* tries that found the store locked */
-	struct cli_progress progress;
+	struct progress progress;
 };
 
 static void
@@ -424,7 +424,7 @@ cli_check_report(void *arg, uint64_t offset, const char *problem)
 	if (strncmp(problem, chk->store, n) == 0 && problem[n] == ':' &&
 	    problem[n + 1] == ' ')
 		problem += n + 2;
-	cli_progress_clear(&chk->progress);
+	progress_clear(&chk->progress);
 	printf("%s: offset %" PRIu64 ": %s\n", chk->store, offset, problem);
 	fflush(stdout); /* before the progress line is drawn again */
 	chk->shown++;
@@ -466,8 +466,8 @@ cli_check(struct cli *c)
 	int rc;
 
 	clock_gettime(CLOCK_MONOTONIC, &start);
-	cli_progress_start(&chk.progress, c->repair ? "repair" : "check", NULL);
-	blt_progress_set(cli_progress_fn, &chk.progress);
+	progress_start(&chk.progress, c->repair ? "repair" : "check", NULL);
+	blt_progress_set(progress_fn, &chk.progress);
 	while ((rc = blt_check(c->store, c->repair ? BLT_CHECK_REPAIR : 0,
 	            cli_check_report, &chk)) == -EWOULDBLOCK) {
 		if (c->timeout != 0 && chk.waited++ == 0)
@@ -482,9 +482,9 @@ cli_check(struct cli *c)
 	}
 	blt_progress_set(NULL, NULL);
 	if (rc >= 0)
-		cli_progress_end(&chk.progress);
+		progress_end(&chk.progress);
 	else
-		cli_progress_clear(&chk.progress);
+		progress_clear(&chk.progress);
 	if (cli_flush_stdout() != CLI_OK)
 		return CLI_ERROR;
 	if (rc == -EWOULDBLOCK)
@@ -528,7 +528,7 @@ cli_prune(struct cli *c)
 	unsigned char **keys = NULL;
 	size_t *lens = NULL, i, n = 0;
 	struct stat before, after;
-	struct cli_progress progress;
+	struct progress progress;
 	char b1[32], b2[32];
 	int64_t removed;
 	int rc;
@@ -556,14 +556,14 @@ cli_prune(struct cli *c)
 	po.keep_len = lens;
 	if (stat(c->store, &before) == -1)
 		before.st_size = 0;
-	cli_progress_start(&progress, "prune", NULL);
-	blt_progress_set(cli_progress_fn, &progress);
+	progress_start(&progress, "prune", NULL);
+	blt_progress_set(progress_fn, &progress);
 	removed = blt_prune(c->db, c->have_older ? &po : NULL);
 	blt_progress_set(NULL, NULL);
 	if (removed >= 0)
-		cli_progress_end(&progress);
+		progress_end(&progress);
 	else
-		cli_progress_clear(&progress);
+		progress_clear(&progress);
 	if (removed < 0)
 		rc = cli_fail(c->store, (int)removed);
 	else if (c->count)
@@ -593,21 +593,21 @@ int
 cli_reindex(struct cli *c)
 {
 	uint32_t n = c->have_buckets ? c->buckets : BLT_FIT;
-	struct cli_progress progress;
+	struct progress progress;
 	int rc;
 
 	if ((rc = cli_open(c, BLT_RDWR)) != CLI_OK)
 		return rc;
-	cli_progress_start(&progress, "reindex", "buckets");
-	blt_progress_set(cli_progress_fn, &progress);
+	progress_start(&progress, "reindex", "buckets");
+	blt_progress_set(progress_fn, &progress);
 	rc = blt_reindex(c->db, n);
 	blt_progress_set(NULL, NULL);
 	if (rc < 0) {
-		cli_progress_clear(&progress);
+		progress_clear(&progress);
 		return cli_fail(c->store, rc);
 	}
 	/* an index that held the keys already was not touched: no line */
 	if (progress.total > 0)
-		cli_progress_end(&progress);
+		progress_end(&progress);
 	return CLI_OK;
 }

@@ -56,7 +56,7 @@ struct pipeline {
 	size_t nslots;
 	size_t taken; /* batches decoders have taken */
 	int closed;   /* no more batches: decoders leave when all are taken */
-	struct cli_progress *progress;
+	struct progress *progress;
 	uint64_t written, total; /* items out, of the store's */
 };
 
@@ -164,7 +164,7 @@ slot_write(struct pipeline *p, struct slot *s)
 	    fwrite(s->out.data, 1, s->out.len, stdout) != s->out.len)
 		rc = 1;
 	p->written += s->nitems;
-	cli_progress_show(p->progress, p->written, p->total);
+	progress_show(p->progress, p->written, p->total);
 	s->out.len = 0;
 	s->nitems = 0;
 	s->bytes.len = 0;
@@ -229,7 +229,7 @@ pipeline_read(struct pipeline *p, struct blt_iter *it)
 
 int
 cli_dump_threads(const struct cli *c, struct blt_iter *it,
-    struct cli_progress *progress, uint64_t total)
+    struct progress *progress, uint64_t total)
 {
 	struct pipeline p;
 	pthread_t *tids;

@@ -81,7 +81,7 @@ int
 cli_dump(struct cli *c)
 {
 	struct blt_value_buf dec = {0};
-	struct cli_progress progress;
+	struct progress progress;
 	struct blt_iter *it;
 	struct blt_item item;
 	uint64_t n = 0, total;
@@ -93,7 +93,7 @@ cli_dump(struct cli *c)
 	if ((rc = blt_iter_create(c->db, &it)) < 0)
 		return cli_fail(c->store, rc);
 	/* on a terminal, unless the lines go to the same one */
-	cli_progress_start(&progress, "dump", "items");
+	progress_start(&progress, "dump", "items");
 	progress.on = progress.on && !isatty(1);
 	total = (uint64_t)blt_count(c->db);
 	/* Decoding is most of the work: spread it over threads. */
@@ -104,12 +104,12 @@ cli_dump(struct cli *c)
 		       (rc = cli_dump_line(stdout, c, &item, &dec)) == 0 &&
 		       !ferror(stdout))
 			if (++n % 1024 == 0)
-				cli_progress_show(&progress, n, total);
+				progress_show(&progress, n, total);
 	blt_iter_free(it);
 	blt_value_buf_free(&dec);
 	if (rc >= 0)
-		cli_progress_show(&progress, total, total);
-	cli_progress_end(&progress);
+		progress_show(&progress, total, total);
+	progress_end(&progress);
 	if (rc < 0)
 		return cli_fail(c->store, rc);
 	return cli_flush_stdout();
@@ -353,7 +353,7 @@ cli_load_stuck(struct cli_load *l, uintmax_t stop)
 {
 	l->stored += l->held;
 	l->held = 0;
-	cli_progress_interrupt();
+	progress_interrupt();
 	fprintf(stderr,
 	    "blt: %s:%ju: items up to this line stored (%ju in all), but the "
 	    "store's index could not grow after them",
@@ -425,7 +425,7 @@ cli_load(struct cli *c)
 	size_t cap = 0;
 	uintmax_t lineno = 0;
 	uint64_t size, input = 0, consumed = 0;
-	struct cli_progress progress;
+	struct progress progress;
 	struct stat st;
 	ssize_t len;
 	int rc, stopped = 0, stuck;
@@ -436,14 +436,14 @@ cli_load(struct cli *c)
 	    (rc = cli_info(c)) != CLI_OK)
 		goto out;
 	/* how far through its input, where the input has a size */
-	cli_progress_start(&progress, "load", NULL);
+	progress_start(&progress, "load", NULL);
 	if (fstat(fileno(in), &st) == 0 && S_ISREG(st.st_mode))
 		input = (uint64_t)st.st_size;
 	while ((len = getline(&line, &cap, in)) != -1) {
 		lineno++;
 		consumed += (uint64_t)len;
 		if (lineno % 1024 == 0)
-			cli_progress_show(&progress, consumed, input);
+			progress_show(&progress, consumed, input);
 		if (strspn(line, " \t\r\n") == (size_t)len)
 			continue;
 		if (line[len - 1] == '\n')
@@ -463,7 +463,7 @@ cli_load(struct cli *c)
 		}
 		stopped = 1;
 		if (why != NULL) {
-			cli_progress_interrupt();
+			progress_interrupt();
 			fprintf(
 			    stderr, "blt: %s:%ju: %s\n", l.name, lineno, why);
 			rc = CLI_ERROR;
@@ -502,8 +502,8 @@ cli_load(struct cli *c)
 	if (rc == CLI_OK)
 		rc = cli_load_flush(c, &l, l.last, 0);
 	if (rc == CLI_OK) {
-		cli_progress_show(&progress, consumed, input);
-		cli_progress_end(&progress);
+		progress_show(&progress, consumed, input);
+		progress_end(&progress);
 	} else if (!stopped) /* out of memory at lineno, or a read error after
 	                      */
 		cli_load_flush(c, &l, l.last, lineno + (ferror(in) != 0));

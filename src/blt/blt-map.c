@@ -28,6 +28,7 @@ static const struct option cli_map_longopts[] = {
     {"launcher", required_argument, NULL, 'L'},
     {"hosts", required_argument, NULL, 'H'},
     {"item-timeout", required_argument, NULL, 'T'},
+    {"start-timeout", required_argument, NULL, 'S'},
     {"decode", no_argument, NULL, 'D'},
     {"prefix", required_argument, NULL, 'p'},
     {"keys", required_argument, NULL, 'k'},
@@ -132,11 +133,26 @@ cli_map_report(struct cli *c, const struct blt_map_stats *st, double secs)
 	fputs("]}\n", stdout);
 }
 
-/* The map's progress, on a terminal. */
+/* The map's progress, on a terminal; while no item is done yet, how
+ * many workers it still waits for (an ssh login, a Slurm queue). */
+struct cli_map_show {
+	struct progress p;
+	char what[80];
+};
+
 static int
 cli_map_progress(void *arg, const struct blt_map_stats *st)
 {
-	cli_progress_show(arg, st->processed, st->total);
+	struct cli_map_show *s = arg;
+
+	s->p.what = "map";
+	if (st->starting > 0 && st->processed == 0) {
+		snprintf(s->what, sizeof s->what,
+		    "map (waiting for %u of %u workers to start)", st->starting,
+		    st->workers);
+		s->p.what = s->what;
+	}
+	progress_show(&s->p, st->processed, st->total);
 	return 0;
 }
 
@@ -146,7 +162,7 @@ cli_map(struct cli *c)
 {
 	struct blt_map_opts o;
 	struct blt_map_stats st;
-	struct cli_progress progress;
+	struct cli_map_show progress;
 	struct blt_options bo;
 	struct blt_stat ss;
 	struct timespec t0, t1;
@@ -198,6 +214,12 @@ cli_map(struct cli *c)
 				    c, "bad --item-timeout '%s'", optarg);
 			o.item_timeout = (unsigned)v;
 			break;
+		case 'S':
+			if (timearg_number(optarg, 86400, &v) < 0)
+				return cli_usage(
+				    c, "bad --start-timeout '%s'", optarg);
+			o.start_timeout = v == 0 ? -1 : (int)v;
+			break;
 		case 'D':
 			o.decode = 1;
 			break;
@@ -245,6 +267,8 @@ cli_map(struct cli *c)
 	if (o.plugin != NULL && o.item_timeout)
 		return cli_usage(
 		    c, "--item-timeout goes with --exec or --worker");
+	if (o.worker == NULL && o.start_timeout != 0)
+		return cli_usage(c, "--start-timeout goes with --worker");
 	if (o.plugin != NULL && o.decode)
 		return cli_usage(c, "--decode goes with --exec or --worker");
 	if (o.hosts != NULL && o.workers != 0)
@@ -290,17 +314,18 @@ cli_map(struct cli *c)
 		}
 		o.out = out;
 	}
-	cli_progress_start(&progress, "map", "items");
+	progress_start(&progress.p, "map", "items");
 	o.progress = cli_map_progress;
 	o.arg = &progress;
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	mrc = blt_map(c->db, &o, &st);
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	if (mrc == 0) {
-		cli_progress_show(&progress, st.processed, st.total);
-		cli_progress_end(&progress);
+		progress.p.what = "map";
+		progress_show(&progress.p, st.processed, st.total);
+		progress_end(&progress.p);
 	} else
-		cli_progress_clear(&progress);
+		progress_clear(&progress.p);
 	cli_map_report(c, &st,
 	    (double)(t1.tv_sec - t0.tv_sec) +
 	        (double)(t1.tv_nsec - t0.tv_nsec) / 1e9);

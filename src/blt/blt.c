@@ -62,7 +62,7 @@ cli_fail(const char *name, int rc)
 	const char *msg = blt_errmsg();
 	size_t n = strlen(name);
 
-	cli_progress_interrupt();
+	progress_interrupt();
 	/* The library's message usually names the file already. */
 	if (msg == NULL || *msg == '\0')
 		fprintf(stderr, "blt: %s: %s\n", name, strerror(-rc));
@@ -79,7 +79,7 @@ cli_fail(const char *name, int rc)
 int
 cli_syserr(const char *name, int err)
 {
-	cli_progress_interrupt();
+	progress_interrupt();
 	fprintf(stderr, "blt: %s: %s\n", name, strerror(err));
 	return CLI_ERROR;
 }
@@ -362,6 +362,9 @@ static const char cli_help_map[] =
     "  --item-timeout SECS    an --exec command running for SECS, or a\n"
     "                         --worker with no reply for SECS, is killed and\n"
     "                         its item fails\n"
+    "  --start-timeout SECS   a --worker that has not said hello SECS after\n"
+    "                         its start fails the map, naming it (default\n"
+    "                         60; 0 waits for ever, as for a Slurm queue)\n"
     "  --decode               the command gets each value decoded as text and\n"
     "                         its output is encoded back\n"
     "  --prefix PREFIX        only the keys beginning with PREFIX\n"

@@ -9,7 +9,6 @@
  *   blt-cmd.c    create, put, get, del, ls, stat, check, prune, reindex
  *   blt-dump.c   dump and load (JSON Lines, read with json.c)
  *   blt-map.c    map, which parses its own options
- *   blt-progress.c  how far a long command is, on a terminal
  *
  * Names take the prefix cli_ because blt_ is the library's namespace.
  */
@@ -20,6 +19,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "bltutil.h"
 #include "booklet.h"
 
 #define CLI_OK 0
@@ -67,27 +67,6 @@ enum {
 
 struct cli;
 struct blt_value_buf;
-
-/* blt-progress.c: how far a long command is, on stderr where it is a
- * terminal. */
-struct cli_progress {
-	const char *what; /* the command: "map", "load" ... */
-	const char *unit; /* what done counts: "items" ..., NULL for bytes */
-	int on;           /* stderr is a terminal */
-	int bytes;        /* done and total count bytes, not items */
-	int ended;
-	int drawn; /* a line is on the terminal */
-	int64_t start_ms, pass_ms, last_ms;
-	uint64_t done, total;
-};
-void cli_progress_start(
-    struct cli_progress *p, const char *what, const char *unit);
-void cli_progress_show(struct cli_progress *p, uint64_t done, uint64_t total);
-void cli_progress_clear(struct cli_progress *p);
-void cli_progress_interrupt(void);
-void cli_progress_end(struct cli_progress *p);
-void cli_progress_fn(
-    void *arg, const char *unit, uint64_t done, uint64_t total);
 
 struct cli_cmd {
 	const char *name;
@@ -216,7 +195,7 @@ int cli_dump_threads_wanted(const struct cli *c);
 /* The items left in it as dump's lines on standard output, in order,
  * decoded on cli_dump_threads_wanted() threads: 0 or the library's error. */
 int cli_dump_threads(const struct cli *c, struct blt_iter *it,
-    struct cli_progress *progress, uint64_t total);
+    struct progress *progress, uint64_t total);
 
 /* blt-map.c */
 int cli_map(struct cli *c);

@@ -118,6 +118,11 @@ map_info(struct map *m, struct blt *db)
 	map_str_num(&s, "out_value_serializer_code", out.value_serializer);
 	map_str_num(&s, "decode", m->o->decode ? 1 : 0);
 	map_str_num(&s, "item_timeout", m->o->item_timeout);
+	if (m->o->worker != NULL) /* 0: none */
+		map_str_num(&s, "start_timeout",
+		    m->o->start_timeout < 0    ? 0
+		    : m->o->start_timeout == 0 ? BLT_MAP_START_TIMEOUT
+		                               : (unsigned)m->o->start_timeout);
 	if (s.oom) {
 		free(s.data);
 		return map_oom(blt_path(db));

@@ -54,6 +54,10 @@
  * a reply that stops part way is a broken worker, also with no item
  * timeout (doc/map.md). */
 #define MAP_RELAY_STALL_MS 10000
+/* What ended a wait of map_relay_step() with nothing come. */
+#define MAP_RELAY_WAIT_ITEM 0  /* the item timeout, or none */
+#define MAP_RELAY_WAIT_STALL 1 /* a frame begun stalled */
+#define MAP_RELAY_WAIT_START 2 /* no hello within the start timeout */
 /* The hello's header: "BLTM" or "BLTW", u32 version, u32 length. */
 #define MAP_RELAY_HELLO 12
 /* An item's header: u32 id, u32 key length, u32 value length. */
@@ -76,9 +80,12 @@ struct map_relay {
 	size_t out_len, out_off, out_cap;
 	unsigned char *in; /* bytes from its stdout */
 	size_t in_len, in_cap;
-	int64_t in_ms;     /* when its stdout last gave bytes (map_ms()) */
-	uint32_t next_id;  /* the id of the next item it is sent */
-	uint32_t answered; /* the replies it sent */
+	int64_t in_ms;        /* when its stdout last gave bytes (map_ms()) */
+	int64_t start_ms;     /* when it was started (map_ms()) */
+	int start_timeout_ms; /* no hello for this long kills it; 0: none */
+	int start_timed_out;  /* ... and it did not say hello in time */
+	uint32_t next_id;     /* the id of the next item it is sent */
+	uint32_t answered;    /* the replies it sent */
 	char tail[2 * MAP_STDERR_KEEP]; /* the end of its stderr */
 	size_t tail_len;
 	size_t *item; /* where each item of the request starts */
@@ -145,6 +152,8 @@ map_relay_start(struct map_worker *w, char *msg, size_t cap)
 	fcntl(r->err, F_SETFL, O_NONBLOCK);
 	r->hello = 0;
 	r->timed_out = 0;
+	r->start_timed_out = 0;
+	r->start_ms = map_ms();
 	r->bad[0] = '\0';
 	r->tail_len = 0;
 	r->out_len = r->out_off = r->in_len = 0;
@@ -220,16 +229,21 @@ map_relay_bad(struct map_relay *r, const char *fmt, ...)
 	return -1;
 }
 
-/* How long poll() may wait in map_relay_step(): the item timeout while
- * a reply is awaited (wait), and at most until a frame begun stalls
- * (*stall is then set). */
+/* How long poll() may wait in map_relay_step(): before its hello, until
+ * the start timeout; after it, the item timeout while a reply is awaited
+ * (wait); and at most until a frame begun stalls.  *why says which. */
 static int
-map_relay_wait_ms(const struct map_relay *r, int wait, int *stall)
+map_relay_wait_ms(const struct map_relay *r, int wait, int *why)
 {
-	int ms = wait ? r->timeout_ms : -1;
+	int ms = wait && r->hello ? r->timeout_ms : -1;
 	int64_t left;
 
-	*stall = 0;
+	*why = MAP_RELAY_WAIT_ITEM;
+	if (!r->hello && r->start_timeout_ms > 0) {
+		left = r->start_ms + r->start_timeout_ms - map_ms();
+		ms = left < 0 ? 0 : (int)left;
+		*why = MAP_RELAY_WAIT_START;
+	}
 	if (r->in_len == 0)
 		return ms;
 	left = r->in_ms + MAP_RELAY_STALL_MS - map_ms();
@@ -237,7 +251,7 @@ map_relay_wait_ms(const struct map_relay *r, int wait, int *stall)
 		left = 0;
 	if (ms < 0 || left < ms) {
 		ms = (int)left;
-		*stall = 1;
+		*why = MAP_RELAY_WAIT_STALL;
 	}
 	return ms;
 }
@@ -250,15 +264,22 @@ map_relay_step(struct map_relay *r, int wait)
 {
 	struct pollfd pfd[4];
 	ssize_t n;
-	int rc, stall;
+	int rc, why;
 
 	pfd[0] = (struct pollfd){
 	    .fd = r->out_off < r->out_len ? r->to : -1, .events = POLLOUT};
 	pfd[1] = (struct pollfd){.fd = r->from, .events = POLLIN};
 	pfd[2] = (struct pollfd){.fd = r->err, .events = POLLIN};
 	pfd[3] = (struct pollfd){.fd = r->pidfd, .events = POLLIN};
-	rc = poll(pfd, 4, map_relay_wait_ms(r, wait, &stall));
-	if (rc == 0 && stall) {
+	rc = poll(pfd, 4, map_relay_wait_ms(r, wait, &why));
+	if (rc == 0 && why == MAP_RELAY_WAIT_START) {
+		map_relay_bad(r,
+		    "said no hello within %d s of its start (--start-timeout)",
+		    r->start_timeout_ms / 1000);
+		r->start_timed_out = 1;
+		return 1;
+	}
+	if (rc == 0 && why == MAP_RELAY_WAIT_STALL) {
 		map_relay_bad(r,
 		    "stopped sending part way through %s (%zu bytes of it "
 		    "came, then none for %d s)",
@@ -679,6 +700,7 @@ map_relay_init(struct map_worker *w, char *msg, size_t cap)
 	r->pid = -1;
 	r->to = r->from = r->err = r->pidfd = -1;
 	r->timeout_ms = w->io.timeout_ms > 0 ? w->io.timeout_ms : -1;
+	r->start_timeout_ms = w->start_ms;
 	n = strlen(w->info);
 	if ((r->hdr = malloc(MAP_RELAY_HELLO + n)) == NULL) {
 		snprintf(msg, cap, "out of memory");
@@ -699,6 +721,8 @@ map_relay_init(struct map_worker *w, char *msg, size_t cap)
 			snprintf(msg, cap, "out of memory");
 			return ENOMEM;
 		}
+		if (!hello && r->start_timed_out)
+			return ETIMEDOUT;
 		if (!hello) {
 			len = strlen(msg);
 			snprintf(msg + len, cap - len, " before its hello");

@@ -890,6 +890,8 @@ map_worker_info(struct map_worker *w, const char *info)
 		w->oser = (unsigned)strtoul(v, NULL, 10);
 	if ((v = map_info_get(info, "item_timeout", &len)) != NULL)
 		w->io.timeout_ms = (int)strtoul(v, NULL, 10) * 1000;
+	if ((v = map_info_get(info, "start_timeout", &len)) != NULL)
+		w->start_ms = (int)strtoul(v, NULL, 10) * 1000;
 }
 
 /* Run as a map worker when argv says so:

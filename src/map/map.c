@@ -389,6 +389,10 @@ map_progress(struct map *m, int force)
 	if (!force && now - m->last_progress < MAP_TICK_MS)
 		return 0;
 	m->last_progress = now;
+	m->st->starting = 0;
+	for (unsigned i = 0; i < m->n_procs; i++)
+		m->st->starting += m->procs[i].pid > 0 && !m->procs[i].hello &&
+		                   !m->procs[i].retired;
 	if (m->o->progress(m->o->arg, m->st) != 0)
 		return blt_errmsg_set(
 		    -ECANCELED, "%s: map cancelled", blt_path(m->db));
@@ -545,6 +549,14 @@ map_setup(struct map *m, struct blt *db, const struct blt_map_opts *o)
 		return blt_errmsg_set(-EINVAL,
 		    "%s: map: an item timeout is for a command or a worker",
 		    path);
+	if (o->worker == NULL && o->start_timeout != 0)
+		return blt_errmsg_set(
+		    -EINVAL, "%s: map: a start timeout is for a worker", path);
+	if (o->start_timeout > 86400 || o->start_timeout < -1)
+		return blt_errmsg_set(-EINVAL,
+		    "%s: map: a start timeout of %d s: at most 86400, or -1 "
+		    "for none",
+		    path, o->start_timeout);
 	if (o->item_timeout > 86400)
 		return blt_errmsg_set(-EINVAL,
 		    "%s: map: an item timeout of %u s: at most 86400", path,

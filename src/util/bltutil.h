@@ -1,10 +1,10 @@
 /*
  * libbltutil: the helpers that blt, bltfs and the tests share, and that are
  * not libbooklet's API: JSON reading and writing, TIME arguments, the store
- * map --out makes, the note on a store just opened, the table of mounts
- * and who holds a store.  Built on the public booklet.h only; failures are
- * recorded with blt_errmsg_set(), so callers read every layer's message
- * from blt_errmsg().
+ * map --out makes, the note on a store just opened, the table of mounts,
+ * who holds a store, and the progress line of a long command.  Built on the
+ * public booklet.h only; failures are recorded with blt_errmsg_set(), so
+ * callers read every layer's message from blt_errmsg().
  */
 #ifndef BLTUTIL_H
 #define BLTUTIL_H
@@ -265,5 +265,31 @@ const struct mountinfo_entry *mountinfo_at(
  * mounted on /mnt/kv)", "held by python3 (pid 77)", or, when /proc does
  * not tell, "locked by another process".  Returns buf. */
 const char *holder_describe(const char *path, char *buf, size_t cap);
+
+/*
+ * progress.c: how far a long command is, on stderr where it is a terminal
+ * (blt's map, load, dump, check, prune, reindex; bltfs's scan of the
+ * store at mount), redrawn in place at most ten times a second.  Nothing
+ * is drawn where stderr is no terminal.
+ */
+struct progress {
+	const char *what; /* the command: "map", "load" ... */
+	const char *unit; /* what done counts: "items" ..., NULL for bytes */
+	int on;           /* stderr is a terminal */
+	int bytes;        /* done and total count bytes, not items */
+	int ended;
+	int drawn; /* a line is on the terminal */
+	int shown; /* a line was drawn, ever */
+	int64_t start_ms, pass_ms, last_ms;
+	int64_t quiet_ms; /* nothing is drawn before this long: a command
+	                   * done sooner leaves no line (0 by default) */
+	uint64_t done, total;
+};
+void progress_start(struct progress *p, const char *what, const char *unit);
+void progress_show(struct progress *p, uint64_t done, uint64_t total);
+void progress_clear(struct progress *p);
+void progress_interrupt(void);
+void progress_end(struct progress *p);
+void progress_fn(void *arg, const char *unit, uint64_t done, uint64_t total);
 
 #endif

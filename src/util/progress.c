@@ -1,10 +1,10 @@
 /*
- * blt-progress.c: how far a long command is, drawn on stderr where it is a
- * terminal (map, load, dump, check, prune, reindex), redrawn in place at
- * most ten times a second: done of total, the rate and the time left, as
- * bltfs ctl --wait shows a job.  The last state stays on its line as a
- * summary.  Where stderr is no terminal nothing is drawn, so scripts and
- * logs see what they always saw.
+ * progress.c: how far a long command is, drawn on stderr where it is a
+ * terminal (blt's map, load, dump, check, prune and reindex, bltfs's scan
+ * at mount), redrawn in place at most ten times a second: done of total, the
+ * rate and the time left, as bltfs ctl --wait shows a job.  The last state
+ * stays on its line as a summary.  Where stderr is no terminal nothing is
+ * drawn, so scripts and logs see what they always saw.
  */
 #include "config.h"
 
@@ -14,19 +14,19 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "blt.h"
+#include "bltutil.h"
 
-#define CLI_PROGRESS_MS 100 /* the least time between two redraws */
+#define PROGRESS_MS 100 /* the least time between two redraws */
 /* A pass shows its rate and the time left once it has run this long: a
  * rate taken over the first moments says little. */
-#define CLI_PROGRESS_RATE_MS 500
+#define PROGRESS_RATE_MS 500
 
 /* The progress whose line is on the terminal, for a message to clear it
- * (cli_progress_interrupt()): the terminal is the process's. */
-static struct cli_progress *cli_progress_line;
+ * (progress_interrupt()): the terminal is the process's. */
+static struct progress *progress_line;
 
 static int64_t
-cli_progress_ms(void)
+progress_ms(void)
 {
 	struct timespec ts;
 
@@ -37,7 +37,7 @@ cli_progress_ms(void)
 /* A count for people, into buf: 1234567 as "1,234,567", or with bytes
  * set, in MiB with one decimal. */
 static const char *
-cli_progress_num(uint64_t v, int bytes, char *buf, size_t cap)
+progress_num(uint64_t v, int bytes, char *buf, size_t cap)
 {
 	char digits[32];
 	size_t n, o = 0;
@@ -58,18 +58,18 @@ cli_progress_num(uint64_t v, int bytes, char *buf, size_t cap)
 
 /* Draw p's line as it stands. */
 static void
-cli_progress_draw(struct cli_progress *p, int64_t now)
+progress_draw(struct progress *p, int64_t now)
 {
 	char d[40], t[40], r[40];
 	double secs = (double)(now - p->start_ms) / 1000, rate = 0;
 
-	if (now - p->pass_ms >= CLI_PROGRESS_RATE_MS)
+	if (now - p->pass_ms >= PROGRESS_RATE_MS)
 		rate = (double)p->done * 1000 / (double)(now - p->pass_ms);
 	fprintf(stderr, "\r%s: %s", p->what,
-	    cli_progress_num(p->done, p->bytes, d, sizeof d));
+	    progress_num(p->done, p->bytes, d, sizeof d));
 	if (p->total > 0 && p->done <= p->total)
 		fprintf(stderr, " of %s",
-		    cli_progress_num(p->total, p->bytes, t, sizeof t));
+		    progress_num(p->total, p->bytes, t, sizeof t));
 	if (!p->bytes)
 		fprintf(stderr, " %s", p->unit);
 	if (p->total > 0 && p->done <= p->total)
@@ -77,7 +77,7 @@ cli_progress_draw(struct cli_progress *p, int64_t now)
 		    stderr, " (%u%%)", (unsigned)(p->done * 100 / p->total));
 	if (rate > 0)
 		fprintf(stderr, ", %s/s",
-		    cli_progress_num((uint64_t)rate, p->bytes, r, sizeof r));
+		    progress_num((uint64_t)rate, p->bytes, r, sizeof r));
 	if (p->ended)
 		fprintf(stderr, " in %.1f s", secs);
 	else if (rate > 0 && p->total > p->done) {
@@ -91,82 +91,84 @@ cli_progress_draw(struct cli_progress *p, int64_t now)
 		fputc('\n', stderr);
 	fflush(stderr);
 	p->last_ms = now;
+	p->shown = 1;
 	p->drawn = !p->ended;
-	cli_progress_line = p->drawn ? p : NULL;
+	progress_line = p->drawn ? p : NULL;
 }
 
 /* Begin p for a command doing what, counting unit ("items", "buckets"),
  * or bytes where unit is NULL.  It draws only where stderr is a
  * terminal. */
 void
-cli_progress_start(struct cli_progress *p, const char *what, const char *unit)
+progress_start(struct progress *p, const char *what, const char *unit)
 {
 	memset(p, 0, sizeof *p);
 	p->what = what;
 	p->unit = unit;
 	p->bytes = unit == NULL;
 	p->on = isatty(2);
-	p->start_ms = p->pass_ms = cli_progress_ms();
-	p->last_ms = p->start_ms - CLI_PROGRESS_MS;
+	p->start_ms = p->pass_ms = progress_ms();
+	p->last_ms = p->start_ms - PROGRESS_MS;
 }
 
 /* done of total (0: not known) are done: redraw if it is time. */
 void
-cli_progress_show(struct cli_progress *p, uint64_t done, uint64_t total)
+progress_show(struct progress *p, uint64_t done, uint64_t total)
 {
 	int64_t now;
 
 	if (!p->on || p->ended)
 		return;
-	now = cli_progress_ms();
+	now = progress_ms();
 	if (done < p->done) /* another pass: its own rate */
 		p->pass_ms = now;
 	p->done = done;
 	p->total = total;
-	if (now - p->last_ms >= CLI_PROGRESS_MS)
-		cli_progress_draw(p, now);
+	if (now - p->last_ms >= PROGRESS_MS && now - p->start_ms >= p->quiet_ms)
+		progress_draw(p, now);
 }
 
 /* Clear p's line, for another message to take it (it is drawn again at
  * the next redraw). */
 void
-cli_progress_clear(struct cli_progress *p)
+progress_clear(struct progress *p)
 {
 	if (p->drawn && !p->ended) {
 		fputs("\r\033[K", stderr);
 		fflush(stderr);
 		p->last_ms = 0; /* redraw at the next show */
 		p->drawn = 0;
-		cli_progress_line = NULL;
+		progress_line = NULL;
 	}
 }
 
 /* A message goes to stderr: clear the progress line it would follow. */
 void
-cli_progress_interrupt(void)
+progress_interrupt(void)
 {
-	if (cli_progress_line != NULL)
-		cli_progress_clear(cli_progress_line);
+	if (progress_line != NULL)
+		progress_clear(progress_line);
 }
 
 /* The command is over: its last state stays as a summary line. */
 void
-cli_progress_end(struct cli_progress *p)
+progress_end(struct progress *p)
 {
 	if (!p->on || p->ended)
 		return;
 	p->ended = 1;
-	cli_progress_draw(p, cli_progress_ms());
+	if (p->quiet_ms == 0 || p->shown)
+		progress_draw(p, progress_ms());
 }
 
 /* A blt_progress_fn (booklet.h) that shows the engine's progress: in
  * MiB when it counts bytes, else in its unit. */
 void
-cli_progress_fn(void *arg, const char *unit, uint64_t done, uint64_t total)
+progress_fn(void *arg, const char *unit, uint64_t done, uint64_t total)
 {
-	struct cli_progress *p = arg;
+	struct progress *p = arg;
 
 	p->bytes = strcmp(unit, "bytes") == 0;
 	p->unit = unit;
-	cli_progress_show(p, done, total);
+	progress_show(p, done, total);
 }
