@@ -673,6 +673,54 @@ START_TEST(test_encode_errors)
 }
 END_TEST
 
+/* What Python itself refuses to load is not shown as a value (issue 60):
+ * a timezone of a whole day, a Decimal whose exponent is past Python's
+ * range, a pandas Timestamp of -2**63 ns (pandas' NaT sentinel); nor
+ * encoded from text.  Their neighbours in range decode. */
+START_TEST(test_python_refuses)
+{
+	decodes(PK("\x80\x02"
+	           "cdatetime\ntimezone\nq\x00"
+	           "cdatetime\ntimedelta\nq\x01J\xff\xff\xff\xff"
+	           "M\x10\x0eK\x00\x87q\x02Rq\x03\x85q\x04Rq\x05."),
+	    "{\"$timezone\":\"-23:00\"}");
+	refused(PK("\x80\x02"
+	           "cdatetime\ntimezone\nq\x00"
+	           "cdatetime\ntimedelta\nq\x01J\xff\xff\xff\xff"
+	           "K\x00K\x00\x87q\x02Rq\x03\x85q\x04Rq\x05."),
+	    "an offset of a day or more");
+	decodes(PK("\x80\x02"
+	           "cdecimal\nDecimal\nq\x00X\x15\x00\x00\x00"
+	           "1E+999999999999999999q\x01\x85q\x02Rq\x03."),
+	    "{\"$decimal\":\"1E+999999999999999999\"}");
+	refused(PK("\x80\x02"
+	           "cdecimal\nDecimal\nq\x00X\x16\x00\x00\x00"
+	           "1E+1000000000000000000q\x01\x85q\x02Rq\x03."),
+	    "has an exponent outside Python's range");
+	refused(PK("\x80\x02"
+	           "cdecimal\nDecimal\nq\x00X\x16\x00\x00\x00"
+	           "1E-1999999999999999998q\x01\x85q\x02Rq\x03."),
+	    "has an exponent outside Python's range");
+	decodes(PK("\x80\x02"
+	           "cpandas._libs.tslibs.timestamps\n_unpickle_timestamp\n"
+	           "q\x00(\x8a\x08\x01\x00\x00\x00\x00\x00\x00\x80NNK\ntq\x01"
+	           "Rq\x02."),
+	    "{\"$pdtimestamp\":\"1677-09-21T00:12:43.145224193\"}");
+	refused(PK("\x80\x02"
+	           "cpandas._libs.tslibs.timestamps\n_unpickle_timestamp\n"
+	           "q\x00(\x8a\x08\x00\x00\x00\x00\x00\x00\x00\x80NNK\ntq\x01"
+	           "Rq\x02."),
+	    "pandas' NaT sentinel");
+	enc_refused("{\"$decimal\": \"1E+1000000000000000000\"}",
+	    "has an exponent outside Python's range");
+	enc_refused("{\"$decimal\": \"12345E+999999999999999996\"}",
+	    "has an exponent outside Python's range");
+	enc_refused("{\"$pdtimestamp\": \"1677-09-21T00:12:43.145224192\"}",
+	    "pandas' NaT sentinel");
+	enc_refused("{\"$timezone\": \"-24:00\"}", "$timezone");
+}
+END_TEST
+
 /* --- round trips of random trees ------------------------------------ */
 
 static uint64_t rng_state;
@@ -891,6 +939,7 @@ pickle_suite(void)
 	tcase_add_test(tc, test_surrogates);
 	tcase_add_test(tc, test_constructors);
 	tcase_add_test(tc, test_encode_errors);
+	tcase_add_test(tc, test_python_refuses);
 	tcase_add_test(tc, test_round_trips);
 	suite_add_tcase(s, tc);
 	return s;

@@ -212,6 +212,11 @@ cli_record_read(struct json *obj, struct cli_record *r, int encode)
 				return "duplicate field";
 			if (v->type != JSON_NULL)
 				why = cli_record_str(v, &r->text, &r->tlen);
+			/* a lone surrogate is for values (JSON_SURROGATES) */
+			if (why == NULL && r->text != NULL &&
+			    !json_utf8_valid(r->text, r->tlen))
+				why = "key: a lone surrogate, which no "
+				      "key holds";
 		} else if (cli_record_is(v, "key_hex")) {
 			if (r->have_key++)
 				return "duplicate field";
@@ -249,6 +254,14 @@ cli_record_read(struct json *obj, struct cli_record *r, int encode)
 	return NULL;
 }
 
+/* The code point of the lone surrogate at p, in the 3-byte form that
+ * JSON_SURROGATES keeps one in (ED A0..BF 80..BF). */
+static unsigned
+cli_surrogate(const unsigned char *p)
+{
+	return 0xd000u | (p[1] & 0x3fu) << 6 | (p[2] & 0x3fu);
+}
+
 /* Append v to b as JSON text, the way it was written as far as the value
  * goes: numbers keep their text (big integers too). */
 static int
@@ -279,6 +292,15 @@ cli_json_text(const struct json *v, struct blt_value_buf *b, int depth)
 				snprintf(esc, sizeof esc, "\\u%04x", ch);
 				if (cli_buf_puts(o, esc) < 0)
 					return -ENOMEM;
+			} else if (ch == 0xed && i + 2 < v->len &&
+			           (unsigned char)v->str[i + 1] >= 0xa0) {
+				/* a lone surrogate, as JSON_SURROGATES keeps
+				 * it: its escape again */
+				snprintf(esc, sizeof esc, "\\u%04x",
+				    cli_surrogate((unsigned char *)v->str + i));
+				if (cli_buf_puts(o, esc) < 0)
+					return -ENOMEM;
+				i += 2;
 			} else if (cli_buf_put(o, &v->str[i], 1) < 0)
 				return -ENOMEM;
 		}
@@ -449,7 +471,14 @@ cli_load(struct cli *c)
 		if (line[len - 1] == '\n')
 			len--;
 		json_free(obj);
-		rc = json_parse(line, (size_t)len, JSON_LINE, &obj);
+		/* with --encode, "value" is read as put --encode and the
+		 * decode mount read a value: every line dump --decode
+		 * writes loads back */
+		rc = json_parse(line, (size_t)len,
+		    c->encode ? JSON_LINE | JSON_RECORD | JSON_PYTHON |
+		                    JSON_SURROGATES
+		              : JSON_LINE,
+		    &obj);
 		if (rc == -ENOMEM) {
 			rc = cli_syserr(l.name, ENOMEM);
 			break;

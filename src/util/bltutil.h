@@ -73,6 +73,10 @@ struct json {
  * rather than JSON_DEPTH (Python's recursion limit, which libbltvalue holds
  * every codec to). */
 #define JSON_PYTHON 0x4
+/* json_parse() flags: the text is a record, one object whose members hold
+ * values: it nests one level deeper than a value may (blt load's lines,
+ * whose "value" reads as blt_value_encode() reads a value alone). */
+#define JSON_RECORD 0x8
 
 /* The deepest nesting of arrays and objects json_parse() reads, without
  * and with JSON_PYTHON; deeper text fails, so that hostile text cannot

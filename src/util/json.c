@@ -444,7 +444,8 @@ json_parse(const char *text, size_t len, int flags, struct json **out)
 	ps.start = ps.p = (char *)(v + 1);
 	ps.end = ps.start + len;
 	ps.depth = 0;
-	ps.depth_max = flags & JSON_PYTHON ? JSON_PYTHON_DEPTH : JSON_DEPTH;
+	ps.depth_max = (flags & JSON_PYTHON ? JSON_PYTHON_DEPTH : JSON_DEPTH) +
+	               (flags & JSON_RECORD ? 1 : 0);
 	ps.flags = flags;
 	memcpy(ps.start, text, len);
 	ps.start[len] = '\0';

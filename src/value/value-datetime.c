@@ -369,3 +369,51 @@ value_decimal_text(const char *s, size_t n)
 	}
 	return i == n;
 }
+
+/* Python's decimal on 64 bits: MAX_EMAX, and MIN_ETINY (MIN_EMIN less
+ * MAX_PREC - 1). */
+#define VALUE_DECIMAL_EMAX INT64_C(999999999999999999)
+#define VALUE_DECIMAL_ETINY INT64_C(-1999999999999999997)
+
+int
+value_decimal_exp_ok(const char *s, size_t n)
+{
+	size_t i = 0, frac = 0, digits = 0, lead = 1;
+	int64_t e = 0, exp;
+	int neg = 0;
+
+	if (i < n && s[i] == '-')
+		i++;
+	if (i < n && (s[i] == 'I' || s[i] == 'N' || s[i] == 's'))
+		return 1; /* Infinity, NaN, sNaN: no exponent */
+	/* the coefficient's digits, leading zeros aside (0 has one) */
+	for (; i < n && s[i] != 'E'; i++) {
+		if (s[i] == '.') {
+			frac = 1;
+			continue;
+		}
+		if (frac)
+			frac++;
+		if (lead && s[i] == '0')
+			continue;
+		lead = 0;
+		digits++;
+	}
+	frac = frac ? frac - 1 : 0;
+	if (digits == 0)
+		digits = 1;
+	if (i < n) { /* E+n or E-n, which value_decimal_text() checked */
+		neg = s[++i] == '-';
+		/* held at 4e18 past that: out of range either way, as the
+		 * coefficient's digits are at most VALUE_DECIMAL_MAX */
+		for (i++; i < n; i++)
+			e = e < INT64_C(400000000000000000)
+			        ? e * 10 + (s[i] - '0')
+			        : INT64_C(4000000000000000000);
+		if (neg)
+			e = -e;
+	}
+	exp = e - (int64_t)frac; /* frac is at most VALUE_DECIMAL_MAX */
+	return exp >= VALUE_DECIMAL_ETINY &&
+	       exp + (int64_t)digits - 1 <= VALUE_DECIMAL_EMAX;
+}

@@ -233,9 +233,10 @@ pk_reduce_timezone(struct pk_dec *d, const char *name, const size_t *arg,
 	    pk_obj_of(d, arg[0])->kind != PK_O_TIMEDELTA)
 		return pk_obj_refuse(d, name, at, "its offset");
 	td = pk_obj_of(d, arg[0]);
-	if (td->v[0] < -1 || td->v[0] > 0)
-		return pk_obj_refuse(d, name, at, "an offset of a day or more");
 	off = (td->v[0] * 86400 + td->v[1]) * 1000000 + td->v[2];
+	/* timedelta(-1) is -24:00: Python's timezone() refuses it too */
+	if (td->v[0] < -1 || td->v[0] > 0 || off <= -VALUE_DAY_US)
+		return pk_obj_refuse(d, name, at, "an offset of a day or more");
 	if ((rc = pk_obj_push(d, PK_O_TIMEZONE, &o)) != 0)
 		return rc;
 	o->v[0] = off;
@@ -256,6 +257,12 @@ pk_reduce_decimal(struct pk_dec *d, const char *name, const size_t *arg,
 	if (!value_decimal_text(s->u.str.s, s->u.str.len))
 		return pk_obj_refuse(
 		    d, name, at, "a text str() does not write for a Decimal");
+	if (!value_decimal_exp_ok(s->u.str.s, s->u.str.len))
+		return pk_fail(d,
+		    "the decimal.Decimal at offset %zu has an exponent "
+		    "outside Python's range, where Decimal() raises "
+		    "InvalidOperation",
+		    at);
 	if ((rc = pk_obj_push(d, PK_O_DECIMAL, &o)) != 0)
 		return rc;
 	o->n[0] = arg[0];

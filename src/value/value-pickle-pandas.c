@@ -179,6 +179,12 @@ pk_pandas_reduce(struct pk_dec *d, unsigned ctor_kind, const char *name,
 	if (nargs == 4 && (d->nodes[arg[3]].type != PK_INT ||
 	                      !pk_pd_unit(reso = d->nodes[arg[3]].u.i)))
 		return pk_pd_refuse(d, name, at, "its resolution");
+	if (d->nodes[arg[0]].u.i == INT64_MIN)
+		return pk_fail(d,
+		    "the pandas Timestamp at offset %zu has the value -2**63, "
+		    "pandas' NaT sentinel, which pandas does not load as a "
+		    "Timestamp",
+		    at);
 	if ((rc = pk_obj_push(d, PK_O_PDTIMESTAMP, &o)) != 0)
 		return rc;
 	o->v[0] = d->nodes[arg[0]].u.i;
@@ -249,6 +255,11 @@ pk_enc_timestamp(struct pk_enc *e, const json_t *in)
 	if (pk_pd_join(days, ns, &v, &reso) < 0)
 		return pk_enc_err(
 		    e, "$pdtimestamp \"%.48s\" is beyond what pandas holds", s);
+	if (v == INT64_MIN) /* as pk_pandas_reduce() refuses it */
+		return pk_enc_err(e,
+		    "$pdtimestamp \"%.48s\" is -2**63 ns, pandas' NaT "
+		    "sentinel, which pandas does not load as a Timestamp",
+		    s);
 	if ((rc = pk_enc_global(e, PK_G_PDTIMESTAMP)) || (rc = pk_op(e, '(')) ||
 	    (rc = pk_enc_int(e, v)) || (rc = pk_op(e, 'N')) ||
 	    (rc = t.has_tz ? pk_enc_timezone(e, t.off_us) : pk_op(e, 'N')) ||

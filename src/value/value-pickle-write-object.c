@@ -426,6 +426,12 @@ pk_enc_object(struct pk_enc *e, const char *tag, const json_t *in, int depth)
 			    "$decimal \"%.40s\" is not a "
 			    "Decimal as str() writes it",
 			    s);
+		if (!value_decimal_exp_ok(s, json_string_length(in)))
+			return pk_enc_err(e,
+			    "$decimal \"%.40s\" has an exponent outside "
+			    "Python's range (Decimal() raises "
+			    "InvalidOperation)",
+			    s);
 		if ((rc = pk_enc_global(e, PK_G_DECIMAL)) ||
 		    (rc = pk_enc_str(e, s, json_string_length(in))) ||
 		    (rc = pk_enc_tuple(e, 1)))

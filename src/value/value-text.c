@@ -795,8 +795,12 @@ value_check_object_tag(enum value_tag tag, const json_t *pl, const char **why)
 		*why = "$timezone needs a UTC offset \"+HH:MM\" within a day";
 		return s && value_offset_parse(s, n, &off) == 0 ? 0 : -EINVAL;
 	case VALUE_TAG_DECIMAL:
-		*why = "$decimal needs a Decimal's text as str() writes it";
-		return s && value_decimal_text(s, n) ? 0 : -EINVAL;
+		*why = "$decimal needs a Decimal's text as str() writes it, "
+		       "with an exponent Python's Decimal() accepts";
+		return s && value_decimal_text(s, n) &&
+		               value_decimal_exp_ok(s, n)
+		           ? 0
+		           : -EINVAL;
 	case VALUE_TAG_UUID:
 		*why = "$uuid needs 32 hex digits as str(uuid) writes them";
 		return s && value_uuid_parse(s, n, u) == 0 ? 0 : -EINVAL;
