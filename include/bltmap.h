@@ -147,8 +147,9 @@ struct blt_map_opts {
 	/* worker only: seconds a worker has to say hello, from its start
 	 * (an ssh login, a busy machine) to its hello, before the map fails
 	 * naming it and the end of its stderr (or, for one started again
-	 * mid-map, its items fail); 0: BLT_MAP_START_TIMEOUT, -1: no limit
-	 * (a Slurm queue), up to 86400. */
+	 * mid-map, it retires and the others take its items);
+	 * 0: BLT_MAP_START_TIMEOUT, -1: no limit (a Slurm queue), up to
+	 * 86400. */
 	int start_timeout;
 	/* exec and worker: the command gets each value decoded as text
 	 * (bltvalue.h's file form) and its output is encoded back; an output

@@ -79,6 +79,17 @@ err_has "speaks version 1 of the worker protocol, not 2"
 expect 2 "$BLT" map "$s" --worker "$W mute" --start-timeout 1
 err_has "said no hello within 1 s of its start (--start-timeout): mute: no hello from me"
 err_has "its worker $W mute"
+# One started again mid-map that says no hello retires: the other workers
+# of its host (here this one) do its items, and nothing fails.
+"$BLT" load -c "$s.again" "$tmp/items.jsonl"
+mkdir "$tmp/starts"
+expect 0 "$BLT" map "$s.again" --worker "$W mute-again $tmp/starts 3" \
+    --hosts :3 --start-timeout 1
+counts 300 0 0
+[ "$(report restarts)" -ge 1 ] || fail "mute-again: restarts $(report restarts)"
+[ -e "$tmp/starts/exited" ] && [ -e "$tmp/starts/4" ] ||
+	fail "mute-again: no worker was started again: $(ls "$tmp/starts")"
+[ "$("$BLT" get "$s.again" k5)" = "VALUE 5" ] || fail "mute-again: k5"
 expect 2 "$BLT" map "$s" --exec cat --start-timeout 1
 err_has "--start-timeout goes with --worker"
 expect 2 "$BLT" map "$s" --worker cat --start-timeout 86401

@@ -11,6 +11,9 @@ upper-cases every value, as the C example does, but
            as if nothing happened (their replies become that value's
            bytes), then waits for more
   mute     never says hello: sleeps until it is killed
+  mute-again DIR N  the first N started (counted by the files DIR/N
+           they make) answer every item, but the first of them to meet
+           k5 exits; the ones started after them are mute
   early    sends a well-formed reply before its hello
   v1       says hello as version 1
 
@@ -44,6 +47,17 @@ def reply(iid, value):
 
 _, _, n = HELLO.unpack(read_exact(HELLO.size))
 read_exact(n)
+if MODE == "mute-again":
+    started = 1
+    while True:
+        try:
+            os.close(os.open(os.path.join(sys.argv[2], str(started)),
+                             os.O_CREAT | os.O_EXCL))
+            break
+        except FileExistsError:
+            started += 1
+    if started > int(sys.argv[3]):
+        MODE = "mute"
 if MODE == "mute":
     sys.stderr.write("mute: no hello from me\n")
     sys.stderr.flush()
@@ -58,6 +72,13 @@ while True:
     key = read_exact(klen)
     out = reply(iid, read_exact(vlen).upper())
     if key == b"k5":
+        if MODE == "mute-again":
+            try:
+                os.close(os.open(os.path.join(sys.argv[2], "exited"),
+                                 os.O_CREAT | os.O_EXCL))
+                os._exit(1)
+            except FileExistsError:
+                pass
         if MODE == "twice":
             out += out
         elif MODE == "skip":
