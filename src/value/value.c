@@ -410,6 +410,18 @@ value_undecodable_bytes(const json_t *t, struct blt_value_buf *out)
 	return rc < 0 ? rc : 1;
 }
 
+/* A str value: its text, which must be UTF-8 as Python's str serializer
+ * decodes it (no lone surrogates), or the reference could not read it. */
+static int
+value_str_encode(const void *text, size_t len, struct blt_value_buf *out)
+{
+	if (!value_utf8_strict(text, len))
+		return blt_errmsg_set(-EINVAL,
+		    "not UTF-8, which Python's str serializer cannot read "
+		    "back");
+	return value_buf_put(out, text, len);
+}
+
 int
 blt_value_encode(unsigned code, const void *text, size_t len, int flags,
     struct blt_value_buf *out)
@@ -425,7 +437,7 @@ blt_value_encode(unsigned code, const void *text, size_t len, int flags,
 	if ((c.kind == VALUE_K_STR || c.kind == VALUE_K_ZBYTES) &&
 	    !(flags & BLT_VALUE_JSON)) {
 		if (c.kind == VALUE_K_STR)
-			return value_buf_put(out, text, len);
+			return value_str_encode(text, len, out);
 		return value_zstd_compress(text, len, out);
 	}
 	if (c.kind == VALUE_K_INT && !(flags & BLT_VALUE_JSON) &&
@@ -458,8 +470,11 @@ blt_value_encode(unsigned code, const void *text, size_t len, int flags,
 		}
 		break;
 	case VALUE_K_BYTES:
-	case VALUE_K_STR:
 		rc = value_tree_bytes(t, out);
+		break;
+	case VALUE_K_STR:
+		if ((rc = value_tree_bytes(t, &plain)) == 0)
+			rc = value_str_encode(plain.data, plain.len, out);
 		break;
 	case VALUE_K_ZBYTES:
 		if ((rc = value_tree_bytes(t, &plain)) == 0)
