@@ -689,6 +689,13 @@ START_TEST(test_python_refuses)
 	           "cdatetime\ntimedelta\nq\x01J\xff\xff\xff\xff"
 	           "K\x00K\x00\x87q\x02Rq\x03\x85q\x04Rq\x05."),
 	    "an offset of a day or more");
+	/* timedelta(999999999): refused before its offset is reckoned, which
+	 * would overflow int64 in microseconds */
+	refused(PK("\x80\x02"
+	           "cdatetime\ntimezone\nq\x00"
+	           "cdatetime\ntimedelta\nq\x01J\xff\xc9\x9a\x3b"
+	           "K\x00K\x00\x87q\x02Rq\x03\x85q\x04Rq\x05."),
+	    "an offset of a day or more");
 	decodes(PK("\x80\x02"
 	           "cdecimal\nDecimal\nq\x00X\x15\x00\x00\x00"
 	           "1E+999999999999999999q\x01\x85q\x02Rq\x03."),

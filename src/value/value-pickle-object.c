@@ -233,9 +233,11 @@ pk_reduce_timezone(struct pk_dec *d, const char *name, const size_t *arg,
 	    pk_obj_of(d, arg[0])->kind != PK_O_TIMEDELTA)
 		return pk_obj_refuse(d, name, at, "its offset");
 	td = pk_obj_of(d, arg[0]);
+	if (td->v[0] < -1 || td->v[0] > 0) /* before off: days may be 1e9 */
+		return pk_obj_refuse(d, name, at, "an offset of a day or more");
 	off = (td->v[0] * 86400 + td->v[1]) * 1000000 + td->v[2];
 	/* timedelta(-1) is -24:00: Python's timezone() refuses it too */
-	if (td->v[0] < -1 || td->v[0] > 0 || off <= -VALUE_DAY_US)
+	if (off <= -VALUE_DAY_US)
 		return pk_obj_refuse(d, name, at, "an offset of a day or more");
 	if ((rc = pk_obj_push(d, PK_O_TIMEZONE, &o)) != 0)
 		return rc;
