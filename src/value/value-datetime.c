@@ -326,13 +326,22 @@ value_uuid_parse(const char *s, size_t n, unsigned char b[16])
 	return 0;
 }
 
+/* Python's decimal on 64 bits: MAX_EMAX, and MIN_ETINY (MIN_EMIN less
+ * MAX_PREC - 1). */
+#define VALUE_DECIMAL_EMAX INT64_C(999999999999999999)
+#define VALUE_DECIMAL_ETINY INT64_C(-1999999999999999997)
+
 /* The text of a Decimal as Python's str() writes it: a sign, then
  * Infinity, NaN or sNaN with digits, or digits with a point and an
- * exponent E+n or E-n. */
+ * exponent E+n or E-n.  Decimal() takes it if the exponent of its last
+ * digit is not below MIN_ETINY and that of its first not above MAX_EMAX:
+ * 1; 0 for other text; VALUE_DECIMAL_RANGE for an exponent past those. */
 int
 value_decimal_text(const char *s, size_t n)
 {
-	size_t i = 0, k;
+	size_t i = 0, k, frac = 0, sig = 0, lead = 1;
+	int64_t e = 0, exp;
+	int neg = 0;
 
 	if (n > VALUE_DECIMAL_MAX)
 		return 0;
@@ -346,74 +355,42 @@ value_decimal_text(const char *s, size_t n)
 	if (n - i >= 4 && memcmp(s + i, "sNaN", 4) == 0)
 		return strspn(s + i + 4, "0123456789") >= n - i - 4 &&
 		       (n - i == 4 || s[i + 4] != '0');
-	k = i;
-	while (i < n && s[i] >= '0' && s[i] <= '9')
-		i++;
-	if (i == k || (s[k] == '0' && i - k > 1))
-		return 0;
-	if (i < n && s[i] == '.') {
-		k = ++i;
-		while (i < n && s[i] >= '0' && s[i] <= '9')
-			i++;
-		if (i == k)
-			return 0;
-	}
-	if (i < n && s[i] == 'E') {
-		if (++i == n || (s[i] != '+' && s[i] != '-'))
-			return 0;
-		k = ++i;
-		while (i < n && s[i] >= '0' && s[i] <= '9')
-			i++;
-		if (i == k || (s[k] == '0' && i - k > 1))
-			return 0;
-	}
-	return i == n;
-}
-
-/* Python's decimal on 64 bits: MAX_EMAX, and MIN_ETINY (MIN_EMIN less
- * MAX_PREC - 1). */
-#define VALUE_DECIMAL_EMAX INT64_C(999999999999999999)
-#define VALUE_DECIMAL_ETINY INT64_C(-1999999999999999997)
-
-int
-value_decimal_exp_ok(const char *s, size_t n)
-{
-	size_t i = 0, frac = 0, digits = 0, lead = 1;
-	int64_t e = 0, exp;
-	int neg = 0;
-
-	if (i < n && s[i] == '-')
-		i++;
-	if (i < n && (s[i] == 'I' || s[i] == 'N' || s[i] == 's'))
-		return 1; /* Infinity, NaN, sNaN: no exponent */
-	/* the coefficient's digits, leading zeros aside (0 has one) */
-	for (; i < n && s[i] != 'E'; i++) {
+	/* the coefficient: its significant digits, its leading zeros aside,
+	 * and those after the point */
+	for (k = i; i < n && ((s[i] >= '0' && s[i] <= '9') ||
+	                         (s[i] == '.' && !frac && i > k));
+	     i++) {
 		if (s[i] == '.') {
 			frac = 1;
 			continue;
 		}
-		if (frac)
-			frac++;
-		if (lead && s[i] == '0')
-			continue;
-		lead = 0;
-		digits++;
+		frac += frac != 0;
+		lead &= s[i] == '0';
+		sig += !lead;
 	}
-	frac = frac ? frac - 1 : 0;
-	if (digits == 0)
-		digits = 1;
-	if (i < n) { /* E+n or E-n, which value_decimal_text() checked */
-		neg = s[++i] == '-';
+	frac -= frac != 0;
+	if (i == k || s[i - 1] == '.' ||
+	    (s[k] == '0' && k + 1 < i && s[k + 1] != '.'))
+		return 0;
+	if (i < n && s[i] == 'E') {
+		if (++i == n || (s[i] != '+' && s[i] != '-'))
+			return 0;
+		neg = s[i] == '-';
+		k = ++i;
 		/* held at 4e18 past that: out of range either way, as the
 		 * coefficient's digits are at most VALUE_DECIMAL_MAX */
-		for (i++; i < n; i++)
+		for (; i < n && s[i] >= '0' && s[i] <= '9'; i++)
 			e = e < INT64_C(400000000000000000)
 			        ? e * 10 + (s[i] - '0')
 			        : INT64_C(4000000000000000000);
-		if (neg)
-			e = -e;
+		if (i == k || (s[k] == '0' && i - k > 1))
+			return 0;
 	}
-	exp = e - (int64_t)frac; /* frac is at most VALUE_DECIMAL_MAX */
+	if (i != n)
+		return 0;
+	exp = (neg ? -e : e) - (int64_t)frac;
 	return exp >= VALUE_DECIMAL_ETINY &&
-	       exp + (int64_t)digits - 1 <= VALUE_DECIMAL_EMAX;
+	               exp + (int64_t)(sig ? sig : 1) - 1 <= VALUE_DECIMAL_EMAX
+	           ? 1
+	           : VALUE_DECIMAL_RANGE;
 }

@@ -159,11 +159,9 @@ int value_td_normalize(
 int value_uuid_parse(const char *s, size_t n, unsigned char b[16]);
 /* The longest Decimal text read. */
 #define VALUE_DECIMAL_MAX 10000
+/* value_decimal_text(): str()'s text, but an exponent Decimal() refuses */
+#define VALUE_DECIMAL_RANGE (-1)
 int value_decimal_text(const char *s, size_t n);
-/* Whether the exponent of Decimal text s (as value_decimal_text() takes
- * it) is one Python's Decimal() accepts: the last digit's exponent not
- * below MIN_ETINY, the first digit's not above MAX_EMAX (64-bit). */
-int value_decimal_exp_ok(const char *s, size_t n);
 
 /* value-zstd.c: zstd frames as Python's zstandard writes them. */
 /* The most bytes a value decompresses to; more is not decodable.

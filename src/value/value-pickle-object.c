@@ -256,10 +256,10 @@ pk_reduce_decimal(struct pk_dec *d, const char *name, const size_t *arg,
 	if (nargs != 1 || d->nodes[arg[0]].type != PK_STR)
 		return pk_obj_refuse(d, name, at, "its arguments");
 	s = &d->nodes[arg[0]];
-	if (!value_decimal_text(s->u.str.s, s->u.str.len))
+	if ((rc = value_decimal_text(s->u.str.s, s->u.str.len)) == 0)
 		return pk_obj_refuse(
 		    d, name, at, "a text str() does not write for a Decimal");
-	if (!value_decimal_exp_ok(s->u.str.s, s->u.str.len))
+	if (rc == VALUE_DECIMAL_RANGE)
 		return pk_fail(d,
 		    "the decimal.Decimal at offset %zu has an exponent "
 		    "outside Python's range, where Decimal() raises "

@@ -421,12 +421,12 @@ pk_enc_object(struct pk_enc *e, const char *tag, const json_t *in, int depth)
 
 		if (s == NULL)
 			return rc;
-		if (!value_decimal_text(s, json_string_length(in)))
+		if ((rc = value_decimal_text(s, json_string_length(in))) == 0)
 			return pk_enc_err(e,
 			    "$decimal \"%.40s\" is not a "
 			    "Decimal as str() writes it",
 			    s);
-		if (!value_decimal_exp_ok(s, json_string_length(in)))
+		if (rc == VALUE_DECIMAL_RANGE)
 			return pk_enc_err(e,
 			    "$decimal \"%.40s\" has an exponent outside "
 			    "Python's range (Decimal() raises "

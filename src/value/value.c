@@ -410,16 +410,16 @@ value_undecodable_bytes(const json_t *t, struct blt_value_buf *out)
 	return rc < 0 ? rc : 1;
 }
 
-/* A str value: its text, which must be UTF-8 as Python's str serializer
- * decodes it (no lone surrogates), or the reference could not read it. */
+/* Whether the n bytes at p are a str value Python's str serializer reads
+ * back: UTF-8, no lone surrogates.  0, or -EINVAL with a message. */
 static int
-value_str_encode(const void *text, size_t len, struct blt_value_buf *out)
+value_str_check(const void *p, size_t n)
 {
-	if (!value_utf8_strict(text, len))
+	if (!value_utf8_strict(p, n))
 		return blt_errmsg_set(-EINVAL,
 		    "not UTF-8, which Python's str serializer cannot read "
 		    "back");
-	return value_buf_put(out, text, len);
+	return 0;
 }
 
 int
@@ -437,7 +437,9 @@ blt_value_encode(unsigned code, const void *text, size_t len, int flags,
 	if ((c.kind == VALUE_K_STR || c.kind == VALUE_K_ZBYTES) &&
 	    !(flags & BLT_VALUE_JSON)) {
 		if (c.kind == VALUE_K_STR)
-			return value_str_encode(text, len, out);
+			return (rc = value_str_check(text, len)) < 0
+			           ? rc
+			           : value_buf_put(out, text, len);
 		return value_zstd_compress(text, len, out);
 	}
 	if (c.kind == VALUE_K_INT && !(flags & BLT_VALUE_JSON) &&
@@ -473,8 +475,9 @@ blt_value_encode(unsigned code, const void *text, size_t len, int flags,
 		rc = value_tree_bytes(t, out);
 		break;
 	case VALUE_K_STR:
-		if ((rc = value_tree_bytes(t, &plain)) == 0)
-			rc = value_str_encode(plain.data, plain.len, out);
+		if ((rc = value_tree_bytes(t, out)) == 0 &&
+		    (rc = value_str_check(out->data, out->len)) < 0)
+			out->len = 0;
 		break;
 	case VALUE_K_ZBYTES:
 		if ((rc = value_tree_bytes(t, &plain)) == 0)
