@@ -321,7 +321,6 @@ cli_map(struct cli *c)
 	mrc = blt_map(c->db, &o, &st);
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	if (mrc == 0) {
-		progress.p.what = "map";
 		progress_show(&progress.p, st.processed, st.total);
 		progress_end(&progress.p);
 	} else

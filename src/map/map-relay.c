@@ -700,7 +700,7 @@ map_relay_init(struct map_worker *w, char *msg, size_t cap)
 	r->pid = -1;
 	r->to = r->from = r->err = r->pidfd = -1;
 	r->timeout_ms = w->io.timeout_ms > 0 ? w->io.timeout_ms : -1;
-	r->start_timeout_ms = w->start_ms;
+	r->start_timeout_ms = w->start_timeout_ms;
 	n = strlen(w->info);
 	if ((r->hdr = malloc(MAP_RELAY_HELLO + n)) == NULL) {
 		snprintf(msg, cap, "out of memory");

@@ -891,7 +891,7 @@ map_worker_info(struct map_worker *w, const char *info)
 	if ((v = map_info_get(info, "item_timeout", &len)) != NULL)
 		w->io.timeout_ms = (int)strtoul(v, NULL, 10) * 1000;
 	if ((v = map_info_get(info, "start_timeout", &len)) != NULL)
-		w->start_ms = (int)strtoul(v, NULL, 10) * 1000;
+		w->start_timeout_ms = (int)strtoul(v, NULL, 10) * 1000;
 }
 
 /* Run as a map worker when argv says so:

@@ -377,6 +377,18 @@ map_feed(struct map *m)
 	return 0;
 }
 
+/* The workers started that have not said hello yet. */
+static unsigned
+map_starting(const struct map *m)
+{
+	unsigned n = 0;
+
+	for (unsigned i = 0; i < m->n_procs; i++)
+		n += m->procs[i].pid > 0 && !m->procs[i].hello &&
+		     !m->procs[i].retired;
+	return n;
+}
+
 /* Tell the caller how far we are; -ECANCELED if it wants us to stop. */
 static int
 map_progress(struct map *m, int force)
@@ -389,10 +401,7 @@ map_progress(struct map *m, int force)
 	if (!force && now - m->last_progress < MAP_TICK_MS)
 		return 0;
 	m->last_progress = now;
-	m->st->starting = 0;
-	for (unsigned i = 0; i < m->n_procs; i++)
-		m->st->starting += m->procs[i].pid > 0 && !m->procs[i].hello &&
-		                   !m->procs[i].retired;
+	m->st->starting = map_starting(m);
 	if (m->o->progress(m->o->arg, m->st) != 0)
 		return blt_errmsg_set(
 		    -ECANCELED, "%s: map cancelled", blt_path(m->db));
@@ -687,6 +696,7 @@ out:
 		return frc;
 	if (rc < 0)
 		blt_errmsg_set(rc, "%s", msg);
+	st->starting = 0; /* every worker is gone */
 	if (rc == 0 && o->progress != NULL)
 		o->progress(o->arg, st);
 	return rc;
