@@ -212,8 +212,9 @@ cli_record_read(struct json *obj, struct cli_record *r, int encode)
 				return "duplicate field";
 			if (v->type != JSON_NULL)
 				why = cli_record_str(v, &r->text, &r->tlen);
-			/* a lone surrogate is for values (JSON_SURROGATES) */
-			if (why == NULL && r->text != NULL &&
+			/* --encode reads lone surrogates, which are for
+			 * values (JSON_SURROGATES); without, there are none */
+			if (encode && why == NULL && r->text != NULL &&
 			    !json_utf8_valid(r->text, r->tlen))
 				why = "key: a lone surrogate, which no "
 				      "key holds";
