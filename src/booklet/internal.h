@@ -254,6 +254,7 @@ int io_pwrite(
 int io_reserve(struct blt *db, const void *head, size_t hlen, uint64_t size);
 int io_dup(struct blt *db);
 int io_put_ptr(struct blt *db, uint64_t off, uint64_t v);
+size_t io_page_size(void);
 int io_sync(struct blt *db);
 void io_start_writeback(struct blt *db, uint64_t off, uint64_t len);
 int io_truncate(struct blt *db, uint64_t len);
@@ -360,6 +361,7 @@ struct scan {
 	uint64_t trusted; /* db->trusted when the scan started */
 	uint64_t eof;     /* the file's end, for progress_note() */
 	uint64_t last;    /* where the last block passed starts, or 0 */
+	uint64_t ahead;   /* read ahead up to here (scan_read_ahead) */
 };
 void scan_init(struct scan *s, const struct blt *db, const unsigned char *base,
     uint64_t index_off, uint32_t n_buckets, uint64_t first_data, uint64_t eof);

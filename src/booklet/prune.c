@@ -481,7 +481,6 @@ prune_catch_up(struct blt *db, struct blt *nb, struct prune_plan *pl,
 		uint64_t q = nb->size;
 
 		if ((rc = io_append(nb, base + b.off, (size_t)b.size)) < 0 ||
-		    (rc = io_put_ptr(nb, q + BLOCK_NEXT_OFF, PTR_END)) < 0 ||
 		    (rc = index_link(
 		         nb, index_slot(nb, b.digest), b.digest, q, NULL)) < 0)
 			return rc;

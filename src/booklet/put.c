@@ -13,7 +13,7 @@
  *   fill   with no lock: write the value into its place, through a
  *          duplicate of the store's descriptor, since a prune may close
  *          the original meanwhile;
- *   end    under the lock: set the next pointer to 1 and link the block,
+ *   end    under the lock: link the block (its next pointer set first),
  *          which makes it the key's value.
  *
  * Until the end the key keeps its old value for every reader.  A crash
@@ -179,15 +179,13 @@ put_end_locked(struct blt_put_op *p)
 		return rc;
 	}
 	io_close_dup(p->fd);
-	if ((rc = hdr_mark_dirty(db)) < 0 ||
-	    (rc = io_put_ptr(db, p->off + BLOCK_NEXT_OFF, PTR_END)) < 0)
+	if ((rc = hdr_mark_dirty(db)) < 0)
 		; /* the store stays marked unclean */
 	else if ((rc = write_link(
 	              db, index_slot(db, p->digest), p->digest, p->off)) == 0)
 		rc = reindex_auto(db);
-	else if (rc == -EUCLEAN &&
-	         io_put_ptr(db, p->off + BLOCK_NEXT_OFF, PTR_TOMBSTONE) == 0)
-		rc = write_reclean(db, rc); /* a damaged chain */
+	else if (rc == -EUCLEAN) /* a damaged chain; the block stays dead */
+		rc = write_reclean(db, rc);
 	put_free(p);
 	return rc;
 }

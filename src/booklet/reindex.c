@@ -11,50 +11,109 @@
 #include "config.h"
 
 #include <errno.h>
+#include <stdlib.h>
 
 #include "internal.h"
 
+/* Blocks collected before they are pushed into the new index: 64 MiB of
+ * offsets.  A bigger store is rewired in several passes over the file. */
+#define REINDEX_BATCH (8u << 20)
+
+static int
+reindex_cmp_off(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return (x > y) - (x < y);
+}
+
+/* Push the n blocks at offs, in the order of the file, each at the head
+ * of its bucket in the index at i1 (n1 buckets).  In the order of the
+ * chains, the next pointers written would land anywhere in the file, and
+ * a store bigger than the kernel's dirty threshold would have its pages
+ * written back and dirtied again over and over (issue 58); in the file's
+ * order each page is dirtied once per pass. */
+static int
+reindex_push(struct blt *db, uint64_t *offs, size_t n, uint64_t i1, uint32_t n1)
+{
+	const unsigned char *base = db->map->base;
+	int rc;
+
+	qsort(offs, n, sizeof *offs, reindex_cmp_off);
+	for (size_t i = 0; i < n; i++) {
+		uint64_t p = offs[i], head, s;
+
+		s = i1 + (uint64_t)PTR_LEN * hash_bucket(base + p, n1);
+		head = io_get_ptr(db, s);
+		if ((rc = io_put_ptr(db, s, p)) < 0 ||
+		    (rc = io_put_ptr(db, p + BLOCK_NEXT_OFF,
+		         head > PTR_END ? head : PTR_END)) < 0)
+			return rc;
+	}
+	return 0;
+}
+
 /* Rewire every chain of the index at i0 (n0 buckets) into the empty index
- * at i1 (n1 buckets), pushing each block at its new bucket's head (§8). */
+ * at i1 (n1 buckets), pushing each block at its new bucket's head (§8).
+ * The blocks of whole chains are collected first, then pushed in the
+ * file's order (reindex_push). */
 static int
 reindex_rewire(
     struct blt *db, uint64_t i0, uint32_t n0, uint64_t i1, uint32_t n1)
 {
 	const unsigned char *base = db->map->base;
-	uint64_t hops = db->size / FIX_FIXED_LEN + 1;
-	int rc;
+	uint64_t hops = db->size / FIX_FIXED_LEN + 1, *offs;
+	size_t n = 0, cap = 4096;
+	int rc = 0;
 
-	for (uint64_t bkt = 0; bkt < n0; bkt++) {
+	if ((offs = malloc(cap * sizeof *offs)) == NULL)
+		return err_oom(db->path);
+	for (uint64_t bkt = 0; bkt < n0 && rc == 0; bkt++) {
 		uint64_t p = io_get_ptr(db, i0 + bkt * PTR_LEN);
 
 		if (bkt % PROGRESS_BUCKETS == 0 || bkt + 1 == n0)
 			progress_note("buckets", bkt + 1, n0);
 
 		while (p > PTR_END) {
-			uint64_t nxt, s, head;
+			uint64_t nxt;
 
 			if (p < HEADER_LEN || p + FIX_FIXED_LEN > db->size ||
-			    hops-- == 0)
-				return err_set(-EUCLEAN,
+			    hops-- == 0) {
+				rc = err_set(-EUCLEAN,
 				    "%s: damaged chain in bucket %llu at %llu; "
 				    "run blt check --repair",
 				    db->path, (unsigned long long)bkt,
 				    (unsigned long long)p);
+				break;
+			}
 			nxt = le_get(base + p + BLOCK_NEXT_OFF, PTR_LEN);
 			if (nxt == PTR_TOMBSTONE)
 				break;
-			s = i1 + (uint64_t)PTR_LEN * hash_bucket(base + p, n1);
-			head = io_get_ptr(db, s);
-			if ((rc = io_put_ptr(db, s, p)) < 0 ||
-			    (rc = io_put_ptr(db, p + BLOCK_NEXT_OFF,
-			         head > PTR_END ? head : PTR_END)) < 0)
-				return rc;
+			if (n == cap) {
+				uint64_t *more =
+				    realloc(offs, 2 * cap * sizeof *offs);
+
+				if (more == NULL) {
+					rc = err_oom(db->path);
+					break;
+				}
+				offs = more;
+				cap *= 2;
+			}
+			offs[n++] = p;
 			if (nxt == PTR_END)
 				break;
 			p = nxt;
 		}
+		/* a pass ends between chains: one chain's blocks are read
+		 * before any of them is rewired */
+		if (rc == 0 && (n >= REINDEX_BATCH || bkt + 1 == n0)) {
+			rc = reindex_push(db, offs, n, i1, n1);
+			n = 0;
+		}
 	}
-	return 0;
+	free(offs);
+	return rc;
 }
 
 /* The smallest dead index a skip block can cover (§16.2 item 2). */

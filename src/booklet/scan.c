@@ -9,6 +9,8 @@
 
 #include <errno.h>
 
+#include <sys/mman.h>
+
 #include "internal.h"
 
 /* Prepare s to walk the regions of a store whose index of n_buckets lies
@@ -29,6 +31,7 @@ scan_init(struct scan *s, const struct blt *db, const unsigned char *base,
 	s->trusted = __atomic_load_n(&db->trusted, __ATOMIC_RELAXED);
 	s->eof = eof;
 	s->last = 0;
+	s->ahead = 0;
 	if (index_off == HEADER_LEN) {
 		s->end = eof;
 		s->next_start = s->next_end = 0;
@@ -159,6 +162,30 @@ scan_bad_next(const struct blt *db, const struct block *b)
 	       (b->next < HEADER_LEN || b->next + FIX_FIXED_LEN > db->size);
 }
 
+/* How much of the file a scan asks the kernel to read ahead of it, in one
+ * call, once it has used half of what it asked for before. */
+#define SCAN_READ_AHEAD (8u << 20)
+
+/* The map of a writable store reads a page at a time, without the
+ * kernel's readahead (io.c says why), which would make a scan of a store
+ * that is not in the page cache read it 4 KiB at a time.  So a scan asks
+ * for the bytes ahead of it itself, which reads them in big requests into
+ * small folios. */
+static void
+scan_read_ahead(struct scan *s)
+{
+	uint64_t from, to;
+
+	if (s->pos + SCAN_READ_AHEAD / 2 < s->ahead || s->pos >= s->end)
+		return;
+	from = (s->ahead > s->pos ? s->ahead : s->pos) &
+	       ~(uint64_t)(io_page_size() - 1);
+	to = from + SCAN_READ_AHEAD < s->end ? from + SCAN_READ_AHEAD : s->end;
+	(void)madvise((void *)(uintptr_t)(s->base + from), (size_t)(to - from),
+	    MADV_WILLNEED);
+	s->ahead = to;
+}
+
 /* The next live block: 1, 0 at the end, or -EUCLEAN for a block that does
  * not fit its region (s->pos then names it). */
 int
@@ -178,6 +205,7 @@ scan_next(struct scan *s, struct block *b)
 			s->fresh = 1;
 			continue;
 		}
+		scan_read_ahead(s);
 		if ((rc = block_parse(s->db, s->base, s->pos, s->end, b)) < 0)
 			return rc;
 		if (!s->lax && b->next != PTR_TOMBSTONE &&

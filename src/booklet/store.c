@@ -102,9 +102,7 @@ store_rebuild_index(struct blt *db)
 				return rc;
 			continue;
 		}
-		if ((rc = io_put_ptr(db, b.off + BLOCK_NEXT_OFF, PTR_END)) <
-		        0 ||
-		    (rc = index_link(db, index_slot(db, b.digest), b.digest,
+		if ((rc = index_link(db, index_slot(db, b.digest), b.digest,
 		         b.off, NULL)) < 0)
 			return rc;
 		if (rc == 1 &&
