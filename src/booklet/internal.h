@@ -255,6 +255,7 @@ int io_reserve(struct blt *db, const void *head, size_t hlen, uint64_t size);
 int io_dup(struct blt *db);
 int io_put_ptr(struct blt *db, uint64_t off, uint64_t v);
 size_t io_page_size(void);
+void io_read_ahead(const struct blt *db, const unsigned char *p, uint64_t len);
 int io_sync(struct blt *db);
 void io_start_writeback(struct blt *db, uint64_t off, uint64_t len);
 int io_truncate(struct blt *db, uint64_t len);

@@ -197,6 +197,24 @@ io_map_unref(struct io_map *m)
 	free(m);
 }
 
+/* About to copy len bytes at p, a value in the map of db: ask the kernel
+ * to read them in now, in big requests, since the map of a writable store
+ * has no readahead (top of file) and would fault a big value in a page at
+ * a time.  Only a hint. */
+void
+io_read_ahead(const struct blt *db, const unsigned char *p, uint64_t len)
+{
+	const unsigned char *base = db->map->base;
+	uintptr_t mask = io_page_size() - 1, from;
+
+	if (db->rdonly || len <= mask + 1 || p < base ||
+	    p + len > base + db->map->len)
+		return;
+	from = (uintptr_t)p & ~mask;
+	(void)madvise(
+	    (void *)from, (size_t)((uintptr_t)p + len - from), MADV_WILLNEED);
+}
+
 /* Make sure the map covers [0, end); the caller holds the write lock or is
  * opening the store. */
 int

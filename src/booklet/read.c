@@ -68,9 +68,12 @@ blt_get(struct blt *db, const void *key, size_t klen, void *buf, size_t cap,
 	if ((rc = read_lookup(db, key, klen, &b)) == 0) {
 		rc = read_missing(db);
 	} else if (rc > 0) {
-		if (cap > 0 && b.vlen > 0)
-			memcpy(
-			    buf, b.value, b.vlen < cap ? (size_t)b.vlen : cap);
+		if (cap > 0 && b.vlen > 0) {
+			size_t n = b.vlen < cap ? (size_t)b.vlen : cap;
+
+			io_read_ahead(db, b.value, n);
+			memcpy(buf, b.value, n);
+		}
 		if (ts != NULL)
 			*ts = b.ts;
 		rc = (ssize_t)b.vlen;
@@ -219,8 +222,10 @@ blt_read(struct blt *db, const void *key, size_t klen, uint64_t off, void *buf,
 
 		if (left < n)
 			n = (size_t)left;
-		if (n > 0)
+		if (n > 0) {
+			io_read_ahead(db, b.value + off, n);
 			memcpy(buf, b.value + off, n);
+		}
 		rc = (ssize_t)n;
 	}
 	read_unlock(db);
