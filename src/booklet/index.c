@@ -137,7 +137,7 @@ int
 index_link(struct blt *db, uint64_t slot, const unsigned char *digest,
     uint64_t q, struct block *old)
 {
-	uint64_t head = io_get_ptr(db, slot), prev = slot, p = head, hops = 0;
+	uint64_t prev = slot, p = io_get_ptr(db, slot), hops = 0;
 	const unsigned char *base = db->map->base;
 	int rc;
 
@@ -172,11 +172,21 @@ index_link(struct blt *db, uint64_t slot, const unsigned char *digest,
 			return rc;
 		return 1;
 	}
-	if ((rc = io_put_ptr(db, q + BLOCK_NEXT_OFF,
-	         head > PTR_END ? head : PTR_END)) < 0 ||
-	    (rc = io_put_ptr(db, slot, q)) < 0)
+	return (rc = index_push(db, slot, q)) < 0 ? rc : 1;
+}
+
+/* Make the block at q the head of the chain whose bucket slot is at slot:
+ * q leads to the old head (or ends the chain), then the slot to q. */
+int
+index_push(struct blt *db, uint64_t slot, uint64_t q)
+{
+	uint64_t head = io_get_ptr(db, slot);
+	int rc;
+
+	if ((rc = io_put_ptr(
+	         db, q + BLOCK_NEXT_OFF, head > PTR_END ? head : PTR_END)) < 0)
 		return rc;
-	return 1;
+	return io_put_ptr(db, slot, q);
 }
 
 /* Tombstone block b and unlink it from its chain; prev is the offset of

@@ -328,6 +328,7 @@ int index_bad_ptr(const struct blt *db, uint64_t p, uint64_t from);
 int index_walk(struct blt *db, uint64_t slot, uint64_t p,
     const unsigned char *digest, const void *key, size_t klen, struct block *b,
     uint64_t *prev);
+int index_push(struct blt *db, uint64_t slot, uint64_t q);
 int index_find(struct blt *db, const unsigned char *digest, const void *key,
     size_t klen, struct block *b, uint64_t *prev);
 int read_newest(struct blt *db, const unsigned char *digest, const void *key,

@@ -197,6 +197,11 @@ io_map_unref(struct io_map *m)
 	free(m);
 }
 
+/* The least a copy out of the map asks the kernel to read ahead: below,
+ * the system call would cost more than the page faults it saves when the
+ * value is cached, as it usually is. */
+#define IO_READ_AHEAD_MIN (64u << 10)
+
 /* About to copy len bytes at p, a value in the map of db: ask the kernel
  * to read them in now, in big requests, since the map of a writable store
  * has no readahead (top of file) and would fault a big value in a page at
@@ -207,7 +212,7 @@ io_read_ahead(const struct blt *db, const unsigned char *p, uint64_t len)
 	const unsigned char *base = db->map->base;
 	uintptr_t mask = io_page_size() - 1, from;
 
-	if (db->rdonly || len <= mask + 1 || p < base ||
+	if (db->rdonly || len < IO_READ_AHEAD_MIN || p < base ||
 	    p + len > base + db->map->len)
 		return;
 	from = (uintptr_t)p & ~mask;

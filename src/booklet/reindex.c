@@ -41,13 +41,10 @@ reindex_push(struct blt *db, uint64_t *offs, size_t n, uint64_t i1, uint32_t n1)
 
 	qsort(offs, n, sizeof *offs, reindex_cmp_off);
 	for (size_t i = 0; i < n; i++) {
-		uint64_t p = offs[i], head, s;
+		uint64_t s =
+		    i1 + (uint64_t)PTR_LEN * hash_bucket(base + offs[i], n1);
 
-		s = i1 + (uint64_t)PTR_LEN * hash_bucket(base + p, n1);
-		head = io_get_ptr(db, s);
-		if ((rc = io_put_ptr(db, s, p)) < 0 ||
-		    (rc = io_put_ptr(db, p + BLOCK_NEXT_OFF,
-		         head > PTR_END ? head : PTR_END)) < 0)
+		if ((rc = index_push(db, s, offs[i])) < 0)
 			return rc;
 	}
 	return 0;

@@ -207,18 +207,17 @@ write_slot_ahead(struct blt *db, struct write_ahead *w, size_t i)
 static void
 write_hop_ahead(struct blt *db, struct write_ahead *w, size_t i, int hop)
 {
-	uint64_t from, p;
+	uint64_t *at = &w->at[i % WRITE_AHEAD], p = 0;
 
 	if (i >= db->n_pend)
 		return;
-	from = hop == 0 ? w->slot[i % WRITE_AHEAD]
-	                : w->at[i % WRITE_AHEAD] + BLOCK_NEXT_OFF;
-	p = hop == 0 || w->at[i % WRITE_AHEAD] != 0 ? io_get_ptr(db, from) : 0;
-	if (p > PTR_END && p + FIX_FIXED_LEN <= db->size) {
+	if (hop == 0)
+		p = io_get_ptr(db, w->slot[i % WRITE_AHEAD]);
+	else if (*at != 0)
+		p = io_get_ptr(db, *at + BLOCK_NEXT_OFF);
+	*at = p > PTR_END && p + FIX_FIXED_LEN <= db->size ? p : 0;
+	if (*at != 0)
 		__builtin_prefetch(db->map->base + p, 1);
-		w->at[i % WRITE_AHEAD] = p;
-	} else
-		w->at[i % WRITE_AHEAD] = 0;
 }
 
 /* A put met a damaged chain while linking and its blocks that were never
