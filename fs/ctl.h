@@ -15,11 +15,14 @@
  *			hear of a job's changes
  *	keylist.c	a map's --keys FILE
  *	autoprune.c	the prunes the daemon starts itself
+ *	follow.c	the store shared with other processes: its lock let
+ *			go when idle, their changes followed
  */
 #ifndef FS_CTL_H
 #define FS_CTL_H
 
 #include <stdint.h>
+#include <stdio.h>
 
 #include "mount.h"
 
@@ -65,5 +68,29 @@ void autoprune_free(struct autoprune *a);
 /* After a commit that stored something, with no lock of the mount held:
  * start a prune job if one is due.  Cheap when none is. */
 void autoprune_check(struct fs *fs);
+
+/* follow.c */
+
+/* The store shared with other processes: every request and job holds it
+ * (blt_hold()) while it runs, a thread lets its lock go once the mount
+ * has been idle for half a second, and what other processes changed is
+ * followed into the directory index and told to the kernel.  Sets
+ * fs->follow, and leaves the store held once for the caller, who builds
+ * the index, until its blt_unhold().  Message set.  -ENOMEM, blt_share()'s
+ * errors, or pthread_create's. */
+struct follow;
+int follow_start(struct fs *fs);
+/* A request or job could not hold the store: blt_hold() failed with rc.
+ * Logs why, naming the process that holds the store (at most once a
+ * second), and returns the errno to answer: -EBUSY past the lock timeout,
+ * else -EIO. */
+int follow_refused(struct fs *fs, int rc, int writes);
+/* Stop the thread: the lock stays as it is from then on.  Safe on NULL. */
+void follow_stop(struct follow *f);
+/* Stop and free; safe on NULL. */
+void follow_free(struct follow *f);
+/* The lock and what was followed, as members of status's JSON object
+ * (each after ",\n"). */
+void follow_status(struct fs *fs, FILE *out);
 
 #endif

@@ -44,6 +44,10 @@ struct path_conf {
 	int int_signed; /* integer keys: two's complement */
 	char ctl[PATH_NAME_MAX + 1]; /* control directory name */
 	size_t ctl_len;
+	/* the length of the value of a directory marker the mount writes
+	 * (blt_value_marker()): one of this length, or an empty one, makes
+	 * a key "dir/" a marker (0: empty only) */
+	size_t marker_len;
 };
 
 /* Kinds of path components, see struct path_walk. */
@@ -80,7 +84,11 @@ int path_conf_init(
     struct path_conf *pc, unsigned key_ser, int flat, const char *ctl);
 
 /* 1 if a key of klen bytes whose value is vlen bytes is a directory marker
- * (it ends in '/', its value is empty, the mount is not flat). */
+ * (it ends in '/', its value is empty or pc->marker_len bytes long, the
+ * mount is not flat); path_may_be_marker() says whether the key alone
+ * could be one, whatever its value. */
+int path_may_be_marker(
+    const struct path_conf *pc, const void *key, size_t klen);
 int path_is_marker(
     const struct path_conf *pc, const void *key, size_t klen, uint64_t vlen);
 

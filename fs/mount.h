@@ -36,6 +36,7 @@
 struct autoprune;
 struct ctl;
 struct decode_cache;
+struct follow;
 struct handle_set;
 struct index_cache;
 struct inode_tree;
@@ -96,13 +97,22 @@ struct fs {
 	const char *mountpoint;
 	dev_t dev; /* the mount's device, from mountinfo.c; 0 if not known */
 	/* -o decode (decode.c): files show their values as text */
-	int decode;               /* 1: decoded here (asked, and caps not 0) */
-	int decode_asked;         /* -o decode was given */
-	unsigned value_ser;       /* the store's value serializer code */
-	int value_caps;           /* blt_value_caps(value_ser) */
-	struct decode_cache *dec; /* decoded sizes and texts; NULL if raw */
+	int decode;         /* 1: decoded here (asked, and caps not 0) */
+	int decode_asked;   /* -o decode was given */
+	unsigned value_ser; /* the store's value serializer code */
+	/* the value of a directory marker (blt_value_marker()), or NULL: a
+	 * store whose serializer reads back no value of its own (pandas,
+	 * custom, a fixed-size store) keeps no empty directory */
+	const unsigned char *marker;
+	size_t marker_len;
+	int value_caps;             /* blt_value_caps(value_ser) */
+	struct decode_cache *dec;   /* decoded sizes and texts; NULL if raw */
 	struct index_cache *icache; /* index-cache.c; NULL: none */
 	struct lazy *lazy;          /* -o lazy: the build (lazy.c), or NULL */
+	struct follow *follow; /* the store shared (fs/ctl/follow.c), or NULL
+	                          with -o exclusive */
+	double lock_timeout;   /* -o lock_timeout: seconds a request waits
+	                          for a store another process holds */
 };
 
 /* log.c */
@@ -140,5 +150,20 @@ void fs_log_write(struct fs *fs, const char *what);
 /* Whether the request in buf (at least a header) opens a file for reading
  * alone, without truncating it. */
 int request_open_reads(const struct fuse_buf *buf);
+
+/* What the request in buf needs of the store (a shared store's lock,
+ * fs/ctl/follow.c): nothing, being served from memory (forgets, a
+ * read-only open and its release), so that the loop's leader answers it
+ * itself; to read; to write; or nothing, being the session's own. */
+#define REQUEST_QUICK 0
+#define REQUEST_READS 1
+#define REQUEST_WRITES 2
+#define REQUEST_SESSION 3
+int request_store_use(const struct fuse_buf *buf);
+
+/* Answer the request in buf (at least a header) with the negative errno
+ * err, here: libfuse has not seen it. */
+void request_answer(
+    struct fuse_session *se, const struct fuse_buf *buf, int err);
 
 #endif

@@ -74,4 +74,23 @@ int blt_value_decode(unsigned code, const void *val, size_t len, int flags,
 int blt_value_encode(unsigned code, const void *text, size_t len, int flags,
     struct blt_value_buf *out);
 
+/* Whether the len bytes at val are a value that the reader of serializer
+ * code (the Python booklet's) gives back, as far as this library can tell
+ * without running Python: UTF-8 for str, whole JSON or msgpack, a pickle
+ * that is whole (one that imports or calls is, though it is not data
+ * here), whole zstd frames, numpy buffers of whole items; any bytes for
+ * the raw, integer and other serializers.  0, -EINVAL (blt_errmsg() says
+ * why), or -ENOMEM. */
+int blt_value_check(unsigned code, const void *val, size_t len);
+
+/* The value a directory marker holds in a store of value serializer code
+ * (bltfs keeps an empty directory "dir" as the key "dir/", doc/keys.md),
+ * with its length in *len: one that the serializer's reader gives back,
+ * so that a Python reader of the whole store meets no error: None for
+ * pickle, json, orjson and msgpack (and their zstd forms), no bytes for
+ * the others ('' for str, 0 for the integers, an empty array for numpy,
+ * in a zstd frame for their zstd forms).  NULL for a serializer whose
+ * reader has no such value: pandas, geometries, custom, unknown codes. */
+const unsigned char *blt_value_marker(unsigned code, size_t *len);
+
 #endif

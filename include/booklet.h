@@ -438,6 +438,91 @@ int blt_iter_mark(const struct blt_iter *it, struct blt_mark *m);
 int blt_iter_create_since(
     struct blt *db, const struct blt_mark *m, struct blt_iter **out);
 
+/* Sharing an open store with other processes (a mount beside the Python
+ * pipeline that owns the store).  An open store holds booklet's lock (§12
+ * of the format) until it is closed.  After blt_share() it holds it only
+ * while a caller needs it: between blt_hold() and blt_unhold(), shared to
+ * read, exclusive to write, and until blt_let_go() finds it idle.  While
+ * it is let go, other processes read and write the store as they would
+ * any other; the next blt_hold() sees what they did.  Every call of the
+ * store must lie between blt_hold() and blt_unhold() (one that writes
+ * without the exclusive lock fails with -ENOLCK); those two pair up per
+ * call, not per thread, and a caller that holds must not call blt_hold()
+ * again before its blt_unhold(). */
+
+/* How another process changed the store while its lock was let go. */
+#define BLT_SAME 0
+#define BLT_GREW 1 /* blocks appended; nothing before old_end moved */
+#define BLT_CHANGED                                                            \
+	2 /* anything else: keys deleted, pruned, cleared, or                  \
+	     another file put in its place; every offset of a                  \
+	     key found before is void (blt_generation()) */
+
+struct blt_change {
+	int how;           /* BLT_GREW or BLT_CHANGED */
+	uint64_t old_end;  /* the file's end when the lock was let go */
+	uint64_t old_keys; /* blt_count() then */
+	uint64_t new_keys; /* and now */
+};
+
+/* Told of a change by the blt_hold() that found it, before it or any
+ * other caller goes on: the store is read again already, and holds the
+ * lock; the function may read the store but not call blt_hold(). */
+typedef void blt_follow_fn(void *arg, const struct blt_change *c);
+
+/* Share db from now on; follow (may be NULL) hears of changes.  The
+ * lock of the open stays held until blt_let_go().  lock_timeout is how
+ * long blt_hold() waits for it (seconds; < 0 forever, 0 not at all).
+ * -EINVAL if shared already, -ENOMEM, and fstat(2)'s errors. */
+int blt_share(
+    struct blt *db, double lock_timeout, blt_follow_fn *follow, void *arg);
+
+/* Hold the store to read (write 0) or write, taking its lock if it is
+ * not held in that mode, waiting at most blt_share()'s lock_timeout.  A
+ * shared lock is converted to the exclusive one only while no caller
+ * holds the store.  0 (also for a store not shared), or: -EWOULDBLOCK (a
+ * process held the lock past the timeout; so do the callers that waited
+ * for the same try), -ESTALE and -EUCLEAN (the file is no booklet store
+ * any more, or one that reads wrong), the errors of open(2) for a file put
+ * in the store's place. */
+int blt_hold(struct blt *db, int write);
+void blt_unhold(struct blt *db);
+
+/* Let the lock go if no caller has held the store for idle seconds:
+ * the buffer is flushed and the key count written back first (with an
+ * fsync if it was marked unclean), as blt_close() would.  1 if let go, 0
+ * if not (busy, let go already, not shared), -EIO if writing back failed
+ * (blt_errmsg() says why; the lock is kept). */
+int blt_let_go(struct blt *db, double idle);
+
+/* While the lock is let go: if the file changed since, take the shared
+ * lock if it is free, follow the change (blt_share()'s follow function)
+ * and let it go again.  For a caller that follows the store on its own, not
+ * only when asked: cheap (two stat calls) when nothing changed.  1 if a
+ * change was followed, 0 if none was (none, the lock held by this store or
+ * by a writer still at work), or the errors of blt_hold() and
+ * blt_let_go(). */
+int blt_poll(struct blt *db);
+
+/* What sharing did so far. */
+struct blt_share_stat {
+	int mode;         /* the lock held now: 0 none, 1 shared, 2 exclusive */
+	unsigned holds;   /* callers holding the store now */
+	uint64_t taken;   /* times the lock was taken again */
+	uint64_t let_go;  /* ... and let go */
+	uint64_t grew;    /* changes followed by reading what was appended */
+	uint64_t changed; /* ... by reading the store again */
+	uint64_t replaced; /* of those, another file in the store's place */
+	uint64_t timeouts; /* holds that failed past the lock timeout */
+};
+/* -EINVAL for a store not shared. */
+int blt_share_stat(struct blt *db, struct blt_share_stat *st);
+
+/* blt_iter_create_unchecked() of the blocks after c->old_end alone, for a
+ * follow function told of a BLT_GREW change: what other processes put. */
+int blt_iter_create_grown(
+    struct blt *db, const struct blt_change *c, struct blt_iter **out);
+
 /* Metadata: a JSON text kept beside the keys (variable stores only), as
  * given: it is not parsed.  blt_get_meta() works as blt_get(); -ENOENT
  * when none is set or for a fixed store.  blt_set_meta() buffers it as

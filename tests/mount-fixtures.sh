@@ -61,8 +61,9 @@ head -c 1000 /dev/urandom >"$tmp/junk.blt"
 bltfs_mount_fails "$tmp/junk.blt" "$m"
 grep -q "junk.blt" "$tmp/err" || fail "no store name in: $(cat "$tmp/err")"
 cp "$f" "$tmp/locked.blt"
-bltfs_mount "$tmp/locked.blt" "$m"
+bltfs_mount "$tmp/locked.blt" "$m" -o exclusive
 bltfs_mount_fails "$tmp/locked.blt" "$tmp/m2"
+grep -q "locked.blt" "$tmp/err" || fail "no store name in: $(cat "$tmp/err")"
 bltfs_umount "$m"
 
 # Without -f the parent returns once the mount is up (or has failed), as

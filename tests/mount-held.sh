@@ -1,6 +1,7 @@
 #!/bin/sh
 # Nothing waits silently on a mounted store (issue 31).  blt on a store a
-# writable mount holds fails at once with exit status 3, naming the daemon,
+# writable mount holds (-o exclusive: mount-beside.sh has the mounts that
+# share their store) fails at once with exit status 3, naming the daemon,
 # its pid and its mount point, and how to wait; --timeout inf waits until
 # the mount lets go.  bltfs on a held store names its holder too, and a
 # mount point that is already one is refused.  A read that meets damage
@@ -13,7 +14,7 @@ store=$tmp/s.blt
 m=$tmp/m
 "$BLT" create "$store"
 echo v | "$BLT" put "$store" k
-bltfs_mount "$store" "$m"
+bltfs_mount "$store" "$m" -o exclusive
 dpid=$pid
 
 # blt, on the mounted store: at once, status 3, the holder named

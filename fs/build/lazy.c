@@ -212,7 +212,13 @@ lazy_main(void *arg)
 {
 	struct lazy *z = arg;
 	struct fs *fs = z->fs;
-	int state = LAZY_BUILT, rc;
+	int state = LAZY_BUILT, rc, held;
+
+	/* the build reads the store from start to end: held meanwhile (a
+	 * store shared with other processes), exclusively on a read-write
+	 * mount, whose changes wait for the build anyway; the lock is held
+	 * already, since the open */
+	held = blt_hold(fs->db, !fs->ro) == 0;
 
 	/* each pass after the tree's directories are in: the first, unless
 	 * the hints and what came after them hold all */
@@ -234,6 +240,8 @@ lazy_main(void *arg)
 		       "EIO until the mount is unmounted",
 		    blt_path(fs->db));
 	}
+	if (held)
+		blt_unhold(fs->db);
 	pthread_mutex_lock(&z->mu);
 	__atomic_store_n(&z->state, state, __ATOMIC_RELEASE);
 	pthread_cond_broadcast(&z->moved);
@@ -476,7 +484,6 @@ int
 lazy_gate(struct fs *fs, struct fuse_session *se, const struct fuse_buf *buf)
 {
 	const struct fuse_in_header *in = buf->mem;
-	struct fuse_out_header out;
 
 	if (lazy_state(fs) == LAZY_BUILT || buf->size < sizeof *in ||
 	    lazy_no_node(in))
@@ -486,13 +493,6 @@ lazy_gate(struct fs *fs, struct fuse_session *se, const struct fuse_buf *buf)
 		return 0;
 	if (lazy_pass_failed(in))
 		return 0;
-	/* answered here: libfuse has not seen it */
-	out.len = sizeof out;
-	out.error = -EIO;
-	out.unique = in->unique;
-	/* ENOENT: the request was interrupted; ENODEV: the mount is gone */
-	if (write(fuse_session_fd(se), &out, sizeof out) < 0 &&
-	    errno != ENOENT && errno != ENODEV)
-		fs_log("answering a request: %s", strerror(errno));
+	request_answer(se, buf, -EIO);
 	return 1;
 }

@@ -639,8 +639,9 @@ ctl_status_json(struct fs *fs, char **out, size_t *len)
 		    ",\n  \"live_bytes\": %" PRIu64
 		    ",\n  \"dead_bytes\": %" PRIu64,
 		    s.live_bytes, s.dead_bytes);
-	fprintf(
-	    f, ",\n  \"generation\": %" PRIu64 ",\n", blt_generation(fs->db));
+	fprintf(f, ",\n  \"generation\": %" PRIu64, blt_generation(fs->db));
+	follow_status(fs, f);
+	fputs(",\n", f);
 	/* what stops writes, beside a read-only mount, which options says */
 	fprintf(f, "  \"writable\": %s,\n  \"problem\": ",
 	    fs->ro || stuck != NULL ? "false" : "true");

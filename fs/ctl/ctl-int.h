@@ -247,6 +247,9 @@ void job_notify(struct fs *fs, struct job_notes *ns);
 void job_note_entry(
     struct job_notes *ns, uint64_t parent, const char *name, size_t nlen);
 
+/* The kernel must drop its pages and attributes of node. */
+void job_note_node(struct job_notes *ns, uint64_t node);
+
 /* The kernel must drop the name s holds, if any (inode_del_key()). */
 void job_note_stale(struct job_notes *ns, const struct inode_stale *s);
 

@@ -72,13 +72,21 @@ job_note_entry(
 static void
 job_note_dir(struct job_notes *ns, uint64_t dir)
 {
+	if (ns->last_dir == dir)
+		return;
+	job_note_node(ns, dir);
+	ns->last_dir = dir;
+}
+
+void
+job_note_node(struct job_notes *ns, uint64_t node)
+{
 	struct job_note *n;
 
-	if (ns->last_dir == dir || (n = job_note_add(ns)) == NULL)
-		return;
+	if ((n = job_note_add(ns)) == NULL)
+		return; /* the kernel's cache may stay stale */
 	n->entry = 0;
-	n->node = dir;
-	ns->last_dir = dir;
+	n->node = node;
 }
 
 void
@@ -139,7 +147,7 @@ job_learn_key(struct fs *fs, const unsigned char *key, size_t klen,
 {
 	struct inode_stale stale = {0};
 	struct inode_info info;
-	struct job_note where, *n;
+	struct job_note where;
 	uint64_t node;
 	int found, marker, rc;
 
@@ -160,11 +168,10 @@ job_learn_key(struct fs *fs, const unsigned char *key, size_t klen,
 	if (!found) {
 		job_note_entry(ns, where.parent, where.name, where.nlen);
 		job_note_dir(ns, where.parent);
-	} else if (node != 0 && (n = job_note_add(ns)) != NULL) {
+	} else if (node != 0) {
 		/* the old value's pages and attributes: the kernel holds the
 		 * file (a node), where a file that is no node it knows not */
-		n->entry = 0;
-		n->node = info.nodeid;
+		job_note_node(ns, info.nodeid);
 	}
 	job_note_stale(ns, &stale);
 }

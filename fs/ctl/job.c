@@ -251,7 +251,7 @@ job_prune(struct job_runner *r, struct job *j)
 			continue;
 		memset(&stale, 0, sizeof stale);
 		if (!job_locate(fs->tree, key, klen,
-		        path_is_marker(inode_conf(fs->tree), key, klen, 0),
+		        path_may_be_marker(inode_conf(fs->tree), key, klen),
 		        &node, &where))
 			continue;
 		if (inode_del_key(fs->tree, key, klen, &stale) < 0)
@@ -510,7 +510,19 @@ job_run(struct job_runner *r, struct job *j)
 
 	if (job_writes_store(j) && (stuck = fs_stuck(fs)) != NULL)
 		return blt_errmsg_set(-EIO, "%s: %s", blt_path(fs->db), stuck);
+	/* a job holds the store it runs on from start to end, exclusively on
+	 * a read-write mount (so that the mount's writes go on meanwhile,
+	 * which a shared lock would hold up) */
+	if (fs->follow != NULL && (rc = blt_hold(fs->db, 1)) < 0) {
+		char why[1024];
+
+		snprintf(why, sizeof why, "%s", blt_errmsg());
+		(void)follow_refused(fs, rc, job_writes_store(j));
+		return blt_errmsg_set(rc, "%s", why);
+	}
 	rc = job_run_kind(r, j);
+	if (fs->follow != NULL)
+		blt_unhold(fs->db);
 	if (rc < 0 && rc != -ECANCELED && job_writes_store(j) &&
 	    (stuck = fs_stuck(fs)) != NULL)
 		rc = blt_errmsg_set(

@@ -32,6 +32,7 @@
 
 #include "mount.h"
 #include "build.h"
+#include "ctl.h"
 #include "loop.h"
 
 struct loop_worker {
@@ -61,31 +62,11 @@ struct loop {
 };
 
 /* Can the leader answer this request itself?  Only requests served from
- * memory, never waiting for the store's lock: a read-only open and its
- * release (noflush spares them a flush), and forgets. */
+ * memory, never waiting for the store's lock (request_store_use()). */
 static int
 loop_quick(const struct fuse_buf *buf)
 {
-	const struct fuse_in_header *in = buf->mem;
-	const void *arg = in + 1;
-
-	if (buf->size < sizeof *in)
-		return 0;
-	switch (in->opcode) {
-	case FUSE_FORGET:
-	case FUSE_BATCH_FORGET:
-		return 1;
-	case FUSE_OPEN:
-		return request_open_reads(buf);
-	case FUSE_RELEASE: {
-		const struct fuse_release_in *r = arg;
-
-		return buf->size >= sizeof *in + sizeof *r &&
-		       (r->flags & O_ACCMODE) == O_RDONLY;
-	}
-	default:
-		return 0;
-	}
+	return request_store_use(buf) == REQUEST_QUICK;
 }
 
 static uint64_t
@@ -149,6 +130,24 @@ loop_finish(struct loop *l, int error)
 
 static void *loop_work(void *arg);
 
+/* Hold a shared store (fs/ctl/follow.c) for the request in buf: 1 if
+ * held, 0 if it needs no holding, -1 if it was answered with the error
+ * (another process held the store past the lock timeout). */
+static int
+loop_hold(struct loop *l, const struct fuse_buf *buf)
+{
+	int use = request_store_use(buf), rc;
+
+	if ((use != REQUEST_READS && use != REQUEST_WRITES) ||
+	    l->fs->follow == NULL)
+		return 0;
+	if ((rc = blt_hold(l->fs->db, use == REQUEST_WRITES)) == 0)
+		return 1;
+	rc = follow_refused(l->fs, rc, use == REQUEST_WRITES);
+	request_answer(l->se, buf, rc);
+	return -1;
+}
+
 /* A follower that has just served a request watches for the lead for
  * spin_us before it sleeps (one at a time; l->lock held, and let go
  * meanwhile): with a stream of requests that each need a hand-over, the
@@ -203,7 +202,7 @@ loop_work(void *arg)
 {
 	struct loop_worker *w = arg;
 	struct loop *l = w->loop;
-	int rc, lead = 0;
+	int rc, lead = 0, held;
 
 	pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, NULL);
 	pthread_mutex_lock(&l->lock);
@@ -240,8 +239,12 @@ loop_work(void *arg)
 		if (!lead)
 			loop_hand_over(l);
 		pthread_mutex_unlock(&l->lock);
-		if (lazy_gate(l->fs, l->se, &w->buf) == 0)
+		if (lazy_gate(l->fs, l->se, &w->buf) == 0 &&
+		    (held = loop_hold(l, &w->buf)) >= 0) {
 			fuse_session_process_buf(l->se, &w->buf);
+			if (held)
+				blt_unhold(l->fs->db);
+		}
 		pthread_mutex_lock(&l->lock);
 		if (l->done)
 			break;

@@ -29,6 +29,7 @@
 #include <unistd.h>
 
 #include "bltmap.h"
+#include "bltvalue.h"
 #include "build.h"
 #include "client.h"
 #include "ctl.h"
@@ -42,6 +43,12 @@
  * just unmounted to finish closing, short enough to report a store that is
  * in use by another writer. */
 #define MAIN_LOCK_WAIT 2.0
+
+/* How long a request waits for a store that another process holds
+ * (-o lock_timeout): a Python writer's batch closes well within it, and a
+ * read that waits longer says why (EBUSY, and the log names the holder)
+ * rather than hang. */
+#define MAIN_LOCK_TIMEOUT 10
 
 /* Threads serving requests, unless -o max_threads says otherwise, and
  * the most it may say (libfuse's own bound, FUSE_LOOP_MT_MAX_THREADS). */
@@ -87,6 +94,8 @@ struct main_conf {
 	int no_index_cache;       /* -o noindex_cache */
 	uint64_t index_cache_min; /* -o index_cache=KEYS */
 	int lazy;                 /* -o lazy: answer while the index builds */
+	int exclusive;            /* -o exclusive: the lock held throughout */
+	unsigned lock_timeout;    /* -o lock_timeout=SECONDS */
 };
 
 enum {
@@ -106,6 +115,7 @@ enum {
 	MAIN_KEY_AUTOPRUNE,
 	MAIN_KEY_AUTOPRUNE_MIN,
 	MAIN_KEY_INDEX_CACHE,
+	MAIN_KEY_LOCK_TIMEOUT,
 };
 
 /* Numbers are parsed by main_opt_proc(), not by fuse_opt's scanf
@@ -114,6 +124,8 @@ static const struct fuse_opt main_opts[] = {
     {"flat", offsetof(struct main_conf, flat), 1},
     {"decode", offsetof(struct main_conf, decode), 1},
     {"lazy", offsetof(struct main_conf, lazy), 1},
+    {"exclusive", offsetof(struct main_conf, exclusive), 1},
+    FUSE_OPT_KEY("lock_timeout=", MAIN_KEY_LOCK_TIMEOUT),
     {"noindex_cache", offsetof(struct main_conf, no_index_cache), 1},
     FUSE_OPT_KEY("index_cache=", MAIN_KEY_INDEX_CACHE),
     FUSE_OPT_KEY("uid=", MAIN_KEY_UID),
@@ -186,7 +198,16 @@ main_usage(const char *prog)
 	       "    -o lazy                mount before the index is built: "
 	       "files are found\n"
 	       "                           by key at once, listings and "
-	       "changes wait\n\n"
+	       "changes wait\n"
+	       "    -o lock_timeout=SECS   how long a request waits for a "
+	       "store another\n"
+	       "                           process holds before it fails "
+	       "with EBUSY\n"
+	       "                           (default 10)\n"
+	       "    -o exclusive           hold the store's lock from mount "
+	       "to unmount\n"
+	       "                           (else only while requests need "
+	       "it)\n\n"
 	       "bltfs serves requests in its own loop: of libfuse's options "
 	       "below,\n"
 	       "clone_fd and max_idle_threads are accepted and ignored.\n\n");
@@ -385,6 +406,11 @@ main_opt_proc(void *data, const char *arg, int key, struct fuse_args *out)
 			return -1;
 		c->index_cache_min = v;
 		return 0;
+	case MAIN_KEY_LOCK_TIMEOUT:
+		if (main_opt_number(arg, 0, 86400, &v) < 0)
+			return -1;
+		c->lock_timeout = (unsigned)v;
+		return 0;
 	case MAIN_KEY_READY_FD:
 		return main_opt_ready_fd(arg, &c->ready_fd);
 	case MAIN_KEY_THREADS:
@@ -542,6 +568,12 @@ main_open(struct fs *fs, const struct main_conf *c)
 	}
 	if (open_note(fs->db, c->store, note, sizeof note) != NULL)
 		fs_log("%s", note);
+	fs->lock_timeout = c->lock_timeout;
+	/* shared from here on, and held until the index is built */
+	if (!c->exclusive && (rc = follow_start(fs)) < 0) {
+		fs_log("%s: %s", c->store, blt_errmsg());
+		return rc;
+	}
 	/* the header is enough: a scan for blt_stat()'s byte counts would
 	 * read the whole store once more than the directory index does */
 	(void)blt_info(fs->db, &st);
@@ -550,6 +582,12 @@ main_open(struct fs *fs, const struct main_conf *c)
 		fs_log("%s", blt_errmsg());
 		return rc;
 	}
+	/* an empty directory's marker holds a value the serializer reads
+	 * back (doc/keys.md) */
+	if (!st.fixed)
+		fs->marker =
+		    blt_value_marker(st.value_serializer, &fs->marker_len);
+	pc.marker_len = fs->marker != NULL ? fs->marker_len : 0;
 	fs->ro = c->ro;
 	fs->others = c->others;
 	fs->uid = c->set_uid ? (uid_t)c->uid : getuid();
@@ -593,6 +631,11 @@ main_close(struct fs *fs)
 {
 	int rc = 0;
 
+	/* the last words with the store: its lock taken again if let go,
+	 * and what other processes did followed first */
+	follow_stop(fs->follow);
+	if (fs->follow != NULL && blt_hold(fs->db, !fs->ro) < 0)
+		fs_log("%s: at unmount: %s", blt_path(fs->db), blt_errmsg());
 	index_cache_unmount(fs); /* lazy_stop() forgets how a build ended */
 	lazy_stop(fs); /* a lazy build fills the index until it ends */
 	if (fs->handles != NULL && handle_commit_all(fs) < 0)
@@ -606,6 +649,8 @@ main_close(struct fs *fs)
 		fs_log("closing the store: %s", blt_errmsg());
 		rc = -EIO;
 	}
+	follow_free(fs->follow);
+	fs->follow = NULL;
 	return rc;
 }
 
@@ -724,6 +769,7 @@ main(int argc, char **argv)
 	c.ready_fd = -1;
 	c.index_cache_min = MAIN_INDEX_CACHE_MIN;
 	c.spin = MAIN_SPIN;
+	c.lock_timeout = MAIN_LOCK_TIMEOUT;
 	c.spill = HANDLE_SPILL;
 	c.autoprune = MAIN_AUTOPRUNE;
 	c.autoprune_min = MAIN_AUTOPRUNE_MIN;
@@ -796,6 +842,8 @@ main(int argc, char **argv)
 			status = 3; /* held by another process, as blt says */
 		goto destroy;
 	}
+	if (fs.follow != NULL)
+		blt_unhold(fs.db); /* follow_start()'s: the index is built */
 	if (ctl_start(fs.ctl) < 0) {
 		fs_log("%s", blt_errmsg());
 		goto destroy;

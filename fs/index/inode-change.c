@@ -251,7 +251,7 @@ inode_del_key(struct inode_tree *t, const void *key, size_t klen,
 	if (stale != NULL)
 		stale->valid = 0;
 	pthread_rwlock_wrlock(&t->lock);
-	if (path_is_marker(&t->pc, key, klen, 0) &&
+	if (path_may_be_marker(&t->pc, key, klen) &&
 	    (n = inode_find_key(t, key, klen, 1, &parent, &s)) != NULL &&
 	    inode_unmark(t, n))
 		goto out;

@@ -80,13 +80,22 @@ path_conf_init(
 	return 0;
 }
 
-/* 1 if the key is a directory marker. */
+int
+path_may_be_marker(const struct path_conf *pc, const void *key, size_t klen)
+{
+	return !pc->flat && klen > 0 &&
+	       ((const unsigned char *)key)[klen - 1] == '/';
+}
+
+/* 1 if the key is a directory marker: an empty value, as bltfs wrote them
+ * before their values were ones the store's serializer reads back, or one
+ * of the length of the mount's markers (doc/keys.md). */
 int
 path_is_marker(
     const struct path_conf *pc, const void *key, size_t klen, uint64_t vlen)
 {
-	return !pc->flat && vlen == 0 && klen > 0 &&
-	       ((const unsigned char *)key)[klen - 1] == '/';
+	return path_may_be_marker(pc, key, klen) &&
+	       (vlen == 0 || (pc->marker_len > 0 && vlen == pc->marker_len));
 }
 
 /* Length of a structurally valid UTF-8 sequence at p (at most n bytes),

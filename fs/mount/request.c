@@ -6,8 +6,11 @@
  */
 #include "config.h"
 
+#include <errno.h>
 #include <fcntl.h>
 #include <linux/fuse.h>
+#include <string.h>
+#include <unistd.h>
 
 #include "mount.h"
 
@@ -19,4 +22,67 @@ request_open_reads(const struct fuse_buf *buf)
 
 	return buf->size >= sizeof *in + sizeof *o && in->opcode == FUSE_OPEN &&
 	       (o->flags & (O_ACCMODE | O_TRUNC)) == O_RDONLY;
+}
+
+int
+request_store_use(const struct fuse_buf *buf)
+{
+	const struct fuse_in_header *in = buf->mem;
+
+	if (buf->size < sizeof *in)
+		return REQUEST_SESSION;
+	switch (in->opcode) {
+	case FUSE_FORGET:
+	case FUSE_BATCH_FORGET:
+		return REQUEST_QUICK;
+	case FUSE_RELEASE: {
+		/* a read-only open and its release (noflush spares them a
+		 * flush) are served from memory */
+		const struct fuse_release_in *r = (const void *)(in + 1);
+
+		return buf->size >= sizeof *in + sizeof *r &&
+		               (r->flags & O_ACCMODE) == O_RDONLY
+		           ? REQUEST_QUICK
+		           : REQUEST_WRITES;
+	}
+	case FUSE_INIT:
+	case FUSE_DESTROY:
+	case FUSE_INTERRUPT:
+	case FUSE_NOTIFY_REPLY:
+		return REQUEST_SESSION;
+	case FUSE_LOOKUP:
+	case FUSE_GETATTR:
+	case FUSE_READ:
+	case FUSE_READDIR:
+	case FUSE_READDIRPLUS:
+	case FUSE_OPENDIR:
+	case FUSE_RELEASEDIR:
+	case FUSE_STATFS:
+	case FUSE_ACCESS:
+	case FUSE_GETXATTR:
+	case FUSE_LISTXATTR:
+	case FUSE_READLINK:
+	case FUSE_LSEEK:
+	case FUSE_POLL:
+		return REQUEST_READS;
+	case FUSE_OPEN:
+		return request_open_reads(buf) ? REQUEST_QUICK : REQUEST_WRITES;
+	default: /* a change, or a command of the control directory */
+		return REQUEST_WRITES;
+	}
+}
+
+void
+request_answer(struct fuse_session *se, const struct fuse_buf *buf, int err)
+{
+	const struct fuse_in_header *in = buf->mem;
+	struct fuse_out_header out;
+
+	out.len = sizeof out;
+	out.error = err;
+	out.unique = in->unique;
+	/* ENOENT: the request was interrupted; ENODEV: the mount is gone */
+	if (write(fuse_session_fd(se), &out, sizeof out) < 0 &&
+	    errno != ENOENT && errno != ENODEV)
+		fs_log("answering a request: %s", strerror(errno));
 }

@@ -408,13 +408,32 @@ decode_unchanged(struct fs *fs, uint64_t nodeid, const void *text, size_t len)
 	return same;
 }
 
-int
-decode_encode(struct fs *fs, uint64_t nodeid, const void *text, size_t len,
-    struct blt_value_buf *out)
+/* Log that what was written to nodeid was not stored, and why
+ * (blt_errmsg()), naming the file by its path in the mount. */
+static void
+decode_refused(struct fs *fs, uint64_t nodeid, const char *what)
 {
 	unsigned char *key;
 	char *path = NULL;
 	size_t klen, plen;
+
+	if (inode_key(fs->tree, nodeid, &key, &klen) == 0) {
+		(void)path_of_key(
+		    inode_conf(fs->tree), key, klen, 0, &path, &plen);
+		free(key);
+	}
+	fs_log("%s: %s not stored, as %s %s: %s",
+	    path != NULL ? path : "(a removed file)", what,
+	    blt_serializer_name(fs->value_ser),
+	    fs->decode ? "cannot hold it" : "would not read it back",
+	    blt_errmsg());
+	free(path);
+}
+
+int
+decode_encode(struct fs *fs, uint64_t nodeid, const void *text, size_t len,
+    struct blt_value_buf *out)
+{
 	int rc;
 
 	if ((rc = blt_value_encode(fs->value_ser, text, len, 0, out)) == 0)
@@ -424,16 +443,17 @@ decode_encode(struct fs *fs, uint64_t nodeid, const void *text, size_t len,
 	if (rc != -EINVAL)
 		return rc;
 	atomic_fetch_add(&fs->dec->rejected, 1);
-	/* the message names the key as its path in the mount */
-	if (inode_key(fs->tree, nodeid, &key, &klen) == 0) {
-		(void)path_of_key(
-		    inode_conf(fs->tree), key, klen, 0, &path, &plen);
-		free(key);
-	}
-	fs_log("%s: text not stored, as %s cannot hold it: %s",
-	    path != NULL ? path : "(a removed file)",
-	    blt_serializer_name(fs->value_ser), blt_errmsg());
-	free(path);
+	decode_refused(fs, nodeid, "text");
+	return rc;
+}
+
+int
+decode_check_raw(struct fs *fs, uint64_t nodeid, const void *val, size_t len)
+{
+	int rc;
+
+	if ((rc = blt_value_check(fs->value_ser, val, len)) == -EINVAL)
+		decode_refused(fs, nodeid, "value");
 	return rc;
 }
 

@@ -465,6 +465,27 @@ filebuf_encode(struct filebuf *b, const void *text, size_t len, int flush,
 	return 1;
 }
 
+/* A raw mount's value before it is stored: 1 if the store's serializer
+ * reads it back; else -EINVAL (logged once: b stays dirty, and refused,
+ * until written again), or 0 for the close of a descriptor while the file
+ * is empty, as filebuf_encode() has it.  b->lock held. */
+static int
+filebuf_check(struct filebuf *b, const void *val, size_t len, int flush)
+{
+	int rc;
+
+	if (flush && len == 0 && blt_value_check(b->fs->value_ser, "", 0) < 0)
+		return 0;
+	if (atomic_load(&b->bad))
+		return -EINVAL; /* logged when it was found */
+	if ((rc = decode_check_raw(b->fs, b->nodeid, val, len)) < 0) {
+		if (rc == -EINVAL)
+			atomic_store(&b->bad, 1);
+		return rc;
+	}
+	return 1;
+}
+
 /* Store a changed buffer (one put) and flush, so that it survives a crash
  * of the daemon; flush says a close asks (see filebuf_encode()).  Returns 1 if
  * the store changed, 0 if there was nothing to do, or a negative errno (the
@@ -476,6 +497,7 @@ filebuf_commit(struct filebuf *b, int flush)
 	struct fs *fs = b->fs;
 	unsigned char *key = NULL;
 	struct blt_value_buf enc = {0};
+	struct inode_info in;
 	const void *val = "";
 	void *map = NULL;
 	uint64_t size, tsize;
@@ -513,6 +535,11 @@ filebuf_commit(struct filebuf *b, int flush)
 	if (fs->decode) {
 		val = enc.data != NULL ? (const void *)enc.data : "";
 		size = enc.len;
+	} else if ((rc = filebuf_check(b, val, size, flush)) != 1) {
+		if (map != NULL)
+			munmap(map, tsize);
+		pthread_mutex_unlock(&b->lock);
+		return rc;
 	}
 	/* the key is read under the write lock so that a rename or unlink
 	 * cannot slip in between it and the put */
@@ -543,6 +570,8 @@ filebuf_commit(struct filebuf *b, int flush)
 	inode_set_attr(
 	    fs->tree, b->nodeid, size, fs->timestamps ? ts : BLT_NO_TS);
 	atomic_store(&b->dirty, 0);
+	if (inode_stat(fs->tree, b->nodeid, &in) == 0)
+		ops_dir_filled(fs, in.parent);
 	rc = 1;
 unlock:
 	pthread_mutex_unlock(&fs->wlock);

@@ -44,6 +44,50 @@ op_readlink(fuse_req_t req, fuse_ino_t ino)
 	fuse_reply_err(req, EINVAL);
 }
 
+void
+ops_dir_filled(struct fs *fs, uint64_t dir)
+{
+	struct inode_info in;
+	unsigned char *key;
+	size_t klen;
+	int rc;
+
+	if (dir == INODE_ROOT || inode_stat(fs->tree, dir, &in) < 0 ||
+	    !(in.flags & INODE_MARKER) ||
+	    inode_key(fs->tree, dir, &key, &klen) < 0)
+		return;
+	if ((rc = blt_del(fs->db, key, klen)) == 0)
+		rc = blt_flush(fs->db);
+	if (rc == 0 || rc == -ENOENT)
+		(void)inode_del_key(fs->tree, key, klen, NULL);
+	else
+		fs_log_write(fs, "removing the marker of a directory");
+	free(key);
+}
+
+void
+ops_dir_emptied(struct fs *fs, uint64_t dir)
+{
+	struct inode_info in;
+	unsigned char *key;
+	size_t klen;
+	int rc;
+
+	if (fs->marker == NULL || dir == INODE_ROOT ||
+	    inode_stat(fs->tree, dir, &in) < 0 || in.type != INODE_DIR ||
+	    in.nchildren > 0 || (in.flags & (INODE_MARKER | INODE_CONT)) ||
+	    inode_key(fs->tree, dir, &key, &klen) < 0)
+		return;
+	if ((rc = blt_put(
+	         fs->db, key, klen, fs->marker, fs->marker_len, BLT_NOW)) == 0)
+		rc = blt_flush(fs->db);
+	if (rc == 0)
+		(void)inode_put_key(fs->tree, key, klen, 0, NULL, NULL);
+	else
+		fs_log_write(fs, "keeping an emptied directory");
+	free(key);
+}
+
 /* Add a file or a directory marker named name under parent to the index
  * (and a marker to the store); *in gets it with a lookup reference.  A
  * new node keeps mode's permission bits for the mount's life (an existing
@@ -89,8 +133,9 @@ ops_new_node(struct fs *fs, const struct fuse_ctx *who, uint64_t parent,
 		ops_fail(rc, blt_errmsg());
 		goto out;
 	}
-	if (type == INODE_DIR &&
-	    ((rc = blt_put(fs->db, key, klen, "", 0, BLT_NOW)) < 0 ||
+	if (type == INODE_DIR && fs->marker != NULL &&
+	    ((rc = blt_put(fs->db, key, klen, fs->marker, fs->marker_len,
+	          BLT_NOW)) < 0 ||
 	        (rc = blt_flush(fs->db)) < 0)) {
 		fs_log_write(fs, NULL);
 		goto out;
@@ -100,6 +145,9 @@ ops_new_node(struct fs *fs, const struct fuse_ctx *who, uint64_t parent,
 	         type == INODE_FILE ? INODE_VLEN_UNSTORED : 0, NULL, s)) < 0 ||
 	    (rc = inode_lookup(fs->tree, parent, name, nlen, 1, in)) < 0)
 		ops_fail(rc, blt_errmsg());
+	/* a file fills its directory once its value is stored */
+	if (rc == 0 && type == INODE_DIR)
+		ops_dir_filled(fs, parent);
 mode:
 	/* under fs->wlock, so that no reply shows the node without it */
 	if (rc == 0) {
@@ -283,6 +331,8 @@ op_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
 		fs_log_write(fs, NULL);
 	else if ((rc = inode_del_key(fs->tree, key, klen, &s)) < 0)
 		ops_fail(rc, blt_errmsg());
+	else
+		ops_dir_emptied(fs, parent);
 out:
 	ops_remove_end(fs, &r);
 	free(key);
@@ -326,6 +376,8 @@ op_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
 	}
 	if ((rc = inode_rmdir(fs->tree, parent, name, nlen)) < 0)
 		ops_fail(rc, blt_errmsg());
+	else
+		ops_dir_emptied(fs, parent);
 out:
 	pthread_mutex_unlock(&fs->wlock);
 	free(key);
@@ -364,6 +416,10 @@ op_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 	}
 	ops_remove_begin(fs, newparent, newname, parent, name, &r);
 	rc = move_rename(fs, parent, name, newparent, newname, flags);
+	if (rc == 0) {
+		ops_dir_filled(fs, newparent);
+		ops_dir_emptied(fs, parent);
+	}
 	ops_remove_end(fs, &r);
 	fuse_reply_err(req, -rc);
 }

@@ -90,6 +90,12 @@ int decode_unchanged(
  * the cause), -ENOMEM. */
 int decode_encode(struct fs *fs, uint64_t nodeid, const void *text, size_t len,
     struct blt_value_buf *out);
+/* A raw mount's value for nodeid, before it is stored: 0 if the store's
+ * value serializer would read it back (blt_value_check()), else -EINVAL,
+ * logged naming the file and why (a str store's value that is not UTF-8,
+ * say), or -ENOMEM. */
+int decode_check_raw(
+    struct fs *fs, uint64_t nodeid, const void *val, size_t len);
 
 /* ops.c */
 
@@ -133,6 +139,16 @@ void op_fsync(
     fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi);
 
 /* ops-dir.c */
+
+/* An empty directory is kept by a marker, the key "dir/" (doc/keys.md),
+ * only while it is empty, so that a Python reader of the store meets
+ * markers for empty directories alone.  Directory dir got an entry (a
+ * directory made in it, a file's value stored, a name moved in): its
+ * marker goes; a marker that cannot go stays, harmless.  dir lost its
+ * last entry: a marker keeps it (none for a store whose serializer has no
+ * marker value, fs->marker).  The root has none.  fs->wlock held. */
+void ops_dir_filled(struct fs *fs, uint64_t dir);
+void ops_dir_emptied(struct fs *fs, uint64_t dir);
 
 int ops_new_node(struct fs *fs, const struct fuse_ctx *who, uint64_t parent,
     const char *name, int type, mode_t mode, int excl, int *existed,

@@ -166,6 +166,9 @@ struct blt {
 	struct keydir *kd;
 	uint64_t kd_lookups;
 	int kd_due, kd_building;
+
+	/* share.c: the store shared with other processes (blt_share()) */
+	struct share *share;
 };
 
 /* Read a little-endian integer of n bytes.  n is a constant wherever
@@ -243,6 +246,7 @@ extern const char *const hash_internal_keys[3];
 
 /* io.c */
 int io_open(struct blt *db, const char *path, int mode);
+int io_open_locked(struct blt *db, const char *path, int mode, int exclusive);
 int io_map_cover(struct blt *db, uint64_t end);
 void io_map_unref(struct io_map *m);
 struct io_map *io_map_ref(struct io_map *m);
@@ -417,6 +421,11 @@ int64_t prune_online(struct blt *db, const struct blt_prune_opts *o);
 /* check.c */
 int check_layout_sound(struct blt *db);
 int check_readable_as_is(struct blt *db, uint64_t *n_keys);
+
+/* share.c */
+int share_may_write(const struct blt *db);
+int share_writable(struct blt *db);
+void share_free(struct blt *db);
 
 /* store.c */
 int store_recover(struct blt *db);

@@ -143,6 +143,14 @@ io_lock(int fd, const char *path, int exclusive, double timeout)
 int
 io_open(struct blt *db, const char *path, int mode)
 {
+	return io_open_locked(db, path, mode, mode != BLT_RDONLY);
+}
+
+/* io_open() with the lock exclusive or shared as asked: a shared store
+ * (share.c) opens its replaced file again with the lock it held. */
+int
+io_open_locked(struct blt *db, const char *path, int mode, int exclusive)
+{
 	int oflags = O_CLOEXEC | (mode == BLT_RDONLY ? O_RDONLY : O_RDWR);
 	struct stat st, now;
 	int rc;
@@ -152,8 +160,8 @@ io_open(struct blt *db, const char *path, int mode)
 	for (int tries = 0;; tries++) {
 		if ((db->fd = open(path, oflags, 0644)) == -1)
 			return err_set(-errno, "%s: %s", path, strerror(errno));
-		if ((rc = io_lock(db->fd, path, mode != BLT_RDONLY,
-		         db->lock_timeout)) < 0)
+		if ((rc = io_lock(db->fd, path, exclusive, db->lock_timeout)) <
+		    0)
 			return rc;
 		if (fstat(db->fd, &st) == -1)
 			return err_set(-errno, "%s: %s", path, strerror(errno));
@@ -257,8 +265,10 @@ io_map_cover(struct blt *db, uint64_t end)
 int
 io_stopped(struct blt *db)
 {
-	int flags = blt_flags(db);
+	int flags = blt_flags(db), rc;
 
+	if ((rc = share_writable(db)) < 0)
+		return rc;
 	if (flags & BLT_REINDEX_STUCK)
 		return err_set(-EIO,
 		    "%s: a reindex failed half-way; reopen the store to "

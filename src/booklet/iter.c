@@ -39,12 +39,13 @@ struct blt_iter {
 };
 
 static int iter_since(struct blt_iter *it, const struct blt_mark *m);
+static int iter_from(struct blt_iter *it, uint64_t end);
 
 /* Start a scan, of the blocks after since->end only if since is not
  * NULL; buffered puts are flushed first so that it sees them. */
 static int
-iter_create(struct blt *db, int unchecked, const struct blt_mark *since,
-    struct blt_iter **out)
+iter_create_at(struct blt *db, int unchecked, const struct blt_mark *since,
+    uint64_t from, struct blt_iter **out)
 {
 	struct blt_iter *it;
 	int rc = 0;
@@ -73,6 +74,8 @@ iter_create(struct blt *db, int unchecked, const struct blt_mark *since,
 		memcpy(it->mark.uuid, db->h.uuid, sizeof it->mark.uuid);
 		if (since != NULL)
 			rc = iter_since(it, since);
+		else if (from > 0)
+			rc = iter_from(it, from);
 	}
 	pthread_rwlock_unlock(&db->lock);
 	if (rc < 0) {
@@ -81,6 +84,13 @@ iter_create(struct blt *db, int unchecked, const struct blt_mark *since,
 	}
 	*out = it;
 	return 0;
+}
+
+static int
+iter_create(struct blt *db, int unchecked, const struct blt_mark *since,
+    struct blt_iter **out)
+{
+	return iter_create_at(db, unchecked, since, 0, out);
 }
 
 int
@@ -148,21 +158,38 @@ iter_only_grew(const struct blt_iter *it, const struct blt_mark *m)
 static int
 iter_since(struct blt_iter *it, const struct blt_mark *m)
 {
-	struct scan *s = &it->scan;
 	int rc;
 
 	if ((rc = iter_only_grew(it, m)) < 0)
 		return rc;
+	return iter_from(it, m->end);
+}
+
+/* Move the scan of it to end, a former end of the file. */
+static int
+iter_from(struct blt_iter *it, uint64_t end)
+{
+	struct scan *s = &it->scan;
+
 	it->since = 1;
-	if (m->end <= s->end) { /* in the first region */
-		s->pos = m->end;
-	} else if (s->next_end > 0 && m->end >= s->next_start) {
-		s->pos = m->end;
+	if (end <= s->end) { /* in the first region */
+		s->pos = end;
+	} else if (s->next_end > 0 && end >= s->next_start) {
+		s->pos = end;
 		s->end = s->next_end;
 		s->next_start = s->next_end = 0;
 	} else /* within the index: it was never a file's end */
 		return iter_stale(it, "its index is not where it was");
 	return 0;
+}
+
+int
+blt_iter_create_grown(
+    struct blt *db, const struct blt_change *c, struct blt_iter **out)
+{
+	if (c->how != BLT_GREW || c->old_end < HEADER_LEN)
+		return err_set(-EINVAL, "%s: not a store that grew", db->path);
+	return iter_create_at(db, 1, NULL, c->old_end, out);
 }
 
 int

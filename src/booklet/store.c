@@ -227,7 +227,8 @@ blt_close(struct blt *db)
 
 	if (db == NULL)
 		return 0;
-	if (!db->rdonly && db->fd >= 0) {
+	/* shared and let go: written back already (share.c) */
+	if (!db->rdonly && db->fd >= 0 && share_may_write(db)) {
 		uint64_t size;
 		struct stat st;
 		int clean;
@@ -255,6 +256,7 @@ blt_close(struct blt *db)
 	io_close(db);
 	write_free(db);
 	keydir_drop(db);
+	share_free(db);
 	pthread_rwlock_destroy(&db->lock);
 	pthread_mutex_destroy(&db->prune_lock);
 	free(db->path);

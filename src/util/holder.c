@@ -26,8 +26,9 @@
 #include "bltutil.h"
 
 /* The pid of a process holding a flock on the file dev:ino, as /proc/locks
- * lists it (waiters, shown with "->", do not hold it); 0 if none is
- * listed. */
+ * lists it (waiters, shown with "->", do not hold it), other than this one
+ * (a mount that shares its store asks while it holds no lock, or a
+ * shared one it could not convert); 0 if none is listed. */
 static pid_t
 holder_pid(dev_t dev, ino_t ino)
 {
@@ -45,7 +46,7 @@ holder_pid(dev_t dev, ino_t ino)
 		 * device's numbers are hex, the inode's decimal */
 		if (sscanf(line, "%*[^:]: %15s %*s %*s %d %x:%x:%llu", type,
 		        &pid, &maj, &min, &inode) == 5 &&
-		    strcmp(type, "FLOCK") == 0 && pid > 0 &&
+		    strcmp(type, "FLOCK") == 0 && pid > 0 && pid != getpid() &&
 		    maj == major(dev) && min == minor(dev) &&
 		    inode == (unsigned long long)ino)
 			found = pid;
@@ -115,7 +116,10 @@ holder_describe(const char *path, char *buf, size_t cap)
 	}
 	if (holder_comm(pid, comm, sizeof comm) < 0)
 		snprintf(comm, sizeof comm, "a process");
-	if (holder_point(&st, point, sizeof point) == 0)
+	/* a mount of the store, if the holder is a mount: another process
+	 * holds the store beside it when mounts share their store */
+	if (strcmp(comm, "bltfs") == 0 &&
+	    holder_point(&st, point, sizeof point) == 0)
 		snprintf(buf, cap, "held by %s (pid %d, mounted on %s)", comm,
 		    (int)pid, point);
 	else

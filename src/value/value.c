@@ -501,3 +501,147 @@ blt_value_encode(unsigned code, const void *text, size_t len, int flags,
 	blt_value_buf_free(&plain);
 	return rc;
 }
+
+/* What a pickle's reader refuses, of the reasons value_pickle_decode()
+ * gives: bytes that are no pickle.  The others (a global it would import,
+ * a cycle, a numpy scalar) are pickles Python loads, not data for us. */
+static const char *const value_pickle_broken[] = {"truncated",
+    "stack underflow", "no MARK", "bad memo index", "memo index",
+    "unsupported pickle protocol", "unknown opcode", "odd number of items",
+    "LONG4 at offset", "BINSTRING at offset"};
+
+static int
+value_check_pickle(const unsigned char *p, size_t len, char *why, size_t cap)
+{
+	json_t *t = NULL;
+	int rc;
+
+	if (len == 0) {
+		snprintf(why, cap, "empty (no pickle)");
+		return -EINVAL;
+	}
+	rc = value_pickle_decode(p, len, &t, why, cap);
+	json_decref(t);
+	if (rc != BLT_VALUE_NOT_DECODABLE)
+		return rc < 0 ? rc : 0;
+	for (size_t i = 0;
+	     i < sizeof value_pickle_broken / sizeof value_pickle_broken[0];
+	     i++)
+		if (strncmp(why, value_pickle_broken[i],
+		        strlen(value_pickle_broken[i])) == 0)
+			return -EINVAL;
+	return 0;
+}
+
+/* value_check() of the plain bytes of a structured codec. */
+static int
+value_check_tree(const struct value_codec *c, const unsigned char *p,
+    size_t len, char *why, size_t cap)
+{
+	json_t *t = NULL;
+	int rc;
+
+	if (c->width) {
+		if (len % (size_t)c->width == 0)
+			return 0;
+		snprintf(why, cap, "%zu bytes are no array of %d-byte items",
+		    len, c->width);
+		return -EINVAL;
+	}
+	if (c->decode == value_pickle_decode)
+		return value_check_pickle(p, len, why, cap);
+	rc = c->decode(p, len, &t, why, cap);
+	json_decref(t);
+	return rc == BLT_VALUE_NOT_DECODABLE ? -EINVAL : rc;
+}
+
+int
+blt_value_check(unsigned code, const void *val, size_t len)
+{
+	struct value_codec c = value_codec(code);
+	struct blt_value_buf plain = {0};
+	const unsigned char *p = val;
+	char why[200] = "";
+	int rc = 0;
+
+	switch (c.kind) {
+	case VALUE_K_BYTES:
+	case VALUE_K_INT: /* int.from_bytes() takes any length */
+		return 0;
+	case VALUE_K_STR:
+		if (value_utf8_strict(val, len))
+			return 0;
+		snprintf(why, sizeof why, "not UTF-8");
+		rc = -EINVAL;
+		break;
+	case VALUE_K_ZBYTES:
+	case VALUE_K_TREE:
+		if (c.kind == VALUE_K_ZBYTES || c.zstd) {
+			rc = value_zstd_decompress(
+			    val, len, &plain, why, sizeof why);
+			p = plain.data != NULL ? plain.data
+			                       : (const unsigned char *)"";
+			len = plain.len;
+		}
+		if (rc == 0 && c.kind == VALUE_K_TREE)
+			rc = value_check_tree(&c, p, len, why, sizeof why);
+		break;
+	}
+	blt_value_buf_free(&plain);
+	if (rc == -EINVAL)
+		return blt_errmsg_set(rc, "%s", why);
+	if (rc < 0)
+		return blt_errmsg_set(rc, "out of memory");
+	return 0;
+}
+
+/* The markers, as the reference's serializers write None, or an empty
+ * value where that is what their readers give back for no bytes.  The
+ * zstd frames are python-zstandard's level-1 frames of those bytes. */
+static const struct {
+	unsigned code;
+	unsigned char len;
+	unsigned char bytes[13];
+} value_markers[] = {
+    {VALUE_PICKLE, 4, {0x80, 0x05, 'N', '.'}},
+    {VALUE_JSON_CODE, 4, {'n', 'u', 'l', 'l'}},
+    {VALUE_ORJSON, 4, {'n', 'u', 'l', 'l'}},
+    {VALUE_MSGPACK, 1, {0xc0}},
+    {VALUE_PICKLE_ZSTD, 13,
+        {0x28, 0xb5, 0x2f, 0xfd, 0x20, 0x04, 0x21, 0x00, 0x00, 0x80, 0x05, 'N',
+            '.'}},
+    {VALUE_ORJSON_ZSTD, 13,
+        {0x28, 0xb5, 0x2f, 0xfd, 0x20, 0x04, 0x21, 0x00, 0x00, 'n', 'u', 'l',
+            'l'}},
+    {VALUE_MSGPACK_ZSTD, 10,
+        {0x28, 0xb5, 0x2f, 0xfd, 0x20, 0x01, 0x09, 0x00, 0x00, 0xc0}},
+    {VALUE_ZSTD, 9, {0x28, 0xb5, 0x2f, 0xfd, 0x20, 0x00, 0x01, 0x00, 0x00}},
+    {VALUE_NUMPY_INT2_ZSTD, 9,
+        {0x28, 0xb5, 0x2f, 0xfd, 0x20, 0x00, 0x01, 0x00, 0x00}},
+    {VALUE_NUMPY_INT4_ZSTD, 9,
+        {0x28, 0xb5, 0x2f, 0xfd, 0x20, 0x00, 0x01, 0x00, 0x00}},
+    {VALUE_NUMPY_INT8_ZSTD, 9,
+        {0x28, 0xb5, 0x2f, 0xfd, 0x20, 0x00, 0x01, 0x00, 0x00}},
+};
+
+const unsigned char *
+blt_value_marker(unsigned code, size_t *len)
+{
+	struct value_codec c = value_codec(code);
+
+	for (size_t i = 0; i < sizeof value_markers / sizeof value_markers[0];
+	     i++)
+		if (value_markers[i].code == code) {
+			*len = value_markers[i].len;
+			return value_markers[i].bytes;
+		}
+	*len = 0;
+	/* no bytes read back as nothing: raw, bytes, str (''), the integers
+	 * (0) and numpy arrays (empty); not so pandas, geometries and
+	 * custom serializers, or codes this library does not know */
+	if (code == VALUE_RAW || code == VALUE_BYTES || c.kind == VALUE_K_STR ||
+	    c.kind == VALUE_K_INT ||
+	    (c.kind == VALUE_K_TREE && c.width && !c.zstd))
+		return (const unsigned char *)"";
+	return NULL;
+}

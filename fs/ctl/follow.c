@@ -1,0 +1,363 @@
+/*
+ * follow.c: a mount that shares its store with other processes (a Python
+ * pipeline that owns it): the store's lock is held only while requests
+ * and jobs need it (blt_share(): every request holds the store between
+ * blt_hold() and blt_unhold(), fs/daemon/loop.c), a thread of its own
+ * lets it go once the mount is idle, and what other processes did to the
+ * store meanwhile is followed into the directory index before any request
+ * sees the store again.
+ *
+ * A store that only grew is read from its old end: each key found there is
+ * put into the index as a job's results are (job_learn_key()).  Since a
+ * delete appends nothing, the key count tells whether one came too: the
+ * keys the index gained must be what the store's count gained.  Any other
+ * change (a count that does not add up, a prune or clear, another file in
+ * the store's place) is followed by comparing the index with the store
+ * whole: the names whose keys are gone go, and every key of the store is
+ * put in again.
+ *
+ * The kernel hears of what changed from this file's thread, never from the
+ * request whose blt_hold() found the change: that request may hold the
+ * kernel's lock of a directory that the notice needs.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "bltutil.h"
+#include "ctl-int.h"
+
+/* How long the mount holds the lock without a request needing it, and how
+ * often its thread looks: the lock is free within FOLLOW_IDLE +
+ * FOLLOW_TICK of the last request (bltfs.1). */
+#define FOLLOW_IDLE 0.5
+#define FOLLOW_TICK_MS 100
+/* A store held past the lock timeout is logged at most this often (µs):
+ * every request it refuses would say the same. */
+#define FOLLOW_LOG_EVERY 1000000
+
+struct follow {
+	struct fs *fs;
+	pthread_t thread;
+	int started;
+	pthread_mutex_t mu;
+	pthread_cond_t wake;
+	int stop;
+	struct job_notes ns; /* for the kernel: filled under mu */
+	int told;            /* a failure to let go was logged */
+	int64_t refused_at;  /* when a refusal was last logged, µs */
+	/* what was followed, for status (under mu) */
+	uint64_t grew, whole, keys_put, keys_gone;
+};
+
+/* One key that the index holds but the store does not any more. */
+struct follow_gone {
+	unsigned char **keys;
+	size_t *lens;
+	size_t n, cap;
+	struct blt *db;
+	int rc;
+};
+
+static int
+follow_gone_add(void *arg, const unsigned char *key, size_t klen, int type)
+{
+	struct follow_gone *g = arg;
+	unsigned char **k;
+	size_t *l;
+
+	(void)type;
+	if (blt_exists(g->db, key, klen) == 1)
+		return 0;
+	if (g->n == g->cap) {
+		size_t cap = g->cap ? g->cap * 2 : 64;
+
+		if ((k = realloc(g->keys, cap * sizeof *k)) == NULL)
+			return g->rc = -ENOMEM;
+		g->keys = k;
+		if ((l = realloc(g->lens, cap * sizeof *l)) == NULL)
+			return g->rc = -ENOMEM;
+		g->lens = l;
+		g->cap = cap;
+	}
+	if ((g->keys[g->n] = malloc(klen ? klen : 1)) == NULL)
+		return g->rc = -ENOMEM;
+	memcpy(g->keys[g->n], key, klen);
+	g->lens[g->n++] = klen;
+	return 0;
+}
+
+/* Drop from the index every key that the store no longer has. */
+static uint64_t
+follow_drop_gone(struct follow *f, struct job_notes *ns)
+{
+	struct fs *fs = f->fs;
+	struct follow_gone g = {.db = fs->db};
+	struct inode_stale stale;
+	struct job_note where;
+	uint64_t node, gone = 0;
+
+	pthread_mutex_lock(&fs->wlock);
+	(void)inode_walk_keys(fs->tree, INODE_ROOT, follow_gone_add, &g);
+	for (size_t i = 0; i < g.n; i++) {
+		memset(&stale, 0, sizeof stale);
+		if (!job_locate(fs->tree, g.keys[i], g.lens[i],
+		        path_may_be_marker(
+		            inode_conf(fs->tree), g.keys[i], g.lens[i]),
+		        &node, &where) ||
+		    inode_del_key(fs->tree, g.keys[i], g.lens[i], &stale) < 0)
+			continue;
+		gone++;
+		job_note_entry(ns, where.parent, where.name, where.nlen);
+		job_note_stale(ns, &stale);
+	}
+	pthread_mutex_unlock(&fs->wlock);
+	if (g.rc < 0)
+		fs_log("%s: following another process's change: out of memory; "
+		       "names of deleted keys may stay until the next mount",
+		    blt_path(fs->db));
+	for (size_t i = 0; i < g.n; i++)
+		free(g.keys[i]);
+	free(g.keys);
+	free(g.lens);
+	return gone;
+}
+
+/* Put every key it gives into the index; the number put. */
+static uint64_t
+follow_put_all(struct follow *f, struct blt_iter *it, struct job_notes *ns)
+{
+	struct blt_item item;
+	uint64_t n = 0;
+	int rc;
+
+	while ((rc = blt_iter_next(it, &item)) > 0) {
+		job_learn_key(f->fs, item.key, item.klen, item.vlen, ns);
+		n++;
+	}
+	if (rc < 0)
+		fs_log("%s: following another process's change: %s",
+		    blt_path(f->fs->db), blt_errmsg());
+	return n;
+}
+
+/* The keys after the old end; 0, or -ESTALE if the index did not gain
+ * what the store's count did (a key deleted too). */
+static int
+follow_grown(struct follow *f, const struct blt_change *c, struct job_notes *ns)
+{
+	struct fs *fs = f->fs;
+	struct blt_iter *it;
+	uint64_t before = inode_count(fs->tree), put;
+
+	if (blt_iter_create_grown(fs->db, c, &it) < 0)
+		return -ESTALE;
+	put = follow_put_all(f, it, ns);
+	blt_iter_free(it);
+	pthread_mutex_lock(&f->mu);
+	f->keys_put += put;
+	pthread_mutex_unlock(&f->mu);
+	return inode_count(fs->tree) - before == c->new_keys - c->old_keys
+	           ? 0
+	           : -ESTALE;
+}
+
+/* Compare the index with the store whole. */
+static void
+follow_whole(struct follow *f, struct job_notes *ns)
+{
+	struct fs *fs = f->fs;
+	struct blt_iter *it;
+	uint64_t gone, put = 0;
+	int rc;
+
+	gone = follow_drop_gone(f, ns);
+	if ((rc = blt_iter_create_unchecked(fs->db, &it)) < 0) {
+		fs_log("%s: following another process's change: %s",
+		    blt_path(fs->db), blt_errmsg());
+	} else {
+		put = follow_put_all(f, it, ns);
+		blt_iter_free(it);
+	}
+	pthread_mutex_lock(&f->mu);
+	f->whole++;
+	f->keys_gone += gone;
+	f->keys_put += put;
+	pthread_mutex_unlock(&f->mu);
+}
+
+/* blt_share()'s follow function: in the thread whose blt_hold() found the
+ * change, before any request goes on. */
+static void
+follow_change(void *arg, const struct blt_change *c)
+{
+	struct follow *f = arg;
+	struct job_notes ns = {0};
+
+	if (c->how == BLT_GREW && follow_grown(f, c, &ns) == 0) {
+		pthread_mutex_lock(&f->mu);
+		f->grew++;
+		pthread_mutex_unlock(&f->mu);
+	} else {
+		follow_whole(f, &ns);
+	}
+	/* for the thread to tell the kernel */
+	pthread_mutex_lock(&f->mu);
+	for (size_t i = 0; i < ns.n; i++) {
+		struct job_note *n = &ns.v[i];
+
+		if (n->entry)
+			job_note_entry(&f->ns, n->parent, n->name, n->nlen);
+		else
+			job_note_node(&f->ns, n->node);
+	}
+	pthread_cond_signal(&f->wake);
+	pthread_mutex_unlock(&f->mu);
+	free(ns.v);
+}
+
+static void *
+follow_main(void *arg)
+{
+	struct follow *f = arg;
+	struct job_notes ns = {0};
+	struct timespec at;
+	int rc;
+
+	pthread_mutex_lock(&f->mu);
+	while (!f->stop) {
+		clock_gettime(CLOCK_REALTIME, &at);
+		at.tv_nsec += FOLLOW_TICK_MS * 1000000L;
+		if (at.tv_nsec >= 1000000000L) {
+			at.tv_sec++;
+			at.tv_nsec -= 1000000000L;
+		}
+		if (f->ns.n == 0)
+			pthread_cond_timedwait(&f->wake, &f->mu, &at);
+		/* the notes go out with no lock held */
+		ns = f->ns;
+		memset(&f->ns, 0, sizeof f->ns);
+		pthread_mutex_unlock(&f->mu);
+		job_notify(f->fs, &ns);
+		free(ns.v);
+		/* let go when idle; once let go, look for another
+		 * process's change, so that a mount nobody asks anything
+		 * follows too, and the kernel hears of it */
+		if ((rc = blt_let_go(f->fs->db, FOLLOW_IDLE)) >= 0)
+			rc = blt_poll(f->fs->db);
+		pthread_mutex_lock(&f->mu);
+		if (rc < 0 && !f->told)
+			fs_log("%s: sharing with other processes: %s",
+			    blt_path(f->fs->db), blt_errmsg());
+		f->told |= rc < 0;
+	}
+	pthread_mutex_unlock(&f->mu);
+	return NULL;
+}
+
+int
+follow_refused(struct fs *fs, int rc, int writes)
+{
+	struct follow *f = fs->follow;
+	char who[4096 + 128];
+	int64_t now = blt_now(), last;
+	int err = rc == -EWOULDBLOCK ? -EBUSY : -EIO;
+
+	pthread_mutex_lock(&f->mu);
+	last = f->refused_at;
+	if (now - last >= FOLLOW_LOG_EVERY)
+		f->refused_at = now;
+	pthread_mutex_unlock(&f->mu);
+	if (now - last < FOLLOW_LOG_EVERY)
+		return err; /* said a moment ago */
+	if (rc == -EWOULDBLOCK)
+		fs_log("%s: %s past the lock timeout (%g s): a %s answered "
+		       "EBUSY",
+		    blt_path(fs->db),
+		    holder_describe(blt_path(fs->db), who, sizeof who),
+		    fs->lock_timeout, writes ? "change" : "read");
+	else
+		fs_log("%s: a %s answered EIO: %s", blt_path(fs->db),
+		    writes ? "change" : "read", blt_errmsg());
+	return err;
+}
+
+int
+follow_start(struct fs *fs)
+{
+	struct follow *f;
+	int rc;
+
+	if ((f = calloc(1, sizeof *f)) == NULL)
+		return blt_errmsg_set(-ENOMEM, "out of memory");
+	f->fs = fs;
+	pthread_mutex_init(&f->mu, NULL);
+	pthread_cond_init(&f->wake, NULL);
+	if ((rc = blt_share(fs->db, fs->lock_timeout, follow_change, f)) < 0) {
+		follow_free(f);
+		return rc;
+	}
+	/* the caller's start-up: the index is built from the store */
+	(void)blt_hold(fs->db, !fs->ro);
+	if ((rc = pthread_create(&f->thread, NULL, follow_main, f)) != 0) {
+		follow_free(f);
+		return blt_errmsg_set(
+		    -rc, "cannot start a thread: %s", strerror(rc));
+	}
+	f->started = 1;
+	fs->follow = f;
+	return 0;
+}
+
+void
+follow_stop(struct follow *f)
+{
+	if (f == NULL || !f->started)
+		return;
+	pthread_mutex_lock(&f->mu);
+	f->stop = 1;
+	pthread_cond_signal(&f->wake);
+	pthread_mutex_unlock(&f->mu);
+	pthread_join(f->thread, NULL);
+	f->started = 0;
+}
+
+void
+follow_free(struct follow *f)
+{
+	if (f == NULL)
+		return;
+	follow_stop(f);
+	free(f->ns.v);
+	pthread_mutex_destroy(&f->mu);
+	pthread_cond_destroy(&f->wake);
+	free(f);
+}
+
+void
+follow_status(struct fs *fs, FILE *out)
+{
+	struct follow *f = fs->follow;
+	struct blt_share_stat st;
+	static const char *const modes[] = {"none", "shared", "exclusive"};
+
+	if (f == NULL || blt_share_stat(fs->db, &st) < 0) {
+		fprintf(out, ",\n  \"lock\": \"held\"");
+		return;
+	}
+	pthread_mutex_lock(&f->mu);
+	fprintf(out,
+	    ",\n  \"lock\": \"%s\",\n  \"lock_taken\": %" PRIu64
+	    ",\n  \"lock_let_go\": %" PRIu64 ",\n  \"lock_timeouts\": %" PRIu64
+	    ",\n  \"followed\": {\"grew\": %" PRIu64 ", \"whole\": %" PRIu64
+	    ", \"replaced\": %" PRIu64 ", \"keys_put\": %" PRIu64
+	    ", \"keys_gone\": %" PRIu64 "}",
+	    modes[st.mode], st.taken, st.let_go, st.timeouts, f->grew, f->whole,
+	    st.replaced, f->keys_put, f->keys_gone);
+	pthread_mutex_unlock(&f->mu);
+}

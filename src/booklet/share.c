@@ -1,0 +1,480 @@
+/*
+ * share.c: an open store shared with other processes (blt_share()).
+ *
+ * booklet's flock (format §12) keeps readers and a writer of other
+ * processes from overlapping in time, and the reference holds it from open
+ * to close.  A shared store takes it only while a caller needs it (between
+ * blt_hold() and blt_unhold()) and gives it back once no caller has needed
+ * it for a while (blt_let_go()), so that a Python pipeline can open the
+ * store between the mount's requests.
+ *
+ * Whatever another process did while the lock was let go is seen when it
+ * is taken again: the file's identity, size, times and header are
+ * compared with what they were when it was let go.  A file that only
+ * grew (blocks appended, as every put and reindex does) is read on from
+ * where it ended; any other change (a delete, a prune in place, a clear, a
+ * file put in the store's place) makes every offset void, as a prune of
+ * our own does.  The follow function of blt_share() hears of either before
+ * any other caller goes on, so that no caller sees the store half
+ * followed.
+ *
+ * No block is read without the lock: the reference changes its pointers
+ * in place, unjournaled (§7.9), deletes by writing a tombstone into a live
+ * chain, and prunes by moving the data within the file and cutting it
+ * short, so a reader without the lock could follow a pointer into bytes
+ * that are being moved, or past the end of a file cut short under its map.
+ *
+ * Converting a flock from shared to exclusive may let it go in between
+ * (flock(2)), so it is converted only while no caller holds the store,
+ * and what another process did in between is followed as above.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+#define SHARE_NONE 0
+#define SHARE_READ 1
+#define SHARE_WRITE 2
+
+struct share {
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	int mode;        /* the flock held: SHARE_* (atomic reads outside mu) */
+	unsigned holds;  /* callers between blt_hold() and blt_unhold() */
+	unsigned queued; /* callers that wait to convert the lock */
+	int64_t last;    /* when the last caller let go, monotonic µs */
+	/* when taking the lock last failed, and why: the callers that waited
+	 * meanwhile fail with it, instead of each waiting its own timeout */
+	int64_t failed;
+	int failed_rc;
+	double timeout; /* the lock timeout of blt_share() */
+	blt_follow_fn *follow;
+	void *arg;
+	/* the file when the lock was let go (or taken, if never let go) */
+	dev_t dev;
+	ino_t ino;
+	uint64_t size;
+	struct timespec mtime, ctime;
+	unsigned char head[HEADER_LEN];
+	uint64_t n_keys;
+	struct blt_share_stat st;
+};
+
+static int64_t
+share_now_us(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (int64_t)t.tv_sec * 1000000 + t.tv_nsec / 1000;
+}
+
+/* Keep what tells the file as it is now; the lock is held. */
+static int
+share_remember(struct blt *db)
+{
+	struct share *s = db->share;
+	struct stat st;
+
+	if (fstat(db->fd, &st) == -1)
+		return err_set(-errno, "%s: %s", db->path, strerror(errno));
+	s->dev = st.st_dev;
+	s->ino = st.st_ino;
+	s->size = (uint64_t)st.st_size;
+	s->mtime = st.st_mtim;
+	s->ctime = st.st_ctim;
+	memcpy(s->head, db->map->base, HEADER_LEN);
+	s->n_keys = db->n_keys;
+	return 0;
+}
+
+static void
+share_free_one(struct share *s)
+{
+	pthread_mutex_destroy(&s->mu);
+	pthread_cond_destroy(&s->cv);
+	free(s);
+}
+
+void
+share_free(struct blt *db)
+{
+	if (db->share != NULL)
+		share_free_one(db->share);
+	db->share = NULL;
+}
+
+/* 0 if db may be written now: not shared, or shared and holding the
+ * exclusive lock.  A caller that writes without blt_hold() is a bug of the
+ * caller, refused before it could overwrite another process's work. */
+int
+share_may_write(const struct blt *db)
+{
+	const struct share *s = db->share;
+
+	return s == NULL ||
+	       __atomic_load_n(&s->mode, __ATOMIC_RELAXED) == SHARE_WRITE;
+}
+
+int
+share_writable(struct blt *db)
+{
+	if (share_may_write(db))
+		return 0;
+	return err_set(-ENOLCK,
+	    "%s: a write without the store's exclusive lock (blt_hold())",
+	    db->path);
+}
+
+int
+blt_share(struct blt *db, double lock_timeout, blt_follow_fn *follow, void *arg)
+{
+	struct share *s;
+	int rc;
+
+	if (db->share != NULL)
+		return err_set(-EINVAL, "%s: shared already", db->path);
+	if ((s = calloc(1, sizeof *s)) == NULL)
+		return err_oom(db->path);
+	pthread_mutex_init(&s->mu, NULL);
+	pthread_cond_init(&s->cv, NULL);
+	s->timeout = lock_timeout;
+	s->follow = follow;
+	s->arg = arg;
+	s->last = share_now_us();
+	s->mode = db->rdonly ? SHARE_READ : SHARE_WRITE; /* from the open */
+	pthread_rwlock_wrlock(&db->lock);
+	db->share = s;
+	if ((rc = share_remember(db)) < 0)
+		share_free(db);
+	pthread_rwlock_unlock(&db->lock);
+	return rc;
+}
+
+static int
+share_same_time(const struct timespec *a, const struct timespec *b)
+{
+	return a->tv_sec == b->tv_sec && a->tv_nsec == b->tv_nsec;
+}
+
+/* Open the file now at the store's path, which another process put in its
+ * place, with the lock (mode) it held on the old one, which becomes the
+ * store's. */
+static int
+share_reopen(struct blt *db, int mode)
+{
+	struct blt nb;
+	int rc;
+
+	memset(&nb, 0, sizeof nb);
+	nb.path = db->path;
+	nb.fd = -1;
+	nb.lock_timeout = db->share->timeout;
+	if ((rc = io_open_locked(&nb, db->file,
+	         db->rdonly ? BLT_RDONLY : BLT_RDWR, mode == SHARE_WRITE)) <
+	    0) {
+		if (nb.fd >= 0)
+			close(nb.fd);
+		free(nb.file);
+		return rc;
+	}
+	io_close(db);
+	db->fd = nb.fd;
+	db->file = nb.file;
+	db->size = nb.size;
+	return io_map_cover(db, db->size);
+}
+
+/* Read the header of a file that another process changed, as an open
+ * does: its layout and key count, counting the keys of one it left
+ * unclean. */
+static int
+share_read_header(struct blt *db)
+{
+	int rc;
+
+	if (db->size < HEADER_LEN)
+		return err_set(-EUCLEAN,
+		    "%s: not a booklet store any more: %llu bytes", db->path,
+		    (unsigned long long)db->size);
+	if ((rc = hdr_parse(db, db->map->base)) < 0)
+		return rc;
+	db->n_keys = db->h.n_keys_raw;
+	if (db->h.n_keys_raw == NKEYS_UNCLEAN)
+		return check_readable_as_is(db, &db->n_keys);
+	return check_layout_sound(db);
+}
+
+/* Whether the file of db, read again, is the one share_remember() saw
+ * with blocks appended and nothing before its old end moved.  Only a
+ * prune or a clear moves blocks (format §9, §13), and both put the index
+ * somewhere below the old end (a reindex appends its new one at the end):
+ * the index where it was or past the old end, the first data block where
+ * it was, and the same store (its creation time and uuid) tell a file
+ * that only grew.  Deletes change no offset; their count tells of them
+ * (struct blt_change). */
+static int
+share_only_grew(const struct blt *db, const struct hdr *old)
+{
+	const struct share *s = db->share;
+
+	return db->size >= s->size &&
+	       (db->h.index_off == old->index_off ||
+	           db->h.index_off >= s->size) &&
+	       db->h.first_data == old->first_data &&
+	       db->h.n_buckets >= old->n_buckets &&
+	       db->h.created == old->created &&
+	       memcmp(db->h.uuid, old->uuid, sizeof old->uuid) == 0;
+}
+
+/* How the store changed since share_remember(), read again as it is now,
+ * under the write lock of db and the flock just taken in mode: BLT_SAME,
+ * BLT_GREW or BLT_CHANGED, with c filled for the last two. */
+static int
+share_compare(struct blt *db, int mode, struct blt_change *c)
+{
+	struct share *s = db->share;
+	struct hdr old = db->h;
+	struct stat st, at;
+	int rc, replaced = 0;
+
+	if (fstat(db->fd, &st) == -1)
+		return err_set(-errno, "%s: %s", db->path, strerror(errno));
+	if (stat(db->file, &at) == 0 &&
+	    (at.st_dev != st.st_dev || at.st_ino != st.st_ino)) {
+		if ((rc = share_reopen(db, mode)) < 0)
+			return rc;
+		replaced = 1;
+	} else if ((uint64_t)st.st_size == s->size &&
+	           share_same_time(&st.st_mtim, &s->mtime) &&
+	           share_same_time(&st.st_ctim, &s->ctime) &&
+	           memcmp(db->map->base, s->head, HEADER_LEN) == 0) {
+		return BLT_SAME;
+	} else {
+		db->size = (uint64_t)st.st_size;
+		if ((rc = io_map_cover(db, db->size)) < 0)
+			return rc;
+	}
+	if ((rc = share_read_header(db)) < 0)
+		return rc;
+	c->how =
+	    !replaced && share_only_grew(db, &old) ? BLT_GREW : BLT_CHANGED;
+	c->old_end = s->size;
+	c->old_keys = s->n_keys;
+	c->new_keys = db->n_keys;
+	if (c->how == BLT_CHANGED) {
+		db->gen++; /* every offset is void */
+		__atomic_store_n(&db->trusted, 0, __ATOMIC_RELAXED);
+		s->st.changed++;
+		s->st.replaced += (uint64_t)replaced;
+	} else {
+		s->st.grew++;
+	}
+	keydir_drop(db);
+	db->usage_known = 0;
+	db->usage_epoch++;
+	return c->how;
+}
+
+/* Take the flock in mode, which the store does not hold yet, and follow
+ * what another process did meanwhile; s->mu held, no caller holding. */
+static int
+share_take(struct blt *db, int mode, double timeout)
+{
+	struct share *s = db->share;
+	struct blt_change c;
+	int rc;
+
+	memset(&c, 0, sizeof c);
+	if ((rc = io_lock(db->fd, db->path, mode == SHARE_WRITE, timeout)) <
+	    0) {
+		/* a conversion that failed may have let the old lock go */
+		if (s->mode != SHARE_NONE)
+			(void)flock(db->fd, LOCK_UN);
+		__atomic_store_n(&s->mode, SHARE_NONE, __ATOMIC_RELAXED);
+		if (timeout != 0) {
+			s->st.timeouts += rc == -EWOULDBLOCK;
+			s->failed = share_now_us();
+			s->failed_rc = rc;
+		}
+		return rc;
+	}
+	__atomic_store_n(&s->mode, mode, __ATOMIC_RELAXED);
+	s->st.taken++;
+	pthread_rwlock_wrlock(&db->lock);
+	rc = share_compare(db, mode, &c);
+	pthread_rwlock_unlock(&db->lock);
+	if (rc < 0) {
+		(void)flock(db->fd, LOCK_UN);
+		__atomic_store_n(&s->mode, SHARE_NONE, __ATOMIC_RELAXED);
+		return rc;
+	}
+	if (rc != BLT_SAME && s->follow != NULL)
+		s->follow(s->arg, &c);
+	return 0;
+}
+
+int
+blt_hold(struct blt *db, int write)
+{
+	struct share *s = db->share;
+	int mode, rc = 0;
+	int64_t start;
+
+	if (s == NULL)
+		return 0;
+	mode = write && !db->rdonly ? SHARE_WRITE : SHARE_READ;
+	start = share_now_us();
+	pthread_mutex_lock(&s->mu);
+	if (s->mode < mode) {
+		/* converting: the callers holding the lock now finish first,
+		 * and those who come meanwhile wait behind */
+		s->queued++;
+		while (s->holds > 0 && s->mode < mode)
+			pthread_cond_wait(&s->cv, &s->mu);
+		s->queued--;
+		if (s->mode < mode && s->failed >= start)
+			rc = err_set(s->failed_rc,
+			    "%s: locked by another process past the lock "
+			    "timeout (%g s)",
+			    db->path, s->timeout);
+		else if (s->mode < mode)
+			rc = share_take(db, mode, s->timeout);
+		pthread_cond_broadcast(&s->cv);
+	} else {
+		while (s->queued > 0 && s->holds > 0)
+			pthread_cond_wait(&s->cv, &s->mu);
+		if (s->mode < mode) { /* let go meanwhile */
+			pthread_mutex_unlock(&s->mu);
+			return blt_hold(db, write);
+		}
+	}
+	if (rc == 0)
+		s->holds++;
+	pthread_mutex_unlock(&s->mu);
+	return rc;
+}
+
+void
+blt_unhold(struct blt *db)
+{
+	struct share *s = db->share;
+
+	if (s == NULL)
+		return;
+	pthread_mutex_lock(&s->mu);
+	s->holds--;
+	s->last = share_now_us();
+	if (s->holds == 0)
+		pthread_cond_broadcast(&s->cv);
+	pthread_mutex_unlock(&s->mu);
+}
+
+/* Write back what the store keeps for its writer and let the lock go;
+ * s->mu held, no caller holding. */
+static int
+share_release(struct blt *db)
+{
+	struct share *s = db->share;
+	int rc = 0;
+
+	pthread_rwlock_wrlock(&db->lock);
+	if (s->mode == SHARE_WRITE) {
+		/* a reader of another process refuses a store marked
+		 * unclean: the count goes back as a close writes it */
+		rc = write_flush(db, 0);
+		if (rc == 0 && db->dirty &&
+		    (rc = hdr_write_nkeys(db, (uint32_t)db->n_keys)) == 0 &&
+		    (rc = io_sync(db)) == 0)
+			db->dirty = 0;
+	}
+	if (rc == 0)
+		rc = share_remember(db);
+	pthread_rwlock_unlock(&db->lock);
+	if (rc < 0)
+		return rc; /* kept: nothing may see the store half written */
+	(void)flock(db->fd, LOCK_UN);
+	__atomic_store_n(&s->mode, SHARE_NONE, __ATOMIC_RELAXED);
+	s->st.let_go++;
+	return 0;
+}
+
+int
+blt_let_go(struct blt *db, double idle)
+{
+	struct share *s = db->share;
+	int rc = 0;
+
+	if (s == NULL)
+		return 0;
+	pthread_mutex_lock(&s->mu);
+	if (s->mode != SHARE_NONE && s->holds == 0 && s->queued == 0 &&
+	    share_now_us() - s->last >= (int64_t)(idle * 1e6))
+		rc = share_release(db) == 0 ? 1 : -1;
+	pthread_mutex_unlock(&s->mu);
+	return rc < 0 ? -EIO : rc;
+}
+
+/* Whether the file at the store's path is not as share_remember() left
+ * it; s->mu held, the lock let go. */
+static int
+share_moved(struct blt *db)
+{
+	struct share *s = db->share;
+	struct stat st, at;
+
+	if (fstat(db->fd, &st) == -1)
+		return 1;
+	if (stat(db->file, &at) == 0 &&
+	    (at.st_dev != st.st_dev || at.st_ino != st.st_ino))
+		return 1;
+	return (uint64_t)st.st_size != s->size ||
+	       !share_same_time(&st.st_mtim, &s->mtime) ||
+	       !share_same_time(&st.st_ctim, &s->ctime);
+}
+
+int
+blt_poll(struct blt *db)
+{
+	struct share *s = db->share;
+	int rc = 0;
+
+	if (s == NULL)
+		return 0;
+	pthread_mutex_lock(&s->mu);
+	if (s->mode == SHARE_NONE && s->queued == 0 && share_moved(db)) {
+		/* only a free lock: a writer of another process that holds it
+		 * is still writing, and is looked at again next time */
+		rc = share_take(db, SHARE_READ, 0);
+		if (rc == 0)
+			rc = share_release(db) == 0 ? 1 : -EIO;
+		else if (rc == -EWOULDBLOCK)
+			rc = 0;
+	}
+	pthread_mutex_unlock(&s->mu);
+	return rc;
+}
+
+int
+blt_share_stat(struct blt *db, struct blt_share_stat *st)
+{
+	struct share *s = db->share;
+
+	memset(st, 0, sizeof *st);
+	if (s == NULL)
+		return -EINVAL;
+	pthread_mutex_lock(&s->mu);
+	*st = s->st;
+	st->mode = s->mode;
+	st->holds = s->holds;
+	pthread_mutex_unlock(&s->mu);
+	return 0;
+}

@@ -1,0 +1,246 @@
+/*
+ * check_share.c: a store shared with other processes (blt_share()).  A
+ * second open of the same file in this process stands for the other
+ * process: flock(2) locks belong to open files, so the two exclude each
+ * other as two processes would.  The shared store lets its lock go when
+ * idle, sees what the other open did when it takes it again (appended
+ * keys as a store that grew, a delete, a file put in its place as a
+ * change), refuses writes without its exclusive lock, and gives up after
+ * its lock timeout while the other open holds the store.
+ */
+#include "config.h"
+
+#include <check.h>
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include "booklet.h"
+#include "testutil.h"
+
+static char path[PATH_MAX];
+static struct blt_change seen;
+static int told;
+
+static void
+follow(void *arg, const struct blt_change *c)
+{
+	(void)arg;
+	seen = *c;
+	told++;
+}
+
+static void
+setup(void)
+{
+	tu_tmpstore(path, sizeof path);
+	memset(&seen, 0, sizeof seen);
+	told = 0;
+}
+
+static void
+teardown(void)
+{
+	tu_rmstore(path);
+}
+
+/* The store at path, made with key "a", shared (lock timeout t). */
+static struct blt *
+shared(int mode, double t)
+{
+	struct blt *db;
+
+	ck_assert_int_eq(blt_open(path, BLT_TRUNC, NULL, &db), 0);
+	tu_put(db, "a", "1", BLT_NOW);
+	ck_assert_int_eq(blt_close(db), 0);
+	ck_assert_int_eq(blt_open(path, mode, NULL, &db), 0);
+	ck_assert_int_eq(blt_share(db, t, follow, NULL), 0);
+	return db;
+}
+
+/* Another process's open for writing, which does not wait for the lock:
+ * rc is what it gives. */
+static struct blt *
+other_open(int rc)
+{
+	struct blt_options o;
+	struct blt *db = NULL;
+
+	blt_options_default(&o);
+	o.lock_timeout = 0;
+	ck_assert_msg(
+	    blt_open(path, BLT_RDWR, &o, &db) == rc, "%s", blt_errmsg());
+	return db;
+}
+
+static struct blt *
+other(void)
+{
+	return other_open(0);
+}
+
+static ssize_t
+get(struct blt *db, const char *k, char *buf, size_t cap)
+{
+	ssize_t n;
+
+	ck_assert_int_eq(blt_hold(db, 0), 0);
+	n = blt_get(db, k, strlen(k), buf, cap, NULL);
+	blt_unhold(db);
+	return n;
+}
+
+START_TEST(an_idle_store_lets_its_lock_go_and_follows_what_grew)
+{
+	struct blt *db = shared(BLT_RDWR, 5), *o;
+	char buf[16];
+
+	/* held since the open: another writer is refused */
+	(void)other_open(-EWOULDBLOCK);
+	ck_assert_int_eq(blt_let_go(db, 0), 1);
+	ck_assert_int_eq(blt_let_go(db, 0), 0); /* let go already */
+	o = other();
+	tu_put(o, "b", "2", BLT_NOW);
+	ck_assert_int_eq(blt_close(o), 0);
+	ck_assert_int_eq(get(db, "b", buf, sizeof buf), 1);
+	ck_assert_int_eq(told, 1);
+	ck_assert_int_eq(seen.how, BLT_GREW);
+	ck_assert_uint_eq(seen.old_keys, 1);
+	ck_assert_uint_eq(seen.new_keys, 2);
+	ck_assert_int_eq(get(db, "a", buf, sizeof buf), 1); /* nothing new */
+	ck_assert_int_eq(told, 1);
+	ck_assert_int_eq(blt_close(db), 0);
+}
+END_TEST
+
+START_TEST(the_keys_after_the_old_end_are_what_was_put)
+{
+	struct blt *db = shared(BLT_RDONLY, 5), *o;
+	struct blt_iter *it;
+	struct blt_item item;
+	int n = 0;
+
+	ck_assert_int_eq(blt_let_go(db, 0), 1);
+	o = other();
+	tu_put(o, "b", "2", BLT_NOW);
+	tu_put(o, "a", "3", BLT_NOW); /* an overwrite appends too */
+	ck_assert_int_eq(blt_close(o), 0);
+	ck_assert_int_eq(blt_poll(db), 1); /* followed while let go */
+	ck_assert_int_eq(seen.how, BLT_GREW);
+	ck_assert_int_eq(blt_hold(db, 0), 0);
+	ck_assert_int_eq(blt_iter_create_grown(db, &seen, &it), 0);
+	while (blt_iter_next(it, &item) > 0) {
+		ck_assert(item.klen == 1 &&
+		          (item.key[0] == 'a' || item.key[0] == 'b'));
+		n++;
+	}
+	ck_assert_int_eq(n, 2);
+	blt_iter_free(it);
+	blt_unhold(db);
+	ck_assert_int_eq(blt_poll(db), 0); /* nothing since */
+	ck_assert_int_eq(blt_close(db), 0);
+}
+END_TEST
+
+START_TEST(a_delete_and_a_file_put_in_place_are_followed)
+{
+	struct blt *db = shared(BLT_RDWR, 5), *o;
+	char buf[16];
+
+	ck_assert_int_eq(blt_let_go(db, 0), 1);
+	o = other();
+	ck_assert_int_eq(blt_del(o, "a", 1), 0);
+	ck_assert_int_eq(blt_close(o), 0);
+	ck_assert_int_eq(get(db, "a", buf, sizeof buf), -ENOENT);
+	ck_assert_uint_eq(seen.new_keys, 0); /* the count tells of it */
+	ck_assert_int_eq(blt_let_go(db, 0), 1);
+	o = other();
+	tu_put(o, "c", "3", BLT_NOW);
+	ck_assert_int_eq((int)blt_prune(o, NULL), 1); /* a new file */
+	ck_assert_int_eq(blt_close(o), 0);
+	ck_assert_int_eq(get(db, "c", buf, sizeof buf), 1);
+	ck_assert_int_eq(seen.how, BLT_CHANGED);
+	/* and it is the store now: written there, read by another open */
+	ck_assert_int_eq(blt_hold(db, 1), 0);
+	ck_assert_int_eq(blt_put(db, "d", 1, "4", 1, BLT_NOW), 0);
+	blt_unhold(db);
+	ck_assert_int_eq(blt_let_go(db, 0), 1);
+	o = other();
+	ck_assert_int_eq(blt_get(o, "d", 1, buf, sizeof buf, NULL), 1);
+	ck_assert_int_eq(blt_close(o), 0);
+	ck_assert_int_eq(blt_close(db), 0);
+}
+END_TEST
+
+START_TEST(a_write_needs_the_exclusive_lock)
+{
+	struct blt *db = shared(BLT_RDWR, 5), *o;
+	struct blt_share_stat st;
+	char buf[16];
+
+	ck_assert_int_eq(blt_let_go(db, 0), 1);
+	ck_assert_int_eq(blt_hold(db, 0), 0);
+	ck_assert_int_eq(blt_del(db, "a", 1), -ENOLCK);
+	blt_unhold(db);
+	ck_assert_int_eq(blt_hold(db, 1), 0); /* converted */
+	ck_assert_int_eq(blt_del(db, "a", 1), 0);
+	ck_assert_int_eq(blt_share_stat(db, &st), 0);
+	ck_assert_int_eq(st.mode, 2);
+	ck_assert_int_eq(st.holds, 1);
+	blt_unhold(db);
+	ck_assert_int_eq(blt_let_go(db, 0), 1);
+	/* let go clean: another open reads it as it is */
+	o = other();
+	ck_assert_int_eq(blt_get(o, "a", 1, buf, sizeof buf, NULL), -ENOENT);
+	ck_assert_int_eq(blt_flags(o) & BLT_RECOVERED, 0);
+	ck_assert_int_eq(blt_close(o), 0);
+	ck_assert_int_eq(blt_close(db), 0);
+}
+END_TEST
+
+START_TEST(a_store_held_elsewhere_fails_after_the_timeout)
+{
+	struct blt *db = shared(BLT_RDONLY, 0.2), *o;
+	struct blt_share_stat st;
+	char buf[16];
+
+	ck_assert_int_eq(blt_let_go(db, 0), 1);
+	o = other();
+	ck_assert_int_eq(blt_hold(db, 0), -EWOULDBLOCK);
+	ck_assert_ptr_nonnull(
+	    strstr(blt_errmsg(), "locked by another process"));
+	ck_assert_int_eq(blt_poll(db), 0); /* the writer is at work */
+	ck_assert_int_eq(blt_share_stat(db, &st), 0);
+	ck_assert_uint_eq(st.timeouts, 1);
+	ck_assert_int_eq(st.mode, 0);
+	ck_assert_int_eq(blt_close(o), 0);
+	ck_assert_int_eq(get(db, "a", buf, sizeof buf), 1);
+	ck_assert_int_eq(blt_close(db), 0);
+}
+END_TEST
+
+static Suite *
+share_suite(void)
+{
+	Suite *s = suite_create("share");
+	TCase *tc = tcase_create("share");
+
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(
+	    tc, an_idle_store_lets_its_lock_go_and_follows_what_grew);
+	tcase_add_test(tc, the_keys_after_the_old_end_are_what_was_put);
+	tcase_add_test(tc, a_delete_and_a_file_put_in_place_are_followed);
+	tcase_add_test(tc, a_write_needs_the_exclusive_lock);
+	tcase_add_test(tc, a_store_held_elsewhere_fails_after_the_timeout);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int
+main(void)
+{
+	return tu_run(share_suite());
+}
