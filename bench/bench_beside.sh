@@ -82,15 +82,14 @@ print(f'{opened * 1000:.2f} {seen[rw] * 1000:.1f} {seen[ro] * 1000:.1f}')
 PY
 	i=$((i + 1))
 done
-sort -n -k2 "$work/times" | awk -v b="$BATCHES" -v n="$BATCH" -v k="$KEYS" '
-	{ open[NR] = $1; rw[NR] = $2; ro[NR] = $3; if ($1 > mo) mo = $1 }
-	END {
-		printf "store of %d keys, %d batches of %d keys\n", k, b, n
-		printf "pipeline open: at most %.2f ms\n", mo
-		printf "shown by the read-write mount after the close: median %.1f ms, max %.1f ms\n",
-		    rw[int((NR + 1) / 2)], rw[NR]
-		asort(ro)
-		printf "shown by the read-only mount after the close:  median %.1f ms, max %.1f ms\n",
-		    ro[int((NR + 1) / 2)], ro[NR]
-	}'
+# median and max of column $1 of the times
+stat()
+{
+	sort -n -k"$1" "$work/times" | awk -v c="$1" '
+		{ v[NR] = $c } END { printf "median %.1f ms, max %.1f ms\n", v[int((NR + 1) / 2)], v[NR] }'
+}
+echo "store of $KEYS keys, $BATCHES batches of $BATCH keys"
+echo "pipeline open: $(stat 1 | sed 's/.*max/at most/')"
+echo "shown by the read-write mount after the close: $(stat 2)"
+echo "shown by the read-only mount after the close:  $(stat 3)"
 grep -h '"followed"' "$rw/.bltfs/status" "$ro/.bltfs/status" | sed 's/^ */followed: /'

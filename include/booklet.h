@@ -522,6 +522,12 @@ int blt_share_stat(struct blt *db, struct blt_share_stat *st);
  * follow function told of a BLT_GREW change: what other processes put. */
 int blt_iter_create_grown(
     struct blt *db, const struct blt_change *c, struct blt_iter **out);
+/* For the same function: the dead blocks of user keys before c->old_end
+ * (deleted or overwritten, in file order; their keys as items), among
+ * which are the keys other processes deleted: a delete writes no block,
+ * but makes the key's live block a tombstone in place (format §7.3). */
+int blt_iter_create_dead(
+    struct blt *db, const struct blt_change *c, struct blt_iter **out);
 
 /* Metadata: a JSON text kept beside the keys (variable stores only), as
  * given: it is not parsed.  blt_get_meta() works as blt_get(); -ENOENT

@@ -148,6 +148,8 @@ END_TEST
 START_TEST(a_delete_and_a_file_put_in_place_are_followed)
 {
 	struct blt *db = shared(BLT_RDWR, 5), *o;
+	struct blt_iter *it;
+	struct blt_item item;
 	char buf[16];
 
 	ck_assert_int_eq(blt_let_go(db, 0), 1);
@@ -156,6 +158,15 @@ START_TEST(a_delete_and_a_file_put_in_place_are_followed)
 	ck_assert_int_eq(blt_close(o), 0);
 	ck_assert_int_eq(get(db, "a", buf, sizeof buf), -ENOENT);
 	ck_assert_uint_eq(seen.new_keys, 0); /* the count tells of it */
+	ck_assert_int_eq(seen.how, BLT_GREW); /* no block moved */
+	/* and its dead block, the key */
+	ck_assert_int_eq(blt_hold(db, 0), 0);
+	ck_assert_int_eq(blt_iter_create_dead(db, &seen, &it), 0);
+	ck_assert_int_eq(blt_iter_next(it, &item), 1);
+	ck_assert(item.klen == 1 && item.key[0] == 'a');
+	ck_assert_int_eq(blt_iter_next(it, &item), 0);
+	blt_iter_free(it);
+	blt_unhold(db);
 	ck_assert_int_eq(blt_let_go(db, 0), 1);
 	o = other();
 	tu_put(o, "c", "3", BLT_NOW);

@@ -329,7 +329,8 @@ op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 	if (rc == -EAGAIN)
 		rc = ops_lookup_unscanned(fs, parent, name, nlen, &in);
 	if (rc == -ENOENT) {
-		/* cached: every other change of names comes through us */
+		/* cached: every other change of names comes through us, or
+		 * is told to the kernel (another process's: follow.c) */
 		memset(&e, 0, sizeof e);
 		e.entry_timeout = fs->timeout;
 		fuse_reply_entry(req, &e);

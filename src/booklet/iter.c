@@ -27,6 +27,8 @@ struct blt_iter {
 	uint64_t keys;  /* user keys passed */
 	int unchecked;  /* no digests: it vouches for no block */
 	int since;      /* of blt_iter_create_since(): a part of the file */
+	int dead;       /* of blt_iter_create_dead(): dead user blocks ... */
+	uint64_t stop;  /* ... before this offset */
 	/* blt_iter_create_sample(): buckets [0, buckets) of the index at
 	 * index_off, bucket the next, chain the next block of the one
 	 * followed, hops its blocks so far */
@@ -40,6 +42,7 @@ struct blt_iter {
 
 static int iter_since(struct blt_iter *it, const struct blt_mark *m);
 static int iter_from(struct blt_iter *it, uint64_t end);
+static int iter_skip_block(const struct block *b);
 
 /* Start a scan, of the blocks after since->end only if since is not
  * NULL; buffered puts are flushed first so that it sees them. */
@@ -180,6 +183,32 @@ iter_from(struct blt_iter *it, uint64_t end)
 		s->next_start = s->next_end = 0;
 	} else /* within the index: it was never a file's end */
 		return iter_stale(it, "its index is not where it was");
+	return 0;
+}
+
+/* A skip block (format §5.6): a tombstone over a dead index, no key's. */
+static int
+iter_skip_block(const struct block *b)
+{
+	static const unsigned char zero[HASH_LEN];
+
+	return memcmp(b->digest, zero, HASH_LEN) == 0;
+}
+
+int
+blt_iter_create_dead(
+    struct blt *db, const struct blt_change *c, struct blt_iter **out)
+{
+	int rc;
+
+	if (c->how != BLT_GREW)
+		return err_set(-EINVAL, "%s: not a store that grew", db->path);
+	if ((rc = iter_create_at(db, 1, NULL, 0, out)) < 0)
+		return rc;
+	(*out)->since = 1; /* a part of the file: no count of it kept */
+	(*out)->dead = 1;
+	(*out)->stop = c->old_end;
+	(*out)->scan.all = 1;
 	return 0;
 }
 
@@ -345,6 +374,17 @@ iter_step(struct blt_iter *it, struct blt_item *item, int *count)
 	if (it->sample)
 		return iter_sample_step(it, item);
 	while ((rc = scan_next(&it->scan, &b)) > 0) {
+		if (it->dead) {
+			if (b.off >= it->stop) {
+				rc = 0;
+				break;
+			}
+			if (b.next == PTR_TOMBSTONE && !iter_skip_block(&b) &&
+			    scan_whole(&b) &&
+			    (db->h.fixed || !hash_internal_key(b.key, b.klen)))
+				break;
+			continue;
+		}
 		it->live += b.size;
 		if (db->h.fixed || !hash_internal_key(b.key, b.klen)) {
 			it->keys++;

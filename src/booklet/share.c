@@ -26,7 +26,9 @@
  *
  * Converting a flock from shared to exclusive may let it go in between
  * (flock(2)), so it is converted only while no caller holds the store,
- * and what another process did in between is followed as above.
+ * and what another process did in between is followed as above.  Callers
+ * come in without a mutex while nobody works on the lock (the gate,
+ * share_enter_fast()).
  */
 #include "config.h"
 
@@ -47,10 +49,13 @@
 struct share {
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
-	int mode;        /* the flock held: SHARE_* (atomic reads outside mu) */
-	unsigned holds;  /* callers between blt_hold() and blt_unhold() */
-	unsigned queued; /* callers that wait to convert the lock */
-	int64_t last;    /* when the last caller let go, monotonic µs */
+	/* mode, holds, gate and last are atomic (share_enter_fast()) */
+	int mode;       /* the flock held: SHARE_*; changed under mu, with
+	                   the gate raised and no caller holding */
+	unsigned holds; /* callers between blt_hold() and blt_unhold() */
+	unsigned gate;  /* callers at work on the lock (converting, letting
+	                   go, polling): new callers go the slow way */
+	int64_t last;   /* when the last caller let go, monotonic µs */
 	/* when taking the lock last failed, and why: the callers that waited
 	 * meanwhile fail with it, instead of each waiting its own timeout */
 	int64_t failed;
@@ -299,7 +304,7 @@ share_take(struct blt *db, int mode, double timeout)
 		/* a conversion that failed may have let the old lock go */
 		if (s->mode != SHARE_NONE)
 			(void)flock(db->fd, LOCK_UN);
-		__atomic_store_n(&s->mode, SHARE_NONE, __ATOMIC_RELAXED);
+		__atomic_store_n(&s->mode, SHARE_NONE, __ATOMIC_SEQ_CST);
 		if (timeout != 0) {
 			s->st.timeouts += rc == -EWOULDBLOCK;
 			s->failed = share_now_us();
@@ -307,19 +312,69 @@ share_take(struct blt *db, int mode, double timeout)
 		}
 		return rc;
 	}
-	__atomic_store_n(&s->mode, mode, __ATOMIC_RELAXED);
+	__atomic_store_n(&s->mode, mode, __ATOMIC_SEQ_CST);
 	s->st.taken++;
 	pthread_rwlock_wrlock(&db->lock);
 	rc = share_compare(db, mode, &c);
 	pthread_rwlock_unlock(&db->lock);
 	if (rc < 0) {
 		(void)flock(db->fd, LOCK_UN);
-		__atomic_store_n(&s->mode, SHARE_NONE, __ATOMIC_RELAXED);
+		__atomic_store_n(&s->mode, SHARE_NONE, __ATOMIC_SEQ_CST);
 		return rc;
 	}
 	if (rc != BLT_SAME && s->follow != NULL)
 		s->follow(s->arg, &c);
 	return 0;
+}
+
+/* Leave the store: the last caller out wakes whoever waits at the gate. */
+static void
+share_leave(struct share *s)
+{
+	__atomic_store_n(&s->last, share_now_us(), __ATOMIC_RELAXED);
+	if (__atomic_sub_fetch(&s->holds, 1, __ATOMIC_SEQ_CST) == 0 &&
+	    __atomic_load_n(&s->gate, __ATOMIC_SEQ_CST) != 0) {
+		pthread_mutex_lock(&s->mu);
+		pthread_cond_broadcast(&s->cv);
+		pthread_mutex_unlock(&s->mu);
+	}
+}
+
+/* The way in of nearly every request: the lock is held in mode or
+ * better and nobody is at work on it, so the caller only counts itself,
+ * taking no mutex (ten threads serving requests would queue on one).
+ * Whoever works on the lock first raises the gate, then looks at the
+ * holds; a caller first counts itself, then looks at the gate: in the one
+ * order of these sequentially consistent steps, one of the two sees the
+ * other and steps back. */
+static int
+share_enter_fast(struct share *s, int mode)
+{
+	if (__atomic_load_n(&s->gate, __ATOMIC_SEQ_CST) != 0 ||
+	    __atomic_load_n(&s->mode, __ATOMIC_SEQ_CST) < mode)
+		return 0;
+	__atomic_add_fetch(&s->holds, 1, __ATOMIC_SEQ_CST);
+	if (__atomic_load_n(&s->gate, __ATOMIC_SEQ_CST) == 0 &&
+	    __atomic_load_n(&s->mode, __ATOMIC_SEQ_CST) >= mode)
+		return 1;
+	share_leave(s);
+	return 0;
+}
+
+/* Raise the gate and wait until no caller holds the store; s->mu held. */
+static void
+share_gate_close(struct share *s)
+{
+	__atomic_add_fetch(&s->gate, 1, __ATOMIC_SEQ_CST);
+	while (__atomic_load_n(&s->holds, __ATOMIC_SEQ_CST) > 0)
+		pthread_cond_wait(&s->cv, &s->mu);
+}
+
+static void
+share_gate_open(struct share *s)
+{
+	__atomic_sub_fetch(&s->gate, 1, __ATOMIC_SEQ_CST);
+	pthread_cond_broadcast(&s->cv);
 }
 
 int
@@ -332,15 +387,21 @@ blt_hold(struct blt *db, int write)
 	if (s == NULL)
 		return 0;
 	mode = write && !db->rdonly ? SHARE_WRITE : SHARE_READ;
+	if (share_enter_fast(s, mode))
+		return 0;
 	start = share_now_us();
 	pthread_mutex_lock(&s->mu);
-	if (s->mode < mode) {
+	for (;;) {
+		if (s->mode >= mode) {
+			/* behind a conversion at work: it goes first */
+			if (__atomic_load_n(&s->gate, __ATOMIC_SEQ_CST) == 0)
+				break;
+			pthread_cond_wait(&s->cv, &s->mu);
+			continue;
+		}
 		/* converting: the callers holding the lock now finish first,
 		 * and those who come meanwhile wait behind */
-		s->queued++;
-		while (s->holds > 0 && s->mode < mode)
-			pthread_cond_wait(&s->cv, &s->mu);
-		s->queued--;
+		share_gate_close(s);
 		if (s->mode < mode && s->failed >= start)
 			rc = err_set(s->failed_rc,
 			    "%s: locked by another process past the lock "
@@ -348,17 +409,12 @@ blt_hold(struct blt *db, int write)
 			    db->path, s->timeout);
 		else if (s->mode < mode)
 			rc = share_take(db, mode, s->timeout);
-		pthread_cond_broadcast(&s->cv);
-	} else {
-		while (s->queued > 0 && s->holds > 0)
-			pthread_cond_wait(&s->cv, &s->mu);
-		if (s->mode < mode) { /* let go meanwhile */
-			pthread_mutex_unlock(&s->mu);
-			return blt_hold(db, write);
-		}
+		share_gate_open(s);
+		if (rc < 0 || s->mode >= mode)
+			break;
 	}
 	if (rc == 0)
-		s->holds++;
+		__atomic_add_fetch(&s->holds, 1, __ATOMIC_SEQ_CST);
 	pthread_mutex_unlock(&s->mu);
 	return rc;
 }
@@ -366,16 +422,8 @@ blt_hold(struct blt *db, int write)
 void
 blt_unhold(struct blt *db)
 {
-	struct share *s = db->share;
-
-	if (s == NULL)
-		return;
-	pthread_mutex_lock(&s->mu);
-	s->holds--;
-	s->last = share_now_us();
-	if (s->holds == 0)
-		pthread_cond_broadcast(&s->cv);
-	pthread_mutex_unlock(&s->mu);
+	if (db->share != NULL)
+		share_leave(db->share);
 }
 
 /* Write back what the store keeps for its writer and let the lock go;
@@ -402,7 +450,7 @@ share_release(struct blt *db)
 	if (rc < 0)
 		return rc; /* kept: nothing may see the store half written */
 	(void)flock(db->fd, LOCK_UN);
-	__atomic_store_n(&s->mode, SHARE_NONE, __ATOMIC_RELAXED);
+	__atomic_store_n(&s->mode, SHARE_NONE, __ATOMIC_SEQ_CST);
 	s->st.let_go++;
 	return 0;
 }
@@ -416,9 +464,16 @@ blt_let_go(struct blt *db, double idle)
 	if (s == NULL)
 		return 0;
 	pthread_mutex_lock(&s->mu);
-	if (s->mode != SHARE_NONE && s->holds == 0 && s->queued == 0 &&
-	    share_now_us() - s->last >= (int64_t)(idle * 1e6))
+	if (s->mode != SHARE_NONE &&
+	    __atomic_load_n(&s->holds, __ATOMIC_SEQ_CST) == 0 &&
+	    __atomic_load_n(&s->gate, __ATOMIC_SEQ_CST) == 0 &&
+	    share_now_us() - __atomic_load_n(&s->last, __ATOMIC_RELAXED) >=
+	        (int64_t)(idle * 1e6)) {
+		/* idle: a caller that comes now waits at the gate */
+		share_gate_close(s);
 		rc = share_release(db) == 0 ? 1 : -1;
+		share_gate_open(s);
+	}
 	pthread_mutex_unlock(&s->mu);
 	return rc < 0 ? -EIO : rc;
 }
@@ -450,14 +505,18 @@ blt_poll(struct blt *db)
 	if (s == NULL)
 		return 0;
 	pthread_mutex_lock(&s->mu);
-	if (s->mode == SHARE_NONE && s->queued == 0 && share_moved(db)) {
+	if (s->mode == SHARE_NONE &&
+	    __atomic_load_n(&s->gate, __ATOMIC_SEQ_CST) == 0 &&
+	    share_moved(db)) {
 		/* only a free lock: a writer of another process that holds it
 		 * is still writing, and is looked at again next time */
+		share_gate_close(s);
 		rc = share_take(db, SHARE_READ, 0);
 		if (rc == 0)
 			rc = share_release(db) == 0 ? 1 : -EIO;
 		else if (rc == -EWOULDBLOCK)
 			rc = 0;
+		share_gate_open(s);
 	}
 	pthread_mutex_unlock(&s->mu);
 	return rc;
@@ -474,7 +533,7 @@ blt_share_stat(struct blt *db, struct blt_share_stat *st)
 	pthread_mutex_lock(&s->mu);
 	*st = s->st;
 	st->mode = s->mode;
-	st->holds = s->holds;
+	st->holds = __atomic_load_n(&s->holds, __ATOMIC_SEQ_CST);
 	pthread_mutex_unlock(&s->mu);
 	return 0;
 }
