@@ -157,7 +157,7 @@ START_TEST(a_delete_and_a_file_put_in_place_are_followed)
 	ck_assert_int_eq(blt_del(o, "a", 1), 0);
 	ck_assert_int_eq(blt_close(o), 0);
 	ck_assert_int_eq(get(db, "a", buf, sizeof buf), -ENOENT);
-	ck_assert_uint_eq(seen.new_keys, 0); /* the count tells of it */
+	ck_assert_uint_eq(seen.new_keys, 0);  /* the count tells of it */
 	ck_assert_int_eq(seen.how, BLT_GREW); /* no block moved */
 	/* and its dead block, the key */
 	ck_assert_int_eq(blt_hold(db, 0), 0);
