@@ -125,6 +125,9 @@ grep -q '"whole": [1-9]' "$ma/.bltfs/status" ||
 	fail "status does not count a change followed whole: $(cat "$ma/.bltfs/status")"
 grep -q '"grew": [1-9]' "$mb/.bltfs/status" ||
 	fail "status does not count a store that grew: $(cat "$mb/.bltfs/status")"
+"$BLTFS" ctl "$mb" status >"$tmp/st" || fail "bltfs ctl status"
+grep -q "^followed  [0-9]* changes of other processes: [1-9][0-9]* grown" "$tmp/st" ||
+	fail "bltfs ctl status says: $(cat "$tmp/st")"
 
 # What the mount writes, the reference reads, also while it stays up.
 echo '"from the mount"' | "$PY" -c 'import json, pickle, sys

@@ -81,6 +81,35 @@ client_print_jobs(const struct json *jobs)
 
 /* Print the summary of c's mount: CLIENT_OK, or CLIENT_REFUSED with a
  * message. */
+/* The store's lock and the changes of other processes followed (a mount
+ * that shares its store), or that the mount holds it (-o exclusive). */
+static void
+client_print_sharing(const struct json *v)
+{
+	const struct json *f = json_get(v, "followed");
+	const char *lock = client_str(v, "lock");
+
+	if (lock == NULL || strcmp(lock, "held") == 0) {
+		printf("lock      held from mount to unmount (-o exclusive)\n");
+		return;
+	}
+	printf("lock      %s now; taken %" PRIu64 " times, let go %" PRIu64
+	       " (after 0.5 s idle)",
+	    lock, client_num(v, "lock_taken"), client_num(v, "lock_let_go"));
+	if (client_num(v, "lock_timeouts") > 0)
+		printf(
+		    ", %" PRIu64 " timeouts", client_num(v, "lock_timeouts"));
+	putchar('\n');
+	printf("followed  %" PRIu64 " changes of other processes: %" PRIu64
+	       " grown, %" PRIu64 " compared whole (%" PRIu64
+	       " files put in their place); %" PRIu64 " keys put, %" PRIu64
+	       " gone\n",
+	    client_num(f, "grew") + client_num(f, "whole"),
+	    client_num(f, "grew"), client_num(f, "whole"),
+	    client_num(f, "replaced"), client_num(f, "keys_put"),
+	    client_num(f, "keys_gone"));
+}
+
 int
 client_status_print(struct client *c)
 {
@@ -140,6 +169,7 @@ client_status_print(struct client *c)
 			    client_num(ap, "failures"));
 		putchar('\n');
 	}
+	client_print_sharing(v);
 	/* -o lazy: said only until the index is built */
 	idx = json_get(v, "index");
 	state = client_str(idx, "state");
