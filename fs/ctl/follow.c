@@ -114,6 +114,7 @@ follow_drop_gone(struct follow *f, struct job_notes *ns)
 			continue;
 		gone++;
 		job_note_entry(ns, where.parent, where.name, where.nlen);
+		job_note_node(ns, where.parent);
 		job_note_stale(ns, &stale);
 	}
 	pthread_mutex_unlock(&fs->wlock);
@@ -145,6 +146,7 @@ follow_drop_key(
 	    inode_del_key(fs->tree, key, klen, &stale) < 0)
 		return 0;
 	job_note_entry(ns, where.parent, where.name, where.nlen);
+	job_note_node(ns, where.parent); /* a listing the kernel keeps */
 	job_note_stale(ns, &stale);
 	return 1;
 }
