@@ -866,6 +866,8 @@ main(int argc, char **argv)
       signals:
 	fuse_remove_signal_handlers(fs.se);
 destroy:
+	/* the follow thread tells the kernel through the session */
+	follow_stop(fs.follow);
 	fuse_session_destroy(fs.se);
 	ctl_free(fs.ctl);
 	fs.ctl = NULL;
