@@ -261,6 +261,13 @@ void job_note_stale(struct job_notes *ns, const struct inode_stale *s);
 int job_locate(struct inode_tree *t, const void *key, size_t klen, int marker,
     uint64_t *node, struct job_note *where);
 
+/* key is gone from the mounted store (a prune dropped it, another process
+ * deleted it): if the store has no such key and the index does, the index
+ * loses it, and ns gets what the kernel must drop (the name, its
+ * directory's listing).  1 if it went.  fs->wlock held. */
+int job_forget_key(struct fs *fs, const unsigned char *key, size_t klen,
+    struct job_notes *ns);
+
 /* A map stored key, of vlen bytes, in the mounted store: the index learns
  * it, and ns what the kernel must drop (the name, or the old value). */
 void job_learn_key(struct fs *fs, const unsigned char *key, size_t klen,

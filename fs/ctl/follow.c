@@ -55,11 +55,9 @@ struct follow {
 	uint64_t grew, whole, keys_put, keys_gone;
 };
 
-/* One key that the index holds but the store does not any more. */
+/* The keys that the index holds but the store does not any more. */
 struct follow_gone {
-	unsigned char **keys;
-	size_t *lens;
-	size_t n, cap;
+	struct blt_map_keys keys;
 	struct blt *db;
 	int rc;
 };
@@ -68,27 +66,10 @@ static int
 follow_gone_add(void *arg, const unsigned char *key, size_t klen, int type)
 {
 	struct follow_gone *g = arg;
-	unsigned char **k;
-	size_t *l;
 
 	(void)type;
-	if (blt_exists(g->db, key, klen) == 1)
-		return 0;
-	if (g->n == g->cap) {
-		size_t cap = g->cap ? g->cap * 2 : 64;
-
-		if ((k = realloc(g->keys, cap * sizeof *k)) == NULL)
-			return g->rc = -ENOMEM;
-		g->keys = k;
-		if ((l = realloc(g->lens, cap * sizeof *l)) == NULL)
-			return g->rc = -ENOMEM;
-		g->lens = l;
-		g->cap = cap;
-	}
-	if ((g->keys[g->n] = malloc(klen ? klen : 1)) == NULL)
-		return g->rc = -ENOMEM;
-	memcpy(g->keys[g->n], key, klen);
-	g->lens[g->n++] = klen;
+	if (g->rc == 0 && blt_exists(g->db, key, klen) == 0)
+		g->rc = blt_map_keys_add(&g->keys, key, klen);
 	return 0;
 }
 
@@ -98,57 +79,21 @@ follow_drop_gone(struct follow *f, struct job_notes *ns)
 {
 	struct fs *fs = f->fs;
 	struct follow_gone g = {.db = fs->db};
-	struct inode_stale stale;
-	struct job_note where;
-	uint64_t node, gone = 0;
+	const unsigned char *key;
+	size_t at = 0, klen;
+	uint64_t gone = 0;
 
 	pthread_mutex_lock(&fs->wlock);
 	(void)inode_walk_keys(fs->tree, INODE_ROOT, follow_gone_add, &g);
-	for (size_t i = 0; i < g.n; i++) {
-		memset(&stale, 0, sizeof stale);
-		if (!job_locate(fs->tree, g.keys[i], g.lens[i],
-		        path_may_be_marker(
-		            inode_conf(fs->tree), g.keys[i], g.lens[i]),
-		        &node, &where) ||
-		    inode_del_key(fs->tree, g.keys[i], g.lens[i], &stale) < 0)
-			continue;
-		gone++;
-		job_note_entry(ns, where.parent, where.name, where.nlen);
-		job_note_node(ns, where.parent);
-		job_note_stale(ns, &stale);
-	}
+	while (blt_map_keys_next(&g.keys, &at, &key, &klen))
+		gone += (uint64_t)job_forget_key(fs, key, klen, ns);
 	pthread_mutex_unlock(&fs->wlock);
 	if (g.rc < 0)
 		fs_log("%s: following another process's change: out of memory; "
 		       "names of deleted keys may stay until the next mount",
 		    blt_path(fs->db));
-	for (size_t i = 0; i < g.n; i++)
-		free(g.keys[i]);
-	free(g.keys);
-	free(g.lens);
+	blt_map_keys_free(&g.keys);
 	return gone;
-}
-
-/* Drop from the index the key of the dead block of it.key, if the store
- * no longer has it: 1 if dropped.  fs->wlock held. */
-static int
-follow_drop_key(
-    struct fs *fs, const unsigned char *key, size_t klen, struct job_notes *ns)
-{
-	struct inode_stale stale = {0};
-	struct job_note where;
-	uint64_t node;
-
-	if (!job_locate(fs->tree, key, klen,
-	        path_may_be_marker(inode_conf(fs->tree), key, klen), &node,
-	        &where) ||
-	    blt_exists(fs->db, key, klen) != 0 ||
-	    inode_del_key(fs->tree, key, klen, &stale) < 0)
-		return 0;
-	job_note_entry(ns, where.parent, where.name, where.nlen);
-	job_note_node(ns, where.parent); /* a listing the kernel keeps */
-	job_note_stale(ns, &stale);
-	return 1;
 }
 
 /* Dead blocks looked at, for each key of the index, before looking up
@@ -176,7 +121,7 @@ follow_drop_dead(struct follow *f, const struct blt_change *c, uint64_t want,
 		return 0;
 	pthread_mutex_lock(&fs->wlock);
 	while (gone < want && seen++ < most && blt_iter_next(it, &item) > 0)
-		gone += (uint64_t)follow_drop_key(fs, item.key, item.klen, ns);
+		gone += (uint64_t)job_forget_key(fs, item.key, item.klen, ns);
 	pthread_mutex_unlock(&fs->wlock);
 	blt_iter_free(it);
 	return gone;

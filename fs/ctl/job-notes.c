@@ -139,6 +139,28 @@ job_locate(struct inode_tree *t, const void *key, size_t klen, int marker,
 	return 1;
 }
 
+/* key is gone from the mounted store: if the index still has it, it
+ * goes, and the kernel drops the name and its directory's kept listing. */
+int
+job_forget_key(
+    struct fs *fs, const unsigned char *key, size_t klen, struct job_notes *ns)
+{
+	struct inode_stale stale = {0};
+	struct job_note where;
+	uint64_t node;
+
+	if (!job_locate(fs->tree, key, klen,
+	        path_may_be_marker(inode_conf(fs->tree), key, klen), &node,
+	        &where) ||
+	    blt_exists(fs->db, key, klen) != 0 ||
+	    inode_del_key(fs->tree, key, klen, &stale) < 0)
+		return 0;
+	job_note_entry(ns, where.parent, where.name, where.nlen);
+	job_note_node(ns, where.parent);
+	job_note_stale(ns, &stale);
+	return 1;
+}
+
 /* A map stored key in the mounted store: the index learns it, and the
  * kernel drops what it knew of the name or of the old value. */
 void

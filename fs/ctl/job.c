@@ -220,9 +220,7 @@ job_prune(struct job_runner *r, struct job *j)
 	struct blt_map_keys cand = {0};
 	const unsigned char *key;
 	struct job_notes ns = {0};
-	struct job_note where;
-	struct inode_stale stale;
-	uint64_t node, gone = 0;
+	uint64_t gone = 0;
 	int64_t removed;
 	size_t at = 0, klen;
 	int rc;
@@ -246,20 +244,8 @@ job_prune(struct job_runner *r, struct job *j)
 	pthread_mutex_unlock(&r->lock);
 	/* rewritten or removed since the scan: not ours to remove */
 	pthread_mutex_lock(&fs->wlock);
-	while (blt_map_keys_next(&cand, &at, &key, &klen)) {
-		if (blt_exists(fs->db, key, klen) != 0)
-			continue;
-		memset(&stale, 0, sizeof stale);
-		if (!job_locate(fs->tree, key, klen,
-		        path_may_be_marker(inode_conf(fs->tree), key, klen),
-		        &node, &where))
-			continue;
-		if (inode_del_key(fs->tree, key, klen, &stale) < 0)
-			continue;
-		gone++;
-		job_note_entry(&ns, where.parent, where.name, where.nlen);
-		job_note_stale(&ns, &stale);
-	}
+	while (blt_map_keys_next(&cand, &at, &key, &klen))
+		gone += (uint64_t)job_forget_key(fs, key, klen, &ns);
 	pthread_mutex_unlock(&fs->wlock);
 	job_evicted(fs);
 	job_notify(fs, &ns);

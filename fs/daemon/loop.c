@@ -61,14 +61,6 @@ struct loop {
 	sem_t finished; /* posted when done is set */
 };
 
-/* Can the leader answer this request itself?  Only requests served from
- * memory, never waiting for the store's lock (request_store_use()). */
-static int
-loop_quick(const struct fuse_buf *buf)
-{
-	return request_store_use(buf) == REQUEST_QUICK;
-}
-
 static uint64_t
 loop_now_us(void)
 {
@@ -130,13 +122,14 @@ loop_finish(struct loop *l, int error)
 
 static void *loop_work(void *arg);
 
-/* Hold a shared store (fs/ctl/follow.c) for the request in buf: 1 if
- * held, 0 if it needs no holding, -1 if it was answered with the error
- * (another process held the store past the lock timeout). */
+/* Hold a shared store (fs/ctl/follow.c) for the request in buf, which
+ * needs it as use (request_store_use()) says: 1 if held, 0 if it needs no
+ * holding, -1 if it was answered with the error (another process held
+ * the store past the lock timeout). */
 static int
-loop_hold(struct loop *l, const struct fuse_buf *buf)
+loop_hold(struct loop *l, const struct fuse_buf *buf, int use)
 {
-	int use = request_store_use(buf), rc;
+	int rc;
 
 	if ((use != REQUEST_READS && use != REQUEST_WRITES) ||
 	    l->fs->follow == NULL)
@@ -202,7 +195,7 @@ loop_work(void *arg)
 {
 	struct loop_worker *w = arg;
 	struct loop *l = w->loop;
-	int rc, lead = 0, held;
+	int rc, lead = 0, held, use;
 
 	pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, NULL);
 	pthread_mutex_lock(&l->lock);
@@ -234,13 +227,15 @@ loop_work(void *arg)
 			loop_finish(l, rc < 0 ? rc : 0);
 			break;
 		}
-		/* a quick request is served by the leader, who leads on */
-		lead = loop_quick(&w->buf) || l->max_threads == 1;
+		/* a quick request (served from memory, never waiting for
+		 * the store's lock) is served by the leader, who leads on */
+		use = request_store_use(&w->buf);
+		lead = use == REQUEST_QUICK || l->max_threads == 1;
 		if (!lead)
 			loop_hand_over(l);
 		pthread_mutex_unlock(&l->lock);
 		if (lazy_gate(l->fs, l->se, &w->buf) == 0 &&
-		    (held = loop_hold(l, &w->buf)) >= 0) {
+		    (held = loop_hold(l, &w->buf, use)) >= 0) {
 			fuse_session_process_buf(l->se, &w->buf);
 			if (held)
 				blt_unhold(l->fs->db);

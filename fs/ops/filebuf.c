@@ -432,62 +432,44 @@ filebuf_put_apart(struct filebuf *b, const void *val, uint64_t size, int64_t ts,
 	return 0;
 }
 
-/* A decode mount's commit of the text at text: 1 with out holding the
- * value to store, 0 if the text is what the stored value decodes to
- * (nothing is stored: b is clean; an empty text at a flush stays
- * pending), or -EINVAL for a text the serializer
- * cannot hold (logged once, nothing stored, b stays dirty until changed
- * again).  b->lock held. */
+/* What a commit stores of the len bytes at val, which the store's
+ * serializer must read back: a decode mount's text, encoded into out, or a
+ * raw mount's bytes, as they are (out untouched).  1 to store; 0 if there
+ * is nothing to store (the text is what the stored value decodes to: b is
+ * clean; or the close of a descriptor while the file is empty, below);
+ * -EINVAL for what the serializer cannot hold (logged once, nothing
+ * stored, b stays dirty and refused until changed again).  b->lock held. */
 static int
-filebuf_encode(struct filebuf *b, const void *text, size_t len, int flush,
+filebuf_prepare(struct filebuf *b, const void *val, size_t len, int flush,
     struct blt_value_buf *out)
 {
+	struct fs *fs = b->fs;
 	int rc;
 
 	/* the close of a descriptor the shell dup'ed (exec 5>k), between
 	 * the open that emptied the file and its first write: nothing to
-	 * say yet; the last close or an fsync stores the text, or refuses */
+	 * say yet; the last close or an fsync stores the value, or refuses */
 	if (flush && len == 0 &&
-	    blt_value_encode(b->fs->value_ser, "", 0, 0, out) < 0)
+	    (fs->decode ? blt_value_encode(fs->value_ser, "", 0, 0, out)
+	                : blt_value_check(fs->value_ser, "", 0)) < 0)
 		return 0;
 	if (atomic_load(&b->bad))
 		return -EINVAL; /* logged when it was found */
-	if ((rc = decode_unchanged(b->fs, b->nodeid, text, len)) != 0) {
+	if (fs->decode &&
+	    (rc = decode_unchanged(fs, b->nodeid, val, len)) != 0) {
 		if (rc == 1)
 			atomic_store(&b->dirty, 0);
 		return rc == 1 ? 0 : rc == -ESTALE ? 0 : rc;
 	}
-	if ((rc = decode_encode(b->fs, b->nodeid, text, len, out)) < 0) {
-		if (rc == -EINVAL)
-			atomic_store(&b->bad, 1);
-		return rc;
-	}
-	return 1;
-}
-
-/* A raw mount's value before it is stored: 1 if the store's serializer
- * reads it back; else -EINVAL (logged once: b stays dirty, and refused,
- * until written again), or 0 for the close of a descriptor while the file
- * is empty, as filebuf_encode() has it.  b->lock held. */
-static int
-filebuf_check(struct filebuf *b, const void *val, size_t len, int flush)
-{
-	int rc;
-
-	if (flush && len == 0 && blt_value_check(b->fs->value_ser, "", 0) < 0)
-		return 0;
-	if (atomic_load(&b->bad))
-		return -EINVAL; /* logged when it was found */
-	if ((rc = decode_check_raw(b->fs, b->nodeid, val, len)) < 0) {
-		if (rc == -EINVAL)
-			atomic_store(&b->bad, 1);
-		return rc;
-	}
-	return 1;
+	rc = fs->decode ? decode_encode(fs, b->nodeid, val, len, out)
+	                : decode_check_raw(fs, b->nodeid, val, len);
+	if (rc == -EINVAL)
+		atomic_store(&b->bad, 1);
+	return rc < 0 ? rc : 1;
 }
 
 /* Store a changed buffer (one put) and flush, so that it survives a crash
- * of the daemon; flush says a close asks (see filebuf_encode()).  Returns 1 if
+ * of the daemon; flush says a close asks (see filebuf_prepare()).  Returns 1 if
  * the store changed, 0 if there was nothing to do, or a negative errno (the
  * buffer stays dirty, so a later flush or release tries again).  A file removed
  * meanwhile loses its writes, as on any file system. */
@@ -525,8 +507,7 @@ filebuf_commit(struct filebuf *b, int flush)
 	/* a decode mount's buffer holds text; encoded here, before the
 	 * write lock, which the CPU work should not hold */
 	tsize = size;
-	if (fs->decode &&
-	    (rc = filebuf_encode(b, val, size, flush, &enc)) != 1) {
+	if ((rc = filebuf_prepare(b, val, size, flush, &enc)) != 1) {
 		if (map != NULL)
 			munmap(map, tsize);
 		pthread_mutex_unlock(&b->lock);
@@ -535,11 +516,6 @@ filebuf_commit(struct filebuf *b, int flush)
 	if (fs->decode) {
 		val = enc.data != NULL ? (const void *)enc.data : "";
 		size = enc.len;
-	} else if ((rc = filebuf_check(b, val, size, flush)) != 1) {
-		if (map != NULL)
-			munmap(map, tsize);
-		pthread_mutex_unlock(&b->lock);
-		return rc;
 	}
 	/* the key is read under the write lock so that a rename or unlink
 	 * cannot slip in between it and the put */
