@@ -265,8 +265,8 @@ int job_locate(struct inode_tree *t, const void *key, size_t klen, int marker,
  * deleted it): if the store has no such key and the index does, the index
  * loses it, and ns gets what the kernel must drop (the name, its
  * directory's listing).  1 if it went.  fs->wlock held. */
-int job_forget_key(struct fs *fs, const unsigned char *key, size_t klen,
-    struct job_notes *ns);
+int job_forget_key(
+    struct fs *fs, const unsigned char *key, size_t klen, struct job_notes *ns);
 
 /* A map stored key, of vlen bytes, in the mounted store: the index learns
  * it, and ns what the kernel must drop (the name, or the old value). */
