@@ -17,7 +17,8 @@
 # mounts at once (a read-write one and a read-only one of the same store)
 # until it is there, and prints the times from its close.  The mount finds
 # the change either when a request comes (this stat) or by its own poll,
-# every 0.1 s, whichever is first.
+# every 0.1 s, whichever is first.  Then the pipeline prunes the store,
+# and the mounts' rescans of it are timed.
 set -eu
 
 [ $# -ge 4 ] || { sed -n '7,13p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
@@ -48,15 +49,21 @@ echo "loaded $KEYS keys: $(echo "$t1 - $t0" | bc) s, $(du -h "$s" | cut -f1)"
 "$BLTFS" "$s" "$ro" -o ro
 ino=$(stat -c %i "$s")
 
-i=0
-: >"$work/times"
-while [ $i -lt "$BATCHES" ]; do
+# free_lock: wait until the mounts are idle and have let the store go
+free_lock()
+{
 	n=0
 	while grep -q ":$ino " /proc/locks; do # the mounts are idle within 0.6 s
 		n=$((n + 1))
 		[ $n -lt 100 ] || { echo "the store stays locked" >&2; exit 1; }
 		sleep 0.05
 	done
+}
+
+i=0
+: >"$work/times"
+while [ $i -lt "$BATCHES" ]; do
+	free_lock
 	"$PY" - "$s" "$rw" "$ro" "$i" "$BATCH" >>"$work/times" <<'PY'
 import booklet, os, sys, threading, time
 store, rw, ro, i, n = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5])
@@ -92,4 +99,59 @@ echo "store of $KEYS keys, $BATCHES batches of $BATCH keys"
 echo "pipeline open: $(stat 1 | sed 's/.*max/at most/')"
 echo "shown by the read-write mount after the close: $(stat 2)"
 echo "shown by the read-only mount after the close:  $(stat 3)"
+
+# A prune in place by the pipeline (it deleted 1,000 keys first): each
+# mount rescans the store in steps (fs/ctl/rescan.c).  Meanwhile a stat of
+# a random file through each mount runs back to back, and the pipeline
+# tries to open the store for reading every 0.2 s; the times are from the
+# prune's close to each mount's status saying no rescan is under way.
+free_lock
+"$PY" - "$s" "$rw" "$ro" "$KEYS" <<'PY'
+import booklet, json, os, random, sys, threading, time
+store, rw, ro, keys = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
+with booklet.open(store, 'w') as db:
+    for i in range(1000):
+        del db[f'd{i % 1000:03d}/k{i:08d}']
+    t = time.monotonic()
+    db.prune()
+    pruned = time.monotonic() - t
+closed = time.monotonic()
+done, slowest, opens = {}, {}, [0, 0]
+def rescan(m):
+    with open(os.path.join(m, '.bltfs', 'status')) as f:
+        return json.load(f)['followed']['rescan']
+def watch(m):
+    # the rescan starts at the mount's next poll, within 0.1 s
+    while rescan(m) == 'none' and time.monotonic() - closed < 1:
+        pass
+    while rescan(m) != 'none':
+        time.sleep(0.01)
+    done[m] = time.monotonic() - closed
+def probe(m):
+    worst = 0
+    while m not in done:
+        i = random.randrange(1000, keys)
+        t = time.monotonic()
+        os.stat(os.path.join(m, f'd{i % 1000:03d}', f'k{i:08d}'))
+        worst = max(worst, time.monotonic() - t)
+    slowest[m] = worst
+def pipeline():
+    while len(done) < 2:
+        try:
+            booklet.open(store, 'r').close()
+            opens[0] += 1
+        except Exception:
+            opens[1] += 1
+        time.sleep(0.2)
+ts = [threading.Thread(target=f, args=(m,)) for m in (rw, ro) for f in (watch, probe)]
+ts.append(threading.Thread(target=pipeline))
+for t in ts:
+    t.start()
+for t in ts:
+    t.join()
+print(f'prune by the pipeline: {pruned:.1f} s; followed by the read-write mount in '
+      f'{done[rw]:.2f} s (slowest stat meanwhile {slowest[rw] * 1000:.1f} ms), '
+      f'by the read-only one in {done[ro]:.2f} s (slowest stat {slowest[ro] * 1000:.1f} ms); '
+      f'the pipeline opened the store {opens[0]} times meanwhile, refused {opens[1]}')
+PY
 grep -h '"followed"' "$rw/.bltfs/status" "$ro/.bltfs/status" | sed 's/^ */followed: /'

@@ -16,7 +16,8 @@
  *	keylist.c	a map's --keys FILE
  *	autoprune.c	the prunes the daemon starts itself
  *	follow.c	the store shared with other processes: its lock let
- *			go when idle, their changes followed
+ *			go when idle, their changes followed; rescan.c,
+ *			the rescan in steps of a store pruned or cleared
  */
 #ifndef FS_CTL_H
 #define FS_CTL_H

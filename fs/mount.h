@@ -49,6 +49,13 @@ struct lazy;
  * the job runner have ended.  Meanwhile the settings and the pointers stay as
  * they are (the objects they point to have locks of their own); what
  * changes says what guards it. */
+/* struct fs's rescan: until a rescan has read the store, a lookup of a
+ * name the index lacks asks the store; until it has swept the index too,
+ * a name whose key is gone is no file. */
+#define FS_RESCAN_NONE 0
+#define FS_RESCAN_READING 1  /* every key of the store put into the index */
+#define FS_RESCAN_SWEEPING 2 /* then the names of keys gone dropped */
+
 struct fs {
 	struct blt *db;
 	struct inode_tree *tree;
@@ -113,6 +120,8 @@ struct fs {
 	                          with -o exclusive */
 	double lock_timeout;   /* -o lock_timeout: seconds a request waits
 	                          for a store another process holds */
+	/* a rescan of the store under way (fs/ctl/rescan.c): FS_RESCAN_* */
+	atomic_int rescan;
 };
 
 /* log.c */
@@ -153,8 +162,9 @@ int request_open_reads(const struct fuse_buf *buf);
 
 /* What the request in buf needs of the store (a shared store's lock,
  * fs/ctl/follow.c): nothing, being served from memory (forgets, a
- * read-only open and its release), so that the loop's leader answers it
- * itself; to read; to write; or nothing, being the session's own. */
+ * read-only open and its release, an ioctl not of bltfs), so that the
+ * loop's leader answers it itself; to read; to write; or nothing, being
+ * the session's own. */
 #define REQUEST_QUICK 0
 #define REQUEST_READS 1
 #define REQUEST_WRITES 2

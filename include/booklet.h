@@ -487,6 +487,15 @@ int blt_share(
  * in the store's place. */
 int blt_hold(struct blt *db, int write);
 void blt_unhold(struct blt *db);
+/* blt_hold() that never waits for another process: -EWOULDBLOCK at once
+ * while one holds the lock (not counted as a timeout), for a caller with
+ * other things to do meanwhile. */
+int blt_hold_try(struct blt *db, int write);
+/* blt_unhold() of a hold that is no use of the store to keep it locked:
+ * blt_let_go()'s idle time runs on from the last blt_unhold(), so that
+ * a caller working through the store in the background (a mount's rescan)
+ * lets others in between its steps while nobody else uses it. */
+void blt_unhold_unused(struct blt *db);
 
 /* Let the lock go if no caller has held the store for idle seconds:
  * the buffer is flushed and the key count written back first (with an

@@ -233,6 +233,54 @@ START_TEST(a_store_held_elsewhere_fails_after_the_timeout)
 }
 END_TEST
 
+START_TEST(a_try_never_waits_and_an_unused_hold_is_no_use)
+{
+	struct blt *db = shared(BLT_RDONLY, 5), *o;
+	struct blt_share_stat st;
+	char buf[16];
+
+	ck_assert_int_eq(blt_let_go(db, 0), 1);
+	o = other();
+	/* at once, where blt_hold() would wait 5 s, and no timeout */
+	ck_assert_int_eq(blt_hold_try(db, 0), -EWOULDBLOCK);
+	ck_assert_int_eq(blt_share_stat(db, &st), 0);
+	ck_assert_uint_eq(st.timeouts, 0);
+	tu_put(o, "b", "2", BLT_NOW);
+	ck_assert_int_eq(blt_close(o), 0);
+	ck_assert_int_eq(blt_hold_try(db, 0), 0);
+	ck_assert_int_eq(told, 1); /* followed as by blt_hold() */
+	blt_unhold_unused(db);
+	ck_assert_int_eq(get(db, "b", buf, sizeof buf), 1); /* a use */
+	/* idle for an hour since that use, or not */
+	ck_assert_int_eq(blt_hold_try(db, 0), 0);
+	blt_unhold_unused(db);
+	ck_assert_int_eq(blt_let_go(db, 3600), 0);
+	ck_assert_int_eq(blt_let_go(db, 0), 1);
+	ck_assert_int_eq(blt_close(db), 0);
+}
+END_TEST
+
+/* A conversion may let the lock go (flock(2)), so it compares the store
+ * again; a change followed before it is not told twice. */
+START_TEST(a_change_followed_is_not_followed_again_by_a_conversion)
+{
+	struct blt *db = shared(BLT_RDWR, 5), *o;
+	char buf[16];
+
+	ck_assert_int_eq(blt_let_go(db, 0), 1);
+	o = other();
+	tu_put(o, "b", "2", BLT_NOW);
+	ck_assert_int_eq(blt_close(o), 0);
+	ck_assert_int_eq(get(db, "b", buf, sizeof buf), 1); /* shared */
+	ck_assert_int_eq(told, 1);
+	ck_assert_int_eq(blt_hold(db, 1), 0); /* converted */
+	ck_assert_int_eq(told, 1);
+	ck_assert_int_eq(blt_put(db, "c", 1, "3", 1, BLT_NOW), 0);
+	blt_unhold(db);
+	ck_assert_int_eq(blt_close(db), 0);
+}
+END_TEST
+
 static Suite *
 share_suite(void)
 {
@@ -246,6 +294,9 @@ share_suite(void)
 	tcase_add_test(tc, a_delete_and_a_file_put_in_place_are_followed);
 	tcase_add_test(tc, a_write_needs_the_exclusive_lock);
 	tcase_add_test(tc, a_store_held_elsewhere_fails_after_the_timeout);
+	tcase_add_test(tc, a_try_never_waits_and_an_unused_hold_is_no_use);
+	tcase_add_test(
+	    tc, a_change_followed_is_not_followed_again_by_a_conversion);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -88,6 +88,7 @@ client_print_sharing(const struct json *v)
 {
 	const struct json *f = json_get(v, "followed");
 	const char *lock = client_str(v, "lock");
+	const char *rescan = client_str(f, "rescan");
 
 	if (lock == NULL || strcmp(lock, "held") == 0) {
 		printf("lock      held from mount to unmount (-o exclusive)\n");
@@ -101,13 +102,18 @@ client_print_sharing(const struct json *v)
 		    ", %" PRIu64 " timeouts", client_num(v, "lock_timeouts"));
 	putchar('\n');
 	printf("followed  %" PRIu64 " changes of other processes: %" PRIu64
-	       " grown, %" PRIu64 " compared whole (%" PRIu64
+	       " grown, %" PRIu64 " rescanned (%" PRIu64
 	       " files put in their place); %" PRIu64 " keys put, %" PRIu64
 	       " gone\n",
 	    client_num(f, "grew") + client_num(f, "whole"),
 	    client_num(f, "grew"), client_num(f, "whole"),
 	    client_num(f, "replaced"), client_num(f, "keys_put"),
 	    client_num(f, "keys_gone"));
+	if (rescan != NULL && strcmp(rescan, "none") != 0)
+		printf("          rescan under way (%s)\n",
+		    strcmp(rescan, "reading") == 0
+		        ? "reading the store"
+		        : "dropping the names of keys gone");
 }
 
 int

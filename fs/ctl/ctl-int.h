@@ -273,6 +273,28 @@ int job_forget_key(
 void job_learn_key(struct fs *fs, const unsigned char *key, size_t klen,
     uint64_t vlen, struct job_notes *ns);
 
+/* rescan.c */
+
+/* The index brought back in line with a store another process changed
+ * as its appended keys cannot tell, in steps while the mount answers. */
+struct rescan;
+
+/* NULL if out of memory. */
+struct rescan *rescan_new(struct fs *fs);
+void rescan_free(struct rescan *r);
+/* FS_RESCAN_*, from any thread. */
+int rescan_state(struct rescan *r);
+/* Start again, in state (FS_RESCAN_READING, or FS_RESCAN_SWEEPING when every
+ * key of the store is in the index already); the store held. */
+void rescan_start(struct rescan *r, int state);
+/* One step, the store held: the kernel's notes into ns, the keys put and
+ * names dropped added to *put and *gone.  0 if there was nothing to do. */
+int rescan_step(
+    struct rescan *r, struct job_notes *ns, uint64_t *put, uint64_t *gone);
+/* After a step, the store let go: a test may hold a rescan there after
+ * its first step (BLTFS_FOLLOW_HOLD). */
+void rescan_hold(struct rescan *r);
+
 /* keylist.c */
 
 /* A map's --keys FILE: opened when the command is given, read by the job

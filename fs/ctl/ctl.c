@@ -345,6 +345,9 @@ ctl_op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	fi->direct_io = 1;
 	fi->keep_cache = 0;
 	fi->nonseekable = ino == CTL_CTL;
+	/* a text read (status, a job's) has nothing to flush, and a flush
+	 * would hold a shared store as a change does (fs/mount/request.c) */
+	fi->noflush = (fi->flags & O_ACCMODE) == O_RDONLY;
 	/* listed before the reply: a release may follow it at once */
 	ctl_file_opened(fs->ctl, f);
 	if (fuse_reply_open(req, fi) != 0)

@@ -10,11 +10,13 @@
  * A store that only grew is read from its old end: each key found there is
  * put into the index as a job's results are (job_learn_key()).  Since a
  * delete appends nothing, the key count tells whether one came too: the
- * keys the index gained must be what the store's count gained.  Any other
- * change (a count that does not add up, a prune or clear, another file in
- * the store's place) is followed by comparing the index with the store
- * whole: the names whose keys are gone go, and every key of the store is
- * put in again.
+ * keys the index gained must be what the store's count gained, and the
+ * keys deleted are looked for among the dead blocks.  Any other change (a
+ * prune or clear, another file in the store's place) starts a rescan
+ * (rescan.c): this file's thread puts every key of the store into the
+ * index again and then drops the names whose keys are gone, a step at a
+ * time, while the mount answers; so do deletes that the dead blocks did
+ * not show, with the sweep alone.
  *
  * The kernel hears of what changed from this file's thread, never from the
  * request whose blt_hold() found the change: that request may hold the
@@ -53,48 +55,9 @@ struct follow {
 	int64_t refused_at;  /* when a refusal was last logged, µs */
 	/* what was followed, for status (under mu) */
 	uint64_t grew, whole, keys_put, keys_gone;
+	struct rescan *rescan; /* after a change the appended keys cannot
+	                          tell: rescan.c */
 };
-
-/* The keys that the index holds but the store does not any more. */
-struct follow_gone {
-	struct blt_map_keys keys;
-	struct blt *db;
-	int rc;
-};
-
-static int
-follow_gone_add(void *arg, const unsigned char *key, size_t klen, int type)
-{
-	struct follow_gone *g = arg;
-
-	(void)type;
-	if (g->rc == 0 && blt_exists(g->db, key, klen) == 0)
-		g->rc = blt_map_keys_add(&g->keys, key, klen);
-	return 0;
-}
-
-/* Drop from the index every key that the store no longer has. */
-static uint64_t
-follow_drop_gone(struct follow *f, struct job_notes *ns)
-{
-	struct fs *fs = f->fs;
-	struct follow_gone g = {.db = fs->db};
-	const unsigned char *key;
-	size_t at = 0, klen;
-	uint64_t gone = 0;
-
-	pthread_mutex_lock(&fs->wlock);
-	(void)inode_walk_keys(fs->tree, INODE_ROOT, follow_gone_add, &g);
-	while (blt_map_keys_next(&g.keys, &at, &key, &klen))
-		gone += (uint64_t)job_forget_key(fs, key, klen, ns);
-	pthread_mutex_unlock(&fs->wlock);
-	if (g.rc < 0)
-		fs_log("%s: following another process's change: out of memory; "
-		       "names of deleted keys may stay until the next mount",
-		    blt_path(fs->db));
-	blt_map_keys_free(&g.keys);
-	return gone;
-}
 
 /* Dead blocks looked at, for each key of the index, before looking up
  * every name of the index instead: a dead block costs about twice a name
@@ -104,26 +67,30 @@ follow_drop_gone(struct follow *f, struct job_notes *ns)
 
 /* The keys other processes deleted from a store that grew, found among
  * its dead blocks before the old end (a delete makes the key's block a
- * tombstone in place): want of them are to be found.  The number
- * dropped; fewer than want if some hid elsewhere, or if the store has too
- * many dead blocks to look at them all. */
+ * tombstone in place): want of them are to be found, or all there are
+ * for want UINT64_MAX.  The number dropped; *all says whether every dead
+ * block was looked at, as there may be too many to look at them all. */
 static uint64_t
 follow_drop_dead(struct follow *f, const struct blt_change *c, uint64_t want,
-    struct job_notes *ns)
+    int *all, struct job_notes *ns)
 {
 	struct fs *fs = f->fs;
 	struct blt_iter *it;
 	struct blt_item item;
 	uint64_t gone = 0, seen = 0;
 	uint64_t most = inode_count(fs->tree) / FOLLOW_DEAD_PER_KEY + 1000;
+	int rc = 1;
 
+	*all = 0;
 	if (blt_iter_create_dead(fs->db, c, &it) < 0)
 		return 0;
 	pthread_mutex_lock(&fs->wlock);
-	while (gone < want && seen++ < most && blt_iter_next(it, &item) > 0)
+	while (
+	    gone < want && seen++ < most && (rc = blt_iter_next(it, &item)) > 0)
 		gone += (uint64_t)job_forget_key(fs, item.key, item.klen, ns);
 	pthread_mutex_unlock(&fs->wlock);
 	blt_iter_free(it);
+	*all = rc == 0;
 	return gone;
 }
 
@@ -145,15 +112,20 @@ follow_put_all(struct follow *f, struct blt_iter *it, struct job_notes *ns)
 	return n;
 }
 
-/* The keys after the old end, then the keys deleted, as the store's count
- * says how many: 0, -ESTALE if not all of them were found among the dead
- * blocks, or -EAGAIN if the keys could not be read. */
+/* The keys after the old end, then the keys deleted: 0, -ESTALE if not
+ * all of them were found among the dead blocks, or -EAGAIN if the keys
+ * could not be read.  With no rescan under way, the store's count says
+ * how many deletes to look for (the index held the store's keys before);
+ * while a rescan reads the store, the deletes are left to its sweep; while
+ * it sweeps, every dead block is looked at. */
 static int
-follow_grown(struct follow *f, const struct blt_change *c, struct job_notes *ns)
+follow_grown(struct follow *f, const struct blt_change *c, int state,
+    struct job_notes *ns)
 {
 	struct fs *fs = f->fs;
 	struct blt_iter *it;
 	uint64_t before = inode_count(fs->tree), put, gone, want;
+	int all;
 
 	if (blt_iter_create_grown(fs->db, c, &it) < 0)
 		return -EAGAIN;
@@ -162,70 +134,31 @@ follow_grown(struct follow *f, const struct blt_change *c, struct job_notes *ns)
 	pthread_mutex_lock(&f->mu);
 	f->keys_put += put;
 	pthread_mutex_unlock(&f->mu);
+	if (state == FS_RESCAN_READING)
+		return 0;
 	/* the index gained what was put; the store, that less the deletes */
 	want = c->old_keys + (inode_count(fs->tree) - before) - c->new_keys;
-	if (want == 0)
+	if (state == FS_RESCAN_SWEEPING)
+		want = UINT64_MAX;
+	else if (want == 0)
 		return 0;
-	if (want > c->old_keys)
+	else if (want > c->old_keys)
 		return -ESTALE; /* counts that do not add up */
-	gone = follow_drop_dead(f, c, want, ns);
+	gone = follow_drop_dead(f, c, want, &all, ns);
 	pthread_mutex_lock(&f->mu);
 	f->keys_gone += gone;
 	pthread_mutex_unlock(&f->mu);
-	return gone == want ? 0 : -ESTALE;
+	return gone == want || (state == FS_RESCAN_SWEEPING && all) ? 0
+	                                                            : -ESTALE;
 }
 
-/* Compare the index with the store whole: the keys gone go, and, unless
- * the store only grew (then the keys after its old end are in already,
- * and no block before it moved: deletes are all that is left), every key
- * is put in again. */
+/* Hand the kernel's notes in ns to the thread, which sends them. */
 static void
-follow_whole(struct follow *f, int grew, struct job_notes *ns)
+follow_pass_notes(struct follow *f, struct job_notes *ns)
 {
-	struct fs *fs = f->fs;
-	struct blt_iter *it;
-	uint64_t gone, put = 0;
-	int rc;
-
-	gone = follow_drop_gone(f, ns);
-	if (grew) {
-		/* counted as followed whole all the same */
-	} else if ((rc = blt_iter_create_unchecked(fs->db, &it)) < 0) {
-		fs_log("%s: following another process's change: %s",
-		    blt_path(fs->db), blt_errmsg());
-	} else {
-		put = follow_put_all(f, it, ns);
-		blt_iter_free(it);
-	}
 	pthread_mutex_lock(&f->mu);
-	f->whole++;
-	f->keys_gone += gone;
-	f->keys_put += put;
-	pthread_mutex_unlock(&f->mu);
-}
-
-/* blt_share()'s follow function: in the thread whose blt_hold() found the
- * change, before any request goes on. */
-static void
-follow_change(void *arg, const struct blt_change *c)
-{
-	struct follow *f = arg;
-	struct job_notes ns = {0};
-	int rc = 0;
-
-	if (c->how == BLT_GREW && (rc = follow_grown(f, c, &ns)) == 0) {
-		pthread_mutex_lock(&f->mu);
-		f->grew++;
-		pthread_mutex_unlock(&f->mu);
-	} else {
-		/* a store that grew and lost keys too: the keys after its old
-		 * end are in, the deleted ones are left to find */
-		follow_whole(f, c->how == BLT_GREW && rc == -ESTALE, &ns);
-	}
-	/* for the thread to tell the kernel */
-	pthread_mutex_lock(&f->mu);
-	for (size_t i = 0; i < ns.n; i++) {
-		struct job_note *n = &ns.v[i];
+	for (size_t i = 0; i < ns->n; i++) {
+		struct job_note *n = &ns->v[i];
 
 		if (n->entry)
 			job_note_entry(&f->ns, n->parent, n->name, n->nlen);
@@ -234,7 +167,57 @@ follow_change(void *arg, const struct blt_change *c)
 	}
 	pthread_cond_signal(&f->wake);
 	pthread_mutex_unlock(&f->mu);
+	free(ns->v);
+}
+
+/* blt_share()'s follow function: in the thread whose blt_hold() found the
+ * change, before any request goes on.  What takes long (a rescan) only
+ * starts here: the thread does it in steps. */
+static void
+follow_change(void *arg, const struct blt_change *c)
+{
+	struct follow *f = arg;
+	struct job_notes ns = {0};
+	int state = rescan_state(f->rescan), rc = -EAGAIN, whole = 1;
+
+	if (c->how == BLT_GREW)
+		rc = follow_grown(f, c, state, &ns);
+	if (rc == 0)
+		whole = 0;
+	else if (rc == -ESTALE) /* every key is in: sweep the gone ones */
+		rescan_start(f->rescan, FS_RESCAN_SWEEPING);
+	else /* a prune or clear, another file: read it all again */
+		rescan_start(f->rescan, FS_RESCAN_READING);
+	pthread_mutex_lock(&f->mu);
+	f->grew += (uint64_t)!whole;
+	f->whole += (uint64_t)whole;
+	pthread_mutex_unlock(&f->mu);
+	follow_pass_notes(f, &ns);
+}
+
+/* A step of the rescan under way, if any, with the store held but not
+ * kept from being let go meanwhile: 1 if a step was made. */
+static int
+follow_rescan_step(struct follow *f)
+{
+	struct job_notes ns = {0};
+	uint64_t put = 0, gone = 0;
+	int made;
+
+	if (rescan_state(f->rescan) == FS_RESCAN_NONE ||
+	    blt_hold_try(f->fs->db, 0) < 0)
+		return 0; /* another process holds it: the next tick */
+	made = rescan_step(f->rescan, &ns, &put, &gone);
+	blt_unhold_unused(f->fs->db);
+	if (made)
+		rescan_hold(f->rescan);
+	pthread_mutex_lock(&f->mu);
+	f->keys_put += put;
+	f->keys_gone += gone;
+	pthread_mutex_unlock(&f->mu);
+	job_notify(f->fs, &ns);
 	free(ns.v);
+	return made;
 }
 
 static void *
@@ -243,7 +226,7 @@ follow_main(void *arg)
 	struct follow *f = arg;
 	struct job_notes ns = {0};
 	struct timespec at;
-	int rc;
+	int rc, stepped, let_go = 0;
 
 	pthread_mutex_lock(&f->mu);
 	while (!f->stop) {
@@ -253,7 +236,9 @@ follow_main(void *arg)
 			at.tv_sec++;
 			at.tv_nsec -= 1000000000L;
 		}
-		if (f->ns.n == 0)
+		/* a rescan of a mount in use goes on at once; of an idle
+		 * one, after a tick with the lock let go, for others */
+		if (f->ns.n == 0 && let_go)
 			pthread_cond_timedwait(&f->wake, &f->mu, &at);
 		/* the notes go out with no lock held */
 		ns = f->ns;
@@ -261,11 +246,14 @@ follow_main(void *arg)
 		pthread_mutex_unlock(&f->mu);
 		job_notify(f->fs, &ns);
 		free(ns.v);
+		stepped = follow_rescan_step(f);
 		/* let go when idle; once let go, look for another
 		 * process's change, so that a mount nobody asks anything
 		 * follows too, and the kernel hears of it */
-		if ((rc = blt_let_go(f->fs->db, FOLLOW_IDLE)) >= 0)
+		if ((rc = blt_let_go(f->fs->db, FOLLOW_IDLE)) >= 0) {
+			let_go = rc == 1 || !stepped;
 			rc = blt_poll(f->fs->db);
+		}
 		pthread_mutex_lock(&f->mu);
 		if (rc < 0 && !f->told)
 			fs_log("%s: sharing with other processes: %s",
@@ -314,6 +302,10 @@ follow_start(struct fs *fs)
 	f->fs = fs;
 	pthread_mutex_init(&f->mu, NULL);
 	pthread_cond_init(&f->wake, NULL);
+	if ((f->rescan = rescan_new(fs)) == NULL) {
+		follow_free(f);
+		return blt_errmsg_set(-ENOMEM, "out of memory");
+	}
 	if ((rc = blt_share(fs->db, fs->lock_timeout, follow_change, f)) < 0) {
 		follow_free(f);
 		return rc;
@@ -350,6 +342,7 @@ follow_free(struct follow *f)
 		return;
 	follow_stop(f);
 	free(f->ns.v);
+	rescan_free(f->rescan);
 	pthread_mutex_destroy(&f->mu);
 	pthread_cond_destroy(&f->wake);
 	free(f);
@@ -361,19 +354,22 @@ follow_status(struct fs *fs, FILE *out)
 	struct follow *f = fs->follow;
 	struct blt_share_stat st;
 	static const char *const modes[] = {"none", "shared", "exclusive"};
+	static const char *const rescans[] = {"none", "reading", "sweeping"};
+	int rescan;
 
 	if (f == NULL || blt_share_stat(fs->db, &st) < 0) {
 		fprintf(out, ",\n  \"lock\": \"held\"");
 		return;
 	}
+	rescan = rescan_state(f->rescan);
 	pthread_mutex_lock(&f->mu);
 	fprintf(out,
 	    ",\n  \"lock\": \"%s\",\n  \"lock_taken\": %" PRIu64
 	    ",\n  \"lock_let_go\": %" PRIu64 ",\n  \"lock_timeouts\": %" PRIu64
 	    ",\n  \"followed\": {\"grew\": %" PRIu64 ", \"whole\": %" PRIu64
 	    ", \"replaced\": %" PRIu64 ", \"keys_put\": %" PRIu64
-	    ", \"keys_gone\": %" PRIu64 "}",
+	    ", \"keys_gone\": %" PRIu64 ", \"rescan\": \"%s\"}",
 	    modes[st.mode], st.taken, st.let_go, st.timeouts, f->grew, f->whole,
-	    st.replaced, f->keys_put, f->keys_gone);
+	    st.replaced, f->keys_put, f->keys_gone, rescans[rescan]);
 	pthread_mutex_unlock(&f->mu);
 }

@@ -12,6 +12,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "bltfs.h"
 #include "mount.h"
 
 int
@@ -67,6 +68,18 @@ request_store_use(const struct fuse_buf *buf)
 		return REQUEST_READS;
 	case FUSE_OPEN:
 		return request_open_reads(buf) ? REQUEST_QUICK : REQUEST_WRITES;
+	case FUSE_IOCTL: {
+		/* isatty(), which Python's open() asks, gets ENOTTY; a job's
+		 * or the status text reads; a command may change the store */
+		const struct fuse_ioctl_in *io = (const void *)(in + 1);
+
+		if (buf->size < sizeof *in + sizeof *io ||
+		    io->cmd == BLTFS_IOC_CMD)
+			return REQUEST_WRITES;
+		return io->cmd == BLTFS_IOC_JOB || io->cmd == BLTFS_IOC_STATUS
+		           ? REQUEST_READS
+		           : REQUEST_QUICK;
+	}
 	default: /* a change, or a command of the control directory */
 		return REQUEST_WRITES;
 	}

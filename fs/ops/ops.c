@@ -59,7 +59,8 @@ ops_timespec(int64_t us, struct timespec *ts)
 
 /* Size and timestamp of a file node: from a pending write, else from what
  * the index knows, else from the store (and the index keeps it).  A file
- * that is in the index but not yet stored is empty. */
+ * that is in the index but not yet stored is empty, but for one whose key
+ * another process deleted while a rescan is under way. */
 static int
 ops_file_attr(
     struct fs *fs, const struct inode_info *info, uint64_t *size, int64_t *ts)
@@ -85,7 +86,10 @@ ops_file_attr(
 		/* a decode mount shows the text's size, not the value's */
 		return fs->decode ? decode_size(fs, &in, size) : 0;
 	}
-	if ((rc = node_find(fs, in.nodeid, 1, &e)) == -ENOENT || rc == -ESTALE)
+	rc = node_find(fs, in.nodeid, 1, &e);
+	if (rc == -ENOENT && atomic_load(&fs->rescan) != FS_RESCAN_NONE)
+		return rc; /* gone, its name not swept yet (fs/ctl/rescan.c) */
+	if (rc == -ENOENT || rc == -ESTALE)
 		return 0; /* not stored yet, or removed: an empty file */
 	if (rc < 0)
 		return rc; /* logged by node_find() */
@@ -310,6 +314,34 @@ ops_lookup_unscanned(struct fs *fs, uint64_t parent, const char *name,
 	}
 }
 
+/* While a rescan (fs/ctl/rescan.c) has not put every key of the store
+ * into the index: name in parent as a file the store has, which goes
+ * into the index now.  inode_lookup()'s returns; -ENOENT if the store has
+ * no such key either. */
+static int
+ops_lookup_behind(struct fs *fs, uint64_t parent, const char *name, size_t nlen,
+    struct inode_info *in)
+{
+	struct blt_entry e;
+	unsigned char *key;
+	size_t klen;
+	int rc;
+
+	rc = inode_child_key(
+	    fs->tree, parent, name, nlen, INODE_FILE, &key, &klen);
+	if (rc < 0)
+		return -ENOENT; /* no key's file name */
+	pthread_mutex_lock(&fs->wlock);
+	if ((rc = blt_find(fs->db, key, klen, &e)) == 0)
+		rc =
+		    inode_put_key(fs->tree, key, klen, e.value_len, NULL, NULL);
+	pthread_mutex_unlock(&fs->wlock);
+	free(key);
+	if (rc < 0)
+		return rc == -ENOENT ? rc : ops_fail(rc, blt_errmsg());
+	return inode_lookup(fs->tree, parent, name, nlen, 1, in);
+}
+
 static void
 op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
@@ -328,6 +360,8 @@ op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 	rc = inode_lookup(fs->tree, parent, name, nlen, 1, &in);
 	if (rc == -EAGAIN)
 		rc = ops_lookup_unscanned(fs, parent, name, nlen, &in);
+	if (rc == -ENOENT && atomic_load(&fs->rescan) == FS_RESCAN_READING)
+		rc = ops_lookup_behind(fs, parent, name, nlen, &in);
 	if (rc == -ENOENT) {
 		/* cached: every other change of names comes through us, or
 		 * is told to the kernel (another process's: follow.c) */

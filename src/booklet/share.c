@@ -296,7 +296,7 @@ share_take(struct blt *db, int mode, double timeout)
 {
 	struct share *s = db->share;
 	struct blt_change c;
-	int rc;
+	int rc, err;
 
 	memset(&c, 0, sizeof c);
 	if ((rc = io_lock(db->fd, db->path, mode == SHARE_WRITE, timeout)) <
@@ -316,6 +316,10 @@ share_take(struct blt *db, int mode, double timeout)
 	s->st.taken++;
 	pthread_rwlock_wrlock(&db->lock);
 	rc = share_compare(db, mode, &c);
+	/* what is followed now is not to be followed again by the next
+	 * take, should the lock go without blt_let_go() (a conversion) */
+	if (rc > BLT_SAME && (err = share_remember(db)) < 0)
+		rc = err;
 	pthread_rwlock_unlock(&db->lock);
 	if (rc < 0) {
 		(void)flock(db->fd, LOCK_UN);
@@ -327,11 +331,13 @@ share_take(struct blt *db, int mode, double timeout)
 	return 0;
 }
 
-/* Leave the store: the last caller out wakes whoever waits at the gate. */
+/* Leave the store: the last caller out wakes whoever waits at the gate.
+ * used: the hold counts as use, from which blt_let_go()'s idle time runs. */
 static void
-share_leave(struct share *s)
+share_leave(struct share *s, int used)
 {
-	__atomic_store_n(&s->last, share_now_us(), __ATOMIC_RELAXED);
+	if (used)
+		__atomic_store_n(&s->last, share_now_us(), __ATOMIC_RELAXED);
 	if (__atomic_sub_fetch(&s->holds, 1, __ATOMIC_SEQ_CST) == 0 &&
 	    __atomic_load_n(&s->gate, __ATOMIC_SEQ_CST) != 0) {
 		pthread_mutex_lock(&s->mu);
@@ -357,7 +363,7 @@ share_enter_fast(struct share *s, int mode)
 	if (__atomic_load_n(&s->gate, __ATOMIC_SEQ_CST) == 0 &&
 	    __atomic_load_n(&s->mode, __ATOMIC_SEQ_CST) >= mode)
 		return 1;
-	share_leave(s);
+	share_leave(s, 0);
 	return 0;
 }
 
@@ -377,8 +383,10 @@ share_gate_open(struct share *s)
 	pthread_cond_broadcast(&s->cv);
 }
 
-int
-blt_hold(struct blt *db, int write)
+/* blt_hold(), waiting for another process's lock at most timeout
+ * seconds (blt_share()'s, or 0 for blt_hold_try()). */
+static int
+share_hold(struct blt *db, int write, double timeout)
 {
 	struct share *s = db->share;
 	int mode, rc = 0;
@@ -402,13 +410,13 @@ blt_hold(struct blt *db, int write)
 		/* converting: the callers holding the lock now finish first,
 		 * and those who come meanwhile wait behind */
 		share_gate_close(s);
-		if (s->mode < mode && s->failed >= start)
+		if (s->mode < mode && timeout != 0 && s->failed >= start)
 			rc = err_set(s->failed_rc,
 			    "%s: locked by another process past the lock "
 			    "timeout (%g s)",
 			    db->path, s->timeout);
 		else if (s->mode < mode)
-			rc = share_take(db, mode, s->timeout);
+			rc = share_take(db, mode, timeout);
 		share_gate_open(s);
 		if (rc < 0 || s->mode >= mode)
 			break;
@@ -419,11 +427,31 @@ blt_hold(struct blt *db, int write)
 	return rc;
 }
 
+int
+blt_hold(struct blt *db, int write)
+{
+	return db->share == NULL ? 0
+	                         : share_hold(db, write, db->share->timeout);
+}
+
+int
+blt_hold_try(struct blt *db, int write)
+{
+	return db->share == NULL ? 0 : share_hold(db, write, 0);
+}
+
 void
 blt_unhold(struct blt *db)
 {
 	if (db->share != NULL)
-		share_leave(db->share);
+		share_leave(db->share, 1);
+}
+
+void
+blt_unhold_unused(struct blt *db)
+{
+	if (db->share != NULL)
+		share_leave(db->share, 0);
 }
 
 /* Write back what the store keeps for its writer and let the lock go;

@@ -1,0 +1,320 @@
+/*
+ * rescan.c: the index brought back in line with a store that another
+ * process changed in a way the keys it appended cannot tell (a prune or
+ * clear in place, another file put in the store's place: follow.c), in
+ * steps, while the mount goes on answering from the index it has.
+ *
+ * Two passes, each a step at a time on follow.c's thread, the store held
+ * for one step only:
+ *
+ * - reading: every key of the store is put into the index, in file order,
+ *   by one scan kept from step to step.  The keys others append meanwhile
+ *   are put in as they come (follow.c), and a store compacted under the
+ *   scan (a prune of the mount's own) starts it again.  Meanwhile a
+ *   lookup of a name the index lacks asks the store (fs->rescan, ops.c),
+ *   so a file the store has answers before the scan reaches it.
+ * - sweeping: once every key of the store is in, the index holds more
+ *   keys than the store only if some of its names are of keys gone; then
+ *   every directory of the index is listed, a step of entries at a time,
+ *   by the offsets readdir gives (which stay valid while entries come and
+ *   go), and the names whose keys the store has not are dropped.
+ *
+ * A test may hold a rescan after its first step: BLTFS_FOLLOW_HOLD names a
+ * FIFO, from which the rescan then reads one byte.  BLTFS_FOLLOW_STEP
+ * sets the keys of a step.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "ctl-int.h"
+
+/* Keys read, or entries swept, in one step: about 30 ms of the store
+ * held (1.5 µs a key at 10 million keys). */
+#define RESCAN_STEP 20000
+#define RESCAN_BATCH 64 /* keys taken from the scan at once */
+
+struct rescan {
+	struct fs *fs;
+	int state;           /* FS_RESCAN_*: changed by the holder of the store,
+	                        read by status under mu */
+	pthread_mutex_t mu;  /* state, for status */
+	struct blt_iter *it; /* reading: the scan, from the first step on */
+	/* sweeping: the directories left to list, the last first, and the
+	 * offset in it where the last step stopped */
+	uint64_t *dirs;
+	size_t ndirs, cap;
+	off_t off;
+	int steps;        /* of this rescan, for BLTFS_FOLLOW_HOLD */
+	long step;        /* keys or entries a step */
+	const char *hold; /* BLTFS_FOLLOW_HOLD */
+};
+
+struct rescan *
+rescan_new(struct fs *fs)
+{
+	struct rescan *r;
+	const char *step = getenv("BLTFS_FOLLOW_STEP");
+
+	if ((r = calloc(1, sizeof *r)) == NULL)
+		return NULL;
+	r->fs = fs;
+	pthread_mutex_init(&r->mu, NULL);
+	r->step = step != NULL && atol(step) > 0 ? atol(step) : RESCAN_STEP;
+	r->hold = getenv("BLTFS_FOLLOW_HOLD");
+	return r;
+}
+
+void
+rescan_free(struct rescan *r)
+{
+	if (r == NULL)
+		return;
+	blt_iter_free(r->it);
+	free(r->dirs);
+	pthread_mutex_destroy(&r->mu);
+	free(r);
+}
+
+int
+rescan_state(struct rescan *r)
+{
+	int state;
+
+	pthread_mutex_lock(&r->mu);
+	state = r->state;
+	pthread_mutex_unlock(&r->mu);
+	return state;
+}
+
+static void
+rescan_set(struct rescan *r, int state)
+{
+	pthread_mutex_lock(&r->mu);
+	r->state = state;
+	pthread_mutex_unlock(&r->mu);
+	atomic_store(&r->fs->rescan, state);
+}
+
+/* Sweep from the root: -ENOMEM leaves the rescan as it was. */
+static int
+rescan_sweep_from_root(struct rescan *r)
+{
+	if (r->cap == 0) {
+		if ((r->dirs = malloc(16 * sizeof *r->dirs)) == NULL)
+			return -ENOMEM;
+		r->cap = 16;
+	}
+	r->dirs[0] = INODE_ROOT;
+	r->ndirs = 1;
+	r->off = 0;
+	return 0;
+}
+
+void
+rescan_start(struct rescan *r, int state)
+{
+	blt_iter_free(r->it);
+	r->it = NULL;
+	r->ndirs = 0;
+	r->steps = 0;
+	if (state == FS_RESCAN_SWEEPING && rescan_sweep_from_root(r) < 0)
+		state = FS_RESCAN_READING; /* ends in a sweep all the same */
+	rescan_set(r, state);
+}
+
+void
+rescan_hold(struct rescan *r)
+{
+	char c;
+	int fd;
+
+	if (r->steps++ != 0 || r->hold == NULL)
+		return;
+	if ((fd = open(r->hold, O_RDONLY | O_CLOEXEC)) < 0) {
+		fs_log("BLTFS_FOLLOW_HOLD %s: %s", r->hold, strerror(errno));
+		return;
+	}
+	if (read(fd, &c, 1) < 0)
+		fs_log("BLTFS_FOLLOW_HOLD %s: %s", r->hold, strerror(errno));
+	close(fd);
+}
+
+/* A step of reading: every key of it into the index. */
+static void
+rescan_read(struct rescan *r, struct job_notes *ns, uint64_t *put)
+{
+	struct fs *fs = r->fs;
+	struct blt_item items[RESCAN_BATCH];
+	long left = r->step;
+	int n = 0;
+
+	if (r->it == NULL && blt_iter_create_unchecked(fs->db, &r->it) < 0) {
+		fs_log("%s: following another process's change: %s",
+		    blt_path(fs->db), blt_errmsg());
+		rescan_set(r, FS_RESCAN_NONE);
+		return;
+	}
+	while (left > 0 &&
+	       (n = blt_iter_next_many(r->it, items,
+	            left < RESCAN_BATCH ? (int)left : RESCAN_BATCH)) > 0) {
+		for (int i = 0; i < n; i++)
+			job_learn_key(
+			    fs, items[i].key, items[i].klen, items[i].vlen, ns);
+		*put += (uint64_t)n;
+		left -= n;
+	}
+	if (n > 0)
+		return; /* more next step */
+	blt_iter_free(r->it);
+	r->it = NULL;
+	if (n == -ESTALE) /* compacted by a prune of the mount's own */
+		return;
+	if (n < 0) {
+		fs_log("%s: following another process's change: %s; names of "
+		       "keys it deleted may stay until the next mount",
+		    blt_path(fs->db), blt_errmsg());
+		rescan_set(r, FS_RESCAN_NONE);
+		return;
+	}
+	/* every key of the store is in: more in the index are gone ones */
+	if ((int64_t)inode_count(fs->tree) == blt_count(fs->db) ||
+	    rescan_sweep_from_root(r) < 0)
+		rescan_set(r, FS_RESCAN_NONE);
+	else
+		rescan_set(r, FS_RESCAN_SWEEPING);
+}
+
+/* One entry of a directory for a sweep step. */
+struct sweep_ent {
+	uint64_t node; /* a directory's */
+	int type;
+	unsigned flags;
+	size_t nlen;
+	char name[PATH_NAME_MAX + 1];
+};
+
+struct sweep_list {
+	struct sweep_ent *v;
+	size_t n, cap;
+	off_t off; /* after the last entry taken */
+};
+
+static int
+sweep_take(void *arg, const char *name, size_t nlen,
+    const struct inode_info *info, off_t off)
+{
+	struct sweep_list *l = arg;
+	struct sweep_ent *e;
+
+	if (l->n == l->cap)
+		return 1;
+	l->off = off;
+	if ((nlen == 1 && name[0] == '.') ||
+	    (nlen == 2 && name[0] == '.' && name[1] == '.'))
+		return 0;
+	e = &l->v[l->n++];
+	e->node = info->nodeid;
+	e->type = info->type;
+	e->flags = info->flags;
+	e->nlen = nlen;
+	memcpy(e->name, name, nlen);
+	e->name[nlen] = '\0';
+	return 0;
+}
+
+/* Drop the name of e in dir if the store has not its key: 1 if dropped. */
+static int
+sweep_one(struct fs *fs, uint64_t dir, const struct sweep_ent *e,
+    struct job_notes *ns)
+{
+	unsigned char *key;
+	size_t klen;
+	int rc;
+
+	if (e->type == INODE_DIR) {
+		if (!(e->flags & INODE_MARKER) ||
+		    inode_key(fs->tree, e->node, &key, &klen) < 0)
+			return 0;
+	} else if (inode_child_key(fs->tree, dir, e->name, e->nlen, INODE_FILE,
+	               &key, &klen) < 0) {
+		return 0;
+	}
+	rc = job_forget_key(fs, key, klen, ns);
+	free(key);
+	return rc;
+}
+
+/* A step of sweeping: the names of the directories' entries whose keys
+ * are gone are dropped. */
+static void
+rescan_sweep(struct rescan *r, struct job_notes *ns, uint64_t *gone)
+{
+	struct fs *fs = r->fs;
+	struct sweep_list l = {0};
+	long left = r->step;
+	uint64_t dir;
+	int rc;
+
+	l.cap = r->step < 4096 ? (size_t)r->step : 4096;
+	if ((l.v = malloc(l.cap * sizeof *l.v)) == NULL)
+		return; /* next step */
+	while (left > 0 && r->ndirs > 0) {
+		dir = r->dirs[r->ndirs - 1];
+		l.n = 0;
+		l.off = r->off;
+		rc = inode_readdir(fs->tree, dir, r->off, 0, sweep_take, &l);
+		if (rc < 0 || l.n == 0) { /* gone, or listed to its end */
+			r->ndirs--;
+			r->off = 0;
+			continue;
+		}
+		r->off = l.off;
+		left -= (long)l.n;
+		pthread_mutex_lock(&fs->wlock);
+		for (size_t i = 0; i < l.n; i++)
+			*gone += (uint64_t)sweep_one(fs, dir, &l.v[i], ns);
+		pthread_mutex_unlock(&fs->wlock);
+		for (size_t i = 0; i < l.n; i++) {
+			uint64_t *d;
+
+			if (l.v[i].type != INODE_DIR)
+				continue;
+			if (r->ndirs == r->cap) {
+				if ((d = realloc(r->dirs,
+				         2 * r->cap * sizeof *d)) == NULL)
+					break; /* its names may stay */
+				r->dirs = d;
+				r->cap *= 2;
+			}
+			/* below the one being listed, which goes on after */
+			r->dirs[r->ndirs] = r->dirs[r->ndirs - 1];
+			r->dirs[r->ndirs - 1] = l.v[i].node;
+			r->ndirs++;
+		}
+	}
+	free(l.v);
+	if (r->ndirs == 0)
+		rescan_set(r, FS_RESCAN_NONE);
+}
+
+int
+rescan_step(
+    struct rescan *r, struct job_notes *ns, uint64_t *put, uint64_t *gone)
+{
+	switch (r->state) {
+	case FS_RESCAN_READING:
+		rescan_read(r, ns, put);
+		break;
+	case FS_RESCAN_SWEEPING:
+		rescan_sweep(r, ns, gone);
+		break;
+	default:
+		return 0;
+	}
+	return 1;
+}
