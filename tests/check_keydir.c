@@ -272,6 +272,73 @@ START_TEST(puts_overwrites_and_deletes_keep_it_right)
 }
 END_TEST
 
+/* Past the most buckets a new key is linked without a walk of its chain
+ * when the filter of src/booklet/keyfilter.c says the store has it not:
+ * the reindex to that size puts every key in the filter, and every key
+ * linked later goes in too, so a key written again is still found and
+ * tombstoned in its chain, never stored twice. */
+START_TEST(past_the_most_buckets_new_keys_are_told_without_a_walk)
+{
+	const int n = 3000;
+	struct blt *db = make_store_in(n, 2053);
+	struct blt_iter *it;
+	struct blt_item item;
+	unsigned char d[HASH_LEN];
+	int *version = malloc(sizeof(int) * 3 * n), live = 0, seen = 0,
+	    sure = 0;
+	char k[32], v[64];
+
+	ck_assert_ptr_null(db->kf);
+	ck_assert_int_eq(blt_reindex(db, BLT_BUCKETS_MAX), 0);
+	ck_assert_ptr_nonnull(db->kf);
+	for (int i = 0; i < 3 * n; i++) {
+		key_of(i, k, sizeof k);
+		hash_digest(k, strlen(k), d);
+		version[i] = i < n ? 0 : -1;
+		/* every key of the store is in it; most others are not */
+		if (i < n)
+			ck_assert(!keyfilter_surely_new(db, d));
+		else
+			sure += keyfilter_surely_new(db, d);
+	}
+	ck_assert_int_gt(sure, 2 * n * 9 / 10);
+	for (int round = 1; round <= 3; round++) {
+		for (int i = 0; i < 3 * n; i++) {
+			key_of(i, k, sizeof k);
+			if (i % 3 == round % 3 && version[i] >= 0) {
+				ck_assert_int_eq(blt_del(db, k, strlen(k)), 0);
+				version[i] = -1;
+			} else if (i % 5 == round || i % 7 == round) {
+				value_of(i, round, v, sizeof v);
+				ck_assert_int_eq(
+				    blt_put(db, k, strlen(k), v, strlen(v), T0),
+				    0);
+				version[i] = round;
+			}
+		}
+		ck_assert_int_eq(blt_sync(db), 0);
+		ck_assert_ptr_nonnull(db->kf);
+		for (int i = 0; i < 3 * n; i++)
+			expect(db, i, version[i]);
+	}
+	/* one live block a key: the count and a scan agree */
+	for (int i = 0; i < 3 * n; i++)
+		live += version[i] >= 0;
+	ck_assert_int_eq(blt_count(db), live);
+	ck_assert_int_eq(blt_iter_create(db, &it), 0);
+	while (blt_iter_next(it, &item) > 0)
+		seen++;
+	blt_iter_free(it);
+	ck_assert_int_eq(seen, live);
+	/* a prune moves every block: the filter goes */
+	ck_assert_int_ge(blt_prune(db, NULL), 0);
+	ck_assert_ptr_null(db->kf);
+	ck_assert_int_eq(blt_close(db), 0);
+	ck_assert_int_eq(blt_check(tu_store, 0, NULL, NULL), 0);
+	free(version);
+}
+END_TEST
+
 START_TEST(a_prune_drops_it_and_it_is_built_again)
 {
 	const int n = 3000;
@@ -616,6 +683,8 @@ keydir_suite(void)
 	tcase_add_test(tc, batched_lookups_build_and_use_it_too);
 	tcase_add_test(tc, puts_overwrites_and_deletes_keep_it_right);
 	tcase_add_test(tc, a_prune_drops_it_and_it_is_built_again);
+	tcase_add_test(
+	    tc, past_the_most_buckets_new_keys_are_told_without_a_walk);
 	tcase_add_test(tc, not_built_over_a_damaged_chain);
 	tcase_add_test(tc, a_scan_s_offsets_find_keys_without_the_index);
 	tcase_add_test(tc, a_scan_s_offsets_never_change_an_answer);

@@ -74,6 +74,7 @@
 
 struct io_map;
 struct keydir;
+struct keyfilter;
 struct put_if;
 
 /* The header as parsed (§2) plus the effective layout (§1). */
@@ -166,6 +167,9 @@ struct blt {
 	struct keydir *kd;
 	uint64_t kd_lookups;
 	int kd_due, kd_building;
+	/* keyfilter.c: the digests of every key linked since the reindex
+	 * to the most buckets, or NULL; under the write lock */
+	struct keyfilter *kf;
 
 	/* share.c: the store shared with other processes (blt_share()) */
 	struct share *share;
@@ -354,6 +358,13 @@ void keydir_drop(struct blt *db);
 void keydir_link(
     struct blt *db, const void *key, size_t klen, uint64_t old, uint64_t q);
 void keydir_unlink(struct blt *db, const void *key, size_t klen, uint64_t off);
+
+/* keyfilter.c */
+void keyfilter_start(struct blt *db, uint32_t n_buckets);
+void keyfilter_drop(struct blt *db);
+void keyfilter_add(struct blt *db, const unsigned char *digest);
+int keyfilter_surely_new(const struct blt *db, const unsigned char *digest);
+void keyfilter_prefetch(const struct blt *db, const unsigned char *digest);
 
 /* scan.c */
 struct scan {

@@ -391,6 +391,7 @@ prune_commit(struct blt *db, struct blt *nb, int64_t n_keys)
 	db->dirty = 0;
 	db->gen++;
 	keydir_drop(db); /* every block has moved */
+	keyfilter_drop(db);
 	db->usage_known = 0;
 	free(nb->path);
 	nb->path = NULL;

@@ -46,6 +46,7 @@ reindex_push(struct blt *db, uint64_t *offs, size_t n, uint64_t i1, uint32_t n1)
 
 		if ((rc = index_push(db, s, offs[i])) < 0)
 			return rc;
+		keyfilter_add(db, base + offs[i]); /* its digest */
 	}
 	return 0;
 }
@@ -180,8 +181,16 @@ reindex_run(struct blt *db, uint32_t n1, int *undone)
 			*undone = 1;
 		return rc;
 	}
-	if ((rc = reindex_rewire(db, i0, n0, e0, n1)) < 0)
+	/* past the most buckets only chains grow: from here every new key
+	 * is told from the others without a walk (keyfilter.c) */
+	if (hdr_next_buckets(n1) == 0)
+		keyfilter_start(db, n1);
+	else
+		keyfilter_drop(db);
+	if ((rc = reindex_rewire(db, i0, n0, e0, n1)) < 0) {
+		keyfilter_drop(db);
 		return reindex_stuck(db, rc);
+	}
 	/* The chains run through the new index now: this process reads
 	 * through it from here on, also if what follows fails, though the
 	 * header on disk names the old one until hdr_write_layout(). */

@@ -284,6 +284,7 @@ share_compare(struct blt *db, int mode, struct blt_change *c)
 		s->st.grew++;
 	}
 	keydir_drop(db);
+	keyfilter_drop(db); /* keys others put are not in it */
 	db->usage_known = 0;
 	db->usage_epoch++;
 	return c->how;

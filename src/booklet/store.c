@@ -158,7 +158,7 @@ blt_open(
 {
 	struct blt_options defaults;
 	struct blt *db;
-	int rc;
+	int rc, created;
 
 	*out = NULL;
 	if (opt == NULL) {
@@ -186,12 +186,16 @@ blt_open(
 		goto fail;
 	if (mode == BLT_TRUNC && (rc = io_truncate(db, 0)) < 0)
 		goto fail;
-	if (db->size == 0 && mode >= BLT_CREATE &&
-	    (rc = store_create(db, opt)) < 0)
+	created = db->size == 0 && mode >= BLT_CREATE;
+	if (created && (rc = store_create(db, opt)) < 0)
 		goto fail;
 	if ((rc = io_map_cover(db, db->size)) < 0 ||
 	    (rc = hdr_parse(db, db->map->base)) < 0)
 		goto fail;
+	/* made with the most buckets: no block yet, so every key it will
+	 * have goes through the filter (keyfilter.c) */
+	if (created && hdr_next_buckets(db->h.n_buckets) == 0)
+		keyfilter_start(db, db->h.n_buckets);
 	if (!db->rdonly)
 		store_drop_leftover(db);
 	db->n_keys = db->h.n_keys_raw;
@@ -256,6 +260,7 @@ blt_close(struct blt *db)
 	io_close(db);
 	write_free(db);
 	keydir_drop(db);
+	keyfilter_drop(db);
 	share_free(db);
 	pthread_rwlock_destroy(&db->lock);
 	pthread_mutex_destroy(&db->prune_lock);

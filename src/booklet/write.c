@@ -198,6 +198,7 @@ write_slot_ahead(struct blt *db, struct write_ahead *w, size_t i)
 	if (i < db->n_pend) {
 		w->slot[i % WRITE_AHEAD] = index_slot(db, db->pend[i].digest);
 		__builtin_prefetch(db->map->base + w->slot[i % WRITE_AHEAD], 1);
+		keyfilter_prefetch(db, db->pend[i].digest);
 	}
 }
 
@@ -211,7 +212,9 @@ write_hop_ahead(struct blt *db, struct write_ahead *w, size_t i, int hop)
 
 	if (i >= db->n_pend)
 		return;
-	if (hop == 0)
+	if (hop == 0 && keyfilter_surely_new(db, db->pend[i].digest))
+		p = 0; /* linked without a walk */
+	else if (hop == 0)
 		p = io_get_ptr(db, w->slot[i % WRITE_AHEAD]);
 	else if (*at != 0)
 		p = io_get_ptr(db, *at + BLOCK_NEXT_OFF);
