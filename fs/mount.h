@@ -9,6 +9,7 @@
  *	request.c	what a request as read from the session asks, for
  *			the loop and the lazy build, which look before
  *			libfuse does
+ *	test-hold.c	where a test holds a thread of the daemon
  *
  * A function that fails "with a message" (or "message set") records it
  * with blt_errmsg_set(), and blt_errmsg() gives it back: the engine's one
@@ -154,6 +155,12 @@ void fs_log_write(struct fs *fs, const char *what);
 
 /* decode.c */
 
+/* test-hold.c */
+
+/* Wait for a byte from fifo, the FIFO that the environment variable var
+ * named (NULL: none, no wait); a failure is logged, and not waited on. */
+void fs_test_hold(const char *var, const char *fifo);
+
 /* request.c */
 
 /* Whether the request in buf (at least a header) opens a file for reading
@@ -170,6 +177,11 @@ int request_open_reads(const struct fuse_buf *buf);
 #define REQUEST_WRITES 2
 #define REQUEST_SESSION 3
 int request_store_use(const struct fuse_buf *buf);
+
+/* The command of the ioctl request in buf (at least a header, opcode
+ * FUSE_IOCTL); BLTFS_IOC_CMD, which waits for everything, for one cut
+ * short. */
+uint32_t request_ioctl_cmd(const struct fuse_buf *buf);
 
 /* Answer the request in buf (at least a header) with the negative errno
  * err, here: libfuse has not seen it. */

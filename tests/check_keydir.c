@@ -231,31 +231,40 @@ START_TEST(lookups_go_through_the_keydir_once_it_is_built)
 }
 END_TEST
 
+/* Round round of changes to keys 0 .. n-1, whose versions are in
+ * version[] (-1: missing): every third is deleted, starting at a new one
+ * each round, and every fifth of the rest put, new or written again. */
+static void
+churn(struct blt *db, int *version, int n, int round)
+{
+	char k[32], v[64];
+
+	for (int i = 0; i < n; i++) {
+		key_of(i, k, sizeof k);
+		if (i % 3 == round % 3 && version[i] >= 0) {
+			ck_assert_int_eq(blt_del(db, k, strlen(k)), 0);
+			version[i] = -1;
+		} else if (i % 5 == round) {
+			value_of(i, round, v, sizeof v);
+			ck_assert_int_eq(
+			    blt_put(db, k, strlen(k), v, strlen(v), T0), 0);
+			version[i] = round;
+		}
+	}
+}
+
 START_TEST(puts_overwrites_and_deletes_keep_it_right)
 {
 	const int n = 2000;
 	struct blt *db = make_store_in(n, 2053);
 	uint32_t n_buckets = db->h.n_buckets;
 	int *version = malloc(sizeof(int) * 3 * n);
-	char k[32], v[64];
 
 	for (int i = 0; i < 3 * n; i++)
 		version[i] = i < n ? 0 : -1;
 	read_until_built(db, n);
 	for (int round = 1; round <= 3; round++) {
-		for (int i = 0; i < 3 * n; i++) {
-			key_of(i, k, sizeof k);
-			if (i % 3 == round % 3 && version[i] >= 0) {
-				ck_assert_int_eq(blt_del(db, k, strlen(k)), 0);
-				version[i] = -1;
-			} else if (i % 5 == round) {
-				value_of(i, round, v, sizeof v);
-				ck_assert_int_eq(
-				    blt_put(db, k, strlen(k), v, strlen(v), T0),
-				    0);
-				version[i] = round;
-			}
-		}
+		churn(db, version, 3 * n, round);
 		/* buffered: through the file's index */
 		for (int i = 0; i < 3 * n; i++)
 			expect(db, i, version[i]);
@@ -286,7 +295,7 @@ START_TEST(past_the_most_buckets_new_keys_are_told_without_a_walk)
 	unsigned char d[HASH_LEN];
 	int *version = malloc(sizeof(int) * 3 * n), live = 0, seen = 0,
 	    sure = 0;
-	char k[32], v[64];
+	char k[32];
 
 	ck_assert_ptr_null(db->kf);
 	ck_assert_int_eq(blt_reindex(db, BLT_BUCKETS_MAX), 0);
@@ -303,19 +312,7 @@ START_TEST(past_the_most_buckets_new_keys_are_told_without_a_walk)
 	}
 	ck_assert_int_gt(sure, 2 * n * 9 / 10);
 	for (int round = 1; round <= 3; round++) {
-		for (int i = 0; i < 3 * n; i++) {
-			key_of(i, k, sizeof k);
-			if (i % 3 == round % 3 && version[i] >= 0) {
-				ck_assert_int_eq(blt_del(db, k, strlen(k)), 0);
-				version[i] = -1;
-			} else if (i % 5 == round || i % 7 == round) {
-				value_of(i, round, v, sizeof v);
-				ck_assert_int_eq(
-				    blt_put(db, k, strlen(k), v, strlen(v), T0),
-				    0);
-				version[i] = round;
-			}
-		}
+		churn(db, version, 3 * n, round);
 		ck_assert_int_eq(blt_sync(db), 0);
 		ck_assert_ptr_nonnull(db->kf);
 		for (int i = 0; i < 3 * n; i++)

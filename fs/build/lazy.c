@@ -37,12 +37,10 @@
 #include "config.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <linux/fuse.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "bltfs.h"
 #include "build-int.h"
@@ -103,19 +101,9 @@ lazy_tell(struct lazy *z)
 void
 lazy_moved(struct lazy *z, unsigned long n)
 {
-	char b[1];
-	int fd;
-
 	lazy_tell(z);
-	if (n != 1 || z->hold == NULL)
-		return;
-	/* until a byte comes through the FIFO */
-	if ((fd = open(z->hold, O_RDONLY | O_CLOEXEC)) < 0) {
-		fs_log("BLTFS_LAZY_HOLD %s: %s", z->hold, strerror(errno));
-		return;
-	}
-	(void)read(fd, b, 1);
-	close(fd);
+	if (n == 1)
+		fs_test_hold("BLTFS_LAZY_HOLD", z->hold);
 }
 
 int
@@ -436,7 +424,6 @@ static int
 lazy_may_pass(const struct fuse_buf *buf)
 {
 	const struct fuse_in_header *in = buf->mem;
-	const struct fuse_ioctl_in *io = (const void *)(in + 1);
 
 	switch (in->opcode) {
 	case FUSE_LOOKUP:
@@ -457,8 +444,7 @@ lazy_may_pass(const struct fuse_buf *buf)
 	case FUSE_OPEN:
 		return request_open_reads(buf);
 	case FUSE_IOCTL:
-		return buf->size >= sizeof *in + sizeof *io &&
-		       io->cmd != BLTFS_IOC_CMD;
+		return request_ioctl_cmd(buf) != BLTFS_IOC_CMD;
 	default:
 		return 0;
 	}

@@ -282,8 +282,6 @@ struct rescan;
 /* NULL if out of memory. */
 struct rescan *rescan_new(struct fs *fs);
 void rescan_free(struct rescan *r);
-/* FS_RESCAN_*, from any thread. */
-int rescan_state(struct rescan *r);
 /* Start again, in state (FS_RESCAN_READING, or FS_RESCAN_SWEEPING when every
  * key of the store is in the index already); the store held. */
 void rescan_start(struct rescan *r, int state);

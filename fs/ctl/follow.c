@@ -178,7 +178,7 @@ follow_change(void *arg, const struct blt_change *c)
 {
 	struct follow *f = arg;
 	struct job_notes ns = {0};
-	int state = rescan_state(f->rescan), rc = -EAGAIN, whole = 1;
+	int state = atomic_load(&f->fs->rescan), rc = -EAGAIN, whole = 1;
 
 	if (c->how == BLT_GREW)
 		rc = follow_grown(f, c, state, &ns);
@@ -204,7 +204,7 @@ follow_rescan_step(struct follow *f)
 	uint64_t put = 0, gone = 0;
 	int made;
 
-	if (rescan_state(f->rescan) == FS_RESCAN_NONE ||
+	if (atomic_load(&f->fs->rescan) == FS_RESCAN_NONE ||
 	    blt_hold_try(f->fs->db, 0) < 0)
 		return 0; /* another process holds it: the next tick */
 	made = rescan_step(f->rescan, &ns, &put, &gone);
@@ -361,7 +361,7 @@ follow_status(struct fs *fs, FILE *out)
 		fprintf(out, ",\n  \"lock\": \"held\"");
 		return;
 	}
-	rescan = rescan_state(f->rescan);
+	rescan = atomic_load(&f->fs->rescan);
 	pthread_mutex_lock(&f->mu);
 	fprintf(out,
 	    ",\n  \"lock\": \"%s\",\n  \"lock_taken\": %" PRIu64

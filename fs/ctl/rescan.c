@@ -26,10 +26,8 @@
 #include "config.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "ctl-int.h"
 
@@ -40,9 +38,8 @@
 
 struct rescan {
 	struct fs *fs;
-	int state;           /* FS_RESCAN_*: changed by the holder of the store,
-	                        read by status under mu */
-	pthread_mutex_t mu;  /* state, for status */
+	/* the state is fs->rescan (FS_RESCAN_*), which the store's holder
+	 * changes and requests read */
 	struct blt_iter *it; /* reading: the scan, from the first step on */
 	/* sweeping: the directories left to list, the last first, and the
 	 * offset in it where the last step stopped */
@@ -63,7 +60,6 @@ rescan_new(struct fs *fs)
 	if ((r = calloc(1, sizeof *r)) == NULL)
 		return NULL;
 	r->fs = fs;
-	pthread_mutex_init(&r->mu, NULL);
 	r->step = step != NULL && atol(step) > 0 ? atol(step) : RESCAN_STEP;
 	r->hold = getenv("BLTFS_FOLLOW_HOLD");
 	return r;
@@ -76,27 +72,12 @@ rescan_free(struct rescan *r)
 		return;
 	blt_iter_free(r->it);
 	free(r->dirs);
-	pthread_mutex_destroy(&r->mu);
 	free(r);
-}
-
-int
-rescan_state(struct rescan *r)
-{
-	int state;
-
-	pthread_mutex_lock(&r->mu);
-	state = r->state;
-	pthread_mutex_unlock(&r->mu);
-	return state;
 }
 
 static void
 rescan_set(struct rescan *r, int state)
 {
-	pthread_mutex_lock(&r->mu);
-	r->state = state;
-	pthread_mutex_unlock(&r->mu);
 	atomic_store(&r->fs->rescan, state);
 }
 
@@ -130,18 +111,8 @@ rescan_start(struct rescan *r, int state)
 void
 rescan_hold(struct rescan *r)
 {
-	char c;
-	int fd;
-
-	if (r->steps++ != 0 || r->hold == NULL)
-		return;
-	if ((fd = open(r->hold, O_RDONLY | O_CLOEXEC)) < 0) {
-		fs_log("BLTFS_FOLLOW_HOLD %s: %s", r->hold, strerror(errno));
-		return;
-	}
-	if (read(fd, &c, 1) < 0)
-		fs_log("BLTFS_FOLLOW_HOLD %s: %s", r->hold, strerror(errno));
-	close(fd);
+	if (r->steps++ == 0)
+		fs_test_hold("BLTFS_FOLLOW_HOLD", r->hold);
 }
 
 /* A step of reading: every key of it into the index. */
@@ -306,7 +277,7 @@ int
 rescan_step(
     struct rescan *r, struct job_notes *ns, uint64_t *put, uint64_t *gone)
 {
-	switch (r->state) {
+	switch (atomic_load(&r->fs->rescan)) {
 	case FS_RESCAN_READING:
 		rescan_read(r, ns, put);
 		break;

@@ -25,6 +25,15 @@ request_open_reads(const struct fuse_buf *buf)
 	       (o->flags & (O_ACCMODE | O_TRUNC)) == O_RDONLY;
 }
 
+uint32_t
+request_ioctl_cmd(const struct fuse_buf *buf)
+{
+	const struct fuse_in_header *in = buf->mem;
+	const struct fuse_ioctl_in *io = (const void *)(in + 1);
+
+	return buf->size >= sizeof *in + sizeof *io ? io->cmd : BLTFS_IOC_CMD;
+}
+
 int
 request_store_use(const struct fuse_buf *buf)
 {
@@ -71,12 +80,11 @@ request_store_use(const struct fuse_buf *buf)
 	case FUSE_IOCTL: {
 		/* isatty(), which Python's open() asks, gets ENOTTY; a job's
 		 * or the status text reads; a command may change the store */
-		const struct fuse_ioctl_in *io = (const void *)(in + 1);
+		uint32_t cmd = request_ioctl_cmd(buf);
 
-		if (buf->size < sizeof *in + sizeof *io ||
-		    io->cmd == BLTFS_IOC_CMD)
+		if (cmd == BLTFS_IOC_CMD)
 			return REQUEST_WRITES;
-		return io->cmd == BLTFS_IOC_JOB || io->cmd == BLTFS_IOC_STATUS
+		return cmd == BLTFS_IOC_JOB || cmd == BLTFS_IOC_STATUS
 		           ? REQUEST_READS
 		           : REQUEST_QUICK;
 	}

@@ -259,9 +259,38 @@ op_destroy(void *userdata)
 	fs->rfd = -1;
 }
 
-/* During a lazy build (-o lazy), name in parent as a file the store has,
- * asked of the store's hash index: 1 with in filled, 0 if the store has
- * no such key, -EAGAIN once the build has ended, or an error. */
+/* For a lookup of a name the index has not (yet) got: the key of name in
+ * parent as a file (PATH_SELF's is its directory's path), asked of the
+ * store's hash index.  1 if the store has it, with *key (the caller frees
+ * it) and, if e is not NULL, *e; 0 if it has not, or name is no key's
+ * file name; or an error, logged. */
+static int
+ops_stored_file(struct fs *fs, uint64_t parent, const char *name, size_t nlen,
+    unsigned char **key, size_t *klen, struct blt_entry *e)
+{
+	int rc;
+
+	rc = inode_child_key(
+	    fs->tree, parent, name, nlen, INODE_FILE, key, klen);
+	if (rc == -EINVAL || rc == -ENAMETOOLONG)
+		return 0; /* no key's file name: a piece of a long one? */
+	if (rc < 0)
+		return rc;
+	if (e == NULL) {
+		rc = blt_exists(fs->db, *key, *klen);
+	} else {
+		rc = blt_find(fs->db, *key, *klen, e); /* 0 or -ENOENT */
+		rc = rc == 0 ? 1 : rc == -ENOENT ? 0 : rc;
+	}
+	if (rc == 1)
+		return 1;
+	free(*key);
+	return rc < 0 ? ops_fail(rc, blt_errmsg()) : 0;
+}
+
+/* During a lazy build (-o lazy), name in parent as a file the store has:
+ * 1 with in filled, 0 if the store has no such key, -EAGAIN once the
+ * build has ended, or an error. */
 static int
 ops_lookup_key(struct fs *fs, uint64_t parent, const char *name, size_t nlen,
     struct inode_info *in)
@@ -270,16 +299,10 @@ ops_lookup_key(struct fs *fs, uint64_t parent, const char *name, size_t nlen,
 	size_t klen;
 	int rc;
 
-	rc = inode_child_key(
-	    fs->tree, parent, name, nlen, INODE_FILE, &key, &klen);
-	if (rc == -EINVAL || rc == -ENAMETOOLONG)
-		return 0; /* no key's file name: a piece of a long one? */
-	if (rc < 0)
+	if ((rc = ops_stored_file(fs, parent, name, nlen, &key, &klen, NULL)) <=
+	    0)
 		return rc;
-	rc = blt_exists(fs->db, key, klen);
 	free(key);
-	if (rc <= 0)
-		return rc < 0 ? ops_fail(rc, blt_errmsg()) : 0;
 	rc = inode_lookup_unscanned(fs->tree, parent, name, nlen, in);
 	return rc < 0 ? rc : 1;
 }
@@ -327,19 +350,19 @@ ops_lookup_behind(struct fs *fs, uint64_t parent, const char *name, size_t nlen,
 	size_t klen;
 	int rc;
 
-	rc = inode_child_key(
-	    fs->tree, parent, name, nlen, INODE_FILE, &key, &klen);
-	if (rc < 0)
-		return -ENOENT; /* no key's file name */
+	/* under the lock of changes: an unlink may not come in between */
 	pthread_mutex_lock(&fs->wlock);
-	if ((rc = blt_find(fs->db, key, klen, &e)) == 0)
-		rc =
-		    inode_put_key(fs->tree, key, klen, e.value_len, NULL, NULL);
+	rc = ops_stored_file(fs, parent, name, nlen, &key, &klen, &e);
+	if (rc == 1) {
+		if ((rc = inode_put_key(
+		         fs->tree, key, klen, e.value_len, NULL, NULL)) < 0)
+			ops_fail(rc, blt_errmsg());
+		free(key);
+	} else if (rc == 0) {
+		rc = -ENOENT; /* the store has no such key either */
+	}
 	pthread_mutex_unlock(&fs->wlock);
-	free(key);
-	if (rc < 0)
-		return rc == -ENOENT ? rc : ops_fail(rc, blt_errmsg());
-	return inode_lookup(fs->tree, parent, name, nlen, 1, in);
+	return rc < 0 ? rc : inode_lookup(fs->tree, parent, name, nlen, 1, in);
 }
 
 static void

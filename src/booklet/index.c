@@ -141,7 +141,9 @@ index_link(struct blt *db, uint64_t slot, const unsigned char *digest,
 	const unsigned char *base = db->map->base;
 	int rc;
 
-	if (keyfilter_surely_new(db, digest)) /* no walk: keyfilter.c */
+	/* in the filter from now on: a key whose link fails is only a walk
+	 * too many for a later one (keyfilter.c) */
+	if (keyfilter_add(db, digest)) /* surely new: no walk */
 		goto push;
 	while (p > PTR_END) {
 		uint64_t nxt;
@@ -172,14 +174,10 @@ index_link(struct blt *db, uint64_t slot, const unsigned char *digest,
 		if ((rc = io_put_ptr(db, q + BLOCK_NEXT_OFF, PTR_END)) < 0 ||
 		    (rc = io_put_ptr(db, prev, q)) < 0)
 			return rc;
-		keyfilter_add(db, digest);
 		return 1;
 	}
 push:
-	if ((rc = index_push(db, slot, q)) < 0)
-		return rc;
-	keyfilter_add(db, digest);
-	return 1;
+	return (rc = index_push(db, slot, q)) < 0 ? rc : 1;
 }
 
 /* Make the block at q the head of the chain whose bucket slot is at slot:

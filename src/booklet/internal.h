@@ -362,7 +362,8 @@ void keydir_unlink(struct blt *db, const void *key, size_t klen, uint64_t off);
 /* keyfilter.c */
 void keyfilter_start(struct blt *db, uint32_t n_buckets);
 void keyfilter_drop(struct blt *db);
-void keyfilter_add(struct blt *db, const unsigned char *digest);
+/* Put digest in; 1 if it surely was not in before (no filter: 0). */
+int keyfilter_add(struct blt *db, const unsigned char *digest);
 int keyfilter_surely_new(const struct blt *db, const unsigned char *digest);
 void keyfilter_prefetch(const struct blt *db, const unsigned char *digest);
 

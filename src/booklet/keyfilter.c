@@ -91,17 +91,22 @@ keyfilter_drop(struct blt *db)
 	db->kf = NULL;
 }
 
-void
+int
 keyfilter_add(struct blt *db, const unsigned char *digest)
 {
-	uint64_t a, b, *w;
+	uint64_t a, b, bit, *w;
+	int fresh = 0;
 
 	if (db->kf == NULL)
-		return;
+		return 0;
 	keyfilter_hash(digest, &a, &b);
 	w = keyfilter_block(db->kf, a);
-	for (int i = 0; i < KEYFILTER_PROBES; i++, b >>= 9)
-		w[(b & 511) >> 6] |= UINT64_C(1) << (b & 63);
+	for (int i = 0; i < KEYFILTER_PROBES; i++, b >>= 9) {
+		bit = UINT64_C(1) << (b & 63);
+		fresh |= !(w[(b & 511) >> 6] & bit);
+		w[(b & 511) >> 6] |= bit;
+	}
+	return fresh;
 }
 
 int

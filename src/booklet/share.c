@@ -384,17 +384,19 @@ share_gate_open(struct share *s)
 	pthread_cond_broadcast(&s->cv);
 }
 
-/* blt_hold(), waiting for another process's lock at most timeout
- * seconds (blt_share()'s, or 0 for blt_hold_try()). */
+/* blt_hold(), waiting for another process's lock as blt_share() said,
+ * or, unless wait, not at all (blt_hold_try()). */
 static int
-share_hold(struct blt *db, int write, double timeout)
+share_hold(struct blt *db, int write, int wait)
 {
 	struct share *s = db->share;
 	int mode, rc = 0;
+	double timeout;
 	int64_t start;
 
 	if (s == NULL)
 		return 0;
+	timeout = wait ? s->timeout : 0;
 	mode = write && !db->rdonly ? SHARE_WRITE : SHARE_READ;
 	if (share_enter_fast(s, mode))
 		return 0;
@@ -431,14 +433,13 @@ share_hold(struct blt *db, int write, double timeout)
 int
 blt_hold(struct blt *db, int write)
 {
-	return db->share == NULL ? 0
-	                         : share_hold(db, write, db->share->timeout);
+	return share_hold(db, write, 1);
 }
 
 int
 blt_hold_try(struct blt *db, int write)
 {
-	return db->share == NULL ? 0 : share_hold(db, write, 0);
+	return share_hold(db, write, 0);
 }
 
 void
