@@ -170,8 +170,9 @@ int request_open_reads(const struct fuse_buf *buf);
 /* What the request in buf needs of the store (a shared store's lock,
  * fs/ctl/follow.c): nothing, being served from memory (forgets, a
  * read-only open and its release, an ioctl not of bltfs), so that the
- * loop's leader answers it itself; to read; to write; or nothing, being
- * the session's own. */
+ * loop's leader answers it itself; to read, without the lock
+ * (blt_hold_peek(): whoever holds it, a reader never waits for it); to
+ * write, with the exclusive lock; or nothing, being the session's own. */
 #define REQUEST_QUICK 0
 #define REQUEST_READS 1
 #define REQUEST_WRITES 2

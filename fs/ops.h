@@ -46,6 +46,10 @@ int handle_set_create(struct fs *fs, struct handle_set **out);
 void handle_set_free(struct handle_set *s);
 /* Store what every open file holds (at unmount). */
 int handle_commit_all(struct fs *fs);
+/* Whether nodeid has changes not stored yet (a file being written, or
+ * created and not closed): its name stays while they wait, whatever the
+ * store holds. */
+int handle_pending(struct fs *fs, uint64_t nodeid);
 
 /* node-read.c */
 

@@ -268,6 +268,12 @@ int blt_find(struct blt *db, const void *key, size_t klen, struct blt_entry *e);
 int blt_find_at(struct blt *db, const void *key, size_t klen, uint64_t at,
     uint64_t gen, struct blt_entry *e);
 
+/* blt_find() that never waits for another process's lock: within
+ * blt_hold_peek(), -EAGAIN where blt_find() would wait for it (a caller
+ * holding a lock of its own that the store's followers may want). */
+int blt_find_nowait(
+    struct blt *db, const void *key, size_t klen, struct blt_entry *e);
+
 /* 1 if key is live, 0 if not, or -EUCLEAN. */
 int blt_exists(struct blt *db, const void *key, size_t klen);
 
@@ -497,6 +503,43 @@ int blt_hold_try(struct blt *db, int write);
  * lets others in between its steps while nobody else uses it. */
 void blt_unhold_unused(struct blt *db);
 
+/* Hold the store to read without its lock (src/booklet/peek.c): if this
+ * store holds the lock now, as blt_hold(db, 0); otherwise the calling
+ * thread reads the file as it is, whoever holds the lock, until its
+ * blt_unhold().  blt_read(), blt_get(), blt_find(), blt_find_at(),
+ * blt_exists() and blt_get_timestamp() then read with pread(2), check that
+ * the key's block stood unchanged around the read, and only where a check
+ * keeps failing (a prune by another process under way) wait for the lock
+ * as blt_hold() does; blt_stat() gives what is known without a scan.  An
+ * entry they give has gen BLT_GEN_PEEK: its offset is no place to read
+ * from later.  No other call of the store may be made meanwhile.  Always
+ * 0. */
+int blt_hold_peek(struct blt *db);
+#define BLT_GEN_PEEK UINT64_MAX
+/* Whether the calling thread holds db without its lock (blt_hold_peek()
+ * that did not find the lock held by this store). */
+int blt_peeking(struct blt *db);
+
+/* What blt_peek_follow() passes for each live key appended: where its
+ * block starts, and its value's length. */
+typedef void blt_peek_fn(
+    void *arg, const void *key, size_t klen, uint64_t vlen, uint64_t at);
+
+/* While the lock is let go, whoever holds it: read the blocks another
+ * process appended since the last look (or since the lock was let go),
+ * without the lock, and pass fn each live key among them, with no lock of
+ * the store held and the calling thread holding it as blt_hold_peek()
+ * would.  Blocks not yet whole are left for the next call.  After a prune
+ * or clear by that process, every live key is passed again, from the new
+ * layout on (blt_share_stat()'s rebased); its deletes are not passed.
+ * *n_keys gets the key count the header gives (UINT64_MAX if none it can
+ * trust), which falls short of the keys passed so far when that process
+ * deleted some.  The number of keys passed, or -ESTALE when another file
+ * was put in the store's place (for blt_poll() and blt_hold() to follow,
+ * once the lock can be had), -ENOMEM, or pread(2)'s errors. */
+int64_t blt_peek_follow(
+    struct blt *db, blt_peek_fn *fn, void *arg, uint64_t *n_keys);
+
 /* Let the lock go if no caller has held the store for idle seconds:
  * the buffer is flushed and the key count written back first (with an
  * fsync if it was marked unclean), as blt_close() would.  1 if let go, 0
@@ -523,6 +566,8 @@ struct blt_share_stat {
 	uint64_t changed; /* ... by reading the store again */
 	uint64_t replaced; /* of those, another file in the store's place */
 	uint64_t timeouts; /* holds that failed past the lock timeout */
+	uint64_t rebased;  /* prunes and clears of another process read
+	                      without the lock (blt_peek_follow()) */
 };
 /* -EINVAL for a store not shared. */
 int blt_share_stat(struct blt *db, struct blt_share_stat *st);

@@ -160,10 +160,11 @@ grep -q '"replaced": [1-9]' "$ma/.bltfs/status" ||
 bltfs_umount "$mb"
 bltfs_umount "$ma"
 
-# A writer that keeps the store open: the mount's requests wait for
-# lock_timeout, then fail with EBUSY, the log naming the writer; nothing
-# is stored.  A reader holds up writes only.  The reference holds the
-# store until its FIFO is written.
+# A writer that keeps the store open: the mount's reads go on without
+# the lock (blt_hold_peek()) and show what the writer synced; its writes
+# wait for lock_timeout, then fail with EBUSY, the log naming the writer;
+# nothing is stored.  A reader holds up writes only.  The reference holds
+# the store until its FIFO is written.
 bltfs_mount "$a" "$ma" -o lock_timeout=1
 hold()
 {
@@ -186,19 +187,27 @@ release()
 	wait "$holder" || fail "the reference holding the store failed"
 }
 free "$a"
+cat "$ma/mine" >"$tmp/mine.before" || fail "cat of mine before the writer"
 hold w
 poll "the reference did not open the store" test -e "$tmp/held.w"
-run_status cat "$ma/mine"
-[ "$got" != 0 ] || fail "a read past the lock timeout succeeded"
-grep -q "Device or resource busy" "$tmp/err" || fail "cat said: $(cat "$tmp/err")"
-grep -q "$a: held by python3 (pid $holder) past the lock timeout (1 s): a read answered EBUSY" "$tmp/log.$pid" ||
-	fail "the log does not name the holder: $(cat "$tmp/log.$pid")"
+run_status sh -c "cat '$ma/mine' >'$tmp/out'"
+[ "$got" = 0 ] || fail "a read beside a writer holding the store failed: $(cat "$tmp/err")"
+cmp -s "$tmp/out" "$tmp/mine.before" ||
+	fail "a read beside a writer holding the store read other bytes"
+written_shows()
+{
+	[ "$(cat "$ma/written-while-held" 2>/dev/null | "$PY" -c 'import pickle, sys
+print(pickle.load(sys.stdin.buffer))' 2>/dev/null)" = yes ]
+}
+poll "what the writer synced while it held the store does not show" \
+    written_shows
 run_status sh -c "echo x >'$ma/refused'"
 [ "$got" != 0 ] || fail "a write past the lock timeout succeeded"
+grep -q "Device or resource busy" "$tmp/err" || fail "the write said: $(cat "$tmp/err")"
+grep -q "$a: held by python3 (pid $holder) past the lock timeout (1 s): a change answered EBUSY" "$tmp/log.$pid" ||
+	fail "the log does not name the holder: $(cat "$tmp/log.$pid")"
 release w
-[ "$(cat "$ma/written-while-held" | "$PY" -c 'import pickle, sys
-print(pickle.load(sys.stdin.buffer))')" = yes ] ||
-	fail "what the writer wrote while it held the store does not show"
+written_shows || fail "what the writer wrote does not show once it closed"
 [ ! -e "$ma/refused" ] || fail "a refused write was stored"
 
 free "$a"

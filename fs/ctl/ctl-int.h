@@ -272,6 +272,11 @@ int job_forget_key(
  * it, and ns what the kernel must drop (the name, or the old value). */
 void job_learn_key(struct fs *fs, const unsigned char *key, size_t klen,
     uint64_t vlen, struct job_notes *ns);
+/* job_learn_key() of a key another process appended, read without the
+ * lock (blt_peek_follow()): its block is live, and may not be linked yet,
+ * so the store is not asked again. */
+void job_learn_appended(struct fs *fs, const unsigned char *key, size_t klen,
+    uint64_t vlen, struct job_notes *ns);
 
 /* rescan.c */
 

@@ -36,8 +36,9 @@
 
 /* How long the mount holds the lock without a request needing it, and how
  * often its thread looks: the lock is free within FOLLOW_IDLE +
- * FOLLOW_TICK of the last request (bltfs.1). */
-#define FOLLOW_IDLE 0.5
+ * FOLLOW_TICK of the last request that wrote (bltfs.1); requests that
+ * read never take it (blt_hold_peek()). */
+#define FOLLOW_IDLE 0.0
 #define FOLLOW_TICK_MS 100
 /* A store held past the lock timeout is logged at most this often (µs):
  * every request it refuses would say the same. */
@@ -55,6 +56,8 @@ struct follow {
 	int64_t refused_at;  /* when a refusal was last logged, µs */
 	/* what was followed, for status (under mu) */
 	uint64_t grew, whole, keys_put, keys_gone;
+	uint64_t peeked; /* keys read from others' appends without the lock */
+	uint64_t peek_keys;    /* the store's count when a sweep last started */
 	struct rescan *rescan; /* after a change the appended keys cannot
 	                          tell: rescan.c */
 };
@@ -196,16 +199,22 @@ follow_change(void *arg, const struct blt_change *c)
 }
 
 /* A step of the rescan under way, if any, with the store held but not
- * kept from being let go meanwhile: 1 if a step was made. */
+ * kept from being let go meanwhile: 1 if a step was made.  While another
+ * process holds the lock, a sweep goes on without it (blt_hold_peek():
+ * a name is dropped only if its key is surely gone); reading waits. */
 static int
 follow_rescan_step(struct follow *f)
 {
 	struct job_notes ns = {0};
 	uint64_t put = 0, gone = 0;
-	int made;
+	int made, state = atomic_load(&f->fs->rescan), rc;
 
-	if (atomic_load(&f->fs->rescan) == FS_RESCAN_NONE ||
-	    blt_hold_try(f->fs->db, 0) < 0)
+	if (state == FS_RESCAN_NONE)
+		return 0;
+	if ((rc = blt_hold_try(f->fs->db, 0)) == -EWOULDBLOCK &&
+	    state == FS_RESCAN_SWEEPING)
+		rc = blt_hold_peek(f->fs->db);
+	if (rc < 0)
 		return 0; /* another process holds it: the next tick */
 	made = rescan_step(f->rescan, &ns, &put, &gone);
 	blt_unhold_unused(f->fs->db);
@@ -218,6 +227,48 @@ follow_rescan_step(struct follow *f)
 	job_notify(f->fs, &ns);
 	free(ns.v);
 	return made;
+}
+
+struct follow_peek {
+	struct follow *f;
+	struct job_notes ns;
+};
+
+static void
+follow_peeked(
+    void *arg, const void *key, size_t klen, uint64_t vlen, uint64_t at)
+{
+	struct follow_peek *p = arg;
+
+	(void)at;
+	job_learn_appended(p->f->fs, key, klen, vlen, &p->ns);
+}
+
+/* While another process holds the store (a pipeline writing it): what it
+ * appended and flushed, new keys and new values, read without the lock
+ * and told to the kernel (after a prune or clear of its own, every key it
+ * kept).  Its deletes show as a key count short of the index's: then the
+ * names are swept, without the lock too (follow_rescan_step()). */
+static void
+follow_peek(struct follow *f)
+{
+	struct follow_peek p = {.f = f};
+	uint64_t n_keys;
+	int64_t n = blt_peek_follow(f->fs->db, follow_peeked, &p, &n_keys);
+
+	if (n > 0) {
+		pthread_mutex_lock(&f->mu);
+		f->peeked += (uint64_t)n;
+		pthread_mutex_unlock(&f->mu);
+	}
+	job_notify(f->fs, &p.ns);
+	free(p.ns.v);
+	if (n >= 0 && n_keys != UINT64_MAX && n_keys != f->peek_keys &&
+	    inode_count(f->fs->tree) > n_keys &&
+	    atomic_load(&f->fs->rescan) == FS_RESCAN_NONE) {
+		f->peek_keys = n_keys;
+		rescan_start(f->rescan, FS_RESCAN_SWEEPING);
+	}
 }
 
 static void *
@@ -252,7 +303,8 @@ follow_main(void *arg)
 		 * follows too, and the kernel hears of it */
 		if ((rc = blt_let_go(f->fs->db, FOLLOW_IDLE)) >= 0) {
 			let_go = rc == 1 || !stepped;
-			rc = blt_poll(f->fs->db);
+			if ((rc = blt_poll(f->fs->db)) == 0)
+				follow_peek(f);
 		}
 		pthread_mutex_lock(&f->mu);
 		if (rc < 0 && !f->told)
@@ -368,8 +420,10 @@ follow_status(struct fs *fs, FILE *out)
 	    ",\n  \"lock_let_go\": %" PRIu64 ",\n  \"lock_timeouts\": %" PRIu64
 	    ",\n  \"followed\": {\"grew\": %" PRIu64 ", \"whole\": %" PRIu64
 	    ", \"replaced\": %" PRIu64 ", \"keys_put\": %" PRIu64
-	    ", \"keys_gone\": %" PRIu64 ", \"rescan\": \"%s\"}",
+	    ", \"keys_gone\": %" PRIu64 ", \"keys_unlocked\": %" PRIu64
+	    ", \"relaid_unlocked\": %" PRIu64 ", \"rescan\": \"%s\"}",
 	    modes[st.mode], st.taken, st.let_go, st.timeouts, f->grew, f->whole,
-	    st.replaced, f->keys_put, f->keys_gone, rescans[rescan]);
+	    st.replaced, f->keys_put, f->keys_gone, f->peeked, st.rebased,
+	    rescans[rescan]);
 	pthread_mutex_unlock(&f->mu);
 }

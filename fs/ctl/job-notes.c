@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "ctl-int.h"
+#include "ops.h"
 
 static struct job_note *
 job_note_add(struct job_notes *ns)
@@ -139,8 +140,22 @@ job_locate(struct inode_tree *t, const void *key, size_t klen, int marker,
 	return 1;
 }
 
+/* Whether the store surely has not key.  Read without the lock
+ * (blt_peeking()), a key it cannot tell of then is kept: the caller holds
+ * fs->wlock, which the followers of the lock's holder may want. */
+static int
+job_surely_gone(struct fs *fs, const unsigned char *key, size_t klen)
+{
+	struct blt_entry e;
+
+	if (blt_peeking(fs->db))
+		return blt_find_nowait(fs->db, key, klen, &e) == -ENOENT;
+	return blt_exists(fs->db, key, klen) == 0;
+}
+
 /* key is gone from the mounted store: if the index still has it, it
- * goes, and the kernel drops the name and its directory's kept listing. */
+ * goes, and the kernel drops the name and its directory's kept listing.
+ * A file being written keeps its name: its close stores it. */
 int
 job_forget_key(
     struct fs *fs, const unsigned char *key, size_t klen, struct job_notes *ns)
@@ -152,7 +167,8 @@ job_forget_key(
 	if (!job_locate(fs->tree, key, klen,
 	        path_may_be_marker(inode_conf(fs->tree), key, klen), &node,
 	        &where) ||
-	    blt_exists(fs->db, key, klen) != 0 ||
+	    (node != 0 && handle_pending(fs, node)) ||
+	    !job_surely_gone(fs, key, klen) ||
 	    inode_del_key(fs->tree, key, klen, &stale) < 0)
 		return 0;
 	job_note_entry(ns, where.parent, where.name, where.nlen);
@@ -161,11 +177,10 @@ job_forget_key(
 	return 1;
 }
 
-/* A map stored key in the mounted store: the index learns it, and the
- * kernel drops what it knew of the name or of the old value. */
-void
-job_learn_key(struct fs *fs, const unsigned char *key, size_t klen,
-    uint64_t vlen, struct job_notes *ns)
+/* job_learn_key(), or, unless check, job_learn_appended(). */
+static void
+job_learn(struct fs *fs, const unsigned char *key, size_t klen, uint64_t vlen,
+    struct job_notes *ns, int check)
 {
 	struct inode_stale stale = {0};
 	struct inode_info info;
@@ -176,7 +191,7 @@ job_learn_key(struct fs *fs, const unsigned char *key, size_t klen,
 	marker = path_is_marker(inode_conf(fs->tree), key, klen, vlen);
 	pthread_mutex_lock(&fs->wlock);
 	/* an unlink or rename may have taken it away since */
-	if (blt_exists(fs->db, key, klen) != 1) {
+	if (check && blt_exists(fs->db, key, klen) != 1) {
 		pthread_mutex_unlock(&fs->wlock);
 		return;
 	}
@@ -196,4 +211,20 @@ job_learn_key(struct fs *fs, const unsigned char *key, size_t klen,
 		job_note_node(ns, info.nodeid);
 	}
 	job_note_stale(ns, &stale);
+}
+
+/* A map stored key in the mounted store: the index learns it, and the
+ * kernel drops what it knew of the name or of the old value. */
+void
+job_learn_key(struct fs *fs, const unsigned char *key, size_t klen,
+    uint64_t vlen, struct job_notes *ns)
+{
+	job_learn(fs, key, klen, vlen, ns, 1);
+}
+
+void
+job_learn_appended(struct fs *fs, const unsigned char *key, size_t klen,
+    uint64_t vlen, struct job_notes *ns)
+{
+	job_learn(fs, key, klen, vlen, ns, 0);
 }

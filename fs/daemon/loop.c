@@ -125,7 +125,9 @@ static void *loop_work(void *arg);
 /* Hold a shared store (fs/ctl/follow.c) for the request in buf, which
  * needs it as use (request_store_use()) says: 1 if held, 0 if it needs no
  * holding, -1 if it was answered with the error (another process held
- * the store past the lock timeout). */
+ * the store past the lock timeout).  A request that reads holds it
+ * without the lock, so that it never waits for a writer of another
+ * process, nor keeps one out. */
 static int
 loop_hold(struct loop *l, const struct fuse_buf *buf, int use)
 {
@@ -134,7 +136,9 @@ loop_hold(struct loop *l, const struct fuse_buf *buf, int use)
 	if ((use != REQUEST_READS && use != REQUEST_WRITES) ||
 	    l->fs->follow == NULL)
 		return 0;
-	if ((rc = blt_hold(l->fs->db, use == REQUEST_WRITES)) == 0)
+	if (use == REQUEST_READS)
+		return blt_hold_peek(l->fs->db) == 0;
+	if ((rc = blt_hold(l->fs->db, 1)) == 0)
 		return 1;
 	rc = follow_refused(l->fs, rc, use == REQUEST_WRITES);
 	request_answer(l->se, buf, rc);

@@ -156,10 +156,13 @@ decode_raw(struct fs *fs, uint64_t nodeid, unsigned char *stack,
 		}
 		if (node_read_again(fs, nodeid, &r, got < 0 ? (int)got : 0))
 			continue;
-		if ((*missing = got == -ENOENT))
-			got = 0; /* created, not yet stored: empty */
+		/* created, not yet stored: empty; deleted by another
+		 * process holding the store: gone (node_read()) */
+		if ((*missing = got == -ENOENT && !blt_peeking(fs->db)))
+			got = 0;
 		if (got < 0) {
-			fs_log("%s", blt_errmsg());
+			if (got != -ENOENT)
+				fs_log("%s", blt_errmsg());
 			free(*heap);
 			*heap = NULL;
 			return (int)got;

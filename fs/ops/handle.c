@@ -567,6 +567,15 @@ handle_find(struct fs *fs, uint64_t nodeid, uint64_t *size, int64_t *ts)
 	return b != NULL;
 }
 
+int
+handle_pending(struct fs *fs, uint64_t nodeid)
+{
+	uint64_t size;
+	int64_t ts;
+
+	return handle_find(fs, nodeid, &size, &ts);
+}
+
 /* Give the pending changes of nodeid the timestamp ts (utimensat on a file
  * being written, as cp -p does before it closes).  Returns 1 if there
  * were some, else 0. */

@@ -194,14 +194,18 @@ ops_read_splice(fuse_req_t req, struct fs *fs, fuse_ino_t ino, struct handle *h,
 	rc = h != NULL ? handle_locate(h, &e) : node_find(fs, ino, 0, &e);
 	if (rc == 1)
 		return 1;
-	if (rc == -ENOENT) {
+	if (rc == -ENOENT && !blt_peeking(fs->db)) {
 		fuse_reply_buf(req, NULL, 0); /* created, not yet stored */
 		return 0;
 	}
-	if (rc < 0) {
-		fuse_reply_err(req, -rc);
+	if (rc < 0) { /* ESTALE: as op_read() says */
+		fuse_reply_err(req, rc == -ESTALE ? ENOENT : -rc);
 		return 0;
 	}
+	/* read without the lock: the bytes are checked as they are copied
+	 * (blt_hold_peek()), which a splice cannot be */
+	if (e.gen == BLT_GEN_PEEK)
+		return 1;
 	pthread_rwlock_rdlock(&fs->rlock);
 	if (fs->rfd < 0 || e.gen != fs->rgen) {
 		seen = fs->rgen;
@@ -249,6 +253,10 @@ op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		n = decode_read(fs, ino, NULL, buf, size, (uint64_t)off);
 	else
 		n = node_read(fs, ino, buf, size, (uint64_t)off);
+	/* a file whose key another process deleted, its name gone since the
+	 * kernel looked it up: no such file, as for a lookup now */
+	if (n == -ESTALE)
+		n = -ENOENT;
 	if (n < 0)
 		fuse_reply_err(req, (int)-n);
 	else

@@ -89,8 +89,11 @@ ops_file_attr(
 	rc = node_find(fs, in.nodeid, 1, &e);
 	if (rc == -ENOENT && atomic_load(&fs->rescan) != FS_RESCAN_NONE)
 		return rc; /* gone, its name not swept yet (fs/ctl/rescan.c) */
+	/* not stored yet, or removed: an empty file; but gone if another
+	 * process that holds the store deleted it (node_read()), and the
+	 * mount has swept its name since */
 	if (rc == -ENOENT || rc == -ESTALE)
-		return 0; /* not stored yet, or removed: an empty file */
+		return blt_peeking(fs->db) ? -ENOENT : 0;
 	if (rc < 0)
 		return rc; /* logged by node_find() */
 	inode_fill_attr(fs->tree, in.nodeid, in.aver, e.value_len, e.timestamp);
@@ -263,11 +266,14 @@ op_destroy(void *userdata)
  * parent as a file (PATH_SELF's is its directory's path), asked of the
  * store's hash index.  1 if the store has it, with *key (the caller frees
  * it) and, if e is not NULL, *e; 0 if it has not, or name is no key's
- * file name; or an error, logged. */
+ * file name, or the store cannot tell without its lock (a prune by
+ * another process under way: the caller may hold fs->wlock, which the
+ * followers of the lock's holder want); or an error, logged. */
 static int
 ops_stored_file(struct fs *fs, uint64_t parent, const char *name, size_t nlen,
     unsigned char **key, size_t *klen, struct blt_entry *e)
 {
+	struct blt_entry found;
 	int rc;
 
 	rc = inode_child_key(
@@ -276,12 +282,8 @@ ops_stored_file(struct fs *fs, uint64_t parent, const char *name, size_t nlen,
 		return 0; /* no key's file name: a piece of a long one? */
 	if (rc < 0)
 		return rc;
-	if (e == NULL) {
-		rc = blt_exists(fs->db, *key, *klen);
-	} else {
-		rc = blt_find(fs->db, *key, *klen, e); /* 0 or -ENOENT */
-		rc = rc == 0 ? 1 : rc == -ENOENT ? 0 : rc;
-	}
+	rc = blt_find_nowait(fs->db, *key, *klen, e != NULL ? e : &found);
+	rc = rc == 0 ? 1 : rc == -ENOENT || rc == -EAGAIN ? 0 : rc;
 	if (rc == 1)
 		return 1;
 	free(*key);
@@ -338,9 +340,10 @@ ops_lookup_unscanned(struct fs *fs, uint64_t parent, const char *name,
 }
 
 /* While a rescan (fs/ctl/rescan.c) has not put every key of the store
- * into the index: name in parent as a file the store has, which goes
- * into the index now.  inode_lookup()'s returns; -ENOENT if the store has
- * no such key either. */
+ * into the index, or while another process may have put a key that the
+ * mount's thread has not followed yet: name in parent as a file the store
+ * has, which goes into the index now.  inode_lookup()'s returns; -ENOENT
+ * if the store has no such key either. */
 static int
 ops_lookup_behind(struct fs *fs, uint64_t parent, const char *name, size_t nlen,
     struct inode_info *in)
@@ -383,7 +386,10 @@ op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 	rc = inode_lookup(fs->tree, parent, name, nlen, 1, &in);
 	if (rc == -EAGAIN)
 		rc = ops_lookup_unscanned(fs, parent, name, nlen, &in);
-	if (rc == -ENOENT && atomic_load(&fs->rescan) == FS_RESCAN_READING)
+	/* a store shared with a writer: what it put a moment ago is found,
+	 * as a path a rescan has not reached yet is */
+	if (rc == -ENOENT && (fs->follow != NULL ||
+	                         atomic_load(&fs->rescan) == FS_RESCAN_READING))
 		rc = ops_lookup_behind(fs, parent, name, nlen, &in);
 	if (rc == -ENOENT) {
 		/* cached: every other change of names comes through us, or

@@ -76,6 +76,7 @@ struct io_map;
 struct keydir;
 struct keyfilter;
 struct put_if;
+struct peek_hints;
 
 /* The header as parsed (§2) plus the effective layout (§1). */
 struct hdr {
@@ -173,6 +174,8 @@ struct blt {
 
 	/* share.c: the store shared with other processes (blt_share()) */
 	struct share *share;
+	/* peek.c: where reads without the lock last found keys (atomic) */
+	struct peek_hints *peek_hints;
 };
 
 /* Read a little-endian integer of n bytes.  n is a constant wherever
@@ -438,6 +441,41 @@ int check_readable_as_is(struct blt *db, uint64_t *n_keys);
 int share_may_write(const struct blt *db);
 int share_writable(struct blt *db);
 void share_free(struct blt *db);
+int share_peek_lock(struct blt *db);
+void share_peek_unlock(struct blt *db);
+
+/* peek.c */
+void peek_enter(struct blt *db);
+void peek_leave(void);
+int peek_held(const struct blt *db);
+void peek_free(struct blt *db);
+void peek_hint_put(struct blt *db, const unsigned char *digest, uint64_t off);
+ssize_t peek_read(struct blt *db, const void *key, size_t klen, uint64_t off,
+    void *buf, size_t n);
+ssize_t peek_get(struct blt *db, const void *key, size_t klen, void *buf,
+    size_t cap, int64_t *ts);
+int peek_find_entry(struct blt *db, const void *key, size_t klen, uint64_t at,
+    struct blt_entry *e);
+/* The layout of a store as its header says, and the file's size. */
+struct peek_layout {
+	uint64_t index_off;
+	uint64_t first_data;
+	uint32_t n_buckets;
+	uint64_t size;
+};
+int peek_layout_parse(
+    const unsigned char *h, uint64_t size, struct peek_layout *l);
+/* The keys a look at others' appends found: records of a key length
+ * (KLEN_LEN bytes), a value length and a block offset (8 bytes each), then
+ * the key. */
+#define PEEK_REC (KLEN_LEN + 16)
+struct peek_batch {
+	size_t len;
+	unsigned char buf[256 * 1024];
+};
+int peek_appended(struct blt *db, uint64_t *pos, struct peek_batch *batch);
+int peek_batch_next(const struct peek_batch *batch, size_t *off,
+    const unsigned char **key, size_t *klen, uint64_t *vlen, uint64_t *at);
 
 /* store.c */
 int store_recover(struct blt *db);

@@ -64,6 +64,14 @@ blt_get(struct blt *db, const void *key, size_t klen, void *buf, size_t cap,
 	struct block b;
 	ssize_t rc;
 
+	if (peek_held(db)) {
+		if ((rc = peek_get(db, key, klen, buf, cap, ts)) != -EAGAIN ||
+		    (rc = share_peek_lock(db)) < 0)
+			return rc;
+		rc = blt_get(db, key, klen, buf, cap, ts);
+		share_peek_unlock(db);
+		return rc;
+	}
 	pthread_rwlock_rdlock(&db->lock);
 	if ((rc = read_lookup(db, key, klen, &b)) == 0) {
 		rc = read_missing(db);
@@ -214,6 +222,14 @@ blt_read(struct blt *db, const void *key, size_t klen, uint64_t off, void *buf,
 	struct block b;
 	ssize_t rc;
 
+	if (peek_held(db)) {
+		if ((rc = peek_read(db, key, klen, off, buf, n)) != -EAGAIN ||
+		    (rc = share_peek_lock(db)) < 0)
+			return rc;
+		rc = blt_read(db, key, klen, off, buf, n);
+		share_peek_unlock(db);
+		return rc;
+	}
 	pthread_rwlock_rdlock(&db->lock);
 	if ((rc = read_lookup(db, key, klen, &b)) == 0) {
 		rc = read_missing(db);
@@ -230,6 +246,15 @@ blt_read(struct blt *db, const void *key, size_t klen, uint64_t off, void *buf,
 	}
 	read_unlock(db);
 	return rc;
+}
+
+int
+blt_find_nowait(
+    struct blt *db, const void *key, size_t klen, struct blt_entry *e)
+{
+	if (peek_held(db))
+		return peek_find_entry(db, key, klen, 0, e);
+	return blt_find(db, key, klen, e);
 }
 
 /* Where key's value lies in the file; flushes the buffer there first. */
@@ -251,6 +276,14 @@ blt_find_at(struct blt *db, const void *key, size_t klen, uint64_t at,
 	struct block b;
 	int rc = 0;
 
+	if (peek_held(db)) {
+		if ((rc = peek_find_entry(db, key, klen, at, e)) != -EAGAIN ||
+		    (rc = share_peek_lock(db)) < 0)
+			return rc;
+		rc = blt_find_at(db, key, klen, at, gen, e);
+		share_peek_unlock(db);
+		return rc;
+	}
 	pthread_rwlock_rdlock(&db->lock);
 	if (db->n_pend > 0) {
 		/* Upgrade: flush and look up under the write lock. */
@@ -283,6 +316,18 @@ blt_exists(struct blt *db, const void *key, size_t klen)
 	struct block b;
 	int rc;
 
+	if (peek_held(db)) {
+		struct blt_entry e;
+
+		rc = peek_find_entry(db, key, klen, 0, &e);
+		if (rc != -EAGAIN)
+			return rc == 0 ? 1 : rc == -ENOENT ? 0 : rc;
+		if ((rc = share_peek_lock(db)) < 0)
+			return rc;
+		rc = blt_exists(db, key, klen);
+		share_peek_unlock(db);
+		return rc;
+	}
 	pthread_rwlock_rdlock(&db->lock);
 	rc = read_lookup(db, key, klen, &b);
 	read_unlock(db);
@@ -296,6 +341,17 @@ blt_get_timestamp(struct blt *db, const void *key, size_t klen, int64_t *ts)
 	struct block b;
 	int rc;
 
+	if (peek_held(db) && db->h.ts_len) {
+		struct blt_entry e;
+
+		if ((rc = peek_find_entry(db, key, klen, 0, &e)) == 0)
+			*ts = e.timestamp;
+		if (rc != -EAGAIN || (rc = share_peek_lock(db)) < 0)
+			return rc;
+		rc = blt_get_timestamp(db, key, klen, ts);
+		share_peek_unlock(db);
+		return rc;
+	}
 	if (!db->h.ts_len)
 		return err_set(
 		    -ENOTSUP, "%s: the store keeps no timestamps", db->path);
@@ -432,7 +488,13 @@ blt_stat(struct blt *db, struct blt_stat *st)
 	int rc = 0;
 
 	pthread_rwlock_wrlock(&db->lock);
-	if (!db->rdonly)
+	/* without the lock, the file is not to be scanned: what is known */
+	if (peek_held(db) && !db->usage_known) {
+		read_info(db, st);
+		pthread_rwlock_unlock(&db->lock);
+		return 0;
+	}
+	if (!db->rdonly && !peek_held(db))
 		rc = write_flush(db, 0);
 	if (rc == 0 && !db->usage_known)
 		rc = scan_usage(db);

@@ -70,6 +70,12 @@ struct share {
 	struct timespec mtime, ctime;
 	unsigned char head[HEADER_LEN];
 	uint64_t n_keys;
+	/* where blt_peek_follow() reads on from: the end when the lock was
+	 * let go, then past what it read of others' appends; and the header
+	 * it reads them by (head, until a prune or clear by another process
+	 * while it held the lock) */
+	uint64_t peek_end;
+	unsigned char peek_head[HEADER_LEN];
 	struct blt_share_stat st;
 };
 
@@ -98,6 +104,8 @@ share_remember(struct blt *db)
 	s->ctime = st.st_ctim;
 	memcpy(s->head, db->map->base, HEADER_LEN);
 	s->n_keys = db->n_keys;
+	s->peek_end = s->size;
+	memcpy(s->peek_head, s->head, HEADER_LEN);
 	return 0;
 }
 
@@ -442,18 +450,168 @@ blt_hold_try(struct blt *db, int write)
 	return share_hold(db, write, 0);
 }
 
+int
+blt_hold_peek(struct blt *db)
+{
+	struct share *s = db->share;
+
+	/* held by this store already: the map may be read as ever */
+	if (s != NULL && !share_enter_fast(s, SHARE_READ))
+		peek_enter(db);
+	return 0;
+}
+
 void
 blt_unhold(struct blt *db)
 {
-	if (db->share != NULL)
+	if (peek_held(db))
+		peek_leave();
+	else if (db->share != NULL)
 		share_leave(db->share, 1);
 }
 
 void
 blt_unhold_unused(struct blt *db)
 {
-	if (db->share != NULL)
+	if (peek_held(db))
+		peek_leave();
+	else if (db->share != NULL)
 		share_leave(db->share, 0);
+}
+
+/* A read without the lock that could not be trusted waits for it: the
+ * thread holds the store as blt_hold(db, 0) until share_peek_unlock().
+ * -EBUSY past the lock timeout: the caller reads, and EWOULDBLOCK is
+ * EAGAIN, which a reader would take for "try again now". */
+int
+share_peek_lock(struct blt *db)
+{
+	int rc;
+
+	peek_leave();
+	if ((rc = share_hold(db, 0, 1)) < 0)
+		peek_enter(db);
+	return rc == -EWOULDBLOCK ? -EBUSY : rc;
+}
+
+void
+share_peek_unlock(struct blt *db)
+{
+	share_leave(db->share, 1);
+	peek_enter(db);
+}
+
+/* Whether the header as it is now (h) shows a file that only grew since
+ * the header peek_head: the layout where it was, or an index moved past
+ * where the last look ended (a reindex), as share_only_grew() says of a
+ * parsed header. */
+static int
+share_peek_grew(const struct share *s, const unsigned char *h, uint64_t size)
+{
+	uint64_t io = le_get(h + HDR_INDEX_OFFSET_OFF, PTR_LEN);
+
+	return size >= s->peek_end &&
+	       (io == le_get(s->peek_head + HDR_INDEX_OFFSET_OFF, PTR_LEN) ||
+	           io >= s->peek_end) &&
+	       memcmp(h + HDR_FIRST_DATA_POS_OFF,
+	           s->peek_head + HDR_FIRST_DATA_POS_OFF, PTR_LEN) == 0 &&
+	       le_get(h + HDR_N_BUCKETS_OFF, 4) >=
+	           le_get(s->peek_head + HDR_N_BUCKETS_OFF, 4) &&
+	       memcmp(h + HDR_CREATED_OFF, s->peek_head + HDR_CREATED_OFF,
+	           TS_LEN + HDR_UUID_LEN) == 0;
+}
+
+/* A prune or clear by the process that holds the lock (format §9, §13):
+ * every offset moved, and values that were overwritten before it may now
+ * lie anywhere below its index.  Its keys are read again, all of them,
+ * from the new layout on, the index skipped.  0 if h shows a file that
+ * only grew, 1 if the look starts again, -1 for a layout half written. */
+static int
+share_peek_rebase(struct share *s, const unsigned char *h, uint64_t size)
+{
+	struct peek_layout l;
+
+	if (share_peek_grew(s, h, size))
+		return 0;
+	if (peek_layout_parse(h, size, &l) != 0)
+		return -1;
+	memcpy(s->peek_head, h, HEADER_LEN);
+	s->peek_end = l.first_data;
+	s->st.rebased++;
+	return 1;
+}
+
+/* One batch of blt_peek_follow(): the keys appended past s->peek_end,
+ * into batch.  1 if there may be more, 0 if not, -ESTALE if the file did
+ * more than grow, or -errno. */
+static int
+share_peek_batch(struct blt *db, struct peek_batch *batch, uint64_t *n_keys)
+{
+	struct share *s = db->share;
+	unsigned char h[HEADER_LEN];
+	struct stat st, at;
+	uint64_t pos;
+	int rc = 0;
+
+	batch->len = 0;
+	pthread_mutex_lock(&s->mu);
+	if (s->mode != SHARE_NONE ||
+	    __atomic_load_n(&s->gate, __ATOMIC_SEQ_CST) != 0) {
+		pthread_mutex_unlock(&s->mu);
+		return 0; /* held by this store: blt_hold() follows */
+	}
+	/* the read lock keeps the descriptor, and share_remember() (under
+	 * the write lock) from moving peek_end meanwhile */
+	pthread_rwlock_rdlock(&db->lock);
+	pthread_mutex_unlock(&s->mu);
+	if (fstat(db->fd, &st) == -1 ||
+	    (stat(db->file, &at) == 0 &&
+	        (at.st_dev != st.st_dev || at.st_ino != st.st_ino))) {
+		rc = -ESTALE; /* another file: once the lock can be had */
+	} else if (pread(db->fd, h, sizeof h, 0) == (ssize_t)sizeof h &&
+	           share_peek_rebase(s, h, (uint64_t)st.st_size) >= 0) {
+		/* else a prune or clear half done: the next look */
+		*n_keys = le_get(h + HDR_N_KEYS_OFF, 4);
+		if (*n_keys == NKEYS_UNCLEAN)
+			*n_keys = UINT64_MAX;
+		if ((uint64_t)st.st_size > s->peek_end) {
+			pos = s->peek_end;
+			rc = peek_appended(db, &pos, batch);
+			s->peek_end = pos;
+		}
+	}
+	pthread_rwlock_unlock(&db->lock);
+	return rc;
+}
+
+int64_t
+blt_peek_follow(struct blt *db, blt_peek_fn *fn, void *arg, uint64_t *n_keys)
+{
+	struct peek_batch *batch;
+	const unsigned char *key;
+	uint64_t vlen, at;
+	int64_t seen = 0;
+	size_t off, klen;
+	int rc;
+
+	*n_keys = UINT64_MAX;
+	if (db->share == NULL)
+		return 0;
+	if ((batch = malloc(sizeof *batch)) == NULL)
+		return err_oom(db->path);
+	/* fn runs with no lock of the store held, a batch at a time */
+	do {
+		rc = share_peek_batch(db, batch, n_keys);
+		off = 0;
+		peek_enter(db);
+		while (peek_batch_next(batch, &off, &key, &klen, &vlen, &at)) {
+			fn(arg, key, klen, vlen, at);
+			seen++;
+		}
+		peek_leave();
+	} while (rc == 1);
+	free(batch);
+	return rc < 0 ? rc : seen;
 }
 
 /* Write back what the store keeps for its writer and let the lock go;

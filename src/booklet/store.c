@@ -262,6 +262,7 @@ blt_close(struct blt *db)
 	keydir_drop(db);
 	keyfilter_drop(db);
 	share_free(db);
+	peek_free(db);
 	pthread_rwlock_destroy(&db->lock);
 	pthread_mutex_destroy(&db->prune_lock);
 	free(db->path);

@@ -1,0 +1,561 @@
+/*
+ * peek.c: reads of a shared store without its lock (blt_hold_peek()), so
+ * that a mount reads while a Python pipeline holds the store open for
+ * writing, and the pipeline never waits for the mount's readers.
+ *
+ * Why a read without the lock can be trusted (doc/durability.md, "Reading
+ * beside a writer", says it in full):
+ *
+ * - A block's digest, lengths, key and value never change once appended
+ *   (format §5.3); in place, a writer changes only next pointers, bucket
+ *   slots, the header and timestamps.  Only a prune moves blocks, and a
+ *   clear or a prune cuts the file.
+ * - So a block that reads, before and after its value is read, as the same
+ *   live block of the same key (its head, timestamp and key byte for byte)
+ *   held that value whole while it was read: a prune that moved other bytes
+ *   over it writes in ascending order, the head before the value, and so
+ *   would have changed the head the second read sees.  The one exception is
+ *   a prune that moves another version of the same key, of the same length
+ *   and timestamp, onto the very same offset; the timestamp tells the two
+ *   apart in every store that keeps them.
+ * - Where a check fails (a chain that meets a tombstone, a pointer to a
+ *   block of another bucket or past the end, a head that changed) the read
+ *   tries again a few times, and then waits for the lock as before.
+ *
+ * Every read here is a pread() of the descriptor: no memory map, which a
+ * file cut short under it would turn into SIGBUS.  The store's read lock
+ * keeps the descriptor from being swapped meanwhile (a prune of our own).
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+/* The store this thread holds without its lock (blt_hold_peek()), if any. */
+static __thread struct blt *peek_db;
+
+/* Where keys were last found, by their digest: a read tries there first,
+ * since a chain walk may meet a chain cut for a moment (an overwrite of
+ * another key between its tombstone and its new pointer, §7.2).  A slot is
+ * a hint only, checked like any other, so slots are written and read
+ * without a lock and may hold one key's digest and another's offset. */
+#define PEEK_HINTS (1u << 18) /* 4 MiB, made at the first such read */
+struct peek_hint {
+	uint64_t tag; /* the digest's first 8 bytes */
+	uint64_t off;
+};
+struct peek_hints {
+	struct peek_hint slot[PEEK_HINTS];
+};
+
+/* How often a read that met a change tries again before it waits for the
+ * lock; a writer's pointer update or sync takes microseconds. */
+#define PEEK_TRIES 16
+/* The most blocks a chain walk follows: booklet's chains are a few long. */
+#define PEEK_MAX_HOPS 4096
+/* Bytes of a head and key read on the stack; longer keys are allocated. */
+#define PEEK_SMALL 512
+
+void
+peek_enter(struct blt *db)
+{
+	peek_db = db;
+}
+
+void
+peek_leave(void)
+{
+	peek_db = NULL;
+}
+
+int
+peek_held(const struct blt *db)
+{
+	return db != NULL && peek_db == db;
+}
+
+int
+blt_peeking(struct blt *db)
+{
+	return peek_held(db);
+}
+
+void
+peek_free(struct blt *db)
+{
+	free(db->peek_hints);
+	db->peek_hints = NULL;
+}
+
+static struct peek_hint *
+peek_hint_slot(struct blt *db, const unsigned char *digest, uint64_t *tag)
+{
+	struct peek_hints *h =
+	    __atomic_load_n(&db->peek_hints, __ATOMIC_ACQUIRE);
+	struct peek_hints *fresh = NULL;
+
+	memcpy(tag, digest, sizeof *tag);
+	if (h == NULL) {
+		/* the first thread to read without the lock makes them */
+		if ((fresh = calloc(1, sizeof *fresh)) == NULL)
+			return NULL;
+		if (__atomic_compare_exchange_n(&db->peek_hints, &h, fresh, 0,
+		        __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+			h = fresh;
+		else
+			free(fresh);
+	}
+	return &h->slot[*tag % PEEK_HINTS];
+}
+
+/* Remember that the key of digest had its block at off. */
+void
+peek_hint_put(struct blt *db, const unsigned char *digest, uint64_t off)
+{
+	uint64_t tag;
+	struct peek_hint *sl = peek_hint_slot(db, digest, &tag);
+
+	if (sl == NULL)
+		return;
+	__atomic_store_n(&sl->tag, tag, __ATOMIC_RELAXED);
+	__atomic_store_n(&sl->off, off, __ATOMIC_RELAXED);
+}
+
+static uint64_t
+peek_hint_get(struct blt *db, const unsigned char *digest)
+{
+	uint64_t tag;
+	struct peek_hint *sl = peek_hint_slot(db, digest, &tag);
+
+	if (sl == NULL || __atomic_load_n(&sl->tag, __ATOMIC_RELAXED) != tag)
+		return 0;
+	return __atomic_load_n(&sl->off, __ATOMIC_RELAXED);
+}
+
+/* Read n bytes at off: 1, 0 if the file ends first, or -errno. */
+static int
+peek_pread(const struct blt *db, void *buf, size_t n, uint64_t off)
+{
+	unsigned char *p = buf;
+	ssize_t got;
+
+	while (n > 0) {
+		got = pread(db->fd, p, n, (off_t)off);
+		if (got == -1 && errno == EINTR)
+			continue;
+		if (got == -1)
+			return err_set(-errno, "%s: reading at %llu: %s",
+			    db->path, (unsigned long long)off, strerror(errno));
+		if (got == 0)
+			return 0;
+		p += got;
+		off += (uint64_t)got;
+		n -= (size_t)got;
+	}
+	return 1;
+}
+
+/* PEEK_FOUND and PEEK_GONE answer; PEEK_UNSURE is to be tried again. */
+#define PEEK_GONE 0
+#define PEEK_FOUND 1
+#define PEEK_UNSURE 2
+
+/* The layout header bytes h say, in a file of size bytes, as an open reads
+ * it (§1, §2.1): 0, or PEEK_UNSURE for one that does not fit the file (a
+ * clear or prune half done). */
+int
+peek_layout_parse(const unsigned char *h, uint64_t size, struct peek_layout *l)
+{
+	uint64_t io = le_get(h + HDR_INDEX_OFFSET_OFF, PTR_LEN);
+	uint64_t fd = le_get(h + HDR_FIRST_DATA_POS_OFF, PTR_LEN);
+
+	l->size = size;
+	l->n_buckets = (uint32_t)le_get(h + HDR_N_BUCKETS_OFF, 4);
+	io = io == LEGACY_ABSENT ? 0 : io;
+	fd = fd == LEGACY_ABSENT ? 0 : fd;
+	l->index_off = io ? io : HEADER_LEN;
+	l->first_data = fd ? fd : HEADER_LEN + (uint64_t)PTR_LEN * l->n_buckets;
+	if (l->n_buckets == 0 ||
+	    l->index_off + (uint64_t)PTR_LEN * l->n_buckets > size ||
+	    l->first_data < HEADER_LEN || l->first_data > size)
+		return PEEK_UNSURE;
+	return 0;
+}
+
+/* The layout as the header says now, and the file's size. */
+static int
+peek_layout(const struct blt *db, struct peek_layout *l)
+{
+	unsigned char h[HDR_UNUSED_OFF];
+	struct stat st;
+	int rc;
+
+	if (fstat(db->fd, &st) == -1)
+		return err_set(-errno, "%s: %s", db->path, strerror(errno));
+	if ((rc = peek_pread(db, h, sizeof h, 0)) <= 0)
+		return rc < 0 ? rc : PEEK_UNSURE;
+	return peek_layout_parse(h, (uint64_t)st.st_size, l);
+}
+
+/* Two looks at the layout that agree: no prune or clear ended between
+ * them, and the file was not cut. */
+static int
+peek_same_layout(const struct peek_layout *a, const struct peek_layout *b)
+{
+	return a->index_off == b->index_off && a->n_buckets == b->n_buckets &&
+	       a->first_data == b->first_data && b->size >= a->size;
+}
+
+/* A block's head and key as read, to be compared after its value. */
+struct peek_block {
+	uint64_t off;
+	size_t len; /* bytes in bytes: the head and klen of the key */
+	unsigned char *bytes;
+	unsigned char small[PEEK_SMALL];
+	uint64_t next, vlen;
+	size_t klen; /* the block's own key length */
+	int64_t ts;
+};
+
+static size_t
+peek_head_len(const struct blt *db)
+{
+	return db->h.fixed ? FIX_FIXED_LEN : VAR_FIXED_LEN + db->h.ts_len;
+}
+
+static void
+peek_block_init(struct peek_block *pb)
+{
+	pb->bytes = pb->small;
+	pb->len = 0;
+}
+
+static void
+peek_block_free(struct peek_block *pb)
+{
+	if (pb->bytes != pb->small)
+		free(pb->bytes);
+	pb->bytes = pb->small;
+}
+
+/* Read the head of the block at off and klen bytes after it (its key, if
+ * it is the key looked for): 1, 0 if the file ends first, or -errno. */
+static int
+peek_block_read(const struct blt *db, uint64_t off, size_t klen, uint64_t size,
+    struct peek_block *pb)
+{
+	size_t head = peek_head_len(db), len = head + klen;
+	unsigned char *p;
+	int rc;
+
+	if (off < HEADER_LEN || off >= size || size - off < len)
+		return 0;
+	if (len > PEEK_SMALL && pb->bytes == pb->small) {
+		if ((p = malloc(BLT_KEY_MAX + VAR_FIXED_LEN + TS_LEN)) == NULL)
+			return err_oom(db->path);
+		pb->bytes = p;
+	}
+	p = pb->bytes;
+	if ((rc = peek_pread(db, p, len, off)) <= 0)
+		return rc;
+	pb->off = off;
+	pb->len = len;
+	pb->next = le_get(p + BLOCK_NEXT_OFF, PTR_LEN);
+	pb->klen = (size_t)le_get(p + BLOCK_KLEN_OFF, KLEN_LEN);
+	pb->vlen = db->h.fixed ? db->h.value_len
+	                       : le_get(p + BLOCK_VLEN_OFF, VLEN_LEN);
+	pb->ts = db->h.ts_len ? (int64_t)le_get(p + BLOCK_TS_OFF, TS_LEN)
+	                      : BLT_NO_TS;
+	return 1;
+}
+
+/* Whether pb, read for key, is a block of key, live or not. */
+static int
+peek_block_named(const struct peek_block *pb, const unsigned char *digest,
+    const void *key, size_t klen, size_t head)
+{
+	return pb->klen == klen && memcmp(pb->bytes, digest, HASH_LEN) == 0 &&
+	       (klen == 0 || memcmp(pb->bytes + head, key, klen) == 0);
+}
+
+/* Whether pb, read for key, is a live block of key. */
+static int
+peek_block_is(const struct blt *db, const struct peek_block *pb,
+    const unsigned char *digest, const void *key, size_t klen)
+{
+	return pb->next != PTR_TOMBSTONE &&
+	       peek_block_named(pb, digest, key, klen, peek_head_len(db));
+}
+
+/* Walk key's chain as the file holds it now. */
+static int
+peek_walk(const struct blt *db, const struct peek_layout *l,
+    const unsigned char *digest, const void *key, size_t klen,
+    struct peek_block *pb)
+{
+	uint32_t bucket = hash_bucket(digest, l->n_buckets);
+	size_t head = peek_head_len(db);
+	unsigned char ptr[PTR_LEN];
+	uint64_t p;
+	int rc;
+
+	rc = peek_pread(
+	    db, ptr, PTR_LEN, l->index_off + (uint64_t)PTR_LEN * bucket);
+	if (rc <= 0)
+		return rc < 0 ? rc : PEEK_UNSURE;
+	p = le_get(ptr, PTR_LEN);
+	for (unsigned hops = 0; hops < PEEK_MAX_HOPS; hops++) {
+		if (p <= PTR_END)
+			return PEEK_GONE;
+		if ((rc = peek_block_read(db, p, klen, l->size, pb)) <= 0)
+			return rc < 0 ? rc : PEEK_UNSURE;
+		/* a block of another bucket: bytes that a prune or reindex
+		 * has moved or rewired */
+		if (hash_bucket(pb->bytes, l->n_buckets) != bucket)
+			return PEEK_UNSURE;
+		/* a tombstone in a chain: an overwrite or delete between its
+		 * two writes (§7.2, §7.3).  The key's own still holds the
+		 * value it had before, whole: that is the value until the
+		 * writer links the new block or unlinks the old.  Another
+		 * key's cuts the chain. */
+		if (pb->next == PTR_TOMBSTONE)
+			return peek_block_named(pb, digest, key, klen, head)
+			           ? PEEK_FOUND
+			           : PEEK_UNSURE;
+		if (peek_block_is(db, pb, digest, key, klen))
+			return PEEK_FOUND;
+		p = pb->next;
+	}
+	return PEEK_UNSURE;
+}
+
+/* Find key's live block: from the hint at (where a scan saw it), else by
+ * its chain; PEEK_GONE only from a walk that met nothing amiss in a layout
+ * that stood before and after it. */
+static int
+peek_find(struct blt *db, const void *key, size_t klen, uint64_t at,
+    struct peek_block *pb)
+{
+	unsigned char digest[HASH_LEN];
+	struct peek_layout l, after;
+	uint64_t hints[2];
+	int rc;
+
+	if (klen > BLT_KEY_MAX)
+		return PEEK_GONE;
+	hash_digest(key, klen, digest);
+	if ((rc = peek_layout(db, &l)) != 0)
+		return rc;
+	hints[0] = at;
+	hints[1] = peek_hint_get(db, digest);
+	for (int i = 0; i < 2; i++) {
+		if (hints[i] == 0 || (i == 1 && hints[1] == hints[0]))
+			continue;
+		rc = peek_block_read(db, hints[i], klen, l.size, pb);
+		if (rc < 0)
+			return rc;
+		if (rc > 0 && peek_block_is(db, pb, digest, key, klen))
+			return PEEK_FOUND;
+	}
+	if ((rc = peek_walk(db, &l, digest, key, klen, pb)) != PEEK_GONE) {
+		if (rc == PEEK_FOUND)
+			peek_hint_put(db, digest, pb->off);
+		return rc;
+	}
+	if ((rc = peek_layout(db, &after)) != 0)
+		return rc;
+	return peek_same_layout(&l, &after) ? PEEK_GONE : PEEK_UNSURE;
+}
+
+/* Whether the block pb still reads as it did: head, timestamp and key. */
+static int
+peek_block_stands(const struct blt *db, const struct peek_block *pb)
+{
+	unsigned char again[PEEK_SMALL], *p = again;
+	int rc, same;
+
+	if (pb->len > sizeof again && (p = malloc(pb->len)) == NULL)
+		return err_oom(db->path);
+	rc = peek_pread(db, p, pb->len, pb->off);
+	same = rc > 0 && memcmp(p, pb->bytes, pb->len) == 0;
+	if (p != again)
+		free(p);
+	return rc < 0 ? rc : same;
+}
+
+/* Read up to n bytes at off of key's value, whole: the bytes read, or
+ * -ENOENT, or -EAGAIN where the read must wait for the lock.  The entry's
+ * place and size go to e, if not NULL. */
+static ssize_t
+peek_value(struct blt *db, const void *key, size_t klen, uint64_t at,
+    uint64_t off, void *buf, size_t n, struct blt_entry *e)
+{
+	struct peek_block pb;
+	ssize_t rc = -EAGAIN;
+	size_t want = n;
+
+	peek_block_init(&pb);
+	pthread_rwlock_rdlock(&db->lock);
+	for (int tries = 0; tries < PEEK_TRIES; tries++) {
+		uint64_t left, voff;
+		int st;
+
+		n = want;
+
+		if ((st = peek_find(db, key, klen, at, &pb)) < 0) {
+			rc = st;
+			break;
+		}
+		if (st == PEEK_GONE) {
+			rc = err_missing(db->path);
+			break;
+		}
+		if (st == PEEK_UNSURE)
+			continue;
+		voff = pb.off + pb.len;
+		left = off < pb.vlen ? pb.vlen - off : 0;
+		if (left < n)
+			n = (size_t)left;
+		if (n > 0 && (st = peek_pread(db, buf, n, voff + off)) <= 0) {
+			if (st < 0) {
+				rc = st;
+				break;
+			}
+			continue; /* cut short meanwhile */
+		}
+		if ((st = peek_block_stands(db, &pb)) <= 0) {
+			if (st < 0) {
+				rc = st;
+				break;
+			}
+			continue;
+		}
+		if (e != NULL) {
+			e->value_off = voff;
+			e->value_len = pb.vlen;
+			e->timestamp = pb.ts;
+			e->gen = BLT_GEN_PEEK;
+		}
+		rc = (ssize_t)n;
+		break;
+	}
+	pthread_rwlock_unlock(&db->lock);
+	peek_block_free(&pb);
+	return rc;
+}
+
+ssize_t
+peek_read(struct blt *db, const void *key, size_t klen, uint64_t off, void *buf,
+    size_t n)
+{
+	return peek_value(db, key, klen, 0, off, buf, n, NULL);
+}
+
+ssize_t
+peek_get(struct blt *db, const void *key, size_t klen, void *buf, size_t cap,
+    int64_t *ts)
+{
+	struct blt_entry e;
+	ssize_t rc = peek_value(db, key, klen, 0, 0, buf, cap, &e);
+
+	if (rc < 0)
+		return rc;
+	if (ts != NULL)
+		*ts = e.timestamp;
+	return (ssize_t)e.value_len;
+}
+
+int
+peek_find_entry(struct blt *db, const void *key, size_t klen, uint64_t at,
+    struct blt_entry *e)
+{
+	ssize_t rc = peek_value(db, key, klen, at, 0, NULL, 0, e);
+
+	return rc < 0 ? (int)rc : 0;
+}
+
+/* The blocks appended to the file from *pos on, read as a scan does, each
+ * key's digest checked, for blt_peek_follow(): the live keys among them
+ * go into batch, as peek_batch_next() reads them back, until it is full;
+ * *pos moves past what was read.  A block not yet whole, or bytes that are
+ * no block (a reindex's new index before the header says where it is),
+ * end the look; it goes on from there the next time.  1 if it stopped
+ * with the batch full, 0 at the end of what can be read, or -errno. */
+int
+peek_appended(struct blt *db, uint64_t *pos, struct peek_batch *batch)
+{
+	size_t head = peek_head_len(db);
+	struct peek_layout l;
+	struct peek_block pb;
+	unsigned char digest[HASH_LEN], *r;
+	int rc = 0;
+
+	batch->len = 0;
+	if ((rc = peek_layout(db, &l)) != 0)
+		return rc < 0 ? rc : 0;
+	peek_block_init(&pb);
+	while (*pos < l.size) {
+		uint64_t bsize, at = *pos;
+		int zero = 1;
+
+		if (at == l.index_off) { /* a reindex put its index here */
+			*pos += (uint64_t)PTR_LEN * l.n_buckets;
+			continue;
+		}
+		if ((rc = peek_block_read(db, at, 0, l.size, &pb)) <= 0)
+			break;
+		bsize = head + pb.klen + pb.vlen;
+		if (l.size - at < bsize ||
+		    (rc = peek_block_read(db, at, pb.klen, l.size, &pb)) <= 0)
+			break;
+		for (int i = 0; i < HASH_LEN; i++)
+			zero &= pb.bytes[i] == 0;
+		hash_digest(pb.bytes + head, pb.klen, digest);
+		/* a skip block over an old index (§5.6) has no key to check */
+		if (!(zero && pb.next == PTR_TOMBSTONE) &&
+		    memcmp(digest, pb.bytes, HASH_LEN) != 0)
+			break;
+		if (pb.next != PTR_TOMBSTONE &&
+		    !hash_internal_key(pb.bytes + head, pb.klen)) {
+			r = batch->buf + batch->len;
+			if (batch->len + PEEK_REC + pb.klen >
+			    sizeof batch->buf) {
+				rc = 1;
+				break;
+			}
+			peek_hint_put(db, pb.bytes, at);
+			le_put(r, pb.klen, KLEN_LEN);
+			le_put(r + KLEN_LEN, pb.vlen, 8);
+			le_put(r + KLEN_LEN + 8, at, 8);
+			memcpy(r + PEEK_REC, pb.bytes + head, pb.klen);
+			batch->len += PEEK_REC + pb.klen;
+		}
+		*pos += bsize;
+		rc = 0;
+	}
+	peek_block_free(&pb);
+	return rc < 0 ? rc : rc == 1;
+}
+
+/* The record of batch at *off: 1 with its fields, moving *off past it; 0
+ * at the batch's end. */
+int
+peek_batch_next(const struct peek_batch *batch, size_t *off,
+    const unsigned char **key, size_t *klen, uint64_t *vlen, uint64_t *at)
+{
+	const unsigned char *r = batch->buf + *off;
+
+	if (*off >= batch->len)
+		return 0;
+	*klen = (size_t)le_get(r, KLEN_LEN);
+	*vlen = le_get(r + KLEN_LEN, 8);
+	*at = le_get(r + KLEN_LEN + 8, 8);
+	*key = r + PEEK_REC;
+	*off += PEEK_REC + *klen;
+	return 1;
+}
