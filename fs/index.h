@@ -299,6 +299,13 @@ void inode_attr_recheck(struct inode_tree *t, struct inode_info *in);
 
 /* Drop what the tree knows of nodeid's size and timestamp. */
 void inode_forget_attr(struct inode_tree *t, uint64_t nodeid);
+/* The value whose size and timestamp a stat of nodeid told the kernel:
+ * where it lay in the store (an entry's value_off; 0: none known), its
+ * length and timestamp.  inode_told() gives them back: 1, or 0 if none. */
+void inode_tell(struct inode_tree *t, uint64_t nodeid, uint64_t off,
+    uint64_t size, int64_t ts);
+int inode_told(struct inode_tree *t, uint64_t nodeid, uint64_t *off,
+    uint64_t *size, int64_t *ts);
 
 /* The mapping the tree uses (borrowed for the tree's life). */
 const struct path_conf *inode_conf(struct inode_tree *t);

@@ -57,7 +57,7 @@ struct follow {
 	/* what was followed, for status (under mu) */
 	uint64_t grew, whole, keys_put, keys_gone;
 	uint64_t peeked; /* keys read from others' appends without the lock */
-	uint64_t peek_keys;    /* the store's count when a sweep last started */
+	uint64_t peek_keys;    /* the store's count at the last look */
 	struct rescan *rescan; /* after a change the appended keys cannot
 	                          tell: rescan.c */
 };
@@ -247,8 +247,10 @@ follow_peeked(
 /* While another process holds the store (a pipeline writing it): what it
  * appended and flushed, new keys and new values, read without the lock
  * and told to the kernel (after a prune or clear of its own, every key it
- * kept).  Its deletes show as a key count short of the index's: then the
- * names are swept, without the lock too (follow_rescan_step()). */
+ * kept).  Its deletes show as a key count, which the reference writes at
+ * each delete and at a sync, short of the index's: then the names are
+ * swept, without the lock too (follow_rescan_step()), each dropped only if
+ * its key is surely gone. */
 static void
 follow_peek(struct follow *f)
 {
@@ -263,12 +265,12 @@ follow_peek(struct follow *f)
 	}
 	job_notify(f->fs, &p.ns);
 	free(p.ns.v);
-	if (n >= 0 && n_keys != UINT64_MAX && n_keys != f->peek_keys &&
-	    inode_count(f->fs->tree) > n_keys &&
-	    atomic_load(&f->fs->rescan) == FS_RESCAN_NONE) {
-		f->peek_keys = n_keys;
+	if (n < 0 || n_keys == UINT64_MAX)
+		return;
+	if (n_keys != f->peek_keys && inode_count(f->fs->tree) > n_keys &&
+	    atomic_load(&f->fs->rescan) == FS_RESCAN_NONE)
 		rescan_start(f->rescan, FS_RESCAN_SWEEPING);
-	}
+	f->peek_keys = n_keys;
 }
 
 static void *

@@ -127,6 +127,10 @@ struct inode {
 	char *name;
 	uint64_t size; /* a file's value length, with INODE_ATTR */
 	uint64_t at;   /* where the scan found a file's block, or 0 */
+	/* the value a stat of the store last told the kernel of: where it
+	 * lay, its length and timestamp (inode_tell()), or told_off 0 */
+	uint64_t told_off, told_size;
+	int64_t told_ts;
 	int64_t ts;    /* its timestamp (BLT_NO_TS: none), with INODE_ATTR */
 	uint32_t aver; /* bumped whenever size and ts change or are dropped */
 	uint32_t hash;

@@ -804,7 +804,8 @@ inode_set_attr(struct inode_tree *t, uint64_t nodeid, uint64_t size, int64_t ts)
 		n->size = size;
 		n->ts = ts;
 		n->flags |= INODE_ATTR;
-		n->at = 0; /* the value is in another block now */
+		n->at = 0;       /* the value is in another block now */
+		n->told_off = 0; /* written through the kernel, which knows */
 		n->aver++;
 		atomic_fetch_add(&t->attr_sets, 1);
 	}
@@ -913,6 +914,35 @@ inode_forget_attr(struct inode_tree *t, uint64_t nodeid)
 	if (!(n->flags & INODE_GONE))
 		inode_drop_attr(n);
 	pthread_rwlock_unlock(&t->lock);
+}
+
+void
+inode_tell(struct inode_tree *t, uint64_t nodeid, uint64_t off, uint64_t size,
+    int64_t ts)
+{
+	struct inode *n;
+
+	pthread_rwlock_wrlock(&t->lock);
+	n = inode_of(t, nodeid);
+	n->told_off = off;
+	n->told_size = size;
+	n->told_ts = ts;
+	pthread_rwlock_unlock(&t->lock);
+}
+
+int
+inode_told(struct inode_tree *t, uint64_t nodeid, uint64_t *off, uint64_t *size,
+    int64_t *ts)
+{
+	struct inode *n;
+
+	pthread_rwlock_rdlock(&t->lock);
+	n = inode_of(t, nodeid);
+	*off = n->told_off;
+	*size = n->told_size;
+	*ts = n->told_ts;
+	pthread_rwlock_unlock(&t->lock);
+	return *off != 0;
 }
 
 /* The number of nodes, or else of keys, in the tree. */

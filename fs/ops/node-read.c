@@ -98,18 +98,31 @@ node_find(struct fs *fs, uint64_t nodeid, int hint, struct blt_entry *e)
 
 /* Read up to n bytes at off of nodeid's stored value, by its key, while
  * no unlink or rename changes that key.  Returns the byte count (0 at the
- * end, and for a file not stored yet). */
+ * end, and for a file not stored yet).  While another process holds the
+ * store (blt_peeking()), the value read is the one whose size the kernel
+ * was last told (inode_tell()), as long as its block stands: the kernel
+ * cuts a read at the size it holds, and keeps pages it read, so a newer
+ * value, longer or shorter, would be cut or mixed with the old until the
+ * mount's thread has told it of the change (fs/ctl/follow.c). */
 ssize_t
 node_read(struct fs *fs, uint64_t nodeid, void *buf, size_t n, uint64_t off)
 {
 	struct node_read r;
+	struct blt_entry told;
 	ssize_t got;
 	int rc;
 
 	do {
 		if ((rc = node_key(fs, nodeid, &r)) < 0)
 			return rc;
-		if ((got = blt_read(fs->db, r.key, r.klen, off, buf, n)) < 0)
+		got = -ESTALE;
+		if (blt_peeking(fs->db) &&
+		    inode_told(fs->tree, nodeid, &told.value_off,
+		        &told.value_len, &told.timestamp))
+			got = blt_read_version(
+			    fs->db, r.key, r.klen, &told, off, buf, n);
+		if (got == -ESTALE &&
+		    (got = blt_read(fs->db, r.key, r.klen, off, buf, n)) < 0)
 			fs_log_read(fs, r.key, r.klen, (int)got);
 	} while (node_read_again(fs, nodeid, &r, (int)got));
 	/* created elsewhere and not yet stored: empty; but read without the

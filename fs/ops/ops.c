@@ -72,6 +72,7 @@ ops_file_attr(
 	if (handle_find(fs, in.nodeid, size, ts)) {
 		if (*ts == BLT_NOW)
 			*ts = blt_now();
+		inode_tell(fs->tree, in.nodeid, 0, 0, 0); /* read from it */
 		return 0;
 	}
 	/* a commit may have stored the file and marked it clean since info
@@ -97,6 +98,9 @@ ops_file_attr(
 	if (rc < 0)
 		return rc; /* logged by node_find() */
 	inode_fill_attr(fs->tree, in.nodeid, in.aver, e.value_len, e.timestamp);
+	/* the reads of what the kernel now believes read this value, while
+	 * another process writes (node_read()) */
+	inode_tell(fs->tree, in.nodeid, e.value_off, e.value_len, e.timestamp);
 	*size = e.value_len;
 	if (e.timestamp != BLT_NO_TS)
 		*ts = e.timestamp;

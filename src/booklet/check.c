@@ -676,6 +676,9 @@ check_header(struct check *c)
 		check_problem(c, HDR_N_KEYS_OFF,
 		    "not closed cleanly (the key count is "
 		    "the unclean sentinel)");
+	else if (hdr_open_marked(base))
+		check_problem(c, OPEN_MARK_OFF,
+		    "not closed cleanly (marked open for writing by a mount)");
 	else if (db->h.n_keys_raw != users)
 		check_problem(c, HDR_N_KEYS_OFF,
 		    "the header counts %u keys, there are %llu",

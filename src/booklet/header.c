@@ -192,15 +192,36 @@ hdr_write_layout(struct blt *db)
 int
 hdr_write_nkeys(struct blt *db, uint32_t n)
 {
+	static const unsigned char zero[OPEN_MARK_LEN];
 	unsigned char b[4];
+	int rc;
 
 	le_put(b, n, 4);
-	return io_write(db, HDR_N_KEYS_OFF, b, 4);
+	if ((rc = io_write(db, HDR_N_KEYS_OFF, b, 4)) < 0)
+		return rc;
+	/* a count written is a clean point: the open mark goes with it */
+	if (n != NKEYS_UNCLEAN && hdr_open_marked(db->map->base))
+		rc = io_write(db, OPEN_MARK_OFF, zero, sizeof zero);
+	return rc;
 }
 
-/* Before the first change after a clean point, put the unclean-close
- * sentinel on disk and make it durable, so that a crash at any later moment
- * makes the next open recover (§7.8). */
+/* The mark of a shared store open for writing (OPEN_MARK_OFF). */
+static const unsigned char hdr_open_mark[OPEN_MARK_LEN] = {
+    'b', 'l', 't', 'f', 's', '+', 'w', '!'};
+
+int
+hdr_open_marked(const unsigned char *b)
+{
+	return memcmp(b + OPEN_MARK_OFF, hdr_open_mark, OPEN_MARK_LEN) == 0;
+}
+
+/* Before the first change after a clean point, mark the store unclean on
+ * disk and make it durable, so that a crash at any later moment makes the
+ * next open recover (§7.8): with the reference's own sentinel in the key
+ * count, or, for a store shared with the Python pipeline (blt_share()),
+ * with our mark in header bytes the reference never reads, so that a
+ * mount killed while it held the store leaves a store Python still opens
+ * (with the key count of the last clean point, as its own crash would). */
 int
 hdr_mark_dirty(struct blt *db)
 {
@@ -208,9 +229,13 @@ hdr_mark_dirty(struct blt *db)
 
 	if (db->dirty)
 		return 0;
-	if ((rc = scan_check_end(db)) < 0 ||
-	    (rc = hdr_write_nkeys(db, NKEYS_UNCLEAN)) < 0 ||
-	    (rc = io_sync(db)) < 0)
+	if ((rc = scan_check_end(db)) < 0)
+		return rc;
+	if (db->share != NULL)
+		rc = io_write(db, OPEN_MARK_OFF, hdr_open_mark, OPEN_MARK_LEN);
+	else
+		rc = hdr_write_nkeys(db, NKEYS_UNCLEAN);
+	if (rc < 0 || (rc = io_sync(db)) < 0)
 		return rc;
 	db->dirty = 1;
 	return 0;

@@ -71,6 +71,11 @@
 #define JOURNAL_ARGS_OFF (JOURNAL_OP_OFF + 1)
 #define JOURNAL_SUM_OFF (JOURNAL_LEN - HASH_LEN)
 #define JOURNAL_REINDEX 1
+/* After it, where a shared store is marked open for writing (header.c,
+ * hdr_mark_dirty()): the reference never reads these bytes, so it opens
+ * a store a killed mount left marked, which our next open recovers. */
+#define OPEN_MARK_OFF (JOURNAL_OFF + JOURNAL_LEN)
+#define OPEN_MARK_LEN 8
 
 struct io_map;
 struct keydir;
@@ -313,6 +318,7 @@ void hdr_build(unsigned char *b, const struct blt_options *o);
 int hdr_write_layout(struct blt *db);
 int hdr_write_nkeys(struct blt *db, uint32_t n);
 int hdr_mark_dirty(struct blt *db);
+int hdr_open_marked(const unsigned char *b);
 int hdr_journal_write(struct blt *db, int op, uint64_t a, uint32_t b,
     uint64_t c, uint32_t d, uint64_t e);
 int hdr_journal_read(const unsigned char *b, uint64_t v[5]);
@@ -442,6 +448,7 @@ int share_may_write(const struct blt *db);
 int share_writable(struct blt *db);
 void share_free(struct blt *db);
 int share_peek_lock(struct blt *db);
+uint64_t share_peek_from(struct blt *db);
 void share_peek_unlock(struct blt *db);
 
 /* peek.c */

@@ -32,6 +32,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "internal.h"
@@ -92,6 +93,7 @@ peek_free(struct blt *db)
 	db->peek_hints = NULL;
 }
 
+/* The first of the two slots where the hint of digest may be. */
 static struct peek_hint *
 peek_hint_slot(struct blt *db, const unsigned char *digest, uint64_t *tag)
 {
@@ -110,10 +112,12 @@ peek_hint_slot(struct blt *db, const unsigned char *digest, uint64_t *tag)
 		else
 			free(fresh);
 	}
-	return &h->slot[*tag % PEEK_HINTS];
+	return &h->slot[*tag % PEEK_HINTS & ~1u];
 }
 
-/* Remember that the key of digest had its block at off. */
+/* Remember that the key of digest had its block at off: in its slot of
+ * the two, or the one that holds no key's, or the second, whose key goes
+ * (two ways: a key's hint outlives most others' puts). */
 void
 peek_hint_put(struct blt *db, const unsigned char *digest, uint64_t off)
 {
@@ -122,19 +126,23 @@ peek_hint_put(struct blt *db, const unsigned char *digest, uint64_t off)
 
 	if (sl == NULL)
 		return;
+	if (__atomic_load_n(&sl->tag, __ATOMIC_RELAXED) != tag &&
+	    __atomic_load_n(&sl->off, __ATOMIC_RELAXED) != 0)
+		sl++;
 	__atomic_store_n(&sl->tag, tag, __ATOMIC_RELAXED);
 	__atomic_store_n(&sl->off, off, __ATOMIC_RELAXED);
 }
 
 static uint64_t
-peek_hint_get(struct blt *db, const unsigned char *digest)
+peek_hint_get(struct blt *db, const unsigned char *digest, int way)
 {
 	uint64_t tag;
 	struct peek_hint *sl = peek_hint_slot(db, digest, &tag);
 
-	if (sl == NULL || __atomic_load_n(&sl->tag, __ATOMIC_RELAXED) != tag)
+	if (sl == NULL ||
+	    __atomic_load_n(&sl[way].tag, __ATOMIC_RELAXED) != tag)
 		return 0;
-	return __atomic_load_n(&sl->off, __ATOMIC_RELAXED);
+	return __atomic_load_n(&sl[way].off, __ATOMIC_RELAXED);
 }
 
 /* Read n bytes at off: 1, 0 if the file ends first, or -errno. */
@@ -334,16 +342,57 @@ peek_walk(const struct blt *db, const struct peek_layout *l,
 	return PEEK_UNSURE;
 }
 
-/* Find key's live block: from the hint at (where a scan saw it), else by
- * its chain; PEEK_GONE only from a walk that met nothing amiss in a layout
- * that stood before and after it. */
+/* The most bytes of what others appended and the mount's thread has not
+ * read yet that a read looks through for its key (peek_tail()). */
+#define PEEK_TAIL_MAX (64u << 20)
+
+/* Look for key's live block among the blocks appended since the mount's
+ * thread last read them (share_peek_from()): a key put a moment ago, whose
+ * chain a writer stopped between two pointer writes has cut.  Each block
+ * is stepped over by its lengths; one that matches is the key's by its
+ * digest and bytes, and is checked again after its value is read. */
 static int
-peek_find(struct blt *db, const void *key, size_t klen, uint64_t at,
+peek_tail(struct blt *db, const struct peek_layout *l,
+    const unsigned char *digest, const void *key, size_t klen,
+    struct peek_block *pb)
+{
+	size_t head = peek_head_len(db);
+	uint64_t pos = share_peek_from(db), found = 0;
+	int rc;
+
+	if (pos < HEADER_LEN || pos >= l->size || l->size - pos > PEEK_TAIL_MAX)
+		return PEEK_UNSURE;
+	while (pos < l->size) {
+		if (pos == l->index_off) {
+			pos += (uint64_t)PTR_LEN * l->n_buckets;
+			continue;
+		}
+		if ((rc = peek_block_read(db, pos, klen, l->size, pb)) <= 0)
+			break;
+		if (peek_block_is(db, pb, digest, key, klen))
+			found = pos;
+		pos += head + pb->klen + pb->vlen;
+	}
+	if (found == 0)
+		return PEEK_UNSURE;
+	rc = peek_block_read(db, found, klen, l->size, pb);
+	if (rc < 0)
+		return rc;
+	return rc > 0 && peek_block_is(db, pb, digest, key, klen) ? PEEK_FOUND
+	                                                          : PEEK_UNSURE;
+}
+
+/* Find key's live block: from the hint at (where a scan saw it), else by
+ * its chain, else, if deep, among the blocks appended since the mount's
+ * thread last looked; PEEK_GONE only from a walk that met nothing amiss in
+ * a layout that stood before and after it. */
+static int
+peek_find(struct blt *db, const void *key, size_t klen, uint64_t at, int deep,
     struct peek_block *pb)
 {
 	unsigned char digest[HASH_LEN];
 	struct peek_layout l, after;
-	uint64_t hints[2];
+	uint64_t hints[3];
 	int rc;
 
 	if (klen > BLT_KEY_MAX)
@@ -352,9 +401,10 @@ peek_find(struct blt *db, const void *key, size_t klen, uint64_t at,
 	if ((rc = peek_layout(db, &l)) != 0)
 		return rc;
 	hints[0] = at;
-	hints[1] = peek_hint_get(db, digest);
-	for (int i = 0; i < 2; i++) {
-		if (hints[i] == 0 || (i == 1 && hints[1] == hints[0]))
+	hints[1] = peek_hint_get(db, digest, 0);
+	hints[2] = peek_hint_get(db, digest, 1);
+	for (int i = 0; i < 3; i++) {
+		if (hints[i] == 0 || (i > 0 && hints[i] == hints[i - 1]))
 			continue;
 		rc = peek_block_read(db, hints[i], klen, l.size, pb);
 		if (rc < 0)
@@ -362,7 +412,10 @@ peek_find(struct blt *db, const void *key, size_t klen, uint64_t at,
 		if (rc > 0 && peek_block_is(db, pb, digest, key, klen))
 			return PEEK_FOUND;
 	}
-	if ((rc = peek_walk(db, &l, digest, key, klen, pb)) != PEEK_GONE) {
+	rc = peek_walk(db, &l, digest, key, klen, pb);
+	if (rc == PEEK_UNSURE && deep)
+		rc = peek_tail(db, &l, digest, key, klen, pb);
+	if (rc != PEEK_GONE) {
 		if (rc == PEEK_FOUND)
 			peek_hint_put(db, digest, pb->off);
 		return rc;
@@ -406,8 +459,12 @@ peek_value(struct blt *db, const void *key, size_t klen, uint64_t at,
 		int st;
 
 		n = want;
-
-		if ((st = peek_find(db, key, klen, at, &pb)) < 0) {
+		/* a writer between two pointer writes is on a CPU, or soon:
+		 * the later tries give it a moment, and look further */
+		if (tries >= PEEK_TRIES / 2)
+			nanosleep(&(struct timespec){0, 200000}, NULL);
+		st = peek_find(db, key, klen, at, tries >= PEEK_TRIES / 2, &pb);
+		if (st < 0) {
 			rc = st;
 			break;
 		}
@@ -446,6 +503,62 @@ peek_value(struct blt *db, const void *key, size_t klen, uint64_t at,
 	}
 	pthread_rwlock_unlock(&db->lock);
 	peek_block_free(&pb);
+	return rc;
+}
+
+/* Whether the head and key in a and b are the same but for the next
+ * pointer, which a writer may change meanwhile (an overwrite tombstones
+ * the block it replaces, whose value stays whole). */
+static int
+peek_same_but_next(const unsigned char *a, const unsigned char *b, size_t len)
+{
+	return memcmp(a, b, BLOCK_NEXT_OFF) == 0 &&
+	       memcmp(a + BLOCK_KLEN_OFF, b + BLOCK_KLEN_OFF,
+	           len - BLOCK_KLEN_OFF) == 0;
+}
+
+ssize_t
+blt_read_version(struct blt *db, const void *key, size_t klen,
+    const struct blt_entry *e, uint64_t off, void *buf, size_t n)
+{
+	size_t head = peek_head_len(db);
+	unsigned char digest[HASH_LEN];
+	struct peek_block pb, again;
+	uint64_t start, left;
+	ssize_t rc = -ESTALE;
+	int st;
+
+	if (!peek_held(db) || klen > BLT_KEY_MAX ||
+	    e->value_off < HEADER_LEN + head + klen)
+		return -ESTALE;
+	start = e->value_off - head - klen;
+	hash_digest(key, klen, digest);
+	peek_block_init(&pb);
+	peek_block_init(&again);
+	pthread_rwlock_rdlock(&db->lock);
+	if ((st = peek_block_read(db, start, klen, UINT64_MAX, &pb)) <= 0 ||
+	    !peek_block_named(&pb, digest, key, klen, head) ||
+	    pb.vlen != e->value_len || pb.ts != e->timestamp) {
+		rc = st < 0 ? st : -ESTALE;
+		goto out;
+	}
+	left = off < pb.vlen ? pb.vlen - off : 0;
+	if (left < n)
+		n = (size_t)left;
+	if (n > 0 && (st = peek_pread(db, buf, n, e->value_off + off)) <= 0) {
+		rc = st < 0 ? st : -ESTALE;
+		goto out;
+	}
+	if ((st = peek_block_read(db, start, klen, UINT64_MAX, &again)) <= 0 ||
+	    !peek_same_but_next(pb.bytes, again.bytes, pb.len)) {
+		rc = st < 0 ? st : -ESTALE;
+		goto out;
+	}
+	rc = (ssize_t)n;
+out:
+	pthread_rwlock_unlock(&db->lock);
+	peek_block_free(&pb);
+	peek_block_free(&again);
 	return rc;
 }
 

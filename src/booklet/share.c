@@ -104,7 +104,7 @@ share_remember(struct blt *db)
 	s->ctime = st.st_ctim;
 	memcpy(s->head, db->map->base, HEADER_LEN);
 	s->n_keys = db->n_keys;
-	s->peek_end = s->size;
+	__atomic_store_n(&s->peek_end, s->size, __ATOMIC_RELAXED);
 	memcpy(s->peek_head, s->head, HEADER_LEN);
 	return 0;
 }
@@ -221,7 +221,7 @@ share_read_header(struct blt *db)
 	if ((rc = hdr_parse(db, db->map->base)) < 0)
 		return rc;
 	db->n_keys = db->h.n_keys_raw;
-	if (db->h.n_keys_raw == NKEYS_UNCLEAN)
+	if (db->h.n_keys_raw == NKEYS_UNCLEAN || hdr_open_marked(db->map->base))
 		return check_readable_as_is(db, &db->n_keys);
 	return check_layout_sound(db);
 }
@@ -479,6 +479,16 @@ blt_unhold_unused(struct blt *db)
 		share_leave(db->share, 0);
 }
 
+/* Where the mount's thread reads others' appends on from (a hint for
+ * peek.c: whatever it says, what is read there is checked). */
+uint64_t
+share_peek_from(struct blt *db)
+{
+	return db->share == NULL
+	           ? 0
+	           : __atomic_load_n(&db->share->peek_end, __ATOMIC_RELAXED);
+}
+
 /* A read without the lock that could not be trusted waits for it: the
  * thread holds the store as blt_hold(db, 0) until share_peek_unlock().
  * -EBUSY past the lock timeout: the caller reads, and EWOULDBLOCK is
@@ -536,7 +546,7 @@ share_peek_rebase(struct share *s, const unsigned char *h, uint64_t size)
 	if (peek_layout_parse(h, size, &l) != 0)
 		return -1;
 	memcpy(s->peek_head, h, HEADER_LEN);
-	s->peek_end = l.first_data;
+	__atomic_store_n(&s->peek_end, l.first_data, __ATOMIC_RELAXED);
 	s->st.rebased++;
 	return 1;
 }
@@ -577,7 +587,7 @@ share_peek_batch(struct blt *db, struct peek_batch *batch, uint64_t *n_keys)
 		if ((uint64_t)st.st_size > s->peek_end) {
 			pos = s->peek_end;
 			rc = peek_appended(db, &pos, batch);
-			s->peek_end = pos;
+			__atomic_store_n(&s->peek_end, pos, __ATOMIC_RELAXED);
 		}
 	}
 	pthread_rwlock_unlock(&db->lock);

@@ -199,7 +199,8 @@ blt_open(
 	if (!db->rdonly)
 		store_drop_leftover(db);
 	db->n_keys = db->h.n_keys_raw;
-	if (db->h.n_keys_raw == NKEYS_UNCLEAN) {
+	if (db->h.n_keys_raw == NKEYS_UNCLEAN ||
+	    hdr_open_marked(db->map->base)) {
 		/* read-only: counted, as the reference counts it for writing,
 		 * once the chains are known to need no repair */
 		rc = db->rdonly ? check_readable_as_is(db, &db->n_keys)
