@@ -20,6 +20,7 @@ drive STORE RW RO DIR SEED ROUNDS PY
 A value names its key and version (val()), so every byte a reader gets is
 checked: the value must be whole, the key's own, and one the writer wrote.
 """
+import atexit
 import errno
 import json
 import os
@@ -102,6 +103,9 @@ def write(store, d, seed, rounds):
     db._file = Stopper(db._file, rng)
 
     def phase(what):
+        # what the booklet's buffered file holds goes out before a phase
+        # ends (its sync() flushes at its end, which comes later)
+        db._file.flush()
         with open(f'{d}/phase.tmp', 'w') as f:
             f.write(what)
         os.replace(f'{d}/phase.tmp', f'{d}/phase')
@@ -173,8 +177,9 @@ class Readers:
         self.errors = []
         self.slowest = 0.0
         self.lock = threading.Lock()
-        self.threads = [threading.Thread(target=self.run, args=(i, seed + i))
-                        for i in range(4)]
+        # daemon threads: a failing check exits without waiting for them
+        self.threads = [threading.Thread(target=self.run, args=(i, seed + i),
+                                         daemon=True) for i in range(4)]
         for t in self.threads:
             t.start()
 
@@ -258,6 +263,9 @@ def drive(store, rw, ro, d, seed, rounds, py):
     seed, rounds = int(seed), int(rounds)
     writer = subprocess.Popen([py, __file__, 'write', store, d, str(seed),
                                str(rounds)], stdin=subprocess.PIPE, text=True)
+    # a failing check takes the writer with it, stopped or not
+    atexit.register(lambda: writer.poll() is None and (
+        writer.kill(), os.kill(writer.pid, signal.SIGCONT)))
     readers = Readers([rw, ro], d, seed)
     stops = lag = 0.0
     done_round = -1
