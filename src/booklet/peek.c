@@ -398,20 +398,21 @@ peek_find(struct blt *db, const void *key, size_t klen, uint64_t at, int deep,
 	if (klen > BLT_KEY_MAX)
 		return PEEK_GONE;
 	hash_digest(key, klen, digest);
-	if ((rc = peek_layout(db, &l)) != 0)
-		return rc;
+	/* a hint needs no layout: a block past the end reads short */
 	hints[0] = at;
 	hints[1] = peek_hint_get(db, digest, 0);
 	hints[2] = peek_hint_get(db, digest, 1);
 	for (int i = 0; i < 3; i++) {
 		if (hints[i] == 0 || (i > 0 && hints[i] == hints[i - 1]))
 			continue;
-		rc = peek_block_read(db, hints[i], klen, l.size, pb);
+		rc = peek_block_read(db, hints[i], klen, UINT64_MAX, pb);
 		if (rc < 0)
 			return rc;
 		if (rc > 0 && peek_block_is(db, pb, digest, key, klen))
 			return PEEK_FOUND;
 	}
+	if ((rc = peek_layout(db, &l)) != 0)
+		return rc;
 	rc = peek_walk(db, &l, digest, key, klen, pb);
 	if (rc == PEEK_UNSURE && deep)
 		rc = peek_tail(db, &l, digest, key, klen, pb);
@@ -485,7 +486,8 @@ peek_value(struct blt *db, const void *key, size_t klen, uint64_t at,
 			}
 			continue; /* cut short meanwhile */
 		}
-		if ((st = peek_block_stands(db, &pb)) <= 0) {
+		/* a find reads no value: nothing to check after it */
+		if (n > 0 && (st = peek_block_stands(db, &pb)) <= 0) {
 			if (st < 0) {
 				rc = st;
 				break;
