@@ -342,6 +342,95 @@ peek_walk(const struct blt *db, const struct peek_layout *l,
 	return PEEK_UNSURE;
 }
 
+/* A walk over the blocks from a position to the file's end, read a window
+ * at a time rather than a pread per block (a pipeline appends millions),
+ * the index a reindex put among them skipped. */
+#define PEEK_WINDOW (1u << 20)
+struct peek_scan {
+	struct blt *db;
+	const struct peek_layout *l;
+	uint64_t pos;       /* the next block */
+	unsigned char *win; /* bytes from woff on, wlen of them */
+	uint64_t woff;
+	size_t wlen;
+	struct peek_block big; /* a block longer than the window: its head */
+};
+
+static int
+peek_scan_init(struct peek_scan *s, struct blt *db, const struct peek_layout *l,
+    uint64_t pos)
+{
+	memset(s, 0, sizeof *s);
+	s->db = db;
+	s->l = l;
+	s->pos = pos;
+	peek_block_init(&s->big);
+	if ((s->win = malloc(PEEK_WINDOW)) == NULL)
+		return err_oom(db->path);
+	return 0;
+}
+
+static void
+peek_scan_free(struct peek_scan *s)
+{
+	free(s->win);
+	peek_block_free(&s->big);
+}
+
+/* The next whole block: 1 with b (its key in memory, its value only if
+ * it fits the window) and *at, 0 at the end or at a block not yet whole,
+ * or -errno.  s->pos then lies past it. */
+static int
+peek_scan_next(struct peek_scan *s, struct block *b, uint64_t *at)
+{
+	const struct peek_layout *l = s->l;
+	size_t head = peek_head_len(s->db);
+	ssize_t got;
+	int rc;
+
+	if (s->pos == l->index_off) /* a reindex put its index here */
+		s->pos += (uint64_t)PTR_LEN * l->n_buckets;
+	if (s->pos >= l->size)
+		return 0;
+	*at = s->pos;
+	if (s->pos < s->woff || s->pos - s->woff + head > s->wlen ||
+	    block_parse(s->db, s->win, s->pos - s->woff, s->wlen, b) < 0) {
+		/* refill from this block on */
+		got = pread(s->db->fd, s->win, PEEK_WINDOW, (off_t)s->pos);
+		if (got < 0)
+			return err_set(-errno, "%s: reading at %llu: %s",
+			    s->db->path, (unsigned long long)s->pos,
+			    strerror(errno));
+		s->woff = s->pos;
+		s->wlen = (size_t)got < l->size - s->pos ? (size_t)got
+		                                         : l->size - s->pos;
+		if (s->wlen < head)
+			return 0;
+		if (block_parse(s->db, s->win, 0, s->wlen, b) < 0) {
+			/* longer than the window, or not whole yet */
+			if (s->wlen < PEEK_WINDOW)
+				return 0;
+			b->klen =
+			    (size_t)le_get(s->win + BLOCK_KLEN_OFF, KLEN_LEN);
+			rc = peek_block_read(
+			    s->db, s->pos, b->klen, l->size, &s->big);
+			if (rc <= 0 ||
+			    l->size - s->pos < head + b->klen + s->big.vlen)
+				return rc < 0 ? rc : 0;
+			b->off = 0;
+			b->digest = s->big.bytes;
+			b->next = s->big.next;
+			b->vlen = s->big.vlen;
+			b->ts = s->big.ts;
+			b->size = head + b->klen + b->vlen;
+			b->key = s->big.bytes + head;
+			b->value = NULL;
+		}
+	}
+	s->pos += b->size;
+	return 1;
+}
+
 /* The most bytes of what others appended and the mount's thread has not
  * read yet that a read looks through for its key (peek_tail()). */
 #define PEEK_TAIL_MAX (64u << 20)
@@ -356,23 +445,24 @@ peek_tail(struct blt *db, const struct peek_layout *l,
     const unsigned char *digest, const void *key, size_t klen,
     struct peek_block *pb)
 {
-	size_t head = peek_head_len(db);
-	uint64_t pos = share_peek_from(db), found = 0;
+	uint64_t from = share_peek_from(db), found = 0, at;
+	struct peek_scan s;
+	struct block b;
 	int rc;
 
-	if (pos < HEADER_LEN || pos >= l->size || l->size - pos > PEEK_TAIL_MAX)
+	if (from < HEADER_LEN || from >= l->size ||
+	    l->size - from > PEEK_TAIL_MAX)
 		return PEEK_UNSURE;
-	while (pos < l->size) {
-		if (pos == l->index_off) {
-			pos += (uint64_t)PTR_LEN * l->n_buckets;
-			continue;
-		}
-		if ((rc = peek_block_read(db, pos, klen, l->size, pb)) <= 0)
-			break;
-		if (peek_block_is(db, pb, digest, key, klen))
-			found = pos;
-		pos += head + pb->klen + pb->vlen;
-	}
+	if ((rc = peek_scan_init(&s, db, l, from)) < 0)
+		return rc;
+	while ((rc = peek_scan_next(&s, &b, &at)) > 0)
+		if (b.next != PTR_TOMBSTONE && b.klen == klen &&
+		    memcmp(b.digest, digest, HASH_LEN) == 0 &&
+		    (klen == 0 || memcmp(b.key, key, klen) == 0))
+			found = at;
+	peek_scan_free(&s);
+	if (rc < 0)
+		return rc;
 	if (found == 0)
 		return PEEK_UNSURE;
 	rc = peek_block_read(db, found, klen, l->size, pb);
@@ -604,56 +694,48 @@ peek_find_entry(struct blt *db, const void *key, size_t klen, uint64_t at,
 int
 peek_appended(struct blt *db, uint64_t *pos, struct peek_batch *batch)
 {
-	size_t head = peek_head_len(db);
-	struct peek_layout l;
-	struct peek_block pb;
 	unsigned char digest[HASH_LEN], *r;
-	int rc = 0;
+	struct peek_layout l;
+	struct peek_scan s;
+	struct block b;
+	uint64_t at;
+	int rc;
 
 	batch->len = 0;
 	if ((rc = peek_layout(db, &l)) != 0)
 		return rc < 0 ? rc : 0;
-	peek_block_init(&pb);
-	while (*pos < l.size) {
-		uint64_t bsize, at = *pos;
+	if ((rc = peek_scan_init(&s, db, &l, *pos)) < 0)
+		return rc;
+	while ((rc = peek_scan_next(&s, &b, &at)) > 0) {
 		int zero = 1;
 
-		if (at == l.index_off) { /* a reindex put its index here */
-			*pos += (uint64_t)PTR_LEN * l.n_buckets;
-			continue;
-		}
-		if ((rc = peek_block_read(db, at, 0, l.size, &pb)) <= 0)
-			break;
-		bsize = head + pb.klen + pb.vlen;
-		if (l.size - at < bsize ||
-		    (rc = peek_block_read(db, at, pb.klen, l.size, &pb)) <= 0)
-			break;
 		for (int i = 0; i < HASH_LEN; i++)
-			zero &= pb.bytes[i] == 0;
-		hash_digest(pb.bytes + head, pb.klen, digest);
+			zero &= b.digest[i] == 0;
+		hash_digest(b.key, b.klen, digest);
 		/* a skip block over an old index (§5.6) has no key to check */
-		if (!(zero && pb.next == PTR_TOMBSTONE) &&
-		    memcmp(digest, pb.bytes, HASH_LEN) != 0)
+		if (!(zero && b.next == PTR_TOMBSTONE) &&
+		    memcmp(digest, b.digest, HASH_LEN) != 0) {
+			rc = 0; /* no block: looked at again next time */
 			break;
-		if (pb.next != PTR_TOMBSTONE &&
-		    !hash_internal_key(pb.bytes + head, pb.klen)) {
+		}
+		if (b.next != PTR_TOMBSTONE &&
+		    !hash_internal_key(b.key, b.klen)) {
 			r = batch->buf + batch->len;
-			if (batch->len + PEEK_REC + pb.klen >
+			if (batch->len + PEEK_REC + b.klen >
 			    sizeof batch->buf) {
 				rc = 1;
 				break;
 			}
-			peek_hint_put(db, pb.bytes, at);
-			le_put(r, pb.klen, KLEN_LEN);
-			le_put(r + KLEN_LEN, pb.vlen, 8);
+			peek_hint_put(db, b.digest, at);
+			le_put(r, b.klen, KLEN_LEN);
+			le_put(r + KLEN_LEN, b.vlen, 8);
 			le_put(r + KLEN_LEN + 8, at, 8);
-			memcpy(r + PEEK_REC, pb.bytes + head, pb.klen);
-			batch->len += PEEK_REC + pb.klen;
+			memcpy(r + PEEK_REC, b.key, b.klen);
+			batch->len += PEEK_REC + b.klen;
 		}
-		*pos += bsize;
-		rc = 0;
+		*pos = s.pos;
 	}
-	peek_block_free(&pb);
+	peek_scan_free(&s);
 	return rc < 0 ? rc : rc == 1;
 }
 
