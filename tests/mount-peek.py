@@ -204,8 +204,13 @@ class Readers:
                     os.listdir(os.path.join(m, os.path.dirname(key)))
                     data = None
                 else:
-                    with open(os.path.join(m, key), 'rb') as f:
-                        data = f.read()
+                    # one read(2): a value changed between two reads of
+                    # one open file may mix, as on any file system
+                    fd = os.open(os.path.join(m, key), os.O_RDONLY)
+                    try:
+                        data = os.pread(fd, 1 << 16, 0)
+                    finally:
+                        os.close(fd)
             except FileNotFoundError:
                 data = None
             except OSError as e:
