@@ -297,6 +297,8 @@ int rescan_step(
 /* After a step, the store let go: a test may hold a rescan there after
  * its first step (BLTFS_FOLLOW_HOLD). */
 void rescan_hold(struct rescan *r);
+/* The rescan just started is not held by BLTFS_FOLLOW_HOLD. */
+void rescan_no_hold(struct rescan *r);
 
 /* keylist.c */
 

@@ -270,8 +270,10 @@ follow_peek(struct follow *f)
 	if (n < 0 || n_keys == UINT64_MAX)
 		return;
 	if (n_keys != f->peek_keys && inode_count(f->fs->tree) > n_keys &&
-	    atomic_load(&f->fs->rescan) == FS_RESCAN_NONE)
+	    atomic_load(&f->fs->rescan) == FS_RESCAN_NONE) {
 		rescan_start(f->rescan, FS_RESCAN_SWEEPING);
+		rescan_no_hold(f->rescan); /* a test holds the locked ones */
+	}
 	f->peek_keys = n_keys;
 }
 

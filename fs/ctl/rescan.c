@@ -109,6 +109,12 @@ rescan_start(struct rescan *r, int state)
 }
 
 void
+rescan_no_hold(struct rescan *r)
+{
+	r->steps = 1;
+}
+
+void
 rescan_hold(struct rescan *r)
 {
 	if (r->steps++ == 0)
