@@ -565,6 +565,12 @@ int blt_let_go(struct blt *db, double idle);
  * blt_let_go(). */
 int blt_poll(struct blt *db);
 
+/* Whether another process was seen at work on the shared store within the
+ * last within seconds: holding the lock that this store wanted, or
+ * changing the file while this store let the lock go (blt_peek_follow()
+ * looks).  0 for a store not shared. */
+int blt_others_active(struct blt *db, double within);
+
 /* What sharing did so far. */
 struct blt_share_stat {
 	int mode;         /* the lock held now: 0 none, 1 shared, 2 exclusive */

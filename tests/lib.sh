@@ -80,6 +80,8 @@ cleanup()
 			[ "$status" != 0 ] || status=1
 		fi
 	done <"$daemons"
+	# BLTFS_TEST_KEEP=FILE keeps the daemons' logs of a passing test too
+	[ -z "${BLTFS_TEST_KEEP:-}" ] || cat "$tmp"/log.* >"$BLTFS_TEST_KEEP" 2>/dev/null
 	rm -rf "$tmp"
 	exit "$status"
 }

@@ -102,12 +102,14 @@ def write(store, d, seed, rounds):
     db = booklet.open(store, 'w')
     db._file = Stopper(db._file, rng)
 
+    at = [0]  # the round under way
+
     def phase(what):
         # what the booklet's buffered file holds goes out before a phase
         # ends (its sync() flushes at its end, which comes later)
         db._file.flush()
         with open(f'{d}/phase.tmp', 'w') as f:
-            f.write(what)
+            f.write(f'{at[0]}:{what}')
         os.replace(f'{d}/phase.tmp', f'{d}/phase')
         db._file.in_phase = what != ''
         db._file.phase_stops = 0
@@ -124,6 +126,19 @@ def write(store, d, seed, rounds):
 
     for r in range(int(rounds)):
         changed = {}
+        # the round's puts and deletes, chosen first: the keys live now
+        # that it neither deletes nor clears stay found all through it
+        puts = [rng.choice(KEYS) for _ in range(40)]
+        live = sorted(k for k in KEYS if k in puts or
+                      (r != 9 and ver.get(k) is not None))
+        dels = rng.sample(live, min(5, len(live)))
+        stable = [] if r == 9 else \
+            [k for k, v in ver.items() if v is not None and k not in dels]
+        with open(f'{d}/stable.tmp', 'w') as f:
+            json.dump({'round': r, 'keys': stable}, f)
+        os.replace(f'{d}/stable.tmp', f'{d}/stable.json')
+        at[0] = r
+        phase('')
         if r == 3:
             for i in range(GROW):
                 db[f'n/k{i}'] = val(f'n/k{i}', 0)
@@ -140,13 +155,11 @@ def write(store, d, seed, rounds):
             changed.update({k: None for k in ver
                             if ver[k] is not None and k in KEYS})
             ver = {k: None for k in ver}
-        for _ in range(40):
-            key = rng.choice(KEYS)
+        for key in puts:
             v = (ver.get(key) or 0) + 1
             db[key] = val(key, v)
             ver[key] = changed[key] = v
-        live = sorted(k for k in KEYS if ver.get(k) is not None)
-        for key in rng.sample(live, min(5, len(live))):
+        for key in dels:
             del db[key]
             ver[key] = changed[key] = None
         db.sync()
@@ -185,11 +198,26 @@ class Readers:
             t.start()
 
     def phase(self):
+        """The writer's round and what it does in it: 'ROUND:' outside a
+        prune, clear or reindex, 'ROUND:WHAT' in one."""
         try:
             with open(f'{self.d}/phase') as f:
                 return f.read()
         except FileNotFoundError:
-            return ''
+            return ':'
+
+    def stable(self, key, before, after):
+        """Whether key was live all through a read between phases before
+        and after: found at the round's start, and neither deleted nor
+        cleared in it (the writer's stable.json)."""
+        if before.split(':')[0] != after.split(':')[0]:
+            return False
+        try:
+            with open(f'{self.d}/stable.json') as f:
+                s = json.load(f)
+        except (FileNotFoundError, json.JSONDecodeError):
+            return False
+        return str(s['round']) == before.split(':')[0] and key in s['keys']
 
     def run(self, i, seed):
         rng = random.Random(seed)
@@ -213,6 +241,10 @@ class Readers:
                         os.close(fd)
             except FileNotFoundError:
                 data = None
+                if self.stable(key, before, self.phase()):
+                    with self.lock:
+                        self.errors.append(f'{m}/{key}: not found, though '
+                                           'live all along')
             except OSError as e:
                 # a read may wait for the lock where its checks keep
                 # failing (doc/durability.md): counted, and outside a
@@ -220,7 +252,8 @@ class Readers:
                 if e.errno != errno.EBUSY:
                     with self.lock:
                         self.errors.append(f'{m}/{key}: {e}')
-                elif not (before or self.phase()):
+                elif not (before.split(':')[1] or
+                          self.phase().split(':')[1]):
                     with self.lock:
                         self.busy_outside += 1
                 with self.lock:

@@ -41,6 +41,9 @@ struct handle {
 	/* changed the file since its last commit through it (writes and
 	 * truncates, an open that emptied it): see handle_commit_release() */
 	_Atomic int changed;
+	/* opened to read while another process held the store: the kernel
+	 * reads it past its page cache (op_open()) */
+	int direct;
 	struct decode_text *dt; /* a decode mount: the text of the value */
 	struct handle *next;    /* same bucket of the set */
 };
@@ -108,6 +111,7 @@ handle_create(
 	h->fs = fs;
 	h->nodeid = nodeid;
 	h->writable = (flags & O_ACCMODE) != O_RDONLY || fresh;
+	h->direct = !h->writable && !fs->decode && ops_others(fs);
 	atomic_init(&h->shared, 0);
 	atomic_init(&h->pinned, 0);
 	atomic_init(&h->changed, fresh);
@@ -178,6 +182,14 @@ handle_release(struct handle *h)
 	return lost;
 }
 
+/* Whether the kernel reads h past its page cache: opened to read while
+ * another process held the store (op_open()). */
+int
+handle_direct(const struct handle *h)
+{
+	return h->direct;
+}
+
 /* Read up to n bytes at off: from the file's buffer once it holds the
  * value (also through a handle that does not write, filebuf_lend()),
  * from the store otherwise.  Returns the byte count (0 at the end). */
@@ -214,7 +226,7 @@ handle_read(struct handle *h, void *buf, size_t n, uint64_t off)
 		return r;
 	if (h->fs->decode)
 		return decode_read(h->fs, h->nodeid, &h->dt, buf, n, off);
-	return node_read(h->fs, h->nodeid, buf, n, off);
+	return node_read(h->fs, h->nodeid, h->direct, buf, n, off);
 }
 
 /* Where h's value lies in the store, so that a read can be spliced from

@@ -96,34 +96,74 @@ node_find(struct fs *fs, uint64_t nodeid, int hint, struct blt_entry *e)
 	return rc;
 }
 
+/* Read up to n bytes at off of the value r's key has now.  If told is not
+ * NULL, the kernel holds the size of another version, gone since (a prune
+ * by the process that holds the store moved it): a longer value now would
+ * be cut at that size, so the read answers EBUSY, as one that waited for
+ * the lock in vain; a shorter one the kernel takes whole (a short read
+ * ends the file there). */
+static ssize_t
+node_read_now(struct fs *fs, struct node_read *r, const struct blt_entry *told,
+    void *buf, size_t n, uint64_t off)
+{
+	struct blt_entry now;
+	ssize_t got;
+
+	if (told == NULL && r->at != 0 && blt_peeking(fs->db)) {
+		/* where the mount last saw the key: found there while that
+		 * block stands, however the writer has its chain */
+		if ((got = blt_find_at(fs->db, r->key, r->klen, r->at,
+		         fs->at_gen, &now)) == 0 &&
+		    (got = blt_read_version(fs->db, r->key, r->klen, &now, off,
+		         buf, n)) == -ESTALE)
+			got = blt_read(fs->db, r->key, r->klen, off, buf, n);
+	} else if (told == NULL)
+		got = blt_read(fs->db, r->key, r->klen, off, buf, n);
+	else if ((got = blt_find(fs->db, r->key, r->klen, &now)) == 0 &&
+	         (now.value_len > told->value_len ||
+	             (got = blt_read_version(fs->db, r->key, r->klen, &now, off,
+	                  buf, n)) == -ESTALE))
+		got = blt_errmsg_set(-EBUSY,
+		    "the process that holds the store replaced and moved its "
+		    "value while the kernel held its size (%llu bytes)",
+		    (unsigned long long)told->value_len);
+	if (got < 0)
+		fs_log_read(fs, r->key, r->klen, (int)got);
+	return got;
+}
+
 /* Read up to n bytes at off of nodeid's stored value, by its key, while
  * no unlink or rename changes that key.  Returns the byte count (0 at the
  * end, and for a file not stored yet).  While another process holds the
- * store (blt_peeking()), the value read is the one whose size the kernel
- * was last told (inode_tell()), as long as its block stands: the kernel
- * cuts a read at the size it holds, and keeps pages it read, so a newer
- * value, longer or shorter, would be cut or mixed with the old until the
- * mount's thread has told it of the change (fs/ctl/follow.c). */
+ * store (blt_peeking()), a read through the kernel's page cache (not
+ * direct) reads the value whose size the kernel was last told
+ * (inode_tell()), as long as its block stands: the kernel cuts a read at
+ * the size it holds, and keeps pages it read, so a newer value, longer or
+ * shorter, would be cut or mixed with the old until the kernel asks for
+ * the size again.  Files opened while another process holds the store
+ * are read past the cache (direct), and get the value as it is now. */
 ssize_t
-node_read(struct fs *fs, uint64_t nodeid, void *buf, size_t n, uint64_t off)
+node_read(struct fs *fs, uint64_t nodeid, int direct, void *buf, size_t n,
+    uint64_t off)
 {
 	struct node_read r;
 	struct blt_entry told;
 	ssize_t got;
-	int rc;
+	int rc, was_told;
 
 	do {
 		if ((rc = node_key(fs, nodeid, &r)) < 0)
 			return rc;
 		got = -ESTALE;
-		if (blt_peeking(fs->db) &&
-		    inode_told(fs->tree, nodeid, &told.value_off,
-		        &told.value_len, &told.timestamp))
+		was_told = !direct && blt_peeking(fs->db) &&
+		           inode_told(fs->tree, nodeid, &told.value_off,
+		               &told.value_len, &told.timestamp);
+		if (was_told)
 			got = blt_read_version(
 			    fs->db, r.key, r.klen, &told, off, buf, n);
-		if (got == -ESTALE &&
-		    (got = blt_read(fs->db, r.key, r.klen, off, buf, n)) < 0)
-			fs_log_read(fs, r.key, r.klen, (int)got);
+		if (got == -ESTALE)
+			got = node_read_now(
+			    fs, &r, was_told ? &told : NULL, buf, n, off);
 	} while (node_read_again(fs, nodeid, &r, (int)got));
 	/* created elsewhere and not yet stored: empty; but read without the
 	 * lock, deleted by the process that holds it (blt_peeking()), whose

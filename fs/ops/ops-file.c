@@ -6,8 +6,9 @@
  *
  * The kernel keeps file contents cached across opens (keep_cache); a commit
  * that changed a value invalidates the file's cached pages before close or
- * fsync returns.  On a read-only mount the kernel opens and closes files
- * without asking (op_open()).
+ * fsync returns.  A file opened to read while another process writes the
+ * store is read past that cache (ops_direct()).  A read-only mount opens
+ * files without a handle (op_open()).
  */
 #include "config.h"
 
@@ -50,6 +51,20 @@ ops_rfd_open(struct fs *fs, uint64_t *gen)
 	return fd;
 }
 
+/* How the kernel reads a file opened for reading: through its page cache,
+ * which it keeps across opens (a commit that changes the value drops it,
+ * ops_inval()); or, for a file opened while another process writes the
+ * store (ops_others()), past it (direct).  The kernel cuts a cached read
+ * at the size it holds and keeps the pages it read, while that process
+ * may change the value at any moment; a direct read takes the bytes the
+ * mount gives, one whole version of the value (node_read()). */
+static void
+ops_direct(struct fuse_file_info *fi, int direct)
+{
+	fi->direct_io = direct;
+	fi->keep_cache = !direct;
+}
+
 void
 op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
@@ -69,15 +84,16 @@ op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		fuse_reply_err(req, EACCES);
 		return;
 	}
-	/* A read-only mount needs no open files: nothing is written, and
-	 * nothing changes what a name reads.  ENOSYS has the kernel open
-	 * files without asking from now on and never send a release; reads
-	 * come without a handle (op_read()).  With the flush that
-	 * op_flush() refuses the same way, reading a file whose pages the
-	 * kernel keeps costs no request at all.  A decode mount opens files
+	/* A read-only mount needs no open files: nothing is written
+	 * through it.  Reads come without a handle (op_read()), through the
+	 * kernel's page cache, but for a file opened while another process
+	 * writes the store (ops_direct()).  A decode mount opens files
 	 * anyway: an open file keeps the text it decoded for its reads. */
 	if (fs->ro && !fs->decode) {
-		fuse_reply_err(req, ENOSYS);
+		fi->fh = ops_others(fs) ? OPS_FH_DIRECT : 0;
+		ops_direct(fi, fi->fh == OPS_FH_DIRECT);
+		fi->noflush = 1;
+		fuse_reply_open(req, fi);
 		return;
 	}
 	if ((rc = handle_create(fs, ino, fi->flags, 0, &h)) < 0) {
@@ -97,7 +113,7 @@ op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		return;
 	}
 	fi->fh = (uintptr_t)h;
-	fi->keep_cache = 1;
+	ops_direct(fi, handle_direct(h));
 	/* closing a file opened for reading commits nothing: spare the
 	 * kernel a round trip on every close */
 	fi->noflush = (fi->flags & (O_ACCMODE | O_TRUNC)) == O_RDONLY;
@@ -252,7 +268,8 @@ op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	else if (fs->decode)
 		n = decode_read(fs, ino, NULL, buf, size, (uint64_t)off);
 	else
-		n = node_read(fs, ino, buf, size, (uint64_t)off);
+		n = node_read(
+		    fs, ino, fi->fh == OPS_FH_DIRECT, buf, size, (uint64_t)off);
 	/* a file whose key another process deleted, its name gone since the
 	 * kernel looked it up: no such file, as for a lookup now */
 	if (n == -ESTALE)

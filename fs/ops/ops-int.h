@@ -36,6 +36,7 @@ void handle_free(struct handle *h);
 int handle_release(struct handle *h);
 int handle_is_open(struct fs *fs, uint64_t nodeid);
 ssize_t handle_read(struct handle *h, void *buf, size_t n, uint64_t off);
+int handle_direct(const struct handle *h);
 int handle_write(struct handle *h, const void *buf, size_t n, uint64_t off);
 int handle_truncate(struct handle *h, uint64_t size);
 int handle_commit(struct handle *h);
@@ -58,9 +59,10 @@ int handle_unkept(struct fs *fs, uint64_t nodeid);
 int node_find(struct fs *fs, uint64_t nodeid, int hint, struct blt_entry *e);
 /* Read up to n bytes at off of a file's stored value, the same way: the
  * byte count (0 at the end, and for a file not stored yet), or a negative
- * errno. */
-ssize_t node_read(
-    struct fs *fs, uint64_t nodeid, void *buf, size_t n, uint64_t off);
+ * errno.  direct: for a file the kernel reads past its page cache, which
+ * takes the bytes whole whatever size it holds (op_open()). */
+ssize_t node_read(struct fs *fs, uint64_t nodeid, int direct, void *buf,
+    size_t n, uint64_t off);
 
 /* decode.c */
 
@@ -106,12 +108,32 @@ ops_fs(fuse_req_t req)
 	return fuse_req_userdata(req);
 }
 
-/* The open file of fi: NULL for a file the kernel opened without asking (a
- * read-only mount, op_open()). */
+/* How long after another process was last seen at work on the store the
+ * mount still reads as if it were (ops_others()). */
+#define OPS_OTHERS_WITHIN 30.0
+
+/* Whether another process writes the store, or did lately: the kernel's
+ * caches of sizes and pages may then be older than the value a read
+ * gets, which it would cut or mix (node_read()).  Files opened meanwhile
+ * are read past the page cache (op_open()), and sizes are not kept. */
+static inline int
+ops_others(struct fs *fs)
+{
+	return blt_others_active(fs->db, OPS_OTHERS_WITHIN);
+}
+
+/* The fh of a file a read-only mount opened without a handle, read by
+ * key past the kernel's page cache (FOPEN_DIRECT_IO, op_open()); one
+ * whose reads the kernel caches has fh 0. */
+#define OPS_FH_DIRECT ((uint64_t)1)
+
+/* The open file of fi: NULL for a file a read-only mount opened without a
+ * handle (op_open()). */
 static inline struct handle *
 ops_handle(const struct fuse_file_info *fi)
 {
-	return (struct handle *)(uintptr_t)fi->fh;
+	return fi->fh > OPS_FH_DIRECT ? (struct handle *)(uintptr_t)fi->fh
+	                              : NULL;
 }
 
 /* Fill e with the entry of the node in: 0 or a negative errno. */

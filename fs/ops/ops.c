@@ -57,6 +57,35 @@ ops_timespec(int64_t us, struct timespec *ts)
 	ts->tv_nsec = (long)(r * 1000);
 }
 
+/* Size and timestamp of file node in read from the store without waiting
+ * for its lock, while another process holds it (blt_peeking()): the
+ * version found is the one reads give (inode_tell(), node_read()).
+ * -EAGAIN where the store cannot say at once (a prune under way): the
+ * index answers then. */
+static int
+ops_peek_attr(
+    struct fs *fs, const struct inode_info *in, uint64_t *size, int64_t *ts)
+{
+	struct blt_entry e;
+	unsigned char *key;
+	size_t klen;
+	int rc;
+
+	if (inode_key(fs->tree, in->nodeid, &key, &klen) < 0)
+		return -EAGAIN; /* removed or renamed meanwhile */
+	rc = blt_find_nowait(fs->db, key, klen, &e);
+	free(key);
+	if (rc == -ENOENT)
+		return -ENOENT; /* deleted by the process that holds it */
+	if (rc < 0)
+		return -EAGAIN;
+	inode_tell(fs->tree, in->nodeid, e.value_off, e.value_len, e.timestamp);
+	*size = e.value_len;
+	if (e.timestamp != BLT_NO_TS)
+		*ts = e.timestamp;
+	return 0;
+}
+
 /* Size and timestamp of a file node: from a pending write, else from what
  * the index knows, else from the store (and the index keeps it).  A file
  * that is in the index but not yet stored is empty, but for one whose key
@@ -80,6 +109,12 @@ ops_file_attr(
 	inode_attr_recheck(fs->tree, &in);
 	*size = 0;
 	*ts = fs->mtime;
+	/* while another process writes, the index may lag its changes by a
+	 * follow's tick: the size the kernel is told, and cuts reads at, is
+	 * the stored one, found without waiting (ops_peek_attr()) */
+	if (!fs->decode && blt_peeking(fs->db) && ops_others(fs) &&
+	    (rc = ops_peek_attr(fs, &in, size, ts)) != -EAGAIN)
+		return rc;
 	if (in.attr) {
 		*size = in.size;
 		if (in.ts != BLT_NO_TS)
@@ -169,6 +204,17 @@ ops_timeout(struct fs *fs)
 	return lazy_building(fs) ? 0 : fs->timeout;
 }
 
+/* How long the kernel may keep a file's size.  Not at all while another
+ * process writes the store (ops_others()): the kernel then asks again
+ * before each read that could pass the end it knows, and is told the
+ * stored version's (ops_peek_attr()), which the read then gives whole
+ * (node_read()). */
+static double
+ops_attr_timeout(struct fs *fs)
+{
+	return ops_others(fs) ? 0 : ops_timeout(fs);
+}
+
 int
 ops_entry(
     struct fs *fs, const struct inode_info *in, struct fuse_entry_param *e)
@@ -176,8 +222,8 @@ ops_entry(
 	memset(e, 0, sizeof *e);
 	e->ino = in->nodeid;
 	e->generation = in->gen;
-	e->attr_timeout = ops_timeout(fs);
-	e->entry_timeout = e->attr_timeout;
+	e->attr_timeout = ops_attr_timeout(fs);
+	e->entry_timeout = ops_timeout(fs);
 	return ops_stat(fs, in, &e->attr);
 }
 
@@ -432,7 +478,7 @@ static void
 op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct fs *fs = ops_fs(req);
-	double timeout = ops_timeout(fs);
+	double timeout = ops_attr_timeout(fs);
 	struct inode_info in;
 	struct stat st;
 	int rc;
@@ -551,7 +597,7 @@ op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
 		rc = -EISDIR;
 		if (in.type == INODE_DIR)
 			goto fail;
-		if (fi != NULL && fi->fh != 0)
+		if (fi != NULL && ops_handle(fi) != NULL)
 			rc = handle_truncate(
 			    ops_handle(fi), (uint64_t)attr->st_size);
 		else

@@ -300,10 +300,11 @@ peek_block_is(const struct blt *db, const struct peek_block *pb,
 	       peek_block_named(pb, digest, key, klen, peek_head_len(db));
 }
 
-/* Walk key's chain as the file holds it now. */
+/* Walk key's chain as the file holds it now; blocks from recent on have
+ * not been followed yet (share_peek_from(), 0 if none are followed). */
 static int
 peek_walk(const struct blt *db, const struct peek_layout *l,
-    const unsigned char *digest, const void *key, size_t klen,
+    const unsigned char *digest, const void *key, size_t klen, uint64_t recent,
     struct peek_block *pb)
 {
 	uint32_t bucket = hash_bucket(digest, l->n_buckets);
@@ -318,8 +319,16 @@ peek_walk(const struct blt *db, const struct peek_layout *l,
 		return rc < 0 ? rc : PEEK_UNSURE;
 	p = le_get(ptr, PTR_LEN);
 	for (unsigned hops = 0; hops < PEEK_MAX_HOPS; hops++) {
+		/* An overwrite links its new block in place of the old one
+		 * first and gives it the old one's next pointer after
+		 * (update_index(), §7.2): until then a chain ends at the new
+		 * block, and the keys after it seem gone.  A chain that ends at
+		 * a block the mount's thread has not followed yet may be cut
+		 * so. */
 		if (p <= PTR_END)
-			return PEEK_GONE;
+			return hops > 0 && recent != 0 && pb->off >= recent
+			           ? PEEK_UNSURE
+			           : PEEK_GONE;
 		if ((rc = peek_block_read(db, p, klen, l->size, pb)) <= 0)
 			return rc < 0 ? rc : PEEK_UNSURE;
 		/* a block of another bucket: bytes that a prune or reindex
@@ -503,7 +512,7 @@ peek_find(struct blt *db, const void *key, size_t klen, uint64_t at, int deep,
 	}
 	if ((rc = peek_layout(db, &l)) != 0)
 		return rc;
-	rc = peek_walk(db, &l, digest, key, klen, pb);
+	rc = peek_walk(db, &l, digest, key, klen, share_peek_from(db), pb);
 	if (rc == PEEK_UNSURE && deep)
 		rc = peek_tail(db, &l, digest, key, klen, pb);
 	if (rc != PEEK_GONE) {

@@ -76,6 +76,11 @@ struct share {
 	 * while it held the lock) */
 	uint64_t peek_end;
 	unsigned char peek_head[HEADER_LEN];
+	/* when another process was last seen at work (its lock in the way,
+	 * the file's mtime moved while this store let go), monotonic µs,
+	 * atomic; and the mtime seen last */
+	int64_t others;
+	struct timespec seen;
 	struct blt_share_stat st;
 };
 
@@ -102,6 +107,7 @@ share_remember(struct blt *db)
 	s->size = (uint64_t)st.st_size;
 	s->mtime = st.st_mtim;
 	s->ctime = st.st_ctim;
+	s->seen = st.st_mtim;
 	memcpy(s->head, db->map->base, HEADER_LEN);
 	s->n_keys = db->n_keys;
 	__atomic_store_n(&s->peek_end, s->size, __ATOMIC_RELAXED);
@@ -298,6 +304,28 @@ share_compare(struct blt *db, int mode, struct blt_change *c)
 	return c->how;
 }
 
+/* Note another process at work if the file's mtime st moved since this
+ * store let the lock go or last looked. */
+static void
+share_others_moved(struct share *s, const struct stat *st)
+{
+	if (share_same_time(&st->st_mtim, &s->seen))
+		return;
+	s->seen = st->st_mtim;
+	__atomic_store_n(&s->others, share_now_us(), __ATOMIC_RELAXED);
+}
+
+int
+blt_others_active(struct blt *db, double within)
+{
+	int64_t at;
+
+	if (db->share == NULL)
+		return 0;
+	at = __atomic_load_n(&db->share->others, __ATOMIC_RELAXED);
+	return at != 0 && share_now_us() - at < (int64_t)(within * 1e6);
+}
+
 /* Take the flock in mode, which the store does not hold yet, and follow
  * what another process did meanwhile; s->mu held, no caller holding. */
 static int
@@ -314,6 +342,9 @@ share_take(struct blt *db, int mode, double timeout)
 		if (s->mode != SHARE_NONE)
 			(void)flock(db->fd, LOCK_UN);
 		__atomic_store_n(&s->mode, SHARE_NONE, __ATOMIC_SEQ_CST);
+		if (rc == -EWOULDBLOCK)
+			__atomic_store_n(
+			    &s->others, share_now_us(), __ATOMIC_RELAXED);
 		if (timeout != 0) {
 			s->st.timeouts += rc == -EWOULDBLOCK;
 			s->failed = share_now_us();
@@ -551,6 +582,32 @@ share_peek_rebase(struct share *s, const unsigned char *h, uint64_t size)
 	return 1;
 }
 
+/* What share_peek_batch() reads of the file st: its header, and what was
+ * appended since the last look. */
+static int
+share_peek_appended(struct blt *db, const struct stat *st,
+    struct peek_batch *batch, uint64_t *n_keys)
+{
+	struct share *s = db->share;
+	unsigned char h[HEADER_LEN];
+	uint64_t pos;
+	int rc = 0;
+
+	/* else a prune or clear half done: the next look */
+	if (pread(db->fd, h, sizeof h, 0) != (ssize_t)sizeof h ||
+	    share_peek_rebase(s, h, (uint64_t)st->st_size) < 0)
+		return 0;
+	*n_keys = le_get(h + HDR_N_KEYS_OFF, 4);
+	if (*n_keys == NKEYS_UNCLEAN)
+		*n_keys = UINT64_MAX;
+	if ((uint64_t)st->st_size > s->peek_end) {
+		pos = s->peek_end;
+		rc = peek_appended(db, &pos, batch);
+		__atomic_store_n(&s->peek_end, pos, __ATOMIC_RELAXED);
+	}
+	return rc;
+}
+
 /* One batch of blt_peek_follow(): the keys appended past s->peek_end,
  * into batch.  1 if there may be more, 0 if not, -ESTALE if the file did
  * more than grow, or -errno. */
@@ -558,10 +615,8 @@ static int
 share_peek_batch(struct blt *db, struct peek_batch *batch, uint64_t *n_keys)
 {
 	struct share *s = db->share;
-	unsigned char h[HEADER_LEN];
 	struct stat st, at;
-	uint64_t pos;
-	int rc = 0;
+	int rc;
 
 	batch->len = 0;
 	pthread_mutex_lock(&s->mu);
@@ -578,17 +633,9 @@ share_peek_batch(struct blt *db, struct peek_batch *batch, uint64_t *n_keys)
 	    (stat(db->file, &at) == 0 &&
 	        (at.st_dev != st.st_dev || at.st_ino != st.st_ino))) {
 		rc = -ESTALE; /* another file: once the lock can be had */
-	} else if (pread(db->fd, h, sizeof h, 0) == (ssize_t)sizeof h &&
-	           share_peek_rebase(s, h, (uint64_t)st.st_size) >= 0) {
-		/* else a prune or clear half done: the next look */
-		*n_keys = le_get(h + HDR_N_KEYS_OFF, 4);
-		if (*n_keys == NKEYS_UNCLEAN)
-			*n_keys = UINT64_MAX;
-		if ((uint64_t)st.st_size > s->peek_end) {
-			pos = s->peek_end;
-			rc = peek_appended(db, &pos, batch);
-			__atomic_store_n(&s->peek_end, pos, __ATOMIC_RELAXED);
-		}
+	} else {
+		share_others_moved(s, &st);
+		rc = share_peek_appended(db, &st, batch, n_keys);
 	}
 	pthread_rwlock_unlock(&db->lock);
 	return rc;
