@@ -50,6 +50,8 @@ typedef int blt_map_fn(const unsigned char *key, size_t klen,
 
 /* The seconds a --worker has to say hello unless told otherwise. */
 #define BLT_MAP_START_TIMEOUT 60
+/* Seconds a --worker has to send the whole of a reply it has begun. */
+#define BLT_MAP_REPLY_TIMEOUT 60
 
 /* One failed item: the first bytes of its key and what went wrong. */
 struct blt_map_error {
@@ -151,6 +153,11 @@ struct blt_map_opts {
 	 * 0: BLT_MAP_START_TIMEOUT, -1: no limit (a Slurm queue), up to
 	 * 86400. */
 	int start_timeout;
+	/* worker only: seconds a worker has from the first byte of a reply
+	 * to its last, however it trickles, before it is killed and the
+	 * item fails (also, it has at most 10 s between two bytes of one);
+	 * 0: BLT_MAP_REPLY_TIMEOUT, -1: no limit, up to 86400. */
+	int reply_timeout;
 	/* exec and worker: the command gets each value decoded as text
 	 * (bltvalue.h's file form) and its output is encoded back; an output
 	 * that does not encode fails its item. */

@@ -874,6 +874,99 @@ START_TEST(a_prune_file_left_by_a_failed_unlink_goes_at_the_next_open)
 }
 END_TEST
 
+/* A store missing beside a prune's new file that reads whole (its rename
+ * cut short where a rename is not atomic, issue 67): an open for writing
+ * puts that file in place, with every value; it is never replaced by a
+ * new empty store.  A read-only open fails, naming it. */
+START_TEST(a_missing_store_is_put_back_from_a_whole_prune_file)
+{
+	struct blt *db = fault_store();
+
+	ck_assert_int_eq(blt_close(db), 0);
+	ck_assert_int_eq(rename(tu_store, fault_tmp()), 0);
+	ck_assert_int_eq(blt_open(tu_store, BLT_RDONLY, NULL, &db), -ENOENT);
+	ck_assert_msg(
+	    strstr(blt_errmsg(), fault_tmp()) != NULL, "%s", blt_errmsg());
+	ck_assert_int_eq(blt_open(tu_store, BLT_CREATE, NULL, &db), 0);
+	ck_assert_int_eq(access(fault_tmp(), F_OK), -1);
+	fault_check_works(db);
+}
+END_TEST
+
+/* One that does not read whole is left as it is, and the open fails,
+ * naming it and the store. */
+START_TEST(a_missing_store_beside_a_torn_prune_file_is_refused)
+{
+	struct blt *db = fault_store();
+	struct stat st;
+
+	ck_assert_int_eq(blt_close(db), 0);
+	ck_assert_int_eq(rename(tu_store, fault_tmp()), 0);
+	ck_assert_int_eq(stat(fault_tmp(), &st), 0);
+	ck_assert_int_eq(truncate(fault_tmp(), st.st_size / 2), 0);
+	ck_assert_int_eq(blt_open(tu_store, BLT_CREATE, NULL, &db), -EUCLEAN);
+	ck_assert_msg(strstr(blt_errmsg(), fault_tmp()) != NULL &&
+	                  strstr(blt_errmsg(), "is no sound store") != NULL,
+	    "%s", blt_errmsg());
+	ck_assert_int_eq(access(tu_store, F_OK), -1);
+	ck_assert_int_eq(stat(fault_tmp(), &st), 0);
+	ck_assert_int_eq(unlink(fault_tmp()), 0);
+}
+END_TEST
+
+static int create_calls, create_die_at;
+
+/* Kill the process right before the create_die_at-th operation. */
+static int
+create_hook(void *arg, int op, int fd, uint64_t off, size_t len)
+{
+	(void)arg;
+	(void)op;
+	(void)fd;
+	(void)off;
+	(void)len;
+	if (++create_calls == create_die_at)
+		raise(SIGKILL);
+	return 0;
+}
+
+/* A new store killed at any moment of its making leaves no store or a
+ * whole empty one at its path, never a 0-byte file or a torn header that
+ * nothing repairs (issue 67). */
+START_TEST(a_create_killed_at_any_moment_leaves_no_torn_store)
+{
+	struct blt *db;
+	int status, done = 0;
+
+	for (create_die_at = 1; !done && create_die_at < 64; create_die_at++) {
+		pid_t pid;
+
+		unlink(tu_store);
+		ck_assert_int_ge(pid = fork(), 0);
+		if (pid == 0) {
+			create_calls = 0;
+			io_set_hook(create_hook, NULL);
+			if (blt_open(tu_store, BLT_CREATE, NULL, &db) < 0 ||
+			    blt_close(db) < 0)
+				_exit(1);
+			_exit(0);
+		}
+		ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+		done = WIFEXITED(status) && WEXITSTATUS(status) == 0;
+		ck_assert_msg(done || WIFSIGNALED(status), "status %d", status);
+		if (access(tu_store, F_OK) == 0)
+			ck_assert_msg(
+			    blt_check(tu_store, 0, print_problem, NULL) == 0,
+			    "killed at operation %d: %s", create_die_at,
+			    blt_errmsg());
+	}
+	ck_assert_msg(done, "the create never ended");
+	ck_assert_int_eq(blt_open(tu_store, BLT_RDWR, NULL, &db), 0);
+	ck_assert_uint_eq(blt_count(db), 0);
+	ck_assert_int_eq(blt_close(db), 0);
+}
+END_TEST
+
 static int full_disk_calls;
 
 /* A disk with no room left: every write, truncate and sync fails. */
@@ -978,6 +1071,9 @@ crash_suite(void)
 	    tc, leftover_unlink_failure_fails_the_prune_not_the_open);
 	tcase_add_test(
 	    tc, a_prune_file_left_by_a_failed_unlink_goes_at_the_next_open);
+	tcase_add_test(tc, a_missing_store_is_put_back_from_a_whole_prune_file);
+	tcase_add_test(tc, a_missing_store_beside_a_torn_prune_file_is_refused);
+	tcase_add_test(tc, a_create_killed_at_any_moment_leaves_no_torn_store);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("count");

@@ -75,6 +75,11 @@ dpkg -L $pkgs | while read -r f; do
 	if [ -f "$f" ]; then echo "$f"; fi
 done >"$work/files"
 grep -qx /usr/bin/bltfs "$work/files" || fail "bltfs has no /usr/bin/bltfs"
+# the licence (issue 67): Apache-2.0, as the booklet format's reference
+for p in $pkgs; do
+	grep -qx 'License: Apache-2.0' "/usr/share/doc/$p/copyright" ||
+		fail "$p: its copyright file grants no Apache-2.0 licence"
+done
 cd /
 s=$work/s.blt
 mkdir "$m"

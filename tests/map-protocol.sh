@@ -67,6 +67,41 @@ broken short "stopped sending part way through a reply (" k5
 # items: once nothing comes for 10 s, the same
 broken huge "stopped sending part way through a reply (" k5
 
+# Issue 67: a reply bound as a whole, not only between its bytes: one that
+# trickles a byte every half second is killed --reply-timeout after its
+# first byte, and its item fails.
+"$BLT" load -c "$s.drip" "$tmp/items.jsonl"
+s=$s.drip
+expect 1 "$BLT" map "$s" --worker "$W drip" --workers 1 --reply-timeout 2
+counts 299 0 1
+grep -qF "was still sending a reply 2 s after its first byte" "$tmp/out" ||
+	{ cat "$tmp/out" >&2; fail "drip: no reply timeout said"; }
+own k5
+# One that breaks the protocol again after each start (a reply promising
+# 1 MiB at the 5th item of each process) is given up at its third break:
+# each break fails its item, and the items left fail as no worker is left,
+# where each restart used to wait out a stall for ever after.
+"$BLT" load -c "$s.every5" "$tmp/items.jsonl"
+s=$s.every5
+expect 1 "$BLT" map "$s" --worker "$W every5" --workers 2 --reply-timeout 1
+grep -qF "(it broke the protocol 3 times: given up)" "$tmp/out" ||
+	{ cat "$tmp/out" >&2; fail "every5: not given up"; }
+grep -qF "no worker is left" "$tmp/out" ||
+	{ cat "$tmp/out" >&2; fail "every5: the items left did not fail"; }
+[ "$(report processed)" = 300 ] || fail "every5: $(report processed) done"
+"$BLT" dump "$s" | py - <<'PY' || fail "every5: a value neither old nor new"
+import json, sys
+for line in sys.stdin:
+    r = json.loads(line)
+    v, want = bytes.fromhex(r["value_hex"]).decode(), "value " + r["key"][1:]
+    if v not in (want, want.upper()):
+        sys.exit("%s holds %r" % (r["key"], v))
+PY
+expect 0 "$BLT" check "$s"
+s=$tmp/s.blt
+expect 2 "$BLT" map "$s" --exec cat --reply-timeout 1
+err_has "--reply-timeout goes with --worker"
+
 # Not a worker of this protocol: the map fails at the start, nothing is
 # written.
 "$BLT" dump "$s" >"$tmp/before"

@@ -10,6 +10,9 @@ upper-cases every value, as the C example does, but
   huge     promises 4 GiB - 1 for k5's value, then answers the next items
            as if nothing happened (their replies become that value's
            bytes), then waits for more
+  every5   as huge, with a 1 MiB value, at the 5th item each process gets
+           (issue 67): every worker started again breaks again
+  drip     sends k5's reply a byte every half second
   mute     never says hello: sleeps until it is killed
   mute-again DIR N  the first N started (counted by the files DIR/N
            they make) answer every item, but the first of them to meet
@@ -67,11 +70,20 @@ if MODE == "early":
     os.write(1, reply(0, b"X"))
 os.write(1, HELLO.pack(b"BLTW", 1 if MODE == "v1" else 2, 6) + b"broken")
 held = None
+n = 0
 while True:
     iid, klen, vlen = ITEM.unpack(read_exact(ITEM.size))
     key = read_exact(klen)
     out = reply(iid, read_exact(vlen).upper())
-    if key == b"k5":
+    n += 1
+    if MODE == "every5" and n == 5:
+        out = REPLY.pack(iid, VALUE, 0, 1 << 20) + b"x" * 10
+    elif MODE == "drip" and key == b"k5":
+        for i in range(len(out)):
+            os.write(1, out[i:i + 1])
+            time.sleep(0.5)
+        out = b""
+    elif key == b"k5":
         if MODE == "mute-again":
             try:
                 os.close(os.open(os.path.join(sys.argv[2], "exited"),

@@ -60,10 +60,11 @@ client_usage(const char *why)
 	    "commands:\n"
 	    "  prune [--older-than TIME] [--keep PATH]...\n"
 	    "  reindex [--buckets N]\n"
-	    "  sync\n"
+	    "  sync              returns once all closed is durable\n"
 	    "  map (--exec CMD | --plugin LIB.so:SYMBOL | --worker CMD)\n"
 	    "      [--launcher PREFIX] [--hosts H1,H2:N] [--item-timeout S]\n"
-	    "      [--start-timeout S] [--decode] [--keys FILE]\n"
+	    "      [--start-timeout S] [--reply-timeout S] [--decode]\n"
+	    "      [--keys FILE]\n"
 	    "      [--to TEMPLATE] [--out STORE] [--workers N] [--cwd DIR]\n"
 	    "      [PATH...]\n"
 	    "  cancel ID\n"
@@ -195,7 +196,7 @@ client_in_mount(struct client *c, const char *path, char *tmp, size_t cap)
 static const char *const client_valued[] = {"--keys", "--out", "--plugin",
     "--cwd", "--exec", "--to", "--workers", "--older-than", "--buckets",
     "--umask", "--worker", "--launcher", "--hosts", "--item-timeout",
-    "--start-timeout", "--keep"};
+    "--start-timeout", "--reply-timeout", "--keep"};
 #define CLIENT_N_LOCAL 4 /* the files, first in client_valued[] */
 #define CLIENT_N_VALUED (sizeof client_valued / sizeof *client_valued)
 #define CLIENT_KEEP (CLIENT_N_VALUED - 1)
@@ -864,6 +865,11 @@ client_main(int argc, char **argv)
 	}
 	if (id == 0)
 		goto out;
+	/* a sync is done once what it made durable is: sync(1) and
+	 * syncfs(2) do not reach a FUSE file system served through
+	 * /dev/fuse, so this is how a script makes the mount durable */
+	if (strcmp(words[1], "sync") == 0)
+		c.wait = 1;
 	if (c.wait)
 		status = client_wait(&c, id, &j);
 	else if ((err = client_job(&c, id, &j)) != 0) {

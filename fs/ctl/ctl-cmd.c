@@ -305,10 +305,10 @@ ctl_parse_umask(const char *v, int *out)
  * were given. */
 static int
 ctl_parse_map_worker(
-    struct ctl_args *a, int *i, struct job_spec *s, int seen[6])
+    struct ctl_args *a, int *i, struct job_spec *s, int seen[7])
 {
 	static const char *const names[] = {"--worker", "--launcher", "--hosts",
-	    "--item-timeout", "--decode", "--start-timeout"};
+	    "--item-timeout", "--decode", "--start-timeout", "--reply-timeout"};
 	char **dst[] = {&s->worker, &s->launcher, &s->hosts};
 	const char *v;
 	uint64_t n;
@@ -333,13 +333,14 @@ ctl_parse_map_worker(
 		s->item_timeout = (unsigned)n;
 		return 0;
 	}
-	if (k == 5) {
+	if (k == 5 || k == 6) {
 		if (timearg_number(v, 86400, &n) < 0)
 			return blt_errmsg_set(-EINVAL,
-			    "map: --start-timeout %s: expected seconds from 0 "
-			    "(for ever) to 86400",
-			    v);
-		s->start_timeout = n == 0 ? -1 : (int)n;
+			    "map: %s %s: expected seconds from 0 (for ever) to "
+			    "86400",
+			    names[k], v);
+		*(k == 5 ? &s->start_timeout : &s->reply_timeout) =
+		    n == 0 ? -1 : (int)n;
 		return 0;
 	}
 	if (*v == '\0')
@@ -357,7 +358,7 @@ ctl_parse_map(struct fs *fs, struct ctl_args *a, struct job_spec *s)
 	uint64_t n;
 	int paths = 0, keys_file = 0, rest = 0, rc = 0;
 	int have_exec = 0, have_plugin = 0, have_to = 0, have_out = 0;
-	int have_cwd = 0, have_workers = 0, have_umask = 0, seen[6] = {0};
+	int have_cwd = 0, have_workers = 0, have_umask = 0, seen[7] = {0};
 
 	/* Read for each command, as mounts come and go.  Without it, mi is
 	 * NULL and only the mount point is known to lead into the mount. */
@@ -404,6 +405,7 @@ ctl_parse_map(struct fs *fs, struct ctl_args *a, struct job_spec *s)
 		           ctl_is_opt(a, i, "--hosts") ||
 		           ctl_is_opt(a, i, "--item-timeout") ||
 		           ctl_is_opt(a, i, "--start-timeout") ||
+		           ctl_is_opt(a, i, "--reply-timeout") ||
 		           strcmp(a->v[i], "--decode") == 0) {
 			rc = ctl_parse_map_worker(a, &i, s, seen);
 		} else if (ctl_is_opt(a, i, "--keys")) {
@@ -470,6 +472,9 @@ ctl_parse_map(struct fs *fs, struct ctl_args *a, struct job_spec *s)
 	if (rc == 0 && s->worker == NULL && s->start_timeout != 0)
 		rc = blt_errmsg_set(
 		    -EINVAL, "map: --start-timeout goes with --worker");
+	if (rc == 0 && s->worker == NULL && s->reply_timeout != 0)
+		rc = blt_errmsg_set(
+		    -EINVAL, "map: --reply-timeout goes with --worker");
 	if (rc == 0 && s->plugin != NULL && s->decode)
 		rc = blt_errmsg_set(
 		    -EINVAL, "map: --decode goes with --exec or --worker");

@@ -169,6 +169,7 @@ struct job_spec {
 	unsigned item_timeout; /* map: --item-timeout, seconds or 0 */
 	int start_timeout;     /* map: --start-timeout, seconds; 0: the
 	                        * default; -1: none */
+	int reply_timeout;     /* map: --reply-timeout, as start_timeout */
 	int decode;            /* map: --decode */
 	char *to;              /* map: output key template, or NULL */
 	char *out;             /* map: output store (absolute path), or NULL */

@@ -388,6 +388,7 @@ job_map(struct job_runner *r, struct job *j)
 	o.hosts = s->hosts;
 	o.item_timeout = s->item_timeout;
 	o.start_timeout = s->start_timeout;
+	o.reply_timeout = s->reply_timeout;
 	o.decode = s->decode;
 	o.keys = &s->keys;
 	o.to = s->to;

@@ -29,6 +29,7 @@ static const struct option cli_map_longopts[] = {
     {"hosts", required_argument, NULL, 'H'},
     {"item-timeout", required_argument, NULL, 'T'},
     {"start-timeout", required_argument, NULL, 'S'},
+    {"reply-timeout", required_argument, NULL, 'R'},
     {"decode", no_argument, NULL, 'D'},
     {"prefix", required_argument, NULL, 'p'},
     {"keys", required_argument, NULL, 'k'},
@@ -220,6 +221,12 @@ cli_map(struct cli *c)
 				    c, "bad --start-timeout '%s'", optarg);
 			o.start_timeout = v == 0 ? -1 : (int)v;
 			break;
+		case 'R':
+			if (timearg_number(optarg, 86400, &v) < 0)
+				return cli_usage(
+				    c, "bad --reply-timeout '%s'", optarg);
+			o.reply_timeout = v == 0 ? -1 : (int)v;
+			break;
 		case 'D':
 			o.decode = 1;
 			break;
@@ -269,6 +276,8 @@ cli_map(struct cli *c)
 		    c, "--item-timeout goes with --exec or --worker");
 	if (o.worker == NULL && o.start_timeout != 0)
 		return cli_usage(c, "--start-timeout goes with --worker");
+	if (o.worker == NULL && o.reply_timeout != 0)
+		return cli_usage(c, "--reply-timeout goes with --worker");
 	if (o.plugin != NULL && o.decode)
 		return cli_usage(c, "--decode goes with --exec or --worker");
 	if (o.hosts != NULL && o.workers != 0)

@@ -484,6 +484,11 @@ int peek_appended(struct blt *db, uint64_t *pos, struct peek_batch *batch);
 int peek_batch_next(const struct peek_batch *batch, size_t *off,
     const unsigned char **key, size_t *klen, uint64_t *vlen, uint64_t *at);
 
+/* birth.c: before blt_open() opens path in mode: a missing store is put
+ * back from a prune's new file, or made whole under another name first
+ * (BLT_CREATE).  0, or a negative errno naming what is wrong. */
+int birth_prepare(const char *path, int mode, const struct blt_options *opt);
+
 /* store.c */
 int store_recover(struct blt *db);
 int store_rebuild_index(struct blt *db);

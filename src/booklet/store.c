@@ -167,7 +167,8 @@ blt_open(
 	}
 	if (mode < BLT_RDONLY || mode > BLT_TRUNC)
 		return err_set(-EINVAL, "%s: unknown open mode %d", path, mode);
-	if ((rc = store_check_options(path, opt)) < 0)
+	if ((rc = store_check_options(path, opt)) < 0 ||
+	    (rc = birth_prepare(path, mode, opt)) < 0)
 		return rc;
 	if ((db = calloc(1, sizeof *db)) == NULL)
 		return err_oom(path);

@@ -123,6 +123,11 @@ map_info(struct map *m, struct blt *db)
 		    m->o->start_timeout < 0    ? 0
 		    : m->o->start_timeout == 0 ? BLT_MAP_START_TIMEOUT
 		                               : (unsigned)m->o->start_timeout);
+	if (m->o->worker != NULL) /* 0: none */
+		map_str_num(&s, "reply_timeout",
+		    m->o->reply_timeout < 0    ? 0
+		    : m->o->reply_timeout == 0 ? BLT_MAP_REPLY_TIMEOUT
+		                               : (unsigned)m->o->reply_timeout);
 	if (s.oom) {
 		free(s.data);
 		return map_oom(blt_path(db));

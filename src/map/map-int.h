@@ -271,6 +271,7 @@ struct map_worker {
 
 	struct map_relay *relay; /* --worker: the long-lived command */
 	int start_timeout_ms;    /* --start-timeout, 0 for none */
+	int reply_timeout_ms;    /* --reply-timeout, 0 for none */
 	int decode;              /* --decode: values as text (bltvalue.h) */
 	unsigned vser, oser;     /* the value serializers, source and out */
 	const char *info;        /* the INFO argument */

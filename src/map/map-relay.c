@@ -54,10 +54,15 @@
  * a reply that stops part way is a broken worker, also with no item
  * timeout (doc/map.md). */
 #define MAP_RELAY_STALL_MS 10000
+/* Breaks of the protocol after which a worker is given up: each fails
+ * the item whose reply was due, and one that breaks it again and again
+ * (after each start, say) would make each such item wait out a stall. */
+#define MAP_RELAY_BREAKS 3
 /* What ended a wait of map_relay_step() with nothing come. */
 #define MAP_RELAY_WAIT_ITEM 0  /* the item timeout, or none */
 #define MAP_RELAY_WAIT_STALL 1 /* a frame begun stalled */
 #define MAP_RELAY_WAIT_START 2 /* no hello within the start timeout */
+#define MAP_RELAY_WAIT_WHOLE 3 /* a reply begun not whole in time */
 /* The hello's header: "BLTM" or "BLTW", u32 version, u32 length. */
 #define MAP_RELAY_HELLO 12
 /* An item's header: u32 id, u32 key length, u32 value length. */
@@ -81,6 +86,10 @@ struct map_relay {
 	unsigned char *in; /* bytes from its stdout */
 	size_t in_len, in_cap;
 	int64_t in_ms;        /* when its stdout last gave bytes (map_ms()) */
+	int64_t frame_ms;     /* ... the first of the frame begun in in */
+	int reply_timeout_ms; /* a reply not whole this long after its first
+	                       * byte kills it; 0: none */
+	unsigned breaks;      /* the times it broke the protocol */
 	int64_t start_ms;     /* when it was started (map_ms()) */
 	int start_timeout_ms; /* no hello for this long kills it; 0: none */
 	int start_timed_out;  /* ... and it did not say hello in time */
@@ -203,8 +212,10 @@ map_relay_read(struct map_relay *r)
 		}
 		n = read(r->from, r->in + r->in_len, r->in_cap - r->in_len);
 		if (n > 0) {
-			r->in_len += (size_t)n;
 			r->in_ms = map_ms();
+			if (r->in_len == 0)
+				r->frame_ms = r->in_ms;
+			r->in_len += (size_t)n;
 			continue;
 		}
 		if (n < 0 && errno == EINTR)
@@ -253,6 +264,16 @@ map_relay_wait_ms(const struct map_relay *r, int wait, int *why)
 		ms = (int)left;
 		*why = MAP_RELAY_WAIT_STALL;
 	}
+	/* a reply that trickles in is bounded as a whole too */
+	if (!r->hello || r->reply_timeout_ms <= 0)
+		return ms;
+	left = r->frame_ms + r->reply_timeout_ms - map_ms();
+	if (left < 0)
+		left = 0;
+	if (left < ms) {
+		ms = (int)left;
+		*why = MAP_RELAY_WAIT_WHOLE;
+	}
 	return ms;
 }
 
@@ -277,6 +298,13 @@ map_relay_step(struct map_relay *r, int wait)
 		    "said no hello within %d s of its start (--start-timeout)",
 		    r->start_timeout_ms / 1000);
 		r->start_timed_out = 1;
+		return 1;
+	}
+	if (rc == 0 && why == MAP_RELAY_WAIT_WHOLE) {
+		map_relay_bad(r,
+		    "was still sending a reply %d s after its first byte (%zu "
+		    "bytes of it came; --reply-timeout)",
+		    r->reply_timeout_ms / 1000, r->in_len);
 		return 1;
 	}
 	if (rc == 0 && why == MAP_RELAY_WAIT_STALL) {
@@ -449,6 +477,8 @@ map_relay_take(struct map_worker *w, uint32_t *done, uint32_t sent)
 	}
 	memmove(r->in, r->in + off, r->in_len - off);
 	r->in_len -= off;
+	if (off > 0 && r->in_len > 0) /* begun in the last read, at most */
+		r->frame_ms = r->in_ms;
 	map_buf_trim(&r->in, &r->in_cap, r->in_len);
 	return rc;
 }
@@ -596,6 +626,19 @@ map_relay_say(struct map_worker *w, uint32_t outcome, const char *msg)
 	    w, outcome, msg, len < MAP_MSG_MAX ? len : MAP_MSG_MAX);
 }
 
+/* Say in msg, which says why the worker broke the protocol last, that
+ * it is given up. */
+static void
+map_relay_given_up(char *msg, size_t cap)
+{
+	size_t len = strlen(msg);
+
+	if (len < cap)
+		snprintf(msg + len, cap - len,
+		    " (it broke the protocol %d times: given up)",
+		    MAP_RELAY_BREAKS);
+}
+
 /* How many items may be in flight, done being answered: after a worker
  * died with the items up to careful unanswered, half of what is left of
  * them, so that each death halves the items it may have died on. */
@@ -660,6 +703,13 @@ map_relay_serve(struct map_worker *w, uint32_t n, size_t len, uint32_t *code)
 			if (map_relay_say(w, MAP_R_ERROR, msg) < 0)
 				return -1;
 			done++;
+			/* broken again and again: the others take its
+			 * items, and with none left they fail with why */
+			if (++r->breaks >= MAP_RELAY_BREAKS) {
+				map_relay_given_up(msg, sizeof msg);
+				sent = done;
+				break;
+			}
 		} else if (sent - done > 1) {
 			careful = sent;
 		} else if (done < sent) {
@@ -701,6 +751,7 @@ map_relay_init(struct map_worker *w, char *msg, size_t cap)
 	r->to = r->from = r->err = r->pidfd = -1;
 	r->timeout_ms = w->io.timeout_ms > 0 ? w->io.timeout_ms : -1;
 	r->start_timeout_ms = w->start_timeout_ms;
+	r->reply_timeout_ms = w->reply_timeout_ms;
 	n = strlen(w->info);
 	if ((r->hdr = malloc(MAP_RELAY_HELLO + n)) == NULL) {
 		snprintf(msg, cap, "out of memory");

@@ -892,6 +892,8 @@ map_worker_info(struct map_worker *w, const char *info)
 		w->io.timeout_ms = (int)strtoul(v, NULL, 10) * 1000;
 	if ((v = map_info_get(info, "start_timeout", &len)) != NULL)
 		w->start_timeout_ms = (int)strtoul(v, NULL, 10) * 1000;
+	if ((v = map_info_get(info, "reply_timeout", &len)) != NULL)
+		w->reply_timeout_ms = (int)strtoul(v, NULL, 10) * 1000;
 }
 
 /* Run as a map worker when argv says so:

@@ -561,6 +561,14 @@ map_setup(struct map *m, struct blt *db, const struct blt_map_opts *o)
 	if (o->worker == NULL && o->start_timeout != 0)
 		return blt_errmsg_set(
 		    -EINVAL, "%s: map: a start timeout is for a worker", path);
+	if (o->worker == NULL && o->reply_timeout != 0)
+		return blt_errmsg_set(
+		    -EINVAL, "%s: map: a reply timeout is for a worker", path);
+	if (o->reply_timeout > 86400 || o->reply_timeout < -1)
+		return blt_errmsg_set(-EINVAL,
+		    "%s: map: a reply timeout of %d s: at most 86400, or -1 "
+		    "for none",
+		    path, o->reply_timeout);
 	if (o->start_timeout > 86400 || o->start_timeout < -1)
 		return blt_errmsg_set(-EINVAL,
 		    "%s: map: a start timeout of %d s: at most 86400, or -1 "

@@ -1,0 +1,118 @@
+/*
+ * birth.c: a store's path before it is opened.  Two moments leave a store
+ * without a whole file at its path when the power goes or the process
+ * dies: the making of a new store, and a prune's rename of its new file
+ * into place on a file system whose rename is not atomic (a FUSE file
+ * system, LazyFS).
+ *
+ * A new store is made under a temporary name, synced, and linked into
+ * place whole: a crash leaves no store or an empty whole one, never a
+ * 0-byte file or a torn header that no repair can mend.
+ *
+ * A store path that is missing beside a prune's new file (PATH.bltfs-tmp)
+ * is that file's to take: a prune syncs its new file before it renames it,
+ * so one that reads as a sound store is put in place, never replaced by a
+ * new empty store (which would then drop it as a leftover, store.c).  One
+ * that does not read as sound is left alone, and the open fails, naming
+ * it.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+/* The leftover of a prune beside path, as store.c names it. */
+static int
+birth_prune_file(const char *path, char *out, size_t cap)
+{
+	if ((size_t)snprintf(out, cap, "%s.bltfs-tmp", path) >= cap)
+		return err_set(-ENAMETOOLONG, "%s: path too long", path);
+	return 0;
+}
+
+/* Put the prune's file tmp in the place of the missing store path, if it
+ * reads as a sound store.  0, or -EUCLEAN naming both. */
+static int
+birth_take_prune_file(const char *path, const char *tmp)
+{
+	char why[512];
+	int rc;
+
+	rc = blt_check(tmp, 0, NULL, NULL);
+	if (rc != 0) {
+		snprintf(why, sizeof why, "%s",
+		    rc > 0 ? "it has problems: see blt check" : blt_errmsg());
+		return err_set(-EUCLEAN,
+		    "%s: missing, and %s beside it, the new file of a prune "
+		    "cut "
+		    "short, is no sound store (%s): move it into place by hand "
+		    "or remove it",
+		    path, tmp, why);
+	}
+	if (rename(tmp, path) == -1)
+		return err_set(-errno, "%s: cannot put %s in its place: %s",
+		    path, tmp, strerror(errno));
+	return io_sync_dir(path);
+}
+
+/* Make a new store at the missing path, as blt_open(BLT_CREATE) would,
+ * under a temporary name first.  0 (also if another process made path
+ * meanwhile), or a negative errno.  1 where the temporary file cannot be
+ * made or the file system makes no hard links: the caller makes the store
+ * in place, and says why it cannot, by path. */
+static int
+birth_make(const char *path, const struct blt_options *opt)
+{
+	char tmp[4096];
+	struct blt *db;
+	int rc;
+
+	if ((size_t)snprintf(tmp, sizeof tmp, "%s.bltfs-new.%ld", path,
+	        (long)getpid()) >= sizeof tmp)
+		return err_set(-ENAMETOOLONG, "%s: path too long", path);
+	(void)unlink(tmp); /* a crash of a process with our pid */
+	if (blt_open(tmp, BLT_TRUNC, opt, &db) < 0)
+		return 1;
+	rc = blt_close(db);
+	if (rc == 0 && link(tmp, path) == -1 && errno != EEXIST)
+		rc = errno == EPERM || errno == ENOTSUP || errno == EXDEV ||
+		             errno == EMLINK
+		         ? 1
+		         : err_set(-errno, "%s: cannot link %s into place: %s",
+		               path, tmp, strerror(errno));
+	(void)unlink(tmp);
+	if (rc == 0)
+		rc = io_sync_dir(path);
+	return rc;
+}
+
+int
+birth_prepare(const char *path, int mode, const struct blt_options *opt)
+{
+	char tmp[4096];
+	struct stat st;
+	int rc;
+
+	if (mode == BLT_TRUNC || lstat(path, &st) == 0 || errno != ENOENT)
+		return 0; /* there, or for open() to say why not */
+	if ((rc = birth_prune_file(path, tmp, sizeof tmp)) < 0)
+		return rc;
+	if (lstat(tmp, &st) == 0) {
+		if (mode == BLT_RDONLY)
+			return err_set(-ENOENT,
+			    "%s: missing, but %s beside it may be the store (a "
+			    "prune cut short): open it for writing to put it "
+			    "in place",
+			    path, tmp);
+		return birth_take_prune_file(path, tmp);
+	}
+	if (mode != BLT_CREATE)
+		return 0;
+	rc = birth_make(path, opt);
+	return rc > 0 ? 0 : rc;
+}
