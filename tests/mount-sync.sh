@@ -2,8 +2,8 @@
 # sync(1) and syncfs(2) do not reach the mount (issue 67): Linux sends a
 # FUSE server served through /dev/fuse no request for them, as bltfs(1)
 # and doc/durability.md say (the libfuse log, -d, shows none).  bltfs ctl
-# MNT sync is what makes the files closed before it durable: it returns
-# once its job is done, without --wait too.
+# MNT sync --wait is what makes the files closed before it durable: it
+# returns once its job is done.
 . "${top_srcdir:-$(dirname "$0")/..}/tests/lib.sh"
 
 m=$tmp/m
@@ -18,7 +18,8 @@ sync
 if tail -n "+$n" "$log" | grep -q 'opcode: SYNCFS'; then
 	fail "the kernel sent SYNCFS: bltfs(1) and doc/durability.md say it does not"
 fi
-"$BLTFS" ctl "$m" sync >"$tmp/out" 2>&1 || fail "bltfs ctl sync: $(cat "$tmp/out")"
+"$BLTFS" ctl "$m" sync --wait >"$tmp/out" 2>&1 ||
+	fail "bltfs ctl sync --wait: $(cat "$tmp/out")"
 tail -n "+$n" "$log" | grep -q 'opcode: IOCTL\|opcode: WRITE' ||
 	fail "bltfs ctl sync sent the mount nothing"
 python3 - "$m/.bltfs" <<'PY' || fail "bltfs ctl sync returned before its job ended"

@@ -60,7 +60,7 @@ client_usage(const char *why)
 	    "commands:\n"
 	    "  prune [--older-than TIME] [--keep PATH]...\n"
 	    "  reindex [--buckets N]\n"
-	    "  sync              returns once all closed is durable\n"
+	    "  sync              (--wait: until all closed is durable)\n"
 	    "  map (--exec CMD | --plugin LIB.so:SYMBOL | --worker CMD)\n"
 	    "      [--launcher PREFIX] [--hosts H1,H2:N] [--item-timeout S]\n"
 	    "      [--start-timeout S] [--reply-timeout S] [--decode]\n"
@@ -865,11 +865,6 @@ client_main(int argc, char **argv)
 	}
 	if (id == 0)
 		goto out;
-	/* a sync is done once what it made durable is: sync(1) and
-	 * syncfs(2) do not reach a FUSE file system served through
-	 * /dev/fuse, so this is how a script makes the mount durable */
-	if (strcmp(words[1], "sync") == 0)
-		c.wait = 1;
 	if (c.wait)
 		status = client_wait(&c, id, &j);
 	else if ((err = client_job(&c, id, &j)) != 0) {
