@@ -219,8 +219,10 @@ follow_rescan_step(struct follow *f)
 	peeked = blt_peeking(f->fs->db);
 	made = rescan_step(f->rescan, &ns, &put, &gone);
 	blt_unhold_unused(f->fs->db);
-	/* a test's hold (BLTFS_FOLLOW_HOLD) is of a step with the lock */
-	if (made && !peeked)
+	/* a test's hold (BLTFS_FOLLOW_HOLD) is of a step with the lock,
+	 * of a rescan still under way: one held once it ended would keep
+	 * the lock with nothing in status to say why */
+	if (made && !peeked && atomic_load(&f->fs->rescan) != FS_RESCAN_NONE)
 		rescan_hold(f->rescan);
 	pthread_mutex_lock(&f->mu);
 	f->keys_put += put;
