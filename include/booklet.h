@@ -250,6 +250,9 @@ int blt_get_many(struct blt *db, size_t n, const void *const *keys,
  * -EUCLEAN. */
 ssize_t blt_read(struct blt *db, const void *key, size_t klen, uint64_t off,
     void *buf, size_t n);
+/* blt_read() given a hint, as blt_find_at() is. */
+ssize_t blt_read_at(struct blt *db, const void *key, size_t klen, uint64_t at,
+    uint64_t gen, uint64_t off, void *buf, size_t n);
 
 /* Fill *e with where key's value lies in the file.  The offset stays right
  * while blt_generation() returns e->gen (a prune or clear moves values).

@@ -874,16 +874,24 @@ START_TEST(a_prune_file_left_by_a_failed_unlink_goes_at_the_next_open)
 }
 END_TEST
 
+/* fault_store()'s store, closed, and found where a prune's new file is
+ * renamed from, nothing at its path: a rename cut short. */
+static void
+fault_store_left_as_prune_file(void)
+{
+	ck_assert_int_eq(blt_close(fault_store()), 0);
+	ck_assert_int_eq(rename(tu_store, fault_tmp()), 0);
+}
+
 /* A store missing beside a prune's new file that reads whole (its rename
  * cut short where a rename is not atomic, issue 67): an open for writing
  * puts that file in place, with every value; it is never replaced by a
  * new empty store.  A read-only open fails, naming it. */
 START_TEST(a_missing_store_is_put_back_from_a_whole_prune_file)
 {
-	struct blt *db = fault_store();
+	struct blt *db;
 
-	ck_assert_int_eq(blt_close(db), 0);
-	ck_assert_int_eq(rename(tu_store, fault_tmp()), 0);
+	fault_store_left_as_prune_file();
 	ck_assert_int_eq(blt_open(tu_store, BLT_RDONLY, NULL, &db), -ENOENT);
 	ck_assert_msg(
 	    strstr(blt_errmsg(), fault_tmp()) != NULL, "%s", blt_errmsg());
@@ -897,11 +905,10 @@ END_TEST
  * naming it and the store. */
 START_TEST(a_missing_store_beside_a_torn_prune_file_is_refused)
 {
-	struct blt *db = fault_store();
+	struct blt *db;
 	struct stat st;
 
-	ck_assert_int_eq(blt_close(db), 0);
-	ck_assert_int_eq(rename(tu_store, fault_tmp()), 0);
+	fault_store_left_as_prune_file();
 	ck_assert_int_eq(stat(fault_tmp(), &st), 0);
 	ck_assert_int_eq(truncate(fault_tmp(), st.st_size / 2), 0);
 	ck_assert_int_eq(blt_open(tu_store, BLT_CREATE, NULL, &db), -EUCLEAN);

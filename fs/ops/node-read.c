@@ -109,16 +109,13 @@ node_read_now(struct fs *fs, struct node_read *r, const struct blt_entry *told,
 	struct blt_entry now;
 	ssize_t got;
 
-	if (told == NULL && r->at != 0 && blt_peeking(fs->db)) {
-		/* where the mount last saw the key: found there while that
-		 * block stands, however the writer has its chain */
-		if ((got = blt_find_at(fs->db, r->key, r->klen, r->at,
-		         fs->at_gen, &now)) == 0 &&
-		    (got = blt_read_version(fs->db, r->key, r->klen, &now, off,
-		         buf, n)) == -ESTALE)
-			got = blt_read(fs->db, r->key, r->klen, off, buf, n);
-	} else if (told == NULL)
-		got = blt_read(fs->db, r->key, r->klen, off, buf, n);
+	/* Without the lock, first where the mount last saw the key, while
+	 * that block stands, however another process has its chain; with
+	 * it, by the store's index, so that a read meets any damage there as
+	 * the Python booklet would (node_find()). */
+	if (told == NULL)
+		got = blt_read_at(fs->db, r->key, r->klen,
+		    blt_peeking(fs->db) ? r->at : 0, fs->at_gen, off, buf, n);
 	else if ((got = blt_find(fs->db, r->key, r->klen, &now)) == 0 &&
 	         (now.value_len > told->value_len ||
 	             (got = blt_read_version(fs->db, r->key, r->klen, &now, off,

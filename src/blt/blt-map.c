@@ -216,16 +216,12 @@ cli_map(struct cli *c)
 			o.item_timeout = (unsigned)v;
 			break;
 		case 'S':
-			if (timearg_number(optarg, 86400, &v) < 0)
-				return cli_usage(
-				    c, "bad --start-timeout '%s'", optarg);
-			o.start_timeout = v == 0 ? -1 : (int)v;
-			break;
 		case 'R':
 			if (timearg_number(optarg, 86400, &v) < 0)
-				return cli_usage(
-				    c, "bad --reply-timeout '%s'", optarg);
-			o.reply_timeout = v == 0 ? -1 : (int)v;
+				return cli_usage(c, "bad --%s-timeout '%s'",
+				    ch == 'S' ? "start" : "reply", optarg);
+			*(ch == 'S' ? &o.start_timeout : &o.reply_timeout) =
+			    v == 0 ? -1 : (int)v;
 			break;
 		case 'D':
 			o.decode = 1;

@@ -26,15 +26,6 @@
 
 #include "internal.h"
 
-/* The leftover of a prune beside path, as store.c names it. */
-static int
-birth_prune_file(const char *path, char *out, size_t cap)
-{
-	if ((size_t)snprintf(out, cap, "%s.bltfs-tmp", path) >= cap)
-		return err_set(-ENAMETOOLONG, "%s: path too long", path);
-	return 0;
-}
-
 /* Put the prune's file tmp in the place of the missing store path, if it
  * reads as a sound store.  0, or -EUCLEAN naming both. */
 static int
@@ -49,9 +40,8 @@ birth_take_prune_file(const char *path, const char *tmp)
 		    rc > 0 ? "it has problems: see blt check" : blt_errmsg());
 		return err_set(-EUCLEAN,
 		    "%s: missing, and %s beside it, the new file of a prune "
-		    "cut "
-		    "short, is no sound store (%s): move it into place by hand "
-		    "or remove it",
+		    "cut short, is no sound store (%s): move it into place by "
+		    "hand or remove it",
 		    path, tmp, why);
 	}
 	if (rename(tmp, path) == -1)
@@ -94,25 +84,24 @@ birth_make(const char *path, const struct blt_options *opt)
 int
 birth_prepare(const char *path, int mode, const struct blt_options *opt)
 {
-	char tmp[4096];
 	struct stat st;
-	int rc;
+	char *tmp;
+	int rc = 0, prune_left;
 
 	if (mode == BLT_TRUNC || lstat(path, &st) == 0 || errno != ENOENT)
 		return 0; /* there, or for open() to say why not */
-	if ((rc = birth_prune_file(path, tmp, sizeof tmp)) < 0)
-		return rc;
-	if (lstat(tmp, &st) == 0) {
-		if (mode == BLT_RDONLY)
-			return err_set(-ENOENT,
-			    "%s: missing, but %s beside it may be the store (a "
-			    "prune cut short): open it for writing to put it "
-			    "in place",
-			    path, tmp);
-		return birth_take_prune_file(path, tmp);
-	}
-	if (mode != BLT_CREATE)
-		return 0;
-	rc = birth_make(path, opt);
-	return rc > 0 ? 0 : rc;
+	if ((tmp = prune_file_name(path)) == NULL)
+		return err_oom(path);
+	prune_left = lstat(tmp, &st) == 0;
+	if (prune_left && mode == BLT_RDONLY)
+		rc = err_set(-ENOENT,
+		    "%s: missing, but %s beside it may be the store (a prune "
+		    "cut short): open it for writing to put it in place",
+		    path, tmp);
+	else if (prune_left)
+		rc = birth_take_prune_file(path, tmp);
+	else if (mode == BLT_CREATE && (rc = birth_make(path, opt)) > 0)
+		rc = 0; /* made in place by the open */
+	free(tmp);
+	return rc;
 }

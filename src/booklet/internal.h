@@ -435,6 +435,9 @@ int reindex_finish(struct blt *db, const uint64_t j[5]);
 int reindex_target(struct blt *db, uint32_t want, uint32_t *out);
 
 /* prune.c */
+/* The name of the new file a prune of the store file writes before it
+ * renames it into place (malloc'd), or NULL if memory runs out. */
+char *prune_file_name(const char *file);
 int64_t prune_run(struct blt *db, const struct blt_prune_opts *o,
     uint32_t n_buckets, int clear);
 int64_t prune_online(struct blt *db, const struct blt_prune_opts *o);
@@ -457,8 +460,8 @@ void peek_leave(void);
 int peek_held(const struct blt *db);
 void peek_free(struct blt *db);
 void peek_hint_put(struct blt *db, const unsigned char *digest, uint64_t off);
-ssize_t peek_read(struct blt *db, const void *key, size_t klen, uint64_t off,
-    void *buf, size_t n);
+ssize_t peek_read(struct blt *db, const void *key, size_t klen, uint64_t at,
+    uint64_t off, void *buf, size_t n);
 ssize_t peek_get(struct blt *db, const void *key, size_t klen, void *buf,
     size_t cap, int64_t *ts);
 int peek_find_entry(struct blt *db, const void *key, size_t klen, uint64_t at,

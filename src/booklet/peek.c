@@ -664,10 +664,10 @@ out:
 }
 
 ssize_t
-peek_read(struct blt *db, const void *key, size_t klen, uint64_t off, void *buf,
-    size_t n)
+peek_read(struct blt *db, const void *key, size_t klen, uint64_t at,
+    uint64_t off, void *buf, size_t n)
 {
-	return peek_value(db, key, klen, 0, off, buf, n, NULL);
+	return peek_value(db, key, klen, at, off, buf, n, NULL);
 }
 
 ssize_t

@@ -16,6 +16,14 @@
 
 #define PRUNE_CHUNK (4u << 20)
 
+char *
+prune_file_name(const char *file)
+{
+	char *name;
+
+	return asprintf(&name, "%s.bltfs-tmp", file) < 0 ? NULL : name;
+}
+
 static int
 prune_digest_cmp(const void *a, const void *b)
 {
@@ -343,10 +351,8 @@ prune_create(struct blt *db, struct blt *nb)
 	nb->fd = -1;
 	nb->h = db->h;
 	nb->lock_timeout = 0;
-	if (asprintf(&nb->path, "%s.bltfs-tmp", db->file) < 0) {
-		nb->path = NULL;
+	if ((nb->path = prune_file_name(db->file)) == NULL)
 		return err_oom(db->path);
-	}
 	if ((rc = io_create(db, nb)) < 0) {
 		if (nb->fd == -1) { /* not made: not ours to remove */
 			free(nb->path);

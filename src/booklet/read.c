@@ -219,19 +219,34 @@ ssize_t
 blt_read(struct blt *db, const void *key, size_t klen, uint64_t off, void *buf,
     size_t n)
 {
+	return blt_read_at(db, key, klen, 0, 0, off, buf, n);
+}
+
+/* blt_read() that tries the block at the hint first, as blt_find_at()
+ * does; a buffered put, newer than any block, makes it look the key up. */
+ssize_t
+blt_read_at(struct blt *db, const void *key, size_t klen, uint64_t at,
+    uint64_t gen, uint64_t off, void *buf, size_t n)
+{
 	struct block b;
 	ssize_t rc;
 
 	if (peek_held(db)) {
-		if ((rc = peek_read(db, key, klen, off, buf, n)) != -EAGAIN ||
+		if ((rc = peek_read(db, key, klen, at, off, buf, n)) !=
+		        -EAGAIN ||
 		    (rc = share_peek_lock(db)) < 0)
 			return rc;
-		rc = blt_read(db, key, klen, off, buf, n);
+		rc = blt_read_at(db, key, klen, at, gen, off, buf, n);
 		share_peek_unlock(db);
 		return rc;
 	}
 	pthread_rwlock_rdlock(&db->lock);
-	if ((rc = read_lookup(db, key, klen, &b)) == 0) {
+	if (at != 0 && gen == db->gen && db->n_pend == 0 &&
+	    block_live_at(db, at, key, klen, &b))
+		rc = 1;
+	else
+		rc = read_lookup(db, key, klen, &b);
+	if (rc == 0) {
 		rc = read_missing(db);
 	} else if (rc > 0) {
 		uint64_t left = off < b.vlen ? b.vlen - off : 0;

@@ -144,11 +144,11 @@ store_recover(struct blt *db)
 static void
 store_drop_leftover(struct blt *db)
 {
-	char tmp[4096];
+	char *tmp = prune_file_name(db->file);
 
-	if ((size_t)snprintf(tmp, sizeof tmp, "%s.bltfs-tmp", db->file) <
-	    sizeof tmp)
+	if (tmp != NULL)
 		(void)io_unlink(tmp);
+	free(tmp);
 }
 
 /* Open the store at path. */
