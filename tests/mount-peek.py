@@ -232,11 +232,13 @@ class Readers:
                     os.listdir(os.path.join(m, os.path.dirname(key)))
                     data = None
                 else:
-                    # one read(2): a value changed between two reads of
-                    # one open file may mix, as on any file system
+                    # read(2) until it gives nothing, as cat does: the
+                    # reads of one open file give one version
                     fd = os.open(os.path.join(m, key), os.O_RDONLY)
                     try:
-                        data = os.pread(fd, 1 << 16, 0)
+                        data = b''
+                        while chunk := os.read(fd, 1 << 16):
+                            data += chunk
                     finally:
                         os.close(fd)
             except FileNotFoundError:

@@ -71,6 +71,16 @@ struct node_read {
 	unsigned evict; /* fs->evict_seq: odd while a prune evicts keys */
 };
 
+/* The version of a value that an open file read past the kernel's page
+ * cache gave first (node_read()): its later reads give the same one, so
+ * that a read at an offset never joins another version's bytes to what
+ * the reads before it gave. */
+struct node_seen {
+	pthread_mutex_t lock;
+	int set;
+	struct blt_entry e;
+};
+
 /* The bucket of nodeid in the set's tables of handles and of buffers. */
 static inline unsigned
 handle_hash(uint64_t nodeid)

@@ -41,9 +41,11 @@ struct handle {
 	/* changed the file since its last commit through it (writes and
 	 * truncates, an open that emptied it): see handle_commit_release() */
 	_Atomic int changed;
-	/* opened to read while another process held the store: the kernel
-	 * reads it past its page cache (op_open()) */
+	/* opened to read while another process wrote the store: the kernel
+	 * reads it past its page cache (op_open()), and its reads give the
+	 * version the first gave (node_read()) */
 	int direct;
+	struct node_seen seen;
 	struct decode_text *dt; /* a decode mount: the text of the value */
 	struct handle *next;    /* same bucket of the set */
 };
@@ -112,6 +114,7 @@ handle_create(
 	h->nodeid = nodeid;
 	h->writable = (flags & O_ACCMODE) != O_RDONLY || fresh;
 	h->direct = !h->writable && !fs->decode && ops_others(fs);
+	pthread_mutex_init(&h->seen.lock, NULL);
 	atomic_init(&h->shared, 0);
 	atomic_init(&h->pinned, 0);
 	atomic_init(&h->changed, fresh);
@@ -178,12 +181,13 @@ handle_release(struct handle *h)
 	if ((b = atomic_load(&h->buf)) != NULL)
 		lost = filebuf_detach(s, b);
 	decode_text_free(h->dt);
+	pthread_mutex_destroy(&h->seen.lock);
 	free(h);
 	return lost;
 }
 
 /* Whether the kernel reads h past its page cache: opened to read while
- * another process held the store (op_open()). */
+ * another process wrote the store (op_open()). */
 int
 handle_direct(const struct handle *h)
 {
@@ -226,7 +230,8 @@ handle_read(struct handle *h, void *buf, size_t n, uint64_t off)
 		return r;
 	if (h->fs->decode)
 		return decode_read(h->fs, h->nodeid, &h->dt, buf, n, off);
-	return node_read(h->fs, h->nodeid, h->direct, buf, n, off);
+	return node_read(
+	    h->fs, h->nodeid, h->direct ? &h->seen : NULL, buf, n, off);
 }
 
 /* Where h's value lies in the store, so that a read can be spliced from

@@ -129,6 +129,60 @@ node_read_now(struct fs *fs, struct node_read *r, const struct blt_entry *told,
 	return got;
 }
 
+/* Read up to n bytes at off of the version e of r's key: where e says
+ * while another process holds the store, -ESTALE if that block is gone;
+ * with the store's lock held, no other process changes it, and it is the
+ * key's value now. */
+static ssize_t
+node_read_entry(struct fs *fs, struct node_read *r, const struct blt_entry *e,
+    void *buf, size_t n, uint64_t off)
+{
+	if (blt_peeking(fs->db))
+		return blt_read_version(
+		    fs->db, r->key, r->klen, e, off, buf, n);
+	return blt_read(fs->db, r->key, r->klen, off, buf, n);
+}
+
+/* Reads of a file read past the kernel's page cache give the version
+ * found at its first read, or at its last read from offset 0 (cat reads
+ * on until a read gives nothing: another version's bytes after the first
+ * read's would join two values).  That version is read where it lies,
+ * and found again if a prune moved it; one that another process replaced
+ * meanwhile fails a read past offset 0 with EBUSY. */
+static ssize_t
+node_read_seen(struct fs *fs, struct node_read *r, struct node_seen *seen,
+    void *buf, size_t n, uint64_t off)
+{
+	struct blt_entry now;
+	ssize_t got = -ESTALE;
+
+	pthread_mutex_lock(&seen->lock);
+	if (seen->set && off > 0)
+		got = node_read_entry(fs, r, &seen->e, buf, n, off);
+	for (int tries = 0; got == -ESTALE && tries < 3; tries++) {
+		if ((got = blt_find_at(fs->db, r->key, r->klen,
+		         blt_peeking(fs->db) ? r->at : 0, fs->at_gen, &now)) <
+		    0)
+			break;
+		if (seen->set && off > 0 &&
+		    (now.value_len != seen->e.value_len ||
+		        now.timestamp != seen->e.timestamp)) {
+			got = blt_errmsg_set(-EBUSY,
+			    "the process that holds the store replaced the "
+			    "value while it was read (%llu bytes of it read)",
+			    (unsigned long long)off);
+			break;
+		}
+		seen->e = now;
+		seen->set = 1;
+		got = node_read_entry(fs, r, &now, buf, n, off);
+	}
+	pthread_mutex_unlock(&seen->lock);
+	if (got < 0)
+		fs_log_read(fs, r->key, r->klen, (int)got);
+	return got;
+}
+
 /* Read up to n bytes at off of nodeid's stored value, by its key, while
  * no unlink or rename changes that key.  Returns the byte count (0 at the
  * end, and for a file not stored yet).  While another process holds the
@@ -137,11 +191,11 @@ node_read_now(struct fs *fs, struct node_read *r, const struct blt_entry *told,
  * (inode_tell()), as long as its block stands: the kernel cuts a read at
  * the size it holds, and keeps pages it read, so a newer value, longer or
  * shorter, would be cut or mixed with the old until the kernel asks for
- * the size again.  Files opened while another process holds the store
- * are read past the cache (direct), and get the value as it is now. */
+ * the size again.  Files opened while another process writes the store
+ * are read past the cache, each its own version (node_read_seen()). */
 ssize_t
-node_read(struct fs *fs, uint64_t nodeid, int direct, void *buf, size_t n,
-    uint64_t off)
+node_read(struct fs *fs, uint64_t nodeid, struct node_seen *seen, void *buf,
+    size_t n, uint64_t off)
 {
 	struct node_read r;
 	struct blt_entry told;
@@ -151,8 +205,12 @@ node_read(struct fs *fs, uint64_t nodeid, int direct, void *buf, size_t n,
 	do {
 		if ((rc = node_key(fs, nodeid, &r)) < 0)
 			return rc;
+		if (seen != NULL) {
+			got = node_read_seen(fs, &r, seen, buf, n, off);
+			continue;
+		}
 		got = -ESTALE;
-		was_told = !direct && blt_peeking(fs->db) &&
+		was_told = blt_peeking(fs->db) &&
 		           inode_told(fs->tree, nodeid, &told.value_off,
 		               &told.value_len, &told.timestamp);
 		if (was_told)

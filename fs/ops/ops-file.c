@@ -86,12 +86,13 @@ op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	}
 	/* A read-only mount needs no open files: nothing is written
 	 * through it.  Reads come without a handle (op_read()), through the
-	 * kernel's page cache, but for a file opened while another process
-	 * writes the store (ops_direct()).  A decode mount opens files
-	 * anyway: an open file keeps the text it decoded for its reads. */
-	if (fs->ro && !fs->decode) {
-		fi->fh = ops_others(fs) ? OPS_FH_DIRECT : 0;
-		ops_direct(fi, fi->fh == OPS_FH_DIRECT);
+	 * kernel's page cache; but a file opened while another process
+	 * writes the store is read past it, and keeps the version it read
+	 * (ops_direct()).  A decode mount opens files anyway: an open file
+	 * keeps the text it decoded for its reads. */
+	if (fs->ro && !fs->decode && !ops_others(fs)) {
+		fi->fh = 0;
+		ops_direct(fi, 0);
 		fi->noflush = 1;
 		fuse_reply_open(req, fi);
 		return;
@@ -268,8 +269,7 @@ op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	else if (fs->decode)
 		n = decode_read(fs, ino, NULL, buf, size, (uint64_t)off);
 	else
-		n = node_read(
-		    fs, ino, fi->fh == OPS_FH_DIRECT, buf, size, (uint64_t)off);
+		n = node_read(fs, ino, NULL, buf, size, (uint64_t)off);
 	/* a file whose key another process deleted, its name gone since the
 	 * kernel looked it up: no such file, as for a lookup now */
 	if (n == -ESTALE)

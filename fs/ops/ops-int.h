@@ -59,10 +59,13 @@ int handle_unkept(struct fs *fs, uint64_t nodeid);
 int node_find(struct fs *fs, uint64_t nodeid, int hint, struct blt_entry *e);
 /* Read up to n bytes at off of a file's stored value, the same way: the
  * byte count (0 at the end, and for a file not stored yet), or a negative
- * errno.  direct: for a file the kernel reads past its page cache, which
- * takes the bytes whole whatever size it holds (op_open()). */
-ssize_t node_read(struct fs *fs, uint64_t nodeid, int direct, void *buf,
-    size_t n, uint64_t off);
+ * errno.  seen: for a file the kernel reads past its page cache, which
+ * takes the bytes whole whatever size it holds (op_open()): the version
+ * its reads give (handle-int.h); NULL for one it reads through the
+ * cache. */
+struct node_seen;
+ssize_t node_read(struct fs *fs, uint64_t nodeid, struct node_seen *seen,
+    void *buf, size_t n, uint64_t off);
 
 /* decode.c */
 
@@ -122,18 +125,12 @@ ops_others(struct fs *fs)
 	return blt_others_active(fs->db, OPS_OTHERS_WITHIN);
 }
 
-/* The fh of a file a read-only mount opened without a handle, read by
- * key past the kernel's page cache (FOPEN_DIRECT_IO, op_open()); one
- * whose reads the kernel caches has fh 0. */
-#define OPS_FH_DIRECT ((uint64_t)1)
-
 /* The open file of fi: NULL for a file a read-only mount opened without a
  * handle (op_open()). */
 static inline struct handle *
 ops_handle(const struct fuse_file_info *fi)
 {
-	return fi->fh > OPS_FH_DIRECT ? (struct handle *)(uintptr_t)fi->fh
-	                              : NULL;
+	return (struct handle *)(uintptr_t)fi->fh;
 }
 
 /* Fill e with the entry of the node in: 0 or a negative errno. */
