@@ -129,4 +129,34 @@ poll "the rescan did not end: $(rescan)" is_rescan none
 	fail "the delete was not swept: $(cat "$m/.bltfs/status")"
 [ "$(value "$m/c/k0")" = 2999 ] || fail "c/k0 does not read its last value"
 the_same
+
+# Keys the pipeline appended and synced, which the mount read without the
+# lock while the pipeline held the store, are no delete when the mount
+# follows the pipeline's close with the lock: no sweep of every name (each
+# step of one takes the lock, and Debian's Python booklet fails at once to
+# open a store it finds locked).
+sweeps=$(status_get "$m" followed sweeps)
+# follows: how many changes of others the mount followed with the lock
+follows() { echo $(($(status_get "$m" followed grew) + $(status_get "$m" followed whole))); }
+before=$(follows)
+at_rest
+"$PY" - "$a" "$m" <<'PY' || fail "the pipeline's appends did not show (above)"
+import booklet, os, sys, time
+store, mnt = sys.argv[1:]
+with booklet.open(store, 'w') as db:
+    for j in range(200):
+        db[f'p/k{j}'] = j
+    db.sync()
+    end = time.monotonic() + 60
+    while not os.path.exists(f'{mnt}/p/k199'):
+        assert time.monotonic() < end, 'p/k199 does not show'
+        time.sleep(0.05)
+PY
+followed() { [ "$(follows)" -gt "$before" ]; }
+poll "the mount did not follow the pipeline's close" followed
+at_rest
+poll "the rescan did not end: $(rescan)" is_rescan none
+[ "$(status_get "$m" followed sweeps)" = "$sweeps" ] ||
+	fail "appends read without the lock started a sweep: $(cat "$m/.bltfs/status")"
+the_same
 bltfs_umount "$m"

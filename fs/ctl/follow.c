@@ -56,6 +56,7 @@ struct follow {
 	int64_t refused_at;  /* when a refusal was last logged, µs */
 	/* what was followed, for status (under mu) */
 	uint64_t grew, whole, keys_put, keys_gone;
+	uint64_t sweeps; /* of every name, started on the store's count */
 	uint64_t peeked; /* keys read from others' appends without the lock */
 	uint64_t peek_keys;    /* the store's count at the last look */
 	struct rescan *rescan; /* after a change the appended keys cannot
@@ -127,7 +128,7 @@ follow_grown(struct follow *f, const struct blt_change *c, int state,
 {
 	struct fs *fs = f->fs;
 	struct blt_iter *it;
-	uint64_t before = inode_count(fs->tree), put, gone, want;
+	uint64_t put, gone, want, now;
 	int all;
 
 	if (blt_iter_create_grown(fs->db, c, &it) < 0)
@@ -139,14 +140,22 @@ follow_grown(struct follow *f, const struct blt_change *c, int state,
 	pthread_mutex_unlock(&f->mu);
 	if (state == FS_RESCAN_READING)
 		return 0;
-	/* the index gained what was put; the store, that less the deletes */
-	want = c->old_keys + (inode_count(fs->tree) - before) - c->new_keys;
-	if (state == FS_RESCAN_SWEEPING)
-		want = UINT64_MAX;
-	else if (want == 0)
+	/* Every key of the store has its name now, so the names more than
+	 * the store's keys are of keys deleted.  Counted in all, not as
+	 * what this follow gained: the mount's thread may have put the
+	 * appended keys in already, read without the lock while their
+	 * writer closed (follow_peek()), and a gain of none then made the
+	 * deletes look negative and started a sweep of every name, each
+	 * step of it taking the lock the writer's next open wants. */
+	now = inode_count(fs->tree);
+	if (now == c->new_keys) {
+		if (state == FS_RESCAN_SWEEPING) /* started on a stale count */
+			rescan_start(f->rescan, FS_RESCAN_NONE);
 		return 0;
-	else if (want > c->old_keys)
+	}
+	if (now < c->new_keys || now - c->new_keys > c->old_keys + put)
 		return -ESTALE; /* counts that do not add up */
+	want = state == FS_RESCAN_SWEEPING ? UINT64_MAX : now - c->new_keys;
 	gone = follow_drop_dead(f, c, want, &all, ns);
 	pthread_mutex_lock(&f->mu);
 	f->keys_gone += gone;
@@ -192,6 +201,7 @@ follow_change(void *arg, const struct blt_change *c)
 	else /* a prune or clear, another file: read it all again */
 		rescan_start(f->rescan, FS_RESCAN_READING);
 	pthread_mutex_lock(&f->mu);
+	f->sweeps += (uint64_t)(rc == -ESTALE);
 	f->grew += (uint64_t)!whole;
 	f->whole += (uint64_t)whole;
 	pthread_mutex_unlock(&f->mu);
@@ -275,6 +285,9 @@ follow_peek(struct follow *f)
 	    atomic_load(&f->fs->rescan) == FS_RESCAN_NONE) {
 		rescan_start(f->rescan, FS_RESCAN_SWEEPING);
 		rescan_no_hold(f->rescan); /* a test holds the locked ones */
+		pthread_mutex_lock(&f->mu);
+		f->sweeps++;
+		pthread_mutex_unlock(&f->mu);
 	}
 	f->peek_keys = n_keys;
 }
@@ -429,9 +442,10 @@ follow_status(struct fs *fs, FILE *out)
 	    ",\n  \"followed\": {\"grew\": %" PRIu64 ", \"whole\": %" PRIu64
 	    ", \"replaced\": %" PRIu64 ", \"keys_put\": %" PRIu64
 	    ", \"keys_gone\": %" PRIu64 ", \"keys_unlocked\": %" PRIu64
-	    ", \"relaid_unlocked\": %" PRIu64 ", \"rescan\": \"%s\"}",
+	    ", \"relaid_unlocked\": %" PRIu64 ", \"sweeps\": %" PRIu64
+	    ", \"rescan\": \"%s\"}",
 	    modes[st.mode], st.taken, st.let_go, st.timeouts, f->grew, f->whole,
 	    st.replaced, f->keys_put, f->keys_gone, f->peeked, st.rebased,
-	    rescans[rescan]);
+	    f->sweeps, rescans[rescan]);
 	pthread_mutex_unlock(&f->mu);
 }
