@@ -281,6 +281,78 @@ START_TEST(a_change_followed_is_not_followed_again_by_a_conversion)
 }
 END_TEST
 
+/* Write the n bytes at pat over [from, to) of the store file, as a prune
+ * in place of another process does before it rewrites the header. */
+static void
+overwrite(uint64_t from, uint64_t to, const unsigned char *pat, size_t n)
+{
+	FILE *f = fopen(path, "r+b");
+
+	ck_assert_ptr_nonnull(f);
+	ck_assert_int_eq(fseeko(f, (off_t)from, SEEK_SET), 0);
+	for (uint64_t at = from; at < to; at += n)
+		ck_assert_uint_eq(
+		    fwrite(pat, 1, to - at < n ? (size_t)(to - at) : n, f),
+		    to - at < n ? (size_t)(to - at) : n);
+	ck_assert_int_eq(fclose(f), 0);
+}
+
+/* Where key is, read without the lock: 0, or -errno. */
+static int
+peek_find(struct blt *db, const char *key)
+{
+	struct blt_entry e;
+	int rc;
+
+	ck_assert_int_eq(blt_hold_peek(db), 0);
+	rc = blt_find_at(db, key, strlen(key), 0, 0, &e);
+	blt_unhold(db);
+	return rc;
+}
+
+/* A key is gone, read without the lock, only where its block shows it: a
+ * delete tombstones it in place.  An index read through in the middle of
+ * a prune in place (its first pass copies blocks over the index, and a
+ * copy's fresh end-of-chain pointer may fill a bucket) is no proof: with
+ * the key's block moved away, the read waits for the lock instead. */
+START_TEST(a_walk_through_a_prune_half_done_is_no_proof_a_key_is_gone)
+{
+	static const unsigned char end[6] = {1, 0, 0, 0, 0, 0};
+	static const unsigned char junk[1] = {0xab};
+	struct blt *db = shared(BLT_RDWR, 0.2), *o;
+	struct blt_stat st;
+
+	ck_assert_int_eq(blt_let_go(db, 0), 1);
+	o = other();
+	tu_put(o, "b", "2", BLT_NOW);
+	tu_put(o, "c", "3", BLT_NOW);
+	ck_assert_int_eq(blt_sync(o), 0);
+	ck_assert_int_eq(peek_find(db, "a"), 0);
+	ck_assert_int_eq(peek_find(db, "b"), 0);
+	ck_assert_int_eq(blt_del(o, "b", 1), 0);
+	ck_assert_int_eq(blt_sync(o), 0);
+	ck_assert_int_eq(peek_find(db, "b"), -ENOENT);
+	/* the prune's first pass: every bucket an end of chain */
+	ck_assert_int_eq(blt_stat(o, &st), 0);
+	ck_assert_uint_eq(st.index_offset, 200); /* the first layout */
+	overwrite(st.index_offset,
+	    st.index_offset + (uint64_t)st.n_buckets * sizeof end, end,
+	    sizeof end);
+	/* and a block copied to byte 200, over the first buckets: a key
+	 * never read before (no hint) is not gone either */
+	overwrite(st.index_offset, st.index_offset + 13, junk, sizeof junk);
+	ck_assert_int_eq(peek_find(db, "c"), -EBUSY);
+	/* with the first buckets as buckets, the blocks moved away: the
+	 * keys read before are not gone */
+	overwrite(
+	    st.index_offset, st.index_offset + 3 * sizeof end, end, sizeof end);
+	overwrite(st.first_data, st.file_bytes, junk, sizeof junk);
+	ck_assert_int_eq(peek_find(db, "a"), -EBUSY);
+	ck_assert_int_eq(blt_close(db), 0);
+	blt_close(o); /* its store is junk now */
+}
+END_TEST
+
 static Suite *
 share_suite(void)
 {
@@ -297,6 +369,8 @@ share_suite(void)
 	tcase_add_test(tc, a_try_never_waits_and_an_unused_hold_is_no_use);
 	tcase_add_test(
 	    tc, a_change_followed_is_not_followed_again_by_a_conversion);
+	tcase_add_test(
+	    tc, a_walk_through_a_prune_half_done_is_no_proof_a_key_is_gone);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -243,10 +243,12 @@ class Readers:
                         os.close(fd)
             except FileNotFoundError:
                 data = None
-                if self.stable(key, before, self.phase()):
+                after = self.phase()
+                if self.stable(key, before, after):
                     with self.lock:
                         self.errors.append(f'{m}/{key}: not found, though '
-                                           'live all along')
+                                           f'live all along (round '
+                                           f'{before.split(":")[0]})')
             except OSError as e:
                 # a read may wait for the lock where its checks keep
                 # failing (doc/durability.md): counted, and outside a
@@ -353,8 +355,15 @@ def drive(store, rw, ro, d, seed, rounds, py):
     # the writer closed: the pipeline opens the store again at once, its
     # booklet not waiting for a lock, while the readers go on
     for _ in range(5):
-        r = subprocess.run([py, __file__, 'touch', store])
+        r = subprocess.run([py, __file__, 'touch', store],
+                           stderr=subprocess.PIPE, text=True)
         if r.returncode != 0:
+            sys.stderr.write(r.stderr)
+            with open('/proc/locks') as f:
+                sys.stderr.write(f.read())
+            for m in (rw, ro):
+                with open(f'{m}/.bltfs/status') as f:
+                    sys.stderr.write(f'{m}: {f.read()}')
             sys.exit('the reference could not open the store beside '
                      'busy readers')
     readers.stop()

@@ -459,13 +459,25 @@ void peek_enter(struct blt *db);
 void peek_leave(void);
 int peek_held(const struct blt *db);
 void peek_free(struct blt *db);
-void peek_hint_put(struct blt *db, const unsigned char *digest, uint64_t off);
+void peek_hint_put(
+    struct blt *db, const unsigned char *digest, uint64_t epoch, uint64_t off);
+/* The prunes and clears of another process followed without the lock so
+ * far: each moved every block (share.c). */
+uint64_t share_peek_epoch(struct blt *db);
+/* The hint at of peek_read() and peek_find_entry() is where the key's
+ * block was, or 0; at_sure says it is of the layout the file has had
+ * since (peek_at_sure()), so that other bytes there show a prune in place
+ * under way (peek_find()). */
 ssize_t peek_read(struct blt *db, const void *key, size_t klen, uint64_t at,
-    uint64_t off, void *buf, size_t n);
+    int at_sure, uint64_t off, void *buf, size_t n);
 ssize_t peek_get(struct blt *db, const void *key, size_t klen, void *buf,
     size_t cap, int64_t *ts);
 int peek_find_entry(struct blt *db, const void *key, size_t klen, uint64_t at,
-    struct blt_entry *e);
+    int at_sure, struct blt_entry *e);
+/* Whether a hint of generation gen, taken while this store held the lock,
+ * is of the layout the file has now: no prune or clear of this store or,
+ * followed without the lock, of another process since (share.c). */
+int peek_at_sure(struct blt *db, uint64_t gen);
 /* The layout of a store as its header says, and the file's size. */
 struct peek_layout {
 	uint64_t index_off;

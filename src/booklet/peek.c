@@ -93,15 +93,22 @@ peek_free(struct blt *db)
 	db->peek_hints = NULL;
 }
 
-/* The first of the two slots where the hint of digest may be. */
+/* The first of the two slots where the hint of digest may be, and its
+ * tag there: the digest's first 8 bytes, mixed with epoch, the prunes and
+ * clears of another process followed so far (share_peek_epoch()), so that
+ * a hint of an older layout matches nothing, also one that a read put
+ * while a prune was followed. */
 static struct peek_hint *
-peek_hint_slot(struct blt *db, const unsigned char *digest, uint64_t *tag)
+peek_hint_slot(
+    struct blt *db, const unsigned char *digest, uint64_t epoch, uint64_t *tag)
 {
 	struct peek_hints *h =
 	    __atomic_load_n(&db->peek_hints, __ATOMIC_ACQUIRE);
 	struct peek_hints *fresh = NULL;
+	uint64_t d;
 
-	memcpy(tag, digest, sizeof *tag);
+	memcpy(&d, digest, sizeof d);
+	*tag = d ^ (epoch * UINT64_C(0x9e3779b97f4a7c15));
 	if (h == NULL) {
 		/* the first thread to read without the lock makes them */
 		if ((fresh = calloc(1, sizeof *fresh)) == NULL)
@@ -112,17 +119,19 @@ peek_hint_slot(struct blt *db, const unsigned char *digest, uint64_t *tag)
 		else
 			free(fresh);
 	}
-	return &h->slot[*tag % PEEK_HINTS & ~1u];
+	return &h->slot[d % PEEK_HINTS & ~1u];
 }
 
-/* Remember that the key of digest had its block at off: in its slot of
- * the two, or the one that holds no key's, or the second, whose key goes
- * (two ways: a key's hint outlives most others' puts). */
+/* Remember that the key of digest had its block at off, in the layout of
+ * epoch: in its slot of the two, or the one that holds no key's, or the
+ * second, whose key goes (two ways: a key's hint outlives most others'
+ * puts). */
 void
-peek_hint_put(struct blt *db, const unsigned char *digest, uint64_t off)
+peek_hint_put(
+    struct blt *db, const unsigned char *digest, uint64_t epoch, uint64_t off)
 {
 	uint64_t tag;
-	struct peek_hint *sl = peek_hint_slot(db, digest, &tag);
+	struct peek_hint *sl = peek_hint_slot(db, digest, epoch, &tag);
 
 	if (sl == NULL)
 		return;
@@ -134,10 +143,11 @@ peek_hint_put(struct blt *db, const unsigned char *digest, uint64_t off)
 }
 
 static uint64_t
-peek_hint_get(struct blt *db, const unsigned char *digest, int way)
+peek_hint_get(
+    struct blt *db, const unsigned char *digest, uint64_t epoch, int way)
 {
 	uint64_t tag;
-	struct peek_hint *sl = peek_hint_slot(db, digest, &tag);
+	struct peek_hint *sl = peek_hint_slot(db, digest, epoch, &tag);
 
 	if (sl == NULL ||
 	    __atomic_load_n(&sl[way].tag, __ATOMIC_RELAXED) != tag)
@@ -481,26 +491,82 @@ peek_tail(struct blt *db, const struct peek_layout *l,
 	                                                          : PEEK_UNSURE;
 }
 
+/* Whether off lies among l's blocks: past the index at byte 200, short of
+ * the end, not in an index that a reindex or prune put among them. */
+static int
+peek_among_blocks(const struct peek_layout *l, uint64_t off)
+{
+	uint64_t index_end = l->index_off + (uint64_t)PTR_LEN * l->n_buckets;
+
+	return off >= l->first_data && off < l->size &&
+	       (off < l->index_off || off >= index_end);
+}
+
+/* The buckets at the start of an index at byte 200 that a walk's "gone"
+ * needs to read as an index does (peek_index_whole()). */
+#define PEEK_PROBE_SLOTS 4
+
+/* Whether the first buckets of l's index hold what buckets hold: no key's
+ * chain (0 or 1) or a block's offset in the file.  A prune in place keeps
+ * the header as it was until it ends, and its first pass writes the live
+ * blocks from byte 200 on: where the index lay there, its first bucket
+ * then holds a block's digest, and the buckets after it are no proof of
+ * anything. */
+static int
+peek_index_whole(struct blt *db, const struct peek_layout *l)
+{
+	unsigned char b[PEEK_PROBE_SLOTS * PTR_LEN];
+	uint64_t n =
+	    l->n_buckets < PEEK_PROBE_SLOTS ? l->n_buckets : PEEK_PROBE_SLOTS;
+	int rc;
+
+	if (l->index_off != HEADER_LEN)
+		return 1; /* the first pass writes below it */
+	if ((rc = peek_pread(db, b, n * PTR_LEN, l->index_off)) <= 0)
+		return rc;
+	for (uint64_t i = 0; i < n; i++) {
+		uint64_t p = le_get(b + i * PTR_LEN, PTR_LEN);
+
+		if (p > PTR_END && (p < l->first_data || p >= l->size))
+			return 0;
+	}
+	return 1;
+}
+
 /* Find key's live block: from the hint at (where a scan saw it), else by
  * its chain, else, if deep, among the blocks appended since the mount's
  * thread last looked; PEEK_GONE only from a walk that met nothing amiss in
- * a layout that stood before and after it. */
+ * a layout that stood before and after it, and where no hint holds other
+ * bytes than a block of key.
+ *
+ * That last check is for a prune in place (format §9), which keeps the
+ * header as it was until it ends: its first pass writes the live blocks
+ * from byte 200 on, over the index itself in the first layout, and the
+ * new index's empty buckets may land on the old one's.  A bucket read
+ * there can hold a block's fresh end-of-chain pointer (1), or zeros, and
+ * a walk would find the chain empty.  A delete or overwrite tombstones
+ * the key's block in place, so a hint that holds the key's block, dead,
+ * is what a gone key shows; one that holds another block, in the layout
+ * the hint was taken in (at_sure; the reads' own hints are of one layout
+ * by their epoch), shows blocks moved since, and a walk is no proof
+ * then. */
 static int
-peek_find(struct blt *db, const void *key, size_t klen, uint64_t at, int deep,
-    struct peek_block *pb)
+peek_find(struct blt *db, const void *key, size_t klen, uint64_t at,
+    int at_sure, int deep, struct peek_block *pb)
 {
 	unsigned char digest[HASH_LEN];
 	struct peek_layout l, after;
-	uint64_t hints[3];
-	int rc;
+	uint64_t hints[3], other[3] = {0, 0, 0};
+	uint64_t epoch = share_peek_epoch(db);
+	int rc, moved = 0;
 
 	if (klen > BLT_KEY_MAX)
 		return PEEK_GONE;
 	hash_digest(key, klen, digest);
 	/* a hint needs no layout: a block past the end reads short */
 	hints[0] = at;
-	hints[1] = peek_hint_get(db, digest, 0);
-	hints[2] = peek_hint_get(db, digest, 1);
+	hints[1] = peek_hint_get(db, digest, epoch, 0);
+	hints[2] = peek_hint_get(db, digest, epoch, 1);
 	for (int i = 0; i < 3; i++) {
 		if (hints[i] == 0 || (i > 0 && hints[i] == hints[i - 1]))
 			continue;
@@ -509,20 +575,34 @@ peek_find(struct blt *db, const void *key, size_t klen, uint64_t at, int deep,
 			return rc;
 		if (rc > 0 && peek_block_is(db, pb, digest, key, klen))
 			return PEEK_FOUND;
+		/* past the end is no sign: a clear or a prune that ended
+		 * cut the file, and one under way cuts it only after its
+		 * copy to byte 200 (peek_index_whole()) */
+		if (rc > 0 &&
+		    !peek_block_named(pb, digest, key, klen, peek_head_len(db)))
+			other[i] = hints[i];
 	}
 	if ((rc = peek_layout(db, &l)) != 0)
 		return rc;
+	/* a hint of another layout shows nothing; the reads' own are of
+	 * this one (epoch), and one that is not among its blocks is of
+	 * another all the same */
+	for (int i = 0; i < 3; i++)
+		moved |= other[i] != 0 && (i > 0 || at_sure) &&
+		         peek_among_blocks(&l, other[i]);
 	rc = peek_walk(db, &l, digest, key, klen, share_peek_from(db), pb);
 	if (rc == PEEK_UNSURE && deep)
 		rc = peek_tail(db, &l, digest, key, klen, pb);
 	if (rc != PEEK_GONE) {
 		if (rc == PEEK_FOUND)
-			peek_hint_put(db, digest, pb->off);
+			peek_hint_put(db, digest, epoch, pb->off);
 		return rc;
 	}
+	if (!moved && (rc = peek_index_whole(db, &l)) <= 0)
+		return rc < 0 ? rc : PEEK_UNSURE;
 	if ((rc = peek_layout(db, &after)) != 0)
 		return rc;
-	return peek_same_layout(&l, &after) ? PEEK_GONE : PEEK_UNSURE;
+	return peek_same_layout(&l, &after) && !moved ? PEEK_GONE : PEEK_UNSURE;
 }
 
 /* Whether the block pb still reads as it did: head, timestamp and key. */
@@ -546,7 +626,7 @@ peek_block_stands(const struct blt *db, const struct peek_block *pb)
  * place and size go to e, if not NULL. */
 static ssize_t
 peek_value(struct blt *db, const void *key, size_t klen, uint64_t at,
-    uint64_t off, void *buf, size_t n, struct blt_entry *e)
+    int at_sure, uint64_t off, void *buf, size_t n, struct blt_entry *e)
 {
 	struct peek_block pb;
 	ssize_t rc = -EAGAIN;
@@ -563,7 +643,8 @@ peek_value(struct blt *db, const void *key, size_t klen, uint64_t at,
 		 * the later tries give it a moment, and look further */
 		if (tries >= PEEK_TRIES / 2)
 			nanosleep(&(struct timespec){0, 200000}, NULL);
-		st = peek_find(db, key, klen, at, tries >= PEEK_TRIES / 2, &pb);
+		st = peek_find(
+		    db, key, klen, at, at_sure, tries >= PEEK_TRIES / 2, &pb);
 		if (st < 0) {
 			rc = st;
 			break;
@@ -665,9 +746,9 @@ out:
 
 ssize_t
 peek_read(struct blt *db, const void *key, size_t klen, uint64_t at,
-    uint64_t off, void *buf, size_t n)
+    int at_sure, uint64_t off, void *buf, size_t n)
 {
-	return peek_value(db, key, klen, at, off, buf, n, NULL);
+	return peek_value(db, key, klen, at, at_sure, off, buf, n, NULL);
 }
 
 ssize_t
@@ -675,7 +756,7 @@ peek_get(struct blt *db, const void *key, size_t klen, void *buf, size_t cap,
     int64_t *ts)
 {
 	struct blt_entry e;
-	ssize_t rc = peek_value(db, key, klen, 0, 0, buf, cap, &e);
+	ssize_t rc = peek_value(db, key, klen, 0, 0, 0, buf, cap, &e);
 
 	if (rc < 0)
 		return rc;
@@ -686,9 +767,9 @@ peek_get(struct blt *db, const void *key, size_t klen, void *buf, size_t cap,
 
 int
 peek_find_entry(struct blt *db, const void *key, size_t klen, uint64_t at,
-    struct blt_entry *e)
+    int at_sure, struct blt_entry *e)
 {
-	ssize_t rc = peek_value(db, key, klen, at, 0, NULL, 0, e);
+	ssize_t rc = peek_value(db, key, klen, at, at_sure, 0, NULL, 0, e);
 
 	return rc < 0 ? (int)rc : 0;
 }
@@ -735,7 +816,7 @@ peek_appended(struct blt *db, uint64_t *pos, struct peek_batch *batch)
 				rc = 1;
 				break;
 			}
-			peek_hint_put(db, b.digest, at);
+			peek_hint_put(db, b.digest, share_peek_epoch(db), at);
 			le_put(r, b.klen, KLEN_LEN);
 			le_put(r + KLEN_LEN, b.vlen, 8);
 			le_put(r + KLEN_LEN + 8, at, 8);

@@ -232,8 +232,8 @@ blt_read_at(struct blt *db, const void *key, size_t klen, uint64_t at,
 	ssize_t rc;
 
 	if (peek_held(db)) {
-		if ((rc = peek_read(db, key, klen, at, off, buf, n)) !=
-		        -EAGAIN ||
+		if ((rc = peek_read(db, key, klen, at, peek_at_sure(db, gen),
+		         off, buf, n)) != -EAGAIN ||
 		    (rc = share_peek_lock(db)) < 0)
 			return rc;
 		rc = blt_read_at(db, key, klen, at, gen, off, buf, n);
@@ -268,7 +268,7 @@ blt_find_nowait(
     struct blt *db, const void *key, size_t klen, struct blt_entry *e)
 {
 	if (peek_held(db))
-		return peek_find_entry(db, key, klen, 0, e);
+		return peek_find_entry(db, key, klen, 0, 0, e);
 	return blt_find(db, key, klen, e);
 }
 
@@ -292,7 +292,8 @@ blt_find_at(struct blt *db, const void *key, size_t klen, uint64_t at,
 	int rc = 0;
 
 	if (peek_held(db)) {
-		if ((rc = peek_find_entry(db, key, klen, at, e)) != -EAGAIN ||
+		if ((rc = peek_find_entry(db, key, klen, at,
+		         peek_at_sure(db, gen), e)) != -EAGAIN ||
 		    (rc = share_peek_lock(db)) < 0)
 			return rc;
 		rc = blt_find_at(db, key, klen, at, gen, e);
@@ -334,7 +335,7 @@ blt_exists(struct blt *db, const void *key, size_t klen)
 	if (peek_held(db)) {
 		struct blt_entry e;
 
-		rc = peek_find_entry(db, key, klen, 0, &e);
+		rc = peek_find_entry(db, key, klen, 0, 0, &e);
 		if (rc != -EAGAIN)
 			return rc == 0 ? 1 : rc == -ENOENT ? 0 : rc;
 		if ((rc = share_peek_lock(db)) < 0)
@@ -359,7 +360,7 @@ blt_get_timestamp(struct blt *db, const void *key, size_t klen, int64_t *ts)
 	if (peek_held(db) && db->h.ts_len) {
 		struct blt_entry e;
 
-		if ((rc = peek_find_entry(db, key, klen, 0, &e)) == 0)
+		if ((rc = peek_find_entry(db, key, klen, 0, 0, &e)) == 0)
 			*ts = e.timestamp;
 		if (rc != -EAGAIN || (rc = share_peek_lock(db)) < 0)
 			return rc;

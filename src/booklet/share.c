@@ -76,6 +76,7 @@ struct share {
 	 * while it held the lock) */
 	uint64_t peek_end;
 	unsigned char peek_head[HEADER_LEN];
+	uint64_t rebased_then; /* st.rebased when the lock was let go */
 	/* when another process was last seen at work (its lock in the way,
 	 * the file's mtime moved while this store let go), monotonic µs,
 	 * atomic; and the mtime seen last */
@@ -112,7 +113,28 @@ share_remember(struct blt *db)
 	s->n_keys = db->n_keys;
 	__atomic_store_n(&s->peek_end, s->size, __ATOMIC_RELAXED);
 	memcpy(s->peek_head, s->head, HEADER_LEN);
+	__atomic_store_n(&s->rebased_then,
+	    __atomic_load_n(&s->st.rebased, __ATOMIC_RELAXED),
+	    __ATOMIC_RELAXED);
 	return 0;
+}
+
+uint64_t
+share_peek_epoch(struct blt *db)
+{
+	return db->share == NULL
+	           ? 0
+	           : __atomic_load_n(&db->share->st.rebased, __ATOMIC_RELAXED);
+}
+
+int
+peek_at_sure(struct blt *db, uint64_t gen)
+{
+	struct share *s = db->share;
+
+	return s != NULL && gen == db->gen &&
+	       __atomic_load_n(&s->st.rebased, __ATOMIC_RELAXED) ==
+	           __atomic_load_n(&s->rebased_then, __ATOMIC_RELAXED);
 }
 
 static void
@@ -520,6 +542,8 @@ share_peek_from(struct blt *db)
 	           : __atomic_load_n(&db->share->peek_end, __ATOMIC_RELAXED);
 }
 
+static int share_let_go(struct blt *db, double idle, int mode);
+
 /* A read without the lock that could not be trusted waits for it: the
  * thread holds the store as blt_hold(db, 0) until share_peek_unlock().
  * -EBUSY past the lock timeout: the caller reads, and EWOULDBLOCK is
@@ -539,6 +563,11 @@ void
 share_peek_unlock(struct blt *db)
 {
 	share_leave(db->share, 1);
+	/* taken for reads that could not be trusted without it, while
+	 * another process writes the store: let go at once, not at the
+	 * mount's next look, lest that process's next open find it held
+	 * (Debian's Python booklet fails at once rather than wait) */
+	(void)share_let_go(db, 0, SHARE_READ);
 	peek_enter(db);
 }
 
@@ -578,7 +607,7 @@ share_peek_rebase(struct share *s, const unsigned char *h, uint64_t size)
 		return -1;
 	memcpy(s->peek_head, h, HEADER_LEN);
 	__atomic_store_n(&s->peek_end, l.first_data, __ATOMIC_RELAXED);
-	s->st.rebased++;
+	__atomic_add_fetch(&s->st.rebased, 1, __ATOMIC_RELAXED);
 	return 1;
 }
 
@@ -595,8 +624,9 @@ share_peek_appended(struct blt *db, const struct stat *st,
 
 	/* else a prune or clear half done: the next look */
 	if (pread(db->fd, h, sizeof h, 0) != (ssize_t)sizeof h ||
-	    share_peek_rebase(s, h, (uint64_t)st->st_size) < 0)
+	    (rc = share_peek_rebase(s, h, (uint64_t)st->st_size)) < 0)
 		return 0;
+	rc = 0;
 	*n_keys = le_get(h + HDR_N_KEYS_OFF, 4);
 	if (*n_keys == NKEYS_UNCLEAN)
 		*n_keys = UINT64_MAX;
@@ -700,8 +730,9 @@ share_release(struct blt *db)
 	return 0;
 }
 
-int
-blt_let_go(struct blt *db, double idle)
+/* blt_let_go() of a lock held in mode at most. */
+static int
+share_let_go(struct blt *db, double idle, int mode)
 {
 	struct share *s = db->share;
 	int rc = 0;
@@ -709,7 +740,7 @@ blt_let_go(struct blt *db, double idle)
 	if (s == NULL)
 		return 0;
 	pthread_mutex_lock(&s->mu);
-	if (s->mode != SHARE_NONE &&
+	if (s->mode != SHARE_NONE && s->mode <= mode &&
 	    __atomic_load_n(&s->holds, __ATOMIC_SEQ_CST) == 0 &&
 	    __atomic_load_n(&s->gate, __ATOMIC_SEQ_CST) == 0 &&
 	    share_now_us() - __atomic_load_n(&s->last, __ATOMIC_RELAXED) >=
@@ -721,6 +752,12 @@ blt_let_go(struct blt *db, double idle)
 	}
 	pthread_mutex_unlock(&s->mu);
 	return rc < 0 ? -EIO : rc;
+}
+
+int
+blt_let_go(struct blt *db, double idle)
+{
+	return share_let_go(db, idle, SHARE_WRITE);
 }
 
 /* Whether the file at the store's path is not as share_remember() left
