@@ -6,7 +6,8 @@
 # close stores what every writer wrote so far, which a SIGKILL of the
 # daemon then does not lose, a stat through a writer while a late release
 # stores the file gives the size the writer made, and a late release
-# stores only what changed through its own handle.
+# stores only what changed through its own handle, and a child's close of
+# a descriptor it inherited stores nothing its parent has half written.
 . "${top_srcdir:-$(dirname "$0")/..}/tests/lib.sh"
 
 store=$tmp/s.blt
@@ -153,5 +154,35 @@ printf 'from the writer still open\nand from one that closed\n' >"$tmp/want"
 cmp "$tmp/want" "$m/kept" || fail "a close did not store the other writer's bytes"
 [ "$(wc -l <"$m/log")" = 1600 ] || fail "the log changed after a remount"
 same_tree "$tmp/ref" "$m/steps"
+
+# A close by a process that wrote nothing through the file (a child's copy
+# of the descriptor, closed at its exec or exit) stores nothing the writer
+# has half written: the store keeps the old value for every other reader
+# until the writer's own close (issue 66, finding 4).  A close of a dup in
+# the writer itself (a shell's >&7) is a close like any other.
+printf 'old\n' >"$m/half"
+python3 - "$BLT" "$store" "$m/half" <<'PY' || fail "a file half written (above)"
+import os, subprocess, sys
+blt, store, path = sys.argv[1:]
+def stored():
+    return subprocess.run([blt, 'get', '--timeout', '10', store, 'half'],
+                          check=True, stdout=subprocess.PIPE).stdout
+fd = os.open(path, os.O_WRONLY | os.O_TRUNC)
+os.write(fd, b'first half ')
+got = stored()  # its exec closes its copy of fd
+assert got == b'old\n', f'blt read {got!r} while the file was half written'
+child = os.fork()
+if child == 0:
+    os._exit(0)  # closes its copy at its exit
+os.waitpid(child, 0)
+got = stored()
+assert got == b'old\n', f"a child's close stored {got!r}"
+os.write(fd, b'second half\n')
+os.close(fd)
+got = stored()
+assert got == b'first half second half\n', f'the close stored {got!r}'
+PY
+printf 'first half second half\n' | cmp -s - "$m/half" ||
+	fail "the mount shows another value: $(cat "$m/half")"
 bltfs_umount "$m"
 check_store "$store"

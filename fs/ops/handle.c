@@ -41,6 +41,9 @@ struct handle {
 	/* changed the file since its last commit through it (writes and
 	 * truncates, an open that emptied it): see handle_commit_release() */
 	_Atomic int changed;
+	/* the thread whose write, truncate or open last changed the file
+	 * through h, as FUSE names it (0: not known): handle_close_commits() */
+	_Atomic pid_t changed_by;
 	/* opened to read while another process wrote the store: the kernel
 	 * reads it past its page cache (op_open()), and its reads give the
 	 * version the first gave (node_read()) */
@@ -376,6 +379,41 @@ int
 handle_flush(struct handle *h)
 {
 	return handle_commit_as(h, 1);
+}
+
+void
+handle_changed_by(struct handle *h, pid_t tid)
+{
+	atomic_store(&h->changed_by, tid);
+}
+
+/* The process (thread group) of thread tid, or -1 if it is gone. */
+static pid_t
+process_of(pid_t tid)
+{
+	char path[64], line[128];
+	FILE *f;
+	int tgid = -1;
+
+	snprintf(path, sizeof path, "/proc/%d/status", (int)tid);
+	if ((f = fopen(path, "re")) == NULL)
+		return -1;
+	while (fgets(line, sizeof line, f) != NULL)
+		if (sscanf(line, "Tgid: %d", &tgid) == 1)
+			break;
+	fclose(f);
+	return (pid_t)tgid;
+}
+
+int
+handle_close_commits(struct handle *h, pid_t tid)
+{
+	pid_t by = atomic_load(&h->changed_by), p;
+
+	if (!atomic_load(&h->changed) || by == 0 || tid == 0 || by == tid)
+		return 1;
+	p = process_of(by);
+	return p < 0 || p == process_of(tid);
 }
 
 /* handle_commit() at the release of h, which comes after close(2) has

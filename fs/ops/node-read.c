@@ -220,10 +220,11 @@ node_read(struct fs *fs, uint64_t nodeid, struct node_seen *seen, void *buf,
 			got = node_read_now(
 			    fs, &r, was_told ? &told : NULL, buf, n, off);
 	} while (node_read_again(fs, nodeid, &r, (int)got));
-	/* created elsewhere and not yet stored: empty; but read without the
-	 * lock, deleted by the process that holds it (blt_peeking()), whose
-	 * delete the mount follows once it lets go */
-	if (got == -ENOENT && !blt_peeking(fs->db))
+	/* created and not yet stored (a file being written through this
+	 * mount): empty; but deleted by another process, whose delete the
+	 * mount's thread has not swept from the names yet: gone */
+	if (got == -ENOENT && !blt_peeking(fs->db) &&
+	    handle_pending(fs, nodeid))
 		return 0;
 	return got;
 }

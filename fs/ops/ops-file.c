@@ -114,6 +114,7 @@ op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		return;
 	}
 	fi->fh = (uintptr_t)h;
+	handle_changed_by(h, fuse_req_ctx(req)->pid); /* if O_TRUNC */
 	ops_direct(fi, handle_direct(h));
 	/* closing a file opened for reading commits nothing: spare the
 	 * kernel a round trip on every close */
@@ -148,6 +149,7 @@ op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
 		return;
 	}
 	fi->fh = (uintptr_t)h;
+	handle_changed_by(h, fuse_req_ctx(req)->pid);
 	fi->keep_cache = 1;
 	if (fuse_reply_create(req, &e, fi) != 0) {
 		handle_free(h);
@@ -287,10 +289,12 @@ op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size,
 {
 	int rc;
 
-	if (ops_handle(fi) == NULL) /* opened without asking: read-only */
+	if (ops_handle(fi) == NULL) { /* opened without asking: read-only */
 		fuse_reply_err(req, EBADF);
-	else if ((rc = handle_write(ops_handle(fi), buf, size, (uint64_t)off)) <
-	         0)
+		return;
+	}
+	handle_changed_by(ops_handle(fi), fuse_req_ctx(req)->pid);
+	if ((rc = handle_write(ops_handle(fi), buf, size, (uint64_t)off)) < 0)
 		fuse_reply_err(req, -rc);
 	else
 		fuse_reply_write(req, size);
@@ -344,7 +348,10 @@ op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		fuse_reply_err(req, ENOSYS);
 		return;
 	}
-	rc = ops_commit(fs, ino, fi, 2);
+	rc = ops_handle(fi) == NULL || handle_close_commits(ops_handle(fi),
+	                                   fuse_req_ctx(req)->pid)
+	         ? ops_commit(fs, ino, fi, 2)
+	         : 0;
 	fuse_reply_err(req, rc < 0 ? -rc : 0);
 	if (rc > 0)
 		ops_stored(fs);

@@ -41,6 +41,15 @@ int handle_write(struct handle *h, const void *buf, size_t n, uint64_t off);
 int handle_truncate(struct handle *h, uint64_t size);
 int handle_commit(struct handle *h);
 int handle_flush(struct handle *h);
+/* Thread tid (a request's pid) changed the file through h. */
+void handle_changed_by(struct handle *h, pid_t tid);
+/* Whether a close of h by thread tid stores what h changed: not when
+ * another process changed it and lives, whose copy of the descriptor tid
+ * closes (a child's at its exec or exit, which a process that writes a
+ * file and starts a command meanwhile makes): its own close, or the
+ * release after the last, stores it, and nothing half written is stored
+ * before (issue 66, finding 4). */
+int handle_close_commits(struct handle *h, pid_t tid);
 int handle_commit_release(struct handle *h);
 int handle_find(struct fs *fs, uint64_t nodeid, uint64_t *size, int64_t *ts);
 int handle_locate(struct handle *h, struct blt_entry *e);

@@ -597,10 +597,12 @@ op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
 		rc = -EISDIR;
 		if (in.type == INODE_DIR)
 			goto fail;
-		if (fi != NULL && ops_handle(fi) != NULL)
+		if (fi != NULL && ops_handle(fi) != NULL) {
+			handle_changed_by(
+			    ops_handle(fi), fuse_req_ctx(req)->pid);
 			rc = handle_truncate(
 			    ops_handle(fi), (uint64_t)attr->st_size);
-		else
+		} else
 			rc = ops_truncate(fs, ino, (uint64_t)attr->st_size);
 		if (rc < 0)
 			goto fail;
