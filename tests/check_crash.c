@@ -41,6 +41,7 @@
 #include <check.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <glob.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdio.h>
@@ -937,6 +938,22 @@ create_hook(void *arg, int op, int fd, uint64_t off, size_t len)
 	return 0;
 }
 
+/* How many PATH.bltfs-new.PID names are beside tu_store. */
+static int
+leftover_news(void)
+{
+	char pattern[PATH_MAX + 32];
+	glob_t g;
+	int n;
+
+	snprintf(pattern, sizeof pattern, "%s.bltfs-new.*", tu_store);
+	if (glob(pattern, 0, NULL, &g) != 0)
+		return 0;
+	n = (int)g.gl_pathc;
+	globfree(&g);
+	return n;
+}
+
 /* A new store killed at any moment of its making leaves no store or a
  * whole empty one at its path, never a 0-byte file or a torn header that
  * nothing repairs (issue 67). */
@@ -971,6 +988,9 @@ START_TEST(a_create_killed_at_any_moment_leaves_no_torn_store)
 	ck_assert_int_eq(blt_open(tu_store, BLT_RDWR, NULL, &db), 0);
 	ck_assert_uint_eq(blt_count(db), 0);
 	ck_assert_int_eq(blt_close(db), 0);
+	/* and the temporary names the killed ones left went with the
+	 * making that ended */
+	ck_assert_int_eq(leftover_news(), 0);
 }
 END_TEST
 

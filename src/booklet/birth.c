@@ -7,7 +7,8 @@
  *
  * A new store is made under a temporary name, synced, and linked into
  * place whole: a crash leaves no store or an empty whole one, never a
- * 0-byte file or a torn header that no repair can mend.
+ * 0-byte file or a torn header that no repair can mend.  The temporary
+ * name a crash left goes at the next making of that store.
  *
  * A store path that is missing beside a prune's new file (PATH.bltfs-tmp)
  * is that file's to take: a prune syncs its new file before it renames it,
@@ -18,9 +19,13 @@
  */
 #include "config.h"
 
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -50,6 +55,50 @@ birth_take_prune_file(const char *path, const char *tmp)
 	return io_sync_dir(path);
 }
 
+/* Remove the temporary names that makings of path killed before their
+ * end left beside it (PATH.bltfs-new.PID of a process that is gone): each
+ * is an unfinished new store, or a second name of the one linked into
+ * place.  A process of another machine on a shared file system is taken
+ * for gone: only one host makes a given store (booklet.3). */
+static void
+birth_sweep(const char *path)
+{
+	static const char mark[] = ".bltfs-new.";
+	const char *slash = strrchr(path, '/'), *base;
+	char dir[4096];
+	struct dirent *e;
+	size_t blen;
+	DIR *d;
+
+	base = slash == NULL ? path : slash + 1;
+	if (slash == NULL)
+		snprintf(dir, sizeof dir, ".");
+	else if ((size_t)snprintf(dir, sizeof dir, "%.*s",
+	             slash == path ? 1 : (int)(slash - path),
+	             path) >= sizeof dir)
+		return;
+	if ((d = opendir(dir)) == NULL)
+		return;
+	blen = strlen(base);
+	while ((e = readdir(d)) != NULL) {
+		const char *p = e->d_name;
+		char *end;
+		long pid;
+
+		if (strncmp(p, base, blen) != 0 ||
+		    strncmp(p + blen, mark, sizeof mark - 1) != 0)
+			continue;
+		errno = 0;
+		pid = strtol(p + blen + sizeof mark - 1, &end, 10);
+		if (errno != 0 || *end != '\0' || pid <= 0 ||
+		    pid == (long)getpid() || kill((pid_t)pid, 0) == 0 ||
+		    errno != ESRCH)
+			continue;
+		(void)unlinkat(dirfd(d), p, 0);
+	}
+	closedir(d);
+}
+
 /* Make a new store at the missing path, as blt_open(BLT_CREATE) would,
  * under a temporary name first.  0 (also if another process made path
  * meanwhile), or a negative errno.  1 where the temporary file cannot be
@@ -66,6 +115,7 @@ birth_make(const char *path, const struct blt_options *opt)
 	        (long)getpid()) >= sizeof tmp)
 		return err_set(-ENAMETOOLONG, "%s: path too long", path);
 	(void)unlink(tmp); /* a crash of a process with our pid */
+	birth_sweep(path);
 	if (blt_open(tmp, BLT_TRUNC, opt, &db) < 0)
 		return 1;
 	rc = blt_close(db);
