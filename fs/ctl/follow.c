@@ -182,6 +182,17 @@ follow_pass_notes(struct follow *f, struct job_notes *ns)
 	free(ns->v);
 }
 
+/* Sweep the names of keys gone, the store's count short of the index's
+ * (status counts these sweeps). */
+static void
+follow_sweep(struct follow *f)
+{
+	rescan_start(f->rescan, FS_RESCAN_SWEEPING);
+	pthread_mutex_lock(&f->mu);
+	f->sweeps++;
+	pthread_mutex_unlock(&f->mu);
+}
+
 /* blt_share()'s follow function: in the thread whose blt_hold() found the
  * change, before any request goes on.  What takes long (a rescan) only
  * starts here: the thread does it in steps. */
@@ -197,11 +208,10 @@ follow_change(void *arg, const struct blt_change *c)
 	if (rc == 0)
 		whole = 0;
 	else if (rc == -ESTALE) /* every key is in: sweep the gone ones */
-		rescan_start(f->rescan, FS_RESCAN_SWEEPING);
+		follow_sweep(f);
 	else /* a prune or clear, another file: read it all again */
 		rescan_start(f->rescan, FS_RESCAN_READING);
 	pthread_mutex_lock(&f->mu);
-	f->sweeps += (uint64_t)(rc == -ESTALE);
 	f->grew += (uint64_t)!whole;
 	f->whole += (uint64_t)whole;
 	pthread_mutex_unlock(&f->mu);
@@ -283,11 +293,8 @@ follow_peek(struct follow *f)
 		return;
 	if (n_keys != f->peek_keys && inode_count(f->fs->tree) > n_keys &&
 	    atomic_load(&f->fs->rescan) == FS_RESCAN_NONE) {
-		rescan_start(f->rescan, FS_RESCAN_SWEEPING);
+		follow_sweep(f);
 		rescan_no_hold(f->rescan); /* a test holds the locked ones */
-		pthread_mutex_lock(&f->mu);
-		f->sweeps++;
-		pthread_mutex_unlock(&f->mu);
 	}
 	f->peek_keys = n_keys;
 }

@@ -624,9 +624,8 @@ share_peek_appended(struct blt *db, const struct stat *st,
 
 	/* else a prune or clear half done: the next look */
 	if (pread(db->fd, h, sizeof h, 0) != (ssize_t)sizeof h ||
-	    (rc = share_peek_rebase(s, h, (uint64_t)st->st_size)) < 0)
+	    share_peek_rebase(s, h, (uint64_t)st->st_size) < 0)
 		return 0;
-	rc = 0;
 	*n_keys = le_get(h + HDR_N_KEYS_OFF, 4);
 	if (*n_keys == NKEYS_UNCLEAN)
 		*n_keys = UINT64_MAX;
