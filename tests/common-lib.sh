@@ -47,6 +47,7 @@ poll()
 has_lines() { [ "$(cat "$1" 2>/dev/null | wc -l)" -ge "$2" ]; }
 has_entries() { [ "$(ls "$1" | wc -l)" -ge "$2" ]; }
 absent() { [ ! -e "$1" ]; }
+empty_file() { [ -f "$1" ] && [ ! -s "$1" ]; }
 
 # lines FILE N: wait until FILE has N lines.
 lines() { poll "$1 has not got $2 lines" has_lines "$1" "$2"; }

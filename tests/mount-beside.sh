@@ -10,6 +10,8 @@
 # open holds up the mount's requests for -o lock_timeout at most: then a
 # read or a write fails with EBUSY, the log names the writer's pid, and
 # nothing is stored; a reference reader holds up the mount's writes only.
+# A process told a file's size by fstat reads that version whole, though
+# the writer lengthened it before the first read (rsync, tar).
 # BATCHES and BATCH size the pipeline: make check runs 50 batches of
 # 2,000 keys, .ci/run also the issue's 50 of 20,000 once.
 . "${top_srcdir:-$(dirname "$0")/..}/tests/lib.sh"
@@ -247,6 +249,46 @@ grep -q "$a: held by python3 (pid $holder) past the lock timeout (1 s): a change
 release w
 written_shows || fail "what the writer wrote does not show once it closed"
 [ ! -e "$ma/refused" ] || fail "a refused write was stored"
+
+# A program that reads as many bytes as fstat(2) says (rsync, tar) reads
+# one whole version: the size a process is told of a file it has open
+# beside a writer is that of the version its reads give, though the
+# writer replaced the value with a longer one between the open and the
+# first read; other processes see the new one.
+free "$a"
+"$PY" - "$a" "$ma/grows" <<'PY' || fail "a read of fstat's size beside a writer"
+import booklet, os, pickle, subprocess, sys, time
+path, file = sys.argv[1:]
+
+def elsewhere():
+    """The value another process reads now."""
+    out = subprocess.run(['cat', file], capture_output=True).stdout
+    return pickle.loads(out) if out else None
+
+def shows(v):
+    for _ in range(600):  # a bound against hanging, not a measure
+        if elsewhere() == v:
+            return
+        time.sleep(0.1)
+    sys.exit(f'{file}: the mount does not show {v!r}')
+
+with booklet.open(path, 'w') as db:
+    db['grows'] = 'short'
+    db.sync()
+    shows('short')
+    fd = os.open(file, os.O_RDONLY)
+    size = os.fstat(fd).st_size
+    db['grows'] = 'long' * 500
+    db.sync()
+    shows('long' * 500)
+    data = os.read(fd, size)
+    assert pickle.loads(data) == 'short', data[:40]
+    assert os.fstat(fd).st_size == size, 'the size changed while read'
+    assert os.read(fd, 100) == b'', 'bytes past the told size'
+    os.close(fd)
+    with open(file, 'rb') as f:
+        assert pickle.load(f) == 'long' * 500, 'a new open reads the old'
+PY
 
 free "$a"
 hold r

@@ -232,13 +232,19 @@ class Readers:
                     os.listdir(os.path.join(m, os.path.dirname(key)))
                     data = None
                 else:
-                    # read(2) until it gives nothing, as cat does: the
-                    # reads of one open file give one version
+                    # read(2) until it gives nothing, as cat does, or
+                    # as many bytes as fstat(2) says, as rsync and tar
+                    # do: the reads of one open file give one version
                     fd = os.open(os.path.join(m, key), os.O_RDONLY)
                     try:
                         data = b''
-                        while chunk := os.read(fd, 1 << 16):
+                        left = os.fstat(fd).st_size \
+                            if rng.random() < 0.3 else None
+                        while left != 0 and (chunk := os.read(
+                                fd, 1 << 16 if left is None else left)):
                             data += chunk
+                            left = None if left is None \
+                                else left - len(chunk)
                     finally:
                         os.close(fd)
             except FileNotFoundError:

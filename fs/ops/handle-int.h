@@ -47,8 +47,10 @@ struct filebuf {
 
 struct handle_set {
 	pthread_mutex_t lock;
-	atomic_int nbufs; /* stat skips the lock while this is 0 */
-	char *dir;        /* where spill files go: the store's directory */
+	atomic_int nbufs;   /* stat skips the lock while this is 0 */
+	atomic_int ndirect; /* handles read past the page cache: stat asks
+	                     * which process it serves only if not 0 */
+	char *dir;          /* where spill files go: the store's directory */
 	struct handle *bucket[HANDLE_BUCKETS];
 	struct filebuf *bufs[HANDLE_BUCKETS];
 	struct handle_orphan {
@@ -78,6 +80,10 @@ struct node_read {
 struct node_seen {
 	pthread_mutex_t lock;
 	int set;
+	/* its size was told to the process that opened the file (a stat of
+	 * it, handle_told_size()): the reads from offset 0 keep it too, until
+	 * one reaches its end */
+	int told;
 	struct blt_entry e;
 };
 

@@ -48,6 +48,9 @@ struct handle {
 	 * reads it past its page cache (op_open()), and its reads give the
 	 * version the first gave (node_read()) */
 	int direct;
+	/* who opened a direct h: the thread (a request's pid) and its
+	 * process, whose stats of the file give the version h reads */
+	pid_t reader, reader_process;
 	struct node_seen seen;
 	struct decode_text *dt; /* a decode mount: the text of the value */
 	struct handle *next;    /* same bucket of the set */
@@ -96,6 +99,24 @@ handle_set_free(struct handle_set *s)
 	free(s);
 }
 
+/* The process (thread group) of thread tid, or -1 if it is gone. */
+static pid_t
+process_of(pid_t tid)
+{
+	char path[64], line[128];
+	FILE *f;
+	int tgid = -1;
+
+	snprintf(path, sizeof path, "/proc/%d/status", (int)tid);
+	if ((f = fopen(path, "re")) == NULL)
+		return -1;
+	while (fgets(line, sizeof line, f) != NULL)
+		if (sscanf(line, "Tgid: %d", &tgid) == 1)
+			break;
+	fclose(f);
+	return (pid_t)tgid;
+}
+
 /* Open nodeid.  flags are open(2)'s; fresh says the file starts empty and
  * must be stored on close even if nothing is written (create, O_TRUNC):
  * its buffer, shared with the file's other writers, is emptied.  The
@@ -139,6 +160,8 @@ handle_create(
 		}
 	if (h->writable)
 		b = filebuf_attach(s, nodeid, &spare);
+	if (h->direct)
+		atomic_fetch_add(&s->ndirect, 1);
 	atomic_init(&h->buf, b);
 	h->next = *bucket;
 	*bucket = h;
@@ -180,6 +203,8 @@ handle_release(struct handle *h)
 			*p = h->next;
 			break;
 		}
+	if (h->direct)
+		atomic_fetch_sub(&s->ndirect, 1);
 	pthread_mutex_unlock(&s->lock);
 	if ((b = atomic_load(&h->buf)) != NULL)
 		lost = filebuf_detach(s, b);
@@ -195,6 +220,94 @@ int
 handle_direct(const struct handle *h)
 {
 	return h->direct;
+}
+
+void
+handle_opened_by(struct handle *h, pid_t tid)
+{
+	if (!h->direct)
+		return;
+	h->reader = tid;
+	h->reader_process = process_of(tid);
+}
+
+/* The direct handle of nodeid that thread tid's process opened last, or
+ * NULL; with *any 1 if nodeid has a direct handle at all.  tid itself
+ * first, its process (a /proc read) only if process >= 0.  s->lock
+ * held. */
+static struct handle *
+handle_of_reader(
+    struct handle_set *s, uint64_t nodeid, pid_t tid, pid_t process, int *any)
+{
+	struct handle *h;
+
+	*any = 0;
+	for (h = *handle_bucket(s, nodeid); h != NULL; h = h->next) {
+		if (h->nodeid != nodeid || !h->direct)
+			continue;
+		*any = 1;
+		if (process < 0 ? h->reader == tid
+		                : h->reader_process == process)
+			return h;
+	}
+	return NULL;
+}
+
+/* handle_told_size() once its handle is found: h's version's size into
+ * *size, keeping e (found while s->lock was let go) if h kept none yet;
+ * 1 if h keeps one now.  s->lock held. */
+static int
+handle_tell(struct handle *h, const struct blt_entry *e, uint64_t *size)
+{
+	int told;
+
+	pthread_mutex_lock(&h->seen.lock);
+	if (!h->seen.set && e != NULL) {
+		h->seen.e = *e;
+		h->seen.set = 1;
+	}
+	if ((told = h->seen.set) != 0) {
+		h->seen.told = 1;
+		*size = h->seen.e.value_len;
+	}
+	pthread_mutex_unlock(&h->seen.lock);
+	return told;
+}
+
+int
+handle_told_size(struct fs *fs, uint64_t nodeid, pid_t tid, uint64_t *size)
+{
+	struct handle_set *s = fs->handles;
+	struct handle *h = NULL;
+	struct blt_entry e;
+	pid_t process = -1;
+	int any, told = 0, rc;
+
+	if (atomic_load(&s->ndirect) == 0 || tid == 0)
+		return 0;
+	/* tid's own handle, else one of its process's */
+	for (int pass = 0; pass < 2 && h == NULL; pass++) {
+		if (pass == 1 && (process = process_of(tid)) < 0)
+			return 0;
+		pthread_mutex_lock(&s->lock);
+		if ((h = handle_of_reader(s, nodeid, tid, process, &any)) !=
+		    NULL)
+			told = handle_tell(h, NULL, size);
+		pthread_mutex_unlock(&s->lock);
+		if (!any)
+			return 0;
+	}
+	if (h == NULL || told)
+		return told;
+	/* none kept yet: the value's version now, found without the set's
+	 * lock (a read by key may wait for a rename, which takes it) */
+	if ((rc = node_find(fs, nodeid, blt_peeking(fs->db), &e)) < 0)
+		return rc == -ENOENT || rc == -ESTALE ? 0 : rc;
+	pthread_mutex_lock(&s->lock);
+	if ((h = handle_of_reader(s, nodeid, tid, process, &any)) != NULL)
+		told = handle_tell(h, &e, size);
+	pthread_mutex_unlock(&s->lock);
+	return told;
 }
 
 /* Read up to n bytes at off: from the file's buffer once it holds the
@@ -385,24 +498,6 @@ void
 handle_changed_by(struct handle *h, pid_t tid)
 {
 	atomic_store(&h->changed_by, tid);
-}
-
-/* The process (thread group) of thread tid, or -1 if it is gone. */
-static pid_t
-process_of(pid_t tid)
-{
-	char path[64], line[128];
-	FILE *f;
-	int tgid = -1;
-
-	snprintf(path, sizeof path, "/proc/%d/status", (int)tid);
-	if ((f = fopen(path, "re")) == NULL)
-		return -1;
-	while (fgets(line, sizeof line, f) != NULL)
-		if (sscanf(line, "Tgid: %d", &tgid) == 1)
-			break;
-	fclose(f);
-	return (pid_t)tgid;
 }
 
 int

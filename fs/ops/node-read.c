@@ -146,9 +146,12 @@ node_read_entry(struct fs *fs, struct node_read *r, const struct blt_entry *e,
 /* Reads of a file read past the kernel's page cache give the version
  * found at its first read, or at its last read from offset 0 (cat reads
  * on until a read gives nothing: another version's bytes after the first
- * read's would join two values).  That version is read where it lies,
- * and found again if a prune moved it; one that another process replaced
- * meanwhile fails a read past offset 0 with EBUSY. */
+ * read's would join two values).  A version whose size a stat told its
+ * reader (handle_told_size()) is kept by the reads from offset 0 too,
+ * until one reaches its end: rsync and tar read as many bytes as fstat
+ * says.  That version is read where it lies, and found again if a prune
+ * moved it; one that another process replaced meanwhile fails the read
+ * with EBUSY. */
 static ssize_t
 node_read_seen(struct fs *fs, struct node_read *r, struct node_seen *seen,
     void *buf, size_t n, uint64_t off)
@@ -156,17 +159,19 @@ node_read_seen(struct fs *fs, struct node_read *r, struct node_seen *seen,
 	struct blt_entry now;
 	ssize_t got = -ESTALE;
 
+	int keep;
+
 	pthread_mutex_lock(&seen->lock);
-	if (seen->set && off > 0)
+	keep = seen->set && (off > 0 || seen->told);
+	if (keep)
 		got = node_read_entry(fs, r, &seen->e, buf, n, off);
 	for (int tries = 0; got == -ESTALE && tries < 3; tries++) {
 		if ((got = blt_find_at(fs->db, r->key, r->klen,
 		         blt_peeking(fs->db) ? r->at : 0, fs->at_gen, &now)) <
 		    0)
 			break;
-		if (seen->set && off > 0 &&
-		    (now.value_len != seen->e.value_len ||
-		        now.timestamp != seen->e.timestamp)) {
+		if (keep && (now.value_len != seen->e.value_len ||
+		                now.timestamp != seen->e.timestamp)) {
 			got = blt_errmsg_set(-EBUSY,
 			    "the process that holds the store replaced the "
 			    "value while it was read (%llu bytes of it read)",
@@ -177,6 +182,8 @@ node_read_seen(struct fs *fs, struct node_read *r, struct node_seen *seen,
 		seen->set = 1;
 		got = node_read_entry(fs, r, &now, buf, n, off);
 	}
+	if (got >= 0 && (size_t)got < n)
+		seen->told = 0; /* read to its end */
 	pthread_mutex_unlock(&seen->lock);
 	if (got < 0)
 		fs_log_read(fs, r->key, r->klen, (int)got);

@@ -115,6 +115,7 @@ op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	}
 	fi->fh = (uintptr_t)h;
 	handle_changed_by(h, fuse_req_ctx(req)->pid); /* if O_TRUNC */
+	handle_opened_by(h, fuse_req_ctx(req)->pid);
 	ops_direct(fi, handle_direct(h));
 	/* closing a file opened for reading commits nothing: spare the
 	 * kernel a round trip on every close */

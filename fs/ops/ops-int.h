@@ -37,6 +37,17 @@ int handle_release(struct handle *h);
 int handle_is_open(struct fs *fs, uint64_t nodeid);
 ssize_t handle_read(struct handle *h, void *buf, size_t n, uint64_t off);
 int handle_direct(const struct handle *h);
+/* Thread tid (a request's pid) opened h: the stats of the file by tid's
+ * process give the size of the version a direct h reads
+ * (handle_told_size()). */
+void handle_opened_by(struct handle *h, pid_t tid);
+/* 1 with *size the size of the version a file read past the page cache
+ * keeps (the value's now if it kept none yet), if thread tid's process
+ * has nodeid open so; else 0, or a negative errno.  A program that reads
+ * as many bytes as fstat(2) says (rsync, tar) reads that version whole,
+ * not the start of a longer one that another process wrote between its
+ * stat and its first read. */
+int handle_told_size(struct fs *fs, uint64_t nodeid, pid_t tid, uint64_t *size);
 int handle_write(struct handle *h, const void *buf, size_t n, uint64_t off);
 int handle_truncate(struct handle *h, uint64_t size);
 int handle_commit(struct handle *h);

@@ -481,6 +481,7 @@ op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	double timeout = ops_attr_timeout(fs);
 	struct inode_info in;
 	struct stat st;
+	uint64_t size;
 	int rc;
 
 	if ((rc = inode_stat(fs->tree, ino, &in)) < 0 && rc != -ESTALE) {
@@ -490,6 +491,13 @@ op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	if ((rc = ops_stat(fs, &in, &st)) < 0) {
 		fuse_reply_err(req, -rc);
 		return;
+	}
+	/* a process that reads the file past the page cache is told the
+	 * size of the version it reads (fstat(2) sends no handle) */
+	if (in.type != INODE_DIR &&
+	    handle_told_size(fs, ino, fuse_req_ctx(req)->pid, &size) > 0) {
+		st.st_size = (off_t)size;
+		st.st_blocks = (blkcnt_t)((size + 511) / 512);
 	}
 	fuse_reply_attr(req, &st, timeout);
 }
