@@ -348,8 +348,12 @@ const char *blt_path(struct blt *db);
 /* Fill *st.  Flushes the buffer first.  Live and dead bytes come from a
  * scan the first time (none is needed after a blt_iter scan that ran to
  * the end while no key was put or deleted), which holds out readers and
- * writers, and are kept up to date afterwards.  Errors: those of the
- * flush, -EUCLEAN (damage the scan met); *st is then not set. */
+ * writers, and are kept up to date afterwards.  Returns 0, or 1 where the
+ * thread holds the store without the lock (blt_hold_peek()), no count is
+ * kept, and the file changed since it was followed (or changed under the
+ * scan): *st is then blt_info()'s.
+ * Errors: those of the flush, -EUCLEAN (damage the scan met); *st is then
+ * not set. */
 int blt_stat(struct blt *db, struct blt_stat *st);
 
 /* Give db the live bytes an earlier scan counted in the file as it is now

@@ -227,6 +227,7 @@ class Readers:
                 f'n/k{rng.randrange(GROW)}'
             before = self.phase()
             t = time.monotonic()
+            step = 'open'
             try:
                 if rng.random() < 0.1:
                     os.listdir(os.path.join(m, os.path.dirname(key)))
@@ -238,8 +239,10 @@ class Readers:
                     fd = os.open(os.path.join(m, key), os.O_RDONLY)
                     try:
                         data = b''
+                        step = 'fstat'
                         left = os.fstat(fd).st_size \
                             if rng.random() < 0.3 else None
+                        step = 'read'
                         while left != 0 and (chunk := os.read(
                                 fd, 1 << 16 if left is None else left)):
                             data += chunk
@@ -254,7 +257,8 @@ class Readers:
                     with self.lock:
                         self.errors.append(f'{m}/{key}: not found, though '
                                            f'live all along (round '
-                                           f'{before.split(":")[0]})')
+                                           f'{before.split(":")[0]}, '
+                                           f'at its {step})')
             except OSError as e:
                 # a read may wait for the lock where its checks keep
                 # failing (doc/durability.md): counted, and outside a

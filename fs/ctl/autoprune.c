@@ -147,6 +147,7 @@ autoprune_check(struct fs *fs)
 	struct job_runner *r;
 	struct bltfs_status js;
 	struct blt_stat st;
+	int rc;
 
 	if (a == NULL || a->pct == 0 || fs->ro || fs->ctl == NULL ||
 	    (r = fs->ctl->jobs) == NULL)
@@ -168,8 +169,10 @@ autoprune_check(struct fs *fs)
 	job_status(r, &js);
 	if (js.running != 0 || js.queued != 0)
 		goto out;
-	if (blt_stat(fs->db, &st) < 0) {
-		fs_log("autoprune: %s", blt_errmsg());
+	/* 1: read without the lock, and not counted (the next look) */
+	if ((rc = blt_stat(fs->db, &st)) != 0) {
+		if (rc < 0)
+			fs_log("autoprune: %s", blt_errmsg());
 		goto out;
 	}
 	a->looked = st.file_bytes;

@@ -596,7 +596,7 @@ ctl_status(struct fs *fs, struct bltfs_status *out)
 	 * the header's numbers, with live and dead bytes 0 */
 	if ((uncounted = lazy_building(fs)))
 		(void)blt_info(fs->db, &st);
-	else if ((rc = blt_stat(fs->db, &st)) < 0) {
+	else if ((rc = uncounted = blt_stat(fs->db, &st)) < 0) {
 		fs_log("status: %s", blt_errmsg());
 		return rc;
 	}

@@ -265,7 +265,9 @@ int job_locate(struct inode_tree *t, const void *key, size_t klen, int marker,
 /* key is gone from the mounted store (a prune dropped it, another process
  * deleted it): if the store has no such key and the index does, the index
  * loses it, and ns gets what the kernel must drop (the name, its
- * directory's listing).  1 if it went.  fs->wlock held. */
+ * directory's listing).  1 if it went, 0 if not, -EAGAIN if the store,
+ * read without the lock, could not tell (blt_find_nowait()).  fs->wlock
+ * held. */
 int job_forget_key(
     struct fs *fs, const unsigned char *key, size_t klen, struct job_notes *ns);
 
@@ -300,6 +302,9 @@ int rescan_step(
 void rescan_hold(struct rescan *r);
 /* The rescan just started is not held by BLTFS_FOLLOW_HOLD. */
 void rescan_no_hold(struct rescan *r);
+/* 1 if the sweep under way is to be made with the lock: one without it
+ * could not tell of some keys. */
+int rescan_needs_lock(const struct rescan *r);
 
 /* keylist.c */
 

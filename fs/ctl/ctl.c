@@ -333,8 +333,14 @@ ctl_op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	}
 	f->node = ino;
 	pthread_mutex_init(&f->lock, NULL);
-	if (ctl_has_text(ino))
+	if (ctl_has_text(ino)) {
+		/* a read-only open holds nothing (fs/mount/request.c): the
+		 * store is read as a request that reads it would be, without
+		 * the lock, not through a map another process changed */
+		(void)blt_hold_peek(fs->db);
 		rc = ctl_text(fs, ino, &f->buf, &f->len);
+		blt_unhold_unused(fs->db);
+	}
 	if (rc < 0) {
 		pthread_mutex_destroy(&f->lock);
 		free(f);

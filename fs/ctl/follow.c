@@ -40,6 +40,13 @@
  * read never take it (blt_hold_peek()). */
 #define FOLLOW_IDLE 0.0
 #define FOLLOW_TICK_MS 100
+/* The mount's thread takes the lock to follow another process (blt_poll(),
+ * a rescan's steps) only once that process left the file alone this long
+ * (s); until then it reads the appends and sweeps the names without it: a
+ * pipeline that closes and opens its store again at once must not find
+ * the lock held by a mount that only follows it (Debian's Python booklet
+ * fails at once, whatever its timeout). */
+#define FOLLOW_QUIET 2.0
 /* A store held past the lock timeout is logged at most this often (µs):
  * every request it refuses would say the same. */
 #define FOLLOW_LOG_EVERY 1000000
@@ -91,7 +98,7 @@ follow_drop_dead(struct follow *f, const struct blt_change *c, uint64_t want,
 	pthread_mutex_lock(&fs->wlock);
 	while (
 	    gone < want && seen++ < most && (rc = blt_iter_next(it, &item)) > 0)
-		gone += (uint64_t)job_forget_key(fs, item.key, item.klen, ns);
+		gone += job_forget_key(fs, item.key, item.klen, ns) > 0;
 	pthread_mutex_unlock(&fs->wlock);
 	blt_iter_free(it);
 	*all = rc == 0;
@@ -220,8 +227,9 @@ follow_change(void *arg, const struct blt_change *c)
 
 /* A step of the rescan under way, if any, with the store held but not
  * kept from being let go meanwhile: 1 if a step was made.  While another
- * process holds the lock, a sweep goes on without it (blt_hold_peek():
- * a name is dropped only if its key is surely gone); reading waits. */
+ * process holds the lock or was at work within FOLLOW_QUIET, a sweep goes
+ * on without it (blt_hold_peek(): a name is dropped only if its key is
+ * surely gone); reading waits. */
 static int
 follow_rescan_step(struct follow *f)
 {
@@ -231,8 +239,14 @@ follow_rescan_step(struct follow *f)
 
 	if (state == FS_RESCAN_NONE)
 		return 0;
-	if ((rc = blt_hold_try(f->fs->db, 0)) == -EWOULDBLOCK &&
-	    state == FS_RESCAN_SWEEPING)
+	/* without the lock while another process is at work (a sweep keeps
+	 * the names whose keys it cannot tell of; the step with the lock,
+	 * once that process is quiet, drops them), or holds it */
+	rc = blt_others_active(f->fs->db, FOLLOW_QUIET)
+	         ? -EWOULDBLOCK
+	         : blt_hold_try(f->fs->db, 0);
+	if (rc == -EWOULDBLOCK && state == FS_RESCAN_SWEEPING &&
+	    !rescan_needs_lock(f->rescan))
 		rc = blt_hold_peek(f->fs->db);
 	if (rc < 0)
 		return 0; /* another process holds it: the next tick */
@@ -331,7 +345,8 @@ follow_main(void *arg)
 		 * follows too, and the kernel hears of it */
 		if ((rc = blt_let_go(f->fs->db, FOLLOW_IDLE)) >= 0) {
 			let_go = rc == 1 || !stepped;
-			if ((rc = blt_poll(f->fs->db)) == 0)
+			if (blt_others_active(f->fs->db, FOLLOW_QUIET) ||
+			    (rc = blt_poll(f->fs->db)) == 0)
 				follow_peek(f);
 		}
 		pthread_mutex_lock(&f->mu);

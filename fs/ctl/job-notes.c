@@ -140,17 +140,21 @@ job_locate(struct inode_tree *t, const void *key, size_t klen, int marker,
 	return 1;
 }
 
-/* Whether the store surely has not key.  Read without the lock
- * (blt_peeking()), a key it cannot tell of then is kept: the caller holds
- * fs->wlock, which the followers of the lock's holder may want. */
+/* 1 if the store surely has not key, 0 if it has, -EAGAIN if it cannot
+ * tell: read without the lock (blt_peeking()), it does not wait for it
+ * (the caller holds fs->wlock, which the followers of the lock's holder
+ * may want). */
 static int
 job_surely_gone(struct fs *fs, const unsigned char *key, size_t klen)
 {
 	struct blt_entry e;
+	int rc;
 
-	if (blt_peeking(fs->db))
-		return blt_find_nowait(fs->db, key, klen, &e) == -ENOENT;
-	return blt_exists(fs->db, key, klen) == 0;
+	if (!blt_peeking(fs->db))
+		return blt_exists(fs->db, key, klen) == 0;
+	if ((rc = blt_find_nowait(fs->db, key, klen, &e)) == -ENOENT)
+		return 1;
+	return rc == -EAGAIN ? -EAGAIN : 0;
 }
 
 /* key is gone from the mounted store: if the index still has it, it
@@ -163,13 +167,16 @@ job_forget_key(
 	struct inode_stale stale = {0};
 	struct job_note where;
 	uint64_t node;
+	int gone;
 
 	if (!job_locate(fs->tree, key, klen,
 	        path_may_be_marker(inode_conf(fs->tree), key, klen), &node,
 	        &where) ||
-	    (node != 0 && handle_pending(fs, node)) ||
-	    !job_surely_gone(fs, key, klen) ||
-	    inode_del_key(fs->tree, key, klen, &stale) < 0)
+	    (node != 0 && handle_pending(fs, node)))
+		return 0;
+	if ((gone = job_surely_gone(fs, key, klen)) <= 0)
+		return gone;
+	if (inode_del_key(fs->tree, key, klen, &stale) < 0)
 		return 0;
 	job_note_entry(ns, where.parent, where.name, where.nlen);
 	job_note_node(ns, where.parent);

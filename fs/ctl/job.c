@@ -245,7 +245,7 @@ job_prune(struct job_runner *r, struct job *j)
 	/* rewritten or removed since the scan: not ours to remove */
 	pthread_mutex_lock(&fs->wlock);
 	while (blt_map_keys_next(&cand, &at, &key, &klen))
-		gone += (uint64_t)job_forget_key(fs, key, klen, &ns);
+		gone += job_forget_key(fs, key, klen, &ns) > 0;
 	pthread_mutex_unlock(&fs->wlock);
 	job_evicted(fs);
 	job_notify(fs, &ns);

@@ -46,7 +46,12 @@ struct rescan {
 	uint64_t *dirs;
 	size_t ndirs, cap;
 	off_t off;
-	int steps;        /* of this rescan, for BLTFS_FOLLOW_HOLD */
+	int steps; /* of this rescan, for BLTFS_FOLLOW_HOLD */
+	/* a sweep without the lock met names whose keys the store could not
+	 * tell of (read while its writer was at work): the sweep goes over
+	 * them all again, with the lock (rescan_needs_lock()) */
+	uint64_t untold;
+	int locked;
 	long step;        /* keys or entries a step */
 	const char *hold; /* BLTFS_FOLLOW_HOLD */
 };
@@ -103,6 +108,8 @@ rescan_start(struct rescan *r, int state)
 	r->it = NULL;
 	r->ndirs = 0;
 	r->steps = 0;
+	r->untold = 0;
+	r->locked = 0;
 	if (state == FS_RESCAN_SWEEPING && rescan_sweep_from_root(r) < 0)
 		state = FS_RESCAN_READING; /* ends in a sweep all the same */
 	rescan_set(r, state);
@@ -204,7 +211,8 @@ sweep_take(void *arg, const char *name, size_t nlen,
 	return 0;
 }
 
-/* Drop the name of e in dir if the store has not its key: 1 if dropped. */
+/* Drop the name of e in dir if the store has not its key: 1 if dropped,
+ * -EAGAIN if the store could not tell (job_forget_key()). */
 static int
 sweep_one(struct fs *fs, uint64_t dir, const struct sweep_ent *e,
     struct job_notes *ns)
@@ -253,8 +261,12 @@ rescan_sweep(struct rescan *r, struct job_notes *ns, uint64_t *gone)
 		r->off = l.off;
 		left -= (long)l.n;
 		pthread_mutex_lock(&fs->wlock);
-		for (size_t i = 0; i < l.n; i++)
-			*gone += (uint64_t)sweep_one(fs, dir, &l.v[i], ns);
+		for (size_t i = 0; i < l.n; i++) {
+			if ((rc = sweep_one(fs, dir, &l.v[i], ns)) > 0)
+				(*gone)++;
+			else if (rc == -EAGAIN)
+				r->untold++;
+		}
 		pthread_mutex_unlock(&fs->wlock);
 		for (size_t i = 0; i < l.n; i++) {
 			uint64_t *d;
@@ -275,8 +287,20 @@ rescan_sweep(struct rescan *r, struct job_notes *ns, uint64_t *gone)
 		}
 	}
 	free(l.v);
-	if (r->ndirs == 0)
+	if (r->ndirs > 0)
+		return;
+	if (r->untold == 0 || rescan_sweep_from_root(r) < 0) {
 		rescan_set(r, FS_RESCAN_NONE);
+		return;
+	}
+	r->untold = 0;
+	r->locked = 1;
+}
+
+int
+rescan_needs_lock(const struct rescan *r)
+{
+	return r->locked;
 }
 
 int

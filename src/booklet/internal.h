@@ -453,6 +453,9 @@ void share_free(struct blt *db);
 int share_peek_lock(struct blt *db);
 uint64_t share_peek_from(struct blt *db);
 void share_peek_unlock(struct blt *db);
+/* 1 if the file is as the store last followed it (its size, times and
+ * header), read without the lock: the map may be scanned as it is. */
+int share_unchanged(struct blt *db);
 
 /* peek.c */
 void peek_enter(struct blt *db);

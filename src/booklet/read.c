@@ -504,16 +504,22 @@ blt_stat(struct blt *db, struct blt_stat *st)
 	int rc = 0;
 
 	pthread_rwlock_wrlock(&db->lock);
-	/* without the lock, the file is not to be scanned: what is known */
-	if (peek_held(db) && !db->usage_known) {
+	/* without the lock, a file another process changed since it was
+	 * followed is not to be scanned: what is known */
+	if (peek_held(db) && !db->usage_known && !share_unchanged(db)) {
 		read_info(db, st);
 		pthread_rwlock_unlock(&db->lock);
-		return 0;
+		return 1;
 	}
 	if (!db->rdonly && !peek_held(db))
 		rc = write_flush(db, 0);
-	if (rc == 0 && !db->usage_known)
-		rc = scan_usage(db);
+	if (rc == 0 && !db->usage_known && (rc = scan_usage(db)) == -EUCLEAN &&
+	    peek_held(db)) {
+		/* a writer came in the middle: not counted, not damage */
+		read_info(db, st);
+		pthread_rwlock_unlock(&db->lock);
+		return 1;
+	}
 	if (rc == 0) {
 		read_info(db, st);
 		st->live_bytes = db->live_bytes;

@@ -778,6 +778,21 @@ share_moved(struct blt *db)
 }
 
 int
+share_unchanged(struct blt *db)
+{
+	struct share *s = db->share;
+	int same;
+
+	if (s == NULL)
+		return 1;
+	pthread_mutex_lock(&s->mu);
+	same =
+	    !share_moved(db) && memcmp(db->map->base, s->head, HEADER_LEN) == 0;
+	pthread_mutex_unlock(&s->mu);
+	return same;
+}
+
+int
 blt_poll(struct blt *db)
 {
 	struct share *s = db->share;
