@@ -95,7 +95,7 @@ client_print_sharing(const struct json *v)
 		return;
 	}
 	printf("lock      %s now; taken %" PRIu64 " times, let go %" PRIu64
-	       " (after 0.5 s idle)",
+	       " (once idle)",
 	    lock, client_num(v, "lock_taken"), client_num(v, "lock_let_go"));
 	if (client_num(v, "lock_timeouts") > 0)
 		printf(
@@ -109,6 +109,11 @@ client_print_sharing(const struct json *v)
 	    client_num(f, "grew"), client_num(f, "whole"),
 	    client_num(f, "replaced"), client_num(f, "keys_put"),
 	    client_num(f, "keys_gone"));
+	printf("          %" PRIu64 " keys and %" PRIu64
+	       " prunes or clears read without the lock; %" PRIu64
+	       " sweeps of names\n",
+	    client_num(f, "keys_unlocked"), client_num(f, "relaid_unlocked"),
+	    client_num(f, "sweeps"));
 	if (rescan != NULL && strcmp(rescan, "none") != 0)
 		printf("          rescan under way (%s)\n",
 		    strcmp(rescan, "reading") == 0
