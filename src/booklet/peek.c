@@ -491,6 +491,44 @@ peek_tail(struct blt *db, const struct peek_layout *l,
 	                                                          : PEEK_UNSURE;
 }
 
+/* Whether what others appended since the mount's thread last read it is
+ * whole blocks to the file's end, each its key's by its digest (or a skip
+ * block): 1, 0 if not (or too much to look through), or -errno.  A
+ * reindex appends its new index there and then rewires every chain,
+ * before the header says where the new index is: until then a walk of
+ * the old one can pass from a chain to another and miss a live key, so
+ * its "gone" is no proof (a store grown past its buckets by a Python
+ * writer beside readers, bench/bench_peek.sh). */
+static int
+peek_tail_whole(struct blt *db, const struct peek_layout *l)
+{
+	uint64_t from = share_peek_from(db), at;
+	unsigned char digest[HASH_LEN];
+	struct peek_scan s;
+	struct block b;
+	int rc, zero;
+
+	if (from >= l->size)
+		return 1;
+	if (from < HEADER_LEN || l->size - from > PEEK_TAIL_MAX)
+		return 0;
+	if ((rc = peek_scan_init(&s, db, l, from)) < 0)
+		return rc;
+	while ((rc = peek_scan_next(&s, &b, &at)) > 0) {
+		zero = 1;
+		for (int i = 0; i < HASH_LEN; i++)
+			zero &= b.digest[i] == 0;
+		hash_digest(b.key, b.klen, digest);
+		if (!(zero && b.next == PTR_TOMBSTONE) &&
+		    memcmp(digest, b.digest, HASH_LEN) != 0)
+			break; /* no block: an index, say */
+	}
+	if (rc >= 0)
+		rc = rc == 0 && s.pos >= l->size;
+	peek_scan_free(&s);
+	return rc;
+}
+
 /* Whether off lies among l's blocks: past the index at byte 200, short of
  * the end, not in an index that a reindex or prune put among them. */
 static int
@@ -599,6 +637,8 @@ peek_find(struct blt *db, const void *key, size_t klen, uint64_t at,
 		return rc;
 	}
 	if (!moved && (rc = peek_index_whole(db, &l)) <= 0)
+		return rc < 0 ? rc : PEEK_UNSURE;
+	if (!moved && (rc = peek_tail_whole(db, &l)) <= 0)
 		return rc < 0 ? rc : PEEK_UNSURE;
 	if ((rc = peek_layout(db, &after)) != 0)
 		return rc;
