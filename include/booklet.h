@@ -511,13 +511,14 @@ int blt_hold_try(struct blt *db, int write);
 void blt_unhold_unused(struct blt *db);
 
 /* Hold the store to read without its lock (src/booklet/peek.c): if this
- * store holds the lock now, as blt_hold(db, 0); otherwise the calling
+ * store holds the lock for writing now, as blt_hold(db, 0); otherwise
+ * (held shared too, so that readers never keep it from going) the calling
  * thread reads the file as it is, whoever holds the lock, until its
  * blt_unhold().  blt_read(), blt_get(), blt_find(), blt_find_at(),
  * blt_exists() and blt_get_timestamp() then read with pread(2), check that
  * the key's block stood unchanged around the read, and only where a check
  * keeps failing (a prune by another process under way) wait for the lock
- * as blt_hold() does; blt_stat() gives what is known without a scan.  An
+ * as blt_hold() does; blt_stat() scans only a file as it was followed.  An
  * entry they give has gen BLT_GEN_PEEK: its offset is no place to read
  * from later.  No other call of the store may be made meanwhile.  Always
  * 0. */

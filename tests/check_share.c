@@ -260,6 +260,40 @@ START_TEST(a_try_never_waits_and_an_unused_hold_is_no_use)
 }
 END_TEST
 
+/* A read without the lock does not join the shared lock the store holds
+ * (its start-up): busy readers would keep it from ever going, and a
+ * writer of another process out.  One held for writing is joined: its
+ * buffer is to be read too. */
+START_TEST(a_read_without_the_lock_keeps_no_shared_lock_from_going)
+{
+	struct blt *db = shared(BLT_RDONLY, 5), *o;
+	char buf[16];
+
+	/* held shared since the open */
+	(void)other_open(-EWOULDBLOCK);
+	ck_assert_int_eq(blt_hold_peek(db), 0);
+	ck_assert_int_eq(blt_peeking(db), 1);
+	ck_assert_int_eq(blt_let_go(db, 0), 1); /* while the read goes on */
+	o = other();
+	ck_assert_int_eq(blt_get(db, "a", 1, buf, sizeof buf, NULL), 1);
+	blt_unhold(db);
+	ck_assert_int_eq(blt_close(o), 0);
+	ck_assert_int_eq(blt_close(db), 0);
+
+	db = shared(BLT_RDWR, 5);
+	ck_assert_int_eq(blt_hold(db, 1), 0);
+	tu_put(db, "b", "2", BLT_NOW); /* buffered */
+	blt_unhold(db);
+	ck_assert_int_eq(blt_hold_peek(db), 0);
+	ck_assert_int_eq(blt_peeking(db), 0);
+	ck_assert_int_eq(blt_get(db, "b", 1, buf, sizeof buf, NULL), 1);
+	ck_assert_int_eq(blt_let_go(db, 0), 0); /* held by the read */
+	blt_unhold(db);
+	ck_assert_int_eq(blt_let_go(db, 0), 1);
+	ck_assert_int_eq(blt_close(db), 0);
+}
+END_TEST
+
 /* A conversion may let the lock go (flock(2)), so it compares the store
  * again; a change followed before it is not told twice. */
 START_TEST(a_change_followed_is_not_followed_again_by_a_conversion)
@@ -367,6 +401,8 @@ share_suite(void)
 	tcase_add_test(tc, a_write_needs_the_exclusive_lock);
 	tcase_add_test(tc, a_store_held_elsewhere_fails_after_the_timeout);
 	tcase_add_test(tc, a_try_never_waits_and_an_unused_hold_is_no_use);
+	tcase_add_test(
+	    tc, a_read_without_the_lock_keeps_no_shared_lock_from_going);
 	tcase_add_test(
 	    tc, a_change_followed_is_not_followed_again_by_a_conversion);
 	tcase_add_test(

@@ -508,8 +508,13 @@ blt_hold_peek(struct blt *db)
 {
 	struct share *s = db->share;
 
-	/* held by this store already: the map may be read as ever */
-	if (s != NULL && !share_enter_fast(s, SHARE_READ))
+	/* held by this store for writing: the map may be read as ever (its
+	 * buffer too).  Held only shared (its start-up, a step of a
+	 * rescan), it is read without the lock all the same: readers that
+	 * joined that hold would keep it from ever falling idle, and a
+	 * writer of another process out for good (bench/bench_peek.sh at
+	 * 10M keys, whose readers start as the mount does) */
+	if (s != NULL && !share_enter_fast(s, SHARE_WRITE))
 		peek_enter(db);
 	return 0;
 }
