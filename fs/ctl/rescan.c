@@ -50,8 +50,7 @@ struct rescan {
 	/* a sweep without the lock met names whose keys the store could not
 	 * tell of (read while its writer was at work): the sweep goes over
 	 * them all again, with the lock (rescan_needs_lock()) */
-	uint64_t untold;
-	int locked;
+	int untold, locked;
 	long step;        /* keys or entries a step */
 	const char *hold; /* BLTFS_FOLLOW_HOLD */
 };
@@ -265,7 +264,7 @@ rescan_sweep(struct rescan *r, struct job_notes *ns, uint64_t *gone)
 			if ((rc = sweep_one(fs, dir, &l.v[i], ns)) > 0)
 				(*gone)++;
 			else if (rc == -EAGAIN)
-				r->untold++;
+				r->untold = 1;
 		}
 		pthread_mutex_unlock(&fs->wlock);
 		for (size_t i = 0; i < l.n; i++) {
@@ -289,7 +288,7 @@ rescan_sweep(struct rescan *r, struct job_notes *ns, uint64_t *gone)
 	free(l.v);
 	if (r->ndirs > 0)
 		return;
-	if (r->untold == 0 || rescan_sweep_from_root(r) < 0) {
+	if (!r->untold || rescan_sweep_from_root(r) < 0) {
 		rescan_set(r, FS_RESCAN_NONE);
 		return;
 	}

@@ -48,9 +48,12 @@ struct handle {
 	 * reads it past its page cache (op_open()), and its reads give the
 	 * version the first gave (node_read()) */
 	int direct;
-	/* who opened a direct h: the thread (a request's pid) and its
-	 * process, whose stats of the file give the version h reads */
-	pid_t reader, reader_process;
+	/* who opened a direct h: the thread (a request's pid), and its
+	 * process once a stat by another thread asked (0: not yet; under
+	 * the set's lock), whose stats of the file give the version h
+	 * reads */
+	_Atomic pid_t reader;
+	pid_t reader_process;
 	struct node_seen seen;
 	struct decode_text *dt; /* a decode mount: the text of the value */
 	struct handle *next;    /* same bucket of the set */
@@ -225,16 +228,13 @@ handle_direct(const struct handle *h)
 void
 handle_opened_by(struct handle *h, pid_t tid)
 {
-	if (!h->direct)
-		return;
-	h->reader = tid;
-	h->reader_process = process_of(tid);
+	if (h->direct)
+		atomic_store(&h->reader, tid);
 }
 
-/* The direct handle of nodeid that thread tid's process opened last, or
- * NULL; with *any 1 if nodeid has a direct handle at all.  tid itself
- * first, its process (a /proc read) only if process >= 0.  s->lock
- * held. */
+/* The direct handle of nodeid that thread tid opened last (process < 0),
+ * or tid's process (a /proc read of each opener, once), or NULL; with
+ * *any 1 if nodeid has a direct handle at all.  s->lock held. */
 static struct handle *
 handle_of_reader(
     struct handle_set *s, uint64_t nodeid, pid_t tid, pid_t process, int *any)
@@ -246,7 +246,9 @@ handle_of_reader(
 		if (h->nodeid != nodeid || !h->direct)
 			continue;
 		*any = 1;
-		if (process < 0 ? h->reader == tid
+		if (process >= 0 && h->reader_process == 0)
+			h->reader_process = process_of(atomic_load(&h->reader));
+		if (process < 0 ? atomic_load(&h->reader) == tid
 		                : h->reader_process == process)
 			return h;
 	}

@@ -158,7 +158,6 @@ node_read_seen(struct fs *fs, struct node_read *r, struct node_seen *seen,
 {
 	struct blt_entry now;
 	ssize_t got = -ESTALE;
-
 	int keep;
 
 	pthread_mutex_lock(&seen->lock);

@@ -501,32 +501,27 @@ blt_set_live_bytes(struct blt *db, uint64_t live_bytes)
 int
 blt_stat(struct blt *db, struct blt_stat *st)
 {
-	int rc = 0;
+	int rc = 0, uncounted;
 
 	pthread_rwlock_wrlock(&db->lock);
 	/* without the lock, a file another process changed since it was
 	 * followed is not to be scanned: what is known */
-	if (peek_held(db) && !db->usage_known && !share_unchanged(db)) {
-		read_info(db, st);
-		pthread_rwlock_unlock(&db->lock);
-		return 1;
-	}
-	if (!db->rdonly && !peek_held(db))
+	uncounted = peek_held(db) && !db->usage_known && !share_unchanged(db);
+	if (!uncounted && !db->rdonly && !peek_held(db))
 		rc = write_flush(db, 0);
-	if (rc == 0 && !db->usage_known && (rc = scan_usage(db)) == -EUCLEAN &&
-	    peek_held(db)) {
-		/* a writer came in the middle: not counted, not damage */
-		read_info(db, st);
-		pthread_rwlock_unlock(&db->lock);
-		return 1;
+	if (!uncounted && rc == 0 && !db->usage_known &&
+	    (rc = scan_usage(db)) == -EUCLEAN && peek_held(db)) {
+		uncounted = 1; /* a writer came in the middle: no damage */
+		rc = 0;
 	}
-	if (rc == 0) {
+	if (rc == 0)
 		read_info(db, st);
+	if (rc == 0 && !uncounted) {
 		st->live_bytes = db->live_bytes;
 		st->dead_bytes = db->size - HEADER_LEN -
 		                 (uint64_t)PTR_LEN * db->h.n_buckets -
 		                 db->live_bytes;
 	}
 	pthread_rwlock_unlock(&db->lock);
-	return rc;
+	return rc < 0 ? rc : uncounted;
 }
