@@ -476,6 +476,15 @@ struct blt_change {
 	uint64_t old_end;  /* the file's end when the lock was let go */
 	uint64_t old_keys; /* blt_count() then */
 	uint64_t new_keys; /* and now */
+	/* how far blt_peek_follow() has passed the keys of the file as it
+	 * is now (from where the lock was let go, or from the first data
+	 * of a prune or clear it followed), 0 if it has not: the follow
+	 * function knows those keys already */
+	uint64_t peeked_to;
+	/* a prune or clear that blt_peek_follow() has not read: it reads
+	 * every key of the file again, from its first data on, at its next
+	 * call, as after one it follows itself */
+	int reread;
 };
 
 /* Told of a change by the blt_hold() that found it, before it or any
@@ -564,10 +573,12 @@ int64_t blt_peek_follow(
  * (blt_errmsg() says why; the lock is kept). */
 int blt_let_go(struct blt *db, double idle);
 
-/* While the lock is let go: if the file changed since, take the shared
- * lock if it is free, follow the change (blt_share()'s follow function)
- * and let it go again.  For a caller that follows the store on its own, not
- * only when asked: cheap (two stat calls) when nothing changed.  1 if a
+/* While the lock is let go: if the file changed since, and not only as
+ * far as blt_peek_follow() has read it already (which a caller that
+ * follows calls first), take the shared lock if it is free, follow the
+ * change (blt_share()'s follow function) and let it go again.  For a
+ * caller that follows the store on its own, not only when asked: cheap
+ * (two stat calls and a header read) when nothing changed.  1 if a
  * change was followed, 0 if none was (none, the lock held by this store or
  * by a writer still at work), or the errors of blt_hold() and
  * blt_let_go(). */
@@ -587,16 +598,21 @@ struct blt_share_stat {
 	uint64_t let_go;  /* ... and let go */
 	uint64_t grew;    /* changes followed by reading what was appended */
 	uint64_t changed; /* ... by reading the store again */
-	uint64_t replaced; /* of those, another file in the store's place */
-	uint64_t timeouts; /* holds that failed past the lock timeout */
-	uint64_t rebased;  /* prunes and clears of another process read
-	                      without the lock (blt_peek_follow()) */
+	uint64_t replaced;     /* of those, another file in the store's place */
+	uint64_t timeouts;     /* holds that failed past the lock timeout */
+	uint64_t rebased;      /* prunes and clears of another process read
+	                          without the lock (blt_peek_follow()) */
+	uint64_t polled;       /* of taken: by blt_poll() */
+	uint64_t reads_locked; /* of taken: by reads without the lock that
+	                          could not be trusted and waited for it */
 };
 /* -EINVAL for a store not shared. */
 int blt_share_stat(struct blt *db, struct blt_share_stat *st);
 
 /* blt_iter_create_unchecked() of the blocks after c->old_end alone, for a
- * follow function told of a BLT_GREW change: what other processes put. */
+ * follow function told of a BLT_GREW change: what other processes put;
+ * after c->peeked_to when set (also of a BLT_CHANGED one): what they put
+ * that blt_peek_follow() has not passed. */
 int blt_iter_create_grown(
     struct blt *db, const struct blt_change *c, struct blt_iter **out);
 /* For the same function: the dead blocks of user keys before c->old_end

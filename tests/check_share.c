@@ -145,6 +145,61 @@ START_TEST(the_keys_after_the_old_end_are_what_was_put)
 }
 END_TEST
 
+static void
+count_key(void *arg, const void *key, size_t klen, uint64_t vlen, uint64_t at)
+{
+	(void)key;
+	(void)klen;
+	(void)vlen;
+	(void)at;
+	(*(int *)arg)++;
+}
+
+/* What the follow without the lock read is no reason to take the lock,
+ * and is not followed again when it is taken: a pipeline that opens the
+ * store again would find it held for nothing. */
+START_TEST(what_was_read_without_the_lock_is_not_followed_again)
+{
+	struct blt *db = shared(BLT_RDONLY, 5), *o;
+	struct blt_share_stat st0, st1;
+	struct blt_iter *it;
+	struct blt_item item;
+	uint64_t n_keys;
+	int n = 0;
+
+	ck_assert_int_eq(blt_let_go(db, 0), 1);
+	o = other();
+	tu_put(o, "b", "2", BLT_NOW);
+	tu_put(o, "a", "3", BLT_NOW);
+	ck_assert_int_eq(blt_close(o), 0);
+	ck_assert_int_eq(blt_peek_follow(db, count_key, &n, &n_keys), 2);
+	ck_assert_int_eq(n, 2);
+	ck_assert_uint_eq(n_keys, 2);
+	ck_assert_int_eq(blt_share_stat(db, &st0), 0);
+	ck_assert_int_eq(blt_poll(db), 0); /* all read: no lock taken */
+	ck_assert_int_eq(blt_share_stat(db, &st1), 0);
+	ck_assert_uint_eq(st1.taken, st0.taken);
+	ck_assert_int_eq(told, 0);
+	o = other();
+	tu_put(o, "c", "4", BLT_NOW); /* not read yet */
+	ck_assert_int_eq(blt_close(o), 0);
+	ck_assert_int_eq(blt_hold(db, 0), 0);
+	ck_assert_int_eq(told, 1);
+	ck_assert_int_eq(seen.how, BLT_GREW);
+	ck_assert(seen.peeked_to > seen.old_end);
+	ck_assert_int_eq(blt_iter_create_grown(db, &seen, &it), 0);
+	n = 0;
+	while (blt_iter_next(it, &item) > 0) {
+		ck_assert(item.klen == 1 && item.key[0] == 'c');
+		n++;
+	}
+	ck_assert_int_eq(n, 1);
+	blt_iter_free(it);
+	blt_unhold(db);
+	ck_assert_int_eq(blt_close(db), 0);
+}
+END_TEST
+
 START_TEST(a_delete_and_a_file_put_in_place_are_followed)
 {
 	struct blt *db = shared(BLT_RDWR, 5), *o;
@@ -397,6 +452,8 @@ share_suite(void)
 	tcase_add_test(
 	    tc, an_idle_store_lets_its_lock_go_and_follows_what_grew);
 	tcase_add_test(tc, the_keys_after_the_old_end_are_what_was_put);
+	tcase_add_test(
+	    tc, what_was_read_without_the_lock_is_not_followed_again);
 	tcase_add_test(tc, a_delete_and_a_file_put_in_place_are_followed);
 	tcase_add_test(tc, a_write_needs_the_exclusive_lock);
 	tcase_add_test(tc, a_store_held_elsewhere_fails_after_the_timeout);

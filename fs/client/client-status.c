@@ -94,9 +94,12 @@ client_print_sharing(const struct json *v)
 		printf("lock      held from mount to unmount (-o exclusive)\n");
 		return;
 	}
-	printf("lock      %s now; taken %" PRIu64 " times, let go %" PRIu64
+	printf("lock      %s now; taken %" PRIu64 " times (%" PRIu64
+	       " to follow, %" PRIu64 " by reads that waited), let go %" PRIu64
 	       " (once idle)",
-	    lock, client_num(v, "lock_taken"), client_num(v, "lock_let_go"));
+	    lock, client_num(v, "lock_taken"),
+	    client_num(v, "lock_taken_to_follow"),
+	    client_num(v, "lock_taken_by_reads"), client_num(v, "lock_let_go"));
 	if (client_num(v, "lock_timeouts") > 0)
 		printf(
 		    ", %" PRIu64 " timeouts", client_num(v, "lock_timeouts"));

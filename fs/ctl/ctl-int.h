@@ -302,9 +302,11 @@ int rescan_step(
 void rescan_hold(struct rescan *r);
 /* The rescan just started is not held by BLTFS_FOLLOW_HOLD. */
 void rescan_no_hold(struct rescan *r);
-/* 1 if the sweep under way is to be made with the lock: one without it
- * could not tell of some keys. */
-int rescan_needs_lock(const struct rescan *r);
+/* How many sweeps of the rescan under way ended with names whose keys
+ * they could not tell of, without the lock: the sweep goes over them all
+ * again, once more without it after the writer went quiet, then with it
+ * (follow_rescan_step()). */
+int rescan_untold_sweeps(const struct rescan *r);
 
 /* keylist.c */
 

@@ -123,9 +123,10 @@ follow_put_all(struct follow *f, struct blt_iter *it, struct job_notes *ns)
 	return n;
 }
 
-/* The keys after the old end, then the keys deleted: 0, -ESTALE if not
- * all of them were found among the dead blocks, or -EAGAIN if the keys
- * could not be read.  With no rescan under way, the store's count says
+/* The keys after the old end (or after what the mount read without the
+ * lock, c->peeked_to), then the keys deleted: 0, -ESTALE if not all of
+ * them were found among the dead blocks, or -EAGAIN if the keys could not
+ * be read.  With no rescan under way, the store's count says
  * how many deletes to look for (the index held the store's keys before);
  * while a rescan reads the store, the deletes are left to its sweep; while
  * it sweeps, every dead block is looked at. */
@@ -160,8 +161,11 @@ follow_grown(struct follow *f, const struct blt_change *c, int state,
 			rescan_start(f->rescan, FS_RESCAN_NONE);
 		return 0;
 	}
-	if (now < c->new_keys || now - c->new_keys > c->old_keys + put)
-		return -ESTALE; /* counts that do not add up */
+	/* counts that do not add up, or no dead blocks to look among: the
+	 * names of keys gone are swept */
+	if (c->how != BLT_GREW || now < c->new_keys ||
+	    now - c->new_keys > c->old_keys + put)
+		return -ESTALE;
 	want = state == FS_RESCAN_SWEEPING ? UINT64_MAX : now - c->new_keys;
 	gone = follow_drop_dead(f, c, want, &all, ns);
 	pthread_mutex_lock(&f->mu);
@@ -210,8 +214,17 @@ follow_change(void *arg, const struct blt_change *c)
 	struct job_notes ns = {0};
 	int state = atomic_load(&f->fs->rescan), rc = -EAGAIN, whole = 1;
 
-	if (c->how == BLT_GREW)
+	/* a prune or clear that the mount read without the lock already
+	 * (c->peeked_to): only what came after it, unless a rescan reads
+	 * the store, whose offsets it made void */
+	if (c->how == BLT_GREW ||
+	    (c->peeked_to != 0 && state != FS_RESCAN_READING))
 		rc = follow_grown(f, c, state, &ns);
+	/* a prune or clear the thread had not read: it reads every key
+	 * again without the lock (follow_peek()), and sweeps the names of
+	 * keys gone once the count falls short */
+	if (rc != 0 && c->reread && state != FS_RESCAN_READING)
+		rc = 0;
 	if (rc == 0)
 		whole = 0;
 	else if (rc == -ESTALE) /* every key is in: sweep the gone ones */
@@ -226,28 +239,31 @@ follow_change(void *arg, const struct blt_change *c)
 }
 
 /* A step of the rescan under way, if any, with the store held but not
- * kept from being let go meanwhile: 1 if a step was made.  While another
- * process holds the lock or was at work within FOLLOW_QUIET, a sweep goes
- * on without it (blt_hold_peek(): a name is dropped only if its key is
- * surely gone); reading waits. */
+ * kept from being let go meanwhile: 1 if a step was made.  A sweep goes
+ * without the lock (blt_hold_peek(): a name is dropped only if its key is
+ * surely gone); one that could not tell of some keys goes over them again
+ * once the other process has left the file alone for FOLLOW_QUIET, still
+ * without it, and only if that one could not tell either, with it.
+ * Reading a store that changed as its appends cannot tell takes the lock,
+ * once the other process is quiet. */
 static int
 follow_rescan_step(struct follow *f)
 {
 	struct job_notes ns = {0};
 	uint64_t put = 0, gone = 0;
 	int made, peeked, state = atomic_load(&f->fs->rescan), rc;
+	int quiet = !blt_others_active(f->fs->db, FOLLOW_QUIET);
+	int untold = rescan_untold_sweeps(f->rescan);
 
 	if (state == FS_RESCAN_NONE)
 		return 0;
-	/* without the lock while another process is at work (a sweep keeps
-	 * the names whose keys it cannot tell of; the step with the lock,
-	 * once that process is quiet, drops them), or holds it */
-	rc = blt_others_active(f->fs->db, FOLLOW_QUIET)
-	         ? -EWOULDBLOCK
-	         : blt_hold_try(f->fs->db, 0);
-	if (rc == -EWOULDBLOCK && state == FS_RESCAN_SWEEPING &&
-	    !rescan_needs_lock(f->rescan))
+	if (state == FS_RESCAN_SWEEPING &&
+	    (untold == 0 || (untold == 1 && quiet)))
 		rc = blt_hold_peek(f->fs->db);
+	else if (quiet)
+		rc = blt_hold_try(f->fs->db, 0);
+	else
+		rc = -EWOULDBLOCK;
 	if (rc < 0)
 		return 0; /* another process holds it: the next tick */
 	peeked = blt_peeking(f->fs->db);
@@ -345,9 +361,9 @@ follow_main(void *arg)
 		 * follows too, and the kernel hears of it */
 		if ((rc = blt_let_go(f->fs->db, FOLLOW_IDLE)) >= 0) {
 			let_go = rc == 1 || !stepped;
-			if (blt_others_active(f->fs->db, FOLLOW_QUIET) ||
-			    (rc = blt_poll(f->fs->db)) == 0)
-				follow_peek(f);
+			follow_peek(f);
+			if (!blt_others_active(f->fs->db, FOLLOW_QUIET))
+				rc = blt_poll(f->fs->db);
 		}
 		pthread_mutex_lock(&f->mu);
 		if (rc < 0 && !f->told)
@@ -461,13 +477,15 @@ follow_status(struct fs *fs, FILE *out)
 	fprintf(out,
 	    ",\n  \"lock\": \"%s\",\n  \"lock_taken\": %" PRIu64
 	    ",\n  \"lock_let_go\": %" PRIu64 ",\n  \"lock_timeouts\": %" PRIu64
+	    ",\n  \"lock_taken_to_follow\": %" PRIu64
+	    ",\n  \"lock_taken_by_reads\": %" PRIu64
 	    ",\n  \"followed\": {\"grew\": %" PRIu64 ", \"whole\": %" PRIu64
 	    ", \"replaced\": %" PRIu64 ", \"keys_put\": %" PRIu64
 	    ", \"keys_gone\": %" PRIu64 ", \"keys_unlocked\": %" PRIu64
 	    ", \"relaid_unlocked\": %" PRIu64 ", \"sweeps\": %" PRIu64
 	    ", \"rescan\": \"%s\"}",
-	    modes[st.mode], st.taken, st.let_go, st.timeouts, f->grew, f->whole,
-	    st.replaced, f->keys_put, f->keys_gone, f->peeked, st.rebased,
-	    f->sweeps, rescans[rescan]);
+	    modes[st.mode], st.taken, st.let_go, st.timeouts, st.polled,
+	    st.reads_locked, f->grew, f->whole, st.replaced, f->keys_put,
+	    f->keys_gone, f->peeked, st.rebased, f->sweeps, rescans[rescan]);
 	pthread_mutex_unlock(&f->mu);
 }

@@ -49,8 +49,9 @@ struct rescan {
 	int steps; /* of this rescan, for BLTFS_FOLLOW_HOLD */
 	/* a sweep without the lock met names whose keys the store could not
 	 * tell of (read while its writer was at work): the sweep goes over
-	 * them all again, with the lock (rescan_needs_lock()) */
-	int untold, locked;
+	 * them all again; untold_sweeps counts the sweeps that ended so
+	 * (rescan_untold_sweeps()) */
+	int untold, untold_sweeps;
 	long step;        /* keys or entries a step */
 	const char *hold; /* BLTFS_FOLLOW_HOLD */
 };
@@ -108,7 +109,7 @@ rescan_start(struct rescan *r, int state)
 	r->ndirs = 0;
 	r->steps = 0;
 	r->untold = 0;
-	r->locked = 0;
+	r->untold_sweeps = 0;
 	if (state == FS_RESCAN_SWEEPING && rescan_sweep_from_root(r) < 0)
 		state = FS_RESCAN_READING; /* ends in a sweep all the same */
 	rescan_set(r, state);
@@ -293,13 +294,13 @@ rescan_sweep(struct rescan *r, struct job_notes *ns, uint64_t *gone)
 		return;
 	}
 	r->untold = 0;
-	r->locked = 1;
+	r->untold_sweeps++;
 }
 
 int
-rescan_needs_lock(const struct rescan *r)
+rescan_untold_sweeps(const struct rescan *r)
 {
-	return r->locked;
+	return r->untold_sweeps;
 }
 
 int

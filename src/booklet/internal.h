@@ -450,8 +450,28 @@ int check_readable_as_is(struct blt *db, uint64_t *n_keys);
 int share_may_write(const struct blt *db);
 int share_writable(struct blt *db);
 void share_free(struct blt *db);
+/* A read without the lock that could not be trusted (a writer moving
+ * what it read) waits for the writer without it: 0 to read again,
+ * -EAGAIN to read with the lock (share_peek_lock()): the file stood
+ * still while the read kept failing, so no writer is at work that
+ * waiting would outlast; -EBUSY past the lock timeout.  w starts zeroed,
+ * one for each read. */
+struct share_wait {
+	int64_t start, still; /* µs, monotonic */
+	int64_t size;
+	struct timespec mtime;
+	int naps;
+};
+int share_peek_wait(struct blt *db, struct share_wait *w);
 int share_peek_lock(struct blt *db);
 uint64_t share_peek_from(struct blt *db);
+struct peek_layout;
+/* Whether the file, its header in the layout l the mount's thread last
+ * read others' appends by, is shorter than what that thread read: cut
+ * with the header as it was, which only a prune or clear under way does
+ * (format §9 cuts the file before it writes the header), whose walks
+ * prove nothing gone. */
+int share_peek_cut(struct blt *db, const struct peek_layout *l);
 void share_peek_unlock(struct blt *db);
 /* 1 if the file is as the store last followed it (its size, times and
  * header), read without the lock: the map may be scanned as it is. */
@@ -487,9 +507,14 @@ struct peek_layout {
 	uint64_t first_data;
 	uint32_t n_buckets;
 	uint64_t size;
+	uint64_t n_keys;       /* the header's, UINT64_MAX if unclean */
+	struct timespec mtime; /* of the look (peek_layout()), else 0 */
 };
 int peek_layout_parse(
     const unsigned char *h, uint64_t size, struct peek_layout *l);
+/* The header's facts in st (blt_stat()) as the file has them now, read
+ * without the lock: another process changed it since it was followed. */
+void peek_info(struct blt *db, struct blt_stat *st);
 /* The keys a look at others' appends found: records of a key length
  * (KLEN_LEN bytes), a value length and a block offset (8 bytes each), then
  * the key. */

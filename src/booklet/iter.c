@@ -216,9 +216,11 @@ int
 blt_iter_create_grown(
     struct blt *db, const struct blt_change *c, struct blt_iter **out)
 {
-	if (c->how != BLT_GREW || c->old_end < HEADER_LEN)
+	uint64_t from = c->peeked_to != 0 ? c->peeked_to : c->old_end;
+
+	if ((c->how != BLT_GREW && c->peeked_to == 0) || from < HEADER_LEN)
 		return err_set(-EINVAL, "%s: not a store that grew", db->path);
-	return iter_create_at(db, 1, NULL, c->old_end, out);
+	return iter_create_at(db, 1, NULL, from, out);
 }
 
 int

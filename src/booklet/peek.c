@@ -192,7 +192,11 @@ peek_layout_parse(const unsigned char *h, uint64_t size, struct peek_layout *l)
 	uint64_t io = le_get(h + HDR_INDEX_OFFSET_OFF, PTR_LEN);
 	uint64_t fd = le_get(h + HDR_FIRST_DATA_POS_OFF, PTR_LEN);
 
+	memset(l, 0, sizeof *l);
 	l->size = size;
+	l->n_keys = le_get(h + HDR_N_KEYS_OFF, 4);
+	if (l->n_keys == NKEYS_UNCLEAN)
+		l->n_keys = UINT64_MAX;
 	l->n_buckets = (uint32_t)le_get(h + HDR_N_BUCKETS_OFF, 4);
 	io = io == LEGACY_ABSENT ? 0 : io;
 	fd = fd == LEGACY_ABSENT ? 0 : fd;
@@ -217,7 +221,61 @@ peek_layout(const struct blt *db, struct peek_layout *l)
 		return err_set(-errno, "%s: %s", db->path, strerror(errno));
 	if ((rc = peek_pread(db, h, sizeof h, 0)) <= 0)
 		return rc < 0 ? rc : PEEK_UNSURE;
-	return peek_layout_parse(h, (uint64_t)st.st_size, l);
+	rc = peek_layout_parse(h, (uint64_t)st.st_size, l);
+	l->mtime = st.st_mtim;
+	return rc;
+}
+
+/* How long the file must have stood still before a walk for its "gone"
+ * to count (ms).  A prune in place keeps the header as it was until it
+ * ends, and meanwhile its new index, all empty buckets at first, may
+ * land on the old one's, and blocks moved down end the chains they land
+ * in: a walk of the old index then finds a live key's chain empty or cut
+ * (bench/bench_reopen.sh: 3 live keys answered ENOENT in 4.3 million
+ * reads, each walk finding its bucket empty).  A hint of where the key
+ * was shows the move, but not every key has one.  A prune writes without
+ * pauses this long (unless the kernel stalls its writeback) until it
+ * cuts the file, and its fsync after the cut, before the header moves,
+ * is told by the cut (share_peek_cut()); a writer that only appends and
+ * links, whose deletes are what a "gone" is for, pauses between its
+ * flushes. */
+#define PEEK_GONE_STILL_MS 50
+
+/* Whether the file stood still from the looks l to after (a walk between
+ * them), and for PEEK_GONE_STILL_MS before the second. */
+static int
+peek_stood_still(const struct peek_layout *l, const struct peek_layout *after)
+{
+	struct timespec now;
+	int64_t ms;
+
+	if (l->mtime.tv_sec != after->mtime.tv_sec ||
+	    l->mtime.tv_nsec != after->mtime.tv_nsec)
+		return 0;
+	clock_gettime(CLOCK_REALTIME, &now);
+	ms = (int64_t)(now.tv_sec - l->mtime.tv_sec) * 1000 +
+	     (now.tv_nsec - l->mtime.tv_nsec) / 1000000;
+	return ms >= PEEK_GONE_STILL_MS;
+}
+
+void
+peek_info(struct blt *db, struct blt_stat *st)
+{
+	unsigned char h[HEADER_LEN];
+	struct peek_layout l;
+	struct stat fs;
+	uint64_t n;
+
+	if (fstat(db->fd, &fs) == -1 || peek_pread(db, h, sizeof h, 0) <= 0 ||
+	    peek_layout_parse(h, (uint64_t)fs.st_size, &l) != 0)
+		return; /* a prune or clear half done: what was known */
+	n = le_get(h + HDR_N_KEYS_OFF, 4);
+	if (n != NKEYS_UNCLEAN)
+		st->n_keys = n;
+	st->n_buckets = l.n_buckets;
+	st->index_offset = l.index_off;
+	st->first_data = l.first_data;
+	st->file_bytes = l.size;
 }
 
 /* Two looks at the layout that agree: no prune or clear ended between
@@ -571,6 +629,64 @@ peek_index_whole(struct blt *db, const struct peek_layout *l)
 	return 1;
 }
 
+/* The most buckets around a walk's bucket that its "gone" reads
+ * (peek_buckets_whole()): 48 KiB. */
+#define PEEK_AROUND_MAX 8192
+
+/* Whether the buckets around key's (digest's) read as an index's do: each
+ * none (0 or 1) or the offset of a place among the blocks, and not all
+ * none where the key count makes that all but impossible (one chance in
+ * 500 million: a bucket's neighbours are the same at every read, so at
+ * one in a thousand, one deleted key in a thousand read as never gone,
+ * tests/mount-beside.sh).  A prune in place writes its new index, every
+ * bucket none, right after the data it compacted, before its second pass
+ * has read that data and linked it, which a Python prune does in one go
+ * at the end, the file standing still meanwhile: where the new index
+ * lies over the old one, the walk of a live key finds its bucket empty
+ * (bench/bench_reopen.sh: 11 live keys answered ENOENT in 4.5 million
+ * reads, each in an empty bucket, the file still for 79 ms).  And where
+ * the first pass's blocks lie over the old index, a bucket holds a
+ * block's bytes: its fresh end-of-chain pointer (1), and round it digests
+ * and lengths, offsets no block has. */
+static int
+peek_buckets_whole(
+    struct blt *db, const struct peek_layout *l, const unsigned char *digest)
+{
+	uint32_t bucket = hash_bucket(digest, l->n_buckets);
+	uint64_t want, from, used = 0;
+	unsigned char *b;
+	int rc;
+
+	if (l->n_keys == UINT64_MAX || l->n_keys == 0)
+		want = PEEK_AROUND_MAX; /* a load unknown, or none to see */
+	else /* all none with this load: e^-20, one in 500 million */
+		want = (uint64_t)(20.0 * l->n_buckets / (double)l->n_keys) + 1;
+	if (want > PEEK_AROUND_MAX)
+		want = PEEK_AROUND_MAX;
+	if (want > l->n_buckets)
+		want = l->n_buckets;
+	from = bucket >= want / 2 ? bucket - want / 2 : 0;
+	if (from + want > l->n_buckets)
+		from = l->n_buckets - want;
+	if ((b = malloc(want * PTR_LEN)) == NULL)
+		return err_oom(db->path);
+	rc = peek_pread(db, b, want * PTR_LEN, l->index_off + from * PTR_LEN);
+	for (uint64_t i = 0; rc > 0 && i < want; i++) {
+		uint64_t p = le_get(b + i * PTR_LEN, PTR_LEN);
+
+		if (p > PTR_END && !peek_among_blocks(l, p))
+			rc = 0;
+		used += p > PTR_END;
+	}
+	free(b);
+	if (rc <= 0)
+		return rc;
+	/* none used in a whole index of a store with keys, or where its load
+	 * says some would be */
+	return used > 0 || l->n_keys == 0 || l->n_keys == UINT64_MAX ||
+	       (want == PEEK_AROUND_MAX && want < l->n_buckets);
+}
+
 /* Find key's live block: from the hint at (where a scan saw it), else by
  * its chain, else, if deep, among the blocks appended since the mount's
  * thread last looked; PEEK_GONE only from a walk that met nothing amiss in
@@ -638,11 +754,17 @@ peek_find(struct blt *db, const void *key, size_t klen, uint64_t at,
 	}
 	if (!moved && (rc = peek_index_whole(db, &l)) <= 0)
 		return rc < 0 ? rc : PEEK_UNSURE;
+	if (!moved && (rc = peek_buckets_whole(db, &l, digest)) <= 0)
+		return rc < 0 ? rc : PEEK_UNSURE;
 	if (!moved && (rc = peek_tail_whole(db, &l)) <= 0)
 		return rc < 0 ? rc : PEEK_UNSURE;
 	if ((rc = peek_layout(db, &after)) != 0)
 		return rc;
-	return peek_same_layout(&l, &after) && !moved ? PEEK_GONE : PEEK_UNSURE;
+	return peek_same_layout(&l, &after) && !moved &&
+	               peek_stood_still(&l, &after) &&
+	               !share_peek_cut(db, &after)
+	           ? PEEK_GONE
+	           : PEEK_UNSURE;
 }
 
 /* Whether the block pb still reads as it did: head, timestamp and key. */
@@ -829,7 +951,7 @@ peek_appended(struct blt *db, uint64_t *pos, struct peek_batch *batch)
 	struct peek_scan s;
 	struct block b;
 	uint64_t at;
-	int rc;
+	int rc, stopped = 0;
 
 	batch->len = 0;
 	if ((rc = peek_layout(db, &l)) != 0)
@@ -846,6 +968,7 @@ peek_appended(struct blt *db, uint64_t *pos, struct peek_batch *batch)
 		if (!(zero && b.next == PTR_TOMBSTONE) &&
 		    memcmp(digest, b.digest, HASH_LEN) != 0) {
 			rc = 0; /* no block: looked at again next time */
+			stopped = 1;
 			break;
 		}
 		if (b.next != PTR_TOMBSTONE &&
@@ -865,6 +988,12 @@ peek_appended(struct blt *db, uint64_t *pos, struct peek_batch *batch)
 		}
 		*pos = s.pos;
 	}
+	/* at the end, or at a block not yet whole: on from there, past an
+	 * index that ends the file (a prune's), which no block follows
+	 * (else the look stayed before it, and the file never looked
+	 * followed to its end: share_peek_caught_up()) */
+	if (rc == 0 && !stopped)
+		*pos = s.pos;
 	peek_scan_free(&s);
 	return rc < 0 ? rc : rc == 1;
 }

@@ -65,8 +65,13 @@ blt_get(struct blt *db, const void *key, size_t klen, void *buf, size_t cap,
 	ssize_t rc;
 
 	if (peek_held(db)) {
-		if ((rc = peek_get(db, key, klen, buf, cap, ts)) != -EAGAIN ||
-		    (rc = share_peek_lock(db)) < 0)
+		struct share_wait w = {0};
+
+		while (
+		    (rc = peek_get(db, key, klen, buf, cap, ts)) == -EAGAIN &&
+		    (rc = share_peek_wait(db, &w)) == 0)
+			;
+		if (rc != -EAGAIN || (rc = share_peek_lock(db)) < 0)
 			return rc;
 		rc = blt_get(db, key, klen, buf, cap, ts);
 		share_peek_unlock(db);
@@ -232,9 +237,13 @@ blt_read_at(struct blt *db, const void *key, size_t klen, uint64_t at,
 	ssize_t rc;
 
 	if (peek_held(db)) {
-		if ((rc = peek_read(db, key, klen, at, peek_at_sure(db, gen),
-		         off, buf, n)) != -EAGAIN ||
-		    (rc = share_peek_lock(db)) < 0)
+		struct share_wait w = {0};
+
+		while ((rc = peek_read(db, key, klen, at, peek_at_sure(db, gen),
+		            off, buf, n)) == -EAGAIN &&
+		       (rc = share_peek_wait(db, &w)) == 0)
+			;
+		if (rc != -EAGAIN || (rc = share_peek_lock(db)) < 0)
 			return rc;
 		rc = blt_read_at(db, key, klen, at, gen, off, buf, n);
 		share_peek_unlock(db);
@@ -292,9 +301,13 @@ blt_find_at(struct blt *db, const void *key, size_t klen, uint64_t at,
 	int rc = 0;
 
 	if (peek_held(db)) {
-		if ((rc = peek_find_entry(db, key, klen, at,
-		         peek_at_sure(db, gen), e)) != -EAGAIN ||
-		    (rc = share_peek_lock(db)) < 0)
+		struct share_wait w = {0};
+
+		while ((rc = peek_find_entry(db, key, klen, at,
+		            peek_at_sure(db, gen), e)) == -EAGAIN &&
+		       (rc = share_peek_wait(db, &w)) == 0)
+			;
+		if (rc != -EAGAIN || (rc = share_peek_lock(db)) < 0)
 			return rc;
 		rc = blt_find_at(db, key, klen, at, gen, e);
 		share_peek_unlock(db);
@@ -333,9 +346,13 @@ blt_exists(struct blt *db, const void *key, size_t klen)
 	int rc;
 
 	if (peek_held(db)) {
+		struct share_wait w = {0};
 		struct blt_entry e;
 
-		rc = peek_find_entry(db, key, klen, 0, 0, &e);
+		while ((rc = peek_find_entry(db, key, klen, 0, 0, &e)) ==
+		           -EAGAIN &&
+		       (rc = share_peek_wait(db, &w)) == 0)
+			;
 		if (rc != -EAGAIN)
 			return rc == 0 ? 1 : rc == -ENOENT ? 0 : rc;
 		if ((rc = share_peek_lock(db)) < 0)
@@ -358,9 +375,14 @@ blt_get_timestamp(struct blt *db, const void *key, size_t klen, int64_t *ts)
 	int rc;
 
 	if (peek_held(db) && db->h.ts_len) {
+		struct share_wait w = {0};
 		struct blt_entry e;
 
-		if ((rc = peek_find_entry(db, key, klen, 0, 0, &e)) == 0)
+		while ((rc = peek_find_entry(db, key, klen, 0, 0, &e)) ==
+		           -EAGAIN &&
+		       (rc = share_peek_wait(db, &w)) == 0)
+			;
+		if (rc == 0)
 			*ts = e.timestamp;
 		if (rc != -EAGAIN || (rc = share_peek_lock(db)) < 0)
 			return rc;
@@ -501,12 +523,13 @@ blt_set_live_bytes(struct blt *db, uint64_t live_bytes)
 int
 blt_stat(struct blt *db, struct blt_stat *st)
 {
-	int rc = 0, uncounted;
+	/* without the lock, a file another process changed since it was
+	 * followed is not to be scanned, and what was counted of it is
+	 * old: its header says what it can (asked before db->lock, which
+	 * the share's mutex goes before) */
+	int rc = 0, uncounted = peek_held(db) && !share_unchanged(db);
 
 	pthread_rwlock_wrlock(&db->lock);
-	/* without the lock, a file another process changed since it was
-	 * followed is not to be scanned: what is known */
-	uncounted = peek_held(db) && !db->usage_known && !share_unchanged(db);
 	if (!uncounted && !db->rdonly && !peek_held(db))
 		rc = write_flush(db, 0);
 	if (!uncounted && rc == 0 && !db->usage_known &&
@@ -516,6 +539,8 @@ blt_stat(struct blt *db, struct blt_stat *st)
 	}
 	if (rc == 0)
 		read_info(db, st);
+	if (rc == 0 && uncounted)
+		peek_info(db, st);
 	if (rc == 0 && !uncounted) {
 		st->live_bytes = db->live_bytes;
 		st->dead_bytes = db->size - HEADER_LEN -

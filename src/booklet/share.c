@@ -18,11 +18,11 @@
  * any other caller goes on, so that no caller sees the store half
  * followed.
  *
- * No block is read without the lock: the reference changes its pointers
- * in place, unjournaled (§7.9), deletes by writing a tombstone into a live
- * chain, and prunes by moving the data within the file and cutting it
- * short, so a reader without the lock could follow a pointer into bytes
- * that are being moved, or past the end of a file cut short under its map.
+ * The reference changes its pointers in place, unjournaled (§7.9),
+ * deletes by writing a tombstone into a live chain, and prunes by moving
+ * the data within the file and cutting it short: a read without the lock
+ * (blt_hold_peek(), blt_peek_follow()) trusts only what peek.c can check,
+ * with pread(2), never the map, which a file cut short turns into SIGBUS.
  *
  * Converting a flock from shared to exclusive may let it go in between
  * (flock(2)), so it is converted only while no caller holds the store,
@@ -77,6 +77,9 @@ struct share {
 	uint64_t peek_end;
 	unsigned char peek_head[HEADER_LEN];
 	uint64_t rebased_then; /* st.rebased when the lock was let go */
+	/* odd while a rebase writes peek_head and peek_end, which reads
+	 * without the lock look at (share_peek_cut()) */
+	uint64_t peek_seq;
 	/* when another process was last seen at work (its lock in the way,
 	 * the file's mtime moved while this store let go), monotonic µs,
 	 * atomic; and the mtime seen last */
@@ -276,6 +279,67 @@ share_only_grew(const struct blt *db, const struct hdr *old)
 	       memcmp(db->h.uuid, old->uuid, sizeof old->uuid) == 0;
 }
 
+/* Whether the header as it is now (h) shows a file that only grew since
+ * the header peek_head: the layout where it was, or an index moved past
+ * where the last look ended (a reindex), as share_only_grew() says of a
+ * parsed header. */
+static int
+share_peek_grew(const struct share *s, const unsigned char *h, uint64_t size)
+{
+	uint64_t io = le_get(h + HDR_INDEX_OFFSET_OFF, PTR_LEN);
+
+	return size >= s->peek_end &&
+	       (io == le_get(s->peek_head + HDR_INDEX_OFFSET_OFF, PTR_LEN) ||
+	           io >= s->peek_end) &&
+	       memcmp(h + HDR_FIRST_DATA_POS_OFF,
+	           s->peek_head + HDR_FIRST_DATA_POS_OFF, PTR_LEN) == 0 &&
+	       le_get(h + HDR_N_BUCKETS_OFF, 4) >=
+	           le_get(s->peek_head + HDR_N_BUCKETS_OFF, 4) &&
+	       memcmp(h + HDR_CREATED_OFF, s->peek_head + HDR_CREATED_OFF,
+	           TS_LEN + HDR_UUID_LEN) == 0;
+}
+
+/* How far blt_peek_follow() has read the keys of the file as it is now,
+ * which changed as how says since the lock was let go (struct
+ * blt_change's peeked_to): from the old end, unless it followed a prune
+ * or clear meanwhile; or from the first data of the prune or clear it
+ * followed, if the file only grew since.  The lock and db->lock are
+ * held, so no look is under way. */
+static uint64_t
+share_peeked_to(struct blt *db, int how)
+{
+	struct share *s = db->share;
+	uint64_t end = __atomic_load_n(&s->peek_end, __ATOMIC_RELAXED);
+	int rebased = __atomic_load_n(&s->st.rebased, __ATOMIC_RELAXED) !=
+	              __atomic_load_n(&s->rebased_then, __ATOMIC_RELAXED);
+
+	if (end > db->size || end < HEADER_LEN)
+		return 0;
+	if (how == BLT_GREW)
+		return rebased ? 0 : end;
+	return rebased && share_peek_grew(s, db->map->base, db->size) ? end : 0;
+}
+
+/* After share_remember() of a prune or clear by another process: its
+ * keys are read again by blt_peek_follow(), without the lock, from the
+ * new layout's first data on, as after one it follows itself (and
+ * hints of the old layout void), not by a rescan whose steps each take
+ * the lock the pipeline's next open wants.  1 if so; db->lock held. */
+static int
+share_peek_reread(struct blt *db)
+{
+	struct share *s = db->share;
+	struct peek_layout l;
+
+	if (peek_layout_parse(db->map->base, db->size, &l) != 0)
+		return 0;
+	__atomic_add_fetch(&s->peek_seq, 1, __ATOMIC_SEQ_CST);
+	__atomic_store_n(&s->peek_end, l.first_data, __ATOMIC_RELAXED);
+	__atomic_add_fetch(&s->st.rebased, 1, __ATOMIC_RELAXED);
+	__atomic_add_fetch(&s->peek_seq, 1, __ATOMIC_SEQ_CST);
+	return 1;
+}
+
 /* How the store changed since share_remember(), read again as it is now,
  * under the write lock of db and the flock just taken in mode: BLT_SAME,
  * BLT_GREW or BLT_CHANGED, with c filled for the last two. */
@@ -311,6 +375,8 @@ share_compare(struct blt *db, int mode, struct blt_change *c)
 	c->old_end = s->size;
 	c->old_keys = s->n_keys;
 	c->new_keys = db->n_keys;
+	c->peeked_to = replaced ? 0 : share_peeked_to(db, c->how);
+	c->reread = c->how == BLT_CHANGED && !replaced && c->peeked_to == 0;
 	if (c->how == BLT_CHANGED) {
 		db->gen++; /* every offset is void */
 		__atomic_store_n(&db->trusted, 0, __ATOMIC_RELAXED);
@@ -382,6 +448,8 @@ share_take(struct blt *db, int mode, double timeout)
 	 * take, should the lock go without blt_let_go() (a conversion) */
 	if (rc > BLT_SAME && (err = share_remember(db)) < 0)
 		rc = err;
+	if (rc == BLT_CHANGED && c.reread)
+		c.reread = share_peek_reread(db);
 	pthread_rwlock_unlock(&db->lock);
 	if (rc < 0) {
 		(void)flock(db->fd, LOCK_UN);
@@ -549,6 +617,53 @@ share_peek_from(struct blt *db)
 
 static int share_let_go(struct blt *db, double idle, int mode);
 
+/* How long the file must stand still under reads that keep failing
+ * before they take the lock (µs): a writer at work changes it more
+ * often than that (a Python prune of 100,000 keys stands still 80 ms
+ * between its passes, longer on a loaded machine: at 0.2 s, a read in
+ * tests/mount-beside.sh took the lock then), and one that stopped
+ * between two writes (stopped, killed) leaves a file only the lock can
+ * tell of.  And the longest nap between two reads (µs). */
+#define SHARE_STILL 2000000
+#define SHARE_NAP_MAX 50000
+
+int
+share_peek_wait(struct blt *db, struct share_wait *w)
+{
+	struct share *s = db->share;
+	int64_t now = share_now_us();
+	struct stat st;
+	int rc;
+
+	if (s == NULL)
+		return -EAGAIN;
+	pthread_rwlock_rdlock(&db->lock);
+	rc = fstat(db->fd, &st);
+	pthread_rwlock_unlock(&db->lock);
+	if (rc == -1)
+		return -EAGAIN;
+	if (w->start == 0 || st.st_size != w->size ||
+	    !share_same_time(&st.st_mtim, &w->mtime)) {
+		if (w->start == 0)
+			w->start = now;
+		w->still = now;
+		w->size = st.st_size;
+		w->mtime = st.st_mtim;
+	} else if (now - w->still >= SHARE_STILL) {
+		return -EAGAIN;
+	}
+	if (s->timeout >= 0 && now - w->start > (int64_t)(s->timeout * 1e6))
+		return err_set(-EBUSY,
+		    "%s: changed by another process under a read past the "
+		    "lock timeout (%g s)",
+		    db->path, s->timeout);
+	/* 1 ms, doubling: a pointer update takes microseconds, a prune of
+	 * a large store seconds */
+	usleep((useconds_t)(w->naps < 6 ? 1000 << w->naps : SHARE_NAP_MAX));
+	w->naps++;
+	return 0;
+}
+
 /* A read without the lock that could not be trusted waits for it: the
  * thread holds the store as blt_hold(db, 0) until share_peek_unlock().
  * -EBUSY past the lock timeout: the caller reads, and EWOULDBLOCK is
@@ -561,6 +676,9 @@ share_peek_lock(struct blt *db)
 	peek_leave();
 	if ((rc = share_hold(db, 0, 1)) < 0)
 		peek_enter(db);
+	else
+		__atomic_add_fetch(
+		    &db->share->st.reads_locked, 1, __ATOMIC_RELAXED);
 	return rc == -EWOULDBLOCK ? -EBUSY : rc;
 }
 
@@ -574,26 +692,6 @@ share_peek_unlock(struct blt *db)
 	 * (Debian's Python booklet fails at once rather than wait) */
 	(void)share_let_go(db, 0, SHARE_READ);
 	peek_enter(db);
-}
-
-/* Whether the header as it is now (h) shows a file that only grew since
- * the header peek_head: the layout where it was, or an index moved past
- * where the last look ended (a reindex), as share_only_grew() says of a
- * parsed header. */
-static int
-share_peek_grew(const struct share *s, const unsigned char *h, uint64_t size)
-{
-	uint64_t io = le_get(h + HDR_INDEX_OFFSET_OFF, PTR_LEN);
-
-	return size >= s->peek_end &&
-	       (io == le_get(s->peek_head + HDR_INDEX_OFFSET_OFF, PTR_LEN) ||
-	           io >= s->peek_end) &&
-	       memcmp(h + HDR_FIRST_DATA_POS_OFF,
-	           s->peek_head + HDR_FIRST_DATA_POS_OFF, PTR_LEN) == 0 &&
-	       le_get(h + HDR_N_BUCKETS_OFF, 4) >=
-	           le_get(s->peek_head + HDR_N_BUCKETS_OFF, 4) &&
-	       memcmp(h + HDR_CREATED_OFF, s->peek_head + HDR_CREATED_OFF,
-	           TS_LEN + HDR_UUID_LEN) == 0;
 }
 
 /* A prune or clear by the process that holds the lock (format §9, §13):
@@ -610,10 +708,34 @@ share_peek_rebase(struct share *s, const unsigned char *h, uint64_t size)
 		return 0;
 	if (peek_layout_parse(h, size, &l) != 0)
 		return -1;
+	__atomic_add_fetch(&s->peek_seq, 1, __ATOMIC_SEQ_CST);
 	memcpy(s->peek_head, h, HEADER_LEN);
 	__atomic_store_n(&s->peek_end, l.first_data, __ATOMIC_RELAXED);
+	__atomic_add_fetch(&s->peek_seq, 1, __ATOMIC_SEQ_CST);
 	__atomic_add_fetch(&s->st.rebased, 1, __ATOMIC_RELAXED);
 	return 1;
+}
+
+int
+share_peek_cut(struct blt *db, const struct peek_layout *l)
+{
+	struct share *s = db->share;
+	unsigned char h[HEADER_LEN];
+	struct peek_layout was;
+	uint64_t seq, end;
+
+	if (s == NULL)
+		return 0;
+	if ((seq = __atomic_load_n(&s->peek_seq, __ATOMIC_SEQ_CST)) & 1)
+		return 1; /* a rebase under way: no proof either way */
+	memcpy(h, s->peek_head, HEADER_LEN);
+	end = __atomic_load_n(&s->peek_end, __ATOMIC_RELAXED);
+	if (__atomic_load_n(&s->peek_seq, __ATOMIC_SEQ_CST) != seq)
+		return 1;
+	return peek_layout_parse(h, UINT64_MAX, &was) == 0 &&
+	       was.index_off == l->index_off &&
+	       was.first_data == l->first_data &&
+	       was.n_buckets == l->n_buckets && l->size < end;
 }
 
 /* What share_peek_batch() reads of the file st: its header, and what was
@@ -791,10 +913,37 @@ share_unchanged(struct blt *db)
 	if (s == NULL)
 		return 1;
 	pthread_mutex_lock(&s->mu);
+	pthread_rwlock_rdlock(&db->lock);
 	same =
 	    !share_moved(db) && memcmp(db->map->base, s->head, HEADER_LEN) == 0;
+	pthread_rwlock_unlock(&db->lock);
 	pthread_mutex_unlock(&s->mu);
 	return same;
+}
+
+/* Whether blt_peek_follow() has read the file at the store's path to its
+ * end, in the layout it has now: then the lock would follow nothing that
+ * is not followed already (the store itself catches up at its next hold,
+ * struct blt_change's peeked_to), and taking it only to look could meet
+ * the pipeline's next open, which Debian's Python booklet fails at once.
+ * s->mu held, the lock let go. */
+static int
+share_peek_caught_up(struct blt *db)
+{
+	struct share *s = db->share;
+	unsigned char h[HEADER_LEN];
+	struct stat st, at;
+	int up;
+
+	pthread_rwlock_rdlock(&db->lock);
+	up = fstat(db->fd, &st) == 0 && stat(db->file, &at) == 0 &&
+	     at.st_dev == st.st_dev && at.st_ino == st.st_ino &&
+	     (uint64_t)st.st_size == s->peek_end &&
+	     pread(db->fd, h, sizeof h, 0) == (ssize_t)sizeof h &&
+	     le_get(h + HDR_N_KEYS_OFF, 4) != NKEYS_UNCLEAN &&
+	     share_peek_grew(s, h, (uint64_t)st.st_size);
+	pthread_rwlock_unlock(&db->lock);
+	return up;
 }
 
 int
@@ -808,14 +957,15 @@ blt_poll(struct blt *db)
 	pthread_mutex_lock(&s->mu);
 	if (s->mode == SHARE_NONE &&
 	    __atomic_load_n(&s->gate, __ATOMIC_SEQ_CST) == 0 &&
-	    share_moved(db)) {
+	    share_moved(db) && !share_peek_caught_up(db)) {
 		/* only a free lock: a writer of another process that holds it
 		 * is still writing, and is looked at again next time */
 		share_gate_close(s);
 		rc = share_take(db, SHARE_READ, 0);
-		if (rc == 0)
+		if (rc == 0) {
+			s->st.polled++;
 			rc = share_release(db) == 0 ? 1 : -EIO;
-		else if (rc == -EWOULDBLOCK)
+		} else if (rc == -EWOULDBLOCK)
 			rc = 0;
 		share_gate_open(s);
 	}
