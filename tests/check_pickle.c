@@ -485,6 +485,60 @@ START_TEST(test_deep)
 	p[o++] = '.';
 	ck_assert_msg(dec(p, o, &t) == 0, "%s", why);
 	json_decref(t);
+	/* 1000 lists around an int, and 1000 dicts of a str key: shown, and
+	 * encoded back (blt dump --decode's text, load --encode's); 1001 of
+	 * either are not */
+	for (int dicts = 0; dicts < 2; dicts++)
+		for (size_t levels = 1000; levels <= 1001; levels++) {
+			o = 2;
+			for (size_t i = 0; i < levels; i++)
+				if (dicts)
+					memcpy(p + o, "}X\x01\x00\x00\x00k", 7),
+					    o += 7;
+				else
+					p[o++] = ']';
+			p[o++] = 'K', p[o++] = 1;
+			for (size_t i = 0; i < levels; i++)
+				p[o++] = dicts ? 's' : 'a';
+			p[o++] = '.';
+			if (levels == 1001) {
+				refused(p, o, "nesting deeper than 1000");
+				continue;
+			}
+			ck_assert_msg(dec(p, o, &t) == 0, "%zu %s: %s", levels,
+			    dicts ? "dicts" : "lists", why);
+			{
+				struct blt_value_buf b = {0};
+
+				ck_assert_msg(value_pickle_encode(t, &b) == 0,
+				    "%zu %s not encoded back", levels,
+				    dicts ? "dicts" : "lists");
+				blt_value_buf_free(&b);
+			}
+			json_decref(t);
+		}
+	/* a frozenset of a frozenset 40 deep, 85 bytes that Python reads:
+	 * shown, and encoded back (each level was converted twice, 2^40
+	 * times in all, and refused as a bomb past 20) */
+	o = 2;
+	p[1] = 4;
+	for (size_t i = 0; i < 40; i++)
+		p[o++] = '(';
+	p[o++] = 'K', p[o++] = 1;
+	for (size_t i = 0; i < 40; i++)
+		p[o++] = 0x91;
+	p[o++] = '.';
+	ck_assert_msg(dec(p, o, &t) == 0, "%s", why);
+	{
+		struct blt_value_buf b = {0};
+
+		ck_assert_int_eq(value_pickle_encode(t, &b), 0);
+		blt_value_buf_free(&b);
+	}
+	json_decref(t);
+	decodes(PK("\x80\x04((K\x01\x91\x91."),
+	    "{\"$frozenset\":[{\"$frozenset\":[1]}]}");
+	p[1] = 5;
 	/* a $bytes tag is a level too */
 	o = 2;
 	for (size_t i = 0; i < 1000; i++)
@@ -677,6 +731,40 @@ END_TEST
  * a timezone of a whole day, a Decimal whose exponent is past Python's
  * range, a pandas Timestamp of -2**63 ns (pandas' NaT sentinel); nor
  * encoded from text.  Their neighbours in range decode. */
+/* INT and LONG lines (protocol 0) of 4,300 digits decode, as Python's
+ * pickle.loads() reads them; of 4,301 they are refused, as it refuses
+ * them (int()'s default_max_str_digits), signed or not. */
+static void
+text_ints_as_long_as_python_reads(void)
+{
+	static const char *const ops[] = {"I", "L"};
+	static const char *const signs[] = {"", "-"};
+	unsigned char p[4400];
+	json_t *t;
+
+	for (int o = 0; o < 2; o++)
+		for (int g = 0; g < 2; g++)
+			for (size_t nd = 4300; nd <= 4301; nd++) {
+				size_t n = 0;
+
+				p[n++] = (unsigned char)ops[o][0];
+				memcpy(p + n, signs[g], strlen(signs[g]));
+				n += strlen(signs[g]);
+				memset(p + n, '7', nd);
+				n += nd;
+				memcpy(p + n, "\n.", 2);
+				n += 2;
+				if (nd == 4300) {
+					ck_assert_msg(dec(p, n, &t) == 0,
+					    "%s%s of %zu digits: %s", ops[o],
+					    signs[g], nd, why);
+					json_decref(t);
+				} else {
+					refused(p, n, "at most 4300 digits");
+				}
+			}
+}
+
 START_TEST(test_python_refuses)
 {
 	decodes(PK("\x80\x02"
@@ -725,6 +813,7 @@ START_TEST(test_python_refuses)
 	enc_refused("{\"$pdtimestamp\": \"1677-09-21T00:12:43.145224192\"}",
 	    "pandas' NaT sentinel");
 	enc_refused("{\"$timezone\": \"-24:00\"}", "$timezone");
+	text_ints_as_long_as_python_reads();
 }
 END_TEST
 

@@ -366,7 +366,7 @@ pk_text_int(struct pk_dec *d, const char *s, size_t n, size_t at)
 		s++;
 		n--;
 	}
-	if (n == 0 || n > PK_MAX_INT_DIGITS || (s[0] == '0' && n > 1))
+	if (n == 0 || n > PK_MAX_TEXT_INT_DIGITS || (s[0] == '0' && n > 1))
 		goto bad;
 	for (size_t i = 0; i < n; i++)
 		if (s[i] < '0' || s[i] > '9')
@@ -375,8 +375,8 @@ pk_text_int(struct pk_dec *d, const char *s, size_t n, size_t at)
 bad:
 	return pk_fail(d,
 	    "the integer at offset %zu is not plain decimal of at most %d "
-	    "digits",
-	    at, PK_MAX_INT_DIGITS);
+	    "digits (Python's own limit)",
+	    at, PK_MAX_TEXT_INT_DIGITS);
 }
 
 /* LONG1 and LONG4: n bytes of little-endian two's complement. */

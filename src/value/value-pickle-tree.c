@@ -379,6 +379,23 @@ pk_json_items(struct pk_dec *d, size_t id, const size_t *pos, size_t n,
 	return 0;
 }
 
+/* The items of all at positions pos[0..n), as a new array. */
+static int
+pk_json_pick(json_t *all, const size_t *pos, size_t n, json_t **out)
+{
+	json_t *a = json_array();
+
+	if (a == NULL)
+		return -ENOMEM;
+	for (size_t i = 0; i < n; i++)
+		if (json_array_append(a, json_array_get(all, pos[i])) != 0) {
+			json_decref(a);
+			return -ENOMEM;
+		}
+	*out = a;
+	return 0;
+}
+
 static int
 pk_json_dict(struct pk_dec *d, size_t id, int depth, json_t **out)
 {
@@ -387,9 +404,17 @@ pk_json_dict(struct pk_dec *d, size_t id, int depth, json_t **out)
 	json_t *o, *j, *k;
 
 	/* Keys first: converting them checks their depth and cycles before
-	 * they are hashed. */
+	 * they are hashed.  A key of any other type than a plain str makes
+	 * the $dict form, where keys lie three levels down; a str is a
+	 * member's name, no level at all (the $dict form that a lone "$"
+	 * name makes is checked below): a dict of 1000 dicts of str keys is
+	 * shown, as a list of 1000 lists is. */
 	for (size_t i = 0; i < n->u.items.n; i += 2) {
-		if ((rc = pk_json(d, n->u.items.v[i], depth + 3, &k)) != 0)
+		const struct pk_node *key = &d->nodes[n->u.items.v[i]];
+		int down =
+		    key->type == PK_STR && key->flavor == PK_FL_PLAIN ? 1 : 3;
+
+		if ((rc = pk_json(d, n->u.items.v[i], depth + down, &k)) != 0)
 			return rc;
 		json_decref(k);
 		n = &d->nodes[id];
@@ -530,13 +555,17 @@ pk_json(struct pk_dec *d, size_t id, int depth, json_t **out)
 		else {
 			json_t *all = NULL;
 
-			/* Elements first (depth, cycles), then equality. */
+			/* Elements first (depth, cycles), then equality; the
+			 * unique ones are picked from those converted, not
+			 * converted again: again at every level, a frozenset
+			 * of a frozenset 21 deep (77 bytes of pickle) took
+			 * 2^21 conversions, and was refused as a bomb */
 			rc = pk_json_items(
 			    d, id, NULL, n->u.items.n, 1, depth + 2, &all);
-			json_decref(all);
 			if (rc == 0 && (rc = pk_uniq(d, id)) == 0)
-				rc = pk_json_items(d, id, d->nodes[id].uniq.v,
-				    d->nodes[id].uniq.n, 1, depth + 2, &j);
+				rc = pk_json_pick(all, d->nodes[id].uniq.v,
+				    d->nodes[id].uniq.n, &j);
+			json_decref(all);
 		}
 		n = &d->nodes[id];
 		n->on_path = 0;

@@ -680,7 +680,10 @@ value_pickle_encode(const json_t *v, struct blt_value_buf *out)
 	out->len = 0;
 	if ((rc = value_buf_put(out, "\x80\x05", 2)) < 0)
 		return rc;
-	if ((rc = pk_enc_value(&e, v, 1)) != 0 || (rc = pk_op(&e, '.')) < 0)
+	/* depth counts the containers around a value, as the decoder and
+	 * the text reader count them: 1000 lists around an int is text
+	 * blt dump --decode shows, and load --encode takes back */
+	if ((rc = pk_enc_value(&e, v, 0)) != 0 || (rc = pk_op(&e, '.')) < 0)
 		return rc;
 	pk_commit(&e);
 	return 0;

@@ -18,8 +18,12 @@ struct blt_value_buf;
 
 #define PK_MAX_DEPTH VALUE_DEPTH_MAX
 #define PK_MAX_INT_BYTES 4096   /* LONG1/LONG4 payloads (9865 digits) */
-#define PK_MAX_INT_DIGITS 10000 /* decimal text of INT, LONG and $int */
-#define PK_NODE_WEIGHT 32       /* what one output node costs, in bytes */
+#define PK_MAX_INT_DIGITS 10000 /* decimal text of $int */
+/* Decimal digits of an INT or LONG line (protocol 0), sign aside: Python
+ * reads them with int(), which refuses more than sys.int_info's
+ * default_max_str_digits, so pickle.loads() fails on a longer one. */
+#define PK_MAX_TEXT_INT_DIGITS 4300
+#define PK_NODE_WEIGHT 32 /* what one output node costs, in bytes */
 #define PK_WEIGHT_FLOOR ((size_t)64 << 20)
 /* Probes and comparisons for the dedup of sets and dict keys, plus 8 per
  * byte of input: crafted hash collisions cannot make it quadratic. */
