@@ -488,15 +488,21 @@ void peek_hint_put(
  * far: each moved every block (share.c). */
 uint64_t share_peek_epoch(struct blt *db);
 /* The hint at of peek_read() and peek_find_entry() is where the key's
- * block was, or 0; at_sure says it is of the layout the file has had
- * since (peek_at_sure()), so that other bytes there show a prune in place
- * under way (peek_find()). */
+ * block was, or 0, taken in generation gen: when peek_at_sure() says it
+ * is of the layout the file has had since, other bytes there show a prune
+ * in place under way (peek_find()).  A read that cannot be trusted waits
+ * for the writer without the lock (share_peek_wait()): -EAGAIN is for a
+ * read to make with the lock (share_peek_lock()). */
 ssize_t peek_read(struct blt *db, const void *key, size_t klen, uint64_t at,
-    int at_sure, uint64_t off, void *buf, size_t n);
+    uint64_t gen, uint64_t off, void *buf, size_t n);
 ssize_t peek_get(struct blt *db, const void *key, size_t klen, void *buf,
     size_t cap, int64_t *ts);
 int peek_find_entry(struct blt *db, const void *key, size_t klen, uint64_t at,
-    int at_sure, struct blt_entry *e);
+    uint64_t gen, struct blt_entry *e);
+/* peek_find_entry() with no hint that waits for nobody: -EAGAIN when it
+ * cannot tell (blt_find_nowait()). */
+int peek_find_now(
+    struct blt *db, const void *key, size_t klen, struct blt_entry *e);
 /* Whether a hint of generation gen, taken while this store held the lock,
  * is of the layout the file has now: no prune or clear of this store or,
  * followed without the lock, of another process since (share.c). */

@@ -783,11 +783,10 @@ peek_block_stands(const struct blt *db, const struct peek_block *pb)
 	return rc < 0 ? rc : same;
 }
 
-/* Read up to n bytes at off of key's value, whole: the bytes read, or
- * -ENOENT, or -EAGAIN where the read must wait for the lock.  The entry's
- * place and size go to e, if not NULL. */
+/* One round of peek_value(): -EAGAIN when none of its tries could be
+ * trusted. */
 static ssize_t
-peek_value(struct blt *db, const void *key, size_t klen, uint64_t at,
+peek_value_tries(struct blt *db, const void *key, size_t klen, uint64_t at,
     int at_sure, uint64_t off, void *buf, size_t n, struct blt_entry *e)
 {
 	struct peek_block pb;
@@ -850,6 +849,32 @@ peek_value(struct blt *db, const void *key, size_t klen, uint64_t at,
 	return rc;
 }
 
+/* Read up to n bytes at off of key's value, whole: the bytes read, or
+ * -ENOENT, or -EAGAIN where the read must be made with the lock, or
+ * -EBUSY.  Rounds that cannot be trusted wait for the writer between
+ * them.  The entry's place and size go to e, if not NULL. */
+static ssize_t
+peek_value(struct blt *db, const void *key, size_t klen, uint64_t at,
+    uint64_t gen, uint64_t off, void *buf, size_t n, struct blt_entry *e)
+{
+	struct share_wait w = {0};
+	ssize_t rc;
+
+	while ((rc = peek_value_tries(db, key, klen, at, peek_at_sure(db, gen),
+	            off, buf, n, e)) == -EAGAIN &&
+	       (rc = share_peek_wait(db, &w)) == 0)
+		;
+	return rc;
+}
+
+int
+peek_find_now(struct blt *db, const void *key, size_t klen, struct blt_entry *e)
+{
+	ssize_t rc = peek_value_tries(db, key, klen, 0, 0, 0, NULL, 0, e);
+
+	return rc < 0 ? (int)rc : 0;
+}
+
 /* Whether the head and key in a and b are the same but for the next
  * pointer, which a writer may change meanwhile (an overwrite tombstones
  * the block it replaces, whose value stays whole). */
@@ -908,9 +933,9 @@ out:
 
 ssize_t
 peek_read(struct blt *db, const void *key, size_t klen, uint64_t at,
-    int at_sure, uint64_t off, void *buf, size_t n)
+    uint64_t gen, uint64_t off, void *buf, size_t n)
 {
-	return peek_value(db, key, klen, at, at_sure, off, buf, n, NULL);
+	return peek_value(db, key, klen, at, gen, off, buf, n, NULL);
 }
 
 ssize_t
@@ -929,9 +954,9 @@ peek_get(struct blt *db, const void *key, size_t klen, void *buf, size_t cap,
 
 int
 peek_find_entry(struct blt *db, const void *key, size_t klen, uint64_t at,
-    int at_sure, struct blt_entry *e)
+    uint64_t gen, struct blt_entry *e)
 {
-	ssize_t rc = peek_value(db, key, klen, at, at_sure, 0, NULL, 0, e);
+	ssize_t rc = peek_value(db, key, klen, at, gen, 0, NULL, 0, e);
 
 	return rc < 0 ? (int)rc : 0;
 }

@@ -65,13 +65,8 @@ blt_get(struct blt *db, const void *key, size_t klen, void *buf, size_t cap,
 	ssize_t rc;
 
 	if (peek_held(db)) {
-		struct share_wait w = {0};
-
-		while (
-		    (rc = peek_get(db, key, klen, buf, cap, ts)) == -EAGAIN &&
-		    (rc = share_peek_wait(db, &w)) == 0)
-			;
-		if (rc != -EAGAIN || (rc = share_peek_lock(db)) < 0)
+		if ((rc = peek_get(db, key, klen, buf, cap, ts)) != -EAGAIN ||
+		    (rc = share_peek_lock(db)) < 0)
 			return rc;
 		rc = blt_get(db, key, klen, buf, cap, ts);
 		share_peek_unlock(db);
@@ -237,13 +232,9 @@ blt_read_at(struct blt *db, const void *key, size_t klen, uint64_t at,
 	ssize_t rc;
 
 	if (peek_held(db)) {
-		struct share_wait w = {0};
-
-		while ((rc = peek_read(db, key, klen, at, peek_at_sure(db, gen),
-		            off, buf, n)) == -EAGAIN &&
-		       (rc = share_peek_wait(db, &w)) == 0)
-			;
-		if (rc != -EAGAIN || (rc = share_peek_lock(db)) < 0)
+		if ((rc = peek_read(db, key, klen, at, gen, off, buf, n)) !=
+		        -EAGAIN ||
+		    (rc = share_peek_lock(db)) < 0)
 			return rc;
 		rc = blt_read_at(db, key, klen, at, gen, off, buf, n);
 		share_peek_unlock(db);
@@ -277,7 +268,7 @@ blt_find_nowait(
     struct blt *db, const void *key, size_t klen, struct blt_entry *e)
 {
 	if (peek_held(db))
-		return peek_find_entry(db, key, klen, 0, 0, e);
+		return peek_find_now(db, key, klen, e);
 	return blt_find(db, key, klen, e);
 }
 
@@ -301,13 +292,9 @@ blt_find_at(struct blt *db, const void *key, size_t klen, uint64_t at,
 	int rc = 0;
 
 	if (peek_held(db)) {
-		struct share_wait w = {0};
-
-		while ((rc = peek_find_entry(db, key, klen, at,
-		            peek_at_sure(db, gen), e)) == -EAGAIN &&
-		       (rc = share_peek_wait(db, &w)) == 0)
-			;
-		if (rc != -EAGAIN || (rc = share_peek_lock(db)) < 0)
+		if ((rc = peek_find_entry(db, key, klen, at, gen, e)) !=
+		        -EAGAIN ||
+		    (rc = share_peek_lock(db)) < 0)
 			return rc;
 		rc = blt_find_at(db, key, klen, at, gen, e);
 		share_peek_unlock(db);
@@ -346,13 +333,9 @@ blt_exists(struct blt *db, const void *key, size_t klen)
 	int rc;
 
 	if (peek_held(db)) {
-		struct share_wait w = {0};
 		struct blt_entry e;
 
-		while ((rc = peek_find_entry(db, key, klen, 0, 0, &e)) ==
-		           -EAGAIN &&
-		       (rc = share_peek_wait(db, &w)) == 0)
-			;
+		rc = peek_find_entry(db, key, klen, 0, 0, &e);
 		if (rc != -EAGAIN)
 			return rc == 0 ? 1 : rc == -ENOENT ? 0 : rc;
 		if ((rc = share_peek_lock(db)) < 0)
@@ -375,14 +358,9 @@ blt_get_timestamp(struct blt *db, const void *key, size_t klen, int64_t *ts)
 	int rc;
 
 	if (peek_held(db) && db->h.ts_len) {
-		struct share_wait w = {0};
 		struct blt_entry e;
 
-		while ((rc = peek_find_entry(db, key, klen, 0, 0, &e)) ==
-		           -EAGAIN &&
-		       (rc = share_peek_wait(db, &w)) == 0)
-			;
-		if (rc == 0)
+		if ((rc = peek_find_entry(db, key, klen, 0, 0, &e)) == 0)
 			*ts = e.timestamp;
 		if (rc != -EAGAIN || (rc = share_peek_lock(db)) < 0)
 			return rc;

@@ -320,6 +320,20 @@ share_peeked_to(struct blt *db, int how)
 	return rebased && share_peek_grew(s, db->map->base, db->size) ? end : 0;
 }
 
+/* The look at others' appends starts again at first_data of the layout
+ * header h gives (a prune or clear moved every block), and the hints of
+ * the old one are void (share_peek_epoch()).  Under peek_seq, which
+ * share_peek_cut() reads by. */
+static void
+share_peek_relay(struct share *s, const unsigned char *h, uint64_t first_data)
+{
+	__atomic_add_fetch(&s->peek_seq, 1, __ATOMIC_SEQ_CST);
+	memcpy(s->peek_head, h, HEADER_LEN);
+	__atomic_store_n(&s->peek_end, first_data, __ATOMIC_RELAXED);
+	__atomic_add_fetch(&s->st.rebased, 1, __ATOMIC_RELAXED);
+	__atomic_add_fetch(&s->peek_seq, 1, __ATOMIC_SEQ_CST);
+}
+
 /* After share_remember() of a prune or clear by another process: its
  * keys are read again by blt_peek_follow(), without the lock, from the
  * new layout's first data on, as after one it follows itself (and
@@ -333,10 +347,7 @@ share_peek_reread(struct blt *db)
 
 	if (peek_layout_parse(db->map->base, db->size, &l) != 0)
 		return 0;
-	__atomic_add_fetch(&s->peek_seq, 1, __ATOMIC_SEQ_CST);
-	__atomic_store_n(&s->peek_end, l.first_data, __ATOMIC_RELAXED);
-	__atomic_add_fetch(&s->st.rebased, 1, __ATOMIC_RELAXED);
-	__atomic_add_fetch(&s->peek_seq, 1, __ATOMIC_SEQ_CST);
+	share_peek_relay(s, db->map->base, l.first_data);
 	return 1;
 }
 
@@ -708,11 +719,7 @@ share_peek_rebase(struct share *s, const unsigned char *h, uint64_t size)
 		return 0;
 	if (peek_layout_parse(h, size, &l) != 0)
 		return -1;
-	__atomic_add_fetch(&s->peek_seq, 1, __ATOMIC_SEQ_CST);
-	memcpy(s->peek_head, h, HEADER_LEN);
-	__atomic_store_n(&s->peek_end, l.first_data, __ATOMIC_RELAXED);
-	__atomic_add_fetch(&s->peek_seq, 1, __ATOMIC_SEQ_CST);
-	__atomic_add_fetch(&s->st.rebased, 1, __ATOMIC_RELAXED);
+	share_peek_relay(s, h, l.first_data);
 	return 1;
 }
 
