@@ -244,6 +244,9 @@ struct job_notes {
 /* Tell the kernel what ns holds, and empty it; called with no lock held. */
 void job_notify(struct fs *fs, struct job_notes *ns);
 
+/* Append src's notes to dst's, and empty src (its array freed). */
+void job_notes_move(struct job_notes *dst, struct job_notes *src);
+
 /* The kernel must drop its entry of name in directory parent. */
 void job_note_entry(
     struct job_notes *ns, uint64_t parent, const char *name, size_t nlen);

@@ -18,9 +18,14 @@
  * time, while the mount answers; so do deletes that the dead blocks did
  * not show, with the sweep alone.
  *
- * The kernel hears of what changed from this file's thread, never from the
- * request whose blt_hold() found the change: that request may hold the
- * kernel's lock of a directory that the notice needs.
+ * The kernel hears of what changed from a thread that does nothing else
+ * (the teller), never from a request nor from the thread that follows:
+ * a notice waits for the kernel's lock of the directory it names, which
+ * a request may hold, and that request, a read the other process's
+ * appends left unsure, may be waiting for this file's thread to read them
+ * (blt_hold_peek()).  CI saw that wait close into a circle: a lookup of a
+ * name being swept waited for the thread, the thread waited in a notice
+ * for the lookup's directory, and after 2 s the lookup took the lock.
  */
 #include "config.h"
 
@@ -58,9 +63,14 @@ struct follow {
 	pthread_mutex_t mu;
 	pthread_cond_t wake;
 	int stop;
-	struct job_notes ns; /* for the kernel: filled under mu */
-	int told;            /* a failure to let go was logged */
-	int64_t refused_at;  /* when a refusal was last logged, µs */
+	int poked; /* a request followed a change: look at once */
+	/* the teller: sends what tell holds to the kernel */
+	pthread_t teller;
+	int teller_started;
+	pthread_cond_t tell_wake;
+	struct job_notes tell; /* for the kernel: filled under mu */
+	int told;              /* a failure to let go was logged */
+	int64_t refused_at;    /* when a refusal was last logged, µs */
 	/* what was followed, for status (under mu) */
 	uint64_t grew, whole, keys_put, keys_gone;
 	uint64_t sweeps; /* of every name, started on the store's count */
@@ -175,22 +185,43 @@ follow_grown(struct follow *f, const struct blt_change *c, int state,
 	                                                            : -ESTALE;
 }
 
-/* Hand the kernel's notes in ns to the thread, which sends them. */
+/* Hand the kernel's notes in ns to the teller, which sends them; ns is
+ * emptied. */
 static void
-follow_pass_notes(struct follow *f, struct job_notes *ns)
+follow_tell(struct follow *f, struct job_notes *ns)
 {
-	pthread_mutex_lock(&f->mu);
-	for (size_t i = 0; i < ns->n; i++) {
-		struct job_note *n = &ns->v[i];
-
-		if (n->entry)
-			job_note_entry(&f->ns, n->parent, n->name, n->nlen);
-		else
-			job_note_node(&f->ns, n->node);
+	if (ns->n == 0) {
+		free(ns->v);
+		memset(ns, 0, sizeof *ns);
+		return;
 	}
-	pthread_cond_signal(&f->wake);
+	pthread_mutex_lock(&f->mu);
+	job_notes_move(&f->tell, ns);
+	pthread_cond_signal(&f->tell_wake);
 	pthread_mutex_unlock(&f->mu);
-	free(ns->v);
+}
+
+static void *
+follow_teller_main(void *arg)
+{
+	struct follow *f = arg;
+	struct job_notes ns;
+
+	pthread_mutex_lock(&f->mu);
+	while (!f->stop) {
+		if (f->tell.n == 0) {
+			pthread_cond_wait(&f->tell_wake, &f->mu);
+			continue;
+		}
+		ns = f->tell;
+		memset(&f->tell, 0, sizeof f->tell);
+		pthread_mutex_unlock(&f->mu);
+		job_notify(f->fs, &ns); /* with no lock held */
+		free(ns.v);
+		pthread_mutex_lock(&f->mu);
+	}
+	pthread_mutex_unlock(&f->mu);
+	return NULL;
 }
 
 /* Sweep the names of keys gone, the store's count short of the index's
@@ -234,8 +265,10 @@ follow_change(void *arg, const struct blt_change *c)
 	pthread_mutex_lock(&f->mu);
 	f->grew += (uint64_t)!whole;
 	f->whole += (uint64_t)whole;
+	f->poked = 1; /* a rescan may have started: no tick's wait */
+	pthread_cond_signal(&f->wake);
 	pthread_mutex_unlock(&f->mu);
-	follow_pass_notes(f, &ns);
+	follow_tell(f, &ns);
 }
 
 /* A step of the rescan under way, if any, with the store held but not
@@ -278,8 +311,7 @@ follow_rescan_step(struct follow *f)
 	f->keys_put += put;
 	f->keys_gone += gone;
 	pthread_mutex_unlock(&f->mu);
-	job_notify(f->fs, &ns);
-	free(ns.v);
+	follow_tell(f, &ns);
 	return made;
 }
 
@@ -317,8 +349,7 @@ follow_peek(struct follow *f)
 		f->peeked += (uint64_t)n;
 		pthread_mutex_unlock(&f->mu);
 	}
-	job_notify(f->fs, &p.ns);
-	free(p.ns.v);
+	follow_tell(f, &p.ns);
 	if (n < 0 || n_keys == UINT64_MAX)
 		return;
 	if (n_keys != f->peek_keys && inode_count(f->fs->tree) > n_keys &&
@@ -333,7 +364,6 @@ static void *
 follow_main(void *arg)
 {
 	struct follow *f = arg;
-	struct job_notes ns = {0};
 	struct timespec at;
 	int rc, stepped, let_go = 0;
 
@@ -347,14 +377,10 @@ follow_main(void *arg)
 		}
 		/* a rescan of a mount in use goes on at once; of an idle
 		 * one, after a tick with the lock let go, for others */
-		if (f->ns.n == 0 && let_go)
+		if (!f->poked && let_go)
 			pthread_cond_timedwait(&f->wake, &f->mu, &at);
-		/* the notes go out with no lock held */
-		ns = f->ns;
-		memset(&f->ns, 0, sizeof f->ns);
+		f->poked = 0;
 		pthread_mutex_unlock(&f->mu);
-		job_notify(f->fs, &ns);
-		free(ns.v);
 		stepped = follow_rescan_step(f);
 		/* let go when idle; once let go, look for another
 		 * process's change, so that a mount nobody asks anything
@@ -413,6 +439,7 @@ follow_start(struct fs *fs)
 	f->fs = fs;
 	pthread_mutex_init(&f->mu, NULL);
 	pthread_cond_init(&f->wake, NULL);
+	pthread_cond_init(&f->tell_wake, NULL);
 	if ((f->rescan = rescan_new(fs)) == NULL) {
 		follow_free(f);
 		return blt_errmsg_set(-ENOMEM, "out of memory");
@@ -423,12 +450,18 @@ follow_start(struct fs *fs)
 	}
 	/* the caller's start-up: the index is built from the store */
 	(void)blt_hold(fs->db, !fs->ro);
-	if ((rc = pthread_create(&f->thread, NULL, follow_main, f)) != 0) {
+	if ((rc = pthread_create(&f->teller, NULL, follow_teller_main, f)) ==
+	    0) {
+		f->teller_started = 1;
+		if ((rc = pthread_create(&f->thread, NULL, follow_main, f)) ==
+		    0)
+			f->started = 1;
+	}
+	if (rc != 0) {
 		follow_free(f);
 		return blt_errmsg_set(
 		    -rc, "cannot start a thread: %s", strerror(rc));
 	}
-	f->started = 1;
 	fs->follow = f;
 	return 0;
 }
@@ -436,14 +469,18 @@ follow_start(struct fs *fs)
 void
 follow_stop(struct follow *f)
 {
-	if (f == NULL || !f->started)
+	if (f == NULL)
 		return;
 	pthread_mutex_lock(&f->mu);
 	f->stop = 1;
 	pthread_cond_signal(&f->wake);
+	pthread_cond_signal(&f->tell_wake);
 	pthread_mutex_unlock(&f->mu);
-	pthread_join(f->thread, NULL);
-	f->started = 0;
+	if (f->started)
+		pthread_join(f->thread, NULL);
+	if (f->teller_started)
+		pthread_join(f->teller, NULL);
+	f->started = f->teller_started = 0;
 }
 
 void
@@ -452,10 +489,11 @@ follow_free(struct follow *f)
 	if (f == NULL)
 		return;
 	follow_stop(f);
-	free(f->ns.v);
+	free(f->tell.v);
 	rescan_free(f->rescan);
 	pthread_mutex_destroy(&f->mu);
 	pthread_cond_destroy(&f->wake);
+	pthread_cond_destroy(&f->tell_wake);
 	free(f);
 }
 

@@ -53,6 +53,26 @@ job_notify(struct fs *fs, struct job_notes *ns)
 }
 
 void
+job_notes_move(struct job_notes *dst, struct job_notes *src)
+{
+	struct job_note *n;
+
+	if (dst->n == 0) { /* the common case: take the array whole */
+		free(dst->v);
+		*dst = *src;
+		dst->last_dir = 0;
+		memset(src, 0, sizeof *src);
+		return;
+	}
+	for (size_t i = 0; i < src->n; i++)
+		if ((n = job_note_add(dst)) != NULL)
+			*n = src->v[i];
+	free(src->v);
+	memset(src, 0, sizeof *src);
+	dst->last_dir = 0;
+}
+
+void
 job_note_entry(
     struct job_notes *ns, uint64_t parent, const char *name, size_t nlen)
 {
