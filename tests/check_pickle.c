@@ -713,6 +713,20 @@ START_TEST(test_encode_errors)
 	    "$[0].$set[1]: a list cannot be a set element");
 	enc_refused("{\"$dict\": [[{\"$tuple\": [1, {}]}, 2]]}",
 	    "$.$dict[0][0].$tuple[1]: a dict cannot be a set element");
+	/* hashable in Python, but not as JSON keeps them (issue 67):
+	 * {1, Decimal(1)} came back {1}, a Decimal('sNaN') member made a
+	 * pickle Python cannot load */
+	enc_refused("{\"$set\": [1, {\"$decimal\": \"1\"}]}",
+	    "$.$set[1]: a decimal cannot be a set element");
+	enc_refused("{\"$set\": [{\"$decimal\": \"sNaN\"}]}",
+	    "a decimal cannot be a set element");
+	enc_refused("{\"$frozenset\": [{\"$complex\": [1, 2]}]}",
+	    "a complex cannot be a set element");
+	enc_refused("{\"$dict\": [[{\"$tuple\": [{\"$npscalar\": "
+	            "{\"dtype\": \"<i8\", \"value\": 7}}]}, 1]]}",
+	    "$.$dict[0][0].$tuple[0]: a npscalar cannot be a set element");
+	enc_refused("{\"$set\": [{\"$pdtimedelta\": 5}]}",
+	    "a pdtimedelta cannot be a set element");
 	enc_refused("{\"$dict\": [[1, 2, 3]]}", "[key, value] pairs");
 	enc_refused("{\"$dict\": [[1, 2], 3]}", "$.$dict[1]: $dict items");
 	enc_refused("{\"$dict\": 3}", "$dict needs an array");
@@ -729,8 +743,9 @@ END_TEST
 
 /* What Python itself refuses to load is not shown as a value (issue 60):
  * a timezone of a whole day, a Decimal whose exponent is past Python's
- * range, a pandas Timestamp of -2**63 ns (pandas' NaT sentinel); nor
- * encoded from text.  Their neighbours in range decode. */
+ * range, a pandas Timestamp of -2**63 ns (pandas' NaT sentinel) or
+ * whose local time is past int64; nor encoded from text.  Their
+ * neighbours in range decode. */
 /* INT and LONG lines (protocol 0) of 4,300 digits decode, as Python's
  * pickle.loads() reads them; of 4,301 they are refused, as it refuses
  * them (int()'s default_max_str_digits), signed or not. */
@@ -811,8 +826,46 @@ START_TEST(test_python_refuses)
 	enc_refused("{\"$decimal\": \"12345E+999999999999999996\"}",
 	    "has an exponent outside Python's range");
 	enc_refused("{\"$pdtimestamp\": \"1677-09-21T00:12:43.145224192\"}",
-	    "pandas' NaT sentinel");
+	    "beyond what pandas holds");
+	/* in range in UTC, not in its local time: pandas 1.5 raises
+	 * OutOfBoundsDatetime on both (issue 67) */
+	enc_refused(
+	    "{\"$pdtimestamp\": \"1677-09-20T01:12:43.145224193-23:00\"}",
+	    "beyond what pandas holds (in UTC or in its local time)");
+	refused(PK("\x80\x02"
+	           "cpandas._libs.tslibs.timestamps\n_unpickle_timestamp\n"
+	           "q\x00(\x8a\x08\x01\x00\x00\x00\x00\x00\x00\x80N"
+	           "cdatetime\ntimezone\nq\x01"
+	           "cdatetime\ntimedelta\nq\x02J\xff\xff\xff\xffM\x10\x0eK"
+	           "\x00\x87q\x03Rq\x04\x85q\x05Rq\x06K\ntq\x07Rq\x08."),
+	    "has a local time past what its resolution's int64 holds");
+	decodes(PK("\x80\x02"
+	           "cpandas._libs.tslibs.timestamps\n_unpickle_timestamp\n"
+	           "q\x00(\x8a\x08\x01`\x96`NK\x00\x80N"
+	           "cdatetime\ntimezone\nq\x01"
+	           "cdatetime\ntimedelta\nq\x02J\xff\xff\xff\xffM\x10\x0eK"
+	           "\x00\x87q\x03Rq\x04\x85q\x05Rq\x06K\ntq\x07Rq\x08."),
+	    "{\"$pdtimestamp\":\"1677-09-21T00:12:43.145224193-23:00\"}");
 	enc_refused("{\"$timezone\": \"-24:00\"}", "$timezone");
+	/* an array of no data whose sizes other than 0 pass 2**63 - 1
+	 * bytes: numpy's _frombuffer raises "array is too big" */
+	refused(PK("\x80\x05\x95|\x00\x00\x00\x00\x00\x00\x00"
+	           "\x8c\x12numpy.core.numeric\x94\x8c\x0b_frombuffer"
+	           "\x94\x93\x94(\x96\x00\x00\x00\x00\x00\x00\x00\x00"
+	           "\x94\x8c\x05numpy\x94\x8c\x05"
+	           "dtype\x94\x93\x94\x8c\x02i8\x94\x89\x88\x87\x94R\x94("
+	           "K\x03\x8c\x01<\x94NNNJ\xff\xff\xff\xffJ\xff\xff\xff\xff"
+	           "K\x00t\x94"
+	           "bK\x00\x8a\x08\xff\xff\xff\xff\xff\xff\xff\x7f\x86\x94"
+	           "\x8c\x01"
+	           "C\x94t\x94R\x94."),
+	    "its shape");
+	enc_refused("{\"$ndarray\": {\"dtype\": \"<i8\", \"shape\": "
+	            "[0, 9223372036854775807], \"data\": []}}",
+	    "\"shape\" is too big");
+	enc_refused("{\"$ndarray\": {\"dtype\": \"<i8\", \"shape\": "
+	            "[0, 1152921504606846976], \"data\": []}}",
+	    "which numpy refuses");
 	text_ints_as_long_as_python_reads();
 }
 END_TEST

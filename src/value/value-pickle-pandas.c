@@ -65,29 +65,43 @@ pk_pd_split(int64_t v, int64_t unit, int64_t *days, int64_t *day_ns)
 	*day_ns = r * unit;
 }
 
-/* Days and nanoseconds of a day (0 to a day) as a value and the finest
- * resolution that holds them: 0, or -ERANGE. */
+/* Days and nanoseconds of a day (0 to a day) as a value in resolution
+ * r: 0, or -ERANGE if r's int64 does not hold them (-2**63 is NaT). */
 static int
-pk_pd_join(int64_t days, int64_t day_ns, int64_t *v, int64_t *reso)
+pk_pd_join_in(int64_t days, int64_t day_ns, int64_t r, int64_t *v)
 {
-	for (int64_t r = 10; r >= 7; r--) {
-		int64_t unit = pk_pd_unit(r), per_day = PK_PD_NS_DAY / unit;
-		int64_t dd = days, rest = day_ns / unit, x;
+	int64_t unit = pk_pd_unit(r), per_day = PK_PD_NS_DAY / unit;
+	int64_t rest = day_ns / unit;
 
-		if (day_ns % unit != 0)
-			return -ERANGE;
-		/* a day back from the negative end: Timestamp.min fits */
-		if (dd < 0 && rest > 0) {
-			dd++;
-			rest -= per_day;
-		}
-		if (__builtin_mul_overflow(dd, per_day, &x) ||
-		    __builtin_add_overflow(x, rest, &x))
-			continue;
-		*v = x;
-		*reso = r;
-		return 0;
+	if (day_ns % unit != 0)
+		return -ERANGE;
+	/* a day back from the negative end: Timestamp.min fits */
+	if (days < 0 && rest > 0) {
+		days++;
+		rest -= per_day;
 	}
+	if (__builtin_mul_overflow(days, per_day, v) ||
+	    __builtin_add_overflow(*v, rest, v) || *v == INT64_MIN)
+		return -ERANGE;
+	return 0;
+}
+
+/* Days and nanoseconds of a day (0 to a day) as a value and the finest
+ * resolution that holds them, and holds local, the same moment's local
+ * time, too (pandas converts to it as it loads: past int64 is
+ * OutOfBoundsDatetime): 0, or -ERANGE. */
+static int
+pk_pd_join(int64_t days, int64_t day_ns, const int64_t local[2], int64_t *v,
+    int64_t *reso)
+{
+	int64_t lv;
+
+	for (int64_t r = 10; r >= 7; r--)
+		if (pk_pd_join_in(days, day_ns, r, v) == 0 &&
+		    pk_pd_join_in(local[0], local[1], r, &lv) == 0) {
+			*reso = r;
+			return 0;
+		}
 	return -ERANGE;
 }
 
@@ -124,6 +138,18 @@ pk_pd_fields(const struct pk_dec *d, const struct pk_obj *o, struct value_dt *t)
 	t->us = (int)(ns / 1000 % 1000000);
 	t->ns = (int)(ns % 1000);
 	return 0;
+}
+
+/* Whether value v in resolution reso, at offset off_us from UTC, has a
+ * local time past reso's int64 (pandas adds the offset as it loads). */
+static int
+pk_pd_local_past(int64_t v, int64_t reso, int64_t off_us)
+{
+	int64_t local;
+
+	return __builtin_add_overflow(
+	           v, off_us * 1000 / pk_pd_unit(reso), &local) ||
+	       local == INT64_MIN;
 }
 
 static int
@@ -185,6 +211,13 @@ pk_pandas_reduce(struct pk_dec *d, unsigned ctor_kind, const char *name,
 		    "pandas' NaT sentinel, which pandas does not load as a "
 		    "Timestamp",
 		    at);
+	if (tz != SIZE_MAX && pk_pd_local_past(d->nodes[arg[0]].u.i, reso,
+	                          d->objs[d->nodes[tz].obj].v[0]))
+		return pk_fail(d,
+		    "the pandas Timestamp at offset %zu has a local time past "
+		    "what its resolution's int64 holds, which pandas does not "
+		    "load (OutOfBoundsDatetime)",
+		    at);
 	if ((rc = pk_obj_push(d, PK_O_PDTIMESTAMP, &o)) != 0)
 		return rc;
 	o->v[0] = d->nodes[arg[0]].u.i;
@@ -227,7 +260,7 @@ pk_enc_timestamp(struct pk_enc *e, const json_t *in)
 {
 	const char *s = json_string_value(in);
 	struct value_dt t;
-	int64_t days, ns, v, reso;
+	int64_t days, ns, v, reso, local[2];
 	int rc;
 
 	if (s != NULL && strcmp(s, "NaT") == 0) {
@@ -241,10 +274,11 @@ pk_enc_timestamp(struct pk_enc *e, const json_t *in)
 		return pk_enc_err(e,
 		    "$pdtimestamp is \"NaT\" or "
 		    "\"YYYY-MM-DDTHH:MM:SS[.fffffffff][+HH:MM]\" in range");
-	days = value_days_from_civil(t.year, t.month, t.day);
-	ns =
+	days = local[0] = value_days_from_civil(t.year, t.month, t.day);
+	local[1] =
 	    ((int64_t)t.hour * 3600 + t.minute * 60 + t.second) * PK_PD_NS_SEC +
-	    (int64_t)t.us * 1000 + t.ns - (t.has_tz ? t.off_us * 1000 : 0);
+	    (int64_t)t.us * 1000 + t.ns;
+	ns = local[1] - (t.has_tz ? t.off_us * 1000 : 0);
 	if (ns < 0) {
 		ns += PK_PD_NS_DAY;
 		days--;
@@ -252,13 +286,10 @@ pk_enc_timestamp(struct pk_enc *e, const json_t *in)
 		ns -= PK_PD_NS_DAY;
 		days++;
 	}
-	if (pk_pd_join(days, ns, &v, &reso) < 0)
-		return pk_enc_err(
-		    e, "$pdtimestamp \"%.48s\" is beyond what pandas holds", s);
-	if (v == INT64_MIN) /* as pk_pandas_reduce() refuses it */
+	if (pk_pd_join(days, ns, local, &v, &reso) < 0)
 		return pk_enc_err(e,
-		    "$pdtimestamp \"%.48s\" is -2**63 ns, pandas' NaT "
-		    "sentinel, which pandas does not load as a Timestamp",
+		    "$pdtimestamp \"%.48s\" is beyond what pandas holds (in "
+		    "UTC or in its local time)",
 		    s);
 	if ((rc = pk_enc_global(e, PK_G_PDTIMESTAMP)) || (rc = pk_op(e, '(')) ||
 	    (rc = pk_enc_int(e, v)) || (rc = pk_op(e, 'N')) ||
@@ -288,8 +319,9 @@ pk_enc_pdtimedelta(struct pk_enc *e, const json_t *in)
 		return pk_enc_err(e,
 		    "$pdtimedelta needs integer \"days\", \"seconds\" (0 to "
 		    "86399) and \"nanoseconds\" (0 to 999999999)");
-	if (pk_pd_join(
-	        json_integer_value(dj), sec * PK_PD_NS_SEC + ns, &v, &reso) < 0)
+	int64_t same[2] = {json_integer_value(dj), sec * PK_PD_NS_SEC + ns};
+
+	if (pk_pd_join(same[0], same[1], same, &v, &reso) < 0)
 		return pk_enc_err(
 		    e, "$pdtimedelta is beyond what pandas holds");
 	if ((rc = pk_enc_global(e, PK_G_PDTIMEDELTA)) ||

@@ -360,6 +360,18 @@ pk_enc_hashable(struct pk_enc *e, const json_t *v, int depth)
 			what = tag + 1;
 		else if (!tag || tag[0] != '$')
 			what = "dict";
+		/* hashable in Python, but what the decoder shows as a set
+		 * member or a key only as $undecodable (doc/values.md): a
+		 * pickle of it there must not be written either */
+		else if (strcmp(tag, "$decimal") == 0 ||
+		         strcmp(tag, "$complex") == 0 ||
+		         strcmp(tag, "$npscalar") == 0 ||
+		         strcmp(tag, "$pdtimestamp") == 0 ||
+		         strcmp(tag, "$pdtimedelta") == 0)
+			return pk_enc_err(e,
+			    "a %s cannot be a set element or a dict key here "
+			    "(its hash is not one JSON keeps)",
+			    tag + 1);
 	}
 	if (what)
 		return pk_enc_err(e,
