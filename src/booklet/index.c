@@ -119,9 +119,14 @@ index_find(struct blt *db, const unsigned char *digest, const void *key,
  * digest's chain, whose bucket slot is at slot (index_slot(); callers that
  * prefetch it have worked it out already) (§7.2, §15): a new key becomes
  * the chain's head, an overwrite takes the old block's place and
- * tombstones it.  q's next pointer is set first, so that q is live before
- * anything leads to it and before the old block dies: a crash between two
- * of these writes leaves the key's value live, once or twice, never lost.
+ * tombstones it (INDEX_TOMB_NOW), or leaves it live, out of every chain,
+ * for the caller to tombstone once q is durable (INDEX_TOMB_LATER), or
+ * writes nothing and returns INDEX_NEEDS_SYNC (INDEX_TOMB_ASK).  q's next
+ * pointer is set first, so that q is live before anything leads to it and
+ * before the old block dies: a crash between two of these writes, in
+ * their order, leaves the key's value live, once or twice, never lost;
+ * in any order only if the old block's tombstone waits for an fsync
+ * (write.c).
  *
  * The reference appends a new key at the tail, which writes into the last
  * block of the chain, anywhere in the file: once a store passes the
@@ -135,7 +140,7 @@ index_find(struct blt *db, const unsigned char *digest, const void *key,
  * not NULL), or an error, before which nothing was written. */
 int
 index_link(struct blt *db, uint64_t slot, const unsigned char *digest,
-    uint64_t q, struct block *old)
+    uint64_t q, struct block *old, int tomb)
 {
 	uint64_t prev = slot, p = io_get_ptr(db, slot), hops = 0;
 	const unsigned char *base = db->map->base;
@@ -156,13 +161,16 @@ index_link(struct blt *db, uint64_t slot, const unsigned char *digest,
 		if (nxt == PTR_TOMBSTONE) /* a chain cut by a crash */
 			break;
 		if (memcmp(base + p, digest, HASH_LEN) == 0) {
+			if (tomb == INDEX_TOMB_ASK)
+				return INDEX_NEEDS_SYNC;
 			if (old != NULL &&
 			    (rc = block_parse(db, base, p, db->size, old)) < 0)
 				return rc;
 			if ((rc = io_put_ptr(db, q + BLOCK_NEXT_OFF,
 			         nxt > PTR_END ? nxt : PTR_END)) < 0 ||
-			    (rc = io_put_ptr(
-			         db, p + BLOCK_NEXT_OFF, PTR_TOMBSTONE)) < 0 ||
+			    (tomb == INDEX_TOMB_NOW &&
+			        (rc = io_put_ptr(db, p + BLOCK_NEXT_OFF,
+			             PTR_TOMBSTONE)) < 0) ||
 			    (rc = io_put_ptr(db, prev, q)) < 0)
 				return rc;
 			return 0;

@@ -143,6 +143,12 @@ struct blt {
 	struct hdr h;
 	uint64_t n_keys; /* live user keys in the file */
 	int dirty;       /* NKEYS_UNCLEAN is on disk */
+	/* blocks appended since the last io_sync(): an overwrite syncs
+	 * before it links, and the blocks it replaced wait in bury for
+	 * their tombstones until the links are durable (write.c) */
+	int unsynced;
+	uint64_t *bury;
+	size_t n_bury, cap_bury;
 
 	/* write buffer (§7.1) and an open-addressing set of its digests */
 	unsigned char *buf;
@@ -350,8 +356,15 @@ int index_find(struct blt *db, const unsigned char *digest, const void *key,
     size_t klen, struct block *b, uint64_t *prev);
 int read_newest(struct blt *db, const unsigned char *digest, const void *key,
     size_t klen, struct block *b);
+/* index_link()'s way with an overwrite: the old block tombstoned at
+ * once, left live (the caller tombstones it once the new one is
+ * durable), or left alone for a caller that must sync first. */
+#define INDEX_TOMB_NOW 0
+#define INDEX_TOMB_LATER 1
+#define INDEX_TOMB_ASK 2
+#define INDEX_NEEDS_SYNC 2 /* index_link(): an overwrite, nothing written */
 int index_link(struct blt *db, uint64_t slot, const unsigned char *digest,
-    uint64_t q, struct block *old);
+    uint64_t q, struct block *old, int tomb);
 int index_unlink(struct blt *db, struct block *b, uint64_t prev);
 
 /* keydir.c */
@@ -417,6 +430,7 @@ int64_t write_timestamp(int64_t ts);
 int write_holds(struct blt *db, const unsigned char *digest, const void *key,
     size_t klen, const struct put_if *cond);
 void write_discard(struct blt *db);
+int write_bury(struct blt *db);
 
 /* put.c */
 /* The value a conditional put expects its key to hold (blt_put_if()). */

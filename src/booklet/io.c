@@ -358,6 +358,7 @@ io_grown(struct blt *db, uint64_t end)
 	if (__atomic_load_n(&db->trusted, __ATOMIC_RELAXED) >= db->size)
 		scan_trust(db, end);
 	db->size = end;
+	db->unsynced = 1;
 	return io_map_cover(db, db->size);
 }
 
@@ -532,6 +533,7 @@ io_sync(struct blt *db)
 	if (fdatasync(db->fd) == -1)
 		return err_set(
 		    -errno, "%s: fsync: %s", db->path, strerror(errno));
+	db->unsynced = 0;
 	return 0;
 }
 

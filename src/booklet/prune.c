@@ -488,8 +488,8 @@ prune_catch_up(struct blt *db, struct blt *nb, struct prune_plan *pl,
 		uint64_t q = nb->size;
 
 		if ((rc = io_append(nb, base + b.off, (size_t)b.size)) < 0 ||
-		    (rc = index_link(
-		         nb, index_slot(nb, b.digest), b.digest, q, NULL)) < 0)
+		    (rc = index_link(nb, index_slot(nb, b.digest), b.digest, q,
+		         NULL, INDEX_TOMB_NOW)) < 0)
 			return rc;
 		if (rc == 1 &&
 		    (nb->h.fixed || !hash_internal_key(b.key, b.klen)))

@@ -179,10 +179,12 @@ put_end_locked(struct blt_put_op *p)
 		return rc;
 	}
 	io_close_dup(p->fd);
+	db->unsynced = 1; /* the value, written without the lock */
 	if ((rc = hdr_mark_dirty(db)) < 0)
 		; /* the store stays marked unclean */
 	else if ((rc = write_link(
-	              db, index_slot(db, p->digest), p->digest, p->off)) == 0)
+	              db, index_slot(db, p->digest), p->digest, p->off)) == 0 &&
+	         (rc = write_bury(db)) == 0)
 		rc = reindex_auto(db);
 	else if (rc == -EUCLEAN) /* a damaged chain; the block stays dead */
 		rc = write_reclean(db, rc);

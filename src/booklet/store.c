@@ -103,7 +103,7 @@ store_rebuild_index(struct blt *db)
 			continue;
 		}
 		if ((rc = index_link(db, index_slot(db, b.digest), b.digest,
-		         b.off, NULL)) < 0)
+		         b.off, NULL, INDEX_TOMB_NOW)) < 0)
 			return rc;
 		if (rc == 1 &&
 		    (db->h.fixed || !hash_internal_key(b.key, b.klen)))

@@ -16,6 +16,18 @@
  * unclean sentinel (§7.8), so that a crash in step 2 (or in a delete, whose
  * two pointer writes cannot be atomic) is repaired by the next open.
  *
+ * The kernel writes dirty pages back in any order, so between two fsyncs
+ * the order of writes above holds only for a crash of the process, not
+ * for a power cut.  An overwrite must not depend on it: the old block is
+ * the only copy of a committed value until the new one is durable.  So
+ * the first overwrite since the blocks were appended syncs them before it
+ * links, and the old blocks stay live, out of every chain, until the
+ * links are synced too; then they are tombstoned (write_bury()).  A crash
+ * before that leaves a key live twice, and the recovery's scan keeps the
+ * later block.  A flush of new keys alone syncs nothing: a power cut may
+ * lose them, or keep a block whose value was not all written back
+ * (doc/durability.md).
+ *
  * A block too big for the buffer goes through the same steps on its own,
  * with its value written without the write lock (put.c).
  */
@@ -141,9 +153,55 @@ write_free(struct blt *db)
 	free(db->buf);
 	free(db->pend);
 	free(db->pset);
+	free(db->bury);
+	db->bury = NULL;
+	db->n_bury = db->cap_bury = 0;
 	db->buf = NULL;
 	db->pend = NULL;
 	db->pset = NULL;
+}
+
+/* Tombstone the blocks that overwrites replaced, once the blocks that
+ * replaced them are durable and live (see the top of the file). */
+int
+write_bury(struct blt *db)
+{
+	int rc = 0;
+
+	if (db->n_bury == 0)
+		return 0;
+	rc = io_sync(db);
+	for (size_t i = 0; rc == 0 && i < db->n_bury; i++)
+		rc =
+		    io_put_ptr(db, db->bury[i] + BLOCK_NEXT_OFF, PTR_TOMBSTONE);
+	/* on an error the store stays unclean: its next open keeps the
+	 * later of two live blocks */
+	db->n_bury = 0;
+	return rc;
+}
+
+/* Keep old, which the block linked in its place replaced, for
+ * write_bury(); if there is no room to keep it, sync and bury now. */
+static int
+write_bury_later(struct blt *db, uint64_t old)
+{
+	if (db->n_bury == db->cap_bury) {
+		size_t cap = db->cap_bury ? db->cap_bury * 2 : 64;
+		uint64_t *v = realloc(db->bury, cap * sizeof *v);
+
+		if (v == NULL) {
+			int rc = write_bury(db);
+
+			return rc < 0 || (rc = io_sync(db)) < 0
+			           ? rc
+			           : io_put_ptr(db, old + BLOCK_NEXT_OFF,
+			                 PTR_TOMBSTONE);
+		}
+		db->bury = v;
+		db->cap_bury = cap;
+	}
+	db->bury[db->n_bury++] = old;
+	return 0;
 }
 
 /* Step 2 for one block: link the block at q and count it. */
@@ -157,7 +215,16 @@ write_link(
 	if ((rc = block_parse(db, db->map->base, q, db->size, &b)) < 0)
 		return rc;
 	old.size = 0;
-	if ((rc = index_link(db, slot, digest, q, &old)) < 0)
+	rc = index_link(db, slot, digest, q, &old,
+	    db->unsynced ? INDEX_TOMB_ASK : INDEX_TOMB_LATER);
+	if (rc == INDEX_NEEDS_SYNC) { /* an overwrite: q durable first */
+		if ((rc = io_sync(db)) < 0)
+			return rc;
+		rc = index_link(db, slot, digest, q, &old, INDEX_TOMB_LATER);
+	}
+	if (rc == 0) /* an overwrite */
+		rc = write_bury_later(db, old.off);
+	if (rc < 0)
 		return rc;
 	keydir_link(db, b.key, b.klen, rc == 0 ? old.off : 0, q);
 	if (rc == 1 && (db->h.fixed || !hash_internal_key(b.key, b.klen)))
@@ -276,7 +343,7 @@ write_flush(struct blt *db, int durable)
 			goto stuck;
 	}
 	write_discard(db);
-	if ((rc = reindex_auto(db)) < 0)
+	if ((rc = write_bury(db)) < 0 || (rc = reindex_auto(db)) < 0)
 		return rc;
 	return durable ? io_sync(db) : 0;
 stuck:
@@ -285,6 +352,7 @@ stuck:
 	 * them, scans list them): stop writes, so that the store stays
 	 * unclean and its next open links every live block. */
 	io_stop_writes(db, BLT_FLUSH_STUCK);
+	(void)write_bury(db); /* unless the disk fails: all linked */
 out:
 	/* What did not reach the file stays lost; the store is marked unclean
 	 * and the next open repairs whatever step 2 left half done. */
