@@ -353,6 +353,12 @@ def drive(store, rw, ro, d, seed, rounds, py):
                     if stopped(writer.pid):
                         os.kill(writer.pid, signal.SIGCONT)
                     if time.monotonic() - t > 30:
+                        for n in (rw, ro):  # what each mount followed
+                            try:
+                                with open(f'{n}/.bltfs/status') as f:
+                                    sys.stderr.write(f'{n}: {f.read()}')
+                            except OSError as e:
+                                sys.stderr.write(f'{n}: status: {e}\n')
                         sys.exit(f'round {rnd["round"]}: {m}/{key} does '
                                  f'not show version {v}')
                     time.sleep(0.01)
