@@ -174,8 +174,12 @@ write_bury(struct blt *db)
 	for (size_t i = 0; rc == 0 && i < db->n_bury; i++)
 		rc =
 		    io_put_ptr(db, db->bury[i] + BLOCK_NEXT_OFF, PTR_TOMBSTONE);
-	/* on an error the store stays unclean: its next open keeps the
-	 * later of two live blocks */
+	/* on an error, blocks are left live out of every chain, which a
+	 * clean close would make permanent (scans would list a key twice):
+	 * no more writes, so that the store stays unclean and its next open
+	 * keeps the later of two live blocks */
+	if (rc < 0)
+		io_stop_writes(db, BLT_FLUSH_STUCK);
 	db->n_bury = 0;
 	return rc;
 }
@@ -352,7 +356,7 @@ stuck:
 	 * them, scans list them): stop writes, so that the store stays
 	 * unclean and its next open links every live block. */
 	io_stop_writes(db, BLT_FLUSH_STUCK);
-	(void)write_bury(db); /* unless the disk fails: all linked */
+	db->n_bury = 0; /* left live: the next open keeps the later */
 out:
 	/* What did not reach the file stays lost; the store is marked unclean
 	 * and the next open repairs whatever step 2 left half done. */
