@@ -359,8 +359,13 @@ def drive(store, rw, ro, d, seed, rounds, py):
                                     sys.stderr.write(f'{n}: {f.read()}')
                             except OSError as e:
                                 sys.stderr.write(f'{n}: status: {e}\n')
+                        try:  # what it shows instead
+                            with open(os.path.join(m, key), 'rb') as f:
+                                seen = repr(f.read()[:60])
+                        except OSError as e:
+                            seen = str(e)
                         sys.exit(f'round {rnd["round"]}: {m}/{key} does '
-                                 f'not show version {v}')
+                                 f'not show version {v}: {seen}')
                     time.sleep(0.01)
         lag = max(lag, time.monotonic() - t)
         done_round = rnd['round']
