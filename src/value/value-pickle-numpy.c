@@ -104,32 +104,23 @@ pk_np_is_dtype(struct pk_dec *d, size_t id)
 }
 
 /* The shape tuple id: its dimensions multiplied with the item size into
- * *bytes; 0, or -1 when it is not a tuple of ints or too big.  Too big is
- * numpy's: the item size times the sizes that are not 0 past 2**63 - 1
- * ("array is too big"), though an array of a size 0 has no data. */
+ * *bytes; 0, or -1 when it is not a tuple of ints or too big (numpy's
+ * rule, pk_np_size_add()). */
 static int
 pk_np_shape(
     const struct pk_dec *d, size_t id, int64_t itemsize, uint64_t *bytes)
 {
 	const struct pk_node *t = &d->nodes[id];
-	uint64_t total = (uint64_t)itemsize;
-	uint64_t span = itemsize > 0 ? (uint64_t)itemsize : 1;
+	uint64_t total = (uint64_t)itemsize, span = total;
 
 	if (t->type != PK_TUPLE || t->u.items.n > PK_NP_MAX_DIMS)
 		return -1;
 	for (size_t i = 0; i < t->u.items.n; i++) {
 		const struct pk_node *n = &d->nodes[t->u.items.v[i]];
 
-		if (n->type != PK_INT || n->u.i < 0)
+		if (n->type != PK_INT || n->u.i < 0 ||
+		    pk_np_size_add(&total, &span, (uint64_t)n->u.i) < 0)
 			return -1;
-		if (n->u.i == 0) {
-			total = 0;
-			continue;
-		}
-		if (span > INT64_MAX / (uint64_t)n->u.i)
-			return -1;
-		span *= (uint64_t)n->u.i;
-		total *= (uint64_t)n->u.i;
 	}
 	*bytes = total;
 	return 0;

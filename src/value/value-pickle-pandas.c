@@ -87,9 +87,9 @@ pk_pd_join_in(int64_t days, int64_t day_ns, int64_t r, int64_t *v)
 }
 
 /* Days and nanoseconds of a day (0 to a day) as a value and the finest
- * resolution that holds them, and holds local, the same moment's local
- * time, too (pandas converts to it as it loads: past int64 is
- * OutOfBoundsDatetime): 0, or -ERANGE. */
+ * resolution that holds them, and holds local (if not NULL), the same
+ * moment's local time, too (pandas converts to it as it loads: past int64
+ * is OutOfBoundsDatetime): 0, or -ERANGE. */
 static int
 pk_pd_join(int64_t days, int64_t day_ns, const int64_t local[2], int64_t *v,
     int64_t *reso)
@@ -98,7 +98,8 @@ pk_pd_join(int64_t days, int64_t day_ns, const int64_t local[2], int64_t *v,
 
 	for (int64_t r = 10; r >= 7; r--)
 		if (pk_pd_join_in(days, day_ns, r, v) == 0 &&
-		    pk_pd_join_in(local[0], local[1], r, &lv) == 0) {
+		    (local == NULL ||
+		        pk_pd_join_in(local[0], local[1], r, &lv) == 0)) {
 			*reso = r;
 			return 0;
 		}
@@ -319,9 +320,8 @@ pk_enc_pdtimedelta(struct pk_enc *e, const json_t *in)
 		return pk_enc_err(e,
 		    "$pdtimedelta needs integer \"days\", \"seconds\" (0 to "
 		    "86399) and \"nanoseconds\" (0 to 999999999)");
-	int64_t same[2] = {json_integer_value(dj), sec * PK_PD_NS_SEC + ns};
-
-	if (pk_pd_join(same[0], same[1], same, &v, &reso) < 0)
+	if (pk_pd_join(json_integer_value(dj), sec * PK_PD_NS_SEC + ns, NULL,
+	        &v, &reso) < 0)
 		return pk_enc_err(
 		    e, "$pdtimedelta is beyond what pandas holds");
 	if ((rc = pk_enc_global(e, PK_G_PDTIMEDELTA)) ||

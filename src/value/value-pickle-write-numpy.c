@@ -337,14 +337,12 @@ pk_np_walk(struct pk_enc *e, struct pk_np_fill *f, const json_t *v, size_t dim,
 }
 
 /* The shape (an array of ints from 0) into f, and the bytes of data it
- * asks for into *bytes.  numpy refuses an array whose item size times
- * its sizes other than 0 passes 2**63 - 1, though it has no data. */
+ * asks for into *bytes, too big as numpy says (pk_np_size_add()). */
 static int
 pk_np_shape(struct pk_enc *e, const json_t *shape, struct pk_np_fill *f,
     int fortran, uint64_t *bytes)
 {
-	uint64_t total = (uint64_t)f->t->size;
-	uint64_t span = total > 0 ? total : 1;
+	uint64_t total = (uint64_t)f->t->size, span = total;
 
 	if (!json_is_array(shape) || json_array_size(shape) > PK_NP_DIMS)
 		return pk_enc_err(e,
@@ -358,17 +356,11 @@ pk_np_shape(struct pk_enc *e, const json_t *shape, struct pk_np_fill *f,
 		if (!json_is_integer(s) || json_integer_value(s) < 0)
 			return pk_enc_err(e, "\"shape\" holds sizes from 0");
 		f->shape[i] = json_integer_value(s);
-		if (f->shape[i] == 0) {
-			total = 0;
-			continue;
-		}
-		if (span > INT64_MAX / (uint64_t)f->shape[i])
+		if (pk_np_size_add(&total, &span, (uint64_t)f->shape[i]) < 0)
 			return pk_enc_err(e,
 			    "\"shape\" is too big: its sizes other than 0 "
 			    "times the item size pass 2**63 - 1, which numpy "
 			    "refuses");
-		span *= (uint64_t)f->shape[i];
-		total *= (uint64_t)f->shape[i];
 	}
 	for (size_t i = 0; i < f->ndim; i++) {
 		f->stride[i] = 1;

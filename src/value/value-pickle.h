@@ -181,6 +181,27 @@ int pk_forbidden(struct pk_dec *d, unsigned op, size_t at);
 /* value-pickle-global.c: the constructors CPython names */
 /* GLOBAL (op 'c') and STACK_GLOBAL (0x93): push one, or refuse. */
 int pk_global(struct pk_dec *d, unsigned op, size_t at);
+
+/* An array's data size as numpy counts it, one dimension at a time from
+ * bytes = span = the item size: numpy refuses ("array is too big") the
+ * item size times the dimensions other than 0 past 2**63 - 1, though a
+ * dimension of 0 leaves no data.  0, or -1 when too big. */
+static inline int
+pk_np_size_add(uint64_t *bytes, uint64_t *span, uint64_t dim)
+{
+	if (*span == 0)
+		*span = 1; /* an item of no bytes */
+	if (dim == 0) {
+		*bytes = 0;
+		return 0;
+	}
+	if (*span > INT64_MAX / dim)
+		return -1;
+	*span *= dim;
+	*bytes *= dim;
+	return 0;
+}
+
 /* REDUCE: build a value from one with CPython's arguments, or refuse. */
 int pk_reduce(struct pk_dec *d, size_t at);
 /* Refuse a constructor on the stack above k (used as a value). */
