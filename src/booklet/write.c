@@ -193,13 +193,12 @@ write_bury_later(struct blt *db, uint64_t old)
 		size_t cap = db->cap_bury ? db->cap_bury * 2 : 64;
 		uint64_t *v = realloc(db->bury, cap * sizeof *v);
 
-		if (v == NULL) {
-			int rc = write_bury(db);
+		if (v == NULL) { /* the others wait for write_bury() */
+			int rc = io_sync(db);
 
-			return rc < 0 || (rc = io_sync(db)) < 0
-			           ? rc
-			           : io_put_ptr(db, old + BLOCK_NEXT_OFF,
-			                 PTR_TOMBSTONE);
+			return rc < 0 ? rc
+			              : io_put_ptr(db, old + BLOCK_NEXT_OFF,
+			                    PTR_TOMBSTONE);
 		}
 		db->bury = v;
 		db->cap_bury = cap;
