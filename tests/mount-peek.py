@@ -313,6 +313,12 @@ def converge(mounts, want, deadline):
             if not bad:
                 break
             if time.monotonic() > deadline:
+                for n in mounts:  # what each mount followed
+                    with open(f'{n}/.bltfs/status') as f:
+                        sys.stderr.write(f'{n}: {f.read()}')
+                sys.stderr.write(f'{m}: names of no key '
+                                 f'{sorted(got - set(want))[:5]}, keys '
+                                 f'with no name {sorted(set(want) - got)[:5]}\n')
                 sys.exit(f'{m} does not come to show the store: '
                          f'{sorted(bad)[:5]}')
             time.sleep(0.1)

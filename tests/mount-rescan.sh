@@ -183,4 +183,27 @@ poll "the rescan did not end: $(cat "$m/.bltfs/status")" is_rescan none
 	fail "appends read without the lock started a sweep: $(cat "$m/.bltfs/status")"
 the_same
 untaken
+
+# A delete and a put between two looks of the mount leave the store's
+# count as it was: the deleted key's name goes all the same, while the
+# pipeline still holds the store.
+at_rest
+"$PY" - "$a" "$m" <<'PY' || fail "a delete beside a put did not show (above)"
+import booklet, os, sys, time
+store, mnt = sys.argv[1:]
+with booklet.open(store, 'w') as db:
+    del db['p/k0']
+    db['p/new'] = 'NEW'
+    db.sync()
+    end = time.monotonic() + 60
+    while True:
+        names = os.listdir(f'{mnt}/p')
+        if 'k0' not in names and 'new' in names:
+            break
+        assert time.monotonic() < end, \
+            f'p lists {sorted(names)[:3]}, p/k0 deleted and p/new put'
+        time.sleep(0.05)
+PY
+the_same
+untaken
 bltfs_umount "$m"

@@ -75,7 +75,9 @@ struct follow {
 	uint64_t grew, whole, keys_put, keys_gone;
 	uint64_t sweeps; /* of every name, started on the store's count */
 	uint64_t peeked; /* keys read from others' appends without the lock */
-	uint64_t peek_keys;    /* the store's count at the last look */
+	/* the store's count and the index's when a look last decided
+	 * whether to sweep (follow_peek()) */
+	uint64_t peek_keys, peek_names;
 	struct rescan *rescan; /* after a change the appended keys cannot
 	                          tell: rescan.c */
 };
@@ -341,7 +343,7 @@ static void
 follow_peek(struct follow *f)
 {
 	struct follow_peek p = {.f = f};
-	uint64_t n_keys;
+	uint64_t n_keys, names;
 	int64_t n = blt_peek_follow(f->fs->db, follow_peeked, &p, &n_keys);
 
 	if (n > 0) {
@@ -350,14 +352,21 @@ follow_peek(struct follow *f)
 		pthread_mutex_unlock(&f->mu);
 	}
 	follow_tell(f, &p.ns);
-	if (n < 0 || n_keys == UINT64_MAX)
+	/* decided once the rescan under way ends: a key deleted meanwhile
+	 * may have had its name swept past already */
+	if (n < 0 || n_keys == UINT64_MAX ||
+	    atomic_load(&f->fs->rescan) != FS_RESCAN_NONE)
 		return;
-	if (n_keys != f->peek_keys && inode_count(f->fs->tree) > n_keys &&
-	    atomic_load(&f->fs->rescan) == FS_RESCAN_NONE) {
+	/* either count moved: a delete and a put between two looks leave
+	 * the store's count as it was, and the index one name more */
+	names = inode_count(f->fs->tree);
+	if ((n_keys != f->peek_keys || names != f->peek_names) &&
+	    names > n_keys) {
 		follow_sweep(f);
 		rescan_no_hold(f->rescan); /* a test holds the locked ones */
 	}
 	f->peek_keys = n_keys;
+	f->peek_names = names;
 }
 
 static void *

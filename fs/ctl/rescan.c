@@ -28,6 +28,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "ctl-int.h"
 
@@ -35,6 +36,13 @@
  * held (1.5 µs a key at 10 million keys). */
 #define RESCAN_STEP 20000
 #define RESCAN_BATCH 64 /* keys taken from the scan at once */
+/* And at most this long (µs): a sweep without the lock looks each name up
+ * as peek.c does, which takes milliseconds a name while the writer is at work
+ * (tests/mount-peek.sh under ASan: 150 names a second), and the thread
+ * reads others' appends only between steps; a step of 20,000 such names
+ * kept the keys a pipeline put from the mount for 100 s. */
+#define RESCAN_STEP_US 50000
+#define SWEEP_BATCH 64 /* entries listed at once */
 
 struct rescan {
 	struct fs *fs;
@@ -55,6 +63,15 @@ struct rescan {
 	long step;        /* keys or entries a step */
 	const char *hold; /* BLTFS_FOLLOW_HOLD */
 };
+
+static int64_t
+rescan_now_us(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (int64_t)t.tv_sec * 1000000 + t.tv_nsec / 1000;
+}
 
 struct rescan *
 rescan_new(struct fs *fs)
@@ -134,8 +151,9 @@ rescan_read(struct rescan *r, struct job_notes *ns, uint64_t *put)
 {
 	struct fs *fs = r->fs;
 	struct blt_item items[RESCAN_BATCH];
+	int64_t until = rescan_now_us() + RESCAN_STEP_US;
 	long left = r->step;
-	int n = 0;
+	int n;
 
 	if (r->it == NULL && blt_iter_create_unchecked(fs->db, &r->it) < 0) {
 		fs_log("%s: following another process's change: %s",
@@ -143,14 +161,14 @@ rescan_read(struct rescan *r, struct job_notes *ns, uint64_t *put)
 		rescan_set(r, FS_RESCAN_NONE);
 		return;
 	}
-	while (left > 0 &&
-	       (n = blt_iter_next_many(r->it, items,
+	while ((n = blt_iter_next_many(r->it, items,
 	            left < RESCAN_BATCH ? (int)left : RESCAN_BATCH)) > 0) {
 		for (int i = 0; i < n; i++)
 			job_learn_key(
 			    fs, items[i].key, items[i].klen, items[i].vlen, ns);
 		*put += (uint64_t)n;
-		left -= n;
+		if ((left -= n) <= 0 || rescan_now_us() >= until)
+			break;
 	}
 	if (n > 0)
 		return; /* more next step */
@@ -176,7 +194,9 @@ rescan_read(struct rescan *r, struct job_notes *ns, uint64_t *put)
 /* One entry of a directory for a sweep step. */
 struct sweep_ent {
 	uint64_t node; /* a directory's */
+	off_t off;     /* the directory's offset after it */
 	int type;
+	int dot; /* "." or "..": no name of a key */
 	unsigned flags;
 	size_t nlen;
 	char name[PATH_NAME_MAX + 1];
@@ -185,7 +205,6 @@ struct sweep_ent {
 struct sweep_list {
 	struct sweep_ent *v;
 	size_t n, cap;
-	off_t off; /* after the last entry taken */
 };
 
 static int
@@ -197,11 +216,10 @@ sweep_take(void *arg, const char *name, size_t nlen,
 
 	if (l->n == l->cap)
 		return 1;
-	l->off = off;
-	if ((nlen == 1 && name[0] == '.') ||
-	    (nlen == 2 && name[0] == '.' && name[1] == '.'))
-		return 0;
 	e = &l->v[l->n++];
+	e->off = off;
+	e->dot = (nlen == 1 && name[0] == '.') ||
+	         (nlen == 2 && name[0] == '.' && name[1] == '.');
 	e->node = info->nodeid;
 	e->type = info->type;
 	e->flags = info->flags;
@@ -212,7 +230,9 @@ sweep_take(void *arg, const char *name, size_t nlen,
 }
 
 /* Drop the name of e in dir if the store has not its key: 1 if dropped,
- * -EAGAIN if the store could not tell (job_forget_key()). */
+ * -EAGAIN if the store could not tell (job_forget_key()).  Under
+ * fs->wlock for this name alone: a name looked up without the lock may
+ * take milliseconds, and changes through the mount wait for wlock. */
 static int
 sweep_one(struct fs *fs, uint64_t dir, const struct sweep_ent *e,
     struct job_notes *ns)
@@ -221,6 +241,8 @@ sweep_one(struct fs *fs, uint64_t dir, const struct sweep_ent *e,
 	size_t klen;
 	int rc;
 
+	if (e->dot)
+		return 0;
 	if (e->type == INODE_DIR) {
 		if (!(e->flags & INODE_MARKER) ||
 		    inode_key(fs->tree, e->node, &key, &klen) < 0)
@@ -229,62 +251,70 @@ sweep_one(struct fs *fs, uint64_t dir, const struct sweep_ent *e,
 	               &key, &klen) < 0) {
 		return 0;
 	}
+	pthread_mutex_lock(&fs->wlock);
 	rc = job_forget_key(fs, key, klen, ns);
+	pthread_mutex_unlock(&fs->wlock);
 	free(key);
 	return rc;
 }
 
+/* The directory dir met by a sweep: listed once the one being listed
+ * ends.  Out of memory, its names may stay. */
+static void
+sweep_push(struct rescan *r, uint64_t dir)
+{
+	uint64_t *d;
+
+	if (r->ndirs == r->cap) {
+		if ((d = realloc(r->dirs, 2 * r->cap * sizeof *d)) == NULL)
+			return;
+		r->dirs = d;
+		r->cap *= 2;
+	}
+	r->dirs[r->ndirs] = r->dirs[r->ndirs - 1];
+	r->dirs[r->ndirs - 1] = dir;
+	r->ndirs++;
+}
+
 /* A step of sweeping: the names of the directories' entries whose keys
- * are gone are dropped. */
+ * are gone are dropped, until the step's entries or its time run out. */
 static void
 rescan_sweep(struct rescan *r, struct job_notes *ns, uint64_t *gone)
 {
 	struct fs *fs = r->fs;
 	struct sweep_list l = {0};
+	int64_t until = rescan_now_us() + RESCAN_STEP_US;
 	long left = r->step;
 	uint64_t dir;
+	size_t i;
 	int rc;
 
-	l.cap = r->step < 4096 ? (size_t)r->step : 4096;
+	l.cap = r->step < SWEEP_BATCH ? (size_t)r->step : SWEEP_BATCH;
 	if ((l.v = malloc(l.cap * sizeof *l.v)) == NULL)
 		return; /* next step */
-	while (left > 0 && r->ndirs > 0) {
+	while (left > 0 && r->ndirs > 0 && rescan_now_us() < until) {
 		dir = r->dirs[r->ndirs - 1];
 		l.n = 0;
-		l.off = r->off;
 		rc = inode_readdir(fs->tree, dir, r->off, 0, sweep_take, &l);
 		if (rc < 0 || l.n == 0) { /* gone, or listed to its end */
 			r->ndirs--;
 			r->off = 0;
 			continue;
 		}
-		r->off = l.off;
-		left -= (long)l.n;
-		pthread_mutex_lock(&fs->wlock);
-		for (size_t i = 0; i < l.n; i++) {
+		for (i = 0; i < l.n && (i == 0 || rescan_now_us() < until);
+		     i++) {
 			if ((rc = sweep_one(fs, dir, &l.v[i], ns)) > 0)
 				(*gone)++;
 			else if (rc == -EAGAIN)
 				r->untold = 1;
+			r->off = l.v[i].off;
 		}
-		pthread_mutex_unlock(&fs->wlock);
-		for (size_t i = 0; i < l.n; i++) {
-			uint64_t *d;
-
-			if (l.v[i].type != INODE_DIR)
-				continue;
-			if (r->ndirs == r->cap) {
-				if ((d = realloc(r->dirs,
-				         2 * r->cap * sizeof *d)) == NULL)
-					break; /* its names may stay */
-				r->dirs = d;
-				r->cap *= 2;
-			}
-			/* below the one being listed, which goes on after */
-			r->dirs[r->ndirs] = r->dirs[r->ndirs - 1];
-			r->dirs[r->ndirs - 1] = l.v[i].node;
-			r->ndirs++;
-		}
+		left -= (long)i;
+		/* the directories met go below this one, whose listing
+		 * goes on from r->off */
+		while (i-- > 0)
+			if (l.v[i].type == INODE_DIR && !l.v[i].dot)
+				sweep_push(r, l.v[i].node);
 	}
 	free(l.v);
 	if (r->ndirs > 0)
