@@ -41,8 +41,8 @@ MODEL = None  # drive()'s, for what a failure says
 
 
 def _peek():
-    """tests/mount-peek.py, whose values (val(), well_formed()) these are:
-    each names its key and version, of a length of its own."""
+    """tests/mount-peek.py, whose values (val(), well_formed(), shows())
+    these are: each names its key and version, of a length of its own."""
     import importlib.util
     spec = importlib.util.spec_from_file_location(
         'mount_peek', os.path.join(os.path.dirname(
@@ -53,7 +53,7 @@ def _peek():
 
 
 _PEEK = _peek()
-val, version_of = _PEEK.val, _PEEK.well_formed
+val, version_of, shows = _PEEK.val, _PEEK.well_formed, _PEEK.shows
 
 
 def create(store):
@@ -250,16 +250,6 @@ class Readers:
         self.done = True
         for t in self.threads:
             t.join()
-
-
-def shows(m, key, ver):
-    try:
-        with open(os.path.join(m, key), 'rb') as f:
-            return ver is not None and f.read() == val(key, ver)
-    except FileNotFoundError:
-        return ver is None
-    except OSError:
-        return False
 
 
 def wait_shown(mounts, want, what):
