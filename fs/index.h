@@ -300,8 +300,10 @@ void inode_attr_recheck(struct inode_tree *t, struct inode_info *in);
 /* Drop what the tree knows of nodeid's size and timestamp. */
 void inode_forget_attr(struct inode_tree *t, uint64_t nodeid);
 /* The value whose size and timestamp a stat of nodeid told the kernel:
- * where it lay in the store (an entry's value_off; 0: none known), its
- * length and timestamp.  inode_told() gives them back: 1, or 0 if none. */
+ * where it lay in the store (an entry's value_off; 0: none known;
+ * INODE_TOLD_SIZE: its size alone, from the index), its length and
+ * timestamp.  inode_told() gives them back: 1, or 0 if none. */
+#define INODE_TOLD_SIZE 1 /* no value lies there: byte 1 is the header's */
 void inode_tell(struct inode_tree *t, uint64_t nodeid, uint64_t off,
     uint64_t size, int64_t ts);
 int inode_told(struct inode_tree *t, uint64_t nodeid, uint64_t *off,

@@ -921,7 +921,15 @@ inode_tell(struct inode_tree *t, uint64_t nodeid, uint64_t off, uint64_t size,
     int64_t ts)
 {
 	struct inode *n;
+	int same;
 
+	/* a stat tells the same most times: no writer's lock for that */
+	pthread_rwlock_rdlock(&t->lock);
+	n = inode_of(t, nodeid);
+	same = n->told_off == off && n->told_size == size && n->told_ts == ts;
+	pthread_rwlock_unlock(&t->lock);
+	if (same)
+		return;
 	pthread_rwlock_wrlock(&t->lock);
 	n = inode_of(t, nodeid);
 	n->told_off = off;
