@@ -157,6 +157,9 @@ void fs_log_write(struct fs *fs, const char *what);
 
 /* test-hold.c */
 
+/* Now on the monotonic clock, in µs: for the daemon's time budgets. */
+uint64_t fs_now_us(void);
+
 /* Wait for a byte from fifo, the FIFO that the environment variable var
  * named (NULL: none, no wait); a failure is logged, and not waited on. */
 void fs_test_hold(const char *var, const char *fifo);

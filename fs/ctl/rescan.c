@@ -28,7 +28,6 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "ctl-int.h"
 
@@ -63,15 +62,6 @@ struct rescan {
 	long step;        /* keys or entries a step */
 	const char *hold; /* BLTFS_FOLLOW_HOLD */
 };
-
-static int64_t
-rescan_now_us(void)
-{
-	struct timespec t;
-
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (int64_t)t.tv_sec * 1000000 + t.tv_nsec / 1000;
-}
 
 struct rescan *
 rescan_new(struct fs *fs)
@@ -151,7 +141,7 @@ rescan_read(struct rescan *r, struct job_notes *ns, uint64_t *put)
 {
 	struct fs *fs = r->fs;
 	struct blt_item items[RESCAN_BATCH];
-	int64_t until = rescan_now_us() + RESCAN_STEP_US;
+	uint64_t until = fs_now_us() + RESCAN_STEP_US;
 	long left = r->step;
 	int n;
 
@@ -167,7 +157,7 @@ rescan_read(struct rescan *r, struct job_notes *ns, uint64_t *put)
 			job_learn_key(
 			    fs, items[i].key, items[i].klen, items[i].vlen, ns);
 		*put += (uint64_t)n;
-		if ((left -= n) <= 0 || rescan_now_us() >= until)
+		if ((left -= n) <= 0 || fs_now_us() >= until)
 			break;
 	}
 	if (n > 0)
@@ -283,7 +273,7 @@ rescan_sweep(struct rescan *r, struct job_notes *ns, uint64_t *gone)
 {
 	struct fs *fs = r->fs;
 	struct sweep_list l = {0};
-	int64_t until = rescan_now_us() + RESCAN_STEP_US;
+	uint64_t until = fs_now_us() + RESCAN_STEP_US;
 	long left = r->step;
 	uint64_t dir;
 	size_t i;
@@ -292,7 +282,7 @@ rescan_sweep(struct rescan *r, struct job_notes *ns, uint64_t *gone)
 	l.cap = r->step < SWEEP_BATCH ? (size_t)r->step : SWEEP_BATCH;
 	if ((l.v = malloc(l.cap * sizeof *l.v)) == NULL)
 		return; /* next step */
-	while (left > 0 && r->ndirs > 0 && rescan_now_us() < until) {
+	while (left > 0 && r->ndirs > 0 && fs_now_us() < until) {
 		dir = r->dirs[r->ndirs - 1];
 		l.n = 0;
 		rc = inode_readdir(fs->tree, dir, r->off, 0, sweep_take, &l);
@@ -301,8 +291,7 @@ rescan_sweep(struct rescan *r, struct job_notes *ns, uint64_t *gone)
 			r->off = 0;
 			continue;
 		}
-		for (i = 0; i < l.n && (i == 0 || rescan_now_us() < until);
-		     i++) {
+		for (i = 0; i < l.n && (i == 0 || fs_now_us() < until); i++) {
 			if ((rc = sweep_one(fs, dir, &l.v[i], ns)) > 0)
 				(*gone)++;
 			else if (rc == -EAGAIN)

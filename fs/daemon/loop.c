@@ -61,15 +61,6 @@ struct loop {
 	sem_t finished; /* posted when done is set */
 };
 
-static uint64_t
-loop_now_us(void)
-{
-	struct timespec t;
-
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (uint64_t)t.tv_sec * 1000000 + (uint64_t)t.tv_nsec / 1000;
-}
-
 /* The average of hits moves an eighth of the way each time; below three
  * quarters, waiting spins no more (reading files of a megabyte, every
  * other request comes after the reader has copied one). */
@@ -89,20 +80,19 @@ static int
 loop_receive(struct loop *l, struct loop_worker *w)
 {
 	int fd = fuse_session_fd(l->se), rc;
-	uint64_t start = loop_now_us();
+	uint64_t start = fs_now_us();
 	unsigned hit;
 
 	if (loop_spins(l)) {
 		struct pollfd p = {.fd = fd, .events = POLLIN};
 
-		while (
-		    poll(&p, 1, 0) == 0 && loop_now_us() < start + l->spin_us)
+		while (poll(&p, 1, 0) == 0 && fs_now_us() < start + l->spin_us)
 			sched_yield();
 	}
 	pthread_setcancelstate(PTHREAD_CANCEL_ENABLE, NULL);
 	rc = fuse_session_receive_buf(l->se, &w->buf);
 	pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, NULL);
-	hit = loop_now_us() - start <= l->spin_us ? LOOP_HITS_ONE : 0;
+	hit = fs_now_us() - start <= l->spin_us ? LOOP_HITS_ONE : 0;
 	hit += 7 * __atomic_load_n(&l->hits, __ATOMIC_RELAXED);
 	__atomic_store_n(&l->hits, hit / 8, __ATOMIC_RELAXED);
 	return rc;
@@ -157,10 +147,10 @@ loop_follow(struct loop *l)
 	if (loop_spins(l) && !l->spinning) {
 		l->spinning = 1;
 		pthread_mutex_unlock(&l->lock);
-		end = loop_now_us() + l->spin_us;
+		end = fs_now_us() + l->spin_us;
 		while (__atomic_load_n(&l->has_leader, __ATOMIC_ACQUIRE) &&
 		       !__atomic_load_n(&l->done, __ATOMIC_ACQUIRE) &&
-		       loop_now_us() < end)
+		       fs_now_us() < end)
 			sched_yield();
 		pthread_mutex_lock(&l->lock);
 		l->spinning = 0;
