@@ -2,7 +2,7 @@
  * The door of fs/index/: keys as paths and the directory index, the tree
  * of names a mount shows, made from the store's keys.  The room knows no
  * mount, no FUSE and no store file: it maps bytes to names and keeps the
- * tree, and the rooms above it (fs/build/ fills it from a scan, fs/ops/
+ * tree, and the rooms above it (fs/indexer/ fills it from a scan, fs/ops/
  * serves requests from it) decide what goes in.  Its insides (the node,
  * the listings, inode numbers) are fs/index/inode-tree.h's.
  *
@@ -124,7 +124,7 @@ int path_of_key(const struct path_conf *pc, const void *key, size_t klen,
 /* ino.c */
 
 /* The hash of a name that inode numbers are made of, seeded; the index
- * cache sums its files with it too (fs/build/). */
+ * cache sums its files with it too (fs/indexer/). */
 uint64_t ino_hash_name(uint64_t seed, const char *name, size_t nlen);
 
 /* inode*.c */
@@ -302,8 +302,13 @@ void inode_forget_attr(struct inode_tree *t, uint64_t nodeid);
 /* The value whose size and timestamp a stat of nodeid told the kernel:
  * where it lay in the store (an entry's value_off; 0: none known;
  * INODE_TOLD_SIZE: its size alone, from the index), its length and
- * timestamp.  inode_told() gives them back: 1, or 0 if none. */
+ * timestamp.  inode_told() gives them back: 1, or 0 if none.  For
+ * INODE_TOLD_SIZE it gives INODE_TOLD_AT | the block where the scan found
+ * the key, when the tree knew it at the tell: the version told lies there
+ * while that block stands (blt_value_off()), though the key was written
+ * again since. */
 #define INODE_TOLD_SIZE 1 /* no value lies there: byte 1 is the header's */
+#define INODE_TOLD_AT (UINT64_C(1) << 63) /* past any file's end */
 void inode_tell(struct inode_tree *t, uint64_t nodeid, uint64_t off,
     uint64_t size, int64_t ts);
 int inode_told(struct inode_tree *t, uint64_t nodeid, uint64_t *off,

@@ -545,6 +545,11 @@ int blt_peeking(struct blt *db);
  * held with the lock, and pread(2)'s errors. */
 ssize_t blt_read_version(struct blt *db, const void *key, size_t klen,
     const struct blt_entry *e, uint64_t off, void *buf, size_t n);
+/* The value_off of the entry of a block at at (a blt_item.offset) that
+ * holds a key of klen bytes: with its value_len and timestamp, what
+ * blt_read_version() reads a version by, for a caller that kept only
+ * where the block lay and what the value's size was. */
+uint64_t blt_value_off(const struct blt *db, uint64_t at, size_t klen);
 
 /* What blt_peek_follow() passes for each live key appended: where its
  * block starts, and its value's length. */
@@ -590,7 +595,9 @@ int blt_poll(struct blt *db);
  * looks).  0 for a store not shared. */
 int blt_others_active(struct blt *db, double within);
 
-/* What sharing did so far. */
+/* What sharing did so far.  The struct grows at its end, from one release
+ * to the next; blt_share_stat() fills as much of it as the caller says it
+ * has, so a program built against an older header keeps working. */
 struct blt_share_stat {
 	int mode;         /* the lock held now: 0 none, 1 shared, 2 exclusive */
 	unsigned holds;   /* callers holding the store now */
@@ -606,8 +613,9 @@ struct blt_share_stat {
 	uint64_t reads_locked; /* of taken: by reads without the lock that
 	                          could not be trusted and waited for it */
 };
-/* -EINVAL for a store not shared. */
-int blt_share_stat(struct blt *db, struct blt_share_stat *st);
+/* Fill the first size bytes of *st (pass sizeof *st); the fields past
+ * them are left alone.  -EINVAL for a store not shared. */
+int blt_share_stat(struct blt *db, struct blt_share_stat *st, size_t size);
 
 /* blt_iter_create_unchecked() of the blocks after c->old_end alone, for a
  * follow function told of a BLT_GREW change: what other processes put;

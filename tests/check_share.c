@@ -13,6 +13,8 @@
 #include <check.h>
 #include <errno.h>
 #include <limits.h>
+#include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/file.h>
@@ -175,9 +177,9 @@ START_TEST(what_was_read_without_the_lock_is_not_followed_again)
 	ck_assert_int_eq(blt_peek_follow(db, count_key, &n, &n_keys), 2);
 	ck_assert_int_eq(n, 2);
 	ck_assert_uint_eq(n_keys, 2);
-	ck_assert_int_eq(blt_share_stat(db, &st0), 0);
+	ck_assert_int_eq(blt_share_stat(db, &st0, sizeof st0), 0);
 	ck_assert_int_eq(blt_poll(db), 0); /* all read: no lock taken */
-	ck_assert_int_eq(blt_share_stat(db, &st1), 0);
+	ck_assert_int_eq(blt_share_stat(db, &st1, sizeof st1), 0);
 	ck_assert_uint_eq(st1.taken, st0.taken);
 	ck_assert_int_eq(told, 0);
 	o = other();
@@ -253,7 +255,7 @@ START_TEST(a_write_needs_the_exclusive_lock)
 	blt_unhold(db);
 	ck_assert_int_eq(blt_hold(db, 1), 0); /* converted */
 	ck_assert_int_eq(blt_del(db, "a", 1), 0);
-	ck_assert_int_eq(blt_share_stat(db, &st), 0);
+	ck_assert_int_eq(blt_share_stat(db, &st, sizeof st), 0);
 	ck_assert_int_eq(st.mode, 2);
 	ck_assert_int_eq(st.holds, 1);
 	blt_unhold(db);
@@ -279,9 +281,17 @@ START_TEST(a_store_held_elsewhere_fails_after_the_timeout)
 	ck_assert_ptr_nonnull(
 	    strstr(blt_errmsg(), "locked by another process"));
 	ck_assert_int_eq(blt_poll(db), 0); /* the writer is at work */
-	ck_assert_int_eq(blt_share_stat(db, &st), 0);
+	ck_assert_int_eq(blt_share_stat(db, &st, sizeof st), 0);
 	ck_assert_uint_eq(st.timeouts, 1);
 	ck_assert_int_eq(st.mode, 0);
+	/* a caller built when the struct ended before timeouts gets no more
+	 * than it has room for */
+	memset(&st, 0xab, sizeof st);
+	ck_assert_int_eq(
+	    blt_share_stat(db, &st, offsetof(struct blt_share_stat, timeouts)),
+	    0);
+	ck_assert_int_eq(st.mode, 0);
+	ck_assert_uint_eq(st.timeouts, UINT64_C(0xabababababababab));
 	ck_assert_int_eq(blt_close(o), 0);
 	ck_assert_int_eq(get(db, "a", buf, sizeof buf), 1);
 	ck_assert_int_eq(blt_close(db), 0);
@@ -298,7 +308,7 @@ START_TEST(a_try_never_waits_and_an_unused_hold_is_no_use)
 	o = other();
 	/* at once, where blt_hold() would wait 5 s, and no timeout */
 	ck_assert_int_eq(blt_hold_try(db, 0), -EWOULDBLOCK);
-	ck_assert_int_eq(blt_share_stat(db, &st), 0);
+	ck_assert_int_eq(blt_share_stat(db, &st, sizeof st), 0);
 	ck_assert_uint_eq(st.timeouts, 0);
 	tu_put(o, "b", "2", BLT_NOW);
 	ck_assert_int_eq(blt_close(o), 0);

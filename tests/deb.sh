@@ -14,7 +14,7 @@
 set -eu
 
 src=$(cd "$(dirname "$0")/.." && pwd)
-pkgs="bltfs libbooklet0 libbooklet-dev python3-bltfs"
+pkgs="bltfs libbooklet3 libbooklet-dev python3-bltfs"
 work=$(mktemp -d /tmp/bltfs-deb.XXXXXX)
 m=$work/m
 
@@ -97,8 +97,8 @@ mount -t fuse.bltfs "$s" "$m" || fail "mount -t fuse.bltfs"
 cc $(pkg-config --cflags booklet) -o "$work/example" \
     "$src/doc/example.c" $(pkg-config --libs booklet) ||
 	fail "doc/example.c against the installed libbooklet"
-LC_ALL=C ldd "$work/example" | grep -q '/libbooklet.so.0 ' ||
-	fail "example is not linked to the installed libbooklet.so.0"
+LC_ALL=C ldd "$work/example" | grep -q '/libbooklet.so.3 ' ||
+	fail "example is not linked to the installed libbooklet.so.3"
 [ "$("$work/example" "$s" a/b)" = hello ] || fail "example got no value"
 cc $(pkg-config --cflags booklet) -o "$work/example-static" \
     "$src/doc/example.c" $(pkg-config --static --libs booklet |

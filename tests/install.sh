@@ -53,7 +53,7 @@ dest=$tmp/dest
 bmake install DESTDIR="$dest" >"$tmp/install.log" 2>&1 ||
 	{ cat "$tmp/install.log" >&2; fail "make install DESTDIR=$dest"; }
 lib=$dest$libdir
-for f in "$lib/libbooklet.so" "$lib/libbooklet.so.0" "$lib/libbooklet.a" \
+for f in "$lib/libbooklet.so" "$lib/libbooklet.so.3" "$lib/libbooklet.a" \
     "$lib/pkgconfig/booklet.pc" "$dest$includedir/booklet.h" \
     "$dest$mandir/man1/blt.1" "$dest$mandir/man1/bltfs.1" \
     "$dest$mandir/man3/booklet.3"; do
@@ -69,7 +69,7 @@ for p in blt bltfs; do
 done
 soname=$(LC_ALL=C readelf -d "$lib/libbooklet.so" |
 	sed -n 's/.*Library soname: \[\(.*\)\]/\1/p')
-[ "$soname" = libbooklet.so.0 ] || fail "soname is '$soname'"
+[ "$soname" = libbooklet.so.3 ] || fail "soname is '$soname'"
 # The API and nothing else: every function booklet.h declares, and only
 # those (the typedefs name types).
 nm -D --defined-only "$lib/libbooklet.so" | awk '{ print $3 }' | sort \
@@ -95,8 +95,8 @@ example=$tmp/example
 $CC $CFLAGS -Wall -Wextra $cflags -o "$example" \
     "$top_srcdir/doc/example.c" $LDFLAGS $libs -Wl,-rpath,"$lib" ||
 	fail "doc/example.c does not build against the install"
-LC_ALL=C ldd "$example" | grep -qF "$lib/libbooklet.so.0" ||
-	fail "example is not linked to the installed libbooklet.so.0"
+LC_ALL=C ldd "$example" | grep -qF "$lib/libbooklet.so.3" ||
+	fail "example is not linked to the installed libbooklet.so.3"
 # The static library too, with what pkg-config --static adds.
 # shellcheck disable=SC2086
 $CC $CFLAGS $cflags -o "$tmp/example-static" "$top_srcdir/doc/example.c" \

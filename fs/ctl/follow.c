@@ -515,7 +515,7 @@ follow_status(struct fs *fs, FILE *out)
 	static const char *const rescans[] = {"none", "reading", "sweeping"};
 	int rescan;
 
-	if (f == NULL || blt_share_stat(fs->db, &st) < 0) {
+	if (f == NULL || blt_share_stat(fs->db, &st, sizeof st) < 0) {
 		fprintf(out, ",\n  \"lock\": \"held\"");
 		return;
 	}

@@ -916,6 +916,17 @@ inode_forget_attr(struct inode_tree *t, uint64_t nodeid)
 	pthread_rwlock_unlock(&t->lock);
 }
 
+/* Where the value told to the kernel lies, for a tell at off: a size
+ * from the index lies in the block where the scan found the key, if the
+ * tree knows it. */
+static uint64_t
+inode_told_where(const struct inode *n, uint64_t off)
+{
+	if (off == INODE_TOLD_SIZE && n->at != 0)
+		return INODE_TOLD_AT | n->at;
+	return off;
+}
+
 void
 inode_tell(struct inode_tree *t, uint64_t nodeid, uint64_t off, uint64_t size,
     int64_t ts)
@@ -926,13 +937,14 @@ inode_tell(struct inode_tree *t, uint64_t nodeid, uint64_t off, uint64_t size,
 	/* a stat tells the same most times: no writer's lock for that */
 	pthread_rwlock_rdlock(&t->lock);
 	n = inode_of(t, nodeid);
-	same = n->told_off == off && n->told_size == size && n->told_ts == ts;
+	same = n->told_off == inode_told_where(n, off) &&
+	       n->told_size == size && n->told_ts == ts;
 	pthread_rwlock_unlock(&t->lock);
 	if (same)
 		return;
 	pthread_rwlock_wrlock(&t->lock);
 	n = inode_of(t, nodeid);
-	n->told_off = off;
+	n->told_off = inode_told_where(n, off);
 	n->told_size = size;
 	n->told_ts = ts;
 	pthread_rwlock_unlock(&t->lock);

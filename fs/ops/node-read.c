@@ -98,7 +98,8 @@ node_find(struct fs *fs, uint64_t nodeid, int hint, struct blt_entry *e)
 
 /* Read up to n bytes at off of the value r's key has now.  If told is not
  * NULL, the kernel holds the size of another version, gone since (a prune
- * by the process that holds the store moved it): a longer value now would
+ * by the process that holds the store moved it), or told from the index
+ * with no block known: a longer value now would
  * be cut at that size, so the read answers EBUSY, as one that waited for
  * the lock in vain; a shorter one the kernel takes whole (a short read
  * ends the file there). */
@@ -219,6 +220,14 @@ node_read(struct fs *fs, uint64_t nodeid, struct node_seen *seen, void *buf,
 		was_told = blt_peeking(fs->db) &&
 		           inode_told(fs->tree, nodeid, &told.value_off,
 		               &told.value_len, &told.timestamp);
+		/* a size told from the index, maybe before another process
+		 * began to write: the version the kernel knows the size of
+		 * is in the block where the index had the key then, if it
+		 * holds a value of that size and time still (checked by
+		 * blt_read_version()), not a longer one written since */
+		if (was_told && (told.value_off & INODE_TOLD_AT))
+			told.value_off = blt_value_off(
+			    fs->db, told.value_off & ~INODE_TOLD_AT, r.klen);
 		if (was_told)
 			got = blt_read_version(
 			    fs->db, r.key, r.klen, &told, off, buf, n);

@@ -931,6 +931,12 @@ out:
 	return rc;
 }
 
+uint64_t
+blt_value_off(const struct blt *db, uint64_t at, size_t klen)
+{
+	return at + peek_head_len(db) + klen;
+}
+
 ssize_t
 peek_read(struct blt *db, const void *key, size_t klen, uint64_t at,
     uint64_t gen, uint64_t off, void *buf, size_t n)

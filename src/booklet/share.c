@@ -981,17 +981,20 @@ blt_poll(struct blt *db)
 }
 
 int
-blt_share_stat(struct blt *db, struct blt_share_stat *st)
+blt_share_stat(struct blt *db, struct blt_share_stat *st, size_t size)
 {
 	struct share *s = db->share;
+	struct blt_share_stat now;
 
-	memset(st, 0, sizeof *st);
-	if (s == NULL)
-		return -EINVAL;
-	pthread_mutex_lock(&s->mu);
-	*st = s->st;
-	st->mode = s->mode;
-	st->holds = __atomic_load_n(&s->holds, __ATOMIC_SEQ_CST);
-	pthread_mutex_unlock(&s->mu);
-	return 0;
+	memset(&now, 0, sizeof now);
+	if (s != NULL) {
+		pthread_mutex_lock(&s->mu);
+		now = s->st;
+		now.mode = s->mode;
+		now.holds = __atomic_load_n(&s->holds, __ATOMIC_SEQ_CST);
+		pthread_mutex_unlock(&s->mu);
+	}
+	/* a caller built against an older, shorter struct gets its part */
+	memcpy(st, &now, size < sizeof now ? size : sizeof now);
+	return s == NULL ? -EINVAL : 0;
 }
