@@ -14,11 +14,11 @@
 # more: when a cat of LATE answered, then a cat of a name the store has
 # not (LATE with "-none" added), when status said every directory was
 # known (the first pass) and when it said built (polled every 10 ms), and
-# how many keys the sample those lookups read had (fs/build/sample.c).  Then RUNS
+# how many keys the sample those lookups read had (fs/indexer/sample.c).  Then RUNS
 # lazy mounts with no cat, "idle": the first pass when no lookup reads a
 # sample.
 # Then RUNS lazy mounts the same way with the directory hints a mount
-# without -o lazy kept (fs/build/dir-hints.c, in a cache directory of the run's
+# without -o lazy kept (fs/indexer/dir-hints.c, in a cache directory of the run's
 # own), each after a touch of the store, which a write would do too: its
 # index cache is then not used, its hints are.  Last, RUNS lazy mounts
 # after blt (BLT, default: beside BLTFS in the build) appended 1,000 keys

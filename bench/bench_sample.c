@@ -1,11 +1,12 @@
 /*
- * bench_sample: what the sample a lazy mount's lookups read (fs/build/sample.c)
- * finds in a store, and what it costs: it reads the live keys of the chains
- * of the first buckets of the store's hash index (blt_iter_create_sample()),
- * about KEYS of them (by default a 1,024th of the store's, as the mount
- * does), and counts the top-level directories they are in, all of them and
- * those whose names begin with PREFIX.  Those are the directories a lookup
- * finds in the sample before the first pass of the build has met them.
+ * bench_sample: what the sample a lazy mount's lookups read
+ * (fs/indexer/sample.c) finds in a store, and what it costs: it reads the live
+ * keys of the chains of the first buckets of the store's hash index
+ * (blt_iter_create_sample()), about KEYS of them (by default a 1,024th of the
+ * store's, as the mount does), and counts the top-level directories they are
+ * in, all of them and those whose names begin with PREFIX.  Those are the
+ * directories a lookup finds in the sample before the first pass of the build
+ * has met them.
  *
  * usage: bench_sample STORE [KEYS [PREFIX]]   (KEYS "": the default)
  */

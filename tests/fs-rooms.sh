@@ -188,7 +188,7 @@ echo "rooms of fs/, each with the doors it may use:"
 sed 's/ / -> /' "$tmp/g"
 # every room of the daemon is there, the top uses them all, and fs/client/
 # stands alone
-for r in index mount build ops ctl client; do
+for r in index mount indexer ops ctl client; do
 	[ -f "$top_srcdir/fs/$r.h" ] || fail "no door fs/$r.h"
 	grep -qx "daemon $r" "$tmp/g" || fail "fs/daemon/ does not use $r"
 done

@@ -31,7 +31,7 @@ command -v fusermount3 >/dev/null ||
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/bltfs-test.XXXXXX")
 tmp=$(cd "$tmp" && pwd -P) # as /proc/self/mounts spells it
-# index caches (fs/build/index-cache.c) of the tests' stores stay with them
+# index caches (fs/indexer/index-cache.c) of the tests' stores stay with them
 XDG_CACHE_HOME=$tmp/cache
 export XDG_CACHE_HOME
 # one "PID MOUNTPOINT" line per daemon started and not yet waited for
@@ -101,7 +101,7 @@ print(v)' "$@"
 
 # wait_settled FILE: wait until FILE's change time is three seconds old
 # (the clock, not a daemon): an index cache is kept only of a store that
-# has not changed for two seconds (fs/build/index-cache.c), as a write in the
+# has not changed for two seconds (fs/indexer/index-cache.c), as a write in the
 # same tick of the file system's clock would not show in its times.
 wait_settled()
 {
@@ -110,7 +110,7 @@ wait_settled()
 }
 settled() { [ "$(date +%s)" -ge $(($(stat -c %Z "$settled_file") + 3)) ]; }
 
-# lazy_hold: for a test that holds a lazy build (-o lazy, fs/build/lazy.c) after
+# lazy_hold: for a test that holds a lazy build (-o lazy, fs/indexer/lazy.c) after
 # the first batch of each of its two passes.  It makes the FIFO that
 # BLTFS_LAZY_HOLD names, from which the build reads a byte each time, and
 # a trap that gives the build both bytes however the test ends, so that

@@ -87,7 +87,7 @@ grep -qx "bltfs: $why" "$tmp/log.${line%% *}" ||
 bltfs_umount "$m"
 
 # A block whose digest is not its key's, among 5,000 keys: the mount's scan,
-# which reads the store on a thread of its own (fs/build/scan.c), meets it after
+# which reads the store on a thread of its own (fs/indexer/scan.c), meets it after
 # several batches went into the index; the mount is refused, naming the
 # store, the block and the cause, and nothing is left mounted.
 g=$tmp/g.blt

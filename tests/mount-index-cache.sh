@@ -1,5 +1,5 @@
 #!/bin/sh
-# The index cache (fs/build/index-cache.c): a mount of a store that has not
+# The index cache (fs/indexer/index-cache.c): a mount of a store that has not
 # changed since an earlier mount reads its directory index from
 # $XDG_CACHE_HOME/bltfs instead of scanning, and shows the same tree; any
 # change of the store sends the mount back to a scan, even one that puts

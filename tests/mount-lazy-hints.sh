@@ -1,5 +1,5 @@
 #!/bin/sh
-# Directory hints (fs/build/dir-hints.c): a build that ends keeps a key below each
+# Directory hints (fs/indexer/dir-hints.c): a build that ends keeps a key below each
 # directory (its witness) beside the index cache, and the next lazy build
 # puts in first the directories whose witnesses the store still has, so
 # that a path in a directory whose keys come late in the store answers

@@ -1,5 +1,5 @@
 #!/bin/sh
-# Directory hints and the keys written since (fs/build/dir-hints.c,
+# Directory hints and the keys written since (fs/indexer/dir-hints.c,
 # blt_iter_create_since()): when a lazy build confirms every witness of
 # the hints and the store only grew since the scan they came from, it
 # reads only the keys written after that scan instead of its first pass,

@@ -1,5 +1,5 @@
 #!/bin/sh
-# -o lazy: the mount answers before its directory index is built (fs/build/lazy.c).
+# -o lazy: the mount answers before its directory index is built (fs/indexer/lazy.c).
 # The build's first pass finds the directories, its second puts in the
 # files.  The test holds each after its first batch of 1,024 keys
 # (BLTFS_LAZY_HOLD names a FIFO the build reads one byte from each time),

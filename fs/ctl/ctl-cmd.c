@@ -20,7 +20,7 @@
 #include <unistd.h>
 
 #include "bltfs.h"
-#include "build.h"
+#include "indexer.h"
 #include "ctl-int.h"
 #include "ops.h"
 #include "bltutil.h"

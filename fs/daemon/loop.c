@@ -31,7 +31,7 @@
 #include <time.h>
 
 #include "mount.h"
-#include "build.h"
+#include "indexer.h"
 #include "ctl.h"
 #include "loop.h"
 

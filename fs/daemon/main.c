@@ -30,7 +30,7 @@
 
 #include "bltmap.h"
 #include "bltvalue.h"
-#include "build.h"
+#include "indexer.h"
 #include "client.h"
 #include "ctl.h"
 #include "index.h"

@@ -2,7 +2,7 @@
  * What a request asks, read from its bytes as the session gave them,
  * before libfuse parses it: the loop (fs/daemon/loop.c) answers some
  * requests on the thread that read them, and a lazy build
- * (fs/build/lazy.c) lets some pass while it holds the rest.
+ * (fs/indexer/lazy.c) lets some pass while it holds the rest.
  */
 #include "config.h"
 

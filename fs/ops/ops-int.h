@@ -12,7 +12,7 @@
 #include <sys/types.h>
 
 #include "bltvalue.h"
-#include "build.h"
+#include "indexer.h"
 #include "index.h"
 #include "ops.h"
 

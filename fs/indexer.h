@@ -1,10 +1,10 @@
 /*
- * The door of fs/build/: the directory index of a mount, built from its
+ * The door of fs/indexer/: the directory index of a mount, built from its
  * store.  The index is fs/index/'s tree; this room fills it: from one
  * scan of the store on a thread of its own, from the index cache kept for
  * an unchanged store, or (-o lazy) while the mount already answers, with
  * the directory hints and a sample of the keys to answer sooner.  Its
- * insides are fs/build/build-int.h's.
+ * insides are fs/indexer/indexer-int.h's.
  *
  *	index-cache.c	where a mount's index comes from, and the cache
  *	scan.c		the scan that fills the tree, batch by batch
@@ -12,8 +12,8 @@
  *	dir-hints.c	a key below each directory, kept for the next build
  *	sample.c	a sample of the keys, for lookups during a build
  */
-#ifndef FS_BUILD_H
-#define FS_BUILD_H
+#ifndef FS_INDEXER_H
+#define FS_INDEXER_H
 
 #include <stdint.h>
 #include <stdio.h>

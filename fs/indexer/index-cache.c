@@ -43,7 +43,7 @@
 #include <unistd.h>
 
 #include "bltutil.h"
-#include "build-int.h"
+#include "indexer-int.h"
 
 #define ICACHE_MAGIC "BLTFSIX\n"
 /* Bump with any change of the bytes inode-save.c writes, of the head, or

@@ -43,7 +43,7 @@
 #include <string.h>
 
 #include "bltfs.h"
-#include "build-int.h"
+#include "indexer-int.h"
 
 /* The lazy build of a mount (-o lazy), and what waits for it. */
 struct lazy {

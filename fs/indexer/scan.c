@@ -23,7 +23,7 @@
 #include <string.h>
 
 #include "bltutil.h"
-#include "build-int.h"
+#include "indexer-int.h"
 
 #define SCAN_STEP 1024 /* keys a batch holds: one lock of the store */
 #define SCAN_BATCHES 4 /* batches the reader may fill ahead */

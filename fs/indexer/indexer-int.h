@@ -1,14 +1,14 @@
 /*
- * What the files of fs/build/ share; the rest of the daemon sees the
- * build through its door, fs/build.h.
+ * What the files of fs/indexer/ share; the rest of the daemon sees the
+ * build through its door, fs/indexer.h.
  */
-#ifndef FS_BUILD_INT_H
-#define FS_BUILD_INT_H
+#ifndef FS_INDEXER_INT_H
+#define FS_INDEXER_INT_H
 
 #include <stdint.h>
 #include <sys/stat.h>
 
-#include "build.h"
+#include "indexer.h"
 
 /* index-cache.c */
 

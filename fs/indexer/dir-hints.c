@@ -44,7 +44,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "build-int.h"
+#include "indexer-int.h"
 
 #define DIR_HINTS_MAGIC "BLTFSDH\n"
 #define DIR_HINTS_LAYOUT 2

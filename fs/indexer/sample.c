@@ -18,7 +18,7 @@
 
 #include <stdlib.h>
 
-#include "build-int.h"
+#include "indexer-int.h"
 
 #define SAMPLE_STEP 256 /* keys a step reads, then the lookup looks again */
 
