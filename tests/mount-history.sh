@@ -28,4 +28,10 @@ python3 "$drive" drive "$s" "$tmp/rw" "$tmp/ro" "$tmp" "$SEED" "$STEPS" \
 }
 bltfs_umount "$tmp/ro"
 check_store "$s"
+# why the reads that failed (EBUSY) failed, as the daemons logged them,
+# counted by cause: where in the history they fall
+cat "$tmp/rw.log" "$tmp"/log.* 2>/dev/null |
+	sed -n 's/^.*: key [^ ]*: //p' | sed 's/(pid [0-9]*)/(pid)/' |
+	sort | uniq -c | sort -rn |
+	sed 's/^ *\([0-9]*\) /mount-history: refused \1 times: /'
 echo "mount-history: ok"
