@@ -231,7 +231,7 @@ class Readers:
                     if e.errno == errno.EBUSY:
                         self.busy += 1
                     else:
-                        self.errors.append(f'{m}/{key}: {e}')
+                        self.errors.append((f'{m}/{key}: {e}', key))
                 continue
             ver = version_of(key, data)
             with self.lock:
@@ -240,9 +240,9 @@ class Readers:
                         key, data, g1, self.model.cp_gen):
                     continue
                 if ver is None or not self.model.may_read(key, ver):
-                    self.errors.append(f'{m}/{key}: read {data[:60]!r}, '
-                                       f'{len(data)} bytes: no value '
-                                       f'written for it')
+                    self.errors.append((f'{m}/{key}: read {data[:60]!r}, '
+                                        f'{len(data)} bytes: no value '
+                                        f'written for it', key))
                 else:
                     self.seen.append((key, ver))
 
@@ -457,7 +457,9 @@ class History:
     def check(self):
         self.readers.stop()
         if self.readers.errors:
-            sys.exit('\n'.join(self.readers.errors[:20]))
+            # each with its key's writes ([version, state, by], in order)
+            sys.exit('\n'.join(f'{text}; its writes: {self.model.writes[key]}'
+                               for text, key in self.readers.errors[:20]))
         for key, ver in self.readers.seen:
             if not self.model.may_read(key, ver):
                 sys.exit(f'{key}: read version {ver}, whose write failed')
