@@ -134,10 +134,15 @@ ops_file_attr(
 	rc = node_find(fs, in.nodeid, 1, &e);
 	if (rc == -ENOENT && atomic_load(&fs->rescan) != FS_RESCAN_NONE)
 		return rc; /* gone, its name not swept yet (fs/ctl/rescan.c) */
-	/* not stored yet, or removed: an empty file; but gone if another
-	 * process that holds the store deleted it (node_read()), and the
-	 * mount has swept its name since */
-	if (rc == -ENOENT || rc == -ESTALE)
+	/* a key the store has not: a file being written is handle_find()'s
+	 * above, so this one's key another process deleted, and the mount
+	 * has not swept its name yet, whether it holds the lock now or not
+	 * (an empty file here read as b'' in tests/mount-history.sh); a
+	 * node removed (an open file unlinked): an empty file, but gone if
+	 * another process that holds the store deleted it */
+	if (rc == -ENOENT)
+		return -ENOENT;
+	if (rc == -ESTALE)
 		return blt_peeking(fs->db) ? -ENOENT : 0;
 	if (rc < 0)
 		return rc; /* logged by node_find() */
