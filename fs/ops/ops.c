@@ -132,20 +132,17 @@ ops_file_attr(
 		return fs->decode ? decode_size(fs, &in, size) : 0;
 	}
 	rc = node_find(fs, in.nodeid, 1, &e);
-	if (rc == -ENOENT && atomic_load(&fs->rescan) != FS_RESCAN_NONE)
-		return rc; /* gone, its name not swept yet (fs/ctl/rescan.c) */
-	/* a key the store has not: a file being written is handle_find()'s
-	 * above, so this one's key another process deleted, and the mount
-	 * has not swept its name yet, whether it holds the lock now or not
-	 * (an empty file here read as b'' in tests/mount-history.sh); a
-	 * node removed (an open file unlinked): an empty file, but gone if
+	/* a node removed (an open file unlinked): an empty file, but gone if
 	 * another process that holds the store deleted it */
-	if (rc == -ENOENT)
-		return -ENOENT;
 	if (rc == -ESTALE)
 		return blt_peeking(fs->db) ? -ENOENT : 0;
+	/* ENOENT: a file being written is handle_find()'s above, so this
+	 * key another process deleted (or cleared), its name not swept yet,
+	 * whether the mount holds the lock now or not (an empty file here
+	 * read as b'' in tests/mount-history.sh); else an error, logged by
+	 * node_find() */
 	if (rc < 0)
-		return rc; /* logged by node_find() */
+		return rc;
 	inode_fill_attr(fs->tree, in.nodeid, in.aver, e.value_len, e.timestamp);
 	/* the reads of what the kernel now believes read this value, while
 	 * another process writes (node_read()) */
