@@ -38,6 +38,16 @@ import time
 KEYS = [f'h{i % 6}/k{i}' for i in range(60)]
 SHOW_WITHIN = 60  # s: a done write shows in the mounts (a loaded CI)
 MODEL = None  # drive()'s, for what a failure says
+START = time.monotonic()
+TRACE = os.environ.get('HISTORY_TRACE')  # a file: each step, with its time
+
+
+def trace(what):
+    """Note a step of the history in HISTORY_TRACE, seconds from the
+    start, so that a failed read can be placed among them."""
+    if TRACE:
+        with open(TRACE, 'a') as f:
+            f.write(f'{time.monotonic() - START:8.3f} {what}\n')
 
 
 def _peek():
@@ -241,8 +251,9 @@ class Readers:
                     continue
                 if ver is None or not self.model.may_read(key, ver):
                     self.errors.append((f'{m}/{key}: read {data[:60]!r}, '
-                                        f'{len(data)} bytes: no value '
-                                        f'written for it', key))
+                                        f'{len(data)} bytes at '
+                                        f'{time.monotonic() - START:.3f} s: '
+                                        f'no value written for it', key))
                 else:
                     self.seen.append((key, ver))
 
@@ -355,6 +366,7 @@ class History:
         proc = subprocess.Popen([self.py, __file__, 'session', self.store,
                                  plan, progress])
         self.writer = (proc, steps, writes, set(keys), exclusive)
+        trace(f'session {self.sessions} started: {steps}')
         self.sessions += 1
 
     def end_session(self, kill):
@@ -366,6 +378,7 @@ class History:
         if rc not in ((0, 137, -signal.SIGUSR1) if kill else (0,)):
             sys.exit(f'a Python session failed: {rc}')
         self.killed += kill and rc != 0
+        trace(f'session {self.sessions - 1} ended ({rc})')
         with open(f'{self.d}/progress') as f:
             done = int(f.read())
         for w in writes[:done]:  # synced: done
@@ -381,6 +394,7 @@ class History:
                 want[k] = f.pop()
         wait_shown([self.rw, self.ro], want,
                    'a session was killed' if kill else 'a session closed')
+        trace('its writes shown')
 
     def shell_write(self):
         busy = self.writer[3] if self.writer else set()
@@ -407,6 +421,7 @@ class History:
             r = subprocess.run(['cp', src, path], stderr=subprocess.PIPE)
             self.model.cp_end()
         self.shell += 1
+        trace(f'{r.args[0]} {key}: {r.returncode}')
         if r.returncode != 0:
             # EBUSY past the lock timeout while a session holds the
             # store, a directory whose keys all went, a name the mount
@@ -425,6 +440,7 @@ class History:
         subprocess.run([self.mount.bltfs, 'ctl', self.rw, 'prune'],
                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         self.prunes += 1
+        trace('prune')
 
     def kill_mount(self):
         self.readers.restarting = True
@@ -433,9 +449,10 @@ class History:
         self.mount.start()
         self.readers.restarting = False
         self.kills += 1
+        trace('RW killed and mounted again')
 
     def run(self, steps):
-        for _ in range(steps):
+        for i in range(steps):
             r = self.rng.random()
             if self.writer is None and r < 0.3:
                 self.start_session()

@@ -8,7 +8,9 @@
 # -o ro mount all along.  Every read is a whole value written for its key
 # by a write that did not fail, each done write shows in both mounts, and
 # the reference ends reading a store the model allows, key by key.  SEED
-# repeats a run, STEPS sizes it (bench/bench_history.sh runs it long).
+# repeats a run, STEPS sizes it (bench/bench_history.sh runs it long),
+# HISTORY_TRACE=FILE notes each step there with its time, as a failed read
+# gives its own.
 . "${top_srcdir:-$(dirname "$0")/..}/tests/lib.sh"
 need_reference
 

@@ -87,16 +87,16 @@ ops_peek_attr(
 }
 
 /* Size and timestamp of a file node: from a pending write, else from what
- * the index knows, else from the store (and the index keeps it).  A file
- * that is in the index but not yet stored is empty, but for one whose key
- * another process deleted while a rescan is under way. */
+ * the index knows, else from the store (and the index keeps it).  While
+ * another process writes the store, or did lately, the store answers: the
+ * index follows it a tick late. */
 static int
 ops_file_attr(
     struct fs *fs, const struct inode_info *info, uint64_t *size, int64_t *ts)
 {
 	struct inode_info in = *info;
 	struct blt_entry e;
-	int rc;
+	int others, rc;
 
 	if (handle_find(fs, in.nodeid, size, ts)) {
 		if (*ts == BLT_NOW)
@@ -112,10 +112,15 @@ ops_file_attr(
 	/* while another process writes, the index may lag its changes by a
 	 * follow's tick: the size the kernel is told, and cuts reads at, is
 	 * the stored one, found without waiting (ops_peek_attr()) */
-	if (!fs->decode && blt_peeking(fs->db) && ops_others(fs) &&
+	others = ops_others(fs);
+	if (!fs->decode && blt_peeking(fs->db) && others &&
 	    (rc = ops_peek_attr(fs, &in, size, ts)) != -EAGAIN)
 		return rc;
-	if (in.attr) {
+	/* and while the mount holds the lock (a write or a prune of its
+	 * own), by the store's index: the mount's may still name a key the
+	 * other process deleted, with a size whose read would give nothing
+	 * (tests/mount-history.sh read b'' through a prune) */
+	if (in.attr && (!others || blt_peeking(fs->db))) {
 		*size = in.size;
 		if (in.ts != BLT_NO_TS)
 			*ts = in.ts;
