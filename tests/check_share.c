@@ -452,6 +452,49 @@ START_TEST(a_walk_through_a_prune_half_done_is_no_proof_a_key_is_gone)
 }
 END_TEST
 
+/* An append of ours in the making lies sealed under a skip block that
+ * ends the file until its first page lands (io.c, io_append_sealed()):
+ * a follow without the lock waits there, not past it, and reads its keys
+ * once they are whole.  Passing the skip block would miss them for good. */
+START_TEST(a_sealed_append_is_followed_once_it_lands)
+{
+	static unsigned char big[10000];
+	unsigned char head[32], skip[32] = {0};
+	struct blt *db = shared(BLT_RDONLY, 5), *o;
+	struct blt_stat st;
+	uint64_t end, n_keys, vlen = sizeof big; /* block - head - 1 */
+	FILE *f;
+	int n = 0;
+
+	ck_assert_int_eq(blt_let_go(db, 0), 1);
+	ck_assert_int_eq(blt_peek_follow(db, count_key, &n, &n_keys), 0);
+	o = other();
+	ck_assert_int_eq(blt_stat(o, &st), 0);
+	end = st.file_bytes;
+	memset(big, 'v', sizeof big);
+	ck_assert_int_eq(blt_put(o, "b", 1, big, sizeof big, BLT_NOW), 0);
+	ck_assert_int_eq(blt_close(o), 0);
+	/* the block's head as it will be, and the skip block over it all:
+	 * no digest, dead, a key of one byte and the rest its value */
+	f = fopen(path, "rb");
+	ck_assert_ptr_nonnull(f);
+	ck_assert_int_eq(fseeko(f, (off_t)end, SEEK_SET), 0);
+	ck_assert_uint_eq(fread(head, 1, sizeof head, f), sizeof head);
+	ck_assert_int_eq(fclose(f), 0);
+	skip[19] = 1;
+	for (int i = 0; i < 4; i++)
+		skip[21 + i] = (unsigned char)(vlen >> (8 * i));
+	overwrite(end, end + sizeof skip, skip, sizeof skip);
+	n = 0;
+	ck_assert_int_eq(blt_peek_follow(db, count_key, &n, &n_keys), 0);
+	ck_assert_int_eq(n, 0);
+	overwrite(end, end + sizeof head, head, sizeof head);
+	ck_assert_int_eq(blt_peek_follow(db, count_key, &n, &n_keys), 1);
+	ck_assert_int_eq(n, 1);
+	ck_assert_int_eq(blt_close(db), 0);
+}
+END_TEST
+
 static Suite *
 share_suite(void)
 {
@@ -474,6 +517,7 @@ share_suite(void)
 	    tc, a_change_followed_is_not_followed_again_by_a_conversion);
 	tcase_add_test(
 	    tc, a_walk_through_a_prune_half_done_is_no_proof_a_key_is_gone);
+	tcase_add_test(tc, a_sealed_append_is_followed_once_it_lands);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -399,6 +399,65 @@ io_dup(struct blt *db)
 	return fd;
 }
 
+/* Append, at end, an extent of len bytes of whole blocks of a variable
+ * store, whose first n bytes are buf's (the rest a reserved value, left
+ * a hole for now), so that a kill between any two of its writes leaves a
+ * file whose blocks all parse.  Written in pieces of a page, as appends
+ * are, a kill between two would leave a block that runs past the end of
+ * the file; the reference, which opens a store left unclean without
+ * cutting a torn end, appends after it, and its own items() then stop
+ * there and miss every key put later (tests/blt-crash-append.sh).  So the
+ * extent is first one dead block (§5.6), in steps that each leave the
+ * file parsing:
+ *   1. a skip block of s bytes at end, s chosen so that len - s is a
+ *      whole number of minimal blocks of zeros;
+ *   2. the file grown to end + len: those zeros, each a dead block;
+ *   3. the skip block's value length stretched over all len bytes;
+ *   4. buf's bytes past its first page, under that skip block;
+ *   5. the first page last: the kernel writes one page of one write
+ *      whole, and with it the first block's head replaces the skip's.
+ * Three writes more than an append within one page, which needs none;
+ * peek.c's readers without the lock wait at a skip block that ends the
+ * file.  0, a negative errno, or 1 for an extent that cannot be sealed
+ * (a fixed store's blocks have no value length to stretch): the caller
+ * appends it the old way. */
+static int
+io_append_sealed(struct blt *db, uint64_t end, const unsigned char *buf,
+    size_t n, uint64_t len)
+{
+	uint64_t head = VAR_FIXED_LEN + db->h.ts_len;
+	size_t page = io_page_size(), first = page - end % page;
+	unsigned char skip[2 * (VAR_FIXED_LEN + TS_LEN)] = {0};
+	uint64_t s;
+	int rc;
+
+	if (db->h.fixed || len <= head || len - head - 1 > UINT32_MAX)
+		return 1;
+	if ((rc = io_stopped(db)) < 0)
+		return rc;
+	s = head + 1 + (len - head - 1) % head;
+	/* a first page too short for a head: the head's two pages last */
+	if (first < head)
+		first += page;
+	if (first > n)
+		first = n;
+	le_put(skip + BLOCK_KLEN_OFF, 1, KLEN_LEN);
+	le_put(skip + BLOCK_VLEN_OFF, s - head - 1, VLEN_LEN);
+	if ((rc = io_pwrite_in(db, db->fd, end, skip, (size_t)s, SIZE_MAX)) < 0)
+		return rc;
+	if (ftruncate(db->fd, (off_t)(end + len)) == -1)
+		return err_set(-errno, "%s: cannot grow to %llu bytes: %s",
+		    db->path, (unsigned long long)(end + len), strerror(errno));
+	le_put(skip + BLOCK_VLEN_OFF, len - head - 1, VLEN_LEN);
+	if ((rc = io_pwrite_in(db, db->fd, end + BLOCK_VLEN_OFF,
+	         skip + BLOCK_VLEN_OFF, VLEN_LEN, SIZE_MAX)) < 0 ||
+	    (n > first && (rc = io_pwrite_in(db, db->fd, end + first,
+	                       buf + first, n - first, page)) < 0) ||
+	    (rc = io_pwrite_in(db, db->fd, end, buf, first, SIZE_MAX)) < 0)
+		return rc;
+	return io_grown(db, end + len);
+}
+
 /* Append buf at the end of the file.  If that fails (a full disk, say),
  * what part of buf reached the file is cut off again: the next append
  * must start where this one did, or the torn block would swallow it. */
@@ -406,14 +465,20 @@ int
 io_append(struct blt *db, const void *buf, size_t len)
 {
 	uint64_t end = db->size;
-	int rc;
+	size_t page = io_page_size();
+	int rc = 1;
 
 	if (db->size + len > PTR_MAX)
 		return err_set(-EFBIG,
 		    "%s: the format's 2^48-byte limit "
 		    "would be passed",
 		    db->path);
-	if ((rc = io_write_in(db, end, buf, len, io_page_size())) < 0)
+	/* within one page: one write the kernel makes whole */
+	if (len > page - end % page)
+		rc = io_append_sealed(db, end, buf, len, len);
+	if (rc == 1)
+		rc = io_write_in(db, end, buf, len, page);
+	if (rc < 0)
 		io_cut_back(db, end);
 	return rc;
 }
@@ -422,8 +487,10 @@ io_append(struct blt *db, const void *buf, size_t len)
  * the rest, which the caller writes later (io_pwrite) while appends go on
  * after it.  The file grows with a hole, not with allocated zeros: on
  * tmpfs those would cost as much as writing the value under the lock.
- * The growth is no hooked write: a crash that loses it leaves a torn
- * tail, which the next open cuts as it would an interrupted append. */
+ * Sealed as an append is (io_append_sealed()), so that a kill leaves no
+ * head running past the end; the growth is no hooked write: a crash
+ * that loses it leaves a torn tail, which our next open cuts as it would
+ * an interrupted append. */
 int
 io_reserve(struct blt *db, const void *head, size_t hlen, uint64_t size)
 {
@@ -434,6 +501,11 @@ io_reserve(struct blt *db, const void *head, size_t hlen, uint64_t size)
 		return err_set(-EFBIG,
 		    "%s: the format's 2^48-byte limit would be passed",
 		    db->path);
+	if ((rc = io_append_sealed(db, q, head, hlen, size)) != 1) {
+		if (rc < 0)
+			io_cut_back(db, q);
+		return rc;
+	}
 	if ((rc = io_append(db, head, hlen)) < 0)
 		return rc;
 	if (ftruncate(db->fd, (off_t)(q + size)) == -1)

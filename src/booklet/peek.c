@@ -972,8 +972,11 @@ peek_find_entry(struct blt *db, const void *key, size_t klen, uint64_t at,
  * go into batch, as peek_batch_next() reads them back, until it is full;
  * *pos moves past what was read.  A block not yet whole, or bytes that are
  * no block (a reindex's new index before the header says where it is),
- * end the look; it goes on from there the next time.  1 if it stopped
- * with the batch full, 0 at the end of what can be read, or -errno. */
+ * end the look; it goes on from there the next time.  So do dead blocks
+ * of no key that end the file: an append of ours in the making, sealed
+ * under them until its first page lands (io.c, io_append_sealed()).  1 if
+ * it stopped with the batch full, 0 at the end of what can be read, or
+ * -errno. */
 int
 peek_appended(struct blt *db, uint64_t *pos, struct peek_batch *batch)
 {
@@ -981,7 +984,8 @@ peek_appended(struct blt *db, uint64_t *pos, struct peek_batch *batch)
 	struct peek_layout l;
 	struct peek_scan s;
 	struct block b;
-	uint64_t at;
+	/* where a run of skip blocks began, and where it ended */
+	uint64_t at, skips = UINT64_MAX, skips_end = 0;
 	int rc, stopped = 0;
 
 	batch->len = 0;
@@ -994,14 +998,20 @@ peek_appended(struct blt *db, uint64_t *pos, struct peek_batch *batch)
 
 		for (int i = 0; i < HASH_LEN; i++)
 			zero &= b.digest[i] == 0;
-		hash_digest(b.key, b.klen, digest);
 		/* a skip block over an old index (§5.6) has no key to check */
-		if (!(zero && b.next == PTR_TOMBSTONE) &&
-		    memcmp(digest, b.digest, HASH_LEN) != 0) {
+		if (zero && b.next == PTR_TOMBSTONE) {
+			if (skips == UINT64_MAX)
+				skips = *pos;
+			*pos = skips_end = s.pos;
+			continue;
+		}
+		hash_digest(b.key, b.klen, digest);
+		if (memcmp(digest, b.digest, HASH_LEN) != 0) {
 			rc = 0; /* no block: looked at again next time */
 			stopped = 1;
 			break;
 		}
+		skips = UINT64_MAX;
 		if (b.next != PTR_TOMBSTONE &&
 		    !hash_internal_key(b.key, b.klen)) {
 			r = batch->buf + batch->len;
@@ -1025,6 +1035,8 @@ peek_appended(struct blt *db, uint64_t *pos, struct peek_batch *batch)
 	 * followed to its end: share_peek_caught_up()) */
 	if (rc == 0 && !stopped)
 		*pos = s.pos;
+	if (rc == 0 && !stopped && skips != UINT64_MAX && skips_end == s.pos)
+		*pos = skips;
 	peek_scan_free(&s);
 	return rc < 0 ? rc : rc == 1;
 }
