@@ -406,6 +406,12 @@ int inode_add_piece(
 int inode_readdir(struct inode_tree *t, uint64_t dir, off_t off, int plus,
     inode_dirent_fn *fn, void *arg);
 
+/* From an inode_readdir() fn without plus, under the read lock: a lookup
+ * reference on the node of the entry info, which keeps it, removed or not,
+ * until inode_forget() drops it.  A sweep that lists a directory later
+ * needs it (tests/mount-fsx.sh met one freed by an rmdir meanwhile). */
+void inode_hold_entry(struct inode_tree *t, const struct inode_info *info);
+
 /* Every key at and below nodeid (a file: its key; a directory: its marker,
  * its PATH_SELF file and everything below), for renaming or removing a
  * subtree in the store.  Returns 0, fn's nonzero return, or -ESTALE. */

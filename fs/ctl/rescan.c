@@ -61,6 +61,9 @@ struct rescan {
 	int untold, untold_sweeps;
 	long step;        /* keys or entries a step */
 	const char *hold; /* BLTFS_FOLLOW_HOLD */
+	/* BLTFS_SWEEP_HOLD: a test's, after a sweep's first step */
+	const char *sweep_hold;
+	int sweep_steps;
 };
 
 struct rescan *
@@ -74,7 +77,23 @@ rescan_new(struct fs *fs)
 	r->fs = fs;
 	r->step = step != NULL && atol(step) > 0 ? atol(step) : RESCAN_STEP;
 	r->hold = getenv("BLTFS_FOLLOW_HOLD");
+	r->sweep_hold = getenv("BLTFS_SWEEP_HOLD");
 	return r;
+}
+
+/* Done with the directory on top: its reference goes (the root's is
+ * none). */
+static void
+sweep_pop(struct rescan *r)
+{
+	inode_forget(r->fs->tree, r->dirs[--r->ndirs], 1);
+}
+
+static void
+sweep_drop_all(struct rescan *r)
+{
+	while (r->ndirs > 0)
+		sweep_pop(r);
 }
 
 void
@@ -82,6 +101,7 @@ rescan_free(struct rescan *r)
 {
 	if (r == NULL)
 		return;
+	/* the references of r->dirs go with the tree, freed before */
 	blt_iter_free(r->it);
 	free(r->dirs);
 	free(r);
@@ -102,6 +122,7 @@ rescan_sweep_from_root(struct rescan *r)
 			return -ENOMEM;
 		r->cap = 16;
 	}
+	sweep_drop_all(r);
 	r->dirs[0] = INODE_ROOT;
 	r->ndirs = 1;
 	r->off = 0;
@@ -113,8 +134,9 @@ rescan_start(struct rescan *r, int state)
 {
 	blt_iter_free(r->it);
 	r->it = NULL;
-	r->ndirs = 0;
+	sweep_drop_all(r);
 	r->steps = 0;
+	r->sweep_steps = 0;
 	r->untold = 0;
 	r->untold_sweeps = 0;
 	if (state == FS_RESCAN_SWEEPING && rescan_sweep_from_root(r) < 0)
@@ -193,6 +215,7 @@ struct sweep_ent {
 };
 
 struct sweep_list {
+	struct inode_tree *t;
 	struct sweep_ent *v;
 	size_t n, cap;
 };
@@ -212,6 +235,9 @@ sweep_take(void *arg, const char *name, size_t nlen,
 	         (nlen == 2 && name[0] == '.' && name[1] == '.');
 	e->node = info->nodeid;
 	e->type = info->type;
+	/* a directory to list later is kept till then (sweep_push()) */
+	if (e->type == INODE_DIR && !e->dot)
+		inode_hold_entry(l->t, info);
 	e->flags = info->flags;
 	e->nlen = nlen;
 	memcpy(e->name, name, nlen);
@@ -248,16 +274,28 @@ sweep_one(struct fs *fs, uint64_t dir, const struct sweep_ent *e,
 	return rc;
 }
 
-/* The directory dir met by a sweep: listed once the one being listed
- * ends.  Out of memory, its names may stay. */
+/* Let go of the directories of l from entry i on (sweep_take()). */
+static void
+sweep_let_go(struct fs *fs, const struct sweep_list *l, size_t i)
+{
+	for (; i < l->n; i++)
+		if (l->v[i].type == INODE_DIR && !l->v[i].dot)
+			inode_forget(fs->tree, l->v[i].node, 1);
+}
+
+/* The directory dir met by a sweep, with the reference sweep_take()
+ * took: listed once the one being listed ends, and let go then
+ * (sweep_pop()).  Out of memory, its names may stay. */
 static void
 sweep_push(struct rescan *r, uint64_t dir)
 {
 	uint64_t *d;
 
 	if (r->ndirs == r->cap) {
-		if ((d = realloc(r->dirs, 2 * r->cap * sizeof *d)) == NULL)
+		if ((d = realloc(r->dirs, 2 * r->cap * sizeof *d)) == NULL) {
+			inode_forget(r->fs->tree, dir, 1);
 			return;
+		}
 		r->dirs = d;
 		r->cap *= 2;
 	}
@@ -279,6 +317,7 @@ rescan_sweep(struct rescan *r, struct job_notes *ns, uint64_t *gone)
 	size_t i;
 	int rc;
 
+	l.t = fs->tree;
 	l.cap = r->step < SWEEP_BATCH ? (size_t)r->step : SWEEP_BATCH;
 	if ((l.v = malloc(l.cap * sizeof *l.v)) == NULL)
 		return; /* next step */
@@ -287,7 +326,8 @@ rescan_sweep(struct rescan *r, struct job_notes *ns, uint64_t *gone)
 		l.n = 0;
 		rc = inode_readdir(fs->tree, dir, r->off, 0, sweep_take, &l);
 		if (rc < 0 || l.n == 0) { /* gone, or listed to its end */
-			r->ndirs--;
+			sweep_let_go(fs, &l, 0);
+			sweep_pop(r);
 			r->off = 0;
 			continue;
 		}
@@ -300,12 +340,16 @@ rescan_sweep(struct rescan *r, struct job_notes *ns, uint64_t *gone)
 		}
 		left -= (long)i;
 		/* the directories met go below this one, whose listing
-		 * goes on from r->off */
+		 * goes on from r->off; those listed but not reached yet are
+		 * let go, and met again */
+		sweep_let_go(fs, &l, i);
 		while (i-- > 0)
 			if (l.v[i].type == INODE_DIR && !l.v[i].dot)
 				sweep_push(r, l.v[i].node);
 	}
 	free(l.v);
+	if (r->sweep_steps++ == 0)
+		fs_test_hold("BLTFS_SWEEP_HOLD", r->sweep_hold);
 	if (r->ndirs > 0)
 		return;
 	if (!r->untold || rescan_sweep_from_root(r) < 0) {

@@ -115,6 +115,14 @@ inode_batch_prefetch(struct inode_tree *t, const struct inode *d, uint32_t s)
 	}
 }
 
+void
+inode_hold_entry(struct inode_tree *t, const struct inode_info *info)
+{
+	if (info->nodeid != 0 && info->nodeid != INODE_ROOT)
+		__atomic_add_fetch(
+		    &inode_of(t, info->nodeid)->nlookup, 1, __ATOMIC_RELAXED);
+}
+
 /* List directory dir from offset off, INODE_BATCH entries per locking:
  * the read lock, or the write lock with plus, which makes nodes. */
 int
