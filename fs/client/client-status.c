@@ -117,6 +117,10 @@ client_print_sharing(const struct json *v)
 	       " sweeps of names\n",
 	    client_num(f, "keys_unlocked"), client_num(f, "relaid_unlocked"),
 	    client_num(f, "sweeps"));
+	if (client_num(f, "failures") > 0)
+		printf("          %" PRIu64 " changes could not be followed; "
+		       "the last: %s\n",
+		    client_num(f, "failures"), client_str(f, "last_failure"));
 	if (rescan != NULL && strcmp(rescan, "none") != 0)
 		printf("          rescan under way (%s)\n",
 		    strcmp(rescan, "reading") == 0

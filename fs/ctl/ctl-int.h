@@ -284,6 +284,11 @@ void job_learn_key(struct fs *fs, const unsigned char *key, size_t klen,
 void job_learn_appended(struct fs *fs, const unsigned char *key, size_t klen,
     uint64_t vlen, struct job_notes *ns);
 
+/* follow.c: a change of another process that could not be followed (a
+ * damaged store, blt_errmsg() says how), logged and kept for status with
+ * then, what it leaves, appended. */
+void follow_failed(struct fs *fs, const char *then);
+
 /* rescan.c */
 
 /* The index brought back in line with a store another process changed

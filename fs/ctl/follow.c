@@ -74,6 +74,10 @@ struct follow {
 	/* what was followed, for status (under mu) */
 	uint64_t grew, whole, keys_put, keys_gone;
 	uint64_t sweeps; /* of every name, started on the store's count */
+	/* changes that could not be followed (a damaged store), and why
+	 * the last could not */
+	uint64_t failures;
+	char failed[1024];
 	uint64_t peeked; /* keys read from others' appends without the lock */
 	/* the store's count and the index's when a look last decided
 	 * whether to sweep (follow_peek()) */
@@ -130,8 +134,7 @@ follow_put_all(struct follow *f, struct blt_iter *it, struct job_notes *ns)
 		n++;
 	}
 	if (rc < 0)
-		fs_log("%s: following another process's change: %s",
-		    blt_path(f->fs->db), blt_errmsg());
+		follow_failed(f->fs, "");
 	return n;
 }
 
@@ -507,6 +510,21 @@ follow_free(struct follow *f)
 }
 
 void
+follow_failed(struct fs *fs, const char *then)
+{
+	struct follow *f = fs->follow;
+
+	fs_log("%s: following another process's change: %s%s", blt_path(fs->db),
+	    blt_errmsg(), then);
+	if (f == NULL)
+		return;
+	pthread_mutex_lock(&f->mu);
+	f->failures++;
+	snprintf(f->failed, sizeof f->failed, "%s%s", blt_errmsg(), then);
+	pthread_mutex_unlock(&f->mu);
+}
+
+void
 follow_status(struct fs *fs, FILE *out)
 {
 	struct follow *f = fs->follow;
@@ -530,9 +548,16 @@ follow_status(struct fs *fs, FILE *out)
 	    ", \"replaced\": %" PRIu64 ", \"keys_put\": %" PRIu64
 	    ", \"keys_gone\": %" PRIu64 ", \"keys_unlocked\": %" PRIu64
 	    ", \"relaid_unlocked\": %" PRIu64 ", \"sweeps\": %" PRIu64
-	    ", \"rescan\": \"%s\"}",
+	    ", \"rescan\": \"%s\", \"failures\": %" PRIu64
+	    ", \"last_failure\": ",
 	    modes[st.mode], st.taken, st.let_go, st.timeouts, st.polled,
 	    st.reads_locked, f->grew, f->whole, st.replaced, f->keys_put,
-	    f->keys_gone, f->peeked, st.rebased, f->sweeps, rescans[rescan]);
+	    f->keys_gone, f->peeked, st.rebased, f->sweeps, rescans[rescan],
+	    f->failures);
+	if (f->failures > 0)
+		json_put_str(out, f->failed, strlen(f->failed));
+	else
+		fputs("null", out);
+	fputc('}', out);
 	pthread_mutex_unlock(&f->mu);
 }

@@ -168,8 +168,7 @@ rescan_read(struct rescan *r, struct job_notes *ns, uint64_t *put)
 	int n;
 
 	if (r->it == NULL && blt_iter_create_unchecked(fs->db, &r->it) < 0) {
-		fs_log("%s: following another process's change: %s",
-		    blt_path(fs->db), blt_errmsg());
+		follow_failed(fs, "");
 		rescan_set(r, FS_RESCAN_NONE);
 		return;
 	}
@@ -189,9 +188,8 @@ rescan_read(struct rescan *r, struct job_notes *ns, uint64_t *put)
 	if (n == -ESTALE) /* compacted by a prune of the mount's own */
 		return;
 	if (n < 0) {
-		fs_log("%s: following another process's change: %s; names of "
-		       "keys it deleted may stay until the next mount",
-		    blt_path(fs->db), blt_errmsg());
+		follow_failed(fs, "; names of keys it deleted may stay until "
+		                  "the next mount");
 		rescan_set(r, FS_RESCAN_NONE);
 		return;
 	}
