@@ -416,6 +416,7 @@ io_dup(struct blt *db)
  *   4. buf's bytes past its first page, under that skip block;
  *   5. the first page last: the kernel writes one page of one write
  *      whole, and with it the first block's head replaces the skip's.
+ * A file that cannot grow by a truncate (a size limit) takes the old way.
  * Three writes more than an append within one page, which needs none;
  * peek.c's readers without the lock wait at a skip block that ends the
  * file.  0, a negative errno, or 1 for an extent that cannot be sealed
@@ -445,9 +446,18 @@ io_append_sealed(struct blt *db, uint64_t end, const unsigned char *buf,
 	le_put(skip + BLOCK_VLEN_OFF, s - head - 1, VLEN_LEN);
 	if ((rc = io_pwrite_in(db, db->fd, end, skip, (size_t)s, SIZE_MAX)) < 0)
 		return rc;
-	if (ftruncate(db->fd, (off_t)(end + len)) == -1)
-		return err_set(-errno, "%s: cannot grow to %llu bytes: %s",
-		    db->path, (unsigned long long)(end + len), strerror(errno));
+	if (ftruncate(db->fd, (off_t)(end + len)) == -1) {
+		/* a file that cannot grow so (a size limit, a file system
+		 * that fails it): an append is written the old way, whose
+		 * write then says why it fails, if it does */
+		if (n < len)
+			return err_set(-errno,
+			    "%s: cannot grow to %llu bytes: %s", db->path,
+			    (unsigned long long)(end + len), strerror(errno));
+		if ((rc = io_pwrite_in(db, db->fd, end, buf, n, page)) < 0)
+			return rc;
+		return io_grown(db, end + len);
+	}
 	le_put(skip + BLOCK_VLEN_OFF, len - head - 1, VLEN_LEN);
 	if ((rc = io_pwrite_in(db, db->fd, end + BLOCK_VLEN_OFF,
 	         skip + BLOCK_VLEN_OFF, VLEN_LEN, SIZE_MAX)) < 0 ||
