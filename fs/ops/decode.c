@@ -156,10 +156,7 @@ decode_raw(struct fs *fs, uint64_t nodeid, unsigned char *stack,
 		}
 		if (node_read_again(fs, nodeid, &r, got < 0 ? (int)got : 0))
 			continue;
-		/* created, not yet stored: empty; deleted by another
-		 * process: gone (node_read()) */
-		if ((*missing = got == -ENOENT && !blt_peeking(fs->db) &&
-		                handle_pending(fs, nodeid)))
+		if ((*missing = got == -ENOENT && node_unstored(fs, nodeid)))
 			got = 0;
 		if (got < 0) {
 			if (got != -ENOENT)

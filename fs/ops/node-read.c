@@ -235,11 +235,11 @@ node_read(struct fs *fs, uint64_t nodeid, struct node_seen *seen, void *buf,
 			got = node_read_now(
 			    fs, &r, was_told ? &told : NULL, buf, n, off);
 	} while (node_read_again(fs, nodeid, &r, (int)got));
-	/* created and not yet stored (a file being written through this
-	 * mount): empty; but deleted by another process, whose delete the
-	 * mount's thread has not swept from the names yet: gone */
-	if (got == -ENOENT && !blt_peeking(fs->db) &&
-	    handle_pending(fs, nodeid))
-		return 0;
-	return got;
+	return got == -ENOENT && node_unstored(fs, nodeid) ? 0 : got;
+}
+
+int
+node_unstored(struct fs *fs, uint64_t nodeid)
+{
+	return !blt_peeking(fs->db) && handle_pending(fs, nodeid);
 }

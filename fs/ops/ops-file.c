@@ -214,9 +214,7 @@ ops_read_splice(fuse_req_t req, struct fs *fs, fuse_ino_t ino, struct handle *h,
 	rc = h != NULL ? handle_locate(h, &e) : node_find(fs, ino, 0, &e);
 	if (rc == 1)
 		return 1;
-	/* created, not yet stored: empty; deleted by another process,
-	 * its name not swept yet: gone, as node_read() says */
-	if (rc == -ENOENT && !blt_peeking(fs->db) && handle_pending(fs, ino)) {
+	if (rc == -ENOENT && node_unstored(fs, ino)) {
 		fuse_reply_buf(req, NULL, 0);
 		return 0;
 	}

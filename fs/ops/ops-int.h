@@ -86,6 +86,11 @@ int node_find(struct fs *fs, uint64_t nodeid, int hint, struct blt_entry *e);
 struct node_seen;
 ssize_t node_read(struct fs *fs, uint64_t nodeid, struct node_seen *seen,
     void *buf, size_t n, uint64_t off);
+/* Whether a file whose key the store has not (-ENOENT) reads as empty:
+ * created through this mount and not stored yet, while the mount holds
+ * the store; else it is gone (a key another process deleted, its name
+ * not swept yet). */
+int node_unstored(struct fs *fs, uint64_t nodeid);
 
 /* decode.c */
 

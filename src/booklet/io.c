@@ -420,8 +420,8 @@ io_dup(struct blt *db)
  * Three writes more than an append within one page, which needs none;
  * peek.c's readers without the lock wait at a skip block that ends the
  * file.  0, a negative errno, or 1 for an extent that cannot be sealed
- * (a fixed store's blocks have no value length to stretch): the caller
- * appends it the old way. */
+ * (a fixed store's blocks have no value length to stretch, a file that
+ * cannot grow so): the caller appends it the old way. */
 static int
 io_append_sealed(struct blt *db, uint64_t end, const unsigned char *buf,
     size_t n, uint64_t len)
@@ -448,15 +448,12 @@ io_append_sealed(struct blt *db, uint64_t end, const unsigned char *buf,
 		return rc;
 	if (ftruncate(db->fd, (off_t)(end + len)) == -1) {
 		/* a file that cannot grow so (a size limit, a file system
-		 * that fails it): an append is written the old way, whose
-		 * write then says why it fails, if it does */
-		if (n < len)
-			return err_set(-errno,
-			    "%s: cannot grow to %llu bytes: %s", db->path,
-			    (unsigned long long)(end + len), strerror(errno));
-		if ((rc = io_pwrite_in(db, db->fd, end, buf, n, page)) < 0)
-			return rc;
-		return io_grown(db, end + len);
+		 * that fails it): an append is written the old way, over the
+		 * skip block, and its write says why it fails, if it does */
+		if (n == len)
+			return 1;
+		return err_set(-errno, "%s: cannot grow to %llu bytes: %s",
+		    db->path, (unsigned long long)(end + len), strerror(errno));
 	}
 	le_put(skip + BLOCK_VLEN_OFF, len - head - 1, VLEN_LEN);
 	if ((rc = io_pwrite_in(db, db->fd, end + BLOCK_VLEN_OFF,

@@ -1034,9 +1034,8 @@ peek_appended(struct blt *db, uint64_t *pos, struct peek_batch *batch)
 	 * (else the look stayed before it, and the file never looked
 	 * followed to its end: share_peek_caught_up()) */
 	if (rc == 0 && !stopped)
-		*pos = s.pos;
-	if (rc == 0 && !stopped && skips != UINT64_MAX && skips_end == s.pos)
-		*pos = skips;
+		*pos =
+		    skips != UINT64_MAX && skips_end == s.pos ? skips : s.pos;
 	peek_scan_free(&s);
 	return rc < 0 ? rc : rc == 1;
 }
