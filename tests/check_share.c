@@ -495,6 +495,49 @@ START_TEST(a_sealed_append_is_followed_once_it_lands)
 }
 END_TEST
 
+/* The first page of a sealed append lands over the skip block's head,
+ * and a read beside that write may see the new head's lengths and key
+ * under the skip's zero digest and tombstone: no skip block, whose key
+ * is one zero byte, so looked at again, not stepped over (the key's
+ * block would be missed for good). */
+START_TEST(a_head_half_overwritten_is_looked_at_again)
+{
+	unsigned char head[32], torn[32];
+	struct blt *db = shared(BLT_RDONLY, 5), *o;
+	struct blt_stat st;
+	uint64_t end, n_keys;
+	FILE *f;
+	int n = 0;
+
+	ck_assert_int_eq(blt_let_go(db, 0), 1);
+	ck_assert_int_eq(blt_peek_follow(db, count_key, &n, &n_keys), 0);
+	o = other();
+	ck_assert_int_eq(blt_stat(o, &st), 0);
+	end = st.file_bytes;
+	tu_put(o, "b", "2", BLT_NOW);
+	tu_put(o, "c", "3", BLT_NOW);
+	ck_assert_int_eq(blt_close(o), 0);
+	f = fopen(path, "rb");
+	ck_assert_ptr_nonnull(f);
+	ck_assert_int_eq(fseeko(f, (off_t)end, SEEK_SET), 0);
+	ck_assert_uint_eq(fread(head, 1, sizeof head, f), sizeof head);
+	ck_assert_int_eq(fclose(f), 0);
+	/* digest, next and time as the skip block's, lengths and key as the
+	 * new head's */
+	memcpy(torn, head, sizeof torn);
+	memset(torn, 0, 19);
+	memset(torn + 25, 0, 7);
+	overwrite(end, end + sizeof torn, torn, sizeof torn);
+	n = 0;
+	ck_assert_int_eq(blt_peek_follow(db, count_key, &n, &n_keys), 0);
+	ck_assert_int_eq(n, 0);
+	overwrite(end, end + sizeof head, head, sizeof head);
+	ck_assert_int_eq(blt_peek_follow(db, count_key, &n, &n_keys), 2);
+	ck_assert_int_eq(n, 2);
+	ck_assert_int_eq(blt_close(db), 0);
+}
+END_TEST
+
 static Suite *
 share_suite(void)
 {
@@ -518,6 +561,7 @@ share_suite(void)
 	tcase_add_test(
 	    tc, a_walk_through_a_prune_half_done_is_no_proof_a_key_is_gone);
 	tcase_add_test(tc, a_sealed_append_is_followed_once_it_lands);
+	tcase_add_test(tc, a_head_half_overwritten_is_looked_at_again);
 	suite_add_tcase(s, tc);
 	return s;
 }

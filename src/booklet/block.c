@@ -164,6 +164,29 @@ block_zero(struct blt *db, uint64_t off, uint64_t len)
 	return rc;
 }
 
+/* Is b a dead block of no key's: a skip block over a dead index (§5.6),
+ * or one of the minimal zero blocks that seal an append of ours (io.c,
+ * io_append_sealed())?  Zero digest and tombstone are not enough for a
+ * reader without the lock: the first page of a sealed append is written
+ * over the skip block's head, and a read beside that write may see the
+ * new lengths under the old zero digest; taken for a skip block, the new
+ * key's block would be stepped over and missed for good.  The key byte
+ * and timestamp a skip block has are zero, the key length one. */
+int
+block_is_skip(const struct blt *db, const struct block *b)
+{
+	static const unsigned char zero[HASH_LEN];
+
+	if (b->next != PTR_TOMBSTONE ||
+	    memcmp(b->digest, zero, HASH_LEN) != 0 ||
+	    (b->ts != 0 && b->ts != BLT_NO_TS))
+		return 0;
+	if (db->h.fixed) /* tiled skip blocks of any key length (§5.6) */
+		return b->klen == 0 || b->key[0] == 0;
+	return (b->klen == 1 && b->key[0] == 0) ||
+	       (b->klen == 0 && b->vlen == 0);
+}
+
 /* The smallest range a skip block can cover (§5.6, §16.2 item 2). */
 static uint64_t
 block_skip_min(const struct blt *db)

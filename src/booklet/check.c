@@ -107,7 +107,7 @@ static int
 check_whole(const struct blt *db, const unsigned char *base, uint64_t off,
     uint64_t end, struct block *b)
 {
-	return block_parse(db, base, off, end, b) == 0 && scan_whole(b);
+	return block_parse(db, base, off, end, b) == 0 && scan_whole(db, b);
 }
 
 /* Cover the stray bytes [bad, q) of a region that starts at start and
@@ -269,7 +269,7 @@ check_first_whole(struct blt *db)
 	    db->h.first_data, db->size);
 	s.lax = 1;
 	while (scan_next(&s, &b) > 0)
-		return scan_whole(&b);
+		return scan_whole(db, &b);
 	return 1; /* nothing live, or nothing that parses: no verdict */
 }
 
@@ -307,7 +307,7 @@ check_region_start(struct blt *db, uint64_t off, uint64_t end, int lenient)
 
 	if (block_parse(db, db->map->base, off, end, &b) != 0)
 		return 0;
-	if (scan_whole(&b))
+	if (scan_whole(db, &b))
 		return 1;
 	return lenient &&
 	       (b.next == PTR_TOMBSTONE || off + b.size == end ||

@@ -344,6 +344,7 @@ void block_encode(const struct blt *db, unsigned char *out,
     const unsigned char *digest, uint64_t next, const void *key, size_t klen,
     const void *value, uint64_t vlen, int64_t ts);
 int block_skip_fill(struct blt *db, uint64_t off, uint64_t len);
+int block_is_skip(const struct blt *db, const struct block *b);
 
 /* index.c */
 uint64_t index_slot(const struct blt *db, const unsigned char *digest);
@@ -407,7 +408,7 @@ void scan_init(struct scan *s, const struct blt *db, const unsigned char *base,
     uint64_t index_off, uint32_t n_buckets, uint64_t first_data, uint64_t eof);
 int scan_next(struct scan *s, struct block *b);
 int scan_bad_next(const struct blt *db, const struct block *b);
-int scan_whole(const struct block *b);
+int scan_whole(const struct blt *db, const struct block *b);
 void scan_trust(struct blt *db, uint64_t end);
 int scan_check_end(struct blt *db);
 int scan_usage(struct blt *db);

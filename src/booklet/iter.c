@@ -42,7 +42,6 @@ struct blt_iter {
 
 static int iter_since(struct blt_iter *it, const struct blt_mark *m);
 static int iter_from(struct blt_iter *it, uint64_t end);
-static int iter_skip_block(const struct block *b);
 
 /* Start a scan, of the blocks after since->end only if since is not
  * NULL; buffered puts are flushed first so that it sees them. */
@@ -152,7 +151,8 @@ iter_only_grew(const struct blt_iter *it, const struct blt_mark *m)
 		return iter_stale(it, "it is shorter than it was");
 	if (block_parse(db, it->map->base, m->last, m->end, &b) < 0 ||
 	    b.size != m->last_size ||
-	    memcmp(b.digest, m->last_digest, HASH_LEN) != 0 || !scan_whole(&b))
+	    memcmp(b.digest, m->last_digest, HASH_LEN) != 0 ||
+	    !scan_whole(db, &b))
 		return iter_stale(it, "its blocks are not where they were");
 	return 0;
 }
@@ -184,15 +184,6 @@ iter_from(struct blt_iter *it, uint64_t end)
 	} else /* within the index: it was never a file's end */
 		return iter_stale(it, "its index is not where it was");
 	return 0;
-}
-
-/* A skip block (format §5.6): a tombstone over a dead index, no key's. */
-static int
-iter_skip_block(const struct block *b)
-{
-	static const unsigned char zero[HASH_LEN];
-
-	return memcmp(b->digest, zero, HASH_LEN) == 0;
 }
 
 int
@@ -381,8 +372,8 @@ iter_step(struct blt_iter *it, struct blt_item *item, int *count)
 				rc = 0;
 				break;
 			}
-			if (b.next == PTR_TOMBSTONE && !iter_skip_block(&b) &&
-			    scan_whole(&b) &&
+			if (b.next == PTR_TOMBSTONE && !block_is_skip(db, &b) &&
+			    scan_whole(db, &b) &&
 			    (db->h.fixed || !hash_internal_key(b.key, b.klen)))
 				break;
 			continue;

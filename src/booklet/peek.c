@@ -564,7 +564,7 @@ peek_tail_whole(struct blt *db, const struct peek_layout *l)
 	unsigned char digest[HASH_LEN];
 	struct peek_scan s;
 	struct block b;
-	int rc, zero;
+	int rc;
 
 	if (from >= l->size)
 		return 1;
@@ -573,11 +573,8 @@ peek_tail_whole(struct blt *db, const struct peek_layout *l)
 	if ((rc = peek_scan_init(&s, db, l, from)) < 0)
 		return rc;
 	while ((rc = peek_scan_next(&s, &b, &at)) > 0) {
-		zero = 1;
-		for (int i = 0; i < HASH_LEN; i++)
-			zero &= b.digest[i] == 0;
 		hash_digest(b.key, b.klen, digest);
-		if (!(zero && b.next == PTR_TOMBSTONE) &&
+		if (!block_is_skip(db, &b) &&
 		    memcmp(digest, b.digest, HASH_LEN) != 0)
 			break; /* no block: an index, say */
 	}
@@ -994,12 +991,8 @@ peek_appended(struct blt *db, uint64_t *pos, struct peek_batch *batch)
 	if ((rc = peek_scan_init(&s, db, &l, *pos)) < 0)
 		return rc;
 	while ((rc = peek_scan_next(&s, &b, &at)) > 0) {
-		int zero = 1;
-
-		for (int i = 0; i < HASH_LEN; i++)
-			zero &= b.digest[i] == 0;
-		/* a skip block over an old index (§5.6) has no key to check */
-		if (zero && b.next == PTR_TOMBSTONE) {
+		/* a skip block has no key to check */
+		if (block_is_skip(db, &b)) {
 			if (skips == UINT64_MAX)
 				skips = *pos;
 			*pos = skips_end = s.pos;

@@ -42,21 +42,20 @@ scan_init(struct scan *s, const struct blt *db, const unsigned char *base,
 	}
 }
 
-/* Does b prove itself whole: its digest is its key's hash, or it is an
- * all-zero skip block (§5.6)?  Scans ask this of every live block before
- * they return it: the digest is the only checksum the format has, and a
- * damaged length field in mid-region throws a scan off onto bytes that
- * are not blocks — they must be an error, never an item.  Blocks are
+/* Does b prove itself whole: its digest is its key's hash, or it is a
+ * skip block (§5.6, block_is_skip())?  Scans ask this of every live block
+ * before they return it: the digest is the only checksum the format has,
+ * and a damaged length field in mid-region throws a scan off onto bytes
+ * that are not blocks — they must be an error, never an item.  Blocks are
  * immutable but for their next pointer and timestamp, so each needs the
  * hash once per process: below db->trusted lie only blocks this process
  * wrote or has verified (scan_trust). */
 int
-scan_whole(const struct block *b)
+scan_whole(const struct blt *db, const struct block *b)
 {
-	static const unsigned char zero[HASH_LEN];
 	unsigned char d[HASH_LEN];
 
-	if (b->next == PTR_TOMBSTONE && memcmp(b->digest, zero, HASH_LEN) == 0)
+	if (block_is_skip(db, b))
 		return 1;
 	hash_digest(b->key, b->klen, d);
 	return memcmp(d, b->digest, HASH_LEN) == 0;
@@ -211,7 +210,8 @@ scan_next(struct scan *s, struct block *b)
 		if (!s->lax && b->next != PTR_TOMBSTONE &&
 		    b->off + b->size > s->trusted) {
 			scan_check_ahead(s, b);
-			if (b->off + b->size > s->trusted && !scan_whole(b))
+			if (b->off + b->size > s->trusted &&
+			    !scan_whole(s->db, b))
 				return err_set(-EUCLEAN,
 				    "%s: damaged block at %llu: it does not "
 				    "hold its key's digest%s",
