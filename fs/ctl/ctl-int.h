@@ -299,10 +299,16 @@ struct rescan;
 struct rescan *rescan_new(struct fs *fs);
 void rescan_free(struct rescan *r);
 /* Start again, in state (FS_RESCAN_READING, or FS_RESCAN_SWEEPING when every
- * key of the store is in the index already); the store held. */
+ * key of the store is in the index already); the store held.  From any
+ * thread: the state is set at once, and the rest waits for the follow
+ * thread's rescan_catch_up(). */
 void rescan_start(struct rescan *r, int state);
-/* One step, the store held: the kernel's notes into ns, the keys put and
- * names dropped added to *put and *gone.  0 if there was nothing to do. */
+/* Make the start asked for last, if any; on the follow thread, before a
+ * step. */
+void rescan_catch_up(struct rescan *r);
+/* One step, on the follow thread, the store held: the kernel's notes into
+ * ns, the keys put and names dropped added to *put and *gone.  0 if there
+ * was nothing to do. */
 int rescan_step(
     struct rescan *r, struct job_notes *ns, uint64_t *put, uint64_t *gone);
 /* After a step, the store let go: a test may hold a rescan there after

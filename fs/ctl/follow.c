@@ -289,10 +289,12 @@ follow_rescan_step(struct follow *f)
 {
 	struct job_notes ns = {0};
 	uint64_t put = 0, gone = 0;
-	int made, peeked, state = atomic_load(&f->fs->rescan), rc;
+	int made, peeked, state, rc, untold;
 	int quiet = !blt_others_active(f->fs->db, FOLLOW_QUIET);
-	int untold = rescan_untold_sweeps(f->rescan);
 
+	rescan_catch_up(f->rescan);
+	state = atomic_load(&f->fs->rescan);
+	untold = rescan_untold_sweeps(f->rescan);
 	if (state == FS_RESCAN_NONE)
 		return 0;
 	if (state == FS_RESCAN_SWEEPING &&

@@ -26,6 +26,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -46,7 +47,19 @@
 struct rescan {
 	struct fs *fs;
 	/* the state is fs->rescan (FS_RESCAN_*), which the store's holder
-	 * changes and requests read */
+	 * changes and requests read.  A rescan is started by whichever
+	 * thread's hold found the change (follow_change(): a request's, as
+	 * often as the follow thread's), and stepped only by the follow
+	 * thread, whose step may be under way without the lock meanwhile:
+	 * so a start sets the state at once and leaves its request here,
+	 * under mu, and the follow thread starts it before its next step
+	 * (rescan_catch_up()); mu is never held for more than that, as a
+	 * step waits for fs->wlock, which a writing request holds while it
+	 * takes the store. */
+	pthread_mutex_t mu;
+	int pending;         /* a start asked for, not made yet */
+	int pending_state;   /* and its state */
+	int pending_quiet;   /* not held by BLTFS_FOLLOW_HOLD */
 	struct blt_iter *it; /* reading: the scan, from the first step on */
 	/* sweeping: the directories left to list, the last first, and the
 	 * offset in it where the last step stopped */
@@ -75,6 +88,7 @@ rescan_new(struct fs *fs)
 	if ((r = calloc(1, sizeof *r)) == NULL)
 		return NULL;
 	r->fs = fs;
+	pthread_mutex_init(&r->mu, NULL);
 	r->step = step != NULL && atol(step) > 0 ? atol(step) : RESCAN_STEP;
 	r->hold = getenv("BLTFS_FOLLOW_HOLD");
 	r->sweep_hold = getenv("BLTFS_SWEEP_HOLD");
@@ -104,13 +118,19 @@ rescan_free(struct rescan *r)
 	/* the references of r->dirs go with the tree, freed before */
 	blt_iter_free(r->it);
 	free(r->dirs);
+	pthread_mutex_destroy(&r->mu);
 	free(r);
 }
 
+/* The state a step leads to, unless a start came meanwhile: its state
+ * stands. */
 static void
 rescan_set(struct rescan *r, int state)
 {
-	atomic_store(&r->fs->rescan, state);
+	pthread_mutex_lock(&r->mu);
+	if (!r->pending)
+		atomic_store(&r->fs->rescan, state);
+	pthread_mutex_unlock(&r->mu);
 }
 
 /* Sweep from the root: -ENOMEM leaves the rescan as it was. */
@@ -132,22 +152,53 @@ rescan_sweep_from_root(struct rescan *r)
 void
 rescan_start(struct rescan *r, int state)
 {
-	blt_iter_free(r->it);
-	r->it = NULL;
-	sweep_drop_all(r);
-	r->steps = 0;
-	r->sweep_steps = 0;
-	r->untold = 0;
-	r->untold_sweeps = 0;
-	if (state == FS_RESCAN_SWEEPING && rescan_sweep_from_root(r) < 0)
-		state = FS_RESCAN_READING; /* ends in a sweep all the same */
-	rescan_set(r, state);
+	pthread_mutex_lock(&r->mu);
+	/* a read of every key ends in a sweep: a sweep asked for after it
+	 * is in it */
+	if (!(r->pending && r->pending_state == FS_RESCAN_READING &&
+	        state == FS_RESCAN_SWEEPING))
+		r->pending_state = state;
+	r->pending = 1;
+	r->pending_quiet = 0;
+	atomic_store(&r->fs->rescan, r->pending_state);
+	pthread_mutex_unlock(&r->mu);
 }
 
 void
 rescan_no_hold(struct rescan *r)
 {
-	r->steps = 1;
+	pthread_mutex_lock(&r->mu);
+	if (r->pending)
+		r->pending_quiet = 1;
+	else
+		r->steps = 1;
+	pthread_mutex_unlock(&r->mu);
+}
+
+void
+rescan_catch_up(struct rescan *r)
+{
+	int state, quiet;
+
+	pthread_mutex_lock(&r->mu);
+	if (!r->pending) {
+		pthread_mutex_unlock(&r->mu);
+		return;
+	}
+	r->pending = 0;
+	state = r->pending_state;
+	quiet = r->pending_quiet;
+	pthread_mutex_unlock(&r->mu);
+	blt_iter_free(r->it);
+	r->it = NULL;
+	sweep_drop_all(r);
+	r->steps = quiet;
+	r->sweep_steps = 0;
+	r->untold = 0;
+	r->untold_sweeps = 0;
+	if (state == FS_RESCAN_SWEEPING && rescan_sweep_from_root(r) < 0)
+		/* ends in a sweep all the same */
+		rescan_set(r, FS_RESCAN_READING);
 }
 
 void
@@ -368,6 +419,7 @@ int
 rescan_step(
     struct rescan *r, struct job_notes *ns, uint64_t *put, uint64_t *gone)
 {
+	rescan_catch_up(r); /* one the hold for this step found */
 	switch (atomic_load(&r->fs->rescan)) {
 	case FS_RESCAN_READING:
 		rescan_read(r, ns, put);
