@@ -538,6 +538,55 @@ START_TEST(a_head_half_overwritten_is_looked_at_again)
 }
 END_TEST
 
+/* A prune or clear in place by another process that the follow without
+ * the lock had not read when the store took the lock again is read again
+ * without it, every key from the new first data on (blt_change's reread),
+ * once the lock is let go: letting it go must not pass over that look.
+ * Before, the keys the other process put before its prune were never
+ * followed (tests/mount-history.sh, a mount that showed none of them). */
+START_TEST(a_change_to_read_again_is_read_after_the_lock_goes)
+{
+	char other_path[PATH_MAX + 4];
+	struct blt *db = shared(BLT_RDONLY, 5), *o;
+	uint64_t n_keys;
+	unsigned char buf[65536];
+	size_t n;
+	FILE *from, *to;
+	int keys = 0;
+
+	ck_assert_int_eq(blt_let_go(db, 0), 1);
+	ck_assert_int_eq(blt_peek_follow(db, count_key, &keys, &n_keys), 0);
+	/* another store's bytes written over the file in place, as a prune
+	 * or clear in place leaves it: not a file that only grew */
+	snprintf(other_path, sizeof other_path, "%s.2", path);
+	ck_assert_int_eq(blt_open(other_path, BLT_TRUNC, NULL, &o), 0);
+	tu_put(o, "a", "1", BLT_NOW);
+	tu_put(o, "b", "2", BLT_NOW);
+	tu_put(o, "c", "3", BLT_NOW);
+	ck_assert_int_eq(blt_close(o), 0);
+	from = fopen(other_path, "rb");
+	to = fopen(path, "r+b");
+	ck_assert_ptr_nonnull(from);
+	ck_assert_ptr_nonnull(to);
+	while ((n = fread(buf, 1, sizeof buf, from)) > 0)
+		ck_assert_uint_eq(fwrite(buf, 1, n, to), n);
+	ck_assert_int_eq(ftruncate(fileno(to), ftello(to)), 0);
+	ck_assert_int_eq(fclose(from), 0);
+	ck_assert_int_eq(fclose(to), 0);
+	tu_rmstore(other_path);
+	/* the lock taken before the follow looked: it is to read them */
+	ck_assert_int_eq(blt_hold(db, 0), 0);
+	blt_unhold(db);
+	ck_assert_int_eq(seen.how, BLT_CHANGED);
+	ck_assert_int_eq(seen.reread, 1);
+	ck_assert_int_eq(blt_let_go(db, 0), 1);
+	keys = 0;
+	ck_assert_int_eq(blt_peek_follow(db, count_key, &keys, &n_keys), 3);
+	ck_assert_int_eq(keys, 3);
+	ck_assert_int_eq(blt_close(db), 0);
+}
+END_TEST
+
 static Suite *
 share_suite(void)
 {
@@ -562,6 +611,7 @@ share_suite(void)
 	    tc, a_walk_through_a_prune_half_done_is_no_proof_a_key_is_gone);
 	tcase_add_test(tc, a_sealed_append_is_followed_once_it_lands);
 	tcase_add_test(tc, a_head_half_overwritten_is_looked_at_again);
+	tcase_add_test(tc, a_change_to_read_again_is_read_after_the_lock_goes);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -77,6 +77,11 @@ struct share {
 	uint64_t peek_end;
 	unsigned char peek_head[HEADER_LEN];
 	uint64_t rebased_then; /* st.rebased when the lock was let go */
+	/* a prune or clear of another process's that the lock's take found
+	 * and left blt_peek_follow() to read (share_peek_reread()), not
+	 * read to the end yet: the lock let go keeps that look where it is
+	 * (atomic) */
+	int reread;
 	/* odd while a rebase writes peek_head and peek_end, which reads
 	 * without the lock look at (share_peek_cut()) */
 	uint64_t peek_seq;
@@ -114,6 +119,8 @@ share_remember(struct blt *db)
 	s->seen = st.st_mtim;
 	memcpy(s->head, db->map->base, HEADER_LEN);
 	s->n_keys = db->n_keys;
+	if (__atomic_load_n(&s->reread, __ATOMIC_RELAXED))
+		return 0;
 	__atomic_store_n(&s->peek_end, s->size, __ATOMIC_RELAXED);
 	memcpy(s->peek_head, s->head, HEADER_LEN);
 	__atomic_store_n(&s->rebased_then,
@@ -348,6 +355,7 @@ share_peek_reread(struct blt *db)
 	if (peek_layout_parse(db->map->base, db->size, &l) != 0)
 		return 0;
 	share_peek_relay(s, db->map->base, l.first_data);
+	__atomic_store_n(&s->reread, 1, __ATOMIC_RELAXED);
 	return 1;
 }
 
@@ -768,6 +776,8 @@ share_peek_appended(struct blt *db, const struct stat *st,
 		rc = peek_appended(db, &pos, batch);
 		__atomic_store_n(&s->peek_end, pos, __ATOMIC_RELAXED);
 	}
+	if (rc == 0 && s->peek_end >= (uint64_t)st->st_size)
+		__atomic_store_n(&s->reread, 0, __ATOMIC_RELAXED);
 	return rc;
 }
 
