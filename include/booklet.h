@@ -536,13 +536,14 @@ int blt_hold_peek(struct blt *db);
 /* Whether the calling thread holds db without its lock (blt_hold_peek()
  * that did not find the lock held by this store). */
 int blt_peeking(struct blt *db);
-/* Within blt_hold_peek() without the lock: read up to n bytes at off of
- * the value of key that an entry gave (its value_off, value_len and
- * timestamp), live or overwritten since, as long as its block stays
- * where it was, checked as blt_read() checks (a value the kernel holds
- * the size of is read whole, not cut at that size).  The bytes read, or
- * -ESTALE where that block is gone (a prune moved it) or the store is
- * held with the lock, and pread(2)'s errors. */
+/* Read up to n bytes at off of the value of key that an entry gave (its
+ * value_off, value_len and timestamp), live or overwritten since, as long
+ * as its block stays where it was, checked as blt_read() checks (a value
+ * the kernel holds the size of is read whole, not cut at that size);
+ * within blt_hold_peek() without the lock, or with it (a version another
+ * process replaced before the lock was taken).  The bytes read, or
+ * -ESTALE where that block is gone (a prune moved it), and pread(2)'s
+ * errors. */
 ssize_t blt_read_version(struct blt *db, const void *key, size_t klen,
     const struct blt_entry *e, uint64_t off, void *buf, size_t n);
 /* The value_off of the entry of a block at at (a blt_item.offset) that

@@ -354,8 +354,8 @@ handle_read(struct handle *h, void *buf, size_t n, uint64_t off)
 
 /* Where h's value lies in the store, so that a read can be spliced from
  * the store file: 0 with *e filled, 1 if h reads from its file's buffer
- * (handle_read() then), -ENOENT for a file not stored yet (empty), or
- * another negative errno. */
+ * or its own version (handle_read() then), -ENOENT for a file not stored yet
+ * (empty), or another negative errno. */
 int
 handle_locate(struct handle *h, struct blt_entry *e)
 {
@@ -366,7 +366,10 @@ handle_locate(struct handle *h, struct blt_entry *e)
 		*e = h->pin;
 		return 0;
 	}
-	if (b != NULL && atomic_load(&b->loaded))
+	/* a file opened while another process writes the store reads the
+	 * version it began (node_read()), which the store's lock, taken
+	 * since, does not make the key's value now */
+	if (h->direct || (b != NULL && atomic_load(&b->loaded)))
 		return 1;
 	/* a reader of a file whose writers changed it reads what they wrote
 	 * (filebuf_lend()) */

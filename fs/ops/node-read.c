@@ -130,18 +130,23 @@ node_read_now(struct fs *fs, struct node_read *r, const struct blt_entry *told,
 	return got;
 }
 
-/* Read up to n bytes at off of the version e of r's key: where e says
- * while another process holds the store, -ESTALE if that block is gone;
- * with the store's lock held, no other process changes it, and it is the
- * key's value now. */
+/* Read up to n bytes at off of the version e of r's key, where e says,
+ * -ESTALE if that block is gone.  With the store's lock held, no other
+ * process changes it: if e is the key's value now, it is read by the
+ * store's index, so that a read meets any damage there as the Python
+ * booklet would; else another process replaced it before this store took
+ * the lock, and its block still holds it, unless a prune moved it. */
 static ssize_t
 node_read_entry(struct fs *fs, struct node_read *r, const struct blt_entry *e,
     void *buf, size_t n, uint64_t off)
 {
-	if (blt_peeking(fs->db))
-		return blt_read_version(
-		    fs->db, r->key, r->klen, e, off, buf, n);
-	return blt_read(fs->db, r->key, r->klen, off, buf, n);
+	struct blt_entry now;
+
+	if (!blt_peeking(fs->db) &&
+	    blt_find(fs->db, r->key, r->klen, &now) == 0 &&
+	    now.value_len == e->value_len && now.timestamp == e->timestamp)
+		return blt_read(fs->db, r->key, r->klen, off, buf, n);
+	return blt_read_version(fs->db, r->key, r->klen, e, off, buf, n);
 }
 
 /* Reads of a file read past the kernel's page cache give the version

@@ -894,8 +894,7 @@ blt_read_version(struct blt *db, const void *key, size_t klen,
 	ssize_t rc = -ESTALE;
 	int st;
 
-	if (!peek_held(db) || klen > BLT_KEY_MAX ||
-	    e->value_off < HEADER_LEN + head + klen)
+	if (klen > BLT_KEY_MAX || e->value_off < HEADER_LEN + head + klen)
 		return -ESTALE;
 	start = e->value_off - head - klen;
 	hash_digest(key, klen, digest);
