@@ -326,7 +326,9 @@ handle_read(struct handle *h, void *buf, size_t n, uint64_t off)
 	/* a pinned value is read where it lies, by splice, or not at all */
 	if (atomic_load(&h->pinned))
 		return -ESTALE;
-	if (b == NULL)
+	/* a file opened while another process writes the store reads the
+	 * version it began, never a writer's buffer before or after it */
+	if (b == NULL && !h->direct)
 		b = lent = filebuf_lend(h->fs->handles, h->nodeid);
 	if (b != NULL) {
 		pthread_mutex_lock(&b->lock);
