@@ -396,6 +396,18 @@ overwrite(uint64_t from, uint64_t to, const unsigned char *pat, size_t n)
 	ck_assert_int_eq(fclose(f), 0);
 }
 
+/* Read n bytes of the store file at off into buf. */
+static void
+read_at(uint64_t off, unsigned char *buf, size_t n)
+{
+	FILE *f = fopen(path, "rb");
+
+	ck_assert_ptr_nonnull(f);
+	ck_assert_int_eq(fseeko(f, (off_t)off, SEEK_SET), 0);
+	ck_assert_uint_eq(fread(buf, 1, n, f), n);
+	ck_assert_int_eq(fclose(f), 0);
+}
+
 /* Where key is, read without the lock: 0, or -errno. */
 static int
 peek_find(struct blt *db, const char *key)
@@ -452,6 +464,58 @@ START_TEST(a_walk_through_a_prune_half_done_is_no_proof_a_key_is_gone)
 }
 END_TEST
 
+/* A read without the lock that keeps failing while no process holds the
+ * lock takes it, and soon: no writer is at work whose next write would
+ * mend what the read meets (a writer killed in the middle of a prune in
+ * place, say), and waiting for the file to stand still (2 s) would fail
+ * past a shorter lock timeout with EBUSY instead. */
+START_TEST(a_read_no_writer_will_mend_takes_the_free_lock)
+{
+	static const unsigned char end[6] = {1, 0, 0, 0, 0, 0};
+	static const unsigned char junk[1] = {0xab};
+	struct blt *db = shared(BLT_RDWR, 0.2), *o;
+	struct blt_share_stat ss;
+	struct blt_stat st;
+	int rc;
+
+	ck_assert_int_eq(blt_let_go(db, 0), 1);
+	o = other();
+	tu_put(o, "b", "2", BLT_NOW);
+	tu_put(o, "c", "3", BLT_NOW);
+	ck_assert_int_eq(blt_stat(o, &st), 0);
+	ck_assert_int_eq(blt_close(o), 0);
+	ck_assert_int_eq(peek_find(db, "a"), 0);
+	/* a prune killed in its first pass: every bucket an end of chain,
+	 * a block copied over the first ones */
+	overwrite(st.index_offset,
+	    st.index_offset + (uint64_t)st.n_buckets * sizeof end, end,
+	    sizeof end);
+	overwrite(st.index_offset, st.index_offset + 13, junk, sizeof junk);
+	rc = peek_find(db, "c");
+	ck_assert_msg(rc != -EBUSY, "%s", blt_errmsg());
+	ck_assert_int_eq(blt_share_stat(db, &ss, sizeof ss), 0);
+	ck_assert_uint_eq(ss.reads_locked, 1);
+	ck_assert_int_eq(blt_close(db), 0);
+}
+END_TEST
+
+/* With the len bytes at end of the store file as bad, a follow without
+ * the lock reads no key; with them as head, the want keys from there on. */
+static void
+followed_once_whole(struct blt *db, uint64_t end, const unsigned char *bad,
+    const unsigned char *head, size_t len, int want)
+{
+	uint64_t n_keys;
+	int n = 0;
+
+	overwrite(end, end + len, bad, len);
+	ck_assert_int_eq(blt_peek_follow(db, count_key, &n, &n_keys), 0);
+	ck_assert_int_eq(n, 0);
+	overwrite(end, end + len, head, len);
+	ck_assert_int_eq(blt_peek_follow(db, count_key, &n, &n_keys), want);
+	ck_assert_int_eq(n, want);
+}
+
 /* An append of ours in the making lies sealed under a skip block that
  * ends the file until its first page lands (io.c, io_append_sealed()):
  * a follow without the lock waits there, not past it, and reads its keys
@@ -463,7 +527,6 @@ START_TEST(a_sealed_append_is_followed_once_it_lands)
 	struct blt *db = shared(BLT_RDONLY, 5), *o;
 	struct blt_stat st;
 	uint64_t end, n_keys, vlen = sizeof big; /* block - head - 1 */
-	FILE *f;
 	int n = 0;
 
 	ck_assert_int_eq(blt_let_go(db, 0), 1);
@@ -476,21 +539,11 @@ START_TEST(a_sealed_append_is_followed_once_it_lands)
 	ck_assert_int_eq(blt_close(o), 0);
 	/* the block's head as it will be, and the skip block over it all:
 	 * no digest, dead, a key of one byte and the rest its value */
-	f = fopen(path, "rb");
-	ck_assert_ptr_nonnull(f);
-	ck_assert_int_eq(fseeko(f, (off_t)end, SEEK_SET), 0);
-	ck_assert_uint_eq(fread(head, 1, sizeof head, f), sizeof head);
-	ck_assert_int_eq(fclose(f), 0);
+	read_at(end, head, sizeof head);
 	skip[19] = 1;
 	for (int i = 0; i < 4; i++)
 		skip[21 + i] = (unsigned char)(vlen >> (8 * i));
-	overwrite(end, end + sizeof skip, skip, sizeof skip);
-	n = 0;
-	ck_assert_int_eq(blt_peek_follow(db, count_key, &n, &n_keys), 0);
-	ck_assert_int_eq(n, 0);
-	overwrite(end, end + sizeof head, head, sizeof head);
-	ck_assert_int_eq(blt_peek_follow(db, count_key, &n, &n_keys), 1);
-	ck_assert_int_eq(n, 1);
+	followed_once_whole(db, end, skip, head, sizeof head, 1);
 	ck_assert_int_eq(blt_close(db), 0);
 }
 END_TEST
@@ -506,7 +559,6 @@ START_TEST(a_head_half_overwritten_is_looked_at_again)
 	struct blt *db = shared(BLT_RDONLY, 5), *o;
 	struct blt_stat st;
 	uint64_t end, n_keys;
-	FILE *f;
 	int n = 0;
 
 	ck_assert_int_eq(blt_let_go(db, 0), 1);
@@ -517,23 +569,13 @@ START_TEST(a_head_half_overwritten_is_looked_at_again)
 	tu_put(o, "b", "2", BLT_NOW);
 	tu_put(o, "c", "3", BLT_NOW);
 	ck_assert_int_eq(blt_close(o), 0);
-	f = fopen(path, "rb");
-	ck_assert_ptr_nonnull(f);
-	ck_assert_int_eq(fseeko(f, (off_t)end, SEEK_SET), 0);
-	ck_assert_uint_eq(fread(head, 1, sizeof head, f), sizeof head);
-	ck_assert_int_eq(fclose(f), 0);
+	read_at(end, head, sizeof head);
 	/* digest, next and time as the skip block's, lengths and key as the
 	 * new head's */
 	memcpy(torn, head, sizeof torn);
 	memset(torn, 0, 19);
 	memset(torn + 25, 0, 7);
-	overwrite(end, end + sizeof torn, torn, sizeof torn);
-	n = 0;
-	ck_assert_int_eq(blt_peek_follow(db, count_key, &n, &n_keys), 0);
-	ck_assert_int_eq(n, 0);
-	overwrite(end, end + sizeof head, head, sizeof head);
-	ck_assert_int_eq(blt_peek_follow(db, count_key, &n, &n_keys), 2);
-	ck_assert_int_eq(n, 2);
+	followed_once_whole(db, end, torn, head, sizeof head, 2);
 	ck_assert_int_eq(blt_close(db), 0);
 }
 END_TEST
@@ -609,6 +651,7 @@ share_suite(void)
 	    tc, a_change_followed_is_not_followed_again_by_a_conversion);
 	tcase_add_test(
 	    tc, a_walk_through_a_prune_half_done_is_no_proof_a_key_is_gone);
+	tcase_add_test(tc, a_read_no_writer_will_mend_takes_the_free_lock);
 	tcase_add_test(tc, a_sealed_append_is_followed_once_it_lands);
 	tcase_add_test(tc, a_head_half_overwritten_is_looked_at_again);
 	tcase_add_test(tc, a_change_to_read_again_is_read_after_the_lock_goes);

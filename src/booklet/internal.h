@@ -468,8 +468,9 @@ void share_free(struct blt *db);
 /* A read without the lock that could not be trusted (a writer moving
  * what it read) waits for the writer without it: 0 to read again,
  * -EAGAIN to read with the lock (share_peek_lock()): the file stood
- * still while the read kept failing, so no writer is at work that
- * waiting would outlast; -EBUSY past the lock timeout.  w starts zeroed,
+ * still while the read kept failing, or no other process holds the lock,
+ * so no writer is at work that waiting would outlast; -EBUSY past the
+ * lock timeout.  w starts zeroed,
  * one for each read. */
 struct share_wait {
 	int64_t start, still; /* µs, monotonic */

@@ -645,6 +645,35 @@ static int share_let_go(struct blt *db, double idle, int mode);
  * tell of.  And the longest nap between two reads (µs). */
 #define SHARE_STILL 2000000
 #define SHARE_NAP_MAX 50000
+/* Naps (1 ms, doubling: 63 ms in all) after which a read that still
+ * fails on a file that did not change since its last round looks whether
+ * the lock is free: a writer at work holds it.  Not on a file that
+ * changed: a writer that just closed leaves one the next tries read
+ * whole, and its next open must not find the lock held by a read. */
+#define SHARE_NAPS_FREE 6
+
+/* Whether no other process holds the store's lock now: tried shared,
+ * without waiting, and let go at once; only while this store holds
+ * none itself (a flock belongs to the open file, which the let-go would
+ * drop), and not while another thread is at work on it (which may wait
+ * for the lock there). */
+static int
+share_lock_free(struct blt *db)
+{
+	struct share *s = db->share;
+	int free = 0;
+
+	if (pthread_mutex_trylock(&s->mu) != 0)
+		return 0;
+	if (s->mode == SHARE_NONE &&
+	    __atomic_load_n(&s->gate, __ATOMIC_SEQ_CST) == 0 &&
+	    flock(db->fd, LOCK_SH | LOCK_NB) == 0) {
+		free = 1;
+		(void)flock(db->fd, LOCK_UN);
+	}
+	pthread_mutex_unlock(&s->mu);
+	return free;
+}
 
 int
 share_peek_wait(struct blt *db, struct share_wait *w)
@@ -668,7 +697,10 @@ share_peek_wait(struct blt *db, struct share_wait *w)
 		w->still = now;
 		w->size = st.st_size;
 		w->mtime = st.st_mtim;
-	} else if (now - w->still >= SHARE_STILL) {
+	} else if (now - w->still >= SHARE_STILL ||
+	           (w->naps >= SHARE_NAPS_FREE && share_lock_free(db))) {
+		/* still, and no writer at work (one killed in the middle
+		 * of a change, say): no wait mends what the reads meet */
 		return -EAGAIN;
 	}
 	if (s->timeout >= 0 && now - w->start > (int64_t)(s->timeout * 1e6))
