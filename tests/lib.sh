@@ -133,6 +133,30 @@ lazy_held_mount()
 	bltfs_mount "$@"
 	unset BLTFS_LAZY_HOLD
 }
+# store_unlocked STORE: no process holds STORE's flock (/proc/locks), as
+# an idle mount leaves it, and as the pipeline, whose booklet does not
+# wait for it, must find it.  store_let_go STORE waits for that.
+store_unlocked() { ! grep -q ":$(stat -c %i "$1") " /proc/locks; }
+store_let_go()
+{
+	poll "the idle mount keeps $1 locked: $(cat /proc/locks)" \
+	    store_unlocked "$1"
+}
+# sweep_held_mount STORE MNT STEP: mounts STORE on MNT with the sweep of
+# names of keys another process deleted held after its first step
+# (BLTFS_SWEEP_HOLD, steps of STEP entries), then waits for the idle
+# mount to let the store go; sweep_held waits for a sweep to be held
+# there, and lazy_release lets it on (lazy_hold above).
+sweep_held_mount()
+{
+	lazy_hold
+	BLTFS_SWEEP_HOLD=$tmp/hold BLTFS_FOLLOW_STEP=$3
+	export BLTFS_SWEEP_HOLD BLTFS_FOLLOW_STEP
+	bltfs_mount "$1" "$2"
+	unset BLTFS_SWEEP_HOLD BLTFS_FOLLOW_STEP
+	store_let_go "$1"
+}
+sweep_held() { poll "the sweep did not start" test -e "$tmp/hold.held"; }
 # dirs_known MNT: the lazy build's first pass found every directory
 dirs_known() { [ "$(status_get "$1" index directories_known)" = True ]; }
 

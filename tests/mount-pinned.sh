@@ -21,8 +21,7 @@ with booklet.open(sys.argv[1], 'n', key_serializer='str',
     db['k'] = b'A' * 104
 PY
 bltfs_mount "$s" "$m"
-unlocked() { ! grep -q ":$(stat -c %i "$s") " /proc/locks; }
-poll "the idle mount keeps the store locked" unlocked
+store_let_go "$s"
 
 # the holder, a child of the reader: opens the store for writing, puts a
 # key the mount is to show (so the mount knows another process is at

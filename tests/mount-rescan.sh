@@ -26,14 +26,10 @@ PY
 
 # reference CODE: run CODE with db, the store open for writing, once the
 # mount has let its lock go.
-unlocked() { ! grep -q ":$(stat -c %i "$a") " /proc/locks; }
 # at_rest: the mount holds no lock of the store (a rescan that
 # BLTFS_FOLLOW_HOLD held once it had ended in its first step used to keep
 # it, now and then, with status saying no rescan: fs/ctl/follow.c)
-at_rest()
-{
-	poll "the idle mount keeps the store locked: $(cat /proc/locks)" unlocked
-}
+at_rest() { store_let_go "$a"; }
 reference()
 {
 	at_rest

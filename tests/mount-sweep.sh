@@ -27,21 +27,14 @@ with booklet.open(sys.argv[1], 'n', key_serializer='str',
         db[f'd{i}/f'] = b'f'
 PY
 
-lazy_hold
-BLTFS_SWEEP_HOLD=$tmp/hold BLTFS_FOLLOW_STEP=15
-export BLTFS_SWEEP_HOLD BLTFS_FOLLOW_STEP
-bltfs_mount "$s" "$m"
-unset BLTFS_SWEEP_HOLD BLTFS_FOLLOW_STEP
-unlocked() { ! grep -q ":$(stat -c %i "$s") " /proc/locks; }
-poll "the idle mount keeps the store locked" unlocked
+sweep_held_mount "$s" "$m" 15
 # the pipeline deletes z and zz/y: the store counts two keys fewer than
 # the names
 "$PY" -c "import booklet, sys
 with booklet.open(sys.argv[1], 'w') as db:
     del db['z']
     del db['zz/y']" "$s" || fail "the reference failed (above)"
-held() { [ -e "$tmp/hold.held" ]; }
-poll "the sweep did not start" held
+sweep_held
 rm -r "$m"/d? || fail "rm -r of the directories failed"
 # the kernel lets go of the nodes it looked up for that: forgets, which
 # it sends between other requests, and which free them
