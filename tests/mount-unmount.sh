@@ -1,6 +1,7 @@
 #!/bin/sh
-# bltfs ctl MOUNT unmount returns once the daemon has closed the store: the
-# store is unlocked and marked closed when it returns, with every value.
+# bltfs ctl MOUNT unmount returns once the daemon has closed the store and
+# ended: the store is unlocked and marked closed when it returns, with
+# every value.
 # fusermount3 -u returns before that, and the daemon's close can take long:
 # here a map whose command ignores SIGTERM keeps the daemon a second past
 # the unmount (bltfs(1): SIGTERM, then SIGKILL after 1 second).  Paths
@@ -55,6 +56,12 @@ dpid=${line%% *}
 	fail "unmount failed: $(cat "$tmp/err")"
 [ ! -s "$tmp/err" ] || fail "unmount said: $(cat "$tmp/err")"
 ! is_mounted "$m" || fail "$m is still mounted"
+# the daemon has ended (a zombie until this shell reaps it): a mount lets
+# the store's lock go while idle, and takes it again to close
+state=$(sed -n 's/^State:[[:space:]]*\(.\).*/\1/p' "/proc/$dpid/status" \
+    2>/dev/null || true)
+[ -z "$state" ] || [ "$state" = Z ] ||
+	fail "the daemon still runs ($state) when bltfs ctl unmount returns"
 flock -n -x "$store" true ||
 	fail "the store is still locked when bltfs ctl unmount returns"
 "$BLT" stat "$store" >"$tmp/stat" 2>"$tmp/err" || fail "$(cat "$tmp/err")"

@@ -7,20 +7,25 @@
  * at unmount, so the daemon learns of it only then, and stores what open
  * files hold, syncs and closes the store just after.  A script that copies
  * the store, or opens it, right away may find it still locked or not yet
- * marked closed.  Here the unmount is followed by a read-only open of the
- * store, which waits for the daemon's lock: the daemon holds it from the
- * mount to the end of its close, after the last sync.  The open also says
- * whether that close was clean.
+ * marked closed.  Here the unmount is followed by a wait for the daemon
+ * to end (its pid, from the status file, held as a pidfd from before the
+ * unmount), and then by a read-only open of the store, which says whether
+ * its close was clean.  The daemon's lock alone does not tell the close
+ * is over: a mount that shares its store lets the lock go while idle, and
+ * takes it again to close (tests/install.sh: a blt get right after the
+ * unmount found the store held).
  */
 #include "config.h"
 
 #include <errno.h>
 #include <limits.h>
+#include <poll.h>
 #include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -105,12 +110,27 @@ client_unmount_closed(const char *point, const char *store, int gone)
 	return CLIENT_OK;
 }
 
-/* Unmount the bltfs mount at point (resolved) and wait until its daemon
- * has closed store: CLIENT_OK, or CLIENT_REFUSED after a message. */
+/* Wait until the process of pidfd (-1: none known) has ended. */
+static void
+client_wait_end(int pidfd)
+{
+	struct pollfd p = {.fd = pidfd, .events = POLLIN};
+
+	if (pidfd < 0)
+		return;
+	while (poll(&p, 1, -1) == -1 && errno == EINTR)
+		;
+	close(pidfd);
+}
+
+/* Unmount the bltfs mount at point (resolved) and wait until its daemon,
+ * pid (0 if unknown), has ended and closed store: CLIENT_OK, or
+ * CLIENT_REFUSED after a message. */
 static int
-client_unmount_wait(const char *point, const char *store)
+client_unmount_wait(const char *point, const char *store, long pid)
 {
 	char other[PATH_MAX];
+	int pidfd;
 
 	if (client_unmount_other(point, other, sizeof other)) {
 		fprintf(stderr,
@@ -120,8 +140,15 @@ client_unmount_wait(const char *point, const char *store)
 		    point, other);
 		return CLIENT_REFUSED;
 	}
-	if (client_unmount_run(point) < 0)
+	/* held from before the unmount, so that no other process can take
+	 * the pid meanwhile */
+	pidfd = pid > 0 ? (int)syscall(SYS_pidfd_open, (pid_t)pid, 0) : -1;
+	if (client_unmount_run(point) < 0) {
+		if (pidfd >= 0)
+			close(pidfd);
 		return CLIENT_REFUSED;
+	}
+	client_wait_end(pidfd);
 	return client_unmount_closed(point, store, 0);
 }
 
@@ -162,8 +189,9 @@ int
 client_unmount(struct client *c)
 {
 	char real[PATH_MAX], *store = NULL;
-	const struct json *s;
+	const struct json *s, *p;
 	struct json *v;
+	long pid = 0;
 	int rc;
 
 	if (realpath(c->mount, real) == NULL ||
@@ -177,6 +205,8 @@ client_unmount(struct client *c)
 		if ((s = json_get(v, "store")) != NULL &&
 		    s->type == JSON_STRING)
 			store = strdup(s->str);
+		if ((p = json_get(v, "pid")) != NULL && p->type == JSON_NUMBER)
+			pid = (long)p->num;
 		json_free(v);
 	}
 	if (store == NULL) {
@@ -188,7 +218,7 @@ client_unmount(struct client *c)
 	/* an open directory of the mount would keep it busy */
 	close(c->fd);
 	c->fd = -1;
-	rc = client_unmount_wait(real, store);
+	rc = client_unmount_wait(real, store, pid);
 	free(store);
 	return rc;
 }

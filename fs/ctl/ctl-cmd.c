@@ -633,6 +633,8 @@ ctl_status_json(struct fs *fs, char **out, size_t *len)
 		return -ENOMEM;
 	fputs("{\n  \"store\": ", f);
 	json_put_str(f, path, strlen(path));
+	/* bltfs ctl unmount waits for the daemon to end (client-unmount.c) */
+	fprintf(f, ",\n  \"pid\": %ld", (long)getpid());
 	fprintf(f,
 	    ",\n  \"version\": %" PRIu32 ",\n  \"keys\": %" PRIu64
 	    ",\n  \"buckets\": %" PRIu32 ",\n  \"file_bytes\": %" PRIu64,
