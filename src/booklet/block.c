@@ -164,6 +164,16 @@ block_zero(struct blt *db, uint64_t off, uint64_t len)
 	return rc;
 }
 
+/* Does b hold its key's digest?  The only checksum the format has. */
+int
+block_keyed(const struct block *b)
+{
+	unsigned char d[HASH_LEN];
+
+	hash_digest(b->key, b->klen, d);
+	return memcmp(d, b->digest, HASH_LEN) == 0;
+}
+
 /* Is b a dead block of no key's: a skip block over a dead index (§5.6),
  * or one of the minimal zero blocks that seal an append of ours (io.c,
  * io_append_sealed())?  Zero digest and tombstone are not enough for a

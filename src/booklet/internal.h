@@ -345,6 +345,7 @@ void block_encode(const struct blt *db, unsigned char *out,
     const void *value, uint64_t vlen, int64_t ts);
 int block_skip_fill(struct blt *db, uint64_t off, uint64_t len);
 int block_is_skip(const struct blt *db, const struct block *b);
+int block_keyed(const struct block *b);
 
 /* index.c */
 uint64_t index_slot(const struct blt *db, const unsigned char *digest);

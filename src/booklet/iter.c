@@ -373,7 +373,7 @@ iter_step(struct blt_iter *it, struct blt_item *item, int *count)
 				break;
 			}
 			if (b.next == PTR_TOMBSTONE && !block_is_skip(db, &b) &&
-			    scan_whole(db, &b) &&
+			    block_keyed(&b) &&
 			    (db->h.fixed || !hash_internal_key(b.key, b.klen)))
 				break;
 			continue;

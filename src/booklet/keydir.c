@@ -222,7 +222,6 @@ keydir_fill(struct blt *db, struct keydir *kd, uint32_t from, uint32_t to)
 	const unsigned char *base = db->map->base;
 	uint64_t trusted = __atomic_load_n(&db->trusted, __ATOMIC_RELAXED);
 	uint64_t max_hops = db->size / FIX_FIXED_LEN + 1;
-	unsigned char d[HASH_LEN];
 	struct block b;
 
 	for (uint32_t i = from; i < to; i++) {
@@ -234,11 +233,8 @@ keydir_fill(struct blt *db, struct keydir *kd, uint32_t from, uint32_t to)
 				return -1;
 			if (b.next == PTR_TOMBSTONE)
 				break;
-			if (p + b.size > trusted) {
-				hash_digest(b.key, b.klen, d);
-				if (memcmp(d, b.digest, HASH_LEN) != 0)
-					return -1;
-			}
+			if (p + b.size > trusted && !block_keyed(&b))
+				return -1;
 			if (hash_bucket(b.digest, db->h.n_buckets) != i ||
 			    keydir_add(db, kd, &b) < 0)
 				return -1;

@@ -561,7 +561,6 @@ static int
 peek_tail_whole(struct blt *db, const struct peek_layout *l)
 {
 	uint64_t from = share_peek_from(db), at;
-	unsigned char digest[HASH_LEN];
 	struct peek_scan s;
 	struct block b;
 	int rc;
@@ -573,9 +572,7 @@ peek_tail_whole(struct blt *db, const struct peek_layout *l)
 	if ((rc = peek_scan_init(&s, db, l, from)) < 0)
 		return rc;
 	while ((rc = peek_scan_next(&s, &b, &at)) > 0) {
-		hash_digest(b.key, b.klen, digest);
-		if (!block_is_skip(db, &b) &&
-		    memcmp(digest, b.digest, HASH_LEN) != 0)
+		if (!scan_whole(db, &b))
 			break; /* no block: an index, say */
 	}
 	if (rc >= 0)
@@ -976,7 +973,7 @@ peek_find_entry(struct blt *db, const void *key, size_t klen, uint64_t at,
 int
 peek_appended(struct blt *db, uint64_t *pos, struct peek_batch *batch)
 {
-	unsigned char digest[HASH_LEN], *r;
+	unsigned char *r;
 	struct peek_layout l;
 	struct peek_scan s;
 	struct block b;
@@ -997,8 +994,7 @@ peek_appended(struct blt *db, uint64_t *pos, struct peek_batch *batch)
 			*pos = skips_end = s.pos;
 			continue;
 		}
-		hash_digest(b.key, b.klen, digest);
-		if (memcmp(digest, b.digest, HASH_LEN) != 0) {
+		if (!block_keyed(&b)) {
 			rc = 0; /* no block: looked at again next time */
 			stopped = 1;
 			break;

@@ -53,12 +53,7 @@ scan_init(struct scan *s, const struct blt *db, const unsigned char *base,
 int
 scan_whole(const struct blt *db, const struct block *b)
 {
-	unsigned char d[HASH_LEN];
-
-	if (block_is_skip(db, b))
-		return 1;
-	hash_digest(b->key, b->klen, d);
-	return memcmp(d, b->digest, HASH_LEN) == 0;
+	return block_is_skip(db, b) || block_keyed(b);
 }
 
 /* How far ahead of the block it parses a scan asks for the file's bytes:

@@ -80,7 +80,6 @@ int
 store_rebuild_index(struct blt *db)
 {
 	const unsigned char *base;
-	unsigned char d[HASH_LEN];
 	struct scan s;
 	struct block b;
 	int rc;
@@ -94,8 +93,7 @@ store_rebuild_index(struct blt *db)
 	    db->h.first_data, db->size);
 	s.lax = 1; /* every next pointer is rewritten here */
 	while ((rc = scan_next(&s, &b)) > 0) {
-		hash_digest(b.key, b.klen, d);
-		if (memcmp(d, b.digest, HASH_LEN) != 0) {
+		if (!block_keyed(&b)) {
 			/* Not a block we wrote whole: never make it live. */
 			if ((rc = io_put_ptr(db, b.off + BLOCK_NEXT_OFF,
 			         PTR_TOMBSTONE)) < 0)
