@@ -133,6 +133,23 @@ lazy_held_mount()
 	bltfs_mount "$@"
 	unset BLTFS_LAZY_HOLD
 }
+# ref_new STORE SERIALIZER CODE: the reference makes STORE anew (str keys,
+# SERIALIZER values) and runs the Python CODE with it open as db; ref_write
+# STORE CODE runs CODE with STORE open for writing.  Each line of CODE is
+# indented by four spaces, as the body of the with block it goes in.
+ref_new()
+{
+	"$PY" -c "import booklet, sys
+with booklet.open(sys.argv[1], 'n', key_serializer='str',
+                  value_serializer='$2') as db:
+$3" "$1" || fail "the reference could not make $1 (above)"
+}
+ref_write()
+{
+	"$PY" -c "import booklet, sys
+with booklet.open(sys.argv[1], 'w') as db:
+$2" "$1" || fail "the reference failed on $1 (above)"
+}
 # store_unlocked STORE: no process holds STORE's flock (/proc/locks), as
 # an idle mount leaves it, and as the pipeline, whose booklet does not
 # wait for it, must find it.  store_let_go STORE waits for that.

@@ -14,12 +14,7 @@ need_reference
 
 s=$tmp/s.blt
 m=$tmp/m
-"$PY" - "$s" <<'PY' || fail "the reference could not make the store"
-import booklet, sys
-with booklet.open(sys.argv[1], 'n', key_serializer='str',
-                  value_serializer='bytes') as db:
-    db['k'] = b'A' * 104
-PY
+ref_new "$s" bytes "    db['k'] = b'A' * 104"
 bltfs_mount "$s" "$m"
 store_let_go "$s"
 

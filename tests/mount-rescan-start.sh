@@ -14,26 +14,17 @@ need_reference
 
 s=$tmp/s.blt
 m=$tmp/m
-"$PY" - "$s" <<'PY' || fail "the reference could not make the store"
-import booklet, sys
-with booklet.open(sys.argv[1], 'n', key_serializer='str',
-                  value_serializer='bytes') as db:
-    db['z'] = b'z'
+ref_new "$s" bytes "    db['z'] = b'z'
     db['keep'] = b'k'
     for i in range(10):
-        db[f'd{i}/f'] = b'f'
-PY
+        db[f'd{i}/f'] = b'f'"
 
 sweep_held_mount "$s" "$m" 8
-"$PY" -c "import booklet, sys
-with booklet.open(sys.argv[1], 'w') as db:
-    del db['z']" "$s" || fail "the reference failed (above)"
+ref_write "$s" "    del db['z']"
 sweep_held
 # while the sweep is held: a put the held thread cannot follow, and a
 # new file in the store's place
-"$PY" -c "import booklet, sys
-with booklet.open(sys.argv[1], 'w') as db:
-    db['late/k'] = b'L'" "$s" || fail "the reference failed (above)"
+ref_write "$s" "    db['late/k'] = b'L'"
 "$BLT" prune "$s" >/dev/null || fail "blt prune failed"
 # a write through the mount takes the lock and finds the new file
 echo w >"$m/w" || fail "a write through the mount failed"

@@ -16,13 +16,8 @@ need_reference
 a=$tmp/a.blt
 m=$tmp/m
 
-"$PY" - "$a" <<'PY' || fail "the reference could not make the store"
-import booklet, sys
-with booklet.open(sys.argv[1], 'n', key_serializer='str',
-                  value_serializer='pickle') as db:
-    for j in range(3000):
-        db[f'd/k{j:04d}'] = j
-PY
+ref_new "$a" pickle "    for j in range(3000):
+        db[f'd/k{j:04d}'] = j"
 
 # reference CODE: run CODE with db, the store open for writing, once the
 # mount has let its lock go.
@@ -33,9 +28,7 @@ at_rest() { store_let_go "$a"; }
 reference()
 {
 	at_rest
-	"$PY" -c "import booklet, sys
-with booklet.open(sys.argv[1], 'w') as db:
-$1" "$a" || fail "the reference failed (above)"
+	ref_write "$a" "$1"
 }
 rescan() { status_get "$m" followed rescan; }
 is_rescan() { [ "$(rescan)" = "$1" ]; }
@@ -109,9 +102,7 @@ grep -q '"relaid_unlocked": [1-9]' "$m/.bltfs/status" &&
 # not met yet reads through its path, the other keys read and list as
 # before, and status says the rescan is under way.
 cp "$a" "$tmp/new.blt"
-"$PY" -c "import booklet, sys
-with booklet.open(sys.argv[1], 'w') as db:
-    db['d/late2'] = 'LATE2'" "$tmp/new.blt" || fail "the reference failed (above)"
+ref_write "$tmp/new.blt" "    db['d/late2'] = 'LATE2'"
 mv "$tmp/new.blt" "$a"
 poll "no rescan started after another file was put in the store's place" \
     is_rescan reading

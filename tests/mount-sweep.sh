@@ -16,24 +16,17 @@ need_reference
 
 s=$tmp/s.blt
 m=$tmp/m
-"$PY" - "$s" <<'PY' || fail "the reference could not make the store"
-import booklet, sys
-with booklet.open(sys.argv[1], 'n', key_serializer='str',
-                  value_serializer='bytes') as db:
-    db['z'] = b'z'
+ref_new "$s" bytes "    db['z'] = b'z'
     db['keep'] = b'k'
     db['zz/y'] = b'y'
     for i in range(10):
-        db[f'd{i}/f'] = b'f'
-PY
+        db[f'd{i}/f'] = b'f'"
 
 sweep_held_mount "$s" "$m" 15
 # the pipeline deletes z and zz/y: the store counts two keys fewer than
 # the names
-"$PY" -c "import booklet, sys
-with booklet.open(sys.argv[1], 'w') as db:
-    del db['z']
-    del db['zz/y']" "$s" || fail "the reference failed (above)"
+ref_write "$s" "    del db['z']
+    del db['zz/y']"
 sweep_held
 rm -r "$m"/d? || fail "rm -r of the directories failed"
 # the kernel lets go of the nodes it looked up for that: forgets, which

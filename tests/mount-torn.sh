@@ -12,13 +12,8 @@ need_reference
 
 s=$tmp/s.blt
 m=$tmp/m
-"$PY" - "$s" <<'PY' || fail "the reference could not make the store"
-import booklet, sys
-with booklet.open(sys.argv[1], 'n', key_serializer='str',
-                  value_serializer='bytes') as db:
-    for i in range(10):
-        db[f'k{i}'] = b'v' * 50
-PY
+ref_new "$s" bytes "    for i in range(10):
+        db[f'k{i}'] = b'v' * 50"
 bltfs_mount "$s" "$m"
 [ "$(cat "$m/k3")" = "$(printf 'v%.0s' $(seq 50))" ] || fail "k3 does not read"
 store_let_go "$s"
