@@ -85,7 +85,17 @@ struct node_seen {
 	 * one reaches its end */
 	int told;
 	struct blt_entry e;
+	/* e's key, kept since the open: the file reads e after another
+	 * process deleted the key and the name went (node_read_gone()) */
+	unsigned char *key;
+	size_t klen;
 };
+
+/* Keep the version nodeid's key has now in seen, as its open file's
+ * (found without waiting for the lock); seen stays unset if the key has
+ * none.  Returns 0 or a negative errno of the lookup. */
+int node_seen_begin(struct fs *fs, uint64_t nodeid, struct node_seen *seen);
+void node_seen_free(struct node_seen *seen);
 
 /* The bucket of nodeid in the set's tables of handles and of buffers. */
 static inline unsigned

@@ -212,6 +212,7 @@ handle_release(struct handle *h)
 	if ((b = atomic_load(&h->buf)) != NULL)
 		lost = filebuf_detach(s, b);
 	decode_text_free(h->dt);
+	node_seen_free(&h->seen);
 	pthread_mutex_destroy(&h->seen.lock);
 	free(h);
 	return lost;
@@ -228,8 +229,20 @@ handle_direct(const struct handle *h)
 void
 handle_opened_by(struct handle *h, pid_t tid)
 {
-	if (h->direct)
-		atomic_store(&h->reader, tid);
+	if (!h->direct)
+		return;
+	atomic_store(&h->reader, tid);
+	/* the version it opens, which a stat gives it, and its reads, also
+	 * once another process deleted the key (rsync stopped with "fstat
+	 * failed" when the pipeline it copied deleted a key it had just
+	 * opened); a lookup that fails leaves it to the first read.  The
+	 * loop serves a read-only open from memory, without holding the
+	 * store (request_store_use()): the lookup holds it, without the
+	 * lock, as a read does */
+	if (h->fs->follow == NULL || blt_hold_peek(h->fs->db) != 0)
+		return;
+	(void)node_seen_begin(h->fs, h->nodeid, &h->seen);
+	blt_unhold(h->fs->db);
 }
 
 /* The direct handle of nodeid that thread tid opened last (process < 0),
@@ -259,7 +272,8 @@ handle_of_reader(
  * *size, keeping e (found while s->lock was let go) if h kept none yet;
  * 1 if h keeps one now.  s->lock held. */
 static int
-handle_tell(struct handle *h, const struct blt_entry *e, uint64_t *size)
+handle_tell(
+    struct handle *h, const struct blt_entry *e, uint64_t *size, int64_t *ts)
 {
 	int told;
 
@@ -271,13 +285,15 @@ handle_tell(struct handle *h, const struct blt_entry *e, uint64_t *size)
 	if ((told = h->seen.set) != 0) {
 		h->seen.told = 1;
 		*size = h->seen.e.value_len;
+		*ts = h->seen.e.timestamp;
 	}
 	pthread_mutex_unlock(&h->seen.lock);
 	return told;
 }
 
 int
-handle_told_size(struct fs *fs, uint64_t nodeid, pid_t tid, uint64_t *size)
+handle_told_size(
+    struct fs *fs, uint64_t nodeid, pid_t tid, uint64_t *size, int64_t *ts)
 {
 	struct handle_set *s = fs->handles;
 	struct handle *h = NULL;
@@ -294,7 +310,7 @@ handle_told_size(struct fs *fs, uint64_t nodeid, pid_t tid, uint64_t *size)
 		pthread_mutex_lock(&s->lock);
 		if ((h = handle_of_reader(s, nodeid, tid, process, &any)) !=
 		    NULL)
-			told = handle_tell(h, NULL, size);
+			told = handle_tell(h, NULL, size, ts);
 		pthread_mutex_unlock(&s->lock);
 		if (!any)
 			return 0;
@@ -307,7 +323,7 @@ handle_told_size(struct fs *fs, uint64_t nodeid, pid_t tid, uint64_t *size)
 		return rc == -ENOENT || rc == -ESTALE ? 0 : rc;
 	pthread_mutex_lock(&s->lock);
 	if ((h = handle_of_reader(s, nodeid, tid, process, &any)) != NULL)
-		told = handle_tell(h, &e, size);
+		told = handle_tell(h, &e, size, ts);
 	pthread_mutex_unlock(&s->lock);
 	return told;
 }

@@ -15,6 +15,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "handle-int.h"
 
@@ -149,6 +150,56 @@ node_read_entry(struct fs *fs, struct node_read *r, const struct blt_entry *e,
 	return blt_read_version(fs->db, r->key, r->klen, e, off, buf, n);
 }
 
+/* Keep e, found by r's key, as the version seen reads.  seen->lock held.
+ * -ENOMEM. */
+static int
+node_seen_keep(struct node_seen *seen, const struct node_read *r,
+    const struct blt_entry *e)
+{
+	unsigned char *key;
+
+	if (seen->key == NULL || seen->klen != r->klen ||
+	    memcmp(seen->key, r->key, r->klen) != 0) {
+		if ((key = malloc(r->klen ? r->klen : 1)) == NULL)
+			return -ENOMEM;
+		memcpy(key, r->key, r->klen);
+		free(seen->key);
+		seen->key = key;
+		seen->klen = r->klen;
+	}
+	seen->e = *e;
+	seen->set = 1;
+	return 0;
+}
+
+int
+node_seen_begin(struct fs *fs, uint64_t nodeid, struct node_seen *seen)
+{
+	struct node_read r;
+	struct blt_entry e;
+	int rc;
+
+	do {
+		if ((rc = node_key(fs, nodeid, &r)) < 0)
+			return rc;
+		if ((rc = blt_find_at(fs->db, r.key, r.klen,
+		         blt_peeking(fs->db) ? r.at : 0, fs->at_gen, &e)) ==
+		    0) {
+			pthread_mutex_lock(&seen->lock);
+			rc = node_seen_keep(seen, &r, &e);
+			pthread_mutex_unlock(&seen->lock);
+		}
+	} while (node_read_again(fs, nodeid, &r, rc));
+	return rc == -ENOENT ? 0 : rc;
+}
+
+void
+node_seen_free(struct node_seen *seen)
+{
+	free(seen->key);
+	seen->key = NULL;
+}
+
 /* Reads of a file read past the kernel's page cache give the version
  * found at its first read, or at its last read from offset 0 (cat reads
  * on until a read gives nothing: another version's bytes after the first
@@ -171,9 +222,17 @@ node_read_seen(struct fs *fs, struct node_read *r, struct node_seen *seen,
 	if (keep)
 		got = node_read_entry(fs, r, &seen->e, buf, n, off);
 	for (int tries = 0; got == -ESTALE && tries < 3; tries++) {
-		if ((got = blt_find_at(fs->db, r->key, r->klen,
-		         blt_peeking(fs->db) ? r->at : 0, fs->at_gen, &now)) <
-		    0)
+		got = blt_find_at(fs->db, r->key, r->klen,
+		    blt_peeking(fs->db) ? r->at : 0, fs->at_gen, &now);
+		/* deleted by another process since the open: the file reads
+		 * on the version it had, as an unlinked file is read on */
+		if (got == -ENOENT && seen->set && !keep) {
+			got = node_read_entry(fs, r, &seen->e, buf, n, off);
+			if (got == -ESTALE)
+				got = -ENOENT; /* pruned away since */
+			break;
+		}
+		if (got < 0)
 			break;
 		if (keep && (now.value_len != seen->e.value_len ||
 		                now.timestamp != seen->e.timestamp)) {
@@ -183,15 +242,32 @@ node_read_seen(struct fs *fs, struct node_read *r, struct node_seen *seen,
 			    (unsigned long long)off);
 			break;
 		}
-		seen->e = now;
-		seen->set = 1;
-		got = node_read_entry(fs, r, &now, buf, n, off);
+		if ((got = node_seen_keep(seen, r, &now)) == 0)
+			got = node_read_entry(fs, r, &now, buf, n, off);
 	}
 	if (got >= 0 && (size_t)got < n)
 		seen->told = 0; /* read to its end */
 	pthread_mutex_unlock(&seen->lock);
 	if (got < 0)
 		fs_log_read(fs, r->key, r->klen, (int)got);
+	return got;
+}
+
+/* A file read past the page cache whose name went since its open (another
+ * process deleted its key, and the mount followed): it reads the version
+ * it kept, where that still lies, as an unlinked file is read on; -ESTALE
+ * once a prune took it. */
+static ssize_t
+node_read_gone(
+    struct fs *fs, struct node_seen *seen, void *buf, size_t n, uint64_t off)
+{
+	ssize_t got = -ESTALE;
+
+	pthread_mutex_lock(&seen->lock);
+	if (seen->set && seen->key != NULL)
+		got = blt_read_version(
+		    fs->db, seen->key, seen->klen, &seen->e, off, buf, n);
+	pthread_mutex_unlock(&seen->lock);
 	return got;
 }
 
@@ -216,7 +292,9 @@ node_read(struct fs *fs, uint64_t nodeid, struct node_seen *seen, void *buf,
 
 	do {
 		if ((rc = node_key(fs, nodeid, &r)) < 0)
-			return rc;
+			return rc == -ESTALE && seen != NULL
+			           ? node_read_gone(fs, seen, buf, n, off)
+			           : rc;
 		if (seen != NULL) {
 			got = node_read_seen(fs, &r, seen, buf, n, off);
 			continue;

@@ -41,13 +41,15 @@ int handle_direct(const struct handle *h);
  * process give the size of the version a direct h reads
  * (handle_told_size()). */
 void handle_opened_by(struct handle *h, pid_t tid);
-/* 1 with *size the size of the version a file read past the page cache
- * keeps (the value's now if it kept none yet), if thread tid's process
- * has nodeid open so; else 0, or a negative errno.  A program that reads
- * as many bytes as fstat(2) says (rsync, tar) reads that version whole,
- * not the start of a longer one that another process wrote between its
- * stat and its first read. */
-int handle_told_size(struct fs *fs, uint64_t nodeid, pid_t tid, uint64_t *size);
+/* 1 with *size and *ts the size and timestamp of the version a file read
+ * past the page cache keeps (from its open, or the value's now if it kept
+ * none), if thread tid's process has nodeid open so; else 0, or a
+ * negative errno.  A program that reads as many bytes as fstat(2) says
+ * (rsync, tar) reads that version whole, not the start of a longer one
+ * that another process wrote between its stat and its first read, nor
+ * fails because another process deleted the key since its open. */
+int handle_told_size(
+    struct fs *fs, uint64_t nodeid, pid_t tid, uint64_t *size, int64_t *ts);
 int handle_write(struct handle *h, const void *buf, size_t n, uint64_t off);
 int handle_truncate(struct handle *h, uint64_t size);
 int handle_commit(struct handle *h);

@@ -498,22 +498,36 @@ op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	struct inode_info in;
 	struct stat st;
 	uint64_t size;
-	int rc;
+	int64_t ts;
+	int rc, told = 0;
 
 	if ((rc = inode_stat(fs->tree, ino, &in)) < 0 && rc != -ESTALE) {
 		fuse_reply_err(req, -rc);
 		return;
 	}
-	if ((rc = ops_stat(fs, &in, &st)) < 0) {
-		fuse_reply_err(req, -rc);
-		return;
-	}
+	rc = ops_stat(fs, &in, &st);
 	/* a process that reads the file past the page cache is told the
 	 * size of the version it reads (fstat(2) sends no handle) */
-	if (in.type != INODE_DIR &&
-	    handle_told_size(fs, ino, fuse_req_ctx(req)->pid, &size) > 0) {
+	if (in.type != INODE_DIR)
+		told = handle_told_size(
+		    fs, ino, fuse_req_ctx(req)->pid, &size, &ts);
+	if (told > 0) {
 		st.st_size = (off_t)size;
 		st.st_blocks = (blkcnt_t)((size + 511) / 512);
+	}
+	/* its key deleted by another process since: the file lives on for
+	 * it, unlinked, as on any file system (ops_stat() filled the rest
+	 * before it found the key gone) */
+	if (told > 0 && (rc == -ENOENT || rc == -ESTALE)) {
+		st.st_nlink = 0;
+		ops_timespec(ts == BLT_NO_TS ? fs->mtime : ts, &st.st_mtim);
+		st.st_atim = st.st_mtim;
+		st.st_ctim = st.st_mtim;
+		rc = 0;
+	}
+	if (rc < 0) {
+		fuse_reply_err(req, -rc);
+		return;
 	}
 	fuse_reply_attr(req, &st, timeout);
 }
