@@ -13,7 +13,8 @@
 # on any file system: fstat(2) and reads give the version it opened, on a
 # read-write and a -o ro mount, before and after the mount follows the
 # delete (rsync stopped its whole copy with "fstat failed: No such file or
-# directory" when the pipeline deleted a key it had just opened).
+# directory" when the pipeline deleted a key it had just opened), and a
+# new open of it fails with ENOENT, as after an unlink.
 . "${top_srcdir:-$(dirname "$0")/..}/tests/lib.sh"
 need_reference
 
@@ -119,6 +120,13 @@ def whole(fd, what):
 
 for p in mounts:
     whole(fds[p][1], f'{p}/d, told its size after the delete')
+    # a new open of it fails, as after an unlink: its name may still be
+    # the kernel's (the mount tells it of the delete a moment later)
+    try:
+        os.close(os.open(f'{p}/d', os.O_RDONLY))
+        raise AssertionError(f'{p}/d opens after its delete')
+    except FileNotFoundError:
+        pass
 for p in mounts:
     while os.path.exists(f'{p}/d'):
         assert time.monotonic() < end, f'{p}/d stays after its delete'

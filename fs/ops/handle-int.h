@@ -92,8 +92,8 @@ struct node_seen {
 };
 
 /* Keep the version nodeid's key has now in seen, as its open file's
- * (found without waiting for the lock); seen stays unset if the key has
- * none.  Returns 0 or a negative errno of the lookup. */
+ * (found without waiting for the lock).  Returns 0, or a negative errno
+ * of the lookup: -ENOENT if the key has none (seen stays unset). */
 int node_seen_begin(struct fs *fs, uint64_t nodeid, struct node_seen *seen);
 void node_seen_free(struct node_seen *seen);
 

@@ -226,23 +226,31 @@ handle_direct(const struct handle *h)
 	return h->direct;
 }
 
-void
+int
 handle_opened_by(struct handle *h, pid_t tid)
 {
+	int rc;
+
 	if (!h->direct)
-		return;
+		return 0;
 	atomic_store(&h->reader, tid);
 	/* the version it opens, which a stat gives it, and its reads, also
 	 * once another process deleted the key (rsync stopped with "fstat
 	 * failed" when the pipeline it copied deleted a key it had just
-	 * opened); a lookup that fails leaves it to the first read.  The
-	 * loop serves a read-only open from memory, without holding the
-	 * store (request_store_use()): the lookup holds it, without the
-	 * lock, as a read does */
+	 * opened); a lookup that fails otherwise leaves it to the first
+	 * read.  The loop serves a read-only open from memory, without
+	 * holding the store (request_store_use()): the lookup holds it,
+	 * without the lock, as a read does */
 	if (h->fs->follow == NULL || blt_hold_peek(h->fs->db) != 0)
-		return;
-	(void)node_seen_begin(h->fs, h->nodeid, &h->seen);
+		return 0;
+	rc = node_seen_begin(h->fs, h->nodeid, &h->seen);
 	blt_unhold(h->fs->db);
+	/* deleted by another process since the kernel looked the name up
+	 * (rsync's open then failed after its listing, as it does on any
+	 * file system, where its fstat failed after the open): no such
+	 * file, unless it is one being written through the mount, which
+	 * has no key yet */
+	return rc == -ENOENT && !handle_pending(h->fs, h->nodeid) ? -ENOENT : 0;
 }
 
 /* The direct handle of nodeid that thread tid opened last (process < 0),

@@ -190,7 +190,7 @@ node_seen_begin(struct fs *fs, uint64_t nodeid, struct node_seen *seen)
 			pthread_mutex_unlock(&seen->lock);
 		}
 	} while (node_read_again(fs, nodeid, &r, rc));
-	return rc == -ENOENT ? 0 : rc;
+	return rc;
 }
 
 void

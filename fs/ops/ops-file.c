@@ -113,9 +113,13 @@ op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		fuse_reply_err(req, ESTALE);
 		return;
 	}
+	if ((rc = handle_opened_by(h, fuse_req_ctx(req)->pid)) < 0) {
+		handle_free(h);
+		fuse_reply_err(req, -rc);
+		return;
+	}
 	fi->fh = (uintptr_t)h;
 	handle_changed_by(h, fuse_req_ctx(req)->pid); /* if O_TRUNC */
-	handle_opened_by(h, fuse_req_ctx(req)->pid);
 	ops_direct(fi, handle_direct(h));
 	/* closing a file opened for reading commits nothing: spare the
 	 * kernel a round trip on every close */

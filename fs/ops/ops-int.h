@@ -38,9 +38,10 @@ int handle_is_open(struct fs *fs, uint64_t nodeid);
 ssize_t handle_read(struct handle *h, void *buf, size_t n, uint64_t off);
 int handle_direct(const struct handle *h);
 /* Thread tid (a request's pid) opened h: the stats of the file by tid's
- * process give the size of the version a direct h reads
- * (handle_told_size()). */
-void handle_opened_by(struct handle *h, pid_t tid);
+ * process give the size of the version a direct h reads, found here
+ * (handle_told_size()).  -ENOENT if another process deleted the key
+ * since the kernel looked its name up, else 0. */
+int handle_opened_by(struct handle *h, pid_t tid);
 /* 1 with *size and *ts the size and timestamp of the version a file read
  * past the page cache keeps (from its open, or the value's now if it kept
  * none), if thread tid's process has nodeid open so; else 0, or a
