@@ -123,6 +123,9 @@ struct fs {
 	                          for a store another process holds */
 	/* a rescan of the store under way (fs/ctl/rescan.c): FS_RESCAN_* */
 	atomic_int rescan;
+	/* tests: the FIFO that holds each lookup of the name "held"
+	 * (BLTFS_LOOKUP_HOLD, tests/mount-lookups.sh), or NULL */
+	const char *lookup_hold;
 };
 
 /* log.c */

@@ -15,4 +15,11 @@
 int loop_run(struct fs *fs, struct fuse_session *se, unsigned max_threads,
     unsigned spin_us);
 
+/* session-io.c */
+
+/* Read and write the mounted session's device through session-io.c, which
+ * has the kernel's INIT answered with FUSE_PARALLEL_DIROPS.  Call after
+ * fuse_session_mount().  0 or a negative errno. */
+int session_io_start(struct fuse_session *se);
+
 #endif

@@ -852,6 +852,9 @@ main(int argc, char **argv)
 		goto destroy;
 	if (fuse_session_mount(fs.se, o.mountpoint) == -1)
 		goto signals;
+	if ((rc = session_io_start(fs.se)) < 0)
+		fs_log("%s: lookups of one directory wait for each other: %s",
+		    o.mountpoint, strerror(-rc));
 	main_own_dev(&fs);
 	if (!o.foreground)
 		main_detach();

@@ -314,6 +314,7 @@ op_init(void *userdata, struct fuse_conn_info *conn)
 		conn->want |= FUSE_CAP_AUTO_INVAL_DATA;
 	else
 		conn->want &= ~FUSE_CAP_AUTO_INVAL_DATA;
+	fs->lookup_hold = getenv("BLTFS_LOOKUP_HOLD");
 	conn->time_gran = 1000; /* timestamps are microseconds */
 	conn->max_readahead = OPS_READAHEAD;
 }
@@ -449,6 +450,8 @@ op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 		fuse_reply_err(req, ENAMETOOLONG);
 		return;
 	}
+	if (fs->lookup_hold != NULL && strcmp(name, "held") == 0)
+		fs_test_hold("BLTFS_LOOKUP_HOLD", fs->lookup_hold);
 	rc = inode_lookup(fs->tree, parent, name, nlen, 1, &in);
 	if (rc == -EAGAIN)
 		rc = ops_lookup_unscanned(fs, parent, name, nlen, &in);
