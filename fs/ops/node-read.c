@@ -74,6 +74,52 @@ node_read_again(struct fs *fs, uint64_t nodeid, struct node_read *r, int rc)
 	return 1;
 }
 
+/* Keep e, found by r's key, as the version seen reads.  seen->lock held.
+ * -ENOMEM. */
+static int
+node_seen_keep(struct node_seen *seen, const struct node_read *r,
+    const struct blt_entry *e)
+{
+	unsigned char *key;
+
+	if (seen->key == NULL || seen->klen != r->klen ||
+	    memcmp(seen->key, r->key, r->klen) != 0) {
+		if ((key = malloc(r->klen ? r->klen : 1)) == NULL)
+			return -ENOMEM;
+		memcpy(key, r->key, r->klen);
+		free(seen->key);
+		seen->key = key;
+		seen->klen = r->klen;
+	}
+	seen->e = *e;
+	seen->set = 1;
+	return 0;
+}
+
+/* node_find() that, if seen is not NULL, keeps what it found there with
+ * its key (node_seen_begin()). */
+static int
+node_find_as(struct fs *fs, uint64_t nodeid, int hint, struct blt_entry *e,
+    struct node_seen *seen)
+{
+	struct node_read r;
+	int rc;
+
+	do {
+		if ((rc = node_key(fs, nodeid, &r)) < 0)
+			return rc;
+		if ((rc = blt_find_at(fs->db, r.key, r.klen, hint ? r.at : 0,
+		         fs->at_gen, e)) < 0) {
+			fs_log_read(fs, r.key, r.klen, rc);
+		} else if (seen != NULL) {
+			pthread_mutex_lock(&seen->lock);
+			rc = node_seen_keep(seen, &r, e);
+			pthread_mutex_unlock(&seen->lock);
+		}
+	} while (node_read_again(fs, nodeid, &r, rc));
+	return rc;
+}
+
 /* Where the value of nodeid lies in the store, read while no unlink or
  * rename changes its key.  With hint, from the block where the scan found
  * the key if that block still holds its value (blt_find_at()): a listing
@@ -84,17 +130,7 @@ node_read_again(struct fs *fs, uint64_t nodeid, struct node_read *r, int rc)
 int
 node_find(struct fs *fs, uint64_t nodeid, int hint, struct blt_entry *e)
 {
-	struct node_read r;
-	int rc;
-
-	do {
-		if ((rc = node_key(fs, nodeid, &r)) < 0)
-			return rc;
-		if ((rc = blt_find_at(fs->db, r.key, r.klen, hint ? r.at : 0,
-		         fs->at_gen, e)) < 0)
-			fs_log_read(fs, r.key, r.klen, rc);
-	} while (node_read_again(fs, nodeid, &r, rc));
-	return rc;
+	return node_find_as(fs, nodeid, hint, e, NULL);
 }
 
 /* Read up to n bytes at off of the value r's key has now.  If told is not
@@ -150,47 +186,12 @@ node_read_entry(struct fs *fs, struct node_read *r, const struct blt_entry *e,
 	return blt_read_version(fs->db, r->key, r->klen, e, off, buf, n);
 }
 
-/* Keep e, found by r's key, as the version seen reads.  seen->lock held.
- * -ENOMEM. */
-static int
-node_seen_keep(struct node_seen *seen, const struct node_read *r,
-    const struct blt_entry *e)
-{
-	unsigned char *key;
-
-	if (seen->key == NULL || seen->klen != r->klen ||
-	    memcmp(seen->key, r->key, r->klen) != 0) {
-		if ((key = malloc(r->klen ? r->klen : 1)) == NULL)
-			return -ENOMEM;
-		memcpy(key, r->key, r->klen);
-		free(seen->key);
-		seen->key = key;
-		seen->klen = r->klen;
-	}
-	seen->e = *e;
-	seen->set = 1;
-	return 0;
-}
-
 int
 node_seen_begin(struct fs *fs, uint64_t nodeid, struct node_seen *seen)
 {
-	struct node_read r;
 	struct blt_entry e;
-	int rc;
 
-	do {
-		if ((rc = node_key(fs, nodeid, &r)) < 0)
-			return rc;
-		if ((rc = blt_find_at(fs->db, r.key, r.klen,
-		         blt_peeking(fs->db) ? r.at : 0, fs->at_gen, &e)) ==
-		    0) {
-			pthread_mutex_lock(&seen->lock);
-			rc = node_seen_keep(seen, &r, &e);
-			pthread_mutex_unlock(&seen->lock);
-		}
-	} while (node_read_again(fs, nodeid, &r, rc));
-	return rc;
+	return node_find_as(fs, nodeid, blt_peeking(fs->db), &e, seen);
 }
 
 void
