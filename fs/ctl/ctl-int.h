@@ -238,21 +238,14 @@ struct job_note {
 struct job_notes {
 	struct job_note *v;
 	size_t n, cap;
-	/* the nodes noted, each told once however many keys changed it (a
-	 * flush of 100,000 keys in 1,000 directories names each directory
-	 * 100 times): open addressing, 0 empty */
-	uint64_t *nodes;
-	size_t nodes_n, nodes_cap;
+	uint64_t last_dir; /* the directory of the last job_note_dir() */
 };
 
 /* Tell the kernel what ns holds, and empty it; called with no lock held. */
 void job_notify(struct fs *fs, struct job_notes *ns);
 
-/* Append src's notes to dst's, and empty src (its arrays freed). */
+/* Append src's notes to dst's, and empty src (its array freed). */
 void job_notes_move(struct job_notes *dst, struct job_notes *src);
-
-/* Free what ns holds. */
-void job_notes_free(struct job_notes *ns);
 
 /* The kernel must drop its entry of name in directory parent. */
 void job_note_entry(

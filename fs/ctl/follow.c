@@ -74,12 +74,6 @@ struct follow {
 	/* what was followed, for status (under mu) */
 	uint64_t grew, whole, keys_put, keys_gone;
 	uint64_t sweeps; /* of every name, started on the store's count */
-	/* when the last sweep started (or the mount did) and how long it
-	 * took, µs, for a sweep that may wait (follow_peek()) */
-	uint64_t swept_at, sweep_took;
-	int sweeping;         /* one is under way */
-	int sweep_owed;       /* the count says some names may be gone */
-	uint64_t sweep_every; /* FOLLOW_SWEEP_EVERY, or a test's */
 	/* changes that could not be followed (a damaged store), and why
 	 * the last could not */
 	uint64_t failures;
@@ -202,7 +196,8 @@ static void
 follow_tell(struct follow *f, struct job_notes *ns)
 {
 	if (ns->n == 0) {
-		job_notes_free(ns);
+		free(ns->v);
+		memset(ns, 0, sizeof *ns);
 		return;
 	}
 	pthread_mutex_lock(&f->mu);
@@ -217,7 +212,6 @@ follow_teller_main(void *arg)
 	struct follow *f = arg;
 	struct job_notes ns;
 
-	pthread_setname_np(pthread_self(), "bltfs-tell");
 	pthread_mutex_lock(&f->mu);
 	while (!f->stop) {
 		if (f->tell.n == 0) {
@@ -228,7 +222,7 @@ follow_teller_main(void *arg)
 		memset(&f->tell, 0, sizeof f->tell);
 		pthread_mutex_unlock(&f->mu);
 		job_notify(f->fs, &ns); /* with no lock held */
-		job_notes_free(&ns);
+		free(ns.v);
 		pthread_mutex_lock(&f->mu);
 	}
 	pthread_mutex_unlock(&f->mu);
@@ -243,9 +237,6 @@ follow_sweep(struct follow *f)
 	rescan_start(f->rescan, FS_RESCAN_SWEEPING);
 	pthread_mutex_lock(&f->mu);
 	f->sweeps++;
-	f->swept_at = fs_now_us();
-	f->sweeping = 1;
-	f->sweep_owed = 0;
 	pthread_mutex_unlock(&f->mu);
 }
 
@@ -346,57 +337,18 @@ follow_peeked(
 	job_learn_appended(p->f->fs, key, klen, vlen, &p->ns);
 }
 
-/* A sweep that the count does not prove needed waits until the other
- * process has been quiet for FOLLOW_QUIET, or until this many times a
- * sweep's time has passed since the last one started (or the mount did),
- * and a second at least: so sweeps take a tenth of a core at most.  A
- * sweep's time is the last one's, or what a name costs (about 3 µs) times
- * the names, whichever is more.  A test sets the second in ms
- * (BLTFS_SWEEP_EVERY_MS: tests/mount-follow-count.sh). */
-#define FOLLOW_SWEEP_SHARE 10
-#define FOLLOW_SWEEP_EVERY 1000000
-#define FOLLOW_SWEEP_NAME_NS 3000
-
-/* Whether the sweep the count asked for goes now.  Once the other process
- * is quiet, its count is its last sync's or delete's, and the names past
- * it are keys put since, or gone. */
-static int
-follow_sweep_due(struct follow *f, uint64_t now, uint64_t names)
-{
-	uint64_t wait, since;
-
-	pthread_mutex_lock(&f->mu);
-	wait = names * FOLLOW_SWEEP_NAME_NS / 1000;
-	if (wait < f->sweep_took)
-		wait = f->sweep_took;
-	wait *= FOLLOW_SWEEP_SHARE;
-	since = now - f->swept_at;
-	pthread_mutex_unlock(&f->mu);
-	return since >= (wait > f->sweep_every ? wait : f->sweep_every) ||
-	       !blt_others_active(f->fs->db, FOLLOW_QUIET);
-}
-
 /* While another process holds the store (a pipeline writing it): what it
  * appended and flushed, new keys and new values, read without the lock
  * and told to the kernel (after a prune or clear of its own, every key it
  * kept).  Its deletes show as a key count, which the reference writes at
  * each delete and at a sync, short of the index's: then the names are
  * swept, without the lock too (follow_rescan_step()), each dropped only if
- * its key is surely gone.
- *
- * The count is not written when a full buffer is flushed, so while the
- * writer puts keys between its syncs the index has names past it that are
- * no deletes; a sweep of every name each time (3 µs a name: 30 s of a
- * core at 10M keys) left the follow seconds behind a writer.  A count
- * written since the last look proves deletes when it is short of the names
- * the index had at that look, all of them in the file when it was written;
- * then the sweep goes at once, else when follow_sweep_due() says. */
+ * its key is surely gone. */
 static void
 follow_peek(struct follow *f)
 {
 	struct follow_peek p = {.f = f};
-	uint64_t n_keys, names, now;
-	int owed;
+	uint64_t n_keys, names;
 	int64_t n = blt_peek_follow(f->fs->db, follow_peeked, &p, &n_keys);
 
 	if (n > 0) {
@@ -410,24 +362,11 @@ follow_peek(struct follow *f)
 	if (n < 0 || n_keys == UINT64_MAX ||
 	    atomic_load(&f->fs->rescan) != FS_RESCAN_NONE)
 		return;
-	now = fs_now_us();
-	names = inode_count(f->fs->tree);
-	pthread_mutex_lock(&f->mu);
-	if (f->sweeping) { /* it ended */
-		f->sweep_took = now - f->swept_at;
-		f->sweeping = 0;
-	}
 	/* either count moved: a delete and a put between two looks leave
 	 * the store's count as it was, and the index one name more */
+	names = inode_count(f->fs->tree);
 	if ((n_keys != f->peek_keys || names != f->peek_names) &&
-	    names > n_keys)
-		f->sweep_owed = /* 2: surely */
-		    n_keys != f->peek_keys && n_keys < f->peek_names ? 2 : 1;
-	else if (names <= n_keys)
-		f->sweep_owed = 0;
-	owed = f->sweep_owed;
-	pthread_mutex_unlock(&f->mu);
-	if (owed == 2 || (owed == 1 && follow_sweep_due(f, now, names))) {
+	    names > n_keys) {
 		follow_sweep(f);
 		rescan_no_hold(f->rescan); /* a test holds the locked ones */
 	}
@@ -442,7 +381,6 @@ follow_main(void *arg)
 	struct timespec at;
 	int rc, stepped, let_go = 0;
 
-	pthread_setname_np(pthread_self(), "bltfs-follow");
 	pthread_mutex_lock(&f->mu);
 	while (!f->stop) {
 		clock_gettime(CLOCK_REALTIME, &at);
@@ -508,7 +446,6 @@ int
 follow_start(struct fs *fs)
 {
 	struct follow *f;
-	const char *every;
 	int rc;
 
 	if ((f = calloc(1, sizeof *f)) == NULL)
@@ -527,11 +464,6 @@ follow_start(struct fs *fs)
 	}
 	/* the caller's start-up: the index is built from the store */
 	(void)blt_hold(fs->db, !fs->ro);
-	f->swept_at = fs_now_us(); /* a first sweep waits as the next do */
-	every = getenv("BLTFS_SWEEP_EVERY_MS");
-	f->sweep_every = every != NULL && atoll(every) > 0
-	                     ? (uint64_t)atoll(every) * 1000
-	                     : FOLLOW_SWEEP_EVERY;
 	if ((rc = pthread_create(&f->teller, NULL, follow_teller_main, f)) ==
 	    0) {
 		f->teller_started = 1;
@@ -571,7 +503,7 @@ follow_free(struct follow *f)
 	if (f == NULL)
 		return;
 	follow_stop(f);
-	job_notes_free(&f->tell);
+	free(f->tell.v);
 	rescan_free(f->rescan);
 	pthread_mutex_destroy(&f->mu);
 	pthread_cond_destroy(&f->wake);

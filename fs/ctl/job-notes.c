@@ -49,17 +49,7 @@ job_notify(struct fs *fs, struct job_notes *ns)
 			    strerror(-rc));
 	}
 	ns->n = 0;
-	if (ns->nodes_n > 0)
-		memset(ns->nodes, 0, ns->nodes_cap * sizeof *ns->nodes);
-	ns->nodes_n = 0;
-}
-
-void
-job_notes_free(struct job_notes *ns)
-{
-	free(ns->v);
-	free(ns->nodes);
-	memset(ns, 0, sizeof *ns);
+	ns->last_dir = 0;
 }
 
 void
@@ -67,18 +57,19 @@ job_notes_move(struct job_notes *dst, struct job_notes *src)
 {
 	struct job_note *n;
 
-	if (dst->n == 0) { /* the common case: take the arrays whole */
-		job_notes_free(dst);
+	if (dst->n == 0) { /* the common case: take the array whole */
+		free(dst->v);
 		*dst = *src;
+		dst->last_dir = 0;
 		memset(src, 0, sizeof *src);
 		return;
 	}
 	for (size_t i = 0; i < src->n; i++)
-		if (!src->v[i].entry)
-			job_note_node(dst, src->v[i].node);
-		else if ((n = job_note_add(dst)) != NULL)
+		if ((n = job_note_add(dst)) != NULL)
 			*n = src->v[i];
-	job_notes_free(src);
+	free(src->v);
+	memset(src, 0, sizeof *src);
+	dst->last_dir = 0;
 }
 
 void
@@ -96,49 +87,16 @@ job_note_entry(
 	n->name[nlen] = '\0';
 }
 
-/* Where node goes in a set of mask + 1 slots: node ids are made from
- * hashes and counters, so mixed first. */
-static size_t
-job_node_slot(uint64_t node, size_t mask)
+/* A name was added to directory dir.  The kernel drops its entry for a
+ * name only if it has one, and keeps the directory's listing; so the
+ * listing is dropped too, once for a run of names in one directory. */
+static void
+job_note_dir(struct job_notes *ns, uint64_t dir)
 {
-	node ^= node >> 33;
-	node *= 0xff51afd7ed558ccdULL;
-	node ^= node >> 33;
-	return (size_t)node & mask;
-}
-
-/* 1 if node was noted already, else 0 once it is in the set (or the set
- * could not grow: then it may be told twice). */
-static int
-job_noted(struct job_notes *ns, uint64_t node)
-{
-	uint64_t *v;
-	size_t cap, i, mask;
-
-	if (2 * (ns->nodes_n + 1) > ns->nodes_cap) {
-		cap = ns->nodes_cap ? ns->nodes_cap * 2 : 64;
-		if ((v = calloc(cap, sizeof *v)) == NULL)
-			return 0;
-		for (size_t j = 0; j < ns->nodes_cap; j++) {
-			if (ns->nodes[j] == 0)
-				continue;
-			for (i = job_node_slot(ns->nodes[j], cap - 1);
-			     v[i] != 0; i = (i + 1) & (cap - 1))
-				;
-			v[i] = ns->nodes[j];
-		}
-		free(ns->nodes);
-		ns->nodes = v;
-		ns->nodes_cap = cap;
-	}
-	mask = ns->nodes_cap - 1;
-	for (i = job_node_slot(node, mask); ns->nodes[i] != 0;
-	     i = (i + 1) & mask)
-		if (ns->nodes[i] == node)
-			return 1;
-	ns->nodes[i] = node;
-	ns->nodes_n++;
-	return 0;
+	if (ns->last_dir == dir)
+		return;
+	job_note_node(ns, dir);
+	ns->last_dir = dir;
 }
 
 void
@@ -146,8 +104,8 @@ job_note_node(struct job_notes *ns, uint64_t node)
 {
 	struct job_note *n;
 
-	if (job_noted(ns, node) || (n = job_note_add(ns)) == NULL)
-		return; /* told already, or the kernel's cache may stay stale */
+	if ((n = job_note_add(ns)) == NULL)
+		return; /* the kernel's cache may stay stale */
 	n->entry = 0;
 	n->node = node;
 }
@@ -273,9 +231,7 @@ job_learn(struct fs *fs, const unsigned char *key, size_t klen, uint64_t vlen,
 	}
 	if (!found) {
 		job_note_entry(ns, where.parent, where.name, where.nlen);
-		/* and its directory's attributes and kept listing, once a
-		 * batch (job_note_node()) */
-		job_note_node(ns, where.parent);
+		job_note_dir(ns, where.parent);
 	} else if (node != 0) {
 		/* the old value's pages and attributes: the kernel holds the
 		 * file (a node), where a file that is no node it knows not */

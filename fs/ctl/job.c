@@ -257,7 +257,7 @@ out:
 	blt_map_keys_free(&cand);
 	free((void *)po.keep);
 	free((void *)po.keep_len);
-	job_notes_free(&ns);
+	free(ns.v);
 	return rc;
 }
 
@@ -400,7 +400,7 @@ job_map(struct job_runner *r, struct job *j)
 	o.arg = &m;
 	rc = blt_map(fs->db, &o, &st);
 	job_notify(fs, &m.ns);
-	job_notes_free(&m.ns);
+	free(m.ns.v);
 done:
 	pthread_mutex_lock(&r->lock);
 	j->st = st;
@@ -563,7 +563,6 @@ job_main(void *arg)
 	struct job *j;
 	int rc;
 
-	pthread_setname_np(pthread_self(), "bltfs-job");
 	pthread_mutex_lock(&r->lock);
 	for (;;) {
 		for (j = r->head; j != NULL; j = j->next)

@@ -192,7 +192,6 @@ loop_work(void *arg)
 	int rc, lead = 0, held, use;
 
 	pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, NULL);
-	pthread_setname_np(pthread_self(), "bltfs-req");
 	pthread_mutex_lock(&l->lock);
 	for (;;) {
 		if (!lead) {
