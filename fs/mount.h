@@ -174,16 +174,17 @@ void fs_test_hold(const char *var, const char *fifo);
 int request_open_reads(const struct fuse_buf *buf);
 
 /* What the request in buf needs of the store (a shared store's lock,
- * fs/ctl/follow.c): nothing, being served from memory (forgets, a
- * read-only open and its release, an ioctl not of bltfs), so that the
- * loop's leader answers it itself; to read, without the lock
- * (blt_hold_peek(): whoever holds it, a reader never waits for it); to
- * write, with the exclusive lock; or nothing, being the session's own. */
+ * fs/ctl/follow.c), on a mount that is read-only or not (ro): nothing,
+ * being served from memory (forgets, a read-only open and its release, an
+ * ioctl not of bltfs, what no operation here takes), so that the loop's
+ * leader answers it itself; to read, without the lock (blt_hold_peek():
+ * whoever holds it, a reader never waits for it); to write, with the
+ * exclusive lock; or nothing, being the session's own. */
 #define REQUEST_QUICK 0
 #define REQUEST_READS 1
 #define REQUEST_WRITES 2
 #define REQUEST_SESSION 3
-int request_store_use(const struct fuse_buf *buf);
+int request_store_use(const struct fuse_buf *buf, int ro);
 
 /* The command of the ioctl request in buf (at least a header, opcode
  * FUSE_IOCTL); BLTFS_IOC_CMD, which waits for everything, for one cut

@@ -613,6 +613,8 @@ struct blt_share_stat {
 	uint64_t polled;       /* of taken: by blt_poll() */
 	uint64_t reads_locked; /* of taken: by reads without the lock that
 	                          could not be trusted and waited for it */
+	unsigned waiting;      /* holds waiting for another process's lock
+	                          now (a write through a mount) */
 };
 /* Fill the first size bytes of *st (pass sizeof *st); the fields past
  * them are left alone.  -EINVAL for a store not shared. */

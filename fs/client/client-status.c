@@ -103,6 +103,9 @@ client_print_sharing(const struct json *v)
 	if (client_num(v, "lock_timeouts") > 0)
 		printf(
 		    ", %" PRIu64 " timeouts", client_num(v, "lock_timeouts"));
+	if (client_num(v, "lock_waiting") > 0)
+		printf(", changes waiting for another process's lock: %" PRIu64,
+		    client_num(v, "lock_waiting"));
 	putchar('\n');
 	printf("followed  %" PRIu64 " changes of other processes: %" PRIu64
 	       " grown, %" PRIu64 " rescanned (%" PRIu64

@@ -544,6 +544,7 @@ follow_status(struct fs *fs, FILE *out)
 	fprintf(out,
 	    ",\n  \"lock\": \"%s\",\n  \"lock_taken\": %" PRIu64
 	    ",\n  \"lock_let_go\": %" PRIu64 ",\n  \"lock_timeouts\": %" PRIu64
+	    ",\n  \"lock_waiting\": %u"
 	    ",\n  \"lock_taken_to_follow\": %" PRIu64
 	    ",\n  \"lock_taken_by_reads\": %" PRIu64
 	    ",\n  \"followed\": {\"grew\": %" PRIu64 ", \"whole\": %" PRIu64
@@ -552,10 +553,10 @@ follow_status(struct fs *fs, FILE *out)
 	    ", \"relaid_unlocked\": %" PRIu64 ", \"sweeps\": %" PRIu64
 	    ", \"rescan\": \"%s\", \"failures\": %" PRIu64
 	    ", \"last_failure\": ",
-	    modes[st.mode], st.taken, st.let_go, st.timeouts, st.polled,
-	    st.reads_locked, f->grew, f->whole, st.replaced, f->keys_put,
-	    f->keys_gone, f->peeked, st.rebased, f->sweeps, rescans[rescan],
-	    f->failures);
+	    modes[st.mode], st.taken, st.let_go, st.timeouts, st.waiting,
+	    st.polled, st.reads_locked, f->grew, f->whole, st.replaced,
+	    f->keys_put, f->keys_gone, f->peeked, st.rebased, f->sweeps,
+	    rescans[rescan], f->failures);
 	if (f->failures > 0)
 		json_put_str(out, f->failed, strlen(f->failed));
 	else

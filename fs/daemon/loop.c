@@ -223,7 +223,7 @@ loop_work(void *arg)
 		}
 		/* a quick request (served from memory, never waiting for
 		 * the store's lock) is served by the leader, who leads on */
-		use = request_store_use(&w->buf);
+		use = request_store_use(&w->buf, l->fs->ro);
 		lead = use == REQUEST_QUICK || l->max_threads == 1;
 		if (!lead)
 			loop_hand_over(l);

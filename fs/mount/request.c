@@ -35,7 +35,7 @@ request_ioctl_cmd(const struct fuse_buf *buf)
 }
 
 int
-request_store_use(const struct fuse_buf *buf)
+request_store_use(const struct fuse_buf *buf, int ro)
 {
 	const struct fuse_in_header *in = buf->mem;
 
@@ -50,8 +50,8 @@ request_store_use(const struct fuse_buf *buf)
 		 * flush) are served from memory */
 		const struct fuse_release_in *r = (const void *)(in + 1);
 
-		return buf->size >= sizeof *in + sizeof *r &&
-		               (r->flags & O_ACCMODE) == O_RDONLY
+		return ro || (buf->size >= sizeof *in + sizeof *r &&
+		                 (r->flags & O_ACCMODE) == O_RDONLY)
 		           ? REQUEST_QUICK
 		           : REQUEST_WRITES;
 	}
@@ -76,7 +76,8 @@ request_store_use(const struct fuse_buf *buf)
 	case FUSE_POLL:
 		return REQUEST_READS;
 	case FUSE_OPEN:
-		return request_open_reads(buf) ? REQUEST_QUICK : REQUEST_WRITES;
+		return ro || request_open_reads(buf) ? REQUEST_QUICK
+		                                     : REQUEST_WRITES;
 	case FUSE_IOCTL: {
 		/* isatty(), which Python's open() asks, gets ENOTTY; a job's
 		 * or the status text reads; a command may change the store */
@@ -88,8 +89,32 @@ request_store_use(const struct fuse_buf *buf)
 		           ? REQUEST_READS
 		           : REQUEST_QUICK;
 	}
-	default: /* a change, or a command of the control directory */
-		return REQUEST_WRITES;
+	case FUSE_FLUSH:
+	case FUSE_FSYNC:
+	case FUSE_FSYNCDIR:
+		/* a read-only mount has nothing to commit: its flush answers
+		 * ENOSYS, which must reach the kernel for it to stop sending
+		 * them (op_flush()), and not wait for a writer's lock first */
+		return ro ? REQUEST_READS : REQUEST_WRITES;
+	case FUSE_SETATTR:
+	case FUSE_SYMLINK:
+	case FUSE_MKNOD:
+	case FUSE_MKDIR:
+	case FUSE_UNLINK:
+	case FUSE_RMDIR:
+	case FUSE_RENAME:
+	case FUSE_RENAME2:
+	case FUSE_LINK:
+	case FUSE_WRITE:
+	case FUSE_CREATE:
+		return REQUEST_WRITES; /* a change, or a control command */
+	default:
+		/* what no operation here takes (FUSE_STATX, which stat(1)
+		 * sends for a birth time; locks, fallocate, xattrs set):
+		 * libfuse answers ENOSYS at once, and the kernel asks no
+		 * more.  Held for, the answer waited for another process's
+		 * lock and was EBUSY, so the kernel kept asking */
+		return REQUEST_QUICK;
 	}
 }
 

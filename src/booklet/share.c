@@ -532,13 +532,42 @@ share_gate_open(struct share *s)
 	pthread_cond_broadcast(&s->cv);
 }
 
+/* How long a hold that waits for another process's lock naps between
+ * two tries (ms, and up to as much again at random, as io_lock() does). */
+#define SHARE_TRY_NAP_MS 50
+
+/* A hold's wait for another process's lock (mode) ran out: counted, and
+ * the holds that began before it fail at once (share_hold()); s->mu
+ * held. */
+static int
+share_timed_out(struct blt *db, int mode)
+{
+	struct share *s = db->share;
+
+	s->st.timeouts++;
+	s->failed = share_now_us();
+	s->failed_rc = -EWOULDBLOCK;
+	return err_set(-EWOULDBLOCK,
+	    "%s: locked by another process past the lock timeout (%s lock "
+	    "not granted within %g s)",
+	    db->path, mode == SHARE_WRITE ? "exclusive" : "shared", s->timeout);
+}
+
 /* blt_hold(), waiting for another process's lock as blt_share() said,
- * or, unless wait, not at all (blt_hold_try()). */
+ * or, unless wait, not at all (blt_hold_try()).
+ *
+ * The lock is tried, not waited for, under s->mu and the gate: a wait
+ * there kept the mount's thread from reading what the other process
+ * appended (share_peek_batch()) and from letting go, and status from
+ * answering, for the whole lock timeout, so a write through a mount beside
+ * a pipeline (or a flush a read-only mount could not refuse fast enough)
+ * hid the pipeline's syncs for 10 s.  Between tries the hold naps with
+ * both let go, as the other holds waiting behind it do. */
 static int
 share_hold(struct blt *db, int write, int wait)
 {
 	struct share *s = db->share;
-	int mode, rc = 0;
+	int mode, nap, waited = 0, rc = 0;
 	double timeout;
 	int64_t start;
 
@@ -561,19 +590,39 @@ share_hold(struct blt *db, int write, int wait)
 		/* converting: the callers holding the lock now finish first,
 		 * and those who come meanwhile wait behind */
 		share_gate_close(s);
+		nap = 0;
 		if (s->mode < mode && timeout != 0 && s->failed >= start)
 			rc = err_set(s->failed_rc,
 			    "%s: locked by another process past the lock "
 			    "timeout (%g s)",
 			    db->path, s->timeout);
-		else if (s->mode < mode)
-			rc = share_take(db, mode, timeout);
+		else if (s->mode < mode &&
+		         (rc = share_take(db, mode, 0)) == -EWOULDBLOCK &&
+		         timeout != 0) {
+			if (timeout > 0 &&
+			    share_now_us() - start >= (int64_t)(timeout * 1e6))
+				rc = share_timed_out(db, mode);
+			else
+				nap = 1;
+		}
 		share_gate_open(s);
+		if (nap) {
+			s->st.waiting += !waited;
+			waited = 1;
+			pthread_mutex_unlock(&s->mu);
+			usleep((useconds_t)(SHARE_TRY_NAP_MS +
+			                    rand() % SHARE_TRY_NAP_MS) *
+			       1000);
+			pthread_mutex_lock(&s->mu);
+			rc = 0;
+			continue;
+		}
 		if (rc < 0 || s->mode >= mode)
 			break;
 	}
 	if (rc == 0)
 		__atomic_add_fetch(&s->holds, 1, __ATOMIC_SEQ_CST);
+	s->st.waiting -= (unsigned)waited;
 	pthread_mutex_unlock(&s->mu);
 	return rc;
 }
