@@ -433,30 +433,27 @@ blt_others_active(struct blt *db, double within)
 	return at != 0 && share_now_us() - at < (int64_t)(within * 1e6);
 }
 
-/* Take the flock in mode, which the store does not hold yet, and follow
- * what another process did meanwhile; s->mu held, no caller holding. */
+/* Take the flock in mode, which the store does not hold yet, without
+ * waiting, and follow what another process did meanwhile; s->mu held, no
+ * caller holding.  A lock found held counts as another process at work
+ * (blt_others_active()) unless the caller will try again (again): then
+ * only once it gives up (share_timed_out()), as when io_lock() waited. */
 static int
-share_take(struct blt *db, int mode, double timeout)
+share_take(struct blt *db, int mode, int again)
 {
 	struct share *s = db->share;
 	struct blt_change c;
 	int rc, err;
 
 	memset(&c, 0, sizeof c);
-	if ((rc = io_lock(db->fd, db->path, mode == SHARE_WRITE, timeout)) <
-	    0) {
+	if ((rc = io_lock(db->fd, db->path, mode == SHARE_WRITE, 0)) < 0) {
 		/* a conversion that failed may have let the old lock go */
 		if (s->mode != SHARE_NONE)
 			(void)flock(db->fd, LOCK_UN);
 		__atomic_store_n(&s->mode, SHARE_NONE, __ATOMIC_SEQ_CST);
-		if (rc == -EWOULDBLOCK)
+		if (rc == -EWOULDBLOCK && !again)
 			__atomic_store_n(
 			    &s->others, share_now_us(), __ATOMIC_RELAXED);
-		if (timeout != 0) {
-			s->st.timeouts += rc == -EWOULDBLOCK;
-			s->failed = share_now_us();
-			s->failed_rc = rc;
-		}
 		return rc;
 	}
 	__atomic_store_n(&s->mode, mode, __ATOMIC_SEQ_CST);
@@ -547,6 +544,7 @@ share_timed_out(struct blt *db, int mode)
 	s->st.timeouts++;
 	s->failed = share_now_us();
 	s->failed_rc = -EWOULDBLOCK;
+	__atomic_store_n(&s->others, s->failed, __ATOMIC_RELAXED);
 	return err_set(-EWOULDBLOCK,
 	    "%s: locked by another process past the lock timeout (%s lock "
 	    "not granted within %g s)",
@@ -597,7 +595,8 @@ share_hold(struct blt *db, int write, int wait)
 			    "timeout (%g s)",
 			    db->path, s->timeout);
 		else if (s->mode < mode &&
-		         (rc = share_take(db, mode, 0)) == -EWOULDBLOCK &&
+		         (rc = share_take(db, mode, timeout != 0)) ==
+		             -EWOULDBLOCK &&
 		         timeout != 0) {
 			if (timeout > 0 &&
 			    share_now_us() - start >= (int64_t)(timeout * 1e6))
