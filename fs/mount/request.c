@@ -50,8 +50,8 @@ request_store_use(const struct fuse_buf *buf, int ro)
 		 * flush) are served from memory */
 		const struct fuse_release_in *r = (const void *)(in + 1);
 
-		return ro || (buf->size >= sizeof *in + sizeof *r &&
-		                 (r->flags & O_ACCMODE) == O_RDONLY)
+		return buf->size >= sizeof *in + sizeof *r &&
+		               (r->flags & O_ACCMODE) == O_RDONLY
 		           ? REQUEST_QUICK
 		           : REQUEST_WRITES;
 	}
@@ -76,8 +76,7 @@ request_store_use(const struct fuse_buf *buf, int ro)
 	case FUSE_POLL:
 		return REQUEST_READS;
 	case FUSE_OPEN:
-		return ro || request_open_reads(buf) ? REQUEST_QUICK
-		                                     : REQUEST_WRITES;
+		return request_open_reads(buf) ? REQUEST_QUICK : REQUEST_WRITES;
 	case FUSE_IOCTL: {
 		/* isatty(), which Python's open() asks, gets ENOTTY; a job's
 		 * or the status text reads; a command may change the store */

@@ -56,10 +56,9 @@ struct share {
 	unsigned gate;  /* callers at work on the lock (converting, letting
 	                   go, polling): new callers go the slow way */
 	int64_t last;   /* when the last caller let go, monotonic µs */
-	/* when taking the lock last failed, and why: the callers that waited
-	 * meanwhile fail with it, instead of each waiting its own timeout */
+	/* when a hold's wait for the lock last ran out: the holds that began
+	 * before it fail with it, instead of each waiting its own timeout */
 	int64_t failed;
-	int failed_rc;
 	double timeout; /* the lock timeout of blt_share() */
 	blt_follow_fn *follow;
 	void *arg;
@@ -533,18 +532,19 @@ share_gate_open(struct share *s)
  * two tries (ms, and up to as much again at random, as io_lock() does). */
 #define SHARE_TRY_NAP_MS 50
 
-/* A hold's wait for another process's lock (mode) ran out: counted, and
- * the holds that began before it fail at once (share_hold()); s->mu
- * held. */
+/* A hold's wait for another process's lock (mode) ran out, or another's
+ * that it began before did (its = 0); s->mu held.  Its own is counted, and
+ * the holds that began before it fail at once (share_hold()). */
 static int
-share_timed_out(struct blt *db, int mode)
+share_timed_out(struct blt *db, int mode, int its)
 {
 	struct share *s = db->share;
 
-	s->st.timeouts++;
-	s->failed = share_now_us();
-	s->failed_rc = -EWOULDBLOCK;
-	__atomic_store_n(&s->others, s->failed, __ATOMIC_RELAXED);
+	if (its) {
+		s->st.timeouts++;
+		s->failed = share_now_us();
+		__atomic_store_n(&s->others, s->failed, __ATOMIC_RELAXED);
+	}
 	return err_set(-EWOULDBLOCK,
 	    "%s: locked by another process past the lock timeout (%s lock "
 	    "not granted within %g s)",
@@ -589,20 +589,17 @@ share_hold(struct blt *db, int write, int wait)
 		 * and those who come meanwhile wait behind */
 		share_gate_close(s);
 		nap = 0;
-		if (s->mode < mode && timeout != 0 && s->failed >= start)
-			rc = err_set(s->failed_rc,
-			    "%s: locked by another process past the lock "
-			    "timeout (%g s)",
-			    db->path, s->timeout);
-		else if (s->mode < mode &&
-		         (rc = share_take(db, mode, timeout != 0)) ==
-		             -EWOULDBLOCK &&
-		         timeout != 0) {
-			if (timeout > 0 &&
-			    share_now_us() - start >= (int64_t)(timeout * 1e6))
-				rc = share_timed_out(db, mode);
-			else
-				nap = 1;
+		if (s->mode < mode && timeout != 0 && s->failed >= start) {
+			rc = share_timed_out(db, mode, 0);
+		} else if (s->mode < mode &&
+		           (rc = share_take(db, mode, timeout != 0)) ==
+		               -EWOULDBLOCK &&
+		           timeout != 0) {
+			/* held by another process: nap, or give up */
+			nap = timeout < 0 ||
+			      share_now_us() - start < (int64_t)(timeout * 1e6);
+			if (!nap)
+				rc = share_timed_out(db, mode, 1);
 		}
 		share_gate_open(s);
 		if (nap) {
