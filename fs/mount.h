@@ -101,6 +101,10 @@ struct fs {
 	 * request is answered, with no lock of the mount held: how a room
 	 * above hears of it (main.c gives autoprune_check()); or NULL */
 	void (*stored)(struct fs *fs);
+	/* called by fs/ops/ in a request the loop held without the store's
+	 * lock, to wait for it as a change would (a handle's first write):
+	 * 0, or the negative errno to answer; NULL until the loop runs */
+	int (*turn)(struct fs *fs);
 	/* the mount point, as libfuse resolved it (realpath) */
 	const char *mountpoint;
 	dev_t dev; /* the mount's device, from mountinfo.c; 0 if not known */
@@ -178,12 +182,15 @@ int request_open_reads(const struct fuse_buf *buf);
  * being served from memory (forgets, a read-only open and its release, an
  * ioctl not of bltfs, what no operation here takes), so that the loop's
  * leader answers it itself; to read, without the lock (blt_hold_peek():
- * whoever holds it, a reader never waits for it); to write, with the
- * exclusive lock; or nothing, being the session's own. */
+ * whoever holds it, a reader never waits for it); to change only what the
+ * mount holds in memory (a file created, opened to write, written: its
+ * buffer, stored at its close or fsync), held as a read; to change the
+ * store, with the exclusive lock; or nothing, being the session's own. */
 #define REQUEST_QUICK 0
 #define REQUEST_READS 1
 #define REQUEST_WRITES 2
 #define REQUEST_SESSION 3
+#define REQUEST_BUFFERS 4
 int request_store_use(const struct fuse_buf *buf, int ro);
 
 /* The command of the ioctl request in buf (at least a header, opcode

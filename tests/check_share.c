@@ -298,6 +298,30 @@ START_TEST(a_store_held_elsewhere_fails_after_the_timeout)
 }
 END_TEST
 
+/* A file written beside a writer that keeps the store is several changes
+ * (a create, writes, closes), each of which waited the whole timeout in
+ * turn: within a timeout of one that ran out, a hold tries the lock once.
+ * It takes a free one. */
+START_TEST(a_hold_soon_after_a_timeout_does_not_wait_again)
+{
+	struct blt *db = shared(BLT_RDWR, 2), *o;
+	struct blt_share_stat st;
+
+	ck_assert_int_eq(blt_let_go(db, 0), 1);
+	o = other();
+	ck_assert_int_eq(blt_hold(db, 1), -EWOULDBLOCK);
+	ck_assert_int_eq(blt_hold(db, 1), -EWOULDBLOCK);
+	ck_assert_ptr_nonnull(
+	    strstr(blt_errmsg(), "locked by another process"));
+	ck_assert_int_eq(blt_share_stat(db, &st, sizeof st), 0);
+	ck_assert_uint_eq(st.timeouts, 1); /* the second did not wait */
+	ck_assert_int_eq(blt_close(o), 0);
+	ck_assert_int_eq(blt_hold(db, 1), 0);
+	blt_unhold(db);
+	ck_assert_int_eq(blt_close(db), 0);
+}
+END_TEST
+
 START_TEST(a_try_never_waits_and_an_unused_hold_is_no_use)
 {
 	struct blt *db = shared(BLT_RDONLY, 5), *o;
@@ -644,6 +668,7 @@ share_suite(void)
 	tcase_add_test(tc, a_delete_and_a_file_put_in_place_are_followed);
 	tcase_add_test(tc, a_write_needs_the_exclusive_lock);
 	tcase_add_test(tc, a_store_held_elsewhere_fails_after_the_timeout);
+	tcase_add_test(tc, a_hold_soon_after_a_timeout_does_not_wait_again);
 	tcase_add_test(tc, a_try_never_waits_and_an_unused_hold_is_no_use);
 	tcase_add_test(
 	    tc, a_read_without_the_lock_keeps_no_shared_lock_from_going);

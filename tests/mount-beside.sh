@@ -286,14 +286,28 @@ print(pickle.load(sys.stdin.buffer))' 2>/dev/null)" = yes ]
 }
 poll "what the writer synced while it held the store does not show" \
     written_shows
+# the create needs no lock; the write is refused (dash says only "I/O
+# error" of a failed echo; cp names the errno), and so are the closes
 run_status sh -c "echo x >'$ma/refused'"
 [ "$got" != 0 ] || fail "a write past the lock timeout succeeded"
-grep -q "Device or resource busy" "$tmp/err" || fail "the write said: $(cat "$tmp/err")"
+grep -q "echo: I/O error" "$tmp/err" || fail "the write said: $(cat "$tmp/err")"
+echo y >"$tmp/y"
+run_status cp "$tmp/y" "$ma/refused-cp"
+[ "$got" != 0 ] || fail "a cp past the lock timeout succeeded"
+grep -q "error writing.*Device or resource busy" "$tmp/err" ||
+	fail "the cp said: $(cat "$tmp/err")"
+run_status sh -c "echo x >'$ma/mine'"
+[ "$got" != 0 ] || fail "an emptying open past the lock timeout succeeded"
+grep -q "Device or resource busy" "$tmp/err" || fail "the open said: $(cat "$tmp/err")"
 grep -q "$a: held by python3 (pid $holder) past the lock timeout (1 s): a change answered EBUSY" "$tmp/log.$pid" ||
 	fail "the log does not name the holder: $(cat "$tmp/log.$pid")"
 release w
 written_shows || fail "what the writer wrote does not show once it closed"
-[ ! -e "$ma/refused" ] || fail "a refused write was stored"
+# their files go at their release, which the kernel sends after close
+for f in refused refused-cp; do
+	poll "a refused write's file $f stays" test ! -e "$ma/$f"
+done
+cmp -s "$ma/mine" "$tmp/mine.before" || fail "a refused open emptied mine"
 
 # A program that reads as many bytes as fstat(2) says (rsync, tar) reads
 # one whole version: the size a process is told of a file it has open

@@ -115,24 +115,51 @@ static void *loop_work(void *arg);
 /* Hold a shared store (fs/ctl/follow.c) for the request in buf, which
  * needs it as use (request_store_use()) says: 1 if held, 0 if it needs no
  * holding, -1 if it was answered with the error (another process held
- * the store past the lock timeout).  A request that reads holds it
- * without the lock, so that it never waits for a writer of another
- * process, nor keeps one out. */
+ * the store past the lock timeout).  A request that reads, or changes
+ * only the mount's memory, holds it without the lock, so that it never
+ * waits for a writer of another process, nor keeps one out. */
 static int
 loop_hold(struct loop *l, const struct fuse_buf *buf, int use)
 {
 	int rc;
 
-	if ((use != REQUEST_READS && use != REQUEST_WRITES) ||
+	if ((use != REQUEST_READS && use != REQUEST_BUFFERS &&
+	        use != REQUEST_WRITES) ||
 	    l->fs->follow == NULL)
 		return 0;
-	if (use == REQUEST_READS)
+	if (use != REQUEST_WRITES)
 		return blt_hold_peek(l->fs->db) == 0;
 	if ((rc = blt_hold(l->fs->db, 1)) == 0)
 		return 1;
 	rc = follow_refused(l->fs, rc, use == REQUEST_WRITES);
+	/* a release runs all the same, without the lock: it frees the open
+	 * file, whose commit then stores nothing (filebuf_commit()), and
+	 * drops the name of one never stored.  Answered here, it left
+	 * both for the daemon's life */
+	if (((const struct fuse_in_header *)buf->mem)->opcode == FUSE_RELEASE)
+		return blt_hold_peek(l->fs->db) == 0;
 	request_answer(l->se, buf, rc);
 	return -1;
+}
+
+/* fs->turn: a request held without the lock (loop_hold()) waits for it,
+ * as one that changes the store would, and lets it go.  0, or the
+ * negative errno to answer, logged (another process held the store past
+ * the lock timeout). */
+static int
+loop_turn(struct fs *fs)
+{
+	int rc;
+
+	if (fs->follow == NULL || !blt_peeking(fs->db))
+		return 0; /* not shared, or held with the lock already */
+	blt_unhold(fs->db);
+	if ((rc = blt_hold(fs->db, 1)) == 0)
+		blt_unhold(fs->db);
+	else
+		rc = follow_refused(fs, rc, 1);
+	(void)blt_hold_peek(fs->db); /* as loop_hold() left it */
+	return rc;
 }
 
 /* A follower that has just served a request watches for the lead for
@@ -254,6 +281,7 @@ loop_run(struct fs *fs, struct fuse_session *se, unsigned max_threads,
 	sigset_t all, old;
 	int rc;
 
+	fs->turn = loop_turn;
 	l.max_threads = max_threads > 0 ? max_threads : 1;
 	if ((l.w = calloc(l.max_threads, sizeof *l.w)) == NULL)
 		return -ENOMEM;

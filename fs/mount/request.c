@@ -76,6 +76,9 @@ request_store_use(const struct fuse_buf *buf, int ro)
 	case FUSE_POLL:
 		return REQUEST_READS;
 	case FUSE_OPEN:
+		/* an open to write waits for the lock as before: one that
+		 * truncates must fail whole, or the emptied file would be
+		 * stored once the lock is free */
 		return request_open_reads(buf) ? REQUEST_QUICK : REQUEST_WRITES;
 	case FUSE_IOCTL: {
 		/* isatty(), which Python's open() asks, gets ENOTTY; a job's
@@ -104,9 +107,15 @@ request_store_use(const struct fuse_buf *buf, int ro)
 	case FUSE_RENAME:
 	case FUSE_RENAME2:
 	case FUSE_LINK:
+		return REQUEST_WRITES; /* a change, or a control command */
 	case FUSE_WRITE:
 	case FUSE_CREATE:
-		return REQUEST_WRITES; /* a change, or a control command */
+		/* into the file's buffer, and a name not stored yet: a
+		 * create waiting for the lock kept the kernel's lock of its
+		 * directory, and every lookup there waited with it.  A
+		 * handle's first write waits for the lock (fs->turn), and a
+		 * create that truncates a key the store has (op_create()) */
+		return REQUEST_BUFFERS;
 	default:
 		/* what no operation here takes (FUSE_STATX, which stat(1)
 		 * sends for a birth time; locks, fallocate, xattrs set):

@@ -81,6 +81,7 @@ filebuf_create(struct fs *fs, uint64_t nodeid)
 	atomic_init(&b->size, 0);
 	atomic_init(&b->dirty, 0);
 	atomic_init(&b->bad, 0);
+	atomic_init(&b->refused, 0);
 	atomic_init(&b->ts, BLT_NOW);
 	return b;
 }
@@ -455,6 +456,10 @@ filebuf_prepare(struct filebuf *b, const void *val, size_t len, int flush,
 		return 0;
 	if (atomic_load(&b->bad))
 		return -EINVAL; /* logged when it was found */
+	/* its writer was told its write failed: the empty or partial file
+	 * is not stored later, when the lock is free (a release) */
+	if (atomic_load(&b->refused))
+		return -EBUSY;
 	if (fs->decode &&
 	    (rc = decode_unchanged(fs, b->nodeid, val, len)) != 0) {
 		if (rc == 1)
@@ -520,6 +525,12 @@ filebuf_commit(struct filebuf *b, int flush)
 	/* the key is read under the write lock so that a rename or unlink
 	 * cannot slip in between it and the put */
 	pthread_mutex_lock(&fs->wlock);
+	/* held without the store's lock (a release that could not have it,
+	 * fs/daemon/loop.c): nothing may be written */
+	if (blt_peeking(fs->db)) {
+		rc = -EBUSY;
+		goto unlock;
+	}
 	/* the time is taken here, so that the index can keep it (stat and
 	 * readdirplus then need no lookup in the store) */
 	ts = fs->timestamps ? atomic_load(&b->ts) : BLT_NOW;

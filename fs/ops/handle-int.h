@@ -41,6 +41,9 @@ struct filebuf {
 	_Atomic int dirty;    /* differs from the store */
 	_Atomic int bad;      /* a decode mount: the text could not be
 	                       * encoded, and was not changed since */
+	_Atomic int refused;  /* a write was refused the store's lock
+	                       * (handle_turn()), and none let in since:
+	                       * nothing is stored */
 	_Atomic int64_t ts;   /* timestamp of the next commit */
 	struct filebuf *next; /* same bucket of the set */
 };

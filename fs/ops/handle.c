@@ -44,6 +44,7 @@ struct handle {
 	/* the thread whose write, truncate or open last changed the file
 	 * through h, as FUSE names it (0: not known): handle_close_commits() */
 	_Atomic pid_t changed_by;
+	_Atomic int turned; /* had its turn of the lock: handle_turn() */
 	/* opened to read while another process wrote the store: the kernel
 	 * reads it past its page cache (op_open()), and its reads give the
 	 * version the first gave (node_read()) */
@@ -468,6 +469,27 @@ handle_write(struct handle *h, const void *buf, size_t n, uint64_t off)
 	atomic_store(&h->changed, 1);
 out:
 	pthread_mutex_unlock(&b->lock);
+	return rc;
+}
+
+/* Wait, before h's first write, for the store's lock as a change would
+ * (fs->turn), though a write only fills the file's buffer: a store that
+ * another process holds past the lock timeout is then refused at
+ * write(2), which every program checks, and not only at the close, which
+ * a shell's redirection never checks.  Later writes go into the buffer
+ * without the lock, which a pipeline may take meanwhile; the close waits
+ * for it again.  0, or the negative errno to answer. */
+int
+handle_turn(struct handle *h)
+{
+	struct filebuf *b = handle_wbuf(h);
+	int rc;
+
+	if (b == NULL || atomic_load(&h->turned) || h->fs->turn == NULL)
+		return 0;
+	if ((rc = h->fs->turn(h->fs)) == 0)
+		atomic_store(&h->turned, 1);
+	atomic_store(&b->refused, rc < 0);
 	return rc;
 }
 

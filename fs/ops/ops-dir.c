@@ -111,7 +111,15 @@ ops_new_node(struct fs *fs, const struct fuse_ctx *who, uint64_t parent,
 	if (ops_is_ctl(fs, parent, name))
 		return -EEXIST;
 	pthread_mutex_lock(&fs->wlock);
-	if ((rc = inode_lookup(fs->tree, parent, name, nlen, 0, in)) == 0) {
+	rc = inode_lookup(fs->tree, parent, name, nlen, 0, in);
+	/* a key another process put a moment ago is a file that exists: an
+	 * append (O_APPEND without O_TRUNC) must not empty it, nor an
+	 * O_EXCL create succeed.  A create holds no lock of the store
+	 * (request_store_use()), so the mount may not have followed it */
+	if (rc == -ENOENT && ops_behind(fs) &&
+	    (rc = ops_learn_behind(fs, parent, name, nlen)) == 0)
+		rc = inode_lookup(fs->tree, parent, name, nlen, 0, in);
+	if (rc == 0) {
 		*existed = 1;
 		rc = excl ? -EEXIST : in->type != type ? -EISDIR : 0;
 		if (rc == 0)

@@ -145,6 +145,15 @@ op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
 		fuse_reply_err(req, -rc);
 		return;
 	}
+	/* held without the lock (request_store_use()); but an open that
+	 * empties a stored value waits for it, as op_open() does, so that
+	 * a store held past the lock timeout leaves the value whole */
+	if (existed && (fi->flags & O_TRUNC) && fs->turn != NULL &&
+	    (rc = fs->turn(fs)) < 0) {
+		inode_forget(fs->tree, in.nodeid, 1);
+		fuse_reply_err(req, -rc);
+		return;
+	}
 	if ((rc = handle_create(fs, in.nodeid, fi->flags, !existed, &h)) < 0 ||
 	    (rc = ops_entry(fs, &in, &e)) < 0) {
 		if (rc == 0)
@@ -296,6 +305,10 @@ op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size,
 
 	if (ops_handle(fi) == NULL) { /* opened without asking: read-only */
 		fuse_reply_err(req, EBADF);
+		return;
+	}
+	if ((rc = handle_turn(ops_handle(fi))) < 0) {
+		fuse_reply_err(req, -rc);
 		return;
 	}
 	handle_changed_by(ops_handle(fi), fuse_req_ctx(req)->pid);

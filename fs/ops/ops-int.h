@@ -51,6 +51,7 @@ int handle_opened_by(struct handle *h, pid_t tid);
  * fails because another process deleted the key since its open. */
 int handle_told_size(
     struct fs *fs, uint64_t nodeid, pid_t tid, uint64_t *size, int64_t *ts);
+int handle_turn(struct handle *h);
 int handle_write(struct handle *h, const void *buf, size_t n, uint64_t off);
 int handle_truncate(struct handle *h, uint64_t size);
 int handle_commit(struct handle *h);
@@ -131,6 +132,17 @@ int decode_check_raw(
     struct fs *fs, uint64_t nodeid, const void *val, size_t len);
 
 /* ops.c */
+
+/* ops.c */
+
+/* Whether the index may lack a key the store has: another process's put
+ * that the mount has not followed yet, or one a rescan has not reached. */
+int ops_behind(struct fs *fs);
+/* Put name in parent into the index if the store has it as a file's key
+ * (ops_behind()): 0, -ENOENT if the store has no such key either, or
+ * another negative errno.  Holds: fs->wlock. */
+int ops_learn_behind(
+    struct fs *fs, uint64_t parent, const char *name, size_t nlen);
 
 /* The mount a request is for. */
 static inline struct fs *

@@ -415,24 +415,40 @@ static int
 ops_lookup_behind(struct fs *fs, uint64_t parent, const char *name, size_t nlen,
     struct inode_info *in)
 {
+	int rc;
+
+	/* under the lock of changes: an unlink may not come in between */
+	pthread_mutex_lock(&fs->wlock);
+	rc = ops_learn_behind(fs, parent, name, nlen);
+	pthread_mutex_unlock(&fs->wlock);
+	return rc < 0 ? rc : inode_lookup(fs->tree, parent, name, nlen, 1, in);
+}
+
+int
+ops_behind(struct fs *fs)
+{
+	return fs->follow != NULL ||
+	       atomic_load(&fs->rescan) == FS_RESCAN_READING;
+}
+
+int
+ops_learn_behind(struct fs *fs, uint64_t parent, const char *name, size_t nlen)
+{
 	struct blt_entry e;
 	unsigned char *key;
 	size_t klen;
 	int rc;
 
-	/* under the lock of changes: an unlink may not come in between */
-	pthread_mutex_lock(&fs->wlock);
 	rc = ops_stored_file(fs, parent, name, nlen, &key, &klen, &e);
-	if (rc == 1) {
-		if ((rc = inode_put_key(
-		         fs->tree, key, klen, e.value_len, NULL, NULL)) < 0)
-			ops_fail(rc, blt_errmsg());
-		free(key);
-	} else if (rc == 0) {
-		rc = -ENOENT; /* the store has no such key either */
-	}
-	pthread_mutex_unlock(&fs->wlock);
-	return rc < 0 ? rc : inode_lookup(fs->tree, parent, name, nlen, 1, in);
+	if (rc == 0)
+		return -ENOENT; /* the store has no such key either */
+	if (rc < 0)
+		return rc;
+	if ((rc = inode_put_key(fs->tree, key, klen, e.value_len, NULL, NULL)) <
+	    0)
+		ops_fail(rc, blt_errmsg());
+	free(key);
+	return rc;
 }
 
 static void
@@ -457,8 +473,7 @@ op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 		rc = ops_lookup_unscanned(fs, parent, name, nlen, &in);
 	/* a store shared with a writer: what it put a moment ago is found,
 	 * as a path a rescan has not reached yet is */
-	if (rc == -ENOENT && (fs->follow != NULL ||
-	                         atomic_load(&fs->rescan) == FS_RESCAN_READING))
+	if (rc == -ENOENT && ops_behind(fs))
 		rc = ops_lookup_behind(fs, parent, name, nlen, &in);
 	if (rc == -ENOENT) {
 		/* cached: every other change of names comes through us, or

@@ -57,7 +57,8 @@ struct share {
 	                   go, polling): new callers go the slow way */
 	int64_t last;   /* when the last caller let go, monotonic µs */
 	/* when a hold's wait for the lock last ran out: the holds that began
-	 * before it fail with it, instead of each waiting its own timeout */
+	 * before it fail with it, instead of each waiting its own timeout,
+	 * and those that begin within a timeout after it do not wait */
 	int64_t failed;
 	double timeout; /* the lock timeout of blt_share() */
 	blt_follow_fn *follow;
@@ -560,12 +561,17 @@ share_timed_out(struct blt *db, int mode, int its)
  * answering, for the whole lock timeout, so a write through a mount beside
  * a pipeline (or a flush a read-only mount could not refuse fast enough)
  * hid the pipeline's syncs for 10 s.  Between tries the hold naps with
- * both let go, as the other holds waiting behind it do. */
+ * both let go, as the other holds waiting behind it do.
+ *
+ * Within a lock timeout of one that ran out, a hold tries the lock once
+ * and does not wait: a file written through a mount beside a pipeline
+ * that keeps the store is a create, a write and two closes or more, and
+ * each waited the whole timeout in turn before it failed. */
 static int
 share_hold(struct blt *db, int write, int wait)
 {
 	struct share *s = db->share;
-	int mode, nap, waited = 0, rc = 0;
+	int mode, nap, waited = 0, rc = 0, refused;
 	double timeout;
 	int64_t start;
 
@@ -577,6 +583,8 @@ share_hold(struct blt *db, int write, int wait)
 		return 0;
 	start = share_now_us();
 	pthread_mutex_lock(&s->mu);
+	refused = timeout > 0 && s->failed != 0 &&
+	          start - s->failed < (int64_t)(timeout * 1e6);
 	for (;;) {
 		if (s->mode >= mode) {
 			/* behind a conversion at work: it goes first */
@@ -596,10 +604,11 @@ share_hold(struct blt *db, int write, int wait)
 		               -EWOULDBLOCK &&
 		           timeout != 0) {
 			/* held by another process: nap, or give up */
-			nap = timeout < 0 ||
-			      share_now_us() - start < (int64_t)(timeout * 1e6);
+			nap = !refused &&
+			      (timeout < 0 || share_now_us() - start <
+			                          (int64_t)(timeout * 1e6));
 			if (!nap)
-				rc = share_timed_out(db, mode, 1);
+				rc = share_timed_out(db, mode, !refused);
 		}
 		share_gate_open(s);
 		if (nap) {
