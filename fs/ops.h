@@ -50,6 +50,9 @@ int handle_commit_all(struct fs *fs);
  * created and not closed): its name stays while they wait, whatever the
  * store holds. */
 int handle_pending(struct fs *fs, uint64_t nodeid);
+/* The names creates made that have no key yet: the index holds that many
+ * names more than the store has keys, and no other process deleted them. */
+uint64_t handle_unstored(struct fs *fs);
 
 /* node-read.c */
 

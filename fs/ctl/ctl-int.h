@@ -265,6 +265,11 @@ void job_note_stale(struct job_notes *ns, const struct inode_stale *s);
 int job_locate(struct inode_tree *t, const void *key, size_t klen, int marker,
     uint64_t *node, struct job_note *where);
 
+/* The names of the index that should have a key in the store: all but
+ * those of files created through the mount and not stored yet
+ * (handle_unstored()), which no other process deleted. */
+uint64_t job_keyed_names(struct fs *fs);
+
 /* key is gone from the mounted store (a prune dropped it, another process
  * deleted it): if the store has no such key and the index does, the index
  * loses it, and ns gets what the kernel must drop (the name, its

@@ -170,7 +170,7 @@ follow_grown(struct follow *f, const struct blt_change *c, int state,
 	 * writer closed (follow_peek()), and a gain of none then made the
 	 * deletes look negative and started a sweep of every name, each
 	 * step of it taking the lock the writer's next open wants. */
-	now = inode_count(fs->tree);
+	now = job_keyed_names(fs);
 	if (now == c->new_keys) {
 		if (state == FS_RESCAN_SWEEPING) /* started on a stale count */
 			rescan_start(f->rescan, FS_RESCAN_NONE);
@@ -364,7 +364,7 @@ follow_peek(struct follow *f)
 		return;
 	/* either count moved: a delete and a put between two looks leave
 	 * the store's count as it was, and the index one name more */
-	names = inode_count(f->fs->tree);
+	names = job_keyed_names(f->fs);
 	if ((n_keys != f->peek_keys || names != f->peek_names) &&
 	    names > n_keys) {
 		follow_sweep(f);

@@ -177,6 +177,14 @@ job_surely_gone(struct fs *fs, const unsigned char *key, size_t klen)
 	return rc == -EAGAIN ? -EAGAIN : 0;
 }
 
+uint64_t
+job_keyed_names(struct fs *fs)
+{
+	uint64_t names = inode_count(fs->tree), unstored = handle_unstored(fs);
+
+	return names > unstored ? names - unstored : 0;
+}
+
 /* key is gone from the mounted store: if the index still has it, it
  * goes, and the kernel drops the name and its directory's kept listing.
  * A file being written keeps its name: its close stores it. */

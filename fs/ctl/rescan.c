@@ -245,7 +245,7 @@ rescan_read(struct rescan *r, struct job_notes *ns, uint64_t *put)
 		return;
 	}
 	/* every key of the store is in: more in the index are gone ones */
-	if ((int64_t)inode_count(fs->tree) == blt_count(fs->db) ||
+	if ((int64_t)job_keyed_names(fs) == blt_count(fs->db) ||
 	    rescan_sweep_from_root(r) < 0)
 		rescan_set(r, FS_RESCAN_NONE);
 	else

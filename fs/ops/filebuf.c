@@ -82,6 +82,7 @@ filebuf_create(struct fs *fs, uint64_t nodeid)
 	atomic_init(&b->dirty, 0);
 	atomic_init(&b->bad, 0);
 	atomic_init(&b->refused, 0);
+	atomic_init(&b->unstored, 0);
 	atomic_init(&b->ts, BLT_NOW);
 	return b;
 }
@@ -116,6 +117,8 @@ filebuf_detach(struct handle_set *s, struct filebuf *b)
 		*p = b->next;
 		atomic_fetch_sub(&s->nbufs, 1);
 		lost = atomic_load(&b->dirty);
+		if (atomic_exchange(&b->unstored, 0))
+			atomic_fetch_sub(&s->unstored, 1);
 	}
 	last = b->refs == 0 && b->readers == 0;
 	pthread_mutex_unlock(&s->lock);
@@ -557,6 +560,8 @@ filebuf_commit(struct filebuf *b, int flush)
 	inode_set_attr(
 	    fs->tree, b->nodeid, size, fs->timestamps ? ts : BLT_NO_TS);
 	atomic_store(&b->dirty, 0);
+	if (atomic_exchange(&b->unstored, 0))
+		atomic_fetch_sub(&fs->handles->unstored, 1);
 	if (inode_stat(fs->tree, b->nodeid, &in) == 0)
 		ops_dir_filled(fs, in.parent);
 	rc = 1;

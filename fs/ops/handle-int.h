@@ -44,6 +44,8 @@ struct filebuf {
 	_Atomic int refused;  /* a write was refused the store's lock
 	                       * (handle_turn()), and none let in since:
 	                       * nothing is stored */
+	_Atomic int unstored; /* its name was made by a create and has no
+	                       * key yet: counted in the set's unstored */
 	_Atomic int64_t ts;   /* timestamp of the next commit */
 	struct filebuf *next; /* same bucket of the set */
 };
@@ -54,6 +56,12 @@ struct handle_set {
 	atomic_int ndirect; /* handles read past the page cache: stat asks
 	                     * which process it serves only if not 0 */
 	char *dir;          /* where spill files go: the store's directory */
+	/* names a create made, before their open file is in the set
+	 * (handle_creating()), and the names made by creates that have no
+	 * key yet, those among them (handle_unstored()) */
+	uint64_t *creating;
+	size_t ncreating, creating_cap;
+	atomic_long unstored;
 	struct handle *bucket[HANDLE_BUCKETS];
 	struct filebuf *bufs[HANDLE_BUCKETS];
 	struct handle_orphan {

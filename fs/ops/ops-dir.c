@@ -167,6 +167,14 @@ mode:
 		if ((rc = inode_stat(fs->tree, in->nodeid, in)) < 0)
 			inode_forget(fs->tree, in->nodeid, 1);
 	}
+	/* a file's new name is pending until its caller's open file is in
+	 * the set: no sweep takes it for a deleted key's meanwhile */
+	if (rc == 0 && type == INODE_FILE &&
+	    (rc = handle_creating(fs, in->nodeid)) < 0) {
+		inode_forget(fs->tree, in->nodeid, 1);
+		(void)inode_del_key(fs->tree, key, klen, NULL);
+		ops_fail(rc, "creating a file: out of memory");
+	}
 out:
 	pthread_mutex_unlock(&fs->wlock);
 	free(key);
@@ -212,7 +220,9 @@ op_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
 		return;
 	}
 	/* mknod has no close: store the empty file now */
-	if ((rc = handle_create(fs, in.nodeid, O_WRONLY, 1, &h)) == 0) {
+	rc = handle_create(fs, in.nodeid, O_WRONLY, 1, &h);
+	handle_created(fs, in.nodeid, rc == 0 ? h : NULL);
+	if (rc == 0) {
 		rc = handle_commit(h);
 		handle_free(h);
 	}

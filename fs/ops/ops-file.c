@@ -136,7 +136,7 @@ op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
 	struct fuse_entry_param e;
 	struct inode_stale s;
 	struct inode_info in;
-	struct handle *h;
+	struct handle *h = NULL;
 	int existed, rc;
 
 	rc = ops_new_node(fs, fuse_req_ctx(req), parent, name, INODE_FILE, mode,
@@ -154,10 +154,11 @@ op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
 		fuse_reply_err(req, -rc);
 		return;
 	}
-	if ((rc = handle_create(fs, in.nodeid, fi->flags, !existed, &h)) < 0 ||
-	    (rc = ops_entry(fs, &in, &e)) < 0) {
-		if (rc == 0)
-			handle_free(h);
+	rc = handle_create(fs, in.nodeid, fi->flags, !existed, &h);
+	if (!existed) /* made pending by ops_new_node() */
+		handle_created(fs, in.nodeid, rc == 0 ? h : NULL);
+	if (rc < 0 || (rc = ops_entry(fs, &in, &e)) < 0) {
+		handle_free(h); /* NULL if not made */
 		inode_forget(fs->tree, in.nodeid, 1);
 		fuse_reply_err(req, -rc);
 		return;

@@ -52,6 +52,11 @@ int handle_opened_by(struct handle *h, pid_t tid);
 int handle_told_size(
     struct fs *fs, uint64_t nodeid, pid_t tid, uint64_t *size, int64_t *ts);
 int handle_turn(struct handle *h);
+/* The name of nodeid has just been made by a create or mknod (under
+ * fs->wlock): pending until handle_created() with the open file made for
+ * it (h), or NULL if none was.  -ENOMEM. */
+int handle_creating(struct fs *fs, uint64_t nodeid);
+void handle_created(struct fs *fs, uint64_t nodeid, struct handle *h);
 int handle_write(struct handle *h, const void *buf, size_t n, uint64_t off);
 int handle_truncate(struct handle *h, uint64_t size);
 int handle_commit(struct handle *h);
