@@ -10,7 +10,8 @@
 # keeps nobody from following the writer meanwhile: its sync shows in both
 # mounts while that write waits, in the same directory (the create took no
 # lock, so the kernel does not keep the directory locked while the write
-# waits), and the write is stored once the writer closes.  The lock
+# waits), and the write is stored once the writer closes; so is an append
+# to a key the writer put a moment before, whole.  The lock
 # timeout is long, so a wait shows as a failure here.
 . "${top_srcdir:-$(dirname "$0")/..}/tests/lib.sh"
 need_reference
@@ -73,13 +74,25 @@ for m in rw ro; do
 	[ "$(cat "$tmp/$m/d/new1")" = one ] || fail "$m: d/new1 read wrong"
 done
 
+# An append, at once, to a key the writer has just put, through a name
+# the kernel was told is missing: the kernel may create it (its missing
+# entry not yet told otherwise), and the create, which takes no lock,
+# finds the key the mount may not have followed yet, so the append keeps
+# the value.  It waits for the lock (its close), as the next write does.
+test ! -e "$tmp/rw/d/app" || fail "d/app is there before it was put"
+echo "put d/app base" >&5
+said synced
+(echo more >>"$tmp/rw/d/app") 2>"$tmp/app.err" &
+app=$!
+waiting() { [ "$(status_get "$tmp/rw" lock_waiting)" = "$1" ]; }
+poll "the append through the mount never waited for the lock" waiting 1
+
 # A write through the mount waits for the lock; the writer's next sync
 # shows meanwhile, in both mounts, in the same directory: the create was
 # answered at once, so the kernel keeps no lock of d while the write waits.
 (echo late >"$tmp/rw/d/late") 2>"$tmp/late.err" &
 late=$!
-waiting() { [ "$(status_get "$tmp/rw" lock_waiting)" = 1 ]; }
-poll "the write through the mount never waited for the lock" waiting
+poll "the write through the mount never waited for the lock" waiting 2
 echo "put d/new2 two" >&5
 said synced
 for m in rw ro; do
@@ -92,8 +105,11 @@ echo close >&5
 said closed
 wait "$writer" || fail "the writer failed (above)"
 wait "$late" || fail "the late write failed once the writer closed: $(cat "$tmp/late.err")"
+wait "$app" || fail "the append failed once the writer closed: $(cat "$tmp/app.err")"
 exec 5>&- 6<&-
 [ "$(cat "$tmp/rw/d/late")" = late ] || fail "the late write was not stored"
+[ "$(cat "$tmp/rw/d/app")" = "basemore" ] ||
+	fail "the append stored $(cat "$tmp/rw/d/app")"
 
 bltfs_umount "$tmp/ro"
 bltfs_umount "$tmp/rw"
@@ -102,6 +118,7 @@ import booklet, sys
 with booklet.open(sys.argv[1], 'r') as db:
     got = dict(db.items())
 assert got['d/late'] == b'late\n', got.get('d/late')
+assert got['d/app'] == b'basemore\n', got.get('d/app')
 assert got['d/new1'] == b'one' and got['d/new2'] == b'two'
 assert all(got[f'd/k{i}'] == b'v%d' % i for i in range(20))
 PY
