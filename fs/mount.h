@@ -183,8 +183,8 @@ int request_open_reads(const struct fuse_buf *buf);
  * ioctl not of bltfs, what no operation here takes), so that the loop's
  * leader answers it itself; to read, without the lock (blt_hold_peek():
  * whoever holds it, a reader never waits for it); to change only what the
- * mount holds in memory (a file created, opened to write, written: its
- * buffer, stored at its close or fsync), held as a read; to change the
+ * mount holds in memory (a file created, written: its name and buffer,
+ * stored at its close or fsync), held as a read; to change the
  * store, with the exclusive lock; or nothing, being the session's own. */
 #define REQUEST_QUICK 0
 #define REQUEST_READS 1

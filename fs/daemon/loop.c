@@ -131,7 +131,7 @@ loop_hold(struct loop *l, const struct fuse_buf *buf, int use)
 		return blt_hold_peek(l->fs->db) == 0;
 	if ((rc = blt_hold(l->fs->db, 1)) == 0)
 		return 1;
-	rc = follow_refused(l->fs, rc, use == REQUEST_WRITES);
+	rc = follow_refused(l->fs, rc, 1);
 	/* a release runs all the same, without the lock: it frees the open
 	 * file, whose commit then stores nothing (filebuf_commit()), and
 	 * drops the name of one never stored.  Answered here, it left

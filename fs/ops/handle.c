@@ -780,10 +780,14 @@ handle_pending(struct fs *fs, uint64_t nodeid)
 	int64_t ts;
 	int made = 0;
 
-	pthread_mutex_lock(&s->lock);
-	for (size_t i = 0; i < s->ncreating && !made; i++)
-		made = s->creating[i] == nodeid;
-	pthread_mutex_unlock(&s->lock);
+	/* a sweep asks this of every name, under fs->wlock, under which
+	 * creates are added: the set's lock only while one is under way */
+	if (__atomic_load_n(&s->ncreating, __ATOMIC_ACQUIRE) > 0) {
+		pthread_mutex_lock(&s->lock);
+		for (size_t i = 0; i < s->ncreating && !made; i++)
+			made = s->creating[i] == nodeid;
+		pthread_mutex_unlock(&s->lock);
+	}
 	return made || handle_find(fs, nodeid, &size, &ts);
 }
 
@@ -810,7 +814,8 @@ handle_creating(struct fs *fs, uint64_t nodeid)
 		s->creating = v;
 		s->creating_cap = cap;
 	}
-	s->creating[s->ncreating++] = nodeid;
+	s->creating[s->ncreating] = nodeid;
+	__atomic_store_n(&s->ncreating, s->ncreating + 1, __ATOMIC_RELEASE);
 	atomic_fetch_add(&s->unstored, 1);
 	pthread_mutex_unlock(&s->lock);
 	return 0;
@@ -825,7 +830,9 @@ handle_created(struct fs *fs, uint64_t nodeid, struct handle *h)
 	pthread_mutex_lock(&s->lock);
 	for (size_t i = 0; i < s->ncreating; i++)
 		if (s->creating[i] == nodeid) {
-			s->creating[i] = s->creating[--s->ncreating];
+			s->creating[i] = s->creating[s->ncreating - 1];
+			__atomic_store_n(
+			    &s->ncreating, s->ncreating - 1, __ATOMIC_RELEASE);
 			break;
 		}
 	/* the count passes to the file's buffer, until its first commit */
