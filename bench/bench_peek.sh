@@ -16,7 +16,9 @@
 # PIN=1 in the environment runs the writer on CPU 0 in both runs and the
 # mounts and readers on CPU 1 (taskset): on a 2-core machine the rate
 # then measures what the mounts make the writer wait for, not the CPU
-# they share with it.
+# they share with it.  BLTFS_OPTS in the environment is given to both
+# mounts as -o BLTFS_OPTS (spin=0, say).  READERS=0 runs the mounts with
+# no readers: what following the writer alone costs it.
 set -eu
 
 [ $# -ge 4 ] || { sed -n '10,19p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
@@ -98,20 +100,23 @@ load "$s"
 sync
 # the mounts and readers, which inherit this shell's CPU
 [ -z "${PIN:-}" ] || taskset -cp 1 $$ >/dev/null
-"$BLTFS" "$s" "$rw"
-"$BLTFS" "$s" "$ro" -o ro
+"$BLTFS" "$s" "$rw" ${BLTFS_OPTS:+-o "$BLTFS_OPTS"}
+"$BLTFS" "$s" "$ro" -o ro${BLTFS_OPTS:+,$BLTFS_OPTS}
 # the readers: find and grep -r of one mount each, in loops, and random
 # cats of both, timed one by one
 stop=$work/stop
-(while [ ! -e "$stop" ]; do find "$rw" -type f | wc -l >/dev/null; done) &
-(while [ ! -e "$stop" ]; do grep -rc x "$ro/d001" >/dev/null || :; done) &
-python3 - "$KEYS" "$rw" "$ro" "$stop" >"$work/cats" <<'PY' &
+if [ "${READERS:-1}" != 0 ]; then
+	(while [ ! -e "$stop" ]; do find "$rw" -type f | wc -l >/dev/null; done) &
+	(while [ ! -e "$stop" ]; do grep -rc x "$ro/d001" >/dev/null || :; done) &
+fi
+python3 - "$KEYS" "$rw" "$ro" "$stop" "${READERS:-1}" >"$work/cats" <<'PY' &
 import os, random, sys, time
 n, rw, ro, stop = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4]
+readers = sys.argv[5] != '0'
 rng = random.Random(1)
 took = []
 errors = 0
-while not os.path.exists(stop):
+while readers and not os.path.exists(stop):
     i = rng.randrange(n)
     m = rw if len(took) % 2 else ro
     t = time.monotonic()
@@ -121,13 +126,29 @@ while not os.path.exists(stop):
     except OSError:
         errors += 1
     took.append(time.monotonic() - t)
+if not took:
+    sys.exit()
 took.sort()
 q = lambda p: took[min(len(took) - 1, int(p * len(took)))] * 1000
 print(f'{len(took)} cats: p50 {q(0.5):.2f} ms, p99 {q(0.99):.2f} ms, '
       f'max {took[-1] * 1000:.1f} ms, {errors} failed')
 PY
 cats=$!
-echo "beside busy readers: $(write "$s" "$rw" "$ro")"
+# the CPU each mount's daemon takes during the writer's run: on two cores
+# it is taken from the writer and the readers alike
+cpu()
+{
+	awk '{ printf "%.2f", ($14 + $15) / '"$(getconf CLK_TCK)"' }' \
+	    "/proc/$1/stat"
+}
+rwpid=$(pgrep -f "^$BLTFS $s $rw")
+ropid=$(pgrep -f "^$BLTFS $s $ro")
+rw0=$(cpu "$rwpid") ro0=$(cpu "$ropid")
+beside="beside busy readers"
+[ "${READERS:-1}" != 0 ] || beside="beside the mounts, no readers"
+echo "$beside: $(write "$s" "$rw" "$ro")"
+echo "mounts' CPU meanwhile: read-write $(echo "$(cpu "$rwpid") - $rw0" | bc) s," \
+    "-o ro $(echo "$(cpu "$ropid") - $ro0" | bc) s"
 touch "$stop"
 wait
 cat "$work/cats"

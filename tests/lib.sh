@@ -174,6 +174,26 @@ sweep_held_mount()
 	store_let_go "$1"
 }
 sweep_held() { poll "the sweep did not start" test -e "$tmp/hold.held"; }
+# lists_store STORE MNT: the files MNT lists (its control directory left
+# out) are the keys the reference reads in STORE; the difference, if any,
+# on standard error
+lists_store()
+{
+	"$PY" - "$1" "$2" <<'PY'
+import booklet, os, sys
+store, mnt = sys.argv[1:]
+with booklet.open(store, 'r') as db:
+    want = set(db.keys())
+got = set()
+for d, dirs, files in os.walk(mnt):
+    if d == mnt and '.bltfs' in dirs:
+        dirs.remove('.bltfs')
+    got.update(os.path.relpath(os.path.join(d, f), mnt) for f in files)
+if got != want:
+    sys.exit(f'listed, not stored: {sorted(got - want)[:5]}; '
+             f'stored, not listed: {sorted(want - got)[:5]}')
+PY
+}
 # dirs_known MNT: the lazy build's first pass found every directory
 dirs_known() { [ "$(status_get "$1" index directories_known)" = True ]; }
 

@@ -41,18 +41,12 @@ shows_files() { [ "$(files)" = "$1" ]; }
 the_same()
 {
 	at_rest
+	lists_store "$a" "$m" || fail "the mount does not list the store's keys"
 	"$PY" - "$a" "$m" <<'PY' || fail "the mount does not show the store"
 import booklet, os, pickle, sys
 store, mnt = sys.argv[1:]
 with booklet.open(store, 'r') as db:
     want = dict(db.items())
-got = set()
-for d, dirs, files in os.walk(mnt):
-    if d == mnt and '.bltfs' in dirs:
-        dirs.remove('.bltfs')
-    got.update(os.path.relpath(os.path.join(d, f), mnt) for f in files)
-assert got == set(want), (sorted(got - set(want))[:5],
-                          sorted(set(want) - got)[:5])
 for i, k in enumerate(sorted(want)):
     if i % 10 == 0:
         with open(os.path.join(mnt, k), 'rb') as f:

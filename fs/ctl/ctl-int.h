@@ -289,6 +289,13 @@ void job_learn_key(struct fs *fs, const unsigned char *key, size_t klen,
 void job_learn_appended(struct fs *fs, const unsigned char *key, size_t klen,
     uint64_t vlen, struct job_notes *ns);
 
+/* watch.c: a thread that calls fn(arg) whenever the file at path is
+ * written, by any process of this machine (inotify), until watch_stop();
+ * NULL, logged, where it cannot watch (the caller's tick is all then). */
+struct watch;
+struct watch *watch_start(const char *path, void (*fn)(void *), void *arg);
+void watch_stop(struct watch *w);
+
 /* follow.c: a change of another process that could not be followed (a
  * damaged store, blt_errmsg() says how), logged and kept for status with
  * then, what it leaves, appended. */

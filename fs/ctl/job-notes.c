@@ -28,19 +28,48 @@ job_note_add(struct job_notes *ns)
 	return &ns->v[ns->n++];
 }
 
+/* Whether node was told already in this batch: seen is a set of cap (a
+ * power of two) slots, 0 empty; NULL (out of memory) tells every one. */
+static int
+job_told_before(uint64_t *seen, size_t cap, uint64_t node)
+{
+	size_t i;
+
+	if (seen == NULL)
+		return 0;
+	for (i = (size_t)(node * UINT64_C(0x9e3779b97f4a7c15) >> 32) &
+	         (cap - 1);
+	     seen[i] != 0; i = (i + 1) & (cap - 1))
+		if (seen[i] == node)
+			return 1;
+	seen[i] = node;
+	return 0;
+}
+
 /* Tell the kernel; called with no lock held.  ENOENT only says the kernel
- * did not know the node or name. */
+ * did not know the node or name.  Each node is told once: a batch of keys
+ * written round the directories (a pipeline's flush of 100,000 keys in
+ * 1,000 of them) names each directory a hundred times, and every notice
+ * is a write to /dev/fuse. */
 void
 job_notify(struct fs *fs, struct job_notes *ns)
 {
 	struct job_note *n;
+	uint64_t *seen = NULL;
+	size_t cap = 16;
 	int rc;
 
+	while (cap < 2 * ns->n)
+		cap *= 2;
+	if (ns->n > 1)
+		seen = calloc(cap, sizeof *seen);
 	for (size_t i = 0; i < ns->n; i++) {
 		n = &ns->v[i];
 		if (n->entry)
 			rc = fuse_lowlevel_notify_inval_entry(
 			    fs->se, n->parent, n->name, n->nlen);
+		else if (job_told_before(seen, cap, n->node))
+			continue;
 		else
 			rc = fuse_lowlevel_notify_inval_inode(
 			    fs->se, n->node, 0, 0);
@@ -48,6 +77,7 @@ job_notify(struct fs *fs, struct job_notes *ns)
 			fs_log("job: telling the kernel of a change: %s",
 			    strerror(-rc));
 	}
+	free(seen);
 	ns->n = 0;
 	ns->last_dir = 0;
 }
