@@ -155,7 +155,7 @@ while [ $i -lt "$BATCHES" ]; do
 	[ $i -eq 25 ] && expect=$((expect - BATCH / 2))
 	for m in "$ma" "$mb"; do
 		# a listing the kernel keeps may be stale until the mount
-		# has told it (within about 0.1 s, bltfs.1)
+		# has told it (milliseconds after the flush, bltfs.1)
 		poll "batch $i: $m does not show the store's $expect files" \
 		    shows_files "$m" "$expect"
 		for j in 0 $((BATCH / 2)) $((BATCH - 1)); do
