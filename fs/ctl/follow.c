@@ -367,22 +367,19 @@ follow_peeked(
 #define FOLLOW_SWEEP_EVERY 1000000
 #define FOLLOW_SWEEP_NAME_NS 3000
 
-/* Whether the sweep the count asked for goes now.  Once the other process
- * is quiet, its count is its last sync's or delete's, and the names past
- * it are keys put since, or gone. */
+/* Whether a sweep the count does not prove goes now; f->mu held.  Once
+ * the other process is quiet, its count is its last sync's or delete's,
+ * and the names past it are keys put since, or gone. */
 static int
 follow_sweep_due(struct follow *f, uint64_t now, uint64_t names)
 {
-	uint64_t wait, since;
+	uint64_t wait = names * FOLLOW_SWEEP_NAME_NS / 1000;
 
-	pthread_mutex_lock(&f->mu);
-	wait = names * FOLLOW_SWEEP_NAME_NS / 1000;
 	if (wait < f->sweep_took)
 		wait = f->sweep_took;
 	wait *= FOLLOW_SWEEP_SHARE;
-	since = now - f->swept_at;
-	pthread_mutex_unlock(&f->mu);
-	return since >= (wait > f->sweep_every ? wait : f->sweep_every) ||
+	return now - f->swept_at >=
+	           (wait > f->sweep_every ? wait : f->sweep_every) ||
 	       !blt_others_active(f->fs->db, FOLLOW_QUIET);
 }
 
@@ -407,7 +404,7 @@ follow_peek(struct follow *f)
 {
 	struct follow_peek p = {.f = f};
 	uint64_t n_keys, names, now;
-	int owed;
+	int surely = 0, sweep;
 	int64_t n = blt_peek_follow(f->fs->db, follow_peeked, &p, &n_keys);
 
 	if (n > 0) {
@@ -431,14 +428,14 @@ follow_peek(struct follow *f)
 	/* either count moved: a delete and a put between two looks leave
 	 * the store's count as it was, and the index one name more */
 	if ((n_keys != f->peek_keys || names != f->peek_names) &&
-	    names > n_keys)
-		f->sweep_owed = /* 2: surely */
-		    n_keys != f->peek_keys && n_keys < f->peek_names ? 2 : 1;
-	else if (names <= n_keys)
+	    names > n_keys) {
+		f->sweep_owed = 1;
+		surely = n_keys != f->peek_keys && n_keys < f->peek_names;
+	} else if (names <= n_keys)
 		f->sweep_owed = 0;
-	owed = f->sweep_owed;
+	sweep = f->sweep_owed && (surely || follow_sweep_due(f, now, names));
 	pthread_mutex_unlock(&f->mu);
-	if (owed == 2 || (owed == 1 && follow_sweep_due(f, now, names))) {
+	if (sweep) {
 		follow_sweep(f);
 		rescan_no_hold(f->rescan); /* a test holds the locked ones */
 	}

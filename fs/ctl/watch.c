@@ -22,8 +22,7 @@
 
 #include "ctl-int.h"
 
-#define WATCH_EVENTS                                                           \
-	(IN_MODIFY | IN_ATTRIB | IN_MOVE_SELF | IN_DELETE_SELF | IN_CLOSE_WRITE)
+#define WATCH_EVENTS (IN_MODIFY | IN_ATTRIB | IN_MOVE_SELF | IN_DELETE_SELF)
 /* After telling of a write, the thread reads no events for this long:
  * Python's file object writes 8 KiB at a time, and a wake-up for each took
  * more of the daemon's CPU than following what they wrote.  The kernel
