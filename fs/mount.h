@@ -193,6 +193,10 @@ int request_open_reads(const struct fuse_buf *buf);
 #define REQUEST_BUFFERS 4
 int request_store_use(const struct fuse_buf *buf, int ro);
 
+/* The open file (fh) of the flush request in buf, or 0 for another
+ * request. */
+uint64_t request_flush_fh(const struct fuse_buf *buf);
+
 /* The command of the ioctl request in buf (at least a header, opcode
  * FUSE_IOCTL); BLTFS_IOC_CMD, which waits for everything, for one cut
  * short. */

@@ -53,6 +53,11 @@ int handle_pending(struct fs *fs, uint64_t nodeid);
 /* The names creates made that have no key yet: the index holds that many
  * names more than the store has keys, and no other process deleted them. */
 uint64_t handle_unstored(struct fs *fs);
+/* A close of the open file fh (a FUSE flush's) was refused the store's
+ * lock: its writer was told the file is not stored, so what it holds is
+ * not stored later either (at its release, or a close of another of its
+ * descriptors), unless it is written again. */
+void handle_refuse(uint64_t fh);
 
 /* node-read.c */
 

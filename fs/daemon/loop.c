@@ -34,6 +34,7 @@
 #include "indexer.h"
 #include "ctl.h"
 #include "loop.h"
+#include "ops.h"
 
 struct loop_worker {
 	pthread_t thread;
@@ -138,6 +139,10 @@ loop_hold(struct loop *l, const struct fuse_buf *buf, int use)
 	 * both for the daemon's life */
 	if (((const struct fuse_in_header *)buf->mem)->opcode == FUSE_RELEASE)
 		return blt_hold_peek(l->fs->db) == 0;
+	/* a close told EBUSY: the file is not stored at its release either,
+	 * which may come after the lock is free (a forked child holding the
+	 * same open file, say) */
+	handle_refuse(request_flush_fh(buf));
 	request_answer(l->se, buf, rc);
 	return -1;
 }

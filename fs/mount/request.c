@@ -34,6 +34,17 @@ request_ioctl_cmd(const struct fuse_buf *buf)
 	return buf->size >= sizeof *in + sizeof *io ? io->cmd : BLTFS_IOC_CMD;
 }
 
+uint64_t
+request_flush_fh(const struct fuse_buf *buf)
+{
+	const struct fuse_in_header *in = buf->mem;
+	const struct fuse_flush_in *f = (const void *)(in + 1);
+
+	return buf->size >= sizeof *in + sizeof *f && in->opcode == FUSE_FLUSH
+	           ? f->fh
+	           : 0;
+}
+
 int
 request_store_use(const struct fuse_buf *buf, int ro)
 {

@@ -41,9 +41,10 @@ struct filebuf {
 	_Atomic int dirty;    /* differs from the store */
 	_Atomic int bad;      /* a decode mount: the text could not be
 	                       * encoded, and was not changed since */
-	_Atomic int refused;  /* a write was refused the store's lock
-	                       * (handle_turn()), and none let in since:
-	                       * nothing is stored */
+	_Atomic int refused;  /* a write or a close was refused the
+	                       * store's lock (handle_turn(),
+	                       * handle_refuse()), and no write let in
+	                       * since: nothing is stored */
 	_Atomic int unstored; /* its name was made by a create and has no
 	                       * key yet: counted in the set's unstored */
 	_Atomic int64_t ts;   /* timestamp of the next commit */

@@ -495,6 +495,19 @@ handle_turn(struct handle *h)
 	return rc;
 }
 
+void
+handle_refuse(uint64_t fh)
+{
+	struct handle *h = (struct handle *)(uintptr_t)fh;
+	struct filebuf *b = h != NULL ? handle_wbuf(h) : NULL;
+
+	if (b == NULL)
+		return;
+	atomic_store(&b->refused, 1);
+	/* its next write waits for the lock, and lets the file in again */
+	atomic_store(&h->turned, 0);
+}
+
 /* Cut or extend the file to size bytes (ftruncate, truncate).  -EBADF for
  * a handle opened to read, -EFBIG. */
 int
