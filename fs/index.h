@@ -352,6 +352,10 @@ int inode_stat(struct inode_tree *t, uint64_t nodeid, struct inode_info *out);
 /* How the kernel has used a directory, which decides how to answer it. */
 #define INODE_SEEN_LISTED 1 /* opened for listing */
 #define INODE_SEEN_LOOKUP 2 /* a child looked up (inode_lookup() with ref) */
+/* a lookup was told there is no such name, which the kernel may keep
+ * (op_lookup()) */
+#define INODE_SEEN_MISSED 4
+#define INODE_SEEN_ALL 7
 
 /* Mark directory dir as used so (0: no new use), and return how it was used
  * before: INODE_SEEN_* bits, all of them for a node that is not a
@@ -439,6 +443,13 @@ uint64_t inode_dir_changes(struct inode_tree *t);
 int inode_rename(struct inode_tree *t, uint64_t parent, const char *name,
     size_t nlen, uint64_t newparent, const char *newname, size_t newnlen,
     unsigned flags, struct inode_stale *stale);
+
+/* Remove directory dir if it has no entry and no marker key: all that
+ * made it was keys below it, and another process deleted the last of
+ * them.  Returns the nodeid of its parent (stale gets its name), or 0 if
+ * dir stays. */
+uint64_t inode_drop_emptied(
+    struct inode_tree *t, uint64_t dir, struct inode_stale *stale);
 
 /* Remove the empty directory name from parent (its marker key, if any, must
  * be deleted from the store first).  -ENOTEMPTY, -ENOTDIR, -ENOENT, -EBUSY

@@ -278,6 +278,11 @@ uint64_t job_keyed_names(struct fs *fs);
  * held. */
 int job_forget_key(
     struct fs *fs, const unsigned char *key, size_t klen, struct job_notes *ns);
+/* job_forget_key() of a key another process deleted: a directory it
+ * leaves with no entry and no marker key goes too (job_drop_emptied()).
+ * A job of the mount's own keeps it, as an unlink does. */
+int job_forget_deleted(
+    struct fs *fs, const unsigned char *key, size_t klen, struct job_notes *ns);
 
 /* A map stored key, of vlen bytes, in the mounted store: the index learns
  * it, and ns what the kernel must drop (the name, or the old value). */
@@ -285,7 +290,7 @@ void job_learn_key(struct fs *fs, const unsigned char *key, size_t klen,
     uint64_t vlen, struct job_notes *ns);
 /* job_learn_key() of a key another process appended, read without the
  * lock (blt_peek_follow()): its block is live, and may not be linked yet,
- * so the store is not asked again. */
+ * so the store is not asked again.  The caller holds fs->wlock. */
 void job_learn_appended(struct fs *fs, const unsigned char *key, size_t klen,
     uint64_t vlen, struct job_notes *ns);
 

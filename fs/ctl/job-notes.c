@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "ctl-int.h"
+#include "indexer.h"
 #include "ops.h"
 
 static struct job_note *
@@ -215,16 +216,38 @@ job_keyed_names(struct fs *fs)
 	return names > unstored ? names - unstored : 0;
 }
 
+/* The directories from dir up that the delete of a key below them left
+ * with no entry and no marker key go, as they would from a remount: they
+ * were there for keys another process has deleted.  Not while the index
+ * is being built, whose directories may not hold their keys yet. */
+static void
+job_drop_emptied(struct fs *fs, uint64_t dir, struct job_notes *ns)
+{
+	struct inode_stale stale;
+	uint64_t up;
+
+	if (lazy_building(fs))
+		return;
+	while (dir != INODE_ROOT &&
+	       (up = inode_drop_emptied(fs->tree, dir, &stale)) != 0) {
+		job_note_stale(ns, &stale);
+		job_note_node(ns, up);
+		dir = up;
+	}
+}
+
 /* key is gone from the mounted store: if the index still has it, it
- * goes, and the kernel drops the name and its directory's kept listing.
- * A file being written keeps its name: its close stores it. */
-int
-job_forget_key(
-    struct fs *fs, const unsigned char *key, size_t klen, struct job_notes *ns)
+ * goes, and the kernel drops the name and its directory's kept listing;
+ * with drop, so do the directories that leaves empty.  A file being
+ * written keeps its name: its close stores it. */
+static int
+job_forget(struct fs *fs, const unsigned char *key, size_t klen,
+    struct job_notes *ns, int drop)
 {
 	struct inode_stale stale = {0};
+	struct inode_info in;
 	struct job_note where;
-	uint64_t node;
+	uint64_t node, dir;
 	int gone;
 
 	if (!job_locate(fs->tree, key, klen,
@@ -234,18 +257,41 @@ job_forget_key(
 		return 0;
 	if ((gone = job_surely_gone(fs, key, klen)) <= 0)
 		return gone;
+	/* a marker key's directory stays in the tree, without it; a file's
+	 * node may be freed with its key */
+	dir = node != 0 && inode_stat(fs->tree, node, &in) == 0 &&
+	              in.type == INODE_DIR
+	          ? node
+	          : where.parent;
 	if (inode_del_key(fs->tree, key, klen, &stale) < 0)
 		return 0;
 	job_note_entry(ns, where.parent, where.name, where.nlen);
 	job_note_node(ns, where.parent);
 	job_note_stale(ns, &stale);
+	if (drop)
+		job_drop_emptied(fs, dir, ns);
 	return 1;
 }
 
-/* job_learn_key(), or, unless check, job_learn_appended(). */
+int
+job_forget_key(
+    struct fs *fs, const unsigned char *key, size_t klen, struct job_notes *ns)
+{
+	return job_forget(fs, key, klen, ns, 0);
+}
+
+int
+job_forget_deleted(
+    struct fs *fs, const unsigned char *key, size_t klen, struct job_notes *ns)
+{
+	return job_forget(fs, key, klen, ns, 1);
+}
+
+/* job_learn_key(), or, unless check, job_learn_appended(); fs->wlock
+ * held, or taken here unless held. */
 static void
 job_learn(struct fs *fs, const unsigned char *key, size_t klen, uint64_t vlen,
-    struct job_notes *ns, int check)
+    struct job_notes *ns, int check, int held)
 {
 	struct inode_stale stale = {0};
 	struct inode_info info;
@@ -254,21 +300,31 @@ job_learn(struct fs *fs, const unsigned char *key, size_t klen, uint64_t vlen,
 	int found, marker, rc;
 
 	marker = path_is_marker(inode_conf(fs->tree), key, klen, vlen);
-	pthread_mutex_lock(&fs->wlock);
+	if (!held)
+		pthread_mutex_lock(&fs->wlock);
 	/* an unlink or rename may have taken it away since */
 	if (check && blt_exists(fs->db, key, klen) != 1) {
-		pthread_mutex_unlock(&fs->wlock);
+		if (!held)
+			pthread_mutex_unlock(&fs->wlock);
 		return;
 	}
 	found = job_locate(fs->tree, key, klen, marker, &node, &where);
 	rc = inode_put_key(fs->tree, key, klen, vlen, &info, &stale);
-	pthread_mutex_unlock(&fs->wlock);
+	if (!held)
+		pthread_mutex_unlock(&fs->wlock);
 	if (rc < 0) {
 		fs_log("map: %s", blt_errmsg());
 		return;
 	}
 	if (!found) {
-		job_note_entry(ns, where.parent, where.name, where.nlen);
+		/* the kernel holds no entry for the name, but where a lookup
+		 * was told there is none (op_lookup()): told only there, a
+		 * flush of new keys costs a write to /dev/fuse less a key */
+		__atomic_thread_fence(__ATOMIC_SEQ_CST);
+		if (inode_dir_seen(fs->tree, where.parent, 0) &
+		    INODE_SEEN_MISSED)
+			job_note_entry(
+			    ns, where.parent, where.name, where.nlen);
 		job_note_dir(ns, where.parent);
 	} else if (node != 0) {
 		/* the old value's pages and attributes: the kernel holds the
@@ -284,12 +340,12 @@ void
 job_learn_key(struct fs *fs, const unsigned char *key, size_t klen,
     uint64_t vlen, struct job_notes *ns)
 {
-	job_learn(fs, key, klen, vlen, ns, 1);
+	job_learn(fs, key, klen, vlen, ns, 1, 0);
 }
 
 void
 job_learn_appended(struct fs *fs, const unsigned char *key, size_t klen,
     uint64_t vlen, struct job_notes *ns)
 {
-	job_learn(fs, key, klen, vlen, ns, 0);
+	job_learn(fs, key, klen, vlen, ns, 0, 1);
 }

@@ -295,7 +295,7 @@ sweep_take(void *arg, const char *name, size_t nlen,
 }
 
 /* Drop the name of e in dir if the store has not its key: 1 if dropped,
- * -EAGAIN if the store could not tell (job_forget_key()).  Under
+ * -EAGAIN if the store could not tell (job_forget_deleted()).  Under
  * fs->wlock for this name alone: a name looked up without the lock may
  * take milliseconds, and changes through the mount wait for wlock. */
 static int
@@ -317,7 +317,7 @@ sweep_one(struct fs *fs, uint64_t dir, const struct sweep_ent *e,
 		return 0;
 	}
 	pthread_mutex_lock(&fs->wlock);
-	rc = job_forget_key(fs, key, klen, ns);
+	rc = job_forget_deleted(fs, key, klen, ns);
 	pthread_mutex_unlock(&fs->wlock);
 	free(key);
 	return rc;

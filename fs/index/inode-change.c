@@ -384,6 +384,29 @@ out:
 	return rc;
 }
 
+/* Remove directory dir if nothing keeps it: no entry, no marker key. */
+uint64_t
+inode_drop_emptied(
+    struct inode_tree *t, uint64_t dir, struct inode_stale *stale)
+{
+	struct inode *n, *p;
+	uint64_t up = 0;
+
+	stale->valid = 0;
+	pthread_rwlock_wrlock(&t->lock);
+	n = inode_of(t, dir);
+	if (n != t->root && n->type == INODE_DIR &&
+	    !(n->flags & (INODE_MARKER | INODE_GONE)) && n->dir->live == 0 &&
+	    (p = n->parent) != NULL) {
+		inode_stale_set(t, stale, p, n);
+		up = inode_nodeid(t, p);
+		inode_detach(t, n);
+		inode_retire(t, n, NULL);
+	}
+	pthread_rwlock_unlock(&t->lock);
+	return up;
+}
+
 /* Remove the empty directory name from parent. */
 int
 inode_rmdir(

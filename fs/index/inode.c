@@ -621,7 +621,7 @@ inode_seen(struct inode *d, unsigned what)
 	unsigned before;
 
 	if (d->type != INODE_DIR)
-		return INODE_SEEN_LISTED | INODE_SEEN_LOOKUP;
+		return INODE_SEEN_ALL;
 	before = __atomic_load_n(&d->dir->seen, __ATOMIC_RELAXED);
 	if ((before & what) != what)
 		before = __atomic_fetch_or(

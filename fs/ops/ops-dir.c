@@ -278,6 +278,11 @@ ops_remove_begin(struct fs *fs, uint64_t parent, const char *name,
 	struct inode_info in;
 	int file;
 
+	/* the kernel may keep the names that go as names that are not
+	 * there: one put in behind its back is told (op_lookup()) */
+	(void)inode_dir_seen(fs->tree, parent, INODE_SEEN_MISSED);
+	if (srcname != NULL)
+		(void)inode_dir_seen(fs->tree, srcparent, INODE_SEEN_MISSED);
 	for (;;) {
 		int kept = 1;
 
@@ -372,6 +377,7 @@ op_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
 		fuse_reply_err(req, EROFS);
 		return;
 	}
+	(void)inode_dir_seen(fs->tree, parent, INODE_SEEN_MISSED);
 	pthread_mutex_lock(&fs->wlock);
 	if ((rc = inode_lookup(fs->tree, parent, name, nlen, 0, &in)) < 0)
 		goto out;

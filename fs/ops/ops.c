@@ -458,7 +458,7 @@ op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 	struct fuse_entry_param e;
 	struct inode_info in;
 	size_t nlen = strlen(name);
-	int rc;
+	int rc, again;
 
 	/* the kernel leaves NAME_MAX to us: a longer name is no name of
 	 * ours, and saying ENOENT would make creating it look possible */
@@ -475,6 +475,18 @@ op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 	 * as a path a rescan has not reached yet is */
 	if (rc == -ENOENT && ops_behind(fs))
 		rc = ops_lookup_behind(fs, parent, name, nlen, &in);
+	if (rc == -ENOENT) {
+		/* The kernel keeps this answer, so a name put in behind its
+		 * back (fs/ctl/job-notes.c) is told to it where one was
+		 * given: the mark, then a last look.  A name put in after
+		 * that look sees the mark (the fences order the two threads'
+		 * mark and name), and one put in before it is found. */
+		(void)inode_dir_seen(fs->tree, parent, INODE_SEEN_MISSED);
+		__atomic_thread_fence(__ATOMIC_SEQ_CST);
+		again = inode_lookup(fs->tree, parent, name, nlen, 1, &in);
+		if (again != -EAGAIN) /* a build found no such name */
+			rc = again;
+	}
 	if (rc == -ENOENT) {
 		/* cached: every other change of names comes through us, or
 		 * is told to the kernel (another process's: follow.c) */
