@@ -297,7 +297,7 @@ job_learn(struct fs *fs, const unsigned char *key, size_t klen, uint64_t vlen,
 	struct inode_info info;
 	struct job_note where;
 	uint64_t node;
-	int found, marker, rc;
+	int found, marker, rc, missed = 0;
 
 	marker = path_is_marker(inode_conf(fs->tree), key, klen, vlen);
 	if (!held)
@@ -310,6 +310,15 @@ job_learn(struct fs *fs, const unsigned char *key, size_t klen, uint64_t vlen,
 	}
 	found = job_locate(fs->tree, key, klen, marker, &node, &where);
 	rc = inode_put_key(fs->tree, key, klen, vlen, &info, &stale);
+	/* the kernel holds no entry for a new name, but where a lookup was
+	 * told there is none (op_lookup()): told only there, a flush of new
+	 * keys costs a write to /dev/fuse less a key.  Read under fs->wlock,
+	 * which keeps the directory from going (an rmdir) */
+	if (rc >= 0 && !found) {
+		__atomic_thread_fence(__ATOMIC_SEQ_CST);
+		missed = (inode_dir_seen(fs->tree, where.parent, 0) &
+		             INODE_SEEN_MISSED) != 0;
+	}
 	if (!held)
 		pthread_mutex_unlock(&fs->wlock);
 	if (rc < 0) {
@@ -317,12 +326,7 @@ job_learn(struct fs *fs, const unsigned char *key, size_t klen, uint64_t vlen,
 		return;
 	}
 	if (!found) {
-		/* the kernel holds no entry for the name, but where a lookup
-		 * was told there is none (op_lookup()): told only there, a
-		 * flush of new keys costs a write to /dev/fuse less a key */
-		__atomic_thread_fence(__ATOMIC_SEQ_CST);
-		if (inode_dir_seen(fs->tree, where.parent, 0) &
-		    INODE_SEEN_MISSED)
+		if (missed)
 			job_note_entry(
 			    ns, where.parent, where.name, where.nlen);
 		job_note_dir(ns, where.parent);
