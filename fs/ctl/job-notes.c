@@ -247,7 +247,7 @@ job_forget(struct fs *fs, const unsigned char *key, size_t klen,
 	struct inode_stale stale = {0};
 	struct inode_info in;
 	struct job_note where;
-	uint64_t node, dir;
+	uint64_t node;
 	int gone;
 
 	if (!job_locate(fs->tree, key, klen,
@@ -257,19 +257,23 @@ job_forget(struct fs *fs, const unsigned char *key, size_t klen,
 		return 0;
 	if ((gone = job_surely_gone(fs, key, klen)) <= 0)
 		return gone;
-	/* a marker key's directory stays in the tree, without it; a file's
-	 * node may be freed with its key */
-	dir = node != 0 && inode_stat(fs->tree, node, &in) == 0 &&
-	              in.type == INODE_DIR
-	          ? node
-	          : where.parent;
 	if (inode_del_key(fs->tree, key, klen, &stale) < 0)
 		return 0;
 	job_note_entry(ns, where.parent, where.name, where.nlen);
 	job_note_node(ns, where.parent);
 	job_note_stale(ns, &stale);
-	if (drop)
-		job_drop_emptied(fs, dir, ns);
+	if (!drop)
+		return 1;
+	/* a marker key's directory stays in the tree without it; node is
+	 * not read for that: a file's node may be freed at any time (a
+	 * listing makes and drops them), a directory's only under
+	 * fs->wlock */
+	if (inode_lookup(fs->tree, where.parent, where.name, where.nlen,
+	        INODE_PEEK, &in) == 0 &&
+	    in.type == INODE_DIR)
+		job_drop_emptied(fs, in.nodeid, ns);
+	else
+		job_drop_emptied(fs, where.parent, ns);
 	return 1;
 }
 
